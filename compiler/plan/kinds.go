@@ -1,0 +1,226 @@
+package plan
+
+// This file holds the object kinds beyond the walking skeleton's: policies,
+// workflows, nurture sequences and autoresponders. Durations are Go-style strings
+// with a day unit allowed ("90m", "36h", "3d", "2w"); see ParseDuration.
+
+// Mail classes decide which consent and policy rules apply.
+const (
+	ClassMarketing     = "marketing"
+	ClassTransactional = "transactional"
+	ClassInternal      = "internal"
+)
+
+// Policy is a set of sending rules, global (named "default") or per campaign.
+type Policy struct {
+	Name string `json:"name"`
+	// DailyQuota is the most messages one sender may send per day (0 = none).
+	DailyQuota int `json:"daily_quota,omitempty"`
+	// RatePerMinute caps sends per minute across the daemon (0 = none).
+	RatePerMinute int `json:"rate_per_minute,omitempty"`
+	// QuietHours, in the contact's time zone: no marketing mail from Start to End
+	// ("21:00" to "08:00").
+	QuietHours *QuietHours `json:"quiet_hours,omitempty"`
+	// FrequencyCap: at most Max marketing messages per contact per Per.
+	FrequencyCap *FrequencyCap `json:"frequency_cap,omitempty"`
+	// Suppress lists the suppression sources honoured: unsubscribed, blacklisted,
+	// hard_bounce, complaint.
+	Suppress []string `json:"suppress,omitempty"`
+	// Bypass names, per mail class, the rules that class skips, e.g.
+	// transactional: [quiet_hours, frequency_cap, unsubscribed].
+	Bypass map[string][]string `json:"bypass,omitempty"`
+	// RequireOrgReplyTo: a personal From needs an organisation Reply-To and vice
+	// versa (Zoho's rule). Domains listed in OrgDomains are the organisation's.
+	RequireOrgReplyTo bool     `json:"require_org_reply_to,omitempty"`
+	OrgDomains        []string `json:"org_domains,omitempty"`
+	// AudienceGrowthWarnPercent makes a plan diff warn when a segment grows by
+	// more than this percentage.
+	AudienceGrowthWarnPercent int    `json:"audience_growth_warn_percent,omitempty"`
+	Hash                      string `json:"hash"`
+}
+
+// QuietHours is a daily window in the contact's local time.
+type QuietHours struct {
+	Start string `json:"start"`
+	End   string `json:"end"`
+}
+
+// FrequencyCap bounds marketing messages per contact.
+type FrequencyCap struct {
+	Max int    `json:"max"`
+	Per string `json:"per"`
+}
+
+// ABTest splits a test share of the audience between variants and sends the
+// winner to the rest.
+type ABTest struct {
+	Variants []Variant `json:"variants"`
+	// TestPercent of the audience receives the variants, split evenly and
+	// deterministically by contact key.
+	TestPercent int `json:"test_percent"`
+	// Metric picks the winner: open_rate, click_rate, reply_rate, conversions,
+	// revenue.
+	Metric string `json:"metric"`
+	// DecideAfter is how long after the test send the winner is picked.
+	DecideAfter string `json:"decide_after"`
+	// Inconclusive says what happens when no variant wins significantly:
+	// send_first (the first variant), send_all (keep splitting), stop.
+	Inconclusive string `json:"inconclusive"`
+}
+
+// Variant replaces the subject and/or the template of a send.
+type Variant struct {
+	Name     string `json:"name"`
+	Subject  string `json:"subject,omitempty"`
+	Template string `json:"template,omitempty"`
+}
+
+// Workflow is a trigger plus steps run per enrolled contact.
+type Workflow struct {
+	Name string `json:"name"`
+	// Type is one of the 15 workflow types; schemas/ fixes what each allows.
+	Type    string  `json:"type"`
+	Model   string  `json:"model"`
+	Class   string  `json:"class"`
+	Sender  string  `json:"sender,omitempty"`
+	Policy  string  `json:"policy,omitempty"`
+	Trigger Trigger `json:"trigger"`
+	// Goal is a CEL condition; a contact for whom it holds leaves the workflow.
+	Goal     string    `json:"goal,omitempty"`
+	Reenroll *Reenroll `json:"reenroll,omitempty"`
+	Steps    []Step    `json:"steps"`
+	Hash     string    `json:"hash"`
+}
+
+// Trigger says what enrolls a contact.
+type Trigger struct {
+	// Event is the kind of event: page_view, content_download, blog_subscription,
+	// lifecycle_change, engagement_threshold, conversion, inactivity,
+	// event_registration, event_attendance, cart_abandoned, purchase, nps_response,
+	// metric_threshold, purchase_cycle, inbound_email, form_submit, quote_signed,
+	// registration, date_field, segment_entry.
+	Event string `json:"event"`
+	// Filter is a CEL condition over the contact and the event (event.topic,
+	// event.value, …).
+	Filter string `json:"filter,omitempty"`
+	// Segment restricts enrollment to members of a segment.
+	Segment string `json:"segment,omitempty"`
+	// Topic, Threshold, Window, InactiveFor and Field parametrise specific events.
+	Topic       string  `json:"topic,omitempty"`
+	Threshold   float64 `json:"threshold,omitempty"`
+	Window      string  `json:"window,omitempty"`
+	InactiveFor string  `json:"inactive_for,omitempty"`
+	Field       string  `json:"field,omitempty"`
+}
+
+// Reenroll says whether a contact may go through a workflow again.
+type Reenroll struct {
+	Allowed bool   `json:"allowed"`
+	After   string `json:"after,omitempty"`
+}
+
+// Step kinds.
+const (
+	StepWait          = "wait"
+	StepSend          = "send"
+	StepBranch        = "branch"
+	StepSetProperty   = "set_property"
+	StepClearProperty = "clear_property"
+	StepNotifyOwner   = "notify_owner"
+	StepAssignOwner   = "assign_owner"
+	StepExit          = "exit"
+)
+
+// Step is one node of a workflow. Steps run in order; Next overrides the
+// following step, and a branch goes to Then or Else.
+type Step struct {
+	Name string `json:"name"`
+	Kind string `json:"kind"`
+	Next string `json:"next,omitempty"`
+	// wait
+	Duration string `json:"duration,omitempty"`
+	// Relative waits until Duration before (negative) or after the timestamp in
+	// this contact or event field (event steps: "event.date").
+	RelativeTo string `json:"relative_to,omitempty"`
+	// send, notify_owner
+	Template string  `json:"template,omitempty"`
+	ABTest   *ABTest `json:"ab_test,omitempty"`
+	// branch
+	Condition  string      `json:"condition,omitempty"`
+	Engagement *Engagement `json:"engagement,omitempty"`
+	Then       string      `json:"then,omitempty"`
+	Else       string      `json:"else,omitempty"`
+	// set_property, clear_property, assign_owner
+	Field string `json:"field,omitempty"`
+	Value string `json:"value,omitempty"`
+	// assign_owner: round robin over Owners.
+	Owners []string `json:"owners,omitempty"`
+}
+
+// Engagement tests what a contact did with an earlier send step.
+type Engagement struct {
+	Step string `json:"step"`
+	// Event is opened, clicked, replied, ignored or bounced.
+	Event  string `json:"event"`
+	Within string `json:"within,omitempty"`
+}
+
+// Sequence is a nurture sequence: sends on offsets from enrollment, optionally
+// gated on engagement with an earlier step, until the goal holds.
+type Sequence struct {
+	Name    string         `json:"name"`
+	Model   string         `json:"model"`
+	Segment string         `json:"segment"`
+	Sender  string         `json:"sender"`
+	Policy  string         `json:"policy,omitempty"`
+	Goal    string         `json:"goal,omitempty"`
+	Steps   []SequenceStep `json:"steps"`
+	Hash    string         `json:"hash"`
+}
+
+// SequenceStep is one send of a sequence.
+type SequenceStep struct {
+	Name     string      `json:"name"`
+	Offset   string      `json:"offset"`
+	Template string      `json:"template"`
+	When     *Engagement `json:"when,omitempty"`
+	ABTest   *ABTest     `json:"ab_test,omitempty"`
+}
+
+// Autoresponder is a Zoho-style series of follow-ups.
+type Autoresponder struct {
+	Name    string `json:"name"`
+	Model   string `json:"model"`
+	Segment string `json:"segment"`
+	Sender  string `json:"sender"`
+	// Mode is single (FollowUps on fixed offsets from Start) or multiple
+	// (Recurrence).
+	Mode       string      `json:"mode"`
+	Start      string      `json:"start,omitempty"`
+	End        string      `json:"end,omitempty"`
+	FollowUps  []FollowUp  `json:"follow_ups,omitempty"`
+	Recurrence *Recurrence `json:"recurrence,omitempty"`
+	// Template of every recurring send (multiple mode).
+	Template          string `json:"template,omitempty"`
+	MaxFollowUps      int    `json:"max_follow_ups,omitempty"`
+	ExcludeResponders bool   `json:"exclude_responders"`
+	// DoNotEmail is the model field that, when true, forbids mailing the contact.
+	DoNotEmail string `json:"do_not_email,omitempty"`
+	Hash       string `json:"hash"`
+}
+
+// FollowUp is one send at an offset from the start date.
+type FollowUp struct {
+	Name     string `json:"name"`
+	Offset   string `json:"offset"`
+	Template string `json:"template"`
+}
+
+// Recurrence is daily every N days, weekly every N weeks on Weekdays, or monthly
+// on DayOfMonth every N months.
+type Recurrence struct {
+	Unit       string   `json:"unit"`
+	Every      int      `json:"every"`
+	Weekdays   []string `json:"weekdays,omitempty"`
+	DayOfMonth int      `json:"day_of_month,omitempty"`
+}

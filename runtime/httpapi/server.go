@@ -1,0 +1,131 @@
+// Package httpapi is the daemon's HTTP surface: /metrics for Prometheus, /healthz
+// (the process is alive), /readyz (the database answers) and the unsubscribe page
+// /u/<token> (GET shows a confirmation form, POST unsubscribes: RFC 8058 one-click).
+//
+// It holds no business logic: unsubscribing is one call to the store.
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/campaignctl/campaignctl/runtime/clock"
+	"github.com/campaignctl/campaignctl/runtime/links"
+)
+
+// Suppressor records unsubscribes.
+type Suppressor interface {
+	Suppress(ctx context.Context, email, reason, campaign string, now time.Time) error
+}
+
+// Pinger checks the database.
+type Pinger interface {
+	PingContext(ctx context.Context) error
+}
+
+// Server builds the daemon's handler.
+type Server struct {
+	Gatherer   prometheus.Gatherer
+	DB         Pinger
+	Suppressor Suppressor
+	Links      *links.Signer
+	Clock      clock.Clock
+	Log        *slog.Logger
+}
+
+// Handler returns the routes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Gatherer, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.DB.PingContext(ctx); err != nil {
+			http.Error(w, "database unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ready\n"))
+	})
+	mux.HandleFunc("GET /u/{token}", s.unsubscribePage)
+	mux.HandleFunc("POST /u/{token}", s.unsubscribe)
+	return mux
+}
+
+var pageTpl = template.Must(template.New("u").Parse(`<!doctype html>
+<html><head><meta charset="utf-8"><title>{{.Title}}</title></head>
+<body><h1>{{.Title}}</h1><p>{{.Body}}</p>
+{{if .Form}}<form method="post"><button type="submit">Unsubscribe {{.Email}}</button></form>{{end}}
+</body></html>
+`))
+
+type page struct {
+	Title, Body, Email string
+	Form               bool
+}
+
+func (s *Server) claims(w http.ResponseWriter, r *http.Request) (links.Claims, bool) {
+	if s.Links == nil {
+		http.Error(w, "unsubscribe links are not configured", http.StatusNotFound)
+		return links.Claims{}, false
+	}
+	c, err := s.Links.Verify(r.PathValue("token"))
+	if err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		pageTpl.Execute(w, page{Title: "Link not valid", Body: "This unsubscribe link is damaged or was not issued by us. Use the link from the most recent email."})
+		return c, false
+	}
+	return c, true
+}
+
+func (s *Server) unsubscribePage(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.claims(w, r)
+	if !ok {
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	pageTpl.Execute(w, page{Title: "Unsubscribe", Body: "Stop receiving marketing email at this address?", Email: c.Email, Form: true})
+}
+
+// unsubscribe handles both the form and the RFC 8058 one-click POST, which carries
+// List-Unsubscribe=One-Click in its body; either way the token alone decides.
+func (s *Server) unsubscribe(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.claims(w, r)
+	if !ok {
+		return
+	}
+	if err := s.Suppressor.Suppress(r.Context(), c.Email, "unsubscribed", c.Campaign, s.Clock.Now()); err != nil {
+		s.Log.Error("unsubscribe failed", "campaign", c.Campaign, "err", err)
+		http.Error(w, "could not record the unsubscribe, please retry", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	pageTpl.Execute(w, page{Title: "Unsubscribed", Body: "You will not receive marketing email from us at this address any more."})
+}
+
+// ListenAndServe serves h on addr until ctx is done.
+func ListenAndServe(ctx context.Context, addr string, h http.Handler) error {
+	srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	select {
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	}
+}

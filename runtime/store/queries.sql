@@ -1,0 +1,124 @@
+-- name: insert-revision
+-- applied_at comes from the caller's clock so tests and the demo control time.
+INSERT INTO campaignctl.revisions (plan_hash, plan, source_commit, applied_at, applied_by)
+VALUES ($1, $2, $3, $4, $5)
+RETURNING id;
+
+-- name: latest-revision
+SELECT id, plan_hash, plan, source_commit, applied_at, applied_by
+FROM campaignctl.revisions
+ORDER BY id DESC
+LIMIT 1;
+
+-- name: list-campaigns
+SELECT name, hash, revision_id, status, send_at, materialized_at, audience, created_at, updated_at
+FROM campaignctl.campaigns
+ORDER BY name;
+
+-- name: upsert-campaign
+-- A changed campaign keeps its status: what was already sent stays sent, and a
+-- campaign removed and then re-added becomes scheduled again.
+INSERT INTO campaignctl.campaigns (name, hash, revision_id, status, send_at, created_at, updated_at)
+VALUES ($1, $2, $3, 'scheduled', $4, $5, $5)
+ON CONFLICT (name) DO UPDATE
+SET hash = EXCLUDED.hash,
+    revision_id = EXCLUDED.revision_id,
+    send_at = EXCLUDED.send_at,
+    status = CASE WHEN campaignctl.campaigns.status = 'removed' THEN 'scheduled' ELSE campaignctl.campaigns.status END,
+    updated_at = EXCLUDED.updated_at
+WHERE campaignctl.campaigns.hash IS DISTINCT FROM EXCLUDED.hash
+   OR campaignctl.campaigns.status = 'removed';
+
+-- name: remove-campaign
+UPDATE campaignctl.campaigns SET status = 'removed', updated_at = $2 WHERE name = $1 AND status <> 'removed';
+
+-- name: cancel-pending
+-- Removing a campaign stops its future sends; what was sent stays recorded.
+UPDATE campaignctl.outbox SET status = 'cancelled', last_error = 'campaign removed from plan'
+WHERE campaign = $1 AND status = 'pending';
+
+-- name: insert-outbox-batch
+-- Arrays instead of one INSERT per row: one round trip per batch. ON CONFLICT
+-- without a target covers both unique keys (contact and normalized address).
+INSERT INTO campaignctl.outbox (campaign, step, contact_key, email, email_normalized, due_at, created_at)
+SELECT $1, $2, k, btrim(e), lower(btrim(e)), $3, $4
+FROM unnest($5::text[], $6::text[]) AS t(k, e)
+WHERE e IS NOT NULL AND btrim(e) <> ''
+  AND NOT EXISTS (SELECT 1 FROM campaignctl.suppressions s WHERE s.email_normalized = lower(btrim(t.e)))
+ON CONFLICT DO NOTHING;
+
+-- name: mark-materialized
+UPDATE campaignctl.campaigns
+SET status = 'sending', materialized_at = $2, audience = $3, updated_at = $2
+WHERE name = $1 AND status = 'scheduled';
+
+-- name: claim-due
+-- SKIP LOCKED lets several replicas claim disjoint rows without waiting on each
+-- other. A row left in 'sending' by a crashed replica is reclaimed after the lease
+-- ($3) expires; that is the only path to a duplicate send, and it needs a crash
+-- between the SMTP server accepting a message and the mark-sent commit.
+UPDATE campaignctl.outbox o
+SET status = 'sending', claimed_at = $1, claimed_by = $2, attempts = o.attempts + 1
+WHERE o.id IN (
+    SELECT id FROM campaignctl.outbox
+    WHERE due_at <= $1
+      AND (status = 'pending' OR (status = 'sending' AND claimed_at < $1 - $3::interval))
+    ORDER BY due_at, id
+    LIMIT $4
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING o.id, o.campaign, o.step, o.contact_key, o.email, o.attempts;
+
+-- name: mark-sent
+UPDATE campaignctl.outbox
+SET status = 'sent', sent_at = $2, message_id = $3, template_hash = $4, last_error = NULL
+WHERE id = $1 AND status = 'sending';
+
+-- name: mark-retry
+-- Temporary failure: back to pending with a later due time.
+UPDATE campaignctl.outbox
+SET status = 'pending', due_at = $2, last_error = $3, claimed_at = NULL, claimed_by = NULL
+WHERE id = $1 AND status = 'sending';
+
+-- name: mark-failed
+UPDATE campaignctl.outbox
+SET status = 'failed', last_error = $2
+WHERE id = $1 AND status = 'sending';
+
+-- name: finish-campaigns
+-- A campaign is sent once its audience is materialized and nothing is left to try.
+UPDATE campaignctl.campaigns c
+SET status = 'sent', updated_at = $1
+WHERE c.status = 'sending'
+  AND NOT EXISTS (
+    SELECT 1 FROM campaignctl.outbox o
+    WHERE o.campaign = c.name AND o.status IN ('pending', 'sending'));
+
+-- name: campaign-counts
+SELECT campaign, status, count(*) AS n
+FROM campaignctl.outbox
+GROUP BY campaign, status
+ORDER BY campaign, status;
+
+-- name: pending-work
+-- Anything a daemon could still do now or later: used by --exit-when-idle.
+SELECT
+  (SELECT count(*) FROM campaignctl.outbox WHERE status IN ('pending', 'sending')) +
+  (SELECT count(*) FROM campaignctl.campaigns WHERE status IN ('scheduled', 'sending'));
+
+-- name: next-due
+SELECT least(
+  (SELECT min(due_at) FROM campaignctl.outbox WHERE status = 'pending'),
+  (SELECT min(send_at) FROM campaignctl.campaigns WHERE status = 'scheduled'));
+
+-- name: suppress
+-- The first reason recorded wins; later ones add nothing a sender needs.
+INSERT INTO campaignctl.suppressions (email_normalized, reason, campaign, created_at)
+VALUES (lower(btrim($1)), $2, $3, $4)
+ON CONFLICT (email_normalized) DO NOTHING;
+
+-- name: is-suppressed
+SELECT EXISTS (SELECT 1 FROM campaignctl.suppressions WHERE email_normalized = lower(btrim($1)));
+
+-- name: mark-cancelled
+UPDATE campaignctl.outbox SET status = 'cancelled', last_error = $2 WHERE id = $1 AND status = 'sending';

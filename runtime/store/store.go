@@ -1,0 +1,396 @@
+package store
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+//go:embed queries.sql
+var queriesSQL string
+
+var queries = mustParseQueries(queriesSQL)
+
+// migrationLockID is the advisory lock key that serialises concurrent migrations
+// (two daemons starting at once).
+const migrationLockID = 0x63616d7067 // "campg"
+
+// Store is the runner's state in Postgres.
+type Store struct {
+	DB *sqlx.DB
+}
+
+// Open connects to url and checks the connection.
+func Open(ctx context.Context, url string) (*Store, error) {
+	db, err := sqlx.Open("postgres", url)
+	if err != nil {
+		return nil, fmt.Errorf("opening database: %w", err)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connecting to database %s: %w (is Postgres running? `make pg-start` starts a local one)", Redact(url), err)
+	}
+	return &Store{DB: db}, nil
+}
+
+// Close closes the connection pool.
+func (s *Store) Close() error { return s.DB.Close() }
+
+// Redact removes the password from a database URL so it can be logged.
+func Redact(url string) string {
+	at := strings.LastIndex(url, "@")
+	scheme := strings.Index(url, "://")
+	if at < 0 || scheme < 0 || at < scheme {
+		return url
+	}
+	creds := url[scheme+3 : at]
+	if i := strings.Index(creds, ":"); i >= 0 {
+		return url[:scheme+3] + creds[:i] + ":***" + url[at:]
+	}
+	return url
+}
+
+func q(name string) string {
+	s, ok := queries[name]
+	if !ok {
+		panic("store: no query named " + name)
+	}
+	return s
+}
+
+func mustParseQueries(src string) map[string]string {
+	out := map[string]string{}
+	var name string
+	var body strings.Builder
+	flush := func() {
+		if name != "" {
+			out[name] = strings.TrimSpace(body.String())
+		}
+		body.Reset()
+	}
+	sc := bufio.NewScanner(strings.NewReader(src))
+	for sc.Scan() {
+		line := sc.Text()
+		if rest, ok := strings.CutPrefix(line, "-- name:"); ok {
+			flush()
+			name = strings.TrimSpace(rest)
+			continue
+		}
+		body.WriteString(line)
+		body.WriteByte('\n')
+	}
+	flush()
+	return out
+}
+
+// Migrate applies every embedded migration not yet applied, in order, each in its
+// own transaction, under an advisory lock so concurrent starts do not race.
+func (s *Store) Migrate(ctx context.Context) (applied []string, err error) {
+	conn, err := s.DB.Connx(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, migrationLockID); err != nil {
+		return nil, fmt.Errorf("migrate: taking lock: %w", err)
+	}
+	defer conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock($1)`, migrationLockID)
+
+	if _, err := conn.ExecContext(ctx, `CREATE SCHEMA IF NOT EXISTS campaignctl;
+CREATE TABLE IF NOT EXISTS campaignctl.schema_migrations (version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		return nil, fmt.Errorf("migrate: creating schema_migrations: %w", err)
+	}
+	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	for _, path := range names {
+		name := strings.TrimPrefix(path, "migrations/")
+		num, _, ok := strings.Cut(name, "_")
+		version, convErr := strconv.Atoi(num)
+		if !ok || convErr != nil {
+			return applied, fmt.Errorf("migrate: migration file %s must start with a number and '_'", name)
+		}
+		var exists bool
+		if err := conn.GetContext(ctx, &exists, `SELECT EXISTS (SELECT 1 FROM campaignctl.schema_migrations WHERE version = $1)`, version); err != nil {
+			return applied, fmt.Errorf("migrate: %w", err)
+		}
+		if exists {
+			continue
+		}
+		body, err := migrationFiles.ReadFile(path)
+		if err != nil {
+			return applied, err
+		}
+		tx, err := conn.BeginTxx(ctx, nil)
+		if err != nil {
+			return applied, fmt.Errorf("migrate: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+			tx.Rollback()
+			return applied, fmt.Errorf("migrate: applying %s: %w", name, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO campaignctl.schema_migrations (version, name) VALUES ($1, $2)`, version, name); err != nil {
+			tx.Rollback()
+			return applied, fmt.Errorf("migrate: recording %s: %w", name, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return applied, fmt.Errorf("migrate: committing %s: %w", name, err)
+		}
+		applied = append(applied, name)
+	}
+	return applied, nil
+}
+
+// Revision is one applied plan.
+type Revision struct {
+	ID           int64     `db:"id"`
+	PlanHash     string    `db:"plan_hash"`
+	Plan         string    `db:"plan"`
+	SourceCommit string    `db:"source_commit"`
+	AppliedAt    time.Time `db:"applied_at"`
+	AppliedBy    string    `db:"applied_by"`
+}
+
+// ErrNoRevision means no plan has been applied yet.
+var ErrNoRevision = errors.New("no plan has been applied yet: run `campaignctl apply plan.json`")
+
+// InsertRevision records an applied plan and returns its id.
+func (s *Store) InsertRevision(ctx context.Context, r Revision) (int64, error) {
+	var id int64
+	err := s.DB.GetContext(ctx, &id, q("insert-revision"), r.PlanHash, r.Plan, r.SourceCommit, r.AppliedAt, r.AppliedBy)
+	if err != nil {
+		return 0, fmt.Errorf("recording revision: %w", err)
+	}
+	return id, nil
+}
+
+// LatestRevision returns the most recently applied plan, or ErrNoRevision.
+func (s *Store) LatestRevision(ctx context.Context) (Revision, error) {
+	var r Revision
+	err := s.DB.GetContext(ctx, &r, q("latest-revision"))
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, ErrNoRevision
+	}
+	if err != nil {
+		return r, fmt.Errorf("reading latest revision: %w", err)
+	}
+	return r, nil
+}
+
+// Campaign is the actual state of one campaign.
+type Campaign struct {
+	Name           string        `db:"name" json:"name"`
+	Hash           string        `db:"hash" json:"hash"`
+	RevisionID     int64         `db:"revision_id" json:"revision_id"`
+	Status         string        `db:"status" json:"status"`
+	SendAt         sql.NullTime  `db:"send_at" json:"-"`
+	MaterializedAt sql.NullTime  `db:"materialized_at" json:"-"`
+	Audience       sql.NullInt64 `db:"audience" json:"-"`
+	CreatedAt      time.Time     `db:"created_at" json:"created_at"`
+	UpdatedAt      time.Time     `db:"updated_at" json:"updated_at"`
+}
+
+// Campaign statuses.
+const (
+	StatusScheduled = "scheduled"
+	StatusSending   = "sending"
+	StatusSent      = "sent"
+	StatusRemoved   = "removed"
+)
+
+// Campaigns lists every campaign the store knows, by name.
+func (s *Store) Campaigns(ctx context.Context) ([]Campaign, error) {
+	var out []Campaign
+	if err := s.DB.SelectContext(ctx, &out, q("list-campaigns")); err != nil {
+		return nil, fmt.Errorf("listing campaigns: %w", err)
+	}
+	return out, nil
+}
+
+// UpsertCampaign creates a campaign or records its new hash and revision.
+func (s *Store) UpsertCampaign(ctx context.Context, name, hash string, revision int64, sendAt *time.Time, now time.Time) error {
+	_, err := s.DB.ExecContext(ctx, q("upsert-campaign"), name, hash, revision, sendAt, now)
+	if err != nil {
+		return fmt.Errorf("saving campaign %s: %w", name, err)
+	}
+	return nil
+}
+
+// RemoveCampaign marks a campaign removed and cancels its pending sends, atomically.
+func (s *Store) RemoveCampaign(ctx context.Context, name string, now time.Time) error {
+	tx, err := s.DB.BeginTxx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, q("remove-campaign"), name, now); err != nil {
+		return fmt.Errorf("removing campaign %s: %w", name, err)
+	}
+	if _, err := tx.ExecContext(ctx, q("cancel-pending"), name); err != nil {
+		return fmt.Errorf("cancelling sends of %s: %w", name, err)
+	}
+	return tx.Commit()
+}
+
+// Recipient is one contact to enqueue.
+type Recipient struct{ Key, Email string }
+
+// EnqueueBatch inserts outbox rows for a batch of recipients; rows that already
+// exist for the same contact or the same normalized address are skipped. It
+// returns how many rows were new.
+func (s *Store) EnqueueBatch(ctx context.Context, campaign, step string, due, now time.Time, batch []Recipient) (int64, error) {
+	keys := make([]string, len(batch))
+	emails := make([]string, len(batch))
+	for i, r := range batch {
+		keys[i], emails[i] = r.Key, r.Email
+	}
+	res, err := s.DB.ExecContext(ctx, q("insert-outbox-batch"), campaign, step, due, now, pq.Array(keys), pq.Array(emails))
+	if err != nil {
+		return 0, fmt.Errorf("enqueueing %d messages of %s: %w", len(batch), campaign, err)
+	}
+	return res.RowsAffected()
+}
+
+// MarkMaterialized records that a campaign's whole audience is in the outbox.
+func (s *Store) MarkMaterialized(ctx context.Context, campaign string, audience int64, now time.Time) error {
+	_, err := s.DB.ExecContext(ctx, q("mark-materialized"), campaign, now, audience)
+	return err
+}
+
+// Claimed is an outbox row a worker holds.
+type Claimed struct {
+	ID         int64  `db:"id"`
+	Campaign   string `db:"campaign"`
+	Step       string `db:"step"`
+	ContactKey string `db:"contact_key"`
+	Email      string `db:"email"`
+	Attempts   int    `db:"attempts"`
+}
+
+// ClaimDue claims up to limit due rows for worker, reclaiming rows whose claim is
+// older than lease.
+func (s *Store) ClaimDue(ctx context.Context, now time.Time, worker string, lease time.Duration, limit int) ([]Claimed, error) {
+	var out []Claimed
+	err := s.DB.SelectContext(ctx, &out, q("claim-due"), now, worker, fmt.Sprintf("%d milliseconds", lease.Milliseconds()), limit)
+	if err != nil {
+		return nil, fmt.Errorf("claiming due messages: %w", err)
+	}
+	return out, nil
+}
+
+// MarkSent records a delivered message.
+func (s *Store) MarkSent(ctx context.Context, id int64, now time.Time, messageID, templateHash string) error {
+	_, err := s.DB.ExecContext(ctx, q("mark-sent"), id, now, messageID, templateHash)
+	return err
+}
+
+// MarkRetry puts a message back to pending, due again at retryAt.
+func (s *Store) MarkRetry(ctx context.Context, id int64, retryAt time.Time, reason string) error {
+	_, err := s.DB.ExecContext(ctx, q("mark-retry"), id, retryAt, reason)
+	return err
+}
+
+// MarkFailed gives up on a message.
+func (s *Store) MarkFailed(ctx context.Context, id int64, reason string) error {
+	_, err := s.DB.ExecContext(ctx, q("mark-failed"), id, reason)
+	return err
+}
+
+// FinishCampaigns marks campaigns with nothing left to send as sent.
+func (s *Store) FinishCampaigns(ctx context.Context, now time.Time) error {
+	_, err := s.DB.ExecContext(ctx, q("finish-campaigns"), now)
+	return err
+}
+
+// StatusCount is the number of outbox rows of a campaign in one status.
+type StatusCount struct {
+	Campaign string `db:"campaign" json:"campaign"`
+	Status   string `db:"status" json:"status"`
+	N        int64  `db:"n" json:"count"`
+}
+
+// CampaignCounts summarises the outbox by campaign and status.
+func (s *Store) CampaignCounts(ctx context.Context) ([]StatusCount, error) {
+	var out []StatusCount
+	if err := s.DB.SelectContext(ctx, &out, q("campaign-counts")); err != nil {
+		return nil, fmt.Errorf("counting messages: %w", err)
+	}
+	return out, nil
+}
+
+// PendingWork counts what is left to do now or later.
+func (s *Store) PendingWork(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.DB.GetContext(ctx, &n, q("pending-work"))
+	return n, err
+}
+
+// NextDue returns when the earliest pending work becomes due, if any.
+func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
+	var t sql.NullTime
+	if err := s.DB.GetContext(ctx, &t, q("next-due")); err != nil {
+		return time.Time{}, false, err
+	}
+	return t.Time, t.Valid, nil
+}
+
+// TryLeader takes the leadership advisory lock on a dedicated connection. The
+// returned release function frees it; the lock also dies with the connection, so
+// a crashed leader never blocks the others.
+func (s *Store) TryLeader(ctx context.Context) (ok bool, release func(), err error) {
+	conn, err := s.DB.Connx(ctx)
+	if err != nil {
+		return false, nil, err
+	}
+	if err := conn.GetContext(ctx, &ok, `SELECT pg_try_advisory_lock($1)`, leaderLockID); err != nil {
+		conn.Close()
+		return false, nil, fmt.Errorf("leader election: %w", err)
+	}
+	if !ok {
+		conn.Close()
+		return false, func() {}, nil
+	}
+	return true, func() {
+		conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock($1)`, leaderLockID)
+		conn.Close()
+	}, nil
+}
+
+const leaderLockID = 0x63616d706c // "campl"
+
+// Suppress records that an address must not be mailed again.
+func (s *Store) Suppress(ctx context.Context, email, reason, campaign string, now time.Time) error {
+	if _, err := s.DB.ExecContext(ctx, q("suppress"), email, reason, campaign, now); err != nil {
+		return fmt.Errorf("suppressing address: %w", err)
+	}
+	return nil
+}
+
+// IsSuppressed reports whether an address is suppressed.
+func (s *Store) IsSuppressed(ctx context.Context, email string) (bool, error) {
+	var ok bool
+	err := s.DB.GetContext(ctx, &ok, q("is-suppressed"), email)
+	return ok, err
+}
+
+// MarkCancelled drops a claimed message without sending it.
+func (s *Store) MarkCancelled(ctx context.Context, id int64, reason string) error {
+	_, err := s.DB.ExecContext(ctx, q("mark-cancelled"), id, reason)
+	return err
+}
