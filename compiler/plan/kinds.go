@@ -1,5 +1,12 @@
 package plan
 
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
 // This file holds the object kinds beyond the walking skeleton's: policies,
 // workflows, nurture sequences and autoresponders. Durations are Go-style strings
 // with a day unit allowed ("90m", "36h", "3d", "2w"); see ParseDuration.
@@ -223,4 +230,72 @@ type Recurrence struct {
 	Every      int      `json:"every"`
 	Weekdays   []string `json:"weekdays,omitempty"`
 	DayOfMonth int      `json:"day_of_month,omitempty"`
+}
+
+// ParseDuration reads a duration as the plan writes it: an optional "-" (before,
+// for waits relative to a date), then one or more number-and-unit pairs with units
+// ms, s, m, h, d (24 hours) and w (7 days), largest first or not: "90m", "36h",
+// "3d", "2w", "1h30m", "-1d". A day is always 24 hours: durations here space out
+// messages, they do not do calendar arithmetic.
+func ParseDuration(s string) (time.Duration, error) {
+	rest := s
+	neg := strings.HasPrefix(rest, "-")
+	if neg {
+		rest = rest[1:]
+	}
+	if rest == "" {
+		return 0, fmt.Errorf("duration %q is empty: write a number and a unit, e.g. \"3d\"", s)
+	}
+	var total time.Duration
+	for rest != "" {
+		i := 0
+		for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
+			i++
+		}
+		if i == 0 {
+			return 0, fmt.Errorf("duration %q: expected a number at %q", s, rest)
+		}
+		n, err := strconv.ParseInt(rest[:i], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("duration %q is too long", s)
+		}
+		rest = rest[i:]
+		j := 0
+		for j < len(rest) && rest[j] >= 'a' && rest[j] <= 'z' {
+			j++
+		}
+		unit, ok := durationUnits[rest[:j]]
+		if !ok {
+			if j == 0 {
+				return 0, fmt.Errorf("duration %q: a unit must follow %d (ms, s, m, h, d or w)", s, n)
+			}
+			return 0, fmt.Errorf("duration %q: unknown unit %q (use ms, s, m, h, d or w)", s, rest[:j])
+		}
+		rest = rest[j:]
+		if n > int64(maxDuration/unit) {
+			return 0, fmt.Errorf("duration %q is too long", s)
+		}
+		part := time.Duration(n) * unit
+		if total > maxDuration-part {
+			return 0, fmt.Errorf("duration %q is too long", s)
+		}
+		total += part
+	}
+	if neg {
+		total = -total
+	}
+	return total, nil
+}
+
+// maxDuration bounds durations at about 100 years, far beyond any campaign and far
+// from time.Duration's overflow, so sums of durations cannot overflow either.
+const maxDuration = 100 * 365 * 24 * time.Hour
+
+var durationUnits = map[string]time.Duration{
+	"ms": time.Millisecond,
+	"s":  time.Second,
+	"m":  time.Minute,
+	"h":  time.Hour,
+	"d":  24 * time.Hour,
+	"w":  7 * 24 * time.Hour,
 }

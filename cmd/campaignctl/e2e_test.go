@@ -1,0 +1,173 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/campaignctl/campaignctl/runtime/mailer/smtpcapture"
+	"github.com/campaignctl/campaignctl/runtime/store/storetest"
+)
+
+// e2e is one end-to-end setup: a fresh database holding the demo CRM, a real SMTP
+// capture server on loopback, and a compiled plan of campaigns/.
+type e2e struct {
+	db     *sqlx.DB
+	url    string
+	smtp   *smtpcapture.Server
+	addr   string
+	plan   string
+	mailTo string
+}
+
+func setupE2E(t *testing.T) *e2e {
+	t.Helper()
+	db, url := storetest.Open(t)
+	leads, err := os.ReadFile("../../testdata/crm/leads.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(string(leads)); err != nil {
+		t.Fatalf("loading demo CRM: %v", err)
+	}
+	dir := t.TempDir()
+	srv := smtpcapture.New(filepath.Join(dir, "mail"))
+	addr, err := srv.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	planPath := filepath.Join(dir, "plan.json")
+	mustRun(t, 0, "plan", "--no-git", "-o", planPath, "../../campaigns")
+	return &e2e{db: db, url: url, smtp: srv, addr: addr.String(), plan: planPath, mailTo: filepath.Join(dir, "mail")}
+}
+
+func mustRun(t *testing.T, want int, args ...string) string {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	if got := run(args, &stdout, &stderr); got != want {
+		t.Fatalf("campaignctl %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), got, want, stdout.String(), stderr.String())
+	}
+	return stdout.String()
+}
+
+// handWrittenAudience is the seed filter as SQL written by hand, independent of
+// campaignctl's CEL evaluation: the addresses that must receive the mailing.
+func handWrittenAudience(t *testing.T, db *sqlx.DB) []string {
+	t.Helper()
+	var emails []string
+	err := db.Select(&emails, `
+		SELECT DISTINCT lower(btrim(email_from))
+		FROM crm_lead
+		WHERE NOT blacklisted
+		  AND created_at >= '2024-01-01 00:00:01+00'
+		  AND (stage IS NULL OR stage NOT IN ('New', 'Qualified', 'Won'))
+		  AND lost_reason = 'Not enough stock'
+		  AND btrim(coalesce(email_from, '')) <> ''
+		ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(emails) < 50 {
+		t.Fatalf("demo data matches only %d leads; the test would prove little", len(emails))
+	}
+	return emails
+}
+
+func recipients(t *testing.T, srv *smtpcapture.Server, campaign string) []string {
+	t.Helper()
+	var out []string
+	for _, m := range srv.Messages() {
+		if !bytes.Contains(m.Data, []byte("X-Campaignctl-Campaign: "+campaign+"\r\n")) {
+			continue
+		}
+		if len(m.To) != 1 {
+			t.Fatalf("message to %v: want exactly one recipient", m.To)
+		}
+		out = append(out, strings.ToLower(m.To[0]))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func serveArgs(e *e2e) []string {
+	return []string{"serve", "--db", e.url, "--smtp", e.addr, "--listen", "", "--exit-when-idle", "--interval", "20ms"}
+}
+
+func TestSeedCampaignSendsToExactlyTheMatchingLeads(t *testing.T) {
+	e := setupE2E(t)
+	want := handWrittenAudience(t, e.db)
+
+	mustRun(t, 0, "apply", "--db", e.url, e.plan)
+	mustRun(t, 0, serveArgs(e)...)
+
+	got := recipients(t, e.smtp, "lost_leads_reactivation")
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("recipient set differs from the hand-written query:\n got %d: %v\nwant %d: %v", len(got), head(got), len(want), head(want))
+	}
+	files, _ := filepath.Glob(filepath.Join(e.mailTo, "*.eml"))
+	if len(files) != len(e.smtp.Messages()) {
+		t.Fatalf("%d .eml files for %d messages", len(files), len(e.smtp.Messages()))
+	}
+
+	// The report agrees with the capture server.
+	out := mustRun(t, 0, "report", "--db", e.url, "--format", "json")
+	if !strings.Contains(out, `"sent": `+strconv.Itoa(len(want))) {
+		t.Fatalf("report does not show %d sent:\n%s", len(want), out)
+	}
+
+	// Running the daemon again, and re-applying the same plan, sends nothing more.
+	before := e.smtp.Count()
+	if out := mustRun(t, 0, "apply", "--db", e.url, e.plan); !strings.Contains(out, "already applied") {
+		t.Fatalf("re-apply: %s", out)
+	}
+	mustRun(t, 0, serveArgs(e)...)
+	if after := e.smtp.Count(); after != before {
+		t.Fatalf("second serve sent %d more messages", after-before)
+	}
+}
+
+func TestTwoDaemonsAtOnceSendEachMessageOnce(t *testing.T) {
+	e := setupE2E(t)
+	want := handWrittenAudience(t, e.db)
+	mustRun(t, 0, "apply", "--db", e.url, e.plan)
+
+	var wg sync.WaitGroup
+	for i := 0; i < 3; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var out, errb bytes.Buffer
+			if code := run(append(serveArgs(e), "--concurrency", "8"), &out, &errb); code != 0 {
+				t.Errorf("serve exit %d: %s", code, errb.String())
+			}
+		}()
+	}
+	wg.Wait()
+	got := recipients(t, e.smtp, "lost_leads_reactivation")
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("three daemons at once: got %d messages, want %d (one per lead)", len(got), len(want))
+	}
+	var sent int
+	if err := e.db.GetContext(context.Background(), &sent, `SELECT count(*) FROM campaignctl.outbox WHERE status = 'sent'`); err != nil {
+		t.Fatal(err)
+	}
+	if sent != len(want) {
+		t.Fatalf("outbox says %d sent, want %d", sent, len(want))
+	}
+}
+
+func head(s []string) []string {
+	if len(s) > 5 {
+		return s[:5]
+	}
+	return s
+}

@@ -1,0 +1,66 @@
+// Command campaignctl compiles campaigns written as HCL or CUE into a plan, applies
+// the plan to a Postgres store and runs the daemon that sends it. This file only
+// dispatches to one file per subcommand.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+type command struct {
+	name    string
+	summary string
+	run     func(args []string, stdout, stderr io.Writer) int
+}
+
+func commands() []command {
+	return []command{
+		{"validate", "check a campaigns directory and print diagnostics", runValidate},
+		{"plan", "compile a campaigns directory into a canonical plan.json", runPlan},
+		{"migrate", "create or upgrade campaignctl's tables in Postgres", runMigrate},
+		{"apply", "record a plan as the desired state for the daemon", runApply},
+		{"serve", "run the daemon: reconcile, send, serve /metrics and links", runServe},
+		{"report", "print what each campaign has sent", runReport},
+		{"smtp-capture", "run a local SMTP server that stores mail as .eml files (development)", runSMTPCapture},
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, `campaignctl: campaigns as code — compile, plan, apply, send.
+
+Usage:
+  campaignctl <command> [flags] [args]
+
+Commands:`)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-13s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, `
+Run 'campaignctl <command> -h' for a command's flags and examples.`)
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		usage(stdout)
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(args[1:], stdout, stderr)
+		}
+	}
+	fmt.Fprintf(stderr, "campaignctl: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return 2
+}

@@ -1,0 +1,41 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/campaignctl/campaignctl/runtime/store"
+)
+
+func runMigrate(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("migrate", "migrate --db URL", `
+Create or upgrade campaignctl's own tables (schema "campaignctl") in Postgres. Safe to
+run repeatedly and concurrently; serve also migrates at start.`, `  campaignctl migrate --db postgres://campaignctl@127.0.0.1:5432/crm`, stderr)
+	db := dbFlag(fs)
+	if code := parseFlags(fs, args); code >= 0 {
+		return code
+	}
+	if !needDB(*db, stderr) {
+		return 2
+	}
+	ctx := context.Background()
+	st, err := store.Open(ctx, *db)
+	if err != nil {
+		fmt.Fprintln(stderr, "campaignctl migrate:", err)
+		return 1
+	}
+	defer st.Close()
+	applied, err := st.Migrate(ctx)
+	if err != nil {
+		fmt.Fprintln(stderr, "campaignctl migrate:", err)
+		return 1
+	}
+	if len(applied) == 0 {
+		fmt.Fprintln(stdout, "database is up to date")
+	}
+	for _, m := range applied {
+		fmt.Fprintln(stdout, "applied", m)
+	}
+	return 0
+}

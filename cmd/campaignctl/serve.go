@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/campaignctl/campaignctl/runtime/clock"
+	"github.com/campaignctl/campaignctl/runtime/engine"
+	"github.com/campaignctl/campaignctl/runtime/httpapi"
+	"github.com/campaignctl/campaignctl/runtime/links"
+	"github.com/campaignctl/campaignctl/runtime/mailer"
+	"github.com/campaignctl/campaignctl/runtime/metrics"
+	"github.com/campaignctl/campaignctl/runtime/store"
+)
+
+func runServe(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("serve", "serve --db URL --smtp HOST:PORT [flags]", `
+Run the daemon: reconcile the latest applied plan against the store, materialize due
+audiences, send due messages over SMTP, and serve /metrics, /healthz, /readyz and the
+unsubscribe links (/u/…). Several replicas may share one database: one leads
+reconcile, all send, and no message is sent twice.
+
+The link-signing secret is read from $CAMPAIGNCTL_SECRET (at least 16 bytes), never
+from a flag, so it does not show in process listings.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCTL_DB" --smtp 127.0.0.1:2525 \
+      --public-url https://mail.example.com
+  campaignctl serve --db "$CAMPAIGNCTL_DB" --smtp 127.0.0.1:2525 --exit-when-idle`, stderr)
+	db := dbFlag(fs)
+	smtpAddr := fs.String("smtp", os.Getenv("CAMPAIGNCTL_SMTP"), "SMTP relay host:port (default $CAMPAIGNCTL_SMTP)")
+	listen := fs.String("listen", "127.0.0.1:9464", "address for /metrics, /healthz and links; empty disables HTTP")
+	publicURL := fs.String("public-url", "", "public base URL of this daemon's links, e.g. https://mail.example.com")
+	worker := fs.String("worker", "", "name of this replica in claimed rows (default hostname-pid)")
+	interval := fs.Duration("interval", time.Second, "time between passes when idle")
+	concurrency := fs.Int("concurrency", 4, "messages in flight to SMTP at once")
+	exitIdle := fs.Bool("exit-when-idle", false, "exit once every campaign of the applied plan is finished")
+	clockStart := fs.String("clock-start", "", "run on an accelerated clock starting at this RFC 3339 time (demo and rehearsal)")
+	clockSpeed := fs.Float64("clock-speed", 1, "with --clock-start: simulated seconds per real second")
+	if code := parseFlags(fs, args); code >= 0 {
+		return code
+	}
+	if !needDB(*db, stderr) {
+		return 2
+	}
+	if *smtpAddr == "" {
+		fmt.Fprintln(stderr, "campaignctl serve: no SMTP relay: pass --smtp host:port or set CAMPAIGNCTL_SMTP")
+		return 2
+	}
+	if _, _, err := net.SplitHostPort(*smtpAddr); err != nil {
+		fmt.Fprintf(stderr, "campaignctl serve: --smtp %q: want host:port\n", *smtpAddr)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+
+	var clk clock.Clock = clock.Real{}
+	if *clockStart != "" {
+		t, err := time.Parse(time.RFC3339, *clockStart)
+		if err != nil {
+			fmt.Fprintf(stderr, "campaignctl serve: --clock-start %q: want RFC 3339, e.g. 2026-12-01T08:00:00Z\n", *clockStart)
+			return 2
+		}
+		if *clockSpeed <= 0 {
+			fmt.Fprintln(stderr, "campaignctl serve: --clock-speed must be positive")
+			return 2
+		}
+		clk = &clock.Accelerated{Start: t, Factor: *clockSpeed}
+	}
+
+	var signer *links.Signer
+	if secret := os.Getenv("CAMPAIGNCTL_SECRET"); secret != "" {
+		s, err := links.NewSigner([]byte(secret))
+		if err != nil {
+			fmt.Fprintln(stderr, "campaignctl serve:", err)
+			return 2
+		}
+		signer = s
+	} else if *publicURL != "" {
+		fmt.Fprintln(stderr, "campaignctl serve: --public-url needs CAMPAIGNCTL_SECRET (≥ 16 bytes) to sign unsubscribe links")
+		return 2
+	}
+	if *worker == "" {
+		host, _ := os.Hostname()
+		*worker = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	st, err := store.Open(ctx, *db)
+	if err != nil {
+		fmt.Fprintln(stderr, "campaignctl serve:", err)
+		return 1
+	}
+	defer st.Close()
+	if _, err := st.Migrate(ctx); err != nil {
+		fmt.Fprintln(stderr, "campaignctl serve:", err)
+		return 1
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := metrics.New(reg)
+	smtpClient := &mailer.SMTP{Addr: *smtpAddr}
+	defer smtpClient.Close()
+	eng := &engine.Engine{
+		Store: st, Mailer: smtpClient, Clock: clk, Links: signer, Metrics: m, Log: log,
+		PublicURL: *publicURL, Worker: *worker, Concurrency: *concurrency,
+	}
+
+	errc := make(chan error, 1)
+	if *listen != "" {
+		srv := &httpapi.Server{Gatherer: reg, DB: st.DB, Suppressor: st, Links: signer, Clock: clk, Log: log}
+		go func() { errc <- httpapi.ListenAndServe(ctx, *listen, srv.Handler()) }()
+		log.Info("serving HTTP", "addr", *listen)
+	}
+	log.Info("daemon started", "worker", *worker, "smtp", *smtpAddr, "db", store.Redact(*db))
+	runErr := eng.Run(ctx, engine.RunOptions{Interval: *interval, ExitWhenIdle: *exitIdle})
+	stop()
+	if *listen != "" {
+		if err := <-errc; err != nil {
+			fmt.Fprintln(stderr, "campaignctl serve: http:", err)
+			return 1
+		}
+	}
+	if runErr != nil && runErr != context.Canceled {
+		fmt.Fprintln(stderr, "campaignctl serve:", runErr)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,577 @@
+package check
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/ast"
+
+	"github.com/campaignctl/campaignctl/compiler/ir"
+	"github.com/campaignctl/campaignctl/compiler/plan"
+	"github.com/campaignctl/campaignctl/compiler/plan/celmodel"
+)
+
+// modelEnv is what CEL may see of one model.
+type modelEnv struct {
+	model  *ir.Model
+	fields []plan.Field // the fields that checked out, in source order
+	// skip holds fields that exist but were reported invalid; references to them
+	// are not reported a second time.
+	skip map[string]bool
+	// segments are the segments over this model, which a filter may reference.
+	segments []string
+	// withSegments is the environment of segment filters and sequence goals;
+	// plain, of the model's default_filter, which may not reference segments.
+	// Nil if they could not be built (then filters are only parsed).
+	withSegments, plain *cel.Env
+	// withEvent adds the enrolling event to withSegments, for workflow
+	// conditions. Built on first use: most models have no workflow.
+	withEvent     *cel.Env
+	withEventDone bool
+}
+
+// eventVar is the variable that holds, in a workflow's trigger filter, goal and
+// branch conditions, the event that enrolled the contact (event.topic,
+// event.score, event.at). Package celmodel declares contacts only, so the checker
+// declares it here, as a map from field names to values of any type: events carry
+// different fields per kind, and the event kinds have no declared schema yet. The
+// runtime must declare it the same way when it evaluates these conditions.
+const eventVar = "event"
+
+// eventEnv returns the environment of workflow conditions, or nil.
+func (me *modelEnv) eventEnv(c *checker) *cel.Env {
+	if me.withEventDone {
+		return me.withEvent
+	}
+	me.withEventDone = true
+	if me.withSegments == nil {
+		return nil
+	}
+	env, err := me.withSegments.Extend(cel.Variable(eventVar, cel.MapType(cel.StringType, cel.DynType)))
+	if err != nil {
+		c.errorf(me.model.DeclRange, "model %q cannot be declared to CEL with an event: %v", me.model.Name.Value, err)
+		return nil
+	}
+	me.withEvent = env
+	return env
+}
+
+func (me *modelEnv) build(c *checker) {
+	name := me.model.Name.Value
+	seen := map[string]bool{}
+	for _, s := range c.cfg.Segments {
+		if s.Model != nil && s.Model.Value == name && nameRE.MatchString(s.Name.Value) && !seen[s.Name.Value] {
+			seen[s.Name.Value] = true
+			me.segments = append(me.segments, s.Name.Value)
+		}
+	}
+	sort.Strings(me.segments)
+	if !nameRE.MatchString(name) || celmodel.Reserved(name) {
+		return // reported by the name checks; filters over it are only parsed
+	}
+	pm := &plan.Model{Name: name, Fields: me.fields}
+	var err error
+	if me.plain, err = celmodel.Env(pm, nil); err != nil {
+		c.errorf(me.model.DeclRange, "model %q cannot be declared to CEL: %v", name, err)
+		return
+	}
+	if me.withSegments, err = celmodel.Env(pm, me.segments); err != nil {
+		c.errorf(me.model.DeclRange, "model %q cannot be declared to CEL: %v", name, err)
+		me.plain = nil
+	}
+}
+
+func (me *modelEnv) fieldNames() []string {
+	names := make([]string, len(me.fields))
+	for i, f := range me.fields {
+		names[i] = f.Name
+	}
+	return names
+}
+
+// names lists everything an expression in scope may name, for suggestions:
+// model.field for each field, segment.<name> for each segment (if allowed), now
+// and event (if allowed).
+func (me *modelEnv) names(scope celScope) []string {
+	names := []string{celmodel.NowVar}
+	if scope == scopeEvent {
+		names = append(names, eventVar)
+	}
+	for _, f := range me.fields {
+		names = append(names, me.model.Name.Value+"."+f.Name)
+	}
+	if scope != scopeDefault {
+		for _, s := range me.segments {
+			names = append(names, celmodel.SegmentVar(s))
+		}
+	}
+	return names
+}
+
+func (me *modelEnv) hasField(name string) bool {
+	for _, f := range me.fields {
+		if f.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// celScope says what an expression may name besides the model's fields and now.
+type celScope int
+
+const (
+	// scopeDefault: a model's default_filter; nothing else.
+	scopeDefault celScope = iota
+	// scopeSegment: a segment filter or a sequence goal; other segments too.
+	scopeSegment
+	// scopeEvent: a workflow's trigger filter, goal or branch condition; other
+	// segments and the enrolling event.
+	scopeEvent
+)
+
+// celUse is one CEL expression to check.
+type celUse struct {
+	owner   string // for messages: `filter of segment "x"`
+	expr    *ir.String
+	env     *modelEnv   // nil when the model is unknown: the expression is only parsed
+	segment *ir.Segment // the segment whose filter this is, if it is one
+	scope   celScope
+	// detail explains, when the expression is not bool, what it is for.
+	detail string
+}
+
+// segRef is a reference from a filter to another segment (segment.<name>).
+type segRef struct {
+	name string
+	rng  ir.Range
+}
+
+var parseOnlyEnv *cel.Env
+
+func init() {
+	var err error
+	if parseOnlyEnv, err = cel.NewEnv(); err != nil {
+		panic(fmt.Sprintf("check: building the empty CEL environment: %v", err))
+	}
+}
+
+// checkCEL parses and type-checks one expression, reporting every error at its
+// place in the source, and returns the segments it references.
+func (c *checker) checkCEL(u celUse) []segRef {
+	if strings.TrimSpace(u.expr.Value) == "" {
+		c.errorf(u.expr.Content(), "%s is empty", u.owner).Detail =
+			"Write a CEL expression that is true for the contacts to include, e.g. lead.active."
+		return nil
+	}
+	x := newTextIndex(u.expr.Value)
+	env := parseOnlyEnv
+	if u.env != nil {
+		var e *cel.Env
+		switch u.scope {
+		case scopeDefault:
+			e = u.env.plain
+		case scopeSegment:
+			e = u.env.withSegments
+		case scopeEvent:
+			e = u.env.eventEnv(c)
+		}
+		if e != nil {
+			env = e
+		}
+	}
+	parsed, iss := env.Parse(u.expr.Value)
+	if iss != nil && iss.Err() != nil {
+		// Only the first syntax error: the parser's later ones are mostly echoes of
+		// it ("mismatched input '<EOF>'" after an unterminated string).
+		e := iss.Errors()[0]
+		start := x.byteOfLoc(e.Location.Line(), e.Location.Column())
+		c.errorf(u.expr.Sub(start, tokenEnd(x.text, start)), "%s: %s", u.owner, syntaxMessage(e.Message))
+		return nil
+	}
+	w := walkAST(parsed, x)
+	if env == parseOnlyEnv {
+		return nil // the model is unknown or broken, which was reported
+	}
+	var refs []segRef
+	if u.segment != nil {
+		for _, id := range w.order {
+			ch := w.chains[id]
+			if len(ch.parts) == 2 && ch.parts[0] == celmodel.SegmentPrefix && contains(u.env.segments, ch.parts[1]) {
+				refs = append(refs, segRef{name: ch.parts[1], rng: u.expr.Sub(ch.start, ch.end)})
+			}
+		}
+	}
+	checked, iss := env.Check(parsed)
+	if iss != nil && iss.Err() != nil {
+		for _, e := range iss.Errors() {
+			c.celCheckError(u, env, x, w, e)
+		}
+		return refs
+	}
+	if t := checked.OutputType(); !t.IsExactType(cel.BoolType) {
+		what := "its type is " + t.String()
+		if model := u.env.model.Name.Value; t.String() == celmodel.TypeName(&plan.Model{Name: model}) {
+			what = "it is the whole " + model + " record"
+		}
+		detail := u.detail
+		if detail == "" {
+			detail = "A filter is true for the contacts to include: compare fields with values, and combine comparisons with && and ||."
+		}
+		c.errorf(u.expr.Content(), "%s must be a bool expression, but %s", u.owner, what).Detail = detail
+	}
+	return refs
+}
+
+var (
+	undeclaredRE = regexp.MustCompile(`^undeclared reference to '([^']*)'`)
+	undefinedRE  = regexp.MustCompile(`^undefined field '([^']*)'`)
+	overloadRE   = regexp.MustCompile(`^found no matching overload for '([^']*)' applied to '(.*)'$`)
+)
+
+var operators = map[string]string{
+	"_==_": "==", "_!=_": "!=", "_<_": "<", "_<=_": "<=", "_>_": ">", "_>=_": ">=",
+	"_+_": "+", "_-_": "-", "_*_": "*", "_/_": "/", "_%_": "%",
+	"_&&_": "&&", "_||_": "||", "!_": "!", "-_": "-", "@in": "in", "_[_]": "[]", "_?_:_": "?:",
+}
+
+// celCheckError reports one type-checking error, rewording cel-go's messages where
+// a model-aware one helps more.
+func (c *checker) celCheckError(u celUse, env *cel.Env, x *textIndex, w *walked, e *cel.Error) {
+	msg := strings.TrimSuffix(e.Message, " (in container '')")
+	start := x.byteOfLoc(e.Location.Line(), e.Location.Column())
+	end := tokenEnd(x.text, start)
+	if m := undeclaredRE.FindStringSubmatch(msg); m != nil {
+		if w.kinds[e.ExprID] == ast.CallKind {
+			start, end = calleeRange(x.text, start)
+			c.errorf(u.expr.Sub(start, end), "%s: undeclared function %q%s", u.owner, m[1], didYouMean(m[1], functionNames(env)))
+			return
+		}
+		if ch, ok := w.chainAt(e.ExprID); ok {
+			c.undeclared(u, ch)
+			return
+		}
+	}
+	if undefinedRE.MatchString(msg) {
+		// lead.stge: the model object has no such field.
+		if ch, ok := w.chainAt(e.ExprID); ok && len(ch.parts) >= 2 && ch.parts[0] == u.env.model.Name.Value && !u.env.hasField(ch.parts[1]) {
+			c.undeclared(u, ch)
+			return
+		}
+	}
+	if m := overloadRE.FindStringSubmatch(msg); m != nil {
+		args := strings.TrimSuffix(strings.TrimPrefix(m[2], "("), ")")
+		if op, ok := operators[m[1]]; ok {
+			parts := splitTopLevel(args)
+			switch len(parts) {
+			case 1:
+				msg = fmt.Sprintf("operator %s cannot be applied to %s", op, parts[0])
+			case 2:
+				msg = fmt.Sprintf("operator %s cannot be applied to %s and %s", op, parts[0], parts[1])
+			default:
+				msg = fmt.Sprintf("operator %s cannot be applied to (%s)", op, args)
+			}
+		} else {
+			start, end = calleeRange(x.text, start)
+			msg = fmt.Sprintf("no overload of %s() accepts %s", m[1], m[2])
+		}
+	}
+	c.errorf(u.expr.Sub(start, end), "%s: %s", u.owner, msg)
+}
+
+// undeclared reports an unknown dotted name, saying what it most likely meant.
+func (c *checker) undeclared(u celUse, ch chain) {
+	rng := u.expr.Sub(ch.start, ch.end)
+	full := strings.Join(ch.parts, ".")
+	model := u.env.model.Name.Value
+	root := ch.parts[0]
+	switch {
+	case root == model && len(ch.parts) >= 2:
+		field := ch.parts[1]
+		if u.env.skip[field] {
+			return // the field's own error says what is wrong with it
+		}
+		c.errorf(rng, "%s: model %s has no field %q%s", u.owner, model, field, didYouMean(field, u.env.fieldNames())).Detail =
+			fmt.Sprintf("Fields of %s: %s.", model, list(u.env.fieldNames()))
+	case root == celmodel.SegmentPrefix && len(ch.parts) == 1:
+		c.errorf(rng, "%s: segment is not a value; write segment.<name> to use another segment's filter", u.owner)
+	case root == celmodel.SegmentPrefix && u.scope == scopeDefault:
+		c.errorf(rng, "%s: a default_filter cannot reference segments", u.owner)
+	case root == eventVar && u.scope != scopeEvent:
+		c.errorf(rng, "%s: there is no event here", u.owner).Detail =
+			"event is the event that enrolled a contact in a workflow; it exists in a workflow's trigger filter, goal and branch conditions only."
+	case root == celmodel.SegmentPrefix:
+		name := ch.parts[1]
+		if other, ok := c.segments[name]; ok && other.Model != nil && other.Model.Value != model {
+			c.errorf(rng, "%s: segment %q is over model %q, not %q", u.owner, name, other.Model.Value, model).Detail =
+				"A filter can only use segments of its own model."
+			return
+		}
+		c.errorf(rng, "%s: unknown segment %q%s", u.owner, name, didYouMean(name, u.env.segments)).Detail =
+			fmt.Sprintf("Segments over model %s: %s.", model, list(u.env.segments))
+	case c.models[root] != nil:
+		c.errorf(rng, "%s: a filter over model %s cannot use fields of model %s", u.owner, model, root)
+	default:
+		vars := u.env.names(u.scope)
+		s := suggest(full, vars)
+		if s == "" {
+			// leed.stage: the model name is misspelled; suggest the whole name if
+			// it exists, or just the root.
+			roots := []string{model, celmodel.NowVar, celmodel.SegmentPrefix}
+			if u.scope == scopeEvent {
+				roots = append(roots, eventVar)
+			}
+			if r := suggest(root, roots); r != "" {
+				s = r
+				if fixed := strings.Join(append([]string{r}, ch.parts[1:]...), "."); contains(vars, fixed) {
+					s = fixed
+				}
+			}
+		}
+		hint := ""
+		if s != "" {
+			hint = fmt.Sprintf("; did you mean %q?", s)
+		}
+		c.errorf(rng, "%s: undeclared reference to %q%s", u.owner, full, hint)
+	}
+}
+
+// functionNames lists the functions a filter can call by name (not operators).
+func functionNames(env *cel.Env) []string {
+	var names []string
+	for name := range env.Functions() {
+		if name != "" && isIdentStart(name[0]) && !strings.HasPrefix(name, "_") {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
+// splitTopLevel splits "list(string), string" on commas outside parentheses.
+func splitTopLevel(s string) []string {
+	var parts []string
+	depth, start := 0, 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '(', '<':
+			depth++
+		case ')', '>':
+			depth--
+		case ',':
+			if depth == 0 {
+				parts = append(parts, strings.TrimSpace(s[start:i]))
+				start = i + 1
+			}
+		}
+	}
+	return append(parts, strings.TrimSpace(s[start:]))
+}
+
+var (
+	mismatchedRE  = regexp.MustCompile(`^Syntax error: mismatched input '(.*)' expecting .*$`)
+	recognitionRE = regexp.MustCompile(`^Syntax error: token recognition error at: '(.*)'$`)
+	extraneousRE  = regexp.MustCompile(`^Syntax error: extraneous input '(.*)' expecting .*$`)
+)
+
+// syntaxMessage shortens ANTLR's messages, whose list of expected tokens is
+// longer than it is useful.
+func syntaxMessage(msg string) string {
+	if m := mismatchedRE.FindStringSubmatch(msg); m != nil {
+		if m[1] == "<EOF>" {
+			return "syntax error: the expression ends too early"
+		}
+		return fmt.Sprintf("syntax error: unexpected %s", m[1])
+	}
+	if m := extraneousRE.FindStringSubmatch(msg); m != nil {
+		return fmt.Sprintf("syntax error: unexpected %s", m[1])
+	}
+	if m := recognitionRE.FindStringSubmatch(msg); m != nil {
+		if strings.HasPrefix(m[1], "'") || strings.HasPrefix(m[1], `"`) {
+			return fmt.Sprintf("syntax error: unterminated string %s", m[1])
+		}
+		return fmt.Sprintf("syntax error: unexpected character %s", m[1])
+	}
+	if rest, ok := strings.CutPrefix(msg, "Syntax error: "); ok {
+		return "syntax error: " + rest
+	}
+	return msg
+}
+
+// chain is a dotted name as written: lead.stage, segment.x, or a lone identifier.
+type chain struct {
+	parts      []string
+	start, end int // byte offsets in the expression
+}
+
+type walked struct {
+	kinds  map[int64]ast.ExprKind
+	chains map[int64]chain // by the id of the chain's root identifier
+	root   map[int64]int64 // each identifier and selection in a chain → its root's id
+	order  []int64         // chain roots in visiting order, for deterministic output
+}
+
+// chainAt returns the chain that the node id is part of.
+func (w *walked) chainAt(id int64) (chain, bool) {
+	root, ok := w.root[id]
+	if !ok {
+		return chain{}, false
+	}
+	ch, ok := w.chains[root]
+	return ch, ok
+}
+
+// walkAST indexes the parsed expression: the kind of each node, and each
+// maximal chain of selections on an identifier, keyed by the identifier's id
+// (which is the id cel-go's "undeclared reference" errors carry).
+func walkAST(a *cel.Ast, x *textIndex) *walked {
+	w := &walked{kinds: map[int64]ast.ExprKind{}, chains: map[int64]chain{}, root: map[int64]int64{}}
+	native := a.NativeRep()
+	si := native.SourceInfo()
+	ast.PreOrderVisit(native.Expr(), ast.NewExprVisitor(func(e ast.Expr) {
+		w.kinds[e.ID()] = e.Kind()
+		root, parts, ok := chainOf(e)
+		if !ok {
+			return
+		}
+		w.root[e.ID()] = root.ID()
+		if _, done := w.chains[root.ID()]; done {
+			return // pre-order: the longest chain on this root came first
+		}
+		r, _ := si.GetOffsetRange(root.ID())
+		start := x.byteOfRune(int(r.Start))
+		end := start + len(parts[0])
+		if e.Kind() == ast.SelectKind {
+			dot, _ := si.GetOffsetRange(e.ID())
+			end = fieldEnd(x.text, x.byteOfRune(int(dot.Start)), parts[len(parts)-1])
+		}
+		if end < start || end > len(x.text) {
+			end = start
+		}
+		w.chains[root.ID()] = chain{parts: parts, start: start, end: end}
+		w.order = append(w.order, root.ID())
+	}))
+	return w
+}
+
+func chainOf(e ast.Expr) (root ast.Expr, parts []string, ok bool) {
+	switch e.Kind() {
+	case ast.IdentKind:
+		return e, []string{e.AsIdent()}, true
+	case ast.SelectKind:
+		s := e.AsSelect()
+		root, parts, ok := chainOf(s.Operand())
+		if !ok {
+			return nil, nil, false
+		}
+		return root, append(parts, s.FieldName()), true
+	}
+	return nil, nil, false
+}
+
+// fieldEnd returns the end of ".field" whose dot is at byte dot.
+func fieldEnd(text string, dot int, field string) int {
+	i := dot
+	if i < len(text) && text[i] == '.' {
+		i++
+	}
+	for i < len(text) && (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' || text[i] == '\r') {
+		i++
+	}
+	if strings.HasPrefix(text[min(i, len(text)):], field) {
+		return i + len(field)
+	}
+	return min(dot+1, len(text))
+}
+
+// textIndex converts CEL's positions (code points, lines and 0-based columns) to
+// byte offsets in the expression.
+type textIndex struct {
+	text      string
+	runeByte  []int // byte offset of each code point, plus len(text)
+	lineStart []int // code point offset of each line's start
+}
+
+func newTextIndex(text string) *textIndex {
+	x := &textIndex{text: text, lineStart: []int{0}}
+	n := 0
+	for i, r := range text {
+		x.runeByte = append(x.runeByte, i)
+		n++
+		if r == '\n' {
+			x.lineStart = append(x.lineStart, n)
+		}
+	}
+	x.runeByte = append(x.runeByte, len(text))
+	return x
+}
+
+func (x *textIndex) byteOfRune(r int) int {
+	if r < 0 {
+		return 0
+	}
+	if r >= len(x.runeByte) {
+		return len(x.text)
+	}
+	return x.runeByte[r]
+}
+
+func (x *textIndex) byteOfLoc(line, col int) int {
+	if line < 1 {
+		return 0
+	}
+	if line > len(x.lineStart) {
+		return len(x.text)
+	}
+	return x.byteOfRune(x.lineStart[line-1] + max(col, 0))
+}
+
+func isIdentStart(b byte) bool {
+	return b == '_' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z'
+}
+
+func isIdentChar(b byte) bool { return isIdentStart(b) || b >= '0' && b <= '9' }
+
+func isOpChar(b byte) bool { return strings.IndexByte("=!<>&|+-*/%?:", b) >= 0 }
+
+// tokenEnd returns the end of the token starting at byte start: an identifier,
+// an operator, or one character.
+func tokenEnd(text string, start int) int {
+	if start >= len(text) {
+		return len(text)
+	}
+	i := start
+	switch {
+	case isIdentChar(text[i]):
+		for i < len(text) && isIdentChar(text[i]) {
+			i++
+		}
+	case isOpChar(text[i]):
+		for i < len(text) && i-start < 2 && isOpChar(text[i]) {
+			i++
+		}
+	default:
+		_, size := utf8.DecodeRuneInString(text[i:])
+		i += size
+	}
+	return i
+}
+
+// calleeRange returns the range of the function name before the "(" at byte
+// paren, which is where cel-go places errors about calls.
+func calleeRange(text string, paren int) (int, int) {
+	if paren >= len(text) || text[paren] != '(' {
+		return paren, tokenEnd(text, paren)
+	}
+	i := paren
+	for i > 0 && isIdentChar(text[i-1]) {
+		i--
+	}
+	if i == paren {
+		return paren, paren + 1
+	}
+	return i, paren
+}

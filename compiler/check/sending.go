@@ -1,0 +1,160 @@
+package check
+
+import (
+	"fmt"
+	"net/mail"
+	"strings"
+	texttemplate "text/template"
+	"text/template/parse"
+
+	"github.com/campaignctl/campaignctl/compiler/ir"
+	"github.com/campaignctl/campaignctl/compiler/plan"
+)
+
+// This file holds what every kind that sends mail shares: policies and the
+// from/reply-to rule, A/B tests, and the sender a send goes out from.
+
+// defaultPolicy is the name of the policy that applies to every object that
+// names none.
+const defaultPolicy = "default"
+
+func (c *checker) policyRef(ref *ir.String) *ir.Policy {
+	return resolve(c, ref, "policy", c.policies)
+}
+
+func (c *checker) policy(p *ir.Policy) {
+	owner := fmt.Sprintf("policy %q", p.Name.Value)
+	if q := p.QuietHours; q != nil && usable(q.Start) && usable(q.End) && q.Start.Value == q.End.Value {
+		c.errorf(q.End.Content(), "%s: quiet hours start and end at the same time (%s)", owner, q.End.Value).Detail =
+			"Quiet hours are a window with no marketing mail, e.g. start = \"21:00\", end = \"08:00\"; remove the block for none."
+	}
+	if f := p.FrequencyCap; f != nil {
+		if d, ok := c.duration(owner, "frequency_cap per", f.Per, false); ok && d == 0 {
+			c.errorf(f.Per.Content(), "%s: frequency_cap per must be longer than 0", owner)
+		}
+	}
+}
+
+// senderUse is one object that sends from a sender.
+type senderUse struct {
+	sender *ir.Sender
+	user   string
+	// policy is the policy the object names; nil means the default policy.
+	policy *ir.Policy
+}
+
+func (c *checker) sendsFrom(s *ir.Sender, user string, p *ir.Policy) {
+	if s != nil {
+		c.senderUses = append(c.senderUses, senderUse{sender: s, user: user, policy: p})
+	}
+}
+
+// senderRules applies Zoho's from/reply-to rule: under a policy with
+// require_org_reply_to, a personal From address (one outside the organisation's
+// domains) needs an organisation Reply-To, so replies reach the organisation
+// and not only one person's mailbox; and a personal Reply-To needs an
+// organisation From (which a personal From cannot be), so the rule reduces to
+// "a personal From needs an organisation Reply-To". Each sender is reported
+// once, at its from, naming the first object and policy that require it.
+func (c *checker) senderRules() {
+	for _, u := range c.senderUses {
+		pol := u.policy
+		if pol == nil {
+			pol = c.policies[defaultPolicy]
+		}
+		if pol == nil {
+			continue
+		}
+		pp, _ := c.planOf(pol).(*plan.Policy)
+		if pp == nil || !pp.RequireOrgReplyTo || len(pp.OrgDomains) == 0 {
+			continue
+		}
+		s := u.sender
+		if !usable(s.From) {
+			continue
+		}
+		from, err := mail.ParseAddress(s.From.Value)
+		if err != nil || inDomains(from.Address, pp.OrgDomains) {
+			continue
+		}
+		replyOK := false
+		if usable(s.ReplyTo) {
+			if rt, err := mail.ParseAddress(s.ReplyTo.Value); err == nil {
+				replyOK = inDomains(rt.Address, pp.OrgDomains)
+			} else {
+				continue // the address error is reported
+			}
+		}
+		if replyOK || !c.once("orgreply\x00"+s.Name.Value) {
+			continue
+		}
+		what := "no reply_to"
+		if usable(s.ReplyTo) {
+			what = fmt.Sprintf("a personal reply_to (%s)", s.ReplyTo.Value)
+		}
+		c.errorf(s.From.Content(), "sender %q: from %s is a personal address and the sender has %s", s.Name.Value, from.Address, what).Detail = fmt.Sprintf(
+			"%s sends from it under policy %q, which sets require_org_reply_to: a personal from address needs a reply_to in the organisation's domains (%s), so replies reach the organisation. "+
+				"Add reply_to = \"sales@%s\" (say), or send from an address in those domains.",
+			capitalize(u.user), pol.Name.Value, strings.Join(pp.OrgDomains, ", "), pp.OrgDomains[0])
+	}
+}
+
+// inDomains reports whether addr's domain is one of domains or a subdomain of one.
+func inDomains(addr string, domains []string) bool {
+	at := strings.LastIndexByte(addr, '@')
+	if at < 0 {
+		return false
+	}
+	d := strings.ToLower(addr[at+1:])
+	for _, org := range domains {
+		org = strings.ToLower(org)
+		if d == org || strings.HasSuffix(d, "."+org) {
+			return true
+		}
+	}
+	return false
+}
+
+// abTest checks an A/B test of a send: its variants' templates exist and their
+// subjects parse. The schema checks the percentage, the metric and the number of
+// variants.
+func (c *checker) abTest(owner string, ab *ir.ABTest, me *modelEnv, class, via string) {
+	if ab == nil {
+		return
+	}
+	c.duration(owner, "ab_test decide_after", ab.DecideAfter, false)
+	for _, v := range ab.Variants {
+		vo := fmt.Sprintf("variant %q of %s", v.Name.Value, owner)
+		if t := resolve(c, v.Template, "template", c.templates); t != nil {
+			c.use(templateUse{tmpl: t, ref: v.Template, user: vo, via: via, env: me, class: class})
+		}
+		if usable(v.Subject) {
+			c.variantSubject(vo, v.Subject, me)
+		}
+	}
+}
+
+// variantSubject checks a variant's subject line like a template's subject.
+func (c *checker) variantSubject(owner string, s *ir.String, me *modelEnv) {
+	if i := strings.IndexAny(s.Value, "\r\n"); i >= 0 {
+		c.errorf(s.Sub(i, i+1), "%s: subject must be one line", owner)
+		return
+	}
+	tt, err := texttemplate.New("subject").Funcs(templateFuncs).Parse(s.Value)
+	if err != nil {
+		c.templateError(owner+": subject", s, err.Error())
+		return
+	}
+	if me == nil || tt.Tree == nil {
+		return
+	}
+	model := me.model.Name.Value
+	walkTemplate(tt.Tree.Root, 0, func(n parse.Node, path []string) {
+		if len(path) < 2 || path[0] != model || me.hasField(path[1]) || me.skip[path[1]] {
+			return
+		}
+		pos := int(n.Position())
+		c.errorf(s.Sub(pos, pos+len(n.String())), "%s: subject reads .%s, but model %s has no field %q%s",
+			owner, strings.Join(path, "."), model, path[1], didYouMean(path[1], me.fieldNames()))
+	})
+}

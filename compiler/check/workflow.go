@@ -1,0 +1,235 @@
+package check
+
+import (
+	"fmt"
+	"net/mail"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/campaignctl/campaignctl/compiler/ir"
+	"github.com/campaignctl/campaignctl/compiler/plan"
+)
+
+// minWait is the shortest wait between steps, per mail class, below which a
+// workflow is reported (a warning): two marketing emails minutes apart read as
+// spam to the contact and to mailbox providers. The schemas do not state minima,
+// so they live here. Waits relative to a date are exempt: "-1d" before an event
+// is about the event, not about spacing.
+var minWait = map[string]time.Duration{
+	plan.ClassMarketing: time.Hour,
+}
+
+// minWaitByType overrides minWait for types whose contacts need even more room:
+// someone inactive for months is not won back by a second email within a day.
+var minWaitByType = map[string]time.Duration{
+	"re_engagement": 24 * time.Hour,
+}
+
+// triggerFieldTypes are the field types trigger.field may have, by event.
+var triggerFieldTypes = map[string][]plan.FieldType{
+	"metric_threshold": {plan.TypeInt, plan.TypeFloat},
+	"date_field":       {plan.TypeTimestamp},
+	"purchase_cycle":   {plan.TypeTimestamp},
+}
+
+const workflowCELDetail = "A workflow condition is true or false for one contact: compare the contact's fields (and event.<field>, the event that enrolled the contact) with values, and combine comparisons with && and ||."
+
+func (c *checker) workflow(w *ir.Workflow) {
+	owner := fmt.Sprintf("workflow %q", w.Name.Value)
+	class, typ := c.classOf(w, w.Class), val(w.Type)
+	me := c.modelRef(w.Model)
+	snd := resolve(c, w.Sender, "sender", c.senders)
+	pol := c.policyRef(w.Policy)
+
+	if t := w.Trigger; t != nil {
+		if seg := resolve(c, t.Segment, "segment", c.segments); seg != nil {
+			c.sameModel(owner, "trigger segment", t.Segment, seg, me)
+		}
+		if usable(t.Filter) {
+			c.checkCEL(celUse{owner: "trigger filter of " + owner, expr: t.Filter, env: me, scope: scopeEvent, detail: workflowCELDetail})
+		}
+		c.duration(owner, "trigger window", t.Window, false)
+		c.duration(owner, "trigger inactive_for", t.InactiveFor, false)
+		c.fieldRef(owner, "trigger field", t.Field, me, false, triggerFieldTypes[val(t.Event)]...)
+	}
+	if usable(w.Goal) {
+		c.checkCEL(celUse{owner: "goal of " + owner, expr: w.Goal, env: me, scope: scopeEvent,
+			detail: "A goal is true for a contact who has done what the workflow is for; that contact leaves the workflow. " + workflowCELDetail})
+	}
+	if r := w.Reenroll; r != nil {
+		c.duration(owner, "reenroll after", r.After, false)
+	}
+
+	g := newStepGraph(w.Steps)
+	g.build(c, owner)
+	sends := false
+	via := fmt.Sprintf("%s sends it to the %s contacts it enrolls", owner, val(w.Model))
+	for i, s := range w.Steps {
+		so := fmt.Sprintf("step %q of %s", s.Name.Value, owner)
+		if !usable(s.Kind) {
+			continue
+		}
+		switch s.Kind.Value {
+		case plan.StepWait:
+			relative := usable(s.RelativeTo)
+			if d, ok := c.duration(so, "wait", s.Duration, relative); ok && !relative {
+				c.minWait(so, s.Duration, d, class, typ)
+			}
+			c.fieldRef(so, "relative_to", s.RelativeTo, me, true, plan.TypeTimestamp)
+		case plan.StepSend:
+			sends = true
+			if t := resolve(c, s.Template, "template", c.templates); t != nil {
+				c.use(templateUse{tmpl: t, ref: s.Template, user: so, via: via, env: me, class: class})
+			}
+			c.abTest(so, s.ABTest, me, class, via)
+		case plan.StepNotifyOwner:
+			sends = true
+			if t := resolve(c, s.Template, "template", c.templates); t != nil {
+				c.use(templateUse{tmpl: t, ref: s.Template, user: so,
+					via: fmt.Sprintf("%s sends it to the owner of each %s contact", owner, val(w.Model)), env: me, class: plan.ClassInternal})
+			}
+		case plan.StepBranch:
+			if usable(s.Condition) {
+				c.checkCEL(celUse{owner: "condition of " + so, expr: s.Condition, env: me, scope: scopeEvent, detail: workflowCELDetail})
+			}
+			if e := s.Engagement; e != nil {
+				c.engagement(so, e, g, i)
+			}
+		case plan.StepSetProperty:
+			if f, ok := c.fieldRef(so, "set_property", s.Field, me, false); ok {
+				c.propertyValue(so, s, f)
+			}
+		case plan.StepClearProperty:
+			if f, ok := c.fieldRef(so, "clear_property", s.Field, me, false); ok && !f.Nullable {
+				c.errorf(s.Field.Content(), "%s: clear_property %s: the field is not nullable", so, s.Field.Value).Detail =
+					"Clearing a property stores NULL, which a field without nullable = true cannot hold. Declare the field nullable if its column allows NULL, or set_property it to a value."
+			}
+		case plan.StepAssignOwner:
+			c.fieldRef(so, "field", s.Field, me, false, plan.TypeString)
+			if s.Owners != nil && !s.Owners.Invalid {
+				for _, o := range s.Owners.Values {
+					if !usable(o) {
+						continue
+					}
+					if _, err := mail.ParseAddress(o.Value); err != nil {
+						c.errorf(o.Content(), "%s: owner %q is not an email address", so, o.Value).Detail =
+							"assign_owner lists the reps' addresses, e.g. [\"ann@acme.example\", \"bo@acme.example\"]."
+					}
+				}
+			}
+		}
+	}
+	g.lint(c, owner)
+	if sends && w.Sender == nil {
+		c.errorf(w.DeclRange, "%s sends mail but has no sender", owner).Detail =
+			"Add sender = \"<sender name>\": send and notify_owner steps need a from address."
+	}
+	c.sendsFrom(snd, owner, pol)
+}
+
+// classOf returns the mail class of a campaign or workflow: the schema's
+// completed value, or what is written when the object did not validate, or ""
+// when it is unknown (the lints that depend on it are then skipped rather than
+// guessed).
+func (c *checker) classOf(src any, written *ir.String) string {
+	if o, ok := c.low[src]; ok && o.completed {
+		switch v := o.value.(type) {
+		case *plan.Workflow:
+			return v.Class
+		case *plan.Campaign:
+			return v.Class
+		}
+	}
+	if usable(written) {
+		return written.Value
+	}
+	return ""
+}
+
+// minWait reports a wait shorter than the minimum of the workflow's class or
+// type.
+func (c *checker) minWait(owner string, s *ir.String, d time.Duration, class, typ string) {
+	least, ok := minWaitByType[typ]
+	why := fmt.Sprintf("workflows of type %s", typ)
+	if !ok {
+		least, ok = minWait[class]
+		why = class + " workflows"
+	}
+	if !ok || d >= least {
+		return
+	}
+	c.warnf(s.Content(), "%s: wait %s is shorter than %s, the least for %s", owner, s.Value, formatDuration(least), why).Detail =
+		"Emails this close together read as spam to contacts and to mailbox providers. Wait longer, or merge the steps."
+}
+
+// formatDuration writes a duration the way the language does: "1h", "1d".
+func formatDuration(d time.Duration) string {
+	switch {
+	case d%(24*time.Hour) == 0:
+		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
+	case d%time.Hour == 0:
+		return strconv.FormatInt(int64(d/time.Hour), 10) + "h"
+	}
+	return strconv.FormatInt(int64(d/time.Minute), 10) + "m"
+}
+
+// sameModel reports a segment used by an object over another model.
+func (c *checker) sameModel(owner, attr string, ref *ir.String, seg *ir.Segment, me *modelEnv) {
+	if me == nil || !usable(seg.Model) || seg.Model.Value == me.model.Name.Value {
+		return
+	}
+	c.errorf(ref.Content(), "%s: %s %q is over model %s, not %s", owner, attr, ref.Value, seg.Model.Value, me.model.Name.Value).Detail =
+		fmt.Sprintf("An object enrolls contacts of one model; use a segment over %s.", me.model.Name.Value)
+}
+
+// propertyValue checks that a set_property step's value fits the field's type.
+func (c *checker) propertyValue(owner string, s *ir.Step, f plan.Field) {
+	if !usable(s.Value) {
+		return
+	}
+	v := s.Value.Value
+	var err error
+	switch f.Type {
+	case plan.TypeInt:
+		_, err = strconv.ParseInt(v, 10, 64)
+	case plan.TypeFloat:
+		_, err = strconv.ParseFloat(v, 64)
+	case plan.TypeBool:
+		_, err = strconv.ParseBool(v)
+		if err == nil && v != "true" && v != "false" {
+			err = fmt.Errorf("write true or false")
+		}
+	case plan.TypeTimestamp:
+		_, err = time.Parse(time.RFC3339, v)
+	case plan.TypeStringList:
+		err = fmt.Errorf("a list property cannot be set to one value")
+	}
+	if err != nil {
+		c.errorf(s.Value.Content(), "%s: value %q does not fit %s, %s field", owner, v, s.Field.Value, article(string(f.Type))).Detail =
+			"The value must be one the field's type can hold: a whole number for int, a number for float, true or false for bool, an RFC 3339 time for timestamp."
+	}
+}
+
+// engagement checks a branch on engagement with another step: it must be a send
+// step that can run before the branch.
+func (c *checker) engagement(owner string, e *ir.Engagement, g *stepGraph, branch int) {
+	c.duration(owner, "engagement within", e.Within, false)
+	if !usable(e.Step) {
+		return
+	}
+	target, ok := g.resolve(c, owner, "engagement step", e.Step)
+	if !ok {
+		return
+	}
+	ts := g.steps[target]
+	if usable(ts.Kind) && ts.Kind.Value != plan.StepSend {
+		c.errorf(e.Step.Content(), "%s: engagement step %q is a %s step, not a send step", owner, e.Step.Value, strings.ReplaceAll(ts.Kind.Value, "_", " ")).Detail =
+			"Opens, clicks, replies, bounces and ignores are about an email: an engagement branch looks at a send step."
+		return
+	}
+	if !g.reaches(target, branch) {
+		c.errorf(e.Step.Content(), "%s: engagement step %q never runs before this branch", owner, e.Step.Value).Detail =
+			"The branch tests what the contact did with that email, so the email must have been sent on the way to the branch. Test an earlier send step."
+	}
+}

@@ -1,0 +1,224 @@
+package hclsrc
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/campaignctl/campaignctl/compiler/diag"
+	"github.com/campaignctl/campaignctl/compiler/ir"
+)
+
+// Ext is the file name extension this front end reads.
+const Ext = ".hcl"
+
+// Files returns the paths of the *.hcl files under fsys's root, sorted, skipping
+// directories and files whose names start with "." (editor and VCS files).
+func Files(fsys fs.FS) ([]string, error) {
+	var files []string
+	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p != "." && strings.HasPrefix(d.Name(), ".") {
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if !d.IsDir() && strings.HasSuffix(p, Ext) {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing %s files: %w", Ext, err)
+	}
+	sort.Strings(files)
+	return files, nil
+}
+
+// Load reads every *.hcl file of fsys into one Config. It goes on past errors, so
+// the diagnostics cover every file; the Config then holds what could be read.
+func Load(fsys fs.FS) (*ir.Config, diag.Diagnostics) {
+	cfg := &ir.Config{}
+	files, err := Files(fsys)
+	if err != nil {
+		return cfg, diag.Diagnostics{{Severity: diag.Error, Summary: err.Error()}}
+	}
+	var ds diag.Diagnostics
+	for _, name := range files {
+		src, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			ds = append(ds, diag.Diagnostic{Severity: diag.Error, Summary: fmt.Sprintf("cannot read %s: %v", name, err)})
+			continue
+		}
+		fileCfg, fileDiags := Parse(fsys, name, src)
+		cfg.Append(fileCfg)
+		ds = append(ds, fileDiags...)
+	}
+	return cfg, ds
+}
+
+// Parse reads one HCL file. filename is its path in fsys, which file() paths are
+// relative to and read from.
+func Parse(fsys fs.FS, filename string, src []byte) (*ir.Config, diag.Diagnostics) {
+	p := &parser{fsys: fsys, filename: filename, src: src, lines: ir.NewLines(src), cfg: &ir.Config{}}
+	p.parse()
+	return p.cfg, p.diags
+}
+
+type parser struct {
+	fsys     fs.FS
+	filename string
+	src      []byte
+	lines    *ir.Lines
+	cfg      *ir.Config
+	diags    diag.Diagnostics
+}
+
+func (p *parser) parse() {
+	if !utf8.Valid(p.src) {
+		p.errorAt(p.lines.Range(p.filename, 0, 0), "%s is not UTF-8 text", p.filename)
+		return
+	}
+	file, hd := hclsyntax.ParseConfig(p.src, p.filename, hcl.InitialPos)
+	p.hclDiags(hd)
+	if file == nil || file.Body == nil {
+		return
+	}
+	// HCL recovers from syntax errors; what it did parse is still worth checking,
+	// so one run reports problems past the first syntax error.
+	content, hd := file.Body.Content(rootSchema)
+	p.hclDiags(hd)
+	if content == nil {
+		return
+	}
+	for _, b := range content.Blocks {
+		if len(b.Labels) != 1 {
+			continue // HCL has reported the wrong label count
+		}
+		switch b.Type {
+		case "model":
+			p.model(b)
+		case "segment":
+			p.segment(b)
+		case "sender":
+			p.sender(b)
+		case "template":
+			p.template(b)
+		case "policy":
+			p.policy(b)
+		case "campaign":
+			p.campaign(b)
+		case "workflow":
+			p.workflow(b)
+		case "sequence":
+			p.sequence(b)
+		case "autoresponder":
+			p.autoresponder(b)
+		}
+	}
+}
+
+// name returns the block's label, its range narrowed to inside the quotes.
+func (p *parser) name(b *hcl.Block) ir.Name {
+	r := b.LabelRanges[0]
+	start, end := r.Start.Byte, r.End.Byte
+	if end-start >= 2 && start >= 0 && end <= len(p.src) && p.src[start] == '"' && p.src[end-1] == '"' {
+		start, end = start+1, end-1
+	}
+	return ir.Name{Value: b.Labels[0], Range: p.lines.Range(p.filename, start, end)}
+}
+
+// file reads file("path") from the campaigns tree, relative to this .hcl file.
+func (p *parser) file(attrName string, call *hclsyntax.FunctionCallExpr) *ir.String {
+	rng := p.rng(call.Range())
+	if len(call.Args) != 1 || call.ExpandFinal {
+		p.errorAt(rng, "file() takes one argument, the path of a file relative to %s", p.filename)
+		return nil
+	}
+	argRange := p.rng(call.Args[0].Range())
+	v, hd := call.Args[0].Value(nil)
+	if hd.HasErrors() {
+		p.hclDiags(hd)
+		return nil
+	}
+	if !p.checkType("the argument of file()", argRange, v, cty.String) {
+		return nil
+	}
+	rel := v.AsString()
+	target := path.Join(path.Dir(p.filename), rel)
+	switch {
+	case rel == "":
+		p.errorAt(argRange, "file() needs a path, relative to %s", p.filename)
+		return nil
+	case strings.Contains(rel, `\`):
+		p.errorAt(argRange, "file(%q): use forward slashes in paths", rel)
+		return nil
+	case path.IsAbs(rel) || target == ".." || strings.HasPrefix(target, "../") || !fs.ValidPath(target):
+		p.errorAt(argRange, "file(%q) points outside the campaigns directory", rel).detail(
+			"Paths are relative to the directory of %s and must stay inside the campaigns directory, so the tree compiles the same anywhere. Move the file into the tree.", p.filename)
+		return nil
+	}
+	data, err := fs.ReadFile(p.fsys, target)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		p.errorAt(argRange, "file(%q): %s does not exist", rel, target).detail(
+			"Paths are relative to the directory of %s.", p.filename)
+		return nil
+	case err != nil:
+		p.errorAt(argRange, "file(%q): cannot read %s: %v", rel, target, err)
+		return nil
+	case !utf8.Valid(data):
+		p.errorAt(argRange, "file(%q): %s is not UTF-8 text", rel, target)
+		return nil
+	}
+	fileLines := ir.NewLines(data)
+	return &ir.String{
+		Value: string(data),
+		Range: rng,
+		Spans: []ir.Span{{Offset: 0, Len: len(data), Source: fileLines.Range(target, 0, len(data)), Verbatim: true}},
+	}
+}
+
+// rng converts an HCL range of this file. Line and column are recomputed from the
+// byte offsets so every position in the IR counts columns the same way.
+func (p *parser) rng(r hcl.Range) ir.Range {
+	return p.lines.Range(p.filename, r.Start.Byte, r.End.Byte)
+}
+
+// pending lets a caller add a detail to the diagnostic just recorded.
+type pending struct{ d *diag.Diagnostic }
+
+func (pd pending) detail(format string, args ...any) { pd.d.Detail = fmt.Sprintf(format, args...) }
+
+func (p *parser) errorAt(r ir.Range, format string, args ...any) pending {
+	p.diags = append(p.diags, diag.Errorf(r, format, args...))
+	return pending{&p.diags[len(p.diags)-1]}
+}
+
+// hclDiags converts HCL's diagnostics. Every one gets a subject, the file's start
+// if HCL gave none, so each can be located.
+func (p *parser) hclDiags(hd hcl.Diagnostics) {
+	for _, h := range hd {
+		d := diag.Diagnostic{Severity: diag.Error, Summary: h.Summary, Detail: h.Detail}
+		if h.Severity == hcl.DiagWarning {
+			d.Severity = diag.Warning
+		}
+		r := p.lines.Range(p.filename, 0, 0)
+		if h.Subject != nil {
+			r = p.rng(*h.Subject)
+		}
+		d.Subject = &r
+		p.diags = append(p.diags, d)
+	}
+}

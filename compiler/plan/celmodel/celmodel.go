@@ -1,0 +1,217 @@
+// Package celmodel declares a plan model as a CEL environment. It is shared by the
+// compiler, which type-checks segment filters against it, and the runtime, which
+// evaluates or translates the same filters, so both agree on what a name means.
+//
+// A model named lead is visible to CEL as the variable lead, an object whose fields
+// are the model's fields: lead.stage, and has(lead.stage) to tell a NULL column from
+// its zero value. The variable now is the evaluation time; another segment of the
+// same model is visible as the bool variable segment.<name>.
+//
+// The package does not read rows, talk to a database or decide what NULL means; it
+// only fixes names and types, and the Record interface through which an evaluator
+// hands a row to CEL.
+package celmodel
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
+	"github.com/google/cel-go/ext"
+
+	"github.com/campaignctl/campaignctl/compiler/plan"
+)
+
+// NowVar is the CEL variable holding the evaluation time.
+const NowVar = "now"
+
+// SegmentPrefix prefixes references to other segments: segment.lost_leads.
+const SegmentPrefix = "segment"
+
+// typePrefix namespaces the CEL object type of a model, so the type name can never
+// be mistaken for the variable of the same model.
+const typePrefix = "campaignctl.model."
+
+// reserved are names a model may not take: the built-in variables, and CEL's own
+// type and function identifiers, which a variable of the same name would shadow or
+// be shadowed by.
+var reserved = map[string]bool{
+	NowVar: true, SegmentPrefix: true,
+	"bool": true, "bytes": true, "double": true, "duration": true, "dyn": true,
+	"int": true, "list": true, "map": true, "null_type": true, "string": true,
+	"timestamp": true, "type": true, "uint": true, "null": true, "true": true,
+	"false": true, "in": true, "has": true, "size": true, "matches": true,
+	"google": true, "campaignctl": true,
+}
+
+// Reserved reports whether a model name would collide with a built-in variable,
+// type or function name.
+func Reserved(name string) bool { return reserved[name] }
+
+// CELType maps a field type to its CEL type.
+func CELType(t plan.FieldType) (*cel.Type, error) {
+	switch t {
+	case plan.TypeString:
+		return cel.StringType, nil
+	case plan.TypeInt:
+		return cel.IntType, nil
+	case plan.TypeFloat:
+		return cel.DoubleType, nil
+	case plan.TypeBool:
+		return cel.BoolType, nil
+	case plan.TypeTimestamp:
+		return cel.TimestampType, nil
+	case plan.TypeStringList:
+		return cel.ListType(cel.StringType), nil
+	}
+	return nil, fmt.Errorf("unknown field type %q (want one of string, int, float, bool, timestamp, list(string))", t)
+}
+
+// VarName is the CEL expression that reads a model field, e.g. lead.stage.
+func VarName(m *plan.Model, field string) string { return m.Name + "." + field }
+
+// TypeName is the CEL object type name of a model's records.
+func TypeName(m *plan.Model) string { return typePrefix + m.Name }
+
+// SegmentVar is the CEL variable that refers to another segment.
+func SegmentVar(segment string) string { return SegmentPrefix + "." + segment }
+
+// Record is one row of a model as CEL reads it. Field indexes are positions in
+// Model.Fields. What a NULL column reads as is the evaluator's decision; IsSet is
+// what has() reports.
+type Record interface {
+	Field(i int) ref.Val
+	IsSet(i int) bool
+}
+
+// Env builds the CEL environment of a model. segments names the other segments of
+// the same model that a filter may reference.
+func Env(m *plan.Model, segments []string) (*cel.Env, error) {
+	if Reserved(m.Name) {
+		return nil, fmt.Errorf("model name %q is reserved in CEL filters: rename the model", m.Name)
+	}
+	prov, err := newProvider(m)
+	if err != nil {
+		return nil, err
+	}
+	opts := []cel.EnvOption{
+		cel.CustomTypeProvider(prov),
+		// The string extensions (lowerAscii, trim, replace, split, …) make filters
+		// more expressive; the runtime evaluates what SQL cannot.
+		ext.Strings(),
+		// Keeps macro calls in the AST's source info, so a diagnostic or a
+		// pushdown reason can quote lead.tags.exists(…) as written.
+		cel.EnableMacroCallTracking(),
+		cel.Variable(NowVar, cel.TimestampType),
+		cel.Variable(m.Name, prov.objType),
+	}
+	for _, s := range segments {
+		opts = append(opts, cel.Variable(SegmentVar(s), cel.BoolType))
+	}
+	return cel.NewEnv(opts...)
+}
+
+// NewObject wraps a record so CEL can use it as the value of the model variable.
+// The evaluator may refill the record between evaluations and reuse the object.
+func NewObject(m *plan.Model, r Record) *Object {
+	return &Object{typ: cel.ObjectType(TypeName(m)), fields: fieldIndex(m), rec: r}
+}
+
+// provider resolves the model's object type and its fields, and defers every other
+// type to the standard registry.
+type provider struct {
+	*types.Registry
+	typeName string
+	objType  *types.Type
+	names    []string
+	fields   map[string]*types.FieldType
+}
+
+func newProvider(m *plan.Model) (*provider, error) {
+	reg, err := types.NewRegistry()
+	if err != nil {
+		return nil, fmt.Errorf("building CEL type registry: %w", err)
+	}
+	p := &provider{
+		Registry: reg,
+		typeName: TypeName(m),
+		objType:  cel.ObjectType(TypeName(m)),
+		fields:   make(map[string]*types.FieldType, len(m.Fields)),
+	}
+	for i, f := range m.Fields {
+		t, err := CELType(f.Type)
+		if err != nil {
+			return nil, fmt.Errorf("model %s field %s: %w", m.Name, f.Name, err)
+		}
+		if _, dup := p.fields[f.Name]; dup {
+			return nil, fmt.Errorf("model %s declares field %s twice", m.Name, f.Name)
+		}
+		i := i
+		p.fields[f.Name] = &types.FieldType{
+			Type: t,
+			IsSet: func(target any) bool {
+				r, ok := asRecord(target)
+				return ok && r.IsSet(i)
+			},
+			GetFrom: func(target any) (any, error) {
+				r, ok := asRecord(target)
+				if !ok {
+					return nil, fmt.Errorf("model %s: value of type %T is not a record", m.Name, target)
+				}
+				return r.Field(i), nil
+			},
+		}
+		p.names = append(p.names, f.Name)
+	}
+	sort.Strings(p.names)
+	return p, nil
+}
+
+func asRecord(target any) (Record, bool) {
+	switch t := target.(type) {
+	case *Object:
+		return t.rec, true
+	case Record:
+		return t, true
+	}
+	return nil, false
+}
+
+func (p *provider) FindStructType(name string) (*types.Type, bool) {
+	if name == p.typeName {
+		return types.NewTypeTypeWithParam(p.objType), true
+	}
+	return p.Registry.FindStructType(name)
+}
+
+func (p *provider) FindStructFieldNames(name string) ([]string, bool) {
+	if name == p.typeName {
+		return append([]string(nil), p.names...), true
+	}
+	return p.Registry.FindStructFieldNames(name)
+}
+
+func (p *provider) FindStructFieldType(name, field string) (*types.FieldType, bool) {
+	if name == p.typeName {
+		ft, ok := p.fields[field]
+		return ft, ok
+	}
+	return p.Registry.FindStructFieldType(name, field)
+}
+
+func (p *provider) NewValue(name string, fields map[string]ref.Val) ref.Val {
+	if name == p.typeName {
+		return types.NewErr("records of %s cannot be built in a filter; read them through the model variable", name)
+	}
+	return p.Registry.NewValue(name, fields)
+}
+
+func fieldIndex(m *plan.Model) map[string]int {
+	idx := make(map[string]int, len(m.Fields))
+	for i, f := range m.Fields {
+		idx[f.Name] = i
+	}
+	return idx
+}

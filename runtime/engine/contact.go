@@ -1,0 +1,54 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"net/mail"
+	"strings"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/campaignctl/campaignctl/compiler/plan"
+)
+
+type mailAddress struct{ name, addr string }
+
+func (a *mailAddress) String() string { return (&mail.Address{Name: a.name, Address: a.addr}).String() }
+
+// loadContact reads one contact's fields for personalization, fresh at send time
+// so a name fixed in the CRM after materialization is used. NULL becomes a
+// missing value, which templates render through their default.
+func loadContact(ctx context.Context, db *sqlx.DB, m *plan.Model, key string) (map[string]any, error) {
+	cols := make([]string, len(m.Fields))
+	for i, f := range m.Fields {
+		cols[i] = pq.QuoteIdentifier(f.Column)
+	}
+	query := fmt.Sprintf("SELECT %s FROM %s WHERE %s = $1", strings.Join(cols, ", "), quoteTable(m.Table), pq.QuoteIdentifier(m.Key))
+	vals := make([]any, len(m.Fields))
+	ptrs := make([]any, len(m.Fields))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	if err := db.QueryRowContext(ctx, query, key).Scan(ptrs...); err != nil {
+		return nil, fmt.Errorf("loading contact %s from %s: %w", key, m.Table, err)
+	}
+	out := make(map[string]any, len(m.Fields))
+	for i, f := range m.Fields {
+		v := vals[i]
+		if b, ok := v.([]byte); ok {
+			v = string(b)
+		}
+		if v != nil {
+			out[f.Name] = v
+		}
+	}
+	return out, nil
+}
+
+func quoteTable(t string) string {
+	if schema, table, ok := strings.Cut(t, "."); ok {
+		return pq.QuoteIdentifier(schema) + "." + pq.QuoteIdentifier(table)
+	}
+	return pq.QuoteIdentifier(t)
+}

@@ -1,0 +1,14 @@
+// Package engine runs an applied plan: it reconciles the campaigns of the latest
+// revision against the store (create, update, remove), materializes each due
+// campaign's audience into the outbox, and sends due outbox rows through the
+// mailer.
+//
+// Reconcile is level-triggered and idempotent: running it again, or on two
+// replicas at once, changes nothing that is already right. Only the replica that
+// holds the leadership lock reconciles; every replica sends, claiming disjoint
+// rows with SKIP LOCKED. The outbox's unique keys are what guarantee one message
+// per (campaign, step, contact) and per normalized address.
+//
+// The engine does not parse sources, evaluate CEL itself (package segment does)
+// or speak SMTP (package mailer does).
+package engine

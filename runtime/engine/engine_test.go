@@ -1,0 +1,252 @@
+package engine_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/campaignctl/campaignctl/compiler/plan"
+	"github.com/campaignctl/campaignctl/runtime/clock"
+	"github.com/campaignctl/campaignctl/runtime/engine"
+	"github.com/campaignctl/campaignctl/runtime/httpapi"
+	"github.com/campaignctl/campaignctl/runtime/links"
+	"github.com/campaignctl/campaignctl/runtime/mailer"
+	"github.com/campaignctl/campaignctl/runtime/mailer/smtpcapture"
+	"github.com/campaignctl/campaignctl/runtime/metrics"
+	"github.com/campaignctl/campaignctl/runtime/store"
+	"github.com/campaignctl/campaignctl/runtime/store/storetest"
+)
+
+// bundle is one engine wired to a fresh database and a real SMTP capture server.
+type bundle struct {
+	st    *store.Store
+	eng   *engine.Engine
+	smtp  *smtpcapture.Server
+	clock *clock.Fake
+	reg   *prometheus.Registry
+	ctx   context.Context
+}
+
+var t0 = time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+
+func setup(t *testing.T, contacts int) *bundle {
+	t.Helper()
+	db, _ := storetest.Open(t)
+	ctx := context.Background()
+	db.MustExec(`CREATE TABLE contacts (id int PRIMARY KEY, email text, name text, active bool NOT NULL)`)
+	db.MustExec(`INSERT INTO contacts SELECT i, 'c' || i || '@example.com', 'Contact ' || i, i % 2 = 0 FROM generate_series(1, $1) i`, contacts)
+	st := &store.Store{DB: db}
+	if _, err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	srv := smtpcapture.New("")
+	addr, err := srv.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	signer, _ := links.NewSigner([]byte("test-secret-0123456789"))
+	reg := prometheus.NewRegistry()
+	clk := clock.NewFake(t0)
+	m := &mailer.SMTP{Addr: addr.String()}
+	t.Cleanup(func() { m.Close() })
+	eng := &engine.Engine{
+		Store: st, Mailer: m, Clock: clk, Links: signer, Metrics: metrics.New(reg),
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), PublicURL: "http://mail.test", BatchSize: 7,
+	}
+	return &bundle{st: st, eng: eng, smtp: srv, clock: clk, reg: reg, ctx: ctx}
+}
+
+func testPlan(subject string, campaigns ...plan.Campaign) *plan.Plan {
+	p := &plan.Plan{
+		Models: []plan.Model{{Name: "c", Table: "contacts", Key: "id", Email: "email", Fields: []plan.Field{
+			{Name: "name", Column: "name", Type: plan.TypeString},
+			{Name: "active", Column: "active", Type: plan.TypeBool},
+		}}},
+		Segments:  []plan.Segment{{Name: "active", Model: "c", Filter: "c.active"}},
+		Senders:   []plan.Sender{{Name: "s", From: "Shop <news@shop.example>"}},
+		Templates: []plan.Template{{Name: "t", Subject: subject, Text: "Hi {{ .c.name }} {{ .unsubscribe_url }}", Class: plan.ClassMarketing}},
+		Campaigns: campaigns,
+	}
+	p.Finalize()
+	return p
+}
+
+func campaign(name, sendAt string) plan.Campaign {
+	return plan.Campaign{Name: name, Segment: "active", Template: "t", Sender: "s", SendAt: sendAt, Class: plan.ClassMarketing}
+}
+
+func (b *bundle) apply(t *testing.T, p *plan.Plan) {
+	t.Helper()
+	data, err := plan.Encode(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.st.InsertRevision(b.ctx, store.Revision{PlanHash: p.Hash, Plan: string(data), AppliedAt: b.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (b *bundle) pass(t *testing.T) int {
+	t.Helper()
+	if err := b.eng.Reconcile(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	n, err := b.eng.SendDue(b.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.eng.Reconcile(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestScheduledCampaignWaitsForItsTime(t *testing.T) {
+	b := setup(t, 20)
+	b.apply(t, testPlan("Hello", campaign("later", t0.Add(2*time.Hour).Format(time.RFC3339))))
+	if n := b.pass(t); n != 0 {
+		t.Fatalf("sent %d before send_at", n)
+	}
+	b.clock.Advance(2 * time.Hour)
+	if n := b.pass(t); n != 10 {
+		t.Fatalf("sent %d at send_at, want the 10 active contacts", n)
+	}
+	if got := testutil.ToFloat64(b.eng.Metrics.Messages.WithLabelValues("later", "", "sent")); got != 10 {
+		t.Fatalf("metric says %v sent", got)
+	}
+}
+
+func TestChangedTemplateDoesNotResend(t *testing.T) {
+	b := setup(t, 20)
+	b.apply(t, testPlan("First", campaign("c", "")))
+	if n := b.pass(t); n != 10 {
+		t.Fatalf("first pass sent %d", n)
+	}
+	b.apply(t, testPlan("Second subject", campaign("c", "")))
+	if n := b.pass(t); n != 0 {
+		t.Fatalf("changed template re-sent %d messages", n)
+	}
+	cs, _ := b.st.Campaigns(b.ctx)
+	if len(cs) != 1 || cs[0].Status != store.StatusSent {
+		t.Fatalf("campaigns: %+v", cs)
+	}
+}
+
+func TestRemovedCampaignStopsPendingSends(t *testing.T) {
+	b := setup(t, 20)
+	b.apply(t, testPlan("Hi", campaign("c", "")))
+	// Materialize without sending, then remove the campaign from the plan.
+	if err := b.eng.Reconcile(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.apply(t, testPlan("Hi"))
+	if n := b.pass(t); n != 0 {
+		t.Fatalf("removed campaign still sent %d", n)
+	}
+	counts, _ := b.st.CampaignCounts(b.ctx)
+	if len(counts) != 1 || counts[0].Status != "cancelled" || counts[0].N != 10 {
+		t.Fatalf("outbox: %+v", counts)
+	}
+}
+
+func TestTemporaryFailureRetriesAndHardBounceSuppresses(t *testing.T) {
+	b := setup(t, 6) // active: 2, 4, 6
+	b.smtp.RejectRecipient(func(rcpt string) *smtp.SMTPError {
+		switch rcpt {
+		case "c2@example.com":
+			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try later"}
+		case "c4@example.com":
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+		}
+		return nil
+	})
+	b.apply(t, testPlan("Hi", campaign("c", "")))
+	if n := b.pass(t); n != 1 {
+		t.Fatalf("sent %d, want 1 (c6)", n)
+	}
+	if sup, _ := b.st.IsSuppressed(b.ctx, "C4@example.com "); !sup {
+		t.Fatal("hard bounce did not suppress the address")
+	}
+	// The 4xx recipient recovers; it is retried only after its backoff.
+	b.smtp.RejectRecipient(nil)
+	if n := b.pass(t); n != 0 {
+		t.Fatalf("retried before backoff: %d", n)
+	}
+	b.clock.Advance(10 * time.Minute)
+	if n := b.pass(t); n != 1 {
+		t.Fatalf("retry after backoff sent %d, want 1", n)
+	}
+	if got := testutil.ToFloat64(b.eng.Metrics.Messages.WithLabelValues("c", "", "retry")); got != 1 {
+		t.Fatalf("retry metric %v", got)
+	}
+}
+
+func TestUnsubscribeLinkSuppressesLaterCampaigns(t *testing.T) {
+	b := setup(t, 4) // active: 2, 4
+	b.apply(t, testPlan("Hi", campaign("first", "")))
+	b.pass(t)
+	var link string
+	for _, m := range b.smtp.Messages() {
+		if m.To[0] == "c2@example.com" {
+			_, rest, _ := strings.Cut(string(m.Data), "List-Unsubscribe: <")
+			link, _, _ = strings.Cut(rest, ">")
+		}
+	}
+	if !strings.HasPrefix(link, "http://mail.test/u/") {
+		t.Fatalf("no List-Unsubscribe link: %q", link)
+	}
+	srv := &httpapi.Server{Gatherer: b.reg, DB: b.st.DB, Suppressor: b.st, Links: b.eng.Links, Clock: b.clock, Log: b.eng.Log}
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	u, _ := url.Parse(link)
+	// RFC 8058 one-click: a POST with List-Unsubscribe=One-Click.
+	resp, err := http.Post(ts.URL+u.Path, "application/x-www-form-urlencoded", strings.NewReader("List-Unsubscribe=One-Click"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("unsubscribe: %s", resp.Status)
+	}
+	// A tampered token is refused.
+	resp, _ = http.Post(ts.URL+u.Path+"x", "", nil)
+	resp.Body.Close()
+	if resp.StatusCode != 400 {
+		t.Fatalf("tampered token: %s", resp.Status)
+	}
+
+	before := b.smtp.Count()
+	b.apply(t, testPlan("Hi", campaign("first", ""), campaign("second", "")))
+	b.pass(t)
+	var to []string
+	for _, m := range b.smtp.Messages()[before:] {
+		to = append(to, m.To[0])
+	}
+	if fmt.Sprint(to) != "[c4@example.com]" {
+		t.Fatalf("second campaign went to %v, want only c4", to)
+	}
+
+	// Metrics are served and carry no contact data.
+	mr, _ := http.Get(ts.URL + "/metrics")
+	body, _ := io.ReadAll(mr.Body)
+	mr.Body.Close()
+	if !bytes.Contains(body, []byte(`campaignctl_messages_total{campaign="second",status="sent",step=""} 1`)) {
+		t.Fatalf("metrics:\n%s", body)
+	}
+	if bytes.Contains(body, []byte("@example.com")) {
+		t.Fatal("contact data in metrics")
+	}
+}

@@ -1,0 +1,70 @@
+// Package segment answers "who is in this segment?" for the daemon and the CLI:
+// it evaluates a plan's CEL segment filters against the model's table or view in
+// Postgres, exactly, on millions of rows, without ever holding the audience in
+// memory.
+//
+// An Evaluator is built once per plan (New): every segment's effective filter is
+// compiled to a CEL program and, when possible, translated to SQL (package sqlgen).
+// Each, Count and Sample then take one of two paths, which always agree:
+//
+//   - pushdown: one parameterized WHERE clause; Postgres does the work. Each reads
+//     it in keyset pages (key > last ORDER BY key LIMIT n), so no query stays open
+//     while the caller handles a batch.
+//   - in-process: one streaming query over the key, the email and only the columns
+//     the filter reads; a goroutine decodes rows into a few fixed batches while
+//     the caller's goroutine evaluates the compiled CEL program on each row through
+//     a reused activation. Used when a sub-expression has no exact SQL form;
+//     Explain names it. The top-level && operands that do translate still narrow
+//     the rows read (a prefilter); the whole program is evaluated on the rest.
+//     A pushed-down query that Postgres rejects for a data error or a program
+//     limit (say, a regular expression too complex for it) is retried this way.
+//
+// ForcePath(InProcess) evaluates every row with no prefilter: it is the reference
+// the tests hold the pushdown to, and a CLI flag for doubtful cases.
+//
+// The package does not send mail, enroll contacts or cache audiences; it does not
+// parse campaign files (the compiler type-checks filters), and it does not create
+// tables. Engagement and event predicates over the runner's own tables are not part
+// of it yet.
+//
+// # Effective filter
+//
+// A segment's effective filter is its filter, and the model's default filter unless
+// the segment sets include_archived. segment.<name> inside a filter stands for the
+// other segment's effective filter (with that segment's own default-filter rule).
+// Reference cycles are refused by New. (Today the compiler folds the default
+// filter into each plan segment's filter itself; New also applies
+// Model.DefaultFilter once plans carry it, which is harmless twice over.)
+//
+// # NULL and missing values
+//
+// Segments follow one rule on both paths (the proto3 rule):
+//
+//   - A NULL column reads as the zero value of its field type: "" for string, 0 for
+//     int, 0.0 for float, false for bool, the Unix epoch 1970-01-01T00:00:00Z for
+//     timestamp, and the empty list for list(string). A NULL element inside a list
+//     reads as "".
+//   - has(lead.f) is the only way to tell NULL from the zero value: it is false
+//     exactly when the column is NULL (an empty, non-NULL list has it).
+//   - So lead.lost_reason != "x" holds for a NULL lost_reason, !(lead.stage in
+//     ["New"]) holds for a NULL stage, and lead.stage == "" holds for both NULL and
+//     empty stages. SQL three-valued logic never shows through.
+//   - Floats follow IEEE as CEL does: NaN is not equal to, less or greater than
+//     anything (itself included), and != is true.
+//   - Strings compare by bytes (code points), never by locale collation; size()
+//     counts code points.
+//   - Timestamps compare as instants. now is the evaluation time truncated to whole
+//     microseconds (Postgres' precision), on both paths.
+//   - A row whose evaluation fails (integer overflow, a timestamp leaving the years
+//     0001–9999, division by zero) is not in the segment; within && and || a failing
+//     side is absorbed the way CEL absorbs errors (false && error is false, true ||
+//     error is true).
+//
+// # Requirements on the database
+//
+// The model's key must be unique, non-NULL and ordered (a primary key); it is
+// reported as text. Column types: string → text or varchar, int → smallint, integer
+// or bigint, float → double precision, bool → boolean, timestamp → timestamptz,
+// list(string) → one-dimensional text[]. The database encoding must be UTF8. A field
+// declared not nullable must really hold no NULLs: the SQL relies on it.
+package segment

@@ -1,0 +1,545 @@
+package segment
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/cel-go/cel"
+	celast "github.com/google/cel-go/common/ast"
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/campaignctl/campaignctl/compiler/plan"
+	"github.com/campaignctl/campaignctl/compiler/plan/celmodel"
+	"github.com/campaignctl/campaignctl/runtime/segment/sqlgen"
+)
+
+// Path says how a segment is evaluated.
+type Path string
+
+const (
+	// Pushdown evaluates the filter in Postgres as one WHERE clause.
+	Pushdown Path = "pushdown"
+	// InProcess streams the model's rows and evaluates the CEL program per row.
+	InProcess Path = "in-process"
+)
+
+// Match is one contact of an audience.
+type Match struct {
+	Key   string // the model's key, as text
+	Email string // the email column as stored ("" when NULL)
+}
+
+// Explanation tells which path a segment takes and why.
+type Explanation struct {
+	Segment string
+	Path    Path
+	// Reason says why the segment is not pushed down, naming the sub-expression;
+	// empty on the pushdown path.
+	Reason string
+	// SQL is the query that finds the audience (pushdown) or reads the first page
+	// of rows to evaluate (in-process); Args are its parameters.
+	SQL  string
+	Args []any
+	// Where is the WHERE clause alone (placeholders from $1): the whole filter on
+	// the pushdown path; on the in-process path the conjuncts that translate
+	// (a prefilter), or empty.
+	Where string
+}
+
+// Evaluator evaluates the segments of one plan. It is safe for concurrent use.
+type Evaluator struct {
+	segs  map[string]*compiled
+	force Path
+}
+
+// modelInfo is what every segment of a model shares.
+type modelInfo struct {
+	m      *plan.Model
+	env    *cel.Env
+	table  string // quoted
+	key    string // quoted
+	email  string // quoted
+	tr     *sqlgen.Translator
+	fields map[string]int
+}
+
+// compiled is one segment, ready to run.
+type compiled struct {
+	seg    *plan.Segment
+	mi     *modelInfo
+	source string // effective filter, as compiled
+	ast    *cel.Ast
+	prg    cel.Program
+	refs   []string // segments referenced directly
+	// reads lists the model fields the effective filter reads, with those of the
+	// referenced segments, by index in Model.Fields, ascending.
+	reads  []int
+	filter *sqlgen.Filter // nil when not pushed down
+	reason string         // why filter is nil
+	// prefilter, when filter is nil, holds the top-level conjuncts that do
+	// translate: the in-process scan reads only the rows they accept.
+	prefilter *sqlgen.Filter
+}
+
+// defaultFilter returns a model's default filter. The plan's Model type is
+// gaining a DefaultFilter field; until every plan carries it the compiler folds the
+// default filter into each segment's filter itself, and reading the field by name
+// keeps this package building on both sides of that change. Applying the default
+// filter twice is harmless: a && d && d is a && d.
+func defaultFilter(m *plan.Model) string {
+	v := reflect.ValueOf(m).Elem().FieldByName("DefaultFilter")
+	if !v.IsValid() || v.Kind() != reflect.String {
+		return ""
+	}
+	return strings.TrimSpace(v.String())
+}
+
+// New compiles every segment of p: its CEL program and, where possible, its SQL.
+func New(p *plan.Plan) (*Evaluator, error) {
+	models := map[string]*modelInfo{}
+	names := map[string][]string{}
+	for _, s := range p.Segments {
+		names[s.Model] = append(names[s.Model], s.Name)
+	}
+	for i := range p.Models {
+		m := &p.Models[i]
+		mi, err := newModelInfo(m, names[m.Name])
+		if err != nil {
+			return nil, err
+		}
+		models[m.Name] = mi
+	}
+	ev := &Evaluator{segs: map[string]*compiled{}}
+	for i := range p.Segments {
+		s := &p.Segments[i]
+		mi, ok := models[s.Model]
+		if !ok {
+			return nil, fmt.Errorf("segment %q uses model %q, which the plan does not define", s.Name, s.Model)
+		}
+		c, err := compileSegment(s, mi)
+		if err != nil {
+			return nil, err
+		}
+		ev.segs[s.Name] = c
+	}
+	if err := ev.checkRefs(); err != nil {
+		return nil, err
+	}
+	ev.computeReads()
+	ev.translateAll()
+	return ev, nil
+}
+
+func newModelInfo(m *plan.Model, segments []string) (*modelInfo, error) {
+	env, err := celmodel.Env(m, segments)
+	if err != nil {
+		return nil, fmt.Errorf("model %q: %w", m.Name, err)
+	}
+	table, err := sqlgen.QuoteTable(m.Table)
+	if err != nil {
+		return nil, fmt.Errorf("model %q: %w", m.Name, err)
+	}
+	if m.Key == "" || m.Email == "" {
+		return nil, fmt.Errorf("model %q: key and email columns are required", m.Name)
+	}
+	tr, err := sqlgen.NewTranslator(env, m)
+	if err != nil {
+		return nil, err
+	}
+	fields := map[string]int{}
+	for i, f := range m.Fields {
+		fields[f.Name] = i
+	}
+	return &modelInfo{
+		m: m, env: env, table: table, tr: tr, fields: fields,
+		key: pq.QuoteIdentifier(m.Key), email: pq.QuoteIdentifier(m.Email),
+	}, nil
+}
+
+func compileSegment(s *plan.Segment, mi *modelInfo) (*compiled, error) {
+	src := strings.TrimSpace(s.Filter)
+	if src == "" {
+		src = "true"
+	}
+	if d := defaultFilter(mi.m); d != "" && !s.IncludeArchived {
+		// Newlines end any // comment the filters may close with.
+		src = "(" + src + "\n) && (" + d + "\n)"
+	}
+	ast, iss := mi.env.Compile(src)
+	if iss.Err() != nil {
+		return nil, fmt.Errorf("segment %q: filter does not compile against model %q: %w", s.Name, mi.m.Name, iss.Err())
+	}
+	if ast.OutputType() != cel.BoolType {
+		return nil, fmt.Errorf("segment %q: filter has type %s, want bool", s.Name, ast.OutputType())
+	}
+	prg, err := mi.env.Program(ast, cel.EvalOptions(cel.OptOptimize))
+	if err != nil {
+		return nil, fmt.Errorf("segment %q: planning filter: %w", s.Name, err)
+	}
+	c := &compiled{seg: s, mi: mi, source: src, ast: ast, prg: prg}
+	refs := map[string]bool{}
+	celast.PostOrderVisit(ast.NativeRep().Expr(), celast.NewExprVisitor(func(e celast.Expr) {
+		if e.Kind() == celast.IdentKind {
+			if n, ok := strings.CutPrefix(e.AsIdent(), celmodel.SegmentPrefix+"."); ok {
+				refs[n] = true
+			}
+		}
+	}))
+	for n := range refs {
+		c.refs = append(c.refs, n)
+	}
+	sort.Strings(c.refs)
+	return c, nil
+}
+
+// checkRefs refuses references to unknown segments, to segments of another model,
+// and cycles.
+func (ev *Evaluator) checkRefs() error {
+	const (
+		visiting = 1
+		done     = 2
+	)
+	state := map[string]int{}
+	var visit func(name string, path []string) error
+	visit = func(name string, path []string) error {
+		switch state[name] {
+		case visiting:
+			return fmt.Errorf("segments reference each other in a cycle: %s", strings.Join(append(path, name), " → "))
+		case done:
+			return nil
+		}
+		state[name] = visiting
+		c := ev.segs[name]
+		for _, r := range c.refs {
+			rc, ok := ev.segs[r]
+			if !ok {
+				return fmt.Errorf("segment %q references segment.%s, which does not exist", name, r)
+			}
+			if rc.mi != c.mi {
+				return fmt.Errorf("segment %q references segment.%s of another model", name, r)
+			}
+			if err := visit(r, append(path, name)); err != nil {
+				return err
+			}
+		}
+		state[name] = done
+		return nil
+	}
+	names := make([]string, 0, len(ev.segs))
+	for n := range ev.segs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if err := visit(n, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (ev *Evaluator) computeReads() {
+	direct := map[string]map[int]bool{}
+	for name, c := range ev.segs {
+		set := map[int]bool{}
+		model := c.mi.m.Name
+		celast.PostOrderVisit(c.ast.NativeRep().Expr(), celast.NewExprVisitor(func(e celast.Expr) {
+			if e.Kind() != celast.SelectKind {
+				return
+			}
+			op := e.AsSelect().Operand()
+			if op.Kind() == celast.IdentKind && op.AsIdent() == model {
+				if i, ok := c.mi.fields[e.AsSelect().FieldName()]; ok {
+					set[i] = true
+				}
+			}
+		}))
+		direct[name] = set
+	}
+	var collect func(name string, into map[int]bool, seen map[string]bool)
+	collect = func(name string, into map[int]bool, seen map[string]bool) {
+		if seen[name] {
+			return
+		}
+		seen[name] = true
+		for i := range direct[name] {
+			into[i] = true
+		}
+		for _, r := range ev.segs[name].refs {
+			collect(r, into, seen)
+		}
+	}
+	for name, c := range ev.segs {
+		all := map[int]bool{}
+		collect(name, all, map[string]bool{})
+		for i := range all {
+			c.reads = append(c.reads, i)
+		}
+		sort.Ints(c.reads)
+	}
+}
+
+// translateAll translates every segment, referenced segments first.
+func (ev *Evaluator) translateAll() {
+	done := map[string]bool{}
+	var translate func(name string)
+	translate = func(name string) {
+		if done[name] {
+			return
+		}
+		done[name] = true
+		c := ev.segs[name]
+		for _, r := range c.refs {
+			translate(r)
+		}
+		tr := *c.mi.tr
+		tr.Segments = func(ref string) (*sqlgen.Filter, error) {
+			rc := ev.segs[ref]
+			if rc.filter == nil {
+				return nil, &sqlgen.Unsupported{Expr: "segment." + ref, Reason: rc.reason}
+			}
+			return rc.filter, nil
+		}
+		f, err := tr.Translate(c.ast)
+		if err != nil {
+			c.reason = err.Error()
+			c.prefilter = tr.TranslatePartial(c.ast)
+			return
+		}
+		c.filter = f
+	}
+	for name := range ev.segs {
+		translate(name)
+	}
+}
+
+// ForcePath returns an evaluator over the same compiled segments that takes the
+// given path whenever it can (in-process always can; pushdown only for segments
+// that translate). An empty path restores the automatic choice.
+func (e *Evaluator) ForcePath(p Path) *Evaluator {
+	cp := *e
+	cp.force = p
+	return &cp
+}
+
+// Segments lists the segment names the evaluator knows, sorted.
+func (e *Evaluator) Segments() []string {
+	out := make([]string, 0, len(e.segs))
+	for n := range e.segs {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (e *Evaluator) lookup(segment string) (*compiled, error) {
+	c, ok := e.segs[segment]
+	if !ok {
+		return nil, fmt.Errorf("segment %q is not in the plan (known: %s)", segment, strings.Join(e.Segments(), ", "))
+	}
+	return c, nil
+}
+
+// evalTime is the evaluation time both paths use: UTC, whole microseconds.
+func evalTime(now time.Time) time.Time { return now.UTC().Truncate(time.Microsecond) }
+
+// route is the plan of one evaluation: the path, the SQL condition with its
+// parameters (placeholders from $1; for in-process the prefilter, or empty), and
+// why the filter is not pushed down.
+type route struct {
+	path   Path
+	where  string
+	args   []any
+	reason string
+}
+
+func (e *Evaluator) route(c *compiled, now time.Time) route {
+	if e.force == InProcess {
+		// Forced in-process evaluates every row: no prefilter, so the path can
+		// serve as the reference the pushdown is tested against.
+		return route{path: InProcess, reason: "in-process evaluation was requested"}
+	}
+	if c.filter == nil {
+		r := route{path: InProcess, reason: c.reason}
+		if c.prefilter != nil {
+			// A prefilter that cannot render now only costs speed.
+			if where, args, err := c.prefilter.Where(now, 1); err == nil {
+				r.where, r.args = where, args
+			}
+		}
+		return r
+	}
+	where, args, err := c.filter.Where(now, 1)
+	if err != nil {
+		if errors.Is(err, sqlgen.ErrRender) {
+			return route{path: InProcess, reason: err.Error()}
+		}
+		return route{path: InProcess, reason: fmt.Sprintf("rendering SQL failed: %v", err)}
+	}
+	return route{path: Pushdown, where: where, args: args}
+}
+
+// retryInProcess reports whether a pushed-down query failed because of the SQL
+// itself rather than the database: a data exception (class 22, e.g. an invalid
+// regular expression) or a program limit (class 54, e.g. a regular expression or
+// statement too complex). The in-process path then gives the exact answer.
+func retryInProcess(err error) bool {
+	var pqErr *pq.Error
+	if !errors.As(err, &pqErr) {
+		return false
+	}
+	class := string(pqErr.Code.Class())
+	return class == "22" || class == "54"
+}
+
+// Explain tells which path segment takes at time now and why, with the SQL.
+func (e *Evaluator) Explain(segment string, now time.Time) (Explanation, error) {
+	c, err := e.lookup(segment)
+	if err != nil {
+		return Explanation{}, err
+	}
+	now = evalTime(now)
+	r := e.route(c, now)
+	x := Explanation{Segment: segment, Path: r.path, Reason: r.reason, Args: r.args, Where: r.where}
+	if r.path == Pushdown {
+		x.SQL = c.selectSQL(r.where, nil, false, false, len(r.args))
+		return x, nil
+	}
+	x.SQL = c.scanSQL(c.reads, false, r.where)
+	return x, nil
+}
+
+// Count returns how many contacts are in segment at time now.
+func (e *Evaluator) Count(ctx context.Context, db *sqlx.DB, segment string, now time.Time) (int64, Path, error) {
+	c, err := e.lookup(segment)
+	if err != nil {
+		return 0, "", err
+	}
+	now = evalTime(now)
+	r := e.route(c, now)
+	if r.path == Pushdown {
+		var n int64
+		q := "SELECT count(*) FROM " + c.mi.table + " WHERE " + r.where
+		err := db.QueryRowContext(ctx, q, r.args...).Scan(&n)
+		if err == nil {
+			return n, r.path, nil
+		}
+		if !retryInProcess(err) {
+			return 0, r.path, fmt.Errorf("segment %q: counting in Postgres: %w", segment, err)
+		}
+		r = route{path: InProcess}
+	}
+	var n int64
+	err = e.scan(ctx, db, c, now, r, nil, false, func(s *scanRow) (bool, error) {
+		n++
+		return true, nil
+	})
+	return n, InProcess, err
+}
+
+// Each streams the contacts of segment at time now to fn in batches of at most
+// batchSize, never holding the whole audience. It stops at fn's first error and
+// returns it.
+//
+// On the pushdown path batches come in key order and no query is open while fn
+// runs (keyset pages). On the in-process path they come in table order from one
+// streaming query that stays open, holding one connection of db, while fn runs;
+// fn may use db too, unless db is limited to a single connection.
+func (e *Evaluator) Each(ctx context.Context, db *sqlx.DB, segment string, now time.Time, batchSize int, fn func([]Match) error) (Path, error) {
+	c, err := e.lookup(segment)
+	if err != nil {
+		return "", err
+	}
+	if batchSize <= 0 {
+		return "", fmt.Errorf("segment %q: batch size must be positive, got %d", segment, batchSize)
+	}
+	now = evalTime(now)
+	r := e.route(c, now)
+	if r.path == Pushdown {
+		delivered, err := e.eachPushdown(ctx, db, c, r.where, r.args, batchSize, fn)
+		if err == nil || delivered || !retryInProcess(err) {
+			return r.path, err
+		}
+		r = route{path: InProcess}
+	}
+	batch := make([]Match, 0, batchSize)
+	err = e.scan(ctx, db, c, now, r, nil, false, func(s *scanRow) (bool, error) {
+		batch = append(batch, Match{Key: string(s.key), Email: string(s.email)})
+		if len(batch) == batchSize {
+			if err := fn(batch); err != nil {
+				return false, err
+			}
+			batch = batch[:0]
+		}
+		return true, nil
+	})
+	if err == nil && len(batch) > 0 {
+		err = fn(batch)
+	}
+	return InProcess, err
+}
+
+// Sample returns up to n contacts of segment at time now, in key order, each as a
+// map from field name to value (nil for NULL) with the requested fields (nil means
+// all), plus the key column under the model's key name unless a field has it.
+func (e *Evaluator) Sample(ctx context.Context, db *sqlx.DB, segment string, now time.Time, n int, fields []string) ([]map[string]any, Path, error) {
+	c, err := e.lookup(segment)
+	if err != nil {
+		return nil, "", err
+	}
+	want, err := c.sampleFields(fields)
+	if err != nil {
+		return nil, "", err
+	}
+	now = evalTime(now)
+	r := e.route(c, now)
+	if n <= 0 {
+		return []map[string]any{}, r.path, nil
+	}
+	if r.path == Pushdown {
+		out, err := e.samplePushdown(ctx, db, c, r.where, r.args, n, want)
+		if err == nil || !retryInProcess(err) {
+			return out, r.path, err
+		}
+		r = route{path: InProcess}
+	}
+	out := []map[string]any{}
+	err = e.scan(ctx, db, c, now, r, want, true, func(s *scanRow) (bool, error) {
+		out = append(out, s.sample(c, want))
+		return len(out) < n, nil
+	})
+	return out, InProcess, err
+}
+
+func (c *compiled) sampleFields(fields []string) ([]int, error) {
+	if fields == nil {
+		out := make([]int, len(c.mi.m.Fields))
+		for i := range out {
+			out[i] = i
+		}
+		return out, nil
+	}
+	out := make([]int, 0, len(fields))
+	for _, f := range fields {
+		i, ok := c.mi.fields[f]
+		if !ok {
+			return nil, fmt.Errorf("model %q has no field %q (fields: %s)", c.mi.m.Name, f, strings.Join(fieldNames(c.mi.m), ", "))
+		}
+		out = append(out, i)
+	}
+	return out, nil
+}
+
+func fieldNames(m *plan.Model) []string {
+	out := make([]string, len(m.Fields))
+	for i, f := range m.Fields {
+		out[i] = f.Name
+	}
+	return out
+}

@@ -1,0 +1,11 @@
+model "lead" {
+  field "name" {}
+}
+
+segment "s" {}
+
+sender "x" {}
+
+template "t" {}
+
+campaign "c" {}

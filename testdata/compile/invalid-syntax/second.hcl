@@ -1,0 +1,2 @@
+sender "s" {
+  from = "news@acme.example"

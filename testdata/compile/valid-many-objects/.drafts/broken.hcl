@@ -1,0 +1,1 @@
+this file is skipped: it lives in a hidden directory {{{

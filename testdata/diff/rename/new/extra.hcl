@@ -1,0 +1,4 @@
+template "gold_customer_offer" {
+  subject = "A thank-you for our gold customers"
+  text    = "Hello!\nUnsubscribe: {{ .unsubscribe_url }}\n"
+}

@@ -1,0 +1,29 @@
+segment "lost_not_enough_stock" {
+  model            = "lead"
+  include_archived = true
+  filter           = <<-CEL
+    !lead.blacklisted
+    && lead.created_at >= timestamp("2024-01-01T00:00:01Z")
+    && !(lead.stage in ["New", "Qualified", "Won"])
+    && lead.lost_reason == "Not enough stock"
+  CEL
+}
+
+template "back_in_stock" {
+  subject = "Limited items are back in stock! Act now!"
+  html    = file("templates/back_in_stock.html")
+  text    = <<-EOT
+    Hello {{ .lead.name | default "there" }},
+
+    The items you asked about are back in stock, in limited quantities.
+    Reply to this email and {{ .lead.owner | default "our team" }} will reserve yours.
+
+    Unsubscribe: {{ .unsubscribe_url }}
+  EOT
+}
+
+campaign "lost_leads_reactivation" {
+  segment  = "lost_not_enough_stock"
+  template = "back_in_stock"
+  sender   = "warehouse"
+}
