@@ -29,8 +29,8 @@ psql=$(command -v psql || ls /usr/lib/postgresql/*/bin/psql | sort -V | tail -1)
 pq() { "$psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
 db=${admin/\/postgres\?/\/campaignctl_demo?}
 pq "$admin" -c 'DROP DATABASE IF EXISTS campaignctl_demo WITH (FORCE)' -c 'CREATE DATABASE campaignctl_demo'
-echo "==> loading the demo CRM (testdata/crm/leads.sql)"
-pq "$db" -f testdata/crm/leads.sql
+echo "==> loading the demo CRM (testdata/crm/crm.sql)"
+pq "$db" -f testdata/crm/crm.sql
 echo "    $(pq "$db" -At -c 'SELECT count(*) FROM crm_lead') leads"
 
 echo "==> starting the SMTP capture server"
@@ -53,10 +53,10 @@ echo "==> campaignctl apply"
 "$ctl" migrate --db "$db"
 "$ctl" apply --db "$db" "$data/plan.json"
 
-echo "==> campaignctl serve (accelerated clock: one simulated hour per second) until idle"
+echo "==> campaignctl serve (accelerated clock: one simulated day per second) until every campaign is sent"
 CAMPAIGNCTL_SECRET=${CAMPAIGNCTL_SECRET:-demo-secret-not-for-production} \
-"$ctl" serve --db "$db" --smtp "$smtp_addr" --listen "" --exit-when-idle \
-  --public-url http://127.0.0.1:9464 --clock-start "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --clock-speed 3600 \
+timeout 600 "$ctl" serve --db "$db" --smtp "$smtp_addr" --listen "" --exit-when-idle \
+  --public-url http://127.0.0.1:9464 --clock-start "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --clock-speed 86400 \
   2> "$data/serve.log"
 
 echo "==> report"

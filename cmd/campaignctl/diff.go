@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/campaignctl/campaignctl/compiler"
@@ -93,11 +92,26 @@ Exit status: 0 no changes, 2 changes, 1 error (including a usage error), like
 		default:
 			return usageErr("with --base, one directory expected, got %d: %s", len(positional), strings.Join(positional, " "))
 		}
-		if newPlan, err = loadPlan(dir, stderr); err != nil {
-			fmt.Fprintf(stderr, "campaignctl diff: %v\n", err)
-			return diffError
+		// Reading the tree from git is a few processes and some I/O: it runs
+		// while the working tree compiles.
+		type opened struct {
+			tree *gitsrc.Tree
+			err  error
 		}
-		if oldPlan, err = loadAtRef(ctx, dir, *base, stderr); err != nil {
+		atRef := make(chan opened, 1)
+		go func() {
+			tree, err := gitsrc.Open(ctx, dir, *base)
+			atRef <- opened{tree, err}
+		}()
+		newPlan, err = loadPlan(dir, stderr)
+		old := <-atRef
+		if err == nil {
+			err = old.err
+		}
+		if err == nil {
+			oldPlan, err = compileAtRef(old.tree, stderr)
+		}
+		if err != nil {
 			fmt.Fprintf(stderr, "campaignctl diff: %v\n", err)
 			return diffError
 		}
@@ -176,7 +190,7 @@ func parsePositionals(fs *flag.FlagSet, args []string) ([]string, int) {
 }
 
 // loadPlan reads one side: a directory is compiled, a file is decoded as a plan.
-// Diagnostics of a directory go to stderr, errors and warnings alike.
+// Errors in a directory's files are printed to stderr as diagnostics.
 func loadPlan(arg string, stderr io.Writer) (*plan.Plan, error) {
 	info, err := os.Stat(arg)
 	if err != nil {
@@ -203,36 +217,34 @@ func loadPlan(arg string, stderr io.Writer) (*plan.Plan, error) {
 	return compiled(res.plan, res.diags, res.sources, dirLabel(arg), stderr)
 }
 
-// loadAtRef compiles dir as it is at ref. A directory that did not exist at the
-// ref is an empty plan: everything in it is new.
-func loadAtRef(ctx context.Context, dir, ref string, stderr io.Writer) (*plan.Plan, error) {
-	tree, err := gitsrc.Open(ctx, dir, ref)
-	if err != nil {
-		return nil, err
-	}
+// compileAtRef compiles a tree read from git. A directory that did not exist at
+// the ref is an empty plan: everything in it is new. Diagnostics name files as
+// git does, REF:path.
+func compileAtRef(tree *gitsrc.Tree, stderr io.Writer) (*plan.Plan, error) {
 	if !tree.Exists {
 		return nil, nil
 	}
 	p, ds := compiler.Compile(tree.FS, compiler.Options{Commit: tree.Commit})
 	src := diag.ReadSources(tree.FS, ds)
-	display := func(name string) string { return ref + ":" + tree.Prefix + name }
+	display := func(name string) string { return tree.Ref + ":" + tree.Prefix + name }
 	sources := diag.Sources{}
 	for name, b := range src {
 		sources[display(name)] = b
 	}
-	return compiled(p, ds.MapFilenames(display), sources, ref+":"+filepath.ToSlash(tree.Prefix), stderr)
+	return compiled(p, ds.MapFilenames(display), sources, tree.Ref+":"+tree.Prefix, stderr)
 }
 
+// compiled turns a compilation into a side of the diff. Diagnostics are printed
+// only when they stop it: warnings are validate's business, and the old side's
+// would be noise about code that is being replaced.
 func compiled(p *plan.Plan, ds diag.Diagnostics, src diag.Sources, label string, stderr io.Writer) (*plan.Plan, error) {
-	if len(ds) > 0 {
-		if err := diag.WriteText(stderr, ds, src); err != nil {
-			return nil, fmt.Errorf("writing diagnostics: %w", err)
-		}
+	if !ds.HasErrors() {
+		return p, nil
 	}
-	if ds.HasErrors() {
-		return nil, fmt.Errorf("%s does not compile: %s; run campaignctl validate for details", label, problemCounts(ds))
+	if err := diag.WriteText(stderr, ds, src); err != nil {
+		return nil, fmt.Errorf("writing diagnostics: %w", err)
 	}
-	return p, nil
+	return nil, fmt.Errorf("%s does not compile: %s", label, problemCounts(ds))
 }
 
 // useColor decides whether text output is coloured.

@@ -31,7 +31,7 @@ type e2e struct {
 func setupE2E(t *testing.T) *e2e {
 	t.Helper()
 	db, url := storetest.Open(t)
-	leads, err := os.ReadFile("../../testdata/crm/leads.sql")
+	leads, err := os.ReadFile("../../testdata/crm/crm.sql")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,8 @@ func recipients(t *testing.T, srv *smtpcapture.Server, campaign string) []string
 }
 
 func serveArgs(e *e2e) []string {
-	return []string{"serve", "--db", e.url, "--smtp", e.addr, "--listen", "", "--exit-when-idle", "--interval", "20ms"}
+	// The clock starts after every send_at of the examples, so all are due.
+	return []string{"serve", "--db", e.url, "--smtp", e.addr, "--listen", "", "--exit-when-idle", "--interval", "20ms", "--clock-start", "2026-12-02T00:00:00Z"}
 }
 
 func TestSeedCampaignSendsToExactlyTheMatchingLeads(t *testing.T) {
@@ -157,11 +158,22 @@ func TestTwoDaemonsAtOnceSendEachMessageOnce(t *testing.T) {
 		t.Fatalf("three daemons at once: got %d messages, want %d (one per lead)", len(got), len(want))
 	}
 	var sent int
-	if err := e.db.GetContext(context.Background(), &sent, `SELECT count(*) FROM campaignctl.outbox WHERE status = 'sent'`); err != nil {
+	if err := e.db.GetContext(context.Background(), &sent, `SELECT count(*) FROM campaignctl.outbox WHERE status = 'sent' AND campaign = 'lost_leads_reactivation'`); err != nil {
 		t.Fatal(err)
 	}
 	if sent != len(want) {
 		t.Fatalf("outbox says %d sent, want %d", sent, len(want))
+	}
+	// Every other campaign too: no address got the same campaign twice.
+	seen := map[string]bool{}
+	for _, m := range e.smtp.Messages() {
+		_, rest, _ := bytes.Cut(m.Data, []byte("X-Campaignctl-Campaign: "))
+		campaign, _, _ := bytes.Cut(rest, []byte("\r\n"))
+		k := string(campaign) + " " + strings.ToLower(m.To[0])
+		if seen[k] {
+			t.Fatalf("%s received twice", k)
+		}
+		seen[k] = true
 	}
 }
 

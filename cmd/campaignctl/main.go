@@ -19,6 +19,9 @@ func commands() []command {
 	return []command{
 		{"validate", "check a campaigns directory and print diagnostics", runValidate},
 		{"plan", "compile a campaigns directory into a canonical plan.json", runPlan},
+		{"diff", "show what a change does: + - ~ per object and field, text/markdown/json", runDiff},
+		{"graph", "draw a workflow or sequence as Mermaid or DOT", runGraph},
+		{"audience", "count and sample a segment's or campaign's contacts", runAudience},
 		{"migrate", "create or upgrade campaignctl's tables in Postgres", runMigrate},
 		{"apply", "record a plan as the desired state for the daemon", runApply},
 		{"serve", "run the daemon: reconcile, send, serve /metrics and links", runServe},

@@ -30,17 +30,9 @@ const defaultCampaignsDir = "campaigns"
 // "validate --format json campaigns"). It returns the exit code to stop with,
 // or -1 to go on.
 func parseWithDir(fs *flag.FlagSet, args []string, stderr io.Writer) (string, int) {
-	var positional []string
-	for {
-		if code := parseFlags(fs, args); code >= 0 {
-			return "", code
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			break
-		}
-		positional = append(positional, rest[0])
-		args = rest[1:]
+	positional, code := parseInterleaved(fs, args)
+	if code >= 0 {
+		return "", code
 	}
 	switch len(positional) {
 	case 0:
@@ -51,6 +43,23 @@ func parseWithDir(fs *flag.FlagSet, args []string, stderr io.Writer) (string, in
 	fmt.Fprintf(stderr, "campaignctl %s: one directory expected, got %d: %s\n", fs.Name(), len(positional), strings.Join(positional, " "))
 	fs.Usage()
 	return "", 2
+}
+
+// parseInterleaved parses flags that may come before, between or after the
+// positional arguments, and returns the positional ones.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, int) {
+	var positional []string
+	for {
+		if code := parseFlags(fs, args); code >= 0 {
+			return nil, code
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return positional, -1
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
 }
 
 // formatFlag adds --format.

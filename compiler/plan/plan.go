@@ -53,12 +53,17 @@ const (
 
 // Model maps a CRM table or view that holds contacts.
 type Model struct {
-	Name   string  `json:"name"`
-	Table  string  `json:"table"`
-	Key    string  `json:"key"`
-	Email  string  `json:"email"`
-	Fields []Field `json:"fields"`
-	Hash   string  `json:"hash"`
+	Name  string `json:"name"`
+	Table string `json:"table"`
+	Key   string `json:"key"`
+	Email string `json:"email"`
+	// TimeZone is the field holding the contact's IANA time zone, if any.
+	TimeZone string `json:"time_zone,omitempty"`
+	// DefaultFilter is a CEL filter every segment of the model implies unless the
+	// segment sets IncludeArchived (Odoo's implicit "active" filter).
+	DefaultFilter string  `json:"default_filter,omitempty"`
+	Fields        []Field `json:"fields"`
+	Hash          string  `json:"hash"`
 }
 
 // Field is one typed column of a model. Column defaults to Name.

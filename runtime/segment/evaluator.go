@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
 	"sort"
 	"strings"
 	"time"
@@ -87,18 +86,9 @@ type compiled struct {
 	prefilter *sqlgen.Filter
 }
 
-// defaultFilter returns a model's default filter. The plan's Model type is
-// gaining a DefaultFilter field; until every plan carries it the compiler folds the
-// default filter into each segment's filter itself, and reading the field by name
-// keeps this package building on both sides of that change. Applying the default
-// filter twice is harmless: a && d && d is a && d.
-func defaultFilter(m *plan.Model) string {
-	v := reflect.ValueOf(m).Elem().FieldByName("DefaultFilter")
-	if !v.IsValid() || v.Kind() != reflect.String {
-		return ""
-	}
-	return strings.TrimSpace(v.String())
-}
+// defaultFilter returns a model's default filter, implied by every segment of the
+// model that does not set include_archived.
+func defaultFilter(m *plan.Model) string { return strings.TrimSpace(m.DefaultFilter) }
 
 // New compiles every segment of p: its CEL program and, where possible, its SQL.
 func New(p *plan.Plan) (*Evaluator, error) {

@@ -1,9 +1,9 @@
 //go:build ignore
 
-// gen writes leads.sql, the demo CRM: a crm_lead table shaped like Odoo's, with a
+// gen writes crm.sql, the demo CRM: a crm_lead table shaped like Odoo's, with a
 // deterministic mix of stages, lost reasons, archived, blacklisted, duplicate and
 // address-less leads, and created_at values on both sides of the seed filter's
-// 2024-01-01 00:00:01 UTC boundary. Run: go run testdata/crm/gen.go > testdata/crm/leads.sql
+// 2024-01-01 00:00:01 UTC boundary. Run: go run testdata/crm/gen.go > testdata/crm/crm.sql
 package main
 
 import (
@@ -98,6 +98,73 @@ CREATE TABLE crm_lead (
 	for i := 0; i < len(rows); i += 500 {
 		end := min(i+500, len(rows))
 		fmt.Fprintf(w, "INSERT INTO crm_lead (id, name, email_from, phone, stage, lost_reason, active, blacklisted, created_at, owner, time_zone, customer_tier, expected_revenue) VALUES\n%s;\n", strings.Join(rows[i:end], ",\n"))
+	}
+	customers(w, r, first, last, owners, zones)
+}
+
+// customers writes crm_customer: customers and trials for the lifecycle, tier and
+// autoresponder examples, with NULLs in every optional date.
+func customers(w *os.File, r *rand.Rand, first, last, owners, zones []string) {
+	fmt.Fprint(w, `
+DROP TABLE IF EXISTS crm_customer;
+CREATE TABLE crm_customer (
+    id               bigint PRIMARY KEY,
+    name             text        NOT NULL,
+    email            text,
+    active           boolean     NOT NULL DEFAULT true,
+    blacklisted      boolean     NOT NULL DEFAULT false,
+    do_not_email     boolean     NOT NULL DEFAULT false,
+    time_zone        text,
+    lifecycle_stage  text,
+    plan             text,
+    registered_at    timestamptz NOT NULL,
+    trial_started_at timestamptz,
+    birthday         timestamptz,
+    last_order_at    timestamptz,
+    last_seen_at     timestamptz,
+    next_purchase_at timestamptz,
+    value_tier       text,
+    lifetime_value   double precision,
+    orders           integer,
+    weekly_logins    integer,
+    owner            text
+);
+`)
+	stages := []string{"lead", "trial", "customer", "customer", "advocate"}
+	plans := []string{"trial", "basic", "pro"}
+	start := time.Date(2022, 1, 1, 0, 0, 0, 0, time.UTC)
+	span := int64(4 * 365 * 24 * time.Hour)
+	ts := func(nullOneIn int) string {
+		if r.IntN(nullOneIn) == 0 {
+			return "NULL"
+		}
+		return q(start.Add(time.Duration(r.Int64N(span))).Format(time.RFC3339))
+	}
+	const n = 1500
+	var rows []string
+	for i := 1; i <= n; i++ {
+		name := first[r.IntN(len(first))] + " " + last[r.IntN(len(last))]
+		email := q(fmt.Sprintf("customer.%d@example.org", i))
+		if i%311 == 0 {
+			email = "NULL"
+		}
+		ltv := float64(r.IntN(2000000)) / 100
+		tier := "bronze"
+		switch {
+		case ltv >= 10000:
+			tier = "gold"
+		case ltv >= 2500:
+			tier = "silver"
+		}
+		rows = append(rows, fmt.Sprintf("(%d, %s, %s, %t, %t, %t, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %.2f, %d, %d, %s)",
+			i, q(name), email, r.IntN(8) != 0, r.IntN(20) == 0, r.IntN(15) == 0, q(zones[r.IntN(len(zones))]),
+			q(stages[r.IntN(len(stages))]), q(plans[r.IntN(len(plans))]),
+			q(start.Add(time.Duration(r.Int64N(span))).Format(time.RFC3339)),
+			ts(3), ts(4), ts(3), ts(5), ts(3), q(tier), ltv, r.IntN(40), r.IntN(15), q(owners[r.IntN(len(owners))])))
+	}
+	for i := 0; i < len(rows); i += 500 {
+		end := min(i+500, len(rows))
+		fmt.Fprintf(w, "INSERT INTO crm_customer (id, name, email, active, blacklisted, do_not_email, time_zone, lifecycle_stage, plan, registered_at, trial_started_at, birthday, last_order_at, last_seen_at, next_purchase_at, value_tier, lifetime_value, orders, weekly_logins, owner) VALUES\n%s;\n", strings.Join(rows[i:end], ",\n"))
 	}
 }
 

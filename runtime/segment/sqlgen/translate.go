@@ -48,7 +48,10 @@ type column struct {
 func NewTranslator(env *cel.Env, m *plan.Model) (*Translator, error) {
 	t := &Translator{env: env, model: m, cols: map[string]*column{}}
 	for _, f := range m.Fields {
-		c := &column{field: f, sql: pq.QuoteIdentifier(ColumnName(f)), nullable: f.Nullable}
+		// Every column is treated as nullable: a declaration in git cannot promise
+		// what the CRM's table holds, and trusting a wrong one silently drops
+		// contacts under negation (NOT (stage IN …) over a NULL stage).
+		c := &column{field: f, sql: pq.QuoteIdentifier(ColumnName(f)), nullable: true}
 		switch f.Type {
 		case plan.TypeString:
 			c.kind, c.zero, c.zeroSQL = types.StringKind, types.String(""), "''"
