@@ -25,12 +25,6 @@ const (
 	diffChanges   = 2
 )
 
-// impactFor is the hook through which --db computes audience counts and
-// enrollments. It stays nil until the segment evaluator's counting is wired in
-// (issue 5); diff then says that impact was not computed. The returned close
-// function releases the database.
-var impactFor func(ctx context.Context, dbURL string) (diff.ImpactFunc, func(), error)
-
 // runDiff implements `campaignctl diff OLD NEW` and `campaignctl diff --base REF
 // [DIR]`.
 func runDiff(args []string, stdout, stderr io.Writer) int {
@@ -133,10 +127,8 @@ Exit status: 0 no changes, 2 changes, 1 error (including a usage error), like
 	switch {
 	case *db == "":
 		d.ImpactSkipped = "no --db"
-	case impactFor == nil:
-		d.ImpactSkipped = "this build cannot count audiences yet; --db was ignored"
 	default:
-		fn, closeDB, err := impactFor(ctx, *db)
+		fn, closeDB, err := dbImpact(ctx, *db)
 		if err != nil {
 			fmt.Fprintf(stderr, "campaignctl diff: %v\n", err)
 			return diffError

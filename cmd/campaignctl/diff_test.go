@@ -2,13 +2,13 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +17,7 @@ import (
 
 	"github.com/campaignctl/campaignctl/compiler"
 	"github.com/campaignctl/campaignctl/compiler/diff"
-	"github.com/campaignctl/campaignctl/compiler/plan"
+	"github.com/campaignctl/campaignctl/runtime/store/storetest"
 )
 
 const diffCases = "../../testdata/diff"
@@ -139,45 +139,74 @@ func TestDiffColor(t *testing.T) {
 	}
 }
 
-// TestDiffImpactHook checks the --db wiring: without a hook the diff says so;
-// with one, its counts and warnings reach every format.
-func TestDiffImpactHook(t *testing.T) {
-	dir := filepath.Join(diffCases, "change-segment-cel")
-	args := []string{"--db", "postgres://example.invalid/crm", filepath.Join(dir, "old"), filepath.Join(dir, "new")}
-
-	code, stdout, _ := runSub(runDiff, args...)
-	if code != diffChanges || !strings.Contains(stdout, "Impact: not computed (this build cannot count audiences yet") {
-		t.Errorf("without a hook: exit %d, output:\n%s", code, stdout)
+// TestDiffImpactCountsAudiencesInTheDatabase edits the seed segment's lost
+// reason and checks that diff --db reports the before and after counts that
+// hand-written SQL gives over the demo CRM, in text and JSON.
+func TestDiffImpactCountsAudiencesInTheDatabase(t *testing.T) {
+	db, url := storetest.Open(t)
+	crm, err := os.ReadFile("../../testdata/crm/crm.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.MustExec(string(crm))
+	count := func(reason string) int64 {
+		var n int64
+		if err := db.Get(&n, `SELECT count(*) FROM crm_lead WHERE NOT blacklisted
+			AND created_at >= '2024-01-01 00:00:01+00'
+			AND (stage IS NULL OR stage NOT IN ('New', 'Qualified', 'Won'))
+			AND lost_reason = $1`, reason); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before, after := count("Not enough stock"), count("Too expensive")
+	if before == after {
+		t.Fatal("demo data gives both reasons the same count; the test would prove little")
 	}
 
-	var gotURL string
-	impactFor = func(ctx context.Context, url string) (diff.ImpactFunc, func(), error) {
-		gotURL = url
-		return func(ctx context.Context, old, new *plan.Plan) (*diff.Impact, error) {
-			before, after := int64(1204), int64(3877)
-			return &diff.Impact{
-				Audiences: []diff.Audience{{Segment: "lost_not_enough_stock", UsedBy: []string{"campaign lost_leads_reactivation"}, Before: &before, After: &after}},
-				Warnings:  []diff.Warning{{Code: "audience_growth", Kind: "segment", Name: "lost_not_enough_stock", Message: "audience grows by 222%"}},
-			}, nil
-		}, func() {}, nil
+	newDir := t.TempDir()
+	if err := os.CopyFS(newDir, os.DirFS("../../campaigns")); err != nil {
+		t.Fatal(err)
 	}
-	t.Cleanup(func() { impactFor = nil })
-	code, stdout, stderr := runSub(runDiff, args...)
+	seed := filepath.Join(newDir, "lost_leads_reactivation.hcl")
+	src, err := os.ReadFile(seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(string(src), `lead.lost_reason == "Not enough stock"`, `lead.lost_reason == "Too expensive"`, 1)
+	if edited == string(src) {
+		t.Fatal("seed filter not found in campaigns/lost_leads_reactivation.hcl")
+	}
+	if err := os.WriteFile(seed, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	code, stdout, stderr := runSub(runDiff, "--db", url, "../../campaigns", newDir)
 	if code != diffChanges {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	if gotURL != "postgres://example.invalid/crm" {
-		t.Errorf("hook got URL %q", gotURL)
+	want := fmt.Sprintf(`segment "lost_not_enough_stock": %s → %s contacts`, thousands(before), thousands(after))
+	if !strings.Contains(stdout, want) {
+		t.Errorf("text output lacks %q:\n%s", want, stdout)
 	}
-	for _, want := range []string{`segment "lost_not_enough_stock": 1,204 → 3,877 contacts (+2,673), used by campaign lost_leads_reactivation`, "Warning: audience grows by 222%"} {
-		if !strings.Contains(stdout, want) {
-			t.Errorf("text output lacks %q:\n%s", want, stdout)
-		}
+	_, js, _ := runSub(runDiff, "--db", url, "--format", "json", "../../campaigns", newDir)
+	if !strings.Contains(js, fmt.Sprintf(`"before": %d`, before)) || !strings.Contains(js, fmt.Sprintf(`"after": %d`, after)) {
+		t.Errorf("JSON output lacks the counts %d → %d:\n%s", before, after, js)
 	}
-	_, js, _ := runSub(runDiff, append([]string{"--format", "json"}, args...)...)
-	if !strings.Contains(js, `"before": 1204`) || !strings.Contains(js, `"code": "audience_growth"`) {
-		t.Errorf("JSON output lacks the impact:\n%s", js)
+
+	// Without a database the diff still works and says impact was not computed.
+	code, stdout, _ = runSub(runDiff, "../../campaigns", newDir)
+	if code != diffChanges || !strings.Contains(stdout, "not computed (no --db)") {
+		t.Errorf("without --db: exit %d:\n%s", code, stdout)
 	}
+}
+
+func thousands(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 // tempRepo is a throw-away repository for the --base tests.

@@ -21,6 +21,8 @@ func commands() []command {
 		{"plan", "compile a campaigns directory into a canonical plan.json", runPlan},
 		{"diff", "show what a change does: + - ~ per object and field, text/markdown/json", runDiff},
 		{"graph", "draw a workflow or sequence as Mermaid or DOT", runGraph},
+		{"fmt", "format HCL and CUE files canonically (-check for CI)", runFmt},
+		{"schema", "export the JSON Schema of every object kind for editors", runSchema},
 		{"audience", "count and sample a segment's or campaign's contacts", runAudience},
 		{"migrate", "create or upgrade campaignctl's tables in Postgres", runMigrate},
 		{"apply", "record a plan as the desired state for the daemon", runApply},

@@ -32,9 +32,7 @@
 // A segment's effective filter is its filter, and the model's default filter unless
 // the segment sets include_archived. segment.<name> inside a filter stands for the
 // other segment's effective filter (with that segment's own default-filter rule).
-// Reference cycles are refused by New. (Today the compiler folds the default
-// filter into each plan segment's filter itself; New also applies
-// Model.DefaultFilter once plans carry it, which is harmless twice over.)
+// Reference cycles are refused by New.
 //
 // # NULL and missing values
 //
@@ -65,6 +63,7 @@
 // The model's key must be unique, non-NULL and ordered (a primary key); it is
 // reported as text. Column types: string → text or varchar, int → smallint, integer
 // or bigint, float → double precision, bool → boolean, timestamp → timestamptz,
-// list(string) → one-dimensional text[]. The database encoding must be UTF8. A field
-// declared not nullable must really hold no NULLs: the SQL relies on it.
+// list(string) → one-dimensional text[]. The database encoding must be UTF8. Every
+// column is treated as possibly NULL, whatever the model declares: the SQL guards
+// each comparison whose zero value would match with "OR col IS NULL".
 package segment
