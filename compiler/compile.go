@@ -4,6 +4,7 @@ import (
 	"io/fs"
 
 	"github.com/campaignctl/campaignctl/compiler/check"
+	"github.com/campaignctl/campaignctl/compiler/cuesrc"
 	"github.com/campaignctl/campaignctl/compiler/diag"
 	"github.com/campaignctl/campaignctl/compiler/hclsrc"
 	"github.com/campaignctl/campaignctl/compiler/plan"
@@ -17,19 +18,23 @@ type Options struct {
 	Dirty  bool
 }
 
-// Compile reads every *.hcl file of fsys (the campaigns directory), checks them,
-// and returns the finalized plan. Diagnostics are sorted by file and position;
+// Compile reads every *.hcl and *.cue file of fsys (the campaigns directory) into
+// one IR — objects may reference each other across files and languages — checks
+// it, and returns the finalized plan. Diagnostics are sorted by file and position;
 // their file names are paths within fsys. The plan is nil if any diagnostic is an
 // error; warnings alone still yield a plan.
 func Compile(fsys fs.FS, opts Options) (*plan.Plan, diag.Diagnostics) {
 	cfg, ds := hclsrc.Load(fsys)
+	cueCfg, cueDiags := cuesrc.Load(fsys)
+	cfg.Append(cueCfg)
+	ds = append(ds, cueDiags...)
 	p, checked := check.Plan(cfg)
 	ds = append(ds, checked...)
 	if !ds.HasErrors() && cfg.Len() == 0 {
 		ds = append(ds, diag.Diagnostic{
 			Severity: diag.Error,
 			Summary:  "the campaigns directory declares nothing",
-			Detail: "No model, segment, sender, template, policy, campaign, workflow, sequence or autoresponder was found in any *.hcl file. " +
+			Detail: "No model, segment, sender, template, policy, campaign, workflow, sequence or autoresponder was found in any *.hcl or *.cue file. " +
 				"An empty plan would stop every campaign when applied, so it is refused; check the directory you passed.",
 		})
 	}

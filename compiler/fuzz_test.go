@@ -19,7 +19,11 @@ import (
 // diagnostic points at a real place — a file of the tree, with line and column
 // agreeing with the byte offset — and that every renderer copes with it.
 //
-//	go test ./compiler/ -run '^$' -fuzz FuzzCompileHCL -fuzztime 2m
+//	go test ./compiler/ -run '^$' -fuzz FuzzCompileHCL -fuzztime 2m -fuzzminimizetime 2s
+//
+// Every compile validates objects against the CUE schemas, so nearly every new
+// input reaches new code in CUE's evaluator and is minimized; the default
+// minimization budget (a minute per input) then stalls the run, hence the flag.
 func FuzzCompileHCL(f *testing.F) {
 	// Seeds: every golden case and every example, each file alone (the fuzzer
 	// then mutates workflows, sequences and policies as well as segments).

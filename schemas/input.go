@@ -134,6 +134,43 @@ func toExpr(v any) (ast.Expr, error) {
 	return nil, fmt.Errorf("unexpected JSON value of type %T", v)
 }
 
+// toNative replaces the json.Numbers of a tree by int64 or float64, so
+// cue.Context.Encode sees numbers (it would take json.Number for a string).
+// It reports false when a number does not fit; the tree is copied, not changed.
+func toNative(v any) (any, bool) {
+	switch x := v.(type) {
+	case json.Number:
+		s := x.String()
+		if !strings.ContainsAny(s, ".eE") {
+			n, err := strconv.ParseInt(s, 10, 64)
+			return n, err == nil
+		}
+		f, err := strconv.ParseFloat(s, 64)
+		return f, err == nil
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			n, ok := toNative(e)
+			if !ok {
+				return nil, false
+			}
+			out[i] = n
+		}
+		return out, true
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			n, ok := toNative(e)
+			if !ok {
+				return nil, false
+			}
+			out[k] = n
+		}
+		return out, true
+	}
+	return v, true
+}
+
 // numberExpr keeps integers integers: CUE's int and float differ, and
 // "test_percent": 20 must satisfy int.
 func numberExpr(n json.Number) (ast.Expr, error) {

@@ -41,23 +41,40 @@ func generateJSONSchema() ([]byte, error) {
 		return nil, err
 	}
 	defer release(ev, false)
-	doc := ev.root.LookupPath(cue.MakePath(cue.Def("#Document")))
-	expr, err := jsonschema.Generate(doc, &jsonschema.GenerateConfig{})
+	tree, err := generate(ev, "#Document")
 	if err != nil {
-		return nil, fmt.Errorf("generating JSON Schema: %w", err)
+		return nil, err
 	}
-	v := ev.ctx.BuildExpr(expr)
-	if err := v.Err(); err != nil {
-		return nil, fmt.Errorf("generating JSON Schema: %w", err)
-	}
-	raw, err := v.MarshalJSON()
+	// #Step picks its definition by kind (#StepKinds[kind]), which JSON
+	// Schema cannot say; the generator keeps only name and kind. Editors get
+	// the kinds as alternatives instead, each with its own fields.
+	kinds, err := generate(ev, "#StepKinds")
 	if err != nil {
-		return nil, fmt.Errorf("encoding JSON Schema: %w", err)
+		return nil, err
 	}
-	var tree map[string]any
-	if err := json.Unmarshal(raw, &tree); err != nil {
-		return nil, fmt.Errorf("re-reading JSON Schema: %w", err)
+	defs, _ := tree["$defs"].(map[string]any)
+	kindDefs, _ := kinds["$defs"].(map[string]any)
+	kindRefs, _ := kinds["properties"].(map[string]any)
+	step, _ := defs["Step"].(map[string]any)
+	if defs == nil || step == nil || len(kindRefs) == 0 {
+		return nil, fmt.Errorf("generating JSON Schema: no #Step or #StepKinds to describe steps with")
 	}
+	for name, d := range kindDefs {
+		if _, taken := defs[name]; !taken {
+			defs[name] = d
+		}
+	}
+	var alternatives []any
+	it, err := ev.root.LookupPath(cue.MakePath(cue.Def("#StepKinds"))).Fields()
+	if err != nil {
+		return nil, fmt.Errorf("reading #StepKinds: %w", err)
+	}
+	for it.Next() {
+		if ref, ok := kindRefs[it.Selector().Unquoted()]; ok {
+			alternatives = append(alternatives, ref)
+		}
+	}
+	defs["Step"] = map[string]any{"description": step["description"], "anyOf": alternatives}
 	dropRules(tree)
 	tree["title"] = "campaignctl objects"
 	tree["description"] = "Objects of a campaignctl plan by kind. Generated from the CUE schemas in schemas/; the compiler checks rules this schema cannot express."
@@ -69,6 +86,28 @@ func generateJSONSchema() ([]byte, error) {
 		return nil, fmt.Errorf("encoding JSON Schema: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// generate returns the JSON Schema of one definition as a JSON tree.
+func generate(ev *evaluator, def string) (map[string]any, error) {
+	v := ev.root.LookupPath(cue.MakePath(cue.Def(def)))
+	expr, err := jsonschema.Generate(v, &jsonschema.GenerateConfig{})
+	if err != nil {
+		return nil, fmt.Errorf("generating JSON Schema for %s: %w", def, err)
+	}
+	s := ev.ctx.BuildExpr(expr)
+	if err := s.Err(); err != nil {
+		return nil, fmt.Errorf("generating JSON Schema for %s: %w", def, err)
+	}
+	raw, err := s.MarshalJSON()
+	if err != nil {
+		return nil, fmt.Errorf("encoding JSON Schema for %s: %w", def, err)
+	}
+	var tree map[string]any
+	if err := json.Unmarshal(raw, &tree); err != nil {
+		return nil, fmt.Errorf("re-reading JSON Schema for %s: %w", def, err)
+	}
+	return tree, nil
 }
 
 // dropRules removes the #…Rules definitions and every reference to them. The

@@ -1,7 +1,9 @@
 package schemas
 
 import (
+	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -29,6 +31,7 @@ const (
 	errDisjunction                 // "N errors in empty disjunction": a header
 	errRule                        // an error("…") rule of the schemas
 	errIncomplete                  // no value where one is needed
+	errUndefined                   // a lookup by a bad key (the step kind "sned")
 	errOther
 )
 
@@ -46,7 +49,17 @@ func newRawError(e errors.Error, prefix int) rawError {
 		p = p[prefix:]
 	}
 	var path []string
-	for _, label := range p {
+	for i, label := range p {
+		if list, ok := strings.CutPrefix(label, "_unique_names_"); ok && i+1 < len(p) {
+			// The distinct-names rule (common.cue): the label after the
+			// hidden field is the name used twice.
+			name := p[i+1]
+			if u, err := strconv.Unquote(name); err == nil {
+				name = u
+			}
+			return rawError{path: append(path, list), class: errRule, format: "%s",
+				args: []any{fmt.Sprintf("%s must have distinct names: %q is used twice", list, name)}}
+		}
 		if strings.HasPrefix(label, "_") || strings.HasPrefix(label, "#") {
 			// Hidden fields and definitions are the schema's own; the error
 			// belongs to the nearest place in the object.
@@ -83,6 +96,10 @@ func classify(format string) errClass {
 		return errDisjunction
 	case format == "%s":
 		return errRule
+	case strings.HasPrefix(format, "undefined field"):
+		return errUndefined
+	case strings.HasPrefix(format, "cannot combine regular field"):
+		return errMismatch
 	case strings.HasPrefix(format, "incomplete value"), strings.HasPrefix(format, "non-concrete value"):
 		return errIncomplete
 	}
@@ -130,6 +147,29 @@ type translator struct {
 	s       *schema
 	tree    any
 	unified cue.Value
+	// view is the next pass's value: the schema unified with this object
+	// minus the members in error, so the constraint at an error's path is
+	// the one for this object (this step's kind), without the bad value.
+	// viewTree is that object.
+	view     cue.Value
+	viewTree any
+}
+
+// schemaAt returns the constraint at path: from the view when it has one that
+// is not just the object's value, else from the definition itself.
+func (tr *translator) schemaAt(path []string) cue.Value {
+	if tr.view.Exists() {
+		if v := tr.ev.lookup(tr.view, path, false); v.Exists() && !(v.IsConcrete() && v.Kind() != cue.StructKind && v.Kind() != cue.ListKind && tr.present(path)) {
+			return v
+		}
+	}
+	return tr.ev.lookup(tr.s.strict, path, true)
+}
+
+// present reports whether the object has a member at path in this pass.
+func (tr *translator) present(path []string) bool {
+	_, ok := valueAt(tr.tree, path)
+	return ok
 }
 
 // translate groups errors by path (a failed disjunction reports one error per
@@ -194,6 +234,46 @@ func (tr *translator) translate(raws []rawError) []FieldError {
 	return out
 }
 
+// refineUndefined turns a failed lookup by a bad key into an error on the
+// member that holds the key: `#StepKinds[kind]` with kind "sned" fails with
+// "undefined field: sned" on the step; the mistake is the step's kind.
+func refineUndefined(r rawError, tree any) rawError {
+	if r.class != errUndefined || len(r.args) != 1 {
+		return r
+	}
+	key := fmt.Sprint(r.args[0])
+	parent, _ := valueAt(tree, r.path)
+	m, ok := parent.(map[string]any)
+	if !ok {
+		return r
+	}
+	var members []string
+	for k, v := range m {
+		if s, ok := v.(string); ok && s == key {
+			members = append(members, k)
+		}
+	}
+	if len(members) != 1 {
+		return r
+	}
+	return rawError{path: append(append([]string(nil), r.path...), members[0]), class: errConflict, format: "conflicting values %s and %s"}
+}
+
+// dropConsequences removes a failed lookup by a bad key ("undefined field:
+// sned" on a step) when the bad key itself is reported below it, in any pass.
+func dropConsequences(raws, all []rawError) []rawError {
+	var kept []rawError
+	for _, r := range raws {
+		if r.class == errUndefined && slices.ContainsFunc(all, func(o rawError) bool {
+			return len(o.path) > len(r.path) && under(o.path, [][]string{r.path})
+		}) {
+			continue
+		}
+		kept = append(kept, r)
+	}
+	return kept
+}
+
 // message renders one error.
 func (tr *translator) message(r rawError) string {
 	loc, subject := tr.where(r.path)
@@ -206,6 +286,12 @@ func (tr *translator) message(r rawError) string {
 	case errConflict:
 		msg = tr.enumMessageAt(r.path, subject, r)
 	case errMismatch:
+		if n := len(r.path); n > 1 && isDigits(r.path[n-1]) && !isDigits(r.path[n-2]) {
+			// A list element of the wrong type is named by its position:
+			// its value is what is wrong with it.
+			i, _ := strconv.Atoi(r.path[n-1])
+			subject = fmt.Sprintf("%s %d", singular(r.path[n-2]), i+1)
+		}
 		msg = tr.mismatchMessage(r, subject)
 	case errBound:
 		msg = tr.boundMessage(r, subject)
@@ -241,26 +327,31 @@ func withLoc(loc, msg string) string {
 func (tr *translator) where(path []string) (loc, subject string) {
 	var locs, rel []string
 	for i, p := range path {
-		if !isDigits(p) || i == 0 {
+		if !isDigits(p) || i == 0 || len(rel) == 0 {
 			rel = append(rel, p)
 			continue
 		}
 		list := rel[len(rel)-1]
 		rel = rel[:len(rel)-1]
-		if len(rel) > 0 {
-			locs = append(locs, strings.Join(rel, "."))
-		}
 		elem := singular(list)
 		n, _ := strconv.Atoi(p)
 		label := fmt.Sprintf("%s %d", elem, n+1)
-		if v, ok := valueAt(tr.tree, path[:i+1]); ok {
-			if m, ok := v.(map[string]any); ok {
-				if name, ok := m["name"].(string); ok && name != "" {
-					label = fmt.Sprintf("%s %q", elem, name)
-				}
-			} else if s, ok := v.(string); ok {
-				label = fmt.Sprintf("%s %q", elem, s)
+		v, _ := valueAt(tr.tree, path[:i+1])
+		switch x := v.(type) {
+		case map[string]any:
+			if name, ok := x["name"].(string); ok && name != "" {
+				label = fmt.Sprintf("%s %q", elem, name)
 			}
+		case string, json.Number, bool:
+			// A scalar element is named by its value, under its list's
+			// path: `recurrence.weekday "monday"`.
+			if i == len(path)-1 {
+				rel = append(rel, fmt.Sprintf("%s %s", elem, showJSON(x)))
+				continue
+			}
+		}
+		if len(rel) > 0 {
+			locs = append(locs, strings.Join(rel, "."))
 		}
 		locs = append(locs, label)
 		rel = nil
@@ -273,6 +364,8 @@ func (tr *translator) where(path []string) (loc, subject string) {
 	return strings.Join(locs, " / "), subject
 }
 
+// singular names one element of a list: "step" of steps; a list whose name is
+// not a plural gets "<list> entry".
 func singular(list string) string {
 	switch list {
 	case "follow_ups":
@@ -282,7 +375,10 @@ func singular(list string) string {
 	case "org_domains":
 		return "org domain"
 	}
-	return strings.TrimSuffix(list, "s")
+	if s, ok := strings.CutSuffix(list, "s"); ok {
+		return s
+	}
+	return list + " entry"
 }
 
 func (tr *translator) kindNoun() string {
@@ -304,15 +400,17 @@ func (tr *translator) requiredMessage(path []string, subject string) string {
 }
 
 // requiredAttr finds the @required message of a missing field. The field exists
-// only as a constraint of its parent, and a requirement added by a rule (a wait
-// step needs duration) is only visible in the unified value, so both places
-// are searched.
+// only as a constraint of its parent, and a requirement added by a rule (a
+// monthly recurrence needs day_of_month) or by a step's kind is only visible
+// once unified with the object, so the unified value and the view are
+// searched before the definition.
 func (tr *translator) requiredAttr(path []string) string {
 	if len(path) == 0 {
 		return ""
 	}
 	name := path[len(path)-1]
-	for _, parent := range []cue.Value{tr.ev.lookup(tr.unified, path[:len(path)-1], false), tr.ev.lookup(tr.s.strict, path[:len(path)-1], true)} {
+	parentPath := path[:len(path)-1]
+	for _, parent := range []cue.Value{tr.ev.lookup(tr.unified, parentPath, false), tr.ev.lookup(tr.view, parentPath, false), tr.ev.lookup(tr.s.strict, parentPath, true)} {
 		if !parent.Exists() {
 			continue
 		}
@@ -337,7 +435,19 @@ func (tr *translator) requiredAttr(path []string) string {
 func (tr *translator) notAllowedMessage(path []string) string {
 	field := path[len(path)-1]
 	names := tr.fieldNames(path[:len(path)-1])
+	if i := slices.Index(names, field); i >= 0 {
+		names = slices.Delete(names, i, i+1)
+	}
 	msg := fmt.Sprintf("field `%s` is not allowed", field)
+	// A field other kinds of step have (a template on a wait step) is not a
+	// typo: say which kind refuses it.
+	if parent, ok := valueAt(tr.tree, path[:len(path)-1]); ok && tr.ev.vocabulary[field] {
+		if m, ok := parent.(map[string]any); ok {
+			if kind, ok := m["kind"].(string); ok && kind != "" {
+				msg = fmt.Sprintf("field `%s` does not apply to %s %s step", field, article(kind), kind)
+			}
+		}
+	}
 	if near := nearest(field, names); near != "" {
 		return msg + fmt.Sprintf("; did you mean `%s`?", near)
 	}
@@ -349,21 +459,33 @@ func (tr *translator) notAllowedMessage(path []string) string {
 
 // fieldNames lists the regular fields the schema allows at path.
 func (tr *translator) fieldNames(path []string) []string {
-	v := tr.ev.lookup(tr.s.strict, path, true)
-	if !v.Exists() {
-		return nil
-	}
-	it, err := v.Fields(cue.Optional(true))
-	if err != nil {
-		return nil
-	}
-	var names []string
-	for it.Next() {
-		if it.Selector().IsString() {
-			names = append(names, it.Selector().Unquoted())
+	for _, v := range []cue.Value{tr.ev.lookup(tr.view, path, false), tr.ev.lookup(tr.s.strict, path, true)} {
+		if !v.Exists() {
+			continue
+		}
+		it, err := v.Fields(cue.Optional(true))
+		if err != nil {
+			continue
+		}
+		var names []string
+		for it.Next() {
+			if it.Selector().IsString() {
+				names = append(names, it.Selector().Unquoted())
+			}
+		}
+		if len(names) > 0 {
+			slices.Sort(names)
+			return names
 		}
 	}
-	return names
+	return nil
+}
+
+func article(word string) string {
+	if word != "" && strings.ContainsRune("aeiou", rune(word[0])) {
+		return "an"
+	}
+	return "a"
 }
 
 // enumMessage renders "value not allowed" for a path, with the value the object
@@ -396,42 +518,153 @@ func (tr *translator) enumMessageAt(path []string, subject string, r rawError) s
 		}
 		msg += "; it must be " + want
 	}
-	return withWhy(msg, tr.why(path))
+	return withWhy(msg, tr.whyAt(path, true))
 }
 
 // narrowedByType reports whether the workflow type allows fewer values at path
-// than workflows in general do, so the message can say "for type …".
+// than a workflow of no particular type does, so the message can say "for
+// type …". The untyped definition is read the way the typed one is: unified
+// with the object minus its mistakes (tr.viewTree), so a step's fields are
+// those of its kind in both.
 func (tr *translator) narrowedByType(path []string, allowed []string) bool {
-	base := tr.ev.allowedValues(tr.ev.lookup(tr.ev.shape, path, true))
-	return len(allowed) > 0 && len(base) > len(allowed)
+	if len(allowed) == 0 {
+		return false
+	}
+	base := &translator{ev: tr.ev, s: tr.ev.untyped, tree: tr.tree}
+	if tr.viewTree != nil {
+		if expr, err := toExpr(tr.viewTree); err == nil {
+			base.view = tr.ev.untyped.lenient.Unify(tr.ev.ctx.BuildExpr(expr))
+		}
+	}
+	general := base.allowed(path)
+	return len(general) == 0 || len(general) > len(allowed)
 }
 
-// allowed lists the values the schema accepts at path, when it is an enum.
+// allowed lists the values the schema accepts at path, when it is an enum,
+// or, for a field marked @enum(#Def), the field names of #Def (a step kind is
+// any key of #StepKinds).
 func (tr *translator) allowed(path []string) []string {
-	return tr.ev.allowedValues(tr.ev.lookup(tr.s.strict, path, true))
+	v := tr.schemaAt(path)
+	if vals := tr.ev.allowedValues(v); len(vals) > 0 {
+		return vals
+	}
+	if len(path) == 0 {
+		return nil
+	}
+	for _, a := range tr.fieldAttrs(path, "enum") {
+		it, err := tr.ev.root.LookupPath(cue.ParsePath(a)).Fields()
+		if err != nil {
+			continue
+		}
+		var keys []string
+		for it.Next() {
+			keys = append(keys, it.Selector().Unquoted())
+		}
+		return keys
+	}
+	return nil
+}
+
+// fieldAttrs returns the first argument of every attribute key on the field
+// at path, read from its parent so required and optional fields count.
+func (tr *translator) fieldAttrs(path []string, key string) []string {
+	name := path[len(path)-1]
+	parentPath := path[:len(path)-1]
+	var out []string
+	for _, parent := range []cue.Value{tr.ev.lookup(tr.view, parentPath, false), tr.ev.lookup(tr.unified, parentPath, false), tr.ev.lookup(tr.s.strict, parentPath, true)} {
+		if !parent.Exists() {
+			continue
+		}
+		it, err := parent.Fields(cue.Optional(true))
+		if err != nil {
+			continue
+		}
+		for it.Next() {
+			if it.Selector().Unquoted() != name {
+				continue
+			}
+			if a := it.Value().Attribute(key); a.Err() == nil {
+				if s, err := a.String(0); err == nil && s != "" {
+					out = append(out, s)
+				}
+			}
+		}
+	}
+	return out
 }
 
 // mismatchMessage: a value of the wrong type. CUE names both types; the one
-// that is not the object's is the one the schema wants. No @why: it explains
-// a constraint on the value, not its type.
+// that is not the object's is the one the schema wants. ("cannot combine
+// regular field" is CUE's way of saying a block was wanted.) No @why: it
+// explains a constraint on the value, not its type.
 func (tr *translator) mismatchMessage(r rawError, subject string) string {
 	got, _ := valueAt(tr.tree, r.path)
 	if allowed := tr.allowed(r.path); len(allowed) > 0 {
 		return tr.enumMessageAt(r.path, subject, rawError{})
 	}
 	want := ""
-	if len(r.args) == 4 {
+	switch {
+	case strings.HasPrefix(r.format, "cannot combine regular field"):
+		want = "struct"
+	case len(r.args) == 4:
 		a, b := fmt.Sprint(r.args[2]), fmt.Sprint(r.args[3])
 		want = a
-		if kindWords(a) == describeJSON(got) {
+		if a == cueKindOf(got) {
 			want = b
 		}
-		want = kindWords(want)
 	}
-	if want == "" || want == describeJSON(got) {
-		return fmt.Sprintf("%s cannot be %s", subject, describeJSON(got))
+	gotWords := describeJSON(got)
+	switch got.(type) {
+	case string, json.Number, bool:
+		gotWords = showJSON(got)
 	}
-	return fmt.Sprintf("%s must be %s, not %s", subject, want, describeJSON(got))
+	if want == "" || want == cueKindOf(got) {
+		return fmt.Sprintf("%s cannot be %s", subject, gotWords)
+	}
+	wantWords := kindWords(want)
+	if says := tr.formatAt(r.path); says != "" && want == "string" {
+		wantWords = says
+	}
+	return fmt.Sprintf("%s must be %s, not %s", subject, wantWords, gotWords)
+}
+
+// formatAt returns what the #Formats pattern constraining path means, if one
+// does ("a duration such as …").
+func (tr *translator) formatAt(path []string) string {
+	says := ""
+	ast.Walk(tr.schemaAt(path).Syntax(), func(n ast.Node) bool {
+		if u, ok := n.(*ast.UnaryExpr); ok && u.Op == token.MAT {
+			if lit, ok := u.X.(*ast.BasicLit); ok && lit.Kind == token.STRING {
+				if p, err := strconv.Unquote(lit.Value); err == nil && says == "" {
+					says = tr.ev.formats[p]
+				}
+			}
+		}
+		return says == ""
+	}, nil)
+	return says
+}
+
+// cueKindOf names the CUE kind of a JSON value the way CUE's messages do.
+func cueKindOf(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "bool"
+	case string:
+		return "string"
+	case json.Number:
+		if strings.ContainsAny(x.String(), ".eE") {
+			return "float"
+		}
+		return "int"
+	case []any:
+		return "list"
+	case map[string]any:
+		return "struct"
+	}
+	return ""
 }
 
 // kindWords names a CUE kind ("list", "struct", "int", "int|float") the way
@@ -537,11 +770,20 @@ func (tr *translator) validatorMessage(r rawError, subject string) string {
 	return fmt.Sprintf("%s does not satisfy %s", subject, validator)
 }
 
-// why returns the @why attribute of the field at path (or of the list holding
-// the element at path).
+// why returns the @why attribute of the field at path. For a value refused
+// from an enum, the list holding the element at path counts too
+// (bypass.marketing's reason covers each entry); for other messages it does
+// not, since a list's reason is usually about its length.
 func (tr *translator) why(path []string) string {
+	return tr.whyAt(path, false)
+}
+
+func (tr *translator) whyAt(path []string, throughLists bool) string {
 	for p := path; len(p) > 0; p = p[:len(p)-1] {
-		for _, v := range []cue.Value{tr.ev.lookup(tr.s.strict, p, true), tr.ev.lookup(tr.unified, p, false)} {
+		if len(p) < len(path) && !throughLists {
+			break
+		}
+		for _, v := range []cue.Value{tr.schemaAt(p), tr.ev.lookup(tr.unified, p, false)} {
 			if !v.Exists() {
 				continue
 			}
@@ -565,96 +807,6 @@ func withWhy(msg, why string) string {
 	return msg + " (" + why + ")"
 }
 
-// lookup finds the value at a JSON path. In a schema (anyIndex) a list index
-// stands for any element: the list is unified with a list of that many
-// elements of top, which yields the element's schema (a plain AnyIndex lookup
-// does not see through a list with a validator such as list.MinItems).
-// Optional and required fields count.
-func (ev *evaluator) lookup(v cue.Value, path []string, anyIndex bool) cue.Value {
-	if !v.Exists() {
-		return v
-	}
-	cur := v
-	for _, p := range path {
-		var next cue.Value
-		if isDigits(p) {
-			n, _ := strconv.Atoi(p)
-			if anyIndex {
-				if n > 1000 {
-					return cue.Value{}
-				}
-				elems := strings.TrimSuffix(strings.Repeat("_, ", n+1), ", ")
-				cur = cur.Unify(ev.ctx.CompileString("[" + elems + "]"))
-			}
-			next = cur.LookupPath(cue.MakePath(cue.Index(n)))
-		} else {
-			for _, sel := range []cue.Selector{cue.Str(p), cue.Str(p).Optional(), cue.Str(p).Required()} {
-				if next = cur.LookupPath(cue.MakePath(sel)); next.Exists() {
-					break
-				}
-			}
-		}
-		if !next.Exists() {
-			return next
-		}
-		cur = next
-	}
-	return cur
-}
-
-// allowedValues lists the strings an enum-like schema value accepts ("a" | "b",
-// with or without a default, possibly narrowed by a conjunction), or nil when
-// the value is not such an enum. It reads the candidates off the value's syntax
-// and keeps those that unify, so it does not depend on how the syntax is
-// arranged; a pattern, a bound or a type anywhere in it means "not an enum".
-func (ev *evaluator) allowedValues(v cue.Value) []string {
-	if !v.Exists() || v.IncompleteKind() != cue.StringKind {
-		return nil
-	}
-	if s, err := v.String(); err == nil && v.IsConcrete() {
-		return []string{s}
-	}
-	var candidates []string
-	open := false
-	ast.Walk(v.Syntax(), func(n ast.Node) bool {
-		switch x := n.(type) {
-		case *ast.UnaryExpr:
-			switch x.Op {
-			case token.MAT, token.NMAT, token.LSS, token.GTR, token.LEQ, token.GEQ, token.NEQ:
-				open = true
-			}
-		case *ast.Ident:
-			if x.Name == "string" || x.Name == "_" {
-				open = true
-			}
-		case *ast.BasicLit:
-			if x.Kind == token.STRING {
-				if s, err := strconv.Unquote(x.Value); err == nil {
-					candidates = append(candidates, s)
-				}
-			}
-		case *ast.CallExpr:
-			open = true
-		}
-		return !open
-	}, nil)
-	if open {
-		return nil
-	}
-	var out []string
-	seen := map[string]bool{}
-	for _, c := range candidates {
-		if seen[c] {
-			continue
-		}
-		seen[c] = true
-		if v.Unify(ev.ctx.Encode(c)).Err() == nil {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
 // dropExplained removes "x is required" when another error already says why x
 // is missing: `tempalte` is not allowed; did you mean `template`?
 func dropExplained(errs []FieldError) []FieldError {
@@ -676,46 +828,4 @@ func dropExplained(errs []FieldError) []FieldError {
 		kept = append(kept, e)
 	}
 	return kept
-}
-
-// nearest returns the candidate closest to s when it is close enough to be a
-// typo (at most 2 edits, and fewer than half of s), else "".
-func nearest(s string, candidates []string) string {
-	best, bestD := "", 3
-	for _, c := range candidates {
-		if c == s {
-			continue
-		}
-		if d := editDistance(s, c); d < bestD && d*2 < len(s) {
-			best, bestD = c, d
-		}
-	}
-	return best
-}
-
-// editDistance is the optimal-string-alignment distance over bytes (names are
-// ASCII): insertions, deletions, substitutions and swaps of two neighbours each
-// cost 1, so "sned" is one edit from "send".
-func editDistance(a, b string) int {
-	d := make([][]int, len(a)+1)
-	for i := range d {
-		d[i] = make([]int, len(b)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(a)][len(b)]
 }

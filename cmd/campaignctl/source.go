@@ -115,7 +115,11 @@ func objectCounts(p *plan.Plan) string {
 		plural(len(p.Segments), "segment"),
 		plural(len(p.Templates), "template"),
 		plural(len(p.Senders), "sender"),
+		plural(len(p.Policies), "policy"),
 		plural(len(p.Campaigns), "campaign"),
+		plural(len(p.Workflows), "workflow"),
+		plural(len(p.Sequences), "sequence"),
+		plural(len(p.Autoresponders), "autoresponder"),
 	}
 	return strings.Join(parts, ", ")
 }
@@ -123,6 +127,9 @@ func objectCounts(p *plan.Plan) string {
 func plural(n int, word string) string {
 	if n == 1 {
 		return fmt.Sprintf("1 %s", word)
+	}
+	if strings.HasSuffix(word, "y") {
+		return fmt.Sprintf("%d %sies", n, strings.TrimSuffix(word, "y"))
 	}
 	return fmt.Sprintf("%d %ss", n, word)
 }

@@ -1,26 +1,16 @@
 package check
 
-import (
-	"strings"
-
-	"github.com/campaignctl/campaignctl/compiler/plan"
-)
+import "github.com/campaignctl/campaignctl/compiler/plan"
 
 // assemble builds the plan from checked objects. Objects stay in source order;
-// plan.Finalize sorts them.
+// plan.Finalize sorts them. Segment filters stay as written: the runtime applies
+// each model's default filter itself, unless the segment includes archived
+// records.
 func assemble(objs []*object) *plan.Plan {
 	p := &plan.Plan{}
-	defaults := map[string]string{}
-	folded := false
 	for _, o := range objs {
 		switch v := o.value.(type) {
 		case *plan.Model:
-			if d, ok := o.idx.extra["default_filter"].(string); ok {
-				defaults[v.Name] = d
-				if !setDefaultFilter(v, d) {
-					folded = true
-				}
-			}
 			p.Models = append(p.Models, *v)
 		case *plan.Segment:
 			p.Segments = append(p.Segments, *v)
@@ -40,27 +30,5 @@ func assemble(objs []*object) *plan.Plan {
 			p.Autoresponders = append(p.Autoresponders, *v)
 		}
 	}
-	if folded {
-		foldDefaults(p, defaults)
-	}
 	return p
-}
-
-// foldDefaults conjoins each model's default filter into the filters of its
-// segments that do not lift it, for as long as plan.Model has no DefaultFilter
-// field to carry it (see setDefaultFilter). A "//" comment runs to the end of its
-// line, so when one may be present each operand gets lines of its own.
-func foldDefaults(p *plan.Plan, defaults map[string]string) {
-	for i := range p.Segments {
-		s := &p.Segments[i]
-		d := defaults[s.Model]
-		if d == "" || s.IncludeArchived {
-			continue
-		}
-		if strings.Contains(d, "//") || strings.Contains(s.Filter, "//") {
-			s.Filter = "(\n" + d + "\n) && (\n" + s.Filter + "\n)"
-		} else {
-			s.Filter = "(" + d + ") && (" + s.Filter + ")"
-		}
-	}
 }

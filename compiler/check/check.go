@@ -25,9 +25,15 @@ func Check(cfg *ir.Config) diag.Diagnostics {
 // an error.
 func Plan(cfg *ir.Config) (*plan.Plan, diag.Diagnostics) {
 	objs := lower(cfg)
-	results := validateSchemas(objs)
+	// The schemas (CUE, most of the time of a compile) and the checks that do
+	// not need their defaults run at the same time; the lints that depend on
+	// defaults (a mail class, a policy's rules) wait for both.
+	validated := make(chan []schemaResult, 1)
+	go func() { validated <- validateSchemas(objs) }()
 	c := newChecker(cfg, objs)
 	c.run()
+	results := <-validated
+	c.lint()
 	ds := append(c.diags, schemaDiags(objs, results, c.diags)...)
 	if ds.HasErrors() {
 		return nil, ds
@@ -62,6 +68,8 @@ type checker struct {
 	// senderUses lists every object that sends from a sender, for the
 	// from/reply-to rule of its policy.
 	senderUses []senderUse
+	// waits are the wait steps to check against their workflow's minimum.
+	waits []pendingWait
 	// reported de-duplicates diagnostics that several objects would raise at the
 	// same place (a template shared by two campaigns of the same model).
 	reported map[string]bool
@@ -88,6 +96,9 @@ func newChecker(cfg *ir.Config, objs []*object) *checker {
 	return c
 }
 
+// run checks everything that does not depend on the schemas' defaults. It may
+// run while the schemas validate the same objects, so it must not read the
+// lowered objects (see lint).
 func (c *checker) run() {
 	c.declare()
 	for _, m := range c.cfg.Models {
@@ -118,7 +129,15 @@ func (c *checker) run() {
 	for _, r := range c.cfg.Autoresponders {
 		c.autoresponder(r)
 	}
+}
+
+// lint runs the checks that need the schemas' defaults: mail classes, policy
+// rules. It must run after schema validation has finished.
+func (c *checker) lint() {
 	c.templateLints()
+	for _, w := range c.waits {
+		c.minWait(w)
+	}
 	c.senderRules()
 }
 
@@ -321,6 +340,9 @@ func (c *checker) model(m *ir.Model) {
 	}
 	me.build(c)
 	c.envs[m] = me
+	if usable(m.TimeZone) {
+		c.fieldName(fmt.Sprintf("model %q", m.Name.Value), "time_zone", m.TimeZone, me, plan.TypeString)
+	}
 	if usable(m.DefaultFilter) {
 		c.checkCEL(celUse{owner: fmt.Sprintf("default_filter of model %q", m.Name.Value), expr: m.DefaultFilter, env: me, scope: scopeDefault})
 	}
@@ -436,7 +458,7 @@ func (c *checker) campaign(k *ir.Campaign) {
 			me = c.envs[m]
 		}
 	}
-	class := c.classOf(k, k.Class)
+	class := sendClass{src: k, written: k.Class}
 	via := fmt.Sprintf("%s sends it to segment %q", owner, val(k.Segment))
 	if tmpl != nil {
 		c.use(templateUse{tmpl: tmpl, ref: k.Template, user: owner, via: via, env: me, class: class})
@@ -474,10 +496,30 @@ func val(s *ir.String) string {
 }
 
 // planOf returns the plan struct of an IR object: completed with the schema's
-// defaults when the object is valid, as written otherwise.
+// defaults when the object is valid, as written otherwise. Only lint may call it:
+// before, the schemas may be completing it.
 func (c *checker) planOf(src any) any {
 	if o, ok := c.low[src]; ok {
 		return o.value
 	}
 	return nil
+}
+
+// fieldName checks a reference to a field of a model by its plain name, as a
+// model's own attributes write it (time_zone = "tz"), and that it has type typ.
+func (c *checker) fieldName(owner, attr string, s *ir.String, me *modelEnv, typ plan.FieldType) {
+	if me.skip[s.Value] {
+		return
+	}
+	for _, f := range me.fields {
+		if f.Name != s.Value {
+			continue
+		}
+		if f.Type != typ {
+			c.errorf(s.Content(), "%s: %s field %q is %s field; it must be %s", owner, attr, s.Value, article(string(f.Type)), typ)
+		}
+		return
+	}
+	c.errorf(s.Content(), "%s: %s: no field %q%s", owner, attr, s.Value, didYouMean(s.Value, me.fieldNames())).Detail =
+		fmt.Sprintf("%s names one of the model's fields: %s.", attr, list(me.fieldNames()))
 }

@@ -38,9 +38,9 @@ type pathIndex struct {
 	// invalid holds paths whose value the front end could not read (and has
 	// reported): they are left out of validation and their errors are dropped.
 	invalid map[string]bool
-	// extra holds members to leave out of schema validation and put back after,
-	// because the schema does not declare them (see lowerModel).
-	extra map[string]any
+	// unschemed lists members the schema does not declare, left out of schema
+	// validation (see lowerModel).
+	unschemed []string
 	// zeros holds the zero values that were written (false, 0, ""), which
 	// encoding/json drops from fields tagged omitempty: they are put back for
 	// validation, so daily_quota = 0 is refused rather than taken as absent.
@@ -266,12 +266,12 @@ func lowerModel(l *lowerer, m *ir.Model) *plan.Model {
 		})
 	}
 	l.blockList("fields", names, m.DeclRange)
-	if d := l.cel("default_filter", m.DefaultFilter); d != "" {
-		setDefaultFilter(pm, d)
-		// The model schema does not declare default_filter (the checker
-		// type-checks it as CEL); keep it out of schema validation.
-		l.idx.extra = map[string]any{"default_filter": d}
-	}
+	pm.DefaultFilter = l.cel("default_filter", m.DefaultFilter)
+	pm.TimeZone = l.str("time_zone", m.TimeZone)
+	// #Model does not declare these two (yet); the checker checks both (the
+	// filter as CEL, the time zone as a string field of the model), so they
+	// are kept out of schema validation and copied back after it.
+	l.idx.unschemed = []string{"default_filter", "time_zone"}
 	return pm
 }
 

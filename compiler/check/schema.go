@@ -12,6 +12,7 @@ import (
 
 	"github.com/campaignctl/campaignctl/compiler/diag"
 	"github.com/campaignctl/campaignctl/compiler/ir"
+	"github.com/campaignctl/campaignctl/compiler/plan"
 	"github.com/campaignctl/campaignctl/schemas"
 )
 
@@ -70,10 +71,9 @@ func validateOne(o *object) (res schemaResult) {
 	if err := json.Unmarshal(out, fresh); err != nil {
 		return schemaResult{internal: fmt.Errorf("reading the schema's completed %s: %w", o.kind, err)}
 	}
-	for k, v := range o.idx.extra {
-		if k == "default_filter" {
-			setDefaultFilter(fresh, v.(string))
-		}
+	if m, ok := fresh.(*plan.Model); ok {
+		old := o.value.(*plan.Model)
+		m.DefaultFilter, m.TimeZone = old.DefaultFilter, old.TimeZone
 	}
 	o.value = fresh
 	o.completed = true
@@ -96,7 +96,7 @@ func schemaInput(o *object) (map[string]any, error) {
 	if err := dec.Decode(&tree); err != nil {
 		return nil, fmt.Errorf("decoding %s %q: %w", o.kind, o.name.Value, err)
 	}
-	for k := range o.idx.extra {
+	for _, k := range o.idx.unschemed {
 		delete(tree, k)
 	}
 	for p, v := range o.idx.zeros {
@@ -265,22 +265,4 @@ func coveredBy(r ir.Range, ds diag.Diagnostics) bool {
 		}
 	}
 	return false
-}
-
-// setDefaultFilter records a model's default filter in the plan. plan.Model is
-// gaining a DefaultFilter field (the runtime's segment evaluator reads it by name
-// too, for the same reason); reading it by name keeps this package building on
-// both sides of that change. It reports whether the field exists; if not, the
-// compiler folds the default filter into the segments instead (see Check).
-func setDefaultFilter(model any, filter string) bool {
-	v := reflect.ValueOf(model)
-	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
-		return false
-	}
-	f := v.Elem().FieldByName("DefaultFilter")
-	if !f.IsValid() || f.Kind() != reflect.String || !f.CanSet() {
-		return false
-	}
-	f.SetString(strings.TrimSpace(filter))
-	return true
 }

@@ -118,7 +118,7 @@ func inDomains(addr string, domains []string) bool {
 // abTest checks an A/B test of a send: its variants' templates exist and their
 // subjects parse. The schema checks the percentage, the metric and the number of
 // variants.
-func (c *checker) abTest(owner string, ab *ir.ABTest, me *modelEnv, class, via string) {
+func (c *checker) abTest(owner string, ab *ir.ABTest, me *modelEnv, class sendClass, via string) {
 	if ab == nil {
 		return
 	}

@@ -101,7 +101,7 @@ type templateUse struct {
 	env *modelEnv // the recipients' model; nil when unknown
 	// class is the mail class of the send: marketing, transactional, or
 	// internal (a notification to the contact's owner, not to the contact).
-	class string
+	class sendClass
 }
 
 func (c *checker) use(u templateUse) { c.uses = append(c.uses, u) }
@@ -112,7 +112,7 @@ func (c *checker) use(u templateUse) { c.uses = append(c.uses, u) }
 func (c *checker) templateLints() {
 	for _, u := range c.uses {
 		c.templateFields(u)
-		if u.class != plan.ClassMarketing {
+		if c.resolveClass(u.class) != plan.ClassMarketing {
 			continue
 		}
 		tc := c.templateClass(u.tmpl)

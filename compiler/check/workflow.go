@@ -37,7 +37,7 @@ const workflowCELDetail = "A workflow condition is true or false for one contact
 
 func (c *checker) workflow(w *ir.Workflow) {
 	owner := fmt.Sprintf("workflow %q", w.Name.Value)
-	class, typ := c.classOf(w, w.Class), val(w.Type)
+	class, typ := sendClass{src: w, written: w.Class}, val(w.Type)
 	me := c.modelRef(w.Model)
 	snd := resolve(c, w.Sender, "sender", c.senders)
 	pol := c.policyRef(w.Policy)
@@ -74,7 +74,7 @@ func (c *checker) workflow(w *ir.Workflow) {
 		case plan.StepWait:
 			relative := usable(s.RelativeTo)
 			if d, ok := c.duration(so, "wait", s.Duration, relative); ok && !relative {
-				c.minWait(so, s.Duration, d, class, typ)
+				c.waits = append(c.waits, pendingWait{owner: so, s: s.Duration, d: d, class: class, typ: typ})
 			}
 			c.fieldRef(so, "relative_to", s.RelativeTo, me, true, plan.TypeTimestamp)
 		case plan.StepSend:
@@ -87,7 +87,7 @@ func (c *checker) workflow(w *ir.Workflow) {
 			sends = true
 			if t := resolve(c, s.Template, "template", c.templates); t != nil {
 				c.use(templateUse{tmpl: t, ref: s.Template, user: so,
-					via: fmt.Sprintf("%s sends it to the owner of each %s contact", owner, val(w.Model)), env: me, class: plan.ClassInternal})
+					via: fmt.Sprintf("%s sends it to the owner of each %s contact", owner, val(w.Model)), env: me, class: sendClass{fixed: plan.ClassInternal}})
 			}
 		case plan.StepBranch:
 			if usable(s.Condition) {
@@ -147,9 +147,35 @@ func (c *checker) classOf(src any, written *ir.String) string {
 	return ""
 }
 
+// sendClass finds the mail class of a send once the schemas have filled in
+// defaults: a fixed class, or that of a campaign or workflow.
+type sendClass struct {
+	fixed   string
+	src     any // *ir.Campaign or *ir.Workflow
+	written *ir.String
+}
+
+func (c *checker) resolveClass(k sendClass) string {
+	if k.fixed != "" {
+		return k.fixed
+	}
+	return c.classOf(k.src, k.written)
+}
+
+// pendingWait is a wait step whose length is checked against its workflow's
+// minimum once the workflow's class is known.
+type pendingWait struct {
+	owner string
+	s     *ir.String
+	d     time.Duration
+	class sendClass
+	typ   string
+}
+
 // minWait reports a wait shorter than the minimum of the workflow's class or
 // type.
-func (c *checker) minWait(owner string, s *ir.String, d time.Duration, class, typ string) {
+func (c *checker) minWait(w pendingWait) {
+	owner, s, d, class, typ := w.owner, w.s, w.d, c.resolveClass(w.class), w.typ
 	least, ok := minWaitByType[typ]
 	why := fmt.Sprintf("workflows of type %s", typ)
 	if !ok {

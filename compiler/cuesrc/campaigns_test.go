@@ -21,7 +21,7 @@ func TestCampaignsExamples(t *testing.T) {
 		t.Fatalf("campaigns/ does not compile:\n%s", text.String())
 	}
 	for _, c := range []struct{ key, reason, sendAt string }{
-		{"people", `lead.lost_reason == "We don't have people/skills"`, "2027-01-11T09:00:00Z"},
+		{"people", `lead.lost_reason == "We don't have people/skills"`, "2026-12-01T10:00:00Z"},
 		{"not_ready", `lead.lost_reason == "Not enough ready"`, ""},
 	} {
 		seg, ok := p.Segment("lost_" + c.key)

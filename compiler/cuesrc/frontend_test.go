@@ -1,6 +1,8 @@
 package cuesrc_test
 
 import (
+	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -156,5 +158,50 @@ workflow: w: step: {
 	}
 	if strings.Join(got, " ") != "1000 true 0.1" {
 		t.Errorf("values = %q", got)
+	}
+}
+
+// TestEveryIRFieldIsRead loads a file that sets every attribute of every kind
+// and fails for any IR field the front end never fills. When a field is added
+// to the IR (and to the HCL language), this test says what to map here.
+func TestEveryIRFieldIsRead(t *testing.T) {
+	cfg, ds := cuesrc.Load(os.DirFS("../../testdata/cue/kitchen-sink"))
+	if len(ds) > 0 {
+		t.Fatalf("diagnostics: %v", ds)
+	}
+	set := map[string]bool{}
+	var walk func(v reflect.Value)
+	walk = func(v reflect.Value) {
+		switch v.Kind() {
+		case reflect.Pointer:
+			if !v.IsNil() {
+				walk(v.Elem())
+			}
+		case reflect.Slice:
+			for i := 0; i < v.Len(); i++ {
+				walk(v.Index(i))
+			}
+		case reflect.Struct:
+			for i := 0; i < v.NumField(); i++ {
+				f, fv := v.Type().Field(i), v.Field(i)
+				key := v.Type().Name() + "." + f.Name
+				if _, seen := set[key]; !seen {
+					set[key] = false
+				}
+				if !fv.IsZero() {
+					set[key] = true
+				}
+				walk(fv)
+			}
+		}
+	}
+	walk(reflect.ValueOf(cfg).Elem())
+	for key, ok := range set {
+		// Invalid marks a value that could not be read, Verbatim a property of a
+		// span: neither is an attribute.
+		if !ok && !strings.HasSuffix(key, ".Invalid") && !strings.HasSuffix(key, ".Verbatim") &&
+			!strings.HasPrefix(key, "Pos.") && !strings.HasPrefix(key, "Span.") {
+			t.Errorf("the CUE front end never sets ir.%s: map it in compiler/cuesrc/objects.go (and set it in testdata/cue/kitchen-sink)", key)
+		}
 	}
 }

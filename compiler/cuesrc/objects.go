@@ -34,7 +34,7 @@ var kindNames = []string{"model", "segment", "sender", "template", "policy", "ca
 // attributes lists the members each kind of struct accepts, attributes and
 // nested blocks alike. The keys that are not kinds name nested blocks.
 var attributes = map[string][]string{
-	"model":         {"table", "key", "email", "default_filter", "field"},
+	"model":         {"table", "key", "email", "default_filter", "time_zone", "field"},
 	"field":         {"type", "column", "nullable"},
 	"segment":       {"model", "filter", "include_archived"},
 	"sender":        {"from", "reply_to"},
@@ -144,6 +144,7 @@ func (l *loader) model(o *object) {
 	m.Key = o.str("key")
 	m.Email = o.str("email")
 	m.DefaultFilter = o.str("default_filter")
+	m.TimeZone = o.str("time_zone")
 	for _, f := range o.named("field", "field") {
 		m.Fields = append(m.Fields, &ir.Field{
 			Name:      f.name,

@@ -22,6 +22,7 @@
 //	  key            = "id"              # primary key column
 //	  email          = "email_from"      # column holding the email address
 //	  default_filter = "lead.active"     # optional CEL; segments imply it unless include_archived
+//	  time_zone      = "time_zone"       # optional: the string field with the contact's IANA zone
 //	  field "name"        { type = "string" }
 //	  field "stage"       { type = "string" }
 //	  field "lost_reason" {
@@ -33,6 +34,7 @@
 //	  field "blacklisted" { type = "bool" }
 //	  field "created_at"  { type = "timestamp" }
 //	  field "tags"        { type = "list(string)" }
+//	  field "time_zone"   { type = "string" }
 //	}
 //
 //	segment "lost_not_enough_stock" {

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
@@ -48,24 +50,75 @@ func Files(fsys fs.FS) ([]string, error) {
 
 // Load reads every *.hcl file of fsys into one Config. It goes on past errors, so
 // the diagnostics cover every file; the Config then holds what could be read.
+// Files are parsed in parallel; fsys is only ever used by one goroutine at a
+// time, so it need not be safe for concurrent use.
 func Load(fsys fs.FS) (*ir.Config, diag.Diagnostics) {
 	cfg := &ir.Config{}
 	files, err := Files(fsys)
 	if err != nil {
 		return cfg, diag.Diagnostics{{Severity: diag.Error, Summary: err.Error()}}
 	}
-	var ds diag.Diagnostics
-	for _, name := range files {
+	type result struct {
+		cfg   *ir.Config
+		diags diag.Diagnostics
+	}
+	results := make([]result, len(files))
+	sources := make([][]byte, len(files))
+	for i, name := range files {
 		src, err := fs.ReadFile(fsys, name)
 		if err != nil {
-			ds = append(ds, diag.Diagnostic{Severity: diag.Error, Summary: fmt.Sprintf("cannot read %s: %v", name, err)})
+			results[i].diags = diag.Diagnostics{{Severity: diag.Error, Summary: fmt.Sprintf("cannot read %s: %v", name, err)}}
 			continue
 		}
-		fileCfg, fileDiags := Parse(fsys, name, src)
-		cfg.Append(fileCfg)
-		ds = append(ds, fileDiags...)
+		sources[i] = src
+	}
+	locked := &lockedFS{fsys: fsys}
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range min(runtime.GOMAXPROCS(0), len(files)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				results[i].cfg, results[i].diags = Parse(locked, files[i], sources[i])
+			}
+		}()
+	}
+	for i := range files {
+		if sources[i] != nil {
+			next <- i
+		}
+	}
+	close(next)
+	wg.Wait()
+	// Merged in file order, so the Config does not depend on scheduling.
+	var ds diag.Diagnostics
+	for _, r := range results {
+		cfg.Append(r.cfg)
+		ds = append(ds, r.diags...)
 	}
 	return cfg, ds
+}
+
+// lockedFS serializes the reads that file() makes while files are parsed in
+// parallel: an fs.FS is not promised to be safe for concurrent use.
+type lockedFS struct {
+	mu   sync.Mutex
+	fsys fs.FS
+}
+
+func (l *lockedFS) Open(name string) (fs.File, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.fsys.Open(name)
+}
+
+// ReadFile reads the whole file under the lock: reading from a file opened
+// through Open would happen outside it.
+func (l *lockedFS) ReadFile(name string) ([]byte, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return fs.ReadFile(l.fsys, name)
 }
 
 // Parse reads one HCL file. filename is its path in fsys, which file() paths are

@@ -33,7 +33,7 @@ var rootSchema = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
 
 var (
 	modelSchema = &hcl.BodySchema{
-		Attributes: attrs("table", "key", "email", "default_filter"),
+		Attributes: attrs("table", "key", "email", "default_filter", "time_zone"),
 		Blocks:     []hcl.BlockHeaderSchema{labeled("field")},
 	}
 	fieldSchema    = &hcl.BodySchema{Attributes: attrs("type", "column", "nullable")}
@@ -129,6 +129,7 @@ func (p *parser) model(b *hcl.Block) {
 	m.Key = p.str(c.Attributes["key"], false)
 	m.Email = p.str(c.Attributes["email"], false)
 	m.DefaultFilter = p.str(c.Attributes["default_filter"], true)
+	m.TimeZone = p.str(c.Attributes["time_zone"], false)
 	for _, fb := range blocks(c, "field", 1) {
 		f := &ir.Field{Name: p.name(fb), DeclRange: p.rng(fb.DefRange)}
 		fc := p.content(fb.Body, fieldSchema)

@@ -89,7 +89,10 @@ type Model struct {
 	Key           *String
 	Email         *String
 	DefaultFilter *String
-	Fields        []*Field
+	// TimeZone names the field (of this model) that holds the contact's IANA
+	// time zone, for quiet hours.
+	TimeZone *String
+	Fields   []*Field
 }
 
 // Field is one typed column of a model.

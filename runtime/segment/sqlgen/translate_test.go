@@ -66,7 +66,7 @@ func TestTranslate(t *testing.T) {
 	}{
 		{
 			cel:  `!lead.blacklisted && lead.created_at >= timestamp("2024-01-01T00:00:01Z") && !(lead.stage in ["New", "Qualified", "Won"]) && lead.lost_reason == "Not enough stock"`,
-			sql:  `(NOT ("blacklisted") AND ("created_at" >= $1::timestamptz) AND (NOT (("stage" IN ($2::text, $3::text, $4::text))) OR "stage" IS NULL) AND ("lost_reason" = $5::text))`,
+			sql:  `((NOT ("blacklisted") OR "blacklisted" IS NULL) AND ("created_at" >= $1::timestamptz) AND (NOT (("stage" IN ($2::text, $3::text, $4::text))) OR "stage" IS NULL) AND ("lost_reason" = $5::text))`,
 			args: []any{time.Date(2024, 1, 1, 0, 0, 1, 0, time.UTC), "New", "Qualified", "Won", "Not enough stock"},
 		},
 		// A NULL stage reads as "": it equals "" and differs from "x".
@@ -77,10 +77,10 @@ func TestTranslate(t *testing.T) {
 		{cel: `lead.active`, sql: `"active"`},
 		{cel: `!lead.active`, sql: `(NOT ("active") OR "active" IS NULL)`},
 		{cel: `lead.active == false`, sql: `(NOT ("active") OR "active" IS NULL)`},
-		{cel: `has(lead.stage) && !has(lead.name) && has(lead.kind)`, sql: `("stage" IS NOT NULL AND "name" IS NULL AND TRUE)`},
+		{cel: `has(lead.stage) && !has(lead.name) && has(lead.kind)`, sql: `("stage" IS NOT NULL AND "name" IS NULL AND "kind" IS NOT NULL)`},
 		// Strings order bytewise.
 		{cel: `lead.name < "b"`, sql: `(("name" COLLATE "C" < $1::text) OR "name" IS NULL)`, args: []any{"b"}},
-		{cel: `lead.kind >= lead.name`, sql: `("kind" COLLATE "C" >= COALESCE("name", ''))`},
+		{cel: `lead.kind >= lead.name`, sql: `(COALESCE("kind", '') COLLATE "C" >= COALESCE("name", ''))`},
 		// IEEE NaN: Postgres needs telling.
 		{cel: `lead.probability > 0.5`, sql: `("probability" > $1::float8 AND "probability" <> 'NaN'::float8)`, args: []any{"0.5"}},
 		{cel: `!(lead.probability > 0.5)`, sql: `(NOT (("probability" > $1::float8 AND "probability" <> 'NaN'::float8)) OR "probability" IS NULL)`, args: []any{"0.5"}},

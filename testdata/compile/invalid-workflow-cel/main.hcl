@@ -2,11 +2,11 @@ model "lead" {
   table = "crm_lead"
   key   = "id"
   email = "email"
-  field "name"  { type = "string" }
+  field "name" { type = "string" }
   field "stage" { type = "string" }
   field "score" { type = "int" }
   field "owner" { type = "string" }
-  field "seen"  { type = "timestamp" }
+  field "seen" { type = "timestamp" }
 }
 
 segment "all" {

@@ -8,7 +8,7 @@ model "lead" {
   default_filter = <<-CEL
     lead.active // archived leads are hidden
   CEL
-  field "name"   { type = "string" }
+  field "name" { type = "string" }
   field "active" { type = "bool" }
 }
 

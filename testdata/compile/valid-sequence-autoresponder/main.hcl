@@ -4,8 +4,8 @@ model "lead" {
   table = "crm_lead"
   key   = "id"
   email = "email"
-  field "name"         { type = "string" }
-  field "stage"        { type = "string" }
+  field "name" { type = "string" }
+  field "stage" { type = "string" }
   field "do_not_email" { type = "bool" }
 }
 

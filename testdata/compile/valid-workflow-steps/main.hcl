@@ -4,9 +4,9 @@ model "customer" {
   key            = "id"
   email          = "email"
   default_filter = "customer.active"
-  field "name"            { type = "string" }
-  field "active"          { type = "bool" }
-  field "tier"            { type = "string" }
+  field "name" { type = "string" }
+  field "active" { type = "bool" }
+  field "tier" { type = "string" }
   field "lifecycle_stage" { type = "string" }
   field "owner" {
     type     = "string"

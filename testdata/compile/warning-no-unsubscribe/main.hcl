@@ -29,8 +29,16 @@ template "text_only" {
   text    = "Hello {{ .lead.name }}"
 }
 
+# Only templates that go out as marketing mail are checked: text_only is sent
+# by the campaign's A/B test.
 campaign "promo" {
   segment  = "all"
   template = "promo"
   sender   = "s"
+  ab_test {
+    test_percent = 10
+    metric       = "open_rate"
+    variant "a" { subject = "News" }
+    variant "b" { template = "text_only" }
+  }
 }
