@@ -108,18 +108,22 @@ func dirLabel(dir string) string {
 	return strings.TrimSuffix(filepath.ToSlash(dir), "/") + "/"
 }
 
-// objectCounts describes a plan's content: "1 model, 2 segments, ...".
+// objectCounts describes a plan's content: "1 model, 2 segments, ...", naming
+// only the kinds the plan has.
 func objectCounts(p *plan.Plan) string {
-	parts := []string{
-		plural(len(p.Models), "model"),
-		plural(len(p.Segments), "segment"),
-		plural(len(p.Templates), "template"),
-		plural(len(p.Senders), "sender"),
-		plural(len(p.Policies), "policy"),
-		plural(len(p.Campaigns), "campaign"),
-		plural(len(p.Workflows), "workflow"),
-		plural(len(p.Sequences), "sequence"),
-		plural(len(p.Autoresponders), "autoresponder"),
+	counts := []struct {
+		n    int
+		word string
+	}{
+		{len(p.Models), "model"}, {len(p.Segments), "segment"}, {len(p.Templates), "template"},
+		{len(p.Senders), "sender"}, {len(p.Policies), "policy"}, {len(p.Campaigns), "campaign"},
+		{len(p.Workflows), "workflow"}, {len(p.Sequences), "sequence"}, {len(p.Autoresponders), "autoresponder"},
+	}
+	var parts []string
+	for _, c := range counts {
+		if c.n > 0 {
+			parts = append(parts, plural(c.n, c.word))
+		}
 	}
 	return strings.Join(parts, ", ")
 }
