@@ -38,9 +38,6 @@ type pathIndex struct {
 	// invalid holds paths whose value the front end could not read (and has
 	// reported): they are left out of validation and their errors are dropped.
 	invalid map[string]bool
-	// unschemed lists members the schema does not declare, left out of schema
-	// validation (see lowerModel).
-	unschemed []string
 	// zeros holds the zero values that were written (false, 0, ""), which
 	// encoding/json drops from fields tagged omitempty: they are put back for
 	// validation, so daily_quota = 0 is refused rather than taken as absent.
@@ -268,10 +265,6 @@ func lowerModel(l *lowerer, m *ir.Model) *plan.Model {
 	l.blockList("fields", names, m.DeclRange)
 	pm.DefaultFilter = l.cel("default_filter", m.DefaultFilter)
 	pm.TimeZone = l.str("time_zone", m.TimeZone)
-	// #Model does not declare these two (yet); the checker checks both (the
-	// filter as CEL, the time zone as a string field of the model), so they
-	// are kept out of schema validation and copied back after it.
-	l.idx.unschemed = []string{"default_filter", "time_zone"}
 	return pm
 }
 

@@ -12,7 +12,6 @@ import (
 
 	"github.com/campaignctl/campaignctl/compiler/diag"
 	"github.com/campaignctl/campaignctl/compiler/ir"
-	"github.com/campaignctl/campaignctl/compiler/plan"
 	"github.com/campaignctl/campaignctl/schemas"
 )
 
@@ -71,10 +70,6 @@ func validateOne(o *object) (res schemaResult) {
 	if err := json.Unmarshal(out, fresh); err != nil {
 		return schemaResult{internal: fmt.Errorf("reading the schema's completed %s: %w", o.kind, err)}
 	}
-	if m, ok := fresh.(*plan.Model); ok {
-		old := o.value.(*plan.Model)
-		m.DefaultFilter, m.TimeZone = old.DefaultFilter, old.TimeZone
-	}
 	o.value = fresh
 	o.completed = true
 	return schemaResult{}
@@ -95,9 +90,6 @@ func schemaInput(o *object) (map[string]any, error) {
 	var tree map[string]any
 	if err := dec.Decode(&tree); err != nil {
 		return nil, fmt.Errorf("decoding %s %q: %w", o.kind, o.name.Value, err)
-	}
-	for _, k := range o.idx.unschemed {
-		delete(tree, k)
 	}
 	for p, v := range o.idx.zeros {
 		restore(tree, strings.Split(p, sep), v)

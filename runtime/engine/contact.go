@@ -10,6 +10,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/campaignctl/campaignctl/compiler/plan"
+	"github.com/campaignctl/campaignctl/runtime/segment/sqlgen"
 )
 
 type mailAddress struct{ name, addr string }
@@ -22,9 +23,13 @@ func (a *mailAddress) String() string { return (&mail.Address{Name: a.name, Addr
 func loadContact(ctx context.Context, db *sqlx.DB, m *plan.Model, key string) (map[string]any, error) {
 	cols := make([]string, len(m.Fields))
 	for i, f := range m.Fields {
-		cols[i] = pq.QuoteIdentifier(f.Column)
+		cols[i] = pq.QuoteIdentifier(sqlgen.ColumnName(f))
 	}
-	query := fmt.Sprintf("SELECT %s FROM %s WHERE %s = $1", strings.Join(cols, ", "), quoteTable(m.Table), pq.QuoteIdentifier(m.Key))
+	table, err := sqlgen.QuoteTable(m.Table)
+	if err != nil {
+		return nil, fmt.Errorf("model %s: %w", m.Name, err)
+	}
+	query := fmt.Sprintf("SELECT %s FROM %s WHERE %s = $1", strings.Join(cols, ", "), table, pq.QuoteIdentifier(m.Key))
 	vals := make([]any, len(m.Fields))
 	ptrs := make([]any, len(m.Fields))
 	for i := range vals {
@@ -44,11 +49,4 @@ func loadContact(ctx context.Context, db *sqlx.DB, m *plan.Model, key string) (m
 		}
 	}
 	return out, nil
-}
-
-func quoteTable(t string) string {
-	if schema, table, ok := strings.Cut(t, "."); ok {
-		return pq.QuoteIdentifier(schema) + "." + pq.QuoteIdentifier(table)
-	}
-	return pq.QuoteIdentifier(t)
 }

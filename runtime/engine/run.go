@@ -39,10 +39,8 @@ func (e *Engine) Run(ctx context.Context, opts RunOptions) error {
 			continue
 		}
 		if opts.ExitWhenIdle {
-			// Finish campaigns whose last message just went out before asking.
-			if err := e.Reconcile(ctx); err != nil {
-				e.Log.Error("reconcile failed; retrying", "err", err)
-			}
+			// A pass that sent something loops straight back to Reconcile, which
+			// marks finished campaigns sent; so an idle pass sees them finished.
 			left, err := e.Store.PendingWork(ctx)
 			if err == nil && left == 0 {
 				if _, rerr := e.Store.LatestRevision(ctx); rerr == nil {

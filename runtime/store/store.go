@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -50,19 +52,18 @@ func Open(ctx context.Context, url string) (*Store, error) {
 // Close closes the connection pool.
 func (s *Store) Close() error { return s.DB.Close() }
 
-// Redact removes the password from a database URL so it can be logged.
-func Redact(url string) string {
-	at := strings.LastIndex(url, "@")
-	scheme := strings.Index(url, "://")
-	if at < 0 || scheme < 0 || at < scheme {
-		return url
+// Redact removes the password from a connection string, URL or key=value form, so
+// it can be logged.
+func Redact(conn string) string {
+	if u, err := url.Parse(conn); err == nil && u.Scheme != "" {
+		return u.Redacted()
 	}
-	creds := url[scheme+3 : at]
-	if i := strings.Index(creds, ":"); i >= 0 {
-		return url[:scheme+3] + creds[:i] + ":***" + url[at:]
-	}
-	return url
+	return dsnPassword.ReplaceAllString(conn, "${1}xxxxx")
 }
+
+// dsnPassword matches the value of password in a key=value connection string,
+// quoted or not.
+var dsnPassword = regexp.MustCompile(`(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)`)
 
 func q(name string) string {
 	s, ok := queries[name]

@@ -35,12 +35,11 @@ type Translator struct {
 
 // column is a model field as SQL sees it.
 type column struct {
-	field    plan.Field
-	sql      string // quoted identifier
-	kind     types.Kind
-	nullable bool
-	zero     ref.Val
-	zeroSQL  string
+	field   plan.Field
+	sql     string // quoted identifier
+	kind    types.Kind
+	zero    ref.Val
+	zeroSQL string
 }
 
 // NewTranslator prepares the translation of filters over model m, type-checked in
@@ -48,10 +47,10 @@ type column struct {
 func NewTranslator(env *cel.Env, m *plan.Model) (*Translator, error) {
 	t := &Translator{env: env, model: m, cols: map[string]*column{}}
 	for _, f := range m.Fields {
-		// Every column is treated as nullable: a declaration in git cannot promise
-		// what the CRM's table holds, and trusting a wrong one silently drops
-		// contacts under negation (NOT (stage IN …) over a NULL stage).
-		c := &column{field: f, sql: pq.QuoteIdentifier(ColumnName(f)), nullable: true}
+		// Every column is treated as possibly NULL: a declaration in git cannot
+		// promise what the CRM's table holds, and trusting a wrong one silently
+		// drops contacts under negation (NOT (stage IN …) over a NULL stage).
+		c := &column{field: f, sql: pq.QuoteIdentifier(ColumnName(f))}
 		switch f.Type {
 		case plan.TypeString:
 			c.kind, c.zero, c.zeroSQL = types.StringKind, types.String(""), "''"
@@ -352,10 +351,6 @@ func (c *tctx) selectField(e celast.Expr) (texpr, error) {
 
 func hasNode(col *column) node {
 	return func(w *writer, neg bool) {
-		if !col.nullable {
-			w.sqlBool(!neg)
-			return
-		}
 		if neg {
 			w.str(col.sql + " IS NULL")
 		} else {
@@ -406,11 +401,7 @@ func (c *tctx) operand(x texpr) vnode {
 	case x.col != nil:
 		col := x.col
 		return func(w *writer) {
-			if col.nullable {
-				w.str("COALESCE(" + col.sql + ", " + col.zeroSQL + ")")
-			} else {
-				w.str(col.sql)
-			}
+			w.str("COALESCE(" + col.sql + ", " + col.zeroSQL + ")")
 		}
 	case x.pred != nil:
 		p := x.pred
@@ -431,28 +422,12 @@ func (c *tctx) operand(x texpr) vnode {
 // otherwise. zero is what CEL says the un-negated predicate is when the column
 // holds its zero value, i.e. is NULL.
 func (w *writer) raw(col *column, neg, zero bool, p func()) {
-	if !col.nullable {
-		if neg {
-			w.str("NOT (")
-			p()
-			w.str(")")
-		} else {
-			p()
-		}
-		return
-	}
+	// A NULL row matches exactly when CEL's answer for the zero value, after
+	// negation, is true; only then does the predicate need the IS NULL guard.
 	nullRowMatches := zero != neg
-	if !nullRowMatches {
-		if neg {
-			w.str("NOT (")
-			p()
-			w.str(")")
-		} else {
-			p()
-		}
-		return
+	if nullRowMatches {
+		w.str("(")
 	}
-	w.str("(")
 	if neg {
 		w.str("NOT (")
 		p()
@@ -460,7 +435,9 @@ func (w *writer) raw(col *column, neg, zero bool, p func()) {
 	} else {
 		p()
 	}
-	w.str(" OR " + col.sql + " IS NULL)")
+	if nullRowMatches {
+		w.str(" OR " + col.sql + " IS NULL)")
+	}
 }
 
 // leaf makes a predicate over non-NULL operands (NULL only where CEL fails) into a
