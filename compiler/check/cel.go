@@ -1,6 +1,7 @@
 package check
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"sort"
@@ -224,7 +225,24 @@ func (c *checker) checkCEL(u celUse) []segRef {
 		}
 		c.errorf(u.expr.Content(), "%s must be a bool expression, but %s", u.owner, what).Detail = detail
 	}
+	c.checkEngagement(u, x, checked)
 	return refs
+}
+
+// checkEngagement reports engagement predicates (lead.clicked(days(30))) whose
+// arguments are not literals or are out of range, at the argument.
+func (c *checker) checkEngagement(u celUse, x *textIndex, checked *cel.Ast) {
+	a := checked.NativeRep()
+	ast.PostOrderVisit(a.Expr(), ast.NewExprVisitor(func(e ast.Expr) {
+		_, ok, err := celmodel.ParseEngagementCall(e, u.env.model.Name.Value)
+		var ae *celmodel.ArgError
+		if !ok || !errors.As(err, &ae) {
+			return
+		}
+		start, end := argRange(a, x, ae.Expr)
+		c.errorf(u.expr.Sub(start, end), "%s: %s", u.owner, ae.Msg).Detail =
+			"Engagement predicates take literal arguments, e.g. lead.clicked(days(30)), lead.event_count(\"page_view\", \"makeup\", days(14)) >= 3."
+	}))
 }
 
 var (
@@ -237,6 +255,15 @@ var operators = map[string]string{
 	"_==_": "==", "_!=_": "!=", "_<_": "<", "_<=_": "<=", "_>_": ">", "_>=_": ">=",
 	"_+_": "+", "_-_": "-", "_*_": "*", "_/_": "/", "_%_": "%",
 	"_&&_": "&&", "_||_": "||", "!_": "!", "-_": "-", "@in": "in", "_[_]": "[]", "_?_:_": "?:",
+}
+
+// engagementUsage shows how each engagement predicate is called.
+var engagementUsage = map[string]string{
+	celmodel.FuncClicked:     `MODEL.clicked(days(30)) or MODEL.clicked("campaign", "step")`,
+	celmodel.FuncOpened:      `MODEL.opened(days(30)) or MODEL.opened("campaign", "step")`,
+	celmodel.FuncEventCount:  `MODEL.event_count("page_view", days(14)) or MODEL.event_count("page_view", "topic", days(14))`,
+	celmodel.FuncInactiveFor: `MODEL.inactive_for(days(90))`,
+	celmodel.FuncDays:        `days(30)`,
 }
 
 // celCheckError reports one type-checking error, rewording cel-go's messages where
@@ -278,6 +305,9 @@ func (c *checker) celCheckError(u celUse, env *cel.Env, x *textIndex, w *walked,
 		} else {
 			start, end = calleeRange(x.text, start)
 			msg = fmt.Sprintf("no overload of %s() accepts %s", m[1], m[2])
+			if use, ok := engagementUsage[m[1]]; ok && u.env != nil {
+				msg = fmt.Sprintf("%s() is called as %s", m[1], strings.ReplaceAll(use, "MODEL", u.env.model.Name.Value))
+			}
 		}
 	}
 	c.errorf(u.expr.Sub(start, end), "%s: %s", u.owner, msg)
@@ -558,6 +588,53 @@ func tokenEnd(text string, start int) int {
 		i += size
 	}
 	return i
+}
+
+// argRange is the source range of a call argument: from its leftmost
+// sub-expression (the function name of a global call) to the "," or ")" that ends
+// it.
+func argRange(a *ast.AST, x *textIndex, e ast.Expr) (int, int) {
+	start := -1
+	ast.PostOrderVisit(e, ast.NewExprVisitor(func(sub ast.Expr) {
+		loc := a.SourceInfo().GetStartLocation(sub.ID())
+		if loc.Line() <= 0 {
+			return
+		}
+		if b := x.byteOfLoc(loc.Line(), loc.Column()); start < 0 || b < start {
+			start = b
+		}
+	}))
+	if start < 0 {
+		return 0, len(x.text)
+	}
+	if e.Kind() == ast.CallKind && !e.AsCall().IsMemberFunction() {
+		start, _ = calleeRange(x.text, start)
+	}
+	depth, end := 0, start
+	for i := start; i < len(x.text); i++ {
+		switch ch := x.text[i]; ch {
+		case '(', '[', '{':
+			depth++
+		case ')', ']', '}', ',':
+			if depth == 0 {
+				return start, end
+			}
+			if ch != ',' {
+				depth--
+			}
+		case '"', '\'':
+			// Skip the string literal, escapes included.
+			for i++; i < len(x.text) && x.text[i] != ch; i++ {
+				if x.text[i] == '\\' {
+					i++
+				}
+			}
+		}
+		if x.text[min(i, len(x.text)-1)] != ' ' {
+			end = min(i+1, len(x.text))
+		}
+	}
+	return start, end
 }
 
 // calleeRange returns the range of the function name before the "(" at byte

@@ -78,7 +78,11 @@ type compiled struct {
 	refs   []string // segments referenced directly
 	// reads lists the model fields the effective filter reads, with those of the
 	// referenced segments, by index in Model.Fields, ascending.
-	reads  []int
+	reads []int
+	// events lists the engagement calls of the effective filter and of the
+	// referenced segments; the in-process scan computes each as a column.
+	events []celmodel.EngagementCall
+	evIdx  map[celmodel.EngagementCall]int
 	filter *sqlgen.Filter // nil when not pushed down
 	reason string         // why filter is nil
 	// prefilter, when filter is nil, holds the top-level conjuncts that do
@@ -172,6 +176,9 @@ func compileSegment(s *plan.Segment, mi *modelInfo) (*compiled, error) {
 	if err != nil {
 		return nil, fmt.Errorf("segment %q: planning filter: %w", s.Name, err)
 	}
+	if _, err := celmodel.EngagementCalls(ast.NativeRep(), mi.m.Name); err != nil {
+		return nil, fmt.Errorf("segment %q: %w", s.Name, err)
+	}
 	c := &compiled{seg: s, mi: mi, source: src, ast: ast, prg: prg}
 	refs := map[string]bool{}
 	celast.PostOrderVisit(ast.NativeRep().Expr(), celast.NewExprVisitor(func(e celast.Expr) {
@@ -236,6 +243,7 @@ func (ev *Evaluator) checkRefs() error {
 
 func (ev *Evaluator) computeReads() {
 	direct := map[string]map[int]bool{}
+	directEv := map[string][]celmodel.EngagementCall{}
 	for name, c := range ev.segs {
 		set := map[int]bool{}
 		model := c.mi.m.Name
@@ -251,6 +259,8 @@ func (ev *Evaluator) computeReads() {
 			}
 		}))
 		direct[name] = set
+		calls, _ := celmodel.EngagementCalls(c.ast.NativeRep(), model)
+		directEv[name] = calls
 	}
 	var collect func(name string, into map[int]bool, seen map[string]bool)
 	collect = func(name string, into map[int]bool, seen map[string]bool) {
@@ -265,6 +275,22 @@ func (ev *Evaluator) computeReads() {
 			collect(r, into, seen)
 		}
 	}
+	var collectEv func(name string, c *compiled, seen map[string]bool)
+	collectEv = func(name string, c *compiled, seen map[string]bool) {
+		if seen[name] {
+			return
+		}
+		seen[name] = true
+		for _, call := range directEv[name] {
+			if _, dup := c.evIdx[call]; !dup {
+				c.evIdx[call] = len(c.events)
+				c.events = append(c.events, call)
+			}
+		}
+		for _, r := range ev.segs[name].refs {
+			collectEv(r, c, seen)
+		}
+	}
 	for name, c := range ev.segs {
 		all := map[int]bool{}
 		collect(name, all, map[string]bool{})
@@ -272,6 +298,8 @@ func (ev *Evaluator) computeReads() {
 			c.reads = append(c.reads, i)
 		}
 		sort.Ints(c.reads)
+		c.evIdx = map[celmodel.EngagementCall]int{}
+		collectEv(name, c, map[string]bool{})
 	}
 }
 
@@ -401,7 +429,7 @@ func (e *Evaluator) Explain(segment string, now time.Time) (Explanation, error) 
 		x.SQL = c.selectSQL(r.where, nil, false, false, len(r.args))
 		return x, nil
 	}
-	x.SQL = c.scanSQL(c.reads, false, r.where)
+	x.SQL, x.Args = c.scanQuery(c.reads, false, r, now)
 	return x, nil
 }
 

@@ -217,9 +217,33 @@ func (s *slot) native() (any, error) {
 type record struct {
 	slots []*slot // by field index; nil for columns not read
 	zero  []ref.Val
+	// evIndex maps an engagement call to its column in evCells, the values the
+	// scan query computed for the current row.
+	evIndex map[celmodel.EngagementCall]int
+	evCells []*cell
 }
 
-var _ celmodel.Record = (*record)(nil)
+var (
+	_ celmodel.Record     = (*record)(nil)
+	_ celmodel.Engagement = (*record)(nil)
+)
+
+// Engagement implements celmodel.Engagement from the columns the scan query
+// computed with the same SQL the pushdown uses.
+func (r *record) Engagement(call celmodel.EngagementCall) ref.Val {
+	i, ok := r.evIndex[call]
+	if !ok {
+		return types.NewErr("%s was not computed for this row", call)
+	}
+	c := r.evCells[i]
+	switch {
+	case !c.valid:
+		return types.NewErr("%s has no value for this row", call)
+	case call.Func == celmodel.FuncEventCount:
+		return types.Int(c.i)
+	}
+	return types.Bool(c.b)
+}
 
 func newRecord(m *plan.Model) *record {
 	r := &record{slots: make([]*slot, len(m.Fields)), zero: make([]ref.Val, len(m.Fields))}

@@ -87,17 +87,27 @@ func (c *compiled) selectSQL(where string, fields []int, afterKey, limit bool, a
 	return q
 }
 
-// scanSQL is the in-process query: key, email and the given fields of every row
-// (that where, if any, accepts), in key order when ordered.
-func (c *compiled) scanSQL(fields []int, ordered bool, where string) string {
-	q := "SELECT " + c.mi.key + ", " + c.mi.email + c.columnsSQL(fields) + " FROM " + c.mi.table
-	if where != "" {
-		q += " WHERE " + where
+// scanQuery is the in-process query: key, email and the given fields of every row
+// (that r's prefilter, if any, accepts), in key order when ordered, followed by
+// one column per engagement call of the filter, computed by the same SQL the
+// pushdown uses.
+func (c *compiled) scanQuery(fields []int, ordered bool, r route, now time.Time) (string, []any) {
+	args := append([]any(nil), r.args...)
+	var b strings.Builder
+	b.WriteString("SELECT " + c.mi.key + ", " + c.mi.email + c.columnsSQL(fields))
+	for _, call := range c.events {
+		q, a := c.mi.tr.EngagementSQL(call, now, len(args)+1)
+		b.WriteString(", " + q)
+		args = append(args, a...)
+	}
+	b.WriteString(" FROM " + c.mi.table)
+	if r.where != "" {
+		b.WriteString(" WHERE " + r.where)
 	}
 	if ordered {
-		q += " ORDER BY " + c.mi.key
+		b.WriteString(" ORDER BY " + c.mi.key)
 	}
-	return q
+	return b.String(), args
 }
 
 // scanFields is the union of the fields the filter reads and extra, ascending.
@@ -172,13 +182,21 @@ type rowBatch struct {
 // including while onMatch runs.
 func (e *Evaluator) scan(ctx context.Context, db *sqlx.DB, c *compiled, now time.Time, r route, extra []int, ordered bool, onMatch func(*scanRow) (bool, error)) error {
 	fields := c.scanFields(extra)
-	ncols := 2 + len(fields)
+	nfix := 2 + len(fields)
+	ncols := nfix + len(c.events)
 	kinds := make([]colKind, ncols)
 	names := make([]string, ncols)
 	names[0], names[1] = c.mi.m.Key, c.mi.m.Email
 	for j, i := range fields {
 		kinds[2+j] = kindOf(c.mi.m.Fields[i].Type)
 		names[2+j] = sqlgen.ColumnName(c.mi.m.Fields[i])
+	}
+	for k, call := range c.events {
+		kinds[nfix+k] = colBool
+		if call.Func == celmodel.FuncEventCount {
+			kinds[nfix+k] = colInt
+		}
+		names[nfix+k] = c.mi.m.Name + "." + call.String()
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -187,9 +205,9 @@ func (e *Evaluator) scan(ctx context.Context, db *sqlx.DB, c *compiled, now time
 		return fmt.Errorf("segment %q: connecting to Postgres: %w", c.seg.Name, err)
 	}
 	defer conn.Close()
-	query := c.scanSQL(fields, ordered, r.where)
-	args := make([]driver.NamedValue, len(r.args))
-	for i, a := range r.args {
+	query, qargs := c.scanQuery(fields, ordered, r, now)
+	args := make([]driver.NamedValue, len(qargs))
+	for i, a := range qargs {
 		args[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
 	}
 
@@ -210,6 +228,8 @@ func (e *Evaluator) scan(ctx context.Context, db *sqlx.DB, c *compiled, now time
 		slots[j] = newSlot(c.mi.m.Fields[i].Type)
 		rec.slots[i] = slots[j]
 	}
+	rec.evIndex = c.evIdx
+	rec.evCells = make([]*cell, len(c.events))
 	row := &scanRow{rec: rec}
 	act := &activation{
 		model: c.mi.m.Name,
@@ -226,6 +246,9 @@ func (e *Evaluator) scan(ctx context.Context, db *sqlx.DB, c *compiled, now time
 				row.key, row.email = cells[0].bytes(b.arena), cells[1].bytes(b.arena)
 				for j, s := range slots {
 					s.point(&cells[2+j], b.arena)
+				}
+				for k := range rec.evCells {
+					rec.evCells[k] = &cells[nfix+k]
 				}
 				out, _, err := c.prg.Eval(act)
 				// A row whose evaluation fails is not in the segment (see the package doc).

@@ -5,7 +5,9 @@
 // A model named lead is visible to CEL as the variable lead, an object whose fields
 // are the model's fields: lead.stage, and has(lead.stage) to tell a NULL column from
 // its zero value. The variable now is the evaluation time; another segment of the
-// same model is visible as the bool variable segment.<name>.
+// same model is visible as the bool variable segment.<name>. Engagement predicates
+// over the runner's events table are member functions of the model variable
+// (lead.clicked(days(30)); see engagement.go).
 //
 // The package does not read rows, talk to a database or decide what NULL means; it
 // only fixes names and types, and the Record interface through which an evaluator
@@ -107,6 +109,7 @@ func Env(m *plan.Model, segments []string) (*cel.Env, error) {
 		cel.Variable(NowVar, cel.TimestampType),
 		cel.Variable(m.Name, prov.objType),
 	}
+	opts = append(opts, engagementOptions(prov.objType)...)
 	for _, s := range segments {
 		opts = append(opts, cel.Variable(SegmentVar(s), cel.BoolType))
 	}

@@ -124,6 +124,7 @@ type writer struct {
 	sb     strings.Builder
 	args   []any
 	first  int
+	now    time.Time
 	nowVal ref.Val
 	vals   map[*constant]ref.Val
 	slots  map[paramKey]int
@@ -136,6 +137,7 @@ func newWriter(now time.Time, first int) *writer {
 	}
 	return &writer{
 		first:  first,
+		now:    now.UTC(),
 		nowVal: types.Timestamp{Time: now.UTC()},
 		vals:   map[*constant]ref.Val{},
 		slots:  map[paramKey]int{},

@@ -27,6 +27,10 @@ type Translator struct {
 	env   *cel.Env
 	model *plan.Model
 	cols  map[string]*column
+	// eventsTable is the quoted events table engagement predicates read, and
+	// outerKey the model's key of the outer row as text, qualified by the table.
+	eventsTable string
+	outerKey    string
 	// Segments returns the translated filter of another segment of the same model,
 	// including that segment's own default-filter rule. It is called during
 	// Translate for every segment.<name> the filter mentions.
@@ -45,7 +49,12 @@ type column struct {
 // NewTranslator prepares the translation of filters over model m, type-checked in
 // env (celmodel.Env of the same model).
 func NewTranslator(env *cel.Env, m *plan.Model) (*Translator, error) {
-	t := &Translator{env: env, model: m, cols: map[string]*column{}}
+	t := &Translator{env: env, model: m, cols: map[string]*column{}, eventsTable: DefaultEventsTable}
+	if table, err := QuoteTable(m.Table); err == nil && m.Key != "" {
+		t.outerKey = "(" + table + "." + pq.QuoteIdentifier(m.Key) + ")::text"
+	} else {
+		t.eventsTable = "" // no way to correlate: engagement predicates stay in process
+	}
 	for _, f := range m.Fields {
 		// Every column is treated as possibly NULL: a declaration in git cannot
 		// promise what the CRM's table holds, and trusting a wrong one silently
@@ -154,6 +163,8 @@ type texpr struct {
 	pred   node
 	val    vnode
 	mayErr bool // SQL value may be NULL because CEL would fail
+	// evc is the engagement call when the value is an event_count.
+	evc *celmodel.EngagementCall
 }
 
 func (c *tctx) text(e celast.Expr) string {
@@ -475,6 +486,12 @@ func strictLeaf(guard bool, operands []vnode, p func(w *writer)) node {
 }
 
 func (c *tctx) call(e celast.Expr) (texpr, error) {
+	if ec, ok, err := celmodel.ParseEngagementCall(e, c.t.model.Name); ok {
+		if err != nil {
+			return texpr{}, c.unsupported(e, "%v", err)
+		}
+		return c.engagement(e, ec)
+	}
 	call := e.AsCall()
 	fn := call.FunctionName()
 	args := call.Args()
@@ -636,6 +653,9 @@ func (c *tctx) compare(e celast.Expr, op string, l, r texpr) (texpr, error) {
 	}
 	if lk == types.BoolKind {
 		return c.compareBool(e, op, l, r)
+	}
+	if x, ok := c.countCompare(op, l, r); ok {
+		return x, nil
 	}
 	// A plain column against a constant compares the raw column, so indexes apply.
 	if r.col != nil && l.con != nil {

@@ -1,0 +1,221 @@
+package sqlgen
+
+import (
+	"strconv"
+	"time"
+
+	celast "github.com/google/cel-go/common/ast"
+	"github.com/google/cel-go/common/operators"
+	"github.com/google/cel-go/common/types"
+
+	"github.com/campaignctl/campaignctl/compiler/plan/celmodel"
+)
+
+// DefaultEventsTable is the runner's events table (runtime/store's migration
+// 002_events.sql creates it).
+const DefaultEventsTable = `"campaignctl"."events"`
+
+// Aliases inside event subqueries. They are long and prefixed so that no CRM table
+// name can capture them: the outer row is referenced by its full table name.
+const (
+	evAlias      = "campaignctl_ev"
+	evCountAlias = "campaignctl_evc"
+)
+
+// engagement translates an engagement predicate. The bool ones become EXISTS
+// subqueries, which are two-valued, so negation is a plain NOT EXISTS and the
+// planner can turn them into semi- and anti-joins. event_count is a correlated
+// count; compared with a constant it becomes an EXISTS over the grouped events
+// instead (see countCompare).
+func (c *tctx) engagement(e celast.Expr, call celmodel.EngagementCall) (texpr, error) {
+	if c.t.eventsTable == "" {
+		return texpr{}, c.unsupported(e, "engagement predicates need the runner's events table")
+	}
+	switch call.Func {
+	case celmodel.FuncClicked, celmodel.FuncOpened:
+		return texpr{t: types.BoolType, pred: c.t.existsNode(call)}, nil
+	case celmodel.FuncInactiveFor:
+		return texpr{t: types.BoolType, pred: notNode(c.t.existsNode(call))}, nil
+	case celmodel.FuncEventCount:
+		cl := call
+		return texpr{t: types.IntType, evc: &cl, val: func(w *writer) {
+			w.str("(SELECT count(*) FROM " + c.t.eventsTable + " AS " + evAlias + " WHERE ")
+			c.t.eventConds(w, call, true)
+			w.str(")")
+		}}, nil
+	}
+	return texpr{}, c.unsupported(e, "unknown engagement predicate %s", call.Func)
+}
+
+// existsNode is EXISTS (an event matching call for this row).
+func (t *Translator) existsNode(call celmodel.EngagementCall) node {
+	return func(w *writer, neg bool) {
+		if neg {
+			w.str("NOT ")
+		}
+		w.str("EXISTS (SELECT 1 FROM " + t.eventsTable + " AS " + evAlias + " WHERE ")
+		t.eventConds(w, call, true)
+		w.str(")")
+	}
+}
+
+// eventConds writes the conditions an event must meet to count for call: the
+// model, the type(s), campaign, step and topic, and the window (now-Within, now].
+// correlated adds the match on the outer row's key.
+func (t *Translator) eventConds(w *writer, call celmodel.EngagementCall, correlated bool) {
+	col := func(name string) string { return evAlias + "." + name }
+	w.str(col("model") + " = ")
+	w.bind("model", t.model.Name, "text")
+	if correlated {
+		w.str(" AND " + col("contact_key") + " = " + t.outerKey)
+	}
+	types := call.Types()
+	if len(types) == 1 {
+		w.str(" AND " + col("type") + " = ")
+		w.bind("type:"+types[0], types[0], "text")
+	} else {
+		w.str(" AND " + col("type") + " IN (")
+		for i, ty := range types {
+			if i > 0 {
+				w.str(", ")
+			}
+			w.bind("type:"+ty, ty, "text")
+		}
+		w.str(")")
+	}
+	if call.Campaign != "" {
+		w.str(" AND " + col("campaign") + " = ")
+		w.bind("", call.Campaign, "text")
+		if call.Step != "" {
+			w.str(" AND " + col("step") + " = ")
+			w.bind("", call.Step, "text")
+		}
+	}
+	if call.Topic != "" {
+		w.str(" AND " + col("topic") + " = ")
+		w.bind("", call.Topic, "text")
+	}
+	w.str(" AND " + col("occurred_at") + " <= ")
+	w.bind("now", w.now, "timestamptz")
+	if call.Within > 0 {
+		w.str(" AND " + col("occurred_at") + " > ")
+		w.bind("from:"+call.Within.String(), w.now.Add(-call.Within), "timestamptz")
+	}
+}
+
+// countAtLeast is EXISTS over the contacts with at least k matching events (k ≥ 1),
+// written so that Postgres aggregates the events once and joins, rather than
+// counting per row.
+func (t *Translator) countAtLeast(call celmodel.EngagementCall, k int64, exact bool) node {
+	return func(w *writer, neg bool) {
+		if neg {
+			w.str("NOT ")
+		}
+		w.str("EXISTS (SELECT 1 FROM (SELECT " + evAlias + ".contact_key FROM " + t.eventsTable + " AS " + evAlias + " WHERE ")
+		t.eventConds(w, call, false)
+		op := " >= "
+		if exact {
+			op = " = "
+		}
+		w.str(" GROUP BY " + evAlias + ".contact_key HAVING count(*)" + op)
+		w.bind("", k, "bigint")
+		w.str(") AS " + evCountAlias + " WHERE " + evCountAlias + ".contact_key = " + t.outerKey + ")")
+	}
+}
+
+// countCompare translates event_count(…) op k for an integer constant k, known at
+// translation time, into EXISTS forms; ok is false for other comparisons, which
+// take the general (correlated count) path.
+func (c *tctx) countCompare(op string, l, r texpr) (texpr, bool) {
+	if r.evc != nil && l.con != nil {
+		l, r, op = r, l, flipOp[op]
+	}
+	if l.evc == nil || r.con == nil || r.con.val == nil {
+		return texpr{}, false
+	}
+	kv, ok := r.con.val.(types.Int)
+	if !ok {
+		return texpr{}, false
+	}
+	k := int64(kv)
+	call := *l.evc
+	atLeast := func(n int64) node { // count >= n
+		if n <= 0 {
+			return func(w *writer, neg bool) { w.sqlBool(!neg) }
+		}
+		if n == 1 {
+			return c.t.existsNode(call)
+		}
+		return c.t.countAtLeast(call, n, false)
+	}
+	var p node
+	switch op {
+	case operators.GreaterEquals:
+		p = atLeast(k)
+	case operators.Greater:
+		if k == 1<<63-1 {
+			return texpr{}, false
+		}
+		p = atLeast(k + 1)
+	case operators.Less:
+		p = notNode(atLeast(k))
+	case operators.LessEquals:
+		if k == 1<<63-1 {
+			return texpr{}, false
+		}
+		p = notNode(atLeast(k + 1))
+	case operators.Equals, operators.NotEquals:
+		switch {
+		case k < 0:
+			p = func(w *writer, neg bool) { w.sqlBool(neg) }
+		case k == 0:
+			p = notNode(c.t.existsNode(call))
+		default:
+			p = c.t.countAtLeast(call, k, true)
+		}
+		if op == operators.NotEquals {
+			p = notNode(p)
+		}
+	default:
+		return texpr{}, false
+	}
+	return texpr{t: types.BoolType, pred: p}, true
+}
+
+// EngagementSQL renders the value of call for the current row of the model's table
+// (named in the FROM clause without an alias): a boolean for clicked, opened and
+// inactive_for, a bigint for event_count. Placeholders are numbered from first.
+// The in-process path selects it as a column, so CEL sees the same answer the
+// pushdown computes.
+func (t *Translator) EngagementSQL(call celmodel.EngagementCall, now time.Time, first int) (string, []any) {
+	w := newWriter(now.Truncate(time.Microsecond), first)
+	switch call.Func {
+	case celmodel.FuncEventCount:
+		w.str("(SELECT count(*) FROM " + t.eventsTable + " AS " + evAlias + " WHERE ")
+		t.eventConds(w, call, true)
+		w.str(")")
+	case celmodel.FuncInactiveFor:
+		t.existsNode(call)(w, true)
+	default:
+		t.existsNode(call)(w, false)
+	}
+	return w.sb.String(), w.args
+}
+
+// bind writes a placeholder for a Go value; a non-empty key shares one placeholder
+// between equal uses (the model name, now).
+func (w *writer) bind(key string, v any, sqlType string) {
+	k := paramKey{part: "bind:" + key}
+	if key != "" {
+		if n, ok := w.slots[k]; ok {
+			w.str("$" + strconv.Itoa(n) + "::" + sqlType)
+			return
+		}
+	}
+	w.args = append(w.args, v)
+	n := w.first + len(w.args) - 1
+	if key != "" {
+		w.slots[k] = n
+	}
+	w.str("$" + strconv.Itoa(n) + "::" + sqlType)
+}
