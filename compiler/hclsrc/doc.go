@@ -48,6 +48,15 @@
 //	  CEL
 //	}
 //
+//	segment "makeup_browsers" {        # engagement predicates read the runner's events
+//	  model  = "lead"
+//	  filter = <<-CEL
+//	    lead.event_count("page_view", "makeup", days(14)) >= 3   # also event_count(type, d)
+//	    && !lead.clicked(days(30))     # clicked(d), opened(d), clicked("campaign", "step")
+//	    || lead.inactive_for(days(90)) # no page view, click or form submission
+//	  CEL
+//	}
+//
 //	sender "warehouse" {
 //	  from     = "Acme Warehouse <news@acme.example>"
 //	  reply_to = "sales@acme.example"   # optional

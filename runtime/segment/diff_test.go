@@ -45,7 +45,7 @@ func TestDifferentialPushdownVsInProcess(t *testing.T) {
 		}
 		seed = v
 	}
-	db := openLeads(t, 3000, seed)
+	db, _ := openLeadsWithEvents(t, 3000, seed)
 	filters := corpus(seed, n)
 	var segs []plan.Segment
 	for i, f := range filters {

@@ -24,8 +24,20 @@
 //
 // The package does not send mail, enroll contacts or cache audiences; it does not
 // parse campaign files (the compiler type-checks filters), and it does not create
-// tables. Engagement and event predicates over the runner's own tables are not part
-// of it yet.
+// tables (runtime/store does, the events table included).
+//
+// # Engagement predicates
+//
+// lead.clicked(d), lead.opened(d), lead.clicked/opened("campaign", "step"),
+// lead.event_count("type"[, "topic"], d) and lead.inactive_for(d) (declared in
+// celmodel) read the runner's events table for the row's contact: events of the
+// model whose contact_key equals the row's key as text, in the window (now-d, now]
+// (or up to now). On the pushdown path they are EXISTS subqueries of the WHERE
+// clause; on the in-process path the scan query selects the same subqueries as
+// extra columns, one per distinct call (those of referenced segments included), and
+// the CEL functions read them from the row. Either way Postgres answers the event
+// part and both paths agree on it by construction; the tests hold both to answers
+// computed in Go from the fixture events.
 //
 // # Effective filter
 //

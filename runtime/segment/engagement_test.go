@@ -37,7 +37,7 @@ var eventOffsets = []time.Duration{
 // table: real contacts' events, and decoys that must never count (another model,
 // a key that differs only by a leading zero or a space, a type differing in case
 // is impossible by the table's CHECK).
-func openLeadsWithEvents(t *testing.T, n int, seed int64) (*sqlx.DB, []fixtureEvent) {
+func openLeadsWithEvents(t testing.TB, n int, seed int64) (*sqlx.DB, []fixtureEvent) {
 	t.Helper()
 	db := openLeads(t, n, seed)
 	ctx := context.Background()
@@ -166,7 +166,9 @@ func TestEngagementPredicatesMatchGoAndBothPaths(t *testing.T) {
 		{`lead.clicked(days(30)) == lead.blacklisted`, nil, true},
 		{`(lead.clicked(days(30)) ? lead.score : lead.priority) > 2`, nil, true},
 		{`lead.event_count("page_view", days(14)) > lead.priority`, nil, true},
-		{`lead.tags.exists(t, t == "vip") || lead.event_count("page_view", days(14)) > lead.priority`, nil, false},
+		{`lead.name.trim() == "ana" || lead.event_count("page_view", days(14)) > lead.priority`, nil, false},
+		{`lead.tags.exists(t, t == "vip" && lead.clicked(days(30))) || lead.tags.all(t, t != "" || lead.opened(days(14))) || lead.name.trim() == "ana"`, nil, false},
+		{`lead.tags.exists(t, t == "vip" && lead.clicked(days(30)))`, nil, true},
 		{`lead.opened(days(30)) && lead.name.lowerAscii().trim() == "ana"`, nil, false},
 	}
 	var segs []plan.Segment
@@ -175,7 +177,7 @@ func TestEngagementPredicatesMatchGoAndBothPaths(t *testing.T) {
 	}
 	// A reference to a segment with events carries its calls into the in-process
 	// scan of the referring segment.
-	segs = append(segs, planSegment("ref", `segment.e00 || lead.tags.exists(t, t == "vip")`))
+	segs = append(segs, planSegment("ref", `segment.e00 || lead.name.trim() == "ana"`))
 	p := &plan.Plan{Models: []plan.Model{leadModel()}, Segments: segs}
 	ev, err := segment.New(p)
 	if err != nil {
@@ -278,6 +280,57 @@ func TestEngagementArgumentsMustBeLiterals(t *testing.T) {
 		p := &plan.Plan{Models: []plan.Model{leadModel()}, Segments: []plan.Segment{planSegment("s", f)}}
 		if _, err := segment.New(p); err == nil || !strings.Contains(err.Error(), `segment "s"`) {
 			t.Errorf("%s: New = %v, want an error naming the segment", f, err)
+		}
+	}
+}
+
+// TestEngagementWithoutEventsTableSaysToMigrate: a database the runner never
+// migrated gives an error that says what to run, on both paths.
+func TestEngagementWithoutEventsTableSaysToMigrate(t *testing.T) {
+	db := openLeads(t, 10, 3)
+	p := &plan.Plan{Models: []plan.Model{leadModel()}, Segments: []plan.Segment{planSegment("s", `lead.clicked(days(30))`)}}
+	ev, err := segment.New(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []*segment.Evaluator{ev, ev.ForcePath(segment.InProcess)} {
+		_, path, err := e.Count(context.Background(), db, "s", testNow)
+		if err == nil || !strings.Contains(err.Error(), "campaignctl migrate") {
+			t.Errorf("%s: Count error = %v, want one that says to run campaignctl migrate", path, err)
+		}
+	}
+}
+
+// TestMacrosAbsorbFailingElementsLikeCEL: exists and all over a list field push
+// down, and an element whose predicate fails (division by zero for the 3-letter
+// tags) is absorbed or not exactly as CEL does, under both polarities.
+func TestMacrosAbsorbFailingElementsLikeCEL(t *testing.T) {
+	db := openLeads(t, 500, 5)
+	fail := `6 / (size(t) - 3) > 0`
+	filters := []string{
+		`lead.tags.exists(t, ` + fail + `)`, `!lead.tags.exists(t, ` + fail + `)`,
+		`lead.tags.all(t, ` + fail + `)`, `!lead.tags.all(t, ` + fail + `)`,
+		`lead.tags.exists(t, t == "vip" || ` + fail + `)`, `!lead.tags.all(t, t != "vip" && ` + fail + `)`,
+		`lead.tags.exists(t, lead.tags.all(u, u == t))`, `!lead.tags.exists(t, t == lead.stage)`,
+	}
+	var segs []plan.Segment
+	for i, f := range filters {
+		segs = append(segs, planSegment(fmt.Sprintf("m%d", i), f))
+	}
+	ev, err := segment.New(&plan.Plan{Models: []plan.Model{leadModel()}, Segments: segs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range filters {
+		name := fmt.Sprintf("m%d", i)
+		got, path := keys(t, ev, db, name, 100)
+		want, _ := keys(t, ev.ForcePath(segment.InProcess), db, name, 100)
+		if path != segment.Pushdown {
+			x, _ := ev.Explain(name, testNow)
+			t.Errorf("%s: %s path (%s), want pushdown", f, path, x.Reason)
+		}
+		if a, b := diffKeys(got, want); len(a)+len(b) > 0 {
+			t.Errorf("%s: only pushdown %v, only in-process %v", f, head(a, 10), head(b, 10))
 		}
 	}
 }

@@ -449,7 +449,7 @@ func (e *Evaluator) Count(ctx context.Context, db *sqlx.DB, segment string, now 
 			return n, r.path, nil
 		}
 		if !retryInProcess(err) {
-			return 0, r.path, fmt.Errorf("segment %q: counting in Postgres: %w", segment, err)
+			return 0, r.path, c.hint(fmt.Errorf("segment %q: counting in Postgres: %w", segment, err))
 		}
 		r = route{path: InProcess}
 	}
@@ -458,7 +458,7 @@ func (e *Evaluator) Count(ctx context.Context, db *sqlx.DB, segment string, now 
 		n++
 		return true, nil
 	})
-	return n, InProcess, err
+	return n, InProcess, c.hint(err)
 }
 
 // Each streams the contacts of segment at time now to fn in batches of at most
@@ -482,7 +482,7 @@ func (e *Evaluator) Each(ctx context.Context, db *sqlx.DB, segment string, now t
 	if r.path == Pushdown {
 		delivered, err := e.eachPushdown(ctx, db, c, r.where, r.args, batchSize, fn)
 		if err == nil || delivered || !retryInProcess(err) {
-			return r.path, err
+			return r.path, c.hint(err)
 		}
 		r = route{path: InProcess}
 	}
@@ -500,7 +500,7 @@ func (e *Evaluator) Each(ctx context.Context, db *sqlx.DB, segment string, now t
 	if err == nil && len(batch) > 0 {
 		err = fn(batch)
 	}
-	return InProcess, err
+	return InProcess, c.hint(err)
 }
 
 // Sample returns up to n contacts of segment at time now, in key order, each as a
@@ -523,7 +523,7 @@ func (e *Evaluator) Sample(ctx context.Context, db *sqlx.DB, segment string, now
 	if r.path == Pushdown {
 		out, err := e.samplePushdown(ctx, db, c, r.where, r.args, n, want)
 		if err == nil || !retryInProcess(err) {
-			return out, r.path, err
+			return out, r.path, c.hint(err)
 		}
 		r = route{path: InProcess}
 	}
@@ -532,7 +532,17 @@ func (e *Evaluator) Sample(ctx context.Context, db *sqlx.DB, segment string, now
 		out = append(out, s.sample(c, want))
 		return len(out) < n, nil
 	})
-	return out, InProcess, err
+	return out, InProcess, c.hint(err)
+}
+
+// hint adds what to do to an error a user can fix: engagement predicates on a
+// database where the runner's tables were never created.
+func (c *compiled) hint(err error) error {
+	var pqErr *pq.Error
+	if err == nil || len(c.events) == 0 || !errors.As(err, &pqErr) || pqErr.Code != "42P01" {
+		return err
+	}
+	return fmt.Errorf("%w\n(the engagement predicates of this segment read the runner's events table; create it with `campaignctl migrate --db URL`)", err)
 }
 
 func (c *compiled) sampleFields(fields []string) ([]int, error) {

@@ -22,7 +22,7 @@ func FuzzPaths(f *testing.F) {
 		f.Add(e)
 	}
 	f.Add(seedFilter)
-	db := openLeads(f, 600, 11)
+	db, _ := openLeadsWithEvents(f, 600, 11)
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, filter string) {
 		if len(filter) > 2000 {

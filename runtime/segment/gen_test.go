@@ -15,6 +15,9 @@ type exprGen struct {
 	// refuses, which sends the whole filter to the in-process path.
 	unsupported float64
 	refs        []string
+	// elems are the element variables of the exists/all macros being generated;
+	// Str uses them as string operands.
+	elems []string
 }
 
 func newExprGen(seed int64) *exprGen {
@@ -23,18 +26,27 @@ func newExprGen(seed int64) *exprGen {
 }
 
 var (
-	genStrFields   = []string{"lead.name", "lead.stage", "lead.lost_reason", "lead.kind"}
-	genIntFields   = []string{"lead.score", "lead.priority"}
-	genAllFields   = []string{"name", "stage", "lost_reason", "kind", "active", "blacklisted", "created_at", "score", "priority", "probability", "tags"}
-	genStrLits     = []string{"", "New", "new", "NEW", "Qualified", "Won", "Lost", "Not enough stock", "a%b", "a_b", `a\b`, "%", "_", `\`, "é", "É", "ß", "日本語", "😀", "a", "ab", "abc", "zz", "Z", "~", " ", "x\ny", "vip", "v", "N", "new lead", "a.c", "NULL", "lead", "it's"}
-	genIntLits     = []string{"0", "1", "-1", "2", "3", "10", "42", "100", "-100", "9223372036854775807", "-9223372036854775807", "2147483647", "4294967296"}
-	genFloatLits   = []string{"0.0", "-0.0", "0.5", "1.0", "-1.0", "0.1", "0.3", "0.30000000000000004", "99.5", "100.0", "1e308", "5e-324", `double("NaN")`, `double("Inf")`, `-double("Inf")`}
-	genTimeLits    = []string{`timestamp("2024-01-01T00:00:01Z")`, `timestamp("2024-01-01T00:00:00Z")`, `timestamp("2024-01-01T00:00:00.999999Z")`, `timestamp("2023-12-31T23:00:01-01:00")`, `timestamp("1970-01-01T00:00:00Z")`, `timestamp("0001-01-01T00:00:00Z")`, `timestamp("9999-12-31T23:59:59.999999Z")`, `now`, `now - duration("720h")`, `timestamp("2024-01-01T00:00:00.0000005Z")`}
-	genDurations   = []string{"1h", "720h", "1us", "-1us", "87600h", "2562047h", "0s", "1.5s"}
-	genPatterns    = []string{"^New$", "new", "^a.c$", "[a-c]+", "é", "^$", ".", "b$", "x.y", "(?s)x.y", "a|b", "^(ab|zz)", "[^a-z]", `\d`, `\s`, `\w+`, "😀", "a{2,3}", "^.{3}$", "%", "_", `\\`, `\.`, "(?i)new", `\bnew`, "(?m)^x$", `\pL+`, "^[A-Z][a-z]+$", "ss|ß"}
-	genCmpOps      = []string{"==", "!=", "<", "<=", ">", ">="}
+	genStrFields = []string{"lead.name", "lead.stage", "lead.lost_reason", "lead.kind"}
+	genIntFields = []string{"lead.score", "lead.priority"}
+	genAllFields = []string{"name", "stage", "lost_reason", "kind", "active", "blacklisted", "created_at", "score", "priority", "probability", "tags"}
+	genStrLits   = []string{"", "New", "new", "NEW", "Qualified", "Won", "Lost", "Not enough stock", "a%b", "a_b", `a\b`, "%", "_", `\`, "é", "É", "ß", "日本語", "😀", "a", "ab", "abc", "zz", "Z", "~", " ", "x\ny", "vip", "v", "N", "new lead", "a.c", "NULL", "lead", "it's"}
+	genIntLits   = []string{"0", "1", "-1", "2", "3", "10", "42", "100", "-100", "9223372036854775807", "-9223372036854775807", "2147483647", "4294967296"}
+	genFloatLits = []string{"0.0", "-0.0", "0.5", "1.0", "-1.0", "0.1", "0.3", "0.30000000000000004", "99.5", "100.0", "1e308", "5e-324", `double("NaN")`, `double("Inf")`, `-double("Inf")`}
+	genTimeLits  = []string{`timestamp("2024-01-01T00:00:01Z")`, `timestamp("2024-01-01T00:00:00Z")`, `timestamp("2024-01-01T00:00:00.999999Z")`, `timestamp("2023-12-31T23:00:01-01:00")`, `timestamp("1970-01-01T00:00:00Z")`, `timestamp("0001-01-01T00:00:00Z")`, `timestamp("9999-12-31T23:59:59.999999Z")`, `now`, `now - duration("720h")`, `timestamp("2024-01-01T00:00:00.0000005Z")`}
+	genDurations = []string{"1h", "720h", "1us", "-1us", "87600h", "2562047h", "0s", "1.5s"}
+	genPatterns  = []string{"^New$", "new", "^a.c$", "[a-c]+", "é", "^$", ".", "b$", "x.y", "(?s)x.y", "a|b", "^(ab|zz)", "[^a-z]", `\d`, `\s`, `\w+`, "😀", "a{2,3}", "^.{3}$", "%", "_", `\\`, `\.`, "(?i)new", `\bnew`, "(?m)^x$", `\pL+`, "^[A-Z][a-z]+$", "ss|ß"}
+	genCmpOps    = []string{"==", "!=", "<", "<=", ">", ">="}
+	// Engagement predicates read the events fixture of openLeadsWithEvents.
+	genEngagement = []string{
+		`lead.clicked(days(30))`, `lead.opened(days(14))`, `lead.opened("restock_nurture", "week1")`,
+		`lead.clicked("restock_nurture", "")`, `lead.inactive_for(days(90))`, `lead.inactive_for(duration("36h"))`,
+	}
+	genEventCounts = []string{
+		`lead.event_count("page_view", days(14))`, `lead.event_count("page_view", "makeup", days(14))`,
+		`lead.event_count("click", days(30))`, `lead.event_count("form_submit", duration("2160h"))`,
+	}
 	genUnsupported = []string{
-		`lead.tags.exists(t, t == "vip")`, `lead.name.trim() == ""`, `int(lead.probability) > 0`,
+		`lead.tags.exists_one(t, t == "vip")`, `size(lead.tags.filter(t, t.startsWith("v"))) > 0`, `lead.name.trim() == ""`, `int(lead.probability) > 0`,
 		`lead.tags[0] == "vip"`, `lead.created_at.getHours() > 12`, `double(lead.score) > 1.0`,
 		`lead.probability * 2.0 > 1.0`, `string(lead.score) == "1"`, `lead.name.indexOf("a") == 0`,
 	}
@@ -71,7 +83,7 @@ func (g *exprGen) boolLeaf(depth int) string {
 	if depth > 1 && g.chance(0.3) {
 		vd = 2
 	}
-	switch g.r.Intn(24) {
+	switch g.r.Intn(28) {
 	case 0:
 		return g.pick([]string{"lead.active", "lead.blacklisted"})
 	case 1:
@@ -108,6 +120,16 @@ func (g *exprGen) boolLeaf(depth int) string {
 		return g.Time(vd) + " in " + g.list(genTimeLits, nil)
 	case 22:
 		return "(" + g.Bool(0) + ") in " + g.list([]string{"true", "false"}, nil)
+	case 23, 24:
+		return g.pick(genEngagement)
+	case 25, 26:
+		if len(g.elems) < 2 {
+			v := []string{"t", "u"}[len(g.elems)]
+			g.elems = append(g.elems, v)
+			body := g.Bool(min(depth, 2))
+			g.elems = g.elems[:len(g.elems)-1]
+			return "lead.tags." + g.pick([]string{"exists", "all"}) + "(" + v + ", " + body + ")"
+		}
 	}
 	return g.pick([]string{"true", "false"})
 }
@@ -127,6 +149,9 @@ func (g *exprGen) list(pool []string, quote func(string) string) string {
 // Str generates a string expression.
 func (g *exprGen) Str(depth int) string {
 	if depth <= 0 || g.chance(0.6) {
+		if len(g.elems) > 0 && g.chance(0.5) {
+			return g.pick(g.elems)
+		}
 		if g.chance(0.55) {
 			return g.pick(genStrFields)
 		}
@@ -165,6 +190,8 @@ func (g *exprGen) Int(depth int) string {
 		return "size(" + g.pick([]string{"lead.tags", g.Str(depth - 1)}) + ")"
 	case 5:
 		return "((" + g.Bool(0) + ") ? " + g.Int(depth-1) + " : " + g.Int(depth-1) + ")"
+	case 6:
+		return g.pick(genEventCounts)
 	}
 	return g.pick(genIntFields)
 }

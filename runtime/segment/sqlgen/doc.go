@@ -46,4 +46,14 @@
 // the filter untranslatable, or, when it depends on now, makes that rendering fail
 // with ErrRender; so does SQL text beyond 256 KiB (guards repeat their operand, so
 // deeply nested arithmetic grows fast).
+//
+// # Engagement predicates
+//
+// clicked, opened and inactive_for become EXISTS / NOT EXISTS over the events table,
+// correlated on the outer row's key (qualified by the table's full name, so no
+// column of the events table can capture it); EXISTS is two-valued, so the polarity
+// rules above hold without guards. event_count is a correlated count(*), never NULL;
+// compared with an integer constant it becomes EXISTS over the contacts whose events
+// in the window are grouped and counted once (HAVING count(*) >= k, or = k), which
+// Postgres plans as a hash semi- or anti-join instead of one count per row.
 package sqlgen

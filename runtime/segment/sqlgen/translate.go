@@ -151,6 +151,10 @@ func (t *Translator) TranslatePartial(checked *cel.Ast) *Filter {
 type tctx struct {
 	t   *Translator
 	ast *celast.AST
+	// bound holds the element variables of the exists/all macros being
+	// translated, as columns of the unnested array; depth numbers their aliases.
+	bound map[string]*column
+	depth int
 }
 
 // texpr is a translated sub-expression: a constant, a plain column, a list literal,
@@ -189,6 +193,9 @@ func (c *tctx) expr(e celast.Expr) (texpr, error) {
 	switch e.Kind() {
 	case celast.IdentKind:
 		name := e.AsIdent()
+		if col, ok := c.bound[name]; ok {
+			return texpr{t: c.typeOf(e), col: col}, nil
+		}
 		if seg, ok := strings.CutPrefix(name, celmodel.SegmentPrefix+"."); ok {
 			return c.segmentRef(e, seg)
 		}
@@ -214,7 +221,7 @@ func (c *tctx) expr(e celast.Expr) (texpr, error) {
 		}
 		return texpr{t: c.typeOf(e), elems: elems}, nil
 	case celast.ComprehensionKind:
-		return texpr{}, c.unsupported(e, "macros over row values (all, exists, map, filter) have no SQL translation")
+		return c.comprehension(e)
 	}
 	return texpr{}, c.unsupported(e, "maps and messages have no SQL form")
 }
