@@ -89,6 +89,10 @@ prevented pushdown. With --explain, print the SQL and Postgres' EXPLAIN.`, `  ca
 		return 1
 	}
 	defer conn.Close()
+	if ev, err = ev.WithCatalog(ctx, conn); err != nil {
+		fmt.Fprintln(stderr, "campaignctl audience:", err)
+		return 1
+	}
 	now := time.Now()
 	res := audienceResult{Segment: segName}
 	seg, _ := p.Segment(segName)

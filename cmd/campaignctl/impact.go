@@ -50,6 +50,12 @@ func computeImpact(ctx context.Context, db *sqlx.DB, oldPlan, newPlan *plan.Plan
 	if err != nil {
 		return nil, fmt.Errorf("new plan: %w", err)
 	}
+	if oldEval, err = oldEval.WithCatalog(ctx, db); err != nil {
+		return nil, err
+	}
+	if newEval, err = newEval.WithCatalog(ctx, db); err != nil {
+		return nil, err
+	}
 	count := func(ev *segment.Evaluator, p *plan.Plan, name string) (*int64, error) {
 		if _, ok := p.Segment(name); !ok {
 			return nil, nil

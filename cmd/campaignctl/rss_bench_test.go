@@ -56,7 +56,7 @@ var rssTables = []struct {
 }
 
 // rssLeadDDL has the columns of campaigns/crm.hcl's lead model plus a tags list,
-// which the in-process segment needs (an exists() over a list has no SQL form).
+// which the in-process segment needs (exists_one() over a list has no SQL form).
 const rssLeadDDL = `
 CREATE TABLE crm_lead_1m (
 	id               bigint PRIMARY KEY,
@@ -176,12 +176,12 @@ segment "lost_MODEL" {
   CEL
 }
 
-# exists() over a list has no SQL form, so this segment runs in-process. It
+# exists_one() over a list has no SQL form, so this segment runs in-process. It
 # matches few rows; forced in-process (--path in-process) it still reads them all.
 segment "vip_MODEL" {
   model  = "MODEL"
   filter = <<-CEL
-    MODEL.tags.exists(t, t.lowerAscii() == "vip")
+    MODEL.tags.exists_one(t, t.lowerAscii() == "vip")
     && MODEL.expected_revenue >= 990.0
     && MODEL.customer_tier == "gold"
   CEL
@@ -197,7 +197,7 @@ const (
 		AND (stage IS NULL OR stage NOT IN ('New', 'Qualified', 'Won'))
 		AND lost_reason = 'Not enough stock'`
 	rssVIPCountSQL = `SELECT count(*) FROM %s WHERE active IS TRUE
-		AND EXISTS (SELECT 1 FROM unnest(tags) AS t(tag) WHERE lower(tag) = 'vip')
+		AND (SELECT count(*) FROM unnest(tags) AS t(tag) WHERE lower(tag) = 'vip') = 1
 		AND expected_revenue >= 990
 		AND customer_tier = 'gold'`
 )
@@ -378,8 +378,8 @@ func (fx *rssFixture) checkPaths(b *testing.B) {
 		b.Fatalf("lost_lead_100k: path %q (%s), want pushdown", lost.Path, lost.Reason)
 	}
 	vip, _ := fx.run(b, "vip_lead_100k", "", "--explain")
-	if vip.Path != segment.InProcess || !strings.Contains(vip.Reason, "exists") {
-		b.Fatalf("vip_lead_100k: path %q (reason %q), want in-process because of exists()", vip.Path, vip.Reason)
+	if vip.Path != segment.InProcess || !strings.Contains(vip.Reason, "exists_one") {
+		b.Fatalf("vip_lead_100k: path %q (reason %q), want in-process because of exists_one()", vip.Path, vip.Reason)
 	}
 	forced, _ := fx.run(b, "vip_lead_100k", segment.InProcess, "--explain")
 	if forced.Path != segment.InProcess || strings.Contains(strings.ToUpper(forced.SQL), " WHERE ") {

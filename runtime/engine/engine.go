@@ -185,7 +185,13 @@ func (e *Engine) Reconcile(ctx context.Context) (err error) {
 // drop what is already there.
 func (e *Engine) materialize(ctx context.Context, l *loaded, c *plan.Campaign, now time.Time) error {
 	var total, fresh int64
-	path, err := l.eval.Each(ctx, e.Store.DB, c.Segment, now, e.BatchSize, func(batch []segment.Match) error {
+	// The catalog is read at each materialization, so a constraint dropped since
+	// the revision was loaded can never make the SQL skip a NULL guard it needs.
+	ev, err := l.eval.WithCatalog(ctx, e.Store.DB)
+	if err != nil {
+		return fmt.Errorf("campaign %q: %w", c.Name, err)
+	}
+	path, err := ev.Each(ctx, e.Store.DB, c.Segment, now, e.BatchSize, func(batch []segment.Match) error {
 		rs := make([]store.Recipient, len(batch))
 		for i, m := range batch {
 			rs[i] = store.Recipient{Key: m.Key, Email: m.Email}

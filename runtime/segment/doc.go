@@ -77,5 +77,9 @@
 // or bigint, float → double precision, bool → boolean, timestamp → timestamptz,
 // list(string) → one-dimensional text[]. The database encoding must be UTF8. Every
 // column is treated as possibly NULL, whatever the model declares: the SQL guards
-// each comparison whose zero value would match with "OR col IS NULL".
+// each comparison whose zero value would match with "OR col IS NULL". Only the
+// database's own catalog can lift that: WithCatalog reads which columns are NOT
+// NULL (the CLI does it per command, the daemon per materialization), and their
+// guards and COALESCEs are left out, which keeps negated predicates on them
+// index-friendly.
 package segment

@@ -300,37 +300,3 @@ func TestEngagementWithoutEventsTableSaysToMigrate(t *testing.T) {
 		}
 	}
 }
-
-// TestMacrosAbsorbFailingElementsLikeCEL: exists and all over a list field push
-// down, and an element whose predicate fails (division by zero for the 3-letter
-// tags) is absorbed or not exactly as CEL does, under both polarities.
-func TestMacrosAbsorbFailingElementsLikeCEL(t *testing.T) {
-	db := openLeads(t, 500, 5)
-	fail := `6 / (size(t) - 3) > 0`
-	filters := []string{
-		`lead.tags.exists(t, ` + fail + `)`, `!lead.tags.exists(t, ` + fail + `)`,
-		`lead.tags.all(t, ` + fail + `)`, `!lead.tags.all(t, ` + fail + `)`,
-		`lead.tags.exists(t, t == "vip" || ` + fail + `)`, `!lead.tags.all(t, t != "vip" && ` + fail + `)`,
-		`lead.tags.exists(t, lead.tags.all(u, u == t))`, `!lead.tags.exists(t, t == lead.stage)`,
-	}
-	var segs []plan.Segment
-	for i, f := range filters {
-		segs = append(segs, planSegment(fmt.Sprintf("m%d", i), f))
-	}
-	ev, err := segment.New(&plan.Plan{Models: []plan.Model{leadModel()}, Segments: segs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, f := range filters {
-		name := fmt.Sprintf("m%d", i)
-		got, path := keys(t, ev, db, name, 100)
-		want, _ := keys(t, ev.ForcePath(segment.InProcess), db, name, 100)
-		if path != segment.Pushdown {
-			x, _ := ev.Explain(name, testNow)
-			t.Errorf("%s: %s path (%s), want pushdown", f, path, x.Reason)
-		}
-		if a, b := diffKeys(got, want); len(a)+len(b) > 0 {
-			t.Errorf("%s: only pushdown %v, only in-process %v", f, head(a, 10), head(b, 10))
-		}
-	}
-}

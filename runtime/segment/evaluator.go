@@ -55,6 +55,9 @@ type Explanation struct {
 type Evaluator struct {
 	segs  map[string]*compiled
 	force Path
+	// notNull holds, per model, the columns its table's catalog declares NOT
+	// NULL, as read by WithCatalog; nil means every column may be NULL.
+	notNull map[string]map[string]bool
 }
 
 // modelInfo is what every segment of a model shares.
@@ -346,6 +349,37 @@ func (e *Evaluator) ForcePath(p Path) *Evaluator {
 	return &cp
 }
 
+// WithCatalog returns an evaluator over the same segments that knows which
+// columns of each model's table the database declares NOT NULL, so the SQL it
+// writes leaves out their NULL guards. Read it per operation (a command run, a
+// reconcile pass): the answer stays exact only while the constraints hold, which
+// Postgres guarantees between the reading and the query unless the table is
+// altered in between. A table that does not exist yet is left for the query to
+// report.
+func (e *Evaluator) WithCatalog(ctx context.Context, db *sqlx.DB) (*Evaluator, error) {
+	cp := *e
+	cp.notNull = map[string]map[string]bool{}
+	seen := map[*modelInfo]bool{}
+	for _, c := range e.segs {
+		if seen[c.mi] {
+			continue
+		}
+		seen[c.mi] = true
+		var cols []string
+		err := db.SelectContext(ctx, &cols, `SELECT attname FROM pg_attribute
+WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped AND attnotnull`, c.mi.table)
+		if err != nil {
+			return nil, fmt.Errorf("model %q: reading the NOT NULL columns of %s: %w", c.mi.m.Name, c.mi.m.Table, err)
+		}
+		set := make(map[string]bool, len(cols))
+		for _, col := range cols {
+			set[col] = true
+		}
+		cp.notNull[c.mi.m.Name] = set
+	}
+	return &cp, nil
+}
+
 // Segments lists the segment names the evaluator knows, sorted.
 func (e *Evaluator) Segments() []string {
 	out := make([]string, 0, len(e.segs))
@@ -387,13 +421,13 @@ func (e *Evaluator) route(c *compiled, now time.Time) route {
 		r := route{path: InProcess, reason: c.reason}
 		if c.prefilter != nil {
 			// A prefilter that cannot render now only costs speed.
-			if where, args, err := c.prefilter.Where(now, 1); err == nil {
+			if where, args, err := c.prefilter.WhereNotNull(now, 1, e.notNull[c.mi.m.Name]); err == nil {
 				r.where, r.args = where, args
 			}
 		}
 		return r
 	}
-	where, args, err := c.filter.Where(now, 1)
+	where, args, err := c.filter.WhereNotNull(now, 1, e.notNull[c.mi.m.Name])
 	if err != nil {
 		if errors.Is(err, sqlgen.ErrRender) {
 			return route{path: InProcess, reason: err.Error()}

@@ -34,7 +34,7 @@ func seedPlan(extra ...plan.Segment) *plan.Plan {
 			{Name: "vip", Model: "lead", Filter: `"vip" in lead.tags`},
 			{Name: "vip_lost", Model: "lead", Filter: `segment.vip && segment.lost_leads`},
 			{Name: "not_vip_or_lowered", Model: "lead", Filter: `!segment.vip || lead.name.lowerAscii() == "new"`},
-			{Name: "unsupported", Model: "lead", Filter: `lead.tags.exists(t, t.startsWith("v")) && !lead.blacklisted`},
+			{Name: "unsupported", Model: "lead", Filter: `lead.tags.exists_one(t, t.startsWith("v")) && !lead.blacklisted`},
 			{Name: "uses_unsupported", Model: "lead", Filter: `segment.unsupported || lead.score > 10`},
 		}, extra...),
 	}
@@ -114,10 +114,10 @@ func TestSegmentReferencesAndFallbackReasons(t *testing.T) {
 		{seg: "vip_lost", path: segment.Pushdown, handSQL: seedSQL + ` AND 'vip' = ANY(tags)`},
 		{seg: "not_vip_or_lowered", path: segment.Pushdown,
 			handSQL: `SELECT id::text FROM crm_lead WHERE NOT COALESCE('vip' = ANY(tags), false) OR translate(COALESCE(name, ''), 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') = 'new'`},
-		{seg: "unsupported", path: segment.InProcess, reasonHas: `lead.tags.exists(t, t.startsWith("v"))`,
-			handSQL: `SELECT id::text FROM crm_lead WHERE NOT blacklisted AND EXISTS (SELECT 1 FROM unnest(tags) u WHERE u LIKE 'v%')`},
+		{seg: "unsupported", path: segment.InProcess, reasonHas: `lead.tags.exists_one(t, t.startsWith("v"))`,
+			handSQL: `SELECT id::text FROM crm_lead WHERE NOT blacklisted AND (SELECT count(*) FROM unnest(tags) u WHERE u LIKE 'v%') = 1`},
 		{seg: "uses_unsupported", path: segment.InProcess, reasonHas: "segment.unsupported",
-			handSQL: `SELECT id::text FROM crm_lead WHERE (NOT blacklisted AND EXISTS (SELECT 1 FROM unnest(tags) u WHERE u LIKE 'v%')) OR COALESCE(score, 0) > 10`},
+			handSQL: `SELECT id::text FROM crm_lead WHERE (NOT blacklisted AND (SELECT count(*) FROM unnest(tags) u WHERE u LIKE 'v%') = 1) OR COALESCE(score, 0) > 10`},
 	}
 	for _, c := range cases {
 		t.Run(c.seg, func(t *testing.T) {

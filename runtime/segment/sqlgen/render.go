@@ -42,7 +42,16 @@ type Filter struct {
 // from first ($first, $first+1, …) and args holds their values in order. now is
 // truncated to whole microseconds, the precision of Postgres timestamps.
 func (f *Filter) Where(now time.Time, first int) (sql string, args []any, err error) {
+	return f.WhereNotNull(now, first, nil)
+}
+
+// WhereNotNull is Where for a table whose catalog declares the columns in notNull
+// (database column names) NOT NULL: their NULL guards and COALESCEs are left out,
+// which keeps predicates index-friendly. Postgres enforces the constraint, so the
+// answer is unchanged; pass a fresh reading of the catalog.
+func (f *Filter) WhereNotNull(now time.Time, first int, notNull map[string]bool) (sql string, args []any, err error) {
 	w := newWriter(now.Truncate(time.Microsecond), first)
+	w.notNull = notNull
 	f.root(w, false)
 	if w.err != nil {
 		return "", nil, w.err
@@ -129,7 +138,12 @@ type writer struct {
 	vals   map[*constant]ref.Val
 	slots  map[paramKey]int
 	err    error
+	// notNull holds the columns the table's catalog declares NOT NULL.
+	notNull map[string]bool
 }
+
+// nullable reports whether col may hold NULL.
+func (w *writer) nullable(col *column) bool { return col.name == "" || !w.notNull[col.name] }
 
 func newWriter(now time.Time, first int) *writer {
 	if first < 1 {

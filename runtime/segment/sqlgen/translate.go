@@ -40,6 +40,7 @@ type Translator struct {
 // column is a model field as SQL sees it.
 type column struct {
 	field   plan.Field
+	name    string // database column, unquoted; "" for a macro's element
 	sql     string // quoted identifier
 	kind    types.Kind
 	zero    ref.Val
@@ -59,7 +60,7 @@ func NewTranslator(env *cel.Env, m *plan.Model) (*Translator, error) {
 		// Every column is treated as possibly NULL: a declaration in git cannot
 		// promise what the CRM's table holds, and trusting a wrong one silently
 		// drops contacts under negation (NOT (stage IN …) over a NULL stage).
-		c := &column{field: f, sql: pq.QuoteIdentifier(ColumnName(f))}
+		c := &column{field: f, name: ColumnName(f), sql: pq.QuoteIdentifier(ColumnName(f))}
 		switch f.Type {
 		case plan.TypeString:
 			c.kind, c.zero, c.zeroSQL = types.StringKind, types.String(""), "''"
@@ -369,6 +370,10 @@ func (c *tctx) selectField(e celast.Expr) (texpr, error) {
 
 func hasNode(col *column) node {
 	return func(w *writer, neg bool) {
+		if !w.nullable(col) {
+			w.sqlBool(!neg)
+			return
+		}
 		if neg {
 			w.str(col.sql + " IS NULL")
 		} else {
@@ -419,6 +424,10 @@ func (c *tctx) operand(x texpr) vnode {
 	case x.col != nil:
 		col := x.col
 		return func(w *writer) {
+			if !w.nullable(col) {
+				w.str(col.sql)
+				return
+			}
 			w.str("COALESCE(" + col.sql + ", " + col.zeroSQL + ")")
 		}
 	case x.pred != nil:
@@ -442,7 +451,7 @@ func (c *tctx) operand(x texpr) vnode {
 func (w *writer) raw(col *column, neg, zero bool, p func()) {
 	// A NULL row matches exactly when CEL's answer for the zero value, after
 	// negation, is true; only then does the predicate need the IS NULL guard.
-	nullRowMatches := zero != neg
+	nullRowMatches := zero != neg && w.nullable(col)
 	if nullRowMatches {
 		w.str("(")
 	}

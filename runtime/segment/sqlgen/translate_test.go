@@ -147,7 +147,7 @@ func TestPlaceholdersStartAtFirst(t *testing.T) {
 
 func TestUnsupportedNamesTheSubExpression(t *testing.T) {
 	cases := []struct{ cel, expr, reason string }{
-		{`lead.stage == "x" && lead.tags.exists(t, t == "a")`, `lead.tags.exists(t, t == "a")`, "macros"},
+		{`lead.stage == "x" && lead.tags.exists_one(t, t == "a")`, `lead.tags.exists_one(t, t == "a")`, "exists_one"},
 		{`lead.name.trim() == "x"`, `lead.name.trim()`, "trim"},
 		{`lead.name.matches("(?i)new")`, `"(?i)new"`, "case"},
 		{`lead.name.matches(lead.stage)`, `lead.name.matches(lead.stage)`, "fixed string"},
