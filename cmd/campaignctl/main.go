@@ -26,6 +26,7 @@ func commands() []command {
 		{"audience", "count and sample a segment's or campaign's contacts", runAudience},
 		{"migrate", "create or upgrade campaignctl's tables in Postgres", runMigrate},
 		{"apply", "record a plan as the desired state for the daemon", runApply},
+		{"events", "import contact events (page views, clicks, ...) from NDJSON", runEvents},
 		{"serve", "run the daemon: reconcile, send, serve /metrics and links", runServe},
 		{"report", "print what each campaign has sent", runReport},
 		{"smtp-capture", "run a local SMTP server that stores mail as .eml files (development)", runSMTPCapture},

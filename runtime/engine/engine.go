@@ -47,6 +47,9 @@ type Engine struct {
 
 	mu      sync.Mutex
 	current *loaded
+	// partitionsMonth is the month for which the events partitions around now
+	// were last ensured; the leader checks again when the month changes.
+	partitionsMonth time.Time
 }
 
 type loaded struct {
@@ -138,6 +141,9 @@ func (e *Engine) Reconcile(ctx context.Context) (err error) {
 		return err
 	}
 	now := e.Clock.Now()
+	if err := e.ensureEventPartitions(ctx, now); err != nil {
+		return err
+	}
 	desired := map[string]bool{}
 	for _, c := range l.plan.Campaigns {
 		desired[c.Name] = true
@@ -178,6 +184,26 @@ func (e *Engine) Reconcile(ctx context.Context) (err error) {
 		}
 	}
 	return e.Store.FinishCampaigns(ctx, now)
+}
+
+// ensureEventPartitions keeps monthly partitions of the events table ahead of
+// the clock (last month to three months on), so a daemon that runs for months
+// never lets events pile up in the default partition. It checks once per month.
+func (e *Engine) ensureEventPartitions(ctx context.Context, now time.Time) error {
+	month := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+	e.mu.Lock()
+	done := e.partitionsMonth.Equal(month)
+	e.mu.Unlock()
+	if done {
+		return nil
+	}
+	if _, err := e.Store.EnsureEventPartitions(ctx, month.AddDate(0, -1, 0), month.AddDate(0, 3, 0)); err != nil {
+		return fmt.Errorf("events partitions: %w", err)
+	}
+	e.mu.Lock()
+	e.partitionsMonth = month
+	e.mu.Unlock()
+	return nil
 }
 
 // materialize streams a campaign's audience into the outbox, batch by batch. A

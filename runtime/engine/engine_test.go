@@ -250,3 +250,32 @@ func TestUnsubscribeLinkSuppressesLaterCampaigns(t *testing.T) {
 		t.Fatal("contact data in metrics")
 	}
 }
+
+// TestReconcileKeepsEventPartitionsAheadOfTheClock: as the clock moves into a new
+// month, the leader creates the events partitions up to three months ahead, so
+// events never pile up in the default partition of a long-running daemon.
+func TestReconcileKeepsEventPartitionsAheadOfTheClock(t *testing.T) {
+	b := setup(t, 4)
+	b.apply(t, testPlan("Hello"))
+	partition := func(at time.Time) bool {
+		var ok bool
+		name := "campaignctl." + store.EventPartitionName(at)
+		if err := b.st.DB.Get(&ok, `SELECT to_regclass($1) IS NOT NULL`, name); err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	later := t0.AddDate(0, 14, 0)
+	if partition(later.AddDate(0, 3, 0)) {
+		t.Fatalf("partition for %s exists before the clock gets near it", later.AddDate(0, 3, 0).Format("2006-01"))
+	}
+	b.clock.Advance(later.Sub(t0))
+	if err := b.eng.Reconcile(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []int{-1, 0, 1, 2, 3} {
+		if at := later.AddDate(0, m, 0); !partition(at) {
+			t.Errorf("no events partition for %s after reconciling at %s", at.Format("2006-01"), later.Format("2006-01-02"))
+		}
+	}
+}

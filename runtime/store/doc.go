@@ -5,5 +5,7 @@
 //
 // The store never reads the CRM's contact tables; segment evaluation does that
 // (package segment). Time is always passed in by the caller, never taken from
-// now() in SQL, so tests and the demo's accelerated clock control it.
+// now() in SQL, so tests and the demo's accelerated clock control it. The one
+// exception is events.received_at, the database's own receipt stamp, which no
+// decision reads.
 package store

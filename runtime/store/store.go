@@ -155,6 +155,11 @@ CREATE TABLE IF NOT EXISTS campaignctl.schema_migrations (version int PRIMARY KE
 		}
 		applied = append(applied, name)
 	}
+	// Months keep coming after the migrations ran, so every Migrate (every daemon
+	// start) makes sure the months around today (wall clock) have event partitions.
+	if _, err := ensureEventPartitionsAround(ctx, conn, time.Now()); err != nil {
+		return applied, fmt.Errorf("migrate: %w", err)
+	}
 	return applied, nil
 }
 

@@ -4,9 +4,19 @@
 // deterministic mix of stages, lost reasons, archived, blacklisted, duplicate and
 // address-less leads, and created_at values on both sides of the seed filter's
 // 2024-01-01 00:00:01 UTC boundary. Run: go run testdata/crm/gen.go > testdata/crm/crm.sql
+//
+// With -events it writes instead the demo leads' and customers' contact events as
+// NDJSON for `campaignctl events import`, placed relative to -now (so segments
+// such as "3 makeup page views in the last 14 days" match whatever day the demo
+// runs); the same -now gives the same bytes:
+//
+//	go run testdata/crm/gen.go -events -now 2026-11-20T00:00:00Z > events.ndjson
 package main
 
 import (
+	"bufio"
+	"encoding/json"
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -15,6 +25,27 @@ import (
 )
 
 func main() {
+	eventsMode := flag.Bool("events", false, "write the demo contacts' events as NDJSON instead of crm.sql")
+	nowFlag := flag.String("now", "", "with -events: the instant (RFC 3339) the events are placed before, e.g. 2026-11-20T00:00:00Z")
+	flag.Parse()
+	if *eventsMode {
+		now, err := time.Parse(time.RFC3339, *nowFlag)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "gen: -events needs -now as an RFC 3339 time, e.g. -now 2026-11-20T00:00:00Z: %v\n", err)
+			os.Exit(2)
+		}
+		w := bufio.NewWriter(os.Stdout)
+		writeEvents(w, now.UTC())
+		if err := w.Flush(); err != nil {
+			fmt.Fprintln(os.Stderr, "gen:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if flag.NArg() > 0 || *nowFlag != "" {
+		fmt.Fprintln(os.Stderr, "gen: -now only goes with -events; run without arguments to write crm.sql")
+		os.Exit(2)
+	}
 	r := rand.New(rand.NewPCG(2024, 1))
 	stages := []string{"New", "Qualified", "Proposition", "Negotiation", "Won", "Lost"}
 	reasons := []string{"Not enough stock", "Too expensive", "We don't have people/skills", "Not enough ready", ""}
@@ -169,3 +200,178 @@ CREATE TABLE crm_customer (
 }
 
 func q(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// Demo contacts: ids 1..leadCount in crm_lead, 1..customerCount in crm_customer.
+const (
+	leadCount     = 4000
+	customerCount = 1500
+)
+
+// eventWriter writes one NDJSON event per line, numbering the events so each has
+// a stable id and a re-import of the same output adds nothing.
+type eventWriter struct {
+	w   *bufio.Writer
+	now time.Time
+	r   *rand.Rand
+	n   int
+}
+
+// event is the import line format (runtime/events). Key is an any because leads
+// are written with integer keys and customers with string keys, the two forms a
+// client may use.
+type event struct {
+	Type       string         `json:"type"`
+	Model      string         `json:"model"`
+	Key        any            `json:"key"`
+	At         string         `json:"at"`
+	Topic      string         `json:"topic,omitempty"`
+	Campaign   string         `json:"campaign,omitempty"`
+	Step       string         `json:"step,omitempty"`
+	URL        string         `json:"url,omitempty"`
+	ID         string         `json:"id"`
+	Properties map[string]any `json:"properties,omitempty"`
+}
+
+// ago returns an instant between lo and hi days before now, to the second.
+func (ew *eventWriter) ago(lo, hi float64) time.Time {
+	d := lo + ew.r.Float64()*(hi-lo)
+	return ew.now.Add(-time.Duration(d * 24 * float64(time.Hour))).Truncate(time.Second)
+}
+
+func (ew *eventWriter) emit(e event, at time.Time) {
+	ew.n++
+	e.At = at.Format(time.RFC3339)
+	e.ID = fmt.Sprintf("demo-%06d", ew.n)
+	b, err := json.Marshal(e)
+	if err != nil {
+		panic(err) // only fixed types above: cannot happen
+	}
+	ew.w.Write(b)
+	ew.w.WriteByte('\n')
+}
+
+func (ew *eventWriter) pageView(model string, key any, topic string, at time.Time) {
+	ew.emit(event{Type: "page_view", Model: model, Key: key, Topic: topic,
+		URL: fmt.Sprintf("https://acme.example/%s/%d", topic, ew.r.IntN(40)+1)}, at)
+}
+
+// writeEvents writes the demo's engagement history. Leads fall into profiles that
+// the example segments tell apart (campaigns/makeup_browsers.hcl and the
+// re_engagement workflow):
+//
+//   - makeup fans (~12%): 3-6 makeup page views in the last 14 days; a third of
+//     them also clicked the restock mail within 30 days.
+//   - near misses (~5%): only 2 makeup views in 14 days, more just before.
+//   - dormant (~18%): nothing but opens for more than 90 days (a third opened a
+//     mail since; opens do not count as activity).
+//   - never seen (~10%): no events.
+//   - the rest: a few page views over four months, form submits, pricing views.
+//
+// Active leads received restock_nurture's week1 about 20 days ago: opens,
+// clicks, replies and bounces follow. Customers get purchases, page views, NPS
+// answers, abandoned carts; a quarter of them are dormant.
+func writeEvents(w *bufio.Writer, now time.Time) {
+	ew := &eventWriter{w: w, now: now, r: rand.New(rand.NewPCG(2026, 11))}
+	topics := []string{"makeup", "skincare", "haircare", "fragrance", "blog"}
+	weekSent := now.Add(-20 * 24 * time.Hour).Truncate(time.Hour)
+	for id := 1; id <= leadCount; id++ {
+		p := ew.r.IntN(100)
+		active := true
+		switch {
+		case p < 12: // makeup fan
+			for range 3 + ew.r.IntN(4) {
+				ew.pageView("lead", id, "makeup", ew.ago(0, 13.9))
+			}
+			for range ew.r.IntN(3) {
+				ew.pageView("lead", id, topics[1+ew.r.IntN(len(topics)-1)], ew.ago(0, 60))
+			}
+		case p < 17: // near miss
+			for range 2 {
+				ew.pageView("lead", id, "makeup", ew.ago(0, 13.9))
+			}
+			for range 1 + ew.r.IntN(3) {
+				ew.pageView("lead", id, "makeup", ew.ago(14.1, 40))
+			}
+		case p < 35: // dormant
+			active = false
+			for range 1 + ew.r.IntN(4) {
+				at := ew.ago(91, 400)
+				if ew.r.IntN(3) == 0 {
+					ew.emit(event{Type: "form_submit", Model: "lead", Key: id, Topic: "newsletter",
+						Properties: map[string]any{"form": "newsletter_signup"}}, at)
+				} else {
+					ew.pageView("lead", id, topics[ew.r.IntN(len(topics))], at)
+				}
+			}
+			if ew.r.IntN(3) == 0 {
+				ew.emit(event{Type: "open", Model: "lead", Key: id, Campaign: "restock_nurture", Step: "week1"}, ew.ago(1, 19))
+			}
+		case p < 45: // never seen
+			active = false
+		default:
+			for range 1 + ew.r.IntN(5) {
+				ew.pageView("lead", id, topics[ew.r.IntN(len(topics))], ew.ago(0, 120))
+			}
+			if ew.r.IntN(12) == 0 {
+				form := []string{"ebook", "webinar"}[ew.r.IntN(2)]
+				ew.emit(event{Type: "form_submit", Model: "lead", Key: id, Topic: form,
+					Properties: map[string]any{"form": form + "_download"}}, ew.ago(0, 60))
+			}
+			if ew.r.IntN(20) == 0 {
+				ew.pageView("lead", id, "pricing", ew.ago(0, 7))
+			}
+		}
+		if !active || ew.r.IntN(10) >= 6 {
+			continue
+		}
+		// restock_nurture week1, sent 20 days ago to this lead.
+		mail := event{Model: "lead", Key: id, Campaign: "restock_nurture", Step: "week1"}
+		if ew.r.IntN(50) == 0 {
+			mail.Type = "bounce"
+			mail.Properties = map[string]any{"smtp_code": 550}
+			ew.emit(mail, weekSent.Add(time.Minute))
+			continue
+		}
+		if ew.r.IntN(2) == 0 {
+			continue // ignored
+		}
+		opened := weekSent.Add(time.Duration(ew.r.IntN(72*60)) * time.Minute)
+		mail.Type = "open"
+		ew.emit(mail, opened)
+		if ew.r.IntN(5) < 2 || (p < 12 && ew.r.IntN(3) == 0) {
+			mail.Type = "click"
+			mail.URL = "https://shop.example/restock?utm_campaign=restock_nurture&utm_content=week1"
+			ew.emit(mail, opened.Add(time.Duration(1+ew.r.IntN(30))*time.Minute))
+		}
+		if ew.r.IntN(30) == 0 {
+			mail.Type, mail.URL = "reply", ""
+			ew.emit(mail, opened.Add(time.Duration(1+ew.r.IntN(48))*time.Hour))
+		}
+	}
+
+	products := []string{"lipstick", "serum", "shampoo", "perfume", "mascara"}
+	for id := 1; id <= customerCount; id++ {
+		key := fmt.Sprint(id)
+		if ew.r.IntN(4) == 0 { // dormant customer
+			for range 1 + ew.r.IntN(3) {
+				ew.pageView("customer", key, topics[ew.r.IntN(len(topics))], ew.ago(100, 500))
+			}
+			continue
+		}
+		for range 1 + ew.r.IntN(3) {
+			ew.emit(event{Type: "purchase", Model: "customer", Key: key, Topic: topics[ew.r.IntN(4)],
+				Properties: map[string]any{"product": products[ew.r.IntN(len(products))], "amount": float64(500+ew.r.IntN(15000)) / 100}}, ew.ago(0, 180))
+		}
+		for range ew.r.IntN(4) {
+			ew.pageView("customer", key, topics[ew.r.IntN(len(topics))], ew.ago(0, 90))
+		}
+		if ew.r.IntN(10) == 0 {
+			ew.emit(event{Type: "nps_response", Model: "customer", Key: key,
+				Properties: map[string]any{"score": ew.r.IntN(11)}}, ew.ago(0, 30))
+		}
+		if ew.r.IntN(15) == 0 {
+			ew.emit(event{Type: "cart_abandoned", Model: "customer", Key: key,
+				Properties: map[string]any{"value": float64(1000+ew.r.IntN(20000)) / 100}}, ew.ago(0, 3))
+		}
+	}
+}

@@ -1,0 +1,26 @@
+// Package events validates contact events and imports them into the runner's
+// events table (campaignctl.events, see runtime/store).
+//
+// An event is one thing a contact did: a page view on a topic, a form submit, a
+// click or open of a campaign's step, a reply, a bounce, a purchase. Segments read
+// them for engagement predicates (clicked within 30 days, 3 page views of a topic
+// in 14 days, inactive for 90 days), so what gets in must be right: Validate names
+// the field, shows the value and says what is expected.
+//
+// Import reads NDJSON, one event object per line, as a stream: it holds one batch
+// (5,000 events by default) and one line (at most 1 MiB) in memory, never the whole
+// input. All batches go into ONE transaction, so a bad line anywhere aborts the
+// import and nothing is stored; re-running it after the fix is safe, because events
+// that carry an "id" are stored once per (model, id, time). Before storing a batch
+// it creates the monthly partitions of the months the batch meets (those within
+// ten years of now; others stay in the default partition). Creating one locks
+// campaignctl.events until the import commits, and two imports that both create
+// partitions after storing a batch deadlock: Postgres cancels one, whose error
+// says to run it again. Migrate keeps the months around today partitioned, so only
+// backfills of older months meet this.
+//
+// The package does not evaluate segments (package segment does), does not speak
+// HTTP (a later /v1/events handler is meant to reuse Validate and the line format),
+// and does not check that a model or contact exists in the plan or the CRM: events
+// of unknown contacts are kept, since the CRM record can arrive later.
+package events

@@ -1,0 +1,180 @@
+package events
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/campaignctl/campaignctl/runtime/store"
+)
+
+const (
+	// DefaultBatchSize is how many events Import stores per COPY: large enough
+	// that round trips do not dominate, small enough that a batch of big
+	// properties stays a few megabytes.
+	DefaultBatchSize = 5000
+	// MaxLineBytes bounds one NDJSON line, so a file without newlines cannot make
+	// Import hold gigabytes.
+	MaxLineBytes = 1 << 20
+	// partitionYears is how far from now Import creates monthly partitions. Events
+	// further out (a backfill of ancient history, a clock gone wrong) stay in the
+	// default partition rather than making one table per stray month.
+	partitionYears = 10
+)
+
+// ImportOptions tunes Import. The zero value is the default.
+type ImportOptions struct {
+	// BatchSize is the number of events stored per COPY (default
+	// DefaultBatchSize).
+	BatchSize int
+	// Now is the instant the partition window (±10 years) is centred on (default
+	// the wall clock).
+	Now time.Time
+}
+
+// Result counts what an import did.
+type Result struct {
+	Lines      int64    `json:"lines"`      // lines read, blank ones included
+	Events     int64    `json:"events"`     // events read (non-blank lines)
+	Inserted   int64    `json:"inserted"`   // events stored
+	Duplicates int64    `json:"duplicates"` // events already stored (same model, id and time)
+	Partitions []string `json:"partitions"` // monthly partitions created
+}
+
+// LineError is what is wrong with one line of an import.
+type LineError struct {
+	Name string // the input's name, as given to Import
+	Line int64  // 1-based
+	Err  error  // one or more *FieldError (errors.Join), or a problem of the whole line
+}
+
+// Error prefixes every problem with name:line, the way compilers point at source.
+func (e *LineError) Error() string {
+	prefix := fmt.Sprintf("%s:%d: ", e.Name, e.Line)
+	return prefix + strings.ReplaceAll(e.Err.Error(), "\n", "\n"+prefix)
+}
+
+func (e *LineError) Unwrap() error { return e.Err }
+
+// nothingImported is the suffix of every error after the transaction began: the
+// user must know that nothing of the input is in the database and a fixed re-run
+// starts from a clean slate.
+const nothingImported = "; nothing was imported"
+
+// Import reads NDJSON events from r (named name in messages, e.g. the file name)
+// and stores them in one transaction: either every event is stored (or skipped as
+// a duplicate) or, on any error, none is. A *LineError (reachable with errors.As)
+// names the first bad line and its field. After an error, the Result still counts
+// the lines and events read, but Inserted is 0 and Partitions empty, as in the
+// database.
+func Import(ctx context.Context, st *store.Store, r io.Reader, name string, opt ImportOptions) (res Result, err error) {
+	defer func() {
+		if err != nil {
+			res.Inserted, res.Partitions = 0, nil
+		}
+	}()
+	if opt.BatchSize <= 0 {
+		opt.BatchSize = DefaultBatchSize
+	}
+	if opt.Now.IsZero() {
+		opt.Now = time.Now()
+	}
+	lo, hi := opt.Now.AddDate(-partitionYears, 0, 0), opt.Now.AddDate(partitionYears, 0, 0)
+
+	tx, err := st.DB.BeginTxx(ctx, nil)
+	if err != nil {
+		return res, fmt.Errorf("importing %s: %w%s", name, err, nothingImported)
+	}
+	defer tx.Rollback()
+
+	batch := make([]store.Event, 0, opt.BatchSize)
+	var batchFirst int64         // line of the batch's first event
+	ensured := map[string]bool{} // partition names already ensured in this transaction
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		for _, e := range batch {
+			m := e.OccurredAt
+			p := store.EventPartitionName(m)
+			if ensured[p] || m.Before(lo) || m.After(hi) {
+				continue
+			}
+			created, err := store.EnsureEventPartitionsTx(ctx, tx, m, m)
+			if err != nil {
+				return err
+			}
+			ensured[p] = true
+			res.Partitions = append(res.Partitions, created...)
+		}
+		n, err := store.InsertEventsTx(ctx, tx, batch)
+		if err != nil {
+			return err
+		}
+		res.Inserted += n
+		batch = batch[:0]
+		return nil
+	}
+	batchError := func(err error) error {
+		return fmt.Errorf("importing %s, lines %d-%d: %w%s", name, batchFirst, res.Lines, err, nothingImported)
+	}
+
+	sc := bufio.NewScanner(r)
+	// +2 leaves room for the line's "\r\n", so a line of exactly MaxLineBytes
+	// fits; the length is checked without the terminator below.
+	sc.Buffer(make([]byte, 0, 64<<10), MaxLineBytes+2)
+	for sc.Scan() {
+		res.Lines++
+		line := sc.Bytes()
+		if res.Lines == 1 {
+			line = bytes.TrimPrefix(line, []byte("\xef\xbb\xbf")) // a BOM from Windows editors
+		}
+		if len(line) > MaxLineBytes {
+			return res, tooLong(name, res.Lines)
+		}
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		e, err := parseLine(line)
+		if err != nil {
+			return res, fmt.Errorf("%w%s", &LineError{Name: name, Line: res.Lines, Err: err}, nothingImported)
+		}
+		res.Events++
+		if len(batch) == 0 {
+			batchFirst = res.Lines
+		}
+		batch = append(batch, e)
+		if len(batch) == opt.BatchSize {
+			if err := flush(); err != nil {
+				return res, batchError(err)
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return res, tooLong(name, res.Lines+1)
+		}
+		return res, fmt.Errorf("reading %s after line %d: %w%s", name, res.Lines, err, nothingImported)
+	}
+	if err := flush(); err != nil {
+		return res, batchError(err)
+	}
+	if err := tx.Commit(); err != nil {
+		// The outcome of a failed COMMIT is unknown only when the connection
+		// dropped; re-running is safe for events that carry an id.
+		return res, fmt.Errorf("importing %s: committing: %w (if the connection dropped, the events may or may not be stored; re-importing is safe for events with an \"id\")", name, err)
+	}
+	res.Duplicates = res.Events - res.Inserted
+	sort.Strings(res.Partitions)
+	return res, nil
+}
+
+func tooLong(name string, line int64) error {
+	return fmt.Errorf("%w%s", &LineError{Name: name, Line: line, Err: fmt.Errorf("line is longer than %d bytes (1 MiB); shrink the event's properties", MaxLineBytes)}, nothingImported)
+}

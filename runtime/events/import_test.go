@@ -1,0 +1,385 @@
+package events_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/campaignctl/campaignctl/runtime/events"
+	"github.com/campaignctl/campaignctl/runtime/store"
+	"github.com/campaignctl/campaignctl/runtime/store/storetest"
+)
+
+// now anchors every test: the partition window is centred on it. It is the wall
+// clock because Migrate makes the partitions around the wall clock's today, and
+// the tests count the partitions Import creates besides those.
+var now = time.Now().UTC().Truncate(time.Second)
+
+// sevenYearsAgo and fifteenYearsAgo are inside and outside Import's ten-year
+// partition window, mid-month so no zone moves them to another month.
+var (
+	sevenYearsAgo   = time.Date(now.Year()-7, now.Month(), 10, 5, 6, 7, 250_000_000, time.UTC)
+	fifteenYearsAgo = time.Date(now.Year()-15, now.Month(), 10, 0, 0, 0, 0, time.UTC)
+)
+
+func setup(t testing.TB) *store.Store {
+	t.Helper()
+	url := storetest.NewDatabase(t)
+	st, err := store.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if _, err := st.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func count(t testing.TB, st *store.Store, query string, args ...any) int64 {
+	t.Helper()
+	var n int64
+	if err := st.DB.Get(&n, query, args...); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// line writes one event line; i makes the id and the time unique.
+func line(i int, at time.Time) string {
+	return fmt.Sprintf(`{"type":"page_view","model":"lead","key":"%d","at":"%s","topic":"makeup","id":"ext-%d","properties":{"n":%d}}`,
+		i%100+1, at.Format(time.RFC3339), i, i)
+}
+
+// ndjson generates n valid lines, one minute apart going back from now.
+func ndjson(n int) string {
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		b.WriteString(line(i, now.Add(-time.Duration(i)*time.Minute)))
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+func TestImportStoresEveryEventOfTheStream(t *testing.T) {
+	st := setup(t)
+	ctx := context.Background()
+	input := "\xef\xbb\xbf" + ndjson(12) + "\n   \n" + // a BOM, and blank lines are fine
+		`{"type":"form_submit","model":"customer","key":7,"at":"` + sevenYearsAgo.In(time.FixedZone("", 3600)).Format(time.RFC3339Nano) +
+		`","topic":"ebook","campaign":"c","step":"s","url":"https://x.example/f","properties":{"form":"ebook"}}` + "\r\n" +
+		`{"type":"click","model":"lead","key":"1","at":"` + fifteenYearsAgo.Format(time.RFC3339) + `"}` // no final newline
+	res, err := events.Import(ctx, st, strings.NewReader(input), "events.ndjson", events.ImportOptions{BatchSize: 5, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Lines != 16 || res.Events != 14 || res.Inserted != 14 || res.Duplicates != 0 {
+		t.Fatalf("result %+v, want 16 lines, 14 events, 14 inserted, 0 duplicates", res)
+	}
+	if got := count(t, st, `SELECT count(*) FROM campaignctl.events`); got != 14 {
+		t.Errorf("%d rows stored, want 14", got)
+	}
+	// The event of seven years ago is within ten years of now: its partition was
+	// created for it. Fifteen years ago is not: it waits in the default partition.
+	wantPart := store.EventPartitionName(sevenYearsAgo)
+	if len(res.Partitions) != 1 || res.Partitions[0] != wantPart {
+		t.Errorf("partitions created = %v, want [%s]", res.Partitions, wantPart)
+	}
+	var part string
+	if err := st.DB.Get(&part, `SELECT tableoid::regclass::text FROM campaignctl.events WHERE model = 'customer'`); err != nil {
+		t.Fatal(err)
+	}
+	if part != "campaignctl."+wantPart {
+		t.Errorf("event of seven years ago is in %s, want campaignctl.%s", part, wantPart)
+	}
+	if got := count(t, st, `SELECT count(*) FROM campaignctl.events_default`); got != 1 {
+		t.Errorf("%d rows in the default partition, want 1 (fifteen years ago)", got)
+	}
+	var row struct {
+		Key, Type, Topic, Campaign, Step, URL, Props string
+		At                                           time.Time
+		Ext                                          *string
+	}
+	if err := st.DB.QueryRow(`SELECT contact_key, type, topic, campaign, step, url, properties->>'form', occurred_at, external_id
+		FROM campaignctl.events WHERE model = 'customer'`).Scan(&row.Key, &row.Type, &row.Topic, &row.Campaign, &row.Step, &row.URL, &row.Props, &row.At, &row.Ext); err != nil {
+		t.Fatal(err)
+	}
+	if row.Key != "7" || row.Type != "form_submit" || row.Topic != "ebook" || row.Campaign != "c" || row.Step != "s" ||
+		row.URL != "https://x.example/f" || row.Props != "ebook" || row.Ext != nil ||
+		!row.At.Equal(sevenYearsAgo) {
+		t.Errorf("stored %+v", row)
+	}
+}
+
+func TestReimportIsANoOp(t *testing.T) {
+	st := setup(t)
+	ctx := context.Background()
+	input := ndjson(23)
+	first, err := events.Import(ctx, st, strings.NewReader(input), "a.ndjson", events.ImportOptions{BatchSize: 10, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Inserted != 23 || first.Duplicates != 0 {
+		t.Fatalf("first import %+v, want 23 inserted", first)
+	}
+	// The same file again, then a file overlapping it by 13 events.
+	second, err := events.Import(ctx, st, strings.NewReader(input), "a.ndjson", events.ImportOptions{BatchSize: 10, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.Events != 23 || second.Inserted != 0 || second.Duplicates != 23 {
+		t.Fatalf("re-import %+v, want 23 events, 0 inserted, 23 duplicates", second)
+	}
+	overlap := strings.Join(strings.SplitAfter(ndjson(33), "\n")[10:], "")
+	third, err := events.Import(ctx, st, strings.NewReader(overlap), "b.ndjson", events.ImportOptions{Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if third.Events != 23 || third.Inserted != 10 || third.Duplicates != 13 {
+		t.Fatalf("overlapping import %+v, want 23 events, 10 inserted, 13 duplicates", third)
+	}
+	if got := count(t, st, `SELECT count(*) FROM campaignctl.events`); got != 33 {
+		t.Errorf("%d rows, want 33", got)
+	}
+}
+
+func TestBadLineAbortsTheWholeImport(t *testing.T) {
+	st := setup(t)
+	ctx := context.Background()
+	// Lines 1-16 are fine and, with batches of 5, three batches are already in
+	// the transaction when line 17 fails.
+	lines := strings.Split(strings.TrimSuffix(ndjson(20), "\n"), "\n")
+	lines[16] = `{"type":"page_view","model":"lead","key":"42","at":"2026-13-01"}`
+	res, err := events.Import(ctx, st, strings.NewReader(strings.Join(lines, "\n")), "events.ndjson", events.ImportOptions{BatchSize: 5, Now: now})
+	want := `events.ndjson:17: field "at": "2026-13-01" is not an RFC 3339 time (want e.g. 2026-11-20T10:00:00Z); nothing was imported`
+	if err == nil || err.Error() != want {
+		t.Fatalf("error:\n got %v\nwant %s", err, want)
+	}
+	var le *events.LineError
+	if !errors.As(err, &le) || le.Line != 17 || le.Name != "events.ndjson" {
+		t.Errorf("error %v is not a *LineError for line 17", err)
+	}
+	if res.Lines != 17 || res.Events != 16 || res.Inserted != 0 {
+		t.Errorf("result %+v, want 17 lines and 16 events read (stop at the bad line), 0 inserted", res)
+	}
+	if got := count(t, st, `SELECT count(*) FROM campaignctl.events`); got != 0 {
+		t.Errorf("%d rows stored after a failed import, want 0", got)
+	}
+}
+
+func TestUnknownFieldIsAnError(t *testing.T) {
+	st := setup(t)
+	input := ndjson(3) + `{"type":"page_view","model":"lead","key":"42","at":"2026-11-20T10:00:00Z","topc":"makeup"}` + "\n"
+	_, err := events.Import(context.Background(), st, strings.NewReader(input), "in.ndjson", events.ImportOptions{Now: now})
+	if err == nil || !strings.HasPrefix(err.Error(), `in.ndjson:4: field "topc": unknown field; did you mean "topic"?`) || !strings.HasSuffix(err.Error(), "nothing was imported") {
+		t.Fatalf("error = %v", err)
+	}
+	if got := count(t, st, `SELECT count(*) FROM campaignctl.events`); got != 0 {
+		t.Errorf("%d rows stored, want 0", got)
+	}
+}
+
+func TestIntegerAndStringKeysAreTheSameContact(t *testing.T) {
+	st := setup(t)
+	input := `{"type":"open","model":"lead","key":42,"at":"2026-11-20T09:00:00Z","id":1}
+{"type":"open","model":"lead","key":"42","at":"2026-11-20T09:00:00Z","id":"1"}
+{"type":"click","model":"lead","key":42,"at":"2026-11-20T09:01:00Z"}
+`
+	res, err := events.Import(context.Background(), st, strings.NewReader(input), "in", events.ImportOptions{Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Line 2 is line 1 again: the integer id 1 and the string "1" are one id.
+	if res.Inserted != 2 || res.Duplicates != 1 {
+		t.Fatalf("result %+v, want 2 inserted, 1 duplicate", res)
+	}
+	if got := count(t, st, `SELECT count(*) FROM campaignctl.events WHERE contact_key = '42'`); got != 2 {
+		t.Errorf("%d rows for contact '42', want 2", got)
+	}
+}
+
+func TestHugeLine(t *testing.T) {
+	st := setup(t)
+	ctx := context.Background()
+	prefix := `{"type":"page_view","model":"lead","key":"42","at":"2026-11-20T10:00:00Z","properties":{"blob":"`
+	fill := func(total int) string { return prefix + strings.Repeat("x", total-len(prefix)-3) + `"}}` }
+
+	// Exactly MaxLineBytes is still fine (with a CRLF after it).
+	res, err := events.Import(ctx, st, strings.NewReader(fill(events.MaxLineBytes)+"\r\n"), "in", events.ImportOptions{Now: now})
+	if err != nil || res.Inserted != 1 {
+		t.Fatalf("line of exactly %d bytes: %+v, %v", events.MaxLineBytes, res, err)
+	}
+	for _, size := range []int{events.MaxLineBytes + 1, 3 * events.MaxLineBytes} {
+		input := ndjson(2) + fill(size) + "\n" + ndjson(1)
+		_, err = events.Import(ctx, st, strings.NewReader(input), "big.ndjson", events.ImportOptions{Now: now})
+		if err == nil || !strings.HasPrefix(err.Error(), "big.ndjson:3: line is longer than 1048576 bytes") || !strings.HasSuffix(err.Error(), "nothing was imported") {
+			t.Fatalf("line of %d bytes: error %v", size, err)
+		}
+	}
+	if got := count(t, st, `SELECT count(*) FROM campaignctl.events`); got != 1 {
+		t.Errorf("%d rows, want only the first import's 1", got)
+	}
+}
+
+func TestImportMovesRowsOfAMonthOutOfTheDefaultPartition(t *testing.T) {
+	st := setup(t)
+	ctx := context.Background()
+	// Seen from fourteen years ahead, seven years ago is more than ten years back:
+	// default partition.
+	old := `{"type":"open","model":"lead","key":"1","at":"` + sevenYearsAgo.Format(time.RFC3339Nano) + `","id":"old"}` + "\n"
+	res, err := events.Import(ctx, st, strings.NewReader(old), "a", events.ImportOptions{Now: now.AddDate(14, 0, 0)})
+	if err != nil || len(res.Partitions) != 0 {
+		t.Fatalf("first import: %+v, %v; want no partition", res, err)
+	}
+	// Seen from now it is within the window: the import makes the partition and
+	// takes the waiting row along.
+	res, err = events.Import(ctx, st, strings.NewReader(strings.ReplaceAll(old, `"old"`, `"new"`)), "b", events.ImportOptions{Now: now})
+	if err != nil || len(res.Partitions) != 1 {
+		t.Fatalf("second import: %+v, %v; want one partition", res, err)
+	}
+	part := store.EventPartitionName(sevenYearsAgo)
+	if got := count(t, st, `SELECT count(*) FROM campaignctl.`+part); got != 2 || res.Partitions[0] != part {
+		t.Errorf("%d rows in %s (created %v), want 2 (one moved, one new)", got, part, res.Partitions)
+	}
+	if got := count(t, st, `SELECT count(*) FROM campaignctl.events_default`); got != 0 {
+		t.Errorf("%d rows left in the default partition", got)
+	}
+}
+
+func TestImportBeforeMigrateSaysWhatToDo(t *testing.T) {
+	url := storetest.NewDatabase(t)
+	st, err := store.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	_, err = events.Import(context.Background(), st, strings.NewReader(ndjson(1)), "in", events.ImportOptions{Now: now})
+	if !errors.Is(err, store.ErrNoEventsTable) || !strings.Contains(err.Error(), "campaignctl migrate") {
+		t.Errorf("error = %v, want ErrNoEventsTable", err)
+	}
+}
+
+// failingReader returns its data, then an error, like a dropped network stream.
+type failingReader struct{ r io.Reader }
+
+func (f failingReader) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if err == io.EOF {
+		return n, errors.New("connection reset")
+	}
+	return n, err
+}
+
+func TestReadErrorAbortsTheImport(t *testing.T) {
+	st := setup(t)
+	_, err := events.Import(context.Background(), st, failingReader{strings.NewReader(ndjson(7))}, "net", events.ImportOptions{BatchSize: 2, Now: now})
+	if err == nil || !strings.Contains(err.Error(), "reading net after line 7: connection reset; nothing was imported") {
+		t.Fatalf("error = %v", err)
+	}
+	if got := count(t, st, `SELECT count(*) FROM campaignctl.events`); got != 0 {
+		t.Errorf("%d rows stored, want 0", got)
+	}
+}
+
+// gatedReader yields first, then waits at the gate (after telling arrived) before
+// yielding second: it holds an import between two batches.
+type gatedReader struct {
+	first, second io.Reader
+	arrived       func()
+	gate          <-chan struct{}
+	passed        bool
+}
+
+func (g *gatedReader) Read(p []byte) (int, error) {
+	n, err := g.first.Read(p)
+	if err != io.EOF {
+		return n, err
+	}
+	if !g.passed {
+		g.passed = true
+		g.arrived()
+		<-g.gate
+	}
+	return g.second.Read(p)
+}
+
+// Two imports that have both stored a batch and then both need a new partition
+// wait on each other. Postgres cancels one; it must say so and store nothing, the
+// other must succeed, and running the cancelled one again must work.
+func TestConcurrentImportsNeedingPartitions(t *testing.T) {
+	st := setup(t)
+	ctx := context.Background()
+	gate := make(chan struct{})
+	var arrived, done sync.WaitGroup
+	arrived.Add(2)
+	errs := make([]error, 2)
+	input := func(i int) (string, string) {
+		return line(i, now) + "\n", line(10+i, sevenYearsAgo.AddDate(0, 0, i)) + "\n"
+	}
+	for i := range 2 {
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			first, second := input(i)
+			r := &gatedReader{first: strings.NewReader(first), second: strings.NewReader(second), arrived: arrived.Done, gate: gate}
+			_, errs[i] = events.Import(ctx, st, r, fmt.Sprintf("in%d", i), events.ImportOptions{BatchSize: 1, Now: now})
+		}()
+	}
+	arrived.Wait() // both transactions hold a stored batch
+	close(gate)
+	done.Wait()
+
+	failed := -1
+	for i, err := range errs {
+		if err == nil {
+			continue
+		}
+		if failed >= 0 {
+			t.Fatalf("both imports failed: %v", errs)
+		}
+		failed = i
+		if !strings.Contains(err.Error(), "run it again") || !strings.HasSuffix(err.Error(), "nothing was imported") {
+			t.Errorf("error %q does not say to run it again and that nothing was imported", err)
+		}
+	}
+	if failed < 0 {
+		// With both transactions holding a stored batch, both partition locks
+		// must wait on each other; if not, the test lost its point.
+		t.Fatal("both imports succeeded: the gate no longer makes them wait on each other")
+	}
+	if got := count(t, st, `SELECT count(*) FROM campaignctl.events`); got != 2 {
+		t.Errorf("%d rows after one import succeeded, want its 2", got)
+	}
+	first, second := input(failed)
+	res, err := events.Import(ctx, st, strings.NewReader(first+second), "again", events.ImportOptions{Now: now})
+	if err != nil || res.Inserted != 2 {
+		t.Fatalf("re-running the cancelled import: %+v, %v", res, err)
+	}
+}
+
+// BenchmarkImport measures events stored per second through Import (COPY into a
+// staging table, INSERT ... ON CONFLICT), fresh rows each iteration.
+func BenchmarkImport(b *testing.B) {
+	st := setup(b)
+	const n = 20000
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var sb strings.Builder
+		for j := 0; j < n; j++ {
+			sb.WriteString(line(i*n+j, now.Add(-time.Duration(j)*time.Second)))
+			sb.WriteByte('\n')
+		}
+		b.StartTimer()
+		res, err := events.Import(context.Background(), st, strings.NewReader(sb.String()), "bench", events.ImportOptions{Now: now})
+		b.StopTimer()
+		if err != nil || res.Inserted != n {
+			b.Fatalf("%+v, %v", res, err)
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
+}

@@ -1,0 +1,425 @@
+package store
+
+// Contact events: storing them in bulk, idempotently, and keeping the monthly
+// partitions of campaignctl.events (migrations/002_events.sql) ahead of the data.
+//
+// The SQL sits next to the Go here rather than in queries.sql: partition DDL is
+// assembled per month (DDL takes no bind parameters), and the staging table is a
+// detail of InsertEventsTx alone.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+)
+
+// Event is one thing a contact did, as stored in campaignctl.events. Strings that
+// are empty are stored empty; an empty ExternalID is stored as NULL (so it never
+// conflicts), and empty Properties as {}.
+type Event struct {
+	OccurredAt time.Time
+	Model      string
+	ContactKey string
+	Type       string
+	Campaign   string
+	Step       string
+	Topic      string
+	URL        string
+	ExternalID string
+	Properties json.RawMessage
+}
+
+// ErrNoEventsTable means the database has not been migrated to a version with the
+// events table.
+var ErrNoEventsTable = errors.New("the events table campaignctl.events does not exist: run `campaignctl migrate --db URL` first")
+
+// maxEventPartitionMonths bounds one EnsureEventPartitions call (100 years): a
+// mistyped year must not make thousands of tables.
+const maxEventPartitionMonths = 1200
+
+// EventPartitionName returns the name (without schema) of the partition holding
+// events of t's month in UTC, e.g. "events_p202611".
+func EventPartitionName(t time.Time) string {
+	u := t.UTC()
+	return fmt.Sprintf("events_p%04d%02d", u.Year(), int(u.Month()))
+}
+
+// monthStart is the first instant of t's month in UTC: partitions are UTC months
+// whatever the session's or the caller's time zone.
+func monthStart(t time.Time) time.Time {
+	u := t.UTC()
+	return time.Date(u.Year(), u.Month(), 1, 0, 0, 0, 0, time.UTC)
+}
+
+// InsertEvents stores events in one transaction and returns how many rows were
+// new. An event whose (model, external_id, occurred_at) is already stored is
+// skipped, so a client may re-send a batch safely. Either the whole batch is
+// stored or none of it.
+func (s *Store) InsertEvents(ctx context.Context, events []Event) (inserted int64, err error) {
+	if len(events) == 0 {
+		return 0, nil
+	}
+	tx, err := s.DB.BeginTxx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("storing events: %w", err)
+	}
+	defer tx.Rollback()
+	n, err := InsertEventsTx(ctx, tx, events)
+	if err != nil {
+		return 0, err
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("storing events: committing: %w", err)
+	}
+	return n, nil
+}
+
+// Staging is a temporary table of the transaction: COPY streams a whole batch in
+// one go (far fewer round trips and parse steps than one INSERT per event), and an
+// INSERT ... SELECT then applies ON CONFLICT, which COPY cannot. ON COMMIT DROP
+// ties its life to the caller's transaction, so several batches of one import
+// reuse it and a pooled connection never carries it over.
+const (
+	createEventStaging = `CREATE TEMP TABLE IF NOT EXISTS campaignctl_events_in (
+    occurred_at timestamptz NOT NULL,
+    model       text        NOT NULL,
+    contact_key text        NOT NULL,
+    type        text        NOT NULL,
+    campaign    text        NOT NULL,
+    step        text        NOT NULL,
+    topic       text        NOT NULL,
+    url         text        NOT NULL,
+    external_id text,
+    properties  jsonb       NOT NULL
+) ON COMMIT DROP`
+
+	// pg_temp. makes sure the staging table is ours even under an odd search_path.
+	copyEventsIn = `COPY pg_temp.campaignctl_events_in (occurred_at, model, contact_key, type, campaign, step, topic, url, external_id, properties) FROM STDIN`
+
+	// ON CONFLICT without a target: the only constraint an insert can break is the
+	// unique (model, external_id, occurred_at) index (id is generated), and
+	// DO NOTHING also absorbs duplicates within the same batch.
+	insertStagedEvents = `INSERT INTO campaignctl.events (occurred_at, model, contact_key, type, campaign, step, topic, url, external_id, properties)
+SELECT occurred_at, model, contact_key, type, campaign, step, topic, url, external_id, properties
+FROM pg_temp.campaignctl_events_in
+ON CONFLICT DO NOTHING`
+
+	// TRUNCATE rather than DELETE: the next batch of the same transaction starts
+	// from an empty file instead of scanning past dead rows.
+	truncateEventStaging = `TRUNCATE pg_temp.campaignctl_events_in`
+)
+
+// InsertEventsTx is InsertEvents inside the caller's transaction, for callers that
+// store several batches atomically (an import). It returns how many rows were new.
+// After an error the transaction is aborted and must be rolled back.
+func InsertEventsTx(ctx context.Context, tx *sqlx.Tx, events []Event) (inserted int64, err error) {
+	if len(events) == 0 {
+		return 0, nil
+	}
+	for i, e := range events {
+		if err := checkEvent(e); err != nil {
+			return 0, fmt.Errorf("storing events: event %d of the batch: %w", i+1, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, createEventStaging); err != nil {
+		return 0, fmt.Errorf("storing events: creating staging table: %w", err)
+	}
+	stmt, err := tx.PrepareContext(ctx, copyEventsIn)
+	if err != nil {
+		return 0, fmt.Errorf("storing events: starting COPY: %w", err)
+	}
+	for _, e := range events {
+		var ext any // nil is COPY's NULL
+		if e.ExternalID != "" {
+			ext = e.ExternalID
+		}
+		props := string(e.Properties)
+		if len(bytes.TrimSpace(e.Properties)) == 0 {
+			props = "{}"
+		}
+		if _, err := stmt.ExecContext(ctx, e.OccurredAt, e.Model, e.ContactKey, e.Type, e.Campaign, e.Step, e.Topic, e.URL, ext, props); err != nil {
+			stmt.Close()
+			return 0, fmt.Errorf("storing events: copying: %w", eventsError(err))
+		}
+	}
+	// An Exec without arguments ends the COPY and reports any error of the rows
+	// sent before it; Close alone would swallow it.
+	if _, err := stmt.ExecContext(ctx); err != nil {
+		stmt.Close()
+		return 0, fmt.Errorf("storing events: copying: %w", eventsError(err))
+	}
+	if err := stmt.Close(); err != nil {
+		return 0, fmt.Errorf("storing events: copying: %w", err)
+	}
+	res, err := tx.ExecContext(ctx, insertStagedEvents)
+	if err != nil {
+		return 0, fmt.Errorf("storing %d events: %w", len(events), eventsError(err))
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("storing events: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, truncateEventStaging); err != nil {
+		return 0, fmt.Errorf("storing events: emptying staging table: %w", err)
+	}
+	return n, nil
+}
+
+// checkEvent refuses what the table would refuse with an unhelpful message, or
+// accept wrongly: a zero time (it is a valid timestamptz, year 1), properties that
+// are not a JSON object, text Postgres cannot hold. The full rules, with messages
+// meant for the people who send events, are events.Validate's; the table's CHECK
+// constraints remain the last word.
+func checkEvent(e Event) error {
+	if e.OccurredAt.IsZero() {
+		return errors.New("occurred_at is not set")
+	}
+	for _, f := range []struct{ name, v string }{
+		{"model", e.Model}, {"contact_key", e.ContactKey}, {"type", e.Type},
+	} {
+		if f.v == "" {
+			return fmt.Errorf("%s is empty", f.name)
+		}
+	}
+	for _, f := range []struct{ name, v string }{
+		{"model", e.Model}, {"contact_key", e.ContactKey}, {"type", e.Type}, {"campaign", e.Campaign},
+		{"step", e.Step}, {"topic", e.Topic}, {"url", e.URL}, {"external_id", e.ExternalID},
+	} {
+		if !utf8.ValidString(f.v) || strings.IndexByte(f.v, 0) >= 0 {
+			return fmt.Errorf("%s %q is not valid UTF-8 text without NUL bytes", f.name, f.v)
+		}
+	}
+	if p := bytes.TrimSpace(e.Properties); len(p) > 0 && (p[0] != '{' || !json.Valid(p)) {
+		return fmt.Errorf("properties %.80q are not a JSON object", p)
+	}
+	return nil
+}
+
+// eventsError turns the errors a caller can act on into ones that say what to do.
+func eventsError(err error) error {
+	var pqErr *pq.Error
+	if !errors.As(err, &pqErr) {
+		return err
+	}
+	switch pqErr.Code {
+	case "42P01", "3F000": // undefined_table, invalid_schema_name
+		return fmt.Errorf("%w (%w)", ErrNoEventsTable, err)
+	case "40P01": // deadlock_detected
+		// Two transactions that both wrote events and then both needed a new
+		// partition wait on each other; Postgres cancels one of them.
+		return fmt.Errorf("another transaction was writing events and creating partitions at the same time, and Postgres cancelled this one to break the deadlock; run it again: %w", err)
+	case "23514": // check_violation
+		return fmt.Errorf("an event breaks the table's rule %s; check events with events.Validate before storing them: %w", pqErr.Constraint, err)
+	}
+	return err
+}
+
+// EnsureEventPartitions creates the monthly partitions of campaignctl.events that
+// cover every month (UTC) from from's to to's, inclusive, and returns the names of
+// those it created. It is idempotent and safe to run from several processes at
+// once. Rows of a month that sit in the default partition are moved into the new
+// partition in the same transaction.
+//
+// When every partition exists it only reads the catalog; otherwise it blocks
+// writers of campaignctl.events until it commits (creating a partition needs it).
+func (s *Store) EnsureEventPartitions(ctx context.Context, from, to time.Time) (created []string, err error) {
+	months, err := eventMonths(from, to)
+	if err != nil {
+		return nil, err
+	}
+	// The common case (every daemon start) is that nothing is missing: answer it
+	// without a transaction or a lock.
+	existing, err := eventPartitions(ctx, s.DB)
+	if err != nil {
+		return nil, err
+	}
+	if len(missingMonths(months, existing)) == 0 {
+		return nil, nil
+	}
+	tx, err := s.DB.BeginTxx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("creating event partitions: %w", err)
+	}
+	defer tx.Rollback()
+	created, err = ensureEventPartitions(ctx, tx, months)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("creating event partitions: committing: %w", err)
+	}
+	return created, nil
+}
+
+// EnsureEventPartitionsTx is EnsureEventPartitions inside the caller's transaction,
+// for an import that must create the partitions of the months it meets and store
+// their rows atomically. A partition it creates holds an exclusive lock on
+// campaignctl.events until the caller's transaction ends.
+func EnsureEventPartitionsTx(ctx context.Context, tx *sqlx.Tx, from, to time.Time) (created []string, err error) {
+	months, err := eventMonths(from, to)
+	if err != nil {
+		return nil, err
+	}
+	return ensureEventPartitions(ctx, tx, months)
+}
+
+// ensureEventPartitionsAround makes sure the month of now, the one before and the
+// three after have partitions, on conn (Migrate holds its own connection; taking a
+// second one from the pool could wait forever on a pool of one).
+func ensureEventPartitionsAround(ctx context.Context, conn *sqlx.Conn, now time.Time) ([]string, error) {
+	m := monthStart(now)
+	tx, err := conn.BeginTxx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("creating event partitions: %w", err)
+	}
+	defer tx.Rollback()
+	created, err := EnsureEventPartitionsTx(ctx, tx, m.AddDate(0, -1, 0), m.AddDate(0, 3, 0))
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("creating event partitions: committing: %w", err)
+	}
+	return created, nil
+}
+
+// eventMonths lists the month starts from from's month to to's month.
+func eventMonths(from, to time.Time) ([]time.Time, error) {
+	if from.After(to) {
+		return nil, fmt.Errorf("event partitions: from %s is after to %s", from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339))
+	}
+	lo, hi := monthStart(from), monthStart(to)
+	if lo.Year() < 1 || hi.Year() > 9999 {
+		return nil, fmt.Errorf("event partitions: months %s to %s fall outside the years 1–9999", lo.Format("2006-01"), hi.Format("2006-01"))
+	}
+	n := (hi.Year()-lo.Year())*12 + int(hi.Month()) - int(lo.Month()) + 1
+	if n > maxEventPartitionMonths {
+		return nil, fmt.Errorf("event partitions: %s to %s is %d months, more than the %d one call may create; check the dates", lo.Format("2006-01"), hi.Format("2006-01"), n, maxEventPartitionMonths)
+	}
+	months := make([]time.Time, 0, n)
+	for m := lo; !m.After(hi); m = m.AddDate(0, 1, 0) {
+		months = append(months, m)
+	}
+	return months, nil
+}
+
+func missingMonths(months []time.Time, existing map[string]bool) []time.Time {
+	var out []time.Time
+	for _, m := range months {
+		if !existing[EventPartitionName(m)] {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// listEventPartitions reads the catalog, not the names alone: a stray table named
+// like a partition but not attached must not count as one.
+const listEventPartitions = `SELECT c.relname
+FROM pg_catalog.pg_inherits i
+JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
+WHERE i.inhparent = 'campaignctl.events'::regclass`
+
+// eventPartitions returns the names of the partitions of campaignctl.events.
+func eventPartitions(ctx context.Context, q sqlx.QueryerContext) (map[string]bool, error) {
+	var names []string
+	if err := sqlx.SelectContext(ctx, q, &names, listEventPartitions); err != nil {
+		return nil, fmt.Errorf("listing event partitions: %w", eventsError(err))
+	}
+	out := make(map[string]bool, len(names))
+	for _, n := range names {
+		out[n] = true
+	}
+	return out, nil
+}
+
+// lockEventsForPartitioning blocks every insert through campaignctl.events (they
+// take ROW EXCLUSIVE on it) and every other caller of this code (the mode
+// conflicts with itself), while reads go on. Taken before the partitions are
+// listed again, so "the default partition holds no rows of that month" stays true
+// until the partition exists, and two callers never create the same one. ONLY
+// keeps it to one lock instead of one per partition.
+const lockEventsForPartitioning = `LOCK TABLE ONLY campaignctl.events IN SHARE ROW EXCLUSIVE MODE`
+
+func ensureEventPartitions(ctx context.Context, tx *sqlx.Tx, months []time.Time) ([]string, error) {
+	existing, err := eventPartitions(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	if len(missingMonths(months, existing)) == 0 {
+		return nil, nil
+	}
+	if _, err := tx.ExecContext(ctx, lockEventsForPartitioning); err != nil {
+		return nil, fmt.Errorf("creating event partitions: locking campaignctl.events: %w", eventsError(err))
+	}
+	// Under READ COMMITTED this statement sees what another caller committed while
+	// we waited for the lock.
+	if existing, err = eventPartitions(ctx, tx); err != nil {
+		return nil, err
+	}
+	var created []string
+	for _, m := range missingMonths(months, existing) {
+		if err := createEventPartition(ctx, tx, m); err != nil {
+			return nil, err
+		}
+		created = append(created, EventPartitionName(m))
+	}
+	return created, nil
+}
+
+const (
+	defaultHoldsMonth = `SELECT EXISTS (SELECT 1 FROM campaignctl.events_default WHERE occurred_at >= $1 AND occurred_at < $2)`
+
+	// Postgres refuses CREATE TABLE ... PARTITION OF while the default partition
+	// holds rows of the new range. So: a plain table shaped like the parent
+	// (LIKE copies the NOT NULL and CHECK constraints ATTACH demands), the rows
+	// moved into it with their ids, then ATTACH, which builds the indexes and
+	// checks the bounds. All in the caller's transaction: readers see the rows in
+	// the default partition or in the new one, never in neither.
+	eventColumns      = `id, occurred_at, received_at, model, contact_key, type, campaign, step, topic, url, external_id, properties`
+	moveDefaultRows   = `WITH moved AS (DELETE FROM campaignctl.events_default WHERE occurred_at >= $1 AND occurred_at < $2 RETURNING ` + eventColumns + `) INSERT INTO campaignctl.%s (` + eventColumns + `) SELECT ` + eventColumns + ` FROM moved`
+	createLikeEvents  = `CREATE TABLE campaignctl.%s (LIKE campaignctl.events INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`
+	attachPartition   = `ALTER TABLE campaignctl.events ATTACH PARTITION campaignctl.%s FOR VALUES FROM (%s) TO (%s)`
+	createPartitionOf = `CREATE TABLE campaignctl.%s PARTITION OF campaignctl.events FOR VALUES FROM (%s) TO (%s)`
+)
+
+// createEventPartition creates the partition of month m, moving its rows out of
+// the default partition if there are any.
+func createEventPartition(ctx context.Context, tx *sqlx.Tx, m time.Time) error {
+	name := pq.QuoteIdentifier(EventPartitionName(m))
+	next := m.AddDate(0, 1, 0)
+	// Bounds are literals (DDL takes no parameters), written with an explicit UTC
+	// offset so the session's TimeZone cannot shift them.
+	lo, hi := pq.QuoteLiteral(m.Format("2006-01-02 15:04:05")+"+00"), pq.QuoteLiteral(next.Format("2006-01-02 15:04:05")+"+00")
+	var inDefault bool
+	if err := tx.GetContext(ctx, &inDefault, defaultHoldsMonth, m, next); err != nil {
+		return fmt.Errorf("creating event partition %s: %w", name, eventsError(err))
+	}
+	if !inDefault {
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(createPartitionOf, name, lo, hi)); err != nil {
+			return fmt.Errorf("creating event partition %s: %w", name, eventsError(err))
+		}
+		return nil
+	}
+	for _, stmt := range []struct {
+		sql  string
+		args []any
+	}{
+		{fmt.Sprintf(createLikeEvents, name), nil},
+		{fmt.Sprintf(moveDefaultRows, name), []any{m, next}},
+		{fmt.Sprintf(attachPartition, name, lo, hi), nil},
+	} {
+		if _, err := tx.ExecContext(ctx, stmt.sql, stmt.args...); err != nil {
+			return fmt.Errorf("creating event partition %s from rows of the default partition: %w", name, eventsError(err))
+		}
+	}
+	return nil
+}
