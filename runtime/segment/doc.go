@@ -33,10 +33,11 @@
 // celmodel) read the runner's events table for the row's contact: events of the
 // model whose contact_key equals the row's key as text, in the window (now-d, now]
 // (or up to now). On the pushdown path they are EXISTS subqueries of the WHERE
-// clause; on the in-process path the scan query selects the same subqueries as
-// extra columns, one per distinct call (those of referenced segments included), and
-// the CEL functions read them from the row. Either way Postgres answers the event
-// part and both paths agree on it by construction; the tests hold both to answers
+// clause; on the in-process path the scan query LEFT JOINs, per distinct call
+// (those of referenced segments included), the contacts with matching events
+// (DISTINCT, or grouped with their count) and selects the answer as an extra
+// column, which the CEL functions read from the row. Either way Postgres answers
+// the event part with the same conditions; the tests hold both paths to answers
 // computed in Go from the fixture events.
 //
 // # Effective filter

@@ -259,9 +259,18 @@ func TestEngagementSQLIsParameterized(t *testing.T) {
 	if found < 2 {
 		t.Errorf("the hostile string is bound %d times, want the campaign, the step and the topic: %v", found, x.Args)
 	}
-	db, _ := openLeadsWithEvents(t, 20, 1)
-	if _, _, err := ev.Count(context.Background(), db, "s", testNow); err != nil {
+	ix, err := ev.ForcePath(segment.InProcess).Explain("s", testNow)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if strings.Contains(ix.SQL, "DROP") || len(ix.Args) < 3 {
+		t.Fatalf("in-process SQL carries the value or binds too little: %s %v", ix.SQL, ix.Args)
+	}
+	db, _ := openLeadsWithEvents(t, 20, 1)
+	for _, e := range []*segment.Evaluator{ev, ev.ForcePath(segment.InProcess)} {
+		if _, _, err := e.Count(context.Background(), db, "s", testNow); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var tables int
 	if err := db.Get(&tables, `SELECT count(*) FROM pg_tables WHERE tablename = 'crm_lead'`); err != nil || tables != 1 {

@@ -89,18 +89,20 @@ func (c *compiled) selectSQL(where string, fields []int, afterKey, limit bool, a
 
 // scanQuery is the in-process query: key, email and the given fields of every row
 // (that r's prefilter, if any, accepts), in key order when ordered, followed by
-// one column per engagement call of the filter, computed by the same SQL the
-// pushdown uses.
+// one column per engagement call of the filter, read from a LEFT JOIN to the
+// matching events (sqlgen.EngagementJoin). Model columns stay unqualified: the
+// joined relations only have campaignctl_-prefixed columns.
 func (c *compiled) scanQuery(fields []int, ordered bool, r route, now time.Time) (string, []any) {
 	args := append([]any(nil), r.args...)
-	var b strings.Builder
+	var b, joins strings.Builder
 	b.WriteString("SELECT " + c.mi.key + ", " + c.mi.email + c.columnsSQL(fields))
-	for _, call := range c.events {
-		q, a := c.mi.tr.EngagementSQL(call, now, len(args)+1)
-		b.WriteString(", " + q)
+	for k, call := range c.events {
+		sel, join, a := c.mi.tr.EngagementJoin(call, now, len(args)+1, "campaignctl_j"+strconv.Itoa(k))
+		b.WriteString(", " + sel)
+		joins.WriteString(join)
 		args = append(args, a...)
 	}
-	b.WriteString(" FROM " + c.mi.table)
+	b.WriteString(" FROM " + c.mi.table + joins.String())
 	if r.where != "" {
 		b.WriteString(" WHERE " + r.where)
 	}

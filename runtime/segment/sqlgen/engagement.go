@@ -182,24 +182,34 @@ func (c *tctx) countCompare(op string, l, r texpr) (texpr, bool) {
 	return texpr{t: types.BoolType, pred: p}, true
 }
 
-// EngagementSQL renders the value of call for the current row of the model's table
-// (named in the FROM clause without an alias): a boolean for clicked, opened and
-// inactive_for, a bigint for event_count. Placeholders are numbered from first.
-// The in-process path selects it as a column, so CEL sees the same answer the
-// pushdown computes.
-func (t *Translator) EngagementSQL(call celmodel.EngagementCall, now time.Time, first int) (string, []any) {
+// EngagementJoin renders the value of call for the rows of the model's table
+// (named in the FROM clause without an alias) as a LEFT JOIN to add after that
+// FROM clause and the select expression that reads it: a boolean for clicked,
+// opened and inactive_for, a bigint for event_count. The joined relation holds one
+// row per contact with matching events (DISTINCT, or grouped with the count), so
+// the join keeps the table's rows one to one, and Postgres hashes it once rather
+// than probing the events per row. alias names the joined relation; placeholders
+// are numbered from first. The in-process path selects these, so CEL sees the
+// answer the pushdown's EXISTS subqueries give.
+func (t *Translator) EngagementJoin(call celmodel.EngagementCall, now time.Time, first int, alias string) (sel, join string, args []any) {
 	w := newWriter(now.Truncate(time.Microsecond), first)
-	switch call.Func {
-	case celmodel.FuncEventCount:
-		w.str("(SELECT count(*) FROM " + t.eventsTable + " AS " + evAlias + " WHERE ")
-		t.eventConds(w, call, true)
+	key := alias + ".campaignctl_key"
+	if call.Func == celmodel.FuncEventCount {
+		w.str(" LEFT JOIN (SELECT " + evAlias + ".contact_key AS campaignctl_key, count(*) AS campaignctl_n FROM " + t.eventsTable + " AS " + evAlias + " WHERE ")
+		t.eventConds(w, call, false)
+		w.str(" GROUP BY " + evAlias + ".contact_key)")
+		sel = "COALESCE(" + alias + ".campaignctl_n, 0)"
+	} else {
+		w.str(" LEFT JOIN (SELECT DISTINCT " + evAlias + ".contact_key AS campaignctl_key FROM " + t.eventsTable + " AS " + evAlias + " WHERE ")
+		t.eventConds(w, call, false)
 		w.str(")")
-	case celmodel.FuncInactiveFor:
-		t.existsNode(call)(w, true)
-	default:
-		t.existsNode(call)(w, false)
+		sel = "(" + key + " IS NOT NULL)"
+		if call.Func == celmodel.FuncInactiveFor {
+			sel = "(" + key + " IS NULL)"
+		}
 	}
-	return w.sb.String(), w.args
+	w.str(" AS " + alias + " ON " + key + " = " + t.outerKey)
+	return sel, w.sb.String(), w.args
 }
 
 // bind writes a placeholder for a Go value; a non-empty key shares one placeholder
