@@ -207,6 +207,17 @@ func (e *Evaluator) scan(ctx context.Context, db *sqlx.DB, c *compiled, now time
 		return fmt.Errorf("segment %q: connecting to Postgres: %w", c.seg.Name, err)
 	}
 	defer conn.Close()
+	// The scan streams every row to this process, so parallel workers gain
+	// nothing; and a Gather under a streamed join (the engagement joins) was seen
+	// to spin in the server indefinitely. SET LOCAL keeps the setting off the
+	// pooled connection: the transaction ends before the connection goes back.
+	if _, err := conn.ExecContext(ctx, "BEGIN READ ONLY"); err != nil {
+		return fmt.Errorf("segment %q: starting the scan: %w", c.seg.Name, err)
+	}
+	defer conn.ExecContext(context.Background(), "ROLLBACK")
+	if _, err := conn.ExecContext(ctx, "SET LOCAL max_parallel_workers_per_gather = 0"); err != nil {
+		return fmt.Errorf("segment %q: starting the scan: %w", c.seg.Name, err)
+	}
 	query, qargs := c.scanQuery(fields, ordered, r, now)
 	args := make([]driver.NamedValue, len(qargs))
 	for i, a := range qargs {
