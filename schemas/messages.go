@@ -408,28 +408,13 @@ func (tr *translator) requiredAttr(path []string) string {
 	if len(path) == 0 {
 		return ""
 	}
-	name := path[len(path)-1]
 	parentPath := path[:len(path)-1]
-	for _, parent := range []cue.Value{tr.ev.lookup(tr.unified, parentPath, false), tr.ev.lookup(tr.view, parentPath, false), tr.ev.lookup(tr.s.strict, parentPath, true)} {
-		if !parent.Exists() {
-			continue
-		}
-		it, err := parent.Fields(cue.Optional(true))
-		if err != nil {
-			continue
-		}
-		for it.Next() {
-			if it.Selector().Unquoted() != name {
-				continue
-			}
-			if a := it.Value().Attribute("required"); a.Err() == nil {
-				if s, err := a.String(0); err == nil && s != "" {
-					return s
-				}
-			}
-		}
+	attrs := fieldAttrs(path[len(path)-1], "required",
+		tr.ev.lookup(tr.unified, parentPath, false), tr.ev.lookup(tr.view, parentPath, false), tr.ev.lookup(tr.s.strict, parentPath, true))
+	if len(attrs) == 0 {
+		return ""
 	}
-	return ""
+	return attrs[0]
 }
 
 func (tr *translator) notAllowedMessage(path []string) string {
@@ -551,7 +536,9 @@ func (tr *translator) allowed(path []string) []string {
 	if len(path) == 0 {
 		return nil
 	}
-	for _, a := range tr.fieldAttrs(path, "enum") {
+	parentPath := path[:len(path)-1]
+	for _, a := range fieldAttrs(path[len(path)-1], "enum",
+		tr.ev.lookup(tr.view, parentPath, false), tr.ev.lookup(tr.unified, parentPath, false), tr.ev.lookup(tr.s.strict, parentPath, true)) {
 		it, err := tr.ev.root.LookupPath(cue.ParsePath(a)).Fields()
 		if err != nil {
 			continue
@@ -565,13 +552,12 @@ func (tr *translator) allowed(path []string) []string {
 	return nil
 }
 
-// fieldAttrs returns the first argument of every attribute key on the field
-// at path, read from its parent so required and optional fields count.
-func (tr *translator) fieldAttrs(path []string, key string) []string {
-	name := path[len(path)-1]
-	parentPath := path[:len(path)-1]
+// fieldAttrs returns the non-empty first argument of every attribute key on
+// the field name, read from each of its parents in turn (the same place in
+// several values of the object), so required and optional fields count.
+func fieldAttrs(name, key string, parents ...cue.Value) []string {
 	var out []string
-	for _, parent := range []cue.Value{tr.ev.lookup(tr.view, parentPath, false), tr.ev.lookup(tr.unified, parentPath, false), tr.ev.lookup(tr.s.strict, parentPath, true)} {
+	for _, parent := range parents {
 		if !parent.Exists() {
 			continue
 		}

@@ -85,10 +85,10 @@ type evaluator struct {
 	kinds   map[string]*schema
 	types   map[string]*schema
 	untyped *schema
-	// shape is #WorkflowShape: what any workflow may hold, to tell when a
-	// type narrows a field ("not allowed for type …").
-	shape   cue.Value
 	formats map[string]string // pattern → what it means, from #Formats
+	// listing is #Kinds and #WorkflowTypes in declaration order; the
+	// first evaluator's becomes the package's meta.
+	listing metadata
 	// vocabulary holds every field name any definition declares, to tell a
 	// typo from a field that belongs to another kind of step.
 	vocabulary map[string]bool
@@ -133,10 +133,7 @@ func initPool() error {
 			poolErr = err
 			return
 		}
-		meta, poolErr = readMetadata(ev)
-		if poolErr != nil {
-			return
-		}
+		meta = ev.listing
 		maxLive = min(max(runtime.GOMAXPROCS(0), 1), 16)
 		idle = make(chan *evaluator, maxLive)
 		live = 1
@@ -231,6 +228,7 @@ func newEvaluator() (*evaluator, error) {
 	}
 	for it.Next() {
 		k := it.Selector().Unquoted()
+		ev.listing.kinds = append(ev.listing.kinds, k)
 		if k == "workflow" {
 			// A workflow is validated against its type's definition.
 			ev.kinds[k] = nil
@@ -246,10 +244,10 @@ func newEvaluator() (*evaluator, error) {
 	}
 	for it.Next() {
 		t := it.Selector().Unquoted()
+		ev.listing.types = append(ev.listing.types, t)
 		ev.types[t] = newSchema("workflow", t, it.Value())
 	}
 	ev.untyped = newSchema("workflow", "", root.LookupPath(cue.MakePath(cue.Def("#UntypedWorkflow"))))
-	ev.shape = root.LookupPath(cue.MakePath(cue.Def("#WorkflowShape")))
 
 	collectFieldNames(root, ev.vocabulary, 0)
 
@@ -296,23 +294,6 @@ func newSchema(kind, typ string, v cue.Value) *schema {
 		s.hasLenient = true
 	}
 	return s
-}
-
-func readMetadata(ev *evaluator) (metadata, error) {
-	var m metadata
-	for _, def := range []struct {
-		path string
-		into *[]string
-	}{{"#Kinds", &m.kinds}, {"#WorkflowTypes", &m.types}} {
-		it, err := ev.root.LookupPath(cue.ParsePath(def.path)).Fields()
-		if err != nil {
-			return m, fmt.Errorf("reading %s: %w", def.path, err)
-		}
-		for it.Next() {
-			*def.into = append(*def.into, it.Selector().Unquoted())
-		}
-	}
-	return m, nil
 }
 
 // completeSafely is complete with a guard: the CUE evaluator is not ours, and a

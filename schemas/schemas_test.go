@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -233,7 +234,7 @@ func TestWorkflowTypesValid(t *testing.T) {
 
 // setPath sets (or, with del, deletes) a member of a JSON tree; path elements
 // that are numbers index lists.
-func setPath(t *testing.T, tree any, path string, v any, del bool) {
+func setPath(t testing.TB, tree any, path string, v any, del bool) {
 	t.Helper()
 	parts := strings.Split(path, ".")
 	cur := tree
@@ -256,8 +257,10 @@ func setPath(t *testing.T, tree any, path string, v any, del bool) {
 			}
 			cur = next
 		case []any:
-			var n int
-			fmt.Sscan(p, &n)
+			n, err := strconv.Atoi(p)
+			if err != nil || n < 0 || n >= len(x) {
+				t.Fatalf("setPath %s: no element %s in a list of %d", path, p, len(x))
+			}
 			if last {
 				x[n] = v
 				return
@@ -1116,7 +1119,7 @@ func BenchmarkCompleteInvalidWorkflow(b *testing.B) {
 	in := loadWorkflow(b, "transactional")
 	in["class"] = "marketing"
 	in["foo"] = 1
-	setPath(&testing.T{}, in, "trigger.event", "page_view", false)
+	setPath(b, in, "trigger.event", "page_view", false)
 	raw := mustJSON(b, in)
 	b.ReportAllocs()
 	for b.Loop() {

@@ -42,16 +42,12 @@ The plan's hash is checked: a plan edited after 'campaignctl plan' is refused.`,
 		return 1
 	}
 	ctx := context.Background()
-	st, err := store.Open(ctx, *db)
+	st, err := openMigrated(ctx, *db)
 	if err != nil {
 		fmt.Fprintln(stderr, "campaignctl apply:", err)
 		return 1
 	}
 	defer st.Close()
-	if _, err := st.Migrate(ctx); err != nil {
-		fmt.Fprintln(stderr, "campaignctl apply:", err)
-		return 1
-	}
 	latest, err := st.LatestRevision(ctx)
 	if err != nil && !errors.Is(err, store.ErrNoRevision) {
 		fmt.Fprintln(stderr, "campaignctl apply:", err)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -41,7 +40,7 @@ prevented pushdown. With --explain, print the SQL and Postgres' EXPLAIN.`, `  ca
 	sample := fs.Int("sample", 10, "number of matching records to show (0 for none)")
 	fields := fs.String("fields", "", "comma-separated fields to show in the sample (default: all)")
 	explain := fs.Bool("explain", false, "print the generated SQL and Postgres' EXPLAIN")
-	format := fs.String("format", "text", "output format: text or json")
+	format := textOrJSONFlag(fs)
 	path := fs.String("path", "", "force the evaluation path: pushdown or in-process (for comparison)")
 	positional, code := parseInterleaved(fs, args)
 	if code >= 0 {
@@ -53,8 +52,7 @@ prevented pushdown. With --explain, print the SQL and Postgres' EXPLAIN.`, `  ca
 		return 2
 	}
 	name := positional[0]
-	if *format != "text" && *format != "json" {
-		fmt.Fprintf(stderr, "campaignctl audience: --format %q: want text or json\n", *format)
+	if !checkTextOrJSON(fs, *format, stderr) {
 		return 2
 	}
 	if *path != "" && *path != string(segment.Pushdown) && *path != string(segment.InProcess) {
@@ -127,9 +125,7 @@ prevented pushdown. With --explain, print the SQL and Postgres' EXPLAIN.`, `  ca
 		res.Explain = lines
 	}
 	if *format == "json" {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return boolExit(enc.Encode(res) == nil)
+		return boolExit(writeJSON(stdout, res) == nil)
 	}
 	fmt.Fprintf(stdout, "segment %s (model %s): %d contacts, evaluated %s\n", res.Segment, res.Model, res.Count, res.Path)
 	if res.Reason != "" {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -53,7 +52,7 @@ Exit status: 0 no changes, 2 changes, 1 error (including a usage error), like
 	format := fs.String("format", "text", "output: text, markdown or json")
 	color := fs.String("color", "auto", "colour text output: auto (terminal and NO_COLOR unset), always or never")
 	db := dbFlag(fs)
-	positional, code := parsePositionals(fs, args)
+	positional, code := parseInterleaved(fs, args)
 	if code >= 0 {
 		if code == 2 {
 			return diffError
@@ -161,24 +160,6 @@ Exit status: 0 no changes, 2 changes, 1 error (including a usage error), like
 		return diffChanges
 	}
 	return diffNoChanges
-}
-
-// parsePositionals parses flags that may come before, between or after the
-// positional arguments, and returns the positionals. The code is parseFlags's:
-// 0 for help, 2 for a usage error, -1 to go on.
-func parsePositionals(fs *flag.FlagSet, args []string) ([]string, int) {
-	var positional []string
-	for {
-		if code := parseFlags(fs, args); code >= 0 {
-			return nil, code
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return positional, -1
-		}
-		positional = append(positional, rest[0])
-		args = rest[1:]
-	}
 }
 
 // loadPlan reads one side: a directory is compiled, a file is decoded as a plan.

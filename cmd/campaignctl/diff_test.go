@@ -22,7 +22,8 @@ import (
 
 const diffCases = "../../testdata/diff"
 
-// runSub runs one of this file's commands and returns its exit code and output.
+// runSub runs a command's entry point (run for the whole CLI) in-process and
+// returns its exit code and outputs.
 func runSub(f func([]string, io.Writer, io.Writer) int, args ...string) (int, string, string) {
 	var stdout, stderr bytes.Buffer
 	code := f(args, &stdout, &stderr)

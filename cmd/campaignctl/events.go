@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -11,17 +10,13 @@ import (
 	"syscall"
 
 	"github.com/campaignctl/campaignctl/runtime/events"
-	"github.com/campaignctl/campaignctl/runtime/store"
 )
 
 // eventsStdin is where "events import -" reads; tests replace it.
 var eventsStdin io.Reader = os.Stdin
 
 // eventsSubcommands are the verbs of "campaignctl events".
-var eventsSubcommands = []struct {
-	name, summary string
-	run           func(args []string, stdout, stderr io.Writer) int
-}{
+var eventsSubcommands = []command{
 	{"import", "store contact events from an NDJSON file or stdin", runEventsImport},
 }
 
@@ -40,23 +35,7 @@ Run 'campaignctl events <command> -h' for a command's flags and examples.`)
 }
 
 func runEvents(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		eventsUsage(stderr)
-		return 2
-	}
-	switch args[0] {
-	case "-h", "-help", "--help", "help":
-		eventsUsage(stdout)
-		return 0
-	}
-	for _, c := range eventsSubcommands {
-		if c.name == args[0] {
-			return c.run(args[1:], stdout, stderr)
-		}
-	}
-	fmt.Fprintf(stderr, "campaignctl events: unknown command %q\n\n", args[0])
-	eventsUsage(stderr)
-	return 2
+	return dispatch("campaignctl events", eventsSubcommands, eventsUsage, args, stdout, stderr)
 }
 
 func runEventsImport(args []string, stdout, stderr io.Writer) int {
@@ -76,7 +55,7 @@ months the events fall in; the database is migrated first.`, `  campaignctl even
   campaignctl events import --db "$CAMPAIGNCTL_DB" --format json events.ndjson`, stderr)
 	db := dbFlag(fs)
 	batch := fs.Int("batch", events.DefaultBatchSize, "events stored per COPY batch")
-	format := fs.String("format", "text", "output format: text or json")
+	format := textOrJSONFlag(fs)
 	positional, code := parseInterleaved(fs, args)
 	if code >= 0 {
 		return code
@@ -86,8 +65,7 @@ months the events fall in; the database is migrated first.`, `  campaignctl even
 		fs.Usage()
 		return 2
 	}
-	if *format != "text" && *format != "json" {
-		fmt.Fprintf(stderr, "campaignctl events import: --format %q: want text or json\n", *format)
+	if !checkTextOrJSON(fs, *format, stderr) {
 		return 2
 	}
 	if *batch < 1 {
@@ -115,16 +93,12 @@ months the events fall in; the database is migrated first.`, `  campaignctl even
 	// Ctrl-C rolls the transaction back: nothing half-imported is left behind.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	st, err := store.Open(ctx, *db)
+	st, err := openMigrated(ctx, *db)
 	if err != nil {
 		fmt.Fprintln(stderr, "campaignctl events import:", err)
 		return 1
 	}
 	defer st.Close()
-	if _, err := st.Migrate(ctx); err != nil {
-		fmt.Fprintln(stderr, "campaignctl events import:", err)
-		return 1
-	}
 	res, err := events.Import(ctx, st, in, name, events.ImportOptions{BatchSize: *batch})
 	if err != nil {
 		fmt.Fprintln(stderr, "campaignctl events import:", err)
@@ -134,12 +108,7 @@ months the events fall in; the database is migrated first.`, `  campaignctl even
 		if res.Partitions == nil {
 			res.Partitions = []string{}
 		}
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(res); err != nil {
-			return 1
-		}
-		return 0
+		return boolExit(writeJSON(stdout, res) == nil)
 	}
 	fmt.Fprintf(stdout, "imported %d events (%d duplicates skipped) from %s\n", res.Inserted, res.Duplicates, name)
 	if len(res.Partitions) > 0 {

@@ -17,13 +17,6 @@ import (
 	"github.com/campaignctl/campaignctl/runtime/store/storetest"
 )
 
-// runCLI runs campaignctl in-process and returns its exit code and outputs.
-func runCLI(args ...string) (int, string, string) {
-	var stdout, stderr bytes.Buffer
-	code := run(args, &stdout, &stderr)
-	return code, stdout.String(), stderr.String()
-}
-
 func writeFile(t *testing.T, name, content string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), name)
@@ -87,7 +80,7 @@ func TestEventsImportBadLineFailsWithLineAndNothingStored(t *testing.T) {
 	path := writeFile(t, "bad.ndjson", `{"type":"page_view","model":"lead","key":"1","at":"2026-11-20T10:00:00Z"}
 {"type":"page_view","model":"lead","key":"2","at":"2026-11-20T10:00:00Z","tpye":"x"}
 `)
-	code, stdout, stderr := runCLI("events", "import", "--db", url, path)
+	code, stdout, stderr := runSub(run, "events", "import", "--db", url, path)
 	if code != 1 {
 		t.Fatalf("exit %d, want 1; stderr %s", code, stderr)
 	}
@@ -118,7 +111,7 @@ func TestEventsUsageErrors(t *testing.T) {
 		{[]string{"events", "import", "--db", "postgres://x", "--batch", "0", "a"}, 2, "--batch 0"},
 		{[]string{"events", "import", "--db", "postgres://x", filepath.Join(t.TempDir(), "missing.ndjson")}, 1, "no such file"},
 	} {
-		code, stdout, stderr := runCLI(tc.args...)
+		code, stdout, stderr := runSub(run, tc.args...)
 		out := stderr
 		if tc.code == 0 {
 			out = stdout
@@ -128,7 +121,7 @@ func TestEventsUsageErrors(t *testing.T) {
 		}
 	}
 	// -h shows the examples, on stderr as every command's help does.
-	_, _, stderr := runCLI("events", "import", "-h")
+	_, _, stderr := runSub(run, "events", "import", "-h")
 	if !strings.Contains(stderr, "Examples:") || !strings.Contains(stderr, "events import --db") {
 		t.Errorf("events import -h lacks examples:\n%s", stderr)
 	}

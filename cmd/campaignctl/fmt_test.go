@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -15,8 +14,6 @@ const (
 	unformattedCUE = "package campaigns\nsender: s: {\nfrom:\"a@acme.example\"\n}\n"
 	formattedCUE   = "package campaigns\n\nsender: s: {\n\tfrom: \"a@acme.example\"\n}\n"
 )
-
-func fmtCmd(args []string, stdout, stderr *bytes.Buffer) int { return runFmt(args, stdout, stderr) }
 
 // fmtTree writes files (path → content) under a fresh directory.
 func fmtTree(t *testing.T, files map[string]string) string {
@@ -52,7 +49,7 @@ func TestFmtCheck(t *testing.T) {
 		"cue.mod/m.cue":    unformattedCUE,
 		"templates/x.html": "<p>  untouched  </p>",
 	})
-	code, stdout, stderr := runCmd(fmtCmd, "-check", dir)
+	code, stdout, stderr := runSub(runFmt, "-check", dir)
 	if code != 1 {
 		t.Fatalf("exit %d, want 1\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
@@ -65,21 +62,21 @@ func TestFmtCheck(t *testing.T) {
 	}
 
 	// -diff shows the change without writing under -check.
-	code, stdout, _ = runCmd(fmtCmd, "-check", "-diff", filepath.Join(dir, "a.hcl"))
+	code, stdout, _ = runSub(runFmt, "-check", "-diff", filepath.Join(dir, "a.hcl"))
 	if code != 1 || !strings.Contains(stdout, "-from=\"a@acme.example\"\n") || !strings.Contains(stdout, "+  from = \"a@acme.example\"\n") {
 		t.Errorf("exit %d, diff:\n%s", code, stdout)
 	}
 
 	// A formatted tree passes the check.
 	clean := fmtTree(t, map[string]string{"ok.hcl": formattedHCL, "ok.cue": formattedCUE})
-	if code, stdout, stderr := runCmd(fmtCmd, clean, "-check"); code != 0 || stdout != "" {
+	if code, stdout, stderr := runSub(runFmt, clean, "-check"); code != 0 || stdout != "" {
 		t.Errorf("formatted tree: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 }
 
 func TestFmtWrites(t *testing.T) {
 	dir := fmtTree(t, map[string]string{"a.hcl": unformattedHCL, "b.cue": unformattedCUE, "ok.hcl": formattedHCL})
-	code, stdout, stderr := runCmd(fmtCmd, dir)
+	code, stdout, stderr := runSub(runFmt, dir)
 	if code != 0 {
 		t.Fatalf("exit %d\nstderr:\n%s", code, stderr)
 	}
@@ -102,7 +99,7 @@ func TestFmtWrites(t *testing.T) {
 		t.Errorf("directory holds %d entries after fmt, want 3", len(entries))
 	}
 	// A second run finds nothing to do.
-	if code, stdout, _ := runCmd(fmtCmd, "-check", dir); code != 0 || stdout != "" {
+	if code, stdout, _ := runSub(runFmt, "-check", dir); code != 0 || stdout != "" {
 		t.Errorf("second run: exit %d, stdout %q", code, stdout)
 	}
 }
@@ -113,7 +110,7 @@ func TestFmtErrors(t *testing.T) {
 		"a.hcl":      unformattedHCL,
 		"notes.md":   "# hi",
 	})
-	code, stdout, stderr := runCmd(fmtCmd, dir)
+	code, stdout, stderr := runSub(runFmt, dir)
 	if code != 1 {
 		t.Fatalf("exit %d, want 1", code)
 	}
@@ -138,7 +135,7 @@ func TestFmtErrors(t *testing.T) {
 		{[]string{"-nope"}, 2, "flag provided but not defined"},
 		{[]string{"-h"}, 0, "Usage: campaignctl fmt"},
 	} {
-		code, _, stderr := runCmd(fmtCmd, c.args...)
+		code, _, stderr := runSub(runFmt, c.args...)
 		if code != c.code || !strings.Contains(stderr, c.msg) {
 			t.Errorf("%v: exit %d, stderr %q; want %d and %q", c.args, code, stderr, c.code, c.msg)
 		}
@@ -152,7 +149,7 @@ func TestFmtExamples(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no CUE examples in campaigns/ (%v)", err)
 	}
-	code, stdout, stderr := runCmd(fmtCmd, append([]string{"-check"}, files...)...)
+	code, stdout, stderr := runSub(runFmt, append([]string{"-check"}, files...)...)
 	if code != 0 {
 		t.Errorf("exit %d; not formatted:\n%s%s", code, stdout, stderr)
 	}
@@ -161,12 +158,8 @@ func TestFmtExamples(t *testing.T) {
 // The tests of `campaignctl schema export` live here too: this file is the one
 // the fmt and schema commands' owner keeps.
 
-func schemaCmd(args []string, stdout, stderr *bytes.Buffer) int {
-	return runSchema(args, stdout, stderr)
-}
-
 func TestSchemaExport(t *testing.T) {
-	code, stdout, stderr := runCmd(schemaCmd, "export")
+	code, stdout, stderr := runSub(runSchema, "export")
 	if code != 0 {
 		t.Fatalf("exit %d\nstderr:\n%s", code, stderr)
 	}
@@ -179,7 +172,7 @@ func TestSchemaExport(t *testing.T) {
 	}
 
 	out := filepath.Join(t.TempDir(), "campaignctl.schema.json")
-	code, stdout2, stderr := runCmd(schemaCmd, "export", "-o", out)
+	code, stdout2, stderr := runSub(runSchema, "export", "-o", out)
 	if code != 0 || stdout2 != "" {
 		t.Fatalf("-o: exit %d, stdout %q, stderr %q", code, stdout2, stderr)
 	}
@@ -190,7 +183,7 @@ func TestSchemaExport(t *testing.T) {
 	if err := os.WriteFile(out, []byte("old"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if code, _, _ := runCmd(schemaCmd, "export", "-o", out); code != 0 || readFile(t, out) != stdout {
+	if code, _, _ := runSub(runSchema, "export", "-o", out); code != 0 || readFile(t, out) != stdout {
 		t.Errorf("second export: exit %d, file not replaced", code)
 	}
 
@@ -204,7 +197,7 @@ func TestSchemaExport(t *testing.T) {
 		{[]string{"export", "extra"}, 2, `unexpected argument "extra"`},
 		{[]string{"export", "-o", filepath.Join(t.TempDir(), "no", "such", "dir", "x.json")}, 1, "no such file"},
 	} {
-		code, _, stderr := runCmd(schemaCmd, c.args...)
+		code, _, stderr := runSub(runSchema, c.args...)
 		if code != c.code || !strings.Contains(stderr, c.msg) {
 			t.Errorf("%v: exit %d, stderr %q; want %d and %q", c.args, code, stderr, c.code, c.msg)
 		}

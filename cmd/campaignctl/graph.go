@@ -26,7 +26,7 @@ Exit status: 0 on success, 1 on errors, 2 for a usage error.`, `  campaignctl gr
   campaignctl graph --kind sequence welcome plan.json`, stderr)
 	format := fs.String("format", "mermaid", "output: mermaid or dot")
 	kind := fs.String("kind", "", "workflow or sequence, when both kinds have an object called NAME")
-	positional, code := parsePositionals(fs, args)
+	positional, code := parseInterleaved(fs, args)
 	if code >= 0 {
 		return code
 	}

@@ -52,6 +52,14 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	return dispatch("campaignctl", commands(), usage, args, stdout, stderr)
+}
+
+// dispatch runs the command of cmds that args[0] names with the rest of args, or
+// prints usage: to stdout for help (exit 0), to stderr when no command or an
+// unknown one is named (exit 2). prog prefixes the unknown-command error.
+// campaignctl and its command groups (events) share it.
+func dispatch(prog string, cmds []command, usage func(io.Writer), args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		usage(stderr)
 		return 2
@@ -61,12 +69,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		usage(stdout)
 		return 0
 	}
-	for _, c := range commands() {
+	for _, c := range cmds {
 		if c.name == args[0] {
 			return c.run(args[1:], stdout, stderr)
 		}
 	}
-	fmt.Fprintf(stderr, "campaignctl: unknown command %q\n\n", args[0])
+	fmt.Fprintf(stderr, "%s: unknown command %q\n\n", prog, args[0])
 	usage(stderr)
 	return 2
 }

@@ -39,3 +39,17 @@ run repeatedly and concurrently; serve also migrates at start.`, `  campaignctl 
 	}
 	return 0
 }
+
+// openMigrated connects to the database at url and brings campaignctl's tables up
+// to date, for the commands that write to them (apply, events import, serve).
+func openMigrated(ctx context.Context, url string) (*store.Store, error) {
+	st, err := store.Open(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := st.Migrate(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
+}

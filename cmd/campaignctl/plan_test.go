@@ -11,12 +11,10 @@ import (
 	"github.com/campaignctl/campaignctl/compiler/plan"
 )
 
-func planCmd(args []string, stdout, stderr *bytes.Buffer) int { return runPlan(args, stdout, stderr) }
-
 func TestPlanToStdoutMatchesGolden(t *testing.T) {
 	for _, name := range []string{"valid-minimal", "valid-lost-leads", "valid-many-objects"} {
 		t.Run(name, func(t *testing.T) {
-			code, stdout, stderr := runCmd(planCmd, "--no-git", caseDir(name))
+			code, stdout, stderr := runSub(runPlan, "--no-git", caseDir(name))
 			if code != 0 {
 				t.Fatalf("exit %d\n%s", code, stderr)
 			}
@@ -36,7 +34,7 @@ func TestPlanToStdoutMatchesGolden(t *testing.T) {
 
 func TestPlanToFile(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "plan.json")
-	code, stdout, stderr := runCmd(planCmd, "--no-git", caseDir("warning-no-unsubscribe"), "-o", out)
+	code, stdout, stderr := runSub(runPlan, "--no-git", caseDir("warning-no-unsubscribe"), "-o", out)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
@@ -55,7 +53,7 @@ func TestPlanToFile(t *testing.T) {
 	}
 
 	// An invalid tree leaves the previous plan alone.
-	code, stdout, stderr = runCmd(planCmd, "--no-git", "-o", out, caseDir("invalid-cel-type"))
+	code, stdout, stderr = runSub(runPlan, "--no-git", "-o", out, caseDir("invalid-cel-type"))
 	if code != 1 {
 		t.Fatalf("exit %d, want 1", code)
 	}
@@ -68,13 +66,13 @@ func TestPlanToFile(t *testing.T) {
 }
 
 func TestPlanUsage(t *testing.T) {
-	if code, _, _ := runCmd(planCmd, "--format", "yaml", caseDir("valid-minimal")); code != 2 {
+	if code, _, _ := runSub(runPlan, "--format", "yaml", caseDir("valid-minimal")); code != 2 {
 		t.Errorf("unknown format: exit %d, want 2", code)
 	}
-	if code, _, stderr := runCmd(planCmd, "-h"); code != 0 || !strings.Contains(stderr, "-no-git") || !strings.Contains(stderr, "Examples:") {
+	if code, _, stderr := runSub(runPlan, "-h"); code != 0 || !strings.Contains(stderr, "-no-git") || !strings.Contains(stderr, "Examples:") {
 		t.Errorf("-h: exit %d, help:\n%s", code, stderr)
 	}
-	if code, _, stderr := runCmd(planCmd, "--format", "json", "--no-git", caseDir("invalid-send-at")); code != 1 || !strings.HasPrefix(strings.TrimSpace(stderr), "[") {
+	if code, _, stderr := runSub(runPlan, "--format", "json", "--no-git", caseDir("invalid-send-at")); code != 1 || !strings.HasPrefix(strings.TrimSpace(stderr), "[") {
 		t.Errorf("json errors: exit %d, stderr:\n%s", code, stderr)
 	}
 }
@@ -119,7 +117,7 @@ func TestPlanRecordsGit(t *testing.T) {
 
 	source := func() plan.Source {
 		t.Helper()
-		code, stdout, stderr := runCmd(planCmd, dir)
+		code, stdout, stderr := runSub(runPlan, dir)
 		if code != 0 {
 			t.Fatalf("exit %d\n%s", code, stderr)
 		}
@@ -140,7 +138,7 @@ func TestPlanRecordsGit(t *testing.T) {
 	if s := source(); s.Commit != head || !s.Dirty {
 		t.Errorf("edited campaigns: source %+v, want dirty", s)
 	}
-	code, stdout, _ := runCmd(planCmd, "--no-git", dir)
+	code, stdout, _ := runSub(runPlan, "--no-git", dir)
 	if p, err := plan.Decode([]byte(stdout)); code != 0 || err != nil || p.Source != (plan.Source{}) {
 		t.Errorf("--no-git: exit %d, err %v, plan %s", code, err, stdout)
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -23,12 +22,11 @@ Print each campaign's status, audience and messages by outcome (sent, pending,
 failed, cancelled).`, `  campaignctl report --db "$CAMPAIGNCTL_DB"
   campaignctl report --db "$CAMPAIGNCTL_DB" --format json | jq .`, stderr)
 	db := dbFlag(fs)
-	format := fs.String("format", "text", "output format: text or json")
+	format := textOrJSONFlag(fs)
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}
-	if *format != "text" && *format != "json" {
-		fmt.Fprintf(stderr, "campaignctl report: --format %q: want text or json\n", *format)
+	if !checkTextOrJSON(fs, *format, stderr) {
 		return 2
 	}
 	if !needDB(*db, stderr) {
@@ -47,12 +45,7 @@ failed, cancelled).`, `  campaignctl report --db "$CAMPAIGNCTL_DB"
 		return 1
 	}
 	if *format == "json" {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(map[string]any{"campaigns": reports}); err != nil {
-			return 1
-		}
-		return 0
+		return boolExit(writeJSON(stdout, map[string]any{"campaigns": reports}) == nil)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CAMPAIGN\tSTATUS\tAUDIENCE\tSENT\tPENDING\tFAILED\tCANCELLED")

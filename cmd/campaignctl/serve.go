@@ -93,16 +93,12 @@ from a flag, so it does not show in process listings.`, `  CAMPAIGNCTL_SECRET=â€
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	st, err := store.Open(ctx, *db)
+	st, err := openMigrated(ctx, *db)
 	if err != nil {
 		fmt.Fprintln(stderr, "campaignctl serve:", err)
 		return 1
 	}
 	defer st.Close()
-	if _, err := st.Migrate(ctx); err != nil {
-		fmt.Fprintln(stderr, "campaignctl serve:", err)
-		return 1
-	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -45,23 +45,6 @@ func parseWithDir(fs *flag.FlagSet, args []string, stderr io.Writer) (string, in
 	return "", 2
 }
 
-// parseInterleaved parses flags that may come before, between or after the
-// positional arguments, and returns the positional ones.
-func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, int) {
-	var positional []string
-	for {
-		if code := parseFlags(fs, args); code >= 0 {
-			return nil, code
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return positional, -1
-		}
-		positional = append(positional, rest[0])
-		args = rest[1:]
-	}
-}
-
 // formatFlag adds --format.
 func formatFlag(fs *flag.FlagSet) *string {
 	return fs.String("format", string(diag.FormatText), "diagnostics format: text, json or github (GitHub Actions annotations)")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"path/filepath"
 	"strings"
@@ -11,17 +10,6 @@ import (
 const compileCases = "../../testdata/compile"
 
 func caseDir(name string) string { return filepath.Join(compileCases, name) }
-
-// runCmd calls a subcommand's entry point with buffers.
-func runCmd(f func([]string, *bytes.Buffer, *bytes.Buffer) int, args ...string) (int, string, string) {
-	var stdout, stderr bytes.Buffer
-	code := f(args, &stdout, &stderr)
-	return code, stdout.String(), stderr.String()
-}
-
-func validate(args []string, stdout, stderr *bytes.Buffer) int {
-	return runValidate(args, stdout, stderr)
-}
 
 func TestValidateExitCodes(t *testing.T) {
 	cases := []struct {
@@ -49,7 +37,7 @@ func TestValidateExitCodes(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			code, stdout, stderr := runCmd(validate, c.args...)
+			code, stdout, stderr := runSub(runValidate, c.args...)
 			if code != c.code {
 				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, c.code, stdout, stderr)
 			}
@@ -67,7 +55,7 @@ func TestValidateExitCodes(t *testing.T) {
 }
 
 func TestValidateTextShowsSnippets(t *testing.T) {
-	code, stdout, _ := runCmd(validate, caseDir("invalid-heredoc-caret"))
+	code, stdout, _ := runSub(runValidate, caseDir("invalid-heredoc-caret"))
 	if code != 1 {
 		t.Fatalf("exit %d", code)
 	}
@@ -81,7 +69,7 @@ func TestValidateTextShowsSnippets(t *testing.T) {
 }
 
 func TestValidateJSON(t *testing.T) {
-	code, stdout, stderr := runCmd(validate, "--format", "json", caseDir("invalid-many-errors"))
+	code, stdout, stderr := runSub(runValidate, "--format", "json", caseDir("invalid-many-errors"))
 	if code != 1 {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
@@ -115,14 +103,14 @@ func TestValidateJSON(t *testing.T) {
 		t.Errorf("summary missing from stderr: %q", stderr)
 	}
 
-	code, stdout, _ = runCmd(validate, "--format", "json", caseDir("valid-minimal"))
+	code, stdout, _ = runSub(runValidate, "--format", "json", caseDir("valid-minimal"))
 	if code != 0 || strings.TrimSpace(stdout) != "[]" {
 		t.Errorf("valid tree: exit %d, stdout %q, want 0 and []", code, stdout)
 	}
 }
 
 func TestValidateGitHub(t *testing.T) {
-	code, stdout, _ := runCmd(validate, "--format=github", caseDir("warning-no-unsubscribe"))
+	code, stdout, _ := runSub(runValidate, "--format=github", caseDir("warning-no-unsubscribe"))
 	if code != 0 {
 		t.Fatalf("exit %d", code)
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"unicode/utf8"
@@ -202,7 +203,7 @@ func (c *checker) checkCEL(u celUse) []segRef {
 	if u.segment != nil {
 		for _, id := range w.order {
 			ch := w.chains[id]
-			if len(ch.parts) == 2 && ch.parts[0] == celmodel.SegmentPrefix && contains(u.env.segments, ch.parts[1]) {
+			if len(ch.parts) == 2 && ch.parts[0] == celmodel.SegmentPrefix && slices.Contains(u.env.segments, ch.parts[1]) {
 				refs = append(refs, segRef{name: ch.parts[1], rng: u.expr.Sub(ch.start, ch.end)})
 			}
 		}
@@ -357,7 +358,7 @@ func (c *checker) undeclared(u celUse, ch chain) {
 			}
 			if r := suggest(root, roots); r != "" {
 				s = r
-				if fixed := strings.Join(append([]string{r}, ch.parts[1:]...), "."); contains(vars, fixed) {
+				if fixed := strings.Join(append([]string{r}, ch.parts[1:]...), "."); slices.Contains(vars, fixed) {
 					s = fixed
 				}
 			}

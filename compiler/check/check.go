@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/mail"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -322,7 +323,7 @@ func (c *checker) model(m *ir.Model) {
 		switch {
 		case !usable(f.Type):
 			ok = false // absent: the schema says so; invalid: reported
-		case !contains(fieldTypes, f.Type.Value):
+		case !slices.Contains(fieldTypes, f.Type.Value):
 			c.errorf(f.Type.Content(), "unknown field type %q%s", f.Type.Value, didYouMean(f.Type.Value, fieldTypes)).Detail =
 				"Field types are " + strings.Join(fieldTypes, ", ") + "."
 			ok = false
@@ -369,15 +370,6 @@ func (c *checker) sqlIdent(s *ir.String, re *regexp.Regexp, what string) bool {
 		d.Detail = "A table is a lowercase SQL identifier, optionally qualified by its schema: crm_lead or crm.lead."
 	} else {
 		d.Detail = "A column is a lowercase SQL identifier: letters, digits and underscores, not starting with a digit."
-	}
-	return false
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
 	}
 	return false
 }
@@ -443,7 +435,6 @@ func (c *checker) address(attr string, s *ir.String) (*mail.Address, bool) {
 func (c *checker) campaign(k *ir.Campaign) {
 	owner := fmt.Sprintf("campaign %q", k.Name.Value)
 	seg := resolve(c, k.Segment, "segment", c.segments)
-	tmpl := resolve(c, k.Template, "template", c.templates)
 	snd := resolve(c, k.Sender, "sender", c.senders)
 	pol := c.policyRef(k.Policy)
 	if usable(k.SendAt) {
@@ -460,9 +451,7 @@ func (c *checker) campaign(k *ir.Campaign) {
 	}
 	class := sendClass{src: k, written: k.Class}
 	via := fmt.Sprintf("%s sends it to segment %q", owner, val(k.Segment))
-	if tmpl != nil {
-		c.use(templateUse{tmpl: tmpl, ref: k.Template, user: owner, via: via, env: me, class: class})
-	}
+	c.use(templateUse{ref: k.Template, user: owner, via: via, env: me, class: class})
 	c.abTest(owner, k.ABTest, me, class, via)
 	c.sendsFrom(snd, owner, pol)
 }

@@ -2,6 +2,7 @@ package check
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -74,7 +75,7 @@ func (c *checker) fieldRef(owner, attr string, s *ir.String, me *modelEnv, allow
 			fmt.Sprintf("Fields of %s: %s.", model, list(me.fieldNames()))
 		return plan.Field{}, false
 	}
-	if len(types) > 0 && !containsType(types, f.Type) {
+	if len(types) > 0 && !slices.Contains(types, f.Type) {
 		names := make([]string, len(types))
 		for i, t := range types {
 			names[i] = string(t)
@@ -83,15 +84,6 @@ func (c *checker) fieldRef(owner, attr string, s *ir.String, me *modelEnv, allow
 		return f, false
 	}
 	return f, true
-}
-
-func containsType(types []plan.FieldType, t plan.FieldType) bool {
-	for _, x := range types {
-		if x == t {
-			return true
-		}
-	}
-	return false
 }
 
 // orList formats "a", "a or b", "a, b or c".

@@ -157,23 +157,38 @@ func (l *lowerer) name(path string, n ir.Name) string {
 	return n.Value
 }
 
-// blockList indexes a list of named blocks (steps, variants, …): the list
-// itself maps to the first name written twice, if any, since the schema's error
-// about a list is most often "distinct names"; otherwise to the owner's range.
-func (l *lowerer) blockList(path string, names []ir.Name, owner ir.Range) {
-	if len(names) == 0 {
-		return
+// block indexes a nested block (trigger, quiet_hours, …) at path and returns
+// the path of a member of it.
+func (l *lowerer) block(path string, decl ir.Range) func(member string) string {
+	l.mark(path, decl, false)
+	return func(member string) string { return join(path, member) }
+}
+
+// blockList lowers a list of named blocks (fields, steps, variants, …) at path,
+// with lowerOne lowering one block at its element path and returning the
+// block's name and declaration with it. Each element maps to its declaration;
+// the list itself maps to the first name written twice, if any, since the
+// schema's error about a list is most often "distinct names"; otherwise to the
+// owner's range. An empty list stays nil, as absent.
+func blockList[B, P any](l *lowerer, path string, owner ir.Range, blocks []B, lowerOne func(p string, b B) (ir.Name, ir.Range, P)) []P {
+	if len(blocks) == 0 {
+		return nil
 	}
-	r := owner
+	out := make([]P, len(blocks))
+	listRange, dupFound := owner, false
 	seen := map[string]bool{}
-	for _, n := range names {
-		if seen[n.Value] {
-			r = n.Range
-			break
+	for i, b := range blocks {
+		p := at(path, i)
+		name, decl, v := lowerOne(p, b)
+		l.mark(p, decl, false)
+		out[i] = v
+		if seen[name.Value] && !dupFound {
+			listRange, dupFound = name.Range, true
 		}
-		seen[n.Value] = true
+		seen[name.Value] = true
 	}
-	l.mark(path, r, false)
+	l.mark(path, listRange, false)
+	return out
 }
 
 // lower lowers every object of cfg, in kind order and then source order.
@@ -250,19 +265,14 @@ func lowerModel(l *lowerer, m *ir.Model) *plan.Model {
 		Key:   l.str("key", m.Key),
 		Email: l.str("email", m.Email),
 	}
-	names := make([]ir.Name, len(m.Fields))
-	for i, f := range m.Fields {
-		names[i] = f.Name
-		p := at("fields", i)
-		l.mark(p, f.DeclRange, false)
-		pm.Fields = append(pm.Fields, plan.Field{
+	pm.Fields = blockList(l, "fields", m.DeclRange, m.Fields, func(p string, f *ir.Field) (ir.Name, ir.Range, plan.Field) {
+		return f.Name, f.DeclRange, plan.Field{
 			Name:     l.name(join(p, "name"), f.Name),
 			Column:   l.str(join(p, "column"), f.Column),
 			Type:     plan.FieldType(l.str(join(p, "type"), f.Type)),
 			Nullable: l.boolean(join(p, "nullable"), f.Nullable),
-		})
-	}
-	l.blockList("fields", names, m.DeclRange)
+		}
+	})
 	pm.DefaultFilter = l.cel("default_filter", m.DefaultFilter)
 	pm.TimeZone = l.str("time_zone", m.TimeZone)
 	return pm
@@ -279,19 +289,18 @@ func lowerPolicy(l *lowerer, p *ir.Policy) *plan.Policy {
 		AudienceGrowthWarnPercent: l.integer("audience_growth_warn_percent", p.AudienceGrowthWarnPercent),
 	}
 	if q := p.QuietHours; q != nil {
-		l.mark("quiet_hours", q.DeclRange, false)
-		pp.QuietHours = &plan.QuietHours{Start: l.str("quiet_hours"+sep+"start", q.Start), End: l.str("quiet_hours"+sep+"end", q.End)}
+		m := l.block("quiet_hours", q.DeclRange)
+		pp.QuietHours = &plan.QuietHours{Start: l.str(m("start"), q.Start), End: l.str(m("end"), q.End)}
 	}
 	if f := p.FrequencyCap; f != nil {
-		l.mark("frequency_cap", f.DeclRange, false)
-		pp.FrequencyCap = &plan.FrequencyCap{Max: l.integer("frequency_cap"+sep+"max", f.Max), Per: l.str("frequency_cap"+sep+"per", f.Per)}
+		m := l.block("frequency_cap", f.DeclRange)
+		pp.FrequencyCap = &plan.FrequencyCap{Max: l.integer(m("max"), f.Max), Per: l.str(m("per"), f.Per)}
 	}
 	if b := p.Bypass; b != nil {
-		l.mark("bypass", b.DeclRange, false)
+		m := l.block("bypass", b.DeclRange)
 		pp.Bypass = map[string][]string{}
 		for _, c := range b.Classes {
-			path := join("bypass", c.Class.Value)
-			rules := l.list(path, c.Rules)
+			rules := l.list(m(c.Class.Value), c.Rules)
 			if rules == nil {
 				rules = []string{}
 			}
@@ -305,25 +314,20 @@ func lowerABTest(l *lowerer, path string, ab *ir.ABTest) *plan.ABTest {
 	if ab == nil {
 		return nil
 	}
-	l.mark(path, ab.DeclRange, false)
+	m := l.block(path, ab.DeclRange)
 	out := &plan.ABTest{
-		TestPercent:  l.integer(join(path, "test_percent"), ab.TestPercent),
-		Metric:       l.str(join(path, "metric"), ab.Metric),
-		DecideAfter:  l.str(join(path, "decide_after"), ab.DecideAfter),
-		Inconclusive: l.str(join(path, "inconclusive"), ab.Inconclusive),
+		TestPercent:  l.integer(m("test_percent"), ab.TestPercent),
+		Metric:       l.str(m("metric"), ab.Metric),
+		DecideAfter:  l.str(m("decide_after"), ab.DecideAfter),
+		Inconclusive: l.str(m("inconclusive"), ab.Inconclusive),
 	}
-	names := make([]ir.Name, len(ab.Variants))
-	for i, v := range ab.Variants {
-		names[i] = v.Name
-		p := at(join(path, "variants"), i)
-		l.mark(p, v.DeclRange, false)
-		out.Variants = append(out.Variants, plan.Variant{
+	out.Variants = blockList(l, m("variants"), ab.DeclRange, ab.Variants, func(p string, v *ir.Variant) (ir.Name, ir.Range, plan.Variant) {
+		return v.Name, v.DeclRange, plan.Variant{
 			Name:     l.name(join(p, "name"), v.Name),
 			Subject:  l.str(join(p, "subject"), v.Subject),
 			Template: l.str(join(p, "template"), v.Template),
-		})
-	}
-	l.blockList(join(path, "variants"), names, ab.DeclRange)
+		}
+	})
 	return out
 }
 
@@ -331,11 +335,11 @@ func lowerEngagement(l *lowerer, path string, e *ir.Engagement) *plan.Engagement
 	if e == nil {
 		return nil
 	}
-	l.mark(path, e.DeclRange, false)
+	m := l.block(path, e.DeclRange)
 	return &plan.Engagement{
-		Step:   l.str(join(path, "step"), e.Step),
-		Event:  l.str(join(path, "event"), e.Event),
-		Within: l.str(join(path, "within"), e.Within),
+		Step:   l.str(m("step"), e.Step),
+		Event:  l.str(m("event"), e.Event),
+		Within: l.str(m("within"), e.Within),
 	}
 }
 
@@ -350,38 +354,33 @@ func lowerWorkflow(l *lowerer, w *ir.Workflow) *plan.Workflow {
 		Goal:   l.cel("goal", w.Goal),
 	}
 	if t := w.Trigger; t != nil {
-		l.mark("trigger", t.DeclRange, false)
-		p := func(f string) string { return join("trigger", f) }
+		m := l.block("trigger", t.DeclRange)
 		pw.Trigger = plan.Trigger{
-			Event:       l.str(p("event"), t.Event),
-			Filter:      l.cel(p("filter"), t.Filter),
-			Segment:     l.str(p("segment"), t.Segment),
-			Topic:       l.str(p("topic"), t.Topic),
-			Threshold:   l.float(p("threshold"), t.Threshold),
-			Window:      l.str(p("window"), t.Window),
-			InactiveFor: l.str(p("inactive_for"), t.InactiveFor),
-			Field:       l.str(p("field"), t.Field),
+			Event:       l.str(m("event"), t.Event),
+			Filter:      l.cel(m("filter"), t.Filter),
+			Segment:     l.str(m("segment"), t.Segment),
+			Topic:       l.str(m("topic"), t.Topic),
+			Threshold:   l.float(m("threshold"), t.Threshold),
+			Window:      l.str(m("window"), t.Window),
+			InactiveFor: l.str(m("inactive_for"), t.InactiveFor),
+			Field:       l.str(m("field"), t.Field),
 		}
 	}
 	if r := w.Reenroll; r != nil {
-		l.mark("reenroll", r.DeclRange, false)
+		m := l.block("reenroll", r.DeclRange)
 		pw.Reenroll = &plan.Reenroll{
-			Allowed: l.boolean(join("reenroll", "allowed"), r.Allowed),
-			After:   l.str(join("reenroll", "after"), r.After),
+			Allowed: l.boolean(m("allowed"), r.Allowed),
+			After:   l.str(m("after"), r.After),
 		}
 	}
-	names := make([]ir.Name, len(w.Steps))
-	for i, s := range w.Steps {
-		names[i] = s.Name
-		p := at("steps", i)
-		l.mark(p, s.DeclRange, false)
+	pw.Steps = blockList(l, "steps", w.DeclRange, w.Steps, func(p string, s *ir.Step) (ir.Name, ir.Range, plan.Step) {
 		f := func(name string) string { return join(p, name) }
 		if s.Kind == nil {
 			// Front ends derive a step's kind from its attributes and report a
 			// step that has none; the schema need not say it again.
 			l.mark(f("kind"), s.DeclRange, true)
 		}
-		pw.Steps = append(pw.Steps, plan.Step{
+		return s.Name, s.DeclRange, plan.Step{
 			Name:       l.name(f("name"), s.Name),
 			Kind:       l.str(f("kind"), s.Kind),
 			Next:       l.str(f("next"), s.Next),
@@ -396,9 +395,8 @@ func lowerWorkflow(l *lowerer, w *ir.Workflow) *plan.Workflow {
 			Field:      l.str(f("field"), s.Field),
 			Value:      l.str(f("value"), s.Value),
 			Owners:     l.list(f("owners"), s.Owners),
-		})
-	}
-	l.blockList("steps", names, w.DeclRange)
+		}
+	})
 	return pw
 }
 
@@ -411,20 +409,15 @@ func lowerSequence(l *lowerer, s *ir.Sequence) *plan.Sequence {
 		Policy:  l.str("policy", s.Policy),
 		Goal:    l.cel("goal", s.Goal),
 	}
-	names := make([]ir.Name, len(s.Steps))
-	for i, st := range s.Steps {
-		names[i] = st.Name
-		p := at("steps", i)
-		l.mark(p, st.DeclRange, false)
-		ps.Steps = append(ps.Steps, plan.SequenceStep{
+	ps.Steps = blockList(l, "steps", s.DeclRange, s.Steps, func(p string, st *ir.SequenceStep) (ir.Name, ir.Range, plan.SequenceStep) {
+		return st.Name, st.DeclRange, plan.SequenceStep{
 			Name:     l.name(join(p, "name"), st.Name),
 			Offset:   l.str(join(p, "offset"), st.Offset),
 			Template: l.str(join(p, "template"), st.Template),
 			When:     lowerEngagement(l, join(p, "when"), st.When),
 			ABTest:   lowerABTest(l, join(p, "ab_test"), st.ABTest),
-		})
-	}
-	l.blockList("steps", names, s.DeclRange)
+		}
+	})
 	return ps
 }
 
@@ -442,25 +435,20 @@ func lowerAutoresponder(l *lowerer, r *ir.Autoresponder) *plan.Autoresponder {
 		ExcludeResponders: l.boolean("exclude_responders", r.ExcludeResponders),
 		DoNotEmail:        l.str("do_not_email", r.DoNotEmail),
 	}
-	names := make([]ir.Name, len(r.FollowUps))
-	for i, f := range r.FollowUps {
-		names[i] = f.Name
-		p := at("follow_ups", i)
-		l.mark(p, f.DeclRange, false)
-		pr.FollowUps = append(pr.FollowUps, plan.FollowUp{
+	pr.FollowUps = blockList(l, "follow_ups", r.DeclRange, r.FollowUps, func(p string, f *ir.FollowUp) (ir.Name, ir.Range, plan.FollowUp) {
+		return f.Name, f.DeclRange, plan.FollowUp{
 			Name:     l.name(join(p, "name"), f.Name),
 			Offset:   l.str(join(p, "offset"), f.Offset),
 			Template: l.str(join(p, "template"), f.Template),
-		})
-	}
-	l.blockList("follow_ups", names, r.DeclRange)
+		}
+	})
 	if rec := r.Recurrence; rec != nil {
-		l.mark("recurrence", rec.DeclRange, false)
+		m := l.block("recurrence", rec.DeclRange)
 		pr.Recurrence = &plan.Recurrence{
-			Unit:       l.str(join("recurrence", "unit"), rec.Unit),
-			Every:      l.integer(join("recurrence", "every"), rec.Every),
-			Weekdays:   l.list(join("recurrence", "weekdays"), rec.Weekdays),
-			DayOfMonth: l.integer(join("recurrence", "day_of_month"), rec.DayOfMonth),
+			Unit:       l.str(m("unit"), rec.Unit),
+			Every:      l.integer(m("every"), rec.Every),
+			Weekdays:   l.list(m("weekdays"), rec.Weekdays),
+			DayOfMonth: l.integer(m("day_of_month"), rec.DayOfMonth),
 		}
 	}
 	return pr

@@ -118,3 +118,53 @@ func TestRestoreAndPrune(t *testing.T) {
 func fieldErr(msg string, path ...string) schemas.FieldError {
 	return schemas.FieldError{Path: path, Message: msg}
 }
+
+// A list of named blocks maps to the first name written twice, since the
+// schema's error about a list is most often "distinct names", else to its
+// owner; each element maps to its declaration; an empty list stays absent.
+func TestBlockListIndex(t *testing.T) {
+	step := func(name string, at int) *ir.Step {
+		return &ir.Step{Name: ir.Name{Value: name, Range: rng(at, at+1)}, DeclRange: rng(at-1, at+1)}
+	}
+	w := &ir.Workflow{
+		Name:      ir.Name{Value: "w", Range: rng(1, 2)},
+		DeclRange: rng(0, 2),
+		Steps:     []*ir.Step{step("a", 10), step("b", 20), step("a", 30), step("b", 40)},
+	}
+	m := &ir.Model{
+		Name:      ir.Name{Value: "m", Range: rng(51, 52)},
+		DeclRange: rng(50, 52),
+		Fields: []*ir.Field{
+			{Name: ir.Name{Value: "x", Range: rng(60, 61)}, DeclRange: rng(59, 61)},
+			{Name: ir.Name{Value: "y", Range: rng(70, 71)}, DeclRange: rng(69, 71)},
+		},
+	}
+	empty := &ir.Sequence{Name: ir.Name{Value: "s", Range: rng(81, 82)}, DeclRange: rng(80, 82)}
+	objs := lower(&ir.Config{Models: []*ir.Model{m}, Workflows: []*ir.Workflow{w}, Sequences: []*ir.Sequence{empty}})
+	model, workflow, sequence := objs[0], objs[1], objs[2]
+
+	if got := workflow.idx.ranges["steps"]; got != rng(30, 31) {
+		t.Errorf("steps maps to %v, want the second \"a\" at %v", got, rng(30, 31))
+	}
+	if got := workflow.idx.ranges[at("steps", 3)]; got != rng(39, 41) {
+		t.Errorf("steps[3] maps to %v, want its declaration %v", got, rng(39, 41))
+	}
+	if got := workflow.idx.ranges[join(at("steps", 1), "name")]; got != rng(20, 21) {
+		t.Errorf("steps[1].name maps to %v, want %v", got, rng(20, 21))
+	}
+	if got := len(workflow.value.(*plan.Workflow).Steps); got != 4 {
+		t.Errorf("lowered %d steps, want 4", got)
+	}
+	if got := model.idx.ranges["fields"]; got != rng(50, 52) {
+		t.Errorf("fields maps to %v, want the model's declaration %v", got, rng(50, 52))
+	}
+	if got := model.value.(*plan.Model).Fields; len(got) != 2 || got[1].Name != "y" {
+		t.Errorf("lowered fields %+v, want x and y", got)
+	}
+	if _, ok := sequence.idx.ranges["steps"]; ok {
+		t.Error("an empty step list is indexed; it should stay absent")
+	}
+	if got := sequence.value.(*plan.Sequence).Steps; got != nil {
+		t.Errorf("an empty step list lowers to %#v, want nil", got)
+	}
+}

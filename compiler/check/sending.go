@@ -125,9 +125,7 @@ func (c *checker) abTest(owner string, ab *ir.ABTest, me *modelEnv, class sendCl
 	c.duration(owner, "ab_test decide_after", ab.DecideAfter, false)
 	for _, v := range ab.Variants {
 		vo := fmt.Sprintf("variant %q of %s", v.Name.Value, owner)
-		if t := resolve(c, v.Template, "template", c.templates); t != nil {
-			c.use(templateUse{tmpl: t, ref: v.Template, user: vo, via: via, env: me, class: class})
-		}
+		c.use(templateUse{ref: v.Template, user: vo, via: via, env: me, class: class})
 		if usable(v.Subject) {
 			c.variantSubject(vo, v.Subject, me)
 		}

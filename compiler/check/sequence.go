@@ -36,9 +36,7 @@ func (c *checker) sequence(s *ir.Sequence) {
 	for i, st := range s.Steps {
 		so := fmt.Sprintf("step %q of %s", st.Name.Value, owner)
 		offsets[i], known[i] = c.duration(so, "offset", st.Offset, false)
-		if t := resolve(c, st.Template, "template", c.templates); t != nil {
-			c.use(templateUse{tmpl: t, ref: st.Template, user: so, via: via, env: me, class: sendClass{fixed: plan.ClassMarketing}})
-		}
+		c.use(templateUse{ref: st.Template, user: so, via: via, env: me, class: sendClass{fixed: plan.ClassMarketing}})
 		c.abTest(so, st.ABTest, me, sendClass{fixed: plan.ClassMarketing}, via)
 		if w := st.When; w != nil {
 			c.duration(so, "when within", w.Within, false)
@@ -91,13 +89,9 @@ func (c *checker) autoresponder(r *ir.Autoresponder) {
 	for _, f := range r.FollowUps {
 		fo := fmt.Sprintf("follow-up %q of %s", f.Name.Value, owner)
 		c.duration(fo, "offset", f.Offset, false)
-		if t := resolve(c, f.Template, "template", c.templates); t != nil {
-			c.use(templateUse{tmpl: t, ref: f.Template, user: fo, via: via, env: me, class: sendClass{fixed: plan.ClassMarketing}})
-		}
+		c.use(templateUse{ref: f.Template, user: fo, via: via, env: me, class: sendClass{fixed: plan.ClassMarketing}})
 	}
-	if t := resolve(c, r.Template, "template", c.templates); t != nil {
-		c.use(templateUse{tmpl: t, ref: r.Template, user: owner, via: via, env: me, class: sendClass{fixed: plan.ClassMarketing}})
-	}
+	c.use(templateUse{ref: r.Template, user: owner, via: via, env: me, class: sendClass{fixed: plan.ClassMarketing}})
 	c.fieldRef(owner, "do_not_email", r.DoNotEmail, me, false, plan.TypeBool)
 	start, startOK := dateOrTime(r.Start)
 	stop, stopOK := dateOrTime(r.End)

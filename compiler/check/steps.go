@@ -43,13 +43,7 @@ func newStepGraph(steps []*ir.Step) *stepGraph {
 	return g
 }
 
-func (g *stepGraph) names() []string {
-	names := make([]string, 0, len(g.index))
-	for n := range g.index {
-		names = append(names, n)
-	}
-	return names
-}
+func (g *stepGraph) names() []string { return keys(g.index) }
 
 // resolve looks up a reference to a step, reporting an unknown one.
 func (g *stepGraph) resolve(c *checker, owner, attr string, ref *ir.String) (int, bool) {

@@ -93,9 +93,9 @@ func (c *checker) templateClass(t *ir.Template) string {
 
 // templateUse is one place that sends a template.
 type templateUse struct {
-	tmpl *ir.Template
-	ref  *ir.String // where the template is named
-	user string     // `campaign "x"`, `step "s" of workflow "w"`
+	tmpl *ir.Template // set by use
+	ref  *ir.String   // where the template is named
+	user string       // `campaign "x"`, `step "s" of workflow "w"`
 	// via says, for details, who receives it: `campaign "x" sends it to segment "y"`.
 	via string
 	env *modelEnv // the recipients' model; nil when unknown
@@ -104,7 +104,14 @@ type templateUse struct {
 	class sendClass
 }
 
-func (c *checker) use(u templateUse) { c.uses = append(c.uses, u) }
+// use resolves the template a send names and records the send for
+// templateLints. An unknown template is reported; an absent one is the
+// schema's to report.
+func (c *checker) use(u templateUse) {
+	if u.tmpl = resolve(c, u.ref, "template", c.templates); u.tmpl != nil {
+		c.uses = append(c.uses, u)
+	}
+}
 
 // templateLints runs the checks that depend on how a template is sent: the
 // fields it reads exist on the recipients' model, and marketing mail carries an

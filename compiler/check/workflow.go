@@ -79,16 +79,12 @@ func (c *checker) workflow(w *ir.Workflow) {
 			c.fieldRef(so, "relative_to", s.RelativeTo, me, true, plan.TypeTimestamp)
 		case plan.StepSend:
 			sends = true
-			if t := resolve(c, s.Template, "template", c.templates); t != nil {
-				c.use(templateUse{tmpl: t, ref: s.Template, user: so, via: via, env: me, class: class})
-			}
+			c.use(templateUse{ref: s.Template, user: so, via: via, env: me, class: class})
 			c.abTest(so, s.ABTest, me, class, via)
 		case plan.StepNotifyOwner:
 			sends = true
-			if t := resolve(c, s.Template, "template", c.templates); t != nil {
-				c.use(templateUse{tmpl: t, ref: s.Template, user: so,
-					via: fmt.Sprintf("%s sends it to the owner of each %s contact", owner, val(w.Model)), env: me, class: sendClass{fixed: plan.ClassInternal}})
-			}
+			c.use(templateUse{ref: s.Template, user: so,
+				via: fmt.Sprintf("%s sends it to the owner of each %s contact", owner, val(w.Model)), env: me, class: sendClass{fixed: plan.ClassInternal}})
 		case plan.StepBranch:
 			if usable(s.Condition) {
 				c.checkCEL(celUse{owner: "condition of " + so, expr: s.Condition, env: me, scope: scopeEvent, detail: workflowCELDetail})

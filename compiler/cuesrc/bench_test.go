@@ -11,6 +11,7 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/campaignctl/campaignctl/compiler"
 	"github.com/campaignctl/campaignctl/compiler/cuesrc"
 )
 
@@ -34,13 +35,13 @@ func BenchmarkLoadCUE2000Definitions(b *testing.B) { benchmarkLoad(b, cueTree(20
 // schemas, lowering) on the literal tree.
 func BenchmarkCompileCUE1000(b *testing.B) {
 	fsys := cueTree(1000, false)
-	if p, ds := compileTree(fsys); p == nil {
+	if p, ds := compiler.Compile(fsys, compiler.Options{}); p == nil {
 		b.Fatalf("the generated tree does not compile: %v", ds[:min(len(ds), 5)])
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		compileTree(fsys)
+		compiler.Compile(fsys, compiler.Options{})
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*1000), "ns/object")
 }

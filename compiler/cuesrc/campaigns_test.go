@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/campaignctl/campaignctl/compiler"
 	"github.com/campaignctl/campaignctl/compiler/diag"
 )
 
@@ -14,7 +15,7 @@ import (
 // one segment, template and campaign per lost reason.
 func TestCampaignsExamples(t *testing.T) {
 	fsys := os.DirFS("../../campaigns")
-	p, ds := compileTree(fsys)
+	p, ds := compiler.Compile(fsys, compiler.Options{})
 	if ds.HasErrors() || p == nil {
 		var text bytes.Buffer
 		_ = diag.WriteText(&text, ds, diag.ReadSources(fsys, ds))

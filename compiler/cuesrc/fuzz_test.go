@@ -8,6 +8,7 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/campaignctl/campaignctl/compiler"
 	"github.com/campaignctl/campaignctl/compiler/cuesrc"
 	"github.com/campaignctl/campaignctl/compiler/diag"
 	"github.com/campaignctl/campaignctl/compiler/plan"
@@ -36,7 +37,7 @@ func FuzzCompileCUE(f *testing.F) {
 			"templates/back_in_stock.html": {Data: html},
 			"templates/broken.html":        {Data: html},
 		}
-		p, ds := compileTree(fsys)
+		p, ds := compiler.Compile(fsys, compiler.Options{})
 		checkDiagnostics(t, fsys, ds)
 		if ds.HasErrors() != (p == nil) {
 			t.Fatalf("errors %v but plan %v", ds.HasErrors(), p != nil)

@@ -9,35 +9,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/campaignctl/campaignctl/compiler/check"
-	"github.com/campaignctl/campaignctl/compiler/cuesrc"
+	"github.com/campaignctl/campaignctl/compiler"
 	"github.com/campaignctl/campaignctl/compiler/diag"
-	"github.com/campaignctl/campaignctl/compiler/hclsrc"
 	"github.com/campaignctl/campaignctl/compiler/ir"
-	"github.com/campaignctl/campaignctl/compiler/plan"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files of testdata/cue/cases")
 
 const casesDir = "../../testdata/cue/cases"
-
-// compileTree does what compiler.Compile does, with both front ends: HCL and
-// CUE loaded into one Config, checked and lowered, diagnostics sorted. The plan
-// is finalized and nil when there is an error.
-func compileTree(fsys fs.FS) (*plan.Plan, diag.Diagnostics) {
-	cfg, ds := hclsrc.Load(fsys)
-	cueCfg, cueDiags := cuesrc.Load(fsys)
-	cfg.Append(cueCfg)
-	ds = append(ds, cueDiags...)
-	p, checked := check.Plan(cfg)
-	ds = append(ds, checked...)
-	ds.Sort()
-	if ds.HasErrors() {
-		return nil, ds
-	}
-	p.Finalize()
-	return p, ds
-}
 
 // TestGolden loads each testdata/cue/cases/<case> and compares the text
 // diagnostics, snippets and carets included, with want.diags.txt. The prefix
@@ -56,7 +35,7 @@ func TestGolden(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			dir := filepath.Join(casesDir, name)
 			fsys := os.DirFS(dir)
-			p, ds := compileTree(fsys)
+			p, ds := compiler.Compile(fsys, compiler.Options{})
 			errs, warns := ds.Count()
 			switch {
 			case strings.HasPrefix(name, "valid-"):

@@ -129,15 +129,6 @@ func (l *loader) structFields(v cue.Value, path []string, where ir.Range, notStr
 	return out, true
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 func (l *loader) model(o *object) {
 	m := &ir.Model{Name: o.name, DeclRange: o.decl}
 	m.Table = o.str("table")
@@ -308,22 +299,6 @@ func (l *loader) workflow(o *object) {
 	l.cfg.Workflows = append(l.cfg.Workflows, w)
 }
 
-// kindMarkers are the members that give a workflow step its kind, in the order
-// the kinds are listed to the user; the same as in HCL.
-var kindMarkers = []struct{ name, kind string }{
-	{"wait", plan.StepWait},
-	{"send", plan.StepSend},
-	{"if", plan.StepBranch},
-	{"engagement", plan.StepBranch},
-	{"set_property", plan.StepSetProperty},
-	{"clear_property", plan.StepClearProperty},
-	{"notify_owner", plan.StepNotifyOwner},
-	{"assign_owner", plan.StepAssignOwner},
-	{"exit", plan.StepExit},
-}
-
-const markerList = "wait, send, if, engagement, set_property, clear_property, notify_owner, assign_owner or exit"
-
 // step reads one workflow step. Its kind is the one marker it has; a second
 // marker is reported and left out of the IR, so the schema does not report the
 // same mistake again as a field that does not fit the kind.
@@ -331,11 +306,11 @@ func (l *loader) step(s *object) *ir.Step {
 	st := &ir.Step{Name: s.name, DeclRange: s.decl}
 	var names []string
 	kindOf := map[string]string{}
-	for _, m := range kindMarkers {
-		if !s.has(m.name) {
+	for _, m := range ir.StepMarkers {
+		if !s.has(m.Name) {
 			continue
 		}
-		if m.name == "exit" {
+		if m.Name == "exit" {
 			// exit: false would be a step that does nothing.
 			if v := s.boolean("exit"); v.Invalid || !v.Value {
 				if !v.Invalid {
@@ -345,14 +320,14 @@ func (l *loader) step(s *object) *ir.Step {
 				continue
 			}
 		}
-		names = append(names, m.name)
-		kindOf[m.name] = m.kind
+		names = append(names, m.Name)
+		kindOf[m.Name] = m.Kind
 	}
 	s.byPosition(names)
 	if len(names) == 0 {
 		if !s.has("exit") {
 			l.errorAt(st.DeclRange, "%s does nothing", s.what).Detail = fmt.Sprintf(
-				"Give it exactly one of %s, e.g. wait: \"1d\" or send: \"welcome\".", markerList)
+				"Give it exactly one of %s, e.g. wait: \"1d\" or send: \"welcome\".", ir.StepMarkerList)
 		}
 		return st
 	}
@@ -364,7 +339,7 @@ func (l *loader) step(s *object) *ir.Step {
 			continue
 		}
 		l.errorAt(s.labelRange(extra), "%s has both %s and %s", s.what, first, extra).Detail = fmt.Sprintf(
-			"A step does one thing, set by exactly one of %s; split it into two steps.", markerList)
+			"A step does one thing, set by exactly one of %s; split it into two steps.", ir.StepMarkerList)
 	}
 	st.Kind = &ir.String{Value: kindOf[first], Range: s.labelRange(first)}
 	st.Next = s.str("next")

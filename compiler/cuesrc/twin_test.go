@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/campaignctl/campaignctl/compiler"
 	"github.com/campaignctl/campaignctl/compiler/cuesrc"
 	"github.com/campaignctl/campaignctl/compiler/diag"
 	"github.com/campaignctl/campaignctl/compiler/hclsrc"
@@ -24,7 +25,7 @@ func TestTwinPlansIdentical(t *testing.T) {
 	encode := func(dir string) []byte {
 		t.Helper()
 		fsys := os.DirFS(filepath.Join(twinDir, dir))
-		p, ds := compileTree(fsys)
+		p, ds := compiler.Compile(fsys, compiler.Options{})
 		if len(ds) > 0 || p == nil {
 			var text bytes.Buffer
 			_ = diag.WriteText(&text, ds, diag.ReadSources(fsys, ds))

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math/big"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -50,7 +51,7 @@ func (l *loader) object(kind, what string, path []string, v cue.Value, fallback 
 	}
 	for _, m := range members {
 		attr := m.path[len(m.path)-1]
-		if !contains(allowed, attr) {
+		if !slices.Contains(allowed, attr) {
 			n, _ := l.name(m.path, m.v, o.decl)
 			l.errorAt(n.Range, "unknown attribute %q in %s%s", attr, o.what, didYouMean(attr, allowed)).Detail =
 				fmt.Sprintf("It may have %s.", list(allowed))

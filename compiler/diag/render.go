@@ -184,10 +184,6 @@ func WriteJSON(w io.Writer, ds Diagnostics) error {
 func WriteGitHub(w io.Writer, ds Diagnostics) error {
 	bw := bufio.NewWriter(w)
 	for _, d := range ds {
-		cmd := "error"
-		if d.Severity == Warning {
-			cmd = "warning"
-		}
 		var props []string
 		if s := d.Subject; s != nil {
 			props = append(props,
@@ -203,7 +199,8 @@ func WriteGitHub(w io.Writer, ds Diagnostics) error {
 			props = append(props, "title="+escapeProperty(d.Summary))
 			msg = d.Detail
 		}
-		bw.WriteString("::" + cmd)
+		// The command names are the severities' own: ::error, ::warning.
+		bw.WriteString("::" + d.Severity.String())
 		if len(props) > 0 {
 			bw.WriteString(" " + strings.Join(props, ","))
 		}

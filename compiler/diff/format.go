@@ -118,10 +118,7 @@ func namesList(v any) string {
 }
 
 func plural(n int, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	return fmt.Sprintf("%d %ss", n, word)
+	return strconv.Itoa(n) + " " + pluralWord(n, word)
 }
 
 // summaryLine is the last line of the text view and the headline of the
@@ -165,10 +162,7 @@ func countText(n *int64) string {
 }
 
 func plural64(n int64, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	return groupDigits(n) + " " + word + "s"
+	return groupDigits(n) + " " + pluralWord(n, word)
 }
 
 // groupDigits writes 3877 as 3,877, as reviewers read counts.

@@ -45,6 +45,15 @@ type Enrollment struct {
 	Active int64  `json:"active"`
 }
 
+// impactSkippedReason is why the views say the impact was not computed; a
+// diff nobody gave an ImpactFunc had no database to ask.
+func (d *Diff) impactSkippedReason() string {
+	if d.ImpactSkipped == "" {
+		return "no --db"
+	}
+	return d.ImpactSkipped
+}
+
 // AddImpact runs fn over the diff's plans and records the result, appending its
 // warnings to the diff's.
 func (d *Diff) AddImpact(ctx context.Context, fn ImpactFunc) error {

@@ -200,7 +200,8 @@ func allReplaced(a, b []string) []LineOp {
 	return out
 }
 
-func pluralWord(n int, word string) string {
+// pluralWord is word, with an s unless there is one.
+func pluralWord[N int | int64](n N, word string) string {
 	if n == 1 {
 		return word
 	}

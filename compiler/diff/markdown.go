@@ -73,11 +73,7 @@ func markdown(d *Diff, budget int) string {
 		head.WriteString("\n")
 	}
 	if d.Impact == nil {
-		reason := d.ImpactSkipped
-		if reason == "" {
-			reason = "no --db"
-		}
-		fmt.Fprintf(&head, "**Impact:** not computed (%s).\n\n", mdText(reason))
+		fmt.Fprintf(&head, "**Impact:** not computed (%s).\n\n", mdText(d.impactSkippedReason()))
 	} else if lines := impactLines(d.Impact); len(lines) > 0 {
 		head.WriteString("**Impact:**\n\n")
 		for _, l := range lines {
@@ -210,6 +206,12 @@ func markdownCharts(d *Diff) (charts []string, highlighted bool) {
 // segment) and the goal; removed steps are listed in a node of their own.
 func markChanges(g *graph.Graph, fields []FieldChange) {
 	var removed []string
+	// A step another change marked added keeps that mark.
+	markChanged := func(step string) {
+		if n := g.Step(step); n != nil && n.Mark == graph.Unmarked {
+			n.Mark = graph.Changed
+		}
+	}
 	for _, f := range fields {
 		top, key, rest := splitPath(f.Path)
 		switch {
@@ -220,15 +222,11 @@ func markChanges(g *graph.Graph, fields []FieldChange) {
 			case rest == "" && f.Action == Remove:
 				removed = append(removed, key)
 			default:
-				if n := g.Step(key); n != nil && n.Mark == graph.Unmarked {
-					n.Mark = graph.Changed
-				}
+				markChanged(key)
 			}
 		case top == "steps" && f.Action == Reorder:
 			for _, name := range moved(f.Old, f.New) {
-				if n := g.Step(name); n != nil && n.Mark == graph.Unmarked {
-					n.Mark = graph.Changed
-				}
+				markChanged(name)
 			}
 		case top == "trigger" || (g.Kind == "sequence" && top == "segment"):
 			g.MarkRole(graph.RoleTrigger, graph.Changed)

@@ -84,18 +84,6 @@ func wholeText(action Action, s string) []LineOp {
 	return out
 }
 
-// symbol is the Terraform-style mark of an action.
-func symbol(a Action) string {
-	switch a {
-	case Add:
-		return "+"
-	case Remove:
-		return "-"
-	default:
-		return "~"
-	}
-}
-
 // WriteText renders the diff the way `terraform plan` does: one block per
 // object (+ add, - remove, ~ change or rename), then warnings, the impact and
 // the summary line.
@@ -127,11 +115,7 @@ func writeTextImpact(bw *bufio.Writer, d *Diff, p textPainter, changes bool) {
 		if !changes {
 			return // nothing changed, so there is no impact to miss
 		}
-		reason := d.ImpactSkipped
-		if reason == "" {
-			reason = "no --db"
-		}
-		fmt.Fprintf(bw, "Impact: not computed (%s).\n\n", reason)
+		fmt.Fprintf(bw, "Impact: not computed (%s).\n\n", d.impactSkippedReason())
 		return
 	}
 	lines := impactLines(d.Impact)

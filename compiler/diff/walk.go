@@ -213,11 +213,8 @@ func (w *walker) value(path string, a, b reflect.Value, omitEmpty bool) {
 		w.structFields(path, a, b, false)
 	case reflect.Map:
 		w.mapEntries(path, a, b)
-	case reflect.Slice, reflect.Array:
-		if !reflect.DeepEqual(a.Interface(), b.Interface()) {
-			w.emit(path, Change, a, b)
-		}
 	default:
+		// Scalars, and lists without names, are compared whole.
 		if !reflect.DeepEqual(a.Interface(), b.Interface()) {
 			w.emit(path, Change, a, b)
 		}

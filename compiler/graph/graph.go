@@ -205,11 +205,7 @@ func Workflow(w *plan.Workflow) *Graph {
 			g.edge(steps[i], target(s.Next, following), "", false)
 		}
 	}
-	if w.Goal != "" {
-		goal := g.add(&Node{ID: "goal", Role: RoleGoal, Lines: []string{"goal", shorten(w.Goal)}, Shape: ShapeHexagon})
-		g.edge(trigger, goal, "checked throughout", true)
-		g.edge(goal, end, "met: exit", true)
-	}
+	g.addGoal(w.Goal, trigger, end)
 	return g
 }
 
@@ -270,12 +266,19 @@ func Sequence(s *plan.Sequence) *Graph {
 			g.edge(hubs[i], next, "otherwise", true)
 		}
 	}
-	if s.Goal != "" {
-		goal := g.add(&Node{ID: "goal", Role: RoleGoal, Lines: []string{"goal", shorten(s.Goal)}, Shape: ShapeHexagon})
-		g.edge(trigger, goal, "checked throughout", true)
-		g.edge(goal, end, "met: exit", true)
-	}
+	g.addGoal(s.Goal, trigger, end)
 	return g
+}
+
+// addGoal draws a goal as a dotted way out: checked from enrollment on, and
+// ending the flow when met. No goal, no node.
+func (g *Graph) addGoal(cond string, trigger, end *Node) {
+	if cond == "" {
+		return
+	}
+	goal := g.add(&Node{ID: "goal", Role: RoleGoal, Lines: []string{"goal", shorten(cond)}, Shape: ShapeHexagon})
+	g.edge(trigger, goal, "checked throughout", true)
+	g.edge(goal, end, "met: exit", true)
 }
 
 func triggerLines(t plan.Trigger) []string {

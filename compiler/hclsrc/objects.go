@@ -296,22 +296,6 @@ func (p *parser) workflow(b *hcl.Block) {
 	p.cfg.Workflows = append(p.cfg.Workflows, w)
 }
 
-// kindMarkers are the attributes (and the one block) that give a workflow step
-// its kind, in the order the kinds are listed to the user.
-var kindMarkers = []struct{ name, kind string }{
-	{"wait", plan.StepWait},
-	{"send", plan.StepSend},
-	{"if", plan.StepBranch},
-	{"engagement", plan.StepBranch},
-	{"set_property", plan.StepSetProperty},
-	{"clear_property", plan.StepClearProperty},
-	{"notify_owner", plan.StepNotifyOwner},
-	{"assign_owner", plan.StepAssignOwner},
-	{"exit", plan.StepExit},
-}
-
-const markerList = "wait, send, if, engagement, set_property, clear_property, notify_owner, assign_owner or exit"
-
 // step reads one workflow step. Its kind is the one marker it has; a second
 // marker is reported and left out of the IR, so the schema does not report the
 // same mistake again as a field that does not fit the kind.
@@ -327,9 +311,9 @@ func (p *parser) step(b *hcl.Block, workflow string) *ir.Step {
 	}
 	var markers []found
 	var engagement *hcl.Block
-	for _, m := range kindMarkers {
+	for _, m := range ir.StepMarkers {
 		var r hcl.Range
-		if m.name == "engagement" {
+		if m.Name == "engagement" {
 			engagement = p.single(c, "engagement", owner)
 			eb := engagement
 			if eb == nil {
@@ -337,11 +321,11 @@ func (p *parser) step(b *hcl.Block, workflow string) *ir.Step {
 			}
 			r = eb.TypeRange
 		} else {
-			attr := a[m.name]
+			attr := a[m.Name]
 			if attr == nil {
 				continue
 			}
-			if m.name == "exit" {
+			if m.Name == "exit" {
 				// exit = false would be a step that does nothing.
 				if v := p.boolean(attr); v.Invalid || !v.Value {
 					if !v.Invalid {
@@ -353,13 +337,13 @@ func (p *parser) step(b *hcl.Block, workflow string) *ir.Step {
 			}
 			r = attr.NameRange
 		}
-		markers = append(markers, found{m.name, m.kind, p.rng(r)})
+		markers = append(markers, found{m.Name, m.Kind, p.rng(r)})
 	}
 	sort.SliceStable(markers, func(i, j int) bool { return markers[i].rng.Start.Byte < markers[j].rng.Start.Byte })
 	if len(markers) == 0 {
 		if _, hasExit := a["exit"]; !hasExit {
 			p.errorAt(st.DeclRange, "%s does nothing", owner).detail(
-				"Give it exactly one of %s, e.g. wait = \"1d\" or send = \"welcome\".", markerList)
+				"Give it exactly one of %s, e.g. wait = \"1d\" or send = \"welcome\".", ir.StepMarkerList)
 		}
 		return st
 	}
@@ -371,7 +355,7 @@ func (p *parser) step(b *hcl.Block, workflow string) *ir.Step {
 			continue
 		}
 		p.errorAt(extra.rng, "%s has both %s and %s", owner, first.name, extra.name).detail(
-			"A step does one thing, set by exactly one of %s; split it into two steps.", markerList)
+			"A step does one thing, set by exactly one of %s; split it into two steps.", ir.StepMarkerList)
 	}
 	has := func(name string) bool { return first.name == name }
 	st.Kind = &ir.String{Value: first.kind, Range: first.rng}

@@ -5,11 +5,12 @@
 // types (package plan) field for field, so lowering is mechanical; what differs is
 // that every value has a source range and that "not written" is nil.
 //
-// Every front end (HCL today, CUE later) produces an *ir.Config; the checker
+// Every front end (HCL, CUE) produces an *ir.Config; the checker
 // (package check) lowers it to plan objects, validates them against the schemas
 // and checks references, CEL and lints. A front end maps its own syntax onto these
-// shapes: HCL derives a workflow step's Kind from the attribute that gives the
-// step its kind (`wait = "1h"` is a wait step), and puts Kind's range there. Positions are this
+// shapes: it derives a workflow step's Kind from the attribute that
+// gives the step its kind (`wait = "1h"` is a wait step; StepMarkers lists them,
+// for every front end), and puts Kind's range there. Positions are this
 // package's own Pos and Range, not hcl.Range, so the IR does not depend on any
 // front end's types.
 //

@@ -1,5 +1,7 @@
 package ir
 
+import "github.com/campaignctl/campaignctl/compiler/plan"
+
 // Config is everything declared in a campaigns tree, in the order the front end
 // read it (files in sorted path order, objects in source order). Duplicates are
 // kept: reporting them is the checker's job.
@@ -261,6 +263,28 @@ type Step struct {
 	Value      *String
 	Owners     *StringList
 }
+
+// StepMarker is a member of a workflow step that gives the step its kind: a
+// step with `wait` is a wait step.
+type StepMarker struct{ Name, Kind string }
+
+// StepMarkers are the step markers, in the order the kinds are listed to the
+// user. Every front end spells them alike (an attribute, or the engagement
+// block), so they are listed here once, with StepMarkerList for messages.
+var StepMarkers = []StepMarker{
+	{"wait", plan.StepWait},
+	{"send", plan.StepSend},
+	{"if", plan.StepBranch},
+	{"engagement", plan.StepBranch},
+	{"set_property", plan.StepSetProperty},
+	{"clear_property", plan.StepClearProperty},
+	{"notify_owner", plan.StepNotifyOwner},
+	{"assign_owner", plan.StepAssignOwner},
+	{"exit", plan.StepExit},
+}
+
+// StepMarkerList names StepMarkers in order, for messages.
+const StepMarkerList = "wait, send, if, engagement, set_property, clear_property, notify_owner, assign_owner or exit"
 
 // Engagement tests what a contact did with an earlier send step.
 type Engagement struct {

@@ -1,6 +1,9 @@
 package ir
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestLinesPos(t *testing.T) {
 	l := NewLines([]byte("ab\néz\r\n\nx"))
@@ -71,5 +74,18 @@ func TestConfigAppend(t *testing.T) {
 	a.Append(nil)
 	if len(a.Models) != 2 || a.Models[1].Name.Value != "b" || len(a.Campaigns) != 1 {
 		t.Fatalf("Append: %+v", a)
+	}
+}
+
+// TestStepMarkerList checks that the list messages give names every marker, in
+// the table's order: the two are written out separately.
+func TestStepMarkerList(t *testing.T) {
+	names := make([]string, len(StepMarkers))
+	for i, m := range StepMarkers {
+		names[i] = m.Name
+	}
+	want := strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+	if StepMarkerList != want {
+		t.Errorf("StepMarkerList = %q, want %q (from StepMarkers)", StepMarkerList, want)
 	}
 }

@@ -2,8 +2,8 @@ package engine
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
-	"net/mail"
 	"strings"
 
 	"github.com/jmoiron/sqlx"
@@ -11,16 +11,68 @@ import (
 
 	"github.com/campaignctl/campaignctl/compiler/plan"
 	"github.com/campaignctl/campaignctl/runtime/segment/sqlgen"
+	"github.com/campaignctl/campaignctl/runtime/store"
 )
 
-type mailAddress struct{ name, addr string }
+// batchContacts holds the contact rows of one claimed batch for personalization.
+// They are read when the batch is claimed, fresh at send time, so a name fixed in
+// the CRM after materialization is used; and with one query per model rather than
+// one per message, so a batch of 500 messages costs one round trip, not 500.
+type batchContacts struct {
+	rows map[string]map[string]map[string]any // model name → contact key → fields
+	errs map[string]error                     // model name → why its rows could not be read
+}
 
-func (a *mailAddress) String() string { return (&mail.Address{Name: a.name, Address: a.addr}).String() }
+// loadBatchContacts reads the contacts of rows, grouped by the model of each row's
+// campaign. Rows whose campaign, segment or model is not in the plan are left out:
+// sendOne and compose report those on their own.
+func loadBatchContacts(ctx context.Context, db *sqlx.DB, p *plan.Plan, rows []store.Claimed) batchContacts {
+	keys := map[string][]string{}
+	var models []*plan.Model
+	for _, r := range rows {
+		c, ok := p.Campaign(r.Campaign)
+		if !ok {
+			continue
+		}
+		seg, _ := p.Segment(c.Segment)
+		m, ok := p.Model(seg.Model)
+		if !ok {
+			continue
+		}
+		if _, seen := keys[m.Name]; !seen {
+			models = append(models, m)
+		}
+		keys[m.Name] = append(keys[m.Name], r.ContactKey)
+	}
+	out := batchContacts{rows: map[string]map[string]map[string]any{}, errs: map[string]error{}}
+	for _, m := range models {
+		byKey, err := loadContacts(ctx, db, m, keys[m.Name])
+		if err != nil {
+			out.errs[m.Name] = err
+			continue
+		}
+		out.rows[m.Name] = byKey
+	}
+	return out
+}
 
-// loadContact reads one contact's fields for personalization, fresh at send time
-// so a name fixed in the CRM after materialization is used. NULL becomes a
+// get returns the fields of contact key of model m, with the errors the
+// one-contact read used to give: sql.ErrNoRows for a contact no longer in the CRM.
+func (b batchContacts) get(m *plan.Model, key string) (map[string]any, error) {
+	if err := b.errs[m.Name]; err != nil {
+		return nil, err
+	}
+	fields, ok := b.rows[m.Name][key]
+	if !ok {
+		return nil, fmt.Errorf("loading contact %s from %s: %w", key, m.Table, sql.ErrNoRows)
+	}
+	return fields, nil
+}
+
+// loadContacts reads the fields of the contacts of model m whose key is in keys,
+// by key as text (the form materialization stored in the outbox). NULL becomes a
 // missing value, which templates render through their default.
-func loadContact(ctx context.Context, db *sqlx.DB, m *plan.Model, key string) (map[string]any, error) {
+func loadContacts(ctx context.Context, db *sqlx.DB, m *plan.Model, keys []string) (map[string]map[string]any, error) {
 	cols := make([]string, len(m.Fields))
 	for i, f := range m.Fields {
 		cols[i] = pq.QuoteIdentifier(sqlgen.ColumnName(f))
@@ -29,24 +81,44 @@ func loadContact(ctx context.Context, db *sqlx.DB, m *plan.Model, key string) (m
 	if err != nil {
 		return nil, fmt.Errorf("model %s: %w", m.Name, err)
 	}
-	query := fmt.Sprintf("SELECT %s FROM %s WHERE %s = $1", strings.Join(cols, ", "), table, pq.QuoteIdentifier(m.Key))
+	key := pq.QuoteIdentifier(m.Key)
+	// key = ANY($1), not key::text = ANY($1): the array takes the key column's
+	// type, so the key's index is used.
+	query := fmt.Sprintf("SELECT %s::text, %s FROM %s WHERE %s = ANY($1)", key, strings.Join(cols, ", "), table, key)
+	rs, err := db.QueryContext(ctx, query, pq.Array(keys))
+	if err != nil {
+		return nil, fmt.Errorf("loading contacts from %s: %w", m.Table, err)
+	}
+	defer rs.Close()
+	out := make(map[string]map[string]any, len(keys))
 	vals := make([]any, len(m.Fields))
-	ptrs := make([]any, len(m.Fields))
+	ptrs := make([]any, 1+len(m.Fields))
+	var k string
+	ptrs[0] = &k
 	for i := range vals {
-		ptrs[i] = &vals[i]
+		ptrs[1+i] = &vals[i]
 	}
-	if err := db.QueryRowContext(ctx, query, key).Scan(ptrs...); err != nil {
-		return nil, fmt.Errorf("loading contact %s from %s: %w", key, m.Table, err)
+	for rs.Next() {
+		if err := rs.Scan(ptrs...); err != nil {
+			return nil, fmt.Errorf("loading contacts from %s: %w", m.Table, err)
+		}
+		if _, dup := out[k]; dup {
+			continue // a key column without a unique index: the first row wins
+		}
+		fields := make(map[string]any, len(m.Fields))
+		for i, f := range m.Fields {
+			v := vals[i]
+			if b, ok := v.([]byte); ok {
+				v = string(b)
+			}
+			if v != nil {
+				fields[f.Name] = v
+			}
+		}
+		out[k] = fields
 	}
-	out := make(map[string]any, len(m.Fields))
-	for i, f := range m.Fields {
-		v := vals[i]
-		if b, ok := v.([]byte); ok {
-			v = string(b)
-		}
-		if v != nil {
-			out[f.Name] = v
-		}
+	if err := rs.Err(); err != nil {
+		return nil, fmt.Errorf("loading contacts from %s: %w", m.Table, err)
 	}
 	return out, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/mail"
 	"net/url"
 	"strings"
 	"sync"
@@ -189,7 +190,9 @@ func (e *Engine) Reconcile(ctx context.Context) (err error) {
 // ensureEventPartitions keeps monthly partitions of the events table ahead of
 // the clock (last month to three months on), so a daemon that runs for months
 // never lets events pile up in the default partition. It checks once per month.
+// Months are UTC months, as the partitions are, whatever the clock's zone.
 func (e *Engine) ensureEventPartitions(ctx context.Context, now time.Time) error {
+	now = now.UTC()
 	month := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
 	e.mu.Lock()
 	done := e.partitionsMonth.Equal(month)
@@ -273,13 +276,14 @@ func (e *Engine) sendBatch(ctx context.Context, l *loaded, rows []store.Claimed)
 		sent     int
 		firstErr error
 	)
+	contacts := loadBatchContacts(ctx, e.Store.DB, l.plan, rows)
 	sem := make(chan struct{}, e.Concurrency)
 	for _, r := range rows {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func(r store.Claimed) {
 			defer func() { <-sem; wg.Done() }()
-			ok, err := e.sendOne(ctx, l, r)
+			ok, err := e.sendOne(ctx, l, contacts, r)
 			mu.Lock()
 			defer mu.Unlock()
 			if ok {
@@ -297,7 +301,7 @@ func (e *Engine) sendBatch(ctx context.Context, l *loaded, rows []store.Claimed)
 // sendOne renders and sends one claimed row and records the outcome. It returns an
 // error only for failures of the store, which stop the pass; delivery failures
 // are recorded on the row.
-func (e *Engine) sendOne(ctx context.Context, l *loaded, r store.Claimed) (bool, error) {
+func (e *Engine) sendOne(ctx context.Context, l *loaded, contacts batchContacts, r store.Claimed) (bool, error) {
 	count := func(status string) {
 		if e.Metrics != nil {
 			e.Metrics.Messages.WithLabelValues(r.Campaign, r.Step, status).Inc()
@@ -314,7 +318,7 @@ func (e *Engine) sendOne(ctx context.Context, l *loaded, r store.Claimed) (bool,
 		count(metrics.StatusCancelled)
 		return false, e.Store.MarkCancelled(ctx, r.ID, "address suppressed")
 	}
-	msg, tplHash, err := e.compose(ctx, l, c, r)
+	msg, tplHash, err := e.compose(l, contacts, c, r)
 	if err != nil {
 		count(metrics.StatusFailed)
 		e.Log.Error("cannot compose message", "campaign", r.Campaign, "outbox_id", r.ID, "err", err)
@@ -356,7 +360,7 @@ func backoff(attempt int) time.Duration {
 	return min(d, 6*time.Hour)
 }
 
-func (e *Engine) compose(ctx context.Context, l *loaded, c *plan.Campaign, r store.Claimed) (*mailer.Message, string, error) {
+func (e *Engine) compose(l *loaded, contacts batchContacts, c *plan.Campaign, r store.Claimed) (*mailer.Message, string, error) {
 	tpl, ok := l.plan.Template(c.Template)
 	if !ok {
 		return nil, "", fmt.Errorf("template %s not in plan", c.Template)
@@ -370,7 +374,7 @@ func (e *Engine) compose(ctx context.Context, l *loaded, c *plan.Campaign, r sto
 	if !ok {
 		return nil, "", fmt.Errorf("model %s not in plan", seg.Model)
 	}
-	contact, err := loadContact(ctx, e.Store.DB, model, r.ContactKey)
+	contact, err := contacts.get(model, r.ContactKey)
 	if err != nil {
 		return nil, "", err
 	}
@@ -386,7 +390,7 @@ func (e *Engine) compose(ctx context.Context, l *loaded, c *plan.Campaign, r sto
 	}
 	to := r.Email
 	if name, ok := contact["name"].(string); ok && name != "" {
-		to = (&mailAddress{name, r.Email}).String()
+		to = (&mail.Address{Name: name, Address: r.Email}).String()
 	}
 	return &mailer.Message{
 		From:            snd.From,

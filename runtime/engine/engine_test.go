@@ -41,7 +41,7 @@ type bundle struct {
 
 var t0 = time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 
-func setup(t *testing.T, contacts int) *bundle {
+func setup(t testing.TB, contacts int) *bundle {
 	t.Helper()
 	db, _ := storetest.Open(t)
 	ctx := context.Background()
@@ -88,7 +88,7 @@ func campaign(name, sendAt string) plan.Campaign {
 	return plan.Campaign{Name: name, Segment: "active", Template: "t", Sender: "s", SendAt: sendAt, Class: plan.ClassMarketing}
 }
 
-func (b *bundle) apply(t *testing.T, p *plan.Plan) {
+func (b *bundle) apply(t testing.TB, p *plan.Plan) {
 	t.Helper()
 	data, err := plan.Encode(p)
 	if err != nil {
@@ -254,28 +254,104 @@ func TestUnsubscribeLinkSuppressesLaterCampaigns(t *testing.T) {
 // TestReconcileKeepsEventPartitionsAheadOfTheClock: as the clock moves into a new
 // month, the leader creates the events partitions up to three months ahead, so
 // events never pile up in the default partition of a long-running daemon.
+// Partitions are UTC months whatever the clock's zone: at 09:00 UTC on the 1st it
+// is still the previous month in -10:00.
 func TestReconcileKeepsEventPartitionsAheadOfTheClock(t *testing.T) {
-	b := setup(t, 4)
-	b.apply(t, testPlan("Hello"))
-	partition := func(at time.Time) bool {
-		var ok bool
-		name := "campaignctl." + store.EventPartitionName(at)
-		if err := b.st.DB.Get(&ok, `SELECT to_regclass($1) IS NOT NULL`, name); err != nil {
-			t.Fatal(err)
-		}
-		return ok
+	for _, zone := range []*time.Location{time.UTC, time.FixedZone("+14", 14*3600), time.FixedZone("-10", -10*3600)} {
+		t.Run(zone.String(), func(t *testing.T) {
+			b := setup(t, 4)
+			b.clock.Set(t0.In(zone))
+			b.apply(t, testPlan("Hello"))
+			partition := func(at time.Time) bool {
+				var ok bool
+				name := "campaignctl." + store.EventPartitionName(at)
+				if err := b.st.DB.Get(&ok, `SELECT to_regclass($1) IS NOT NULL`, name); err != nil {
+					t.Fatal(err)
+				}
+				return ok
+			}
+			later := t0.AddDate(0, 14, 0)
+			if partition(later.AddDate(0, 3, 0)) {
+				t.Fatalf("partition for %s exists before the clock gets near it", later.AddDate(0, 3, 0).Format("2006-01"))
+			}
+			b.clock.Advance(later.Sub(t0))
+			if err := b.eng.Reconcile(b.ctx); err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range []int{-1, 0, 1, 2, 3} {
+				if at := later.AddDate(0, m, 0); !partition(at) {
+					t.Errorf("no events partition for %s after reconciling at %s", at.Format("2006-01"), later.Format("2006-01-02"))
+				}
+			}
+		})
 	}
-	later := t0.AddDate(0, 14, 0)
-	if partition(later.AddDate(0, 3, 0)) {
-		t.Fatalf("partition for %s exists before the clock gets near it", later.AddDate(0, 3, 0).Format("2006-01"))
-	}
-	b.clock.Advance(later.Sub(t0))
+}
+
+// TestMessagesCarryTheContactsFieldsReadAtSendTime: a batch's contacts are read
+// when it is claimed (one query per model), so a name fixed in the CRM after
+// materialization is used, and a contact deleted since fails its own message only.
+func TestMessagesCarryTheContactsFieldsReadAtSendTime(t *testing.T) {
+	b := setup(t, 6) // active: 2, 4, 6
+	b.apply(t, testPlan("Hi", campaign("c", "")))
 	if err := b.eng.Reconcile(b.ctx); err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range []int{-1, 0, 1, 2, 3} {
-		if at := later.AddDate(0, m, 0); !partition(at) {
-			t.Errorf("no events partition for %s after reconciling at %s", at.Format("2006-01"), later.Format("2006-01-02"))
+	b.st.DB.MustExec(`UPDATE contacts SET name = 'Zoë Renamed' WHERE id = 2`)
+	b.st.DB.MustExec(`UPDATE contacts SET name = NULL WHERE id = 6`)
+	b.st.DB.MustExec(`DELETE FROM contacts WHERE id = 4`)
+	n, err := b.eng.SendDue(b.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 {
+		t.Fatalf("sent %d, want 2 (c2 and c6; c4 is gone)", n)
+	}
+	byRcpt := map[string]string{}
+	for _, m := range b.smtp.Messages() {
+		byRcpt[m.To[0]] = string(m.Data)
+	}
+	for rcpt, want := range map[string][]string{
+		"c2@example.com": {"Hi Zo", "Renamed", "To: =?utf-8?q?Zo=C3=AB_Renamed?= <c2@example.com>"},
+		"c6@example.com": {"To: <c6@example.com>\r\n"}, // NULL name: the bare address
+	} {
+		data, ok := byRcpt[rcpt]
+		if !ok {
+			t.Errorf("no message to %s; got %d messages", rcpt, len(byRcpt))
+			continue
+		}
+		for _, w := range want {
+			if !strings.Contains(data, w) {
+				t.Errorf("message to %s lacks %q:\n%s", rcpt, w, data)
+			}
 		}
 	}
+	var lastError string
+	if err := b.st.DB.Get(&lastError, `SELECT last_error FROM campaignctl.outbox WHERE contact_key = '4' AND status = 'failed'`); err != nil {
+		t.Fatalf("the deleted contact's message is not failed: %v", err)
+	}
+	if want := "loading contact 4 from contacts: sql: no rows in result set"; lastError != want {
+		t.Errorf("last_error = %q, want %q", lastError, want)
+	}
+}
+
+// BenchmarkSendDue measures the send path (claim, read the contacts, render, SMTP
+// to a capture server on loopback, record) for one campaign of 1,000 messages.
+func BenchmarkSendDue(bm *testing.B) {
+	const contacts = 2000 // half of them active
+	b := setup(bm, contacts)
+	b.eng.BatchSize = 500
+	bm.ResetTimer()
+	for i := 0; i < bm.N; i++ {
+		bm.StopTimer()
+		b.apply(bm, testPlan("Hi", campaign(fmt.Sprintf("c%d", i), "")))
+		if err := b.eng.Reconcile(b.ctx); err != nil {
+			bm.Fatal(err)
+		}
+		bm.StartTimer()
+		n, err := b.eng.SendDue(b.ctx)
+		if err != nil || n != contacts/2 {
+			bm.Fatalf("sent %d, %v; want %d", n, err, contacts/2)
+		}
+	}
+	bm.ReportMetric(float64(contacts/2*bm.N)/bm.Elapsed().Seconds(), "messages/s")
 }

@@ -27,18 +27,21 @@ var (
 	fifteenYearsAgo = time.Date(now.Year()-15, now.Month(), 10, 0, 0, 0, 0, time.UTC)
 )
 
+// setup returns a store on a fresh, migrated database.
 func setup(t testing.TB) *store.Store {
 	t.Helper()
-	url := storetest.NewDatabase(t)
-	st, err := store.Open(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := unmigrated(t)
 	if _, err := st.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	return st
+}
+
+// unmigrated returns a store on a fresh database without campaignctl's tables.
+func unmigrated(t testing.TB) *store.Store {
+	t.Helper()
+	db, _ := storetest.Open(t)
+	return &store.Store{DB: db}
 }
 
 func count(t testing.TB, st *store.Store, query string, args ...any) int64 {
@@ -251,13 +254,8 @@ func TestImportMovesRowsOfAMonthOutOfTheDefaultPartition(t *testing.T) {
 }
 
 func TestImportBeforeMigrateSaysWhatToDo(t *testing.T) {
-	url := storetest.NewDatabase(t)
-	st, err := store.Open(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	_, err = events.Import(context.Background(), st, strings.NewReader(ndjson(1)), "in", events.ImportOptions{Now: now})
+	st := unmigrated(t)
+	_, err := events.Import(context.Background(), st, strings.NewReader(ndjson(1)), "in", events.ImportOptions{Now: now})
 	if !errors.Is(err, store.ErrNoEventsTable) || !strings.Contains(err.Error(), "campaignctl migrate") {
 		t.Errorf("error = %v, want ErrNoEventsTable", err)
 	}

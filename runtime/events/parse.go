@@ -7,12 +7,11 @@ import (
 	"fmt"
 	"io"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
-	"github.com/agext/levenshtein"
-
+	"github.com/campaignctl/campaignctl/compiler/diag"
 	"github.com/campaignctl/campaignctl/runtime/store"
 )
 
@@ -221,17 +220,9 @@ func didYouMean(given string) string {
 	if w, ok := storedAliases[strings.ToLower(given)]; ok {
 		return fmt.Sprintf("; did you mean %q?", w)
 	}
-	sorted := append([]string(nil), knownFields...)
-	sort.Strings(sorted)
-	best, bestDist := "", -1
-	for _, c := range sorted {
-		d := levenshtein.Distance(strings.ToLower(given), c, nil)
-		if bestDist < 0 || d < bestDist {
-			best, bestDist = c, d
-		}
+	lower := strings.ToLower(given)
+	if slices.Contains(knownFields, lower) {
+		return fmt.Sprintf("; did you mean %q?", lower) // only the case differs
 	}
-	if bestDist < 0 || (bestDist > 2 && bestDist*3 > len(given)) {
-		return ""
-	}
-	return fmt.Sprintf("; did you mean %q?", best)
+	return diag.DidYouMean(lower, knownFields)
 }

@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/campaignctl/campaignctl/compiler/plan/celmodel"
 	"github.com/campaignctl/campaignctl/runtime/store"
 )
 
@@ -31,8 +31,9 @@ const (
 	MaxYear = 2100
 )
 
-// typePattern is the table's CHECK on type (migrations/002_events.sql).
-var typePattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
+// typePattern is the table's CHECK on type (migrations/002_events.sql), the
+// shape engagement predicates accept too.
+var typePattern = celmodel.EventTypeRE
 
 // FieldError is a problem with one field of an event.
 type FieldError struct {

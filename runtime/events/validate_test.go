@@ -22,14 +22,7 @@ func validEvent() store.Event {
 func fieldErrors(t *testing.T, err error) map[string]string {
 	t.Helper()
 	out := map[string]string{}
-	if err == nil {
-		return out
-	}
-	errs := []error{err}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		errs = j.Unwrap()
-	}
-	for _, e := range errs {
+	for _, e := range splitJoined(err) {
 		var fe *FieldError
 		if !errors.As(e, &fe) {
 			t.Fatalf("problem %v is not a *FieldError", e)

@@ -73,12 +73,11 @@ type modelInfo struct {
 
 // compiled is one segment, ready to run.
 type compiled struct {
-	seg    *plan.Segment
-	mi     *modelInfo
-	source string // effective filter, as compiled
-	ast    *cel.Ast
-	prg    cel.Program
-	refs   []string // segments referenced directly
+	seg  *plan.Segment
+	mi   *modelInfo
+	ast  *cel.Ast
+	prg  cel.Program
+	refs []string // segments referenced directly
 	// reads lists the model fields the effective filter reads, with those of the
 	// referenced segments, by index in Model.Fields, ascending.
 	reads []int
@@ -113,22 +112,24 @@ func New(p *plan.Plan) (*Evaluator, error) {
 		models[m.Name] = mi
 	}
 	ev := &Evaluator{segs: map[string]*compiled{}}
+	own := map[string]uses{}
 	for i := range p.Segments {
 		s := &p.Segments[i]
 		mi, ok := models[s.Model]
 		if !ok {
 			return nil, fmt.Errorf("segment %q uses model %q, which the plan does not define", s.Name, s.Model)
 		}
-		c, err := compileSegment(s, mi)
+		c, u, err := compileSegment(s, mi)
 		if err != nil {
 			return nil, err
 		}
 		ev.segs[s.Name] = c
+		own[s.Name] = u
 	}
 	if err := ev.checkRefs(); err != nil {
 		return nil, err
 	}
-	ev.computeReads()
+	ev.computeReads(own)
 	ev.translateAll()
 	return ev, nil
 }
@@ -159,7 +160,17 @@ func newModelInfo(m *plan.Model, segments []string) (*modelInfo, error) {
 	}, nil
 }
 
-func compileSegment(s *plan.Segment, mi *modelInfo) (*compiled, error) {
+// uses is what one filter reads by itself, before references to other segments
+// are followed: model fields by index, and engagement calls in order of appearance.
+type uses struct {
+	fields map[int]bool
+	events []celmodel.EngagementCall
+}
+
+// compileSegment compiles the effective filter of s and reads, in one walk of its
+// AST, the segments it references and the fields it reads; the engagement calls
+// are read (and their arguments checked) once, here.
+func compileSegment(s *plan.Segment, mi *modelInfo) (*compiled, uses, error) {
 	src := strings.TrimSpace(s.Filter)
 	if src == "" {
 		src = "true"
@@ -168,26 +179,36 @@ func compileSegment(s *plan.Segment, mi *modelInfo) (*compiled, error) {
 		// Newlines end any // comment the filters may close with.
 		src = "(" + src + "\n) && (" + d + "\n)"
 	}
+	var u uses
 	ast, iss := mi.env.Compile(src)
 	if iss.Err() != nil {
-		return nil, fmt.Errorf("segment %q: filter does not compile against model %q: %w", s.Name, mi.m.Name, iss.Err())
+		return nil, u, fmt.Errorf("segment %q: filter does not compile against model %q: %w", s.Name, mi.m.Name, iss.Err())
 	}
 	if ast.OutputType() != cel.BoolType {
-		return nil, fmt.Errorf("segment %q: filter has type %s, want bool", s.Name, ast.OutputType())
+		return nil, u, fmt.Errorf("segment %q: filter has type %s, want bool", s.Name, ast.OutputType())
 	}
 	prg, err := mi.env.Program(ast, cel.EvalOptions(cel.OptOptimize))
 	if err != nil {
-		return nil, fmt.Errorf("segment %q: planning filter: %w", s.Name, err)
+		return nil, u, fmt.Errorf("segment %q: planning filter: %w", s.Name, err)
 	}
-	if _, err := celmodel.EngagementCalls(ast.NativeRep(), mi.m.Name); err != nil {
-		return nil, fmt.Errorf("segment %q: %w", s.Name, err)
+	if u.events, err = celmodel.EngagementCalls(ast.NativeRep(), mi.m.Name); err != nil {
+		return nil, u, fmt.Errorf("segment %q: %w", s.Name, err)
 	}
-	c := &compiled{seg: s, mi: mi, source: src, ast: ast, prg: prg}
+	c := &compiled{seg: s, mi: mi, ast: ast, prg: prg}
 	refs := map[string]bool{}
+	u.fields = map[int]bool{}
 	celast.PostOrderVisit(ast.NativeRep().Expr(), celast.NewExprVisitor(func(e celast.Expr) {
-		if e.Kind() == celast.IdentKind {
+		switch e.Kind() {
+		case celast.IdentKind:
 			if n, ok := strings.CutPrefix(e.AsIdent(), celmodel.SegmentPrefix+"."); ok {
 				refs[n] = true
+			}
+		case celast.SelectKind:
+			op := e.AsSelect().Operand()
+			if op.Kind() == celast.IdentKind && op.AsIdent() == mi.m.Name {
+				if i, ok := mi.fields[e.AsSelect().FieldName()]; ok {
+					u.fields[i] = true
+				}
 			}
 		}
 	}))
@@ -195,7 +216,7 @@ func compileSegment(s *plan.Segment, mi *modelInfo) (*compiled, error) {
 		c.refs = append(c.refs, n)
 	}
 	sort.Strings(c.refs)
-	return c, nil
+	return c, u, nil
 }
 
 // checkRefs refuses references to unknown segments, to segments of another model,
@@ -244,65 +265,38 @@ func (ev *Evaluator) checkRefs() error {
 	return nil
 }
 
-func (ev *Evaluator) computeReads() {
-	direct := map[string]map[int]bool{}
-	directEv := map[string][]celmodel.EngagementCall{}
+// computeReads sets what each segment's scan reads: the fields and engagement
+// calls of its own filter and of every segment it references, directly or not.
+// Calls keep the order of a depth-first walk from the segment, without repeats.
+func (ev *Evaluator) computeReads(own map[string]uses) {
 	for name, c := range ev.segs {
-		set := map[int]bool{}
-		model := c.mi.m.Name
-		celast.PostOrderVisit(c.ast.NativeRep().Expr(), celast.NewExprVisitor(func(e celast.Expr) {
-			if e.Kind() != celast.SelectKind {
+		fields := map[int]bool{}
+		c.evIdx = map[celmodel.EngagementCall]int{}
+		seen := map[string]bool{}
+		var collect func(name string)
+		collect = func(name string) {
+			if seen[name] {
 				return
 			}
-			op := e.AsSelect().Operand()
-			if op.Kind() == celast.IdentKind && op.AsIdent() == model {
-				if i, ok := c.mi.fields[e.AsSelect().FieldName()]; ok {
-					set[i] = true
+			seen[name] = true
+			for i := range own[name].fields {
+				fields[i] = true
+			}
+			for _, call := range own[name].events {
+				if _, dup := c.evIdx[call]; !dup {
+					c.evIdx[call] = len(c.events)
+					c.events = append(c.events, call)
 				}
 			}
-		}))
-		direct[name] = set
-		calls, _ := celmodel.EngagementCalls(c.ast.NativeRep(), model)
-		directEv[name] = calls
-	}
-	var collect func(name string, into map[int]bool, seen map[string]bool)
-	collect = func(name string, into map[int]bool, seen map[string]bool) {
-		if seen[name] {
-			return
-		}
-		seen[name] = true
-		for i := range direct[name] {
-			into[i] = true
-		}
-		for _, r := range ev.segs[name].refs {
-			collect(r, into, seen)
-		}
-	}
-	var collectEv func(name string, c *compiled, seen map[string]bool)
-	collectEv = func(name string, c *compiled, seen map[string]bool) {
-		if seen[name] {
-			return
-		}
-		seen[name] = true
-		for _, call := range directEv[name] {
-			if _, dup := c.evIdx[call]; !dup {
-				c.evIdx[call] = len(c.events)
-				c.events = append(c.events, call)
+			for _, r := range ev.segs[name].refs {
+				collect(r)
 			}
 		}
-		for _, r := range ev.segs[name].refs {
-			collectEv(r, c, seen)
-		}
-	}
-	for name, c := range ev.segs {
-		all := map[int]bool{}
-		collect(name, all, map[string]bool{})
-		for i := range all {
+		collect(name)
+		for i := range fields {
 			c.reads = append(c.reads, i)
 		}
 		sort.Ints(c.reads)
-		c.evIdx = map[celmodel.EngagementCall]int{}
-		collectEv(name, c, map[string]bool{})
 	}
 }
 

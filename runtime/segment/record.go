@@ -218,9 +218,9 @@ type record struct {
 	slots []*slot // by field index; nil for columns not read
 	zero  []ref.Val
 	// evIndex maps an engagement call to its column in evCells, the values the
-	// scan query computed for the current row.
+	// scan query computed for the current row (a window on the row's cells).
 	evIndex map[celmodel.EngagementCall]int
-	evCells []*cell
+	evCells []cell
 }
 
 var (
@@ -229,13 +229,13 @@ var (
 )
 
 // Engagement implements celmodel.Engagement from the columns the scan query
-// computed with the same SQL the pushdown uses.
+// computed (sqlgen.EngagementJoin), over the events the pushdown counts too.
 func (r *record) Engagement(call celmodel.EngagementCall) ref.Val {
 	i, ok := r.evIndex[call]
 	if !ok {
 		return types.NewErr("%s was not computed for this row", call)
 	}
-	c := r.evCells[i]
+	c := &r.evCells[i]
 	switch {
 	case !c.valid:
 		return types.NewErr("%s has no value for this row", call)

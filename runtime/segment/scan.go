@@ -242,7 +242,6 @@ func (e *Evaluator) scan(ctx context.Context, db *sqlx.DB, c *compiled, now time
 		rec.slots[i] = slots[j]
 	}
 	rec.evIndex = c.evIdx
-	rec.evCells = make([]*cell, len(c.events))
 	row := &scanRow{rec: rec}
 	act := &activation{
 		model: c.mi.m.Name,
@@ -260,9 +259,7 @@ func (e *Evaluator) scan(ctx context.Context, db *sqlx.DB, c *compiled, now time
 				for j, s := range slots {
 					s.point(&cells[2+j], b.arena)
 				}
-				for k := range rec.evCells {
-					rec.evCells[k] = &cells[nfix+k]
-				}
+				rec.evCells = cells[nfix:]
 				out, _, err := c.prg.Eval(act)
 				// A row whose evaluation fails is not in the segment (see the package doc).
 				if err != nil || out != types.True {

@@ -104,11 +104,10 @@ func TestSegmentReferencesAndFallbackReasons(t *testing.T) {
 		t.Fatal(err)
 	}
 	cases := []struct {
-		seg        string
-		path       segment.Path
-		reasonHas  string
-		handSQL    string
-		wantNonNil bool
+		seg       string
+		path      segment.Path
+		reasonHas string
+		handSQL   string
 	}{
 		{seg: "vip", path: segment.Pushdown, handSQL: `SELECT id::text FROM crm_lead WHERE 'vip' = ANY(tags)`},
 		{seg: "vip_lost", path: segment.Pushdown, handSQL: seedSQL + ` AND 'vip' = ANY(tags)`},

@@ -2,10 +2,8 @@ package store
 
 // Contact events: storing them in bulk, idempotently, and keeping the monthly
 // partitions of campaignctl.events (migrations/002_events.sql) ahead of the data.
-//
-// The SQL sits next to the Go here rather than in queries.sql: partition DDL is
-// assembled per month (DDL takes no bind parameters), and the staging table is a
-// detail of InsertEventsTx alone.
+// The SQL is in queries.sql, with why each statement is shaped so; the partition
+// DDL there is a template filled in per month (DDL takes no bind parameters).
 
 import (
 	"bytes"
@@ -82,41 +80,6 @@ func (s *Store) InsertEvents(ctx context.Context, events []Event) (inserted int6
 	return n, nil
 }
 
-// Staging is a temporary table of the transaction: COPY streams a whole batch in
-// one go (far fewer round trips and parse steps than one INSERT per event), and an
-// INSERT ... SELECT then applies ON CONFLICT, which COPY cannot. ON COMMIT DROP
-// ties its life to the caller's transaction, so several batches of one import
-// reuse it and a pooled connection never carries it over.
-const (
-	createEventStaging = `CREATE TEMP TABLE IF NOT EXISTS campaignctl_events_in (
-    occurred_at timestamptz NOT NULL,
-    model       text        NOT NULL,
-    contact_key text        NOT NULL,
-    type        text        NOT NULL,
-    campaign    text        NOT NULL,
-    step        text        NOT NULL,
-    topic       text        NOT NULL,
-    url         text        NOT NULL,
-    external_id text,
-    properties  jsonb       NOT NULL
-) ON COMMIT DROP`
-
-	// pg_temp. makes sure the staging table is ours even under an odd search_path.
-	copyEventsIn = `COPY pg_temp.campaignctl_events_in (occurred_at, model, contact_key, type, campaign, step, topic, url, external_id, properties) FROM STDIN`
-
-	// ON CONFLICT without a target: the only constraint an insert can break is the
-	// unique (model, external_id, occurred_at) index (id is generated), and
-	// DO NOTHING also absorbs duplicates within the same batch.
-	insertStagedEvents = `INSERT INTO campaignctl.events (occurred_at, model, contact_key, type, campaign, step, topic, url, external_id, properties)
-SELECT occurred_at, model, contact_key, type, campaign, step, topic, url, external_id, properties
-FROM pg_temp.campaignctl_events_in
-ON CONFLICT DO NOTHING`
-
-	// TRUNCATE rather than DELETE: the next batch of the same transaction starts
-	// from an empty file instead of scanning past dead rows.
-	truncateEventStaging = `TRUNCATE pg_temp.campaignctl_events_in`
-)
-
 // InsertEventsTx is InsertEvents inside the caller's transaction, for callers that
 // store several batches atomically (an import). It returns how many rows were new.
 // After an error the transaction is aborted and must be rolled back.
@@ -129,10 +92,10 @@ func InsertEventsTx(ctx context.Context, tx *sqlx.Tx, events []Event) (inserted 
 			return 0, fmt.Errorf("storing events: event %d of the batch: %w", i+1, err)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, createEventStaging); err != nil {
+	if _, err := tx.ExecContext(ctx, q("create-event-staging")); err != nil {
 		return 0, fmt.Errorf("storing events: creating staging table: %w", err)
 	}
-	stmt, err := tx.PrepareContext(ctx, copyEventsIn)
+	stmt, err := tx.PrepareContext(ctx, q("copy-events-in"))
 	if err != nil {
 		return 0, fmt.Errorf("storing events: starting COPY: %w", err)
 	}
@@ -159,7 +122,7 @@ func InsertEventsTx(ctx context.Context, tx *sqlx.Tx, events []Event) (inserted 
 	if err := stmt.Close(); err != nil {
 		return 0, fmt.Errorf("storing events: copying: %w", err)
 	}
-	res, err := tx.ExecContext(ctx, insertStagedEvents)
+	res, err := tx.ExecContext(ctx, q("insert-staged-events"))
 	if err != nil {
 		return 0, fmt.Errorf("storing %d events: %w", len(events), eventsError(err))
 	}
@@ -167,7 +130,7 @@ func InsertEventsTx(ctx context.Context, tx *sqlx.Tx, events []Event) (inserted 
 	if err != nil {
 		return 0, fmt.Errorf("storing events: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, truncateEventStaging); err != nil {
+	if _, err := tx.ExecContext(ctx, q("truncate-event-staging")); err != nil {
 		return 0, fmt.Errorf("storing events: emptying staging table: %w", err)
 	}
 	return n, nil
@@ -321,17 +284,10 @@ func missingMonths(months []time.Time, existing map[string]bool) []time.Time {
 	return out
 }
 
-// listEventPartitions reads the catalog, not the names alone: a stray table named
-// like a partition but not attached must not count as one.
-const listEventPartitions = `SELECT c.relname
-FROM pg_catalog.pg_inherits i
-JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
-WHERE i.inhparent = 'campaignctl.events'::regclass`
-
 // eventPartitions returns the names of the partitions of campaignctl.events.
-func eventPartitions(ctx context.Context, q sqlx.QueryerContext) (map[string]bool, error) {
+func eventPartitions(ctx context.Context, db sqlx.QueryerContext) (map[string]bool, error) {
 	var names []string
-	if err := sqlx.SelectContext(ctx, q, &names, listEventPartitions); err != nil {
+	if err := sqlx.SelectContext(ctx, db, &names, q("list-event-partitions")); err != nil {
 		return nil, fmt.Errorf("listing event partitions: %w", eventsError(err))
 	}
 	out := make(map[string]bool, len(names))
@@ -341,14 +297,6 @@ func eventPartitions(ctx context.Context, q sqlx.QueryerContext) (map[string]boo
 	return out, nil
 }
 
-// lockEventsForPartitioning blocks every insert through campaignctl.events (they
-// take ROW EXCLUSIVE on it) and every other caller of this code (the mode
-// conflicts with itself), while reads go on. Taken before the partitions are
-// listed again, so "the default partition holds no rows of that month" stays true
-// until the partition exists, and two callers never create the same one. ONLY
-// keeps it to one lock instead of one per partition.
-const lockEventsForPartitioning = `LOCK TABLE ONLY campaignctl.events IN SHARE ROW EXCLUSIVE MODE`
-
 func ensureEventPartitions(ctx context.Context, tx *sqlx.Tx, months []time.Time) ([]string, error) {
 	existing, err := eventPartitions(ctx, tx)
 	if err != nil {
@@ -357,7 +305,7 @@ func ensureEventPartitions(ctx context.Context, tx *sqlx.Tx, months []time.Time)
 	if len(missingMonths(months, existing)) == 0 {
 		return nil, nil
 	}
-	if _, err := tx.ExecContext(ctx, lockEventsForPartitioning); err != nil {
+	if _, err := tx.ExecContext(ctx, q("lock-events-for-partitioning")); err != nil {
 		return nil, fmt.Errorf("creating event partitions: locking campaignctl.events: %w", eventsError(err))
 	}
 	// Under READ COMMITTED this statement sees what another caller committed while
@@ -375,22 +323,6 @@ func ensureEventPartitions(ctx context.Context, tx *sqlx.Tx, months []time.Time)
 	return created, nil
 }
 
-const (
-	defaultHoldsMonth = `SELECT EXISTS (SELECT 1 FROM campaignctl.events_default WHERE occurred_at >= $1 AND occurred_at < $2)`
-
-	// Postgres refuses CREATE TABLE ... PARTITION OF while the default partition
-	// holds rows of the new range. So: a plain table shaped like the parent
-	// (LIKE copies the NOT NULL and CHECK constraints ATTACH demands), the rows
-	// moved into it with their ids, then ATTACH, which builds the indexes and
-	// checks the bounds. All in the caller's transaction: readers see the rows in
-	// the default partition or in the new one, never in neither.
-	eventColumns      = `id, occurred_at, received_at, model, contact_key, type, campaign, step, topic, url, external_id, properties`
-	moveDefaultRows   = `WITH moved AS (DELETE FROM campaignctl.events_default WHERE occurred_at >= $1 AND occurred_at < $2 RETURNING ` + eventColumns + `) INSERT INTO campaignctl.%s (` + eventColumns + `) SELECT ` + eventColumns + ` FROM moved`
-	createLikeEvents  = `CREATE TABLE campaignctl.%s (LIKE campaignctl.events INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`
-	attachPartition   = `ALTER TABLE campaignctl.events ATTACH PARTITION campaignctl.%s FOR VALUES FROM (%s) TO (%s)`
-	createPartitionOf = `CREATE TABLE campaignctl.%s PARTITION OF campaignctl.events FOR VALUES FROM (%s) TO (%s)`
-)
-
 // createEventPartition creates the partition of month m, moving its rows out of
 // the default partition if there are any.
 func createEventPartition(ctx context.Context, tx *sqlx.Tx, m time.Time) error {
@@ -400,11 +332,11 @@ func createEventPartition(ctx context.Context, tx *sqlx.Tx, m time.Time) error {
 	// offset so the session's TimeZone cannot shift them.
 	lo, hi := pq.QuoteLiteral(m.Format("2006-01-02 15:04:05")+"+00"), pq.QuoteLiteral(next.Format("2006-01-02 15:04:05")+"+00")
 	var inDefault bool
-	if err := tx.GetContext(ctx, &inDefault, defaultHoldsMonth, m, next); err != nil {
+	if err := tx.GetContext(ctx, &inDefault, q("default-holds-month"), m, next); err != nil {
 		return fmt.Errorf("creating event partition %s: %w", name, eventsError(err))
 	}
 	if !inDefault {
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf(createPartitionOf, name, lo, hi)); err != nil {
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(q("create-event-partition"), name, lo, hi)); err != nil {
 			return fmt.Errorf("creating event partition %s: %w", name, eventsError(err))
 		}
 		return nil
@@ -413,9 +345,9 @@ func createEventPartition(ctx context.Context, tx *sqlx.Tx, m time.Time) error {
 		sql  string
 		args []any
 	}{
-		{fmt.Sprintf(createLikeEvents, name), nil},
-		{fmt.Sprintf(moveDefaultRows, name), []any{m, next}},
-		{fmt.Sprintf(attachPartition, name, lo, hi), nil},
+		{fmt.Sprintf(q("create-like-events"), name), nil},
+		{fmt.Sprintf(q("move-default-rows"), name), []any{m, next}},
+		{fmt.Sprintf(q("attach-event-partition"), name, lo, hi), nil},
 	} {
 		if _, err := tx.ExecContext(ctx, stmt.sql, stmt.args...); err != nil {
 			return fmt.Errorf("creating event partition %s from rows of the default partition: %w", name, eventsError(err))

@@ -17,7 +17,7 @@ import (
 )
 
 // migrated returns a store on a fresh, migrated database.
-func migrated(t *testing.T) *store.Store {
+func migrated(t testing.TB) *store.Store {
 	t.Helper()
 	st := openStore(t)
 	if _, err := st.Migrate(context.Background()); err != nil {
@@ -26,15 +26,11 @@ func migrated(t *testing.T) *store.Store {
 	return st
 }
 
-func openStore(t *testing.T) *store.Store {
+// openStore returns a store on a fresh database that has not been migrated.
+func openStore(t testing.TB) *store.Store {
 	t.Helper()
-	url := storetest.NewDatabase(t)
-	st, err := store.Open(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
+	db, _ := storetest.Open(t)
+	return &store.Store{DB: db}
 }
 
 func at(s string) time.Time {
@@ -508,15 +504,7 @@ func TestEventsTableContract(t *testing.T) {
 // BenchmarkInsertEvents measures the COPY + INSERT ... ON CONFLICT path alone, in
 // batches of 5,000 new events.
 func BenchmarkInsertEvents(b *testing.B) {
-	url := storetest.NewDatabase(b)
-	st, err := store.Open(context.Background(), url)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	if _, err := st.Migrate(context.Background()); err != nil {
-		b.Fatal(err)
-	}
+	st := migrated(b)
 	const batch = 5000
 	now := time.Now().UTC()
 	events := make([]store.Event, batch)

@@ -122,3 +122,88 @@ SELECT EXISTS (SELECT 1 FROM campaignctl.suppressions WHERE email_normalized = l
 
 -- name: mark-cancelled
 UPDATE campaignctl.outbox SET status = 'cancelled', last_error = $2 WHERE id = $1 AND status = 'sending';
+
+-- name: create-event-staging
+-- Contact events (events.go) go through this staging table: COPY streams a whole
+-- batch into it in one go (far fewer round trips and parse steps than one INSERT
+-- per event), and insert-staged-events then applies ON CONFLICT, which COPY
+-- cannot. ON COMMIT DROP ties its life to the caller's transaction, so several
+-- batches of one import reuse it and a pooled connection never carries it over.
+CREATE TEMP TABLE IF NOT EXISTS campaignctl_events_in (
+    occurred_at timestamptz NOT NULL,
+    model       text        NOT NULL,
+    contact_key text        NOT NULL,
+    type        text        NOT NULL,
+    campaign    text        NOT NULL,
+    step        text        NOT NULL,
+    topic       text        NOT NULL,
+    url         text        NOT NULL,
+    external_id text,
+    properties  jsonb       NOT NULL
+) ON COMMIT DROP;
+
+-- name: copy-events-in
+-- pg_temp. makes sure the staging table is ours even under an odd search_path.
+COPY pg_temp.campaignctl_events_in (occurred_at, model, contact_key, type, campaign, step, topic, url, external_id, properties) FROM STDIN;
+
+-- name: insert-staged-events
+-- ON CONFLICT without a target: the only constraint an insert can break is the
+-- unique (model, external_id, occurred_at) index (id is generated), and
+-- DO NOTHING also absorbs duplicates within the same batch.
+INSERT INTO campaignctl.events (occurred_at, model, contact_key, type, campaign, step, topic, url, external_id, properties)
+SELECT occurred_at, model, contact_key, type, campaign, step, topic, url, external_id, properties
+FROM pg_temp.campaignctl_events_in
+ON CONFLICT DO NOTHING;
+
+-- name: truncate-event-staging
+-- TRUNCATE rather than DELETE: the next batch of the same transaction starts
+-- from an empty file instead of scanning past dead rows.
+TRUNCATE pg_temp.campaignctl_events_in;
+
+-- name: list-event-partitions
+-- Reads the catalog, not the names alone: a stray table named like a partition
+-- but not attached must not count as one.
+SELECT c.relname
+FROM pg_catalog.pg_inherits i
+JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
+WHERE i.inhparent = 'campaignctl.events'::regclass;
+
+-- name: lock-events-for-partitioning
+-- Blocks every insert through campaignctl.events (they take ROW EXCLUSIVE on it)
+-- and every other caller of this code (the mode conflicts with itself), while
+-- reads go on. Taken before the partitions are listed again, so "the default
+-- partition holds no rows of that month" stays true until the partition exists,
+-- and two callers never create the same one. ONLY keeps it to one lock instead of
+-- one per partition.
+LOCK TABLE ONLY campaignctl.events IN SHARE ROW EXCLUSIVE MODE;
+
+-- name: default-holds-month
+SELECT EXISTS (SELECT 1 FROM campaignctl.events_default WHERE occurred_at >= $1 AND occurred_at < $2);
+
+-- name: create-event-partition
+-- This and the next three are templates that createEventPartition fills in with
+-- fmt.Sprintf: the partition's quoted name, then its bounds as quoted literals
+-- (DDL takes no bind parameters).
+CREATE TABLE campaignctl.%s PARTITION OF campaignctl.events FOR VALUES FROM (%s) TO (%s);
+
+-- name: create-like-events
+-- Postgres refuses CREATE TABLE ... PARTITION OF while the default partition
+-- holds rows of the new range. So: a plain table shaped like the parent (LIKE
+-- copies the NOT NULL and CHECK constraints ATTACH demands), the rows moved into
+-- it with their ids (move-default-rows), then attach-event-partition, which builds
+-- the indexes and checks the bounds. All in the caller's transaction: readers see
+-- the rows in the default partition or in the new one, never in neither.
+CREATE TABLE campaignctl.%s (LIKE campaignctl.events INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
+
+-- name: move-default-rows
+WITH moved AS (
+    DELETE FROM campaignctl.events_default
+    WHERE occurred_at >= $1 AND occurred_at < $2
+    RETURNING id, occurred_at, received_at, model, contact_key, type, campaign, step, topic, url, external_id, properties
+)
+INSERT INTO campaignctl.%s (id, occurred_at, received_at, model, contact_key, type, campaign, step, topic, url, external_id, properties)
+SELECT id, occurred_at, received_at, model, contact_key, type, campaign, step, topic, url, external_id, properties
+FROM moved;
+
+-- name: attach-event-partition
+ALTER TABLE campaignctl.events ATTACH PARTITION campaignctl.%s FOR VALUES FROM (%s) TO (%s);

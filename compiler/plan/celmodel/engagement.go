@@ -245,10 +245,7 @@ func ParseEngagementCall(e celast.Expr, model string) (call EngagementCall, ok b
 	default:
 		return call, false, nil
 	}
-	if err != nil {
-		return call, true, err
-	}
-	return call, true, nil
+	return call, true, err
 }
 
 func stringLit(e celast.Expr, what string) (string, error) {

@@ -17,12 +17,6 @@ type Object struct {
 	rec    Record
 }
 
-// Record returns the wrapped record.
-func (o *Object) Record() Record { return o.rec }
-
-// SetRecord replaces the wrapped record, so one Object can serve a stream of rows.
-func (o *Object) SetRecord(r Record) { o.rec = r }
-
 // ConvertToNative implements ref.Val.
 func (o *Object) ConvertToNative(typeDesc reflect.Type) (any, error) {
 	if reflect.TypeOf(o).AssignableTo(typeDesc) {

@@ -56,4 +56,7 @@
 // compared with an integer constant it becomes EXISTS over the contacts whose events
 // in the window are grouped and counted once (HAVING count(*) >= k, or = k), which
 // Postgres plans as a hash semi- or anti-join instead of one count per row.
+// EngagementJoin gives the in-process path the same answers as LEFT JOINs; every
+// form selects its events through one function, so the two cannot disagree on
+// which events count.
 package sqlgen

@@ -20,6 +20,7 @@ const DefaultEventsTable = `"campaignctl"."events"`
 const (
 	evAlias      = "campaignctl_ev"
 	evCountAlias = "campaignctl_evc"
+	evContact    = evAlias + ".contact_key"
 )
 
 // engagement translates an engagement predicate. The bool ones become EXISTS
@@ -39,8 +40,8 @@ func (c *tctx) engagement(e celast.Expr, call celmodel.EngagementCall) (texpr, e
 	case celmodel.FuncEventCount:
 		cl := call
 		return texpr{t: types.IntType, evc: &cl, val: func(w *writer) {
-			w.str("(SELECT count(*) FROM " + c.t.eventsTable + " AS " + evAlias + " WHERE ")
-			c.t.eventConds(w, call, true)
+			w.str("(")
+			c.t.selectEvents(w, "count(*)", call, true)
 			w.str(")")
 		}}, nil
 	}
@@ -53,16 +54,19 @@ func (t *Translator) existsNode(call celmodel.EngagementCall) node {
 		if neg {
 			w.str("NOT ")
 		}
-		w.str("EXISTS (SELECT 1 FROM " + t.eventsTable + " AS " + evAlias + " WHERE ")
-		t.eventConds(w, call, true)
+		w.str("EXISTS (")
+		t.selectEvents(w, "1", call, true)
 		w.str(")")
 	}
 }
 
-// eventConds writes the conditions an event must meet to count for call: the
-// model, the type(s), campaign, step and topic, and the window (now-Within, now].
-// correlated adds the match on the outer row's key.
-func (t *Translator) eventConds(w *writer, call celmodel.EngagementCall, correlated bool) {
+// selectEvents writes SELECT cols over the events that count for call, aliased
+// evAlias: those of the model, of the type(s), campaign, step and topic, in the
+// window (now-Within, now]. correlated keeps only the outer row's contact's.
+// Every engagement subquery and join goes through here, so the pushdown and the
+// in-process path cannot drift apart on which events count.
+func (t *Translator) selectEvents(w *writer, cols string, call celmodel.EngagementCall, correlated bool) {
+	w.str("SELECT " + cols + " FROM " + t.eventsTable + " AS " + evAlias + " WHERE ")
 	col := func(name string) string { return evAlias + "." + name }
 	w.str(col("model") + " = ")
 	w.bind("model", t.model.Name, "text")
@@ -111,13 +115,13 @@ func (t *Translator) countAtLeast(call celmodel.EngagementCall, k int64, exact b
 		if neg {
 			w.str("NOT ")
 		}
-		w.str("EXISTS (SELECT 1 FROM (SELECT " + evAlias + ".contact_key FROM " + t.eventsTable + " AS " + evAlias + " WHERE ")
-		t.eventConds(w, call, false)
+		w.str("EXISTS (SELECT 1 FROM (")
+		t.selectEvents(w, evContact, call, false)
 		op := " >= "
 		if exact {
 			op = " = "
 		}
-		w.str(" GROUP BY " + evAlias + ".contact_key HAVING count(*)" + op)
+		w.str(" GROUP BY " + evContact + " HAVING count(*)" + op)
 		w.bind("", k, "bigint")
 		w.str(") AS " + evCountAlias + " WHERE " + evCountAlias + ".contact_key = " + t.outerKey + ")")
 	}
@@ -195,13 +199,13 @@ func (t *Translator) EngagementJoin(call celmodel.EngagementCall, now time.Time,
 	w := newWriter(now.Truncate(time.Microsecond), first)
 	key := alias + ".campaignctl_key"
 	if call.Func == celmodel.FuncEventCount {
-		w.str(" LEFT JOIN (SELECT " + evAlias + ".contact_key AS campaignctl_key, count(*) AS campaignctl_n FROM " + t.eventsTable + " AS " + evAlias + " WHERE ")
-		t.eventConds(w, call, false)
-		w.str(" GROUP BY " + evAlias + ".contact_key)")
+		w.str(" LEFT JOIN (")
+		t.selectEvents(w, evContact+" AS campaignctl_key, count(*) AS campaignctl_n", call, false)
+		w.str(" GROUP BY " + evContact + ")")
 		sel = "COALESCE(" + alias + ".campaignctl_n, 0)"
 	} else {
-		w.str(" LEFT JOIN (SELECT DISTINCT " + evAlias + ".contact_key AS campaignctl_key FROM " + t.eventsTable + " AS " + evAlias + " WHERE ")
-		t.eventConds(w, call, false)
+		w.str(" LEFT JOIN (")
+		t.selectEvents(w, "DISTINCT "+evContact+" AS campaignctl_key", call, false)
 		w.str(")")
 		sel = "(" + key + " IS NOT NULL)"
 		if call.Func == celmodel.FuncInactiveFor {

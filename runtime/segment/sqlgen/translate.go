@@ -918,29 +918,18 @@ func (c *tctx) inConst(l texpr, k *constant) node {
 			w.sqlBool(neg)
 			return
 		}
-		body := func(x vnode) func() {
-			return func() {
-				w.str("(")
-				w.v(x)
-				w.str(" IN (")
-				for i, el := range elems {
-					if i > 0 {
-						w.str(", ")
-					}
-					w.scalarParam(k, strconv.Itoa(i), el)
+		w.overOperand(l.col, lv, neg, zero, func(x vnode) {
+			w.str("(")
+			w.v(x)
+			w.str(" IN (")
+			for i, el := range elems {
+				if i > 0 {
+					w.str(", ")
 				}
-				w.str("))")
+				w.scalarParam(k, strconv.Itoa(i), el)
 			}
-		}
-		if l.col != nil {
-			col := l.col
-			w.raw(col, neg, zero, body(func(w *writer) { w.str(col.sql) }))
-			return
-		}
-		if neg {
-			w.str("NOT ")
-		}
-		body(lv)()
+			w.str("))")
+		})
 	}
 }
 
@@ -1042,24 +1031,14 @@ func (c *tctx) stringFunc(e celast.Expr, fn string, recvE, argE celast.Expr) (te
 				w.str("NULL")
 				return
 			}
-			like := func(x vnode) func() {
-				return func() {
-					w.str("(")
-					w.v(x)
-					w.str(" LIKE ")
-					w.param(k, "like:"+fn, pattern(string(s)), "text")
-					w.str(")")
-				}
-			}
-			if col != nil {
-				// "" starts with, ends with and contains only "".
-				w.raw(col, neg, s == "", like(func(w *writer) { w.str(col.sql) }))
-				return
-			}
-			if neg {
-				w.str("NOT ")
-			}
-			like(recvV)()
+			// "" starts with, ends with and contains only "".
+			w.overOperand(col, recvV, neg, s == "", func(x vnode) {
+				w.str("(")
+				w.v(x)
+				w.str(" LIKE ")
+				w.param(k, "like:"+fn, pattern(string(s)), "text")
+				w.str(")")
+			})
 		}}, nil
 	}
 	a, b := c.operand(recv), c.operand(arg)
@@ -1107,24 +1086,29 @@ func (c *tctx) matches(e celast.Expr, recv, arg texpr, argE celast.Expr) (texpr,
 	recvV := c.operand(recv)
 	col := recv.col
 	return texpr{t: types.BoolType, pred: func(w *writer, neg bool) {
-		body := func(x vnode) func() {
-			return func() {
-				w.str("(")
-				w.v(x)
-				w.str(" ~ ")
-				w.param(k, "regex", pg, "text")
-				w.str(")")
-			}
-		}
-		if col != nil {
-			w.raw(col, neg, zero, body(func(w *writer) { w.str(col.sql) }))
-			return
-		}
-		if neg {
-			w.str("NOT ")
-		}
-		body(recvV)()
+		w.overOperand(col, recvV, neg, zero, func(x vnode) {
+			w.str("(")
+			w.v(x)
+			w.str(" ~ ")
+			w.param(k, "regex", pg, "text")
+			w.str(")")
+		})
 	}}, nil
+}
+
+// overOperand renders p, a predicate strict in its one row-dependent operand, for
+// the polarity neg: over the raw column when the operand is a plain column (zero
+// is p's value for the column's zero value, see raw), else over the operand's
+// value x, whose NULL only ever stands for a CEL error.
+func (w *writer) overOperand(col *column, x vnode, neg, zero bool, p func(x vnode)) {
+	if col != nil {
+		w.raw(col, neg, zero, func() { p(func(w *writer) { w.str(col.sql) }) })
+		return
+	}
+	if neg {
+		w.str("NOT ")
+	}
+	p(x)
 }
 
 const (
