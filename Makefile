@@ -19,7 +19,7 @@ test:
 
 ## bench: benchmarks on a private Postgres cluster (BENCH=regexp, BENCHTIME=1x)
 bench:
-	bash scripts/test.sh bench
+	bash scripts/postfix.sh >/dev/null && GOFLAGS="-timeout=60m $$GOFLAGS" bash scripts/test.sh bench
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -5,6 +5,11 @@
 #   bash scripts/pg.sh stop     fast shutdown; fine if nothing runs
 #   bash scripts/pg.sh url      print the admin URL
 #   bash scripts/pg.sh status   exit 0 if running, 3 if not (like pg_ctl status)
+#   bash scripts/pg.sh restart fast|immediate
+#                               pg_ctl restart with that shutdown mode (immediate = a
+#                               crash: recovery runs on the way up), then wait until
+#                               the server accepts connections again; fails if it
+#                               was not running
 #
 # Environment:
 #   CAMPAIGNCTL_PG_DIR      cluster area (default <repo>/.data/pg)
@@ -325,6 +330,33 @@ cmd_stop() {
 	say "stopped ($AREA/data)"
 }
 
+cmd_restart() {
+	local mode=${1:-}
+	case "$mode" in
+	fast | immediate) ;;
+	*) die "restart needs a shutdown mode: bash scripts/pg.sh restart fast|immediate" ;;
+	esac
+	need_bindir
+	resolve_area 0
+	if ! running; then
+		die "not running ($AREA/data); use start"
+	fi
+	local p
+	p=$(running_port)
+	if [ -n "$p" ] && [ "$p" != "$PG_PORT" ]; then
+		die "the cluster in $AREA/data runs on port $p, not $PG_PORT; set CAMPAIGNCTL_PG_PORT=$p"
+	fi
+	say "restarting PostgreSQL on 127.0.0.1:$PG_PORT ($AREA/data), shutdown mode $mode"
+	# Output to /dev/null and the server's own log: the new postmaster must not
+	# inherit our stdout, or a caller reading it would wait for the server's exit.
+	if ! as_pg "$BINDIR/pg_ctl" -D "$AREA/data" -l "$AREA/server.log" -m "$mode" -w -t "$PG_TIMEOUT" restart >/dev/null 2>&1; then
+		show_log_tail
+		die "pg_ctl could not restart the server in $AREA/data (log tail above)"
+	fi
+	wait_ready
+	url
+}
+
 cmd_status() {
 	resolve_area 0
 	if running; then
@@ -340,8 +372,9 @@ start) cmd_start ;;
 stop) cmd_stop ;;
 url) url ;;
 status) cmd_status ;;
+restart) cmd_restart "${2:-}" ;;
 *)
-	printf 'usage: bash scripts/pg.sh start|stop|url|status\n' >&2
+	printf 'usage: bash scripts/pg.sh start|stop|url|status|restart fast|immediate\n' >&2
 	exit 2
 	;;
 esac

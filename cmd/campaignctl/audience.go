@@ -9,7 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/jmoiron/sqlx"
+	"github.com/campaignctl/campaignctl/runtime/store"
 
 	"github.com/campaignctl/campaignctl/compiler/plan"
 	"github.com/campaignctl/campaignctl/runtime/segment"
@@ -81,12 +81,13 @@ prevented pushdown. With --explain, print the SQL and Postgres' EXPLAIN.`, `  ca
 		ev = ev.ForcePath(segment.Path(*path))
 	}
 	ctx := context.Background()
-	conn, err := sqlx.Open("postgres", *db)
+	st, err := store.Open(ctx, *db)
 	if err != nil {
 		fmt.Fprintln(stderr, "campaignctl audience:", err)
 		return 1
 	}
-	defer conn.Close()
+	defer st.Close()
+	conn := st.DB
 	if ev, err = ev.WithCatalog(ctx, conn); err != nil {
 		fmt.Fprintln(stderr, "campaignctl audience:", err)
 		return 1

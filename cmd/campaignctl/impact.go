@@ -11,6 +11,7 @@ import (
 	"github.com/campaignctl/campaignctl/compiler/diff"
 	"github.com/campaignctl/campaignctl/compiler/plan"
 	"github.com/campaignctl/campaignctl/runtime/segment"
+	"github.com/campaignctl/campaignctl/runtime/store"
 )
 
 // defaultGrowthWarnPercent applies when no policy sets audience_growth_warn_percent.
@@ -20,14 +21,12 @@ const defaultGrowthWarnPercent = 50
 // change adds, edits or removes, on each side, and the messages still waiting in
 // each removed or changed campaign's outbox.
 func dbImpact(ctx context.Context, dbURL string) (diff.ImpactFunc, func(), error) {
-	db, err := sqlx.Open("postgres", dbURL)
+	// store.Open redacts the connection string from every error it returns.
+	st, err := store.Open(ctx, dbURL)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("audience impact: %w", err)
 	}
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		return nil, nil, fmt.Errorf("connecting to database for impact: %w", err)
-	}
+	db := st.DB
 	fn := func(ctx context.Context, oldPlan, newPlan *plan.Plan) (*diff.Impact, error) {
 		return computeImpact(ctx, db, oldPlan, newPlan, time.Now())
 	}

@@ -2,18 +2,21 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/campaignctl/campaignctl/compiler/plan"
 	"github.com/campaignctl/campaignctl/runtime/clock"
 	"github.com/campaignctl/campaignctl/runtime/engine"
 	"github.com/campaignctl/campaignctl/runtime/httpapi"
@@ -44,6 +47,11 @@ from a flag, so it does not show in process listings.`, `  CAMPAIGNCTL_SECRET=â€
 	exitIdle := fs.Bool("exit-when-idle", false, "exit once every campaign of the applied plan is finished")
 	clockStart := fs.String("clock-start", "", "run on an accelerated clock starting at this RFC 3339 time (demo and rehearsal)")
 	clockSpeed := fs.Float64("clock-speed", 1, "with --clock-start: simulated seconds per real second")
+	lease := fs.Duration("lease", 30*time.Second, "how long a claimed message stays this replica's without renewal (real time, database clock); renewed every third of it")
+	ledgerBatch := fs.Int("ledger-batch", 256, "outcomes recorded per database write; with --concurrency it bounds what a crash can send twice")
+	giveUp := fs.Duration("give-up-after", 72*time.Hour, "retry temporary failures (4xx, relay down) this long after the first attempt, then fail the message")
+	grace := fs.Duration("shutdown-grace", 10*time.Second, "on SIGTERM, time for messages already handed to the relay to finish and be recorded")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) to this file until exit")
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}
@@ -60,7 +68,23 @@ from a flag, so it does not show in process listings.`, `  CAMPAIGNCTL_SECRET=â€
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 
+	for name, d := range map[string]time.Duration{"lease": *lease, "give-up-after": *giveUp, "shutdown-grace": *grace} {
+		if d <= 0 {
+			fmt.Fprintf(stderr, "campaignctl serve: --%s must be positive\n", name)
+			return 2
+		}
+	}
+	if *ledgerBatch < 1 || *concurrency < 1 {
+		fmt.Fprintln(stderr, "campaignctl serve: --ledger-batch and --concurrency must be at least 1")
+		return 2
+	}
 	var clk clock.Clock = clock.Real{}
+	speedSet := false
+	fs.Visit(func(f *flag.Flag) { speedSet = speedSet || f.Name == "clock-speed" })
+	if speedSet && *clockStart == "" {
+		fmt.Fprintln(stderr, "campaignctl serve: --clock-speed needs --clock-start (the simulated time to start from), e.g. --clock-start 2026-12-01T08:00:00Z --clock-speed 86400")
+		return 2
+	}
 	if *clockStart != "" {
 		t, err := time.Parse(time.RFC3339, *clockStart)
 		if err != nil {
@@ -91,6 +115,20 @@ from a flag, so it does not show in process listings.`, `  CAMPAIGNCTL_SECRET=â€
 		*worker = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
 
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "campaignctl serve: --cpuprofile:", err)
+			return 2
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(stderr, "campaignctl serve: --cpuprofile:", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
+	}
+
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	st, err := openMigrated(ctx, *db)
@@ -99,6 +137,17 @@ from a flag, so it does not show in process listings.`, `  CAMPAIGNCTL_SECRET=â€
 		return 1
 	}
 	defer st.Close()
+	// Marketing mail must carry a working unsubscribe link: refuse to start
+	// rather than send href="" (the engine also refuses such a revision applied
+	// later, and says so in the log).
+	if *publicURL == "" {
+		if rev, err := st.LatestRevision(ctx); err == nil {
+			if p, err := plan.Decode([]byte(rev.Plan)); err == nil && engine.HasMarketing(p) {
+				fmt.Fprintf(stderr, "campaignctl serve: revision %d has marketing campaigns, which must carry a working unsubscribe link: pass --public-url https://â€¦ (the address where this daemon's /u/ links are reachable) and set CAMPAIGNCTL_SECRET\n", rev.ID)
+				return 2
+			}
+		}
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -108,13 +157,19 @@ from a flag, so it does not show in process listings.`, `  CAMPAIGNCTL_SECRET=â€
 	eng := &engine.Engine{
 		Store: st, Mailer: smtpClient, Clock: clk, Links: signer, Metrics: m, Log: log,
 		PublicURL: *publicURL, Worker: *worker, Concurrency: *concurrency,
+		Lease: *lease, LedgerBatch: *ledgerBatch, GiveUpAfter: *giveUp, ShutdownGrace: *grace,
 	}
 
 	errc := make(chan error, 1)
 	if *listen != "" {
-		srv := &httpapi.Server{Gatherer: reg, DB: st.DB, Suppressor: st, Links: signer, Clock: clk, Log: log}
-		go func() { errc <- httpapi.ListenAndServe(ctx, *listen, srv.Handler()) }()
-		log.Info("serving HTTP", "addr", *listen)
+		l, err := net.Listen("tcp", *listen)
+		if err != nil {
+			fmt.Fprintf(stderr, "campaignctl serve: --listen %s: %v\n", *listen, err)
+			return 1
+		}
+		srv := &httpapi.Server{Gatherer: reg, DB: st.DB, Suppressor: st, Links: signer, Clock: clk, Log: log, Relay: relayHealth(eng)}
+		go func() { errc <- httpapi.Serve(ctx, l, srv.Handler()) }()
+		log.Info("serving HTTP", "addr", l.Addr().String())
 	}
 	log.Info("daemon started", "worker", *worker, "smtp", *smtpAddr, "db", store.Redact(*db))
 	runErr := eng.Run(ctx, engine.RunOptions{Interval: *interval, ExitWhenIdle: *exitIdle})
@@ -130,4 +185,12 @@ from a flag, so it does not show in process listings.`, `  CAMPAIGNCTL_SECRET=â€
 		return 1
 	}
 	return 0
+}
+
+// relayHealth adapts the engine's relay state for /healthz.
+func relayHealth(eng *engine.Engine) func() (string, string) {
+	return func() (string, string) {
+		h := eng.RelayHealth()
+		return h.State, h.Reason
+	}
 }

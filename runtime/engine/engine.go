@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/mail"
 	"net/url"
 	"strings"
 	"sync"
@@ -40,24 +39,48 @@ type Engine struct {
 	Worker string
 	// BatchSize bounds rows per materialization insert and per claim.
 	BatchSize int
-	// Concurrency is the number of messages in flight to SMTP at once.
+	// Concurrency is the number of messages in flight to SMTP at once (one
+	// relay connection each).
 	Concurrency int
-	// Lease is how long a claimed row stays claimed before another replica may
-	// retry it.
+	// Lease is how long a claim stays valid without renewal, on the database's
+	// clock. The owner renews it every Lease/3 while the row is in flight, so it
+	// only runs out when the replica died or lost the database.
 	Lease time.Duration
+	// LedgerBatch is the largest number of outcomes written in one statement;
+	// LedgerDelay the longest an outcome waits for its batch. Together with
+	// Concurrency they bound the in-flight window: messages the relay accepted
+	// whose "sent" is not yet committed, which a kill -9 would send again.
+	LedgerBatch int
+	LedgerDelay time.Duration
+	// GiveUpAfter is how long after its first attempt a message that keeps
+	// failing temporarily (4xx, relay down) is still retried, like an MTA's queue
+	// lifetime. Measured on Clock.
+	GiveUpAfter time.Duration
+	// ShutdownGrace is how long, once the context is cancelled, messages already
+	// handed to the relay may take to finish and their outcomes to be written.
+	ShutdownGrace time.Duration
 
 	mu      sync.Mutex
 	current *loaded
 	// partitionsMonth is the month for which the events partitions around now
 	// were last ensured; the leader checks again when the month changes.
 	partitionsMonth time.Time
+	relay           relayGate
 }
 
 type loaded struct {
 	revision int64
 	plan     *plan.Plan
 	eval     *segment.Evaluator
+	// templates are parsed once per revision, not once per message.
+	templates map[string]*mailer.Compiled
+	// templateErrs holds why a template could not be parsed; its messages fail.
+	templateErrs map[string]error
 }
+
+// ErrNoPublicURL: marketing mail needs a working unsubscribe link, which needs
+// the daemon's public URL and signing key.
+var ErrNoPublicURL = errors.New("the applied plan has marketing mail, which must carry a working unsubscribe link, but the daemon has no public URL: pass --public-url https://… and set CAMPAIGNCTL_SECRET")
 
 func (e *Engine) defaults() {
 	if e.BatchSize <= 0 {
@@ -67,7 +90,19 @@ func (e *Engine) defaults() {
 		e.Concurrency = 4
 	}
 	if e.Lease <= 0 {
-		e.Lease = 5 * time.Minute
+		e.Lease = 30 * time.Second
+	}
+	if e.LedgerBatch <= 0 {
+		e.LedgerBatch = 256
+	}
+	if e.LedgerDelay <= 0 {
+		e.LedgerDelay = 20 * time.Millisecond
+	}
+	if e.GiveUpAfter <= 0 {
+		e.GiveUpAfter = 72 * time.Hour
+	}
+	if e.ShutdownGrace <= 0 {
+		e.ShutdownGrace = 10 * time.Second
 	}
 	if e.Log == nil {
 		e.Log = slog.Default()
@@ -75,6 +110,17 @@ func (e *Engine) defaults() {
 	if e.Worker == "" {
 		e.Worker = "campaignctl"
 	}
+}
+
+// HasMarketing reports whether p sends marketing mail, which needs an
+// unsubscribe link.
+func HasMarketing(p *plan.Plan) bool {
+	for _, c := range p.Campaigns {
+		if c.Class == "" || c.Class == plan.ClassMarketing {
+			return true
+		}
+	}
+	return false
 }
 
 // load returns the latest applied plan, decoding it only when the revision changed.
@@ -97,7 +143,19 @@ func (e *Engine) load(ctx context.Context) (*loaded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("revision %d: %w", rev.ID, err)
 	}
-	l := &loaded{revision: rev.ID, plan: p, eval: ev}
+	if HasMarketing(p) && (e.PublicURL == "" || e.Links == nil) {
+		return nil, fmt.Errorf("revision %d: %w", rev.ID, ErrNoPublicURL)
+	}
+	l := &loaded{revision: rev.ID, plan: p, eval: ev, templates: map[string]*mailer.Compiled{}, templateErrs: map[string]error{}}
+	for i := range p.Templates {
+		t := &p.Templates[i]
+		c, err := mailer.Compile(t)
+		if err != nil {
+			l.templateErrs[t.Name] = err
+			continue
+		}
+		l.templates[t.Name] = c
+	}
 	e.mu.Lock()
 	e.current = l
 	e.mu.Unlock()
@@ -213,7 +271,7 @@ func (e *Engine) ensureEventPartitions(ctx context.Context, now time.Time) error
 // crash half way is harmless: the next pass inserts again and the unique keys
 // drop what is already there.
 func (e *Engine) materialize(ctx context.Context, l *loaded, c *plan.Campaign, now time.Time) error {
-	var total, fresh int64
+	var total, fresh, invalid int64
 	// The catalog is read at each materialization, so a constraint dropped since
 	// the revision was loaded can never make the SQL skip a NULL guard it needs.
 	ev, err := l.eval.WithCatalog(ctx, e.Store.DB)
@@ -221,9 +279,18 @@ func (e *Engine) materialize(ctx context.Context, l *loaded, c *plan.Campaign, n
 		return fmt.Errorf("campaign %q: %w", c.Name, err)
 	}
 	path, err := ev.Each(ctx, e.Store.DB, c.Segment, now, e.BatchSize, func(batch []segment.Match) error {
-		rs := make([]store.Recipient, len(batch))
-		for i, m := range batch {
-			rs[i] = store.Recipient{Key: m.Key, Email: m.Email}
+		rs := make([]store.Recipient, 0, len(batch))
+		for _, m := range batch {
+			// A contact without an address is simply not mailable; one with a
+			// malformed address is counted and logged (by number, not address), so
+			// the relay never sees it and the CRM can be fixed.
+			if strings.TrimSpace(m.Email) != "" {
+				if _, err := mailer.ValidateAddress(m.Email); err != nil {
+					invalid++
+					continue
+				}
+			}
+			rs = append(rs, store.Recipient{Key: m.Key, Email: m.Email})
 		}
 		n, err := e.Store.EnqueueBatch(ctx, c.Name, "", now, now, rs)
 		total += int64(len(batch))
@@ -236,174 +303,14 @@ func (e *Engine) materialize(ctx context.Context, l *loaded, c *plan.Campaign, n
 	if e.Metrics != nil {
 		e.Metrics.Enqueued.WithLabelValues(c.Name, "").Add(float64(fresh))
 	}
-	e.Log.Info("audience materialized", "campaign", c.Name, "segment", c.Segment, "path", string(path), "matched", total, "enqueued", fresh)
-	return e.Store.MarkMaterialized(ctx, c.Name, total, now)
-}
-
-// SendDue claims due outbox rows and sends them until none is due. It returns how
-// many messages were handed to SMTP.
-func (e *Engine) SendDue(ctx context.Context) (int, error) {
-	e.defaults()
-	l, err := e.load(ctx)
-	if errors.Is(err, store.ErrNoRevision) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	sent := 0
-	for {
-		now := e.Clock.Now()
-		rows, err := e.Store.ClaimDue(ctx, now, e.Worker, e.Lease, e.BatchSize)
-		if err != nil {
-			return sent, err
-		}
-		if len(rows) == 0 {
-			return sent, nil
-		}
-		n, err := e.sendBatch(ctx, l, rows)
-		sent += n
-		if err != nil {
-			return sent, err
-		}
-	}
-}
-
-func (e *Engine) sendBatch(ctx context.Context, l *loaded, rows []store.Claimed) (int, error) {
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		sent     int
-		firstErr error
-	)
-	contacts := loadBatchContacts(ctx, e.Store.DB, l.plan, rows)
-	sem := make(chan struct{}, e.Concurrency)
-	for _, r := range rows {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func(r store.Claimed) {
-			defer func() { <-sem; wg.Done() }()
-			ok, err := e.sendOne(ctx, l, contacts, r)
-			mu.Lock()
-			defer mu.Unlock()
-			if ok {
-				sent++
-			}
-			if err != nil && firstErr == nil {
-				firstErr = err
-			}
-		}(r)
-	}
-	wg.Wait()
-	return sent, firstErr
-}
-
-// sendOne renders and sends one claimed row and records the outcome. It returns an
-// error only for failures of the store, which stop the pass; delivery failures
-// are recorded on the row.
-func (e *Engine) sendOne(ctx context.Context, l *loaded, contacts batchContacts, r store.Claimed) (bool, error) {
-	count := func(status string) {
+	if invalid > 0 {
+		e.Log.Warn("audience has contacts with malformed email addresses; they are not mailed", "campaign", c.Name, "segment", c.Segment, "invalid", invalid)
 		if e.Metrics != nil {
-			e.Metrics.Messages.WithLabelValues(r.Campaign, r.Step, status).Inc()
+			e.Metrics.InvalidAddresses.WithLabelValues(c.Name).Add(float64(invalid))
 		}
 	}
-	c, ok := l.plan.Campaign(r.Campaign)
-	if !ok {
-		count(metrics.StatusCancelled)
-		return false, e.Store.MarkCancelled(ctx, r.ID, "campaign no longer in the applied plan")
-	}
-	if sup, err := e.Store.IsSuppressed(ctx, r.Email); err != nil {
-		return false, err
-	} else if sup {
-		count(metrics.StatusCancelled)
-		return false, e.Store.MarkCancelled(ctx, r.ID, "address suppressed")
-	}
-	msg, tplHash, err := e.compose(l, contacts, c, r)
-	if err != nil {
-		count(metrics.StatusFailed)
-		e.Log.Error("cannot compose message", "campaign", r.Campaign, "outbox_id", r.ID, "err", err)
-		return false, e.Store.MarkFailed(ctx, r.ID, err.Error())
-	}
-	start := time.Now()
-	err = e.Mailer.Send(ctx, msg)
-	if e.Metrics != nil {
-		e.Metrics.SendSeconds.Observe(time.Since(start).Seconds())
-	}
-	now := e.Clock.Now()
-	if err == nil {
-		count(metrics.StatusSent)
-		return true, e.Store.MarkSent(ctx, r.ID, now, msg.MessageID, tplHash)
-	}
-	var se *mailer.SendError
-	if errors.As(err, &se) && se.Permanent() {
-		count(metrics.StatusFailed)
-		if se.Code == 550 || se.Code == 551 || se.Code == 553 {
-			if err := e.Store.Suppress(ctx, r.Email, "hard_bounce", r.Campaign, now); err != nil {
-				return false, err
-			}
-		}
-		return false, e.Store.MarkFailed(ctx, r.ID, err.Error())
-	}
-	if r.Attempts >= maxAttempts {
-		count(metrics.StatusFailed)
-		return false, e.Store.MarkFailed(ctx, r.ID, fmt.Sprintf("giving up after %d attempts: %v", r.Attempts, err))
-	}
-	count(metrics.StatusRetry)
-	return false, e.Store.MarkRetry(ctx, r.ID, now.Add(backoff(r.Attempts)), err.Error())
-}
-
-const maxAttempts = 8
-
-// backoff doubles from one minute, capped at six hours.
-func backoff(attempt int) time.Duration {
-	d := time.Minute << min(attempt, 9)
-	return min(d, 6*time.Hour)
-}
-
-func (e *Engine) compose(l *loaded, contacts batchContacts, c *plan.Campaign, r store.Claimed) (*mailer.Message, string, error) {
-	tpl, ok := l.plan.Template(c.Template)
-	if !ok {
-		return nil, "", fmt.Errorf("template %s not in plan", c.Template)
-	}
-	snd, ok := l.plan.Sender(c.Sender)
-	if !ok {
-		return nil, "", fmt.Errorf("sender %s not in plan", c.Sender)
-	}
-	seg, _ := l.plan.Segment(c.Segment)
-	model, ok := l.plan.Model(seg.Model)
-	if !ok {
-		return nil, "", fmt.Errorf("model %s not in plan", seg.Model)
-	}
-	contact, err := contacts.get(model, r.ContactKey)
-	if err != nil {
-		return nil, "", err
-	}
-	unsub := e.unsubscribeURL(c.Name, r.Step, r.Email)
-	data := map[string]any{
-		model.Name:        contact,
-		"unsubscribe_url": unsub,
-		"campaign":        c.Name,
-	}
-	out, err := mailer.Render(tpl, data)
-	if err != nil {
-		return nil, "", err
-	}
-	to := r.Email
-	if name, ok := contact["name"].(string); ok && name != "" {
-		to = (&mail.Address{Name: name, Address: r.Email}).String()
-	}
-	return &mailer.Message{
-		From:            snd.From,
-		ReplyTo:         snd.ReplyTo,
-		To:              to,
-		Subject:         out.Subject,
-		HTML:            out.HTML,
-		Text:            out.Text,
-		MessageID:       mailer.MessageID(c.Name, r.Step, r.ContactKey, snd.From),
-		Date:            e.Clock.Now(),
-		ListUnsubscribe: unsub,
-		Headers:         map[string]string{"X-Campaignctl-Campaign": c.Name},
-	}, tpl.Hash, nil
+	e.Log.Info("audience materialized", "campaign", c.Name, "segment", c.Segment, "path", string(path), "matched", total, "enqueued", fresh, "invalid_addresses", invalid)
+	return e.Store.MarkMaterialized(ctx, c.Name, total, now)
 }
 
 func (e *Engine) unsubscribeURL(campaign, step, email string) string {

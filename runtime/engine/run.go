@@ -2,56 +2,107 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"time"
+
+	"github.com/campaignctl/campaignctl/runtime/store"
 )
 
 // RunOptions control the daemon loop.
 type RunOptions struct {
-	// Interval between passes when there is nothing to do.
+	// Interval between reconcile passes, and between claims when nothing is due.
 	Interval time.Duration
-	// ExitWhenIdle stops the loop once nothing is left to send now or later.
+	// ExitWhenIdle stops the loop once every object of the applied plan is
+	// finished and nothing is left to send now or later.
 	ExitWhenIdle bool
 }
 
-// Run reconciles and sends in a loop until ctx is done (or, with ExitWhenIdle,
-// until all work is finished). A failing pass is logged and retried on the next
-// tick: the daemon outlives a database restart.
+// Run reconciles and sends until ctx is done (or, with ExitWhenIdle, until all
+// work is finished). Reconcile runs on its own every Interval, beside the send
+// pipeline, never behind it: a campaign removed or edited while a backlog is
+// being sent takes effect within one Interval. A failing pass is logged and
+// retried: the daemon outlives a database restart.
 func (e *Engine) Run(ctx context.Context, opts RunOptions) error {
 	e.defaults()
 	if opts.Interval <= 0 {
 		opts.Interval = time.Second
 	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	sendDone := make(chan struct{})
+	go func() {
+		defer close(sendDone)
+		// Errors inside a continuous pass are logged and retried by the pass.
+		_ = e.newPass(false, opts.Interval).run(runCtx)
+	}()
+
+	tick := time.NewTicker(opts.Interval)
+	defer tick.Stop()
+	loggedLoad := ""
 	for {
-		if err := e.Reconcile(ctx); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
+		if err := e.Reconcile(runCtx); err != nil && runCtx.Err() == nil {
 			e.Log.Error("reconcile failed; retrying", "err", err)
 		}
-		n, err := e.SendDue(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
+		// Every replica, leader or not, picks up a new revision here, so its
+		// workers compose with it and drop campaigns that left the plan.
+		if _, err := e.load(runCtx); err != nil && runCtx.Err() == nil && !errors.Is(err, store.ErrNoRevision) {
+			if err.Error() != loggedLoad {
+				e.Log.Error("cannot load the applied plan; nothing is sent until it loads", "err", err)
+				loggedLoad = err.Error()
 			}
-			e.Log.Error("send pass failed; retrying", "err", err)
+		} else {
+			loggedLoad = ""
 		}
-		if n > 0 {
-			continue
-		}
-		if opts.ExitWhenIdle {
-			// A pass that sent something loops straight back to Reconcile, which
-			// marks finished campaigns sent; so an idle pass sees them finished.
-			left, err := e.Store.PendingWork(ctx)
-			if err == nil && left == 0 {
-				if _, rerr := e.Store.LatestRevision(ctx); rerr == nil {
-					return nil
-				}
+		if opts.ExitWhenIdle && runCtx.Err() == nil {
+			if idle, err := e.Idle(runCtx); err == nil && idle {
+				cancel()
 			}
 		}
 		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(opts.Interval):
+		case <-runCtx.Done():
+			<-sendDone
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return nil
+		case <-tick.C:
 		}
 	}
+}
+
+// Idle reports whether the applied plan is fully carried out: every campaign in
+// it is in the store with the plan's hash and finished, every campaign not in
+// it is removed, and no outbox row is pending or in flight. A replica that
+// starts before the leader reconciled a new revision is therefore never idle.
+func (e *Engine) Idle(ctx context.Context) (bool, error) {
+	l, err := e.load(ctx)
+	if err != nil {
+		return false, err
+	}
+	left, err := e.Store.PendingWork(ctx)
+	if err != nil || left > 0 {
+		return false, err
+	}
+	actual, err := e.Store.Campaigns(ctx)
+	if err != nil {
+		return false, err
+	}
+	byName := make(map[string]store.Campaign, len(actual))
+	for _, a := range actual {
+		byName[a.Name] = a
+	}
+	for _, c := range l.plan.Campaigns {
+		a, ok := byName[c.Name]
+		if !ok || a.Hash != c.Hash || (a.Status != store.StatusSent && a.Status != store.StatusFailed) {
+			return false, nil
+		}
+		delete(byName, c.Name)
+	}
+	for _, a := range byName {
+		if a.Status != store.StatusRemoved {
+			return false, nil
+		}
+	}
+	return true, nil
 }

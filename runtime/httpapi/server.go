@@ -8,8 +8,10 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"html/template"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
@@ -38,13 +40,25 @@ type Server struct {
 	Links      *links.Signer
 	Clock      clock.Clock
 	Log        *slog.Logger
+	// Relay, if set, reports the SMTP relay's state ("ok", "unavailable",
+	// "refused") and the last failure, shown by /healthz.
+	Relay func() (state, reason string)
 }
 
 // Handler returns the routes.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Gatherer, promhttp.HandlerOpts{}))
+	// /healthz stays 200 while the process works, even when the relay does not:
+	// restarting the daemon would not fix the relay. The body says "degraded"
+	// with the reason, for people and probes that read it.
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if s.Relay != nil {
+			if state, reason := s.Relay(); state != "ok" {
+				fmt.Fprintf(w, "degraded: SMTP relay %s: %s\n", state, reason)
+				return
+			}
+		}
 		w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
@@ -114,9 +128,19 @@ func (s *Server) unsubscribe(w http.ResponseWriter, r *http.Request) {
 
 // ListenAndServe serves h on addr until ctx is done.
 func ListenAndServe(ctx context.Context, addr string, h http.Handler) error {
-	srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return Serve(ctx, l, h)
+}
+
+// Serve serves h on l until ctx is done. Listening first lets the caller log
+// the real address (a port chosen with :0).
+func Serve(ctx context.Context, l net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
+	go func() { errc <- srv.Serve(l) }()
 	select {
 	case err := <-errc:
 		if errors.Is(err, http.ErrServerClosed) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	htmltemplate "html/template"
 	"strings"
+	"sync"
 	texttemplate "text/template"
 
 	"github.com/campaignctl/campaignctl/compiler/plan"
@@ -35,45 +36,115 @@ type Rendered struct {
 	Text    string
 }
 
-// Render renders t with data. Missing keys render through default's fallback or as
-// empty, never as "<no value>".
-func Render(t *plan.Template, data map[string]any) (Rendered, error) {
-	var out Rendered
+// Compiled is a template parsed once, ready to render for many contacts. It is
+// safe for concurrent use.
+type Compiled struct {
+	name    string
+	subject *texttemplate.Template // nil when the source is empty
+	text    *texttemplate.Template
+	html    *htmltemplate.Template
+}
+
+// Compile parses t's subject, text and HTML. The engine compiles each template
+// once per plan revision; parsing per message would dominate the send path.
+func Compile(t *plan.Template) (*Compiled, error) {
+	c := &Compiled{name: t.Name}
 	var err error
-	if out.Subject, err = renderText(t.Name+".subject", t.Subject, data); err != nil {
-		return out, err
+	if c.subject, err = parseText(t.Name+".subject", t.Subject); err != nil {
+		return nil, err
 	}
-	// A subject is one header line: newlines from contact data must not inject
-	// headers.
-	out.Subject = strings.Join(strings.Fields(out.Subject), " ")
-	if out.Text, err = renderText(t.Name+".text", t.Text, data); err != nil {
-		return out, err
+	if c.text, err = parseText(t.Name+".text", t.Text); err != nil {
+		return nil, err
 	}
 	if t.HTML != "" {
-		tpl, err := htmltemplate.New(t.Name + ".html").Funcs(Funcs).Option("missingkey=zero").Parse(t.HTML)
+		c.html, err = htmltemplate.New(t.Name + ".html").Funcs(Funcs).Option("missingkey=zero").Parse(t.HTML)
 		if err != nil {
-			return out, fmt.Errorf("template %s: html: %w", t.Name, err)
+			return nil, fmt.Errorf("template %s: html: %w", t.Name, err)
 		}
-		var b bytes.Buffer
-		if err := tpl.Execute(&b, data); err != nil {
-			return out, fmt.Errorf("template %s: html: %w", t.Name, err)
+	}
+	return c, nil
+}
+
+func parseText(name, src string) (*texttemplate.Template, error) {
+	if src == "" {
+		return nil, nil
+	}
+	tpl, err := texttemplate.New(name).Funcs(Funcs).Option("missingkey=zero").Parse(src)
+	if err != nil {
+		return nil, fmt.Errorf("template %s: %w", name, err)
+	}
+	return tpl, nil
+}
+
+var renderBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// Render renders the template with data. Missing keys render through default's
+// fallback or as empty, never as "<no value>"; the subject is collapsed to one
+// line so newlines in contact data cannot inject headers.
+func (c *Compiled) Render(data map[string]any) (Rendered, error) {
+	var out Rendered
+	var err error
+	if out.Subject, err = execText(c.subject, data); err != nil {
+		return out, err
+	}
+	out.Subject = oneLine(out.Subject)
+	if out.Text, err = execText(c.text, data); err != nil {
+		return out, err
+	}
+	if c.html != nil {
+		b := renderBufs.Get().(*bytes.Buffer)
+		defer renderBufs.Put(b)
+		b.Reset()
+		if err := c.html.Execute(b, data); err != nil {
+			return out, fmt.Errorf("template %s: html: %w", c.name, err)
 		}
 		out.HTML = b.String()
 	}
 	return out, nil
 }
 
-func renderText(name, src string, data map[string]any) (string, error) {
-	if src == "" {
+// Render renders t with data; see Compiled.Render. It parses t on every call:
+// use Compile to render one template many times.
+func Render(t *plan.Template, data map[string]any) (Rendered, error) {
+	c, err := Compile(t)
+	if err != nil {
+		return Rendered{}, err
+	}
+	return c.Render(data)
+}
+
+func execText(tpl *texttemplate.Template, data map[string]any) (string, error) {
+	if tpl == nil {
 		return "", nil
 	}
-	tpl, err := texttemplate.New(name).Funcs(Funcs).Option("missingkey=zero").Parse(src)
-	if err != nil {
-		return "", fmt.Errorf("template %s: %w", name, err)
+	b := renderBufs.Get().(*bytes.Buffer)
+	defer renderBufs.Put(b)
+	b.Reset()
+	if err := tpl.Execute(b, data); err != nil {
+		return "", fmt.Errorf("template %s: %w", tpl.Name(), err)
 	}
-	var b bytes.Buffer
-	if err := tpl.Execute(&b, data); err != nil {
-		return "", fmt.Errorf("template %s: %w", name, err)
+	if bytes.Contains(b.Bytes(), []byte("<no value>")) {
+		return strings.ReplaceAll(b.String(), "<no value>", ""), nil
 	}
-	return strings.ReplaceAll(b.String(), "<no value>", ""), nil
+	return b.String(), nil
+}
+
+// oneLine collapses runs of white space (including line breaks) to one space
+// and trims the ends, allocating only when something changes.
+func oneLine(s string) string {
+	clean := true
+	prevSpace := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		space := c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' || c >= 0x80
+		if space && (c != ' ' || prevSpace || c >= 0x80) {
+			clean = false
+			break
+		}
+		prevSpace = space
+	}
+	if clean && !prevSpace {
+		return s
+	}
+	return strings.Join(strings.Fields(s), " ")
 }

@@ -1,150 +1,855 @@
 package mailer
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
-	"net/smtp"
-	"net/textproto"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
-// SMTP delivers messages to one relay, keeping one open connection per caller
-// goroutine slot and reusing it across messages (RSET between them).
+// Defaults for the zero values of SMTP's fields.
+const (
+	DefaultHello              = "localhost"
+	DefaultDialTimeout        = 10 * time.Second
+	DefaultCommandTimeout     = 30 * time.Second
+	DefaultDataTimeout        = 2 * time.Minute
+	DefaultIdleTimeout        = 30 * time.Second
+	DefaultMaxConns           = 8
+	DefaultMaxMessagesPerConn = 1000
+)
+
+// quitTimeout bounds the polite QUIT when a connection is retired.
+const quitTimeout = 2 * time.Second
+
+// ErrClosed is the error inside the SendError of a Send after Close.
+var ErrClosed = errors.New("smtp client closed")
+
+// SMTP delivers messages to one relay over a pool of persistent connections.
+// The zero value with Addr set is ready to use; the other fields take the
+// defaults above when zero. Fields must not change after the first Send.
+//
+// Every network read and write runs under a deadline (DialTimeout,
+// CommandTimeout or DataTimeout), so no phase of an exchange can hang, and a
+// cancelled ctx aborts an exchange in progress by closing its connection.
 type SMTP struct {
 	Addr string // host:port
-	// Hello is the name sent in EHLO.
+	// Hello is the name sent in EHLO (default "localhost").
 	Hello string
-	// Auth, if set, authenticates every new connection.
-	Auth    smtp.Auth
-	Timeout time.Duration
+	// Auth, if set, authenticates every new connection with AUTH PLAIN (or
+	// LOGIN when the relay offers only that). Credentials are only sent over
+	// TLS or to a loopback relay.
+	Auth *Auth
+	// TLS configures STARTTLS, used whenever the relay offers it. With TLS nil,
+	// STARTTLS is used with a default config (verifying Addr's host) except to
+	// a loopback relay, where it buys nothing and local relays often present
+	// self-signed certificates.
+	TLS *tls.Config
+	// RequireTLS fails every connection to a relay that does not offer
+	// STARTTLS, instead of sending in the clear.
+	RequireTLS bool
 
-	mu   sync.Mutex
-	idle []*smtp.Client
+	DialTimeout    time.Duration // TCP connect (default 10s)
+	CommandTimeout time.Duration // writing one command and reading its reply (default 30s)
+	// DataTimeout bounds writing the message body and waiting for the reply
+	// after its final dot (default 2m; RFC 5321 §4.5.3.2 suggests 10m, but a
+	// bounded send loop matters more than the slowest relay).
+	DataTimeout time.Duration
+	// IdleTimeout retires pooled connections unused for longer (default 30s),
+	// well inside the 5 minutes RFC 5321 §4.5.3.2.7 lets a server wait.
+	IdleTimeout time.Duration
+	// MaxConns caps the connections open at once, idle or busy (default 8).
+	MaxConns int
+	// MaxMessagesPerConn retires a connection (QUIT) after this many messages
+	// (default 1000).
+	MaxMessagesPerConn int
+
+	once   sync.Once
+	slots  chan struct{} // one token per connection in use
+	mu     sync.Mutex
+	idle   []*smtpConn // most recently used last
+	closed bool
 }
 
-// SendError is a delivery failure with the relay's SMTP code, so the caller can
-// tell a temporary (4xx: retry later) from a permanent (5xx: bounce) failure.
+// Auth holds credentials for SMTP AUTH.
+type Auth struct {
+	Username string
+	Password string
+}
+
+// Stage names the step of the SMTP exchange that failed.
+type Stage string
+
+const (
+	StageConnect  Stage = "connect"
+	StageGreeting Stage = "greeting"
+	StageEHLO     Stage = "ehlo"
+	StageStartTLS Stage = "starttls"
+	StageAuth     Stage = "auth"
+	StageMail     Stage = "mail"
+	StageRcpt     Stage = "rcpt"
+	StageData     Stage = "data"    // the reply to the DATA command
+	StageMessage  Stage = "message" // the reply after the body's final dot
+	// StageCompose: the message could not be encoded or its addresses are
+	// unusable; nothing was sent.
+	StageCompose Stage = "compose"
+)
+
+// SendError is a failed delivery: where it failed, and the relay's reply if
+// there was one. Classify turns it into what the caller should do.
 type SendError struct {
-	Code int
-	Err  error
+	Stage    Stage
+	Code     int    // SMTP reply code; 0 when there was no reply (network error, timeout)
+	Enhanced string // RFC 3463 enhanced status such as "5.1.1"; "" if none
+	Message  string // the relay's text without code and enhanced status; lines joined by "\n"
+	Err      error  // underlying error (network, timeout, context); may be nil
 }
 
-func (e *SendError) Error() string { return fmt.Sprintf("smtp %d: %v", e.Code, e.Err) }
+func (e *SendError) Error() string {
+	var b strings.Builder
+	b.WriteString("smtp ")
+	b.WriteString(string(e.Stage))
+	b.WriteString(": ")
+	if e.Code != 0 {
+		b.WriteString(strconv.Itoa(e.Code))
+		if e.Enhanced != "" {
+			b.WriteByte(' ')
+			b.WriteString(e.Enhanced)
+		}
+		if e.Message != "" {
+			b.WriteByte(' ')
+			b.WriteString(strings.ReplaceAll(e.Message, "\n", " "))
+		}
+		if e.Err != nil {
+			b.WriteString(": ")
+		}
+	}
+	if e.Err != nil {
+		b.WriteString(e.Err.Error())
+	}
+	return b.String()
+}
+
 func (e *SendError) Unwrap() error { return e.Err }
 
-// Permanent reports whether the relay refused the message for good.
+// Timeout reports whether the exchange failed because a deadline passed.
+func (e *SendError) Timeout() bool {
+	if e.Err == nil {
+		return false
+	}
+	if errors.Is(e.Err, os.ErrDeadlineExceeded) || errors.Is(e.Err, context.DeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(e.Err, &ne) && ne.Timeout()
+}
+
+// MaybeDelivered reports whether the relay may have accepted the message
+// although it did not say so: the whole body and its final dot were written
+// and then the connection broke or the reply timed out. Resending such a
+// message may deliver it twice (the stable Message-ID lets receivers drop the
+// duplicate).
+func (e *SendError) MaybeDelivered() bool { return e.Stage == StageMessage && e.Code == 0 }
+
+// Permanent reports a 5xx reply. Deprecated: use Classify, which also looks at
+// the stage and the enhanced status.
 func (e *SendError) Permanent() bool { return e.Code >= 500 && e.Code < 600 }
 
-// Send delivers one message.
+func (s *SMTP) init() {
+	s.once.Do(func() {
+		n := s.MaxConns
+		if n <= 0 {
+			n = DefaultMaxConns
+		}
+		s.slots = make(chan struct{}, n)
+	})
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+func (s *SMTP) commandTimeout() time.Duration {
+	return orDefault(s.CommandTimeout, DefaultCommandTimeout)
+}
+func (s *SMTP) dataTimeout() time.Duration { return orDefault(s.DataTimeout, DefaultDataTimeout) }
+
+// bodyPool holds buffers for encoded and dot-stuffed messages.
+var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+// Send delivers one message. It returns nil only when the relay answered 2xx
+// after the message's final dot; otherwise a *SendError.
 func (s *SMTP) Send(ctx context.Context, m *Message) error {
-	data, err := m.Bytes()
+	rawp := bodyPool.Get().(*[]byte)
+	bodyp := bodyPool.Get().(*[]byte)
+	defer func() {
+		bodyPool.Put(rawp)
+		bodyPool.Put(bodyp)
+	}()
+	raw, err := m.AppendBytes((*rawp)[:0])
+	*rawp = raw[:0]
 	if err != nil {
-		return &SendError{Code: 554, Err: err}
+		return &SendError{Stage: StageCompose, Err: err}
 	}
 	from, to, err := m.Envelope()
-	if err != nil {
-		return &SendError{Code: 553, Err: err}
+	if err == nil {
+		err = checkEnvelope(from, to)
 	}
-	c, err := s.get(ctx)
 	if err != nil {
-		return err
+		return &SendError{Stage: StageCompose, Err: err}
 	}
-	if err := s.deliver(c, from, to, data); err != nil {
-		c.Close()
-		var te *textproto.Error
-		if errors.As(err, &te) {
-			return &SendError{Code: te.Code, Err: err}
+	body := appendDotStuffed((*bodyp)[:0], raw)
+	*bodyp = body[:0]
+
+	s.init()
+	select {
+	case s.slots <- struct{}{}:
+	case <-ctx.Done():
+		return &SendError{Stage: StageConnect, Err: fmt.Errorf("waiting for a free connection to %s: %w", s.Addr, ctx.Err())}
+	}
+	defer func() { <-s.slots }()
+
+	for attempt := 0; ; attempt++ {
+		c, serr := s.get(ctx)
+		if serr != nil {
+			return serr
 		}
-		// A broken connection is a temporary failure.
-		return &SendError{Code: 421, Err: err}
+		reused := c.sent > 0
+		serr = c.transact(ctx, s, from, to, body)
+		s.put(c)
+		if serr == nil {
+			return nil
+		}
+		// A pooled connection the relay closed (or timed out with 421) while
+		// it sat idle fails on its first command, before the relay saw any of
+		// this message: retry once on a fresh connection.
+		if attempt == 0 && reused && ctx.Err() == nil &&
+			((serr.Code == 0 && c.beforeFirstReply) || (serr.Code == 421 && serr.Stage == StageMail)) {
+			continue
+		}
+		return serr
 	}
-	s.put(c)
+}
+
+// checkEnvelope refuses addresses that would break the command line.
+func checkEnvelope(from, to string) error {
+	for _, a := range [2]string{from, to} {
+		for i := 0; i < len(a); i++ {
+			if a[i] < ' ' || a[i] == 0x7f || a[i] == '<' || a[i] == '>' {
+				return fmt.Errorf("envelope address %q has a control character or angle bracket", a)
+			}
+		}
+	}
 	return nil
 }
 
-func (s *SMTP) deliver(c *smtp.Client, from, to string, data []byte) error {
-	if err := c.Mail(from); err != nil {
-		return err
+// get returns an idle connection or dials a new one. The caller holds a slot.
+func (s *SMTP) get(ctx context.Context) (*smtpConn, *SendError) {
+	idleTimeout := orDefault(s.IdleTimeout, DefaultIdleTimeout)
+	now := time.Now()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, &SendError{Stage: StageConnect, Err: ErrClosed}
 	}
-	if err := c.Rcpt(to); err != nil {
-		c.Reset()
-		return err
+	var stale []*smtpConn
+	var c *smtpConn
+	for len(s.idle) > 0 {
+		n := len(s.idle) - 1
+		cand := s.idle[n]
+		s.idle[n] = nil
+		s.idle = s.idle[:n]
+		if now.Sub(cand.lastUsed) > idleTimeout {
+			stale = append(stale, cand)
+			continue
+		}
+		c = cand
+		break
 	}
-	w, err := c.Data()
-	if err != nil {
-		return err
+	s.mu.Unlock()
+	for _, sc := range stale {
+		sc.close()
 	}
-	if _, err := w.Write(data); err != nil {
-		return err
+	if c != nil {
+		return c, nil
 	}
-	return w.Close()
+	return s.dial(ctx)
 }
 
-func (s *SMTP) get(ctx context.Context) (*smtp.Client, error) {
+// put returns c to the pool, or retires it.
+func (s *SMTP) put(c *smtpConn) {
+	maxMsgs := s.MaxMessagesPerConn
+	if maxMsgs <= 0 {
+		maxMsgs = DefaultMaxMessagesPerConn
+	}
+	if c.broken {
+		c.close()
+		return
+	}
+	if c.sent >= maxMsgs {
+		c.quit()
+		return
+	}
+	c.lastUsed = time.Now()
 	s.mu.Lock()
-	if n := len(s.idle); n > 0 {
-		c := s.idle[n-1]
-		s.idle = s.idle[:n-1]
+	if s.closed {
 		s.mu.Unlock()
-		if err := c.Reset(); err == nil {
-			return c, nil
-		}
-		c.Close()
-	} else {
-		s.mu.Unlock()
+		c.quit()
+		return
 	}
-	timeout := s.Timeout
-	if timeout == 0 {
-		timeout = 30 * time.Second
+	s.idle = append(s.idle, c)
+	s.mu.Unlock()
+}
+
+// Close quits every idle connection; connections in use are closed when their
+// Send returns. Sends after Close fail.
+func (s *SMTP) Close() error {
+	s.mu.Lock()
+	idle := s.idle
+	s.idle = nil
+	s.closed = true
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, c := range idle {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.quit()
+		}()
 	}
-	d := net.Dialer{Timeout: timeout}
-	conn, err := d.DialContext(ctx, "tcp", s.Addr)
+	wg.Wait()
+	return nil
+}
+
+// smtpConn is one connection to the relay. It is used by one Send at a time.
+type smtpConn struct {
+	raw  net.Conn // the TCP connection, closed to abort from another goroutine
+	nc   net.Conn // raw, or the TLS connection over it after STARTTLS
+	r    *bufio.Reader
+	w    *bufio.Writer
+	text []byte // text of the last reply, lines joined by "\n"
+
+	pipelining bool
+	ext        map[string]string // EHLO keywords (upper case) to their parameters
+	tls        bool
+
+	sent     int // messages accepted on this connection
+	lastUsed time.Time
+	broken   bool // must not be reused
+
+	// beforeFirstReply: the last transaction failed before any reply to it
+	// arrived (the relay saw none of the message).
+	beforeFirstReply bool
+}
+
+func (s *SMTP) dial(ctx context.Context) (*smtpConn, *SendError) {
+	d := net.Dialer{Timeout: orDefault(s.DialTimeout, DefaultDialTimeout)}
+	nc, err := d.DialContext(ctx, "tcp", s.Addr)
 	if err != nil {
-		return nil, &SendError{Code: 421, Err: fmt.Errorf("connecting to SMTP relay %s: %w", s.Addr, err)}
+		return nil, &SendError{Stage: StageConnect, Err: fmt.Errorf("connecting to SMTP relay %s: %w", s.Addr, err)}
 	}
-	host, _, _ := net.SplitHostPort(s.Addr)
-	c, err := smtp.NewClient(conn, host)
-	if err != nil {
-		conn.Close()
-		return nil, &SendError{Code: 421, Err: fmt.Errorf("SMTP greeting from %s: %w", s.Addr, err)}
+	c := &smtpConn{raw: nc, nc: nc, r: bufio.NewReaderSize(nc, 4096), w: bufio.NewWriterSize(nc, 1024)}
+	stop := context.AfterFunc(ctx, func() { _ = nc.Close() })
+	serr := c.handshake(ctx, s)
+	if !stop() && serr == nil {
+		serr = &SendError{Stage: StageConnect, Err: fmt.Errorf("connecting to SMTP relay %s: %w", s.Addr, ctx.Err())}
 	}
-	hello := s.Hello
-	if hello == "" {
-		hello = "localhost"
-	}
-	if err := c.Hello(hello); err != nil {
-		c.Close()
-		return nil, &SendError{Code: 421, Err: err}
-	}
-	if s.Auth != nil {
-		if err := c.Auth(s.Auth); err != nil {
-			c.Close()
-			return nil, &SendError{Code: 535, Err: fmt.Errorf("SMTP authentication: %w", err)}
-		}
+	if serr != nil {
+		c.close()
+		return nil, serr
 	}
 	return c, nil
 }
 
-func (s *SMTP) put(c *smtp.Client) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.idle) >= 16 {
-		c.Quit()
-		return
+func (c *smtpConn) handshake(ctx context.Context, s *SMTP) *SendError {
+	timeout := s.commandTimeout()
+	host, _, _ := net.SplitHostPort(s.Addr)
+	loopback := isLoopback(host)
+
+	if code, err := c.readReply(timeout); err != nil {
+		return c.ioError(ctx, StageGreeting, "waiting for the greeting", timeout, err)
+	} else if code != 220 {
+		return c.replyError(StageGreeting, code)
 	}
-	s.idle = append(s.idle, c)
+	hello := s.Hello
+	if hello == "" {
+		hello = DefaultHello
+	}
+	if serr := c.ehlo(ctx, hello, timeout); serr != nil {
+		return serr
+	}
+	_, offersTLS := c.ext["STARTTLS"]
+	if s.RequireTLS && !offersTLS {
+		return &SendError{Stage: StageStartTLS, Err: fmt.Errorf("relay %s does not offer STARTTLS and RequireTLS is set", s.Addr)}
+	}
+	if offersTLS && (s.TLS != nil || s.RequireTLS || !loopback) {
+		if serr := c.startTLS(ctx, s, host, hello, timeout); serr != nil {
+			return serr
+		}
+	}
+	if s.Auth != nil {
+		if !c.tls && !loopback {
+			return &SendError{Stage: StageAuth, Err: fmt.Errorf("refusing to send credentials to %s without TLS", s.Addr)}
+		}
+		if serr := c.auth(ctx, s.Auth, timeout); serr != nil {
+			return serr
+		}
+	}
+	return nil
 }
 
-// Close quits every idle connection.
-func (s *SMTP) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, c := range s.idle {
-		c.Quit()
+func (c *smtpConn) ehlo(ctx context.Context, hello string, timeout time.Duration) *SendError {
+	code, err := c.cmd(timeout, "EHLO ", hello)
+	if err != nil {
+		return c.ioError(ctx, StageEHLO, "EHLO", timeout, err)
 	}
-	s.idle = nil
+	if code >= 500 && code != 554 {
+		// RFC 5321 §3.2: a server that does not know EHLO gets HELO, and we
+		// use no extensions.
+		code, err = c.cmd(timeout, "HELO ", hello)
+		if err != nil {
+			return c.ioError(ctx, StageEHLO, "HELO", timeout, err)
+		}
+		if code != 250 {
+			return c.replyError(StageEHLO, code)
+		}
+		c.ext = map[string]string{}
+		c.pipelining = false
+		return nil
+	}
+	if code != 250 {
+		return c.replyError(StageEHLO, code)
+	}
+	c.ext = map[string]string{}
+	lines := bytes.Split(c.text, []byte("\n"))
+	for _, l := range lines[1:] {
+		k, v, _ := strings.Cut(string(l), " ")
+		c.ext[strings.ToUpper(k)] = v
+	}
+	_, c.pipelining = c.ext["PIPELINING"]
 	return nil
+}
+
+func (c *smtpConn) startTLS(ctx context.Context, s *SMTP, host, hello string, timeout time.Duration) *SendError {
+	code, err := c.cmd(timeout, "STARTTLS", "")
+	if err != nil {
+		return c.ioError(ctx, StageStartTLS, "STARTTLS", timeout, err)
+	}
+	if code != 220 {
+		return c.replyError(StageStartTLS, code)
+	}
+	var cfg *tls.Config
+	if s.TLS != nil {
+		cfg = s.TLS.Clone()
+	} else {
+		cfg = &tls.Config{}
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = host
+	}
+	tc := tls.Client(c.raw, cfg)
+	_ = c.raw.SetDeadline(time.Now().Add(timeout))
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return c.ioError(ctx, StageStartTLS, "the TLS handshake", timeout, err)
+	}
+	c.nc, c.tls = tc, true
+	c.r.Reset(tc)
+	c.w.Reset(tc)
+	// RFC 3207 §4.2: forget what was learnt before TLS and ask again.
+	return c.ehlo(ctx, hello, timeout)
+}
+
+func (c *smtpConn) auth(ctx context.Context, a *Auth, timeout time.Duration) *SendError {
+	mechs := strings.Fields(strings.ToUpper(c.ext["AUTH"]))
+	has := func(m string) bool {
+		for _, x := range mechs {
+			if x == m {
+				return true
+			}
+		}
+		return false
+	}
+	enc := base64.StdEncoding.EncodeToString
+	switch {
+	case has("PLAIN"):
+		// RFC 4616: authzid NUL authcid NUL passwd.
+		code, err := c.cmd(timeout, "AUTH PLAIN ", enc([]byte("\x00"+a.Username+"\x00"+a.Password)))
+		if err != nil {
+			return c.ioError(ctx, StageAuth, "AUTH PLAIN", timeout, err)
+		}
+		if code != 235 {
+			return c.replyError(StageAuth, code)
+		}
+	case has("LOGIN"):
+		code, err := c.cmd(timeout, "AUTH LOGIN", "")
+		for _, step := range []string{a.Username, a.Password} {
+			if err != nil || code != 334 {
+				break
+			}
+			code, err = c.cmd(timeout, enc([]byte(step)), "")
+		}
+		if err != nil {
+			return c.ioError(ctx, StageAuth, "AUTH LOGIN", timeout, err)
+		}
+		if code != 235 {
+			return c.replyError(StageAuth, code)
+		}
+	default:
+		return &SendError{Stage: StageAuth, Err: fmt.Errorf("relay offers no AUTH PLAIN or LOGIN (AUTH %q)", c.ext["AUTH"])}
+	}
+	return nil
+}
+
+// transact runs MAIL, RCPT, DATA and the body on c. On return c.broken says
+// whether c may be reused.
+func (c *smtpConn) transact(ctx context.Context, s *SMTP, from, to string, body []byte) (serr *SendError) {
+	c.beforeFirstReply = true
+	if ctx.Done() != nil {
+		raw := c.raw
+		stop := context.AfterFunc(ctx, func() { _ = raw.Close() })
+		defer func() {
+			if !stop() {
+				c.broken = true
+				if serr == nil {
+					// The reply arrived as ctx ended; it was delivered.
+					return
+				}
+				if serr.Err != nil && !errors.Is(serr.Err, ctx.Err()) {
+					serr.Err = fmt.Errorf("%w: %w", ctx.Err(), serr.Err)
+				}
+			}
+		}()
+	}
+	timeout := s.commandTimeout()
+	var first *SendError // the first refusal in a pipelined group
+
+	if c.pipelining {
+		// RFC 2920 §3.1: MAIL, RCPT and DATA in one write; DATA ends the group.
+		c.w.WriteString("MAIL FROM:<")
+		c.w.WriteString(from)
+		c.w.WriteString(">\r\nRCPT TO:<")
+		c.w.WriteString(to)
+		c.w.WriteString(">\r\nDATA\r\n")
+		_ = c.nc.SetWriteDeadline(time.Now().Add(timeout))
+		if err := c.w.Flush(); err != nil {
+			return c.ioError(ctx, StageMail, "writing MAIL FROM", timeout, err)
+		}
+		for _, st := range [3]Stage{StageMail, StageRcpt, StageData} {
+			code, err := c.readReply(timeout)
+			if err != nil {
+				return c.ioError(ctx, st, "waiting for the reply to "+commandName(st), timeout, err)
+			}
+			c.beforeFirstReply = false
+			if code == 421 {
+				c.broken = true
+				return c.replyError(st, code)
+			}
+			ok := code == 250 || code == 251
+			if st == StageData {
+				ok = code == 354
+				if ok && first != nil {
+					// The relay wants a body for a transaction it refused a
+					// part of; its state is unclear, so drop the connection.
+					c.broken = true
+				}
+			}
+			if !ok && first == nil {
+				first = c.replyError(st, code)
+			}
+		}
+		if first != nil {
+			c.reset(timeout)
+			return first
+		}
+	} else {
+		for _, st := range [3]Stage{StageMail, StageRcpt, StageData} {
+			var code int
+			var err error
+			switch st {
+			case StageMail:
+				code, err = c.cmd(timeout, "MAIL FROM:<", from, ">")
+			case StageRcpt:
+				code, err = c.cmd(timeout, "RCPT TO:<", to, ">")
+			default:
+				code, err = c.cmd(timeout, "DATA", "")
+			}
+			if err != nil {
+				return c.ioError(ctx, st, commandName(st), timeout, err)
+			}
+			c.beforeFirstReply = false
+			want := code == 250 || code == 251
+			if st == StageData {
+				want = code == 354
+			}
+			if !want {
+				serr := c.replyError(st, code)
+				if code == 421 {
+					c.broken = true
+				} else {
+					c.reset(timeout)
+				}
+				return serr
+			}
+		}
+	}
+	dt := s.dataTimeout()
+	_ = c.nc.SetWriteDeadline(time.Now().Add(dt))
+	if _, err := c.nc.Write(body); err != nil {
+		// Not all of the body reached the relay: it cannot have accepted it.
+		return c.ioError(ctx, StageData, "writing the message", dt, err)
+	}
+	code, err := c.readReply(dt)
+	if err != nil {
+		if errors.Is(err, syscall.ECONNRESET) {
+			// The relay's kernel resets a connection closed with unread data
+			// in it, so the final dot never reached the relay: not delivered.
+			// (After reading everything, a relay that dies sends FIN, and we
+			// cannot tell whether it accepted the message.)
+			return c.ioError(ctx, StageData, "the relay reset the connection before reading the whole message", dt, err)
+		}
+		return c.ioError(ctx, StageMessage, "waiting for the reply after the message", dt, err)
+	}
+	if code == 421 {
+		c.broken = true
+	}
+	if code < 200 || code > 299 {
+		return c.replyError(StageMessage, code)
+	}
+	c.sent++
+	return nil
+}
+
+func commandName(st Stage) string {
+	switch st {
+	case StageMail:
+		return "MAIL FROM"
+	case StageRcpt:
+		return "RCPT TO"
+	case StageData:
+		return "DATA"
+	}
+	return string(st)
+}
+
+// reset ends a transaction that failed midway (RFC 5321 §4.1.1.5) so the
+// connection can carry the next one; a connection that cannot is dropped.
+func (c *smtpConn) reset(timeout time.Duration) {
+	if c.broken {
+		return
+	}
+	if code, err := c.cmd(timeout, "RSET", ""); err != nil || code != 250 {
+		c.broken = true
+	}
+}
+
+// cmd writes one command line made of parts and reads its reply.
+func (c *smtpConn) cmd(timeout time.Duration, parts ...string) (int, error) {
+	for _, p := range parts {
+		c.w.WriteString(p)
+	}
+	c.w.WriteString("\r\n")
+	_ = c.nc.SetWriteDeadline(time.Now().Add(timeout))
+	if err := c.w.Flush(); err != nil {
+		return 0, err
+	}
+	return c.readReply(timeout)
+}
+
+var errProtocol = errors.New("malformed SMTP reply")
+
+// readReply reads one possibly multi-line reply (RFC 5321 §4.2) into c.text
+// and returns its code. It allocates nothing on the common path.
+func (c *smtpConn) readReply(timeout time.Duration) (int, error) {
+	_ = c.nc.SetReadDeadline(time.Now().Add(timeout))
+	c.text = c.text[:0]
+	code := 0
+	for n := 0; ; n++ {
+		line, err := c.r.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			// A line longer than the buffer: keep its start, skip the rest.
+			for err == bufio.ErrBufferFull {
+				_, err = c.r.ReadSlice('\n')
+			}
+		}
+		if err != nil {
+			c.broken = true
+			return 0, err
+		}
+		line = bytes.TrimRight(line, "\r\n")
+		if len(line) < 3 || n > 1000 {
+			c.broken = true
+			return 0, fmt.Errorf("%w: %q", errProtocol, line)
+		}
+		lc := 0
+		for _, d := range line[:3] {
+			if d < '0' || d > '9' {
+				c.broken = true
+				return 0, fmt.Errorf("%w: %q", errProtocol, line)
+			}
+			lc = lc*10 + int(d-'0')
+		}
+		if n == 0 {
+			code = lc
+		} else if lc != code {
+			c.broken = true
+			return 0, fmt.Errorf("%w: code changed within a reply: %q", errProtocol, line)
+		}
+		if n > 0 {
+			c.text = append(c.text, '\n')
+		}
+		if len(line) > 4 {
+			c.text = append(c.text, line[4:]...)
+		}
+		if len(line) == 3 || line[3] == ' ' {
+			if code < 100 || code > 599 {
+				c.broken = true
+				return 0, fmt.Errorf("%w: code %d", errProtocol, code)
+			}
+			return code, nil
+		}
+		if line[3] != '-' {
+			c.broken = true
+			return 0, fmt.Errorf("%w: %q", errProtocol, line)
+		}
+	}
+}
+
+// replyError builds the SendError for an unwanted reply in c.text.
+func (c *smtpConn) replyError(st Stage, code int) *SendError {
+	enh, msg := splitEnhanced(code, string(c.text))
+	if code == 421 {
+		c.broken = true
+	}
+	return &SendError{Stage: st, Code: code, Enhanced: enh, Message: msg}
+}
+
+// splitEnhanced takes an RFC 3463 status ("5.1.1") off the front of a reply's
+// text (RFC 2034 §4). Its class must match the reply code's first digit.
+func splitEnhanced(code int, text string) (enhanced, rest string) {
+	first, _, _ := strings.Cut(text, "\n")
+	tok, after, _ := strings.Cut(first, " ")
+	if !isEnhanced(tok) || int(tok[0]-'0') != code/100 {
+		return "", text
+	}
+	// RFC 2034 repeats the status on every line of a multi-line reply.
+	lines := strings.Split(text, "\n")
+	lines[0] = after
+	for i := 1; i < len(lines); i++ {
+		if t, a, ok := strings.Cut(lines[i], " "); ok && t == tok {
+			lines[i] = a
+		}
+	}
+	return tok, strings.Join(lines, "\n")
+}
+
+// isEnhanced matches class "." subject "." detail with class 2, 4 or 5 and up
+// to three digits in subject and detail (RFC 3463 §2).
+func isEnhanced(s string) bool {
+	if len(s) < 5 || (s[0] != '2' && s[0] != '4' && s[0] != '5') || s[1] != '.' {
+		return false
+	}
+	parts := 0
+	digits := 0
+	for i := 2; i < len(s); i++ {
+		switch b := s[i]; {
+		case b >= '0' && b <= '9':
+			digits++
+			if digits > 3 {
+				return false
+			}
+		case b == '.' && digits > 0 && parts == 0:
+			parts, digits = 1, 0
+		default:
+			return false
+		}
+	}
+	return parts == 1 && digits > 0
+}
+
+// ioError builds the SendError for a failed read or write and marks c broken.
+func (c *smtpConn) ioError(ctx context.Context, st Stage, what string, timeout time.Duration, err error) *SendError {
+	c.broken = true
+	switch {
+	case ctx.Err() != nil:
+		err = fmt.Errorf("%w during %s: %w", ctx.Err(), what, err)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		err = fmt.Errorf("timeout after %v %s: %w", timeout, what, err)
+	default:
+		err = fmt.Errorf("%s: %w", what, err)
+	}
+	return &SendError{Stage: st, Err: err}
+}
+
+func (c *smtpConn) quit() {
+	_ = c.nc.SetDeadline(time.Now().Add(quitTimeout))
+	c.w.WriteString("QUIT\r\n")
+	if c.w.Flush() == nil {
+		_, _ = c.readReply(quitTimeout)
+	}
+	c.close()
+}
+
+func (c *smtpConn) close() {
+	c.broken = true
+	_ = c.nc.Close()
+	_ = c.raw.Close()
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// appendDotStuffed appends msg to dst as SMTP DATA content (RFC 5321
+// §4.5.2): every line ends in CRLF (bare CR and LF become CRLF), a line
+// starting with "." gets another ".", and the content ends with "\r\n.\r\n".
+// One pass; the common CRLF-only input costs one IndexByte and copy per line.
+func appendDotStuffed(dst, msg []byte) []byte {
+	if need := len(msg) + len(msg)/32 + 8; cap(dst)-len(dst) < need {
+		n := make([]byte, len(dst), len(dst)+need)
+		copy(n, dst)
+		dst = n
+	}
+	for len(msg) > 0 {
+		var line []byte
+		if i := bytes.IndexByte(msg, '\n'); i >= 0 {
+			line, msg = msg[:i], msg[i+1:]
+		} else {
+			line, msg = msg, nil
+		}
+		line = bytes.TrimSuffix(line, []byte{'\r'})
+		for {
+			// A bare CR inside the line also ends a line.
+			j := bytes.IndexByte(line, '\r')
+			seg := line
+			if j >= 0 {
+				seg = line[:j]
+			}
+			if len(seg) > 0 && seg[0] == '.' {
+				dst = append(dst, '.')
+			}
+			dst = append(dst, seg...)
+			dst = append(dst, '\r', '\n')
+			if j < 0 {
+				break
+			}
+			line = line[j+1:]
+		}
+	}
+	return append(dst, '.', '\r', '\n')
 }

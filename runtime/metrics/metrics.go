@@ -14,6 +14,14 @@ type Metrics struct {
 	SendSeconds      prometheus.Histogram
 	AppliedRevision  prometheus.Gauge
 	Leader           prometheus.Gauge
+	// The send path.
+	SMTPFailures     *prometheus.CounterVec
+	Unrecorded       prometheus.Gauge
+	Claimed          prometheus.Gauge
+	LostClaims       prometheus.Counter
+	RelayUp          prometheus.Gauge
+	RelayPauses      *prometheus.CounterVec
+	InvalidAddresses *prometheus.CounterVec
 }
 
 // Message outcomes, the values of the status label.
@@ -22,6 +30,9 @@ const (
 	StatusRetry     = "retry"
 	StatusFailed    = "failed"
 	StatusCancelled = "cancelled"
+	// StatusDeferred: given back untried because the relay was down or refused
+	// us; it says nothing about the recipient.
+	StatusDeferred = "deferred"
 )
 
 // New creates the metrics and registers them on reg.
@@ -58,6 +69,36 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "1 when this replica holds the reconcile leadership lock.",
 		}),
 	}
-	reg.MustRegister(m.Messages, m.Enqueued, m.ReconcileRuns, m.ReconcileSeconds, m.SendSeconds, m.AppliedRevision, m.Leader)
+	m.SMTPFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "campaignctl_smtp_failures_total",
+		Help: "Delivery attempts that failed, by SMTP stage (connect, mail, rcpt, message, …), reply code (none for a network error or timeout) and verdict (retry, relay_unavailable, relay_refused, hard_bounce, rejected).",
+	}, []string{"stage", "code", "verdict"})
+	m.Unrecorded = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "campaignctl_send_unrecorded_messages",
+		Help: "Messages the relay accepted whose outcome is not yet committed: the in-flight window a crash would send again.",
+	})
+	m.Claimed = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "campaignctl_outbox_claimed_rows",
+		Help: "Outbox rows this replica holds (claimed, not yet recorded).",
+	})
+	m.LostClaims = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "campaignctl_outcomes_lost_claim_total",
+		Help: "Outcomes not recorded because another replica had taken the row over after this replica's lease ran out.",
+	})
+	m.RelayUp = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "campaignctl_relay_up",
+		Help: "1 while the SMTP relay accepts mail, 0 while sending is paused because it is down or refuses us.",
+	})
+	m.RelayUp.Set(1)
+	m.RelayPauses = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "campaignctl_relay_pauses_total",
+		Help: "Times sending paused for the relay, by reason (unavailable, refused).",
+	}, []string{"reason"})
+	m.InvalidAddresses = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "campaignctl_invalid_addresses_total",
+		Help: "Contacts left out of an audience because their email address is malformed, by campaign.",
+	}, []string{"campaign"})
+	reg.MustRegister(m.Messages, m.Enqueued, m.ReconcileRuns, m.ReconcileSeconds, m.SendSeconds, m.AppliedRevision, m.Leader,
+		m.SMTPFailures, m.Unrecorded, m.Claimed, m.LostClaims, m.RelayUp, m.RelayPauses, m.InvalidAddresses)
 	return m
 }

@@ -54,41 +54,83 @@ WHERE name = $1 AND status = 'scheduled';
 
 -- name: claim-due
 -- SKIP LOCKED lets several replicas claim disjoint rows without waiting on each
--- other. A row left in 'sending' by a crashed replica is reclaimed after the lease
--- ($3) expires; that is the only path to a duplicate send, and it needs a crash
--- between the SMTP server accepting a message and the mark-sent commit.
-UPDATE campaignctl.outbox o
-SET status = 'sending', claimed_at = $1, claimed_by = $2, attempts = o.attempts + 1
-WHERE o.id IN (
+-- other. Due-ness ($1) is on the engine's clock; the lease is on the database's
+-- (clock_timestamp()), so a simulated clock can never expire a lease early. A
+-- row left in 'sending' past its lease (its replica crashed or lost the
+-- database) is reclaimed; attempts grows with every claim and, with claimed_by,
+-- is the fencing token record-outcomes checks. Suppression is checked here, set
+-- based, for the whole batch at once instead of one query per message.
+WITH picked AS (
     SELECT id FROM campaignctl.outbox
     WHERE due_at <= $1
-      AND (status = 'pending' OR (status = 'sending' AND claimed_at < $1 - $3::interval))
+      AND (status = 'pending' OR (status = 'sending' AND lease_until < clock_timestamp()))
     ORDER BY due_at, id
     LIMIT $4
     FOR UPDATE SKIP LOCKED
 )
-RETURNING o.id, o.campaign, o.step, o.contact_key, o.email, o.attempts;
+UPDATE campaignctl.outbox o
+SET status = 'sending', claimed_at = $1, claimed_by = $2,
+    lease_until = clock_timestamp() + $3::interval,
+    attempts = o.attempts + 1,
+    first_attempt_at = coalesce(o.first_attempt_at, $1)
+FROM picked
+WHERE o.id = picked.id
+RETURNING o.id, o.campaign, o.step, o.contact_key, o.email, o.attempts, o.first_attempt_at,
+    EXISTS (SELECT 1 FROM campaignctl.suppressions s WHERE s.email_normalized = o.email_normalized) AS suppressed;
 
--- name: mark-sent
+-- name: renew-leases
+-- The owner extends the lease of what it still holds while it works on it, so a
+-- slow relay never lets another replica take over a message in flight.
 UPDATE campaignctl.outbox
-SET status = 'sent', sent_at = $2, message_id = $3, template_hash = $4, last_error = NULL
-WHERE id = $1 AND status = 'sending';
+SET lease_until = clock_timestamp() + $3::interval
+WHERE id = ANY($2::bigint[]) AND status = 'sending' AND claimed_by = $1;
 
--- name: mark-retry
--- Temporary failure: back to pending with a later due time.
-UPDATE campaignctl.outbox
-SET status = 'pending', due_at = $2, last_error = $3, claimed_at = NULL, claimed_by = NULL
-WHERE id = $1 AND status = 'sending';
-
--- name: mark-failed
-UPDATE campaignctl.outbox
-SET status = 'failed', last_error = $2
-WHERE id = $1 AND status = 'sending';
+-- name: record-outcomes
+-- One statement for a whole batch of outcomes (the ledger write), instead of one
+-- UPDATE and commit per message. Only rows this replica still owns under the same
+-- claim (claimed_by and attempts) change; the ids returned are those, so the
+-- caller can tell an outcome that lost its lease. status 'pending' is a retry
+-- (due again at retry_at) or a release (release = true: given back untried, the
+-- claim does not count as an attempt). Hard-bounced addresses are suppressed in
+-- the same statement, so the outcome and the suppression commit together.
+WITH v AS (
+    SELECT * FROM unnest($2::bigint[], $3::int[], $4::text[], $5::timestamptz[], $6::text[],
+                         $7::text[], $8::text[], $9::text[], $10::bool[])
+        AS v(id, attempts, status, at, message_id, template_hash, error, smtp, release)
+), done AS (
+    UPDATE campaignctl.outbox o
+    SET status = v.status,
+        sent_at = CASE WHEN v.status = 'sent' THEN v.at ELSE o.sent_at END,
+        message_id = CASE WHEN v.status = 'sent' THEN v.message_id ELSE o.message_id END,
+        template_hash = CASE WHEN v.status = 'sent' THEN v.template_hash ELSE o.template_hash END,
+        last_error = CASE WHEN v.release THEN o.last_error ELSE nullif(v.error, '') END,
+        last_smtp = CASE WHEN v.release THEN o.last_smtp ELSE nullif(v.smtp, '') END,
+        due_at = CASE WHEN v.status = 'pending' AND NOT v.release THEN v.at ELSE o.due_at END,
+        attempts = CASE WHEN v.release THEN o.attempts - 1 ELSE o.attempts END,
+        claimed_by = CASE WHEN v.status = 'pending' THEN NULL ELSE o.claimed_by END,
+        claimed_at = CASE WHEN v.status = 'pending' THEN NULL ELSE o.claimed_at END,
+        lease_until = NULL
+    FROM v
+    WHERE o.id = v.id AND o.status = 'sending' AND o.claimed_by = $1 AND o.attempts = v.attempts
+    RETURNING o.id
+), suppressed AS (
+    INSERT INTO campaignctl.suppressions (email_normalized, reason, campaign, created_at)
+    SELECT lower(btrim(e)), 'hard_bounce', c, t
+    FROM unnest($11::text[], $12::text[], $13::timestamptz[]) AS s(e, c, t)
+    ON CONFLICT (email_normalized) DO NOTHING
+)
+SELECT id FROM done;
 
 -- name: finish-campaigns
--- A campaign is sent once its audience is materialized and nothing is left to try.
+-- A campaign is finished once its audience is materialized and nothing is left
+-- to try: 'sent' when at least one message went out (or the audience was
+-- empty), 'failed' when every message failed, so 100% failures never read "sent".
 UPDATE campaignctl.campaigns c
-SET status = 'sent', updated_at = $1
+SET status = CASE
+        WHEN EXISTS (SELECT 1 FROM campaignctl.outbox o WHERE o.campaign = c.name AND o.status = 'sent')
+          OR NOT EXISTS (SELECT 1 FROM campaignctl.outbox o WHERE o.campaign = c.name AND o.status = 'failed')
+        THEN 'sent' ELSE 'failed' END,
+    updated_at = $1
 WHERE c.status = 'sending'
   AND NOT EXISTS (
     SELECT 1 FROM campaignctl.outbox o
@@ -116,12 +158,6 @@ SELECT least(
 INSERT INTO campaignctl.suppressions (email_normalized, reason, campaign, created_at)
 VALUES (lower(btrim($1)), $2, $3, $4)
 ON CONFLICT (email_normalized) DO NOTHING;
-
--- name: is-suppressed
-SELECT EXISTS (SELECT 1 FROM campaignctl.suppressions WHERE email_normalized = lower(btrim($1)));
-
--- name: mark-cancelled
-UPDATE campaignctl.outbox SET status = 'cancelled', last_error = $2 WHERE id = $1 AND status = 'sending';
 
 -- name: create-event-staging
 -- Contact events (events.go) go through this staging table: COPY streams a whole
@@ -207,3 +243,6 @@ FROM moved;
 
 -- name: attach-event-partition
 ALTER TABLE campaignctl.events ATTACH PARTITION campaignctl.%s FOR VALUES FROM (%s) TO (%s);
+
+-- name: is-suppressed
+SELECT EXISTS (SELECT 1 FROM campaignctl.suppressions WHERE email_normalized = lower(btrim($1)));

@@ -8,8 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/url"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -40,30 +38,17 @@ type Store struct {
 func Open(ctx context.Context, url string) (*Store, error) {
 	db, err := sqlx.Open("postgres", url)
 	if err != nil {
-		return nil, fmt.Errorf("opening database: %w", err)
+		return nil, fmt.Errorf("opening database %s: %w", Redact(url), RedactError(err, url))
 	}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("connecting to database %s: %w (is Postgres running? `make pg-start` starts a local one)", Redact(url), err)
+		return nil, fmt.Errorf("connecting to database %s: %w (is Postgres running? `make pg-start` starts a local one)", Redact(url), RedactError(err, url))
 	}
 	return &Store{DB: db}, nil
 }
 
 // Close closes the connection pool.
 func (s *Store) Close() error { return s.DB.Close() }
-
-// Redact removes the password from a connection string, URL or key=value form, so
-// it can be logged.
-func Redact(conn string) string {
-	if u, err := url.Parse(conn); err == nil && u.Scheme != "" {
-		return u.Redacted()
-	}
-	return dsnPassword.ReplaceAllString(conn, "${1}xxxxx")
-}
-
-// dsnPassword matches the value of password in a key=value connection string,
-// quoted or not.
-var dsnPassword = regexp.MustCompile(`(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)`)
 
 func q(name string) string {
 	s, ok := queries[name]
@@ -217,6 +202,7 @@ const (
 	StatusScheduled = "scheduled"
 	StatusSending   = "sending"
 	StatusSent      = "sent"
+	StatusFailed    = "failed" // finished, and every message failed
 	StatusRemoved   = "removed"
 )
 
@@ -279,43 +265,112 @@ func (s *Store) MarkMaterialized(ctx context.Context, campaign string, audience 
 	return err
 }
 
-// Claimed is an outbox row a worker holds.
+// Claimed is an outbox row a worker holds. (Worker, Attempts) is the claim's
+// fencing token: an outcome is recorded only while both still match the row.
 type Claimed struct {
-	ID         int64  `db:"id"`
-	Campaign   string `db:"campaign"`
-	Step       string `db:"step"`
-	ContactKey string `db:"contact_key"`
-	Email      string `db:"email"`
-	Attempts   int    `db:"attempts"`
+	ID             int64     `db:"id"`
+	Campaign       string    `db:"campaign"`
+	Step           string    `db:"step"`
+	ContactKey     string    `db:"contact_key"`
+	Email          string    `db:"email"`
+	Attempts       int       `db:"attempts"`
+	FirstAttemptAt time.Time `db:"first_attempt_at"`
+	// Suppressed is true when the address was on the suppression list at claim
+	// time: the row must be cancelled, not sent.
+	Suppressed bool `db:"suppressed"`
 }
 
-// ClaimDue claims up to limit due rows for worker, reclaiming rows whose claim is
-// older than lease.
+// ClaimDue claims up to limit rows due at now (the engine's clock) for worker,
+// leased for lease on the database's clock, reclaiming rows whose lease expired.
 func (s *Store) ClaimDue(ctx context.Context, now time.Time, worker string, lease time.Duration, limit int) ([]Claimed, error) {
 	var out []Claimed
-	err := s.DB.SelectContext(ctx, &out, q("claim-due"), now, worker, fmt.Sprintf("%d milliseconds", lease.Milliseconds()), limit)
+	err := s.DB.SelectContext(ctx, &out, q("claim-due"), now, worker, interval(lease), limit)
 	if err != nil {
 		return nil, fmt.Errorf("claiming due messages: %w", err)
 	}
 	return out, nil
 }
 
-// MarkSent records a delivered message.
-func (s *Store) MarkSent(ctx context.Context, id int64, now time.Time, messageID, templateHash string) error {
-	_, err := s.DB.ExecContext(ctx, q("mark-sent"), id, now, messageID, templateHash)
-	return err
+// RenewLeases extends by lease the claims worker still holds on ids, and returns
+// how many it still holds.
+func (s *Store) RenewLeases(ctx context.Context, worker string, ids []int64, lease time.Duration) (int64, error) {
+	res, err := s.DB.ExecContext(ctx, q("renew-leases"), worker, pq.Array(ids), interval(lease))
+	if err != nil {
+		return 0, fmt.Errorf("renewing leases: %w", err)
+	}
+	return res.RowsAffected()
 }
 
-// MarkRetry puts a message back to pending, due again at retryAt.
-func (s *Store) MarkRetry(ctx context.Context, id int64, retryAt time.Time, reason string) error {
-	_, err := s.DB.ExecContext(ctx, q("mark-retry"), id, retryAt, reason)
-	return err
+func interval(d time.Duration) string { return fmt.Sprintf("%d milliseconds", d.Milliseconds()) }
+
+// Outbox statuses an outcome can set.
+const (
+	OutboxPending   = "pending"
+	OutboxSent      = "sent"
+	OutboxFailed    = "failed"
+	OutboxCancelled = "cancelled"
+)
+
+// Outcome is the result of one claimed row, recorded by RecordOutcomes.
+type Outcome struct {
+	ID       int64
+	Attempts int    // the claim's attempts, part of the fencing token
+	Status   string // OutboxSent, OutboxFailed, OutboxCancelled or OutboxPending (retry or release)
+	// At is when it was sent (sent) or when it is due again (a retry).
+	At           time.Time
+	MessageID    string
+	TemplateHash string
+	Error        string
+	// SMTP is the deciding reply in short, e.g. "rcpt 550 5.1.1".
+	SMTP string
+	// Release gives the row back untried: pending, due as before, and the claim
+	// does not count as an attempt.
+	Release bool
+	// Suppress adds the address to the suppression list as a hard bounce.
+	Suppress bool
+	Email    string
+	Campaign string
 }
 
-// MarkFailed gives up on a message.
-func (s *Store) MarkFailed(ctx context.Context, id int64, reason string) error {
-	_, err := s.DB.ExecContext(ctx, q("mark-failed"), id, reason)
-	return err
+// RecordOutcomes writes a batch of outcomes in one statement, for worker's
+// claims only. It returns the ids that were recorded; an id missing from the
+// result had lost its claim (its lease expired and another replica took it).
+func (s *Store) RecordOutcomes(ctx context.Context, worker string, outs []Outcome) (map[int64]bool, error) {
+	n := len(outs)
+	ids, attempts := make([]int64, n), make([]int64, n)
+	statuses, msgIDs, hashes, errs, smtps := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	ats := make([]time.Time, n)
+	release := make([]bool, n)
+	var supEmails, supCampaigns []string
+	var supAt []time.Time
+	for i, o := range outs {
+		ids[i], attempts[i], statuses[i], ats[i] = o.ID, int64(o.Attempts), o.Status, o.At
+		msgIDs[i], hashes[i], errs[i], smtps[i], release[i] = o.MessageID, o.TemplateHash, o.Error, o.SMTP, o.Release
+		if o.Suppress {
+			supEmails = append(supEmails, o.Email)
+			supCampaigns = append(supCampaigns, o.Campaign)
+			supAt = append(supAt, o.At)
+		}
+	}
+	rows, err := s.DB.QueryContext(ctx, q("record-outcomes"), worker, pq.Array(ids), pq.Array(attempts), pq.Array(statuses),
+		pq.Array(ats), pq.Array(msgIDs), pq.Array(hashes), pq.Array(errs), pq.Array(smtps), pq.Array(release),
+		pq.Array(supEmails), pq.Array(supCampaigns), pq.Array(supAt))
+	if err != nil {
+		return nil, fmt.Errorf("recording %d outcomes: %w", n, err)
+	}
+	defer rows.Close()
+	done := make(map[int64]bool, n)
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("recording %d outcomes: %w", n, err)
+		}
+		done[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("recording %d outcomes: %w", n, err)
+	}
+	return done, nil
 }
 
 // FinishCampaigns marks campaigns with nothing left to send as sent.
@@ -393,10 +448,4 @@ func (s *Store) IsSuppressed(ctx context.Context, email string) (bool, error) {
 	var ok bool
 	err := s.DB.GetContext(ctx, &ok, q("is-suppressed"), email)
 	return ok, err
-}
-
-// MarkCancelled drops a claimed message without sending it.
-func (s *Store) MarkCancelled(ctx context.Context, id int64, reason string) error {
-	_, err := s.DB.ExecContext(ctx, q("mark-cancelled"), id, reason)
-	return err
 }

@@ -1,0 +1,122 @@
+package engine
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/campaignctl/campaignctl/runtime/mailer"
+)
+
+// relayGate is the circuit breaker in front of the relay. A relay that is down
+// (connection refused, timeouts, 421) or that refuses us (a rejected sender,
+// failed authentication, "relaying denied") says nothing about the recipients:
+// the message is given back untried and every worker pauses, with jittered
+// exponential backoff, until a probe gets through. So a one-second outage costs
+// about a second, not a retry delay per row, and a misconfigured relay cannot
+// bounce or suppress a whole list. Pauses are in real time: the relay is real
+// even when the engine's clock is simulated.
+type relayGate struct {
+	mu       sync.Mutex
+	until    time.Time
+	failures int
+	state    string // "" (healthy), "unavailable" or "refused"
+	reason   string
+}
+
+// RelayHealth is the relay's state as the send path last saw it.
+type RelayHealth struct {
+	// State is "ok", "unavailable" (down or overloaded: retrying) or "refused"
+	// (it refuses our mail: a configuration problem an operator must fix).
+	State string
+	// Reason is the last failure, e.g. `mail 550 5.7.1: relaying denied`.
+	Reason string
+	// PausedUntil is when the next attempt happens, while paused.
+	PausedUntil time.Time
+}
+
+// RelayHealth reports the relay's state for /healthz and status.
+func (e *Engine) RelayHealth() RelayHealth {
+	g := &e.relay
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	h := RelayHealth{State: g.state, Reason: g.reason}
+	if h.State == "" {
+		h.State = "ok"
+	}
+	if time.Now().Before(g.until) {
+		h.PausedUntil = g.until
+	}
+	return h
+}
+
+// wait blocks while the relay is paused.
+func (g *relayGate) wait(ctx context.Context) error {
+	for {
+		g.mu.Lock()
+		d := time.Until(g.until)
+		g.mu.Unlock()
+		if d <= 0 {
+			return ctx.Err()
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// trip pauses the relay after a relay-level failure. Unavailable relays are
+// probed again after 0.5 s doubling to 30 s; refusing relays after 5 s doubling
+// to 5 minutes: both with ±25% jitter. The first failure of a run is logged as
+// an error; repeats while paused are not, so an outage is one log line per
+// backoff step rather than one per message.
+func (g *relayGate) trip(e *Engine, v mailer.Verdict, short, text string) {
+	g.mu.Lock()
+	now := time.Now()
+	if now.Before(g.until) {
+		// Another worker's failure from the same outage already paused us.
+		g.mu.Unlock()
+		return
+	}
+	g.failures++
+	base, ceiling, state := 500*time.Millisecond, 30*time.Second, "unavailable"
+	if v == mailer.RelayRefused {
+		base, ceiling, state = 5*time.Second, 5*time.Minute, "refused"
+	}
+	d := min(base<<min(g.failures-1, 12), ceiling)
+	d = time.Duration(float64(d) * (0.75 + 0.5*rand.Float64()))
+	g.until = now.Add(d)
+	g.state, g.reason = state, short+": "+text
+	failures := g.failures
+	g.mu.Unlock()
+
+	if e.Metrics != nil {
+		e.Metrics.RelayUp.Set(0)
+		e.Metrics.RelayPauses.WithLabelValues(state).Inc()
+	}
+	if state == "refused" {
+		e.Log.Error("the SMTP relay refuses our mail; sending paused, recipients untouched — check the relay's configuration (sender, authentication, relaying rights)",
+			"smtp", short, "err", text, "consecutive_failures", failures, "retry_in", d.Round(time.Millisecond))
+	} else {
+		e.Log.Error("the SMTP relay is unavailable; sending paused", "smtp", short, "err", text, "consecutive_failures", failures, "retry_in", d.Round(time.Millisecond))
+	}
+}
+
+// ok records a delivery: the relay works again.
+func (g *relayGate) ok(e *Engine) {
+	g.mu.Lock()
+	was := g.state
+	g.failures, g.state, g.reason = 0, "", ""
+	g.mu.Unlock()
+	if was != "" {
+		e.Log.Info("the SMTP relay accepts mail again; sending resumed", "was", was)
+	}
+	if e.Metrics != nil {
+		e.Metrics.RelayUp.Set(1)
+	}
+}

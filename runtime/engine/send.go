@@ -1,0 +1,575 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/mail"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/campaignctl/campaignctl/compiler/plan"
+	"github.com/campaignctl/campaignctl/runtime/mailer"
+	"github.com/campaignctl/campaignctl/runtime/metrics"
+	"github.com/campaignctl/campaignctl/runtime/store"
+)
+
+// The send path: outbox → claim → compose → SMTP → ledger.
+//
+//	claimer ──jobs──► Concurrency workers ──outcomes──► ledger ──► one UPDATE per batch
+//	   ▲                                                   │
+//	   └──────────── held (claimed, not yet recorded) ◄────┘   renewer: extends their leases
+//
+// The claimer keeps at most prefetch rows waiting, so a claim is sized to what is
+// actually in flight and a plan change reaches the rows not yet handed to the
+// relay: every worker composes with the latest loaded revision, and drops rows
+// whose campaign left the plan. A row is recorded "sent" only after the relay
+// accepted it. The in-flight window (accepted by the relay, not yet committed)
+// holds at most Concurrency + LedgerBatch messages and lasts at most LedgerDelay
+// plus one ledger write; a kill -9 inside it sends those again after the lease.
+
+// job is one claimed row with the contacts of its claim batch.
+type job struct {
+	row      store.Claimed
+	contacts batchContacts
+}
+
+// sendPass is one run of the pipeline. untilIdle stops it once a claim finds
+// nothing due (SendDue); otherwise it polls every interval until ctx is done.
+type sendPass struct {
+	e         *Engine
+	untilIdle bool
+	interval  time.Duration
+
+	held    heldSet
+	jobs    chan job
+	outs    chan store.Outcome
+	sent    atomic.Int64
+	lostOut atomic.Int64
+}
+
+// SendDue claims and sends due outbox rows until a claim finds none, then waits
+// for every outcome to be recorded. It returns how many messages the relay
+// accepted.
+func (e *Engine) SendDue(ctx context.Context) (int, error) {
+	e.defaults()
+	if _, err := e.load(ctx); err != nil {
+		if errors.Is(err, store.ErrNoRevision) {
+			return 0, nil
+		}
+		return 0, err
+	}
+	p := e.newPass(true, 0)
+	err := p.run(ctx)
+	return int(p.sent.Load()), err
+}
+
+func (e *Engine) newPass(untilIdle bool, interval time.Duration) *sendPass {
+	prefetch := min(max(e.Concurrency*16, 64), max(e.BatchSize, e.Concurrency))
+	return &sendPass{
+		e: e, untilIdle: untilIdle, interval: interval,
+		held: heldSet{ids: map[int64]int{}},
+		jobs: make(chan job, prefetch),
+		outs: make(chan store.Outcome, 2*e.LedgerBatch),
+	}
+}
+
+// run drives the pass. When ctx is cancelled, claiming stops at once, rows not
+// yet handed to the relay are released, and messages in the relay's hands get
+// ShutdownGrace to finish and be recorded.
+func (p *sendPass) run(ctx context.Context) error {
+	e := p.e
+	// sendCtx outlives ctx by the grace period: a message the relay is taking is
+	// finished and recorded rather than cut off and sent again later.
+	sendCtx, cancelSend := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelSend()
+	stopGrace := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(e.ShutdownGrace, cancelSend)
+		context.AfterFunc(sendCtx, func() { t.Stop() })
+	})
+	defer stopGrace()
+
+	renewDone := make(chan struct{})
+	renewStop := make(chan struct{})
+	go func() { defer close(renewDone); p.renew(renewStop) }()
+
+	ledgerDone := make(chan struct{})
+	go func() { defer close(ledgerDone); p.ledger(sendCtx) }()
+
+	var workers sync.WaitGroup
+	for range e.Concurrency {
+		workers.Add(1)
+		go func() { defer workers.Done(); p.work(ctx, sendCtx) }()
+	}
+	claimErr := p.claim(ctx)
+	close(p.jobs)
+	workers.Wait()
+	close(p.outs)
+	<-ledgerDone
+	close(renewStop)
+	<-renewDone
+	if ids := p.held.list(); len(ids) > 0 {
+		e.Log.Error("outcomes could not be recorded; those rows are retried when their lease runs out", "rows", len(ids), "lease", e.Lease)
+	}
+	if claimErr != nil && ctx.Err() == nil {
+		return claimErr
+	}
+	return nil
+}
+
+// claim feeds jobs until ctx is done or, for a pass until idle, nothing is due.
+func (p *sendPass) claim(ctx context.Context) error {
+	e := p.e
+	prefetch := cap(p.jobs)
+	for ctx.Err() == nil {
+		// Claim only when there is room for at least half a batch, so rows do not
+		// sit claimed in memory while the relay is slow.
+		room := prefetch - len(p.jobs)
+		if room < prefetch/2 {
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Millisecond):
+			}
+			continue
+		}
+		l, err := e.load(ctx)
+		if err != nil {
+			if errors.Is(err, store.ErrNoRevision) && p.untilIdle {
+				return nil
+			}
+			if p.untilIdle {
+				return err
+			}
+			e.Log.Error("cannot load the applied plan; sending paused", "err", err)
+			p.sleep(ctx)
+			continue
+		}
+		rows, err := e.Store.ClaimDue(ctx, e.Clock.Now(), e.Worker, e.Lease, room)
+		if err != nil {
+			if p.untilIdle || ctx.Err() != nil {
+				return err
+			}
+			e.Log.Error("claiming due messages failed; retrying", "err", err)
+			p.sleep(ctx)
+			continue
+		}
+		if len(rows) == 0 {
+			if p.untilIdle {
+				return nil
+			}
+			p.sleep(ctx)
+			continue
+		}
+		p.held.add(rows)
+		p.gauge()
+		contacts := loadBatchContacts(ctx, e.Store.DB, l.plan, rows)
+		for i, r := range rows {
+			select {
+			case p.jobs <- job{row: r, contacts: contacts}:
+			case <-ctx.Done():
+				for _, r := range rows[i:] {
+					p.outs <- release(r)
+				}
+				return nil
+			}
+		}
+	}
+	return nil
+}
+
+func (p *sendPass) sleep(ctx context.Context) {
+	d := p.interval
+	if d <= 0 {
+		d = time.Second
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+// work sends jobs. Once ctx is done, jobs not yet started are released untried.
+func (p *sendPass) work(ctx, sendCtx context.Context) {
+	e := p.e
+	for j := range p.jobs {
+		if ctx.Err() != nil {
+			p.outs <- release(j.row)
+			continue
+		}
+		if err := e.relay.wait(ctx); err != nil {
+			p.outs <- release(j.row)
+			continue
+		}
+		out, delivered := e.process(sendCtx, j)
+		if delivered {
+			p.sent.Add(1)
+			if e.Metrics != nil {
+				e.Metrics.Unrecorded.Inc()
+			}
+		}
+		p.outs <- out
+	}
+}
+
+// ledger writes outcomes in batches: when LedgerBatch are waiting or the oldest
+// has waited LedgerDelay. A failed write is retried (the database may be
+// restarting) for as long as the claims can still be valid.
+func (p *sendPass) ledger(sendCtx context.Context) {
+	e := p.e
+	batch := make([]store.Outcome, 0, e.LedgerBatch)
+	var timer <-chan time.Time
+	flush := func() {
+		if len(batch) > 0 {
+			p.record(sendCtx, batch)
+			batch = batch[:0]
+		}
+		timer = nil
+	}
+	for {
+		select {
+		case o, ok := <-p.outs:
+			if !ok {
+				flush()
+				return
+			}
+			batch = append(batch, o)
+			if len(batch) >= e.LedgerBatch {
+				flush()
+			} else if timer == nil {
+				timer = time.After(e.LedgerDelay)
+			}
+		case <-timer:
+			flush()
+		}
+	}
+}
+
+// record writes one batch, retrying with backoff until it succeeds, the claims'
+// lease has surely run out, or the shutdown grace is over.
+func (p *sendPass) record(sendCtx context.Context, batch []store.Outcome) {
+	e := p.e
+	deadline := time.Now().Add(e.Lease)
+	wait := 50 * time.Millisecond
+	for {
+		ctx, cancel := context.WithTimeout(sendCtx, 10*time.Second)
+		done, err := e.Store.RecordOutcomes(ctx, e.Worker, batch)
+		cancel()
+		if err == nil {
+			p.recorded(batch, done)
+			return
+		}
+		if time.Now().Add(wait).After(deadline) || sendCtx.Err() != nil {
+			e.Log.Error("cannot record outcomes; their rows are retried when their lease runs out, and those the relay accepted may be sent twice",
+				"rows", len(batch), "err", err)
+			p.forget(batch)
+			return
+		}
+		e.Log.Warn("recording outcomes failed; retrying", "rows", len(batch), "err", err, "retry_in", wait)
+		select {
+		case <-sendCtx.Done():
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+}
+
+func (p *sendPass) recorded(batch []store.Outcome, done map[int64]bool) {
+	e := p.e
+	for _, o := range batch {
+		if !done[o.ID] {
+			// Another replica took the row over after our lease ran out: what we did
+			// is not recorded, and if we sent it, it was sent twice.
+			p.lostOut.Add(1)
+			e.Log.Warn("outcome not recorded: the claim was taken over by another replica", "outbox_id", o.ID, "campaign", o.Campaign, "status", o.Status)
+			if e.Metrics != nil {
+				e.Metrics.LostClaims.Inc()
+			}
+		}
+	}
+	p.forget(batch)
+}
+
+func (p *sendPass) forget(batch []store.Outcome) {
+	e := p.e
+	for _, o := range batch {
+		p.held.remove(o.ID)
+		if o.Status == store.OutboxSent && e.Metrics != nil {
+			e.Metrics.Unrecorded.Dec()
+		}
+	}
+	p.gauge()
+}
+
+// renew extends the leases of held rows every Lease/3 until stop is closed.
+func (p *sendPass) renew(stop <-chan struct{}) {
+	e := p.e
+	tick := time.NewTicker(max(e.Lease/3, 10*time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		ids := p.held.list()
+		if len(ids) == 0 {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), max(e.Lease/3, time.Second))
+		if _, err := e.Store.RenewLeases(ctx, e.Worker, ids, e.Lease); err != nil {
+			e.Log.Warn("renewing leases failed", "rows", len(ids), "err", err)
+		}
+		cancel()
+	}
+}
+
+func (p *sendPass) gauge() {
+	if p.e.Metrics != nil {
+		p.e.Metrics.Claimed.Set(float64(p.held.len()))
+	}
+}
+
+// heldSet is the rows this pass claimed and has not recorded yet.
+type heldSet struct {
+	mu  sync.Mutex
+	ids map[int64]int
+}
+
+func (h *heldSet) add(rows []store.Claimed) {
+	h.mu.Lock()
+	for _, r := range rows {
+		h.ids[r.ID] = r.Attempts
+	}
+	h.mu.Unlock()
+}
+
+func (h *heldSet) remove(id int64) {
+	h.mu.Lock()
+	delete(h.ids, id)
+	h.mu.Unlock()
+}
+
+func (h *heldSet) len() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.ids)
+}
+
+func (h *heldSet) list() []int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]int64, 0, len(h.ids))
+	for id := range h.ids {
+		out = append(out, id)
+	}
+	return out
+}
+
+func outcome(r store.Claimed, status string) store.Outcome {
+	return store.Outcome{ID: r.ID, Attempts: r.Attempts, Status: status, Email: r.Email, Campaign: r.Campaign}
+}
+
+// release gives a row back untried: pending, due as before, no attempt used.
+func release(r store.Claimed) store.Outcome {
+	o := outcome(r, store.OutboxPending)
+	o.Release = true
+	return o
+}
+
+// process composes and sends one row and decides its outcome. delivered is true
+// when the relay accepted the message.
+func (e *Engine) process(ctx context.Context, j job) (out store.Outcome, delivered bool) {
+	r := j.row
+	count := func(status string) {
+		if e.Metrics != nil {
+			e.Metrics.Messages.WithLabelValues(r.Campaign, r.Step, status).Inc()
+		}
+	}
+	l := e.loadedNow()
+	c, ok := l.plan.Campaign(r.Campaign)
+	if !ok {
+		count(metrics.StatusCancelled)
+		o := outcome(r, store.OutboxCancelled)
+		o.Error = "campaign no longer in the applied plan"
+		return o, false
+	}
+	if r.Suppressed {
+		count(metrics.StatusCancelled)
+		o := outcome(r, store.OutboxCancelled)
+		o.Error = "address suppressed"
+		return o, false
+	}
+	msg, tplHash, err := e.compose(l, j.contacts, c, r)
+	if err != nil {
+		count(metrics.StatusFailed)
+		e.Log.Error("cannot compose message", "campaign", r.Campaign, "outbox_id", r.ID, "err", err)
+		o := outcome(r, store.OutboxFailed)
+		o.Error = err.Error()
+		return o, false
+	}
+	start := time.Now()
+	err = e.Mailer.Send(ctx, msg)
+	if e.Metrics != nil {
+		e.Metrics.SendSeconds.Observe(time.Since(start).Seconds())
+	}
+	now := e.Clock.Now()
+	verdict := mailer.Classify(err)
+	if verdict == mailer.Delivered {
+		e.relay.ok(e)
+		count(metrics.StatusSent)
+		o := outcome(r, store.OutboxSent)
+		o.At, o.MessageID, o.TemplateHash = now, msg.MessageID, tplHash
+		return o, true
+	}
+	short, text := describe(err, r.Email)
+	if e.Metrics != nil {
+		e.Metrics.SMTPFailures.WithLabelValues(stageOf(err), codeOf(err), verdict.String()).Inc()
+	}
+	o := outcome(r, store.OutboxFailed)
+	o.Error, o.SMTP = text, short
+	tooOld := now.Sub(r.FirstAttemptAt) >= e.GiveUpAfter
+	switch verdict {
+	case mailer.HardBounce:
+		count(metrics.StatusFailed)
+		o.Suppress = true
+		e.Log.Warn("hard bounce: address suppressed", "campaign", r.Campaign, "outbox_id", r.ID, "smtp", short, "err", text)
+	case mailer.MessageRejected:
+		count(metrics.StatusFailed)
+		e.Log.Warn("message rejected by the relay", "campaign", r.Campaign, "outbox_id", r.ID, "smtp", short, "err", text)
+	case mailer.RetryMessage:
+		if tooOld {
+			count(metrics.StatusFailed)
+			o.Error = fmt.Sprintf("giving up after %s of temporary failures: %s", e.GiveUpAfter, text)
+			e.Log.Warn("giving up on a message", "campaign", r.Campaign, "outbox_id", r.ID, "smtp", short, "err", text)
+			break
+		}
+		count(metrics.StatusRetry)
+		o.Status, o.At = store.OutboxPending, now.Add(backoff(r.Attempts))
+		e.Log.Info("temporary failure; retrying later", "campaign", r.Campaign, "outbox_id", r.ID, "smtp", short, "retry_at", o.At, "err", text)
+	default: // the relay is down or refuses us: nothing is wrong with the recipient
+		e.relay.trip(e, verdict, short, text)
+		if tooOld {
+			count(metrics.StatusFailed)
+			o.Error = fmt.Sprintf("giving up after %s without a working relay: %s", e.GiveUpAfter, text)
+			break
+		}
+		count(metrics.StatusDeferred)
+		o = release(r)
+		if se := (*mailer.SendError)(nil); errors.As(err, &se) && se.MaybeDelivered() {
+			e.Log.Warn("no answer after the message was handed over; it is retried and may arrive twice", "campaign", r.Campaign, "outbox_id", r.ID, "err", text)
+		}
+	}
+	return o, false
+}
+
+// backoff is the wait before retry n (n ≥ 1) of a temporary failure: doubling
+// from one minute, capped at an hour, with ±20% jitter so the retries of one
+// greylisting run do not come back in lockstep.
+func backoff(attempt int) time.Duration {
+	d := min(time.Minute<<min(max(attempt-1, 0), 6), time.Hour)
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+// describe returns the short SMTP summary ("rcpt 550 5.1.1") and the full text
+// of a delivery error, with the recipient's address masked: logs and the
+// outbox's last_error say what happened, not to whom.
+func describe(err error, email string) (short, text string) {
+	text = err.Error()
+	if email != "" {
+		text = strings.ReplaceAll(text, email, "<recipient>")
+		text = strings.ReplaceAll(text, strings.ToLower(email), "<recipient>")
+	}
+	var se *mailer.SendError
+	if errors.As(err, &se) {
+		short = string(se.Stage)
+		if se.Code != 0 {
+			short += fmt.Sprintf(" %d", se.Code)
+		}
+		if se.Enhanced != "" {
+			short += " " + se.Enhanced
+		}
+		if se.Code == 0 && se.Timeout() {
+			short += " timeout"
+		}
+	}
+	return short, text
+}
+
+func stageOf(err error) string {
+	var se *mailer.SendError
+	if errors.As(err, &se) {
+		return string(se.Stage)
+	}
+	return "unknown"
+}
+
+func codeOf(err error) string {
+	var se *mailer.SendError
+	if errors.As(err, &se) && se.Code != 0 {
+		return fmt.Sprint(se.Code)
+	}
+	return "none"
+}
+
+func (e *Engine) loadedNow() *loaded {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.current
+}
+
+func (e *Engine) compose(l *loaded, contacts batchContacts, c *plan.Campaign, r store.Claimed) (*mailer.Message, string, error) {
+	tpl, ok := l.plan.Template(c.Template)
+	if !ok {
+		return nil, "", fmt.Errorf("template %s not in plan", c.Template)
+	}
+	compiled, ok := l.templates[c.Template]
+	if !ok {
+		return nil, "", l.templateErrs[c.Template]
+	}
+	snd, ok := l.plan.Sender(c.Sender)
+	if !ok {
+		return nil, "", fmt.Errorf("sender %s not in plan", c.Sender)
+	}
+	seg, _ := l.plan.Segment(c.Segment)
+	model, ok := l.plan.Model(seg.Model)
+	if !ok {
+		return nil, "", fmt.Errorf("model %s not in plan", seg.Model)
+	}
+	contact, err := contacts.get(model, r.ContactKey)
+	if err != nil {
+		return nil, "", err
+	}
+	if _, err := mailer.ValidateAddress(r.Email); err != nil {
+		return nil, "", fmt.Errorf("recipient address: %w", err)
+	}
+	addr := strings.TrimSpace(r.Email)
+	unsub := e.unsubscribeURL(c.Name, r.Step, r.Email)
+	data := map[string]any{
+		model.Name:        contact,
+		"unsubscribe_url": unsub,
+		"campaign":        c.Name,
+	}
+	out, err := compiled.Render(data)
+	if err != nil {
+		return nil, "", err
+	}
+	to := addr
+	if name, ok := contact["name"].(string); ok && name != "" {
+		to = (&mail.Address{Name: name, Address: addr}).String()
+	}
+	return &mailer.Message{
+		From:            snd.From,
+		ReplyTo:         snd.ReplyTo,
+		To:              to,
+		Subject:         out.Subject,
+		HTML:            out.HTML,
+		Text:            out.Text,
+		MessageID:       mailer.MessageID(c.Name, r.Step, r.ContactKey, snd.From),
+		Date:            e.Clock.Now(),
+		ListUnsubscribe: unsub,
+		Headers:         map[string]string{"X-Campaignctl-Campaign": c.Name},
+	}, tpl.Hash, nil
+}

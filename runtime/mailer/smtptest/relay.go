@@ -1,0 +1,697 @@
+package smtptest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Stage names the point of the exchange a Reply replaces.
+type Stage string
+
+const (
+	StageGreeting Stage = "greeting" // the 220 banner
+	StageEHLO     Stage = "ehlo"     // the reply to EHLO/HELO
+	StageMail     Stage = "mail"     // the reply to MAIL FROM
+	StageRcpt     Stage = "rcpt"     // the reply to RCPT TO
+	StageData     Stage = "data"     // the reply to the DATA command (354 normally)
+	StageMessage  Stage = "message"  // the reply after the body's final dot
+)
+
+// Reply is an SMTP reply the relay sends instead of its normal one.
+// A Code of 421 also closes the connection, as RFC 5321 §3.8 prescribes.
+type Reply struct {
+	Code     int
+	Enhanced string // RFC 3463 status such as "5.1.1"; "" for none
+	Text     string
+}
+
+// Delivered is one accepted message.
+type Delivered struct {
+	From string   // envelope sender
+	To   []string // envelope recipients as given
+	// Data is the message with dot-stuffing undone, lines ending in CRLF.
+	Data []byte
+	At   time.Time
+}
+
+const (
+	// readTimeout ends connections of clients that go quiet.
+	readTimeout = 60 * time.Second
+	// maxSize is advertised with SIZE; bigger messages get 552.
+	maxSize = 10 << 20
+)
+
+// ErrClosed is returned by Start after Close.
+var ErrClosed = errors.New("smtptest: relay closed")
+
+// Relay is an SMTP server for tests that can be told to fail. Create it with
+// New, then Start it. All methods are safe for concurrent use.
+type Relay struct {
+	mu         sync.Mutex
+	ln         net.Listener
+	addr       string // host:port once started; Up listens here again
+	closed     bool
+	down       bool
+	done       chan struct{} // closed by Close
+	conns      map[net.Conn]*tracked
+	replies    map[Stage]func(from, rcpt string) *Reply
+	delay      time.Duration
+	stall      func(rcpt string) bool
+	unstall    chan struct{} // closed when the stall rule changes
+	drop       func(rcpt string) bool
+	user, pass string
+	noPipe     bool
+	discard    bool
+	msgs       []Delivered
+	deliveries map[string]int
+	arrived    chan struct{} // closed and replaced on every delivery
+	wg         sync.WaitGroup
+}
+
+// New returns a relay that accepts every message until told otherwise.
+func New() *Relay {
+	return &Relay{
+		done:       make(chan struct{}),
+		conns:      map[net.Conn]*tracked{},
+		replies:    map[Stage]func(from, rcpt string) *Reply{},
+		unstall:    make(chan struct{}),
+		deliveries: map[string]int{},
+		arrived:    make(chan struct{}),
+	}
+}
+
+// Start listens on addr, which must be a loopback address ("127.0.0.1:0"
+// picks a free port), serves in the background, and returns the host:port it
+// listens on.
+func (r *Relay) Start(addr string) (string, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("smtptest: %w", err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return "", fmt.Errorf("smtptest: %s is not a loopback address", addr)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return "", ErrClosed
+	}
+	if r.ln != nil {
+		return "", errors.New("smtptest: relay already started")
+	}
+	if err := r.listenLocked(addr); err != nil {
+		return "", err
+	}
+	return r.addr, nil
+}
+
+func (r *Relay) listenLocked(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("smtptest: listen on %s: %w", addr, err)
+	}
+	if tcp, ok := ln.Addr().(*net.TCPAddr); !ok || !tcp.IP.IsLoopback() {
+		_ = ln.Close()
+		return fmt.Errorf("smtptest: %s resolved to non-loopback %s", addr, ln.Addr())
+	}
+	r.ln = ln
+	r.addr = ln.Addr().String()
+	r.wg.Add(1)
+	go r.serve(ln)
+	return nil
+}
+
+func (r *Relay) serve(ln net.Listener) {
+	defer r.wg.Done()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return // listener closed by Down or Close
+		}
+		r.mu.Lock()
+		if r.closed || r.down {
+			r.mu.Unlock()
+			_ = c.Close()
+			continue
+		}
+		t := &tracked{c: c, gone: make(chan struct{})}
+		r.conns[c] = t
+		r.wg.Add(1)
+		r.mu.Unlock()
+		go func() {
+			defer r.wg.Done()
+			r.handle(c, t.gone)
+			t.close()
+			r.mu.Lock()
+			delete(r.conns, c)
+			r.mu.Unlock()
+		}()
+	}
+}
+
+// Close stops the relay and closes every connection, stalled ones included,
+// and waits for its goroutines to end.
+func (r *Relay) Close() error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	close(r.done)
+	if r.ln != nil {
+		_ = r.ln.Close()
+	}
+	for _, t := range r.conns {
+		t.close()
+	}
+	r.mu.Unlock()
+	r.wg.Wait()
+	return nil
+}
+
+// Down simulates an outage: the relay stops listening (connections are
+// refused) and drops every open connection.
+func (r *Relay) Down() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed || r.down {
+		return
+	}
+	r.down = true
+	if r.ln != nil {
+		_ = r.ln.Close()
+		r.ln = nil
+	}
+	for _, t := range r.conns {
+		t.close()
+	}
+}
+
+// Up ends an outage: the relay listens again on the same address.
+func (r *Relay) Up() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return ErrClosed
+	}
+	if !r.down {
+		return nil
+	}
+	if err := r.listenLocked(r.addr); err != nil {
+		return err
+	}
+	r.down = false
+	return nil
+}
+
+// CloseConnections drops every open connection without a reply, as a relay
+// does when it times out idle clients; it keeps listening.
+func (r *Relay) CloseConnections() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, t := range r.conns {
+		t.close()
+	}
+}
+
+// SetReply makes the relay answer at stage with f's reply; f gets the
+// envelope sender and the recipient ("" where not known yet; for the data and
+// message stages the first recipient). f returning nil, or a nil f, means the
+// normal reply.
+func (r *Relay) SetReply(stage Stage, f func(from, rcpt string) *Reply) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if f == nil {
+		delete(r.replies, stage)
+		return
+	}
+	r.replies[stage] = f
+}
+
+// SetDelay delays the reply after the body's final dot by d (a slow relay).
+func (r *Relay) SetDelay(d time.Duration) {
+	r.mu.Lock()
+	r.delay = d
+	r.mu.Unlock()
+}
+
+// SetStall makes the relay never answer after the final dot of a message to
+// a recipient f matches, holding the connection open, until the stall rule
+// is changed (SetStall(nil) releases waiting connections, which then answer
+// normally) or the relay is closed.
+func (r *Relay) SetStall(f func(rcpt string) bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stall = f
+	close(r.unstall)
+	r.unstall = make(chan struct{})
+}
+
+// SetDropMidData makes the relay abort the connection (TCP reset, no reply)
+// after the first line of the body of a message to a recipient f matches.
+func (r *Relay) SetDropMidData(f func(rcpt string) bool) {
+	r.mu.Lock()
+	r.drop = f
+	r.mu.Unlock()
+}
+
+// SetPipelining turns the PIPELINING advertisement off (false) or back on
+// (true, the default), to test clients' lock-step mode.
+func (r *Relay) SetPipelining(on bool) {
+	r.mu.Lock()
+	r.noPipe = !on
+	r.mu.Unlock()
+}
+
+// DiscardData makes the relay forget message bodies (Messages then has Data
+// nil) so long benchmarks do not fill memory; counts are kept.
+func (r *Relay) DiscardData(on bool) {
+	r.mu.Lock()
+	r.discard = on
+	r.mu.Unlock()
+}
+
+// SetAuth makes the relay advertise AUTH PLAIN and require it before MAIL.
+func (r *Relay) SetAuth(user, pass string) {
+	r.mu.Lock()
+	r.user, r.pass = user, pass
+	r.mu.Unlock()
+}
+
+// Deliveries returns the number of accepted messages per lower-cased
+// recipient.
+func (r *Relay) Deliveries() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]int, len(r.deliveries))
+	for k, v := range r.deliveries {
+		out[k] = v
+	}
+	return out
+}
+
+// Messages returns the accepted messages in the order they were accepted.
+func (r *Relay) Messages() []Delivered {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Delivered(nil), r.msgs...)
+}
+
+// Count returns the number of accepted messages.
+func (r *Relay) Count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.msgs)
+}
+
+// Wait blocks until at least n messages were accepted or ctx ends.
+func (r *Relay) Wait(ctx context.Context, n int) error {
+	for {
+		r.mu.Lock()
+		got, ch := len(r.msgs), r.arrived
+		r.mu.Unlock()
+		if got >= n {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("smtptest: %d of %d messages arrived: %w", got, n, ctx.Err())
+		}
+	}
+}
+
+// Connections returns the number of connections open now.
+func (r *Relay) Connections() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.conns)
+}
+
+func (r *Relay) reply(stage Stage, from, rcpt string) *Reply {
+	r.mu.Lock()
+	f := r.replies[stage]
+	r.mu.Unlock()
+	if f == nil {
+		return nil
+	}
+	return f(from, rcpt)
+}
+
+// tracked is an open connection; gone is closed with it, so a handler waiting
+// on a stall or delay notices that Down or CloseConnections dropped it.
+type tracked struct {
+	c    net.Conn
+	once sync.Once
+	gone chan struct{}
+}
+
+func (t *tracked) close() {
+	t.once.Do(func() {
+		_ = t.c.Close()
+		close(t.gone)
+	})
+}
+
+// session is the state of one connection.
+type session struct {
+	r      *Relay
+	c      net.Conn
+	br     *bufio.Reader
+	bw     *bufio.Writer
+	gone   <-chan struct{}
+	authed bool
+	inTx   bool
+	from   string
+	rcpts  []string
+}
+
+func (r *Relay) handle(c net.Conn, gone <-chan struct{}) {
+	s := &session{r: r, c: c, gone: gone, br: bufio.NewReaderSize(c, 8192), bw: bufio.NewWriterSize(c, 4096)}
+	if rep := r.reply(StageGreeting, "", ""); rep != nil {
+		s.send(rep)
+		s.bw.Flush()
+		if rep.Code != 220 {
+			return
+		}
+	} else {
+		s.line("220 localhost ESMTP smtptest")
+	}
+	for {
+		// Answers to pipelined commands go out together, once the client has
+		// no more commands waiting (RFC 2920 §3.2).
+		if s.br.Buffered() == 0 {
+			if s.bw.Flush() != nil {
+				return
+			}
+		}
+		_ = c.SetReadDeadline(time.Now().Add(readTimeout))
+		line, err := s.readLine()
+		if err != nil {
+			return
+		}
+		if !s.command(line) {
+			s.bw.Flush()
+			return
+		}
+	}
+}
+
+// readLine reads one line without its line ending, into a reused buffer.
+func (s *session) readLine() ([]byte, error) {
+	line, err := s.br.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		return nil, errors.New("line too long")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(line, "\r\n"), nil
+}
+
+func (s *session) line(l string) {
+	s.bw.WriteString(l)
+	s.bw.WriteString("\r\n")
+}
+
+func (s *session) send(rep *Reply) {
+	s.bw.WriteString(strconv.Itoa(rep.Code))
+	if rep.Enhanced != "" {
+		s.bw.WriteByte(' ')
+		s.bw.WriteString(rep.Enhanced)
+	}
+	text := rep.Text
+	if text == "" {
+		text = "smtptest reply"
+	}
+	s.bw.WriteByte(' ')
+	s.bw.WriteString(text)
+	s.bw.WriteString("\r\n")
+}
+
+// override sends rep if non-nil and reports whether it did; keep is false when
+// the connection must end (421).
+func (s *session) override(rep *Reply) (sent, keep bool) {
+	if rep == nil {
+		return false, true
+	}
+	s.send(rep)
+	return true, rep.Code != 421
+}
+
+func (s *session) resetTx() {
+	s.inTx, s.from, s.rcpts = false, "", s.rcpts[:0]
+}
+
+// command handles one command line and reports whether to keep the
+// connection.
+func (s *session) command(line []byte) bool {
+	verb, arg, _ := bytes.Cut(line, []byte{' '})
+	switch strings.ToUpper(string(verb)) {
+	case "EHLO", "HELO":
+		s.resetTx()
+		if sent, keep := s.override(s.r.reply(StageEHLO, "", "")); sent {
+			return keep
+		}
+		if strings.EqualFold(string(verb), "HELO") {
+			s.line("250 localhost")
+			return true
+		}
+		s.r.mu.Lock()
+		auth, pipe := s.r.user != "", !s.r.noPipe
+		s.r.mu.Unlock()
+		s.line("250-localhost")
+		if pipe {
+			s.line("250-PIPELINING")
+		}
+		s.line("250-ENHANCEDSTATUSCODES")
+		s.line("250-8BITMIME")
+		if auth {
+			s.line("250-AUTH PLAIN")
+		}
+		s.line("250 SIZE " + strconv.Itoa(maxSize))
+	case "AUTH":
+		return s.auth(string(arg))
+	case "MAIL":
+		from, ok := pathArg(arg, "FROM:")
+		s.r.mu.Lock()
+		needAuth := s.r.user != "" && !s.authed
+		s.r.mu.Unlock()
+		switch {
+		case !ok:
+			s.line("501 5.5.4 Syntax: MAIL FROM:<address>")
+		case s.inTx:
+			s.line("503 5.5.1 Error: nested MAIL command")
+		case needAuth:
+			s.line("530 5.7.0 Authentication required")
+		default:
+			if sent, keep := s.override(s.r.reply(StageMail, from, "")); sent {
+				return keep
+			}
+			s.inTx, s.from = true, from
+			s.line("250 2.1.0 Ok")
+		}
+	case "RCPT":
+		to, ok := pathArg(arg, "TO:")
+		switch {
+		case !ok:
+			s.line("501 5.5.4 Syntax: RCPT TO:<address>")
+		case !s.inTx:
+			s.line("503 5.5.1 Error: need MAIL command")
+		default:
+			if sent, keep := s.override(s.r.reply(StageRcpt, s.from, to)); sent {
+				return keep
+			}
+			s.rcpts = append(s.rcpts, to)
+			s.line("250 2.1.5 Ok")
+		}
+	case "DATA":
+		switch {
+		case !s.inTx:
+			s.line("503 5.5.1 Error: need MAIL command")
+		case len(s.rcpts) == 0:
+			s.line("554 5.5.1 Error: no valid recipients")
+		default:
+			if sent, keep := s.override(s.r.reply(StageData, s.from, s.rcpts[0])); sent {
+				return keep
+			}
+			s.line("354 End data with <CR><LF>.<CR><LF>")
+			if s.bw.Flush() != nil {
+				return false
+			}
+			return s.data()
+		}
+	case "RSET":
+		s.resetTx()
+		s.line("250 2.0.0 Ok")
+	case "NOOP":
+		s.line("250 2.0.0 Ok")
+	case "QUIT":
+		s.line("221 2.0.0 Bye")
+		return false
+	default:
+		s.line("502 5.5.2 Error: command not recognized")
+	}
+	return true
+}
+
+func (s *session) auth(arg string) bool {
+	mech, initial, _ := strings.Cut(arg, " ")
+	s.r.mu.Lock()
+	user, pass := s.r.user, s.r.pass
+	s.r.mu.Unlock()
+	switch {
+	case user == "" || !strings.EqualFold(mech, "PLAIN"):
+		s.line("504 5.5.4 Unrecognized authentication type")
+		return true
+	case s.authed:
+		s.line("503 5.5.1 Error: already authenticated")
+		return true
+	}
+	if initial == "" {
+		s.line("334 ")
+		if s.bw.Flush() != nil {
+			return false
+		}
+		l, err := s.readLine()
+		if err != nil {
+			return false
+		}
+		initial = string(l)
+	}
+	raw, err := base64.StdEncoding.DecodeString(initial)
+	if err != nil {
+		s.line("501 5.5.2 Cannot decode response")
+		return true
+	}
+	parts := strings.Split(string(raw), "\x00")
+	if len(parts) != 3 || parts[1] != user || parts[2] != pass {
+		s.line("535 5.7.8 Error: authentication failed")
+		return true
+	}
+	s.authed = true
+	s.line("235 2.7.0 Authentication successful")
+	return true
+}
+
+// pathArg returns the address in `FROM:<addr> params`.
+func pathArg(arg []byte, prefix string) (string, bool) {
+	if len(arg) < len(prefix) || !strings.EqualFold(string(arg[:len(prefix)]), prefix) {
+		return "", false
+	}
+	rest := strings.TrimSpace(string(arg[len(prefix):]))
+	if !strings.HasPrefix(rest, "<") {
+		return "", false
+	}
+	addr, _, ok := strings.Cut(rest[1:], ">")
+	return addr, ok
+}
+
+// data receives the body after 354 and answers it.
+func (s *session) data() bool {
+	rcpt := s.rcpts[0]
+	s.r.mu.Lock()
+	drop := s.r.drop != nil && s.r.drop(rcpt)
+	s.r.mu.Unlock()
+	var body []byte
+	tooBig := false
+	for n := 0; ; n++ {
+		_ = s.c.SetReadDeadline(time.Now().Add(readTimeout))
+		line, err := s.br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			// An overlong line: keep it whole.
+			l := append([]byte(nil), line...)
+			for err == bufio.ErrBufferFull {
+				line, err = s.br.ReadSlice('\n')
+				l = append(l, line...)
+			}
+			line = l
+		}
+		if err != nil {
+			return false
+		}
+		if drop && n == 0 {
+			// Reset rather than close, so the client cannot mistake this for a
+			// relay that read the whole message (see SetDropMidData).
+			if tc, ok := s.c.(*net.TCPConn); ok {
+				_ = tc.SetLinger(0)
+			}
+			return false
+		}
+		if bytes.Equal(line, []byte(".\r\n")) || bytes.Equal(line, []byte(".\n")) {
+			break
+		}
+		if line[0] == '.' {
+			line = line[1:]
+		}
+		if len(body)+len(line) > maxSize {
+			tooBig = true
+			body = body[:0]
+			continue
+		}
+		body = append(body, line...)
+	}
+	from, rcpts := s.from, append([]string(nil), s.rcpts...)
+	s.resetTx()
+	if tooBig {
+		s.line("552 5.3.4 Error: message file too big")
+		return true
+	}
+	r := s.r
+	r.mu.Lock()
+	delay := r.delay
+	stalled := r.stall != nil && r.stall(rcpt)
+	unstall := r.unstall
+	r.mu.Unlock()
+	if stalled {
+		select {
+		case <-unstall:
+		case <-r.done:
+			return false
+		case <-s.gone:
+			return false
+		}
+	}
+	if delay > 0 {
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-r.done:
+			t.Stop()
+			return false
+		case <-s.gone:
+			t.Stop()
+			return false
+		}
+	}
+	if sent, keep := s.override(r.reply(StageMessage, from, rcpt)); sent {
+		return keep
+	}
+	r.mu.Lock()
+	if r.discard {
+		body = nil
+	}
+	r.msgs = append(r.msgs, Delivered{From: from, To: rcpts, Data: body, At: time.Now()})
+	for _, to := range rcpts {
+		r.deliveries[strings.ToLower(to)]++
+	}
+	close(r.arrived)
+	r.arrived = make(chan struct{})
+	r.mu.Unlock()
+	s.line("250 2.0.0 Ok: queued")
+	return true
+}

@@ -1,0 +1,25 @@
+-- The send path's leases and retry bookkeeping.
+--
+-- lease_until is on the DATABASE's clock (clock_timestamp()), never the engine's
+-- Clock: the engine's clock may be simulated (the demo runs a day per second), and
+-- a lease measured in simulated time expires while the message is still in flight
+-- on a real relay. Every replica compares against the same clock this way, too.
+-- A row in 'sending' belongs to claimed_by until lease_until; its owner renews the
+-- lease while the message is in flight, and an outcome is only recorded when
+-- (claimed_by, attempts) still match the claim — the fencing token — so a replica
+-- whose lease was taken over can never overwrite the new owner's result.
+ALTER TABLE campaignctl.outbox ADD COLUMN lease_until timestamptz;
+
+-- first_attempt_at (engine clock) is when the first claim happened: the give-up
+-- age of temporary failures is measured from it, like an MTA's queue lifetime,
+-- instead of counting attempts (an outage of hours must not fail a campaign).
+ALTER TABLE campaignctl.outbox ADD COLUMN first_attempt_at timestamptz;
+
+-- The SMTP reply that decided the last outcome: "rcpt 550 5.1.1", for reports
+-- and explain; last_error keeps the full text.
+ALTER TABLE campaignctl.outbox ADD COLUMN last_smtp text;
+
+-- A campaign whose every message failed is 'failed', not 'sent'.
+ALTER TABLE campaignctl.campaigns DROP CONSTRAINT campaigns_status_check;
+ALTER TABLE campaignctl.campaigns ADD CONSTRAINT campaigns_status_check
+    CHECK (status IN ('scheduled', 'sending', 'sent', 'failed', 'removed'));
