@@ -68,6 +68,13 @@ func (m *Message) Bytes() ([]byte, error) {
 // AppendBytes appends the encoding Bytes returns to dst, so a sender can reuse
 // one buffer across messages.
 func (m *Message) AppendBytes(dst []byte) ([]byte, error) {
+	out, _, _, err := m.appendBytes(dst)
+	return out, err
+}
+
+// appendBytes is AppendBytes that also returns the envelope addresses, so
+// Send parses each address once.
+func (m *Message) appendBytes(dst []byte) (out []byte, envFrom, envTo string, err error) {
 	buf := bytes.NewBuffer(dst)
 	h := func(k, v string) {
 		buf.WriteString(k)
@@ -77,18 +84,18 @@ func (m *Message) AppendBytes(dst []byte) ([]byte, error) {
 	}
 	from, err := mail.ParseAddress(m.From)
 	if err != nil {
-		return dst, fmt.Errorf("from %q: %w", m.From, err)
+		return dst, "", "", fmt.Errorf("from %q: %w", m.From, err)
 	}
 	to, err := mail.ParseAddress(m.To)
 	if err != nil {
-		return dst, fmt.Errorf("recipient %q: %w", m.To, err)
+		return dst, "", "", fmt.Errorf("recipient %q: %w", m.To, err)
 	}
 	h("From", from.String())
 	h("To", to.String())
 	if m.ReplyTo != "" {
 		rt, err := mail.ParseAddress(m.ReplyTo)
 		if err != nil {
-			return dst, fmt.Errorf("reply-to %q: %w", m.ReplyTo, err)
+			return dst, "", "", fmt.Errorf("reply-to %q: %w", m.ReplyTo, err)
 		}
 		h("Reply-To", rt.String())
 	}
@@ -138,19 +145,16 @@ func (m *Message) AppendBytes(dst []byte) ([]byte, error) {
 			body = strings.ReplaceAll(body, "\r\n", "\n")
 		}
 		if _, err := io.WriteString(qp, body); err != nil {
-			return dst, err
+			return dst, "", "", err
 		}
 		if err := qp.Close(); err != nil {
-			return dst, err
+			return dst, "", "", err
 		}
 	}
-	if !first {
-		buf.WriteString("\r\n")
-	}
-	buf.WriteString("--")
+	buf.WriteString("\r\n--")
 	buf.Write(boundary)
 	buf.WriteString("--\r\n")
-	return buf.Bytes(), nil
+	return buf.Bytes(), from.Address, to.Address, nil
 }
 
 // maxHeaderLine is the line length RFC 5322 §2.1.1 asks headers to keep to.
@@ -168,14 +172,19 @@ func writeSubject(buf *bytes.Buffer, s string) {
 		buf.WriteString(s)
 		return
 	}
+	const overhead = len("=?utf-8?q?") + len("?=")
 	lineLen := len("Subject: ")
 	var word [maxEncodedWord]byte
-	for len(s) > 0 {
-		var n int
-		var w []byte
-		w, n = qWord(word[:0], s)
+	for first := true; len(s) > 0; first = false {
+		// Each word fits its line: after "Subject: " on the first line, after
+		// the folding space on the others.
+		room := maxEncodedWord - overhead
+		if first {
+			room = maxHeaderLine - lineLen - overhead
+		}
+		w, n := qWord(word[:0], s, room)
 		s = s[n:]
-		if lineLen > len("Subject: ") {
+		if !first {
 			if lineLen+1+len(w) > maxHeaderLine {
 				buf.WriteString("\r\n")
 				lineLen = 0
@@ -204,12 +213,11 @@ func subjectNeedsEncoding(s string) bool {
 const maxEncodedWord = 75
 
 // qWord appends one "=?utf-8?q?...?=" word holding as much of the start of s
-// as fits in 75 characters without splitting a UTF-8 sequence (RFC 2047
-// §5.3), and returns how many bytes of s it took. The encoding is the one
-// mime.QEncoding uses, so subjects it already encoded do not change.
-func qWord(dst []byte, s string) ([]byte, int) {
+// as fits in room encoded characters without splitting a UTF-8 sequence (RFC
+// 2047 §5.3), and returns how many bytes of s it took. The encoding is the one
+// mime.QEncoding uses, so short subjects it already encoded do not change.
+func qWord(dst []byte, s string, room int) ([]byte, int) {
 	const open, close = "=?utf-8?q?", "?="
-	const room = maxEncodedWord - len("=?UTF-8?q?") - len(close)
 	const upperhex = "0123456789ABCDEF"
 	dst = append(dst, open...)
 	used, i := 0, 0

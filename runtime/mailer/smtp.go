@@ -198,12 +198,8 @@ func (s *SMTP) Send(ctx context.Context, m *Message) error {
 		bodyPool.Put(rawp)
 		bodyPool.Put(bodyp)
 	}()
-	raw, err := m.AppendBytes((*rawp)[:0])
+	raw, from, to, err := m.appendBytes((*rawp)[:0])
 	*rawp = raw[:0]
-	if err != nil {
-		return &SendError{Stage: StageCompose, Err: err}
-	}
-	from, to, err := m.Envelope()
 	if err == nil {
 		err = checkEnvelope(from, to)
 	}
