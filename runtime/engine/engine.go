@@ -59,6 +59,10 @@ type Engine struct {
 	// ShutdownGrace is how long, once the context is cancelled, messages already
 	// handed to the relay may take to finish and their outcomes to be written.
 	ShutdownGrace time.Duration
+	// RelayBackoff is the first pause after the relay is found down (default
+	// 0.5 s); a relay that refuses us pauses ten times longer. Both double per
+	// consecutive failure, up to 30 s and 5 minutes.
+	RelayBackoff time.Duration
 
 	mu      sync.Mutex
 	current *loaded
@@ -100,6 +104,9 @@ func (e *Engine) defaults() {
 	}
 	if e.GiveUpAfter <= 0 {
 		e.GiveUpAfter = 72 * time.Hour
+	}
+	if e.RelayBackoff <= 0 {
+		e.RelayBackoff = 500 * time.Millisecond
 	}
 	if e.ShutdownGrace <= 0 {
 		e.ShutdownGrace = 10 * time.Second

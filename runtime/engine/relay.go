@@ -71,8 +71,8 @@ func (g *relayGate) wait(ctx context.Context) error {
 }
 
 // trip pauses the relay after a relay-level failure. Unavailable relays are
-// probed again after 0.5 s doubling to 30 s; refusing relays after 5 s doubling
-// to 5 minutes: both with ±25% jitter. The first failure of a run is logged as
+// probed again after RelayBackoff (0.5 s) doubling to 30 s; refusing relays
+// after ten times that doubling to 5 minutes: both with ±25% jitter. The first failure of a run is logged as
 // an error; repeats while paused are not, so an outage is one log line per
 // backoff step rather than one per message.
 func (g *relayGate) trip(e *Engine, v mailer.Verdict, short, text string) {
@@ -84,9 +84,9 @@ func (g *relayGate) trip(e *Engine, v mailer.Verdict, short, text string) {
 		return
 	}
 	g.failures++
-	base, ceiling, state := 500*time.Millisecond, 30*time.Second, "unavailable"
+	base, ceiling, state := e.RelayBackoff, 30*time.Second, "unavailable"
 	if v == mailer.RelayRefused {
-		base, ceiling, state = 5*time.Second, 5*time.Minute, "refused"
+		base, ceiling, state = 10*e.RelayBackoff, 5*time.Minute, "refused"
 	}
 	d := min(base<<min(g.failures-1, 12), ceiling)
 	d = time.Duration(float64(d) * (0.75 + 0.5*rand.Float64()))
@@ -107,9 +107,20 @@ func (g *relayGate) trip(e *Engine, v mailer.Verdict, short, text string) {
 	}
 }
 
+// paused reports whether sending is paused now.
+func (g *relayGate) paused() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return time.Now().Before(g.until)
+}
+
 // ok records a delivery: the relay works again.
 func (g *relayGate) ok(e *Engine) {
 	g.mu.Lock()
+	if g.state == "" && g.failures == 0 {
+		g.mu.Unlock()
+		return
+	}
 	was := g.state
 	g.failures, g.state, g.reason = 0, "", ""
 	g.mu.Unlock()

@@ -71,7 +71,7 @@ func (e *Engine) newPass(untilIdle bool, interval time.Duration) *sendPass {
 	prefetch := min(max(e.Concurrency*16, 64), max(e.BatchSize, e.Concurrency))
 	return &sendPass{
 		e: e, untilIdle: untilIdle, interval: interval,
-		held: heldSet{ids: map[int64]int{}},
+		held: heldSet{ids: map[int64]time.Time{}},
 		jobs: make(chan job, prefetch),
 		outs: make(chan store.Outcome, 2*e.LedgerBatch),
 	}
@@ -147,6 +147,12 @@ func (p *sendPass) claim(ctx context.Context) error {
 			p.sleep(ctx)
 			continue
 		}
+		if p.untilIdle && e.relay.paused() {
+			// A pass until idle does not wait out a relay outage; the next pass
+			// tries again.
+			return nil
+		}
+		claimedAt := time.Now()
 		rows, err := e.Store.ClaimDue(ctx, e.Clock.Now(), e.Worker, e.Lease, room)
 		if err != nil {
 			if p.untilIdle || ctx.Err() != nil {
@@ -163,7 +169,8 @@ func (p *sendPass) claim(ctx context.Context) error {
 			p.sleep(ctx)
 			continue
 		}
-		p.held.add(rows)
+
+		p.held.add(rows, claimedAt.Add(e.Lease))
 		p.gauge()
 		contacts := loadBatchContacts(ctx, e.Store.DB, l.plan, rows)
 		for i, r := range rows {
@@ -199,7 +206,21 @@ func (p *sendPass) work(ctx, sendCtx context.Context) {
 			p.outs <- release(j.row)
 			continue
 		}
+		// A pass until idle does not wait out a relay outage: it gives the rows
+		// back and the next pass tries again. A daemon's pass waits.
+		if p.untilIdle && e.relay.paused() {
+			p.outs <- e.deferred(j.row)
+			continue
+		}
 		if err := e.relay.wait(ctx); err != nil {
+			p.outs <- release(j.row)
+			continue
+		}
+		// The lease must hold for the whole exchange, or another replica could be
+		// sending the same message: give it back instead (the write is fenced, so
+		// a row already taken over is left alone).
+		if !p.held.valid(j.row.ID, e.Lease/3) {
+			e.Log.Warn("claim may have expired before sending (lease renewal late); giving the row back", "outbox_id", j.row.ID, "lease", e.Lease)
 			p.outs <- release(j.row)
 			continue
 		}
@@ -319,8 +340,11 @@ func (p *sendPass) renew(stop <-chan struct{}) {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), max(e.Lease/3, time.Second))
+		start := time.Now()
 		if _, err := e.Store.RenewLeases(ctx, e.Worker, ids, e.Lease); err != nil {
 			e.Log.Warn("renewing leases failed", "rows", len(ids), "err", err)
+		} else {
+			p.held.renewed(ids, start.Add(e.Lease))
 		}
 		cancel()
 	}
@@ -332,18 +356,41 @@ func (p *sendPass) gauge() {
 	}
 }
 
-// heldSet is the rows this pass claimed and has not recorded yet.
+// heldSet is the rows this pass claimed and has not recorded yet, with when
+// each claim's lease surely still holds by this process's clock: the time the
+// claim or its last successful renewal was sent, plus Lease. A worker never
+// hands the relay a row whose lease may have run out (the renewer starved, the
+// database unreachable), since another replica may already have it.
 type heldSet struct {
 	mu  sync.Mutex
-	ids map[int64]int
+	ids map[int64]time.Time
 }
 
-func (h *heldSet) add(rows []store.Claimed) {
+func (h *heldSet) add(rows []store.Claimed, validUntil time.Time) {
 	h.mu.Lock()
 	for _, r := range rows {
-		h.ids[r.ID] = r.Attempts
+		h.ids[r.ID] = validUntil
 	}
 	h.mu.Unlock()
+}
+
+// renewed extends the validity of ids that are still held.
+func (h *heldSet) renewed(ids []int64, validUntil time.Time) {
+	h.mu.Lock()
+	for _, id := range ids {
+		if _, ok := h.ids[id]; ok {
+			h.ids[id] = validUntil
+		}
+	}
+	h.mu.Unlock()
+}
+
+// valid reports whether id's lease holds for at least margin more.
+func (h *heldSet) valid(id int64, margin time.Duration) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	until, ok := h.ids[id]
+	return ok && time.Now().Add(margin).Before(until)
 }
 
 func (h *heldSet) remove(id int64) {
@@ -376,6 +423,21 @@ func outcome(r store.Claimed, status string) store.Outcome {
 func release(r store.Claimed) store.Outcome {
 	o := outcome(r, store.OutboxPending)
 	o.Release = true
+	return o
+}
+
+// deferred gives a row back untried while the relay is paused, or fails it
+// once it is past the give-up age.
+func (e *Engine) deferred(r store.Claimed) store.Outcome {
+	if e.Clock.Now().Sub(r.FirstAttemptAt) < e.GiveUpAfter {
+		return release(r)
+	}
+	if e.Metrics != nil {
+		e.Metrics.Messages.WithLabelValues(r.Campaign, r.Step, metrics.StatusFailed).Inc()
+	}
+	h := e.RelayHealth()
+	o := outcome(r, store.OutboxFailed)
+	o.Error = fmt.Sprintf("giving up after %s without a working relay: %s", e.GiveUpAfter, h.Reason)
 	return o
 }
 

@@ -1,0 +1,545 @@
+package engine_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/campaignctl/campaignctl/runtime/clock"
+	"github.com/campaignctl/campaignctl/runtime/engine"
+	"github.com/campaignctl/campaignctl/runtime/links"
+	"github.com/campaignctl/campaignctl/runtime/mailer"
+	"github.com/campaignctl/campaignctl/runtime/mailer/smtptest"
+	"github.com/campaignctl/campaignctl/runtime/metrics"
+	"github.com/campaignctl/campaignctl/runtime/store"
+)
+
+// Each test here reproduces a failure of the send path seen under a fault
+// (slow, stalling, refusing or absent relay; several replicas; a plan change
+// or a shutdown mid-run) against a real Postgres and a real SMTP relay on
+// loopback, and states the guarantee the README makes.
+
+// relayBundle is setup's database and contacts with a fault-injecting relay.
+type relayBundle struct {
+	*bundle
+	relay *smtptest.Relay
+	addr  string
+	logs  *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func setupRelay(t *testing.T, contacts int) *relayBundle {
+	t.Helper()
+	b := setup(t, contacts)
+	r := smtptest.New()
+	addr, err := r.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	rb := &relayBundle{bundle: b, relay: r, addr: addr, logs: &syncBuffer{}}
+	rb.eng = rb.replica(t, "r0", b.clock)
+	return rb
+}
+
+// replica is one more engine on the same database and relay, as another
+// daemon would be.
+func (rb *relayBundle) replica(t *testing.T, worker string, clk clock.Clock) *engine.Engine {
+	t.Helper()
+	m := &mailer.SMTP{Addr: rb.addr, DataTimeout: 2 * time.Second, CommandTimeout: 2 * time.Second, DialTimeout: time.Second}
+	t.Cleanup(func() { m.Close() })
+	signer, _ := links.NewSigner([]byte("test-secret-0123456789"))
+	return &engine.Engine{
+		Store: rb.st, Mailer: m, Clock: clk, Links: signer, Metrics: metrics.New(prometheus.NewRegistry()),
+		Log:       slog.New(slog.NewTextHandler(rb.logs, nil)),
+		PublicURL: "http://mail.test", Worker: worker, BatchSize: 50, Concurrency: 2,
+		Lease: 2 * time.Second, RelayBackoff: 20 * time.Millisecond, ShutdownGrace: time.Second,
+	}
+}
+
+func (rb *relayBundle) outbox(t *testing.T) map[string]int64 {
+	t.Helper()
+	var rows []store.StatusCount
+	if err := rb.st.DB.Select(&rows, `SELECT campaign, status, count(*) AS n FROM campaignctl.outbox GROUP BY 1, 2`); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int64{}
+	for _, r := range rows {
+		out[r.Status] += r.N
+	}
+	return out
+}
+
+func (rb *relayBundle) suppressed(t *testing.T) int {
+	t.Helper()
+	var n int
+	if err := rb.st.DB.Get(&n, `SELECT count(*) FROM campaignctl.suppressions`); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// run starts e.Run in the background. stop cancels it and returns how long Run
+// took to return; done is closed when Run returned, and err then holds its
+// error.
+func run(t *testing.T, e *engine.Engine, opts engine.RunOptions) (stop func() time.Duration, done <-chan struct{}) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	finished := make(chan struct{})
+	go func() {
+		if err := e.Run(ctx, opts); err != nil && err != context.Canceled {
+			t.Errorf("Run: %v", err)
+		}
+		close(finished)
+	}()
+	var once sync.Once
+	var took time.Duration
+	stop = func() time.Duration {
+		once.Do(func() {
+			start := time.Now()
+			cancel()
+			select {
+			case <-finished:
+			case <-time.After(20 * time.Second):
+				t.Error("Run did not return within 20s of cancellation")
+			}
+			took = time.Since(start)
+		})
+		return took
+	}
+	t.Cleanup(func() { stop() })
+	return stop, finished
+}
+
+func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func assertExactlyOnce(t *testing.T, r *smtptest.Relay, want int) {
+	t.Helper()
+	d := r.Deliveries()
+	dups := 0
+	for rcpt, n := range d {
+		if n > 1 {
+			dups += n - 1
+			t.Errorf("%s received %d messages", rcpt, n)
+		}
+	}
+	if len(d) != want {
+		t.Errorf("%d recipients got mail, want %d", len(d), want)
+	}
+	if dups > 0 {
+		t.Errorf("%d duplicate deliveries", dups)
+	}
+}
+
+// Observation 1: three replicas behind a relay that takes longer per batch
+// than the lease, on an accelerated clock (a day per second): a lease in
+// simulated time, or one never renewed, let replicas reclaim rows in flight and
+// send them again. Leases are on the database's clock and renewed.
+func TestSlowRelayThreeReplicasSendEachMessageOnce(t *testing.T) {
+	rb := setupRelay(t, 120) // 60 active
+	rb.relay.SetDelay(60 * time.Millisecond)
+	rb.apply(t, testPlan("Hi", campaign("c", "")))
+	fast := &clock.Accelerated{Start: t0, Factor: 86400}
+	var dones []<-chan struct{}
+	var lost float64
+	var engines []*engine.Engine
+	for i := range 3 {
+		e := rb.replica(t, fmt.Sprintf("r%d", i), fast)
+		e.Lease = time.Second // a batch of 50 at 2×60 ms takes 1.5 s
+		engines = append(engines, e)
+		_, done := run(t, e, engine.RunOptions{Interval: 20 * time.Millisecond, ExitWhenIdle: true})
+		dones = append(dones, done)
+	}
+	for _, d := range dones {
+		select {
+		case <-d:
+		case <-time.After(60 * time.Second):
+			t.Fatal("replicas did not finish")
+		}
+	}
+	assertExactlyOnce(t, rb.relay, 60)
+	for _, e := range engines {
+		lost += testutil.ToFloat64(e.Metrics.LostClaims)
+	}
+	if lost != 0 {
+		t.Errorf("%v outcomes lost their claim", lost)
+	}
+	if t.Failed() {
+		t.Logf("logs:\n%s", rb.logs.String())
+	}
+	if got := rb.outbox(t); got["sent"] != 60 || len(got) != 1 {
+		t.Errorf("outbox %v, want 60 sent", got)
+	}
+}
+
+// The fencing token: an outcome written by a replica whose claim was taken
+// over is not recorded.
+func TestOutcomeOfATakenOverClaimIsNotRecorded(t *testing.T) {
+	rb := setupRelay(t, 4) // active: 2, 4
+	rb.apply(t, testPlan("Hi", campaign("c", "")))
+	if err := rb.eng.Reconcile(rb.ctx); err != nil {
+		t.Fatal(err)
+	}
+	a, err := rb.st.ClaimDue(rb.ctx, t0, "a", time.Millisecond, 10)
+	if err != nil || len(a) != 2 {
+		t.Fatalf("claim a: %v %v", a, err)
+	}
+	time.Sleep(5 * time.Millisecond) // a's lease (database clock) runs out
+	bRows, err := rb.st.ClaimDue(rb.ctx, t0, "b", time.Minute, 10)
+	if err != nil || len(bRows) != 2 {
+		t.Fatalf("claim b: %v %v", bRows, err)
+	}
+	done, err := rb.st.RecordOutcomes(rb.ctx, "a", []store.Outcome{{ID: a[0].ID, Attempts: a[0].Attempts, Status: store.OutboxSent, At: t0}})
+	if err != nil || len(done) != 0 {
+		t.Fatalf("a's outcome after b took the row over: recorded %v, %v", done, err)
+	}
+	done, err = rb.st.RecordOutcomes(rb.ctx, "b", []store.Outcome{{ID: bRows[0].ID, Attempts: bRows[0].Attempts, Status: store.OutboxSent, At: t0}})
+	if err != nil || !done[bRows[0].ID] {
+		t.Fatalf("b's own outcome: %v %v", done, err)
+	}
+	// b's lease is still valid: nobody else can claim its other row.
+	if c, _ := rb.st.ClaimDue(rb.ctx, t0, "c", time.Minute, 10); len(c) != 0 {
+		t.Fatalf("c claimed %d rows b holds", len(c))
+	}
+}
+
+// Observation 2: a campaign removed mid-send stops within about one reconcile
+// interval, not after the backlog drained.
+func TestRemovedCampaignStopsMidSend(t *testing.T) {
+	rb := setupRelay(t, 800) // 400 active
+	rb.relay.SetDelay(10 * time.Millisecond)
+	rb.apply(t, testPlan("Hi", campaign("c", "")))
+	stop, _ := run(t, rb.eng, engine.RunOptions{Interval: 50 * time.Millisecond})
+	waitFor(t, "the first 20 deliveries", 20*time.Second, func() bool { return rb.relay.Count() >= 20 })
+	rb.apply(t, testPlan("Hi"))
+	atRemoval := rb.relay.Count()
+	time.Sleep(time.Second)
+	after := rb.relay.Count()
+	stop()
+	// At 2 connections × 10 ms, about 200 messages a second: one interval (50 ms)
+	// plus the messages already at the relay is ~12.
+	if extra := after - atRemoval; extra > 40 {
+		t.Errorf("%d messages went out after the campaign was removed", extra)
+	}
+	got := rb.outbox(t)
+	if got["cancelled"] < 300 || got["sending"] != 0 || got["pending"] != 0 {
+		t.Errorf("outbox after removal: %v", got)
+	}
+	if int(got["sent"]) != after {
+		t.Errorf("outbox says %d sent, the relay received %d", got["sent"], after)
+	}
+}
+
+// Observation 2: an edited subject applies to every message not yet handed to
+// the relay.
+func TestEditedTemplateAppliesToTheRestOfASend(t *testing.T) {
+	rb := setupRelay(t, 600) // 300 active
+	rb.relay.SetDelay(10 * time.Millisecond)
+	rb.apply(t, testPlan("Old subject", campaign("c", "")))
+	stop, _ := run(t, rb.eng, engine.RunOptions{Interval: 50 * time.Millisecond})
+	waitFor(t, "the first 20 deliveries", 20*time.Second, func() bool { return rb.relay.Count() >= 20 })
+	rb.apply(t, testPlan("New subject", campaign("c", "")))
+	atEdit := rb.relay.Count()
+	waitFor(t, "all 300", 30*time.Second, func() bool { return rb.relay.Count() >= 300 })
+	stop()
+	var old, new int
+	for i, m := range rb.relay.Messages() {
+		switch {
+		case bytes.Contains(m.Data, []byte("Subject: Old subject")):
+			old++
+			if i > atEdit+40 {
+				t.Errorf("message %d (after the edit had settled) has the old subject", i)
+			}
+		case bytes.Contains(m.Data, []byte("Subject: New subject")):
+			new++
+		}
+	}
+	if old+new != 300 || new < 200 {
+		t.Errorf("old subject %d, new subject %d; want 300 in all, most with the new subject", old, new)
+	}
+	assertExactlyOnce(t, rb.relay, 300)
+}
+
+// Observation 3: a relay- or sender-level refusal is not a hard bounce: it
+// pauses sending, raises the alarm and leaves the audience alone.
+func TestRelayRefusalPausesAndSuppressesNobody(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		stage smtptest.Stage
+		reply smtptest.Reply
+	}{
+		{"relaying denied at RCPT", "rcpt", smtptest.Reply{Code: 550, Enhanced: "5.7.1", Text: "Relaying denied"}},
+		{"sender refused at MAIL", "mail", smtptest.Reply{Code: 553, Enhanced: "5.1.8", Text: "Sender address rejected"}},
+		{"authentication required", "mail", smtptest.Reply{Code: 530, Enhanced: "5.7.0", Text: "Authentication required"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rb := setupRelay(t, 40) // 20 active
+			reply := tc.reply
+			rb.relay.SetReply(tc.stage, func(from, rcpt string) *smtptest.Reply { return &reply })
+			rb.apply(t, testPlan("Hi", campaign("c", "")))
+			rb.pass(t)
+			if n := rb.suppressed(t); n != 0 {
+				t.Fatalf("%d addresses suppressed by a relay refusal", n)
+			}
+			got := rb.outbox(t)
+			if got["pending"] != 20 || got["failed"] != 0 {
+				t.Fatalf("outbox after a refusal: %v; want all 20 pending", got)
+			}
+			if h := rb.eng.RelayHealth(); h.State != "refused" || !strings.Contains(h.Reason, fmt.Sprint(reply.Code)) {
+				t.Fatalf("relay health %+v", h)
+			}
+			if !strings.Contains(rb.logs.String(), "the SMTP relay refuses our mail") {
+				t.Fatalf("no alarm in the log:\n%s", rb.logs.String())
+			}
+			if v := testutil.ToFloat64(rb.eng.Metrics.RelayUp); v != 0 {
+				t.Fatalf("campaignctl_relay_up = %v while refused", v)
+			}
+			// The operator fixes the relay: everything goes out, once.
+			rb.relay.SetReply(tc.stage, nil)
+			waitFor(t, "the relay pause to end", 5*time.Second, func() bool { return rb.eng.RelayHealth().PausedUntil.IsZero() })
+			rb.pass(t)
+			assertExactlyOnce(t, rb.relay, 20)
+			if h := rb.eng.RelayHealth(); h.State != "ok" {
+				t.Fatalf("relay health after recovery %+v", h)
+			}
+		})
+	}
+}
+
+// Observation 3, the other side: a recipient-level permanent failure is a hard
+// bounce, and only that recipient is suppressed.
+func TestOnlyRecipientLevelFailuresSuppress(t *testing.T) {
+	rb := setupRelay(t, 8) // active: 2, 4, 6, 8
+	rb.relay.SetReply("rcpt", func(from, rcpt string) *smtptest.Reply {
+		switch rcpt {
+		case "c2@example.com":
+			return &smtptest.Reply{Code: 550, Enhanced: "5.1.1", Text: "No such user"}
+		case "c4@example.com":
+			return &smtptest.Reply{Code: 452, Enhanced: "4.2.2", Text: "Mailbox full"}
+		}
+		return nil
+	})
+	rb.relay.SetReply("message", func(from, rcpt string) *smtptest.Reply {
+		if rcpt == "c6@example.com" {
+			return &smtptest.Reply{Code: 554, Enhanced: "5.6.0", Text: "Content rejected"}
+		}
+		return nil
+	})
+	rb.apply(t, testPlan("Hi", campaign("c", "")))
+	rb.pass(t)
+	var sup []string
+	rb.st.DB.Select(&sup, `SELECT email_normalized FROM campaignctl.suppressions`)
+	if fmt.Sprint(sup) != "[c2@example.com]" {
+		t.Fatalf("suppressed %v, want only the 5.1.1 recipient", sup)
+	}
+	var rows []struct {
+		Key    string `db:"contact_key"`
+		Status string `db:"status"`
+		SMTP   string `db:"last_smtp"`
+	}
+	rb.st.DB.Select(&rows, `SELECT contact_key, status, coalesce(last_smtp, '') AS last_smtp FROM campaignctl.outbox ORDER BY contact_key`)
+	want := "[{2 failed rcpt 550 5.1.1} {4 pending rcpt 452 4.2.2} {6 failed message 554 5.6.0} {8 sent }]"
+	if fmt.Sprint(rows) != want {
+		t.Fatalf("outbox\n got %v\nwant %s", rows, want)
+	}
+	// Observation 6: every failure is logged once with its code, not the address.
+	logs := rb.logs.String()
+	for _, w := range []string{`smtp="rcpt 550 5.1.1"`, `smtp="rcpt 452 4.2.2"`, `smtp="message 554 5.6.0"`} {
+		if strings.Count(logs, w) != 1 {
+			t.Errorf("log has %d lines with %s, want 1:\n%s", strings.Count(logs, w), w, logs)
+		}
+	}
+	if strings.Contains(logs, "c2@example.com") {
+		t.Errorf("the log names a recipient:\n%s", logs)
+	}
+}
+
+// Observation 4: a relay that stalls after DATA neither hangs the daemon nor
+// makes it ignore SIGTERM; the row is given back, not lost.
+func TestStalledRelayTimesOutAndShutdownIsPrompt(t *testing.T) {
+	rb := setupRelay(t, 4) // active: 2, 4
+	rb.relay.SetStall(func(string) bool { return true })
+	m := &mailer.SMTP{Addr: rb.addr, DataTimeout: 300 * time.Millisecond, CommandTimeout: 300 * time.Millisecond}
+	defer m.Close()
+	rb.eng.Mailer = m
+	rb.apply(t, testPlan("Hi", campaign("c", "")))
+	stop, _ := run(t, rb.eng, engine.RunOptions{Interval: 20 * time.Millisecond})
+	waitFor(t, "a timeout to be logged", 10*time.Second, func() bool { return strings.Contains(rb.logs.String(), "message timeout") })
+	if took := stop(); took > rb.eng.ShutdownGrace+2*time.Second {
+		t.Fatalf("Run took %s to stop on a stalled relay", took)
+	}
+	got := rb.outbox(t)
+	if got["sending"] != 0 || got["pending"] != 2 {
+		t.Fatalf("outbox after stopping on a stalled relay: %v; want both pending", got)
+	}
+}
+
+// Observation 5: SIGTERM mid-run records what was sent, gives back what was
+// not, and a restart sends each message exactly once.
+func TestGracefulShutdownNeitherDuplicatesNorStalls(t *testing.T) {
+	rb := setupRelay(t, 600) // 300 active
+	rb.relay.SetDelay(5 * time.Millisecond)
+	rb.apply(t, testPlan("Hi", campaign("c", "")))
+	stop, _ := run(t, rb.eng, engine.RunOptions{Interval: 20 * time.Millisecond})
+	waitFor(t, "50 deliveries", 20*time.Second, func() bool { return rb.relay.Count() >= 50 })
+	stop()
+	got := rb.outbox(t)
+	if got["sending"] != 0 {
+		t.Fatalf("%d rows left in 'sending' after a graceful stop", got["sending"])
+	}
+	if int(got["sent"]) != rb.relay.Count() {
+		t.Fatalf("outbox says %d sent, the relay has %d", got["sent"], rb.relay.Count())
+	}
+	var attempts int
+	rb.st.DB.Get(&attempts, `SELECT coalesce(max(attempts), 0) FROM campaignctl.outbox WHERE status = 'pending'`)
+	if attempts != 0 {
+		t.Fatalf("a released row counts %d attempts", attempts)
+	}
+	_, done := run(t, rb.replica(t, "r1", rb.clock), engine.RunOptions{Interval: 20 * time.Millisecond, ExitWhenIdle: true})
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("restart did not finish")
+	}
+	assertExactlyOnce(t, rb.relay, 300)
+}
+
+// Observation 6: a one-second relay outage costs about a second, not a retry
+// delay on every pending row.
+func TestShortRelayOutageDelaysBySeconds(t *testing.T) {
+	rb := setupRelay(t, 200) // 100 active
+	rb.relay.Down()
+	rb.apply(t, testPlan("Hi", campaign("c", "")))
+	stop, _ := run(t, rb.eng, engine.RunOptions{Interval: 20 * time.Millisecond})
+	time.Sleep(time.Second)
+	if rb.relay.Count() != 0 {
+		t.Fatal("delivered while the relay was down")
+	}
+	if err := rb.relay.Up(); err != nil {
+		t.Fatal(err)
+	}
+	up := time.Now()
+	waitFor(t, "all 100 after the relay came back", 10*time.Second, func() bool { return rb.relay.Count() >= 100 })
+	t.Logf("all delivered %s after the relay came back", time.Since(up).Round(time.Millisecond))
+	stop()
+	var later int
+	rb.st.DB.Get(&later, `SELECT count(*) FROM campaignctl.outbox WHERE due_at > $1`, t0)
+	if later != 0 {
+		t.Fatalf("the outage pushed %d rows into the future", later)
+	}
+	assertExactlyOnce(t, rb.relay, 100)
+}
+
+// Observation 6: a relay down for hours fails nothing before the give-up age;
+// past it the messages fail, and a campaign whose every message failed is
+// "failed", not "sent".
+func TestLongOutageFailsOnlyAfterTheGiveUpAge(t *testing.T) {
+	rb := setupRelay(t, 6) // active: 2, 4, 6
+	rb.relay.Down()
+	rb.apply(t, testPlan("Hi", campaign("c", "")))
+	pause := func() {
+		waitFor(t, "the relay pause to end", 5*time.Second, func() bool { return rb.eng.RelayHealth().PausedUntil.IsZero() })
+	}
+	rb.pass(t)
+	for _, h := range []time.Duration{time.Hour, 4 * time.Hour, 24 * time.Hour, 71 * time.Hour} {
+		rb.clock.Set(t0.Add(h))
+		pause()
+		rb.pass(t)
+		if got := rb.outbox(t); got["pending"] != 3 {
+			t.Fatalf("after %s of outage: %v; want all 3 still pending", h, got)
+		}
+	}
+	rb.clock.Set(t0.Add(72*time.Hour + time.Minute))
+	pause()
+	rb.pass(t)
+	if got := rb.outbox(t); got["failed"] != 3 {
+		t.Fatalf("past the give-up age: %v; want all 3 failed", got)
+	}
+	cs, _ := rb.st.Campaigns(rb.ctx)
+	if len(cs) != 1 || cs[0].Status != store.StatusFailed {
+		t.Fatalf("campaign with 100%% failures: %+v", cs)
+	}
+	if n := rb.suppressed(t); n != 0 {
+		t.Fatalf("an outage suppressed %d addresses", n)
+	}
+}
+
+// Observation 7: a non-leader with --exit-when-idle does not exit before the
+// leader has reconciled and the work is done.
+func TestNonLeaderWithExitWhenIdleWaitsForTheWork(t *testing.T) {
+	rb := setupRelay(t, 20) // 10 active
+	rb.apply(t, testPlan("Hi", campaign("c", "")))
+	// Someone else leads: hold the leadership lock on another connection.
+	conn, err := rb.st.DB.Connx(rb.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var ok bool
+	if err := conn.GetContext(rb.ctx, &ok, `SELECT pg_try_advisory_lock($1)`, 0x63616d706c); err != nil || !ok {
+		t.Fatalf("taking the leader lock: %v %v", ok, err)
+	}
+	_, done := run(t, rb.eng, engine.RunOptions{Interval: 20 * time.Millisecond, ExitWhenIdle: true})
+	select {
+	case <-done:
+		t.Fatal("a non-leader with --exit-when-idle exited before the campaign was even materialized")
+	case <-time.After(500 * time.Millisecond):
+	}
+	conn.ExecContext(rb.ctx, `SELECT pg_advisory_unlock($1)`, 0x63616d706c)
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("did not finish once it could lead")
+	}
+	assertExactlyOnce(t, rb.relay, 10)
+}
+
+// Observation 10: malformed addresses never reach the relay.
+func TestMalformedAddressesAreLeftOutOfTheAudience(t *testing.T) {
+	rb := setupRelay(t, 6) // active: 2, 4, 6
+	rb.st.DB.MustExec(`UPDATE contacts SET email = 'not an address' WHERE id = 2`)
+	rb.st.DB.MustExec(`UPDATE contacts SET email = 'a@b@example.com' WHERE id = 4`)
+	rb.apply(t, testPlan("Hi", campaign("c", "")))
+	rb.pass(t)
+	assertExactlyOnce(t, rb.relay, 1)
+	if v := testutil.ToFloat64(rb.eng.Metrics.InvalidAddresses.WithLabelValues("c")); v != 2 {
+		t.Fatalf("invalid address metric %v, want 2", v)
+	}
+	if strings.Contains(rb.logs.String(), "not an address") {
+		t.Fatal("the log repeats a contact's address")
+	}
+}
+
