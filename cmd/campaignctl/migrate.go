@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
+	"time"
 
 	"github.com/campaignctl/campaignctl/runtime/store"
 )
@@ -52,4 +54,25 @@ func openMigrated(ctx context.Context, url string) (*store.Store, error) {
 		return nil, err
 	}
 	return st, nil
+}
+
+// openMigratedRetrying is openMigrated for the daemon: a database that is
+// restarting or not up yet (a pod starting beside it) is waited for, with
+// backoff, for up to wait, instead of failing the start.
+func openMigratedRetrying(ctx context.Context, url string, wait time.Duration, log *slog.Logger) (*store.Store, error) {
+	deadline := time.Now().Add(wait)
+	delay := 200 * time.Millisecond
+	for {
+		st, err := openMigrated(ctx, url)
+		if err == nil || ctx.Err() != nil || time.Now().Add(delay).After(deadline) {
+			return st, err
+		}
+		log.Warn("database not ready; retrying", "err", err, "retry_in", delay)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 5*time.Second)
+	}
 }

@@ -131,7 +131,7 @@ from a flag, so it does not show in process listings.`, `  CAMPAIGNCTL_SECRET=â€
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	st, err := openMigrated(ctx, *db)
+	st, err := openMigratedRetrying(ctx, *db, 30*time.Second, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "campaignctl serve:", err)
 		return 1

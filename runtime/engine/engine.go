@@ -46,10 +46,9 @@ type Engine struct {
 	// clock. The owner renews it every Lease/3 while the row is in flight, so it
 	// only runs out when the replica died or lost the database.
 	Lease time.Duration
-	// LedgerBatch is the largest number of outcomes written in one statement;
-	// LedgerDelay the longest an outcome waits for its batch. Together with
-	// Concurrency they bound the in-flight window: messages the relay accepted
-	// whose "sent" is not yet committed, which a kill -9 would send again.
+	// LedgerBatch bounds the in-flight window: messages handed to the relay
+	// whose outcome is not yet committed, which a kill -9 would send again.
+	// Outcomes are written LedgerBatch/2 at a time, or after LedgerDelay.
 	LedgerBatch int
 	LedgerDelay time.Duration
 	// GiveUpAfter is how long after its first attempt a message that keeps

@@ -27,9 +27,17 @@ import (
 // actually in flight and a plan change reaches the rows not yet handed to the
 // relay: every worker composes with the latest loaded revision, and drops rows
 // whose campaign left the plan. A row is recorded "sent" only after the relay
-// accepted it. The in-flight window (accepted by the relay, not yet committed)
-// holds at most Concurrency + LedgerBatch messages and lasts at most LedgerDelay
-// plus one ledger write; a kill -9 inside it sends those again after the lease.
+// accepted it. The in-flight window (handed to the relay, outcome not yet
+// committed) holds at most LedgerBatch messages per replica (the window
+// tokens), and normally lasts LedgerDelay plus one ledger write; a kill -9 sends
+// what is inside it again once the lease runs out.
+
+// result is an outcome on its way to the ledger; windowed when it holds a
+// window token, given back once it is committed.
+type result struct {
+	store.Outcome
+	windowed bool
+}
 
 // job is one claimed row with the contacts of its claim batch.
 type job struct {
@@ -44,9 +52,14 @@ type sendPass struct {
 	untilIdle bool
 	interval  time.Duration
 
-	held    heldSet
-	jobs    chan job
-	outs    chan store.Outcome
+	held heldSet
+	jobs chan job
+	outs chan result
+	// window holds one token per message handed to the relay whose outcome is
+	// not yet committed: at most LedgerBatch, so a kill -9 can send at most
+	// LedgerBatch messages of this replica twice, even while the database is
+	// restarting and the ledger retries.
+	window  chan struct{}
 	sent    atomic.Int64
 	lostOut atomic.Int64
 }
@@ -68,12 +81,13 @@ func (e *Engine) SendDue(ctx context.Context) (int, error) {
 }
 
 func (e *Engine) newPass(untilIdle bool, interval time.Duration) *sendPass {
-	prefetch := min(max(e.Concurrency*16, 64), max(e.BatchSize, e.Concurrency))
+	prefetch := min(max(e.Concurrency*64, 64), max(e.BatchSize, e.Concurrency))
 	return &sendPass{
 		e: e, untilIdle: untilIdle, interval: interval,
 		held: heldSet{ids: map[int64]time.Time{}},
 		jobs: make(chan job, prefetch),
-		outs: make(chan store.Outcome, 2*e.LedgerBatch),
+		outs:   make(chan result, 2*e.LedgerBatch),
+		window: make(chan struct{}, e.LedgerBatch),
 	}
 }
 
@@ -153,7 +167,12 @@ func (p *sendPass) claim(ctx context.Context) error {
 			return nil
 		}
 		claimedAt := time.Now()
-		rows, err := e.Store.ClaimDue(ctx, e.Clock.Now(), e.Worker, e.Lease, room)
+		// The claim must not be cut off by a shutdown: Postgres may commit it
+		// while the client sees only "context canceled", which would leave the
+		// rows claimed by a replica that no longer works on them.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		rows, err := e.Store.ClaimDue(cctx, e.Clock.Now(), e.Worker, e.Lease, room)
+		cancel()
 		if err != nil {
 			if p.untilIdle || ctx.Err() != nil {
 				return err
@@ -178,7 +197,7 @@ func (p *sendPass) claim(ctx context.Context) error {
 			case p.jobs <- job{row: r, contacts: contacts}:
 			case <-ctx.Done():
 				for _, r := range rows[i:] {
-					p.outs <- release(r)
+					p.outs <- result{Outcome: release(r)}
 				}
 				return nil
 			}
@@ -203,17 +222,23 @@ func (p *sendPass) work(ctx, sendCtx context.Context) {
 	e := p.e
 	for j := range p.jobs {
 		if ctx.Err() != nil {
-			p.outs <- release(j.row)
+			p.outs <- result{Outcome: release(j.row)}
 			continue
 		}
 		// A pass until idle does not wait out a relay outage: it gives the rows
 		// back and the next pass tries again. A daemon's pass waits.
 		if p.untilIdle && e.relay.paused() {
-			p.outs <- e.deferred(j.row)
+			p.outs <- result{Outcome: e.deferred(j.row)}
 			continue
 		}
 		if err := e.relay.wait(ctx); err != nil {
-			p.outs <- release(j.row)
+			p.outs <- result{Outcome: release(j.row)}
+			continue
+		}
+		select {
+		case p.window <- struct{}{}:
+		case <-ctx.Done():
+			p.outs <- result{Outcome: release(j.row)}
 			continue
 		}
 		// The lease must hold for the whole exchange, or another replica could be
@@ -221,7 +246,8 @@ func (p *sendPass) work(ctx, sendCtx context.Context) {
 		// a row already taken over is left alone).
 		if !p.held.valid(j.row.ID, e.Lease/3) {
 			e.Log.Warn("claim may have expired before sending (lease renewal late); giving the row back", "outbox_id", j.row.ID, "lease", e.Lease)
-			p.outs <- release(j.row)
+			<-p.window
+			p.outs <- result{Outcome: release(j.row)}
 			continue
 		}
 		out, delivered := e.process(sendCtx, j)
@@ -231,7 +257,7 @@ func (p *sendPass) work(ctx, sendCtx context.Context) {
 				e.Metrics.Unrecorded.Inc()
 			}
 		}
-		p.outs <- out
+		p.outs <- result{Outcome: out, windowed: true}
 	}
 }
 
@@ -240,7 +266,10 @@ func (p *sendPass) work(ctx, sendCtx context.Context) {
 // restarting) for as long as the claims can still be valid.
 func (p *sendPass) ledger(sendCtx context.Context) {
 	e := p.e
-	batch := make([]store.Outcome, 0, e.LedgerBatch)
+	batch := make([]result, 0, e.LedgerBatch)
+	// Half the window per write: one half is being recorded while the other
+	// fills, so the window rarely blocks a worker.
+	flushAt := max(e.LedgerBatch/2, 1)
 	var timer <-chan time.Time
 	flush := func() {
 		if len(batch) > 0 {
@@ -257,7 +286,7 @@ func (p *sendPass) ledger(sendCtx context.Context) {
 				return
 			}
 			batch = append(batch, o)
-			if len(batch) >= e.LedgerBatch {
+			if len(batch) >= flushAt {
 				flush()
 			} else if timer == nil {
 				timer = time.After(e.LedgerDelay)
@@ -270,8 +299,13 @@ func (p *sendPass) ledger(sendCtx context.Context) {
 
 // record writes one batch, retrying with backoff until it succeeds, the claims'
 // lease has surely run out, or the shutdown grace is over.
-func (p *sendPass) record(sendCtx context.Context, batch []store.Outcome) {
+func (p *sendPass) record(sendCtx context.Context, results []result) {
 	e := p.e
+	batch := make([]store.Outcome, len(results))
+	for i, r := range results {
+		batch[i] = r.Outcome
+	}
+	defer p.forget(results)
 	deadline := time.Now().Add(e.Lease)
 	wait := 50 * time.Millisecond
 	for {
@@ -285,7 +319,6 @@ func (p *sendPass) record(sendCtx context.Context, batch []store.Outcome) {
 		if time.Now().Add(wait).After(deadline) || sendCtx.Err() != nil {
 			e.Log.Error("cannot record outcomes; their rows are retried when their lease runs out, and those the relay accepted may be sent twice",
 				"rows", len(batch), "err", err)
-			p.forget(batch)
 			return
 		}
 		e.Log.Warn("recording outcomes failed; retrying", "rows", len(batch), "err", err, "retry_in", wait)
@@ -310,15 +343,19 @@ func (p *sendPass) recorded(batch []store.Outcome, done map[int64]bool) {
 			}
 		}
 	}
-	p.forget(batch)
 }
 
-func (p *sendPass) forget(batch []store.Outcome) {
+// forget drops recorded (or given up) rows from the held set and frees their
+// window tokens.
+func (p *sendPass) forget(results []result) {
 	e := p.e
-	for _, o := range batch {
-		p.held.remove(o.ID)
-		if o.Status == store.OutboxSent && e.Metrics != nil {
+	for _, r := range results {
+		p.held.remove(r.ID)
+		if r.Status == store.OutboxSent && e.Metrics != nil {
 			e.Metrics.Unrecorded.Dec()
+		}
+		if r.windowed {
+			<-p.window
 		}
 	}
 	p.gauge()
