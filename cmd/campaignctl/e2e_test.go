@@ -106,9 +106,10 @@ func serveArgs(e *e2e) []string {
 func TestSeedCampaignSendsToExactlyTheMatchingLeads(t *testing.T) {
 	e := setupE2E(t)
 	want := handWrittenAudience(t, e.db)
+	t.Setenv("CAMPAIGNCTL_SECRET", "e2e-secret-0123456789")
 
 	mustRun(t, 0, "apply", "--db", e.url, e.plan)
-	mustRun(t, 0, serveArgs(e)...)
+	mustRun(t, 0, append(serveArgs(e), "--public-url", "http://mail.test")...)
 
 	got := recipients(t, e.smtp, "lost_leads_reactivation")
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
@@ -130,7 +131,7 @@ func TestSeedCampaignSendsToExactlyTheMatchingLeads(t *testing.T) {
 	if out := mustRun(t, 0, "apply", "--db", e.url, e.plan); !strings.Contains(out, "already applied") {
 		t.Fatalf("re-apply: %s", out)
 	}
-	mustRun(t, 0, serveArgs(e)...)
+	mustRun(t, 0, append(serveArgs(e), "--public-url", "http://mail.test")...)
 	if after := e.smtp.Count(); after != before {
 		t.Fatalf("second serve sent %d more messages", after-before)
 	}
@@ -139,6 +140,7 @@ func TestSeedCampaignSendsToExactlyTheMatchingLeads(t *testing.T) {
 func TestTwoDaemonsAtOnceSendEachMessageOnce(t *testing.T) {
 	e := setupE2E(t)
 	want := handWrittenAudience(t, e.db)
+	t.Setenv("CAMPAIGNCTL_SECRET", "e2e-secret-0123456789")
 	mustRun(t, 0, "apply", "--db", e.url, e.plan)
 
 	var wg sync.WaitGroup
@@ -147,7 +149,7 @@ func TestTwoDaemonsAtOnceSendEachMessageOnce(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			var out, errb bytes.Buffer
-			if code := run(append(serveArgs(e), "--concurrency", "8"), &out, &errb); code != 0 {
+			if code := run(append(serveArgs(e), "--concurrency", "8", "--public-url", "http://mail.test"), &out, &errb); code != 0 {
 				t.Errorf("serve exit %d: %s", code, errb.String())
 			}
 		}()

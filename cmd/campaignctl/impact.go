@@ -97,7 +97,7 @@ func computeImpact(ctx context.Context, db *sqlx.DB, oldPlan, newPlan *plan.Plan
 			continue
 		}
 		var pending int64
-		if err := db.GetContext(ctx, &pending, `SELECT count(*) FROM campaignctl.outbox WHERE campaign = $1 AND status IN ('pending', 'sending')`, c.Name); err != nil {
+		if err := db.GetContext(ctx, &pending, `SELECT count(*) FROM campaignctl.outbox WHERE campaign = $1 AND status = 'pending'`, c.Name); err != nil {
 			// A database never applied to has no outbox: nothing is enrolled.
 			pending = 0
 		}

@@ -2,10 +2,16 @@ package main
 
 import (
 	"context"
+	"database/sql/driver"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"strings"
 	"time"
+
+	"github.com/lib/pq"
 
 	"github.com/campaignctl/campaignctl/runtime/store"
 )
@@ -64,7 +70,7 @@ func openMigratedRetrying(ctx context.Context, url string, wait time.Duration, l
 	delay := 200 * time.Millisecond
 	for {
 		st, err := openMigrated(ctx, url)
-		if err == nil || ctx.Err() != nil || time.Now().Add(delay).After(deadline) {
+		if err == nil || ctx.Err() != nil || !transient(err) || time.Now().Add(delay).After(deadline) {
 			return st, err
 		}
 		log.Warn("database not ready; retrying", "err", err, "retry_in", delay)
@@ -75,4 +81,21 @@ func openMigratedRetrying(ctx context.Context, url string, wait time.Duration, l
 		}
 		delay = min(2*delay, 5*time.Second)
 	}
+}
+
+// transient reports whether a failure to open the database may go away by
+// itself: the server is not reachable, restarting or starting up. A connection
+// string that does not parse, a wrong password or a missing database does not.
+func transient(err error) bool {
+	if errors.Is(err, driver.ErrBadConn) {
+		return true
+	}
+	var pqErr *pq.Error
+	if errors.As(err, &pqErr) {
+		// 57P0x: admin shutdown, crash shutdown, cannot connect now; 08: connection exceptions.
+		c := string(pqErr.Code)
+		return strings.HasPrefix(c, "57P") || strings.HasPrefix(c, "08")
+	}
+	var opErr *net.OpError
+	return errors.As(err, &opErr)
 }

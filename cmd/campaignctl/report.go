@@ -55,7 +55,7 @@ failed, cancelled).`, `  campaignctl report --db "$CAMPAIGNCTL_DB"
 			aud = fmt.Sprint(*r.Audience)
 		}
 		m := r.Messages
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\n", r.Name, r.Status, aud, m["sent"], m["pending"]+m["sending"], m["failed"], m["cancelled"])
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\n", r.Name, r.Status, aud, m["sent"], m["pending"], m["failed"], m["cancelled"])
 	}
 	return boolExit(tw.Flush() == nil)
 }

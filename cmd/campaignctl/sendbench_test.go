@@ -187,7 +187,7 @@ func runSendRound(b *testing.B, bin, source string, sink *smtpSink, n int, profi
 
 	profile := filepath.Join(dir, "serve.cpu.pprof")
 	args := []string{"serve", "--db", dbURL, "--smtp", sink.addr, "--listen", "",
-		"--concurrency", strconv.Itoa(sendSessions), "--exit-when-idle", "--interval", "20ms",
+		"--concurrency", strconv.Itoa(sendSessions), "--exit-when-idle",
 		"--public-url", "http://mail.test"}
 	if profiling {
 		args = append(args, "--cpuprofile", profile)
@@ -242,6 +242,10 @@ func runSendRound(b *testing.B, bin, source string, sink *smtpSink, n int, profi
 			b.Logf("go tool pprof -top %s: %v\n%s", profile, err, out)
 		} else {
 			r.profileTop = string(out)
+		}
+		// Cumulative view: which parts of the send path the time goes to.
+		if out, err := exec.Command("go", "tool", "pprof", "-top", "-cum", "-nodecount=40", bin, profile).CombinedOutput(); err == nil {
+			r.profileTop += "\n" + string(out)
 		}
 	} else if profiling {
 		b.Logf("serve was given --cpuprofile %s but wrote no profile", profile)

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/campaignctl/campaignctl/compiler/plan"
@@ -69,6 +70,28 @@ type Engine struct {
 	// were last ensured; the leader checks again when the month changes.
 	partitionsMonth time.Time
 	relay           relayGate
+	// drained is set by a daemon's send pipeline when its last claim found
+	// nothing due and it holds no rows: only then is the (costlier) idle check
+	// worth running.
+	drained atomic.Bool
+	// wakeSend and wakeReconcile shorten the other loop's wait: new rows were
+	// enqueued, or the send pipeline just ran dry (time for the idle check).
+	wakeSend, wakeReconcile chan struct{}
+	wakeOnce                sync.Once
+}
+
+func (e *Engine) wakeChans() {
+	e.wakeOnce.Do(func() {
+		e.wakeSend = make(chan struct{}, 1)
+		e.wakeReconcile = make(chan struct{}, 1)
+	})
+}
+
+func poke(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
 }
 
 type loaded struct {
@@ -113,6 +136,7 @@ func (e *Engine) defaults() {
 	if e.Log == nil {
 		e.Log = slog.Default()
 	}
+	e.wakeChans()
 	if e.Worker == "" {
 		e.Worker = "campaignctl"
 	}
@@ -285,6 +309,7 @@ func (e *Engine) materialize(ctx context.Context, l *loaded, c *plan.Campaign, n
 		return fmt.Errorf("campaign %q: %w", c.Name, err)
 	}
 	path, err := ev.Each(ctx, e.Store.DB, c.Segment, now, e.BatchSize, func(batch []segment.Match) error {
+		defer poke(e.wakeSend) // the first rows can go out while the rest is enqueued
 		rs := make([]store.Recipient, 0, len(batch))
 		for _, m := range batch {
 			// A contact without an address is simply not mailable; one with a
@@ -316,7 +341,11 @@ func (e *Engine) materialize(ctx context.Context, l *loaded, c *plan.Campaign, n
 		}
 	}
 	e.Log.Info("audience materialized", "campaign", c.Name, "segment", c.Segment, "path", string(path), "matched", total, "enqueued", fresh, "invalid_addresses", invalid)
-	return e.Store.MarkMaterialized(ctx, c.Name, total, now)
+	if err := e.Store.MarkMaterialized(ctx, c.Name, total, now); err != nil {
+		return err
+	}
+	poke(e.wakeSend)
+	return nil
 }
 
 func (e *Engine) unsubscribeURL(campaign, step, email string) string {

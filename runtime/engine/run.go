@@ -54,7 +54,7 @@ func (e *Engine) Run(ctx context.Context, opts RunOptions) error {
 		} else {
 			loggedLoad = ""
 		}
-		if opts.ExitWhenIdle && runCtx.Err() == nil {
+		if opts.ExitWhenIdle && runCtx.Err() == nil && e.drained.Load() {
 			if idle, err := e.Idle(runCtx); err == nil && idle {
 				cancel()
 			}
@@ -67,6 +67,7 @@ func (e *Engine) Run(ctx context.Context, opts RunOptions) error {
 			}
 			return nil
 		case <-tick.C:
+		case <-e.wakeReconcile:
 		}
 	}
 }

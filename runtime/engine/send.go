@@ -84,8 +84,8 @@ func (e *Engine) newPass(untilIdle bool, interval time.Duration) *sendPass {
 	prefetch := min(max(e.Concurrency*64, 64), max(e.BatchSize, e.Concurrency))
 	return &sendPass{
 		e: e, untilIdle: untilIdle, interval: interval,
-		held: heldSet{ids: map[int64]time.Time{}},
-		jobs: make(chan job, prefetch),
+		held:   heldSet{ids: map[int64]time.Time{}},
+		jobs:   make(chan job, prefetch),
 		outs:   make(chan result, 2*e.LedgerBatch),
 		window: make(chan struct{}, e.LedgerBatch),
 	}
@@ -185,9 +185,13 @@ func (p *sendPass) claim(ctx context.Context) error {
 			if p.untilIdle {
 				return nil
 			}
+			if p.held.len() == 0 && !e.drained.Swap(true) {
+				poke(e.wakeReconcile)
+			}
 			p.sleep(ctx)
 			continue
 		}
+		e.drained.Store(false)
 
 		p.held.add(rows, claimedAt.Add(e.Lease))
 		p.gauge()
@@ -206,14 +210,19 @@ func (p *sendPass) claim(ctx context.Context) error {
 	return nil
 }
 
+// sleep waits for the next poll: interval, at most 250 ms (an empty claim is
+// one index probe), or until reconcile enqueues rows.
 func (p *sendPass) sleep(ctx context.Context) {
-	d := p.interval
+	d := min(p.interval, 250*time.Millisecond)
 	if d <= 0 {
-		d = time.Second
+		d = 250 * time.Millisecond
 	}
+	t := time.NewTimer(d)
+	defer t.Stop()
 	select {
 	case <-ctx.Done():
-	case <-time.After(d):
+	case <-p.e.wakeSend:
+	case <-t.C:
 	}
 }
 

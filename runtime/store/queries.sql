@@ -34,8 +34,11 @@ UPDATE campaignctl.campaigns SET status = 'removed', updated_at = $2 WHERE name 
 
 -- name: cancel-pending
 -- Removing a campaign stops its future sends; what was sent stays recorded.
+-- Rows a replica holds under a live lease are left to it: it may already have
+-- handed them to the relay, and it drops them itself once it sees the plan.
 UPDATE campaignctl.outbox SET status = 'cancelled', last_error = 'campaign removed from plan'
-WHERE campaign = $1 AND status = 'pending';
+WHERE campaign = $1 AND status = 'pending'
+  AND (lease_until IS NULL OR lease_until < clock_timestamp());
 
 -- name: insert-outbox-batch
 -- Arrays instead of one INSERT per row: one round trip per batch. ON CONFLICT
@@ -56,20 +59,21 @@ WHERE name = $1 AND status = 'scheduled';
 -- SKIP LOCKED lets several replicas claim disjoint rows without waiting on each
 -- other. Due-ness ($1) is on the engine's clock; the lease is on the database's
 -- (clock_timestamp()), so a simulated clock can never expire a lease early. A
--- row left in 'sending' past its lease (its replica crashed or lost the
--- database) is reclaimed; attempts grows with every claim and, with claimed_by,
--- is the fencing token record-outcomes checks. Suppression is checked here, set
+-- row whose lease ran out (its replica crashed or lost the database) is
+-- claimable again; attempts grows with every claim and, with claimed_by, is the
+-- fencing token record-outcomes checks. The row stays 'pending' and no indexed
+-- column changes, so the update is HOT. Suppression is checked here, set
 -- based, for the whole batch at once instead of one query per message.
 WITH picked AS (
     SELECT id FROM campaignctl.outbox
-    WHERE due_at <= $1
-      AND (status = 'pending' OR (status = 'sending' AND lease_until < clock_timestamp()))
+    WHERE status = 'pending' AND due_at <= $1
+      AND (lease_until IS NULL OR lease_until < clock_timestamp())
     ORDER BY due_at, id
     LIMIT $4
     FOR UPDATE SKIP LOCKED
 )
 UPDATE campaignctl.outbox o
-SET status = 'sending', claimed_at = $1, claimed_by = $2,
+SET claimed_at = $1, claimed_by = $2,
     lease_until = clock_timestamp() + $3::interval,
     attempts = o.attempts + 1,
     first_attempt_at = coalesce(o.first_attempt_at, $1)
@@ -83,7 +87,7 @@ RETURNING o.id, o.campaign, o.step, o.contact_key, o.email, o.attempts, o.first_
 -- slow relay never lets another replica take over a message in flight.
 UPDATE campaignctl.outbox
 SET lease_until = clock_timestamp() + $3::interval
-WHERE id = ANY($2::bigint[]) AND status = 'sending' AND claimed_by = $1;
+WHERE id = ANY($2::bigint[]) AND status = 'pending' AND claimed_by = $1;
 
 -- name: record-outcomes
 -- One statement for a whole batch of outcomes (the ledger write), instead of one
@@ -111,7 +115,7 @@ WITH v AS (
         claimed_at = CASE WHEN v.status = 'pending' THEN NULL ELSE o.claimed_at END,
         lease_until = NULL
     FROM v
-    WHERE o.id = v.id AND o.status = 'sending' AND o.claimed_by = $1 AND o.attempts = v.attempts
+    WHERE o.id = v.id AND o.status = 'pending' AND o.claimed_by = $1 AND o.attempts = v.attempts
     RETURNING o.id
 ), suppressed AS (
     INSERT INTO campaignctl.suppressions (email_normalized, reason, campaign, created_at)
@@ -134,7 +138,7 @@ SET status = CASE
 WHERE c.status = 'sending'
   AND NOT EXISTS (
     SELECT 1 FROM campaignctl.outbox o
-    WHERE o.campaign = c.name AND o.status IN ('pending', 'sending'));
+    WHERE o.campaign = c.name AND o.status = 'pending');
 
 -- name: campaign-counts
 SELECT campaign, status, count(*) AS n
@@ -145,7 +149,7 @@ ORDER BY campaign, status;
 -- name: pending-work
 -- Anything a daemon could still do now or later: used by --exit-when-idle.
 SELECT
-  (SELECT count(*) FROM campaignctl.outbox WHERE status IN ('pending', 'sending')) +
+  (SELECT count(*) FROM campaignctl.outbox WHERE status = 'pending') +
   (SELECT count(*) FROM campaignctl.campaigns WHERE status IN ('scheduled', 'sending'));
 
 -- name: next-due
@@ -246,3 +250,11 @@ ALTER TABLE campaignctl.events ATTACH PARTITION campaignctl.%s FOR VALUES FROM (
 
 -- name: is-suppressed
 SELECT EXISTS (SELECT 1 FROM campaignctl.suppressions WHERE email_normalized = lower(btrim($1)));
+
+-- name: held-rows
+-- Rows some replica holds: pending under a claim (released and retried rows have
+-- no claimed_by). After every replica exited cleanly this must be zero.
+SELECT count(*) FROM campaignctl.outbox WHERE status = 'pending' AND claimed_by IS NOT NULL;
+
+-- name: analyze-outbox
+ANALYZE campaignctl.outbox;

@@ -180,6 +180,15 @@ func passwordForms(conn string) []string {
 				for _, p := range strings.FieldsFunc(pw, func(r rune) bool { return strings.ContainsRune("/?#@:", r) }) {
 					add(p)
 				}
+				// net/url quotes a bad escape it meets: `invalid URL escape "%zz"`.
+				for i := strings.IndexByte(pw, '%'); i >= 0; {
+					add(pw[i:min(i+3, len(pw))])
+					next := strings.IndexByte(pw[i+1:], '%')
+					if next < 0 {
+						break
+					}
+					i += 1 + next
+				}
 			}
 		}
 		if u, err := url.Parse(strings.TrimSpace(conn)); err == nil {

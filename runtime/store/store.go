@@ -259,11 +259,28 @@ func (s *Store) EnqueueBatch(ctx context.Context, campaign, step string, due, no
 	return res.RowsAffected()
 }
 
-// MarkMaterialized records that a campaign's whole audience is in the outbox.
+// MarkMaterialized records that a campaign's whole audience is in the outbox,
+// and refreshes the outbox's planner statistics when the audience was large.
 func (s *Store) MarkMaterialized(ctx context.Context, campaign string, audience int64, now time.Time) error {
-	_, err := s.DB.ExecContext(ctx, q("mark-materialized"), campaign, now, audience)
-	return err
+	if _, err := s.DB.ExecContext(ctx, q("mark-materialized"), campaign, now, audience); err != nil {
+		return err
+	}
+	if audience >= analyzeAfterRows {
+		// A bulk enqueue can grow the outbox from nothing to millions of rows
+		// before autovacuum notices; with the old statistics the planner claims
+		// and records with sequential scans and sorts (measured: 30 ms per claim
+		// of 250 rows at 40,000 rows instead of 2 ms). ANALYZE samples, so its
+		// cost is bounded whatever the size.
+		if _, err := s.DB.ExecContext(ctx, q("analyze-outbox")); err != nil {
+			return fmt.Errorf("refreshing outbox statistics: %w", err)
+		}
+	}
+	return nil
 }
+
+// analyzeAfterRows is the audience size from which materializing refreshes the
+// outbox's statistics.
+const analyzeAfterRows = 1000
 
 // Claimed is an outbox row a worker holds. (Worker, Attempts) is the claim's
 // fencing token: an outcome is recorded only while both still match the row.
@@ -448,4 +465,14 @@ func (s *Store) IsSuppressed(ctx context.Context, email string) (bool, error) {
 	var ok bool
 	err := s.DB.GetContext(ctx, &ok, q("is-suppressed"), email)
 	return ok, err
+}
+
+// HeldRows counts outbox rows held under a claim (in flight on some replica,
+// or left by one that died, until its lease runs out).
+func (s *Store) HeldRows(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.DB.GetContext(ctx, &n, q("held-rows")); err != nil {
+		return 0, fmt.Errorf("counting claimed rows: %w", err)
+	}
+	return n, nil
 }
