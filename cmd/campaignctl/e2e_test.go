@@ -125,6 +125,9 @@ func TestSeedCampaignSendsToExactlyTheMatchingLeads(t *testing.T) {
 	if !strings.Contains(out, `"sent": `+strconv.Itoa(len(want))) {
 		t.Fatalf("report does not show %d sent:\n%s", len(want), out)
 	}
+	if strings.Contains(out, `"health": "Degraded"`) || strings.Contains(out, `"health": "Progressing"`) || !strings.Contains(out, `"health": "Healthy"`) {
+		t.Fatalf("every campaign finished without failures, report health says otherwise:\n%s", out)
+	}
 
 	// Running the daemon again, and re-applying the same plan, sends nothing more.
 	before := e.smtp.Count()

@@ -10,8 +10,11 @@ import (
 )
 
 type campaignReport struct {
-	Name     string           `json:"name"`
-	Status   string           `json:"status"`
+	Name   string `json:"name"`
+	Status string `json:"status"`
+	// Health is Argo CD's word for it: Progressing while sending, Healthy when
+	// finished without failures, Degraded when messages failed.
+	Health   string           `json:"health"`
 	Audience *int64           `json:"audience,omitempty"`
 	Messages map[string]int64 `json:"messages"`
 }
@@ -48,14 +51,14 @@ failed, cancelled).`, `  campaignctl report --db "$CAMPAIGNCTL_DB"
 		return boolExit(writeJSON(stdout, map[string]any{"campaigns": reports}) == nil)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CAMPAIGN\tSTATUS\tAUDIENCE\tSENT\tPENDING\tFAILED\tCANCELLED")
+	fmt.Fprintln(tw, "CAMPAIGN\tSTATUS\tHEALTH\tAUDIENCE\tSENT\tPENDING\tFAILED\tCANCELLED")
 	for _, r := range reports {
 		aud := "-"
 		if r.Audience != nil {
 			aud = fmt.Sprint(*r.Audience)
 		}
 		m := r.Messages
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\n", r.Name, r.Status, aud, m["sent"], m["pending"], m["failed"], m["cancelled"])
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\n", r.Name, r.Status, r.Health, aud, m["sent"], m["pending"], m["failed"], m["cancelled"])
 	}
 	return boolExit(tw.Flush() == nil)
 }
@@ -86,6 +89,7 @@ func buildReport(ctx context.Context, st *store.Store) ([]campaignReport, error)
 			a := c.Audience.Int64
 			r.Audience = &a
 		}
+		r.Health = health(c.Status, r.Messages)
 		out = append(out, r)
 	}
 	return out, nil
@@ -96,4 +100,17 @@ func boolExit(ok bool) int {
 		return 0
 	}
 	return 1
+}
+
+// health summarises a campaign: Degraded as soon as a message failed (the
+// failures need a look even while the rest is still going out), Progressing
+// while it is scheduled or sending, Healthy once finished without failures.
+func health(status string, m map[string]int64) string {
+	switch {
+	case m["failed"] > 0 || status == store.StatusFailed:
+		return "Degraded"
+	case status == store.StatusScheduled || status == store.StatusSending:
+		return "Progressing"
+	}
+	return "Healthy"
 }

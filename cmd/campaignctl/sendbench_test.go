@@ -192,6 +192,8 @@ func runSendRound(b *testing.B, bin, source string, sink *smtpSink, n int, profi
 	if profiling {
 		args = append(args, "--cpuprofile", profile)
 	}
+	// Tuning experiments: CAMPAIGNCTL_SEND_BENCH_SERVE_FLAGS="--ledger-batch 512".
+	args = append(args, strings.Fields(os.Getenv("CAMPAIGNCTL_SEND_BENCH_SERVE_FLAGS"))...)
 	before := sink.messages()
 	rctx, cancel := context.WithTimeout(ctx, max(5*time.Minute, time.Duration(n)*10*time.Millisecond))
 	defer cancel()

@@ -33,8 +33,11 @@ audiences, send due messages over SMTP, and serve /metrics, /healthz, /readyz an
 unsubscribe links (/u/â€¦). Several replicas may share one database: one leads
 reconcile, all send, and no message is sent twice.
 
-The link-signing secret is read from $CAMPAIGNCTL_SECRET (at least 16 bytes), never
-from a flag, so it does not show in process listings.`, `  CAMPAIGNCTL_SECRET=â€¦ campaignctl serve --db "$CAMPAIGNCTL_DB" --smtp 127.0.0.1:2525 \
+The link-signing secret is read from $CAMPAIGNCTL_SECRET (at least 16 bytes) and the
+SMTP password from $CAMPAIGNCTL_SMTP_PASSWORD, never from a flag, so they do not show
+in process listings. Marketing mail needs --public-url and the secret: without them
+serve refuses a plan that has marketing mail. docs/sending.md describes the send
+path, its guarantees and these flags.`, `  CAMPAIGNCTL_SECRET=â€¦ campaignctl serve --db "$CAMPAIGNCTL_DB" --smtp 127.0.0.1:2525 \
       --public-url https://mail.example.com
   campaignctl serve --db "$CAMPAIGNCTL_DB" --smtp 127.0.0.1:2525 --exit-when-idle`, stderr)
 	db := dbFlag(fs)
@@ -47,6 +50,10 @@ from a flag, so it does not show in process listings.`, `  CAMPAIGNCTL_SECRET=â€
 	exitIdle := fs.Bool("exit-when-idle", false, "exit once every campaign of the applied plan is finished")
 	clockStart := fs.String("clock-start", "", "run on an accelerated clock starting at this RFC 3339 time (demo and rehearsal)")
 	clockSpeed := fs.Float64("clock-speed", 1, "with --clock-start: simulated seconds per real second")
+	smtpUser := fs.String("smtp-user", os.Getenv("CAMPAIGNCTL_SMTP_USER"), "SMTP AUTH user (default $CAMPAIGNCTL_SMTP_USER); the password comes only from $CAMPAIGNCTL_SMTP_PASSWORD")
+	requireTLS := fs.Bool("smtp-require-tls", false, "refuse to send unless the relay offers STARTTLS (STARTTLS is used whenever offered)")
+	smtpTimeout := fs.Duration("smtp-timeout", 30*time.Second, "timeout for connecting and for each SMTP command")
+	dataTimeout := fs.Duration("smtp-data-timeout", 2*time.Minute, "timeout for sending a message body and getting the relay's answer")
 	lease := fs.Duration("lease", 30*time.Second, "how long a claimed message stays this replica's without renewal (real time, database clock); renewed every third of it")
 	ledgerBatch := fs.Int("ledger-batch", 256, "outcomes recorded per database write; with --concurrency it bounds what a crash can send twice")
 	giveUp := fs.Duration("give-up-after", 72*time.Hour, "retry temporary failures (4xx, relay down) this long after the first attempt, then fail the message")
@@ -68,7 +75,7 @@ from a flag, so it does not show in process listings.`, `  CAMPAIGNCTL_SECRET=â€
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 
-	for name, d := range map[string]time.Duration{"lease": *lease, "give-up-after": *giveUp, "shutdown-grace": *grace} {
+	for name, d := range map[string]time.Duration{"lease": *lease, "give-up-after": *giveUp, "shutdown-grace": *grace, "smtp-timeout": *smtpTimeout, "smtp-data-timeout": *dataTimeout} {
 		if d <= 0 {
 			fmt.Fprintf(stderr, "campaignctl serve: --%s must be positive\n", name)
 			return 2
@@ -152,7 +159,10 @@ from a flag, so it does not show in process listings.`, `  CAMPAIGNCTL_SECRET=â€
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
-	smtpClient := &mailer.SMTP{Addr: *smtpAddr}
+	smtpClient := &mailer.SMTP{Addr: *smtpAddr, RequireTLS: *requireTLS, DialTimeout: *smtpTimeout, CommandTimeout: *smtpTimeout, DataTimeout: *dataTimeout, MaxConns: *concurrency}
+	if *smtpUser != "" {
+		smtpClient.Auth = &mailer.Auth{Username: *smtpUser, Password: os.Getenv("CAMPAIGNCTL_SMTP_PASSWORD")}
+	}
 	defer smtpClient.Close()
 	eng := &engine.Engine{
 		Store: st, Mailer: smtpClient, Clock: clk, Links: signer, Metrics: m, Log: log,
