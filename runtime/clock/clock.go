@@ -1,6 +1,8 @@
-// Package clock is the runtime's source of time. The daemon uses Real; tests use
-// Fake; the demo uses Accelerated to run weeks of a campaign in seconds. Nothing in
-// runtime/ calls time.Now directly.
+// Package clock is the runtime's source of time for what is scheduled: when a
+// campaign or a retry is due. The daemon uses Real; tests use Fake; the demo uses
+// Accelerated to run weeks of a campaign in seconds. What measures real
+// processes stays on real time whatever the Clock: claim leases (on the
+// database's clock), SMTP timeouts, relay backoff and latency metrics.
 package clock
 
 import (

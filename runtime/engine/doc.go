@@ -9,6 +9,14 @@
 // rows with SKIP LOCKED. The outbox's unique keys are what guarantee one message
 // per (campaign, step, contact) and per normalized address.
 //
+// Sending is a pipeline (send.go): a claimer keeps a small queue of claimed rows,
+// workers compose and hand them to the relay, a ledger writes their outcomes in
+// batches fenced by the claim, and a renewer keeps the claims' leases alive on
+// the database's clock. A relay that is down or refuses us pauses every worker
+// (relay.go) instead of failing or bouncing recipients. Reconcile runs beside
+// the pipeline (run.go), so a plan change applies mid-send. docs/sending.md
+// states the guarantees and the in-flight window.
+//
 // The engine does not parse sources, evaluate CEL itself (package segment does)
 // or speak SMTP (package mailer does).
 package engine
