@@ -464,6 +464,15 @@ func TestShortRelayOutageDelaysBySeconds(t *testing.T) {
 	waitFor(t, "all 100 after the relay came back", 10*time.Second, func() bool { return rb.relay.Count() >= 100 })
 	t.Logf("all delivered %s after the relay came back", time.Since(up).Round(time.Millisecond))
 	stop()
+	// Observation 6: the outage is in the log with its cause, once per backoff
+	// step rather than once per message.
+	logs := rb.logs.String()
+	if n := strings.Count(logs, "the SMTP relay is unavailable"); n == 0 || n > 20 {
+		t.Errorf("%d log lines about the unavailable relay; want at least one and not one per message:\n%s", n, logs)
+	}
+	if !strings.Contains(logs, "connection refused") {
+		t.Errorf("the log does not say the connection was refused:\n%s", logs)
+	}
 	var later int
 	rb.st.DB.Get(&later, `SELECT count(*) FROM campaignctl.outbox WHERE due_at > $1`, t0)
 	if later != 0 {
