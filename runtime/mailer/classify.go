@@ -70,6 +70,9 @@ func Classify(err error) Verdict {
 		// The message could not be encoded; sending it again will not help.
 		return MessageRejected
 	}
+	if errors.Is(se.Err, ErrConfig) {
+		return RelayRefused
+	}
 	code := se.Code
 	switch {
 	case code == 0:

@@ -86,6 +86,12 @@ type Auth struct {
 	Password string
 }
 
+// ErrConfig marks a failure the client decided on its own because the relay
+// and our configuration do not fit (TLS required but not offered, credentials
+// that would travel in clear, no usable AUTH mechanism): nothing will change
+// until an operator does, so Classify calls it RelayRefused.
+var ErrConfig = errors.New("relay and client configuration do not match")
+
 // Stage names the step of the SMTP exchange that failed.
 type Stage string
 
@@ -388,7 +394,7 @@ func (c *smtpConn) handshake(ctx context.Context, s *SMTP) *SendError {
 	}
 	_, offersTLS := c.ext["STARTTLS"]
 	if s.RequireTLS && !offersTLS {
-		return &SendError{Stage: StageStartTLS, Err: fmt.Errorf("relay %s does not offer STARTTLS and RequireTLS is set", s.Addr)}
+		return &SendError{Stage: StageStartTLS, Err: fmt.Errorf("relay %s does not offer STARTTLS and RequireTLS is set: %w", s.Addr, ErrConfig)}
 	}
 	if offersTLS && (s.TLS != nil || s.RequireTLS || !loopback) {
 		if serr := c.startTLS(ctx, s, host, hello, timeout); serr != nil {
@@ -397,7 +403,7 @@ func (c *smtpConn) handshake(ctx context.Context, s *SMTP) *SendError {
 	}
 	if s.Auth != nil {
 		if !c.tls && !loopback {
-			return &SendError{Stage: StageAuth, Err: fmt.Errorf("refusing to send credentials to %s without TLS", s.Addr)}
+			return &SendError{Stage: StageAuth, Err: fmt.Errorf("refusing to send credentials to %s without TLS: %w", s.Addr, ErrConfig)}
 		}
 		if serr := c.auth(ctx, s.Auth, timeout); serr != nil {
 			return serr
@@ -503,7 +509,7 @@ func (c *smtpConn) auth(ctx context.Context, a *Auth, timeout time.Duration) *Se
 			return c.replyError(StageAuth, code)
 		}
 	default:
-		return &SendError{Stage: StageAuth, Err: fmt.Errorf("relay offers no AUTH PLAIN or LOGIN (AUTH %q)", c.ext["AUTH"])}
+		return &SendError{Stage: StageAuth, Err: fmt.Errorf("relay offers no AUTH PLAIN or LOGIN (AUTH %q; a relay that offers AUTH only after STARTTLS needs a TLS configuration): %w", c.ext["AUTH"], ErrConfig)}
 	}
 	return nil
 }

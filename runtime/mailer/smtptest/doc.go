@@ -9,6 +9,8 @@
 // It speaks enough ESMTP for a real client — PIPELINING (RFC 2920), enhanced
 // status codes (RFC 2034), 8BITMIME, SIZE — on raw net and bufio, because
 // injecting faults at exact points of the exchange is simpler there than
-// through a server library. It listens on loopback only, has no TLS, and
-// does not depend on package testing, so a Go program can run it too.
+// through a server library. STARTTLS (SetTLS, with a certificate the test
+// makes) and AUTH PLAIN and LOGIN (SetAuth, SetAuthMechanisms) are there to test
+// the client's TLS and credential rules. It listens on loopback only and does
+// not depend on package testing, so a Go program can run it too.
 package smtptest

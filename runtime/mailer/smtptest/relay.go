@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -41,6 +42,20 @@ type Delivered struct {
 	// Data is the message with dot-stuffing undone, lines ending in CRLF.
 	Data []byte
 	At   time.Time
+	// TLS: the message came over a connection upgraded with STARTTLS.
+	TLS bool
+	// User is the name the client authenticated as; "" without AUTH.
+	User string
+}
+
+// AuthAttempt is one AUTH command the relay received, whatever its outcome.
+type AuthAttempt struct {
+	Mechanism string // as the client sent it, upper-cased
+	// User is the user name the client sent ("" if it sent none or it could
+	// not be decoded); the password is never recorded.
+	User string
+	TLS  bool // the AUTH came over TLS
+	OK   bool // the relay answered 235
 }
 
 const (
@@ -69,6 +84,10 @@ type Relay struct {
 	unstall    chan struct{} // closed when the stall rule changes
 	drop       func(rcpt string) bool
 	user, pass string
+	mechs      []string // AUTH mechanisms advertised; nil means PLAIN
+	authTLS    bool     // advertise and accept AUTH only over TLS
+	auths      []AuthAttempt
+	tlsConfig  *tls.Config
 	noPipe     bool
 	discard    bool
 	msgs       []Delivered
@@ -285,10 +304,55 @@ func (r *Relay) DiscardData(on bool) {
 	r.mu.Unlock()
 }
 
-// SetAuth makes the relay advertise AUTH PLAIN and require it before MAIL.
+// SetAuth makes the relay advertise AUTH (PLAIN unless SetAuthMechanisms
+// says otherwise) and require it before MAIL. An empty user turns AUTH off.
 func (r *Relay) SetAuth(user, pass string) {
 	r.mu.Lock()
 	r.user, r.pass = user, pass
+	r.mu.Unlock()
+}
+
+// SetAuthMechanisms sets the mechanisms advertised with AUTH, in that order
+// (default, or with none given: PLAIN). PLAIN (RFC 4616) and LOGIN are
+// implemented; any other name is advertised but answered with 504, to test
+// clients facing mechanisms they do not speak.
+func (r *Relay) SetAuthMechanisms(mechs ...string) {
+	up := make([]string, 0, len(mechs))
+	for _, m := range mechs {
+		up = append(up, strings.ToUpper(m))
+	}
+	if len(up) == 0 {
+		up = nil
+	}
+	r.mu.Lock()
+	r.mechs = up
+	r.mu.Unlock()
+}
+
+// SetAuthOnlyOverTLS makes the relay advertise and accept AUTH only on
+// connections upgraded with STARTTLS, as relays configured like Postfix's
+// smtpd_tls_auth_only do; AUTH in the clear gets 538 5.7.11 (RFC 4954 §6).
+func (r *Relay) SetAuthOnlyOverTLS(on bool) {
+	r.mu.Lock()
+	r.authTLS = on
+	r.mu.Unlock()
+}
+
+// AuthAttempts returns every AUTH command received, in order, so tests can
+// check that credentials never crossed a connection in the clear.
+func (r *Relay) AuthAttempts() []AuthAttempt {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]AuthAttempt(nil), r.auths...)
+}
+
+// SetTLS makes the relay advertise STARTTLS (RFC 3207) with cfg, which must
+// hold a certificate; nil turns it off for new EHLOs. After the upgrade the
+// relay forgets the session (EHLO, authentication, transaction) and wants a
+// new EHLO before anything else.
+func (r *Relay) SetTLS(cfg *tls.Config) {
+	r.mu.Lock()
+	r.tlsConfig = cfg
 	r.mu.Unlock()
 }
 
@@ -369,19 +433,25 @@ func (t *tracked) close() {
 
 // session is the state of one connection.
 type session struct {
-	r      *Relay
-	c      net.Conn
-	br     *bufio.Reader
-	bw     *bufio.Writer
-	gone   <-chan struct{}
-	authed bool
-	inTx   bool
-	from   string
-	rcpts  []string
+	r    *Relay
+	raw  net.Conn // the TCP connection
+	c    net.Conn // raw, or the TLS connection over it after STARTTLS
+	br   *bufio.Reader
+	bw   *bufio.Writer
+	gone <-chan struct{}
+	tls  bool
+	// needEHLO: STARTTLS reset the session; only EHLO/HELO, NOOP, RSET and
+	// QUIT are allowed until the client greets again (RFC 3207 §4.2).
+	needEHLO bool
+	authed   bool
+	user     string // authenticated user
+	inTx     bool
+	from     string
+	rcpts    []string
 }
 
 func (r *Relay) handle(c net.Conn, gone <-chan struct{}) {
-	s := &session{r: r, c: c, gone: gone, br: bufio.NewReaderSize(c, 8192), bw: bufio.NewWriterSize(c, 4096)}
+	s := &session{r: r, raw: c, c: c, gone: gone, br: bufio.NewReaderSize(c, 8192), bw: bufio.NewWriterSize(c, 4096)}
 	if rep := r.reply(StageGreeting, "", ""); rep != nil {
 		s.send(rep)
 		s.bw.Flush()
@@ -399,7 +469,7 @@ func (r *Relay) handle(c net.Conn, gone <-chan struct{}) {
 				return
 			}
 		}
-		_ = c.SetReadDeadline(time.Now().Add(readTimeout))
+		_ = s.c.SetReadDeadline(time.Now().Add(readTimeout))
 		line, err := s.readLine()
 		if err != nil {
 			return
@@ -461,9 +531,19 @@ func (s *session) resetTx() {
 // connection.
 func (s *session) command(line []byte) bool {
 	verb, arg, _ := bytes.Cut(line, []byte{' '})
-	switch strings.ToUpper(string(verb)) {
+	upVerb := strings.ToUpper(string(verb))
+	if s.needEHLO {
+		switch upVerb {
+		case "EHLO", "HELO", "NOOP", "RSET", "QUIT":
+		default:
+			s.line("503 5.5.1 Error: send EHLO after STARTTLS")
+			return true
+		}
+	}
+	switch upVerb {
 	case "EHLO", "HELO":
 		s.resetTx()
+		s.needEHLO = false
 		if sent, keep := s.override(s.r.reply(StageEHLO, "", "")); sent {
 			return keep
 		}
@@ -472,7 +552,13 @@ func (s *session) command(line []byte) bool {
 			return true
 		}
 		s.r.mu.Lock()
-		auth, pipe := s.r.user != "", !s.r.noPipe
+		auth := s.r.user != "" && (s.tls || !s.r.authTLS)
+		mechs := "PLAIN"
+		if s.r.mechs != nil {
+			mechs = strings.Join(s.r.mechs, " ")
+		}
+		pipe := !s.r.noPipe
+		startTLS := s.r.tlsConfig != nil && !s.tls
 		s.r.mu.Unlock()
 		s.line("250-localhost")
 		if pipe {
@@ -480,10 +566,15 @@ func (s *session) command(line []byte) bool {
 		}
 		s.line("250-ENHANCEDSTATUSCODES")
 		s.line("250-8BITMIME")
+		if startTLS {
+			s.line("250-STARTTLS")
+		}
 		if auth {
-			s.line("250-AUTH PLAIN")
+			s.line("250-AUTH " + mechs)
 		}
 		s.line("250 SIZE " + strconv.Itoa(maxSize))
+	case "STARTTLS":
+		return s.startTLS(arg)
 	case "AUTH":
 		return s.auth(string(arg))
 	case "MAIL":
@@ -551,40 +642,141 @@ func (s *session) command(line []byte) bool {
 
 func (s *session) auth(arg string) bool {
 	mech, initial, _ := strings.Cut(arg, " ")
+	mech = strings.ToUpper(mech)
 	s.r.mu.Lock()
-	user, pass := s.r.user, s.r.pass
+	user, pass, tlsOnly := s.r.user, s.r.pass, s.r.authTLS
+	offered := user != "" && (s.tls || !tlsOnly) && slicesContains(s.r.mechs, mech)
 	s.r.mu.Unlock()
+	att := AuthAttempt{Mechanism: mech, TLS: s.tls}
+	defer func() {
+		s.r.mu.Lock()
+		s.r.auths = append(s.r.auths, att)
+		s.r.mu.Unlock()
+	}()
 	switch {
-	case user == "" || !strings.EqualFold(mech, "PLAIN"):
+	case user != "" && tlsOnly && !s.tls:
+		s.line("538 5.7.11 Encryption required for requested authentication mechanism")
+		return true
+	case !offered || (mech != "PLAIN" && mech != "LOGIN"):
 		s.line("504 5.5.4 Unrecognized authentication type")
 		return true
 	case s.authed:
 		s.line("503 5.5.1 Error: already authenticated")
 		return true
-	}
-	if initial == "" {
-		s.line("334 ")
-		if s.bw.Flush() != nil {
-			return false
-		}
-		l, err := s.readLine()
-		if err != nil {
-			return false
-		}
-		initial = string(l)
-	}
-	raw, err := base64.StdEncoding.DecodeString(initial)
-	if err != nil {
-		s.line("501 5.5.2 Cannot decode response")
+	case s.inTx:
+		s.line("503 5.5.1 Error: AUTH not permitted during a mail transaction")
 		return true
 	}
-	parts := strings.Split(string(raw), "\x00")
-	if len(parts) != 3 || parts[1] != user || parts[2] != pass {
+	// next returns the client's answer to a 334 challenge, decoded; ok is
+	// false when the reply (already written) ends the exchange, and keep when
+	// the connection must end too.
+	next := func(challenge, given string) (v string, ok, keep bool) {
+		if given == "" {
+			s.line("334 " + challenge)
+			if s.bw.Flush() != nil {
+				return "", false, false
+			}
+			_ = s.c.SetReadDeadline(time.Now().Add(readTimeout))
+			l, err := s.readLine()
+			if err != nil {
+				return "", false, false
+			}
+			given = string(l)
+		}
+		if given == "*" {
+			s.line("501 5.7.0 Authentication cancelled")
+			return "", false, true
+		}
+		raw, err := base64.StdEncoding.DecodeString(given)
+		if err != nil {
+			s.line("501 5.5.2 Cannot decode response")
+			return "", false, true
+		}
+		return string(raw), true, true
+	}
+	var gotUser, gotPass string
+	if mech == "PLAIN" {
+		raw, ok, keep := next("", initial)
+		if !ok {
+			return keep
+		}
+		parts := strings.Split(raw, "\x00")
+		if len(parts) != 3 {
+			s.line("501 5.5.2 Malformed PLAIN response")
+			return true
+		}
+		gotUser, gotPass = parts[1], parts[2]
+		att.User = gotUser
+	} else {
+		// LOGIN: user name and password each answer a base64 prompt
+		// ("Username:", "Password:"); the user name may come with AUTH.
+		u, ok, keep := next("VXNlcm5hbWU6", initial)
+		if !ok {
+			return keep
+		}
+		gotUser, att.User = u, u
+		p, ok, keep := next("UGFzc3dvcmQ6", "")
+		if !ok {
+			return keep
+		}
+		gotPass = p
+	}
+	if gotUser != user || gotPass != pass {
 		s.line("535 5.7.8 Error: authentication failed")
 		return true
 	}
-	s.authed = true
+	s.authed, s.user, att.OK = true, gotUser, true
 	s.line("235 2.7.0 Authentication successful")
+	return true
+}
+
+// slicesContains reports whether mechs (nil meaning the default, PLAIN) holds
+// m.
+func slicesContains(mechs []string, m string) bool {
+	if mechs == nil {
+		return m == "PLAIN"
+	}
+	for _, x := range mechs {
+		if x == m {
+			return true
+		}
+	}
+	return false
+}
+
+// startTLS answers STARTTLS and upgrades the connection (RFC 3207).
+func (s *session) startTLS(arg []byte) bool {
+	s.r.mu.Lock()
+	cfg := s.r.tlsConfig
+	s.r.mu.Unlock()
+	switch {
+	case cfg == nil:
+		s.line("502 5.5.1 Error: STARTTLS not offered")
+		return true
+	case s.tls:
+		s.line("503 5.5.1 Error: TLS already active")
+		return true
+	case len(arg) != 0:
+		s.line("501 5.5.4 Syntax: STARTTLS")
+		return true
+	}
+	s.line("220 2.0.0 Ready to start TLS")
+	if s.bw.Flush() != nil {
+		return false
+	}
+	// Anything the client pipelined after STARTTLS came in the clear: drop it
+	// rather than act on it inside the TLS session (CVE-2011-0411).
+	tc := tls.Server(s.raw, cfg)
+	_ = s.raw.SetDeadline(time.Now().Add(readTimeout))
+	if err := tc.Handshake(); err != nil {
+		return false
+	}
+	_ = s.raw.SetDeadline(time.Time{})
+	s.c, s.tls = tc, true
+	s.br = bufio.NewReaderSize(tc, 8192)
+	s.bw = bufio.NewWriterSize(tc, 4096)
+	s.resetTx()
+	s.authed, s.user, s.needEHLO = false, "", true
 	return true
 }
 
@@ -627,7 +819,7 @@ func (s *session) data() bool {
 		if drop && n == 0 {
 			// Reset rather than close, so the client cannot mistake this for a
 			// relay that read the whole message (see SetDropMidData).
-			if tc, ok := s.c.(*net.TCPConn); ok {
+			if tc, ok := s.raw.(*net.TCPConn); ok {
 				_ = tc.SetLinger(0)
 			}
 			return false
@@ -645,7 +837,7 @@ func (s *session) data() bool {
 		}
 		body = append(body, line...)
 	}
-	from, rcpts := s.from, append([]string(nil), s.rcpts...)
+	from, rcpts, user, overTLS := s.from, append([]string(nil), s.rcpts...), s.user, s.tls
 	s.resetTx()
 	if tooBig {
 		s.line("552 5.3.4 Error: message file too big")
@@ -685,7 +877,7 @@ func (s *session) data() bool {
 	if r.discard {
 		body = nil
 	}
-	r.msgs = append(r.msgs, Delivered{From: from, To: rcpts, Data: body, At: time.Now()})
+	r.msgs = append(r.msgs, Delivered{From: from, To: rcpts, Data: body, At: time.Now(), TLS: overTLS, User: user})
 	for _, to := range rcpts {
 		r.deliveries[strings.ToLower(to)]++
 	}
