@@ -1,16 +1,16 @@
 package mailer
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
-	"mime/quotedprintable"
 	"net/mail"
 	"net/textproto"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -75,14 +75,7 @@ func (m *Message) AppendBytes(dst []byte) ([]byte, error) {
 // appendBytes is AppendBytes that also returns the envelope addresses, so
 // Send parses each address once.
 func (m *Message) appendBytes(dst []byte) (out []byte, envFrom, envTo string, err error) {
-	buf := bytes.NewBuffer(dst)
-	h := func(k, v string) {
-		buf.WriteString(k)
-		buf.WriteString(": ")
-		buf.WriteString(v)
-		buf.WriteString("\r\n")
-	}
-	from, err := mail.ParseAddress(m.From)
+	from, err := parseAddressCached(m.From)
 	if err != nil {
 		return dst, "", "", fmt.Errorf("from %q: %w", m.From, err)
 	}
@@ -90,87 +83,297 @@ func (m *Message) appendBytes(dst []byte) (out []byte, envFrom, envTo string, er
 	if err != nil {
 		return dst, "", "", fmt.Errorf("recipient %q: %w", m.To, err)
 	}
-	h("From", from.String())
-	h("To", to.String())
+	var replyTo parsedAddress
 	if m.ReplyTo != "" {
-		rt, err := mail.ParseAddress(m.ReplyTo)
-		if err != nil {
+		if replyTo, err = parseAddressCached(m.ReplyTo); err != nil {
 			return dst, "", "", fmt.Errorf("reply-to %q: %w", m.ReplyTo, err)
 		}
-		h("Reply-To", rt.String())
 	}
-	buf.WriteString("Subject: ")
-	writeSubject(buf, m.Subject)
-	buf.WriteString("\r\n")
-	h("Date", m.Date.UTC().Format(time.RFC1123Z))
-	h("Message-ID", "<"+m.MessageID+">")
-	h("MIME-Version", "1.0")
+	toStr := to.String()
+	out = slices.Grow(dst, m.encodedSizeHint(len(from.formatted)+len(toStr)+len(replyTo.formatted)))
+	out = appendHeader(out, "From", from.formatted)
+	out = appendHeader(out, "To", toStr)
+	if m.ReplyTo != "" {
+		out = appendHeader(out, "Reply-To", replyTo.formatted)
+	}
+	out = append(out, "Subject: "...)
+	out = appendSubject(out, m.Subject)
+	out = append(out, "\r\nDate: "...)
+	out = m.Date.UTC().AppendFormat(out, time.RFC1123Z)
+	out = append(out, "\r\nMessage-ID: <"...)
+	out = append(out, m.MessageID...)
+	out = append(out, ">\r\nMIME-Version: 1.0\r\n"...)
 	if m.ListUnsubscribe != "" {
-		h("List-Unsubscribe", "<"+m.ListUnsubscribe+">")
-		h("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
+		out = append(out, "List-Unsubscribe: <"...)
+		out = append(out, m.ListUnsubscribe...)
+		out = append(out, ">\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"...)
 	}
-	if len(m.Headers) > 0 {
+	switch len(m.Headers) {
+	case 0:
+	case 1:
+		for k, v := range m.Headers {
+			out = appendExtraHeader(out, k, v)
+		}
+	default:
 		for _, k := range sortedKeys(m.Headers) {
-			h(textproto.CanonicalMIMEHeaderKey(k), strings.Join(strings.Fields(m.Headers[k]), " "))
+			out = appendExtraHeader(out, k, m.Headers[k])
 		}
 	}
 	// A boundary derived from the Message-ID keeps the bytes deterministic. The
 	// parts are written as mime/multipart.Writer would write them (RFC 2046
 	// §5.1.1), without its per-part header maps.
-	sum := sha256.Sum256([]byte(m.MessageID))
+	var sum [sha256.Size]byte
+	if idBuf := [128]byte{}; len(m.MessageID) <= len(idBuf) {
+		// Hash through a stack copy: []byte(m.MessageID) allocates for
+		// IDs longer than 32 bytes, which they all are.
+		sum = sha256.Sum256(idBuf[:copy(idBuf[:], m.MessageID)])
+	} else {
+		sum = sha256.Sum256([]byte(m.MessageID))
+	}
 	var bnd [2 + 24]byte
 	bnd[0], bnd[1] = '=', '_'
 	hex.Encode(bnd[2:], sum[:12])
 	boundary := bnd[:]
-	buf.WriteString("Content-Type: multipart/alternative; boundary=\"")
-	buf.Write(boundary)
-	buf.WriteString("\"\r\n\r\n")
+	out = append(out, "Content-Type: multipart/alternative; boundary=\""...)
+	out = append(out, boundary...)
+	out = append(out, "\"\r\n\r\n"...)
 	first := true
 	for _, p := range [2]struct{ ctype, body string }{{"text/plain; charset=utf-8", m.Text}, {"text/html; charset=utf-8", m.HTML}} {
 		if p.body == "" {
 			continue
 		}
 		if !first {
-			buf.WriteString("\r\n")
+			out = append(out, "\r\n"...)
 		}
 		first = false
-		buf.WriteString("--")
-		buf.Write(boundary)
-		buf.WriteString("\r\nContent-Transfer-Encoding: quoted-printable\r\nContent-Type: ")
-		buf.WriteString(p.ctype)
-		buf.WriteString("\r\n\r\n")
-		qp := quotedprintable.NewWriter(buf)
-		body := p.body
-		if strings.Contains(body, "\r\n") {
-			body = strings.ReplaceAll(body, "\r\n", "\n")
-		}
-		if _, err := io.WriteString(qp, body); err != nil {
-			return dst, "", "", err
-		}
-		if err := qp.Close(); err != nil {
-			return dst, "", "", err
+		out = append(out, "--"...)
+		out = append(out, boundary...)
+		out = append(out, "\r\nContent-Transfer-Encoding: quoted-printable\r\nContent-Type: "...)
+		out = append(out, p.ctype...)
+		out = append(out, "\r\n\r\n"...)
+		out = appendQuotedPrintable(out, p.body)
+	}
+	out = append(out, "\r\n--"...)
+	out = append(out, boundary...)
+	out = append(out, "--\r\n"...)
+	return out, from.address, to.Address, nil
+}
+
+// encodedSizeHint estimates the encoded size of m, so appendBytes grows its
+// buffer at most once. addrs is the length of the formatted address headers.
+func (m *Message) encodedSizeHint(addrs int) int {
+	n := 400 + addrs + 3*len(m.Subject) + len(m.MessageID) + len(m.ListUnsubscribe)
+	for k, v := range m.Headers {
+		n += len(k) + len(v) + 4
+	}
+	for _, body := range [2]string{m.Text, m.HTML} {
+		// Soft line breaks every 76 characters plus some encoded bytes.
+		n += len(body) + len(body)/16 + 3*(len(body)/73+1)
+	}
+	return n
+}
+
+func appendHeader(dst []byte, k, v string) []byte {
+	dst = append(dst, k...)
+	dst = append(dst, ": "...)
+	dst = append(dst, v...)
+	return append(dst, "\r\n"...)
+}
+
+// appendExtraHeader appends one of Message.Headers: the key in canonical form
+// and the value with runs of white space collapsed to one space (as
+// strings.Join(strings.Fields(v), " ") does, so a value cannot fold or inject
+// a header).
+func appendExtraHeader(dst []byte, k, v string) []byte {
+	dst = append(dst, textproto.CanonicalMIMEHeaderKey(k)...)
+	dst = append(dst, ": "...)
+	if isOneLine(v) {
+		dst = append(dst, v...)
+	} else {
+		for i, f := range strings.Fields(v) {
+			if i > 0 {
+				dst = append(dst, ' ')
+			}
+			dst = append(dst, f...)
 		}
 	}
-	buf.WriteString("\r\n--")
-	buf.Write(boundary)
-	buf.WriteString("--\r\n")
-	return buf.Bytes(), from.Address, to.Address, nil
+	return append(dst, "\r\n"...)
+}
+
+// isOneLine reports whether strings.Join(strings.Fields(s), " ") == s, for
+// the common case of ASCII text; it is conservative (false) for non-ASCII.
+func isOneLine(s string) bool {
+	prevSpace := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 0x80 || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r':
+			return false
+		case c == ' ':
+			if prevSpace {
+				return false
+			}
+			prevSpace = true
+		default:
+			prevSpace = false
+		}
+	}
+	return !prevSpace || s == ""
+}
+
+// parsedAddress is a parsed address header value: as written in the header
+// (mail.Address.String) and the bare address for the SMTP envelope.
+type parsedAddress struct {
+	formatted, address string
+}
+
+// addrCache remembers the parsed From and Reply-To addresses: a deployment
+// has a handful of senders, and parsing them for every message is waste. It
+// holds at most maxCachedAddrs entries; others are parsed every time.
+var (
+	addrCache      sync.Map // string -> parsedAddress
+	addrCacheLen   atomic.Int32
+	maxCachedAddrs = int32(256)
+)
+
+// parseAddressCached is mail.ParseAddress, remembering successful results.
+func parseAddressCached(s string) (parsedAddress, error) {
+	if v, ok := addrCache.Load(s); ok {
+		return v.(parsedAddress), nil
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil {
+		return parsedAddress{}, err
+	}
+	p := parsedAddress{formatted: a.String(), address: a.Address}
+	if addrCacheLen.Load() < maxCachedAddrs {
+		if _, loaded := addrCache.LoadOrStore(s, p); !loaded {
+			addrCacheLen.Add(1)
+		}
+	}
+	return p, nil
+}
+
+// lineMaxLen is the longest quoted-printable line mime/quotedprintable writes,
+// not counting the CRLF.
+const qpLineMaxLen = 76
+
+// qpLiteral marks the bytes quoted-printable writes as they are: printable
+// ASCII except '=', and space and tab (encoded only before a line break).
+var qpLiteral = func() (t [256]bool) {
+	for b := '!'; b <= '~'; b++ {
+		t[b] = b != '='
+	}
+	t[' '], t['\t'] = true, true
+	return t
+}()
+
+// appendQuotedPrintable appends body quoted-printable encoded, byte for byte
+// what mime/quotedprintable.Writer (not in binary mode) writes for
+// strings.ReplaceAll(body, "\r\n", "\n") followed by Close:
+//
+//   - printable ASCII other than '=', space and tab are written as they are,
+//     with a soft line break ("=\r\n") before one that would be the 76th
+//     character of a line;
+//   - other bytes are written as "=XX", with a soft line break first when the
+//     three characters would not fit before the 76th column;
+//   - "\n" and "\r" end the line with CRLF ("\r\n" counts once, as does "\r"
+//     followed by "\n" even when encoded bytes come in between, as in the
+//     stdlib), after encoding a space or tab that would end the line;
+//   - at the end, a trailing space or tab is encoded the same way.
+//
+// The variable i is the Writer's column (the length of the unfinished line),
+// cr its "last line break was \r" flag.
+func appendQuotedPrintable(dst []byte, body string) []byte {
+	i, cr := 0, false
+	for p := 0; p < len(body); {
+		b := body[p]
+		if qpLiteral[b] {
+			// Fast path: a run of bytes written as they are, copied in
+			// pieces that fill each line up to 75 characters.
+			q := p + 1
+			for q < len(body) && qpLiteral[body[q]] {
+				q++
+			}
+			run := body[p:q]
+			p = q
+			cr = false
+			for {
+				if i == qpLineMaxLen-1 {
+					dst = append(dst, "=\r\n"...)
+					i = 0
+				}
+				k := min(qpLineMaxLen-1-i, len(run))
+				dst = append(dst, run[:k]...)
+				i += k
+				run = run[k:]
+				if len(run) == 0 {
+					break
+				}
+			}
+			continue
+		}
+		p++
+		if b == '\r' && p < len(body) && body[p] == '\n' {
+			// CRLF in the body reads as LF.
+			b = '\n'
+			p++
+		}
+		switch b {
+		case '\n':
+			if cr {
+				cr = false
+				continue
+			}
+		case '\r':
+			cr = true
+		default:
+			dst, i = qpEncode(dst, i, b)
+			continue
+		}
+		dst, i = qpEncodeTrailingSpace(dst, i)
+		dst = append(dst, '\r', '\n')
+		i = 0
+	}
+	dst, _ = qpEncodeTrailingSpace(dst, i)
+	return dst
+}
+
+// qpEncode appends b as "=XX" to a line i characters long.
+func qpEncode(dst []byte, i int, b byte) ([]byte, int) {
+	const upperhex = "0123456789ABCDEF"
+	if qpLineMaxLen-1-i < 3 {
+		dst = append(dst, "=\r\n"...)
+		i = 0
+	}
+	return append(dst, '=', upperhex[b>>4], upperhex[b&0x0f]), i + 3
+}
+
+// qpEncodeTrailingSpace encodes the last character of the line, i characters
+// long, if it is a space or a tab.
+func qpEncodeTrailingSpace(dst []byte, i int) ([]byte, int) {
+	if i == 0 {
+		return dst, i
+	}
+	if b := dst[len(dst)-1]; b == ' ' || b == '\t' {
+		return qpEncode(dst[:len(dst)-1], i-1, b)
+	}
+	return dst, i
 }
 
 // maxHeaderLine is the line length RFC 5322 §2.1.1 asks headers to keep to.
 const maxHeaderLine = 78
 
-// writeSubject writes the Subject header's value. It uses RFC 2047 Q-encoded
+// appendSubject appends the Subject header's value. It uses RFC 2047 Q-encoded
 // words when the subject is not plain ASCII, when it contains "=?" (so that
 // text which merely looks like an encoded word is shown as typed instead of
 // being decoded by the client: "=?utf-8?q?Your_bank?=" must not display as
 // "Your bank"), or when the header line would be longer than 78 characters;
 // encoded words are folded onto continuation lines (RFC 2047 §2).
 // Otherwise the subject is written as it is.
-func writeSubject(buf *bytes.Buffer, s string) {
+func appendSubject(buf []byte, s string) []byte {
 	if !subjectNeedsEncoding(s) {
-		buf.WriteString(s)
-		return
+		return append(buf, s...)
 	}
 	const overhead = len("=?utf-8?q?") + len("?=")
 	lineLen := len("Subject: ")
@@ -186,15 +389,16 @@ func writeSubject(buf *bytes.Buffer, s string) {
 		s = s[n:]
 		if !first {
 			if lineLen+1+len(w) > maxHeaderLine {
-				buf.WriteString("\r\n")
+				buf = append(buf, "\r\n"...)
 				lineLen = 0
 			}
-			buf.WriteByte(' ')
+			buf = append(buf, ' ')
 			lineLen++
 		}
-		buf.Write(w)
+		buf = append(buf, w...)
 		lineLen += len(w)
 	}
+	return buf
 }
 
 func subjectNeedsEncoding(s string) bool {

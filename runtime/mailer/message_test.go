@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"math/rand/v2"
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
@@ -135,10 +136,9 @@ func TestSubjectEncoding(t *testing.T) {
 func TestQWordMatchesMimeQEncoding(t *testing.T) {
 	// Subjects short enough for mime to write on one line of 78.
 	for _, s := range []string{"Zoë", "Back in stock — 20% off", strings.Repeat("ü", 9), "a_b=c?d\te", "日本語 日本語"} {
-		var b bytes.Buffer
-		writeSubject(&b, s)
+		b := appendSubject(nil, s)
 		want := mime.QEncoding.Encode("utf-8", s)
-		if got := strings.ReplaceAll(b.String(), "\r\n", ""); got != want {
+		if got := strings.ReplaceAll(string(b), "\r\n", ""); got != want {
 			t.Errorf("%q:\n got %q\nwant %q", s, got, want)
 		}
 	}
@@ -204,5 +204,130 @@ func BenchmarkMessageAppendBytes(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// qpStdlib is what appendQuotedPrintable must match: the encoder the message
+// parts used before, mime/quotedprintable after turning CRLF into LF.
+func qpStdlib(body string) []byte {
+	var buf bytes.Buffer
+	qp := quotedprintable.NewWriter(&buf)
+	qp.Write([]byte(strings.ReplaceAll(body, "\r\n", "\n")))
+	qp.Close()
+	return buf.Bytes()
+}
+
+// randomBody builds a body from the pieces that exercise quoted-printable's
+// corner cases: long lines, lines of exactly 75, 76 and 77 characters, '=',
+// trailing spaces and tabs, non-ASCII and control bytes, CRLF, LF and lone
+// CR, and dots at line starts.
+func randomBody(r *rand.Rand) string {
+	pieces := []string{
+		"=", " ", "\t", " \t ", "\n", "\r\n", "\r", "\r\r\n", "\n\n", ".", "\n.", "\r\n..", "é", "—", "日本",
+		"\x00", "\x7f", "\xff", "=\n", " \n", "\t\r\n", "=3D", "<p style=\"color:red\">", "a",
+	}
+	var b strings.Builder
+	for n := r.IntN(40); n > 0; n-- {
+		switch k := r.IntN(10); {
+		case k < 5:
+			b.WriteString(pieces[r.IntN(len(pieces))])
+		case k < 8:
+			// A run of plain text of a length around the line limits.
+			lengths := []int{1, 10, 72, 73, 74, 75, 76, 77, 78, 150, 151, 152, 300}
+			l := lengths[r.IntN(len(lengths))] + r.IntN(3) - 1
+			for range l {
+				b.WriteByte(byte('!' + r.IntN('~'-'!'+1)))
+			}
+		default:
+			for range r.IntN(200) {
+				b.WriteByte(byte(r.IntN(256)))
+			}
+		}
+	}
+	return b.String()
+}
+
+func TestAppendQuotedPrintableMatchesStdlib(t *testing.T) {
+	fixed := []string{
+		"", "a", " ", "\t", "a ", "a\t", "a \n", "a\t\r\nb", "\r", "\n", "\r\n", "\r\r\n", "\n\r", "\r\x80\n", "\r=\n", "\r\r",
+		strings.Repeat("x", 75), strings.Repeat("x", 76), strings.Repeat("x", 77),
+		strings.Repeat("x", 74) + " ", strings.Repeat("x", 75) + " ", strings.Repeat("x", 76) + " ",
+		strings.Repeat("x", 74) + " \n", strings.Repeat("x", 75) + " \n", strings.Repeat("x", 73) + "\t\r\ny",
+		strings.Repeat("x", 72) + "=", strings.Repeat("x", 73) + "=", strings.Repeat("x", 74) + "é",
+		strings.Repeat("x", 75) + "\n" + strings.Repeat("y", 76) + "\r\n",
+		strings.Repeat("a=b ", 60), strings.Repeat(" ", 200), strings.Repeat("\t", 80) + "\n",
+		".dot\n..two\r\n.", strings.Repeat("é", 50),
+	}
+	for _, s := range fixed {
+		if got, want := appendQuotedPrintable(nil, s), qpStdlib(s); !bytes.Equal(got, want) {
+			t.Errorf("%q:\n got %q\nwant %q", s, got, want)
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 20000 {
+		s := randomBody(r)
+		if got, want := appendQuotedPrintable([]byte("prefix"), s), append([]byte("prefix"), qpStdlib(s)...); !bytes.Equal(got, want) {
+			t.Fatalf("%q:\n got %q\nwant %q", s, got, want)
+		}
+	}
+}
+
+func FuzzAppendQuotedPrintable(f *testing.F) {
+	f.Add("Hello\r\n.world =  \t\n")
+	f.Add(strings.Repeat("x", 75) + " \r\r\n\xff")
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := appendQuotedPrintable(nil, s), qpStdlib(s); !bytes.Equal(got, want) {
+			t.Fatalf("%q:\n got %q\nwant %q", s, got, want)
+		}
+	})
+}
+
+func TestAppendBytesMatchesPreviousEncoderRandom(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	subjects := []string{"Hello", "Zoë", "Back in stock — 20% off", "", "a_b=c?d\te"}
+	headerValues := []string{"spring", "spring sale", " spring\n sale ", "a\tb", "Zoë\u00a0x", "x\u0085y", "a  b", ""}
+	for i := range 3000 {
+		m := Message{
+			From: "Acme <news@acme.example>", To: "Zoë <zoe@example.com>",
+			Subject:   subjects[r.IntN(len(subjects))],
+			Text:      randomBody(r),
+			HTML:      randomBody(r),
+			MessageID: fmt.Sprintf("%d@acme.example", i), Date: time.Unix(int64(r.Uint32()), 0).In(time.FixedZone("X", 3600)),
+		}
+		if r.IntN(2) == 0 {
+			m.ReplyTo = `"Sales, Acme" <sales@acme.example>`
+			m.ListUnsubscribe = "https://x.example/u/" + fmt.Sprint(i)
+		}
+		if n := r.IntN(4); n > 0 {
+			m.Headers = map[string]string{}
+			for range n {
+				m.Headers[[]string{"x-campaign", "X-Step", "x-a-b", "X-Z"}[r.IntN(4)]] = headerValues[r.IntN(len(headerValues))]
+			}
+		}
+		got, err := m.AppendBytes([]byte("keep"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := append([]byte("keep"), bytesBefore(&m)...); !bytes.Equal(got, want) {
+			t.Fatalf("message %d differs:\n got %q\nwant %q", i, got, want)
+		}
+	}
+}
+
+func TestParseAddressCached(t *testing.T) {
+	for _, s := range []string{"Acme <news@acme.example>", "news@acme.example", `"Zoë, Inc" <z@x.example>`, "=?utf-8?q?Zo=C3=AB?= <z@x.example>"} {
+		for range 2 { // parse, then from the cache
+			p, err := parseAddressCached(s)
+			a, _ := mail.ParseAddress(s)
+			if err != nil || p.formatted != a.String() || p.address != a.Address {
+				t.Errorf("%q: %+v, %v; want %q %q", s, p, err, a.String(), a.Address)
+			}
+		}
+	}
+	if _, err := parseAddressCached("not an address"); err == nil {
+		t.Error("invalid address accepted")
+	}
+	if _, ok := addrCache.Load("not an address"); ok {
+		t.Error("invalid address cached")
 	}
 }

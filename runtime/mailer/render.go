@@ -78,29 +78,40 @@ func parseText(name, src string) (*texttemplate.Template, error) {
 
 var renderBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
+// maxPooledRender is the largest buffer Render returns to renderBufs, so one
+// huge message does not pin its buffer.
+const maxPooledRender = 1 << 20
+
 // Render renders the template with data. Missing keys render through default's
 // fallback or as empty, never as "<no value>"; the subject is collapsed to one
 // line so newlines in contact data cannot inject headers.
+//
+// The three parts are executed into one pooled buffer and converted to a
+// single string that the parts share.
 func (c *Compiled) Render(data map[string]any) (Rendered, error) {
-	var out Rendered
-	var err error
-	if out.Subject, err = execText(c.subject, data); err != nil {
-		return out, err
-	}
-	out.Subject = oneLine(out.Subject)
-	if out.Text, err = execText(c.text, data); err != nil {
-		return out, err
-	}
-	if c.html != nil {
-		b := renderBufs.Get().(*bytes.Buffer)
-		defer renderBufs.Put(b)
-		b.Reset()
-		if err := c.html.Execute(b, data); err != nil {
-			return out, fmt.Errorf("template %s: html: %w", c.name, err)
+	b := renderBufs.Get().(*bytes.Buffer)
+	defer func() {
+		if b.Cap() <= maxPooledRender {
+			renderBufs.Put(b)
 		}
-		out.HTML = b.String()
+	}()
+	b.Reset()
+	if err := execText(b, c.subject, data); err != nil {
+		return Rendered{}, err
 	}
-	return out, nil
+	subjectEnd := b.Len()
+	if err := execText(b, c.text, data); err != nil {
+		return Rendered{Subject: oneLine(string(b.Bytes()[:subjectEnd]))}, err
+	}
+	textEnd := b.Len()
+	if c.html != nil {
+		if err := c.html.Execute(b, data); err != nil {
+			return Rendered{Subject: oneLine(string(b.Bytes()[:subjectEnd])), Text: string(b.Bytes()[subjectEnd:textEnd])},
+				fmt.Errorf("template %s: html: %w", c.name, err)
+		}
+	}
+	all := b.String()
+	return Rendered{Subject: oneLine(all[:subjectEnd]), Text: all[subjectEnd:textEnd], HTML: all[textEnd:]}, nil
 }
 
 // Render renders t with data; see Compiled.Render. It parses t on every call:
@@ -113,21 +124,24 @@ func Render(t *plan.Template, data map[string]any) (Rendered, error) {
 	return c.Render(data)
 }
 
-func execText(tpl *texttemplate.Template, data map[string]any) (string, error) {
+// execText appends tpl's output to b, without "<no value>" for missing keys.
+func execText(b *bytes.Buffer, tpl *texttemplate.Template, data map[string]any) error {
 	if tpl == nil {
-		return "", nil
+		return nil
 	}
-	b := renderBufs.Get().(*bytes.Buffer)
-	defer renderBufs.Put(b)
-	b.Reset()
+	start := b.Len()
 	if err := tpl.Execute(b, data); err != nil {
-		return "", fmt.Errorf("template %s: %w", tpl.Name(), err)
+		return fmt.Errorf("template %s: %w", tpl.Name(), err)
 	}
-	if bytes.Contains(b.Bytes(), []byte("<no value>")) {
-		return strings.ReplaceAll(b.String(), "<no value>", ""), nil
+	if out := b.Bytes()[start:]; bytes.Contains(out, noValue) {
+		clean := bytes.ReplaceAll(out, noValue, nil)
+		b.Truncate(start)
+		b.Write(clean)
 	}
-	return b.String(), nil
+	return nil
 }
+
+var noValue = []byte("<no value>")
 
 // oneLine collapses runs of white space (including line breaks) to one space
 // and trims the ends, allocating only when something changes.

@@ -1,10 +1,12 @@
 package mailer
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
+	texttemplate "text/template"
 
 	"github.com/campaignctl/campaignctl/compiler/plan"
 )
@@ -88,6 +90,70 @@ func BenchmarkCompiledRender(b *testing.B) {
 	for b.Loop() {
 		if _, err := c.Render(data); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// renderBefore is Compiled.Render as it was before the parts shared one
+// buffer: the oracle for TestRenderMatchesPrevious.
+func renderBefore(c *Compiled, data map[string]any) (Rendered, error) {
+	execText := func(tpl *texttemplate.Template) (string, error) {
+		if tpl == nil {
+			return "", nil
+		}
+		var b bytes.Buffer
+		if err := tpl.Execute(&b, data); err != nil {
+			return "", fmt.Errorf("template %s: %w", tpl.Name(), err)
+		}
+		return strings.ReplaceAll(b.String(), "<no value>", ""), nil
+	}
+	var out Rendered
+	var err error
+	if out.Subject, err = execText(c.subject); err != nil {
+		return out, err
+	}
+	out.Subject = oneLine(out.Subject)
+	if out.Text, err = execText(c.text); err != nil {
+		return out, err
+	}
+	if c.html != nil {
+		var b bytes.Buffer
+		if err := c.html.Execute(&b, data); err != nil {
+			return out, fmt.Errorf("template %s: html: %w", c.name, err)
+		}
+		out.HTML = b.String()
+	}
+	return out, nil
+}
+
+func TestRenderMatchesPrevious(t *testing.T) {
+	templates := []*plan.Template{
+		{Name: "a", Subject: "Hi {{ .lead.name }} {{ .missing }}<no value>", Text: "{{ .missing }}x{{ .lead.name }}<no value", HTML: "<p>{{ .missing }}{{ .lead.name }}</p>"},
+		{Name: "b", Subject: "  spaced\n{{ .lead.name }}\t", Text: "", HTML: ""},
+		{Name: "c", Subject: "", Text: "only text {{ .lead }}", HTML: ""},
+		{Name: "d", Subject: "s", Text: "t {{ index .list 5 }}", HTML: "h"},
+		{Name: "e", Subject: "s {{ .lead.name }}", Text: "t", HTML: "h {{ index .list 5 }}"},
+		{Name: "f", Subject: "{{ index .list 5 }}", Text: "t", HTML: "h"},
+		{Name: "g", Subject: "{{ .lead.name | default \"there\" }}", Text: "{{ .missing | default \"x\" }}", HTML: "<a href=\"{{ .url }}\">{{ .missing }}</a>"},
+		benchTemplate(),
+	}
+	datas := []map[string]any{
+		{"lead": map[string]any{"name": "Zoë <b>"}, "list": []int{1}, "url": "https://x.example/?a=1&b=2"},
+		{"lead": map[string]any{}, "list": []int{1, 2, 3, 4, 5, 6}},
+		{"lead": map[string]any{"name": "<no value>"}, "campaign": "c"},
+		{},
+	}
+	for _, tpl := range templates {
+		c, err := Compile(tpl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, data := range datas {
+			got, gotErr := c.Render(data)
+			want, wantErr := renderBefore(c, data)
+			if got != want || fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
+				t.Errorf("%s data %d:\n got %+v, %v\nwant %+v, %v", tpl.Name, i, got, gotErr, want, wantErr)
+			}
 		}
 	}
 }
