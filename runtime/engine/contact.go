@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
 	"github.com/campaignctl/campaignctl/compiler/plan"
@@ -26,7 +25,7 @@ type batchContacts struct {
 // loadBatchContacts reads the contacts of rows, grouped by the model of each row's
 // campaign. Rows whose campaign, segment or model is not in the plan are left out:
 // sendOne and compose report those on their own.
-func loadBatchContacts(ctx context.Context, db *sqlx.DB, p *plan.Plan, rows []store.Claimed) batchContacts {
+func loadBatchContacts(ctx context.Context, st *store.Store, p *plan.Plan, rows []store.Claimed) batchContacts {
 	keys := map[string][]string{}
 	var models []*plan.Model
 	for _, r := range rows {
@@ -46,7 +45,7 @@ func loadBatchContacts(ctx context.Context, db *sqlx.DB, p *plan.Plan, rows []st
 	}
 	out := batchContacts{rows: map[string]map[string]map[string]any{}, errs: map[string]error{}}
 	for _, m := range models {
-		byKey, err := loadContacts(ctx, db, m, keys[m.Name])
+		byKey, err := loadContacts(ctx, st, m, keys[m.Name])
 		if err != nil {
 			out.errs[m.Name] = err
 			continue
@@ -72,7 +71,7 @@ func (b batchContacts) get(m *plan.Model, key string) (map[string]any, error) {
 // loadContacts reads the fields of the contacts of model m whose key is in keys,
 // by key as text (the form materialization stored in the outbox). NULL becomes a
 // missing value, which templates render through their default.
-func loadContacts(ctx context.Context, db *sqlx.DB, m *plan.Model, keys []string) (map[string]map[string]any, error) {
+func loadContacts(ctx context.Context, st *store.Store, m *plan.Model, keys []string) (map[string]map[string]any, error) {
 	cols := make([]string, len(m.Fields))
 	for i, f := range m.Fields {
 		cols[i] = pq.QuoteIdentifier(sqlgen.ColumnName(f))
@@ -85,7 +84,10 @@ func loadContacts(ctx context.Context, db *sqlx.DB, m *plan.Model, keys []string
 	// key = ANY($1), not key::text = ANY($1): the array takes the key column's
 	// type, so the key's index is used.
 	query := fmt.Sprintf("SELECT %s::text, %s FROM %s WHERE %s = ANY($1)", key, strings.Join(cols, ", "), table, key)
-	rs, err := db.QueryContext(ctx, query, pq.Array(keys))
+	// Prepared once per model: this runs once per claimed batch. A CRM table
+	// altered under a prepared statement ("cached plan must not change result
+	// type") falls back to a plain query.
+	rs, err := st.DB.QueryContext(ctx, query, pq.Array(keys))
 	if err != nil {
 		return nil, fmt.Errorf("loading contacts from %s: %w", m.Table, err)
 	}

@@ -195,7 +195,7 @@ func (p *sendPass) claim(ctx context.Context) error {
 
 		p.held.add(rows, claimedAt.Add(e.Lease))
 		p.gauge()
-		contacts := loadBatchContacts(ctx, e.Store.DB, l.plan, rows)
+		contacts := loadBatchContacts(ctx, e.Store, l.plan, rows)
 		for i, r := range rows {
 			select {
 			case p.jobs <- job{row: r, contacts: contacts}:

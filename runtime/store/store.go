@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -32,6 +33,36 @@ const migrationLockID = 0x63616d7067 // "campg"
 // Store is the runner's state in Postgres.
 type Store struct {
 	DB *sqlx.DB
+
+	// prepared holds the send path's statements (query name → *sqlx.Stmt),
+	// prepared on first use: they run hundreds of times a second, and a long
+	// statement's parse and plan cost as much as a batch's work.
+	prepared sync.Map
+}
+
+// prepare returns the prepared statement of the named query. Only queries
+// whose generic plan is as good as a custom one belong here: reading contacts
+// by key = ANY($1) was prepared once and measured slower (a generic plan that
+// does not know the array's size). database/sql
+// prepares it again on each pooled connection that needs it, including new
+// ones after a database restart.
+func (s *Store) prepare(ctx context.Context, name string) (*sqlx.Stmt, error) {
+	return s.prepareText(ctx, name, q(name))
+}
+
+func (s *Store) prepareText(ctx context.Context, key, query string) (*sqlx.Stmt, error) {
+	if st, ok := s.prepared.Load(key); ok {
+		return st.(*sqlx.Stmt), nil
+	}
+	st, err := s.DB.PreparexContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := s.prepared.LoadOrStore(key, st); loaded {
+		st.Close()
+		return prev.(*sqlx.Stmt), nil
+	}
+	return st, nil
 }
 
 // Open connects to url and checks the connection.
@@ -47,8 +78,14 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	return &Store{DB: db}, nil
 }
 
-// Close closes the connection pool.
-func (s *Store) Close() error { return s.DB.Close() }
+// Close closes the prepared statements and the connection pool.
+func (s *Store) Close() error {
+	s.prepared.Range(func(_, st any) bool {
+		st.(*sqlx.Stmt).Close()
+		return true
+	})
+	return s.DB.Close()
+}
 
 func q(name string) string {
 	s, ok := queries[name]
@@ -252,7 +289,11 @@ func (s *Store) EnqueueBatch(ctx context.Context, campaign, step string, due, no
 	for i, r := range batch {
 		keys[i], emails[i] = r.Key, r.Email
 	}
-	res, err := s.DB.ExecContext(ctx, q("insert-outbox-batch"), campaign, step, due, now, pq.Array(keys), pq.Array(emails))
+	st, err := s.prepare(ctx, "insert-outbox-batch")
+	if err != nil {
+		return 0, fmt.Errorf("enqueueing %d messages of %s: %w", len(batch), campaign, err)
+	}
+	res, err := st.ExecContext(ctx, campaign, step, due, now, pq.Array(keys), pq.Array(emails))
 	if err != nil {
 		return 0, fmt.Errorf("enqueueing %d messages of %s: %w", len(batch), campaign, err)
 	}
@@ -301,7 +342,10 @@ type Claimed struct {
 // leased for lease on the database's clock, reclaiming rows whose lease expired.
 func (s *Store) ClaimDue(ctx context.Context, now time.Time, worker string, lease time.Duration, limit int) ([]Claimed, error) {
 	var out []Claimed
-	err := s.DB.SelectContext(ctx, &out, q("claim-due"), now, worker, interval(lease), limit)
+	st, err := s.prepare(ctx, "claim-due")
+	if err == nil {
+		err = st.SelectContext(ctx, &out, now, worker, interval(lease), limit)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("claiming due messages: %w", err)
 	}
@@ -311,7 +355,11 @@ func (s *Store) ClaimDue(ctx context.Context, now time.Time, worker string, leas
 // RenewLeases extends by lease the claims worker still holds on ids, and returns
 // how many it still holds.
 func (s *Store) RenewLeases(ctx context.Context, worker string, ids []int64, lease time.Duration) (int64, error) {
-	res, err := s.DB.ExecContext(ctx, q("renew-leases"), worker, pq.Array(ids), interval(lease))
+	st, err := s.prepare(ctx, "renew-leases")
+	if err != nil {
+		return 0, fmt.Errorf("renewing leases: %w", err)
+	}
+	res, err := st.ExecContext(ctx, worker, pq.Array(ids), interval(lease))
 	if err != nil {
 		return 0, fmt.Errorf("renewing leases: %w", err)
 	}
@@ -369,7 +417,11 @@ func (s *Store) RecordOutcomes(ctx context.Context, worker string, outs []Outcom
 			supAt = append(supAt, o.At)
 		}
 	}
-	rows, err := s.DB.QueryContext(ctx, q("record-outcomes"), worker, pq.Array(ids), pq.Array(attempts), pq.Array(statuses),
+	st, err := s.prepare(ctx, "record-outcomes")
+	if err != nil {
+		return nil, fmt.Errorf("recording %d outcomes: %w", n, err)
+	}
+	rows, err := st.QueryContext(ctx, worker, pq.Array(ids), pq.Array(attempts), pq.Array(statuses),
 		pq.Array(ats), pq.Array(msgIDs), pq.Array(hashes), pq.Array(errs), pq.Array(smtps), pq.Array(release),
 		pq.Array(supEmails), pq.Array(supCampaigns), pq.Array(supAt))
 	if err != nil {
