@@ -560,3 +560,29 @@ func TestMalformedAddressesAreLeftOutOfTheAudience(t *testing.T) {
 		t.Fatal("the log repeats a contact's address")
 	}
 }
+
+// serve without --public-url refuses a marketing plan at start; a daemon that
+// is already running when such a plan is applied sends nothing from it and
+// says why, once, not on every tick. A daemon with no plan yet logs no error.
+func TestMarketingPlanWithoutPublicURLIsRefusedQuietly(t *testing.T) {
+	rb := setupRelay(t, 10)
+	rb.eng.PublicURL = ""
+	stop, _ := run(t, rb.eng, engine.RunOptions{Interval: 20 * time.Millisecond})
+	time.Sleep(300 * time.Millisecond)
+	if strings.Contains(rb.logs.String(), "level=ERROR") {
+		t.Fatalf("errors logged before any plan was applied:\n%s", rb.logs.String())
+	}
+	rb.apply(t, testPlan("Hi", campaign("c", "")))
+	time.Sleep(time.Second)
+	stop()
+	if n := rb.relay.Count(); n != 0 {
+		t.Fatalf("%d marketing messages sent without an unsubscribe link", n)
+	}
+	logs := rb.logs.String()
+	if !strings.Contains(logs, "--public-url") {
+		t.Fatalf("the log does not say what is missing:\n%s", logs)
+	}
+	if n := strings.Count(logs, "level=ERROR"); n > 3 {
+		t.Fatalf("%d error lines in one second for one persistent problem:\n%s", n, logs)
+	}
+}

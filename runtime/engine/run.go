@@ -39,10 +39,17 @@ func (e *Engine) Run(ctx context.Context, opts RunOptions) error {
 
 	tick := time.NewTicker(opts.Interval)
 	defer tick.Stop()
-	loggedLoad := ""
+	// A failure that persists (a plan this daemon cannot run, a database that
+	// is down) is logged when it starts or changes, not on every tick.
+	loggedLoad, loggedReconcile := "", ""
 	for {
 		if err := e.Reconcile(runCtx); err != nil && runCtx.Err() == nil {
-			e.Log.Error("reconcile failed; retrying", "err", err)
+			if err.Error() != loggedReconcile {
+				e.Log.Error("reconcile failed; retrying", "err", err)
+				loggedReconcile = err.Error()
+			}
+		} else if err == nil {
+			loggedReconcile = ""
 		}
 		// Every replica, leader or not, picks up a new revision here, so its
 		// workers compose with it and drop campaigns that left the plan.

@@ -62,6 +62,7 @@ type sendPass struct {
 	window  chan struct{}
 	sent    atomic.Int64
 	lostOut atomic.Int64
+	lastErr string // the claimer's last logged error (claimer goroutine only)
 }
 
 // SendDue claims and sends due outbox rows until a claim finds none, then waits
@@ -151,13 +152,15 @@ func (p *sendPass) claim(ctx context.Context) error {
 		}
 		l, err := e.load(ctx)
 		if err != nil {
-			if errors.Is(err, store.ErrNoRevision) && p.untilIdle {
-				return nil
-			}
 			if p.untilIdle {
+				if errors.Is(err, store.ErrNoRevision) {
+					return nil
+				}
 				return err
 			}
-			e.Log.Error("cannot load the applied plan; sending paused", "err", err)
+			if !errors.Is(err, store.ErrNoRevision) { // nothing applied yet is no error
+				p.logOnce("cannot load the applied plan; sending paused", err)
+			}
 			p.sleep(ctx)
 			continue
 		}
@@ -177,10 +180,11 @@ func (p *sendPass) claim(ctx context.Context) error {
 			if p.untilIdle || ctx.Err() != nil {
 				return err
 			}
-			e.Log.Error("claiming due messages failed; retrying", "err", err)
+			p.logOnce("claiming due messages failed; retrying", err)
 			p.sleep(ctx)
 			continue
 		}
+		p.lastErr = ""
 		if len(rows) == 0 {
 			if p.untilIdle {
 				return nil
@@ -208,6 +212,17 @@ func (p *sendPass) claim(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// logOnce logs err unless it is the error the claimer logged last: a plan
+// that cannot load, or a database that is down, is one line per change, not
+// four a second.
+func (p *sendPass) logOnce(msg string, err error) {
+	if err.Error() == p.lastErr {
+		return
+	}
+	p.lastErr = err.Error()
+	p.e.Log.Error(msg, "err", err)
 }
 
 // sleep waits for the next poll: interval, at most 250 ms (an empty claim is
