@@ -59,7 +59,7 @@ func loadBatchContacts(ctx context.Context, st *store.Store, p *plan.Plan, rows 
 // one-contact read used to give: sql.ErrNoRows for a contact no longer in the CRM.
 func (b batchContacts) get(m *plan.Model, key string) (map[string]any, error) {
 	if err := b.errs[m.Name]; err != nil {
-		return nil, err
+		return nil, &contactsUnavailable{err: err}
 	}
 	fields, ok := b.rows[m.Name][key]
 	if !ok {
@@ -124,3 +124,12 @@ func loadContacts(ctx context.Context, st *store.Store, m *plan.Model, keys []st
 	}
 	return out, nil
 }
+
+// contactsUnavailable: the batch's contacts could not be read at all (the
+// database restarting, the CRM table renamed). That says nothing about the
+// message, so the row is given back for later rather than failed; only a
+// contact that is gone (sql.ErrNoRows) fails its message.
+type contactsUnavailable struct{ err error }
+
+func (e *contactsUnavailable) Error() string { return e.err.Error() }
+func (e *contactsUnavailable) Unwrap() error { return e.err }

@@ -586,3 +586,24 @@ func TestMarketingPlanWithoutPublicURLIsRefusedQuietly(t *testing.T) {
 		t.Fatalf("%d error lines in one second for one persistent problem:\n%s", n, logs)
 	}
 }
+
+// The contacts of a claimed batch cannot be read (the CRM table is away for a
+// moment, the database restarts): the messages are retried, not failed.
+func TestUnreadableContactsAreRetriedNotFailed(t *testing.T) {
+	rb := setupRelay(t, 6) // active: 2, 4, 6
+	rb.apply(t, testPlan("Hi", campaign("c", "")))
+	if err := rb.eng.Reconcile(rb.ctx); err != nil {
+		t.Fatal(err)
+	}
+	rb.st.DB.MustExec(`ALTER TABLE contacts RENAME TO contacts_away`)
+	if _, err := rb.eng.SendDue(rb.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := rb.outbox(t); got["pending"] != 3 || rb.held(t) != 0 {
+		t.Fatalf("outbox while the contacts table is away: %v, %d held; want 3 pending, released", got, rb.held(t))
+	}
+	rb.st.DB.MustExec(`ALTER TABLE contacts_away RENAME TO contacts`)
+	rb.clock.Advance(2 * time.Minute)
+	rb.pass(t)
+	assertExactlyOnce(t, rb.relay, 3)
+}

@@ -526,6 +526,20 @@ func (e *Engine) process(ctx context.Context, j job) (out store.Outcome, deliver
 		return o, false
 	}
 	msg, tplHash, err := e.compose(l, j.contacts, c, r)
+	var unavailable *contactsUnavailable
+	if errors.As(err, &unavailable) {
+		// Retried like a relay outage: due as before, until the give-up age.
+		e.Log.Warn("cannot read the contact data; the message is retried", "campaign", r.Campaign, "outbox_id", r.ID, "err", err)
+		count(metrics.StatusDeferred)
+		if e.Clock.Now().Sub(r.FirstAttemptAt) >= e.GiveUpAfter {
+			o := outcome(r, store.OutboxFailed)
+			o.Error = fmt.Sprintf("giving up after %s without the contact data: %v", e.GiveUpAfter, err)
+			return o, false
+		}
+		o := outcome(r, store.OutboxPending)
+		o.At, o.Error = e.Clock.Now().Add(time.Minute), err.Error()
+		return o, false
+	}
 	if err != nil {
 		count(metrics.StatusFailed)
 		e.Log.Error("cannot compose message", "campaign", r.Campaign, "outbox_id", r.ID, "err", err)
