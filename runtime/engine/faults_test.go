@@ -607,3 +607,37 @@ func TestUnreadableContactsAreRetriedNotFailed(t *testing.T) {
 	rb.pass(t)
 	assertExactlyOnce(t, rb.relay, 3)
 }
+
+// A connection dropped in the middle of DATA: the relay did not take the
+// message, so it is given back and delivered once on a fresh connection.
+func TestConnectionDroppedMidDataIsRetriedOnce(t *testing.T) {
+	rb := setupRelay(t, 20) // 10 active
+	var mu sync.Mutex
+	dropped := map[string]bool{}
+	rb.relay.SetDropMidData(func(rcpt string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if dropped[rcpt] || rcpt != "c4@example.com" && rcpt != "c8@example.com" {
+			return false
+		}
+		dropped[rcpt] = true
+		return true
+	})
+	rb.apply(t, testPlan("Hi", campaign("c", "")))
+	_, done := run(t, rb.eng, engine.RunOptions{Interval: 20 * time.Millisecond, ExitWhenIdle: true})
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("did not finish")
+	}
+	if len(dropped) != 2 {
+		t.Fatalf("the relay dropped %d connections, want 2", len(dropped))
+	}
+	assertExactlyOnce(t, rb.relay, 10)
+	if got := rb.outbox(t); got["sent"] != 10 {
+		t.Fatalf("outbox %v, want 10 sent", got)
+	}
+	if n := rb.suppressed(t); n != 0 {
+		t.Fatalf("a dropped connection suppressed %d addresses", n)
+	}
+}
