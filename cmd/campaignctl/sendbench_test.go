@@ -14,7 +14,7 @@ package main
 // runs before and after the candidate and the ratio uses their mean.
 //
 // Same session count: campaignctl keeps one SMTP connection per --concurrency slot
-// open across messages (RSET between them), so the reference is smtp-source -d
+// open across messages (no reconnect between them), so the reference is smtp-source -d
 // (the next message over the same connection) with -s 8, and serve runs with
 // --concurrency 8. Without -d smtp-source opens a connection per message and is
 // more than twice as slow, which would lower the bar.

@@ -119,7 +119,7 @@ func (e *Engine) defaults() {
 		e.Lease = 30 * time.Second
 	}
 	if e.LedgerBatch <= 0 {
-		e.LedgerBatch = 256
+		e.LedgerBatch = 64
 	}
 	if e.LedgerDelay <= 0 {
 		e.LedgerDelay = 20 * time.Millisecond
