@@ -84,10 +84,19 @@ RETURNING o.id, o.campaign, o.step, o.contact_key, o.email, o.attempts, o.first_
 
 -- name: renew-leases
 -- The owner extends the lease of what it still holds while it works on it, so a
--- slow relay never lets another replica take over a message in flight.
-UPDATE campaignctl.outbox
+-- slow relay never lets another replica take over a message in flight. SKIP
+-- LOCKED: a row locked now is having its outcome written by the ledger (which
+-- needs no renewal); waiting for it instead deadlocked with that write, whose
+-- rows are locked in another order (seen on the benchmark).
+WITH held AS (
+    SELECT id FROM campaignctl.outbox
+    WHERE id = ANY($2::bigint[]) AND status = 'pending' AND claimed_by = $1
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE campaignctl.outbox o
 SET lease_until = clock_timestamp() + $3::interval
-WHERE id = ANY($2::bigint[]) AND status = 'pending' AND claimed_by = $1;
+FROM held
+WHERE o.id = held.id;
 
 -- name: record-outcomes
 -- One statement for a whole batch of outcomes (the ledger write), instead of one
