@@ -54,7 +54,10 @@ type sendPass struct {
 
 	held heldSet
 	jobs chan job
-	outs chan result
+	// taken is poked each time a worker takes a job: the claimer waits on it
+	// for room in jobs.
+	taken chan struct{}
+	outs  chan result
 	// window holds one token per message handed to the relay whose outcome is
 	// not yet committed: at most LedgerBatch, so a kill -9 can send at most
 	// LedgerBatch messages of this replica twice, even while the database is
@@ -87,6 +90,7 @@ func (e *Engine) newPass(untilIdle bool, interval time.Duration) *sendPass {
 		e: e, untilIdle: untilIdle, interval: interval,
 		held:   heldSet{ids: map[int64]time.Time{}},
 		jobs:   make(chan job, prefetch),
+		taken:  make(chan struct{}, 1),
 		outs:   make(chan result, 2*e.LedgerBatch),
 		window: make(chan struct{}, e.LedgerBatch),
 	}
@@ -144,9 +148,10 @@ func (p *sendPass) claim(ctx context.Context) error {
 		// sit claimed in memory while the relay is slow.
 		room := prefetch - len(p.jobs)
 		if room < prefetch/2 {
+			// Wait for a worker to take a job rather than polling.
 			select {
 			case <-ctx.Done():
-			case <-time.After(time.Millisecond):
+			case <-p.taken:
 			}
 			continue
 		}
@@ -245,6 +250,7 @@ func (p *sendPass) sleep(ctx context.Context) {
 func (p *sendPass) work(ctx, sendCtx context.Context) {
 	e := p.e
 	for j := range p.jobs {
+		poke(p.taken)
 		if ctx.Err() != nil {
 			p.outs <- result{Outcome: release(j.row)}
 			continue
