@@ -39,13 +39,13 @@ in process listings. Marketing mail needs --public-url and the secret: without t
 serve refuses a plan that has marketing mail. docs/sending.md describes the send
 path, its guarantees and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCTL_DB" --smtp 127.0.0.1:2525 \
       --public-url https://mail.example.com
-  campaignctl serve --db "$CAMPAIGNCTL_DB" --smtp 127.0.0.1:2525 --exit-when-idle`, stderr)
+  campaignctl serve --db "$CAMPAIGNCTL_DB" --smtp 127.0.0.1:2525 --public-url https://mail.example.com --exit-when-idle`, stderr)
 	db := dbFlag(fs)
 	smtpAddr := fs.String("smtp", os.Getenv("CAMPAIGNCTL_SMTP"), "SMTP relay host:port (default $CAMPAIGNCTL_SMTP)")
 	listen := fs.String("listen", "127.0.0.1:9464", "address for /metrics, /healthz and links; empty disables HTTP")
 	publicURL := fs.String("public-url", "", "public base URL of this daemon's links, e.g. https://mail.example.com")
 	worker := fs.String("worker", "", "name of this replica in claimed rows (default hostname-pid)")
-	interval := fs.Duration("interval", time.Second, "time between passes when idle")
+	interval := fs.Duration("interval", time.Second, "time between reconcile passes: a plan change (a removed or edited campaign) applies within it; due messages are polled at most every 250ms")
 	concurrency := fs.Int("concurrency", 4, "messages in flight to SMTP at once")
 	exitIdle := fs.Bool("exit-when-idle", false, "exit once every campaign of the applied plan is finished")
 	clockStart := fs.String("clock-start", "", "run on an accelerated clock starting at this RFC 3339 time (demo and rehearsal)")
