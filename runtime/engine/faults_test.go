@@ -259,8 +259,9 @@ func TestRemovedCampaignStopsMidSend(t *testing.T) {
 	after := rb.relay.Count()
 	stop()
 	// At 2 connections × 10 ms, about 200 messages a second: one interval (50 ms)
-	// plus the messages already at the relay is ~12.
-	if extra := after - atRemoval; extra > 40 {
+	// plus the messages already at the relay is ~12; the bound leaves room for a
+	// loaded CI machine and is still far below the 380 of a drained backlog.
+	if extra := after - atRemoval; extra > 80 {
 		t.Errorf("%d messages went out after the campaign was removed", extra)
 	}
 	got := rb.outbox(t)
@@ -289,7 +290,7 @@ func TestEditedTemplateAppliesToTheRestOfASend(t *testing.T) {
 		switch {
 		case bytes.Contains(m.Data, []byte("Subject: Old subject")):
 			old++
-			if i > atEdit+40 {
+			if i > atEdit+80 { // see TestRemovedCampaignStopsMidSend's bound
 				t.Errorf("message %d (after the edit had settled) has the old subject", i)
 			}
 		case bytes.Contains(m.Data, []byte("Subject: New subject")):
