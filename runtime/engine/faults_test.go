@@ -179,7 +179,7 @@ func assertExactlyOnce(t *testing.T, r *smtptest.Relay, want int) {
 // send them again. Leases are on the database's clock and renewed.
 func TestSlowRelayThreeReplicasSendEachMessageOnce(t *testing.T) {
 	rb := setupRelay(t, 120) // 60 active
-	rb.relay.SetDelay(60 * time.Millisecond)
+	rb.relay.SetDelay(100 * time.Millisecond)
 	rb.apply(t, testPlan("Hi", campaign("c", "")))
 	fast := &clock.Accelerated{Start: t0, Factor: 86400}
 	var dones []<-chan struct{}
@@ -187,7 +187,7 @@ func TestSlowRelayThreeReplicasSendEachMessageOnce(t *testing.T) {
 	var engines []*engine.Engine
 	for i := range 3 {
 		e := rb.replica(t, fmt.Sprintf("r%d", i), fast)
-		e.Lease = time.Second // a batch of 50 at 2×60 ms takes 1.5 s
+		e.Lease = 1500 * time.Millisecond // a batch of 50 at 2×100 ms takes 2.5 s
 		engines = append(engines, e)
 		_, done := run(t, e, engine.RunOptions{Interval: 20 * time.Millisecond, ExitWhenIdle: true})
 		dones = append(dones, done)
@@ -205,6 +205,11 @@ func TestSlowRelayThreeReplicasSendEachMessageOnce(t *testing.T) {
 	}
 	if lost != 0 {
 		t.Errorf("%v outcomes lost their claim", lost)
+	}
+	// Renewal keeps the claims alive: a row given back because its lease was in
+	// doubt means renewal fell behind (without it, dozens are given back).
+	if n := strings.Count(rb.logs.String(), "claim may have expired"); n > 3 {
+		t.Errorf("%d rows given back for a lease in doubt: renewal did not keep up", n)
 	}
 	if t.Failed() {
 		t.Logf("logs:\n%s", rb.logs.String())
