@@ -155,15 +155,19 @@ func HasMarketing(p *plan.Plan) bool {
 
 // load returns the latest applied plan, decoding it only when the revision changed.
 func (e *Engine) load(ctx context.Context) (*loaded, error) {
-	rev, err := e.Store.LatestRevision(ctx)
+	id, err := e.Store.LatestRevisionID(ctx)
 	if err != nil {
 		return nil, err
 	}
 	e.mu.Lock()
 	cur := e.current
 	e.mu.Unlock()
-	if cur != nil && cur.revision == rev.ID {
+	if cur != nil && cur.revision == id {
 		return cur, nil
+	}
+	rev, err := e.Store.LatestRevision(ctx)
+	if err != nil {
+		return nil, err
 	}
 	p, err := plan.Decode([]byte(rev.Plan))
 	if err != nil {

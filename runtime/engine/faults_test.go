@@ -144,6 +144,16 @@ func run(t *testing.T, e *engine.Engine, opts engine.RunOptions) (stop func() ti
 	return stop, finished
 }
 
+// waitDone waits for a Run started by run to return.
+func waitDone(t *testing.T, done <-chan struct{}, d time.Duration, what string) {
+	t.Helper()
+	select {
+	case <-done:
+	case <-time.After(d):
+		t.Fatalf("timed out after %s waiting for %s", d, what)
+	}
+}
+
 func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
@@ -193,11 +203,7 @@ func TestSlowRelayThreeReplicasSendEachMessageOnce(t *testing.T) {
 		dones = append(dones, done)
 	}
 	for _, d := range dones {
-		select {
-		case <-d:
-		case <-time.After(60 * time.Second):
-			t.Fatal("replicas did not finish")
-		}
+		waitDone(t, d, 60*time.Second, "the replicas to finish")
 	}
 	assertExactlyOnce(t, rb.relay, 60)
 	for _, e := range engines {
@@ -444,11 +450,7 @@ func TestGracefulShutdownNeitherDuplicatesNorStalls(t *testing.T) {
 		t.Fatalf("a released row counts %d attempts", attempts)
 	}
 	_, done := run(t, rb.replica(t, "r1", rb.clock), engine.RunOptions{Interval: 20 * time.Millisecond, ExitWhenIdle: true})
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("restart did not finish")
-	}
+	waitDone(t, done, 30*time.Second, "the restarted daemon to finish")
 	assertExactlyOnce(t, rb.relay, 300)
 }
 
@@ -543,11 +545,7 @@ func TestNonLeaderWithExitWhenIdleWaitsForTheWork(t *testing.T) {
 	case <-time.After(500 * time.Millisecond):
 	}
 	conn.ExecContext(rb.ctx, `SELECT pg_advisory_unlock($1)`, 0x63616d706c)
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		t.Fatal("did not finish once it could lead")
-	}
+	waitDone(t, done, 20*time.Second, "the daemon to finish once it could lead")
 	assertExactlyOnce(t, rb.relay, 10)
 }
 
@@ -631,11 +629,7 @@ func TestConnectionDroppedMidDataIsRetriedOnce(t *testing.T) {
 	})
 	rb.apply(t, testPlan("Hi", campaign("c", "")))
 	_, done := run(t, rb.eng, engine.RunOptions{Interval: 20 * time.Millisecond, ExitWhenIdle: true})
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		t.Fatal("did not finish")
-	}
+	waitDone(t, done, 20*time.Second, "the daemon to finish")
 	if len(dropped) != 2 {
 		t.Fatalf("the relay dropped %d connections, want 2", len(dropped))
 	}

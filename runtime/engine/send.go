@@ -64,7 +64,6 @@ type sendPass struct {
 	// restarting and the ledger retries.
 	window  chan struct{}
 	sent    atomic.Int64
-	lostOut atomic.Int64
 	lastErr string // the claimer's last logged error (claimer goroutine only)
 }
 
@@ -366,7 +365,6 @@ func (p *sendPass) recorded(batch []store.Outcome, done map[int64]bool) {
 		if !done[o.ID] {
 			// Another replica took the row over after our lease ran out: what we did
 			// is not recorded, and if we sent it, it was sent twice.
-			p.lostOut.Add(1)
 			e.Log.Warn("outcome not recorded: the claim was taken over by another replica", "outbox_id", o.ID, "campaign", o.Campaign, "status", o.Status)
 			if e.Metrics != nil {
 				e.Metrics.LostClaims.Inc()

@@ -10,6 +10,11 @@ FROM campaignctl.revisions
 ORDER BY id DESC
 LIMIT 1;
 
+-- name: latest-revision-id
+-- Asked before every claim and reconcile: the id alone, so the plan's text is
+-- read only when a new revision was applied.
+SELECT coalesce(max(id), 0) FROM campaignctl.revisions;
+
 -- name: list-campaigns
 SELECT name, hash, revision_id, status, send_at, materialized_at, audience, created_at, updated_at
 FROM campaignctl.campaigns

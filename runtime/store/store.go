@@ -221,6 +221,19 @@ func (s *Store) LatestRevision(ctx context.Context) (Revision, error) {
 	return r, nil
 }
 
+// LatestRevisionID returns the id of the most recently applied plan, or
+// ErrNoRevision.
+func (s *Store) LatestRevisionID(ctx context.Context) (int64, error) {
+	var id int64
+	if err := s.DB.GetContext(ctx, &id, q("latest-revision-id")); err != nil {
+		return 0, fmt.Errorf("reading latest revision: %w", err)
+	}
+	if id == 0 {
+		return 0, ErrNoRevision
+	}
+	return id, nil
+}
+
 // Campaign is the actual state of one campaign.
 type Campaign struct {
 	Name           string        `db:"name" json:"name"`
