@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/campaignctl/campaignctl/compiler/plan"
+	"github.com/campaignctl/campaignctl/runtime/engine"
 	"github.com/campaignctl/campaignctl/runtime/store"
 )
 
@@ -67,6 +68,10 @@ The plan's hash is checked: a plan edited after 'campaignctl plan' is refused.`,
 		return 1
 	}
 	fmt.Fprintf(stdout, "applied plan %s as revision %d: %d campaigns, %d segments, %d templates\n", short(p.Hash), id, len(p.Campaigns), len(p.Segments), len(p.Templates))
+	// Say what validates but will not run, rather than accept it silently.
+	for _, line := range engine.NotRun(p) {
+		fmt.Fprintf(stderr, "campaignctl apply: warning: %s\n", line)
+	}
 	return 0
 }
 

@@ -108,7 +108,14 @@ func TestSeedCampaignSendsToExactlyTheMatchingLeads(t *testing.T) {
 	want := handWrittenAudience(t, e.db)
 	t.Setenv("CAMPAIGNCTL_SECRET", "e2e-secret-0123456789")
 
-	mustRun(t, 0, "apply", "--db", e.url, e.plan)
+	// apply says what the examples declare that the daemon does not run yet.
+	var applyOut, applyErr bytes.Buffer
+	if code := run([]string{"apply", "--db", e.url, e.plan}, &applyOut, &applyErr); code != 0 {
+		t.Fatalf("apply: exit %d\n%s", code, applyErr.String())
+	}
+	if !strings.Contains(applyErr.String(), "warning: ") || !strings.Contains(applyErr.String(), "workflow(s): not run") {
+		t.Fatalf("apply did not warn about the workflows it will not run:\n%s", applyErr.String())
+	}
 	mustRun(t, 0, append(serveArgs(e), "--public-url", "http://mail.test")...)
 
 	got := recipients(t, e.smtp, "lost_leads_reactivation")

@@ -147,11 +147,15 @@ path, its guarantees and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl se
 	// Marketing mail must carry a working unsubscribe link: refuse to start
 	// rather than send href="" (the engine also refuses such a revision applied
 	// later, and says so in the log).
-	if *publicURL == "" {
-		if rev, err := st.LatestRevision(ctx); err == nil {
-			if p, err := plan.Decode([]byte(rev.Plan)); err == nil && engine.HasMarketing(p) {
+	// It also names what the plan declares and this daemon does not run yet.
+	if rev, err := st.LatestRevision(ctx); err == nil {
+		if p, err := plan.Decode([]byte(rev.Plan)); err == nil {
+			if *publicURL == "" && engine.HasMarketing(p) {
 				fmt.Fprintf(stderr, "campaignctl serve: revision %d has marketing campaigns, which must carry a working unsubscribe link: pass --public-url https://… (the address where this daemon's /u/ links are reachable) and set CAMPAIGNCTL_SECRET\n", rev.ID)
 				return 2
+			}
+			for _, line := range engine.NotRun(p) {
+				log.Warn("the applied plan has what this daemon does not run", "revision", rev.ID, "what", line)
 			}
 		}
 	}
