@@ -58,6 +58,7 @@ path, its guarantees and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl se
 	ledgerBatch := fs.Int("ledger-batch", 64, "most messages handed to the relay without a committed outcome (what a kill -9 can send twice); outcomes are written half of it at a time")
 	giveUp := fs.Duration("give-up-after", 72*time.Hour, "retry temporary failures (4xx, relay down) this long after the first attempt, then fail the message")
 	grace := fs.Duration("shutdown-grace", 10*time.Second, "on SIGTERM, time for messages already handed to the relay to finish and be recorded")
+	dbConns := fs.Int("db-max-conns", store.DefaultMaxConns, "most connections to Postgres this daemon holds (all kept open while idle, for up to 5 minutes)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) to this file until exit")
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
@@ -81,8 +82,8 @@ path, its guarantees and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl se
 			return 2
 		}
 	}
-	if *ledgerBatch < 1 || *concurrency < 1 {
-		fmt.Fprintln(stderr, "campaignctl serve: --ledger-batch and --concurrency must be at least 1")
+	if *ledgerBatch < 1 || *concurrency < 1 || *dbConns < 4 {
+		fmt.Fprintln(stderr, "campaignctl serve: --ledger-batch and --concurrency must be at least 1, --db-max-conns at least 4 (the claimer, the ledger, the renewer and reconcile each need one)")
 		return 2
 	}
 	var clk clock.Clock = clock.Real{}
@@ -144,6 +145,7 @@ path, its guarantees and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl se
 		return 1
 	}
 	defer st.Close()
+	st.SetMaxConns(*dbConns)
 	// Marketing mail must carry a working unsubscribe link: refuse to start
 	// rather than send href="" (the engine also refuses such a revision applied
 	// later, and says so in the log).

@@ -75,7 +75,30 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("connecting to database %s: %w (is Postgres running? `make pg-start` starts a local one)", Redact(url), RedactError(err, url))
 	}
-	return &Store{DB: db}, nil
+	st := &Store{DB: db}
+	st.SetMaxConns(DefaultMaxConns)
+	return st, nil
+}
+
+// DefaultMaxConns is the connection pool's size unless the daemon's --db-max-conns
+// says otherwise: the send path's claimer, ledger and lease renewer, reconcile's
+// materialization (a reading and a writing connection), the leader's heartbeat and
+// the HTTP handlers each hold one at times.
+const DefaultMaxConns = 16
+
+// SetMaxConns sizes the pool: at most n connections, all of them kept while idle.
+// database/sql keeps only two idle connections by default, so a daemon with more
+// than two concurrent users of the database closed a connection after nearly every
+// statement and opened (forked) a new Postgres backend, and prepared its statements
+// again, for the next one. Idle connections are closed after five minutes, so a
+// quiet daemon does not hold backends it no longer needs.
+func (s *Store) SetMaxConns(n int) {
+	if n < 1 {
+		n = 1
+	}
+	s.DB.SetMaxOpenConns(n)
+	s.DB.SetMaxIdleConns(n)
+	s.DB.SetConnMaxIdleTime(5 * time.Minute)
 }
 
 // Close closes the prepared statements and the connection pool.
