@@ -25,6 +25,14 @@ type Mailer interface {
 	Send(ctx context.Context, m *mailer.Message) error
 }
 
+// BatchMailer is a Mailer that can also deliver several messages in one
+// exchange (mailer.SMTP pipelines them over one connection). errs[i] means for
+// msgs[i] what Send's error would: nil only when the relay accepted it.
+type BatchMailer interface {
+	Mailer
+	SendBatch(ctx context.Context, msgs []*mailer.Message) (errs []error)
+}
+
 // Engine runs the latest applied plan. Fill in the exported fields, then call Run
 // or the individual steps.
 type Engine struct {

@@ -641,3 +641,121 @@ func TestConnectionDroppedMidDataIsRetriedOnce(t *testing.T) {
 		t.Fatalf("a dropped connection suppressed %d addresses", n)
 	}
 }
+
+// batchCounter records the sizes of the batches the engine hands the mailer.
+type batchCounter struct {
+	*mailer.SMTP
+	mu    sync.Mutex
+	sizes map[int]int
+}
+
+func (b *batchCounter) SendBatch(ctx context.Context, msgs []*mailer.Message) []error {
+	b.mu.Lock()
+	b.sizes[len(msgs)]++
+	b.mu.Unlock()
+	return b.SMTP.SendBatch(ctx, msgs)
+}
+
+// Pipelining across messages (SendBatch): with refusals, a 421 and dropped
+// connections in the middle of batches, every row marked sent is a message the
+// relay took exactly once, and every other row's outcome is its own.
+func TestBatchedSendsAttributeEveryReply(t *testing.T) {
+	rb := setupRelay(t, 400) // 200 active
+	bc := &batchCounter{SMTP: rb.eng.Mailer.(*mailer.SMTP), sizes: map[int]int{}}
+	rb.eng.Mailer = bc
+	var mu sync.Mutex
+	once := map[string]bool{}
+	first := func(rcpt string) bool { // true the first time only
+		mu.Lock()
+		defer mu.Unlock()
+		if once[rcpt] {
+			return false
+		}
+		once[rcpt] = true
+		return true
+	}
+	rb.relay.SetReply("rcpt", func(from, rcpt string) *smtptest.Reply {
+		switch rcpt {
+		case "c20@example.com", "c64@example.com", "c66@example.com":
+			return &smtptest.Reply{Code: 550, Enhanced: "5.1.1", Text: "No such user"}
+		}
+		return nil
+	})
+	rb.relay.SetReply("message", func(from, rcpt string) *smtptest.Reply {
+		switch rcpt {
+		case "c30@example.com", "c32@example.com":
+			return &smtptest.Reply{Code: 554, Enhanced: "5.6.0", Text: "Content rejected"}
+		case "c100@example.com", "c150@example.com":
+			if first(rcpt) {
+				return &smtptest.Reply{Code: 421, Text: "closing"}
+			}
+		}
+		return nil
+	})
+	rb.relay.SetDropMidData(func(rcpt string) bool {
+		return (rcpt == "c50@example.com" || rcpt == "c52@example.com" || rcpt == "c180@example.com") && first("drop"+rcpt)
+	})
+	rb.apply(t, testPlan("Hi", campaign("c", "")))
+	_, done := run(t, rb.eng, engine.RunOptions{Interval: 20 * time.Millisecond, ExitWhenIdle: true})
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("did not finish")
+	}
+	var rows []struct {
+		Email  string `db:"email"`
+		Status string `db:"status"`
+		SMTP   string `db:"last_smtp"`
+	}
+	if err := rb.st.DB.Select(&rows, `SELECT email, status, coalesce(last_smtp, '') AS last_smtp FROM campaignctl.outbox`); err != nil {
+		t.Fatal(err)
+	}
+	got := rb.relay.Deliveries()
+	sent := 0
+	for _, r := range rows {
+		n := got[strings.ToLower(r.Email)]
+		switch r.Status {
+		case "sent":
+			sent++
+			if n != 1 {
+				t.Errorf("%s is sent, the relay has it %d times", r.Email, n)
+			}
+		default:
+			if n != 0 {
+				t.Errorf("%s is %s (%s), the relay has it %d times", r.Email, r.Status, r.SMTP, n)
+			}
+		}
+		switch r.Email {
+		case "c20@example.com", "c64@example.com", "c66@example.com":
+			if r.Status != "failed" || r.SMTP != "rcpt 550 5.1.1" {
+				t.Errorf("%s: %s %q, want failed rcpt 550 5.1.1", r.Email, r.Status, r.SMTP)
+			}
+		case "c30@example.com", "c32@example.com":
+			if r.Status != "failed" || r.SMTP != "message 554 5.6.0" {
+				t.Errorf("%s: %s %q, want failed message 554 5.6.0", r.Email, r.Status, r.SMTP)
+			}
+		default:
+			if r.Status != "sent" {
+				t.Errorf("%s: %s %q, want sent", r.Email, r.Status, r.SMTP)
+			}
+		}
+	}
+	if sent != 195 {
+		t.Errorf("%d sent, want 195", sent)
+	}
+	if n := rb.suppressed(t); n != 3 {
+		t.Errorf("%d suppressed, want 3", n)
+	}
+	bc.mu.Lock()
+	defer bc.mu.Unlock()
+	multi := 0
+	for size, n := range bc.sizes {
+		if size > 1 {
+			multi += n
+		}
+	}
+	if multi == 0 {
+		t.Errorf("no batch of more than one message (sizes %v)", bc.sizes)
+	}
+	t.Logf("batch sizes: %v", bc.sizes)
+}

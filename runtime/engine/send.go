@@ -245,41 +245,101 @@ func (p *sendPass) sleep(ctx context.Context) {
 	}
 }
 
+// maxBatch is how many jobs a worker takes at once (without waiting for more)
+// and hands to a BatchMailer on one connection.
+const maxBatch = 4
+
 // work sends jobs. Once ctx is done, jobs not yet started are released untried.
+// A worker takes the first job waiting, then up to maxBatch-1 more that are
+// already queued, and sends them together when the Mailer is a BatchMailer.
 func (p *sendPass) work(ctx, sendCtx context.Context) {
-	e := p.e
+	jobs := make([]job, 0, maxBatch)
+	group := make([]job, 0, maxBatch)
 	for j := range p.jobs {
 		poke(p.taken)
-		if ctx.Err() != nil {
-			p.outs <- result{Outcome: release(j.row)}
-			continue
+		jobs = append(jobs[:0], j)
+	fill:
+		for len(jobs) < maxBatch {
+			select {
+			case j, ok := <-p.jobs:
+				if !ok {
+					break fill
+				}
+				poke(p.taken)
+				jobs = append(jobs, j)
+			default:
+				break fill
+			}
 		}
-		// A pass until idle does not wait out a relay outage: it gives the rows
-		// back and the next pass tries again. A daemon's pass waits.
-		if p.untilIdle && e.relay.paused() {
-			p.outs <- result{Outcome: e.deferred(j.row)}
-			continue
+		group = group[:0]
+		for _, j := range jobs {
+			if ctx.Err() != nil {
+				p.outs <- result{Outcome: release(j.row)}
+				continue
+			}
+			// A pass until idle does not wait out a relay outage: it gives the rows
+			// back and the next pass tries again. A daemon's pass waits.
+			if p.untilIdle && p.e.relay.paused() {
+				p.outs <- result{Outcome: p.e.deferred(j.row)}
+				continue
+			}
+			if len(group) > 0 && p.e.relay.paused() {
+				// Do not hold a group's window tokens through a relay pause.
+				p.sendGroup(sendCtx, group)
+				group = group[:0]
+			}
+			if err := p.e.relay.wait(ctx); err != nil {
+				p.outs <- result{Outcome: release(j.row)}
+				continue
+			}
+			// A worker waits for a window token only while it holds none for
+			// messages it has not sent yet, so workers cannot starve each other
+			// of tokens: when none is free, the group goes first.
+			select {
+			case p.window <- struct{}{}:
+			default:
+				if len(group) > 0 {
+					p.sendGroup(sendCtx, group)
+					group = group[:0]
+				}
+				select {
+				case p.window <- struct{}{}:
+				case <-ctx.Done():
+					p.outs <- result{Outcome: release(j.row)}
+					continue
+				}
+			}
+			group = append(group, j)
 		}
-		if err := e.relay.wait(ctx); err != nil {
-			p.outs <- result{Outcome: release(j.row)}
-			continue
+		if len(group) > 0 {
+			p.sendGroup(sendCtx, group)
 		}
-		select {
-		case p.window <- struct{}{}:
-		case <-ctx.Done():
-			p.outs <- result{Outcome: release(j.row)}
-			continue
-		}
-		// The lease must hold for the whole exchange, or another replica could be
-		// sending the same message: give it back instead (the write is fenced, so
-		// a row already taken over is left alone).
+	}
+}
+
+// sendGroup composes and sends jobs that hold window tokens, and hands their
+// outcomes to the ledger.
+func (p *sendPass) sendGroup(sendCtx context.Context, group []job) {
+	e := p.e
+	// The lease must hold for the whole exchange, or another replica could be
+	// sending the same message: give it back instead (the write is fenced, so
+	// a row already taken over is left alone). Checked here, just before the
+	// group is composed and sent.
+	valid := make([]job, 0, len(group))
+	for _, j := range group {
 		if !p.held.valid(j.row.ID, e.Lease/3) {
 			e.Log.Warn("claim may have expired before sending (lease renewal late); giving the row back", "outbox_id", j.row.ID, "lease", e.Lease)
 			<-p.window
 			p.outs <- result{Outcome: release(j.row)}
 			continue
 		}
-		out, delivered := e.process(sendCtx, j)
+		valid = append(valid, j)
+	}
+	group = valid
+	if len(group) == 0 {
+		return
+	}
+	emit := func(out store.Outcome, delivered bool) {
 		if delivered {
 			p.sent.Add(1)
 			if e.Metrics != nil {
@@ -288,7 +348,48 @@ func (p *sendPass) work(ctx, sendCtx context.Context) {
 		}
 		p.outs <- result{Outcome: out, windowed: true}
 	}
+	bm, batching := e.Mailer.(BatchMailer)
+	if !batching || len(group) == 1 {
+		for _, j := range group {
+			emit(e.process(sendCtx, j))
+		}
+		return
+	}
+	preps := make([]prepared, 0, len(group))
+	msgs := make([]*mailer.Message, 0, len(group))
+	for _, j := range group {
+		pr := e.prepare(j)
+		if pr.msg == nil {
+			emit(pr.out, false)
+			continue
+		}
+		preps = append(preps, pr)
+		msgs = append(msgs, pr.msg)
+	}
+	if len(msgs) == 0 {
+		return
+	}
+	start := time.Now()
+	errs := bm.SendBatch(sendCtx, msgs)
+	if e.Metrics != nil {
+		// Each message's share of the batch's time.
+		per := time.Since(start).Seconds() / float64(len(msgs))
+		for range msgs {
+			e.Metrics.SendSeconds.Observe(per)
+		}
+	}
+	for i, pr := range preps {
+		var err error = errNoResult
+		if i < len(errs) {
+			err = errs[i]
+		}
+		emit(e.finish(pr, err))
+	}
 }
+
+// errNoResult stands for a SendBatch that returned fewer errors than messages:
+// those messages are treated as never sent.
+var errNoResult = errors.New("the mailer returned no result for this message")
 
 // ledger writes outcomes in batches: when LedgerBatch are waiting or the oldest
 // has waited LedgerDelay. A failed write is retried (the database may be
@@ -506,10 +607,35 @@ func (e *Engine) deferred(r store.Claimed) store.Outcome {
 	return o
 }
 
+// prepared is a composed message ready for the relay, or (msg nil) the outcome
+// of a row decided without sending it.
+type prepared struct {
+	row     store.Claimed
+	msg     *mailer.Message
+	tplHash string
+	out     store.Outcome
+}
+
 // process composes and sends one row and decides its outcome. delivered is true
 // when the relay accepted the message.
 func (e *Engine) process(ctx context.Context, j job) (out store.Outcome, delivered bool) {
+	pr := e.prepare(j)
+	if pr.msg == nil {
+		return pr.out, false
+	}
+	start := time.Now()
+	err := e.Mailer.Send(ctx, pr.msg)
+	if e.Metrics != nil {
+		e.Metrics.SendSeconds.Observe(time.Since(start).Seconds())
+	}
+	return e.finish(pr, err)
+}
+
+// prepare composes one row's message, or decides its outcome when it cannot
+// or must not be sent.
+func (e *Engine) prepare(j job) prepared {
 	r := j.row
+	done := func(o store.Outcome) prepared { return prepared{row: r, out: o} }
 	count := func(status string) {
 		if e.Metrics != nil {
 			e.Metrics.Messages.WithLabelValues(r.Campaign, r.Step, status).Inc()
@@ -521,13 +647,13 @@ func (e *Engine) process(ctx context.Context, j job) (out store.Outcome, deliver
 		count(metrics.StatusCancelled)
 		o := outcome(r, store.OutboxCancelled)
 		o.Error = "campaign no longer in the applied plan"
-		return o, false
+		return done(o)
 	}
 	if r.Suppressed {
 		count(metrics.StatusCancelled)
 		o := outcome(r, store.OutboxCancelled)
 		o.Error = "address suppressed"
-		return o, false
+		return done(o)
 	}
 	msg, tplHash, err := e.compose(l, j.contacts, c, r)
 	var unavailable *contactsUnavailable
@@ -538,23 +664,30 @@ func (e *Engine) process(ctx context.Context, j job) (out store.Outcome, deliver
 		if e.Clock.Now().Sub(r.FirstAttemptAt) >= e.GiveUpAfter {
 			o := outcome(r, store.OutboxFailed)
 			o.Error = fmt.Sprintf("giving up after %s without the contact data: %v", e.GiveUpAfter, err)
-			return o, false
+			return done(o)
 		}
 		o := outcome(r, store.OutboxPending)
 		o.At, o.Error = e.Clock.Now().Add(time.Minute), err.Error()
-		return o, false
+		return done(o)
 	}
 	if err != nil {
 		count(metrics.StatusFailed)
 		e.Log.Error("cannot compose message", "campaign", r.Campaign, "outbox_id", r.ID, "err", err)
 		o := outcome(r, store.OutboxFailed)
 		o.Error = err.Error()
-		return o, false
+		return done(o)
 	}
-	start := time.Now()
-	err = e.Mailer.Send(ctx, msg)
-	if e.Metrics != nil {
-		e.Metrics.SendSeconds.Observe(time.Since(start).Seconds())
+	return prepared{row: r, msg: msg, tplHash: tplHash}
+}
+
+// finish decides the outcome of a row whose message was handed to the Mailer,
+// from the Mailer's error. delivered is true when the relay accepted it.
+func (e *Engine) finish(pr prepared, err error) (out store.Outcome, delivered bool) {
+	r, msg, tplHash := pr.row, pr.msg, pr.tplHash
+	count := func(status string) {
+		if e.Metrics != nil {
+			e.Metrics.Messages.WithLabelValues(r.Campaign, r.Step, status).Inc()
+		}
 	}
 	now := e.Clock.Now()
 	verdict := mailer.Classify(err)

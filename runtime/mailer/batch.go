@@ -1,0 +1,255 @@
+package mailer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"syscall"
+	"time"
+)
+
+// ErrNotSent is inside the SendError of a message of a SendBatch that was
+// never handed to the relay because the connection broke (or the relay
+// closed it) on an earlier message of the batch. Classify calls it
+// RelayUnavailable; it is never MaybeDelivered.
+var ErrNotSent = errors.New("not sent: the connection ended on an earlier message of the batch")
+
+// batchItem is one encoded message of a batch.
+type batchItem struct {
+	idx      int // index in the caller's slice
+	from, to string
+	body     []byte // dot-stuffed, ending in ".\r\n"
+}
+
+// SendBatch delivers msgs in order over one connection, pipelining across
+// messages (RFC 2920): the MAIL FROM, RCPT TO and DATA of message i+1 go in
+// the same write as the body and final dot of message i, so a message costs
+// about one write and one read. errs[i] has exactly the meaning Send's error
+// would have for msgs[i]: nil only after a 2xx reply to msgs[i]'s final dot.
+// If the connection ends, the message whose final dot was written gets a
+// SendError that is MaybeDelivered (as with Send), and the messages after it
+// get a SendError wrapping ErrNotSent (RelayUnavailable, never delivered).
+// A relay without PIPELINING gets the messages one Send at a time.
+func (s *SMTP) SendBatch(ctx context.Context, msgs []*Message) []error {
+	errs := make([]error, len(msgs))
+	if len(msgs) == 1 {
+		errs[0] = s.Send(ctx, msgs[0])
+		return errs
+	}
+	if len(msgs) == 0 {
+		return errs
+	}
+	items := make([]batchItem, 0, len(msgs))
+	bufs := make([]*[]byte, 0, 2*len(msgs))
+	defer func() {
+		for _, b := range bufs {
+			bodyPool.Put(b)
+		}
+	}()
+	for i, m := range msgs {
+		rawp := bodyPool.Get().(*[]byte)
+		bodyp := bodyPool.Get().(*[]byte)
+		bufs = append(bufs, rawp, bodyp)
+		raw, from, to, err := m.appendBytes((*rawp)[:0])
+		*rawp = raw[:0]
+		if err == nil {
+			err = checkEnvelope(from, to)
+		}
+		if err != nil {
+			errs[i] = &SendError{Stage: StageCompose, Err: err}
+			continue
+		}
+		body := appendDotStuffed((*bodyp)[:0], raw)
+		*bodyp = body[:0]
+		items = append(items, batchItem{idx: i, from: from, to: to, body: body})
+	}
+	if len(items) == 0 {
+		return errs
+	}
+
+	s.init()
+	select {
+	case s.slots <- struct{}{}:
+	case <-ctx.Done():
+		for _, it := range items {
+			errs[it.idx] = &SendError{Stage: StageConnect, Err: fmt.Errorf("waiting for a free connection to %s: %w", s.Addr, ctx.Err())}
+		}
+		return errs
+	}
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			<-s.slots
+		}
+	}
+	defer release()
+
+	for attempt := 0; ; attempt++ {
+		c, serr := s.get(ctx)
+		if serr != nil {
+			for _, it := range items {
+				e := *serr
+				errs[it.idx] = &e
+			}
+			return errs
+		}
+		if !c.pipelining {
+			// Lock-step relay: nothing to gain; one Send at a time, which
+			// takes the connection back from the pool.
+			s.put(c)
+			release()
+			for _, it := range items {
+				errs[it.idx] = s.Send(ctx, msgs[it.idx])
+			}
+			return errs
+		}
+		reused := c.sent > 0
+		c.transactBatch(ctx, s, items, errs)
+		s.put(c)
+		// As in Send: a pooled connection the relay closed while idle fails on
+		// the first command, before the relay saw any of the batch; retry the
+		// whole batch once on a fresh connection.
+		if attempt == 0 && reused && ctx.Err() == nil {
+			var se *SendError
+			if errors.As(errs[items[0].idx], &se) &&
+				((se.Code == 0 && c.beforeFirstReply) || (se.Code == 421 && se.Stage == StageMail)) {
+				for _, it := range items {
+					errs[it.idx] = nil
+				}
+				continue
+			}
+		}
+		return errs
+	}
+}
+
+// notSent is the error of a message of a batch that was never handed over.
+func notSent(ctx context.Context) *SendError {
+	err := ErrNotSent
+	if ctx.Err() != nil {
+		err = fmt.Errorf("%w: %w", ctx.Err(), ErrNotSent)
+	}
+	return &SendError{Stage: StageMail, Err: err}
+}
+
+// appendEnvelope appends the pipelined MAIL FROM, RCPT TO and DATA commands.
+func appendEnvelope(b []byte, from, to string) []byte {
+	b = append(b, "MAIL FROM:<"...)
+	b = append(b, from...)
+	b = append(b, ">\r\nRCPT TO:<"...)
+	b = append(b, to...)
+	return append(b, ">\r\nDATA\r\n"...)
+}
+
+// transactBatch sends items on c (which offers PIPELINING) and sets errs for
+// each of them. After it, c.broken says whether c may be reused and
+// c.beforeFirstReply whether the relay answered nothing at all.
+func (c *smtpConn) transactBatch(ctx context.Context, s *SMTP, items []batchItem, errs []error) {
+	c.beforeFirstReply = true
+	if ctx.Done() != nil {
+		raw := c.raw
+		stop := context.AfterFunc(ctx, func() { _ = raw.Close() })
+		defer func() {
+			if !stop() {
+				c.broken = true
+			}
+		}()
+	}
+	timeout := s.commandTimeout()
+	dt := s.dataTimeout()
+	// queued: the envelope commands of items[i] went out with the previous
+	// message's body, and their replies follow that message's final reply.
+	queued := false
+	var wbuf []byte
+	for i, it := range items {
+		if c.broken {
+			errs[it.idx] = notSent(ctx)
+			continue
+		}
+		if !queued {
+			wbuf = appendEnvelope(wbuf[:0], it.from, it.to)
+			_ = c.nc.SetWriteDeadline(time.Now().Add(timeout))
+			if _, err := c.nc.Write(wbuf); err != nil {
+				errs[it.idx] = c.ioError(ctx, StageMail, "writing MAIL FROM", timeout, err)
+				continue
+			}
+		}
+		queued = false
+		var first *SendError
+		var failed *SendError
+		for _, st := range [3]Stage{StageMail, StageRcpt, StageData} {
+			code, err := c.readReply(timeout)
+			if err != nil {
+				failed = c.ioError(ctx, st, "waiting for the reply to "+commandName(st), timeout, err)
+				break
+			}
+			c.beforeFirstReply = false
+			if code == 421 {
+				c.broken = true
+				failed = c.replyError(st, code)
+				break
+			}
+			ok := code == 250 || code == 251
+			if st == StageData {
+				ok = code == 354
+				if ok && first != nil {
+					c.broken = true
+				}
+			}
+			if !ok && first == nil {
+				first = c.replyError(st, code)
+			}
+		}
+		if failed != nil {
+			errs[it.idx] = failed
+			continue
+		}
+		if first != nil {
+			c.reset(timeout)
+			errs[it.idx] = first
+			continue
+		}
+		// The body and final dot, and the next message's envelope behind them.
+		out := it.body
+		if i+1 < len(items) {
+			next := items[i+1]
+			out = appendEnvelope(it.body, next.from, next.to)
+			queued = true
+		}
+		_ = c.nc.SetWriteDeadline(time.Now().Add(dt))
+		n, err := c.nc.Write(out)
+		if err != nil {
+			if n >= len(it.body) {
+				// The final dot went out; only the next envelope did not.
+				errs[it.idx] = c.ioError(ctx, StageMessage, "writing the next message's envelope", dt, err)
+			} else {
+				errs[it.idx] = c.ioError(ctx, StageData, "writing the message", dt, err)
+			}
+			continue
+		}
+		code, err := c.readReply(dt)
+		if err != nil {
+			if errors.Is(err, syscall.ECONNRESET) && !queued {
+				// As in transact: nothing followed the dot, so a reset means
+				// the relay left the dot unread.
+				errs[it.idx] = c.ioError(ctx, StageData, "the relay reset the connection before reading the whole message", dt, err)
+			} else {
+				// With the next envelope behind the dot, a reset may only mean
+				// that the envelope was unread: the relay may have taken the
+				// message.
+				errs[it.idx] = c.ioError(ctx, StageMessage, "waiting for the reply after the message", dt, err)
+			}
+			continue
+		}
+		if code == 421 {
+			c.broken = true
+		}
+		if code < 200 || code > 299 {
+			errs[it.idx] = c.replyError(StageMessage, code)
+			continue
+		}
+		c.sent++
+		errs[it.idx] = nil
+	}
+}

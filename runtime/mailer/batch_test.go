@@ -1,0 +1,272 @@
+package mailer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/campaignctl/campaignctl/runtime/mailer/smtptest"
+)
+
+func batchMsgs(prefix string, n int) []*Message {
+	msgs := make([]*Message, n)
+	for i := range msgs {
+		msgs[i] = testMessage(fmt.Sprintf("%s%d@example.com", prefix, i), i)
+	}
+	return msgs
+}
+
+// checkBatch verifies the one rule that must never break: a message is
+// reported delivered exactly when the relay took it, and a message reported
+// failed without MaybeDelivered was not taken.
+func checkBatch(t *testing.T, r *smtptest.Relay, msgs []*Message, errs []error) {
+	t.Helper()
+	if len(errs) != len(msgs) {
+		t.Fatalf("%d errors for %d messages", len(errs), len(msgs))
+	}
+	got := r.Deliveries()
+	for i, m := range msgs {
+		n := got[strings.ToLower(m.To)]
+		var se *SendError
+		switch {
+		case errs[i] == nil:
+			if n != 1 {
+				t.Errorf("message %d reported delivered, relay has it %d times", i, n)
+			}
+		case errors.As(errs[i], &se) && se.MaybeDelivered():
+			if n > 1 {
+				t.Errorf("message %d delivered %d times", i, n)
+			}
+		default:
+			if n != 0 {
+				t.Errorf("message %d reported not delivered (%v), relay has it %d times", i, errs[i], n)
+			}
+			if Classify(errs[i]) == Delivered {
+				t.Errorf("message %d: error %v classified delivered", i, errs[i])
+			}
+		}
+	}
+}
+
+func rcptIs(to string) func(string) bool {
+	return func(rcpt string) bool { return strings.EqualFold(rcpt, to) }
+}
+
+func replyFor(to string, rep *smtptest.Reply) func(from, rcpt string) *smtptest.Reply {
+	return func(_, rcpt string) *smtptest.Reply {
+		if strings.EqualFold(rcpt, to) {
+			return rep
+		}
+		return nil
+	}
+}
+
+func TestSendBatchAllDelivered(t *testing.T) {
+	for _, pipelining := range []bool{true, false} {
+		t.Run(fmt.Sprint("pipelining=", pipelining), func(t *testing.T) {
+			b := setupRelay(t)
+			b.relay.SetPipelining(pipelining)
+			for round := range 3 {
+				msgs := batchMsgs(fmt.Sprintf("r%d-", round), 4)
+				errs := b.client.SendBatch(context.Background(), msgs)
+				for i, err := range errs {
+					if err != nil {
+						t.Fatalf("message %d: %v", i, err)
+					}
+				}
+				checkBatch(t, b.relay, msgs, errs)
+			}
+			got := b.relay.Messages()
+			if len(got) != 12 {
+				t.Fatalf("relay has %d messages, want 12", len(got))
+			}
+			for i, d := range got {
+				want := fmt.Sprintf("r%d-%d@example.com", i/4, i%4)
+				if d.To[0] != want || !strings.Contains(string(d.Data), fmt.Sprintf("Subject: Message %d", i%4)) {
+					t.Errorf("delivery %d to %v, want %s with its own body", i, d.To, want)
+				}
+			}
+			if c := b.relay.Connections(); c != 1 {
+				t.Errorf("%d connections, want 1", c)
+			}
+		})
+	}
+}
+
+func TestSendBatchFaults(t *testing.T) {
+	type want struct {
+		nilErr bool
+		stage  Stage
+		code   int
+		maybe  bool
+		notSnt bool
+	}
+	ok := want{nilErr: true}
+	notSentW := want{stage: StageMail, notSnt: true}
+	cases := []struct {
+		name  string
+		setup func(r *smtptest.Relay)
+		want  []want
+	}{
+		{"550 on second RCPT", func(r *smtptest.Relay) {
+			r.SetReply(smtptest.StageRcpt, replyFor("m1@example.com", &smtptest.Reply{Code: 550, Enhanced: "5.1.1", Text: "no such user"}))
+		}, []want{ok, {stage: StageRcpt, code: 550}, ok, ok}},
+		{"554 after first final dot", func(r *smtptest.Relay) {
+			r.SetReply(smtptest.StageMessage, replyFor("m0@example.com", &smtptest.Reply{Code: 554, Enhanced: "5.6.0", Text: "content"}))
+		}, []want{{stage: StageMessage, code: 554}, ok, ok, ok}},
+		{"451 after last final dot", func(r *smtptest.Relay) {
+			r.SetReply(smtptest.StageMessage, replyFor("m3@example.com", &smtptest.Reply{Code: 451, Text: "later"}))
+		}, []want{ok, ok, ok, {stage: StageMessage, code: 451}}},
+		{"554 on third DATA", func(r *smtptest.Relay) {
+			r.SetReply(smtptest.StageData, replyFor("m2@example.com", &smtptest.Reply{Code: 554, Enhanced: "5.7.1", Text: "no"}))
+		}, []want{ok, ok, {stage: StageData, code: 554}, ok}},
+		{"drop mid-DATA of second", func(r *smtptest.Relay) {
+			r.SetDropMidData(rcptIs("m1@example.com"))
+		}, []want{ok, {stage: StageMessage, maybe: true}, notSentW, notSentW}},
+		{"drop mid-DATA of last", func(r *smtptest.Relay) {
+			r.SetDropMidData(rcptIs("m3@example.com"))
+		}, []want{ok, ok, ok, {stage: StageData}}},
+		{"421 after second final dot", func(r *smtptest.Relay) {
+			r.SetReply(smtptest.StageMessage, replyFor("m1@example.com", &smtptest.Reply{Code: 421, Text: "bye"}))
+		}, []want{ok, {stage: StageMessage, code: 421}, notSentW, notSentW}},
+		{"421 on third RCPT", func(r *smtptest.Relay) {
+			r.SetReply(smtptest.StageRcpt, replyFor("m2@example.com", &smtptest.Reply{Code: 421, Text: "bye"}))
+		}, []want{ok, ok, {stage: StageRcpt, code: 421}, notSentW}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := setupRelay(t)
+			tc.setup(b.relay)
+			msgs := batchMsgs("m", 4)
+			errs := b.client.SendBatch(context.Background(), msgs)
+			checkBatch(t, b.relay, msgs, errs)
+			for i, w := range tc.want {
+				if w.nilErr {
+					if errs[i] != nil {
+						t.Errorf("message %d: %v, want delivered", i, errs[i])
+					}
+					continue
+				}
+				se := sendErr(t, errs[i])
+				if se.Stage != w.stage || se.Code != w.code || se.MaybeDelivered() != w.maybe || errors.Is(se, ErrNotSent) != w.notSnt {
+					t.Errorf("message %d: %v (stage %s code %d maybe %v), want %+v", i, se, se.Stage, se.Code, se.MaybeDelivered(), w)
+				}
+				if w.notSnt && Classify(se) != RelayUnavailable {
+					t.Errorf("message %d: not sent classified %v", i, Classify(se))
+				}
+			}
+			// The client recovers: the next batch goes through.
+			b.relay.SetReply(smtptest.StageRcpt, nil)
+			b.relay.SetReply(smtptest.StageData, nil)
+			b.relay.SetReply(smtptest.StageMessage, nil)
+			b.relay.SetDropMidData(nil)
+			more := batchMsgs("again", 3)
+			for i, err := range b.client.SendBatch(context.Background(), more) {
+				if err != nil {
+					t.Errorf("after the fault, message %d: %v", i, err)
+				}
+			}
+		})
+	}
+}
+
+// TestSendBatchRandomFaults throws random faults at random batches over a
+// reused client and checks that no message is ever reported delivered that
+// the relay did not take, nor the reverse.
+func TestSendBatchRandomFaults(t *testing.T) {
+	b := setupRelay(t)
+	rng := rand.New(rand.NewPCG(1, 2))
+	type fault struct {
+		stage smtptest.Stage
+		rep   *smtptest.Reply
+	}
+	kinds := []fault{
+		{smtptest.StageRcpt, &smtptest.Reply{Code: 550, Enhanced: "5.1.1"}},
+		{smtptest.StageRcpt, &smtptest.Reply{Code: 450, Enhanced: "4.2.1"}},
+		{smtptest.StageRcpt, &smtptest.Reply{Code: 421}},
+		{smtptest.StageData, &smtptest.Reply{Code: 554}},
+		{smtptest.StageData, &smtptest.Reply{Code: 421}},
+		{smtptest.StageMessage, &smtptest.Reply{Code: 554, Enhanced: "5.6.0"}},
+		{smtptest.StageMessage, &smtptest.Reply{Code: 451}},
+		{smtptest.StageMessage, &smtptest.Reply{Code: 421}},
+		{"drop", nil},
+	}
+	assigned := map[string]int{} // recipient → index in kinds, or -1
+	lookup := func(stage smtptest.Stage) func(_, rcpt string) *smtptest.Reply {
+		return func(_, rcpt string) *smtptest.Reply {
+			k, ok := assigned[strings.ToLower(rcpt)]
+			if ok && k >= 0 && kinds[k].stage == stage {
+				return kinds[k].rep
+			}
+			return nil
+		}
+	}
+	// assigned is written only between batches, while no session runs a rule.
+	b.relay.SetReply(smtptest.StageRcpt, lookup(smtptest.StageRcpt))
+	b.relay.SetReply(smtptest.StageData, lookup(smtptest.StageData))
+	b.relay.SetReply(smtptest.StageMessage, lookup(smtptest.StageMessage))
+	b.relay.SetDropMidData(func(rcpt string) bool {
+		k, ok := assigned[strings.ToLower(rcpt)]
+		return ok && k >= 0 && kinds[k].stage == "drop"
+	})
+	delivered, failed := 0, 0
+	for round := range 300 {
+		n := 1 + rng.IntN(5)
+		msgs := batchMsgs(fmt.Sprintf("x%d-", round), n)
+		for _, m := range msgs {
+			k := -1
+			if rng.IntN(4) == 0 {
+				k = rng.IntN(len(kinds))
+			}
+			assigned[strings.ToLower(m.To)] = k
+		}
+		errs := b.client.SendBatch(context.Background(), msgs)
+		checkBatch(t, b.relay, msgs, errs)
+		for i, err := range errs {
+			k := assigned[strings.ToLower(msgs[i].To)]
+			if err == nil {
+				delivered++
+				if k >= 0 {
+					t.Fatalf("round %d message %d had fault %v but was reported delivered", round, i, kinds[k])
+				}
+			} else {
+				failed++
+			}
+		}
+	}
+	t.Logf("%d delivered, %d failed", delivered, failed)
+}
+
+func TestSendBatchRetriesStaleConnection(t *testing.T) {
+	b := setupRelay(t)
+	if errs := b.client.SendBatch(context.Background(), batchMsgs("a", 2)); errs[0] != nil || errs[1] != nil {
+		t.Fatal(errs)
+	}
+	b.relay.CloseConnections()
+	waitConns(t, b.relay, 0)
+	msgs := batchMsgs("b", 3)
+	errs := b.client.SendBatch(context.Background(), msgs)
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("message %d: %v", i, err)
+		}
+	}
+	checkBatch(t, b.relay, msgs, errs)
+}
+
+func TestSendBatchComposeError(t *testing.T) {
+	b := setupRelay(t)
+	msgs := batchMsgs("c", 3)
+	msgs[1].From = "bad<address>"
+	errs := b.client.SendBatch(context.Background(), msgs)
+	if errs[0] != nil || errs[2] != nil {
+		t.Fatal(errs)
+	}
+	if se := sendErr(t, errs[1]); se.Stage != StageCompose {
+		t.Fatalf("got %v, want a compose error", se)
+	}
+	checkBatch(t, b.relay, msgs, errs)
+}
