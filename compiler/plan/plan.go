@@ -176,6 +176,15 @@ func (p *Plan) Campaign(name string) (*Campaign, bool) {
 	return nil, false
 }
 
+func (p *Plan) Sequence(name string) (*Sequence, bool) {
+	for i := range p.Sequences {
+		if p.Sequences[i].Name == name {
+			return &p.Sequences[i], true
+		}
+	}
+	return nil, false
+}
+
 // Finalize sorts every object by name, fills in the content hashes and the plan
 // hash, and sets the format version. Call it once the plan's content is complete.
 func (p *Plan) Finalize() {

@@ -29,12 +29,7 @@ func loadBatchContacts(ctx context.Context, st *store.Store, p *plan.Plan, rows 
 	keys := map[string][]string{}
 	var models []*plan.Model
 	for _, r := range rows {
-		c, ok := p.Campaign(r.Campaign)
-		if !ok {
-			continue
-		}
-		seg, _ := p.Segment(c.Segment)
-		m, ok := p.Model(seg.Model)
+		m, ok := modelOf(p, r.Kind, r.Campaign)
 		if !ok {
 			continue
 		}

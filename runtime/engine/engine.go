@@ -13,6 +13,7 @@ import (
 
 	"github.com/campaignctl/campaignctl/compiler/plan"
 	"github.com/campaignctl/campaignctl/runtime/clock"
+	"github.com/campaignctl/campaignctl/runtime/flow"
 	"github.com/campaignctl/campaignctl/runtime/links"
 	"github.com/campaignctl/campaignctl/runtime/mailer"
 	"github.com/campaignctl/campaignctl/runtime/metrics"
@@ -67,6 +68,10 @@ type Engine struct {
 	// ShutdownGrace is how long, once the context is cancelled, messages already
 	// handed to the relay may take to finish and their outcomes to be written.
 	ShutdownGrace time.Duration
+	// EnrollInterval is how often the leader looks for contacts newly matching
+	// a sequence's segment (default 30 s, real time), besides right after a new
+	// revision is applied. Each look is one INSERT … SELECT with an anti join.
+	EnrollInterval time.Duration
 	// RelayBackoff is the first pause after the relay is found down (default
 	// 0.5 s); a relay that refuses us pauses ten times longer. Both double per
 	// consecutive failure, up to 30 s and 5 minutes.
@@ -85,14 +90,46 @@ type Engine struct {
 	// wakeSend and wakeReconcile shorten the other loop's wait: new rows were
 	// enqueued, or the send pipeline just ran dry (time for the idle check).
 	wakeSend, wakeReconcile chan struct{}
-	wakeOnce                sync.Once
+	// wakeAdvance: contacts were enrolled or an A/B test decided.
+	wakeAdvance chan struct{}
+	wakeOnce    sync.Once
+	// logged holds the last error logged per subject, so a failure that
+	// persists is logged when it starts or changes, not on every pass.
+	loggedMu sync.Mutex
+	logged   map[string]string
+	// lastEnroll is when (real time) and under which revision the leader last
+	// enrolled newly matching contacts.
+	lastEnroll    time.Time
+	lastEnrollRev int64
 }
 
 func (e *Engine) wakeChans() {
 	e.wakeOnce.Do(func() {
 		e.wakeSend = make(chan struct{}, 1)
 		e.wakeReconcile = make(chan struct{}, 1)
+		e.wakeAdvance = make(chan struct{}, 1)
 	})
+}
+
+// logOnce logs err about subject unless the same error was the last logged
+// for it.
+// A nil err forgets subject's last error, so its next failure is logged.
+func (e *Engine) logOnce(subject, msg string, err error) {
+	e.loggedMu.Lock()
+	if err == nil {
+		delete(e.logged, subject)
+		e.loggedMu.Unlock()
+		return
+	}
+	if e.logged == nil {
+		e.logged = map[string]string{}
+	}
+	same := e.logged[subject] == err.Error()
+	e.logged[subject] = err.Error()
+	e.loggedMu.Unlock()
+	if !same {
+		e.Log.Error(msg, "subject", subject, "err", err)
+	}
 }
 
 func poke(ch chan struct{}) {
@@ -110,6 +147,17 @@ type loaded struct {
 	templates map[string]*mailer.Compiled
 	// templateErrs holds why a template could not be parsed; its messages fail.
 	templateErrs map[string]error
+	// variantHashes are the content hashes of A/B variants' templates, by
+	// variantKey, recorded with each message sent.
+	variantHashes map[string]string
+	// sequences are the plan's sequences, compiled; sequenceErrs says why one
+	// could not be.
+	sequences    map[string]*flow.Sequence
+	sequenceErrs map[string]error
+	// ab holds the decided A/B tests (by variantKey with no variant), as last
+	// read from the store.
+	abMu sync.Mutex
+	ab   map[string]flow.ABOutcome
 }
 
 // ErrNoPublicURL: marketing mail needs a working unsubscribe link, which needs
@@ -135,6 +183,9 @@ func (e *Engine) defaults() {
 	if e.GiveUpAfter <= 0 {
 		e.GiveUpAfter = 72 * time.Hour
 	}
+	if e.EnrollInterval <= 0 {
+		e.EnrollInterval = 30 * time.Second
+	}
 	if e.RelayBackoff <= 0 {
 		e.RelayBackoff = 500 * time.Millisecond
 	}
@@ -156,6 +207,15 @@ func HasMarketing(p *plan.Plan) bool {
 	for _, c := range p.Campaigns {
 		if c.Class == "" || c.Class == plan.ClassMarketing {
 			return true
+		}
+	}
+	// A sequence sends marketing mail unless every template it uses says
+	// otherwise.
+	for _, s := range p.Sequences {
+		for _, st := range s.Steps {
+			if t, ok := p.Template(st.Template); !ok || t.Class == "" || t.Class == plan.ClassMarketing {
+				return true
+			}
 		}
 	}
 	return false
@@ -181,14 +241,14 @@ func (e *Engine) load(ctx context.Context) (*loaded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("revision %d: %w", rev.ID, err)
 	}
-	ev, err := segment.New(p)
+	ev, err := segment.New(withGoals(p))
 	if err != nil {
 		return nil, fmt.Errorf("revision %d: %w", rev.ID, err)
 	}
 	if HasMarketing(p) && (e.PublicURL == "" || e.Links == nil) {
 		return nil, fmt.Errorf("revision %d: %w", rev.ID, ErrNoPublicURL)
 	}
-	l := &loaded{revision: rev.ID, plan: p, eval: ev, templates: map[string]*mailer.Compiled{}, templateErrs: map[string]error{}}
+	l := &loaded{revision: rev.ID, plan: p, eval: ev, templates: map[string]*mailer.Compiled{}, templateErrs: map[string]error{}, variantHashes: map[string]string{}}
 	for i := range p.Templates {
 		t := &p.Templates[i]
 		c, err := mailer.Compile(t)
@@ -198,6 +258,7 @@ func (e *Engine) load(ctx context.Context) (*loaded, error) {
 		}
 		l.templates[t.Name] = c
 	}
+	l.loadSequences()
 	e.mu.Lock()
 	e.current = l
 	e.mu.Unlock()
@@ -283,6 +344,9 @@ func (e *Engine) Reconcile(ctx context.Context) (err error) {
 		if err := e.materialize(ctx, l, c, now); err != nil {
 			return err
 		}
+	}
+	if err := e.reconcileSequences(ctx, l, now); err != nil {
+		return err
 	}
 	return e.Store.FinishCampaigns(ctx, now)
 }

@@ -37,6 +37,12 @@ func (e *Engine) Run(ctx context.Context, opts RunOptions) error {
 		_ = e.newPass(false, opts.Interval).run(runCtx)
 	}()
 
+	advanceDone := make(chan struct{})
+	go func() {
+		defer close(advanceDone)
+		e.advanceLoop(runCtx, opts.Interval)
+	}()
+
 	tick := time.NewTicker(opts.Interval)
 	defer tick.Stop()
 	// A failure that persists (a plan this daemon cannot run, a database that
@@ -69,6 +75,7 @@ func (e *Engine) Run(ctx context.Context, opts RunOptions) error {
 		select {
 		case <-runCtx.Done():
 			<-sendDone
+			<-advanceDone
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -113,4 +120,29 @@ func (e *Engine) Idle(ctx context.Context) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+// advanceLoop advances due enrollments on every replica, every interval or as
+// soon as contacts are enrolled or an A/B test is decided. Replicas share the
+// work through SKIP LOCKED; each batch commits its moves with its messages.
+func (e *Engine) advanceLoop(ctx context.Context, interval time.Duration) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		// The plan the Run loop loaded last: a revision that cannot load is
+		// reported there, once, not here again.
+		if l := e.loadedNow(); l != nil {
+			if _, err := e.advanceAll(ctx, l); err != nil && ctx.Err() == nil {
+				e.logOnce("advance", "advancing enrollments failed; retrying", err)
+			} else if err == nil {
+				e.logOnce("advance", "", nil)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-e.wakeAdvance:
+		}
+	}
 }

@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/campaignctl/campaignctl/compiler/plan"
 	"github.com/campaignctl/campaignctl/runtime/mailer"
 	"github.com/campaignctl/campaignctl/runtime/metrics"
 	"github.com/campaignctl/campaignctl/runtime/store"
@@ -162,7 +161,8 @@ func (p *sendPass) claim(ctx context.Context) error {
 				}
 				return err
 			}
-			if !errors.Is(err, store.ErrNoRevision) { // nothing applied yet is no error
+			// Nothing applied yet is no error, nor is a read cut short by shutdown.
+			if !errors.Is(err, store.ErrNoRevision) && ctx.Err() == nil {
 				p.logOnce("cannot load the applied plan; sending paused", err)
 			}
 			p.sleep(ctx)
@@ -642,11 +642,11 @@ func (e *Engine) prepare(j job) prepared {
 		}
 	}
 	l := e.loadedNow()
-	c, ok := l.plan.Campaign(r.Campaign)
-	if !ok {
+	tg, err := l.target(r)
+	if err != nil {
 		count(metrics.StatusCancelled)
 		o := outcome(r, store.OutboxCancelled)
-		o.Error = "campaign no longer in the applied plan"
+		o.Error = err.Error()
 		return done(o)
 	}
 	if r.Suppressed {
@@ -655,7 +655,7 @@ func (e *Engine) prepare(j job) prepared {
 		o.Error = "address suppressed"
 		return done(o)
 	}
-	msg, tplHash, err := e.compose(l, j.contacts, c, r)
+	msg, tplHash, err := e.compose(l, j.contacts, tg, r)
 	var unavailable *contactsUnavailable
 	if errors.As(err, &unavailable) {
 		// Retried like a relay outage: due as before, until the give-up age.
@@ -794,25 +794,15 @@ func (e *Engine) loadedNow() *loaded {
 	return e.current
 }
 
-func (e *Engine) compose(l *loaded, contacts batchContacts, c *plan.Campaign, r store.Claimed) (*mailer.Message, string, error) {
-	tpl, ok := l.plan.Template(c.Template)
+func (e *Engine) compose(l *loaded, contacts batchContacts, tg target, r store.Claimed) (*mailer.Message, string, error) {
+	compiled, ok := l.templates[tg.templateKey]
 	if !ok {
-		return nil, "", fmt.Errorf("template %s not in plan", c.Template)
+		if err := l.templateErrs[tg.templateKey]; err != nil {
+			return nil, "", err
+		}
+		return nil, "", fmt.Errorf("template %s not in plan", tg.templateKey)
 	}
-	compiled, ok := l.templates[c.Template]
-	if !ok {
-		return nil, "", l.templateErrs[c.Template]
-	}
-	snd, ok := l.plan.Sender(c.Sender)
-	if !ok {
-		return nil, "", fmt.Errorf("sender %s not in plan", c.Sender)
-	}
-	seg, _ := l.plan.Segment(c.Segment)
-	model, ok := l.plan.Model(seg.Model)
-	if !ok {
-		return nil, "", fmt.Errorf("model %s not in plan", seg.Model)
-	}
-	contact, err := contacts.get(model, r.ContactKey)
+	contact, err := contacts.get(tg.model, r.ContactKey)
 	if err != nil {
 		return nil, "", err
 	}
@@ -820,11 +810,11 @@ func (e *Engine) compose(l *loaded, contacts batchContacts, c *plan.Campaign, r 
 		return nil, "", fmt.Errorf("recipient address: %w", err)
 	}
 	addr := strings.TrimSpace(r.Email)
-	unsub := e.unsubscribeURL(c.Name, r.Step, r.Email)
+	unsub := e.unsubscribeURL(tg.name, r.Step, r.Email)
 	data := map[string]any{
-		model.Name:        contact,
+		tg.model.Name:     contact,
 		"unsubscribe_url": unsub,
-		"campaign":        c.Name,
+		"campaign":        tg.name,
 	}
 	out, err := compiled.Render(data)
 	if err != nil {
@@ -834,16 +824,22 @@ func (e *Engine) compose(l *loaded, contacts batchContacts, c *plan.Campaign, r 
 	if name, ok := contact["name"].(string); ok && name != "" {
 		to = (&mail.Address{Name: name, Address: addr}).String()
 	}
+	// A campaign's Message-ID is what it always was; other kinds add their kind
+	// and the occurrence, so a re-enrollment's message is a new message.
+	idObject, idKey := tg.name, r.ContactKey
+	if r.Kind != "" && r.Kind != kindCampaign {
+		idObject, idKey = r.Kind+"/"+tg.name, fmt.Sprintf("%s/%d", r.ContactKey, r.Occurrence)
+	}
 	return &mailer.Message{
-		From:            snd.From,
-		ReplyTo:         snd.ReplyTo,
+		From:            tg.sender.From,
+		ReplyTo:         tg.sender.ReplyTo,
 		To:              to,
 		Subject:         out.Subject,
 		HTML:            out.HTML,
 		Text:            out.Text,
-		MessageID:       mailer.MessageID(c.Name, r.Step, r.ContactKey, snd.From),
+		MessageID:       mailer.MessageID(idObject, r.Step, idKey, tg.sender.From),
 		Date:            e.Clock.Now(),
 		ListUnsubscribe: unsub,
-		Headers:         map[string]string{"X-Campaignctl-Campaign": c.Name},
-	}, tpl.Hash, nil
+		Headers:         map[string]string{"X-Campaignctl-Campaign": tg.name},
+	}, tg.templateHash, nil
 }

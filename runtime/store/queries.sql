@@ -42,7 +42,7 @@ UPDATE campaignctl.campaigns SET status = 'removed', updated_at = $2 WHERE name 
 -- Rows a replica holds under a live lease are left to it: it may already have
 -- handed them to the relay, and it drops them itself once it sees the plan.
 UPDATE campaignctl.outbox SET status = 'cancelled', last_error = 'campaign removed from plan'
-WHERE campaign = $1 AND status = 'pending'
+WHERE kind = 'campaign' AND campaign = $1 AND status = 'pending'
   AND (lease_until IS NULL OR lease_until < clock_timestamp());
 
 -- name: insert-outbox-batch
@@ -84,7 +84,7 @@ SET claimed_at = $1, claimed_by = $2,
     first_attempt_at = coalesce(o.first_attempt_at, $1)
 FROM picked
 WHERE o.id = picked.id
-RETURNING o.id, o.campaign, o.step, o.contact_key, o.email, o.attempts, o.first_attempt_at,
+RETURNING o.id, o.kind, o.campaign, o.step, o.variant, o.occurrence, o.contact_key, o.email, o.attempts, o.first_attempt_at,
     EXISTS (SELECT 1 FROM campaignctl.suppressions s WHERE s.email_normalized = o.email_normalized) AS suppressed;
 
 -- name: renew-leases
@@ -145,18 +145,19 @@ SELECT id FROM done;
 -- empty), 'failed' when every message failed, so 100% failures never read "sent".
 UPDATE campaignctl.campaigns c
 SET status = CASE
-        WHEN EXISTS (SELECT 1 FROM campaignctl.outbox o WHERE o.campaign = c.name AND o.status = 'sent')
-          OR NOT EXISTS (SELECT 1 FROM campaignctl.outbox o WHERE o.campaign = c.name AND o.status = 'failed')
+        WHEN EXISTS (SELECT 1 FROM campaignctl.outbox o WHERE o.kind = 'campaign' AND o.campaign = c.name AND o.status = 'sent')
+          OR NOT EXISTS (SELECT 1 FROM campaignctl.outbox o WHERE o.kind = 'campaign' AND o.campaign = c.name AND o.status = 'failed')
         THEN 'sent' ELSE 'failed' END,
     updated_at = $1
 WHERE c.status = 'sending'
   AND NOT EXISTS (
     SELECT 1 FROM campaignctl.outbox o
-    WHERE o.campaign = c.name AND o.status = 'pending');
+    WHERE o.kind = 'campaign' AND o.campaign = c.name AND o.status = 'pending');
 
 -- name: campaign-counts
 SELECT campaign, status, count(*) AS n
 FROM campaignctl.outbox
+WHERE kind = 'campaign'
 GROUP BY campaign, status
 ORDER BY campaign, status;
 
@@ -164,12 +165,14 @@ ORDER BY campaign, status;
 -- Anything a daemon could still do now or later: used by --exit-when-idle.
 SELECT
   (SELECT count(*) FROM campaignctl.outbox WHERE status = 'pending') +
-  (SELECT count(*) FROM campaignctl.campaigns WHERE status IN ('scheduled', 'sending'));
+  (SELECT count(*) FROM campaignctl.campaigns WHERE status IN ('scheduled', 'sending')) +
+  (SELECT count(*) FROM campaignctl.enrollments WHERE state = 'active');
 
 -- name: next-due
 SELECT least(
   (SELECT min(due_at) FROM campaignctl.outbox WHERE status = 'pending'),
-  (SELECT min(send_at) FROM campaignctl.campaigns WHERE status = 'scheduled'));
+  (SELECT min(send_at) FROM campaignctl.campaigns WHERE status = 'scheduled'),
+  (SELECT min(wake_at) FROM campaignctl.enrollments WHERE state = 'active'));
 
 -- name: suppress
 -- The first reason recorded wins; later ones add nothing a sender needs.
@@ -272,3 +275,157 @@ SELECT count(*) FROM campaignctl.outbox WHERE status = 'pending' AND claimed_by 
 
 -- name: analyze-outbox
 ANALYZE campaignctl.outbox;
+
+-- name: claim-due-enrollments
+-- Inside the transaction that applies their decisions: the row locks are the
+-- claim, SKIP LOCKED lets replicas advance disjoint enrollments, and the commit
+-- that moves an enrollment on is the one that enqueues its message, so a crash
+-- leaves either both or neither. Due-ness is on the engine's clock ($1).
+SELECT id, kind, object, contact_key, email, occurrence, step_index, enrolled_at, revision_id
+FROM campaignctl.enrollments
+WHERE state = 'active' AND wake_at <= $1
+ORDER BY wake_at
+LIMIT $2
+FOR UPDATE SKIP LOCKED;
+
+-- name: enroll-batch
+-- The in-process path of segment entry (a filter Postgres cannot evaluate):
+-- the evaluator streams matches and each batch lands here. ON CONFLICT without
+-- a target covers both unique keys: one enrollment per contact and per address.
+INSERT INTO campaignctl.enrollments (kind, object, contact_key, email, email_normalized, occurrence,
+    state, step_index, wake_at, enrolled_at, revision_id, updated_at)
+SELECT $1, $2, k, btrim(coalesce(e, '')), lower(btrim(coalesce(e, ''))), 1, 'active', 0, $3, $4, $5, $4
+FROM unnest($6::text[], $7::text[]) AS t(k, e)
+ON CONFLICT DO NOTHING;
+
+-- name: enrollment-engagement
+-- What each enrollment's contact did with the earlier steps its next steps
+-- test: the message's status and time, and the first open, click, reply and
+-- bounce recorded for that object and step since it was sent. One query for a
+-- batch; the events index on (model, contact_key, occurred_at) bounds each
+-- subquery to one contact's recent events.
+SELECT o.enrollment_id, o.step, o.status, o.sent_at,
+  (SELECT min(ev.occurred_at) FROM campaignctl.events ev
+     WHERE ev.model = $3 AND ev.contact_key = o.contact_key AND ev.type = 'open'
+       AND ev.campaign = o.campaign AND ev.step = o.step AND ev.occurred_at >= o.sent_at) AS open_at,
+  (SELECT min(ev.occurred_at) FROM campaignctl.events ev
+     WHERE ev.model = $3 AND ev.contact_key = o.contact_key AND ev.type = 'click'
+       AND ev.campaign = o.campaign AND ev.step = o.step AND ev.occurred_at >= o.sent_at) AS click_at,
+  (SELECT min(ev.occurred_at) FROM campaignctl.events ev
+     WHERE ev.model = $3 AND ev.contact_key = o.contact_key AND ev.type = 'reply'
+       AND ev.campaign = o.campaign AND ev.step = o.step AND ev.occurred_at >= o.sent_at) AS reply_at,
+  (SELECT min(ev.occurred_at) FROM campaignctl.events ev
+     WHERE ev.model = $3 AND ev.contact_key = o.contact_key AND ev.type = 'bounce'
+       AND ev.campaign = o.campaign AND ev.step = o.step AND ev.occurred_at >= o.sent_at) AS bounce_at
+FROM campaignctl.outbox o
+WHERE o.kind = $1 AND o.campaign = $2 AND o.enrollment_id = ANY($4::bigint[]) AND o.step = ANY($5::text[]);
+
+-- name: enqueue-steps
+-- The messages of a batch of decisions, in the same transaction as the
+-- enrollments' moves. Due now: send-time policy (quiet hours, caps) holds them
+-- in the outbox if it must. A conflict means this step of this occurrence is
+-- already enqueued (or its address already got it): nothing is sent twice.
+INSERT INTO campaignctl.outbox (kind, campaign, step, variant, contact_key, email, email_normalized,
+    occurrence, enrollment_id, due_at, created_at)
+SELECT $1, $2, st, v, k, btrim(e), lower(btrim(e)), occ, eid, $3, $3
+FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $9::bigint[]) AS t(st, v, k, e, occ, eid)
+WHERE btrim(e) <> ''
+ON CONFLICT DO NOTHING;
+
+-- name: record-enrollment-steps
+INSERT INTO campaignctl.enrollment_steps (enrollment_id, step, action, at, variant, detail)
+SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[]);
+
+-- name: move-enrollments
+-- wake_at NULL with hold set: waiting for an A/B decision, found by
+-- enrollments_held when it is taken. state 'exited' takes the enrollment out
+-- of the due index for good.
+UPDATE campaignctl.enrollments en
+SET step_index = m.next, wake_at = m.wake, hold = nullif(m.hold, ''),
+    state = CASE WHEN m.exit <> '' THEN 'exited' ELSE 'active' END,
+    exit_reason = nullif(m.exit, ''),
+    exited_at = CASE WHEN m.exit <> '' THEN $1::timestamptz ELSE NULL END,
+    updated_at = $1
+FROM unnest($2::bigint[], $3::int[], $4::timestamptz[], $5::text[], $6::text[]) AS m(id, next, wake, hold, exit)
+WHERE en.id = m.id;
+
+-- name: exit-removed-objects
+-- An object no longer in the plan: its enrollments exit ('removed') and the
+-- messages not yet handed to the relay are cancelled. $2 is the list of the
+-- kind's objects still in the plan.
+WITH gone AS (
+    UPDATE campaignctl.enrollments
+    SET state = 'exited', exit_reason = 'removed', exited_at = $3, wake_at = NULL, hold = NULL, updated_at = $3
+    WHERE kind = $1 AND state = 'active' AND NOT (object = ANY($2::text[]))
+    RETURNING id
+)
+UPDATE campaignctl.outbox SET status = 'cancelled', last_error = 'object removed from plan'
+WHERE kind = $1 AND status = 'pending' AND NOT (campaign = ANY($2::text[]))
+  AND (lease_until IS NULL OR lease_until < clock_timestamp());
+
+-- name: ab-decisions
+SELECT kind, object, step, decided_at, winner, decision, significant, coalesce(p_value, 'NaN') AS p_value, metric, reason
+FROM campaignctl.ab_decisions;
+
+-- name: ab-test-started
+-- When an A/B test started: its first test message sent, or (a test group
+-- that received nothing) the first enrollment held for it.
+SELECT least(
+  (SELECT min(sent_at) FROM campaignctl.outbox
+     WHERE kind = $1 AND campaign = $2 AND step = $3 AND variant <> '' AND status = 'sent'),
+  (SELECT min(updated_at) FROM campaignctl.enrollments
+     WHERE kind = $1 AND object = $2 AND state = 'active' AND hold = $3));
+
+-- name: ab-counts
+-- Per variant of the test group: messages delivered, and contacts with the
+-- metric's event on that step since ($4: the event types that count).
+SELECT o.variant,
+  count(*) AS sent,
+  count(*) FILTER (WHERE EXISTS (
+    SELECT 1 FROM campaignctl.events ev
+    WHERE ev.model = $5 AND ev.contact_key = o.contact_key AND ev.type = ANY($4::text[])
+      AND ev.campaign = o.campaign AND ev.step = o.step AND ev.occurred_at >= o.sent_at)) AS successes
+FROM campaignctl.outbox o
+WHERE o.kind = $1 AND o.campaign = $2 AND o.step = $3 AND o.variant <> '' AND o.status = 'sent'
+GROUP BY o.variant;
+
+-- name: ab-conversions
+-- conversions: test contacts whose enrollment reached the goal.
+SELECT o.variant, count(*) AS sent,
+  count(*) FILTER (WHERE en.exit_reason = 'goal') AS successes
+FROM campaignctl.outbox o
+JOIN campaignctl.enrollments en ON en.id = o.enrollment_id
+WHERE o.kind = $1 AND o.campaign = $2 AND o.step = $3 AND o.variant <> '' AND o.status = 'sent'
+GROUP BY o.variant;
+
+-- name: insert-ab-decision
+INSERT INTO campaignctl.ab_decisions (kind, object, step, decided_at, winner, decision, significant, p_value, metric, reason, detail)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+ON CONFLICT DO NOTHING;
+
+-- name: release-held
+-- The decision is taken: the enrollments waiting for it are due now.
+UPDATE campaignctl.enrollments SET wake_at = $4, hold = NULL, updated_at = $4
+WHERE kind = $1 AND object = $2 AND state = 'active' AND hold = $3;
+
+-- name: enrollment-counts
+-- status: per object, enrollments by state and exit reason.
+SELECT kind, object, state, coalesce(exit_reason, '') AS exit_reason, (hold IS NOT NULL) AS held, count(*) AS n
+FROM campaignctl.enrollments
+GROUP BY kind, object, state, coalesce(exit_reason, ''), (hold IS NOT NULL)
+ORDER BY kind, object;
+
+-- name: enrollment-step-counts
+-- status: per object and step, what enrollments did there.
+SELECT en.kind, en.object, s.step, s.action, count(*) AS n
+FROM campaignctl.enrollment_steps s
+JOIN campaignctl.enrollments en ON en.id = s.enrollment_id
+GROUP BY en.kind, en.object, s.step, s.action
+ORDER BY en.kind, en.object, s.step, s.action;
+
+-- name: waiting-by-step
+-- status: active enrollments by the step they wait for.
+SELECT kind, object, step_index, count(*) AS n
+FROM campaignctl.enrollments
+WHERE state = 'active'
+GROUP BY kind, object, step_index;

@@ -362,9 +362,15 @@ const analyzeAfterRows = 1000
 // Claimed is an outbox row a worker holds. (Worker, Attempts) is the claim's
 // fencing token: an outcome is recorded only while both still match the row.
 type Claimed struct {
-	ID             int64     `db:"id"`
-	Campaign       string    `db:"campaign"`
-	Step           string    `db:"step"`
+	ID int64 `db:"id"`
+	// Kind and Campaign identify the object: a campaign, a sequence, …
+	Kind     string `db:"kind"`
+	Campaign string `db:"campaign"`
+	Step     string `db:"step"`
+	// Variant is the A/B variant the message carries, if any.
+	Variant string `db:"variant"`
+	// Occurrence of the enrollment the message belongs to (0: a campaign).
+	Occurrence     int       `db:"occurrence"`
 	ContactKey     string    `db:"contact_key"`
 	Email          string    `db:"email"`
 	Attempts       int       `db:"attempts"`

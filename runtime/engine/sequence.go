@@ -1,0 +1,428 @@
+package engine
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/campaignctl/campaignctl/compiler/plan"
+	"github.com/campaignctl/campaignctl/runtime/abtest"
+	"github.com/campaignctl/campaignctl/runtime/flow"
+	"github.com/campaignctl/campaignctl/runtime/mailer"
+	"github.com/campaignctl/campaignctl/runtime/segment"
+	"github.com/campaignctl/campaignctl/runtime/store"
+)
+
+// This file runs sequences: the leader enrolls the contacts newly matching each
+// sequence's segment and decides A/B tests whose time has come; every replica
+// advances due enrollments (flow.Sequence.Advance decides, this file gathers
+// the facts and applies the decision and its messages in one transaction).
+
+// goalSegment names the hidden segment a sequence's goal is evaluated as: the
+// goal is a CEL condition over the contact, like a segment filter, so it takes
+// the same pushdown path, for a whole batch in one query.
+func goalSegment(kind, name string) string { return "__goal__" + kind + "__" + name }
+
+// withGoals returns p with one hidden segment per goal, for the evaluator only.
+func withGoals(p *plan.Plan) *plan.Plan {
+	if len(p.Sequences) == 0 {
+		return p
+	}
+	cp := *p
+	cp.Segments = append([]plan.Segment(nil), p.Segments...)
+	for _, s := range p.Sequences {
+		if s.Goal != "" {
+			// A goal holds for archived contacts too: an opportunity won and
+			// then archived has still converted.
+			cp.Segments = append(cp.Segments, plan.Segment{Name: goalSegment(flow.KindSequence, s.Name), Model: s.Model, Filter: s.Goal, IncludeArchived: true})
+		}
+	}
+	return &cp
+}
+
+// loadSequences compiles the sequences of l's plan and the subject variants of
+// their A/B tests. A sequence that cannot compile is left out and its error
+// kept: its enrollments wait, and the log says why.
+func (l *loaded) loadSequences() {
+	l.sequences = map[string]*flow.Sequence{}
+	l.sequenceErrs = map[string]error{}
+	for i := range l.plan.Sequences {
+		s := &l.plan.Sequences[i]
+		fs, err := flow.CompileSequence(s)
+		if err != nil {
+			l.sequenceErrs[s.Name] = err
+			continue
+		}
+		l.sequences[s.Name] = fs
+		for _, st := range s.Steps {
+			if st.ABTest == nil {
+				continue
+			}
+			base, ok := l.plan.Template(st.Template)
+			if !ok {
+				continue
+			}
+			for _, v := range st.ABTest.Variants {
+				t := *base
+				if v.Template != "" {
+					if vt, ok := l.plan.Template(v.Template); ok {
+						t = *vt
+					}
+				}
+				if v.Subject != "" {
+					t.Subject = v.Subject
+				}
+				key := variantKey(flow.KindSequence, s.Name, st.Name, v.Name)
+				c, err := mailer.Compile(&t)
+				if err != nil {
+					l.templateErrs[key] = err
+					continue
+				}
+				l.templates[key] = c
+				l.variantHashes[key] = t.Hash
+			}
+		}
+	}
+}
+
+func variantKey(kind, object, step, variant string) string {
+	return kind + "/" + object + "/" + step + "/" + variant
+}
+
+// reconcileSequences is the leader's part: exit the enrollments of removed
+// sequences, enroll newly matching contacts, decide due A/B tests.
+func (e *Engine) reconcileSequences(ctx context.Context, l *loaded, now time.Time) error {
+	names := make([]string, 0, len(l.plan.Sequences))
+	for _, s := range l.plan.Sequences {
+		names = append(names, s.Name)
+	}
+	if err := e.Store.ExitRemoved(ctx, flow.KindSequence, names, now); err != nil {
+		return err
+	}
+	// Enrolling reads each segment whole (set-based, in the database): not on
+	// every pass, but on a new revision and every EnrollInterval.
+	enrollNow := l.revision != e.lastEnrollRev || time.Since(e.lastEnroll) >= e.EnrollInterval
+	if enrollNow {
+		e.lastEnroll, e.lastEnrollRev = time.Now(), l.revision
+	}
+	for i := range l.plan.Sequences {
+		s := &l.plan.Sequences[i]
+		fs, ok := l.sequences[s.Name]
+		if !ok {
+			e.logOnce("sequence "+s.Name, "cannot run sequence", l.sequenceErrs[s.Name])
+			continue
+		}
+		if enrollNow {
+			if err := e.enroll(ctx, l, s, fs, now); err != nil {
+				return err
+			}
+		}
+		if err := e.decideTests(ctx, l, s, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// enroll enrolls the contacts of s's segment not enrolled yet. On the pushdown
+// path this is one INSERT … SELECT with an anti join; otherwise the evaluator
+// streams the segment in batches.
+func (e *Engine) enroll(ctx context.Context, l *loaded, s *plan.Sequence, fs *flow.Sequence, now time.Time) error {
+	wake := now
+	if len(fs.Steps) > 0 {
+		wake = now.Add(fs.Steps[0].Offset)
+	}
+	src, ok, err := l.eval.PushdownSource(s.Segment, now)
+	if err != nil {
+		return fmt.Errorf("sequence %s: %w", s.Name, err)
+	}
+	var n int64
+	if ok {
+		n, err = e.Store.EnrollFromSource(ctx, flow.KindSequence, s.Name, store.Source(src), wake, now, l.revision)
+	} else {
+		_, err = l.eval.Each(ctx, e.Store.DB, s.Segment, now, e.BatchSize, func(batch []segment.Match) error {
+			rs := make([]store.Recipient, len(batch))
+			for i, m := range batch {
+				rs[i] = store.Recipient{Key: m.Key, Email: m.Email}
+			}
+			k, err := e.Store.EnrollBatch(ctx, flow.KindSequence, s.Name, rs, wake, now, l.revision)
+			n += k
+			return err
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("sequence %s: enrolling segment %s: %w", s.Name, s.Segment, err)
+	}
+	if n > 0 {
+		e.Log.Info("contacts enrolled", "sequence", s.Name, "segment", s.Segment, "enrolled", n)
+		poke(e.wakeAdvance)
+	}
+	return nil
+}
+
+// metricEvents are the event types that count as a success for each A/B
+// metric (nil: the goal reached). Opens include clicks: a click proves the
+// message was seen even when the pixel was blocked.
+var metricEvents = map[string][]string{
+	"open_rate":   {"open", "click"},
+	"click_rate":  {"click"},
+	"reply_rate":  {"reply"},
+	"conversions": nil,
+}
+
+// decideTests decides each A/B test of s whose decide_after has passed since
+// the test started, and releases the enrollments waiting for it.
+func (e *Engine) decideTests(ctx context.Context, l *loaded, s *plan.Sequence, now time.Time) error {
+	for _, st := range s.Steps {
+		t := st.ABTest
+		if t == nil || l.decided(flow.KindSequence, s.Name, st.Name) {
+			continue
+		}
+		after, err := plan.ParseDuration(t.DecideAfter)
+		if err != nil || after < 0 {
+			e.logOnce("abtest "+s.Name+"/"+st.Name, "cannot decide A/B test", fmt.Errorf("sequence %s / step %s: decide_after %q: %v", s.Name, st.Name, t.DecideAfter, err))
+			continue
+		}
+		started, ok, err := e.Store.ABTestStarted(ctx, flow.KindSequence, s.Name, st.Name)
+		if err != nil {
+			return err
+		}
+		if !ok || now.Before(started.Add(after)) {
+			continue
+		}
+		d := store.ABDecision{Kind: flow.KindSequence, Object: s.Name, Step: st.Name, DecidedAt: now, Metric: t.Metric}
+		var v abtest.Verdict
+		events, known := metricEvents[t.Metric]
+		if !known {
+			// revenue needs per-contact revenue, which the runner does not read yet:
+			// say so and apply the inconclusive policy rather than guess.
+			v, err = abtest.Decide(t, nil)
+			v.Reason = "metric " + t.Metric + " is not measured by this version of the daemon; " + v.Reason
+		} else {
+			counts, cerr := e.Store.ABCounts(ctx, flow.KindSequence, s.Name, st.Name, s.Model, events)
+			if cerr != nil {
+				return cerr
+			}
+			in := make([]abtest.Count, 0, len(counts))
+			for _, c := range counts {
+				in = append(in, abtest.Count{Variant: c.Variant, Sent: c.Sent, Successes: c.Successes})
+			}
+			v, err = abtest.Decide(t, in)
+		}
+		if err != nil {
+			return fmt.Errorf("sequence %s / step %s: deciding the A/B test: %w", s.Name, st.Name, err)
+		}
+		d.Winner, d.Significant, d.PValue, d.Reason, d.Decision = v.Winner, v.Significant, v.PValue, v.Reason, v.Decision
+		if err := e.Store.RecordABDecision(ctx, d, v, now); err != nil {
+			return err
+		}
+		e.Log.Info("A/B test decided", "sequence", s.Name, "step", st.Name, "decision", v.Decision, "winner", v.Winner, "p_value", v.PValue, "reason", v.Reason)
+		poke(e.wakeAdvance)
+	}
+	return nil
+}
+
+// The decisions abtest.Decide takes when a test is inconclusive and its policy
+// is send_all or stop, as stored in ab_decisions.decision.
+const (
+	decisionSendAll = "inconclusive: send_all"
+	decisionStop    = "inconclusive: stop"
+)
+
+// decided reports whether the A/B test of (kind, object, step) is decided, as
+// last read by an advance or reconcile pass.
+func (l *loaded) decided(kind, object, step string) bool {
+	l.abMu.Lock()
+	defer l.abMu.Unlock()
+	_, ok := l.ab[variantKey(kind, object, step, "")]
+	return ok
+}
+
+// refreshDecisions reads the decided A/B tests.
+func (e *Engine) refreshDecisions(ctx context.Context, l *loaded) error {
+	ds, err := e.Store.ABDecisions(ctx)
+	if err != nil {
+		return err
+	}
+	m := make(map[string]flow.ABOutcome, len(ds))
+	for _, d := range ds {
+		o := flow.ABOutcome{Winner: d.Winner}
+		switch d.Decision {
+		case decisionSendAll:
+			o.SendAll = true
+		case decisionStop:
+			o.Stop = true
+		}
+		m[variantKey(d.Kind, d.Object, d.Step, "")] = o
+	}
+	l.abMu.Lock()
+	l.ab = m
+	l.abMu.Unlock()
+	return nil
+}
+
+// AdvanceDue advances every enrollment due now, batch by batch, and returns
+// how many it advanced.
+func (e *Engine) AdvanceDue(ctx context.Context) (int, error) {
+	e.defaults()
+	l, err := e.load(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return e.advanceAll(ctx, l)
+}
+
+// advanceAll advances what is due under the loaded plan l.
+func (e *Engine) advanceAll(ctx context.Context, l *loaded) (int, error) {
+	if err := e.refreshDecisions(ctx, l); err != nil {
+		return 0, err
+	}
+	total := 0
+	for {
+		n, err := e.advanceBatch(ctx, l)
+		total += n
+		if err != nil || n == 0 {
+			return total, err
+		}
+	}
+}
+
+func (e *Engine) advanceBatch(ctx context.Context, l *loaded) (int, error) {
+	now := e.Clock.Now()
+	adv, err := e.Store.BeginAdvance(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer adv.Rollback()
+	rows, err := adv.Claim(ctx, now, e.BatchSize)
+	if err != nil || len(rows) == 0 {
+		return 0, err
+	}
+	byObject := map[string][]store.Enrollment{}
+	var order []string
+	for _, r := range rows {
+		k := r.Kind + "/" + r.Object
+		if _, ok := byObject[k]; !ok {
+			order = append(order, k)
+		}
+		byObject[k] = append(byObject[k], r)
+	}
+	sends := 0
+	for _, k := range order {
+		group := byObject[k]
+		n, err := e.advanceGroup(ctx, adv, l, group, now)
+		if err != nil {
+			return 0, err
+		}
+		sends += n
+	}
+	if err := adv.Commit(); err != nil {
+		return 0, fmt.Errorf("advancing enrollments: %w", err)
+	}
+	if sends > 0 {
+		poke(e.wakeSend)
+	}
+	return len(rows), nil
+}
+
+// advanceGroup decides and applies one object's share of a batch; it returns
+// how many messages it enqueued.
+func (e *Engine) advanceGroup(ctx context.Context, adv *store.Advancer, l *loaded, group []store.Enrollment, now time.Time) (int, error) {
+	kind, object := group[0].Kind, group[0].Object
+	seq, compiled := l.sequences[object]
+	ps, inPlan := l.plan.Sequence(object)
+	if kind != flow.KindSequence || !compiled || !inPlan {
+		// Not runnable by this replica's revision (the leader exits the
+		// enrollments of removed objects): look again later rather than spin.
+		moves := make([]store.Move, len(group))
+		for i, r := range group {
+			moves[i] = store.Move{ID: r.ID, Next: r.StepIndex, Wake: now.Add(time.Hour)}
+		}
+		return 0, adv.Apply(ctx, kind, object, now, nil, nil, moves)
+	}
+	ids := make([]int64, len(group))
+	keys := make([]string, len(group))
+	for i, r := range group {
+		ids[i], keys[i] = r.ID, r.ContactKey
+	}
+	goal := map[string]bool{}
+	if ps.Goal != "" {
+		var err error
+		goal, err = l.eval.MatchKeys(ctx, e.Store.DB, goalSegment(kind, object), now, keys)
+		if err != nil {
+			return 0, fmt.Errorf("sequence %s: checking the goal: %w", object, err)
+		}
+	}
+	var whenSteps []string
+	for _, st := range seq.Steps {
+		if st.When != nil {
+			whenSteps = append(whenSteps, st.When.Step)
+		}
+	}
+	engagement := map[int64]map[string]flow.Engagement{}
+	if len(whenSteps) > 0 {
+		es, err := adv.Engagement(ctx, kind, object, ps.Model, ids, whenSteps)
+		if err != nil {
+			return 0, err
+		}
+		for _, x := range es {
+			if x.Status != store.OutboxSent || !x.SentAt.Valid {
+				continue
+			}
+			en := flow.Engagement{Sent: true, SentAt: x.SentAt.Time, First: map[string]time.Time{}}
+			for _, ev := range []struct {
+				typ string
+				at  sql.NullTime
+			}{{"open", x.OpenAt}, {"click", x.ClickAt}, {"reply", x.ReplyAt}, {"bounce", x.BounceAt}} {
+				if ev.at.Valid {
+					en.First[ev.typ] = ev.at.Time
+				}
+			}
+			if engagement[x.EnrollmentID] == nil {
+				engagement[x.EnrollmentID] = map[string]flow.Engagement{}
+			}
+			engagement[x.EnrollmentID][x.Step] = en
+		}
+	}
+	decided := l.decisions(kind, object)
+
+	var msgs []store.StepMessage
+	var hist []store.StepRecord
+	moves := make([]store.Move, 0, len(group))
+	for _, r := range group {
+		d := seq.Advance(flow.State{ContactKey: r.ContactKey, EnrolledAt: r.EnrolledAt, Next: r.StepIndex},
+			flow.Facts{Now: now, GoalReached: goal[r.ContactKey], Steps: engagement[r.ID], AB: decided})
+		for _, a := range d.Actions {
+			if a.Kind == flow.ActSend {
+				msgs = append(msgs, store.StepMessage{Step: a.Step, Variant: a.Variant, ContactKey: r.ContactKey, Email: r.Email, Occurrence: r.Occurrence, EnrollmentID: r.ID})
+			}
+			hist = append(hist, store.StepRecord{EnrollmentID: r.ID, Step: a.Step, Action: string(a.Kind), Variant: a.Variant, Detail: a.Reason, At: now})
+		}
+		moves = append(moves, store.Move{ID: r.ID, Next: d.Next, Wake: d.WakeAt, Hold: d.Hold, Exit: d.Exit})
+	}
+	if err := adv.Apply(ctx, kind, object, now, msgs, hist, moves); err != nil {
+		return 0, err
+	}
+	if e.Metrics != nil && len(msgs) > 0 {
+		e.Metrics.Enqueued.WithLabelValues(object, "").Add(float64(len(msgs)))
+	}
+	return len(msgs), nil
+}
+
+// decisions returns the decided A/B tests of one object, by step.
+func (l *loaded) decisions(kind, object string) map[string]flow.ABOutcome {
+	out := map[string]flow.ABOutcome{}
+	s, ok := l.plan.Sequence(object)
+	if !ok {
+		return out
+	}
+	l.abMu.Lock()
+	defer l.abMu.Unlock()
+	for _, st := range s.Steps {
+		if o, ok := l.ab[variantKey(kind, object, st.Name, "")]; ok {
+			out[st.Name] = o
+		}
+	}
+	return out
+}

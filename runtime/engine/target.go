@@ -1,0 +1,108 @@
+package engine
+
+import (
+	"fmt"
+
+	"github.com/campaignctl/campaignctl/compiler/plan"
+	"github.com/campaignctl/campaignctl/runtime/flow"
+	"github.com/campaignctl/campaignctl/runtime/store"
+)
+
+const kindCampaign = "campaign"
+
+// target is what an outbox row is sent as: the object it belongs to (any
+// kind), the template to render (a variant's, when the row carries one), the
+// sender and the contacts' model.
+type target struct {
+	kind, name   string
+	templateKey  string
+	templateHash string
+	sender       *plan.Sender
+	model        *plan.Model
+}
+
+// target resolves an outbox row against the loaded plan. An error means the
+// row must not be sent (its object, step or variant left the plan) and says why.
+func (l *loaded) target(r store.Claimed) (target, error) {
+	kind := r.Kind
+	if kind == "" {
+		kind = kindCampaign
+	}
+	tg := target{kind: kind, name: r.Campaign}
+	var senderName, tplName string
+	switch kind {
+	case kindCampaign:
+		c, ok := l.plan.Campaign(r.Campaign)
+		if !ok {
+			return tg, fmt.Errorf("campaign no longer in the applied plan")
+		}
+		senderName, tplName = c.Sender, c.Template
+	case flow.KindSequence:
+		s, ok := l.plan.Sequence(r.Campaign)
+		if !ok {
+			return tg, fmt.Errorf("sequence no longer in the applied plan")
+		}
+		var step *plan.SequenceStep
+		for i := range s.Steps {
+			if s.Steps[i].Name == r.Step {
+				step = &s.Steps[i]
+			}
+		}
+		if step == nil {
+			return tg, fmt.Errorf("step %s no longer in sequence %s", r.Step, s.Name)
+		}
+		senderName, tplName = s.Sender, step.Template
+		if r.Variant != "" {
+			key := variantKey(kind, s.Name, step.Name, r.Variant)
+			if _, ok := l.templates[key]; !ok && l.templateErrs[key] == nil {
+				return tg, fmt.Errorf("variant %s no longer in the A/B test of %s / %s", r.Variant, s.Name, step.Name)
+			}
+			tg.templateKey, tg.templateHash = key, l.variantHashes[key]
+		}
+	default:
+		return tg, fmt.Errorf("%s objects are not run by this version of the daemon", kind)
+	}
+	if tg.templateKey == "" {
+		t, ok := l.plan.Template(tplName)
+		if !ok {
+			return tg, fmt.Errorf("template %s not in plan", tplName)
+		}
+		tg.templateKey, tg.templateHash = tplName, t.Hash
+	}
+	snd, ok := l.plan.Sender(senderName)
+	if !ok {
+		return tg, fmt.Errorf("sender %s not in plan", senderName)
+	}
+	m, ok := modelOf(l.plan, kind, r.Campaign)
+	if !ok {
+		return tg, fmt.Errorf("the model of %s %s is not in plan", kind, r.Campaign)
+	}
+	tg.sender, tg.model = snd, m
+	return tg, nil
+}
+
+// modelOf returns the model whose contacts an object mails.
+func modelOf(p *plan.Plan, kind, name string) (*plan.Model, bool) {
+	var model string
+	switch kind {
+	case "", kindCampaign:
+		c, ok := p.Campaign(name)
+		if !ok {
+			return nil, false
+		}
+		seg, ok := p.Segment(c.Segment)
+		if !ok {
+			return nil, false
+		}
+		model = seg.Model
+	case flow.KindSequence:
+		s, ok := p.Sequence(name)
+		if !ok {
+			return nil, false
+		}
+		model = s.Model
+	default:
+		return nil, false
+	}
+	return p.Model(model)
+}

@@ -1,0 +1,185 @@
+package flow
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/campaignctl/campaignctl/compiler/plan"
+	"github.com/campaignctl/campaignctl/runtime/abtest"
+)
+
+// nurture is the seed's restock nurture (campaigns/restock_nurture.hcl).
+func nurture(t *testing.T) *Sequence {
+	t.Helper()
+	s, err := CompileSequence(&plan.Sequence{
+		Name: "restock_nurture",
+		Steps: []plan.SequenceStep{
+			{Name: "week1", Offset: "0d", Template: "w1", ABTest: &plan.ABTest{
+				TestPercent: 20, Metric: "open_rate", DecideAfter: "4h", Inconclusive: "send_first",
+				Variants: []plan.Variant{{Name: "urgent", Subject: "A"}, {Name: "personal", Subject: "B"}},
+			}},
+			{Name: "week2_ignored", Offset: "7d", Template: "w2i", When: &plan.Engagement{Step: "week1", Event: "ignored"}},
+			{Name: "week2_clicked", Offset: "7d", Template: "w2c", When: &plan.Engagement{Step: "week1", Event: "clicked"}},
+			{Name: "week3", Offset: "14d", Template: "w3"},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+var t0 = time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+
+// keys finds a contact key inside and one outside week1's test group.
+func keys(t *testing.T, s *Sequence) (inTest, rest string) {
+	for i := 0; i < 1000 && (inTest == "" || rest == ""); i++ {
+		k := "lead-" + string(rune('a'+i%26)) + strings.Repeat("x", i/26)
+		if _, ok := abtest.Assign(KindSequence, s.Name, "week1", k, s.Steps[0].AB); ok {
+			if inTest == "" {
+				inTest = k
+			}
+		} else if rest == "" {
+			rest = k
+		}
+	}
+	if inTest == "" || rest == "" {
+		t.Fatal("no keys on both sides of the split")
+	}
+	return inTest, rest
+}
+
+func kinds(d Decision) string {
+	var b []string
+	for _, a := range d.Actions {
+		s := string(a.Kind)
+		if a.Step != "" {
+			s += ":" + a.Step
+		}
+		if a.Variant != "" {
+			s += "/" + a.Variant
+		}
+		b = append(b, s)
+	}
+	return strings.Join(b, " ")
+}
+
+func TestSequenceAdvance(t *testing.T) {
+	s := nurture(t)
+	inTest, rest := keys(t, s)
+	testVariant, _ := abtest.Assign(KindSequence, s.Name, "week1", inTest, s.Steps[0].AB)
+	sent := func(first map[string]time.Time) map[string]Engagement {
+		return map[string]Engagement{"week1": {Sent: true, SentAt: t0, First: first}}
+	}
+	day := 24 * time.Hour
+	tests := []struct {
+		name       string
+		key        string
+		next       int
+		facts      Facts
+		want       string
+		wantNext   int
+		wantWake   time.Time
+		wantHold   string
+		wantExit   string
+		wantReason string
+	}{
+		{name: "test group gets its variant at once", key: inTest, facts: Facts{Now: t0},
+			want: "sent:week1/" + testVariant, wantNext: 1, wantWake: t0.Add(7 * day)},
+		{name: "the rest waits for the decision", key: rest, facts: Facts{Now: t0},
+			want: "held:week1", wantNext: 0, wantHold: "week1"},
+		{name: "the rest gets the winner", key: rest, facts: Facts{Now: t0.Add(5 * time.Hour), AB: map[string]ABOutcome{"week1": {Winner: "personal"}}},
+			want: "sent:week1/personal", wantNext: 1, wantWake: t0.Add(7 * day)},
+		{name: "inconclusive stop skips the step for the rest", key: rest, facts: Facts{Now: t0.Add(5 * time.Hour), AB: map[string]ABOutcome{"week1": {Stop: true}}},
+			want: "skipped:week1", wantNext: 1, wantWake: t0.Add(7 * day)},
+		{name: "not due yet", key: inTest, next: 1, facts: Facts{Now: t0.Add(6 * day)},
+			want: "", wantNext: 1, wantWake: t0.Add(7 * day)},
+		{name: "ignored week1: the reminder", key: inTest, next: 1, facts: Facts{Now: t0.Add(7 * day), Steps: sent(nil)},
+			want: "sent:week2_ignored skipped:week2_clicked", wantNext: 3, wantWake: t0.Add(14 * day)},
+		{name: "clicked week1: the other mail", key: inTest, next: 1, facts: Facts{Now: t0.Add(7 * day), Steps: sent(map[string]time.Time{"click": t0.Add(time.Hour)})},
+			want: "skipped:week2_ignored sent:week2_clicked", wantNext: 3, wantWake: t0.Add(14 * day)},
+		{name: "only opened: neither week 2 mail", key: inTest, next: 1, facts: Facts{Now: t0.Add(7 * day), Steps: sent(map[string]time.Time{"open": t0.Add(time.Hour)})},
+			want: "skipped:week2_ignored skipped:week2_clicked", wantNext: 3, wantWake: t0.Add(14 * day)},
+		{name: "bounced is not ignored", key: inTest, next: 1, facts: Facts{Now: t0.Add(7 * day), Steps: sent(map[string]time.Time{"bounce": t0.Add(time.Minute)})},
+			want: "skipped:week2_ignored skipped:week2_clicked", wantNext: 3, wantWake: t0.Add(14 * day)},
+		{name: "week1 never sent (suppressed then)", key: inTest, next: 1, facts: Facts{Now: t0.Add(7 * day)},
+			want: "skipped:week2_ignored skipped:week2_clicked", wantNext: 3, wantWake: t0.Add(14 * day), wantReason: "week1 was not sent"},
+		{name: "goal reached in week 2: nothing further", key: inTest, next: 3, facts: Facts{Now: t0.Add(14 * day), GoalReached: true},
+			want: "exited:week3", wantNext: 3, wantExit: ExitGoal},
+		{name: "week 3 to everyone not converted, then completed", key: rest, next: 3, facts: Facts{Now: t0.Add(14 * day)},
+			want: "sent:week3 exited", wantNext: 4, wantExit: ExitCompleted},
+		{name: "a daemon down for three weeks catches up in order", key: inTest, facts: Facts{Now: t0.Add(21 * day), Steps: nil},
+			want: "sent:week1/" + testVariant + " skipped:week2_ignored skipped:week2_clicked sent:week3 exited", wantNext: 4, wantExit: ExitCompleted},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := s.Advance(State{ContactKey: tc.key, EnrolledAt: t0, Next: tc.next}, tc.facts)
+			if got := kinds(d); got != tc.want {
+				t.Errorf("actions = %q, want %q", got, tc.want)
+			}
+			if d.Next != tc.wantNext || !d.WakeAt.Equal(tc.wantWake) || d.Hold != tc.wantHold || d.Exit != tc.wantExit {
+				t.Errorf("next %d wake %v hold %q exit %q; want next %d wake %v hold %q exit %q",
+					d.Next, d.WakeAt, d.Hold, d.Exit, tc.wantNext, tc.wantWake, tc.wantHold, tc.wantExit)
+			}
+			if tc.wantReason != "" && (len(d.Actions) == 0 || !strings.Contains(d.Actions[0].Reason, tc.wantReason)) {
+				t.Errorf("first reason %q, want it to mention %q", d.Actions[0].Reason, tc.wantReason)
+			}
+		})
+	}
+}
+
+func TestWhenWithin(t *testing.T) {
+	w := &When{Step: "a", Event: Clicked, Within: 24 * time.Hour}
+	e := Engagement{Sent: true, SentAt: t0, First: map[string]time.Time{"click": t0.Add(30 * time.Hour)}}
+	if ok, _ := w.holds(e, t0.Add(48*time.Hour)); ok {
+		t.Error("a click after the window counted")
+	}
+	e.First["click"] = t0.Add(2 * time.Hour)
+	if ok, _ := w.holds(e, t0.Add(48*time.Hour)); !ok {
+		t.Error("a click inside the window did not count")
+	}
+	ig := &When{Step: "a", Event: Ignored, Within: 24 * time.Hour}
+	late := Engagement{Sent: true, SentAt: t0, First: map[string]time.Time{"open": t0.Add(30 * time.Hour)}}
+	if ok, _ := ig.holds(late, t0.Add(48*time.Hour)); !ok {
+		t.Error("an open after the window should leave the message ignored within it")
+	}
+}
+
+func TestSendAllIsDeterministicAndSplits(t *testing.T) {
+	s := nurture(t)
+	counts := map[string]int{}
+	for i := 0; i < 2000; i++ {
+		k := "k" + strings.Repeat("y", i%7) + string(rune('A'+i%50)) + string(rune('a'+i/50))
+		if _, in := abtest.Assign(KindSequence, s.Name, "week1", k, s.Steps[0].AB); in {
+			continue
+		}
+		d1 := s.Advance(State{ContactKey: k, EnrolledAt: t0}, Facts{Now: t0, AB: map[string]ABOutcome{"week1": {SendAll: true}}})
+		d2 := s.Advance(State{ContactKey: k, EnrolledAt: t0}, Facts{Now: t0, AB: map[string]ABOutcome{"week1": {SendAll: true}}})
+		if d1.Actions[0].Variant != d2.Actions[0].Variant || d1.Actions[0].Variant == "" {
+			t.Fatalf("send_all variant for %s: %q then %q", k, d1.Actions[0].Variant, d2.Actions[0].Variant)
+		}
+		counts[d1.Actions[0].Variant]++
+	}
+	if counts["urgent"] == 0 || counts["personal"] == 0 {
+		t.Errorf("send_all did not split the rest: %v", counts)
+	}
+}
+
+func TestCompileSequenceErrors(t *testing.T) {
+	for _, tc := range []struct {
+		steps []plan.SequenceStep
+		want  string
+	}{
+		{[]plan.SequenceStep{{Name: "a", Offset: "x"}}, "sequence s / step a: offset"},
+		{[]plan.SequenceStep{{Name: "a", Offset: "-1d"}}, "negative"},
+		{[]plan.SequenceStep{{Name: "a", Offset: "2d"}, {Name: "b", Offset: "1d"}}, "order them by offset"},
+		{[]plan.SequenceStep{{Name: "a", Offset: "1d", When: &plan.Engagement{Step: "b", Event: "opened"}}}, `when.step "b" is not an earlier step`},
+		{[]plan.SequenceStep{{Name: "a", Offset: "1d"}, {Name: "b", Offset: "2d", When: &plan.Engagement{Step: "a", Event: "liked"}}}, `when.event "liked"`},
+	} {
+		_, err := CompileSequence(&plan.Sequence{Name: "s", Steps: tc.steps})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want it to contain %q", tc.steps, err, tc.want)
+		}
+	}
+}

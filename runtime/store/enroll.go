@@ -1,0 +1,357 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+)
+
+// Source is where a segment's contacts come from when Postgres evaluates the
+// whole filter (the pushdown path): the quoted table, key and email columns and
+// the WHERE clause with its arguments ($1…).
+type Source struct {
+	Table, Key, Email string
+	Where             string
+	Args              []any
+}
+
+// EnrollFromSource enrolls every contact of src not yet enrolled in (kind,
+// object) — newly matching contacts only — in one INSERT … SELECT with an anti
+// join, so the audience never leaves the database. The first wake-up is at
+// wake. It returns how many contacts were enrolled.
+func (s *Store) EnrollFromSource(ctx context.Context, kind, object string, src Source, wake, now time.Time, revision int64) (int64, error) {
+	n := len(src.Args)
+	p := func(i int) string { return "$" + strconv.Itoa(n+i) }
+	// Anti joins on both unique keys: a contact already enrolled, or an address
+	// already enrolled through another record of the same person. ON CONFLICT
+	// still guards against a concurrent insert.
+	query := `INSERT INTO campaignctl.enrollments (kind, object, contact_key, email, email_normalized, occurrence,
+    state, step_index, wake_at, enrolled_at, revision_id, updated_at)
+SELECT ` + p(1) + `, ` + p(2) + `, c.k, c.e, c.en, 1, 'active', 0, ` + p(3) + `, ` + p(4) + `, ` + p(5) + `, ` + p(4) + `
+FROM (SELECT DISTINCT ON (coalesce(nullif(lower(btrim(coalesce(` + src.Email + `::text, ''))), ''), ` + src.Key + `::text))
+             ` + src.Key + `::text AS k, btrim(coalesce(` + src.Email + `::text, '')) AS e,
+             lower(btrim(coalesce(` + src.Email + `::text, ''))) AS en
+      FROM ` + src.Table + ` WHERE ` + src.Where + `
+      ORDER BY coalesce(nullif(lower(btrim(coalesce(` + src.Email + `::text, ''))), ''), ` + src.Key + `::text), ` + src.Key + `) AS c
+WHERE NOT EXISTS (SELECT 1 FROM campaignctl.enrollments x
+                  WHERE x.kind = ` + p(1) + ` AND x.object = ` + p(2) + ` AND x.contact_key = c.k)
+  AND (c.en = '' OR NOT EXISTS (SELECT 1 FROM campaignctl.enrollments x
+                  WHERE x.kind = ` + p(1) + ` AND x.object = ` + p(2) + ` AND x.email_normalized = c.en))
+ON CONFLICT DO NOTHING`
+	args := append(append([]any(nil), src.Args...), kind, object, wake, now, revision)
+	res, err := s.DB.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, fmt.Errorf("%s %s: enrolling newly matching contacts: %w", kind, object, err)
+	}
+	return res.RowsAffected()
+}
+
+// EnrollBatch enrolls a batch of contacts (the in-process path), skipping those
+// already enrolled by contact or by address.
+func (s *Store) EnrollBatch(ctx context.Context, kind, object string, batch []Recipient, wake, now time.Time, revision int64) (int64, error) {
+	keys := make([]string, len(batch))
+	emails := make([]string, len(batch))
+	for i, r := range batch {
+		keys[i], emails[i] = r.Key, r.Email
+	}
+	res, err := s.DB.ExecContext(ctx, q("enroll-batch"), kind, object, wake, now, revision, pq.Array(keys), pq.Array(emails))
+	if err != nil {
+		return 0, fmt.Errorf("%s %s: enrolling %d contacts: %w", kind, object, len(batch), err)
+	}
+	return res.RowsAffected()
+}
+
+// Enrollment is one enrollment claimed for advancing.
+type Enrollment struct {
+	ID         int64     `db:"id"`
+	Kind       string    `db:"kind"`
+	Object     string    `db:"object"`
+	ContactKey string    `db:"contact_key"`
+	Email      string    `db:"email"`
+	Occurrence int       `db:"occurrence"`
+	StepIndex  int       `db:"step_index"`
+	EnrolledAt time.Time `db:"enrolled_at"`
+	RevisionID int64     `db:"revision_id"`
+}
+
+// Advancer is one transaction advancing a batch of due enrollments: Claim
+// locks them, the caller gathers facts and decides, Apply writes the decisions
+// and their messages, Commit makes both visible at once.
+type Advancer struct {
+	tx *sqlx.Tx
+}
+
+// BeginAdvance starts an advancing transaction.
+func (s *Store) BeginAdvance(ctx context.Context) (*Advancer, error) {
+	tx, err := s.DB.BeginTxx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("advancing enrollments: %w", err)
+	}
+	return &Advancer{tx: tx}, nil
+}
+
+// Claim locks up to limit enrollments due at now that no other replica holds.
+func (a *Advancer) Claim(ctx context.Context, now time.Time, limit int) ([]Enrollment, error) {
+	var out []Enrollment
+	if err := a.tx.SelectContext(ctx, &out, q("claim-due-enrollments"), now, limit); err != nil {
+		return nil, fmt.Errorf("claiming due enrollments: %w", err)
+	}
+	return out, nil
+}
+
+// StepEngagement is what one enrollment's contact did with one earlier step.
+type StepEngagement struct {
+	EnrollmentID int64        `db:"enrollment_id"`
+	Step         string       `db:"step"`
+	Status       string       `db:"status"`
+	SentAt       sql.NullTime `db:"sent_at"`
+	OpenAt       sql.NullTime `db:"open_at"`
+	ClickAt      sql.NullTime `db:"click_at"`
+	ReplyAt      sql.NullTime `db:"reply_at"`
+	BounceAt     sql.NullTime `db:"bounce_at"`
+}
+
+// Engagement reads, for the enrollments ids of (kind, object) whose contacts
+// belong to model, what they did with the given steps.
+func (a *Advancer) Engagement(ctx context.Context, kind, object, model string, ids []int64, steps []string) ([]StepEngagement, error) {
+	var out []StepEngagement
+	if err := a.tx.SelectContext(ctx, &out, q("enrollment-engagement"), kind, object, model, pq.Array(ids), pq.Array(steps)); err != nil {
+		return nil, fmt.Errorf("%s %s: reading engagement with earlier steps: %w", kind, object, err)
+	}
+	return out, nil
+}
+
+// StepMessage is a message a decision enqueues.
+type StepMessage struct {
+	Step, Variant, ContactKey, Email string
+	Occurrence                       int
+	EnrollmentID                     int64
+}
+
+// StepRecord is one line of an enrollment's history.
+type StepRecord struct {
+	EnrollmentID          int64
+	Step, Action, Variant string
+	Detail                string
+	At                    time.Time
+}
+
+// Move is where one enrollment goes next.
+type Move struct {
+	ID   int64
+	Next int
+	// Wake is when to look again (zero: not by time).
+	Wake time.Time
+	Hold string
+	Exit string
+}
+
+// Apply enqueues messages for (kind, object), records the steps taken and
+// moves the enrollments, all in the advancing transaction.
+func (a *Advancer) Apply(ctx context.Context, kind, object string, now time.Time, msgs []StepMessage, hist []StepRecord, moves []Move) error {
+	if len(msgs) > 0 {
+		steps, variants, keys, emails := make([]string, len(msgs)), make([]string, len(msgs)), make([]string, len(msgs)), make([]string, len(msgs))
+		occs, eids := make([]int64, len(msgs)), make([]int64, len(msgs))
+		for i, m := range msgs {
+			steps[i], variants[i], keys[i], emails[i], occs[i], eids[i] = m.Step, m.Variant, m.ContactKey, m.Email, int64(m.Occurrence), m.EnrollmentID
+		}
+		if _, err := a.tx.ExecContext(ctx, q("enqueue-steps"), kind, object, now,
+			pq.Array(steps), pq.Array(variants), pq.Array(keys), pq.Array(emails), pq.Array(occs), pq.Array(eids)); err != nil {
+			return fmt.Errorf("%s %s: enqueueing %d step messages: %w", kind, object, len(msgs), err)
+		}
+	}
+	if len(hist) > 0 {
+		ids, steps, actions, ats, variants, details := make([]int64, len(hist)), make([]string, len(hist)), make([]string, len(hist)), make([]time.Time, len(hist)), make([]string, len(hist)), make([]string, len(hist))
+		for i, h := range hist {
+			ids[i], steps[i], actions[i], ats[i], variants[i], details[i] = h.EnrollmentID, h.Step, h.Action, h.At, h.Variant, h.Detail
+		}
+		if _, err := a.tx.ExecContext(ctx, q("record-enrollment-steps"), pq.Array(ids), pq.Array(steps), pq.Array(actions), pq.Array(ats), pq.Array(variants), pq.Array(details)); err != nil {
+			return fmt.Errorf("%s %s: recording steps: %w", kind, object, err)
+		}
+	}
+	if len(moves) > 0 {
+		ids, nexts := make([]int64, len(moves)), make([]int64, len(moves))
+		wakes := make([]sql.NullTime, len(moves))
+		holds, exits := make([]string, len(moves)), make([]string, len(moves))
+		for i, m := range moves {
+			ids[i], nexts[i], holds[i], exits[i] = m.ID, int64(m.Next), m.Hold, m.Exit
+			wakes[i] = sql.NullTime{Time: m.Wake, Valid: !m.Wake.IsZero()}
+		}
+		if _, err := a.tx.ExecContext(ctx, q("move-enrollments"), now, pq.Array(ids), pq.Array(nexts), nullTimes(wakes), pq.Array(holds), pq.Array(exits)); err != nil {
+			return fmt.Errorf("%s %s: moving %d enrollments: %w", kind, object, len(moves), err)
+		}
+	}
+	return nil
+}
+
+// nullTimes renders a timestamptz[] literal with NULLs, which pq.Array cannot
+// build from sql.NullTime.
+func nullTimes(ts []sql.NullTime) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, t := range ts {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		if !t.Valid {
+			b.WriteString("NULL")
+			continue
+		}
+		b.WriteByte('"')
+		b.WriteString(t.Time.UTC().Format("2006-01-02 15:04:05.999999Z07:00"))
+		b.WriteByte('"')
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
+// Commit ends the advance, making the moves and their messages visible together.
+func (a *Advancer) Commit() error { return a.tx.Commit() }
+
+// Rollback abandons the advance; the enrollments stay due.
+func (a *Advancer) Rollback() error { return a.tx.Rollback() }
+
+// ExitRemoved exits the active enrollments of kind's objects not in keep and
+// cancels their messages not yet handed to a relay.
+func (s *Store) ExitRemoved(ctx context.Context, kind string, keep []string, now time.Time) error {
+	if keep == nil {
+		keep = []string{}
+	}
+	if _, err := s.DB.ExecContext(ctx, q("exit-removed-objects"), kind, pq.Array(keep), now); err != nil {
+		return fmt.Errorf("exiting enrollments of removed %ss: %w", kind, err)
+	}
+	return nil
+}
+
+// ABDecision is a decided A/B test.
+type ABDecision struct {
+	Kind        string    `db:"kind" json:"kind"`
+	Object      string    `db:"object" json:"object"`
+	Step        string    `db:"step" json:"step"`
+	DecidedAt   time.Time `db:"decided_at" json:"decided_at"`
+	Winner      string    `db:"winner" json:"winner"`
+	Decision    string    `db:"decision" json:"decision"`
+	Significant bool      `db:"significant" json:"significant"`
+	PValue      float64   `db:"p_value" json:"p_value"`
+	Metric      string    `db:"metric" json:"metric"`
+	Reason      string    `db:"reason" json:"reason"`
+}
+
+// ABDecisions lists every decided A/B test.
+func (s *Store) ABDecisions(ctx context.Context) ([]ABDecision, error) {
+	var out []ABDecision
+	if err := s.DB.SelectContext(ctx, &out, q("ab-decisions")); err != nil {
+		return nil, fmt.Errorf("reading A/B decisions: %w", err)
+	}
+	return out, nil
+}
+
+// ABTestStarted returns when the A/B test of (kind, object, step) started, if it has.
+func (s *Store) ABTestStarted(ctx context.Context, kind, object, step string) (time.Time, bool, error) {
+	var t sql.NullTime
+	if err := s.DB.GetContext(ctx, &t, q("ab-test-started"), kind, object, step); err != nil {
+		return time.Time{}, false, fmt.Errorf("%s %s / %s: A/B test start: %w", kind, object, step, err)
+	}
+	return t.Time, t.Valid, nil
+}
+
+// VariantCount is one variant's test figures.
+type VariantCount struct {
+	Variant   string `db:"variant"`
+	Sent      int64  `db:"sent"`
+	Successes int64  `db:"successes"`
+}
+
+// ABCounts counts, per variant of the test group of (kind, object, step), the
+// delivered messages and the contacts with one of eventTypes since (model:
+// the contacts' model), or with the goal reached when eventTypes is nil.
+func (s *Store) ABCounts(ctx context.Context, kind, object, step, model string, eventTypes []string) ([]VariantCount, error) {
+	var out []VariantCount
+	var err error
+	if eventTypes == nil {
+		err = s.DB.SelectContext(ctx, &out, q("ab-conversions"), kind, object, step)
+	} else {
+		err = s.DB.SelectContext(ctx, &out, q("ab-counts"), kind, object, step, pq.Array(eventTypes), model)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s %s / %s: counting the A/B test: %w", kind, object, step, err)
+	}
+	return out, nil
+}
+
+// RecordABDecision stores the decision (once: a second leader's is ignored) and
+// makes the enrollments waiting for it due at now, in one transaction.
+func (s *Store) RecordABDecision(ctx context.Context, d ABDecision, detail any, now time.Time) error {
+	js, err := json.Marshal(detail)
+	if err != nil {
+		return fmt.Errorf("A/B decision detail: %w", err)
+	}
+	var p any
+	if !math.IsNaN(d.PValue) && !math.IsInf(d.PValue, 0) {
+		p = d.PValue
+	}
+	tx, err := s.DB.BeginTxx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, q("insert-ab-decision"), d.Kind, d.Object, d.Step, d.DecidedAt, d.Winner, d.Decision, d.Significant, p, d.Metric, d.Reason, string(js)); err != nil {
+		return fmt.Errorf("%s %s / %s: recording the A/B decision: %w", d.Kind, d.Object, d.Step, err)
+	}
+	if _, err := tx.ExecContext(ctx, q("release-held"), d.Kind, d.Object, d.Step, now); err != nil {
+		return fmt.Errorf("%s %s / %s: releasing held enrollments: %w", d.Kind, d.Object, d.Step, err)
+	}
+	return tx.Commit()
+}
+
+// EnrollmentCount is a number of enrollments of one object in one state.
+type EnrollmentCount struct {
+	Kind       string `db:"kind" json:"kind"`
+	Object     string `db:"object" json:"object"`
+	State      string `db:"state" json:"state"`
+	ExitReason string `db:"exit_reason" json:"exit_reason,omitempty"`
+	Held       bool   `db:"held" json:"held,omitempty"`
+	N          int64  `db:"n" json:"count"`
+}
+
+// StepCount is how many enrollments of an object took one action at one step.
+type StepCount struct {
+	Kind   string `db:"kind" json:"kind"`
+	Object string `db:"object" json:"object"`
+	Step   string `db:"step" json:"step"`
+	Action string `db:"action" json:"action"`
+	N      int64  `db:"n" json:"count"`
+}
+
+// WaitingCount is how many active enrollments wait before one step.
+type WaitingCount struct {
+	Kind      string `db:"kind"`
+	Object    string `db:"object"`
+	StepIndex int    `db:"step_index"`
+	N         int64  `db:"n"`
+}
+
+// EngineCounts returns what `campaignctl status` shows of the engine's objects.
+func (s *Store) EngineCounts(ctx context.Context) ([]EnrollmentCount, []StepCount, []WaitingCount, error) {
+	var ec []EnrollmentCount
+	var sc []StepCount
+	var wc []WaitingCount
+	if err := s.DB.SelectContext(ctx, &ec, q("enrollment-counts")); err != nil {
+		return nil, nil, nil, fmt.Errorf("counting enrollments: %w", err)
+	}
+	if err := s.DB.SelectContext(ctx, &sc, q("enrollment-step-counts")); err != nil {
+		return nil, nil, nil, fmt.Errorf("counting enrollment steps: %w", err)
+	}
+	if err := s.DB.SelectContext(ctx, &wc, q("waiting-by-step")); err != nil {
+		return nil, nil, nil, fmt.Errorf("counting waiting enrollments: %w", err)
+	}
+	return ec, sc, wc, nil
+}
