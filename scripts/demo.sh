@@ -95,3 +95,20 @@ if [ "$eng_sent" != "$eng_want" ] || [ "$eng_want" = 0 ]; then
   echo "MISMATCH: campaignctl and the hand-written engagement query disagree (or match nobody)" >&2
   exit 1
 fi
+# The restock nurture (a sequence with an A/B test on week 1): everyone in its
+# audience enrolled once, every enrollment finished, and the steps it took.
+seq=restock_nurture
+enrolled=$(pq "$db" -At -c "SELECT count(*) FROM campaignctl.enrollments WHERE kind = 'sequence' AND object = '$seq'")
+active=$(pq "$db" -At -c "SELECT count(*) FROM campaignctl.enrollments WHERE kind = 'sequence' AND object = '$seq' AND state = 'active'")
+seq_want=$(pq "$db" -At -f testdata/crm/restock_filter.sql)
+echo
+echo "$seq: $enrolled contacts enrolled, $active still active; the hand-written SQL for its segment counts $seq_want"
+pq "$db" -c "SELECT s.step, s.action, count(*) AS contacts, string_agg(DISTINCT nullif(s.variant, ''), ', ') AS variants
+             FROM campaignctl.enrollment_steps s JOIN campaignctl.enrollments e ON e.id = s.enrollment_id
+             WHERE e.object = '$seq' GROUP BY 1, 2 ORDER BY min(s.at), 1, 2"
+pq "$db" -c "SELECT step, decision, winner, round(p_value::numeric, 4) AS p_value, reason FROM campaignctl.ab_decisions WHERE object = '$seq'"
+if [ "$enrolled" != "$seq_want" ] || [ "$active" != 0 ] || [ "$seq_want" = 0 ]; then
+  echo "MISMATCH: the sequence's enrollments and the hand-written query disagree, or enrollments are left active" >&2
+  exit 1
+fi
+

@@ -67,7 +67,14 @@ The plan's hash is checked: a plan edited after 'campaignctl plan' is refused.`,
 		fmt.Fprintln(stderr, "campaignctl apply:", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "applied plan %s as revision %d: %d campaigns, %d segments, %d templates\n", short(p.Hash), id, len(p.Campaigns), len(p.Segments), len(p.Templates))
+	fmt.Fprintf(stdout, "applied plan %s as revision %d: %d campaigns, %d sequences, %d segments, %d templates\n", short(p.Hash), id, len(p.Campaigns), len(p.Sequences), len(p.Segments), len(p.Templates))
+	// Every object the daemon will run, by name.
+	for _, c := range p.Campaigns {
+		fmt.Fprintf(stdout, "  will run campaign %s\n", c.Name)
+	}
+	for _, s := range p.Sequences {
+		fmt.Fprintf(stdout, "  will run sequence %s (%d steps, segment %s)\n", s.Name, len(s.Steps), s.Segment)
+	}
 	// Say what validates but will not run, rather than accept it silently.
 	for _, line := range engine.NotRun(p) {
 		fmt.Fprintf(stderr, "campaignctl apply: warning: %s\n", line)

@@ -17,6 +17,7 @@ import (
 	"github.com/campaignctl/campaignctl/runtime/links"
 	"github.com/campaignctl/campaignctl/runtime/mailer"
 	"github.com/campaignctl/campaignctl/runtime/metrics"
+	"github.com/campaignctl/campaignctl/runtime/policy"
 	"github.com/campaignctl/campaignctl/runtime/segment"
 	"github.com/campaignctl/campaignctl/runtime/store"
 )
@@ -158,6 +159,10 @@ type loaded struct {
 	// read from the store.
 	abMu sync.Mutex
 	ab   map[string]flow.ABOutcome
+	// rules are the send-time policies by rulesKey; ruleErrs why one could
+	// not compile.
+	rules    map[string]*policy.Rules
+	ruleErrs map[string]error
 }
 
 // ErrNoPublicURL: marketing mail needs a working unsubscribe link, which needs
@@ -259,6 +264,7 @@ func (e *Engine) load(ctx context.Context) (*loaded, error) {
 		l.templates[t.Name] = c
 	}
 	l.loadSequences()
+	l.loadRules()
 	e.mu.Lock()
 	e.current = l
 	e.mu.Unlock()

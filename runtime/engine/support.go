@@ -7,10 +7,11 @@ import (
 )
 
 // NotRun lists what p declares that this daemon does not carry out yet, one
-// line each, so apply and serve can say so instead of accepting it silently:
-// workflows, sequences and autoresponders are not run, and a campaign's A/B
-// test and policy are not applied (the campaign goes to its whole segment with
-// its template, without quotas, quiet hours or frequency caps).
+// line each, so apply and serve can say so instead of accepting it silently.
+// Campaigns and sequences run, with quiet hours applied at send time;
+// workflows and autoresponders do not run; a campaign's A/B test is not
+// applied; frequency caps, daily quotas and send rates are not enforced; an
+// A/B test judged on revenue is decided by its inconclusive policy.
 func NotRun(p *plan.Plan) []string {
 	var out []string
 	count := func(n int, what string) {
@@ -19,14 +20,32 @@ func NotRun(p *plan.Plan) []string {
 		}
 	}
 	count(len(p.Workflows), "workflow(s)")
-	count(len(p.Sequences), "sequence(s)")
 	count(len(p.Autoresponders), "autoresponder(s)")
 	for _, c := range p.Campaigns {
 		if c.ABTest != nil {
 			out = append(out, fmt.Sprintf("campaign %s: its A/B test is not applied; every recipient gets template %s", c.Name, c.Template))
 		}
-		if c.Policy != "" {
-			out = append(out, fmt.Sprintf("campaign %s: policy %s (quotas, send rate, quiet hours, frequency cap) is not applied", c.Name, c.Policy))
+	}
+	for _, s := range p.Sequences {
+		for _, st := range s.Steps {
+			if st.ABTest != nil && st.ABTest.Metric == "revenue" {
+				out = append(out, fmt.Sprintf("sequence %s / step %s: the A/B metric revenue is not measured; the test is decided by its inconclusive policy (%s)", s.Name, st.Name, st.ABTest.Inconclusive))
+			}
+		}
+	}
+	for _, pol := range p.Policies {
+		var off []string
+		if pol.FrequencyCap != nil {
+			off = append(off, "frequency_cap")
+		}
+		if pol.DailyQuota > 0 {
+			off = append(off, "daily_quota")
+		}
+		if pol.RatePerMinute > 0 {
+			off = append(off, "rate_per_minute")
+		}
+		if len(off) > 0 {
+			out = append(out, fmt.Sprintf("policy %s: %v not enforced yet (quiet hours and suppression are)", pol.Name, off))
 		}
 	}
 	return out

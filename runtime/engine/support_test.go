@@ -8,21 +8,23 @@ import (
 )
 
 func TestNotRunNamesWhatTheDaemonIgnores(t *testing.T) {
-	if got := NotRun(&plan.Plan{Campaigns: []plan.Campaign{{Name: "plain", Template: "t"}}}); len(got) != 0 {
-		t.Fatalf("a plain campaign is run, NotRun says %v", got)
+	if got := NotRun(&plan.Plan{Campaigns: []plan.Campaign{{Name: "plain", Template: "t"}}, Sequences: []plan.Sequence{{Name: "s"}},
+		Policies: []plan.Policy{{Name: "default", QuietHours: &plan.QuietHours{Start: "21:00", End: "08:00"}}}}); len(got) != 0 {
+		t.Fatalf("a plain campaign, a sequence and quiet hours are run, NotRun says %v", got)
 	}
 	p := &plan.Plan{
 		Workflows: []plan.Workflow{{}, {}},
-		Sequences: []plan.Sequence{{}},
+		Sequences: []plan.Sequence{{Name: "n", Steps: []plan.SequenceStep{{Name: "w1", ABTest: &plan.ABTest{Metric: "revenue", Inconclusive: "send_first"}}}}},
 		Campaigns: []plan.Campaign{{Name: "ab", Template: "t", ABTest: &plan.ABTest{}, Policy: "eu"}},
+		Policies:  []plan.Policy{{Name: "eu", FrequencyCap: &plan.FrequencyCap{Max: 3, Per: "7d"}, DailyQuota: 10}},
 	}
 	got := strings.Join(NotRun(p), "\n")
-	for _, want := range []string{"2 workflow(s)", "1 sequence(s)", "campaign ab: its A/B test", "campaign ab: policy eu"} {
+	for _, want := range []string{"2 workflow(s)", "campaign ab: its A/B test", "sequence n / step w1: the A/B metric revenue", "policy eu: [frequency_cap daily_quota] not enforced"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("NotRun lacks %q:\n%s", want, got)
 		}
 	}
-	if strings.Contains(got, "autoresponder") {
-		t.Errorf("NotRun names autoresponders the plan does not have:\n%s", got)
+	if strings.Contains(got, "autoresponder") || strings.Contains(got, "sequence(s)") {
+		t.Errorf("NotRun names what the plan does not have or what runs:\n%s", got)
 	}
 }

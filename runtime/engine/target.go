@@ -5,6 +5,7 @@ import (
 
 	"github.com/campaignctl/campaignctl/compiler/plan"
 	"github.com/campaignctl/campaignctl/runtime/flow"
+	"github.com/campaignctl/campaignctl/runtime/policy"
 	"github.com/campaignctl/campaignctl/runtime/store"
 )
 
@@ -19,6 +20,8 @@ type target struct {
 	templateHash string
 	sender       *plan.Sender
 	model        *plan.Model
+	// rules is the send-time policy of the object (and step) for its class.
+	rules *policy.Rules
 }
 
 // target resolves an outbox row against the loaded plan. An error means the
@@ -37,6 +40,7 @@ func (l *loaded) target(r store.Claimed) (target, error) {
 			return tg, fmt.Errorf("campaign no longer in the applied plan")
 		}
 		senderName, tplName = c.Sender, c.Template
+		tg.rules = l.rules[rulesKey(kind, c.Name, "")]
 	case flow.KindSequence:
 		s, ok := l.plan.Sequence(r.Campaign)
 		if !ok {
@@ -52,6 +56,7 @@ func (l *loaded) target(r store.Claimed) (target, error) {
 			return tg, fmt.Errorf("step %s no longer in sequence %s", r.Step, s.Name)
 		}
 		senderName, tplName = s.Sender, step.Template
+		tg.rules = l.rules[rulesKey(kind, s.Name, step.Name)]
 		if r.Variant != "" {
 			key := variantKey(kind, s.Name, step.Name, r.Variant)
 			if _, ok := l.templates[key]; !ok && l.templateErrs[key] == nil {
@@ -105,4 +110,33 @@ func modelOf(p *plan.Plan, kind, name string) (*plan.Model, bool) {
 		return nil, false
 	}
 	return p.Model(model)
+}
+
+func rulesKey(kind, object, step string) string { return kind + "/" + object + "/" + step }
+
+// loadRules compiles the send-time policy of every campaign and sequence step
+// for its mail class. A policy that does not compile is an error of the
+// object's messages (they fail, saying why), never a silent "no rules".
+func (l *loaded) loadRules() {
+	l.rules, l.ruleErrs = map[string]*policy.Rules{}, map[string]error{}
+	add := func(key, name, class string) {
+		r, err := policy.Compile(l.plan, name, class)
+		if err != nil {
+			l.ruleErrs[key] = err
+			return
+		}
+		l.rules[key] = r
+	}
+	for _, c := range l.plan.Campaigns {
+		add(rulesKey(kindCampaign, c.Name, ""), c.Policy, c.Class)
+	}
+	for _, s := range l.plan.Sequences {
+		for _, st := range s.Steps {
+			class := plan.ClassMarketing
+			if t, ok := l.plan.Template(st.Template); ok && t.Class != "" {
+				class = t.Class
+			}
+			add(rulesKey(flow.KindSequence, s.Name, st.Name), s.Policy, class)
+		}
+	}
 }

@@ -22,6 +22,7 @@ type Metrics struct {
 	RelayUp          prometheus.Gauge
 	RelayPauses      *prometheus.CounterVec
 	InvalidAddresses *prometheus.CounterVec
+	Held             *prometheus.CounterVec
 }
 
 // Message outcomes, the values of the status label.
@@ -38,6 +39,10 @@ const (
 // New creates the metrics and registers them on reg.
 func New(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
+		Held: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "campaignctl_messages_held_total",
+			Help: "Messages held back by send-time policy and due again later, by object kind, object and rule (quiet_hours, frequency_cap).",
+		}, []string{"kind", "object", "rule"}),
 		Messages: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "campaignctl_messages_total",
 			Help: "Messages handed to SMTP or given up on, by campaign, step and outcome (sent, retry, failed, cancelled).",
@@ -98,7 +103,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		Name: "campaignctl_invalid_addresses_total",
 		Help: "Contacts left out of an audience because their email address is malformed, by campaign.",
 	}, []string{"campaign"})
-	reg.MustRegister(m.Messages, m.Enqueued, m.ReconcileRuns, m.ReconcileSeconds, m.SendSeconds, m.AppliedRevision, m.Leader,
+	reg.MustRegister(m.Held, m.Messages, m.Enqueued, m.ReconcileRuns, m.ReconcileSeconds, m.SendSeconds, m.AppliedRevision, m.Leader,
 		m.SMTPFailures, m.Unrecorded, m.Claimed, m.LostClaims, m.RelayUp, m.RelayPauses, m.InvalidAddresses)
 	return m
 }

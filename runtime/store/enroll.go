@@ -24,7 +24,7 @@ type Source struct {
 }
 
 // EnrollFromSource enrolls every contact of src not yet enrolled in (kind,
-// object) — newly matching contacts only — in one INSERT … SELECT with an anti
+// object) — newly matching contacts only, and only those with an address — in one INSERT … SELECT with an anti
 // join, so the audience never leaves the database. The first wake-up is at
 // wake. It returns how many contacts were enrolled.
 func (s *Store) EnrollFromSource(ctx context.Context, kind, object string, src Source, wake, now time.Time, revision int64) (int64, error) {
@@ -39,7 +39,7 @@ SELECT ` + p(1) + `, ` + p(2) + `, c.k, c.e, c.en, 1, 'active', 0, ` + p(3) + `,
 FROM (SELECT DISTINCT ON (coalesce(nullif(lower(btrim(coalesce(` + src.Email + `::text, ''))), ''), ` + src.Key + `::text))
              ` + src.Key + `::text AS k, btrim(coalesce(` + src.Email + `::text, '')) AS e,
              lower(btrim(coalesce(` + src.Email + `::text, ''))) AS en
-      FROM ` + src.Table + ` WHERE ` + src.Where + `
+      FROM ` + src.Table + ` WHERE (` + src.Where + `) AND btrim(coalesce(` + src.Email + `::text, '')) <> ''
       ORDER BY coalesce(nullif(lower(btrim(coalesce(` + src.Email + `::text, ''))), ''), ` + src.Key + `::text), ` + src.Key + `) AS c
 WHERE NOT EXISTS (SELECT 1 FROM campaignctl.enrollments x
                   WHERE x.kind = ` + p(1) + ` AND x.object = ` + p(2) + ` AND x.contact_key = c.k)

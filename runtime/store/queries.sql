@@ -110,21 +110,25 @@ WHERE o.id = held.id;
 -- caller can tell an outcome that lost its lease. status 'pending' is a retry
 -- (due again at retry_at) or a release (release = true: given back untried, the
 -- claim does not count as an attempt). Hard-bounced addresses are suppressed in
--- the same statement, so the outcome and the suppression commit together.
+-- the same statement, so the outcome and the suppression commit together. A
+-- hold (send-time policy) is due again at its time, says why in last_error,
+-- and, like a release, is not an attempt: the give-up age starts at the first
+-- real attempt.
 WITH v AS (
     SELECT * FROM unnest($2::bigint[], $3::int[], $4::text[], $5::timestamptz[], $6::text[],
-                         $7::text[], $8::text[], $9::text[], $10::bool[])
-        AS v(id, attempts, status, at, message_id, template_hash, error, smtp, release)
+                         $7::text[], $8::text[], $9::text[], $10::bool[], $14::bool[])
+        AS v(id, attempts, status, at, message_id, template_hash, error, smtp, release, hold)
 ), done AS (
     UPDATE campaignctl.outbox o
     SET status = v.status,
         sent_at = CASE WHEN v.status = 'sent' THEN v.at ELSE o.sent_at END,
         message_id = CASE WHEN v.status = 'sent' THEN v.message_id ELSE o.message_id END,
         template_hash = CASE WHEN v.status = 'sent' THEN v.template_hash ELSE o.template_hash END,
-        last_error = CASE WHEN v.release THEN o.last_error ELSE nullif(v.error, '') END,
-        last_smtp = CASE WHEN v.release THEN o.last_smtp ELSE nullif(v.smtp, '') END,
-        due_at = CASE WHEN v.status = 'pending' AND NOT v.release THEN v.at ELSE o.due_at END,
-        attempts = CASE WHEN v.release THEN o.attempts - 1 ELSE o.attempts END,
+        last_error = CASE WHEN v.release AND NOT v.hold THEN o.last_error ELSE nullif(v.error, '') END,
+        last_smtp = CASE WHEN v.release OR v.hold THEN o.last_smtp ELSE nullif(v.smtp, '') END,
+        due_at = CASE WHEN v.status = 'pending' AND (NOT v.release OR v.hold) THEN v.at ELSE o.due_at END,
+        attempts = CASE WHEN v.release OR v.hold THEN o.attempts - 1 ELSE o.attempts END,
+        first_attempt_at = CASE WHEN v.hold AND o.attempts = 1 THEN NULL ELSE o.first_attempt_at END,
         claimed_by = CASE WHEN v.status = 'pending' THEN NULL ELSE o.claimed_by END,
         claimed_at = CASE WHEN v.status = 'pending' THEN NULL ELSE o.claimed_at END,
         lease_until = NULL
@@ -296,6 +300,7 @@ INSERT INTO campaignctl.enrollments (kind, object, contact_key, email, email_nor
     state, step_index, wake_at, enrolled_at, revision_id, updated_at)
 SELECT $1, $2, k, btrim(coalesce(e, '')), lower(btrim(coalesce(e, ''))), 1, 'active', 0, $3, $4, $5, $4
 FROM unnest($6::text[], $7::text[]) AS t(k, e)
+WHERE btrim(coalesce(e, '')) <> ''
 ON CONFLICT DO NOTHING;
 
 -- name: enrollment-engagement

@@ -433,6 +433,10 @@ type Outcome struct {
 	// Release gives the row back untried: pending, due as before, and the claim
 	// does not count as an attempt.
 	Release bool
+	// Hold puts the row back untried until At (send-time policy: quiet hours,
+	// a frequency cap), with Error saying why; the claim does not count as an
+	// attempt.
+	Hold bool
 	// Suppress adds the address to the suppression list as a hard bounce.
 	Suppress bool
 	Email    string
@@ -447,12 +451,12 @@ func (s *Store) RecordOutcomes(ctx context.Context, worker string, outs []Outcom
 	ids, attempts := make([]int64, n), make([]int64, n)
 	statuses, msgIDs, hashes, errs, smtps := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	ats := make([]time.Time, n)
-	release := make([]bool, n)
+	release, hold := make([]bool, n), make([]bool, n)
 	var supEmails, supCampaigns []string
 	var supAt []time.Time
 	for i, o := range outs {
 		ids[i], attempts[i], statuses[i], ats[i] = o.ID, int64(o.Attempts), o.Status, o.At
-		msgIDs[i], hashes[i], errs[i], smtps[i], release[i] = o.MessageID, o.TemplateHash, o.Error, o.SMTP, o.Release
+		msgIDs[i], hashes[i], errs[i], smtps[i], release[i], hold[i] = o.MessageID, o.TemplateHash, o.Error, o.SMTP, o.Release, o.Hold
 		if o.Suppress {
 			supEmails = append(supEmails, o.Email)
 			supCampaigns = append(supCampaigns, o.Campaign)
@@ -465,7 +469,7 @@ func (s *Store) RecordOutcomes(ctx context.Context, worker string, outs []Outcom
 	}
 	rows, err := st.QueryContext(ctx, worker, pq.Array(ids), pq.Array(attempts), pq.Array(statuses),
 		pq.Array(ats), pq.Array(msgIDs), pq.Array(hashes), pq.Array(errs), pq.Array(smtps), pq.Array(release),
-		pq.Array(supEmails), pq.Array(supCampaigns), pq.Array(supAt))
+		pq.Array(supEmails), pq.Array(supCampaigns), pq.Array(supAt), pq.Array(hold))
 	if err != nil {
 		return nil, fmt.Errorf("recording %d outcomes: %w", n, err)
 	}

@@ -1,0 +1,100 @@
+package engine_test
+
+import (
+	"bytes"
+	"net/mail"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/campaignctl/campaignctl/compiler/plan"
+)
+
+// Quiet hours hold marketing mail in the contact's own time zone: a contact in
+// Asia/Tokyo gets nothing between 21:00 and 08:00 Tokyo time, and gets it at
+// 08:00; a contact in Paris, in the afternoon, gets it at once; a
+// transactional campaign (which the policy lets bypass quiet hours) is not held.
+func TestQuietHoursHoldInTheContactsTimeZone(t *testing.T) {
+	b := setup(t, 0)
+	db := b.st.DB
+	db.MustExec(`CREATE TABLE people (id int PRIMARY KEY, email text, name text, tz text)`)
+	for i := 1; i <= 20; i++ {
+		tz := "Asia/Tokyo"
+		if i%2 == 0 {
+			tz = "Europe/Paris"
+		}
+		db.MustExec(`INSERT INTO people VALUES ($1, $2, $3, $4)`, i, "p"+strings.Repeat("x", i)+"@example.com", "P", tz)
+	}
+	p := &plan.Plan{
+		Models: []plan.Model{{Name: "person", Table: "people", Key: "id", Email: "email", TimeZone: "tz", Fields: []plan.Field{
+			{Name: "name", Column: "name", Type: plan.TypeString},
+			{Name: "tz", Column: "tz", Type: plan.TypeString},
+		}}},
+		Segments: []plan.Segment{{Name: "everyone", Model: "person", Filter: "true"}},
+		Senders:  []plan.Sender{{Name: "s", From: "Shop <news@shop.example>"}},
+		Policies: []plan.Policy{{Name: "default", QuietHours: &plan.QuietHours{Start: "21:00", End: "08:00"},
+			Bypass: map[string][]string{plan.ClassTransactional: {"quiet_hours"}}}},
+		Templates: []plan.Template{
+			{Name: "promo", Subject: "Promo", Text: "Hi {{ .unsubscribe_url }}", Class: plan.ClassMarketing},
+			{Name: "notice", Subject: "Notice", Text: "Your order", Class: plan.ClassTransactional},
+		},
+		Campaigns: []plan.Campaign{
+			{Name: "promo", Segment: "everyone", Template: "promo", Sender: "s", Class: plan.ClassMarketing},
+			{Name: "notice", Segment: "everyone", Template: "notice", Sender: "s", Class: plan.ClassTransactional},
+		},
+	}
+	p.Finalize()
+	// 17:14 UTC is 02:14 in Tokyo (the next day) and 18:14 in Paris.
+	now := time.Date(2026, 12, 1, 17, 14, 0, 0, time.UTC)
+	b.clock.Set(now)
+	b.apply(t, p)
+	b.pass(t)
+
+	subjects := func() map[string]int {
+		out := map[string]int{}
+		for _, m := range b.smtp.Messages() {
+			msg, err := mail.ReadMessage(bytes.NewReader(m.Data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[msg.Header.Get("Subject")]++
+		}
+		return out
+	}
+	if got := subjects(); got["Promo"] != 10 || got["Notice"] != 20 {
+		t.Fatalf("at 02:14 Tokyo: sent %v, want Promo to the 10 Paris contacts only and Notice to all 20", got)
+	}
+	var held []struct {
+		Due string `db:"due"`
+		Err string `db:"last_error"`
+	}
+	if err := db.Select(&held, `SELECT to_char(due_at AT TIME ZONE 'UTC', 'HH24:MI') AS due, last_error FROM campaignctl.outbox WHERE status = 'pending' ORDER BY id`); err != nil {
+		t.Fatal(err)
+	}
+	if len(held) != 10 {
+		t.Fatalf("%d rows pending, want the 10 Tokyo promos", len(held))
+	}
+	for _, h := range held {
+		// 08:00 in Tokyo is 23:00 UTC.
+		if h.Due != "23:00" || !strings.Contains(h.Err, "quiet hours") || !strings.Contains(h.Err, "Asia/Tokyo") {
+			t.Fatalf("held row due %s with %q; want due 23:00 UTC and a reason naming quiet hours in Asia/Tokyo", h.Due, h.Err)
+		}
+	}
+	b.clock.Set(time.Date(2026, 12, 1, 22, 59, 0, 0, time.UTC))
+	b.pass(t)
+	if got := subjects()["Promo"]; got != 10 {
+		t.Fatalf("at 07:59 Tokyo: %d promos sent, want still 10", got)
+	}
+	b.clock.Set(time.Date(2026, 12, 1, 23, 0, 0, 0, time.UTC))
+	b.pass(t)
+	if got := subjects()["Promo"]; got != 20 {
+		t.Fatalf("at 08:00 Tokyo: %d promos sent, want 20", got)
+	}
+	var attempts int
+	if err := db.Get(&attempts, `SELECT max(attempts) FROM campaignctl.outbox`); err != nil {
+		t.Fatal(err)
+	}
+	if attempts != 1 {
+		t.Errorf("a held message counted its hold as an attempt: max attempts %d, want 1", attempts)
+	}
+}
