@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/lib/pq"
 
@@ -20,6 +22,64 @@ import (
 type batchContacts struct {
 	rows map[string]map[string]map[string]any // model name → contact key → fields
 	errs map[string]error                     // model name → why its rows could not be read
+	// recent holds, per normalized address, when it was sent marketing mail
+	// within the widest frequency cap window of the batch's objects (nil: no
+	// cap applies, or it could not be counted). Messages of this batch decided
+	// to go out are added, so two objects in one batch count each other.
+	recent *recentSends
+}
+
+type recentSends struct {
+	mu  sync.Mutex
+	at  map[string][]time.Time
+	err error
+}
+
+// countAndReserve returns how many marketing messages addr received after
+// since, and, when reserve is true (the message goes out), counts this one at now.
+func (r *recentSends) countAndReserve(addr string, since, now time.Time, reserve func(n int) bool) (int, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, t := range r.at[addr] {
+		if t.After(since) {
+			n++
+		}
+	}
+	ok := reserve(n)
+	if ok {
+		r.at[addr] = append(r.at[addr], now)
+	}
+	return n, ok
+}
+
+// loadRecentSends reads the recent marketing sends of the batch's addresses,
+// once, when a frequency cap applies to any row of it.
+func loadRecentSends(ctx context.Context, st *store.Store, l *loaded, rows []store.Claimed, now time.Time) *recentSends {
+	var widest time.Duration
+	addrs := make([]string, 0, len(rows))
+	for _, r := range rows {
+		tg, err := l.target(r)
+		if err != nil || tg.rules == nil {
+			continue
+		}
+		if per, max := tg.rules.FrequencyWindow(); max > 0 && (r.Class == "" || r.Class == plan.ClassMarketing) {
+			widest = maxDuration(widest, per)
+			addrs = append(addrs, r.EmailNorm)
+		}
+	}
+	if widest == 0 {
+		return nil
+	}
+	at, err := st.RecentMarketingSends(ctx, addrs, now.Add(-widest))
+	return &recentSends{at: at, err: err}
+}
+
+func maxDuration(a, b time.Duration) time.Duration {
+	if a > b {
+		return a
+	}
+	return b
 }
 
 // loadBatchContacts reads the contacts of rows, grouped by the model of each row's

@@ -405,7 +405,7 @@ func (e *Engine) materialize(ctx context.Context, l *loaded, c *plan.Campaign, n
 			}
 			rs = append(rs, store.Recipient{Key: m.Key, Email: m.Email})
 		}
-		n, err := e.Store.EnqueueBatch(ctx, c.Name, "", now, now, rs)
+		n, err := e.Store.EnqueueBatch(ctx, c.Name, "", c.Class, now, now, rs)
 		total += int64(len(batch))
 		fresh += n
 		return err

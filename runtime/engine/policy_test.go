@@ -98,3 +98,51 @@ func TestQuietHoursHoldInTheContactsTimeZone(t *testing.T) {
 		t.Errorf("a held message counted its hold as an attempt: max attempts %d, want 1", attempts)
 	}
 }
+
+// A frequency cap of 2 a week holds across three campaigns to the same
+// people: each gets two of the three at once, the third waits (counted as
+// held, with the reason) and goes out once the week has passed.
+func TestFrequencyCapHoldsAcrossObjects(t *testing.T) {
+	b := setup(t, 20)
+	b.eng.BatchSize = 500
+	p := testPlan("Hi", campaign("one", ""), campaign("two", ""), campaign("three", ""))
+	p.Policies = []plan.Policy{{Name: "default", FrequencyCap: &plan.FrequencyCap{Max: 2, Per: "7d"}}}
+	p.Finalize()
+	b.apply(t, p)
+	b.pass(t)
+	perAddress := func() map[string]int {
+		out := map[string]int{}
+		for _, m := range b.smtp.Messages() {
+			out[m.To[0]]++
+		}
+		return out
+	}
+	got := perAddress()
+	if len(got) != 10 {
+		t.Fatalf("%d addresses mailed, want the 10 active contacts", len(got))
+	}
+	for addr, n := range got {
+		if n != 2 {
+			t.Fatalf("%s got %d messages in the first week, want 2 (the cap)", addr, n)
+		}
+	}
+	var reasons []string
+	if err := b.st.DB.Select(&reasons, `SELECT DISTINCT last_error FROM campaignctl.outbox WHERE status = 'pending'`); err != nil {
+		t.Fatal(err)
+	}
+	if len(reasons) != 1 || !strings.Contains(reasons[0], "frequency") {
+		t.Fatalf("held rows' reasons %q, want the frequency cap", reasons)
+	}
+	b.clock.Advance(3 * 24 * time.Hour)
+	b.pass(t)
+	if n := len(b.smtp.Messages()); n != 20 {
+		t.Fatalf("after 3 days %d messages, want still 20", n)
+	}
+	b.clock.Advance(4*24*time.Hour + time.Hour)
+	b.pass(t)
+	for addr, n := range perAddress() {
+		if n != 3 {
+			t.Fatalf("%s got %d messages after the week, want 3", addr, n)
+		}
+	}
+}

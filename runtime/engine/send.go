@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/campaignctl/campaignctl/compiler/plan"
 	"github.com/campaignctl/campaignctl/runtime/mailer"
 	"github.com/campaignctl/campaignctl/runtime/metrics"
 	"github.com/campaignctl/campaignctl/runtime/store"
@@ -204,6 +205,11 @@ func (p *sendPass) claim(ctx context.Context) error {
 		p.held.add(rows, claimedAt.Add(e.Lease))
 		p.gauge()
 		contacts := loadBatchContacts(ctx, e.Store, l.plan, rows)
+		contacts.recent = loadRecentSends(ctx, e.Store, l, rows, e.Clock.Now())
+		if contacts.recent != nil && contacts.recent.err != nil {
+			p.logOnce("cannot count recent marketing mail; frequency caps are not applied to this batch", contacts.recent.err)
+			contacts.recent = nil
+		}
 		for i, r := range rows {
 			select {
 			case p.jobs <- job{row: r, contacts: contacts}:
@@ -867,8 +873,17 @@ func (e *Engine) holdByPolicy(tg target, contacts batchContacts, r store.Claimed
 			tz, _ = c[tg.model.TimeZone].(string)
 		}
 	}
-	// The frequency cap is not counted here yet (-1): see docs/engine.md.
-	held, until, reason, kind := tg.rules.Hold(e.Clock.Now(), tz, -1)
+	now := e.Clock.Now()
+	held, until, reason, kind := tg.rules.Hold(now, tz, -1)
+	per, max := tg.rules.FrequencyWindow()
+	if !held && max > 0 && contacts.recent != nil && (r.Class == "" || r.Class == plan.ClassMarketing) {
+		// Counted and reserved under one lock, so two messages of this batch to
+		// one address (two objects) cannot both slip under the cap.
+		contacts.recent.countAndReserve(r.EmailNorm, now.Add(-per), now, func(n int) bool {
+			held, until, reason, kind = tg.rules.Hold(now, tz, n)
+			return !held
+		})
+	}
 	if !held {
 		return store.Outcome{}, false
 	}

@@ -395,7 +395,7 @@ func (e *Engine) advanceGroup(ctx context.Context, adv *store.Advancer, l *loade
 			flow.Facts{Now: now, GoalReached: goal[r.ContactKey], Steps: engagement[r.ID], AB: decided})
 		for _, a := range d.Actions {
 			if a.Kind == flow.ActSend {
-				msgs = append(msgs, store.StepMessage{Step: a.Step, Variant: a.Variant, ContactKey: r.ContactKey, Email: r.Email, Occurrence: r.Occurrence, EnrollmentID: r.ID})
+				msgs = append(msgs, store.StepMessage{Step: a.Step, Variant: a.Variant, ContactKey: r.ContactKey, Email: r.Email, Occurrence: r.Occurrence, EnrollmentID: r.ID, Class: stepClass(l.plan, ps, a.Step)})
 			}
 			hist = append(hist, store.StepRecord{EnrollmentID: r.ID, Step: a.Step, Action: string(a.Kind), Variant: a.Variant, Detail: a.Reason, At: now})
 		}
@@ -425,4 +425,16 @@ func (l *loaded) decisions(kind, object string) map[string]flow.ABOutcome {
 		}
 	}
 	return out
+}
+
+// stepClass is the mail class of a sequence step: its template's.
+func stepClass(p *plan.Plan, s *plan.Sequence, step string) string {
+	for _, st := range s.Steps {
+		if st.Name == step {
+			if t, ok := p.Template(st.Template); ok && t.Class != "" {
+				return t.Class
+			}
+		}
+	}
+	return plan.ClassMarketing
 }

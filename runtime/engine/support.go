@@ -8,9 +8,9 @@ import (
 
 // NotRun lists what p declares that this daemon does not carry out yet, one
 // line each, so apply and serve can say so instead of accepting it silently.
-// Campaigns and sequences run, with quiet hours applied at send time;
-// workflows and autoresponders do not run; a campaign's A/B test is not
-// applied; frequency caps, daily quotas and send rates are not enforced; an
+// Campaigns and sequences run, with quiet hours and frequency caps applied at
+// send time; workflows and autoresponders do not run; a campaign's A/B test is
+// not applied; daily quotas and send rates are not enforced; an
 // A/B test judged on revenue is decided by its inconclusive policy.
 func NotRun(p *plan.Plan) []string {
 	var out []string
@@ -35,9 +35,6 @@ func NotRun(p *plan.Plan) []string {
 	}
 	for _, pol := range p.Policies {
 		var off []string
-		if pol.FrequencyCap != nil {
-			off = append(off, "frequency_cap")
-		}
 		if pol.DailyQuota > 0 {
 			off = append(off, "daily_quota")
 		}
@@ -45,7 +42,7 @@ func NotRun(p *plan.Plan) []string {
 			off = append(off, "rate_per_minute")
 		}
 		if len(off) > 0 {
-			out = append(out, fmt.Sprintf("policy %s: %v not enforced yet (quiet hours and suppression are)", pol.Name, off))
+			out = append(out, fmt.Sprintf("policy %s: %v not enforced yet (quiet hours, the frequency cap and suppression are)", pol.Name, off))
 		}
 	}
 	return out

@@ -19,7 +19,7 @@ func TestNotRunNamesWhatTheDaemonIgnores(t *testing.T) {
 		Policies:  []plan.Policy{{Name: "eu", FrequencyCap: &plan.FrequencyCap{Max: 3, Per: "7d"}, DailyQuota: 10}},
 	}
 	got := strings.Join(NotRun(p), "\n")
-	for _, want := range []string{"2 workflow(s)", "campaign ab: its A/B test", "sequence n / step w1: the A/B metric revenue", "policy eu: [frequency_cap daily_quota] not enforced"} {
+	for _, want := range []string{"2 workflow(s)", "campaign ab: its A/B test", "sequence n / step w1: the A/B metric revenue", "policy eu: [daily_quota] not enforced"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("NotRun lacks %q:\n%s", want, got)
 		}

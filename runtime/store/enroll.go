@@ -132,8 +132,10 @@ func (a *Advancer) Engagement(ctx context.Context, kind, object, model string, i
 // StepMessage is a message a decision enqueues.
 type StepMessage struct {
 	Step, Variant, ContactKey, Email string
-	Occurrence                       int
-	EnrollmentID                     int64
+	// Class is the mail class (marketing, transactional, internal).
+	Class        string
+	Occurrence   int
+	EnrollmentID int64
 }
 
 // StepRecord is one line of an enrollment's history.
@@ -160,11 +162,16 @@ func (a *Advancer) Apply(ctx context.Context, kind, object string, now time.Time
 	if len(msgs) > 0 {
 		steps, variants, keys, emails := make([]string, len(msgs)), make([]string, len(msgs)), make([]string, len(msgs)), make([]string, len(msgs))
 		occs, eids := make([]int64, len(msgs)), make([]int64, len(msgs))
+		classes := make([]string, len(msgs))
 		for i, m := range msgs {
 			steps[i], variants[i], keys[i], emails[i], occs[i], eids[i] = m.Step, m.Variant, m.ContactKey, m.Email, int64(m.Occurrence), m.EnrollmentID
+			classes[i] = m.Class
+			if classes[i] == "" {
+				classes[i] = "marketing"
+			}
 		}
 		if _, err := a.tx.ExecContext(ctx, q("enqueue-steps"), kind, object, now,
-			pq.Array(steps), pq.Array(variants), pq.Array(keys), pq.Array(emails), pq.Array(occs), pq.Array(eids)); err != nil {
+			pq.Array(steps), pq.Array(variants), pq.Array(keys), pq.Array(emails), pq.Array(occs), pq.Array(eids), pq.Array(classes)); err != nil {
 			return fmt.Errorf("%s %s: enqueueing %d step messages: %w", kind, object, len(msgs), err)
 		}
 	}

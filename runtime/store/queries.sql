@@ -48,8 +48,8 @@ WHERE kind = 'campaign' AND campaign = $1 AND status = 'pending'
 -- name: insert-outbox-batch
 -- Arrays instead of one INSERT per row: one round trip per batch. ON CONFLICT
 -- without a target covers both unique keys (contact and normalized address).
-INSERT INTO campaignctl.outbox (campaign, step, contact_key, email, email_normalized, due_at, created_at)
-SELECT $1, $2, k, btrim(e), lower(btrim(e)), $3, $4
+INSERT INTO campaignctl.outbox (campaign, step, contact_key, email, email_normalized, due_at, created_at, class)
+SELECT $1, $2, k, btrim(e), lower(btrim(e)), $3, $4, $7
 FROM unnest($5::text[], $6::text[]) AS t(k, e)
 WHERE e IS NOT NULL AND btrim(e) <> ''
   AND NOT EXISTS (SELECT 1 FROM campaignctl.suppressions s WHERE s.email_normalized = lower(btrim(t.e)))
@@ -84,7 +84,7 @@ SET claimed_at = $1, claimed_by = $2,
     first_attempt_at = coalesce(o.first_attempt_at, $1)
 FROM picked
 WHERE o.id = picked.id
-RETURNING o.id, o.kind, o.campaign, o.step, o.variant, o.occurrence, o.contact_key, o.email, o.attempts, o.first_attempt_at,
+RETURNING o.id, o.kind, o.campaign, o.step, o.variant, o.occurrence, o.class, o.email_normalized, o.contact_key, o.email, o.attempts, o.first_attempt_at,
     EXISTS (SELECT 1 FROM campaignctl.suppressions s WHERE s.email_normalized = o.email_normalized) AS suppressed;
 
 -- name: renew-leases
@@ -331,9 +331,9 @@ WHERE o.kind = $1 AND o.campaign = $2 AND o.enrollment_id = ANY($4::bigint[]) AN
 -- in the outbox if it must. A conflict means this step of this occurrence is
 -- already enqueued (or its address already got it): nothing is sent twice.
 INSERT INTO campaignctl.outbox (kind, campaign, step, variant, contact_key, email, email_normalized,
-    occurrence, enrollment_id, due_at, created_at)
-SELECT $1, $2, st, v, k, btrim(e), lower(btrim(e)), occ, eid, $3, $3
-FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $9::bigint[]) AS t(st, v, k, e, occ, eid)
+    occurrence, enrollment_id, due_at, created_at, class)
+SELECT $1, $2, st, v, k, btrim(e), lower(btrim(e)), occ, eid, $3, $3, cl
+FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $9::bigint[], $10::text[]) AS t(st, v, k, e, occ, eid, cl)
 WHERE btrim(e) <> ''
 ON CONFLICT DO NOTHING;
 
@@ -434,3 +434,12 @@ SELECT kind, object, step_index, count(*) AS n
 FROM campaignctl.enrollments
 WHERE state = 'active'
 GROUP BY kind, object, step_index;
+
+-- name: recent-marketing-sends
+-- Frequency caps: when each address of a claimed batch last received
+-- marketing mail, within the widest cap window ($2 = its start), from any
+-- object. One query per batch, on outbox_address_sent.
+SELECT email_normalized, array_agg(sent_at ORDER BY sent_at) AS sent
+FROM campaignctl.outbox
+WHERE email_normalized = ANY($1::text[]) AND status = 'sent' AND class = 'marketing' AND sent_at > $2
+GROUP BY email_normalized;

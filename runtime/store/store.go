@@ -316,10 +316,13 @@ func (s *Store) RemoveCampaign(ctx context.Context, name string, now time.Time) 
 // Recipient is one contact to enqueue.
 type Recipient struct{ Key, Email string }
 
-// EnqueueBatch inserts outbox rows for a batch of recipients; rows that already
+// EnqueueBatch inserts outbox rows of mail class class for a batch of recipients; rows that already
 // exist for the same contact or the same normalized address are skipped. It
 // returns how many rows were new.
-func (s *Store) EnqueueBatch(ctx context.Context, campaign, step string, due, now time.Time, batch []Recipient) (int64, error) {
+func (s *Store) EnqueueBatch(ctx context.Context, campaign, step, class string, due, now time.Time, batch []Recipient) (int64, error) {
+	if class == "" {
+		class = "marketing"
+	}
 	keys := make([]string, len(batch))
 	emails := make([]string, len(batch))
 	for i, r := range batch {
@@ -329,7 +332,7 @@ func (s *Store) EnqueueBatch(ctx context.Context, campaign, step string, due, no
 	if err != nil {
 		return 0, fmt.Errorf("enqueueing %d messages of %s: %w", len(batch), campaign, err)
 	}
-	res, err := st.ExecContext(ctx, campaign, step, due, now, pq.Array(keys), pq.Array(emails))
+	res, err := st.ExecContext(ctx, campaign, step, due, now, pq.Array(keys), pq.Array(emails), class)
 	if err != nil {
 		return 0, fmt.Errorf("enqueueing %d messages of %s: %w", len(batch), campaign, err)
 	}
@@ -370,7 +373,10 @@ type Claimed struct {
 	// Variant is the A/B variant the message carries, if any.
 	Variant string `db:"variant"`
 	// Occurrence of the enrollment the message belongs to (0: a campaign).
-	Occurrence     int       `db:"occurrence"`
+	Occurrence int `db:"occurrence"`
+	// Class is the mail class: marketing, transactional or internal.
+	Class          string    `db:"class"`
+	EmailNorm      string    `db:"email_normalized"`
 	ContactKey     string    `db:"contact_key"`
 	Email          string    `db:"email"`
 	Attempts       int       `db:"attempts"`
@@ -573,4 +579,42 @@ func (s *Store) HeldRows(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("counting claimed rows: %w", err)
 	}
 	return n, nil
+}
+
+// RecentMarketingSends returns, for each of the normalized addresses, the
+// times it was sent marketing mail after since, oldest first.
+func (s *Store) RecentMarketingSends(ctx context.Context, addresses []string, since time.Time) (map[string][]time.Time, error) {
+	rows, err := s.DB.QueryContext(ctx, q("recent-marketing-sends"), pq.Array(addresses), since)
+	if err != nil {
+		return nil, fmt.Errorf("counting recent marketing mail: %w", err)
+	}
+	defer rows.Close()
+	out := map[string][]time.Time{}
+	for rows.Next() {
+		var addr string
+		var sent pq.StringArray
+		if err := rows.Scan(&addr, &sent); err != nil {
+			return nil, fmt.Errorf("counting recent marketing mail: %w", err)
+		}
+		ts := make([]time.Time, 0, len(sent))
+		for _, v := range sent {
+			t, err := parsePGTimestamp(v)
+			if err != nil {
+				return nil, fmt.Errorf("counting recent marketing mail: %w", err)
+			}
+			ts = append(ts, t)
+		}
+		out[addr] = ts
+	}
+	return out, rows.Err()
+}
+
+// parsePGTimestamp reads a timestamptz as Postgres prints it inside an array.
+func parsePGTimestamp(v string) (time.Time, error) {
+	for _, layout := range []string{"2006-01-02 15:04:05.999999-07", "2006-01-02 15:04:05.999999-07:00", "2006-01-02 15:04:05.999999-07:00:00"} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("unreadable timestamp %q", v)
 }

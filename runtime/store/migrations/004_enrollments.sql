@@ -22,8 +22,11 @@ ALTER TABLE campaignctl.outbox ADD CONSTRAINT outbox_object_step_contact_key
     UNIQUE (kind, campaign, step, contact_key, occurrence);
 ALTER TABLE campaignctl.outbox ADD CONSTRAINT outbox_object_step_address_key
     UNIQUE (kind, campaign, step, email_normalized, occurrence);
--- Frequency caps count what an address received lately, across every object.
-CREATE INDEX outbox_address_sent ON campaignctl.outbox (email_normalized, sent_at) WHERE status = 'sent';
+-- The mail class decides which send-time rules apply; frequency caps count
+-- only the marketing mail an address received lately, across every object.
+ALTER TABLE campaignctl.outbox ADD COLUMN class text NOT NULL DEFAULT 'marketing'
+    CHECK (class IN ('marketing', 'transactional', 'internal'));
+CREATE INDEX outbox_address_sent ON campaignctl.outbox (email_normalized, sent_at) WHERE status = 'sent' AND class = 'marketing';
 
 -- One row per (object, contact, occurrence). wake_at is when the engine must look
 -- at the enrollment next, on the engine's clock; NULL while it waits for
