@@ -72,6 +72,8 @@ timeout 600 "$ctl" serve --db "$db" --smtp "$smtp_addr" --listen "" --exit-when-
 
 echo "==> report"
 "$ctl" report --db "$db"
+echo "==> status (every object's sync and health; per sequence step)"
+"$ctl" status --db "$db"
 seed=lost_leads_reactivation
 sent=$(pq "$db" -At -c "SELECT count(*) FROM campaignctl.outbox WHERE campaign = '$seed' AND status = 'sent'")
 want=$(pq "$db" -At -f testdata/crm/seed_filter.sql)

@@ -29,6 +29,7 @@ func commands() []command {
 		{"events", "import contact events (page views, clicks, ...) from NDJSON", runEvents},
 		{"serve", "run the daemon: reconcile, send, serve /metrics and links", runServe},
 		{"report", "print what each campaign has sent", runReport},
+		{"status", "show each applied object's sync, health and per-step progress", runStatus},
 		{"smtp-capture", "run a local SMTP server that stores mail as .eml files (development)", runSMTPCapture},
 	}
 }

@@ -855,7 +855,7 @@ func (e *Engine) compose(l *loaded, contacts batchContacts, tg target, r store.C
 		MessageID:       mailer.MessageID(idObject, r.Step, idKey, tg.sender.From),
 		Date:            e.Clock.Now(),
 		ListUnsubscribe: unsub,
-		Headers:         map[string]string{"X-Campaignctl-Campaign": tg.name},
+		Headers:         headers(tg, r),
 	}, tg.templateHash, nil
 }
 
@@ -893,4 +893,15 @@ func (e *Engine) holdByPolicy(tg target, contacts batchContacts, r store.Claimed
 	o := outcome(r, store.OutboxPending)
 	o.Hold, o.At, o.Error = true, until, "held: "+reason
 	return o, true
+}
+
+// headers name the object (and the step of a sequence) a message belongs to,
+// for the recipient's support team and for tests; never the contact.
+func headers(tg target, r store.Claimed) map[string]string {
+	h := map[string]string{"X-Campaignctl-Campaign": tg.name}
+	if tg.kind != kindCampaign {
+		h["X-Campaignctl-Kind"] = tg.kind
+		h["X-Campaignctl-Step"] = r.Step
+	}
+	return h
 }
