@@ -51,7 +51,11 @@ import (
 )
 
 const (
-	killContacts    = 3000
+	killContacts = 3000
+	// killNurtured contacts (every third) are also enrolled in a two-step
+	// sequence, whose steps go through the same path: killMessages in all.
+	killNurtured    = killContacts / 3
+	killMessages    = killContacts + 2*killNurtured
 	killReplicas    = 3
 	killConcurrency = 8
 	killLedgerBatch = 32
@@ -81,6 +85,9 @@ const (
 	killSecret = "test-secret-0123456789"
 	// envKillSeed replays a run's random schedule (the seed is logged).
 	envKillSeed = "CAMPAIGNCTL_KILL_SEED"
+	// envKillDebug, when set, logs every daemon's log tail even on success and
+	// the outbox and enrollments every 5 s while the drain runs.
+	envKillDebug = "CAMPAIGNCTL_KILL_DEBUG"
 )
 
 // killServeFlags are the send-path tuning flags; the duplicate bound is derived
@@ -92,6 +99,7 @@ model "c" {
   table = "contacts"
   key   = "id"
   email = "email"
+  field "id" { type = "int" }
   field "name" { type = "string" }
 }
 
@@ -120,6 +128,37 @@ campaign "kill_test" {
   segment  = "everyone"
   template = "hello"
   sender   = "news"
+}
+
+segment "every_third" {
+  model  = "c"
+  filter = "c.id % 3 == 0"
+}
+
+template "nurture_one" {
+  subject = "Nurture one"
+  text    = "Step one. Unsubscribe: {{ .unsubscribe_url }}"
+}
+
+template "nurture_two" {
+  subject = "Nurture two"
+  text    = "Step two. Unsubscribe: {{ .unsubscribe_url }}"
+}
+
+# Enrolled and advanced while the replicas are killed and Postgres restarts:
+# each step must reach each contact once, like the campaign.
+sequence "kill_nurture" {
+  model   = "c"
+  segment = "every_third"
+  sender  = "news"
+  step "one" {
+    offset   = "0s"
+    template = "nurture_one"
+  }
+  step "two" {
+    offset   = "2s"
+    template = "nurture_two"
+  }
 }
 `
 
@@ -204,7 +243,7 @@ func TestKillNineThreeReplicasAndPostgresRestart(t *testing.T) {
 		for _, p := range procs {
 			p.kill()
 		}
-		if t.Failed() {
+		if t.Failed() || os.Getenv(envKillDebug) != "" {
 			for _, p := range procs {
 				t.Logf("last lines of %s's log (%s):\n%s", p.name, p.logPath, tailFile(p.logPath, 25))
 			}
@@ -230,13 +269,13 @@ func TestKillNineThreeReplicasAndPostgresRestart(t *testing.T) {
 	for i := 0; i < len(faults); {
 		f := faults[i]
 		got := relay.Count()
-		if got >= killContacts {
+		if got >= killMessages {
 			t.Fatalf("fault phase: all %d messages were sent after %d of %d faults: raise killRelayDelay so the faults land mid-send",
-				killContacts, i, len(faults))
+				killMessages, i, len(faults))
 		}
 		if time.Now().After(deadline) {
 			t.Errorf("fault phase: after %s the relay has %d of %d messages and %d of %d faults happened: the daemons make too little progress under faults",
-				killFaultDeadline, got, killContacts, i, len(faults))
+				killFaultDeadline, got, killMessages, i, len(faults))
 			break
 		}
 		for _, p := range procs {
@@ -279,7 +318,7 @@ func TestKillNineThreeReplicasAndPostgresRestart(t *testing.T) {
 		i++
 	}
 	t.Logf("fault phase: %s, %d kill -9s, %d Postgres restarts, %d unexpected exits, relay at %d of %d messages",
-		time.Since(faultStart).Round(time.Millisecond), kills, pgRestarts, unexpectedExits, relay.Count(), killContacts)
+		time.Since(faultStart).Round(time.Millisecond), kills, pgRestarts, unexpectedExits, relay.Count(), killMessages)
 
 	// Settle: the claims of killed incarnations expire (the lease) and are taken
 	// over, so every row still claimed belongs to a replica that is alive now.
@@ -336,12 +375,24 @@ func TestKillNineThreeReplicasAndPostgresRestart(t *testing.T) {
 	procs = append(procs, drain)
 	drainStart := time.Now()
 	drain.start(t)
+	if os.Getenv(envKillDebug) != "" {
+		go func() {
+			for i := 0; i < 12; i++ {
+				time.Sleep(5 * time.Second)
+				var st []string
+				_ = db.SelectContext(ctx, &st, `SELECT 'outbox ' || status || ' due_future=' || (due_at > now()) || ' claimed=' || (claimed_by IS NOT NULL) || ': ' || count(*) FROM campaignctl.outbox GROUP BY 1
+					UNION ALL SELECT 'enr ' || state || ' wake_future=' || coalesce((wake_at > now())::text, 'null') || ': ' || count(*) FROM campaignctl.enrollments GROUP BY 1`)
+				t.Logf("drain +%ds: relay %d, %v", 5*(i+1), relay.Count(), st)
+			}
+		}()
+	}
 	if err := drain.wait(killDrainDeadline); err != nil {
 		t.Errorf("drain (serve --exit-when-idle): %v", err)
 	}
 	t.Logf("drain: %s", time.Since(drainStart).Round(time.Millisecond))
 
-	// The verdict.
+	// The verdict, per (recipient, subject): the campaign's "Hello …" to every
+	// contact, the sequence's two steps to every third.
 	per := map[string]int{}
 	deliveries := 0
 	for _, m := range relay.Messages() {
@@ -349,31 +400,54 @@ func TestKillNineThreeReplicasAndPostgresRestart(t *testing.T) {
 			t.Errorf("a message to %v: want exactly one recipient", m.To)
 			continue
 		}
-		per[strings.ToLower(m.To[0])]++
+		subject := "Hello"
+		for _, s := range []string{"Nurture one", "Nurture two"} {
+			if bytes.Contains(m.Data, []byte("Subject: "+s)) {
+				subject = s
+			}
+		}
+		per[strings.ToLower(m.To[0])+"|"+subject]++
 		deliveries++
 	}
-	lost, dups, worst := 0, 0, 0
+	lost, dups, worst, expected := 0, 0, 0, 0
 	for i := 1; i <= killContacts; i++ {
-		n := per[fmt.Sprintf("c%d@example.com", i)]
-		if n == 0 {
-			lost++
+		subjects := []string{"Hello"}
+		if i%3 == 0 {
+			subjects = append(subjects, "Nurture one", "Nurture two")
 		}
-		dups += max(n-1, 0)
-		worst = max(worst, n)
+		for _, s := range subjects {
+			expected++
+			n := per[fmt.Sprintf("c%d@example.com|%s", i, s)]
+			if n == 0 {
+				lost++
+			}
+			dups += max(n-1, 0)
+			worst = max(worst, n)
+		}
 	}
-	strangers := len(per) - (killContacts - lost)
+	strangers := len(per) - (expected - lost)
 	bound := kills * killLedgerBatch
 	counts = outboxCounts(t, db)
-	t.Logf("figures: %d contacts, %d deliveries, %d lost, %d duplicates (most to one contact: %d), bound %d = %d kills × ledger batch %d, outbox %v, total %s",
-		killContacts, deliveries, lost, dups, worst, bound, kills, killLedgerBatch, counts, time.Since(started).Round(time.Millisecond))
+	t.Logf("figures: %d contacts, %d messages due, %d deliveries, %d lost, %d duplicates (most of one message: %d), bound %d = %d kills × ledger batch %d, outbox %v, total %s",
+		killContacts, expected, deliveries, lost, dups, worst, bound, kills, killLedgerBatch, counts, time.Since(started).Round(time.Millisecond))
+	if expected != killMessages {
+		t.Fatalf("the test expects %d messages, its constants say %d", expected, killMessages)
+	}
 	if lost > 0 {
-		t.Errorf("%d of %d contacts received nothing", lost, killContacts)
+		t.Errorf("%d of %d messages were never received", lost, expected)
 	}
 	if strangers > 0 {
-		t.Errorf("%d recipients are not contacts", strangers)
+		t.Errorf("%d (recipient, subject) pairs are not due to anyone", strangers)
 	}
-	if counts["sent"] != killContacts || len(counts) != 1 {
-		t.Errorf("outbox: %v; want exactly %d 'sent' rows and nothing else", counts, killContacts)
+	if counts["sent"] != killMessages || len(counts) != 1 {
+		t.Errorf("outbox: %v; want exactly %d 'sent' rows and nothing else", counts, killMessages)
+	}
+	var enrolled []string
+	if err := db.SelectContext(ctx, &enrolled, `SELECT state || ' ' || coalesce(exit_reason, '') || ': ' || count(*) FROM campaignctl.enrollments GROUP BY state, exit_reason`); err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("exited completed: %d", killNurtured); len(enrolled) != 1 || enrolled[0] != want {
+		t.Errorf("enrollments: %v; want [%s]", enrolled, want)
 	}
 	if dups > bound {
 		t.Errorf("%d duplicates exceed the in-flight window: %d kills × ledger batch %d = %d",
@@ -572,7 +646,7 @@ func killSchedule(rng *rand.Rand) []killFault {
 	out := make([]killFault, n)
 	for i := range out {
 		frac := killFaultFrom + (killFaultTo-killFaultFrom)*(float64(i)+rng.Float64())/float64(n)
-		out[i] = killFault{what: "kill", at: int(frac * killContacts)}
+		out[i] = killFault{what: "kill", at: int(frac * killMessages)}
 	}
 	out[n/3].what = "immediate"
 	out[2*n/3].what = "fast"

@@ -682,7 +682,7 @@ func (e *Engine) prepare(j job) prepared {
 			return done(o)
 		}
 		o := outcome(r, store.OutboxPending)
-		o.At, o.Error = e.Clock.Now().Add(time.Minute), err.Error()
+		o.At, o.Error = e.Clock.Now().Add(unavailableBackoff(r.Attempts)), err.Error()
 		return done(o)
 	}
 	if err != nil {
@@ -759,6 +759,15 @@ func (e *Engine) finish(pr prepared, err error) (out store.Outcome, delivered bo
 // greylisting run do not come back in lockstep.
 func backoff(attempt int) time.Duration {
 	d := min(time.Minute<<min(max(attempt-1, 0), 6), time.Hour)
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+// unavailableBackoff is the wait before retry n (n ≥ 1) of a message whose
+// contact data could not be read (a database restart, a CRM table away for a
+// moment): doubling from one second, capped at a minute, ±20% jitter, so a
+// blip of a second delays the messages by about a second, not a minute.
+func unavailableBackoff(attempt int) time.Duration {
+	d := min(time.Second<<min(max(attempt-1, 0), 6), time.Minute)
 	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 }
 
