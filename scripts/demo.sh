@@ -109,6 +109,11 @@ pq "$db" -c "SELECT s.step, s.action, count(*) AS contacts, string_agg(DISTINCT 
              FROM campaignctl.enrollment_steps s JOIN campaignctl.enrollments e ON e.id = s.enrollment_id
              WHERE e.object = '$seq' GROUP BY 1, 2 ORDER BY min(s.at), 1, 2"
 pq "$db" -c "SELECT step, decision, winner, round(p_value::numeric, 4) AS p_value, reason FROM campaignctl.ab_decisions WHERE object = '$seq'"
+who=$(pq "$db" -At -c "SELECT contact_key FROM campaignctl.enrollments WHERE object = '$seq' AND exit_reason = 'completed' ORDER BY id LIMIT 1")
+echo "==> campaignctl explain lead:$who sequence/$seq (why this lead got what it got)"
+"$ctl" explain --db "$db" "lead:$who" "sequence/$seq"
+echo "==> campaignctl timeline lead:$who"
+"$ctl" timeline --db "$db" "lead:$who" --limit 12
 if [ "$enrolled" != "$seq_want" ] || [ "$active" != 0 ] || [ "$seq_want" = 0 ]; then
   echo "MISMATCH: the sequence's enrollments and the hand-written query disagree, or enrollments are left active" >&2
   exit 1

@@ -30,6 +30,8 @@ func commands() []command {
 		{"serve", "run the daemon: reconcile, send, serve /metrics and links", runServe},
 		{"report", "print what each campaign has sent", runReport},
 		{"status", "show each applied object's sync, health and per-step progress", runStatus},
+		{"explain", "say why a contact did or did not get a campaign or sequence", runExplain},
+		{"timeline", "list a contact's events and messages in time order", runTimeline},
 		{"smtp-capture", "run a local SMTP server that stores mail as .eml files (development)", runSMTPCapture},
 	}
 }

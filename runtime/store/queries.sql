@@ -443,3 +443,83 @@ SELECT email_normalized, array_agg(sent_at ORDER BY sent_at) AS sent
 FROM campaignctl.outbox
 WHERE email_normalized = ANY($1::text[]) AND status = 'sent' AND class = 'marketing' AND sent_at > $2
 GROUP BY email_normalized;
+
+-- name: address-suppression
+-- explain: why an address must not be mailed, and since when. The primary
+-- key is the normalized address, so normalizing the argument the same way
+-- makes this one index lookup.
+SELECT email_normalized, reason, campaign, created_at
+FROM campaignctl.suppressions
+WHERE email_normalized = lower(btrim($1));
+
+-- name: object-contact-messages
+-- explain: one object's messages to one contact, and to its address through
+-- another record of the same person (each step goes once per address too).
+-- Both arms of the OR are the outbox's unique keys, (kind, campaign, step,
+-- contact_key | email_normalized, occurrence), with the steps given as a list
+-- ($3): a BitmapOr of index searches per step, whatever the outbox's size.
+-- $5 = '' (a contact without an address) must not match every row.
+SELECT id, kind, campaign, step, variant, contact_key, email_normalized, occurrence, enrollment_id,
+       status, due_at, created_at, sent_at, attempts, message_id, last_smtp, last_error
+FROM campaignctl.outbox
+WHERE kind = $1 AND campaign = $2 AND step = ANY($3::text[])
+  AND (contact_key = $4 OR ($5 <> '' AND email_normalized = $5))
+ORDER BY created_at, id;
+
+-- name: object-contact-enrollments
+-- explain: one object's enrollments of one contact, or of its address
+-- through another record (one person is enrolled once per address). The
+-- unique key (kind, object, contact_key, occurrence) and the partial unique
+-- index enrollments_object_address serve the two arms.
+SELECT id, kind, object, contact_key, email_normalized, occurrence, state, step_index, wake_at, hold,
+       enrolled_at, revision_id, exit_reason, exited_at
+FROM campaignctl.enrollments
+WHERE kind = $1 AND object = $2
+  AND (contact_key = $3 OR ($4 <> '' AND email_normalized = $4))
+ORDER BY enrolled_at, id;
+
+-- name: enrollment-history
+-- explain: what the enrollments did, step by step, on
+-- enrollment_steps_enrollment (enrollment_id, at). The table has no id, and
+-- one advance writes several lines at the same instant: the caller orders
+-- those by the plan's step order, which is the order the engine took them in.
+SELECT enrollment_id, step, action, at, variant, detail
+FROM campaignctl.enrollment_steps
+WHERE enrollment_id = ANY($1::bigint[])
+ORDER BY enrollment_id, at;
+
+-- name: object-ab-decisions
+-- explain: the decided A/B tests of one object, on the primary key's prefix.
+SELECT kind, object, step, decided_at, winner, decision, significant, coalesce(p_value, 'NaN') AS p_value, metric, reason
+FROM campaignctl.ab_decisions
+WHERE kind = $1 AND object = $2;
+
+-- name: contact-events
+-- timeline: one contact's events, newest first so that LIMIT ($3, NULL for
+-- all) keeps the latest. events_model_contact_occurred_at (model,
+-- contact_key, occurred_at) finds them in every monthly partition without
+-- reading other contacts' events; id only breaks ties of the same instant.
+SELECT id, occurred_at, type, campaign, step, topic, url
+FROM campaignctl.events
+WHERE model = $1 AND contact_key = $2
+ORDER BY occurred_at DESC, id DESC
+LIMIT $3;
+
+-- name: contact-messages
+-- timeline: every message to one contact key, of any kind and object, newest
+-- first so that LIMIT ($7, NULL for all) keeps the latest. The outbox has no
+-- model column and keys of two models can be equal (lead 42, customer 42),
+-- so a row counts when its object belongs to the contact's model ($2, $3:
+-- kinds and names of those objects in the applied plan), or, for an object
+-- the plan no longer declares ($4, $5: every object it declares), when it
+-- went to the contact's own address ($6).
+-- outbox_contact_key finds the contact's rows without reading the outbox.
+SELECT o.id, o.kind, o.campaign, o.step, o.variant, o.contact_key, o.email_normalized, o.occurrence, o.enrollment_id,
+       o.status, o.due_at, o.created_at, o.sent_at, o.attempts, o.message_id, o.last_smtp, o.last_error
+FROM campaignctl.outbox o
+WHERE o.contact_key = $1
+  AND ((o.kind, o.campaign) IN (SELECT * FROM unnest($2::text[], $3::text[]))
+       OR (o.email_normalized = $6
+           AND (o.kind, o.campaign) NOT IN (SELECT * FROM unnest($4::text[], $5::text[]))))
+ORDER BY coalesce(o.sent_at, o.created_at) DESC, o.id DESC
+LIMIT $7;

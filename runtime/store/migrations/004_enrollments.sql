@@ -22,6 +22,11 @@ ALTER TABLE campaignctl.outbox ADD CONSTRAINT outbox_object_step_contact_key
     UNIQUE (kind, campaign, step, contact_key, occurrence);
 ALTER TABLE campaignctl.outbox ADD CONSTRAINT outbox_object_step_address_key
     UNIQUE (kind, campaign, step, email_normalized, occurrence);
+-- explain and timeline read one contact's messages across every object: without
+-- this index each is a scan of the whole outbox. contact_key never changes, so
+-- claims and renewals stay HOT updates.
+CREATE INDEX outbox_contact_key ON campaignctl.outbox (contact_key);
+
 -- The mail class decides which send-time rules apply; frequency caps count
 -- only the marketing mail an address received lately, across every object.
 ALTER TABLE campaignctl.outbox ADD COLUMN class text NOT NULL DEFAULT 'marketing'
