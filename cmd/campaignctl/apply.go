@@ -75,6 +75,11 @@ The plan's hash is checked: a plan edited after 'campaignctl plan' is refused.`,
 	for _, s := range p.Sequences {
 		fmt.Fprintf(stdout, "  will run sequence %s (%d steps, segment %s)\n", s.Name, len(s.Steps), s.Segment)
 	}
+	for _, a := range p.Autoresponders {
+		if a.Mode == "single" {
+			fmt.Fprintf(stdout, "  will run autoresponder %s (%d follow-ups, segment %s)\n", a.Name, len(a.FollowUps), a.Segment)
+		}
+	}
 	// Say what validates but will not run, rather than accept it silently.
 	for _, line := range engine.NotRun(p) {
 		fmt.Fprintf(stderr, "campaignctl apply: warning: %s\n", line)

@@ -170,7 +170,7 @@ var statusKinds = []string{"campaign", "sequence", "workflow", "autoresponder"}
 
 // Enrollment exit reasons (the enrollments table's CHECK), in the order the
 // message lists them.
-var exitReasons = []string{"completed", "goal", "removed", "unsubscribed", "manual"}
+var exitReasons = []string{"completed", "goal", "responded", "removed", "unsubscribed", "manual"}
 
 // Outbox statuses every "messages" object holds.
 var outboxStatuses = []string{store.OutboxSent, store.OutboxPending, store.OutboxFailed, store.OutboxCancelled}
@@ -190,7 +190,9 @@ no longer declares, with
            message failed, Missing until the daemon picks it up;
            sequence: Progressing while any contact is enrolled and active,
            Healthy once all exited, Degraded when any of its messages failed;
-           workflow, autoresponder: NotRun (this daemon version does not run them)
+           workflow, recurring (multiple-mode) autoresponder: NotRun (this daemon
+           version does not run them); a single-mode autoresponder is shown like a
+           sequence
   MESSAGE  the counts behind the health: a campaign's messages ("not mailable":
            contacts of its audience with no, an invalid, a suppressed or a
            shared address), a sequence's enrollments by state and exit reason
@@ -267,9 +269,10 @@ type statusInput struct {
 	steps          []store.StepCount
 	waiting        []store.WaitingCount
 	held           []heldCount
-	// sequenceCounts are the sequences' outbox rows by object and status
+	// sequenceCounts are the outbox rows of sequences and autoresponders by
+	// kind, object and status
 	// (StatusCount.Campaign holds the sequence's name, as the outbox does).
-	sequenceCounts []store.StatusCount
+	sequenceCounts []kindStatusCount
 	decisions      []store.ABDecision
 }
 
@@ -285,10 +288,16 @@ type heldCount struct {
 // they sent went out, and a failed message is what makes a sequence Degraded.
 // Like campaign-counts it reads the whole outbox, which status, run by hand,
 // can afford.
-const sequenceOutboxCounts = `SELECT campaign, status, count(*) AS n
+const sequenceOutboxCounts = `SELECT kind, campaign, status, count(*) AS n
 FROM campaignctl.outbox
-WHERE kind = 'sequence'
-GROUP BY campaign, status`
+WHERE kind IN ('sequence', 'autoresponder')
+GROUP BY kind, campaign, status`
+
+// kindStatusCount is a number of outbox rows of one object in one status.
+type kindStatusCount struct {
+	Kind string `db:"kind"`
+	store.StatusCount
+}
 
 // heldByStep counts the active enrollments waiting for an A/B decision by the
 // step whose decision they wait for (EngineCounts only says whether each is
@@ -410,7 +419,17 @@ func buildStatus(in statusInput) statusDoc {
 		notRun("workflow", w.Name)
 	}
 	for _, a := range p.Autoresponders {
-		notRun("autoresponder", a.Name)
+		if a.Mode != "single" {
+			notRun("autoresponder", a.Name)
+			continue
+		}
+		// A single-mode autoresponder runs like a sequence of its follow-ups.
+		steps := make([]plan.SequenceStep, 0, len(a.FollowUps))
+		for _, f := range a.FollowUps {
+			steps = append(steps, plan.SequenceStep{Name: f.Name, Offset: f.Offset, Template: f.Template})
+		}
+		inPlan[objectKey{"autoresponder", a.Name}] = true
+		doc.Objects = append(doc.Objects, enrollmentObject(objectKey{"autoresponder", a.Name}, steps, engine, true))
 	}
 	for k := range engine.objects {
 		if !inPlan[k] {
@@ -577,10 +596,16 @@ func newEngineIndex(in statusInput) *engineIndex {
 		}
 		e.held[k][c.Step] += c.N
 	}
-	for name, m := range countsByObject(in.sequenceCounts) {
-		k := objectKey{"sequence", name}
-		e.objects[k] = true
-		e.messages[k] = m
+	byKind := map[string][]store.StatusCount{}
+	for _, c := range in.sequenceCounts {
+		byKind[c.Kind] = append(byKind[c.Kind], c.StatusCount)
+	}
+	for kind, counts := range byKind {
+		for name, m := range countsByObject(counts) {
+			k := objectKey{kind, name}
+			e.objects[k] = true
+			e.messages[k] = m
+		}
 	}
 	for i := range in.decisions {
 		d := &in.decisions[i]

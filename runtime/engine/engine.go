@@ -151,10 +151,9 @@ type loaded struct {
 	// variantHashes are the content hashes of A/B variants' templates, by
 	// variantKey, recorded with each message sent.
 	variantHashes map[string]string
-	// sequences are the plan's sequences, compiled; sequenceErrs says why one
-	// could not be.
-	sequences    map[string]*flow.Sequence
-	sequenceErrs map[string]error
+	// series are the plan's sequences and autoresponders by seriesKey,
+	// compiled (or with the error that kept one from compiling).
+	series map[string]*series
 	// ab holds the decided A/B tests (by variantKey with no variant), as last
 	// read from the store.
 	abMu sync.Mutex
@@ -214,9 +213,9 @@ func HasMarketing(p *plan.Plan) bool {
 			return true
 		}
 	}
-	// A sequence sends marketing mail unless every template it uses says
-	// otherwise.
-	for _, s := range p.Sequences {
+	// A sequence or an autoresponder sends marketing mail unless every
+	// template it uses says otherwise.
+	for _, s := range seriesOf(p) {
 		for _, st := range s.Steps {
 			if t, ok := p.Template(st.Template); !ok || t.Class == "" || t.Class == plan.ClassMarketing {
 				return true

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/campaignctl/campaignctl/compiler/plan"
@@ -24,38 +25,29 @@ import (
 // the same pushdown path, for a whole batch in one query.
 func goalSegment(kind, name string) string { return "__goal__" + kind + "__" + name }
 
-// withGoals returns p with one hidden segment per goal, for the evaluator only.
+// withGoals returns p with the hidden segments of its series' goals and
+// do-not-email fields, for the evaluator only.
 func withGoals(p *plan.Plan) *plan.Plan {
-	if len(p.Sequences) == 0 {
+	hidden := hiddenSegments(p)
+	if len(hidden) == 0 {
 		return p
 	}
 	cp := *p
-	cp.Segments = append([]plan.Segment(nil), p.Segments...)
-	for _, s := range p.Sequences {
-		if s.Goal != "" {
-			// A goal holds for archived contacts too: an opportunity won and
-			// then archived has still converted.
-			cp.Segments = append(cp.Segments, plan.Segment{Name: goalSegment(flow.KindSequence, s.Name), Model: s.Model, Filter: s.Goal, IncludeArchived: true})
-		}
-	}
+	cp.Segments = append(append([]plan.Segment(nil), p.Segments...), hidden...)
 	return &cp
 }
 
-// loadSequences compiles the sequences of l's plan and the subject variants of
-// their A/B tests. A sequence that cannot compile is left out and its error
-// kept: its enrollments wait, and the log says why.
+// loadSequences compiles the series (sequences and autoresponders) of l's
+// plan and the subject variants of their A/B tests. A series that cannot
+// compile keeps its error: its enrollments wait, and the log says why.
 func (l *loaded) loadSequences() {
-	l.sequences = map[string]*flow.Sequence{}
-	l.sequenceErrs = map[string]error{}
-	for i := range l.plan.Sequences {
-		s := &l.plan.Sequences[i]
-		fs, err := flow.CompileSequence(s)
-		if err != nil {
-			l.sequenceErrs[s.Name] = err
+	l.series = map[string]*series{}
+	for _, sr := range seriesOf(l.plan) {
+		l.series[seriesKey(sr.Kind, sr.Name)] = sr
+		if sr.compileErr != nil {
 			continue
 		}
-		l.sequences[s.Name] = fs
-		for _, st := range s.Steps {
+		for _, st := range sr.Steps {
 			if st.ABTest == nil {
 				continue
 			}
@@ -73,7 +65,7 @@ func (l *loaded) loadSequences() {
 				if v.Subject != "" {
 					t.Subject = v.Subject
 				}
-				key := variantKey(flow.KindSequence, s.Name, st.Name, v.Name)
+				key := variantKey(sr.Kind, sr.Name, st.Name, v.Name)
 				c, err := mailer.Compile(&t)
 				if err != nil {
 					l.templateErrs[key] = err
@@ -86,19 +78,31 @@ func (l *loaded) loadSequences() {
 	}
 }
 
+// sortedSeries returns l's series in kind and name order.
+func (l *loaded) sortedSeries() []*series {
+	out := make([]*series, 0, len(l.series))
+	for _, s := range l.series {
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return seriesKey(out[i].Kind, out[i].Name) < seriesKey(out[j].Kind, out[j].Name) })
+	return out
+}
+
 func variantKey(kind, object, step, variant string) string {
 	return kind + "/" + object + "/" + step + "/" + variant
 }
 
 // reconcileSequences is the leader's part: exit the enrollments of removed
-// sequences, enroll newly matching contacts, decide due A/B tests.
+// series, enroll newly matching contacts, decide due A/B tests.
 func (e *Engine) reconcileSequences(ctx context.Context, l *loaded, now time.Time) error {
-	names := make([]string, 0, len(l.plan.Sequences))
-	for _, s := range l.plan.Sequences {
-		names = append(names, s.Name)
+	keep := map[string][]string{flow.KindSequence: {}, flow.KindAutoresponder: {}}
+	for _, s := range l.sortedSeries() {
+		keep[s.Kind] = append(keep[s.Kind], s.Name)
 	}
-	if err := e.Store.ExitRemoved(ctx, flow.KindSequence, names, now); err != nil {
-		return err
+	for _, kind := range []string{flow.KindSequence, flow.KindAutoresponder} {
+		if err := e.Store.ExitRemoved(ctx, kind, keep[kind], now); err != nil {
+			return err
+		}
 	}
 	// Enrolling reads each segment whole (set-based, in the database): not on
 	// every pass, but on a new revision and every EnrollInterval.
@@ -106,15 +110,19 @@ func (e *Engine) reconcileSequences(ctx context.Context, l *loaded, now time.Tim
 	if enrollNow {
 		e.lastEnroll, e.lastEnrollRev = time.Now(), l.revision
 	}
-	for i := range l.plan.Sequences {
-		s := &l.plan.Sequences[i]
-		fs, ok := l.sequences[s.Name]
-		if !ok {
-			e.logOnce("sequence "+s.Name, "cannot run sequence", l.sequenceErrs[s.Name])
+	if n, err := e.Store.ReleaseDecidedHolds(ctx, now); err != nil {
+		return err
+	} else if n > 0 {
+		e.Log.Info("enrollments held for a decided A/B test released", "count", n)
+		poke(e.wakeAdvance)
+	}
+	for _, s := range l.sortedSeries() {
+		if s.compileErr != nil {
+			e.logOnce(s.Kind+" "+s.Name, "cannot run "+s.Kind, s.compileErr)
 			continue
 		}
 		if enrollNow {
-			if err := e.enroll(ctx, l, s, fs, now); err != nil {
+			if err := e.enroll(ctx, l, s, now); err != nil {
 				return err
 			}
 		}
@@ -128,34 +136,43 @@ func (e *Engine) reconcileSequences(ctx context.Context, l *loaded, now time.Tim
 // enroll enrolls the contacts of s's segment not enrolled yet. On the pushdown
 // path this is one INSERT … SELECT with an anti join; otherwise the evaluator
 // streams the segment in batches.
-func (e *Engine) enroll(ctx context.Context, l *loaded, s *plan.Sequence, fs *flow.Sequence, now time.Time) error {
-	wake := now
-	if len(fs.Steps) > 0 {
-		wake = now.Add(fs.Steps[0].Offset)
+func (e *Engine) enroll(ctx context.Context, l *loaded, s *series, now time.Time) error {
+	if !s.End.IsZero() && !now.Before(s.End) {
+		return nil // an autoresponder past its end enrolls nobody new
+	}
+	// Not before the autoresponder's start: a contact who matches earlier is
+	// enrolled as of the start, so its follow-ups count from there.
+	at := now
+	if s.Start.After(at) {
+		at = s.Start
+	}
+	wake := at
+	if len(s.compiled.Steps) > 0 {
+		wake = at.Add(s.compiled.Steps[0].Offset)
 	}
 	src, ok, err := l.eval.PushdownSource(s.Segment, now)
 	if err != nil {
-		return fmt.Errorf("sequence %s: %w", s.Name, err)
+		return fmt.Errorf("%s %s: %w", s.Kind, s.Name, err)
 	}
 	var n int64
 	if ok {
-		n, err = e.Store.EnrollFromSource(ctx, flow.KindSequence, s.Name, store.Source(src), wake, now, l.revision)
+		n, err = e.Store.EnrollFromSource(ctx, s.Kind, s.Name, store.Source(src), wake, at, l.revision)
 	} else {
 		_, err = l.eval.Each(ctx, e.Store.DB, s.Segment, now, e.BatchSize, func(batch []segment.Match) error {
 			rs := make([]store.Recipient, len(batch))
 			for i, m := range batch {
 				rs[i] = store.Recipient{Key: m.Key, Email: m.Email}
 			}
-			k, err := e.Store.EnrollBatch(ctx, flow.KindSequence, s.Name, rs, wake, now, l.revision)
+			k, err := e.Store.EnrollBatch(ctx, s.Kind, s.Name, rs, wake, at, l.revision)
 			n += k
 			return err
 		})
 	}
 	if err != nil {
-		return fmt.Errorf("sequence %s: enrolling segment %s: %w", s.Name, s.Segment, err)
+		return fmt.Errorf("%s %s: enrolling segment %s: %w", s.Kind, s.Name, s.Segment, err)
 	}
 	if n > 0 {
-		e.Log.Info("contacts enrolled", "sequence", s.Name, "segment", s.Segment, "enrolled", n)
+		e.Log.Info("contacts enrolled", "kind", s.Kind, "object", s.Name, "segment", s.Segment, "enrolled", n)
 		poke(e.wakeAdvance)
 	}
 	return nil
@@ -173,25 +190,25 @@ var metricEvents = map[string][]string{
 
 // decideTests decides each A/B test of s whose decide_after has passed since
 // the test started, and releases the enrollments waiting for it.
-func (e *Engine) decideTests(ctx context.Context, l *loaded, s *plan.Sequence, now time.Time) error {
+func (e *Engine) decideTests(ctx context.Context, l *loaded, s *series, now time.Time) error {
 	for _, st := range s.Steps {
 		t := st.ABTest
-		if t == nil || l.decided(flow.KindSequence, s.Name, st.Name) {
+		if t == nil || l.decided(s.Kind, s.Name, st.Name) {
 			continue
 		}
 		after, err := plan.ParseDuration(t.DecideAfter)
 		if err != nil || after < 0 {
-			e.logOnce("abtest "+s.Name+"/"+st.Name, "cannot decide A/B test", fmt.Errorf("sequence %s / step %s: decide_after %q: %v", s.Name, st.Name, t.DecideAfter, err))
+			e.logOnce("abtest "+s.Name+"/"+st.Name, "cannot decide A/B test", fmt.Errorf("%s %s / step %s: decide_after %q: %v", s.Kind, s.Name, st.Name, t.DecideAfter, err))
 			continue
 		}
-		started, ok, err := e.Store.ABTestStarted(ctx, flow.KindSequence, s.Name, st.Name)
+		started, ok, err := e.Store.ABTestStarted(ctx, s.Kind, s.Name, st.Name)
 		if err != nil {
 			return err
 		}
 		if !ok || now.Before(started.Add(after)) {
 			continue
 		}
-		d := store.ABDecision{Kind: flow.KindSequence, Object: s.Name, Step: st.Name, DecidedAt: now, Metric: t.Metric}
+		d := store.ABDecision{Kind: s.Kind, Object: s.Name, Step: st.Name, DecidedAt: now, Metric: t.Metric}
 		var v abtest.Verdict
 		events, known := metricEvents[t.Metric]
 		if !known {
@@ -200,7 +217,7 @@ func (e *Engine) decideTests(ctx context.Context, l *loaded, s *plan.Sequence, n
 			v, err = abtest.Decide(t, nil)
 			v.Reason = "metric " + t.Metric + " is not measured by this version of the daemon; " + v.Reason
 		} else {
-			counts, cerr := e.Store.ABCounts(ctx, flow.KindSequence, s.Name, st.Name, s.Model, events)
+			counts, cerr := e.Store.ABCounts(ctx, s.Kind, s.Name, st.Name, s.Model, events)
 			if cerr != nil {
 				return cerr
 			}
@@ -211,13 +228,13 @@ func (e *Engine) decideTests(ctx context.Context, l *loaded, s *plan.Sequence, n
 			v, err = abtest.Decide(t, in)
 		}
 		if err != nil {
-			return fmt.Errorf("sequence %s / step %s: deciding the A/B test: %w", s.Name, st.Name, err)
+			return fmt.Errorf("%s %s / step %s: deciding the A/B test: %w", s.Kind, s.Name, st.Name, err)
 		}
 		d.Winner, d.Significant, d.PValue, d.Reason, d.Decision = v.Winner, v.Significant, v.PValue, v.Reason, v.Decision
 		if err := e.Store.RecordABDecision(ctx, d, v, now); err != nil {
 			return err
 		}
-		e.Log.Info("A/B test decided", "sequence", s.Name, "step", st.Name, "decision", v.Decision, "winner", v.Winner, "p_value", v.PValue, "reason", v.Reason)
+		e.Log.Info("A/B test decided", "kind", s.Kind, "object", s.Name, "step", st.Name, "decision", v.Decision, "winner", v.Winner, "p_value", v.PValue, "reason", v.Reason)
 		poke(e.wakeAdvance)
 	}
 	return nil
@@ -330,9 +347,8 @@ func (e *Engine) advanceBatch(ctx context.Context, l *loaded) (int, error) {
 // how many messages it enqueued.
 func (e *Engine) advanceGroup(ctx context.Context, adv *store.Advancer, l *loaded, group []store.Enrollment, now time.Time) (int, error) {
 	kind, object := group[0].Kind, group[0].Object
-	seq, compiled := l.sequences[object]
-	ps, inPlan := l.plan.Sequence(object)
-	if kind != flow.KindSequence || !compiled || !inPlan {
+	sr, inPlan := l.series[seriesKey(kind, object)]
+	if !inPlan || sr.compileErr != nil {
 		// Not runnable by this replica's revision (the leader exits the
 		// enrollments of removed objects): look again later rather than spin.
 		moves := make([]store.Move, len(group))
@@ -346,23 +362,35 @@ func (e *Engine) advanceGroup(ctx context.Context, adv *store.Advancer, l *loade
 	for i, r := range group {
 		ids[i], keys[i] = r.ID, r.ContactKey
 	}
-	goal := map[string]bool{}
-	if ps.Goal != "" {
+	seq := sr.compiled
+	goal, dne := map[string]bool{}, map[string]bool{}
+	if sr.Goal != "" {
 		var err error
 		goal, err = l.eval.MatchKeys(ctx, e.Store.DB, goalSegment(kind, object), now, keys)
 		if err != nil {
-			return 0, fmt.Errorf("sequence %s: checking the goal: %w", object, err)
+			return 0, fmt.Errorf("%s %s: checking the goal: %w", kind, object, err)
+		}
+	}
+	if sr.DoNotEmail != "" {
+		var err error
+		dne, err = l.eval.MatchKeys(ctx, e.Store.DB, doNotEmailSegment(kind, object), now, keys)
+		if err != nil {
+			return 0, fmt.Errorf("%s %s: reading %s: %w", kind, object, sr.DoNotEmail, err)
 		}
 	}
 	var whenSteps []string
 	for _, st := range seq.Steps {
-		if st.When != nil {
+		switch {
+		case seq.ExitOnReply:
+			// Responders are excluded on a reply to any of its messages.
+			whenSteps = append(whenSteps, st.Name)
+		case st.When != nil:
 			whenSteps = append(whenSteps, st.When.Step)
 		}
 	}
 	engagement := map[int64]map[string]flow.Engagement{}
 	if len(whenSteps) > 0 {
-		es, err := adv.Engagement(ctx, kind, object, ps.Model, ids, whenSteps)
+		es, err := adv.Engagement(ctx, kind, object, sr.Model, ids, whenSteps)
 		if err != nil {
 			return 0, err
 		}
@@ -385,17 +413,23 @@ func (e *Engine) advanceGroup(ctx context.Context, adv *store.Advancer, l *loade
 			engagement[x.EnrollmentID][x.Step] = en
 		}
 	}
-	decided := l.decisions(kind, object)
+	decided := l.decisions(sr)
 
 	var msgs []store.StepMessage
 	var hist []store.StepRecord
 	moves := make([]store.Move, 0, len(group))
 	for _, r := range group {
+		replied := false
+		for _, en := range engagement[r.ID] {
+			_, ok := en.First["reply"]
+			replied = replied || ok
+		}
 		d := seq.Advance(flow.State{ContactKey: r.ContactKey, EnrolledAt: r.EnrolledAt, Next: r.StepIndex},
-			flow.Facts{Now: now, GoalReached: goal[r.ContactKey], Steps: engagement[r.ID], AB: decided})
+			flow.Facts{Now: now, GoalReached: goal[r.ContactKey], Steps: engagement[r.ID], AB: decided,
+				Replied: replied, DoNotEmail: dne[r.ContactKey]})
 		for _, a := range d.Actions {
 			if a.Kind == flow.ActSend {
-				msgs = append(msgs, store.StepMessage{Step: a.Step, Variant: a.Variant, ContactKey: r.ContactKey, Email: r.Email, Occurrence: r.Occurrence, EnrollmentID: r.ID, Class: stepClass(l.plan, ps, a.Step)})
+				msgs = append(msgs, store.StepMessage{Step: a.Step, Variant: a.Variant, ContactKey: r.ContactKey, Email: r.Email, Occurrence: r.Occurrence, EnrollmentID: r.ID, Class: stepClass(l.plan, sr, a.Step)})
 			}
 			hist = append(hist, store.StepRecord{EnrollmentID: r.ID, Step: a.Step, Action: string(a.Kind), Variant: a.Variant, Detail: a.Reason, At: now})
 		}
@@ -410,30 +444,24 @@ func (e *Engine) advanceGroup(ctx context.Context, adv *store.Advancer, l *loade
 	return len(msgs), nil
 }
 
-// decisions returns the decided A/B tests of one object, by step.
-func (l *loaded) decisions(kind, object string) map[string]flow.ABOutcome {
+// decisions returns the decided A/B tests of one series, by step.
+func (l *loaded) decisions(sr *series) map[string]flow.ABOutcome {
 	out := map[string]flow.ABOutcome{}
-	s, ok := l.plan.Sequence(object)
-	if !ok {
-		return out
-	}
 	l.abMu.Lock()
 	defer l.abMu.Unlock()
-	for _, st := range s.Steps {
-		if o, ok := l.ab[variantKey(kind, object, st.Name, "")]; ok {
+	for _, st := range sr.Steps {
+		if o, ok := l.ab[variantKey(sr.Kind, sr.Name, st.Name, "")]; ok {
 			out[st.Name] = o
 		}
 	}
 	return out
 }
 
-// stepClass is the mail class of a sequence step: its template's.
-func stepClass(p *plan.Plan, s *plan.Sequence, step string) string {
-	for _, st := range s.Steps {
-		if st.Name == step {
-			if t, ok := p.Template(st.Template); ok && t.Class != "" {
-				return t.Class
-			}
+// stepClass is the mail class of a series step: its template's.
+func stepClass(p *plan.Plan, sr *series, step string) string {
+	if st, ok := sr.step(step); ok {
+		if t, ok := p.Template(st.Template); ok && t.Class != "" {
+			return t.Class
 		}
 	}
 	return plan.ClassMarketing

@@ -390,3 +390,49 @@ func head(s []string) []string {
 	}
 	return s
 }
+
+// An advance that read the A/B decisions just before the leader recorded one
+// holds its enrollments after the leader released the held ones: nothing would
+// ever wake them (seen as a daemon that never became idle). The leader's next
+// pass releases them.
+func TestEnrollmentsHeldForADecidedTestAreReleased(t *testing.T) {
+	nb := setupNurture(t, 200)
+	nb.apply(t, nurturePlan())
+	nb.step(t, nb.eng) // the test group is sent, the rest is held
+	var held int
+	if err := nb.st.DB.Get(&held, `SELECT count(*) FROM campaignctl.enrollments WHERE hold = 'week1'`); err != nil || held == 0 {
+		t.Fatalf("%d enrollments held for week1 (err %v); want some", held, err)
+	}
+	// The decision recorded without releasing them: the state the race leaves.
+	nb.st.DB.MustExec(`INSERT INTO campaignctl.ab_decisions (kind, object, step, decided_at, winner, decision, significant, metric, reason)
+		VALUES ('sequence', 'restock_nurture', 'week1', $1, 'personal', 'winner', true, 'open_rate', 'test')`, t0)
+	nb.clock.Advance(time.Minute)
+	nb.step(t, nb.eng)
+	if err := nb.st.DB.Get(&held, `SELECT count(*) FROM campaignctl.enrollments WHERE hold IS NOT NULL`); err != nil || held != 0 {
+		t.Fatalf("%d enrollments still held after the leader's pass (err %v)", held, err)
+	}
+	var personal int
+	if err := nb.st.DB.Get(&personal, `SELECT count(*) FROM campaignctl.outbox WHERE step = 'week1' AND variant = 'personal' AND status = 'sent'`); err != nil || personal == 0 {
+		t.Fatalf("no winner sent to the released enrollments (err %v)", err)
+	}
+}
+
+// A test whose messages are all held (quiet hours) has not started: it is not
+// decided on an empty test.
+func TestABTestNotDecidedBeforeItsFirstSend(t *testing.T) {
+	nb := setupNurture(t, 200)
+	nb.apply(t, nurturePlan())
+	if err := nb.eng.Reconcile(nb.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nb.eng.AdvanceDue(nb.ctx); err != nil { // enqueued, not sent
+		t.Fatal(err)
+	}
+	nb.clock.Advance(5 * time.Hour)
+	if err := nb.eng.Reconcile(nb.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ds, _ := nb.st.ABDecisions(nb.ctx); len(ds) != 0 {
+		t.Fatalf("decided before any test message went out: %+v", ds)
+	}
+}

@@ -8,8 +8,9 @@ import (
 
 // NotRun lists what p declares that this daemon does not carry out yet, one
 // line each, so apply and serve can say so instead of accepting it silently.
-// Campaigns and sequences run, with quiet hours and frequency caps applied at
-// send time; workflows and autoresponders do not run; a campaign's A/B test is
+// Campaigns, sequences and single-mode autoresponders run, with quiet hours
+// and frequency caps applied at send time; workflows and multiple-mode
+// (recurring) autoresponders do not run; a campaign's A/B test is
 // not applied; daily quotas and send rates are not enforced; an
 // A/B test judged on revenue is decided by its inconclusive policy.
 func NotRun(p *plan.Plan) []string {
@@ -20,7 +21,11 @@ func NotRun(p *plan.Plan) []string {
 		}
 	}
 	count(len(p.Workflows), "workflow(s)")
-	count(len(p.Autoresponders), "autoresponder(s)")
+	for _, a := range p.Autoresponders {
+		if a.Mode != "single" {
+			out = append(out, fmt.Sprintf("autoresponder %s: mode %s (a recurrence) is not run by this version of the daemon; only mode single is", a.Name, a.Mode))
+		}
+	}
 	for _, c := range p.Campaigns {
 		if c.ABTest != nil {
 			out = append(out, fmt.Sprintf("campaign %s: its A/B test is not applied; every recipient gets template %s", c.Name, c.Template))

@@ -27,4 +27,8 @@ func TestNotRunNamesWhatTheDaemonIgnores(t *testing.T) {
 	if strings.Contains(got, "autoresponder") || strings.Contains(got, "sequence(s)") {
 		t.Errorf("NotRun names what the plan does not have or what runs:\n%s", got)
 	}
+	single := NotRun(&plan.Plan{Autoresponders: []plan.Autoresponder{{Name: "a", Mode: "single"}, {Name: "m", Mode: "multiple"}}})
+	if len(single) != 1 || !strings.Contains(single[0], "autoresponder m: mode multiple") {
+		t.Errorf("NotRun for a single and a multiple autoresponder: %v", single)
+	}
 }

@@ -41,19 +41,14 @@ func (l *loaded) target(r store.Claimed) (target, error) {
 		}
 		senderName, tplName = c.Sender, c.Template
 		tg.rules = l.rules[rulesKey(kind, c.Name, "")]
-	case flow.KindSequence:
-		s, ok := l.plan.Sequence(r.Campaign)
+	case flow.KindSequence, flow.KindAutoresponder:
+		s, ok := l.series[seriesKey(kind, r.Campaign)]
 		if !ok {
-			return tg, fmt.Errorf("sequence no longer in the applied plan")
+			return tg, fmt.Errorf("%s no longer in the applied plan", kind)
 		}
-		var step *plan.SequenceStep
-		for i := range s.Steps {
-			if s.Steps[i].Name == r.Step {
-				step = &s.Steps[i]
-			}
-		}
-		if step == nil {
-			return tg, fmt.Errorf("step %s no longer in sequence %s", r.Step, s.Name)
+		step, ok := s.step(r.Step)
+		if !ok {
+			return tg, fmt.Errorf("step %s no longer in %s %s", r.Step, kind, s.Name)
 		}
 		senderName, tplName = s.Sender, step.Template
 		tg.rules = l.rules[rulesKey(kind, s.Name, step.Name)]
@@ -106,6 +101,16 @@ func modelOf(p *plan.Plan, kind, name string) (*plan.Model, bool) {
 			return nil, false
 		}
 		model = s.Model
+	case flow.KindAutoresponder:
+		found := false
+		for _, a := range p.Autoresponders {
+			if a.Name == name {
+				model, found = a.Model, true
+			}
+		}
+		if !found {
+			return nil, false
+		}
 	default:
 		return nil, false
 	}
@@ -130,13 +135,9 @@ func (l *loaded) loadRules() {
 	for _, c := range l.plan.Campaigns {
 		add(rulesKey(kindCampaign, c.Name, ""), c.Policy, c.Class)
 	}
-	for _, s := range l.plan.Sequences {
+	for _, s := range seriesOf(l.plan) {
 		for _, st := range s.Steps {
-			class := plan.ClassMarketing
-			if t, ok := l.plan.Template(st.Template); ok && t.Class != "" {
-				class = t.Class
-			}
-			add(rulesKey(flow.KindSequence, s.Name, st.Name), s.Policy, class)
+			add(rulesKey(s.Kind, s.Name, st.Name), s.Policy, stepClass(l.plan, s, st.Name))
 		}
 	}
 }

@@ -9,13 +9,21 @@ import (
 	"github.com/campaignctl/campaignctl/runtime/abtest"
 )
 
-// KindSequence is the object kind of sequences in the runner's tables.
-const KindSequence = "sequence"
+// Object kinds in the runner's tables.
+const (
+	KindSequence      = "sequence"
+	KindAutoresponder = "autoresponder"
+)
 
-// Sequence is a plan.Sequence with its offsets parsed, ready to advance.
+// Sequence is a series of sends on offsets from enrollment, ready to advance:
+// a plan.Sequence, or a single-mode autoresponder (CompileAutoresponder).
 type Sequence struct {
+	Kind  string
 	Name  string
 	Steps []SequenceStep
+	// ExitOnReply ends the enrollment ('responded') once the contact replied
+	// to any of its messages: an autoresponder's exclude_responders.
+	ExitOnReply bool
 }
 
 // SequenceStep is one send of a sequence.
@@ -49,7 +57,7 @@ const (
 // has validated the plan; an error here means a plan this runner cannot run,
 // and names the step and field.
 func CompileSequence(s *plan.Sequence) (*Sequence, error) {
-	out := &Sequence{Name: s.Name}
+	out := &Sequence{Kind: KindSequence, Name: s.Name}
 	seen := map[string]bool{}
 	for _, st := range s.Steps {
 		off, err := plan.ParseDuration(st.Offset)
@@ -86,6 +94,30 @@ func CompileSequence(s *plan.Sequence) (*Sequence, error) {
 	return out, nil
 }
 
+// CompileAutoresponder turns a single-mode autoresponder into a series: each
+// follow-up at its offset from the contact's enrollment (which the engine
+// never places before the autoresponder's start), responders excluded when
+// the autoresponder says so. Multiple mode (a recurrence) is not a series of
+// fixed offsets and is refused with an error saying so.
+func CompileAutoresponder(a *plan.Autoresponder) (*Sequence, error) {
+	if a.Mode != "single" {
+		return nil, fmt.Errorf("autoresponder %s: mode %q (a recurrence) is not run by this version of the daemon; only mode \"single\" is", a.Name, a.Mode)
+	}
+	steps := make([]plan.SequenceStep, 0, len(a.FollowUps))
+	for i, f := range a.FollowUps {
+		if a.MaxFollowUps > 0 && i >= a.MaxFollowUps {
+			break
+		}
+		steps = append(steps, plan.SequenceStep{Name: f.Name, Offset: f.Offset, Template: f.Template})
+	}
+	s, err := CompileSequence(&plan.Sequence{Name: a.Name, Steps: steps})
+	if err != nil {
+		return nil, fmt.Errorf("autoresponder: %w", err)
+	}
+	s.Kind, s.ExitOnReply = KindAutoresponder, a.ExcludeResponders
+	return s, nil
+}
+
 // State is what the runner keeps of one enrollment between advances.
 type State struct {
 	ContactKey string
@@ -111,6 +143,11 @@ type Facts struct {
 	Steps map[string]Engagement
 	// AB holds the decided A/B tests, by step name.
 	AB map[string]ABOutcome
+	// Replied: the contact replied to one of this enrollment's messages.
+	Replied bool
+	// DoNotEmail: the contact's record forbids mail (an autoresponder's
+	// do_not_email field); its sends are skipped, saying so.
+	DoNotEmail bool
 }
 
 // ABOutcome is a decided A/B test as the remainder sees it.
@@ -144,6 +181,7 @@ type Action struct {
 const (
 	ExitCompleted = "completed"
 	ExitGoal      = "goal"
+	ExitResponded = "responded"
 )
 
 // Decision is the result of one advance.
@@ -169,6 +207,11 @@ func (s *Sequence) Advance(st State, f Facts) Decision {
 		d.Exit = ExitGoal
 		return d
 	}
+	if s.ExitOnReply && f.Replied {
+		d.Actions = append(d.Actions, Action{Kind: ActExit, Step: s.stepName(st.Next), Reason: "replied: responders get no further follow-up"})
+		d.Exit = ExitResponded
+		return d
+	}
 	for i := st.Next; i < len(s.Steps); i++ {
 		step := &s.Steps[i]
 		d.Next = i
@@ -176,6 +219,10 @@ func (s *Sequence) Advance(st State, f Facts) Decision {
 		if due.After(f.Now) {
 			d.WakeAt = due
 			return d
+		}
+		if f.DoNotEmail {
+			d.Actions = append(d.Actions, Action{Kind: ActSkip, Step: step.Name, Reason: "the contact's record says do not email"})
+			continue
 		}
 		if step.When != nil {
 			ok, why := step.When.holds(f.Steps[step.When.Step], f.Now)
@@ -216,7 +263,7 @@ func (s *Sequence) stepName(i int) string {
 // placeAB says which variant of step's test the contact gets, or that it must
 // wait for the decision (held), or that the test stopped the step (stop).
 func (s *Sequence) placeAB(step *SequenceStep, key string, decided map[string]ABOutcome) (variant, reason string, held, stop bool) {
-	if v, inTest := abtest.Assign(KindSequence, s.Name, step.Name, key, step.AB); inTest {
+	if v, inTest := abtest.Assign(s.Kind, s.Name, step.Name, key, step.AB); inTest {
 		return v, "A/B test group: variant " + v, false, false
 	}
 	out, ok := decided[step.Name]
@@ -226,7 +273,7 @@ func (s *Sequence) placeAB(step *SequenceStep, key string, decided map[string]AB
 	case out.Stop:
 		return "", "the A/B test on " + step.Name + " was inconclusive and its policy is stop", false, true
 	case out.SendAll:
-		v := spread(KindSequence, s.Name, step.Name, key, step.AB)
+		v := spread(s.Kind, s.Name, step.Name, key, step.AB)
 		return v, "the A/B test on " + step.Name + " was inconclusive: the rest is split too (variant " + v + ")", false, false
 	}
 	return out.Winner, "A/B winner: " + out.Winner, false, false

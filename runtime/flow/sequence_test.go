@@ -183,3 +183,42 @@ func TestCompileSequenceErrors(t *testing.T) {
 		}
 	}
 }
+
+// Zoho's single-response autoresponder: started 2010-01-01, follow-ups at +3
+// and +10 days land on January 4 and January 11; whoever replies gets no
+// further follow-up; a do-not-email record is never mailed.
+func TestAutoresponderSingleMode(t *testing.T) {
+	a, err := CompileAutoresponder(&plan.Autoresponder{
+		Name: "trial_welcome", Mode: "single", MaxFollowUps: 3, ExcludeResponders: true,
+		FollowUps: []plan.FollowUp{{Name: "welcome", Offset: "0d", Template: "w"}, {Name: "day_3", Offset: "3d", Template: "d3"}, {Name: "day_10", Offset: "10d", Template: "d10"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2010, 1, 1, 9, 0, 0, 0, time.UTC)
+	d := a.Advance(State{ContactKey: "c1", EnrolledAt: start}, Facts{Now: start})
+	if kinds(d) != "sent:welcome" || !d.WakeAt.Equal(time.Date(2010, 1, 4, 9, 0, 0, 0, time.UTC)) {
+		t.Fatalf("day 0: %s, wake %v; want the welcome and a wake-up on January 4", kinds(d), d.WakeAt)
+	}
+	d = a.Advance(State{ContactKey: "c1", EnrolledAt: start, Next: 1}, Facts{Now: d.WakeAt})
+	if kinds(d) != "sent:day_3" || !d.WakeAt.Equal(time.Date(2010, 1, 11, 9, 0, 0, 0, time.UTC)) {
+		t.Fatalf("January 4: %s, wake %v; want day_3 and a wake-up on January 11", kinds(d), d.WakeAt)
+	}
+	d = a.Advance(State{ContactKey: "c1", EnrolledAt: start, Next: 2}, Facts{Now: d.WakeAt, Replied: true})
+	if kinds(d) != "exited:day_10" || d.Exit != ExitResponded {
+		t.Fatalf("a responder on January 11: %s (exit %q); want no day_10, exit responded", kinds(d), d.Exit)
+	}
+	d = a.Advance(State{ContactKey: "c2", EnrolledAt: start}, Facts{Now: start.Add(11 * 24 * time.Hour), DoNotEmail: true})
+	if kinds(d) != "skipped:welcome skipped:day_3 skipped:day_10 exited" {
+		t.Fatalf("do not email: %s; want every follow-up skipped", kinds(d))
+	}
+	// max_follow_ups caps the series; multiple mode is refused, saying so.
+	short, _ := CompileAutoresponder(&plan.Autoresponder{Name: "x", Mode: "single", MaxFollowUps: 2,
+		FollowUps: []plan.FollowUp{{Name: "a", Offset: "0d"}, {Name: "b", Offset: "1d"}, {Name: "c", Offset: "2d"}}})
+	if len(short.Steps) != 2 {
+		t.Errorf("max_follow_ups 2 kept %d follow-ups", len(short.Steps))
+	}
+	if _, err := CompileAutoresponder(&plan.Autoresponder{Name: "m", Mode: "multiple"}); err == nil || !strings.Contains(err.Error(), "not run by this version") {
+		t.Errorf("multiple mode: %v", err)
+	}
+}

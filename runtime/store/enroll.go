@@ -373,3 +373,13 @@ func (s *Store) EngineCounts(ctx context.Context) ([]EnrollmentCount, []StepCoun
 	}
 	return ec, sc, wc, nil
 }
+
+// ReleaseDecidedHolds makes due at now every enrollment held for an A/B test
+// that is already decided, and returns how many it released.
+func (s *Store) ReleaseDecidedHolds(ctx context.Context, now time.Time) (int64, error) {
+	res, err := s.DB.ExecContext(ctx, q("release-decided-holds"), now)
+	if err != nil {
+		return 0, fmt.Errorf("releasing enrollments held for decided A/B tests: %w", err)
+	}
+	return res.RowsAffected()
+}

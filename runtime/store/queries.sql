@@ -373,13 +373,19 @@ SELECT kind, object, step, decided_at, winner, decision, significant, coalesce(p
 FROM campaignctl.ab_decisions;
 
 -- name: ab-test-started
--- When an A/B test started: its first test message sent, or (a test group
--- that received nothing) the first enrollment held for it.
-SELECT least(
-  (SELECT min(sent_at) FROM campaignctl.outbox
-     WHERE kind = $1 AND campaign = $2 AND step = $3 AND variant <> '' AND status = 'sent'),
-  (SELECT min(updated_at) FROM campaignctl.enrollments
-     WHERE kind = $1 AND object = $2 AND state = 'active' AND hold = $3));
+-- When an A/B test started: its first test message sent. While test messages
+-- exist but none went out yet (held by quiet hours, the relay down), it has
+-- not started: deciding then would judge an empty test. Only a test group
+-- that received no message at all starts with the first enrollment held for
+-- it, so its remainder is not held for ever.
+SELECT CASE
+  WHEN EXISTS (SELECT 1 FROM campaignctl.outbox
+                WHERE kind = $1 AND campaign = $2 AND step = $3 AND variant <> '')
+  THEN (SELECT min(sent_at) FROM campaignctl.outbox
+         WHERE kind = $1 AND campaign = $2 AND step = $3 AND variant <> '' AND status = 'sent')
+  ELSE (SELECT min(updated_at) FROM campaignctl.enrollments
+         WHERE kind = $1 AND object = $2 AND state = 'active' AND hold = $3)
+END;
 
 -- name: ab-counts
 -- Per variant of the test group: messages delivered, and contacts with the
@@ -523,3 +529,14 @@ WHERE o.contact_key = $1
            AND (o.kind, o.campaign) NOT IN (SELECT * FROM unnest($4::text[], $5::text[]))))
 ORDER BY coalesce(o.sent_at, o.created_at) DESC, o.id DESC
 LIMIT $7;
+
+-- name: release-decided-holds
+-- Enrollments held for an A/B test that is already decided. An advance that
+-- read the decisions just before the leader recorded one can hold an
+-- enrollment after release-held ran; nothing would wake it. The leader runs
+-- this every pass (enrollments_held makes it an index probe), so such an
+-- enrollment waits at most one pass.
+UPDATE campaignctl.enrollments en SET wake_at = $1, hold = NULL, updated_at = $1
+FROM campaignctl.ab_decisions d
+WHERE en.state = 'active' AND en.hold IS NOT NULL
+  AND d.kind = en.kind AND d.object = en.object AND d.step = en.hold;

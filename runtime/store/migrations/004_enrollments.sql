@@ -54,7 +54,7 @@ CREATE TABLE campaignctl.enrollments (
     revision_id      bigint      NOT NULL REFERENCES campaignctl.revisions (id),
     -- The event that enrolled the contact, so event.* stays readable later.
     trigger_event    jsonb,
-    exit_reason      text CHECK (exit_reason IN ('completed', 'goal', 'removed', 'unsubscribed', 'manual')),
+    exit_reason      text CHECK (exit_reason IN ('completed', 'goal', 'responded', 'removed', 'unsubscribed', 'manual')),
     exited_at        timestamptz,
     updated_at       timestamptz NOT NULL,
     UNIQUE (kind, object, contact_key, occurrence)
