@@ -353,7 +353,7 @@ func (e *Engine) advanceGroup(ctx context.Context, adv *store.Advancer, l *loade
 		// enrollments of removed objects): look again later rather than spin.
 		moves := make([]store.Move, len(group))
 		for i, r := range group {
-			moves[i] = store.Move{ID: r.ID, Next: r.StepIndex, Wake: now.Add(time.Hour)}
+			moves[i] = store.Move{ID: r.ID, Next: r.StepIndex, NextStep: r.NextStep, Wake: now.Add(time.Hour)}
 		}
 		return 0, adv.Apply(ctx, kind, object, now, nil, nil, moves)
 	}
@@ -424,7 +424,12 @@ func (e *Engine) advanceGroup(ctx context.Context, adv *store.Advancer, l *loade
 			_, ok := en.First["reply"]
 			replied = replied || ok
 		}
-		d := seq.Advance(flow.State{ContactKey: r.ContactKey, EnrolledAt: r.EnrolledAt, Next: r.StepIndex},
+		due := time.Duration(0)
+		if r.WakeAt.Valid {
+			due = r.WakeAt.Time.Sub(r.EnrolledAt)
+		}
+		next := seq.Position(r.StepIndex, r.NextStep, due)
+		d := seq.Advance(flow.State{ContactKey: r.ContactKey, EnrolledAt: r.EnrolledAt, Next: next},
 			flow.Facts{Now: now, GoalReached: goal[r.ContactKey], Steps: engagement[r.ID], AB: decided,
 				Replied: replied, DoNotEmail: dne[r.ContactKey]})
 		for _, a := range d.Actions {
@@ -433,7 +438,7 @@ func (e *Engine) advanceGroup(ctx context.Context, adv *store.Advancer, l *loade
 			}
 			hist = append(hist, store.StepRecord{EnrollmentID: r.ID, Step: a.Step, Action: string(a.Kind), Variant: a.Variant, Detail: a.Reason, At: now})
 		}
-		moves = append(moves, store.Move{ID: r.ID, Next: d.Next, Wake: d.WakeAt, Hold: d.Hold, Exit: d.Exit})
+		moves = append(moves, store.Move{ID: r.ID, Next: d.Next, NextStep: seq.NextName(d.Next), Wake: d.WakeAt, Hold: d.Hold, Exit: d.Exit})
 	}
 	if err := adv.Apply(ctx, kind, object, now, msgs, hist, moves); err != nil {
 		return 0, err

@@ -436,3 +436,57 @@ func TestABTestNotDecidedBeforeItsFirstSend(t *testing.T) {
 		t.Fatalf("decided before any test message went out: %+v", ds)
 	}
 }
+
+// A plan change under running enrollments: a step inserted before where they
+// stand is not taken (they passed it), the step they wait for moves in the
+// list and they still get it, a removed step is not sent and they go on at
+// the next one; nothing already sent is sent again.
+func TestStepsInsertedAndRemovedMidRun(t *testing.T) {
+	nb := setupNurture(t, 30)
+	mk := func(steps ...plan.SequenceStep) *plan.Plan {
+		p := nurturePlan()
+		p.Sequences[0].Goal = ""
+		p.Sequences[0].Steps = steps
+		p.Templates = append(p.Templates, plan.Template{Name: "extra", Subject: "Extra", Text: "x {{ .unsubscribe_url }}", Class: plan.ClassMarketing})
+		p.Finalize()
+		return p
+	}
+	step := func(name, offset, tpl string) plan.SequenceStep {
+		return plan.SequenceStep{Name: name, Offset: offset, Template: tpl}
+	}
+	nb.apply(t, mk(step("one", "0d", "restock_week1"), step("two", "7d", "restock_week2_ignored"), step("three", "14d", "restock_week3")))
+	nb.step(t, nb.eng) // day 0: "one" to everyone; all wait for "two" at index 1
+	first := nb.relay.Count()
+	if first == 0 {
+		t.Fatal("nothing sent on day 0")
+	}
+	// Day 3: "early" (2d) is inserted before "two", and "two" moves to index 2.
+	nb.clock.Advance(3 * 24 * time.Hour)
+	nb.apply(t, mk(step("one", "0d", "restock_week1"), step("early", "2d", "extra"), step("two", "7d", "restock_week2_ignored"), step("three", "14d", "restock_week3")))
+	nb.step(t, nb.eng)
+	if n := nb.relay.Count(); n != first {
+		t.Fatalf("after inserting a step the enrollments had passed, %d more messages went out", n-first)
+	}
+	// Day 8: "two" went out to everyone; then "three" is removed and "four" (20d) added.
+	nb.clock.Advance(5 * 24 * time.Hour)
+	nb.step(t, nb.eng)
+	if n := nb.relay.Count(); n != 2*first {
+		t.Fatalf("day 8: %d messages, want %d (one and two to each)", n, 2*first)
+	}
+	nb.apply(t, mk(step("one", "0d", "restock_week1"), step("early", "2d", "extra"), step("two", "7d", "restock_week2_ignored"), step("four", "20d", "extra")))
+	nb.clock.Advance(13 * 24 * time.Hour) // day 21
+	nb.step(t, nb.eng)
+	nb.step(t, nb.eng)
+	got := received(t, nb.relay)
+	perSubject := map[string]int{}
+	for k, n := range got {
+		if n != 1 {
+			t.Errorf("%s received %d times", k, n)
+		}
+		perSubject[k[strings.Index(k, "|")+1:]]++
+	}
+	want := map[string]int{subjUrgent: first, subjIgnored: first, "Extra": first}
+	if fmt.Sprint(perSubject) != fmt.Sprint(want) {
+		t.Fatalf("messages per subject %v, want %v (one, two, then four in place of the removed three; never early)", perSubject, want)
+	}
+}

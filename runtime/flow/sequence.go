@@ -118,6 +118,37 @@ func CompileAutoresponder(a *plan.Autoresponder) (*Sequence, error) {
 	return s, nil
 }
 
+// Position finds where an enrollment resumes after the plan may have changed:
+// it waits for step name, last seen at index; due is that step's offset from
+// enrollment as it was scheduled. The rule: the enrollment resumes at the
+// step it was waiting for, wherever that step now stands (steps inserted
+// before it are not taken: the enrollment has passed them); if that step was
+// removed, at the first step whose offset is at or after the removed one's,
+// or past the end. An empty name (an enrollment that has not moved yet, or a
+// store from before names were kept) keeps index.
+func (s *Sequence) Position(index int, name string, due time.Duration) int {
+	if name == "" {
+		return min(index, len(s.Steps))
+	}
+	if index < len(s.Steps) && s.Steps[index].Name == name {
+		return index
+	}
+	for i, st := range s.Steps {
+		if st.Name == name {
+			return i
+		}
+	}
+	for i, st := range s.Steps {
+		if st.Offset >= due {
+			return i
+		}
+	}
+	return len(s.Steps)
+}
+
+// NextName is the name of step i, "" past the last.
+func (s *Sequence) NextName(i int) string { return s.stepName(i) }
+
 // State is what the runner keeps of one enrollment between advances.
 type State struct {
 	ContactKey string

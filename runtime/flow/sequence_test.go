@@ -222,3 +222,31 @@ func TestAutoresponderSingleMode(t *testing.T) {
 		t.Errorf("multiple mode: %v", err)
 	}
 }
+
+// Where an enrollment resumes after the plan changed under it.
+func TestPositionAfterAPlanChange(t *testing.T) {
+	s, err := CompileSequence(&plan.Sequence{Name: "s", Steps: []plan.SequenceStep{
+		{Name: "a", Offset: "0d"}, {Name: "new", Offset: "2d"}, {Name: "b", Offset: "7d"}, {Name: "c", Offset: "14d"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := 24 * time.Hour
+	for _, tc := range []struct {
+		name  string
+		index int
+		step  string
+		due   time.Duration
+		want  int
+	}{
+		{"unchanged", 2, "b", 7 * day, 2},
+		{"a step inserted before it: resumes at the same step, not the new one", 1, "b", 7 * day, 2},
+		{"its step removed: the first step at or after its offset", 1, "gone", 10 * day, 3},
+		{"its step removed, nothing later: past the end", 3, "gone", 20 * day, 4},
+		{"no name kept: the index", 1, "", 0, 1},
+	} {
+		if got := s.Position(tc.index, tc.step, tc.due); got != tc.want {
+			t.Errorf("%s: Position(%d, %q, %v) = %d, want %d", tc.name, tc.index, tc.step, tc.due, got, tc.want)
+		}
+	}
+}

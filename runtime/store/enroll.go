@@ -82,15 +82,17 @@ func (s *Store) EnrollBatch(ctx context.Context, kind, object string, batch []Re
 
 // Enrollment is one enrollment claimed for advancing.
 type Enrollment struct {
-	ID         int64     `db:"id"`
-	Kind       string    `db:"kind"`
-	Object     string    `db:"object"`
-	ContactKey string    `db:"contact_key"`
-	Email      string    `db:"email"`
-	Occurrence int       `db:"occurrence"`
-	StepIndex  int       `db:"step_index"`
-	EnrolledAt time.Time `db:"enrolled_at"`
-	RevisionID int64     `db:"revision_id"`
+	ID         int64        `db:"id"`
+	Kind       string       `db:"kind"`
+	Object     string       `db:"object"`
+	ContactKey string       `db:"contact_key"`
+	Email      string       `db:"email"`
+	Occurrence int          `db:"occurrence"`
+	StepIndex  int          `db:"step_index"`
+	NextStep   string       `db:"next_step"`
+	EnrolledAt time.Time    `db:"enrolled_at"`
+	WakeAt     sql.NullTime `db:"wake_at"`
+	RevisionID int64        `db:"revision_id"`
 }
 
 // Advancer is one transaction advancing a batch of due enrollments: Claim
@@ -161,6 +163,8 @@ type StepRecord struct {
 type Move struct {
 	ID   int64
 	Next int
+	// NextStep is the name of step Next ("" past the last step).
+	NextStep string
 	// Wake is when to look again (zero: not by time).
 	Wake time.Time
 	Hold string
@@ -198,12 +202,12 @@ func (a *Advancer) Apply(ctx context.Context, kind, object string, now time.Time
 	if len(moves) > 0 {
 		ids, nexts := make([]int64, len(moves)), make([]int64, len(moves))
 		wakes := make([]sql.NullTime, len(moves))
-		holds, exits := make([]string, len(moves)), make([]string, len(moves))
+		holds, exits, names := make([]string, len(moves)), make([]string, len(moves)), make([]string, len(moves))
 		for i, m := range moves {
-			ids[i], nexts[i], holds[i], exits[i] = m.ID, int64(m.Next), m.Hold, m.Exit
+			ids[i], nexts[i], holds[i], exits[i], names[i] = m.ID, int64(m.Next), m.Hold, m.Exit, m.NextStep
 			wakes[i] = sql.NullTime{Time: m.Wake, Valid: !m.Wake.IsZero()}
 		}
-		if _, err := a.tx.ExecContext(ctx, q("move-enrollments"), now, pq.Array(ids), pq.Array(nexts), nullTimes(wakes), pq.Array(holds), pq.Array(exits)); err != nil {
+		if _, err := a.tx.ExecContext(ctx, q("move-enrollments"), now, pq.Array(ids), pq.Array(nexts), nullTimes(wakes), pq.Array(holds), pq.Array(exits), pq.Array(names)); err != nil {
 			return fmt.Errorf("%s %s: moving %d enrollments: %w", kind, object, len(moves), err)
 		}
 	}

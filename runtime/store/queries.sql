@@ -285,7 +285,7 @@ ANALYZE campaignctl.outbox;
 -- claim, SKIP LOCKED lets replicas advance disjoint enrollments, and the commit
 -- that moves an enrollment on is the one that enqueues its message, so a crash
 -- leaves either both or neither. Due-ness is on the engine's clock ($1).
-SELECT id, kind, object, contact_key, email, occurrence, step_index, enrolled_at, revision_id
+SELECT id, kind, object, contact_key, email, occurrence, step_index, next_step, enrolled_at, wake_at, revision_id
 FROM campaignctl.enrollments
 WHERE state = 'active' AND wake_at <= $1
 ORDER BY wake_at
@@ -346,12 +346,12 @@ SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5
 -- enrollments_held when it is taken. state 'exited' takes the enrollment out
 -- of the due index for good.
 UPDATE campaignctl.enrollments en
-SET step_index = m.next, wake_at = m.wake, hold = nullif(m.hold, ''),
+SET step_index = m.next, next_step = m.next_step, wake_at = m.wake, hold = nullif(m.hold, ''),
     state = CASE WHEN m.exit <> '' THEN 'exited' ELSE 'active' END,
     exit_reason = nullif(m.exit, ''),
     exited_at = CASE WHEN m.exit <> '' THEN $1::timestamptz ELSE NULL END,
     updated_at = $1
-FROM unnest($2::bigint[], $3::int[], $4::timestamptz[], $5::text[], $6::text[]) AS m(id, next, wake, hold, exit)
+FROM unnest($2::bigint[], $3::int[], $4::timestamptz[], $5::text[], $6::text[], $7::text[]) AS m(id, next, wake, hold, exit, next_step)
 WHERE en.id = m.id;
 
 -- name: exit-removed-objects

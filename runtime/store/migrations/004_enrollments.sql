@@ -46,8 +46,11 @@ CREATE TABLE campaignctl.enrollments (
     email_normalized text        NOT NULL DEFAULT '',
     occurrence       int         NOT NULL DEFAULT 1,
     state            text        NOT NULL CHECK (state IN ('active', 'exited')),
-    -- The index of the next step to consider, in the object's step order.
+    -- The next step to consider: its index in the object's step order when it
+    -- was last advanced, and its name, so a plan change that inserts or removes
+    -- steps resumes the enrollment where it was (flow.Sequence.Position).
     step_index       int         NOT NULL DEFAULT 0,
+    next_step        text        NOT NULL DEFAULT '',
     wake_at          timestamptz,
     hold             text,
     enrolled_at      timestamptz NOT NULL,
