@@ -58,6 +58,7 @@ path, its guarantees and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl se
 	ledgerBatch := fs.Int("ledger-batch", 64, "most messages handed to the relay without a committed outcome (what a kill -9 can send twice); outcomes are written half of it at a time")
 	giveUp := fs.Duration("give-up-after", 72*time.Hour, "retry temporary failures (4xx, relay down) this long after the first attempt, then fail the message")
 	grace := fs.Duration("shutdown-grace", 10*time.Second, "on SIGTERM, time for messages already handed to the relay to finish and be recorded")
+	enrollEvery := fs.Duration("enroll-interval", time.Minute, "how often the leader enrolls contacts newly matching a sequence's or autoresponder's segment (also right after each apply)")
 	dbConns := fs.Int("db-max-conns", store.DefaultMaxConns, "most connections to Postgres this daemon holds (all kept open while idle, for up to 5 minutes)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) to this file until exit")
 	if code := parseFlags(fs, args); code >= 0 {
@@ -76,7 +77,7 @@ path, its guarantees and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl se
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 
-	for name, d := range map[string]time.Duration{"lease": *lease, "give-up-after": *giveUp, "shutdown-grace": *grace, "smtp-timeout": *smtpTimeout, "smtp-data-timeout": *dataTimeout} {
+	for name, d := range map[string]time.Duration{"enroll-interval": *enrollEvery, "lease": *lease, "give-up-after": *giveUp, "shutdown-grace": *grace, "smtp-timeout": *smtpTimeout, "smtp-data-timeout": *dataTimeout} {
 		if d <= 0 {
 			fmt.Fprintf(stderr, "campaignctl serve: --%s must be positive\n", name)
 			return 2
@@ -173,7 +174,7 @@ path, its guarantees and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl se
 	eng := &engine.Engine{
 		Store: st, Mailer: smtpClient, Clock: clk, Links: signer, Metrics: m, Log: log,
 		PublicURL: *publicURL, Worker: *worker, Concurrency: *concurrency,
-		Lease: *lease, LedgerBatch: *ledgerBatch, GiveUpAfter: *giveUp, ShutdownGrace: *grace,
+		Lease: *lease, LedgerBatch: *ledgerBatch, GiveUpAfter: *giveUp, ShutdownGrace: *grace, EnrollInterval: *enrollEvery,
 	}
 
 	errc := make(chan error, 1)

@@ -70,8 +70,9 @@ type Engine struct {
 	// handed to the relay may take to finish and their outcomes to be written.
 	ShutdownGrace time.Duration
 	// EnrollInterval is how often the leader looks for contacts newly matching
-	// a sequence's segment (default 30 s, real time), besides right after a new
-	// revision is applied. Each look is one INSERT … SELECT with an anti join.
+	// a sequence's or autoresponder's segment (default 1 minute, real time),
+	// besides right after a new revision is applied. Each look is one INSERT …
+	// SELECT with an anti join that reads the whole segment.
 	EnrollInterval time.Duration
 	// RelayBackoff is the first pause after the relay is found down (default
 	// 0.5 s); a relay that refuses us pauses ten times longer. Both double per
@@ -102,6 +103,9 @@ type Engine struct {
 	// enrolled newly matching contacts.
 	lastEnroll    time.Time
 	lastEnrollRev int64
+	// lastExitRev is the revision whose removed objects' enrollments were
+	// last exited.
+	lastExitRev int64
 }
 
 func (e *Engine) wakeChans() {
@@ -188,7 +192,7 @@ func (e *Engine) defaults() {
 		e.GiveUpAfter = 72 * time.Hour
 	}
 	if e.EnrollInterval <= 0 {
-		e.EnrollInterval = 30 * time.Second
+		e.EnrollInterval = time.Minute
 	}
 	if e.RelayBackoff <= 0 {
 		e.RelayBackoff = 500 * time.Millisecond

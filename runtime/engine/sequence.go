@@ -99,10 +99,16 @@ func (e *Engine) reconcileSequences(ctx context.Context, l *loaded, now time.Tim
 	for _, s := range l.sortedSeries() {
 		keep[s.Kind] = append(keep[s.Kind], s.Name)
 	}
-	for _, kind := range []string{flow.KindSequence, flow.KindAutoresponder} {
-		if err := e.Store.ExitRemoved(ctx, kind, keep[kind], now); err != nil {
-			return err
+	// Objects leave only with a new revision; the UPDATE reads every active
+	// enrollment of the kind, so an idle daemon with a million waiting must
+	// not run it every pass.
+	if l.revision != e.lastExitRev {
+		for _, kind := range []string{flow.KindSequence, flow.KindAutoresponder} {
+			if err := e.Store.ExitRemoved(ctx, kind, keep[kind], now); err != nil {
+				return err
+			}
 		}
+		e.lastExitRev = l.revision
 	}
 	// Enrolling reads each segment whole (set-based, in the database): not on
 	// every pass, but on a new revision and every EnrollInterval.
