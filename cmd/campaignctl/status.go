@@ -22,8 +22,8 @@ import (
 // status is the Argo CD style view of a deployment: one line per object of the
 // applied revision (and per object the store still holds that the plan no longer
 // declares) with its sync state, its health and a short message, then per
-// sequence what happened at each step. It only reads: the store's counting
-// queries plus the two small ones below, which runtime/store does not offer yet.
+// sequence what happened at each step. It only reads, through the store's
+// counting queries.
 
 // statusFormatVersion is the format_version of `status --format json`.
 // Fields may be added without a bump; a field removed or given another meaning
@@ -268,45 +268,13 @@ type statusInput struct {
 	enrollments    []store.EnrollmentCount
 	steps          []store.StepCount
 	waiting        []store.WaitingCount
-	held           []heldCount
+	held           []store.HeldCount
 	// sequenceCounts are the outbox rows of sequences and autoresponders by
 	// kind, object and status
 	// (StatusCount.Campaign holds the sequence's name, as the outbox does).
-	sequenceCounts []kindStatusCount
+	sequenceCounts []store.KindStatusCount
 	decisions      []store.ABDecision
 }
-
-type heldCount struct {
-	Kind   string `db:"kind"`
-	Object string `db:"object"`
-	Step   string `db:"hold"`
-	N      int64  `db:"n"`
-}
-
-// sequenceOutboxCounts counts the sequences' messages by outcome: what the
-// enrollments did is in enrollment_steps, but only the outbox says whether what
-// they sent went out, and a failed message is what makes a sequence Degraded.
-// Like campaign-counts it reads the whole outbox, which status, run by hand,
-// can afford.
-const sequenceOutboxCounts = `SELECT kind, campaign, status, count(*) AS n
-FROM campaignctl.outbox
-WHERE kind IN ('sequence', 'autoresponder')
-GROUP BY kind, campaign, status`
-
-// kindStatusCount is a number of outbox rows of one object in one status.
-type kindStatusCount struct {
-	Kind string `db:"kind"`
-	store.StatusCount
-}
-
-// heldByStep counts the active enrollments waiting for an A/B decision by the
-// step whose decision they wait for (EngineCounts only says whether each is
-// held), for "15 waiting for the A/B decision on week1". The partial index
-// enrollments_held holds exactly these rows.
-const heldByStep = `SELECT kind, object, hold, count(*) AS n
-FROM campaignctl.enrollments
-WHERE state = 'active' AND hold IS NOT NULL
-GROUP BY kind, object, hold`
 
 // readStatus reads the latest revision and every count status shows. It returns
 // store.ErrNoRevision when nothing was applied, including on a database that
@@ -336,11 +304,11 @@ func readStatus(ctx context.Context, st *store.Store) (statusInput, error) {
 	if in.enrollments, in.steps, in.waiting, err = st.EngineCounts(ctx); err != nil {
 		return in, needsMigrate(err)
 	}
-	if err = st.DB.SelectContext(ctx, &in.held, heldByStep); err != nil {
-		return in, needsMigrate(fmt.Errorf("counting enrollments waiting for A/B decisions: %w", err))
+	if in.held, err = st.HeldByStep(ctx); err != nil {
+		return in, needsMigrate(err)
 	}
-	if err = st.DB.SelectContext(ctx, &in.sequenceCounts, sequenceOutboxCounts); err != nil {
-		return in, needsMigrate(fmt.Errorf("counting sequence messages: %w", err))
+	if in.sequenceCounts, err = st.SeriesMessageCounts(ctx); err != nil {
+		return in, needsMigrate(err)
 	}
 	if in.decisions, err = st.ABDecisions(ctx); err != nil {
 		return in, needsMigrate(err)

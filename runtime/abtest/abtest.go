@@ -40,6 +40,15 @@ const (
 	policyStop      = "stop"
 )
 
+// Verdict.Decision values. The engine stores them and reads them back to
+// place the remainder of the audience.
+const (
+	DecisionWinner    = "winner"
+	DecisionSendFirst = "inconclusive: " + policySendFirst
+	DecisionSendAll   = "inconclusive: " + policySendAll
+	DecisionStop      = "inconclusive: " + policyStop
+)
+
 // Names of the tests, as Verdict.Test reports them.
 const (
 	testZ     = "two-proportion z-test"
@@ -271,7 +280,7 @@ func Decide(t *plan.ABTest, counts []Count) (Verdict, error) {
 	default:
 		v.Winner = best.name
 		v.Significant = true
-		v.Decision = "winner"
+		v.Decision = DecisionWinner
 		v.Reason = comparison
 		return v, nil
 	}

@@ -56,6 +56,9 @@ func (r *recentSends) countAndReserve(addr string, since, now time.Time, reserve
 // loadRecentSends reads the recent marketing sends of the batch's addresses,
 // once, when a frequency cap applies to any row of it.
 func loadRecentSends(ctx context.Context, st *store.Store, l *loaded, rows []store.Claimed, now time.Time) *recentSends {
+	if !l.anyCap {
+		return nil // no per-row work on the hot path of a plan without caps
+	}
 	var widest time.Duration
 	addrs := make([]string, 0, len(rows))
 	for _, r := range rows {

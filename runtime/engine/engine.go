@@ -166,6 +166,9 @@ type loaded struct {
 	// not compile.
 	rules    map[string]*policy.Rules
 	ruleErrs map[string]error
+	// anyCap: some object of the revision has a frequency cap, so claimed
+	// batches count their addresses' recent mail.
+	anyCap bool
 }
 
 // ErrNoPublicURL: marketing mail needs a working unsubscribe link, which needs
@@ -249,7 +252,8 @@ func (e *Engine) load(ctx context.Context) (*loaded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("revision %d: %w", rev.ID, err)
 	}
-	ev, err := segment.New(withGoals(p))
+	ser := seriesOf(p)
+	ev, err := segment.New(withHiddenSegments(p, ser))
 	if err != nil {
 		return nil, fmt.Errorf("revision %d: %w", rev.ID, err)
 	}
@@ -266,7 +270,7 @@ func (e *Engine) load(ctx context.Context) (*loaded, error) {
 		}
 		l.templates[t.Name] = c
 	}
-	l.loadSequences()
+	l.loadSequences(ser)
 	l.loadRules()
 	e.mu.Lock()
 	e.current = l

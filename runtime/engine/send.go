@@ -62,9 +62,8 @@ type sendPass struct {
 	// not yet committed: at most LedgerBatch, so a kill -9 can send at most
 	// LedgerBatch messages of this replica twice, even while the database is
 	// restarting and the ledger retries.
-	window  chan struct{}
-	sent    atomic.Int64
-	lastErr string // the claimer's last logged error (claimer goroutine only)
+	window chan struct{}
+	sent   atomic.Int64
 }
 
 // SendDue claims and sends due outbox rows until a claim finds none, then waits
@@ -189,7 +188,7 @@ func (p *sendPass) claim(ctx context.Context) error {
 			p.sleep(ctx)
 			continue
 		}
-		p.lastErr = ""
+		p.e.logOnce("send", "", nil)
 		if len(rows) == 0 {
 			if p.untilIdle {
 				return nil
@@ -228,11 +227,7 @@ func (p *sendPass) claim(ctx context.Context) error {
 // that cannot load, or a database that is down, is one line per change, not
 // four a second.
 func (p *sendPass) logOnce(msg string, err error) {
-	if err.Error() == p.lastErr {
-		return
-	}
-	p.lastErr = err.Error()
-	p.e.Log.Error(msg, "err", err)
+	p.e.logOnce("send", msg, err)
 }
 
 // sleep waits for the next poll: interval, at most 250 ms (an empty claim is

@@ -25,10 +25,10 @@ import (
 // the same pushdown path, for a whole batch in one query.
 func goalSegment(kind, name string) string { return "__goal__" + kind + "__" + name }
 
-// withGoals returns p with the hidden segments of its series' goals and
-// do-not-email fields, for the evaluator only.
-func withGoals(p *plan.Plan) *plan.Plan {
-	hidden := hiddenSegments(p)
+// withHiddenSegments returns p with the hidden segments of its series' goals
+// and do-not-email fields, for the evaluator only.
+func withHiddenSegments(p *plan.Plan, ser []*series) *plan.Plan {
+	hidden := hiddenSegments(ser)
 	if len(hidden) == 0 {
 		return p
 	}
@@ -40,9 +40,9 @@ func withGoals(p *plan.Plan) *plan.Plan {
 // loadSequences compiles the series (sequences and autoresponders) of l's
 // plan and the subject variants of their A/B tests. A series that cannot
 // compile keeps its error: its enrollments wait, and the log says why.
-func (l *loaded) loadSequences() {
+func (l *loaded) loadSequences(ser []*series) {
 	l.series = map[string]*series{}
-	for _, sr := range seriesOf(l.plan) {
+	for _, sr := range ser {
 		l.series[seriesKey(sr.Kind, sr.Name)] = sr
 		if sr.compileErr != nil {
 			continue
@@ -246,13 +246,6 @@ func (e *Engine) decideTests(ctx context.Context, l *loaded, s *series, now time
 	return nil
 }
 
-// The decisions abtest.Decide takes when a test is inconclusive and its policy
-// is send_all or stop, as stored in ab_decisions.decision.
-const (
-	decisionSendAll = "inconclusive: send_all"
-	decisionStop    = "inconclusive: stop"
-)
-
 // decided reports whether the A/B test of (kind, object, step) is decided, as
 // last read by an advance or reconcile pass.
 func (l *loaded) decided(kind, object, step string) bool {
@@ -272,9 +265,9 @@ func (e *Engine) refreshDecisions(ctx context.Context, l *loaded) error {
 	for _, d := range ds {
 		o := flow.ABOutcome{Winner: d.Winner}
 		switch d.Decision {
-		case decisionSendAll:
+		case abtest.DecisionSendAll:
 			o.SendAll = true
-		case decisionStop:
+		case abtest.DecisionStop:
 			o.Stop = true
 		}
 		m[variantKey(d.Kind, d.Object, d.Step, "")] = o

@@ -490,3 +490,52 @@ func TestStepsInsertedAndRemovedMidRun(t *testing.T) {
 		t.Fatalf("messages per subject %v, want %v (one, two, then four in place of the removed three; never early)", perSubject, want)
 	}
 }
+
+// A sequence removed from the plan mid-run: its enrollments exit ('removed'),
+// its messages not yet handed to the relay are cancelled, and nothing more of
+// it is sent; a campaign of the same name is another object and is untouched.
+func TestRemovedSequenceExitsAndCancelsMidRun(t *testing.T) {
+	nb := setupNurture(t, 100)
+	p := nurturePlan()
+	nb.apply(t, p)
+	if err := nb.eng.Reconcile(nb.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nb.eng.AdvanceDue(nb.ctx); err != nil { // the test group's messages enqueued, not sent
+		t.Fatal(err)
+	}
+	var pending int
+	if err := nb.st.DB.Get(&pending, `SELECT count(*) FROM campaignctl.outbox WHERE kind = 'sequence' AND status = 'pending'`); err != nil || pending == 0 {
+		t.Fatalf("%d sequence messages pending before the removal (err %v); want some", pending, err)
+	}
+	gone := nurturePlan()
+	gone.Sequences = nil
+	gone.Campaigns = []plan.Campaign{{Name: "restock_nurture", Segment: "restock_waitlist", Template: "restock_week3", Sender: "warehouse", Class: plan.ClassMarketing}}
+	gone.Finalize()
+	nb.apply(t, gone)
+	nb.clock.Advance(21 * 24 * time.Hour)
+	nb.step(t, nb.eng)
+	nb.step(t, nb.eng)
+	var states []string
+	if err := nb.st.DB.Select(&states, `SELECT DISTINCT state || ' ' || coalesce(exit_reason, '') FROM campaignctl.enrollments`); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(states) != "[exited removed]" {
+		t.Errorf("enrollments after the removal: %v, want all exited removed", states)
+	}
+	var seq []string
+	if err := nb.st.DB.Select(&seq, `SELECT DISTINCT status FROM campaignctl.outbox WHERE kind = 'sequence'`); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(seq) != "[cancelled]" {
+		t.Errorf("sequence messages after the removal: %v, want all cancelled", seq)
+	}
+	for k := range received(t, nb.relay) {
+		if !strings.HasSuffix(k, "|"+subjWeek3) {
+			t.Fatalf("%s was sent after its sequence was removed", k)
+		}
+	}
+	if len(received(t, nb.relay)) == 0 {
+		t.Fatal("the campaign of the same name sent nothing")
+	}
+}

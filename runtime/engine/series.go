@@ -88,9 +88,9 @@ func doNotEmailSegment(kind, name string) string { return "__dne__" + kind + "__
 
 // hiddenSegments are the series' goals and do-not-email fields as segments,
 // so the evaluator answers them for a batch of keys in one query.
-func hiddenSegments(p *plan.Plan) []plan.Segment {
+func hiddenSegments(ser []*series) []plan.Segment {
 	var out []plan.Segment
-	for _, s := range seriesOf(p) {
+	for _, s := range ser {
 		if s.Goal != "" {
 			// A goal holds for archived contacts too: an opportunity won and
 			// then archived has still converted.

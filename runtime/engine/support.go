@@ -2,6 +2,8 @@ package engine
 
 import (
 	"fmt"
+	"slices"
+	"sort"
 
 	"github.com/campaignctl/campaignctl/compiler/plan"
 )
@@ -49,6 +51,31 @@ func NotRun(p *plan.Plan) []string {
 		if len(off) > 0 {
 			out = append(out, fmt.Sprintf("policy %s: %v not enforced yet (quiet hours, the frequency cap and suppression are)", pol.Name, off))
 		}
+		// Suppression is one list checked at claim time for every class: a
+		// class cannot bypass it, and a policy cannot narrow it.
+		for _, class := range sortedKeys(pol.Bypass) {
+			for _, rule := range pol.Bypass[class] {
+				if rule == "unsubscribed" || rule == "blacklisted" {
+					out = append(out, fmt.Sprintf("policy %s: bypass %s %s is not applied: suppressed addresses get no mail of any class", pol.Name, class, rule))
+				}
+			}
+		}
+		if len(pol.Suppress) > 0 {
+			for _, src := range []string{"unsubscribed", "blacklisted", "hard_bounce", "complaint"} {
+				if !slices.Contains(pol.Suppress, src) {
+					out = append(out, fmt.Sprintf("policy %s: suppress leaves out %s, but every suppression source is honoured", pol.Name, src))
+				}
+			}
+		}
 	}
 	return out
+}
+
+func sortedKeys(m map[string][]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

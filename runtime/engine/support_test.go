@@ -16,10 +16,13 @@ func TestNotRunNamesWhatTheDaemonIgnores(t *testing.T) {
 		Workflows: []plan.Workflow{{}, {}},
 		Sequences: []plan.Sequence{{Name: "n", Steps: []plan.SequenceStep{{Name: "w1", ABTest: &plan.ABTest{Metric: "revenue", Inconclusive: "send_first"}}}}},
 		Campaigns: []plan.Campaign{{Name: "ab", Template: "t", ABTest: &plan.ABTest{}, Policy: "eu"}},
-		Policies:  []plan.Policy{{Name: "eu", FrequencyCap: &plan.FrequencyCap{Max: 3, Per: "7d"}, DailyQuota: 10}},
+		Policies: []plan.Policy{{Name: "eu", FrequencyCap: &plan.FrequencyCap{Max: 3, Per: "7d"}, DailyQuota: 10,
+			Bypass:   map[string][]string{plan.ClassTransactional: {"quiet_hours", "unsubscribed"}},
+			Suppress: []string{"unsubscribed", "blacklisted", "hard_bounce"}}},
 	}
 	got := strings.Join(NotRun(p), "\n")
-	for _, want := range []string{"2 workflow(s)", "campaign ab: its A/B test", "sequence n / step w1: the A/B metric revenue", "policy eu: [daily_quota] not enforced"} {
+	for _, want := range []string{"2 workflow(s)", "campaign ab: its A/B test", "sequence n / step w1: the A/B metric revenue", "policy eu: [daily_quota] not enforced",
+		"policy eu: bypass transactional unsubscribed is not applied", "policy eu: suppress leaves out complaint"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("NotRun lacks %q:\n%s", want, got)
 		}

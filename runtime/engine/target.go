@@ -131,11 +131,14 @@ func (l *loaded) loadRules() {
 			return
 		}
 		l.rules[key] = r
+		if _, max := r.FrequencyWindow(); max > 0 {
+			l.anyCap = true
+		}
 	}
 	for _, c := range l.plan.Campaigns {
 		add(rulesKey(kindCampaign, c.Name, ""), c.Policy, c.Class)
 	}
-	for _, s := range seriesOf(l.plan) {
+	for _, s := range l.sortedSeries() {
 		for _, st := range s.Steps {
 			add(rulesKey(s.Kind, s.Name, st.Name), s.Policy, stepClass(l.plan, s, st.Name))
 		}

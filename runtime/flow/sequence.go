@@ -2,7 +2,6 @@ package flow
 
 import (
 	"fmt"
-	"hash/fnv"
 	"time"
 
 	"github.com/campaignctl/campaignctl/compiler/plan"
@@ -304,21 +303,10 @@ func (s *Sequence) placeAB(step *SequenceStep, key string, decided map[string]AB
 	case out.Stop:
 		return "", "the A/B test on " + step.Name + " was inconclusive and its policy is stop", false, true
 	case out.SendAll:
-		v := spread(s.Kind, s.Name, step.Name, key, step.AB)
+		v := abtest.SplitVariant(s.Kind, s.Name, step.Name, key, step.AB)
 		return v, "the A/B test on " + step.Name + " was inconclusive: the rest is split too (variant " + v + ")", false, false
 	}
 	return out.Winner, "A/B winner: " + out.Winner, false, false
-}
-
-// spread picks a variant for a remainder contact when an inconclusive test keeps
-// splitting: deterministic, like the test split, so a retry sends the same one.
-func spread(kind, object, step, key string, t *plan.ABTest) string {
-	h := fnv.New64a()
-	for _, p := range []string{kind, object, step, key, "send_all"} {
-		h.Write([]byte(p))
-		h.Write([]byte{0})
-	}
-	return t.Variants[h.Sum64()%uint64(len(t.Variants))].Name
 }
 
 // holds says whether the condition holds for the engagement e with its step,

@@ -391,3 +391,37 @@ func (s *Store) ReleaseDecidedHolds(ctx context.Context, now time.Time) (int64, 
 	}
 	return res.RowsAffected()
 }
+
+// KindStatusCount is a number of outbox rows of one object in one status.
+type KindStatusCount struct {
+	Kind string `db:"kind"`
+	StatusCount
+}
+
+// SeriesMessageCounts counts the messages of sequences and autoresponders by
+// object and status.
+func (s *Store) SeriesMessageCounts(ctx context.Context) ([]KindStatusCount, error) {
+	var out []KindStatusCount
+	if err := s.DB.SelectContext(ctx, &out, q("series-message-counts")); err != nil {
+		return nil, fmt.Errorf("counting sequence and autoresponder messages: %w", err)
+	}
+	return out, nil
+}
+
+// HeldCount is how many active enrollments of an object wait for the A/B
+// decision of one step.
+type HeldCount struct {
+	Kind   string `db:"kind"`
+	Object string `db:"object"`
+	Step   string `db:"hold"`
+	N      int64  `db:"n"`
+}
+
+// HeldByStep counts the enrollments waiting for an A/B decision, by step.
+func (s *Store) HeldByStep(ctx context.Context) ([]HeldCount, error) {
+	var out []HeldCount
+	if err := s.DB.SelectContext(ctx, &out, q("held-by-step")); err != nil {
+		return nil, fmt.Errorf("counting enrollments waiting for A/B decisions: %w", err)
+	}
+	return out, nil
+}

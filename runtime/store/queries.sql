@@ -540,3 +540,22 @@ UPDATE campaignctl.enrollments en SET wake_at = $1, hold = NULL, updated_at = $1
 FROM campaignctl.ab_decisions d
 WHERE en.state = 'active' AND en.hold IS NOT NULL
   AND d.kind = en.kind AND d.object = en.object AND d.step = en.hold;
+
+-- name: series-message-counts
+-- status: the messages of sequences and autoresponders by outcome. What the
+-- enrollments did is in enrollment_steps, but only the outbox says whether
+-- what they sent went out, and a failed message makes the object Degraded.
+-- Like campaign-counts it reads the whole outbox, which status, run by hand,
+-- can afford.
+SELECT kind, campaign, status, count(*) AS n
+FROM campaignctl.outbox
+WHERE kind IN ('sequence', 'autoresponder')
+GROUP BY kind, campaign, status;
+
+-- name: held-by-step
+-- status: the active enrollments waiting for an A/B decision, by the step
+-- whose decision they wait for. enrollments_held holds exactly these rows.
+SELECT kind, object, hold, count(*) AS n
+FROM campaignctl.enrollments
+WHERE state = 'active' AND hold IS NOT NULL
+GROUP BY kind, object, hold;
