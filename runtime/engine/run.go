@@ -146,3 +146,11 @@ func (e *Engine) advanceLoop(ctx context.Context, interval time.Duration) {
 		}
 	}
 }
+
+// EventsArrived tells the engine that events were stored (by the events API),
+// so the triggers that read them are looked at now rather than at the next
+// reconcile interval.
+func (e *Engine) EventsArrived() {
+	e.wakeChans()
+	poke(e.wakeReconcile)
+}
