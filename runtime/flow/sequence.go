@@ -264,7 +264,7 @@ func (s *Sequence) Advance(st State, f Facts) Decision {
 		variant, reason := "", ""
 		if step.AB != nil {
 			var held, stop bool
-			variant, reason, held, stop = s.placeAB(step, st.ContactKey, f.AB)
+			variant, reason, held, stop = placeAB(s.Kind, s.Name, step.Name, step.AB, st.ContactKey, f.AB)
 			if held {
 				d.Actions = append(d.Actions, Action{Kind: ActHold, Step: step.Name, Reason: reason})
 				d.Hold = step.Name
@@ -290,21 +290,22 @@ func (s *Sequence) stepName(i int) string {
 	return ""
 }
 
-// placeAB says which variant of step's test the contact gets, or that it must
-// wait for the decision (held), or that the test stopped the step (stop).
-func (s *Sequence) placeAB(step *SequenceStep, key string, decided map[string]ABOutcome) (variant, reason string, held, stop bool) {
-	if v, inTest := abtest.Assign(s.Kind, s.Name, step.Name, key, step.AB); inTest {
+// placeAB says which variant of the A/B test ab on step of (kind, name) the
+// contact gets, or that it must wait for the decision (held), or that the test
+// stopped the step (stop).
+func placeAB(kind, name, step string, ab *plan.ABTest, key string, decided map[string]ABOutcome) (variant, reason string, held, stop bool) {
+	if v, inTest := abtest.Assign(kind, name, step, key, ab); inTest {
 		return v, "A/B test group: variant " + v, false, false
 	}
-	out, ok := decided[step.Name]
+	out, ok := decided[step]
 	switch {
 	case !ok:
-		return "", "waiting for the A/B decision on " + step.Name, true, false
+		return "", "waiting for the A/B decision on " + step, true, false
 	case out.Stop:
-		return "", "the A/B test on " + step.Name + " was inconclusive and its policy is stop", false, true
+		return "", "the A/B test on " + step + " was inconclusive and its policy is stop", false, true
 	case out.SendAll:
-		v := abtest.SplitVariant(s.Kind, s.Name, step.Name, key, step.AB)
-		return v, "the A/B test on " + step.Name + " was inconclusive: the rest is split too (variant " + v + ")", false, false
+		v := abtest.SplitVariant(kind, name, step, key, ab)
+		return v, "the A/B test on " + step + " was inconclusive: the rest is split too (variant " + v + ")", false, false
 	}
 	return out.Winner, "A/B winner: " + out.Winner, false, false
 }
