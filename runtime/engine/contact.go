@@ -130,15 +130,25 @@ func (b batchContacts) get(m *plan.Model, key string) (map[string]any, error) {
 // by key as text (the form materialization stored in the outbox). NULL becomes a
 // missing value, which templates render through their default.
 func loadContacts(ctx context.Context, st *store.Store, m *plan.Model, keys []string) (map[string]map[string]any, error) {
+	rows, _, err := loadContactRows(ctx, st, m, keys, false)
+	return rows, err
+}
+
+// loadContactRows is loadContacts that, with withEmail, also returns each
+// contact's address (the model's email column, trimmed) by key.
+func loadContactRows(ctx context.Context, st *store.Store, m *plan.Model, keys []string, withEmail bool) (map[string]map[string]any, map[string]string, error) {
 	cols := make([]string, len(m.Fields))
 	for i, f := range m.Fields {
 		cols[i] = pq.QuoteIdentifier(sqlgen.ColumnName(f))
 	}
 	table, err := sqlgen.QuoteTable(m.Table)
 	if err != nil {
-		return nil, fmt.Errorf("model %s: %w", m.Name, err)
+		return nil, nil, fmt.Errorf("model %s: %w", m.Name, err)
 	}
 	key := pq.QuoteIdentifier(m.Key)
+	if withEmail {
+		cols = append(cols, "btrim(coalesce("+pq.QuoteIdentifier(m.Email)+"::text, ''))")
+	}
 	// key = ANY($1), not key::text = ANY($1): the array takes the key column's
 	// type, so the key's index is used.
 	query := fmt.Sprintf("SELECT %s::text, %s FROM %s WHERE %s = ANY($1)", key, strings.Join(cols, ", "), table, key)
@@ -147,20 +157,25 @@ func loadContacts(ctx context.Context, st *store.Store, m *plan.Model, keys []st
 	// type") falls back to a plain query.
 	rs, err := st.DB.QueryContext(ctx, query, pq.Array(keys))
 	if err != nil {
-		return nil, fmt.Errorf("loading contacts from %s: %w", m.Table, err)
+		return nil, nil, fmt.Errorf("loading contacts from %s: %w", m.Table, err)
 	}
 	defer rs.Close()
 	out := make(map[string]map[string]any, len(keys))
+	emails := map[string]string{}
+	var email string
 	vals := make([]any, len(m.Fields))
-	ptrs := make([]any, 1+len(m.Fields))
+	ptrs := make([]any, 1+len(m.Fields), 2+len(m.Fields))
 	var k string
 	ptrs[0] = &k
 	for i := range vals {
 		ptrs[1+i] = &vals[i]
 	}
+	if withEmail {
+		ptrs = append(ptrs, &email)
+	}
 	for rs.Next() {
 		if err := rs.Scan(ptrs...); err != nil {
-			return nil, fmt.Errorf("loading contacts from %s: %w", m.Table, err)
+			return nil, nil, fmt.Errorf("loading contacts from %s: %w", m.Table, err)
 		}
 		if _, dup := out[k]; dup {
 			continue // a key column without a unique index: the first row wins
@@ -176,11 +191,14 @@ func loadContacts(ctx context.Context, st *store.Store, m *plan.Model, keys []st
 			}
 		}
 		out[k] = fields
+		if withEmail {
+			emails[k] = email
+		}
 	}
 	if err := rs.Err(); err != nil {
-		return nil, fmt.Errorf("loading contacts from %s: %w", m.Table, err)
+		return nil, nil, fmt.Errorf("loading contacts from %s: %w", m.Table, err)
 	}
-	return out, nil
+	return out, emails, nil
 }
 
 // contactsUnavailable: the batch's contacts could not be read at all (the

@@ -158,6 +158,8 @@ type loaded struct {
 	// series are the plan's sequences and autoresponders by seriesKey,
 	// compiled (or with the error that kept one from compiling).
 	series map[string]*series
+	// workflows are the plan's workflows, compiled, by name order.
+	workflows []*workflow
 	// ab holds the decided A/B tests (by variantKey with no variant), as last
 	// read from the store.
 	abMu sync.Mutex
@@ -253,7 +255,7 @@ func (e *Engine) load(ctx context.Context) (*loaded, error) {
 		return nil, fmt.Errorf("revision %d: %w", rev.ID, err)
 	}
 	ser := seriesOf(p)
-	ev, err := segment.New(withHiddenSegments(p, ser))
+	ev, err := segment.New(withHiddenSegments(p, ser, workflowHiddenSegments(p)))
 	if err != nil {
 		return nil, fmt.Errorf("revision %d: %w", rev.ID, err)
 	}
@@ -271,6 +273,7 @@ func (e *Engine) load(ctx context.Context) (*loaded, error) {
 		l.templates[t.Name] = c
 	}
 	l.loadSequences(ser)
+	l.loadWorkflows(workflowsOf(p))
 	l.loadRules()
 	e.mu.Lock()
 	e.current = l

@@ -27,8 +27,8 @@ func goalSegment(kind, name string) string { return "__goal__" + kind + "__" + n
 
 // withHiddenSegments returns p with the hidden segments of its series' goals
 // and do-not-email fields, for the evaluator only.
-func withHiddenSegments(p *plan.Plan, ser []*series) *plan.Plan {
-	hidden := hiddenSegments(ser)
+func withHiddenSegments(p *plan.Plan, ser []*series, more []plan.Segment) *plan.Plan {
+	hidden := append(hiddenSegments(ser), more...)
 	if len(hidden) == 0 {
 		return p
 	}
@@ -48,33 +48,60 @@ func (l *loaded) loadSequences(ser []*series) {
 			continue
 		}
 		for _, st := range sr.Steps {
-			if st.ABTest == nil {
-				continue
-			}
-			base, ok := l.plan.Template(st.Template)
-			if !ok {
-				continue
-			}
-			for _, v := range st.ABTest.Variants {
-				t := *base
-				if v.Template != "" {
-					if vt, ok := l.plan.Template(v.Template); ok {
-						t = *vt
-					}
-				}
-				if v.Subject != "" {
-					t.Subject = v.Subject
-				}
-				key := variantKey(sr.Kind, sr.Name, st.Name, v.Name)
-				c, err := mailer.Compile(&t)
-				if err != nil {
-					l.templateErrs[key] = err
-					continue
-				}
-				l.templates[key] = c
-				l.variantHashes[key] = t.Hash
+			l.compileVariants(sr.Kind, sr.Name, st.Name, st.Template, st.ABTest)
+		}
+	}
+}
+
+// loadWorkflows keeps the compiled workflows and the subject variants of
+// their send steps' A/B tests.
+func (l *loaded) loadWorkflows(ws []*workflow) {
+	l.workflows = ws
+	for _, w := range ws {
+		for _, st := range w.p.Steps {
+			l.compileVariants(flow.KindWorkflow, w.p.Name, st.Name, st.Template, st.ABTest)
+		}
+	}
+}
+
+// workflow returns the loaded workflow named name.
+func (l *loaded) workflow(name string) (*workflow, bool) {
+	for _, w := range l.workflows {
+		if w.p.Name == name {
+			return w, true
+		}
+	}
+	return nil, false
+}
+
+// compileVariants compiles the templates of an A/B test's variants: the
+// step's template with each variant's template or subject.
+func (l *loaded) compileVariants(kind, object, step, template string, ab *plan.ABTest) {
+	if ab == nil {
+		return
+	}
+	base, ok := l.plan.Template(template)
+	if !ok {
+		return
+	}
+	for _, v := range ab.Variants {
+		t := *base
+		if v.Template != "" {
+			if vt, ok := l.plan.Template(v.Template); ok {
+				t = *vt
 			}
 		}
+		if v.Subject != "" {
+			t.Subject = v.Subject
+		}
+		key := variantKey(kind, object, step, v.Name)
+		c, err := mailer.Compile(&t)
+		if err != nil {
+			l.templateErrs[key] = err
+			continue
+		}
+		l.templates[key] = c
+		l.variantHashes[key] = t.Hash
 	}
 }
 
@@ -95,15 +122,18 @@ func variantKey(kind, object, step, variant string) string {
 // reconcileSequences is the leader's part: exit the enrollments of removed
 // series, enroll newly matching contacts, decide due A/B tests.
 func (e *Engine) reconcileSequences(ctx context.Context, l *loaded, now time.Time) error {
-	keep := map[string][]string{flow.KindSequence: {}, flow.KindAutoresponder: {}}
+	keep := map[string][]string{flow.KindSequence: {}, flow.KindAutoresponder: {}, flow.KindWorkflow: {}}
 	for _, s := range l.sortedSeries() {
 		keep[s.Kind] = append(keep[s.Kind], s.Name)
+	}
+	for _, w := range l.workflows {
+		keep[flow.KindWorkflow] = append(keep[flow.KindWorkflow], w.p.Name)
 	}
 	// Objects leave only with a new revision; the UPDATE reads every active
 	// enrollment of the kind, so an idle daemon with a million waiting must
 	// not run it every pass.
 	if l.revision != e.lastExitRev {
-		for _, kind := range []string{flow.KindSequence, flow.KindAutoresponder} {
+		for _, kind := range []string{flow.KindSequence, flow.KindAutoresponder, flow.KindWorkflow} {
 			if err := e.Store.ExitRemoved(ctx, kind, keep[kind], now); err != nil {
 				return err
 			}
@@ -136,7 +166,7 @@ func (e *Engine) reconcileSequences(ctx context.Context, l *loaded, now time.Tim
 			return err
 		}
 	}
-	return nil
+	return e.reconcileWorkflows(ctx, l, now, enrollNow)
 }
 
 // enroll enrolls the contacts of s's segment not enrolled yet. On the pushdown
@@ -346,6 +376,11 @@ func (e *Engine) advanceBatch(ctx context.Context, l *loaded) (int, error) {
 // how many messages it enqueued.
 func (e *Engine) advanceGroup(ctx context.Context, adv *store.Advancer, l *loaded, group []store.Enrollment, now time.Time) (int, error) {
 	kind, object := group[0].Kind, group[0].Object
+	if kind == flow.KindWorkflow {
+		if w, ok := l.workflow(object); ok && w.compileErr == nil {
+			return e.advanceWorkflowGroup(ctx, adv, l, w, group, now)
+		}
+	}
 	sr, inPlan := l.series[seriesKey(kind, object)]
 	if !inPlan || sr.compileErr != nil {
 		// Not runnable by this replica's revision (the leader exits the

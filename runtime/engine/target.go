@@ -59,6 +59,24 @@ func (l *loaded) target(r store.Claimed) (target, error) {
 			}
 			tg.templateKey, tg.templateHash = key, l.variantHashes[key]
 		}
+	case flow.KindWorkflow:
+		w, ok := l.workflow(r.Campaign)
+		if !ok {
+			return tg, fmt.Errorf("workflow no longer in the applied plan")
+		}
+		step, ok := w.step(r.Step)
+		if !ok || (step.Kind != plan.StepSend && step.Kind != plan.StepNotifyOwner) {
+			return tg, fmt.Errorf("step %s no longer sends in workflow %s", r.Step, w.p.Name)
+		}
+		senderName, tplName = w.p.Sender, step.Template
+		tg.rules = l.rules[rulesKey(kind, w.p.Name, step.Name)]
+		if r.Variant != "" {
+			key := variantKey(kind, w.p.Name, step.Name, r.Variant)
+			if _, ok := l.templates[key]; !ok && l.templateErrs[key] == nil {
+				return tg, fmt.Errorf("variant %s no longer in the A/B test of %s / %s", r.Variant, w.p.Name, step.Name)
+			}
+			tg.templateKey, tg.templateHash = key, l.variantHashes[key]
+		}
 	default:
 		return tg, fmt.Errorf("%s objects are not run by this version of the daemon", kind)
 	}
@@ -111,6 +129,16 @@ func modelOf(p *plan.Plan, kind, name string) (*plan.Model, bool) {
 		if !found {
 			return nil, false
 		}
+	case flow.KindWorkflow:
+		found := false
+		for _, w := range p.Workflows {
+			if w.Name == name {
+				model, found = w.Model, true
+			}
+		}
+		if !found {
+			return nil, false
+		}
 	default:
 		return nil, false
 	}
@@ -141,6 +169,14 @@ func (l *loaded) loadRules() {
 	for _, s := range l.sortedSeries() {
 		for _, st := range s.Steps {
 			add(rulesKey(s.Kind, s.Name, st.Name), s.Policy, stepClass(l.plan, s, st.Name))
+		}
+	}
+	for _, w := range l.workflows {
+		for i := range w.p.Steps {
+			st := &w.p.Steps[i]
+			if st.Kind == plan.StepSend || st.Kind == plan.StepNotifyOwner {
+				add(rulesKey(flow.KindWorkflow, w.p.Name, st.Name), w.p.Policy, w.stepClass(l.plan, st))
+			}
 		}
 	}
 }

@@ -97,6 +97,9 @@ type Enrollment struct {
 	EnrolledAt time.Time    `db:"enrolled_at"`
 	WakeAt     sql.NullTime `db:"wake_at"`
 	RevisionID int64        `db:"revision_id"`
+	// TriggerEvent is the event that enrolled the contact (workflows), as
+	// stored: JSON, or nil.
+	TriggerEvent []byte `db:"trigger_event"`
 }
 
 // Advancer is one transaction advancing a batch of due enrollments: Claim

@@ -285,7 +285,7 @@ ANALYZE campaignctl.outbox;
 -- claim, SKIP LOCKED lets replicas advance disjoint enrollments, and the commit
 -- that moves an enrollment on is the one that enqueues its message, so a crash
 -- leaves either both or neither. Due-ness is on the engine's clock ($1).
-SELECT id, kind, object, contact_key, email, occurrence, step_index, next_step, enrolled_at, wake_at, revision_id
+SELECT id, kind, object, contact_key, email, occurrence, step_index, next_step, enrolled_at, wake_at, revision_id, trigger_event
 FROM campaignctl.enrollments
 WHERE state = 'active' AND wake_at <= $1
 ORDER BY wake_at

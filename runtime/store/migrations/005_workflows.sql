@@ -33,6 +33,17 @@ CREATE TABLE campaignctl.trigger_cursors (
     PRIMARY KEY (kind, object)
 );
 
+-- The events a trigger has decided on (enrolled or not) that the cursor has
+-- not passed yet: read again on the next pass, they are skipped, so a decision
+-- is taken once per event even when the contact or the clock has moved since.
+-- Rows at or below the cursor are deleted as it moves.
+CREATE TABLE campaignctl.trigger_seen (
+    kind     text   NOT NULL,
+    object   text   NOT NULL,
+    event_id bigint NOT NULL,
+    PRIMARY KEY (kind, object, event_id)
+);
+
 -- Properties written by workflow steps (set_property, clear_property,
 -- assign_owner). The runner's own table, not the CRM's: campaignctl never
 -- writes to tables it does not own. Workflow conditions, goals and templates
@@ -60,3 +71,9 @@ CREATE TABLE campaignctl.owner_rotation (
     next   bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (kind, object, step)
 );
+
+-- A workflow whose branches loop back without a wait is stopped ('loop')
+-- rather than run for ever within one advance.
+ALTER TABLE campaignctl.enrollments DROP CONSTRAINT enrollments_exit_reason_check;
+ALTER TABLE campaignctl.enrollments ADD CONSTRAINT enrollments_exit_reason_check
+    CHECK (exit_reason IN ('completed', 'goal', 'responded', 'removed', 'unsubscribed', 'manual', 'loop'));
