@@ -184,7 +184,7 @@ func TestEveryExampleWorkflowRunsFromItsRealTrigger(t *testing.T) {
 		2 * time.Hour: func() { db.MustExec(`UPDATE crm_customer SET last_order_at = $1 WHERE id = 2`, nb.clock.Now()) },
 		day: func() {
 			db.MustExec(`UPDATE crm_customer SET weekly_logins = 30 WHERE id = 18`)
-			insert(ev("lead", 7, "page_view", "pricing", nil))                                 // within reenroll.after: ignored
+			insert(ev("lead", 7, "page_view", "pricing", nil))                                      // within reenroll.after: ignored
 			insert(clickOn("lead", 8, "inventory_guide_followup", "more_on_topic", nb.clock.Now())) // read the checklist
 		},
 		3*day + 2*time.Hour: func() { insert(clickOn("lead", 4, "ebook_nurture", "case_study", nb.clock.Now())) },
