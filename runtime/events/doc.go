@@ -19,8 +19,11 @@
 // says to run it again. Migrate keeps the months around today partitioned, so only
 // backfills of older months meet this.
 //
+// ParseBatch (NDJSON) and ParseJSONArray read a whole batch the same way without
+// storing it, reporting every bad line; the daemon's POST /v1/events (package
+// httpapi) uses them, then stores the batch in one transaction.
+//
 // The package does not evaluate segments (package segment does), does not speak
-// HTTP (a later /v1/events handler is meant to reuse Validate and the line format),
-// and does not check that a model or contact exists in the plan or the CRM: events
-// of unknown contacts are kept, since the CRM record can arrive later.
+// HTTP, and does not check that a model or contact exists in the plan or the CRM:
+// events of unknown contacts are kept, since the CRM record can arrive later.
 package events

@@ -51,12 +51,18 @@ type Result struct {
 type LineError struct {
 	Name string // the input's name, as given to Import
 	Line int64  // 1-based
-	Err  error  // one or more *FieldError (errors.Join), or a problem of the whole line
+	// Element is the event's 1-based position in a JSON array (ParseJSONArray),
+	// where one line may hold several events; 0 for NDJSON.
+	Element int
+	Err     error // one or more *FieldError (errors.Join), or a problem of the whole line
 }
 
 // Error prefixes every problem with name:line, the way compilers point at source.
 func (e *LineError) Error() string {
 	prefix := fmt.Sprintf("%s:%d: ", e.Name, e.Line)
+	if e.Element > 0 {
+		prefix += fmt.Sprintf("element %d: ", e.Element)
+	}
 	return prefix + strings.ReplaceAll(e.Err.Error(), "\n", "\n"+prefix)
 }
 
@@ -85,7 +91,7 @@ func Import(ctx context.Context, st *store.Store, r io.Reader, name string, opt 
 	if opt.Now.IsZero() {
 		opt.Now = time.Now()
 	}
-	lo, hi := opt.Now.AddDate(-partitionYears, 0, 0), opt.Now.AddDate(partitionYears, 0, 0)
+	lo, hi := partitionWindow(opt.Now)
 
 	tx, err := st.DB.BeginTxx(ctx, nil)
 	if err != nil {
@@ -125,15 +131,12 @@ func Import(ctx context.Context, st *store.Store, r io.Reader, name string, opt 
 		return fmt.Errorf("importing %s, lines %d-%d: %w%s", name, batchFirst, res.Lines, err, nothingImported)
 	}
 
-	sc := bufio.NewScanner(r)
-	// +2 leaves room for the line's "\r\n", so a line of exactly MaxLineBytes
-	// fits; the length is checked without the terminator below.
-	sc.Buffer(make([]byte, 0, 64<<10), MaxLineBytes+2)
+	sc := newLineScanner(r)
 	for sc.Scan() {
 		res.Lines++
 		line := sc.Bytes()
 		if res.Lines == 1 {
-			line = bytes.TrimPrefix(line, []byte("\xef\xbb\xbf")) // a BOM from Windows editors
+			line = trimBOM(line)
 		}
 		if len(line) > MaxLineBytes {
 			return res, tooLong(name, res.Lines)
@@ -176,5 +179,27 @@ func Import(ctx context.Context, st *store.Store, r io.Reader, name string, opt 
 }
 
 func tooLong(name string, line int64) error {
-	return fmt.Errorf("%w%s", &LineError{Name: name, Line: line, Err: fmt.Errorf("line is longer than %d bytes (1 MiB); shrink the event's properties", MaxLineBytes)}, nothingImported)
+	return fmt.Errorf("%w%s", lineTooLong(name, line), nothingImported)
+}
+
+func lineTooLong(name string, line int64) *LineError {
+	return &LineError{Name: name, Line: line, Err: fmt.Errorf("line is longer than %d bytes (1 MiB); shrink the event's properties", MaxLineBytes)}
+}
+
+// newLineScanner reads r line by line, lines of up to MaxLineBytes.
+func newLineScanner(r io.Reader) *bufio.Scanner {
+	sc := bufio.NewScanner(r)
+	// +2 leaves room for the line's "\r\n", so a line of exactly MaxLineBytes
+	// fits; callers check the length without the terminator.
+	sc.Buffer(make([]byte, 0, 64<<10), MaxLineBytes+2)
+	return sc
+}
+
+// trimBOM drops the byte order mark Windows editors put before the first line.
+func trimBOM(line []byte) []byte { return bytes.TrimPrefix(line, []byte("\xef\xbb\xbf")) }
+
+// partitionWindow is the span of event times whose months get a partition of
+// their own (see partitionYears).
+func partitionWindow(now time.Time) (lo, hi time.Time) {
+	return now.AddDate(-partitionYears, 0, 0), now.AddDate(partitionYears, 0, 0)
 }
