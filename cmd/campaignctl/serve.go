@@ -119,6 +119,13 @@ path, its guarantees and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl se
 		fmt.Fprintln(stderr, "campaignctl serve: --public-url needs CAMPAIGNCTL_SECRET (≥ 16 bytes) to sign unsubscribe links")
 		return 2
 	}
+	eventsToken := os.Getenv(httpapi.EventsTokenEnv)
+	if eventsToken != "" {
+		if err := httpapi.CheckEventsToken(eventsToken); err != nil {
+			fmt.Fprintln(stderr, "campaignctl serve:", err)
+			return 2
+		}
+	}
 	if *worker == "" {
 		host, _ := os.Hostname()
 		*worker = fmt.Sprintf("%s-%d", host, os.Getpid())
@@ -184,7 +191,8 @@ path, its guarantees and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl se
 			fmt.Fprintf(stderr, "campaignctl serve: --listen %s: %v\n", *listen, err)
 			return 1
 		}
-		srv := &httpapi.Server{Gatherer: reg, DB: st.DB, Suppressor: st, Links: signer, Clock: clk, Log: log, Relay: relayHealth(eng)}
+		srv := &httpapi.Server{Gatherer: reg, DB: st.DB, Suppressor: st, Links: signer, Clock: clk, Log: log, Relay: relayHealth(eng),
+			Events: st, EventsToken: eventsToken, EventsStored: eng.EventsArrived}
 		go func() { errc <- httpapi.Serve(ctx, l, srv.Handler()) }()
 		log.Info("serving HTTP", "addr", l.Addr().String())
 	}

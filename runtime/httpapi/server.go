@@ -1,8 +1,10 @@
 // Package httpapi is the daemon's HTTP surface: /metrics for Prometheus, /healthz
 // (the process is alive), /readyz (the database answers) and the unsubscribe page
-// /u/<token> (GET shows a confirmation form, POST unsubscribes: RFC 8058 one-click).
+// /u/<token> (GET shows a confirmation form, POST unsubscribes: RFC 8058 one-click)
+// and, when a bearer token is configured, POST /v1/events (events.go).
 //
-// It holds no business logic: unsubscribing is one call to the store.
+// It holds no business logic: unsubscribing is one call to the store, and events
+// are parsed and checked by package events.
 package httpapi
 
 import (
@@ -43,6 +45,20 @@ type Server struct {
 	// Relay, if set, reports the SMTP relay's state ("ok", "unavailable",
 	// "refused") and the last failure, shown by /healthz.
 	Relay func() (state, reason string)
+
+	// Events stores what POST /v1/events receives. The route answers 404 unless
+	// both Events and EventsToken are set.
+	Events EventStore
+	// EventsToken is the bearer token POST /v1/events requires (see
+	// CheckEventsToken); it is never logged.
+	EventsToken string
+	// EventsMaxBytes bounds a request body (0: DefaultEventsMaxBytes, 1 MiB).
+	EventsMaxBytes int64
+	// EventsMaxEvents bounds the events of one request (0: DefaultEventsMaxEvents).
+	EventsMaxEvents int
+	// EventsStored, if set, is called after a request stored new events, so the
+	// triggers that read them run now rather than at the next interval.
+	EventsStored func()
 }
 
 // Handler returns the routes.
@@ -72,6 +88,7 @@ func (s *Server) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /u/{token}", s.unsubscribePage)
 	mux.HandleFunc("POST /u/{token}", s.unsubscribe)
+	mux.HandleFunc("POST /v1/events", s.postEvents)
 	return mux
 }
 
@@ -136,7 +153,8 @@ func ListenAndServe(ctx context.Context, addr string, h http.Handler) error {
 }
 
 // Serve serves h on l until ctx is done. Listening first lets the caller log
-// the real address (a port chosen with :0).
+// the real address (a port chosen with :0). ReadTimeout bounds reading a whole
+// request, body included: a slow client cannot hold a POST /v1/events open.
 func Serve(ctx context.Context, l net.Listener, h http.Handler) error {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)
