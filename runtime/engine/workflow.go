@@ -105,9 +105,18 @@ func triggerFilter(w *plan.Workflow, m *plan.Model) (string, error) {
 			return "", fmt.Errorf("trigger.inactive_for: %w", err)
 		}
 		parts = append(parts, fmt.Sprintf("%s.%s(duration(%q))", w.Model, celmodel.FuncInactiveFor, d.String()))
-	case "date_field", "purchase_cycle":
+	case "date_field":
+		// The date's anniversary (UTC): a birthday, a signup date. With
+		// reenroll allowed (after less than a year) it comes back every year.
 		if field == "" {
-			return "", fmt.Errorf("trigger %s needs trigger.field", t.Event)
+			return "", fmt.Errorf("trigger date_field needs trigger.field")
+		}
+		parts = append(parts, "has("+field+")", field+".getMonth() == now.getMonth()", field+".getDayOfMonth() == now.getDayOfMonth()")
+	case "purchase_cycle":
+		// The waits are timed from the field (relative_to); a contact enrolls
+		// once the field is set.
+		if field == "" {
+			return "", fmt.Errorf("trigger purchase_cycle needs trigger.field")
 		}
 		parts = append(parts, "has("+field+")")
 	case "segment_entry":
@@ -254,7 +263,8 @@ func eventMap(ev store.TriggerEvent) map[string]any {
 	if len(ev.Properties) > 0 {
 		_ = json.Unmarshal(ev.Properties, &m) // a JSON object: the table's CHECK
 	}
-	m["type"], m["at"], m["key"] = ev.Type, ev.OccurredAt.UTC().Format(time.RFC3339Nano), ev.ContactKey
+	// at is a timestamp, so both event.at < now and timestamp(event.at) read.
+	m["type"], m["at"], m["key"] = ev.Type, ev.OccurredAt.UTC(), ev.ContactKey
 	m["topic"], m["campaign"], m["step"], m["url"] = ev.Topic, ev.Campaign, ev.Step, ev.URL
 	if ev.ExternalID.Valid {
 		m["id"] = ev.ExternalID.String
@@ -301,6 +311,9 @@ func (w *workflow) asSeries() *series {
 
 func (e *Engine) enrollFromSegment(ctx context.Context, l *loaded, w *workflow, now time.Time) error {
 	seg := triggerSegment(w.p.Name)
+	if w.reenroll {
+		return e.reenrollFromSegment(ctx, l, w, seg, now)
+	}
 	src, ok, err := l.eval.PushdownSource(seg, now)
 	if err != nil {
 		return fmt.Errorf("workflow %s: %w", w.p.Name, err)
@@ -327,6 +340,87 @@ func (e *Engine) enrollFromSegment(ctx context.Context, l *loaded, w *workflow, 
 		poke(e.wakeAdvance)
 	}
 	return nil
+}
+
+// reenrollFromSegment enrolls the contacts matching a state trigger under a
+// workflow's re-enrollment rule: streamed in batches, each contact judged on
+// its earlier enrollments (nextOccurrence).
+func (e *Engine) reenrollFromSegment(ctx context.Context, l *loaded, w *workflow, seg string, now time.Time) error {
+	kind, name := flow.KindWorkflow, w.p.Name
+	if err := e.markLeft(ctx, l, w, seg, now); err != nil {
+		return err
+	}
+	event, err := json.Marshal(map[string]any{"type": w.p.Trigger.Event, "at": now.UTC()})
+	if err != nil {
+		return err
+	}
+	var n int64
+	_, err = l.eval.Each(ctx, e.Store.DB, seg, now, e.BatchSize, func(batch []segment.Match) error {
+		keys := make([]string, len(batch))
+		for i, m := range batch {
+			keys[i] = m.Key
+		}
+		prior, err := e.Store.EnrollmentSummaries(ctx, kind, name, keys)
+		if err != nil {
+			return err
+		}
+		var out []store.EventEnrollment
+		for _, m := range batch {
+			p, seen := prior[m.Key]
+			if seen && !p.Left {
+				continue // still in the trigger since its last enrollment: not a new entry
+			}
+			if occ, ok := nextOccurrence(w, p, now); ok && strings.TrimSpace(m.Email) != "" {
+				out = append(out, store.EventEnrollment{ContactKey: m.Key, Email: m.Email, Occurrence: occ, Event: event, At: now, Wake: now})
+			}
+		}
+		k, err := e.Store.EnrollEvents(ctx, kind, name, out, nil, l.revision)
+		n += k
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("workflow %s: enrolling from its %s trigger: %w", name, w.p.Trigger.Event, err)
+	}
+	if n > 0 {
+		e.Log.Info("contacts enrolled", "kind", kind, "object", name, "trigger", w.p.Trigger.Event, "enrolled", n)
+		poke(e.wakeAdvance)
+	}
+	return nil
+}
+
+// markLeft marks the ended enrollments whose contact is no longer in the
+// state trigger, so that entering it again re-enrolls.
+func (e *Engine) markLeft(ctx context.Context, l *loaded, w *workflow, seg string, now time.Time) error {
+	after := ""
+	for {
+		ds, err := e.Store.EndedNotLeft(ctx, flow.KindWorkflow, w.p.Name, after, triggerPage)
+		if err != nil || len(ds) == 0 {
+			return err
+		}
+		keys := make([]string, len(ds))
+		for i, d := range ds {
+			keys[i] = d.ContactKey
+		}
+		in, err := l.eval.MatchKeys(ctx, e.Store.DB, seg, now, keys)
+		if err != nil {
+			return fmt.Errorf("workflow %s: %w", w.p.Name, err)
+		}
+		var left []int64
+		for _, d := range ds {
+			if !in[d.ContactKey] {
+				left = append(left, d.ID)
+			}
+		}
+		if len(left) > 0 {
+			if err := e.Store.MarkTriggerLeft(ctx, left); err != nil {
+				return err
+			}
+		}
+		if len(ds) < triggerPage {
+			return nil
+		}
+		after = ds[len(ds)-1].ContactKey
+	}
 }
 
 const triggerPage = 500

@@ -189,10 +189,16 @@ func (e *Engine) advanceWorkflowGroup(ctx context.Context, adv *store.Advancer, 
 			moves = append(moves, store.Move{ID: r.ID, Next: r.StepIndex, NextStep: r.NextStep, Exit: flow.ExitCompleted})
 			continue
 		}
-		event := map[string]any{"type": w.p.Trigger.Event, "at": r.EnrolledAt.UTC().Format(time.RFC3339Nano), "key": r.ContactKey}
+		// A state trigger has no stored event: event.at is when it enrolled.
+		event := map[string]any{"type": w.p.Trigger.Event, "at": r.EnrolledAt.UTC(), "key": r.ContactKey}
 		if len(r.TriggerEvent) > 0 {
 			if err := json.Unmarshal(r.TriggerEvent, &event); err != nil {
 				return 0, fmt.Errorf("workflow %s: enrollment %d: its trigger event: %w", object, r.ID, err)
+			}
+			if s, ok := event["at"].(string); ok {
+				if at, err := parseTime(s); err == nil {
+					event["at"] = at
+				}
 			}
 		}
 		f := flow.WorkflowFacts{Now: now, Conds: map[string]bool{}, CondErrs: map[string]string{}, Times: map[string]time.Time{},

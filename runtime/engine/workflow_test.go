@@ -14,6 +14,7 @@ import (
 	"github.com/campaignctl/campaignctl/compiler"
 	"github.com/campaignctl/campaignctl/compiler/plan"
 	"github.com/campaignctl/campaignctl/runtime/clock"
+	"github.com/campaignctl/campaignctl/runtime/engine"
 	"github.com/campaignctl/campaignctl/runtime/mailer/smtptest"
 	"github.com/campaignctl/campaignctl/runtime/store"
 	"github.com/campaignctl/campaignctl/runtime/store/storetest"
@@ -32,20 +33,31 @@ import (
 // workflows need: models, segments, senders, templates, policies and the
 // workflows (the campaigns, sequences and autoresponders have tests of their
 // own).
-func examplePlan(t *testing.T) *plan.Plan {
+func examplePlan(t *testing.T, only string) *plan.Plan {
 	t.Helper()
 	p, ds := compiler.Compile(os.DirFS("../../campaigns"), compiler.Options{})
 	if ds.HasErrors() {
 		t.Fatalf("compiling campaigns/: %v", ds)
 	}
 	// campaigns/customer_lifecycle.hcl adds three workflows over every
-	// customer (inactivity, birthdays, registrations); they have tests of
-	// their own.
+	// customer (inactivity, birthdays, registrations); they have a test of
+	// their own (only = "lifecycle").
+	if only == "lifecycle" {
+		var ws []plan.Workflow
+		for _, w := range p.Workflows {
+			if lifecycleWorkflows[w.Name] {
+				ws = append(ws, w)
+			}
+		}
+		p.Workflows = ws
+		p.Campaigns, p.Sequences, p.Autoresponders = nil, nil, nil
+		p.Finalize()
+		return p
+	}
 	var ws []plan.Workflow
 	types := map[string]bool{}
 	for _, w := range p.Workflows {
-		switch w.Name {
-		case "welcome_on_registration", "birthday_greeting", "wake_up_dormant_customers":
+		if lifecycleWorkflows[w.Name] {
 			continue
 		}
 		ws = append(ws, w)
@@ -59,6 +71,8 @@ func examplePlan(t *testing.T) *plan.Plan {
 	p.Finalize()
 	return p
 }
+
+var lifecycleWorkflows = map[string]bool{"welcome_on_registration": true, "birthday_greeting": true, "wake_up_dormant_customers": true}
 
 const crmSchema = `
 CREATE TABLE crm_lead (
@@ -86,15 +100,12 @@ type wfSend struct {
 }
 
 func TestEveryExampleWorkflowRunsFromItsRealTrigger(t *testing.T) {
-	p := examplePlan(t)
-	db, _ := storetest.Open(t)
-	st := &store.Store{DB: db}
-	st.SetMaxConns(8)
-	ctx := t.Context()
-	if _, err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	db.MustExec(crmSchema)
+	p := examplePlan(t, "")
+	nb, eng := workflowRig(t)
+	// Three replicas share the work: every enrollment advances on one of
+	// them, and nothing below may arrive twice.
+	eng2, eng3 := nb.replica(t, "w1"), nb.replica(t, "w2")
+	db, st, ctx := nb.st.DB, nb.st, nb.ctx
 	lead := func(id int, owner string) {
 		db.MustExec(`INSERT INTO crm_lead (id, name, email_from, stage, owner) VALUES ($1, $2, $3, 'New', $4)`,
 			id, fmt.Sprintf("Lead %d", id), fmt.Sprintf("lead%d@example.com", id), owner)
@@ -114,17 +125,6 @@ func TestEveryExampleWorkflowRunsFromItsRealTrigger(t *testing.T) {
 	db.MustExec(`UPDATE crm_customer SET weekly_logins = 25 WHERE id = 13`)
 	db.MustExec(`UPDATE crm_customer SET weekly_logins = 5 WHERE id = 5`)
 	db.MustExec(`UPDATE crm_customer SET next_purchase_at = $1 WHERE id = 14`, t0.Add(10*24*time.Hour))
-
-	relay := smtptest.New()
-	addr, err := relay.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { relay.Close() })
-	nb := &nurtureBundle{relay: relay, addr: addr}
-	nb.bundle = &bundle{st: st, clock: clock.NewFake(t0), reg: prometheus.NewRegistry(), ctx: ctx}
-	eng := nb.replica(t, "w0")
-	eng.EnrollInterval = time.Nanosecond // state triggers are looked at on every pass
 
 	day := 24 * time.Hour
 	ev := func(model string, key int, typ, topic string, props map[string]any) store.Event {
@@ -180,44 +180,17 @@ func TestEveryExampleWorkflowRunsFromItsRealTrigger(t *testing.T) {
 		ev("customer", 17, "purchase", "", map[string]any{"category": "chairs"}),
 	)
 	// What happens later, on the engine's clock.
-	script := map[time.Duration]func(){
-		2 * time.Hour: func() { db.MustExec(`UPDATE crm_customer SET last_order_at = $1 WHERE id = 2`, nb.clock.Now()) },
-		day: func() {
+	script := map[time.Time]func(){
+		t0.Add(2 * time.Hour): func() { db.MustExec(`UPDATE crm_customer SET last_order_at = $1 WHERE id = 2`, nb.clock.Now()) },
+		t0.Add(day): func() {
 			db.MustExec(`UPDATE crm_customer SET weekly_logins = 30 WHERE id = 18`)
 			insert(ev("lead", 7, "page_view", "pricing", nil))                                      // within reenroll.after: ignored
 			insert(clickOn("lead", 8, "inventory_guide_followup", "more_on_topic", nb.clock.Now())) // read the checklist
 		},
-		3*day + 2*time.Hour: func() { insert(clickOn("lead", 4, "ebook_nurture", "case_study", nb.clock.Now())) },
-		8 * day:             func() { insert(ev("lead", 7, "page_view", "pricing", nil)) }, // re-enrolled
+		t0.Add(3*day + 2*time.Hour): func() { insert(clickOn("lead", 4, "ebook_nurture", "case_study", nb.clock.Now())) },
+		t0.Add(8 * day):             func() { insert(ev("lead", 7, "page_view", "pricing", nil)) }, // re-enrolled
 	}
-	end := t0.Add(15 * day)
-	for {
-		nb.step(t, eng)
-		nb.step(t, eng) // what the first pass enqueued or made due at this instant
-		now := nb.clock.Now()
-		if !now.Before(end) {
-			break
-		}
-		next := now.Add(6 * time.Hour)
-		var due *time.Time
-		if err := db.Get(&due, `SELECT min(t) FROM (
-			SELECT min(wake_at) AS t FROM campaignctl.enrollments WHERE state = 'active' AND wake_at > $1
-			UNION ALL SELECT min(due_at) FROM campaignctl.outbox WHERE status = 'pending' AND due_at > $1) x`, now); err != nil {
-			t.Fatal(err)
-		}
-		if due != nil && due.Before(next) {
-			next = *due
-		}
-		for off := range script {
-			if at := t0.Add(off); at.After(now) && at.Before(next) {
-				next = at
-			}
-		}
-		nb.clock.Set(next)
-		if f, ok := script[next.Sub(t0)]; ok {
-			f()
-		}
-	}
+	runWorkflows(t, nb, t0.Add(15*day), script, eng, eng2, eng3)
 
 	h := time.Hour
 	want := []wfSend{
@@ -325,8 +298,8 @@ func TestEveryExampleWorkflowRunsFromItsRealTrigger(t *testing.T) {
 
 	// The relay got each of them once, with the template's subject (or the
 	// A/B variant's) and the contact's fields rendered.
-	gotMail := received(t, relay)
-	if n := len(relay.Messages()); n != len(want) {
+	gotMail := received(t, nb.relay)
+	if n := len(nb.relay.Messages()); n != len(want) {
 		t.Errorf("the relay received %d messages, want %d", n, len(want))
 	}
 	for _, k := range []string{
@@ -402,8 +375,152 @@ func TestEveryExampleWorkflowRunsFromItsRealTrigger(t *testing.T) {
 	}
 }
 
+// runWorkflows moves the clock from now to end, stopping at every enrollment
+// wake-up, every due message, every scripted instant (running its action) and
+// at least every 6 hours; at each stop the engines reconcile, advance and send.
+func runWorkflows(t *testing.T, nb *nurtureBundle, end time.Time, script map[time.Time]func(), engines ...*engine.Engine) {
+	t.Helper()
+	db := nb.st.DB
+	for {
+		nb.step(t, engines...)
+		nb.step(t, engines...) // what the first pass enqueued or made due at this instant
+		now := nb.clock.Now()
+		if !now.Before(end) {
+			return
+		}
+		next := now.Add(6 * time.Hour)
+		var due *time.Time
+		if err := db.Get(&due, `SELECT min(t) FROM (
+			SELECT min(wake_at) AS t FROM campaignctl.enrollments WHERE state = 'active' AND wake_at > $1
+			UNION ALL SELECT min(due_at) FROM campaignctl.outbox WHERE status = 'pending' AND due_at > $1) x`, now); err != nil {
+			t.Fatal(err)
+		}
+		if due != nil && due.Before(next) {
+			next = *due
+		}
+		for at := range script {
+			if at.After(now) && at.Before(next) {
+				next = at
+			}
+		}
+		nb.clock.Set(next)
+		if f, ok := script[next]; ok {
+			f()
+		}
+	}
+}
+
+// workflowRig is a fresh database with the CRM tables, a relay and an engine
+// with the fake clock at t0.
+func workflowRig(t *testing.T) (*nurtureBundle, *engine.Engine) {
+	t.Helper()
+	db, _ := storetest.Open(t)
+	st := &store.Store{DB: db}
+	st.SetMaxConns(8)
+	if _, err := st.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	db.MustExec(crmSchema)
+	relay := smtptest.New()
+	addr, err := relay.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { relay.Close() })
+	nb := &nurtureBundle{relay: relay, addr: addr}
+	nb.bundle = &bundle{st: st, clock: clock.NewFake(t0), reg: prometheus.NewRegistry(), ctx: t.Context()}
+	eng := nb.replica(t, "w0")
+	eng.EnrollInterval = time.Nanosecond // state triggers are looked at on every pass
+	return nb, eng
+}
+
 // clickOn is a click on a workflow step's message, as the tracking redirect
 // records it.
 func clickOn(model string, key int, workflow, step string, at time.Time) store.Event {
 	return store.Event{OccurredAt: at, Model: model, ContactKey: fmt.Sprint(key), Type: "click", Campaign: workflow, Step: step, Properties: []byte(`{}`)}
+}
+
+// outboxLines lists the workflow messages as "workflow / step → address at
+// date time status", sorted.
+func outboxLines(t *testing.T, nb *nurtureBundle) []string {
+	t.Helper()
+	var out []string
+	if err := nb.st.DB.Select(&out, `SELECT campaign || ' / ' || step || ' → ' || email || ' at ' ||
+			coalesce(to_char(sent_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI'), '-') || ' ' || status
+		FROM campaignctl.outbox WHERE kind = 'workflow' ORDER BY 1`); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// The three workflows of campaigns/customer_lifecycle.hcl: a birthday
+// greeting every year (a date field's anniversary, re-enrolled after 360
+// days), a welcome on registration that skips the offer once the customer
+// ordered, and a wake-up for customers inactive 120 days whose goal (seen
+// again after enrolling) compares a contact field with event.at.
+func TestCustomerLifecycleWorkflows(t *testing.T) {
+	p := examplePlan(t, "lifecycle")
+	nb, eng := workflowRig(t)
+	eng2 := nb.replica(t, "w1")
+	db, st, ctx := nb.st.DB, nb.st, nb.ctx
+	for i := 1; i <= 6; i++ {
+		db.MustExec(`INSERT INTO crm_customer (id, name, email, orders) VALUES ($1, $2, $3, 0)`,
+			i, fmt.Sprintf("Customer %d", i), fmt.Sprintf("customer%d@example.org", i))
+	}
+	// t0 is 1 December, 09:00 UTC.
+	db.MustExec(`UPDATE crm_customer SET birthday = '1990-12-01T00:00:00Z' WHERE id = 1`)
+	db.MustExec(`UPDATE crm_customer SET birthday = '1985-12-02T00:00:00Z' WHERE id = 2`)
+	// Customers 5 and 6 visit the site: not dormant.
+	visit := func(id int, at time.Time) store.Event {
+		return store.Event{OccurredAt: at, Model: "customer", ContactKey: fmt.Sprint(id), Type: "page_view", Properties: []byte(`{}`)}
+	}
+	if _, err := st.InsertEvents(ctx, []store.Event{visit(5, t0.Add(-24*time.Hour)), visit(6, t0.Add(-24*time.Hour))}); err != nil {
+		t.Fatal(err)
+	}
+	nb.apply(t, p)
+	nb.step(t, eng, eng2)
+	reg := func(id int) store.Event {
+		return store.Event{OccurredAt: nb.clock.Now(), Model: "customer", ContactKey: fmt.Sprint(id), Type: "registration", Properties: []byte(`{}`)}
+	}
+	if _, err := st.InsertEvents(ctx, []store.Event{reg(5), reg(6)}); err != nil {
+		t.Fatal(err)
+	}
+	day := 24 * time.Hour
+	script := map[time.Time]func(){
+		t0.Add(day):     func() { db.MustExec(`UPDATE crm_customer SET orders = 1 WHERE id = 6`) },
+		t0.Add(2 * day): func() { db.MustExec(`UPDATE crm_customer SET last_seen_at = $1 WHERE id = 4`, nb.clock.Now()) },
+	}
+	runWorkflows(t, nb, t0.Add(10*day), script, eng, eng2)
+	// A year on: the birthdays come back, nothing else does.
+	nb.clock.Set(t0.Add(364 * day))
+	runWorkflows(t, nb, t0.Add(367*day), nil, eng, eng2)
+
+	want := []string{
+		// Customer 1's birthday is today: greeted at once. Customer 2's is
+		// tomorrow: the day starts at midnight UTC, inside the quiet hours
+		// (21:00 to 08:00 in the customer's zone), so it waits for 08:00.
+		"birthday_greeting / greet → customer1@example.org at 2026-12-01 09:00 sent",
+		"birthday_greeting / greet → customer2@example.org at 2026-12-02 08:00 sent",
+		"birthday_greeting / greet → customer1@example.org at 2027-12-01 08:00 sent",
+		"birthday_greeting / greet → customer2@example.org at 2027-12-02 08:00 sent",
+		"welcome_on_registration / welcome → customer5@example.org at 2026-12-01 09:00 sent",
+		"welcome_on_registration / welcome → customer6@example.org at 2026-12-01 09:00 sent",
+		"welcome_on_registration / first_order_offer → customer5@example.org at 2026-12-04 09:00 sent",
+	}
+	// A year on, customers 5 and 6 have not visited for 120 days either.
+	want = append(want, "wake_up_dormant_customers / wake_up → customer5@example.org at 2027-11-30 09:00 sent",
+		"wake_up_dormant_customers / wake_up → customer6@example.org at 2027-11-30 09:00 sent")
+	for _, id := range []int{1, 2, 3, 4} {
+		want = append(want, fmt.Sprintf("wake_up_dormant_customers / wake_up → customer%d@example.org at 2026-12-01 09:00 sent", id))
+		if id != 4 { // seen again on day 2: the goal ends it
+			want = append(want, fmt.Sprintf("wake_up_dormant_customers / last_try → customer%d@example.org at 2026-12-08 09:00 sent", id))
+		}
+	}
+	sort.Strings(want)
+	if got := outboxLines(t, nb); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("workflow mail:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if n := len(nb.relay.Messages()); n != len(want) {
+		t.Errorf("the relay received %d messages, want %d", n, len(want))
+	}
 }

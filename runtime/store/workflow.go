@@ -88,6 +88,9 @@ type EnrollmentSummary struct {
 	Occurrences  int       `db:"occurrences"`
 	Active       bool      `db:"active"`
 	LastEnrolled time.Time `db:"last_enrolled"`
+	// Left: the contact was seen outside the object's state trigger since its
+	// last enrollment.
+	Left bool `db:"left_trigger"`
 }
 
 // EnrollmentSummaries returns, for the keys enrolled before in (kind, object),
@@ -95,7 +98,8 @@ type EnrollmentSummary struct {
 func (s *Store) EnrollmentSummaries(ctx context.Context, kind, object string, keys []string) (map[string]EnrollmentSummary, error) {
 	var rows []EnrollmentSummary
 	err := s.DB.SelectContext(ctx, &rows, `
-SELECT contact_key, max(occurrence) AS occurrences, bool_or(state = 'active') AS active, max(enrolled_at) AS last_enrolled
+SELECT contact_key, max(occurrence) AS occurrences, bool_or(state = 'active') AS active, max(enrolled_at) AS last_enrolled,
+       (array_agg(trigger_left ORDER BY occurrence DESC))[1] AS left_trigger
 FROM campaignctl.enrollments
 WHERE kind = $1 AND object = $2 AND contact_key = ANY($3::text[])
 GROUP BY contact_key`, kind, object, pq.Array(keys))
@@ -252,4 +256,40 @@ RETURNING next - $4`, kind, object, step, n)
 		return 0, fmt.Errorf("%s %s / step %s: taking owner turns: %w", kind, object, step, err)
 	}
 	return next, nil
+}
+
+// Departed is a contact whose last enrollment in an object has ended and who
+// has not yet been seen outside the object's state trigger.
+type Departed struct {
+	ID         int64  `db:"id"`
+	ContactKey string `db:"contact_key"`
+}
+
+// EndedNotLeft pages through the contacts of (kind, object) whose last
+// enrollment has ended and is not marked trigger_left, in key order after
+// afterKey.
+func (s *Store) EndedNotLeft(ctx context.Context, kind, object, afterKey string, limit int) ([]Departed, error) {
+	var out []Departed
+	err := s.DB.SelectContext(ctx, &out, `
+SELECT id, contact_key FROM (
+    SELECT DISTINCT ON (contact_key) id, contact_key, state, trigger_left
+    FROM campaignctl.enrollments
+    WHERE kind = $1 AND object = $2 AND contact_key > $3
+    ORDER BY contact_key, occurrence DESC) last
+WHERE state = 'exited' AND NOT trigger_left
+ORDER BY contact_key
+LIMIT $4`, kind, object, afterKey, limit)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: reading ended enrollments: %w", kind, object, err)
+	}
+	return out, nil
+}
+
+// MarkTriggerLeft records that the contacts of these enrollments left the
+// state trigger.
+func (s *Store) MarkTriggerLeft(ctx context.Context, ids []int64) error {
+	if _, err := s.DB.ExecContext(ctx, `UPDATE campaignctl.enrollments SET trigger_left = true WHERE id = ANY($1::bigint[])`, pq.Array(ids)); err != nil {
+		return fmt.Errorf("marking %d enrollments as having left their trigger: %w", len(ids), err)
+	}
+	return nil
 }

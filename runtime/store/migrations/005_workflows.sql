@@ -7,6 +7,12 @@ ALTER TABLE campaignctl.enrollments ADD COLUMN trigger_event_id bigint;
 CREATE UNIQUE INDEX enrollments_trigger_event ON campaignctl.enrollments (kind, object, trigger_event_id)
     WHERE trigger_event_id IS NOT NULL;
 
+-- A state trigger (a metric over a threshold, a date's anniversary, a
+-- segment) re-enrolls a contact only when it enters the trigger again: once it
+-- has been seen outside the trigger after its enrollment, trigger_left is set
+-- on that enrollment.
+ALTER TABLE campaignctl.enrollments ADD COLUMN trigger_left bool NOT NULL DEFAULT false;
+
 -- What a workflow step did, for explain and status: besides sending, skipping,
 -- holding and exiting, it notifies an owner, writes or clears a property,
 -- assigns an owner, follows a branch or waits.
