@@ -10,19 +10,25 @@ import (
 
 // NotRun lists what p declares that this daemon does not carry out yet, one
 // line each, so apply and serve can say so instead of accepting it silently.
-// Campaigns, sequences and single-mode autoresponders run, with quiet hours
-// and frequency caps applied at send time; workflows and multiple-mode
-// (recurring) autoresponders do not run; a campaign's A/B test is
-// not applied; daily quotas and send rates are not enforced; an
-// A/B test judged on revenue is decided by its inconclusive policy.
+// Campaigns, sequences, workflows and single-mode autoresponders run, with
+// quiet hours and frequency caps applied at send time; multiple-mode
+// (recurring) autoresponders do not run; a campaign's A/B test is not
+// applied; daily quotas and send rates are not enforced; an A/B test judged
+// on revenue is decided by its inconclusive policy; a workflow this daemon
+// cannot run (a condition reading a segment, an unknown step kind) is named
+// with the reason.
 func NotRun(p *plan.Plan) []string {
 	var out []string
-	count := func(n int, what string) {
-		if n > 0 {
-			out = append(out, fmt.Sprintf("%d %s: not run by this version of the daemon", n, what))
+	for _, w := range workflowsOf(p) {
+		if w.compileErr != nil {
+			out = append(out, w.compileErr.Error()+": this workflow is not run")
+		}
+		for _, st := range w.p.Steps {
+			if st.ABTest != nil && st.ABTest.Metric == "revenue" {
+				out = append(out, fmt.Sprintf("workflow %s / step %s: the A/B metric revenue is not measured; the test is decided by its inconclusive policy (%s)", w.p.Name, st.Name, st.ABTest.Inconclusive))
+			}
 		}
 	}
-	count(len(p.Workflows), "workflow(s)")
 	for _, a := range p.Autoresponders {
 		if a.Mode != "single" {
 			out = append(out, fmt.Sprintf("autoresponder %s: mode %s (a recurrence) is not run by this version of the daemon; only mode single is", a.Name, a.Mode))

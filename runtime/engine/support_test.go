@@ -13,7 +13,9 @@ func TestNotRunNamesWhatTheDaemonIgnores(t *testing.T) {
 		t.Fatalf("a plain campaign, a sequence and quiet hours are run, NotRun says %v", got)
 	}
 	p := &plan.Plan{
-		Workflows: []plan.Workflow{{}, {}},
+		Models:    []plan.Model{{Name: "lead", Fields: []plan.Field{{Name: "score", Type: plan.TypeInt}}}},
+		Workflows: []plan.Workflow{{Name: "ok", Model: "lead", Trigger: plan.Trigger{Event: "page_view"}, Steps: []plan.Step{{Name: "b", Kind: plan.StepBranch, Condition: "lead.score > 3"}}},
+			{Name: "seg", Model: "lead", Trigger: plan.Trigger{Event: "page_view"}, Steps: []plan.Step{{Name: "b", Kind: plan.StepBranch, Condition: "segment.vip"}}}},
 		Sequences: []plan.Sequence{{Name: "n", Steps: []plan.SequenceStep{{Name: "w1", ABTest: &plan.ABTest{Metric: "revenue", Inconclusive: "send_first"}}}}},
 		Campaigns: []plan.Campaign{{Name: "ab", Template: "t", ABTest: &plan.ABTest{}, Policy: "eu"}},
 		Policies: []plan.Policy{{Name: "eu", FrequencyCap: &plan.FrequencyCap{Max: 3, Per: "7d"}, DailyQuota: 10,
@@ -21,13 +23,13 @@ func TestNotRunNamesWhatTheDaemonIgnores(t *testing.T) {
 			Suppress: []string{"unsubscribed", "blacklisted", "hard_bounce"}}},
 	}
 	got := strings.Join(NotRun(p), "\n")
-	for _, want := range []string{"2 workflow(s)", "campaign ab: its A/B test", "sequence n / step w1: the A/B metric revenue", "policy eu: [daily_quota] not enforced",
+	for _, want := range []string{"workflow seg: step b: if \"segment.vip\"", "campaign ab: its A/B test", "sequence n / step w1: the A/B metric revenue", "policy eu: [daily_quota] not enforced",
 		"policy eu: bypass transactional unsubscribed is not applied", "policy eu: suppress leaves out complaint"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("NotRun lacks %q:\n%s", want, got)
 		}
 	}
-	if strings.Contains(got, "autoresponder") || strings.Contains(got, "sequence(s)") {
+	if strings.Contains(got, "autoresponder") || strings.Contains(got, "sequence(s)") || strings.Contains(got, "workflow ok") {
 		t.Errorf("NotRun names what the plan does not have or what runs:\n%s", got)
 	}
 	single := NotRun(&plan.Plan{Autoresponders: []plan.Autoresponder{{Name: "a", Mode: "single"}, {Name: "m", Mode: "multiple"}}})

@@ -430,7 +430,7 @@ const triggerPage = 500
 // re-enrollment rule.
 func (e *Engine) enrollFromEvents(ctx context.Context, l *loaded, w *workflow, now time.Time) error {
 	kind, name := flow.KindWorkflow, w.p.Name
-	cursor, err := e.Store.TriggerCursor(ctx, kind, name)
+	cursor, err := e.Store.TriggerCursor(ctx, kind, name, l.revision)
 	if err != nil {
 		return err
 	}

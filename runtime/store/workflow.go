@@ -35,15 +35,19 @@ type TriggerEvent struct {
 }
 
 // TriggerCursor returns how far (kind, object) has read the events table. On
-// first use it starts at the newest event stored: a workflow is triggered by
-// events that arrive after it was applied, not by history.
-func (s *Store) TriggerCursor(ctx context.Context, kind, object string) (int64, error) {
+// first use it starts after the last event stored before revision was
+// applied (the revision under which the object is first seen): a workflow is
+// triggered by the events that arrive after it was applied, including while
+// no daemon ran, and not by history. That first read scans the events table
+// once.
+func (s *Store) TriggerCursor(ctx context.Context, kind, object string, revision int64) (int64, error) {
 	var id int64
 	err := s.DB.GetContext(ctx, &id, `
 INSERT INTO campaignctl.trigger_cursors (kind, object, last_id)
-VALUES ($1, $2, (SELECT coalesce(max(id), 0) FROM campaignctl.events))
+VALUES ($1, $2, (SELECT coalesce(max(id), 0) FROM campaignctl.events
+                 WHERE received_at < (SELECT stored_at FROM campaignctl.revisions WHERE id = $3)))
 ON CONFLICT (kind, object) DO UPDATE SET last_id = campaignctl.trigger_cursors.last_id
-RETURNING last_id`, kind, object)
+RETURNING last_id`, kind, object, revision)
 	if err != nil {
 		return 0, fmt.Errorf("%s %s: reading the trigger cursor: %w", kind, object, err)
 	}

@@ -28,6 +28,11 @@ ALTER TABLE campaignctl.outbox DROP CONSTRAINT outbox_object_step_address_key;
 CREATE UNIQUE INDEX outbox_object_step_address ON campaignctl.outbox (kind, campaign, step, email_normalized, occurrence)
     WHERE class <> 'internal';
 
+-- When a revision was stored, on the database's clock, the clock events'
+-- received_at is on: a workflow is triggered by the events stored after the
+-- revision that brought it was applied.
+ALTER TABLE campaignctl.revisions ADD COLUMN stored_at timestamptz NOT NULL DEFAULT now();
+
 -- How far each event-triggered object has read the events table. Events with
 -- a higher id are read on every pass; the cursor moves past an event only when
 -- it was stored long enough ago that no transaction still inserting a lower id
