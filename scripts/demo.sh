@@ -63,6 +63,29 @@ echo "==> campaignctl audience dormant_leads (no visit, click or form submission
 "$ctl" audience dormant_leads --db "$db" --sample 0
 echo "==> campaignctl apply"
 "$ctl" apply --db "$db" "$data/plan.json"
+# Workflows are triggered by events stored after the plan that brought them
+# was applied: carts, NPS answers, pricing-page visits, signed quotes and
+# registrations for the open day, as the shop and the CRM would post them.
+echo "==> campaignctl events import (workflow triggers, after the apply)"
+open_day=$(date -u -d "$start + 5 days" +%Y-%m-%dT%H:%M:%SZ)
+{
+  for i in $(seq 1 40); do
+    printf '{"type":"cart_abandoned","model":"customer","key":%d,"at":"%s","id":"demo-cart-%d","properties":{"value":%d}}\n' "$i" "$start" "$i" $(( (i * 7) % 60 ))
+  done
+  for i in $(seq 41 100); do
+    printf '{"type":"nps_response","model":"customer","key":%d,"at":"%s","id":"demo-nps-%d","properties":{"score":%d}}\n' "$i" "$start" "$i" $(( i % 11 ))
+  done
+  for i in $(seq 1 30); do
+    printf '{"type":"page_view","model":"lead","key":%d,"at":"%s","topic":"pricing","id":"demo-pricing-%d"}\n' "$i" "$start" "$i"
+  done
+  for i in $(seq 101 110); do
+    printf '{"type":"quote_signed","model":"customer","key":%d,"at":"%s","id":"demo-quote-%d"}\n' "$i" "$start" "$i"
+  done
+  for i in $(seq 31 60); do
+    printf '{"type":"event_registration","model":"lead","key":%d,"at":"%s","id":"demo-open-day-%d","properties":{"name":"Warehouse Open Day 2026","date":"%s"}}\n' "$i" "$start" "$i" "$open_day"
+  done
+} > "$data/triggers.ndjson"
+"$ctl" events import --db "$db" "$data/triggers.ndjson"
 
 echo "==> campaignctl serve (accelerated clock: one simulated day per second) until every campaign is sent"
 CAMPAIGNCTL_SECRET=${CAMPAIGNCTL_SECRET:-demo-secret-not-for-production} \
@@ -118,4 +141,30 @@ if [ "$enrolled" != "$seq_want" ] || [ "$active" != 0 ] || [ "$seq_want" = 0 ]; 
   echo "MISMATCH: the sequence's enrollments and the hand-written query disagree, or enrollments are left active" >&2
   exit 1
 fi
-
+# The workflows: per workflow and step what the enrollments did, and four of
+# them checked against hand-written SQL over the same events and CRM.
+echo
+echo "==> workflows: what each step did"
+pq "$db" -c "SELECT e.object AS workflow, s.step, s.action, count(*) AS contacts
+             FROM campaignctl.enrollment_steps s JOIN campaignctl.enrollments e ON e.id = s.enrollment_id
+             WHERE e.kind = 'workflow' AND s.action NOT IN ('waited')
+             GROUP BY 1, 2, 3 ORDER BY 1, min(s.at), 2, 3"
+quiet_at=$(pq "$db" -At -c "SELECT min(enrolled_at) FROM campaignctl.enrollments WHERE kind = 'workflow' AND object = 'quiet_leads'")
+pq "$db" -At -F ' ' -v quiet_at="${quiet_at:-epoch}" -f testdata/crm/workflow_filters.sql > "$data/workflows.want"
+pq "$db" -At -F ' ' -c "SELECT e.object, s.step, count(*) FROM campaignctl.enrollment_steps s
+             JOIN campaignctl.enrollments e ON e.id = s.enrollment_id
+             WHERE e.kind = 'workflow' AND s.action IN ('sent', 'notified')
+               AND (e.object, s.step) IN (('nps_followup', 'ask_review'), ('nps_followup', 'apologize'), ('cart_rescue', 'reminder'),
+                                          ('pricing_page_alert', 'notify'), ('quiet_leads', 'still_interested'))
+             GROUP BY 1, 2 ORDER BY 1, 2" > "$data/workflows.got"
+echo "workflow step: contacts taken through it by campaignctl | by the hand-written SQL (testdata/crm/workflow_filters.sql)"
+join -j 1 <(awk '{print $1"/"$2, $3}' "$data/workflows.got") <(awk '{print $1"/"$2, $3}' "$data/workflows.want") -a 2 -e 0 -o 0,1.2,2.2 | sed 's/^/    /'
+if ! diff -q "$data/workflows.got" "$data/workflows.want" >/dev/null || grep -q ' 0$' "$data/workflows.want"; then
+  echo "MISMATCH: the workflows and the hand-written queries disagree (or match nobody)" >&2
+  exit 1
+fi
+active_wf=$(pq "$db" -At -c "SELECT count(*) FROM campaignctl.enrollments WHERE kind = 'workflow' AND state = 'active'")
+if [ "$active_wf" != 0 ]; then
+  echo "MISMATCH: $active_wf workflow enrollments are left active after the daemon went idle" >&2
+  exit 1
+fi

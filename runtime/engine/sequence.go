@@ -321,9 +321,6 @@ func (e *Engine) AdvanceDue(ctx context.Context) (int, error) {
 
 // advanceAll advances what is due under the loaded plan l.
 func (e *Engine) advanceAll(ctx context.Context, l *loaded) (int, error) {
-	if err := e.refreshDecisions(ctx, l); err != nil {
-		return 0, err
-	}
 	total := 0
 	for {
 		n, err := e.advanceBatch(ctx, l)
@@ -335,6 +332,12 @@ func (e *Engine) advanceAll(ctx context.Context, l *loaded) (int, error) {
 }
 
 func (e *Engine) advanceBatch(ctx context.Context, l *loaded) (int, error) {
+	// Decisions are read per batch: the leader may decide a test and release
+	// its held enrollments while this replica works through a long backlog,
+	// and a released enrollment judged on stale decisions would be held again.
+	if err := e.refreshDecisions(ctx, l); err != nil {
+		return 0, err
+	}
 	now := e.Clock.Now()
 	adv, err := e.Store.BeginAdvance(ctx)
 	if err != nil {

@@ -159,17 +159,21 @@ func (e *Engine) advanceWorkflowGroup(ctx context.Context, adv *store.Advancer, 
 			return 0, err
 		}
 		for _, x := range es {
+			if engagement[x.EnrollmentID] == nil {
+				engagement[x.EnrollmentID] = map[string]flow.Engagement{}
+			}
+			if x.Status == store.OutboxPending {
+				engagement[x.EnrollmentID][x.Step] = flow.Engagement{Pending: true, EnqueuedAt: x.EnqueuedAt}
+				continue
+			}
 			if x.Status != store.OutboxSent || !x.SentAt.Valid {
 				continue
 			}
-			en := flow.Engagement{Sent: true, SentAt: x.SentAt.Time, First: map[string]time.Time{}}
+			en := flow.Engagement{Sent: true, SentAt: x.SentAt.Time, EnqueuedAt: x.EnqueuedAt, First: map[string]time.Time{}}
 			for typ, at := range map[string]sql.NullTime{"open": x.OpenAt, "click": x.ClickAt, "reply": x.ReplyAt, "bounce": x.BounceAt} {
 				if at.Valid {
 					en.First[typ] = at.Time
 				}
-			}
-			if engagement[x.EnrollmentID] == nil {
-				engagement[x.EnrollmentID] = map[string]flow.Engagement{}
 			}
 			engagement[x.EnrollmentID][x.Step] = en
 		}

@@ -160,6 +160,11 @@ type State struct {
 type Engagement struct {
 	Sent   bool
 	SentAt time.Time
+	// Pending: the message is enqueued but not handed to the relay yet (held
+	// by quiet hours or a frequency cap, or queued behind others).
+	Pending bool
+	// EnqueuedAt is when the step decided to send it.
+	EnqueuedAt time.Time
 	// First is the time of the first event of each type since the message was
 	// sent: "open", "click", "reply", "bounce".
 	First map[string]time.Time

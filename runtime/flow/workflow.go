@@ -10,6 +10,10 @@ import (
 // KindWorkflow is the runner's kind of workflows.
 const KindWorkflow = "workflow"
 
+// PendingRecheck is how often an engagement branch looks again for a message
+// that is not sent yet.
+const PendingRecheck = time.Hour
+
 // Workflow is a plan workflow ready to advance: its steps with their
 // successors resolved to indexes and their durations parsed. Steps run in
 // order; a step's Next (or a branch's Then and Else) jumps.
@@ -252,6 +256,25 @@ func (w *Workflow) Advance(st WorkflowState, f WorkflowFacts) Decision {
 			d.Actions = append(d.Actions, Action{Kind: ActNotify, Step: step.Name, Reason: "owner notified with " + step.Template})
 			i = step.Next
 		case plan.StepBranch:
+			// An engagement test gives the contact as long to react as the
+			// workflow meant to, counted from when the message went out: a
+			// message held by quiet hours or a frequency cap is waited for,
+			// and one sent late moves the test by as much.
+			if e := step.Engagement; e != nil {
+				en := f.Steps[e.Step]
+				if en.Pending {
+					d.Actions = append(d.Actions, Action{Kind: ActWait, Step: step.Name, Reason: e.Step + " is not sent yet: its engagement is looked at once it is"})
+					d.Next, d.WakeAt = i, f.Now.Add(PendingRecheck)
+					return d
+				}
+				if en.Sent && !en.EnqueuedAt.IsZero() && en.SentAt.After(en.EnqueuedAt) && at.After(en.EnqueuedAt) {
+					if due := en.SentAt.Add(at.Sub(en.EnqueuedAt)); due.After(f.Now) {
+						d.Actions = append(d.Actions, Action{Kind: ActWait, Step: step.Name, Reason: fmt.Sprintf("%s went out %s late: until %s", e.Step, en.SentAt.Sub(en.EnqueuedAt).Round(time.Second), due.UTC().Format(time.RFC3339))})
+						d.Next, d.WakeAt = i, due
+						return d
+					}
+				}
+			}
 			ok, why := w.branch(step, f)
 			to := step.Else
 			if ok {

@@ -187,3 +187,29 @@ func TestWorkflowPositionAfterAPlanChange(t *testing.T) {
 		t.Errorf("past the end: Position = %d, want 4", got)
 	}
 }
+
+// An engagement branch waits for a held message and gives a late one the
+// time the workflow meant: the reaction window counts from when it went out.
+func TestWorkflowEngagementWaitsForAHeldMessage(t *testing.T) {
+	w := mustWorkflow(t, &plan.Workflow{Name: "quiet_leads", Steps: []plan.Step{
+		{Name: "still_interested", Kind: plan.StepSend, Template: "s"},
+		{Name: "pause", Kind: plan.StepWait, Duration: "14d"},
+		{Name: "answered", Kind: plan.StepBranch, Engagement: &plan.Engagement{Step: "still_interested", Event: "ignored"}, Then: "archive", Else: "done"},
+		{Name: "archive", Kind: plan.StepSetProperty, Field: "lead.active", Value: "false"},
+		{Name: "done", Kind: plan.StepExit},
+	}})
+	at := w0.Add(14 * 24 * time.Hour)
+	st := WorkflowState{Next: 2, At: at}
+	held := w.Advance(st, WorkflowFacts{Now: at, Steps: map[string]Engagement{"still_interested": {Pending: true, EnqueuedAt: w0}}})
+	if got := trace(w, held); got != "waited answered; next=answered wake=03-16T10:00" {
+		t.Errorf("message still held: %s", got)
+	}
+	// Sent 10 days late, never opened: 14 days from the send, not from the decision.
+	late := map[string]Engagement{"still_interested": {Sent: true, EnqueuedAt: w0, SentAt: w0.Add(10 * 24 * time.Hour)}}
+	if got := trace(w, w.Advance(st, WorkflowFacts{Now: at, Steps: late})); got != "waited answered; next=answered wake=03-26T09:00" {
+		t.Errorf("sent late, looked at too early: %s", got)
+	}
+	if got := trace(w, w.Advance(st, WorkflowFacts{Now: w0.Add(24 * 24 * time.Hour), Steps: late})); got != "branched answered; set archive; next=done wake=03-26T09:00" {
+		t.Errorf("sent late, looked at 14 days after the send: %s", got)
+	}
+}

@@ -132,7 +132,10 @@ type StepEngagement struct {
 	EnrollmentID int64        `db:"enrollment_id"`
 	Step         string       `db:"step"`
 	Status       string       `db:"status"`
-	SentAt       sql.NullTime `db:"sent_at"`
+	// EnqueuedAt is when the step decided to send (the outbox row's
+	// creation, on the engine's clock); SentAt when the relay took it.
+	EnqueuedAt time.Time    `db:"created_at"`
+	SentAt     sql.NullTime `db:"sent_at"`
 	OpenAt       sql.NullTime `db:"open_at"`
 	ClickAt      sql.NullTime `db:"click_at"`
 	ReplyAt      sql.NullTime `db:"reply_at"`

@@ -309,7 +309,7 @@ ON CONFLICT DO NOTHING;
 -- bounce recorded for that object and step since it was sent. One query for a
 -- batch; the events index on (model, contact_key, occurred_at) bounds each
 -- subquery to one contact's recent events.
-SELECT o.enrollment_id, o.step, o.status, o.sent_at,
+SELECT o.enrollment_id, o.step, o.status, o.created_at, o.sent_at,
   (SELECT min(ev.occurred_at) FROM campaignctl.events ev
      WHERE ev.model = $3 AND ev.contact_key = o.contact_key AND ev.type = 'open'
        AND ev.campaign = o.campaign AND ev.step = o.step AND ev.occurred_at >= o.sent_at) AS open_at,
