@@ -51,19 +51,33 @@ const statusFormatVersion = 1
 //	        "send_at": "RFC 3339" (omitted if none), "audience": n (omitted until known),
 //	        "messages": {"sent": n, "pending": n, "failed": n, "cancelled": n}
 //	      },
-//	      "enrollments": {                // sequences, and removed objects that had enrollments
+//	      "enrollments": {                // sequences, workflows, single-mode autoresponders,
+//	                                      // and removed objects that had enrollments
 //	        "enrolled": n, "active": n,
 //	        "held": n,                    // active, waiting for an A/B decision
-//	        "exited": {"completed": n, "goal": n, "removed": n, "unsubscribed": n, "manual": n},
+//	        "exited": {"completed": n, "goal": n, "responded": n, "removed": n,
+//	                   "unsubscribed": n, "manual": n, "loop": n},
 //	        "messages": {"sent": n, "pending": n, "failed": n, "cancelled": n},
+//	                                      // a workflow's include its owner notifications
 //	        "steps": [{
 //	          "index": 0,                 // position in the plan; -1: a step the plan no longer declares
 //	          "name": "…",
 //	          "sent": n, "skipped": n,    // enrollments that sent / skipped this step
+//	                                      // (workflow notify_owner: owners notified / not)
 //	          "held": n,                  // enrollments ever held here for the A/B decision
 //	          "waiting": n,               // active enrollments whose next step this is
+//	                                      // (workflow wait step: those in the wait)
 //	          "waiting_for_ab_decision": n, // of those, held for the decision now
 //	          "goal_exits": n,            // enrollments that reached the goal before this step
+//	          // workflow steps only:
+//	          "kind": "wait" | "send" | "branch" | "set_property" | "clear_property" |
+//	                  "notify_owner" | "assign_owner" | "exit",  // "" for index -1
+//	          "actions": {"sent": n, "notified": n, "skipped": n, "held": n, "waited": n,
+//	                      "branched": n, "set": n, "cleared": n, "assigned": n, "exited": n},
+//	                                      // history lines at the step by action
+//	          "branches": {"ask_review": n, "end": n},  // branch steps: how many went to each
+//	                                      // step ("end": past the last), then and else always present
+//	          "exits": {"goal": n, "completed": n, "loop": n}, // exits at the step by reason
 //	          "ab_test": true,            // the step splits an A/B test
 //	          "ab_decision": {            // omitted until decided
 //	            "winner": "…" ("" when none), "decision": "winner" | "inconclusive: …",
@@ -153,6 +167,12 @@ type stepStatus struct {
 	GoalExits            int64             `json:"goal_exits"`
 	ABTest               bool              `json:"ab_test"`
 	ABDecision           *abDecisionStatus `json:"ab_decision,omitempty"`
+
+	// Workflow steps only (see status_workflow.go).
+	Kind     string           `json:"kind,omitempty"`
+	Actions  map[string]int64 `json:"actions,omitempty"`
+	Branches map[string]int64 `json:"branches,omitempty"`
+	Exits    map[string]int64 `json:"exits,omitempty"`
 }
 
 type abDecisionStatus struct {
@@ -170,7 +190,7 @@ var statusKinds = []string{"campaign", "sequence", "workflow", "autoresponder"}
 
 // Enrollment exit reasons (the enrollments table's CHECK), in the order the
 // message lists them.
-var exitReasons = []string{"completed", "goal", "responded", "removed", "unsubscribed", "manual"}
+var exitReasons = []string{"completed", "goal", "responded", "removed", "unsubscribed", "manual", "loop"}
 
 // Outbox statuses every "messages" object holds.
 var outboxStatuses = []string{store.OutboxSent, store.OutboxPending, store.OutboxFailed, store.OutboxCancelled}
@@ -190,17 +210,28 @@ no longer declares, with
            message failed, Missing until the daemon picks it up;
            sequence: Progressing while any contact is enrolled and active,
            Healthy once all exited, Degraded when any of its messages failed;
-           workflow, recurring (multiple-mode) autoresponder: NotRun (this daemon
-           version does not run them); a single-mode autoresponder is shown like a
-           sequence
+           a workflow (its owner notifications count as its messages) and a
+           single-mode autoresponder are shown like a sequence; a recurring
+           (multiple-mode) autoresponder: NotRun (this daemon version does not
+           run it)
   MESSAGE  the counts behind the health: a campaign's messages ("not mailable":
            contacts of its audience with no, an invalid, a suppressed or a
-           shared address), a sequence's enrollments by state and exit reason
+           shared address), a sequence's or workflow's enrollments by state and
+           exit reason
 
 then, per sequence, one line per step: SENT, SKIPPED and HELD (for an A/B
 decision) count the enrollments that did so at the step; WAITING the active
 enrollments whose next step it is; EXITED-HERE those that reached the goal
 before it. A/B decisions are shown under their step.
+
+Per workflow, one line per step with its KIND: SENT, SKIPPED and HELD as for a
+sequence where the kind can do so (a notify_owner step's SENT counts the
+owners notified, SKIPPED those it could not: no owner address; a wait is
+SKIPPED when its relative_to field is unset), "-" where it cannot; WAITING the
+active enrollments in a wait step, or before any other step; EXITED-HERE the
+enrollments that exited at the step (goal, an exit step, a loop); DONE what
+else the step did: waited N, branched N (and how many went to each step),
+set N, cleared N, assigned N, and exits other than the goal by reason.
 
 NAME shows only the object(s) of that name, of any kind; an unknown NAME is an
 error that lists the known ones. Exit status: 0 ok (also when nothing is
@@ -274,6 +305,7 @@ type statusInput struct {
 	// (StatusCount.Campaign holds the sequence's name, as the outbox does).
 	sequenceCounts []store.KindStatusCount
 	decisions      []store.ABDecision
+	workflows      workflowCounts
 }
 
 // readStatus reads the latest revision and every count status shows. It returns
@@ -311,6 +343,9 @@ func readStatus(ctx context.Context, st *store.Store) (statusInput, error) {
 		return in, needsMigrate(err)
 	}
 	if in.decisions, err = st.ABDecisions(ctx); err != nil {
+		return in, needsMigrate(err)
+	}
+	if in.workflows, err = readWorkflowCounts(ctx, st.DB); err != nil {
 		return in, needsMigrate(err)
 	}
 	return in, nil
@@ -369,10 +404,12 @@ func buildStatus(in statusInput) statusDoc {
 		}
 	}
 
-	// Enrollment-based objects: the plan's sequences, its workflows and
-	// autoresponders (not run), then any object with enrollments or sequence
-	// messages that the plan no longer declares.
+	// Enrollment-based objects: the plan's sequences, workflows and
+	// autoresponders (recurring ones not run), then any object with
+	// enrollments or messages that the plan no longer declares.
 	engine := newEngineIndex(in)
+	engine.addWorkflowMessages(in.workflows.messages)
+	workflows := newWorkflowIndex(in.workflows)
 	for i := range p.Sequences {
 		s := &p.Sequences[i]
 		inPlan[objectKey{"sequence", s.Name}] = true
@@ -383,8 +420,10 @@ func buildStatus(in statusInput) statusDoc {
 		doc.Objects = append(doc.Objects, statusObject{Kind: kind, Name: name, Sync: syncSynced, Health: healthNotRun,
 			Message: "not run by this version of the daemon"})
 	}
-	for _, w := range p.Workflows {
-		notRun("workflow", w.Name)
+	for i := range p.Workflows {
+		w := &p.Workflows[i]
+		inPlan[objectKey{"workflow", w.Name}] = true
+		doc.Objects = append(doc.Objects, workflowObject(w.Name, w.Steps, engine, workflows, true))
 	}
 	for _, a := range p.Autoresponders {
 		if a.Mode != "single" {
@@ -400,7 +439,11 @@ func buildStatus(in statusInput) statusDoc {
 		doc.Objects = append(doc.Objects, enrollmentObject(objectKey{"autoresponder", a.Name}, steps, engine, true))
 	}
 	for k := range engine.objects {
-		if !inPlan[k] {
+		switch {
+		case inPlan[k]:
+		case k.kind == "workflow":
+			doc.Objects = append(doc.Objects, workflowObject(k.name, nil, engine, workflows, false))
+		default:
 			doc.Objects = append(doc.Objects, enrollmentObject(k, nil, engine, false))
 		}
 	}
@@ -590,22 +633,7 @@ func newEngineIndex(in statusInput) *engineIndex {
 // is the plan's step order; an object the plan no longer declares has none, and
 // its steps are those its history names, by name.
 func enrollmentObject(k objectKey, steps []plan.SequenceStep, e *engineIndex, inPlan bool) statusObject {
-	es := &enrollmentStatus{Exited: map[string]int64{}, Messages: messageCounts(e.messages[k]), Steps: []stepStatus{}}
-	for _, r := range exitReasons {
-		es.Exited[r] = 0
-	}
-	for _, c := range e.states[k] {
-		es.Enrolled += c.N
-		if c.State == "active" {
-			es.Active += c.N
-			if c.Held {
-				es.Held += c.N
-			}
-			continue
-		}
-		es.Exited[c.ExitReason] += c.N
-	}
-
+	es := enrollmentTotals(k, e)
 	actions := e.actions[k]
 	row := func(index int, name string) stepStatus {
 		a := actions[name]
@@ -613,12 +641,7 @@ func enrollmentObject(k objectKey, steps []plan.SequenceStep, e *engineIndex, in
 			GoalExits: a["exited"], WaitingForABDecision: e.held[k][name]}
 		if d := e.ab[k][name]; d != nil {
 			s.ABTest = true
-			s.ABDecision = &abDecisionStatus{Winner: d.Winner, Decision: d.Decision, Significant: d.Significant,
-				Metric: d.Metric, Reason: d.Reason, DecidedAt: d.DecidedAt.UTC()}
-			if !math.IsNaN(d.PValue) && !math.IsInf(d.PValue, 0) {
-				p := d.PValue
-				s.ABDecision.PValue = &p
-			}
+			s.ABDecision = abDecisionOf(d)
 		}
 		return s
 	}
@@ -665,6 +688,37 @@ func enrollmentObject(k objectKey, steps []plan.SequenceStep, e *engineIndex, in
 	}
 	o.Health, o.Message = enrollmentHealth(es, inPlan)
 	return o
+}
+
+// enrollmentTotals counts an object's enrollments by state and exit reason,
+// and its messages by status, every key present.
+func enrollmentTotals(k objectKey, e *engineIndex) *enrollmentStatus {
+	es := &enrollmentStatus{Exited: map[string]int64{}, Messages: messageCounts(e.messages[k]), Steps: []stepStatus{}}
+	for _, r := range exitReasons {
+		es.Exited[r] = 0
+	}
+	for _, c := range e.states[k] {
+		es.Enrolled += c.N
+		if c.State == "active" {
+			es.Active += c.N
+			if c.Held {
+				es.Held += c.N
+			}
+			continue
+		}
+		es.Exited[c.ExitReason] += c.N
+	}
+	return es
+}
+
+func abDecisionOf(d *store.ABDecision) *abDecisionStatus {
+	out := &abDecisionStatus{Winner: d.Winner, Decision: d.Decision, Significant: d.Significant,
+		Metric: d.Metric, Reason: d.Reason, DecidedAt: d.DecidedAt.UTC()}
+	if !math.IsNaN(d.PValue) && !math.IsInf(d.PValue, 0) {
+		p := d.PValue
+		out.PValue = &p
+	}
+	return out
 }
 
 // enrollmentHealth: Degraded as soon as one of the object's messages failed
@@ -772,6 +826,10 @@ func writeStatusText(w io.Writer, doc statusDoc) error {
 			continue
 		}
 		fmt.Fprintf(&b, "\n%s %s:\n", o.Kind, o.Name)
+		if o.Kind == "workflow" {
+			writeWorkflowStepTable(&b, o.Enrollments, o.Sync == syncSynced)
+			continue
+		}
 		writeStepTable(&b, o.Enrollments, o.Sync == syncSynced)
 	}
 	_, err := w.Write(b.Bytes())

@@ -185,7 +185,7 @@ campaign  launch       Synced   Healthy   8 of 10 sent, 1 failed, 1 cancelled
 campaign  spring_sale  Removed  Healthy   removed from the plan: 3 of 5 sent, 2 cancelled
 sequence  nurture      Synced   Degraded  11 enrolled: 6 active (1 waiting for the A/B decision on week1), 3 completed, 2 goal; 1 message failed
 sequence  old_drip     Removed  Healthy   removed from the plan: 2 enrolled: 2 removed
-workflow  lead_router  Synced   NotRun    not run by this version of the daemon
+workflow  lead_router  Synced   Healthy   no contacts enrolled yet
 
 sequence nurture:
   STEP          SENT  SKIPPED  HELD  WAITING  EXITED-HERE
@@ -262,7 +262,7 @@ sequence old_drip:
 		got = append(got, o.Kind+" "+o.Name+" "+o.Sync+" "+o.Health)
 	}
 	if want := "campaign launch Synced Healthy|campaign spring_sale Removed Healthy|sequence nurture Synced Degraded|" +
-		"sequence old_drip Removed Healthy|workflow lead_router Synced NotRun"; strings.Join(got, "|") != want {
+		"sequence old_drip Removed Healthy|workflow lead_router Synced Healthy"; strings.Join(got, "|") != want {
 		t.Fatalf("objects %q, want %q", strings.Join(got, "|"), want)
 	}
 	launch := doc.Objects[0].Campaign
@@ -310,7 +310,7 @@ sequence old_drip:
 		o.Steps[0].Index != -1 || o.Steps[0].Name != "intro" || o.Steps[0].Sent != 2 {
 		t.Errorf("sequence old_drip: %+v", o)
 	}
-	if w := doc.Objects[4]; w.Campaign != nil || w.Enrollments != nil || w.Message != "not run by this version of the daemon" {
+	if w := doc.Objects[4]; w.Campaign != nil || w.Enrollments == nil || w.Enrollments.Enrolled != 0 || w.Message != "no contacts enrolled yet" {
 		t.Errorf("workflow lead_router: %+v", w)
 	}
 }
