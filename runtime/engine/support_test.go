@@ -13,7 +13,7 @@ func TestNotRunNamesWhatTheDaemonIgnores(t *testing.T) {
 		t.Fatalf("a plain campaign, a sequence and quiet hours are run, NotRun says %v", got)
 	}
 	p := &plan.Plan{
-		Models:    []plan.Model{{Name: "lead", Fields: []plan.Field{{Name: "score", Type: plan.TypeInt}}}},
+		Models: []plan.Model{{Name: "lead", Fields: []plan.Field{{Name: "score", Type: plan.TypeInt}}}},
 		Workflows: []plan.Workflow{{Name: "ok", Model: "lead", Trigger: plan.Trigger{Event: "page_view"}, Steps: []plan.Step{{Name: "b", Kind: plan.StepBranch, Condition: "lead.score > 3"}}},
 			{Name: "seg", Model: "lead", Trigger: plan.Trigger{Event: "page_view"}, Steps: []plan.Step{{Name: "b", Kind: plan.StepBranch, Condition: "segment.vip"}}}},
 		Sequences: []plan.Sequence{{Name: "n", Steps: []plan.SequenceStep{{Name: "w1", ABTest: &plan.ABTest{Metric: "revenue", Inconclusive: "send_first"}}}}},

@@ -129,17 +129,17 @@ func (a *Advancer) Claim(ctx context.Context, now time.Time, limit int) ([]Enrol
 
 // StepEngagement is what one enrollment's contact did with one earlier step.
 type StepEngagement struct {
-	EnrollmentID int64        `db:"enrollment_id"`
-	Step         string       `db:"step"`
-	Status       string       `db:"status"`
+	EnrollmentID int64  `db:"enrollment_id"`
+	Step         string `db:"step"`
+	Status       string `db:"status"`
 	// EnqueuedAt is when the step decided to send (the outbox row's
 	// creation, on the engine's clock); SentAt when the relay took it.
 	EnqueuedAt time.Time    `db:"created_at"`
 	SentAt     sql.NullTime `db:"sent_at"`
-	OpenAt       sql.NullTime `db:"open_at"`
-	ClickAt      sql.NullTime `db:"click_at"`
-	ReplyAt      sql.NullTime `db:"reply_at"`
-	BounceAt     sql.NullTime `db:"bounce_at"`
+	OpenAt     sql.NullTime `db:"open_at"`
+	ClickAt    sql.NullTime `db:"click_at"`
+	ReplyAt    sql.NullTime `db:"reply_at"`
+	BounceAt   sql.NullTime `db:"bounce_at"`
 }
 
 // Engagement reads, for the enrollments ids of (kind, object) whose contacts
