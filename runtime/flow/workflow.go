@@ -41,6 +41,10 @@ type WorkflowStep struct {
 	// value) or engagement with an earlier send step.
 	Condition  string
 	Engagement *When
+	// Window is how long after the tested step the workflow means to look at
+	// its engagement: the plain waits written between the two (zero when a
+	// wait between them is relative to a date).
+	Window     time.Duration
 	Then, Else int
 	// set_property, clear_property, assign_owner
 	Field, Value string
@@ -118,6 +122,22 @@ func CompileWorkflow(w *plan.Workflow) (*Workflow, error) {
 			return nil, fmt.Errorf("workflow %s / step %s: step kind %q is not run by this version of the daemon", w.Name, st.Name, st.Kind)
 		}
 		out.Steps = append(out.Steps, cs)
+	}
+	for i := range out.Steps {
+		st := &out.Steps[i]
+		if st.Engagement == nil {
+			continue
+		}
+		from := out.index[st.Engagement.Step]
+		for j := from + 1; j < i; j++ {
+			if between := out.Steps[j]; between.Kind == plan.StepWait {
+				if between.RelativeTo != "" {
+					st.Window = 0
+					break
+				}
+				st.Window += between.Wait
+			}
+		}
 	}
 	return out, nil
 }
@@ -267,8 +287,8 @@ func (w *Workflow) Advance(st WorkflowState, f WorkflowFacts) Decision {
 					d.Next, d.WakeAt = i, f.Now.Add(PendingRecheck)
 					return d
 				}
-				if en.Sent && !en.EnqueuedAt.IsZero() && en.SentAt.After(en.EnqueuedAt) && at.After(en.EnqueuedAt) {
-					if due := en.SentAt.Add(at.Sub(en.EnqueuedAt)); due.After(f.Now) {
+				if en.Sent && step.Window > 0 && en.SentAt.After(en.EnqueuedAt) {
+					if due := en.SentAt.Add(step.Window); due.After(f.Now) {
 						d.Actions = append(d.Actions, Action{Kind: ActWait, Step: step.Name, Reason: fmt.Sprintf("%s went out %s late: until %s", e.Step, en.SentAt.Sub(en.EnqueuedAt).Round(time.Second), due.UTC().Format(time.RFC3339))})
 						d.Next, d.WakeAt = i, due
 						return d
