@@ -29,11 +29,13 @@ import (
 )
 
 // explain answers "why did (or didn't) this contact get this?" for each
-// campaign and sequence of the applied plan: whether the contact is in the
-// object's segment now, conjunct by conjunct with the values the filter reads,
-// whether its address is suppressed, and what the runner did: the outbox rows
-// of a campaign; the enrollment, its history, its messages and the A/B split
-// of a sequence. It only reads.
+// campaign, sequence and workflow of the applied plan: whether the contact is
+// in the object's segment now, conjunct by conjunct with the values the filter
+// reads, whether its address is suppressed, and what the runner did: the
+// outbox rows of a campaign; the enrollment, its history, its messages and the
+// A/B split of a sequence; for a workflow (explain_workflow.go) its trigger,
+// the event that enrolled the contact, each occurrence step by step, and the
+// properties it wrote. It only reads.
 
 // explainFormatVersion is the format_version of `explain --format json`.
 // Fields may be added without a bump; a field removed or given another meaning
@@ -52,9 +54,9 @@ const explainFormatVersion = 1
 //	    "suppression": null | {"reason": "unsubscribed" | "blacklisted" | "hard_bounce" | "complaint" | "manual",
 //	                           "campaign": "…" (omitted if none), "since": "RFC 3339"},
 //	    "in_nothing": bool,     // in no object's segment, no message, no enrollment
-//	    "objects": [{           // campaigns then sequences of the contact's model, by name
-//	      "kind": "campaign" | "sequence", "name": "…",
-//	      "segment": null | {   // null: the object names no segment
+//	    "objects": [{           // campaigns, sequences, then workflows of the contact's model, by name
+//	      "kind": "campaign" | "sequence" | "workflow", "name": "…",
+//	      "segment": null | {   // null: the object names no segment (workflow: its trigger.segment)
 //	        "name": "…", "filter": "…" (as written), "member": bool,
 //	        "conjuncts": [{     // the filter's top-level && operands; omitted when not split
 //	          "expr": "…", "value": bool,
@@ -65,21 +67,41 @@ const explainFormatVersion = 1
 //	      },
 //	      "messages": [Message],        // campaign: its outbox rows for the contact
 //	      "no_message": "…",            // campaign without a message: why
-//	      "enrollments": [{             // sequence
+//	      "enrollments": [{             // sequence, workflow (one per occurrence)
 //	        "contact_key": "…",         // differs from key: enrolled through another record of the address
 //	        "occurrence": 1, "state": "active" | "exited",
 //	        "enrolled_at": "RFC 3339", "exit_reason": "…" (omitted), "exited_at": "RFC 3339" (omitted),
 //	        "next": {"index": 1, "step": "week1", "wake_at": "RFC 3339" (omitted),
-//	                 "waiting_for_ab_decision": "week1" (omitted)},  // omitted once exited
-//	        "history": [{"at": "RFC 3339", "step": "…", "action": "sent" | "skipped" | "held" | "exited",
-//	                     "variant": "…", "detail": "…"}],
-//	        "messages": [Message]
+//	                 "waiting_for_ab_decision": "week1" (omitted),
+//	                 "in_wait": "wait_1d" (workflow: the wait step it is in, until wake_at; omitted)
+//	                },                  // omitted once exited
+//	        "history": [{"at": "RFC 3339", "step": "…",
+//	                     "action": "sent" | "skipped" | "held" | "exited" |
+//	                               "notified" | "set" | "cleared" | "assigned" | "branched" | "waited" (workflow),
+//	                     "variant": "…", "detail": "…"}],   // in the order taken
+//	        "messages": [Message],
+//	        "trigger_event": {          // workflow: the event that enrolled the contact; omitted when
+//	                                    // none was stored (a state trigger without re-enrollment)
+//	          "type": "…", "at": "RFC 3339" (omitted if unknown),
+//	          "topic", "campaign", "step", "url", "id": "…" (each omitted if ""),
+//	          "properties": {…}         // what the client sent besides those fields
+//	        }
 //	      }],
-//	      "not_enrolled": "…",          // sequence without an enrollment: why
+//	      "not_enrolled": "…",          // sequence or workflow without an enrollment: why
 //	      "ab_tests": [{                // sequence steps with an A/B test, in step order
 //	        "step": "…", "in_test": bool, "variant": "…" (the test variant; "" in the remainder or not enrolled),
 //	        "placement": "…",           // what this contact gets, in words
 //	        "decision": null | {as in status: winner, decision, significant, p_value, metric, reason, decided_at}
+//	      }],                           // (workflow: its send steps with an A/B test)
+//	      "trigger": {                  // workflow only, as written
+//	        "event": "form_submit", "state": bool,  // state: a state of the contact entered, not a stored event
+//	        "topic", "filter", "segment", "field", "window", "inactive_for": "…" (each omitted if ""),
+//	        "threshold": n (omitted if 0),
+//	        "reenroll": "not allowed" | "allowed" | "allowed after 30d"
+//	      },
+//	      "properties": [{              // workflow: the contact's properties whose current value it wrote
+//	        "field": "customer.owner", "value": "…" | null (cleared), "set_at": "RFC 3339",
+//	        "step": "…", "occurrence": n (of the enrollment that wrote it; omitted if not known)
 //	      }]
 //	    }]
 //	  }]
@@ -89,7 +111,8 @@ const explainFormatVersion = 1
 // "sent" | "failed" | "cancelled", "created_at", "due_at", "sent_at" (omitted),
 // "attempts", "message_id", "last_smtp", "last_error" (each omitted when empty),
 // "held": {"reason": "…", "until": "RFC 3339"} (a pending message held by send-time
-// policy, omitted otherwise)}.
+// policy, omitted otherwise), "to": "…" (a workflow's owner notification: the
+// owner's address; omitted otherwise)}.
 type explainDoc struct {
 	FormatVersion int              `json:"format_version"`
 	Revision      *statusRevision  `json:"revision"`
@@ -121,6 +144,9 @@ type explainObject struct {
 	Enrollments []explainEnrollment `json:"enrollments,omitempty"`
 	NotEnrolled string              `json:"not_enrolled,omitempty"`
 	ABTests     []explainABTest     `json:"ab_tests,omitempty"`
+	// Workflows only (explain_workflow.go).
+	Trigger    *explainTrigger   `json:"trigger,omitempty"`
+	Properties []explainProperty `json:"properties,omitempty"`
 }
 
 type explainSegment struct {
@@ -157,6 +183,8 @@ type explainMessage struct {
 	LastSMTP   string       `json:"last_smtp,omitempty"`
 	LastError  string       `json:"last_error,omitempty"`
 	Held       *explainHeld `json:"held,omitempty"`
+	// To is the owner a workflow's notify_owner step told about the contact.
+	To string `json:"to,omitempty"`
 }
 
 type explainHeld struct {
@@ -174,6 +202,8 @@ type explainEnrollment struct {
 	Next       *explainNext     `json:"next,omitempty"`
 	History    []explainStep    `json:"history"`
 	Messages   []explainMessage `json:"messages"`
+	// TriggerEvent is the event that enrolled the contact in a workflow.
+	TriggerEvent *explainTriggerEvent `json:"trigger_event,omitempty"`
 }
 
 type explainNext struct {
@@ -181,6 +211,9 @@ type explainNext struct {
 	Step                 string     `json:"step"`
 	WakeAt               *time.Time `json:"wake_at,omitempty"`
 	WaitingForABDecision string     `json:"waiting_for_ab_decision,omitempty"`
+	// InWait is the workflow wait step the enrollment is in; WakeAt is when
+	// the wait ends.
+	InWait string `json:"in_wait,omitempty"`
 }
 
 type explainStep struct {
@@ -201,9 +234,9 @@ type explainABTest struct {
 
 func runExplain(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("explain", "explain --db URL [--format text|json] CONTACT [OBJECT]", `
-Say why a contact did or did not get a campaign or a sequence of the latest
-applied plan. For each campaign and sequence of the contact's model (or only
-OBJECT), it prints:
+Say why a contact did or did not get a campaign, a sequence or a workflow of
+the latest applied plan. For each campaign, sequence and workflow of the
+contact's model (or only OBJECT), it prints:
 
   - whether the contact is in the object's segment now, and, split at the
     filter's top-level &&, each part true or false with the contact's values
@@ -214,12 +247,20 @@ OBJECT), it prints:
     by quiet hours or a frequency cap says until when;
   - sequence: the enrollment (state, next step and when, or the A/B decision
     it waits for), every step it took, its messages, and for each A/B-tested
-    step which side of the split the contact is on and the decision.
+    step which side of the split the contact is on and the decision;
+  - workflow: its trigger as written, then per enrollment (each re-enrollment
+    is an occurrence) the event that enrolled the contact, every step taken
+    (waits, branches and where they went, sends, owner notifications,
+    property writes), its messages, where it stands and what is next, the
+    exit reason; the properties the workflow wrote for the contact; for a
+    contact never enrolled, why when stored facts tell (no trigger event since
+    the workflow was applied, not read yet, no address, not in the trigger's
+    segment; a state trigger is named, not evaluated).
 
 CONTACT is MODEL:KEY (lead:42) or an email address, which explains every
 contact of every model with that address (compared trimmed and lower case).
-OBJECT is a name, or kind/name (campaign/winback, sequence/nurture) when a
-campaign and a sequence share it.
+OBJECT is a name, or kind/name (campaign/winback, sequence/nurture,
+workflow/review_request) when objects of two kinds share it.
 
 Exit status: 0 ok (also when nothing is applied yet), 1 error (an unknown
 model, key, address or object), 2 usage.`, `  campaignctl explain --db "$CAMPAIGNCTL_DB" lead:42
@@ -519,11 +560,11 @@ func formatFieldValue(v any) string {
 	return fmt.Sprint(v)
 }
 
-// objectKinds are the kinds explain covers: those the daemon runs.
-var objectKinds = []string{"campaign", "sequence"}
+// objectKinds are the kinds explain covers.
+var objectKinds = []string{"campaign", "sequence", "workflow"}
 
-// resolveObject reads OBJECT: kind/name, or a name only one campaign or
-// sequence has.
+// resolveObject reads OBJECT: kind/name, or a name only one campaign,
+// sequence or workflow has.
 func resolveObject(p *plan.Plan, arg string) (store.ObjectRef, error) {
 	var known []string
 	for _, c := range p.Campaigns {
@@ -531,6 +572,9 @@ func resolveObject(p *plan.Plan, arg string) (store.ObjectRef, error) {
 	}
 	for _, s := range p.Sequences {
 		known = append(known, "sequence/"+s.Name)
+	}
+	for _, w := range p.Workflows {
+		known = append(known, "workflow/"+w.Name)
 	}
 	list := strings.Join(known, ", ")
 	if list == "" {
@@ -547,24 +591,33 @@ func resolveObject(p *plan.Plan, arg string) (store.ObjectRef, error) {
 	if _, ok := p.Sequence(name); ok && (kind == "" || kind == "sequence") {
 		found = append(found, store.ObjectRef{Kind: "sequence", Name: name})
 	}
+	if _, ok := planWorkflow(p, name); ok && (kind == "" || kind == "workflow") {
+		found = append(found, store.ObjectRef{Kind: "workflow", Name: name})
+	}
 	switch {
 	case len(found) == 1:
 		return found[0], nil
 	case len(found) > 1:
-		return store.ObjectRef{}, fmt.Errorf("object %q: both a campaign and a sequence have that name: write campaign/%s or sequence/%s", arg, name, name)
-	}
-	for _, w := range p.Workflows {
-		if w.Name == name && (kind == "" || kind == "workflow") {
-			return store.ObjectRef{}, fmt.Errorf("object %q is a workflow, which this version of the daemon does not run: explain covers campaigns and sequences (%s)", arg, list)
+		var kinds, qualified []string
+		for _, f := range found {
+			kinds = append(kinds, "a "+f.Kind)
+			qualified = append(qualified, f.Kind+"/"+name)
 		}
+		both := "both "
+		if len(found) > 2 {
+			both = ""
+		}
+		last := len(found) - 1
+		return store.ObjectRef{}, fmt.Errorf("object %q: %s%s and %s have that name: write %s or %s", arg, both,
+			strings.Join(kinds[:last], ", "), kinds[last], strings.Join(qualified[:last], ", "), qualified[last])
 	}
 	for _, a := range p.Autoresponders {
 		if a.Name == name && (kind == "" || kind == "autoresponder") {
-			return store.ObjectRef{}, fmt.Errorf("object %q is an autoresponder, which this version of the daemon does not run: explain covers campaigns and sequences (%s)", arg, list)
+			return store.ObjectRef{}, fmt.Errorf("object %q is an autoresponder, which explain does not cover yet: explain covers campaigns, sequences and workflows (%s)", arg, list)
 		}
 	}
-	if qualified && !slices.Contains(objectKinds, kind) && kind != "workflow" && kind != "autoresponder" {
-		return store.ObjectRef{}, fmt.Errorf("object %q: unknown kind %q: write campaign/NAME or sequence/NAME; known: %s", arg, kind, list)
+	if qualified && !slices.Contains(objectKinds, kind) && kind != "autoresponder" {
+		return store.ObjectRef{}, fmt.Errorf("object %q: unknown kind %q: write campaign/NAME, sequence/NAME or workflow/NAME; known: %s", arg, kind, list)
 	}
 	return store.ObjectRef{}, fmt.Errorf("object %q is not in the applied plan; known: %s", arg, list)
 }
@@ -769,8 +822,8 @@ func (x *explainer) inSegment(ctx context.Context, segName, key string) (bool, e
 	return got[key], nil
 }
 
-// objectsOf lists the campaigns and sequences explained for a contact of
-// model: those of its model, or only only.
+// objectsOf lists the campaigns, sequences and workflows explained for a
+// contact of model: those of its model, or only only.
 func (x *explainer) objectsOf(model string, only *store.ObjectRef) []store.ObjectRef {
 	var out []store.ObjectRef
 	for _, c := range x.plan.Campaigns {
@@ -781,6 +834,11 @@ func (x *explainer) objectsOf(model string, only *store.ObjectRef) []store.Objec
 	for _, s := range x.plan.Sequences {
 		if s.Model == model && (only == nil || *only == store.ObjectRef{Kind: "sequence", Name: s.Name}) {
 			out = append(out, store.ObjectRef{Kind: "sequence", Name: s.Name})
+		}
+	}
+	for _, w := range x.plan.Workflows {
+		if w.Model == model && (only == nil || *only == store.ObjectRef{Kind: "workflow", Name: w.Name}) {
+			out = append(out, store.ObjectRef{Kind: "workflow", Name: w.Name})
 		}
 	}
 	return out
@@ -823,6 +881,10 @@ func (x *explainer) explainContact(ctx context.Context, c contactRecord, only *s
 
 func (x *explainer) explainObject(ctx context.Context, c contactRecord, ref store.ObjectRef, suppressed bool) (explainObject, error) {
 	o := explainObject{Kind: ref.Kind, Name: ref.Name}
+	if ref.Kind == "workflow" {
+		w, _ := planWorkflow(x.plan, ref.Name)
+		return o, x.explainWorkflow(ctx, c, w, &o)
+	}
 	segName := ""
 	var seq *plan.Sequence
 	if ref.Kind == "campaign" {
@@ -1023,32 +1085,36 @@ func (x *explainer) explainSequence(ctx context.Context, c contactRecord, seq *p
 		}
 	}
 
-	decisions, err := x.st.ObjectABDecisions(ctx, "sequence", seq.Name)
+	o.ABTests, err = x.abTests(ctx, "sequence", seq.Name, seq.Steps, splitKey, len(ens) > 0)
+	return err
+}
+
+// abTests says, for each step of (kind, name) with an A/B test, which side of
+// the split the contact (its enrolled record, splitKey) is on and the
+// decision.
+func (x *explainer) abTests(ctx context.Context, kind, name string, steps []plan.SequenceStep, splitKey string, enrolled bool) ([]explainABTest, error) {
+	decisions, err := x.st.ObjectABDecisions(ctx, kind, name)
 	if err != nil {
-		return needsMigrate(err)
+		return nil, needsMigrate(err)
 	}
-	for _, s := range seq.Steps {
+	var out []explainABTest
+	for _, s := range steps {
 		if s.ABTest == nil {
 			continue
 		}
 		t := explainABTest{Step: s.Name}
-		if len(ens) > 0 {
-			t.Variant, t.InTest = abtest.Assign("sequence", seq.Name, s.Name, splitKey, s.ABTest)
+		if enrolled {
+			t.Variant, t.InTest = abtest.Assign(kind, name, s.Name, splitKey, s.ABTest)
 		}
-		for _, d := range decisions {
-			if d.Step == s.Name {
-				t.Decision = &abDecisionStatus{Winner: d.Winner, Decision: d.Decision, Significant: d.Significant,
-					Metric: d.Metric, Reason: d.Reason, DecidedAt: d.DecidedAt.UTC()}
-				if !math.IsNaN(d.PValue) && !math.IsInf(d.PValue, 0) {
-					p := d.PValue
-					t.Decision.PValue = &p
-				}
+		for i := range decisions {
+			if decisions[i].Step == s.Name {
+				t.Decision = abDecisionOf(&decisions[i])
 			}
 		}
-		t.Placement = abPlacement(t, len(ens) > 0)
-		o.ABTests = append(o.ABTests, t)
+		t.Placement = abPlacement(t, enrolled)
+		out = append(out, t)
 	}
-	return nil
+	return out, nil
 }
 
 // abPlacement says in words what the split gives the contact.
@@ -1108,13 +1174,20 @@ func writeContactText(b *bytes.Buffer, c explainContact, p *plan.Plan, only *sto
 		if only != nil {
 			fmt.Fprintf(b, "  %s %s is not for %s contacts\n", only.Kind, only.Name, c.Model)
 		} else {
-			fmt.Fprintf(b, "  no campaign or sequence of the applied plan is for %s contacts\n", c.Model)
+			fmt.Fprintf(b, "  no campaign, sequence or workflow of the applied plan is for %s contacts\n", c.Model)
 		}
 		return
 	}
 	for _, o := range c.Objects {
 		fmt.Fprintf(b, "\n  %s %s\n", o.Kind, o.Name)
-		writeSegmentText(b, o.Segment)
+		if o.Trigger != nil {
+			writeTriggerText(b, o.Trigger)
+			if o.Segment != nil {
+				writeSegmentText(b, o.Segment)
+			}
+		} else {
+			writeSegmentText(b, o.Segment)
+		}
 		for _, m := range o.Messages {
 			fmt.Fprintf(b, "    %s\n", messageLine(m, c.Key))
 		}
@@ -1130,6 +1203,7 @@ func writeContactText(b *bytes.Buffer, c explainContact, p *plan.Plan, only *sto
 		for _, t := range o.ABTests {
 			fmt.Fprintf(b, "    A/B test on %s: %s; %s\n", t.Step, t.Placement, decisionText(t.Decision))
 		}
+		writePropertiesText(b, o.Properties)
 	}
 	if c.InNothing {
 		fmt.Fprintf(b, "\n  %s:%s is in none of these objects' segments, and none of them has a message or an enrollment for it\n", c.Model, c.Key)
@@ -1209,6 +1283,9 @@ func writeEnrollmentText(b *bytes.Buffer, e explainEnrollment, key string) {
 	default:
 		fmt.Fprintf(b, "    enrollment%s: active since %s; next: %s\n", through, enrolled, nextText(e.Next))
 	}
+	if e.TriggerEvent != nil {
+		fmt.Fprintf(b, "    enrolled by: %s\n", triggerEventText(e.TriggerEvent))
+	}
 	if len(e.History) > 0 {
 		fmt.Fprintln(b, "    history:")
 		var rows bytes.Buffer
@@ -1240,6 +1317,8 @@ func nextText(n *explainNext) string {
 		return "every step done"
 	case n.WaitingForABDecision != "":
 		return fmt.Sprintf("%s, waiting for the A/B decision on %s", n.Step, n.WaitingForABDecision)
+	case n.InWait != "" && n.WakeAt != nil:
+		return fmt.Sprintf("%s at %s, when wait %s ends", n.Step, n.WakeAt.Format(time.RFC3339), n.InWait)
 	case n.WakeAt != nil:
 		return fmt.Sprintf("%s at %s", n.Step, n.WakeAt.Format(time.RFC3339))
 	}
@@ -1255,6 +1334,9 @@ func messageLine(m explainMessage, key string) string {
 	}
 	if m.Variant != "" {
 		head += " (variant " + m.Variant + ")"
+	}
+	if m.To != "" {
+		head += " (to owner " + m.To + ")"
 	}
 	if m.ContactKey != key {
 		head += " (to contact " + m.ContactKey + ", another record of the same address)"

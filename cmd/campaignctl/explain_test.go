@@ -464,7 +464,7 @@ func TestExplainErrors(t *testing.T) {
 		{[]string{"42"}, `contact "42" is neither MODEL:KEY (e.g. customer:42) nor an email address`},
 		{[]string{"nobody@example.com"}, `no contact has the address "nobody@example.com" (looked in crm_customer.email, crm_lead.email): check the address, or give MODEL:KEY`},
 		{[]string{"lead:1", "nurtur"}, `object "nurtur" is not in the applied plan; known: campaign/vip, campaign/winback, sequence/nurture`},
-		{[]string{"lead:1", "mailing/winback"}, `object "mailing/winback": unknown kind "mailing": write campaign/NAME or sequence/NAME; known: campaign/vip, campaign/winback, sequence/nurture`},
+		{[]string{"lead:1", "mailing/winback"}, `object "mailing/winback": unknown kind "mailing": write campaign/NAME, sequence/NAME or workflow/NAME; known: campaign/vip, campaign/winback, sequence/nurture`},
 	} {
 		code, stdout, stderr := runSub(runExplain, append([]string{"--db", url}, tc.args...)...)
 		if code != 1 || stdout != "" || !strings.HasPrefix(stderr, "campaignctl explain: "+tc.want) {
@@ -510,7 +510,9 @@ func TestExplainResolveObject(t *testing.T) {
 		"campaign/winback": "campaign winback",
 		"sequence/winback": "sequence winback",
 		"nurture":          "sequence nurture",
-		"router":           `object "router" is a workflow, which this version of the daemon does not run`,
+		"router":           "workflow router",
+		"workflow/router":  "workflow router",
+		"sequence/router":  `object "sequence/router" is not in the applied plan; known: campaign/vip, campaign/winback, sequence/nurture, sequence/winback, workflow/router`,
 	} {
 		ref, err := resolveObject(p, arg)
 		got := ref.Kind + " " + ref.Name

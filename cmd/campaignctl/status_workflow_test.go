@@ -89,7 +89,7 @@ var workflowT0 = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 // enrollments, history lines, messages, properties, events and trigger
 // cursor of a known state:
 //
-//	customer 1  ann: occurrence 1 went the whole review path (variant a,
+//	customer 1  ann: occurrence 1 went the whole review path (variant b,
 //	            owner sam notified) and completed at the exit step;
 //	            occurrence 2 waits in wait_1d
 //	c2          held for the A/B decision on ask_review
@@ -131,6 +131,9 @@ func seedWorkflows(t *testing.T) (string, *plan.Plan) {
 		}
 		revs = append(revs, id)
 	}
+	// The revisions were stored when applied (stored_at is the database's
+	// clock, which the trigger compares with the events' received_at).
+	db.MustExec(`UPDATE campaignctl.revisions SET stored_at = applied_at`)
 	event := func(key string, score int, comment, at string) string {
 		return `{"type": "nps_response", "at": "` + at + `", "key": "` + key + `", "topic": "q1", "campaign": "", "step": "", "url": "", "score": ` + strconv.Itoa(score) + `, "comment": "` + comment + `"}`
 	}
@@ -143,7 +146,7 @@ func seedWorkflows(t *testing.T) (string, *plan.Plan) {
 			history: []workflowLine{
 				waited("2026-03-01T10:00:00Z", "2026-03-02T10:00:00Z"),
 				{at: "2026-03-02T10:00:00Z", step: "check", action: "branched", detail: "int(event.score) >= 9 is true → ask_review"},
-				{at: "2026-03-02T10:00:00Z", step: "ask_review", action: "sent", variant: "a", detail: "A/B test group: variant a", msgID: "<r1@example.com>"},
+				{at: "2026-03-02T10:00:00Z", step: "ask_review", action: "sent", variant: "b", detail: "A/B test group: variant b", msgID: "<r1@example.com>"},
 				{at: "2026-03-02T10:00:00Z", step: "assign", action: "assigned", detail: "customer.owner: round robin: sam@acme.example"},
 				{at: "2026-03-02T10:00:05Z", step: "notify", action: "notified", detail: "owner notified with tips to sam@acme.example", msgID: "<n1@example.com>", to: "sam@acme.example"},
 				{at: "2026-03-02T10:00:05Z", step: "wait_3d", action: "waited", detail: "until 2026-03-05T10:00:05Z"},

@@ -86,11 +86,13 @@ WHERE model = $1 AND contact_key = $2 AND kind = 'workflow' AND object = $3
 ORDER BY field;
 
 -- name: workflow-first-applied
--- explain: when a workflow was first applied. Its trigger reads the events
--- that arrive after the daemon first runs it, never older ones. Revisions
--- are few (one per apply) and the plan is stored as text, so each is parsed
--- here; NULL if no revision declares it.
-SELECT min(applied_at)
+-- explain: when a workflow was first applied, on the clock of the events'
+-- received_at (revisions.stored_at): its trigger reads the events stored
+-- after the revision under which the daemon first ran it, never older ones.
+-- The first revision that declares it is that revision unless no daemon ran
+-- between two applies. Revisions are few (one per apply) and the plan is
+-- stored as text, so each is parsed here; NULL if no revision declares it.
+SELECT min(stored_at)
 FROM campaignctl.revisions
 WHERE (plan::jsonb -> 'workflows') @> jsonb_build_array(jsonb_build_object('name', $1::text));
 
