@@ -153,9 +153,9 @@ quiet_at=$(pq "$db" -At -c "SELECT min(enrolled_at) FROM campaignctl.enrollments
 pq "$db" -At -F ' ' -v quiet_at="${quiet_at:-epoch}" -f testdata/crm/workflow_filters.sql > "$data/workflows.want"
 pq "$db" -At -F ' ' -c "SELECT e.object, s.step, count(*) FROM campaignctl.enrollment_steps s
              JOIN campaignctl.enrollments e ON e.id = s.enrollment_id
-             WHERE e.kind = 'workflow' AND s.action IN ('sent', 'notified')
+             WHERE e.kind = 'workflow' AND s.action IN ('sent', 'notified', 'set')
                AND (e.object, s.step) IN (('nps_followup', 'ask_review'), ('nps_followup', 'apologize'), ('cart_rescue', 'reminder'),
-                                          ('pricing_page_alert', 'notify'), ('quiet_leads', 'still_interested'))
+                                          ('pricing_page_alert', 'notify'), ('quiet_leads', 'still_interested'), ('quiet_leads', 'archive'))
              GROUP BY 1, 2 ORDER BY 1, 2" > "$data/workflows.got"
 echo "workflow step: contacts taken through it by campaignctl | by the hand-written SQL (testdata/crm/workflow_filters.sql)"
 join -j 1 <(awk '{print $1"/"$2, $3}' "$data/workflows.got") <(awk '{print $1"/"$2, $3}' "$data/workflows.want") -a 2 -e 0 -o 0,1.2,2.2 | sed 's/^/    /'

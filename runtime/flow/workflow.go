@@ -209,7 +209,9 @@ const (
 )
 
 // Advance runs the workflow's steps from st.Next until one must wait (a wait
-// whose time has not come, an undecided A/B test) or the workflow ends. A step
+// whose time has not come, an undecided A/B test) or the workflow ends. A wait
+// counts from when the enrollment reached it as scheduled, or from the send
+// just before it when that send was late. A step
 // that writes a property (set, clear, assign) ends the advance too, due at
 // once, so the next advance reads the contact with the new value. A goal
 // reached exits before any further step.
@@ -222,6 +224,7 @@ func (w *Workflow) Advance(st WorkflowState, f WorkflowFacts) Decision {
 	}
 	at := st.At
 	visits := map[int]int{}
+	sentNow := map[string]bool{} // sends decided in this advance, not in the facts yet
 	i := st.Next
 	for i < len(w.Steps) {
 		step := &w.Steps[i]
@@ -271,6 +274,10 @@ func (w *Workflow) Advance(st WorkflowState, f WorkflowFacts) Decision {
 				}
 			}
 			d.Actions = append(d.Actions, Action{Kind: ActSend, Step: step.Name, Variant: variant, Reason: reason})
+			sentNow[step.Name] = true
+			// A wait after a send counts from the send: a daemon catching up
+			// after downtime does not send two steps back to back.
+			at = maxTime(at, f.Now)
 			i = step.Next
 		case plan.StepNotifyOwner:
 			d.Actions = append(d.Actions, Action{Kind: ActNotify, Step: step.Name, Reason: "owner notified with " + step.Template})
@@ -282,7 +289,7 @@ func (w *Workflow) Advance(st WorkflowState, f WorkflowFacts) Decision {
 			// and one sent late moves the test by as much.
 			if e := step.Engagement; e != nil {
 				en := f.Steps[e.Step]
-				if en.Pending {
+				if en.Pending || sentNow[e.Step] {
 					d.Actions = append(d.Actions, Action{Kind: ActWait, Step: step.Name, Reason: e.Step + " is not sent yet: its engagement is looked at once it is"})
 					d.Next, d.WakeAt = i, f.Now.Add(PendingRecheck)
 					return d

@@ -91,10 +91,10 @@ func TestWorkflowAdvance(t *testing.T) {
 	}{
 		{"a new enrollment waits an hour", cartW, WorkflowState{At: w0}, WorkflowFacts{Now: w0},
 			"waited pause; next=reminder wake=03-02T10:00"},
-		{"after the hour: reminder, then a day from when the hour ended", cartW, WorkflowState{Next: 1, At: w0.Add(time.Hour)}, WorkflowFacts{Now: w0.Add(time.Hour + 3*time.Minute)},
-			"sent reminder; waited pause_2; next=discount wake=03-03T10:00"},
-		{"down for two days: both waits are caught up on their own times", cartW, WorkflowState{At: w0}, WorkflowFacts{Now: w0.Add(72 * time.Hour)},
-			"sent reminder; sent discount; exited ; next=end exit=completed"},
+		{"after the hour: reminder, then a day from when it went to the outbox", cartW, WorkflowState{Next: 1, At: w0.Add(time.Hour)}, WorkflowFacts{Now: w0.Add(time.Hour + 3*time.Minute)},
+			"sent reminder; waited pause_2; next=discount wake=03-03T10:03"},
+		{"down for three days: the reminder at once, the discount a day after it, not back to back", cartW, WorkflowState{At: w0}, WorkflowFacts{Now: w0.Add(72 * time.Hour)},
+			"sent reminder; waited pause_2; next=discount wake=03-06T09:00"},
 		{"goal reached exits before the next step", cartW, WorkflowState{Next: 1, At: w0.Add(time.Hour)}, WorkflowFacts{Now: w0.Add(time.Hour), GoalReached: true},
 			"exited reminder; next=reminder exit=goal"},
 		{"promoter: ask for a review, then the exit step", npsW, WorkflowState{At: w0}, WorkflowFacts{Now: w0, Conds: map[string]bool{"promoter": true}},
@@ -211,5 +211,18 @@ func TestWorkflowEngagementWaitsForAHeldMessage(t *testing.T) {
 	}
 	if got := trace(w, w.Advance(st, WorkflowFacts{Now: w0.Add(24 * 24 * time.Hour), Steps: late})); got != "branched answered; set archive; next=done wake=03-26T09:00" {
 		t.Errorf("sent late, looked at 14 days after the send: %s", got)
+	}
+}
+
+// A branch on a step sent in the same advance (no wait between them) waits for
+// the message instead of judging it unsent.
+func TestWorkflowEngagementOnAStepSentInTheSameAdvance(t *testing.T) {
+	w := mustWorkflow(t, &plan.Workflow{Name: "w", Steps: []plan.Step{
+		{Name: "mail", Kind: plan.StepSend, Template: "m"},
+		{Name: "opened", Kind: plan.StepBranch, Engagement: &plan.Engagement{Step: "mail", Event: "opened"}, Then: "done", Else: "done"},
+		{Name: "done", Kind: plan.StepExit},
+	}})
+	if got := trace(w, w.Advance(WorkflowState{At: w0}, WorkflowFacts{Now: w0})); got != "sent mail; waited opened; next=opened wake=03-02T10:00" {
+		t.Errorf("got %s", got)
 	}
 }

@@ -45,4 +45,13 @@ WHERE l.active
                     AND e.type IN ('page_view', 'click', 'form_submit')
                     AND e.occurred_at > :'quiet_at'::timestamptz - interval '90 days'
                     AND e.occurred_at <= :'quiet_at'::timestamptz)
+-- ... and 14 days after the mail went out, those who did not open, click or
+-- reply to it are archived (lead.active = false).
+UNION ALL
+SELECT 'quiet_leads', 'archive', count(*)
+FROM campaignctl.outbox o
+WHERE o.kind = 'workflow' AND o.campaign = 'quiet_leads' AND o.step = 'still_interested' AND o.status = 'sent'
+  AND NOT EXISTS (SELECT 1 FROM campaignctl.events e
+                  WHERE e.model = 'lead' AND e.contact_key = o.contact_key AND e.campaign = 'quiet_leads'
+                    AND e.step = 'still_interested' AND e.type IN ('open', 'click', 'reply'))
 ORDER BY 1, 2;
