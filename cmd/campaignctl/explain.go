@@ -73,7 +73,8 @@ const explainFormatVersion = 1
 //	        "enrolled_at": "RFC 3339", "exit_reason": "…" (omitted), "exited_at": "RFC 3339" (omitted),
 //	        "next": {"index": 1, "step": "week1", "wake_at": "RFC 3339" (omitted),
 //	                 "waiting_for_ab_decision": "week1" (omitted),
-//	                 "in_wait": "wait_1d" (workflow: the wait step it is in, until wake_at; omitted)
+//	                 "in_wait": "wait_1d" (workflow: the step it waits in until wake_at: a wait, or a
+//	                            branch waiting to test engagement, then equal to step; omitted)
 //	                },                  // omitted once exited
 //	        "history": [{"at": "RFC 3339", "step": "…",
 //	                     "action": "sent" | "skipped" | "held" | "exited" |
@@ -211,8 +212,8 @@ type explainNext struct {
 	Step                 string     `json:"step"`
 	WakeAt               *time.Time `json:"wake_at,omitempty"`
 	WaitingForABDecision string     `json:"waiting_for_ab_decision,omitempty"`
-	// InWait is the workflow wait step the enrollment is in; WakeAt is when
-	// the wait ends.
+	// InWait is the workflow step the enrollment waits in (a wait, or a
+	// branch waiting to test engagement); WakeAt is when the wait ends.
 	InWait string `json:"in_wait,omitempty"`
 }
 
@@ -1317,6 +1318,9 @@ func nextText(n *explainNext) string {
 		return "every step done"
 	case n.WaitingForABDecision != "":
 		return fmt.Sprintf("%s, waiting for the A/B decision on %s", n.Step, n.WaitingForABDecision)
+	case n.InWait != "" && n.InWait == n.Step && n.WakeAt != nil:
+		// A branch waiting to test engagement with a message: it looks again.
+		return fmt.Sprintf("%s, waiting there until %s", n.Step, n.WakeAt.Format(time.RFC3339))
 	case n.InWait != "" && n.WakeAt != nil:
 		return fmt.Sprintf("%s at %s, when wait %s ends", n.Step, n.WakeAt.Format(time.RFC3339), n.InWait)
 	case n.WakeAt != nil:

@@ -195,3 +195,19 @@ func TestExplainWorkflowJSON(t *testing.T) {
 		t.Errorf("A/B tests: %+v", a)
 	}
 }
+
+func TestExplainWorkflowNextText(t *testing.T) {
+	wake := time.Date(2026, 3, 8, 9, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		n    explainNext
+		want string
+	}{
+		{explainNext{Index: 1, Step: "check", WakeAt: &wake, InWait: "wait_1d"}, "check at 2026-03-08T09:00:00Z, when wait wait_1d ends"},
+		{explainNext{Index: 3, Step: "clicked", WakeAt: &wake, InWait: "clicked"}, "clicked, waiting there until 2026-03-08T09:00:00Z"},
+		{explainNext{Index: 2, Step: "ask_review", WaitingForABDecision: "ask_review"}, "ask_review, waiting for the A/B decision on ask_review"},
+	} {
+		if got := nextText(&tc.n); got != tc.want {
+			t.Errorf("nextText(%+v) = %q, want %q", tc.n, got, tc.want)
+		}
+	}
+}

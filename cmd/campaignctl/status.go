@@ -228,7 +228,8 @@ Per workflow, one line per step with its KIND: SENT, SKIPPED and HELD as for a
 sequence where the kind can do so (a notify_owner step's SENT counts the
 owners notified, SKIPPED those it could not: no owner address; a wait is
 SKIPPED when its relative_to field is unset), "-" where it cannot; WAITING the
-active enrollments in a wait step, or before any other step; EXITED-HERE the
+active enrollments in a wait step (or a branch waiting to test engagement with
+a message), or before any other step; EXITED-HERE the
 enrollments that exited at the step (goal, an exit step, a loop); DONE what
 else the step did: waited N, branched N (and how many went to each step),
 set N, cleared N, assigned N, and exits other than the goal by reason.
