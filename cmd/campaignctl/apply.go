@@ -67,13 +67,21 @@ The plan's hash is checked: a plan edited after 'campaignctl plan' is refused.`,
 		fmt.Fprintln(stderr, "campaignctl apply:", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "applied plan %s as revision %d: %d campaigns, %d sequences, %d segments, %d templates\n", short(p.Hash), id, len(p.Campaigns), len(p.Sequences), len(p.Segments), len(p.Templates))
+	fmt.Fprintf(stdout, "applied plan %s as revision %d: %d campaigns, %d sequences, %d workflows, %d autoresponders, %d segments, %d templates\n",
+		short(p.Hash), id, len(p.Campaigns), len(p.Sequences), len(p.Workflows), len(p.Autoresponders), len(p.Segments), len(p.Templates))
 	// Every object the daemon will run, by name.
 	for _, c := range p.Campaigns {
 		fmt.Fprintf(stdout, "  will run campaign %s\n", c.Name)
 	}
 	for _, s := range p.Sequences {
 		fmt.Fprintf(stdout, "  will run sequence %s (%d steps, segment %s)\n", s.Name, len(s.Steps), s.Segment)
+	}
+	for _, w := range p.Workflows {
+		trigger := w.Trigger.Event
+		if w.Trigger.Topic != "" {
+			trigger += " on " + w.Trigger.Topic
+		}
+		fmt.Fprintf(stdout, "  will run workflow %s (%s, %d steps, trigger %s)\n", w.Name, w.Type, len(w.Steps), trigger)
 	}
 	for _, a := range p.Autoresponders {
 		if a.Mode == "single" {

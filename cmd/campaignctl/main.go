@@ -32,6 +32,7 @@ func commands() []command {
 		{"status", "show each applied object's sync, health and per-step progress", runStatus},
 		{"explain", "say why a contact did or did not get a campaign or sequence", runExplain},
 		{"timeline", "list a contact's events and messages in time order", runTimeline},
+		{"enrollments", "exclude, include or reset a contact's enrollment by hand (audited)", runEnrollments},
 		{"smtp-capture", "run a local SMTP server that stores mail as .eml files (development)", runSMTPCapture},
 	}
 }

@@ -364,8 +364,15 @@ func (e *Engine) reenrollFromSegment(ctx context.Context, l *loaded, w *workflow
 		if err != nil {
 			return err
 		}
+		excluded, err := e.Store.Excluded(ctx, kind, name, keys)
+		if err != nil {
+			return err
+		}
 		var out []store.EventEnrollment
 		for _, m := range batch {
+			if excluded[m.Key] {
+				continue
+			}
 			p, seen := prior[m.Key]
 			if seen && !p.Left {
 				continue // still in the trigger since its last enrollment: not a new entry
@@ -495,6 +502,10 @@ func (e *Engine) enrollEvents(ctx context.Context, l *loaded, w *workflow, evs [
 	if err != nil {
 		return 0, err
 	}
+	excluded, err := e.Store.Excluded(ctx, kind, name, keys)
+	if err != nil {
+		return 0, err
+	}
 	var out []store.EventEnrollment
 	decided := make([]int64, 0, len(evs))
 	for _, ev := range evs {
@@ -503,7 +514,7 @@ func (e *Engine) enrollEvents(ctx context.Context, l *loaded, w *workflow, evs [
 		if !ok || c.email == "" {
 			continue // not in the CRM (yet), or no address: nothing to enroll
 		}
-		if inSegment != nil && !inSegment[ev.ContactKey] {
+		if (inSegment != nil && !inSegment[ev.ContactKey]) || excluded[ev.ContactKey] {
 			continue
 		}
 		evm := eventMap(ev)

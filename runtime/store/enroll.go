@@ -48,6 +48,8 @@ WHERE NOT EXISTS (SELECT 1 FROM campaignctl.enrollments x
                   WHERE x.kind = ` + p(1) + ` AND x.object = ` + p(2) + ` AND x.contact_key = c.k)
   AND NOT EXISTS (SELECT 1 FROM campaignctl.enrollments x
                   WHERE x.kind = ` + p(1) + ` AND x.object = ` + p(2) + ` AND x.email_normalized <> '' AND x.email_normalized = c.en)
+  AND NOT EXISTS (SELECT 1 FROM campaignctl.enrollment_exclusions x
+                  WHERE x.kind = ` + p(1) + ` AND x.object = ` + p(2) + ` AND x.contact_key = c.k)
 ORDER BY c.ord
 ON CONFLICT DO NOTHING`
 	args := append(append([]any(nil), src.Args...), kind, object, wake, now, revision)

@@ -301,6 +301,7 @@ INSERT INTO campaignctl.enrollments (kind, object, contact_key, email, email_nor
 SELECT $1, $2, k, btrim(coalesce(e, '')), lower(btrim(coalesce(e, ''))), 1, 'active', 0, $3, $4, $5, $4
 FROM unnest($6::text[], $7::text[]) AS t(k, e)
 WHERE btrim(coalesce(e, '')) <> ''
+  AND NOT EXISTS (SELECT 1 FROM campaignctl.enrollment_exclusions x WHERE x.kind = $1 AND x.object = $2 AND x.contact_key = k)
 ON CONFLICT DO NOTHING;
 
 -- name: enrollment-engagement
