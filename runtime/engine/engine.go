@@ -415,7 +415,14 @@ func (e *Engine) materialize(ctx context.Context, l *loaded, c *plan.Campaign, n
 			}
 			rs = append(rs, store.Recipient{Key: m.Key, Email: m.Email})
 		}
-		n, err := e.Store.EnqueueBatch(ctx, c.Name, "", c.Class, now, now, rs)
+		var n int64
+		var err error
+		if c.ABTest != nil {
+			variants, dues := campaignVariants(c, rs, now)
+			n, err = e.Store.EnqueueVariants(ctx, c.Name, c.Class, now, rs, variants, dues)
+		} else {
+			n, err = e.Store.EnqueueBatch(ctx, c.Name, "", c.Class, now, now, rs)
+		}
 		total += int64(len(batch))
 		fresh += n
 		return err

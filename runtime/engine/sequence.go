@@ -57,6 +57,10 @@ func (l *loaded) loadSequences(ser []*series) {
 // their send steps' A/B tests.
 func (l *loaded) loadWorkflows(ws []*workflow) {
 	l.workflows = ws
+	for i := range l.plan.Campaigns {
+		c := &l.plan.Campaigns[i]
+		l.compileVariants(kindCampaign, c.Name, "", c.Template, c.ABTest)
+	}
 	for _, w := range ws {
 		for _, st := range w.p.Steps {
 			l.compileVariants(flow.KindWorkflow, w.p.Name, st.Name, st.Template, st.ABTest)
@@ -165,6 +169,9 @@ func (e *Engine) reconcileSequences(ctx context.Context, l *loaded, now time.Tim
 		if err := e.decideTests(ctx, l, s, now); err != nil {
 			return err
 		}
+	}
+	if err := e.reconcileCampaignTests(ctx, l, now); err != nil {
+		return err
 	}
 	return e.reconcileWorkflows(ctx, l, now, enrollNow)
 }

@@ -35,8 +35,8 @@ func NotRun(p *plan.Plan) []string {
 		}
 	}
 	for _, c := range p.Campaigns {
-		if c.ABTest != nil {
-			out = append(out, fmt.Sprintf("campaign %s: its A/B test is not applied; every recipient gets template %s", c.Name, c.Template))
+		if t := c.ABTest; t != nil && (t.Metric == "conversions" || t.Metric == "revenue") {
+			out = append(out, fmt.Sprintf("campaign %s: the A/B metric %s is not measured for one-off campaigns; the test is decided by its inconclusive policy (%s)", c.Name, t.Metric, t.Inconclusive))
 		}
 	}
 	for _, s := range p.Sequences {

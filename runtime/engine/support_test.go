@@ -17,13 +17,13 @@ func TestNotRunNamesWhatTheDaemonIgnores(t *testing.T) {
 		Workflows: []plan.Workflow{{Name: "ok", Model: "lead", Trigger: plan.Trigger{Event: "page_view"}, Steps: []plan.Step{{Name: "b", Kind: plan.StepBranch, Condition: "lead.score > 3"}}},
 			{Name: "seg", Model: "lead", Trigger: plan.Trigger{Event: "page_view"}, Steps: []plan.Step{{Name: "b", Kind: plan.StepBranch, Condition: "segment.vip"}}}},
 		Sequences: []plan.Sequence{{Name: "n", Steps: []plan.SequenceStep{{Name: "w1", ABTest: &plan.ABTest{Metric: "revenue", Inconclusive: "send_first"}}}}},
-		Campaigns: []plan.Campaign{{Name: "ab", Template: "t", ABTest: &plan.ABTest{}, Policy: "eu"}},
+		Campaigns: []plan.Campaign{{Name: "ab", Template: "t", ABTest: &plan.ABTest{Metric: "revenue"}, Policy: "eu"}, {Name: "ab2", Template: "t", ABTest: &plan.ABTest{Metric: "click_rate"}}},
 		Policies: []plan.Policy{{Name: "eu", FrequencyCap: &plan.FrequencyCap{Max: 3, Per: "7d"}, DailyQuota: 10,
 			Bypass:   map[string][]string{plan.ClassTransactional: {"quiet_hours", "unsubscribed"}},
 			Suppress: []string{"unsubscribed", "blacklisted", "hard_bounce"}}},
 	}
 	got := strings.Join(NotRun(p), "\n")
-	for _, want := range []string{"workflow seg: step b: if \"segment.vip\"", "campaign ab: its A/B test", "sequence n / step w1: the A/B metric revenue", "policy eu: [daily_quota] not enforced",
+	for _, want := range []string{"workflow seg: step b: if \"segment.vip\"", "campaign ab: the A/B metric revenue", "sequence n / step w1: the A/B metric revenue", "policy eu: [daily_quota] not enforced",
 		"policy eu: bypass transactional unsubscribed is not applied", "policy eu: suppress leaves out complaint"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("NotRun lacks %q:\n%s", want, got)

@@ -41,6 +41,13 @@ func (l *loaded) target(r store.Claimed) (target, error) {
 		}
 		senderName, tplName = c.Sender, c.Template
 		tg.rules = l.rules[rulesKey(kind, c.Name, "")]
+		if r.Variant != "" {
+			key := campaignVariantKey(c.Name, r.Variant)
+			if _, ok := l.templates[key]; !ok && l.templateErrs[key] == nil {
+				return tg, fmt.Errorf("variant %s no longer in the A/B test of campaign %s", r.Variant, c.Name)
+			}
+			tg.templateKey, tg.templateHash = key, l.variantHashes[key]
+		}
 	case flow.KindSequence, flow.KindAutoresponder:
 		s, ok := l.series[seriesKey(kind, r.Campaign)]
 		if !ok {

@@ -1,0 +1,123 @@
+package engine_test
+
+import (
+	"bytes"
+	"math"
+	"net/mail"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/campaignctl/campaignctl/compiler/plan"
+	"github.com/campaignctl/campaignctl/runtime/abtest"
+)
+
+// A campaign's own A/B test, on a real Postgres and SMTP relay: the test group
+// gets its variants at once (split within binomial tolerance, the same on two
+// replicas), the remainder waits for the decision, the injected clicks decide
+// it, and the remainder receives only the winner; nobody gets two messages.
+func TestCampaignABTestSendsTheWinnerToTheRest(t *testing.T) {
+	const n = 2000
+	nb := setupNurture(t, n)
+	r2 := nb.replica(t, "r1")
+	p := nurturePlan()
+	p.Sequences = nil
+	p.Templates = append(p.Templates, plan.Template{Name: "launch", Subject: "Subject A", Text: "Hi {{ .lead.name }} {{ .unsubscribe_url }}", Class: plan.ClassMarketing})
+	ab := &plan.ABTest{TestPercent: 20, Metric: "click_rate", DecideAfter: "4h", Inconclusive: "send_first",
+		Variants: []plan.Variant{{Name: "a", Subject: "Subject A"}, {Name: "b", Subject: "Subject B"}}}
+	p.Campaigns = []plan.Campaign{{Name: "launch", Segment: "restock_waitlist", Template: "launch", Sender: "warehouse", Class: plan.ClassMarketing, ABTest: ab}}
+	p.Finalize()
+	nb.apply(t, p)
+
+	// The audience, one address per person, computed here.
+	audience := map[string]string{} // address → first key
+	for _, l := range nb.leads {
+		addr := strings.ToLower(strings.TrimSpace(l.email))
+		if _, dup := audience[addr]; l.match && !dup {
+			audience[addr] = strconv.Itoa(l.id)
+		}
+	}
+	nb.step(t, nb.eng, r2)
+	nb.step(t, nb.eng, r2)
+
+	subjects := func() map[string][]string {
+		out := map[string][]string{}
+		for _, m := range nb.relay.Messages() {
+			msg, err := mail.ReadMessage(bytes.NewReader(m.Data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, to := range m.To {
+				out[strings.ToLower(to)] = append(out[strings.ToLower(to)], msg.Header.Get("Subject"))
+			}
+		}
+		return out
+	}
+	first := subjects()
+	inTest := 0
+	byVariant := map[string][]string{}
+	for addr, key := range audience {
+		v, ok := abtest.Assign("campaign", "launch", "", key, ab)
+		got := first[addr]
+		if ok {
+			inTest++
+			byVariant[v] = append(byVariant[v], key)
+			want := map[string]string{"a": "Subject A", "b": "Subject B"}[v]
+			if len(got) != 1 || got[0] != want {
+				t.Errorf("%s (test group, variant %s) received %v, want [%s]", addr, v, got, want)
+			}
+		} else if len(got) != 0 {
+			t.Errorf("%s (remainder) received %v before the decision", addr, got)
+		}
+	}
+	mean, sd := 0.2*float64(len(audience)), math.Sqrt(float64(len(audience))*0.2*0.8)
+	if math.Abs(float64(inTest)-mean) > 4*sd {
+		t.Errorf("%d of %d in the test group, want within 4σ of %.0f", inTest, len(audience), mean)
+	}
+	if d := math.Abs(float64(len(byVariant["a"]) - len(byVariant["b"]))); d > 4*math.Sqrt(float64(inTest)*0.25)*2 {
+		t.Errorf("split a=%d b=%d, want within binomial tolerance", len(byVariant["a"]), len(byVariant["b"]))
+	}
+
+	// B's readers click far more often.
+	clicks := func(keys []string, every int) {
+		for i, k := range keys {
+			if i%every == 0 {
+				nb.st.DB.MustExec(`INSERT INTO campaignctl.events (occurred_at, model, contact_key, type, campaign, step) VALUES ($1, 'lead', $2, 'click', 'launch', '')`,
+					nb.clock.Now().Add(time.Hour), k)
+			}
+		}
+	}
+	clicks(byVariant["a"], 20)
+	clicks(byVariant["b"], 3)
+	nb.clock.Advance(3 * time.Hour)
+	nb.step(t, nb.eng, r2)
+	if got := len(nb.relay.Messages()); got != inTest {
+		t.Fatalf("before decide_after the remainder still waits: %d messages, want %d", got, inTest)
+	}
+	nb.clock.Advance(90 * time.Minute)
+	for i := 0; i < 3; i++ {
+		nb.step(t, nb.eng, r2)
+	}
+	var decision, winner string
+	if err := nb.st.DB.QueryRow(`SELECT decision, winner FROM campaignctl.ab_decisions WHERE kind = 'campaign' AND object = 'launch'`).Scan(&decision, &winner); err != nil {
+		t.Fatal(err)
+	}
+	if decision != abtest.DecisionWinner || winner != "b" {
+		t.Fatalf("decision %q winner %q, want the winner b", decision, winner)
+	}
+	final := subjects()
+	for addr, key := range audience {
+		got := final[addr]
+		if len(got) != 1 {
+			t.Errorf("%s received %d messages, want exactly one", addr, len(got))
+			continue
+		}
+		if _, ok := abtest.Assign("campaign", "launch", "", key, ab); !ok && got[0] != "Subject B" {
+			t.Errorf("%s (remainder) received %q, want the winner's subject", addr, got[0])
+		}
+	}
+	if len(final) != len(audience) {
+		t.Errorf("%d addresses received mail, want the audience's %d", len(final), len(audience))
+	}
+}
