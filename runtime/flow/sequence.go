@@ -97,10 +97,10 @@ func CompileSequence(s *plan.Sequence) (*Sequence, error) {
 // follow-up at its offset from the contact's enrollment (which the engine
 // never places before the autoresponder's start), responders excluded when
 // the autoresponder says so. Multiple mode (a recurrence) is not a series of
-// fixed offsets and is refused with an error saying so.
+// fixed offsets: CompileRecurring reads it.
 func CompileAutoresponder(a *plan.Autoresponder) (*Sequence, error) {
 	if a.Mode != "single" {
-		return nil, fmt.Errorf("autoresponder %s: mode %q (a recurrence) is not run by this version of the daemon; only mode \"single\" is", a.Name, a.Mode)
+		return nil, fmt.Errorf("autoresponder %s: mode %q is not a series of follow-ups (a recurrence is read by CompileRecurring)", a.Name, a.Mode)
 	}
 	steps := make([]plan.SequenceStep, 0, len(a.FollowUps))
 	for i, f := range a.FollowUps {
