@@ -212,13 +212,14 @@ func TestAutoresponderSingleMode(t *testing.T) {
 	if kinds(d) != "skipped:welcome skipped:day_3 skipped:day_10 exited" {
 		t.Fatalf("do not email: %s; want every follow-up skipped", kinds(d))
 	}
-	// max_follow_ups caps the series; multiple mode is refused, saying so.
+	// max_follow_ups caps the series; multiple mode is not a series of
+	// follow-ups (CompileRecurring reads it), saying so.
 	short, _ := CompileAutoresponder(&plan.Autoresponder{Name: "x", Mode: "single", MaxFollowUps: 2,
 		FollowUps: []plan.FollowUp{{Name: "a", Offset: "0d"}, {Name: "b", Offset: "1d"}, {Name: "c", Offset: "2d"}}})
 	if len(short.Steps) != 2 {
 		t.Errorf("max_follow_ups 2 kept %d follow-ups", len(short.Steps))
 	}
-	if _, err := CompileAutoresponder(&plan.Autoresponder{Name: "m", Mode: "multiple"}); err == nil || !strings.Contains(err.Error(), "not run by this version") {
+	if _, err := CompileAutoresponder(&plan.Autoresponder{Name: "m", Mode: "multiple"}); err == nil || !strings.Contains(err.Error(), "CompileRecurring") {
 		t.Errorf("multiple mode: %v", err)
 	}
 }
