@@ -17,6 +17,7 @@ import (
 
 	"github.com/campaignctl/campaignctl/compiler"
 	"github.com/campaignctl/campaignctl/compiler/diff"
+	"github.com/campaignctl/campaignctl/runtime/store"
 	"github.com/campaignctl/campaignctl/runtime/store/storetest"
 )
 
@@ -732,4 +733,64 @@ func diffBenchRepo(b *testing.B) (string, string) {
 	gitB("add", "-A")
 	gitB("commit", "-q", "-m", "two")
 	return dir, campaigns
+}
+
+// diff --db shows, for a sequence the change edits, how many contacts are
+// enrolled and how many wait at each step, marking the steps the change edits.
+func TestDiffImpactCountsEnrollmentsPerStep(t *testing.T) {
+	db, url := storetest.Open(t)
+	st := &store.Store{DB: db}
+	if _, err := st.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var rev int64
+	if err := db.Get(&rev, `INSERT INTO campaignctl.revisions (plan_hash, plan, applied_at) VALUES ('h', '{}', now()) RETURNING id`); err != nil {
+		t.Fatal(err)
+	}
+	enroll := func(n int, next, state string) {
+		for i := 0; i < n; i++ {
+			db.MustExec(`INSERT INTO campaignctl.enrollments (kind, object, contact_key, occurrence, state, next_step, enrolled_at, revision_id, updated_at)
+				VALUES ('sequence', 'restock_nurture', $1, 1, $2, $3, now(), $4, now())`, fmt.Sprintf("%s-%s-%d", next, state, i), state, next, rev)
+		}
+	}
+	enroll(5, "week2_ignored", "active")
+	enroll(3, "week3", "active")
+	enroll(2, "week3", "exited")
+
+	newDir := t.TempDir()
+	if err := os.CopyFS(newDir, os.DirFS("../../campaigns")); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(newDir, "restock_nurture.hcl")
+	src, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(string(src), `offset   = "14d"`, `offset   = "21d"`, 1)
+	if edited == string(src) {
+		t.Fatal("week3's offset not found in campaigns/restock_nurture.hcl")
+	}
+	if err := os.WriteFile(file, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runSub(runDiff, "--db", url, "../../campaigns", newDir)
+	if code != diffChanges {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{
+		`sequence "restock_nurture": 8 contacts enrolled now`,
+		`  step "week2_ignored": 5 waiting`,
+		`  step "week3": 3 waiting (changed by this change)`,
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("diff --db lacks %q:\n%s", want, stdout)
+		}
+	}
+	if strings.Contains(stdout, `step "week2_ignored": 5 waiting (`) || strings.Contains(stdout, `step "week1"`) {
+		t.Errorf("an unchanged step is marked, or a step nobody waits at is listed:\n%s", stdout)
+	}
+	_, js, _ := runSub(runDiff, "--db", url, "--format", "json", "../../campaigns", newDir)
+	if !strings.Contains(js, `"step": "week3"`) || !strings.Contains(js, `"change": "changed"`) {
+		t.Errorf("JSON lacks the per-step counts:\n%s", js)
+	}
 }

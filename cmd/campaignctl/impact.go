@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"github.com/campaignctl/campaignctl/compiler/diff"
 	"github.com/campaignctl/campaignctl/compiler/plan"
@@ -112,7 +115,117 @@ func computeImpact(ctx context.Context, db *sqlx.DB, oldPlan, newPlan *plan.Plan
 			})
 		}
 	}
+	steps, err := stepImpact(ctx, db, oldPlan, newPlan)
+	if err != nil {
+		return nil, err
+	}
+	imp.Enrollments = append(imp.Enrollments, steps...)
 	return imp, nil
+}
+
+// stepImpact counts, for every sequence, workflow and autoresponder the change
+// edits or removes, the contacts enrolled now and where they wait, step by
+// step, marking the steps the change edits or removes.
+func stepImpact(ctx context.Context, db *sqlx.DB, oldPlan, newPlan *plan.Plan) ([]diff.Enrollment, error) {
+	type object struct {
+		kind, name, hash string
+		steps            []string
+		stepJSON         map[string]string
+	}
+	collect := func(p *plan.Plan) map[string]object {
+		out := map[string]object{}
+		add := func(kind, name, hash string, names []string, values []any) {
+			o := object{kind: kind, name: name, hash: hash, steps: names, stepJSON: map[string]string{}}
+			for i, n := range names {
+				b, _ := json.Marshal(values[i])
+				o.stepJSON[n] = string(b)
+			}
+			out[kind+"/"+name] = o
+		}
+		for _, s := range p.Sequences {
+			var names []string
+			var values []any
+			for _, st := range s.Steps {
+				names, values = append(names, st.Name), append(values, st)
+			}
+			add("sequence", s.Name, s.Hash, names, values)
+		}
+		for _, w := range p.Workflows {
+			var names []string
+			var values []any
+			for _, st := range w.Steps {
+				names, values = append(names, st.Name), append(values, st)
+			}
+			add("workflow", w.Name, w.Hash, names, values)
+		}
+		for _, a := range p.Autoresponders {
+			var names []string
+			var values []any
+			for _, f := range a.FollowUps {
+				names, values = append(names, f.Name), append(values, f)
+			}
+			add("autoresponder", a.Name, a.Hash, names, values)
+		}
+		return out
+	}
+	olds, news := collect(oldPlan), collect(newPlan)
+	keys := make([]string, 0, len(olds))
+	for k := range olds {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var out []diff.Enrollment
+	for _, k := range keys {
+		o := olds[k]
+		n, still := news[k]
+		if still && n.hash == o.hash {
+			continue
+		}
+		var rows []struct {
+			Step  string `db:"next_step"`
+			Count int64  `db:"count"`
+		}
+		// A database never applied to has no enrollments table: nothing is
+		// enrolled; any other error is one.
+		if err := db.SelectContext(ctx, &rows, `SELECT next_step, count(*) FROM campaignctl.enrollments
+WHERE kind = $1 AND object = $2 AND state = 'active' GROUP BY next_step`, o.kind, o.name); err != nil {
+			if isUndefinedTable(err) {
+				return nil, nil
+			}
+			return nil, fmt.Errorf("counting the enrollments of %s %s: %w", o.kind, o.name, err)
+		}
+		waiting := map[string]int64{}
+		var total int64
+		for _, r := range rows {
+			waiting[r.Step] += r.Count
+			total += r.Count
+		}
+		if total == 0 {
+			continue
+		}
+		e := diff.Enrollment{Kind: o.kind, Name: o.name, Active: total}
+		for _, st := range o.steps {
+			change := ""
+			switch {
+			case !still:
+			case n.stepJSON[st] == "":
+				change = "removed"
+			case n.stepJSON[st] != o.stepJSON[st]:
+				change = "changed"
+			}
+			if waiting[st] > 0 || change != "" {
+				e.Steps = append(e.Steps, diff.StepEnrollment{Step: st, Waiting: waiting[st], Change: change})
+			}
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// isUndefinedTable reports a Postgres "relation does not exist" error.
+func isUndefinedTable(err error) bool {
+	var pqErr *pq.Error
+	return errors.As(err, &pqErr) && pqErr.Code == "42P01"
 }
 
 // changedSegments lists the segments added, removed or edited, by name.

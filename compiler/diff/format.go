@@ -150,6 +150,13 @@ func impactLines(imp *Impact) []string {
 	}
 	for _, e := range imp.Enrollments {
 		out = append(out, fmt.Sprintf("%s %q: %s enrolled now", e.Kind, e.Name, plural64(e.Active, "contact")))
+		for _, s := range e.Steps {
+			line := fmt.Sprintf("  step %q: %s waiting", s.Step, groupDigits(s.Waiting))
+			if s.Change != "" {
+				line += " (" + s.Change + " by this change)"
+			}
+			out = append(out, line)
+		}
 	}
 	return out
 }

@@ -43,6 +43,19 @@ type Enrollment struct {
 	Kind   string `json:"kind"`
 	Name   string `json:"name"`
 	Active int64  `json:"active"`
+	// Steps lists, in the object's step order, the steps the change edits or
+	// removes and the steps contacts are waiting at now, with how many wait
+	// there: the contacts a step change reaches.
+	Steps []StepEnrollment `json:"steps,omitempty"`
+}
+
+// StepEnrollment is how many active enrollments wait at one step.
+type StepEnrollment struct {
+	Step    string `json:"step"`
+	Waiting int64  `json:"waiting"`
+	// Change is "changed" or "removed" when the change edits or removes the
+	// step, "" otherwise.
+	Change string `json:"change,omitempty"`
 }
 
 // impactSkippedReason is why the views say the impact was not computed; a
