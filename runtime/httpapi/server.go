@@ -109,7 +109,7 @@ func (s *Server) claims(w http.ResponseWriter, r *http.Request) (links.Claims, b
 		http.Error(w, "unsubscribe links are not configured", http.StatusNotFound)
 		return links.Claims{}, false
 	}
-	c, err := s.Links.Verify(r.PathValue("token"))
+	c, err := s.Links.Verify(r.PathValue("token"), links.PurposeUnsubscribe)
 	if err != nil {
 		w.WriteHeader(http.StatusBadRequest)
 		pageTpl.Execute(w, page{Title: "Link not valid", Body: "This unsubscribe link is damaged or was not issued by us. Use the link from the most recent email."})

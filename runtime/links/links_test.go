@@ -1,45 +1,250 @@
 package links
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
+	"strings"
 	"testing"
 )
 
-func TestSignVerifyRoundTrip(t *testing.T) {
-	s, err := NewSigner([]byte("0123456789abcdef0123"))
+var (
+	secretA = []byte("0123456789abcdef0123")
+	secretB = []byte("another-secret-of-16+")
+	secretC = []byte("a-third-secret-0123456")
+)
+
+// legacyToken is the token format before key ids, written out independently
+// of the package (as the pre-rotation Signer.Sign did): these links are in
+// inboxes today.
+func legacyToken(secret []byte, campaign, step, email string) string {
+	payload := campaign + "\x1f" + step + "\x1f" + email
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte(payload))
+	enc := base64.RawURLEncoding
+	return enc.EncodeToString([]byte(payload)) + "." + enc.EncodeToString(mac.Sum(nil)[:16])
+}
+
+func mustSigner(t testing.TB, current []byte, old ...[]byte) *Signer {
+	t.Helper()
+	s, err := FromSecrets(current, old...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := Claims{Campaign: "spring", Step: "week1", Email: "ann@example.com"}
-	got, err := s.Verify(s.Sign(c))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != c {
-		t.Fatalf("got %+v, want %+v", got, c)
+	return s
+}
+
+func clickClaims() Claims {
+	return Claims{
+		Purpose: PurposeClick, Kind: "sequence", Campaign: "restock_nurture", Step: "week1", Variant: "urgent",
+		Model: "lead", ContactKey: "42", URL: "https://shop.example/p?id=7&utm=x#top",
+		Occurrence: 2, OutboxID: 123456789, IssuedAt: 1_790_000_000,
 	}
 }
 
-func TestVerifyRejectsTampering(t *testing.T) {
-	s, _ := NewSigner([]byte("0123456789abcdef0123"))
-	other, _ := NewSigner([]byte("another-secret-of-16+"))
-	tok := s.Sign(Claims{Campaign: "c", Email: "a@example.com"})
-	forged := other.Sign(Claims{Campaign: "c", Email: "victim@example.com"})
-	for name, bad := range map[string]string{
-		"empty":        "",
-		"no signature": "abc",
-		"flipped byte": tok[:len(tok)-1] + string(tok[len(tok)-1]^1),
-		"other secret": forged,
-		"swapped":      forged[:len(forged)-22] + tok[len(tok)-22:],
+func TestSignVerifyRoundTrip(t *testing.T) {
+	s := mustSigner(t, secretA)
+	for _, c := range []Claims{
+		{Purpose: PurposeUnsubscribe, Campaign: "spring", Step: "week1", Email: "ann@example.com"},
+		{Purpose: PurposeOpen, Kind: "campaign", Campaign: "spring", Model: "customer", ContactKey: "x\x1fy.z", OutboxID: 1},
+		clickClaims(),
+		{Purpose: PurposeClick, URL: "http://a", OutboxID: -1, IssuedAt: -5},
 	} {
-		if _, err := s.Verify(bad); !errors.Is(err, ErrBadToken) {
-			t.Errorf("%s: got %v, want ErrBadToken", name, err)
+		tok := s.Sign(c)
+		got, err := s.Verify(tok, c.Purpose)
+		if err != nil {
+			t.Fatalf("%+v: %v", c, err)
+		}
+		c.KeyID = KeyID(secretA)
+		if got != c {
+			t.Fatalf("got %+v, want %+v", got, c)
 		}
 	}
 }
 
-func TestShortSecretRefused(t *testing.T) {
+func TestSignDefaultsToUnsubscribe(t *testing.T) {
+	s := mustSigner(t, secretA)
+	tok := s.Sign(Claims{Campaign: "c", Email: "a@example.com"})
+	if _, err := s.Verify(tok, PurposeUnsubscribe); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestVerifyRejectsForgeryAndTampering(t *testing.T) {
+	s := mustSigner(t, secretA)
+	other := mustSigner(t, secretB)
+	tok := s.Sign(clickClaims())
+	forged := other.Sign(clickClaims())
+	kid, rest, _ := strings.Cut(tok, ".")
+	payload, mac, _ := strings.Cut(rest, ".")
+	evil := clickClaims()
+	evil.URL = "https://evil.example/"
+	_, evilRest, _ := strings.Cut(s.Sign(evil), ".")
+	evilPayload, _, _ := strings.Cut(evilRest, ".")
+	for name, bad := range map[string]string{
+		"empty":                    "",
+		"no signature":             "abc",
+		"dots only":                "..",
+		"flipped last byte":        tok[:len(tok)-1] + string(tok[len(tok)-1]^1),
+		"other secret":             forged,
+		"other secret, our key id": KeyID(secretA) + forged[8:],
+		"payload swapped":          kid + "." + evilPayload + "." + mac,
+		"truncated mac":            tok[:len(tok)-2],
+		"truncated payload":        kid + "." + payload[:len(payload)-4] + "." + mac,
+		"mac dropped":              kid + "." + payload,
+		"extra part":               tok + ".AAAA",
+		"unknown key id":           "deadbeef." + payload + "." + mac,
+		"too long":                 tok + strings.Repeat("A", maxTokenLen),
+		"legacy signed by other":   legacyToken(secretB, "c", "", "a@example.com"),
+	} {
+		if _, err := s.Verify(bad, PurposeClick); !errors.Is(err, ErrBadToken) {
+			t.Errorf("%s: got %v, want ErrBadToken", name, err)
+		}
+	}
+	for i := 0; i <= len(tok); i++ {
+		if _, err := s.Verify(tok[:i], PurposeClick); i < len(tok) && err == nil {
+			t.Fatalf("truncated to %d of %d characters: accepted", i, len(tok))
+		}
+	}
+}
+
+func TestPurposeCannotBeSwapped(t *testing.T) {
+	s := mustSigner(t, secretA)
+	all := []Purpose{PurposeUnsubscribe, PurposeOpen, PurposeClick}
+	for _, issued := range all {
+		c := clickClaims()
+		c.Purpose, c.Email = issued, "ann@example.com"
+		tok := s.Sign(c)
+		for _, used := range all {
+			_, err := s.Verify(tok, used)
+			if (err == nil) != (issued == used) {
+				t.Errorf("issued for %s, used for %s: err %v", issued, used, err)
+			}
+		}
+	}
+	// A legacy token is an unsubscribe link and nothing else.
+	leg := legacyToken(secretA, "spring", "", "ann@example.com")
+	for _, used := range []Purpose{PurposeOpen, PurposeClick} {
+		if _, err := s.Verify(leg, used); !errors.Is(err, ErrBadToken) {
+			t.Errorf("legacy token used for %s: %v", used, err)
+		}
+	}
+}
+
+func TestKeyRotation(t *testing.T) {
+	before := mustSigner(t, secretA)
+	oldTok := before.Sign(clickClaims())
+	oldLegacy := legacyToken(secretA, "spring", "week1", "ann@example.com")
+
+	// Rotation: B is current, A verifies until retired.
+	during := mustSigner(t, secretB, SplitSecrets(" "+string(secretA)+" ,")...)
+	if got := during.KeyIDs(); len(got) != 2 || got[0] != KeyID(secretB) || got[1] != KeyID(secretA) {
+		t.Fatalf("key ids %v", got)
+	}
+	c, err := during.Verify(oldTok, PurposeClick)
+	if err != nil {
+		t.Fatalf("token of the old key after rotation: %v", err)
+	}
+	if c.KeyID != KeyID(secretA) || c.URL != clickClaims().URL {
+		t.Fatalf("claims %+v", c)
+	}
+	u, err := during.Verify(oldLegacy, PurposeUnsubscribe)
+	if err != nil {
+		t.Fatalf("legacy unsubscribe link after rotation: %v", err)
+	}
+	if u.Email != "ann@example.com" || u.Campaign != "spring" || u.Step != "week1" || u.KeyID != "" {
+		t.Fatalf("legacy claims %+v", u)
+	}
+	newTok := during.Sign(clickClaims())
+	if !strings.HasPrefix(newTok, KeyID(secretB)+".") {
+		t.Fatalf("new token %q not signed with the current key", newTok)
+	}
+
+	// Retirement: A is dropped; its tokens fail like forged ones.
+	after := mustSigner(t, secretC, secretB)
+	for name, tok := range map[string]string{"v1": oldTok, "legacy": oldLegacy} {
+		p := PurposeClick
+		if name == "legacy" {
+			p = PurposeUnsubscribe
+		}
+		if _, err := after.Verify(tok, p); !errors.Is(err, ErrBadToken) {
+			t.Errorf("%s token of a retired key: got %v, want ErrBadToken", name, err)
+		}
+	}
+	if _, err := after.Verify(newTok, PurposeClick); err != nil {
+		t.Errorf("token of a key still listed: %v", err)
+	}
+}
+
+func TestSecretsChecked(t *testing.T) {
 	if _, err := NewSigner([]byte("short")); err == nil {
 		t.Fatal("want error for short secret")
+	}
+	if _, err := FromSecrets(secretA, []byte("short")); err == nil {
+		t.Fatal("want error for short old secret")
+	}
+	s, err := FromSecrets(secretA, secretA)
+	if err != nil || len(s.KeyIDs()) != 1 {
+		t.Fatalf("current repeated as old: %v %v", err, s)
+	}
+	if got := SplitSecrets(""); got != nil {
+		t.Fatalf("SplitSecrets(\"\") = %q", got)
+	}
+}
+
+// FuzzVerify: Verify never panics, and a token that differs from one we
+// issued is never accepted, whatever the mutation.
+func FuzzVerify(f *testing.F) {
+	s := mustSigner(f, secretA, secretB)
+	old := mustSigner(f, secretB)
+	valid := map[string]bool{}
+	for _, tok := range []string{
+		s.Sign(clickClaims()),
+		s.Sign(Claims{Purpose: PurposeOpen, Campaign: "c", ContactKey: "1", Model: "m"}),
+		s.Sign(Claims{Campaign: "c", Email: "a@example.com"}),
+		old.Sign(clickClaims()),
+		legacyToken(secretA, "c", "s", "a@example.com"),
+		legacyToken(secretB, "c", "", "b@example.com"),
+	} {
+		valid[tok] = true
+		f.Add(tok, byte(0), 0)
+	}
+	f.Add("", byte(0), 0)
+	f.Add("deadbeef..", byte('.'), 9)
+	f.Fuzz(func(t *testing.T, tok string, b byte, at int) {
+		// Mutate one byte of the input so the seeds' neighbourhood is explored
+		// even without coverage guidance.
+		if len(tok) > 0 && at >= 0 {
+			i := at % len(tok)
+			tok = tok[:i] + string([]byte{tok[i] ^ b}) + tok[i+1:]
+		}
+		for _, p := range []Purpose{PurposeUnsubscribe, PurposeOpen, PurposeClick, 0, 'x'} {
+			c, err := s.Verify(tok, p)
+			if err == nil && !valid[tok] {
+				t.Fatalf("accepted a token we never issued: %q → %+v", tok, c)
+			}
+			if err != nil && !errors.Is(err, ErrBadToken) {
+				t.Fatalf("error %v is not ErrBadToken", err)
+			}
+		}
+	})
+}
+
+func BenchmarkSignClick(b *testing.B) {
+	s := mustSigner(b, secretA)
+	c := clickClaims()
+	for b.Loop() {
+		s.Sign(c)
+	}
+}
+
+func BenchmarkVerifyClick(b *testing.B) {
+	s := mustSigner(b, secretA, secretB)
+	tok := s.Sign(clickClaims())
+	for b.Loop() {
+		if _, err := s.Verify(tok, PurposeClick); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
