@@ -54,8 +54,13 @@ const (
 	killContacts = 3000
 	// killNurtured contacts (every third) are also enrolled in a two-step
 	// sequence, whose steps go through the same path: killMessages in all.
-	killNurtured    = killContacts / 3
-	killMessages    = killContacts + 2*killNurtured
+	killNurtured = killContacts / 3
+	// killFlowed contacts (every fifth) post a purchase event that enrolls them
+	// in a workflow: one send, a wait, a branch, and a second send to the even
+	// ones (every tenth).
+	killFlowed      = killContacts / 5
+	killFlowedTwice = killContacts / 10
+	killMessages    = killContacts + 2*killNurtured + killFlowed + killFlowedTwice
 	killReplicas    = 3
 	killConcurrency = 8
 	killLedgerBatch = 32
@@ -160,6 +165,44 @@ sequence "kill_nurture" {
     template = "nurture_two"
   }
 }
+
+template "flow_one" {
+  subject = "Flow one"
+  text    = "First. Unsubscribe: {{ .unsubscribe_url }}"
+}
+
+template "flow_two" {
+  subject = "Flow two"
+  text    = "Second. Unsubscribe: {{ .unsubscribe_url }}"
+}
+
+# Enrolled by events stored after the apply, advanced through a wait and a
+# branch while replicas die: each send must reach each contact once.
+workflow "kill_flow" {
+  type   = "upsell"
+  model  = "c"
+  sender = "news"
+  trigger {
+    event = "purchase"
+  }
+  step "first" {
+    send = "flow_one"
+  }
+  step "pause" {
+    wait = "1s"
+  }
+  step "even" {
+    if   = "c.id % 2 == 0"
+    then = "second"
+    else = "done"
+  }
+  step "second" {
+    send = "flow_two"
+  }
+  step "done" {
+    exit = true
+  }
+}
 `
 
 func TestKillNineThreeReplicasAndPostgresRestart(t *testing.T) {
@@ -226,6 +269,11 @@ func TestKillNineThreeReplicasAndPostgresRestart(t *testing.T) {
 	runKillCmd(t, bin, "plan", dir, "--no-git", "-o", planPath)
 	runKillCmd(t, bin, "migrate", "--db", dbURL)
 	runKillCmd(t, bin, "apply", "--db", dbURL, planPath)
+	// The workflow's triggers, stored after the apply, before any daemon runs.
+	if _, err := db.ExecContext(ctx, `INSERT INTO campaignctl.events (occurred_at, model, contact_key, type)
+		SELECT now(), 'c', i::text, 'purchase' FROM generate_series(5, $1::int, 5) AS i`, killContacts); err != nil {
+		t.Fatal(err)
+	}
 	t.Logf("set up in %s", time.Since(started).Round(time.Millisecond))
 
 	serveArgs := func(worker string) []string {
@@ -392,7 +440,8 @@ func TestKillNineThreeReplicasAndPostgresRestart(t *testing.T) {
 	t.Logf("drain: %s", time.Since(drainStart).Round(time.Millisecond))
 
 	// The verdict, per (recipient, subject): the campaign's "Hello …" to every
-	// contact, the sequence's two steps to every third.
+	// contact, the sequence's two steps to every third, the workflow's first send to
+	// every fifth and its second to every tenth.
 	per := map[string]int{}
 	deliveries := 0
 	for _, m := range relay.Messages() {
@@ -401,7 +450,7 @@ func TestKillNineThreeReplicasAndPostgresRestart(t *testing.T) {
 			continue
 		}
 		subject := "Hello"
-		for _, s := range []string{"Nurture one", "Nurture two"} {
+		for _, s := range []string{"Nurture one", "Nurture two", "Flow one", "Flow two"} {
 			if bytes.Contains(m.Data, []byte("Subject: "+s)) {
 				subject = s
 			}
@@ -414,6 +463,12 @@ func TestKillNineThreeReplicasAndPostgresRestart(t *testing.T) {
 		subjects := []string{"Hello"}
 		if i%3 == 0 {
 			subjects = append(subjects, "Nurture one", "Nurture two")
+		}
+		if i%5 == 0 {
+			subjects = append(subjects, "Flow one")
+		}
+		if i%10 == 0 {
+			subjects = append(subjects, "Flow two")
 		}
 		for _, s := range subjects {
 			expected++
@@ -446,7 +501,7 @@ func TestKillNineThreeReplicasAndPostgresRestart(t *testing.T) {
 	if err := db.SelectContext(ctx, &enrolled, `SELECT state || ' ' || coalesce(exit_reason, '') || ': ' || count(*) FROM campaignctl.enrollments GROUP BY state, exit_reason`); err != nil {
 		t.Fatal(err)
 	}
-	if want := fmt.Sprintf("exited completed: %d", killNurtured); len(enrolled) != 1 || enrolled[0] != want {
+	if want := fmt.Sprintf("exited completed: %d", killNurtured+killFlowed); len(enrolled) != 1 || enrolled[0] != want {
 		t.Errorf("enrollments: %v; want [%s]", enrolled, want)
 	}
 	if dups > bound {
