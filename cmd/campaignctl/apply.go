@@ -84,8 +84,11 @@ The plan's hash is checked: a plan edited after 'campaignctl plan' is refused.`,
 		fmt.Fprintf(stdout, "  will run workflow %s (%s, %d steps, trigger %s)\n", w.Name, w.Type, len(w.Steps), trigger)
 	}
 	for _, a := range p.Autoresponders {
-		if a.Mode == "single" {
+		switch {
+		case a.Mode == "single":
 			fmt.Fprintf(stdout, "  will run autoresponder %s (%d follow-ups, segment %s)\n", a.Name, len(a.FollowUps), a.Segment)
+		case a.Recurrence != nil:
+			fmt.Fprintf(stdout, "  will run autoresponder %s (recurring: every %d %s, template %s, segment %s)\n", a.Name, max(a.Recurrence.Every, 1), a.Recurrence.Unit, a.Template, a.Segment)
 		}
 	}
 	// Say what validates but will not run, rather than accept it silently.

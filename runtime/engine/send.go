@@ -656,7 +656,7 @@ func (e *Engine) prepare(j job) prepared {
 		o.Error = "address suppressed"
 		return done(o)
 	}
-	if err := l.ruleErrs[rulesKey(tg.kind, tg.name, r.Step)]; err != nil {
+	if err := l.ruleErrs[rulesKey(tg.kind, tg.name, tg.step)]; err != nil {
 		count(metrics.StatusFailed)
 		o := outcome(r, store.OutboxFailed)
 		o.Error = "send-time policy: " + err.Error()

@@ -190,7 +190,10 @@ func (e *Engine) enroll(ctx context.Context, l *loaded, s *series, now time.Time
 		at = s.Start
 	}
 	wake := at
-	if len(s.compiled.Steps) > 0 {
+	switch {
+	case s.recurring != nil:
+		wake = recurringFirstWake(s.recurring, at)
+	case len(s.compiled.Steps) > 0:
 		wake = at.Add(s.compiled.Steps[0].Offset)
 	}
 	src, ok, err := l.eval.PushdownSource(s.Segment, now)
@@ -400,6 +403,9 @@ func (e *Engine) advanceGroup(ctx context.Context, adv *store.Advancer, l *loade
 			moves[i] = store.Move{ID: r.ID, Next: r.StepIndex, NextStep: r.NextStep, Wake: now.Add(time.Hour)}
 		}
 		return 0, adv.Apply(ctx, kind, object, now, nil, nil, moves)
+	}
+	if sr.recurring != nil {
+		return e.advanceRecurringGroup(ctx, adv, l, sr, group, now)
 	}
 	ids := make([]int64, len(group))
 	keys := make([]string, len(group))

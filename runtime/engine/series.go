@@ -11,9 +11,10 @@ import (
 )
 
 // series is what the engine runs per enrollment, whatever the plan kind: a
-// sequence, or a single-mode autoresponder (its follow-ups are steps without
-// conditions or tests). One description, so enrolling, advancing, sending,
-// policies and A/B tests are written once for both.
+// sequence, or an autoresponder — single mode (its follow-ups are steps
+// without conditions or tests) or multiple mode (a recurrence: its steps are
+// its issues, named by date, all sending the one template). One description,
+// so enrolling, sending and policies are written once for all three.
 type series struct {
 	Kind, Name                     string
 	Model, Segment, Sender, Policy string
@@ -22,8 +23,16 @@ type series struct {
 	Start, End                     time.Time
 	Steps                          []plan.SequenceStep
 	compiled                       *flow.Sequence
-	compileErr                     error
+	// recurring is set for a multiple-mode autoresponder (compiled is then
+	// nil); Steps holds one step, issueStep, with its template: the step
+	// every issue resolves to for its template, class and policy.
+	recurring  *flow.Recurring
+	compileErr error
 }
+
+// issueStep names the one plan step of a recurring series, which every issue
+// ("issue-2026-02-01") resolves to.
+const issueStep = "issue"
 
 func seriesKey(kind, name string) string { return kind + "/" + name }
 
@@ -42,6 +51,15 @@ func seriesOf(p *plan.Plan) []*series {
 		a := &p.Autoresponders[i]
 		sr := &series{Kind: flow.KindAutoresponder, Name: a.Name, Model: a.Model, Segment: a.Segment, Sender: a.Sender,
 			DoNotEmail: a.DoNotEmail}
+		if a.Mode == "multiple" {
+			sr.Steps = []plan.SequenceStep{{Name: issueStep, Template: a.Template}}
+			sr.recurring, sr.compileErr = flow.CompileRecurring(a)
+			if sr.compileErr == nil {
+				sr.Start, sr.End = sr.recurring.Start, sr.recurring.End
+			}
+			out = append(out, sr)
+			continue
+		}
 		for _, f := range a.FollowUps {
 			sr.Steps = append(sr.Steps, plan.SequenceStep{Name: f.Name, Offset: f.Offset, Template: f.Template})
 		}
@@ -62,18 +80,17 @@ func seriesOf(p *plan.Plan) []*series {
 
 // planDate reads a plan date ("2026-01-01", midnight UTC) or timestamp; "" is
 // the zero time.
-func planDate(s string) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
-	}
-	return time.Parse("2006-01-02", s)
-}
+func planDate(s string) (time.Time, error) { return flow.ParseInstant(s) }
 
-// step returns the plan step of the series by name.
+// step returns the plan step of the series by name; every issue of a
+// recurring series is its issueStep.
 func (s *series) step(name string) (*plan.SequenceStep, bool) {
+	if s.recurring != nil {
+		if (name == issueStep || flow.IsIssue(name)) && len(s.Steps) == 1 {
+			return &s.Steps[0], true
+		}
+		return nil, false
+	}
 	for i := range s.Steps {
 		if s.Steps[i].Name == name {
 			return &s.Steps[i], true

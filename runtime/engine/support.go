@@ -4,16 +4,20 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"time"
 
 	"github.com/campaignctl/campaignctl/compiler/plan"
+	"github.com/campaignctl/campaignctl/runtime/flow"
 )
 
 // NotRun lists what p declares that this daemon does not carry out yet, one
 // line each, so apply and serve can say so instead of accepting it silently.
-// Campaigns, sequences, workflows and single-mode autoresponders run, with
-// quiet hours and frequency caps applied at send time; multiple-mode
-// (recurring) autoresponders do not run; a campaign's A/B test is not
-// applied; daily quotas and send rates are not enforced; an A/B test judged
+// Campaigns, sequences, workflows and autoresponders (single and recurring)
+// run, with quiet hours and frequency caps applied at send time; an
+// autoresponder that cannot compile is named with the reason, and a
+// recurring one whose max_follow_ups stops its issues before its end (or at
+// all, without an end) says when; a campaign's A/B test is not applied;
+// daily quotas and send rates are not enforced; an A/B test judged
 // on revenue is decided by its inconclusive policy; a workflow this daemon
 // cannot run (a condition reading a segment, an unknown step kind) is named
 // with the reason.
@@ -29,9 +33,27 @@ func NotRun(p *plan.Plan) []string {
 			}
 		}
 	}
-	for _, a := range p.Autoresponders {
-		if a.Mode != "single" {
-			out = append(out, fmt.Sprintf("autoresponder %s: mode %s (a recurrence) is not run by this version of the daemon; only mode single is", a.Name, a.Mode))
+	for _, s := range seriesOf(p) {
+		if s.Kind != flow.KindAutoresponder {
+			continue
+		}
+		if s.compileErr != nil {
+			out = append(out, s.compileErr.Error()+": this autoresponder is not run")
+			continue
+		}
+		if s.recurring == nil {
+			continue
+		}
+		// Not a limit of the daemon but of the plan, said here so that a
+		// newsletter does not stop after max_follow_ups (10 unless written)
+		// issues without anyone having been told.
+		if last, cut := s.recurring.MaxCutsShort(); cut {
+			until := "it has no end"
+			if !s.End.IsZero() {
+				until = "its end is " + s.End.Format(time.RFC3339)
+			}
+			out = append(out, fmt.Sprintf("autoresponder %s: max_follow_ups = %d stops each contact after %d issues (a contact enrolled at the start gets its last on %s), while %s; raise max_follow_ups to send more",
+				s.Name, s.recurring.MaxIssues, s.recurring.MaxIssues, last.Format(time.RFC3339), until))
 		}
 	}
 	for _, c := range p.Campaigns {

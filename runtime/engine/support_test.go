@@ -32,8 +32,19 @@ func TestNotRunNamesWhatTheDaemonIgnores(t *testing.T) {
 	if strings.Contains(got, "autoresponder") || strings.Contains(got, "sequence(s)") || strings.Contains(got, "workflow ok") {
 		t.Errorf("NotRun names what the plan does not have or what runs:\n%s", got)
 	}
-	single := NotRun(&plan.Plan{Autoresponders: []plan.Autoresponder{{Name: "a", Mode: "single"}, {Name: "m", Mode: "multiple"}}})
-	if len(single) != 1 || !strings.Contains(single[0], "autoresponder m: mode multiple") {
-		t.Errorf("NotRun for a single and a multiple autoresponder: %v", single)
+	// Autoresponders: single and recurring ones run; one that cannot compile
+	// is named; a recurrence that max_follow_ups cuts short says so, one it
+	// does not is not named.
+	monthly := &plan.Recurrence{Unit: "month", Every: 1, DayOfMonth: 1}
+	ar := NotRun(&plan.Plan{Autoresponders: []plan.Autoresponder{{Name: "a", Mode: "single"},
+		{Name: "year", Mode: "multiple", Template: "t", Recurrence: monthly, Start: "2026-01-01", End: "2027-01-01", MaxFollowUps: 12},
+		{Name: "news", Mode: "multiple", Template: "t", Recurrence: monthly, Start: "2026-01-01", MaxFollowUps: 10},
+		{Name: "m", Mode: "multiple"}}})
+	want := []string{
+		"autoresponder m: mode multiple needs recurrence: this autoresponder is not run",
+		"autoresponder news: max_follow_ups = 10 stops each contact after 10 issues (a contact enrolled at the start gets its last on 2026-10-01T00:00:00Z), while it has no end; raise max_follow_ups to send more",
+	}
+	if strings.Join(ar, "\n") != strings.Join(want, "\n") {
+		t.Errorf("NotRun for autoresponders:\n%s\nwant\n%s", strings.Join(ar, "\n"), strings.Join(want, "\n"))
 	}
 }

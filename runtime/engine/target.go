@@ -15,7 +15,11 @@ const kindCampaign = "campaign"
 // kind), the template to render (a variant's, when the row carries one), the
 // sender and the contacts' model.
 type target struct {
-	kind, name   string
+	kind, name string
+	// step is the plan step the row resolved to ("" for a campaign): the
+	// row's own step, or issueStep for an issue of a recurring autoresponder.
+	// Policies are compiled per plan step.
+	step         string
 	templateKey  string
 	templateHash string
 	sender       *plan.Sender
@@ -55,9 +59,13 @@ func (l *loaded) target(r store.Claimed) (target, error) {
 		}
 		step, ok := s.step(r.Step)
 		if !ok {
+			if s.recurring != nil {
+				return tg, fmt.Errorf("%s is not an issue of recurring %s %s", r.Step, kind, s.Name)
+			}
 			return tg, fmt.Errorf("step %s no longer in %s %s", r.Step, kind, s.Name)
 		}
 		senderName, tplName = s.Sender, step.Template
+		tg.step = step.Name
 		tg.rules = l.rules[rulesKey(kind, s.Name, step.Name)]
 		if r.Variant != "" {
 			key := variantKey(kind, s.Name, step.Name, r.Variant)
@@ -76,6 +84,7 @@ func (l *loaded) target(r store.Claimed) (target, error) {
 			return tg, fmt.Errorf("step %s no longer sends in workflow %s", r.Step, w.p.Name)
 		}
 		senderName, tplName = w.p.Sender, step.Template
+		tg.step = step.Name
 		tg.rules = l.rules[rulesKey(kind, w.p.Name, step.Name)]
 		if r.Variant != "" {
 			key := variantKey(kind, w.p.Name, step.Name, r.Variant)
@@ -155,8 +164,9 @@ func modelOf(p *plan.Plan, kind, name string) (*plan.Model, bool) {
 func rulesKey(kind, object, step string) string { return kind + "/" + object + "/" + step }
 
 // loadRules compiles the send-time policy of every campaign and sequence step
-// for its mail class. A policy that does not compile is an error of the
-// object's messages (they fail, saying why), never a silent "no rules".
+// (a recurring autoresponder's one issueStep) for its mail class. A policy
+// that does not compile is an error of the object's messages (they fail,
+// saying why), never a silent "no rules".
 func (l *loaded) loadRules() {
 	l.rules, l.ruleErrs = map[string]*policy.Rules{}, map[string]error{}
 	add := func(key, name, class string) {

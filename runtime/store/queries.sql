@@ -560,3 +560,16 @@ SELECT kind, object, hold, count(*) AS n
 FROM campaignctl.enrollments
 WHERE state = 'active' AND hold IS NOT NULL
 GROUP BY kind, object, hold;
+
+-- name: enrollments-replied
+-- Which of a batch of enrollments' contacts replied to one of the
+-- enrollment's own messages: a recurring autoresponder's exclude_responders.
+-- Its steps are its issues, named by date and not known in advance, so this
+-- starts from the contacts' reply events for the object (the events index on
+-- (model, contact_key, occurred_at)) and joins each to the message it answers
+-- by the outbox's unique key, rather than listing steps.
+SELECT DISTINCT o.enrollment_id
+FROM campaignctl.events ev
+JOIN campaignctl.outbox o ON o.kind = $1 AND o.campaign = ev.campaign AND o.step = ev.step AND o.contact_key = ev.contact_key
+WHERE ev.model = $3 AND ev.contact_key = ANY($5::text[]) AND ev.type = 'reply' AND ev.campaign = $2
+  AND o.enrollment_id = ANY($4::bigint[]) AND o.status = 'sent' AND ev.occurred_at >= o.sent_at;
