@@ -27,6 +27,9 @@ type batchContacts struct {
 	// cap applies, or it could not be counted). Messages of this batch decided
 	// to go out are added, so two objects in one batch count each other.
 	recent *recentSends
+	// budget holds the batch's grants of its senders' daily quotas and rates
+	// (nil: none applies).
+	budget *budgets
 }
 
 type recentSends struct {

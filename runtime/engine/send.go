@@ -205,6 +205,7 @@ func (p *sendPass) claim(ctx context.Context) error {
 		p.gauge()
 		contacts := loadBatchContacts(ctx, e.Store, l.plan, rows)
 		contacts.recent = loadRecentSends(ctx, e.Store, l, rows, e.Clock.Now())
+		contacts.budget = e.reserveBudgets(ctx, l, rows, e.Clock.Now())
 		if contacts.recent != nil && contacts.recent.err != nil {
 			p.logOnce("cannot count recent marketing mail; frequency caps are not applied to this batch", contacts.recent.err)
 			contacts.recent = nil
@@ -663,6 +664,9 @@ func (e *Engine) prepare(j job) prepared {
 		return done(o)
 	}
 	if o, held := e.holdByPolicy(tg, j.contacts, r); held {
+		return done(o)
+	}
+	if o, held := e.holdByBudget(tg, j.contacts, r); held {
 		return done(o)
 	}
 	msg, tplHash, err := e.compose(l, j.contacts, tg, r)

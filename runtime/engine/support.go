@@ -13,11 +13,10 @@ import (
 // NotRun lists what p declares that this daemon does not carry out yet, one
 // line each, so apply and serve can say so instead of accepting it silently.
 // Campaigns, sequences, workflows and autoresponders (single and recurring)
-// run, with quiet hours and frequency caps applied at send time; an
-// autoresponder that cannot compile is named with the reason, and a
-// recurring one whose max_follow_ups stops its issues before its end (or at
-// all, without an end) says when; a campaign's A/B test is not applied;
-// daily quotas and send rates are not enforced; an A/B test judged
+// run, with quiet hours, frequency caps, and daily quotas and rates per
+// sender applied at send time; an autoresponder that cannot compile is named
+// with the reason, and a recurring one whose max_follow_ups stops its issues
+// before its end (or at all, without an end) says when; an A/B test judged
 // on revenue is decided by its inconclusive policy; a workflow this daemon
 // cannot run (a condition reading a segment, an unknown step kind) is named
 // with the reason.
@@ -69,16 +68,6 @@ func NotRun(p *plan.Plan) []string {
 		}
 	}
 	for _, pol := range p.Policies {
-		var off []string
-		if pol.DailyQuota > 0 {
-			off = append(off, "daily_quota")
-		}
-		if pol.RatePerMinute > 0 {
-			off = append(off, "rate_per_minute")
-		}
-		if len(off) > 0 {
-			out = append(out, fmt.Sprintf("policy %s: %v not enforced yet (quiet hours, the frequency cap and suppression are)", pol.Name, off))
-		}
 		// Suppression is one list checked at claim time for every class: a
 		// class cannot bypass it, and a policy cannot narrow it.
 		for _, class := range sortedKeys(pol.Bypass) {

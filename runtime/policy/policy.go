@@ -19,6 +19,8 @@ const DefaultName = "default"
 const (
 	bypassQuietHours   = "quiet_hours"
 	bypassFrequencyCap = "frequency_cap"
+	bypassDailyQuota   = "daily_quota"
+	bypassRate         = "rate_per_minute"
 )
 
 // Kind says which rule held a message. It is a small fixed set, fit for a metrics
@@ -52,6 +54,10 @@ type Rules struct {
 	capPer    time.Duration
 	capRetry  time.Duration
 	capReason string
+
+	// quota and rate bound a sender's messages per UTC day and per minute,
+	// across every replica (0: none).
+	quota, rate int
 }
 
 // Compile resolves the policy an object uses: the named policy, or the plan's
@@ -118,8 +124,32 @@ func Compile(p *plan.Plan, name, class string) (*Rules, error) {
 			r.capReason = fmt.Sprintf("frequency cap %d per %s reached", f.Max, f.Per)
 		}
 	}
+	if pol.DailyQuota < 0 || pol.RatePerMinute < 0 {
+		return nil, fmt.Errorf("policy %q: daily_quota and rate_per_minute must be 0 (none) or more", pol.Name)
+	}
+	if !slices.Contains(bypass, bypassDailyQuota) {
+		r.quota = pol.DailyQuota
+	}
+	if !slices.Contains(bypass, bypassRate) {
+		r.rate = pol.RatePerMinute
+	}
 	return r, nil
 }
+
+// Budget returns the sender's daily quota and rate per minute that apply to
+// this class (0: none).
+func (r *Rules) Budget() (daily, perMinute int) {
+	if r == nil {
+		return 0, 0
+	}
+	return r.quota, r.rate
+}
+
+// Budget kinds, for holds and metrics.
+const (
+	KindDailyQuota Kind = "daily_quota"
+	KindRate       Kind = "rate_per_minute"
+)
 
 func find(p *plan.Plan, name string) *plan.Policy {
 	if p == nil {

@@ -1,0 +1,74 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// ReserveBudget grants up to demand messages to sender within its daily quota
+// (per UTC day of now; 0: none) and rate per minute (0: none), shared by every
+// replica, and returns how many it granted and whether the day's quota
+// (rather than the minute's rate) fell short. Both windows are charged in one
+// transaction, so a grant never exceeds either limit whatever the replicas do
+// at the same instant.
+func (s *Store) ReserveBudget(ctx context.Context, sender string, now time.Time, demand, daily, perMinute int) (granted int, dayFull bool, err error) {
+	if demand <= 0 {
+		return 0, false, nil
+	}
+	tx, err := s.DB.BeginTxx(ctx, nil)
+	if err != nil {
+		return 0, false, fmt.Errorf("sender %s: reserving its quota: %w", sender, err)
+	}
+	defer tx.Rollback()
+	granted = demand
+	take := func(kind string, start time.Time, limit int) error {
+		if limit <= 0 {
+			return nil
+		}
+		// The row lock serialises replicas: the second waits for the first's
+		// commit and then reads what it left.
+		if _, err := tx.ExecContext(ctx, `INSERT INTO campaignctl.sender_budget (sender, window_kind, window_start, used)
+VALUES ($1, $2, $3, 0) ON CONFLICT DO NOTHING`, sender, kind, start); err != nil {
+			return err
+		}
+		var used int
+		if err := tx.GetContext(ctx, &used, `SELECT used FROM campaignctl.sender_budget
+WHERE sender = $1 AND window_kind = $2 AND window_start = $3 FOR UPDATE`, sender, kind, start); err != nil {
+			return err
+		}
+		g := max(0, min(granted, limit-used))
+		if _, err := tx.ExecContext(ctx, `UPDATE campaignctl.sender_budget SET used = used + $4
+WHERE sender = $1 AND window_kind = $2 AND window_start = $3`, sender, kind, start, g); err != nil {
+			return err
+		}
+		granted = g
+		return nil
+	}
+	day := now.UTC().Truncate(24 * time.Hour)
+	minute := now.UTC().Truncate(time.Minute)
+	if err := take("day", day, daily); err != nil {
+		return 0, false, fmt.Errorf("sender %s: reserving its daily quota: %w", sender, err)
+	}
+	dayFull = granted < demand
+	if daily > 0 && perMinute > 0 {
+		// The minute may grant less than the day did: the day gets it back.
+		before := granted
+		if err := take("minute", minute, perMinute); err != nil {
+			return 0, false, fmt.Errorf("sender %s: reserving its rate: %w", sender, err)
+		}
+		if back := before - granted; back > 0 {
+			if _, err := tx.ExecContext(ctx, `UPDATE campaignctl.sender_budget SET used = used - $4
+WHERE sender = $1 AND window_kind = $2 AND window_start = $3`, sender, "day", day, back); err != nil {
+				return 0, false, err
+			}
+		}
+	} else if err := take("minute", minute, perMinute); err != nil {
+		return 0, false, fmt.Errorf("sender %s: reserving its rate: %w", sender, err)
+	}
+	// Windows of earlier days are of no use to anyone.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM campaignctl.sender_budget WHERE sender = $1 AND window_start < $2`, sender, day.Add(-24*time.Hour)); err != nil {
+		return 0, false, err
+	}
+	return granted, dayFull, tx.Commit()
+}
