@@ -9,7 +9,9 @@
 // not bounced, and no open, click or reply since), the goal as an exit before
 // any further step, and where an A/B test puts the contact (the test group gets
 // its variant at once; the rest waits for the decision, then gets the winner,
-// keeps being split, or gets nothing).
+// keeps being split, or gets nothing); and the calendar of a recurring
+// (multiple-mode) autoresponder, recurrence.go: which dates it issues on,
+// and what one enrollment does at an issue (send it, skip it, or exit).
 //
 // What it does not: gathering the facts (the engine does that set-based for a
 // batch of enrollments), send-time policy (quiet hours, frequency caps and
