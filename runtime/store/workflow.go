@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -42,7 +43,16 @@ type TriggerEvent struct {
 // once.
 func (s *Store) TriggerCursor(ctx context.Context, kind, object string, revision int64) (int64, error) {
 	var id int64
-	err := s.DB.GetContext(ctx, &id, `
+	// A read on every pass, a write only the first time: an idle leader
+	// writes nothing.
+	err := s.DB.GetContext(ctx, &id, `SELECT last_id FROM campaignctl.trigger_cursors WHERE kind = $1 AND object = $2`, kind, object)
+	if err == nil {
+		return id, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("%s %s: reading the trigger cursor: %w", kind, object, err)
+	}
+	err = s.DB.GetContext(ctx, &id, `
 INSERT INTO campaignctl.trigger_cursors (kind, object, last_id)
 VALUES ($1, $2, (SELECT coalesce(max(id), 0) FROM campaignctl.events
                  WHERE received_at < (SELECT stored_at FROM campaignctl.revisions WHERE id = $3)))
