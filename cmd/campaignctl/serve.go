@@ -61,6 +61,9 @@ path, its guarantees and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl se
 	enrollEvery := fs.Duration("enroll-interval", time.Minute, "how often the leader enrolls contacts newly matching a sequence's or autoresponder's segment (also right after each apply)")
 	dbConns := fs.Int("db-max-conns", store.DefaultMaxConns, "most connections to Postgres this daemon holds (all kept open while idle, for up to 5 minutes)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) to this file until exit")
+	dkimDomain := fs.String("dkim-domain", "", "sign every message with DKIM (RFC 6376) for this domain (d=); the key comes from $"+dkimKeyEnv+" (PEM) or --dkim-key-file")
+	dkimSelector := fs.String("dkim-selector", "", "DKIM selector (s=): the public key is published at <selector>._domainkey.<domain>")
+	dkimKeyFile := fs.String("dkim-key-file", "", "PEM file with the DKIM private key (RSA ≥ 1024 bits, 2048 advised, or Ed25519); keep it outside git")
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}
@@ -126,6 +129,11 @@ path, its guarantees and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl se
 			return 2
 		}
 	}
+	dkimSigner, err := dkimFromFlags(*dkimDomain, *dkimSelector, *dkimKeyFile)
+	if err != nil {
+		fmt.Fprintln(stderr, "campaignctl serve:", err)
+		return 2
+	}
 	if *worker == "" {
 		host, _ := os.Hostname()
 		*worker = fmt.Sprintf("%s-%d", host, os.Getpid())
@@ -173,7 +181,7 @@ path, its guarantees and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl se
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
-	smtpClient := &mailer.SMTP{Addr: *smtpAddr, RequireTLS: *requireTLS, DialTimeout: *smtpTimeout, CommandTimeout: *smtpTimeout, DataTimeout: *dataTimeout, MaxConns: *concurrency}
+	smtpClient := &mailer.SMTP{Addr: *smtpAddr, RequireTLS: *requireTLS, DialTimeout: *smtpTimeout, CommandTimeout: *smtpTimeout, DataTimeout: *dataTimeout, MaxConns: *concurrency, DKIM: dkimSigner}
 	if *smtpUser != "" {
 		smtpClient.Auth = &mailer.Auth{Username: *smtpUser, Password: os.Getenv("CAMPAIGNCTL_SMTP_PASSWORD")}
 	}

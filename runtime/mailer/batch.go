@@ -55,12 +55,15 @@ func (s *SMTP) SendBatch(ctx context.Context, msgs []*Message) []error {
 		if err == nil {
 			err = checkEnvelope(from, to)
 		}
+		var body []byte
+		if err == nil {
+			body, err = s.appendData((*bodyp)[:0], raw)
+			*bodyp = body[:0]
+		}
 		if err != nil {
 			errs[i] = &SendError{Stage: StageCompose, Err: err}
 			continue
 		}
-		body := appendDotStuffed((*bodyp)[:0], raw)
-		*bodyp = body[:0]
 		items = append(items, batchItem{idx: i, from: from, to: to, body: body})
 	}
 	if len(items) == 0 {

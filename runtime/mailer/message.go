@@ -89,6 +89,11 @@ func (m *Message) appendBytes(dst []byte) (out []byte, envFrom, envTo string, er
 			return dst, "", "", fmt.Errorf("reply-to %q: %w", m.ReplyTo, err)
 		}
 	}
+	// A contact's name with a line break ("Eve\r\nBcc: …") is written as an
+	// encoded word, so it cannot inject a header; but decoded it is a display
+	// name with CR/LF, which strict parsers (Python's email.policy.strict)
+	// reject. Control characters become spaces.
+	to.Name = displayName(to.Name)
 	toStr := to.String()
 	out = slices.Grow(dst, m.encodedSizeHint(len(from.formatted)+len(toStr)+len(replyTo.formatted)))
 	out = appendHeader(out, "From", from.formatted)
@@ -219,6 +224,24 @@ func isOneLine(s string) bool {
 		}
 	}
 	return !prevSpace || s == ""
+}
+
+// displayName returns name with control characters replaced by spaces and
+// runs of white space collapsed, as a header's display name must read.
+func displayName(name string) string {
+	clean := true
+	for i := 0; i < len(name); i++ {
+		if name[i] < ' ' || name[i] == 0x7f {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return name
+	}
+	return strings.Join(strings.FieldsFunc(name, func(r rune) bool {
+		return r < ' ' || r == 0x7f || r == ' '
+	}), " ")
 }
 
 // parsedAddress is a parsed address header value: as written in the header

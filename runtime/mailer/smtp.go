@@ -72,6 +72,8 @@ type SMTP struct {
 	// MaxMessagesPerConn retires a connection (QUIT) after this many messages
 	// (default 1000).
 	MaxMessagesPerConn int
+	// DKIM, if set, signs every message once, before its first attempt.
+	DKIM *DKIM
 
 	once   sync.Once
 	slots  chan struct{} // one token per connection in use
@@ -209,11 +211,14 @@ func (s *SMTP) Send(ctx context.Context, m *Message) error {
 	if err == nil {
 		err = checkEnvelope(from, to)
 	}
+	var body []byte
+	if err == nil {
+		body, err = s.appendData((*bodyp)[:0], raw)
+		*bodyp = body[:0]
+	}
 	if err != nil {
 		return &SendError{Stage: StageCompose, Err: err}
 	}
-	body := appendDotStuffed((*bodyp)[:0], raw)
-	*bodyp = body[:0]
 
 	s.init()
 	select {
