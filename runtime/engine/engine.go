@@ -46,6 +46,10 @@ type Engine struct {
 	Log     *slog.Logger
 	// PublicURL is the base of links in mail (unsubscribe), e.g. https://mail.example.com.
 	PublicURL string
+	// NoTracking turns open and click tracking off. Otherwise marketing mail
+	// gets its links rewritten through /c/ and an open pixel (/o/) whenever
+	// Links and PublicURL are set (track.go).
+	NoTracking bool
 	// Worker names this replica in claimed rows.
 	Worker string
 	// BatchSize bounds rows per materialization insert and per claim.

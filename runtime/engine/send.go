@@ -843,6 +843,11 @@ func (e *Engine) compose(l *loaded, contacts batchContacts, tg target, r store.C
 	if err != nil {
 		return nil, "", err
 	}
+	if e.tracks(r) {
+		if out.HTML, err = e.trackHTML(out.HTML, tg, r); err != nil {
+			return nil, "", err
+		}
+	}
 	to := addr
 	if name, ok := contact["name"].(string); ok && name != "" {
 		to = (&mail.Address{Name: name, Address: addr}).String()
