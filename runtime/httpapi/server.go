@@ -1,7 +1,8 @@
 // Package httpapi is the daemon's HTTP surface: /metrics for Prometheus, /healthz
 // (the process is alive), /readyz (the database answers) and the unsubscribe page
 // /u/<token> (GET shows a confirmation form, POST unsubscribes: RFC 8058 one-click)
-// and, when a bearer token is configured, POST /v1/events (events.go).
+// and, when a bearer token is configured, POST /v1/events (events.go), and the
+// open pixel /o/<token> and click redirect /c/<token> (tracking.go).
 //
 // It holds no business logic: unsubscribing is one call to the store, and events
 // are parsed and checked by package events.
@@ -59,6 +60,10 @@ type Server struct {
 	// EventsStored, if set, is called after a request stored new events, so the
 	// triggers that read them run now rather than at the next interval.
 	EventsStored func()
+
+	// Tracker records opens (GET /o/<token>) and clicks (GET /c/<token>),
+	// tracking.go; without it (or Links) those routes answer 404.
+	Tracker *Tracker
 }
 
 // Handler returns the routes.
@@ -89,6 +94,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /u/{token}", s.unsubscribePage)
 	mux.HandleFunc("POST /u/{token}", s.unsubscribe)
 	mux.HandleFunc("POST /v1/events", s.postEvents)
+	s.trackingRoutes(mux)
 	return mux
 }
 

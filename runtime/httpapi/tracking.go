@@ -1,0 +1,437 @@
+package httpapi
+
+// Open and click tracking: GET /o/<token> answers a 1×1 transparent GIF and
+// records an open; GET /c/<token> records a click and answers 302 to the URL
+// signed into the token (so only to a URL that was in the message). A token
+// that is forged, altered, signed with a retired key or issued for another
+// purpose (an unsubscribe link) gets 404 and records nothing.
+//
+// Events are written by a Tracker in batches (every FlushEvery or MaxBatch
+// events, with InsertEvents), never inside the request: a pixel must not wait
+// for Postgres. The queue between the handlers and the writer is bounded;
+// when it is full (the database is slow or away) the request is answered all
+// the same and the event is dropped and counted
+// (campaignctl_tracking_events_dropped_total{reason="queue_full"}): losing an
+// open is better than holding a reader's click or piling up memory.
+//
+// Every pixel load is an event (the timeline); rates and branches count
+// distinct contacts per message. Opens and clicks a machine probably made are
+// flagged in properties.machine (with properties.machine_reason), not
+// dropped: see Machine.
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/campaignctl/campaignctl/runtime/links"
+	"github.com/campaignctl/campaignctl/runtime/store"
+)
+
+// EventInserter stores events in one transaction; *store.Store implements it.
+type EventInserter interface {
+	InsertEvents(ctx context.Context, events []store.Event) (inserted int64, err error)
+}
+
+// Tracker defaults.
+const (
+	DefaultTrackFlushEvery = 100 * time.Millisecond
+	DefaultTrackMaxBatch   = 500
+	DefaultTrackQueue      = 50_000
+	// DefaultMachineWindow: an open or a click this soon after the message was
+	// composed is a prefetch or a link scanner, not a reader.
+	DefaultMachineWindow = 10 * time.Second
+	// DefaultBurstWindow: a click on another link of the same message this
+	// soon after the previous one is a scanner following every link.
+	DefaultBurstWindow = 2 * time.Second
+)
+
+// Tracker writes the events of /o/ and /c/ in batches and decides which of
+// them a machine made. Create it with NewTracker and run Run.
+type Tracker struct {
+	store         EventInserter
+	log           *slog.Logger
+	flushEvery    time.Duration
+	maxBatch      int
+	MachineWindow time.Duration
+	BurstWindow   time.Duration
+
+	queue    chan store.Event
+	recorded *prometheus.CounterVec
+	dropped  *prometheus.CounterVec
+
+	mu     sync.Mutex
+	bursts map[int64]lastClick
+}
+
+type lastClick struct {
+	at  time.Time
+	url string
+}
+
+// TrackerOptions sizes a Tracker; zero fields take the defaults.
+type TrackerOptions struct {
+	FlushEvery time.Duration
+	MaxBatch   int
+	QueueSize  int
+}
+
+// NewTracker returns a tracker writing to st; its metrics are registered with
+// reg when it is not nil.
+func NewTracker(st EventInserter, log *slog.Logger, reg prometheus.Registerer, o TrackerOptions) *Tracker {
+	if o.FlushEvery <= 0 {
+		o.FlushEvery = DefaultTrackFlushEvery
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = DefaultTrackMaxBatch
+	}
+	if o.QueueSize <= 0 {
+		o.QueueSize = DefaultTrackQueue
+	}
+	t := &Tracker{
+		store: st, log: log, flushEvery: o.FlushEvery, maxBatch: o.MaxBatch,
+		MachineWindow: DefaultMachineWindow, BurstWindow: DefaultBurstWindow,
+		queue: make(chan store.Event, o.QueueSize),
+		recorded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "campaignctl_tracking_events_total",
+			Help: "Opens and clicks queued for writing, by type and whether a machine probably made them.",
+		}, []string{"type", "machine"}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "campaignctl_tracking_events_dropped_total",
+			Help: "Opens and clicks answered but not stored: queue_full (the writer is behind), write_failed (the database refused the batch).",
+		}, []string{"reason"}),
+		bursts: map[int64]lastClick{},
+	}
+	if reg != nil {
+		reg.MustRegister(t.recorded, t.dropped)
+	}
+	return t
+}
+
+// Run writes queued events until ctx is done, then writes what is still
+// queued (for at most 5 seconds) and returns. Stop the HTTP server first, so
+// no request queues an event after Run returned.
+func (t *Tracker) Run(ctx context.Context) {
+	tick := time.NewTicker(t.flushEvery)
+	defer tick.Stop()
+	batch := make([]store.Event, 0, t.maxBatch)
+	for {
+		select {
+		case e := <-t.queue:
+			batch = append(batch, e)
+			if len(batch) >= t.maxBatch {
+				t.write(ctx, batch)
+				batch = batch[:0]
+			}
+		case <-tick.C:
+			if len(batch) > 0 {
+				t.write(ctx, batch)
+				batch = batch[:0]
+			}
+		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			for {
+				select {
+				case e := <-t.queue:
+					batch = append(batch, e)
+					if len(batch) < t.maxBatch {
+						continue
+					}
+				default:
+				}
+				if len(batch) == 0 {
+					return
+				}
+				t.write(fctx, batch)
+				batch = batch[:0]
+			}
+		}
+	}
+}
+
+// write stores a batch, retrying a failed write twice (a database restart);
+// then the batch is dropped, logged and counted.
+func (t *Tracker) write(ctx context.Context, batch []store.Event) {
+	var err error
+	for attempt := range 3 {
+		if attempt > 0 {
+			select {
+			case <-time.After(time.Duration(attempt) * 250 * time.Millisecond):
+			case <-ctx.Done():
+			}
+		}
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		_, err = t.store.InsertEvents(wctx, batch)
+		cancel()
+		if err == nil {
+			return
+		}
+	}
+	t.dropped.WithLabelValues("write_failed").Add(float64(len(batch)))
+	t.log.Error("could not store opens and clicks; they are lost", "events", len(batch), "err", err)
+}
+
+// enqueue hands e to the writer without waiting.
+func (t *Tracker) enqueue(e store.Event, machine bool) {
+	select {
+	case t.queue <- e:
+		m := "false"
+		if machine {
+			m = "true"
+		}
+		t.recorded.WithLabelValues(e.Type, m).Inc()
+	default:
+		t.dropped.WithLabelValues("queue_full").Inc()
+	}
+}
+
+// trackProps is the events' properties: what the events table has no column
+// for. machine_reason says why machine is true.
+type trackProps struct {
+	Kind          string `json:"kind"`
+	Occurrence    int    `json:"occurrence"`
+	Variant       string `json:"variant,omitempty"`
+	OutboxID      int64  `json:"outbox_id"`
+	Machine       bool   `json:"machine"`
+	MachineReason string `json:"machine_reason,omitempty"`
+	UserAgent     string `json:"user_agent"`
+}
+
+// maxUserAgent bounds what is stored of a User-Agent.
+const maxUserAgent = 256
+
+// trackEvent builds the event of a verified token, or false when the token
+// cannot make a storable event (it lacks a contact, or holds text Postgres
+// refuses): such a link is answered 404 like a bad one.
+func trackEvent(c links.Claims, typ string, now time.Time, ua string, machine bool, reason string) (store.Event, bool) {
+	if c.Model == "" || c.ContactKey == "" {
+		return store.Event{}, false
+	}
+	for _, s := range [...]string{c.Model, c.ContactKey, c.Campaign, c.Step, c.URL} {
+		if !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0 {
+			return store.Event{}, false
+		}
+	}
+	props, err := json.Marshal(trackProps{
+		Kind: c.Kind, Occurrence: c.Occurrence, Variant: c.Variant, OutboxID: c.OutboxID,
+		Machine: machine, MachineReason: reason, UserAgent: cleanUserAgent(ua),
+	})
+	if err != nil {
+		return store.Event{}, false
+	}
+	return store.Event{
+		OccurredAt: now, Model: c.Model, ContactKey: c.ContactKey, Type: typ,
+		Campaign: c.Campaign, Step: c.Step, URL: c.URL, Properties: props,
+	}, true
+}
+
+// cleanUserAgent keeps printable text (jsonb refuses \u0000) and bounds it.
+func cleanUserAgent(ua string) string {
+	ua = strings.ToValidUTF8(ua, "")
+	ua = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, ua)
+	if len(ua) > maxUserAgent {
+		ua = strings.ToValidUTF8(ua[:maxUserAgent], "")
+	}
+	return ua
+}
+
+// pixelGIF is a 1×1 transparent GIF (43 bytes).
+var pixelGIF = []byte{
+	'G', 'I', 'F', '8', '9', 'a', 1, 0, 1, 0, 0x80, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff,
+	'!', 0xf9, 4, 1, 0, 0, 0, 0, ',', 0, 0, 0, 0, 1, 0, 1, 0, 0, 2, 2, 'D', 1, 0, ';',
+}
+
+func (s *Server) trackingRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /o/{token}", s.openPixel)
+	mux.HandleFunc("GET /c/{token}", s.click)
+}
+
+// verifyTrack returns the claims of the request's token for purpose, or false
+// after answering 404.
+func (s *Server) verifyTrack(w http.ResponseWriter, r *http.Request, p links.Purpose) (links.Claims, bool) {
+	if s.Links == nil || s.Tracker == nil {
+		http.NotFound(w, r)
+		return links.Claims{}, false
+	}
+	c, err := s.Links.Verify(r.PathValue("token"), p)
+	if err != nil {
+		http.NotFound(w, r)
+		return c, false
+	}
+	return c, true
+}
+
+func (s *Server) openPixel(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.verifyTrack(w, r, links.PurposeOpen)
+	if !ok {
+		return
+	}
+	now := s.Clock.Now()
+	ua := r.UserAgent()
+	machine, reason := s.Tracker.machineOpen(c, r.Method, ua, now)
+	ev, ok := trackEvent(c, "open", now, ua, machine, reason)
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	s.Tracker.enqueue(ev, machine)
+	h := w.Header()
+	h.Set("Content-Type", "image/gif")
+	// Every load must reach us (the timeline), and no shared cache may keep it.
+	h.Set("Cache-Control", "no-store, private")
+	h.Set("Content-Length", "43")
+	w.Write(pixelGIF)
+}
+
+func (s *Server) click(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.verifyTrack(w, r, links.PurposeClick)
+	if !ok {
+		return
+	}
+	if !safeRedirect(c.URL) {
+		http.NotFound(w, r)
+		return
+	}
+	now := s.Clock.Now()
+	ua := r.UserAgent()
+	machine, reason := s.Tracker.machineClick(c, r.Method, ua, now)
+	ev, ok := trackEvent(c, "click", now, ua, machine, reason)
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	s.Tracker.enqueue(ev, machine)
+	h := w.Header()
+	h.Set("Cache-Control", "no-store, private")
+	// The destination does not learn the token from the Referer.
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Location", c.URL)
+	w.WriteHeader(http.StatusFound)
+}
+
+// safeRedirect: an absolute http(s) URL that fits in a header. The token's
+// signature already says we wrote it; this keeps a bug elsewhere from
+// turning into header injection.
+func safeRedirect(u string) bool {
+	l := strings.ToLower(u)
+	if !strings.HasPrefix(l, "http://") && !strings.HasPrefix(l, "https://") {
+		return false
+	}
+	for i := 0; i < len(u); i++ {
+		if u[i] < 0x20 || u[i] == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// Machine opens and clicks. Mail privacy proxies fetch every image of a
+// message when it is delivered (Apple Mail Privacy Protection) or when it is
+// displayed, on the reader's behalf (Gmail's and Yahoo's image proxies: an
+// open did happen, but not necessarily the first, and nothing about the
+// reader is learnt); security gateways fetch every link of a message within
+// seconds of delivery. Such events are kept, with properties.machine = true
+// and the reason, so a report can count or exclude them; the engine's
+// branches count them (an open through Gmail's proxy is a reader's open).
+
+// machineAgents are User-Agent substrings (lower case) of proxies, prefetchers
+// and link scanners, with the name reported.
+var machineAgents = []struct{ sub, name string }{
+	{"googleimageproxy", "proxy: Gmail image proxy"},
+	{"ggpht.com", "proxy: Gmail image proxy"},
+	{"yahoomailproxy", "proxy: Yahoo Mail proxy"},
+	{"bingpreview", "scanner: Bing preview"},
+	{"barracuda", "scanner: Barracuda"},
+	{"mimecast", "scanner: Mimecast"},
+	{"proofpoint", "scanner: Proofpoint"},
+	{"ironport", "scanner: Cisco IronPort"},
+	{"messagelabs", "scanner: Symantec MessageLabs"},
+	{"trendmicro", "scanner: Trend Micro"},
+	{"forcepoint", "scanner: Forcepoint"},
+	{"safelinks", "scanner: Microsoft Safe Links"},
+	{"headlesschrome", "scanner: headless browser"},
+	{"python-requests", "scanner: script"},
+	{"curl/", "scanner: script"},
+	{"wget/", "scanner: script"},
+	{"go-http-client", "scanner: script"},
+	{"bot", "scanner: bot"},
+	{"spider", "scanner: bot"},
+	{"crawler", "scanner: bot"},
+	{"slurp", "scanner: bot"},
+	{"facebookexternalhit", "scanner: link preview"},
+}
+
+// machineAgent names the machine a User-Agent belongs to, or "".
+func machineAgent(ua string) string {
+	switch strings.TrimSpace(ua) {
+	case "":
+		return "no user agent"
+	case "Mozilla/5.0":
+		// What Apple Mail Privacy Protection's prefetch sends, and no browser.
+		return "proxy: Apple Mail Privacy Protection"
+	}
+	l := strings.ToLower(ua)
+	for _, m := range machineAgents {
+		if strings.Contains(l, m.sub) {
+			return m.name
+		}
+	}
+	return ""
+}
+
+func (t *Tracker) common(c links.Claims, method, ua string, now time.Time) (bool, string) {
+	if method == http.MethodHead {
+		return true, "HEAD request"
+	}
+	if name := machineAgent(ua); name != "" {
+		return true, name
+	}
+	if c.IssuedAt != 0 && now.Sub(time.Unix(c.IssuedAt, 0)) < t.MachineWindow {
+		return true, "within " + t.MachineWindow.String() + " of sending"
+	}
+	return false, ""
+}
+
+func (t *Tracker) machineOpen(c links.Claims, method, ua string, now time.Time) (bool, string) {
+	return t.common(c, method, ua, now)
+}
+
+// machineClick also flags a click on another link of the same message within
+// BurstWindow of the previous click: a scanner following every link. (The
+// first click of such a burst is not flagged by this rule.)
+func (t *Tracker) machineClick(c links.Claims, method, ua string, now time.Time) (bool, string) {
+	machine, reason := t.common(c, method, ua, now)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	prev, seen := t.bursts[c.OutboxID]
+	if !machine && seen && prev.url != c.URL && now.Sub(prev.at) < t.BurstWindow {
+		machine, reason = true, "several links within "+t.BurstWindow.String()
+	}
+	t.bursts[c.OutboxID] = lastClick{at: now, url: c.URL}
+	if len(t.bursts) > 100_000 {
+		for id, lc := range t.bursts {
+			if now.Sub(lc.at) >= t.BurstWindow {
+				delete(t.bursts, id)
+			}
+		}
+		if len(t.bursts) > 100_000 {
+			// More recent clicks than that: forget them rather than scan
+			// the map on every click.
+			clear(t.bursts)
+		}
+	}
+	return machine, reason
+}

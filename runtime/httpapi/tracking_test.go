@@ -1,0 +1,464 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/campaignctl/campaignctl/runtime/clock"
+	"github.com/campaignctl/campaignctl/runtime/links"
+	"github.com/campaignctl/campaignctl/runtime/store"
+	"github.com/campaignctl/campaignctl/runtime/store/storetest"
+)
+
+const browserUA = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15"
+
+var (
+	oldSecret = []byte("the-old-secret-0123456789")
+	newSecret = []byte("the-new-secret-9876543210")
+)
+
+// trackRig is the daemon's HTTP surface with a running Tracker on a fresh,
+// migrated database, signing with newSecret and still verifying oldSecret.
+type trackRig struct {
+	st     *store.Store
+	url    string
+	signer *links.Signer
+	clock  *clock.Fake
+	reg    *prometheus.Registry
+	tr     *Tracker
+	stop   func() // stops the tracker after writing what it holds
+}
+
+var sentAt = time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+
+func setupTracking(t testing.TB, opts TrackerOptions) *trackRig {
+	t.Helper()
+	db, _ := storetest.Open(t)
+	st := &store.Store{DB: db}
+	st.SetMaxConns(8)
+	if _, err := st.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	signer, err := links.FromSecrets(newSecret, oldSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &trackRig{st: st, signer: signer, clock: clock.NewFake(sentAt.Add(time.Hour)), reg: prometheus.NewRegistry()}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	tr := NewTracker(st, log, r.reg, opts)
+	r.tr = tr
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); tr.Run(ctx) }()
+	var once sync.Once
+	r.stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(r.stop)
+	srv := &Server{DB: db, Suppressor: st, Links: signer, Clock: r.clock, Log: log, Tracker: tr, Gatherer: r.reg}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	r.url = hs.URL
+	return r
+}
+
+func (r *trackRig) dropped() float64 {
+	return testutil.ToFloat64(r.tr.dropped.WithLabelValues("queue_full")) + testutil.ToFloat64(r.tr.dropped.WithLabelValues("write_failed"))
+}
+
+func msgClaims() links.Claims {
+	return links.Claims{
+		Kind: "sequence", Campaign: "restock_nurture", Step: "week1", Variant: "urgent",
+		Model: "lead", ContactKey: "42", Occurrence: 1, OutboxID: 77, IssuedAt: sentAt.Unix(),
+	}
+}
+
+func (r *trackRig) token(p links.Purpose, url string) string {
+	c := msgClaims()
+	c.Purpose, c.URL = p, url
+	if p == links.PurposeUnsubscribe {
+		c.Email = "ann@example.com"
+	}
+	return r.signer.Sign(c)
+}
+
+var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+func get(t testing.TB, url, ua string) (*http.Response, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("User-Agent", ua)
+	res, err := noRedirect.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res, body
+}
+
+type storedEvent struct {
+	Model, ContactKey, Type, Campaign, Step, URL string
+	OccurredAt                                   time.Time
+	Props                                        trackProps
+}
+
+func (r *trackRig) events(t testing.TB) []storedEvent {
+	t.Helper()
+	rows, err := r.st.DB.Query(`SELECT model, contact_key, type, campaign, step, url, occurred_at, properties FROM campaignctl.events ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []storedEvent
+	for rows.Next() {
+		var e storedEvent
+		var props []byte
+		if err := rows.Scan(&e.Model, &e.ContactKey, &e.Type, &e.Campaign, &e.Step, &e.URL, &e.OccurredAt, &props); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(props, &e.Props); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func TestClickRedirectsToTheSignedURLAndRecordsOneClick(t *testing.T) {
+	r := setupTracking(t, TrackerOptions{})
+	dest := "https://shop.example/p?id=7&utm=mail#top"
+	res, _ := get(t, r.url+"/c/"+r.token(links.PurposeClick, dest), browserUA)
+	if res.StatusCode != http.StatusFound || res.Header.Get("Location") != dest {
+		t.Fatalf("got %d Location %q, want 302 to %s", res.StatusCode, res.Header.Get("Location"), dest)
+	}
+	if res.Header.Get("Referrer-Policy") != "no-referrer" || !strings.Contains(res.Header.Get("Cache-Control"), "no-store") {
+		t.Errorf("headers %v", res.Header)
+	}
+	r.stop()
+	ev := r.events(t)
+	want := storedEvent{
+		Model: "lead", ContactKey: "42", Type: "click", Campaign: "restock_nurture", Step: "week1", URL: dest,
+		OccurredAt: r.clock.Now(),
+		Props:      trackProps{Kind: "sequence", Occurrence: 1, Variant: "urgent", OutboxID: 77, UserAgent: browserUA},
+	}
+	if len(ev) != 1 || !ev[0].OccurredAt.Equal(want.OccurredAt) {
+		t.Fatalf("events %+v, want one %+v", ev, want)
+	}
+	ev[0].OccurredAt = want.OccurredAt
+	if ev[0] != want {
+		t.Fatalf("event\n %+v\nwant\n %+v", ev[0], want)
+	}
+}
+
+func TestPixelRecordsEveryLoad(t *testing.T) {
+	r := setupTracking(t, TrackerOptions{})
+	u := r.url + "/o/" + r.token(links.PurposeOpen, "")
+	for range 3 {
+		res, body := get(t, u, browserUA)
+		if res.StatusCode != 200 || res.Header.Get("Content-Type") != "image/gif" || !strings.Contains(res.Header.Get("Cache-Control"), "no-store") {
+			t.Fatalf("got %d %v", res.StatusCode, res.Header)
+		}
+		if string(body) != string(pixelGIF) || len(body) != 43 {
+			t.Fatalf("body %x", body)
+		}
+		r.clock.Advance(time.Minute)
+	}
+	r.stop()
+	ev := r.events(t)
+	if len(ev) != 3 {
+		t.Fatalf("%d events, want 3 opens (one per load)", len(ev))
+	}
+	for _, e := range ev {
+		if e.Type != "open" || e.Model != "lead" || e.ContactKey != "42" || e.Campaign != "restock_nurture" || e.Step != "week1" || e.URL != "" || e.Props.Machine {
+			t.Errorf("event %+v", e)
+		}
+	}
+}
+
+// Forged, altered, retired or replayed for another purpose: 404 (400 on the
+// unsubscribe page, as before) and nothing recorded, nobody unsubscribed.
+func TestBadTokensAre404AndRecordNothing(t *testing.T) {
+	r := setupTracking(t, TrackerOptions{})
+	forger, _ := links.NewSigner([]byte("not-our-secret-0123456789"))
+	retired, _ := links.NewSigner([]byte("a-retired-secret-0123456789"))
+	c := msgClaims()
+	c.Purpose, c.URL = links.PurposeClick, "https://shop.example/"
+	click := r.token(links.PurposeClick, "https://shop.example/")
+	kid, rest, _ := strings.Cut(click, ".")
+	_, mac, _ := strings.Cut(rest, ".")
+	evil := msgClaims()
+	evil.Purpose, evil.URL = links.PurposeClick, "https://evil.example/"
+	_, evilRest, _ := strings.Cut(r.signer.Sign(evil), ".")
+	evilPayload, _, _ := strings.Cut(evilRest, ".")
+	open := r.token(links.PurposeOpen, "")
+	unsub := r.token(links.PurposeUnsubscribe, "")
+	legacy := legacyUnsubscribe(oldSecret, "restock_nurture", "week1", "ann@example.com")
+
+	for name, path := range map[string]string{
+		"forged click":              "/c/" + forger.Sign(c),
+		"altered click":             "/c/" + click[:len(click)-3] + "AAA",
+		"payload from another link": "/c/" + kid + "." + evilPayload + "." + mac,
+		"retired key":               "/c/" + retired.Sign(c),
+		"unsubscribe token at /c/":  "/c/" + unsub,
+		"legacy unsubscribe at /c/": "/c/" + legacy,
+		"open token at /c/":         "/c/" + open,
+		"click token at /o/":        "/o/" + click,
+		"unsubscribe token at /o/":  "/o/" + unsub,
+		"forged pixel":              "/o/" + forger.Sign(links.Claims{Purpose: links.PurposeOpen, Model: "lead", ContactKey: "1"}),
+		"empty":                     "/c/",
+	} {
+		res, _ := get(t, r.url+path, browserUA)
+		if res.StatusCode != http.StatusNotFound {
+			t.Errorf("%s: got %d, want 404", name, res.StatusCode)
+		}
+		if loc := res.Header.Get("Location"); loc != "" {
+			t.Errorf("%s: redirected to %s", name, loc)
+		}
+	}
+	for name, tok := range map[string]string{"click": click, "open": open} {
+		res, err := http.Post(r.url+"/u/"+tok, "application/x-www-form-urlencoded", strings.NewReader("List-Unsubscribe=One-Click"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusBadRequest {
+			t.Errorf("%s token replayed to unsubscribe: got %d, want 400", name, res.StatusCode)
+		}
+	}
+	r.stop()
+	if ev := r.events(t); len(ev) != 0 {
+		t.Fatalf("bad tokens recorded %+v", ev)
+	}
+	var n int
+	r.st.DB.QueryRow(`SELECT count(*) FROM campaignctl.suppressions`).Scan(&n)
+	if n != 0 {
+		t.Fatalf("%d suppressions after tracking tokens were replayed to /u/", n)
+	}
+}
+
+// legacyUnsubscribe is an unsubscribe token of the format before key ids, as
+// the signer of that time wrote it.
+func legacyUnsubscribe(secret []byte, campaign, step, email string) string {
+	payload := campaign + "\x1f" + step + "\x1f" + email
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte(payload))
+	enc := base64.RawURLEncoding
+	return enc.EncodeToString([]byte(payload)) + "." + enc.EncodeToString(mac.Sum(nil)[:16])
+}
+
+func TestRotationKeepsLinksAlreadySent(t *testing.T) {
+	r := setupTracking(t, TrackerOptions{})
+	before, _ := links.NewSigner(oldSecret)
+	c := msgClaims()
+	c.Purpose, c.URL = links.PurposeClick, "https://shop.example/old"
+	res, _ := get(t, r.url+"/c/"+before.Sign(c), browserUA)
+	if res.StatusCode != http.StatusFound || res.Header.Get("Location") != c.URL {
+		t.Fatalf("click signed with the old key: %d %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	// An unsubscribe link of the legacy format, signed with the old key.
+	legacy := legacyUnsubscribe(oldSecret, "spring", "", "Ann@Example.com")
+	res2, err := http.Post(r.url+"/u/"+legacy, "application/x-www-form-urlencoded", strings.NewReader("List-Unsubscribe=One-Click"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res2.Body.Close()
+	if res2.StatusCode != 200 {
+		t.Fatalf("legacy unsubscribe link: %d", res2.StatusCode)
+	}
+	if ok, err := r.st.IsSuppressed(context.Background(), "ann@example.com"); err != nil || !ok {
+		t.Fatalf("legacy unsubscribe link did not unsubscribe: %v %v", ok, err)
+	}
+	r.stop()
+	if ev := r.events(t); len(ev) != 1 || ev[0].URL != c.URL {
+		t.Fatalf("events %+v", ev)
+	}
+}
+
+func TestMachineOpensAndClicks(t *testing.T) {
+	tr := NewTracker(nil, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, TrackerOptions{})
+	c := msgClaims()
+	late := sentAt.Add(time.Hour)
+	for _, tc := range []struct {
+		name, method, ua string
+		at               time.Time
+		machine          bool
+	}{
+		{"a reader", "GET", browserUA, late, false},
+		{"Apple MPP", "GET", "Mozilla/5.0", late, true},
+		{"Gmail proxy", "GET", "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)", late, true},
+		{"Yahoo proxy", "GET", "YahooMailProxy; https://help.yahoo.com/kb/yahoo-mail-proxy-SLN28749.html", late, true},
+		{"no user agent", "GET", "", late, true},
+		{"HEAD", "HEAD", browserUA, late, true},
+		{"seconds after sending", "GET", browserUA, sentAt.Add(3 * time.Second), true},
+	} {
+		if m, why := tr.machineOpen(c, tc.method, tc.ua, tc.at); m != tc.machine {
+			t.Errorf("%s: machine %v (%s), want %v", tc.name, m, why, tc.machine)
+		}
+	}
+	// A scanner follows every link of a message within a second; a reader
+	// clicks one, then another a minute later.
+	a, b := c, c
+	a.URL, b.URL = "https://shop.example/a", "https://shop.example/b"
+	if m, _ := tr.machineClick(a, "GET", browserUA, late); m {
+		t.Error("first click flagged")
+	}
+	if m, why := tr.machineClick(b, "GET", browserUA, late.Add(500*time.Millisecond)); !m || !strings.Contains(why, "several links") {
+		t.Errorf("second link within 0.5 s: machine %v (%s)", m, why)
+	}
+	if m, _ := tr.machineClick(a, "GET", browserUA, late.Add(time.Minute)); m {
+		t.Error("a click a minute later flagged")
+	}
+	if m, _ := tr.machineClick(a, "GET", browserUA, late.Add(time.Minute+time.Second)); m {
+		t.Error("the same link twice (a double click) flagged")
+	}
+}
+
+// A flagged open is stored with the flag and the reason.
+func TestMachineOpenStoredWithFlag(t *testing.T) {
+	r := setupTracking(t, TrackerOptions{})
+	r.clock.Set(sentAt.Add(2 * time.Second))
+	get(t, r.url+"/o/"+r.token(links.PurposeOpen, ""), browserUA)
+	r.clock.Set(sentAt.Add(time.Hour))
+	get(t, r.url+"/o/"+r.token(links.PurposeOpen, ""), "Mozilla/5.0")
+	r.stop()
+	ev := r.events(t)
+	if len(ev) != 2 || !ev[0].Props.Machine || !strings.Contains(ev[0].Props.MachineReason, "of sending") ||
+		!ev[1].Props.Machine || !strings.Contains(ev[1].Props.MachineReason, "Apple") {
+		t.Fatalf("events %+v", ev)
+	}
+}
+
+type stuckInserter struct{ calls atomic.Int32 }
+
+func (s *stuckInserter) InsertEvents(ctx context.Context, ev []store.Event) (int64, error) {
+	s.calls.Add(1)
+	return 0, errors.New("database away")
+}
+
+// A full queue does not hold the reader: the redirect is answered and the
+// event counted as dropped; a batch the database refuses is counted too.
+func TestFullQueueAnswersAndCounts(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	ins := &stuckInserter{}
+	tr := NewTracker(ins, slog.New(slog.NewTextHandler(io.Discard, nil)), reg, TrackerOptions{QueueSize: 2})
+	signer, _ := links.NewSigner(newSecret)
+	srv := &Server{Links: signer, Clock: clock.NewFake(sentAt.Add(time.Hour)), Tracker: tr, Gatherer: reg}
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+	c := msgClaims()
+	c.Purpose, c.URL = links.PurposeClick, "https://shop.example/"
+	for range 5 {
+		if res, _ := get(t, hs.URL+"/c/"+signer.Sign(c), browserUA); res.StatusCode != http.StatusFound {
+			t.Fatalf("got %d", res.StatusCode)
+		}
+	}
+	if got := testutil.ToFloat64(tr.dropped.WithLabelValues("queue_full")); got != 3 {
+		t.Fatalf("dropped %v, want 3", got)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	tr.Run(ctx)
+	if got := testutil.ToFloat64(tr.dropped.WithLabelValues("write_failed")); got != 2 || ins.calls.Load() != 3 {
+		t.Fatalf("write_failed %v after %d attempts, want 2 after 3", got, ins.calls.Load())
+	}
+}
+
+// BenchmarkTrackingEndpoints: pixel and click requests per second on
+// loopback (real HTTP, keep-alive clients), the events written in batches to
+// Postgres, and the p99 latency. Each iteration is `requests` requests from
+// `clients` concurrent clients; the events are counted afterwards.
+func BenchmarkTrackingEndpoints(b *testing.B) {
+	for _, kind := range []string{"pixel", "click"} {
+		b.Run(kind, func(b *testing.B) {
+			const requests, clients = 50_000, 64
+			r := setupTracking(b, TrackerOptions{})
+			paths := make([]string, 1000)
+			for i := range paths {
+				c := msgClaims()
+				c.ContactKey, c.OutboxID = fmt.Sprint(i), int64(i)
+				if kind == "pixel" {
+					c.Purpose = links.PurposeOpen
+					paths[i] = r.url + "/o/" + r.signer.Sign(c)
+				} else {
+					c.Purpose, c.URL = links.PurposeClick, fmt.Sprintf("https://shop.example/product/%d?utm_source=mail", i)
+					paths[i] = r.url + "/c/" + r.signer.Sign(c)
+				}
+			}
+			tr := &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients}
+			client := &http.Client{Transport: tr, CheckRedirect: noRedirect.CheckRedirect}
+			defer tr.CloseIdleConnections()
+			lat := make([]time.Duration, 0, requests*b.N)
+			var latMu sync.Mutex
+			b.ResetTimer()
+			start := time.Now()
+			for range b.N {
+				var next atomic.Int64
+				var wg sync.WaitGroup
+				for range clients {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						mine := make([]time.Duration, 0, requests/clients+1)
+						for {
+							i := next.Add(1)
+							if i > requests {
+								break
+							}
+							req, _ := http.NewRequest("GET", paths[i%int64(len(paths))], nil)
+							req.Header.Set("User-Agent", browserUA)
+							t0 := time.Now()
+							res, err := client.Do(req)
+							if err != nil {
+								b.Error(err)
+								return
+							}
+							io.Copy(io.Discard, res.Body)
+							res.Body.Close()
+							mine = append(mine, time.Since(t0))
+							if res.StatusCode != 200 && res.StatusCode != 302 {
+								b.Errorf("status %d", res.StatusCode)
+								return
+							}
+						}
+						latMu.Lock()
+						lat = append(lat, mine...)
+						latMu.Unlock()
+					}()
+				}
+				wg.Wait()
+			}
+			elapsed := time.Since(start)
+			b.StopTimer()
+			r.stop()
+			var stored int
+			r.st.DB.QueryRow(`SELECT count(*) FROM campaignctl.events`).Scan(&stored)
+			sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+			p99 := lat[len(lat)*99/100]
+			b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "req/s")
+			b.ReportMetric(float64(p99.Microseconds())/1000, "p99-ms")
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(stored), "events-stored")
+			b.ReportMetric(r.dropped(), "events-dropped")
+			if stored+int(r.dropped()) != len(lat) {
+				b.Errorf("%d requests, %d events stored", len(lat), stored)
+			}
+		})
+	}
+}
