@@ -36,8 +36,12 @@ reconcile, all send, and no message is sent twice.
 The link-signing secret is read from $CAMPAIGNCTL_SECRET (at least 16 bytes) and the
 SMTP password from $CAMPAIGNCTL_SMTP_PASSWORD, never from a flag, so they do not show
 in process listings. Marketing mail needs --public-url and the secret: without them
-serve refuses a plan that has marketing mail. docs/sending.md describes the send
-path, its guarantees and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCTL_DB" --smtp 127.0.0.1:2525 \
+serve refuses a plan that has marketing mail. To rotate the secret, set the new one
+in $CAMPAIGNCTL_SECRET and the previous ones, comma-separated, in
+$CAMPAIGNCTL_SECRET_OLD: links already sent keep working until their secret is
+removed from that list. Marketing mail is tracked (links through /c/, a pixel at
+/o/) unless --no-tracking. docs/sending.md describes the send path, its guarantees
+and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCTL_DB" --smtp 127.0.0.1:2525 \
       --public-url https://mail.example.com
   campaignctl serve --db "$CAMPAIGNCTL_DB" --smtp 127.0.0.1:2525 --public-url https://mail.example.com --exit-when-idle`, stderr)
 	db := dbFlag(fs)
@@ -61,6 +65,7 @@ path, its guarantees and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl se
 	enrollEvery := fs.Duration("enroll-interval", time.Minute, "how often the leader enrolls contacts newly matching a sequence's or autoresponder's segment (also right after each apply)")
 	dbConns := fs.Int("db-max-conns", store.DefaultMaxConns, "most connections to Postgres this daemon holds (all kept open while idle, for up to 5 minutes)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) to this file until exit")
+	noTracking := fs.Bool("no-tracking", false, "do not track opens and clicks of new marketing mail (links already sent through /c/ and /o/ keep working)")
 	dkimDomain := fs.String("dkim-domain", "", "sign every message with DKIM (RFC 6376) for this domain (d=); the key comes from $"+dkimKeyEnv+" (PEM) or --dkim-key-file")
 	dkimSelector := fs.String("dkim-selector", "", "DKIM selector (s=): the public key is published at <selector>._domainkey.<domain>")
 	dkimKeyFile := fs.String("dkim-key-file", "", "PEM file with the DKIM private key (RSA ≥ 1024 bits, 2048 advised, or Ed25519); keep it outside git")
@@ -112,7 +117,7 @@ path, its guarantees and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl se
 
 	var signer *links.Signer
 	if secret := os.Getenv("CAMPAIGNCTL_SECRET"); secret != "" {
-		s, err := links.NewSigner([]byte(secret))
+		s, err := links.FromSecrets([]byte(secret), links.SplitSecrets(os.Getenv("CAMPAIGNCTL_SECRET_OLD"))...)
 		if err != nil {
 			fmt.Fprintln(stderr, "campaignctl serve:", err)
 			return 2
@@ -120,6 +125,9 @@ path, its guarantees and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl se
 		signer = s
 	} else if *publicURL != "" {
 		fmt.Fprintln(stderr, "campaignctl serve: --public-url needs CAMPAIGNCTL_SECRET (≥ 16 bytes) to sign unsubscribe links")
+		return 2
+	} else if os.Getenv("CAMPAIGNCTL_SECRET_OLD") != "" {
+		fmt.Fprintln(stderr, "campaignctl serve: CAMPAIGNCTL_SECRET_OLD is set without CAMPAIGNCTL_SECRET: set the current secret too (old ones only verify)")
 		return 2
 	}
 	eventsToken := os.Getenv(httpapi.EventsTokenEnv)
@@ -188,19 +196,31 @@ path, its guarantees and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl se
 	defer smtpClient.Close()
 	eng := &engine.Engine{
 		Store: st, Mailer: smtpClient, Clock: clk, Links: signer, Metrics: m, Log: log,
-		PublicURL: *publicURL, Worker: *worker, Concurrency: *concurrency,
+		PublicURL: *publicURL, NoTracking: *noTracking, Worker: *worker, Concurrency: *concurrency,
 		Lease: *lease, LedgerBatch: *ledgerBatch, GiveUpAfter: *giveUp, ShutdownGrace: *grace, EnrollInterval: *enrollEvery,
 	}
 
 	errc := make(chan error, 1)
+	stopTracker := func() {}
 	if *listen != "" {
 		l, err := net.Listen("tcp", *listen)
 		if err != nil {
 			fmt.Fprintf(stderr, "campaignctl serve: --listen %s: %v\n", *listen, err)
 			return 1
 		}
+		// Opens and clicks are served whenever links can be verified, also with
+		// --no-tracking, so links already in inboxes keep working. The tracker
+		// outlives the HTTP server: it writes what the last requests queued.
+		var tracker *httpapi.Tracker
+		if signer != nil {
+			tracker = httpapi.NewTracker(st, log, reg, httpapi.TrackerOptions{})
+			tctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+			done := make(chan struct{})
+			go func() { defer close(done); tracker.Run(tctx) }()
+			stopTracker = func() { cancel(); <-done }
+		}
 		srv := &httpapi.Server{Gatherer: reg, DB: st.DB, Suppressor: st, Links: signer, Clock: clk, Log: log, Relay: relayHealth(eng),
-			Events: st, EventsToken: eventsToken, EventsStored: eng.EventsArrived}
+			Events: st, EventsToken: eventsToken, EventsStored: eng.EventsArrived, Tracker: tracker}
 		go func() { errc <- httpapi.Serve(ctx, l, srv.Handler()) }()
 		log.Info("serving HTTP", "addr", l.Addr().String())
 	}
@@ -208,7 +228,9 @@ path, its guarantees and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl se
 	runErr := eng.Run(ctx, engine.RunOptions{Interval: *interval, ExitWhenIdle: *exitIdle})
 	stop()
 	if *listen != "" {
-		if err := <-errc; err != nil {
+		err := <-errc
+		stopTracker()
+		if err != nil {
 			fmt.Fprintln(stderr, "campaignctl serve: http:", err)
 			return 1
 		}
