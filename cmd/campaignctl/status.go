@@ -210,10 +210,9 @@ no longer declares, with
            message failed, Missing until the daemon picks it up;
            sequence: Progressing while any contact is enrolled and active,
            Healthy once all exited, Degraded when any of its messages failed;
-           a workflow (its owner notifications count as its messages) and a
-           single-mode autoresponder are shown like a sequence; a recurring
-           (multiple-mode) autoresponder: NotRun (this daemon version does not
-           run it)
+           a workflow (its owner notifications count as its messages) and an
+           autoresponder are shown like a sequence; a recurring
+           (multiple-mode) one has a line per issue sent (issue-YYYY-MM-DD)
   MESSAGE  the counts behind the health: a campaign's messages ("not mailable":
            contacts of its audience with no, an invalid, a suppressed or a
            shared address), a sequence's or workflow's enrollments by state and
@@ -416,11 +415,6 @@ func buildStatus(in statusInput) statusDoc {
 		inPlan[objectKey{"sequence", s.Name}] = true
 		doc.Objects = append(doc.Objects, enrollmentObject(objectKey{"sequence", s.Name}, s.Steps, engine, true))
 	}
-	notRun := func(kind, name string) {
-		inPlan[objectKey{kind, name}] = true
-		doc.Objects = append(doc.Objects, statusObject{Kind: kind, Name: name, Sync: syncSynced, Health: healthNotRun,
-			Message: "not run by this version of the daemon"})
-	}
 	for i := range p.Workflows {
 		w := &p.Workflows[i]
 		inPlan[objectKey{"workflow", w.Name}] = true
@@ -428,7 +422,15 @@ func buildStatus(in statusInput) statusDoc {
 	}
 	for _, a := range p.Autoresponders {
 		if a.Mode != "single" {
-			notRun("autoresponder", a.Name)
+			// A recurring autoresponder's steps are its issues
+			// (issue-YYYY-MM-DD), one line each as its history names them;
+			// its enrollments wait for the next issue, not at a step index.
+			k := objectKey{"autoresponder", a.Name}
+			inPlan[k] = true
+			o := enrollmentObject(k, nil, engine, true)
+			o.Enrollments.WaitingPastLastStep = 0
+			o.Health, o.Message = enrollmentHealth(o.Enrollments, true)
+			doc.Objects = append(doc.Objects, o)
 			continue
 		}
 		// A single-mode autoresponder runs like a sequence of its follow-ups.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"strings"
@@ -392,5 +393,74 @@ func TestStatusCampaignHealth(t *testing.T) {
 		if h, m := campaignHealth(c, tc.inPlan); h != tc.health || m != tc.message {
 			t.Errorf("campaignHealth(%s %v, in plan %v) = %s %q, want %s %q", tc.status, tc.m, tc.inPlan, h, m, tc.health, tc.message)
 		}
+	}
+}
+
+// A recurring (multiple-mode) autoresponder is shown like the others, with a
+// line per issue its history names, not as "not run".
+func TestStatusRecurringAutoresponder(t *testing.T) {
+	db, url := storetest.Open(t)
+	ctx := context.Background()
+	st := &store.Store{DB: db}
+	if _, err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p := &plan.Plan{
+		Models:    []plan.Model{{Name: "lead", Table: "crm_lead", Key: "id", Email: "email_from"}},
+		Segments:  []plan.Segment{{Name: "all", Model: "lead", Filter: "true"}},
+		Senders:   []plan.Sender{{Name: "news", From: "news@example.com"}},
+		Templates: []plan.Template{{Name: "letter", Subject: "News", Text: "Hi", Class: plan.ClassMarketing}},
+		Autoresponders: []plan.Autoresponder{{Name: "monthly", Model: "lead", Segment: "all", Sender: "news", Mode: "multiple",
+			Start: "2026-01-01", Template: "letter", MaxFollowUps: 24, Recurrence: &plan.Recurrence{Unit: "monthly", Every: 1, DayOfMonth: 1}}},
+	}
+	p.Finalize()
+	data, err := plan.Encode(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	rev, err := st.InsertRevision(ctx, store.Revision{PlanHash: p.Hash, Plan: string(data), AppliedAt: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, key := range []string{"1", "2", "3"} {
+		var id int64
+		state := "active"
+		if i == 2 {
+			state = "exited"
+		}
+		if err := db.Get(&id, `INSERT INTO campaignctl.enrollments (kind, object, contact_key, occurrence, state, step_index, enrolled_at, revision_id, updated_at, exit_reason)
+			VALUES ('autoresponder', 'monthly', $1, 1, $2, 2, $3, $4, $3, CASE WHEN $2 = 'exited' THEN 'responded' END) RETURNING id`, key, state, t0, rev); err != nil {
+			t.Fatal(err)
+		}
+		for _, issue := range []string{"issue-2026-01-01", "issue-2026-02-01"} {
+			db.MustExec(`INSERT INTO campaignctl.enrollment_steps (enrollment_id, step, action, at) VALUES ($1, $2, 'sent', $3)`, id, issue, t0)
+		}
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"status", "--db", url, "--format", "json"}, &out, &errb); code != 0 {
+		t.Fatalf("status: exit %d: %s", code, errb.String())
+	}
+	var doc struct {
+		Objects []struct {
+			Kind, Name, Health string
+			Enrollments        *struct {
+				Active int64 `json:"active"`
+				Steps  []struct {
+					Name string `json:"name"`
+					Sent int64  `json:"sent"`
+				} `json:"steps"`
+			} `json:"enrollments"`
+		} `json:"objects"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if len(doc.Objects) != 1 || doc.Objects[0].Health != "Progressing" || doc.Objects[0].Enrollments == nil {
+		t.Fatalf("want one Progressing autoresponder with enrollments, got %s", out.String())
+	}
+	e := doc.Objects[0].Enrollments
+	if e.Active != 2 || len(e.Steps) != 2 || e.Steps[0].Name != "issue-2026-01-01" || e.Steps[0].Sent != 3 || e.Steps[1].Sent != 3 {
+		t.Errorf("want 2 active and two issues sent to 3 contacts each, got %s", out.String())
 	}
 }
