@@ -143,27 +143,15 @@ func stepImpact(ctx context.Context, db *sqlx.DB, oldPlan, newPlan *plan.Plan) (
 			out[kind+"/"+name] = o
 		}
 		for _, s := range p.Sequences {
-			var names []string
-			var values []any
-			for _, st := range s.Steps {
-				names, values = append(names, st.Name), append(values, st)
-			}
+			names, values := namedSteps(s.Steps, func(st plan.SequenceStep) string { return st.Name })
 			add("sequence", s.Name, s.Hash, names, values)
 		}
 		for _, w := range p.Workflows {
-			var names []string
-			var values []any
-			for _, st := range w.Steps {
-				names, values = append(names, st.Name), append(values, st)
-			}
+			names, values := namedSteps(w.Steps, func(st plan.Step) string { return st.Name })
 			add("workflow", w.Name, w.Hash, names, values)
 		}
 		for _, a := range p.Autoresponders {
-			var names []string
-			var values []any
-			for _, f := range a.FollowUps {
-				names, values = append(names, f.Name), append(values, f)
-			}
+			names, values := namedSteps(a.FollowUps, func(f plan.FollowUp) string { return f.Name })
 			add("autoresponder", a.Name, a.Hash, names, values)
 		}
 		return out
@@ -220,6 +208,15 @@ WHERE kind = $1 AND object = $2 AND state = 'active' GROUP BY next_step`, o.kind
 		out = append(out, e)
 	}
 	return out, nil
+}
+
+// namedSteps lists steps' names and the steps themselves, in order.
+func namedSteps[S any](steps []S, name func(S) string) ([]string, []any) {
+	names, values := make([]string, len(steps)), make([]any, len(steps))
+	for i, st := range steps {
+		names[i], values[i] = name(st), st
+	}
+	return names, values
 }
 
 // isUndefinedTable reports a Postgres "relation does not exist" error.

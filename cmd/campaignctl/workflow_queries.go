@@ -2,7 +2,8 @@ package main
 
 import (
 	_ "embed"
-	"strings"
+
+	"github.com/campaignctl/campaignctl/runtime/store"
 )
 
 //go:embed workflow_queries.sql
@@ -21,27 +22,6 @@ func workflowQuery(name string) string {
 	return s
 }
 
-// parseNamedQueries splits SQL at its "-- name: NAME" lines; each query runs
-// to the next name line, comments included (Postgres ignores them).
-func parseNamedQueries(src string) map[string]string {
-	out := map[string]string{}
-	var name string
-	var body strings.Builder
-	flush := func() {
-		if name != "" {
-			out[name] = strings.TrimSpace(body.String())
-		}
-		body.Reset()
-	}
-	for _, line := range strings.Split(src, "\n") {
-		if n, ok := strings.CutPrefix(strings.TrimSpace(line), "-- name:"); ok {
-			flush()
-			name = strings.TrimSpace(n)
-			continue
-		}
-		body.WriteString(line)
-		body.WriteByte('\n')
-	}
-	flush()
-	return out
-}
+// parseNamedQueries splits SQL at its "-- name: NAME" lines, as the store's
+// own query file is split.
+func parseNamedQueries(src string) map[string]string { return store.ParseNamedQueries(src) }

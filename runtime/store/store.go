@@ -118,6 +118,12 @@ func q(name string) string {
 	return s
 }
 
+// ParseNamedQueries splits a file of SQL at its "-- name: NAME" lines into
+// queries by name; each runs to the next name line, comments included
+// (Postgres ignores them). The commands keep their own query files in this
+// format too.
+func ParseNamedQueries(src string) map[string]string { return mustParseQueries(src) }
+
 func mustParseQueries(src string) map[string]string {
 	out := map[string]string{}
 	var name string
