@@ -9,7 +9,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"strings"
+	"sync"
 )
 
 // Purpose is what a token may be used for. It is signed with the token, and
@@ -81,6 +83,15 @@ const (
 type key struct {
 	id     string
 	secret []byte
+	// macs holds keyed HMAC states: hmac.New hashes the key's pads, which
+	// costs more than the MAC of a short payload (a message signs a token
+	// per link).
+	macs *sync.Pool
+}
+
+func newKey(secret []byte) key {
+	secret = append([]byte(nil), secret...)
+	return key{id: KeyID(secret), secret: secret, macs: &sync.Pool{New: func() any { return hmac.New(sha256.New, secret) }}}
 }
 
 // Signer signs with its current key and verifies with the current and older
@@ -115,7 +126,7 @@ func FromSecrets(current []byte, old ...[]byte) (*Signer, error) {
 	}
 	s := &Signer{byID: map[string]key{}}
 	add := func(secret []byte) error {
-		k := key{id: KeyID(secret), secret: append([]byte(nil), secret...)}
+		k := newKey(secret)
 		if prev, ok := s.byID[k.id]; ok {
 			if hmac.Equal(prev.secret, k.secret) {
 				return nil
@@ -281,12 +292,15 @@ func (s *Signer) verifyLegacy(token string) (Claims, error) {
 }
 
 func macV1(k key, payload []byte) []byte {
-	mac := hmac.New(sha256.New, k.secret)
+	mac := k.macs.Get().(hash.Hash)
+	mac.Reset()
 	mac.Write([]byte(macDomain))
 	mac.Write([]byte(k.id))
 	mac.Write([]byte{0})
 	mac.Write(payload)
-	return mac.Sum(nil)[:macLen]
+	sum := mac.Sum(make([]byte, 0, sha256.Size))[:macLen]
+	k.macs.Put(mac)
+	return sum
 }
 
 // encodePayload writes the version, the purpose, then each string as a

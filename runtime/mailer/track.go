@@ -142,7 +142,11 @@ func rewriteAnchor(z *html.Tokenizer, tt html.TokenType, click func(string) stri
 		b.WriteByte(' ')
 		b.WriteString(a.key)
 		b.WriteString(`="`)
-		b.WriteString(html.EscapeString(a.val))
+		if strings.ContainsAny(a.val, `&'<>"`) {
+			b.WriteString(html.EscapeString(a.val))
+		} else {
+			b.WriteString(a.val) // tokens and most URLs: nothing to escape
+		}
 		b.WriteByte('"')
 	}
 	if tt == html.SelfClosingTagToken {

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"golang.org/x/net/html"
+
+	"github.com/campaignctl/campaignctl/runtime/links"
 )
 
 // tracker rewrites a link to https://t.test/c/<escaped original> and leaves
@@ -144,7 +146,17 @@ func FuzzTrackHTML(f *testing.F) {
 func BenchmarkTrackHTML(b *testing.B) {
 	body := `<html><body><h1>Spring sale</h1>` + strings.Repeat(`<p>Some text about a product, with <a href="https://shop.example/product?id=1234&amp;utm_source=mail">a link</a> and more words.</p>`, 10) +
 		`<p><a href="https://t.test/u/abc">Unsubscribe</a></p></body></html>`
-	tr := tracker()
+	// Links signed as the engine signs them: the cost per message at compose.
+	signer, _ := links.NewSigner([]byte("bench-secret-0123456789"))
+	c := links.Claims{Kind: "sequence", Campaign: "restock_nurture", Step: "week1", Model: "lead", ContactKey: "12345", Occurrence: 1, OutboxID: 987654, IssuedAt: 1_790_000_000}
+	tr := Tracking{Click: func(dest string) string {
+		if strings.HasPrefix(dest, "https://t.test/") {
+			return ""
+		}
+		cc := c
+		cc.Purpose, cc.URL = links.PurposeClick, dest
+		return "https://t.test/c/" + signer.Sign(cc)
+	}}
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
 		if _, _, err := TrackHTML(body, tr); err != nil {
