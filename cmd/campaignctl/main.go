@@ -28,7 +28,7 @@ func commands() []command {
 		{"apply", "record a plan as the desired state for the daemon", runApply},
 		{"events", "import contact events (page views, clicks, ...) from NDJSON", runEvents},
 		{"serve", "run the daemon: reconcile, send, serve /metrics and links", runServe},
-		{"report", "print what each campaign has sent", runReport},
+		{"report", "how each object did: sent, received, opened, clicked, replied, bounced, A/B verdicts", runReport},
 		{"status", "show each applied object's sync, health and per-step progress", runStatus},
 		{"explain", "say why a contact did or did not get a campaign or sequence", runExplain},
 		{"timeline", "list a contact's events and messages in time order", runTimeline},
