@@ -188,7 +188,14 @@ func TestEveryExampleWorkflowRunsFromItsRealTrigger(t *testing.T) {
 			insert(ev("lead", 7, "page_view", "pricing", nil))                                      // within reenroll.after: ignored
 			insert(clickOn("lead", 8, "inventory_guide_followup", "more_on_topic", nb.clock.Now())) // read the checklist
 		},
-		t0.Add(3*day + 2*time.Hour): func() { insert(clickOn("lead", 4, "ebook_nurture", "case_study", nb.clock.Now())) },
+		t0.Add(3*day + 2*time.Hour): func() {
+			insert(clickOn("lead", 4, "ebook_nurture", "case_study", nb.clock.Now()))
+			// A link scanner "clicks" lead 5's mail: flagged as a machine's, it
+			// does not make lead 5 interested.
+			scan := clickOn("lead", 5, "ebook_nurture", "case_study", nb.clock.Now())
+			scan.Properties = []byte(`{"machine": true, "machine_reason": "link scanner"}`)
+			insert(scan)
+		},
 		t0.Add(8 * day):             func() { insert(ev("lead", 7, "page_view", "pricing", nil)) }, // re-enrolled
 	}
 	runWorkflows(t, nb, t0.Add(15*day), script, eng, eng2, eng3)

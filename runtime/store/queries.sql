@@ -307,16 +307,21 @@ ON CONFLICT DO NOTHING;
 -- name: enrollment-engagement
 -- What each enrollment's contact did with the earlier steps its next steps
 -- test: the message's status and time, and the first open, click, reply and
--- bounce recorded for that object and step since it was sent. One query for a
+-- bounce recorded for that object and step since it was sent. Opens and
+-- clicks a machine made (a privacy proxy, a link scanner: the tracking
+-- endpoints flag them in properties.machine) do not count, here nor in A/B
+-- tests (ab-counts). One query for a
 -- batch; the events index on (model, contact_key, occurred_at) bounds each
 -- subquery to one contact's recent events.
 SELECT o.enrollment_id, o.step, o.status, o.created_at, o.sent_at,
   (SELECT min(ev.occurred_at) FROM campaignctl.events ev
      WHERE ev.model = $3 AND ev.contact_key = o.contact_key AND ev.type = 'open'
-       AND ev.campaign = o.campaign AND ev.step = o.step AND ev.occurred_at >= o.sent_at) AS open_at,
+       AND ev.campaign = o.campaign AND ev.step = o.step AND ev.occurred_at >= o.sent_at
+       AND coalesce(ev.properties->>'machine', '') <> 'true') AS open_at,
   (SELECT min(ev.occurred_at) FROM campaignctl.events ev
      WHERE ev.model = $3 AND ev.contact_key = o.contact_key AND ev.type = 'click'
-       AND ev.campaign = o.campaign AND ev.step = o.step AND ev.occurred_at >= o.sent_at) AS click_at,
+       AND ev.campaign = o.campaign AND ev.step = o.step AND ev.occurred_at >= o.sent_at
+       AND coalesce(ev.properties->>'machine', '') <> 'true') AS click_at,
   (SELECT min(ev.occurred_at) FROM campaignctl.events ev
      WHERE ev.model = $3 AND ev.contact_key = o.contact_key AND ev.type = 'reply'
        AND ev.campaign = o.campaign AND ev.step = o.step AND ev.occurred_at >= o.sent_at) AS reply_at,
@@ -396,7 +401,8 @@ SELECT o.variant,
   count(*) FILTER (WHERE EXISTS (
     SELECT 1 FROM campaignctl.events ev
     WHERE ev.model = $5 AND ev.contact_key = o.contact_key AND ev.type = ANY($4::text[])
-      AND ev.campaign = o.campaign AND ev.step = o.step AND ev.occurred_at >= o.sent_at)) AS successes
+      AND ev.campaign = o.campaign AND ev.step = o.step AND ev.occurred_at >= o.sent_at
+      AND coalesce(ev.properties->>'machine', '') <> 'true')) AS successes
 FROM campaignctl.outbox o
 WHERE o.kind = $1 AND o.campaign = $2 AND o.step = $3 AND o.variant <> '' AND o.status = 'sent'
 GROUP BY o.variant;
