@@ -196,7 +196,7 @@ func TestEveryExampleWorkflowRunsFromItsRealTrigger(t *testing.T) {
 			scan.Properties = []byte(`{"machine": true, "machine_reason": "link scanner"}`)
 			insert(scan)
 		},
-		t0.Add(8 * day):             func() { insert(ev("lead", 7, "page_view", "pricing", nil)) }, // re-enrolled
+		t0.Add(8 * day): func() { insert(ev("lead", 7, "page_view", "pricing", nil)) }, // re-enrolled
 	}
 	runWorkflows(t, nb, t0.Add(15*day), script, eng, eng2, eng3)
 
