@@ -69,6 +69,10 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 	dkimDomain := fs.String("dkim-domain", "", "sign every message with DKIM (RFC 6376) for this domain (d=); the key comes from $"+dkimKeyEnv+" (PEM) or --dkim-key-file")
 	dkimSelector := fs.String("dkim-selector", "", "DKIM selector (s=): the public key is published at <selector>._domainkey.<domain>")
 	dkimKeyFile := fs.String("dkim-key-file", "", "PEM file with the DKIM private key (RSA ≥ 1024 bits, 2048 advised, or Ed25519); keep it outside git")
+	inboundAddr := fs.String("inbound", "", "listen for replies, bounces (DSNs) and complaints (ARF) by SMTP on this address, e.g. :25 behind the MX of --bounce-domain")
+	bounceDomain := fs.String("bounce-domain", "", "give every message a signed VERP return path bounce+<token>@DOMAIN, whose MX leads to an --inbound listener")
+	replyDomain := fs.String("reply-domain", "", "give messages of senders without a Reply-To a signed reply+<token>@DOMAIN Reply-To (replies are recorded, not forwarded)")
+	inboundDomains := fs.String("inbound-domain", "", "comma-separated further domains --inbound takes mail for (the senders' own, when routed here): replies matched by In-Reply-To")
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}
@@ -142,6 +146,11 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 		fmt.Fprintln(stderr, "campaignctl serve:", err)
 		return 2
 	}
+	inboundCfg, err := inboundFromFlags(*inboundAddr, *bounceDomain, *replyDomain, *inboundDomains)
+	if err != nil {
+		fmt.Fprintln(stderr, "campaignctl serve:", err)
+		return 2
+	}
 	if *worker == "" {
 		host, _ := os.Hostname()
 		*worker = fmt.Sprintf("%s-%d", host, os.Getpid())
@@ -199,6 +208,11 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 		PublicURL: *publicURL, NoTracking: *noTracking, Worker: *worker, Concurrency: *concurrency,
 		Lease: *lease, LedgerBatch: *ledgerBatch, GiveUpAfter: *giveUp, ShutdownGrace: *grace, EnrollInterval: *enrollEvery,
 	}
+	stopInbound, code := startInbound(ctx, inboundCfg, st, eng, clk, log, m, stderr)
+	if code != 0 {
+		return code
+	}
+	defer stopInbound()
 
 	errc := make(chan error, 1)
 	stopTracker := func() {}

@@ -50,6 +50,9 @@ type Engine struct {
 	// gets its links rewritten through /c/ and an open pixel (/o/) whenever
 	// Links and PublicURL are set (track.go).
 	NoTracking bool
+	// Inbound, if set, gives each message its VERP return path and, for a
+	// sender without a Reply-To, a per-message Reply-To (inbound.go).
+	Inbound InboundAddresses
 	// Worker names this replica in claimed rows.
 	Worker string
 	// BatchSize bounds rows per materialization insert and per claim.

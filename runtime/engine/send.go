@@ -860,7 +860,8 @@ func (e *Engine) compose(l *loaded, contacts batchContacts, tg target, r store.C
 	}
 	return &mailer.Message{
 		From:            tg.sender.From,
-		ReplyTo:         tg.sender.ReplyTo,
+		ReplyTo:         e.replyTo(tg, r),
+		ReturnPath:      e.returnPath(r),
 		To:              to,
 		Subject:         out.Subject,
 		HTML:            out.HTML,

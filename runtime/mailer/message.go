@@ -19,10 +19,13 @@ import (
 type Message struct {
 	From    string // RFC 5322 address, may include a display name
 	ReplyTo string
-	To      string
-	Subject string
-	HTML    string
-	Text    string
+	// ReturnPath, if set, is the envelope sender (MAIL FROM) instead of From's
+	// address: a VERP address that brings bounces back to the inbound listener.
+	ReturnPath string
+	To         string
+	Subject    string
+	HTML       string
+	Text       string
 	// MessageID without angle brackets.
 	MessageID string
 	Date      time.Time
@@ -54,6 +57,9 @@ func (m *Message) Envelope() (from, to string, err error) {
 	t, err := mail.ParseAddress(m.To)
 	if err != nil {
 		return "", "", fmt.Errorf("recipient %q: %w", m.To, err)
+	}
+	if m.ReturnPath != "" {
+		return m.ReturnPath, t.Address, nil
 	}
 	return f.Address, t.Address, nil
 }
@@ -161,6 +167,9 @@ func (m *Message) appendBytes(dst []byte) (out []byte, envFrom, envTo string, er
 	out = append(out, "\r\n--"...)
 	out = append(out, boundary...)
 	out = append(out, "--\r\n"...)
+	if m.ReturnPath != "" {
+		return out, m.ReturnPath, to.Address, nil
+	}
 	return out, from.address, to.Address, nil
 }
 

@@ -22,6 +22,10 @@ type Metrics struct {
 	RelayUp          prometheus.Gauge
 	RelayPauses      *prometheus.CounterVec
 	InvalidAddresses *prometheus.CounterVec
+	// The inbound listener (runtime/inbound).
+	Bounces    *prometheus.CounterVec
+	Complaints *prometheus.CounterVec
+	Inbound    *prometheus.CounterVec
 	Held             *prometheus.CounterVec
 }
 
@@ -103,6 +107,19 @@ func New(reg prometheus.Registerer) *Metrics {
 		Name: "campaignctl_invalid_addresses_total",
 		Help: "Contacts left out of an audience because their email address is malformed, by campaign.",
 	}, []string{"campaign"})
+	m.Bounces = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "campaignctl_bounces_total",
+		Help: "Asynchronous bounces (DSNs) recorded by the inbound listener, by sender (plan name) and kind (hard, soft): with campaignctl_messages_total{status=\"sent\"}, the bounce rate per sender.",
+	}, []string{"sender", "kind"})
+	m.Complaints = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "campaignctl_complaints_total",
+		Help: "Feedback-loop complaints (ARF) recorded by the inbound listener, by sender (plan name): alert well before the providers' 0.3% complaint rate.",
+	}, []string{"sender"})
+	m.Inbound = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "campaignctl_inbound_messages_total",
+		Help: "Messages the inbound listener received, by what became of them (reply, bounce, complaint, duplicate, auto_reply, report, unmatched, malformed, forged, error).",
+	}, []string{"result"})
+	reg.MustRegister(m.Bounces, m.Complaints, m.Inbound)
 	reg.MustRegister(m.Held, m.Messages, m.Enqueued, m.ReconcileRuns, m.ReconcileSeconds, m.SendSeconds, m.AppliedRevision, m.Leader,
 		m.SMTPFailures, m.Unrecorded, m.Claimed, m.LostClaims, m.RelayUp, m.RelayPauses, m.InvalidAddresses)
 	return m

@@ -1,0 +1,425 @@
+package inbound
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/campaignctl/campaignctl/runtime/clock"
+	"github.com/campaignctl/campaignctl/runtime/metrics"
+	"github.com/campaignctl/campaignctl/runtime/store"
+)
+
+// Store is what the listener reads and writes (*store.Store).
+type Store interface {
+	SentMessage(ctx context.Context, id int64) (store.SentMessage, bool, error)
+	SentMessageByMessageID(ctx context.Context, msgID string) (store.SentMessage, bool, error)
+	RecordInbound(ctx context.Context, rec store.InboundRecord) (bool, error)
+}
+
+var _ Store = (*store.Store)(nil)
+
+// Objects returns the model and the sender (plan names) of an object of the
+// applied plan; ok is false once it left the plan (engine.Engine.ObjectOf).
+type Objects func(kind, object string) (model, sender string, ok bool)
+
+// Addresses makes the VERP return path and the per-message Reply-To of an
+// outbox row (engine.InboundAddresses).
+type Addresses struct {
+	Tokens *Tokens
+	// BounceDomain is the domain of return paths ("" leaves MAIL FROM as the
+	// From address); ReplyDomain that of per-message Reply-To addresses (""
+	// for none).
+	BounceDomain, ReplyDomain string
+}
+
+// ReturnPath is "bounce+<token>@<BounceDomain>", or "".
+func (a *Addresses) ReturnPath(id int64) string {
+	if a == nil || a.BounceDomain == "" || a.Tokens == nil {
+		return ""
+	}
+	return a.Tokens.LocalPart(PurposeBounce, id) + "@" + a.BounceDomain
+}
+
+// ReplyTo is "reply+<token>@<ReplyDomain>", or "".
+func (a *Addresses) ReplyTo(id int64) string {
+	if a == nil || a.ReplyDomain == "" || a.Tokens == nil {
+		return ""
+	}
+	return a.Tokens.LocalPart(PurposeReply, id) + "@" + a.ReplyDomain
+}
+
+// Defaults of Server's zero fields.
+const (
+	DefaultMaxMessageBytes = 10 << 20
+	DefaultMaxConns        = 64
+	DefaultTimeout         = time.Minute
+	maxRecipients          = 20
+)
+
+// Server is the inbound SMTP listener.
+type Server struct {
+	Store     Store
+	Addresses *Addresses
+	// Domains are accepted as recipient domains besides the bounce and reply
+	// domains: where the senders' own addresses are, when their mail is routed
+	// here (replies then match by In-Reply-To and References).
+	Domains []string
+	Objects Objects
+	Clock   clock.Clock
+	Log     *slog.Logger
+	Metrics *metrics.Metrics
+	// Hostname is the name in the greeting (default "localhost").
+	Hostname string
+	// MaxMessageBytes (SIZE; default 10 MiB), MaxConns (connections at once,
+	// more wait in the kernel's backlog; default 64) and Timeout (each read
+	// and write; default 1 minute) bound what one client can hold.
+	MaxMessageBytes int64
+	MaxConns        int
+	Timeout         time.Duration
+}
+
+// Serve accepts connections on l until ctx is done, then closes the listener
+// and open sessions.
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	srv := smtp.NewServer(&backend{s: s, ctx: ctx})
+	srv.Domain = s.Hostname
+	if srv.Domain == "" {
+		srv.Domain = "localhost"
+	}
+	srv.MaxMessageBytes = s.MaxMessageBytes
+	if srv.MaxMessageBytes <= 0 {
+		srv.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	srv.MaxRecipients = maxRecipients
+	srv.ReadTimeout, srv.WriteTimeout = s.Timeout, s.Timeout
+	if s.Timeout <= 0 {
+		srv.ReadTimeout, srv.WriteTimeout = DefaultTimeout, DefaultTimeout
+	}
+	srv.ErrorLog = slogLogger{s.log()}
+	n := s.MaxConns
+	if n <= 0 {
+		n = DefaultMaxConns
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(&limitListener{Listener: l, sem: make(chan struct{}, n)}) }()
+	select {
+	case <-ctx.Done():
+		srv.Close()
+		<-errc
+		return nil
+	case err := <-errc:
+		return err
+	}
+}
+
+func (s *Server) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
+}
+
+func (s *Server) accepts(domain string) bool {
+	d := strings.ToLower(strings.TrimSuffix(domain, "."))
+	if s.Addresses != nil && d != "" && (d == strings.ToLower(s.Addresses.BounceDomain) || d == strings.ToLower(s.Addresses.ReplyDomain)) {
+		return true
+	}
+	for _, x := range s.Domains {
+		if d == strings.ToLower(x) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) count(result string) {
+	if s.Metrics != nil {
+		s.Metrics.Inbound.WithLabelValues(result).Inc()
+	}
+}
+
+type backend struct {
+	s   *Server
+	ctx context.Context
+}
+
+func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	return &session{s: b.s, ctx: b.ctx, remote: c.Conn().RemoteAddr().String()}, nil
+}
+
+type rcptToken struct {
+	purpose Purpose
+	id      int64
+}
+
+type session struct {
+	s          *Server
+	ctx        context.Context
+	remote     string
+	nullSender bool
+	tokens     []rcptToken
+	rcpts      int
+}
+
+func (ss *session) Reset() { ss.tokens, ss.rcpts, ss.nullSender = nil, 0, false }
+func (ss *session) Logout() error {
+	return nil
+}
+
+func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
+	ss.nullSender = from == ""
+	return nil
+}
+
+func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	local, domain, ok := strings.Cut(to, "@")
+	if !ok || !ss.s.accepts(domain) {
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "relay access denied: this server only takes mail for its own domains"}
+	}
+	lower := strings.ToLower(local)
+	if strings.HasPrefix(lower, string(PurposeBounce)+"+") || strings.HasPrefix(lower, string(PurposeReply)+"+") {
+		if ss.s.Addresses == nil || ss.s.Addresses.Tokens == nil {
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such mailbox"}
+		}
+		p, id, err := ss.s.Addresses.Tokens.Verify(local)
+		if err != nil {
+			ss.s.log().Warn("inbound: refused a recipient with a forged, altered or retired token", "remote", ss.remote, "local_part", truncate(local, 80), "err", err)
+			ss.s.count("forged")
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such mailbox"}
+		}
+		ss.tokens = append(ss.tokens, rcptToken{p, id})
+	}
+	ss.rcpts++
+	return nil
+}
+
+func (ss *session) Data(r io.Reader) error {
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return err // go-smtp answers 552 for a message over the size limit
+	}
+	ctx, cancel := context.WithTimeout(ss.ctx, 30*time.Second)
+	defer cancel()
+	if err := ss.s.handle(ctx, ss.tokens, ss.nullSender, raw, ss.remote); err != nil {
+		ss.s.log().Error("inbound: could not record a message; the sender will retry", "remote", ss.remote, "err", err)
+		ss.s.count("error")
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "temporary failure, try again later"}
+	}
+	return nil
+}
+
+// handle parses and records one message. Only a failure worth a retry by
+// the sender (the database) is returned; anything else is logged and the
+// message is taken (answering 5xx to a DSN only makes a bounce of a bounce).
+func (s *Server) handle(ctx context.Context, tokens []rcptToken, nullSender bool, raw []byte, remote string) error {
+	p, err := Parse(raw, nullSender)
+	if err != nil {
+		s.log().Warn("inbound: message not understood, nothing recorded", "remote", remote, "bytes", len(raw), "err", err)
+		s.count("malformed")
+		return nil
+	}
+	switch p.Kind {
+	case KindAutoReply, KindReport:
+		s.log().Info("inbound: nothing to record", "remote", remote, "kind", p.Kind, "message_id", p.MessageID)
+		s.count(string(p.Kind))
+		return nil
+	}
+	msg, how, err := s.identify(ctx, p, tokens)
+	if err != nil {
+		return err
+	}
+	if how == "" {
+		s.log().Warn("inbound: no sent message matches (no valid token, no known Message-ID), nothing recorded", "remote", remote, "kind", p.Kind, "message_id", p.MessageID)
+		s.count("unmatched")
+		return nil
+	}
+	return s.record(ctx, p, msg, how, raw, remote)
+}
+
+// identify finds the outbox row p is about: by a token of the address it came
+// to, then (reports) by the token in the quoted original's Return-Path, then
+// by Message-ID. A reply counts only through a reply+ token or a Message-ID:
+// mail to a return path that is no report is an automatic answer.
+func (s *Server) identify(ctx context.Context, p *Parsed, tokens []rcptToken) (store.SentMessage, string, error) {
+	var ids []int64
+	for _, t := range tokens {
+		if p.Kind != KindReply || t.purpose == PurposeReply {
+			ids = append(ids, t.id)
+		}
+	}
+	if p.Kind != KindReply && p.OriginalReturnPath != "" && s.Addresses != nil && s.Addresses.Tokens != nil {
+		if local, _, ok := strings.Cut(p.OriginalReturnPath, "@"); ok {
+			if _, id, err := s.Addresses.Tokens.Verify(local); err == nil {
+				ids = append(ids, id)
+			}
+		}
+	}
+	for _, id := range ids {
+		m, ok, err := s.Store.SentMessage(ctx, id)
+		if err != nil {
+			return m, "", err
+		}
+		if ok {
+			return m, "token", nil
+		}
+	}
+	for _, ref := range p.Refs {
+		m, ok, err := s.Store.SentMessageByMessageID(ctx, ref)
+		if err != nil {
+			return m, "", err
+		}
+		if ok {
+			return m, "message-id", nil
+		}
+	}
+	return store.SentMessage{}, "", nil
+}
+
+func (s *Server) record(ctx context.Context, p *Parsed, msg store.SentMessage, how string, raw []byte, remote string) error {
+	now := s.Clock.Now()
+	at := now
+	if msg.SentAt != nil && at.Before(*msg.SentAt) {
+		// The engagement branches count events from the send: an answer is
+		// never earlier than its message, whatever the clocks say.
+		at = *msg.SentAt
+	}
+	props := map[string]any{"outbox_id": msg.ID, "matched_by": how}
+	if msg.Variant != "" {
+		props["variant"] = msg.Variant
+	}
+	if msg.Occurrence != 0 {
+		props["occurrence"] = msg.Occurrence
+	}
+	rec := store.InboundRecord{Email: msg.Email, Campaign: msg.Campaign, Now: now}
+	kind := "" // the bounce label
+	switch p.Kind {
+	case KindBounce:
+		rc := p.Recipients[0]
+		for _, r := range p.Recipients {
+			if r.FinalRecipient == msg.EmailNorm {
+				rc = r
+				break
+			}
+		}
+		hard, verdict := rc.Bounce()
+		props["hard"], props["status"], props["action"], props["verdict"] = hard, rc.Status, rc.Action, verdict.String()
+		if rc.Diagnostic != "" {
+			props["diagnostic"] = truncate(rc.Diagnostic, 300)
+		}
+		kind = "soft"
+		if hard {
+			kind, rec.Suppress = "hard", "hard_bounce"
+		}
+	case KindComplaint:
+		props["feedback_type"] = p.FeedbackType
+		rec.Suppress = "complaint"
+	}
+	pj, err := json.Marshal(props)
+	if err != nil {
+		return err
+	}
+	model, sender, ok := "", "", false
+	if s.Objects != nil {
+		model, sender, ok = s.Objects(msg.Kind, msg.Campaign)
+	}
+	if !ok {
+		s.log().Warn("inbound: the message's object is not in the applied plan, so its model is unknown: no event recorded (a suppression still is)", "kind", msg.Kind, "object", msg.Campaign, "outbox_id", msg.ID)
+	}
+	rec.Event = store.Event{
+		OccurredAt: at, Model: model, ContactKey: msg.ContactKey, Type: string(p.Kind),
+		Campaign: msg.Campaign, Step: msg.Step, ExternalID: externalID(p, msg.ID, raw), Properties: pj,
+	}
+	recorded, err := s.Store.RecordInbound(ctx, rec)
+	if err != nil {
+		return err
+	}
+	if !recorded {
+		s.log().Info("inbound: already recorded (delivered twice)", "kind", p.Kind, "outbox_id", msg.ID, "external_id", rec.Event.ExternalID)
+		s.count("duplicate")
+		return nil
+	}
+	s.log().Info("inbound: recorded", "kind", p.Kind, "bounce", kind, "object", msg.Campaign, "step", msg.Step, "outbox_id", msg.ID, "matched_by", how, "suppressed", rec.Suppress, "remote", remote)
+	s.count(string(p.Kind))
+	if s.Metrics != nil && sender != "" {
+		switch p.Kind {
+		case KindBounce:
+			s.Metrics.Bounces.WithLabelValues(sender, kind).Inc()
+		case KindComplaint:
+			s.Metrics.Complaints.WithLabelValues(sender).Inc()
+		}
+	}
+	return nil
+}
+
+// externalID makes one report delivered twice one event: the report's own
+// Message-ID (or, without one, its bytes) and the message it is about.
+func externalID(p *Parsed, outboxID int64, raw []byte) string {
+	h := sha256.New()
+	h.Write([]byte(p.Kind))
+	h.Write([]byte{0})
+	h.Write(strconv.AppendInt(nil, outboxID, 10))
+	h.Write([]byte{0})
+	if p.MessageID != "" {
+		h.Write([]byte(p.MessageID))
+	} else {
+		h.Write(raw)
+	}
+	return "inbound:" + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// limitListener holds at most cap(sem) connections open; Accept waits for a
+// free slot, so further clients wait in the listen backlog.
+type limitListener struct {
+	net.Listener
+	sem chan struct{}
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	l.sem <- struct{}{}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		<-l.sem
+		return nil, err
+	}
+	return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
+}
+
+type limitConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *limitConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
+}
+
+type slogLogger struct{ l *slog.Logger }
+
+func (s slogLogger) Printf(format string, v ...any) {
+	s.l.Warn("inbound smtp: " + fmt.Sprintf(format, v...))
+}
+func (s slogLogger) Println(v ...any) {
+	s.l.Warn("inbound smtp: " + strings.TrimSpace(fmt.Sprintln(v...)))
+}
