@@ -231,11 +231,12 @@ func TestWeeklyRecurrenceEndsAndReplicasNeverDuplicate(t *testing.T) {
 }
 
 // A daemon down for months sends only the most recent missed issue, saying
-// which it skipped; max_follow_ups ends the enrollment after its last issue,
-// saying so; and a contact who matches after the end is not enrolled.
+// which it skipped; max_follow_ups ends an endless recurrence's enrollment
+// after its last issue, saying so; with an end instead, the end decides, and a
+// contact who matches after it is not enrolled.
 func TestRecurrenceAfterDowntimeAndMaxFollowUps(t *testing.T) {
 	nb := setupNewsletter(t, 1)
-	p := newsletterPlan(plan.Autoresponder{Start: "2026-01-01", End: "2027-01-01", MaxFollowUps: 4,
+	p := newsletterPlan(plan.Autoresponder{Start: "2026-01-01", MaxFollowUps: 4,
 		Recurrence: &plan.Recurrence{Unit: "month", Every: 1, DayOfMonth: 1}})
 	day := func(m time.Month, d int) time.Time { return time.Date(2026, m, d, 0, 0, 0, 0, time.UTC) }
 	nb.clock.Set(day(1, 1))
@@ -269,7 +270,11 @@ func TestRecurrenceAfterDowntimeAndMaxFollowUps(t *testing.T) {
 	if got := exits(t, nb); got != "1 exited completed" {
 		t.Errorf("enrollment: %s", got)
 	}
-	// After the end, a new reader is not enrolled.
+	// With an end (and the same max_follow_ups), the end decides: a new
+	// reader who matches after it is not enrolled.
+	p = newsletterPlan(plan.Autoresponder{Start: "2026-01-01", End: "2027-01-01", MaxFollowUps: 4,
+		Recurrence: &plan.Recurrence{Unit: "month", Every: 1, DayOfMonth: 1}})
+	nb.apply(t, p)
 	nb.st.DB.MustExec(`INSERT INTO customers VALUES (9, 'cust9@example.com', 'C9', 'news', false)`)
 	nb.clock.Set(time.Date(2027, 1, 2, 0, 0, 0, 0, time.UTC))
 	nb.step(t, nb.eng)

@@ -36,9 +36,10 @@ import (
 //   - day_of_month past the month's length (31 in April, 29 to 31 in
 //     February) sends on the month's last day: a monthly issue is never
 //     skipped for a short month.
-//   - max_follow_ups bounds the issues one enrollment is sent (the schema's
-//     "ceiling on a recurrence without an end date"); it defaults to 10 in
-//     the language, so the engine says at apply time when it cuts a
+//   - max_follow_ups bounds the issues one enrollment is sent when the
+//     recurrence has no end (the schema's "ceiling on a recurrence without an
+//     end date"); with an end, the end decides. It defaults to 10 in the
+//     language, so the engine says at apply time when it cuts an endless
 //     recurrence short (MaxCutsShort), and the enrollment's exit says why.
 
 // Recurrence units.
@@ -104,7 +105,13 @@ func CompileRecurring(a *plan.Autoresponder) (*Recurring, error) {
 		return nil, fmt.Errorf("autoresponder %s: mode multiple needs template", a.Name)
 	}
 	r := &Recurring{Name: a.Name, Segment: a.Segment, Template: a.Template, Unit: rc.Unit, Every: rc.Every,
-		DayOfMonth: rc.DayOfMonth, MaxIssues: a.MaxFollowUps, ExitOnReply: a.ExcludeResponders}
+		DayOfMonth: rc.DayOfMonth, ExitOnReply: a.ExcludeResponders}
+	if a.End == "" {
+		// The schema's "ceiling on a recurrence without an end date": with an
+		// end, the end decides, and a monthly newsletter with the default 10
+		// does not stop after ten issues.
+		r.MaxIssues = a.MaxFollowUps
+	}
 	if r.Every == 0 {
 		r.Every = 1 // the language's default
 	}

@@ -270,8 +270,8 @@ func TestMonthlyNewsletterRunsOnAndOn(t *testing.T) {
 }
 
 // max_follow_ups (10 unless written) cuts a recurrence without an end, and
-// one whose end lies past its tenth issue: MaxCutsShort says so, with the
-// last date, so apply can warn.
+// MaxCutsShort says so, with the last date, so apply can warn; with an end,
+// the end decides: a monthly newsletter over a year sends its twelve issues.
 func TestMaxFollowUpsCutsARecurrenceShort(t *testing.T) {
 	monthly := plan.Recurrence{Unit: "month", Every: 1, DayOfMonth: 1}
 	cases := []struct {
@@ -280,7 +280,7 @@ func TestMaxFollowUpsCutsARecurrenceShort(t *testing.T) {
 		want string
 	}{
 		{"", 10, "cut after 2026-10-01"},
-		{"2027-01-01", 10, "cut after 2026-10-01"},
+		{"2027-01-01", 10, "not cut"},
 		{"2027-01-01", 12, "not cut"},
 		{"2026-06-01", 10, "not cut"},
 		{"", 0, "not cut"},
