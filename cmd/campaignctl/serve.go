@@ -198,6 +198,7 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
+	reg.MustRegister(metrics.NewStoreCollector(st.DB)) // enrollments and the outbox backlog, read on scrape
 	smtpClient := &mailer.SMTP{Addr: *smtpAddr, RequireTLS: *requireTLS, DialTimeout: *smtpTimeout, CommandTimeout: *smtpTimeout, DataTimeout: *dataTimeout, MaxConns: *concurrency, DKIM: dkimSigner}
 	if *smtpUser != "" {
 		smtpClient.Auth = &mailer.Auth{Username: *smtpUser, Password: os.Getenv("CAMPAIGNCTL_SMTP_PASSWORD")}

@@ -400,6 +400,7 @@ func (e *Engine) ensureEventPartitions(ctx context.Context, now time.Time) error
 // crash half way is harmless: the next pass inserts again and the unique keys
 // drop what is already there.
 func (e *Engine) materialize(ctx context.Context, l *loaded, c *plan.Campaign, now time.Time) error {
+	defer e.Metrics.ObserveAudience(time.Now())
 	var total, fresh, invalid int64
 	// The catalog is read at each materialization, so a constraint dropped since
 	// the revision was loaded can never make the SQL skip a NULL guard it needs.

@@ -26,7 +26,10 @@ type Metrics struct {
 	Bounces    *prometheus.CounterVec
 	Complaints *prometheus.CounterVec
 	Inbound    *prometheus.CounterVec
-	Held             *prometheus.CounterVec
+	Held       *prometheus.CounterVec
+	// AudienceSeconds: evaluating a campaign's segment and enqueuing its
+	// audience (ObserveAudience).
+	AudienceSeconds prometheus.Histogram
 }
 
 // Message outcomes, the values of the status label.
@@ -120,6 +123,12 @@ func New(reg prometheus.Registerer) *Metrics {
 		Help: "Messages the inbound listener received, by what became of them (reply, bounce, complaint, duplicate, auto_reply, report, unmatched, malformed, forged, error).",
 	}, []string{"result"})
 	reg.MustRegister(m.Bounces, m.Complaints, m.Inbound)
+	m.AudienceSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "campaignctl_audience_materialization_duration_seconds",
+		Help:    "Time taken to evaluate a campaign's segment and enqueue its audience in the outbox, once per campaign.",
+		Buckets: prometheus.ExponentialBuckets(0.01, 4, 8),
+	})
+	reg.MustRegister(m.AudienceSeconds, NewBuildInfo())
 	reg.MustRegister(m.Held, m.Messages, m.Enqueued, m.ReconcileRuns, m.ReconcileSeconds, m.SendSeconds, m.AppliedRevision, m.Leader,
 		m.SMTPFailures, m.Unrecorded, m.Claimed, m.LostClaims, m.RelayUp, m.RelayPauses, m.InvalidAddresses)
 	return m

@@ -1,0 +1,34 @@
+-- What the store collector reads on a scrape (StoreCollector). Each block is
+-- one query named by its "-- name:" line. They run at most once per
+-- MinInterval, whatever the number of scrapers, under a timeout: a slow
+-- database makes a scrape report the last figures and
+-- campaignctl_store_scrape_success 0, never hold the scrape.
+
+-- name: enrollments-by-state
+-- Enrollments per object by state, 'held' for active ones waiting for an A/B
+-- decision. A sequential scan of enrollments: its row count grows with the
+-- contacts enrolled, which is why the result is cached for MinInterval.
+SELECT kind, object,
+       CASE WHEN state = 'active' AND hold IS NOT NULL THEN 'held' ELSE state END AS state,
+       count(*) AS n
+FROM campaignctl.enrollments
+GROUP BY 1, 2, 3;
+
+-- name: outbox-backlog
+-- The backlog: messages not yet handed to the relay, per object, split into
+-- those with a due time (waiting for the claimer, held by policy, retrying)
+-- and those held for an A/B decision (due 9999-12-31). Reads the partial
+-- index outbox_campaign_pending (status = 'pending') only, so its cost is the
+-- backlog's size, not the outbox's.
+SELECT kind, campaign AS object,
+       count(*) FILTER (WHERE due_at < '9999-01-01') AS due,
+       count(*) FILTER (WHERE due_at >= '9999-01-01') AS held
+FROM campaignctl.outbox
+WHERE status = 'pending'
+GROUP BY 1, 2;
+
+-- name: outbox-oldest-due
+-- The earliest due time of a pending message that is not held for a
+-- decision: one probe of outbox_claimable (due_at, id) WHERE status =
+-- 'pending'. A backlog whose oldest due time stops moving is stuck.
+SELECT min(due_at) FROM campaignctl.outbox WHERE status = 'pending' AND due_at < '9999-01-01';
