@@ -168,3 +168,8 @@ if [ "$active_wf" != 0 ]; then
   echo "MISMATCH: $active_wf workflow enrollments are left active after the daemon went idle" >&2
   exit 1
 fi
+# How the nurture did: Odoo's smart buttons per step and A/B variant, the
+# test's verdict with its intervals, and the funnel (docs/report.md).
+echo
+echo "==> campaignctl report $seq"
+"$ctl" report --db "$db" "$seq"
