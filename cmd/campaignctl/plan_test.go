@@ -34,7 +34,7 @@ func TestPlanToStdoutMatchesGolden(t *testing.T) {
 
 func TestPlanToFile(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "plan.json")
-	code, stdout, stderr := runSub(runPlan, "--no-git", caseDir("warning-no-unsubscribe"), "-o", out)
+	code, stdout, stderr := runSub(runPlan, "--no-git", caseDir("warning-lints"), "-o", out)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
@@ -48,7 +48,7 @@ func TestPlanToFile(t *testing.T) {
 	if _, err := plan.Decode(got); err != nil {
 		t.Fatalf("written plan does not decode: %v", err)
 	}
-	if !strings.Contains(stderr, "warning: template \"promo\": html has no unsubscribe link") || !strings.Contains(stderr, "wrote "+out) {
+	if !strings.Contains(stderr, "warning: step \"soon\" of workflow \"quick\": wait 15m is shorter than 1h") || !strings.Contains(stderr, "wrote "+out) {
 		t.Errorf("stderr should show the warnings and what was written:\n%s", stderr)
 	}
 

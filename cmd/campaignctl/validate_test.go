@@ -22,8 +22,10 @@ func TestValidateExitCodes(t *testing.T) {
 	}{
 		{"valid", []string{caseDir("valid-lost-leads")}, 0,
 			"testdata/compile/valid-lost-leads/ is valid: 1 model, 1 segment, 1 template, 1 sender, 1 campaign\n", "", false},
-		{"warnings alone pass", []string{caseDir("warning-no-unsubscribe")}, 0,
-			"is valid: 1 model, 1 segment, 2 templates, 1 sender, 1 campaign (2 warnings)", "", false},
+		{"warnings alone pass", []string{caseDir("warning-lints")}, 0,
+			"is valid: 1 model, 1 segment, 4 templates, 1 sender, 1 campaign, 2 workflows (3 warnings)", "", false},
+		{"marketing mail without an unsubscribe link fails", []string{caseDir("invalid-no-unsubscribe")}, 1,
+			"invalid-no-unsubscribe/ is not valid: 2 errors", "", false},
 		{"errors fail", []string{caseDir("invalid-refs")}, 1,
 			"invalid-refs/ is not valid: 5 errors", "", false},
 		{"flags after the directory", []string{caseDir("invalid-refs"), "--format", "github"}, 1,
@@ -110,7 +112,7 @@ func TestValidateJSON(t *testing.T) {
 }
 
 func TestValidateGitHub(t *testing.T) {
-	code, stdout, _ := runSub(runValidate, "--format=github", caseDir("warning-no-unsubscribe"))
+	code, stdout, _ := runSub(runValidate, "--format=github", caseDir("warning-lints"))
 	if code != 0 {
 		t.Fatalf("exit %d", code)
 	}
@@ -121,10 +123,10 @@ func TestValidateGitHub(t *testing.T) {
 			annotations = append(annotations, l)
 		}
 	}
-	if len(annotations) != 2 {
-		t.Fatalf("want 2 annotations, got:\n%s", stdout)
+	if len(annotations) != 3 {
+		t.Fatalf("want 3 annotations, got:\n%s", stdout)
 	}
-	want := "::warning file=" + filepath.ToSlash(caseDir("warning-no-unsubscribe")) + "/main.hcl,line=21,col=13,endLine=23,endColumn=7,title=template \"promo\"%3A html has no unsubscribe link::"
+	want := "::warning file=" + filepath.ToSlash(caseDir("warning-lints")) + "/main.hcl,line=53,col=13,endLine=53,endColumn=16,title=step \"soon\" of workflow \"quick\"%3A wait 15m is shorter than 1h%2C the least for marketing workflows::"
 	if !strings.HasPrefix(annotations[0], want) {
 		t.Errorf("first annotation:\n%s\nwant prefix:\n%s", annotations[0], want)
 	}

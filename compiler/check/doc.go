@@ -36,7 +36,8 @@
 //   - durations (plan.ParseDuration; negative only for waits relative to a
 //     date), send_at, addresses;
 //   - lints, once the schemas' defaults are known: a marketing template sent
-//     as marketing mail without an unsubscribe link (warning), a marketing send
+//     as marketing mail without an unsubscribe link (error: bulk-sender rules
+//     require one), a marketing send
 //     of a transactional or internal template (warning), a step no jump
 //     reaches (warning), a loop in a workflow's steps (error), a wait shorter
 //     than the minimum of its workflow's class or type (warning), and Zoho's

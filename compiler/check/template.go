@@ -135,7 +135,10 @@ func (c *checker) templateLints() {
 		if b == nil || b.unsubscribe || !c.once("unsubscribe\x00"+u.tmpl.Name.Value) {
 			continue
 		}
-		c.warnf(b.body.Range, "template %q: %s has no unsubscribe link", u.tmpl.Name.Value, b.attr).Detail = fmt.Sprintf(
+		// An error, not a warning: Gmail's and Yahoo's bulk-sender rules
+		// require a visible opt-out in marketing mail, and a plan that would
+		// send without one must not apply.
+		c.errorf(b.body.Range, "template %q: %s has no unsubscribe link", u.tmpl.Name.Value, b.attr).Detail = fmt.Sprintf(
 			"%s, and marketing email must let people opt out: large mailbox providers require it of bulk senders. "+
 				"Add a link to {{ .%s }}, e.g. <a href=\"{{ .%s }}\">Unsubscribe</a>, or declare class = \"transactional\" if this is a service message.",
 			capitalize(u.via), unsubscribeField, unsubscribeField)

@@ -25,7 +25,7 @@ template "t" {
 
 template "no_link" {
   subject = "Hi"
-  text    = "No way out."
+  text    = "A way out: {{ .unsubscribe_url }}"
 }
 
 template "receipt" {
