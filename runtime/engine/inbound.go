@@ -12,6 +12,17 @@ import (
 type InboundAddresses interface {
 	ReturnPath(outboxID int64) string
 	ReplyTo(outboxID int64) string
+	// Unsubscribe is the mailto: address of List-Unsubscribe, or "".
+	Unsubscribe(outboxID int64) string
+}
+
+// unsubscribeMailto is the mailto: address of a marketing message's
+// List-Unsubscribe beside its https link, when the listener can receive it.
+func (e *Engine) unsubscribeMailto(r store.Claimed, https string) string {
+	if e.Inbound == nil || https == "" {
+		return ""
+	}
+	return e.Inbound.Unsubscribe(r.ID)
 }
 
 // returnPath is the envelope sender of outbox row r: its VERP address when

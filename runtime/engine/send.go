@@ -869,7 +869,10 @@ func (e *Engine) compose(l *loaded, contacts batchContacts, tg target, r store.C
 		MessageID:       mailer.MessageID(idObject, r.Step, idKey, tg.sender.From),
 		Date:            e.Clock.Now(),
 		ListUnsubscribe: unsub,
-		Headers:         headers(tg, r),
+		// The mailto: goes with the https link only (internal and
+		// transactional mail without one carry neither).
+		ListUnsubscribeMailto: e.unsubscribeMailto(r, unsub),
+		Headers:               headers(tg, r),
 	}, tg.templateHash, nil
 }
 

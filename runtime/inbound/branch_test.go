@@ -102,3 +102,39 @@ func TestRepliesAndBouncesThroughTheListenerDriveBranches(t *testing.T) {
 		t.Errorf("a hard-bounced address was mailed again (status %s)", status)
 	}
 }
+
+// List-Unsubscribe carries the https one-click link and a mailto: to the
+// listener; mail to the mailto: unsubscribes the message's address, and an
+// altered token is refused.
+func TestListUnsubscribeMailto(t *testing.T) {
+	if testing.Short() {
+		t.Skip("database test")
+	}
+	b := setup(t)
+	b.send(t)
+	var mailto string
+	for _, d := range b.relay.Messages() {
+		if d.To[0] != "c3@example.com" {
+			continue
+		}
+		h := headerOf(t, d.Data)
+		lu := h("List-Unsubscribe")
+		https, rest, ok := strings.Cut(lu, ">, <mailto:")
+		if !ok || !strings.HasPrefix(https, "<http://mail.test/u/") || !strings.HasSuffix(rest, "@bounces.shop.example>") {
+			t.Fatalf("List-Unsubscribe %q: want <https link>, <mailto:unsubscribe+…@bounces.shop.example>", lu)
+		}
+		mailto = strings.TrimSuffix(rest, ">")
+	}
+	if !strings.HasPrefix(mailto, "unsubscribe+") {
+		t.Fatalf("mailto %q", mailto)
+	}
+	if err := b.deliver(t, "c3@example.com", strings.Replace(mailto, "-", "-0", 1), "Subject: unsubscribe\n\n"); err == nil {
+		t.Error("an altered unsubscribe token was accepted")
+	}
+	if err := b.deliver(t, "c3@example.com", mailto, "From: c3@example.com\nSubject: unsubscribe\n\n"); err != nil {
+		t.Fatalf("mail to the mailto: %v", err)
+	}
+	if got := b.suppressions(t); got["c3@example.com"] != "unsubscribed" || len(got) != 1 {
+		t.Errorf("suppressions %v, want only c3 unsubscribed", got)
+	}
+}

@@ -26,6 +26,7 @@ type Store interface {
 	SentMessage(ctx context.Context, id int64) (store.SentMessage, bool, error)
 	SentMessageByMessageID(ctx context.Context, msgID string) (store.SentMessage, bool, error)
 	RecordInbound(ctx context.Context, rec store.InboundRecord) (bool, error)
+	Suppress(ctx context.Context, email, reason, campaign string, now time.Time) error
 }
 
 var _ Store = (*store.Store)(nil)
@@ -50,6 +51,16 @@ func (a *Addresses) ReturnPath(id int64) string {
 		return ""
 	}
 	return a.Tokens.LocalPart(PurposeBounce, id) + "@" + a.BounceDomain
+}
+
+// Unsubscribe is the mailto: address of a message's List-Unsubscribe,
+// "unsubscribe+<token>@<BounceDomain>", or "" (the listener then has no
+// domain to receive it on).
+func (a *Addresses) Unsubscribe(id int64) string {
+	if a == nil || a.BounceDomain == "" || a.Tokens == nil {
+		return ""
+	}
+	return a.Tokens.LocalPart(PurposeUnsubscribe, id) + "@" + a.BounceDomain
 }
 
 // ReplyTo is "reply+<token>@<ReplyDomain>", or "".
@@ -189,7 +200,8 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "relay access denied: this server only takes mail for its own domains"}
 	}
 	lower := strings.ToLower(local)
-	if strings.HasPrefix(lower, string(PurposeBounce)+"+") || strings.HasPrefix(lower, string(PurposeReply)+"+") {
+	if strings.HasPrefix(lower, string(PurposeBounce)+"+") || strings.HasPrefix(lower, string(PurposeReply)+"+") ||
+		strings.HasPrefix(lower, string(PurposeUnsubscribe)+"+") {
 		if ss.s.Addresses == nil || ss.s.Addresses.Tokens == nil {
 			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such mailbox"}
 		}
@@ -224,6 +236,15 @@ func (ss *session) Data(r io.Reader) error {
 // the sender (the database) is returned; anything else is logged and the
 // message is taken (answering 5xx to a DSN only makes a bounce of a bounce).
 func (s *Server) handle(ctx context.Context, tokens []rcptToken, nullSender bool, raw []byte, remote string) error {
+	// A message to a List-Unsubscribe mailto: unsubscribes, whatever it says
+	// (RFC 2369: the address is the request).
+	for _, t := range tokens {
+		if t.purpose == PurposeUnsubscribe {
+			if err := s.unsubscribe(ctx, t.id, remote); err != nil {
+				return err
+			}
+		}
+	}
 	p, err := Parse(raw, nullSender)
 	if err != nil {
 		s.log().Warn("inbound: message not understood, nothing recorded", "remote", remote, "bytes", len(raw), "err", err)
@@ -422,4 +443,24 @@ func (s slogLogger) Printf(format string, v ...any) {
 }
 func (s slogLogger) Println(v ...any) {
 	s.l.Warn("inbound smtp: " + strings.TrimSpace(fmt.Sprintln(v...)))
+}
+
+// unsubscribe suppresses the address of outbox row id, as the one-click link
+// does.
+func (s *Server) unsubscribe(ctx context.Context, id int64, remote string) error {
+	m, ok, err := s.Store.SentMessage(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		s.log().Warn("inbound: unsubscribe for a message that is not in the outbox", "remote", remote, "outbox_id", id)
+		s.count("unmatched")
+		return nil
+	}
+	if err := s.Store.Suppress(ctx, m.Email, "unsubscribed", m.Campaign, s.Clock.Now()); err != nil {
+		return err
+	}
+	s.log().Info("inbound: unsubscribed by mail (List-Unsubscribe mailto)", "outbox_id", id, "object", m.Campaign)
+	s.count("unsubscribe")
+	return nil
 }

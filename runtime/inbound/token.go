@@ -20,6 +20,9 @@ type Purpose string
 const (
 	PurposeBounce Purpose = "bounce"
 	PurposeReply  Purpose = "reply"
+	// PurposeUnsubscribe is the mailto: of List-Unsubscribe (RFC 2369): any
+	// mail to it unsubscribes the message's address.
+	PurposeUnsubscribe Purpose = "unsubscribe"
 )
 
 // ErrBadToken is a token that is malformed, forged, signed with an unknown or
@@ -92,8 +95,10 @@ func (t *Tokens) Verify(localPart string) (Purpose, int64, error) {
 		p = PurposeBounce
 	case strings.HasPrefix(lp, string(PurposeReply)+"+"):
 		p = PurposeReply
+	case strings.HasPrefix(lp, string(PurposeUnsubscribe)+"+"):
+		p = PurposeUnsubscribe
 	default:
-		return "", 0, fmt.Errorf("%w: no bounce+ or reply+ prefix", ErrBadToken)
+		return "", 0, fmt.Errorf("%w: no bounce+, reply+ or unsubscribe+ prefix", ErrBadToken)
 	}
 	parts := strings.Split(lp[len(p)+1:], "-")
 	if len(parts) != 3 {

@@ -32,6 +32,9 @@ type Message struct {
 	// ListUnsubscribe is the https URL of the unsubscribe link, if any; with it the
 	// message carries List-Unsubscribe and List-Unsubscribe-Post (RFC 8058).
 	ListUnsubscribe string
+	// ListUnsubscribeMailto is the address of List-Unsubscribe's mailto:
+	// (Gmail's and Yahoo's bulk-sender rules want both), or "".
+	ListUnsubscribeMailto string
 	// Headers are extra headers (X-Campaign, …).
 	Headers map[string]string
 }
@@ -117,6 +120,10 @@ func (m *Message) appendBytes(dst []byte) (out []byte, envFrom, envTo string, er
 	if m.ListUnsubscribe != "" {
 		out = append(out, "List-Unsubscribe: <"...)
 		out = append(out, m.ListUnsubscribe...)
+		if m.ListUnsubscribeMailto != "" {
+			out = append(out, ">, <mailto:"...)
+			out = append(out, m.ListUnsubscribeMailto...)
+		}
 		out = append(out, ">\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"...)
 	}
 	switch len(m.Headers) {
@@ -176,7 +183,7 @@ func (m *Message) appendBytes(dst []byte) (out []byte, envFrom, envTo string, er
 // encodedSizeHint estimates the encoded size of m, so appendBytes grows its
 // buffer at most once. addrs is the length of the formatted address headers.
 func (m *Message) encodedSizeHint(addrs int) int {
-	n := 400 + addrs + 3*len(m.Subject) + len(m.MessageID) + len(m.ListUnsubscribe)
+	n := 400 + addrs + 3*len(m.Subject) + len(m.MessageID) + len(m.ListUnsubscribe) + len(m.ListUnsubscribeMailto)
 	for k, v := range m.Headers {
 		n += len(k) + len(v) + 4
 	}
