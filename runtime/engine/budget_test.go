@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/campaignctl/campaignctl/compiler/plan"
 	"github.com/campaignctl/campaignctl/runtime/engine"
@@ -105,5 +106,11 @@ func TestDailyQuotaAndRateHoldAcrossReplicas(t *testing.T) {
 	}
 	if total != contacts/2 || b.smtp.Count() != contacts/2 {
 		t.Errorf("sent %d (relay: %d), want every one of the %d active contacts once", total, b.smtp.Count(), contacts/2)
+	}
+	// The per-sender count of delivered mail, the denominator of bounce and
+	// complaint rates, adds up over the replicas.
+	bySender := testutil.ToFloat64(b.eng.Metrics.SentBySender.WithLabelValues("s")) + testutil.ToFloat64(eng2.Metrics.SentBySender.WithLabelValues("s"))
+	if int(bySender) != contacts/2 {
+		t.Errorf("campaignctl_sender_messages_sent_total{sender=\"s\"} = %v over both replicas, want %d", bySender, contacts/2)
 	}
 }

@@ -615,6 +615,7 @@ type prepared struct {
 	row     store.Claimed
 	msg     *mailer.Message
 	tplHash string
+	sender  string // the plan sender's name, for the per-sender metrics
 	out     store.Outcome
 }
 
@@ -691,7 +692,7 @@ func (e *Engine) prepare(j job) prepared {
 		o.Error = err.Error()
 		return done(o)
 	}
-	return prepared{row: r, msg: msg, tplHash: tplHash}
+	return prepared{row: r, msg: msg, tplHash: tplHash, sender: tg.sender.Name}
 }
 
 // finish decides the outcome of a row whose message was handed to the Mailer,
@@ -708,6 +709,9 @@ func (e *Engine) finish(pr prepared, err error) (out store.Outcome, delivered bo
 	if verdict == mailer.Delivered {
 		e.relay.ok(e)
 		count(metrics.StatusSent)
+		if e.Metrics != nil && pr.sender != "" {
+			e.Metrics.SentBySender.WithLabelValues(pr.sender).Inc()
+		}
 		o := outcome(r, store.OutboxSent)
 		o.At, o.MessageID, o.TemplateHash = now, msg.MessageID, tplHash
 		return o, true

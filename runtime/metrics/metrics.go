@@ -22,6 +22,9 @@ type Metrics struct {
 	RelayUp          prometheus.Gauge
 	RelayPauses      *prometheus.CounterVec
 	InvalidAddresses *prometheus.CounterVec
+	// SentBySender counts delivered messages by sender: the denominator of
+	// the bounce and complaint rates per sender.
+	SentBySender *prometheus.CounterVec
 	// The inbound listener (runtime/inbound).
 	Bounces    *prometheus.CounterVec
 	Complaints *prometheus.CounterVec
@@ -112,7 +115,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	}, []string{"campaign"})
 	m.Bounces = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "campaignctl_bounces_total",
-		Help: "Asynchronous bounces (DSNs) recorded by the inbound listener, by sender (plan name) and kind (hard, soft): with campaignctl_messages_total{status=\"sent\"}, the bounce rate per sender.",
+		Help: "Asynchronous bounces (DSNs) recorded by the inbound listener, by sender (plan name) and kind (hard, soft): over campaignctl_sender_messages_sent_total, the bounce rate per sender.",
 	}, []string{"sender", "kind"})
 	m.Complaints = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "campaignctl_complaints_total",
@@ -122,7 +125,11 @@ func New(reg prometheus.Registerer) *Metrics {
 		Name: "campaignctl_inbound_messages_total",
 		Help: "Messages the inbound listener received, by what became of them (reply, bounce, complaint, duplicate, auto_reply, report, unmatched, malformed, forged, error).",
 	}, []string{"result"})
-	reg.MustRegister(m.Bounces, m.Complaints, m.Inbound)
+	m.SentBySender = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "campaignctl_sender_messages_sent_total",
+		Help: "Messages the relay accepted, by sender (plan name): the denominator of the bounce and complaint rates, e.g. rate(campaignctl_complaints_total[1d]) / rate(campaignctl_sender_messages_sent_total[1d]).",
+	}, []string{"sender"})
+	reg.MustRegister(m.Bounces, m.Complaints, m.Inbound, m.SentBySender)
 	m.AudienceSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "campaignctl_audience_materialization_duration_seconds",
 		Help:    "Time taken to evaluate a campaign's segment and enqueue its audience in the outbox, once per campaign.",
