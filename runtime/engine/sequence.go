@@ -444,24 +444,7 @@ func (e *Engine) advanceGroup(ctx context.Context, adv *store.Advancer, l *loade
 		if err != nil {
 			return 0, err
 		}
-		for _, x := range es {
-			if x.Status != store.OutboxSent || !x.SentAt.Valid {
-				continue
-			}
-			en := flow.Engagement{Sent: true, SentAt: x.SentAt.Time, First: map[string]time.Time{}}
-			for _, ev := range []struct {
-				typ string
-				at  sql.NullTime
-			}{{"open", x.OpenAt}, {"click", x.ClickAt}, {"reply", x.ReplyAt}, {"bounce", x.BounceAt}} {
-				if ev.at.Valid {
-					en.First[ev.typ] = ev.at.Time
-				}
-			}
-			if engagement[x.EnrollmentID] == nil {
-				engagement[x.EnrollmentID] = map[string]flow.Engagement{}
-			}
-			engagement[x.EnrollmentID][x.Step] = en
-		}
+		engagement = engagementByEnrollment(es)
 	}
 	decided := l.decisions(sr)
 
@@ -520,4 +503,33 @@ func stepClass(p *plan.Plan, sr *series, step string) string {
 		}
 	}
 	return plan.ClassMarketing
+}
+
+// engagementByEnrollment arranges what the contacts of enrollments did with
+// earlier steps' messages, by enrollment and step: a message not handed to
+// the relay yet is Pending; one sent has its first open, click, reply and
+// bounce; one that failed or was cancelled is absent (not sent).
+func engagementByEnrollment(es []store.StepEngagement) map[int64]map[string]flow.Engagement {
+	out := map[int64]map[string]flow.Engagement{}
+	for _, x := range es {
+		var en flow.Engagement
+		switch {
+		case x.Status == store.OutboxPending:
+			en = flow.Engagement{Pending: true, EnqueuedAt: x.EnqueuedAt}
+		case x.Status == store.OutboxSent && x.SentAt.Valid:
+			en = flow.Engagement{Sent: true, SentAt: x.SentAt.Time, EnqueuedAt: x.EnqueuedAt, First: map[string]time.Time{}}
+			for typ, at := range map[string]sql.NullTime{"open": x.OpenAt, "click": x.ClickAt, "reply": x.ReplyAt, "bounce": x.BounceAt} {
+				if at.Valid {
+					en.First[typ] = at.Time
+				}
+			}
+		default:
+			continue
+		}
+		if out[x.EnrollmentID] == nil {
+			out[x.EnrollmentID] = map[string]flow.Engagement{}
+		}
+		out[x.EnrollmentID][x.Step] = en
+	}
+	return out
 }

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -158,25 +157,7 @@ func (e *Engine) advanceWorkflowGroup(ctx context.Context, adv *store.Advancer, 
 		if err != nil {
 			return 0, err
 		}
-		for _, x := range es {
-			if engagement[x.EnrollmentID] == nil {
-				engagement[x.EnrollmentID] = map[string]flow.Engagement{}
-			}
-			if x.Status == store.OutboxPending {
-				engagement[x.EnrollmentID][x.Step] = flow.Engagement{Pending: true, EnqueuedAt: x.EnqueuedAt}
-				continue
-			}
-			if x.Status != store.OutboxSent || !x.SentAt.Valid {
-				continue
-			}
-			en := flow.Engagement{Sent: true, SentAt: x.SentAt.Time, EnqueuedAt: x.EnqueuedAt, First: map[string]time.Time{}}
-			for typ, at := range map[string]sql.NullTime{"open": x.OpenAt, "click": x.ClickAt, "reply": x.ReplyAt, "bounce": x.BounceAt} {
-				if at.Valid {
-					en.First[typ] = at.Time
-				}
-			}
-			engagement[x.EnrollmentID][x.Step] = en
-		}
+		engagement = engagementByEnrollment(es)
 	}
 	decided := l.decisions(w.asSeries())
 
