@@ -379,7 +379,7 @@ func TestWorkflowTypesInvalid(t *testing.T) {
 		{name: "typo in a step field", base: "topic", edits: []edit{del("steps.1.template"), set("steps.1.tempalte", "x")},
 			wantPath: "steps.1.tempalte", exact: true, wantMsg: "step \"pricing_guide\": field `tempalte` is not allowed; did you mean `template`?"},
 		{name: "unknown top-level field", base: "topic", edits: []edit{set("owner", "bob")},
-			wantPath: "owner", exact: true, wantMsg: "field `owner` is not allowed; allowed fields: class, goal, hash, model, name, policy, reenroll, sender, steps, trigger, type"},
+			wantPath: "owner", exact: true, wantMsg: "field `owner` is not allowed; allowed fields: class, goal, hash, model, name, paused, policy, reenroll, sender, steps, trigger, type"},
 		{name: "misspelt step kind", base: "topic", edits: []edit{set("steps.1.kind", "sned")},
 			wantPath: "steps.1.kind", wantMsg: `kind "sned" is not allowed; allowed: wait, send, branch`},
 		{name: "wait without duration", base: "blog_welcome", edits: []edit{del("steps.1.duration")},

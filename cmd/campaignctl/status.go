@@ -43,7 +43,7 @@ const statusFormatVersion = 1
 //	      "kind": "campaign" | "sequence" | "workflow" | "autoresponder",
 //	      "name": "…",
 //	      "sync": "Synced" | "Removed",   // Removed: in the store, not in the revision
-//	      "health": "Healthy" | "Progressing" | "Degraded" | "Missing" | "NotRun" | "Unknown",
+//	      "health": "Healthy" | "Progressing" | "Degraded" | "Missing" | "NotRun" | "Suspended" | "Unknown",
 //	      "message": "…",                 // the text view's MESSAGE
 //	      "campaign": {                   // kind campaign only
 //	        "status": "scheduled" | "sending" | "sent" | "failed" | "removed" | "",
@@ -118,6 +118,9 @@ const (
 	healthMissing     = "Missing"
 	healthNotRun      = "NotRun"
 	healthUnknown     = "Unknown"
+	// healthSuspended: paused = true in the applied plan; the daemon holds
+	// the object, its enrollments and its messages until it is unpaused.
+	healthSuspended = "Suspended"
 )
 
 type statusObject struct {
@@ -213,6 +216,7 @@ no longer declares, with
            a workflow (its owner notifications count as its messages) and an
            autoresponder are shown like a sequence; a recurring
            (multiple-mode) one has a line per issue sent (issue-YYYY-MM-DD)
+           any object paused in the plan (paused = true) is Suspended
   MESSAGE  the counts behind the health: a campaign's messages ("not mailable":
            contacts of its audience with no, an invalid, a suppressed or a
            shared address), a sequence's or workflow's enrollments by state and
@@ -450,6 +454,8 @@ func buildStatus(in statusInput) statusDoc {
 			doc.Objects = append(doc.Objects, enrollmentObject(k, nil, engine, false))
 		}
 	}
+
+	markPaused(doc.Objects, p)
 
 	slices.SortFunc(doc.Objects, func(a, b statusObject) int {
 		if c := slices.Index(statusKinds, a.Kind) - slices.Index(statusKinds, b.Kind); c != 0 {
@@ -894,4 +900,39 @@ func abLines(s stepStatus) []string {
 		return []string{"A/B decision: not taken yet"}
 	}
 	return nil
+}
+
+// pausedMessage starts the message of a paused object, then its counts.
+const pausedMessage = "paused in the plan"
+
+// markPaused shows the objects the applied plan pauses as Suspended (Argo CD's
+// word for a resource that is paused on purpose), whatever their health would
+// be: the daemon holds them, so neither Progressing nor Missing would be true.
+// The counts stay in the message after the reason.
+func markPaused(objs []statusObject, p *plan.Plan) {
+	paused := map[objectKey]bool{}
+	for _, c := range p.Campaigns {
+		paused[objectKey{"campaign", c.Name}] = c.Paused
+	}
+	for _, s := range p.Sequences {
+		paused[objectKey{"sequence", s.Name}] = s.Paused
+	}
+	for _, w := range p.Workflows {
+		paused[objectKey{"workflow", w.Name}] = w.Paused
+	}
+	for _, a := range p.Autoresponders {
+		paused[objectKey{"autoresponder", a.Name}] = a.Paused
+	}
+	for i := range objs {
+		o := &objs[i]
+		if o.Sync != syncSynced || !paused[objectKey{o.Kind, o.Name}] {
+			continue
+		}
+		o.Health = healthSuspended
+		if o.Message == "" {
+			o.Message = pausedMessage
+		} else {
+			o.Message = pausedMessage + "; " + o.Message
+		}
+	}
 }

@@ -464,3 +464,68 @@ func TestStatusRecurringAutoresponder(t *testing.T) {
 		t.Errorf("want 2 active and two issues sent to 3 contacts each, got %s", out.String())
 	}
 }
+
+// An object paused in the applied plan is Suspended, "paused in the plan",
+// whatever it would be otherwise; its counts follow the reason.
+func TestStatusPausedIsSuspended(t *testing.T) {
+	db, url := storetest.Open(t)
+	ctx := context.Background()
+	st := &store.Store{DB: db}
+	if _, err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p := &plan.Plan{
+		Models:    []plan.Model{{Name: "lead", Table: "crm_lead", Key: "id", Email: "email_from"}},
+		Segments:  []plan.Segment{{Name: "all", Model: "lead", Filter: "true"}},
+		Senders:   []plan.Sender{{Name: "news", From: "news@example.com"}},
+		Templates: []plan.Template{{Name: "letter", Subject: "News", Text: "Hi", Class: plan.ClassMarketing}},
+		Campaigns: []plan.Campaign{
+			{Name: "held", Segment: "all", Template: "letter", Sender: "news", Class: plan.ClassMarketing, Paused: true},
+			{Name: "running", Segment: "all", Template: "letter", Sender: "news", Class: plan.ClassMarketing},
+		},
+		Sequences: []plan.Sequence{{Name: "nurture", Model: "lead", Segment: "all", Sender: "news", Paused: true,
+			Steps: []plan.SequenceStep{{Name: "one", Offset: "0d", Template: "letter"}, {Name: "two", Offset: "7d", Template: "letter"}}}},
+	}
+	p.Finalize()
+	data, err := plan.Encode(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	rev, err := st.InsertRevision(ctx, store.Revision{PlanHash: p.Hash, Plan: string(data), AppliedAt: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.MustExec(`INSERT INTO campaignctl.enrollments (kind, object, contact_key, occurrence, state, step_index, enrolled_at, revision_id, updated_at, wake_at)
+		VALUES ('sequence', 'nurture', '1', 1, 'active', 1, $1, $2, $1, $1)`, t0, rev)
+	var out, errb bytes.Buffer
+	if code := run([]string{"status", "--db", url, "--format", "json"}, &out, &errb); code != 0 {
+		t.Fatalf("status: exit %d: %s", code, errb.String())
+	}
+	var doc struct {
+		Objects []struct{ Kind, Name, Health, Message string } `json:"objects"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	got := map[string]string{}
+	for _, o := range doc.Objects {
+		got[o.Kind+" "+o.Name] = o.Health + " | " + o.Message
+	}
+	for key, want := range map[string]string{
+		"campaign held":    "Suspended | paused in the plan",
+		"campaign running": "Missing | ",
+		"sequence nurture": "Suspended | paused in the plan; ",
+	} {
+		if !strings.HasPrefix(got[key], want) {
+			t.Errorf("%s: %q, want it to start with %q", key, got[key], want)
+		}
+	}
+	out.Reset()
+	if code := run([]string{"status", "--db", url}, &out, &errb); code != 0 {
+		t.Fatalf("status: exit %d: %s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "Suspended") {
+		t.Errorf("the text view does not say Suspended:\n%s", out.String())
+	}
+}

@@ -243,6 +243,7 @@ func lower(cfg *ir.Config) []*object {
 				Class:    l.str("class", k.Class),
 				Policy:   l.str("policy", k.Policy),
 				ABTest:   lowerABTest(l, "ab_test", k.ABTest),
+				Paused:   l.boolean("paused", k.Paused),
 			}
 		})
 	}
@@ -352,6 +353,7 @@ func lowerWorkflow(l *lowerer, w *ir.Workflow) *plan.Workflow {
 		Sender: l.str("sender", w.Sender),
 		Policy: l.str("policy", w.Policy),
 		Goal:   l.cel("goal", w.Goal),
+		Paused: l.boolean("paused", w.Paused),
 	}
 	if t := w.Trigger; t != nil {
 		m := l.block("trigger", t.DeclRange)
@@ -408,6 +410,7 @@ func lowerSequence(l *lowerer, s *ir.Sequence) *plan.Sequence {
 		Sender:  l.str("sender", s.Sender),
 		Policy:  l.str("policy", s.Policy),
 		Goal:    l.cel("goal", s.Goal),
+		Paused:  l.boolean("paused", s.Paused),
 	}
 	ps.Steps = blockList(l, "steps", s.DeclRange, s.Steps, func(p string, st *ir.SequenceStep) (ir.Name, ir.Range, plan.SequenceStep) {
 		return st.Name, st.DeclRange, plan.SequenceStep{
@@ -434,6 +437,7 @@ func lowerAutoresponder(l *lowerer, r *ir.Autoresponder) *plan.Autoresponder {
 		MaxFollowUps:      l.integer("max_follow_ups", r.MaxFollowUps),
 		ExcludeResponders: l.boolean("exclude_responders", r.ExcludeResponders),
 		DoNotEmail:        l.str("do_not_email", r.DoNotEmail),
+		Paused:            l.boolean("paused", r.Paused),
 	}
 	pr.FollowUps = blockList(l, "follow_ups", r.DeclRange, r.FollowUps, func(p string, f *ir.FollowUp) (ir.Name, ir.Range, plan.FollowUp) {
 		return f.Name, f.DeclRange, plan.FollowUp{

@@ -42,19 +42,19 @@ var attributes = map[string][]string{
 	"policy":        {"daily_quota", "rate_per_minute", "quiet_hours", "frequency_cap", "suppress", "bypass", "require_org_reply_to", "org_domains", "audience_growth_warn_percent"},
 	"quiet_hours":   {"start", "end"},
 	"frequency_cap": {"max", "per"},
-	"campaign":      {"segment", "template", "sender", "send_at", "class", "policy", "ab_test"},
+	"campaign":      {"segment", "template", "sender", "send_at", "class", "policy", "ab_test", "paused"},
 	"ab_test":       {"test_percent", "metric", "decide_after", "inconclusive", "variant"},
 	"variant":       {"subject", "template"},
-	"workflow":      {"type", "model", "class", "sender", "policy", "trigger", "goal", "reenroll", "step"},
+	"workflow":      {"type", "model", "class", "sender", "policy", "trigger", "goal", "reenroll", "step", "paused"},
 	"trigger":       {"event", "filter", "segment", "topic", "threshold", "window", "inactive_for", "field"},
 	"reenroll":      {"allowed", "after"},
 	"step": {"wait", "relative_to", "send", "if", "engagement", "then", "else", "set_property", "clear_property",
 		"value", "notify_owner", "assign_owner", "field", "exit", "next", "ab_test"},
 	"engagement":    {"step", "event", "within"},
-	"sequence":      {"model", "segment", "sender", "policy", "goal", "step"},
+	"sequence":      {"model", "segment", "sender", "policy", "goal", "step", "paused"},
 	"sequence_step": {"offset", "template", "when", "ab_test"},
 	"autoresponder": {"model", "segment", "sender", "mode", "start", "end", "template", "follow_up", "recurrence",
-		"max_follow_ups", "exclude_responders", "do_not_email"},
+		"max_follow_ups", "exclude_responders", "do_not_email", "paused"},
 	"follow_up":  {"offset", "template"},
 	"recurrence": {"unit", "every", "weekdays", "day_of_month"},
 }
@@ -238,6 +238,7 @@ func (l *loader) campaign(o *object) {
 		SendAt:    o.str("send_at"),
 		Class:     o.str("class"),
 		Policy:    o.str("policy"),
+		Paused:    o.boolean("paused"),
 		ABTest:    l.abTest(o),
 	})
 }
@@ -276,6 +277,7 @@ func (l *loader) workflow(o *object) {
 		Sender:    o.str("sender"),
 		Policy:    o.str("policy"),
 		Goal:      o.str("goal"),
+		Paused:    o.boolean("paused"),
 	}
 	if t, ok := o.block("trigger", "trigger"); ok {
 		w.Trigger = &ir.Trigger{
@@ -394,6 +396,7 @@ func (l *loader) sequence(o *object) {
 		Sender:    o.str("sender"),
 		Policy:    o.str("policy"),
 		Goal:      o.str("goal"),
+		Paused:    o.boolean("paused"),
 	}
 	for _, st := range o.named("step", "sequence_step") {
 		s.Steps = append(s.Steps, &ir.SequenceStep{
@@ -422,6 +425,7 @@ func (l *loader) autoresponder(o *object) {
 		MaxFollowUps:      o.integer("max_follow_ups"),
 		ExcludeResponders: o.boolean("exclude_responders"),
 		DoNotEmail:        o.str("do_not_email"),
+		Paused:            o.boolean("paused"),
 	}
 	for _, f := range o.named("follow_up", "follow_up") {
 		r.FollowUps = append(r.FollowUps, &ir.FollowUp{

@@ -119,3 +119,45 @@ func irValues(v reflect.Value) any {
 	}
 	return v.Interface()
 }
+
+// TestTwinPaused checks that paused reaches the plan from both front ends, on
+// every kind that has it, and that paused = false is written as nothing: a plan
+// without paused stays byte-identical to one from before the attribute existed.
+func TestTwinPaused(t *testing.T) {
+	for _, dir := range []string{"hcl", "cue"} {
+		t.Run(dir, func(t *testing.T) {
+			p, ds := compiler.Compile(os.DirFS(filepath.Join(twinDir, dir)), compiler.Options{})
+			if len(ds) > 0 || p == nil {
+				t.Fatalf("diagnostics: %v", ds)
+			}
+			got := map[string]bool{}
+			for _, c := range p.Campaigns {
+				got["campaign "+c.Name] = c.Paused
+			}
+			for _, w := range p.Workflows {
+				got["workflow "+w.Name] = w.Paused
+			}
+			for _, s := range p.Sequences {
+				got["sequence "+s.Name] = s.Paused
+			}
+			for _, a := range p.Autoresponders {
+				got["autoresponder "+a.Name] = a.Paused
+			}
+			want := map[string]bool{
+				"campaign lost_leads_reactivation": false, "campaign spring_offer": true,
+				"workflow cart_rescue": true, "sequence restock": true,
+				"autoresponder trial": false, "autoresponder weekly": true,
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("paused: got %v, want %v", got, want)
+			}
+			b, err := plan.Encode(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := bytes.Count(b, []byte(`"paused": true`)); n != 4 || bytes.Contains(b, []byte(`"paused": false`)) {
+				t.Errorf("want four \"paused\": true and no \"paused\": false in the plan, got %d true:\n%s", n, b)
+			}
+		})
+	}
+}

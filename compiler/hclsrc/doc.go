@@ -78,6 +78,7 @@
 //	  send_at  = "2026-12-01T09:00:00Z"   # optional; absent = when applied
 //	  class    = "marketing"              # optional: marketing (default), transactional, internal
 //	  policy   = "default"                # optional; absent = the policy named "default", if any
+//	  paused   = false                    # optional, default false; true holds it (every kind has it)
 //	  ab_test {                           # optional
 //	    test_percent = 20                 # share of the audience that gets a variant (1 to 99)
 //	    metric       = "open_rate"        # open_rate, click_rate, reply_rate, conversions, revenue
@@ -134,6 +135,7 @@
 //	  class  = "marketing"       # optional; each type has a default
 //	  sender = "shop"            # needed as soon as a step sends mail
 //	  policy = "default"         # optional
+//	  paused = false             # optional: true holds enrollments, steps and events
 //	  trigger {
 //	    event  = "cart_abandoned"
 //	    filter = "event.value >= 20.0"   # optional CEL over the contact and the event
@@ -199,6 +201,7 @@
 //	  segment = "restock_waitlist"
 //	  sender  = "warehouse"
 //	  policy  = "default"               # optional
+//	  paused  = false                   # optional: true holds every enrollment where it is
 //	  goal    = "lead.stage == \"Won\""   # converted contacts get no further step
 //	  step "week1" {
 //	    offset   = "0d"
@@ -228,6 +231,7 @@
 //	  max_follow_ups     = 10            # optional, default 10
 //	  exclude_responders = true          # optional, default true
 //	  do_not_email       = "customer.do_not_email"   # a bool field
+//	  paused             = false         # optional, default false
 //	}
 //
 //	autoresponder "digest" {

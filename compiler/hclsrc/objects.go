@@ -47,7 +47,7 @@ var (
 	quietHoursSchema   = &hcl.BodySchema{Attributes: attrs("start", "end")}
 	frequencyCapSchema = &hcl.BodySchema{Attributes: attrs("max", "per")}
 	campaignSchema     = &hcl.BodySchema{
-		Attributes: attrs("segment", "template", "sender", "send_at", "class", "policy"),
+		Attributes: attrs("segment", "template", "sender", "send_at", "class", "policy", "paused"),
 		Blocks:     []hcl.BlockHeaderSchema{{Type: "ab_test"}},
 	}
 	abTestSchema = &hcl.BodySchema{
@@ -56,7 +56,7 @@ var (
 	}
 	variantSchema  = &hcl.BodySchema{Attributes: attrs("subject", "template")}
 	workflowSchema = &hcl.BodySchema{
-		Attributes: attrs("type", "model", "class", "sender", "policy", "goal"),
+		Attributes: attrs("type", "model", "class", "sender", "policy", "goal", "paused"),
 		Blocks:     []hcl.BlockHeaderSchema{{Type: "trigger"}, {Type: "reenroll"}, labeled("step")},
 	}
 	triggerSchema  = &hcl.BodySchema{Attributes: attrs("event", "filter", "segment", "topic", "threshold", "window", "inactive_for", "field")}
@@ -68,7 +68,7 @@ var (
 	}
 	engagementSchema = &hcl.BodySchema{Attributes: attrs("step", "event", "within")}
 	sequenceSchema   = &hcl.BodySchema{
-		Attributes: attrs("model", "segment", "sender", "policy", "goal"),
+		Attributes: attrs("model", "segment", "sender", "policy", "goal", "paused"),
 		Blocks:     []hcl.BlockHeaderSchema{labeled("step")},
 	}
 	sequenceStepSchema = &hcl.BodySchema{
@@ -77,7 +77,7 @@ var (
 	}
 	autoresponderSchema = &hcl.BodySchema{
 		Attributes: attrs("model", "segment", "sender", "mode", "start", "end", "template", "max_follow_ups",
-			"exclude_responders", "do_not_email"),
+			"exclude_responders", "do_not_email", "paused"),
 		Blocks: []hcl.BlockHeaderSchema{labeled("follow_up"), {Type: "recurrence"}},
 	}
 	followUpSchema   = &hcl.BodySchema{Attributes: attrs("offset", "template")}
@@ -231,6 +231,7 @@ func (p *parser) campaign(b *hcl.Block) {
 	k.SendAt = p.str(c.Attributes["send_at"], false)
 	k.Class = p.str(c.Attributes["class"], false)
 	k.Policy = p.str(c.Attributes["policy"], false)
+	k.Paused = p.boolean(c.Attributes["paused"])
 	if ab := p.single(c, "ab_test", describe("campaign", b)); ab != nil {
 		k.ABTest = p.abTest(ab)
 	}
@@ -267,6 +268,7 @@ func (p *parser) workflow(b *hcl.Block) {
 	w.Sender = p.str(a["sender"], false)
 	w.Policy = p.str(a["policy"], false)
 	w.Goal = p.str(a["goal"], true)
+	w.Paused = p.boolean(a["paused"])
 	if tb := p.single(c, "trigger", owner); tb != nil {
 		tc := p.content(tb.Body, triggerSchema)
 		ta := tc.Attributes
@@ -414,6 +416,7 @@ func (p *parser) sequence(b *hcl.Block) {
 	s.Sender = p.str(a["sender"], false)
 	s.Policy = p.str(a["policy"], false)
 	s.Goal = p.str(a["goal"], true)
+	s.Paused = p.boolean(a["paused"])
 	for _, sb := range blocks(c, "step", 1) {
 		owner := describe("sequence", b) + ": " + describe("step", sb)
 		sc := p.content(sb.Body, sequenceStepSchema)
@@ -448,6 +451,7 @@ func (p *parser) autoresponder(b *hcl.Block) {
 	r.MaxFollowUps = p.integer(a["max_follow_ups"])
 	r.ExcludeResponders = p.boolean(a["exclude_responders"])
 	r.DoNotEmail = p.str(a["do_not_email"], false)
+	r.Paused = p.boolean(a["paused"])
 	for _, fb := range blocks(c, "follow_up", 1) {
 		fc := p.content(fb.Body, followUpSchema)
 		r.FollowUps = append(r.FollowUps, &ir.FollowUp{

@@ -186,6 +186,7 @@ type Campaign struct {
 	Class     *String
 	Policy    *String
 	ABTest    *ABTest
+	Paused    *Bool
 }
 
 // ABTest sends variants to a test share of the audience, then the winner to the
@@ -220,6 +221,7 @@ type Workflow struct {
 	Goal      *String
 	Reenroll  *Reenroll
 	Steps     []*Step
+	Paused    *Bool
 }
 
 // Trigger says what enrolls a contact in a workflow.
@@ -304,6 +306,7 @@ type Sequence struct {
 	Policy    *String
 	Goal      *String
 	Steps     []*SequenceStep
+	Paused    *Bool
 }
 
 // SequenceStep is one send of a sequence, optionally gated on engagement with an
@@ -333,6 +336,7 @@ type Autoresponder struct {
 	MaxFollowUps      *Int
 	ExcludeResponders *Bool
 	DoNotEmail        *String
+	Paused            *Bool
 }
 
 // FollowUp is one send at an offset.

@@ -96,7 +96,10 @@ type Workflow struct {
 	Goal     string    `json:"goal,omitempty"`
 	Reenroll *Reenroll `json:"reenroll,omitempty"`
 	Steps    []Step    `json:"steps"`
-	Hash     string    `json:"hash"`
+	// Paused holds the workflow: no enrollment, no step, no send, until it is
+	// unpaused; enrollments and trigger events wait, none is lost.
+	Paused bool   `json:"paused,omitempty"`
+	Hash   string `json:"hash"`
 }
 
 // Trigger says what enrolls a contact.
@@ -182,7 +185,10 @@ type Sequence struct {
 	Policy  string         `json:"policy,omitempty"`
 	Goal    string         `json:"goal,omitempty"`
 	Steps   []SequenceStep `json:"steps"`
-	Hash    string         `json:"hash"`
+	// Paused holds the sequence: no enrollment, no step, no send, until it is
+	// unpaused; enrollments keep their place.
+	Paused bool   `json:"paused,omitempty"`
+	Hash   string `json:"hash"`
 }
 
 // SequenceStep is one send of a sequence.
@@ -213,7 +219,9 @@ type Autoresponder struct {
 	ExcludeResponders bool   `json:"exclude_responders"`
 	// DoNotEmail is the model field that, when true, forbids mailing the contact.
 	DoNotEmail string `json:"do_not_email,omitempty"`
-	Hash       string `json:"hash"`
+	// Paused holds the autoresponder like a paused sequence.
+	Paused bool   `json:"paused,omitempty"`
+	Hash   string `json:"hash"`
 }
 
 // FollowUp is one send at an offset from the start date.

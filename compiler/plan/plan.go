@@ -126,7 +126,10 @@ type Campaign struct {
 	Class  string  `json:"class"`
 	Policy string  `json:"policy,omitempty"`
 	ABTest *ABTest `json:"ab_test,omitempty"`
-	Hash   string  `json:"hash"`
+	// Paused holds the campaign: it is not materialized, and its messages
+	// already in the outbox are held at send time, until it is unpaused.
+	Paused bool   `json:"paused,omitempty"`
+	Hash   string `json:"hash"`
 }
 
 // Lookups. Plans are small, so linear scans keep the data plain.

@@ -178,6 +178,10 @@ type loaded struct {
 	// anyCap: some object of the revision has a frequency cap, so claimed
 	// batches count their addresses' recent mail.
 	anyCap bool
+	// paused are the objects paused in the plan, by seriesKey; pausedRefs
+	// the same, for the claim query.
+	paused     map[string]bool
+	pausedRefs []store.ObjectRef
 }
 
 // ErrNoPublicURL: marketing mail needs a working unsubscribe link, which needs
@@ -279,6 +283,7 @@ func (e *Engine) load(ctx context.Context) (*loaded, error) {
 		}
 		l.templates[t.Name] = c
 	}
+	l.paused, l.pausedRefs = pausedObjects(p)
 	l.loadSequences(ser)
 	l.loadWorkflows(workflowsOf(p))
 	l.loadRules()
@@ -364,6 +369,9 @@ func (e *Engine) Reconcile(ctx context.Context) (err error) {
 			continue
 		}
 		c, _ := l.plan.Campaign(a.Name)
+		if c.Paused {
+			continue // stays scheduled: materialized once unpaused
+		}
 		if err := e.materialize(ctx, l, c, now); err != nil {
 			return err
 		}

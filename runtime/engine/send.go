@@ -652,6 +652,11 @@ func (e *Engine) prepare(j job) prepared {
 		o.Error = err.Error()
 		return done(o)
 	}
+	// Before anything that could cancel or fail it: a paused object's message
+	// waits, whatever else would happen to it.
+	if o, held := e.holdPaused(l, tg, r); held {
+		return done(o)
+	}
 	if r.Suppressed {
 		count(metrics.StatusCancelled)
 		o := outcome(r, store.OutboxCancelled)

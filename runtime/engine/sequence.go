@@ -161,7 +161,7 @@ func (e *Engine) reconcileSequences(ctx context.Context, l *loaded, now time.Tim
 			e.logOnce(s.Kind+" "+s.Name, "cannot run "+s.Kind, s.compileErr)
 			continue
 		}
-		if enrollNow {
+		if enrollNow && !l.isPaused(s.Kind, s.Name) {
 			if err := e.enroll(ctx, l, s, now); err != nil {
 				return err
 			}
@@ -354,7 +354,7 @@ func (e *Engine) advanceBatch(ctx context.Context, l *loaded) (int, error) {
 		return 0, err
 	}
 	defer adv.Rollback()
-	rows, err := adv.Claim(ctx, now, e.BatchSize)
+	rows, err := adv.Claim(ctx, now, e.BatchSize, l.pausedRefs)
 	if err != nil || len(rows) == 0 {
 		return 0, err
 	}

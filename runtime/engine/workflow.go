@@ -282,7 +282,10 @@ func (e *Engine) reconcileWorkflows(ctx context.Context, l *loaded, now time.Tim
 			continue
 		}
 		var err error
-		if w.eventTypes != nil {
+		if l.isPaused(flow.KindWorkflow, w.p.Name) {
+			// Neither the trigger's segment nor its events are read, and the
+			// event cursor stays put: the events of the pause enroll on resume.
+		} else if w.eventTypes != nil {
 			err = e.enrollFromEvents(ctx, l, w, now)
 		} else if enrollNow {
 			err = e.enrollFromSegment(ctx, l, w, now)

@@ -51,7 +51,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		Held: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "campaignctl_messages_held_total",
-			Help: "Messages held back by send-time policy and due again later, by object kind, object and rule (quiet_hours, frequency_cap).",
+			Help: "Messages held back at send time and due again later, by object kind, object and rule (quiet_hours, frequency_cap, rate_per_minute, daily_quota, paused: the object is paused in the plan).",
 		}, []string{"kind", "object", "rule"}),
 		Messages: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "campaignctl_messages_total",

@@ -120,10 +120,16 @@ func (s *Store) BeginAdvance(ctx context.Context) (*Advancer, error) {
 	return &Advancer{tx: tx}, nil
 }
 
-// Claim locks up to limit enrollments due at now that no other replica holds.
-func (a *Advancer) Claim(ctx context.Context, now time.Time, limit int) ([]Enrollment, error) {
+// Claim locks up to limit enrollments due at now that no other replica holds,
+// leaving out those of the paused objects: they wait, untouched, until their
+// object is unpaused.
+func (a *Advancer) Claim(ctx context.Context, now time.Time, limit int, paused []ObjectRef) ([]Enrollment, error) {
+	kinds, names := make([]string, len(paused)), make([]string, len(paused))
+	for i, p := range paused {
+		kinds[i], names[i] = p.Kind, p.Name
+	}
 	var out []Enrollment
-	if err := a.tx.SelectContext(ctx, &out, q("claim-due-enrollments"), now, limit); err != nil {
+	if err := a.tx.SelectContext(ctx, &out, q("claim-due-enrollments"), now, limit, pq.Array(kinds), pq.Array(names)); err != nil {
 		return nil, fmt.Errorf("claiming due enrollments: %w", err)
 	}
 	return out, nil

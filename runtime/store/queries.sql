@@ -285,9 +285,16 @@ ANALYZE campaignctl.outbox;
 -- claim, SKIP LOCKED lets replicas advance disjoint enrollments, and the commit
 -- that moves an enrollment on is the one that enqueues its message, so a crash
 -- leaves either both or neither. Due-ness is on the engine's clock ($1).
+-- The objects paused in the plan ($3 kinds, $4 names, pairwise) are left out
+-- rather than claimed and pushed back: a paused enrollment keeps its wake_at
+-- and step untouched, writes nothing while paused, and is due at once when
+-- its object is unpaused. The price is that the index scan steps over a
+-- paused object's due rows on each claim.
 SELECT id, kind, object, contact_key, email, occurrence, step_index, next_step, enrolled_at, wake_at, revision_id, trigger_event
 FROM campaignctl.enrollments
 WHERE state = 'active' AND wake_at <= $1
+  AND NOT EXISTS (SELECT 1 FROM unnest($3::text[], $4::text[]) AS p(kind, object)
+                  WHERE p.kind = enrollments.kind AND p.object = enrollments.object)
 ORDER BY wake_at
 LIMIT $2
 FOR UPDATE SKIP LOCKED;

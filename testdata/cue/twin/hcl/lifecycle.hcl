@@ -51,6 +51,7 @@ campaign "spring_offer" {
   template = "spring_offer"
   sender   = "warehouse"
   send_at  = "2027-03-21T08:00:00Z"
+  paused   = true
 
   ab_test {
     test_percent = 20
@@ -71,6 +72,7 @@ workflow "cart_rescue" {
   model  = "lead"
   sender = "warehouse"
   goal   = "lead.stage == \"Won\""
+  paused = true
 
   trigger {
     event = "cart_abandoned"
@@ -108,6 +110,7 @@ sequence "restock" {
   segment = "lost_not_enough_stock"
   sender  = "warehouse"
   goal    = "lead.stage == \"Won\""
+  paused  = true
 
   step "week1" {
     offset   = "0d"
@@ -130,6 +133,7 @@ autoresponder "trial" {
   mode               = "single"
   start              = "2027-01-01"
   exclude_responders = true
+  paused             = false
 
   follow_up "day3" {
     offset   = "3d"
@@ -148,6 +152,7 @@ autoresponder "weekly" {
   mode           = "multiple"
   template       = "spring_offer"
   max_follow_ups = 4
+  paused         = true
 
   recurrence {
     unit     = "week"
