@@ -78,7 +78,9 @@ func TestMetricsLiveScrapePassesPromtool(t *testing.T) {
 		"campaignctl_enrollments{kind=",
 		"campaignctl_store_scrape_success 1",
 		"campaignctl_leader 1",
-		"# TYPE campaignctl_outbox_pending_messages gauge",
+		// campaignctl_outbox_pending_messages has samples only while mail
+		// waits, which a fast send may already have drained by this scrape:
+		// TestStoreCollectorReadsTheStore checks it against seeded rows.
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the live /metrics has no %q", want)
