@@ -1,0 +1,71 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"regexp"
+	"slices"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/campaignctl/campaignctl/runtime/metrics"
+)
+
+// deploy/prometheus/rules.yml is valid, its promtool unit tests pass, and
+// every campaignctl metric it reads is one the daemon exports, so renaming a
+// metric breaks this test rather than an alert nobody sees again.
+func TestPrometheusRules(t *testing.T) {
+	promtool := findPromtool(t)
+	for _, args := range [][]string{{"check", "rules", "rules.yml"}, {"test", "rules", "rules_test.yml"}} {
+		cmd := exec.Command(promtool, args...)
+		cmd.Dir = "../../deploy/prometheus"
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("promtool %v: %v\n%s", args, err, out)
+		}
+	}
+	rules, err := os.ReadFile("../../deploy/prometheus/rules.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every collector the daemon registers, described (vectors without
+	// samples are not gathered, so Describe rather than Gather).
+	rec := &recordingRegisterer{}
+	metrics.New(rec)
+	rec.MustRegister(metrics.NewStoreCollector(nil), metrics.NewBuildInfo())
+	descs := make(chan *prometheus.Desc, 1024)
+	go func() {
+		for _, c := range rec.cs {
+			c.Describe(descs)
+		}
+		close(descs)
+	}()
+	fqName := regexp.MustCompile(`fqName: "([^"]+)"`)
+	var exported []string
+	for d := range descs {
+		if m := fqName.FindStringSubmatch(d.String()); m != nil {
+			exported = append(exported, m[1])
+		}
+	}
+	read := regexp.MustCompile(`\bcampaignctl_[a-z_]+`).FindAllString(string(rules), -1)
+	if len(read) == 0 {
+		t.Fatal("rules.yml reads no campaignctl metric")
+	}
+	for _, name := range read {
+		if !slices.Contains(exported, name) {
+			t.Errorf("rules.yml reads %s, which the daemon does not export", name)
+		}
+	}
+}
+
+// recordingRegisterer keeps what is registered with it.
+type recordingRegisterer struct{ cs []prometheus.Collector }
+
+func (r *recordingRegisterer) Register(c prometheus.Collector) error {
+	r.cs = append(r.cs, c)
+	return nil
+}
+
+func (r *recordingRegisterer) MustRegister(cs ...prometheus.Collector) { r.cs = append(r.cs, cs...) }
+
+func (r *recordingRegisterer) Unregister(prometheus.Collector) bool { return false }
