@@ -36,13 +36,9 @@ type modelEnv struct {
 	withEventDone bool
 }
 
-// eventVar is the variable that holds, in a workflow's trigger filter, goal and
-// branch conditions, the event that enrolled the contact (event.topic,
-// event.score, event.at). Package celmodel declares contacts only, so the checker
-// declares it here, as a map from field names to values of any type: events carry
-// different fields per kind, and the event kinds have no declared schema yet. The
-// runtime must declare it the same way when it evaluates these conditions.
-const eventVar = "event"
+// eventVar is the variable that holds the enrolling event in a workflow's
+// conditions; celmodel declares it for the checker and the runtime alike.
+const eventVar = celmodel.EventVar
 
 // eventEnv returns the environment of workflow conditions, or nil.
 func (me *modelEnv) eventEnv(c *checker) *cel.Env {
@@ -53,7 +49,7 @@ func (me *modelEnv) eventEnv(c *checker) *cel.Env {
 	if me.withSegments == nil {
 		return nil
 	}
-	env, err := me.withSegments.Extend(cel.Variable(eventVar, cel.MapType(cel.StringType, cel.DynType)))
+	env, err := me.withSegments.Extend(celmodel.WithEvent())
 	if err != nil {
 		c.errorf(me.model.DeclRange, "model %q cannot be declared to CEL with an event: %v", me.model.Name.Value, err)
 		return nil

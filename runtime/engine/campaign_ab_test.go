@@ -121,3 +121,45 @@ func TestCampaignABTestSendsTheWinnerToTheRest(t *testing.T) {
 		t.Errorf("%d addresses received mail, want the audience's %d", len(final), len(audience))
 	}
 }
+
+// Removing a campaign while its remainder waits for the A/B decision cancels
+// the remainder, like any pending mail: nobody gets it afterwards.
+func TestRemovedCampaignCancelsItsHeldRemainder(t *testing.T) {
+	nb := setupNurture(t, 300)
+	p := nurturePlan()
+	p.Sequences = nil
+	p.Templates = append(p.Templates, plan.Template{Name: "launch", Subject: "Subject A", Text: "Hi {{ .lead.name }} {{ .unsubscribe_url }}", Class: plan.ClassMarketing})
+	p.Campaigns = []plan.Campaign{{Name: "launch", Segment: "restock_waitlist", Template: "launch", Sender: "warehouse", Class: plan.ClassMarketing,
+		ABTest: &plan.ABTest{TestPercent: 20, Metric: "click_rate", DecideAfter: "4h", Inconclusive: "send_first",
+			Variants: []plan.Variant{{Name: "a", Subject: "Subject A"}, {Name: "b", Subject: "Subject B"}}}}}
+	p.Finalize()
+	nb.apply(t, p)
+	nb.step(t, nb.eng)
+	nb.step(t, nb.eng)
+	sentBefore := len(nb.relay.Messages())
+	var held int
+	if err := nb.st.DB.Get(&held, `SELECT count(*) FROM campaignctl.outbox WHERE campaign = 'launch' AND status = 'pending'`); err != nil {
+		t.Fatal(err)
+	}
+	if sentBefore == 0 || held == 0 {
+		t.Fatalf("want a test group sent and a remainder held, got %d sent, %d held", sentBefore, held)
+	}
+	removed := nurturePlan()
+	removed.Sequences = nil
+	removed.Finalize()
+	nb.apply(t, removed)
+	nb.clock.Advance(5 * time.Hour) // past decide_after: nothing is decided for a removed campaign
+	nb.step(t, nb.eng)
+	nb.step(t, nb.eng)
+	var cancelled, pending int
+	if err := nb.st.DB.QueryRow(`SELECT count(*) FILTER (WHERE status = 'cancelled'), count(*) FILTER (WHERE status = 'pending')
+		FROM campaignctl.outbox WHERE campaign = 'launch'`).Scan(&cancelled, &pending); err != nil {
+		t.Fatal(err)
+	}
+	if cancelled != held || pending != 0 {
+		t.Errorf("after the removal: %d cancelled, %d pending; want the %d held cancelled", cancelled, pending, held)
+	}
+	if n := len(nb.relay.Messages()); n != sentBefore {
+		t.Errorf("%d messages went out after the removal", n-sentBefore)
+	}
+}

@@ -184,7 +184,7 @@ func compileWorkflow(p *plan.Plan, pw *plan.Workflow) *workflow {
 	}
 	env, err := celmodel.Env(m, nil)
 	if err == nil {
-		env, err = env.Extend(cel.Variable(eventVar, cel.MapType(cel.StringType, cel.DynType)))
+		env, err = env.Extend(celmodel.WithEvent())
 	}
 	if err != nil {
 		return fail(fmt.Errorf("declaring model %s to CEL: %w", m.Name, err))
@@ -236,9 +236,8 @@ func compileWorkflow(p *plan.Plan, pw *plan.Workflow) *workflow {
 	return w
 }
 
-// eventVar is the CEL variable holding the enrolling event, declared as the
-// compiler declares it: a map from field names to values of any type.
-const eventVar = "event"
+// eventVar is the CEL variable holding the enrolling event.
+const eventVar = celmodel.EventVar
 
 // workflowHiddenSegments are the state triggers' hidden segments.
 func workflowHiddenSegments(p *plan.Plan) []plan.Segment {

@@ -13,6 +13,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/campaignctl/campaignctl/compiler/plan"
+	"github.com/campaignctl/campaignctl/compiler/plan/celmodel"
 	"github.com/campaignctl/campaignctl/runtime/flow"
 	"github.com/campaignctl/campaignctl/runtime/store"
 )
@@ -35,7 +36,7 @@ func (r *mapRecord) Field(i int) ref.Val {
 	f := r.m.Fields[i]
 	v, ok := r.fields[f.Name]
 	if !ok {
-		return zeroOf(f.Type)
+		return celmodel.ZeroValue(f.Type)
 	}
 	out, err := celValue(f.Type, v)
 	if err != nil {
@@ -48,22 +49,6 @@ func (r *mapRecord) Field(i int) ref.Val {
 func (r *mapRecord) IsSet(i int) bool {
 	_, ok := r.fields[r.m.Fields[i].Name]
 	return ok
-}
-
-func zeroOf(t plan.FieldType) ref.Val {
-	switch t {
-	case plan.TypeInt:
-		return types.Int(0)
-	case plan.TypeFloat:
-		return types.Double(0)
-	case plan.TypeBool:
-		return types.False
-	case plan.TypeTimestamp:
-		return types.Timestamp{Time: time.Unix(0, 0).UTC()}
-	case plan.TypeStringList:
-		return types.NewStringList(types.DefaultTypeAdapter, nil)
-	}
-	return types.String("")
 }
 
 // celValue converts a loaded field value to t's CEL value.

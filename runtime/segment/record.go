@@ -253,23 +253,7 @@ func newRecord(m *plan.Model) *record {
 	return r
 }
 
-func zeroValue(t plan.FieldType) ref.Val {
-	switch t {
-	case plan.TypeString:
-		return types.String("")
-	case plan.TypeInt:
-		return types.Int(0)
-	case plan.TypeFloat:
-		return types.Double(0)
-	case plan.TypeBool:
-		return types.False
-	case plan.TypeTimestamp:
-		return epoch
-	case plan.TypeStringList:
-		return types.NewStringList(types.DefaultTypeAdapter, nil)
-	}
-	return types.NewErr("unknown field type %q", t)
-}
+func zeroValue(t plan.FieldType) ref.Val { return celmodel.ZeroValue(t) }
 
 // Field implements celmodel.Record.
 func (r *record) Field(i int) ref.Val {

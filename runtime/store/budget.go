@@ -22,21 +22,26 @@ func (s *Store) ReserveBudget(ctx context.Context, sender string, now time.Time,
 	}
 	defer tx.Rollback()
 	granted = demand
+	newWindow := false
 	take := func(kind string, start time.Time, limit int) error {
 		if limit <= 0 {
 			return nil
 		}
-		// The row lock serialises replicas: the second waits for the first's
-		// commit and then reads what it left.
-		if _, err := tx.ExecContext(ctx, `INSERT INTO campaignctl.sender_budget (sender, window_kind, window_start, used)
-VALUES ($1, $2, $3, 0) ON CONFLICT DO NOTHING`, sender, kind, start); err != nil {
+		// The upsert takes the row lock, which serialises replicas: the second
+		// waits for the first's commit and then reads what it left. xmax = 0:
+		// this statement created the window's row.
+		var row struct {
+			Used     int  `db:"used"`
+			Inserted bool `db:"inserted"`
+		}
+		if err := tx.GetContext(ctx, &row, `INSERT INTO campaignctl.sender_budget AS b (sender, window_kind, window_start, used)
+VALUES ($1, $2, $3, 0)
+ON CONFLICT (sender, window_kind, window_start) DO UPDATE SET used = b.used
+RETURNING used, xmax = 0 AS inserted`, sender, kind, start); err != nil {
 			return err
 		}
-		var used int
-		if err := tx.GetContext(ctx, &used, `SELECT used FROM campaignctl.sender_budget
-WHERE sender = $1 AND window_kind = $2 AND window_start = $3 FOR UPDATE`, sender, kind, start); err != nil {
-			return err
-		}
+		used := row.Used
+		newWindow = newWindow || row.Inserted
 		g := max(0, min(granted, limit-used))
 		if _, err := tx.ExecContext(ctx, `UPDATE campaignctl.sender_budget SET used = used + $4
 WHERE sender = $1 AND window_kind = $2 AND window_start = $3`, sender, kind, start, g); err != nil {
@@ -66,9 +71,12 @@ WHERE sender = $1 AND window_kind = $2 AND window_start = $3`, sender, "day", da
 	} else if err := take("minute", minute, perMinute); err != nil {
 		return 0, false, fmt.Errorf("sender %s: reserving its rate: %w", sender, err)
 	}
-	// Windows of earlier days are of no use to anyone.
-	if _, err := tx.ExecContext(ctx, `DELETE FROM campaignctl.sender_budget WHERE sender = $1 AND window_start < $2`, sender, day.Add(-24*time.Hour)); err != nil {
-		return 0, false, err
+	// Windows of earlier days are of no use to anyone: cleared when a window
+	// starts (at most once a minute), not on every batch.
+	if newWindow {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM campaignctl.sender_budget WHERE sender = $1 AND window_start < $2`, sender, day.Add(-24*time.Hour)); err != nil {
+			return 0, false, err
+		}
 	}
 	return granted, dayFull, tx.Commit()
 }

@@ -17,6 +17,7 @@ package celmodel
 import (
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
@@ -25,6 +26,38 @@ import (
 
 	"github.com/campaignctl/campaignctl/compiler/plan"
 )
+
+// EventVar is the variable that holds, in a workflow's trigger filter, goal
+// and branch conditions, the event that enrolled the contact (event.topic,
+// event.score, event.at). Events carry different fields per kind and have no
+// declared schema yet, so it is a map from field names to values of any type.
+const EventVar = "event"
+
+// WithEvent declares EventVar: the compiler and the runtime extend a model's
+// environment with it, so both read workflow conditions the same way.
+func WithEvent() cel.EnvOption {
+	return cel.Variable(EventVar, cel.MapType(cel.StringType, cel.DynType))
+}
+
+// ZeroValue is what a field of type t reads as when its column is NULL (has()
+// is false): the type's zero value, the epoch for timestamps.
+func ZeroValue(t plan.FieldType) ref.Val {
+	switch t {
+	case plan.TypeString:
+		return types.String("")
+	case plan.TypeInt:
+		return types.Int(0)
+	case plan.TypeFloat:
+		return types.Double(0)
+	case plan.TypeBool:
+		return types.False
+	case plan.TypeTimestamp:
+		return types.Timestamp{Time: time.Unix(0, 0).UTC()}
+	case plan.TypeStringList:
+		return types.NewStringList(types.DefaultTypeAdapter, nil)
+	}
+	return types.NewErr("unknown field type %q", t)
+}
 
 // NowVar is the CEL variable holding the evaluation time.
 const NowVar = "now"
