@@ -54,6 +54,7 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 	exitIdle := fs.Bool("exit-when-idle", false, "exit once every campaign of the applied plan is finished")
 	clockStart := fs.String("clock-start", "", "run on an accelerated clock starting at this RFC 3339 time (demo and rehearsal)")
 	clockSpeed := fs.Float64("clock-speed", 1, "with --clock-start: simulated seconds per real second")
+	clockOrigin := fs.String("clock-origin", "", "with --clock-start: the real RFC 3339 instant at which the simulated clock read --clock-start (default: when serve starts); give replicas the same one so they agree on the time across restarts")
 	smtpUser := fs.String("smtp-user", os.Getenv("CAMPAIGNCTL_SMTP_USER"), "SMTP AUTH user (default $CAMPAIGNCTL_SMTP_USER); the password comes only from $CAMPAIGNCTL_SMTP_PASSWORD")
 	requireTLS := fs.Bool("smtp-require-tls", false, "refuse to send unless the relay offers STARTTLS (STARTTLS is used whenever offered)")
 	smtpTimeout := fs.Duration("smtp-timeout", 30*time.Second, "timeout for connecting and for each SMTP command")
@@ -106,6 +107,10 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 		fmt.Fprintln(stderr, "campaignctl serve: --clock-speed needs --clock-start (the simulated time to start from), e.g. --clock-start 2026-12-01T08:00:00Z --clock-speed 86400")
 		return 2
 	}
+	if *clockOrigin != "" && *clockStart == "" {
+		fmt.Fprintln(stderr, "campaignctl serve: --clock-origin needs --clock-start (the simulated time the clock read at that instant)")
+		return 2
+	}
 	if *clockStart != "" {
 		t, err := time.Parse(time.RFC3339, *clockStart)
 		if err != nil {
@@ -116,7 +121,16 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 			fmt.Fprintln(stderr, "campaignctl serve: --clock-speed must be positive")
 			return 2
 		}
-		clk = &clock.Accelerated{Start: t, Factor: *clockSpeed}
+		acc := &clock.Accelerated{Start: t, Factor: *clockSpeed}
+		if *clockOrigin != "" {
+			o, err := time.Parse(time.RFC3339Nano, *clockOrigin)
+			if err != nil {
+				fmt.Fprintf(stderr, "campaignctl serve: --clock-origin %q: want an RFC 3339 instant, e.g. 2026-12-04T05:00:00Z\n", *clockOrigin)
+				return 2
+			}
+			acc.Origin = o
+		}
+		clk = acc
 	}
 
 	var signer *links.Signer

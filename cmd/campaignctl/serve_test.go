@@ -131,6 +131,26 @@ func TestServeClockSpeedNeedsClockStart(t *testing.T) {
 	}
 }
 
+func TestServeClockOriginNeedsClockStartAndAnInstant(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--clock-origin", "2026-12-04T05:00:00Z"}, "--clock-origin needs --clock-start"},
+		{[]string{"--clock-start", "2026-12-01T08:00:00Z", "--clock-origin", "yesterday"}, `--clock-origin "yesterday": want an RFC 3339 instant`},
+	} {
+		code, stdout, stderr, ok := runBounded(t, 20*time.Second, append([]string{"serve",
+			"--db", "postgres://postgres@127.0.0.1:1/postgres?sslmode=disable&connect_timeout=2",
+			"--smtp", "127.0.0.1:1", "--listen", ""}, tc.args...)...)
+		if !ok {
+			return
+		}
+		if code != 2 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("serve %v: exit %d, want 2 and %q\nstdout:\n%s\nstderr:\n%s", tc.args, code, tc.want, stdout, stderr)
+		}
+	}
+}
+
 func TestServeLogsTheRealListenPort(t *testing.T) {
 	e := setupE2E(t)
 	mustRun(t, 0, "apply", "--db", e.url, e.plan)

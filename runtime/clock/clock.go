@@ -18,17 +18,24 @@ type Real struct{}
 
 func (Real) Now() time.Time { return time.Now() }
 
-// Accelerated runs Factor times faster than the wall clock from Start.
+// Accelerated runs Factor times faster than the wall clock: it reads Start at
+// the real instant Origin, or, with a zero Origin, when it is first read.
+// Replicas (and a replica restarted after a crash) given the same Start and
+// Origin agree on the time; without an Origin each would start its own.
 type Accelerated struct {
 	Start  time.Time
 	Factor float64
-	origin time.Time
+	Origin time.Time
 	once   sync.Once
 }
 
 func (a *Accelerated) Now() time.Time {
-	a.once.Do(func() { a.origin = time.Now() })
-	return a.Start.Add(time.Duration(float64(time.Since(a.origin)) * a.Factor))
+	a.once.Do(func() {
+		if a.Origin.IsZero() {
+			a.Origin = time.Now()
+		}
+	})
+	return a.Start.Add(time.Duration(float64(time.Since(a.Origin)) * a.Factor))
 }
 
 // Fake is a clock a test sets by hand.
