@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: all build demo test bench fmt vet pg-start pg-stop clean
+.PHONY: all build demo test bench chaos fmt vet pg-start pg-stop clean
 
 all: build
 
@@ -20,6 +20,11 @@ test:
 ## bench: benchmarks on a private Postgres cluster (BENCH=regexp, BENCHTIME=1x)
 bench:
 	bash scripts/postfix.sh >/dev/null && GOFLAGS="-timeout=60m $$GOFLAGS" bash scripts/test.sh bench
+
+## chaos: the fault harness at full size (100,000 contacts, 3 replicas, ~20 kill -9s,
+## Postgres crashes, relay outages and refusals); SEED=n replays a run
+chaos:
+	go run ./cmd/chaos $(if $(SEED),-seed $(SEED))
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

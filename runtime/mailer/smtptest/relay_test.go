@@ -126,3 +126,20 @@ func TestRelayRefusesNonLoopback(t *testing.T) {
 		t.Fatal("listening on all interfaces")
 	}
 }
+
+func TestRelayOnDeliverSeesBodiesItDiscards(t *testing.T) {
+	r, addr := startRelay(t)
+	r.DiscardData(true)
+	var got []string
+	r.OnDeliver(func(d Delivered) { got = append(got, d.To[0]+" "+strings.TrimSpace(string(d.Data))) })
+	out := dialog(t, addr, "EHLO me\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\nSubject: one\r\n.\r\nQUIT\r\n")
+	if !strings.Contains(out, "250 2.0.0 Ok: queued") {
+		t.Fatalf("not accepted:\n%s", out)
+	}
+	if len(got) != 1 || got[0] != "b@example.com Subject: one" {
+		t.Fatalf("OnDeliver saw %q; want the recipient and the body", got)
+	}
+	if m := r.Messages(); len(m) != 1 || m[0].Data != nil {
+		t.Fatalf("Messages: %+v; want one message without its body (DiscardData)", m)
+	}
+}
