@@ -224,6 +224,9 @@ func FuzzVerify(f *testing.F) {
 			if err == nil && !valid[tok] {
 				t.Fatalf("accepted a token we never issued: %q → %+v", tok, c)
 			}
+			if err == nil && c.Purpose != p {
+				t.Fatalf("a %s token was accepted for %s", c.Purpose, p)
+			}
 			if err != nil && !errors.Is(err, ErrBadToken) {
 				t.Fatalf("error %v is not ErrBadToken", err)
 			}
@@ -247,4 +250,66 @@ func BenchmarkVerifyClick(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// FuzzSignedTokenOnlyForItsPurpose signs claims the fuzzer makes up and
+// checks what an attacker holding that token can do with it: verify it for its
+// own purpose and get the same claims back; not use it for any other purpose
+// (an open pixel's token must never unsubscribe); not shorten it (every strict
+// prefix, and every token with one of its parts dropped, is refused); not
+// splice another token's signature onto it; and not have it accepted by a
+// signer with another secret.
+func FuzzSignedTokenOnlyForItsPurpose(f *testing.F) {
+	s := mustSigner(f, secretA)
+	other := mustSigner(f, secretB)
+	f.Add(byte('c'), "sequence", "restock_nurture", "week1", "urgent", "lead", "42", "", "https://shop.example/p?id=7", int64(123))
+	f.Add(byte('u'), "campaign", "c", "", "", "", "", "a@example.com", "", int64(0))
+	f.Add(byte('o'), "workflow", "w", "s", "b", "m", "k", "", "", int64(-1))
+	f.Fuzz(func(t *testing.T, pb byte, kind, campaign, step, variant, model, key, email, url string, id int64) {
+		purposes := []Purpose{PurposeUnsubscribe, PurposeOpen, PurposeClick}
+		p := purposes[int(pb)%len(purposes)]
+		c := Claims{Purpose: p, Kind: kind, Campaign: campaign, Step: step, Variant: variant, Model: model,
+			ContactKey: key, Email: email, URL: url, OutboxID: id}
+		tok := s.Sign(c)
+		if len(tok) > maxTokenLen {
+			return // Verify refuses tokens this long by design
+		}
+		got, err := s.Verify(tok, p)
+		if err != nil {
+			t.Fatalf("a token we signed for %s is refused: %v", p, err)
+		}
+		got.KeyID = ""
+		if got != c {
+			t.Fatalf("claims changed on the way: signed %+v, verified %+v", c, got)
+		}
+		for _, q := range append(purposes, 0, 'x') {
+			if q != p {
+				if _, err := s.Verify(tok, q); err == nil {
+					t.Fatalf("a %s token was accepted for %s", p, q)
+				}
+			}
+		}
+		for i := 0; i < len(tok); i += max(1, len(tok)/16) {
+			if _, err := s.Verify(tok[:i], p); err == nil {
+				t.Fatalf("the token's first %d of %d bytes were accepted", i, len(tok))
+			}
+		}
+		parts := strings.Split(tok, ".")
+		for i := range parts {
+			dropped := strings.Join(append(append([]string(nil), parts[:i]...), parts[i+1:]...), ".")
+			if _, err := s.Verify(dropped, p); err == nil {
+				t.Fatalf("the token without its part %d was accepted", i)
+			}
+		}
+		// Another message's signature spliced on.
+		c2 := c
+		c2.OutboxID++
+		parts2 := strings.Split(s.Sign(c2), ".")
+		if _, err := s.Verify(parts[0]+"."+parts[1]+"."+parts2[2], p); err == nil {
+			t.Fatal("a token with another token's signature was accepted")
+		}
+		if _, err := other.Verify(tok, p); err == nil {
+			t.Fatal("a signer with another secret accepted the token")
+		}
+	})
 }
