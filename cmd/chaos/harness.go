@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,6 +40,7 @@ type Config struct {
 	// run to idle.
 	FaultDeadline, DrainDeadline time.Duration
 	Seed                         uint64
+	Planted                      Planted
 
 	Bin      string // the campaignctl binary
 	PGScript string // scripts/pg.sh
@@ -50,14 +52,16 @@ type Config struct {
 func Full() Config {
 	return Config{Contacts: 100_000, Replicas: 3, Kills: 20, Outage: time.Minute, RelayDelay: 2 * time.Millisecond,
 		ClockSpeed: 600, Concurrency: 8, LedgerBatch: 32, Lease: 3 * time.Second,
-		FaultDeadline: 20 * time.Minute, DrainDeadline: 10 * time.Minute}
+		FaultDeadline: 20 * time.Minute, DrainDeadline: 10 * time.Minute,
+		Planted: Planted{Hard: 1009, Soft: 311, R421: 3701, Drop: 4099, Stall: 20011}}
 }
 
 // Short is the version `make test` runs: the same faults, in seconds.
 func Short() Config {
 	return Config{Contacts: 3000, Replicas: 3, Kills: 8, Outage: 2 * time.Second, RelayDelay: 25 * time.Millisecond,
 		ClockSpeed: 3600, Concurrency: 8, LedgerBatch: 32, Lease: 2 * time.Second,
-		FaultDeadline: 90 * time.Second, DrainDeadline: 90 * time.Second}
+		FaultDeadline: 90 * time.Second, DrainDeadline: 90 * time.Second,
+		Planted: Planted{Hard: 101, Soft: 31, R421: 37, Drop: 41, Stall: 409}}
 }
 
 // Result is a run's figures and verdict.
@@ -189,7 +193,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		}
 		t.delivered[key{id, i}]++
 	})
-	fl := newFaults()
+	fl := newFaults(cfg.Planted)
 	fl.install(relay, func() { time.Sleep(cfg.RelayDelay) })
 	relayAddr, err := relay.Start("127.0.0.1:0")
 	if err != nil {
@@ -237,7 +241,8 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	if err := os.MkdirAll(logs, 0o755); err != nil {
 		return res, err
 	}
-	env := []string{"CAMPAIGNCTL_SECRET=chaos-secret-0123456789"}
+	const secret = "chaos-secret-0123456789"
+	env := []string{"CAMPAIGNCTL_SECRET=" + secret}
 	var procs []*proc
 	defer func() {
 		for _, p := range procs {
@@ -450,6 +455,14 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		}
 	}
 
+	// No contact data and no secret in what the daemons logged, faults and
+	// all: addresses, names, the link secret.
+	for _, p := range procs {
+		if line, what := leak(p.logPath, secret); what != "" {
+			res.Problems = append(res.Problems, fmt.Sprintf("%s's log holds %s: %s", p.name, what, line))
+		}
+	}
+
 	if err := readLedger(ctx, db, t, cfg.Contacts); err != nil {
 		return res, err
 	}
@@ -458,7 +471,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	// Each kill exposes its victim's in-flight window; each Postgres restart
 	// every replica's at once.
 	bound := (res.Kills + res.PGRestarts*cfg.Replicas) * cfg.LedgerBatch
-	res.verdict = judge(cfg.Contacts, t, bound)
+	res.verdict = judge(cfg.Contacts, cfg.Planted.hard, t, bound)
 	return res, nil
 }
 
@@ -581,6 +594,35 @@ func waitReadyz(procs []*proc, want int, limit time.Duration) bool {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return false
+}
+
+var (
+	addressRE = regexp.MustCompile(`c[0-9]+@example\.com`)
+	nameRE    = regexp.MustCompile(`Contact [0-9]+`)
+)
+
+// leak returns the first line of a log that holds a contact's address or name
+// or the secret, with what it holds; "" when there is none.
+func leak(path, secret string) (line, what string) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		l := sc.Text()
+		switch {
+		case strings.Contains(l, secret):
+			return strings.ReplaceAll(l, secret, "<secret>"), "the link secret"
+		case addressRE.MatchString(l):
+			return l, "a contact's address"
+		case nameRE.MatchString(l):
+			return l, "a contact's name"
+		}
+	}
+	return "", ""
 }
 
 // subjectOf returns a message's Subject header.

@@ -179,22 +179,27 @@ func idOf(addr string) int {
 	return id
 }
 
-// Planted relay faults, by contact id. Every recipient-level fault but the
-// hard bounce is transient: the relay fails the first attempts only, so the
-// message must arrive in the end, once.
-const (
-	hardEvery  = 101 // RCPT 550 5.1.1, always: failed, suppressed, never retried
-	softEvery  = 31  // RCPT 451 4.3.0 on the first two attempts
-	r421Every  = 37  // RCPT 421 4.4.2 (and the relay hangs up) on the first attempt
-	dropEvery  = 41  // the connection is reset mid-DATA on the first attempt
-	stallEvery = 409 // no answer after the final dot on the first attempt: the client times out
-)
+// Planted relay faults: every Nth contact id gets one. Every recipient-level
+// fault but the hard bounce is transient: the relay fails the first attempts
+// only, so the message must arrive in the end, once. A 421, a reset and a
+// stall take the whole connection down and pause the replica's sending for a
+// moment (the relay looks unavailable), so they are rarer.
+type Planted struct {
+	Hard  int // RCPT 550 5.1.1, always: failed, suppressed, never retried
+	Soft  int // RCPT 451 4.3.0 on the first two attempts
+	R421  int // RCPT 421 4.4.2 (and the relay hangs up) on the first attempt
+	Drop  int // the connection is reset mid-DATA on the first attempt
+	Stall int // no answer after the final dot on the first attempt: the client times out
+}
 
-func hard(id int) bool { return id > 0 && id%hardEvery == 0 }
+func every(n, id int) bool { return n > 0 && id > 0 && id%n == 0 }
+
+func (p Planted) hard(id int) bool { return every(p.Hard, id) }
 
 // faults decides the relay's planted answers per recipient and counts how
 // many it gave.
 type faults struct {
+	p        Planted
 	mu       sync.Mutex
 	attempts map[string]int // RCPTs seen per recipient
 	dataSeen map[string]int // bodies started per recipient
@@ -202,8 +207,8 @@ type faults struct {
 	given    map[string]int // fault name → times given
 }
 
-func newFaults() *faults {
-	return &faults{attempts: map[string]int{}, dataSeen: map[string]int{}, dotSeen: map[string]int{}, given: map[string]int{}}
+func newFaults(p Planted) *faults {
+	return &faults{p: p, attempts: map[string]int{}, dataSeen: map[string]int{}, dotSeen: map[string]int{}, given: map[string]int{}}
 }
 
 func (f *faults) install(r *smtptest.Relay, rcptDelay func()) {
@@ -215,13 +220,13 @@ func (f *faults) install(r *smtptest.Relay, rcptDelay func()) {
 		f.attempts[rcpt]++
 		n := f.attempts[rcpt]
 		switch {
-		case hard(id):
+		case f.p.hard(id):
 			f.given["550 5.1.1 (hard)"]++
 			return &smtptest.Reply{Code: 550, Enhanced: "5.1.1", Text: "no such user"}
-		case id%softEvery == 0 && n <= 2:
+		case every(f.p.Soft, id) && n <= 2:
 			f.given["451 4.3.0"]++
 			return &smtptest.Reply{Code: 451, Enhanced: "4.3.0", Text: "try again later"}
-		case id%r421Every == 0 && n == 1:
+		case every(f.p.R421, id) && n == 1:
 			f.given["421 4.4.2"]++
 			return &smtptest.Reply{Code: 421, Enhanced: "4.4.2", Text: "closing"}
 		}
@@ -232,7 +237,7 @@ func (f *faults) install(r *smtptest.Relay, rcptDelay func()) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		f.dataSeen[rcpt]++
-		if id%dropEvery == 0 && f.dataSeen[rcpt] == 1 {
+		if every(f.p.Drop, id) && f.dataSeen[rcpt] == 1 {
 			f.given["reset mid-DATA"]++
 			return true
 		}
@@ -246,7 +251,7 @@ func (f *faults) install(r *smtptest.Relay, rcptDelay func()) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		f.dotSeen[rcpt]++
-		if id%stallEvery == 0 && f.dotSeen[rcpt] == 1 {
+		if every(f.p.Stall, id) && f.dotSeen[rcpt] == 1 {
 			f.given["stall after the dot"]++
 			return true
 		}

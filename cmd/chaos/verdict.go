@@ -59,7 +59,7 @@ type verdict struct {
 //   - wrong suppressions: a contact suppressed that the relay never refused
 //     for good (one refusal must not suppress others), and missed ones: a
 //     hard-refused contact not suppressed.
-func judge(contacts int, t *tally, bound int) verdict {
+func judge(contacts int, hard func(id int) bool, t *tally, bound int) verdict {
 	v := verdict{bound: bound, strangers: t.strangers}
 	v.lines = make([]line, len(messages))
 	for i, m := range messages {

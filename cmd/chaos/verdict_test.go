@@ -7,6 +7,7 @@ import (
 
 func TestJudgeClassifiesEachMessage(t *testing.T) {
 	const n = 202 // ids 101 and 202 are hard-refused
+	hard := Planted{Hard: 101}.hard
 	tl := newTally()
 	for id := 1; id <= n; id++ {
 		for i, m := range messages {
@@ -21,7 +22,7 @@ func TestJudgeClassifiesEachMessage(t *testing.T) {
 	tl.suppressed[101] = "hard_bounce"
 	tl.ledger[key{202, 0}] = row{"cancelled", "address suppressed"}
 	tl.suppressed[202] = "hard_bounce"
-	v := judge(n, tl, 10)
+	v := judge(n, hard, tl, 10)
 	if f := v.failures(); len(f) != 0 {
 		t.Fatalf("a clean tally fails: %v", f)
 	}
@@ -38,7 +39,7 @@ func TestJudgeClassifiesEachMessage(t *testing.T) {
 	tl.suppressed[7] = "hard_bounce"           // never refused for good
 	delete(tl.suppressed, 202)                 // refused for good, not suppressed
 	delete(tl.ledger, key{202, 0})             // and its message is lost
-	v = judge(n, tl, 1)
+	v = judge(n, hard, tl, 1)
 	got := strings.Join(v.failures(), "; ")
 	for _, want := range []string{"3 messages lost", "2 duplicates exceed the in-flight window's 1", "2 ledger rows disagree", "1 contacts suppressed without a hard refusal", "1 hard refusals not suppressed"} {
 		if !strings.Contains(got, want) {
