@@ -385,7 +385,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	settleStart := time.Now()
 	settled := false
 	for time.Since(settleStart) < cfg.Lease+15*time.Second {
-		n, err := orphanedClaims(ctx, db, procs)
+		n, err := orphanedClaims(ctx, db, procs, cfg.Lease)
 		if err != nil {
 			return res, err
 		}
@@ -400,7 +400,14 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 			time.Since(lastFault).Round(time.Millisecond), cfg.Lease))
 	}
 
-	// Graceful stop: every replica exits 0 on SIGTERM and leaves nothing claimed.
+	// Graceful stop: every replica exits 0 on SIGTERM and leaves nothing
+	// claimed. (A replica restarted a moment ago is let finish starting: a
+	// process that has not installed its handler yet dies of SIGTERM.)
+	for _, p := range procs {
+		if !waitHealthy(p, 30*time.Second) {
+			res.Problems = append(res.Problems, fmt.Sprintf("replica %s never answered /healthz", p.name))
+		}
+	}
 	for _, p := range procs {
 		p.signal(syscall.SIGTERM)
 	}
@@ -513,20 +520,40 @@ func readLedger(ctx context.Context, db *sqlx.DB, t *tally, contacts int) error 
 	return srows.Err()
 }
 
-// orphanedClaims counts pending rows under a claim made before the claimer's
-// current incarnation started: claims of a killed process.
-func orphanedClaims(ctx context.Context, db *sqlx.DB, procs []*proc) (int, error) {
+// orphanedClaims counts pending rows still claimed by a killed incarnation
+// of a replica and not taken over yet. A claim's lease ends (database clock)
+// a lease after it was made or last renewed, so the claims of the current
+// incarnation end at least a lease after it started, and those of an earlier
+// one before that. (claimed_at cannot tell: it is on the accelerated clock.)
+func orphanedClaims(ctx context.Context, db *sqlx.DB, procs []*proc, lease time.Duration) (int, error) {
 	var n int
 	for _, p := range procs {
 		var c int
 		err := db.GetContext(ctx, &c, `SELECT count(*) FROM campaignctl.outbox
-			WHERE status = 'pending' AND claimed_by = $1 AND claimed_at < $2`, p.name, p.startedAt())
+			WHERE status = 'pending' AND claimed_by = $1 AND lease_until < $2`, p.name, p.startedAt().Add(lease))
 		if err != nil {
 			return 0, fmt.Errorf("counting orphaned claims: %w", err)
 		}
 		n += c
 	}
 	return n, nil
+}
+
+// waitHealthy waits until a replica's /healthz answers (it has started and
+// handles SIGTERM), up to limit.
+func waitHealthy(p *proc, limit time.Duration) bool {
+	if p.listen == "" {
+		return true
+	}
+	client := &http.Client{Timeout: time.Second}
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		resp, err := client.Get("http://" + p.listen + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			return true
+		}
+	}
+	return false
 }
 
 // leaders returns the replicas whose /metrics say they lead now.

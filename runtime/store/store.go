@@ -162,8 +162,19 @@ func (s *Store) Migrate(ctx context.Context) (applied []string, err error) {
 	}
 	defer conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock($1)`, migrationLockID)
 
-	if _, err := conn.ExecContext(ctx, `CREATE SCHEMA IF NOT EXISTS campaignctl;
-CREATE TABLE IF NOT EXISTS campaignctl.schema_migrations (version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+	// CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the
+	// schema exists, so a least-privilege role, whose schema an administrator
+	// created for it (docs/security.md), only creates it when it is missing.
+	var haveSchema bool
+	if err := conn.GetContext(ctx, &haveSchema, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'campaignctl')`); err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	if !haveSchema {
+		if _, err := conn.ExecContext(ctx, `CREATE SCHEMA campaignctl`); err != nil {
+			return nil, fmt.Errorf("migrate: creating schema campaignctl: %w (a role without CREATE on the database needs an administrator to run CREATE SCHEMA campaignctl AUTHORIZATION <role> first; see docs/security.md)", err)
+		}
+	}
+	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS campaignctl.schema_migrations (version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
 		return nil, fmt.Errorf("migrate: creating schema_migrations: %w", err)
 	}
 	names, err := fs.Glob(migrationFiles, "migrations/*.sql")

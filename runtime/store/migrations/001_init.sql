@@ -1,6 +1,7 @@
 -- The runner's own state lives in its own schema so that campaignctl can share a
 -- database with the CRM whose contacts it reads, without touching the CRM's tables.
-CREATE SCHEMA IF NOT EXISTS campaignctl;
+-- Migrate creates the schema itself when it is missing (docs/security.md: an
+-- administrator may create it for a least-privilege role).
 
 -- Every applied plan, verbatim. The plan is kept as text, not jsonb, so the stored
 -- bytes are the canonical bytes that were reviewed and hash to plan_hash.
