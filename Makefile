@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: all build demo test bench chaos fmt vet pg-start pg-stop clean
+.PHONY: all build demo test bench chaos fuzz fmt vet pg-start pg-stop clean
 
 all: build
 
@@ -25,6 +25,11 @@ bench:
 ## Postgres crashes, relay outages and refusals); SEED=n replays a run
 chaos:
 	go run ./cmd/chaos $(if $(SEED),-seed $(SEED))
+
+## fuzz: every fuzz target for FUZZTIME each (default 1m); FUZZ=regexp picks some,
+## FUZZ_SAVE=1 keeps what they found in each package's testdata/fuzz/ (in git)
+fuzz:
+	bash scripts/fuzz.sh
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# fuzz.sh — run every fuzz target of the repository, one after the other, for
+# FUZZTIME each (default 1m; the issue's acceptance runs use FUZZTIME=10m).
+#
+#   bash scripts/fuzz.sh                 # every target (make fuzz)
+#   FUZZ=Token bash scripts/fuzz.sh      # targets whose name matches a regexp
+#   FUZZ_SAVE=1 bash scripts/fuzz.sh     # then copy what each run found
+#                                        # interesting into its package's
+#                                        # testdata/fuzz/<Target>/ (the corpus
+#                                        # kept in git, replayed by go test)
+#
+# Targets are found, not listed: every `func FuzzX(f *testing.F)` in a
+# _test.go file. A failure stops the run; Go saves the failing input under the
+# package's testdata/fuzz/<Target>/ and prints how to replay it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v go >/dev/null || export PATH="$PATH:/usr/local/go/bin"
+
+fuzztime=${FUZZTIME:-1m}
+filter=${FUZZ:-.}
+cache=$(go env GOCACHE)/fuzz
+module=$(go list -m)
+
+mapfile -t targets < <(git ls-files '*_test.go' | xargs grep -l -E '^func Fuzz[A-Za-z0-9_]+\(f \*testing\.F\)' |
+	sed 's|^|./|' | sort | while read -r file; do
+		dir=$(dirname "$file")
+		grep -oE '^func Fuzz[A-Za-z0-9_]+' "$file" | sed 's/^func //' | while read -r name; do
+			printf '%s %s\n' "$dir" "$name"
+		done
+	done | grep -E " .*${filter}" || true)
+
+if [ ${#targets[@]} -eq 0 ]; then
+	echo "fuzz.sh: no fuzz target matches FUZZ=$filter" >&2
+	exit 1
+fi
+echo "fuzz.sh: ${#targets[@]} targets, $fuzztime each"
+start=$SECONDS
+for t in "${targets[@]}"; do
+	dir=${t% *}
+	name=${t#* }
+	echo "==> $dir $name"
+	go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$dir" 2>&1 | tail -n 3
+	if [ "${FUZZ_SAVE:-}" = 1 ]; then
+		pkg=$module/${dir#./}
+		if [ -d "$cache/$pkg/$name" ]; then
+			mkdir -p "$dir/testdata/fuzz/$name"
+			cp -n "$cache/$pkg/$name"/* "$dir/testdata/fuzz/$name/" 2>/dev/null || true
+			echo "    corpus: $(ls "$dir/testdata/fuzz/$name" | wc -l) inputs in $dir/testdata/fuzz/$name"
+		fi
+	fi
+done
+echo "fuzz.sh: every target ran $fuzztime without a failure ($((SECONDS - start)) s in all)"
