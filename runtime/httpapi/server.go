@@ -64,11 +64,40 @@ type Server struct {
 	// Tracker records opens (GET /o/<token>) and clicks (GET /c/<token>),
 	// tracking.go; without it (or Links) those routes answer 404.
 	Tracker *Tracker
+
+	// Limits bound what one client may ask of the public endpoints (limit.go).
+	Limits Limits
 }
 
-// Handler returns the routes.
+// Handler returns every route, for one listener: the operator's (/metrics,
+// /healthz, /readyz) as they are, the public ones (links, events, the status
+// page) behind the per-client rate limit.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
+	s.internalRoutes(mux)
+	mux.Handle("/", s.PublicHandler())
+	return mux
+}
+
+// PublicHandler returns the routes the internet reaches — unsubscribe, open
+// and click links, POST /v1/events and the status page — behind the
+// per-client rate limit, without /metrics, /healthz and /readyz: serve
+// --metrics-listen puts those on a listener of their own (InternalHandler).
+func (s *Server) PublicHandler() http.Handler {
+	mux := http.NewServeMux()
+	s.publicRoutes(mux)
+	return newLimiter(s.Limits).wrap(mux)
+}
+
+// InternalHandler returns the operator's routes only: /metrics, /healthz and
+// /readyz.
+func (s *Server) InternalHandler() http.Handler {
+	mux := http.NewServeMux()
+	s.internalRoutes(mux)
+	return mux
+}
+
+func (s *Server) internalRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Gatherer, promhttp.HandlerOpts{}))
 	// /healthz stays 200 while the process works, even when the relay does not:
 	// restarting the daemon would not fix the relay. The body says "degraded"
@@ -91,11 +120,13 @@ func (s *Server) Handler() http.Handler {
 		}
 		w.Write([]byte("ready\n"))
 	})
+}
+
+func (s *Server) publicRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /u/{token}", s.unsubscribePage)
 	mux.HandleFunc("POST /u/{token}", s.unsubscribe)
 	mux.HandleFunc("POST /v1/events", s.postEvents)
 	s.trackingRoutes(mux)
-	return mux
 }
 
 var pageTpl = template.Must(template.New("u").Parse(`<!doctype html>
@@ -162,7 +193,8 @@ func ListenAndServe(ctx context.Context, addr string, h http.Handler) error {
 // the real address (a port chosen with :0). ReadTimeout bounds reading a whole
 // request, body included: a slow client cannot hold a POST /v1/events open.
 func Serve(ctx context.Context, l net.Listener, h http.Handler) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second,
+		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: maxHeaderBytes}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	select {

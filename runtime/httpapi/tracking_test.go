@@ -71,7 +71,9 @@ func setupTracking(t testing.TB, opts TrackerOptions) *trackRig {
 	var once sync.Once
 	r.stop = func() { once.Do(func() { cancel(); <-done }) }
 	t.Cleanup(r.stop)
-	srv := &Server{DB: db, Suppressor: st, Links: signer, Clock: r.clock, Log: log, Tracker: tr, Gatherer: r.reg}
+	// No rate limit: the benchmark measures the endpoints from one address
+	// (the limiter has its own tests, limit_test.go).
+	srv := &Server{DB: db, Suppressor: st, Links: signer, Clock: r.clock, Log: log, Tracker: tr, Gatherer: r.reg, Limits: Limits{PerSecond: -1}}
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	r.url = hs.URL

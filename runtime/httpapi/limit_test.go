@@ -1,0 +1,171 @@
+package httpapi
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type okPinger struct{}
+
+func (okPinger) PingContext(context.Context) error { return nil }
+
+func limitedServer(t *testing.T, l Limits) *httptest.Server {
+	t.Helper()
+	srv := &Server{Gatherer: prometheus.NewRegistry(), DB: okPinger{}, Limits: l}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	return hs
+}
+
+func status(t *testing.T, url, xff string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if xff != "" {
+		req.Header.Set("X-Forwarded-For", xff)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	_, _ = io.Copy(io.Discard, res.Body)
+	return res.StatusCode, res.Header.Get("Retry-After")
+}
+
+// A client past its burst gets 429 with Retry-After on the public routes;
+// the operator's routes are not limited; another client is not affected.
+func TestRateLimitPerClient(t *testing.T) {
+	proxies, err := ParseTrustedProxies("127.0.0.1/32, ::1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := limitedServer(t, Limits{PerSecond: 1, Burst: 3, TrustedProxies: proxies})
+	for i := range 3 {
+		if code, _ := status(t, hs.URL+"/o/x", "203.0.113.7"); code == http.StatusTooManyRequests {
+			t.Fatalf("request %d of a burst of 3 was refused", i+1)
+		}
+	}
+	code, retry := status(t, hs.URL+"/o/x", "203.0.113.7")
+	if code != http.StatusTooManyRequests || retry == "" {
+		t.Fatalf("4th request in a burst of 3: %d, Retry-After %q; want 429 with Retry-After", code, retry)
+	}
+	if code, _ := status(t, hs.URL+"/o/x", "198.51.100.9"); code == http.StatusTooManyRequests {
+		t.Fatal("another client was refused: the limit is not per client")
+	}
+	// The proxy appends the address it saw: the rightmost untrusted one counts,
+	// so a client cannot escape its bucket by sending its own header.
+	if code, _ := status(t, hs.URL+"/o/x", "192.0.2.1, 203.0.113.7"); code != http.StatusTooManyRequests {
+		t.Fatalf("a forged leftmost X-Forwarded-For escaped the limit: %d", code)
+	}
+	for _, path := range []string{"/metrics", "/healthz", "/readyz"} {
+		for range 5 {
+			if code, _ := status(t, hs.URL+path, "203.0.113.7"); code != http.StatusOK {
+				t.Fatalf("%s from a limited client: %d; the operator's routes must not be limited", path, code)
+			}
+		}
+	}
+}
+
+// Without trusted proxies X-Forwarded-For is ignored: varying it does not
+// buy a client new buckets.
+func TestRateLimitIgnoresForwardedForFromUntrustedPeers(t *testing.T) {
+	hs := limitedServer(t, Limits{PerSecond: 1, Burst: 2})
+	refused := false
+	for i := range 4 {
+		if code, _ := status(t, hs.URL+"/c/x", "203.0.113."+string(rune('1'+i))); code == http.StatusTooManyRequests {
+			refused = true
+		}
+	}
+	if !refused {
+		t.Fatal("4 requests from one peer with 4 different X-Forwarded-For were all served under a burst of 2")
+	}
+}
+
+func TestRateLimitOff(t *testing.T) {
+	hs := limitedServer(t, Limits{PerSecond: -1})
+	for range 200 {
+		if code, _ := status(t, hs.URL+"/o/x", ""); code == http.StatusTooManyRequests {
+			t.Fatal("PerSecond < 0 must turn the limit off")
+		}
+	}
+}
+
+// The public and internal handlers split the routes for two listeners.
+func TestPublicAndInternalHandlersSplitTheRoutes(t *testing.T) {
+	srv := &Server{Gatherer: prometheus.NewRegistry(), DB: okPinger{}}
+	pub := httptest.NewServer(srv.PublicHandler())
+	defer pub.Close()
+	in := httptest.NewServer(srv.InternalHandler())
+	defer in.Close()
+	for _, path := range []string{"/metrics", "/healthz", "/readyz"} {
+		if code, _ := status(t, pub.URL+path, ""); code != http.StatusNotFound {
+			t.Errorf("public listener serves %s (%d); want 404", path, code)
+		}
+		if code, _ := status(t, in.URL+path, ""); code != http.StatusOK {
+			t.Errorf("internal listener: %s %d; want 200", path, code)
+		}
+	}
+	for _, path := range []string{"/u/x", "/o/x", "/c/x"} {
+		if code, _ := status(t, in.URL+path, ""); code != http.StatusNotFound && code != http.StatusMethodNotAllowed {
+			t.Errorf("internal listener serves %s (%d); want 404", path, code)
+		}
+	}
+}
+
+// Serve refuses oversized headers (431) and hangs up on a client that never
+// finishes its headers.
+func TestServeBoundsHeadersAndSlowClients(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Serve(ctx, l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
+	}()
+	defer func() { cancel(); <-done }()
+	req, _ := http.NewRequest(http.MethodGet, "http://"+l.Addr().String()+"/", nil)
+	req.Header.Set("X-Big", strings.Repeat("a", 2*maxHeaderBytes))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("a %d-byte header: %d; want 431", 2*maxHeaderBytes, res.StatusCode)
+	}
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, _ = c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n")) // and never the blank line
+	_ = c.SetReadDeadline(time.Now().Add(15 * time.Second))
+	start := time.Now()
+	_, err = io.ReadAll(c)
+	if err != nil || time.Since(start) > 10*time.Second {
+		t.Fatalf("a client that never finished its headers was held %s (%v); want a hang-up after the 5 s header timeout", time.Since(start), err)
+	}
+}
+
+func TestParseTrustedProxies(t *testing.T) {
+	if _, err := ParseTrustedProxies("10.0.0.0/8,not-an-ip"); err == nil || !strings.Contains(err.Error(), "not-an-ip") {
+		t.Fatalf("a bad entry: %v; want an error naming it", err)
+	}
+	p, err := ParseTrustedProxies(" 10.1.2.3/8 , 192.168.1.7,")
+	if err != nil || len(p) != 2 || p[0].String() != "10.0.0.0/8" || p[1].String() != "192.168.1.7/32" {
+		t.Fatalf("got %v, %v", p, err)
+	}
+}
