@@ -47,6 +47,10 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 	db := dbFlag(fs)
 	smtpAddr := fs.String("smtp", os.Getenv("CAMPAIGNCTL_SMTP"), "SMTP relay host:port (default $CAMPAIGNCTL_SMTP)")
 	listen := fs.String("listen", "127.0.0.1:9464", "address for /metrics, /healthz and links; empty disables HTTP")
+	metricsListen := fs.String("metrics-listen", "", "serve /metrics, /healthz and /readyz on this address only (e.g. 127.0.0.1:9465), and only the public links, events and status page on --listen")
+	rateLimit := fs.Float64("rate-limit", httpapi.DefaultPerSecond, "requests per second one client may make to the public endpoints (links, events, status page); 0 turns the limit off")
+	rateBurst := fs.Int("rate-burst", httpapi.DefaultBurst, "requests one client may make at once above --rate-limit")
+	trustedProxies := fs.String("trusted-proxy", "", "comma-separated networks of the reverse proxies in front of --listen (e.g. 10.0.0.0/8): their X-Forwarded-For names the client the rate limit counts")
 	publicURL := fs.String("public-url", "", "public base URL of this daemon's links, e.g. https://mail.example.com")
 	worker := fs.String("worker", "", "name of this replica in claimed rows (default hostname-pid)")
 	interval := fs.Duration("interval", time.Second, "time between reconcile passes: a plan change (a removed or edited campaign) applies within it; due messages are polled at most every 250ms")
@@ -95,6 +99,23 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 			fmt.Fprintf(stderr, "campaignctl serve: --%s must be positive\n", name)
 			return 2
 		}
+	}
+	proxies, err := httpapi.ParseTrustedProxies(*trustedProxies)
+	if err != nil {
+		fmt.Fprintf(stderr, "campaignctl serve: --trusted-proxy %q: %v\n", *trustedProxies, err)
+		return 2
+	}
+	if *rateLimit < 0 || *rateBurst < 1 {
+		fmt.Fprintln(stderr, "campaignctl serve: --rate-limit must be 0 (off) or positive and --rate-burst at least 1")
+		return 2
+	}
+	limits := httpapi.Limits{PerSecond: *rateLimit, Burst: *rateBurst, TrustedProxies: proxies}
+	if *rateLimit == 0 {
+		limits.PerSecond = -1
+	}
+	if *metricsListen != "" && *listen == "" {
+		fmt.Fprintln(stderr, "campaignctl serve: --metrics-listen splits the routes of --listen: give --listen too (the public links need it)")
+		return 2
 	}
 	if *ledgerBatch < 1 || *concurrency < 1 || *dbConns < 4 {
 		fmt.Fprintln(stderr, "campaignctl serve: --ledger-batch and --concurrency must be at least 1, --db-max-conns at least 4 (the claimer, the ledger, the renewer and reconcile each need one)")
@@ -229,8 +250,16 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 	}
 	defer stopInbound()
 
-	errc := make(chan error, 1)
+	errc, errc2 := make(chan error, 1), make(chan error, 1)
 	stopTracker := func() {}
+	var ml net.Listener
+	if *metricsListen != "" {
+		ml, err = net.Listen("tcp", *metricsListen)
+		if err != nil {
+			fmt.Fprintf(stderr, "campaignctl serve: --metrics-listen %s: %v\n", *metricsListen, err)
+			return 1
+		}
+	}
 	if *listen != "" {
 		l, err := net.Listen("tcp", *listen)
 		if err != nil {
@@ -249,8 +278,14 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 			stopTracker = func() { cancel(); <-done }
 		}
 		srv := &httpapi.Server{Gatherer: reg, DB: st.DB, Suppressor: st, Links: signer, Clock: clk, Log: log, Relay: relayHealth(eng),
-			Events: st, EventsToken: eventsToken, EventsStored: eng.EventsArrived, Tracker: tracker}
-		go func() { errc <- httpapi.Serve(ctx, l, srv.Handler()) }()
+			Events: st, EventsToken: eventsToken, EventsStored: eng.EventsArrived, Tracker: tracker, Limits: limits}
+		h := srv.Handler()
+		if ml != nil {
+			h = srv.PublicHandler()
+			go func() { errc2 <- httpapi.Serve(ctx, ml, srv.InternalHandler()) }()
+			log.Info("serving /metrics, /healthz and /readyz", "addr", ml.Addr().String())
+		}
+		go func() { errc <- httpapi.Serve(ctx, l, h) }()
 		log.Info("serving HTTP", "addr", l.Addr().String())
 	}
 	log.Info("daemon started", "worker", *worker, "smtp", *smtpAddr, "db", store.Redact(*db))
@@ -258,6 +293,11 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 	stop()
 	if *listen != "" {
 		err := <-errc
+		if ml != nil {
+			if err2 := <-errc2; err == nil {
+				err = err2
+			}
+		}
 		stopTracker()
 		if err != nil {
 			fmt.Fprintln(stderr, "campaignctl serve: http:", err)

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestServeMetricsOnTheirOwnListenerAndRateLimit runs the daemon with
+// --metrics-listen: /metrics and the probes answer there and not on --listen,
+// which keeps the public links; and --rate-limit holds one client to its
+// burst on the public routes.
+func TestServeMetricsOnTheirOwnListenerAndRateLimit(t *testing.T) {
+	e := setupE2E(t)
+	mustRun(t, 0, "apply", "--db", e.url, e.plan)
+	bin := buildKillBinary(t, t.TempDir())
+	pub := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	internal := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	var logs bytes.Buffer
+	cmd := exec.Command(bin, "serve", "--db", e.url, "--smtp", e.addr, "--listen", pub, "--metrics-listen", internal,
+		"--rate-limit", "1", "--rate-burst", "3", "--public-url", "http://"+pub)
+	cmd.Env = append(os.Environ(), "CAMPAIGNCTL_SECRET="+testSecret)
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			cmd.Process.Kill()
+			<-done
+		}
+	})
+	get := func(url string) int {
+		res, err := http.Get(url)
+		if err != nil {
+			return 0
+		}
+		defer res.Body.Close()
+		_, _ = io.Copy(io.Discard, res.Body)
+		return res.StatusCode
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for get("http://"+internal+"/healthz") != http.StatusOK {
+		if time.Now().After(deadline) {
+			t.Fatalf("no /healthz on --metrics-listen within 30 s; log:\n%s", tail(logs.String(), 2000))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, c := range []struct {
+		url  string
+		want int
+	}{
+		{"http://" + internal + "/metrics", http.StatusOK},
+		{"http://" + internal + "/readyz", http.StatusOK},
+		{"http://" + internal + "/u/x", http.StatusNotFound},
+		{"http://" + pub + "/metrics", http.StatusNotFound},
+		{"http://" + pub + "/healthz", http.StatusNotFound},
+		{"http://" + pub + "/u/not-a-token", http.StatusBadRequest}, // the public route is there
+	} {
+		if got := get(c.url); got != c.want {
+			t.Errorf("GET %s: %d, want %d", c.url, got, c.want)
+		}
+	}
+	// The three requests to --listen above spent the burst; of three more,
+	// at least one is refused, whatever the timing (one token a second).
+	codes := []int{get("http://" + pub + "/o/x"), get("http://" + pub + "/o/x"), get("http://" + pub + "/o/x")}
+	if !strings.Contains(fmt.Sprint(codes), "429") {
+		t.Errorf("5 requests from one client under --rate-limit 1 --rate-burst 3: %v; want a 429", codes)
+	}
+	if got := get("http://" + internal + "/metrics"); got != http.StatusOK {
+		t.Errorf("/metrics after the client hit its limit: %d; the operator's listener is not limited", got)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-done:
+		stopped = true
+		if err != nil {
+			t.Fatalf("serve after SIGTERM: %v\n%s", err, tail(logs.String(), 2000))
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not exit within 20 s of SIGTERM")
+	}
+	if !strings.Contains(logs.String(), `msg="serving /metrics, /healthz and /readyz" addr=`+internal) {
+		t.Errorf("the log does not say where /metrics is:\n%s", tail(logs.String(), 2000))
+	}
+}
+
+func TestServeListenFlagErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--listen", "", "--metrics-listen", "127.0.0.1:0"}, "--metrics-listen splits the routes of --listen"},
+		{[]string{"--trusted-proxy", "10.0.0.0/8,proxy.local"}, `--trusted-proxy "10.0.0.0/8,proxy.local"`},
+		{[]string{"--rate-limit", "-1"}, "--rate-limit must be 0 (off) or positive"},
+	} {
+		code, stdout, stderr, ok := runBounded(t, 20*time.Second, append([]string{"serve",
+			"--db", "postgres://postgres@127.0.0.1:1/postgres?sslmode=disable&connect_timeout=2",
+			"--smtp", "127.0.0.1:1"}, tc.args...)...)
+		if !ok {
+			return
+		}
+		if code != 2 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("serve %v: exit %d, want 2 and %q\nstdout:\n%s\nstderr:\n%s", tc.args, code, tc.want, stdout, stderr)
+		}
+	}
+}
