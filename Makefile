@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: all build demo test bench fmt vet pg-start pg-stop clean
+.PHONY: all build demo test bench fmt vet dashboards pg-start pg-stop clean
 
 all: build
 
@@ -20,6 +20,10 @@ test:
 ## bench: benchmarks on a private Postgres cluster (BENCH=regexp, BENCHTIME=1x)
 bench:
 	bash scripts/postfix.sh >/dev/null && GOFLAGS="-timeout=60m $$GOFLAGS" bash scripts/test.sh bench
+
+## dashboards: regenerate deploy/grafana/dashboards/*.json from deploy/grafana/gen
+dashboards:
+	go generate ./deploy/grafana/gen
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
