@@ -25,11 +25,22 @@ var datasource = common.DataSourceRef{Type: cog.ToPtr("prometheus"), Uid: cog.To
 //   - $__rate_interval for rates on time series, $__range for the totals of
 //     the stat panels (what happened in the dashboard's time range).
 //
-// A counter's series is created at its first increment, so increase() over a
-// range that starts before the series existed misses that first step: the
-// totals are exact for a daemon running before the range starts and may fall
-// short by the first scrape's worth for one that started within it.
-// campaignctl report reads the store and is exact.
+// A counter's series is created at its first increment, so on its own
+// increase() misses everything an object did before Prometheus first saw its
+// series: a campaign that sends 300 messages in its first second shows 0.
+// total fixes that for the stat panels.
+
+// total is what the counters selected by selector counted in the
+// dashboard's time range, summed by the labels in by ("" for one number):
+// increase() for series that already existed when the range started, and the
+// whole value of those born inside it (a new object, a restarted daemon:
+// everything they counted, they counted within the range).
+func total(selector, by string) string {
+	if by != "" {
+		by = " by (" + by + ")"
+	}
+	return "sum" + by + " ((increase(" + selector + "[$__range]) and " + selector + " offset $__range) or " + selector + ")"
+}
 
 func datasourceVariable() *dashboard.DatasourceVariableBuilder {
 	return dashboard.NewDatasourceVariableBuilder("datasource").Label("Data source").Type("prometheus")
@@ -59,7 +70,7 @@ func (p *panels) series(title, desc, unit string, w uint32, qs ...*prometheus.Da
 
 func (p *panels) stat(title, desc, unit string, w uint32, qs ...*prometheus.DataqueryBuilder) *stat.PanelBuilder {
 	b := stat.NewPanelBuilder().Id(p.id()).Title(title).Description(desc).Datasource(datasource).
-		Unit(unit).Height(4).Span(w).GraphMode(common.BigValueGraphModeNone).
+		Unit(unit).Height(4).Span(w).GraphMode(common.BigValueGraphModeNone).NoValue("0").
 		ReduceOptions(common.NewReduceDataOptionsBuilder().Calcs([]string{"lastNotNull"}))
 	for _, q := range qs {
 		b.WithTarget(q)
@@ -131,12 +142,12 @@ func overview() (any, error) {
 			query("A", `sum by (stage, code, verdict) (rate(campaignctl_smtp_failures_total[$__rate_interval]))`, "{{verdict}} {{stage}} {{code}}"))).
 		WithPanel(p.bars("Failed messages by object", "Messages given up on per object since it first sent, read from the store. Growing: CampaignctlObjectDegraded; which and why: campaignctl status NAME.", 12,
 			instant("A", `max by (kind, object) (campaignctl_outbox_failed_messages)`, "{{kind}} {{object}}"))).
-		WithPanel(p.series("Relay pauses", "Times sending paused for the relay in the range, by reason: refused means a configuration problem waiting will not fix.", "short", 8,
-			query("A", `sum by (reason) (increase(campaignctl_relay_pauses_total[$__rate_interval]))`, "{{reason}}"))).
+		WithPanel(p.bars("Relay pauses", "Times sending paused for the relay in the time range, by reason: refused means a configuration problem waiting will not fix.", 8,
+			instant("A", total(`campaignctl_relay_pauses_total`, "reason"), "{{reason}}"))).
 		WithPanel(p.series("Lost claims", "Outcomes not recorded because another replica took the row over: messages that may have gone twice.", "short", 8,
 			query("A", `sum(increase(campaignctl_outcomes_lost_claim_total[$__rate_interval]))`, "lost claims"))).
-		WithPanel(p.series("Malformed addresses", "Contacts left out of campaign audiences because their address is malformed, by campaign.", "short", 8,
-			query("A", `sum by (campaign) (increase(campaignctl_invalid_addresses_total[$__rate_interval]))`, "{{campaign}}"))).
+		WithPanel(p.bars("Malformed addresses", "Contacts left out of campaign audiences in the time range because their address is malformed, by campaign: fix them in the CRM.", 8,
+			instant("A", total(`campaignctl_invalid_addresses_total`, "campaign"), "{{campaign}}"))).
 		WithRow(dashboard.NewRowBuilder("Engagement and reputation")).
 		WithPanel(p.series("Opens and clicks", "Tracking events per second by type; machine=true: probably a scanner or a mail client's prefetch, excluded from rates.", "ops", 12,
 			query("A", `sum by (type, machine) (rate(campaignctl_tracking_events_total[$__rate_interval]))`, "{{type}} machine={{machine}}"))).
@@ -151,8 +162,8 @@ func overview() (any, error) {
 			query("B", `histogram_quantile(0.99, sum by (le) (rate(campaignctl_reconcile_duration_seconds_bucket[$__rate_interval])))`, "p99"))).
 		WithPanel(p.series("Reconcile passes", "Reconcile passes per second by result (ok, error).", "ops", 12,
 			query("A", `sum by (result) (rate(campaignctl_reconcile_runs_total[$__rate_interval]))`, "{{result}}"))).
-		WithPanel(p.series("Audience materialization", "Time to evaluate a campaign's segment and enqueue its audience, once per campaign.", "s", 24,
-			query("A", `histogram_quantile(0.99, sum by (le) (rate(campaignctl_audience_materialization_duration_seconds_bucket[$__rate_interval])))`, "p99"))).
+		WithPanel(p.series("Audience materialization", "Mean time to evaluate a campaign's segment and enqueue its audience, over the campaigns each replica materialized since it started (once per campaign: too rare for a rate).", "s", 24,
+			query("A", `sum(campaignctl_audience_materialization_duration_seconds_sum) / sum(campaignctl_audience_materialization_duration_seconds_count)`, "mean"))).
 		Build()
 }
 
@@ -166,7 +177,7 @@ func object() (any, error) {
 	var p panels
 	sent := func(title, status, desc string) *stat.PanelBuilder {
 		return p.stat(title, desc, "short", 4,
-			instant("A", `sum(increase(campaignctl_messages_total{`+sel+`,status="`+status+`"}[$__range]))`, ""))
+			instant("A", total(`campaignctl_messages_total{`+sel+`,status="`+status+`"}`, ""), ""))
 	}
 	return dashboard.NewDashboardBuilder("campaignctl: object").
 		Uid("campaignctl-object").
@@ -190,7 +201,7 @@ func object() (any, error) {
 			Tags([]string{"campaignctl"}).AsDropdown(false).IncludeVars(false).KeepTime(true)).
 		WithRow(dashboard.NewRowBuilder("$kind $object in the time range")).
 		WithPanel(p.stat("Enqueued", "Messages created for this object: its audience, or what its enrollments advanced to.", "short", 4,
-			instant("A", `sum(increase(campaignctl_messages_enqueued_total{`+sel+`}[$__range]))`, ""))).
+			instant("A", total(`campaignctl_messages_enqueued_total{`+sel+`}`, ""), ""))).
 		WithPanel(sent("Sent", "sent", "Messages the relay accepted (Odoo's Sent). Received, opened, clicked, replied and bounced per object are not metrics: see the note below.")).
 		WithPanel(sent("Failed", "failed", "Messages given up on: hard bounce at the relay, rejected, retries exhausted, broken template or policy.")).
 		WithPanel(sent("Cancelled", "cancelled", "Messages not sent on purpose: suppressed address, object removed, contact gone.")).
@@ -206,9 +217,9 @@ func object() (any, error) {
 			Content("Received (delivered), opened, clicked, replied, bounced (asynchronous), unsubscribed, leads, quotations and revenue per object are not exported as metrics: engagement is counted by type only (overview: *Opens and clicks*, *Inbound mail*) and bounces by sender. `campaignctl report $object` has them, exact, with Odoo's percentages.")).
 		WithRow(dashboard.NewRowBuilder("Steps and variants")).
 		WithPanel(p.bars("Funnel: sent per step", "Messages the relay accepted per step in the time range, in the plan's step order when sorted by name; a campaign has one step (empty name).", 12,
-			instant("A", `sum by (step) (increase(campaignctl_messages_total{`+sel+`,status="sent"}[$__range]))`, "{{step}}"))).
+			instant("A", total(`campaignctl_messages_total{`+sel+`,status="sent"}`, "step"), "{{step}}"))).
 		WithPanel(p.bars("A/B variants: sent", "Messages sent per A/B variant and step in the time range; the verdict (which won, with its interval) is in campaignctl report.", 12,
-			instant("A", `sum by (step, variant) (increase(campaignctl_messages_total{`+sel+`,status="sent",variant!=""}[$__range]))`, "{{step}} {{variant}}"))).
+			instant("A", total(`campaignctl_messages_total{`+sel+`,status="sent",variant!=""}`, "step, variant"), "{{step}} {{variant}}"))).
 		WithPanel(p.series("Outcomes over time", "Messages per second by outcome.", "ops", 12,
 			query("A", `sum by (status) (rate(campaignctl_messages_total{`+sel+`}[$__rate_interval]))`, "{{status}}"))).
 		WithPanel(p.series("Held by policy", "Messages held back at send time, by rule.", "ops", 12,
