@@ -153,9 +153,9 @@ func overview() (any, error) {
 			query("A", `sum by (type, machine) (rate(campaignctl_tracking_events_total[$__rate_interval]))`, "{{type}} machine={{machine}}"))).
 		WithPanel(p.series("Inbound mail", "Messages the inbound listener received, by what became of them (reply, bounce, complaint, …).", "ops", 12,
 			query("A", `sum by (result) (rate(campaignctl_inbound_messages_total[$__rate_interval]))`, "{{result}}"))).
-		WithPanel(p.series("Bounce and complaint rates per sender", "Over a day, as the alerts see them: hard bounces over 2% (CampaignctlBounceRateHigh), complaints over 0.1% (CampaignctlComplaintRateHigh).", "percentunit", 24,
-			query("A", `sum by (sender) (increase(campaignctl_bounces_total{kind="hard"}[1d])) / clamp_min(sum by (sender) (increase(campaignctl_sender_messages_sent_total[1d])), 1)`, "{{sender}} hard bounces"),
-			query("B", `sum by (sender) (increase(campaignctl_complaints_total[1d])) / clamp_min(sum by (sender) (increase(campaignctl_sender_messages_sent_total[1d])), 1)`, "{{sender}} complaints"))).
+		WithPanel(p.series("Bounce and complaint rates per sender", "Over a day, the recording rules of deploy/prometheus/rules.yml (empty when Prometheus does not load them): hard bounces over 2% fire CampaignctlBounceRateHigh, complaints over 0.1% CampaignctlComplaintRateHigh.", "percentunit", 24,
+			query("A", `campaignctl:sender_hard_bounce_rate:1d`, "{{sender}} hard bounces"),
+			query("B", `campaignctl:sender_complaint_rate:1d`, "{{sender}} complaints"))).
 		WithRow(dashboard.NewRowBuilder("Reconcile")).
 		WithPanel(p.series("Reconcile duration", "Time one reconcile pass takes on the leader.", "s", 12,
 			query("A", `histogram_quantile(0.5, sum by (le) (rate(campaignctl_reconcile_duration_seconds_bucket[$__rate_interval])))`, "p50"),
