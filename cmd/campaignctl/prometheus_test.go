@@ -39,9 +39,9 @@ const (
 // alertWitnesses: an alert's condition has no series while things are
 // healthy, so "returns data" is asserted on the expression it compares (the
 // witness) instead; the condition itself must still parse and its rule must
-// evaluate without error. An alert missing from this table fails the test, so
-// a new alert has to say what its data is. CampaignctlObjectDegraded is not
-// here: the run makes it fire and it must return data itself.
+// evaluate without error. An alert missing from this table must return data
+// itself. CampaignctlObjectDegraded is not here: the run makes it fire (the
+// capture relay refuses recipients of campaigns that keep sending).
 var alertWitnesses = map[string][]string{
 	"CampaignctlBounceRateHigh":      {`campaignctl:sender_hard_bounce_rate:1d`},
 	"CampaignctlComplaintRateHigh":   {`campaignctl:sender_complaint_rate:1d`},
@@ -64,7 +64,8 @@ var panelsWithoutData = map[string]string{
 // capture server that refuses a few recipients (550: hard bounces, failed
 // messages, a degraded object; 451: retries and a due backlog); the test
 // sends one asynchronous bounce and one complaint to the daemon's inbound
-// listener and opens one message. Then every panel query of both generated
+// listener and opens one message; the degraded-object alert must fire, for
+// objects the store says have failed messages. Then every panel query of both generated
 // dashboards (template variables substituted with real values, the variables'
 // own label_values checked to offer them) and every recording and alerting
 // expression of deploy/prometheus/rules.yml is evaluated through Prometheus'
@@ -178,7 +179,9 @@ func TestDashboardQueriesOnRealPrometheus(t *testing.T) {
 		`campaignctl_bounces_total`, `campaignctl_complaints_total`, `campaignctl_tracking_events_total`,
 		`campaignctl_outbox_failed_messages{kind="` + dashboardKind + `",object="` + dashboardObject + `"}`,
 		`campaignctl_outbox_pending_messages`, `campaignctl_enrollments`, `campaignctl_smtp_failures_total`,
-		`ALERTS{alertname="CampaignctlObjectDegraded",kind="` + dashboardKind + `",object="` + dashboardObject + `"}`,
+		// Objects whose failures grew while Prometheus watched: the
+		// rate-limited campaigns keep mailing refused recipients.
+		`ALERTS{alertname="CampaignctlObjectDegraded",alertstate="firing"}`,
 		// Reconcile passes after the first (which materializes the
 		// audiences and takes seconds here), so its rates are not 0/0.
 		`increase(campaignctl_reconcile_duration_seconds_count[1m]) > 1`,
@@ -272,15 +275,35 @@ func TestDashboardQueriesOnRealPrometheus(t *testing.T) {
 	}
 
 	// What the run did, seen through Prometheus: exactly one bounce and one
-	// complaint, and the degraded object firing.
+	// complaint.
 	for expr, want := range map[string]float64{
 		`sum(campaignctl_bounces_total)`:    1,
 		`sum(campaignctl_complaints_total)`: 1,
-		`count(ALERTS{alertname="CampaignctlObjectDegraded",alertstate="firing",kind="` + dashboardKind + `",object="` + dashboardObject + `"})`: 1,
 	} {
 		r := prom.query(t, expr)
 		if r.Series != 1 || r.Value != want {
 			t.Errorf("%s = %v (%d series), want %v", expr, r.Value, r.Series, want)
+		}
+	}
+	// Every object the degraded alert fires for has failed messages in the
+	// store, and at least as many as Prometheus last read.
+	firing := prom.query(t, `max by (kind, object) (campaignctl:object_failed_messages and on (kind, object) ALERTS{alertname="CampaignctlObjectDegraded",alertstate="firing"})`)
+	var degraded []struct {
+		Metric map[string]string `json:"metric"`
+		Value  [2]any            `json:"value"`
+	}
+	if err := json.Unmarshal(firing.Result, &degraded); err != nil || len(degraded) == 0 {
+		t.Errorf("CampaignctlObjectDegraded fires for no object (%v): %s", err, firing.Result)
+	}
+	for _, d := range degraded {
+		var seen float64
+		fmt.Sscan(fmt.Sprint(d.Value[1]), &seen)
+		var inStore float64
+		if err := e.db.Get(&inStore, `SELECT count(*) FROM campaignctl.outbox WHERE status = 'failed' AND kind = $1 AND campaign = $2`, d.Metric["kind"], d.Metric["object"]); err != nil {
+			t.Fatal(err)
+		}
+		if inStore == 0 || inStore < seen {
+			t.Errorf("degraded %s %s: Prometheus read %v failed messages, the store holds %v", d.Metric["kind"], d.Metric["object"], seen, inStore)
 		}
 	}
 
