@@ -696,6 +696,25 @@ func writeArtifact(t *testing.T, results []queryResult) {
 	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// The same as a table a reviewer can read: source, series with data,
+	// the first value, the expression as evaluated.
+	var txt bytes.Buffer
+	for _, r := range results {
+		first := "-"
+		var series []struct {
+			Value [2]any `json:"value"`
+		}
+		if json.Unmarshal(r.Result, &series) == nil && len(series) > 0 {
+			first = fmt.Sprint(series[0].Value[1])
+		}
+		if r.Status != "success" {
+			first = r.ErrorType + ": " + r.Error
+		}
+		fmt.Fprintf(&txt, "%-3d %-14s %s\n    %s\n", r.Series, first, r.Source, r.Expr)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "dashboard-queries.txt"), txt.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	abs, _ := filepath.Abs(path)
-	t.Logf("query results: %s", abs)
+	t.Logf("query results: %s (and dashboard-queries.txt)", abs)
 }
