@@ -184,9 +184,9 @@ campaignctl_store_scrape_success 1
 // their own steps, and a nil Metrics (a daemon without metrics) is no-op.
 func TestCountEnqueuedCountsBySteps(t *testing.T) {
 	m := metrics.New(prometheus.NewRegistry())
-	m.CountEnqueued("sequence", "nurture", []store.StepMessage{{Step: "week1"}, {Step: "week1"}, {Step: "week2"}})
-	if got := testutil.ToFloat64(m.Enqueued.WithLabelValues("sequence", "nurture", "week1")); got != 2 {
-		t.Errorf("week1: %v enqueued, want 2", got)
+	m.CountEnqueued("sequence", "nurture", []store.StepMessage{{Step: "week1"}, {Step: "week1"}, {Step: "week2"}, {Step: "week1"}})
+	if got := testutil.ToFloat64(m.Enqueued.WithLabelValues("sequence", "nurture", "week1")); got != 3 {
+		t.Errorf("week1: %v enqueued, want 3", got)
 	}
 	if got := testutil.ToFloat64(m.Enqueued.WithLabelValues("sequence", "nurture", "week2")); got != 1 {
 		t.Errorf("week2: %v enqueued, want 1", got)
