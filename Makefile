@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: all build demo test bench fmt vet dashboards pg-start pg-stop clean
+.PHONY: all build demo test bench fmt vet pg-start pg-stop clean
 
 all: build
 
@@ -21,15 +21,16 @@ test:
 bench:
 	bash scripts/postfix.sh >/dev/null && GOFLAGS="-timeout=60m $$GOFLAGS" bash scripts/test.sh bench
 
-## dashboards: regenerate deploy/grafana/dashboards/*.json from deploy/grafana/gen
-dashboards:
-	go generate ./deploy/grafana/gen
-
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 vet:
 	go vet ./...
+
+## dashboards: regenerate deploy/grafana/dashboards/*.json from deploy/grafana/gen
+.PHONY: dashboards
+dashboards:
+	go generate ./deploy/grafana/gen
 
 pg-start:
 	@bash scripts/pg.sh start
