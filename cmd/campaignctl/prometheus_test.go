@@ -55,7 +55,7 @@ var alertWitnesses = map[string][]string{
 // exported by deploy/grafana/gen's tests.
 var panelsWithoutData = map[string]string{
 	"campaignctl-overview.json/Relay pauses": "the relay never pauses in this run (campaignctl_relay_pauses_total has no series until it does); the relay-down path is covered by runtime/engine's fault tests",
-	"campaignctl-object.json/Cancelled":      "none of the nurture's messages is cancelled in this run (suppressed contacts are not enrolled); cancellation is covered by runtime/engine's tests",
+	"campaignctl-object.json/Cancelled":      "none of the nurture's messages is cancelled in this run (other objects' are: the overview's Messages by outcome has status cancelled); cancellation is covered by runtime/engine's tests",
 }
 
 // TestDashboardQueriesOnRealPrometheus is issue 12's acceptance for the
