@@ -37,6 +37,11 @@ fmt:
 vet:
 	go vet ./...
 
+## dashboards: regenerate deploy/grafana/dashboards/*.json from deploy/grafana/gen
+.PHONY: dashboards
+dashboards:
+	go generate ./deploy/grafana/gen
+
 pg-start:
 	@bash scripts/pg.sh start
 

@@ -71,7 +71,7 @@ func TestMetricsLiveScrapePassesPromtool(t *testing.T) {
 	}
 	for _, want := range []string{
 		"campaignctl_build_info{go_version=",
-		"campaignctl_messages_total{campaign=",
+		"campaignctl_messages_total{kind=",
 		"campaignctl_smtp_send_duration_seconds_bucket{",
 		"campaignctl_reconcile_duration_seconds_count ",
 		"campaignctl_audience_materialization_duration_seconds_count ",

@@ -447,7 +447,7 @@ func (e *Engine) materialize(ctx context.Context, l *loaded, c *plan.Campaign, n
 		return fmt.Errorf("campaign %s: materializing segment %s: %w", c.Name, c.Segment, err)
 	}
 	if e.Metrics != nil {
-		e.Metrics.Enqueued.WithLabelValues(c.Name, "").Add(float64(fresh))
+		e.Metrics.Enqueued.WithLabelValues(kindCampaign, c.Name, "").Add(float64(fresh))
 	}
 	if invalid > 0 {
 		e.Log.Warn("audience has contacts with malformed email addresses; they are not mailed", "campaign", c.Name, "segment", c.Segment, "invalid", invalid)

@@ -124,7 +124,7 @@ func TestScheduledCampaignWaitsForItsTime(t *testing.T) {
 	if n := b.pass(t); n != 10 {
 		t.Fatalf("sent %d at send_at, want the 10 active contacts", n)
 	}
-	if got := testutil.ToFloat64(b.eng.Metrics.Messages.WithLabelValues("later", "", "sent")); got != 10 {
+	if got := testutil.ToFloat64(b.eng.Metrics.Messages.WithLabelValues("campaign", "later", "", "", "sent")); got != 10 {
 		t.Fatalf("metric says %v sent", got)
 	}
 }
@@ -189,7 +189,7 @@ func TestTemporaryFailureRetriesAndHardBounceSuppresses(t *testing.T) {
 	if n := b.pass(t); n != 1 {
 		t.Fatalf("retry after backoff sent %d, want 1", n)
 	}
-	if got := testutil.ToFloat64(b.eng.Metrics.Messages.WithLabelValues("c", "", "retry")); got != 1 {
+	if got := testutil.ToFloat64(b.eng.Metrics.Messages.WithLabelValues("campaign", "c", "", "", "retry")); got != 1 {
 		t.Fatalf("retry metric %v", got)
 	}
 }
@@ -243,7 +243,7 @@ func TestUnsubscribeLinkSuppressesLaterCampaigns(t *testing.T) {
 	mr, _ := http.Get(ts.URL + "/metrics")
 	body, _ := io.ReadAll(mr.Body)
 	mr.Body.Close()
-	if !bytes.Contains(body, []byte(`campaignctl_messages_total{campaign="second",status="sent",step=""} 1`)) {
+	if !bytes.Contains(body, []byte(`campaignctl_messages_total{kind="campaign",object="second",status="sent",step="",variant=""} 1`)) {
 		t.Fatalf("metrics:\n%s", body)
 	}
 	if bytes.Contains(body, []byte("@example.com")) {

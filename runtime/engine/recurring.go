@@ -80,7 +80,7 @@ func (e *Engine) advanceRecurringGroup(ctx context.Context, adv *store.Advancer,
 		return 0, err
 	}
 	if e.Metrics != nil && len(msgs) > 0 {
-		e.Metrics.Enqueued.WithLabelValues(object, "").Add(float64(len(msgs)))
+		e.Metrics.CountEnqueued(kind, object, msgs)
 	}
 	return len(msgs), nil
 }

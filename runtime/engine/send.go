@@ -601,7 +601,7 @@ func (e *Engine) deferred(r store.Claimed) store.Outcome {
 		return release(r)
 	}
 	if e.Metrics != nil {
-		e.Metrics.Messages.WithLabelValues(r.Campaign, r.Step, metrics.StatusFailed).Inc()
+		e.Metrics.Messages.WithLabelValues(r.Kind, r.Campaign, r.Step, r.Variant, metrics.StatusFailed).Inc()
 	}
 	h := e.RelayHealth()
 	o := outcome(r, store.OutboxFailed)
@@ -641,7 +641,7 @@ func (e *Engine) prepare(j job) prepared {
 	done := func(o store.Outcome) prepared { return prepared{row: r, out: o} }
 	count := func(status string) {
 		if e.Metrics != nil {
-			e.Metrics.Messages.WithLabelValues(r.Campaign, r.Step, status).Inc()
+			e.Metrics.Messages.WithLabelValues(r.Kind, r.Campaign, r.Step, r.Variant, status).Inc()
 		}
 	}
 	l := e.loadedNow()
@@ -706,7 +706,7 @@ func (e *Engine) finish(pr prepared, err error) (out store.Outcome, delivered bo
 	r, msg, tplHash := pr.row, pr.msg, pr.tplHash
 	count := func(status string) {
 		if e.Metrics != nil {
-			e.Metrics.Messages.WithLabelValues(r.Campaign, r.Step, status).Inc()
+			e.Metrics.Messages.WithLabelValues(r.Kind, r.Campaign, r.Step, r.Variant, status).Inc()
 		}
 	}
 	now := e.Clock.Now()

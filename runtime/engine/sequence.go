@@ -477,7 +477,7 @@ func (e *Engine) advanceGroup(ctx context.Context, adv *store.Advancer, l *loade
 		return 0, err
 	}
 	if e.Metrics != nil && len(msgs) > 0 {
-		e.Metrics.Enqueued.WithLabelValues(object, "").Add(float64(len(msgs)))
+		e.Metrics.CountEnqueued(kind, object, msgs)
 	}
 	return len(msgs), nil
 }

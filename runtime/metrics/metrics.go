@@ -1,9 +1,10 @@
-// Package metrics declares campaignctl's Prometheus metrics. Label values come only
-// from bounded sets declared in git (campaign, step, status names) — never from a
-// contact — so cardinality is fixed by the plan, not by the audience.
 package metrics
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/campaignctl/campaignctl/runtime/store"
+)
 
 // Metrics are the daemon's instruments.
 type Metrics struct {
@@ -55,12 +56,12 @@ func New(reg prometheus.Registerer) *Metrics {
 		}, []string{"kind", "object", "rule"}),
 		Messages: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "campaignctl_messages_total",
-			Help: "Messages handed to SMTP or given up on, by campaign, step and outcome (sent, retry, failed, cancelled).",
-		}, []string{"campaign", "step", "status"}),
+			Help: "Messages handed to SMTP or given up on, by object kind (campaign, sequence, workflow, autoresponder), object, step, A/B variant (empty without a test) and outcome (sent, retry, failed, cancelled, deferred).",
+		}, []string{"kind", "object", "step", "variant", "status"}),
 		Enqueued: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "campaignctl_messages_enqueued_total",
-			Help: "Outbox rows created by materializing an audience, by campaign and step.",
-		}, []string{"campaign", "step"}),
+			Help: "Outbox rows created, by object kind, object and step (empty for a campaign's single step): a campaign's audience materialized, or the messages an enrollment's advance enqueued.",
+		}, []string{"kind", "object", "step"}),
 		ReconcileRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "campaignctl_reconcile_runs_total",
 			Help: "Reconcile passes by result (ok, error).",
@@ -139,4 +140,21 @@ func New(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.Held, m.Messages, m.Enqueued, m.ReconcileRuns, m.ReconcileSeconds, m.SendSeconds, m.AppliedRevision, m.Leader,
 		m.SMTPFailures, m.Unrecorded, m.Claimed, m.LostClaims, m.RelayUp, m.RelayPauses, m.InvalidAddresses)
 	return m
+}
+
+// CountEnqueued counts the messages an advance of kind/object enqueued, by
+// step; nil-safe. One label lookup per step, not per message: a batch holds
+// thousands of messages and a handful of steps.
+func (m *Metrics) CountEnqueued(kind, object string, msgs []store.StepMessage) {
+	if m == nil || m.Enqueued == nil {
+		return
+	}
+	for i := 0; i < len(msgs); {
+		j := i + 1
+		for j < len(msgs) && msgs[j].Step == msgs[i].Step {
+			j++
+		}
+		m.Enqueued.WithLabelValues(kind, object, msgs[i].Step).Add(float64(j - i))
+		i = j
+	}
 }

@@ -49,11 +49,20 @@ func seededRegistry(t *testing.T) (*prometheus.Registry, *metrics.Metrics) {
 		db.MustExec(`INSERT INTO campaignctl.outbox (kind, campaign, step, contact_key, email, email_normalized, due_at, created_at)
 			VALUES ('sequence', 'nurture', 'welcome', $1, $1 || '@x.test', $1 || '@x.test', $2, $2)`, "m"+string(rune('0'+i)), due)
 	}
+	// Failed messages: two of one object's, one of another's, and a sent row
+	// that must not count.
+	for i, r := range []struct{ kind, object, status string }{
+		{"sequence", "nurture", "failed"}, {"sequence", "nurture", "failed"},
+		{"campaign", "nurture", "failed"}, {"campaign", "nurture", "sent"},
+	} {
+		db.MustExec(`INSERT INTO campaignctl.outbox (kind, campaign, step, contact_key, email, email_normalized, status, due_at, created_at)
+			VALUES ($1, $2, 'welcome', $3, $3 || '@x.test', $3 || '@x.test', $4, $5, $5)`, r.kind, r.object, "f"+string(rune('0'+i)), r.status, now)
+	}
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg)
 	reg.MustRegister(metrics.NewStoreCollector(db))
-	m.Messages.WithLabelValues("nurture", "welcome", metrics.StatusSent).Inc()
-	m.Enqueued.WithLabelValues("nurture", "welcome").Inc()
+	m.Messages.WithLabelValues("sequence", "nurture", "welcome", "a", metrics.StatusSent).Inc()
+	m.CountEnqueued("sequence", "nurture", []store.StepMessage{{Step: "welcome"}, {Step: "welcome"}})
 	m.ReconcileRuns.WithLabelValues("ok").Inc()
 	m.ReconcileSeconds.Observe(0.01)
 	m.SendSeconds.Observe(0.002)
@@ -157,14 +166,33 @@ campaignctl_outbox_pending_messages{kind="sequence",object="nurture",state="held
 # HELP campaignctl_outbox_oldest_due_timestamp_seconds Due time (Unix seconds, engine clock) of the earliest pending message not held for an A/B decision; absent when there is none. A value that stops moving while messages wait means sending is stuck.
 # TYPE campaignctl_outbox_oldest_due_timestamp_seconds gauge
 campaignctl_outbox_oldest_due_timestamp_seconds 1.7723556e+09
+# HELP campaignctl_outbox_failed_messages Messages given up on (outbox status failed: hard bounce, rejected, retries or relay outage past the give-up age, unusable template or policy), by object kind and object, since the object was first sent, read from the store on scrape; absent for an object with none. An object with failed messages is what campaignctl status calls Degraded; the ObjectDegraded alert fires when this grows.
+# TYPE campaignctl_outbox_failed_messages gauge
+campaignctl_outbox_failed_messages{kind="campaign",object="nurture"} 1
+campaignctl_outbox_failed_messages{kind="sequence",object="nurture"} 2
 # HELP campaignctl_store_scrape_success 1 when the last read of the store's gauges succeeded within its timeout, 0 when the figures reported are older ones.
 # TYPE campaignctl_store_scrape_success gauge
 campaignctl_store_scrape_success 1
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "campaignctl_enrollments", "campaignctl_outbox_pending_messages",
-		"campaignctl_outbox_oldest_due_timestamp_seconds", "campaignctl_store_scrape_success"); err != nil {
+		"campaignctl_outbox_oldest_due_timestamp_seconds", "campaignctl_outbox_failed_messages", "campaignctl_store_scrape_success"); err != nil {
 		t.Error(err)
 	}
+}
+
+// TestCountEnqueuedCountsBySteps: an advance's messages are counted under
+// their own steps, and a nil Metrics (a daemon without metrics) is no-op.
+func TestCountEnqueuedCountsBySteps(t *testing.T) {
+	m := metrics.New(prometheus.NewRegistry())
+	m.CountEnqueued("sequence", "nurture", []store.StepMessage{{Step: "week1"}, {Step: "week1"}, {Step: "week2"}, {Step: "week1"}})
+	if got := testutil.ToFloat64(m.Enqueued.WithLabelValues("sequence", "nurture", "week1")); got != 3 {
+		t.Errorf("week1: %v enqueued, want 3", got)
+	}
+	if got := testutil.ToFloat64(m.Enqueued.WithLabelValues("sequence", "nurture", "week2")); got != 1 {
+		t.Errorf("week2: %v enqueued, want 1", got)
+	}
+	var none *metrics.Metrics
+	none.CountEnqueued("sequence", "nurture", []store.StepMessage{{Step: "week1"}})
 }
 
 // stuckQuerier answers nothing until the context ends.

@@ -24,7 +24,8 @@ type Querier interface {
 }
 
 // StoreCollector reports gauges read from the store when Prometheus scrapes:
-// enrollments per object and state, and the outbox backlog. The queries run
+// enrollments per object and state, the outbox backlog and the failed
+// messages per object. The queries run
 // at most once per MinInterval (the figures in between are the last ones
 // read) and each scrape waits at most Timeout for them; a failed or slow read
 // keeps the last figures and sets campaignctl_store_scrape_success to 0.
@@ -33,7 +34,7 @@ type StoreCollector struct {
 	Timeout     time.Duration
 	MinInterval time.Duration
 
-	enrollments, backlog, oldestDue, success, duration *prometheus.Desc
+	enrollments, backlog, oldestDue, failed, success, duration *prometheus.Desc
 
 	mu      sync.Mutex
 	readAt  time.Time
@@ -63,6 +64,9 @@ func NewStoreCollector(db Querier) *StoreCollector {
 		oldestDue: prometheus.NewDesc("campaignctl_outbox_oldest_due_timestamp_seconds",
 			"Due time (Unix seconds, engine clock) of the earliest pending message not held for an A/B decision; absent when there is none. A value that stops moving while messages wait means sending is stuck.",
 			nil, nil),
+		failed: prometheus.NewDesc("campaignctl_outbox_failed_messages",
+			"Messages given up on (outbox status failed: hard bounce, rejected, retries or relay outage past the give-up age, unusable template or policy), by object kind and object, since the object was first sent, read from the store on scrape; absent for an object with none. An object with failed messages is what campaignctl status calls Degraded; the ObjectDegraded alert fires when this grows.",
+			[]string{"kind", "object"}, nil),
 		success: prometheus.NewDesc("campaignctl_store_scrape_success",
 			"1 when the last read of the store's gauges succeeded within its timeout, 0 when the figures reported are older ones.",
 			nil, nil),
@@ -74,7 +78,7 @@ func NewStoreCollector(db Querier) *StoreCollector {
 
 // Describe implements prometheus.Collector.
 func (c *StoreCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.enrollments, c.backlog, c.oldestDue, c.success, c.duration} {
+	for _, d := range []*prometheus.Desc{c.enrollments, c.backlog, c.oldestDue, c.failed, c.success, c.duration} {
 		ch <- d
 	}
 }
@@ -145,6 +149,22 @@ func (c *StoreCollector) read(ctx context.Context) ([]prometheus.Metric, error) 
 	}
 	if err := closeRows(rows); err != nil {
 		return nil, fmt.Errorf("outbox backlog: %w", err)
+	}
+	rows, err = c.db.QueryContext(ctx, storeQueries["outbox-failed"])
+	if err != nil {
+		return nil, fmt.Errorf("failed messages: %w", err)
+	}
+	for rows.Next() {
+		var kind, object string
+		var n float64
+		if err := rows.Scan(&kind, &object, &n); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out = append(out, prometheus.MustNewConstMetric(c.failed, prometheus.GaugeValue, n, kind, object))
+	}
+	if err := closeRows(rows); err != nil {
+		return nil, fmt.Errorf("failed messages: %w", err)
 	}
 	rows, err = c.db.QueryContext(ctx, storeQueries["outbox-oldest-due"])
 	if err != nil {

@@ -32,3 +32,17 @@ GROUP BY 1, 2;
 -- decision: one probe of outbox_claimable (due_at, id) WHERE status =
 -- 'pending'. A backlog whose oldest due time stops moving is stuck.
 SELECT min(due_at) FROM campaignctl.outbox WHERE status = 'pending' AND due_at < '9999-01-01';
+
+-- name: outbox-failed
+-- Failed messages per object, ever: the signal behind `campaignctl status`
+-- calling a sequence, workflow or autoresponder Degraded, and behind the
+-- ObjectDegraded alert (deploy/prometheus/rules.yml), which fires when this
+-- count grows. Read from the partial index outbox_failed (migration 009), so
+-- its cost is the failed rows, not the outbox. A store figure rather than a
+-- per-replica counter: it survives restarts, is the same on every replica,
+-- and a first failure shows as a step from no series to 1, which the alert
+-- handles (a counter's first increment is invisible to increase()).
+SELECT kind, campaign AS object, count(*) AS n
+FROM campaignctl.outbox
+WHERE status = 'failed'
+GROUP BY 1, 2;
