@@ -130,12 +130,17 @@ func clearSession(w http.ResponseWriter, r *http.Request) {
 
 // sameOrigin refuses a cross-site POST: the SameSite=Strict cookie already
 // keeps a session out of one, and this also covers the login form (login
-// CSRF) and browsers that send no SameSite. A request without Origin (curl,
-// a script with the bearer token) passes; the bearer token is its proof.
+// CSRF) and browsers that send no SameSite. Browsers say where a request
+// comes from in Sec-Fetch-Site (trusted first: a page cannot forge it) or
+// Origin. A request with neither (curl, a script with the bearer token)
+// passes: the bearer token is its proof.
 func sameOrigin(r *http.Request) bool {
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" {
+		return site == "same-origin" || site == "none"
+	}
 	o := r.Header.Get("Origin")
 	if o == "" {
-		return r.Header.Get("Sec-Fetch-Site") != "cross-site"
+		return true
 	}
 	return o == "http://"+r.Host || o == "https://"+r.Host
 }

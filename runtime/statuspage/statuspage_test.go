@@ -187,6 +187,14 @@ func TestLoginCookie(t *testing.T) {
 	if w.Code != http.StatusForbidden {
 		t.Errorf("cross-site login: %d, want 403", w.Code)
 	}
+	w = b.do("POST", "/ui/login", url.Values{"token": {testToken}}, map[string]string{"Origin": "http://example.com", "Sec-Fetch-Site": "cross-site"})
+	if w.Code != http.StatusForbidden {
+		t.Errorf("Sec-Fetch-Site cross-site: %d, want 403 whatever Origin says", w.Code)
+	}
+	w = b.do("POST", "/ui/login", url.Values{"token": {testToken}}, map[string]string{"Origin": "null", "Sec-Fetch-Site": "same-origin"})
+	if w.Code != http.StatusSeeOther {
+		t.Errorf("Sec-Fetch-Site same-origin with Origin null: %d, want 303", w.Code)
+	}
 	w = b.do("POST", "/ui/login", url.Values{"token": {testToken}}, map[string]string{"Origin": "http://example.com"})
 	if w.Code != http.StatusSeeOther {
 		t.Fatalf("login: %d\n%s", w.Code, w.Body)
@@ -248,7 +256,7 @@ func TestHeadersAndEscaping(t *testing.T) {
 		if !strings.Contains(csp, "default-src 'none'") || strings.Contains(csp, "script-src") {
 			t.Errorf("%s: CSP %q", p, csp)
 		}
-		if w.Header().Get("X-Frame-Options") != "DENY" || w.Header().Get("Cache-Control") != "no-store" || w.Header().Get("Referrer-Policy") != "no-referrer" {
+		if w.Header().Get("X-Frame-Options") != "DENY" || w.Header().Get("Cache-Control") != "no-store" || w.Header().Get("Referrer-Policy") != "same-origin" {
 			t.Errorf("%s: headers %v", p, w.Header())
 		}
 		body := w.Body.String()
@@ -273,10 +281,10 @@ func TestObjectPage(t *testing.T) {
 	}
 	body := w.Body.String()
 	for _, want := range []string{
-		`data-k="total//received">9 (90.0%)<`,
-		`data-k="step/a//sent">10<`,
-		`data-k="step/a/v1/sent">4<`,
-		`data-k="step/a/v1/received">0 (-)<`,
+		`data-k="total/received">9 (90.0%)<`,
+		`data-k="step/a/sent">10<`,
+		`data-k="variant/a/v1/sent">4<`,
+		`data-k="variant/a/v1/received">0 (-)<`,
 		`<meter min="0" max="10" value="9">90.0%</meter>`,
 		`data-step="a"`, `>sent 4</text>`, `marker-end="url(#arrow)"`, `stroke-dasharray="5 4"`,
 		`>yes</text>`, `>no</text>`,
