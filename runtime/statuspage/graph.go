@@ -83,6 +83,7 @@ func layoutGraph(g *Graph) chart {
 		y += h + rowGap
 	}
 	lane := 0
+	outs, ins := map[int]int{}, map[int]int{} // lane arrows leaving / entering a row so far
 	for _, e := range g.Edges {
 		from, okF := row[e.From]
 		to, okT := row[e.To]
@@ -95,12 +96,16 @@ func layoutGraph(g *Graph) chart {
 			a.D = fmt.Sprintf("M%d,%d V%d", x, bottom[from], top[to]-2)
 			a.LX, a.LY = x+8, bottom[from]+rowGap/2+4
 		} else {
+			// Arrows leaving or entering one box are spread down its right
+			// side, each label just outside the box on its own arrow.
 			x := laneStart + lane*laneStride
 			lane++
-			fy := (top[from] + bottom[from]) / 2
-			ty := (top[to] + bottom[to]) / 2
+			fy := min(top[from]+boxPad+outs[from]*lineH, bottom[from]-4)
+			ty := min(top[to]+boxPad+ins[to]*8, bottom[to]-4)
+			outs[from]++
+			ins[to]++
 			a.D = fmt.Sprintf("M%d,%d H%d V%d H%d", boxX+boxW, fy, x, ty, boxX+boxW+2)
-			a.LX, a.LY = x+6, (fy+ty)/2
+			a.LX, a.LY = boxX+boxW+4, fy-3
 		}
 		c.Arrows = append(c.Arrows, a)
 	}
@@ -109,15 +114,33 @@ func layoutGraph(g *Graph) chart {
 	return c
 }
 
-// graphOrder puts the nodes in reading order: breadth first from the first
-// node along solid edges, in edge order; then any node not reached, in the
-// graph's order; the end and the goal last.
+// graphOrder puts the nodes in reading order, the end and the goal last. A
+// workflow's nodes come in the order given (its steps as the plan lists
+// them, the order its author reads); a sequence's, whose graph lists the
+// offsets before the steps hanging from them, breadth first from the first
+// node along solid edges, then any node not reached.
 func graphOrder(g *Graph) []GraphNode {
+	last := func(n GraphNode) bool { return n.Role == "end" || n.Role == "goal" }
+	if !slices.ContainsFunc(g.Nodes, func(n GraphNode) bool { return n.Role == "offset" }) {
+		var out []GraphNode
+		for _, n := range g.Nodes {
+			if !last(n) {
+				out = append(out, n)
+			}
+		}
+		for _, role := range []string{"end", "goal"} {
+			for _, n := range g.Nodes {
+				if n.Role == role {
+					out = append(out, n)
+				}
+			}
+		}
+		return out
+	}
 	byID := map[string]GraphNode{}
 	for _, n := range g.Nodes {
 		byID[n.ID] = n
 	}
-	last := func(n GraphNode) bool { return n.Role == "end" || n.Role == "goal" }
 	seen := map[string]bool{}
 	var out []GraphNode
 	queue := []string{g.Nodes[0].ID}

@@ -333,6 +333,22 @@ func TestContactLookup(t *testing.T) {
 	}
 }
 
+func TestGraphOrderSequenceBreadthFirst(t *testing.T) {
+	// A sequence's graph lists the offsets before the steps; the chart
+	// hangs each step under its offset.
+	g := &Graph{Nodes: []GraphNode{
+		{ID: "t", Role: "trigger"}, {ID: "at_0", Role: "offset"}, {ID: "at_1", Role: "offset"}, {ID: "end", Role: "end"},
+		{ID: "s_a", Role: "step"}, {ID: "s_b", Role: "step"},
+	}, Edges: []GraphEdge{{From: "t", To: "at_0"}, {From: "at_0", To: "s_a"}, {From: "s_a", To: "at_1"}, {From: "at_1", To: "s_b"}, {From: "s_b", To: "end"}}}
+	var ids []string
+	for _, n := range graphOrder(g) {
+		ids = append(ids, n.ID)
+	}
+	if got := strings.Join(ids, " "); got != "t at_0 s_a at_1 s_b end" {
+		t.Errorf("order %q, want t at_0 s_a at_1 s_b end", got)
+	}
+}
+
 func TestGraphOrderAndLanes(t *testing.T) {
 	g := &Graph{Nodes: []GraphNode{
 		{ID: "t", Role: "trigger"}, {ID: "end", Role: "end"}, {ID: "a", Role: "step"}, {ID: "b", Role: "step"}, {ID: "goal", Role: "goal"},
