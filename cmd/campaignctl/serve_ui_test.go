@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -60,7 +61,7 @@ func TestServeUILive(t *testing.T) {
 	port := freePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	const token = "serve-ui-test-token-0123456789"
-	var logs bytes.Buffer
+	logs := &lockedBuffer{}
 	cmd := exec.Command(bin, "serve", "--db", e.url, "--smtp", e.addr, "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--ui",
 		"--interval", "20ms", "--public-url", base, "--clock-start", "2026-12-02T00:00:00Z", "--clock-speed", "1000000")
 	env := []string{"CAMPAIGNCTL_SECRET=serve-ui-test-secret-0123456789", "CAMPAIGNCTL_EVENTS_TOKEN=" + token}
@@ -70,7 +71,7 @@ func TestServeUILive(t *testing.T) {
 		}
 	}
 	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -124,4 +125,23 @@ func TestServeUILive(t *testing.T) {
 	if strings.Contains(logs.String(), token) {
 		t.Errorf("the token is in the daemon's log")
 	}
+}
+
+// lockedBuffer collects a child process's output, which exec copies on its
+// own goroutine, so the test can read it while the process runs.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
