@@ -348,9 +348,15 @@ func checkRate(t *testing.T, where, got string, n int64, pct *float64) {
 // Screenshots go to .data/artifacts/.
 func TestUIChromium(t *testing.T) {
 	chromium := findChromium(t)
+	t0 := time.Now()
 	db, reportURL := reportSeed(t)
 	explainURL := seedExplain(t)
+	t.Logf("populations seeded in %s", time.Since(t0).Round(time.Millisecond))
+	t0 = time.Now()
 	ctx := browser(t, chromium)
+	t.Logf("Chromium started in %s", time.Since(t0).Round(time.Millisecond))
+	t0 = time.Now()
+	defer func() { t.Logf("browsing and checking took %s", time.Since(t0).Round(time.Millisecond)) }()
 	base := uiServer(t, reportURL, reportNow)
 
 	// Signed out: the page sends the browser to the login form.
