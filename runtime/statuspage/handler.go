@@ -257,7 +257,6 @@ type contactBody struct {
 	Query    string
 	Msg      string
 	Contacts []Contact
-	Searched bool
 }
 
 func (h *Handler) contactForm(w http.ResponseWriter, r *http.Request) {
@@ -271,7 +270,7 @@ func (h *Handler) contact(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := strings.TrimSpace(r.PostForm.Get("q"))
-	body := contactBody{Query: q, Searched: true}
+	body := contactBody{Query: q}
 	if q == "" {
 		body.Msg = "Type a contact as MODEL:KEY (lead:42) or an email address."
 		h.render(w, http.StatusBadRequest, "contact", page{Title: "Contact lookup", Authed: true, Body: body})

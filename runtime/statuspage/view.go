@@ -120,10 +120,11 @@ type Variant struct {
 
 // ABTest is an A/B verdict, worded as report words it.
 type ABTest struct {
-	Step     string
-	Title    string // "step welcome: open rate, two-proportion z-test"
-	Verdict  string // "winner a (significant, p = 0.0123), decided 2026-…" / "pending: …"
-	Reason   string
+	Step  string
+	Title string // "A/B test on welcome: open_rate by two-proportion z-test"
+	// Verdict is report's sentence: the decision, when, the p-value and
+	// the engine's reason, or what a pending test waits for.
+	Verdict  string
 	Variants []ABVariant
 }
 
