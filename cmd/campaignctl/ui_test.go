@@ -623,3 +623,64 @@ func (p pageState) cellsText() string { return textOf(p.doc) }
 func objectLink(kind, name string) string {
 	return fmt.Sprintf("/ui/objects/%s/%s", kind, name)
 }
+
+// TestUISourceNothingApplied: before the first apply (and on a database never
+// migrated) the page says so instead of failing, and an object or contact
+// lookup is the reader's error, not the store's.
+func TestUISourceNothingApplied(t *testing.T) {
+	_, url := storetest.Open(t)
+	st, err := store.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	u := &uiSource{st: st, now: time.Now}
+	ctx := context.Background()
+	ov, err := u.Overview(ctx)
+	if err != nil || !ov.NothingApplied {
+		t.Errorf("unmigrated: %+v, %v; want NothingApplied", ov, err)
+	}
+	if _, err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ov, err := u.Overview(ctx); err != nil || !ov.NothingApplied {
+		t.Errorf("migrated, nothing applied: %+v, %v; want NothingApplied", ov, err)
+	}
+	if _, err := u.Object(ctx, "campaign", "launch"); !statuspage.IsUserError(err) {
+		t.Errorf("object before apply: %v, want a UserError", err)
+	}
+	if _, err := u.Contact(ctx, "lead:1"); !statuspage.IsUserError(err) {
+		t.Errorf("contact before apply: %v, want a UserError", err)
+	}
+}
+
+// TestUISourceUnknownObjectAndContact: names that match nothing are the
+// reader's errors and say what exists or what to type.
+func TestUISourceUnknownObjectAndContact(t *testing.T) {
+	url := seedExplain(t)
+	st, err := store.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	u := &uiSource{st: st, now: time.Now}
+	ctx := context.Background()
+	_, err = u.Object(ctx, "workflow", "winback")
+	if !statuspage.IsUserError(err) || !strings.Contains(err.Error(), `no workflow named "winback"`) {
+		t.Errorf("unknown object: %v", err)
+	}
+	for q, want := range map[string]string{
+		"nobody@example.com": "no contact has the address",
+		"lead:999":           "no row of crm_lead",
+		"robot:1":            "unknown model",
+		"just words":         "neither MODEL:KEY",
+	} {
+		if _, err := u.Contact(ctx, q); !statuspage.IsUserError(err) || !strings.Contains(err.Error(), want) {
+			t.Errorf("contact %q: %v, want a UserError saying %q", q, err, want)
+		}
+	}
+	o, err := u.Object(ctx, "sequence", "nurture")
+	if err != nil || o.Graph == nil || o.Totals == nil || len(o.Steps) != 2 {
+		t.Errorf("sequence nurture: %+v, %v; want a graph, totals and 2 steps", o, err)
+	}
+}
