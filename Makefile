@@ -9,9 +9,11 @@ all: build
 build:
 	go build -o bin/campaignctl ./cmd/campaignctl
 
-## demo: private Postgres + SMTP capture + demo CRM + example campaigns, end to end
+## demo: private Postgres + SMTP capture + demo CRM + example campaigns, end to end;
+## KEEP=1 keeps the daemon (status page /ui/, /metrics) running until Ctrl-C
+KEEP ?= $(CAMPAIGNCTL_DEMO_KEEP)
 demo:
-	bash scripts/demo.sh
+	CAMPAIGNCTL_DEMO_KEEP=$(KEEP) bash scripts/demo.sh
 
 ## test: every test, against a private Postgres cluster started for the run
 test:

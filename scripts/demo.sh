@@ -4,7 +4,9 @@
 # CRM and its contact events, compiles campaigns/, applies the plan, runs the
 # daemon on an accelerated clock until every campaign is sent, prints the report
 # and checks two campaigns against hand-written SQL counts, then stops what it
-# started.
+# started. The daemon serves its status page (/ui/) and /metrics while it runs;
+# the end says where they were. With CAMPAIGNCTL_DEMO_KEEP=1 (make demo KEEP=1)
+# a daemon keeps serving them, on the demo's clock at real speed, until Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v go >/dev/null || export PATH="$PATH:/usr/local/go/bin"
@@ -87,11 +89,36 @@ open_day=$(date -u -d "$start + 5 days" +%Y-%m-%dT%H:%M:%SZ)
 } > "$data/triggers.ndjson"
 "$ctl" events import --db "$db" "$data/triggers.ndjson"
 
-echo "==> campaignctl serve (accelerated clock: one simulated day per second) until every campaign is sent"
-CAMPAIGNCTL_SECRET=${CAMPAIGNCTL_SECRET:-demo-secret-not-for-production} \
-timeout 600 "$ctl" serve --db "$db" --smtp "$smtp_addr" --listen "" --exit-when-idle \
-  --public-url http://127.0.0.1:9464 --clock-start "$start" --clock-speed 86400 \
+# The daemon's HTTP address: $CAMPAIGNCTL_DEMO_LISTEN, else the first free port
+# from 9464 (another demo may hold it). Its status page needs a token: a random
+# one unless CAMPAIGNCTL_UI_TOKEN is set, kept in a file only its owner reads
+# and never printed.
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+listen=${CAMPAIGNCTL_DEMO_LISTEN:-}
+if [ -z "$listen" ]; then
+  port=9464
+  while port_in_use "$port"; do
+    port=$((port + 1))
+    [ "$port" -lt 9564 ] || { echo "no free port in 9464-9563 for the daemon: set CAMPAIGNCTL_DEMO_LISTEN=127.0.0.1:PORT" >&2; exit 1; }
+  done
+  listen=127.0.0.1:$port
+fi
+base_url=http://$listen
+token_file=$data/ui-token
+( umask 077; printf '%s' "${CAMPAIGNCTL_UI_TOKEN:-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')}" > "$token_file" )
+serve_env() {
+  CAMPAIGNCTL_SECRET=${CAMPAIGNCTL_SECRET:-demo-secret-not-for-production} CAMPAIGNCTL_UI_TOKEN=$(cat "$token_file") "$@"
+}
+
+echo "==> campaignctl serve --ui (accelerated clock: one simulated day per second) until every campaign is sent"
+echo "    status page $base_url/ui/ and metrics $base_url/metrics while it runs"
+real_start=$(date -u +%s)
+serve_env timeout 600 "$ctl" serve --db "$db" --smtp "$smtp_addr" --listen "$listen" --ui --exit-when-idle \
+  --public-url "$base_url" --clock-start "$start" --clock-speed 86400 \
   2> "$data/serve.log"
+# Where the accelerated clock stood when the daemon went idle: a kept daemon
+# carries on from there.
+sim_end=$(date -u -d "@$(( $(date -u -d "$start" +%s) + ($(date -u +%s) - real_start) * 86400 ))" +%Y-%m-%dT%H:%M:%SZ)
 
 echo "==> report"
 "$ctl" report --db "$db"
@@ -173,3 +200,19 @@ fi
 echo
 echo "==> campaignctl report $seq"
 "$ctl" report --db "$db" "$seq"
+
+echo
+echo "==> where to look"
+echo "    status page:  $base_url/ui/  (sign in with the token in $token_file)"
+echo "    metrics:      $base_url/metrics"
+echo "    from a shell: curl -H \"Authorization: Bearer \$(cat $token_file)\" $base_url/ui/"
+if [ "${CAMPAIGNCTL_DEMO_KEEP:-}" != 1 ]; then
+  echo "    the daemon served them while it sent and has stopped; run make demo KEEP=1"
+  echo "    (or CAMPAIGNCTL_DEMO_KEEP=1 bash scripts/demo.sh) to keep it running and open them"
+  exit 0
+fi
+echo "==> keeping the daemon running (CAMPAIGNCTL_DEMO_KEEP=1) from the demo's clock $sim_end at real speed"
+echo "    open $base_url/ui/ now; Ctrl-C stops the daemon, the SMTP capture server and Postgres"
+serve_env "$ctl" serve --db "$db" --smtp "$smtp_addr" --listen "$listen" --ui \
+  --public-url "$base_url" --clock-start "$sim_end" --clock-speed 1 \
+  2>> "$data/serve.log" || true

@@ -26,4 +26,8 @@ if [ -n "$unformatted" ]; then
   exit 1
 fi
 go vet ./...
+# Chromium for the status page's browser test, installed (if missing) before the
+# packages' tests run in parallel, so its apt-get never races another for the
+# dpkg lock; a failure here fails that test, which says what to install.
+bash scripts/chromium.sh >/dev/null || true
 go test -race -count=1 -timeout 20m ./...

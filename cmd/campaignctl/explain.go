@@ -316,9 +316,24 @@ model, key, address or object), 2 usage.`, `  campaignctl explain --db "$CAMPAIG
 		}
 		only = &ref
 	}
-	x, err := newExplainer(st, p, time.Now())
+	doc, err := explainContacts(ctx, st, rev, p, contacts, only, time.Now())
 	if err != nil {
 		return fail(err)
+	}
+	if *format == "json" {
+		return boolExit(writeJSON(stdout, doc) == nil)
+	}
+	return boolExit(writeExplainText(stdout, doc, p, only) == nil)
+}
+
+// explainContacts explains each of contacts (already resolved against p, the
+// plan of rev) for every object of its model, or only one, with segment
+// membership evaluated at now. explain and the status page's contact lookup
+// both print what it returns.
+func explainContacts(ctx context.Context, st *store.Store, rev store.Revision, p *plan.Plan, contacts []contactRecord, only *store.ObjectRef, now time.Time) (explainDoc, error) {
+	x, err := newExplainer(st, p, now)
+	if err != nil {
+		return explainDoc{}, err
 	}
 	doc := explainDoc{FormatVersion: explainFormatVersion, EvaluatedAt: x.now, Contacts: []explainContact{},
 		Revision: &statusRevision{ID: rev.ID, PlanHash: rev.PlanHash, SourceCommit: rev.SourceCommit,
@@ -326,14 +341,11 @@ model, key, address or object), 2 usage.`, `  campaignctl explain --db "$CAMPAIG
 	for _, c := range contacts {
 		ec, err := x.explainContact(ctx, c, only)
 		if err != nil {
-			return fail(err)
+			return doc, err
 		}
 		doc.Contacts = append(doc.Contacts, ec)
 	}
-	if *format == "json" {
-		return boolExit(writeJSON(stdout, doc) == nil)
-	}
-	return boolExit(writeExplainText(stdout, doc, p, only) == nil)
+	return doc, nil
 }
 
 // appliedPlan reads and decodes the latest revision; store.ErrNoRevision when

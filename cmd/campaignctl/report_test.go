@@ -449,6 +449,30 @@ type oracleRow struct {
 	ComplainedPct                                                                      *float64
 }
 
+// readReportOracle runs reportOracle.
+func readReportOracle(t *testing.T, db *sqlx.DB) []oracleRow {
+	t.Helper()
+	var want []oracleRow
+	rows, err := db.Queryx(reportOracle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r oracleRow
+		if err := rows.Scan(&r.Kind, &r.Campaign, &r.Step, &r.Variant, &r.Level, &r.Sent, &r.Received, &r.Opened, &r.Clicked, &r.Replied,
+			&r.Bounced, &r.Ignored, &r.Machine, &r.Complained, &r.Pending, &r.Failed, &r.Cancelled,
+			&r.ReceivedPct, &r.OpenedPct, &r.ClickedPct, &r.RepliedPct, &r.BouncedPct, &r.IgnoredPct, &r.MachinePct, &r.ComplainedPct); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, r)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return want
+}
+
 // reportGoalsOracle: per goal exit, the step and variant of the last message
 // sent to the enrollment at or before the exit, by correlated subquery.
 const reportGoalsOracle = `
@@ -493,23 +517,7 @@ func TestReportMatchesHandWrittenSQL(t *testing.T) {
 			}
 		}
 	}
-	var want []oracleRow
-	rows, err := db.Queryx(reportOracle)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var r oracleRow
-		if err := rows.Scan(&r.Kind, &r.Campaign, &r.Step, &r.Variant, &r.Level, &r.Sent, &r.Received, &r.Opened, &r.Clicked, &r.Replied,
-			&r.Bounced, &r.Ignored, &r.Machine, &r.Complained, &r.Pending, &r.Failed, &r.Cancelled,
-			&r.ReceivedPct, &r.OpenedPct, &r.ClickedPct, &r.RepliedPct, &r.BouncedPct, &r.IgnoredPct, &r.MachinePct, &r.ComplainedPct); err != nil {
-			t.Fatal(err)
-		}
-		want = append(want, r)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
+	want := readReportOracle(t, db)
 	checked := 0
 	for _, w := range want {
 		k := w.Kind + "/" + w.Campaign + "/" + w.Level + "/" + w.Step + "/" + w.Variant

@@ -23,15 +23,18 @@ import (
 	"github.com/campaignctl/campaignctl/runtime/links"
 	"github.com/campaignctl/campaignctl/runtime/mailer"
 	"github.com/campaignctl/campaignctl/runtime/metrics"
+	"github.com/campaignctl/campaignctl/runtime/statuspage"
 	"github.com/campaignctl/campaignctl/runtime/store"
 )
 
 func runServe(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("serve", "serve --db URL --smtp HOST:PORT [flags]", `
 Run the daemon: reconcile the latest applied plan against the store, materialize due
-audiences, send due messages over SMTP, and serve /metrics, /healthz, /readyz and the
-unsubscribe links (/u/…). Several replicas may share one database: one leads
-reconcile, all send, and no message is sent twice.
+audiences, send due messages over SMTP, and serve /metrics, /healthz, /readyz, the
+unsubscribe links (/u/…) and, with --ui, the read-only status page (/ui/: objects,
+sync and health, funnels, A/B verdicts, graphs, a contact lookup; token from
+$CAMPAIGNCTL_UI_TOKEN, else $CAMPAIGNCTL_EVENTS_TOKEN). Several replicas may share
+one database: one leads reconcile, all send, and no message is sent twice.
 
 The link-signing secret is read from $CAMPAIGNCTL_SECRET (at least 16 bytes) and the
 SMTP password from $CAMPAIGNCTL_SMTP_PASSWORD, never from a flag, so they do not show
@@ -78,6 +81,7 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 	bounceDomain := fs.String("bounce-domain", "", "give every message a signed VERP return path bounce+<token>@DOMAIN, whose MX leads to an --inbound listener")
 	replyDomain := fs.String("reply-domain", "", "give messages of senders without a Reply-To a signed reply+<token>@DOMAIN Reply-To (replies are recorded, not forwarded)")
 	inboundDomains := fs.String("inbound-domain", "", "comma-separated further domains --inbound takes mail for (the senders' own, when routed here): replies matched by In-Reply-To")
+	ui := fs.Bool("ui", false, "serve the read-only status page at /ui/ on --listen; it needs the token in $"+statuspage.TokenEnv+" (or $"+httpapi.EventsTokenEnv+" when that is unset)")
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}
@@ -175,6 +179,10 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 			fmt.Fprintln(stderr, "campaignctl serve:", err)
 			return 2
 		}
+	}
+	uiToken, code := uiTokenFromEnv(*ui, *listen, eventsToken, stderr)
+	if code != 0 {
+		return code
 	}
 	dkimSigner, err := dkimFromFlags(*dkimDomain, *dkimSelector, *dkimKeyFile)
 	if err != nil {
@@ -279,6 +287,14 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 		}
 		srv := &httpapi.Server{Gatherer: reg, DB: st.DB, Suppressor: st, Links: signer, Clock: clk, Log: log, Relay: relayHealth(eng),
 			Events: st, EventsToken: eventsToken, EventsStored: eng.EventsArrived, Tracker: tracker, Limits: limits}
+		if *ui {
+			page, err := statuspage.New(statuspage.Options{Source: &uiSource{st: st, now: clk.Now}, Token: uiToken, Log: log})
+			if err != nil {
+				fmt.Fprintln(stderr, "campaignctl serve:", err)
+				return 2
+			}
+			srv.UI = page
+		}
 		h := srv.Handler()
 		if ml != nil {
 			h = srv.PublicHandler()
@@ -287,6 +303,9 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 		}
 		go func() { errc <- httpapi.Serve(ctx, l, h) }()
 		log.Info("serving HTTP", "addr", l.Addr().String())
+		if *ui {
+			log.Info("serving the status page", "url", "http://"+l.Addr().String()+statuspage.Prefix+"/")
+		}
 	}
 	log.Info("daemon started", "worker", *worker, "smtp", *smtpAddr, "db", store.Redact(*db))
 	runErr := eng.Run(ctx, engine.RunOptions{Interval: *interval, ExitWhenIdle: *exitIdle})
@@ -309,6 +328,33 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 		return 1
 	}
 	return 0
+}
+
+// uiTokenFromEnv returns the status page's token: $CAMPAIGNCTL_UI_TOKEN, else
+// the events token (already checked). Only the environment is read, so the
+// token never shows in a process listing; it is never logged. Without --ui it
+// returns "" and accepts anything.
+func uiTokenFromEnv(ui bool, listen, eventsToken string, stderr io.Writer) (string, int) {
+	if !ui {
+		return "", 0
+	}
+	if listen == "" {
+		fmt.Fprintln(stderr, "campaignctl serve: --ui needs HTTP: give --listen an address (e.g. 127.0.0.1:9464)")
+		return "", 2
+	}
+	if tok := os.Getenv(statuspage.TokenEnv); tok != "" {
+		if err := statuspage.CheckToken(statuspage.TokenEnv, tok); err != nil {
+			fmt.Fprintln(stderr, "campaignctl serve:", err)
+			return "", 2
+		}
+		return tok, 0
+	}
+	if eventsToken != "" {
+		return eventsToken, 0
+	}
+	fmt.Fprintf(stderr, "campaignctl serve: --ui needs a token so the page is not open to anyone who reaches --listen: set %s (or %s) in the daemon's environment to a random value, e.g. `openssl rand -hex 32`\n",
+		statuspage.TokenEnv, httpapi.EventsTokenEnv)
+	return "", 2
 }
 
 // relayHealth adapts the engine's relay state for /healthz.

@@ -810,16 +810,8 @@ func filterStatus(objs []statusObject, name string, revision int64) ([]statusObj
 // writeStatusText prints the revision, the objects' table and one step table
 // per object that has steps.
 func writeStatusText(w io.Writer, doc statusDoc) error {
-	r := doc.Revision
-	header := fmt.Sprintf("revision %d (plan %s) applied %s", r.ID, short(r.PlanHash), r.AppliedAt.Format(time.RFC3339))
-	if r.AppliedBy != "" {
-		header += " by " + r.AppliedBy
-	}
-	if r.SourceCommit != "" {
-		header += " from commit " + short(r.SourceCommit)
-	}
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "%s\n\n", header)
+	fmt.Fprintf(&b, "%s\n\n", revisionLine(doc.Revision))
 	if len(doc.Objects) == 0 {
 		fmt.Fprintln(&b, "no objects: the revision declares none and the store holds none")
 	} else {
@@ -843,6 +835,19 @@ func writeStatusText(w io.Writer, doc statusDoc) error {
 	}
 	_, err := w.Write(b.Bytes())
 	return err
+}
+
+// revisionLine says which revision is applied, when, by whom and from which
+// commit: status's first line, and the status page's.
+func revisionLine(r *statusRevision) string {
+	line := fmt.Sprintf("revision %d (plan %s) applied %s", r.ID, short(r.PlanHash), r.AppliedAt.Format(time.RFC3339))
+	if r.AppliedBy != "" {
+		line += " by " + r.AppliedBy
+	}
+	if r.SourceCommit != "" {
+		line += " from commit " + short(r.SourceCommit)
+	}
+	return line
 }
 
 // writeStepTable aligns the step rows with a tabwriter, then slips each step's

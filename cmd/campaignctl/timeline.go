@@ -142,13 +142,9 @@ Exit status: 0 ok (also when nothing is applied yet), 1 error, 2 usage.`, `  cam
 	if err != nil {
 		return fail(err)
 	}
-	doc := timelineDoc{FormatVersion: timelineFormatVersion, Contacts: []timelineContact{}}
-	for _, c := range contacts {
-		tc, err := readTimeline(ctx, st, p, c, *limit)
-		if err != nil {
-			return fail(err)
-		}
-		doc.Contacts = append(doc.Contacts, tc)
+	doc, err := readTimelines(ctx, st, p, contacts, *limit)
+	if err != nil {
+		return fail(err)
 	}
 	if *format == "json" {
 		return boolExit(writeJSON(stdout, doc) == nil)
@@ -162,6 +158,20 @@ func checkLimit(fs *flag.FlagSet, n int, stderr io.Writer) bool {
 	}
 	fmt.Fprintf(stderr, "campaignctl %s: --limit %d: want 0 (all) or more\n", fs.Name(), n)
 	return false
+}
+
+// readTimelines reads the timeline of each of contacts (resolved against p):
+// what timeline and the status page's contact lookup print.
+func readTimelines(ctx context.Context, st *store.Store, p *plan.Plan, contacts []contactRecord, limit int) (timelineDoc, error) {
+	doc := timelineDoc{FormatVersion: timelineFormatVersion, Contacts: []timelineContact{}}
+	for _, c := range contacts {
+		tc, err := readTimeline(ctx, st, p, c, limit)
+		if err != nil {
+			return doc, err
+		}
+		doc.Contacts = append(doc.Contacts, tc)
+	}
+	return doc, nil
 }
 
 // readTimeline reads the latest limit events and messages of c and merges

@@ -2,7 +2,8 @@
 // (the process is alive), /readyz (the database answers) and the unsubscribe page
 // /u/<token> (GET shows a confirmation form, POST unsubscribes: RFC 8058 one-click)
 // and, when a bearer token is configured, POST /v1/events (events.go), and the
-// open pixel /o/<token> and click redirect /c/<token> (tracking.go).
+// open pixel /o/<token> and click redirect /c/<token> (tracking.go), and, when
+// given one, the status page's handler under /ui/.
 //
 // It holds no business logic: unsubscribing is one call to the store, and events
 // are parsed and checked by package events.
@@ -67,6 +68,10 @@ type Server struct {
 
 	// Limits bound what one client may ask of the public endpoints (limit.go).
 	Limits Limits
+
+	// UI, if set, serves the read-only status page under /ui/ (package
+	// statuspage, which checks its own token); without it /ui/ answers 404.
+	UI http.Handler
 }
 
 // Handler returns every route, for one listener: the operator's (/metrics,
@@ -127,6 +132,10 @@ func (s *Server) publicRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /u/{token}", s.unsubscribe)
 	mux.HandleFunc("POST /v1/events", s.postEvents)
 	s.trackingRoutes(mux)
+	if s.UI != nil {
+		mux.Handle("/ui/", s.UI)
+		mux.Handle("/ui", s.UI)
+	}
 }
 
 var pageTpl = template.Must(template.New("u").Parse(`<!doctype html>
