@@ -58,6 +58,16 @@ var panelsWithoutData = map[string]string{
 	"campaignctl-object.json/Cancelled":      "none of the nurture's messages is cancelled in this run (other objects' are: the overview's Messages by outcome has status cancelled); cancellation is covered by runtime/engine's tests",
 }
 
+// engagementPanels are the object page's opens and clicks: the test opens and
+// clicks a tracked message, whose object it substitutes for $kind and $object
+// in them (the page's object, the nurture, is text only).
+var engagementPanels = map[string]bool{
+	"campaignctl-object.json/Opens (people)":                    true,
+	"campaignctl-object.json/Clicks (people)":                   true,
+	"campaignctl-object.json/Machine opens and clicks":          true,
+	"campaignctl-object.json/Funnel: opens and clicks per step": true,
+}
+
 // TestDashboardQueriesOnRealPrometheus is issue 12's acceptance for the
 // dashboards and rules: a real Prometheus (Debian's package) scrapes a real
 // daemon every second while it sends the seed campaigns over real SMTP to a
@@ -163,20 +173,50 @@ func TestDashboardQueriesOnRealPrometheus(t *testing.T) {
 			fail("delivering report %d to the inbound listener: %v", i, err)
 		}
 	}
-	pixel := regexp.MustCompile(regexp.QuoteMeta(base) + `/o/[A-Za-z0-9_.~-]+`).Find(decodeQP(msgs[0].Data))
-	if pixel == nil {
-		fail("no open pixel in the first message:\n%s", tail(string(msgs[0].Data), 3000))
+	// A person opens a tracked message (the nurture is text only: no pixel,
+	// no tracked link) and clicks its first link; Apple Mail's privacy
+	// prefetch opens it too (a machine open, counted apart). The page's
+	// engagement panels are evaluated for that message's object.
+	pixelRE := regexp.MustCompile(regexp.QuoteMeta(base) + `/o/[A-Za-z0-9_.~-]+`)
+	clickRE := regexp.MustCompile(regexp.QuoteMeta(base) + `/c/[A-Za-z0-9_.~-]+`)
+	var pixel, click []byte
+	engagedKind, engagedObject := "campaign", ""
+	for _, m := range msgs {
+		body := decodeQP(m.Data)
+		if pixel, click = pixelRE.Find(body), clickRE.Find(body); pixel != nil && click != nil {
+			h := headerOf(m.Data)
+			if k := regexp.MustCompile(`(?m)^X-Campaignctl-Kind: (\S+)\r?$`).FindStringSubmatch(h); k != nil {
+				engagedKind = k[1]
+			}
+			if o := regexp.MustCompile(`(?m)^X-Campaignctl-Campaign: (\S+)\r?$`).FindStringSubmatch(h); o != nil {
+				engagedObject = o[1]
+			}
+			break
+		}
 	}
-	if resp, err := http.Get(string(pixel)); err != nil {
-		fail("opening %s: %v", pixel, err)
-	} else {
+	if pixel == nil || click == nil || engagedObject == "" {
+		fail("no captured message has an open pixel, a tracked link and its object's header")
+	}
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, r := range []struct{ url, ua string }{
+		{string(pixel), "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15"},
+		{string(pixel), "Mozilla/5.0"},
+		{string(click), "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15"},
+	} {
+		req, _ := http.NewRequest(http.MethodGet, r.url, nil)
+		req.Header.Set("User-Agent", r.ua)
+		resp, err := noFollow.Do(req)
+		if err != nil {
+			fail("GET %s: %v", r.url, err)
+		}
 		resp.Body.Close()
 	}
 
 	// Wait until Prometheus has scraped what the run produced (the store's
 	// gauges are read at most every 10 s) and evaluated the rules.
 	for _, q := range []string{
-		`campaignctl_bounces_total`, `campaignctl_complaints_total`, `campaignctl_tracking_events_total`,
+		`campaignctl_bounces_total`, `campaignctl_complaints_total`,
+		`campaignctl_tracking_events_total{type="click"}`,
 		`campaignctl_outbox_failed_messages{kind="` + dashboardKind + `",object="` + dashboardObject + `"}`,
 		`campaignctl_outbox_pending_messages`, `campaignctl_enrollments`, `campaignctl_smtp_failures_total`,
 		// Objects whose failures grew while Prometheus watched: the
@@ -242,7 +282,12 @@ func TestDashboardQueriesOnRealPrometheus(t *testing.T) {
 		for _, p := range d.Panels {
 			for _, q := range p.Targets {
 				why, allowed := panelsWithoutData[name+"/"+p.Title]
-				evaluate(fmt.Sprintf("%s panel %q query %s", name, p.Title, q.RefID), q.Expr, !allowed, why)
+				expr := q.Expr
+				if engagementPanels[name+"/"+p.Title] {
+					// For the object that was opened and clicked.
+					expr = strings.NewReplacer("$kind", engagedKind, "$object", engagedObject).Replace(expr)
+				}
+				evaluate(fmt.Sprintf("%s panel %q query %s", name, p.Title, q.RefID), expr, !allowed, why)
 			}
 		}
 	}

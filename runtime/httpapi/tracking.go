@@ -101,8 +101,8 @@ func NewTracker(st EventInserter, log *slog.Logger, reg prometheus.Registerer, o
 		queue: make(chan store.Event, o.QueueSize),
 		recorded: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "campaignctl_tracking_events_total",
-			Help: "Opens and clicks queued for writing, by type and whether a machine probably made them.",
-		}, []string{"type", "machine"}),
+			Help: "Opens and clicks queued for writing, by type, whether a machine probably made them, and the object, step and A/B variant of the message (from its signed link, so only the plan's names).",
+		}, []string{"type", "machine", "kind", "object", "step", "variant"}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "campaignctl_tracking_events_dropped_total",
 			Help: "Opens and clicks answered but not stored: queue_full (the writer is behind), write_failed (the database refused the batch).",
@@ -179,15 +179,20 @@ func (t *Tracker) write(ctx context.Context, batch []store.Event) {
 	t.log.Error("could not store opens and clicks; they are lost", "events", len(batch), "err", err)
 }
 
-// enqueue hands e to the writer without waiting.
-func (t *Tracker) enqueue(e store.Event, machine bool) {
+// enqueue hands e, made from the link's claims c, to the writer without
+// waiting.
+func (t *Tracker) enqueue(c links.Claims, e store.Event, machine bool) {
 	select {
 	case t.queue <- e:
 		m := "false"
 		if machine {
 			m = "true"
 		}
-		t.recorded.WithLabelValues(e.Type, m).Inc()
+		kind := c.Kind
+		if kind == "" {
+			kind = "campaign" // links issued before tokens carried the kind
+		}
+		t.recorded.WithLabelValues(e.Type, m, kind, c.Campaign, c.Step, c.Variant).Inc()
 	default:
 		t.dropped.WithLabelValues("queue_full").Inc()
 	}
@@ -287,7 +292,7 @@ func (s *Server) openPixel(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	s.Tracker.enqueue(ev, machine)
+	s.Tracker.enqueue(c, ev, machine)
 	h := w.Header()
 	h.Set("Content-Type", "image/gif")
 	// Every load must reach us (the timeline), and no shared cache may keep it.
@@ -313,7 +318,7 @@ func (s *Server) click(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	s.Tracker.enqueue(ev, machine)
+	s.Tracker.enqueue(c, ev, machine)
 	h := w.Header()
 	h.Set("Cache-Control", "no-store, private")
 	// The destination does not learn the token from the Referer.

@@ -213,13 +213,22 @@ func object() (any, error) {
 		WithPanel(p.stat("Enrollments", "Contacts enrolled now, by state (active, held for an A/B decision, exited), read from the store; a campaign has none.", "short", 18,
 			instant("A", `max by (state) (campaignctl_enrollments{`+sel+`})`, "{{state}}")).
 			TextMode(common.BigValueTextModeValueAndName)).
+		WithPanel(p.stat("Opens (people)", "Opens of this object's messages in the time range, machine opens (privacy proxies, prefetch) left out. Every load counts: campaignctl report has Odoo's Opened, one per message.", "short", 6,
+			instant("A", total(`campaignctl_tracking_events_total{`+sel+`,type="open",machine="false"}`, ""), ""))).
+		WithPanel(p.stat("Clicks (people)", "Clicks on this object's links in the time range, link scanners left out. Every click counts: campaignctl report has Odoo's Clicked, one per message.", "short", 6,
+			instant("A", total(`campaignctl_tracking_events_total{`+sel+`,type="click",machine="false"}`, ""), ""))).
+		WithPanel(p.stat("Machine opens and clicks", "Opens and clicks this object's messages got from machines (privacy proxies, link scanners): excluded from the rates.", "short", 12,
+			instant("A", total(`campaignctl_tracking_events_total{`+sel+`,machine="true"}`, "type"), "{{type}}")).
+			TextMode(common.BigValueTextModeValueAndName)).
 		WithPanel(text.NewPanelBuilder().Id(p.id()).Title("Not in Prometheus").Height(4).Span(24).Mode(text.TextModeMarkdown).
-			Content("Received (delivered), opened, clicked, replied, bounced (asynchronous), unsubscribed, leads, quotations and revenue per object are not exported as metrics: engagement is counted by type only (overview: *Opens and clicks*, *Inbound mail*) and bounces by sender. `campaignctl report $object` has them, exact, with Odoo's percentages.")).
+			Content("Received (delivered), replied, bounced (asynchronous), unsubscribed, leads, quotations and revenue per object are not exported as metrics (bounces are counted by sender, replies by type), and opens and clicks above are events, not Odoo's one per message. `campaignctl report $object` has them all, exact, with Odoo's percentages.")).
 		WithRow(dashboard.NewRowBuilder("Steps and variants")).
 		WithPanel(p.bars("Funnel: sent per step", "Messages the relay accepted per step in the time range, in the plan's step order when sorted by name; a campaign has one step (empty name).", 12,
 			instant("A", total(`campaignctl_messages_total{`+sel+`,status="sent"}`, "step"), "{{step}}"))).
 		WithPanel(p.bars("A/B variants: sent", "Messages sent per A/B variant and step in the time range; the verdict (which won, with its interval) is in campaignctl report.", 12,
 			instant("A", total(`campaignctl_messages_total{`+sel+`,status="sent",variant!=""}`, "step, variant"), "{{step}} {{variant}}"))).
+		WithPanel(p.bars("Funnel: opens and clicks per step", "Opens and clicks by people per step in the time range (events, not unique readers).", 12,
+			instant("A", total(`campaignctl_tracking_events_total{`+sel+`,machine="false"}`, "step, type"), "{{step}} {{type}}"))).
 		WithPanel(p.series("Outcomes over time", "Messages per second by outcome.", "ops", 12,
 			query("A", `sum by (status) (rate(campaignctl_messages_total{`+sel+`}[$__rate_interval]))`, "{{status}}"))).
 		WithPanel(p.series("Held by policy", "Messages held back at send time, by rule.", "ops", 12,
