@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -143,15 +144,35 @@ func TestSeedCampaignSendsToExactlyTheMatchingLeads(t *testing.T) {
 		t.Fatalf("every campaign finished without failures, report health says otherwise:\n%s", out)
 	}
 
-	// Running the daemon again, and re-applying the same plan, sends nothing more.
+	// Running the daemon again, and re-applying the same plan, sends no
+	// message twice: no Message-ID (object, step, contact and occurrence) of
+	// the first run comes again, and no campaign mail at all. (State-triggered
+	// workflows may enroll new contacts: the second run's accelerated clock
+	// starts over, and which birthdays fall on the day of its first enroll
+	// pass depends on how fast the machine started it.)
 	before := e.smtp.Count()
+	sentIDs := map[string]bool{}
+	idRE := regexp.MustCompile(`(?m)^Message-ID: (<[^>]+>)`)
+	for _, m := range e.smtp.Messages() {
+		if id := idRE.FindStringSubmatch(headerOf(m.Data)); id != nil {
+			sentIDs[id[1]] = true
+		}
+	}
 	if out := mustRun(t, 0, "apply", "--db", e.url, e.plan); !strings.Contains(out, "already applied") {
 		t.Fatalf("re-apply: %s", out)
 	}
 	mustRun(t, 0, append(serveArgs(e), "--public-url", "http://mail.test")...)
-	if after := e.smtp.Count(); after != before {
-		t.Fatalf("second serve sent %d more messages", after-before)
+	for _, m := range e.smtp.Messages()[before:] {
+		h := headerOf(m.Data)
+		id := idRE.FindStringSubmatch(h)
+		if id == nil || sentIDs[id[1]] {
+			t.Errorf("the second serve sent a message again (%v): %v", id, regexp.MustCompile(`X-Campaignctl-(Kind|Campaign): \S+`).FindAllString(h, -1))
+		}
+		if !strings.Contains(h, "X-Campaignctl-Kind: ") {
+			t.Errorf("the second serve sent campaign mail: %v", regexp.MustCompile(`X-Campaignctl-Campaign: \S+`).FindString(h))
+		}
 	}
+	t.Logf("the second serve sent %d messages, none of them again", e.smtp.Count()-before)
 }
 
 func TestTwoDaemonsAtOnceSendEachMessageOnce(t *testing.T) {

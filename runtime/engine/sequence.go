@@ -146,10 +146,11 @@ func (e *Engine) reconcileSequences(ctx context.Context, l *loaded, now time.Tim
 	}
 	// Enrolling reads each segment whole (set-based, in the database): not on
 	// every pass, but on a new revision and every EnrollInterval.
+	// It counts as done only once every enroll of the pass succeeded: a pass
+	// cut short (the database restarting) enrolls again on the next one,
+	// not an EnrollInterval later. Enrolling is idempotent.
 	enrollNow := l.revision != e.lastEnrollRev || time.Since(e.lastEnroll) >= e.EnrollInterval
-	if enrollNow {
-		e.lastEnroll, e.lastEnrollRev = time.Now(), l.revision
-	}
+	enrollStart := time.Now()
 	if n, err := e.Store.ReleaseDecidedHolds(ctx, now); err != nil {
 		return err
 	} else if n > 0 {
@@ -173,7 +174,13 @@ func (e *Engine) reconcileSequences(ctx context.Context, l *loaded, now time.Tim
 	if err := e.reconcileCampaignTests(ctx, l, now); err != nil {
 		return err
 	}
-	return e.reconcileWorkflows(ctx, l, now, enrollNow)
+	if err := e.reconcileWorkflows(ctx, l, now, enrollNow); err != nil {
+		return err
+	}
+	if enrollNow {
+		e.lastEnroll, e.lastEnrollRev = enrollStart, l.revision
+	}
+	return nil
 }
 
 // enroll enrolls the contacts of s's segment not enrolled yet. On the pushdown

@@ -539,3 +539,27 @@ func TestRemovedSequenceExitsAndCancelsMidRun(t *testing.T) {
 		t.Fatal("the campaign of the same name sent nothing")
 	}
 }
+
+// A reconcile pass whose enrolling fails (the CRM table away for a moment)
+// enrolls on the next pass, not an EnrollInterval later: the pass counts as
+// done only once it succeeded.
+func TestFailedEnrollPassIsRetriedOnTheNextPass(t *testing.T) {
+	nb := setupNurture(t, 20)
+	nb.eng.EnrollInterval = time.Hour
+	nb.apply(t, nurturePlan())
+	nb.st.DB.MustExec(`ALTER TABLE leads RENAME TO leads_away`)
+	if err := nb.eng.Reconcile(nb.ctx); err == nil {
+		t.Fatal("reconcile succeeded without the CRM table; the test proves nothing")
+	}
+	nb.st.DB.MustExec(`ALTER TABLE leads_away RENAME TO leads`)
+	if err := nb.eng.Reconcile(nb.ctx); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := nb.st.DB.Get(&n, `SELECT count(*) FROM campaignctl.enrollments`); err != nil {
+		t.Fatal(err)
+	}
+	if n == 0 {
+		t.Fatal("nobody enrolled on the pass after a failed one: enrolling waits for EnrollInterval (1h) after a pass that did not enroll")
+	}
+}
