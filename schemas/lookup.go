@@ -6,6 +6,7 @@ import (
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/ast"
 	"cuelang.org/go/cue/token"
+	"github.com/campaignctl/campaignctl/internal/suggest"
 )
 
 // This file reads the schemas themselves, for messages: the constraint at a
@@ -99,43 +100,5 @@ func (ev *evaluator) allowedValues(v cue.Value) []string {
 }
 
 // nearest returns the candidate closest to s when it is close enough to be a
-// typo (at most 2 edits, and fewer than half of s), else "".
-func nearest(s string, candidates []string) string {
-	best, bestD := "", 3
-	for _, c := range candidates {
-		if c == s {
-			continue
-		}
-		if d := editDistance(s, c); d < bestD && d*2 < len(s) {
-			best, bestD = c, d
-		}
-	}
-	return best
-}
-
-// editDistance is the optimal-string-alignment distance over bytes (names are
-// ASCII): insertions, deletions, substitutions and swaps of two neighbours each
-// cost 1, so "sned" is one edit from "send".
-func editDistance(a, b string) int {
-	d := make([][]int, len(a)+1)
-	for i := range d {
-		d[i] = make([]int, len(b)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(a)][len(b)]
-}
+// typo, else "": the rule every message of campaignctl uses (internal/suggest).
+func nearest(s string, candidates []string) string { return suggest.Closest(s, candidates) }

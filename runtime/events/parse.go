@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/campaignctl/campaignctl/compiler/diag"
+	"github.com/campaignctl/campaignctl/internal/suggest"
 	"github.com/campaignctl/campaignctl/runtime/store"
 )
 
@@ -224,5 +224,5 @@ func didYouMean(given string) string {
 	if slices.Contains(knownFields, lower) {
 		return fmt.Sprintf("; did you mean %q?", lower) // only the case differs
 	}
-	return diag.DidYouMean(lower, knownFields)
+	return suggest.DidYouMean(lower, knownFields)
 }
