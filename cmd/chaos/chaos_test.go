@@ -69,6 +69,9 @@ func TestChaosShort(t *testing.T) {
 			t.Errorf("a planted relay fault never happened: %s (%s)", f, res.Faults)
 		}
 	}
+	if res.MetricsScraped < cfg.Replicas {
+		t.Errorf("only %d of %d replicas' /metrics were searched for contact data", res.MetricsScraped, cfg.Replicas)
+	}
 	if res.delivered == 0 || res.failedReason == 0 {
 		t.Errorf("delivered %d, failed for a reason %d: want both > 0", res.delivered, res.failedReason)
 	}

@@ -73,6 +73,7 @@ type Result struct {
 	Problems                                             []string      // recovery failures (not delivery counts)
 	Faults                                               string        // the relay's planted answers, counted
 	Elapsed                                              time.Duration
+	MetricsScraped                                       int // replicas whose /metrics were searched for contact data
 	Enrollments                                          []string
 }
 
@@ -87,6 +88,7 @@ func (r Result) Print(w io.Writer) {
 	fmt.Fprintf(w, "leadership moved within %s of its holder's kill (worst); /readyz 503 while Postgres was down: %v, 200 after: %v\n",
 		r.MaxFailover.Round(time.Millisecond), r.ReadyzDown, r.ReadyzBack)
 	fmt.Fprintf(w, "enrollments at the end: %s\n", strings.Join(r.Enrollments, ", "))
+	fmt.Fprintf(w, "contact data and the secret searched for in every daemon's log and in %d replicas' /metrics\n", r.MetricsScraped)
 	r.verdict.print(w)
 	for _, p := range r.Problems {
 		fmt.Fprintf(w, "FAIL: %s\n", p)
@@ -398,6 +400,26 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	if !settled {
 		res.Problems = append(res.Problems, fmt.Sprintf("rows still claimed by killed replicas %s after the last fault: a lease of %s should have let the survivors take them over",
 			time.Since(lastFault).Round(time.Millisecond), cfg.Lease))
+	}
+
+	// No contact data in what a replica exports to Prometheus.
+	for _, p := range procs {
+		if p.listen == "" || p.exited() {
+			continue
+		}
+		resp, err := http.Get("http://" + p.listen + "/metrics")
+		if err != nil {
+			res.Problems = append(res.Problems, fmt.Sprintf("scraping %s's /metrics: %v", p.name, err))
+			continue
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if m := addressRE.Find(body); m != nil {
+			res.Problems = append(res.Problems, fmt.Sprintf("%s's /metrics holds a contact's address (%s)", p.name, m))
+		} else if m := nameRE.Find(body); m != nil {
+			res.Problems = append(res.Problems, fmt.Sprintf("%s's /metrics holds a contact's name (%s)", p.name, m))
+		}
+		res.MetricsScraped++
 	}
 
 	// Graceful stop: every replica exits 0 on SIGTERM and leaves nothing
