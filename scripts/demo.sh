@@ -113,8 +113,14 @@ serve_env() {
 echo "==> campaignctl serve --ui (accelerated clock: one simulated day per second) until every campaign is sent"
 echo "    status page $base_url/ui/ and metrics $base_url/metrics while it runs"
 real_start=$(date -u +%s)
+# --enroll-interval 10m: state triggers (inactivity, thresholds, dates) are
+# evaluated once, when the plan is applied, so the hand-written SQL below can
+# check them at that one moment. At one simulated day per second the default
+# (a minute) would evaluate them again 60 simulated days later whenever the
+# machine is slow enough for the run to last a minute, and rightly enroll the
+# leads that went quiet meanwhile.
 serve_env timeout 600 "$ctl" serve --db "$db" --smtp "$smtp_addr" --listen "$listen" --ui --exit-when-idle \
-  --public-url "$base_url" --clock-start "$start" --clock-speed 86400 \
+  --public-url "$base_url" --clock-start "$start" --clock-speed 86400 --enroll-interval 10m \
   2> "$data/serve.log"
 # Where the accelerated clock stood when the daemon went idle: a kept daemon
 # carries on from there.
