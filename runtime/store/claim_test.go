@@ -1,0 +1,120 @@
+package store_test
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/campaignctl/campaignctl/runtime/store"
+)
+
+func ids(cs []store.Claimed) []int64 {
+	var out []int64
+	for _, c := range cs {
+		out = append(out, c.ID)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// The claim is the only way a message gets to the relay, and the lease and
+// its fencing token (worker, attempts) the only thing between a slow replica
+// and a duplicate send: a claimed row is nobody else's until its lease runs
+// out (on the database's clock, whatever the engine's clock says), renewing
+// keeps it, a row taken over after the lease carries a new token, and the old
+// owner's outcome is then refused.
+func TestClaimLeaseAndFencing(t *testing.T) {
+	st, ctx := migrated(t), t.Context()
+	now := time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)
+	batch := []store.Recipient{{Key: "1", Email: "a@example.com"}, {Key: "2", Email: "b@example.com"}, {Key: "3", Email: "c@example.com"}}
+	if n, err := st.EnqueueBatch(ctx, "c", "", "marketing", now, now, batch); err != nil || n != 3 {
+		t.Fatalf("enqueue: %d, %v", n, err)
+	}
+	if err := st.Suppress(ctx, "C@example.com ", "unsubscribed", "", now); err != nil {
+		t.Fatal(err)
+	}
+
+	const lease = 400 * time.Millisecond
+	a, err := st.ClaimDue(ctx, now, "A", lease, 10)
+	if err != nil || len(a) != 3 {
+		t.Fatalf("A claims %d rows (%v); want all 3", len(a), err)
+	}
+	for _, c := range a {
+		if c.Attempts != 1 {
+			t.Fatalf("first claim of %d: attempts %d, want 1", c.ID, c.Attempts)
+		}
+		if c.Suppressed != (c.EmailNorm == "c@example.com") {
+			t.Fatalf("row %d (%s): suppressed=%v at claim time", c.ID, c.EmailNorm, c.Suppressed)
+		}
+	}
+	// Not due yet on the engine's clock: nothing, whoever asks.
+	if got, _ := st.ClaimDue(ctx, now.Add(-time.Hour), "B", lease, 10); len(got) != 0 {
+		t.Fatalf("B claimed %d rows not due yet", len(got))
+	}
+	// Leased: B gets nothing, even with an engine clock days ahead (the lease
+	// is on the database's clock).
+	if got, _ := st.ClaimDue(ctx, now.Add(72*time.Hour), "B", lease, 10); len(got) != 0 {
+		t.Fatalf("B claimed %d rows under A's lease", len(got))
+	}
+	// A renews one row past the others' expiry.
+	keep := a[0].ID
+	time.Sleep(lease / 2)
+	if n, err := st.RenewLeases(ctx, "A", []int64{keep}, lease); err != nil || n != 1 {
+		t.Fatalf("A renews 1 row: %d, %v", n, err)
+	}
+	time.Sleep(lease/2 + 100*time.Millisecond)
+	b, err := st.ClaimDue(ctx, now, "B", lease, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ids(a)
+	want = slices.DeleteFunc(want, func(id int64) bool { return id == keep })
+	if !slices.Equal(ids(b), want) {
+		t.Fatalf("after A's lease ran out B took %v; want %v (A renewed %d)", ids(b), want, keep)
+	}
+	for _, c := range b {
+		if c.Attempts != 2 {
+			t.Fatalf("row %d taken over: attempts %d, want 2 (a new fencing token)", c.ID, c.Attempts)
+		}
+	}
+	// A, late, records every row it claimed: only the renewed one is still
+	// its own.
+	var outs []store.Outcome
+	for _, c := range a {
+		outs = append(outs, store.Outcome{ID: c.ID, Attempts: c.Attempts, Status: store.OutboxSent, At: now, MessageID: "m"})
+	}
+	recorded, err := st.RecordOutcomes(ctx, "A", outs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recorded) != 1 || !recorded[keep] {
+		t.Fatalf("A's late outcomes recorded for %v; want only %d, the row it renewed", recorded, keep)
+	}
+	// A cannot renew what B holds now.
+	if n, _ := st.RenewLeases(ctx, "A", ids(b), lease); n != 0 {
+		t.Fatalf("A renewed %d of B's rows", n)
+	}
+	// B's outcomes (one a release) are its own.
+	outs = outs[:0]
+	for i, c := range b {
+		outs = append(outs, store.Outcome{ID: c.ID, Attempts: c.Attempts, Status: store.OutboxPending, At: now, Release: i == 0})
+	}
+	recorded, err = st.RecordOutcomes(ctx, "B", outs)
+	if err != nil || len(recorded) != len(b) {
+		t.Fatalf("B recorded %v (%v); want all %d", recorded, err, len(b))
+	}
+	// A released row is claimable at once and the release did not count as
+	// an attempt; the renewed row is sent and never claimed again.
+	c, err := st.ClaimDue(ctx, now.Add(time.Hour), "C", lease, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(ids(c), keep) {
+		t.Fatalf("the row recorded sent (%d) was claimed again", keep)
+	}
+	for _, r := range c {
+		if r.ID == b[0].ID && r.Attempts != 2 {
+			t.Fatalf("released row %d: attempts %d on its next claim, want 2 (the release is not an attempt)", r.ID, r.Attempts)
+		}
+	}
+}
