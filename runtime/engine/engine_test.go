@@ -145,6 +145,32 @@ func TestChangedTemplateDoesNotResend(t *testing.T) {
 	}
 }
 
+// A campaign removed and added again (here with another subject) is
+// materialized again: the outbox's unique key is then all that keeps the
+// contacts it already mailed from a second copy, while contacts who joined the
+// segment meanwhile do get it.
+func TestReaddedCampaignMailsOnlyWhoItHasNot(t *testing.T) {
+	b := setup(t, 20)
+	b.apply(t, testPlan("First", campaign("c", "")))
+	if n := b.pass(t); n != 10 {
+		t.Fatalf("first pass sent %d, want 10", n)
+	}
+	b.apply(t, testPlan("First"))
+	if n := b.pass(t); n != 0 {
+		t.Fatalf("removing the campaign sent %d", n)
+	}
+	b.st.DB.MustExec(`INSERT INTO contacts VALUES (101, 'new1@example.com', 'New 1', true), (102, 'C2@Example.com', 'Same address as 2', true)`)
+	b.apply(t, testPlan("Second subject", campaign("c", "")))
+	if n := b.pass(t); n != 1 {
+		t.Fatalf("the re-added campaign sent %d messages; want 1 (the one new address: the other is contact 2's again)", n)
+	}
+	var n int
+	b.st.DB.Get(&n, `SELECT count(*) FROM campaignctl.outbox WHERE campaign = 'c' AND status = 'sent'`)
+	if n != 11 {
+		t.Fatalf("%d sent rows, want 11", n)
+	}
+}
+
 func TestRemovedCampaignStopsPendingSends(t *testing.T) {
 	b := setup(t, 20)
 	b.apply(t, testPlan("Hi", campaign("c", "")))
