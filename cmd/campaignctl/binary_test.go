@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -37,3 +39,52 @@ func freePort(t *testing.T) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
+
+// process is a program a test runs as a process of its own (the built
+// daemon, Prometheus): its output is collected, and when the test ends it
+// gets SIGTERM, then SIGKILL past its grace.
+type process struct {
+	cmd   *exec.Cmd
+	logs  *lockedBuffer
+	done  chan struct{}
+	err   error // cmd.Wait's, once done is closed
+	grace time.Duration
+}
+
+// startProcess starts bin with args; env, when not nil, is its whole
+// environment (nil: the test's).
+func startProcess(t *testing.T, grace time.Duration, env []string, bin string, args ...string) *process {
+	t.Helper()
+	p := &process{cmd: exec.Command(bin, args...), logs: &lockedBuffer{}, done: make(chan struct{}), grace: grace}
+	p.cmd.Env = env
+	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", bin, err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() { p.stop() })
+	return p
+}
+
+// stop sends SIGTERM, waits up to the grace (then kills) and returns how the
+// process ended, or an error saying it had to be killed. Stopping twice is
+// harmless.
+func (p *process) stop() error {
+	select {
+	case <-p.done:
+		return p.err
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(p.grace):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		return fmt.Errorf("did not exit within %s of SIGTERM; killed", p.grace)
+	}
+}
+
+// output returns what the process wrote so far.
+func (p *process) output() string { return p.logs.String() }

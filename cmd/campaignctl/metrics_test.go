@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -9,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -28,32 +26,16 @@ func TestMetricsLiveScrapePassesPromtool(t *testing.T) {
 	bin := buildKillBinary(t, t.TempDir())
 	port := freePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	var logs bytes.Buffer
-	cmd := exec.Command(bin, "serve", "--db", e.url, "--smtp", e.addr, "--listen", fmt.Sprintf("127.0.0.1:%d", port),
+	d := startProcess(t, 20*time.Second, append(os.Environ(), "CAMPAIGNCTL_SECRET=metrics-test-secret-0123456789"),
+		bin, "serve", "--db", e.url, "--smtp", e.addr, "--listen", fmt.Sprintf("127.0.0.1:%d", port),
 		"--interval", "20ms", "--public-url", base, "--clock-start", "2026-12-02T00:00:00Z", "--clock-speed", "1000000")
-	cmd.Env = append(os.Environ(), "CAMPAIGNCTL_SECRET=metrics-test-secret-0123456789")
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
 
 	// Wait for a real send, then for a scrape that shows it.
 	var body string
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if time.Now().After(deadline) {
-			t.Fatalf("no mail sent and scraped within 60s (%d messages at the relay)\nlast scrape:\n%s\ndaemon log:\n%s", e.smtp.Count(), tail(body, 3000), tail(logs.String(), 3000))
+			t.Fatalf("no mail sent and scraped within 60s (%d messages at the relay)\nlast scrape:\n%s\ndaemon log:\n%s", e.smtp.Count(), tail(body, 3000), tail(d.output(), 3000))
 		}
 		if e.smtp.Count() > 0 {
 			body = scrape(t, base+"/metrics")

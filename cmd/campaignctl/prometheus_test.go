@@ -18,7 +18,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -109,33 +108,17 @@ func TestDashboardQueriesOnRealPrometheus(t *testing.T) {
 	prom := startPrometheus(t, promBin, dir, fmt.Sprintf("127.0.0.1:%d", daemonPort))
 
 	bin := buildKillBinary(t, dir)
-	var logs bytes.Buffer
 	// A minute of engine time per second from a fixed start: the per-minute
 	// rate limit lets a sender go on every second, while the A/B remainder
 	// (decided after 4 hours: 4 minutes here) stays held, a backlog, and
 	// quiet hours hold the contacts for whom 14:00 UTC is night.
-	cmd := exec.Command(bin, "serve", "--db", e.url, "--smtp", e.addr, "--listen", fmt.Sprintf("127.0.0.1:%d", daemonPort),
+	d := startProcess(t, 20*time.Second, append(os.Environ(), "CAMPAIGNCTL_SECRET=prometheus-test-secret-0123456789"),
+		bin, "serve", "--db", e.url, "--smtp", e.addr, "--listen", fmt.Sprintf("127.0.0.1:%d", daemonPort),
 		"--interval", "50ms", "--public-url", base, "--clock-start", "2026-12-02T14:00:00Z", "--clock-speed", "60",
 		"--inbound", fmt.Sprintf("127.0.0.1:%d", inboundPort), "--bounce-domain", "bounces.acme.example")
-	cmd.Env = append(os.Environ(), "CAMPAIGNCTL_SECRET=prometheus-test-secret-0123456789")
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
 	fail := func(format string, args ...any) {
 		t.Helper()
-		t.Fatalf(format+"\ndaemon log:\n%s\nprometheus log:\n%s", append(args, tail(logs.String(), 3000), tail(prom.logs.String(), 2000))...)
+		t.Fatalf(format+"\ndaemon log:\n%s\nprometheus log:\n%s", append(args, tail(d.output(), 3000), tail(prom.output(), 2000))...)
 	}
 
 	// Mail out, including to the nurture's test group, and a hard bounce.
@@ -422,9 +405,9 @@ func readDashboard(t *testing.T, path string) grafanaDashboard {
 
 // promServer is a Prometheus started by the test.
 type promServer struct {
+	*process
 	base    string
 	started time.Time
-	logs    *bytes.Buffer
 }
 
 // startPrometheus runs prometheus on a free loopback port with a temporary
@@ -453,24 +436,9 @@ func startPrometheus(t *testing.T, bin, dir, target string) *promServer {
 		t.Fatal(err)
 	}
 	port := freePort(t)
-	p := &promServer{base: fmt.Sprintf("http://127.0.0.1:%d", port), logs: &bytes.Buffer{}}
-	cmd := exec.Command(bin, "--config.file="+cfgPath, "--storage.tsdb.path="+filepath.Join(dir, "prometheus-data"),
+	p := &promServer{base: fmt.Sprintf("http://127.0.0.1:%d", port)}
+	p.process = startProcess(t, 10*time.Second, nil, bin, "--config.file="+cfgPath, "--storage.tsdb.path="+filepath.Join(dir, "prometheus-data"),
 		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port), "--log.level=warn")
-	cmd.Stdout, cmd.Stderr = p.logs, p.logs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", bin, err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		resp, err := http.Get(p.base + "/-/ready")
@@ -481,12 +449,12 @@ func startPrometheus(t *testing.T, bin, dir, target string) *promServer {
 			}
 		}
 		select {
-		case err := <-done:
-			t.Fatalf("prometheus exited before it was ready: %v\n%s", err, p.logs)
+		case <-p.done:
+			t.Fatalf("prometheus exited before it was ready: %v\n%s", p.err, p.output())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("prometheus not ready on %s within 20s\n%s", p.base, p.logs)
+			t.Fatalf("prometheus not ready on %s within 20s\n%s", p.base, p.output())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

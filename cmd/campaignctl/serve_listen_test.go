@@ -1,14 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -23,23 +20,9 @@ func TestServeMetricsOnTheirOwnListenerAndRateLimit(t *testing.T) {
 	bin := buildKillBinary(t, t.TempDir())
 	pub := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	internal := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	var logs bytes.Buffer
-	cmd := exec.Command(bin, "serve", "--db", e.url, "--smtp", e.addr, "--listen", pub, "--metrics-listen", internal,
+	d := startProcess(t, 20*time.Second, append(os.Environ(), "CAMPAIGNCTL_SECRET="+testSecret), bin, "serve",
+		"--db", e.url, "--smtp", e.addr, "--listen", pub, "--metrics-listen", internal,
 		"--rate-limit", "1", "--rate-burst", "3", "--public-url", "http://"+pub)
-	cmd.Env = append(os.Environ(), "CAMPAIGNCTL_SECRET="+testSecret)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			cmd.Process.Kill()
-			<-done
-		}
-	})
 	get := func(url string) int {
 		res, err := http.Get(url)
 		if err != nil {
@@ -52,7 +35,7 @@ func TestServeMetricsOnTheirOwnListenerAndRateLimit(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for get("http://"+internal+"/healthz") != http.StatusOK {
 		if time.Now().After(deadline) {
-			t.Fatalf("no /healthz on --metrics-listen within 30 s; log:\n%s", tail(logs.String(), 2000))
+			t.Fatalf("no /healthz on --metrics-listen within 30 s; log:\n%s", tail(d.output(), 2000))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -80,18 +63,11 @@ func TestServeMetricsOnTheirOwnListenerAndRateLimit(t *testing.T) {
 	if got := get("http://" + internal + "/metrics"); got != http.StatusOK {
 		t.Errorf("/metrics after the client hit its limit: %d; the operator's listener is not limited", got)
 	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-done:
-		stopped = true
-		if err != nil {
-			t.Fatalf("serve after SIGTERM: %v\n%s", err, tail(logs.String(), 2000))
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("serve did not exit within 20 s of SIGTERM")
+	if err := d.stop(); err != nil {
+		t.Fatalf("serve after SIGTERM: %v\n%s", err, tail(d.output(), 2000))
 	}
-	if !strings.Contains(logs.String(), `msg="serving /metrics, /healthz and /readyz" addr=`+internal) {
-		t.Errorf("the log does not say where /metrics is:\n%s", tail(logs.String(), 2000))
+	if !strings.Contains(d.output(), `msg="serving /metrics, /healthz and /readyz" addr=`+internal) {
+		t.Errorf("the log does not say where /metrics is:\n%s", tail(d.output(), 2000))
 	}
 }
 

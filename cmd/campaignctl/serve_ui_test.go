@@ -6,10 +6,8 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -61,31 +59,15 @@ func TestServeUILive(t *testing.T) {
 	port := freePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	const token = "serve-ui-test-token-0123456789"
-	logs := &lockedBuffer{}
-	cmd := exec.Command(bin, "serve", "--db", e.url, "--smtp", e.addr, "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--ui",
-		"--interval", "20ms", "--public-url", base, "--clock-start", "2026-12-02T00:00:00Z", "--clock-speed", "1000000")
 	env := []string{"CAMPAIGNCTL_SECRET=serve-ui-test-secret-0123456789", "CAMPAIGNCTL_EVENTS_TOKEN=" + token}
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "CAMPAIGNCTL_UI_TOKEN=") && !strings.HasPrefix(kv, "CAMPAIGNCTL_EVENTS_TOKEN=") {
 			env = append(env, kv)
 		}
 	}
-	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
+	d := startProcess(t, 20*time.Second, env, bin, "serve", "--db", e.url, "--smtp", e.addr, "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--ui",
+		"--interval", "20ms", "--public-url", base, "--clock-start", "2026-12-02T00:00:00Z", "--clock-speed", "1000000")
+	logs := d.logs
 	noRedirect := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	get := func(auth string) (int, string, string) {
 		req, _ := http.NewRequest("GET", base+"/ui/", nil)
