@@ -6,16 +6,14 @@ package httpapi
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"mime"
 	"net/http"
-	"strings"
 	"time"
 
+	"github.com/campaignctl/campaignctl/internal/bearer"
 	"github.com/campaignctl/campaignctl/runtime/events"
 	"github.com/campaignctl/campaignctl/runtime/store"
 )
@@ -29,9 +27,6 @@ const (
 	DefaultEventsMaxEvents = 1000
 	// EventsTokenEnv names the environment variable holding the bearer token.
 	EventsTokenEnv = "CAMPAIGNCTL_EVENTS_TOKEN"
-	// minEventsTokenLen keeps a guessable token out: 16 characters of the
-	// b64token alphabet are at least 96 bits when random.
-	minEventsTokenLen = 16
 	// eventsStoreTimeout bounds storing one batch, below http.Server's
 	// WriteTimeout (see Serve) so the client still gets the answer.
 	eventsStoreTimeout = 20 * time.Second
@@ -51,41 +46,10 @@ type EventStore interface {
 var _ EventStore = (*store.Store)(nil)
 
 // CheckEventsToken says whether tok can serve as the POST /v1/events bearer
-// token: at least 16 characters of RFC 6750's b64token alphabet, so it passes an
-// Authorization header unchanged. The error never shows the token.
-func CheckEventsToken(tok string) error {
-	if len(tok) < minEventsTokenLen {
-		return fmt.Errorf("%s is %d characters long; use at least %d random ones, e.g. from `openssl rand -hex 32`", EventsTokenEnv, len(tok), minEventsTokenLen)
-	}
-	for i := 0; i < len(tok); i++ {
-		c := tok[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~+/=", c) >= 0) {
-			return fmt.Errorf("%s has a character other than A-Z a-z 0-9 - . _ ~ + / = at position %d (a trailing newline?); use e.g. `openssl rand -hex 32`", EventsTokenEnv, i+1)
-		}
-	}
-	return nil
-}
-
-// tokenMatches compares the digests of got and want in constant time: comparing
-// the tokens themselves would leak want's length.
-func tokenMatches(got, want string) bool {
-	if want == "" {
-		return false
-	}
-	g, w := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(want))
-	return subtle.ConstantTimeCompare(g[:], w[:]) == 1
-}
-
-// bearerToken returns the token of an "Authorization: Bearer <token>" header; the
-// scheme is case-insensitive (RFC 9110).
-func bearerToken(r *http.Request) (string, bool) {
-	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "", false
-	}
-	tok = strings.TrimSpace(tok)
-	return tok, tok != ""
-}
+// token (internal/bearer: at least 16 characters of RFC 6750's b64token
+// alphabet, so it passes an Authorization header unchanged). The error never
+// shows the token.
+func CheckEventsToken(tok string) error { return bearer.Check(EventsTokenEnv, tok) }
 
 // eventsResponse is the body of a successful POST /v1/events.
 type eventsResponse struct {
@@ -128,8 +92,8 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 		writeEventsError(w, http.StatusNotFound, "POST /v1/events is off on this daemon: set %s to a random token (e.g. `openssl rand -hex 32`) in the environment of `campaignctl serve` and restart it", EventsTokenEnv)
 		return
 	}
-	tok, ok := bearerToken(r)
-	if !ok || !tokenMatches(tok, s.EventsToken) {
+	tok, ok := bearer.FromHeader(r)
+	if !ok || !bearer.Matches(tok, s.EventsToken) {
 		challenge := `Bearer realm="campaignctl"`
 		msg := "missing bearer token: send the header Authorization: Bearer <the daemon's " + EventsTokenEnv + ">"
 		if ok {

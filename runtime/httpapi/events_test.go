@@ -396,49 +396,6 @@ func TestPostEventsStoreFails(t *testing.T) {
 	}
 }
 
-func TestTokenMatches(t *testing.T) {
-	for _, tc := range []struct {
-		got, want string
-		ok        bool
-	}{
-		{testToken, testToken, true},
-		{testToken[:31] + "0", testToken, false}, // same length, last byte differs
-		{testToken[:16], testToken, false},       // a prefix
-		{testToken + "0", testToken, false},      // longer
-		{"", testToken, false},
-		{"", "", false}, // no token configured never matches
-		{testToken, "", false},
-	} {
-		if got := tokenMatches(tc.got, tc.want); got != tc.ok {
-			t.Errorf("tokenMatches(%q, %q) = %v, want %v", tc.got, tc.want, got, tc.ok)
-		}
-	}
-}
-
-func TestBearerToken(t *testing.T) {
-	for _, tc := range []struct {
-		header, tok string
-		ok          bool
-	}{
-		{"Bearer abc", "abc", true},
-		{"bearer abc", "abc", true}, // the scheme is case-insensitive
-		{"Bearer  abc ", "abc", true},
-		{"Bearer", "", false},
-		{"Bearer ", "", false},
-		{"Basic abc", "", false},
-		{"", "", false},
-	} {
-		r := httptest.NewRequest("POST", "/v1/events", nil)
-		if tc.header != "" {
-			r.Header.Set("Authorization", tc.header)
-		}
-		tok, ok := bearerToken(r)
-		if tok != tc.tok || ok != tc.ok {
-			t.Errorf("Authorization %q: got %q, %v; want %q, %v", tc.header, tok, ok, tc.tok, tc.ok)
-		}
-	}
-}
-
 func TestCheckEventsToken(t *testing.T) {
 	for _, tc := range []struct {
 		tok  string

@@ -3,22 +3,19 @@ package statuspage
 import (
 	"crypto/hmac"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/campaignctl/campaignctl/internal/bearer"
 )
 
 const (
 	// TokenEnv names the environment variable holding the page's token; when
 	// it is unset the daemon uses the events API's.
 	TokenEnv = "CAMPAIGNCTL_UI_TOKEN"
-	// minTokenLen: 16 characters of the b64token alphabet are at least 96
-	// bits when random (the events token's rule).
-	minTokenLen = 16
 	// cookieName holds a session: "<expiry unix seconds>.<hex HMAC>".
 	cookieName = "campaignctl_ui"
 	// DefaultSessionTTL is how long a login lasts.
@@ -28,29 +25,9 @@ const (
 )
 
 // CheckToken refuses a token too short to be secret, or with characters a
-// header or a form could mangle. envName is said in the message.
-func CheckToken(envName, tok string) error {
-	if len(tok) < minTokenLen {
-		return fmt.Errorf("%s is %d characters long; use at least %d random ones, e.g. from `openssl rand -hex 32`", envName, len(tok), minTokenLen)
-	}
-	for i := 0; i < len(tok); i++ {
-		c := tok[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~+/=", c) >= 0) {
-			return fmt.Errorf("%s has a character other than A-Z a-z 0-9 - . _ ~ + / = at position %d (a trailing newline?); use e.g. `openssl rand -hex 32`", envName, i+1)
-		}
-	}
-	return nil
-}
-
-// tokenMatches compares digests in constant time: comparing the tokens
-// themselves would leak the length of the right one.
-func tokenMatches(got, want string) bool {
-	if want == "" {
-		return false
-	}
-	g, w := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(want))
-	return subtle.ConstantTimeCompare(g[:], w[:]) == 1
-}
+// header or a form could mangle (internal/bearer). envName is said in the
+// message.
+func CheckToken(envName, tok string) error { return bearer.Check(envName, tok) }
 
 // sessionMAC is the HMAC of a session's expiry keyed by the token: a cookie
 // cannot be forged without the token, does not reveal it, and stops working
@@ -100,7 +77,7 @@ const (
 func (h *Handler) authenticate(r *http.Request) authState {
 	if v := r.Header.Get("Authorization"); v != "" {
 		scheme, tok, ok := strings.Cut(v, " ")
-		if !ok || !strings.EqualFold(scheme, "Bearer") || !tokenMatches(strings.TrimSpace(tok), h.token) {
+		if !ok || !strings.EqualFold(scheme, "Bearer") || !bearer.Matches(strings.TrimSpace(tok), h.token) {
 			return authBad
 		}
 		return authBearer

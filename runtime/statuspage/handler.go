@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/campaignctl/campaignctl/internal/bearer"
 )
 
 // Prefix is where the page is mounted; every link and the cookie's path
@@ -208,7 +210,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad form", http.StatusBadRequest)
 		return
 	}
-	if !tokenMatches(strings.TrimSpace(r.PostForm.Get("token")), h.token) {
+	if !bearer.Matches(strings.TrimSpace(r.PostForm.Get("token")), h.token) {
 		h.render(w, http.StatusUnauthorized, "login", page{Title: "Sign in", Body: loginBody{
 			Msg: "That is not this daemon's token. It is the value of " + TokenEnv + " in the daemon's environment (or of CAMPAIGNCTL_EVENTS_TOKEN when that is unset)."}})
 		return

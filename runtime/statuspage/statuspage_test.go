@@ -116,7 +116,7 @@ func (b *bundle) do(method, target string, form url.Values, hdr map[string]strin
 	return w
 }
 
-var bearer = map[string]string{"Authorization": "Bearer " + testToken}
+var bearerHeader = map[string]string{"Authorization": "Bearer " + testToken}
 
 func TestNewNeedsTokenAndSource(t *testing.T) {
 	if _, err := New(Options{Source: newSource()}); err == nil || !strings.Contains(err.Error(), TokenEnv) {
@@ -153,7 +153,7 @@ func TestAuthBearerAndRedirect(t *testing.T) {
 	if w.Code != http.StatusUnauthorized {
 		t.Errorf("basic scheme: %d, want 401", w.Code)
 	}
-	w = b.do("GET", "/ui/", nil, bearer)
+	w = b.do("GET", "/ui/", nil, bearerHeader)
 	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `data-k="campaign/launch/received">9 (90.0%)<`) {
 		t.Fatalf("bearer: %d\n%s", w.Code, w.Body)
 	}
@@ -245,7 +245,7 @@ func TestLoginCookie(t *testing.T) {
 func TestHeadersAndEscaping(t *testing.T) {
 	b := setup(t)
 	for _, p := range []string{"/ui/", "/ui/objects/sequence/" + url.PathEscape(evil), "/ui/login"} {
-		w := b.do("GET", p, nil, bearer)
+		w := b.do("GET", p, nil, bearerHeader)
 		if p == "/ui/login" {
 			w = b.do("GET", p, nil, nil)
 		}
@@ -264,7 +264,7 @@ func TestHeadersAndEscaping(t *testing.T) {
 			t.Errorf("%s: unescaped markup in\n%s", p, body)
 		}
 	}
-	w := b.do("GET", "/ui/", nil, bearer)
+	w := b.do("GET", "/ui/", nil, bearerHeader)
 	if !strings.Contains(w.Body.String(), "&lt;script&gt;alert(1)&lt;/script&gt;") {
 		t.Errorf("the evil name is not shown escaped:\n%s", w.Body)
 	}
@@ -275,7 +275,7 @@ func TestHeadersAndEscaping(t *testing.T) {
 
 func TestObjectPage(t *testing.T) {
 	b := setup(t)
-	w := b.do("GET", "/ui/objects/workflow/router", nil, bearer)
+	w := b.do("GET", "/ui/objects/workflow/router", nil, bearerHeader)
 	if w.Code != http.StatusOK {
 		t.Fatalf("%d\n%s", w.Code, w.Body)
 	}
@@ -293,11 +293,11 @@ func TestObjectPage(t *testing.T) {
 			t.Errorf("object page lacks %s", want)
 		}
 	}
-	w = b.do("GET", "/ui/objects/workflow/gone", nil, bearer)
+	w = b.do("GET", "/ui/objects/workflow/gone", nil, bearerHeader)
 	if w.Code != http.StatusNotFound || !strings.Contains(w.Body.String(), "no workflow named gone") {
 		t.Errorf("unknown object: %d\n%s", w.Code, w.Body)
 	}
-	w = b.do("GET", "/ui/objects/workflow/broken", nil, bearer)
+	w = b.do("GET", "/ui/objects/workflow/broken", nil, bearerHeader)
 	if w.Code != http.StatusServiceUnavailable || strings.Contains(w.Body.String(), "SECRET-DETAIL") {
 		t.Errorf("store error: %d, shown to the reader:\n%s", w.Code, w.Body)
 	}
@@ -308,7 +308,7 @@ func TestObjectPage(t *testing.T) {
 
 func TestContactLookup(t *testing.T) {
 	b := setup(t)
-	w := b.do("POST", "/ui/contact", url.Values{"q": {"ann@example.com"}}, bearer)
+	w := b.do("POST", "/ui/contact", url.Values{"q": {"ann@example.com"}}, bearerHeader)
 	if w.Code != http.StatusOK {
 		t.Fatalf("%d\n%s", w.Code, w.Body)
 	}
@@ -316,18 +316,18 @@ func TestContactLookup(t *testing.T) {
 	if !strings.Contains(body, `data-contact="lead:1"`) || !strings.Contains(body, "lead:1 x&#34;&gt;&lt;script&gt;") || !strings.Contains(body, "2026-03-01T09:00:00Z") {
 		t.Errorf("lookup page:\n%s", body)
 	}
-	w = b.do("POST", "/ui/contact", url.Values{"q": {"nobody@example.com"}}, bearer)
+	w = b.do("POST", "/ui/contact", url.Values{"q": {"nobody@example.com"}}, bearerHeader)
 	if w.Code != http.StatusNotFound || !strings.Contains(w.Body.String(), "no contact has the address nobody@example.com") {
 		t.Errorf("unknown contact: %d\n%s", w.Code, w.Body)
 	}
 	if strings.Contains(b.log.String(), "nobody@example.com") {
 		t.Errorf("the looked-up address was logged: %s", b.log)
 	}
-	w = b.do("POST", "/ui/contact", url.Values{"q": {"lead:1"}}, map[string]string{"Authorization": bearer["Authorization"], "Origin": "https://evil.example"})
+	w = b.do("POST", "/ui/contact", url.Values{"q": {"lead:1"}}, map[string]string{"Authorization": bearerHeader["Authorization"], "Origin": "https://evil.example"})
 	if w.Code != http.StatusForbidden {
 		t.Errorf("cross-site lookup: %d, want 403", w.Code)
 	}
-	w = b.do("POST", "/ui/contact", url.Values{"q": {" "}}, bearer)
+	w = b.do("POST", "/ui/contact", url.Values{"q": {" "}}, bearerHeader)
 	if w.Code != http.StatusBadRequest {
 		t.Errorf("empty lookup: %d", w.Code)
 	}
