@@ -97,7 +97,58 @@ func (c *checker) checkCEL(u celUse) []segRef {
 		c.errorf(u.expr.Content(), "%s must be a bool expression, but %s", u.owner, what).Detail = detail
 	}
 	c.checkEngagement(u, x, checked)
+	c.checkConversions(u, env, x, checked)
 	return refs
+}
+
+// conversions are the functions whose literal arguments can be wrong in ways
+// the type checker does not see: timestamp("not a date"), a zone name
+// misspelled, duration("1 day").
+var conversions = map[string]string{
+	celmodel.FuncTimestamp: `timestamp("2024-01-01T00:00:00Z"), or a wall-clock time in a zone: timestamp("2024-01-01T09:00:00", "Europe/Brussels")`,
+	"duration":             `duration("720h"), or days(30)`,
+}
+
+func argStart(a *ast.AST, x *textIndex, e ast.Expr) int { s, _ := argRange(a, x, e); return s }
+func argEnd(a *ast.AST, x *textIndex, e ast.Expr) int   { _, e2 := argRange(a, x, e); return e2 }
+
+// checkConversions evaluates every timestamp() and duration() call whose
+// arguments are all literals, as the runtime would, and reports one that
+// fails at its call: otherwise the filter validates and fails on every
+// contact at send time.
+func (c *checker) checkConversions(u celUse, env *cel.Env, x *textIndex, checked *cel.Ast) {
+	a := checked.NativeRep()
+	ast.PostOrderVisit(a.Expr(), ast.NewExprVisitor(func(e ast.Expr) {
+		if e.Kind() != ast.CallKind {
+			return
+		}
+		call := e.AsCall()
+		usage, ok := conversions[call.FunctionName()]
+		if !ok || call.IsMemberFunction() || len(call.Args()) == 0 {
+			return
+		}
+		for _, arg := range call.Args() {
+			if arg.Kind() != ast.LiteralKind {
+				return
+			}
+		}
+		sub := ast.NewCheckedAST(ast.NewAST(e, a.SourceInfo()), a.TypeMap(), a.ReferenceMap())
+		prg, err := env.PlanProgram(sub)
+		if err == nil {
+			_, _, err = prg.Eval(map[string]any{})
+		}
+		if err == nil {
+			return
+		}
+		msg := strings.TrimPrefix(err.Error(), "evaluation error: ")
+		if call.FunctionName() == "duration" {
+			// cel-go says "type conversion error from 'string' to
+			// 'google.protobuf.Duration'".
+			msg = fmt.Sprintf("duration(%s) is not a duration: CEL reads a number and a unit (h, m, s, ms), e.g. \"720h\"", x.text[argStart(a, x, call.Args()[0]):argEnd(a, x, call.Args()[0])])
+		}
+		start, end := argRange(a, x, e)
+		c.errorf(u.expr.Sub(start, end), "%s: %s", u.owner, msg).Detail = "Write " + usage + "."
+	}))
 }
 
 // checkEngagement reports engagement predicates (lead.clicked(days(30))) whose

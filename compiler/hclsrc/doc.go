@@ -42,11 +42,20 @@
 //	  include_archived = true          # optional, default false
 //	  filter = <<-CEL
 //	    !lead.blacklisted
-//	    && lead.created_at >= timestamp("2024-01-01T00:00:01Z")
+//	    && lead.created_at >= timestamp("2024-01-01T00:00:01Z")   # RFC 3339, with its offset
+//	    && lead.created_at < timestamp("2025-01-01", "Europe/Brussels")  # or wall-clock time in a zone
 //	    && !(lead.stage in ["New", "Qualified", "Won"])
 //	    && lead.lost_reason == "Not enough stock"
 //	  CEL
 //	}
+//
+//	# timestamp() and duration() with literal arguments are evaluated by the
+//	# compiler: a date it cannot read ("01/02/2024") or a zone that does not
+//	# exist ("Europe/Bruxelles") is an error at its file, line and column.
+//	# timestamp(TIME, ZONE) reads "2006-01-02T15:04:05", "2006-01-02 15:04:05",
+//	# "2006-01-02T15:04" or "2006-01-02" in an IANA zone; a time that a
+//	# daylight-saving change skips or repeats takes the later offset for a gap,
+//	# the earlier for a repeat.
 //
 //	segment "makeup_browsers" {        # engagement predicates read the runner's events
 //	  model  = "lead"

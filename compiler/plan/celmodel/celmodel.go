@@ -143,6 +143,7 @@ func Env(m *plan.Model, segments []string) (*cel.Env, error) {
 		cel.Variable(m.Name, prov.objType),
 	}
 	opts = append(opts, engagementOptions(prov.objType)...)
+	opts = append(opts, zoneOptions()...)
 	for _, s := range segments {
 		opts = append(opts, cel.Variable(SegmentVar(s), cel.BoolType))
 	}
