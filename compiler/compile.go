@@ -28,6 +28,11 @@ func Compile(fsys fs.FS, opts Options) (*plan.Plan, diag.Diagnostics) {
 	cueCfg, cueDiags := cuesrc.Load(fsys)
 	cfg.Append(cueCfg)
 	ds = append(ds, cueDiags...)
+	if ds.HasSyntaxErrors() {
+		// A file could not be read: the checks would only echo it.
+		ds.Sort()
+		return nil, ds
+	}
 	p, checked := check.Plan(cfg)
 	ds = append(ds, checked...)
 	if !ds.HasErrors() && cfg.Len() == 0 {

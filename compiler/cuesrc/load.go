@@ -133,7 +133,14 @@ func (l *loader) parse(names []string) []*ast.File {
 		}
 		f, err := parser.ParseFile(name, data, parser.ParseComments)
 		if err != nil {
+			// A file that does not parse stops the compiler after loading
+			// (diag.Syntax): checking the others would report references
+			// to what it declares as unknown.
+			before := len(l.diags)
 			l.cueError(err, nil)
+			for i := before; i < len(l.diags); i++ {
+				l.diags[i].Syntax = true
+			}
 			continue
 		}
 		l.src.index(f.Decls, nil, nil)

@@ -37,6 +37,10 @@ type Diagnostic struct {
 	// Subject is where the problem is. Nil only for problems with no place in a
 	// file (an unreadable directory, an empty tree).
 	Subject *ir.Range
+	// Syntax marks an error that kept a file from being read as HCL or CUE:
+	// checking the rest would only report its echoes (a reference to what the
+	// broken file declares would read as unknown), so the compiler stops there.
+	Syntax bool `json:"-"`
 }
 
 // Errorf returns an error diagnostic at subject.
@@ -56,6 +60,16 @@ type Diagnostics []Diagnostic
 func (ds Diagnostics) Append(more ...Diagnostic) Diagnostics { return append(ds, more...) }
 
 // HasErrors reports whether any diagnostic is an error.
+// HasSyntaxErrors reports whether a file could not be read at all.
+func (ds Diagnostics) HasSyntaxErrors() bool {
+	for _, d := range ds {
+		if d.Syntax {
+			return true
+		}
+	}
+	return false
+}
+
 func (ds Diagnostics) HasErrors() bool {
 	for _, d := range ds {
 		if d.Severity == Error {

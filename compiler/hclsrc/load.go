@@ -144,12 +144,19 @@ func (p *parser) parse() {
 		return
 	}
 	file, hd := hclsyntax.ParseConfig(p.src, p.filename, hcl.InitialPos)
+	if hd.HasErrors() {
+		// Only the first syntax error: HCL recovers and goes on, but what it
+		// reports after an unbalanced quote or brace is mostly echoes of it
+		// ("Invalid multi-line string" on every later line), and checking
+		// what it recovered would add more (a template cut short, a reference
+		// to a block it lost). The compiler stops after the files are read.
+		p.syntaxDiag(hd)
+		return
+	}
 	p.hclDiags(hd)
 	if file == nil || file.Body == nil {
 		return
 	}
-	// HCL recovers from syntax errors; what it did parse is still worth checking,
-	// so one run reports problems past the first syntax error.
 	content, hd := file.Body.Content(rootSchema)
 	p.hclDiags(hd)
 	if content == nil {
@@ -261,6 +268,34 @@ func (p *parser) errorAt(r ir.Range, format string, args ...any) pending {
 
 // hclDiags converts HCL's diagnostics. Every one gets a subject, the file's start
 // if HCL gave none, so each can be located.
+// syntaxDiag reports the first syntax error of hd, saying how many more HCL
+// found after it.
+func (p *parser) syntaxDiag(hd hcl.Diagnostics) {
+	var errs hcl.Diagnostics
+	for _, h := range hd {
+		if h.Severity == hcl.DiagError {
+			errs = append(errs, h)
+		}
+	}
+	first := errs[0]
+	for _, h := range errs[1:] {
+		if h.Subject != nil && (first.Subject == nil || h.Subject.Start.Byte < first.Subject.Start.Byte) {
+			first = h
+		}
+	}
+	p.hclDiags(hcl.Diagnostics{first})
+	d := &p.diags[len(p.diags)-1]
+	d.Syntax = true
+	if n := len(errs) - 1; n > 0 {
+		more := fmt.Sprintf("HCL reports %d more syntax errors after this one in %s, which most likely follow from it (an unbalanced quote, brace or heredoc); fix this one and run again.", n, p.filename)
+		if d.Detail != "" {
+			d.Detail += " " + more
+		} else {
+			d.Detail = more
+		}
+	}
+}
+
 func (p *parser) hclDiags(hd hcl.Diagnostics) {
 	for _, h := range hd {
 		d := diag.Diagnostic{Severity: diag.Error, Summary: h.Summary, Detail: h.Detail}
