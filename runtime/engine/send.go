@@ -669,6 +669,10 @@ func (e *Engine) prepare(j job) prepared {
 		o.Error = "send-time policy: " + err.Error()
 		return done(o)
 	}
+	if o, refused := e.withoutConsent(l, tg, j.contacts, r); refused {
+		count(metrics.StatusCancelled)
+		return done(o)
+	}
 	if o, held := e.holdByPolicy(tg, j.contacts, r); held {
 		return done(o)
 	}
