@@ -207,6 +207,61 @@ func TestOptInPolicyHoldsBackMarketingMailWithoutConsent(t *testing.T) {
 			t.Errorf("explain person:2 does not say %q:\n%s", s, out)
 		}
 	}
+
+	// The consent ledger decides over the CRM's field when it has an entry:
+	// an operator's withdrawal stops a contact the CRM says agreed, a grant
+	// lets one go the CRM says did not, per subscription type or for all.
+	mustRun(t, 0, "consent", "--db", url, "withdraw", "yes@example.com", "--actor", "ops", "--reason", "asked by phone")
+	mustRun(t, 0, "consent", "--db", url, "grant", "person:2", "--source", "form", "--actor", "ops", "--reason", "paper form")
+	mustRun(t, 0, "consent", "--db", url, "grant", "null@example.com", "--subscription", "newsletter", "--actor", "ops")
+	if out := mustRun(t, 1, "consent", "--db", url, "grant", "null@example.com", "--subscription", "newsleter", "--actor", "ops"); out != "" {
+		t.Errorf("a refused grant printed %q", out)
+	}
+	show := mustRun(t, 0, "consent", "--db", url, "show", "person:1")
+	for _, s := range []string{"yes@example.com: 1 entries", "withdraw  all marketing  operator  actor=ops reason=asked by phone"} {
+		if !strings.Contains(show, s) {
+			t.Errorf("consent show person:1 does not say %q:\n%s", s, show)
+		}
+	}
+	more := consentCampaigns + `
+campaign "promo2" {
+  segment  = "everyone"
+  template = "promo"
+  sender   = "shop"
+}
+campaign "news2" {
+  segment  = "everyone"
+  template = "news"
+  sender   = "shop"
+}
+`
+	if err := os.WriteFile(filepath.Join(src, "main.hcl"), []byte(more), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, 0, "plan", "--no-git", "-o", planPath, src)
+	mustRun(t, 0, "apply", "--db", url, planPath)
+	mustRun(t, 0, "serve", "--db", url, "--smtp", addr.String(), "--listen", "", "--exit-when-idle", "--interval", "20ms",
+		"--clock-start", "2026-12-03T00:00:00Z", "--clock-speed", "1000000", "--public-url", "http://mail.test")
+	got = map[string][]string{}
+	for _, m := range srv.Messages() {
+		obj := header(string(m.Data), "X-Campaignctl-Campaign")
+		got[obj] = append(got[obj], strings.ToLower(m.To[0]))
+	}
+	for obj, w := range map[string]string{
+		"promo2": "no@example.com nonews@example.com",
+		"news2":  "no@example.com null@example.com",
+	} {
+		if g := sortedJoin(got[obj]); g != w {
+			t.Errorf("after the ledger entries, %s went to %q, want %q", obj, g, w)
+		}
+	}
+	var why string
+	if err := db.Get(&why, `SELECT last_error FROM campaignctl.outbox WHERE campaign = 'promo2' AND email = 'yes@example.com'`); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(why, "no consent: withdrawn for all marketing mail on ") || !strings.Contains(why, "(operator, ledger entry ") {
+		t.Errorf("promo2 to yes@ was refused for %q, want the ledger's withdrawal", why)
+	}
 }
 
 func header(data, name string) string {

@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"context"
 	"fmt"
+	"time"
 
 	"github.com/google/cel-go/cel"
 
@@ -15,6 +17,14 @@ import (
 // type its own, else the model's. It is read from the contact's row as it is
 // at send time (the batch's contact read), so a consent withdrawn in the CRM
 // after the message was queued stops it.
+//
+// The consent ledger (campaignctl.consent_ledger: unsubscribes, `campaignctl
+// consent grant|withdraw`, confirmations) is newer evidence than the CRM's
+// field, so when it has an entry for the address it decides: the latest entry
+// for the template's subscription type or for all marketing mail, whichever
+// is later, grants or withdraws. Without one, the model's rule decides. When
+// the ledger cannot be read the message is held a minute, never sent on the
+// CRM's word alone: a withdrawal might be there.
 //
 // A message without consent is cancelled, not held: like a suppressed
 // address, it is a decision about this message, recorded in the ledger
@@ -39,6 +49,11 @@ func consentKey(model, subscription string) string { return model + "\x00" + sub
 // revision.
 func (l *loaded) loadConsent() {
 	l.consent = map[string]*consentRule{}
+	for _, r := range l.rules {
+		if optIn, _ := r.OptIn(); optIn {
+			l.anyOptIn = true
+		}
+	}
 	for i := range l.plan.Models {
 		m := &l.plan.Models[i]
 		add := func(sub, expr string) {
@@ -97,6 +112,21 @@ func (e *Engine) withoutConsent(l *loaded, tg target, contacts batchContacts, r 
 	if cr.err != nil {
 		return refuse(cr.err.Error())
 	}
+	if contacts.ledgerErr != nil {
+		o := outcome(r, store.OutboxPending)
+		o.Hold, o.At, o.Error = true, e.Clock.Now().Add(time.Minute), "held: the consent ledger cannot be read"
+		return o, true
+	}
+	if en, ok := latestLedgerEntry(contacts.ledger[r.EmailNorm], tg.subscription); ok {
+		if en.Action == store.ConsentWithdraw {
+			scope := "all marketing mail"
+			if en.Subscription != "" {
+				scope = "subscription " + en.Subscription
+			}
+			return refuse(fmt.Sprintf("withdrawn for %s on %s (%s, ledger entry %d)", scope, en.RecordedAt.UTC().Format(time.RFC3339), en.Source, en.ID))
+		}
+		return store.Outcome{}, false
+	}
 	fields, err := contacts.get(tg.model, r.ContactKey)
 	if err != nil {
 		return store.Outcome{}, false
@@ -110,4 +140,46 @@ func (e *Engine) withoutConsent(l *loaded, tg target, contacts batchContacts, r 
 		return refuse(fmt.Sprintf("%s does not hold for this contact (%s)", cr.expr, what))
 	}
 	return store.Outcome{}, false
+}
+
+// latestLedgerEntry is the entry that decides a message of subscription sub:
+// the later of the address's latest entry for sub and for all marketing mail.
+func latestLedgerEntry(entries map[string]store.ConsentEntry, sub string) (store.ConsentEntry, bool) {
+	all, okAll := entries[""]
+	if sub == "" {
+		return all, okAll
+	}
+	own, okOwn := entries[sub]
+	switch {
+	case okOwn && okAll:
+		if all.RecordedAt.After(own.RecordedAt) || (all.RecordedAt.Equal(own.RecordedAt) && all.ID > own.ID) {
+			return all, true
+		}
+		return own, true
+	case okOwn:
+		return own, true
+	}
+	return all, okAll
+}
+
+// loadConsentLedger reads the latest ledger entries of the batch's addresses
+// whose messages need consent, in one query; nothing when none does.
+func loadConsentLedger(ctx context.Context, st *store.Store, l *loaded, rows []store.Claimed) (map[string]map[string]store.ConsentEntry, error) {
+	if !l.anyOptIn {
+		return nil, nil // no per-row work for a plan without opt_in policies
+	}
+	var addrs []string
+	for _, r := range rows {
+		tg, err := l.target(r)
+		if err != nil {
+			continue
+		}
+		if optIn, _ := tg.rules.OptIn(); optIn {
+			addrs = append(addrs, r.EmailNorm)
+		}
+	}
+	if len(addrs) == 0 {
+		return nil, nil
+	}
+	return st.LatestConsent(ctx, addrs)
 }

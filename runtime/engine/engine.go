@@ -168,6 +168,9 @@ type loaded struct {
 	// consent holds the consent conditions of the plan's models, compiled,
 	// by consentKey.
 	consent map[string]*consentRule
+	// anyOptIn: some message of the revision needs consent, so claimed
+	// batches read the consent ledger.
+	anyOptIn bool
 	// series are the plan's sequences and autoresponders by seriesKey,
 	// compiled (or with the error that kept one from compiling).
 	series map[string]*series

@@ -206,6 +206,7 @@ func (p *sendPass) claim(ctx context.Context) error {
 		contacts := loadBatchContacts(ctx, e.Store, l.plan, rows)
 		contacts.recent = loadRecentSends(ctx, e.Store, l, rows, e.Clock.Now())
 		contacts.budget = e.reserveBudgets(ctx, l, rows, e.Clock.Now())
+		contacts.ledger, contacts.ledgerErr = loadConsentLedger(ctx, e.Store, l, rows)
 		if contacts.recent != nil && contacts.recent.err != nil {
 			p.logOnce("cannot count recent marketing mail; frequency caps are not applied to this batch", contacts.recent.err)
 			contacts.recent = nil
