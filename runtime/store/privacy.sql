@@ -25,7 +25,8 @@ ORDER BY email_normalized, subscription, recorded_at DESC, id DESC;
 -- name: suppressed-among
 -- Which of these suppression keys are on the list: the hashes of forgotten
 -- addresses, computed by the daemon (the key never reaches the database).
-SELECT email_normalized FROM campaignctl.suppressions WHERE email_normalized = ANY($1::text[]);
+-- reason = 'erased' keeps the lookup in the partial index suppressions_erased.
+SELECT email_normalized FROM campaignctl.suppressions WHERE reason = 'erased' AND email_normalized = ANY($1::text[]);
 
 -- name: erasure-key-ids
 -- The key ids forgotten addresses were hashed with; a daemon whose key has
