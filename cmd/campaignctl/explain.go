@@ -53,6 +53,10 @@ const explainFormatVersion = 1
 //	    "email": "…",                               // as stored, "" when none
 //	    "suppression": null | {"reason": "unsubscribed" | "blacklisted" | "hard_bounce" | "complaint" | "manual",
 //	                           "campaign": "…" (omitted if none), "since": "RFC 3339"},
+//	    "consent": [{           // the model's consent rules read for the contact; omitted when it declares none
+//	      "subscription": "…" (omitted: the model's own rule), "rule": "lead.marketing_opt_in",
+//	      "holds": bool, "error": "…" (omitted if none; an error counts as no consent)
+//	    }],
 //	    "in_nothing": bool,     // in no object's segment, no message, no enrollment
 //	    "objects": [{           // campaigns, sequences, then workflows of the contact's model, by name
 //	      "kind": "campaign" | "sequence" | "workflow", "name": "…",
@@ -126,8 +130,11 @@ type explainContact struct {
 	Key         string              `json:"key"`
 	Email       string              `json:"email"`
 	Suppression *explainSuppression `json:"suppression"`
-	InNothing   bool                `json:"in_nothing"`
-	Objects     []explainObject     `json:"objects"`
+	// Consent lists the model's consent rules read for the contact (omitted
+	// when the model declares none); explain_consent.go.
+	Consent   []explainConsent `json:"consent,omitempty"`
+	InNothing bool             `json:"in_nothing"`
+	Objects   []explainObject  `json:"objects"`
 }
 
 type explainSuppression struct {
@@ -868,6 +875,7 @@ func (x *explainer) explainContact(ctx context.Context, c contactRecord, only *s
 			ec.Suppression = &explainSuppression{Reason: sup.Reason, Campaign: sup.Campaign, Since: sup.CreatedAt.UTC()}
 		}
 	}
+	ec.Consent = consentOf(c, x.now)
 	if !x.campaignsRead {
 		cs, err := x.st.Campaigns(ctx)
 		if err != nil {
@@ -1182,6 +1190,9 @@ func writeContactText(b *bytes.Buffer, c explainContact, p *plan.Plan, only *sto
 			via = ", through " + s.Campaign
 		}
 		fmt.Fprintf(b, "  address: suppressed since %s (%s%s): every message to it is cancelled\n", s.Since.Format(time.RFC3339), s.Reason, via)
+	}
+	for _, line := range consentText(c.Consent, optInPolicies(p)) {
+		fmt.Fprintln(b, line)
 	}
 	if len(c.Objects) == 0 {
 		if only != nil {

@@ -33,6 +33,8 @@ func commands() []command {
 		{"explain", "say why a contact did or did not get a campaign or sequence", runExplain},
 		{"timeline", "list a contact's events and messages in time order", runTimeline},
 		{"enrollments", "exclude, include or reset a contact's enrollment by hand (audited)", runEnrollments},
+		{"consent", "show a contact's consent ledger; record a grant or withdrawal", runConsent},
+		{"contact", "export everything the runner holds about a person, or forget it", runContact},
 		{"smtp-capture", "run a local SMTP server that stores mail as .eml files (development)", runSMTPCapture},
 	}
 }

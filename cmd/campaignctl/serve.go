@@ -222,6 +222,18 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 	}
 	defer st.Close()
 	st.SetMaxConns(*dbConns)
+	// Forgotten people are on the suppression list as keyed hashes: without
+	// their key this daemon could not recognise them, so it does not start.
+	if k := os.Getenv(store.ErasureKeyEnv); k != "" {
+		if st.Erasure, err = store.NewErasure([]byte(k)); err != nil {
+			fmt.Fprintln(stderr, "campaignctl serve:", err)
+			return 2
+		}
+	}
+	if err := st.CheckErasureKey(ctx); err != nil {
+		fmt.Fprintln(stderr, "campaignctl serve:", err)
+		return 2
+	}
 	// Marketing mail must carry a working unsubscribe link: refuse to start
 	// rather than send href="" (the engine also refuses such a revision applied
 	// later, and says so in the log).

@@ -69,6 +69,9 @@ type checker struct {
 	// senderUses lists every object that sends from a sender, for the
 	// from/reply-to rule of its policy.
 	senderUses []senderUse
+	// sendingPolicy is the policy of the object being checked (nil: the
+	// default), recorded with each template it sends for the consent lint.
+	sendingPolicy *ir.Policy
 	// waits are the wait steps to check against their workflow's minimum.
 	waits []pendingWait
 	// reported de-duplicates diagnostics that several objects would raise at the
@@ -347,6 +350,7 @@ func (c *checker) model(m *ir.Model) {
 	if usable(m.DefaultFilter) {
 		c.checkCEL(celUse{owner: fmt.Sprintf("default_filter of model %q", m.Name.Value), expr: m.DefaultFilter, env: me, scope: scopeDefault})
 	}
+	c.modelConsent(m, me)
 }
 
 // sqlName checks an attribute of a model that names a SQL table or column.
@@ -437,6 +441,7 @@ func (c *checker) campaign(k *ir.Campaign) {
 	seg := resolve(c, k.Segment, "segment", c.segments)
 	snd := resolve(c, k.Sender, "sender", c.senders)
 	pol := c.policyRef(k.Policy)
+	c.sendingPolicy = pol
 	if usable(k.SendAt) {
 		if _, err := time.Parse(time.RFC3339, k.SendAt.Value); err != nil {
 			c.errorf(k.SendAt.Content(), "send_at %q is not an RFC 3339 time", k.SendAt.Value).Detail =

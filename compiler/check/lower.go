@@ -221,11 +221,12 @@ func lower(cfg *ir.Config) []*object {
 	for _, t := range cfg.Templates {
 		add(t, "template", t.Name, t.DeclRange, func(l *lowerer) any {
 			return &plan.Template{
-				Name:    l.name("name", t.Name),
-				Subject: l.str("subject", t.Subject),
-				HTML:    l.str("html", t.HTML),
-				Text:    l.str("text", t.Text),
-				Class:   l.str("class", t.Class),
+				Name:         l.name("name", t.Name),
+				Subject:      l.str("subject", t.Subject),
+				HTML:         l.str("html", t.HTML),
+				Text:         l.str("text", t.Text),
+				Class:        l.str("class", t.Class),
+				Subscription: l.str("subscription", t.Subscription),
 			}
 		})
 	}
@@ -276,6 +277,15 @@ func lowerModel(l *lowerer, m *ir.Model) *plan.Model {
 	})
 	pm.DefaultFilter = l.cel("default_filter", m.DefaultFilter)
 	pm.TimeZone = l.str("time_zone", m.TimeZone)
+	pm.Consent = l.cel("consent", m.Consent)
+	if len(m.Subscriptions) > 0 {
+		pm.Subscriptions = blockList(l, "subscriptions", m.DeclRange, m.Subscriptions, func(p string, s *ir.Subscription) (ir.Name, ir.Range, plan.Subscription) {
+			return s.Name, s.DeclRange, plan.Subscription{
+				Name:    l.name(join(p, "name"), s.Name),
+				Consent: l.cel(join(p, "consent"), s.Consent),
+			}
+		})
+	}
 	return pm
 }
 
@@ -288,6 +298,7 @@ func lowerPolicy(l *lowerer, p *ir.Policy) *plan.Policy {
 		RequireOrgReplyTo:         l.boolean("require_org_reply_to", p.RequireOrgReplyTo),
 		OrgDomains:                l.list("org_domains", p.OrgDomains),
 		AudienceGrowthWarnPercent: l.integer("audience_growth_warn_percent", p.AudienceGrowthWarnPercent),
+		Consent:                   l.str("consent", p.Consent),
 	}
 	if q := p.QuietHours; q != nil {
 		m := l.block("quiet_hours", q.DeclRange)

@@ -25,6 +25,7 @@ func (c *checker) sequence(s *ir.Sequence) {
 	owner := fmt.Sprintf("sequence %q", s.Name.Value)
 	me, snd := c.enrollment(owner, s.Model, s.Segment, s.Sender)
 	pol := c.policyRef(s.Policy)
+	c.sendingPolicy = pol
 	if usable(s.Goal) {
 		c.checkCEL(celUse{owner: "goal of " + owner, expr: s.Goal, env: me, scope: scopeSegment,
 			detail: "A goal is true for a contact who has done what the sequence is for (converted); that contact gets no further step."})
@@ -85,6 +86,7 @@ func (c *checker) earlierStep(owner string, w *ir.Engagement, steps []*ir.Sequen
 func (c *checker) autoresponder(r *ir.Autoresponder) {
 	owner := fmt.Sprintf("autoresponder %q", r.Name.Value)
 	me, snd := c.enrollment(owner, r.Model, r.Segment, r.Sender)
+	c.sendingPolicy = nil // autoresponders follow the default policy
 	via := fmt.Sprintf("%s sends it to segment %q", owner, val(r.Segment))
 	for _, f := range r.FollowUps {
 		fo := fmt.Sprintf("follow-up %q of %s", f.Name.Value, owner)

@@ -102,12 +102,15 @@ type templateUse struct {
 	// class is the mail class of the send: marketing, transactional, or
 	// internal (a notification to the contact's owner, not to the contact).
 	class sendClass
+	// policy is the policy the sending object names; nil means the default.
+	policy *ir.Policy
 }
 
 // use resolves the template a send names and records the send for
 // templateLints. An unknown template is reported; an absent one is the
 // schema's to report.
 func (c *checker) use(u templateUse) {
+	u.policy = c.sendingPolicy
 	if u.tmpl = resolve(c, u.ref, "template", c.templates); u.tmpl != nil {
 		c.uses = append(c.uses, u)
 	}
@@ -119,9 +122,11 @@ func (c *checker) use(u templateUse) {
 func (c *checker) templateLints() {
 	for _, u := range c.uses {
 		c.templateFields(u)
+		c.subscriptionRef(u)
 		if c.resolveClass(u.class) != plan.ClassMarketing {
 			continue
 		}
+		c.consentRule(u)
 		tc := c.templateClass(u.tmpl)
 		if tc != plan.ClassMarketing {
 			if c.once("tmplclass\x00" + u.user + "\x00" + u.tmpl.Name.Value) {

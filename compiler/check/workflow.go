@@ -41,6 +41,7 @@ func (c *checker) workflow(w *ir.Workflow) {
 	me := c.modelRef(w.Model)
 	snd := resolve(c, w.Sender, "sender", c.senders)
 	pol := c.policyRef(w.Policy)
+	c.sendingPolicy = pol
 
 	if t := w.Trigger; t != nil {
 		if seg := resolve(c, t.Segment, "segment", c.segments); seg != nil {

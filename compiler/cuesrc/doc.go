@@ -105,4 +105,9 @@
 //
 // This package does not validate objects against the schemas, resolve
 // references or lower to a plan.
+//
+// Consent is written as in HCL (see compiler/hclsrc): on a model,
+// consent: "lead.marketing_opt_in" and subscription: newsletter: consent:
+// "lead.newsletter_opt_in"; on a template, subscription: "newsletter"; on a
+// policy, consent: "opt_in" (or "opt_out", what a policy without it is).
 package cuesrc

@@ -34,12 +34,13 @@ var kindNames = []string{"model", "segment", "sender", "template", "policy", "ca
 // attributes lists the members each kind of struct accepts, attributes and
 // nested blocks alike. The keys that are not kinds name nested blocks.
 var attributes = map[string][]string{
-	"model":         {"table", "key", "email", "default_filter", "time_zone", "field"},
+	"model":         {"table", "key", "email", "default_filter", "time_zone", "field", "consent", "subscription"},
+	"subscription":  {"consent"},
 	"field":         {"type", "column", "nullable"},
 	"segment":       {"model", "filter", "include_archived"},
 	"sender":        {"from", "reply_to"},
-	"template":      {"subject", "html", "text", "class"},
-	"policy":        {"daily_quota", "rate_per_minute", "quiet_hours", "frequency_cap", "suppress", "bypass", "require_org_reply_to", "org_domains", "audience_growth_warn_percent"},
+	"template":      {"subject", "html", "text", "class", "subscription"},
+	"policy":        {"daily_quota", "rate_per_minute", "quiet_hours", "frequency_cap", "suppress", "bypass", "require_org_reply_to", "org_domains", "audience_growth_warn_percent", "consent"},
 	"quiet_hours":   {"start", "end"},
 	"frequency_cap": {"max", "per"},
 	"campaign":      {"segment", "template", "sender", "send_at", "class", "policy", "ab_test", "paused"},
@@ -145,6 +146,10 @@ func (l *loader) model(o *object) {
 			Nullable:  f.boolean("nullable"),
 		})
 	}
+	m.Consent = o.str("consent")
+	for _, sb := range o.named("subscription", "subscription") {
+		m.Subscriptions = append(m.Subscriptions, &ir.Subscription{Name: sb.name, DeclRange: sb.decl, Consent: sb.str("consent")})
+	}
 	l.cfg.Models = append(l.cfg.Models, m)
 }
 
@@ -169,12 +174,13 @@ func (l *loader) sender(o *object) {
 
 func (l *loader) template(o *object) {
 	l.cfg.Templates = append(l.cfg.Templates, &ir.Template{
-		Name:      o.name,
-		DeclRange: o.decl,
-		Subject:   o.str("subject"),
-		HTML:      o.str("html"),
-		Text:      o.str("text"),
-		Class:     o.str("class"),
+		Name:         o.name,
+		DeclRange:    o.decl,
+		Subject:      o.str("subject"),
+		HTML:         o.str("html"),
+		Text:         o.str("text"),
+		Class:        o.str("class"),
+		Subscription: o.str("subscription"),
 	})
 }
 
@@ -188,6 +194,7 @@ func (l *loader) policy(o *object) {
 		RequireOrgReplyTo:         o.boolean("require_org_reply_to"),
 		OrgDomains:                o.strList("org_domains"),
 		AudienceGrowthWarnPercent: o.integer("audience_growth_warn_percent"),
+		Consent:                   o.str("consent"),
 	}
 	if q, ok := o.block("quiet_hours", "quiet_hours"); ok {
 		p.QuietHours = &ir.QuietHours{DeclRange: q.decl, Start: q.str("start"), End: q.str("end")}

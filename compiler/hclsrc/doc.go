@@ -123,6 +123,27 @@
 //	  require_org_reply_to = true               # Zoho's rule, see below
 //	  org_domains          = ["acme.example"]
 //	  audience_growth_warn_percent = 50         # plan diffs warn above this growth
+//	  consent = "opt_in"                        # opt_in or opt_out; absent = opt_out
+//	}
+//
+// Consent. Under a policy with consent = "opt_in", marketing mail goes only to
+// contacts whose consent holds, as the recipients' model declares it: a CEL
+// condition over the contact, for all marketing mail, and optionally per
+// subscription type, which a template names. Transactional and internal mail
+// need no consent. The compiler refuses marketing mail under an opt_in policy
+// whose model has no rule for it; a policy without consent is opt_out (what
+// plans did before the attribute existed), so write consent = "opt_in" in new
+// policies:
+//
+//	model "lead" {
+//	  ...
+//	  consent = "lead.marketing_opt_in"               # optional: CEL, true = agreed
+//	  subscription "newsletter" { consent = "lead.newsletter_opt_in" }
+//	  subscription "offers" {}                        # the model's consent applies
+//	}
+//	template "weekly_news" {
+//	  subscription = "newsletter"                     # optional: declared on the model
+//	  ...
 //	}
 //
 // With require_org_reply_to, a sender whose from is personal (its domain is not

@@ -33,15 +33,16 @@ var rootSchema = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
 
 var (
 	modelSchema = &hcl.BodySchema{
-		Attributes: attrs("table", "key", "email", "default_filter", "time_zone"),
-		Blocks:     []hcl.BlockHeaderSchema{labeled("field")},
+		Attributes: attrs("table", "key", "email", "default_filter", "time_zone", "consent"),
+		Blocks:     []hcl.BlockHeaderSchema{labeled("field"), labeled("subscription")},
 	}
-	fieldSchema    = &hcl.BodySchema{Attributes: attrs("type", "column", "nullable")}
-	segmentSchema  = &hcl.BodySchema{Attributes: attrs("model", "filter", "include_archived")}
-	senderSchema   = &hcl.BodySchema{Attributes: attrs("from", "reply_to")}
-	templateSchema = &hcl.BodySchema{Attributes: attrs("subject", "html", "text", "class")}
-	policySchema   = &hcl.BodySchema{
-		Attributes: attrs("daily_quota", "rate_per_minute", "suppress", "require_org_reply_to", "org_domains", "audience_growth_warn_percent"),
+	subscriptionSchema = &hcl.BodySchema{Attributes: attrs("consent")}
+	fieldSchema        = &hcl.BodySchema{Attributes: attrs("type", "column", "nullable")}
+	segmentSchema      = &hcl.BodySchema{Attributes: attrs("model", "filter", "include_archived")}
+	senderSchema       = &hcl.BodySchema{Attributes: attrs("from", "reply_to")}
+	templateSchema     = &hcl.BodySchema{Attributes: attrs("subject", "html", "text", "class", "subscription")}
+	policySchema       = &hcl.BodySchema{
+		Attributes: attrs("daily_quota", "rate_per_minute", "suppress", "require_org_reply_to", "org_domains", "audience_growth_warn_percent", "consent"),
 		Blocks:     []hcl.BlockHeaderSchema{{Type: "quiet_hours"}, {Type: "frequency_cap"}, {Type: "bypass"}},
 	}
 	quietHoursSchema   = &hcl.BodySchema{Attributes: attrs("start", "end")}
@@ -138,6 +139,15 @@ func (p *parser) model(b *hcl.Block) {
 		f.Nullable = p.boolean(fc.Attributes["nullable"])
 		m.Fields = append(m.Fields, f)
 	}
+	m.Consent = p.str(c.Attributes["consent"], true)
+	for _, sb := range blocks(c, "subscription", 1) {
+		sc := p.content(sb.Body, subscriptionSchema)
+		m.Subscriptions = append(m.Subscriptions, &ir.Subscription{
+			Name:      p.name(sb),
+			DeclRange: p.rng(sb.DefRange),
+			Consent:   p.str(sc.Attributes["consent"], true),
+		})
+	}
 	p.cfg.Models = append(p.cfg.Models, m)
 }
 
@@ -165,6 +175,7 @@ func (p *parser) template(b *hcl.Block) {
 	t.HTML = p.str(c.Attributes["html"], true)
 	t.Text = p.str(c.Attributes["text"], true)
 	t.Class = p.str(c.Attributes["class"], false)
+	t.Subscription = p.str(c.Attributes["subscription"], false)
 	p.cfg.Templates = append(p.cfg.Templates, t)
 }
 
@@ -179,6 +190,7 @@ func (p *parser) policy(b *hcl.Block) {
 	pol.RequireOrgReplyTo = p.boolean(a["require_org_reply_to"])
 	pol.OrgDomains = p.strList(a["org_domains"])
 	pol.AudienceGrowthWarnPercent = p.integer(a["audience_growth_warn_percent"])
+	pol.Consent = p.str(a["consent"], false)
 	if qb := p.single(c, "quiet_hours", owner); qb != nil {
 		qc := p.content(qb.Body, quietHoursSchema)
 		pol.QuietHours = &ir.QuietHours{

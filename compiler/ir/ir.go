@@ -95,6 +95,19 @@ type Model struct {
 	// time zone, for quiet hours.
 	TimeZone *String
 	Fields   []*Field
+	// Consent is a CEL condition that holds for a contact who agreed to
+	// marketing mail.
+	Consent *String
+	// Subscriptions are the subscription types declared on the model.
+	Subscriptions []*Subscription
+}
+
+// Subscription is one subscription type of a model, with its own consent
+// condition or none (the model's applies).
+type Subscription struct {
+	Name      Name
+	DeclRange Range
+	Consent   *String
 }
 
 // Field is one typed column of a model.
@@ -132,6 +145,8 @@ type Template struct {
 	Text      *String
 	// Class is marketing, transactional or internal; absent means marketing.
 	Class *String
+	// Subscription names the subscription type the template belongs to.
+	Subscription *String
 }
 
 // Policy is a set of sending rules, global (named "default") or per object.
@@ -147,6 +162,8 @@ type Policy struct {
 	RequireOrgReplyTo         *Bool
 	OrgDomains                *StringList
 	AudienceGrowthWarnPercent *Int
+	// Consent is the regime: opt_in or opt_out.
+	Consent *String
 }
 
 // QuietHours is a daily window in the contact's local time.

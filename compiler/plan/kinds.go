@@ -18,6 +18,12 @@ const (
 	ClassInternal      = "internal"
 )
 
+// Consent regimes of a policy.
+const (
+	ConsentOptIn  = "opt_in"
+	ConsentOptOut = "opt_out"
+)
+
 // Policy is a set of sending rules, global (named "default") or per campaign.
 type Policy struct {
 	Name string `json:"name"`
@@ -42,8 +48,13 @@ type Policy struct {
 	OrgDomains        []string `json:"org_domains,omitempty"`
 	// AudienceGrowthWarnPercent makes a plan diff warn when a segment grows by
 	// more than this percentage.
-	AudienceGrowthWarnPercent int    `json:"audience_growth_warn_percent,omitempty"`
-	Hash                      string `json:"hash"`
+	AudienceGrowthWarnPercent int `json:"audience_growth_warn_percent,omitempty"`
+	// Consent is the consent regime: ConsentOptIn (marketing mail only to
+	// contacts whose model's consent condition holds) or ConsentOptOut
+	// (everyone not suppressed). Absent means opt_out, what every plan did
+	// before the attribute existed.
+	Consent string `json:"consent,omitempty"`
+	Hash    string `json:"hash"`
 }
 
 // QuietHours is a daily window in the contact's local time.

@@ -63,7 +63,41 @@ type Model struct {
 	// segment sets IncludeArchived (Odoo's implicit "active" filter).
 	DefaultFilter string  `json:"default_filter,omitempty"`
 	Fields        []Field `json:"fields"`
-	Hash          string  `json:"hash"`
+	// Consent is a CEL condition over the contact that holds when the contact
+	// agreed to marketing mail (e.g. lead.marketing_opt_in). An opt_in policy
+	// sends marketing mail only to contacts for whom it holds.
+	Consent string `json:"consent,omitempty"`
+	// Subscriptions are the subscription types (newsletter, offers, …) a
+	// template may belong to, each with its own consent condition or, without
+	// one, the model's Consent.
+	Subscriptions []Subscription `json:"subscriptions,omitempty"`
+	Hash          string         `json:"hash"`
+}
+
+// Subscription is one type of marketing mail a contact may agree to apart.
+type Subscription struct {
+	Name    string `json:"name"`
+	Consent string `json:"consent,omitempty"`
+}
+
+// Subscription returns the subscription type with the given name.
+func (m *Model) Subscription(name string) (Subscription, bool) {
+	for _, s := range m.Subscriptions {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Subscription{}, false
+}
+
+// ConsentFor is the consent condition for marketing mail of a subscription
+// type ("" for a template of none): the type's own, else the model's; "" when
+// the model declares neither.
+func (m *Model) ConsentFor(subscription string) string {
+	if s, ok := m.Subscription(subscription); ok && s.Consent != "" {
+		return s.Consent
+	}
+	return m.Consent
 }
 
 // Field is one typed column of a model. Column defaults to Name.
@@ -112,7 +146,10 @@ type Template struct {
 	Text    string `json:"text,omitempty"`
 	// Class is marketing (the default), transactional or internal.
 	Class string `json:"class"`
-	Hash  string `json:"hash"`
+	// Subscription is the subscription type (declared on the recipients'
+	// model) this marketing template belongs to; consent is read per type.
+	Subscription string `json:"subscription,omitempty"`
+	Hash         string `json:"hash"`
 }
 
 // Campaign is a one-off mailing: one template to everyone in one segment.

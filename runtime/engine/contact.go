@@ -30,6 +30,11 @@ type batchContacts struct {
 	// budget holds the batch's grants of its senders' daily quotas and rates
 	// (nil: none applies).
 	budget *budgets
+	// ledger is the latest consent ledger entry per address and subscription
+	// of the batch's addresses, read when an opt_in rule applies to the batch
+	// (consent.go); ledgerErr says why it could not be read.
+	ledger    map[string]map[string]store.ConsentEntry
+	ledgerErr error
 }
 
 type recentSends struct {

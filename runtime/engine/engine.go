@@ -162,6 +162,15 @@ type loaded struct {
 	// variantHashes are the content hashes of A/B variants' templates, by
 	// variantKey, recorded with each message sent.
 	variantHashes map[string]string
+	// variantSubs are the subscription types of A/B variants' templates, by
+	// variantKey, for the consent their messages need.
+	variantSubs map[string]string
+	// consent holds the consent conditions of the plan's models, compiled,
+	// by consentKey.
+	consent map[string]*consentRule
+	// anyOptIn: some message of the revision needs consent, so claimed
+	// batches read the consent ledger.
+	anyOptIn bool
 	// series are the plan's sequences and autoresponders by seriesKey,
 	// compiled (or with the error that kept one from compiling).
 	series map[string]*series
@@ -273,7 +282,7 @@ func (e *Engine) load(ctx context.Context) (*loaded, error) {
 	if HasMarketing(p) && (e.PublicURL == "" || e.Links == nil) {
 		return nil, fmt.Errorf("revision %d: %w", rev.ID, ErrNoPublicURL)
 	}
-	l := &loaded{revision: rev.ID, plan: p, eval: ev, templates: map[string]*mailer.Compiled{}, templateErrs: map[string]error{}, variantHashes: map[string]string{}}
+	l := &loaded{revision: rev.ID, plan: p, eval: ev, templates: map[string]*mailer.Compiled{}, templateErrs: map[string]error{}, variantHashes: map[string]string{}, variantSubs: map[string]string{}}
 	for i := range p.Templates {
 		t := &p.Templates[i]
 		c, err := mailer.Compile(t)
@@ -287,6 +296,7 @@ func (e *Engine) load(ctx context.Context) (*loaded, error) {
 	l.loadSequences(ser)
 	l.loadWorkflows(workflowsOf(p))
 	l.loadRules()
+	l.loadConsent()
 	e.mu.Lock()
 	e.current = l
 	e.mu.Unlock()

@@ -206,6 +206,7 @@ func (p *sendPass) claim(ctx context.Context) error {
 		contacts := loadBatchContacts(ctx, e.Store, l.plan, rows)
 		contacts.recent = loadRecentSends(ctx, e.Store, l, rows, e.Clock.Now())
 		contacts.budget = e.reserveBudgets(ctx, l, rows, e.Clock.Now())
+		contacts.ledger, contacts.ledgerErr = loadConsentLedger(ctx, e.Store, l, rows)
 		if contacts.recent != nil && contacts.recent.err != nil {
 			p.logOnce("cannot count recent marketing mail; frequency caps are not applied to this batch", contacts.recent.err)
 			contacts.recent = nil
@@ -667,6 +668,10 @@ func (e *Engine) prepare(j job) prepared {
 		count(metrics.StatusFailed)
 		o := outcome(r, store.OutboxFailed)
 		o.Error = "send-time policy: " + err.Error()
+		return done(o)
+	}
+	if o, refused := e.withoutConsent(l, tg, j.contacts, r); refused {
+		count(metrics.StatusCancelled)
 		return done(o)
 	}
 	if o, held := e.holdByPolicy(tg, j.contacts, r); held {

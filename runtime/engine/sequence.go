@@ -106,6 +106,7 @@ func (l *loaded) compileVariants(kind, object, step, template string, ab *plan.A
 		}
 		l.templates[key] = c
 		l.variantHashes[key] = t.Hash
+		l.variantSubs[key] = t.Subscription
 	}
 }
 

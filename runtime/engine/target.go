@@ -24,6 +24,8 @@ type target struct {
 	templateHash string
 	sender       *plan.Sender
 	model        *plan.Model
+	// subscription is the subscription type of the message's template.
+	subscription string
 	// rules is the send-time policy of the object (and step) for its class.
 	rules *policy.Rules
 }
@@ -51,6 +53,7 @@ func (l *loaded) target(r store.Claimed) (target, error) {
 				return tg, fmt.Errorf("variant %s no longer in the A/B test of campaign %s", r.Variant, c.Name)
 			}
 			tg.templateKey, tg.templateHash = key, l.variantHashes[key]
+			tg.subscription = l.variantSubs[key]
 		}
 	case flow.KindSequence, flow.KindAutoresponder:
 		s, ok := l.series[seriesKey(kind, r.Campaign)]
@@ -73,6 +76,7 @@ func (l *loaded) target(r store.Claimed) (target, error) {
 				return tg, fmt.Errorf("variant %s no longer in the A/B test of %s / %s", r.Variant, s.Name, step.Name)
 			}
 			tg.templateKey, tg.templateHash = key, l.variantHashes[key]
+			tg.subscription = l.variantSubs[key]
 		}
 	case flow.KindWorkflow:
 		w, ok := l.workflow(r.Campaign)
@@ -92,6 +96,7 @@ func (l *loaded) target(r store.Claimed) (target, error) {
 				return tg, fmt.Errorf("variant %s no longer in the A/B test of %s / %s", r.Variant, w.p.Name, step.Name)
 			}
 			tg.templateKey, tg.templateHash = key, l.variantHashes[key]
+			tg.subscription = l.variantSubs[key]
 		}
 	default:
 		return tg, fmt.Errorf("%s objects are not run by this version of the daemon", kind)
@@ -102,6 +107,7 @@ func (l *loaded) target(r store.Claimed) (target, error) {
 			return tg, fmt.Errorf("template %s not in plan", tplName)
 		}
 		tg.templateKey, tg.templateHash = tplName, t.Hash
+		tg.subscription = t.Subscription
 	}
 	snd, ok := l.plan.Sender(senderName)
 	if !ok {

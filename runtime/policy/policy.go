@@ -58,6 +58,20 @@ type Rules struct {
 	// quota and rate bound a sender's messages per UTC day and per minute,
 	// across every replica (0: none).
 	quota, rate int
+
+	// optIn: the policy is opt_in and the class is marketing, so a message
+	// goes only to a contact whose consent holds; policy names it in reasons.
+	optIn  bool
+	policy string
+}
+
+// OptIn reports whether messages under these rules need the contact's
+// consent (an opt_in policy, marketing mail), and the policy's name.
+func (r *Rules) OptIn() (bool, string) {
+	if r == nil {
+		return false, ""
+	}
+	return r.optIn, r.policy
 }
 
 // Compile resolves the policy an object uses: the named policy, or the plan's
@@ -132,6 +146,14 @@ func Compile(p *plan.Plan, name, class string) (*Rules, error) {
 	}
 	if !slices.Contains(bypass, bypassRate) {
 		r.rate = pol.RatePerMinute
+	}
+	switch pol.Consent {
+	case "", plan.ConsentOptOut:
+	case plan.ConsentOptIn:
+		// Consent is never bypassed: only marketing mail needs it.
+		r.optIn, r.policy = class == plan.ClassMarketing, pol.Name
+	default:
+		return nil, fmt.Errorf("policy %q: consent %q is neither %s nor %s", pol.Name, pol.Consent, plan.ConsentOptIn, plan.ConsentOptOut)
 	}
 	return r, nil
 }

@@ -501,3 +501,41 @@ func ExampleRules_Hold() {
 	// true 2026-03-09T23:00:00Z quiet_hours
 	// quiet hours 21:00–08:00 in Asia/Tokyo until 08:00 local
 }
+
+// Consent: an opt_in policy needs consent for marketing mail only; a policy
+// without the field is opt_out, as every plan was before it existed; another
+// value is an error naming the policy.
+func TestConsentRegime(t *testing.T) {
+	for _, tc := range []struct {
+		consent, class string
+		want           bool
+		err            string
+	}{
+		{"", plan.ClassMarketing, false, ""},
+		{plan.ConsentOptOut, plan.ClassMarketing, false, ""},
+		{plan.ConsentOptIn, plan.ClassMarketing, true, ""},
+		{plan.ConsentOptIn, "", true, ""},
+		{plan.ConsentOptIn, plan.ClassTransactional, false, ""},
+		{plan.ConsentOptIn, plan.ClassInternal, false, ""},
+		{"opt-in", plan.ClassMarketing, false, `policy "default": consent "opt-in" is neither opt_in nor opt_out`},
+	} {
+		p := &plan.Plan{Policies: []plan.Policy{{Name: "default", Consent: tc.consent}}}
+		r, err := policy.Compile(p, "", tc.class)
+		if tc.err != "" {
+			if err == nil || err.Error() != tc.err {
+				t.Errorf("consent %q: error %v, want %q", tc.consent, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, name := r.OptIn()
+		if got != tc.want || (got && name != "default") {
+			t.Errorf("consent %q, class %q: OptIn() = %v, %q; want %v", tc.consent, tc.class, got, name, tc.want)
+		}
+	}
+	if got, _ := (*policy.Rules)(nil).OptIn(); got {
+		t.Error("nil rules need consent")
+	}
+}

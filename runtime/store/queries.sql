@@ -179,10 +179,17 @@ SELECT least(
   (SELECT min(wake_at) FROM campaignctl.enrollments WHERE state = 'active'));
 
 -- name: suppress
--- The first reason recorded wins; later ones add nothing a sender needs.
-INSERT INTO campaignctl.suppressions (email_normalized, reason, campaign, created_at)
-VALUES (lower(btrim($1)), $2, $3, $4)
-ON CONFLICT (email_normalized) DO NOTHING;
+-- The first reason recorded wins; later ones add nothing a sender needs. An
+-- unsubscribe is also a withdrawal of consent in the consent ledger (every
+-- request, as evidence), in the same statement so both or neither commit.
+WITH suppressed AS (
+    INSERT INTO campaignctl.suppressions (email_normalized, reason, campaign, created_at)
+    VALUES (lower(btrim($1)), $2, $3, $4)
+    ON CONFLICT (email_normalized) DO NOTHING
+)
+INSERT INTO campaignctl.consent_ledger (email_normalized, subscription, action, source, evidence, recorded_at)
+SELECT lower(btrim($1)), '', 'withdraw', 'unsubscribe', jsonb_build_object('campaign', $3::text), $4
+WHERE $2::text = 'unsubscribed';
 
 -- name: create-event-staging
 -- Contact events (events.go) go through this staging table: COPY streams a whole

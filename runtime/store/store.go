@@ -38,6 +38,11 @@ type Store struct {
 	// prepared on first use: they run hundreds of times a second, and a long
 	// statement's parse and plan cost as much as a batch's work.
 	prepared sync.Map
+
+	// Erasure hashes addresses to recognise forgotten people on the
+	// suppression list (erasure.go); nil: no key, and the daemon refuses to
+	// start while forgotten addresses exist (CheckErasureKey).
+	Erasure *Erasure
 }
 
 // prepare returns the prepared statement of the named query. Only queries
@@ -340,6 +345,28 @@ func (s *Store) EnqueueBatch(ctx context.Context, campaign, step, class string, 
 	if class == "" {
 		class = "marketing"
 	}
+	// Forgotten addresses are on the suppression list as hashes the query
+	// cannot compute (the key stays out of the database): they are left out
+	// here, before the query's own suppression check.
+	if s.Erasure != nil && len(batch) > 0 {
+		addrs := make([]string, len(batch))
+		for i, r := range batch {
+			addrs[i] = r.Email
+		}
+		erased, err := s.erasedAmong(ctx, addrs)
+		if err != nil {
+			return 0, fmt.Errorf("enqueueing %d messages of %s: %w", len(batch), campaign, err)
+		}
+		if len(erased) > 0 {
+			kept := make([]Recipient, 0, len(batch))
+			for _, r := range batch {
+				if !erased[strings.ToLower(strings.TrimSpace(r.Email))] {
+					kept = append(kept, r)
+				}
+			}
+			batch = kept
+		}
+	}
 	keys := make([]string, len(batch))
 	emails := make([]string, len(batch))
 	for i, r := range batch {
@@ -413,6 +440,26 @@ func (s *Store) ClaimDue(ctx context.Context, now time.Time, worker string, leas
 	}
 	if err != nil {
 		return nil, fmt.Errorf("claiming due messages: %w", err)
+	}
+	// The claim's suppression check matches addresses; a forgotten one is on
+	// the list as its keyed hash, matched here. Every kind's messages pass
+	// through this claim, so none reaches a forgotten person. When the check
+	// cannot run the claim fails: its rows wait for their lease to run out
+	// and are claimed again, rather than sent unchecked.
+	if s.Erasure != nil && len(out) > 0 {
+		addrs := make([]string, len(out))
+		for i, r := range out {
+			addrs[i] = r.EmailNorm
+		}
+		erased, err := s.erasedAmong(ctx, addrs)
+		if err != nil {
+			return nil, fmt.Errorf("claiming due messages: %w", err)
+		}
+		for i := range out {
+			if erased[out[i].EmailNorm] {
+				out[i].Suppressed = true
+			}
+		}
 	}
 	return out, nil
 }
@@ -585,7 +632,11 @@ func (s *Store) Suppress(ctx context.Context, email, reason, campaign string, no
 func (s *Store) IsSuppressed(ctx context.Context, email string) (bool, error) {
 	var ok bool
 	err := s.DB.GetContext(ctx, &ok, q("is-suppressed"), email)
-	return ok, err
+	if err != nil || ok {
+		return ok, err
+	}
+	erased, err := s.erasedAmong(ctx, []string{email})
+	return erased[strings.ToLower(strings.TrimSpace(email))], err
 }
 
 // HeldRows counts outbox rows held under a claim (in flight on some replica,

@@ -11,6 +11,10 @@ model "lead" {
   field "blacklisted" { type = "bool" }
   field "created_at" { type = "timestamp" }
   field "owner" { type = "string" }
+
+  consent = "!lead.blacklisted"
+  subscription "offers" { consent = "lead.active && !lead.blacklisted" }
+  subscription "news" {}
 }
 
 sender "warehouse" {

@@ -6,6 +6,7 @@ policy "default" {
   daily_quota     = 5000
   rate_per_minute = 120
   suppress        = ["unsubscribed", "blacklisted", "hard_bounce", "complaint"]
+  consent         = "opt_in"
 
   require_org_reply_to = true
   org_domains          = ["acme.example"]
@@ -32,8 +33,9 @@ segment "won_customers" {
 }
 
 template "spring_offer" {
-  subject = "Spring offer for you, {{ .lead.name | default \"friend\" }}"
-  text    = <<-EOT
+  subscription = "offers"
+  subject      = "Spring offer for you, {{ .lead.name | default \"friend\" }}"
+  text         = <<-EOT
     Our spring offer is here.
 
     Unsubscribe: {{ .unsubscribe_url }}

@@ -1,0 +1,131 @@
+-- Queries of consent and privacy (issue 15): the consent ledger, and later
+-- access and erasure. Kept apart from queries.sql, which the send path owns.
+
+-- name: record-consent
+INSERT INTO campaignctl.consent_ledger (email_normalized, subscription, action, source, evidence, recorded_at)
+VALUES (lower(btrim($1)), $2, $3, $4, $5::jsonb, $6)
+RETURNING id;
+
+-- name: consent-history
+-- One address's whole ledger, oldest first: what `consent show` prints.
+SELECT id, email_normalized, subscription, action, source, evidence::text AS evidence, recorded_at
+FROM campaignctl.consent_ledger
+WHERE email_normalized = lower(btrim($1))
+ORDER BY recorded_at, id;
+
+-- name: latest-consent
+-- The latest entry per (address, subscription) of a claimed batch's addresses,
+-- in one query per batch: DISTINCT ON walks consent_ledger_address in order.
+SELECT DISTINCT ON (email_normalized, subscription)
+       id, email_normalized, subscription, action, source, evidence::text AS evidence, recorded_at
+FROM campaignctl.consent_ledger
+WHERE email_normalized = ANY($1::text[])
+ORDER BY email_normalized, subscription, recorded_at DESC, id DESC;
+
+-- name: suppressed-among
+-- Which of these suppression keys are on the list: the hashes of forgotten
+-- addresses, computed by the daemon (the key never reaches the database).
+-- reason = 'erased' keeps the lookup in the partial index suppressions_erased.
+SELECT email_normalized FROM campaignctl.suppressions WHERE reason = 'erased' AND email_normalized = ANY($1::text[]);
+
+-- name: erasure-key-ids
+-- The key ids forgotten addresses were hashed with; a daemon whose key has
+-- another id could not recognise them, so it refuses to start.
+SELECT DISTINCT split_part(email_normalized, ':', 2) FROM campaignctl.suppressions WHERE reason = 'erased';
+
+-- name: contact-rows
+-- Everything the runner holds about one person, as JSON per table, for
+-- `contact export` (and, with the same predicates, what forget erases). The
+-- person is the normalized address $1, and the contact keys: $2/$3/$4 are
+-- (kind, object, contact_key) triples of the objects of each key's model, $5/$6
+-- (model, contact_key) pairs.
+WITH objkeys AS (
+    SELECT * FROM unnest($2::text[], $3::text[], $4::text[]) AS t(kind, object, contact_key)
+), modelkeys AS (
+    SELECT * FROM unnest($5::text[], $6::text[]) AS t(model, contact_key)
+)
+SELECT 'events' AS source, coalesce(jsonb_agg(to_jsonb(e) ORDER BY e.occurred_at, e.id), '[]')::text AS rows
+FROM campaignctl.events e WHERE (e.model, e.contact_key) IN (SELECT model, contact_key FROM modelkeys)
+UNION ALL
+SELECT 'contact_properties', coalesce(jsonb_agg(to_jsonb(p) ORDER BY p.model, p.field), '[]')::text
+FROM campaignctl.contact_properties p WHERE (p.model, p.contact_key) IN (SELECT model, contact_key FROM modelkeys)
+UNION ALL
+SELECT 'outbox', coalesce(jsonb_agg(to_jsonb(o) ORDER BY o.id), '[]')::text
+FROM campaignctl.outbox o
+WHERE o.email_normalized = $1 OR (o.kind, o.campaign, o.contact_key) IN (SELECT kind, object, contact_key FROM objkeys)
+UNION ALL
+SELECT 'enrollments', coalesce(jsonb_agg(to_jsonb(n) ORDER BY n.id), '[]')::text
+FROM campaignctl.enrollments n
+WHERE ($1 <> '' AND n.email_normalized = $1) OR (n.kind, n.object, n.contact_key) IN (SELECT kind, object, contact_key FROM objkeys)
+UNION ALL
+SELECT 'enrollment_steps', coalesce(jsonb_agg(to_jsonb(s) ORDER BY s.enrollment_id, s.at), '[]')::text
+FROM campaignctl.enrollment_steps s JOIN campaignctl.enrollments n ON n.id = s.enrollment_id
+WHERE ($1 <> '' AND n.email_normalized = $1) OR (n.kind, n.object, n.contact_key) IN (SELECT kind, object, contact_key FROM objkeys)
+UNION ALL
+SELECT 'enrollment_exclusions', coalesce(jsonb_agg(to_jsonb(x) ORDER BY x.kind, x.object), '[]')::text
+FROM campaignctl.enrollment_exclusions x WHERE (x.kind, x.object, x.contact_key) IN (SELECT kind, object, contact_key FROM objkeys)
+UNION ALL
+SELECT 'enrollment_audit', coalesce(jsonb_agg(to_jsonb(a) ORDER BY a.id), '[]')::text
+FROM campaignctl.enrollment_audit a WHERE (a.kind, a.object, a.contact_key) IN (SELECT kind, object, contact_key FROM objkeys)
+UNION ALL
+SELECT 'consent_ledger', coalesce(jsonb_agg(to_jsonb(c) ORDER BY c.recorded_at, c.id), '[]')::text
+FROM campaignctl.consent_ledger c WHERE c.email_normalized = $1
+UNION ALL
+SELECT 'suppressions', coalesce(jsonb_agg(to_jsonb(s) ORDER BY s.created_at), '[]')::text
+FROM campaignctl.suppressions s WHERE s.email_normalized = $1;
+
+-- name: contact-object-keys
+-- The (kind, object, contact_key) of the runner's rows that carry the address,
+-- so a person no longer in the CRM is found by the keys the runner kept.
+SELECT DISTINCT kind, campaign AS object, contact_key FROM campaignctl.outbox WHERE email_normalized = $1
+UNION
+SELECT DISTINCT kind, object, contact_key FROM campaignctl.enrollments WHERE $1 <> '' AND email_normalized = $1;
+
+-- Erasure: the statements `contact forget` runs in one transaction, with the
+-- parameters of contact-rows ($1 address; $2/$3/$4 object triples; $5/$6
+-- model pairs), each counting what it removed for the audit row.
+
+-- name: forget-events
+DELETE FROM campaignctl.events
+WHERE (model, contact_key) IN (SELECT * FROM unnest($1::text[], $2::text[]));
+
+-- name: forget-contact-properties
+DELETE FROM campaignctl.contact_properties
+WHERE (model, contact_key) IN (SELECT * FROM unnest($1::text[], $2::text[]));
+
+-- name: forget-outbox
+DELETE FROM campaignctl.outbox
+WHERE email_normalized = $1
+   OR (kind, campaign, contact_key) IN (SELECT * FROM unnest($2::text[], $3::text[], $4::text[]));
+
+-- name: forget-enrollments
+-- enrollment_steps go with their enrollment (ON DELETE CASCADE).
+DELETE FROM campaignctl.enrollments
+WHERE ($1 <> '' AND email_normalized = $1)
+   OR (kind, object, contact_key) IN (SELECT * FROM unnest($2::text[], $3::text[], $4::text[]));
+
+-- name: forget-exclusions
+DELETE FROM campaignctl.enrollment_exclusions
+WHERE (kind, object, contact_key) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]));
+
+-- name: redact-enrollment-audit
+-- The audit of manual actions keeps that an action was taken, not on whom:
+-- the key goes, and the free-text reason and detail, which may name the person.
+UPDATE campaignctl.enrollment_audit SET contact_key = '(erased)', reason = '', detail = ''
+WHERE (kind, object, contact_key) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]));
+
+-- name: forget-consent-ledger
+-- Allowed by the ledger's trigger only because the transaction set
+-- campaignctl.erasure (SET LOCAL).
+DELETE FROM campaignctl.consent_ledger WHERE email_normalized = $1;
+
+-- name: forget-suppression
+DELETE FROM campaignctl.suppressions WHERE email_normalized = $1;
+
+-- name: suppress-erased
+INSERT INTO campaignctl.suppressions (email_normalized, reason, campaign, created_at)
+VALUES ($1, 'erased', '', $2)
+ON CONFLICT (email_normalized) DO NOTHING;
+
+-- name: insert-erasure-audit
+INSERT INTO campaignctl.erasure_audit (at, actor, reason, counts) VALUES ($1, $2, $3, $4::jsonb) RETURNING id;
