@@ -136,17 +136,21 @@ func readPage(t *testing.T, ctx context.Context) pageState {
 		t.Fatalf("reading the page's location: %v", err)
 	}
 	// DOM.getOuterHTML of the document: the live DOM, read without a script.
-	outer, err := chromedp.Run(ctx, func(ctx context.Context, tg *chromedp.Target) (string, error) {
-		d, err := cdp.Call(ctx, tg, dom.GetDocument, dom.GetDocumentParams{})
-		if err != nil {
-			return "", err
-		}
-		r, err := cdp.Call(ctx, tg, dom.GetOuterHTML, dom.GetOuterHTMLParams{NodeID: d.Root.NodeID})
-		return r.OuterHTML, err
+	// A navigation that commits between the two calls replaces the document
+	// ("Could not find node with given id"): read it again.
+	var outer string
+	retry(t, "reading the page", func() error {
+		var err error
+		outer, err = chromedp.Run(ctx, func(ctx context.Context, tg *chromedp.Target) (string, error) {
+			d, err := cdp.Call(ctx, tg, dom.GetDocument, dom.GetDocumentParams{})
+			if err != nil {
+				return "", err
+			}
+			r, err := cdp.Call(ctx, tg, dom.GetOuterHTML, dom.GetOuterHTMLParams{NodeID: d.Root.NodeID})
+			return r.OuterHTML, err
+		})
+		return err
 	})
-	if err != nil {
-		t.Fatalf("reading the page: %v", err)
-	}
 	doc, err := html.Parse(strings.NewReader(outer))
 	if err != nil {
 		t.Fatal(err)
