@@ -245,9 +245,22 @@
 //	  }
 //	}
 //
-// An autoresponder is Zoho CRM's: single mode sends follow-ups on offsets from
-// the day the contact joins the segment (not before start); multiple mode sends
-// one template on a recurrence.
+// A when condition is decided when its step is due: opened (an open or a
+// click), clicked, replied, bounced, or ignored: sent, and no open, click,
+// reply or bounce since (a bounced message was not received, so it is not
+// ignored). The contact's reaction counts from when the earlier message went
+// out until the step is due (here the 7 days between the offsets), or for
+// within = "3d" after it went out if that is shorter. A step whose earlier
+// step was never sent to the contact is skipped, saying so.
+//
+// An autoresponder is Zoho CRM's: single mode sends its follow-ups, each on
+// its offset from when the contact joined the segment, or from start for a
+// contact who joined before it (started 2026-01-01: "3d" is January 4), none
+// after end; multiple mode sends one template on a recurrence.
+// max_follow_ups (default 10) is, in single mode, the most follow-ups the
+// autoresponder may declare (more is an error), and in multiple mode the most
+// issues one contact gets from a recurrence without an end (with an end, the
+// recurrence runs to it).
 //
 //	autoresponder "trial" {
 //	  model   = "customer"
@@ -258,7 +271,7 @@
 //	  end     = "2026-12-31"             # optional
 //	  follow_up "welcome" { offset = "0d"   template = "trial_welcome" }
 //	  follow_up "day_3"   { offset = "3d"   template = "trial_tips" }
-//	  max_follow_ups     = 10            # optional, default 10
+//	  max_follow_ups     = 10            # optional, default 10 (see above)
 //	  exclude_responders = true          # optional, default true
 //	  do_not_email       = "customer.do_not_email"   # a bool field
 //	  paused             = false         # optional, default false
