@@ -215,8 +215,41 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+
+	// Listen first: while the daemon waits for the database, its probes
+	// answer (alive, not ready) instead of refusing connections, and the
+	// routes switch over once the store is open.
+	errc, errc2 := make(chan error, 1), make(chan error, 1)
+	var l, ml net.Listener
+	var front, internal *httpapi.Switch
+	if *metricsListen != "" {
+		ml, err = net.Listen("tcp", *metricsListen)
+		if err != nil {
+			fmt.Fprintf(stderr, "campaignctl serve: --metrics-listen %s: %v\n", *metricsListen, err)
+			return 1
+		}
+		internal = httpapi.NewSwitch(httpapi.Starting())
+		go func() { errc2 <- httpapi.Serve(ctx, ml, internal) }()
+		log.Info("serving /metrics, /healthz and /readyz", "addr", ml.Addr().String())
+	}
+	if *listen != "" {
+		l, err = net.Listen("tcp", *listen)
+		if err != nil {
+			fmt.Fprintf(stderr, "campaignctl serve: --listen %s: %v\n", *listen, err)
+			return 1
+		}
+		front = httpapi.NewSwitch(httpapi.Starting())
+		go func() { errc <- httpapi.Serve(ctx, l, front) }()
+		log.Info("serving HTTP", "addr", l.Addr().String())
+	}
+
 	st, err := openMigratedRetrying(ctx, *db, 30*time.Second, log)
 	if err != nil {
+		if ctx.Err() != nil {
+			// SIGTERM while waiting for the database: nothing was claimed.
+			log.Info("stopped before the database answered")
+			return 0
+		}
 		fmt.Fprintln(stderr, "campaignctl serve:", err)
 		return 1
 	}
@@ -270,22 +303,8 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 	}
 	defer stopInbound()
 
-	errc, errc2 := make(chan error, 1), make(chan error, 1)
 	stopTracker := func() {}
-	var ml net.Listener
-	if *metricsListen != "" {
-		ml, err = net.Listen("tcp", *metricsListen)
-		if err != nil {
-			fmt.Fprintf(stderr, "campaignctl serve: --metrics-listen %s: %v\n", *metricsListen, err)
-			return 1
-		}
-	}
 	if *listen != "" {
-		l, err := net.Listen("tcp", *listen)
-		if err != nil {
-			fmt.Fprintf(stderr, "campaignctl serve: --listen %s: %v\n", *listen, err)
-			return 1
-		}
 		// Opens and clicks are served whenever links can be verified, also with
 		// --no-tracking, so links already in inboxes keep working. The tracker
 		// outlives the HTTP server: it writes what the last requests queued.
@@ -307,14 +326,12 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 			}
 			srv.UI = page
 		}
-		h := srv.Handler()
-		if ml != nil {
-			h = srv.PublicHandler()
-			go func() { errc2 <- httpapi.Serve(ctx, ml, srv.InternalHandler()) }()
-			log.Info("serving /metrics, /healthz and /readyz", "addr", ml.Addr().String())
+		if internal != nil {
+			front.Set(srv.PublicHandler())
+			internal.Set(srv.InternalHandler())
+		} else {
+			front.Set(srv.Handler())
 		}
-		go func() { errc <- httpapi.Serve(ctx, l, h) }()
-		log.Info("serving HTTP", "addr", l.Addr().String())
 		if *ui {
 			log.Info("serving the status page", "url", "http://"+l.Addr().String()+statuspage.Prefix+"/")
 		}

@@ -33,9 +33,13 @@ func TestServeMetricsOnTheirOwnListenerAndRateLimit(t *testing.T) {
 		return res.StatusCode
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	for get("http://"+internal+"/healthz") != http.StatusOK {
+	// Alive at once, ready once the store is open.
+	if code := get("http://" + internal + "/healthz"); code != http.StatusOK {
+		t.Logf("/healthz right after start: %d", code)
+	}
+	for get("http://"+internal+"/readyz") != http.StatusOK {
 		if time.Now().After(deadline) {
-			t.Fatalf("no /healthz on --metrics-listen within 30 s; log:\n%s", tail(d.output(), 2000))
+			t.Fatalf("/readyz on --metrics-listen not 200 within 30 s; log:\n%s", tail(d.output(), 2000))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -89,5 +93,47 @@ func TestServeListenFlagErrors(t *testing.T) {
 		if code != 2 || !strings.Contains(stderr, tc.want) {
 			t.Errorf("serve %v: exit %d, want 2 and %q\nstdout:\n%s\nstderr:\n%s", tc.args, code, tc.want, stdout, stderr)
 		}
+	}
+}
+
+// A daemon that cannot reach its database yet is alive and not ready: its
+// probes answer (a probe that cannot connect reads like a dead process), its
+// links ask to come back later, and SIGTERM stops it cleanly.
+func TestServeProbesAnswerWhileTheDatabaseIsAway(t *testing.T) {
+	bin := buildKillBinary(t, t.TempDir())
+	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	away := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable&connect_timeout=1", freePort(t))
+	d := startProcess(t, 20*time.Second, append(os.Environ(), "CAMPAIGNCTL_SECRET="+testSecret), bin, "serve",
+		"--db", away, "--smtp", "127.0.0.1:1", "--listen", listen, "--public-url", "http://"+listen)
+	get := func(path string) (int, string) {
+		res, err := http.Get("http://" + listen + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if code, _ := get("/healthz"); code == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no /healthz within 15 s while the database is away; log:\n%s", tail(d.output(), 2000))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if code, body := get("/healthz"); code != http.StatusOK || !strings.Contains(body, "starting") {
+		t.Errorf("/healthz: %d %q; want 200 saying it is starting", code, body)
+	}
+	if code, _ := get("/readyz"); code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz while the database is away: %d, want 503", code)
+	}
+	if code, _ := get("/u/anything"); code != http.StatusServiceUnavailable {
+		t.Errorf("a link while the database is away: %d, want 503 (come back later)", code)
+	}
+	if err := d.stop(); err != nil {
+		t.Fatalf("SIGTERM while waiting for the database: %v; want exit 0\n%s", err, tail(d.output(), 2000))
 	}
 }

@@ -169,3 +169,23 @@ func TestParseTrustedProxies(t *testing.T) {
 		t.Fatalf("got %v, %v", p, err)
 	}
 }
+
+// Before the store is open the daemon is alive and not ready; once the
+// Switch gets the real routes, they answer.
+func TestSwitchFromStarting(t *testing.T) {
+	sw := NewSwitch(Starting())
+	hs := httptest.NewServer(sw)
+	defer hs.Close()
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 503, "/u/x": 503, "/metrics": 503} {
+		if code, _ := status(t, hs.URL+path, ""); code != want {
+			t.Errorf("starting: %s %d, want %d", path, code, want)
+		}
+	}
+	srv := &Server{Gatherer: prometheus.NewRegistry(), DB: okPinger{}}
+	sw.Set(srv.Handler())
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/metrics": 200} {
+		if code, _ := status(t, hs.URL+path, ""); code != want {
+			t.Errorf("started: %s %d, want %d", path, code, want)
+		}
+	}
+}
