@@ -76,26 +76,14 @@ Exit status: 0 done, 1 error (nothing recorded), 2 usage.`, `  campaignctl conse
 		fmt.Fprintln(stderr, "campaignctl consent: --actor must name someone: the ledger keeps who recorded it")
 		return 2
 	}
-	at := time.Now().UTC()
-	if *atFlag != "" {
-		t, err := time.Parse(time.RFC3339, *atFlag)
-		if err != nil {
-			fmt.Fprintf(stderr, "campaignctl consent: --at %q: want RFC 3339, e.g. 2026-12-03T10:00:00Z\n", *atFlag)
-			return 2
-		}
-		at = t.UTC()
-	}
-	if !needDB(*db, stderr) {
+	at, ok := atTime("consent", *atFlag, stderr)
+	if !ok {
 		return 2
 	}
-	fail := func(err error) int {
-		fmt.Fprintf(stderr, "campaignctl consent %s: %v\n", action, err)
-		return 1
-	}
 	ctx := context.Background()
-	st, err := store.Open(ctx, *db)
-	if err != nil {
-		return fail(err)
+	st, fail, code := openActionStore(ctx, "consent", action, *db, stderr)
+	if code >= 0 {
+		return code
 	}
 	defer st.Close()
 	addr, p, err := contactAddress(ctx, st, arg)

@@ -76,17 +76,10 @@ Exit status: 0 done, 1 error (nothing erased), 2 usage.`, `  campaignctl contact
 			return 2
 		}
 	}
-	if !needDB(*db, stderr) {
-		return 2
-	}
-	fail := func(err error) int {
-		fmt.Fprintf(stderr, "campaignctl contact %s: %v\n", action, err)
-		return 1
-	}
 	ctx := context.Background()
-	st, err := store.Open(ctx, *db)
-	if err != nil {
-		return fail(err)
+	st, fail, code := openActionStore(ctx, "contact", action, *db, stderr)
+	if code >= 0 {
+		return code
 	}
 	defer st.Close()
 	st.Erasure = erasure

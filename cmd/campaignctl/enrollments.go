@@ -75,26 +75,14 @@ Exit status: 0 done, 1 error (nothing changed), 2 usage.`, `  campaignctl enroll
 		fmt.Fprintln(stderr, "campaignctl enrollments: --actor must name someone: the audit keeps who acted")
 		return 2
 	}
-	at := time.Now().UTC()
-	if *atFlag != "" {
-		t, err := time.Parse(time.RFC3339, *atFlag)
-		if err != nil {
-			fmt.Fprintf(stderr, "campaignctl enrollments: --at %q: want RFC 3339, e.g. 2026-12-03T10:00:00Z\n", *atFlag)
-			return 2
-		}
-		at = t.UTC()
-	}
-	if !needDB(*db, stderr) {
+	at, ok := atTime("enrollments", *atFlag, stderr)
+	if !ok {
 		return 2
 	}
-	fail := func(err error) int {
-		fmt.Fprintf(stderr, "campaignctl enrollments %s: %v\n", action, err)
-		return 1
-	}
 	ctx := context.Background()
-	st, err := store.Open(ctx, *db)
-	if err != nil {
-		return fail(err)
+	st, fail, code := openActionStore(ctx, "enrollments", action, *db, stderr)
+	if code >= 0 {
+		return code
 	}
 	defer st.Close()
 	rev, p, err := appliedPlan(ctx, st)

@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
+	"time"
+
+	"github.com/campaignctl/campaignctl/runtime/store"
 )
 
 // newFlagSet returns a flag set whose -h prints a usage line, a description, the
@@ -88,4 +92,37 @@ func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// atTime reads an --at flag of campaignctl cmd: RFC 3339, or now (UTC) when
+// empty. ok is false after printing why the value is wrong.
+func atTime(cmd, v string, stderr io.Writer) (at time.Time, ok bool) {
+	if v == "" {
+		return time.Now().UTC(), true
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		fmt.Fprintf(stderr, "campaignctl %s: --at %q: want RFC 3339, e.g. 2026-12-03T10:00:00Z\n", cmd, v)
+		return time.Time{}, false
+	}
+	return t.UTC(), true
+}
+
+// openActionStore checks --db and opens the store for `campaignctl cmd
+// action`. fail prints an error under that name and returns exit status 1;
+// code is the exit status to return when the store could not be opened, -1
+// when it was.
+func openActionStore(ctx context.Context, cmd, action, db string, stderr io.Writer) (st *store.Store, fail func(error) int, code int) {
+	fail = func(err error) int {
+		fmt.Fprintf(stderr, "campaignctl %s %s: %v\n", cmd, action, err)
+		return 1
+	}
+	if !needDB(db, stderr) {
+		return nil, fail, 2
+	}
+	st, err := store.Open(ctx, db)
+	if err != nil {
+		return nil, fail, fail(err)
+	}
+	return st, fail, -1
 }
