@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: all build demo test bench chaos fuzz fmt vet pg-start pg-stop clean
+.PHONY: all build demo test test-short bench chaos fuzz fmt vet pg-start pg-stop clean
 
 all: build
 
@@ -18,6 +18,10 @@ demo:
 ## test: every test, against a private Postgres cluster started for the run
 test:
 	bash scripts/test.sh
+
+## test-short: the inner loop: no race detector, the slowest end-to-end tests skipped
+test-short:
+	bash scripts/test.sh short
 
 ## bench: benchmarks on a private Postgres cluster (BENCH=regexp, BENCHTIME=1x)
 bench:

@@ -15,6 +15,13 @@ trap 'bash scripts/pg.sh stop >/dev/null 2>&1 || true' EXIT
 export CAMPAIGNCTL_TEST_PG="$url"
 export CAMPAIGNCTL_REQUIRE_DB=1
 
+if [ "$mode" = short ]; then
+  # The inner loop: no race detector, the slowest end-to-end tests skipped
+  # (testing.Short). make test runs everything.
+  go test -short -count=1 ./...
+  exit
+fi
+
 if [ "$mode" = bench ]; then
   go test -run '^$' -bench "${BENCH:-.}" -benchmem -benchtime "${BENCHTIME:-1x}" ./...
   exit

@@ -88,3 +88,12 @@ func (p *process) stop() error {
 
 // output returns what the process wrote so far.
 func (p *process) output() string { return p.logs.String() }
+
+// skipInShortMode skips a test that starts real servers for tens of seconds
+// under `make test-short`, the inner loop; `make test` (and CI) runs it.
+func skipInShortMode(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("slow end-to-end test: skipped by make test-short; make test runs it")
+	}
+}

@@ -176,6 +176,7 @@ func TestSeedCampaignSendsToExactlyTheMatchingLeads(t *testing.T) {
 }
 
 func TestTwoDaemonsAtOnceSendEachMessageOnce(t *testing.T) {
+	skipInShortMode(t)
 	e := setupE2E(t)
 	want := handWrittenAudience(t, e.db)
 	t.Setenv("CAMPAIGNCTL_SECRET", "e2e-secret-0123456789")

@@ -20,6 +20,7 @@ import (
 // and runs `promtool check metrics` on what it serves; then checks that the
 // families the dashboards and alerts rely on are there with data.
 func TestMetricsLiveScrapePassesPromtool(t *testing.T) {
+	skipInShortMode(t)
 	promtool := findPromtool(t)
 	e := setupE2E(t)
 	mustRun(t, 0, "apply", "--db", e.url, e.plan)

@@ -20,6 +20,7 @@ import (
 // any statement that needs more (a write to a CRM table, an object created
 // outside its schema, a superuser-only call) fails the test.
 func TestDaemonRunsUnderTheLeastPrivilegeRole(t *testing.T) {
+	skipInShortMode(t)
 	e := setupE2E(t)
 	want := handWrittenAudience(t, e.db)
 

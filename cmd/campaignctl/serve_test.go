@@ -184,6 +184,7 @@ func TestServeLogsTheRealListenPort(t *testing.T) {
 }
 
 func TestDatabasePasswordNeverPrinted(t *testing.T) {
+	skipInShortMode(t)
 	t.Setenv("CAMPAIGNCTL_SECRET", testSecret)
 	urls := []string{
 		"postgres://app:S3cr3tPw@127.0.0.1:99999x/db",              // bad port

@@ -351,6 +351,7 @@ func checkRate(t *testing.T, where, got string, n int64, pct *float64) {
 // report's own documents, and with explain's and timeline's output.
 // Screenshots go to .data/artifacts/.
 func TestUIChromium(t *testing.T) {
+	skipInShortMode(t)
 	chromium := findChromium(t)
 	t0 := time.Now()
 	db, reportURL := reportSeed(t)
