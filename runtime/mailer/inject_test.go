@@ -169,3 +169,21 @@ func htmlPart(t *testing.T, msg *mail.Message) string {
 		return string(b)
 	}
 }
+
+// Templates run with Go's built-in template functions (which read no file
+// and fetch nothing) and the ones in Funcs: a function added there that
+// reaches outside the message must be looked at, so the list is pinned.
+func TestTemplateFunctionsReachNothingOutside(t *testing.T) {
+	var names []string
+	for name := range Funcs {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	if !slices.Equal(names, []string{"default"}) {
+		t.Fatalf("template functions are %v; a new one must not read files, fetch URLs or reach the database at send time: check it, then update this list", names)
+	}
+	// The parser knows no other name: a template calling one is refused.
+	if _, err := Compile(&plan.Template{Name: "x", Subject: "s", Text: `{{ readFile "/etc/passwd" }}`}); err == nil {
+		t.Fatal("a template calling an undefined function compiled")
+	}
+}
