@@ -33,8 +33,11 @@ if [ -n "$unformatted" ]; then
   exit 1
 fi
 go vet ./...
-# Chromium for the status page's browser test, installed (if missing) before the
-# packages' tests run in parallel, so its apt-get never races another for the
-# dpkg lock; a failure here fails that test, which says what to install.
+# Chromium for the status page's browser test, and Prometheus (prometheus and
+# promtool, one Debian package) for the metrics and dashboard tests of two
+# packages, installed (if missing) before the packages' tests run in
+# parallel, so their apt-get never race each other for the dpkg lock; a
+# failure here fails those tests, which say what to install.
 bash scripts/chromium.sh >/dev/null || true
+bash scripts/prometheus.sh >/dev/null || true
 go test -race -count=1 -timeout 20m ./...
