@@ -38,6 +38,10 @@ const (
 	maxHeaderBytes = 64 << 10
 	// idleClient is how long a client's bucket is kept after its last request.
 	idleClient = 10 * time.Minute
+	// maxClients bounds the buckets kept: past it, idle ones go at once, and
+	// if that is not enough, all of them (a flood from many addresses costs
+	// the others their history, never the daemon its memory).
+	maxClients = 100_000
 )
 
 // ParseTrustedProxies reads a comma-separated list of CIDR networks or
@@ -106,11 +110,18 @@ func (lm *limiter) allow(a netip.Addr) (bool, time.Duration) {
 	now := lm.now()
 	lm.mu.Lock()
 	defer lm.mu.Unlock()
-	if now.Sub(lm.swept) > idleClient {
+	if full := len(lm.clients) >= maxClients; full || now.Sub(lm.swept) > idleClient {
+		idle := idleClient
+		if full {
+			idle = time.Minute
+		}
 		for k, c := range lm.clients {
-			if now.Sub(c.seen) > idleClient {
+			if now.Sub(c.seen) > idle {
 				delete(lm.clients, k)
 			}
+		}
+		if len(lm.clients) >= maxClients {
+			clear(lm.clients)
 		}
 		lm.swept = now
 	}
@@ -130,8 +141,19 @@ func (lm *limiter) allow(a netip.Addr) (bool, time.Duration) {
 
 // clientOf returns the address a request counts against: the peer's, or,
 // when the peer is a trusted proxy, the rightmost untrusted address of
-// X-Forwarded-For.
+// X-Forwarded-For. An IPv6 client counts as its /64, the block one host or
+// one home gets, so it cannot buy buckets by changing addresses.
 func (lm *limiter) clientOf(r *http.Request) netip.Addr {
+	a := lm.peerOrForwarded(r)
+	if a.Is6() {
+		if p, err := a.Prefix(64); err == nil {
+			return p.Addr()
+		}
+	}
+	return a
+}
+
+func (lm *limiter) peerOrForwarded(r *http.Request) netip.Addr {
 	peer, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
 		return netip.Addr{}

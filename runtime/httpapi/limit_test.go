@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -187,5 +188,26 @@ func TestSwitchFromStarting(t *testing.T) {
 		if code, _ := status(t, hs.URL+path, ""); code != want {
 			t.Errorf("started: %s %d, want %d", path, code, want)
 		}
+	}
+}
+
+// Clients are bounded in memory, and an IPv6 client is its /64.
+func TestLimiterBoundsItsClients(t *testing.T) {
+	lm := newLimiter(Limits{PerSecond: 1, Burst: 1})
+	now := time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)
+	lm.now = func() time.Time { return now }
+	for i := range maxClients + 10 {
+		a := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+		lm.allow(a)
+	}
+	if n := len(lm.clients); n > maxClients {
+		t.Fatalf("%d buckets kept, want at most %d", n, maxClients)
+	}
+	r := httptest.NewRequest("GET", "/o/x", nil)
+	r.RemoteAddr = "[2001:db8:1:2:aaaa::1]:5000"
+	r2 := httptest.NewRequest("GET", "/o/x", nil)
+	r2.RemoteAddr = "[2001:db8:1:2:bbbb::9]:5000"
+	if a, b := lm.clientOf(r), lm.clientOf(r2); a != b {
+		t.Fatalf("two addresses of one /64 count as %s and %s", a, b)
 	}
 }
