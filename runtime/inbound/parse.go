@@ -218,7 +218,7 @@ func parseReport(p *Parsed, body io.Reader, params map[string]string) error {
 				p.Recipients = append(p.Recipients, Recipient{
 					FinalRecipient: strings.ToLower(strings.Trim(strings.TrimSpace(addr), "<>")),
 					Action:         action,
-					Status:         strings.TrimSpace(strings.Fields(blk.Get("Status") + " ")[0]),
+					Status:         firstField(blk.Get("Status")),
 					Diagnostic:     strings.Join(strings.Fields(blk.Get("Diagnostic-Code")), " "),
 				})
 			}
@@ -342,4 +342,13 @@ func firstMsgID(v string) string {
 		return ids[0]
 	}
 	return strings.TrimSpace(v)
+}
+
+// firstField returns the first whitespace-separated word of s, or "" (a
+// report without a Status, or with a blank one).
+func firstField(s string) string {
+	if f := strings.Fields(s); len(f) > 0 {
+		return f[0]
+	}
+	return ""
 }

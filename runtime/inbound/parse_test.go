@@ -115,3 +115,14 @@ func TestTokens(t *testing.T) {
 		t.Error("a short secret was accepted")
 	}
 }
+
+// The fuzzer's find: a DSN block whose Status is blank made the parser index
+// an empty slice and panic, which on the listener would have ended the
+// daemon. (Its input is in testdata/fuzz/FuzzParse too.)
+func TestDSNWithABlankStatus(t *testing.T) {
+	dsn := []byte("Content-Type: multipart/report; report-type=delivery-status; boundary=B\n\n--B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; x\n\nFinal-Recipient: rfc822; a@example.com\nAction: failed\nStatus:   \n--B--\n")
+	p, err := parseSafely(dsn, true)
+	if err != nil || len(p.Recipients) != 1 || p.Recipients[0].Status != "" {
+		t.Fatalf("a DSN with a blank Status: %+v, %v; want one recipient with no status", p, err)
+	}
+}

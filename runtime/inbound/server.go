@@ -245,7 +245,7 @@ func (s *Server) handle(ctx context.Context, tokens []rcptToken, nullSender bool
 			}
 		}
 	}
-	p, err := Parse(raw, nullSender)
+	p, err := parseSafely(raw, nullSender)
 	if err != nil {
 		s.log().Warn("inbound: message not understood, nothing recorded", "remote", remote, "bytes", len(raw), "err", err)
 		s.count("malformed")
@@ -463,4 +463,17 @@ func (s *Server) unsubscribe(ctx context.Context, id int64, remote string) error
 	s.log().Info("inbound: unsubscribed by mail (List-Unsubscribe mailto)", "outbox_id", id, "object", m.Campaign)
 	s.count("unsubscribe")
 	return nil
+}
+
+// parseSafely is Parse behind a recover: the listener takes mail from the
+// internet, so a parser bug must cost one message, never the daemon (a
+// goroutine's panic would end the process, sending included). The fuzzer
+// found one such bug, a DSN block with a blank Status.
+func parseSafely(raw []byte, nullSender bool) (p *Parsed, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: the parser failed on this message (%v)", ErrMalformed, r)
+		}
+	}()
+	return Parse(raw, nullSender)
 }
