@@ -39,7 +39,15 @@ for t in "${targets[@]}"; do
 	dir=${t% *}
 	name=${t#* }
 	echo "==> $dir $name"
-	go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$dir" 2>&1 | tail -n 3
+	log=$(mktemp)
+	if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$dir" >"$log" 2>&1; then
+		cat "$log" # the failing input, its panic or message, and how to replay it
+		rm -f "$log"
+		echo "fuzz.sh: $name failed; the input is saved under $dir/testdata/fuzz/$name/" >&2
+		exit 1
+	fi
+	tail -n 3 "$log"
+	rm -f "$log"
 	if [ "${FUZZ_SAVE:-}" = 1 ]; then
 		pkg=$module/${dir#./}
 		if [ -d "$cache/$pkg/$name" ]; then
