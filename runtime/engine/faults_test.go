@@ -189,7 +189,7 @@ func assertExactlyOnce(t *testing.T, r *smtptest.Relay, want int) {
 // send them again. Leases are on the database's clock and renewed.
 func TestSlowRelayThreeReplicasSendEachMessageOnce(t *testing.T) {
 	rb := setupRelay(t, 120) // 60 active
-	rb.relay.SetDelay(100 * time.Millisecond)
+	rb.relay.SetDelay(150 * time.Millisecond)
 	rb.apply(t, testPlan("Hi", campaign("c", "")))
 	fast := &clock.Accelerated{Start: t0, Factor: 86400}
 	var dones []<-chan struct{}
@@ -197,7 +197,10 @@ func TestSlowRelayThreeReplicasSendEachMessageOnce(t *testing.T) {
 	var engines []*engine.Engine
 	for i := range 3 {
 		e := rb.replica(t, fmt.Sprintf("r%d", i), fast)
-		e.Lease = 1500 * time.Millisecond // a batch of 50 at 2×100 ms takes 2.5 s
+		// A batch of 50 at 2×150 ms takes 3.75 s, longer than the lease. (At
+		// 1.5 s the renewal, every half second, fell more than a second behind
+		// once, in a CI run with the chaos harness beside it under -race.)
+		e.Lease = 2500 * time.Millisecond
 		engines = append(engines, e)
 		_, done := run(t, e, engine.RunOptions{Interval: 20 * time.Millisecond, ExitWhenIdle: true})
 		dones = append(dones, done)
