@@ -8,6 +8,9 @@
 #                                        # interesting into its package's
 #                                        # testdata/fuzz/<Target>/ (the corpus
 #                                        # kept in git, replayed by go test)
+#   FUZZ_PARALLEL=1 bash scripts/fuzz.sh # workers per target (default: GOMAXPROCS);
+#                                        # two shards with one worker each keep
+#                                        # both cores busy with two targets at once
 #
 # Targets are found, not listed: every `func FuzzX(f *testing.F)` in a
 # _test.go file. A failure stops the run; Go saves the failing input under the
@@ -40,7 +43,7 @@ for t in "${targets[@]}"; do
 	name=${t#* }
 	echo "==> $dir $name"
 	log=$(mktemp)
-	if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$dir" >"$log" 2>&1; then
+	if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" ${FUZZ_PARALLEL:+-parallel "$FUZZ_PARALLEL"} "$dir" >"$log" 2>&1; then
 		cat "$log" # the failing input, its panic or message, and how to replay it
 		rm -f "$log"
 		echo "fuzz.sh: $name failed; the input is saved under $dir/testdata/fuzz/$name/" >&2
