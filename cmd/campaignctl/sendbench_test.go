@@ -101,6 +101,13 @@ func BenchmarkServeVsSMTPSink(b *testing.B) {
 	b.ReportMetric(ratio, "ratio")
 	b.ReportMetric(cpuPer1k, "serve_cpu_s/1k_msgs")
 	b.ReportMetric(rssMB, "serve_peak_rss_MB")
+	// CPU per message of the whole path, each side (µs): what the rate would be
+	// on an idle machine where every core works on the path.
+	per := func(d time.Duration, runs int) float64 { return float64(d.Microseconds()) / float64(n*runs) }
+	servePath := per(r.serveCPU, 1) + per(r.servePG, 1) + per(r.serveSink, 1)
+	srcPath := per(r.srcCPU, 2) + per(r.srcSink, 2)
+	b.ReportMetric(servePath, "serve_path_cpu_us/msg")
+	b.ReportMetric(srcPath, "source_path_cpu_us/msg")
 
 	var tbl strings.Builder
 	fmt.Fprintf(&tbl, "%d messages, %d sessions, smtp-sink at %s (%d round(s), means)\n", n, sendSessions, sink.addr, b.N)
@@ -109,8 +116,12 @@ func BenchmarkServeVsSMTPSink(b *testing.B) {
 	fmt.Fprintf(&tbl, "  %-30s %12.0f %10s %10.3f\n", "campaignctl serve", r.serveRate, r.serveWall.Round(time.Millisecond), cpuPer1k)
 	fmt.Fprintf(&tbl, "  %-30s %12.0f %10s %10s\n", "smtp-source -d (after)", r.src2Rate, r.src2Wall.Round(time.Millisecond), "-")
 	fmt.Fprintf(&tbl, "  ratio serve / mean(smtp-source) = %.3f (acceptance >= %.1f)\n", ratio, sendMinRatio)
-	fmt.Fprintf(&tbl, "  serve: CPU %.2f s (%.3f s per 1,000 messages), peak RSS %.1f MB (acceptance < %d MB)",
+	fmt.Fprintf(&tbl, "  serve: CPU %.2f s (%.3f s per 1,000 messages), peak RSS %.1f MB (acceptance < %d MB)\n",
 		r.serveCPU.Seconds(), cpuPer1k, rssMB, sendRSSBudgetMB)
+	fmt.Fprintf(&tbl, "  CPU per message, whole path: serve %.0f µs + Postgres %.0f µs + smtp-sink %.0f µs = %.0f µs;\n",
+		per(r.serveCPU, 1), per(r.servePG, 1), per(r.serveSink, 1), servePath)
+	fmt.Fprintf(&tbl, "    smtp-source %.0f µs + smtp-sink %.0f µs = %.0f µs; CPU ratio source/serve = %.3f",
+		per(r.srcCPU, 2), per(r.srcSink, 2), srcPath, srcPath/servePath)
 	b.Logf("\n%s", tbl.String())
 	if r.profileTop != "" {
 		b.Logf("serve CPU profile (last round), go tool pprof -top -nodecount=15:\n%s", r.profileTop)
@@ -133,6 +144,10 @@ type sendResult struct {
 	serveCPU                      time.Duration
 	serveRSSKiB                   int64
 	profileTop                    string
+	// The rest of the path's CPU: Postgres and smtp-sink during serve's run,
+	// smtp-source and smtp-sink during the reference's two runs (summed).
+	servePG, serveSink time.Duration
+	srcCPU, srcSink    time.Duration
 }
 
 func (s *sendResult) add(r sendResult) {
@@ -143,6 +158,10 @@ func (s *sendResult) add(r sendResult) {
 	s.src2Wall += r.src2Wall
 	s.serveWall += r.serveWall
 	s.serveCPU += r.serveCPU
+	s.servePG += r.servePG
+	s.serveSink += r.serveSink
+	s.srcCPU += r.srcCPU
+	s.srcSink += r.srcSink
 	s.serveRSSKiB = max(s.serveRSSKiB, r.serveRSSKiB) // the peak, not a mean
 	s.profileTop = r.profileTop
 }
@@ -154,6 +173,7 @@ func (s sendResult) mean(rounds int) sendResult {
 		src1Rate: s.src1Rate / k, src2Rate: s.src2Rate / k, serveRate: s.serveRate / k,
 		src1Wall: s.src1Wall / d, src2Wall: s.src2Wall / d, serveWall: s.serveWall / d,
 		serveCPU: s.serveCPU / d, serveRSSKiB: s.serveRSSKiB, profileTop: s.profileTop,
+		servePG: s.servePG / d, serveSink: s.serveSink / d, srcCPU: s.srcCPU / d, srcSink: s.srcSink / d,
 	}
 }
 
@@ -182,8 +202,25 @@ func runSendRound(b *testing.B, bin, source string, sink *smtpSink, n int, profi
 	runCampaignctl(b, bin, nil, "migrate", "--db", dbURL)
 	runCampaignctl(b, bin, nil, "apply", "--db", dbURL, plan)
 
+	postmaster, err := postmasterPID(ctx, db)
+	if err != nil {
+		b.Fatal(err)
+	}
+	meter := cpuMeter{postmaster: postmaster, sink: sink.pid}
+	sample := func() cpuSample {
+		c, err := meter.sample()
+		if err != nil {
+			b.Fatalf("reading CPU times: %v", err)
+		}
+		return c
+	}
+
 	var r sendResult
-	r.src1Rate, r.src1Wall = runSMTPSource(b, source, sink, n)
+	c0 := sample()
+	var srcCPU time.Duration
+	r.src1Rate, r.src1Wall, srcCPU = runSMTPSource(b, source, sink, n)
+	r.srcCPU += srcCPU
+	r.srcSink += sample().sub(c0).sink
 
 	profile := filepath.Join(dir, "serve.cpu.pprof")
 	args := []string{"serve", "--db", dbURL, "--smtp", sink.addr, "--listen", "",
@@ -201,11 +238,18 @@ func runSendRound(b *testing.B, bin, source string, sink *smtpSink, n int, profi
 	cmd.Env = append(os.Environ(), "CAMPAIGNCTL_SECRET="+sendSecret)
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	c1 := sample()
 	start := time.Now()
 	if err := cmd.Run(); err != nil {
 		b.Fatalf("campaignctl %s: %v\n%s", strings.Join(args, " "), err, tail(stderr.String(), 4000))
 	}
 	r.serveWall = time.Since(start)
+	// The sink's last message arrives before serve exits (serve waits for its
+	// reply); Postgres's backends of serve have exited or are exiting: give the
+	// postmaster a moment to reap them, so their time is counted.
+	time.Sleep(200 * time.Millisecond)
+	d := sample().sub(c1)
+	r.servePG, r.serveSink = d.pg, d.sink
 	// Where the wall time went: daemon start, the audience materialized, exit.
 	b.Logf("serve started at %s; milestones:", start.Format("15:04:05.000"))
 	for _, line := range strings.Split(stderr.String(), "\n") {
@@ -236,7 +280,10 @@ func runSendRound(b *testing.B, bin, source string, sink *smtpSink, n int, profi
 		b.Fatalf("campaignctl.outbox holds %d rows, %d of them 'sent' for %s; want %d, all sent\nserve output:\n%s", all, sent, sendCampaign, n, tail(stderr.String(), 4000))
 	}
 
-	r.src2Rate, r.src2Wall = runSMTPSource(b, source, sink, n)
+	c2 := sample()
+	r.src2Rate, r.src2Wall, srcCPU = runSMTPSource(b, source, sink, n)
+	r.srcCPU += srcCPU
+	r.srcSink += sample().sub(c2).sink
 
 	if st, err := os.Stat(profile); err == nil && st.Size() > 0 {
 		out, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=15", bin, profile).CombinedOutput()
@@ -256,9 +303,9 @@ func runSendRound(b *testing.B, bin, source string, sink *smtpSink, n int, profi
 }
 
 // runSMTPSource sends n messages of sendPayload bytes over sendSessions
-// connections, each reused for the next message (-d), and returns the rate and
-// the wall time. It fails unless the sink counted exactly n more messages.
-func runSMTPSource(b *testing.B, source string, sink *smtpSink, n int) (float64, time.Duration) {
+// connections, each reused for the next message (-d), and returns the rate,
+// the wall time and smtp-source's CPU time. It fails unless the sink counted exactly n more messages.
+func runSMTPSource(b *testing.B, source string, sink *smtpSink, n int) (float64, time.Duration, time.Duration) {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), max(5*time.Minute, time.Duration(n)*time.Millisecond))
 	defer cancel()
@@ -275,7 +322,7 @@ func runSMTPSource(b *testing.B, source string, sink *smtpSink, n int) (float64,
 	if got := sink.waitMessages(before+int64(n), 5*time.Second) - before; got != int64(n) {
 		b.Fatalf("smtp-sink received %d messages from smtp-source, want %d", got, n)
 	}
-	return float64(n) / wall.Seconds(), wall
+	return float64(n) / wall.Seconds(), wall, cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 }
 
 // sendN reads CAMPAIGNCTL_SEND_BENCH_N.
@@ -333,6 +380,7 @@ func runCampaignctl(b *testing.B, bin string, env []string, args ...string) {
 // message's "." arrives, tell how many messages it received.
 type smtpSink struct {
 	addr   string
+	pid    int
 	mu     sync.Mutex
 	mesg   int64
 	stderr bytes.Buffer
@@ -366,6 +414,7 @@ func startSMTPSink(b *testing.B, path string) *smtpSink {
 	if err := cmd.Start(); err != nil {
 		b.Fatalf("%s %s: %v", path, strings.Join(args, " "), err)
 	}
+	s.pid = cmd.Process.Pid
 	readerDone := make(chan struct{})
 	go func() {
 		defer close(readerDone)
