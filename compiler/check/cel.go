@@ -97,6 +97,7 @@ func (c *checker) checkCEL(u celUse) []segRef {
 		c.errorf(u.expr.Content(), "%s must be a bool expression, but %s", u.owner, what).Detail = detail
 	}
 	c.checkEngagement(u, x, checked)
+	c.engagementWindows(u, x, checked)
 	c.checkConversions(u, env, x, checked)
 	return refs
 }

@@ -72,6 +72,10 @@ type checker struct {
 	// sendingPolicy is the policy of the object being checked (nil: the
 	// default), recorded with each template it sends for the consent lint.
 	sendingPolicy *ir.Policy
+	// retention is the longest event_retention of the policies, and windows
+	// the engagement predicates and triggers checked against it.
+	retention retention
+	windows   []eventWindow
 	// waits are the wait steps to check against their workflow's minimum.
 	waits []pendingWait
 	// reported de-duplicates diagnostics that several objects would raise at the
@@ -133,6 +137,7 @@ func (c *checker) run() {
 	for _, r := range c.cfg.Autoresponders {
 		c.autoresponder(r)
 	}
+	c.retentionWindows()
 }
 
 // lint runs the checks that need the schemas' defaults: mail classes, policy

@@ -299,6 +299,7 @@ func lowerPolicy(l *lowerer, p *ir.Policy) *plan.Policy {
 		OrgDomains:                l.list("org_domains", p.OrgDomains),
 		AudienceGrowthWarnPercent: l.integer("audience_growth_warn_percent", p.AudienceGrowthWarnPercent),
 		Consent:                   l.str("consent", p.Consent),
+		EventRetention:            l.str("event_retention", p.EventRetention),
 	}
 	if q := p.QuietHours; q != nil {
 		m := l.block("quiet_hours", q.DeclRange)

@@ -33,6 +33,7 @@ func (c *checker) policy(p *ir.Policy) {
 			c.errorf(f.Per.Content(), "%s: frequency_cap per must be longer than 0", owner)
 		}
 	}
+	c.eventRetention(owner, p)
 }
 
 // senderUse is one object that sends from a sender.

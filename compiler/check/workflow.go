@@ -52,6 +52,8 @@ func (c *checker) workflow(w *ir.Workflow) {
 		}
 		c.duration(owner, "trigger window", t.Window, false)
 		c.duration(owner, "trigger inactive_for", t.InactiveFor, false)
+		c.triggerWindow("trigger of "+owner, "window", t.Window)
+		c.triggerWindow("trigger of "+owner, "inactive_for", t.InactiveFor)
 		c.fieldRef(owner, "trigger field", t.Field, me, false, triggerFieldTypes[val(t.Event)]...)
 	}
 	if usable(w.Goal) {

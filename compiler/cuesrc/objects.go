@@ -40,7 +40,7 @@ var attributes = map[string][]string{
 	"segment":       {"model", "filter", "include_archived"},
 	"sender":        {"from", "reply_to"},
 	"template":      {"subject", "html", "text", "class", "subscription"},
-	"policy":        {"daily_quota", "rate_per_minute", "quiet_hours", "frequency_cap", "suppress", "bypass", "require_org_reply_to", "org_domains", "audience_growth_warn_percent", "consent"},
+	"policy":        {"daily_quota", "rate_per_minute", "quiet_hours", "frequency_cap", "suppress", "bypass", "require_org_reply_to", "org_domains", "audience_growth_warn_percent", "consent", "event_retention"},
 	"quiet_hours":   {"start", "end"},
 	"frequency_cap": {"max", "per"},
 	"campaign":      {"segment", "template", "sender", "send_at", "class", "policy", "ab_test", "paused"},
@@ -195,6 +195,7 @@ func (l *loader) policy(o *object) {
 		OrgDomains:                o.strList("org_domains"),
 		AudienceGrowthWarnPercent: o.integer("audience_growth_warn_percent"),
 		Consent:                   o.str("consent"),
+		EventRetention:            o.str("event_retention"),
 	}
 	if q, ok := o.block("quiet_hours", "quiet_hours"); ok {
 		p.QuietHours = &ir.QuietHours{DeclRange: q.decl, Start: q.str("start"), End: q.str("end")}

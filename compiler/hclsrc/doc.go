@@ -124,7 +124,23 @@
 //	  org_domains          = ["acme.example"]
 //	  audience_growth_warn_percent = 50         # plan diffs warn above this growth
 //	  consent = "opt_in"                        # opt_in or opt_out; absent = opt_out
+//	  event_retention = "400d"                  # keep contact events 400 days; absent = forever
 //	}
+//
+// Event retention. event_retention is how long the runner keeps contact events
+// (page views, opens, clicks, replies, …): whole days or weeks, at least 31 days
+// ("400d", "57w"; months are not a unit, as they differ in length: "396d" is
+// about 13 months). Events are shared by every object, so the longest
+// event_retention of all policies applies to the whole plan, whichever objects
+// name the policy; when no policy declares one, events are kept forever. The
+// daemon's leader drops each monthly partition of the events table once all of
+// it is older than now minus the retention (so an event is kept at least the
+// retention and at most a month longer), after folding what the report needs
+// into aggregates, so report figures do not change. An engagement predicate or
+// workflow trigger that looks further back than the retention
+// (lead.clicked(days(500)) under "400d", trigger inactive_for = "60w") is an
+// error at the predicate; one that reads events of any age
+// (lead.opened("campaign", "step")) is a warning: it only sees retained events.
 //
 // Consent. Under a policy with consent = "opt_in", marketing mail goes only to
 // contacts whose consent holds, as the recipients' model declares it: a CEL

@@ -42,7 +42,7 @@ var (
 	senderSchema       = &hcl.BodySchema{Attributes: attrs("from", "reply_to")}
 	templateSchema     = &hcl.BodySchema{Attributes: attrs("subject", "html", "text", "class", "subscription")}
 	policySchema       = &hcl.BodySchema{
-		Attributes: attrs("daily_quota", "rate_per_minute", "suppress", "require_org_reply_to", "org_domains", "audience_growth_warn_percent", "consent"),
+		Attributes: attrs("daily_quota", "rate_per_minute", "suppress", "require_org_reply_to", "org_domains", "audience_growth_warn_percent", "consent", "event_retention"),
 		Blocks:     []hcl.BlockHeaderSchema{{Type: "quiet_hours"}, {Type: "frequency_cap"}, {Type: "bypass"}},
 	}
 	quietHoursSchema   = &hcl.BodySchema{Attributes: attrs("start", "end")}
@@ -191,6 +191,7 @@ func (p *parser) policy(b *hcl.Block) {
 	pol.OrgDomains = p.strList(a["org_domains"])
 	pol.AudienceGrowthWarnPercent = p.integer(a["audience_growth_warn_percent"])
 	pol.Consent = p.str(a["consent"], false)
+	pol.EventRetention = p.str(a["event_retention"], false)
 	if qb := p.single(c, "quiet_hours", owner); qb != nil {
 		qc := p.content(qb.Body, quietHoursSchema)
 		pol.QuietHours = &ir.QuietHours{

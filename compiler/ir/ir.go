@@ -164,6 +164,9 @@ type Policy struct {
 	AudienceGrowthWarnPercent *Int
 	// Consent is the regime: opt_in or opt_out.
 	Consent *String
+	// EventRetention is how long contact events are kept, in whole days
+	// ("400d", "57w").
+	EventRetention *String
 }
 
 // QuietHours is a daily window in the contact's local time.

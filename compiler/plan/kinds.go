@@ -54,7 +54,12 @@ type Policy struct {
 	// (everyone not suppressed). Absent means opt_out, what every plan did
 	// before the attribute existed.
 	Consent string `json:"consent,omitempty"`
-	Hash    string `json:"hash"`
+	// EventRetention is how long contact events are kept, a whole number of
+	// days in ParseDuration's syntax ("400d", "57w"). The plan's retention is
+	// the longest any policy declares (Plan.EventRetention); absent
+	// everywhere, events are kept forever.
+	EventRetention string `json:"event_retention,omitempty"`
+	Hash           string `json:"hash"`
 }
 
 // QuietHours is a daily window in the contact's local time.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
 )
 
 func samplePlan() *Plan {
@@ -72,5 +73,39 @@ func TestDecodeRefusesEditedPlan(t *testing.T) {
 	future := bytes.Replace(b, []byte(`"format_version": 1`), []byte(`"format_version": 99`), 1)
 	if _, err := Decode(future); err == nil || !strings.Contains(err.Error(), "format_version 99") {
 		t.Fatalf("future plan: got %v", err)
+	}
+}
+
+func TestEventRetention(t *testing.T) {
+	day := 24 * time.Hour
+	for _, tc := range []struct {
+		name     string
+		policies []Policy
+		want     time.Duration
+		policy   string
+		err      string
+	}{
+		{name: "none", policies: []Policy{{Name: "default"}}},
+		{name: "longest wins", policies: []Policy{{Name: "a", EventRetention: "400d"}, {Name: "b", EventRetention: "60w"}, {Name: "c"}}, want: 420 * day, policy: "b"},
+		{name: "one", policies: []Policy{{Name: "default", EventRetention: "31d"}}, want: 31 * day, policy: "default"},
+		{name: "bad value is an error, not skipped", policies: []Policy{{Name: "a", EventRetention: "400d"}, {Name: "b", EventRetention: "36h"}}, err: `policy "b": event_retention "36h" is not a whole number of days`},
+		{name: "too short", policies: []Policy{{Name: "a", EventRetention: "30d"}}, err: "shorter than 31 days"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := &Plan{Policies: tc.policies}
+			got, pol, err := p.EventRetention()
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want one containing %q", err, tc.err)
+				}
+				if got != 0 {
+					t.Errorf("retention = %v with an error, want 0 (keep everything)", got)
+				}
+				return
+			}
+			if err != nil || got != tc.want || pol != tc.policy {
+				t.Errorf("EventRetention() = %v, %q, %v; want %v, %q", got, pol, err, tc.want, tc.policy)
+			}
+		})
 	}
 }

@@ -7,6 +7,7 @@ policy "default" {
   rate_per_minute = 120
   suppress        = ["unsubscribed", "blacklisted", "hard_bounce", "complaint"]
   consent         = "opt_in"
+  event_retention = "400d"
 
   require_org_reply_to = true
   org_domains          = ["acme.example"]
