@@ -32,7 +32,11 @@
 -- and a sequence may share a name). The events join uses
 -- events_model_contact_occurred_at (model, contact_key, occurred_at); the
 -- outbox is read once. Internal mail (owner notifications) is not a send to
--- the contact and is left out.
+-- the contact and is left out. Events of months dropped by the event
+-- retention live on as each message's folded flags
+-- (message_engagement_folded, written by the store's fold-message-engagement,
+-- which attributes events exactly as this query does); they are ORed with
+-- what the remaining events say, so a drop changes no figure.
 WITH objects AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS t(kind, object, model)
 ),
@@ -45,7 +49,7 @@ messages AS (
     JOIN objects ob ON ob.kind = o.kind AND ob.object = o.campaign
     WHERE o.class <> 'internal'
 ),
-engagement AS (
+live_engagement AS (
     SELECT m.id,
            bool_or(e.type = 'open' AND NOT e.machine)  AS human_open,
            bool_or(e.type = 'click' AND NOT e.machine) AS human_click,
@@ -67,6 +71,19 @@ engagement AS (
     ) e ON true
     WHERE m.status = 'sent'
     GROUP BY m.id
+),
+engagement AS (
+    SELECT id, bool_or(human_open) AS human_open, bool_or(human_click) AS human_click,
+           bool_or(machine_open) AS machine_open, bool_or(reply) AS reply,
+           bool_or(bounce) AS bounce, bool_or(complaint) AS complaint
+    FROM (
+        SELECT id, human_open, human_click, machine_open, reply, bounce, complaint FROM live_engagement
+        UNION ALL
+        SELECT f.outbox_id, f.human_open, f.human_click, f.machine_open, f.reply, f.bounce, f.complaint
+        FROM campaignctl.message_engagement_folded f
+        JOIN messages m ON m.id = f.outbox_id AND m.status = 'sent'
+    ) x
+    GROUP BY id
 ),
 flags AS (
     SELECT m.kind, m.campaign, m.step, m.variant, m.status, m.rejected,
@@ -143,7 +160,8 @@ JOIN unnest($1::text[], $2::text[]) AS ob(kind, object) ON ob.kind = d.kind AND 
 -- as its ab-counts and ab-conversions queries count them (delivered test
 -- messages; contacts with an open or click, a click, a reply since the send;
 -- enrollments that reached the goal), and when the test started (its first
--- test message sent). One query for every test.
+-- test message sent). One query for every test. Events of months dropped by
+-- the event retention count through the message's folded flags.
 WITH tests AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS t(kind, object, step, model)
 )
@@ -152,15 +170,18 @@ SELECT o.kind, o.campaign AS object, o.step, o.variant,
        count(*) FILTER (WHERE EXISTS (
            SELECT 1 FROM campaignctl.events ev
            WHERE ev.model = t.model AND ev.contact_key = o.contact_key AND ev.type IN ('open', 'click')
-             AND ev.campaign = o.campaign AND ev.step = o.step AND ev.occurred_at >= o.sent_at)) AS opened,
+             AND ev.campaign = o.campaign AND ev.step = o.step AND ev.occurred_at >= o.sent_at)
+           OR EXISTS (SELECT 1 FROM campaignctl.message_engagement_folded f WHERE f.outbox_id = o.id AND f.ab_open)) AS opened,
        count(*) FILTER (WHERE EXISTS (
            SELECT 1 FROM campaignctl.events ev
            WHERE ev.model = t.model AND ev.contact_key = o.contact_key AND ev.type = 'click'
-             AND ev.campaign = o.campaign AND ev.step = o.step AND ev.occurred_at >= o.sent_at)) AS clicked,
+             AND ev.campaign = o.campaign AND ev.step = o.step AND ev.occurred_at >= o.sent_at)
+           OR EXISTS (SELECT 1 FROM campaignctl.message_engagement_folded f WHERE f.outbox_id = o.id AND f.ab_click)) AS clicked,
        count(*) FILTER (WHERE EXISTS (
            SELECT 1 FROM campaignctl.events ev
            WHERE ev.model = t.model AND ev.contact_key = o.contact_key AND ev.type = 'reply'
-             AND ev.campaign = o.campaign AND ev.step = o.step AND ev.occurred_at >= o.sent_at)) AS replied,
+             AND ev.campaign = o.campaign AND ev.step = o.step AND ev.occurred_at >= o.sent_at)
+           OR EXISTS (SELECT 1 FROM campaignctl.message_engagement_folded f WHERE f.outbox_id = o.id AND f.ab_reply)) AS replied,
        count(*) FILTER (WHERE EXISTS (
            SELECT 1 FROM campaignctl.enrollments en
            WHERE en.id = o.enrollment_id AND en.exit_reason = 'goal')) AS converted,

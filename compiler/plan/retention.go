@@ -67,3 +67,33 @@ func (p *Plan) EventRetention() (retention time.Duration, policy string, err err
 func EventRetentionCutoff(now time.Time, retention time.Duration) time.Time {
 	return now.Add(-retention)
 }
+
+// ObjectModel is an object that sends to contacts, with the model of its
+// contacts: what ties an outbox row (kind, object, contact key) to the events
+// of that contact (model, contact key).
+type ObjectModel struct {
+	Kind, Name, Model string
+}
+
+// ObjectModels lists the plan's campaigns (the model of their segment),
+// sequences, workflows and autoresponders, in that order.
+func (p *Plan) ObjectModels() []ObjectModel {
+	var out []ObjectModel
+	for _, c := range p.Campaigns {
+		model := ""
+		if s, ok := p.Segment(c.Segment); ok {
+			model = s.Model
+		}
+		out = append(out, ObjectModel{"campaign", c.Name, model})
+	}
+	for _, s := range p.Sequences {
+		out = append(out, ObjectModel{"sequence", s.Name, s.Model})
+	}
+	for _, w := range p.Workflows {
+		out = append(out, ObjectModel{"workflow", w.Name, w.Model})
+	}
+	for _, a := range p.Autoresponders {
+		out = append(out, ObjectModel{"autoresponder", a.Name, a.Model})
+	}
+	return out
+}

@@ -421,14 +421,21 @@ END;
 
 -- name: ab-counts
 -- Per variant of the test group: messages delivered, and contacts with the
--- metric's event on that step since ($4: the event types that count).
+-- metric's event on that step since ($4: the event types that count). Events
+-- of months dropped by the event retention count through the message's
+-- folded flags (retention.sql).
 SELECT o.variant,
   count(*) AS sent,
   count(*) FILTER (WHERE EXISTS (
     SELECT 1 FROM campaignctl.events ev
     WHERE ev.model = $5 AND ev.contact_key = o.contact_key AND ev.type = ANY($4::text[])
       AND ev.campaign = o.campaign AND ev.step = o.step AND ev.occurred_at >= o.sent_at
-      AND coalesce(ev.properties->>'machine', '') <> 'true')) AS successes
+      AND coalesce(ev.properties->>'machine', '') <> 'true')
+    OR EXISTS (
+    SELECT 1 FROM campaignctl.message_engagement_folded f
+    WHERE f.outbox_id = o.id
+      AND (('open' = ANY($4::text[]) AND f.ab_human_open) OR ('click' = ANY($4::text[]) AND f.ab_human_click)
+           OR ('reply' = ANY($4::text[]) AND f.ab_human_reply)))) AS successes
 FROM campaignctl.outbox o
 WHERE o.kind = $1 AND o.campaign = $2 AND o.step = $3 AND o.variant <> '' AND o.status = 'sent'
 GROUP BY o.variant;
