@@ -85,13 +85,22 @@ type Engine struct {
 	// 0.5 s); a relay that refuses us pauses ten times longer. Both double per
 	// consecutive failure, up to 30 s and 5 minutes.
 	RelayBackoff time.Duration
+	// RetentionInterval is how often (real time) the leader looks for
+	// expired event months when nothing else prompts it (default
+	// DefaultRetentionInterval; retention.go).
+	RetentionInterval time.Duration
 
 	mu      sync.Mutex
 	current *loaded
 	// partitionsMonth is the month for which the events partitions around now
 	// were last ensured; the leader checks again when the month changes.
 	partitionsMonth time.Time
-	relay           relayGate
+	// retentionMonth, retentionRev and lastRetention: the cutoff's month,
+	// the revision and the real time of the last event retention pass.
+	retentionMonth time.Time
+	retentionRev   int64
+	lastRetention  time.Time
+	relay          relayGate
 	// drained is set by a daemon's send pipeline when its last claim found
 	// nothing due and it holds no rows: only then is the (costlier) idle check
 	// worth running.
@@ -344,6 +353,9 @@ func (e *Engine) Reconcile(ctx context.Context) (err error) {
 	if err := e.ensureEventPartitions(ctx, now); err != nil {
 		return err
 	}
+	// A failed retention pass (a lock it could not get in time, a plan with a
+	// bad value) must not hold up sending: logged, tried again next pass.
+	e.logOnce("event retention", "event retention pass failed; no events were lost, it is tried again", e.applyEventRetention(ctx, l, now))
 	desired := map[string]bool{}
 	for _, c := range l.plan.Campaigns {
 		desired[c.Name] = true

@@ -34,6 +34,10 @@ type Metrics struct {
 	// AudienceSeconds: evaluating a campaign's segment and enqueuing its
 	// audience (ObserveAudience).
 	AudienceSeconds prometheus.Histogram
+	// Event retention (the leader's pass): partitions dropped and the events
+	// they held. No labels: a month is not a bounded set.
+	EventPartitionsDropped prometheus.Counter
+	EventsDropped          prometheus.Counter
 }
 
 // Message outcomes, the values of the status label.
@@ -136,7 +140,15 @@ func New(reg prometheus.Registerer) *Metrics {
 		Help:    "Time taken to evaluate a campaign's segment and enqueue its audience in the outbox, once per campaign.",
 		Buckets: prometheus.ExponentialBuckets(0.01, 4, 8),
 	})
-	reg.MustRegister(m.AudienceSeconds, NewBuildInfo())
+	m.EventPartitionsDropped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "campaignctl_event_partitions_dropped_total",
+		Help: "Monthly partitions of the events table dropped by the event retention (the policies' event_retention), after their counts were kept in event_month_counts.",
+	})
+	m.EventsDropped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "campaignctl_events_dropped_total",
+		Help: "Contact events dropped with their monthly partition by the event retention.",
+	})
+	reg.MustRegister(m.AudienceSeconds, NewBuildInfo(), m.EventPartitionsDropped, m.EventsDropped)
 	reg.MustRegister(m.Held, m.Messages, m.Enqueued, m.ReconcileRuns, m.ReconcileSeconds, m.SendSeconds, m.AppliedRevision, m.Leader,
 		m.SMTPFailures, m.Unrecorded, m.Claimed, m.LostClaims, m.RelayUp, m.RelayPauses, m.InvalidAddresses)
 	return m
