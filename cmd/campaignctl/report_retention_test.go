@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -121,5 +123,65 @@ func TestReportUnchangedByEventRetention(t *testing.T) {
 	db.MustExec(`DELETE FROM campaignctl.message_engagement_folded`)
 	if report() == before || abCounts() == abBefore {
 		t.Error("the report or the A/B counts are the same without the folded engagement: this test would not notice a fold that does nothing")
+	}
+}
+
+// status shows the retention, the months the next pass drops (changing
+// nothing) and, after a pass, the months dropped.
+func TestStatusShowsEventRetention(t *testing.T) {
+	_, url := reportSeed(t)
+	ctx := context.Background()
+	st, err := store.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	p := reportPlan()
+	p.Policies = []plan.Policy{{Name: "default", EventRetention: "60d"}, {Name: "keep_long", EventRetention: "120d"}}
+	p.Finalize()
+	data, err := plan.Encode(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.InsertRevision(ctx, store.Revision{PlanHash: p.Hash, Plan: string(data), AppliedAt: reportT0}); err != nil {
+		t.Fatal(err)
+	}
+	// The seeded events are in March and April 2026; status reads the real
+	// clock, so the months due are those entirely before now - 120 days.
+	cutoff := time.Now().Add(-120 * 24 * time.Hour).UTC()
+	var due []string
+	for _, m := range []string{"2026-03", "2026-04"} {
+		start, _ := time.Parse("2006-01", m)
+		if !start.AddDate(0, 1, 0).After(cutoff) {
+			due = append(due, m)
+		}
+	}
+	if len(due) == 0 {
+		t.Skip("the machine's clock is before August 2026: no seeded month is due")
+	}
+	var events int
+	st.DB.Get(&events, `SELECT count(*) FROM campaignctl.events`)
+	code, stdout, stderr := runSub(runStatus, "--db", url)
+	want := fmt.Sprintf("event retention 120d (policy keep_long): events before %s are dropped by whole months\n  next pass drops %s: %s\n",
+		cutoff.Format(time.DateOnly), plural(len(due), "month"), strings.Join(due, ", "))
+	if code != 0 || !strings.Contains(stdout, want) {
+		t.Fatalf("exit %d, stderr %q; stdout:\n%s\nwant it to contain:\n%s", code, stderr, stdout, want)
+	}
+	var after int
+	st.DB.Get(&after, `SELECT count(*) FROM campaignctl.events`)
+	if after != events {
+		t.Fatalf("status changed the events: %d rows, then %d", events, after)
+	}
+	if _, err := st.DropExpiredEvents(ctx, cutoff, time.Now(), p.ObjectModels(), nil); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, _ = runSub(runStatus, "--db", url, "--format", "json")
+	var doc statusDoc
+	if err := json.Unmarshal([]byte(stdout), &doc); code != 0 || err != nil {
+		t.Fatalf("exit %d, %v", code, err)
+	}
+	r := doc.EventRetention
+	if r == nil || len(r.Due) != 0 || !slices.Equal(r.Dropped, due) || r.DroppedEvents != int64(events) {
+		t.Errorf("after the pass: %+v; want nothing due, %v dropped with %d events", r, due, events)
 	}
 }

@@ -97,6 +97,8 @@ type statusDoc struct {
 	FormatVersion int             `json:"format_version"`
 	Revision      *statusRevision `json:"revision"`
 	Objects       []statusObject  `json:"objects"`
+	// EventRetention: only when the plan declares one (status_retention.go).
+	EventRetention *retentionStatus `json:"event_retention,omitempty"`
 }
 
 type statusRevision struct {
@@ -237,6 +239,11 @@ enrollments that exited at the step (goal, an exit step, a loop); DONE what
 else the step did: waited N, branched N (and how many went to each step),
 set N, cleared N, assigned N, and exits other than the goal by reason.
 
+When the plan declares an event_retention, the lines under the revision say
+how long events are kept, which months the leader's next pass will drop (a
+dry run: status changes nothing) and which months were dropped already, kept
+as counts.
+
 NAME shows only the object(s) of that name, of any kind; an unknown NAME is an
 error that lists the known ones. Exit status: 0 ok (also when nothing is
 applied yet), 1 error, 2 usage.`, `  campaignctl status --db "$CAMPAIGNCTL_DB"
@@ -280,6 +287,10 @@ applied yet), 1 error, 2 usage.`, `  campaignctl status --db "$CAMPAIGNCTL_DB"
 		return 1
 	}
 	doc := buildStatus(in)
+	if doc.EventRetention, err = readRetentionStatus(ctx, st, in.plan, time.Now()); err != nil {
+		fmt.Fprintln(stderr, "campaignctl status:", err)
+		return 1
+	}
 	if len(names) == 1 {
 		if doc.Objects, err = filterStatus(doc.Objects, names[0], in.rev.ID); err != nil {
 			fmt.Fprintln(stderr, "campaignctl status:", err)
@@ -811,7 +822,11 @@ func filterStatus(objs []statusObject, name string, revision int64) ([]statusObj
 // per object that has steps.
 func writeStatusText(w io.Writer, doc statusDoc) error {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "%s\n\n", revisionLine(doc.Revision))
+	fmt.Fprintf(&b, "%s\n", revisionLine(doc.Revision))
+	if doc.EventRetention != nil {
+		b.WriteString(retentionLines(doc.EventRetention))
+	}
+	b.WriteString("\n")
 	if len(doc.Objects) == 0 {
 		fmt.Fprintln(&b, "no objects: the revision declares none and the store holds none")
 	} else {
