@@ -146,22 +146,14 @@ func TestStatusShowsEventRetention(t *testing.T) {
 	if _, err := st.InsertRevision(ctx, store.Revision{PlanHash: p.Hash, Plan: string(data), AppliedAt: reportT0}); err != nil {
 		t.Fatal(err)
 	}
-	// The seeded events are in March and April 2026; status reads the real
-	// clock, so the months due are those entirely before now - 120 days.
-	cutoff := time.Now().Add(-120 * 24 * time.Hour).UTC()
-	var due []string
-	for _, m := range []string{"2026-03", "2026-04"} {
-		start, _ := time.Parse("2006-01", m)
-		if !start.AddDate(0, 1, 0).After(cutoff) {
-			due = append(due, m)
-		}
-	}
-	if len(due) == 0 {
-		t.Skip("the machine's clock is before August 2026: no seeded month is due")
-	}
+	// The seeded events are in March and April 2026. At 2026-09-10, 120 days
+	// back is 2026-05-13: both months are due.
+	at := time.Date(2026, 9, 10, 0, 0, 0, 0, time.UTC)
+	cutoff := at.Add(-120 * 24 * time.Hour)
+	due := []string{"2026-03", "2026-04"}
 	var events int
 	st.DB.Get(&events, `SELECT count(*) FROM campaignctl.events`)
-	code, stdout, stderr := runSub(runStatus, "--db", url)
+	code, stdout, stderr := runSub(runStatus, "--db", url, "--at", at.Format(time.RFC3339))
 	want := fmt.Sprintf("event retention 120d (policy keep_long): events before %s are dropped by whole months\n  next pass drops %s: %s\n",
 		cutoff.Format(time.DateOnly), plural(len(due), "month"), strings.Join(due, ", "))
 	if code != 0 || !strings.Contains(stdout, want) {
@@ -172,10 +164,10 @@ func TestStatusShowsEventRetention(t *testing.T) {
 	if after != events {
 		t.Fatalf("status changed the events: %d rows, then %d", events, after)
 	}
-	if _, err := st.DropExpiredEvents(ctx, cutoff, time.Now(), p.ObjectModels(), nil); err != nil {
+	if _, err := st.DropExpiredEvents(ctx, cutoff, at, p.ObjectModels(), nil); err != nil {
 		t.Fatal(err)
 	}
-	code, stdout, _ = runSub(runStatus, "--db", url, "--format", "json")
+	code, stdout, _ = runSub(runStatus, "--db", url, "--format", "json", "--at", at.Format(time.RFC3339))
 	var doc statusDoc
 	if err := json.Unmarshal([]byte(stdout), &doc); code != 0 || err != nil {
 		t.Fatalf("exit %d, %v", code, err)

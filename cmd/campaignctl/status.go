@@ -242,7 +242,7 @@ set N, cleared N, assigned N, and exits other than the goal by reason.
 When the plan declares an event_retention, the lines under the revision say
 how long events are kept, which months the leader's next pass will drop (a
 dry run: status changes nothing) and which months were dropped already, kept
-as counts.
+as counts; --at computes that dry run at another instant.
 
 NAME shows only the object(s) of that name, of any kind; an unknown NAME is an
 error that lists the known ones. Exit status: 0 ok (also when nothing is
@@ -251,6 +251,7 @@ applied yet), 1 error, 2 usage.`, `  campaignctl status --db "$CAMPAIGNCTL_DB"
   campaignctl status --db "$CAMPAIGNCTL_DB" --format json | jq '.objects[] | select(.health != "Healthy")'`, stderr)
 	db := dbFlag(fs)
 	format := textOrJSONFlag(fs)
+	atFlag := fs.String("at", "", "the instant the event retention's dry run is computed at, `RFC3339` (default now; a daemon on a simulated clock: its time)")
 	names, code := parseInterleaved(fs, args)
 	if code >= 0 {
 		return code
@@ -260,6 +261,10 @@ applied yet), 1 error, 2 usage.`, `  campaignctl status --db "$CAMPAIGNCTL_DB"
 		return 2
 	}
 	if !checkTextOrJSON(fs, *format, stderr) {
+		return 2
+	}
+	at, ok := atTime("status", *atFlag, stderr)
+	if !ok {
 		return 2
 	}
 	if !needDB(*db, stderr) {
@@ -287,7 +292,7 @@ applied yet), 1 error, 2 usage.`, `  campaignctl status --db "$CAMPAIGNCTL_DB"
 		return 1
 	}
 	doc := buildStatus(in)
-	if doc.EventRetention, err = readRetentionStatus(ctx, st, in.plan, time.Now()); err != nil {
+	if doc.EventRetention, err = readRetentionStatus(ctx, st, in.plan, at); err != nil {
 		fmt.Fprintln(stderr, "campaignctl status:", err)
 		return 1
 	}
