@@ -37,6 +37,18 @@ if [ ${#targets[@]} -eq 0 ]; then
 	exit 1
 fi
 echo "fuzz.sh: ${#targets[@]} targets, $fuzztime each"
+
+# Some targets run against Postgres (FuzzPaths compares the SQL pushdown with
+# the in-process evaluation): a private cluster, as for make test, and a
+# missing database fails the target instead of skipping it.
+if [ -z "${CAMPAIGNCTL_TEST_PG:-}" ]; then
+	export CAMPAIGNCTL_PG_PORT=${CAMPAIGNCTL_FUZZ_PG_PORT:-55439}
+	export CAMPAIGNCTL_PG_DIR=${CAMPAIGNCTL_FUZZ_PG_DIR:-$PWD/.data/pg-fuzz}
+	CAMPAIGNCTL_TEST_PG=$(bash scripts/pg.sh start)
+	export CAMPAIGNCTL_TEST_PG
+	trap 'bash scripts/pg.sh stop >/dev/null 2>&1 || true' EXIT
+fi
+export CAMPAIGNCTL_REQUIRE_DB=1
 start=$SECONDS
 for t in "${targets[@]}"; do
 	dir=${t% *}
@@ -50,6 +62,14 @@ for t in "${targets[@]}"; do
 		exit 1
 	fi
 	tail -n 3 "$log"
+	if ! grep -q '^fuzz: elapsed' "$log"; then
+		# A target that skipped (or returned before f.Fuzz) passes without
+		# fuzzing anything: that is a failure of this run, not a pass.
+		cat "$log"
+		rm -f "$log"
+		echo "fuzz.sh: $name did not fuzz (it skipped or never reached f.Fuzz)" >&2
+		exit 1
+	fi
 	rm -f "$log"
 	if [ "${FUZZ_SAVE:-}" = 1 ]; then
 		pkg=$module/${dir#./}
