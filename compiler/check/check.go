@@ -133,6 +133,7 @@ func (c *checker) run() {
 	for _, r := range c.cfg.Autoresponders {
 		c.autoresponder(r)
 	}
+	c.doubleOptIns()
 }
 
 // lint runs the checks that need the schemas' defaults: mail classes, policy
