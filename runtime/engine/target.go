@@ -122,9 +122,6 @@ func (l *loaded) target(r store.Claimed) (target, error) {
 		return tg, fmt.Errorf("sender %s not in plan", senderName)
 	}
 	m, ok := modelOf(l.plan, kind, r.Campaign)
-	if kind == store.KindSubscription {
-		m, ok = l.doubleOptIns[r.Campaign].model, true
-	}
 	if !ok {
 		return tg, fmt.Errorf("the model of %s %s is not in plan", kind, r.Campaign)
 	}
@@ -172,6 +169,15 @@ func modelOf(p *plan.Plan, kind, name string) (*plan.Model, bool) {
 		if !found {
 			return nil, false
 		}
+	case store.KindSubscription:
+		// A confirmation mail: the model whose subscription type asks for
+		// it (the compiler allows one per type).
+		for i := range p.Models {
+			if s, ok := p.Models[i].Subscription(name); ok && s.DoubleOptIn {
+				return &p.Models[i], true
+			}
+		}
+		return nil, false
 	default:
 		return nil, false
 	}
