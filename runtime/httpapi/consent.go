@@ -44,12 +44,12 @@ var prefTpl = template.Must(template.New("p").Parse(`<!doctype html>
 {{if .Suppressed}}<p id="suppressed">This address is unsubscribed from all marketing email. You will not receive any.</p>
 {{else}}{{if .Types}}<form method="post" id="preferences">
 <fieldset><legend>Send me:</legend>
-{{range .Types}}<label><input type="checkbox" name="subscription" value="{{.Name}}"{{if .On}} checked{{end}}> {{.Name}}</label><br>
+{{range .Types}}<label><input type="checkbox" id="sub-{{.Name}}" name="subscription" value="{{.Name}}"{{if .On}} checked{{end}}> {{.Name}}</label><br>
 {{end}}</fieldset>
-<button type="submit" name="action" value="save">Save my choices</button>
+<button type="submit" id="save" name="action" value="save">Save my choices</button>
 </form>{{end}}
-<form method="post" id="all"><button type="submit" name="action" value="all">Unsubscribe from all marketing email</button></form>
-{{end}}</body></html>
+<form method="post" id="all"><button type="submit" id="unsubscribe-all" name="action" value="all">Unsubscribe from all marketing email</button></form>
+{{end}}<footer><noscript><span id="noscript">This page uses no JavaScript.</span></noscript></footer></body></html>
 `))
 
 type prefType struct {
