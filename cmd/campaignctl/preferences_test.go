@@ -241,4 +241,3 @@ func TestPreferenceCenterWithoutJavaScript(t *testing.T) {
 		t.Errorf("news2 to ann and bob cancelled for %q, want their withdrawals of news", why)
 	}
 }
-

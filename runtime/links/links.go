@@ -89,8 +89,8 @@ const (
 	// payloadV2 adds Subscription and ExpiresAt; a token without either is
 	// still written as version 1, byte for byte as before.
 	payloadV2 = 2
-	macLen         = 16
-	keyIDLen       = 8
+	macLen    = 16
+	keyIDLen  = 8
 	// macDomain separates version-1 MACs from legacy ones (which are over the
 	// payload alone) and from any other use of the same secret.
 	macDomain = "campaignctl link v1\x00"
