@@ -351,6 +351,12 @@ func TestDoubleOptInThroughTheDaemon(t *testing.T) {
 	if events != 1 {
 		t.Errorf("%d blog_subscription events, want 1 (ann's)", events)
 	}
+	// explain shows the confirmation mail among the contact's messages, and
+	// status still reads the outbox with its new kind.
+	ex := mustRun(t, 0, "explain", "--db", d.url, "lead:1")
+	t.Logf("explain lead:1:\n%s", ex)
+	st := mustRun(t, 0, "status", "--db", d.url)
+	t.Logf("status:\n%s", st)
 	// consent show prints the confirmation.
 	show := mustRun(t, 0, "consent", "--db", d.url, "show", "lead:1")
 	if !regexp.MustCompile(`grant\s+blog\s+link\s`).MatchString(show) || !strings.Contains(show, "wording_version=blog-2026-11") {
