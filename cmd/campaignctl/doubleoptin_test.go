@@ -354,7 +354,10 @@ func TestDoubleOptInThroughTheDaemon(t *testing.T) {
 	// explain shows the confirmation mail among the contact's messages, and
 	// status still reads the outbox with its new kind.
 	ex := mustRun(t, 0, "explain", "--db", d.url, "lead:1")
-	t.Logf("explain lead:1:\n%s", ex)
+	if !regexp.MustCompile(`ledger: grant of blog on \S+ \(link, entry \d+\): decides over the rule`).MatchString(ex) ||
+		!strings.Contains(ex, `enrolled by: blog_subscription event at `) {
+		t.Errorf("explain lead:1 does not show the ledger's grant and the enrolling confirmation:\n%s", ex)
+	}
 	st := mustRun(t, 0, "status", "--db", d.url)
 	t.Logf("status:\n%s", st)
 	// consent show prints the confirmation.
