@@ -139,8 +139,13 @@ func (s *Server) preferencePost(w http.ResponseWriter, r *http.Request, c links.
 		pageTpl.Execute(w, page{Title: "Unsubscribed", Body: "You will not receive " + c.Subscription + " email from us at this address any more."})
 		return true
 	}
-	if r.PostForm.Get("action") != "save" || s.Subscriptions == nil {
+	if r.PostForm.Get("action") != "save" {
 		return false
+	}
+	if s.Subscriptions == nil {
+		// Never read "save" as "unsubscribe from all".
+		http.Error(w, "this daemon offers no subscription choices", http.StatusBadRequest)
+		return true
 	}
 	types, err := s.Subscriptions(r.Context())
 	var suppressed bool
