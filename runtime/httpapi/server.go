@@ -1,6 +1,8 @@
 // Package httpapi is the daemon's HTTP surface: /metrics for Prometheus, /healthz
 // (the process is alive), /readyz (the database answers) and the unsubscribe page
-// /u/<token> (GET shows a confirmation form, POST unsubscribes: RFC 8058 one-click)
+// /u/<token> (GET shows the preference center or a confirmation form, POST saves
+// the choices or unsubscribes: RFC 8058 one-click), the double opt-in page
+// /confirm/<token> (consent.go)
 // and, when a bearer token is configured, POST /v1/events (events.go), and the
 // open pixel /o/<token> and click redirect /c/<token> (tracking.go), and, when
 // given one, the status page's handler under /ui/.
