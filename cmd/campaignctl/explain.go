@@ -132,9 +132,13 @@ type explainContact struct {
 	Suppression *explainSuppression `json:"suppression"`
 	// Consent lists the model's consent rules read for the contact (omitted
 	// when the model declares none); explain_consent.go.
-	Consent   []explainConsent `json:"consent,omitempty"`
-	InNothing bool             `json:"in_nothing"`
-	Objects   []explainObject  `json:"objects"`
+	Consent []explainConsent `json:"consent,omitempty"`
+	// Ledger is the address's latest consent ledger entry per subscription
+	// type ("" = all marketing mail), which decides over the rules when
+	// present (omitted when there is none); explain_consent.go.
+	Ledger    []explainLedger `json:"ledger,omitempty"`
+	InNothing bool            `json:"in_nothing"`
+	Objects   []explainObject `json:"objects"`
 }
 
 type explainSuppression struct {
@@ -876,6 +880,13 @@ func (x *explainer) explainContact(ctx context.Context, c contactRecord, only *s
 		}
 	}
 	ec.Consent = consentOf(c, x.now)
+	if addr := c.normalizedEmail(); addr != "" && len(ec.Consent)+len(c.model.Subscriptions) > 0 {
+		_, latest, err := x.st.Preferences(ctx, addr)
+		if err != nil {
+			return ec, needsMigrate(err)
+		}
+		ec.Ledger = ledgerOf(latest)
+	}
 	if !x.campaignsRead {
 		cs, err := x.st.Campaigns(ctx)
 		if err != nil {
@@ -1192,6 +1203,9 @@ func writeContactText(b *bytes.Buffer, c explainContact, p *plan.Plan, only *sto
 		fmt.Fprintf(b, "  address: suppressed since %s (%s%s): every message to it is cancelled\n", s.Since.Format(time.RFC3339), s.Reason, via)
 	}
 	for _, line := range consentText(c.Consent, optInPolicies(p)) {
+		fmt.Fprintln(b, line)
+	}
+	for _, line := range ledgerText(c.Ledger) {
 		fmt.Fprintln(b, line)
 	}
 	if len(c.Objects) == 0 {

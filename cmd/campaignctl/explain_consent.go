@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/campaignctl/campaignctl/compiler/plan"
 	"github.com/campaignctl/campaignctl/compiler/plan/celmodel"
+	"github.com/campaignctl/campaignctl/runtime/store"
 )
 
 // explainConsent is one consent rule of the contact's model, read for the
@@ -123,6 +125,41 @@ func consentText(cs []explainConsent, optIn []string) []string {
 	}
 	if len(lines) > 0 {
 		lines = append(lines, "  ("+regime+")")
+	}
+	return lines
+}
+
+// explainLedger is the latest consent ledger entry of the contact's address
+// for one subscription type ("" = all marketing mail).
+type explainLedger struct {
+	Subscription string    `json:"subscription"`
+	Action       string    `json:"action"`
+	Source       string    `json:"source"`
+	Entry        int64     `json:"entry"`
+	At           time.Time `json:"at"`
+}
+
+func ledgerOf(latest map[string]store.ConsentEntry) []explainLedger {
+	out := make([]explainLedger, 0, len(latest))
+	for _, e := range latest {
+		out = append(out, explainLedger{Subscription: e.Subscription, Action: e.Action, Source: e.Source, Entry: e.ID, At: e.RecordedAt.UTC()})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Subscription < out[j].Subscription })
+	return out
+}
+
+// ledgerText is the contact's ledger lines of explain's text view: the
+// ledger's latest entry decides over the rule (the later of the type's and
+// all marketing mail's), and a withdrawal of a type stops it under opt_out
+// policies too.
+func ledgerText(ls []explainLedger) []string {
+	var lines []string
+	for _, l := range ls {
+		scope := "all marketing mail"
+		if l.Subscription != "" {
+			scope = l.Subscription
+		}
+		lines = append(lines, fmt.Sprintf("  ledger: %s of %s on %s (%s, entry %d): decides over the rule", l.Action, scope, l.At.Format(time.RFC3339), l.Source, l.Entry))
 	}
 	return lines
 }

@@ -138,6 +138,7 @@ func (c *checker) run() {
 		c.autoresponder(r)
 	}
 	c.retentionWindows()
+	c.doubleOptIns()
 }
 
 // lint runs the checks that need the schemas' defaults: mail classes, policy

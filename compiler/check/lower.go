@@ -281,8 +281,13 @@ func lowerModel(l *lowerer, m *ir.Model) *plan.Model {
 	if len(m.Subscriptions) > 0 {
 		pm.Subscriptions = blockList(l, "subscriptions", m.DeclRange, m.Subscriptions, func(p string, s *ir.Subscription) (ir.Name, ir.Range, plan.Subscription) {
 			return s.Name, s.DeclRange, plan.Subscription{
-				Name:    l.name(join(p, "name"), s.Name),
-				Consent: l.cel(join(p, "consent"), s.Consent),
+				Name:            l.name(join(p, "name"), s.Name),
+				Consent:         l.cel(join(p, "consent"), s.Consent),
+				DoubleOptIn:     l.boolean(join(p, "double_opt_in"), s.DoubleOptIn),
+				ConfirmTemplate: l.str(join(p, "confirm_template"), s.ConfirmTemplate),
+				ConfirmSender:   l.str(join(p, "confirm_sender"), s.ConfirmSender),
+				ConfirmWithin:   l.str(join(p, "confirm_within"), s.ConfirmWithin),
+				WordingVersion:  l.str(join(p, "wording_version"), s.WordingVersion),
 			}
 		})
 	}

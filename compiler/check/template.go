@@ -48,6 +48,8 @@ type templateBody struct {
 	body        *ir.String
 	attr        string
 	unsubscribe bool
+	// confirm: the body carries {{ .confirm_url }}, a double opt-in link.
+	confirm bool
 }
 
 func (c *checker) template(t *ir.Template) {
@@ -79,7 +81,7 @@ func (c *checker) template(t *ir.Template) {
 		if body == t.HTML {
 			attr = "html"
 		}
-		c.bodies[t] = &templateBody{body: body, attr: attr, unsubscribe: mentions(bodyTrees, unsubscribeField)}
+		c.bodies[t] = &templateBody{body: body, attr: attr, unsubscribe: mentions(bodyTrees, unsubscribeField), confirm: mentions(bodyTrees, confirmField)}
 	}
 }
 

@@ -35,7 +35,7 @@ var kindNames = []string{"model", "segment", "sender", "template", "policy", "ca
 // nested blocks alike. The keys that are not kinds name nested blocks.
 var attributes = map[string][]string{
 	"model":         {"table", "key", "email", "default_filter", "time_zone", "field", "consent", "subscription"},
-	"subscription":  {"consent"},
+	"subscription":  {"consent", "double_opt_in", "confirm_template", "confirm_sender", "confirm_within", "wording_version"},
 	"field":         {"type", "column", "nullable"},
 	"segment":       {"model", "filter", "include_archived"},
 	"sender":        {"from", "reply_to"},
@@ -148,7 +148,9 @@ func (l *loader) model(o *object) {
 	}
 	m.Consent = o.str("consent")
 	for _, sb := range o.named("subscription", "subscription") {
-		m.Subscriptions = append(m.Subscriptions, &ir.Subscription{Name: sb.name, DeclRange: sb.decl, Consent: sb.str("consent")})
+		m.Subscriptions = append(m.Subscriptions, &ir.Subscription{Name: sb.name, DeclRange: sb.decl, Consent: sb.str("consent"),
+			DoubleOptIn: sb.boolean("double_opt_in"), ConfirmTemplate: sb.str("confirm_template"), ConfirmSender: sb.str("confirm_sender"),
+			ConfirmWithin: sb.str("confirm_within"), WordingVersion: sb.str("wording_version")})
 	}
 	l.cfg.Models = append(l.cfg.Models, m)
 }

@@ -162,6 +162,19 @@
 //	  ...
 //	}
 //
+// A subscription type may ask for confirmation (double opt-in, docs/consent.md):
+// a subscribe_requested event whose topic names it sends confirm_template (a
+// transactional template carrying {{ .confirm_url }}); the click records
+// consent and stores a blog_subscription event:
+//
+//	subscription "blog" {
+//	  double_opt_in    = true
+//	  confirm_template = "blog_confirm"
+//	  confirm_sender   = "newsletter"
+//	  confirm_within   = "72h"                        # optional, default 72h
+//	  wording_version  = "2026-11"                    # kept in the ledger's evidence
+//	}
+//
 // With require_org_reply_to, a sender whose from is personal (its domain is not
 // one of org_domains) must have a reply_to in the organisation's domains, so
 // replies reach the organisation; a personal reply_to is fine behind an

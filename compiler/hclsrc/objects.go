@@ -36,7 +36,7 @@ var (
 		Attributes: attrs("table", "key", "email", "default_filter", "time_zone", "consent"),
 		Blocks:     []hcl.BlockHeaderSchema{labeled("field"), labeled("subscription")},
 	}
-	subscriptionSchema = &hcl.BodySchema{Attributes: attrs("consent")}
+	subscriptionSchema = &hcl.BodySchema{Attributes: attrs("consent", "double_opt_in", "confirm_template", "confirm_sender", "confirm_within", "wording_version")}
 	fieldSchema        = &hcl.BodySchema{Attributes: attrs("type", "column", "nullable")}
 	segmentSchema      = &hcl.BodySchema{Attributes: attrs("model", "filter", "include_archived")}
 	senderSchema       = &hcl.BodySchema{Attributes: attrs("from", "reply_to")}
@@ -146,6 +146,12 @@ func (p *parser) model(b *hcl.Block) {
 			Name:      p.name(sb),
 			DeclRange: p.rng(sb.DefRange),
 			Consent:   p.str(sc.Attributes["consent"], true),
+
+			DoubleOptIn:     p.boolean(sc.Attributes["double_opt_in"]),
+			ConfirmTemplate: p.str(sc.Attributes["confirm_template"], false),
+			ConfirmSender:   p.str(sc.Attributes["confirm_sender"], false),
+			ConfirmWithin:   p.str(sc.Attributes["confirm_within"], false),
+			WordingVersion:  p.str(sc.Attributes["wording_version"], false),
 		})
 	}
 	p.cfg.Models = append(p.cfg.Models, m)

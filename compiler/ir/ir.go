@@ -108,6 +108,14 @@ type Subscription struct {
 	Name      Name
 	DeclRange Range
 	Consent   *String
+	// DoubleOptIn: consent is recorded only when the contact confirms by the
+	// link of ConfirmTemplate, sent from ConfirmSender, valid ConfirmWithin;
+	// WordingVersion names the consent text the contact agreed to.
+	DoubleOptIn     *Bool
+	ConfirmTemplate *String
+	ConfirmSender   *String
+	ConfirmWithin   *String
+	WordingVersion  *String
 }
 
 // Field is one typed column of a model.

@@ -78,7 +78,33 @@ type Model struct {
 type Subscription struct {
 	Name    string `json:"name"`
 	Consent string `json:"consent,omitempty"`
+	// DoubleOptIn: a request to subscribe (an event of type
+	// EventSubscribeRequested whose topic is Name) sends ConfirmTemplate, a
+	// transactional template carrying {{ .confirm_url }}, from ConfirmSender;
+	// the link is valid ConfirmWithin (DefaultConfirmWithin when empty).
+	// Confirming records consent (source link, with WordingVersion) and
+	// stores an EventSubscriptionConfirmed event, which triggers workflows.
+	DoubleOptIn     bool   `json:"double_opt_in,omitempty"`
+	ConfirmTemplate string `json:"confirm_template,omitempty"`
+	ConfirmSender   string `json:"confirm_sender,omitempty"`
+	ConfirmWithin   string `json:"confirm_within,omitempty"`
+	// WordingVersion names the consent text the contact is shown and agrees
+	// to (e.g. "2026-11"); it is kept in the ledger's evidence.
+	WordingVersion string `json:"wording_version,omitempty"`
 }
+
+// Double opt-in's event types and defaults.
+const (
+	// EventSubscribeRequested is the event (from the events API or import)
+	// that asks for a subscription; its topic names the subscription type.
+	EventSubscribeRequested = "subscribe_requested"
+	// EventSubscriptionConfirmed is stored when the contact confirms; its
+	// topic names the subscription type. blog_welcome workflows trigger on it.
+	EventSubscriptionConfirmed = "blog_subscription"
+	// DefaultConfirmWithin is how long a confirmation link is valid when the
+	// subscription does not say.
+	DefaultConfirmWithin = "72h"
+)
 
 // Subscription returns the subscription type with the given name.
 func (m *Model) Subscription(name string) (Subscription, bool) {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/cel-go/cel"
 
+	"github.com/campaignctl/campaignctl/compiler/plan"
 	"github.com/campaignctl/campaignctl/compiler/plan/celmodel"
 	"github.com/campaignctl/campaignctl/runtime/store"
 )
@@ -32,6 +33,12 @@ import (
 // consent given later lets the object's later messages go, not this one.
 // Transactional and internal mail never needs consent (policy.Rules.OptIn is
 // false for them).
+//
+// Under an opt_out policy a withdrawal still counts per subscription type: a
+// contact who unticked a type on the preference center (or one-click
+// unsubscribed from a message of that type) gets no more marketing mail of
+// templates of that type, and keeps getting the other types. (A withdrawal
+// from all marketing mail comes with a suppression, which the claim reads.)
 
 // consentRefusal starts the last_error of a message cancelled for want of
 // consent; explain recognises it.
@@ -52,6 +59,16 @@ func (l *loaded) loadConsent() {
 	for _, r := range l.rules {
 		if optIn, _ := r.OptIn(); optIn {
 			l.anyOptIn = true
+		}
+	}
+	for _, t := range l.plan.Templates {
+		if t.Subscription != "" {
+			l.anySubscription = true
+		}
+	}
+	for _, sub := range l.variantSubs {
+		if sub != "" {
+			l.anySubscription = true
 		}
 	}
 	for i := range l.plan.Models {
@@ -90,6 +107,9 @@ func (l *loaded) loadConsent() {
 // to compose, which retries or cancels it as for any message.
 func (e *Engine) withoutConsent(l *loaded, tg target, contacts batchContacts, r store.Claimed) (store.Outcome, bool) {
 	optIn, policyName := tg.rules.OptIn()
+	if !optIn && marketingRow(r) && tg.subscription != "" {
+		return e.withdrawnType(tg, contacts, r)
+	}
 	if !optIn || tg.model == nil {
 		return store.Outcome{}, false
 	}
@@ -142,6 +162,30 @@ func (e *Engine) withoutConsent(l *loaded, tg target, contacts batchContacts, r 
 	return store.Outcome{}, false
 }
 
+func marketingRow(r store.Claimed) bool { return r.Class == "" || r.Class == plan.ClassMarketing }
+
+// withdrawnType cancels a marketing message of a subscription type, outside
+// opt_in, when the address's latest ledger entry for that type (or for all
+// marketing mail, whichever is later) is a withdrawal.
+func (e *Engine) withdrawnType(tg target, contacts batchContacts, r store.Claimed) (store.Outcome, bool) {
+	if contacts.ledgerErr != nil {
+		o := outcome(r, store.OutboxPending)
+		o.Hold, o.At, o.Error = true, e.Clock.Now().Add(time.Minute), "held: the consent ledger cannot be read"
+		return o, true
+	}
+	en, ok := latestLedgerEntry(contacts.ledger[r.EmailNorm], tg.subscription)
+	if !ok || en.Action != store.ConsentWithdraw {
+		return store.Outcome{}, false
+	}
+	scope := "all marketing mail"
+	if en.Subscription != "" {
+		scope = "subscription " + en.Subscription
+	}
+	o := outcome(r, store.OutboxCancelled)
+	o.Error = fmt.Sprintf("%s: withdrawn for %s on %s (%s, ledger entry %d)", consentRefusal, scope, en.RecordedAt.UTC().Format(time.RFC3339), en.Source, en.ID)
+	return o, true
+}
+
 // latestLedgerEntry is the entry that decides a message of subscription sub:
 // the later of the address's latest entry for sub and for all marketing mail.
 func latestLedgerEntry(entries map[string]store.ConsentEntry, sub string) (store.ConsentEntry, bool) {
@@ -165,8 +209,8 @@ func latestLedgerEntry(entries map[string]store.ConsentEntry, sub string) (store
 // loadConsentLedger reads the latest ledger entries of the batch's addresses
 // whose messages need consent, in one query; nothing when none does.
 func loadConsentLedger(ctx context.Context, st *store.Store, l *loaded, rows []store.Claimed) (map[string]map[string]store.ConsentEntry, error) {
-	if !l.anyOptIn {
-		return nil, nil // no per-row work for a plan without opt_in policies
+	if !l.anyOptIn && !l.anySubscription {
+		return nil, nil // no per-row work for a plan without opt_in policies or subscription types
 	}
 	var addrs []string
 	for _, r := range rows {
@@ -174,7 +218,7 @@ func loadConsentLedger(ctx context.Context, st *store.Store, l *loaded, rows []s
 		if err != nil {
 			continue
 		}
-		if optIn, _ := tg.rules.OptIn(); optIn {
+		if optIn, _ := tg.rules.OptIn(); optIn || (marketingRow(r) && tg.subscription != "") {
 			addrs = append(addrs, r.EmailNorm)
 		}
 	}

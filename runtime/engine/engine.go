@@ -180,6 +180,9 @@ type loaded struct {
 	// anyOptIn: some message of the revision needs consent, so claimed
 	// batches read the consent ledger.
 	anyOptIn bool
+	// anySubscription: some template belongs to a subscription type, so a
+	// per-type withdrawal may cancel marketing mail under opt_out too.
+	anySubscription bool
 	// series are the plan's sequences and autoresponders by seriesKey,
 	// compiled (or with the error that kept one from compiling).
 	series map[string]*series
@@ -200,6 +203,8 @@ type loaded struct {
 	// the same, for the claim query.
 	paused     map[string]bool
 	pausedRefs []store.ObjectRef
+	// doubleOptIns are the double opt-in subscription types by name.
+	doubleOptIns map[string]doubleOptIn
 }
 
 // ErrNoPublicURL: marketing mail needs a working unsubscribe link, which needs
@@ -288,7 +293,7 @@ func (e *Engine) load(ctx context.Context) (*loaded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("revision %d: %w", rev.ID, err)
 	}
-	if HasMarketing(p) && (e.PublicURL == "" || e.Links == nil) {
+	if (HasMarketing(p) || len(doubleOptIns(p)) > 0) && (e.PublicURL == "" || e.Links == nil) {
 		return nil, fmt.Errorf("revision %d: %w", rev.ID, ErrNoPublicURL)
 	}
 	l := &loaded{revision: rev.ID, plan: p, eval: ev, templates: map[string]*mailer.Compiled{}, templateErrs: map[string]error{}, variantHashes: map[string]string{}, variantSubs: map[string]string{}}
@@ -304,6 +309,7 @@ func (e *Engine) load(ctx context.Context) (*loaded, error) {
 	l.paused, l.pausedRefs = pausedObjects(p)
 	l.loadSequences(ser)
 	l.loadWorkflows(workflowsOf(p))
+	l.doubleOptIns = doubleOptIns(l.plan)
 	l.loadRules()
 	l.loadConsent()
 	e.mu.Lock()
@@ -485,11 +491,14 @@ func (e *Engine) materialize(ctx context.Context, l *loaded, c *plan.Campaign, n
 	return nil
 }
 
-func (e *Engine) unsubscribeURL(campaign, step, email string) string {
+// unsubscribeURL is the link of a message's unsubscribe page and one-click
+// unsubscribe. subscription is the message's subscription type (its
+// template's), which one-click withdraws; "" withdraws all marketing mail.
+func (e *Engine) unsubscribeURL(campaign, step, email, subscription string) string {
 	if e.Links == nil || e.PublicURL == "" {
 		return ""
 	}
-	tok := e.Links.Sign(links.Claims{Campaign: campaign, Step: step, Email: strings.ToLower(strings.TrimSpace(email))})
+	tok := e.Links.Sign(links.Claims{Campaign: campaign, Step: step, Email: strings.ToLower(strings.TrimSpace(email)), Subscription: subscription})
 	return strings.TrimRight(e.PublicURL, "/") + "/u/" + url.PathEscape(tok)
 }
 

@@ -847,11 +847,23 @@ func (e *Engine) compose(l *loaded, contacts batchContacts, tg target, r store.C
 		return nil, "", fmt.Errorf("recipient address: %w", err)
 	}
 	addr := strings.TrimSpace(r.Email)
-	unsub := e.unsubscribeURL(tg.name, r.Step, r.Email)
+	unsub := e.unsubscribeURL(tg.name, r.Step, r.Email, tg.subscription)
 	data := map[string]any{
 		tg.model.Name:     contact,
 		"unsubscribe_url": unsub,
 		"campaign":        tg.name,
+	}
+	if tg.kind == store.KindSubscription {
+		d := l.doubleOptIns[tg.name]
+		confirm := e.confirmURL(d, r)
+		if confirm == "" {
+			return nil, "", fmt.Errorf("subscription %s: the confirmation link needs the daemon's public URL and signing key (--public-url, CAMPAIGNCTL_SECRET)", tg.name)
+		}
+		data["confirm_url"] = confirm
+		// The confirmation is about the subscription, not of it: its
+		// unsubscribe link withdraws all marketing mail.
+		unsub = e.unsubscribeURL(tg.name, r.Step, r.Email, "")
+		data["unsubscribe_url"] = unsub
 	}
 	out, err := compiled.Render(data)
 	if err != nil {

@@ -178,6 +178,9 @@ func (e *Engine) reconcileSequences(ctx context.Context, l *loaded, now time.Tim
 	if err := e.reconcileWorkflows(ctx, l, now, enrollNow); err != nil {
 		return err
 	}
+	if err := e.reconcileConfirmations(ctx, l, now); err != nil {
+		return err
+	}
 	if enrollNow {
 		e.lastEnroll, e.lastEnrollRev = enrollStart, l.revision
 	}

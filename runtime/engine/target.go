@@ -98,6 +98,14 @@ func (l *loaded) target(r store.Claimed) (target, error) {
 			tg.templateKey, tg.templateHash = key, l.variantHashes[key]
 			tg.subscription = l.variantSubs[key]
 		}
+	case store.KindSubscription:
+		d, ok := l.doubleOptIns[r.Campaign]
+		if !ok {
+			return tg, fmt.Errorf("subscription %s no longer asks for confirmation in the applied plan", r.Campaign)
+		}
+		senderName, tplName = d.sub.ConfirmSender, d.sub.ConfirmTemplate
+		tg.step = store.ConfirmStep
+		tg.rules = l.rules[rulesKey(kind, r.Campaign, store.ConfirmStep)]
 	default:
 		return tg, fmt.Errorf("%s objects are not run by this version of the daemon", kind)
 	}
@@ -161,6 +169,15 @@ func modelOf(p *plan.Plan, kind, name string) (*plan.Model, bool) {
 		if !found {
 			return nil, false
 		}
+	case store.KindSubscription:
+		// A confirmation mail: the model whose subscription type asks for
+		// it (the compiler allows one per type).
+		for i := range p.Models {
+			if s, ok := p.Models[i].Subscription(name); ok && s.DoubleOptIn {
+				return &p.Models[i], true
+			}
+		}
+		return nil, false
 	default:
 		return nil, false
 	}
@@ -193,6 +210,9 @@ func (l *loaded) loadRules() {
 		for _, st := range s.Steps {
 			add(rulesKey(s.Kind, s.Name, st.Name), s.Policy, stepClass(l.plan, s, st.Name))
 		}
+	}
+	for name := range l.doubleOptIns {
+		add(rulesKey(store.KindSubscription, name, store.ConfirmStep), "", plan.ClassTransactional)
 	}
 	for _, w := range l.workflows {
 		for i := range w.p.Steps {

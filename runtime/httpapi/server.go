@@ -1,6 +1,8 @@
 // Package httpapi is the daemon's HTTP surface: /metrics for Prometheus, /healthz
 // (the process is alive), /readyz (the database answers) and the unsubscribe page
-// /u/<token> (GET shows a confirmation form, POST unsubscribes: RFC 8058 one-click)
+// /u/<token> (GET shows the preference center or a confirmation form, POST saves
+// the choices or unsubscribes: RFC 8058 one-click), the double opt-in page
+// /confirm/<token> (consent.go)
 // and, when a bearer token is configured, POST /v1/events (events.go), and the
 // open pixel /o/<token> and click redirect /c/<token> (tracking.go), and, when
 // given one, the status page's handler under /ui/.
@@ -72,6 +74,14 @@ type Server struct {
 	// UI, if set, serves the read-only status page under /ui/ (package
 	// statuspage, which checks its own token); without it /ui/ answers 404.
 	UI http.Handler
+
+	// Consent, if set, backs the preference center on /u/<token> and the
+	// double opt-in confirmation page /confirm/<token> (consent.go); without
+	// it /u/ is the plain unsubscribe page and /confirm/ answers 404.
+	Consent ConsentStore
+	// Subscriptions lists the applied plan's subscription types, which the
+	// preference center offers (consent.go).
+	Subscriptions func(ctx context.Context) ([]string, error)
 }
 
 // Handler returns every route, for one listener: the operator's (/metrics,
@@ -130,6 +140,8 @@ func (s *Server) internalRoutes(mux *http.ServeMux) {
 func (s *Server) publicRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /u/{token}", s.unsubscribePage)
 	mux.HandleFunc("POST /u/{token}", s.unsubscribe)
+	mux.HandleFunc("GET /confirm/{token}", s.confirmPage)
+	mux.HandleFunc("POST /confirm/{token}", s.confirm)
 	mux.HandleFunc("POST /v1/events", s.postEvents)
 	s.trackingRoutes(mux)
 	if s.UI != nil {
@@ -151,6 +163,8 @@ type page struct {
 }
 
 func (s *Server) claims(w http.ResponseWriter, r *http.Request) (links.Claims, bool) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
 	if s.Links == nil {
 		http.Error(w, "unsubscribe links are not configured", http.StatusNotFound)
 		return links.Claims{}, false
@@ -169,15 +183,26 @@ func (s *Server) unsubscribePage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if s.Consent != nil && s.Subscriptions != nil {
+		s.preferencePage(w, r, c, "")
+		return
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	pageTpl.Execute(w, page{Title: "Unsubscribe", Body: "Stop receiving marketing email at this address?", Email: c.Email, Form: true})
 }
 
-// unsubscribe handles both the form and the RFC 8058 one-click POST, which carries
-// List-Unsubscribe=One-Click in its body; either way the token alone decides.
+// unsubscribe handles the forms of the page and the RFC 8058 one-click POST,
+// which carries List-Unsubscribe=One-Click in its body; the token alone says
+// who. One-click withdraws the message's subscription type when its link
+// names one (consent.go), else unsubscribes from all marketing mail; the
+// preference center's "save" records its choices; anything else (the
+// "unsubscribe from all" button, the plain page's form) unsubscribes from all.
 func (s *Server) unsubscribe(w http.ResponseWriter, r *http.Request) {
 	c, ok := s.claims(w, r)
 	if !ok {
+		return
+	}
+	if s.Consent != nil && s.preferencePost(w, r, c) {
 		return
 	}
 	if err := s.Suppressor.Suppress(r.Context(), c.Email, "unsubscribed", c.Campaign, s.Clock.Now()); err != nil {

@@ -22,6 +22,10 @@ const (
 	PurposeUnsubscribe Purpose = 'u'
 	PurposeOpen        Purpose = 'o'
 	PurposeClick       Purpose = 'c'
+	// PurposeConfirm is a double opt-in confirmation link (/confirm/): it
+	// binds the contact, the subscription type and the wording version, and
+	// expires.
+	PurposeConfirm Purpose = 'f'
 )
 
 func (p Purpose) String() string {
@@ -32,6 +36,8 @@ func (p Purpose) String() string {
 		return "open"
 	case PurposeClick:
 		return "click"
+	case PurposeConfirm:
+		return "confirm"
 	}
 	return fmt.Sprintf("purpose(%d)", byte(p))
 }
@@ -55,6 +61,13 @@ type Claims struct {
 	// IssuedAt is when the message was composed, in Unix seconds: a pixel
 	// fetched seconds after it is a prefetch, not a reader.
 	IssuedAt int64
+	// Subscription is the subscription type the token is about: of a
+	// confirmation link, and of a marketing message's unsubscribe link (its
+	// template's type, which one-click withdraws).
+	Subscription string
+	// ExpiresAt, in Unix seconds, is when the token stops being valid (0:
+	// never). Verify does not read a clock: the caller checks Expired.
+	ExpiresAt int64
 	// KeyID is set by Verify: the key that signed the token, "" for a legacy
 	// token. Ignored by Sign.
 	KeyID string
@@ -73,8 +86,11 @@ const maxTokenLen = 4096
 
 const (
 	payloadVersion = 1
-	macLen         = 16
-	keyIDLen       = 8
+	// payloadV2 adds Subscription and ExpiresAt; a token without either is
+	// still written as version 1, byte for byte as before.
+	payloadV2 = 2
+	macLen    = 16
+	keyIDLen  = 8
 	// macDomain separates version-1 MACs from legacy ones (which are over the
 	// payload alone) and from any other use of the same secret.
 	macDomain = "campaignctl link v1\x00"
@@ -309,12 +325,17 @@ func macV1(k key, payload []byte) []byte {
 // every byte.
 func encodePayload(c Claims) []byte {
 	strs := [...]string{c.Kind, c.Campaign, c.Step, c.Variant, c.Model, c.ContactKey, c.Email, c.URL}
-	n := 2 + 3*binary.MaxVarintLen64
+	n := 2 + 5*binary.MaxVarintLen64 + len(c.Subscription)
 	for _, s := range strs {
 		n += binary.MaxVarintLen64 + len(s)
 	}
 	b := make([]byte, 0, n)
-	b = append(b, payloadVersion, byte(c.Purpose))
+	v2 := c.Subscription != "" || c.ExpiresAt != 0
+	if v2 {
+		b = append(b, payloadV2, byte(c.Purpose))
+	} else {
+		b = append(b, payloadVersion, byte(c.Purpose))
+	}
 	for _, s := range strs {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
@@ -322,18 +343,26 @@ func encodePayload(c Claims) []byte {
 	b = binary.AppendVarint(b, int64(c.Occurrence))
 	b = binary.AppendVarint(b, c.OutboxID)
 	b = binary.AppendVarint(b, c.IssuedAt)
+	if v2 {
+		b = binary.AppendUvarint(b, uint64(len(c.Subscription)))
+		b = append(b, c.Subscription...)
+		b = binary.AppendVarint(b, c.ExpiresAt)
+	}
 	return b
 }
+
+// Expired reports whether the token's expiry (if it has one) is past at now.
+func (c Claims) Expired(now int64) bool { return c.ExpiresAt != 0 && now >= c.ExpiresAt }
 
 var errPayload = errors.New("malformed payload")
 
 func decodePayload(b []byte) (Claims, error) {
-	if len(b) < 2 || b[0] != payloadVersion {
+	if len(b) < 2 || (b[0] != payloadVersion && b[0] != payloadV2) {
 		return Claims{}, errPayload
 	}
 	c := Claims{Purpose: Purpose(b[1])}
 	switch c.Purpose {
-	case PurposeUnsubscribe, PurposeOpen, PurposeClick:
+	case PurposeUnsubscribe, PurposeOpen, PurposeClick, PurposeConfirm:
 	default:
 		return Claims{}, errPayload
 	}
@@ -354,6 +383,21 @@ func decodePayload(b []byte) (Claims, error) {
 			return Claims{}, errPayload
 		}
 		ints[i] = v
+	}
+	if b[0] == payloadV2 {
+		n, err := binary.ReadUvarint(r)
+		if err != nil || n > uint64(r.Len()) {
+			return Claims{}, errPayload
+		}
+		s := make([]byte, n)
+		r.Read(s)
+		c.Subscription = string(s)
+		if c.ExpiresAt, err = binary.ReadVarint(r); err != nil {
+			return Claims{}, errPayload
+		}
+		if c.Subscription == "" && c.ExpiresAt == 0 {
+			return Claims{}, errPayload // one spelling per token: that is version 1
+		}
 	}
 	if r.Len() != 0 {
 		return Claims{}, errPayload

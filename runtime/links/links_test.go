@@ -111,7 +111,7 @@ func TestVerifyRejectsForgeryAndTampering(t *testing.T) {
 
 func TestPurposeCannotBeSwapped(t *testing.T) {
 	s := mustSigner(t, secretA)
-	all := []Purpose{PurposeUnsubscribe, PurposeOpen, PurposeClick}
+	all := []Purpose{PurposeUnsubscribe, PurposeOpen, PurposeClick, PurposeConfirm}
 	for _, issued := range all {
 		c := clickClaims()
 		c.Purpose, c.Email = issued, "ann@example.com"
@@ -312,4 +312,53 @@ func FuzzSignedTokenOnlyForItsPurpose(f *testing.F) {
 			t.Fatal("a signer with another secret accepted the token")
 		}
 	})
+}
+
+// A confirmation token carries its subscription type and expiry (payload
+// version 2); a token without either is still version 1, so links already
+// in inboxes and the tokens of open and click tracking are unchanged.
+func TestConfirmTokenBindsSubscriptionAndExpiry(t *testing.T) {
+	s := mustSigner(t, secretA)
+	c := Claims{Purpose: PurposeConfirm, Kind: "subscription", Campaign: "blog", Step: "2026-11",
+		Model: "lead", ContactKey: "42", Email: "ann@example.com", OutboxID: 9, IssuedAt: 1_790_000_000,
+		Subscription: "blog", ExpiresAt: 1_790_003_600}
+	tok := s.Sign(c)
+	got, err := s.Verify(tok, PurposeConfirm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got.KeyID = ""
+	if got != c {
+		t.Fatalf("round trip: got %+v, want %+v", got, c)
+	}
+	if got.Expired(1_790_003_599) || !got.Expired(1_790_003_600) {
+		t.Errorf("Expired around ExpiresAt %d is wrong", c.ExpiresAt)
+	}
+	if (Claims{}).Expired(1 << 40) {
+		t.Error("a token without ExpiresAt expired")
+	}
+	// The expiry is signed: pushing it later breaks the signature.
+	kid, rest, _ := strings.Cut(tok, ".")
+	p, sig, _ := strings.Cut(rest, ".")
+	payload, _ := enc.DecodeString(p)
+	later := append([]byte(nil), payload...)
+	later[len(later)-1]++
+	if _, err := s.Verify(kid+"."+enc.EncodeToString(later)+"."+sig, PurposeConfirm); !errors.Is(err, ErrBadToken) {
+		t.Errorf("token with a later expiry verified: %v", err)
+	}
+	if payload[0] != payloadV2 {
+		t.Errorf("confirmation payload version %d, want %d", payload[0], payloadV2)
+	}
+	// Without Subscription and ExpiresAt the payload stays version 1.
+	plain := s.Sign(Claims{Campaign: "spring", Email: "ann@example.com"})
+	_, rest, _ = strings.Cut(plain, ".")
+	p, _, _ = strings.Cut(rest, ".")
+	if b, _ := enc.DecodeString(p); b[0] != payloadVersion {
+		t.Errorf("plain unsubscribe payload version %d, want %d", b[0], payloadVersion)
+	}
+	// An unsubscribe link that names its subscription type round-trips it.
+	u := Claims{Purpose: PurposeUnsubscribe, Campaign: "weekly", Email: "ann@example.com", Subscription: "news"}
+	if got, err := s.Verify(s.Sign(u), PurposeUnsubscribe); err != nil || got.Subscription != "news" {
+		t.Errorf("unsubscribe token with a subscription: %+v, %v", got, err)
+	}
 }

@@ -35,7 +35,7 @@ const (
 )
 
 // ConsentSources lists the sources the ledger accepts.
-var ConsentSources = []string{ConsentSourceForm, ConsentSourceImport, ConsentSourceLink, ConsentSourceUnsubscribe, ConsentSourceOperator}
+var ConsentSources = []string{ConsentSourceForm, ConsentSourceImport, ConsentSourceLink, ConsentSourceUnsubscribe, ConsentSourceOperator, ConsentSourcePreferenceCenter}
 
 // ConsentEntry is one grant or withdrawal. Subscription "" is consent to all
 // marketing mail.

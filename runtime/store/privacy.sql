@@ -129,3 +129,41 @@ ON CONFLICT (email_normalized) DO NOTHING;
 
 -- name: insert-erasure-audit
 INSERT INTO campaignctl.erasure_audit (at, actor, reason, counts) VALUES ($1, $2, $3, $4::jsonb) RETURNING id;
+
+-- name: queue-confirmations
+-- One confirmation mail per subscription request, as a transactional outbox
+-- row due now. occurrence counts the contact's requests for the type, so a
+-- second request (the first link expired or was lost) gets a new message;
+-- ON CONFLICT skips a request already queued (the leader re-read it after a
+-- crash before its cursor moved).
+INSERT INTO campaignctl.outbox (kind, campaign, step, contact_key, email, email_normalized, class, occurrence, due_at, created_at)
+SELECT 'subscription', $1, 'confirm', t.k, btrim(t.e), lower(btrim(t.e)), 'transactional',
+       coalesce((SELECT max(o.occurrence) FROM campaignctl.outbox o
+                 WHERE o.kind = 'subscription' AND o.campaign = $1 AND o.step = 'confirm' AND o.contact_key = t.k), 0) + t.n,
+       $4, $4
+FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS t(k, e, n)
+ON CONFLICT DO NOTHING;
+
+-- name: lock-confirmation
+-- The confirmation's outbox row, locked: two clicks of the same link (a
+-- double click, two tabs) confirm once, the second waits and then finds the
+-- ledger entry of the first.
+SELECT email_normalized, contact_key FROM campaignctl.outbox
+WHERE id = $1 AND kind = 'subscription' AND campaign = $2 AND step = 'confirm'
+FOR UPDATE;
+
+-- name: confirmed-by
+-- The ledger entry a confirmation link already wrote, if any.
+SELECT id FROM campaignctl.consent_ledger
+WHERE email_normalized = $1 AND subscription = $2 AND source = 'link' AND action = 'grant'
+  AND evidence->>'outbox_id' = $3::text
+LIMIT 1;
+
+-- name: preferences
+-- The latest ledger entry per subscription type of one address, and whether
+-- it is suppressed: what the preference center shows.
+SELECT DISTINCT ON (subscription)
+       id, email_normalized, subscription, action, source, evidence::text AS evidence, recorded_at
+FROM campaignctl.consent_ledger
+WHERE email_normalized = lower(btrim($1))
+ORDER BY subscription, recorded_at DESC, id DESC;

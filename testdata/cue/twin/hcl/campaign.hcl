@@ -14,7 +14,19 @@ model "lead" {
 
   consent = "!lead.blacklisted"
   subscription "offers" { consent = "lead.active && !lead.blacklisted" }
-  subscription "news" {}
+  subscription "news" {
+    double_opt_in    = true
+    confirm_template = "news_confirm"
+    confirm_sender   = "warehouse"
+    confirm_within   = "2d"
+    wording_version  = "2026-11"
+  }
+}
+
+template "news_confirm" {
+  class   = "transactional"
+  subject = "Confirm your subscription to our news"
+  text    = "Hello {{ .lead.name }}, please confirm: {{ .confirm_url }}"
 }
 
 sender "warehouse" {
