@@ -42,20 +42,24 @@ func (c *checker) workflow(w *ir.Workflow) {
 	snd := resolve(c, w.Sender, "sender", c.senders)
 	pol := c.policyRef(w.Policy)
 	c.sendingPolicy = pol
+	var ev *eventDecl
+	if me != nil {
+		ev = c.eventProperties(owner, me.model.Name.Value, w.Trigger)
+	}
 
 	if t := w.Trigger; t != nil {
 		if seg := resolve(c, t.Segment, "segment", c.segments); seg != nil {
 			c.sameModel(owner, "trigger segment", t.Segment, seg, me)
 		}
 		if usable(t.Filter) {
-			c.checkCEL(celUse{owner: "trigger filter of " + owner, expr: t.Filter, env: me, scope: scopeEvent, detail: workflowCELDetail})
+			c.checkCEL(celUse{owner: "trigger filter of " + owner, expr: t.Filter, env: me, scope: scopeEvent, event: ev, detail: workflowCELDetail})
 		}
 		c.duration(owner, "trigger window", t.Window, false)
 		c.duration(owner, "trigger inactive_for", t.InactiveFor, false)
 		c.fieldRef(owner, "trigger field", t.Field, me, false, triggerFieldTypes[val(t.Event)]...)
 	}
 	if usable(w.Goal) {
-		c.checkCEL(celUse{owner: "goal of " + owner, expr: w.Goal, env: me, scope: scopeEvent,
+		c.checkCEL(celUse{owner: "goal of " + owner, expr: w.Goal, env: me, scope: scopeEvent, event: ev,
 			detail: "A goal is true for a contact who has done what the workflow is for; that contact leaves the workflow. " + workflowCELDetail})
 	}
 	if r := w.Reenroll; r != nil {
@@ -88,7 +92,7 @@ func (c *checker) workflow(w *ir.Workflow) {
 				via: fmt.Sprintf("%s sends it to the owner of each %s contact", owner, val(w.Model)), env: me, class: sendClass{fixed: plan.ClassInternal}})
 		case plan.StepBranch:
 			if usable(s.Condition) {
-				c.checkCEL(celUse{owner: "condition of " + so, expr: s.Condition, env: me, scope: scopeEvent, detail: workflowCELDetail})
+				c.checkCEL(celUse{owner: "condition of " + so, expr: s.Condition, env: me, scope: scopeEvent, event: ev, detail: workflowCELDetail})
 			}
 			if e := s.Engagement; e != nil {
 				c.engagement(so, e, g, i)

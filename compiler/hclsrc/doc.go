@@ -169,6 +169,7 @@
 //	  trigger {
 //	    event  = "cart_abandoned"
 //	    filter = "event.value >= 20.0"   # optional CEL over the contact and the event
+//	    property "value" { type = "float" }   # optional: types event.value
 //	    # also, as the type needs them: segment, topic, threshold (a number),
 //	    # window, inactive_for (durations), field ("customer.next_purchase_at")
 //	  }
@@ -218,9 +219,11 @@
 // Contact fields are written as in CEL, model.field ("customer.owner"), in
 // set_property, clear_property, field, relative_to, trigger field and
 // do_not_email. CEL conditions of workflows (trigger filter, goal, if) may also
-// read event, the event that enrolled the contact, as a map: event.topic,
-// event.score, event.value, event.at (when it happened), event.date (an event's
-// date). Sequence goals and segment filters cannot.
+// read event, the event that enrolled the contact; sequence goals and segment
+// filters cannot. A trigger types its event's JSON properties with property
+// blocks (see docs/language.md); then event.value >= "thirty" or event.vlue is
+// a compile error, and the events API refuses an event whose property has
+// another JSON type. Without them event is an untyped map.
 //
 // A sequence sends on offsets from enrollment (joining the segment), each step
 // optionally only to contacts who did something with an earlier step, until the
