@@ -51,7 +51,13 @@ func (c *checker) workflow(w *ir.Workflow) {
 		if seg := resolve(c, t.Segment, "segment", c.segments); seg != nil {
 			c.sameModel(owner, "trigger segment", t.Segment, seg, me)
 		}
-		if usable(t.Filter) {
+		if usable(t.Filter) && usable(t.Event) && plan.StateTriggers[t.Event.Value] && strings.Contains(t.Filter.Value, eventVar+".") {
+			// The runtime makes a state trigger's filter a segment filter,
+			// which has no event: it would refuse the whole workflow.
+			i := strings.Index(t.Filter.Value, eventVar+".")
+			c.errorf(t.Filter.Sub(i, i+len(eventVar)), "trigger filter of %s reads event, but a %s trigger has no event", owner, t.Event.Value).Detail =
+				"A state trigger (metric_threshold, engagement_threshold, inactivity, date_field, purchase_cycle, segment_entry) enrolls the contacts whose fields newly match its filter; there is no event to read. Test the contact's fields instead; the goal and if conditions may read event.at, when the contact enrolled."
+		} else if usable(t.Filter) {
 			c.checkCEL(celUse{owner: "trigger filter of " + owner, expr: t.Filter, env: me, scope: scopeEvent, event: ev, detail: workflowCELDetail})
 		}
 		c.duration(owner, "trigger window", t.Window, false)

@@ -52,6 +52,7 @@ workflow "segment_based" {
   trigger {
     event   = "segment_entry"
     segment = "x"
+    filter  = "customer.name != \"\" && event.value > 1.0"
     property "value" { type = "float" }
   }
   step "send" { send = "t" }
