@@ -132,6 +132,32 @@ func (me *modelEnv) typedEventEnv(c *checker, d *eventDecl) *cel.Env {
 	return env
 }
 
+// eventTimestamp checks a wait's relative_to = "event.<name>" against the
+// typed event: the name must be at or a declared timestamp property, or the
+// wait would find no time for every contact.
+func (c *checker) eventTimestamp(owner string, s *ir.String, d *eventDecl, name string) {
+	var stamps []string
+	typ := ""
+	for _, f := range append(append([]plan.EventProperty(nil), celmodel.BuiltinEventFields...), d.props...) {
+		if f.Type == plan.TypeTimestamp {
+			stamps = append(stamps, f.Name)
+		}
+		if f.Name == name {
+			typ = string(f.Type)
+		}
+	}
+	switch typ {
+	case string(plan.TypeTimestamp):
+		return
+	case "":
+		c.errorf(s.Content(), "%s: relative_to %s: event %q has no property %q%s", owner, s.Value, d.event, name, didYouMean(name, stamps)).Detail =
+			fmt.Sprintf("A wait relative to the event needs one of its times: %s. Declare the property in the trigger with type timestamp.", list(stamps))
+	default:
+		c.errorf(s.Content(), "%s: relative_to %s is a %s, not a timestamp", owner, s.Value, typ).Detail =
+			fmt.Sprintf("A wait relative to the event needs one of its times: %s.", list(stamps))
+	}
+}
+
 // unknownEventField reports event.<name> that the typed event lacks.
 func (c *checker) unknownEventField(u celUse, rng ir.Range, name string) {
 	c.errorf(rng, "%s: event %q has no property %q%s", u.owner, u.event.event, name, didYouMean(name, u.event.names())).Detail =

@@ -30,6 +30,14 @@ workflow "cart_rescue" {
     then = "send"
   }
   step "send" { send = "t" }
+  step "late" {
+    wait        = "1d"
+    relative_to = "event.expires"
+  }
+  step "later" {
+    wait        = "1d"
+    relative_to = "event.value"
+  }
 }
 
 workflow "cart_again" {
