@@ -4,29 +4,68 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
 )
 
-// buildKillBinary builds this package into dir, for tests that need the
-// daemon as a process of its own (to scrape it, signal it or kill it).
-func buildKillBinary(t *testing.T, dir string) string {
+// builtBinary is this package built once per test run, shared by the tests
+// that run the daemon as a process of its own; TestMain removes it.
+var builtBinary struct {
+	once      sync.Once
+	dir, path string
+	out       []byte
+	err       error
+}
+
+// TestMain also makes this test binary answer to the name campaignctl, for
+// the txtar scripts (script_test.go): testscript.Main runs main() when the
+// binary is started as campaignctl, and the tests otherwise.
+func TestMain(m *testing.M) {
+	testscript.Main(cleanupM{m}, map[string]func(){"campaignctl": main})
+}
+
+// cleanupM runs the tests, then removes the daemon binary built for them
+// (testscript.Main exits with Run's code, so the cleanup lives in Run).
+type cleanupM struct{ m *testing.M }
+
+func (c cleanupM) Run() int {
+	code := c.m.Run()
+	if builtBinary.dir != "" {
+		os.RemoveAll(builtBinary.dir)
+	}
+	return code
+}
+
+// buildKillBinary returns this package built as a program, for tests that
+// need the daemon as a process of its own (to scrape it, signal it or kill
+// it). It is built once per test run, however many tests ask.
+func buildKillBinary(t *testing.T) string {
 	t.Helper()
 	goTool, err := exec.LookPath("go")
 	if err != nil {
 		t.Fatalf("the go command is not on PATH (%v); add its bin directory (e.g. /usr/local/go/bin) to PATH", err)
 	}
-	bin := filepath.Join(dir, "campaignctl")
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, goTool, "build", "-o", bin, ".")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build -o %s .: %v\n%s", bin, err, out)
+	b := &builtBinary
+	b.once.Do(func() {
+		if b.dir, b.err = os.MkdirTemp("", "campaignctl-test-bin-"); b.err != nil {
+			return
+		}
+		b.path = filepath.Join(b.dir, "campaignctl")
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		b.out, b.err = exec.CommandContext(ctx, goTool, "build", "-o", b.path, ".").CombinedOutput()
+	})
+	if b.err != nil {
+		t.Fatalf("go build -o %s .: %v\n%s", b.path, b.err, b.out)
 	}
-	return bin
+	return b.path
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.

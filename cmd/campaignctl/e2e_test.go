@@ -31,6 +31,45 @@ type e2e struct {
 
 func setupE2E(t *testing.T) *e2e {
 	t.Helper()
+	return setupE2EWith(t, "../../campaigns")
+}
+
+// setupE2EOneCampaign is setupE2E with a plan of one campaign
+// (lost_leads_reactivation, 119 messages) and what it needs, for tests of the
+// daemon's start and flags: serve --exit-when-idle finishes it in about a
+// second, where the examples' workflows keep it busy for months of simulated
+// time (tens of seconds). Tests of what the daemon sends use the whole plan.
+func setupE2EOneCampaign(t *testing.T) *e2e {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "campaigns")
+	if err := os.MkdirAll(filepath.Join(dir, "templates"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"crm.hcl", "policy.hcl", "senders.hcl", "lost_leads_reactivation.hcl"} {
+		copyFile(t, filepath.Join("../../campaigns", f), filepath.Join(dir, f))
+	}
+	tmpl, _ := filepath.Glob("../../campaigns/templates/*")
+	for _, f := range tmpl {
+		copyFile(t, f, filepath.Join(dir, "templates", filepath.Base(f)))
+	}
+	return setupE2EWith(t, dir)
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// setupE2EWith loads the demo CRM into a fresh database, starts a capture
+// server and compiles the campaigns in dir.
+func setupE2EWith(t *testing.T, campaigns string) *e2e {
+	t.Helper()
 	db, url := storetest.Open(t)
 	leads, err := os.ReadFile("../../testdata/crm/crm.sql")
 	if err != nil {
@@ -47,7 +86,7 @@ func setupE2E(t *testing.T) *e2e {
 	}
 	t.Cleanup(func() { srv.Close() })
 	planPath := filepath.Join(dir, "plan.json")
-	mustRun(t, 0, "plan", "--no-git", "-o", planPath, "../../campaigns")
+	mustRun(t, 0, "plan", "--no-git", "-o", planPath, campaigns)
 	return &e2e{db: db, url: url, smtp: srv, addr: addr.String(), plan: planPath, mailTo: filepath.Join(dir, "mail")}
 }
 
@@ -134,6 +173,8 @@ func TestSeedCampaignSendsToExactlyTheMatchingLeads(t *testing.T) {
 	if len(files) != len(e.smtp.Messages()) {
 		t.Fatalf("%d .eml files for %d messages", len(files), len(e.smtp.Messages()))
 	}
+	// Every message of every kind carries a working unsubscribe link.
+	checkUnsubscribeLinks(t, e.smtp.Messages())
 
 	// The report agrees with the capture server.
 	out := mustRun(t, 0, "report", "--db", e.url, "--format", "json")

@@ -3,13 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 	"time"
-
-	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
 
 	"github.com/campaignctl/campaignctl/compiler/diff"
 	"github.com/campaignctl/campaignctl/compiler/plan"
@@ -29,14 +25,14 @@ func dbImpact(ctx context.Context, dbURL string) (diff.ImpactFunc, func(), error
 	if err != nil {
 		return nil, nil, fmt.Errorf("audience impact: %w", err)
 	}
-	db := st.DB
 	fn := func(ctx context.Context, oldPlan, newPlan *plan.Plan) (*diff.Impact, error) {
-		return computeImpact(ctx, db, oldPlan, newPlan, time.Now())
+		return computeImpact(ctx, st, oldPlan, newPlan, time.Now())
 	}
-	return fn, func() { db.Close() }, nil
+	return fn, func() { st.Close() }, nil
 }
 
-func computeImpact(ctx context.Context, db *sqlx.DB, oldPlan, newPlan *plan.Plan, now time.Time) (*diff.Impact, error) {
+func computeImpact(ctx context.Context, st *store.Store, oldPlan, newPlan *plan.Plan, now time.Time) (*diff.Impact, error) {
+	db := st.DB
 	if oldPlan == nil {
 		oldPlan = &plan.Plan{}
 	}
@@ -99,10 +95,9 @@ func computeImpact(ctx context.Context, db *sqlx.DB, oldPlan, newPlan *plan.Plan
 		if still && nc.Hash == c.Hash {
 			continue
 		}
-		var pending int64
-		if err := db.GetContext(ctx, &pending, `SELECT count(*) FROM campaignctl.outbox WHERE campaign = $1 AND status = 'pending'`, c.Name); err != nil {
-			// A database never applied to has no outbox: nothing is enrolled.
-			pending = 0
+		pending, err := st.PendingInCampaign(ctx, c.Name)
+		if err != nil {
+			return nil, err
 		}
 		if pending == 0 {
 			continue
@@ -115,7 +110,7 @@ func computeImpact(ctx context.Context, db *sqlx.DB, oldPlan, newPlan *plan.Plan
 			})
 		}
 	}
-	steps, err := stepImpact(ctx, db, oldPlan, newPlan)
+	steps, err := stepImpact(ctx, st, oldPlan, newPlan)
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +121,7 @@ func computeImpact(ctx context.Context, db *sqlx.DB, oldPlan, newPlan *plan.Plan
 // stepImpact counts, for every sequence, workflow and autoresponder the change
 // edits or removes, the contacts enrolled now and where they wait, step by
 // step, marking the steps the change edits or removes.
-func stepImpact(ctx context.Context, db *sqlx.DB, oldPlan, newPlan *plan.Plan) ([]diff.Enrollment, error) {
+func stepImpact(ctx context.Context, st *store.Store, oldPlan, newPlan *plan.Plan) ([]diff.Enrollment, error) {
 	type object struct {
 		kind, name, hash string
 		steps            []string
@@ -169,24 +164,13 @@ func stepImpact(ctx context.Context, db *sqlx.DB, oldPlan, newPlan *plan.Plan) (
 		if still && n.hash == o.hash {
 			continue
 		}
-		var rows []struct {
-			Step  string `db:"next_step"`
-			Count int64  `db:"count"`
+		waiting, err := st.ActiveEnrollmentsByStep(ctx, o.kind, o.name)
+		if err != nil {
+			return nil, err
 		}
-		// A database never applied to has no enrollments table: nothing is
-		// enrolled; any other error is one.
-		if err := db.SelectContext(ctx, &rows, `SELECT next_step, count(*) FROM campaignctl.enrollments
-WHERE kind = $1 AND object = $2 AND state = 'active' GROUP BY next_step`, o.kind, o.name); err != nil {
-			if isUndefinedTable(err) {
-				return nil, nil
-			}
-			return nil, fmt.Errorf("counting the enrollments of %s %s: %w", o.kind, o.name, err)
-		}
-		waiting := map[string]int64{}
 		var total int64
-		for _, r := range rows {
-			waiting[r.Step] += r.Count
-			total += r.Count
+		for _, n := range waiting {
+			total += n
 		}
 		if total == 0 {
 			continue
@@ -217,12 +201,6 @@ func namedSteps[S any](steps []S, name func(S) string) ([]string, []any) {
 		names[i], values[i] = name(st), st
 	}
 	return names, values
-}
-
-// isUndefinedTable reports a Postgres "relation does not exist" error.
-func isUndefinedTable(err error) bool {
-	var pqErr *pq.Error
-	return errors.As(err, &pqErr) && pqErr.Code == "42P01"
 }
 
 // changedSegments lists the segments added, removed or edited, by name.

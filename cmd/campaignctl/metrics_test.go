@@ -21,10 +21,11 @@ import (
 // families the dashboards and alerts rely on are there with data.
 func TestMetricsLiveScrapePassesPromtool(t *testing.T) {
 	skipInShortMode(t)
+	t.Parallel() // a daemon of its own as a process: overlaps the others' waits
 	promtool := findPromtool(t)
 	e := setupE2E(t)
 	mustRun(t, 0, "apply", "--db", e.url, e.plan)
-	bin := buildKillBinary(t, t.TempDir())
+	bin := buildKillBinary(t)
 	port := freePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	d := startProcess(t, 20*time.Second, append(os.Environ(), "CAMPAIGNCTL_SECRET=metrics-test-secret-0123456789"),

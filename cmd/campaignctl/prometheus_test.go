@@ -108,7 +108,7 @@ func TestDashboardQueriesOnRealPrometheus(t *testing.T) {
 	base := fmt.Sprintf("http://127.0.0.1:%d", daemonPort)
 	prom := startPrometheus(t, promBin, dir, fmt.Sprintf("127.0.0.1:%d", daemonPort))
 
-	bin := buildKillBinary(t, dir)
+	bin := buildKillBinary(t)
 	// A minute of engine time per second from a fixed start: the per-minute
 	// rate limit lets a sender go on every second, while the A/B remainder
 	// (decided after 4 hours: 4 minutes here) stays held, a backlog, and

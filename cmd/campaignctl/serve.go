@@ -71,6 +71,7 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 	giveUp := fs.Duration("give-up-after", 72*time.Hour, "retry temporary failures (4xx, relay down) this long after the first attempt, then fail the message")
 	grace := fs.Duration("shutdown-grace", 10*time.Second, "on SIGTERM, time for messages already handed to the relay to finish and be recorded")
 	enrollEvery := fs.Duration("enroll-interval", time.Minute, "how often the leader enrolls contacts newly matching a sequence's or autoresponder's segment (also right after each apply)")
+	dbWait := fs.Duration("db-wait", 30*time.Second, "how long to wait at start for a database that is not reachable yet (starting, restarting, its network not up); a bad URL, password or database name fails at once")
 	dbConns := fs.Int("db-max-conns", store.DefaultMaxConns, "most connections to Postgres this daemon holds (all kept open while idle, for up to 5 minutes)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) to this file until exit")
 	noTracking := fs.Bool("no-tracking", false, "do not track opens and clicks of new marketing mail (links already sent through /c/ and /o/ keep working)")
@@ -98,7 +99,7 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 
-	for name, d := range map[string]time.Duration{"enroll-interval": *enrollEvery, "lease": *lease, "give-up-after": *giveUp, "shutdown-grace": *grace, "smtp-timeout": *smtpTimeout, "smtp-data-timeout": *dataTimeout} {
+	for name, d := range map[string]time.Duration{"db-wait": *dbWait, "enroll-interval": *enrollEvery, "lease": *lease, "give-up-after": *giveUp, "shutdown-grace": *grace, "smtp-timeout": *smtpTimeout, "smtp-data-timeout": *dataTimeout} {
 		if d <= 0 {
 			fmt.Fprintf(stderr, "campaignctl serve: --%s must be positive\n", name)
 			return 2
@@ -243,7 +244,7 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 		log.Info("serving HTTP", "addr", l.Addr().String())
 	}
 
-	st, err := openMigratedRetrying(ctx, *db, 30*time.Second, log)
+	st, err := openMigratedRetrying(ctx, *db, *dbWait, log)
 	if err != nil {
 		if ctx.Err() != nil {
 			// SIGTERM while waiting for the database: nothing was claimed.

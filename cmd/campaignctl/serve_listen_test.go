@@ -15,9 +15,10 @@ import (
 // which keeps the public links; and --rate-limit holds one client to its
 // burst on the public routes.
 func TestServeMetricsOnTheirOwnListenerAndRateLimit(t *testing.T) {
+	t.Parallel() // a daemon of its own as a process: overlaps the others' waits
 	e := setupE2E(t)
 	mustRun(t, 0, "apply", "--db", e.url, e.plan)
-	bin := buildKillBinary(t, t.TempDir())
+	bin := buildKillBinary(t)
 	pub := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	internal := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	d := startProcess(t, 20*time.Second, append(os.Environ(), "CAMPAIGNCTL_SECRET="+testSecret), bin, "serve",
@@ -100,7 +101,8 @@ func TestServeListenFlagErrors(t *testing.T) {
 // probes answer (a probe that cannot connect reads like a dead process), its
 // links ask to come back later, and SIGTERM stops it cleanly.
 func TestServeProbesAnswerWhileTheDatabaseIsAway(t *testing.T) {
-	bin := buildKillBinary(t, t.TempDir())
+	t.Parallel() // a daemon of its own as a process: overlaps the others' waits
+	bin := buildKillBinary(t)
 	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	away := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable&connect_timeout=1", freePort(t))
 	d := startProcess(t, 20*time.Second, append(os.Environ(), "CAMPAIGNCTL_SECRET="+testSecret), bin, "serve",

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/campaignctl/campaignctl/runtime/mailer/smtpcapture"
 )
 
 // testSecret is a link-signing secret long enough for links.NewSigner.
@@ -42,7 +44,7 @@ func runBounded(t *testing.T, limit time.Duration, args ...string) (code int, st
 }
 
 func TestServeRefusesMarketingPlanWithoutPublicURL(t *testing.T) {
-	e := setupE2E(t)
+	e := setupE2EOneCampaign(t)
 	mustRun(t, 0, "apply", "--db", e.url, e.plan)
 
 	// No --public-url, no secret: refused at start, before anything is sent.
@@ -95,6 +97,13 @@ func TestServeRefusesMarketingPlanWithoutPublicURL(t *testing.T) {
 	if len(msgs) == 0 {
 		t.Fatalf("serve sent nothing\nstderr:\n%s", stderr)
 	}
+	checkUnsubscribeLinks(t, msgs)
+}
+
+// checkUnsubscribeLinks fails unless every message has a List-Unsubscribe
+// header with a link under the public URL, and no empty link in its body.
+func checkUnsubscribeLinks(t *testing.T, msgs []smtpcapture.Message) {
+	t.Helper()
 	for _, m := range msgs {
 		if !bytes.Contains(m.Data, []byte("\r\nList-Unsubscribe: <http://mail.test/u/")) {
 			t.Errorf("message to %v has no List-Unsubscribe: <http://mail.test/u/…> header:\n%s", m.To, headerOf(m.Data))
@@ -152,7 +161,7 @@ func TestServeClockOriginNeedsClockStartAndAnInstant(t *testing.T) {
 }
 
 func TestServeLogsTheRealListenPort(t *testing.T) {
-	e := setupE2E(t)
+	e := setupE2EOneCampaign(t)
 	mustRun(t, 0, "apply", "--db", e.url, e.plan)
 	t.Setenv("CAMPAIGNCTL_SECRET", testSecret)
 
@@ -212,8 +221,8 @@ func TestDatabasePasswordNeverPrinted(t *testing.T) {
 		}
 	}
 
-	// serve waits up to 30 s for a database that is not ready, so its runs go
-	// side by side; -short leaves them out.
+	// serve waits for a database that is not ready (--db-wait, 30 s by
+	// default; 2 s here), so its runs go side by side; -short leaves them out.
 	runServe := !testing.Short()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -228,7 +237,7 @@ func TestDatabasePasswordNeverPrinted(t *testing.T) {
 		if !runServe {
 			break
 		}
-		args := []string{"serve", "--db", u, "--smtp", "127.0.0.1:1", "--public-url", "http://x", "--listen", ""}
+		args := []string{"serve", "--db", u, "--smtp", "127.0.0.1:1", "--public-url", "http://x", "--listen", "", "--db-wait", "2s"}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -263,5 +272,10 @@ func TestDatabasePasswordNeverPrinted(t *testing.T) {
 	for _, r := range serveResults {
 		check(t, r.args, r.code, r.stdout, r.stderr)
 		t.Logf("serve --db %s: exit %d after %s", r.args[2], r.code, r.elapsed.Round(time.Millisecond))
+		// --db-wait bounds the wait: the closed port gives up after about 2 s
+		// of retries, not the default 30.
+		if r.elapsed > 20*time.Second {
+			t.Errorf("serve --db %s --db-wait 2s gave up after %s: --db-wait is not honoured", r.args[2], r.elapsed.Round(time.Millisecond))
+		}
 	}
 }

@@ -53,9 +53,10 @@ func TestServeUIFlags(t *testing.T) {
 // (CAMPAIGNCTL_UI_TOKEN unset) as a bearer token it shows the seed's objects;
 // a wrong token gets 401; the token never shows in the daemon's log.
 func TestServeUILive(t *testing.T) {
+	t.Parallel() // a daemon of its own as a process: overlaps the others' waits
 	e := setupE2E(t)
 	mustRun(t, 0, "apply", "--db", e.url, e.plan)
-	bin := buildKillBinary(t, t.TempDir())
+	bin := buildKillBinary(t)
 	port := freePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	const token = "serve-ui-test-token-0123456789"

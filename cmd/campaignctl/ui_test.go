@@ -352,6 +352,7 @@ func checkRate(t *testing.T, where, got string, n int64, pct *float64) {
 // Screenshots go to .data/artifacts/.
 func TestUIChromium(t *testing.T) {
 	skipInShortMode(t)
+	t.Parallel() // a daemon of its own as a process: overlaps the others' waits
 	chromium := findChromium(t)
 	t0 := time.Now()
 	db, reportURL := reportSeed(t)

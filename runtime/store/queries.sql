@@ -165,6 +165,18 @@ WHERE kind = 'campaign'
 GROUP BY campaign, status
 ORDER BY campaign, status;
 
+-- name: pending-in-campaign
+-- What removing or editing a campaign would cancel or re-render (diff --db).
+SELECT count(*) FROM campaignctl.outbox
+WHERE kind = 'campaign' AND campaign = $1 AND status = 'pending';
+
+-- name: active-enrollments-by-step
+-- Where the contacts of a sequence, workflow or autoresponder wait, for what
+-- editing or removing it would touch (diff --db).
+SELECT next_step, count(*) AS n FROM campaignctl.enrollments
+WHERE kind = $1 AND object = $2 AND state = 'active'
+GROUP BY next_step;
+
 -- name: pending-work
 -- Anything a daemon could still do now or later: used by --exit-when-idle.
 SELECT
