@@ -211,6 +211,8 @@ func singular(list string) string {
 		return "suppression source"
 	case "org_domains":
 		return "org domain"
+	case "properties":
+		return "property"
 	}
 	if s, ok := strings.CutSuffix(list, "s"); ok {
 		return s

@@ -7,10 +7,11 @@ workflow "cart_rescue" {
   trigger {
     event = "cart_abandoned"
     # Small carts are not worth a discount.
-    filter = "double(event.value) >= 20.0"
+    filter = "event.value >= 20.0"
+    property "value" { type = "float" }
   }
   # Exit on purchase: an order placed after the cart was abandoned.
-  goal = "has(customer.last_order_at) && customer.last_order_at > timestamp(event.at)"
+  goal = "has(customer.last_order_at) && customer.last_order_at > event.at"
 
   step "pause" {
     wait = "1h"

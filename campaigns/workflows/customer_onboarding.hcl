@@ -8,6 +8,8 @@ workflow "new_customer_onboarding" {
   trigger {
     event  = "lifecycle_change"
     filter = "event.to == \"customer\""
+    property "from" { type = "string" }
+    property "to" { type = "string" }
   }
 
   step "day_0" {

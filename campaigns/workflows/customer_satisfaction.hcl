@@ -7,10 +7,11 @@ workflow "nps_followup" {
   sender = "customer_success"
   trigger {
     event = "nps_response"
+    property "score" { type = "int" }
   }
 
   step "promoter" {
-    if   = "int(event.score) >= 9"
+    if   = "event.score >= 9"
     then = "ask_review"
     else = "detractor"
   }
@@ -19,7 +20,7 @@ workflow "nps_followup" {
     next = "done"
   }
   step "detractor" {
-    if   = "int(event.score) <= 6"
+    if   = "event.score <= 6"
     then = "apologize"
     else = "done"
   }

@@ -8,6 +8,7 @@ workflow "support_triage" {
   sender = "support"
   trigger {
     event = "inbound_email"
+    property "category" { type = "string" }
   }
 
   step "billing" {

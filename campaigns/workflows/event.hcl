@@ -8,6 +8,8 @@ workflow "open_day" {
   trigger {
     event  = "event_registration"
     filter = "event.name == \"Warehouse Open Day 2026\""
+    property "name" { type = "string" }
+    property "date" { type = "timestamp" }
   }
 
   step "confirm" {

@@ -7,6 +7,7 @@ workflow "shelving_accessories" {
   trigger {
     event  = "purchase"
     filter = "event.category == \"shelving\""
+    property "category" { type = "string" }
   }
 
   step "pause" {

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
 )
 
 // builtBinary is this package built once per test run, shared by the tests
@@ -22,12 +24,23 @@ var builtBinary struct {
 	err       error
 }
 
+// TestMain also makes this test binary answer to the name campaignctl, for
+// the txtar scripts (script_test.go): testscript.Main runs main() when the
+// binary is started as campaignctl, and the tests otherwise.
 func TestMain(m *testing.M) {
-	code := m.Run()
+	testscript.Main(cleanupM{m}, map[string]func(){"campaignctl": main})
+}
+
+// cleanupM runs the tests, then removes the daemon binary built for them
+// (testscript.Main exits with Run's code, so the cleanup lives in Run).
+type cleanupM struct{ m *testing.M }
+
+func (c cleanupM) Run() int {
+	code := c.m.Run()
 	if builtBinary.dir != "" {
 		os.RemoveAll(builtBinary.dir)
 	}
-	os.Exit(code)
+	return code
 }
 
 // buildKillBinary returns this package built as a program, for tests that

@@ -117,7 +117,7 @@ func startLiveDaemon(t *testing.T, crmSQL, campaigns string) *liveDaemon {
 	}
 	t.Cleanup(func() { d.smtp.Close() })
 	d.apply(t, campaigns)
-	bin := buildKillBinary(t, t.TempDir())
+	bin := buildKillBinary(t)
 	port := freePort(t)
 	d.base = fmt.Sprintf("http://127.0.0.1:%d", port)
 	env := []string{"CAMPAIGNCTL_SECRET=" + liveSecret, "CAMPAIGNCTL_EVENTS_TOKEN=" + liveEventsToken}

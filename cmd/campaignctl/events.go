@@ -99,7 +99,14 @@ months the events fall in; the database is migrated first.`, `  campaignctl even
 		return 1
 	}
 	defer st.Close()
-	res, err := events.Import(ctx, st, in, name, events.ImportOptions{BatchSize: *batch})
+	// The applied plan's declared event properties: an event whose declared
+	// property has another JSON type is refused, naming its line.
+	schema, err := (&eventSchemas{st: st}).Schema(ctx)
+	if err != nil {
+		fmt.Fprintln(stderr, "campaignctl events import: reading the applied plan's event declarations:", err)
+		return 1
+	}
+	res, err := events.Import(ctx, st, in, name, events.ImportOptions{BatchSize: *batch, Schema: schema})
 	if err != nil {
 		fmt.Fprintln(stderr, "campaignctl events import:", err)
 		return 1

@@ -319,7 +319,8 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 		}
 		srv := &httpapi.Server{Gatherer: reg, DB: st.DB, Suppressor: st, Links: signer, Clock: clk, Log: log, Relay: relayHealth(eng),
 			Events: st, EventsToken: eventsToken, EventsStored: eng.EventsArrived, Tracker: tracker, Limits: limits,
-			Consent: st, Subscriptions: (&planSubscriptions{st: st}).list}
+			Consent: st, Subscriptions: (&planSubscriptions{st: st}).list,
+			EventSchema: (&eventSchemas{st: st}).Schema}
 		if *ui {
 			page, err := statuspage.New(statuspage.Options{Source: &uiSource{st: st, now: clk.Now}, Token: uiToken, Log: log})
 			if err != nil {

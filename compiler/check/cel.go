@@ -22,6 +22,9 @@ type celUse struct {
 	env     *modelEnv   // nil when the model is unknown: the expression is only parsed
 	segment *ir.Segment // the segment whose filter this is, if it is one
 	scope   celScope
+	// event is the typed event of a workflow's conditions, nil when the
+	// trigger declares no property (event is then an untyped map).
+	event *eventDecl
 	// detail explains, when the expression is not bool, what it is for.
 	detail string
 }
@@ -50,7 +53,11 @@ func (c *checker) checkCEL(u celUse) []segRef {
 		case scopeSegment:
 			e = u.env.withSegments
 		case scopeEvent:
-			e = u.env.eventEnv(c)
+			if u.event != nil {
+				e = u.env.typedEventEnv(c, u.event)
+			} else {
+				e = u.env.eventEnv(c)
+			}
 		}
 		if e != nil {
 			env = e
@@ -203,6 +210,13 @@ func (c *checker) celCheckError(u celUse, env *cel.Env, x *textIndex, w *walked,
 		}
 		if ch, ok := w.chainAt(e.ExprID); ok {
 			c.undeclared(u, ch)
+			return
+		}
+	}
+	if undefinedRE.MatchString(msg) && u.event != nil {
+		// event.vlue: the typed event has no such property.
+		if ch, ok := w.chainAt(e.ExprID); ok && len(ch.parts) >= 2 && ch.parts[0] == eventVar && !u.event.has(ch.parts[1]) {
+			c.unknownEventField(u, u.expr.Sub(ch.start, ch.end), ch.parts[1])
 			return
 		}
 	}

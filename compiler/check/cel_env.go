@@ -32,6 +32,9 @@ type modelEnv struct {
 	// conditions. Built on first use: most models have no workflow.
 	withEvent     *cel.Env
 	withEventDone bool
+	// typedEvents are the environments of workflows whose trigger declares
+	// its event's properties, by the declared properties.
+	typedEvents map[string]*cel.Env
 }
 
 // eventVar is the variable that holds the enrolling event in a workflow's

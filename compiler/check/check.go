@@ -57,9 +57,12 @@ type checker struct {
 	templates map[string]*ir.Template
 	policies  map[string]*ir.Policy
 
-	envs     map[*ir.Model]*modelEnv
-	segRefs  map[*ir.Segment][]segRef
-	tmplRefs map[*ir.Template][]fieldRef
+	envs map[*ir.Model]*modelEnv
+	// eventProps holds the first declaration of each event property, by
+	// model/event/property: triggers on one model's events must agree.
+	eventProps map[string]declaredProperty
+	segRefs    map[*ir.Segment][]segRef
+	tmplRefs   map[*ir.Template][]fieldRef
 	// bodies records, per parsed template, the body that must carry the
 	// unsubscribe link and whether it does.
 	bodies map[*ir.Template]*templateBody
@@ -85,18 +88,19 @@ type checker struct {
 
 func newChecker(cfg *ir.Config, objs []*object) *checker {
 	c := &checker{
-		cfg:       cfg,
-		low:       make(map[any]*object, len(objs)),
-		models:    map[string]*ir.Model{},
-		segments:  map[string]*ir.Segment{},
-		senders:   map[string]*ir.Sender{},
-		templates: map[string]*ir.Template{},
-		policies:  map[string]*ir.Policy{},
-		envs:      map[*ir.Model]*modelEnv{},
-		segRefs:   map[*ir.Segment][]segRef{},
-		tmplRefs:  map[*ir.Template][]fieldRef{},
-		bodies:    map[*ir.Template]*templateBody{},
-		reported:  map[string]bool{},
+		eventProps: map[string]declaredProperty{},
+		cfg:        cfg,
+		low:        make(map[any]*object, len(objs)),
+		models:     map[string]*ir.Model{},
+		segments:   map[string]*ir.Segment{},
+		senders:    map[string]*ir.Sender{},
+		templates:  map[string]*ir.Template{},
+		policies:   map[string]*ir.Policy{},
+		envs:       map[*ir.Model]*modelEnv{},
+		segRefs:    map[*ir.Segment][]segRef{},
+		tmplRefs:   map[*ir.Template][]fieldRef{},
+		bodies:     map[*ir.Template]*templateBody{},
+		reported:   map[string]bool{},
 	}
 	for _, o := range objs {
 		c.low[o.src] = o

@@ -384,6 +384,12 @@ func lowerWorkflow(l *lowerer, w *ir.Workflow) *plan.Workflow {
 			InactiveFor: l.str(m("inactive_for"), t.InactiveFor),
 			Field:       l.str(m("field"), t.Field),
 		}
+		pw.Trigger.Properties = blockList(l, m("properties"), t.DeclRange, t.Properties, func(p string, pr *ir.EventProperty) (ir.Name, ir.Range, plan.EventProperty) {
+			return pr.Name, pr.DeclRange, plan.EventProperty{
+				Name: l.name(join(p, "name"), pr.Name),
+				Type: plan.FieldType(l.str(join(p, "type"), pr.Type)),
+			}
+		})
 	}
 	if r := w.Reenroll; r != nil {
 		m := l.block("reenroll", r.DeclRange)

@@ -42,13 +42,23 @@ func (c *checker) workflow(w *ir.Workflow) {
 	snd := resolve(c, w.Sender, "sender", c.senders)
 	pol := c.policyRef(w.Policy)
 	c.sendingPolicy = pol
+	var ev *eventDecl
+	if me != nil {
+		ev = c.eventProperties(owner, me.model.Name.Value, w.Trigger)
+	}
 
 	if t := w.Trigger; t != nil {
 		if seg := resolve(c, t.Segment, "segment", c.segments); seg != nil {
 			c.sameModel(owner, "trigger segment", t.Segment, seg, me)
 		}
-		if usable(t.Filter) {
-			c.checkCEL(celUse{owner: "trigger filter of " + owner, expr: t.Filter, env: me, scope: scopeEvent, detail: workflowCELDetail})
+		if usable(t.Filter) && usable(t.Event) && plan.StateTriggers[t.Event.Value] && strings.Contains(t.Filter.Value, eventVar+".") {
+			// The runtime makes a state trigger's filter a segment filter,
+			// which has no event: it would refuse the whole workflow.
+			i := strings.Index(t.Filter.Value, eventVar+".")
+			c.errorf(t.Filter.Sub(i, i+len(eventVar)), "trigger filter of %s reads event, but a %s trigger has no event", owner, t.Event.Value).Detail =
+				"A state trigger (metric_threshold, engagement_threshold, inactivity, date_field, purchase_cycle, segment_entry) enrolls the contacts whose fields newly match its filter; there is no event to read. Test the contact's fields instead; the goal and if conditions may read event.at, when the contact enrolled."
+		} else if usable(t.Filter) {
+			c.checkCEL(celUse{owner: "trigger filter of " + owner, expr: t.Filter, env: me, scope: scopeEvent, event: ev, detail: workflowCELDetail})
 		}
 		c.duration(owner, "trigger window", t.Window, false)
 		c.duration(owner, "trigger inactive_for", t.InactiveFor, false)
@@ -57,7 +67,7 @@ func (c *checker) workflow(w *ir.Workflow) {
 		c.fieldRef(owner, "trigger field", t.Field, me, false, triggerFieldTypes[val(t.Event)]...)
 	}
 	if usable(w.Goal) {
-		c.checkCEL(celUse{owner: "goal of " + owner, expr: w.Goal, env: me, scope: scopeEvent,
+		c.checkCEL(celUse{owner: "goal of " + owner, expr: w.Goal, env: me, scope: scopeEvent, event: ev,
 			detail: "A goal is true for a contact who has done what the workflow is for; that contact leaves the workflow. " + workflowCELDetail})
 	}
 	if r := w.Reenroll; r != nil {
@@ -80,6 +90,9 @@ func (c *checker) workflow(w *ir.Workflow) {
 				c.waits = append(c.waits, pendingWait{owner: so, s: s.Duration, d: d, class: class, typ: typ})
 			}
 			c.fieldRef(so, "relative_to", s.RelativeTo, me, true, plan.TypeTimestamp)
+			if name, ok := strings.CutPrefix(val(s.RelativeTo), eventVar+"."); ok && ev != nil {
+				c.eventTimestamp(so, s.RelativeTo, ev, name)
+			}
 		case plan.StepSend:
 			sends = true
 			c.use(templateUse{ref: s.Template, user: so, via: via, env: me, class: class})
@@ -90,7 +103,7 @@ func (c *checker) workflow(w *ir.Workflow) {
 				via: fmt.Sprintf("%s sends it to the owner of each %s contact", owner, val(w.Model)), env: me, class: sendClass{fixed: plan.ClassInternal}})
 		case plan.StepBranch:
 			if usable(s.Condition) {
-				c.checkCEL(celUse{owner: "condition of " + so, expr: s.Condition, env: me, scope: scopeEvent, detail: workflowCELDetail})
+				c.checkCEL(celUse{owner: "condition of " + so, expr: s.Condition, env: me, scope: scopeEvent, event: ev, detail: workflowCELDetail})
 			}
 			if e := s.Engagement; e != nil {
 				c.engagement(so, e, g, i)

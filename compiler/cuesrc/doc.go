@@ -13,8 +13,8 @@
 //
 // # The language
 //
-// The kinds and attribute names are those of the HCL language (see package
-// hclsrc), written the CUE way:
+// The kinds and attribute names are those of the HCL language (docs/language.md
+// shows every kind in both), written the CUE way:
 //
 //   - an object is <kind>: <name>: {...} at the top level;
 //   - an attribute is a field: table: "crm_lead";

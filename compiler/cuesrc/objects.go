@@ -47,7 +47,8 @@ var attributes = map[string][]string{
 	"ab_test":       {"test_percent", "metric", "decide_after", "inconclusive", "variant"},
 	"variant":       {"subject", "template"},
 	"workflow":      {"type", "model", "class", "sender", "policy", "trigger", "goal", "reenroll", "step", "paused"},
-	"trigger":       {"event", "filter", "segment", "topic", "threshold", "window", "inactive_for", "field"},
+	"trigger":       {"event", "filter", "segment", "topic", "threshold", "window", "inactive_for", "field", "property"},
+	"property":      {"type"},
 	"reenroll":      {"allowed", "after"},
 	"step": {"wait", "relative_to", "send", "if", "engagement", "then", "else", "set_property", "clear_property",
 		"value", "notify_owner", "assign_owner", "field", "exit", "next", "ab_test"},
@@ -300,6 +301,9 @@ func (l *loader) workflow(o *object) {
 			Window:      t.str("window"),
 			InactiveFor: t.str("inactive_for"),
 			Field:       t.str("field"),
+		}
+		for _, pr := range t.named("property", "property") {
+			w.Trigger.Properties = append(w.Trigger.Properties, &ir.EventProperty{Name: pr.name, DeclRange: pr.decl, Type: pr.str("type")})
 		}
 	}
 	if r, ok := o.block("reenroll", "reenroll"); ok {

@@ -60,7 +60,11 @@ var (
 		Attributes: attrs("type", "model", "class", "sender", "policy", "goal", "paused"),
 		Blocks:     []hcl.BlockHeaderSchema{{Type: "trigger"}, {Type: "reenroll"}, labeled("step")},
 	}
-	triggerSchema  = &hcl.BodySchema{Attributes: attrs("event", "filter", "segment", "topic", "threshold", "window", "inactive_for", "field")}
+	triggerSchema = &hcl.BodySchema{
+		Attributes: attrs("event", "filter", "segment", "topic", "threshold", "window", "inactive_for", "field"),
+		Blocks:     []hcl.BlockHeaderSchema{labeled("property")},
+	}
+	propertySchema = &hcl.BodySchema{Attributes: attrs("type")}
 	reenrollSchema = &hcl.BodySchema{Attributes: attrs("allowed", "after")}
 	stepSchema     = &hcl.BodySchema{
 		Attributes: attrs("wait", "relative_to", "send", "if", "then", "else", "set_property", "clear_property",
@@ -301,6 +305,11 @@ func (p *parser) workflow(b *hcl.Block) {
 			Window:      p.str(ta["window"], false),
 			InactiveFor: p.str(ta["inactive_for"], false),
 			Field:       p.str(ta["field"], false),
+		}
+		for _, pb := range blocks(tc, "property", 1) {
+			pc := p.content(pb.Body, propertySchema)
+			w.Trigger.Properties = append(w.Trigger.Properties, &ir.EventProperty{
+				Name: p.name(pb), DeclRange: p.rng(pb.DefRange), Type: p.str(pc.Attributes["type"], false)})
 		}
 	}
 	if rb := p.single(c, "reenroll", owner); rb != nil {

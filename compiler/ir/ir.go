@@ -263,6 +263,15 @@ type Trigger struct {
 	Window      *String
 	InactiveFor *String
 	Field       *String
+	// Properties declare the event's JSON properties and their types.
+	Properties []*EventProperty
+}
+
+// EventProperty is one declared property of a trigger's event.
+type EventProperty struct {
+	Name      Name
+	DeclRange Range
+	Type      *String
 }
 
 // Reenroll says whether a contact may go through a workflow again.

@@ -137,6 +137,65 @@ type Trigger struct {
 	Window      string  `json:"window,omitempty"`
 	InactiveFor string  `json:"inactive_for,omitempty"`
 	Field       string  `json:"field,omitempty"`
+	// Properties types the event's JSON properties: with them, event.<name>
+	// in the workflow's conditions has the declared type (an unknown name or a
+	// wrong comparison is a compile error), and the events API rejects an
+	// event of this type and model whose property has another JSON type.
+	// Without them event is an untyped map, as before they existed.
+	Properties []EventProperty `json:"properties,omitempty"`
+}
+
+// StateTriggers are trigger events that describe the contact rather than
+// something it did: the runtime enrolls through a hidden segment (newly
+// matching contacts), not through stored events, so they have no event
+// properties.
+var StateTriggers = map[string]bool{
+	"metric_threshold": true, "engagement_threshold": true, "inactivity": true,
+	"date_field": true, "purchase_cycle": true, "segment_entry": true,
+}
+
+// EventProperty is one declared property of a trigger's event: its name in
+// the event's "properties" object and its type (a model field's types).
+type EventProperty struct {
+	Name string    `json:"name"`
+	Type FieldType `json:"type"`
+}
+
+// EventDecl is what the plan's triggers declare about the properties of
+// one event type of one model, merged; By names the workflow that declared
+// each property first, for messages.
+type EventDecl struct {
+	Model, Type string
+	Properties  []EventProperty
+	By          map[string]string
+}
+
+// EventDecls merges the properties the plan's workflow triggers declare,
+// per model and event type (model + "/" + type). The compiler refuses two
+// triggers that give one property two types, so the merge never conflicts in
+// a compiled plan; if it does, the first declaration wins.
+func (p *Plan) EventDecls() map[string]*EventDecl {
+	out := map[string]*EventDecl{}
+	for i := range p.Workflows {
+		w := &p.Workflows[i]
+		if len(w.Trigger.Properties) == 0 {
+			continue
+		}
+		k := w.Model + "/" + w.Trigger.Event
+		d := out[k]
+		if d == nil {
+			d = &EventDecl{Model: w.Model, Type: w.Trigger.Event, By: map[string]string{}}
+			out[k] = d
+		}
+		for _, pr := range w.Trigger.Properties {
+			if _, ok := d.By[pr.Name]; ok {
+				continue
+			}
+			d.By[pr.Name] = w.Name
+			d.Properties = append(d.Properties, pr)
+		}
+	}
+	return out
 }
 
 // Reenroll says whether a contact may go through a workflow again.

@@ -51,10 +51,7 @@ type workflow struct {
 // stateTriggers are trigger events that describe the contact rather than
 // something it did: they enroll through a hidden segment (newly matching
 // contacts), not through stored events.
-var stateTriggers = map[string]bool{
-	"metric_threshold": true, "engagement_threshold": true, "inactivity": true,
-	"date_field": true, "purchase_cycle": true, "segment_entry": true,
-}
+var stateTriggers = plan.StateTriggers
 
 // triggerSegment names the hidden segment of a state trigger.
 func triggerSegment(name string) string { return "__trigger__workflow__" + name }
@@ -182,10 +179,9 @@ func compileWorkflow(p *plan.Plan, pw *plan.Workflow) *workflow {
 			}
 		}
 	}
-	env, err := celmodel.Env(m, nil)
-	if err == nil {
-		env, err = env.Extend(celmodel.WithEvent())
-	}
+	// The compiler's environment: event typed by the trigger's declared
+	// properties, or an untyped map without them.
+	env, err := celmodel.WorkflowEnv(m, nil, pw.Trigger.Properties)
 	if err != nil {
 		return fail(fmt.Errorf("declaring model %s to CEL: %w", m.Name, err))
 	}
@@ -521,7 +517,7 @@ func (e *Engine) enrollEvents(ctx context.Context, l *loaded, w *workflow, evs [
 		}
 		evm := eventMap(ev)
 		if w.filter != nil {
-			ok, err := evalBool(w.filter, w.model, c, evm, now)
+			ok, err := evalBool(w.filter, w.model, c, w.event(evm), now)
 			if err != nil {
 				e.logOnce("workflow filter "+name, "workflow trigger filter failed for an event; the event does not enroll", fmt.Errorf("workflow %s: trigger.filter on event %d: %w", name, ev.ID, err))
 				continue
@@ -596,8 +592,15 @@ func (e *Engine) readContacts(ctx context.Context, m *plan.Model, keys []string,
 	return out, nil
 }
 
-// evalBool evaluates a workflow condition for a contact and event.
-func evalBool(p cel.Program, m *plan.Model, c *wfContact, event map[string]any, now time.Time) (bool, error) {
+// event is the value of the event variable of the workflow's conditions:
+// the map itself, or the typed event when the trigger declares properties.
+func (w *workflow) event(m map[string]any) any {
+	return celmodel.EventValue(w.p.Trigger.Properties, m)
+}
+
+// evalBool evaluates a workflow condition for a contact and event (see
+// workflow.event).
+func evalBool(p cel.Program, m *plan.Model, c *wfContact, event any, now time.Time) (bool, error) {
 	var fields map[string]any
 	if c != nil {
 		fields = c.fields

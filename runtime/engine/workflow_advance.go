@@ -173,15 +173,16 @@ func (e *Engine) advanceWorkflowGroup(ctx context.Context, adv *store.Advancer, 
 		}
 		f := flow.WorkflowFacts{Now: now, Conds: map[string]bool{}, CondErrs: map[string]string{}, Times: map[string]time.Time{},
 			Steps: engagement[r.ID], AB: decided}
+		ev := w.event(event)
 		if w.goal != nil {
-			ok, err := evalBool(w.goal, w.model, c, event, now)
+			ok, err := evalBool(w.goal, w.model, c, ev, now)
 			if err != nil {
 				e.logOnce("workflow goal "+object, "workflow goal could not be evaluated; taken as not reached", fmt.Errorf("workflow %s: goal: %w", object, err))
 			}
 			f.GoalReached = ok
 		}
 		for name, p := range w.conds {
-			ok, err := evalBool(p, w.model, c, event, now)
+			ok, err := evalBool(p, w.model, c, ev, now)
 			if err != nil {
 				f.CondErrs[name] = err.Error()
 			}

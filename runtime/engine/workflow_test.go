@@ -158,7 +158,7 @@ func TestEveryExampleWorkflowRunsFromItsRealTrigger(t *testing.T) {
 
 	insert(
 		ev("customer", 1, "cart_abandoned", "", map[string]any{"value": 35}),
-		ev("customer", 2, "cart_abandoned", "", map[string]any{"value": "35.50"}),
+		ev("customer", 2, "cart_abandoned", "", map[string]any{"value": 35.5}),
 		ev("customer", 3, "cart_abandoned", "", map[string]any{"value": 10}),
 		ev("customer", 4, "lifecycle_change", "", map[string]any{"from": "trial", "to": "customer"}),
 		ev("customer", 5, "lifecycle_change", "", map[string]any{"from": "trial", "to": "customer"}),

@@ -64,6 +64,12 @@ func (e *BatchError) Unwrap() []error {
 //
 // Blank lines are skipped; zero events and a nil error is a valid answer.
 func ParseBatch(r io.Reader, name string, max int) ([]store.Event, error) {
+	return Schema(nil).ParseBatch(r, name, max)
+}
+
+// ParseBatch is the package's ParseBatch that also refuses events whose
+// declared properties have another JSON type (see Schema).
+func (s Schema) ParseBatch(r io.Reader, name string, max int) ([]store.Event, error) {
 	var (
 		evs  []store.Event
 		bad  BatchError
@@ -86,7 +92,7 @@ func ParseBatch(r io.Reader, name string, max int) ([]store.Event, error) {
 		if max > 0 && len(evs)+len(bad.Lines) == max {
 			return nil, fmt.Errorf("%w: %s holds more than %d events (line %d is event %d); split it", ErrTooManyEvents, name, max, line, max+1)
 		}
-		e, err := parseLine(b)
+		e, err := s.parseLine(b)
 		if err != nil {
 			bad.Lines = append(bad.Lines, &LineError{Name: name, Line: line, Err: err})
 			if len(bad.Lines) == maxBatchErrors {
@@ -116,6 +122,12 @@ func ParseBatch(r io.Reader, name string, max int) ([]store.Event, error) {
 // since one line may hold the whole array. It reads all of r into memory: the
 // caller bounds r (http.MaxBytesReader).
 func ParseJSONArray(r io.Reader, name string, max int) ([]store.Event, error) {
+	return Schema(nil).ParseJSONArray(r, name, max)
+}
+
+// ParseJSONArray is the package's ParseJSONArray that also refuses events
+// whose declared properties have another JSON type (see Schema).
+func (s Schema) ParseJSONArray(r io.Reader, name string, max int) ([]store.Event, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", name, err)
@@ -159,7 +171,7 @@ func ParseJSONArray(r io.Reader, name string, max int) ([]store.Event, error) {
 		if raw[0] != '{' {
 			err = fmt.Errorf("want an event object, e.g. {\"type\":\"page_view\",\"model\":\"lead\",\"key\":\"42\",\"at\":\"2026-11-20T10:00:00Z\"}; got %s %s", jsonKind(raw), showJSON(raw))
 		} else {
-			e, err = parseLine(raw)
+			e, err = s.parseLine(raw)
 		}
 		if err != nil {
 			bad.Lines = append(bad.Lines, &LineError{Name: name, Line: lineAt(start), Element: n, Err: err})

@@ -23,6 +23,14 @@
 // storing it, reporting every bad line; the daemon's POST /v1/events (package
 // httpapi) uses them, then stores the batch in one transaction.
 //
+// A Schema (SchemaOf the applied plan) adds the properties workflow triggers
+// declare: an event of a declared model and type whose property has another
+// JSON type than declared (a string "thirty" for a float value) is a bad line
+// naming "properties.<name>", its value and the workflow that declared it, so
+// the types the compiler checked conditions against hold at run time. The
+// daemon's POST /v1/events and `campaignctl events import` use the latest
+// applied plan's.
+//
 // The package does not evaluate segments (package segment does), does not speak
 // HTTP, and does not check that a model or contact exists in the plan or the CRM:
 // events of unknown contacts are kept, since the CRM record can arrive later.

@@ -36,6 +36,9 @@ type ImportOptions struct {
 	// Now is the instant the partition window (±10 years) is centred on (default
 	// the wall clock).
 	Now time.Time
+	// Schema, if set, refuses events whose declared properties have another
+	// JSON type: the applied plan's (SchemaOf).
+	Schema Schema
 }
 
 // Result counts what an import did.
@@ -144,7 +147,7 @@ func Import(ctx context.Context, st *store.Store, r io.Reader, name string, opt 
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
-		e, err := parseLine(line)
+		e, err := opt.Schema.parseLine(line)
 		if err != nil {
 			return res, fmt.Errorf("%w%s", &LineError{Name: name, Line: res.Lines, Err: err}, nothingImported)
 		}

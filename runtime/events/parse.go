@@ -41,7 +41,11 @@ var integerLiteral = regexp.MustCompile(`^-?(0|[1-9][0-9]*)$`)
 // not an object). Fields are
 // matched exactly (encoding/json would also take "Type" for "type"), unknown and
 // repeated fields are errors: a typo must fail loudly rather than drop data.
-func parseLine(line []byte) (store.Event, error) {
+func parseLine(line []byte) (store.Event, error) { return Schema(nil).parseLine(line) }
+
+// parseLine is the package's parseLine that also checks the declared
+// properties (Schema).
+func (s Schema) parseLine(line []byte) (store.Event, error) {
 	var e store.Event
 	dec := json.NewDecoder(bytes.NewReader(line))
 	tok, err := dec.Token()
@@ -91,7 +95,13 @@ func parseLine(line []byte) (store.Event, error) {
 		if errors.As(err, &fe) && failed[fe.Field] {
 			continue
 		}
+		if fe != nil {
+			failed[fe.Field] = true
+		}
 		errs = append(errs, err)
+	}
+	if !failed["properties"] && !failed["type"] && !failed["model"] {
+		errs = append(errs, s.check(e)...)
 	}
 	return e, errors.Join(errs...)
 }

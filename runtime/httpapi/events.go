@@ -106,12 +106,21 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	parse := events.ParseBatch
+	var schema events.Schema
+	if s.EventSchema != nil {
+		var err error
+		if schema, err = s.EventSchema(r.Context()); err != nil {
+			s.Log.Error("POST /v1/events: reading the applied plan's event properties", "err", err)
+			writeEventsError(w, http.StatusServiceUnavailable, "the daemon cannot read the applied plan's event declarations right now; nothing was stored, send the batch again")
+			return
+		}
+	}
+	parse := schema.ParseBatch
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	switch ct {
 	case "application/x-ndjson", "application/ndjson":
 	case "application/json":
-		parse = events.ParseJSONArray
+		parse = schema.ParseJSONArray
 	default:
 		writeEventsError(w, http.StatusUnsupportedMediaType, "Content-Type %q is not accepted: send one event object per line with Content-Type: application/x-ndjson, or a JSON array of them with Content-Type: application/json", r.Header.Get("Content-Type"))
 		return

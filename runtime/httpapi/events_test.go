@@ -14,7 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/campaignctl/campaignctl/compiler/plan"
 	"github.com/campaignctl/campaignctl/runtime/clock"
+	"github.com/campaignctl/campaignctl/runtime/events"
 	"github.com/campaignctl/campaignctl/runtime/store"
 	"github.com/campaignctl/campaignctl/runtime/store/storetest"
 )
@@ -416,5 +418,48 @@ func TestCheckEventsToken(t *testing.T) {
 		case err != nil && strings.Contains(err.Error(), strings.TrimSpace(tc.tok)):
 			t.Errorf("CheckEventsToken(%q) shows the token: %v", tc.tok, err)
 		}
+	}
+}
+
+// A trigger that declares cart_abandoned's value a float makes the API refuse
+// an event whose value is a JSON string: the response names the line, the
+// property and its value, and nothing of the batch is stored. Events of
+// another model or type, and a value left out or null, are accepted.
+func TestPostEventsRefusesWronglyTypedDeclaredProperty(t *testing.T) {
+	p := &plan.Plan{Workflows: []plan.Workflow{{Name: "cart_rescue", Model: "customer", Trigger: plan.Trigger{
+		Event: "cart_abandoned", Properties: []plan.EventProperty{{Name: "value", Type: plan.TypeFloat}, {Name: "skus", Type: plan.TypeStringList}}}}}}
+	b := setup(t, &Server{EventsToken: testToken, EventSchema: func(context.Context) (events.Schema, error) { return events.SchemaOf(p), nil }})
+
+	bad := `{"type":"cart_abandoned","model":"customer","key":"1","at":"2026-11-20T10:00:00Z","properties":{"value":25.5}}
+{"type":"cart_abandoned","model":"customer","key":"2","at":"2026-11-20T10:00:00Z","properties":{"value":"thirty","skus":["a",3]}}
+`
+	r := b.post(t, testToken, "application/x-ndjson", strings.NewReader(bad))
+	if r.code != http.StatusBadRequest {
+		t.Fatalf("status %d, body %s; want 400", r.code, r.body)
+	}
+	got := decode[eventsError](t, r)
+	want := []eventProblem{
+		{Line: 2, Field: "properties.skus", Message: `want an array of strings, e.g. ["a", "b"], got an array ["a",3] (workflow "cart_rescue" declares event.skus as list(string) for cart_abandoned events)`},
+		{Line: 2, Field: "properties.value", Message: `want a JSON number, e.g. 25.5, got a string "thirty" (workflow "cart_rescue" declares event.value as float for cart_abandoned events)`},
+	}
+	if fmt.Sprint(got.Errors) != fmt.Sprint(want) {
+		t.Errorf("problems:\n%+v\nwant:\n%+v", got.Errors, want)
+	}
+	if n := b.rows(t); n != 0 {
+		t.Errorf("%d events stored after a refused batch, want 0", n)
+	}
+
+	good := `{"type":"cart_abandoned","model":"customer","key":"1","at":"2026-11-20T10:00:00Z","properties":{"value":25,"skus":["a"]}}
+{"type":"cart_abandoned","model":"customer","key":"2","at":"2026-11-20T10:00:00Z","properties":{"value":null}}
+{"type":"cart_abandoned","model":"customer","key":"3","at":"2026-11-20T10:00:00Z"}
+{"type":"cart_abandoned","model":"lead","key":"4","at":"2026-11-20T10:00:00Z","properties":{"value":"thirty"}}
+{"type":"purchase","model":"customer","key":"5","at":"2026-11-20T10:00:00Z","properties":{"value":"thirty"}}
+`
+	r = b.post(t, testToken, "application/x-ndjson", strings.NewReader(good))
+	if r.code != http.StatusOK {
+		t.Fatalf("status %d, body %s; want 200", r.code, r.body)
+	}
+	if n := b.rows(t); n != 5 {
+		t.Errorf("%d events stored, want 5", n)
 	}
 }

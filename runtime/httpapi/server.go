@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/campaignctl/campaignctl/runtime/clock"
+	"github.com/campaignctl/campaignctl/runtime/events"
 	"github.com/campaignctl/campaignctl/runtime/links"
 )
 
@@ -60,6 +61,10 @@ type Server struct {
 	EventsMaxBytes int64
 	// EventsMaxEvents bounds the events of one request (0: DefaultEventsMaxEvents).
 	EventsMaxEvents int
+	// EventSchema, if set, gives the applied plan's declared event
+	// properties (events.SchemaOf): an event whose declared property has
+	// another JSON type is refused with the line and the property named.
+	EventSchema func(ctx context.Context) (events.Schema, error)
 	// EventsStored, if set, is called after a request stored new events, so the
 	// triggers that read them run now rather than at the next interval.
 	EventsStored func()

@@ -29,12 +29,13 @@ import (
 
 // EventVar is the variable that holds, in a workflow's trigger filter, goal
 // and branch conditions, the event that enrolled the contact (event.topic,
-// event.score, event.at). Events carry different fields per kind and have no
-// declared schema yet, so it is a map from field names to values of any type.
+// event.value, event.at). A trigger that declares its event's properties
+// makes it a typed object (see WorkflowEnv); one that does not leaves it a
+// map from field names to values of any type.
 const EventVar = "event"
 
-// WithEvent declares EventVar: the compiler and the runtime extend a model's
-// environment with it, so both read workflow conditions the same way.
+// WithEvent declares EventVar as the untyped map: the environment of a
+// trigger that declares no properties, and of consent rules.
 func WithEvent() cel.EnvOption {
 	return cel.Variable(EventVar, cel.MapType(cel.StringType, cel.DynType))
 }
@@ -131,6 +132,10 @@ func Env(m *plan.Model, segments []string) (*cel.Env, error) {
 	if err != nil {
 		return nil, err
 	}
+	return cel.NewEnv(envOptions(m, prov, segments)...)
+}
+
+func envOptions(m *plan.Model, prov *provider, segments []string) []cel.EnvOption {
 	opts := []cel.EnvOption{
 		cel.CustomTypeProvider(prov),
 		// The string extensions (lowerAscii, trim, replace, split, …) make filters
@@ -147,7 +152,7 @@ func Env(m *plan.Model, segments []string) (*cel.Env, error) {
 	for _, s := range segments {
 		opts = append(opts, cel.Variable(SegmentVar(s), cel.BoolType))
 	}
-	return cel.NewEnv(opts...)
+	return opts
 }
 
 // NewObject wraps a record so CEL can use it as the value of the model variable.
@@ -156,14 +161,22 @@ func NewObject(m *plan.Model, r Record) *Object {
 	return &Object{typ: cel.ObjectType(TypeName(m)), fields: fieldIndex(m), rec: r}
 }
 
-// provider resolves the model's object type and its fields, and defers every other
-// type to the standard registry.
+// provider resolves the model's object type and its fields (and, in a
+// workflow's environment, the typed event's), and defers every other type to
+// the standard registry.
 type provider struct {
 	*types.Registry
 	typeName string
 	objType  *types.Type
-	names    []string
-	fields   map[string]*types.FieldType
+	structs  map[string]*structDef
+}
+
+// structDef is one object type the provider declares: its sorted field names
+// and their types and getters.
+type structDef struct {
+	objType *types.Type
+	names   []string
+	fields  map[string]*types.FieldType
 }
 
 func newProvider(m *plan.Model) (*provider, error) {
@@ -175,18 +188,32 @@ func newProvider(m *plan.Model) (*provider, error) {
 		Registry: reg,
 		typeName: TypeName(m),
 		objType:  cel.ObjectType(TypeName(m)),
-		fields:   make(map[string]*types.FieldType, len(m.Fields)),
+		structs:  map[string]*structDef{},
 	}
-	for i, f := range m.Fields {
+	def, err := newStructDef(p.objType, m.Fields, "model "+m.Name)
+	if err != nil {
+		return nil, err
+	}
+	p.structs[p.typeName] = def
+	return p, nil
+}
+
+// newStructDef declares an object type whose values are Records, field i
+// being fields[i].
+// what names the owner in errors ("model lead").
+func newStructDef(objType *types.Type, fields []plan.Field, what string) (*structDef, error) {
+	def := &structDef{objType: objType, fields: make(map[string]*types.FieldType, len(fields))}
+	name := objType.TypeName()
+	for i, f := range fields {
 		t, err := CELType(f.Type)
 		if err != nil {
-			return nil, fmt.Errorf("model %s field %s: %w", m.Name, f.Name, err)
+			return nil, fmt.Errorf("%s field %s: %w", what, f.Name, err)
 		}
-		if _, dup := p.fields[f.Name]; dup {
-			return nil, fmt.Errorf("model %s declares field %s twice", m.Name, f.Name)
+		if _, ok := def.fields[f.Name]; ok {
+			return nil, fmt.Errorf("%s declares field %s twice", what, f.Name)
 		}
 		i := i
-		p.fields[f.Name] = &types.FieldType{
+		def.fields[f.Name] = &types.FieldType{
 			Type: t,
 			IsSet: func(target any) bool {
 				r, ok := asRecord(target)
@@ -195,15 +222,15 @@ func newProvider(m *plan.Model) (*provider, error) {
 			GetFrom: func(target any) (any, error) {
 				r, ok := asRecord(target)
 				if !ok {
-					return nil, fmt.Errorf("model %s: value of type %T is not a record", m.Name, target)
+					return nil, fmt.Errorf("%s: value of type %T is not a record", name, target)
 				}
 				return r.Field(i), nil
 			},
 		}
-		p.names = append(p.names, f.Name)
+		def.names = append(def.names, f.Name)
 	}
-	sort.Strings(p.names)
-	return p, nil
+	sort.Strings(def.names)
+	return def, nil
 }
 
 func asRecord(target any) (Record, bool) {
@@ -217,30 +244,30 @@ func asRecord(target any) (Record, bool) {
 }
 
 func (p *provider) FindStructType(name string) (*types.Type, bool) {
-	if name == p.typeName {
-		return types.NewTypeTypeWithParam(p.objType), true
+	if d, ok := p.structs[name]; ok {
+		return types.NewTypeTypeWithParam(d.objType), true
 	}
 	return p.Registry.FindStructType(name)
 }
 
 func (p *provider) FindStructFieldNames(name string) ([]string, bool) {
-	if name == p.typeName {
-		return append([]string(nil), p.names...), true
+	if d, ok := p.structs[name]; ok {
+		return append([]string(nil), d.names...), true
 	}
 	return p.Registry.FindStructFieldNames(name)
 }
 
 func (p *provider) FindStructFieldType(name, field string) (*types.FieldType, bool) {
-	if name == p.typeName {
-		ft, ok := p.fields[field]
+	if d, ok := p.structs[name]; ok {
+		ft, ok := d.fields[field]
 		return ft, ok
 	}
 	return p.Registry.FindStructFieldType(name, field)
 }
 
 func (p *provider) NewValue(name string, fields map[string]ref.Val) ref.Val {
-	if name == p.typeName {
-		return types.NewErr("records of %s cannot be built in a filter; read them through the model variable", name)
+	if _, ok := p.structs[name]; ok {
+		return types.NewErr("records of %s cannot be built in a filter; read them through its variable", name)
 	}
 	return p.Registry.NewValue(name, fields)
 }
