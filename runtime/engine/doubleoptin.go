@@ -77,21 +77,8 @@ func (e *Engine) reconcileConfirmations(ctx context.Context, l *loaded, now time
 
 func (e *Engine) queueConfirmations(ctx context.Context, l *loaded, d doubleOptIn, now time.Time) error {
 	kind, name := store.KindSubscription, d.sub.Name
-	cursor, err := e.Store.TriggerCursor(ctx, kind, name, l.revision)
-	if err != nil {
-		return err
-	}
 	types := []string{plan.EventSubscribeRequested}
-	after, settled, allSettled := cursor, cursor, true
-	var total int64
-	for {
-		evs, err := e.Store.TriggerEvents(ctx, kind, name, d.model.Name, types, name, after, triggerPage)
-		if err != nil {
-			return fmt.Errorf("subscription %s: %w", name, err)
-		}
-		if len(evs) == 0 {
-			break
-		}
+	total, err := e.consumeTriggerEvents(ctx, l, kind, name, d.model.Name, types, name, func(evs []store.TriggerEvent) (int64, error) {
 		keys := make([]string, 0, len(evs))
 		seen := map[string]bool{}
 		for _, ev := range evs {
@@ -102,7 +89,7 @@ func (e *Engine) queueConfirmations(ctx context.Context, l *loaded, d doubleOptI
 		}
 		contacts, err := e.readContacts(ctx, d.model, keys, nil)
 		if err != nil {
-			return fmt.Errorf("subscription %s: %w", name, err)
+			return 0, fmt.Errorf("subscription %s: %w", name, err)
 		}
 		var reqs []store.ConfirmRequest
 		decided := make([]int64, 0, len(evs))
@@ -116,25 +103,10 @@ func (e *Engine) queueConfirmations(ctx context.Context, l *loaded, d doubleOptI
 			queued[ev.ContactKey] = true
 			reqs = append(reqs, store.ConfirmRequest{ContactKey: ev.ContactKey, Email: c.email})
 		}
-		n, err := e.Store.QueueConfirmations(ctx, name, reqs, decided, now)
-		if err != nil {
-			return err
-		}
-		total += n
-		for _, ev := range evs {
-			after = ev.ID
-			if allSettled = allSettled && ev.Settled; allSettled {
-				settled = ev.ID
-			}
-		}
-		if len(evs) < triggerPage {
-			break
-		}
-	}
-	if settled > cursor {
-		if err := e.Store.MoveTriggerCursor(ctx, kind, name, settled); err != nil {
-			return err
-		}
+		return e.Store.QueueConfirmations(ctx, name, reqs, decided, now)
+	})
+	if err != nil {
+		return err
 	}
 	if total > 0 {
 		e.Log.Info("confirmation mails queued", "subscription", name, "queued", total)

@@ -435,23 +435,42 @@ const triggerPage = 500
 // re-enrollment rule.
 func (e *Engine) enrollFromEvents(ctx context.Context, l *loaded, w *workflow, now time.Time) error {
 	kind, name := flow.KindWorkflow, w.p.Name
-	cursor, err := e.Store.TriggerCursor(ctx, kind, name, l.revision)
+	total, err := e.consumeTriggerEvents(ctx, l, kind, name, w.model.Name, w.eventTypes, w.p.Trigger.Topic,
+		func(evs []store.TriggerEvent) (int64, error) { return e.enrollEvents(ctx, l, w, evs, now) })
 	if err != nil {
 		return err
+	}
+	if total > 0 {
+		e.Log.Info("contacts enrolled", "kind", kind, "object", name, "trigger", w.p.Trigger.Event, "enrolled", total)
+		poke(e.wakeAdvance)
+	}
+	return nil
+}
+
+// consumeTriggerEvents hands handle the events of the given model, types and
+// topic stored after the object's trigger cursor, a page at a time, and
+// moves the cursor past every event whose transaction had settled (an event
+// still being written by an open transaction may come with a lower id later,
+// so the cursor stops before it). It returns what handle counted.
+func (e *Engine) consumeTriggerEvents(ctx context.Context, l *loaded, kind, name, model string, types []string, topic string,
+	handle func([]store.TriggerEvent) (int64, error)) (int64, error) {
+	cursor, err := e.Store.TriggerCursor(ctx, kind, name, l.revision)
+	if err != nil {
+		return 0, err
 	}
 	after, settled, allSettled := cursor, cursor, true
 	var total int64
 	for {
-		evs, err := e.Store.TriggerEvents(ctx, kind, name, w.model.Name, w.eventTypes, w.p.Trigger.Topic, after, triggerPage)
+		evs, err := e.Store.TriggerEvents(ctx, kind, name, model, types, topic, after, triggerPage)
 		if err != nil {
-			return fmt.Errorf("workflow %s: %w", name, err)
+			return total, fmt.Errorf("%s %s: %w", kind, name, err)
 		}
 		if len(evs) == 0 {
 			break
 		}
-		n, err := e.enrollEvents(ctx, l, w, evs, now)
+		n, err := handle(evs)
 		if err != nil {
-			return err
+			return total, err
 		}
 		total += n
 		for _, ev := range evs {
@@ -466,14 +485,10 @@ func (e *Engine) enrollFromEvents(ctx context.Context, l *loaded, w *workflow, n
 	}
 	if settled > cursor {
 		if err := e.Store.MoveTriggerCursor(ctx, kind, name, settled); err != nil {
-			return err
+			return total, err
 		}
 	}
-	if total > 0 {
-		e.Log.Info("contacts enrolled", "kind", kind, "object", name, "trigger", w.p.Trigger.Event, "enrolled", total)
-		poke(e.wakeAdvance)
-	}
-	return nil
+	return total, nil
 }
 
 func (e *Engine) enrollEvents(ctx context.Context, l *loaded, w *workflow, evs []store.TriggerEvent, now time.Time) (int64, error) {
