@@ -218,6 +218,7 @@ func httpDo(t *testing.T, method, u string, form url.Values) (int, string) {
 // an altered link record nothing and enroll nothing.
 func TestDoubleOptInThroughTheDaemon(t *testing.T) {
 	skipInShortMode(t)
+	t.Parallel() // a daemon of its own as a process: overlaps the others' waits
 	d := startLiveDaemon(t, `CREATE TABLE doi_lead (id bigint PRIMARY KEY, email text, name text, marketing_ok boolean NOT NULL);
 		INSERT INTO doi_lead VALUES (1, 'ann@example.com', 'Ann', false), (2, 'bob@example.com', 'Bob', false), (3, 'cat@example.com', 'Cat', false)`,
 		doiCampaigns)

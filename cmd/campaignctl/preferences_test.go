@@ -146,6 +146,7 @@ func (d *liveDaemon) recipients() map[string]string {
 // reach them, and the withdrawn type still reaches the others.
 func TestPreferenceCenterWithoutJavaScript(t *testing.T) {
 	skipInShortMode(t)
+	t.Parallel() // a daemon of its own as a process: overlaps the others' waits
 	d := startLiveDaemon(t, prefCRM, prefCampaigns)
 	d.waitFor(t, "news1 and offers1 to the four contacts", func() bool {
 		r := d.recipients()
