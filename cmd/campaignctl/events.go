@@ -101,7 +101,7 @@ months the events fall in; the database is migrated first.`, `  campaignctl even
 	defer st.Close()
 	// The applied plan's declared event properties: an event whose declared
 	// property has another JSON type is refused, naming its line.
-	schema, err := (&eventSchemas{st: st}).Schema(ctx)
+	schema, err := newPerRevision(st, events.SchemaOf).get(ctx)
 	if err != nil {
 		fmt.Fprintln(stderr, "campaignctl events import: reading the applied plan's event declarations:", err)
 		return 1

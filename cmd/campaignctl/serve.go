@@ -19,6 +19,7 @@ import (
 	"github.com/campaignctl/campaignctl/compiler/plan"
 	"github.com/campaignctl/campaignctl/runtime/clock"
 	"github.com/campaignctl/campaignctl/runtime/engine"
+	"github.com/campaignctl/campaignctl/runtime/events"
 	"github.com/campaignctl/campaignctl/runtime/httpapi"
 	"github.com/campaignctl/campaignctl/runtime/links"
 	"github.com/campaignctl/campaignctl/runtime/mailer"
@@ -319,8 +320,8 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 		}
 		srv := &httpapi.Server{Gatherer: reg, DB: st.DB, Suppressor: st, Links: signer, Clock: clk, Log: log, Relay: relayHealth(eng),
 			Events: st, EventsToken: eventsToken, EventsStored: eng.EventsArrived, Tracker: tracker, Limits: limits,
-			Consent: st, Subscriptions: (&planSubscriptions{st: st}).list,
-			EventSchema: (&eventSchemas{st: st}).Schema}
+			Consent: st, Subscriptions: newPerRevision(st, subscriptionTypes).get,
+			EventSchema: newPerRevision(st, events.SchemaOf).get}
 		if *ui {
 			page, err := statuspage.New(statuspage.Options{Source: &uiSource{st: st, now: clk.Now}, Token: uiToken, Log: log})
 			if err != nil {

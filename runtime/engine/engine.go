@@ -293,7 +293,8 @@ func (e *Engine) load(ctx context.Context) (*loaded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("revision %d: %w", rev.ID, err)
 	}
-	if (HasMarketing(p) || len(doubleOptIns(p)) > 0) && (e.PublicURL == "" || e.Links == nil) {
+	dois := doubleOptIns(p)
+	if (HasMarketing(p) || len(dois) > 0) && (e.PublicURL == "" || e.Links == nil) {
 		return nil, fmt.Errorf("revision %d: %w", rev.ID, ErrNoPublicURL)
 	}
 	l := &loaded{revision: rev.ID, plan: p, eval: ev, templates: map[string]*mailer.Compiled{}, templateErrs: map[string]error{}, variantHashes: map[string]string{}, variantSubs: map[string]string{}}
@@ -309,7 +310,7 @@ func (e *Engine) load(ctx context.Context) (*loaded, error) {
 	l.paused, l.pausedRefs = pausedObjects(p)
 	l.loadSequences(ser)
 	l.loadWorkflows(workflowsOf(p))
-	l.doubleOptIns = doubleOptIns(l.plan)
+	l.doubleOptIns = dois
 	l.loadRules()
 	l.loadConsent()
 	e.mu.Lock()
