@@ -95,15 +95,8 @@ func typeOn(latest map[string]store.ConsentEntry, sub string) bool {
 }
 
 func (s *Server) preferencePage(w http.ResponseWriter, r *http.Request, c links.Claims, notice string) {
-	types, err := s.Subscriptions(r.Context())
-	var suppressed bool
-	var latest map[string]store.ConsentEntry
-	if err == nil {
-		suppressed, latest, err = s.Consent.Preferences(r.Context(), c.Email)
-	}
-	if err != nil {
-		s.Log.Error("preference center: reading preferences failed", "err", err)
-		http.Error(w, "could not read your preferences, please retry", http.StatusServiceUnavailable)
+	types, suppressed, latest, ok := s.preferences(w, r, c)
+	if !ok {
 		return
 	}
 	pg := prefPage{Masked: maskEmail(c.Email), Notice: notice, Suppressed: suppressed}
@@ -112,6 +105,22 @@ func (s *Server) preferencePage(w http.ResponseWriter, r *http.Request, c links.
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	prefTpl.Execute(w, pg)
+}
+
+// preferences reads the plan's subscription types and the address's
+// suppression and latest ledger entry per type; on failure it answers 503
+// and returns ok false.
+func (s *Server) preferences(w http.ResponseWriter, r *http.Request, c links.Claims) (types []string, suppressed bool, latest map[string]store.ConsentEntry, ok bool) {
+	types, err := s.Subscriptions(r.Context())
+	if err == nil {
+		suppressed, latest, err = s.Consent.Preferences(r.Context(), c.Email)
+	}
+	if err != nil {
+		s.Log.Error("preference center: reading preferences failed", "err", err)
+		http.Error(w, "could not read your preferences, please retry", http.StatusServiceUnavailable)
+		return nil, false, nil, false
+	}
+	return types, suppressed, latest, true
 }
 
 // preferencePost handles what the preference center adds to POST /u/: the
@@ -147,15 +156,8 @@ func (s *Server) preferencePost(w http.ResponseWriter, r *http.Request, c links.
 		http.Error(w, "this daemon offers no subscription choices", http.StatusBadRequest)
 		return true
 	}
-	types, err := s.Subscriptions(r.Context())
-	var suppressed bool
-	var latest map[string]store.ConsentEntry
-	if err == nil {
-		suppressed, latest, err = s.Consent.Preferences(r.Context(), c.Email)
-	}
-	if err != nil {
-		s.Log.Error("preference center: reading preferences failed", "err", err)
-		http.Error(w, "could not read your preferences, please retry", http.StatusServiceUnavailable)
+	types, suppressed, latest, ok := s.preferences(w, r, c)
+	if !ok {
 		return true
 	}
 	if suppressed {
@@ -192,7 +194,7 @@ func (s *Server) preferencePost(w http.ResponseWriter, r *http.Request, c links.
 // clientIP is the request's client address (X-Forwarded-For only from a
 // trusted proxy), kept as evidence of a consent.
 func (s *Server) clientIP(r *http.Request) string {
-	a := newLimiter(s.Limits).peerOrForwarded(r)
+	a := s.Limits.client(r)
 	if !a.IsValid() {
 		return ""
 	}

@@ -144,7 +144,7 @@ func (lm *limiter) allow(a netip.Addr) (bool, time.Duration) {
 // X-Forwarded-For. An IPv6 client counts as its /64, the block one host or
 // one home gets, so it cannot buy buckets by changing addresses.
 func (lm *limiter) clientOf(r *http.Request) netip.Addr {
-	a := lm.peerOrForwarded(r)
+	a := lm.l.client(r)
 	if a.Is6() {
 		if p, err := a.Prefix(64); err == nil {
 			return p.Addr()
@@ -153,13 +153,16 @@ func (lm *limiter) clientOf(r *http.Request) netip.Addr {
 	return a
 }
 
-func (lm *limiter) peerOrForwarded(r *http.Request) netip.Addr {
+// client returns the request's client address: the peer's, or, when the peer
+// is a trusted proxy, the rightmost untrusted address of X-Forwarded-For.
+// The rate limit counts requests against it, and consent evidence records it.
+func (l Limits) client(r *http.Request) netip.Addr {
 	peer, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
 		return netip.Addr{}
 	}
 	a := peer.Addr().Unmap()
-	if !lm.trusted(a) {
+	if !l.trusted(a) {
 		return a
 	}
 	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
@@ -169,15 +172,15 @@ func (lm *limiter) peerOrForwarded(r *http.Request) netip.Addr {
 			return a // a malformed hop: count it against the proxy
 		}
 		h = h.Unmap()
-		if !lm.trusted(h) {
+		if !l.trusted(h) {
 			return h
 		}
 	}
 	return a
 }
 
-func (lm *limiter) trusted(a netip.Addr) bool {
-	for _, p := range lm.l.TrustedProxies {
+func (l Limits) trusted(a netip.Addr) bool {
+	for _, p := range l.TrustedProxies {
 		if p.Contains(a) {
 			return true
 		}
