@@ -860,10 +860,6 @@ func (e *Engine) compose(l *loaded, contacts batchContacts, tg target, r store.C
 			return nil, "", fmt.Errorf("subscription %s: the confirmation link needs the daemon's public URL and signing key (--public-url, CAMPAIGNCTL_SECRET)", tg.name)
 		}
 		data["confirm_url"] = confirm
-		// The confirmation is about the subscription, not of it: its
-		// unsubscribe link withdraws all marketing mail.
-		unsub = e.unsubscribeURL(tg.name, r.Step, r.Email, "")
-		data["unsubscribe_url"] = unsub
 	}
 	out, err := compiled.Render(data)
 	if err != nil {

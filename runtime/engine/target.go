@@ -117,6 +117,11 @@ func (l *loaded) target(r store.Claimed) (target, error) {
 		tg.templateKey, tg.templateHash = tplName, t.Hash
 		tg.subscription = t.Subscription
 	}
+	if kind == store.KindSubscription {
+		// A confirmation is about a subscription, not of it: its unsubscribe
+		// link withdraws all marketing mail.
+		tg.subscription = ""
+	}
 	snd, ok := l.plan.Sender(senderName)
 	if !ok {
 		return tg, fmt.Errorf("sender %s not in plan", senderName)
