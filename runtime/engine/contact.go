@@ -159,7 +159,11 @@ func loadContactRows(ctx context.Context, st *store.Store, m *plan.Model, keys [
 	}
 	// key = ANY($1), not key::text = ANY($1): the array takes the key column's
 	// type, so the key's index is used.
-	query := fmt.Sprintf("SELECT %s::text, %s FROM %s WHERE %s = ANY($1)", key, strings.Join(cols, ", "), table, key)
+	// A model may declare no fields (a key and an address are enough for a
+	// template that reads nothing of the contact): the select list is then
+	// the key alone.
+	list := append([]string{key + "::text"}, cols...)
+	query := fmt.Sprintf("SELECT %s FROM %s WHERE %s = ANY($1)", strings.Join(list, ", "), table, key)
 	// Prepared once per model: this runs once per claimed batch. A CRM table
 	// altered under a prepared statement ("cached plan must not change result
 	// type") falls back to a plain query.

@@ -381,3 +381,26 @@ func BenchmarkSendDue(bm *testing.B) {
 	}
 	bm.ReportMetric(float64(contacts/2*bm.N)/bm.Elapsed().Seconds(), "messages/s")
 }
+
+// A model needs no fields: a key and an address are enough for a template
+// that reads nothing of the contact. Its contacts were read with
+// "SELECT key::text, FROM ...", a syntax error the daemon retried for days.
+func TestModelWithoutFieldsSends(t *testing.T) {
+	b := setup(t, 0)
+	b.st.DB.MustExec(`CREATE TABLE bare (id int PRIMARY KEY, email text NOT NULL)`)
+	b.st.DB.MustExec(`INSERT INTO bare VALUES (1, 'one@example.com'), (2, 'two@example.com')`)
+	p := &plan.Plan{
+		Models:    []plan.Model{{Name: "bare", Table: "bare", Key: "id", Email: "email"}},
+		Segments:  []plan.Segment{{Name: "all", Model: "bare", Filter: "true"}},
+		Senders:   []plan.Sender{{Name: "s", From: "Shop <news@shop.example>"}},
+		Templates: []plan.Template{{Name: "t", Subject: "Hi", Text: "Hello {{ .unsubscribe_url }}", Class: plan.ClassMarketing}},
+		Campaigns: []plan.Campaign{{Name: "bare", Segment: "all", Template: "t", Sender: "s", Class: plan.ClassMarketing}},
+	}
+	p.Finalize()
+	b.apply(t, p)
+	if n := b.pass(t); n != 2 {
+		var errs []string
+		_ = b.st.DB.Select(&errs, `SELECT coalesce(last_error, '') FROM campaignctl.outbox`)
+		t.Fatalf("sent %d of 2 to a model without fields; outbox errors %q", n, errs)
+	}
+}
