@@ -222,6 +222,10 @@ func TestDoubleOptInThroughTheDaemon(t *testing.T) {
 	d := startLiveDaemon(t, `CREATE TABLE doi_lead (id bigint PRIMARY KEY, email text, name text, marketing_ok boolean NOT NULL);
 		INSERT INTO doi_lead VALUES (1, 'ann@example.com', 'Ann', false), (2, 'bob@example.com', 'Bob', false), (3, 'cat@example.com', 'Cat', false)`,
 		doiCampaigns)
+	// Ann unsubscribed from all marketing mail long ago (an import of an old
+	// list's opt-outs): asking again, she still gets her confirmation mail,
+	// and confirming lifts the unsubscribe.
+	d.db.MustExec(`INSERT INTO campaignctl.suppressions (email_normalized, reason, campaign, created_at) VALUES ('ann@example.com', 'unsubscribed', 'old_list', now() - interval '1 year')`)
 	now := time.Now().UTC().Format(time.RFC3339)
 	d.postEvents(t, fmt.Sprintf(`[
 		{"type":"subscribe_requested","model":"lead","key":"1","at":%q,"topic":"blog"},
@@ -312,7 +316,7 @@ func TestDoubleOptInThroughTheDaemon(t *testing.T) {
 	if len(rows) != 1 || rows[0].Sub != "blog" || rows[0].Action != "grant" || rows[0].Source != "link" {
 		t.Fatalf("ledger of ann after confirming: %+v, want one grant of blog from a link", rows)
 	}
-	for _, s := range []string{`"wording_version": "blog-2026-11"`, `"ip": "127.0.0.1"`, `"user_agent": "Mozilla/5.0 (X11; Linux x86_64) DOITest/1.0"`, `"outbox_id": `} {
+	for _, s := range []string{`"lifted_unsubscribe": true`, `"wording_version": "blog-2026-11"`, `"ip": "127.0.0.1"`, `"user_agent": "Mozilla/5.0 (X11; Linux x86_64) DOITest/1.0"`, `"outbox_id": `} {
 		if !strings.Contains(rows[0].Evidence, s) {
 			t.Errorf("the grant's evidence lacks %s: %s", s, rows[0].Evidence)
 		}

@@ -38,7 +38,7 @@ func (e *Engine) reserveBudgets(ctx context.Context, l *loaded, rows []store.Cla
 	demand := map[budgetKey]int{}
 	for _, r := range rows {
 		tg, err := l.target(r)
-		if err != nil || r.Suppressed {
+		if err != nil || suppressedFor(tg, r) {
 			continue
 		}
 		if k, ok := budgetKeyOf(tg); ok {

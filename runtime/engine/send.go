@@ -658,10 +658,10 @@ func (e *Engine) prepare(j job) prepared {
 	if o, held := e.holdPaused(l, tg, r); held {
 		return done(o)
 	}
-	if r.Suppressed {
+	if suppressedFor(tg, r) {
 		count(metrics.StatusCancelled)
 		o := outcome(r, store.OutboxCancelled)
-		o.Error = "address suppressed"
+		o.Error = "address suppressed (" + r.SuppressedAs + ")"
 		return done(o)
 	}
 	if err := l.ruleErrs[rulesKey(tg.kind, tg.name, tg.step)]; err != nil {
@@ -902,6 +902,25 @@ func (e *Engine) compose(l *loaded, contacts batchContacts, tg target, r store.C
 // contact's time zone) to a row about to be composed. A held row goes back to
 // the outbox, due when the policy allows it, with the reason in its
 // last_error: the message waits, it is never dropped.
+// suppressedFor reports whether r must be cancelled because its address is
+// suppressed. Marketing mail never goes to a suppressed address. Another class
+// goes to an unsubscribed or blacklisted one when its policy bypasses that
+// reason (bypass { transactional = ["unsubscribed"] }). A double opt-in
+// confirmation goes to an address unsubscribed from all marketing mail: the
+// person has just asked for it, and confirming is how they come back. Hard
+// bounces, complaints, manual suppressions and forgotten people get nothing.
+func suppressedFor(tg target, r store.Claimed) bool {
+	switch {
+	case !r.Suppressed():
+		return false
+	case r.Class == "" || r.Class == plan.ClassMarketing:
+		return true
+	case r.Kind == store.KindSubscription && r.SuppressedAs == store.SuppressionUnsubscribed:
+		return false
+	}
+	return !tg.rules.BypassesSuppression(r.SuppressedAs)
+}
+
 func (e *Engine) holdByPolicy(tg target, contacts batchContacts, r store.Claimed) (store.Outcome, bool) {
 	if tg.rules == nil {
 		return store.Outcome{}, false

@@ -3,7 +3,6 @@ package engine
 import (
 	"fmt"
 	"slices"
-	"sort"
 	"time"
 
 	"github.com/campaignctl/campaignctl/compiler/plan"
@@ -68,15 +67,10 @@ func NotRun(p *plan.Plan) []string {
 		}
 	}
 	for _, pol := range p.Policies {
-		// Suppression is one list checked at claim time for every class: a
-		// class cannot bypass it, and a policy cannot narrow it.
-		for _, class := range sortedKeys(pol.Bypass) {
-			for _, rule := range pol.Bypass[class] {
-				if rule == "unsubscribed" || rule == "blacklisted" {
-					out = append(out, fmt.Sprintf("policy %s: bypass %s %s is not applied: suppressed addresses get no mail of any class", pol.Name, class, rule))
-				}
-			}
-		}
+		// Suppression is one list checked at claim time for every class; a
+		// class other than marketing may bypass an unsubscribe or a
+		// blacklisting (policy.BypassesSuppression), and a policy cannot
+		// narrow the list.
 		if len(pol.Suppress) > 0 {
 			for _, src := range []string{"unsubscribed", "blacklisted", "hard_bounce", "complaint"} {
 				if !slices.Contains(pol.Suppress, src) {
@@ -86,13 +80,4 @@ func NotRun(p *plan.Plan) []string {
 		}
 	}
 	return out
-}
-
-func sortedKeys(m map[string][]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

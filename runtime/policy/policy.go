@@ -14,13 +14,17 @@ import (
 // DefaultName is the policy that applies to an object that names none.
 const DefaultName = "default"
 
-// Bypass rule names this package honours; the other rules a class may bypass
-// (daily_quota, rate_per_minute, unsubscribed, blacklisted) are applied elsewhere.
+// Bypass rule names. Quiet hours and the frequency cap are applied here
+// (Hold), the quota and the rate by the caller (Budget), and the two
+// suppression reasons a class other than marketing may bypass by the send
+// path's claim (BypassesSuppression).
 const (
 	bypassQuietHours   = "quiet_hours"
 	bypassFrequencyCap = "frequency_cap"
 	bypassDailyQuota   = "daily_quota"
 	bypassRate         = "rate_per_minute"
+	bypassUnsubscribed = "unsubscribed"
+	bypassBlacklisted  = "blacklisted"
 )
 
 // Kind says which rule held a message. It is a small fixed set, fit for a metrics
@@ -63,6 +67,10 @@ type Rules struct {
 	// goes only to a contact whose consent holds; policy names it in reasons.
 	optIn  bool
 	policy string
+
+	// bypassSuppressed are the suppression reasons (unsubscribed,
+	// blacklisted) that do not stop this class; never set for marketing.
+	bypassSuppressed []string
 }
 
 // OptIn reports whether messages under these rules need the contact's
@@ -147,6 +155,16 @@ func Compile(p *plan.Plan, name, class string) (*Rules, error) {
 	if !slices.Contains(bypass, bypassRate) {
 		r.rate = pol.RatePerMinute
 	}
+	if class != plan.ClassMarketing {
+		// Marketing mail never goes to a suppressed address: the schema
+		// refuses a marketing bypass of these, and a plan that slipped one
+		// through is not obeyed.
+		for _, rule := range []string{bypassUnsubscribed, bypassBlacklisted} {
+			if slices.Contains(bypass, rule) {
+				r.bypassSuppressed = append(r.bypassSuppressed, rule)
+			}
+		}
+	}
 	switch pol.Consent {
 	case "", plan.ConsentOptOut:
 	case plan.ConsentOptIn:
@@ -156,6 +174,15 @@ func Compile(p *plan.Plan, name, class string) (*Rules, error) {
 		return nil, fmt.Errorf("policy %q: consent %q is neither %s nor %s", pol.Name, pol.Consent, plan.ConsentOptIn, plan.ConsentOptOut)
 	}
 	return r, nil
+}
+
+// BypassesSuppression reports whether mail under these rules goes to an
+// address suppressed for reason: only an unsubscribe or a blacklisting, and
+// only for a class whose policy bypasses it (a transactional receipt to
+// someone who unsubscribed from the newsletter). A hard bounce, a complaint,
+// a manual suppression and a forgotten person are never bypassed.
+func (r *Rules) BypassesSuppression(reason string) bool {
+	return r != nil && reason != "" && slices.Contains(r.bypassSuppressed, reason)
 }
 
 // Budget returns the sender's daily quota and rate per minute that apply to

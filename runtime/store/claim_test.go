@@ -43,8 +43,8 @@ func TestClaimLeaseAndFencing(t *testing.T) {
 		if c.Attempts != 1 {
 			t.Fatalf("first claim of %d: attempts %d, want 1", c.ID, c.Attempts)
 		}
-		if c.Suppressed != (c.EmailNorm == "c@example.com") {
-			t.Fatalf("row %d (%s): suppressed=%v at claim time", c.ID, c.EmailNorm, c.Suppressed)
+		if c.Suppressed() != (c.EmailNorm == "c@example.com") {
+			t.Fatalf("row %d (%s): suppressed as %q at claim time", c.ID, c.EmailNorm, c.SuppressedAs)
 		}
 	}
 	// Not due yet on the engine's clock: nothing, whoever asks.

@@ -113,10 +113,22 @@ func (s *Store) ConfirmSubscription(ctx context.Context, c Confirmation, eventTy
 	if !errors.Is(err, sql.ErrNoRows) {
 		return 0, false, fmt.Errorf("confirming a subscription: %w", err)
 	}
-	ev, _ := json.Marshal(map[string]any{
+	// A confirmed request lifts an unsubscribe from all marketing mail: the
+	// person has just asked to come back, and proved the address is theirs.
+	// A bounce, a complaint, a blacklisting or a manual suppression stays.
+	res, err := tx.ExecContext(ctx, `DELETE FROM campaignctl.suppressions WHERE email_normalized = $1 AND reason = $2`, c.Email, SuppressionUnsubscribed)
+	if err != nil {
+		return 0, false, fmt.Errorf("confirming a subscription: lifting the unsubscribe: %w", err)
+	}
+	lifted, _ := res.RowsAffected()
+	evidence := map[string]any{
 		"outbox_id": c.OutboxID, "wording_version": c.WordingVersion,
 		"ip": c.IP, "user_agent": c.UserAgent, "model": c.Model, "contact_key": c.ContactKey,
-	})
+	}
+	if lifted > 0 {
+		evidence["lifted_unsubscribe"] = true
+	}
+	ev, _ := json.Marshal(evidence)
 	if err := tx.GetContext(ctx, &entry, q("record-consent"), c.Email, c.Subscription, ConsentGrant, ConsentSourceLink, string(ev), c.At); err != nil {
 		return 0, false, fmt.Errorf("confirming a subscription: recording consent: %w", err)
 	}

@@ -97,3 +97,51 @@ func TestConfirmationQueuedAndRecordedOnce(t *testing.T) {
 		t.Errorf("refused confirmations wrote ledger entries: %+v", h)
 	}
 }
+
+// A confirmed request lifts an unsubscribe from all marketing mail, and says
+// so in the grant's evidence; it lifts nothing stronger (a hard bounce stays).
+func TestConfirmationLiftsAnUnsubscribeOnly(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	if _, err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t0 := at("2026-12-04T10:00:00Z")
+	if _, err := st.EnsureEventPartitions(ctx, t0, t0); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range [][2]string{{"ann@example.com", "unsubscribed"}, {"bob@example.com", "hard_bounce"}} {
+		if err := st.Suppress(ctx, s[0], s[1], "", t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	req := []store.ConfirmRequest{{ContactKey: "1", Email: "ann@example.com"}, {ContactKey: "2", Email: "bob@example.com"}}
+	if n, err := st.QueueConfirmations(ctx, "blog", req, nil, t0); err != nil || n != 2 {
+		t.Fatalf("queued %d, %v", n, err)
+	}
+	var ids []int64
+	if err := st.DB.SelectContext(ctx, &ids, `SELECT id FROM campaignctl.outbox WHERE kind = 'subscription' ORDER BY contact_key`); err != nil || len(ids) != 2 {
+		t.Fatalf("outbox ids %v, %v", ids, err)
+	}
+	for i, who := range []struct{ key, email string }{{"1", "ann@example.com"}, {"2", "bob@example.com"}} {
+		c := store.Confirmation{OutboxID: ids[i], Subscription: "blog", Model: "lead", ContactKey: who.key, Email: who.email, WordingVersion: "v1", At: t0}
+		if _, fresh, err := st.ConfirmSubscription(ctx, c, "blog_subscription"); err != nil || !fresh {
+			t.Fatalf("confirming %s: fresh %v, %v", who.email, fresh, err)
+		}
+	}
+	if sup, err := st.IsSuppressed(ctx, "ann@example.com"); err != nil || sup {
+		t.Fatalf("ann@ still suppressed (%v) after confirming; a confirmed request lifts an unsubscribe", err)
+	}
+	if sup, err := st.IsSuppressed(ctx, "bob@example.com"); err != nil || !sup {
+		t.Fatalf("bob@ no longer suppressed (%v) after confirming; a hard bounce must stay", err)
+	}
+	for email, want := range map[string]any{"ann@example.com": true, "bob@example.com": nil} {
+		h, err := st.ConsentHistory(ctx, email)
+		if err != nil || len(h) == 0 {
+			t.Fatalf("%s: ledger %+v, %v", email, h, err)
+		}
+		if got := h[len(h)-1].EvidenceMap()["lifted_unsubscribe"]; got != want {
+			t.Errorf("%s: lifted_unsubscribe in the grant's evidence is %v; want %v", email, got, want)
+		}
+	}
+}

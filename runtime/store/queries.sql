@@ -48,11 +48,15 @@ WHERE kind = 'campaign' AND campaign = $1 AND status = 'pending'
 -- name: insert-outbox-batch
 -- Arrays instead of one INSERT per row: one round trip per batch. ON CONFLICT
 -- without a target covers both unique keys (contact and normalized address).
+-- Suppressed addresses are left out of marketing mail here; other classes are
+-- enqueued, and the claim decides with the reason and the policy's bypass (the
+-- row is cancelled with the reason when no bypass lets it go).
 INSERT INTO campaignctl.outbox (campaign, step, contact_key, email, email_normalized, due_at, created_at, class)
 SELECT $1, $2, k, btrim(e), lower(btrim(e)), $3, $4, $7
 FROM unnest($5::text[], $6::text[]) AS t(k, e)
 WHERE e IS NOT NULL AND btrim(e) <> ''
-  AND NOT EXISTS (SELECT 1 FROM campaignctl.suppressions s WHERE s.email_normalized = lower(btrim(t.e)))
+  AND ($7::text <> 'marketing'
+       OR NOT EXISTS (SELECT 1 FROM campaignctl.suppressions s WHERE s.email_normalized = lower(btrim(t.e))))
 ON CONFLICT DO NOTHING;
 
 -- name: mark-materialized
@@ -67,8 +71,10 @@ WHERE name = $1 AND status = 'scheduled';
 -- row whose lease ran out (its replica crashed or lost the database) is
 -- claimable again; attempts grows with every claim and, with claimed_by, is the
 -- fencing token record-outcomes checks. The row stays 'pending' and no indexed
--- column changes, so the update is HOT. Suppression is checked here, set
--- based, for the whole batch at once instead of one query per message.
+-- column changes, so the update is HOT. Suppression is looked up here, set
+-- based, for the whole batch at once instead of one query per message; the
+-- reason comes back, since a policy may let a class of mail other than
+-- marketing go to an unsubscribed (or blacklisted) address.
 WITH picked AS (
     SELECT id FROM campaignctl.outbox
     WHERE status = 'pending' AND due_at <= $1
@@ -85,7 +91,7 @@ SET claimed_at = $1, claimed_by = $2,
 FROM picked
 WHERE o.id = picked.id
 RETURNING o.id, o.kind, o.campaign, o.step, o.variant, o.occurrence, o.class, o.email_normalized, o.contact_key, o.email, o.attempts, o.first_attempt_at,
-    EXISTS (SELECT 1 FROM campaignctl.suppressions s WHERE s.email_normalized = o.email_normalized) AS suppressed;
+    coalesce((SELECT s.reason FROM campaignctl.suppressions s WHERE s.email_normalized = o.email_normalized), '') AS suppressed_as;
 
 -- name: renew-leases
 -- The owner extends the lease of what it still holds while it works on it, so a
@@ -136,10 +142,14 @@ WITH v AS (
     WHERE o.id = v.id AND o.status = 'pending' AND o.claimed_by = $1 AND o.attempts = v.attempts
     RETURNING o.id
 ), suppressed AS (
-    INSERT INTO campaignctl.suppressions (email_normalized, reason, campaign, created_at)
-    SELECT lower(btrim(e)), 'hard_bounce', c, t
-    FROM unnest($11::text[], $12::text[], $13::timestamptz[]) AS s(e, c, t)
-    ON CONFLICT (email_normalized) DO NOTHING
+    INSERT INTO campaignctl.suppressions AS s (email_normalized, reason, campaign, created_at)
+    SELECT DISTINCT ON (lower(btrim(e))) lower(btrim(e)), 'hard_bounce', c, t
+    FROM unnest($11::text[], $12::text[], $13::timestamptz[]) AS u(e, c, t)
+    ORDER BY lower(btrim(e)), t
+    -- A hard bounce replaces an unsubscribe (see suppress).
+    ON CONFLICT (email_normalized) DO UPDATE
+    SET reason = excluded.reason, campaign = excluded.campaign, created_at = excluded.created_at
+    WHERE s.reason = 'unsubscribed'
 )
 SELECT id FROM done;
 
@@ -191,13 +201,17 @@ SELECT least(
   (SELECT min(wake_at) FROM campaignctl.enrollments WHERE state = 'active'));
 
 -- name: suppress
--- The first reason recorded wins; later ones add nothing a sender needs. An
+-- The first reason recorded wins, except over an unsubscribe: a policy may
+-- let transactional mail go to an unsubscribed address, but never to one that
+-- bounced, complained or was blacklisted since, so those replace it. An
 -- unsubscribe is also a withdrawal of consent in the consent ledger (every
 -- request, as evidence), in the same statement so both or neither commit.
 WITH suppressed AS (
-    INSERT INTO campaignctl.suppressions (email_normalized, reason, campaign, created_at)
+    INSERT INTO campaignctl.suppressions AS s (email_normalized, reason, campaign, created_at)
     VALUES (lower(btrim($1)), $2, $3, $4)
-    ON CONFLICT (email_normalized) DO NOTHING
+    ON CONFLICT (email_normalized) DO UPDATE
+    SET reason = excluded.reason, campaign = excluded.campaign, created_at = excluded.created_at
+    WHERE s.reason = 'unsubscribed' AND excluded.reason <> 'unsubscribed'
 )
 INSERT INTO campaignctl.consent_ledger (email_normalized, subscription, action, source, evidence, recorded_at)
 SELECT lower(btrim($1)), '', 'withdraw', 'unsubscribe', jsonb_build_object('campaign', $3::text), $4

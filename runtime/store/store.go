@@ -425,10 +425,26 @@ type Claimed struct {
 	Email          string    `db:"email"`
 	Attempts       int       `db:"attempts"`
 	FirstAttemptAt time.Time `db:"first_attempt_at"`
-	// Suppressed is true when the address was on the suppression list at claim
-	// time: the row must be cancelled, not sent.
-	Suppressed bool `db:"suppressed"`
+	// SuppressedAs is the reason the address is on the suppression list at
+	// claim time (unsubscribed, blacklisted, hard_bounce, complaint, manual,
+	// or erased for a forgotten person), "" when it is not. Marketing mail to
+	// a suppressed address is cancelled; another class goes only when its
+	// policy bypasses that reason (BypassesSuppression).
+	SuppressedAs string `db:"suppressed_as"`
 }
+
+// Suppressed reports whether the address was on the suppression list at
+// claim time, for whatever reason.
+func (c Claimed) Suppressed() bool { return c.SuppressedAs != "" }
+
+// Suppression reasons the send path tells apart: an unsubscribe from all
+// marketing mail, which a confirmed double opt-in lifts and a policy may let
+// other classes bypass, and a forgotten person's address (kept as a keyed
+// hash), which nothing bypasses.
+const (
+	SuppressionUnsubscribed = "unsubscribed"
+	SuppressionErased       = "erased"
+)
 
 // ClaimDue claims up to limit rows due at now (the engine's clock) for worker,
 // leased for lease on the database's clock, reclaiming rows whose lease expired.
@@ -457,7 +473,7 @@ func (s *Store) ClaimDue(ctx context.Context, now time.Time, worker string, leas
 		}
 		for i := range out {
 			if erased[out[i].EmailNorm] {
-				out[i].Suppressed = true
+				out[i].SuppressedAs = SuppressionErased
 			}
 		}
 	}

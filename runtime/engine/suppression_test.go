@@ -1,0 +1,160 @@
+package engine_test
+
+import (
+	"bytes"
+	"net/mail"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/campaignctl/campaignctl/compiler/plan"
+	"github.com/campaignctl/campaignctl/runtime/mailer/smtptest"
+)
+
+// A policy may let transactional mail go to an address that unsubscribed
+// from marketing mail (bypass { transactional = ["unsubscribed"] }): an order
+// receipt is not a newsletter. It never lets marketing mail go to a
+// suppressed address, never lets any mail go to one that bounced or
+// complained, and a policy that declares no bypass keeps every suppressed
+// address out of every class. A hard bounce on an unsubscribed address
+// replaces the unsubscribe, so the bypass stops there too.
+func TestSuppressionBypassByClass(t *testing.T) {
+	rb := setupRelay(t, 0)
+	b, db := rb.bundle, rb.st.DB
+	db.MustExec(`CREATE TABLE people (id int PRIMARY KEY, email text NOT NULL, name text NOT NULL DEFAULT 'P')`)
+	people := []string{"ok", "unsub", "black", "bounced", "complained", "manual", "later"}
+	for i, p := range people {
+		db.MustExec(`INSERT INTO people VALUES ($1, $2)`, i+1, p+"@example.com")
+	}
+	for _, s := range [][2]string{{"unsub", "unsubscribed"}, {"black", "blacklisted"}, {"bounced", "hard_bounce"}, {"complained", "complaint"}, {"manual", "manual"}, {"later", "unsubscribed"}} {
+		if err := b.st.Suppress(b.ctx, s[0]+"@example.com", s[1], "", b.clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// later@ unsubscribed; the receipt to it is refused for good: that hard
+	// bounce must replace the unsubscribe.
+	rb.relay.SetReply(smtptest.StageRcpt, func(_, rcpt string) *smtptest.Reply {
+		if strings.HasPrefix(rcpt, "later@") {
+			return &smtptest.Reply{Code: 550, Enhanced: "5.1.1", Text: "no such user"}
+		}
+		return nil
+	})
+	p := &plan.Plan{
+		Models: []plan.Model{{Name: "person", Table: "people", Key: "id", Email: "email",
+			Fields: []plan.Field{{Name: "name", Column: "name", Type: plan.TypeString}}}},
+		Segments: []plan.Segment{{Name: "everyone", Model: "person", Filter: "true"}},
+		Senders:  []plan.Sender{{Name: "s", From: "Shop <news@shop.example>"}},
+		Policies: []plan.Policy{
+			{Name: "default", Bypass: map[string][]string{plan.ClassTransactional: {"unsubscribed", "blacklisted"}}},
+			{Name: "strict"},
+		},
+		Templates: []plan.Template{
+			{Name: "promo", Subject: "Promo", Text: "Hi {{ .unsubscribe_url }}", Class: plan.ClassMarketing},
+			{Name: "receipt", Subject: "Receipt", Text: "Your order", Class: plan.ClassTransactional},
+			{Name: "notice", Subject: "Notice", Text: "Our terms change", Class: plan.ClassTransactional},
+		},
+		Campaigns: []plan.Campaign{
+			{Name: "promo", Segment: "everyone", Template: "promo", Sender: "s", Class: plan.ClassMarketing},
+			{Name: "receipt", Segment: "everyone", Template: "receipt", Sender: "s", Class: plan.ClassTransactional},
+			{Name: "notice", Segment: "everyone", Template: "notice", Sender: "s", Class: plan.ClassTransactional, Policy: "strict"},
+		},
+	}
+	p.Finalize()
+	b.apply(t, p)
+	rb.pass(t)
+
+	got := map[string][]string{}
+	for _, m := range rb.relay.Messages() {
+		msg, err := mail.ReadMessage(bytes.NewReader(m.Data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		subj := msg.Header.Get("Subject")
+		got[subj] = append(got[subj], strings.TrimSuffix(m.To[0], "@example.com"))
+	}
+	for _, s := range got {
+		sort.Strings(s)
+	}
+	want := map[string][]string{
+		"Promo":   {"ok"},
+		"Receipt": {"black", "ok", "unsub"},
+		"Notice":  {"ok"},
+	}
+	for subj, w := range want {
+		if strings.Join(got[subj], ",") != strings.Join(w, ",") {
+			t.Errorf("%s went to %v; want %v", subj, got[subj], w)
+		}
+	}
+
+	// Every transactional message that did not go says why, with the reason.
+	var cancelled []struct {
+		Campaign string `db:"campaign"`
+		Email    string `db:"email"`
+		Err      string `db:"last_error"`
+	}
+	if err := db.Select(&cancelled, `SELECT campaign, email, coalesce(last_error, '') AS last_error FROM campaignctl.outbox
+		WHERE status = 'cancelled' ORDER BY campaign, email`); err != nil {
+		t.Fatal(err)
+	}
+	wantCancelled := map[string]string{
+		"notice/black":       "address suppressed (blacklisted)",
+		"notice/bounced":     "address suppressed (hard_bounce)",
+		"notice/complained":  "address suppressed (complaint)",
+		"notice/later":       "address suppressed (unsubscribed)",
+		"notice/manual":      "address suppressed (manual)",
+		"notice/unsub":       "address suppressed (unsubscribed)",
+		"receipt/bounced":    "address suppressed (hard_bounce)",
+		"receipt/complained": "address suppressed (complaint)",
+		"receipt/manual":     "address suppressed (manual)",
+	}
+	gotCancelled := map[string]string{}
+	for _, c := range cancelled {
+		gotCancelled[c.Campaign+"/"+strings.TrimSuffix(c.Email, "@example.com")] = c.Err
+	}
+	for k, w := range wantCancelled {
+		if gotCancelled[k] != w {
+			t.Errorf("%s: cancelled with %q; want %q", k, gotCancelled[k], w)
+		}
+	}
+	if len(gotCancelled) != len(wantCancelled) {
+		t.Errorf("cancelled rows %v; want exactly %v", gotCancelled, wantCancelled)
+	}
+	// Marketing mail to a suppressed address is not even enqueued.
+	var promoRows int
+	if err := db.Get(&promoRows, `SELECT count(*) FROM campaignctl.outbox WHERE campaign = 'promo'`); err != nil {
+		t.Fatal(err)
+	}
+	if promoRows != 1 {
+		t.Errorf("promo has %d outbox rows; want 1 (suppressed addresses are left out of marketing mail)", promoRows)
+	}
+
+	// The receipt to later@ was refused for good: its unsubscribe became a
+	// hard bounce, which no policy bypasses.
+	var reason string
+	if err := db.Get(&reason, `SELECT reason FROM campaignctl.suppressions WHERE email_normalized = 'later@example.com'`); err != nil {
+		t.Fatal(err)
+	}
+	if reason != "hard_bounce" {
+		t.Errorf("later@ is suppressed as %q after a 550 5.1.1; want hard_bounce", reason)
+	}
+	// And a complaint replaces an unsubscribe through Suppress as well.
+	if err := b.st.Suppress(b.ctx, "unsub@example.com", "complaint", "receipt", b.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Get(&reason, `SELECT reason FROM campaignctl.suppressions WHERE email_normalized = 'unsub@example.com'`); err != nil {
+		t.Fatal(err)
+	}
+	if reason != "complaint" {
+		t.Errorf("unsub@ is suppressed as %q after a complaint; want complaint", reason)
+	}
+	// While an unsubscribe never replaces a stronger reason.
+	if err := b.st.Suppress(b.ctx, "bounced@example.com", "unsubscribed", "promo", b.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Get(&reason, `SELECT reason FROM campaignctl.suppressions WHERE email_normalized = 'bounced@example.com'`); err != nil {
+		t.Fatal(err)
+	}
+	if reason != "hard_bounce" {
+		t.Errorf("bounced@ is suppressed as %q after an unsubscribe; want hard_bounce kept", reason)
+	}
+}
