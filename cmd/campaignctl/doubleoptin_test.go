@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -363,8 +364,22 @@ func TestDoubleOptInThroughTheDaemon(t *testing.T) {
 		!strings.Contains(ex, `enrolled by: blog_subscription event at `) {
 		t.Errorf("explain lead:1 does not show the ledger's grant and the enrolling confirmation:\n%s", ex)
 	}
+	// status shows each type's funnel: ann confirmed and cat's link still
+	// valid (blog), bob's expired unclicked (flash).
 	st := mustRun(t, 0, "status", "--db", d.url)
-	t.Logf("status:\n%s", st)
+	for _, want := range []string{
+		"double opt-in blog (model lead, links valid 72h): 2 requested, 0 queued, 2 sent, 0 not sent\n  of those sent: 1 confirmed, 1 awaiting a click, 0 expired\n",
+		"double opt-in flash (model lead, links valid 3s): 1 requested, 0 queued, 1 sent, 0 not sent\n  of those sent: 0 confirmed, 0 awaiting a click, 1 expired\n",
+	} {
+		if !strings.Contains(st, want) {
+			t.Errorf("status lacks\n%s\n---\n%s", want, st)
+		}
+	}
+	var doc statusDoc
+	if err := json.Unmarshal([]byte(mustRun(t, 0, "status", "--db", d.url, "--format", "json")), &doc); err != nil || len(doc.DoubleOptIn) != 2 ||
+		doc.DoubleOptIn[0].Subscription != "blog" || doc.DoubleOptIn[0].Confirmed != 1 || doc.DoubleOptIn[1].Expired != 1 {
+		t.Errorf("status --format json: double_opt_in %+v (%v)", doc.DoubleOptIn, err)
+	}
 	// consent show prints the confirmation.
 	show := mustRun(t, 0, "consent", "--db", d.url, "show", "lead:1")
 	if !regexp.MustCompile(`grant\s+blog\s+link\s`).MatchString(show) || !strings.Contains(show, "wording_version=blog-2026-11") {

@@ -99,6 +99,9 @@ type statusDoc struct {
 	Objects       []statusObject  `json:"objects"`
 	// EventRetention: only when the plan declares one (status_retention.go).
 	EventRetention *retentionStatus `json:"event_retention,omitempty"`
+	// DoubleOptIn: only when the plan has double opt-in subscription types
+	// (status_doubleoptin.go).
+	DoubleOptIn []doubleOptInStatus `json:"double_opt_in,omitempty"`
 }
 
 type statusRevision struct {
@@ -251,7 +254,7 @@ applied yet), 1 error, 2 usage.`, `  campaignctl status --db "$CAMPAIGNCTL_DB"
   campaignctl status --db "$CAMPAIGNCTL_DB" --format json | jq '.objects[] | select(.health != "Healthy")'`, stderr)
 	db := dbFlag(fs)
 	format := textOrJSONFlag(fs)
-	atFlag := fs.String("at", "", "the instant the event retention's dry run is computed at, `RFC3339` (default now; a daemon on a simulated clock: its time)")
+	atFlag := fs.String("at", "", "the instant the event retention's dry run and the double opt-in link expiries are computed at, `RFC3339` (default now; a daemon on a simulated clock: its time)")
 	names, code := parseInterleaved(fs, args)
 	if code >= 0 {
 		return code
@@ -293,6 +296,10 @@ applied yet), 1 error, 2 usage.`, `  campaignctl status --db "$CAMPAIGNCTL_DB"
 	}
 	doc := buildStatus(in)
 	if doc.EventRetention, err = readRetentionStatus(ctx, st, in.plan, at); err != nil {
+		fmt.Fprintln(stderr, "campaignctl status:", err)
+		return 1
+	}
+	if doc.DoubleOptIn, err = readDoubleOptInStatus(ctx, st, in.plan, at); err != nil {
 		fmt.Fprintln(stderr, "campaignctl status:", err)
 		return 1
 	}
@@ -831,6 +838,7 @@ func writeStatusText(w io.Writer, doc statusDoc) error {
 	if doc.EventRetention != nil {
 		b.WriteString(retentionLines(doc.EventRetention))
 	}
+	b.WriteString(doubleOptInLines(doc.DoubleOptIn))
 	b.WriteString("\n")
 	if len(doc.Objects) == 0 {
 		fmt.Fprintln(&b, "no objects: the revision declares none and the store holds none")

@@ -44,15 +44,7 @@ func doubleOptIns(p *plan.Plan) map[string]doubleOptIn {
 			if !s.DoubleOptIn {
 				continue
 			}
-			within := s.ConfirmWithin
-			if within == "" {
-				within = plan.DefaultConfirmWithin
-			}
-			d, err := plan.ParseDuration(within)
-			if err != nil || d <= 0 {
-				d, _ = plan.ParseDuration(plan.DefaultConfirmWithin) // the compiler refuses such a plan
-			}
-			out[s.Name] = doubleOptIn{model: m, sub: s, within: d}
+			out[s.Name] = doubleOptIn{model: m, sub: s, within: s.ConfirmValidity()}
 		}
 	}
 	return out

@@ -191,3 +191,34 @@ func (s *Store) RecordConsentChanges(ctx context.Context, email, source string, 
 	}
 	return tx.Commit()
 }
+
+// ConfirmationCount is the double opt-in funnel of one subscription type.
+type ConfirmationCount struct {
+	Subscription string `db:"subscription" json:"subscription"`
+	// Requested counts the confirmation mails queued since the start, one per
+	// request; Queued those still waiting to be sent, NotSent those failed or
+	// cancelled (a hard bounce, a suppressed address).
+	Requested int64 `db:"requested" json:"requested"`
+	Queued    int64 `db:"queued" json:"queued"`
+	Sent      int64 `db:"sent" json:"sent"`
+	NotSent   int64 `db:"not_sent" json:"not_sent"`
+	// Of those sent: confirmed, awaiting a click while the link is valid,
+	// and expired without one.
+	Confirmed int64 `db:"confirmed" json:"confirmed"`
+	Awaiting  int64 `db:"awaiting" json:"awaiting"`
+	Expired   int64 `db:"expired" json:"expired"`
+}
+
+// ConfirmationCounts returns the double opt-in funnel of each subscription
+// type at now; within[i] is how long a link of subs[i] is valid.
+func (s *Store) ConfirmationCounts(ctx context.Context, subs []string, within []time.Duration, now time.Time) ([]ConfirmationCount, error) {
+	secs := make([]float64, len(within))
+	for i, d := range within {
+		secs[i] = d.Seconds()
+	}
+	var out []ConfirmationCount
+	if err := s.DB.SelectContext(ctx, &out, q("confirmation-counts"), pq.Array(subs), pq.Array(secs), now); err != nil {
+		return nil, fmt.Errorf("counting confirmations: %w", err)
+	}
+	return out, nil
+}

@@ -626,3 +626,29 @@ FROM campaignctl.events ev
 JOIN campaignctl.outbox o ON o.kind = $1 AND o.campaign = ev.campaign AND o.step = ev.step AND o.contact_key = ev.contact_key
 WHERE ev.model = $3 AND ev.contact_key = ANY($5::text[]) AND ev.type = 'reply' AND ev.campaign = $2
   AND o.enrollment_id = ANY($4::bigint[]) AND o.status = 'sent' AND ev.occurred_at >= o.sent_at;
+
+-- name: confirmation-counts
+-- Double opt-in, per subscription type ($1 types, $2 their link validity in
+-- seconds): the confirmation mails queued, sent, not sent (failed or
+-- cancelled), and of those sent, confirmed (the grant the link wrote, found
+-- by the outbox row in its evidence), awaiting a click while the link is
+-- valid, and expired unconfirmed at $3. The class predicate lets the
+-- (kind, campaign, step, address, occurrence) index find the rows.
+SELECT t.sub AS subscription,
+       count(o.id) AS requested,
+       count(o.id) FILTER (WHERE o.status = 'pending') AS queued,
+       count(o.id) FILTER (WHERE o.status = 'sent') AS sent,
+       count(o.id) FILTER (WHERE o.status IN ('failed', 'cancelled')) AS not_sent,
+       count(o.id) FILTER (WHERE o.status = 'sent' AND c.confirmed) AS confirmed,
+       count(o.id) FILTER (WHERE o.status = 'sent' AND NOT c.confirmed AND o.sent_at + make_interval(secs => t.within) > $3) AS awaiting,
+       count(o.id) FILTER (WHERE o.status = 'sent' AND NOT c.confirmed AND o.sent_at + make_interval(secs => t.within) <= $3) AS expired
+FROM unnest($1::text[], $2::float8[]) AS t(sub, within)
+LEFT JOIN campaignctl.outbox o
+  ON o.kind = 'subscription' AND o.campaign = t.sub AND o.step = 'confirm' AND o.class <> 'internal'
+LEFT JOIN LATERAL (
+    SELECT EXISTS (SELECT 1 FROM campaignctl.consent_ledger l
+                   WHERE l.email_normalized = o.email_normalized AND l.subscription = o.campaign
+                     AND l.source = 'link' AND l.action = 'grant' AND l.evidence->>'outbox_id' = o.id::text) AS confirmed
+) c ON true
+GROUP BY t.sub
+ORDER BY t.sub;
