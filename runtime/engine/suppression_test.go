@@ -128,33 +128,26 @@ func TestSuppressionBypassByClass(t *testing.T) {
 		t.Errorf("promo has %d outbox rows; want 1 (suppressed addresses are left out of marketing mail)", promoRows)
 	}
 
+	reason := func(who string) string {
+		var r string
+		if err := db.Get(&r, `SELECT reason FROM campaignctl.suppressions WHERE email_normalized = $1`, who+"@example.com"); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
 	// The receipt to later@ was refused for good: its unsubscribe became a
 	// hard bounce, which no policy bypasses.
-	var reason string
-	if err := db.Get(&reason, `SELECT reason FROM campaignctl.suppressions WHERE email_normalized = 'later@example.com'`); err != nil {
-		t.Fatal(err)
+	if r := reason("later"); r != "hard_bounce" {
+		t.Errorf("later@ is suppressed as %q after a 550 5.1.1; want hard_bounce", r)
 	}
-	if reason != "hard_bounce" {
-		t.Errorf("later@ is suppressed as %q after a 550 5.1.1; want hard_bounce", reason)
-	}
-	// And a complaint replaces an unsubscribe through Suppress as well.
-	if err := b.st.Suppress(b.ctx, "unsub@example.com", "complaint", "receipt", b.clock.Now()); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Get(&reason, `SELECT reason FROM campaignctl.suppressions WHERE email_normalized = 'unsub@example.com'`); err != nil {
-		t.Fatal(err)
-	}
-	if reason != "complaint" {
-		t.Errorf("unsub@ is suppressed as %q after a complaint; want complaint", reason)
-	}
-	// While an unsubscribe never replaces a stronger reason.
-	if err := b.st.Suppress(b.ctx, "bounced@example.com", "unsubscribed", "promo", b.clock.Now()); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Get(&reason, `SELECT reason FROM campaignctl.suppressions WHERE email_normalized = 'bounced@example.com'`); err != nil {
-		t.Fatal(err)
-	}
-	if reason != "hard_bounce" {
-		t.Errorf("bounced@ is suppressed as %q after an unsubscribe; want hard_bounce kept", reason)
+	// Through Suppress, a complaint replaces an unsubscribe, and an
+	// unsubscribe never replaces a stronger reason.
+	for _, c := range []struct{ who, add, want string }{{"unsub", "complaint", "complaint"}, {"bounced", "unsubscribed", "hard_bounce"}} {
+		if err := b.st.Suppress(b.ctx, c.who+"@example.com", c.add, "receipt", b.clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if r := reason(c.who); r != c.want {
+			t.Errorf("%s@ is suppressed as %q after %s; want %s", c.who, r, c.add, c.want)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/campaignctl/campaignctl/runtime/store"
 )
@@ -15,14 +16,8 @@ import (
 // arrive together; a link whose outbox row is gone records nothing.
 func TestConfirmationQueuedAndRecordedOnce(t *testing.T) {
 	ctx := context.Background()
-	st := openStore(t)
-	if _, err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	t0 := at("2026-12-04T10:00:00Z")
-	if _, err := st.EnsureEventPartitions(ctx, t0, t0); err != nil {
-		t.Fatal(err)
-	}
+	st := migratedAt(t, t0)
 	req := []store.ConfirmRequest{{ContactKey: "42", Email: " Ann@Example.com "}}
 	n, err := st.QueueConfirmations(ctx, "blog", req, []int64{1}, t0)
 	if err != nil || n != 1 {
@@ -102,14 +97,8 @@ func TestConfirmationQueuedAndRecordedOnce(t *testing.T) {
 // so in the grant's evidence; it lifts nothing stronger (a hard bounce stays).
 func TestConfirmationLiftsAnUnsubscribeOnly(t *testing.T) {
 	ctx := context.Background()
-	st := openStore(t)
-	if _, err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	t0 := at("2026-12-04T10:00:00Z")
-	if _, err := st.EnsureEventPartitions(ctx, t0, t0); err != nil {
-		t.Fatal(err)
-	}
+	st := migratedAt(t, t0)
 	for _, s := range [][2]string{{"ann@example.com", "unsubscribed"}, {"bob@example.com", "hard_bounce"}} {
 		if err := st.Suppress(ctx, s[0], s[1], "", t0); err != nil {
 			t.Fatal(err)
@@ -144,4 +133,17 @@ func TestConfirmationLiftsAnUnsubscribeOnly(t *testing.T) {
 			t.Errorf("%s: lifted_unsubscribe in the grant's evidence is %v; want %v", email, got, want)
 		}
 	}
+}
+
+// migratedAt is a migrated store with the events partition of t0's month.
+func migratedAt(t *testing.T, t0 time.Time) *store.Store {
+	t.Helper()
+	st := openStore(t)
+	if _, err := st.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.EnsureEventPartitions(t.Context(), t0, t0); err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
