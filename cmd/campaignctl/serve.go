@@ -320,7 +320,7 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 		}
 		srv := &httpapi.Server{Gatherer: reg, DB: st.DB, Suppressor: st, Links: signer, Clock: clk, Log: log, Relay: relayHealth(eng),
 			Events: st, EventsToken: eventsToken, EventsStored: eng.EventsArrived, Tracker: tracker, Limits: limits,
-			Consent: st, Subscriptions: newPerRevision(st, subscriptionTypes).get,
+			Consent: st, Subscriptions: newPerRevision(st, subscriptionTypes).get, PreferenceDefaults: eng.PreferenceDefaults,
 			EventSchema: newPerRevision(st, events.SchemaOf).get}
 		if *ui {
 			page, err := statuspage.New(statuspage.Options{Source: &uiSource{st: st, now: clk.Now}, Token: uiToken, Log: log})

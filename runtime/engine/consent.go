@@ -227,3 +227,52 @@ func loadConsentLedger(ctx context.Context, st *store.Store, l *loaded, rows []s
 	}
 	return st.LatestConsent(ctx, addrs)
 }
+
+// PreferenceDefaults says, for each subscription type of model, whether its
+// marketing mail goes to the contact key when the consent ledger has no entry
+// for the type (nor for all marketing mail), which the preference center
+// shows as the box's state. Under opt_out policies, yes. When an object of
+// the plan sends under an opt_in policy, as the type's consent condition (or
+// the model's) holds for the contact's row now: a contact whose CRM field says no sees the box
+// unticked, rather than ticked for mail it does not get. A condition that
+// does not compile or cannot be evaluated reads as no, as at send time.
+func (e *Engine) PreferenceDefaults(ctx context.Context, model, key string) (map[string]bool, error) {
+	l, err := e.load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var m *plan.Model
+	for i := range l.plan.Models {
+		if l.plan.Models[i].Name == model {
+			m = &l.plan.Models[i]
+		}
+	}
+	if m == nil {
+		return nil, nil
+	}
+	out := make(map[string]bool, len(m.Subscriptions))
+	if !l.anyOptIn {
+		for _, s := range m.Subscriptions {
+			out[s.Name] = true
+		}
+		return out, nil
+	}
+	rows, err := loadContacts(ctx, e.Store, m, []string{key})
+	if err != nil {
+		return nil, err
+	}
+	fields, found := rows[key]
+	for _, s := range m.Subscriptions {
+		cr, ok := l.consent[consentKey(m.Name, s.Name)]
+		if !ok {
+			cr, ok = l.consent[consentKey(m.Name, "")]
+		}
+		if !ok || cr.err != nil || !found {
+			out[s.Name] = false
+			continue
+		}
+		holds, err := evalBool(cr.prog, m, &wfContact{fields: fields}, nil, e.Clock.Now())
+		out[s.Name] = err == nil && holds
+	}
+	return out, nil
+}

@@ -2,10 +2,12 @@ package engine_test
 
 import (
 	"bytes"
+	"fmt"
 	"net/mail"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/campaignctl/campaignctl/compiler/plan"
 	"github.com/campaignctl/campaignctl/runtime/mailer/smtptest"
@@ -148,6 +150,38 @@ func TestSuppressionBypassByClass(t *testing.T) {
 		}
 		if r := reason(c.who); r != c.want {
 			t.Errorf("%s@ is suppressed as %q after %s; want %s", c.who, r, c.add, c.want)
+		}
+	}
+}
+
+// What the preference center shows for a type the ledger says nothing about:
+// under opt_out, ticked; with an opt_in policy, as the type's consent
+// condition (or the model's) holds for the contact's row.
+func TestPreferenceDefaults(t *testing.T) {
+	b := setup(t, 4) // contacts 1..4; even ones are active
+	// A campaign for next year: the policy applies to an object, nothing sends.
+	p := testPlan("Hi", campaign("later", t0.AddDate(1, 0, 0).Format(time.RFC3339)))
+	p.Models[0].Consent = "c.active"
+	p.Models[0].Subscriptions = []plan.Subscription{{Name: "news"}, {Name: "offers", Consent: `c.name == "Contact 3"`}}
+	p.Finalize()
+	b.apply(t, p)
+	for key, want := range map[string]string{"2": "news=true offers=true", "3": "news=true offers=true"} {
+		got, err := b.eng.PreferenceDefaults(b.ctx, "c", key)
+		if err != nil || fmt.Sprintf("news=%v offers=%v", got["news"], got["offers"]) != want {
+			t.Errorf("opt_out, contact %s: %v (%v); want %s", key, got, err, want)
+		}
+	}
+	p.Policies = []plan.Policy{{Name: "default", Consent: plan.ConsentOptIn}}
+	p.Finalize()
+	b.apply(t, p)
+	for key, want := range map[string]string{
+		"2":  "news=true offers=false", // active; not Contact 3
+		"3":  "news=false offers=true", // not active; Contact 3
+		"99": "news=false offers=false",
+	} {
+		got, err := b.eng.PreferenceDefaults(b.ctx, "c", key)
+		if err != nil || fmt.Sprintf("news=%v offers=%v", got["news"], got["offers"]) != want {
+			t.Errorf("opt_in, contact %s: %v (%v); want %s", key, got, err, want)
 		}
 	}
 }

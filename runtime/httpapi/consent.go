@@ -76,8 +76,9 @@ func maskEmail(e string) string {
 
 // typeOn is whether mail of subscription type sub goes to the address, as
 // the ledger says: the later of its latest entry for sub and for all
-// marketing mail; without either, on (the mail carrying the link was sent).
-func typeOn(latest map[string]store.ConsentEntry, sub string) bool {
+// marketing mail; without either, def (what the policy and the CRM's consent
+// condition give).
+func typeOn(latest map[string]store.ConsentEntry, sub string, def bool) bool {
 	all, okAll := latest[""]
 	own, okOwn := latest[sub]
 	switch {
@@ -91,7 +92,7 @@ func typeOn(latest map[string]store.ConsentEntry, sub string) bool {
 	case okAll:
 		return all.Action == store.ConsentGrant
 	}
-	return true
+	return def
 }
 
 func (s *Server) preferencePage(w http.ResponseWriter, r *http.Request, c links.Claims, notice string) {
@@ -99,12 +100,38 @@ func (s *Server) preferencePage(w http.ResponseWriter, r *http.Request, c links.
 	if !ok {
 		return
 	}
+	defaults, ok := s.preferenceDefaults(w, r, c)
+	if !ok {
+		return
+	}
 	pg := prefPage{Masked: maskEmail(c.Email), Notice: notice, Suppressed: suppressed}
 	for _, t := range types {
-		pg.Types = append(pg.Types, prefType{Name: t, On: typeOn(latest, t)})
+		pg.Types = append(pg.Types, prefType{Name: t, On: typeOn(latest, t, defaultOn(defaults, t))})
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	prefTpl.Execute(w, pg)
+}
+
+// defaultOn is a type's state without a ledger entry: ticked unless the
+// defaults say otherwise.
+func defaultOn(defaults map[string]bool, sub string) bool {
+	on, ok := defaults[sub]
+	return !ok || on
+}
+
+// preferenceDefaults reads what each type's box shows without a ledger
+// entry; on failure it answers 503 and returns ok false.
+func (s *Server) preferenceDefaults(w http.ResponseWriter, r *http.Request, c links.Claims) (map[string]bool, bool) {
+	if s.PreferenceDefaults == nil {
+		return nil, true
+	}
+	d, err := s.PreferenceDefaults(r.Context(), c.Model, c.ContactKey)
+	if err != nil {
+		s.Log.Error("preference center: reading the consent defaults failed", "err", err)
+		http.Error(w, "could not read your preferences, please retry", http.StatusServiceUnavailable)
+		return nil, false
+	}
+	return d, true
 }
 
 // preferences reads the plan's subscription types and the address's
@@ -164,6 +191,10 @@ func (s *Server) preferencePost(w http.ResponseWriter, r *http.Request, c links.
 		s.preferencePage(w, r, c, "")
 		return true
 	}
+	defaults, ok := s.preferenceDefaults(w, r, c)
+	if !ok {
+		return true
+	}
 	want := r.PostForm["subscription"]
 	for _, t := range want {
 		if !slices.Contains(types, t) {
@@ -173,7 +204,9 @@ func (s *Server) preferencePost(w http.ResponseWriter, r *http.Request, c links.
 	}
 	var changes []store.ConsentChange
 	for _, t := range types {
-		on, was := slices.Contains(want, t), typeOn(latest, t)
+		// Compared with what the page showed: ticking a box shown unticked
+		// (an opt_in contact the CRM does not count as consenting) grants.
+		on, was := slices.Contains(want, t), typeOn(latest, t, defaultOn(defaults, t))
 		switch {
 		case on && !was:
 			changes = append(changes, store.ConsentChange{Subscription: t, Action: store.ConsentGrant})

@@ -1,10 +1,20 @@
 package httpapi
 
 import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/campaignctl/campaignctl/runtime/clock"
+	"github.com/campaignctl/campaignctl/runtime/links"
 	"github.com/campaignctl/campaignctl/runtime/store"
+	"github.com/campaignctl/campaignctl/runtime/store/storetest"
 )
 
 func TestMaskEmail(t *testing.T) {
@@ -24,7 +34,8 @@ func TestMaskEmail(t *testing.T) {
 }
 
 // typeOn is the later of the type's own latest entry and the all-marketing
-// one; without either, on.
+// one; without either, the default (on under opt_out, the CRM's consent
+// condition under opt_in).
 func TestTypeOn(t *testing.T) {
 	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	e := func(id int64, sub, action string, at time.Time) store.ConsentEntry {
@@ -34,22 +45,78 @@ func TestTypeOn(t *testing.T) {
 		name    string
 		entries []store.ConsentEntry
 		want    bool
+		off     bool // the default is off: opt_in without the CRM's consent
 	}{
-		{"no entry", nil, true},
-		{"own withdraw", []store.ConsentEntry{e(1, "news", "withdraw", t0)}, false},
-		{"own grant", []store.ConsentEntry{e(1, "news", "grant", t0)}, true},
-		{"all withdraw", []store.ConsentEntry{e(1, "", "withdraw", t0)}, false},
-		{"own withdraw, later all grant", []store.ConsentEntry{e(1, "news", "withdraw", t0), e(2, "", "grant", t0.Add(time.Hour))}, true},
-		{"all withdraw, later own grant", []store.ConsentEntry{e(1, "", "withdraw", t0), e(2, "news", "grant", t0.Add(time.Hour))}, true},
-		{"same instant: higher id wins", []store.ConsentEntry{e(2, "", "withdraw", t0), e(1, "news", "grant", t0)}, false},
-		{"another type's withdraw", []store.ConsentEntry{e(1, "offers", "withdraw", t0)}, true},
+		{"no entry", nil, true, false},
+		{"no entry, default off", nil, false, true},
+		{"own grant, default off", []store.ConsentEntry{e(1, "news", "grant", t0)}, true, true},
+		{"another type's grant, default off", []store.ConsentEntry{e(1, "offers", "grant", t0)}, false, true},
+		{"all withdraw, later own grant, default off", []store.ConsentEntry{e(1, "", "withdraw", t0), e(2, "news", "grant", t0.Add(time.Hour))}, true, true},
+		{"own withdraw", []store.ConsentEntry{e(1, "news", "withdraw", t0)}, false, false},
+		{"own grant", []store.ConsentEntry{e(1, "news", "grant", t0)}, true, false},
+		{"all withdraw", []store.ConsentEntry{e(1, "", "withdraw", t0)}, false, false},
+		{"own withdraw, later all grant", []store.ConsentEntry{e(1, "news", "withdraw", t0), e(2, "", "grant", t0.Add(time.Hour))}, true, false},
+		{"all withdraw, later own grant", []store.ConsentEntry{e(1, "", "withdraw", t0), e(2, "news", "grant", t0.Add(time.Hour))}, true, false},
+		{"same instant: higher id wins", []store.ConsentEntry{e(2, "", "withdraw", t0), e(1, "news", "grant", t0)}, false, false},
+		{"another type's withdraw", []store.ConsentEntry{e(1, "offers", "withdraw", t0)}, true, false},
 	} {
 		latest := map[string]store.ConsentEntry{}
 		for _, en := range tc.entries {
 			latest[en.Subscription] = en
 		}
-		if got := typeOn(latest, "news"); got != tc.want {
+		if got := typeOn(latest, "news", !tc.off); got != tc.want {
 			t.Errorf("%s: typeOn = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// Under opt_in a type without a ledger entry is shown as what goes: unticked
+// when the CRM's consent condition does not hold, and ticking it records a
+// grant (compared with what the page showed, not with "on").
+func TestPreferenceCenterShowsTheConsentDefaults(t *testing.T) {
+	db, _ := storetest.Open(t)
+	st := &store.Store{DB: db}
+	if _, err := st.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	signer, err := links.NewSigner([]byte("pref-secret-0123456789"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var asked []string
+	srv := &Server{DB: db, Suppressor: st, Links: signer, Clock: clock.NewFake(sentAt), Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Limits: Limits{PerSecond: -1}, Consent: st,
+		Subscriptions: func(context.Context) ([]string, error) { return []string{"news", "offers"}, nil },
+		PreferenceDefaults: func(_ context.Context, model, key string) (map[string]bool, error) {
+			asked = append(asked, model+":"+key)
+			return map[string]bool{"news": false, "offers": true}, nil
+		}}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	c := msgClaims()
+	c.Purpose, c.Email = links.PurposeUnsubscribe, "ann@example.com"
+	link := hs.URL + "/u/" + signer.Sign(c)
+
+	res, body := get(t, link, browserUA)
+	page := string(body)
+	if res.StatusCode != 200 || strings.Contains(page, `value="news" checked`) || !strings.Contains(page, `value="offers" checked`) {
+		t.Fatalf("GET: %d; want news unticked and offers ticked:\n%s", res.StatusCode, page)
+	}
+	if len(asked) != 1 || asked[0] != "lead:42" {
+		t.Errorf("the defaults were asked for %v; want the link's contact lead:42 once", asked)
+	}
+	// Tick news, keep offers: one grant of news, nothing for offers.
+	res, err = http.PostForm(link, url.Values{"action": {"save"}, "subscription": {"news", "offers"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	h, err := st.ConsentHistory(t.Context(), "ann@example.com")
+	if err != nil || len(h) != 1 || h[0].Subscription != "news" || h[0].Action != store.ConsentGrant || h[0].Source != store.ConsentSourcePreferenceCenter {
+		t.Fatalf("ledger after ticking news: %+v (%v); want one grant of news from the preference center", h, err)
+	}
+	_, body = get(t, link, browserUA)
+	if !strings.Contains(string(body), `value="news" checked`) {
+		t.Errorf("news is not ticked after its grant:\n%s", body)
 	}
 }

@@ -87,6 +87,11 @@ type Server struct {
 	// Subscriptions lists the applied plan's subscription types, which the
 	// preference center offers (consent.go).
 	Subscriptions func(ctx context.Context) ([]string, error)
+	// PreferenceDefaults, if set, says for each subscription type of the
+	// contact's model whether its mail goes to the contact when the ledger
+	// has no entry for it (engine.PreferenceDefaults); without it, or for a
+	// type it does not name, the box is ticked (opt_out).
+	PreferenceDefaults func(ctx context.Context, model, contactKey string) (map[string]bool, error)
 }
 
 // Handler returns every route, for one listener: the operator's (/metrics,
