@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -41,6 +42,10 @@ type workflow struct {
 	// the enrolling event.
 	filter, goal cel.Program
 	conds        map[string]cel.Program
+	// segments are the segments of the model the goal and the branch
+	// conditions read (segment.<name>): their membership is read for each
+	// advanced batch (Evaluator.MatchKeys) and bound with the contact.
+	segments []string
 	// ownerField is the contact field holding its owner's address, told by
 	// notify_owner steps: the field an assign_owner step writes, else "owner".
 	ownerField    string
@@ -185,15 +190,36 @@ func compileWorkflow(p *plan.Plan, pw *plan.Workflow) *workflow {
 	if err != nil {
 		return fail(fmt.Errorf("declaring model %s to CEL: %w", m.Name, err))
 	}
-	prog := func(what, expr string) (cel.Program, error) {
+	// The goal and the branch conditions may also read the model's segments;
+	// the trigger filter, decided as events arrive, may not.
+	var modelSegments []string
+	for _, sg := range p.Segments {
+		if sg.Model == m.Name {
+			modelSegments = append(modelSegments, sg.Name)
+		}
+	}
+	condEnv, err := celmodel.WorkflowEnv(m, modelSegments, pw.Trigger.Properties)
+	if err != nil {
+		return fail(fmt.Errorf("declaring model %s to CEL: %w", m.Name, err))
+	}
+	compile := func(env *cel.Env, what, expr, may string) (cel.Program, error) {
 		ast, iss := env.Compile(expr)
 		if iss.Err() != nil {
-			return nil, fmt.Errorf("%s %q: %v (workflow conditions may read the contact's fields, event.* and now; segment references and engagement functions are not evaluated per contact by this version)", what, expr, iss.Err())
+			return nil, fmt.Errorf("%s %q: %v (%s)", what, expr, iss.Err(), may)
+		}
+		// Engagement functions compile (the environment is a segment
+		// filter's) but need the events table, which only a segment's
+		// evaluation reads: refused here rather than read false at run time.
+		if calls, err := celmodel.EngagementCalls(ast.NativeRep(), m.Name); err != nil || len(calls) > 0 {
+			return nil, fmt.Errorf("%s %q calls an engagement function (opened, clicked, event_count, inactive_for), which workflow conditions do not evaluate per contact: declare a segment with that filter and test segment.<name> instead", what, expr)
 		}
 		return env.Program(ast)
 	}
+	prog := func(what, expr string) (cel.Program, error) {
+		return compile(condEnv, what, expr, "workflow goals and branch conditions may read the contact's fields, the model's segments, event.* and now")
+	}
 	if pw.Trigger.Filter != "" && w.eventTypes != nil {
-		if w.filter, err = prog("trigger.filter", pw.Trigger.Filter); err != nil {
+		if w.filter, err = compile(env, "trigger.filter", pw.Trigger.Filter, "a trigger filter may read the contact's fields, event.* and now; test a segment in the workflow's first branch instead"); err != nil {
 			return fail(err)
 		}
 	}
@@ -201,10 +227,12 @@ func compileWorkflow(p *plan.Plan, pw *plan.Workflow) *workflow {
 		if w.goal, err = prog("goal", pw.Goal); err != nil {
 			return fail(err)
 		}
+		w.segments = append(w.segments, segmentsRead(pw.Goal, modelSegments)...)
 	}
 	for _, st := range pw.Steps {
 		switch {
 		case st.Kind == plan.StepBranch && st.Condition != "":
+			w.segments = append(w.segments, segmentsRead(st.Condition, modelSegments)...)
 			c, err := prog("step "+st.Name+": if", st.Condition)
 			if err != nil {
 				return fail(err)
@@ -229,7 +257,38 @@ func compileWorkflow(p *plan.Plan, pw *plan.Workflow) *workflow {
 	if _, err := triggerFilter(pw, m); err != nil {
 		return fail(err)
 	}
+	slices.Sort(w.segments)
+	w.segments = slices.Compact(w.segments)
 	return w
+}
+
+// segmentsRead returns the segments among names that expr may read: those
+// whose variable (segment.<name>) appears in it as a whole word. A name that
+// only appears in a string literal is read for nothing, which costs a query
+// and changes no result.
+func segmentsRead(expr string, names []string) []string {
+	var out []string
+	for _, n := range names {
+		v := celmodel.SegmentVar(n)
+		for i := strings.Index(expr, v); i >= 0; {
+			end := i + len(v)
+			before := i == 0 || !identChar(expr[i-1])
+			if before && (end == len(expr) || !identChar(expr[end])) {
+				out = append(out, n)
+				break
+			}
+			j := strings.Index(expr[end:], v)
+			if j < 0 {
+				break
+			}
+			i = end + j
+		}
+	}
+	return out
+}
+
+func identChar(c byte) bool {
+	return c == '_' || c == '.' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
 }
 
 // eventVar is the CEL variable holding the enrolling event.
@@ -616,15 +675,25 @@ func (w *workflow) event(m map[string]any) any {
 // evalBool evaluates a workflow condition for a contact and event (see
 // workflow.event).
 func evalBool(p cel.Program, m *plan.Model, c *wfContact, event any, now time.Time) (bool, error) {
+	return evalBoolWith(p, m, c, event, now, nil)
+}
+
+// evalBoolWith is evalBool with more variables bound: the contact's segment
+// memberships (segment.<name>) of a goal or a branch condition.
+func evalBoolWith(p cel.Program, m *plan.Model, c *wfContact, event any, now time.Time, vars map[string]any) (bool, error) {
 	var fields map[string]any
 	if c != nil {
 		fields = c.fields
 	}
-	out, _, err := p.Eval(map[string]any{
+	act := map[string]any{
 		m.Name:          celmodel.NewObject(m, newMapRecord(m, fields)),
 		eventVar:        event,
 		celmodel.NowVar: types.Timestamp{Time: now.UTC()},
-	})
+	}
+	for k, v := range vars {
+		act[k] = v
+	}
+	out, _, err := p.Eval(act)
 	if err != nil {
 		return false, err
 	}

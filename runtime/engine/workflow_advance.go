@@ -145,6 +145,14 @@ func (e *Engine) advanceWorkflowGroup(ctx context.Context, adv *store.Advancer, 
 		engagement = engagementByEnrollment(es)
 	}
 	decided := l.decisions(w.asSeries())
+	// The segments the goal and the conditions read, for the whole batch:
+	// one query per segment (pushed down when the segment can be).
+	members := make(map[string]map[string]bool, len(w.segments))
+	for _, sg := range w.segments {
+		if members[sg], err = l.eval.MatchKeys(ctx, e.Store.DB, sg, now, keys); err != nil {
+			return 0, fmt.Errorf("workflow %s: reading segment %s for %d contacts: %w", object, sg, len(keys), err)
+		}
+	}
 
 	var msgs []store.StepMessage
 	var hist []store.StepRecord
@@ -174,15 +182,22 @@ func (e *Engine) advanceWorkflowGroup(ctx context.Context, adv *store.Advancer, 
 		f := flow.WorkflowFacts{Now: now, Conds: map[string]bool{}, CondErrs: map[string]string{}, Times: map[string]time.Time{},
 			Steps: engagement[r.ID], AB: decided}
 		ev := w.event(event)
+		var segVars map[string]any
+		if len(w.segments) > 0 {
+			segVars = make(map[string]any, len(w.segments))
+			for _, sg := range w.segments {
+				segVars[celmodel.SegmentVar(sg)] = members[sg][r.ContactKey]
+			}
+		}
 		if w.goal != nil {
-			ok, err := evalBool(w.goal, w.model, c, ev, now)
+			ok, err := evalBoolWith(w.goal, w.model, c, ev, now, segVars)
 			if err != nil {
 				e.logOnce("workflow goal "+object, "workflow goal could not be evaluated; taken as not reached", fmt.Errorf("workflow %s: goal: %w", object, err))
 			}
 			f.GoalReached = ok
 		}
 		for name, p := range w.conds {
-			ok, err := evalBool(p, w.model, c, ev, now)
+			ok, err := evalBoolWith(p, w.model, c, ev, now, segVars)
 			if err != nil {
 				f.CondErrs[name] = err.Error()
 			}

@@ -532,3 +532,69 @@ func TestCustomerLifecycleWorkflows(t *testing.T) {
 		t.Errorf("the relay received %d messages, want %d", n, len(want))
 	}
 }
+
+// A workflow's branch may read a segment of its model (segment.tier_gold):
+// the membership is read for the advanced batch and bound with the contact.
+// A condition calling an engagement function directly is refused (the
+// workflow is not run, and apply says so), not read false at run time.
+func TestWorkflowBranchReadsASegment(t *testing.T) {
+	p := examplePlan(t, "lifecycle")
+	var w plan.Workflow
+	for _, x := range p.Workflows {
+		if x.Name == "welcome_on_registration" {
+			w = x
+		}
+	}
+	found := false
+	for i, st := range w.Steps {
+		if st.Name == "ordered" {
+			w.Steps[i].Condition = "segment.tier_gold || customer.orders > 0"
+			found = true
+		}
+	}
+	if !found {
+		t.Fatal("welcome_on_registration has no step ordered")
+	}
+	p.Workflows = []plan.Workflow{w}
+	p.Finalize()
+	if nr := engine.NotRun(p); len(nr) != 0 {
+		t.Fatalf("a branch reading a segment is reported as not run: %v", nr)
+	}
+
+	nb, eng := workflowRig(t)
+	db := nb.st.DB
+	db.MustExec(`INSERT INTO crm_customer (id, name, email, orders, value_tier) VALUES
+		(1, 'Gold', 'gold@example.org', 0, 'gold'), (2, 'Plain', 'plain@example.org', 0, 'bronze')`)
+	nb.apply(t, p)
+	nb.step(t, eng)
+	var evs []store.Event
+	for _, id := range []string{"1", "2"} {
+		evs = append(evs, store.Event{OccurredAt: nb.clock.Now(), Model: "customer", ContactKey: id, Type: "registration", Properties: []byte(`{}`)})
+	}
+	if _, err := nb.st.InsertEvents(nb.ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	runWorkflows(t, nb, nb.clock.Now().Add(5*24*time.Hour), nil, eng)
+	got := map[string][]string{}
+	for k := range received(t, nb.relay) {
+		addr, step, _ := strings.Cut(k, "|")
+		got[addr] = append(got[addr], step)
+	}
+	for _, s := range got {
+		sort.Strings(s)
+	}
+	// Subjects: "Welcome to Acme, <name>!" and the offer's "10% off your first order".
+	if g, p := strings.Join(got["gold@example.org"], ","), strings.Join(got["plain@example.org"], ","); len(got["gold@example.org"]) != 1 || !strings.Contains(g, "Welcome") ||
+		len(got["plain@example.org"]) != 2 || !strings.Contains(p, "Welcome") || !strings.Contains(p, "first order") {
+		t.Fatalf("received %v; want the welcome for both and the first-order offer for the customer outside tier_gold only", got)
+	}
+
+	// An engagement function in a condition: not run, and said.
+	w.Steps[2].Condition = "customer.opened(days(7))"
+	p.Workflows = []plan.Workflow{w}
+	p.Finalize()
+	nr := strings.Join(engine.NotRun(p), "\n")
+	if !strings.Contains(nr, "workflow welcome_on_registration") || !strings.Contains(nr, "engagement function") || !strings.Contains(nr, "segment.<name>") {
+		t.Errorf("NotRun for a condition calling opened(): %q; want the workflow named, the reason and the way round it", nr)
+	}
+}
