@@ -216,9 +216,37 @@ func matchPlanFields(pt, it reflect.Type) ([]planField, error) {
 		if !ok || name == "" || name == "-" {
 			return nil, fmt.Errorf("check: %v.%s (%s) has no field %s with a JSON name in %v", it, m.Field.Name, m.Name, m.Field.Name, pt)
 		}
+		if !fits(m, f.Type) {
+			return nil, fmt.Errorf("check: %v.%s (%s) cannot be lowered to %v.%s of type %v", it, m.Field.Name, m.Name, pt, f.Name, f.Type)
+		}
 		out[i] = planField{index: f.Index, json: name}
 	}
 	return out, nil
+}
+
+// fits reports whether a member's value can be lowered to a plan field of
+// type t.
+func fits(m ir.Member, t reflect.Type) bool {
+	if m.Custom {
+		return true
+	}
+	switch m.Form {
+	case ir.FormString:
+		return t.Kind() == reflect.String
+	case ir.FormBool:
+		return t.Kind() == reflect.Bool
+	case ir.FormInt:
+		return t.Kind() == reflect.Int
+	case ir.FormFloat:
+		return t.Kind() == reflect.Float64
+	case ir.FormStringList:
+		return t == reflect.TypeFor[[]string]()
+	case ir.FormBlock:
+		return t.Kind() == reflect.Struct || t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Struct
+	case ir.FormBlocks:
+		return t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct
+	}
+	return false
 }
 
 var nameType = reflect.TypeFor[ir.Name]()
