@@ -172,11 +172,10 @@ func lower(cfg *ir.Config) []*object {
 	objs := make([]*object, 0, cfg.Len())
 	for _, k := range ir.Kinds {
 		for _, src := range k.Objects(cfg) {
-			sv := reflect.ValueOf(src).Elem()
-			o := &object{kind: k.Name, src: src, name: sv.FieldByName("Name").Interface().(ir.Name),
-				decl: sv.FieldByName("DeclRange").Interface().(ir.Range), idx: newIndex()}
+			name, decl := ir.Header(src)
+			o := &object{kind: k.Name, src: src, name: name, decl: decl, idx: newIndex()}
 			dst := reflect.New(k.Kind.Type)
-			lowerStruct(&lowerer{idx: o.idx}, "", sv, dst.Elem())
+			lowerStruct(&lowerer{idx: o.idx}, "", reflect.ValueOf(src).Elem(), dst.Elem())
 			o.value = dst.Interface()
 			objs = append(objs, o)
 		}

@@ -181,3 +181,10 @@ func SetHeader(obj reflect.Value, name Name, decl Range) {
 	}
 	s.FieldByName("DeclRange").Set(reflect.ValueOf(decl))
 }
+
+// Header returns the Name and DeclRange of the object obj points to (a
+// *Campaign).
+func Header(obj any) (Name, Range) {
+	s := reflect.ValueOf(obj).Elem()
+	return s.FieldByName("Name").Interface().(Name), s.FieldByName("DeclRange").Interface().(Range)
+}
