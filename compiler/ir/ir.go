@@ -216,7 +216,6 @@ type Campaign struct {
 	Policy    *String `lang:"policy"`
 	ABTest    *ABTest `lang:"ab_test"`
 	Paused    *Bool   `lang:"paused"`
-	Priority  *Int    `lang:"priority"`
 }
 
 // ABTest sends variants to a test share of the audience, then the winner to the

@@ -191,10 +191,8 @@ type Campaign struct {
 	ABTest *ABTest `json:"ab_test,omitempty"`
 	// Paused holds the campaign: it is not materialized, and its messages
 	// already in the outbox are held at send time, until it is unpaused.
-	Paused bool `json:"paused,omitempty"`
-	// Priority orders campaigns (1 to 10).
-	Priority int    `json:"priority,omitempty"`
-	Hash     string `json:"hash"`
+	Paused bool   `json:"paused,omitempty"`
+	Hash   string `json:"hash"`
 }
 
 // Lookups. Plans are small, so linear scans keep the data plain.
