@@ -3,6 +3,7 @@ package check
 import (
 	"encoding/json"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -152,4 +153,13 @@ func (js *jsonSchema) items(nodes []map[string]any) []map[string]any {
 		}
 	}
 	return out
+}
+
+// TestSchemasHaveEveryKind fails when the schemas' #Kinds and plan.Kinds
+// disagree: a kind the compiler lowers must have a definition to validate
+// against, under the same name, and the lists keep one order.
+func TestSchemasHaveEveryKind(t *testing.T) {
+	if got, want := schemas.Kinds(), plan.KindNames(); !slices.Equal(got, want) {
+		t.Errorf("schemas' #Kinds = %v, plan.Kinds = %v", got, want)
+	}
 }
