@@ -268,10 +268,10 @@ func (c *checker) declare() {
 	}
 }
 
-// plural is the plural of a kind's name, for messages.
+// plural is the plural of a kind's name (plan.Kinds), for messages.
 func plural(kind string) string {
-	if strings.HasSuffix(kind, "y") {
-		return strings.TrimSuffix(kind, "y") + "ies"
+	if k, ok := plan.LookupKind(kind); ok {
+		return k.Plural
 	}
 	return kind + "s"
 }
