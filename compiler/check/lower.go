@@ -250,11 +250,16 @@ func fits(m ir.Member, t reflect.Type) bool {
 
 var nameType = reflect.TypeFor[ir.Name]()
 
+// declRange is the DeclRange of an addressable IR struct.
+func declRange(s reflect.Value) ir.Range {
+	return *s.FieldByName("DeclRange").Addr().Interface().(*ir.Range)
+}
+
 // lowerStruct lowers the IR struct src into the plan struct dst, member by
 // member as declared (ir.Members), at the JSON path prefix.
 func lowerStruct(l *lowerer, prefix string, src, dst reflect.Value) {
 	if n := src.FieldByName("Name"); n.IsValid() && n.Type() == nameType {
-		dst.FieldByName("Name").SetString(l.name(join(prefix, "name"), n.Interface().(ir.Name)))
+		dst.FieldByName("Name").SetString(l.name(join(prefix, "name"), *n.Addr().Interface().(*ir.Name)))
 	}
 	fields := planFieldsOf(dst.Type(), src.Type())
 	for i, m := range ir.Members(src.Type()) {
@@ -278,7 +283,7 @@ func lowerStruct(l *lowerer, prefix string, src, dst reflect.Value) {
 		case m.Form == ir.FormBlock:
 			lowerBlock(l, path, v, d)
 		case m.Form == ir.FormBlocks:
-			lowerBlocks(l, path, src.FieldByName("DeclRange").Interface().(ir.Range), v, d, func(p string, s, d reflect.Value) {
+			lowerBlocks(l, path, declRange(src), v, d, func(p string, s, d reflect.Value) {
 				lowerStruct(l, p, s, d)
 			})
 		}
@@ -291,7 +296,7 @@ func lowerBlock(l *lowerer, path string, v, d reflect.Value) {
 	if v.IsNil() {
 		return
 	}
-	l.block(path, v.Elem().FieldByName("DeclRange").Interface().(ir.Range))
+	l.block(path, declRange(v.Elem()))
 	if d.Kind() == reflect.Pointer {
 		d.Set(reflect.New(d.Type().Elem()))
 		d = d.Elem()
@@ -324,8 +329,8 @@ func lowerBlocks(l *lowerer, path string, owner ir.Range, v, d reflect.Value, lo
 		p := at(path, i)
 		b := v.Index(i).Elem()
 		lowerOne(p, b, out.Index(i))
-		name := b.FieldByName("Name").Interface().(ir.Name)
-		l.mark(p, b.FieldByName("DeclRange").Interface().(ir.Range), false)
+		name := b.FieldByName("Name").Addr().Interface().(*ir.Name)
+		l.mark(p, declRange(b), false)
 		if seen[name.Value] && !dupFound {
 			listRange, dupFound = name.Range, true
 		}
@@ -341,7 +346,7 @@ func lowerCustom(l *lowerer, m ir.Member, path string, src, v, d reflect.Value) 
 	case "bypass":
 		d.Set(reflect.ValueOf(lowerBypass(l, path, v.Interface().(*ir.Bypass))))
 	case "step":
-		lowerBlocks(l, path, src.FieldByName("DeclRange").Interface().(ir.Range), v, d, func(p string, s, d reflect.Value) {
+		lowerBlocks(l, path, declRange(src), v, d, func(p string, s, d reflect.Value) {
 			d.Set(reflect.ValueOf(lowerStep(l, p, s.Addr().Interface().(*ir.Step))))
 		})
 	default:

@@ -153,13 +153,26 @@ func (p *parser) block(m ir.Member, b *hcl.Block, name ir.Name, owner string) re
 		}
 		panic("hclsrc: no reader for the custom member " + m.Name)
 	}
-	if m.Form == ir.FormBlocks {
+	if m.Form == ir.FormBlocks && hasSingleBlocks(m.Elem()) {
+		// Only a block that appears once says who owns it (in "has more
+		// than one" messages), so only then is the name worth building.
 		owner += ": " + describe(m.Name, b)
 	}
 	v := reflect.New(m.Elem())
 	ir.SetHeader(v, name, p.rng(b.DefRange))
 	p.read(v, b.Body, owner)
 	return v
+}
+
+// hasSingleBlocks reports whether the IR struct t has a nested block that
+// may appear at most once.
+func hasSingleBlocks(t reflect.Type) bool {
+	for _, m := range ir.Members(t) {
+		if m.Form == ir.FormBlock {
+			return true
+		}
+	}
+	return false
 }
 
 // bypass reads `bypass { transactional = [...] }`: one attribute per mail class.

@@ -177,14 +177,14 @@ func checkBlock(t reflect.Type, named bool) error {
 func SetHeader(obj reflect.Value, name Name, decl Range) {
 	s := obj.Elem()
 	if f := s.FieldByName("Name"); f.IsValid() && f.Type() == nameType {
-		f.Set(reflect.ValueOf(name))
+		*f.Addr().Interface().(*Name) = name
 	}
-	s.FieldByName("DeclRange").Set(reflect.ValueOf(decl))
+	*s.FieldByName("DeclRange").Addr().Interface().(*Range) = decl
 }
 
 // Header returns the Name and DeclRange of the object obj points to (a
 // *Campaign).
 func Header(obj any) (Name, Range) {
 	s := reflect.ValueOf(obj).Elem()
-	return s.FieldByName("Name").Interface().(Name), s.FieldByName("DeclRange").Interface().(Range)
+	return *s.FieldByName("Name").Addr().Interface().(*Name), *s.FieldByName("DeclRange").Addr().Interface().(*Range)
 }
