@@ -30,5 +30,6 @@
 // even when the value came from an indented heredoc whose indentation HCL strips,
 // or from a quoted string with escape sequences.
 //
-// This package does not parse, validate or render anything.
+// This package does not parse files, validate or render anything: ReadStep
+// only resolves a step's kind from what a front end has read.
 package ir
