@@ -39,7 +39,7 @@ func Compile(fsys fs.FS, opts Options) (*plan.Plan, diag.Diagnostics) {
 		ds = append(ds, diag.Diagnostic{
 			Severity: diag.Error,
 			Summary:  "the campaigns directory declares nothing",
-			Detail: "No model, segment, sender, template, policy, campaign, workflow, sequence or autoresponder was found in any *.hcl or *.cue file. " +
+			Detail: "No " + plan.KindList() + " was found in any *.hcl or *.cue file. " +
 				"An empty plan would stop every campaign when applied, so it is refused; check the directory you passed.",
 		})
 	}

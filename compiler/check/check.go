@@ -245,49 +245,33 @@ func (c *checker) declare() {
 		seen[key] = n.Range
 		return true
 	}
-	for _, m := range c.cfg.Models {
-		if unique("model", m.Name) {
-			c.models[m.Name.Value] = m
+	for _, k := range ir.Kinds {
+		for _, obj := range k.Objects(c.cfg) {
+			n, _ := ir.Header(obj)
+			if !unique(k.Name, n) {
+				continue
+			}
+			// The kinds other objects refer to by name.
+			switch o := obj.(type) {
+			case *ir.Model:
+				c.models[n.Value] = o
+			case *ir.Segment:
+				c.segments[n.Value] = o
+			case *ir.Sender:
+				c.senders[n.Value] = o
+			case *ir.Template:
+				c.templates[n.Value] = o
+			case *ir.Policy:
+				c.policies[n.Value] = o
+			}
 		}
-	}
-	for _, s := range c.cfg.Segments {
-		if unique("segment", s.Name) {
-			c.segments[s.Name.Value] = s
-		}
-	}
-	for _, s := range c.cfg.Senders {
-		if unique("sender", s.Name) {
-			c.senders[s.Name.Value] = s
-		}
-	}
-	for _, t := range c.cfg.Templates {
-		if unique("template", t.Name) {
-			c.templates[t.Name.Value] = t
-		}
-	}
-	for _, p := range c.cfg.Policies {
-		if unique("policy", p.Name) {
-			c.policies[p.Name.Value] = p
-		}
-	}
-	for _, k := range c.cfg.Campaigns {
-		unique("campaign", k.Name)
-	}
-	for _, w := range c.cfg.Workflows {
-		unique("workflow", w.Name)
-	}
-	for _, s := range c.cfg.Sequences {
-		unique("sequence", s.Name)
-	}
-	for _, r := range c.cfg.Autoresponders {
-		unique("autoresponder", r.Name)
 	}
 }
 
-// plural is the plural of a kind's name, for messages.
+// plural is the plural of a kind's name (plan.Kinds), for messages.
 func plural(kind string) string {
-	if strings.HasSuffix(kind, "y") {
-		return strings.TrimSuffix(kind, "y") + "ies"
+	if k, ok := plan.LookupKind(kind); ok {
+		return k.Plural
 	}
 	return kind + "s"
 }

@@ -2,8 +2,9 @@
 // produced it, reports every problem it finds in one pass, and turns the IR into
 // plan objects. It runs in three stages:
 //
-//  1. lower (lower.go): each IR object becomes its plan struct, mechanically,
-//     while a path index records which source range wrote each JSON path
+//  1. lower (lower.go): each IR object becomes its plan struct, mechanically
+//     (each member the IR declares goes to the plan field of the same Go
+//     name, under its JSON name; see package ir), while a path index records which source range wrote each JSON path
 //     ("steps\x002\x00template") and which values were written as zero.
 //  2. schema (schema.go): each plan struct is unified with its CUE definition
 //     (package schemas, the one source of truth for shapes, required fields,

@@ -2,8 +2,11 @@ package check
 
 import (
 	"encoding/json"
+	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/campaignctl/campaignctl/compiler/ir"
 	"github.com/campaignctl/campaignctl/compiler/plan"
@@ -164,319 +167,234 @@ func (l *lowerer) block(path string, decl ir.Range) func(member string) string {
 	return func(member string) string { return join(path, member) }
 }
 
-// blockList lowers a list of named blocks (fields, steps, variants, …) at path,
-// with lowerOne lowering one block at its element path and returning the
-// block's name and declaration with it. Each element maps to its declaration;
-// the list itself maps to the first name written twice, if any, since the
-// schema's error about a list is most often "distinct names"; otherwise to the
-// owner's range. An empty list stays nil, as absent.
-func blockList[B, P any](l *lowerer, path string, owner ir.Range, blocks []B, lowerOne func(p string, b B) (ir.Name, ir.Range, P)) []P {
-	if len(blocks) == 0 {
-		return nil
+// lower lowers every object of cfg, in kind order and then source order.
+func lower(cfg *ir.Config) []*object {
+	objs := make([]*object, 0, cfg.Len())
+	for _, k := range ir.Kinds {
+		for _, src := range k.Objects(cfg) {
+			name, decl := ir.Header(src)
+			o := &object{kind: k.Name, src: src, name: name, decl: decl, idx: newIndex()}
+			dst := reflect.New(k.Kind.Type)
+			lowerStruct(&lowerer{idx: o.idx}, "", reflect.ValueOf(src).Elem(), dst.Elem())
+			o.value = dst.Interface()
+			objs = append(objs, o)
+		}
 	}
-	out := make([]P, len(blocks))
+	return objs
+}
+
+// planField is where a member goes in the plan struct: the field of the
+// same Go name, under its JSON name.
+type planField struct {
+	index []int
+	json  string
+}
+
+var planFields sync.Map // [2]reflect.Type{plan struct, IR struct} → []planField, by member
+
+// planFieldsOf returns the plan field of each member of the IR struct it.
+func planFieldsOf(pt, it reflect.Type) []planField {
+	key := [2]reflect.Type{pt, it}
+	if fs, ok := planFields.Load(key); ok {
+		return fs.([]planField)
+	}
+	fs, err := matchPlanFields(pt, it)
+	if err != nil {
+		panic(err) // TestDeclarations catches it
+	}
+	planFields.Store(key, fs)
+	return fs
+}
+
+func matchPlanFields(pt, it reflect.Type) ([]planField, error) {
+	ms := ir.Members(it)
+	out := make([]planField, len(ms))
+	for i, m := range ms {
+		f, ok := pt.FieldByName(m.Field.Name)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if !ok || name == "" || name == "-" {
+			return nil, fmt.Errorf("check: %v.%s (%s) has no field %s with a JSON name in %v", it, m.Field.Name, m.Name, m.Field.Name, pt)
+		}
+		if !fits(m, f.Type) {
+			return nil, fmt.Errorf("check: %v.%s (%s) cannot be lowered to %v.%s of type %v", it, m.Field.Name, m.Name, pt, f.Name, f.Type)
+		}
+		out[i] = planField{index: f.Index, json: name}
+	}
+	return out, nil
+}
+
+// fits reports whether a member's value can be lowered to a plan field of
+// type t.
+func fits(m ir.Member, t reflect.Type) bool {
+	if m.Custom {
+		return true
+	}
+	switch m.Form {
+	case ir.FormString:
+		return t.Kind() == reflect.String
+	case ir.FormBool:
+		return t.Kind() == reflect.Bool
+	case ir.FormInt:
+		return t.Kind() == reflect.Int
+	case ir.FormFloat:
+		return t.Kind() == reflect.Float64
+	case ir.FormStringList:
+		return t == reflect.TypeFor[[]string]()
+	case ir.FormBlock:
+		return t.Kind() == reflect.Struct || t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Struct
+	case ir.FormBlocks:
+		return t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct
+	}
+	return false
+}
+
+var nameType = reflect.TypeFor[ir.Name]()
+
+// declRange is the DeclRange of an addressable IR struct.
+func declRange(s reflect.Value) ir.Range {
+	return *s.FieldByName("DeclRange").Addr().Interface().(*ir.Range)
+}
+
+// lowerStruct lowers the IR struct src into the plan struct dst, member by
+// member as declared (ir.Members), at the JSON path prefix.
+func lowerStruct(l *lowerer, prefix string, src, dst reflect.Value) {
+	if n := src.FieldByName("Name"); n.IsValid() && n.Type() == nameType {
+		dst.FieldByName("Name").SetString(l.name(join(prefix, "name"), *n.Addr().Interface().(*ir.Name)))
+	}
+	fields := planFieldsOf(dst.Type(), src.Type())
+	for i, m := range ir.Members(src.Type()) {
+		path := join(prefix, fields[i].json)
+		v, d := src.FieldByIndex(m.Field.Index), dst.FieldByIndex(fields[i].index)
+		switch {
+		case m.Custom:
+			lowerCustom(l, m, path, src, v, d)
+		case m.Form == ir.FormString && m.CEL:
+			d.SetString(l.cel(path, v.Interface().(*ir.String)))
+		case m.Form == ir.FormString:
+			d.SetString(l.str(path, v.Interface().(*ir.String)))
+		case m.Form == ir.FormBool:
+			d.SetBool(l.boolean(path, v.Interface().(*ir.Bool)))
+		case m.Form == ir.FormInt:
+			d.SetInt(int64(l.integer(path, v.Interface().(*ir.Int))))
+		case m.Form == ir.FormFloat:
+			d.SetFloat(l.float(path, v.Interface().(*ir.Float)))
+		case m.Form == ir.FormStringList:
+			d.Set(reflect.ValueOf(l.list(path, v.Interface().(*ir.StringList))))
+		case m.Form == ir.FormBlock:
+			lowerBlock(l, path, v, d)
+		case m.Form == ir.FormBlocks:
+			lowerBlocks(l, path, declRange(src), v, d, func(p string, s, d reflect.Value) {
+				lowerStruct(l, p, s, d)
+			})
+		}
+	}
+}
+
+// lowerBlock lowers a nested block (*ir.Trigger) into its plan field (a
+// struct or a pointer to one), unless it is absent.
+func lowerBlock(l *lowerer, path string, v, d reflect.Value) {
+	if v.IsNil() {
+		return
+	}
+	l.block(path, declRange(v.Elem()))
+	if d.Kind() == reflect.Pointer {
+		d.Set(reflect.New(d.Type().Elem()))
+		d = d.Elem()
+	}
+	lowerStruct(l, path, v.Elem(), d)
+}
+
+// lowerNested lowers one nested block of a hand-lowered struct into a new
+// plan struct P, or returns nil if it is absent.
+func lowerNested[P any, S any](l *lowerer, path string, src *S) *P {
+	var out *P
+	lowerBlock(l, path, reflect.ValueOf(src), reflect.ValueOf(&out).Elem())
+	return out
+}
+
+// lowerBlocks lowers a list of named blocks (fields, steps, variants, …) at
+// path into the plan's slice d, with lowerOne lowering one block at its
+// element path. Each element maps to its declaration; the list itself maps
+// to the first name written twice, if any, since the schema's error about a
+// list is most often "distinct names"; otherwise to the owner's range. An
+// empty list stays nil, as absent.
+func lowerBlocks(l *lowerer, path string, owner ir.Range, v, d reflect.Value, lowerOne func(p string, src, dst reflect.Value)) {
+	if v.Len() == 0 {
+		return
+	}
+	out := reflect.MakeSlice(d.Type(), v.Len(), v.Len())
 	listRange, dupFound := owner, false
 	seen := map[string]bool{}
-	for i, b := range blocks {
+	for i := range v.Len() {
 		p := at(path, i)
-		name, decl, v := lowerOne(p, b)
-		l.mark(p, decl, false)
-		out[i] = v
+		b := v.Index(i).Elem()
+		lowerOne(p, b, out.Index(i))
+		name := b.FieldByName("Name").Addr().Interface().(*ir.Name)
+		l.mark(p, declRange(b), false)
 		if seen[name.Value] && !dupFound {
 			listRange, dupFound = name.Range, true
 		}
 		seen[name.Value] = true
 	}
 	l.mark(path, listRange, false)
+	d.Set(out)
+}
+
+// lowerCustom lowers the members the declarations leave to hand-written code.
+func lowerCustom(l *lowerer, m ir.Member, path string, src, v, d reflect.Value) {
+	switch m.Name {
+	case "bypass":
+		d.Set(reflect.ValueOf(lowerBypass(l, path, v.Interface().(*ir.Bypass))))
+	case "step":
+		lowerBlocks(l, path, declRange(src), v, d, func(p string, s, d reflect.Value) {
+			d.Set(reflect.ValueOf(lowerStep(l, p, s.Addr().Interface().(*ir.Step))))
+		})
+	default:
+		panic("check: no lowering for the custom member " + m.Name)
+	}
+}
+
+// lowerBypass lowers a policy's bypass block: one rule list per mail class.
+func lowerBypass(l *lowerer, path string, b *ir.Bypass) map[string][]string {
+	if b == nil {
+		return nil
+	}
+	m := l.block(path, b.DeclRange)
+	out := map[string][]string{}
+	for _, c := range b.Classes {
+		rules := l.list(m(c.Class.Value), c.Rules)
+		if rules == nil {
+			rules = []string{}
+		}
+		out[c.Class.Value] = rules
+	}
 	return out
 }
 
-// lower lowers every object of cfg, in kind order and then source order.
-func lower(cfg *ir.Config) []*object {
-	objs := make([]*object, 0, cfg.Len())
-	add := func(src any, kind string, name ir.Name, decl ir.Range, build func(l *lowerer) any) {
-		o := &object{kind: kind, src: src, name: name, decl: decl, idx: newIndex()}
-		l := &lowerer{idx: o.idx}
-		o.value = build(l)
-		objs = append(objs, o)
+// lowerStep lowers one workflow step at path p. A step's IR is shaped like
+// the plan's, but its members are not declared field by field (see
+// ir.StepMembers), so it is lowered by hand.
+func lowerStep(l *lowerer, p string, s *ir.Step) plan.Step {
+	f := func(name string) string { return join(p, name) }
+	if s.Kind == nil {
+		// Front ends derive a step's kind from its attributes and report a
+		// step that has none; the schema need not say it again.
+		l.mark(f("kind"), s.DeclRange, true)
 	}
-	for _, m := range cfg.Models {
-		add(m, "model", m.Name, m.DeclRange, func(l *lowerer) any { return lowerModel(l, m) })
+	return plan.Step{
+		Name:       l.name(f("name"), s.Name),
+		Kind:       l.str(f("kind"), s.Kind),
+		Next:       l.str(f("next"), s.Next),
+		Duration:   l.str(f("duration"), s.Duration),
+		RelativeTo: l.str(f("relative_to"), s.RelativeTo),
+		Template:   l.str(f("template"), s.Template),
+		ABTest:     lowerNested[plan.ABTest](l, f("ab_test"), s.ABTest),
+		Condition:  l.cel(f("condition"), s.Condition),
+		Engagement: lowerNested[plan.Engagement](l, f("engagement"), s.Engagement),
+		Then:       l.str(f("then"), s.Then),
+		Else:       l.str(f("else"), s.Else),
+		Field:      l.str(f("field"), s.Field),
+		Value:      l.str(f("value"), s.Value),
+		Owners:     l.list(f("owners"), s.Owners),
 	}
-	for _, s := range cfg.Segments {
-		add(s, "segment", s.Name, s.DeclRange, func(l *lowerer) any {
-			return &plan.Segment{
-				Name:            l.name("name", s.Name),
-				Model:           l.str("model", s.Model),
-				Filter:          l.cel("filter", s.Filter),
-				IncludeArchived: l.boolean("include_archived", s.IncludeArchived),
-			}
-		})
-	}
-	for _, s := range cfg.Senders {
-		add(s, "sender", s.Name, s.DeclRange, func(l *lowerer) any {
-			return &plan.Sender{Name: l.name("name", s.Name), From: l.str("from", s.From), ReplyTo: l.str("reply_to", s.ReplyTo)}
-		})
-	}
-	for _, t := range cfg.Templates {
-		add(t, "template", t.Name, t.DeclRange, func(l *lowerer) any {
-			return &plan.Template{
-				Name:         l.name("name", t.Name),
-				Subject:      l.str("subject", t.Subject),
-				HTML:         l.str("html", t.HTML),
-				Text:         l.str("text", t.Text),
-				Class:        l.str("class", t.Class),
-				Subscription: l.str("subscription", t.Subscription),
-			}
-		})
-	}
-	for _, p := range cfg.Policies {
-		add(p, "policy", p.Name, p.DeclRange, func(l *lowerer) any { return lowerPolicy(l, p) })
-	}
-	for _, k := range cfg.Campaigns {
-		add(k, "campaign", k.Name, k.DeclRange, func(l *lowerer) any {
-			return &plan.Campaign{
-				Name:     l.name("name", k.Name),
-				Segment:  l.str("segment", k.Segment),
-				Template: l.str("template", k.Template),
-				Sender:   l.str("sender", k.Sender),
-				SendAt:   l.str("send_at", k.SendAt),
-				Class:    l.str("class", k.Class),
-				Policy:   l.str("policy", k.Policy),
-				ABTest:   lowerABTest(l, "ab_test", k.ABTest),
-				Paused:   l.boolean("paused", k.Paused),
-			}
-		})
-	}
-	for _, w := range cfg.Workflows {
-		add(w, "workflow", w.Name, w.DeclRange, func(l *lowerer) any { return lowerWorkflow(l, w) })
-	}
-	for _, s := range cfg.Sequences {
-		add(s, "sequence", s.Name, s.DeclRange, func(l *lowerer) any { return lowerSequence(l, s) })
-	}
-	for _, r := range cfg.Autoresponders {
-		add(r, "autoresponder", r.Name, r.DeclRange, func(l *lowerer) any { return lowerAutoresponder(l, r) })
-	}
-	return objs
-}
-
-func lowerModel(l *lowerer, m *ir.Model) *plan.Model {
-	pm := &plan.Model{
-		Name:  l.name("name", m.Name),
-		Table: l.str("table", m.Table),
-		Key:   l.str("key", m.Key),
-		Email: l.str("email", m.Email),
-	}
-	pm.Fields = blockList(l, "fields", m.DeclRange, m.Fields, func(p string, f *ir.Field) (ir.Name, ir.Range, plan.Field) {
-		return f.Name, f.DeclRange, plan.Field{
-			Name:     l.name(join(p, "name"), f.Name),
-			Column:   l.str(join(p, "column"), f.Column),
-			Type:     plan.FieldType(l.str(join(p, "type"), f.Type)),
-			Nullable: l.boolean(join(p, "nullable"), f.Nullable),
-		}
-	})
-	pm.DefaultFilter = l.cel("default_filter", m.DefaultFilter)
-	pm.TimeZone = l.str("time_zone", m.TimeZone)
-	pm.Consent = l.cel("consent", m.Consent)
-	if len(m.Subscriptions) > 0 {
-		pm.Subscriptions = blockList(l, "subscriptions", m.DeclRange, m.Subscriptions, func(p string, s *ir.Subscription) (ir.Name, ir.Range, plan.Subscription) {
-			return s.Name, s.DeclRange, plan.Subscription{
-				Name:            l.name(join(p, "name"), s.Name),
-				Consent:         l.cel(join(p, "consent"), s.Consent),
-				DoubleOptIn:     l.boolean(join(p, "double_opt_in"), s.DoubleOptIn),
-				ConfirmTemplate: l.str(join(p, "confirm_template"), s.ConfirmTemplate),
-				ConfirmSender:   l.str(join(p, "confirm_sender"), s.ConfirmSender),
-				ConfirmWithin:   l.str(join(p, "confirm_within"), s.ConfirmWithin),
-				WordingVersion:  l.str(join(p, "wording_version"), s.WordingVersion),
-			}
-		})
-	}
-	return pm
-}
-
-func lowerPolicy(l *lowerer, p *ir.Policy) *plan.Policy {
-	pp := &plan.Policy{
-		Name:                      l.name("name", p.Name),
-		DailyQuota:                l.integer("daily_quota", p.DailyQuota),
-		RatePerMinute:             l.integer("rate_per_minute", p.RatePerMinute),
-		Suppress:                  l.list("suppress", p.Suppress),
-		RequireOrgReplyTo:         l.boolean("require_org_reply_to", p.RequireOrgReplyTo),
-		OrgDomains:                l.list("org_domains", p.OrgDomains),
-		AudienceGrowthWarnPercent: l.integer("audience_growth_warn_percent", p.AudienceGrowthWarnPercent),
-		Consent:                   l.str("consent", p.Consent),
-		EventRetention:            l.str("event_retention", p.EventRetention),
-	}
-	if q := p.QuietHours; q != nil {
-		m := l.block("quiet_hours", q.DeclRange)
-		pp.QuietHours = &plan.QuietHours{Start: l.str(m("start"), q.Start), End: l.str(m("end"), q.End)}
-	}
-	if f := p.FrequencyCap; f != nil {
-		m := l.block("frequency_cap", f.DeclRange)
-		pp.FrequencyCap = &plan.FrequencyCap{Max: l.integer(m("max"), f.Max), Per: l.str(m("per"), f.Per)}
-	}
-	if b := p.Bypass; b != nil {
-		m := l.block("bypass", b.DeclRange)
-		pp.Bypass = map[string][]string{}
-		for _, c := range b.Classes {
-			rules := l.list(m(c.Class.Value), c.Rules)
-			if rules == nil {
-				rules = []string{}
-			}
-			pp.Bypass[c.Class.Value] = rules
-		}
-	}
-	return pp
-}
-
-func lowerABTest(l *lowerer, path string, ab *ir.ABTest) *plan.ABTest {
-	if ab == nil {
-		return nil
-	}
-	m := l.block(path, ab.DeclRange)
-	out := &plan.ABTest{
-		TestPercent:  l.integer(m("test_percent"), ab.TestPercent),
-		Metric:       l.str(m("metric"), ab.Metric),
-		DecideAfter:  l.str(m("decide_after"), ab.DecideAfter),
-		Inconclusive: l.str(m("inconclusive"), ab.Inconclusive),
-	}
-	out.Variants = blockList(l, m("variants"), ab.DeclRange, ab.Variants, func(p string, v *ir.Variant) (ir.Name, ir.Range, plan.Variant) {
-		return v.Name, v.DeclRange, plan.Variant{
-			Name:     l.name(join(p, "name"), v.Name),
-			Subject:  l.str(join(p, "subject"), v.Subject),
-			Template: l.str(join(p, "template"), v.Template),
-		}
-	})
-	return out
-}
-
-func lowerEngagement(l *lowerer, path string, e *ir.Engagement) *plan.Engagement {
-	if e == nil {
-		return nil
-	}
-	m := l.block(path, e.DeclRange)
-	return &plan.Engagement{
-		Step:   l.str(m("step"), e.Step),
-		Event:  l.str(m("event"), e.Event),
-		Within: l.str(m("within"), e.Within),
-	}
-}
-
-func lowerWorkflow(l *lowerer, w *ir.Workflow) *plan.Workflow {
-	pw := &plan.Workflow{
-		Name:   l.name("name", w.Name),
-		Type:   l.str("type", w.Type),
-		Model:  l.str("model", w.Model),
-		Class:  l.str("class", w.Class),
-		Sender: l.str("sender", w.Sender),
-		Policy: l.str("policy", w.Policy),
-		Goal:   l.cel("goal", w.Goal),
-		Paused: l.boolean("paused", w.Paused),
-	}
-	if t := w.Trigger; t != nil {
-		m := l.block("trigger", t.DeclRange)
-		pw.Trigger = plan.Trigger{
-			Event:       l.str(m("event"), t.Event),
-			Filter:      l.cel(m("filter"), t.Filter),
-			Segment:     l.str(m("segment"), t.Segment),
-			Topic:       l.str(m("topic"), t.Topic),
-			Threshold:   l.float(m("threshold"), t.Threshold),
-			Window:      l.str(m("window"), t.Window),
-			InactiveFor: l.str(m("inactive_for"), t.InactiveFor),
-			Field:       l.str(m("field"), t.Field),
-		}
-		pw.Trigger.Properties = blockList(l, m("properties"), t.DeclRange, t.Properties, func(p string, pr *ir.EventProperty) (ir.Name, ir.Range, plan.EventProperty) {
-			return pr.Name, pr.DeclRange, plan.EventProperty{
-				Name: l.name(join(p, "name"), pr.Name),
-				Type: plan.FieldType(l.str(join(p, "type"), pr.Type)),
-			}
-		})
-	}
-	if r := w.Reenroll; r != nil {
-		m := l.block("reenroll", r.DeclRange)
-		pw.Reenroll = &plan.Reenroll{
-			Allowed: l.boolean(m("allowed"), r.Allowed),
-			After:   l.str(m("after"), r.After),
-		}
-	}
-	pw.Steps = blockList(l, "steps", w.DeclRange, w.Steps, func(p string, s *ir.Step) (ir.Name, ir.Range, plan.Step) {
-		f := func(name string) string { return join(p, name) }
-		if s.Kind == nil {
-			// Front ends derive a step's kind from its attributes and report a
-			// step that has none; the schema need not say it again.
-			l.mark(f("kind"), s.DeclRange, true)
-		}
-		return s.Name, s.DeclRange, plan.Step{
-			Name:       l.name(f("name"), s.Name),
-			Kind:       l.str(f("kind"), s.Kind),
-			Next:       l.str(f("next"), s.Next),
-			Duration:   l.str(f("duration"), s.Duration),
-			RelativeTo: l.str(f("relative_to"), s.RelativeTo),
-			Template:   l.str(f("template"), s.Template),
-			ABTest:     lowerABTest(l, f("ab_test"), s.ABTest),
-			Condition:  l.cel(f("condition"), s.Condition),
-			Engagement: lowerEngagement(l, f("engagement"), s.Engagement),
-			Then:       l.str(f("then"), s.Then),
-			Else:       l.str(f("else"), s.Else),
-			Field:      l.str(f("field"), s.Field),
-			Value:      l.str(f("value"), s.Value),
-			Owners:     l.list(f("owners"), s.Owners),
-		}
-	})
-	return pw
-}
-
-func lowerSequence(l *lowerer, s *ir.Sequence) *plan.Sequence {
-	ps := &plan.Sequence{
-		Name:    l.name("name", s.Name),
-		Model:   l.str("model", s.Model),
-		Segment: l.str("segment", s.Segment),
-		Sender:  l.str("sender", s.Sender),
-		Policy:  l.str("policy", s.Policy),
-		Goal:    l.cel("goal", s.Goal),
-		Paused:  l.boolean("paused", s.Paused),
-	}
-	ps.Steps = blockList(l, "steps", s.DeclRange, s.Steps, func(p string, st *ir.SequenceStep) (ir.Name, ir.Range, plan.SequenceStep) {
-		return st.Name, st.DeclRange, plan.SequenceStep{
-			Name:     l.name(join(p, "name"), st.Name),
-			Offset:   l.str(join(p, "offset"), st.Offset),
-			Template: l.str(join(p, "template"), st.Template),
-			When:     lowerEngagement(l, join(p, "when"), st.When),
-			ABTest:   lowerABTest(l, join(p, "ab_test"), st.ABTest),
-		}
-	})
-	return ps
-}
-
-func lowerAutoresponder(l *lowerer, r *ir.Autoresponder) *plan.Autoresponder {
-	pr := &plan.Autoresponder{
-		Name:              l.name("name", r.Name),
-		Model:             l.str("model", r.Model),
-		Segment:           l.str("segment", r.Segment),
-		Sender:            l.str("sender", r.Sender),
-		Mode:              l.str("mode", r.Mode),
-		Start:             l.str("start", r.Start),
-		End:               l.str("end", r.End),
-		Template:          l.str("template", r.Template),
-		MaxFollowUps:      l.integer("max_follow_ups", r.MaxFollowUps),
-		ExcludeResponders: l.boolean("exclude_responders", r.ExcludeResponders),
-		DoNotEmail:        l.str("do_not_email", r.DoNotEmail),
-		Paused:            l.boolean("paused", r.Paused),
-	}
-	pr.FollowUps = blockList(l, "follow_ups", r.DeclRange, r.FollowUps, func(p string, f *ir.FollowUp) (ir.Name, ir.Range, plan.FollowUp) {
-		return f.Name, f.DeclRange, plan.FollowUp{
-			Name:     l.name(join(p, "name"), f.Name),
-			Offset:   l.str(join(p, "offset"), f.Offset),
-			Template: l.str(join(p, "template"), f.Template),
-		}
-	})
-	if rec := r.Recurrence; rec != nil {
-		m := l.block("recurrence", rec.DeclRange)
-		pr.Recurrence = &plan.Recurrence{
-			Unit:       l.str(m("unit"), rec.Unit),
-			Every:      l.integer(m("every"), rec.Every),
-			Weekdays:   l.list(m("weekdays"), rec.Weekdays),
-			DayOfMonth: l.integer(m("day_of_month"), rec.DayOfMonth),
-		}
-	}
-	return pr
 }

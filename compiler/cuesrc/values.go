@@ -25,26 +25,30 @@ import (
 // object is one object, or one block inside an object, being read: its name,
 // where it is declared, and its attributes by name.
 type object struct {
-	l     *loader
-	kind  string // the key of its attribute list in attributes
-	what  string // `segment "x"`, for messages
-	path  []string
-	name  ir.Name
-	decl  ir.Range
-	attrs map[string]cue.Value
+	l *loader
+	// members are the attributes and nested blocks it may have.
+	members []ir.Member
+	what    string // `segment "x"`, for messages
+	path    []string
+	name    ir.Name
+	decl    ir.Range
+	attrs   map[string]cue.Value
 }
 
-// object opens the struct at path, reporting members its kind does not have.
-// ok is false if it is not a struct (reported). what names it in messages;
-// empty means `<kind> "<name>"`.
-func (l *loader) object(kind, what string, path []string, v cue.Value, fallback ir.Range) (o *object, ok bool) {
-	o = &object{l: l, kind: kind, path: path, attrs: map[string]cue.Value{}}
+// object opens the struct at path, reporting members it does not have (ms
+// are those it may have). ok is false if it is not a struct (reported). what
+// names it in messages; empty means `<kind> "<name>"`.
+func (l *loader) object(kind string, ms []ir.Member, what string, path []string, v cue.Value, fallback ir.Range) (o *object, ok bool) {
+	o = &object{l: l, members: ms, path: path, attrs: map[string]cue.Value{}}
 	o.name, o.decl = l.name(path, v, fallback)
 	o.what = what
 	if what == "" {
 		o.what = fmt.Sprintf("%s %q", kind, o.name.Value)
 	}
-	allowed := attributes[kind]
+	allowed := make([]string, len(ms))
+	for i, m := range ms {
+		allowed[i] = m.Name
+	}
 	members, ok := l.structFields(v, path, o.decl, fmt.Sprintf("%s must be a struct, as %s: {%s: ...}", o.what, path[len(path)-1], allowed[0]))
 	if !ok {
 		return o, false
@@ -279,19 +283,20 @@ func (o *object) strList(attr string) *ir.StringList {
 	return out
 }
 
-// block opens a nested struct that appears at most once (trigger: {...}).
-func (o *object) block(attr, kind string) (*object, bool) {
+// block opens a nested struct that appears at most once (trigger: {...}),
+// whose members are ms.
+func (o *object) block(attr string, ms []ir.Member) (*object, bool) {
 	v, ok := o.attrs[attr]
 	if !ok {
 		return nil, false
 	}
 	what := fmt.Sprintf("%s of %s", attr, o.what)
-	return o.l.object(kind, what, o.child(attr), v, o.decl)
+	return o.l.object(attr, ms, what, o.child(attr), v, o.decl)
 }
 
-// named opens a struct of named structs (step: welcome: {...}), each as an
-// object of kind, in CUE's field order.
-func (o *object) named(attr, kind string) []*object {
+// named opens a struct of named structs (step: welcome: {...}), each with
+// the members ms, in CUE's field order.
+func (o *object) named(attr string, ms []ir.Member) []*object {
 	v, ok := o.attrs[attr]
 	if !ok {
 		return nil
@@ -305,7 +310,7 @@ func (o *object) named(attr, kind string) []*object {
 	var out []*object
 	for _, m := range members {
 		what := fmt.Sprintf("%s %q of %s", attr, m.path[len(m.path)-1], o.what)
-		if c, ok := o.l.object(kind, what, m.path, m.v, where); ok {
+		if c, ok := o.l.object(attr, ms, what, m.path, m.v, where); ok {
 			out = append(out, c)
 		}
 	}

@@ -28,8 +28,7 @@ type kind struct {
 	hashIdx int    // index of the Hash field
 }
 
-// planKinds lists the object kinds in plan.Plan field order, which is also the
-// order Finalize hashes them in.
+// planKinds are plan.Kinds, in the order Finalize hashes them in.
 var planKinds = findKinds()
 
 // Kinds returns the object kinds the diff knows, in plan order.
@@ -41,32 +40,30 @@ func Kinds() []string {
 	return out
 }
 
+// findKinds finds the list, name and hash fields of each kind of plan.Kinds.
 func findKinds() []kind {
 	t := reflect.TypeFor[plan.Plan]()
-	var out []kind
-	for i := range t.NumField() {
-		f := t.Field(i)
-		if f.Type.Kind() != reflect.Slice || f.Type.Elem().Kind() != reflect.Struct {
-			continue
-		}
-		elem := f.Type.Elem()
-		nameIdx, hashIdx := -1, -1
-		for j := range elem.NumField() {
-			ef := elem.Field(j)
-			if ef.Type.Kind() != reflect.String {
-				continue
-			}
-			switch jsonName(ef) {
-			case "name":
-				nameIdx = j
-			case "hash":
-				hashIdx = j
+	out := make([]kind, len(plan.Kinds))
+	for i, pk := range plan.Kinds {
+		k := kind{name: pk.Name, field: -1, nameIdx: -1, hashIdx: -1}
+		for j := range t.NumField() {
+			if jsonName(t.Field(j)) == pk.Plural {
+				k.field = j
 			}
 		}
-		if nameIdx < 0 || hashIdx < 0 {
-			continue
+		for j := range pk.Type.NumField() {
+			switch ef := pk.Type.Field(j); {
+			case ef.Type.Kind() != reflect.String:
+			case jsonName(ef) == "name":
+				k.nameIdx = j
+			case jsonName(ef) == "hash":
+				k.hashIdx = j
+			}
 		}
-		out = append(out, kind{name: snakeCase(elem.Name()), field: i, nameIdx: nameIdx, hashIdx: hashIdx})
+		if k.field < 0 || k.nameIdx < 0 || k.hashIdx < 0 {
+			panic(fmt.Sprintf("diff: kind %s has no list, name or hash in the plan", pk.Name))
+		}
+		out[i] = k
 	}
 	return out
 }
@@ -428,20 +425,4 @@ func pathKey(s string) string {
 		return `""`
 	}
 	return s
-}
-
-// snakeCase turns a Go type name into the kind name the plan hash uses:
-// Autoresponder → autoresponder, FollowUp → follow_up.
-func snakeCase(s string) string {
-	var b strings.Builder
-	for i, r := range s {
-		if unicode.IsUpper(r) {
-			if i > 0 {
-				b.WriteByte('_')
-			}
-			r = unicode.ToLower(r)
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }

@@ -166,25 +166,8 @@ func (p *parser) parse() {
 		if len(b.Labels) != 1 {
 			continue // HCL has reported the wrong label count
 		}
-		switch b.Type {
-		case "model":
-			p.model(b)
-		case "segment":
-			p.segment(b)
-		case "sender":
-			p.sender(b)
-		case "template":
-			p.template(b)
-		case "policy":
-			p.policy(b)
-		case "campaign":
-			p.campaign(b)
-		case "workflow":
-			p.workflow(b)
-		case "sequence":
-			p.sequence(b)
-		case "autoresponder":
-			p.autoresponder(b)
+		if k, ok := ir.LookupKind(b.Type); ok {
+			p.object(k, b)
 		}
 	}
 }

@@ -1,10 +1,11 @@
 package ir
 
-import "github.com/campaignctl/campaignctl/compiler/plan"
+import "reflect"
 
 // Config is everything declared in a campaigns tree, in the order the front end
 // read it (files in sorted path order, objects in source order). Duplicates are
-// kept: reporting them is the checker's job.
+// kept: reporting them is the checker's job. It holds one list per kind of
+// plan.Kinds, in that order and under the plan's field names (see Kinds).
 type Config struct {
 	Models         []*Model
 	Segments       []*Segment
@@ -22,21 +23,21 @@ func (c *Config) Append(other *Config) {
 	if other == nil {
 		return
 	}
-	c.Models = append(c.Models, other.Models...)
-	c.Segments = append(c.Segments, other.Segments...)
-	c.Senders = append(c.Senders, other.Senders...)
-	c.Templates = append(c.Templates, other.Templates...)
-	c.Policies = append(c.Policies, other.Policies...)
-	c.Campaigns = append(c.Campaigns, other.Campaigns...)
-	c.Workflows = append(c.Workflows, other.Workflows...)
-	c.Sequences = append(c.Sequences, other.Sequences...)
-	c.Autoresponders = append(c.Autoresponders, other.Autoresponders...)
+	cv, ov := reflect.ValueOf(c).Elem(), reflect.ValueOf(other).Elem()
+	for _, k := range Kinds {
+		f := cv.Field(k.field)
+		f.Set(reflect.AppendSlice(f, ov.Field(k.field)))
+	}
 }
 
 // Len is the number of objects declared, of every kind.
 func (c *Config) Len() int {
-	return len(c.Models) + len(c.Segments) + len(c.Senders) + len(c.Templates) + len(c.Policies) +
-		len(c.Campaigns) + len(c.Workflows) + len(c.Sequences) + len(c.Autoresponders)
+	n := 0
+	cv := reflect.ValueOf(c).Elem()
+	for _, k := range Kinds {
+		n += cv.Field(k.field).Len()
+	}
+	return n
 }
 
 // Name is an object's name with the range of where it is written (the block label
@@ -87,19 +88,19 @@ type Model struct {
 	// DeclRange is the object's header (`model "lead"`), for errors about the
 	// object as a whole.
 	DeclRange     Range
-	Table         *String
-	Key           *String
-	Email         *String
-	DefaultFilter *String
+	Table         *String `lang:"table"`
+	Key           *String `lang:"key"`
+	Email         *String `lang:"email"`
+	DefaultFilter *String `lang:"default_filter,cel"`
 	// TimeZone names the field (of this model) that holds the contact's IANA
 	// time zone, for quiet hours.
-	TimeZone *String
-	Fields   []*Field
+	TimeZone *String  `lang:"time_zone"`
+	Fields   []*Field `lang:"field"`
 	// Consent is a CEL condition that holds for a contact who agreed to
 	// marketing mail.
-	Consent *String
+	Consent *String `lang:"consent,cel"`
 	// Subscriptions are the subscription types declared on the model.
-	Subscriptions []*Subscription
+	Subscriptions []*Subscription `lang:"subscription"`
 }
 
 // Subscription is one subscription type of a model, with its own consent
@@ -107,88 +108,88 @@ type Model struct {
 type Subscription struct {
 	Name      Name
 	DeclRange Range
-	Consent   *String
+	Consent   *String `lang:"consent,cel"`
 	// DoubleOptIn: consent is recorded only when the contact confirms by the
 	// link of ConfirmTemplate, sent from ConfirmSender, valid ConfirmWithin;
 	// WordingVersion names the consent text the contact agreed to.
-	DoubleOptIn     *Bool
-	ConfirmTemplate *String
-	ConfirmSender   *String
-	ConfirmWithin   *String
-	WordingVersion  *String
+	DoubleOptIn     *Bool   `lang:"double_opt_in"`
+	ConfirmTemplate *String `lang:"confirm_template"`
+	ConfirmSender   *String `lang:"confirm_sender"`
+	ConfirmWithin   *String `lang:"confirm_within"`
+	WordingVersion  *String `lang:"wording_version"`
 }
 
 // Field is one typed column of a model.
 type Field struct {
 	Name      Name
 	DeclRange Range
-	Type      *String
-	Column    *String
-	Nullable  *Bool
+	Type      *String `lang:"type"`
+	Column    *String `lang:"column"`
+	Nullable  *Bool   `lang:"nullable"`
 }
 
 // Segment is a CEL filter over one model.
 type Segment struct {
 	Name            Name
 	DeclRange       Range
-	Model           *String
-	Filter          *String
-	IncludeArchived *Bool
+	Model           *String `lang:"model"`
+	Filter          *String `lang:"filter,cel"`
+	IncludeArchived *Bool   `lang:"include_archived"`
 }
 
 // Sender is a from/reply-to identity.
 type Sender struct {
 	Name      Name
 	DeclRange Range
-	From      *String
-	ReplyTo   *String
+	From      *String `lang:"from"`
+	ReplyTo   *String `lang:"reply_to"`
 }
 
 // Template is a message's subject and bodies in Go template syntax.
 type Template struct {
 	Name      Name
 	DeclRange Range
-	Subject   *String
-	HTML      *String
-	Text      *String
+	Subject   *String `lang:"subject,file"`
+	HTML      *String `lang:"html,file"`
+	Text      *String `lang:"text,file"`
 	// Class is marketing, transactional or internal; absent means marketing.
-	Class *String
+	Class *String `lang:"class"`
 	// Subscription names the subscription type the template belongs to.
-	Subscription *String
+	Subscription *String `lang:"subscription"`
 }
 
 // Policy is a set of sending rules, global (named "default") or per object.
 type Policy struct {
 	Name                      Name
 	DeclRange                 Range
-	DailyQuota                *Int
-	RatePerMinute             *Int
-	QuietHours                *QuietHours
-	FrequencyCap              *FrequencyCap
-	Suppress                  *StringList
-	Bypass                    *Bypass
-	RequireOrgReplyTo         *Bool
-	OrgDomains                *StringList
-	AudienceGrowthWarnPercent *Int
+	DailyQuota                *Int          `lang:"daily_quota"`
+	RatePerMinute             *Int          `lang:"rate_per_minute"`
+	QuietHours                *QuietHours   `lang:"quiet_hours"`
+	FrequencyCap              *FrequencyCap `lang:"frequency_cap"`
+	Suppress                  *StringList   `lang:"suppress"`
+	Bypass                    *Bypass       `lang:"bypass,custom"`
+	RequireOrgReplyTo         *Bool         `lang:"require_org_reply_to"`
+	OrgDomains                *StringList   `lang:"org_domains"`
+	AudienceGrowthWarnPercent *Int          `lang:"audience_growth_warn_percent"`
 	// Consent is the regime: opt_in or opt_out.
-	Consent *String
+	Consent *String `lang:"consent"`
 	// EventRetention is how long contact events are kept, in whole days
 	// ("400d", "57w").
-	EventRetention *String
+	EventRetention *String `lang:"event_retention"`
 }
 
 // QuietHours is a daily window in the contact's local time.
 type QuietHours struct {
 	DeclRange Range
-	Start     *String
-	End       *String
+	Start     *String `lang:"start"`
+	End       *String `lang:"end"`
 }
 
 // FrequencyCap bounds marketing messages per contact.
 type FrequencyCap struct {
 	DeclRange Range
-	Max       *Int
-	Per       *String
+	Max       *Int    `lang:"max"`
+	Per       *String `lang:"per"`
 }
 
 // Bypass lists, per mail class, the policy rules that class skips.
@@ -207,78 +208,78 @@ type BypassClass struct {
 type Campaign struct {
 	Name      Name
 	DeclRange Range
-	Segment   *String
-	Template  *String
-	Sender    *String
-	SendAt    *String
-	Class     *String
-	Policy    *String
-	ABTest    *ABTest
-	Paused    *Bool
+	Segment   *String `lang:"segment"`
+	Template  *String `lang:"template"`
+	Sender    *String `lang:"sender"`
+	SendAt    *String `lang:"send_at"`
+	Class     *String `lang:"class"`
+	Policy    *String `lang:"policy"`
+	ABTest    *ABTest `lang:"ab_test"`
+	Paused    *Bool   `lang:"paused"`
 }
 
 // ABTest sends variants to a test share of the audience, then the winner to the
 // rest.
 type ABTest struct {
 	DeclRange    Range
-	TestPercent  *Int
-	Metric       *String
-	DecideAfter  *String
-	Inconclusive *String
-	Variants     []*Variant
+	TestPercent  *Int       `lang:"test_percent"`
+	Metric       *String    `lang:"metric"`
+	DecideAfter  *String    `lang:"decide_after"`
+	Inconclusive *String    `lang:"inconclusive"`
+	Variants     []*Variant `lang:"variant"`
 }
 
 // Variant replaces the subject and/or the template of a send.
 type Variant struct {
 	Name      Name
 	DeclRange Range
-	Subject   *String
-	Template  *String
+	Subject   *String `lang:"subject"`
+	Template  *String `lang:"template"`
 }
 
 // Workflow is a trigger plus steps run per enrolled contact.
 type Workflow struct {
 	Name      Name
 	DeclRange Range
-	Type      *String
-	Model     *String
-	Class     *String
-	Sender    *String
-	Policy    *String
-	Trigger   *Trigger
-	Goal      *String
-	Reenroll  *Reenroll
-	Steps     []*Step
-	Paused    *Bool
+	Type      *String   `lang:"type"`
+	Model     *String   `lang:"model"`
+	Class     *String   `lang:"class"`
+	Sender    *String   `lang:"sender"`
+	Policy    *String   `lang:"policy"`
+	Trigger   *Trigger  `lang:"trigger"`
+	Goal      *String   `lang:"goal,cel"`
+	Reenroll  *Reenroll `lang:"reenroll"`
+	Steps     []*Step   `lang:"step,custom"`
+	Paused    *Bool     `lang:"paused"`
 }
 
 // Trigger says what enrolls a contact in a workflow.
 type Trigger struct {
 	DeclRange   Range
-	Event       *String
-	Filter      *String
-	Segment     *String
-	Topic       *String
-	Threshold   *Float
-	Window      *String
-	InactiveFor *String
-	Field       *String
+	Event       *String `lang:"event"`
+	Filter      *String `lang:"filter,cel"`
+	Segment     *String `lang:"segment"`
+	Topic       *String `lang:"topic"`
+	Threshold   *Float  `lang:"threshold"`
+	Window      *String `lang:"window"`
+	InactiveFor *String `lang:"inactive_for"`
+	Field       *String `lang:"field"`
 	// Properties declare the event's JSON properties and their types.
-	Properties []*EventProperty
+	Properties []*EventProperty `lang:"property"`
 }
 
 // EventProperty is one declared property of a trigger's event.
 type EventProperty struct {
 	Name      Name
 	DeclRange Range
-	Type      *String
+	Type      *String `lang:"type"`
 }
 
 // Reenroll says whether a contact may go through a workflow again.
 type Reenroll struct {
 	DeclRange Range
-	Allowed   *Bool
-	After     *String
+	Allowed   *Bool   `lang:"allowed"`
+	After     *String `lang:"after"`
 }
 
 // Step is one node of a workflow. Kind is one of the plan's step kinds; its
@@ -303,47 +304,25 @@ type Step struct {
 	Owners     *StringList
 }
 
-// StepMarker is a member of a workflow step that gives the step its kind: a
-// step with `wait` is a wait step.
-type StepMarker struct{ Name, Kind string }
-
-// StepMarkers are the step markers, in the order the kinds are listed to the
-// user. Every front end spells them alike (an attribute, or the engagement
-// block), so they are listed here once, with StepMarkerList for messages.
-var StepMarkers = []StepMarker{
-	{"wait", plan.StepWait},
-	{"send", plan.StepSend},
-	{"if", plan.StepBranch},
-	{"engagement", plan.StepBranch},
-	{"set_property", plan.StepSetProperty},
-	{"clear_property", plan.StepClearProperty},
-	{"notify_owner", plan.StepNotifyOwner},
-	{"assign_owner", plan.StepAssignOwner},
-	{"exit", plan.StepExit},
-}
-
-// StepMarkerList names StepMarkers in order, for messages.
-const StepMarkerList = "wait, send, if, engagement, set_property, clear_property, notify_owner, assign_owner or exit"
-
 // Engagement tests what a contact did with an earlier send step.
 type Engagement struct {
 	DeclRange Range
-	Step      *String
-	Event     *String
-	Within    *String
+	Step      *String `lang:"step"`
+	Event     *String `lang:"event"`
+	Within    *String `lang:"within"`
 }
 
 // Sequence is a nurture sequence: sends on offsets from enrollment.
 type Sequence struct {
 	Name      Name
 	DeclRange Range
-	Model     *String
-	Segment   *String
-	Sender    *String
-	Policy    *String
-	Goal      *String
-	Steps     []*SequenceStep
-	Paused    *Bool
+	Model     *String         `lang:"model"`
+	Segment   *String         `lang:"segment"`
+	Sender    *String         `lang:"sender"`
+	Policy    *String         `lang:"policy"`
+	Goal      *String         `lang:"goal,cel"`
+	Steps     []*SequenceStep `lang:"step"`
+	Paused    *Bool           `lang:"paused"`
 }
 
 // SequenceStep is one send of a sequence, optionally gated on engagement with an
@@ -351,44 +330,44 @@ type Sequence struct {
 type SequenceStep struct {
 	Name      Name
 	DeclRange Range
-	Offset    *String
-	Template  *String
-	When      *Engagement
-	ABTest    *ABTest
+	Offset    *String     `lang:"offset"`
+	Template  *String     `lang:"template"`
+	When      *Engagement `lang:"when"`
+	ABTest    *ABTest     `lang:"ab_test"`
 }
 
 // Autoresponder is a Zoho-style series of follow-ups.
 type Autoresponder struct {
 	Name              Name
 	DeclRange         Range
-	Model             *String
-	Segment           *String
-	Sender            *String
-	Mode              *String
-	Start             *String
-	End               *String
-	FollowUps         []*FollowUp
-	Recurrence        *Recurrence
-	Template          *String
-	MaxFollowUps      *Int
-	ExcludeResponders *Bool
-	DoNotEmail        *String
-	Paused            *Bool
+	Model             *String     `lang:"model"`
+	Segment           *String     `lang:"segment"`
+	Sender            *String     `lang:"sender"`
+	Mode              *String     `lang:"mode"`
+	Start             *String     `lang:"start"`
+	End               *String     `lang:"end"`
+	Template          *String     `lang:"template"`
+	FollowUps         []*FollowUp `lang:"follow_up"`
+	Recurrence        *Recurrence `lang:"recurrence"`
+	MaxFollowUps      *Int        `lang:"max_follow_ups"`
+	ExcludeResponders *Bool       `lang:"exclude_responders"`
+	DoNotEmail        *String     `lang:"do_not_email"`
+	Paused            *Bool       `lang:"paused"`
 }
 
 // FollowUp is one send at an offset.
 type FollowUp struct {
 	Name      Name
 	DeclRange Range
-	Offset    *String
-	Template  *String
+	Offset    *String `lang:"offset"`
+	Template  *String `lang:"template"`
 }
 
 // Recurrence is daily, weekly on weekdays, or monthly on a day.
 type Recurrence struct {
 	DeclRange  Range
-	Unit       *String
-	Every      *Int
-	Weekdays   *StringList
-	DayOfMonth *Int
+	Unit       *String     `lang:"unit"`
+	Every      *Int        `lang:"every"`
+	Weekdays   *StringList `lang:"weekdays"`
+	DayOfMonth *Int        `lang:"day_of_month"`
 }

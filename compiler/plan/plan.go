@@ -273,15 +273,9 @@ func (p *Plan) Finalize() {
 	all := sha256.New()
 	// The order of kinds here is the order of the plan hash input; changing it
 	// changes every plan hash.
-	p.Models = finalizeKind(all, "model", p.Models, func(o *Model) (string, *string) { return o.Name, &o.Hash })
-	p.Segments = finalizeKind(all, "segment", p.Segments, func(o *Segment) (string, *string) { return o.Name, &o.Hash })
-	p.Senders = finalizeKind(all, "sender", p.Senders, func(o *Sender) (string, *string) { return o.Name, &o.Hash })
-	p.Templates = finalizeKind(all, "template", p.Templates, func(o *Template) (string, *string) { return o.Name, &o.Hash })
-	p.Policies = finalizeKind(all, "policy", p.Policies, func(o *Policy) (string, *string) { return o.Name, &o.Hash })
-	p.Campaigns = finalizeKind(all, "campaign", p.Campaigns, func(o *Campaign) (string, *string) { return o.Name, &o.Hash })
-	p.Workflows = finalizeKind(all, "workflow", p.Workflows, func(o *Workflow) (string, *string) { return o.Name, &o.Hash })
-	p.Sequences = finalizeKind(all, "sequence", p.Sequences, func(o *Sequence) (string, *string) { return o.Name, &o.Hash })
-	p.Autoresponders = finalizeKind(all, "autoresponder", p.Autoresponders, func(o *Autoresponder) (string, *string) { return o.Name, &o.Hash })
+	for _, k := range Kinds {
+		k.objects(p).finalize(all, k.Name)
+	}
 	p.Hash = hex.EncodeToString(all.Sum(nil))
 }
 
