@@ -451,7 +451,7 @@ func (c *checker) campaign(k *ir.Campaign) {
 	class := sendClass{src: k, written: k.Class}
 	via := fmt.Sprintf("%s sends it to segment %q", owner, val(k.Segment))
 	c.use(templateUse{ref: k.Template, user: owner, via: via, env: me, class: class})
-	c.abTest(owner, k.ABTest, me, class, via)
+	c.abTest(owner, k.ABTest, me, class, via, false)
 	c.sendsFrom(snd, owner, pol)
 }
 

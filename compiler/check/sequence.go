@@ -38,7 +38,7 @@ func (c *checker) sequence(s *ir.Sequence) {
 		so := fmt.Sprintf("step %q of %s", st.Name.Value, owner)
 		offsets[i], known[i] = c.duration(so, "offset", st.Offset, false)
 		c.use(templateUse{ref: st.Template, user: so, via: via, env: me, class: sendClass{fixed: plan.ClassMarketing}})
-		c.abTest(so, st.ABTest, me, sendClass{fixed: plan.ClassMarketing}, via)
+		c.abTest(so, st.ABTest, me, sendClass{fixed: plan.ClassMarketing}, via, usable(s.Goal))
 		if w := st.When; w != nil {
 			c.duration(so, "when within", w.Within, false)
 			c.earlierStep(so, w, s.Steps, index, i, offsets, known)

@@ -96,7 +96,7 @@ func (c *checker) workflow(w *ir.Workflow) {
 		case plan.StepSend:
 			sends = true
 			c.use(templateUse{ref: s.Template, user: so, via: via, env: me, class: class})
-			c.abTest(so, s.ABTest, me, class, via)
+			c.abTest(so, s.ABTest, me, class, via, usable(w.Goal))
 		case plan.StepNotifyOwner:
 			sends = true
 			c.use(templateUse{ref: s.Template, user: so,

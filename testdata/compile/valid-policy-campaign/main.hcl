@@ -76,7 +76,7 @@ campaign "spring_sale" {
   send_at  = "2026-04-01T09:00:00+02:00"
   ab_test {
     test_percent = 20
-    metric       = "revenue"
+    metric       = "click_rate"
     decide_after = "1d"
     variant "plain" {
       subject = "Spring sale"

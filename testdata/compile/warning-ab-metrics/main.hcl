@@ -1,0 +1,80 @@
+# A/B metrics the daemon cannot measure: revenue anywhere, conversions where
+# there is no goal. Both are warnings: the test runs and is decided by its
+# inconclusive policy.
+model "lead" {
+  table = "crm_lead"
+  key   = "id"
+  email = "email"
+  field "name"      { type = "string" }
+  field "converted" { type = "bool" }
+}
+
+segment "all" {
+  model  = "lead"
+  filter = "true"
+}
+
+sender "s" {
+  from = "News <news@acme.example>"
+}
+
+template "a" {
+  subject = "Hello"
+  text    = "Hi {{ .lead.name }}. {{ .unsubscribe_url }}"
+}
+
+template "b" {
+  subject = "Hello again"
+  text    = "Hi {{ .lead.name }}! {{ .unsubscribe_url }}"
+}
+
+campaign "spring" {
+  segment  = "all"
+  template = "a"
+  sender   = "s"
+  ab_test {
+    test_percent = 20
+    metric       = "conversions"
+    variant "first" {
+      template = "a"
+    }
+    variant "second" {
+      template = "b"
+    }
+  }
+}
+
+sequence "nurture" {
+  model   = "lead"
+  segment = "all"
+  sender  = "s"
+  goal    = "lead.converted"
+  step "one" {
+    offset   = "0s"
+    template = "a"
+    ab_test {
+      test_percent = 20
+      metric       = "revenue"
+      variant "first" {
+        template = "a"
+      }
+      variant "second" {
+        template = "b"
+      }
+    }
+  }
+  step "two" {
+    offset   = "2d"
+    template = "a"
+    ab_test {
+      test_percent = 20
+      metric       = "conversions"
+      variant "first" {
+        template = "a"
+      }
+      variant "second" {
+        template = "b"
+      }
+    }
+  }
+}
