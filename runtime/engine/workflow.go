@@ -45,7 +45,9 @@ type workflow struct {
 	// segments are the segments of the model the goal and the branch
 	// conditions read (segment.<name>): their membership is read for each
 	// advanced batch (Evaluator.MatchKeys) and bound with the contact.
-	segments []string
+	// filterSegments are those the trigger filter reads, read for each batch
+	// of events.
+	segments, filterSegments []string
 	// ownerField is the contact field holding its owner's address, told by
 	// notify_owner steps: the field an assign_owner step writes, else "owner".
 	ownerField    string
@@ -185,13 +187,8 @@ func compileWorkflow(p *plan.Plan, pw *plan.Workflow) *workflow {
 		}
 	}
 	// The compiler's environment: event typed by the trigger's declared
-	// properties, or an untyped map without them.
-	env, err := celmodel.WorkflowEnv(m, nil, pw.Trigger.Properties)
-	if err != nil {
-		return fail(fmt.Errorf("declaring model %s to CEL: %w", m.Name, err))
-	}
-	// The goal and the branch conditions may also read the model's segments;
-	// the trigger filter, decided as events arrive, may not.
+	// properties, or an untyped map without them; the trigger filter, the
+	// goal and the branch conditions may also read the model's segments.
 	var modelSegments []string
 	for _, sg := range p.Segments {
 		if sg.Model == m.Name {
@@ -202,10 +199,10 @@ func compileWorkflow(p *plan.Plan, pw *plan.Workflow) *workflow {
 	if err != nil {
 		return fail(fmt.Errorf("declaring model %s to CEL: %w", m.Name, err))
 	}
-	compile := func(env *cel.Env, what, expr, may string) (cel.Program, error) {
-		ast, iss := env.Compile(expr)
+	prog := func(what, expr string) (cel.Program, error) {
+		ast, iss := condEnv.Compile(expr)
 		if iss.Err() != nil {
-			return nil, fmt.Errorf("%s %q: %v (%s)", what, expr, iss.Err(), may)
+			return nil, fmt.Errorf("%s %q: %v (workflow conditions may read the contact's fields, the model's segments, event.* and now)", what, expr, iss.Err())
 		}
 		// Engagement functions compile (the environment is a segment
 		// filter's) but need the events table, which only a segment's
@@ -213,15 +210,13 @@ func compileWorkflow(p *plan.Plan, pw *plan.Workflow) *workflow {
 		if calls, err := celmodel.EngagementCalls(ast.NativeRep(), m.Name); err != nil || len(calls) > 0 {
 			return nil, fmt.Errorf("%s %q calls an engagement function (opened, clicked, event_count, inactive_for), which workflow conditions do not evaluate per contact: declare a segment with that filter and test segment.<name> instead", what, expr)
 		}
-		return env.Program(ast)
-	}
-	prog := func(what, expr string) (cel.Program, error) {
-		return compile(condEnv, what, expr, "workflow goals and branch conditions may read the contact's fields, the model's segments, event.* and now")
+		return condEnv.Program(ast)
 	}
 	if pw.Trigger.Filter != "" && w.eventTypes != nil {
-		if w.filter, err = compile(env, "trigger.filter", pw.Trigger.Filter, "a trigger filter may read the contact's fields, event.* and now; test a segment in the workflow's first branch instead"); err != nil {
+		if w.filter, err = prog("trigger.filter", pw.Trigger.Filter); err != nil {
 			return fail(err)
 		}
+		w.filterSegments = segmentsRead(pw.Trigger.Filter, modelSegments)
 	}
 	if pw.Goal != "" {
 		if w.goal, err = prog("goal", pw.Goal); err != nil {
@@ -570,6 +565,13 @@ func (e *Engine) enrollEvents(ctx context.Context, l *loaded, w *workflow, evs [
 			return 0, fmt.Errorf("workflow %s: trigger.segment %s: %w", name, w.p.Trigger.Segment, err)
 		}
 	}
+	// The segments the trigger filter reads, for the whole batch of events.
+	members := make(map[string]map[string]bool, len(w.filterSegments))
+	for _, sg := range w.filterSegments {
+		if members[sg], err = l.eval.MatchKeys(ctx, e.Store.DB, sg, now, keys); err != nil {
+			return 0, fmt.Errorf("workflow %s: trigger.filter: reading segment %s: %w", name, sg, err)
+		}
+	}
 	prior, err := e.Store.EnrollmentSummaries(ctx, kind, name, keys)
 	if err != nil {
 		return 0, err
@@ -591,7 +593,14 @@ func (e *Engine) enrollEvents(ctx context.Context, l *loaded, w *workflow, evs [
 		}
 		evm := eventMap(ev)
 		if w.filter != nil {
-			ok, err := evalBool(w.filter, w.model, c, w.event(evm), now)
+			var segVars map[string]any
+			for _, sg := range w.filterSegments {
+				if segVars == nil {
+					segVars = map[string]any{}
+				}
+				segVars[celmodel.SegmentVar(sg)] = members[sg][ev.ContactKey]
+			}
+			ok, err := evalBoolWith(w.filter, w.model, c, w.event(evm), now, segVars)
 			if err != nil {
 				e.logOnce("workflow filter "+name, "workflow trigger filter failed for an event; the event does not enroll", fmt.Errorf("workflow %s: trigger.filter on event %d: %w", name, ev.ID, err))
 				continue

@@ -533,8 +533,9 @@ func TestCustomerLifecycleWorkflows(t *testing.T) {
 	}
 }
 
-// A workflow's branch may read a segment of its model (segment.tier_gold):
-// the membership is read for the advanced batch and bound with the contact.
+// A workflow's trigger filter and branch may read a segment of its model
+// (segment.tier_silver, segment.tier_gold): the membership is read for the
+// batch of events or of advanced enrollments and bound with the contact.
 // A condition calling an engagement function directly is refused (the
 // workflow is not run, and apply says so), not read false at run time.
 func TestWorkflowBranchReadsASegment(t *testing.T) {
@@ -555,6 +556,8 @@ func TestWorkflowBranchReadsASegment(t *testing.T) {
 	if !found {
 		t.Fatal("welcome_on_registration has no step ordered")
 	}
+	// And its trigger leaves silver customers out.
+	w.Trigger.Filter = "!segment.tier_silver"
 	p.Workflows = []plan.Workflow{w}
 	p.Finalize()
 	if nr := engine.NotRun(p); len(nr) != 0 {
@@ -564,11 +567,11 @@ func TestWorkflowBranchReadsASegment(t *testing.T) {
 	nb, eng := workflowRig(t)
 	db := nb.st.DB
 	db.MustExec(`INSERT INTO crm_customer (id, name, email, orders, value_tier) VALUES
-		(1, 'Gold', 'gold@example.org', 0, 'gold'), (2, 'Plain', 'plain@example.org', 0, 'bronze')`)
+		(1, 'Gold', 'gold@example.org', 0, 'gold'), (2, 'Plain', 'plain@example.org', 0, 'bronze'), (3, 'Silver', 'silver@example.org', 0, 'silver')`)
 	nb.apply(t, p)
 	nb.step(t, eng)
 	var evs []store.Event
-	for _, id := range []string{"1", "2"} {
+	for _, id := range []string{"1", "2", "3"} {
 		evs = append(evs, store.Event{OccurredAt: nb.clock.Now(), Model: "customer", ContactKey: id, Type: "registration", Properties: []byte(`{}`)})
 	}
 	if _, err := nb.st.InsertEvents(nb.ctx, evs); err != nil {
@@ -587,6 +590,9 @@ func TestWorkflowBranchReadsASegment(t *testing.T) {
 	if g, p := strings.Join(got["gold@example.org"], ","), strings.Join(got["plain@example.org"], ","); len(got["gold@example.org"]) != 1 || !strings.Contains(g, "Welcome") ||
 		len(got["plain@example.org"]) != 2 || !strings.Contains(p, "Welcome") || !strings.Contains(p, "first order") {
 		t.Fatalf("received %v; want the welcome for both and the first-order offer for the customer outside tier_gold only", got)
+	}
+	if len(got["silver@example.org"]) != 0 {
+		t.Errorf("the silver customer, whom the trigger filter leaves out, received %v", got["silver@example.org"])
 	}
 
 	// An engagement function in a condition: not run, and said.
