@@ -165,6 +165,14 @@ func (c *checker) checkEngagement(u celUse, x *textIndex, checked *cel.Ast) {
 	a := checked.NativeRep()
 	ast.PostOrderVisit(a.Expr(), ast.NewExprVisitor(func(e ast.Expr) {
 		_, ok, err := celmodel.ParseEngagementCall(e, u.env.model.Name.Value)
+		if ok && err == nil && u.scope == scopeEvent {
+			// The daemon evaluates workflow conditions per contact, without
+			// the events table an engagement predicate reads.
+			start, end := argRange(a, x, e)
+			c.errorf(u.expr.Sub(start, end), "%s: engagement predicates are not evaluated in workflow conditions", u.owner).Detail =
+				"Declare a segment with this filter and test it here as segment.<name>: segments are evaluated with the events table."
+			return
+		}
 		var ae *celmodel.ArgError
 		if !ok || !errors.As(err, &ae) {
 			return
