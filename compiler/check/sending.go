@@ -119,21 +119,19 @@ func inDomains(addr string, domains []string) bool {
 // abTest checks an A/B test of a send: its variants' templates exist and their
 // subjects parse. The schema checks the percentage, the metric and the number of
 // variants.
-// hasGoal says whether the object has a goal, which conversions count. A
-// metric the daemon cannot measure is a warning: the test then runs and is
-// decided by its inconclusive policy, which is not what the author asked for.
+// hasGoal says whether the object has a goal, which conversions count:
+// conversions without one cannot be measured, a warning, since the test then
+// runs and is decided by its inconclusive policy, which is not what the
+// author asked for.
 func (c *checker) abTest(owner string, ab *ir.ABTest, me *modelEnv, class sendClass, via string, hasGoal bool) {
 	if ab == nil {
 		return
 	}
 	if m := ab.Metric; usable(m) {
 		switch {
-		case m.Value == "revenue":
-			c.warnf(m.Content(), "%s: ab_test metric revenue is not measured by the daemon: the test is decided by its inconclusive policy", owner).Detail =
-				"No event carries an order's value to the variants yet. Pick conversions (the goal reached), open_rate, click_rate or reply_rate to have a winner chosen."
 		case m.Value == "conversions" && !hasGoal:
 			c.warnf(m.Content(), "%s: ab_test metric conversions counts contacts who reach the goal, but there is no goal: the test is decided by its inconclusive policy", owner).Detail =
-				"Campaigns have no goal; a sequence or a workflow has one when it declares goal. Give it a goal, or pick open_rate, click_rate or reply_rate."
+				"Campaigns have no goal; a sequence or a workflow has one when it declares goal. Give it a goal, or pick open_rate, click_rate, reply_rate or revenue (the value of purchase events)."
 		}
 	}
 	c.duration(owner, "ab_test decide_after", ab.DecideAfter, false)

@@ -123,6 +123,34 @@ type Count struct {
 	// sent contact, 0 for none, so len(Revenue) must equal Sent. Not read for
 	// other metrics, where it may be nil.
 	Revenue []float64
+	// RevenueMoments, when Revenue is nil, summarizes the same per-contact
+	// values (their count, mean and sample variance), as Postgres computes
+	// them without sending every value over: its N must equal Sent.
+	RevenueMoments *Moments
+}
+
+// Moments summarizes a sample: its size, mean and sample variance (n-1
+// denominator; 0 for fewer than two values).
+type Moments struct {
+	N         int64
+	Mean, Var float64
+}
+
+// MomentsOf summarizes xs.
+func MomentsOf(xs []float64) Moments {
+	m, v := meanVariance(xs)
+	if len(xs) == 0 {
+		m = 0
+	}
+	return Moments{N: int64(len(xs)), Mean: m, Var: v}
+}
+
+// revenueMoments is c's revenue summarized, from whichever form it came in.
+func (c Count) revenueMoments() Moments {
+	if c.Revenue == nil && c.RevenueMoments != nil {
+		return *c.RevenueMoments
+	}
+	return MomentsOf(c.Revenue)
 }
 
 // Verdict is the outcome of deciding a test. All its numbers are finite, so it
@@ -226,7 +254,7 @@ func Decide(t *plan.ABTest, counts []Count) (Verdict, error) {
 		s.n = s.count.Sent
 		var iv Interval
 		if revenue {
-			iv = meanInterval(s.count.Revenue)
+			iv = momentsInterval(s.count.revenueMoments())
 		} else {
 			iv = wilson(s.count.Successes, s.count.Sent)
 		}
@@ -250,7 +278,7 @@ func Decide(t *plan.ABTest, counts []Count) (Verdict, error) {
 	var p float64
 	if revenue {
 		v.Test = testWelch
-		_, _, p = WelchT(best.count.Revenue, second.count.Revenue)
+		_, _, p = welchMoments(best.count.revenueMoments(), second.count.revenueMoments())
 	} else {
 		v.Test = testZ
 		_, p = ZTest(best.count.Successes, best.n, second.count.Successes, second.n)
@@ -310,6 +338,15 @@ func checkCount(c Count, revenue bool) error {
 		return fmt.Errorf("abtest: variant %q has %d successes but only %d sends", c.Variant, c.Successes, c.Sent)
 	case !revenue:
 		return nil
+	case c.Revenue == nil && c.RevenueMoments != nil:
+		m := *c.RevenueMoments
+		if m.N != c.Sent {
+			return fmt.Errorf("abtest: variant %q has revenue over %d contacts for %d sends: give one per sent contact, 0 for none", c.Variant, m.N, c.Sent)
+		}
+		if math.IsNaN(m.Mean) || math.IsInf(m.Mean, 0) || math.IsNaN(m.Var) || math.IsInf(m.Var, 0) || m.Var < 0 {
+			return fmt.Errorf("abtest: variant %q has revenue mean %v and variance %v, want finite numbers (the variance not negative)", c.Variant, m.Mean, m.Var)
+		}
+		return nil
 	case int64(len(c.Revenue)) != c.Sent:
 		return fmt.Errorf("abtest: variant %q has %d revenue values for %d sends: give one per sent contact, 0 for none", c.Variant, len(c.Revenue), c.Sent)
 	}
@@ -347,12 +384,17 @@ func ZTest(s1, n1, s2, n2 int64) (z, p float64) {
 // no spread, equal means give t = 0, p = 1 and different means t = ±Inf, p = 0.
 // With fewer than two values on either side all three are NaN.
 func WelchT(a, b []float64) (t, df, p float64) {
-	if len(a) < 2 || len(b) < 2 {
+	return welchMoments(MomentsOf(a), MomentsOf(b))
+}
+
+// welchMoments is WelchT on two samples' summaries.
+func welchMoments(a, b Moments) (t, df, p float64) {
+	if a.N < 2 || b.N < 2 {
 		return math.NaN(), math.NaN(), math.NaN()
 	}
-	na, nb := float64(len(a)), float64(len(b))
-	ma, va := meanVariance(a)
-	mb, vb := meanVariance(b)
+	na, nb := float64(a.N), float64(b.N)
+	ma, va := a.Mean, a.Var
+	mb, vb := b.Mean, b.Var
 	sa, sb := va/na, vb/nb
 	se2 := sa + sb
 	if se2 == 0 {
@@ -400,17 +442,16 @@ func wilson(s, n int64) Interval {
 	return Interval{Value: p, Low: max(0, min(p, center-half)), High: min(1, max(p, center+half))}
 }
 
-// meanInterval is the mean of xs with its 95% Student t interval.
-func meanInterval(xs []float64) Interval {
-	if len(xs) == 0 {
+// momentsInterval is a sample's mean with its 95% Student t interval.
+func momentsInterval(m Moments) Interval {
+	if m.N == 0 {
 		return Interval{}
 	}
-	mean, variance := meanVariance(xs)
-	if len(xs) < 2 || variance == 0 {
-		return Interval{Value: mean, Low: mean, High: mean}
+	if m.N < 2 || m.Var == 0 {
+		return Interval{Value: m.Mean, Low: m.Mean, High: m.Mean}
 	}
-	half := studentQuantile975(float64(len(xs)-1)) * math.Sqrt(variance/float64(len(xs)))
-	return Interval{Value: mean, Low: mean - half, High: mean + half}
+	half := studentQuantile975(float64(m.N-1)) * math.Sqrt(m.Var/float64(m.N))
+	return Interval{Value: m.Mean, Low: m.Mean - half, High: m.Mean + half}
 }
 
 // normalTwoSided is P(|Z| >= |z|) for a standard normal Z.

@@ -699,3 +699,35 @@ func TestFormatP(t *testing.T) {
 		}
 	}
 }
+
+// Revenue given as Postgres summarizes it (count, mean, sample variance)
+// decides exactly as the per-contact values it summarizes; a summary over
+// the wrong number of contacts, or not finite, is refused.
+func TestRevenueMomentsDecideAsTheValues(t *testing.T) {
+	test := &plan.ABTest{Metric: "revenue", Variants: []plan.Variant{{Name: "a"}, {Name: "b"}}, Inconclusive: "send_first"}
+	for _, tc := range []struct{ a, b []float64 }{
+		{revenueSample(2000, 10, 50), revenueSample(2000, 10, 80)},
+		{revenueSample(500, 10, 50), revenueSample(500, 10, 51)},
+		{make([]float64, 100), append(make([]float64, 99), 500)},
+	} {
+		byValues, err := Decide(test, []Count{{Variant: "a", Sent: int64(len(tc.a)), Revenue: tc.a}, {Variant: "b", Sent: int64(len(tc.b)), Revenue: tc.b}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ma, mb := MomentsOf(tc.a), MomentsOf(tc.b)
+		byMoments, err := Decide(test, []Count{{Variant: "a", Sent: ma.N, RevenueMoments: &ma}, {Variant: "b", Sent: mb.N, RevenueMoments: &mb}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if byValues.Winner != byMoments.Winner || byValues.Decision != byMoments.Decision || byValues.PValue != byMoments.PValue ||
+			byValues.Rates["b"] != byMoments.Rates["b"] {
+			t.Errorf("by values %+v, by moments %+v: want the same verdict", byValues, byMoments)
+		}
+	}
+	bad := []Moments{{N: 9, Mean: 1}, {N: 10, Mean: math.NaN()}, {N: 10, Mean: 1, Var: -1}}
+	for _, m := range bad {
+		if _, err := Decide(test, []Count{{Variant: "a", Sent: 10, RevenueMoments: &m}}); err == nil {
+			t.Errorf("moments %+v for 10 sends accepted", m)
+		}
+	}
+}

@@ -98,12 +98,20 @@ func (e *Engine) decideCampaignTest(ctx context.Context, l *loaded, c *plan.Camp
 		return d, false, nil
 	default:
 		events, measured := metricEvents[t.Metric]
-		if measured && events != nil {
-			m, _ := modelOf(l.plan, kindCampaign, c.Name)
-			model := ""
-			if m != nil {
-				model = m.Name
+		m, _ := modelOf(l.plan, kindCampaign, c.Name)
+		model := ""
+		if m != nil {
+			model = m.Name
+		}
+		if t.Metric == metricRevenue {
+			counts, err = e.revenueCounts(ctx, kindCampaign, c.Name, "", model, now)
+			if err != nil {
+				return d, false, err
 			}
+			if v, err = abtest.Decide(t, counts); err != nil {
+				return d, false, err
+			}
+		} else if measured && events != nil {
 			vc, err := e.Store.ABCounts(ctx, kindCampaign, c.Name, "", model, events)
 			if err != nil {
 				return d, false, err
@@ -116,7 +124,7 @@ func (e *Engine) decideCampaignTest(ctx context.Context, l *loaded, c *plan.Camp
 				return d, false, err
 			}
 		} else {
-			// A one-off campaign has no goal or revenue the runner measures.
+			// A one-off campaign has no goal: conversions are not measured.
 			v, err = abtest.Decide(t, nil)
 			if err != nil {
 				return d, false, err

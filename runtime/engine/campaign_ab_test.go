@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"math"
 	"net/mail"
 	"strconv"
@@ -161,5 +162,80 @@ func TestRemovedCampaignCancelsItsHeldRemainder(t *testing.T) {
 	}
 	if n := len(nb.relay.Messages()); n != sentBefore {
 		t.Errorf("%d messages went out after the removal", n-sentBefore)
+	}
+}
+
+// A campaign's test judged on revenue: each test contact's purchase events'
+// value since its message, summed in Postgres. Variant a's readers buy more
+// and spend more; a purchase before the message, or without a numeric value,
+// counts for nothing. The decision names a and carries both variants' mean
+// revenue; the remainder gets a.
+func TestCampaignABTestDecidedOnRevenue(t *testing.T) {
+	nb := setupNurture(t, 1000)
+	p := nurturePlan()
+	p.Sequences = nil
+	p.Templates = append(p.Templates, plan.Template{Name: "launch", Subject: "Subject A", Text: "Hi {{ .lead.name }} {{ .unsubscribe_url }}", Class: plan.ClassMarketing})
+	ab := &plan.ABTest{TestPercent: 40, Metric: "revenue", DecideAfter: "4h", Inconclusive: "send_all",
+		Variants: []plan.Variant{{Name: "a", Subject: "Subject A"}, {Name: "b", Subject: "Subject B"}}}
+	p.Campaigns = []plan.Campaign{{Name: "launch", Segment: "restock_waitlist", Template: "launch", Sender: "warehouse", Class: plan.ClassMarketing, ABTest: ab}}
+	p.Finalize()
+	nb.apply(t, p)
+	nb.step(t, nb.eng)
+	nb.step(t, nb.eng)
+
+	byVariant := map[string][]string{}
+	seen := map[string]bool{}
+	for _, l := range nb.leads {
+		addr := strings.ToLower(strings.TrimSpace(l.email))
+		if !l.match || seen[addr] {
+			continue
+		}
+		seen[addr] = true
+		if v, ok := abtest.Assign("campaign", "launch", "", strconv.Itoa(l.id), ab); ok {
+			byVariant[v] = append(byVariant[v], strconv.Itoa(l.id))
+		}
+	}
+	if len(byVariant["a"]) < 30 || len(byVariant["b"]) < 30 {
+		t.Fatalf("test group a=%d b=%d: too small for this test", len(byVariant["a"]), len(byVariant["b"]))
+	}
+	buy := func(key string, at time.Time, props string) {
+		nb.st.DB.MustExec(`INSERT INTO campaignctl.events (occurred_at, model, contact_key, type, properties) VALUES ($1, 'lead', $2, 'purchase', $3)`, at, key, props)
+	}
+	after := nb.clock.Now().Add(time.Hour)
+	for i, k := range byVariant["a"] {
+		if i%2 == 0 {
+			buy(k, after, `{"value": 80}`)
+		}
+	}
+	for i, k := range byVariant["b"] {
+		if i%5 == 0 {
+			buy(k, after, `{"value": 40}`)
+		}
+		// Neither counts: before the message, and a value that is not a number.
+		buy(k, nb.clock.Now().Add(-time.Hour), `{"value": 1000}`)
+		buy(k, after, `{"value": "1000"}`)
+	}
+	nb.clock.Advance(5 * time.Hour)
+	for i := 0; i < 3; i++ {
+		nb.step(t, nb.eng)
+	}
+	var decision, winner, detail string
+	if err := nb.st.DB.QueryRow(`SELECT decision, winner, detail::text FROM campaignctl.ab_decisions WHERE kind = 'campaign' AND object = 'launch'`).Scan(&decision, &winner, &detail); err != nil {
+		t.Fatal(err)
+	}
+	if decision != abtest.DecisionWinner || winner != "a" {
+		t.Fatalf("decision %q winner %q (%s), want the winner a", decision, winner, detail)
+	}
+	na, nbv := float64(len(byVariant["a"])), float64(len(byVariant["b"]))
+	wantA := 80 * math.Ceil(na/2) / na
+	wantB := 40 * math.Ceil(nbv/5) / nbv
+	var d struct {
+		Rates map[string]abtest.Interval `json:"Rates"`
+	}
+	if err := json.Unmarshal([]byte(detail), &d); err != nil {
+		t.Fatalf("decision detail %s: %v", detail, err)
+	}
+	if math.Abs(d.Rates["a"].Value-wantA) > 1e-9 || math.Abs(d.Rates["b"].Value-wantB) > 1e-9 {
+		t.Errorf("mean revenue a=%v b=%v, want %v and %v", d.Rates["a"].Value, d.Rates["b"].Value, wantA, wantB)
 	}
 }

@@ -245,6 +245,24 @@ var metricEvents = map[string][]string{
 	"conversions": nil,
 }
 
+// metricRevenue is the A/B metric read by ABRevenue: each test contact's
+// purchase events' value since its message.
+const metricRevenue = "revenue"
+
+// revenueCounts reads the revenue of a test group as abtest counts.
+func (e *Engine) revenueCounts(ctx context.Context, kind, object, step, model string, now time.Time) ([]abtest.Count, error) {
+	vr, err := e.Store.ABRevenue(ctx, kind, object, step, model, now)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]abtest.Count, 0, len(vr))
+	for _, r := range vr {
+		m := abtest.Moments{N: r.Sent, Mean: r.Mean, Var: r.Var}
+		out = append(out, abtest.Count{Variant: r.Variant, Sent: r.Sent, Successes: r.Purchasers, RevenueMoments: &m})
+	}
+	return out, nil
+}
+
 // decideTests decides each A/B test of s whose decide_after has passed since
 // the test started, and releases the enrollments waiting for it.
 func (e *Engine) decideTests(ctx context.Context, l *loaded, s *series, now time.Time) error {
@@ -268,12 +286,19 @@ func (e *Engine) decideTests(ctx context.Context, l *loaded, s *series, now time
 		d := store.ABDecision{Kind: s.Kind, Object: s.Name, Step: st.Name, DecidedAt: now, Metric: t.Metric}
 		var v abtest.Verdict
 		events, known := metricEvents[t.Metric]
-		if !known {
-			// revenue needs per-contact revenue, which the runner does not read yet:
-			// say so and apply the inconclusive policy rather than guess.
+		switch {
+		case t.Metric == metricRevenue:
+			in, cerr := e.revenueCounts(ctx, s.Kind, s.Name, st.Name, s.Model, now)
+			if cerr != nil {
+				return cerr
+			}
+			v, err = abtest.Decide(t, in)
+		case !known:
+			// A metric this daemon does not know (a plan from a newer
+			// compiler): say so and apply the inconclusive policy.
 			v, err = abtest.Decide(t, nil)
 			v.Reason = "metric " + t.Metric + " is not measured by this version of the daemon; " + v.Reason
-		} else {
+		default:
 			counts, cerr := e.Store.ABCounts(ctx, s.Kind, s.Name, st.Name, s.Model, events)
 			if cerr != nil {
 				return cerr

@@ -16,9 +16,9 @@ import (
 // sender applied at send time; an autoresponder that cannot compile is named
 // with the reason, and a recurring one whose max_follow_ups stops its issues
 // before its end (or at all, without an end) says when; an A/B test judged
-// on revenue is decided by its inconclusive policy; a workflow this daemon
-// cannot run (a condition reading a segment, an unknown step kind) is named
-// with the reason.
+// on conversions where there is no goal is decided by its inconclusive
+// policy; a workflow this daemon cannot run (a condition calling an
+// engagement predicate, an unknown step kind) is named with the reason.
 func NotRun(p *plan.Plan) []string {
 	var out []string
 	for _, w := range workflowsOf(p) {
@@ -26,8 +26,8 @@ func NotRun(p *plan.Plan) []string {
 			out = append(out, w.compileErr.Error()+": this workflow is not run")
 		}
 		for _, st := range w.p.Steps {
-			if st.ABTest != nil && st.ABTest.Metric == "revenue" {
-				out = append(out, fmt.Sprintf("workflow %s / step %s: the A/B metric revenue is not measured; the test is decided by its inconclusive policy (%s)", w.p.Name, st.Name, st.ABTest.Inconclusive))
+			if st.ABTest != nil && st.ABTest.Metric == "conversions" && w.p.Goal == "" {
+				out = append(out, fmt.Sprintf("workflow %s / step %s: the A/B metric conversions counts contacts who reach the goal, and the workflow has none; the test is decided by its inconclusive policy (%s)", w.p.Name, st.Name, st.ABTest.Inconclusive))
 			}
 		}
 	}
@@ -55,14 +55,14 @@ func NotRun(p *plan.Plan) []string {
 		}
 	}
 	for _, c := range p.Campaigns {
-		if t := c.ABTest; t != nil && (t.Metric == "conversions" || t.Metric == "revenue") {
-			out = append(out, fmt.Sprintf("campaign %s: the A/B metric %s is not measured for one-off campaigns; the test is decided by its inconclusive policy (%s)", c.Name, t.Metric, t.Inconclusive))
+		if t := c.ABTest; t != nil && t.Metric == "conversions" {
+			out = append(out, fmt.Sprintf("campaign %s: the A/B metric conversions is not measured for one-off campaigns, which have no goal; the test is decided by its inconclusive policy (%s)", c.Name, t.Inconclusive))
 		}
 	}
 	for _, s := range p.Sequences {
 		for _, st := range s.Steps {
-			if st.ABTest != nil && st.ABTest.Metric == "revenue" {
-				out = append(out, fmt.Sprintf("sequence %s / step %s: the A/B metric revenue is not measured; the test is decided by its inconclusive policy (%s)", s.Name, st.Name, st.ABTest.Inconclusive))
+			if st.ABTest != nil && st.ABTest.Metric == "conversions" && s.Goal == "" {
+				out = append(out, fmt.Sprintf("sequence %s / step %s: the A/B metric conversions counts contacts who reach the goal, and the sequence has none; the test is decided by its inconclusive policy (%s)", s.Name, st.Name, st.ABTest.Inconclusive))
 			}
 		}
 	}

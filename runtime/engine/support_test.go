@@ -16,20 +16,24 @@ func TestNotRunNamesWhatTheDaemonIgnores(t *testing.T) {
 		Models: []plan.Model{{Name: "lead", Fields: []plan.Field{{Name: "score", Type: plan.TypeInt}}}},
 		Workflows: []plan.Workflow{{Name: "ok", Model: "lead", Trigger: plan.Trigger{Event: "page_view"}, Steps: []plan.Step{{Name: "b", Kind: plan.StepBranch, Condition: "lead.score > 3"}}},
 			{Name: "seg", Model: "lead", Trigger: plan.Trigger{Event: "page_view"}, Steps: []plan.Step{{Name: "b", Kind: plan.StepBranch, Condition: "segment.vip"}}}},
-		Sequences: []plan.Sequence{{Name: "n", Steps: []plan.SequenceStep{{Name: "w1", ABTest: &plan.ABTest{Metric: "revenue", Inconclusive: "send_first"}}}}},
-		Campaigns: []plan.Campaign{{Name: "ab", Template: "t", ABTest: &plan.ABTest{Metric: "revenue"}, Policy: "eu"}, {Name: "ab2", Template: "t", ABTest: &plan.ABTest{Metric: "click_rate"}}},
+		Sequences: []plan.Sequence{{Name: "n", Steps: []plan.SequenceStep{{Name: "w1", ABTest: &plan.ABTest{Metric: "conversions", Inconclusive: "send_first"}}}},
+			{Name: "g", Goal: "lead.won", Steps: []plan.SequenceStep{{Name: "w1", ABTest: &plan.ABTest{Metric: "conversions"}}, {Name: "w2", ABTest: &plan.ABTest{Metric: "revenue"}}}}},
+		Campaigns: []plan.Campaign{{Name: "ab", Template: "t", ABTest: &plan.ABTest{Metric: "conversions"}, Policy: "eu"}, {Name: "ab2", Template: "t", ABTest: &plan.ABTest{Metric: "click_rate"}},
+			{Name: "ab3", Template: "t", ABTest: &plan.ABTest{Metric: "revenue"}}},
 		Policies: []plan.Policy{{Name: "eu", FrequencyCap: &plan.FrequencyCap{Max: 3, Per: "7d"}, DailyQuota: 10,
 			Bypass:   map[string][]string{plan.ClassTransactional: {"quiet_hours", "unsubscribed"}},
 			Suppress: []string{"unsubscribed", "blacklisted", "hard_bounce"}}},
 	}
 	got := strings.Join(NotRun(p), "\n")
-	for _, want := range []string{"workflow seg: step b: if \"segment.vip\"", "campaign ab: the A/B metric revenue", "sequence n / step w1: the A/B metric revenue", "policy eu: suppress leaves out complaint"} {
+	for _, want := range []string{"workflow seg: step b: if \"segment.vip\"", "campaign ab: the A/B metric conversions", "sequence n / step w1: the A/B metric conversions", "policy eu: suppress leaves out complaint"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("NotRun lacks %q:\n%s", want, got)
 		}
 	}
-	// A transactional bypass of unsubscribes runs (TestSuppressionBypassByClass).
-	if strings.Contains(got, "autoresponder") || strings.Contains(got, "sequence(s)") || strings.Contains(got, "workflow ok") || strings.Contains(got, "bypass") {
+	// A transactional bypass of unsubscribes runs (TestSuppressionBypassByClass);
+	// revenue is measured, and conversions under a goal.
+	if strings.Contains(got, "autoresponder") || strings.Contains(got, "sequence(s)") || strings.Contains(got, "workflow ok") || strings.Contains(got, "bypass") ||
+		strings.Contains(got, "revenue") || strings.Contains(got, "sequence g") || strings.Contains(got, "ab3") {
 		t.Errorf("NotRun names what the plan does not have or what runs:\n%s", got)
 	}
 	// Autoresponders: single and recurring ones run; one that cannot compile

@@ -327,6 +327,27 @@ func (s *Store) ABCounts(ctx context.Context, kind, object, step, model string, 
 	return out, nil
 }
 
+// VariantRevenue is one variant's revenue figures: the test contacts it was
+// delivered to, how many bought, and their revenue's mean and sample variance.
+type VariantRevenue struct {
+	Variant    string  `db:"variant"`
+	Sent       int64   `db:"sent"`
+	Purchasers int64   `db:"purchasers"`
+	Mean       float64 `db:"mean"`
+	Var        float64 `db:"var"`
+}
+
+// ABRevenue sums, per variant of the test group of (kind, object, step), each
+// test contact's purchase events' value from its message until until (model:
+// the contacts' model).
+func (s *Store) ABRevenue(ctx context.Context, kind, object, step, model string, until time.Time) ([]VariantRevenue, error) {
+	var out []VariantRevenue
+	if err := s.DB.SelectContext(ctx, &out, q("ab-revenue"), kind, object, step, model, until); err != nil {
+		return nil, fmt.Errorf("%s %s / %s: summing the A/B test's revenue: %w", kind, object, step, err)
+	}
+	return out, nil
+}
+
 // RecordABDecision stores the decision (once: a second leader's is ignored) and
 // makes the enrollments waiting for it due at now, in one transaction.
 func (s *Store) RecordABDecision(ctx context.Context, d ABDecision, detail any, now time.Time) error {

@@ -454,6 +454,25 @@ FROM campaignctl.outbox o
 WHERE o.kind = $1 AND o.campaign = $2 AND o.step = $3 AND o.variant <> '' AND o.status = 'sent'
 GROUP BY o.variant;
 
+-- name: ab-revenue
+-- revenue: per variant of the test group, the delivered messages and the
+-- revenue of each test contact: the sum of the numeric properties.value of
+-- its purchase events ($4 the contacts' model) from its test message until
+-- $5 (0 without any), as count, mean and sample variance, so no value
+-- leaves the database; purchasers counts the contacts with some revenue.
+SELECT r.variant, count(*) AS sent, count(*) FILTER (WHERE r.revenue > 0) AS purchasers,
+  coalesce(avg(r.revenue), 0)::float8 AS mean, coalesce(var_samp(r.revenue), 0)::float8 AS var
+FROM (
+  SELECT o.variant,
+    coalesce((SELECT sum((ev.properties->>'value')::float8) FROM campaignctl.events ev
+              WHERE ev.model = $4 AND ev.contact_key = o.contact_key AND ev.type = 'purchase'
+                AND ev.occurred_at >= o.sent_at AND ev.occurred_at < $5
+                AND jsonb_typeof(ev.properties->'value') = 'number'), 0) AS revenue
+  FROM campaignctl.outbox o
+  WHERE o.kind = $1 AND o.campaign = $2 AND o.step = $3 AND o.variant <> '' AND o.status = 'sent'
+) r
+GROUP BY r.variant;
+
 -- name: ab-conversions
 -- conversions: test contacts whose enrollment reached the goal.
 SELECT o.variant, count(*) AS sent,

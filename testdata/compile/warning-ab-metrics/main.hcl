@@ -1,6 +1,6 @@
-# A/B metrics the daemon cannot measure: revenue anywhere, conversions where
-# there is no goal. Both are warnings: the test runs and is decided by its
-# inconclusive policy.
+# An A/B metric the daemon cannot measure: conversions where there is no
+# goal. A warning: the test runs and is decided by its inconclusive policy.
+# Revenue (purchase events' value) and conversions under a goal are fine.
 model "lead" {
   table = "crm_lead"
   key   = "id"
