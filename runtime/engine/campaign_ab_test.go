@@ -22,14 +22,9 @@ func TestCampaignABTestSendsTheWinnerToTheRest(t *testing.T) {
 	const n = 2000
 	nb := setupNurture(t, n)
 	r2 := nb.replica(t, "r1")
-	p := nurturePlan()
-	p.Sequences = nil
-	p.Templates = append(p.Templates, plan.Template{Name: "launch", Subject: "Subject A", Text: "Hi {{ .lead.name }} {{ .unsubscribe_url }}", Class: plan.ClassMarketing})
 	ab := &plan.ABTest{TestPercent: 20, Metric: "click_rate", DecideAfter: "4h", Inconclusive: "send_first",
 		Variants: []plan.Variant{{Name: "a", Subject: "Subject A"}, {Name: "b", Subject: "Subject B"}}}
-	p.Campaigns = []plan.Campaign{{Name: "launch", Segment: "restock_waitlist", Template: "launch", Sender: "warehouse", Class: plan.ClassMarketing, ABTest: ab}}
-	p.Finalize()
-	nb.apply(t, p)
+	nb.apply(t, launchPlan(ab))
 
 	// The audience, one address per person, computed here.
 	audience := map[string]string{} // address → first key
@@ -172,14 +167,9 @@ func TestRemovedCampaignCancelsItsHeldRemainder(t *testing.T) {
 // revenue; the remainder gets a.
 func TestCampaignABTestDecidedOnRevenue(t *testing.T) {
 	nb := setupNurture(t, 1000)
-	p := nurturePlan()
-	p.Sequences = nil
-	p.Templates = append(p.Templates, plan.Template{Name: "launch", Subject: "Subject A", Text: "Hi {{ .lead.name }} {{ .unsubscribe_url }}", Class: plan.ClassMarketing})
 	ab := &plan.ABTest{TestPercent: 40, Metric: "revenue", DecideAfter: "4h", Inconclusive: "send_all",
 		Variants: []plan.Variant{{Name: "a", Subject: "Subject A"}, {Name: "b", Subject: "Subject B"}}}
-	p.Campaigns = []plan.Campaign{{Name: "launch", Segment: "restock_waitlist", Template: "launch", Sender: "warehouse", Class: plan.ClassMarketing, ABTest: ab}}
-	p.Finalize()
-	nb.apply(t, p)
+	nb.apply(t, launchPlan(ab))
 	nb.step(t, nb.eng)
 	nb.step(t, nb.eng)
 
@@ -238,4 +228,15 @@ func TestCampaignABTestDecidedOnRevenue(t *testing.T) {
 	if math.Abs(d.Rates["a"].Value-wantA) > 1e-9 || math.Abs(d.Rates["b"].Value-wantB) > 1e-9 {
 		t.Errorf("mean revenue a=%v b=%v, want %v and %v", d.Rates["a"].Value, d.Rates["b"].Value, wantA, wantB)
 	}
+}
+
+// launchPlan is the nurture rig's plan with one campaign, launch, to the
+// restock waitlist, carrying ab.
+func launchPlan(ab *plan.ABTest) *plan.Plan {
+	p := nurturePlan()
+	p.Sequences = nil
+	p.Templates = append(p.Templates, plan.Template{Name: "launch", Subject: "Subject A", Text: "Hi {{ .lead.name }} {{ .unsubscribe_url }}", Class: plan.ClassMarketing})
+	p.Campaigns = []plan.Campaign{{Name: "launch", Segment: "restock_waitlist", Template: "launch", Sender: "warehouse", Class: plan.ClassMarketing, ABTest: ab}}
+	p.Finalize()
+	return p
 }
