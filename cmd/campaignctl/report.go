@@ -382,6 +382,9 @@ func readReport(ctx context.Context, st *store.Store, name string, now time.Time
 	if err != nil {
 		return doc, needsMigrate(err)
 	}
+	if in.revenue, err = readPendingRevenue(ctx, st, targets, in.decisions, now); err != nil {
+		return doc, needsMigrate(err)
+	}
 	if in.campaigns, err = st.Campaigns(ctx); err != nil {
 		return doc, needsMigrate(err)
 	}
@@ -398,6 +401,32 @@ type reportInput struct {
 	decisions []abDecisionRow
 	live      []abLiveRow
 	campaigns []store.Campaign
+	// revenue: the figures so far of each undecided revenue test, by
+	// revenueKey (the engine's own query, store.ABRevenue).
+	revenue map[string][]store.VariantRevenue
+}
+
+func revenueKey(kind, object, step string) string { return kind + "\x00" + object + "\x00" + step }
+
+// readPendingRevenue reads, for each revenue test not decided yet, each
+// variant's revenue so far, as the engine would decide on it now.
+func readPendingRevenue(ctx context.Context, st *store.Store, targets []reportTarget, decided []abDecisionRow, now time.Time) (map[string][]store.VariantRevenue, error) {
+	out := map[string][]store.VariantRevenue{}
+	for _, t := range targets {
+		for step, ab := range t.tests {
+			if ab == nil || ab.Metric != "revenue" || slices.ContainsFunc(decided, func(d abDecisionRow) bool {
+				return d.Kind == t.kind && d.Object == t.name && d.Step == step
+			}) {
+				continue
+			}
+			vr, err := st.ABRevenue(ctx, t.kind, t.name, step, t.model, now)
+			if err != nil {
+				return nil, err
+			}
+			out[revenueKey(t.kind, t.name, step)] = vr
+		}
+	}
+	return out, nil
 }
 
 type enrolledCount struct {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/campaignctl/campaignctl/compiler/plan"
 	"github.com/campaignctl/campaignctl/runtime/abtest"
+	"github.com/campaignctl/campaignctl/runtime/store"
 )
 
 // A/B verdicts in the report: for a decided test, what the engine decided on
@@ -95,7 +96,7 @@ type abLiveRow struct {
 }
 
 // successes is the row's count for metric, as the engine's metricEvents
-// counts it; false for a metric it does not measure (revenue).
+// counts it; false for revenue, which comes from store.ABRevenue instead.
 func (r abLiveRow) successes(metric string) (int64, bool) {
 	switch metric {
 	case "open_rate":
@@ -136,7 +137,7 @@ func abTestsOf(t reportTarget, in reportInput, now time.Time) []reportABTest {
 		if d != nil {
 			out = append(out, decidedTest(step, ab, d))
 		} else {
-			out = append(out, pendingTest(step, ab, live, now))
+			out = append(out, pendingTest(step, ab, live, in.revenue[revenueKey(t.kind, t.name, step)], now))
 		}
 	}
 	return out
@@ -177,15 +178,28 @@ func decidedTest(step string, ab *plan.ABTest, d *abDecisionRow) reportABTest {
 // pendingTest computes a test's figures so far with abtest.Decide (pure: it
 // only names the test, the intervals and the p-value here; the decision it
 // would take now is not the engine's, which waits for decide_after).
-func pendingTest(step string, ab *plan.ABTest, live []abLiveRow, now time.Time) reportABTest {
+func pendingTest(step string, ab *plan.ABTest, live []abLiveRow, revenue []store.VariantRevenue, now time.Time) reportABTest {
 	r := reportABTest{Step: step, Metric: ab.Metric, State: "pending", DecideAfter: ab.DecideAfter, Variants: []reportABVariant{}}
 	var started time.Time
 	counts := make([]abtest.Count, 0, len(live))
 	measured := true
 	byName := map[string]abLiveRow{}
+	// Revenue: the engine's figures (purchasers as the successes).
+	revenueOf := map[string]store.VariantRevenue{}
+	for _, v := range revenue {
+		revenueOf[v.Variant] = v
+	}
 	for _, l := range live {
 		if started.IsZero() || l.Started.Before(started) {
 			started = l.Started
+		}
+		if ab.Metric == "revenue" {
+			v := revenueOf[l.Variant]
+			m := abtest.Moments{N: v.Sent, Mean: v.Mean, Var: v.Var}
+			l.Sent = v.Sent
+			counts = append(counts, abtest.Count{Variant: l.Variant, Sent: v.Sent, Successes: v.Purchasers, RevenueMoments: &m})
+			byName[l.Variant] = l
+			continue
 		}
 		s, ok := l.successes(ab.Metric)
 		measured = measured && ok
@@ -223,6 +237,9 @@ func pendingTest(step string, ab *plan.ABTest, live []abLiveRow, now time.Time) 
 		rv := reportABVariant{Name: name}
 		if l, ok := byName[name]; ok && measured {
 			s, _ := l.successes(ab.Metric)
+			if ab.Metric == "revenue" {
+				s = revenueOf[name].Purchasers
+			}
 			sent := l.Sent
 			rv.Sent, rv.Successes = &sent, &s
 		} else if measured {

@@ -225,15 +225,25 @@ func TestReportABWording(t *testing.T) {
 		}
 	}
 	ab := reportPlan().Campaigns[0].ABTest
-	before := pendingTest("", ab, []abLiveRow{{Variant: "a", Sent: 40, Clicked: 4, Started: at}, {Variant: "b", Sent: 40, Clicked: 9, Started: at.Add(time.Hour)}}, at.Add(time.Hour))
+	before := pendingTest("", ab, []abLiveRow{{Variant: "a", Sent: 40, Clicked: 4, Started: at}, {Variant: "b", Sent: 40, Clicked: 9, Started: at.Add(time.Hour)}}, nil, at.Add(time.Hour))
 	if before.Reason != "not decided yet (decides at 2026-03-05T09:00:00Z)" {
 		t.Errorf("before its time: %q", before.Reason)
 	}
-	after := pendingTest("", ab, []abLiveRow{{Variant: "a", Sent: 40, Clicked: 4, Started: at}}, at.Add(72*time.Hour))
+	after := pendingTest("", ab, []abLiveRow{{Variant: "a", Sent: 40, Clicked: 4, Started: at}}, nil, at.Add(72*time.Hour))
 	if !strings.HasPrefix(after.Reason, "not decided yet (due since 2026-03-05T09:00:00Z") {
 		t.Errorf("past its time: %q", after.Reason)
 	}
-	none := pendingTest("", ab, nil, at)
+	none := pendingTest("", ab, nil, nil, at)
+	// A revenue test's figures so far come from the engine's revenue query:
+	// the means, and purchasers as the successes.
+	rab := *ab
+	rab.Metric = "revenue"
+	rev := pendingTest("", &rab, []abLiveRow{{Variant: "a", Sent: 40, Started: at}, {Variant: "b", Sent: 40, Started: at}},
+		[]store.VariantRevenue{{Variant: "a", Sent: 40, Purchasers: 10, Mean: 20, Var: 1600}, {Variant: "b", Sent: 40, Purchasers: 4, Mean: 5, Var: 225}}, at)
+	if rev.PValue == nil || rev.Test != "Welch's t-test" || len(rev.Variants) < 2 || rev.Variants[0].Successes == nil || *rev.Variants[0].Successes != 10 ||
+		strings.Contains(rev.Reason, "not measured") {
+		t.Errorf("pending revenue test: %+v", rev)
+	}
 	if none.DecidesAt != nil || none.PValue != nil || !strings.Contains(none.Reason, "no test message has gone out") {
 		t.Errorf("not started: %+v", none)
 	}
