@@ -3,8 +3,11 @@ package main
 import (
 	"encoding/json"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/campaignctl/campaignctl/compiler/plan"
 )
 
 const compileCases = "../../testdata/compile"
@@ -132,5 +135,22 @@ func TestValidateGitHub(t *testing.T) {
 	}
 	if strings.ContainsAny(strings.TrimPrefix(annotations[0], "::"), "\r") {
 		t.Error("annotation holds a raw CR")
+	}
+}
+
+// validate's summary names every kind of object the plan can hold: a kind
+// added to the registry (plan.Kinds) and not to objectCounts fails here.
+func TestObjectCountsNamesEveryKind(t *testing.T) {
+	p := &plan.Plan{}
+	for _, k := range plan.Kinds {
+		if !p.Add(reflect.New(k.Type).Interface()) {
+			t.Fatalf("plan.Add refused a %s", k.Name)
+		}
+	}
+	got := objectCounts(p)
+	for _, k := range plan.Kinds {
+		if !strings.Contains(got, "1 "+k.Name) {
+			t.Errorf("objectCounts of a plan with one object of each kind is %q: it does not name %s", got, k.Name)
+		}
 	}
 }
