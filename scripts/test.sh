@@ -7,6 +7,12 @@ cd "$(dirname "$0")/.."
 command -v go >/dev/null || export PATH="$PATH:/usr/local/go/bin"
 
 mode=${1:-test}
+# -trimpath keeps the checkout's directory out of what is compiled, so a fresh
+# clone (CI, another worktree) reuses the build cache for unchanged packages
+# instead of compiling (and race-instrumenting) all of them again: about 70 s
+# of CPU per run on the 2-core machine. It reaches the binaries the tests
+# build too (go build, go run), through GOFLAGS.
+export GOFLAGS="-trimpath${GOFLAGS:+ $GOFLAGS}"
 export CAMPAIGNCTL_PG_PORT=${CAMPAIGNCTL_TEST_PG_PORT:-55433}
 export CAMPAIGNCTL_PG_DIR=${CAMPAIGNCTL_TEST_PG_DIR:-$PWD/.data/pg-test}
 
@@ -77,10 +83,12 @@ done
 # runs' failure reports never interleave.
 plain_log=$(mktemp)
 trap 'rm -f "$plain_log"; bash scripts/pg.sh stop >/dev/null 2>&1 || true' EXIT
-go test -count=1 -timeout 20m "${plain[@]}" >"$plain_log" 2>&1 &
+# -vet=off: go vet ./... above ran every analyzer already; go test's own vet
+# is a subset of them.
+go test -vet=off -count=1 -timeout 20m "${plain[@]}" >"$plain_log" 2>&1 &
 plain_pid=$!
 race_status=0
-go test -race -count=1 -timeout 20m -p 4 "${race[@]}" || race_status=$?
+go test -vet=off -race -count=1 -timeout 20m -p 4 "${race[@]}" || race_status=$?
 plain_status=0
 wait "$plain_pid" || plain_status=$?
 cat "$plain_log"
