@@ -119,6 +119,7 @@ workflow "engaged" {
 // gets both; consent per subscription type is read apart; the ledger says
 // why each message was not sent, and explain names missing consent.
 func TestOptInPolicyHoldsBackMarketingMailWithoutConsent(t *testing.T) {
+	t.Parallel()
 	db, url := storetest.Open(t)
 	db.MustExec(`CREATE TABLE consent_person (id bigint PRIMARY KEY, email text, name text, marketing_ok boolean, news_ok boolean NOT NULL);
 		INSERT INTO consent_person VALUES
@@ -143,8 +144,8 @@ func TestOptInPolicyHoldsBackMarketingMailWithoutConsent(t *testing.T) {
 	planPath := filepath.Join(dir, "plan.json")
 	mustRun(t, 0, "plan", "--no-git", "-o", planPath, src)
 	mustRun(t, 0, "apply", "--db", url, planPath)
-	t.Setenv("CAMPAIGNCTL_SECRET", "consent-secret-0123456789")
-	mustRun(t, 0, "serve", "--db", url, "--smtp", addr.String(), "--listen", "", "--exit-when-idle", "--interval", "20ms",
+	e2 := env{"CAMPAIGNCTL_SECRET": "consent-secret-0123456789"}
+	e2.mustRun(t, 0, "serve", "--db", url, "--smtp", addr.String(), "--listen", "", "--exit-when-idle", "--interval", "20ms",
 		"--clock-start", "2026-12-02T00:00:00Z", "--clock-speed", "1000000", "--public-url", "http://mail.test")
 
 	// Who received what, from the capture server (object → recipients).
@@ -196,7 +197,7 @@ func TestOptInPolicyHoldsBackMarketingMailWithoutConsent(t *testing.T) {
 	}
 
 	// explain names missing consent, for the contact and on its messages.
-	out := mustRun(t, 0, "explain", "--db", url, "person:2")
+	out := e2.mustRun(t, 0, "explain", "--db", url, "person:2")
 	for _, s := range []string{
 		"consent: person.marketing_ok does not hold: missing consent",
 		"consent to newsletter: person.news_ok does not hold: missing consent",
@@ -211,13 +212,13 @@ func TestOptInPolicyHoldsBackMarketingMailWithoutConsent(t *testing.T) {
 	// The consent ledger decides over the CRM's field when it has an entry:
 	// an operator's withdrawal stops a contact the CRM says agreed, a grant
 	// lets one go the CRM says did not, per subscription type or for all.
-	mustRun(t, 0, "consent", "--db", url, "withdraw", "yes@example.com", "--actor", "ops", "--reason", "asked by phone")
-	mustRun(t, 0, "consent", "--db", url, "grant", "person:2", "--source", "form", "--actor", "ops", "--reason", "paper form")
-	mustRun(t, 0, "consent", "--db", url, "grant", "null@example.com", "--subscription", "newsletter", "--actor", "ops")
-	if out := mustRun(t, 1, "consent", "--db", url, "grant", "null@example.com", "--subscription", "newsleter", "--actor", "ops"); out != "" {
+	e2.mustRun(t, 0, "consent", "--db", url, "withdraw", "yes@example.com", "--actor", "ops", "--reason", "asked by phone")
+	e2.mustRun(t, 0, "consent", "--db", url, "grant", "person:2", "--source", "form", "--actor", "ops", "--reason", "paper form")
+	e2.mustRun(t, 0, "consent", "--db", url, "grant", "null@example.com", "--subscription", "newsletter", "--actor", "ops")
+	if out := e2.mustRun(t, 1, "consent", "--db", url, "grant", "null@example.com", "--subscription", "newsleter", "--actor", "ops"); out != "" {
 		t.Errorf("a refused grant printed %q", out)
 	}
-	show := mustRun(t, 0, "consent", "--db", url, "show", "person:1")
+	show := e2.mustRun(t, 0, "consent", "--db", url, "show", "person:1")
 	for _, s := range []string{"yes@example.com: 1 entries", "withdraw  all marketing  operator  actor=ops reason=asked by phone"} {
 		if !strings.Contains(show, s) {
 			t.Errorf("consent show person:1 does not say %q:\n%s", s, show)
@@ -240,7 +241,7 @@ campaign "news2" {
 	}
 	mustRun(t, 0, "plan", "--no-git", "-o", planPath, src)
 	mustRun(t, 0, "apply", "--db", url, planPath)
-	mustRun(t, 0, "serve", "--db", url, "--smtp", addr.String(), "--listen", "", "--exit-when-idle", "--interval", "20ms",
+	e2.mustRun(t, 0, "serve", "--db", url, "--smtp", addr.String(), "--listen", "", "--exit-when-idle", "--interval", "20ms",
 		"--clock-start", "2026-12-03T00:00:00Z", "--clock-speed", "1000000", "--public-url", "http://mail.test")
 	got = map[string][]string{}
 	for _, m := range srv.Messages() {

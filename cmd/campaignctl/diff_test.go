@@ -18,7 +18,6 @@ import (
 	"github.com/campaignctl/campaignctl/compiler"
 	"github.com/campaignctl/campaignctl/compiler/diff"
 	"github.com/campaignctl/campaignctl/runtime/store"
-	"github.com/campaignctl/campaignctl/runtime/store/storetest"
 )
 
 const diffCases = "../../testdata/diff"
@@ -35,6 +34,7 @@ func runSub(f func([]string, io.Writer, io.Writer) int, args ...string) (int, st
 // (directories and plan files alike) and checks the exit code and that each
 // format prints exactly what the package's golden files hold.
 func TestDiffCLIMatchesGolden(t *testing.T) {
+	t.Parallel()
 	entries, err := os.ReadDir(diffCases)
 	if err != nil {
 		t.Fatal(err)
@@ -106,6 +106,7 @@ func TestDiffUsageAndErrors(t *testing.T) {
 }
 
 func TestDiffPlanThatDoesNotCompile(t *testing.T) {
+	t.Parallel()
 	bad := t.TempDir()
 	writeTestFiles(t, bad, map[string]string{"main.hcl": "segment \"x\" {\n  model = \"nope\"\n  filter = \"true\"\n}\n"})
 	code, stdout, stderr := runSub(runDiff, filepath.Join(diffCases, "no-change", "old"), bad)
@@ -145,12 +146,8 @@ func TestDiffColor(t *testing.T) {
 // reason and checks that diff --db reports the before and after counts that
 // hand-written SQL gives over the demo CRM, in text and JSON.
 func TestDiffImpactCountsAudiencesInTheDatabase(t *testing.T) {
-	db, url := storetest.Open(t)
-	crm, err := os.ReadFile("../../testdata/crm/crm.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.MustExec(string(crm))
+	t.Parallel()
+	db, url := demoCRMDB(t)
 	count := func(reason string) int64 {
 		var n int64
 		if err := db.Get(&n, `SELECT count(*) FROM crm_lead WHERE NOT blacklisted
@@ -532,6 +529,7 @@ func TestDiffBaseSingleBranchClone(t *testing.T) {
 }
 
 func TestGraphCLI(t *testing.T) {
+	t.Parallel()
 	planFile := filepath.Join(diffCases, "add-remove-flows", "new.plan.json")
 	code, mermaid, stderr := runSub(runGraph, "cart_recovery", planFile)
 	if code != 0 {
@@ -559,6 +557,7 @@ func TestGraphCLI(t *testing.T) {
 // it promises: validate, fmt -check, a diff against the base branch in
 // Markdown, and one comment found by the diff's marker.
 func TestCIWorkflow(t *testing.T) {
+	t.Parallel()
 	data, err := os.ReadFile("../../deploy/ci/github-actions.yml")
 	if err != nil {
 		t.Fatal(err)
@@ -738,7 +737,8 @@ func diffBenchRepo(b *testing.B) (string, string) {
 // diff --db shows, for a sequence the change edits, how many contacts are
 // enrolled and how many wait at each step, marking the steps the change edits.
 func TestDiffImpactCountsEnrollmentsPerStep(t *testing.T) {
-	db, url := storetest.Open(t)
+	t.Parallel()
+	db, url := migratedDB(t)
 	st := &store.Store{DB: db}
 	if _, err := st.Migrate(t.Context()); err != nil {
 		t.Fatal(err)

@@ -15,7 +15,6 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/campaignctl/campaignctl/runtime/mailer/smtpcapture"
-	"github.com/campaignctl/campaignctl/runtime/store/storetest"
 )
 
 // e2e is one end-to-end setup: a fresh database holding the demo CRM, a real SMTP
@@ -66,18 +65,11 @@ func copyFile(t *testing.T, from, to string) {
 	}
 }
 
-// setupE2EWith loads the demo CRM into a fresh database, starts a capture
+// setupE2EWith gives the test a fresh database holding the demo CRM, starts a capture
 // server and compiles the campaigns in dir.
 func setupE2EWith(t *testing.T, campaigns string) *e2e {
 	t.Helper()
-	db, url := storetest.Open(t)
-	leads, err := os.ReadFile("../../testdata/crm/crm.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(string(leads)); err != nil {
-		t.Fatalf("loading demo CRM: %v", err)
-	}
+	db, url := demoCRMDB(t)
 	dir := t.TempDir()
 	srv := smtpcapture.New(filepath.Join(dir, "mail"))
 	addr, err := srv.Start("127.0.0.1:0")
@@ -92,11 +84,7 @@ func setupE2EWith(t *testing.T, campaigns string) *e2e {
 
 func mustRun(t *testing.T, want int, args ...string) string {
 	t.Helper()
-	var stdout, stderr bytes.Buffer
-	if got := run(args, &stdout, &stderr); got != want {
-		t.Fatalf("campaignctl %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), got, want, stdout.String(), stderr.String())
-	}
-	return stdout.String()
+	return env(nil).mustRun(t, want, args...)
 }
 
 // handWrittenAudience is the seed filter as SQL written by hand, independent of
@@ -147,15 +135,16 @@ func serveArgs(e *e2e) []string {
 }
 
 func TestSeedCampaignSendsToExactlyTheMatchingLeads(t *testing.T) {
+	t.Parallel()
 	e := setupE2E(t)
 	want := handWrittenAudience(t, e.db)
-	t.Setenv("CAMPAIGNCTL_SECRET", "e2e-secret-0123456789")
+	e2 := env{"CAMPAIGNCTL_SECRET": "e2e-secret-0123456789"}
 
 	// apply lists what the daemon will run; the examples declare nothing it
 	// does not run (the seed policy's transactional bypass of unsubscribes,
 	// the last thing it warned about, runs), so it warns about nothing.
 	var applyOut, applyErr bytes.Buffer
-	if code := run([]string{"apply", "--db", e.url, e.plan}, &applyOut, &applyErr); code != 0 {
+	if code := e2.run([]string{"apply", "--db", e.url, e.plan}, &applyOut, &applyErr); code != 0 {
 		t.Fatalf("apply: exit %d\n%s", code, applyErr.String())
 	}
 	if !strings.Contains(applyOut.String(), "will run workflow cart_rescue (abandoned_cart, 4 steps, trigger cart_abandoned)") {
@@ -164,7 +153,7 @@ func TestSeedCampaignSendsToExactlyTheMatchingLeads(t *testing.T) {
 	if strings.Contains(applyErr.String(), "warning: ") {
 		t.Fatalf("apply warns about what the daemon runs:\n%s", applyErr.String())
 	}
-	mustRun(t, 0, append(serveArgs(e), "--public-url", "http://mail.test")...)
+	e2.mustRun(t, 0, append(serveArgs(e), "--public-url", "http://mail.test")...)
 
 	got := recipients(t, e.smtp, "lost_leads_reactivation")
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
@@ -178,7 +167,7 @@ func TestSeedCampaignSendsToExactlyTheMatchingLeads(t *testing.T) {
 	checkUnsubscribeLinks(t, e.smtp.Messages())
 
 	// The report agrees with the capture server.
-	out := mustRun(t, 0, "report", "--db", e.url, "--format", "json")
+	out := e2.mustRun(t, 0, "report", "--db", e.url, "--format", "json")
 	if !strings.Contains(out, `"sent": `+strconv.Itoa(len(want))) {
 		t.Fatalf("report does not show %d sent:\n%s", len(want), out)
 	}
@@ -200,10 +189,10 @@ func TestSeedCampaignSendsToExactlyTheMatchingLeads(t *testing.T) {
 			sentIDs[id[1]] = true
 		}
 	}
-	if out := mustRun(t, 0, "apply", "--db", e.url, e.plan); !strings.Contains(out, "already applied") {
+	if out := e2.mustRun(t, 0, "apply", "--db", e.url, e.plan); !strings.Contains(out, "already applied") {
 		t.Fatalf("re-apply: %s", out)
 	}
-	mustRun(t, 0, append(serveArgs(e), "--public-url", "http://mail.test")...)
+	e2.mustRun(t, 0, append(serveArgs(e), "--public-url", "http://mail.test")...)
 	for _, m := range e.smtp.Messages()[before:] {
 		h := headerOf(m.Data)
 		id := idRE.FindStringSubmatch(h)
@@ -218,11 +207,12 @@ func TestSeedCampaignSendsToExactlyTheMatchingLeads(t *testing.T) {
 }
 
 func TestTwoDaemonsAtOnceSendEachMessageOnce(t *testing.T) {
+	t.Parallel()
 	skipInShortMode(t)
 	e := setupE2E(t)
 	want := handWrittenAudience(t, e.db)
-	t.Setenv("CAMPAIGNCTL_SECRET", "e2e-secret-0123456789")
-	mustRun(t, 0, "apply", "--db", e.url, e.plan)
+	e2 := env{"CAMPAIGNCTL_SECRET": "e2e-secret-0123456789"}
+	e2.mustRun(t, 0, "apply", "--db", e.url, e.plan)
 
 	var wg sync.WaitGroup
 	for i := 0; i < 3; i++ {
@@ -230,7 +220,7 @@ func TestTwoDaemonsAtOnceSendEachMessageOnce(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			var out, errb bytes.Buffer
-			if code := run(append(serveArgs(e), "--concurrency", "8", "--public-url", "http://mail.test"), &out, &errb); code != 0 {
+			if code := e2.run(append(serveArgs(e), "--concurrency", "8", "--public-url", "http://mail.test"), &out, &errb); code != 0 {
 				t.Errorf("serve exit %d: %s", code, errb.String())
 			}
 		}()

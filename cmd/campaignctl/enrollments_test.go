@@ -13,7 +13,6 @@ import (
 	"github.com/campaignctl/campaignctl/runtime/engine"
 	"github.com/campaignctl/campaignctl/runtime/links"
 	"github.com/campaignctl/campaignctl/runtime/store"
-	"github.com/campaignctl/campaignctl/runtime/store/storetest"
 )
 
 // The manual controls against a real Postgres and the real engine: an
@@ -21,7 +20,8 @@ import (
 // enrollment and cancels its pending mail, include and reset start new
 // occurrences whose messages are new outbox rows, and every action is audited.
 func TestEnrollmentsExcludeIncludeReset(t *testing.T) {
-	db, url := storetest.Open(t)
+	t.Parallel()
+	db, url := migratedDB(t)
 	ctx := t.Context()
 	st := &store.Store{DB: db}
 	if _, err := st.Migrate(ctx); err != nil {

@@ -76,6 +76,7 @@ func TestEventsImportFileTwiceAndFromStdin(t *testing.T) {
 }
 
 func TestEventsImportBadLineFailsWithLineAndNothingStored(t *testing.T) {
+	t.Parallel()
 	db, url := storetest.Open(t)
 	path := writeFile(t, "bad.ndjson", `{"type":"page_view","model":"lead","key":"1","at":"2026-11-20T10:00:00Z"}
 {"type":"page_view","model":"lead","key":"2","at":"2026-11-20T10:00:00Z","tpye":"x"}
@@ -131,6 +132,7 @@ func TestEventsUsageErrors(t *testing.T) {
 // checks they import cleanly, deterministically and with the profiles the example
 // segments need.
 func TestEventsDemoDataImports(t *testing.T) {
+	t.Parallel()
 	db, url := storetest.Open(t)
 	goBin, err := exec.LookPath("go")
 	if err != nil {

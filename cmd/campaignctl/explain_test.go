@@ -63,7 +63,7 @@ func explainAB() *plan.ABTest {
 //	customer 1     ANN@example.com (ann's address), gold; vip sent
 func seedExplain(t *testing.T) string {
 	t.Helper()
-	db, url := storetest.Open(t)
+	db, url := migratedDB(t)
 	ctx := context.Background()
 	st, err := store.Open(ctx, url)
 	if err != nil {
@@ -186,6 +186,7 @@ func seedExplain(t *testing.T) string {
 // The hand-written expectations below assume this split of the welcome test;
 // abtest's hash is stable by design, so this only fails if it changed.
 func TestExplainSplitAssumptions(t *testing.T) {
+	t.Parallel()
 	for key, want := range map[string]string{"1": "b", "3": "", "4": ""} {
 		if v, _ := abtest.Assign("sequence", "nurture", "welcome", key, explainAB()); v != want {
 			t.Fatalf("lead %s gets %q of the welcome test, the expectations assume %q", key, v, want)
@@ -198,6 +199,7 @@ const explainFilterLine = `      filter: lead.stage == "Lost" && lead.score >= 5
 // TestExplainMatchedSentThenSkipped: lead 1 got the campaign and the first
 // step of the sequence, in the A/B test group, and skipped the second step.
 func TestExplainMatchedSentThenSkipped(t *testing.T) {
+	t.Parallel()
 	url := seedExplain(t)
 	code, stdout, stderr := runSub(runExplain, "--db", url, "lead:1")
 	if code != 0 {
@@ -246,6 +248,7 @@ func TestExplainMatchedSentThenSkipped(t *testing.T) {
 
 // TestExplainNotInSegment: lead 2 fails one conjunct; its value says why.
 func TestExplainNotInSegment(t *testing.T) {
+	t.Parallel()
 	url := seedExplain(t)
 	code, stdout, stderr := runSub(runExplain, "--db", url, "lead:2")
 	if code != 0 {
@@ -276,6 +279,7 @@ func TestExplainNotInSegment(t *testing.T) {
 // quiet hours; an unsubscribed address the campaign skipped and whose
 // sequence message was cancelled.
 func TestExplainHeldAndSuppressed(t *testing.T) {
+	t.Parallel()
 	url := seedExplain(t)
 	code, stdout, stderr := runSub(runExplain, "--db", url, "lead:3")
 	if code != 0 {
@@ -306,6 +310,7 @@ lead:4 <dan@example.com>
 // TestExplainByAddressFindsEveryModel: an address names the contacts of every
 // model that have it, compared trimmed and lower case.
 func TestExplainByAddressFindsEveryModel(t *testing.T) {
+	t.Parallel()
 	url := seedExplain(t)
 	code, stdout, stderr := runSub(runExplain, "--db", url, " Ann@Example.com")
 	if code != 0 {
@@ -324,6 +329,7 @@ lead:1 <ann@example.com>
 }
 
 func TestExplainJSON(t *testing.T) {
+	t.Parallel()
 	url := seedExplain(t)
 	code, stdout, stderr := runSub(runExplain, "--db", url, "--format", "json", "lead:1")
 	if code != 0 {
@@ -452,6 +458,7 @@ func TestExplainJSON(t *testing.T) {
 }
 
 func TestExplainErrors(t *testing.T) {
+	t.Parallel()
 	url := seedExplain(t)
 	for _, tc := range []struct {
 		args []string
@@ -474,6 +481,7 @@ func TestExplainErrors(t *testing.T) {
 }
 
 func TestExplainNothingAppliedAndUsage(t *testing.T) {
+	t.Parallel()
 	_, url := storetest.Open(t)
 	code, stdout, stderr := runSub(runExplain, "--db", url, "lead:1")
 	if code != 0 || stdout != "nothing applied yet: run campaignctl apply\n" || stderr != "" {
@@ -502,6 +510,7 @@ func TestExplainNothingAppliedAndUsage(t *testing.T) {
 }
 
 func TestExplainResolveObject(t *testing.T) {
+	t.Parallel()
 	p := explainPlan()
 	p.Sequences = append(p.Sequences, plan.Sequence{Name: "winback", Model: "lead", Segment: "hot_lost"})
 	p.Workflows = []plan.Workflow{{Name: "router", Type: "lead_nurturing", Model: "lead"}}
@@ -526,6 +535,7 @@ func TestExplainResolveObject(t *testing.T) {
 }
 
 func TestExplainSplitConjuncts(t *testing.T) {
+	t.Parallel()
 	p := explainPlan()
 	m, _ := p.Model("lead")
 	for filter, want := range map[string][]string{
@@ -554,6 +564,7 @@ func TestExplainSplitConjuncts(t *testing.T) {
 }
 
 func TestExplainHeldText(t *testing.T) {
+	t.Parallel()
 	for reason, want := range map[string]string{
 		"quiet hours 21:00–08:00 in Asia/Tokyo until 08:00 local":                                   "held by quiet hours until 08:00 local (21:00–08:00 in Asia/Tokyo)",
 		"quiet hours 21:00–08:00 in UTC until 08:00 UTC (time zone unknown, UTC used)":              "held by quiet hours until 08:00 UTC (21:00–08:00 in UTC) (time zone unknown, UTC used)",
@@ -625,6 +636,7 @@ func assertContainsLines(t *testing.T, got, want string) {
 // TestExplainDefaultFilterLine: a model's default filter is a line of its
 // own, so the filter's parts keep the values the contact really has.
 func TestExplainDefaultFilterLine(t *testing.T) {
+	t.Parallel()
 	url := seedExplain(t)
 	p := explainPlan()
 	p.Models[1].DefaultFilter = `lead.country != "DE"` // models are sorted: customer, lead

@@ -12,6 +12,7 @@ import (
 // The expectations below assume customer 1 is in ask_review's test group
 // with variant b, as seedWorkflows' history says.
 func TestExplainWorkflowSplitAssumptions(t *testing.T) {
+	t.Parallel()
 	_, p := workflowPlans()
 	w, _ := planWorkflow(p, "review_request")
 	if v, in := abtest.Assign("workflow", "review_request", "ask_review", "1", w.Steps[2].ABTest); v != "b" || !in {
@@ -24,6 +25,7 @@ func TestExplainWorkflowSplitAssumptions(t *testing.T) {
 // instant), the send and the owner notification, where the active one waits,
 // the A/B side, and the property the workflow wrote (not another workflow's).
 func TestExplainWorkflow(t *testing.T) {
+	t.Parallel()
 	url, _ := seedWorkflows(t)
 	code, stdout, stderr := runSub(runExplain, "--db", url, "customer:1", "workflow/review_request")
 	if code != 0 {
@@ -73,6 +75,7 @@ func TestExplainWorkflow(t *testing.T) {
 // event-triggered workflow, told from the stored events and the trigger's
 // cursor.
 func TestExplainWorkflowNotEnrolled(t *testing.T) {
+	t.Parallel()
 	url, _ := seedWorkflows(t)
 	for contact, want := range map[string]string{
 		// Its only q1 response predates the apply; a q2 one does not count.
@@ -89,6 +92,7 @@ func TestExplainWorkflowNotEnrolled(t *testing.T) {
 }
 
 func TestExplainWorkflowJSON(t *testing.T) {
+	t.Parallel()
 	url, _ := seedWorkflows(t)
 	code, stdout, stderr := runSub(runExplain, "--db", url, "--format", "json", "customer:1", "review_request")
 	if code != 0 {
@@ -197,6 +201,7 @@ func TestExplainWorkflowJSON(t *testing.T) {
 }
 
 func TestExplainWorkflowNextText(t *testing.T) {
+	t.Parallel()
 	wake := time.Date(2026, 3, 8, 9, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {
 		n    explainNext

@@ -59,8 +59,11 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, int) {
 }
 
 // dbFlag adds --db, defaulting to $CAMPAIGNCTL_DB.
-func dbFlag(fs *flag.FlagSet) *string {
-	return fs.String("db", os.Getenv("CAMPAIGNCTL_DB"), "Postgres URL (default $CAMPAIGNCTL_DB)")
+func dbFlag(fs *flag.FlagSet) *string { return dbFlagFrom(fs, os.Getenv) }
+
+// dbFlagFrom is dbFlag reading $CAMPAIGNCTL_DB through getenv.
+func dbFlagFrom(fs *flag.FlagSet, getenv func(string) string) *string {
+	return fs.String("db", getenv("CAMPAIGNCTL_DB"), "Postgres URL (default $CAMPAIGNCTL_DB)")
 }
 
 func needDB(url string, stderr io.Writer) bool {

@@ -41,6 +41,7 @@ func readFile(t *testing.T, path string) string {
 }
 
 func TestFmtCheck(t *testing.T) {
+	t.Parallel()
 	dir := fmtTree(t, map[string]string{
 		"a.hcl":            unformattedHCL,
 		"sub/b.cue":        unformattedCUE,
@@ -75,6 +76,7 @@ func TestFmtCheck(t *testing.T) {
 }
 
 func TestFmtWrites(t *testing.T) {
+	t.Parallel()
 	dir := fmtTree(t, map[string]string{"a.hcl": unformattedHCL, "b.cue": unformattedCUE, "ok.hcl": formattedHCL})
 	code, stdout, stderr := runSub(runFmt, dir)
 	if code != 0 {
@@ -105,6 +107,7 @@ func TestFmtWrites(t *testing.T) {
 }
 
 func TestFmtErrors(t *testing.T) {
+	t.Parallel()
 	dir := fmtTree(t, map[string]string{
 		"broken.hcl": "sender \"s\" {\n  from = \n}\n",
 		"a.hcl":      unformattedHCL,
@@ -145,6 +148,7 @@ func TestFmtErrors(t *testing.T) {
 // The examples shipped in campaigns/ written in CUE are formatted (the HCL
 // ones are checked by whoever owns them).
 func TestFmtExamples(t *testing.T) {
+	t.Parallel()
 	files, err := filepath.Glob("../../campaigns/*.cue")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no CUE examples in campaigns/ (%v)", err)
@@ -159,6 +163,7 @@ func TestFmtExamples(t *testing.T) {
 // the fmt and schema commands' owner keeps.
 
 func TestSchemaExport(t *testing.T) {
+	t.Parallel()
 	code, stdout, stderr := runSub(runSchema, "export")
 	if code != 0 {
 		t.Fatalf("exit %d\nstderr:\n%s", code, stderr)

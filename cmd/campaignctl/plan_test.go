@@ -12,6 +12,7 @@ import (
 )
 
 func TestPlanToStdoutMatchesGolden(t *testing.T) {
+	t.Parallel()
 	for _, name := range []string{"valid-minimal", "valid-lost-leads", "valid-many-objects"} {
 		t.Run(name, func(t *testing.T) {
 			code, stdout, stderr := runSub(runPlan, "--no-git", caseDir(name))
@@ -33,6 +34,7 @@ func TestPlanToStdoutMatchesGolden(t *testing.T) {
 }
 
 func TestPlanToFile(t *testing.T) {
+	t.Parallel()
 	out := filepath.Join(t.TempDir(), "plan.json")
 	code, stdout, stderr := runSub(runPlan, "--no-git", caseDir("warning-lints"), "-o", out)
 	if code != 0 {
@@ -66,6 +68,7 @@ func TestPlanToFile(t *testing.T) {
 }
 
 func TestPlanUsage(t *testing.T) {
+	t.Parallel()
 	if code, _, _ := runSub(runPlan, "--format", "yaml", caseDir("valid-minimal")); code != 2 {
 		t.Errorf("unknown format: exit %d, want 2", code)
 	}
@@ -80,6 +83,7 @@ func TestPlanUsage(t *testing.T) {
 // TestPlanRecordsGit builds a throw-away repository: the plan records its commit,
 // and is dirty only when the campaigns directory itself has changes.
 func TestPlanRecordsGit(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Fatal("git is needed for this test")
 	}

@@ -20,6 +20,7 @@ import (
 // any statement that needs more (a write to a CRM table, an object created
 // outside its schema, a superuser-only call) fails the test.
 func TestDaemonRunsUnderTheLeastPrivilegeRole(t *testing.T) {
+	t.Parallel()
 	skipInShortMode(t)
 	e := setupE2E(t)
 	want := handWrittenAudience(t, e.db)
@@ -55,9 +56,9 @@ func TestDaemonRunsUnderTheLeastPrivilegeRole(t *testing.T) {
 	u.User = url.UserPassword(role, "runner-password-123")
 	runner := u.String()
 
-	t.Setenv("CAMPAIGNCTL_SECRET", "e2e-secret-0123456789")
-	mustRun(t, 0, "migrate", "--db", runner)
-	mustRun(t, 0, "apply", "--db", runner, e.plan)
+	e2 := env{"CAMPAIGNCTL_SECRET": "e2e-secret-0123456789"}
+	e2.mustRun(t, 0, "migrate", "--db", runner)
+	e2.mustRun(t, 0, "apply", "--db", runner, e.plan)
 	// Workflow triggers, stored after the apply, through the role too.
 	var triggers strings.Builder
 	for i := 1; i <= 20; i++ {
@@ -67,9 +68,9 @@ func TestDaemonRunsUnderTheLeastPrivilegeRole(t *testing.T) {
 	if err := os.WriteFile(events, []byte(triggers.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	mustRun(t, 0, "events", "import", "--db", runner, events)
+	e2.mustRun(t, 0, "events", "import", "--db", runner, events)
 	r := &e2e{url: runner, addr: e.addr}
-	mustRun(t, 0, append(serveArgs(r), "--public-url", "http://mail.test")...)
+	e2.mustRun(t, 0, append(serveArgs(r), "--public-url", "http://mail.test")...)
 
 	got := recipients(t, e.smtp, "lost_leads_reactivation")
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
@@ -78,8 +79,8 @@ func TestDaemonRunsUnderTheLeastPrivilegeRole(t *testing.T) {
 	if n := len(recipients(t, e.smtp, "cart_rescue")); n == 0 {
 		t.Fatalf("the event-triggered workflow sent nothing under the role (%d messages in all)", e.smtp.Count())
 	}
-	mustRun(t, 0, "status", "--db", runner)
-	mustRun(t, 0, "report", "--db", runner)
+	e2.mustRun(t, 0, "status", "--db", runner)
+	e2.mustRun(t, 0, "report", "--db", runner)
 
 	// The grants are what they claim: the role cannot write the CRM nor
 	// create anything outside its schema.

@@ -120,6 +120,7 @@ func deref(p *float64) float64 {
 // reference values computed once with abReferencePy for its counts (20 of 38
 // against 9 of 37: python3 abref.py 20 38 9 37).
 func TestReportABVerdictsMatchReference(t *testing.T) {
+	t.Parallel()
 	db, url := reportSeed(t)
 	ctx := context.Background()
 	st, err := store.Open(ctx, url)
@@ -205,6 +206,7 @@ func TestReportABVerdictsMatchReference(t *testing.T) {
 // TestReportABWording checks the sentences of each state: decided with a
 // winner, inconclusive, pending before and after its time, not started.
 func TestReportABWording(t *testing.T) {
+	t.Parallel()
 	at := time.Date(2026, 3, 3, 9, 0, 0, 0, time.UTC)
 	p := 0.31
 	for _, tc := range []struct {

@@ -16,6 +16,7 @@ import (
 // The event retention's fold attributes events to messages with the plan's
 // objects and models; they must be the ones the report reads.
 func TestReportTargetsMatchObjectModels(t *testing.T) {
+	t.Parallel()
 	p := reportPlan()
 	var fromReport []plan.ObjectModel
 	for _, t := range reportTargets(p) {
@@ -40,6 +41,7 @@ func TestReportTargetsMatchObjectModels(t *testing.T) {
 // every edge case), March moved into a partition of its own and April left in
 // the default partition, dropped in two steps.
 func TestReportUnchangedByEventRetention(t *testing.T) {
+	t.Parallel()
 	db, url := reportSeed(t)
 	ctx := context.Background()
 	st, err := store.Open(ctx, url)
@@ -129,6 +131,7 @@ func TestReportUnchangedByEventRetention(t *testing.T) {
 // status shows the retention, the months the next pass drops (changing
 // nothing) and, after a pass, the months dropped.
 func TestStatusShowsEventRetention(t *testing.T) {
+	t.Parallel()
 	_, url := reportSeed(t)
 	ctx := context.Background()
 	st, err := store.Open(ctx, url)

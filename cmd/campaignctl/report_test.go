@@ -19,12 +19,12 @@ import (
 	"github.com/campaignctl/campaignctl/compiler/plan"
 	"github.com/campaignctl/campaignctl/runtime/abtest"
 	"github.com/campaignctl/campaignctl/runtime/store"
-	"github.com/campaignctl/campaignctl/runtime/store/storetest"
 )
 
 var updateReportGolden = flag.Bool("update-report", false, "rewrite testdata/report/*.golden from the report's output")
 
 func TestReportHealth(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		status string
 		m      map[string]int64
@@ -89,7 +89,7 @@ func reportPlan() *plan.Plan {
 // count. It returns the database.
 func reportSeed(t *testing.T) (*sqlx.DB, string) {
 	t.Helper()
-	db, url := storetest.Open(t)
+	db, url := migratedDB(t)
 	ctx := context.Background()
 	st, err := store.Open(ctx, url)
 	if err != nil {
@@ -491,6 +491,7 @@ WHERE en.exit_reason = 'goal'`
 // reportOracle over the scripted population, and the goals against
 // reportGoalsOracle.
 func TestReportMatchesHandWrittenSQL(t *testing.T) {
+	t.Parallel()
 	db, url := reportSeed(t)
 	code, stdout, stderr := runSub(runReport, "--db", url, "--format", "json")
 	if code != 0 {
@@ -635,7 +636,8 @@ func TestReportMatchesHandWrittenSQL(t *testing.T) {
 // opened, ten pixel loads are one open, a machine open alone is not one, a
 // re-enrollment's events go to the right occurrence.
 func TestReportEdgeCases(t *testing.T) {
-	db, url := storetest.Open(t)
+	t.Parallel()
+	db, url := migratedDB(t)
 	ctx := context.Background()
 	st, err := store.Open(ctx, url)
 	if err != nil {
@@ -710,6 +712,7 @@ func pctOf(n, of int64) *float64 {
 // go test ./cmd/campaignctl -run TestReportGolden -update-report, and review
 // the diff like code).
 func TestReportGolden(t *testing.T) {
+	t.Parallel()
 	_, url := reportSeed(t)
 	ctx := context.Background()
 	st, err := store.Open(ctx, url)
@@ -769,6 +772,7 @@ func lineDiff(want, got string) string {
 
 // TestReportUsage checks the usage errors.
 func TestReportUsage(t *testing.T) {
+	t.Parallel()
 	if code, _, stderr := runSub(runReport, "--db", "postgres://nowhere", "--format", "xml"); code != 2 || !strings.Contains(stderr, "want text, json, markdown or csv") {
 		t.Errorf("--format xml: exit %d, stderr %q", code, stderr)
 	}

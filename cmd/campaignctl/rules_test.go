@@ -16,6 +16,7 @@ import (
 // every campaignctl metric it reads is one the daemon exports, so renaming a
 // metric breaks this test rather than an alert nobody sees again.
 func TestPrometheusRules(t *testing.T) {
+	t.Parallel()
 	promtool := findPromtool(t)
 	for _, args := range [][]string{{"check", "rules", "rules.yml"}, {"test", "rules", "rules_test.yml"}} {
 		cmd := exec.Command(promtool, args...)

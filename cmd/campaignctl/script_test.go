@@ -14,5 +14,6 @@ import (
 // script runs main() in a process of its own, as a user's shell would.
 
 func TestScripts(t *testing.T) {
+	t.Parallel()
 	testscript.Run(t, testscript.Params{Dir: "testdata/script"})
 }

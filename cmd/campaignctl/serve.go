@@ -29,6 +29,13 @@ import (
 )
 
 func runServe(args []string, stdout, stderr io.Writer) int {
+	return serveWithEnv(os.Getenv, args, stdout, stderr)
+}
+
+// serveWithEnv is runServe reading its environment ($CAMPAIGNCTL_SECRET and
+// the other variables below) through getenv: the tests give each in-process
+// daemon its own, so they can run in parallel, which t.Setenv forbids.
+func serveWithEnv(getenv func(string) string, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("serve", "serve --db URL --smtp HOST:PORT [flags]", `
 Run the daemon: reconcile the latest applied plan against the store, materialize due
 audiences, send due messages over SMTP, and serve /metrics, /healthz, /readyz, the
@@ -48,8 +55,8 @@ removed from that list. Marketing mail is tracked (links through /c/, a pixel at
 and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCTL_DB" --smtp 127.0.0.1:2525 \
       --public-url https://mail.example.com
   campaignctl serve --db "$CAMPAIGNCTL_DB" --smtp 127.0.0.1:2525 --public-url https://mail.example.com --exit-when-idle`, stderr)
-	db := dbFlag(fs)
-	smtpAddr := fs.String("smtp", os.Getenv("CAMPAIGNCTL_SMTP"), "SMTP relay host:port (default $CAMPAIGNCTL_SMTP)")
+	db := dbFlagFrom(fs, getenv)
+	smtpAddr := fs.String("smtp", getenv("CAMPAIGNCTL_SMTP"), "SMTP relay host:port (default $CAMPAIGNCTL_SMTP)")
 	listen := fs.String("listen", "127.0.0.1:9464", "address for /metrics, /healthz and links; empty disables HTTP")
 	metricsListen := fs.String("metrics-listen", "", "serve /metrics, /healthz and /readyz on this address only (e.g. 127.0.0.1:9465), and only the public links, events and status page on --listen")
 	rateLimit := fs.Float64("rate-limit", httpapi.DefaultPerSecond, "requests per second one client may make to the public endpoints (links, events, status page); 0 turns the limit off")
@@ -63,7 +70,7 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 	clockStart := fs.String("clock-start", "", "run on an accelerated clock starting at this RFC 3339 time (demo and rehearsal)")
 	clockSpeed := fs.Float64("clock-speed", 1, "with --clock-start: simulated seconds per real second")
 	clockOrigin := fs.String("clock-origin", "", "with --clock-start: the real RFC 3339 instant at which the simulated clock read --clock-start (default: when serve starts); give replicas the same one so they agree on the time across restarts")
-	smtpUser := fs.String("smtp-user", os.Getenv("CAMPAIGNCTL_SMTP_USER"), "SMTP AUTH user (default $CAMPAIGNCTL_SMTP_USER); the password comes only from $CAMPAIGNCTL_SMTP_PASSWORD")
+	smtpUser := fs.String("smtp-user", getenv("CAMPAIGNCTL_SMTP_USER"), "SMTP AUTH user (default $CAMPAIGNCTL_SMTP_USER); the password comes only from $CAMPAIGNCTL_SMTP_PASSWORD")
 	requireTLS := fs.Bool("smtp-require-tls", false, "refuse to send unless the relay offers STARTTLS (STARTTLS is used whenever offered)")
 	smtpTimeout := fs.Duration("smtp-timeout", 30*time.Second, "timeout for connecting and for each SMTP command")
 	dataTimeout := fs.Duration("smtp-data-timeout", 2*time.Minute, "timeout for sending a message body and getting the relay's answer")
@@ -161,8 +168,8 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 	}
 
 	var signer *links.Signer
-	if secret := os.Getenv("CAMPAIGNCTL_SECRET"); secret != "" {
-		s, err := links.FromSecrets([]byte(secret), links.SplitSecrets(os.Getenv("CAMPAIGNCTL_SECRET_OLD"))...)
+	if secret := getenv("CAMPAIGNCTL_SECRET"); secret != "" {
+		s, err := links.FromSecrets([]byte(secret), links.SplitSecrets(getenv("CAMPAIGNCTL_SECRET_OLD"))...)
 		if err != nil {
 			fmt.Fprintln(stderr, "campaignctl serve:", err)
 			return 2
@@ -171,27 +178,27 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 	} else if *publicURL != "" {
 		fmt.Fprintln(stderr, "campaignctl serve: --public-url needs CAMPAIGNCTL_SECRET (≥ 16 bytes) to sign unsubscribe links")
 		return 2
-	} else if os.Getenv("CAMPAIGNCTL_SECRET_OLD") != "" {
+	} else if getenv("CAMPAIGNCTL_SECRET_OLD") != "" {
 		fmt.Fprintln(stderr, "campaignctl serve: CAMPAIGNCTL_SECRET_OLD is set without CAMPAIGNCTL_SECRET: set the current secret too (old ones only verify)")
 		return 2
 	}
-	eventsToken := os.Getenv(httpapi.EventsTokenEnv)
+	eventsToken := getenv(httpapi.EventsTokenEnv)
 	if eventsToken != "" {
 		if err := httpapi.CheckEventsToken(eventsToken); err != nil {
 			fmt.Fprintln(stderr, "campaignctl serve:", err)
 			return 2
 		}
 	}
-	uiToken, code := uiTokenFromEnv(*ui, *listen, eventsToken, stderr)
+	uiToken, code := uiTokenFromEnv(getenv, *ui, *listen, eventsToken, stderr)
 	if code != 0 {
 		return code
 	}
-	dkimSigner, err := dkimFromFlags(*dkimDomain, *dkimSelector, *dkimKeyFile)
+	dkimSigner, err := dkimFromFlags(getenv, *dkimDomain, *dkimSelector, *dkimKeyFile)
 	if err != nil {
 		fmt.Fprintln(stderr, "campaignctl serve:", err)
 		return 2
 	}
-	inboundCfg, err := inboundFromFlags(*inboundAddr, *bounceDomain, *replyDomain, *inboundDomains)
+	inboundCfg, err := inboundFromFlags(getenv, *inboundAddr, *bounceDomain, *replyDomain, *inboundDomains)
 	if err != nil {
 		fmt.Fprintln(stderr, "campaignctl serve:", err)
 		return 2
@@ -259,7 +266,7 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 	st.SetMaxConns(*dbConns)
 	// Forgotten people are on the suppression list as keyed hashes: without
 	// their key this daemon could not recognise them, so it does not start.
-	if k := os.Getenv(store.ErasureKeyEnv); k != "" {
+	if k := getenv(store.ErasureKeyEnv); k != "" {
 		if st.Erasure, err = store.NewErasure([]byte(k)); err != nil {
 			fmt.Fprintln(stderr, "campaignctl serve:", err)
 			return 2
@@ -291,7 +298,7 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 	reg.MustRegister(metrics.NewStoreCollector(st.DB)) // enrollments and the outbox backlog, read on scrape
 	smtpClient := &mailer.SMTP{Addr: *smtpAddr, RequireTLS: *requireTLS, DialTimeout: *smtpTimeout, CommandTimeout: *smtpTimeout, DataTimeout: *dataTimeout, MaxConns: *concurrency, DKIM: dkimSigner}
 	if *smtpUser != "" {
-		smtpClient.Auth = &mailer.Auth{Username: *smtpUser, Password: os.Getenv("CAMPAIGNCTL_SMTP_PASSWORD")}
+		smtpClient.Auth = &mailer.Auth{Username: *smtpUser, Password: getenv("CAMPAIGNCTL_SMTP_PASSWORD")}
 	}
 	defer smtpClient.Close()
 	eng := &engine.Engine{
@@ -367,7 +374,7 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 // the events token (already checked). Only the environment is read, so the
 // token never shows in a process listing; it is never logged. Without --ui it
 // returns "" and accepts anything.
-func uiTokenFromEnv(ui bool, listen, eventsToken string, stderr io.Writer) (string, int) {
+func uiTokenFromEnv(getenv func(string) string, ui bool, listen, eventsToken string, stderr io.Writer) (string, int) {
 	if !ui {
 		return "", 0
 	}
@@ -375,7 +382,7 @@ func uiTokenFromEnv(ui bool, listen, eventsToken string, stderr io.Writer) (stri
 		fmt.Fprintln(stderr, "campaignctl serve: --ui needs HTTP: give --listen an address (e.g. 127.0.0.1:9464)")
 		return "", 2
 	}
-	if tok := os.Getenv(statuspage.TokenEnv); tok != "" {
+	if tok := getenv(statuspage.TokenEnv); tok != "" {
 		if err := statuspage.CheckToken(statuspage.TokenEnv, tok); err != nil {
 			fmt.Fprintln(stderr, "campaignctl serve:", err)
 			return "", 2

@@ -16,8 +16,8 @@ const dkimKeyEnv = "CAMPAIGNCTL_DKIM_KEY"
 // signing is off (no --dkim-domain). A domain without a selector or a key, or a
 // key without a domain, is an error: a daemon that silently sends unsigned mail
 // fails Gmail's and Yahoo's bulk-sender rules.
-func dkimFromFlags(domain, selector, keyFile string) (*mailer.DKIM, error) {
-	keyEnv := os.Getenv(dkimKeyEnv)
+func dkimFromFlags(getenv func(string) string, domain, selector, keyFile string) (*mailer.DKIM, error) {
+	keyEnv := getenv(dkimKeyEnv)
 	if domain == "" {
 		if selector != "" || keyFile != "" {
 			return nil, errors.New("--dkim-selector and --dkim-key-file need --dkim-domain (the d= domain whose DNS publishes the key)")

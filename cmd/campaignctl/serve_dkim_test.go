@@ -37,7 +37,7 @@ func TestDKIMFromFlags(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Setenv(dkimKeyEnv, c.env)
-			d, err := dkimFromFlags(c.domain, c.selector, c.file)
+			d, err := dkimFromFlags(os.Getenv, c.domain, c.selector, c.file)
 			switch c.want {
 			case "off":
 				if d != nil || err != nil {

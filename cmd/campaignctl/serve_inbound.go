@@ -30,7 +30,7 @@ type inboundConfig struct {
 // $CAMPAIGNCTL_SECRET (older secrets in $CAMPAIGNCTL_SECRET_OLD still verify).
 // --bounce-domain works without --inbound: another replica (or an MTA that
 // hands the mail to it) may run the listener.
-func inboundFromFlags(listen, bounceDomain, replyDomain, extraDomains string) (inboundConfig, error) {
+func inboundFromFlags(getenv func(string) string, listen, bounceDomain, replyDomain, extraDomains string) (inboundConfig, error) {
 	cfg := inboundConfig{listen: listen}
 	for _, d := range strings.Split(extraDomains, ",") {
 		if d = strings.TrimSpace(d); d != "" {
@@ -43,11 +43,11 @@ func inboundFromFlags(listen, bounceDomain, replyDomain, extraDomains string) (i
 		}
 		return cfg, nil
 	}
-	secret := os.Getenv("CAMPAIGNCTL_SECRET")
+	secret := getenv("CAMPAIGNCTL_SECRET")
 	if secret == "" {
 		return cfg, errors.New("--bounce-domain and --reply-domain sign their addresses with CAMPAIGNCTL_SECRET (≥ 16 bytes): set it")
 	}
-	tokens, err := inbound.NewTokens([]byte(secret), links.SplitSecrets(os.Getenv("CAMPAIGNCTL_SECRET_OLD"))...)
+	tokens, err := inbound.NewTokens([]byte(secret), links.SplitSecrets(getenv("CAMPAIGNCTL_SECRET_OLD"))...)
 	if err != nil {
 		return cfg, err
 	}

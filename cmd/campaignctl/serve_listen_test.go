@@ -77,6 +77,7 @@ func TestServeMetricsOnTheirOwnListenerAndRateLimit(t *testing.T) {
 }
 
 func TestServeListenFlagErrors(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		args []string
 		want string

@@ -49,6 +49,7 @@ campaign "news" {
 // each, keeps their counts, and the recent events (which the segment reads)
 // are intact, so the campaign still reaches the contact who clicked.
 func TestServeDropsExpiredEventMonths(t *testing.T) {
+	t.Parallel()
 	db, url := storetest.Open(t)
 	db.MustExec(`CREATE TABLE retention_person (id bigint PRIMARY KEY, email text, name text);
 		INSERT INTO retention_person VALUES (1, 'recent@example.com', 'Recent'), (2, 'old@example.com', 'Old')`)
@@ -76,9 +77,9 @@ func TestServeDropsExpiredEventMonths(t *testing.T) {
 		SELECT m + interval '12 hours', 'person', '2', 'click', 'spring'
 		FROM generate_series(timestamptz '2026-01-01 00:00:00+00', '2026-11-01 00:00:00+00', interval '1 month') m`)
 	db.MustExec(`INSERT INTO campaignctl.events (occurred_at, model, contact_key, type, campaign) VALUES ('2026-11-25 00:00:00+00', 'person', '1', 'click', 'autumn')`)
-	t.Setenv("CAMPAIGNCTL_SECRET", "retention-secret-0123456789")
+	e2 := env{"CAMPAIGNCTL_SECRET": "retention-secret-0123456789"}
 	start := time.Now()
-	code, _, stderr := runCmd("serve", "--db", url, "--smtp", addr.String(), "--listen", "", "--exit-when-idle", "--interval", "20ms",
+	code, _, stderr := e2.runCmd("serve", "--db", url, "--smtp", addr.String(), "--listen", "", "--exit-when-idle", "--interval", "20ms",
 		"--clock-start", "2026-12-02T00:00:00Z", "--clock-speed", "1000", "--public-url", "http://mail.test")
 	if code != 0 {
 		t.Fatalf("serve: exit %d\n%s", code, stderr)

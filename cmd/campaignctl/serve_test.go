@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"io"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -15,15 +17,52 @@ import (
 const testSecret = "serve-test-secret-0123456789abcdef"
 
 // runCmd runs campaignctl in-process and returns its exit code, stdout and stderr.
-func runCmd(args ...string) (int, string, string) {
-	var stdout, stderr bytes.Buffer
-	code := run(args, &stdout, &stderr)
-	return code, stdout.String(), stderr.String()
-}
+func runCmd(args ...string) (int, string, string) { return env(nil).runCmd(args...) }
 
 // runBounded is runCmd with a time limit: past it the test fails (the command
 // keeps running in its goroutine, its output unread).
 func runBounded(t *testing.T, limit time.Duration, args ...string) (code int, stdout, stderr string, ok bool) {
+	t.Helper()
+	return env(nil).runBounded(t, limit, args...)
+}
+
+// env is what an in-process serve reads from its environment on top of the
+// process's ($CAMPAIGNCTL_SECRET, ...): each test's daemon gets its own
+// without t.Setenv, which changes the process's environment and so forbids
+// t.Parallel. The other commands read the process's environment.
+type env map[string]string
+
+func (e env) getenv(k string) string {
+	if v, ok := e[k]; ok {
+		return v
+	}
+	return os.Getenv(k)
+}
+
+// run is main's run, with serve reading e.
+func (e env) run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "serve" {
+		return serveWithEnv(e.getenv, args[1:], stdout, stderr)
+	}
+	return run(args, stdout, stderr)
+}
+
+func (e env) runCmd(args ...string) (int, string, string) {
+	var stdout, stderr bytes.Buffer
+	code := e.run(args, &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+func (e env) mustRun(t *testing.T, want int, args ...string) string {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	if got := e.run(args, &stdout, &stderr); got != want {
+		t.Fatalf("campaignctl %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), got, want, stdout.String(), stderr.String())
+	}
+	return stdout.String()
+}
+
+func (e env) runBounded(t *testing.T, limit time.Duration, args ...string) (code int, stdout, stderr string, ok bool) {
 	t.Helper()
 	type result struct {
 		code           int
@@ -31,8 +70,8 @@ func runBounded(t *testing.T, limit time.Duration, args ...string) (code int, st
 	}
 	done := make(chan result, 1)
 	go func() {
-		c, o, e := runCmd(args...)
-		done <- result{c, o, e}
+		c, o, se := e.runCmd(args...)
+		done <- result{c, o, se}
 	}()
 	select {
 	case r := <-done:
@@ -44,13 +83,14 @@ func runBounded(t *testing.T, limit time.Duration, args ...string) (code int, st
 }
 
 func TestServeRefusesMarketingPlanWithoutPublicURL(t *testing.T) {
+	t.Parallel()
 	e := setupE2EOneCampaign(t)
 	mustRun(t, 0, "apply", "--db", e.url, e.plan)
 
 	// No --public-url, no secret: refused at start, before anything is sent.
-	t.Setenv("CAMPAIGNCTL_SECRET", "")
+	noSecret := env{"CAMPAIGNCTL_SECRET": ""}
 	start := time.Now()
-	code, stdout, stderr, ok := runBounded(t, 20*time.Second, serveArgs(e)...)
+	code, stdout, stderr, ok := noSecret.runBounded(t, 20*time.Second, serveArgs(e)...)
 	if !ok {
 		return
 	}
@@ -70,7 +110,7 @@ func TestServeRefusesMarketingPlanWithoutPublicURL(t *testing.T) {
 	}
 
 	// --public-url without CAMPAIGNCTL_SECRET: usage error too.
-	code, stdout, stderr, ok = runBounded(t, 20*time.Second, append(serveArgs(e), "--public-url", "http://mail.test")...)
+	code, stdout, stderr, ok = noSecret.runBounded(t, 20*time.Second, append(serveArgs(e), "--public-url", "http://mail.test")...)
 	if !ok {
 		return
 	}
@@ -85,8 +125,8 @@ func TestServeRefusesMarketingPlanWithoutPublicURL(t *testing.T) {
 	}
 
 	// Both: serve sends, and every message carries a working unsubscribe link.
-	t.Setenv("CAMPAIGNCTL_SECRET", testSecret)
-	code, stdout, stderr, ok = runBounded(t, 2*time.Minute, append(serveArgs(e), "--public-url", "http://mail.test")...)
+	withSecret := env{"CAMPAIGNCTL_SECRET": testSecret}
+	code, stdout, stderr, ok = withSecret.runBounded(t, 2*time.Minute, append(serveArgs(e), "--public-url", "http://mail.test")...)
 	if !ok {
 		return
 	}
@@ -124,6 +164,7 @@ func headerOf(data []byte) string {
 }
 
 func TestServeClockSpeedNeedsClockStart(t *testing.T) {
+	t.Parallel()
 	// No database is needed: the flag check comes first. The URL names a
 	// closed port so a regression that connects fails fast rather than hangs.
 	code, stdout, stderr, ok := runBounded(t, 20*time.Second,
@@ -141,6 +182,7 @@ func TestServeClockSpeedNeedsClockStart(t *testing.T) {
 }
 
 func TestServeClockOriginNeedsClockStartAndAnInstant(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -161,11 +203,12 @@ func TestServeClockOriginNeedsClockStartAndAnInstant(t *testing.T) {
 }
 
 func TestServeLogsTheRealListenPort(t *testing.T) {
+	t.Parallel()
 	e := setupE2EOneCampaign(t)
 	mustRun(t, 0, "apply", "--db", e.url, e.plan)
-	t.Setenv("CAMPAIGNCTL_SECRET", testSecret)
+	e2 := env{"CAMPAIGNCTL_SECRET": testSecret}
 
-	code, stdout, stderr, ok := runBounded(t, 2*time.Minute,
+	code, stdout, stderr, ok := e2.runBounded(t, 2*time.Minute,
 		append(serveArgs(e), "--listen", "127.0.0.1:0", "--public-url", "http://mail.test")...)
 	if !ok {
 		return
@@ -193,8 +236,9 @@ func TestServeLogsTheRealListenPort(t *testing.T) {
 }
 
 func TestDatabasePasswordNeverPrinted(t *testing.T) {
+	t.Parallel()
 	skipInShortMode(t)
-	t.Setenv("CAMPAIGNCTL_SECRET", testSecret)
+	e2 := env{"CAMPAIGNCTL_SECRET": testSecret}
 	urls := []string{
 		"postgres://app:S3cr3tPw@127.0.0.1:99999x/db",              // bad port
 		"postgres://app:S3cr%zzPw@127.0.0.1:1/db",                  // bad escape in the password
@@ -242,7 +286,7 @@ func TestDatabasePasswordNeverPrinted(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			start := time.Now()
-			code, stdout, stderr := runCmd(args...)
+			code, stdout, stderr := e2.runCmd(args...)
 			mu.Lock()
 			serveResults = append(serveResults, serveResult{args, code, stdout, stderr, time.Since(start)})
 			mu.Unlock()
@@ -255,7 +299,7 @@ func TestDatabasePasswordNeverPrinted(t *testing.T) {
 			{"migrate", "--db", u},
 			{"audience", "lost_not_enough_stock", "--from", "../../campaigns", "--db", u},
 		} {
-			code, stdout, stderr, ok := runBounded(t, 30*time.Second, args...)
+			code, stdout, stderr, ok := e2.runBounded(t, 30*time.Second, args...)
 			if ok {
 				check(t, args, code, stdout, stderr)
 			}

@@ -67,7 +67,7 @@ type statusEnrollment struct {
 // second plan.
 func seedStatus(t *testing.T) (string, *plan.Plan) {
 	t.Helper()
-	db, url := storetest.Open(t)
+	db, url := migratedDB(t)
 	ctx := context.Background()
 	st, err := store.Open(ctx, url)
 	if err != nil {
@@ -173,6 +173,7 @@ func insertStatusEnrollment(t *testing.T, db *sqlx.DB, e statusEnrollment, revs 
 // TestStatusShowsHealthAndPerStepCounts checks the text view line by line and
 // the JSON document's numbers against the state seedStatus wrote.
 func TestStatusShowsHealthAndPerStepCounts(t *testing.T) {
+	t.Parallel()
 	url, p := seedStatus(t)
 
 	code, stdout, stderr := runSub(runStatus, "--db", url)
@@ -317,6 +318,7 @@ sequence old_drip:
 }
 
 func TestStatusUnknownNameListsKnownOnes(t *testing.T) {
+	t.Parallel()
 	url, _ := seedStatus(t)
 	code, stdout, stderr := runSub(runStatus, "--db", url, "nurtur")
 	if code != 1 || stdout != "" {
@@ -329,6 +331,7 @@ func TestStatusUnknownNameListsKnownOnes(t *testing.T) {
 }
 
 func TestStatusNothingApplied(t *testing.T) {
+	t.Parallel()
 	_, url := storetest.Open(t)
 	// Never migrated, then migrated with no revision: both say to apply.
 	for _, migrate := range []bool{false, true} {
@@ -351,6 +354,7 @@ func TestStatusNothingApplied(t *testing.T) {
 }
 
 func TestStatusUsage(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{
 		{"--db", "postgres://localhost/x", "a", "b"},
 		{"--db", "postgres://localhost/x", "--format", "yaml"},
@@ -367,6 +371,7 @@ func TestStatusUsage(t *testing.T) {
 }
 
 func TestStatusCampaignHealth(t *testing.T) {
+	t.Parallel()
 	sendAt := time.Date(2026, 4, 1, 8, 0, 0, 0, time.UTC)
 	ten := int64(10)
 	for _, tc := range []struct {
@@ -399,7 +404,8 @@ func TestStatusCampaignHealth(t *testing.T) {
 // A recurring (multiple-mode) autoresponder is shown like the others, with a
 // line per issue its history names, not as "not run".
 func TestStatusRecurringAutoresponder(t *testing.T) {
-	db, url := storetest.Open(t)
+	t.Parallel()
+	db, url := migratedDB(t)
 	ctx := context.Background()
 	st := &store.Store{DB: db}
 	if _, err := st.Migrate(ctx); err != nil {
@@ -468,7 +474,8 @@ func TestStatusRecurringAutoresponder(t *testing.T) {
 // An object paused in the applied plan is Suspended, "paused in the plan",
 // whatever it would be otherwise; its counts follow the reason.
 func TestStatusPausedIsSuspended(t *testing.T) {
-	db, url := storetest.Open(t)
+	t.Parallel()
+	db, url := migratedDB(t)
 	ctx := context.Background()
 	st := &store.Store{DB: db}
 	if _, err := st.Migrate(ctx); err != nil {

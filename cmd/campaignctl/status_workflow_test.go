@@ -11,7 +11,6 @@ import (
 
 	"github.com/campaignctl/campaignctl/compiler/plan"
 	"github.com/campaignctl/campaignctl/runtime/store"
-	"github.com/campaignctl/campaignctl/runtime/store/storetest"
 )
 
 // workflowPlans returns the plan applied first and the plan applied second.
@@ -103,7 +102,7 @@ var workflowT0 = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 //	customer 8  never enrolled: an nps_response the trigger has read
 func seedWorkflows(t *testing.T) (string, *plan.Plan) {
 	t.Helper()
-	db, url := storetest.Open(t)
+	db, url := migratedDB(t)
 	ctx := context.Background()
 	st, err := store.Open(ctx, url)
 	if err != nil {
@@ -272,6 +271,7 @@ func insertWorkflowRun(t *testing.T, db *sqlx.DB, r workflowRun, rev int64) int6
 // notification counts) — with one line per step saying what its kind did
 // there, and a removed workflow's steps from its history.
 func TestStatusWorkflows(t *testing.T) {
+	t.Parallel()
 	url, p := seedWorkflows(t)
 	code, stdout, stderr := runSub(runStatus, "--db", url)
 	if code != 0 {

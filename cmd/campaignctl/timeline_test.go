@@ -14,6 +14,7 @@ import (
 // without customer 1's (same key, another model) or a removed object's
 // message to another address under the same key.
 func TestTimelineMergesEventsAndMessages(t *testing.T) {
+	t.Parallel()
 	url := seedExplain(t)
 	code, stdout, stderr := runSub(runTimeline, "--db", url, "lead:1")
 	if code != 0 {
@@ -57,6 +58,7 @@ func TestTimelineMergesEventsAndMessages(t *testing.T) {
 }
 
 func TestTimelineJSONAndAddress(t *testing.T) {
+	t.Parallel()
 	url := seedExplain(t)
 	code, stdout, stderr := runSub(runTimeline, "--db", url, "--format", "json", "ann@example.com")
 	if code != 0 {
@@ -115,6 +117,7 @@ func TestTimelineJSONAndAddress(t *testing.T) {
 }
 
 func TestTimelineErrorsAndUsage(t *testing.T) {
+	t.Parallel()
 	url := seedExplain(t)
 	for _, tc := range []struct {
 		args []string

@@ -634,6 +634,7 @@ func objectLink(kind, name string) string {
 // migrated) the page says so instead of failing, and an object or contact
 // lookup is the reader's error, not the store's.
 func TestUISourceNothingApplied(t *testing.T) {
+	t.Parallel()
 	_, url := storetest.Open(t)
 	st, err := store.Open(context.Background(), url)
 	if err != nil {
@@ -663,6 +664,7 @@ func TestUISourceNothingApplied(t *testing.T) {
 // TestUISourceUnknownObjectAndContact: names that match nothing are the
 // reader's errors and say what exists or what to type.
 func TestUISourceUnknownObjectAndContact(t *testing.T) {
+	t.Parallel()
 	url := seedExplain(t)
 	st, err := store.Open(context.Background(), url)
 	if err != nil {

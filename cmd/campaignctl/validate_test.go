@@ -15,6 +15,7 @@ const compileCases = "../../testdata/compile"
 func caseDir(name string) string { return filepath.Join(compileCases, name) }
 
 func TestValidateExitCodes(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name       string
 		args       []string
@@ -60,6 +61,7 @@ func TestValidateExitCodes(t *testing.T) {
 }
 
 func TestValidateTextShowsSnippets(t *testing.T) {
+	t.Parallel()
 	code, stdout, _ := runSub(runValidate, caseDir("invalid-heredoc-caret"))
 	if code != 1 {
 		t.Fatalf("exit %d", code)
@@ -74,6 +76,7 @@ func TestValidateTextShowsSnippets(t *testing.T) {
 }
 
 func TestValidateJSON(t *testing.T) {
+	t.Parallel()
 	code, stdout, stderr := runSub(runValidate, "--format", "json", caseDir("invalid-many-errors"))
 	if code != 1 {
 		t.Fatalf("exit %d\n%s", code, stderr)
@@ -115,6 +118,7 @@ func TestValidateJSON(t *testing.T) {
 }
 
 func TestValidateGitHub(t *testing.T) {
+	t.Parallel()
 	code, stdout, _ := runSub(runValidate, "--format=github", caseDir("warning-lints"))
 	if code != 0 {
 		t.Fatalf("exit %d", code)

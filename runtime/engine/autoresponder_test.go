@@ -14,6 +14,7 @@ import (
 // do-not-email record is never mailed; one person with two records is mailed
 // once.
 func TestAutoresponderFollowUpsOnZohosDates(t *testing.T) {
+	t.Parallel()
 	nb := setupNurture(t, 0)
 	db := nb.st.DB
 	db.MustExec(`CREATE TABLE customers (id int PRIMARY KEY, email text, name text, plan text, do_not_email bool NOT NULL DEFAULT false)`)

@@ -22,6 +22,7 @@ import (
 // the quota, the rest waits (it is never dropped), and every contact gets its
 // message exactly once in the end.
 func TestDailyQuotaAndRateHoldAcrossReplicas(t *testing.T) {
+	t.Parallel()
 	const contacts, quota, rate = 240, 50, 20 // 120 active contacts
 	b := setup(t, contacts)
 	p := testPlan("Hello", campaign("launch", ""))

@@ -19,6 +19,7 @@ import (
 // replicas), the remainder waits for the decision, the injected clicks decide
 // it, and the remainder receives only the winner; nobody gets two messages.
 func TestCampaignABTestSendsTheWinnerToTheRest(t *testing.T) {
+	t.Parallel()
 	const n = 2000
 	nb := setupNurture(t, n)
 	r2 := nb.replica(t, "r1")
@@ -121,6 +122,7 @@ func TestCampaignABTestSendsTheWinnerToTheRest(t *testing.T) {
 // Removing a campaign while its remainder waits for the A/B decision cancels
 // the remainder, like any pending mail: nobody gets it afterwards.
 func TestRemovedCampaignCancelsItsHeldRemainder(t *testing.T) {
+	t.Parallel()
 	nb := setupNurture(t, 300)
 	p := nurturePlan()
 	p.Sequences = nil

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/jmoiron/sqlx"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -43,7 +44,7 @@ var t0 = time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 
 func setup(t testing.TB, contacts int) *bundle {
 	t.Helper()
-	db, _ := storetest.Open(t)
+	db := migratedDB(t)
 	ctx := context.Background()
 	db.MustExec(`CREATE TABLE contacts (id int PRIMARY KEY, email text, name text, active bool NOT NULL)`)
 	db.MustExec(`INSERT INTO contacts SELECT i, 'c' || i || '@example.com', 'Contact ' || i, i % 2 = 0 FROM generate_series(1, $1) i`, contacts)
@@ -67,6 +68,18 @@ func setup(t testing.TB, contacts int) *bundle {
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), PublicURL: "http://mail.test", BatchSize: 7,
 	}
 	return &bundle{st: st, eng: eng, smtp: srv, clock: clk, reg: reg, ctx: ctx}
+}
+
+// migratedDB is a fresh database holding the migrated schema: a copy of a
+// template migrated once per test binary (the setups still call Migrate,
+// which finds nothing to apply).
+func migratedDB(t testing.TB) *sqlx.DB {
+	t.Helper()
+	db, _ := storetest.OpenFromTemplate(t, "migrated", func(ctx context.Context, db *sqlx.DB) error {
+		_, err := (&store.Store{DB: db}).Migrate(ctx)
+		return err
+	})
+	return db
 }
 
 func testPlan(subject string, campaigns ...plan.Campaign) *plan.Plan {
@@ -115,6 +128,7 @@ func (b *bundle) pass(t *testing.T) int {
 }
 
 func TestScheduledCampaignWaitsForItsTime(t *testing.T) {
+	t.Parallel()
 	b := setup(t, 20)
 	b.apply(t, testPlan("Hello", campaign("later", t0.Add(2*time.Hour).Format(time.RFC3339))))
 	if n := b.pass(t); n != 0 {
@@ -130,6 +144,7 @@ func TestScheduledCampaignWaitsForItsTime(t *testing.T) {
 }
 
 func TestChangedTemplateDoesNotResend(t *testing.T) {
+	t.Parallel()
 	b := setup(t, 20)
 	b.apply(t, testPlan("First", campaign("c", "")))
 	if n := b.pass(t); n != 10 {
@@ -150,6 +165,7 @@ func TestChangedTemplateDoesNotResend(t *testing.T) {
 // contacts it already mailed from a second copy, while contacts who joined the
 // segment meanwhile do get it.
 func TestReaddedCampaignMailsOnlyWhoItHasNot(t *testing.T) {
+	t.Parallel()
 	b := setup(t, 20)
 	b.apply(t, testPlan("First", campaign("c", "")))
 	if n := b.pass(t); n != 10 {
@@ -172,6 +188,7 @@ func TestReaddedCampaignMailsOnlyWhoItHasNot(t *testing.T) {
 }
 
 func TestRemovedCampaignStopsPendingSends(t *testing.T) {
+	t.Parallel()
 	b := setup(t, 20)
 	b.apply(t, testPlan("Hi", campaign("c", "")))
 	// Materialize without sending, then remove the campaign from the plan.
@@ -189,6 +206,7 @@ func TestRemovedCampaignStopsPendingSends(t *testing.T) {
 }
 
 func TestTemporaryFailureRetriesAndHardBounceSuppresses(t *testing.T) {
+	t.Parallel()
 	b := setup(t, 6) // active: 2, 4, 6
 	b.smtp.RejectRecipient(func(rcpt string) *smtp.SMTPError {
 		switch rcpt {
@@ -221,6 +239,7 @@ func TestTemporaryFailureRetriesAndHardBounceSuppresses(t *testing.T) {
 }
 
 func TestUnsubscribeLinkSuppressesLaterCampaigns(t *testing.T) {
+	t.Parallel()
 	b := setup(t, 4) // active: 2, 4
 	b.apply(t, testPlan("Hi", campaign("first", "")))
 	b.pass(t)
@@ -283,6 +302,7 @@ func TestUnsubscribeLinkSuppressesLaterCampaigns(t *testing.T) {
 // Partitions are UTC months whatever the clock's zone: at 09:00 UTC on the 1st it
 // is still the previous month in -10:00.
 func TestReconcileKeepsEventPartitionsAheadOfTheClock(t *testing.T) {
+	t.Parallel()
 	for _, zone := range []*time.Location{time.UTC, time.FixedZone("+14", 14*3600), time.FixedZone("-10", -10*3600)} {
 		t.Run(zone.String(), func(t *testing.T) {
 			b := setup(t, 4)
@@ -317,6 +337,7 @@ func TestReconcileKeepsEventPartitionsAheadOfTheClock(t *testing.T) {
 // when it is claimed (one query per model), so a name fixed in the CRM after
 // materialization is used, and a contact deleted since fails its own message only.
 func TestMessagesCarryTheContactsFieldsReadAtSendTime(t *testing.T) {
+	t.Parallel()
 	b := setup(t, 6) // active: 2, 4, 6
 	b.apply(t, testPlan("Hi", campaign("c", "")))
 	if err := b.eng.Reconcile(b.ctx); err != nil {

@@ -67,6 +67,7 @@ workflow "cart_rescue" {
 `
 
 func TestDeclaredEventPropertyReachesTheTriggerFilter(t *testing.T) {
+	t.Parallel()
 	p, ds := compiler.Compile(fstest.MapFS{"main.hcl": {Data: []byte(typedEventCampaigns)}}, compiler.Options{})
 	if ds.HasErrors() {
 		t.Fatalf("compiling: %v", ds)

@@ -188,6 +188,7 @@ func assertExactlyOnce(t *testing.T, r *smtptest.Relay, want int) {
 // simulated time, or one never renewed, let replicas reclaim rows in flight and
 // send them again. Leases are on the database's clock and renewed.
 func TestSlowRelayThreeReplicasSendEachMessageOnce(t *testing.T) {
+	t.Parallel()
 	rb := setupRelay(t, 120) // 60 active
 	rb.relay.SetDelay(150 * time.Millisecond)
 	rb.apply(t, testPlan("Hi", campaign("c", "")))
@@ -231,6 +232,7 @@ func TestSlowRelayThreeReplicasSendEachMessageOnce(t *testing.T) {
 // The fencing token: an outcome written by a replica whose claim was taken
 // over is not recorded.
 func TestOutcomeOfATakenOverClaimIsNotRecorded(t *testing.T) {
+	t.Parallel()
 	rb := setupRelay(t, 4) // active: 2, 4
 	rb.apply(t, testPlan("Hi", campaign("c", "")))
 	if err := rb.eng.Reconcile(rb.ctx); err != nil {
@@ -262,6 +264,7 @@ func TestOutcomeOfATakenOverClaimIsNotRecorded(t *testing.T) {
 // Observation 2: a campaign removed mid-send stops within about one reconcile
 // interval, not after the backlog drained.
 func TestRemovedCampaignStopsMidSend(t *testing.T) {
+	t.Parallel()
 	rb := setupRelay(t, 800) // 400 active
 	rb.relay.SetDelay(10 * time.Millisecond)
 	rb.apply(t, testPlan("Hi", campaign("c", "")))
@@ -290,6 +293,7 @@ func TestRemovedCampaignStopsMidSend(t *testing.T) {
 // Observation 2: an edited subject applies to every message not yet handed to
 // the relay.
 func TestEditedTemplateAppliesToTheRestOfASend(t *testing.T) {
+	t.Parallel()
 	rb := setupRelay(t, 600) // 300 active
 	rb.relay.SetDelay(10 * time.Millisecond)
 	rb.apply(t, testPlan("Old subject", campaign("c", "")))
@@ -320,6 +324,7 @@ func TestEditedTemplateAppliesToTheRestOfASend(t *testing.T) {
 // Observation 3: a relay- or sender-level refusal is not a hard bounce: it
 // pauses sending, raises the alarm and leaves the audience alone.
 func TestRelayRefusalPausesAndSuppressesNobody(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name  string
 		stage smtptest.Stage
@@ -366,6 +371,7 @@ func TestRelayRefusalPausesAndSuppressesNobody(t *testing.T) {
 // Observation 3, the other side: a recipient-level permanent failure is a hard
 // bounce, and only that recipient is suppressed.
 func TestOnlyRecipientLevelFailuresSuppress(t *testing.T) {
+	t.Parallel()
 	rb := setupRelay(t, 8) // active: 2, 4, 6, 8
 	rb.relay.SetReply("rcpt", func(from, rcpt string) *smtptest.Reply {
 		switch rcpt {
@@ -414,6 +420,7 @@ func TestOnlyRecipientLevelFailuresSuppress(t *testing.T) {
 // Observation 4: a relay that stalls after DATA neither hangs the daemon nor
 // makes it ignore SIGTERM; the row is given back, not lost.
 func TestStalledRelayTimesOutAndShutdownIsPrompt(t *testing.T) {
+	t.Parallel()
 	rb := setupRelay(t, 4) // active: 2, 4
 	rb.relay.SetStall(func(string) bool { return true })
 	m := &mailer.SMTP{Addr: rb.addr, DataTimeout: 300 * time.Millisecond, CommandTimeout: 300 * time.Millisecond}
@@ -434,6 +441,7 @@ func TestStalledRelayTimesOutAndShutdownIsPrompt(t *testing.T) {
 // Observation 5: SIGTERM mid-run records what was sent, gives back what was
 // not, and a restart sends each message exactly once.
 func TestGracefulShutdownNeitherDuplicatesNorStalls(t *testing.T) {
+	t.Parallel()
 	rb := setupRelay(t, 600) // 300 active
 	rb.relay.SetDelay(5 * time.Millisecond)
 	rb.apply(t, testPlan("Hi", campaign("c", "")))
@@ -460,6 +468,7 @@ func TestGracefulShutdownNeitherDuplicatesNorStalls(t *testing.T) {
 // Observation 6: a one-second relay outage costs about a second, not a retry
 // delay on every pending row.
 func TestShortRelayOutageDelaysBySeconds(t *testing.T) {
+	t.Parallel()
 	rb := setupRelay(t, 200) // 100 active
 	rb.relay.Down()
 	rb.apply(t, testPlan("Hi", campaign("c", "")))
@@ -496,6 +505,7 @@ func TestShortRelayOutageDelaysBySeconds(t *testing.T) {
 // past it the messages fail, and a campaign whose every message failed is
 // "failed", not "sent".
 func TestLongOutageFailsOnlyAfterTheGiveUpAge(t *testing.T) {
+	t.Parallel()
 	rb := setupRelay(t, 6) // active: 2, 4, 6
 	rb.relay.Down()
 	rb.apply(t, testPlan("Hi", campaign("c", "")))
@@ -529,6 +539,7 @@ func TestLongOutageFailsOnlyAfterTheGiveUpAge(t *testing.T) {
 // Observation 7: a non-leader with --exit-when-idle does not exit before the
 // leader has reconciled and the work is done.
 func TestNonLeaderWithExitWhenIdleWaitsForTheWork(t *testing.T) {
+	t.Parallel()
 	rb := setupRelay(t, 20) // 10 active
 	rb.apply(t, testPlan("Hi", campaign("c", "")))
 	// Someone else leads: hold the leadership lock on another connection.
@@ -554,6 +565,7 @@ func TestNonLeaderWithExitWhenIdleWaitsForTheWork(t *testing.T) {
 
 // Observation 10: malformed addresses never reach the relay.
 func TestMalformedAddressesAreLeftOutOfTheAudience(t *testing.T) {
+	t.Parallel()
 	rb := setupRelay(t, 6) // active: 2, 4, 6
 	rb.st.DB.MustExec(`UPDATE contacts SET email = 'not an address' WHERE id = 2`)
 	rb.st.DB.MustExec(`UPDATE contacts SET email = 'a@b@example.com' WHERE id = 4`)
@@ -572,6 +584,7 @@ func TestMalformedAddressesAreLeftOutOfTheAudience(t *testing.T) {
 // is already running when such a plan is applied sends nothing from it and
 // says why, once, not on every tick. A daemon with no plan yet logs no error.
 func TestMarketingPlanWithoutPublicURLIsRefusedQuietly(t *testing.T) {
+	t.Parallel()
 	rb := setupRelay(t, 10)
 	rb.eng.PublicURL = ""
 	stop, _ := run(t, rb.eng, engine.RunOptions{Interval: 20 * time.Millisecond})
@@ -597,6 +610,7 @@ func TestMarketingPlanWithoutPublicURLIsRefusedQuietly(t *testing.T) {
 // The contacts of a claimed batch cannot be read (the CRM table is away for a
 // moment, the database restarts): the messages are retried, not failed.
 func TestUnreadableContactsAreRetriedNotFailed(t *testing.T) {
+	t.Parallel()
 	rb := setupRelay(t, 6) // active: 2, 4, 6
 	rb.apply(t, testPlan("Hi", campaign("c", "")))
 	if err := rb.eng.Reconcile(rb.ctx); err != nil {
@@ -620,6 +634,7 @@ func TestUnreadableContactsAreRetriedNotFailed(t *testing.T) {
 // A connection dropped in the middle of DATA: the relay did not take the
 // message, so it is given back and delivered once on a fresh connection.
 func TestConnectionDroppedMidDataIsRetriedOnce(t *testing.T) {
+	t.Parallel()
 	rb := setupRelay(t, 20) // 10 active
 	var mu sync.Mutex
 	dropped := map[string]bool{}
@@ -665,6 +680,7 @@ func (b *batchCounter) SendBatch(ctx context.Context, msgs []*mailer.Message) []
 // connections in the middle of batches, every row marked sent is a message the
 // relay took exactly once, and every other row's outcome is its own.
 func TestBatchedSendsAttributeEveryReply(t *testing.T) {
+	t.Parallel()
 	rb := setupRelay(t, 400) // 200 active
 	bc := &batchCounter{SMTP: rb.eng.Mailer.(*mailer.SMTP), sizes: map[int]int{}}
 	rb.eng.Mailer = bc

@@ -14,7 +14,9 @@ import (
 // outage, a relay that hangs up on every connection and a stalled message,
 // stops it, closes its SMTP pool, and checks that every goroutine it started
 // is gone: a daemon that restarts its loops (or a replica that runs for
-// months through faults) must not pile them up.
+// months through faults) must not pile them up. It is the package's one test
+// without t.Parallel: Go runs it before the parallel ones start, so every
+// goroutine it finds is its own.
 func TestRunLeavesNoGoroutineBehind(t *testing.T) {
 	rb := setupRelay(t, 400) // 200 active
 	rb.relay.SetDelay(2 * time.Millisecond)

@@ -19,6 +19,7 @@ import (
 // once, then the next, and the contact who joined during the pause is
 // enrolled. Nothing lost, nothing twice.
 func TestPausedSequenceHoldsAndResumes(t *testing.T) {
+	t.Parallel()
 	nb := setupNurture(t, 30)
 	const name = "restock_nurture"
 	mk := func(paused bool) *plan.Plan {
@@ -135,6 +136,7 @@ func TestPausedSequenceHoldsAndResumes(t *testing.T) {
 // A paused campaign past its send_at is not materialized; once unpaused it
 // goes out, once.
 func TestPausedCampaignIsNotMaterialized(t *testing.T) {
+	t.Parallel()
 	b := setup(t, 20)
 	c := campaign("later", t0.Add(time.Hour).Format(time.RFC3339))
 	c.Paused = true
@@ -167,6 +169,7 @@ func TestPausedCampaignIsNotMaterialized(t *testing.T) {
 // unpaused, the trigger reads on from where it stopped, so those contacts are
 // welcomed, late, once each, and the waiting one resumes.
 func TestPausedWorkflowKeepsItsEvents(t *testing.T) {
+	t.Parallel()
 	p := examplePlan(t, "lifecycle")
 	var ws []plan.Workflow
 	for _, w := range p.Workflows {

@@ -15,6 +15,7 @@ import (
 // 08:00; a contact in Paris, in the afternoon, gets it at once; a
 // transactional campaign (which the policy lets bypass quiet hours) is not held.
 func TestQuietHoursHoldInTheContactsTimeZone(t *testing.T) {
+	t.Parallel()
 	b := setup(t, 0)
 	db := b.st.DB
 	db.MustExec(`CREATE TABLE people (id int PRIMARY KEY, email text, name text, tz text)`)
@@ -103,6 +104,7 @@ func TestQuietHoursHoldInTheContactsTimeZone(t *testing.T) {
 // people: each gets two of the three at once, the third waits (counted as
 // held, with the reason) and goes out once the week has passed.
 func TestFrequencyCapHoldsAcrossObjects(t *testing.T) {
+	t.Parallel()
 	b := setup(t, 20)
 	b.eng.BatchSize = 500
 	p := testPlan("Hi", campaign("one", ""), campaign("two", ""), campaign("three", ""))

@@ -89,6 +89,7 @@ func exits(t *testing.T, nb *nurtureBundle) string {
 // issues while out and gets them again once back; a reader who joins later
 // gets the issues from then on.
 func TestMonthlyNewsletterRunsFourteenMonths(t *testing.T) {
+	t.Parallel()
 	nb := setupNewsletter(t, 6)
 	db := nb.st.DB
 	db.MustExec(`UPDATE customers SET do_not_email = true WHERE id = 5`)
@@ -174,6 +175,7 @@ func TestMonthlyNewsletterRunsFourteenMonths(t *testing.T) {
 // three replicas at once with a restart: each reader gets each of the nine
 // issues once, on its day; the end stops it and the enrollments complete.
 func TestWeeklyRecurrenceEndsAndReplicasNeverDuplicate(t *testing.T) {
+	t.Parallel()
 	const readers = 40
 	nb := setupNewsletter(t, readers)
 	p := newsletterPlan(plan.Autoresponder{Start: "2026-01-01T08:00:00Z", End: "2026-02-01", MaxFollowUps: 10,
@@ -235,6 +237,7 @@ func TestWeeklyRecurrenceEndsAndReplicasNeverDuplicate(t *testing.T) {
 // after its last issue, saying so; with an end instead, the end decides, and a
 // contact who matches after it is not enrolled.
 func TestRecurrenceAfterDowntimeAndMaxFollowUps(t *testing.T) {
+	t.Parallel()
 	nb := setupNewsletter(t, 1)
 	p := newsletterPlan(plan.Autoresponder{Start: "2026-01-01", MaxFollowUps: 4,
 		Recurrence: &plan.Recurrence{Unit: "month", Every: 1, DayOfMonth: 1}})

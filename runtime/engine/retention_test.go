@@ -15,6 +15,7 @@ import (
 // the plan's retention; a second pass does nothing; the clock moving on drops
 // the next months.
 func TestLeaderDropsExpiredEventPartitions(t *testing.T) {
+	t.Parallel()
 	b := setup(t, 4)
 	p := testPlan("Hello")
 	p.Policies = []plan.Policy{{Name: "default", EventRetention: "400d"}, {Name: "short", EventRetention: "60d"}}
@@ -91,6 +92,7 @@ func TestLeaderDropsExpiredEventPartitions(t *testing.T) {
 
 // A plan without event_retention keeps every event.
 func TestNoRetentionKeepsEvents(t *testing.T) {
+	t.Parallel()
 	b := setup(t, 4)
 	b.apply(t, testPlan("Hello"))
 	old := time.Date(2020, 1, 15, 0, 0, 0, 0, time.UTC)

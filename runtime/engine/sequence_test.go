@@ -23,7 +23,6 @@ import (
 	"github.com/campaignctl/campaignctl/runtime/mailer/smtptest"
 	"github.com/campaignctl/campaignctl/runtime/metrics"
 	"github.com/campaignctl/campaignctl/runtime/store"
-	"github.com/campaignctl/campaignctl/runtime/store/storetest"
 )
 
 // The seed's restock nurture (campaigns/restock_nurture.hcl), run through its
@@ -90,7 +89,7 @@ type nurtureBundle struct {
 
 func setupNurture(t *testing.T, n int) *nurtureBundle {
 	t.Helper()
-	db, _ := storetest.Open(t)
+	db := migratedDB(t)
 	st := &store.Store{DB: db}
 	st.SetMaxConns(16)
 	if _, err := st.Migrate(t.Context()); err != nil {
@@ -197,6 +196,7 @@ func received(t *testing.T, r *smtptest.Relay) map[string]int {
 }
 
 func TestSeedNurtureRunsExactlyAsWritten(t *testing.T) {
+	t.Parallel()
 	const n = 1000
 	nb := setupNurture(t, n)
 	seq := nurturePlan()
@@ -396,6 +396,7 @@ func head(s []string) []string {
 // ever wake them (seen as a daemon that never became idle). The leader's next
 // pass releases them.
 func TestEnrollmentsHeldForADecidedTestAreReleased(t *testing.T) {
+	t.Parallel()
 	nb := setupNurture(t, 200)
 	nb.apply(t, nurturePlan())
 	nb.step(t, nb.eng) // the test group is sent, the rest is held
@@ -420,6 +421,7 @@ func TestEnrollmentsHeldForADecidedTestAreReleased(t *testing.T) {
 // A test whose messages are all held (quiet hours) has not started: it is not
 // decided on an empty test.
 func TestABTestNotDecidedBeforeItsFirstSend(t *testing.T) {
+	t.Parallel()
 	nb := setupNurture(t, 200)
 	nb.apply(t, nurturePlan())
 	if err := nb.eng.Reconcile(nb.ctx); err != nil {
@@ -442,6 +444,7 @@ func TestABTestNotDecidedBeforeItsFirstSend(t *testing.T) {
 // list and they still get it, a removed step is not sent and they go on at
 // the next one; nothing already sent is sent again.
 func TestStepsInsertedAndRemovedMidRun(t *testing.T) {
+	t.Parallel()
 	nb := setupNurture(t, 30)
 	mk := func(steps ...plan.SequenceStep) *plan.Plan {
 		p := nurturePlan()
@@ -495,6 +498,7 @@ func TestStepsInsertedAndRemovedMidRun(t *testing.T) {
 // its messages not yet handed to the relay are cancelled, and nothing more of
 // it is sent; a campaign of the same name is another object and is untouched.
 func TestRemovedSequenceExitsAndCancelsMidRun(t *testing.T) {
+	t.Parallel()
 	nb := setupNurture(t, 100)
 	p := nurturePlan()
 	nb.apply(t, p)
@@ -544,6 +548,7 @@ func TestRemovedSequenceExitsAndCancelsMidRun(t *testing.T) {
 // enrolls on the next pass, not an EnrollInterval later: the pass counts as
 // done only once it succeeded.
 func TestFailedEnrollPassIsRetriedOnTheNextPass(t *testing.T) {
+	t.Parallel()
 	nb := setupNurture(t, 20)
 	nb.eng.EnrollInterval = time.Hour
 	nb.apply(t, nurturePlan())

@@ -8,6 +8,7 @@ import (
 )
 
 func TestNotRunNamesWhatTheDaemonIgnores(t *testing.T) {
+	t.Parallel()
 	if got := NotRun(&plan.Plan{Campaigns: []plan.Campaign{{Name: "plain", Template: "t"}}, Sequences: []plan.Sequence{{Name: "s"}},
 		Policies: []plan.Policy{{Name: "default", QuietHours: &plan.QuietHours{Start: "21:00", End: "08:00"}}}}); len(got) != 0 {
 		t.Fatalf("a plain campaign, a sequence and quiet hours are run, NotRun says %v", got)

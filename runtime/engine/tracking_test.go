@@ -120,6 +120,7 @@ func readTracked(t *testing.T, r *smtptest.Relay) map[string]trackedMessage {
 }
 
 func TestTrackedClickTakesTheClickedBranch(t *testing.T) {
+	t.Parallel()
 	nb := setupNurture(t, 4) // lead1..lead4@example.com, all in the segment
 	nb.apply(t, trackedPlan())
 	nb.step(t, nb.eng)
@@ -240,6 +241,7 @@ func TestTrackedClickTakesTheClickedBranch(t *testing.T) {
 
 // Transactional mail and an engine with tracking off carry no tracking.
 func TestNoTrackingForTransactionalOrWhenOff(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name  string
 		class string

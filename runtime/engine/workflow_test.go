@@ -17,7 +17,6 @@ import (
 	"github.com/campaignctl/campaignctl/runtime/engine"
 	"github.com/campaignctl/campaignctl/runtime/mailer/smtptest"
 	"github.com/campaignctl/campaignctl/runtime/store"
-	"github.com/campaignctl/campaignctl/runtime/store/storetest"
 )
 
 // The 15 example workflows of campaigns/workflows/, compiled from the files a
@@ -100,6 +99,7 @@ type wfSend struct {
 }
 
 func TestEveryExampleWorkflowRunsFromItsRealTrigger(t *testing.T) {
+	t.Parallel()
 	p := examplePlan(t, "")
 	nb, eng := workflowRig(t)
 	// Three replicas share the work: every enrollment advances on one of
@@ -422,7 +422,7 @@ func runWorkflows(t *testing.T, nb *nurtureBundle, end time.Time, script map[tim
 // with the fake clock at t0.
 func workflowRig(t *testing.T) (*nurtureBundle, *engine.Engine) {
 	t.Helper()
-	db, _ := storetest.Open(t)
+	db := migratedDB(t)
 	st := &store.Store{DB: db}
 	st.SetMaxConns(8)
 	if _, err := st.Migrate(t.Context()); err != nil {
@@ -467,6 +467,7 @@ func outboxLines(t *testing.T, nb *nurtureBundle) []string {
 // ordered, and a wake-up for customers inactive 120 days whose goal (seen
 // again after enrolling) compares a contact field with event.at.
 func TestCustomerLifecycleWorkflows(t *testing.T) {
+	t.Parallel()
 	p := examplePlan(t, "lifecycle")
 	nb, eng := workflowRig(t)
 	eng2 := nb.replica(t, "w1")

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/campaignctl/campaignctl/runtime/events"
 	"github.com/campaignctl/campaignctl/runtime/store"
 	"github.com/campaignctl/campaignctl/runtime/store/storetest"
@@ -30,11 +32,19 @@ var (
 // setup returns a store on a fresh, migrated database.
 func setup(t testing.TB) *store.Store {
 	t.Helper()
-	st := unmigrated(t)
+	db, _ := storetest.OpenFromTemplate(t, "migrated", migratedTemplate)
+	st := &store.Store{DB: db}
 	if _, err := st.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	return st
+}
+
+// migratedTemplate runs the migrations on the template database that
+// storetest.OpenFromTemplate copies for each test.
+func migratedTemplate(ctx context.Context, db *sqlx.DB) error {
+	_, err := (&store.Store{DB: db}).Migrate(ctx)
+	return err
 }
 
 // unmigrated returns a store on a fresh database without campaignctl's tables.

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/campaignctl/campaignctl/compiler/plan"
 	"github.com/campaignctl/campaignctl/runtime/clock"
 	"github.com/campaignctl/campaignctl/runtime/events"
@@ -31,12 +33,19 @@ type bundle struct {
 	logs   *strings.Builder
 }
 
+// migratedTemplate runs the migrations on the template database that
+// storetest.OpenFromTemplate copies for each test.
+func migratedTemplate(ctx context.Context, db *sqlx.DB) error {
+	_, err := (&store.Store{DB: db}).Migrate(ctx)
+	return err
+}
+
 // setup serves srv's routes, with a real store as srv.Events and a counting
 // EventsStored hook; srv may set the token and limits. The log is kept so tests
 // can check the token never shows in it.
 func setup(t *testing.T, srv *Server) *bundle {
 	t.Helper()
-	db, _ := storetest.Open(t)
+	db, _ := storetest.OpenFromTemplate(t, "migrated", migratedTemplate)
 	st := &store.Store{DB: db}
 	if _, err := st.Migrate(context.Background()); err != nil {
 		t.Fatal(err)

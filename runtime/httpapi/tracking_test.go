@@ -51,7 +51,7 @@ var sentAt = time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 
 func setupTracking(t testing.TB, opts TrackerOptions) *trackRig {
 	t.Helper()
-	db, _ := storetest.Open(t)
+	db, _ := storetest.OpenFromTemplate(t, "migrated", migratedTemplate)
 	st := &store.Store{DB: db}
 	st.SetMaxConns(8)
 	if _, err := st.Migrate(context.Background()); err != nil {

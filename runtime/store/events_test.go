@@ -12,18 +12,30 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/campaignctl/campaignctl/runtime/store"
 	"github.com/campaignctl/campaignctl/runtime/store/storetest"
 )
 
-// migrated returns a store on a fresh, migrated database.
+// migrated returns a store on a fresh, migrated database: a copy of a
+// template migrated once per test binary (Migrate then has nothing to apply,
+// and makes sure of the event partitions around today).
 func migrated(t testing.TB) *store.Store {
 	t.Helper()
-	st := openStore(t)
+	db, _ := storetest.OpenFromTemplate(t, "migrated", migratedTemplate)
+	st := &store.Store{DB: db}
 	if _, err := st.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	return st
+}
+
+// migratedTemplate runs the migrations on the template database that
+// storetest.OpenFromTemplate copies for each test.
+func migratedTemplate(ctx context.Context, db *sqlx.DB) error {
+	_, err := (&store.Store{DB: db}).Migrate(ctx)
+	return err
 }
 
 // openStore returns a store on a fresh database that has not been migrated.

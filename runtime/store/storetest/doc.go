@@ -11,6 +11,12 @@
 // CAMPAIGNCTL_REQUIRE_DB=1 is set (as `make test` does): then the missing cluster is
 // a failure, so a broken setup can never turn into a green run of skipped tests.
 //
-// The package does not start or stop the cluster, apply migrations or load
-// fixtures; callers run their own migrations on the database they get.
+// OpenFromTemplate hands out copies of a template database instead: the caller's
+// setup (its migrations, say) runs once per test binary on the template, and each
+// test gets a copy of the result, which is several times faster than migrating
+// every test's database (14 migrations: about a second each time on the 2-core
+// test machine, against a few tenths for the copy).
+//
+// The package does not start or stop the cluster, and knows no migrations or
+// fixtures; callers pass their own setup, or run it on the database they get.
 package storetest

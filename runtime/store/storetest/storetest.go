@@ -52,7 +52,13 @@ func AdminURL(t testing.TB) string {
 // t.Cleanup to drop it (WITH (FORCE)), and returns its URL.
 func NewDatabase(t testing.TB) string {
 	t.Helper()
-	admin := AdminURL(t)
+	return newDatabase(t, AdminURL(t), "")
+}
+
+// newDatabase creates the test's database as a copy of template ("": the
+// cluster's default, an empty database).
+func newDatabase(t testing.TB, admin, template string) string {
+	t.Helper()
 
 	name, err := databaseName(t.Name())
 	if err != nil {
@@ -71,7 +77,7 @@ func NewDatabase(t testing.TB) string {
 	defer cancel()
 	// CREATE DATABASE takes no bind parameters; the name is generated from
 	// [a-z0-9_] only and quoted anyway.
-	if _, err := pool.ExecContext(ctx, "CREATE DATABASE "+quoteIdent(name)); err != nil {
+	if _, err := pool.ExecContext(ctx, "CREATE DATABASE "+quoteIdent(name)+createOptions(ctx, pool, template)); err != nil {
 		t.Fatalf("storetest: create database %s on the cluster at %s: %v (is it running? `bash scripts/pg.sh status`)",
 			name, redact(admin), err)
 	}
@@ -91,7 +97,11 @@ func NewDatabase(t testing.TB) string {
 // Open is NewDatabase + sqlx.Open("postgres", url) + Ping, closed on cleanup.
 func Open(t testing.TB) (*sqlx.DB, string) {
 	t.Helper()
-	dbURL := NewDatabase(t)
+	return open(t, NewDatabase(t))
+}
+
+func open(t testing.TB, dbURL string) (*sqlx.DB, string) {
+	t.Helper()
 	db, err := sqlx.Open("postgres", dbURL)
 	if err != nil {
 		t.Fatalf("storetest: open %s: %v", redact(dbURL), err)

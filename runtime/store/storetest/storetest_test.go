@@ -251,3 +251,80 @@ func assertDatabases(t *testing.T, admin string, names []string, want bool) {
 		}
 	}
 }
+
+func TestOpenFromTemplateCopiesTheSetupOncePerKey(t *testing.T) {
+	admin := AdminURL(t)
+	ctx := context.Background()
+	pool, err := adminPool(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An orphan: a template whose test binary is gone (no session holds its
+	// lock). Creating the first template of this binary must drop it.
+	orphan := templatePrefix + "orphan_" + strings.ToLower(strings.ReplaceAll(t.Name(), "Test", ""))[:8]
+	if _, err := pool.ExecContext(ctx, "CREATE DATABASE "+quoteIdent(orphan)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = pool.ExecContext(ctx, "DROP DATABASE IF EXISTS "+quoteIdent(orphan)) })
+	// And a live one, whose lock another session holds: it must stay.
+	live := templatePrefix + "live_" + strings.ToLower(strings.ReplaceAll(t.Name(), "Test", ""))[:8]
+	if _, err := pool.ExecContext(ctx, "CREATE DATABASE "+quoteIdent(live)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = pool.ExecContext(ctx, "DROP DATABASE IF EXISTS "+quoteIdent(live)) })
+	other, err := pool.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := other.ExecContext(ctx, `SELECT pg_advisory_lock($1, hashtext($2))`, lockClass, live); err != nil {
+		t.Fatal(err)
+	}
+
+	setups := 0
+	setup := func(ctx context.Context, db *sqlx.DB) error {
+		setups++
+		_, err := db.ExecContext(ctx, `CREATE TABLE migrated (n int); INSERT INTO migrated VALUES (42)`)
+		return err
+	}
+	key := "copies " + t.Name()
+	var names []string
+	for i := 0; i < 2; i++ {
+		t.Run("copy", func(t *testing.T) {
+			db, _ := OpenFromTemplate(t, key, setup)
+			var n int
+			if err := db.GetContext(ctx, &n, `SELECT n FROM migrated`); err != nil || n != 42 {
+				t.Fatalf("the copy does not hold the setup's table: %d, %v", n, err)
+			}
+			// A change to one copy reaches neither the template nor the next copy.
+			if _, err := db.ExecContext(ctx, `UPDATE migrated SET n = n + 1`); err != nil {
+				t.Fatal(err)
+			}
+			var name string
+			if err := db.GetContext(ctx, &name, `SELECT current_database()`); err != nil {
+				t.Fatal(err)
+			}
+			names = append(names, name)
+		})
+	}
+	if setups != 1 {
+		t.Errorf("setup ran %d times for one key, want once", setups)
+	}
+	if len(names) == 2 && names[0] == names[1] {
+		t.Errorf("both tests got database %s", names[0])
+	}
+	assertDatabases(t, admin, names, false)
+	assertDatabases(t, admin, []string{orphan}, false)
+	assertDatabases(t, admin, []string{live}, true)
+
+	// A setup that fails fails the test, saying which template.
+	o := &outcomeTB{TB: t}
+	o.run(func(tb testing.TB) {
+		OpenFromTemplate(tb, "broken", func(ctx context.Context, db *sqlx.DB) error {
+			return fmt.Errorf("migration 007 is broken")
+		})
+	})
+	if !strings.Contains(o.fatal, `template "broken"`) || !strings.Contains(o.fatal, "migration 007 is broken") {
+		t.Errorf("a failing setup reported %q", o.fatal)
+	}
+}
