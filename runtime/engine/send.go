@@ -898,10 +898,6 @@ func (e *Engine) compose(l *loaded, contacts batchContacts, tg target, r store.C
 	}, tg.templateHash, nil
 }
 
-// holdByPolicy applies the object's send-time policy (quiet hours in the
-// contact's time zone) to a row about to be composed. A held row goes back to
-// the outbox, due when the policy allows it, with the reason in its
-// last_error: the message waits, it is never dropped.
 // suppressedFor reports whether r must be cancelled because its address is
 // suppressed. Marketing mail never goes to a suppressed address. Another class
 // goes to an unsubscribed or blacklisted one when its policy bypasses that
@@ -921,6 +917,10 @@ func suppressedFor(tg target, r store.Claimed) bool {
 	return !tg.rules.BypassesSuppression(r.SuppressedAs)
 }
 
+// holdByPolicy applies the object's send-time policy (quiet hours in the
+// contact's time zone) to a row about to be composed. A held row goes back to
+// the outbox, due when the policy allows it, with the reason in its
+// last_error: the message waits, it is never dropped.
 func (e *Engine) holdByPolicy(tg target, contacts batchContacts, r store.Claimed) (store.Outcome, bool) {
 	if tg.rules == nil {
 		return store.Outcome{}, false
