@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -233,11 +234,15 @@ func loadConsentLedger(ctx context.Context, st *store.Store, l *loaded, rows []s
 // for the type (nor for all marketing mail), which the preference center
 // shows as the box's state. Under opt_out policies, yes. When an object of
 // the plan sends under an opt_in policy, as the type's consent condition (or
-// the model's) holds for the contact's row now: a contact whose CRM field says no sees the box
-// unticked, rather than ticked for mail it does not get. A condition that
-// does not compile or cannot be evaluated reads as no, as at send time.
+// the model's) holds for the contact's row now: a contact whose CRM field
+// says no sees the box unticked, rather than ticked for mail it does not get.
+// A condition that does not compile or cannot be evaluated reads as no, as at
+// send time. Without an applied plan there are no types: nil.
 func (e *Engine) PreferenceDefaults(ctx context.Context, model, key string) (map[string]bool, error) {
 	l, err := e.load(ctx)
+	if errors.Is(err, store.ErrNoRevision) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}

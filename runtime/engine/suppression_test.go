@@ -185,3 +185,12 @@ func TestPreferenceDefaults(t *testing.T) {
 		}
 	}
 }
+
+// Before any plan is applied the preference center has no types to show:
+// no defaults, and no error that would turn the page into a 503.
+func TestPreferenceDefaultsWithoutAPlan(t *testing.T) {
+	b := setup(t, 1)
+	if got, err := b.eng.PreferenceDefaults(b.ctx, "c", "1"); err != nil || got != nil {
+		t.Fatalf("without an applied plan: %v, %v; want nil, nil", got, err)
+	}
+}
