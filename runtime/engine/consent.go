@@ -232,10 +232,11 @@ func loadConsentLedger(ctx context.Context, st *store.Store, l *loaded, rows []s
 // PreferenceDefaults says, for each subscription type of model, whether its
 // marketing mail goes to the contact key when the consent ledger has no entry
 // for the type (nor for all marketing mail), which the preference center
-// shows as the box's state. Under opt_out policies, yes. When an object of
-// the plan sends under an opt_in policy, as the type's consent condition (or
-// the model's) holds for the contact's row now: a contact whose CRM field
-// says no sees the box unticked, rather than ticked for mail it does not get.
+// shows as the box's state. For a type no object sends under an opt_in
+// policy, yes. For one that some object does, as the type's consent
+// condition (or the model's) holds for the contact's row now: a contact
+// whose CRM field says no sees the box unticked, rather than ticked for mail
+// it does not get.
 // A condition that does not compile or cannot be evaluated reads as no, as at
 // send time. Without an applied plan there are no types: nil.
 func (e *Engine) PreferenceDefaults(ctx context.Context, model, key string) (map[string]bool, error) {
@@ -256,18 +257,21 @@ func (e *Engine) PreferenceDefaults(ctx context.Context, model, key string) (map
 		return nil, nil
 	}
 	out := make(map[string]bool, len(m.Subscriptions))
-	if !l.anyOptIn {
-		for _, s := range m.Subscriptions {
-			out[s.Name] = true
-		}
-		return out, nil
-	}
-	rows, err := loadContacts(ctx, e.Store, m, []string{key})
-	if err != nil {
-		return nil, err
-	}
-	fields, found := rows[key]
+	var fields map[string]any
+	read, found := false, false
 	for _, s := range m.Subscriptions {
+		if !l.optInTypes[s.Name] {
+			out[s.Name] = true // no object sends this type under opt_in
+			continue
+		}
+		if !read {
+			rows, err := loadContacts(ctx, e.Store, m, []string{key})
+			if err != nil {
+				return nil, err
+			}
+			fields, found = rows[key]
+			read = true
+		}
 		cr, ok := l.consent[consentKey(m.Name, s.Name)]
 		if !ok {
 			cr, ok = l.consent[consentKey(m.Name, "")]

@@ -180,6 +180,9 @@ type loaded struct {
 	// anyOptIn: some message of the revision needs consent, so claimed
 	// batches read the consent ledger.
 	anyOptIn bool
+	// optInTypes are the subscription types some object sends marketing mail
+	// of under an opt_in policy (the preference center's defaults).
+	optInTypes map[string]bool
 	// anySubscription: some template belongs to a subscription type, so a
 	// per-type withdrawal may cancel marketing mail under opt_out too.
 	anySubscription bool

@@ -155,35 +155,44 @@ func TestSuppressionBypassByClass(t *testing.T) {
 }
 
 // What the preference center shows for a type the ledger says nothing about:
-// under opt_out, ticked; with an opt_in policy, as the type's consent
-// condition (or the model's) holds for the contact's row.
+// ticked for a type no object sends under opt_in; for one some object does,
+// as the type's consent condition (or the model's) holds for the contact's
+// row. The regime is per type: offers, sent only under an opt_out policy,
+// stays ticked while news goes opt_in.
 func TestPreferenceDefaults(t *testing.T) {
 	b := setup(t, 4) // contacts 1..4; even ones are active
-	// A campaign for next year: the policy applies to an object, nothing sends.
-	p := testPlan("Hi", campaign("later", t0.AddDate(1, 0, 0).Format(time.RFC3339)))
+	// Campaigns for next year: their policies apply, nothing sends.
+	later := t0.AddDate(1, 0, 0).Format(time.RFC3339)
+	news, offers := campaign("news", later), campaign("offers", later)
+	news.Template, offers.Template, offers.Policy = "t_news", "t_offers", "relaxed"
+	p := testPlan("Hi", news, offers)
+	p.Templates = append(p.Templates,
+		plan.Template{Name: "t_news", Subject: "News", Text: "{{ .unsubscribe_url }}", Class: plan.ClassMarketing, Subscription: "news"},
+		plan.Template{Name: "t_offers", Subject: "Offers", Text: "{{ .unsubscribe_url }}", Class: plan.ClassMarketing, Subscription: "offers"})
 	p.Models[0].Consent = "c.active"
-	p.Models[0].Subscriptions = []plan.Subscription{{Name: "news"}, {Name: "offers", Consent: `c.name == "Contact 3"`}}
+	p.Models[0].Subscriptions = []plan.Subscription{{Name: "news", Consent: `c.name == "Contact 3"`}, {Name: "offers"}}
+	p.Policies = []plan.Policy{{Name: "relaxed", Consent: plan.ConsentOptOut}}
 	p.Finalize()
 	b.apply(t, p)
-	for key, want := range map[string]string{"2": "news=true offers=true", "3": "news=true offers=true"} {
-		got, err := b.eng.PreferenceDefaults(b.ctx, "c", key)
-		if err != nil || fmt.Sprintf("news=%v offers=%v", got["news"], got["offers"]) != want {
-			t.Errorf("opt_out, contact %s: %v (%v); want %s", key, got, err, want)
+	check := func(regime string, want map[string]string) {
+		t.Helper()
+		for key, w := range want {
+			got, err := b.eng.PreferenceDefaults(b.ctx, "c", key)
+			if err != nil || fmt.Sprintf("news=%v offers=%v", got["news"], got["offers"]) != w {
+				t.Errorf("%s, contact %s: %v (%v); want %s", regime, key, got, err, w)
+			}
 		}
 	}
-	p.Policies = []plan.Policy{{Name: "default", Consent: plan.ConsentOptIn}}
+	check("every policy opt_out", map[string]string{"2": "news=true offers=true", "3": "news=true offers=true"})
+
+	p.Policies = append(p.Policies, plan.Policy{Name: "default", Consent: plan.ConsentOptIn})
 	p.Finalize()
 	b.apply(t, p)
-	for key, want := range map[string]string{
-		"2":  "news=true offers=false", // active; not Contact 3
-		"3":  "news=false offers=true", // not active; Contact 3
-		"99": "news=false offers=false",
-	} {
-		got, err := b.eng.PreferenceDefaults(b.ctx, "c", key)
-		if err != nil || fmt.Sprintf("news=%v offers=%v", got["news"], got["offers"]) != want {
-			t.Errorf("opt_in, contact %s: %v (%v); want %s", key, got, err, want)
-		}
-	}
+	check("news under opt_in", map[string]string{
+		"2":  "news=false offers=true", // not Contact 3
+		"3":  "news=true offers=true",  // Contact 3
+		"99": "news=false offers=true", // unknown contact
+	})
 }
 
 // Before any plan is applied the preference center has no types to show:

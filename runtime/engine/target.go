@@ -197,7 +197,10 @@ func rulesKey(kind, object, step string) string { return kind + "/" + object + "
 // saying why), never a silent "no rules".
 func (l *loaded) loadRules() {
 	l.rules, l.ruleErrs = map[string]*policy.Rules{}, map[string]error{}
-	add := func(key, name, class string) {
+	l.optInTypes = map[string]bool{}
+	// add compiles the rules of one send, and notes the subscription types
+	// of its templates (the variants' too) that it sends under opt_in.
+	add := func(key, name, class, tpl string, ab *plan.ABTest) {
 		r, err := policy.Compile(l.plan, name, class)
 		if err != nil {
 			l.ruleErrs[key] = err
@@ -207,23 +210,36 @@ func (l *loaded) loadRules() {
 		if _, max := r.FrequencyWindow(); max > 0 {
 			l.anyCap = true
 		}
+		if optIn, _ := r.OptIn(); optIn {
+			tpls := []string{tpl}
+			if ab != nil {
+				for _, v := range ab.Variants {
+					tpls = append(tpls, v.Template)
+				}
+			}
+			for _, name := range tpls {
+				if t, ok := l.plan.Template(name); ok && t.Subscription != "" {
+					l.optInTypes[t.Subscription] = true
+				}
+			}
+		}
 	}
 	for _, c := range l.plan.Campaigns {
-		add(rulesKey(kindCampaign, c.Name, ""), c.Policy, c.Class)
+		add(rulesKey(kindCampaign, c.Name, ""), c.Policy, c.Class, c.Template, c.ABTest)
 	}
 	for _, s := range l.sortedSeries() {
 		for _, st := range s.Steps {
-			add(rulesKey(s.Kind, s.Name, st.Name), s.Policy, stepClass(l.plan, s, st.Name))
+			add(rulesKey(s.Kind, s.Name, st.Name), s.Policy, stepClass(l.plan, s, st.Name), st.Template, st.ABTest)
 		}
 	}
 	for name := range l.doubleOptIns {
-		add(rulesKey(store.KindSubscription, name, store.ConfirmStep), "", plan.ClassTransactional)
+		add(rulesKey(store.KindSubscription, name, store.ConfirmStep), "", plan.ClassTransactional, "", nil)
 	}
 	for _, w := range l.workflows {
 		for i := range w.p.Steps {
 			st := &w.p.Steps[i]
 			if st.Kind == plan.StepSend || st.Kind == plan.StepNotifyOwner {
-				add(rulesKey(flow.KindWorkflow, w.p.Name, st.Name), w.p.Policy, w.stepClass(l.plan, st))
+				add(rulesKey(flow.KindWorkflow, w.p.Name, st.Name), w.p.Policy, w.stepClass(l.plan, st), st.Template, st.ABTest)
 			}
 		}
 	}
