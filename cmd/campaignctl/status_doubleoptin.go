@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -23,13 +24,15 @@ type doubleOptInStatus struct {
 func readDoubleOptInStatus(ctx context.Context, st *store.Store, p *plan.Plan, now time.Time) ([]doubleOptInStatus, error) {
 	var subs []string
 	var within []time.Duration
-	models := map[string]string{}
+	byName := map[string]doubleOptInStatus{}
 	for _, m := range p.Models {
 		for _, s := range m.Subscriptions {
 			if s.DoubleOptIn {
 				subs = append(subs, s.Name)
 				within = append(within, s.ConfirmValidity())
-				models[s.Name] = m.Name
+				// As the plan writes it; the compiler refuses one that does
+				// not parse, so it says what ConfirmValidity reads.
+				byName[s.Name] = doubleOptInStatus{Model: m.Name, ConfirmWithin: cmp.Or(s.ConfirmWithin, plan.DefaultConfirmWithin)}
 			}
 		}
 	}
@@ -42,27 +45,10 @@ func readDoubleOptInStatus(ctx context.Context, st *store.Store, p *plan.Plan, n
 	}
 	out := make([]doubleOptInStatus, len(counts))
 	for i, c := range counts {
-		d := within[indexOf(subs, c.Subscription)]
-		out[i] = doubleOptInStatus{Model: models[c.Subscription], ConfirmWithin: formatValidity(d), ConfirmationCount: c}
+		out[i] = byName[c.Subscription]
+		out[i].ConfirmationCount = c
 	}
 	return out, nil
-}
-
-func indexOf(s []string, v string) int {
-	for i, x := range s {
-		if x == v {
-			return i
-		}
-	}
-	return 0
-}
-
-// formatValidity writes a link validity the way a plan would: 72h, 3s.
-func formatValidity(d time.Duration) string {
-	if d%time.Hour == 0 {
-		return fmt.Sprintf("%dh", d/time.Hour)
-	}
-	return strings.TrimSuffix(d.String(), "0s")
 }
 
 // doubleOptInLines writes the view for status's text output, e.g.

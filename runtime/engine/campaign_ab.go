@@ -104,11 +104,7 @@ func (e *Engine) decideCampaignTest(ctx context.Context, l *loaded, c *plan.Camp
 			model = m.Name
 		}
 		if t.Metric == metricRevenue {
-			counts, err = e.revenueCounts(ctx, kindCampaign, c.Name, "", model, now)
-			if err != nil {
-				return d, false, err
-			}
-			if v, err = abtest.Decide(t, counts); err != nil {
+			if v, err = e.decideRevenue(ctx, t, kindCampaign, c.Name, "", model, now); err != nil {
 				return d, false, err
 			}
 		} else if measured && events != nil {

@@ -242,3 +242,28 @@ func launchPlan(ab *plan.ABTest) *plan.Plan {
 	p.Finalize()
 	return p
 }
+
+// A revenue test where no test contact has a purchase event (the shop sends
+// its orders under another event type) has no winner, and its decision says
+// which events revenue reads.
+func TestRevenueTestWithoutPurchasesSaysWhy(t *testing.T) {
+	nb := setupNurture(t, 300)
+	ab := &plan.ABTest{TestPercent: 50, Metric: "revenue", DecideAfter: "1h", Inconclusive: "send_first",
+		Variants: []plan.Variant{{Name: "a", Subject: "Subject A"}, {Name: "b", Subject: "Subject B"}}}
+	nb.apply(t, launchPlan(ab))
+	nb.step(t, nb.eng)
+	nb.step(t, nb.eng)
+	nb.st.DB.MustExec(`INSERT INTO campaignctl.events (occurred_at, model, contact_key, type, properties)
+		SELECT $1, 'lead', contact_key, 'order_placed', '{"value": 50}' FROM campaignctl.outbox WHERE variant <> ''`, nb.clock.Now().Add(time.Minute))
+	nb.clock.Advance(2 * time.Hour)
+	for i := 0; i < 3; i++ {
+		nb.step(t, nb.eng)
+	}
+	var decision, reason string
+	if err := nb.st.DB.QueryRow(`SELECT decision, reason FROM campaignctl.ab_decisions WHERE kind = 'campaign' AND object = 'launch'`).Scan(&decision, &reason); err != nil {
+		t.Fatal(err)
+	}
+	if decision == abtest.DecisionWinner || !strings.Contains(reason, "no test contact has a purchase event") {
+		t.Errorf("decision %q, reason %q; want no winner and a reason naming the purchase events revenue reads", decision, reason)
+	}
+}

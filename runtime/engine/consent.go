@@ -247,13 +247,8 @@ func (e *Engine) PreferenceDefaults(ctx context.Context, model, key string) (map
 	if err != nil {
 		return nil, err
 	}
-	var m *plan.Model
-	for i := range l.plan.Models {
-		if l.plan.Models[i].Name == model {
-			m = &l.plan.Models[i]
-		}
-	}
-	if m == nil {
+	m, ok := l.plan.Model(model)
+	if !ok {
 		return nil, nil
 	}
 	out := make(map[string]bool, len(m.Subscriptions))

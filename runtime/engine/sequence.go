@@ -249,18 +249,28 @@ var metricEvents = map[string][]string{
 // purchase events' value since its message.
 const metricRevenue = "revenue"
 
-// revenueCounts reads the revenue of a test group as abtest counts.
-func (e *Engine) revenueCounts(ctx context.Context, kind, object, step, model string, now time.Time) ([]abtest.Count, error) {
+// decideRevenue decides a test on revenue: each test contact's purchase
+// events' value since its message (store.ABRevenue), as abtest moments. When
+// no test contact bought at all, the reason says which events revenue reads,
+// so a plan whose orders arrive under another event type is told why its
+// test has no winner.
+func (e *Engine) decideRevenue(ctx context.Context, t *plan.ABTest, kind, object, step, model string, now time.Time) (abtest.Verdict, error) {
 	vr, err := e.Store.ABRevenue(ctx, kind, object, step, model, now)
 	if err != nil {
-		return nil, err
+		return abtest.Verdict{}, err
 	}
-	out := make([]abtest.Count, 0, len(vr))
+	counts := make([]abtest.Count, 0, len(vr))
+	var buyers int64
 	for _, r := range vr {
 		m := abtest.Moments{N: r.Sent, Mean: r.Mean, Var: r.Var}
-		out = append(out, abtest.Count{Variant: r.Variant, Sent: r.Sent, Successes: r.Purchasers, RevenueMoments: &m})
+		counts = append(counts, abtest.Count{Variant: r.Variant, Sent: r.Sent, Successes: r.Purchasers, RevenueMoments: &m})
+		buyers += r.Purchasers
 	}
-	return out, nil
+	v, err := abtest.Decide(t, counts)
+	if err == nil && buyers == 0 {
+		v.Reason = "no test contact has a purchase event with a numeric properties.value since its message (revenue reads those); " + v.Reason
+	}
+	return v, err
 }
 
 // decideTests decides each A/B test of s whose decide_after has passed since
@@ -288,11 +298,7 @@ func (e *Engine) decideTests(ctx context.Context, l *loaded, s *series, now time
 		events, known := metricEvents[t.Metric]
 		switch {
 		case t.Metric == metricRevenue:
-			in, cerr := e.revenueCounts(ctx, s.Kind, s.Name, st.Name, s.Model, now)
-			if cerr != nil {
-				return cerr
-			}
-			v, err = abtest.Decide(t, in)
+			v, err = e.decideRevenue(ctx, t, s.Kind, s.Name, st.Name, s.Model, now)
 		case !known:
 			// A metric this daemon does not know (a plan from a newer
 			// compiler): say so and apply the inconclusive policy.

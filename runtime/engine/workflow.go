@@ -199,7 +199,8 @@ func compileWorkflow(p *plan.Plan, pw *plan.Workflow) *workflow {
 	if err != nil {
 		return fail(fmt.Errorf("declaring model %s to CEL: %w", m.Name, err))
 	}
-	prog := func(what, expr string) (cel.Program, error) {
+	// prog compiles a condition, and adds the segments it reads to *segs.
+	prog := func(what, expr string, segs *[]string) (cel.Program, error) {
 		ast, iss := condEnv.Compile(expr)
 		if iss.Err() != nil {
 			return nil, fmt.Errorf("%s %q: %v (workflow conditions may read the contact's fields, the model's segments, event.* and now)", what, expr, iss.Err())
@@ -210,25 +211,23 @@ func compileWorkflow(p *plan.Plan, pw *plan.Workflow) *workflow {
 		if calls, err := celmodel.EngagementCalls(ast.NativeRep(), m.Name); err != nil || len(calls) > 0 {
 			return nil, fmt.Errorf("%s %q calls an engagement function (opened, clicked, event_count, inactive_for), which workflow conditions do not evaluate per contact: declare a segment with that filter and test segment.<name> instead", what, expr)
 		}
+		*segs = append(*segs, celmodel.SegmentRefs(ast.NativeRep())...)
 		return condEnv.Program(ast)
 	}
 	if pw.Trigger.Filter != "" && w.eventTypes != nil {
-		if w.filter, err = prog("trigger.filter", pw.Trigger.Filter); err != nil {
+		if w.filter, err = prog("trigger.filter", pw.Trigger.Filter, &w.filterSegments); err != nil {
 			return fail(err)
 		}
-		w.filterSegments = segmentsRead(pw.Trigger.Filter, modelSegments)
 	}
 	if pw.Goal != "" {
-		if w.goal, err = prog("goal", pw.Goal); err != nil {
+		if w.goal, err = prog("goal", pw.Goal, &w.segments); err != nil {
 			return fail(err)
 		}
-		w.segments = append(w.segments, segmentsRead(pw.Goal, modelSegments)...)
 	}
 	for _, st := range pw.Steps {
 		switch {
 		case st.Kind == plan.StepBranch && st.Condition != "":
-			w.segments = append(w.segments, segmentsRead(st.Condition, modelSegments)...)
-			c, err := prog("step "+st.Name+": if", st.Condition)
+			c, err := prog("step "+st.Name+": if", st.Condition, &w.segments)
 			if err != nil {
 				return fail(err)
 			}
@@ -255,35 +254,6 @@ func compileWorkflow(p *plan.Plan, pw *plan.Workflow) *workflow {
 	slices.Sort(w.segments)
 	w.segments = slices.Compact(w.segments)
 	return w
-}
-
-// segmentsRead returns the segments among names that expr may read: those
-// whose variable (segment.<name>) appears in it as a whole word. A name that
-// only appears in a string literal is read for nothing, which costs a query
-// and changes no result.
-func segmentsRead(expr string, names []string) []string {
-	var out []string
-	for _, n := range names {
-		v := celmodel.SegmentVar(n)
-		for i := strings.Index(expr, v); i >= 0; {
-			end := i + len(v)
-			before := i == 0 || !identChar(expr[i-1])
-			if before && (end == len(expr) || !identChar(expr[end])) {
-				out = append(out, n)
-				break
-			}
-			j := strings.Index(expr[end:], v)
-			if j < 0 {
-				break
-			}
-			i = end + j
-		}
-	}
-	return out
-}
-
-func identChar(c byte) bool {
-	return c == '_' || c == '.' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
 }
 
 // eventVar is the CEL variable holding the enrolling event.
@@ -565,12 +535,9 @@ func (e *Engine) enrollEvents(ctx context.Context, l *loaded, w *workflow, evs [
 			return 0, fmt.Errorf("workflow %s: trigger.segment %s: %w", name, w.p.Trigger.Segment, err)
 		}
 	}
-	// The segments the trigger filter reads, for the whole batch of events.
-	members := make(map[string]map[string]bool, len(w.filterSegments))
-	for _, sg := range w.filterSegments {
-		if members[sg], err = l.eval.MatchKeys(ctx, e.Store.DB, sg, now, keys); err != nil {
-			return 0, fmt.Errorf("workflow %s: trigger.filter: reading segment %s: %w", name, sg, err)
-		}
+	members, err := e.readMemberships(ctx, l, w.filterSegments, keys, now)
+	if err != nil {
+		return 0, fmt.Errorf("workflow %s: trigger.filter: %w", name, err)
 	}
 	prior, err := e.Store.EnrollmentSummaries(ctx, kind, name, keys)
 	if err != nil {
@@ -593,14 +560,7 @@ func (e *Engine) enrollEvents(ctx context.Context, l *loaded, w *workflow, evs [
 		}
 		evm := eventMap(ev)
 		if w.filter != nil {
-			var segVars map[string]any
-			for _, sg := range w.filterSegments {
-				if segVars == nil {
-					segVars = map[string]any{}
-				}
-				segVars[celmodel.SegmentVar(sg)] = members[sg][ev.ContactKey]
-			}
-			ok, err := evalBoolWith(w.filter, w.model, c, w.event(evm), now, segVars)
+			ok, err := evalBoolWith(w.filter, w.model, c, w.event(evm), now, members.vars(ev.ContactKey))
 			if err != nil {
 				e.logOnce("workflow filter "+name, "workflow trigger filter failed for an event; the event does not enroll", fmt.Errorf("workflow %s: trigger.filter on event %d: %w", name, ev.ID, err))
 				continue
@@ -685,6 +645,37 @@ func (w *workflow) event(m map[string]any) any {
 // workflow.event).
 func evalBool(p cel.Program, m *plan.Model, c *wfContact, event any, now time.Time) (bool, error) {
 	return evalBoolWith(p, m, c, event, now, nil)
+}
+
+// memberships are the segment memberships of a batch of contacts, by
+// segment and contact key.
+type memberships map[string]map[string]bool
+
+// readMemberships reads, for keys, the membership of each of segs: one query
+// per segment (pushed down when the segment can be).
+func (e *Engine) readMemberships(ctx context.Context, l *loaded, segs, keys []string, now time.Time) (memberships, error) {
+	out := make(memberships, len(segs))
+	for _, sg := range segs {
+		m, err := l.eval.MatchKeys(ctx, e.Store.DB, sg, now, keys)
+		if err != nil {
+			return nil, fmt.Errorf("reading segment %s for %d contacts: %w", sg, len(keys), err)
+		}
+		out[sg] = m
+	}
+	return out, nil
+}
+
+// vars binds one contact's memberships as the CEL variables segment.<name>;
+// nil when no segment is read.
+func (m memberships) vars(key string) map[string]any {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[string]any, len(m))
+	for sg, in := range m {
+		out[celmodel.SegmentVar(sg)] = in[key]
+	}
+	return out
 }
 
 // evalBoolWith is evalBool with more variables bound: the contact's segment

@@ -145,13 +145,10 @@ func (e *Engine) advanceWorkflowGroup(ctx context.Context, adv *store.Advancer, 
 		engagement = engagementByEnrollment(es)
 	}
 	decided := l.decisions(w.asSeries())
-	// The segments the goal and the conditions read, for the whole batch:
-	// one query per segment (pushed down when the segment can be).
-	members := make(map[string]map[string]bool, len(w.segments))
-	for _, sg := range w.segments {
-		if members[sg], err = l.eval.MatchKeys(ctx, e.Store.DB, sg, now, keys); err != nil {
-			return 0, fmt.Errorf("workflow %s: reading segment %s for %d contacts: %w", object, sg, len(keys), err)
-		}
+	// The segments the goal and the conditions read, for the whole batch.
+	members, err := e.readMemberships(ctx, l, w.segments, keys, now)
+	if err != nil {
+		return 0, fmt.Errorf("workflow %s: %w", object, err)
 	}
 
 	var msgs []store.StepMessage
@@ -182,13 +179,7 @@ func (e *Engine) advanceWorkflowGroup(ctx context.Context, adv *store.Advancer, 
 		f := flow.WorkflowFacts{Now: now, Conds: map[string]bool{}, CondErrs: map[string]string{}, Times: map[string]time.Time{},
 			Steps: engagement[r.ID], AB: decided}
 		ev := w.event(event)
-		var segVars map[string]any
-		if len(w.segments) > 0 {
-			segVars = make(map[string]any, len(w.segments))
-			for _, sg := range w.segments {
-				segVars[celmodel.SegmentVar(sg)] = members[sg][r.ContactKey]
-			}
-		}
+		segVars := members.vars(r.ContactKey)
 		if w.goal != nil {
 			ok, err := evalBoolWith(w.goal, w.model, c, ev, now, segVars)
 			if err != nil {

@@ -195,15 +195,9 @@ func compileSegment(s *plan.Segment, mi *modelInfo) (*compiled, uses, error) {
 		return nil, u, fmt.Errorf("segment %q: %w", s.Name, err)
 	}
 	c := &compiled{seg: s, mi: mi, ast: ast, prg: prg}
-	refs := map[string]bool{}
 	u.fields = map[int]bool{}
 	celast.PostOrderVisit(ast.NativeRep().Expr(), celast.NewExprVisitor(func(e celast.Expr) {
-		switch e.Kind() {
-		case celast.IdentKind:
-			if n, ok := strings.CutPrefix(e.AsIdent(), celmodel.SegmentPrefix+"."); ok {
-				refs[n] = true
-			}
-		case celast.SelectKind:
+		if e.Kind() == celast.SelectKind {
 			op := e.AsSelect().Operand()
 			if op.Kind() == celast.IdentKind && op.AsIdent() == mi.m.Name {
 				if i, ok := mi.fields[e.AsSelect().FieldName()]; ok {
@@ -212,7 +206,7 @@ func compileSegment(s *plan.Segment, mi *modelInfo) (*compiled, uses, error) {
 			}
 		}
 	}))
-	for n := range refs {
+	for _, n := range celmodel.SegmentRefs(ast.NativeRep()) {
 		c.refs = append(c.refs, n)
 	}
 	sort.Strings(c.refs)

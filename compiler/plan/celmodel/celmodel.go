@@ -16,10 +16,13 @@ package celmodel
 
 import (
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/google/cel-go/cel"
+	celast "github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/ext"
@@ -278,4 +281,19 @@ func fieldIndex(m *plan.Model) map[string]int {
 		idx[f.Name] = i
 	}
 	return idx
+}
+
+// SegmentRefs returns the segments a checked expression reads
+// (segment.<name> identifiers), sorted, each once.
+func SegmentRefs(a *celast.AST) []string {
+	var out []string
+	celast.PostOrderVisit(a.Expr(), celast.NewExprVisitor(func(e celast.Expr) {
+		if e.Kind() == celast.IdentKind {
+			if n, ok := strings.CutPrefix(e.AsIdent(), SegmentPrefix+"."); ok {
+				out = append(out, n)
+			}
+		}
+	}))
+	slices.Sort(out)
+	return slices.Compact(out)
 }
