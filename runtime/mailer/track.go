@@ -11,7 +11,9 @@ package mailer
 // &amp;) and nowhere it would not (inside comments, <script>, <style>,
 // <textarea> or <title>). Only the <a> start tags that change are written
 // anew; every other byte of the body is copied as it was (Raw), so tracking
-// never reformats a message.
+// never reformats a message. Most bodies are read by track_fast.go instead,
+// which applies the tokenizer's rules to the tags only and leaves anything it
+// cannot be sure of to the tokenizer.
 //
 // The text part is left as it is: its links are what the reader sees and may
 // copy, and a long opaque redirect there looks like phishing to readers and
@@ -44,10 +46,25 @@ const MaxTrackedURL = 2048
 // TrackHTML returns body with its links rewritten and the pixel added, and
 // how many links it rewrote. An empty body stays empty (a text-only message
 // gets no pixel).
+//
+// Most bodies take the fast path (trackFast), which finds tags with
+// strings.IndexByte and reads only the tags themselves, by the tokenizer's own
+// rules; a body it cannot be sure of (a raw-text element such as <script> or
+// <title>, a NUL byte, a token cut off by the end) is read by the tokenizer
+// from the start instead (trackTokenized). Both give the same bytes for every
+// body the fast path takes: FuzzTrackFastMatchesTokenizer holds them to it.
 func TrackHTML(body string, t Tracking) (string, int, error) {
 	if body == "" {
 		return "", 0, nil
 	}
+	if out, n, ok := trackFast(body, t); ok {
+		return out, n, nil
+	}
+	return trackTokenized(body, t)
+}
+
+// trackTokenized is TrackHTML reading the whole body with the tokenizer.
+func trackTokenized(body string, t Tracking) (string, int, error) {
 	var b strings.Builder
 	b.Grow(len(body) + 256)
 	z := html.NewTokenizer(strings.NewReader(body))
@@ -81,7 +98,7 @@ func TrackHTML(body string, t Tracking) (string, int, error) {
 				continue
 			}
 			raw = append([]byte(nil), raw...)
-			if tag, ok := rewriteAnchor(z, tt, t.Click); ok {
+			if tag, ok := rewriteAnchor(tokenAttrs(z), tt == html.SelfClosingTagToken, t.Click); ok {
 				b.WriteString(tag)
 				rewritten++
 				continue
@@ -97,33 +114,49 @@ func TrackHTML(body string, t Tracking) (string, int, error) {
 			b.Write(raw)
 		}
 	}
-	out := b.String()
-	if t.Pixel != "" {
-		img := `<img src="` + html.EscapeString(t.Pixel) + `" width="1" height="1" alt="" style="display:block;width:1px;height:1px;border:0">`
-		out = out[:bodyEnd] + img + out[bodyEnd:]
-	}
-	return out, rewritten, nil
+	return addPixel(b.String(), bodyEnd, t.Pixel), rewritten, nil
 }
 
-// rewriteAnchor reads the current <a> tag's attributes and returns the tag
-// with its first href replaced, or false when it has none to track. A second
-// href (which browsers ignore) is dropped, so no untracked URL is left behind
-// in a rewritten tag.
-func rewriteAnchor(z *html.Tokenizer, tt html.TokenType, click func(string) string) (string, bool) {
-	type attr struct{ key, val string }
+// addPixel puts the open pixel at bodyEnd (before </body>, or at the end).
+func addPixel(out string, bodyEnd int, pixel string) string {
+	if pixel == "" {
+		return out
+	}
+	img := `<img src="` + html.EscapeString(pixel) + `" width="1" height="1" alt="" style="display:block;width:1px;height:1px;border:0">`
+	return out[:bodyEnd] + img + out[bodyEnd:]
+}
+
+// attr is one attribute of a tag as a browser reads it: the name in lower
+// case, the value with its character references decoded.
+type attr struct{ key, val string }
+
+// tokenAttrs reads the current tag's attributes from the tokenizer.
+func tokenAttrs(z *html.Tokenizer) []attr {
 	var attrs []attr
-	href := -1
 	for more := true; more; {
 		var k, v []byte
 		k, v, more = z.TagAttr()
-		if string(k) == "href" {
+		attrs = append(attrs, attr{string(k), string(v)})
+	}
+	return attrs
+}
+
+// rewriteAnchor returns the <a> tag of attrs with its first href replaced,
+// or false when it has none to track. A second href (which browsers ignore)
+// is dropped, so no untracked URL is left behind in a rewritten tag.
+func rewriteAnchor(attrs []attr, selfClosing bool, click func(string) string) (string, bool) {
+	href := -1
+	kept := attrs[:0:0]
+	for _, a := range attrs {
+		if a.key == "href" {
 			if href >= 0 {
 				continue
 			}
-			href = len(attrs)
+			href = len(kept)
 		}
-		attrs = append(attrs, attr{string(k), string(v)})
+		kept = append(kept, a)
 	}
+	attrs = kept
 	if href < 0 {
 		return "", false
 	}
@@ -149,7 +182,7 @@ func rewriteAnchor(z *html.Tokenizer, tt html.TokenType, click func(string) stri
 		}
 		b.WriteByte('"')
 	}
-	if tt == html.SelfClosingTagToken {
+	if selfClosing {
 		b.WriteString("/>")
 	} else {
 		b.WriteByte('>')
