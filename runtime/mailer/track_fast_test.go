@@ -14,7 +14,7 @@ var trackFastSeeds = []string{
 	`<A HREF='https://a.test' HREF=https://b.test CLASS=btn>`, `<a href="https://a.test/?x=1&amp;y=2">`,
 	"<a href=\"https://a.test/\r\nb\">", "<a\thref\f=\n'https://a.test/'\r>", `<a href = "https://s.test" >`,
 	`<a href="https://a.test/>" title='x>y'>`, `<a href>`, `<a href=>`, `<a / href=https://a.test>`, `<a href=https://a.test/ />`,
-	`<!-->`, `<!--->`, `<!---->`, `<!-- --!> <a href=https://x.test>`, `<!---- -- -> --> <a href=https://y.test>`, `<!-- a --!- b -->`,
+	`<!-->`, `<!--->`, `<!---->`, `<!--> <a href=https://x.test> -->`, `<!---> <a href=https://y.test> -->`, `<!-- --!> <a href=https://x.test>`, `<!---- -- -> --> <a href=https://y.test>`, `<!-- a --!- b -->`,
 	`<!--[if mso]><table><tr><td><![endif]--><a href="https://mso.test/">`, `<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0//EN" "x">`,
 	`<!doctype html>`, `<!docty`, `<!DOCTYPEhtml>`, `<![CDATA[<a href=https://cdata.test>]]>`, `<?xml version="1.0"?>`, `<!x>`,
 	`</ br>`, `</>`, `<3 <a href=https://lt.test>`, `a < b`, `<`, `</`, `<a`, `<a href="https://cut.test`,
