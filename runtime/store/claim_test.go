@@ -56,13 +56,14 @@ func TestClaimLeaseAndFencing(t *testing.T) {
 	if got, _ := st.ClaimDue(ctx, now.Add(72*time.Hour), "B", lease, 10); len(got) != 0 {
 		t.Fatalf("B claimed %d rows under A's lease", len(got))
 	}
-	// A renews one row past the others' expiry.
+	// A renews one row, for long enough that it outlives the others' lease
+	// whatever the machine's load (the renewal at lease/2 it replaced failed
+	// when the test binary stalled for more than 200 ms on a loaded machine).
 	keep := a[0].ID
-	time.Sleep(lease / 2)
-	if n, err := st.RenewLeases(ctx, "A", []int64{keep}, lease); err != nil || n != 1 {
+	if n, err := st.RenewLeases(ctx, "A", []int64{keep}, 50*lease); err != nil || n != 1 {
 		t.Fatalf("A renews 1 row: %d, %v", n, err)
 	}
-	time.Sleep(lease/2 + 100*time.Millisecond)
+	time.Sleep(lease + 100*time.Millisecond)
 	b, err := st.ClaimDue(ctx, now, "B", lease, 10)
 	if err != nil {
 		t.Fatal(err)
