@@ -106,14 +106,14 @@ func trackFast(body string, t Tracking) (string, int, bool) {
 // its '>'.
 type fastTag struct {
 	nameStart, nameEnd int
-	attrs              []span2
+	attrs              []attrSpan
 	end                int
 }
 
 type span struct{ start, end int }
 
-// span2 is an attribute's name and value, as byte ranges of the body.
-type span2 struct{ key, val span }
+// attrSpan is an attribute's name and value, as byte ranges of the body.
+type attrSpan struct{ key, val span }
 
 // decoded returns the tag's attributes as the tokenizer's TagAttr gives them:
 // names in lower case, values with character references decoded. "&amp;",
@@ -179,7 +179,7 @@ func scanTag(body string, p int) (tg fastTag, ok bool) {
 		}
 		// readTagAttrKey: up to white space, '/', '>' or a '=' that is not
 		// the first character.
-		var a span2
+		var a attrSpan
 		a.key.start = p
 		if body[p] != '/' { // a '/' first: an empty name
 			for p++; ; p++ {
