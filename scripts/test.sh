@@ -83,9 +83,24 @@ done
 # runs' failure reports never interleave.
 plain_log=$(mktemp)
 trap 'rm -f "$plain_log"; bash scripts/pg.sh stop >/dev/null 2>&1 || true' EXIT
+# Tests that run a smaller size under the race detector (they say so in
+# their package's race_test.go: the race detector gains nothing from the rest,
+# which is sequential) run at full size in the plain run: package, -run pattern.
+plain_also=(
+  "runtime/segment ^TestDifferentialPushdownVsInProcess$"
+  "runtime/mailer ^(TestAppendQuotedPrintableMatchesStdlib|TestAppendBytesMatchesPreviousEncoderRandom)$"
+)
 # -vet=off: go vet ./... above ran every analyzer already; go test's own vet
 # is a subset of them.
-go test -vet=off -count=1 -timeout 20m "${plain[@]}" >"$plain_log" 2>&1 &
+run_plain() {
+  local status=0 t
+  go test -vet=off -count=1 -timeout 20m "${plain[@]}" || status=$?
+  for t in "${plain_also[@]}"; do
+    go test -vet=off -count=1 -timeout 20m -run "${t#* }" "./${t%% *}" || status=$?
+  done
+  return "$status"
+}
+run_plain >"$plain_log" 2>&1 &
 plain_pid=$!
 race_status=0
 go test -vet=off -race -count=1 -timeout 20m -p 4 "${race[@]}" || race_status=$?
