@@ -90,6 +90,7 @@ plain_also=(
   "runtime/segment ^TestDifferentialPushdownVsInProcess$"
   "runtime/mailer ^(TestAppendQuotedPrintableMatchesStdlib|TestAppendBytesMatchesPreviousEncoderRandom)$"
   "cmd/campaignctl ^TestDaemonRunsUnderTheLeastPrivilegeRole$"
+  "schemas ^(TestJSONSchema|TestManyMistakesStayCheap)$"
 )
 also_pkgs=() also_run=()
 for t in "${plain_also[@]}"; do
