@@ -874,7 +874,20 @@ func TestConcurrentComplete(t *testing.T) {
 	}
 }
 
+// sequentialOnly skips t under the race detector. The package's code starts
+// no goroutine, and a test that starts none either gives the race detector
+// nothing to find (TestConcurrentComplete is the package's race test), while
+// the heaviest ones cost it half a minute of CPU. make test runs them without
+// -race (plain_also in scripts/test.sh).
+func sequentialOnly(t *testing.T) {
+	t.Helper()
+	if raceEnabled {
+		t.Skip("sequential: runs without -race (scripts/test.sh, plain_also)")
+	}
+}
+
 func TestJSONSchema(t *testing.T) {
+	sequentialOnly(t)
 	b, err := JSONSchema()
 	if err != nil {
 		t.Fatal(err)
@@ -1005,6 +1018,7 @@ func manyMistakes(t testing.TB) []byte {
 // reported, not all. Its time is BenchmarkManyMistakes's (a timed test
 // failed under -race on a loaded machine).
 func TestManyMistakesStayCheap(t *testing.T) {
+	sequentialOnly(t)
 	_, errs := Complete("workflow", manyMistakes(t))
 	if len(errs) < 2*(maxRecoveryRounds+1) || len(errs) > maxErrors+1 {
 		t.Errorf("got %d errors, want between %d and %d:\n%s", len(errs), 2*(maxRecoveryRounds+1), maxErrors+1, formatErrors(errs))

@@ -79,19 +79,46 @@ for d in "${race_packages[@]}"; do race+=("$mod/$d"); done
 for p in $(go list ./...); do
   case " ${race[*]} " in *" $p "*) ;; *) plain+=("$p") ;; esac
 done
-# The plain run's output is kept apart and shown when it ends, so the two
+# Tests of the race packages that run smaller under the race detector, or
+# not at all (they say why, see their package's race_test.go: what they add
+# is sequential, or raced by other tests), run at full size without it:
+# package, -run pattern. They go in one go test (the patterns joined: a name
+# one of them matches in another of the packages runs there too, twice in
+# all, which is harmless), started with the plain packages so the long ones
+# start early.
+plain_also=(
+  "runtime/segment ^TestDifferentialPushdownVsInProcess$"
+  "runtime/mailer ^(TestAppendQuotedPrintableMatchesStdlib|TestAppendBytesMatchesPreviousEncoderRandom)$"
+  "cmd/campaignctl ^TestDaemonRunsUnderTheLeastPrivilegeRole$"
+  "schemas ^(TestJSONSchema|TestManyMistakesStayCheap)$"
+)
+also_pkgs=() also_run=()
+for t in "${plain_also[@]}"; do
+  also_pkgs+=("./${t%% *}")
+  also_run+=("${t#* }")
+done
+# The plain runs' output is kept apart and shown when they end, so the
 # runs' failure reports never interleave.
 plain_log=$(mktemp)
-trap 'rm -f "$plain_log"; bash scripts/pg.sh stop >/dev/null 2>&1 || true' EXIT
+also_log=$(mktemp)
+trap 'rm -f "$plain_log" "$also_log"; bash scripts/pg.sh stop >/dev/null 2>&1 || true' EXIT
 # -vet=off: go vet ./... above ran every analyzer already; go test's own vet
 # is a subset of them.
-go test -vet=off -count=1 -timeout 20m "${plain[@]}" >"$plain_log" 2>&1 &
+run_plain() {
+  local status=0 also_pid
+  go test -vet=off -count=1 -timeout 20m -run "$(IFS='|'; echo "${also_run[*]}")" "${also_pkgs[@]}" >"$also_log" 2>&1 &
+  also_pid=$!
+  go test -vet=off -count=1 -timeout 20m "${plain[@]}" || status=$?
+  wait "$also_pid" || status=$?
+  return "$status"
+}
+run_plain >"$plain_log" 2>&1 &
 plain_pid=$!
 race_status=0
 go test -vet=off -race -count=1 -timeout 20m -p 4 "${race[@]}" || race_status=$?
 plain_status=0
 wait "$plain_pid" || plain_status=$?
-cat "$plain_log"
+cat "$plain_log" "$also_log"
 if [ "$race_status" -ne 0 ] || [ "$plain_status" -ne 0 ]; then
   echo "test.sh: FAIL (with -race: exit $race_status; without: exit $plain_status)" >&2
   exit 1

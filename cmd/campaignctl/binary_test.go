@@ -136,3 +136,17 @@ func skipInShortMode(t *testing.T) {
 		t.Skip("slow end-to-end test: skipped by make test-short; make test runs it")
 	}
 }
+
+// racedElsewhere skips t under the race detector. It is for a whole-plan
+// end-to-end test whose concurrent code (the daemon's send pipeline,
+// reconcile and advance loops over the same plan) the tests named in by run
+// under -race already, and whose own assertions do not depend on timing (the
+// grants a role needs, say): the race detector would spend half a minute of
+// CPU on it to look at the same goroutines again. make test runs it without
+// -race (plain_also in scripts/test.sh).
+func racedElsewhere(t *testing.T, by string) {
+	t.Helper()
+	if raceEnabled {
+		t.Skipf("runs without -race (scripts/test.sh, plain_also); %s run the same daemon code under -race", by)
+	}
+}
