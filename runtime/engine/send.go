@@ -94,18 +94,29 @@ func (e *Engine) newPass(untilIdle bool, interval time.Duration) *sendPass {
 	}
 }
 
+// ledgerGrace is how long, after the shutdown grace, the ledger still has to
+// write what it holds: outcomes already known and rows given back untried.
+// Without it a grace shorter than a ledger write (a starved machine, a slow
+// database) left those rows claimed until their lease ran out.
+const ledgerGrace = 5 * time.Second
+
 // run drives the pass. When ctx is cancelled, claiming stops at once, rows not
 // yet handed to the relay are released, and messages in the relay's hands get
-// ShutdownGrace to finish and be recorded.
+// ShutdownGrace to finish; what the ledger then holds gets ledgerGrace more
+// to be recorded.
 func (p *sendPass) run(ctx context.Context) error {
 	e := p.e
 	// sendCtx outlives ctx by the grace period: a message the relay is taking is
 	// finished and recorded rather than cut off and sent again later.
+	// ledgerCtx outlives sendCtx by ledgerGrace.
 	sendCtx, cancelSend := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelSend()
+	ledgerCtx, cancelLedger := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelLedger()
 	stopGrace := context.AfterFunc(ctx, func() {
 		t := time.AfterFunc(e.ShutdownGrace, cancelSend)
-		context.AfterFunc(sendCtx, func() { t.Stop() })
+		l := time.AfterFunc(e.ShutdownGrace+ledgerGrace, cancelLedger)
+		context.AfterFunc(ledgerCtx, func() { t.Stop(); l.Stop() })
 	})
 	defer stopGrace()
 
@@ -114,7 +125,7 @@ func (p *sendPass) run(ctx context.Context) error {
 	go func() { defer close(renewDone); p.renew(renewStop) }()
 
 	ledgerDone := make(chan struct{})
-	go func() { defer close(ledgerDone); p.ledger(sendCtx) }()
+	go func() { defer close(ledgerDone); p.ledger(ledgerCtx) }()
 
 	var workers sync.WaitGroup
 	for range e.Concurrency {
@@ -396,8 +407,9 @@ var errNoResult = errors.New("the mailer returned no result for this message")
 
 // ledger writes outcomes in batches: when LedgerBatch are waiting or the oldest
 // has waited LedgerDelay. A failed write is retried (the database may be
-// restarting) for as long as the claims can still be valid.
-func (p *sendPass) ledger(sendCtx context.Context) {
+// restarting) for as long as the claims can still be valid, and not past
+// ledgerCtx.
+func (p *sendPass) ledger(ledgerCtx context.Context) {
 	e := p.e
 	batch := make([]result, 0, e.LedgerBatch)
 	// Half the window per write: one half is being recorded while the other
@@ -406,7 +418,7 @@ func (p *sendPass) ledger(sendCtx context.Context) {
 	var timer <-chan time.Time
 	flush := func() {
 		if len(batch) > 0 {
-			p.record(sendCtx, batch)
+			p.record(ledgerCtx, batch)
 			batch = batch[:0]
 		}
 		timer = nil
@@ -431,8 +443,9 @@ func (p *sendPass) ledger(sendCtx context.Context) {
 }
 
 // record writes one batch, retrying with backoff until it succeeds, the claims'
-// lease has surely run out, or the shutdown grace is over.
-func (p *sendPass) record(sendCtx context.Context, results []result) {
+// lease has surely run out, or ledgerCtx (the shutdown grace and ledgerGrace)
+// is over.
+func (p *sendPass) record(ledgerCtx context.Context, results []result) {
 	e := p.e
 	batch := make([]store.Outcome, len(results))
 	for i, r := range results {
@@ -442,21 +455,21 @@ func (p *sendPass) record(sendCtx context.Context, results []result) {
 	deadline := time.Now().Add(e.Lease)
 	wait := 50 * time.Millisecond
 	for {
-		ctx, cancel := context.WithTimeout(sendCtx, 10*time.Second)
+		ctx, cancel := context.WithTimeout(ledgerCtx, 10*time.Second)
 		done, err := e.Store.RecordOutcomes(ctx, e.Worker, batch)
 		cancel()
 		if err == nil {
 			p.recorded(batch, done)
 			return
 		}
-		if time.Now().Add(wait).After(deadline) || sendCtx.Err() != nil {
+		if time.Now().Add(wait).After(deadline) || ledgerCtx.Err() != nil {
 			e.Log.Error("cannot record outcomes; their rows are retried when their lease runs out, and those the relay accepted may be sent twice",
 				"rows", len(batch), "err", err)
 			return
 		}
 		e.Log.Warn("recording outcomes failed; retrying", "rows", len(batch), "err", err, "retry_in", wait)
 		select {
-		case <-sendCtx.Done():
+		case <-ledgerCtx.Done():
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, 2*time.Second)
