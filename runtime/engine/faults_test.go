@@ -500,6 +500,11 @@ func TestShortRelayOutageDelaysBySeconds(t *testing.T) {
 	rb.apply(t, testPlan("Hi", campaign("c", "")))
 	stop, _ := run(t, rb.eng, engine.RunOptions{Interval: 20 * time.Millisecond})
 	time.Sleep(time.Second)
+	// On a starved machine the daemon may not have tried the relay yet after a
+	// second (it once had not): the outage lasts until it has.
+	waitFor(t, "the daemon to find the relay down", 20*time.Second, func() bool {
+		return strings.Contains(rb.logs.String(), "the SMTP relay is unavailable")
+	})
 	if rb.relay.Count() != 0 {
 		t.Fatal("delivered while the relay was down")
 	}
