@@ -190,7 +190,7 @@ func assertExactlyOnce(t *testing.T, r *smtptest.Relay, want int) {
 func TestSlowRelayThreeReplicasSendEachMessageOnce(t *testing.T) {
 	t.Parallel()
 	rb := setupRelay(t, 120) // 60 active
-	rb.relay.SetDelay(150 * time.Millisecond)
+	rb.relay.SetDelay(300 * time.Millisecond)
 	rb.apply(t, testPlan("Hi", campaign("c", "")))
 	fast := &clock.Accelerated{Start: t0, Factor: 86400}
 	var dones []<-chan struct{}
@@ -198,10 +198,12 @@ func TestSlowRelayThreeReplicasSendEachMessageOnce(t *testing.T) {
 	var engines []*engine.Engine
 	for i := range 3 {
 		e := rb.replica(t, fmt.Sprintf("r%d", i), fast)
-		// A batch of 50 at 2×150 ms takes 3.75 s, longer than the lease. (At
+		// A batch of 50 at 2×300 ms takes 7.5 s, longer than the lease. (At
 		// 1.5 s the renewal, every half second, fell more than a second behind
-		// once, in a CI run with the chaos harness beside it under -race.)
-		e.Lease = 2500 * time.Millisecond
+		// once, in a CI run with the chaos harness beside it under -race; at
+		// 2.5 s a renewal timed out after 1 s in a fresh-clone make test, and
+		// 26 rows were given back. Lease and relay delay are doubled since.)
+		e.Lease = 5 * time.Second
 		engines = append(engines, e)
 		_, done := run(t, e, engine.RunOptions{Interval: 20 * time.Millisecond, ExitWhenIdle: true})
 		dones = append(dones, done)
