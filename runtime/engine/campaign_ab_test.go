@@ -168,12 +168,7 @@ func TestRemovedCampaignCancelsItsHeldRemainder(t *testing.T) {
 // counts for nothing. The decision names a and carries both variants' mean
 // revenue; the remainder gets a.
 func TestCampaignABTestDecidedOnRevenue(t *testing.T) {
-	nb := setupNurture(t, 1000)
-	ab := &plan.ABTest{TestPercent: 40, Metric: "revenue", DecideAfter: "4h", Inconclusive: "send_all",
-		Variants: []plan.Variant{{Name: "a", Subject: "Subject A"}, {Name: "b", Subject: "Subject B"}}}
-	nb.apply(t, launchPlan(ab))
-	nb.step(t, nb.eng)
-	nb.step(t, nb.eng)
+	nb, ab := launchRevenueTest(t, 1000, 40, "4h", "send_all")
 
 	byVariant := map[string][]string{}
 	seen := map[string]bool{}
@@ -247,12 +242,7 @@ func launchPlan(ab *plan.ABTest) *plan.Plan {
 // its orders under another event type) has no winner, and its decision says
 // which events revenue reads.
 func TestRevenueTestWithoutPurchasesSaysWhy(t *testing.T) {
-	nb := setupNurture(t, 300)
-	ab := &plan.ABTest{TestPercent: 50, Metric: "revenue", DecideAfter: "1h", Inconclusive: "send_first",
-		Variants: []plan.Variant{{Name: "a", Subject: "Subject A"}, {Name: "b", Subject: "Subject B"}}}
-	nb.apply(t, launchPlan(ab))
-	nb.step(t, nb.eng)
-	nb.step(t, nb.eng)
+	nb, _ := launchRevenueTest(t, 300, 50, "1h", "send_first")
 	nb.st.DB.MustExec(`INSERT INTO campaignctl.events (occurred_at, model, contact_key, type, properties)
 		SELECT $1, 'lead', contact_key, 'order_placed', '{"value": 50}' FROM campaignctl.outbox WHERE variant <> ''`, nb.clock.Now().Add(time.Minute))
 	nb.clock.Advance(2 * time.Hour)
@@ -266,4 +256,18 @@ func TestRevenueTestWithoutPurchasesSaysWhy(t *testing.T) {
 	if decision == abtest.DecisionWinner || !strings.Contains(reason, "no test contact has a purchase event") {
 		t.Errorf("decision %q, reason %q; want no winner and a reason naming the purchase events revenue reads", decision, reason)
 	}
+}
+
+// launchRevenueTest applies the launch campaign with a revenue A/B test of
+// variants a and b over leads leads and runs the two passes that send its
+// test group; it returns the bundle and the test.
+func launchRevenueTest(t *testing.T, leads, testPercent int, decideAfter, inconclusive string) (*nurtureBundle, *plan.ABTest) {
+	t.Helper()
+	nb := setupNurture(t, leads)
+	ab := &plan.ABTest{TestPercent: testPercent, Metric: "revenue", DecideAfter: decideAfter, Inconclusive: inconclusive,
+		Variants: []plan.Variant{{Name: "a", Subject: "Subject A"}, {Name: "b", Subject: "Subject B"}}}
+	nb.apply(t, launchPlan(ab))
+	nb.step(t, nb.eng)
+	nb.step(t, nb.eng)
+	return nb, ab
 }
