@@ -1,6 +1,7 @@
 package mailer
 
 import (
+	"slices"
 	"strings"
 
 	"golang.org/x/net/html"
@@ -36,6 +37,7 @@ func trackFast(body string, t Tracking) (string, int, bool) {
 			break
 		}
 		c := body[start+1]
+		ok := true
 		switch {
 		case isASCIILetter(c):
 			tg, ok := scanTag(body, start+1)
@@ -60,11 +62,9 @@ func trackFast(body string, t Tracking) (string, int, bool) {
 			}
 			if !isASCIILetter(body[start+2]) {
 				// "</>" and "</3": a bogus comment to the next '>'.
-				end := strings.IndexByte(body[start+2:], '>')
-				if end < 0 {
+				if p, ok = pastCloseAngle(body, start+2); !ok {
 					return "", 0, false
 				}
-				p = start + 2 + end + 1
 				continue
 			}
 			tg, ok := scanTag(body, start+2)
@@ -84,11 +84,9 @@ func trackFast(body string, t Tracking) (string, int, bool) {
 			}
 			p = end
 		case c == '?':
-			end := strings.IndexByte(body[start+2:], '>')
-			if end < 0 {
+			if p, ok = pastCloseAngle(body, start+2); !ok {
 				return "", 0, false
 			}
-			p = start + 2 + end + 1
 		default:
 			// "a < b": the '<' is text.
 			p = start + 1
@@ -112,8 +110,12 @@ type fastTag struct {
 
 type span struct{ start, end int }
 
-// attrSpan is an attribute's name and value, as byte ranges of the body.
-type attrSpan struct{ key, val span }
+// attrSpan is an attribute's name and value, as byte ranges of the body,
+// and the name in lower case.
+type attrSpan struct {
+	key, val span
+	name     string
+}
 
 // decoded returns the tag's attributes as the tokenizer's TagAttr gives them:
 // names in lower case, values with character references decoded. "&amp;",
@@ -133,7 +135,7 @@ func (tg fastTag) decoded(body string) []attr {
 			}
 			val = strings.ReplaceAll(val, "&amp;", "&")
 		}
-		attrs[i] = attr{asciiLower(body[a.key.start:a.key.end]), val}
+		attrs[i] = attr{a.name, val}
 	}
 	return attrs
 }
@@ -168,7 +170,6 @@ func scanTag(body string, p int) (tg fastTag, ok bool) {
 		}
 	}
 	tg.nameEnd = p
-	var seen []string // the attribute names kept so far, in lower case
 	for {
 		if p = skipHTMLSpace(body, p); p >= n {
 			return tg, false
@@ -230,16 +231,8 @@ func scanTag(body string, p int) (tg fastTag, ok bool) {
 			}
 		}
 		if a.key.start < a.key.end {
-			key := asciiLower(body[a.key.start:a.key.end])
-			dup := false
-			for _, k := range seen {
-				if k == key {
-					dup = true
-					break
-				}
-			}
-			if !dup {
-				seen = append(seen, key)
+			a.name = asciiLower(body[a.key.start:a.key.end])
+			if !slices.ContainsFunc(tg.attrs, func(b attrSpan) bool { return b.name == a.name }) {
 				tg.attrs = append(tg.attrs, a)
 			}
 		}
@@ -269,6 +262,13 @@ func scanMarkupDeclaration(body string, p int) (int, bool) {
 		// The body ends inside what may be a doctype's name.
 		return 0, false
 	}
+	return pastCloseAngle(body, p)
+}
+
+// pastCloseAngle returns the index just past the first '>' at or after p, as
+// the tokenizer's readUntilCloseAngle reads a bogus comment or a doctype; ok
+// is false when there is none.
+func pastCloseAngle(body string, p int) (int, bool) {
 	end := strings.IndexByte(body[p:], '>')
 	if end < 0 {
 		return 0, false
