@@ -162,6 +162,9 @@ func TestEngagementPredicatesMatchGoAndBothPaths(t *testing.T) {
 		{`lead.event_count("page_view", days(14)) + lead.event_count("click", days(14)) > 3`, func(k string) bool {
 			return goCount(evs, k, 14*day, ofType("page_view"))+goCount(evs, k, 14*day, ofType("click")) > 3
 		}, true},
+		{`lead.event_count("page_view", days(14)) + lead.event_count("click", days(14)) + lead.event_count("form_submit", days(90)) >= 3`, func(k string) bool {
+			return goCount(evs, k, 14*day, ofType("page_view"))+goCount(evs, k, 14*day, ofType("click"))+goCount(evs, k, 90*day, ofType("form_submit")) >= 3
+		}, true},
 		{`lead.stage == "Lost" && !lead.clicked(days(30))`, nil, true},
 		{`lead.clicked(days(30)) == lead.blacklisted`, nil, true},
 		{`(lead.clicked(days(30)) ? lead.score : lead.priority) > 2`, nil, true},
@@ -291,6 +294,34 @@ func TestEngagementSQLIsParameterized(t *testing.T) {
 	var tables int
 	if err := db.Get(&tables, `SELECT count(*) FROM pg_tables WHERE tablename = 'crm_lead'`); err != nil || tables != 1 {
 		t.Fatalf("crm_lead is gone (%d, %v)", tables, err)
+	}
+}
+
+// TestSummedCountsAreCountedOnce: each integer addition is guarded against
+// overflow, and a guard used to write its operand twice, so a sum of n event
+// counts read the events table 2^n - 1 times per contact (15 for a lead score
+// of three counts: 2.7 s per enrollment pass on the seed's 5,000 leads). Each
+// count is now in the SQL once, however deep the sum.
+func TestSummedCountsAreCountedOnce(t *testing.T) {
+	types := []string{"page_view", "click", "form_submit", "open", "purchase", "page_view", "click", "open"}
+	src := `lead.event_count("page_view", days(14))`
+	for i, typ := range types[1:] {
+		src = fmt.Sprintf(`(%s + lead.event_count(%q, days(%d)))`, src, typ, 10+i)
+	}
+	p := &plan.Plan{Models: []plan.Model{leadModel()}, Segments: []plan.Segment{planSegment("s", src+" >= 3")}}
+	ev, err := segment.New(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := ev.Explain("s", testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x.Path != segment.Pushdown {
+		t.Fatalf("path %s (%s), want pushdown", x.Path, x.Reason)
+	}
+	if n := strings.Count(x.SQL, "count(*)"); n != len(types) {
+		t.Errorf("%d counts in the SQL of a sum of %d, want %d:\n%.2000s", n, len(types), len(types), x.SQL)
 	}
 }
 

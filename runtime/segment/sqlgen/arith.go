@@ -1,6 +1,8 @@
 package sqlgen
 
 import (
+	"strings"
+
 	celast "github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/operators"
 	"github.com/google/cel-go/common/types"
@@ -23,24 +25,43 @@ func (w *writer) overOperand(col *column, x vnode, neg, zero bool, p func(x vnod
 
 // guardInt renders an integer computed in numeric, NULL where CEL overflows.
 func guardInt(r vnode) vnode {
-	return func(w *writer) {
-		w.str("CASE WHEN ")
-		w.v(r)
-		w.str(" BETWEEN " + minInt64SQL + " AND " + maxInt64SQL + " THEN (")
-		w.v(r)
-		w.str(")::bigint END")
-	}
+	return guard(r, minInt64SQL, maxInt64SQL, "(", ")::bigint")
 }
 
 func guardTime(r vnode) vnode {
+	return guard(r, minTimeSQL, maxTimeSQL, "", "")
+}
+
+// guard renders r where it lies between lo and hi (cast by open and close),
+// else NULL. A cheap r is written twice, in a CASE. An r that reads a subquery
+// (an engagement count) or is long is computed once, in a one-row subquery
+// that OFFSET 0 keeps the planner from inlining: written twice, nested
+// arithmetic over event counts grew as 2^depth in text and in subqueries run
+// per contact (a lead score adding three counts ran 15 of them).
+func guard(r vnode, lo, hi, open, close string) vnode {
 	return func(w *writer) {
-		w.str("CASE WHEN ")
-		w.v(r)
-		w.str(" BETWEEN " + minTimeSQL + " AND " + maxTimeSQL + " THEN ")
-		w.v(r)
-		w.str(" END")
+		x := w.render(r)
+		if w.err != nil {
+			return
+		}
+		if len(x) <= cheapGuardBytes && !strings.Contains(x, "SELECT ") {
+			w.str("CASE WHEN " + x + " BETWEEN " + lo + " AND " + hi + " THEN " + open + x + close + " END")
+			return
+		}
+		const v = guardAlias + ".v"
+		w.str("(SELECT CASE WHEN " + v + " BETWEEN " + lo + " AND " + hi + " THEN " + open + v + close +
+			" END FROM (SELECT " + x + " AS v OFFSET 0) AS " + guardAlias + ")")
 	}
 }
+
+const (
+	// cheapGuardBytes is the longest operand a guard writes twice.
+	cheapGuardBytes = 256
+	// guardAlias names a guard's one-row subquery. It shadows nothing the
+	// operand reads: the operand is rendered inside that subquery's own
+	// SELECT, whose outer references skip it.
+	guardAlias = "campaignctl_guard"
+)
 
 func (c *tctx) arith(e celast.Expr, fn string, le, re celast.Expr) (texpr, error) {
 	l, err := c.expr(le)

@@ -1,6 +1,7 @@
 package sqlgen
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -130,7 +131,7 @@ type paramKey struct {
 }
 
 type writer struct {
-	sb     strings.Builder
+	sb     bytes.Buffer
 	args   []any
 	first  int
 	now    time.Time
@@ -172,6 +173,20 @@ func (w *writer) str(s string) {
 		return
 	}
 	w.sb.WriteString(s)
+}
+
+// render renders x and returns its text instead of writing it, so that the
+// caller can write it more than once without rendering it (and binding its
+// placeholders) again.
+func (w *writer) render(x vnode) string {
+	mark := w.sb.Len()
+	w.v(x)
+	if w.err != nil {
+		return ""
+	}
+	s := string(w.sb.Bytes()[mark:])
+	w.sb.Truncate(mark)
+	return s
 }
 
 // n renders a boolean fragment unless rendering has already failed, which keeps a

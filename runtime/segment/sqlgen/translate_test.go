@@ -206,13 +206,14 @@ func TestQuoteTable(t *testing.T) {
 	}
 }
 
-// TestExponentialSQLIsRefused: every integer guard renders its operand twice, so
-// 40 nested additions would render 2^40 copies. The render stops at the size
-// bound, quickly, and reports ErrRender so the caller falls back.
+// TestExponentialSQLIsRefused: a modulo writes its dividend twice (the
+// MinInt64 % -1 check and the mod), so 40 nested ones would write 2^40 copies.
+// The render stops at the size bound, quickly, and reports ErrRender so the
+// caller falls back.
 func TestExponentialSQLIsRefused(t *testing.T) {
 	src := "lead.score"
 	for i := 0; i < 40; i++ {
-		src = "(" + src + " + 1)"
+		src = "(" + src + " % 7)"
 	}
 	f, err := translate(t, model(), src+" > 0", nil)
 	if err != nil {
@@ -225,5 +226,29 @@ func TestExponentialSQLIsRefused(t *testing.T) {
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("refusing took %s", d)
+	}
+}
+
+// TestNestedAdditionsStayLinear: an integer guard writes a long operand once
+// (in a one-row subquery), so 40 nested additions render in size linear in
+// the nesting. They used to double it at each level and hit the size bound.
+func TestNestedAdditionsStayLinear(t *testing.T) {
+	src := "lead.score"
+	for i := 0; i < 40; i++ {
+		src = "(" + src + " + 1)"
+	}
+	f, err := translate(t, model(), src+" > 0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sql, _, err := f.Where(now, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(sql, `"score"`); n == 0 || n > 8 {
+		t.Errorf("the column is written %d times, want a few:\n%.1000s", n, sql)
+	}
+	if len(sql) > 16<<10 {
+		t.Errorf("%d bytes of SQL for 40 additions", len(sql))
 	}
 }
