@@ -14,7 +14,27 @@ mode=${1:-test}
 # build too (go build, go run), through GOFLAGS.
 export GOFLAGS="-trimpath${GOFLAGS:+ $GOFLAGS}"
 export CAMPAIGNCTL_PG_PORT=${CAMPAIGNCTL_TEST_PG_PORT:-55433}
-export CAMPAIGNCTL_PG_DIR=${CAMPAIGNCTL_TEST_PG_DIR:-$PWD/.data/pg-test}
+# The cluster lives in memory (/dev/shm) when the machine has room there, else
+# in .data/pg-test. The tests create and drop about 300 databases (a copy of a
+# migrated template each, 443 files): on ext4, creating and unlinking the files
+# cost about 85 ms of Postgres CPU more per database than on tmpfs (30 CREATE
+# and DROP DATABASE of a small template: 3.1 s of CPU against 0.55 s). The cluster
+# is throw-away and runs with fsync off either way; it stays between runs, as
+# .data/pg-test does, and takes about 200 MB.
+if [ -z "${CAMPAIGNCTL_TEST_PG_DIR:-}" ]; then
+  CAMPAIGNCTL_TEST_PG_DIR=$PWD/.data/pg-test
+  shm=/dev/shm/campaignctl-pg-test-$(id -u)-$(printf '%s' "$PWD" | cksum | cut -d' ' -f1)
+  shm_free_kb=$(df -Pk /dev/shm 2>/dev/null | awk 'NR == 2 { print $4 }')
+  if [ -d /dev/shm ] && [ -w /dev/shm ] && [ "${shm_free_kb:-0}" -ge 2097152 ] && [ ! -L "$shm" ]; then
+    # Only a directory this user made (or, as root, handed to postgres) is
+    # reused: /dev/shm is writable by every user.
+    owner=$(stat -c %U "$shm" 2>/dev/null || id -un)
+    if [ "$owner" = "$(id -un)" ] || { [ "$(id -u)" = 0 ] && [ "$owner" = postgres ]; }; then
+      CAMPAIGNCTL_TEST_PG_DIR=$shm
+    fi
+  fi
+fi
+export CAMPAIGNCTL_PG_DIR=$CAMPAIGNCTL_TEST_PG_DIR
 
 url=$(bash scripts/pg.sh start)
 trap 'bash scripts/pg.sh stop >/dev/null 2>&1 || true' EXIT
