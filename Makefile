@@ -56,4 +56,5 @@ pg-stop:
 
 clean:
 	-bash scripts/pg.sh stop
+	-bash scripts/test.sh clean
 	rm -rf bin .data

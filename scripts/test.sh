@@ -36,6 +36,13 @@ if [ -z "${CAMPAIGNCTL_TEST_PG_DIR:-}" ]; then
 fi
 export CAMPAIGNCTL_PG_DIR=$CAMPAIGNCTL_TEST_PG_DIR
 
+if [ "$mode" = clean ]; then
+  # make clean: stop the test cluster and, when it is in memory, remove it.
+  bash scripts/pg.sh stop >/dev/null 2>&1 || true
+  case "$CAMPAIGNCTL_PG_DIR" in /dev/shm/campaignctl-pg-test-*) rm -rf "$CAMPAIGNCTL_PG_DIR" ;; esac
+  exit 0
+fi
+
 url=$(bash scripts/pg.sh start)
 trap 'bash scripts/pg.sh stop >/dev/null 2>&1 || true' EXIT
 export CAMPAIGNCTL_TEST_PG="$url"
