@@ -422,6 +422,10 @@ func (e *Engine) advanceBatch(ctx context.Context, l *loaded) (int, error) {
 		return 0, fmt.Errorf("advancing enrollments: %w", err)
 	}
 	if sends > 0 {
+		if err := e.Store.RefreshOutboxStats(ctx); err != nil {
+			// Stale statistics cost speed, not correctness: say so, go on.
+			e.Log.Warn("outbox statistics not refreshed", "err", err)
+		}
 		poke(e.wakeSend)
 	}
 	return len(rows), nil

@@ -1,7 +1,9 @@
 package store_test
 
 import (
+	"fmt"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -117,5 +119,57 @@ func TestClaimLeaseAndFencing(t *testing.T) {
 		if r.ID == b[0].ID && r.Attempts != 2 {
 			t.Fatalf("released row %d: attempts %d on its next claim, want 2 (the release is not an attempt)", r.ID, r.Attempts)
 		}
+	}
+}
+
+// Messages that sequences and workflows enqueue refresh the outbox's planner
+// statistics once there are enough of them: with none, the ledger write
+// scanned every pending row per batch (TestTwoDaemonsAtOnceSendEachMessageOnce:
+// 22 ms per batch of 23 outcomes).
+func TestStepMessagesRefreshOutboxStatistics(t *testing.T) {
+	st, ctx := migrated(t), t.Context()
+	now := time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)
+	reltuples := func() float64 {
+		t.Helper()
+		var n float64
+		if err := st.DB.Get(&n, `SELECT reltuples FROM pg_class WHERE oid = 'campaignctl.outbox'::regclass`); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	enqueue := func(from, n int) {
+		t.Helper()
+		adv, err := st.BeginAdvance(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs := make([]store.StepMessage, n)
+		for i := range msgs {
+			k := from + i
+			msgs[i] = store.StepMessage{Step: "s1", ContactKey: strconv.Itoa(k), Email: fmt.Sprintf("c%d@example.com", k), EnrollmentID: int64(k)}
+		}
+		if err := adv.Apply(ctx, "sequence", "nurture", now, msgs, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := adv.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.RefreshOutboxStats(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := reltuples()
+	enqueue(0, 600)
+	if got := reltuples(); got != before {
+		t.Fatalf("statistics refreshed after 600 rows (reltuples %v -> %v); want them left to autovacuum below 1,000", before, got)
+	}
+	enqueue(600, 600)
+	if got := reltuples(); got != 1200 {
+		t.Fatalf("reltuples %v after 1,200 step messages, want 1200", got)
+	}
+	// A tenth of what the statistics know of is needed next time.
+	enqueue(1200, 100)
+	if got := reltuples(); got != 1200 {
+		t.Fatalf("statistics refreshed again after 100 more rows (reltuples %v)", got)
 	}
 }

@@ -109,6 +109,10 @@ type Enrollment struct {
 // and their messages, Commit makes both visible at once.
 type Advancer struct {
 	tx *sqlx.Tx
+	s  *Store
+	// enqueued counts the outbox rows Apply inserted, added to the store's
+	// count when the transaction commits.
+	enqueued int64
 }
 
 // BeginAdvance starts an advancing transaction.
@@ -117,7 +121,7 @@ func (s *Store) BeginAdvance(ctx context.Context) (*Advancer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("advancing enrollments: %w", err)
 	}
-	return &Advancer{tx: tx}, nil
+	return &Advancer{tx: tx, s: s}, nil
 }
 
 // Claim locks up to limit enrollments due at now that no other replica holds,
@@ -203,9 +207,13 @@ func (a *Advancer) Apply(ctx context.Context, kind, object string, now time.Time
 				classes[i] = "marketing"
 			}
 		}
-		if _, err := a.tx.ExecContext(ctx, q("enqueue-steps"), kind, object, now,
-			pq.Array(steps), pq.Array(variants), pq.Array(keys), pq.Array(emails), pq.Array(occs), pq.Array(eids), pq.Array(classes)); err != nil {
+		res, err := a.tx.ExecContext(ctx, q("enqueue-steps"), kind, object, now,
+			pq.Array(steps), pq.Array(variants), pq.Array(keys), pq.Array(emails), pq.Array(occs), pq.Array(eids), pq.Array(classes))
+		if err != nil {
 			return fmt.Errorf("%s %s: enqueueing %d step messages: %w", kind, object, len(msgs), err)
+		}
+		if n, err := res.RowsAffected(); err == nil {
+			a.enqueued += n
 		}
 	}
 	if len(hist) > 0 {
@@ -253,8 +261,15 @@ func nullTimes(ts []sql.NullTime) string {
 	return b.String()
 }
 
-// Commit ends the advance, making the moves and their messages visible together.
-func (a *Advancer) Commit() error { return a.tx.Commit() }
+// Commit ends the advance, making the moves and their messages visible
+// together. The messages count towards the next RefreshOutboxStats.
+func (a *Advancer) Commit() error {
+	if err := a.tx.Commit(); err != nil {
+		return err
+	}
+	a.s.outboxAdded.Add(a.enqueued)
+	return nil
+}
 
 // Rollback abandons the advance; the enrollments stay due.
 func (a *Advancer) Rollback() error { return a.tx.Rollback() }

@@ -313,6 +313,10 @@ SELECT count(*) FROM campaignctl.outbox WHERE status = 'pending' AND claimed_by 
 -- name: analyze-outbox
 ANALYZE campaignctl.outbox;
 
+-- name: outbox-reltuples
+-- The rows the outbox's statistics know of (-1 before its first analyze).
+SELECT reltuples::float8 FROM pg_class WHERE oid = 'campaignctl.outbox'::regclass;
+
 -- name: claim-due-enrollments
 -- Inside the transaction that applies their decisions: the row locks are the
 -- claim, SKIP LOCKED lets replicas advance disjoint enrollments, and the commit
