@@ -486,7 +486,7 @@ func (e *Engine) advanceGroup(ctx context.Context, adv *store.Advancer, l *loade
 	}
 	engagement := map[int64]map[string]flow.Engagement{}
 	if len(whenSteps) > 0 {
-		es, err := adv.Engagement(ctx, kind, object, sr.Model, ids, whenSteps)
+		es, err := adv.Engagement(ctx, kind, object, sr.Model, ids, keys, whenSteps)
 		if err != nil {
 			return 0, err
 		}

@@ -138,7 +138,7 @@ func (e *Engine) advanceWorkflowGroup(ctx context.Context, adv *store.Advancer, 
 	}
 	engagement := map[int64]map[string]flow.Engagement{}
 	if len(engSteps) > 0 {
-		es, err := adv.Engagement(ctx, kind, object, w.model.Name, ids, engSteps)
+		es, err := adv.Engagement(ctx, kind, object, w.model.Name, ids, keys, engSteps)
 		if err != nil {
 			return 0, err
 		}

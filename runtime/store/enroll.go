@@ -155,10 +155,11 @@ type StepEngagement struct {
 }
 
 // Engagement reads, for the enrollments ids of (kind, object) whose contacts
-// belong to model, what they did with the given steps.
-func (a *Advancer) Engagement(ctx context.Context, kind, object, model string, ids []int64, steps []string) ([]StepEngagement, error) {
+// (keys, the enrollments' contact keys in any order) belong to model, what
+// they did with the given steps.
+func (a *Advancer) Engagement(ctx context.Context, kind, object, model string, ids []int64, keys []string, steps []string) ([]StepEngagement, error) {
 	var out []StepEngagement
-	if err := a.tx.SelectContext(ctx, &out, q("enrollment-engagement"), kind, object, model, pq.Array(ids), pq.Array(steps)); err != nil {
+	if err := a.tx.SelectContext(ctx, &out, q("enrollment-engagement"), kind, object, model, pq.Array(ids), pq.Array(steps), pq.Array(keys)); err != nil {
 		return nil, fmt.Errorf("%s %s: reading engagement with earlier steps: %w", kind, object, err)
 	}
 	return out, nil
