@@ -249,17 +249,7 @@ func TestEngagementPredicatesMatchGoAndBothPaths(t *testing.T) {
 // travel as parameters only.
 func TestEngagementSQLIsParameterized(t *testing.T) {
 	hostile := `x'; DROP TABLE crm_lead; --`
-	p := &plan.Plan{Models: []plan.Model{leadModel()}, Segments: []plan.Segment{
-		planSegment("s", fmt.Sprintf(`lead.opened(%q, %q) || lead.event_count("page_view", %q, days(3)) > 1`, hostile, hostile, hostile)),
-	}}
-	ev, err := segment.New(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	x, err := ev.Explain("s", testNow)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ev, x := explainOne(t, fmt.Sprintf(`lead.opened(%q, %q) || lead.event_count("page_view", %q, days(3)) > 1`, hostile, hostile, hostile))
 	if x.Path != segment.Pushdown || strings.Contains(x.SQL, "DROP") {
 		t.Fatalf("path %s, SQL carries the value: %s", x.Path, x.SQL)
 	}
@@ -297,6 +287,21 @@ func TestEngagementSQLIsParameterized(t *testing.T) {
 	}
 }
 
+// explainOne builds an evaluator for one segment "s" of the lead model with
+// filter and explains it at testNow.
+func explainOne(t *testing.T, filter string) (*segment.Evaluator, segment.Explanation) {
+	t.Helper()
+	ev, err := segment.New(&plan.Plan{Models: []plan.Model{leadModel()}, Segments: []plan.Segment{planSegment("s", filter)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := ev.Explain("s", testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev, x
+}
+
 // TestSummedCountsAreCountedOnce: each integer addition is guarded against
 // overflow, and a guard used to write its operand twice, so a sum of n event
 // counts read the events table 2^n - 1 times per contact (15 for a lead score
@@ -308,15 +313,7 @@ func TestSummedCountsAreCountedOnce(t *testing.T) {
 	for i, typ := range types[1:] {
 		src = fmt.Sprintf(`(%s + lead.event_count(%q, days(%d)))`, src, typ, 10+i)
 	}
-	p := &plan.Plan{Models: []plan.Model{leadModel()}, Segments: []plan.Segment{planSegment("s", src+" >= 3")}}
-	ev, err := segment.New(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	x, err := ev.Explain("s", testNow)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, x := explainOne(t, src+" >= 3")
 	if x.Path != segment.Pushdown {
 		t.Fatalf("path %s (%s), want pushdown", x.Path, x.Reason)
 	}

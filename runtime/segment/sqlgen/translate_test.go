@@ -211,16 +211,9 @@ func TestQuoteTable(t *testing.T) {
 // The render stops at the size bound, quickly, and reports ErrRender so the
 // caller falls back.
 func TestExponentialSQLIsRefused(t *testing.T) {
-	src := "lead.score"
-	for i := 0; i < 40; i++ {
-		src = "(" + src + " % 7)"
-	}
-	f, err := translate(t, model(), src+" > 0", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := nested40(t, " % 7")
 	start := time.Now()
-	_, _, err = f.Where(now, 1)
+	_, _, err := f.Where(now, 1)
 	if !errors.Is(err, sqlgen.ErrRender) {
 		t.Fatalf("got %v, want ErrRender", err)
 	}
@@ -233,14 +226,7 @@ func TestExponentialSQLIsRefused(t *testing.T) {
 // (in a one-row subquery), so 40 nested additions render in size linear in
 // the nesting. They used to double it at each level and hit the size bound.
 func TestNestedAdditionsStayLinear(t *testing.T) {
-	src := "lead.score"
-	for i := 0; i < 40; i++ {
-		src = "(" + src + " + 1)"
-	}
-	f, err := translate(t, model(), src+" > 0", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := nested40(t, " + 1")
 	sql, _, err := f.Where(now, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -251,4 +237,18 @@ func TestNestedAdditionsStayLinear(t *testing.T) {
 	if len(sql) > 16<<10 {
 		t.Errorf("%d bytes of SQL for 40 additions", len(sql))
 	}
+}
+
+// nested40 translates "(((lead.score op) op) ...) > 0", op applied 40 times.
+func nested40(t *testing.T, op string) *sqlgen.Filter {
+	t.Helper()
+	src := "lead.score"
+	for i := 0; i < 40; i++ {
+		src = "(" + src + op + ")"
+	}
+	f, err := translate(t, model(), src+" > 0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
 }
