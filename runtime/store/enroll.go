@@ -159,7 +159,13 @@ type StepEngagement struct {
 // they did with the given steps.
 func (a *Advancer) Engagement(ctx context.Context, kind, object, model string, ids []int64, keys []string, steps []string) ([]StepEngagement, error) {
 	var out []StepEngagement
-	if err := a.tx.SelectContext(ctx, &out, q("enrollment-engagement"), kind, object, model, pq.Array(ids), pq.Array(steps), pq.Array(keys)); err != nil {
+	// Prepared: its four subqueries over every partition of the events
+	// table took 13 ms to plan, for 4 ms of execution, on each batch.
+	st, err := a.s.prepare(ctx, "enrollment-engagement")
+	if err == nil {
+		err = a.tx.StmtxContext(ctx, st).SelectContext(ctx, &out, kind, object, model, pq.Array(ids), pq.Array(steps), pq.Array(keys))
+	}
+	if err != nil {
 		return nil, fmt.Errorf("%s %s: reading engagement with earlier steps: %w", kind, object, err)
 	}
 	return out, nil

@@ -79,21 +79,30 @@ DELETE FROM campaignctl.trigger_seen WHERE kind = $1 AND object = $2 AND event_i
 // TriggerEvents reads up to limit events of model with one of types (and
 // topic, unless empty) after id after, in id order, leaving out those (kind,
 // object) has already decided on.
+//
+// It runs on every pass for every event-triggered object, so it is prepared:
+// planned on each call, over every monthly partition of the events table, it
+// cost 0.7 ms of planning for 0.03 ms of execution.
 func (s *Store) TriggerEvents(ctx context.Context, kind, object, model string, types []string, topic string, after int64, limit int) ([]TriggerEvent, error) {
 	var out []TriggerEvent
-	err := s.DB.SelectContext(ctx, &out, `
+	st, err := s.prepareText(ctx, "trigger-events", triggerEventsSQL)
+	if err == nil {
+		err = st.SelectContext(ctx, &out, after, model, pq.Array(types), topic, limit, interval(2*TriggerMargin), kind, object)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading %v events of %s: %w", types, model, err)
+	}
+	return out, nil
+}
+
+const triggerEventsSQL = `
 SELECT id, occurred_at, contact_key, type, topic, campaign, step, url, external_id, properties,
        received_at < now() - $6::interval AS settled
 FROM campaignctl.events e
 WHERE id > $1 AND model = $2 AND type = ANY($3::text[]) AND ($4 = '' OR topic = $4)
   AND NOT EXISTS (SELECT 1 FROM campaignctl.trigger_seen s WHERE s.kind = $7 AND s.object = $8 AND s.event_id = e.id)
 ORDER BY id
-LIMIT $5`, after, model, pq.Array(types), topic, limit, interval(2*TriggerMargin), kind, object)
-	if err != nil {
-		return nil, fmt.Errorf("reading %v events of %s: %w", types, model, err)
-	}
-	return out, nil
-}
+LIMIT $5`
 
 // EnrollmentSummary is what a contact's earlier enrollments in one object say
 // about enrolling it again.
