@@ -21,6 +21,7 @@ import (
 	"cuelang.org/go/encoding/jsonschema"
 
 	"github.com/campaignctl/campaignctl/compiler/plan"
+	"github.com/campaignctl/campaignctl/internal/racetest"
 )
 
 // loadWorkflow reads testdata/workflows/<typ>.json as a JSON tree, so a test
@@ -881,9 +882,7 @@ func TestConcurrentComplete(t *testing.T) {
 // -race (plain_also in scripts/test.sh).
 func sequentialOnly(t *testing.T) {
 	t.Helper()
-	if raceEnabled {
-		t.Skip("sequential: runs without -race (scripts/test.sh, plain_also)")
-	}
+	racetest.Skip(t, "sequential: runs without -race (scripts/test.sh, plain_also)")
 }
 
 func TestJSONSchema(t *testing.T) {

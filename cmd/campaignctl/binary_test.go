@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/campaignctl/campaignctl/internal/racetest"
 )
 
 // builtBinary is this package built once per test run, shared by the tests
@@ -146,7 +148,5 @@ func skipInShortMode(t *testing.T) {
 // -race (plain_also in scripts/test.sh).
 func racedElsewhere(t *testing.T, by string) {
 	t.Helper()
-	if raceEnabled {
-		t.Skipf("runs without -race (scripts/test.sh, plain_also); %s run the same daemon code under -race", by)
-	}
+	racetest.Skip(t, "runs without -race (scripts/test.sh, plain_also); "+by+" run the same daemon code under -race")
 }

@@ -13,19 +13,19 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/campaignctl/campaignctl/compiler/plan"
+	"github.com/campaignctl/campaignctl/internal/racetest"
 	"github.com/campaignctl/campaignctl/runtime/segment"
 )
 
 // diffCorpusSize is the number of generated filters; CAMPAIGNCTL_DIFF_N overrides,
 // and CAMPAIGNCTL_DIFF_SEED picks another corpus and table (the default is fixed).
-const diffCorpusSize = 600
-
-// diffCorpusSizeRace is the corpus under the race detector: its first 60
-// filters. The test is sequential but for the scan's decoder goroutine, which
+//
+// Under the race detector the test runs the corpus's first tenth (60
+// filters). The test is sequential but for the scan's decoder goroutine, which
 // every filter runs the same way, so the race detector learns nothing more
 // from the other 540 and would spend minutes of CPU on them; make test runs
 // the full corpus without it (scripts/test.sh, plain_also).
-const diffCorpusSizeRace = 60
+const diffCorpusSize = 600
 
 // corpusSeed fixes the corpus; change it only together with a look at the figures.
 const corpusSeed = 20240101
@@ -36,10 +36,7 @@ const corpusSeed = 20240101
 // down; for filters that do not, the prefiltered in-process path must agree with
 // the plain one.
 func TestDifferentialPushdownVsInProcess(t *testing.T) {
-	n := diffCorpusSize
-	if raceEnabled {
-		n = diffCorpusSizeRace
-	}
+	n := racetest.Tenth(diffCorpusSize)
 	if s := os.Getenv("CAMPAIGNCTL_DIFF_N"); s != "" {
 		v, err := strconv.Atoi(s)
 		if err != nil {
