@@ -121,7 +121,7 @@ for p in $(go list ./...); do
   case " ${race[*]} " in *" $p "*) ;; *) plain+=("$p") ;; esac
 done
 # Tests of the race packages that run smaller under the race detector, or
-# not at all (they say why, see their package's race_test.go: what they add
+# not at all (they say why, see where they call internal/racetest: what they add
 # is sequential, or raced by other tests), run at full size without it:
 # package, -run pattern. They go in one go test (the patterns joined: a name
 # one of them matches in another of the packages runs there too, twice in
