@@ -680,3 +680,16 @@ LEFT JOIN LATERAL (
 ) c ON true
 GROUP BY t.sub
 ORDER BY t.sub;
+
+-- name: trigger-events
+-- Up to $5 events of model $2 with one of types $3 (and topic $4, unless
+-- empty) after id $1, in id order, leaving out those (kind $7, object $8)
+-- has already decided on. settled: received long enough ago ($6, twice
+-- TriggerMargin) that no event with a smaller id can still commit.
+SELECT id, occurred_at, contact_key, type, topic, campaign, step, url, external_id, properties,
+       received_at < now() - $6::interval AS settled
+FROM campaignctl.events e
+WHERE id > $1 AND model = $2 AND type = ANY($3::text[]) AND ($4 = '' OR topic = $4)
+  AND NOT EXISTS (SELECT 1 FROM campaignctl.trigger_seen s WHERE s.kind = $7 AND s.object = $8 AND s.event_id = e.id)
+ORDER BY id
+LIMIT $5;

@@ -85,7 +85,7 @@ DELETE FROM campaignctl.trigger_seen WHERE kind = $1 AND object = $2 AND event_i
 // cost 0.7 ms of planning for 0.03 ms of execution.
 func (s *Store) TriggerEvents(ctx context.Context, kind, object, model string, types []string, topic string, after int64, limit int) ([]TriggerEvent, error) {
 	var out []TriggerEvent
-	st, err := s.prepareText(ctx, "trigger-events", triggerEventsSQL)
+	st, err := s.prepare(ctx, "trigger-events")
 	if err == nil {
 		err = st.SelectContext(ctx, &out, after, model, pq.Array(types), topic, limit, interval(2*TriggerMargin), kind, object)
 	}
@@ -94,15 +94,6 @@ func (s *Store) TriggerEvents(ctx context.Context, kind, object, model string, t
 	}
 	return out, nil
 }
-
-const triggerEventsSQL = `
-SELECT id, occurred_at, contact_key, type, topic, campaign, step, url, external_id, properties,
-       received_at < now() - $6::interval AS settled
-FROM campaignctl.events e
-WHERE id > $1 AND model = $2 AND type = ANY($3::text[]) AND ($4 = '' OR topic = $4)
-  AND NOT EXISTS (SELECT 1 FROM campaignctl.trigger_seen s WHERE s.kind = $7 AND s.object = $8 AND s.event_id = e.id)
-ORDER BY id
-LIMIT $5`
 
 // EnrollmentSummary is what a contact's earlier enrollments in one object say
 // about enrolling it again.
