@@ -173,3 +173,39 @@ func TestStepMessagesRefreshOutboxStatistics(t *testing.T) {
 		t.Fatalf("statistics refreshed again after 100 more rows (reltuples %v)", got)
 	}
 }
+
+// The refresh counts against the pending rows the statistics know of, not
+// all rows: an outbox of 20,000 sent messages, analyzed, then 1,500 step
+// messages (under a tenth of its rows) had statistics that said nothing was
+// pending, and each ledger write scanned all 1,500 through the pending index.
+func TestStepMessagesRefreshStatisticsOfAMostlySentOutbox(t *testing.T) {
+	st, ctx := migrated(t), t.Context()
+	now := time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)
+	st.DB.MustExec(`INSERT INTO campaignctl.outbox (campaign, contact_key, email, email_normalized, due_at, created_at, status, sent_at)
+		SELECT 'old', i::text, 'a' || i || '@example.com', 'a' || i || '@example.com', $1, $1, 'sent', $1 FROM generate_series(1, 20000) i`, now)
+	st.DB.MustExec(`ANALYZE campaignctl.outbox`)
+	adv, err := st.BeginAdvance(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := make([]store.StepMessage, 1500)
+	for i := range msgs {
+		msgs[i] = store.StepMessage{Step: "s1", ContactKey: strconv.Itoa(i), Email: fmt.Sprintf("c%d@example.com", i), EnrollmentID: int64(i)}
+	}
+	if err := adv.Apply(ctx, "sequence", "nurture", now, msgs, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := adv.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RefreshOutboxStats(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var n float64
+	if err := st.DB.Get(&n, `SELECT reltuples FROM pg_class WHERE oid = 'campaignctl.outbox'::regclass`); err != nil {
+		t.Fatal(err)
+	}
+	if n != 21500 {
+		t.Fatalf("reltuples %v after 1,500 step messages on 20,000 sent ones, want 21500 (refreshed)", n)
+	}
+}

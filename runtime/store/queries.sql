@@ -313,9 +313,14 @@ SELECT count(*) FROM campaignctl.outbox WHERE status = 'pending' AND claimed_by 
 -- name: analyze-outbox
 ANALYZE campaignctl.outbox;
 
--- name: outbox-reltuples
--- The rows the outbox's statistics know of (-1 before its first analyze).
-SELECT reltuples::float8 FROM pg_class WHERE oid = 'campaignctl.outbox'::regclass;
+-- name: outbox-known-pending
+-- The pending rows the outbox's statistics know of: its row count times the
+-- frequency of status 'pending' among the most common values (0 when it is
+-- not among them; negative before the first analyze, when reltuples is -1).
+SELECT c.reltuples::float8 * coalesce((
+    SELECT m.f FROM pg_stats st, unnest(st.most_common_vals::text::text[], st.most_common_freqs) AS m(v, f)
+    WHERE st.schemaname = 'campaignctl' AND st.tablename = 'outbox' AND st.attname = 'status' AND m.v = 'pending'), 0)
+FROM pg_class c WHERE c.oid = 'campaignctl.outbox'::regclass;
 
 -- name: claim-due-enrollments
 -- Inside the transaction that applies their decisions: the row locks are the

@@ -414,24 +414,26 @@ const analyzeAfterRows = 1000
 
 // RefreshOutboxStats refreshes the outbox's planner statistics once the
 // messages that sequences and workflows enqueued (through Advancer.Apply)
-// since the last refresh reach analyzeAfterRows and a tenth of the rows the
-// statistics know of. Campaigns refresh them when their audience is
+// since the last refresh reach analyzeAfterRows and a tenth of the pending
+// rows the statistics know of. Campaigns refresh them when their audience is
 // materialized (MarkMaterialized); steps enqueue a batch at a time, so the
 // outbox grew from nothing to thousands of pending rows while the planner
 // still expected a dozen, and each ledger write (record-outcomes) scanned
 // every pending row instead of looking its batch up by id: 22 ms per
 // batch of 23 outcomes in the three-daemon test, about 1 ms per message,
-// until autovacuum's analyze, a minute or more later.
+// until autovacuum's analyze, a minute or more later. Pending rows, not all
+// rows: an outbox of a million sent messages whose statistics say nothing
+// is pending needs the refresh as much as an empty one.
 func (s *Store) RefreshOutboxStats(ctx context.Context) error {
 	added := s.outboxAdded.Load()
 	if added < analyzeAfterRows {
 		return nil
 	}
-	var known float64
-	if err := s.DB.GetContext(ctx, &known, q("outbox-reltuples")); err != nil {
+	var pending float64
+	if err := s.DB.GetContext(ctx, &pending, q("outbox-known-pending")); err != nil {
 		return fmt.Errorf("reading the outbox's statistics: %w", err)
 	}
-	if float64(added) < known/10 || !s.outboxAdded.CompareAndSwap(added, 0) {
+	if float64(added) < pending/10 || !s.outboxAdded.CompareAndSwap(added, 0) {
 		return nil
 	}
 	if _, err := s.DB.ExecContext(ctx, q("analyze-outbox")); err != nil {
