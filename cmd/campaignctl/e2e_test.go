@@ -258,21 +258,14 @@ func TestTwoDaemonsAtOnceSendEachMessageOnce(t *testing.T) {
 	// greeting, once a year) sends a step again in a later occurrence: under
 	// load the simulated clock passes a year before the daemons are idle, so
 	// an address may get a step twice, once per occurrence, and no more.
-	header := func(data []byte, name string) string {
-		_, rest, ok := bytes.Cut(data, []byte(name+": "))
-		if !ok {
-			return ""
-		}
-		v, _, _ := bytes.Cut(rest, []byte("\r\n"))
-		return string(v)
-	}
 	delivered := map[string]int{}
 	for _, m := range e.smtp.Messages() {
-		kind := header(m.Data, "X-Campaignctl-Kind")
+		h := headerOf(m.Data)
+		kind := header(h, "X-Campaignctl-Kind")
 		if kind == "" {
 			kind = "campaign"
 		}
-		k := kind + "/" + header(m.Data, "X-Campaignctl-Campaign") + "/" + header(m.Data, "X-Campaignctl-Step") + " " + strings.ToLower(m.To[0])
+		k := kind + "/" + header(h, "X-Campaignctl-Campaign") + "/" + header(h, "X-Campaignctl-Step") + " " + strings.ToLower(m.To[0])
 		delivered[k]++
 	}
 	var rows []struct {
