@@ -127,37 +127,10 @@ func TestClaimLeaseAndFencing(t *testing.T) {
 // scanned every pending row per batch (TestTwoDaemonsAtOnceSendEachMessageOnce:
 // 22 ms per batch of 23 outcomes).
 func TestStepMessagesRefreshOutboxStatistics(t *testing.T) {
-	st, ctx := migrated(t), t.Context()
+	st := migrated(t)
 	now := time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)
-	reltuples := func() float64 {
-		t.Helper()
-		var n float64
-		if err := st.DB.Get(&n, `SELECT reltuples FROM pg_class WHERE oid = 'campaignctl.outbox'::regclass`); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	enqueue := func(from, n int) {
-		t.Helper()
-		adv, err := st.BeginAdvance(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		msgs := make([]store.StepMessage, n)
-		for i := range msgs {
-			k := from + i
-			msgs[i] = store.StepMessage{Step: "s1", ContactKey: strconv.Itoa(k), Email: fmt.Sprintf("c%d@example.com", k), EnrollmentID: int64(k)}
-		}
-		if err := adv.Apply(ctx, "sequence", "nurture", now, msgs, nil, nil); err != nil {
-			t.Fatal(err)
-		}
-		if err := adv.Commit(); err != nil {
-			t.Fatal(err)
-		}
-		if err := st.RefreshOutboxStats(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
+	reltuples := func() float64 { t.Helper(); return outboxReltuples(t, st) }
+	enqueue := func(from, n int) { t.Helper(); enqueueStepsAndRefresh(t, st, now, from, n) }
 	before := reltuples()
 	enqueue(0, 600)
 	if got := reltuples(); got != before {
@@ -179,18 +152,31 @@ func TestStepMessagesRefreshOutboxStatistics(t *testing.T) {
 // messages (under a tenth of its rows) had statistics that said nothing was
 // pending, and each ledger write scanned all 1,500 through the pending index.
 func TestStepMessagesRefreshStatisticsOfAMostlySentOutbox(t *testing.T) {
-	st, ctx := migrated(t), t.Context()
+	st := migrated(t)
 	now := time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)
 	st.DB.MustExec(`INSERT INTO campaignctl.outbox (campaign, contact_key, email, email_normalized, due_at, created_at, status, sent_at)
 		SELECT 'old', i::text, 'a' || i || '@example.com', 'a' || i || '@example.com', $1, $1, 'sent', $1 FROM generate_series(1, 20000) i`, now)
 	st.DB.MustExec(`ANALYZE campaignctl.outbox`)
+	enqueueStepsAndRefresh(t, st, now, 0, 1500)
+	if n := outboxReltuples(t, st); n != 21500 {
+		t.Fatalf("reltuples %v after 1,500 step messages on 20,000 sent ones, want 21500 (refreshed)", n)
+	}
+}
+
+// enqueueStepsAndRefresh commits n step messages of sequence nurture
+// (contacts from, from+1, …) as an advancing transaction does, then calls
+// RefreshOutboxStats as the engine does after such a pass.
+func enqueueStepsAndRefresh(t *testing.T, st *store.Store, now time.Time, from, n int) {
+	t.Helper()
+	ctx := t.Context()
 	adv, err := st.BeginAdvance(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	msgs := make([]store.StepMessage, 1500)
+	msgs := make([]store.StepMessage, n)
 	for i := range msgs {
-		msgs[i] = store.StepMessage{Step: "s1", ContactKey: strconv.Itoa(i), Email: fmt.Sprintf("c%d@example.com", i), EnrollmentID: int64(i)}
+		k := from + i
+		msgs[i] = store.StepMessage{Step: "s1", ContactKey: strconv.Itoa(k), Email: fmt.Sprintf("c%d@example.com", k), EnrollmentID: int64(k)}
 	}
 	if err := adv.Apply(ctx, "sequence", "nurture", now, msgs, nil, nil); err != nil {
 		t.Fatal(err)
@@ -201,11 +187,15 @@ func TestStepMessagesRefreshStatisticsOfAMostlySentOutbox(t *testing.T) {
 	if err := st.RefreshOutboxStats(ctx); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// outboxReltuples is the row count the outbox's statistics hold (-1 before
+// its first analyze).
+func outboxReltuples(t *testing.T, st *store.Store) float64 {
+	t.Helper()
 	var n float64
 	if err := st.DB.Get(&n, `SELECT reltuples FROM pg_class WHERE oid = 'campaignctl.outbox'::regclass`); err != nil {
 		t.Fatal(err)
 	}
-	if n != 21500 {
-		t.Fatalf("reltuples %v after 1,500 step messages on 20,000 sent ones, want 21500 (refreshed)", n)
-	}
+	return n
 }
