@@ -22,7 +22,7 @@ import (
 func TestDaemonRunsUnderTheLeastPrivilegeRole(t *testing.T) {
 	t.Parallel()
 	skipInShortMode(t)
-	racedElsewhere(t, "TestSeedCampaignSendsToExactlyTheMatchingLeads and TestTwoDaemonsAtOnceSendEachMessageOnce")
+	racedElsewhere(t, "TestSeedCampaignSendsToExactlyTheMatchingLeads")
 	e := setupE2E(t)
 	want := handWrittenAudience(t, e.db)
 
