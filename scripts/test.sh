@@ -155,7 +155,7 @@ done
 plain_also=(
   "runtime/segment ^TestDifferentialPushdownVsInProcess$"
   "runtime/mailer ^(TestAppendQuotedPrintableMatchesStdlib|TestAppendBytesMatchesPreviousEncoderRandom)$"
-  "cmd/campaignctl ^(TestDaemonRunsUnderTheLeastPrivilegeRole|TestTwoDaemonsAtOnceSendEachMessageOnce)$"
+  "cmd/campaignctl ^(TestDaemonRunsUnderTheLeastPrivilegeRole|TestTwoDaemonsAtOnceSendEachMessageOnce|TestSeedCampaignSendsToExactlyTheMatchingLeads)$"
   "schemas ^(TestJSONSchema|TestManyMistakesStayCheap)$"
 )
 also_pkgs=() also_run=()

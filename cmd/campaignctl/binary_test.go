@@ -146,6 +146,14 @@ func skipInShortMode(t *testing.T) {
 // grants a role needs, say): the race detector would spend half a minute of
 // CPU on it to look at the same goroutines again. make test runs it without
 // -race (plain_also in scripts/test.sh).
+// wholePlanRacedBy names the tests that run, under -race, what a whole-plan
+// daemon test runs: the engine over the examples' workflows and sequence
+// (runtime/engine), several engines on one outbox (runtime/engine), and serve's
+// own wiring in this process (this package's in-process serve tests).
+const wholePlanRacedBy = "runtime/engine's TestEveryExampleWorkflowRunsFromItsRealTrigger and TestSeedNurtureRunsExactlyAsWritten (the examples' workflows and sequence), " +
+	"TestSlowRelayThreeReplicasSendEachMessageOnce and TestWeeklyRecurrenceEndsAndReplicasNeverDuplicate (replicas), " +
+	"and this package's TestServeRefusesMarketingPlanWithoutPublicURL, TestOptInPolicyHoldsBackMarketingMailWithoutConsent and TestContactExportAndForget (serve in this process)"
+
 func racedElsewhere(t *testing.T, by string) {
 	t.Helper()
 	racetest.Skip(t, "runs without -race (scripts/test.sh, plain_also); "+by+" run the same daemon code under -race")

@@ -22,7 +22,7 @@ import (
 func TestDaemonRunsUnderTheLeastPrivilegeRole(t *testing.T) {
 	t.Parallel()
 	skipInShortMode(t)
-	racedElsewhere(t, "TestSeedCampaignSendsToExactlyTheMatchingLeads")
+	racedElsewhere(t, wholePlanRacedBy)
 	e := setupE2E(t)
 	want := handWrittenAudience(t, e.db)
 
