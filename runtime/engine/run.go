@@ -96,7 +96,7 @@ func (e *Engine) Idle(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	left, err := e.Store.PendingWork(ctx)
-	if err != nil || left > 0 {
+	if err != nil || left {
 		return false, err
 	}
 	actual, err := e.Store.Campaigns(ctx)

@@ -319,7 +319,7 @@ func (s *Store) ABDecisions(ctx context.Context) ([]ABDecision, error) {
 // ABTestStarted returns when the A/B test of (kind, object, step) started, if it has.
 func (s *Store) ABTestStarted(ctx context.Context, kind, object, step string) (time.Time, bool, error) {
 	var t sql.NullTime
-	if err := s.DB.GetContext(ctx, &t, q("ab-test-started"), kind, object, step); err != nil {
+	if err := s.getPrepared(ctx, &t, "ab-test-started", kind, object, step); err != nil {
 		return time.Time{}, false, fmt.Errorf("%s %s / %s: A/B test start: %w", kind, object, step, err)
 	}
 	return t.Time, t.Valid, nil
@@ -442,7 +442,7 @@ func (s *Store) EngineCounts(ctx context.Context) ([]EnrollmentCount, []StepCoun
 // ReleaseDecidedHolds makes due at now every enrollment held for an A/B test
 // that is already decided, and returns how many it released.
 func (s *Store) ReleaseDecidedHolds(ctx context.Context, now time.Time) (int64, error) {
-	res, err := s.DB.ExecContext(ctx, q("release-decided-holds"), now)
+	res, err := s.execPrepared(ctx, "release-decided-holds", now)
 	if err != nil {
 		return 0, fmt.Errorf("releasing enrollments held for decided A/B tests: %w", err)
 	}

@@ -45,7 +45,7 @@ func (s *Store) TriggerCursor(ctx context.Context, kind, object string, revision
 	var id int64
 	// A read on every pass, a write only the first time: an idle leader
 	// writes nothing.
-	err := s.DB.GetContext(ctx, &id, `SELECT last_id FROM campaignctl.trigger_cursors WHERE kind = $1 AND object = $2`, kind, object)
+	err := s.getPrepared(ctx, &id, "trigger-cursor", kind, object)
 	if err == nil {
 		return id, nil
 	}
