@@ -133,7 +133,14 @@ func (a *Advancer) Claim(ctx context.Context, now time.Time, limit int, paused [
 		kinds[i], names[i] = p.Kind, p.Name
 	}
 	var out []Enrollment
-	if err := a.tx.SelectContext(ctx, &out, q("claim-due-enrollments"), now, limit, pq.Array(kinds), pq.Array(names)); err != nil {
+	// Prepared, on every pass: planning it cost more than running it (0.23 ms
+	// against 0.04 in runtime/engine's tests). Its plan is the due index in
+	// wake_at order whatever the parameters.
+	st, err := a.s.prepare(ctx, "claim-due-enrollments")
+	if err == nil {
+		err = a.tx.StmtxContext(ctx, st).SelectContext(ctx, &out, now, limit, pq.Array(kinds), pq.Array(names))
+	}
+	if err != nil {
 		return nil, fmt.Errorf("claiming due enrollments: %w", err)
 	}
 	return out, nil
@@ -310,7 +317,7 @@ type ABDecision struct {
 // ABDecisions lists every decided A/B test.
 func (s *Store) ABDecisions(ctx context.Context) ([]ABDecision, error) {
 	var out []ABDecision
-	if err := s.DB.SelectContext(ctx, &out, q("ab-decisions")); err != nil {
+	if err := s.selectPrepared(ctx, &out, "ab-decisions"); err != nil {
 		return nil, fmt.Errorf("reading A/B decisions: %w", err)
 	}
 	return out, nil

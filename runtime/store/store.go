@@ -72,6 +72,16 @@ func (s *Store) getPrepared(ctx context.Context, dest any, name string, args ...
 	return st.GetContext(ctx, dest, args...)
 }
 
+// selectPrepared runs the named query, prepared, and scans its rows into dest
+// (see getPrepared).
+func (s *Store) selectPrepared(ctx context.Context, dest any, name string, args ...any) error {
+	st, err := s.prepare(ctx, name)
+	if err != nil {
+		return err
+	}
+	return st.SelectContext(ctx, dest, args...)
+}
+
 // execPrepared runs the named statement, prepared (see getPrepared).
 func (s *Store) execPrepared(ctx context.Context, name string, args ...any) (sql.Result, error) {
 	st, err := s.prepare(ctx, name)
