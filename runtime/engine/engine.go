@@ -366,9 +366,24 @@ func (e *Engine) Reconcile(ctx context.Context) (err error) {
 	// A failed retention pass (a lock it could not get in time, a plan with a
 	// bad value) must not hold up sending: logged, tried again next pass.
 	e.logOnce("event retention", "event retention pass failed; no events were lost, it is tried again", e.applyEventRetention(ctx, l, now))
+	actual, err := e.Store.Campaigns(ctx)
+	if err != nil {
+		return err
+	}
+	stored := make(map[string]store.Campaign, len(actual))
+	for _, a := range actual {
+		stored[a.Name] = a
+	}
 	desired := map[string]bool{}
+	upserted := false
 	for _, c := range l.plan.Campaigns {
 		desired[c.Name] = true
+		// What upsert-campaign would leave as it is (same hash, not removed)
+		// is not sent to it: an idle pass writes nothing (the upsert's
+		// ON CONFLICT locked each row, a WAL record per campaign per pass).
+		if a, ok := stored[c.Name]; ok && a.Hash == c.Hash && a.Status != store.StatusRemoved {
+			continue
+		}
 		var sendAt *time.Time
 		if c.SendAt != "" {
 			t, err := time.Parse(time.RFC3339, c.SendAt)
@@ -380,10 +395,12 @@ func (e *Engine) Reconcile(ctx context.Context) (err error) {
 		if err := e.Store.UpsertCampaign(ctx, c.Name, c.Hash, l.revision, sendAt, now); err != nil {
 			return err
 		}
+		upserted = true
 	}
-	actual, err := e.Store.Campaigns(ctx)
-	if err != nil {
-		return err
+	if upserted {
+		if actual, err = e.Store.Campaigns(ctx); err != nil {
+			return err
+		}
 	}
 	for _, a := range actual {
 		if !desired[a.Name] && a.Status != store.StatusRemoved {

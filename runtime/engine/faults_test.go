@@ -816,3 +816,38 @@ func TestBatchedSendsAttributeEveryReply(t *testing.T) {
 	}
 	t.Logf("batch sizes: %v", bc.sizes)
 }
+
+// An idle pass writes nothing to the campaigns table: reconcile hands a
+// campaign to upsert-campaign only when its hash changed or it was removed.
+// (The upsert's ON CONFLICT locks the row even when its WHERE changes nothing,
+// which wrote a WAL record per campaign per pass; a locked row keeps the
+// locker's xid in xmax.)
+func TestIdlePassesLockNoCampaignRow(t *testing.T) {
+	t.Parallel()
+	rb := setupRelay(t, 20) // 10 active
+	rb.apply(t, testPlan("Hi", campaign("c", "")))
+	stop, _ := run(t, rb.eng, engine.RunOptions{Interval: 20 * time.Millisecond})
+	status := func() string {
+		var s string
+		if err := rb.st.DB.Get(&s, `SELECT status FROM campaignctl.campaigns WHERE name = 'c'`); err != nil {
+			return err.Error()
+		}
+		return s
+	}
+	waitFor(t, "the campaign sent", 20*time.Second, func() bool { return status() == store.StatusSent })
+	var passes int
+	for deadline := time.Now().Add(300 * time.Millisecond); time.Now().Before(deadline); passes++ {
+		time.Sleep(20 * time.Millisecond)
+	}
+	stop()
+	var locked int
+	if err := rb.st.DB.Get(&locked, `SELECT count(*) FROM campaignctl.campaigns WHERE xmax <> '0'`); err != nil {
+		t.Fatal(err)
+	}
+	if locked != 0 {
+		t.Errorf("%d campaign rows locked by the idle passes after the send (about %d passes)", locked, passes)
+	}
+	if rb.relay.Count() != 10 {
+		t.Errorf("the relay received %d messages, want 10", rb.relay.Count())
+	}
+}
