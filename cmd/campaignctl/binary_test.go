@@ -139,13 +139,6 @@ func skipInShortMode(t *testing.T) {
 	}
 }
 
-// racedElsewhere skips t under the race detector. It is for a whole-plan
-// end-to-end test whose concurrent code (the daemon's send pipeline,
-// reconcile and advance loops over the same plan) the tests named in by run
-// under -race already, and whose own assertions do not depend on timing (the
-// grants a role needs, say): the race detector would spend half a minute of
-// CPU on it to look at the same goroutines again. make test runs it without
-// -race (plain_also in scripts/test.sh).
 // wholePlanRacedBy names the tests that run, under -race, what a whole-plan
 // daemon test runs: the engine over the examples' workflows and sequence
 // (runtime/engine), several engines on one outbox (runtime/engine), and serve's
@@ -154,6 +147,13 @@ const wholePlanRacedBy = "runtime/engine's TestEveryExampleWorkflowRunsFromItsRe
 	"TestSlowRelayThreeReplicasSendEachMessageOnce and TestWeeklyRecurrenceEndsAndReplicasNeverDuplicate (replicas), " +
 	"and this package's TestServeRefusesMarketingPlanWithoutPublicURL, TestOptInPolicyHoldsBackMarketingMailWithoutConsent and TestContactExportAndForget (serve in this process)"
 
+// racedElsewhere skips t under the race detector. It is for a whole-plan
+// end-to-end test whose concurrent code (the daemon's send pipeline,
+// reconcile and advance loops over the same plan) the tests named in by run
+// under -race already, and whose own assertions do not depend on timing (the
+// grants a role needs, say): the race detector would spend half a minute of
+// CPU on it to look at the same goroutines again. make test runs it without
+// -race (plain_also in scripts/test.sh).
 func racedElsewhere(t *testing.T, by string) {
 	t.Helper()
 	racetest.Skip(t, "runs without -race (scripts/test.sh, plain_also); "+by+" run the same daemon code under -race")
