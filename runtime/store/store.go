@@ -408,11 +408,7 @@ func (s *Store) EnqueueBatch(ctx context.Context, campaign, step, class string, 
 	for i, r := range batch {
 		keys[i], emails[i] = r.Key, r.Email
 	}
-	st, err := s.prepare(ctx, "insert-outbox-batch")
-	if err != nil {
-		return 0, fmt.Errorf("enqueueing %d messages of %s: %w", len(batch), campaign, err)
-	}
-	res, err := st.ExecContext(ctx, campaign, step, due, now, pq.Array(keys), pq.Array(emails), class)
+	res, err := s.execPrepared(ctx, "insert-outbox-batch", campaign, step, due, now, pq.Array(keys), pq.Array(emails), class)
 	if err != nil {
 		return 0, fmt.Errorf("enqueueing %d messages of %s: %w", len(batch), campaign, err)
 	}
@@ -516,11 +512,7 @@ const (
 // leased for lease on the database's clock, reclaiming rows whose lease expired.
 func (s *Store) ClaimDue(ctx context.Context, now time.Time, worker string, lease time.Duration, limit int) ([]Claimed, error) {
 	var out []Claimed
-	st, err := s.prepare(ctx, "claim-due")
-	if err == nil {
-		err = st.SelectContext(ctx, &out, now, worker, interval(lease), limit)
-	}
-	if err != nil {
+	if err := s.selectPrepared(ctx, &out, "claim-due", now, worker, interval(lease), limit); err != nil {
 		return nil, fmt.Errorf("claiming due messages: %w", err)
 	}
 	// The claim's suppression check matches addresses; a forgotten one is on
@@ -549,11 +541,7 @@ func (s *Store) ClaimDue(ctx context.Context, now time.Time, worker string, leas
 // RenewLeases extends by lease the claims worker still holds on ids, and returns
 // how many it still holds.
 func (s *Store) RenewLeases(ctx context.Context, worker string, ids []int64, lease time.Duration) (int64, error) {
-	st, err := s.prepare(ctx, "renew-leases")
-	if err != nil {
-		return 0, fmt.Errorf("renewing leases: %w", err)
-	}
-	res, err := st.ExecContext(ctx, worker, pq.Array(ids), interval(lease))
+	res, err := s.execPrepared(ctx, "renew-leases", worker, pq.Array(ids), interval(lease))
 	if err != nil {
 		return 0, fmt.Errorf("renewing leases: %w", err)
 	}

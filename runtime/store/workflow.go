@@ -85,11 +85,7 @@ DELETE FROM campaignctl.trigger_seen WHERE kind = $1 AND object = $2 AND event_i
 // cost 0.7 ms of planning for 0.03 ms of execution.
 func (s *Store) TriggerEvents(ctx context.Context, kind, object, model string, types []string, topic string, after int64, limit int) ([]TriggerEvent, error) {
 	var out []TriggerEvent
-	st, err := s.prepare(ctx, "trigger-events")
-	if err == nil {
-		err = st.SelectContext(ctx, &out, after, model, pq.Array(types), topic, limit, interval(2*TriggerMargin), kind, object)
-	}
-	if err != nil {
+	if err := s.selectPrepared(ctx, &out, "trigger-events", after, model, pq.Array(types), topic, limit, interval(2*TriggerMargin), kind, object); err != nil {
 		return nil, fmt.Errorf("reading %v events of %s: %w", types, model, err)
 	}
 	return out, nil
