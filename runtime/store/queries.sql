@@ -195,12 +195,6 @@ SELECT EXISTS (SELECT 1 FROM campaignctl.outbox WHERE status = 'pending')
     OR EXISTS (SELECT 1 FROM campaignctl.campaigns WHERE status IN ('scheduled', 'sending'))
     OR EXISTS (SELECT 1 FROM campaignctl.enrollments WHERE state = 'active');
 
--- name: next-due
-SELECT least(
-  (SELECT min(due_at) FROM campaignctl.outbox WHERE status = 'pending'),
-  (SELECT min(send_at) FROM campaignctl.campaigns WHERE status = 'scheduled'),
-  (SELECT min(wake_at) FROM campaignctl.enrollments WHERE state = 'active'));
-
 -- name: suppress
 -- The first reason recorded wins, except over an unsubscribe: a policy may
 -- let transactional mail go to an unsubscribed address, but never to one that

@@ -657,15 +657,6 @@ func (s *Store) PendingWork(ctx context.Context) (bool, error) {
 	return left, err
 }
 
-// NextDue returns when the earliest pending work becomes due, if any.
-func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
-	var t sql.NullTime
-	if err := s.getPrepared(ctx, &t, "next-due"); err != nil {
-		return time.Time{}, false, err
-	}
-	return t.Time, t.Valid, nil
-}
-
 // TryLeader takes the leadership advisory lock on a dedicated connection. The
 // returned release function frees it; the lock also dies with the connection, so
 // a crashed leader never blocks the others.
