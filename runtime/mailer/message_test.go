@@ -266,7 +266,10 @@ func TestAppendQuotedPrintableMatchesStdlib(t *testing.T) {
 		}
 	}
 	r := rand.New(rand.NewPCG(1, 2))
-	for range underRace(20000) {
+	// The random inputs' first tenth under the race detector: this test is
+	// sequential, so it finds nothing here; they run in full without it
+	// (scripts/test.sh, plain_also), as in the next test.
+	for range racetest.Tenth(20000) {
 		s := randomBody(r)
 		if got, want := appendQuotedPrintable([]byte("prefix"), s), append([]byte("prefix"), qpStdlib(s)...); !bytes.Equal(got, want) {
 			t.Fatalf("%q:\n got %q\nwant %q", s, got, want)
@@ -284,17 +287,11 @@ func FuzzAppendQuotedPrintable(f *testing.F) {
 	})
 }
 
-// underRace is n, or a tenth of it (its first inputs) under the race
-// detector. The encoders' random differential tests are sequential, so the
-// race detector finds nothing in them; they run in full without it
-// (scripts/test.sh, plain_also).
-func underRace(n int) int { return racetest.Tenth(n) }
-
 func TestAppendBytesMatchesPreviousEncoderRandom(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	subjects := []string{"Hello", "Zoë", "Back in stock — 20% off", "", "a_b=c?d\te"}
 	headerValues := []string{"spring", "spring sale", " spring\n sale ", "a\tb", "Zoë\u00a0x", "x\u0085y", "a  b", ""}
-	for i := range underRace(3000) {
+	for i := range racetest.Tenth(3000) { // see TestAppendQuotedPrintableMatchesStdlib
 		m := Message{
 			From: "Acme <news@acme.example>", To: "Zoë <zoe@example.com>",
 			Subject:   subjects[r.IntN(len(subjects))],
