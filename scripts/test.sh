@@ -23,8 +23,14 @@ if [ "$mode" != bench ]; then
   export GOFLAGS="$GOFLAGS -ldflags=-w"
 fi
 export CAMPAIGNCTL_PG_PORT=${CAMPAIGNCTL_TEST_PG_PORT:-55433}
-# Names this user's checkout in /dev/shm (below).
+# Names this user's checkout in /dev/shm (below), and what /dev/shm has free
+# (KiB; 0 when it is missing or not writable).
 checkout_id=$(id -u)-$(printf '%s' "$PWD" | cksum | cut -d' ' -f1)
+shm_free_kb=0
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then
+  shm_free_kb=$(df -Pk /dev/shm 2>/dev/null | awk 'NR == 2 { print $4 }')
+  shm_free_kb=${shm_free_kb:-0}
+fi
 # The cluster lives in memory (/dev/shm) when the machine has room there, else
 # in .data/pg-test. The tests create and drop about 300 databases (a copy of a
 # migrated template each, 443 files): on ext4, creating and unlinking the files
@@ -34,14 +40,10 @@ checkout_id=$(id -u)-$(printf '%s' "$PWD" | cksum | cut -d' ' -f1)
 # .data/pg-test does, and takes about 200 MB.
 # make bench keeps the cluster on disk: its figures compare the send path,
 # Postgres included, with smtp-source, and were measured that way.
-if [ -z "${CAMPAIGNCTL_TEST_PG_DIR:-}" ] && [ "$mode" = bench ]; then
-  CAMPAIGNCTL_TEST_PG_DIR=$PWD/.data/pg-test
-fi
 if [ -z "${CAMPAIGNCTL_TEST_PG_DIR:-}" ]; then
   CAMPAIGNCTL_TEST_PG_DIR=$PWD/.data/pg-test
   shm=/dev/shm/campaignctl-pg-test-$checkout_id
-  shm_free_kb=$(df -Pk /dev/shm 2>/dev/null | awk 'NR == 2 { print $4 }')
-  if [ -d /dev/shm ] && [ -w /dev/shm ] && [ "${shm_free_kb:-0}" -ge 2097152 ] && [ ! -L "$shm" ]; then
+  if [ "$mode" != bench ] && [ "$shm_free_kb" -ge 2097152 ] && [ ! -L "$shm" ]; then
     # Only a directory this user made (or, as root, handed to postgres) is
     # reused: /dev/shm is writable by every user.
     owner=$(stat -c %U "$shm" 2>/dev/null || id -un)
@@ -63,20 +65,17 @@ fi
 
 # Temporary files go to memory too, for the run's duration, when /dev/shm has
 # 4 GiB free: the go command's work directory (it links the suite's ~60 test
-# binaries there, 40-80 MB each), every t.TempDir, the capture servers' .eml
+# binaries there, 3-50 MB each), every t.TempDir, the capture servers' .eml
 # files, cmd/chaos's own cluster. This machine's disk is ext4 mounted with
 # discard, where creating a file costs about 165 us of CPU: the e2e test that
 # writes 10,213 .eml files spent a third of its CPU in os.CreateTemp, and took
 # 5.4-7.2 s of CPU here against 9.8-10.7 s on disk (and its Postgres 9.4-12.1 s
 # against 12.8-14.2). TMPDIR set by the caller is kept; bench keeps the disk.
 run_tmp=
-if [ "$mode" != bench ] && [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
-  shm_free_kb=$(df -Pk /dev/shm 2>/dev/null | awk 'NR == 2 { print $4 }')
-  if [ "${shm_free_kb:-0}" -ge 4194304 ]; then
-    # 711: the postgres user (pg.sh runs the server as postgres under root) must
-    # reach cmd/chaos's cluster inside it.
-    run_tmp=$(mktemp -d "/dev/shm/campaignctl-tmp-$checkout_id-XXXXXXXX") && chmod 711 "$run_tmp" && export TMPDIR=$run_tmp
-  fi
+if [ "$mode" != bench ] && [ -z "${TMPDIR:-}" ] && [ "$shm_free_kb" -ge 4194304 ]; then
+  # 711: the postgres user (pg.sh runs the server as postgres under root) must
+  # reach cmd/chaos's cluster inside it.
+  run_tmp=$(mktemp -d "/dev/shm/campaignctl-tmp-$checkout_id-XXXXXXXX") && chmod 711 "$run_tmp" && export TMPDIR=$run_tmp
 fi
 cleanup() {
   bash scripts/pg.sh stop >/dev/null 2>&1 || true
