@@ -240,10 +240,38 @@ func runSendRound(b *testing.B, bin, source string, sink *smtpSink, n int, profi
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	c1 := sample()
 	start := time.Now()
-	if err := cmd.Run(); err != nil {
+	// The sink's count each second, and when it last grew: where the wall time
+	// went (a slow start, a slow phase, a slow exit).
+	progressDone := make(chan struct{})
+	var progress []int64
+	var lastGrowth time.Time
+	go func() {
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		last := before
+		next := start.Add(time.Second)
+		for {
+			select {
+			case <-progressDone:
+				return
+			case now := <-tick.C:
+				m := sink.messages()
+				if m != last {
+					last, lastGrowth = m, now
+				}
+				if !now.Before(next) {
+					progress = append(progress, m-before)
+					next = next.Add(time.Second)
+				}
+			}
+		}
+	}()
+	err = cmd.Run()
+	r.serveWall = time.Since(start)
+	progressDone <- struct{}{}
+	if err != nil {
 		b.Fatalf("campaignctl %s: %v\n%s", strings.Join(args, " "), err, tail(stderr.String(), 4000))
 	}
-	r.serveWall = time.Since(start)
 	// The sink's last message arrives before serve exits (serve waits for its
 	// reply); Postgres's backends of serve have exited or are exiting: give the
 	// postmaster a moment to reap them, so their time is counted.
@@ -258,6 +286,14 @@ func runSendRound(b *testing.B, bin, source string, sink *smtpSink, n int, profi
 		}
 	}
 	b.Logf("serve exited at %s", time.Now().Format("15:04:05.000"))
+	var steps strings.Builder
+	prev := int64(0)
+	for _, m := range progress {
+		fmt.Fprintf(&steps, " %d", m-prev)
+		prev = m
+	}
+	b.Logf("messages the sink took in each second of serve:%s; the last one %s after start, serve exited %s later",
+		steps.String(), lastGrowth.Sub(start).Round(time.Millisecond), (r.serveWall - lastGrowth.Sub(start)).Round(time.Millisecond))
 	r.serveRate = float64(n) / r.serveWall.Seconds()
 	r.serveCPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)

@@ -465,6 +465,7 @@ func (e *Engine) materialize(ctx context.Context, l *loaded, c *plan.Campaign, n
 	if err != nil {
 		return fmt.Errorf("campaign %q: %w", c.Name, err)
 	}
+	growth := e.Store.NewOutboxGrowth()
 	path, err := ev.Each(ctx, e.Store.DB, c.Segment, now, e.BatchSize, func(batch []segment.Match) error {
 		defer poke(e.wakeSend) // the first rows can go out while the rest is enqueued
 		rs := make([]store.Recipient, 0, len(batch))
@@ -490,7 +491,10 @@ func (e *Engine) materialize(ctx context.Context, l *loaded, c *plan.Campaign, n
 		}
 		total += int64(len(batch))
 		fresh += n
-		return err
+		if err != nil {
+			return err
+		}
+		return growth.Add(ctx, int64(len(batch)), n)
 	})
 	if err != nil {
 		return fmt.Errorf("campaign %s: materializing segment %s: %w", c.Name, c.Segment, err)
@@ -505,6 +509,9 @@ func (e *Engine) materialize(ctx context.Context, l *loaded, c *plan.Campaign, n
 		}
 	}
 	e.Log.Info("audience materialized", "campaign", c.Name, "segment", c.Segment, "path", string(path), "matched", total, "enqueued", fresh, "invalid_addresses", invalid)
+	if err := growth.Done(ctx); err != nil {
+		return err
+	}
 	if err := e.Store.MarkMaterialized(ctx, c.Name, total, now); err != nil {
 		return err
 	}
