@@ -67,6 +67,8 @@ type Engine struct {
 	// LedgerBatch bounds the in-flight window: messages handed to the relay
 	// whose outcome is not yet committed, which a kill -9 would send again.
 	// Outcomes are written LedgerBatch/2 at a time, or after LedgerDelay.
+	// Default 256: with 64, workers waited for window tokens while a ledger
+	// write of 32 outcomes competed for the CPU (docs/sending.md).
 	LedgerBatch int
 	LedgerDelay time.Duration
 	// GiveUpAfter is how long after its first attempt a message that keeps
@@ -225,7 +227,7 @@ func (e *Engine) defaults() {
 		e.Lease = 30 * time.Second
 	}
 	if e.LedgerBatch <= 0 {
-		e.LedgerBatch = 64
+		e.LedgerBatch = 256
 	}
 	if e.LedgerDelay <= 0 {
 		e.LedgerDelay = 20 * time.Millisecond
