@@ -328,6 +328,15 @@ func runSendRound(b *testing.B, bin, source string, sink *smtpSink, n int, profi
 		} else {
 			r.profileTop = string(out)
 		}
+		// CAMPAIGNCTL_SEND_BENCH_KEEP=dir keeps the binary and its profile for
+		// go tool pprof (the work directory is removed at the end).
+		if keep := os.Getenv("CAMPAIGNCTL_SEND_BENCH_KEEP"); keep != "" {
+			for _, f := range []string{bin, profile} {
+				if data, err := os.ReadFile(f); err == nil {
+					_ = os.WriteFile(filepath.Join(keep, filepath.Base(f)), data, 0o755)
+				}
+			}
+		}
 		// Cumulative view: which parts of the send path the time goes to.
 		if out, err := exec.Command("go", "tool", "pprof", "-top", "-cum", "-nodecount=40", bin, profile).CombinedOutput(); err == nil {
 			r.profileTop += "\n" + string(out)

@@ -468,6 +468,10 @@ func (e *Engine) materialize(ctx context.Context, l *loaded, c *plan.Campaign, n
 		return fmt.Errorf("campaign %q: %w", c.Name, err)
 	}
 	growth := e.Store.NewOutboxGrowth()
+	enq, err := e.Store.NewCampaignEnqueuer(ctx, c.Name, c.Class)
+	if err != nil {
+		return err
+	}
 	path, err := ev.Each(ctx, e.Store.DB, c.Segment, now, e.BatchSize, func(batch []segment.Match) error {
 		defer poke(e.wakeSend) // the first rows can go out while the rest is enqueued
 		rs := make([]store.Recipient, 0, len(batch))
@@ -489,7 +493,7 @@ func (e *Engine) materialize(ctx context.Context, l *loaded, c *plan.Campaign, n
 			variants, dues := campaignVariants(c, rs, now)
 			n, err = e.Store.EnqueueVariants(ctx, c.Name, c.Class, now, rs, variants, dues)
 		} else {
-			n, err = e.Store.EnqueueBatch(ctx, c.Name, "", c.Class, now, now, rs)
+			n, err = enq.Enqueue(ctx, now, now, rs)
 		}
 		total += int64(len(batch))
 		fresh += n

@@ -378,6 +378,47 @@ type Recipient struct{ Key, Email string }
 // exist for the same contact or the same normalized address are skipped. It
 // returns how many rows were new.
 func (s *Store) EnqueueBatch(ctx context.Context, campaign, step, class string, due, now time.Time, batch []Recipient) (int64, error) {
+	n, _, err := s.enqueue(ctx, "insert-outbox-batch", campaign, step, class, due, now, batch)
+	return n, err
+}
+
+// CampaignEnqueuer enqueues one materialization of a campaign's audience,
+// batch by batch, as EnqueueBatch does. While the campaign has no outbox row
+// and no batch has met a duplicate, it inserts without ON CONFLICT
+// (insert-outbox-first, about a third cheaper); from the first unique
+// violation on (two contacts sharing an address, another replica
+// materializing at once, a re-run after a crash) it is EnqueueBatch.
+type CampaignEnqueuer struct {
+	s               *Store
+	campaign, class string
+	first           bool
+}
+
+// NewCampaignEnqueuer starts a materialization of campaign.
+func (s *Store) NewCampaignEnqueuer(ctx context.Context, campaign, class string) (*CampaignEnqueuer, error) {
+	var exists bool
+	if err := s.getPrepared(ctx, &exists, "campaign-has-messages", campaign); err != nil {
+		return nil, fmt.Errorf("campaign %s: reading its outbox: %w", campaign, err)
+	}
+	return &CampaignEnqueuer{s: s, campaign: campaign, class: class, first: !exists}, nil
+}
+
+// Enqueue inserts a batch due at due and returns how many rows were new.
+func (q *CampaignEnqueuer) Enqueue(ctx context.Context, due, now time.Time, batch []Recipient) (int64, error) {
+	if q.first {
+		n, conflict, err := q.s.enqueue(ctx, "insert-outbox-first", q.campaign, "", q.class, due, now, batch)
+		if !conflict {
+			return n, err
+		}
+		q.first = false
+	}
+	return q.s.EnqueueBatch(ctx, q.campaign, "", q.class, due, now, batch)
+}
+
+// enqueue runs one of the outbox inserts (query) for batch; conflict says
+// the statement failed on a unique key, which insert-outbox-first does on a
+// duplicate.
+func (s *Store) enqueue(ctx context.Context, query, campaign, step, class string, due, now time.Time, batch []Recipient) (n int64, conflict bool, err error) {
 	if class == "" {
 		class = "marketing"
 	}
@@ -391,7 +432,7 @@ func (s *Store) EnqueueBatch(ctx context.Context, campaign, step, class string, 
 		}
 		erased, err := s.erasedAmong(ctx, addrs)
 		if err != nil {
-			return 0, fmt.Errorf("enqueueing %d messages of %s: %w", len(batch), campaign, err)
+			return 0, false, fmt.Errorf("enqueueing %d messages of %s: %w", len(batch), campaign, err)
 		}
 		if len(erased) > 0 {
 			kept := make([]Recipient, 0, len(batch))
@@ -408,11 +449,16 @@ func (s *Store) EnqueueBatch(ctx context.Context, campaign, step, class string, 
 	for i, r := range batch {
 		keys[i], emails[i] = r.Key, r.Email
 	}
-	res, err := s.execPrepared(ctx, "insert-outbox-batch", campaign, step, due, now, pq.Array(keys), pq.Array(emails), class)
+	res, err := s.execPrepared(ctx, query, campaign, step, due, now, pq.Array(keys), pq.Array(emails), class)
 	if err != nil {
-		return 0, fmt.Errorf("enqueueing %d messages of %s: %w", len(batch), campaign, err)
+		var pe *pq.Error
+		if errors.As(err, &pe) && pe.Code == "23505" {
+			return 0, true, err
+		}
+		return 0, false, fmt.Errorf("enqueueing %d messages of %s: %w", len(batch), campaign, err)
 	}
-	return res.RowsAffected()
+	n, err = res.RowsAffected()
+	return n, false, err
 }
 
 // MarkMaterialized records that a campaign's whole audience is in the outbox.
