@@ -295,7 +295,7 @@ func (p *sendPass) timed(per time.Duration) {
 }
 
 // work sends jobs. Once ctx is done, jobs not yet started are released untried.
-// A worker takes the first job waiting, then up to maxBatch-1 more that are
+// A worker takes the first job waiting, then up to groupLimit()-1 more that are
 // already queued, and sends them together when the Mailer is a BatchMailer.
 func (p *sendPass) work(ctx, sendCtx context.Context) {
 	jobs := make([]job, 0, maxBatch)
