@@ -378,7 +378,7 @@ type Recipient struct{ Key, Email string }
 // exist for the same contact or the same normalized address are skipped. It
 // returns how many rows were new.
 func (s *Store) EnqueueBatch(ctx context.Context, campaign, step, class string, due, now time.Time, batch []Recipient) (int64, error) {
-	n, _, err := s.enqueue(ctx, "insert-outbox-batch", campaign, step, class, due, now, batch)
+	n, _, err := s.enqueue(ctx, false, campaign, step, class, due, now, batch)
 	return n, err
 }
 
@@ -405,20 +405,17 @@ func (s *Store) NewCampaignEnqueuer(ctx context.Context, campaign, class string)
 
 // Enqueue inserts a batch due at due and returns how many rows were new.
 func (q *CampaignEnqueuer) Enqueue(ctx context.Context, due, now time.Time, batch []Recipient) (int64, error) {
-	if q.first {
-		n, conflict, err := q.s.enqueue(ctx, "insert-outbox-first", q.campaign, "", q.class, due, now, batch)
-		if !conflict {
-			return n, err
-		}
+	n, conflict, err := q.s.enqueue(ctx, q.first, q.campaign, "", q.class, due, now, batch)
+	if conflict {
 		q.first = false
 	}
-	return q.s.EnqueueBatch(ctx, q.campaign, "", q.class, due, now, batch)
+	return n, err
 }
 
-// enqueue runs one of the outbox inserts (query) for batch; conflict says
-// the statement failed on a unique key, which insert-outbox-first does on a
-// duplicate.
-func (s *Store) enqueue(ctx context.Context, query, campaign, step, class string, due, now time.Time, batch []Recipient) (n int64, conflict bool, err error) {
+// enqueue inserts batch with insert-outbox-batch, or first tries
+// insert-outbox-first when first is set; conflict says that one met a unique
+// key, and the batch then went through insert-outbox-batch.
+func (s *Store) enqueue(ctx context.Context, first bool, campaign, step, class string, due, now time.Time, batch []Recipient) (n int64, conflict bool, err error) {
 	if class == "" {
 		class = "marketing"
 	}
@@ -449,16 +446,22 @@ func (s *Store) enqueue(ctx context.Context, query, campaign, step, class string
 	for i, r := range batch {
 		keys[i], emails[i] = r.Key, r.Email
 	}
-	res, err := s.execPrepared(ctx, query, campaign, step, due, now, pq.Array(keys), pq.Array(emails), class)
+	args := []any{campaign, step, due, now, pq.Array(keys), pq.Array(emails), class}
+	query := "insert-outbox-batch"
+	if first {
+		query = "insert-outbox-first"
+	}
+	res, err := s.execPrepared(ctx, query, args...)
+	var pe *pq.Error
+	if first && errors.As(err, &pe) && pe.Code == "23505" {
+		conflict = true
+		res, err = s.execPrepared(ctx, "insert-outbox-batch", args...)
+	}
 	if err != nil {
-		var pe *pq.Error
-		if errors.As(err, &pe) && pe.Code == "23505" {
-			return 0, true, err
-		}
-		return 0, false, fmt.Errorf("enqueueing %d messages of %s: %w", len(batch), campaign, err)
+		return 0, conflict, fmt.Errorf("enqueueing %d messages of %s: %w", len(batch), campaign, err)
 	}
 	n, err = res.RowsAffected()
-	return n, false, err
+	return n, conflict, err
 }
 
 // MarkMaterialized records that a campaign's whole audience is in the outbox.
@@ -489,23 +492,21 @@ const analyzeAfterRows = 1000
 type OutboxGrowth struct {
 	s              *Store
 	added, matched int64
-	analyzedAt     int64 // rows added at the last refresh; -1 for none
-	next           int64
+	analyzedAt     int64 // rows added at the last refresh (at least analyzeAfterRows); -1 for none
 }
 
 // NewOutboxGrowth starts counting one materialization.
 func (s *Store) NewOutboxGrowth() *OutboxGrowth {
-	return &OutboxGrowth{s: s, analyzedAt: -1, next: analyzeAfterRows}
+	return &OutboxGrowth{s: s, analyzedAt: -1}
 }
 
 // Add counts a batch: matched contacts, added the rows it inserted.
 func (g *OutboxGrowth) Add(ctx context.Context, matched, added int64) error {
 	g.matched += matched
 	g.added += added
-	if g.added < g.next {
+	if g.added < max(analyzeAfterRows, 4*g.analyzedAt) {
 		return nil
 	}
-	g.next = 4 * g.added
 	return g.analyze(ctx)
 }
 
@@ -514,7 +515,7 @@ func (g *OutboxGrowth) Add(ctx context.Context, matched, added int64) error {
 // audience is large: a materialization that an earlier crash cut short adds
 // few rows now, but those of the earlier run may never have been counted.
 func (g *OutboxGrowth) Done(ctx context.Context) error {
-	if (g.analyzedAt < 0 && g.matched >= analyzeAfterRows) || (g.analyzedAt >= 0 && g.added >= 2*max(g.analyzedAt, analyzeAfterRows/2)) {
+	if (g.analyzedAt < 0 && g.matched >= analyzeAfterRows) || (g.analyzedAt > 0 && g.added >= 2*g.analyzedAt) {
 		return g.analyze(ctx)
 	}
 	return nil
@@ -522,7 +523,13 @@ func (g *OutboxGrowth) Done(ctx context.Context) error {
 
 func (g *OutboxGrowth) analyze(ctx context.Context) error {
 	g.analyzedAt = g.added
-	if _, err := g.s.DB.ExecContext(ctx, q("analyze-outbox")); err != nil {
+	return g.s.analyzeOutbox(ctx)
+}
+
+// analyzeOutbox refreshes the outbox's planner statistics (OutboxGrowth,
+// RefreshOutboxStats).
+func (s *Store) analyzeOutbox(ctx context.Context) error {
+	if _, err := s.DB.ExecContext(ctx, q("analyze-outbox")); err != nil {
 		return fmt.Errorf("refreshing outbox statistics: %w", err)
 	}
 	return nil
@@ -552,10 +559,7 @@ func (s *Store) RefreshOutboxStats(ctx context.Context) error {
 	if float64(added) < pending/10 || !s.outboxAdded.CompareAndSwap(added, 0) {
 		return nil
 	}
-	if _, err := s.DB.ExecContext(ctx, q("analyze-outbox")); err != nil {
-		return fmt.Errorf("refreshing outbox statistics: %w", err)
-	}
-	return nil
+	return s.analyzeOutbox(ctx)
 }
 
 // Claimed is an outbox row a worker holds. (Worker, Attempts) is the claim's
