@@ -292,8 +292,12 @@ func runSendRound(b *testing.B, bin, source string, sink *smtpSink, n int, profi
 		fmt.Fprintf(&steps, " %d", m-prev)
 		prev = m
 	}
-	b.Logf("messages the sink took in each second of serve:%s; the last one %s after start, serve exited %s later",
-		steps.String(), lastGrowth.Sub(start).Round(time.Millisecond), (r.serveWall - lastGrowth.Sub(start)).Round(time.Millisecond))
+	if lastGrowth.IsZero() {
+		b.Logf("the sink took no message while serve ran")
+	} else {
+		b.Logf("messages the sink took in each second of serve:%s; the last one %s after start, serve exited %s later",
+			steps.String(), lastGrowth.Sub(start).Round(time.Millisecond), (r.serveWall - lastGrowth.Sub(start)).Round(time.Millisecond))
+	}
 	r.serveRate = float64(n) / r.serveWall.Seconds()
 	r.serveCPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)

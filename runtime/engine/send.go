@@ -285,7 +285,9 @@ func (p *sendPass) groupLimit() int {
 	return int(max(1, min(int64(maxBatch), int64(p.e.Lease/6/per))))
 }
 
-// timed records how long a batch took per message (a moving average).
+// timed records how long a batch took per message (a moving average; two
+// workers timing at once may overwrite each other's update, which an
+// estimate can afford).
 func (p *sendPass) timed(per time.Duration) {
 	old := time.Duration(p.perMessage.Load())
 	if old > 0 {
