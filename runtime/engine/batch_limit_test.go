@@ -10,8 +10,8 @@ import (
 // that outlasted Lease/3 could hand the relay a row another replica took over.
 func TestBatchLimitFollowsTheRelaysPace(t *testing.T) {
 	p := &sendPass{e: &Engine{Lease: 30 * time.Second}}
-	if got := p.groupLimit(); got != 4 {
-		t.Fatalf("before any batch was timed: limit %d, want 4", got)
+	if got := p.groupLimit(); got != 1 {
+		t.Fatalf("before any message was timed: limit %d, want 1", got)
 	}
 	p.timed(time.Millisecond)
 	if got := p.groupLimit(); got != maxBatch {

@@ -852,3 +852,51 @@ func TestIdlePassesLockNoCampaignRow(t *testing.T) {
 		t.Errorf("the relay received %d messages, want 10", rb.relay.Count())
 	}
 }
+
+// Renewals that fail (the database refuses them: here a trigger) must not let
+// a worker hand the relay a row whose lease may have run out, which another
+// replica may be sending: the worker gives such rows back, and its batch
+// never outlasts the margin its lease is checked with (groupLimit). Two
+// replicas behind a relay that takes 100 ms a message, a lease of 1.5 s that
+// is never renewed, 40 messages: each is delivered once.
+func TestFailingRenewalsNeverSendAnExpiredClaim(t *testing.T) {
+	t.Parallel()
+	rb := setupRelay(t, 80) // 40 active
+	rb.relay.SetDelay(100 * time.Millisecond)
+	// A renewal is the only update that keeps a pending row's claimant,
+	// attempts and a lease while moving the lease.
+	rb.st.DB.MustExec(`CREATE FUNCTION fail_renewals() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF OLD.status = 'pending' AND NEW.status = 'pending' AND NEW.attempts = OLD.attempts
+     AND OLD.lease_until IS NOT NULL AND NEW.lease_until IS NOT NULL AND NEW.claimed_by = OLD.claimed_by THEN
+    RAISE EXCEPTION 'lease renewals fail in this test';
+  END IF;
+  RETURN NEW;
+END $$`)
+	rb.st.DB.MustExec(`CREATE TRIGGER fail_renewals BEFORE UPDATE ON campaignctl.outbox FOR EACH ROW EXECUTE FUNCTION fail_renewals()`)
+	rb.apply(t, testPlan("Hi", campaign("c", "")))
+	var dones []<-chan struct{}
+	for i := range 2 {
+		e := rb.replica(t, fmt.Sprintf("r%d", i+1), rb.clock)
+		e.Lease = 1500 * time.Millisecond
+		_, done := run(t, e, engine.RunOptions{Interval: 20 * time.Millisecond, ExitWhenIdle: true})
+		dones = append(dones, done)
+	}
+	for _, d := range dones {
+		waitDone(t, d, 60*time.Second, "the replicas to finish")
+	}
+	assertExactlyOnce(t, rb.relay, 40)
+	logs := rb.logs.String()
+	if !strings.Contains(logs, "renewing leases failed") {
+		t.Errorf("no renewal failed: the fault was not injected")
+	}
+	if !strings.Contains(logs, "claim may have expired") {
+		t.Errorf("no row was given back for a lease in doubt: the test did not reach the case it is about")
+	}
+	if got := rb.outbox(t); got["sent"] != 40 || len(got) != 1 {
+		t.Errorf("outbox %v, want 40 sent", got)
+	}
+	if t.Failed() {
+		t.Logf("logs:\n%s", logs)
+	}
+}

@@ -271,8 +271,8 @@ func (p *sendPass) sleep(ctx context.Context) {
 const maxBatch = 16
 
 // groupLimit is how many jobs a worker takes for one batch now: as many as
-// the relay takes in Lease/6 at the pace it has kept (4 until a batch has
-// been timed), between 1 and maxBatch. A claim's lease is checked once,
+// the relay takes in Lease/6 at the pace it has kept (1 until a message has
+// been timed: the relay's pace is unknown), between 1 and maxBatch. A claim's lease is checked once,
 // before its batch, for Lease/3 to spare, so a batch that outlasted that
 // could hand the relay a row another replica has taken over, if the
 // renewals failed meanwhile; behind a relay that takes 3 s a message, a
@@ -280,7 +280,7 @@ const maxBatch = 16
 func (p *sendPass) groupLimit() int {
 	per := time.Duration(p.perMessage.Load())
 	if per <= 0 {
-		return 4
+		return 1
 	}
 	return int(max(1, min(int64(maxBatch), int64(p.e.Lease/6/per))))
 }
