@@ -117,7 +117,10 @@ func TestDashboardQueriesOnRealPrometheus(t *testing.T) {
 	d := startProcess(t, 20*time.Second, append(os.Environ(), "CAMPAIGNCTL_SECRET=prometheus-test-secret-0123456789"),
 		bin, "serve", "--db", e.url, "--smtp", e.addr, "--listen", fmt.Sprintf("127.0.0.1:%d", daemonPort),
 		"--interval", "50ms", "--public-url", base, "--clock-start", "2026-12-02T14:00:00Z", "--clock-speed", "60",
-		"--inbound", fmt.Sprintf("127.0.0.1:%d", inboundPort), "--bounce-domain", "bounces.acme.example")
+		"--inbound", fmt.Sprintf("127.0.0.1:%d", inboundPort), "--bounce-domain", "bounces.acme.example",
+		// Prometheus scrapes every second; the store's gauges follow it
+		// instead of lagging its scrapes by up to 10 s (the default).
+		"--metrics-store-interval", "1s")
 	fail := func(format string, args ...any) {
 		t.Helper()
 		t.Fatalf(format+"\ndaemon log:\n%s\nprometheus log:\n%s", append(args, tail(d.output(), 3000), tail(prom.output(), 2000))...)
@@ -198,7 +201,7 @@ func TestDashboardQueriesOnRealPrometheus(t *testing.T) {
 	}
 
 	// Wait until Prometheus has scraped what the run produced (the store's
-	// gauges are read at most every 10 s) and evaluated the rules.
+	// gauges are read at most every second here) and evaluated the rules.
 	for _, q := range []string{
 		`campaignctl_bounces_total`, `campaignctl_complaints_total`,
 		`campaignctl_tracking_events_total{type="click"}`,
@@ -214,7 +217,7 @@ func TestDashboardQueriesOnRealPrometheus(t *testing.T) {
 		if strings.HasPrefix(q, "ALERTS") {
 			// The alert fires when an object's failures grow while
 			// Prometheus watches. The refusals above may all have come
-			// before its first scrape of the (10 s cached) gauge when the
+			// before its first scrape of the (cached) gauge when the
 			// machine is busy, so from here on the relay refuses every
 			// recipient: whatever the daemon sends next fails.
 			e.smtp.RejectRecipient(func(string) *gosmtp.SMTPError {

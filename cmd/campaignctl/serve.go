@@ -90,6 +90,7 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 	bounceDomain := fs.String("bounce-domain", "", "give every message a signed VERP return path bounce+<token>@DOMAIN, whose MX leads to an --inbound listener")
 	replyDomain := fs.String("reply-domain", "", "give messages of senders without a Reply-To a signed reply+<token>@DOMAIN Reply-To (replies are recorded, not forwarded)")
 	inboundDomains := fs.String("inbound-domain", "", "comma-separated further domains --inbound takes mail for (the senders' own, when routed here): replies matched by In-Reply-To")
+	storeEvery := fs.Duration("metrics-store-interval", metrics.DefaultStoreMinInterval, "re-read the gauges that come from the store (backlog, enrollments, failed messages) at most this often; a scrape in between gets the last figures (0: on every scrape)")
 	ui := fs.Bool("ui", false, "serve the read-only status page at /ui/ on --listen; it needs the token in $"+statuspage.TokenEnv+" (or $"+httpapi.EventsTokenEnv+" when that is unset)")
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
@@ -112,6 +113,10 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 			fmt.Fprintf(stderr, "campaignctl serve: --%s must be positive\n", name)
 			return 2
 		}
+	}
+	if *storeEvery < 0 {
+		fmt.Fprintln(stderr, "campaignctl serve: --metrics-store-interval must be 0 (read the store on every scrape) or positive")
+		return 2
 	}
 	proxies, err := httpapi.ParseTrustedProxies(*trustedProxies)
 	if err != nil {
@@ -295,7 +300,9 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
-	reg.MustRegister(metrics.NewStoreCollector(st.DB)) // enrollments and the outbox backlog, read on scrape
+	storeGauges := metrics.NewStoreCollector(st.DB) // enrollments and the outbox backlog, read on scrape
+	storeGauges.MinInterval = *storeEvery
+	reg.MustRegister(storeGauges)
 	smtpClient := &mailer.SMTP{Addr: *smtpAddr, RequireTLS: *requireTLS, DialTimeout: *smtpTimeout, CommandTimeout: *smtpTimeout, DataTimeout: *dataTimeout, MaxConns: *concurrency, DKIM: dkimSigner}
 	if *smtpUser != "" {
 		smtpClient.Auth = &mailer.Auth{Username: *smtpUser, Password: getenv("CAMPAIGNCTL_SMTP_PASSWORD")}

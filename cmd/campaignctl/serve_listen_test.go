@@ -85,6 +85,7 @@ func TestServeListenFlagErrors(t *testing.T) {
 		{[]string{"--listen", "", "--metrics-listen", "127.0.0.1:0"}, "--metrics-listen splits the routes of --listen"},
 		{[]string{"--trusted-proxy", "10.0.0.0/8,proxy.local"}, `--trusted-proxy "10.0.0.0/8,proxy.local"`},
 		{[]string{"--rate-limit", "-1"}, "--rate-limit must be 0 (off) or positive"},
+		{[]string{"--metrics-store-interval", "-1s"}, "--metrics-store-interval must be 0 (read the store on every scrape) or positive"},
 	} {
 		code, stdout, stderr, ok := runBounded(t, 20*time.Second, append([]string{"serve",
 			"--db", "postgres://postgres@127.0.0.1:1/postgres?sslmode=disable&connect_timeout=2",
