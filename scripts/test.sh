@@ -146,7 +146,9 @@ for p in $(go list ./...); do
 done
 # Tests of the race packages that run smaller under the race detector, or
 # not at all (they say why, see where they call internal/racetest: what they add
-# is sequential, or raced by other tests), run at full size without it:
+# is sequential, raced by other tests, or runs in processes of its own built
+# without -race, like the daemons of cmd/campaignctl's ownProcess tests), run
+# at full size without it:
 # package, -run pattern. They go in one go test (the patterns joined: a name
 # one of them matches in another of the packages runs there too, twice in
 # all, which is harmless), started with the plain packages so the long ones
@@ -154,9 +156,12 @@ done
 plain_also=(
   "runtime/segment ^TestDifferentialPushdownVsInProcess$"
   "runtime/mailer ^(TestAppendQuotedPrintableMatchesStdlib|TestAppendBytesMatchesPreviousEncoderRandom)$"
-  "cmd/campaignctl ^(TestDaemonRunsUnderTheLeastPrivilegeRole|TestTwoDaemonsAtOnceSendEachMessageOnce|TestSeedCampaignSendsToExactlyTheMatchingLeads)$"
+  "cmd/campaignctl ^(TestDaemonRunsUnderTheLeastPrivilegeRole|TestTwoDaemonsAtOnceSendEachMessageOnce|TestSeedCampaignSendsToExactlyTheMatchingLeads|TestDashboardQueriesOnRealPrometheus|TestMetricsLiveScrapePassesPromtool|TestServeMetricsOnTheirOwnListenerAndRateLimit|TestServeProbesAnswerWhileTheDatabaseIsAway|TestServeUILive|TestPreferenceCenterWithoutJavaScript|TestPreferenceCenterChromium|TestDoubleOptInThroughTheDaemon|TestScripts)$"
   "schemas ^(TestJSONSchema|TestManyMistakesStayCheap)$"
 )
+# Fails when a test that skips itself under -race is matched by none of the
+# patterns above: it would never run.
+bash scripts/plain-also-check.sh "${plain_also[@]}"
 also_pkgs=() also_run=()
 for t in "${plain_also[@]}"; do
   also_pkgs+=("./${t%% *}")

@@ -158,3 +158,16 @@ func racedElsewhere(t *testing.T, by string) {
 	t.Helper()
 	racetest.Skip(t, "runs without -race (scripts/test.sh, plain_also); "+by+" run the same daemon code under -race")
 }
+
+// ownProcess skips t under the race detector. It is for a test whose
+// commands run in processes of their own, built without -race: a daemon
+// started with buildKillBinary, or the command lines of a script. The race
+// detector would then watch only this test's harness (the capture relay,
+// HTTP and SMTP clients), whose packages race their own code, at two to
+// four times the CPU. make test runs it without -race (plain_also in
+// scripts/test.sh); the daemon's concurrent code is raced in this process
+// by the tests wholePlanRacedBy names.
+func ownProcess(t *testing.T) {
+	t.Helper()
+	racetest.Skip(t, "runs without -race (scripts/test.sh, plain_also): what it tests runs in processes of its own, built without -race")
+}

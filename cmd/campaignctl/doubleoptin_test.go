@@ -218,6 +218,7 @@ func httpDo(t *testing.T, method, u string, form url.Values) (int, string) {
 // opt_in policy on the strength of that consent alone. An expired link and
 // an altered link record nothing and enroll nothing.
 func TestDoubleOptInThroughTheDaemon(t *testing.T) {
+	ownProcess(t)
 	skipInShortMode(t)
 	t.Parallel() // a daemon of its own as a process: overlaps the others' waits
 	d := startLiveDaemon(t, `CREATE TABLE doi_lead (id bigint PRIMARY KEY, email text, name text, marketing_ok boolean NOT NULL);

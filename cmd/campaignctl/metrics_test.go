@@ -20,6 +20,7 @@ import (
 // and runs `promtool check metrics` on what it serves; then checks that the
 // families the dashboards and alerts rely on are there with data.
 func TestMetricsLiveScrapePassesPromtool(t *testing.T) {
+	ownProcess(t)
 	skipInShortMode(t)
 	t.Parallel() // a daemon of its own as a process: overlaps the others' waits
 	promtool := findPromtool(t)

@@ -145,6 +145,7 @@ func (d *liveDaemon) recipients() map[string]string {
 // for those two contacts while the other type and transactional mail still
 // reach them, and the withdrawn type still reaches the others.
 func TestPreferenceCenterWithoutJavaScript(t *testing.T) {
+	ownProcess(t)
 	skipInShortMode(t)
 	t.Parallel() // a daemon of its own as a process: overlaps the others' waits
 	d := startLiveDaemon(t, prefCRM, prefCampaigns)

@@ -29,6 +29,7 @@ func checked(t *testing.T, doc *html.Node, id string) bool {
 // another; the page then shows the choice and the ledger holds the
 // withdrawal, from the preference center.
 func TestPreferenceCenterChromium(t *testing.T) {
+	ownProcess(t)
 	t.Parallel()
 	skipInShortMode(t)
 	chromium := findChromium(t)

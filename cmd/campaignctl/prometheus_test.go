@@ -82,6 +82,7 @@ var engagementPanels = map[string]bool{
 // conditions (whose witness must) and panelsWithoutData. Every result is saved
 // to .data/artifacts/dashboard-queries.json.
 func TestDashboardQueriesOnRealPrometheus(t *testing.T) {
+	ownProcess(t)
 	t.Parallel()
 	skipInShortMode(t)
 	start := time.Now()

@@ -14,6 +14,7 @@ import (
 // script runs main() in a process of its own, as a user's shell would.
 
 func TestScripts(t *testing.T) {
+	ownProcess(t)
 	t.Parallel()
 	testscript.Run(t, testscript.Params{Dir: "testdata/script"})
 }

@@ -15,6 +15,7 @@ import (
 // which keeps the public links; and --rate-limit holds one client to its
 // burst on the public routes.
 func TestServeMetricsOnTheirOwnListenerAndRateLimit(t *testing.T) {
+	ownProcess(t)
 	t.Parallel() // a daemon of its own as a process: overlaps the others' waits
 	e := setupE2E(t)
 	mustRun(t, 0, "apply", "--db", e.url, e.plan)
@@ -103,6 +104,7 @@ func TestServeListenFlagErrors(t *testing.T) {
 // probes answer (a probe that cannot connect reads like a dead process), its
 // links ask to come back later, and SIGTERM stops it cleanly.
 func TestServeProbesAnswerWhileTheDatabaseIsAway(t *testing.T) {
+	ownProcess(t)
 	t.Parallel() // a daemon of its own as a process: overlaps the others' waits
 	bin := buildKillBinary(t)
 	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))

@@ -53,6 +53,7 @@ func TestServeUIFlags(t *testing.T) {
 // (CAMPAIGNCTL_UI_TOKEN unset) as a bearer token it shows the seed's objects;
 // a wrong token gets 401; the token never shows in the daemon's log.
 func TestServeUILive(t *testing.T) {
+	ownProcess(t)
 	t.Parallel() // a daemon of its own as a process: overlaps the others' waits
 	e := setupE2E(t)
 	mustRun(t, 0, "apply", "--db", e.url, e.plan)
