@@ -17,7 +17,9 @@ import (
 func TestServeMetricsOnTheirOwnListenerAndRateLimit(t *testing.T) {
 	ownProcess(t)
 	t.Parallel() // a daemon of its own as a process: overlaps the others' waits
-	e := setupE2E(t)
+	// One campaign: what is checked is where each route answers, not what the
+	// daemon sends.
+	e := setupE2EOneCampaign(t)
 	mustRun(t, 0, "apply", "--db", e.url, e.plan)
 	bin := buildKillBinary(t)
 	pub := fmt.Sprintf("127.0.0.1:%d", freePort(t))
