@@ -31,7 +31,11 @@ func TestMetricsLiveScrapePassesPromtool(t *testing.T) {
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	d := startProcess(t, 20*time.Second, append(os.Environ(), "CAMPAIGNCTL_SECRET=metrics-test-secret-0123456789"),
 		bin, "serve", "--db", e.url, "--smtp", e.addr, "--listen", fmt.Sprintf("127.0.0.1:%d", port),
-		"--interval", "20ms", "--public-url", base, "--clock-start", "2026-12-02T00:00:00Z", "--clock-speed", "1000000")
+		"--interval", "20ms", "--public-url", base, "--clock-start", "2026-12-02T00:00:00Z", "--clock-speed", "1000000",
+		// Every scrape reads the store: a scrape before the first enrollment
+		// would otherwise hide campaignctl_enrollments for 10 s, while the
+		// daemon sends months of the plan at full speed.
+		"--metrics-store-interval", "0")
 
 	// Wait for a real send, then for a scrape that shows it.
 	var body string
