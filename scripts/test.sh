@@ -77,16 +77,31 @@ if [ "$mode" != bench ] && [ -z "${TMPDIR:-}" ] && [ "$shm_free_kb" -ge 4194304 
   # reach cmd/chaos's cluster inside it.
   run_tmp=$(mktemp -d "/dev/shm/campaignctl-tmp-$checkout_id-XXXXXXXX") && chmod 711 "$run_tmp" && export TMPDIR=$run_tmp
 fi
+# The cluster starts in the background (an initdb on a fresh clone, then
+# waiting for the server) while make test runs its checks below, each a
+# process on one core; db_ready waits for it.
+pg_out=$(mktemp "${TMPDIR:-/tmp}/campaignctl-pg-url-XXXXXX")
+bash scripts/pg.sh start >"$pg_out" &
+pg_start=$!
 cleanup() {
+  wait "$pg_start" 2>/dev/null || true
   bash scripts/pg.sh stop >/dev/null 2>&1 || true
+  rm -f "$pg_out"
   if [ -n "$run_tmp" ]; then rm -rf "$run_tmp"; fi
 }
-url=$(bash scripts/pg.sh start)
 trap cleanup EXIT
-export CAMPAIGNCTL_TEST_PG="$url"
+db_ready() {
+  if ! wait "$pg_start"; then
+    echo "test.sh: the test cluster did not start (scripts/pg.sh start said why above)" >&2
+    exit 1
+  fi
+  export CAMPAIGNCTL_TEST_PG
+  CAMPAIGNCTL_TEST_PG=$(cat "$pg_out")
+}
 export CAMPAIGNCTL_REQUIRE_DB=1
 
 if [ "$mode" = short ]; then
+  db_ready
   # The inner loop: no race detector, the slowest end-to-end tests skipped
   # (testing.Short). make test runs everything.
   go test -short -count=1 ./...
@@ -94,6 +109,7 @@ if [ "$mode" = short ]; then
 fi
 
 if [ "$mode" = bench ]; then
+  db_ready
   go test -run '^$' -bench "${BENCH:-.}" -benchmem -benchtime "${BENCHTIME:-1x}" ./...
   exit
 fi
@@ -103,7 +119,10 @@ if [ -n "$unformatted" ]; then
   echo "gofmt needed on: $unformatted" >&2
   exit 1
 fi
-go vet ./...
+# go vet and the two list checks below run at the same time, and with the
+# cluster's start; the tests start once all of them have passed.
+go vet ./... &
+vet=$!
 # Chromium for the status page's browser test, and Prometheus (prometheus and
 # promtool, one Debian package) for the metrics and dashboard tests of two
 # packages, installed (if missing) before the packages' tests run in
@@ -137,7 +156,8 @@ race_packages=(
   runtime/store/storetest
   schemas
 )
-bash scripts/race-check.sh "${race_packages[@]}"
+bash scripts/race-check.sh "${race_packages[@]}" &
+race_check=$!
 mod=$(go list -m)
 race=() plain=()
 for d in "${race_packages[@]}"; do race+=("$mod/$d"); done
@@ -161,7 +181,12 @@ plain_also=(
 )
 # Fails when a test that skips itself under -race is matched by none of the
 # patterns above: it would never run.
-bash scripts/plain-also-check.sh "${plain_also[@]}"
+bash scripts/plain-also-check.sh "${plain_also[@]}" &
+also_check=$!
+for check in "$vet" "$race_check" "$also_check"; do
+  wait "$check" || { echo "test.sh: FAIL (go vet or a check of the lists above, said why above)" >&2; exit 1; }
+done
+db_ready
 also_pkgs=() also_run=()
 for t in "${plain_also[@]}"; do
   also_pkgs+=("./${t%% *}")
