@@ -47,9 +47,19 @@ func (c cleanupM) Run() int {
 
 // buildKillBinary returns this package built as a program, for tests that
 // need the daemon as a process of its own (to scrape it, signal it or kill
-// it). It is built once per test run, however many tests ask.
+// it). It is built once per test run, however many tests ask; under make
+// test, once for the whole run ($CAMPAIGNCTL_TEST_BINARY).
 func buildKillBinary(t *testing.T) string {
 	t.Helper()
+	// scripts/test.sh builds the binary from the same tree before the tests
+	// start and names it here: this package's two test binaries (with and
+	// without -race) and cmd/chaos then link it once instead of three times.
+	if p := os.Getenv("CAMPAIGNCTL_TEST_BINARY"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("$CAMPAIGNCTL_TEST_BINARY: %v (scripts/test.sh sets it to the binary it builds; unset it and the test builds its own)", err)
+		}
+		return p
+	}
 	goTool, err := exec.LookPath("go")
 	if err != nil {
 		t.Fatalf("the go command is not on PATH (%v); add its bin directory (e.g. /usr/local/go/bin) to PATH", err)

@@ -27,10 +27,19 @@ func TestChaosShort(t *testing.T) {
 		t.Skip("chaos: CAMPAIGNCTL_TEST_PG is not set and CAMPAIGNCTL_REQUIRE_DB is not 1; run `make test`")
 	}
 	work := t.TempDir()
-	bin := filepath.Join(work, "campaignctl")
-	build := exec.Command("go", "build", "-o", bin, "../campaignctl")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ../campaignctl: %v\n%s", err, out)
+	// scripts/test.sh builds campaignctl once for the run's packages
+	// ($CAMPAIGNCTL_TEST_BINARY); alone, the test builds its own.
+	bin := os.Getenv("CAMPAIGNCTL_TEST_BINARY")
+	if bin != "" {
+		if _, err := os.Stat(bin); err != nil {
+			t.Fatalf("$CAMPAIGNCTL_TEST_BINARY: %v (scripts/test.sh sets it to the binary it builds; unset it and the test builds its own)", err)
+		}
+	} else {
+		bin = filepath.Join(work, "campaignctl")
+		build := exec.Command("go", "build", "-o", bin, "../campaignctl")
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("go build ../campaignctl: %v\n%s", err, out)
+		}
 	}
 	cfg := Short()
 	cfg.Seed = uint64(time.Now().UnixNano())
