@@ -500,7 +500,7 @@ func (e *Engine) materialize(ctx context.Context, l *loaded, c *plan.Campaign, n
 		if err != nil {
 			return err
 		}
-		return growth.Add(ctx, int64(len(batch)), n)
+		return growth.Add(ctx, n)
 	})
 	if err != nil {
 		return fmt.Errorf("campaign %s: materializing segment %s: %w", c.Name, c.Segment, err)
@@ -515,7 +515,7 @@ func (e *Engine) materialize(ctx context.Context, l *loaded, c *plan.Campaign, n
 		}
 	}
 	e.Log.Info("audience materialized", "campaign", c.Name, "segment", c.Segment, "path", string(path), "matched", total, "enqueued", fresh, "invalid_addresses", invalid)
-	if err := growth.Done(ctx); err != nil {
+	if err := growth.Done(ctx, total); err != nil {
 		return err
 	}
 	if err := e.Store.MarkMaterialized(ctx, c.Name, total, now); err != nil {

@@ -27,6 +27,23 @@ var queriesSQL string
 
 var queries = mustParseQueries(queriesSQL)
 
+// insert-outbox-first is insert-outbox-batch without its ON CONFLICT clause,
+// for a campaign that has no outbox row yet (CampaignEnqueuer): speculative
+// insertion checks both unique keys before and after each row, which made the
+// insert about 35% dearer (2.0 s against 1.3 s for 100,000 rows in batches of
+// 500). A duplicate (two contacts with one address, a second materializer)
+// fails the statement with a unique violation, and the batch goes through
+// insert-outbox-batch. Derived, so the two never differ in what they enqueue
+// (the columns, the suppression filter).
+func init() {
+	batch := strings.TrimSuffix(queries["insert-outbox-batch"], ";")
+	first, ok := strings.CutSuffix(strings.TrimSpace(batch), "ON CONFLICT DO NOTHING")
+	if !ok {
+		panic("store: insert-outbox-batch no longer ends with ON CONFLICT DO NOTHING; insert-outbox-first is derived from it")
+	}
+	queries["insert-outbox-first"] = strings.TrimSpace(first) + ";"
+}
+
 // migrationLockID is the advisory lock key that serialises concurrent migrations
 // (two daemons starting at once).
 const migrationLockID = 0x63616d7067 // "campg"
@@ -490,9 +507,9 @@ const analyzeAfterRows = 1000
 // refresh: log(n) ANALYZEs, each of them a sample of bounded cost (about
 // 200 ms at 100,000 rows here).
 type OutboxGrowth struct {
-	s              *Store
-	added, matched int64
-	analyzedAt     int64 // rows added at the last refresh (at least analyzeAfterRows); -1 for none
+	s          *Store
+	added      int64
+	analyzedAt int64 // rows added at the last refresh (at least analyzeAfterRows); -1 for none
 }
 
 // NewOutboxGrowth starts counting one materialization.
@@ -500,9 +517,8 @@ func (s *Store) NewOutboxGrowth() *OutboxGrowth {
 	return &OutboxGrowth{s: s, analyzedAt: -1}
 }
 
-// Add counts a batch: matched contacts, added the rows it inserted.
-func (g *OutboxGrowth) Add(ctx context.Context, matched, added int64) error {
-	g.matched += matched
+// Add counts the rows a batch inserted.
+func (g *OutboxGrowth) Add(ctx context.Context, added int64) error {
 	g.added += added
 	if g.added < max(analyzeAfterRows, 4*g.analyzedAt) {
 		return nil
@@ -510,12 +526,13 @@ func (g *OutboxGrowth) Add(ctx context.Context, matched, added int64) error {
 	return g.analyze(ctx)
 }
 
-// Done refreshes the statistics at the end of a materialization when the rows
-// added doubled since the last refresh, or when there was none and the
-// audience is large: a materialization that an earlier crash cut short adds
-// few rows now, but those of the earlier run may never have been counted.
-func (g *OutboxGrowth) Done(ctx context.Context) error {
-	if (g.analyzedAt < 0 && g.matched >= analyzeAfterRows) || (g.analyzedAt > 0 && g.added >= 2*g.analyzedAt) {
+// Done refreshes the statistics at the end of a materialization of matched
+// contacts when the rows added doubled since the last refresh, or when there
+// was none and the audience is large: a materialization that an earlier crash
+// cut short adds few rows now, but those of the earlier run may never have
+// been counted.
+func (g *OutboxGrowth) Done(ctx context.Context, matched int64) error {
+	if (g.analyzedAt < 0 && matched >= analyzeAfterRows) || (g.analyzedAt > 0 && g.added >= 2*g.analyzedAt) {
 		return g.analyze(ctx)
 	}
 	return nil
