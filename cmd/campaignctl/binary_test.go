@@ -15,6 +15,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/campaignctl/campaignctl/internal/racetest"
+	"github.com/campaignctl/campaignctl/internal/testbin"
 )
 
 // builtBinary is this package built once per test run, shared by the tests
@@ -54,10 +55,7 @@ func buildKillBinary(t *testing.T) string {
 	// scripts/test.sh builds the binary from the same tree before the tests
 	// start and names it here: this package's two test binaries (with and
 	// without -race) and cmd/chaos then link it once instead of three times.
-	if p := os.Getenv("CAMPAIGNCTL_TEST_BINARY"); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("$CAMPAIGNCTL_TEST_BINARY: %v (scripts/test.sh sets it to the binary it builds; unset it and the test builds its own)", err)
-		}
+	if p := testbin.Prebuilt(t); p != "" {
 		return p
 	}
 	goTool, err := exec.LookPath("go")

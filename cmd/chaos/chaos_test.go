@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/campaignctl/campaignctl/internal/testbin"
 )
 
 // TestChaosShort is the short run of the fault harness (`make chaos` runs
@@ -29,12 +31,8 @@ func TestChaosShort(t *testing.T) {
 	work := t.TempDir()
 	// scripts/test.sh builds campaignctl once for the run's packages
 	// ($CAMPAIGNCTL_TEST_BINARY); alone, the test builds its own.
-	bin := os.Getenv("CAMPAIGNCTL_TEST_BINARY")
-	if bin != "" {
-		if _, err := os.Stat(bin); err != nil {
-			t.Fatalf("$CAMPAIGNCTL_TEST_BINARY: %v (scripts/test.sh sets it to the binary it builds; unset it and the test builds its own)", err)
-		}
-	} else {
+	bin := testbin.Prebuilt(t)
+	if bin == "" {
 		bin = filepath.Join(work, "campaignctl")
 		build := exec.Command("go", "build", "-o", bin, "../campaignctl")
 		if out, err := build.CombinedOutput(); err != nil {
