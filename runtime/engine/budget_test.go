@@ -115,3 +115,59 @@ func TestDailyQuotaAndRateHoldAcrossReplicas(t *testing.T) {
 		t.Errorf("campaignctl_sender_messages_sent_total{sender=\"s\"} = %v over both replicas, want %d", bySender, contacts/2)
 	}
 }
+
+// A backlog behind a spent rate is held once, not once a minute: the
+// messages a minute cannot take are given the minutes to come, at most the
+// rate to each, so each message is claimed and held once and then sent in
+// its minute. Holding them all until the next minute made every minute claim
+// and hold the whole backlog again (a 100,000-message campaign at 300 a
+// minute rewrote 100,000 outbox rows a minute for five and a half hours).
+func TestRateLimitedBacklogIsHeldOnceNotEveryMinute(t *testing.T) {
+	t.Parallel()
+	const contacts, rate = 200, 10 // 100 active contacts: ten minutes of sending
+	b := setup(t, contacts)
+	p := testPlan("Hello", campaign("launch", ""))
+	p.Policies = []plan.Policy{{Name: "default", RatePerMinute: rate}}
+	p.Finalize()
+	b.apply(t, p)
+	start := b.clock.Now()
+	for minute := 0; minute < 12 && b.smtp.Count() < contacts/2; minute++ {
+		if err := b.eng.Reconcile(b.ctx); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			if _, err := b.eng.SendDue(b.ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b.clock.Advance(time.Minute)
+	}
+	if n := b.smtp.Count(); n != contacts/2 {
+		t.Fatalf("%d sent within 12 minutes at %d a minute, want all %d", n, rate, contacts/2)
+	}
+	var perMinute []int
+	if err := b.st.DB.Select(&perMinute, `SELECT count(*) FROM campaignctl.outbox WHERE status = 'sent'
+		GROUP BY date_trunc('minute', sent_at) ORDER BY date_trunc('minute', sent_at)`); err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range perMinute {
+		if n > rate {
+			t.Errorf("minute %d: %d sent, more than the rate %d", i, n, rate)
+		}
+	}
+	if len(perMinute) != contacts/2/rate {
+		t.Errorf("sent over %d minutes %v, want %d: a minute with room went unused", len(perMinute), perMinute, contacts/2/rate)
+	}
+	// 90 messages wait at the start; each is held once.
+	held := testutil.ToFloat64(b.eng.Metrics.Held.WithLabelValues("campaign", "launch", "rate_per_minute"))
+	if want := float64(contacts/2 - rate); held != want {
+		t.Errorf("%v holds for a backlog of %v: the backlog was held again each minute", held, want)
+	}
+	var lastDue time.Time
+	if err := b.st.DB.Get(&lastDue, `SELECT max(sent_at) FROM campaignctl.outbox`); err != nil {
+		t.Fatal(err)
+	}
+	if lastDue.Sub(start) > 10*time.Minute {
+		t.Errorf("the last message went at %s, %s after the first; want within the 10 minutes the rate allows", lastDue, lastDue.Sub(start))
+	}
+}

@@ -103,6 +103,9 @@ type Engine struct {
 	retentionRev   int64
 	lastRetention  time.Time
 	relay          relayGate
+	// rateSlots spreads what a spent sender rate holds over the next minutes
+	// (budget.go).
+	rateSlots rateSlots
 	// drained is set by a daemon's send pipeline when its last claim found
 	// nothing due and it holds no rows: only then is the (costlier) idle check
 	// worth running.
