@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -899,6 +900,63 @@ END $$`)
 	}
 	if got := rb.outbox(t); got["sent"] != 40 || len(got) != 1 {
 		t.Errorf("outbox %v, want 40 sent", got)
+	}
+	if t.Failed() {
+		t.Logf("logs:\n%s", logs)
+	}
+}
+
+// A relay that turns slow in the middle of a batch, while lease renewals
+// fail: the batch was sized by the relay's earlier pace (16 messages within
+// Lease/6), but each message now takes a third of the lease, so the batch
+// outlasts the lease the group check saw. Each message's hand-off is bounded
+// by that lease less Lease/3 (mailer.Message.HandOffBy): what the relay
+// cannot take by then is given back untried, and no other replica's claim can
+// meet a copy of it at the relay.
+func TestRelaySlowingMidBatchNeverSendsAnExpiredClaim(t *testing.T) {
+	t.Parallel()
+	rb := setupRelay(t, 120) // 60 active
+	var delivered atomic.Int64
+	rb.relay.SetReply(smtptest.StageMessage, func(from, rcpt string) *smtptest.Reply {
+		// Fast for the first messages, which set the workers' pace and so
+		// their batches of 16; then 1 s each (a third of the lease) for a
+		// dozen; then fast again.
+		if n := delivered.Add(1); n > 8 && n <= 20 {
+			time.Sleep(time.Second)
+		}
+		return nil
+	})
+	rb.st.DB.MustExec(`CREATE FUNCTION fail_renewals() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF OLD.status = 'pending' AND NEW.status = 'pending' AND NEW.attempts = OLD.attempts
+     AND OLD.lease_until IS NOT NULL AND NEW.lease_until IS NOT NULL AND NEW.claimed_by = OLD.claimed_by THEN
+    RAISE EXCEPTION 'lease renewals fail in this test';
+  END IF;
+  RETURN NEW;
+END $$`)
+	rb.st.DB.MustExec(`CREATE TRIGGER fail_renewals BEFORE UPDATE ON campaignctl.outbox FOR EACH ROW EXECUTE FUNCTION fail_renewals()`)
+	rb.apply(t, testPlan("Hi", campaign("c", "")))
+	var dones []<-chan struct{}
+	for i := range 2 {
+		e := rb.replica(t, fmt.Sprintf("r%d", i+1), rb.clock)
+		e.Lease = 3 * time.Second
+		e.Concurrency = 1
+		_, done := run(t, e, engine.RunOptions{Interval: 20 * time.Millisecond, ExitWhenIdle: true})
+		dones = append(dones, done)
+	}
+	for _, d := range dones {
+		waitDone(t, d, 120*time.Second, "the replicas to finish")
+	}
+	assertExactlyOnce(t, rb.relay, 60)
+	logs := rb.logs.String()
+	if !strings.Contains(logs, "renewing leases failed") {
+		t.Errorf("no renewal failed: the fault was not injected")
+	}
+	if !strings.Contains(logs, "relay slowed in a batch") {
+		t.Errorf("no message was given back for its hand-off deadline: the test did not reach the case it is about")
+	}
+	if got := rb.outbox(t); got["sent"] != 60 || len(got) != 1 {
+		t.Errorf("outbox %v, want 60 sent", got)
 	}
 	if t.Failed() {
 		t.Logf("logs:\n%s", logs)

@@ -372,15 +372,23 @@ func (p *sendPass) sendGroup(sendCtx context.Context, group []job) {
 	// sending the same message: give it back instead (the write is fenced, so
 	// a row already taken over is left alone). Checked here, just before the
 	// group is composed and sent.
+	// The same margin bounds each message's hand-off (mailer.Message's
+	// HandOffBy): the relay gets no final dot after its row's lease, as known
+	// when the group starts, has less than Lease/3 left. A relay that turns
+	// slow in the middle of a batch (its pace is what sized the batch) cannot
+	// stretch the batch past that; the rest is given back untried.
 	valid := make([]job, 0, len(group))
+	by := make([]time.Time, 0, len(group))
 	for _, j := range group {
-		if !p.held.valid(j.row.ID, e.Lease/3) {
+		until, ok := p.held.validUntil(j.row.ID, e.Lease/3)
+		if !ok {
 			e.Log.Warn("claim may have expired before sending (lease renewal late); giving the row back", "outbox_id", j.row.ID, "lease", e.Lease)
 			<-p.window
 			p.outs <- result{Outcome: release(j.row)}
 			continue
 		}
 		valid = append(valid, j)
+		by = append(by, until.Add(-e.Lease/3))
 	}
 	group = valid
 	if len(group) == 0 {
@@ -397,19 +405,20 @@ func (p *sendPass) sendGroup(sendCtx context.Context, group []job) {
 	}
 	bm, batching := e.Mailer.(BatchMailer)
 	if !batching || len(group) == 1 {
-		for _, j := range group {
-			emit(p.process(sendCtx, j))
+		for i, j := range group {
+			emit(p.process(sendCtx, j, by[i]))
 		}
 		return
 	}
 	preps := make([]prepared, 0, len(group))
 	msgs := make([]*mailer.Message, 0, len(group))
-	for _, j := range group {
+	for i, j := range group {
 		pr := e.prepare(j)
 		if pr.msg == nil {
 			emit(pr.out, false)
 			continue
 		}
+		pr.msg.HandOffBy = by[i]
 		preps = append(preps, pr)
 		msgs = append(msgs, pr.msg)
 	}
@@ -608,12 +617,13 @@ func (h *heldSet) renewed(ids []int64, validUntil time.Time) {
 	h.mu.Unlock()
 }
 
-// valid reports whether id's lease holds for at least margin more.
-func (h *heldSet) valid(id int64, margin time.Duration) bool {
+// validUntil returns the end of id's lease as this replica knows it, and
+// whether it holds for at least margin more.
+func (h *heldSet) validUntil(id int64, margin time.Duration) (time.Time, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	until, ok := h.ids[id]
-	return ok && time.Now().Add(margin).Before(until)
+	return until, ok && time.Now().Add(margin).Before(until)
 }
 
 func (h *heldSet) remove(id int64) {
@@ -676,12 +686,13 @@ type prepared struct {
 
 // process composes and sends one row and decides its outcome. delivered is true
 // when the relay accepted the message.
-func (p *sendPass) process(ctx context.Context, j job) (out store.Outcome, delivered bool) {
+func (p *sendPass) process(ctx context.Context, j job, handOffBy time.Time) (out store.Outcome, delivered bool) {
 	e := p.e
 	pr := e.prepare(j)
 	if pr.msg == nil {
 		return pr.out, false
 	}
+	pr.msg.HandOffBy = handOffBy
 	start := time.Now()
 	err := e.Mailer.Send(ctx, pr.msg)
 	took := time.Since(start)
@@ -770,6 +781,12 @@ func (e *Engine) finish(pr prepared, err error) (out store.Outcome, delivered bo
 		if e.Metrics != nil {
 			e.Metrics.Messages.WithLabelValues(r.Kind, r.Campaign, r.Step, r.Variant, status).Inc()
 		}
+	}
+	if errors.Is(err, mailer.ErrHandOffLate) {
+		// Not handed to the relay: the row goes back untried, and nothing
+		// is said about the relay (sendGroup).
+		e.Log.Warn("claim may expire before the relay takes the message (relay slowed in a batch, lease renewal late); giving the row back", "outbox_id", r.ID, "lease", e.Lease)
+		return release(r), false
 	}
 	now := e.Clock.Now()
 	verdict := mailer.Classify(err)

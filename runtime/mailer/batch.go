@@ -14,11 +14,31 @@ import (
 // RelayUnavailable; it is never MaybeDelivered.
 var ErrNotSent = errors.New("not sent: the connection ended on an earlier message of the batch")
 
+// ErrHandOffLate is inside the SendError of a message whose HandOffBy passed
+// before its final dot was written: it was not handed to the relay (an open
+// DATA is abandoned by closing the connection, so the relay discards it).
+// Classify calls it RelayUnavailable; it is never MaybeDelivered, and the
+// engine gives the message back untried.
+var ErrHandOffLate = errors.New("not sent: its hand-off deadline passed before the relay could take it")
+
 // batchItem is one encoded message of a batch.
 type batchItem struct {
 	idx      int // index in the caller's slice
 	from, to string
-	body     []byte // dot-stuffed, ending in ".\r\n"
+	body     []byte    // dot-stuffed, ending in ".\r\n"
+	by       time.Time // the message's HandOffBy
+}
+
+// late reports whether a message due to be handed over by by (zero: no
+// deadline) is too late now.
+func late(by time.Time) bool {
+	return !by.IsZero() && time.Now().After(by)
+}
+
+// handOffLate is the error of a message not handed over because its
+// HandOffBy passed.
+func handOffLate(st Stage) *SendError {
+	return &SendError{Stage: st, Err: ErrHandOffLate}
 }
 
 // SendBatch delivers msgs in order over one connection, pipelining across
@@ -29,7 +49,10 @@ type batchItem struct {
 // If the connection ends, the message whose final dot was written gets a
 // SendError that is MaybeDelivered (as with Send), and the messages after it
 // get a SendError wrapping ErrNotSent (RelayUnavailable, never delivered).
-// A relay without PIPELINING gets the messages one Send at a time.
+// A relay without PIPELINING gets the messages one Send at a time. A message
+// whose HandOffBy passes before its envelope is skipped; one whose HandOffBy
+// passes while its DATA is open ends the connection without its final dot,
+// and it and the messages after it are not sent: all get ErrHandOffLate.
 func (s *SMTP) SendBatch(ctx context.Context, msgs []*Message) []error {
 	errs := make([]error, len(msgs))
 	if len(msgs) == 1 {
@@ -64,7 +87,7 @@ func (s *SMTP) SendBatch(ctx context.Context, msgs []*Message) []error {
 			errs[i] = &SendError{Stage: StageCompose, Err: err}
 			continue
 		}
-		items = append(items, batchItem{idx: i, from: from, to: to, body: body})
+		items = append(items, batchItem{idx: i, from: from, to: to, body: body, by: m.HandOffBy})
 	}
 	if len(items) == 0 {
 		return errs
@@ -115,7 +138,7 @@ func (s *SMTP) SendBatch(ctx context.Context, msgs []*Message) []error {
 		// whole batch once on a fresh connection.
 		if attempt == 0 && reused && ctx.Err() == nil {
 			var se *SendError
-			if errors.As(errs[items[0].idx], &se) &&
+			if errors.As(errs[items[0].idx], &se) && !errors.Is(se.Err, ErrHandOffLate) &&
 				((se.Code == 0 && c.beforeFirstReply) || (se.Code == 421 && se.Stage == StageMail)) {
 				for _, it := range items {
 					errs[it.idx] = nil
@@ -164,10 +187,21 @@ func (c *smtpConn) transactBatch(ctx context.Context, s *SMTP, items []batchItem
 	// queued: the envelope commands of items[i] went out with the previous
 	// message's body, and their replies follow that message's final reply.
 	queued := false
+	// abandoned: the connection was dropped because a message's hand-off
+	// deadline passed; the messages after it are given back the same way.
+	abandoned := false
 	var wbuf []byte
 	for i, it := range items {
 		if c.broken {
-			errs[it.idx] = notSent(ctx)
+			if abandoned {
+				errs[it.idx] = handOffLate(StageMail)
+			} else {
+				errs[it.idx] = notSent(ctx)
+			}
+			continue
+		}
+		if !queued && late(it.by) {
+			errs[it.idx] = handOffLate(StageMail)
 			continue
 		}
 		if !queued {
@@ -213,9 +247,19 @@ func (c *smtpConn) transactBatch(ctx context.Context, s *SMTP, items []batchItem
 			errs[it.idx] = first
 			continue
 		}
-		// The body and final dot, and the next message's envelope behind them.
+		if late(it.by) {
+			// The relay waits for this message's body: abandon the DATA by
+			// closing the connection (without the final dot the relay
+			// discards it); the messages after it are not sent either.
+			c.broken, abandoned = true, true
+			_ = c.raw.Close()
+			errs[it.idx] = handOffLate(StageData)
+			continue
+		}
+		// The body and final dot, and the next message's envelope behind
+		// them, unless the next one is already too late to start.
 		out := it.body
-		if i+1 < len(items) {
+		if i+1 < len(items) && !late(items[i+1].by) {
 			next := items[i+1]
 			out = appendEnvelope(it.body, next.from, next.to)
 			queued = true

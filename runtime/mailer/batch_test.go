@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/campaignctl/campaignctl/runtime/mailer/smtptest"
 )
@@ -269,4 +270,60 @@ func TestSendBatchComposeError(t *testing.T) {
 		t.Fatalf("got %v, want a compose error", se)
 	}
 	checkBatch(t, b.relay, msgs, errs)
+}
+
+// A message whose HandOffBy has passed is not handed to the relay, in a
+// batch or alone: before its envelope it is skipped and the batch goes on;
+// once its DATA is open, the connection is dropped without the final dot, so
+// the relay discards it. Either way it is reported not sent (never maybe
+// delivered), as ErrHandOffLate.
+func TestHandOffDeadline(t *testing.T) {
+	t.Run("batch", func(t *testing.T) {
+		b := setupRelay(t)
+		msgs := batchMsgs("h", 4)
+		msgs[2].HandOffBy = time.Now().Add(-time.Second)
+		msgs[3].HandOffBy = time.Now().Add(time.Hour)
+		errs := b.client.SendBatch(context.Background(), msgs)
+		if errs[0] != nil || errs[1] != nil || errs[3] != nil {
+			t.Fatalf("messages before, after and with a later deadline: %v", errs)
+		}
+		if !errors.Is(errs[2], ErrHandOffLate) {
+			t.Fatalf("message past its deadline: %v, want ErrHandOffLate", errs[2])
+		}
+		if se := sendErr(t, errs[2]); se.MaybeDelivered() || Classify(errs[2]) == Delivered {
+			t.Fatalf("a message never handed over reads as maybe delivered: %v", se)
+		}
+		checkBatch(t, b.relay, msgs, errs)
+	})
+	t.Run("after DATA", func(t *testing.T) {
+		for _, batch := range []bool{false, true} {
+			b := setupRelay(t)
+			// The relay takes 300 ms to answer DATA: the deadline passes
+			// while the client waits to send the body.
+			b.relay.SetReply(smtptest.StageData, func(from, rcpt string) *smtptest.Reply {
+				time.Sleep(300 * time.Millisecond)
+				return nil
+			})
+			msgs := batchMsgs(fmt.Sprintf("d%v", batch), 2)
+			for _, m := range msgs {
+				m.HandOffBy = time.Now().Add(100 * time.Millisecond)
+			}
+			var errs []error
+			if batch {
+				errs = b.client.SendBatch(context.Background(), msgs)
+			} else {
+				errs = []error{b.client.Send(context.Background(), msgs[0]), b.client.Send(context.Background(), msgs[1])}
+			}
+			for i, err := range errs {
+				if !errors.Is(err, ErrHandOffLate) {
+					t.Errorf("batch %v, message %d: %v, want ErrHandOffLate", batch, i, err)
+				}
+			}
+			time.Sleep(100 * time.Millisecond) // the relay would have stored a body by now
+			if n := b.relay.Count(); n != 0 {
+				t.Errorf("batch %v: the relay took %d messages whose deadline passed before their body", batch, n)
+			}
+			checkBatch(t, b.relay, msgs, errs)
+		}
+	})
 }

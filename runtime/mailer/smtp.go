@@ -234,7 +234,7 @@ func (s *SMTP) Send(ctx context.Context, m *Message) error {
 			return serr
 		}
 		reused := c.sent > 0
-		serr = c.transact(ctx, s, from, to, body)
+		serr = c.transact(ctx, s, from, to, body, m.HandOffBy)
 		s.put(c)
 		if serr == nil {
 			return nil
@@ -242,7 +242,7 @@ func (s *SMTP) Send(ctx context.Context, m *Message) error {
 		// A pooled connection the relay closed (or timed out with 421) while
 		// it sat idle fails on its first command, before the relay saw any of
 		// this message: retry once on a fresh connection.
-		if attempt == 0 && reused && ctx.Err() == nil &&
+		if attempt == 0 && reused && ctx.Err() == nil && !errors.Is(serr.Err, ErrHandOffLate) &&
 			((serr.Code == 0 && c.beforeFirstReply) || (serr.Code == 421 && serr.Stage == StageMail)) {
 			continue
 		}
@@ -521,7 +521,7 @@ func (c *smtpConn) auth(ctx context.Context, a *Auth, timeout time.Duration) *Se
 
 // transact runs MAIL, RCPT, DATA and the body on c. On return c.broken says
 // whether c may be reused.
-func (c *smtpConn) transact(ctx context.Context, s *SMTP, from, to string, body []byte) (serr *SendError) {
+func (c *smtpConn) transact(ctx context.Context, s *SMTP, from, to string, body []byte, by time.Time) (serr *SendError) {
 	c.beforeFirstReply = true
 	if ctx.Done() != nil {
 		raw := c.raw
@@ -538,6 +538,9 @@ func (c *smtpConn) transact(ctx context.Context, s *SMTP, from, to string, body 
 				}
 			}
 		}()
+	}
+	if late(by) {
+		return handOffLate(StageMail)
 	}
 	timeout := s.commandTimeout()
 	var first *SendError // the first refusal in a pipelined group
@@ -610,6 +613,13 @@ func (c *smtpConn) transact(ctx context.Context, s *SMTP, from, to string, body 
 				return serr
 			}
 		}
+	}
+	if late(by) {
+		// The relay waits for the body: abandon the DATA by closing the
+		// connection (without the final dot the relay discards it).
+		c.broken = true
+		_ = c.raw.Close()
+		return handOffLate(StageData)
 	}
 	dt := s.dataTimeout()
 	_ = c.nc.SetWriteDeadline(time.Now().Add(dt))
