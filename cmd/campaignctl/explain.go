@@ -115,7 +115,8 @@ const explainFormatVersion = 1
 // Message is {"contact_key", "step", "variant", "occurrence", "status": "pending" |
 // "sent" | "failed" | "cancelled", "created_at", "due_at", "sent_at" (omitted),
 // "attempts", "message_id", "last_smtp", "last_error" (each omitted when empty),
-// "held": {"reason": "…", "until": "RFC 3339"} (a pending message held by send-time
+// "held": {"reason": "…", "until": "RFC 3339", or null while it waits for its
+// paused object to be unpaused} (a pending message held by send-time
 // policy, omitted otherwise), "to": "…" (a workflow's owner notification: the
 // owner's address; omitted otherwise)}.
 type explainDoc struct {
@@ -200,8 +201,10 @@ type explainMessage struct {
 }
 
 type explainHeld struct {
-	Reason string    `json:"reason"`
-	Until  time.Time `json:"until"`
+	Reason string `json:"reason"`
+	// Until is when the message is due again; nil while it waits for its
+	// object to be unpaused (no time is set for that).
+	Until *time.Time `json:"until"`
 }
 
 type explainEnrollment struct {
@@ -1016,7 +1019,11 @@ func explainMessageOf(m store.Message) explainMessage {
 		em.SentAt = &t
 	}
 	if reason, ok := strings.CutPrefix(em.LastError, "held: "); ok && em.Status == store.OutboxPending {
-		em.Held = &explainHeld{Reason: reason, Until: em.DueAt}
+		em.Held = &explainHeld{Reason: reason}
+		if !m.DueAt.Equal(store.HeldWhilePaused) {
+			until := em.DueAt
+			em.Held.Until = &until
+		}
 	}
 	return em
 }
@@ -1399,6 +1406,10 @@ func messageLine(m explainMessage, key string) string {
 		}
 	case store.OutboxPending:
 		if m.Held != nil {
+			if m.Held.Until == nil {
+				parts = append(parts, "waiting: "+heldText(m.Held.Reason)+", due again once it is unpaused")
+				break
+			}
 			parts = append(parts, "waiting: "+heldText(m.Held.Reason)+", due again "+m.Held.Until.Format(time.RFC3339))
 			break
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -666,4 +667,33 @@ func TestExplainDefaultFilterLine(t *testing.T) {
       true   lead.country in ["FR", "DE"]                       lead.country = "DE"
       false  lead.country != "DE" (the model's default filter)  lead.country = "DE"
 `)
+}
+
+// A message held while its object is paused has no time it is due again
+// (its due time is store.HeldWhilePaused, which no clock reaches): explain
+// says it waits for the unpause, with "until": null, and does not print the
+// sentinel. A message held by policy keeps its time.
+func TestExplainPausedHoldHasNoDueTime(t *testing.T) {
+	held := func(due time.Time, reason string) explainMessage {
+		return explainMessageOf(store.Message{Status: store.OutboxPending, DueAt: due,
+			LastError: sql.NullString{String: "held: " + reason, Valid: true}})
+	}
+	paused := held(store.HeldWhilePaused, "object paused")
+	if paused.Held == nil || paused.Held.Until != nil {
+		t.Fatalf("paused hold: %+v, want a hold with no until", paused.Held)
+	}
+	if line := messageLine(paused, "c1"); !strings.Contains(line, "due again once it is unpaused") || strings.Contains(line, "9999") {
+		t.Errorf("paused hold reads %q", line)
+	}
+	if b, _ := json.Marshal(paused.Held); string(b) != `{"reason":"object paused","until":null}` {
+		t.Errorf("paused hold in JSON: %s", b)
+	}
+	at := time.Date(2026, 3, 1, 23, 0, 0, 0, time.UTC)
+	capped := held(at, "frequency cap 3 per 7d")
+	if capped.Held == nil || capped.Held.Until == nil || !capped.Held.Until.Equal(at) {
+		t.Fatalf("policy hold: %+v, want until %s", capped.Held, at)
+	}
+	if line := messageLine(capped, "c1"); !strings.Contains(line, "due again 2026-03-01T23:00:00Z") {
+		t.Errorf("policy hold reads %q", line)
+	}
 }

@@ -368,6 +368,12 @@ func (e *Engine) Reconcile(ctx context.Context) (err error) {
 	if err := e.ensureEventPartitions(ctx, now); err != nil {
 		return err
 	}
+	if n, err := e.Store.ReleasePausedHolds(ctx, l.pausedRefs, now); err != nil {
+		return err
+	} else if n > 0 {
+		e.Log.Info("messages held while their object was paused are due again", "messages", n)
+		poke(e.wakeSend)
+	}
 	// A failed retention pass (a lock it could not get in time, a plan with a
 	// bad value) must not hold up sending: logged, tried again next pass.
 	e.logOnce("event retention", "event retention pass failed; no events were lost, it is tried again", e.applyEventRetention(ctx, l, now))

@@ -1,8 +1,6 @@
 package engine
 
 import (
-	"time"
-
 	"github.com/campaignctl/campaignctl/compiler/plan"
 	"github.com/campaignctl/campaignctl/runtime/flow"
 	"github.com/campaignctl/campaignctl/runtime/store"
@@ -19,8 +17,11 @@ import (
 //     no step is taken and nothing is written, so each resumes at the step it
 //     was waiting for, due at once if its time passed during the pause;
 //   - a paused campaign is not materialized;
-//   - its messages already in the outbox are held at send time, back to
-//     pending a minute later, never cancelled.
+//   - its messages already in the outbox are held at send time, never
+//     cancelled: each is claimed once, as it comes due, and put back pending
+//     with a due time that is never reached (store.HeldWhilePaused); the
+//     leader's reconcile pass makes them due again once the object is
+//     unpaused (store.ReleasePausedHolds).
 //
 // A/B decisions and the exits of removed objects are not paused: they only
 // read what was sent, or follow the plan.
@@ -28,10 +29,6 @@ import (
 // rulePaused is the rule label of the messages held because their object is
 // paused (campaignctl_messages_held_total{rule="paused"}).
 const rulePaused = "paused"
-
-// pausedHoldFor is how long a held message of a paused object waits before it
-// is looked at again: unpausing resumes its sends within about this long.
-const pausedHoldFor = time.Minute
 
 // pausedObjects lists the plan's paused objects by seriesKey(kind, name), and
 // as references for the claim query.
@@ -63,8 +60,10 @@ func pausedObjects(p *plan.Plan) (map[string]bool, []store.ObjectRef) {
 func (l *loaded) isPaused(kind, name string) bool { return l.paused[seriesKey(kind, name)] }
 
 // holdPaused holds a claimed message of a paused object: back to pending,
-// due pausedHoldFor later, with the reason in last_error. A hold is not an
-// attempt, and the message is never cancelled for being paused.
+// due store.HeldWhilePaused (it was due again every minute before, so a
+// paused campaign of 100,000 rewrote its 100,000 outbox rows every minute of
+// its pause), with the reason in last_error. A hold is not an attempt, and
+// the message is never cancelled for being paused.
 func (e *Engine) holdPaused(l *loaded, tg target, r store.Claimed) (store.Outcome, bool) {
 	if !l.isPaused(tg.kind, tg.name) {
 		return store.Outcome{}, false
@@ -73,6 +72,6 @@ func (e *Engine) holdPaused(l *loaded, tg target, r store.Claimed) (store.Outcom
 		e.Metrics.Held.WithLabelValues(tg.kind, tg.name, rulePaused).Inc()
 	}
 	o := outcome(r, store.OutboxPending)
-	o.Hold, o.At, o.Error = true, e.Clock.Now().Add(pausedHoldFor), "held: object paused"
+	o.Hold, o.At, o.Error = true, store.HeldWhilePaused, "held: object paused"
 	return o, true
 }

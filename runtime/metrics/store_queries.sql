@@ -17,7 +17,8 @@ GROUP BY 1, 2, 3;
 -- name: outbox-backlog
 -- The backlog: messages not yet handed to the relay, per object, split into
 -- those with a due time (waiting for the claimer, held by policy, retrying)
--- and those held for an A/B decision (due 9999-12-31). Reads the partial
+-- and those held for an A/B decision (due 9999-12-31) or while their object
+-- is paused (due 9999-12-30, store.HeldWhilePaused). Reads the partial
 -- index outbox_campaign_pending (status = 'pending') only, so its cost is the
 -- backlog's size, not the outbox's.
 SELECT kind, campaign AS object,
