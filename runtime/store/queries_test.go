@@ -149,3 +149,13 @@ func stripComments(sql string) string {
 	}
 	return b.String()
 }
+
+// release-paused-holds writes HeldWhilePaused as a constant (a parameter
+// made Postgres plan it again on every pass): the two must stay the same
+// instant.
+func TestReleasePausedHoldsNamesHeldWhilePaused(t *testing.T) {
+	want := "o.due_at = '" + HeldWhilePaused.UTC().Format("2006-01-02 15:04:05") + "+00'"
+	if !strings.Contains(q("release-paused-holds"), want) {
+		t.Fatalf("release-paused-holds does not contain %s:\n%s", want, q("release-paused-holds"))
+	}
+}
