@@ -909,10 +909,11 @@ END $$`)
 // A relay that turns slow in the middle of a batch, while lease renewals
 // fail: the batch was sized by the relay's earlier pace (16 messages within
 // Lease/6), but each message now takes a sixth of the lease, so the batch
-// outlasts the lease the group check saw. Each message's hand-off is bounded
-// by that lease less Lease/3 (mailer.Message.HandOffBy): what the relay
-// cannot take by then is given back untried, and no other replica's claim can
-// meet a copy of it at the relay.
+// outlasts the lease the group check saw. Each message's hand-off asks the
+// same check again (mailer.Message.HandOff: the lease, which the failing
+// renewals no longer extend, less Lease/3): what the relay cannot take by
+// then is given back untried, and no other replica's claim can meet a copy of
+// it at the relay.
 func TestRelaySlowingMidBatchNeverSendsAnExpiredClaim(t *testing.T) {
 	t.Parallel()
 	rb := setupRelay(t, 120) // 60 active
@@ -956,7 +957,7 @@ END $$`)
 		t.Errorf("no renewal failed: the fault was not injected")
 	}
 	if !strings.Contains(logs, "relay slowed in a batch") {
-		t.Errorf("no message was given back for its hand-off deadline: the test did not reach the case it is about")
+		t.Errorf("no message was given back by its hand-off check: the test did not reach the case it is about")
 	}
 	if got := rb.outbox(t); got["sent"] != 60 || len(got) != 1 {
 		t.Errorf("outbox %v, want 60 sent", got)

@@ -372,23 +372,21 @@ func (p *sendPass) sendGroup(sendCtx context.Context, group []job) {
 	// sending the same message: give it back instead (the write is fenced, so
 	// a row already taken over is left alone). Checked here, just before the
 	// group is composed and sent.
-	// The same margin bounds each message's hand-off (mailer.Message's
-	// HandOffBy): the relay gets no final dot after its row's lease, as known
-	// when the group starts, has less than Lease/3 left. A relay that turns
-	// slow in the middle of a batch (its pace is what sized the batch) cannot
-	// stretch the batch past that; the rest is given back untried.
+	// The same check bounds each message's hand-off (mailer.Message's
+	// HandOff, asked before its envelope and before its final dot): the
+	// relay gets nothing of a row whose lease, as renewals have kept it, has
+	// less than Lease/3 left. A relay that turns slow in the middle of a
+	// batch (its pace is what sized the batch) while renewals fail cannot
+	// stretch the batch past the lease; the rest is given back untried.
 	valid := make([]job, 0, len(group))
-	by := make([]time.Time, 0, len(group))
 	for _, j := range group {
-		until, ok := p.held.validUntil(j.row.ID, e.Lease/3)
-		if !ok {
+		if !p.held.valid(j.row.ID, e.Lease/3) {
 			e.Log.Warn("claim may have expired before sending (lease renewal late); giving the row back", "outbox_id", j.row.ID, "lease", e.Lease)
 			<-p.window
 			p.outs <- result{Outcome: release(j.row)}
 			continue
 		}
 		valid = append(valid, j)
-		by = append(by, until.Add(-e.Lease/3))
 	}
 	group = valid
 	if len(group) == 0 {
@@ -405,20 +403,20 @@ func (p *sendPass) sendGroup(sendCtx context.Context, group []job) {
 	}
 	bm, batching := e.Mailer.(BatchMailer)
 	if !batching || len(group) == 1 {
-		for i, j := range group {
-			emit(p.process(sendCtx, j, by[i]))
+		for _, j := range group {
+			emit(p.process(sendCtx, j))
 		}
 		return
 	}
 	preps := make([]prepared, 0, len(group))
 	msgs := make([]*mailer.Message, 0, len(group))
-	for i, j := range group {
+	for _, j := range group {
 		pr := e.prepare(j)
 		if pr.msg == nil {
 			emit(pr.out, false)
 			continue
 		}
-		pr.msg.HandOffBy = by[i]
+		pr.msg.HandOff = p.handOff(j.row.ID)
 		preps = append(preps, pr)
 		msgs = append(msgs, pr.msg)
 	}
@@ -617,13 +615,20 @@ func (h *heldSet) renewed(ids []int64, validUntil time.Time) {
 	h.mu.Unlock()
 }
 
-// validUntil returns the end of id's lease as this replica knows it, and
-// whether it holds for at least margin more.
-func (h *heldSet) validUntil(id int64, margin time.Duration) (time.Time, bool) {
+// valid reports whether id's lease, as this replica knows it, holds for at
+// least margin more.
+func (h *heldSet) valid(id int64, margin time.Duration) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	until, ok := h.ids[id]
-	return until, ok && time.Now().Add(margin).Before(until)
+	return ok && time.Now().Add(margin).Before(until)
+}
+
+// handOff is a message's mailer.Message.HandOff: whether its row's lease,
+// as renewals keep it, still holds for Lease/3, the margin of the check
+// before its group.
+func (p *sendPass) handOff(id int64) func() bool {
+	return func() bool { return p.held.valid(id, p.e.Lease/3) }
 }
 
 func (h *heldSet) remove(id int64) {
@@ -686,13 +691,13 @@ type prepared struct {
 
 // process composes and sends one row and decides its outcome. delivered is true
 // when the relay accepted the message.
-func (p *sendPass) process(ctx context.Context, j job, handOffBy time.Time) (out store.Outcome, delivered bool) {
+func (p *sendPass) process(ctx context.Context, j job) (out store.Outcome, delivered bool) {
 	e := p.e
 	pr := e.prepare(j)
 	if pr.msg == nil {
 		return pr.out, false
 	}
-	pr.msg.HandOffBy = handOffBy
+	pr.msg.HandOff = p.handOff(j.row.ID)
 	start := time.Now()
 	err := e.Mailer.Send(ctx, pr.msg)
 	took := time.Since(start)

@@ -14,29 +14,28 @@ import (
 // RelayUnavailable; it is never MaybeDelivered.
 var ErrNotSent = errors.New("not sent: the connection ended on an earlier message of the batch")
 
-// ErrHandOffLate is inside the SendError of a message whose HandOffBy passed
-// before its final dot was written: it was not handed to the relay (an open
+// ErrHandOffLate is inside the SendError of a message whose HandOff refused
+// it before its final dot was written: it was not handed to the relay (an open
 // DATA is abandoned by closing the connection, so the relay discards it).
 // Classify calls it RelayUnavailable; it is never MaybeDelivered, and the
 // engine gives the message back untried.
-var ErrHandOffLate = errors.New("not sent: its hand-off deadline passed before the relay could take it")
+var ErrHandOffLate = errors.New("not sent: its claim could expire before the relay took it (hand-off refused)")
 
 // batchItem is one encoded message of a batch.
 type batchItem struct {
 	idx      int // index in the caller's slice
 	from, to string
-	body     []byte    // dot-stuffed, ending in ".\r\n"
-	by       time.Time // the message's HandOffBy
+	body     []byte      // dot-stuffed, ending in ".\r\n"
+	handOff  func() bool // the message's HandOff
 }
 
-// late reports whether a message due to be handed over by by (zero: no
-// deadline) is too late now.
-func late(by time.Time) bool {
-	return !by.IsZero() && time.Now().After(by)
+// late reports whether handOff (nil: always yes) refuses the message now.
+func late(handOff func() bool) bool {
+	return handOff != nil && !handOff()
 }
 
 // handOffLate is the error of a message not handed over because its
-// HandOffBy passed.
+// HandOff refused it.
 func handOffLate(st Stage) *SendError {
 	return &SendError{Stage: st, Err: ErrHandOffLate}
 }
@@ -50,9 +49,9 @@ func handOffLate(st Stage) *SendError {
 // SendError that is MaybeDelivered (as with Send), and the messages after it
 // get a SendError wrapping ErrNotSent (RelayUnavailable, never delivered).
 // A relay without PIPELINING gets the messages one Send at a time. A message
-// whose HandOffBy passes before its envelope is skipped; one whose HandOffBy
-// passes while its DATA is open ends the connection without its final dot,
-// and it and the messages after it are not sent: all get ErrHandOffLate.
+// whose HandOff refuses it before its envelope is skipped; one refused while
+// its DATA is open ends the connection without its final dot, and it and the
+// messages after it are not sent: all get ErrHandOffLate.
 func (s *SMTP) SendBatch(ctx context.Context, msgs []*Message) []error {
 	errs := make([]error, len(msgs))
 	if len(msgs) == 1 {
@@ -87,7 +86,7 @@ func (s *SMTP) SendBatch(ctx context.Context, msgs []*Message) []error {
 			errs[i] = &SendError{Stage: StageCompose, Err: err}
 			continue
 		}
-		items = append(items, batchItem{idx: i, from: from, to: to, body: body, by: m.HandOffBy})
+		items = append(items, batchItem{idx: i, from: from, to: to, body: body, handOff: m.HandOff})
 	}
 	if len(items) == 0 {
 		return errs
@@ -187,8 +186,8 @@ func (c *smtpConn) transactBatch(ctx context.Context, s *SMTP, items []batchItem
 	// queued: the envelope commands of items[i] went out with the previous
 	// message's body, and their replies follow that message's final reply.
 	queued := false
-	// abandoned: the connection was dropped because a message's hand-off
-	// deadline passed; the messages after it are given back the same way.
+	// abandoned: the connection was dropped because a message's HandOff
+	// refused it; the messages after it are given back the same way.
 	abandoned := false
 	var wbuf []byte
 	for i, it := range items {
@@ -200,7 +199,7 @@ func (c *smtpConn) transactBatch(ctx context.Context, s *SMTP, items []batchItem
 			}
 			continue
 		}
-		if !queued && late(it.by) {
+		if !queued && late(it.handOff) {
 			errs[it.idx] = handOffLate(StageMail)
 			continue
 		}
@@ -247,7 +246,7 @@ func (c *smtpConn) transactBatch(ctx context.Context, s *SMTP, items []batchItem
 			errs[it.idx] = first
 			continue
 		}
-		if late(it.by) {
+		if late(it.handOff) {
 			// The relay waits for this message's body: abandon the DATA by
 			// closing the connection (without the final dot the relay
 			// discards it); the messages after it are not sent either.
@@ -259,7 +258,7 @@ func (c *smtpConn) transactBatch(ctx context.Context, s *SMTP, items []batchItem
 		// The body and final dot, and the next message's envelope behind
 		// them, unless the next one is already too late to start.
 		out := it.body
-		if i+1 < len(items) && !late(items[i+1].by) {
+		if i+1 < len(items) && !late(items[i+1].handOff) {
 			next := items[i+1]
 			out = appendEnvelope(it.body, next.from, next.to)
 			queued = true

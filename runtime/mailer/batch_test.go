@@ -272,23 +272,24 @@ func TestSendBatchComposeError(t *testing.T) {
 	checkBatch(t, b.relay, msgs, errs)
 }
 
-// A message whose HandOffBy has passed is not handed to the relay, in a
-// batch or alone: before its envelope it is skipped and the batch goes on;
-// once its DATA is open, the connection is dropped without the final dot, so
-// the relay discards it. Either way it is reported not sent (never maybe
-// delivered), as ErrHandOffLate.
-func TestHandOffDeadline(t *testing.T) {
+// A message its HandOff refuses is not handed to the relay, in a batch or
+// alone: before its envelope it is skipped and the batch goes on; once its
+// DATA is open, the connection is dropped without the final dot, so the
+// relay discards it, and the rest of the batch is given back the same way.
+// Either way it is reported not sent (never maybe delivered), as
+// ErrHandOffLate.
+func TestHandOffRefused(t *testing.T) {
 	t.Run("batch", func(t *testing.T) {
 		b := setupRelay(t)
 		msgs := batchMsgs("h", 4)
-		msgs[2].HandOffBy = time.Now().Add(-time.Second)
-		msgs[3].HandOffBy = time.Now().Add(time.Hour)
+		msgs[2].HandOff = func() bool { return false }
+		msgs[3].HandOff = func() bool { return true }
 		errs := b.client.SendBatch(context.Background(), msgs)
 		if errs[0] != nil || errs[1] != nil || errs[3] != nil {
-			t.Fatalf("messages before, after and with a later deadline: %v", errs)
+			t.Fatalf("messages before, after and with a HandOff that agrees: %v", errs)
 		}
 		if !errors.Is(errs[2], ErrHandOffLate) {
-			t.Fatalf("message past its deadline: %v, want ErrHandOffLate", errs[2])
+			t.Fatalf("refused message: %v, want ErrHandOffLate", errs[2])
 		}
 		if se := sendErr(t, errs[2]); se.MaybeDelivered() || Classify(errs[2]) == Delivered {
 			t.Fatalf("a message never handed over reads as maybe delivered: %v", se)
@@ -305,8 +306,10 @@ func TestHandOffDeadline(t *testing.T) {
 				return nil
 			})
 			msgs := batchMsgs(fmt.Sprintf("d%v", batch), 2)
+			deadline := time.Now().Add(100 * time.Millisecond)
+			asked := 0
 			for _, m := range msgs {
-				m.HandOffBy = time.Now().Add(100 * time.Millisecond)
+				m.HandOff = func() bool { asked++; return time.Now().Before(deadline) }
 			}
 			var errs []error
 			if batch {
@@ -319,9 +322,12 @@ func TestHandOffDeadline(t *testing.T) {
 					t.Errorf("batch %v, message %d: %v, want ErrHandOffLate", batch, i, err)
 				}
 			}
+			if asked < 2 {
+				t.Errorf("batch %v: HandOff asked %d times, want before the envelope and before the body", batch, asked)
+			}
 			time.Sleep(100 * time.Millisecond) // the relay would have stored a body by now
 			if n := b.relay.Count(); n != 0 {
-				t.Errorf("batch %v: the relay took %d messages whose deadline passed before their body", batch, n)
+				t.Errorf("batch %v: the relay took %d messages refused before their body", batch, n)
 			}
 			checkBatch(t, b.relay, msgs, errs)
 		}

@@ -37,12 +37,14 @@ type Message struct {
 	ListUnsubscribeMailto string
 	// Headers are extra headers (X-Campaign, …).
 	Headers map[string]string
-	// HandOffBy, if set, is when the message must have been handed to the
-	// relay: Send and SendBatch write its final dot only before it. A message
-	// they reach later is not sent (ErrHandOffLate). The engine sets it from
-	// the claim's lease, so a relay that turns slow in the middle of a batch
-	// cannot make it hand over a row whose lease another replica may take.
-	HandOffBy time.Time
+	// HandOff, if set, says whether the message may still be handed to the
+	// relay: Send and SendBatch ask it before they write the message's
+	// envelope and again before its body and final dot, and do not send a
+	// message it refuses (ErrHandOffLate). The engine answers from the
+	// claim's lease as renewals extend it, so a relay that turns slow in the
+	// middle of a batch while renewals fail cannot make it hand over a row
+	// whose lease another replica may take.
+	HandOff func() bool
 }
 
 // MessageID derives a stable Message-ID from what identifies one send.

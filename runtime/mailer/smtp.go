@@ -234,7 +234,7 @@ func (s *SMTP) Send(ctx context.Context, m *Message) error {
 			return serr
 		}
 		reused := c.sent > 0
-		serr = c.transact(ctx, s, from, to, body, m.HandOffBy)
+		serr = c.transact(ctx, s, from, to, body, m.HandOff)
 		s.put(c)
 		if serr == nil {
 			return nil
@@ -521,7 +521,7 @@ func (c *smtpConn) auth(ctx context.Context, a *Auth, timeout time.Duration) *Se
 
 // transact runs MAIL, RCPT, DATA and the body on c. On return c.broken says
 // whether c may be reused.
-func (c *smtpConn) transact(ctx context.Context, s *SMTP, from, to string, body []byte, by time.Time) (serr *SendError) {
+func (c *smtpConn) transact(ctx context.Context, s *SMTP, from, to string, body []byte, handOff func() bool) (serr *SendError) {
 	c.beforeFirstReply = true
 	if ctx.Done() != nil {
 		raw := c.raw
@@ -539,7 +539,7 @@ func (c *smtpConn) transact(ctx context.Context, s *SMTP, from, to string, body 
 			}
 		}()
 	}
-	if late(by) {
+	if late(handOff) {
 		return handOffLate(StageMail)
 	}
 	timeout := s.commandTimeout()
@@ -614,7 +614,7 @@ func (c *smtpConn) transact(ctx context.Context, s *SMTP, from, to string, body 
 			}
 		}
 	}
-	if late(by) {
+	if late(handOff) {
 		// The relay waits for the body: abandon the DATA by closing the
 		// connection (without the final dot the relay discards it).
 		c.broken = true
