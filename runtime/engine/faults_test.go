@@ -945,7 +945,8 @@ END $$`)
 		e := rb.replica(t, fmt.Sprintf("r%d", i+1), rb.clock)
 		e.Lease = 6 * time.Second
 		e.Concurrency = 1
-		_, done := run(t, e, engine.RunOptions{Interval: 20 * time.Millisecond, ExitWhenIdle: true})
+		// 100 ms: the run is the relay's sleeps; a faster poll only burns CPU.
+		_, done := run(t, e, engine.RunOptions{Interval: 100 * time.Millisecond, ExitWhenIdle: true})
 		dones = append(dones, done)
 	}
 	for _, d := range dones {

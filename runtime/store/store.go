@@ -123,12 +123,14 @@ func (s *Store) prepareText(ctx context.Context, key, query string) (*sqlx.Stmt,
 	return st, nil
 }
 
-// Open connects to url and checks the connection.
+// Open connects to url and checks the connection. Each session ends a
+// statement whose caller has gone (sessionConnector).
 func Open(ctx context.Context, url string) (*Store, error) {
-	db, err := sqlx.Open("postgres", url)
+	connector, err := pq.NewConnector(url)
 	if err != nil {
 		return nil, fmt.Errorf("opening database %s: %w", Redact(url), RedactError(err, url))
 	}
+	db := sqlx.NewDb(sql.OpenDB(sessionConnector{connector}), "postgres")
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("connecting to database %s: %w (is Postgres running? `make pg-start` starts a local one)", Redact(url), RedactError(err, url))
