@@ -868,8 +868,18 @@ func TestFailingRenewalsNeverSendAnExpiredClaim(t *testing.T) {
 	t.Parallel()
 	rb := setupRelay(t, 80) // 40 active
 	rb.relay.SetDelay(200 * time.Millisecond)
-	// A renewal is the only update that keeps a pending row's claimant,
-	// attempts and a lease while moving the lease.
+	failLeaseRenewals(t, rb)
+	rb.apply(t, testPlan("Hi", campaign("c", "")))
+	twoReplicasWithoutRenewals(t, rb, 40, "claim may have expired", func(e *engine.Engine) {
+		e.Lease = 3 * time.Second
+	}, 20*time.Millisecond, 60*time.Second)
+}
+
+// failLeaseRenewals makes every lease renewal on rb's outbox fail. A renewal
+// is the only update that keeps a pending row's claimant, attempts and a
+// lease while moving the lease.
+func failLeaseRenewals(t *testing.T, rb *relayBundle) {
+	t.Helper()
 	rb.st.DB.MustExec(`CREATE FUNCTION fail_renewals() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF OLD.status = 'pending' AND NEW.status = 'pending' AND NEW.attempts = OLD.attempts
@@ -879,27 +889,34 @@ BEGIN
   RETURN NEW;
 END $$`)
 	rb.st.DB.MustExec(`CREATE TRIGGER fail_renewals BEFORE UPDATE ON campaignctl.outbox FOR EACH ROW EXECUTE FUNCTION fail_renewals()`)
-	rb.apply(t, testPlan("Hi", campaign("c", "")))
+}
+
+// twoReplicasWithoutRenewals runs two replicas (set up by configure) until
+// they are idle, and checks that each of the want messages went out once,
+// that renewals did fail, and that the log shows givenBack: the rows the
+// test is about were given back.
+func twoReplicasWithoutRenewals(t *testing.T, rb *relayBundle, want int, givenBack string, configure func(*engine.Engine), interval, timeout time.Duration) {
+	t.Helper()
 	var dones []<-chan struct{}
 	for i := range 2 {
 		e := rb.replica(t, fmt.Sprintf("r%d", i+1), rb.clock)
-		e.Lease = 3 * time.Second
-		_, done := run(t, e, engine.RunOptions{Interval: 20 * time.Millisecond, ExitWhenIdle: true})
+		configure(e)
+		_, done := run(t, e, engine.RunOptions{Interval: interval, ExitWhenIdle: true})
 		dones = append(dones, done)
 	}
 	for _, d := range dones {
-		waitDone(t, d, 60*time.Second, "the replicas to finish")
+		waitDone(t, d, timeout, "the replicas to finish")
 	}
-	assertExactlyOnce(t, rb.relay, 40)
+	assertExactlyOnce(t, rb.relay, want)
 	logs := rb.logs.String()
 	if !strings.Contains(logs, "renewing leases failed") {
 		t.Errorf("no renewal failed: the fault was not injected")
 	}
-	if !strings.Contains(logs, "claim may have expired") {
-		t.Errorf("no row was given back for a lease in doubt: the test did not reach the case it is about")
+	if !strings.Contains(logs, givenBack) {
+		t.Errorf("no %q in the log: the test did not reach the case it is about", givenBack)
 	}
-	if got := rb.outbox(t); got["sent"] != 40 || len(got) != 1 {
-		t.Errorf("outbox %v, want 40 sent", got)
+	if got := rb.outbox(t); got["sent"] != int64(want) || len(got) != 1 {
+		t.Errorf("outbox %v, want %d sent", got, want)
 	}
 	if t.Failed() {
 		t.Logf("logs:\n%s", logs)
@@ -930,40 +947,11 @@ func TestRelaySlowingMidBatchNeverSendsAnExpiredClaim(t *testing.T) {
 		}
 		return nil
 	})
-	rb.st.DB.MustExec(`CREATE FUNCTION fail_renewals() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF OLD.status = 'pending' AND NEW.status = 'pending' AND NEW.attempts = OLD.attempts
-     AND OLD.lease_until IS NOT NULL AND NEW.lease_until IS NOT NULL AND NEW.claimed_by = OLD.claimed_by THEN
-    RAISE EXCEPTION 'lease renewals fail in this test';
-  END IF;
-  RETURN NEW;
-END $$`)
-	rb.st.DB.MustExec(`CREATE TRIGGER fail_renewals BEFORE UPDATE ON campaignctl.outbox FOR EACH ROW EXECUTE FUNCTION fail_renewals()`)
+	failLeaseRenewals(t, rb)
 	rb.apply(t, testPlan("Hi", campaign("c", "")))
-	var dones []<-chan struct{}
-	for i := range 2 {
-		e := rb.replica(t, fmt.Sprintf("r%d", i+1), rb.clock)
+	// 100 ms polls: the run is the relay's sleeps; a faster poll only burns CPU.
+	twoReplicasWithoutRenewals(t, rb, 60, "relay slowed in a batch", func(e *engine.Engine) {
 		e.Lease = 6 * time.Second
 		e.Concurrency = 1
-		// 100 ms: the run is the relay's sleeps; a faster poll only burns CPU.
-		_, done := run(t, e, engine.RunOptions{Interval: 100 * time.Millisecond, ExitWhenIdle: true})
-		dones = append(dones, done)
-	}
-	for _, d := range dones {
-		waitDone(t, d, 120*time.Second, "the replicas to finish")
-	}
-	assertExactlyOnce(t, rb.relay, 60)
-	logs := rb.logs.String()
-	if !strings.Contains(logs, "renewing leases failed") {
-		t.Errorf("no renewal failed: the fault was not injected")
-	}
-	if !strings.Contains(logs, "relay slowed in a batch") {
-		t.Errorf("no message was given back by its hand-off check: the test did not reach the case it is about")
-	}
-	if got := rb.outbox(t); got["sent"] != 60 || len(got) != 1 {
-		t.Errorf("outbox %v, want 60 sent", got)
-	}
-	if t.Failed() {
-		t.Logf("logs:\n%s", logs)
-	}
+	}, 100*time.Millisecond, 120*time.Second)
 }
