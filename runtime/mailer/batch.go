@@ -29,7 +29,8 @@ type batchItem struct {
 	handOff  func() bool // the message's HandOff
 }
 
-// late reports whether handOff (nil: always yes) refuses the message now.
+// late reports whether handOff refuses the message now; a nil handOff
+// never does.
 func late(handOff func() bool) bool {
 	return handOff != nil && !handOff()
 }
