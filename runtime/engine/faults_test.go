@@ -868,27 +868,35 @@ func TestFailingRenewalsNeverSendAnExpiredClaim(t *testing.T) {
 	t.Parallel()
 	rb := setupRelay(t, 80) // 40 active
 	rb.relay.SetDelay(200 * time.Millisecond)
-	failLeaseRenewals(t, rb)
+	failLeaseRenewals(t, rb)()
 	rb.apply(t, testPlan("Hi", campaign("c", "")))
 	twoReplicasWithoutRenewals(t, rb, 40, "claim may have expired", func(e *engine.Engine) {
 		e.Lease = 3 * time.Second
 	}, 20*time.Millisecond, 60*time.Second)
 }
 
-// failLeaseRenewals makes every lease renewal on rb's outbox fail. A renewal
-// is the only update that keeps a pending row's claimant, attempts and a
-// lease while moving the lease.
-func failLeaseRenewals(t *testing.T, rb *relayBundle) {
+// failLeaseRenewals makes every lease renewal on rb's outbox fail once the
+// returned function has been called (from then on). A renewal is the only
+// update that keeps a pending row's claimant, attempts and a lease while
+// moving the lease.
+func failLeaseRenewals(t *testing.T, rb *relayBundle) (start func()) {
 	t.Helper()
+	rb.st.DB.MustExec(`CREATE TABLE renewals_fail (since timestamptz NOT NULL)`)
 	rb.st.DB.MustExec(`CREATE FUNCTION fail_renewals() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF OLD.status = 'pending' AND NEW.status = 'pending' AND NEW.attempts = OLD.attempts
-     AND OLD.lease_until IS NOT NULL AND NEW.lease_until IS NOT NULL AND NEW.claimed_by = OLD.claimed_by THEN
+     AND OLD.lease_until IS NOT NULL AND NEW.lease_until IS NOT NULL AND NEW.claimed_by = OLD.claimed_by
+     AND EXISTS (SELECT 1 FROM renewals_fail) THEN
     RAISE EXCEPTION 'lease renewals fail in this test';
   END IF;
   RETURN NEW;
 END $$`)
 	rb.st.DB.MustExec(`CREATE TRIGGER fail_renewals BEFORE UPDATE ON campaignctl.outbox FOR EACH ROW EXECUTE FUNCTION fail_renewals()`)
+	return func() {
+		if _, err := rb.st.DB.Exec(`INSERT INTO renewals_fail VALUES (now())`); err != nil {
+			t.Errorf("making lease renewals fail: %v", err)
+		}
+	}
 }
 
 // twoReplicasWithoutRenewals runs two replicas (set up by configure) until
@@ -923,31 +931,41 @@ func twoReplicasWithoutRenewals(t *testing.T, rb *relayBundle, want int, givenBa
 	}
 }
 
-// A relay that turns slow in the middle of a batch, while lease renewals
-// fail: the batch was sized by the relay's earlier pace (16 messages within
-// Lease/6), but each message now takes a sixth of the lease, so the batch
-// outlasts the lease the group check saw. Each message's hand-off asks the
-// same check again (mailer.Message.HandOff: the lease, which the failing
-// renewals no longer extend, less Lease/3): what the relay cannot take by
-// then is given back untried, and no other replica's claim can meet a copy of
-// it at the relay.
+// A relay that turns slow in the middle of a batch, and lease renewals that
+// start failing at the same moment: the batch was sized by the relay's
+// earlier pace (16 messages within Lease/6) and started with fresh leases,
+// but each message now takes a sixth of the lease, so the batch outlasts the
+// lease the group check saw. Each message's hand-off asks the same check
+// again (mailer.Message.HandOff: the lease, which the failing renewals no
+// longer extend, less Lease/3): what the relay cannot take by then is given
+// back untried, and no other replica's claim can meet a copy of it at the
+// relay.
 func TestRelaySlowingMidBatchNeverSendsAnExpiredClaim(t *testing.T) {
 	t.Parallel()
 	rb := setupRelay(t, 120) // 60 active
+	// Renewals work until the relay slows down. When they failed from the
+	// start, a loaded run (-race, make test) took so long over the fast
+	// messages that the leases were already short when the batches of 16
+	// began, and the check before the group, not the one before each
+	// message, gave the rows back.
+	failRenewals := failLeaseRenewals(t, rb)
 	var delivered atomic.Int64
 	rb.relay.SetReply(smtptest.StageMessage, func(from, rcpt string) *smtptest.Reply {
 		// Fast for the first messages, which set the workers' pace and so
 		// their batches of 16; then 1 s each (a sixth of the lease: a message
-		// handed over just before its deadline is answered a second before
-		// the lease ends; at a third, the relay alone used up the margin the
-		// README's guarantee assumes, and a loaded run saw 2 duplicates) for
-		// a dozen; then fast again.
-		if n := delivered.Add(1); n > 8 && n <= 20 {
+		// handed over just before its check fails is answered a second
+		// before the lease ends; at a third, the relay alone used up the
+		// margin the README's guarantee assumes, and a loaded run saw 2
+		// duplicates) for 20; then fast again.
+		n := delivered.Add(1)
+		if n == 9 {
+			failRenewals()
+		}
+		if n > 8 && n <= 28 {
 			time.Sleep(time.Second)
 		}
 		return nil
 	})
-	failLeaseRenewals(t, rb)
 	rb.apply(t, testPlan("Hi", campaign("c", "")))
 	// 100 ms polls: the run is the relay's sleeps; a faster poll only burns CPU.
 	twoReplicasWithoutRenewals(t, rb, 60, "relay slowed in a batch", func(e *engine.Engine) {
