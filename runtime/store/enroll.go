@@ -139,10 +139,7 @@ func (a *Advancer) selectPrepared(ctx context.Context, dest any, name string, ar
 // leaving out those of the paused objects: they wait, untouched, until their
 // object is unpaused.
 func (a *Advancer) Claim(ctx context.Context, now time.Time, limit int, paused []ObjectRef) ([]Enrollment, error) {
-	kinds, names := make([]string, len(paused)), make([]string, len(paused))
-	for i, p := range paused {
-		kinds[i], names[i] = p.Kind, p.Name
-	}
+	kinds, names := objectArrays(paused)
 	var out []Enrollment
 	// Prepared, on every pass: planning it cost more than running it (0.23 ms
 	// against 0.04 in runtime/engine's tests). Its plan is the due index in

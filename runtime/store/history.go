@@ -54,21 +54,24 @@ func (s *Store) ObjectContactMessages(ctx context.Context, kind, object string, 
 // ObjectRef names an object: identity is (kind, name) everywhere.
 type ObjectRef struct{ Kind, Name string }
 
+// objectArrays splits refs into the pairwise kinds and names arrays the
+// queries take ($n::text[], $m::text[] unnested together).
+func objectArrays(refs []ObjectRef) (kinds, names []string) {
+	kinds, names = make([]string, len(refs)), make([]string, len(refs))
+	for i, r := range refs {
+		kinds[i], names[i] = r.Kind, r.Name
+	}
+	return kinds, names
+}
+
 // ContactMessages returns up to limit (0: all) of the latest messages to
 // contactKey, newest first, of the objects in mine (the objects of the
 // contact's model), and of objects not in declared (every object the applied
 // plan declares) that went to address, the contact's normalized address:
 // the outbox does not say which model a key belongs to.
 func (s *Store) ContactMessages(ctx context.Context, contactKey string, mine, declared []ObjectRef, address string, limit int) ([]Message, error) {
-	split := func(refs []ObjectRef) (kinds, names []string) {
-		kinds, names = make([]string, len(refs)), make([]string, len(refs))
-		for i, r := range refs {
-			kinds[i], names[i] = r.Kind, r.Name
-		}
-		return kinds, names
-	}
-	mk, mn := split(mine)
-	dk, dn := split(declared)
+	mk, mn := objectArrays(mine)
+	dk, dn := objectArrays(declared)
 	var out []Message
 	if err := s.DB.SelectContext(ctx, &out, q("contact-messages"), contactKey, pq.Array(mk), pq.Array(mn),
 		pq.Array(dk), pq.Array(dn), address, limitArg(limit)); err != nil {
