@@ -416,7 +416,7 @@ func serveHasFlag(b *testing.B, bin, name string) bool {
 }
 
 // runCampaignctl runs the binary and fails the benchmark unless it exits 0.
-func runCampaignctl(b *testing.B, bin string, env []string, args ...string) {
+func runCampaignctl(b testing.TB, bin string, env []string, args ...string) {
 	b.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
@@ -597,7 +597,7 @@ Members get free delivery and returns for thirty days on every order.`
 // sendParagraphs is how many paragraphs each part repeats.
 const sendParagraphs = 10
 
-func writeSendCampaigns(b *testing.B, dir string) {
+func writeSendCampaigns(b testing.TB, dir string) {
 	b.Helper()
 	var text, html strings.Builder
 	text.WriteString("Hello {{ .c.name }},\n\n")

@@ -425,11 +425,12 @@ func (p *sendPass) sendGroup(sendCtx context.Context, group []job) {
 	}
 	start := time.Now()
 	errs := bm.SendBatch(sendCtx, msgs)
-	// Each message's share of the batch's time.
-	per := time.Since(start) / time.Duration(len(msgs))
-	p.timed(per)
+	per, handed := batchPace(time.Since(start), len(msgs), errs)
+	if handed > 0 || per > time.Duration(p.perMessage.Load()) {
+		p.timed(per)
+	}
 	if e.Metrics != nil {
-		for range msgs {
+		for range handed {
 			e.Metrics.SendSeconds.Observe(per.Seconds())
 		}
 	}
@@ -440,6 +441,24 @@ func (p *sendPass) sendGroup(sendCtx context.Context, group []job) {
 		}
 		emit(e.finish(pr, err))
 	}
+}
+
+// batchPace is each message's share of a batch's time, and how many of the
+// batch's n messages were handed to the relay. A message whose HandOff was
+// refused took none of that time unless it was the one abandoned with its
+// DATA open, so the time is shared by the messages handed over, or counted
+// as one message's when none was: the pace behind a relay that slowed in the
+// middle of a batch is never read as faster than it was. (Dividing by all n
+// did: after a batch whose second half was refused, the next batch was about
+// twice the size the relay's pace allows, and was abandoned in turn.)
+func batchPace(elapsed time.Duration, n int, errs []error) (per time.Duration, handed int) {
+	for i := range n {
+		if i < len(errs) && errors.Is(errs[i], mailer.ErrHandOffLate) {
+			continue
+		}
+		handed++
+	}
+	return elapsed / time.Duration(max(handed, 1)), handed
 }
 
 // errNoResult stands for a SendBatch that returned fewer errors than messages:
