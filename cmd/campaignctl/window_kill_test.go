@@ -5,29 +5,46 @@ package main
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/campaignctl/campaignctl/runtime/mailer/smtpcapture"
 	"github.com/campaignctl/campaignctl/runtime/store/storetest"
 )
 
-// defaultLedgerBatch is serve's --ledger-batch default, the in-flight window
-// the README promises: at most this many messages of a replica are at the
-// relay without a committed outcome, so a kill -9 sends at most this many twice.
-const defaultLedgerBatch = 256
+// ledgerBatchDefault is serve's --ledger-batch default as `serve -h` prints
+// it: the in-flight window the README promises, at most this many messages of
+// a replica at the relay without a committed outcome, so a kill -9 sends at
+// most this many twice.
+func ledgerBatchDefault(t *testing.T, bin string) int {
+	t.Helper()
+	out, _ := exec.Command(bin, "serve", "-h").CombinedOutput() // -h exits non-zero
+	m := regexp.MustCompile(`(?m)^\s+-ledger-batch int\n[^\n]*\(default (\d+)\)`).FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("serve -h does not show --ledger-batch with its default:\n%s", out)
+	}
+	n, err := strconv.Atoi(string(m[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
 
 // TestKillNineSendsAtMostTheDefaultWindowTwice kills a daemon running with the
 // default in-flight window while its window is full, and counts what a second
 // daemon then sends again. The relay answers at once and every outcome takes
 // the ledger 4 ms a row (a trigger), so the workers fill the window and wait
-// on it: at the kill, up to 256 messages are at the relay with no outcome
-// committed. Every contact must get the campaign, none more than twice, and
-// the copies must number at least one (the kill landed on a full window) and
-// at most 256. The fault harness (TestChaosShort, make chaos) kills replicas
+// on it: at the kill, up to the window (256) messages are at the relay with
+// no outcome committed. Every contact must get the campaign, none more than
+// twice, and the copies must number at least one (the kill landed on a full
+// window) and at most the window. The fault harness (TestChaosShort, make chaos) kills replicas
 // with a window of 32; this is the default's own test.
 func TestKillNineSendsAtMostTheDefaultWindowTwice(t *testing.T) {
 	t.Parallel()
@@ -35,6 +52,7 @@ func TestKillNineSendsAtMostTheDefaultWindowTwice(t *testing.T) {
 	ownProcess(t)
 	const contacts = 1200
 	bin := buildKillBinary(t)
+	window := ledgerBatchDefault(t, bin)
 	db, url := storetest.Open(t)
 	ctx := context.Background()
 	for _, q := range []string{
@@ -103,7 +121,7 @@ func TestKillNineSendsAtMostTheDefaultWindowTwice(t *testing.T) {
 	if err := db.GetContext(ctx, &recorded, `SELECT count(*) FROM campaignctl.outbox WHERE status = 'sent'`); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("at the kill: %d messages at the relay, %d outcomes recorded; %d unrecorded (window %d)", atKill, recorded, atKill-recorded, defaultLedgerBatch)
+	t.Logf("at the kill: %d messages at the relay, %d outcomes recorded; %d unrecorded (window %d)", atKill, recorded, atKill-recorded, window)
 
 	second := startProcess(t, 10*time.Second, env, bin, append(args, "--exit-when-idle")...)
 	select {
@@ -142,9 +160,9 @@ func TestKillNineSendsAtMostTheDefaultWindowTwice(t *testing.T) {
 	if sent != contacts {
 		t.Errorf("the outbox says %d sent, want %d", sent, contacts)
 	}
-	t.Logf("%d copies (%d addresses twice), window %d", copies, twice, defaultLedgerBatch)
-	if copies > defaultLedgerBatch {
-		t.Errorf("one kill -9 sent %d messages twice; the default window promises at most %d", copies, defaultLedgerBatch)
+	t.Logf("%d copies (%d addresses twice), window %d", copies, twice, window)
+	if copies > window {
+		t.Errorf("one kill -9 sent %d messages twice; the default window promises at most %d", copies, window)
 	}
 	if copies == 0 {
 		t.Errorf("no message was sent twice: the kill did not land on a full window (%d at the relay, %d recorded), so the test proved nothing", atKill, recorded)
@@ -154,9 +172,7 @@ func TestKillNineSendsAtMostTheDefaultWindowTwice(t *testing.T) {
 // waitNoSessionRunning waits until no other session runs a statement that
 // names table: a killed daemon's backend ends its statement, or is ended
 // within client_connection_check_interval.
-func waitNoSessionRunning(t *testing.T, db interface {
-	GetContext(context.Context, any, string, ...any) error
-}, table string) {
+func waitNoSessionRunning(t *testing.T, db *sqlx.DB, table string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
