@@ -105,6 +105,7 @@ func Import(ctx context.Context, st *store.Store, r io.Reader, name string, opt 
 	batch := make([]store.Event, 0, opt.BatchSize)
 	var batchFirst int64         // line of the batch's first event
 	ensured := map[string]bool{} // partition names already ensured in this transaction
+	touched := map[string]bool{} // the months written to, for AnalyzeEventMonths
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
@@ -112,6 +113,7 @@ func Import(ctx context.Context, st *store.Store, r io.Reader, name string, opt 
 		for _, e := range batch {
 			m := e.OccurredAt
 			p := store.EventPartitionName(m)
+			touched[p] = true
 			if ensured[p] || m.Before(lo) || m.After(hi) {
 				continue
 			}
@@ -178,6 +180,15 @@ func Import(ctx context.Context, st *store.Store, r io.Reader, name string, opt 
 	}
 	res.Duplicates = res.Events - res.Inserted
 	sort.Strings(res.Partitions)
+	// The next enrollment passes must not plan on partitions that look empty
+	// until autovacuum's next round (AnalyzeEventMonths says why). A role
+	// that does not own the table gets a warning from Postgres, not an
+	// error, and waits for autovacuum as before.
+	if res.Inserted >= store.AnalyzeEventsAfter {
+		if err := st.AnalyzeEventMonths(ctx, touched); err != nil {
+			return res, fmt.Errorf("importing %s: the %d events are stored; %w", name, res.Inserted, err)
+		}
+	}
 	return res, nil
 }
 

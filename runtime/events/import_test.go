@@ -391,3 +391,52 @@ func BenchmarkImport(b *testing.B) {
 	}
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
 }
+
+// An import of at least store.AnalyzeEventsAfter events refreshes the
+// statistics of the partitions it wrote to, and of the default partition
+// when it wrote there, so the next enrollment passes do not plan on tables
+// that look empty (never analyzed: reltuples -1) until autovacuum's round.
+func TestBulkImportAnalyzesThePartitionsItWroteTo(t *testing.T) {
+	t.Parallel()
+	st := setup(t)
+	ctx := context.Background()
+	var b strings.Builder
+	n := int(store.AnalyzeEventsAfter) + 200
+	for i := 0; i < n; i++ {
+		at := sevenYearsAgo.Add(time.Duration(i) * time.Second)
+		if i%10 == 0 {
+			at = fifteenYearsAgo.Add(time.Duration(i) * time.Second) // the default partition
+		}
+		b.WriteString(line(i, at))
+		b.WriteByte('\n')
+	}
+	res, err := events.Import(ctx, st, strings.NewReader(b.String()), "bulk.ndjson", events.ImportOptions{Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Inserted != int64(n) {
+		t.Fatalf("inserted %d, want %d", res.Inserted, n)
+	}
+	reltuples := func(table string) float64 {
+		var r float64
+		if err := st.DB.Get(&r, `SELECT reltuples FROM pg_class WHERE oid = $1::regclass`, "campaignctl."+table); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	month := store.EventPartitionName(sevenYearsAgo)
+	if got, want := reltuples(month), float64(n-n/10); got != want {
+		t.Errorf("%s: reltuples %v after the import, want %v (analyzed)", month, got, want)
+	}
+	if got, want := reltuples("events_default"), float64(n/10); got != want {
+		t.Errorf("events_default: reltuples %v after the import, want %v (analyzed)", got, want)
+	}
+	// A partition the import did not write to is left to autovacuum.
+	other := store.EventPartitionName(now)
+	if _, err := st.EnsureEventPartitions(ctx, now, now); err != nil {
+		t.Fatal(err)
+	}
+	if got := reltuples(other); got != -1 {
+		t.Errorf("%s, not written to: reltuples %v, want -1 (not analyzed by the import)", other, got)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -352,6 +353,49 @@ func createEventPartition(ctx context.Context, tx *sqlx.Tx, m time.Time) error {
 		if _, err := tx.ExecContext(ctx, stmt.sql, stmt.args...); err != nil {
 			return fmt.Errorf("creating event partition %s from rows of the default partition: %w", name, eventsError(err))
 		}
+	}
+	return nil
+}
+
+// AnalyzeEventsAfter is how many events one import stores from which it
+// refreshes the planner statistics of the partitions it wrote to
+// (AnalyzeEventMonths).
+const AnalyzeEventsAfter = 1000
+
+// AnalyzeEventMonths refreshes the planner statistics of the event
+// partitions that hold the given months (EventPartitionName of each), and of
+// the default partition for a month without a partition of its own. A bulk
+// import fills partitions that autovacuum analyzes only at its next round,
+// up to a minute later; meanwhile every event-count trigger (a threshold, an
+// engagement test) plans its per-contact subqueries on partitions that look
+// empty. Measured on the demo's data (4,000 leads, 18,824 events): the
+// threshold trigger's enrollment took 1.55 s with its partitions never
+// analyzed and 78 ms after ANALYZE; a daemon's first pass after `events
+// import` ran it the slow way. ANALYZE samples, so its cost per partition is
+// bounded whatever the size; only the partitions written to are read.
+func (s *Store) AnalyzeEventMonths(ctx context.Context, months map[string]bool) error {
+	if len(months) == 0 {
+		return nil
+	}
+	have, err := eventPartitions(ctx, s.DB)
+	if err != nil {
+		return err
+	}
+	var names []string
+	dflt := false
+	for m := range months {
+		if have[m] {
+			names = append(names, "campaignctl."+pq.QuoteIdentifier(m))
+		} else {
+			dflt = true
+		}
+	}
+	if dflt {
+		names = append(names, "campaignctl.events_default")
+	}
+	sort.Strings(names)
+	if _, err := s.DB.ExecContext(ctx, "ANALYZE "+strings.Join(names, ", ")); err != nil {
+		return fmt.Errorf("refreshing the statistics of %s: %w", strings.Join(names, ", "), eventsError(err))
 	}
 	return nil
 }
