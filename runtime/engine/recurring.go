@@ -60,7 +60,7 @@ func (e *Engine) advanceRecurringGroup(ctx context.Context, adv *store.Advancer,
 	var msgs []store.StepMessage
 	var hist []store.StepRecord
 	moves := make([]store.Move, 0, len(group))
-	class := stepClass(l.plan, sr, issueStep)
+	class := seriesClass
 	for _, r := range group {
 		d := rec.Advance(flow.RecurringState{ContactKey: r.ContactKey, From: recurringFrom(rec, r), Sent: r.StepIndex},
 			flow.RecurringFacts{Now: now, Replied: replied[r.ID], DoNotEmail: dne[r.ContactKey], LeftSegment: !inSegment[r.ContactKey]})

@@ -513,7 +513,7 @@ func (e *Engine) advanceGroup(ctx context.Context, adv *store.Advancer, l *loade
 				Replied: replied, DoNotEmail: dne[r.ContactKey]})
 		for _, a := range d.Actions {
 			if a.Kind == flow.ActSend {
-				msgs = append(msgs, store.StepMessage{Step: a.Step, Variant: a.Variant, ContactKey: r.ContactKey, Email: r.Email, Occurrence: r.Occurrence, EnrollmentID: r.ID, Class: stepClass(l.plan, sr, a.Step)})
+				msgs = append(msgs, store.StepMessage{Step: a.Step, Variant: a.Variant, ContactKey: r.ContactKey, Email: r.Email, Occurrence: r.Occurrence, EnrollmentID: r.ID, Class: seriesClass})
 			}
 			hist = append(hist, store.StepRecord{EnrollmentID: r.ID, Step: a.Step, Action: string(a.Kind), Variant: a.Variant, Detail: a.Reason, At: now})
 		}
@@ -539,16 +539,6 @@ func (l *loaded) decisions(sr *series) map[string]flow.ABOutcome {
 		}
 	}
 	return out
-}
-
-// stepClass is the mail class of a series step: its template's.
-func stepClass(p *plan.Plan, sr *series, step string) string {
-	if st, ok := sr.step(step); ok {
-		if t, ok := p.Template(st.Template); ok && t.Class != "" {
-			return t.Class
-		}
-	}
-	return plan.ClassMarketing
 }
 
 // engagementByEnrollment arranges what the contacts of enrollments did with
@@ -579,3 +569,10 @@ func engagementByEnrollment(es []store.StepEngagement) map[int64]map[string]flow
 	}
 	return out
 }
+
+// seriesClass is the mail class of every sequence and autoresponder step:
+// marketing, as the compiler fixes it whatever the template declares (it
+// warns when a template says otherwise). It used to be the template's, so a
+// transactional template in a sequence went out past the consent, caps and
+// unsubscribes its policy lets only transactional mail bypass.
+const seriesClass = plan.ClassMarketing

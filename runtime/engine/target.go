@@ -229,7 +229,7 @@ func (l *loaded) loadRules() {
 	}
 	for _, s := range l.sortedSeries() {
 		for _, st := range s.Steps {
-			add(rulesKey(s.Kind, s.Name, st.Name), s.Policy, stepClass(l.plan, s, st.Name), st.Template, st.ABTest)
+			add(rulesKey(s.Kind, s.Name, st.Name), s.Policy, seriesClass, st.Template, st.ABTest)
 		}
 	}
 	for name := range l.doubleOptIns {

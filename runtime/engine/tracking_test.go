@@ -239,7 +239,9 @@ func TestTrackedClickTakesTheClickedBranch(t *testing.T) {
 	}
 }
 
-// Transactional mail and an engine with tracking off carry no tracking.
+// Transactional mail and an engine with tracking off carry no tracking. The
+// transactional mail is a campaign's: a sequence's mail is marketing whatever
+// its templates declare.
 func TestNoTrackingForTransactionalOrWhenOff(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -253,6 +255,10 @@ func TestNoTrackingForTransactionalOrWhenOff(t *testing.T) {
 			p := trackedPlan()
 			for i := range p.Templates {
 				p.Templates[i].Class = tc.class
+			}
+			if tc.class == plan.ClassTransactional {
+				p.Sequences = nil
+				p.Campaigns = []plan.Campaign{{Name: "restock_notice", Segment: "restock_waitlist", Template: "week1", Sender: "warehouse", Class: plan.ClassTransactional}}
 			}
 			p.Finalize()
 			nb.apply(t, p)

@@ -306,11 +306,17 @@ func ownerAddress(c *wfContact, field string) string {
 	return s
 }
 
-// sendClass is the mail class of a workflow's send step: transactional for a
-// transactional workflow, else its template's.
+// sendClass is the mail class of a workflow's send step: the workflow's, as
+// the compiler resolved it (a promotional type is marketing), whatever its
+// template declares; the compiler says so when they differ ("sends template
+// ... as marketing mail"). The template's only for a plan without a
+// workflow class. (It used to be the template's unless the workflow was
+// transactional: a transactional template sent by a marketing workflow went
+// out as transactional mail, past the consent, caps and unsubscribes a
+// policy lets only transactional mail bypass.)
 func (w *workflow) sendClass(p *plan.Plan, step string) string {
-	if w.p.Class == plan.ClassTransactional {
-		return plan.ClassTransactional
+	if w.p.Class != "" {
+		return w.p.Class
 	}
 	for _, st := range w.p.Steps {
 		if st.Name == step {
