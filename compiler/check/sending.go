@@ -33,6 +33,12 @@ func (c *checker) policy(p *ir.Policy) {
 			c.errorf(f.Per.Content(), "%s: frequency_cap per must be longer than 0", owner)
 		}
 	}
+	if g := p.AudienceGrowthWarnPercent; g != nil && p.Name.Value != "default" {
+		// campaignctl diff compares segments, which belong to no policy: it
+		// reads the default policy's threshold only.
+		c.errorf(g.Range, "%s: audience_growth_warn_percent is read from the policy named \"default\" only", owner).Detail =
+			"campaignctl diff warns when a segment grows by more than the default policy's percentage; a segment is not tied to one policy, so this value would never be used. Move it to policy \"default\"."
+	}
 	c.eventRetention(owner, p)
 }
 
