@@ -60,6 +60,9 @@ func (c *checker) workflow(w *ir.Workflow) {
 		} else if usable(t.Filter) {
 			c.checkCEL(celUse{owner: "trigger filter of " + owner, expr: t.Filter, env: me, scope: scopeEvent, event: ev, detail: workflowCELDetail})
 		}
+		if usable(t.Event) {
+			c.unusedTriggerAttrs(owner, t)
+		}
 		c.duration(owner, "trigger window", t.Window, false)
 		c.duration(owner, "trigger inactive_for", t.InactiveFor, false)
 		c.triggerWindow("trigger of "+owner, "window", t.Window)
@@ -270,4 +273,52 @@ func (c *checker) engagement(owner string, e *ir.Engagement, g *stepGraph, branc
 		c.errorf(e.Step.Content(), "%s: engagement step %q never runs before this branch", owner, e.Step.Value).Detail =
 			"The branch tests what the contact did with that email, so the email must have been sent on the way to the branch. Test an earlier send step."
 	}
+}
+
+// unusedTriggerAttrs refuses a trigger attribute its event does not use
+// (plan.TriggerUses): `threshold = 3` on a page_view trigger would validate
+// and enroll on the first page view.
+func (c *checker) unusedTriggerAttrs(owner string, t *ir.Trigger) {
+	ev := t.Event.Value
+	uses := plan.TriggerUses(ev)
+	var used []string
+	for _, a := range []string{"topic", "threshold", "window", "inactive_for", "field"} {
+		if uses[a] {
+			used = append(used, a)
+		}
+	}
+	says := "uses none of topic, threshold, window, inactive_for and field"
+	if len(used) > 0 {
+		says = "uses " + strings.Join(used, " and ") + " only"
+	}
+	for _, a := range []struct {
+		name string
+		set  bool
+		at   ir.Range
+	}{
+		{"topic", t.Topic != nil, rangeOf(t.Topic)},
+		{"threshold", t.Threshold != nil, floatRange(t.Threshold)},
+		{"window", t.Window != nil, rangeOf(t.Window)},
+		{"inactive_for", t.InactiveFor != nil, rangeOf(t.InactiveFor)},
+		{"field", t.Field != nil, rangeOf(t.Field)},
+	} {
+		if a.set && !uses[a.name] {
+			c.errorf(a.at, "trigger of %s: event %s does not use %s", owner, ev, a.name).Detail =
+				fmt.Sprintf("The %s trigger %s; %s would be ignored. Remove it, or pick the trigger that reads it (threshold and window: engagement_threshold; threshold and field: metric_threshold; inactive_for: inactivity; field: date_field or purchase_cycle; topic: an event trigger).", ev, says, a.name)
+		}
+	}
+}
+
+func rangeOf(s *ir.String) ir.Range {
+	if s == nil {
+		return ir.Range{}
+	}
+	return s.Range
+}
+
+func floatRange(f *ir.Float) ir.Range {
+	if f == nil {
+		return ir.Range{}
+	}
+	return f.Range
 }

@@ -154,6 +154,28 @@ var StateTriggers = map[string]bool{
 	"date_field": true, "purchase_cycle": true, "segment_entry": true,
 }
 
+// TriggerUses names, per trigger event, which of the trigger attributes
+// topic, threshold, window, inactive_for and field the runtime reads
+// (runtime/engine's triggerFilter for state triggers; the stored events'
+// topic for the others). The compiler refuses any other of the five on that
+// trigger: it would validate and do nothing. segment, filter and (for event
+// triggers) property apply to every trigger.
+func TriggerUses(event string) map[string]bool {
+	switch event {
+	case "metric_threshold":
+		return map[string]bool{"field": true, "threshold": true}
+	case "engagement_threshold":
+		return map[string]bool{"window": true, "threshold": true}
+	case "inactivity":
+		return map[string]bool{"inactive_for": true}
+	case "date_field", "purchase_cycle":
+		return map[string]bool{"field": true}
+	case "segment_entry":
+		return map[string]bool{}
+	}
+	return map[string]bool{"topic": true}
+}
+
 // EventProperty is one declared property of a trigger's event: its name in
 // the event's "properties" object and its type (a model field's types).
 type EventProperty struct {
