@@ -29,7 +29,8 @@ type Policy struct {
 	Name string `json:"name"`
 	// DailyQuota is the most messages one sender may send per day (0 = none).
 	DailyQuota int `json:"daily_quota,omitempty"`
-	// RatePerMinute caps sends per minute across the daemon (0 = none).
+	// RatePerMinute caps each sender's messages per minute, across every
+	// replica (0 = none).
 	RatePerMinute int `json:"rate_per_minute,omitempty"`
 	// QuietHours, in the contact's time zone: no marketing mail from Start to End
 	// ("21:00" to "08:00").
