@@ -111,6 +111,9 @@ months the events fall in; the database is migrated first.`, `  campaignctl even
 		fmt.Fprintln(stderr, "campaignctl events import:", err)
 		return 1
 	}
+	for _, w := range res.Warnings {
+		fmt.Fprintln(stderr, "campaignctl events import: warning:", w)
+	}
 	if *format == "json" {
 		if res.Partitions == nil {
 			res.Partitions = []string{}

@@ -48,6 +48,8 @@ type Result struct {
 	Inserted   int64    `json:"inserted"`   // events stored
 	Duplicates int64    `json:"duplicates"` // events already stored (same model, id and time)
 	Partitions []string `json:"partitions"` // monthly partitions created
+	// Warnings say what went wrong after the events were stored.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // LineError is what is wrong with one line of an import.
@@ -184,9 +186,10 @@ func Import(ctx context.Context, st *store.Store, r io.Reader, name string, opt 
 	// until autovacuum's next round (AnalyzeEventMonths says why). A role
 	// that does not own the table gets a warning from Postgres, not an
 	// error, and waits for autovacuum as before.
+	// The events are stored whatever happens here: a failure is a warning.
 	if res.Inserted >= store.AnalyzeEventsAfter {
 		if err := st.AnalyzeEventMonths(ctx, touched); err != nil {
-			return res, fmt.Errorf("importing %s: the %d events are stored; %w", name, res.Inserted, err)
+			res.Warnings = append(res.Warnings, err.Error()+" (the events are stored; autovacuum refreshes the statistics within about a minute)")
 		}
 	}
 	return res, nil
