@@ -72,9 +72,16 @@ func TestBatchPaceCountsOnlyWhatWasHandedOver(t *testing.T) {
 	for range 20 {
 		p.timed(time.Second)
 	}
-	per, _ = batchPace(4*time.Second, 16, refused(16, 4))
-	p.timed(per)
+	p.paced(4*time.Second, 16, refused(16, 4))
 	if got := p.groupLimit(); got != 5 {
 		t.Fatalf("after a batch abandoned at its fifth message: limit %d, want 5 (pace %s)", got, time.Duration(p.perMessage.Load()))
+	}
+	// A batch refused from its first message, at once: nothing was timed,
+	// and the estimate must not read it as a fast relay.
+	for range 20 {
+		p.paced(time.Millisecond, 16, refused(16, 0))
+	}
+	if got := p.groupLimit(); got != 5 {
+		t.Fatalf("after batches refused at once: limit %d, want 5 (pace %s)", got, time.Duration(p.perMessage.Load()))
 	}
 }

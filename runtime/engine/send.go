@@ -425,10 +425,7 @@ func (p *sendPass) sendGroup(sendCtx context.Context, group []job) {
 	}
 	start := time.Now()
 	errs := bm.SendBatch(sendCtx, msgs)
-	per, handed := batchPace(time.Since(start), len(msgs), errs)
-	if handed > 0 || per > time.Duration(p.perMessage.Load()) {
-		p.timed(per)
-	}
+	per, handed := p.paced(time.Since(start), len(msgs), errs)
 	if e.Metrics != nil {
 		for range handed {
 			e.Metrics.SendSeconds.Observe(per.Seconds())
@@ -459,6 +456,18 @@ func batchPace(elapsed time.Duration, n int, errs []error) (per time.Duration, h
 		handed++
 	}
 	return elapsed / time.Duration(max(handed, 1)), handed
+}
+
+// paced records a sent batch's pace (batchPace) and returns it with how
+// many messages were handed over. A batch of which none was handed over says
+// only that the relay may be slower than thought: it can slow the estimate
+// down, never speed it up.
+func (p *sendPass) paced(elapsed time.Duration, n int, errs []error) (per time.Duration, handed int) {
+	per, handed = batchPace(elapsed, n, errs)
+	if handed > 0 || per > time.Duration(p.perMessage.Load()) {
+		p.timed(per)
+	}
+	return per, handed
 }
 
 // errNoResult stands for a SendBatch that returned fewer errors than messages:
