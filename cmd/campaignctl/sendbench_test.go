@@ -429,8 +429,8 @@ func runCampaignctl(b testing.TB, bin string, env []string, args ...string) {
 // message's "." arrives, tell how many messages it received. They go to a
 // file, read only when a count is wanted. (They used to be read from a pipe
 // as smtp-sink wrote them, one line a message: the benchmark's own process
-// then woke up for nearly every message and used 6-8% of the machine during
-// serve's run and 12-18% during smtp-source's, under perf, which slowed the
+// then woke up for nearly every message and used 7% of the machine during
+// serve's run and 14% during smtp-source's, under perf, which slowed the
 // reference more than serve and inflated the ratio.)
 type smtpSink struct {
 	addr     string

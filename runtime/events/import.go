@@ -185,8 +185,8 @@ func Import(ctx context.Context, st *store.Store, r io.Reader, name string, opt 
 	// The next enrollment passes must not plan on partitions that look empty
 	// until autovacuum's next round (AnalyzeEventMonths says why). A role
 	// that does not own the table gets a warning from Postgres, not an
-	// error, and waits for autovacuum as before.
-	// The events are stored whatever happens here: a failure is a warning.
+	// error, and waits for autovacuum as before. The events are stored
+	// whatever happens here, so a failure is a warning, not Import's error.
 	if res.Inserted >= store.AnalyzeEventsAfter {
 		if err := st.AnalyzeEventMonths(ctx, touched); err != nil {
 			res.Warnings = append(res.Warnings, err.Error()+" (the events are stored; autovacuum refreshes the statistics within about a minute)")

@@ -370,8 +370,8 @@ const AnalyzeEventsAfter = 1000
 // engagement test) plans its per-contact subqueries on partitions that look
 // empty. Measured on the demo's data (4,000 leads, 18,824 events): the
 // threshold trigger's enrollment took 1.55 s with its partitions never
-// analyzed and 78 ms after ANALYZE; a daemon's first pass after `events
-// import` ran it the slow way. ANALYZE samples, so its cost per partition is
+// analyzed and 78 ms after ANALYZE; a daemon started right after make
+// demo's `events import` ran it in 4.9 s. ANALYZE samples, so its cost per partition is
 // bounded whatever the size; only the partitions written to are read.
 func (s *Store) AnalyzeEventMonths(ctx context.Context, months map[string]bool) error {
 	if len(months) == 0 {
