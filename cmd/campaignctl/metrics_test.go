@@ -29,7 +29,14 @@ func TestMetricsLiveScrapePassesPromtool(t *testing.T) {
 	bin := buildKillBinary(t)
 	port := freePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	d := startProcess(t, 20*time.Second, append(os.Environ(), "CAMPAIGNCTL_SECRET=metrics-test-secret-0123456789"),
+	// Without $GOGC, so the daemon's own garbage collector target shows.
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GOGC=") {
+			env = append(env, kv)
+		}
+	}
+	d := startProcess(t, 20*time.Second, append(env, "CAMPAIGNCTL_SECRET=metrics-test-secret-0123456789"),
 		bin, "serve", "--db", e.url, "--smtp", e.addr, "--listen", fmt.Sprintf("127.0.0.1:%d", port),
 		"--interval", "20ms", "--public-url", base, "--clock-start", "2026-12-02T00:00:00Z", "--clock-speed", "1000000",
 		// Every scrape reads the store: a scrape before the first enrollment
@@ -67,6 +74,7 @@ func TestMetricsLiveScrapePassesPromtool(t *testing.T) {
 		"campaignctl_enrollments{kind=",
 		"campaignctl_store_scrape_success 1",
 		"campaignctl_leader 1",
+		fmt.Sprintf("go_gc_gogc_percent %d\n", defaultServeGC),
 		// campaignctl_outbox_pending_messages has samples only while mail
 		// waits, which a fast send may already have drained by this scrape:
 		// TestStoreCollectorReadsTheStore checks it against seeded rows.
