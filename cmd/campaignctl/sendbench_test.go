@@ -122,6 +122,8 @@ func BenchmarkServeVsSMTPSink(b *testing.B) {
 		per(r.serveCPU, 1), per(r.servePG, 1), per(r.serveSink, 1), servePath)
 	fmt.Fprintf(&tbl, "    smtp-source %.0f µs + smtp-sink %.0f µs = %.0f µs; CPU ratio source/serve = %.3f",
 		per(r.srcCPU, 2), per(r.srcSink, 2), srcPath, srcPath/servePath)
+	fmt.Fprintf(&tbl, "\n  Postgres's CPU while smtp-source ran (background work on the reference's cores): %.2f s before, %.2f s after",
+		r.srcPG1.Seconds(), r.srcPG2.Seconds())
 	b.Logf("\n%s", tbl.String())
 	if r.profileTop != "" {
 		b.Logf("serve CPU profile (last round), go tool pprof -top -nodecount=15:\n%s", r.profileTop)
@@ -148,6 +150,10 @@ type sendResult struct {
 	// smtp-source and smtp-sink during the reference's two runs (summed).
 	servePG, serveSink time.Duration
 	srcCPU, srcSink    time.Duration
+	// Postgres's CPU while smtp-source ran (before, after): nothing of the
+	// reference's path, so any of it is background work (autovacuum, the
+	// checkpointer) taking the reference's cores.
+	srcPG1, srcPG2 time.Duration
 }
 
 func (s *sendResult) add(r sendResult) {
@@ -162,6 +168,8 @@ func (s *sendResult) add(r sendResult) {
 	s.serveSink += r.serveSink
 	s.srcCPU += r.srcCPU
 	s.srcSink += r.srcSink
+	s.srcPG1 += r.srcPG1
+	s.srcPG2 += r.srcPG2
 	s.serveRSSKiB = max(s.serveRSSKiB, r.serveRSSKiB) // the peak, not a mean
 	s.profileTop = r.profileTop
 }
@@ -174,6 +182,7 @@ func (s sendResult) mean(rounds int) sendResult {
 		src1Wall: s.src1Wall / d, src2Wall: s.src2Wall / d, serveWall: s.serveWall / d,
 		serveCPU: s.serveCPU / d, serveRSSKiB: s.serveRSSKiB, profileTop: s.profileTop,
 		servePG: s.servePG / d, serveSink: s.serveSink / d, srcCPU: s.srcCPU / d, srcSink: s.srcSink / d,
+		srcPG1: s.srcPG1 / d, srcPG2: s.srcPG2 / d,
 	}
 }
 
@@ -220,7 +229,8 @@ func runSendRound(b *testing.B, bin, source string, sink *smtpSink, n int, profi
 	var srcCPU time.Duration
 	r.src1Rate, r.src1Wall, srcCPU = runSMTPSource(b, source, sink, n)
 	r.srcCPU += srcCPU
-	r.srcSink += sample().sub(c0).sink
+	d0 := sample().sub(c0)
+	r.srcSink, r.srcPG1 = r.srcSink+d0.sink, d0.pg
 
 	profile := filepath.Join(dir, "serve.cpu.pprof")
 	args := []string{"serve", "--db", dbURL, "--smtp", sink.addr, "--listen", "",
@@ -323,7 +333,8 @@ func runSendRound(b *testing.B, bin, source string, sink *smtpSink, n int, profi
 	c2 := sample()
 	r.src2Rate, r.src2Wall, srcCPU = runSMTPSource(b, source, sink, n)
 	r.srcCPU += srcCPU
-	r.srcSink += sample().sub(c2).sink
+	d2 := sample().sub(c2)
+	r.srcSink, r.srcPG2 = r.srcSink+d2.sink, d2.pg
 
 	if st, err := os.Stat(profile); err == nil && st.Size() > 0 {
 		out, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=15", bin, profile).CombinedOutput()
