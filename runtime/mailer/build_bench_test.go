@@ -133,3 +133,25 @@ func BenchmarkBuild5KB(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDotStuff5KB frames the encoded ~5 KB message as DATA content, as
+// each message handed to the relay is.
+func BenchmarkDotStuff5KB(b *testing.B) {
+	c, err := Compile(benchTemplate())
+	if err != nil {
+		b.Fatal(err)
+	}
+	r, err := c.Render(benchData(1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	msg, err := benchMessage(r, 1).AppendBytes(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var buf []byte
+	b.SetBytes(int64(len(msg)))
+	for b.Loop() {
+		buf = appendDotStuffed(buf[:0], msg)
+	}
+}

@@ -849,7 +849,11 @@ func appendDotStuffed(dst, msg []byte) []byte {
 		} else {
 			line, msg = msg, nil
 		}
-		line = bytes.TrimSuffix(line, []byte{'\r'})
+		// Not bytes.TrimSuffix: a call per line of every message, 3% of
+		// serve's CPU in the send benchmark.
+		if n := len(line); n > 0 && line[n-1] == '\r' {
+			line = line[:n-1]
+		}
 		for {
 			// A bare CR inside the line also ends a line.
 			j := bytes.IndexByte(line, '\r')
