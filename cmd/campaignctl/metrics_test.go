@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -29,10 +30,11 @@ func TestMetricsLiveScrapePassesPromtool(t *testing.T) {
 	bin := buildKillBinary(t)
 	port := freePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	// Without $GOGC, so the daemon's own garbage collector target shows.
+	// Without $GOGC and $GOMEMLIMIT, so the daemon's own garbage collector
+	// settings show.
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "GOGC=") {
+		if !strings.HasPrefix(kv, "GOGC=") && !strings.HasPrefix(kv, "GOMEMLIMIT=") {
 			env = append(env, kv)
 		}
 	}
@@ -75,6 +77,7 @@ func TestMetricsLiveScrapePassesPromtool(t *testing.T) {
 		"campaignctl_store_scrape_success 1",
 		"campaignctl_leader 1",
 		fmt.Sprintf("go_gc_gogc_percent %d\n", defaultServeGC),
+		fmt.Sprintf("go_gc_gomemlimit_bytes %s\n", strconv.FormatFloat(float64(serveMemoryLimit(cgroupMemoryMax())), 'g', -1, 64)),
 		// campaignctl_outbox_pending_messages has samples only while mail
 		// waits, which a fast send may already have drained by this scrape:
 		// TestStoreCollectorReadsTheStore checks it against seeded rows.

@@ -11,6 +11,8 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"runtime/pprof"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -33,6 +35,9 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(defaultServeGC)
 	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(serveMemoryLimit(cgroupMemoryMax()))
+	}
 	return serveWithEnv(os.Getenv, args, stdout, stderr)
 }
 
@@ -41,10 +46,51 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 // templates, the messages of the in-flight window: 10-20 MB while sending
 // 100,000 messages), and at Go's default of 100 it collected so often that
 // the collector took about 8% of its CPU while sending. At 400 the heap may
-// grow to five times the live heap before a collection (docs/sending.md, "A
-// fifth look", has the figures). The metric go_gc_gogc_percent shows the
-// value in effect.
+// grow to five times the live heap before a collection, up to the soft
+// limit of serveMemoryLimit (docs/sending.md, "A fifth look", has the
+// figures). The metrics go_gc_gogc_percent and go_gc_gomemlimit_bytes show
+// the values in effect.
 const defaultServeGC = 400
+
+// defaultServeMemoryLimit is the daemon's soft memory limit when $GOMEMLIMIT
+// does not set one and no cgroup limit lowers it: past it the collector runs
+// as often as it must, whatever GOGC says.
+const defaultServeMemoryLimit = 512 << 20
+
+// serveMemoryLimit is the soft memory limit for a cgroup memory limit of
+// cgroupMax bytes (0: none): defaultServeMemoryLimit, or half the cgroup's
+// limit when that is lower, so a container sized for Go's default collector
+// is not killed for the heap GOGC=400 lets grow.
+func serveMemoryLimit(cgroupMax int64) int64 {
+	if cgroupMax > 0 && cgroupMax/2 < defaultServeMemoryLimit {
+		return cgroupMax / 2
+	}
+	return defaultServeMemoryLimit
+}
+
+// cgroupMemoryMax reads this process's cgroup memory limit (cgroup v2's
+// memory.max, else v1's memory.limit_in_bytes); 0 when there is none or it
+// cannot be read.
+func cgroupMemoryMax() int64 {
+	for _, f := range []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		return parseCgroupMemoryMax(string(b))
+	}
+	return 0
+}
+
+// parseCgroupMemoryMax reads a cgroup memory limit file's content: "max"
+// (v2) and v1's "no limit" (a page-rounded 2^63-1) are 0.
+func parseCgroupMemoryMax(s string) int64 {
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n <= 0 || n >= 1<<62 {
+		return 0
+	}
+	return n
+}
 
 // serveWithEnv is runServe reading its environment ($CAMPAIGNCTL_SECRET and
 // the other variables below) through getenv: the tests give each in-process
