@@ -74,6 +74,30 @@ func benchMessage(r Rendered, i int) *Message {
 	}
 }
 
+// benchRendered renders the ~5 KB template for contact 1.
+func benchRendered(b *testing.B) Rendered {
+	b.Helper()
+	c, err := Compile(benchTemplate())
+	if err != nil {
+		b.Fatal(err)
+	}
+	r, err := c.Render(benchData(1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return r
+}
+
+// benchEncoded is benchRendered's message, encoded.
+func benchEncoded(b *testing.B) []byte {
+	b.Helper()
+	raw, err := benchMessage(benchRendered(b), 1).Bytes()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return raw
+}
+
 // BenchmarkRender5KB is Compiled.Render of the ~5 KB template.
 func BenchmarkRender5KB(b *testing.B) {
 	c, err := Compile(benchTemplate())
@@ -92,16 +116,10 @@ func BenchmarkRender5KB(b *testing.B) {
 // BenchmarkAppendBytes5KB encodes the rendered ~5 KB message into a reused
 // buffer, as SMTP.Send does.
 func BenchmarkAppendBytes5KB(b *testing.B) {
-	c, err := Compile(benchTemplate())
-	if err != nil {
-		b.Fatal(err)
-	}
-	r, err := c.Render(benchData(1))
-	if err != nil {
-		b.Fatal(err)
-	}
+	r := benchRendered(b)
 	m := benchMessage(r, 1)
 	var buf []byte
+	var err error
 	b.SetBytes(int64(len(r.HTML) + len(r.Text)))
 	b.ReportAllocs()
 	for b.Loop() {
@@ -137,18 +155,7 @@ func BenchmarkBuild5KB(b *testing.B) {
 // BenchmarkDotStuff5KB frames the encoded ~5 KB message as DATA content, as
 // each message handed to the relay is.
 func BenchmarkDotStuff5KB(b *testing.B) {
-	c, err := Compile(benchTemplate())
-	if err != nil {
-		b.Fatal(err)
-	}
-	r, err := c.Render(benchData(1))
-	if err != nil {
-		b.Fatal(err)
-	}
-	msg, err := benchMessage(r, 1).AppendBytes(nil)
-	if err != nil {
-		b.Fatal(err)
-	}
+	msg := benchEncoded(b)
 	var buf []byte
 	b.SetBytes(int64(len(msg)))
 	for b.Loop() {
