@@ -472,3 +472,52 @@ func TestPostEventsRefusesWronglyTypedDeclaredProperty(t *testing.T) {
 		t.Errorf("%d events stored, want 5", n)
 	}
 }
+
+// TestPostEventsRefreshesPartitionStatistics: once a daemon stored
+// AnalyzeEventsAfter events through the API, the partitions they went to are
+// analyzed in the background, not at autovacuum's next round (turned off
+// here, so only the daemon can do it).
+func TestPostEventsRefreshesPartitionStatistics(t *testing.T) {
+	b := setup(t, &Server{EventsToken: testToken})
+	ctx := context.Background()
+	month := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	if _, err := b.st.EnsureEventPartitions(ctx, month, month); err != nil {
+		t.Fatal(err)
+	}
+	part := store.EventPartitionName(month)
+	if _, err := b.st.DB.Exec(`ALTER TABLE campaignctl.` + part + ` SET (autovacuum_enabled = false)`); err != nil {
+		t.Fatal(err)
+	}
+	reltuples := func() float64 {
+		t.Helper()
+		var r float64
+		if err := b.st.DB.Get(&r, `SELECT reltuples FROM pg_class WHERE oid = $1::regclass`, "campaignctl."+part); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	post := func(first, n int) {
+		t.Helper()
+		var body strings.Builder
+		for i := first; i < first+n; i++ {
+			fmt.Fprintf(&body, `{"type":"page_view","model":"lead","key":"%d","at":"%s","id":"e-%d"}`+"\n", i, month.Add(time.Duration(i)*time.Second).Format(time.RFC3339), i)
+		}
+		if r := b.post(t, testToken, "application/x-ndjson", strings.NewReader(body.String())); r.code != http.StatusOK {
+			t.Fatalf("status %d, body %s", r.code, r.body)
+		}
+	}
+
+	post(0, int(store.AnalyzeEventsAfter)-1)
+	time.Sleep(200 * time.Millisecond)
+	if got := reltuples(); got != -1 {
+		t.Fatalf("reltuples %v after %d events, want -1 (not analyzed below the threshold)", got, store.AnalyzeEventsAfter-1)
+	}
+	post(int(store.AnalyzeEventsAfter), 10)
+	deadline := time.Now().Add(10 * time.Second)
+	for reltuples() != float64(store.AnalyzeEventsAfter)+9 {
+		if time.Now().After(deadline) {
+			t.Fatalf("reltuples %v 10 s after %d events were stored, want %d (analyzed)", reltuples(), store.AnalyzeEventsAfter+9, store.AnalyzeEventsAfter+9)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

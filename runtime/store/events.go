@@ -381,21 +381,87 @@ func (s *Store) AnalyzeEventMonths(ctx context.Context, months map[string]bool) 
 	if err != nil {
 		return err
 	}
-	var names []string
-	dflt := false
+	names := map[string]bool{}
 	for m := range months {
-		if have[m] {
-			names = append(names, "campaignctl."+pq.QuoteIdentifier(m))
-		} else {
-			dflt = true
-		}
+		names[partitionHolding(have, m)] = true
 	}
-	if dflt {
-		names = append(names, "campaignctl.events_default")
+	return s.analyzeEventPartitions(ctx, names)
+}
+
+// partitionHolding is the partition that holds the month whose partition
+// name is m: m itself when it exists (have), else the default partition.
+func partitionHolding(have map[string]bool, m string) string {
+	if have[m] {
+		return m
 	}
-	sort.Strings(names)
-	if _, err := s.DB.ExecContext(ctx, "ANALYZE "+strings.Join(names, ", ")); err != nil {
-		return fmt.Errorf("refreshing the statistics of %s: %w", strings.Join(names, ", "), eventsError(err))
+	return "events_default"
+}
+
+// analyzeEventPartitions runs one ANALYZE of the named partitions.
+func (s *Store) analyzeEventPartitions(ctx context.Context, names map[string]bool) error {
+	list := make([]string, 0, len(names))
+	for n := range names {
+		list = append(list, "campaignctl."+pq.QuoteIdentifier(n))
+	}
+	sort.Strings(list)
+	if _, err := s.DB.ExecContext(ctx, "ANALYZE "+strings.Join(list, ", ")); err != nil {
+		return fmt.Errorf("refreshing the statistics of %s: %w", strings.Join(list, ", "), eventsError(err))
 	}
 	return nil
+}
+
+// RefreshEventStats is AnalyzeEventMonths for events that arrive batch by
+// batch (POST /v1/events): added counts, per month (EventPartitionName), the
+// events stored since the month's partition was last refreshed this way. A
+// partition is analyzed once AnalyzeEventsAfter events were added to it and
+// at least a tenth of the rows its statistics know of (autovacuum's default
+// scale factor, without waiting for autovacuum's next round), so a steady
+// stream into a large partition is not analyzed on every batch. It returns
+// the months whose partition it analyzed; the caller keeps counting the
+// others.
+func (s *Store) RefreshEventStats(ctx context.Context, added map[string]int64) (refreshed []string, err error) {
+	have, err := eventPartitions(ctx, s.DB)
+	if err != nil {
+		return nil, err
+	}
+	per := map[string]int64{}
+	for m, n := range added {
+		per[partitionHolding(have, m)] += n
+	}
+	var candidates []string
+	for p, n := range per {
+		if n >= AnalyzeEventsAfter {
+			candidates = append(candidates, p)
+		}
+	}
+	if len(candidates) == 0 {
+		return nil, nil
+	}
+	var known []struct {
+		Name      string  `db:"relname"`
+		RelTuples float64 `db:"reltuples"`
+	}
+	if err := s.DB.SelectContext(ctx, &known, q("event-partition-tuples"), pq.Array(candidates)); err != nil {
+		return nil, fmt.Errorf("reading the statistics of %s: %w", strings.Join(candidates, ", "), eventsError(err))
+	}
+	names := map[string]bool{}
+	for _, k := range known {
+		// reltuples is -1 for a partition never analyzed.
+		if k.RelTuples < 0 || float64(per[k.Name]) >= k.RelTuples/10 {
+			names[k.Name] = true
+		}
+	}
+	if len(names) == 0 {
+		return nil, nil
+	}
+	if err := s.analyzeEventPartitions(ctx, names); err != nil {
+		return nil, err
+	}
+	for m := range added {
+		if names[partitionHolding(have, m)] {
+			refreshed = append(refreshed, m)
+		}
+	}
+	sort.Strings(refreshed)
+	return refreshed, nil
 }

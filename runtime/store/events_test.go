@@ -536,3 +536,69 @@ func BenchmarkInsertEvents(b *testing.B) {
 	}
 	b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "events/s")
 }
+
+// TestRefreshEventStatsFollowsGrowth: RefreshEventStats analyzes a partition
+// once AnalyzeEventsAfter events and a tenth of its known rows were added,
+// not before, and counts a month without a partition of its own into the
+// default partition.
+func TestRefreshEventStatsFollowsGrowth(t *testing.T) {
+	t.Parallel()
+	st := migrated(t)
+	ctx := context.Background()
+	month := at("2026-11-01T00:00:00Z")
+	if _, err := st.EnsureEventPartitions(ctx, month, month); err != nil {
+		t.Fatal(err)
+	}
+	part := store.EventPartitionName(month)
+	if _, err := st.DB.Exec(`ALTER TABLE campaignctl.` + part + ` SET (autovacuum_enabled = false);
+		ALTER TABLE campaignctl.events_default SET (autovacuum_enabled = false)`); err != nil {
+		t.Fatal(err)
+	}
+	insert := func(n int, first time.Time) {
+		t.Helper()
+		if _, err := st.DB.Exec(`INSERT INTO campaignctl.events (occurred_at, model, contact_key, type)
+			SELECT $1::timestamptz + i * interval '1 second', 'lead', i::text, 'page_view' FROM generate_series(1, $2) AS i`, first, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reltuples := func(table string) float64 {
+		t.Helper()
+		var r float64
+		if err := st.DB.Get(&r, `SELECT reltuples FROM pg_class WHERE oid = $1::regclass`, "campaignctl."+table); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	refresh := func(added map[string]int64) []string {
+		t.Helper()
+		got, err := st.RefreshEventStats(ctx, added)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+
+	insert(12000, month)
+	if _, err := st.DB.Exec(`ANALYZE campaignctl.` + part); err != nil {
+		t.Fatal(err)
+	}
+	insert(1300, month.Add(24*time.Hour))
+	// 1,000 added is AnalyzeEventsAfter but less than a tenth of 12,000.
+	if got := refresh(map[string]int64{part: 1000}); len(got) != 0 || reltuples(part) != 12000 {
+		t.Errorf("1,000 added to 12,000 known: refreshed %v, reltuples %v; want none, 12000", got, reltuples(part))
+	}
+	if got := refresh(map[string]int64{part: 1300}); len(got) != 1 || got[0] != part || reltuples(part) != 13300 {
+		t.Errorf("1,300 added to 12,000 known: refreshed %v, reltuples %v; want [%s], 13300", got, reltuples(part), part)
+	}
+
+	// A month with no partition lands in events_default, never analyzed here.
+	old := at("2011-03-01T00:00:00Z")
+	oldPart := store.EventPartitionName(old)
+	insert(1100, old)
+	if got := refresh(map[string]int64{oldPart: 999}); len(got) != 0 || reltuples("events_default") != -1 {
+		t.Errorf("999 added to the default partition: refreshed %v, reltuples %v; want none, -1", got, reltuples("events_default"))
+	}
+	if got := refresh(map[string]int64{oldPart: 1100}); len(got) != 1 || got[0] != oldPart || reltuples("events_default") != 1100 {
+		t.Errorf("1,100 added to the default partition: refreshed %v, reltuples %v; want [%s], 1100", got, reltuples("events_default"), oldPart)
+	}
+}

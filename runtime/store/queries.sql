@@ -312,6 +312,13 @@ SELECT count(*) FROM campaignctl.outbox WHERE status = 'pending' AND claimed_by 
 -- name: analyze-outbox
 ANALYZE campaignctl.outbox;
 
+-- name: event-partition-tuples
+-- What the statistics know of the size of some event partitions
+-- (RefreshEventStats).
+SELECT c.relname, c.reltuples
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'campaignctl' AND c.relname = ANY($1::text[]);
+
 -- name: outbox-known-pending
 -- The pending rows the outbox's statistics know of: its row count times the
 -- frequency of status 'pending' among the most common values (0 when it is
