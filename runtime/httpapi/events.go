@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"mime"
 	"net/http"
@@ -174,7 +175,7 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if stored > 0 {
-		s.noteEventsStored(evs)
+		s.eventStats.note(s.Events, s.Log, evs)
 		if s.EventsStored != nil {
 			s.EventsStored()
 		}
@@ -209,14 +210,15 @@ type EventStatsRefresher interface {
 
 var _ EventStatsRefresher = (*store.Store)(nil)
 
-// eventStats counts, per month (store.EventPartitionName), the events POST
-// /v1/events stored since the month's partition statistics were last
-// refreshed, and runs one refresh at a time in the background. Without it a
-// burst of events through the API (a backfill, a campaign's traffic) sat in
-// partitions whose statistics said "empty" until autovacuum's next round, up
-// to a minute later, and every event-count trigger planned its per-contact
-// subqueries on that (1.55 s against 78 ms for the demo's threshold trigger:
-// store.AnalyzeEventMonths). `events import` refreshes them itself.
+// eventStats counts, per month (store.EventPartitionName), the events a
+// writer stored since the month's partition statistics were last refreshed,
+// and runs one refresh at a time in the background. Without it a burst of
+// events through the API (a backfill, a campaign's traffic) or of opens and
+// clicks after a send sat in partitions whose statistics said "empty" until
+// autovacuum's next round, up to a minute later, and every event-count
+// trigger planned its per-contact subqueries on that (1.55 s against 78 ms
+// for the demo's threshold trigger: store.AnalyzeEventMonths). `events
+// import` refreshes them itself. The zero value is ready to use.
 type eventStats struct {
 	mu         sync.Mutex
 	added      map[string]int64
@@ -227,52 +229,49 @@ type eventStats struct {
 // eventStatsTimeout bounds one refresh.
 const eventStatsTimeout = time.Minute
 
-// noteEventsStored counts a stored batch and, once AnalyzeEventsAfter
-// events came in since the last check and none is running, starts a refresh.
-// A batch's duplicates are counted too: an estimate, which only makes a
-// refresh come a little early.
-func (s *Server) noteEventsStored(evs []store.Event) {
-	ref, ok := s.Events.(EventStatsRefresher)
+// note counts a stored batch and, once AnalyzeEventsAfter events came in
+// since the last check and none is running, starts a refresh through st when
+// it is an EventStatsRefresher. A batch's duplicates are counted too: an
+// estimate, which only makes a refresh come a little early.
+func (es *eventStats) note(st any, log *slog.Logger, evs []store.Event) {
+	ref, ok := st.(EventStatsRefresher)
 	if !ok {
 		return
 	}
-	st := &s.eventStats
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.added == nil {
-		st.added = map[string]int64{}
+	es.mu.Lock()
+	defer es.mu.Unlock()
+	if es.added == nil {
+		es.added = map[string]int64{}
 	}
 	for _, e := range evs {
-		st.added[store.EventPartitionName(e.OccurredAt)]++
+		es.added[store.EventPartitionName(e.OccurredAt)]++
 	}
-	st.sinceCheck += int64(len(evs))
-	if st.running || st.sinceCheck < store.AnalyzeEventsAfter {
+	es.sinceCheck += int64(len(evs))
+	if es.running || es.sinceCheck < store.AnalyzeEventsAfter {
 		return
 	}
-	st.running, st.sinceCheck = true, 0
-	added := maps.Clone(st.added)
-	go s.refreshEventStats(ref, added)
+	es.running, es.sinceCheck = true, 0
+	go es.refresh(ref, log, maps.Clone(es.added))
 }
 
-// refreshEventStats runs one refresh and forgets the counts of the months it
+// refresh runs one refresh and forgets the counts of the months it
 // refreshed; on failure the counts stay, and a later batch tries again.
-func (s *Server) refreshEventStats(ref EventStatsRefresher, added map[string]int64) {
+func (es *eventStats) refresh(ref EventStatsRefresher, log *slog.Logger, added map[string]int64) {
 	ctx, cancel := context.WithTimeout(context.Background(), eventStatsTimeout)
 	defer cancel()
 	refreshed, err := ref.RefreshEventStats(ctx, added)
-	st := &s.eventStats
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	st.running = false
+	es.mu.Lock()
+	defer es.mu.Unlock()
+	es.running = false
 	if err != nil {
-		if s.Log != nil {
-			s.Log.Warn("POST /v1/events: refreshing the event partitions' statistics failed; autovacuum refreshes them within about a minute", "err", err)
+		if log != nil {
+			log.Warn("refreshing the event partitions' statistics failed; autovacuum refreshes them within about a minute", "err", err)
 		}
 		return
 	}
 	for _, m := range refreshed {
-		if st.added[m] -= added[m]; st.added[m] <= 0 {
-			delete(st.added, m)
+		if es.added[m] -= added[m]; es.added[m] <= 0 {
+			delete(es.added, m)
 		}
 	}
 }

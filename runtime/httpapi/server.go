@@ -69,7 +69,7 @@ type Server struct {
 	// triggers that read them run now rather than at the next interval.
 	EventsStored func()
 	// eventStats counts what POST /v1/events stored for the partitions'
-	// statistics refresh (noteEventsStored).
+	// statistics refresh.
 	eventStats eventStats
 
 	// Tracker records opens (GET /o/<token>) and clicks (GET /c/<token>),

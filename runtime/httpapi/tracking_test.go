@@ -464,3 +464,42 @@ func BenchmarkTrackingEndpoints(b *testing.B) {
 		})
 	}
 }
+
+// TestTrackerRefreshesPartitionStatistics: the opens and clicks of a send
+// come in thousands at a time, and the engagement triggers read them; the
+// tracker refreshes the partitions' statistics as POST /v1/events does
+// (autovacuum off on the partition, so only the tracker can).
+func TestTrackerRefreshesPartitionStatistics(t *testing.T) {
+	r := setupTracking(t, TrackerOptions{})
+	ctx := context.Background()
+	if _, err := r.st.EnsureEventPartitions(ctx, sentAt, sentAt); err != nil {
+		t.Fatal(err)
+	}
+	part := store.EventPartitionName(sentAt)
+	if _, err := r.st.DB.Exec(`ALTER TABLE campaignctl.` + part + ` SET (autovacuum_enabled = false)`); err != nil {
+		t.Fatal(err)
+	}
+	reltuples := func() float64 {
+		t.Helper()
+		var v float64
+		if err := r.st.DB.Get(&v, `SELECT reltuples FROM pg_class WHERE oid = $1::regclass`, "campaignctl."+part); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	batch := make([]store.Event, store.AnalyzeEventsAfter)
+	for i := range batch {
+		batch[i] = store.Event{OccurredAt: sentAt.Add(time.Duration(i) * time.Second), Model: "lead", ContactKey: fmt.Sprint(i), Type: "open", Campaign: "restock_nurture"}
+	}
+	if got := reltuples(); got != -1 {
+		t.Fatalf("reltuples %v before the opens, want -1", got)
+	}
+	r.tr.write(ctx, batch)
+	deadline := time.Now().Add(10 * time.Second)
+	for reltuples() != float64(len(batch)) {
+		if time.Now().After(deadline) {
+			t.Fatalf("reltuples %v 10 s after %d opens were stored, want %d (analyzed)", reltuples(), len(batch), len(batch))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
