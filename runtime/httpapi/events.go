@@ -202,8 +202,8 @@ func (s *Server) storeEvents(ctx context.Context, evs []store.Event) (int64, err
 
 // EventStatsRefresher refreshes the planner statistics of the event
 // partitions that stored events grew enough (store.Store.RefreshEventStats):
-// an EventStore that implements it gets it called after POST /v1/events
-// stored events.
+// an EventStore (or the Tracker's EventInserter) that implements it gets it
+// called as POST /v1/events (or the tracker) stores events (eventStats).
 type EventStatsRefresher interface {
 	RefreshEventStats(ctx context.Context, added map[string]int64) (refreshed []string, err error)
 }

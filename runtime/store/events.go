@@ -411,7 +411,7 @@ func (s *Store) analyzeEventPartitions(ctx context.Context, names map[string]boo
 }
 
 // RefreshEventStats is AnalyzeEventMonths for events that arrive batch by
-// batch (POST /v1/events): added counts, per month (EventPartitionName), the
+// batch (POST /v1/events, opens and clicks): added counts, per month (EventPartitionName), the
 // events stored since the month's partition was last refreshed this way. A
 // partition is analyzed once AnalyzeEventsAfter events were added to it and
 // at least a tenth of the rows its statistics know of (autovacuum's default
