@@ -399,6 +399,43 @@ func TestAppendDotStuffed(t *testing.T) {
 	}
 }
 
+// dotStuffedOracle is appendDotStuffed written the obvious way: every line
+// break (CRLF, bare CR, bare LF) becomes CRLF, the last line gets one, a
+// line starting with "." gets another, and ".\r\n" ends the content.
+func dotStuffedOracle(msg []byte) string {
+	s := strings.ReplaceAll(string(msg), "\r\n", "\n")
+	s = strings.ReplaceAll(s, "\r", "\n")
+	if s != "" && !strings.HasSuffix(s, "\n") {
+		s += "\n"
+	}
+	var b strings.Builder
+	for _, line := range strings.SplitAfter(s, "\n") {
+		if line == "" {
+			continue
+		}
+		if line[0] == '.' {
+			b.WriteByte('.')
+		}
+		b.WriteString(strings.TrimSuffix(line, "\n"))
+		b.WriteString("\r\n")
+	}
+	return b.String() + ".\r\n"
+}
+
+// FuzzAppendDotStuffed holds the one-pass DATA framing to the oracle.
+func FuzzAppendDotStuffed(f *testing.F) {
+	for _, s := range []string{"", "a", "a\r\n", ".a\r\n..b\nc.", "a\rb\r\n.c", "\r\r\n\n.\r.", "x\r"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		prefix := []byte("MAIL FROM:<a@b>\r\n")
+		got := appendDotStuffed(append([]byte(nil), prefix...), msg)
+		if want := string(prefix) + dotStuffedOracle(msg); string(got) != want {
+			t.Fatalf("appendDotStuffed(%q) = %q, want %q", msg, got, want)
+		}
+	})
+}
+
 func TestSplitEnhanced(t *testing.T) {
 	tests := []struct {
 		code           int
