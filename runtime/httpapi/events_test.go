@@ -473,29 +473,36 @@ func TestPostEventsRefusesWronglyTypedDeclaredProperty(t *testing.T) {
 	}
 }
 
+// quietPartition creates month's event partition with autovacuum off, so
+// only the daemon can refresh its statistics, and returns a reader of what
+// they say of its size (reltuples; -1 until analyzed).
+func quietPartition(t *testing.T, st *store.Store, month time.Time) func() float64 {
+	t.Helper()
+	if _, err := st.EnsureEventPartitions(context.Background(), month, month); err != nil {
+		t.Fatal(err)
+	}
+	part := "campaignctl." + store.EventPartitionName(month)
+	if _, err := st.DB.Exec(`ALTER TABLE ` + part + ` SET (autovacuum_enabled = false)`); err != nil {
+		t.Fatal(err)
+	}
+	return func() float64 {
+		t.Helper()
+		var r float64
+		if err := st.DB.Get(&r, `SELECT reltuples FROM pg_class WHERE oid = $1::regclass`, part); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+}
+
 // TestPostEventsRefreshesPartitionStatistics: once a daemon stored
 // AnalyzeEventsAfter events through the API, the partitions they went to are
 // analyzed in the background, not at autovacuum's next round (turned off
 // here, so only the daemon can do it).
 func TestPostEventsRefreshesPartitionStatistics(t *testing.T) {
 	b := setup(t, &Server{EventsToken: testToken})
-	ctx := context.Background()
 	month := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	if _, err := b.st.EnsureEventPartitions(ctx, month, month); err != nil {
-		t.Fatal(err)
-	}
-	part := store.EventPartitionName(month)
-	if _, err := b.st.DB.Exec(`ALTER TABLE campaignctl.` + part + ` SET (autovacuum_enabled = false)`); err != nil {
-		t.Fatal(err)
-	}
-	reltuples := func() float64 {
-		t.Helper()
-		var r float64
-		if err := b.st.DB.Get(&r, `SELECT reltuples FROM pg_class WHERE oid = $1::regclass`, "campaignctl."+part); err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
+	reltuples := quietPartition(t, b.st, month)
 	post := func(first, n int) {
 		t.Helper()
 		var body strings.Builder

@@ -472,21 +472,7 @@ func BenchmarkTrackingEndpoints(b *testing.B) {
 func TestTrackerRefreshesPartitionStatistics(t *testing.T) {
 	r := setupTracking(t, TrackerOptions{})
 	ctx := context.Background()
-	if _, err := r.st.EnsureEventPartitions(ctx, sentAt, sentAt); err != nil {
-		t.Fatal(err)
-	}
-	part := store.EventPartitionName(sentAt)
-	if _, err := r.st.DB.Exec(`ALTER TABLE campaignctl.` + part + ` SET (autovacuum_enabled = false)`); err != nil {
-		t.Fatal(err)
-	}
-	reltuples := func() float64 {
-		t.Helper()
-		var v float64
-		if err := r.st.DB.Get(&v, `SELECT reltuples FROM pg_class WHERE oid = $1::regclass`, "campaignctl."+part); err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
+	reltuples := quietPartition(t, r.st, sentAt)
 	batch := make([]store.Event, store.AnalyzeEventsAfter)
 	for i := range batch {
 		batch[i] = store.Event{OccurredAt: sentAt.Add(time.Duration(i) * time.Second), Model: "lead", ContactKey: fmt.Sprint(i), Type: "open", Campaign: "restock_nurture"}
