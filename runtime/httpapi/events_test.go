@@ -520,10 +520,10 @@ func TestPostEventsRefreshesPartitionStatistics(t *testing.T) {
 		t.Fatalf("reltuples %v after %d events, want -1 (not analyzed below the threshold)", got, store.AnalyzeEventsAfter-1)
 	}
 	post(int(store.AnalyzeEventsAfter), 10)
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for reltuples() != float64(store.AnalyzeEventsAfter)+9 {
 		if time.Now().After(deadline) {
-			t.Fatalf("reltuples %v 10 s after %d events were stored, want %d (analyzed)", reltuples(), store.AnalyzeEventsAfter+9, store.AnalyzeEventsAfter+9)
+			t.Fatalf("reltuples %v 30 s after %d events were stored, want %d (analyzed)", reltuples(), store.AnalyzeEventsAfter+9, store.AnalyzeEventsAfter+9)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
