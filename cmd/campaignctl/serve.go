@@ -328,6 +328,7 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 		return 1
 	}
 	defer st.Close()
+	st.Log = log
 	st.SetMaxConns(*dbConns)
 	// Forgotten people are on the suppression list as keyed hashes: without
 	// their key this daemon could not recognise them, so it does not start.

@@ -9,11 +9,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
-	"maps"
 	"mime"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/campaignctl/campaignctl/internal/bearer"
@@ -174,11 +171,8 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 		writeEventsError(w, http.StatusServiceUnavailable, "could not store the events, nothing was stored; send the same batch again later (events with an \"id\" are stored once)")
 		return
 	}
-	if stored > 0 {
-		s.eventStats.note(s.Events, s.Log, evs)
-		if s.EventsStored != nil {
-			s.EventsStored()
-		}
+	if stored > 0 && s.EventsStored != nil {
+		s.EventsStored()
 	}
 	writeJSON(w, http.StatusOK, eventsResponse{Received: len(evs), Stored: stored, Duplicates: int64(len(evs)) - stored})
 }
@@ -198,82 +192,6 @@ func (s *Server) storeEvents(ctx context.Context, evs []store.Event) (int64, err
 		}
 	}
 	return s.Events.InsertEvents(ctx, evs)
-}
-
-// EventStatsRefresher refreshes the planner statistics of the event
-// partitions that stored events grew enough (store.Store.RefreshEventStats):
-// an EventStore (or the Tracker's EventInserter) that implements it gets it
-// called as POST /v1/events (or the tracker) stores events (eventStats).
-type EventStatsRefresher interface {
-	RefreshEventStats(ctx context.Context, added map[string]int64) (refreshed []string, err error)
-}
-
-var _ EventStatsRefresher = (*store.Store)(nil)
-
-// eventStats counts, per month (store.EventPartitionName), the events a
-// writer stored since the month's partition statistics were last refreshed,
-// and runs one refresh at a time in the background. Without it a burst of
-// events through the API (a backfill, a campaign's traffic) or of opens and
-// clicks after a send sat in partitions whose statistics said "empty" until
-// autovacuum's next round, up to a minute later, and every event-count
-// trigger planned its per-contact subqueries on that (1.55 s against 78 ms
-// for the demo's threshold trigger: store.AnalyzeEventMonths). `events
-// import` refreshes them itself. The zero value is ready to use.
-type eventStats struct {
-	mu         sync.Mutex
-	added      map[string]int64
-	sinceCheck int64 // events counted since the last refresh started
-	running    bool
-}
-
-// eventStatsTimeout bounds one refresh.
-const eventStatsTimeout = time.Minute
-
-// note counts a stored batch and, once AnalyzeEventsAfter events came in
-// since the last check and none is running, starts a refresh through st when
-// it is an EventStatsRefresher. A batch's duplicates are counted too: an
-// estimate, which only makes a refresh come a little early.
-func (es *eventStats) note(st any, log *slog.Logger, evs []store.Event) {
-	ref, ok := st.(EventStatsRefresher)
-	if !ok {
-		return
-	}
-	es.mu.Lock()
-	defer es.mu.Unlock()
-	if es.added == nil {
-		es.added = map[string]int64{}
-	}
-	for _, e := range evs {
-		es.added[store.EventPartitionName(e.OccurredAt)]++
-	}
-	es.sinceCheck += int64(len(evs))
-	if es.running || es.sinceCheck < store.AnalyzeEventsAfter {
-		return
-	}
-	es.running, es.sinceCheck = true, 0
-	go es.refresh(ref, log, maps.Clone(es.added))
-}
-
-// refresh runs one refresh and forgets the counts of the months it
-// refreshed; on failure the counts stay, and a later batch tries again.
-func (es *eventStats) refresh(ref EventStatsRefresher, log *slog.Logger, added map[string]int64) {
-	ctx, cancel := context.WithTimeout(context.Background(), eventStatsTimeout)
-	defer cancel()
-	refreshed, err := ref.RefreshEventStats(ctx, added)
-	es.mu.Lock()
-	defer es.mu.Unlock()
-	es.running = false
-	if err != nil {
-		if log != nil {
-			log.Warn("refreshing the event partitions' statistics failed; autovacuum refreshes them within about a minute", "err", err)
-		}
-		return
-	}
-	for _, m := range refreshed {
-		if es.added[m] -= added[m]; es.added[m] <= 0 {
-			delete(es.added, m)
-		}
-	}
 }
 
 // batchErrorResponse lists one problem per field of every bad line.

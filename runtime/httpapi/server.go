@@ -68,9 +68,6 @@ type Server struct {
 	// EventsStored, if set, is called after a request stored new events, so the
 	// triggers that read them run now rather than at the next interval.
 	EventsStored func()
-	// eventStats counts what POST /v1/events stored for the partitions'
-	// statistics refresh.
-	eventStats eventStats
 
 	// Tracker records opens (GET /o/<token>) and clicks (GET /c/<token>),
 	// tracking.go; without it (or Links) those routes answer 404.

@@ -58,7 +58,6 @@ const (
 type Tracker struct {
 	store         EventInserter
 	log           *slog.Logger
-	stats         eventStats // the partitions' statistics refresh
 	flushEvery    time.Duration
 	maxBatch      int
 	MachineWindow time.Duration
@@ -173,7 +172,6 @@ func (t *Tracker) write(ctx context.Context, batch []store.Event) {
 		_, err = t.store.InsertEvents(wctx, batch)
 		cancel()
 		if err == nil {
-			t.stats.note(t.store, t.log, batch)
 			return
 		}
 	}

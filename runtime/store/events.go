@@ -11,8 +11,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -77,6 +79,9 @@ func (s *Store) InsertEvents(ctx context.Context, events []Event) (inserted int6
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("storing events: committing: %w", err)
+	}
+	if n > 0 {
+		s.noteEventsStored(events)
 	}
 	return n, nil
 }
@@ -410,8 +415,78 @@ func (s *Store) analyzeEventPartitions(ctx context.Context, names map[string]boo
 	return nil
 }
 
+// eventGrowth counts, per month (EventPartitionName), the events InsertEvents
+// stored since the month's partition statistics were last refreshed, and
+// runs one refresh at a time in the background. Without it a burst of events
+// through the API (a backfill, a campaign's traffic) or of opens and clicks
+// after a send sat in partitions whose statistics said "empty" until
+// autovacuum's next round, up to a minute later, and every event-count
+// trigger planned its per-contact subqueries on that (AnalyzeEventMonths
+// has the figures). `events import` (InsertEventsTx) refreshes them itself.
+type eventGrowth struct {
+	mu         sync.Mutex
+	added      map[string]int64
+	sinceCheck int64 // events counted since the last refresh started
+	running    bool
+}
+
+// eventStatsTimeout bounds one background refresh.
+const eventStatsTimeout = time.Minute
+
+// noteEventsStored counts a stored batch and, once AnalyzeEventsAfter events
+// came in since the last check and none is running, starts a refresh. A
+// batch's duplicates are counted too: an estimate, which only makes a
+// refresh come a little early.
+func (s *Store) noteEventsStored(events []Event) {
+	g := &s.eventsAdded
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.added == nil {
+		g.added = map[string]int64{}
+	}
+	var month time.Time
+	var name string
+	for _, e := range events {
+		// Batches are mostly of one month: name it once.
+		if m := monthStart(e.OccurredAt); !m.Equal(month) {
+			month, name = m, EventPartitionName(m)
+		}
+		g.added[name]++
+	}
+	g.sinceCheck += int64(len(events))
+	if g.running || g.sinceCheck < AnalyzeEventsAfter {
+		return
+	}
+	g.running, g.sinceCheck = true, 0
+	go s.refreshEventGrowth(maps.Clone(g.added))
+}
+
+// refreshEventGrowth runs one RefreshEventStats and forgets the counts of the
+// months it refreshed; on failure the counts stay, and a later batch tries
+// again.
+func (s *Store) refreshEventGrowth(added map[string]int64) {
+	ctx, cancel := context.WithTimeout(context.Background(), eventStatsTimeout)
+	defer cancel()
+	refreshed, err := s.RefreshEventStats(ctx, added)
+	g := &s.eventsAdded
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.running = false
+	if err != nil {
+		if s.Log != nil {
+			s.Log.Warn("refreshing the event partitions' statistics failed; autovacuum refreshes them within about a minute", "err", err)
+		}
+		return
+	}
+	for _, m := range refreshed {
+		if g.added[m] -= added[m]; g.added[m] <= 0 {
+			delete(g.added, m)
+		}
+	}
+}
+
 // RefreshEventStats is AnalyzeEventMonths for events that arrive batch by
-// batch (POST /v1/events, opens and clicks): added counts, per month (EventPartitionName), the
+// batch (InsertEvents: POST /v1/events, opens and clicks): added counts, per month (EventPartitionName), the
 // events stored since the month's partition was last refreshed this way. A
 // partition is analyzed once AnalyzeEventsAfter events were added to it and
 // at least a tenth of the rows its statistics know of (autovacuum's default

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"sort"
 	"strconv"
 	"strings"
@@ -66,6 +67,14 @@ type Store struct {
 	// transactions enqueued since it last refreshed the outbox's statistics
 	// (RefreshOutboxStats).
 	outboxAdded atomic.Int64
+
+	// eventsAdded counts the events InsertEvents stored, per month, for the
+	// background refresh of their partitions' statistics (RefreshEventStats).
+	eventsAdded eventGrowth
+
+	// Log, if set, gets what fails in the store's background work (the
+	// refresh of the event partitions' statistics); nil discards it.
+	Log *slog.Logger
 }
 
 // prepare returns the prepared statement of the named query. Only queries
