@@ -281,17 +281,7 @@ func (c *checker) engagement(owner string, e *ir.Engagement, g *stepGraph, branc
 func (c *checker) unusedTriggerAttrs(owner string, t *ir.Trigger) {
 	ev := t.Event.Value
 	uses := plan.TriggerUses(ev)
-	var used []string
-	for _, a := range []string{"topic", "threshold", "window", "inactive_for", "field"} {
-		if uses[a] {
-			used = append(used, a)
-		}
-	}
-	says := "uses none of topic, threshold, window, inactive_for and field"
-	if len(used) > 0 {
-		says = "uses " + strings.Join(used, " and ") + " only"
-	}
-	for _, a := range []struct {
+	attrs := []struct {
 		name string
 		set  bool
 		at   ir.Range
@@ -301,7 +291,18 @@ func (c *checker) unusedTriggerAttrs(owner string, t *ir.Trigger) {
 		{"window", t.Window != nil, rangeOf(t.Window)},
 		{"inactive_for", t.InactiveFor != nil, rangeOf(t.InactiveFor)},
 		{"field", t.Field != nil, rangeOf(t.Field)},
-	} {
+	}
+	var used []string
+	for _, a := range attrs {
+		if uses[a.name] {
+			used = append(used, a.name)
+		}
+	}
+	says := "uses none of topic, threshold, window, inactive_for and field"
+	if len(used) > 0 {
+		says = "uses " + strings.Join(used, " and ") + " only"
+	}
+	for _, a := range attrs {
 		if a.set && !uses[a.name] {
 			c.errorf(a.at, "trigger of %s: event %s does not use %s", owner, ev, a.name).Detail =
 				fmt.Sprintf("The %s trigger %s; %s would be ignored. Remove it, or pick the trigger that reads it (threshold and window: engagement_threshold; threshold and field: metric_threshold; inactive_for: inactivity; field: date_field or purchase_cycle; topic: an event trigger).", ev, says, a.name)
