@@ -44,6 +44,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/campaignctl/campaignctl/runtime/store/storetest"
 )
 
@@ -193,23 +195,8 @@ func runSendRound(b *testing.B, bin, source string, sink *smtpSink, n int, profi
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		b.Fatal(err)
 	}
-	db, dbURL := storetest.Open(b)
+	db, dbURL := setupSendCampaign(b, bin, dir, n)
 	ctx := context.Background()
-	for _, q := range []string{
-		`CREATE TABLE bench_contacts (id bigint PRIMARY KEY, email text NOT NULL, name text NOT NULL)`,
-		`INSERT INTO bench_contacts SELECT i, 'c' || i || '@example.com', 'Contact ' || i FROM generate_series(1, ` + strconv.Itoa(n) + `) AS i`,
-		`VACUUM ANALYZE bench_contacts`,
-	} {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			b.Fatalf("%s: %v", q, err)
-		}
-	}
-	campaigns := filepath.Join(dir, "campaigns")
-	writeSendCampaigns(b, campaigns)
-	plan := filepath.Join(dir, "plan.json")
-	runCampaignctl(b, bin, nil, "plan", "--no-git", "-o", plan, campaigns)
-	runCampaignctl(b, bin, nil, "migrate", "--db", dbURL)
-	runCampaignctl(b, bin, nil, "apply", "--db", dbURL, plan)
 
 	postmaster, err := postmasterPID(ctx, db)
 	if err != nil {
@@ -424,6 +411,31 @@ func serveHasFlag(b *testing.B, bin, name string) bool {
 	b.Helper()
 	out, _ := exec.Command(bin, "serve", "-h").CombinedOutput() // -h exits non-zero
 	return regexp.MustCompile(`(?m)^\s+--?` + regexp.QuoteMeta(name) + `\b`).Match(out)
+}
+
+// setupSendCampaign makes a fresh database with n contacts (c1@example.com
+// ...) and the campaign of writeSendCampaigns to all of them, planned from
+// dir/campaigns, migrated and applied with bin: what the send benchmark and
+// the kill test send.
+func setupSendCampaign(b testing.TB, bin, dir string, n int) (*sqlx.DB, string) {
+	b.Helper()
+	db, dbURL := storetest.Open(b)
+	for _, q := range []string{
+		`CREATE TABLE bench_contacts (id bigint PRIMARY KEY, email text NOT NULL, name text NOT NULL)`,
+		`INSERT INTO bench_contacts SELECT i, 'c' || i || '@example.com', 'Contact ' || i FROM generate_series(1, ` + strconv.Itoa(n) + `) AS i`,
+		`VACUUM ANALYZE bench_contacts`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			b.Fatalf("%s: %v", q, err)
+		}
+	}
+	campaigns := filepath.Join(dir, "campaigns")
+	writeSendCampaigns(b, campaigns)
+	plan := filepath.Join(dir, "plan.json")
+	runCampaignctl(b, bin, nil, "plan", "--no-git", "-o", plan, campaigns)
+	runCampaignctl(b, bin, nil, "migrate", "--db", dbURL)
+	runCampaignctl(b, bin, nil, "apply", "--db", dbURL, plan)
+	return db, dbURL
 }
 
 // runCampaignctl runs the binary and fails the benchmark unless it exits 0.

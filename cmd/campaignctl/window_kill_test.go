@@ -6,7 +6,6 @@ import (
 	"context"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -16,7 +15,6 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/campaignctl/campaignctl/runtime/mailer/smtpcapture"
-	"github.com/campaignctl/campaignctl/runtime/store/storetest"
 )
 
 // ledgerBatchDefault is serve's --ledger-batch default as `serve -h` prints
@@ -53,23 +51,8 @@ func TestKillNineSendsAtMostTheDefaultWindowTwice(t *testing.T) {
 	const contacts = 1200
 	bin := buildKillBinary(t)
 	window := ledgerBatchDefault(t, bin)
-	db, url := storetest.Open(t)
+	db, url := setupSendCampaign(t, bin, t.TempDir(), contacts)
 	ctx := context.Background()
-	for _, q := range []string{
-		`CREATE TABLE bench_contacts (id bigint PRIMARY KEY, email text NOT NULL, name text NOT NULL)`,
-		`INSERT INTO bench_contacts SELECT i, 'c' || i || '@example.com', 'Contact ' || i FROM generate_series(1, ` + strconv.Itoa(contacts) + `) AS i`,
-		`ANALYZE bench_contacts`,
-	} {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	dir := t.TempDir()
-	writeSendCampaigns(t, filepath.Join(dir, "campaigns"))
-	plan := filepath.Join(dir, "plan.json")
-	runCampaignctl(t, bin, nil, "plan", "--no-git", "-o", plan, filepath.Join(dir, "campaigns"))
-	runCampaignctl(t, bin, nil, "migrate", "--db", url)
-	runCampaignctl(t, bin, nil, "apply", "--db", url, plan)
 	slow := []string{
 		`CREATE FUNCTION public.slow_outcome() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.004); RETURN NEW; END $$`,
 		`CREATE TRIGGER slow_outcome BEFORE UPDATE ON campaignctl.outbox FOR EACH ROW
