@@ -43,9 +43,10 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 
 // defaultServeGC is the garbage collector's target (GOGC) of the daemon when
 // $GOGC does not set one. The daemon's live heap is small (the plan, the
-// templates, the messages of the in-flight window: 10-20 MB while sending
-// 100,000 messages), and at Go's default of 100 it collected so often that
-// the collector took about 8% of its CPU while sending. At 400 the heap may
+// templates, the messages of the in-flight window: 9-10 MB after each
+// collection while sending 100,000 messages, GODEBUG=gctrace=1), and at
+// Go's default of 100 it collected so often that the collector took about
+// 8% of its CPU while sending. At 400 the heap may
 // grow to five times the live heap before a collection, up to the soft
 // limit of serveMemoryLimit (docs/sending.md, "A fifth look", has the
 // figures). The metrics go_gc_gogc_percent and go_gc_gomemlimit_bytes show
