@@ -310,7 +310,17 @@ SELECT EXISTS (SELECT 1 FROM campaignctl.suppressions WHERE email_normalized = l
 SELECT count(*) FROM campaignctl.outbox WHERE status = 'pending' AND claimed_by IS NOT NULL;
 
 -- name: analyze-outbox
-ANALYZE campaignctl.outbox;
+-- Only the columns the send path, reconcile and the counts filter or join on:
+-- the planner needs their distributions (how many rows are pending, of which
+-- object and step, due when) and the table's size, which every ANALYZE
+-- refreshes. The wide text columns (addresses, keys, Message-IDs, errors) are
+-- the costly part of a full ANALYZE and tell these queries nothing. Measured
+-- on the outbox the send benchmark leaves (100,000 sent rows): 170-200 ms
+-- against 575-600 ms for a full ANALYZE; the four of a 100,000-contact
+-- materialization while it sends: 300 and 550 ms against 580 and 630 ms.
+-- Autovacuum's own analyze still refreshes every column.
+ANALYZE campaignctl.outbox (id, kind, campaign, step, variant, occurrence, class, status,
+    due_at, lease_until, claimed_by, attempts, sent_at, enrollment_id);
 
 -- name: event-partition-tuples
 -- What the statistics know of the size of some event partitions
