@@ -7,3 +7,7 @@ func (s *Store) ErasedAmongForTest(ctx context.Context, addrs []string) (int, er
 	m, err := s.erasedAmong(ctx, addrs)
 	return len(m), err
 }
+
+// InboundQueryForTest is the text of one of inbound.sql's queries, for the
+// plan tests.
+func InboundQueryForTest(name string) string { return inboundQueries[name] }

@@ -8,7 +8,8 @@ SELECT id, kind, campaign, step, variant, contact_key, email, email_normalized,
 FROM campaignctl.outbox WHERE id = $1;
 
 -- name: inbound-sent-message-by-id
--- The row that sent a Message-ID (migrations/008_inbound.sql indexes it). A
+-- The row that sent a Message-ID (outbox_message_id, a hash index since
+-- migrations/015_outbox_message_id_hash.sql). A
 -- Message-ID is (object, step, contact) and the same for a re-send, so the
 -- latest row that carries it wins.
 SELECT id, kind, campaign, step, variant, contact_key, email, email_normalized,
