@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net/mail"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -977,10 +976,7 @@ func (e *Engine) compose(l *loaded, contacts batchContacts, tg target, r store.C
 			return nil, "", err
 		}
 	}
-	to := addr
-	if name, ok := contact["name"].(string); ok && name != "" {
-		to = (&mail.Address{Name: name, Address: addr}).String()
-	}
+	toName, _ := contact["name"].(string)
 	// A campaign's Message-ID is what it always was; other kinds add their kind
 	// and the occurrence, so a re-enrollment's message is a new message.
 	idObject, idKey := tg.name, r.ContactKey
@@ -991,7 +987,8 @@ func (e *Engine) compose(l *loaded, contacts batchContacts, tg target, r store.C
 		From:            tg.sender.From,
 		ReplyTo:         e.replyTo(tg, r),
 		ReturnPath:      e.returnPath(r),
-		To:              to,
+		To:              addr,
+		ToName:          toName,
 		Subject:         out.Subject,
 		HTML:            out.HTML,
 		Text:            out.Text,

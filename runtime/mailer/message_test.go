@@ -336,3 +336,49 @@ func TestParseAddressCached(t *testing.T) {
 		t.Error("invalid address cached")
 	}
 }
+
+// plainAddrSpec lets the send path skip net/mail's parser; it may only say
+// yes to an address the parser takes as it is.
+func FuzzPlainAddrSpec(f *testing.F) {
+	for _, s := range []string{"user@example.com", "a.b+c@x-y.example", "o'brien@example.ie", ".a@example.com",
+		"a.@example.com", "a..b@example.com", "a@-x.example", "a@x..example", "a@", "@x", "a@b@c", "ü@example.com",
+		"a b@example.com", "a@[192.0.2.1]", `"a"@example.com`, "a@example.com.", "{}|~@x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if !plainAddrSpec(s) {
+			return
+		}
+		a, err := mail.ParseAddress(s)
+		if err != nil || a.Address != s || a.Name != "" {
+			t.Fatalf("plainAddrSpec(%q) but net/mail gives %+v, %v", s, a, err)
+		}
+	})
+}
+
+// A recipient given as address and name (ToName) encodes to the same bytes as
+// the name-addr the engine used to format and the message parsed back.
+func TestToNameEncodesLikeANameAddr(t *testing.T) {
+	for _, name := range []string{"Contact 1", "Zoë Ångström", "Eve\r\nBcc: x@example.com", `O"Brien, Pat`, ""} {
+		// Addresses the engine sends to: ValidateAddress accepts them.
+		for _, addr := range []string{"c1@example.com", "o'brien+x@example.ie", "user@[192.0.2.1]"} {
+			old := testMessage((&mail.Address{Name: name, Address: addr}).String(), 1)
+			m := testMessage(addr, 1)
+			m.ToName, m.MessageID = name, old.MessageID
+			want, err1 := old.Bytes()
+			got, err2 := m.Bytes()
+			if err1 != nil || err2 != nil || !bytes.Equal(got, want) {
+				t.Fatalf("name %q, address %q: %v, %v\n got %q\nwant %q", name, addr, err2, err1, got, want)
+			}
+			_, to, err := m.Envelope()
+			if err != nil || to != addr {
+				t.Fatalf("envelope recipient of %q: %q, %v", addr, to, err)
+			}
+		}
+	}
+	m := testMessage("not an address", 1)
+	m.ToName = "Somebody"
+	if _, err := m.Bytes(); err == nil || !strings.Contains(err.Error(), `recipient "not an address"`) {
+		t.Fatalf("an invalid recipient with a name: %v", err)
+	}
+}
