@@ -106,5 +106,10 @@ func (s *Store) RecordInbound(ctx context.Context, rec InboundRecord) (recorded 
 	if err := tx.Commit(); err != nil {
 		return false, fmt.Errorf("recording an inbound event: %w", err)
 	}
+	if recorded && rec.Event.Model != "" {
+		// Counted like the API's and the tracker's events, so a burst of
+		// bounces refreshes its partition's statistics too.
+		s.noteEventsStored([]Event{rec.Event})
+	}
 	return recorded, nil
 }

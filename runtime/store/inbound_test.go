@@ -73,3 +73,45 @@ func TestSentMessageByMessageIDUsesTheIndex(t *testing.T) {
 		t.Fatalf("outbox_message_id is a %s index; migration 015 makes it a hash index", method)
 	}
 }
+
+// Replies, bounces and complaints are stored one at a time by the inbound
+// listener, outside InsertEvents; they count toward the background refresh of
+// their partition's statistics all the same (autovacuum is off on the
+// partition here, so only the daemon can analyze it).
+func TestRecordInboundRefreshesPartitionStatistics(t *testing.T) {
+	st, ctx := migrated(t), t.Context()
+	month := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	if _, err := st.EnsureEventPartitions(ctx, month, month); err != nil {
+		t.Fatal(err)
+	}
+	part := "campaignctl." + store.EventPartitionName(month)
+	st.DB.MustExec(`ALTER TABLE ` + part + ` SET (autovacuum_enabled = false)`)
+	reltuples := func() float64 {
+		var r float64
+		if err := st.DB.Get(&r, `SELECT reltuples FROM pg_class WHERE oid = $1::regclass`, part); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if r := reltuples(); r != -1 {
+		t.Fatalf("a new partition has reltuples %v, want -1 (never analyzed)", r)
+	}
+	for i := range store.AnalyzeEventsAfter {
+		at := month.Add(time.Duration(i) * time.Minute)
+		recorded, err := st.RecordInbound(ctx, store.InboundRecord{
+			Event: store.Event{OccurredAt: at, Model: "customer", ContactKey: fmt.Sprint(i), Type: "bounce",
+				Campaign: "c", ExternalID: fmt.Sprintf("bounce-%d", i)},
+			Suppress: "hard_bounce", Email: fmt.Sprintf("p%d@example.com", i), Campaign: "c", Now: at,
+		})
+		if err != nil || !recorded {
+			t.Fatalf("inbound event %d: recorded %v, %v", i, recorded, err)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for reltuples() < store.AnalyzeEventsAfter {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d inbound events stored, and after 30 s the partition's reltuples is %v: its statistics were not refreshed", store.AnalyzeEventsAfter, reltuples())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
