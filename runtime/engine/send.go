@@ -63,6 +63,9 @@ type sendPass struct {
 	// restarting and the ledger retries.
 	window chan struct{}
 	sent   atomic.Int64
+	// fellBehind says the ledger recorded a row due again (given back,
+	// retried, held): the next claim starts from the beginning.
+	fellBehind atomic.Bool
 	// perMessage is the relay's recent time per message, in nanoseconds
 	// (groupLimit).
 	perMessage atomic.Int64
@@ -154,6 +157,13 @@ func (p *sendPass) run(ctx context.Context) error {
 func (p *sendPass) claim(ctx context.Context) error {
 	e := p.e
 	prefetch := cap(p.jobs)
+	// While a backlog drains, each claim starts after the last row claimed
+	// instead of stepping again over the index entries of everything sent
+	// (claim-due). One from the start finds what fell behind: every
+	// claimFromStartEvery (another replica's rows), after this pass recorded
+	// a row due again, and after any claim that came back short.
+	var cursor store.ClaimCursor
+	var fromStartAt time.Time
 	for ctx.Err() == nil {
 		// Claim only when there is room for at least half a batch, so rows do not
 		// sit claimed in memory while the relay is slow.
@@ -191,8 +201,16 @@ func (p *sendPass) claim(ctx context.Context) error {
 		// while the client sees only "context canceled", which would leave the
 		// rows claimed by a replica that no longer works on them.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		rows, err := e.Store.ClaimDue(cctx, e.Clock.Now(), e.Worker, e.Lease, room)
+		if p.fellBehind.Swap(false) || claimedAt.Sub(fromStartAt) >= claimFromStartEvery {
+			cursor, fromStartAt = store.ClaimCursor{}, claimedAt
+		}
+		rows, err := e.Store.ClaimDueAfter(cctx, e.Clock.Now(), e.Worker, e.Lease, room, cursor)
 		cancel()
+		if len(rows) < room {
+			cursor = store.ClaimCursor{}
+		} else {
+			cursor = cursor.After(rows)
+		}
 		if err != nil {
 			if p.untilIdle || ctx.Err() != nil {
 				return err
@@ -237,6 +255,11 @@ func (p *sendPass) claim(ctx context.Context) error {
 	}
 	return nil
 }
+
+// claimFromStartEvery bounds how long a row that became claimable behind the
+// claimer's cursor (given back, its lease run out, enqueued due earlier than
+// the backlog) waits while a backlog drains.
+const claimFromStartEvery = 250 * time.Millisecond
 
 // logOnce logs err unless it is the error the claimer logged last: a plan
 // that cannot load, or a database that is down, is one line per change, not
@@ -547,6 +570,11 @@ func (p *sendPass) record(ledgerCtx context.Context, results []result) {
 func (p *sendPass) recorded(batch []store.Outcome, done map[int64]bool) {
 	e := p.e
 	for _, o := range batch {
+		if o.Status == store.OutboxPending && done[o.ID] {
+			// Given back, retried or held: due again, perhaps behind the
+			// claimer's cursor.
+			p.fellBehind.Store(true)
+		}
 		if !done[o.ID] {
 			// Another replica took the row over after our lease ran out: what we did
 			// is not recorded, and if we sent it, it was sent twice.

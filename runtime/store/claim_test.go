@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -331,4 +332,118 @@ func TestCampaignEnqueuerSkipsDuplicatesAfterTheFastStart(t *testing.T) {
 	if n, err := again.Enqueue(ctx, now, now, recipients(36, 42, own)); err != nil || n != 2 {
 		t.Fatalf("re-run: %d rows new (%v), want 2 (contacts 40 and 41 only)", n, err)
 	}
+}
+
+// A claim after a cursor takes what follows it in due order and nothing
+// behind it; a claim from the start takes what fell behind (a lease run out, a
+// row enqueued due earlier), which is how the claimer finds those.
+func TestClaimAfterCursor(t *testing.T) {
+	st, ctx := migrated(t), t.Context()
+	now := time.Date(2026, 12, 5, 9, 0, 0, 0, time.UTC)
+	var batch []store.Recipient
+	for i := range 10 {
+		batch = append(batch, store.Recipient{Key: strconv.Itoa(i), Email: fmt.Sprintf("p%d@example.com", i)})
+	}
+	if n, err := st.EnqueueBatch(ctx, "c", "", "marketing", now, now, batch); err != nil || n != 10 {
+		t.Fatalf("enqueue: %d, %v", n, err)
+	}
+	var all []int64
+	if err := st.DB.Select(&all, `SELECT id FROM campaignctl.outbox ORDER BY id`); err != nil {
+		t.Fatal(err)
+	}
+
+	const short = 300 * time.Millisecond
+	a, err := st.ClaimDueAfter(ctx, now, "A", short, 4, store.ClaimCursor{})
+	if err != nil || !slices.Equal(ids(a), all[:4]) {
+		t.Fatalf("first claim: %v (%v); want %v", ids(a), err, all[:4])
+	}
+	cursor := store.ClaimCursor{}.After(a)
+	if cursor.ID != all[3] || !cursor.DueAt.Equal(now) {
+		t.Fatalf("cursor after the first claim: %+v; want row %d due %s", cursor, all[3], now)
+	}
+	b, err := st.ClaimDueAfter(ctx, now, "B", time.Minute, 4, cursor)
+	if err != nil || !slices.Equal(ids(b), all[4:8]) {
+		t.Fatalf("claim after the cursor: %v (%v); want %v", ids(b), err, all[4:8])
+	}
+	cursor = cursor.After(b)
+
+	// A's lease runs out: its rows are claimable again, behind the cursor. A
+	// row enqueued due an hour earlier is behind it too.
+	time.Sleep(short + 100*time.Millisecond)
+	if n, err := st.EnqueueBatch(ctx, "early", "", "marketing", now.Add(-time.Hour), now, []store.Recipient{{Key: "e", Email: "early@example.com"}}); err != nil || n != 1 {
+		t.Fatalf("enqueue early: %d, %v", n, err)
+	}
+	c, err := st.ClaimDueAfter(ctx, now, "B", time.Minute, 8, cursor)
+	if err != nil || !slices.Equal(ids(c), all[8:]) {
+		t.Fatalf("claim after the cursor: %v (%v); want only %v, the rows after it", ids(c), err, all[8:])
+	}
+	d, err := st.ClaimDue(ctx, now, "B", time.Minute, 8)
+	if err != nil || len(d) != 5 {
+		t.Fatalf("claim from the start: %d rows (%v); want A's 4 and the early row", len(d), err)
+	}
+	if got := ids(d)[:4]; !slices.Equal(got, all[:4]) {
+		t.Fatalf("claim from the start: %v; want A's rows %v and the early one", ids(d), all[:4])
+	}
+	for _, r := range d {
+		if r.Campaign == "early" && !r.DueAt.Equal(now.Add(-time.Hour)) {
+			t.Fatalf("the early row's DueAt is %s", r.DueAt)
+		}
+	}
+}
+
+// The point of the cursor: with the entries of 20,000 sent rows still in
+// outbox_claimable (no VACUUM since), a claim from the start steps over all
+// of them, and a claim after the cursor does not (buffers read, from the
+// plan).
+func TestClaimAfterCursorSkipsTheSentRowsEntries(t *testing.T) {
+	st, ctx := migrated(t), t.Context()
+	now := time.Date(2026, 12, 5, 9, 0, 0, 0, time.UTC)
+	const sent, pending = 20000, 5000
+	batch := make([]store.Recipient, sent+pending)
+	for i := range batch {
+		batch[i] = store.Recipient{Key: strconv.Itoa(i), Email: fmt.Sprintf("p%d@example.com", i)}
+	}
+	for i := 0; i < len(batch); i += 5000 {
+		if _, err := st.EnqueueBatch(ctx, "c", "", "marketing", now, now, batch[i:min(i+5000, len(batch))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.DB.MustExec(`ALTER TABLE campaignctl.outbox SET (autovacuum_enabled = false)`)
+	st.DB.MustExec(`UPDATE campaignctl.outbox SET status = 'sent', sent_at = $1
+		WHERE id IN (SELECT id FROM campaignctl.outbox ORDER BY id LIMIT $2)`, now, sent)
+	st.DB.MustExec(`ANALYZE campaignctl.outbox`)
+	var last int64
+	if err := st.DB.Get(&last, `SELECT id FROM campaignctl.outbox ORDER BY id LIMIT 1 OFFSET $1`, sent-1); err != nil {
+		t.Fatal(err)
+	}
+	buffers := func(afterDue, afterID any) int {
+		t.Helper()
+		tx := st.DB.MustBegin()
+		defer tx.Rollback()
+		// The worker, lease and limit as literals; now and the cursor as $1-$3.
+		q := strings.NewReplacer("$2", "'probe'", "$3", "'1 minute'", "$4", "256", "$5", "$2", "$6", "$3").Replace(store.QueryForTest("claim-due"))
+		var plan []string
+		if err := tx.Select(&plan, "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF) "+q, now, afterDue, afterID); err != nil {
+			t.Fatal(err)
+		}
+		// The index scan's line is followed by its conditions and buffers.
+		for i, line := range plan {
+			if !strings.Contains(line, "Index Scan using outbox_claimable") {
+				continue
+			}
+			for _, l := range plan[i+1:] {
+				if _, rest, ok := strings.Cut(l, "Buffers: shared hit="); ok {
+					n, _ := strconv.Atoi(strings.Fields(rest)[0])
+					return n
+				}
+			}
+		}
+		t.Fatalf("no index scan of outbox_claimable in the claim's plan:\n%s", strings.Join(plan, "\n"))
+		return 0
+	}
+	full, after := buffers(nil, nil), buffers(now, last)
+	if after*5 > full {
+		t.Fatalf("a claim after the cursor read %d buffers of outbox_claimable, one from the start %d: the cursor does not skip the sent rows' entries", after, full)
+	}
+	t.Logf("claim of 256 behind 20,000 sent rows: %d buffers from the start, %d after the cursor", full, after)
 }

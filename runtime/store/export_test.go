@@ -11,3 +11,7 @@ func (s *Store) ErasedAmongForTest(ctx context.Context, addrs []string) (int, er
 // InboundQueryForTest is the text of one of inbound.sql's queries, for the
 // plan tests.
 func InboundQueryForTest(name string) string { return inboundQueries[name] }
+
+// QueryForTest is the text of one of queries.sql's queries, for the plan
+// tests.
+func QueryForTest(name string) string { return queries[name] }

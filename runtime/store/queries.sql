@@ -79,9 +79,21 @@ WHERE name = $1 AND status = 'scheduled';
 -- based, for the whole batch at once instead of one query per message; the
 -- reason comes back, since a policy may let a class of mail other than
 -- marketing go to an unsubscribed (or blacklisted) address.
+--
+-- ($5, $6) is the claimer's cursor: the (due_at, id) of the last row it
+-- claimed, NULL for a scan from the start. A sent row leaves outbox_claimable
+-- only when VACUUM removes its entry; until then every claim from the start
+-- steps over the entries of everything sent before, in due order: 18-20 ms
+-- for an empty claim once 100,000 messages were sent, about 7 ms a claim on
+-- average while they were. The claimer starts after its cursor while a
+-- backlog drains and from the start every 250 ms and whenever a claim comes
+-- back short (store.ClaimCursor, engine's claimer), which finds what fell
+-- behind the cursor: a row given back, a lease run out, a row enqueued due
+-- earlier.
 WITH picked AS (
     SELECT id FROM campaignctl.outbox
     WHERE status = 'pending' AND due_at <= $1
+      AND (due_at, id) > (coalesce($5::timestamptz, '-infinity'), coalesce($6::bigint, 0))
       AND (lease_until IS NULL OR lease_until < clock_timestamp())
     ORDER BY due_at, id
     LIMIT $4
@@ -94,7 +106,7 @@ SET claimed_at = $1, claimed_by = $2,
     first_attempt_at = coalesce(o.first_attempt_at, $1)
 FROM picked
 WHERE o.id = picked.id
-RETURNING o.id, o.kind, o.campaign, o.step, o.variant, o.occurrence, o.class, o.email_normalized, o.contact_key, o.email, o.attempts, o.first_attempt_at,
+RETURNING o.id, o.kind, o.campaign, o.step, o.variant, o.occurrence, o.class, o.email_normalized, o.contact_key, o.email, o.attempts, o.first_attempt_at, o.due_at,
     coalesce((SELECT s.reason FROM campaignctl.suppressions s WHERE s.email_normalized = o.email_normalized), '') AS suppressed_as;
 
 -- name: renew-leases

@@ -615,6 +615,26 @@ type Claimed struct {
 	// a suppressed address is cancelled; another class goes only when its
 	// policy bypasses that reason (BypassesSuppression).
 	SuppressedAs string `db:"suppressed_as"`
+	// DueAt is when the row was due (the engine's clock): with ID, where a
+	// claim cursor stands after it.
+	DueAt time.Time `db:"due_at"`
+}
+
+// ClaimCursor is where a claim starts in the outbox's due order: after the
+// row (DueAt, ID). The zero cursor starts from the beginning.
+type ClaimCursor struct {
+	DueAt time.Time
+	ID    int64
+}
+
+// After returns the cursor past every row of rows and of c.
+func (c ClaimCursor) After(rows []Claimed) ClaimCursor {
+	for _, r := range rows {
+		if r.DueAt.After(c.DueAt) || r.DueAt.Equal(c.DueAt) && r.ID > c.ID || c.ID == 0 {
+			c = ClaimCursor{DueAt: r.DueAt, ID: r.ID}
+		}
+	}
+	return c
 }
 
 // Suppressed reports whether the address was on the suppression list at
@@ -633,8 +653,19 @@ const (
 // ClaimDue claims up to limit rows due at now (the engine's clock) for worker,
 // leased for lease on the database's clock, reclaiming rows whose lease expired.
 func (s *Store) ClaimDue(ctx context.Context, now time.Time, worker string, lease time.Duration, limit int) ([]Claimed, error) {
+	return s.ClaimDueAfter(ctx, now, worker, lease, limit, ClaimCursor{})
+}
+
+// ClaimDueAfter is ClaimDue for the rows after the cursor in due order only
+// (all of them for the zero cursor). A row that becomes claimable behind the
+// cursor is claimed by the next claim from the start.
+func (s *Store) ClaimDueAfter(ctx context.Context, now time.Time, worker string, lease time.Duration, limit int, after ClaimCursor) ([]Claimed, error) {
+	var afterDue, afterID any
+	if after.ID != 0 {
+		afterDue, afterID = after.DueAt, after.ID
+	}
 	var out []Claimed
-	if err := s.selectPrepared(ctx, &out, "claim-due", now, worker, interval(lease), limit); err != nil {
+	if err := s.selectPrepared(ctx, &out, "claim-due", now, worker, interval(lease), limit, afterDue, afterID); err != nil {
 		return nil, fmt.Errorf("claiming due messages: %w", err)
 	}
 	// The claim's suppression check matches addresses; a forgotten one is on
