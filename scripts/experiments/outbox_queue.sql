@@ -45,9 +45,9 @@ END LOOP; END $$;
 \timing off
 ANALYZE campaignctl.x_ob; ANALYZE campaignctl.y_ob; ANALYZE campaignctl.x_q;
 \timing on
--- send loop: current (claim 256, two outcome writes of 128)
-DO $$ DECLARE nb int := 0; ids bigint[]; t0 timestamptz; tc interval := '0'; tout interval := '0'; BEGIN LOOP
-  t0 := clock_timestamp();
+-- Each design's claim (256 rows, returns their ids) and outcome (the ids
+-- recorded sent), and one driver that times them.
+CREATE FUNCTION pg_temp.claim_current() RETURNS bigint[] LANGUAGE sql AS $$
   WITH picked AS (SELECT id FROM campaignctl.x_ob WHERE status='pending' AND due_at <= now()
       AND (lease_until IS NULL OR lease_until < clock_timestamp()) ORDER BY due_at, id LIMIT 256 FOR UPDATE SKIP LOCKED),
   c AS (UPDATE campaignctl.x_ob o SET claimed_at = now(), claimed_by = 'w', lease_until = clock_timestamp() + '5 min',
@@ -55,44 +55,44 @@ DO $$ DECLARE nb int := 0; ids bigint[]; t0 timestamptz; tc interval := '0'; tou
     FROM picked WHERE o.id = picked.id
     RETURNING o.id, o.kind, o.campaign, o.step, o.email_normalized, o.contact_key, o.email, o.attempts,
       coalesce((SELECT s.reason FROM campaignctl.suppressions s WHERE s.email_normalized = o.email_normalized), '') AS sup)
-  SELECT array_agg(id ORDER BY id) INTO ids FROM c;
-  tc := tc + (clock_timestamp() - t0);
-  nb := nb + 1;
-  IF nb IN (2, 100, 190) THEN RAISE NOTICE 'claim %: %', nb, clock_timestamp() - t0; END IF;
-  EXIT WHEN ids IS NULL;
-  t0 := clock_timestamp();
-  FOR h IN 0..1 LOOP
-    UPDATE campaignctl.x_ob o SET status = 'sent', sent_at = now(), message_id = md5(o.id::text)||'@example.com',
-      template_hash = 'h', last_smtp = '250', lease_until = NULL
-    FROM unnest(ids[h*128+1:h*128+128]) AS v(id)
-    WHERE o.id = v.id AND o.status = 'pending' AND o.claimed_by = 'w';
-  END LOOP;
-  tout := tout + (clock_timestamp() - t0);
-END LOOP;
-RAISE NOTICE 'claims % outcomes %', tc, tout; END $$;
--- send loop: queue
-DO $$ DECLARE nb int := 0; ids bigint[]; t0 timestamptz; tc interval := '0'; tout interval := '0'; BEGIN LOOP
-  t0 := clock_timestamp();
+  SELECT array_agg(id ORDER BY id) FROM c $$;
+CREATE FUNCTION pg_temp.outcome_current(ids bigint[]) RETURNS void LANGUAGE sql AS $$
+  UPDATE campaignctl.x_ob o SET status = 'sent', sent_at = now(), message_id = md5(o.id::text)||'@example.com',
+    template_hash = 'h', last_smtp = '250', lease_until = NULL
+  FROM unnest(ids) AS v(id)
+  WHERE o.id = v.id AND o.status = 'pending' AND o.claimed_by = 'w' $$;
+CREATE FUNCTION pg_temp.claim_queue() RETURNS bigint[] LANGUAGE sql AS $$
   WITH picked AS (SELECT id FROM campaignctl.x_q WHERE due_at <= now()
       AND (lease_until IS NULL OR lease_until < clock_timestamp()) ORDER BY due_at, id LIMIT 256 FOR UPDATE SKIP LOCKED),
   c AS (UPDATE campaignctl.x_q q SET claimed_by = 'w', lease_until = clock_timestamp() + '5 min', attempts = q.attempts + 1
     FROM picked WHERE q.id = picked.id RETURNING q.id, q.attempts)
-  SELECT array_agg(o.id ORDER BY o.id) INTO ids FROM c JOIN campaignctl.y_ob o ON o.id = c.id
-    LEFT JOIN LATERAL (SELECT s.reason FROM campaignctl.suppressions s WHERE s.email_normalized = o.email_normalized) s ON true;
-  tc := tc + (clock_timestamp() - t0);
-  nb := nb + 1;
-  IF nb IN (2, 100, 190) THEN RAISE NOTICE 'claim %: %', nb, clock_timestamp() - t0; END IF;
-  EXIT WHEN ids IS NULL;
-  t0 := clock_timestamp();
-  FOR h IN 0..1 LOOP
-    WITH d AS (DELETE FROM campaignctl.x_q q USING unnest(ids[h*128+1:h*128+128]) AS v(id)
-        WHERE q.id = v.id AND q.claimed_by = 'w' RETURNING q.id)
-    UPDATE campaignctl.y_ob o SET status = 'sent', sent_at = now(), template_hash = 'h', last_smtp = '250'
-    FROM d WHERE o.id = d.id;
+  SELECT array_agg(o.id ORDER BY o.id) FROM c JOIN campaignctl.y_ob o ON o.id = c.id
+    LEFT JOIN LATERAL (SELECT s.reason FROM campaignctl.suppressions s WHERE s.email_normalized = o.email_normalized) s ON true $$;
+CREATE FUNCTION pg_temp.outcome_queue(ids bigint[]) RETURNS void LANGUAGE sql AS $$
+  WITH d AS (DELETE FROM campaignctl.x_q q USING unnest(ids) AS v(id)
+      WHERE q.id = v.id AND q.claimed_by = 'w' RETURNING q.id)
+  UPDATE campaignctl.y_ob o SET status = 'sent', sent_at = now(), template_hash = 'h', last_smtp = '250'
+  FROM d WHERE o.id = d.id $$;
+CREATE FUNCTION pg_temp.drive(design text) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE nb int := 0; ids bigint[]; t0 timestamptz; tc interval := '0'; tout interval := '0';
+BEGIN
+  LOOP
+    t0 := clock_timestamp();
+    EXECUTE format('SELECT pg_temp.claim_%s()', design) INTO ids;
+    tc := tc + (clock_timestamp() - t0);
+    nb := nb + 1;
+    IF nb IN (2, 100, 190) THEN RAISE NOTICE '%: claim %: %', design, nb, clock_timestamp() - t0; END IF;
+    EXIT WHEN ids IS NULL;
+    t0 := clock_timestamp();
+    FOR h IN 0..1 LOOP
+      EXECUTE format('SELECT pg_temp.outcome_%s($1)', design) USING ids[h*128+1:h*128+128];
+    END LOOP;
+    tout := tout + (clock_timestamp() - t0);
   END LOOP;
-  tout := tout + (clock_timestamp() - t0);
-END LOOP;
-RAISE NOTICE 'claims % outcomes %', tc, tout; END $$;
+  RAISE NOTICE '%: claims % outcomes %', design, tc, tout;
+END $$;
+SELECT pg_temp.drive('current');
+SELECT pg_temp.drive('queue');
 \timing off
 SELECT relname, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname IN ('x_ob','y_ob','x_q');
 SELECT count(*) FILTER (WHERE status='sent') FROM campaignctl.x_ob;
