@@ -417,13 +417,7 @@ func TestBulkImportAnalyzesThePartitionsItWroteTo(t *testing.T) {
 	if res.Inserted != int64(n) {
 		t.Fatalf("inserted %d, want %d", res.Inserted, n)
 	}
-	reltuples := func(table string) float64 {
-		var r float64
-		if err := st.DB.Get(&r, `SELECT reltuples FROM pg_class WHERE oid = $1::regclass`, "campaignctl."+table); err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
+	reltuples := func(table string) float64 { return storetest.Reltuples(t, st.DB, "campaignctl."+table) }
 	month := store.EventPartitionName(sevenYearsAgo)
 	if got, want := reltuples(month), float64(n-n/10); got != want {
 		t.Errorf("%s: reltuples %v after the import, want %v (analyzed)", month, got, want)

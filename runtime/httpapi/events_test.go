@@ -481,18 +481,7 @@ func quietPartition(t *testing.T, st *store.Store, month time.Time) func() float
 	if _, err := st.EnsureEventPartitions(context.Background(), month, month); err != nil {
 		t.Fatal(err)
 	}
-	part := "campaignctl." + store.EventPartitionName(month)
-	if _, err := st.DB.Exec(`ALTER TABLE ` + part + ` SET (autovacuum_enabled = false)`); err != nil {
-		t.Fatal(err)
-	}
-	return func() float64 {
-		t.Helper()
-		var r float64
-		if err := st.DB.Get(&r, `SELECT reltuples FROM pg_class WHERE oid = $1::regclass`, part); err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
+	return storetest.QuietTable(t, st.DB, "campaignctl."+store.EventPartitionName(month))
 }
 
 // TestPostEventsRefreshesPartitionStatistics: once a daemon stored
@@ -520,11 +509,5 @@ func TestPostEventsRefreshesPartitionStatistics(t *testing.T) {
 		t.Fatalf("reltuples %v after %d events, want -1 (not analyzed below the threshold)", got, store.AnalyzeEventsAfter-1)
 	}
 	post(int(store.AnalyzeEventsAfter), 10)
-	deadline := time.Now().Add(30 * time.Second)
-	for reltuples() != float64(store.AnalyzeEventsAfter)+9 {
-		if time.Now().After(deadline) {
-			t.Fatalf("reltuples %v 30 s after %d events were stored, want %d (analyzed)", reltuples(), store.AnalyzeEventsAfter+9, store.AnalyzeEventsAfter+9)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	storetest.WaitReltuples(t, reltuples, float64(store.AnalyzeEventsAfter)+9, fmt.Sprintf("%d events were posted", store.AnalyzeEventsAfter+9))
 }

@@ -481,11 +481,5 @@ func TestTrackerRefreshesPartitionStatistics(t *testing.T) {
 		t.Fatalf("reltuples %v before the opens, want -1", got)
 	}
 	r.tr.write(ctx, batch)
-	deadline := time.Now().Add(30 * time.Second)
-	for reltuples() != float64(len(batch)) {
-		if time.Now().After(deadline) {
-			t.Fatalf("reltuples %v 30 s after %d opens were stored, want %d (analyzed)", reltuples(), len(batch), len(batch))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	storetest.WaitReltuples(t, reltuples, float64(len(batch)), fmt.Sprintf("%d opens were stored", len(batch)))
 }

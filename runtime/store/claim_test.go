@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/campaignctl/campaignctl/runtime/store"
+	"github.com/campaignctl/campaignctl/runtime/store/storetest"
 )
 
 func ids(cs []store.Claimed) []int64 {
@@ -264,11 +265,7 @@ func enqueueStepsAndRefresh(t *testing.T, st *store.Store, now time.Time, from, 
 // its first analyze).
 func outboxReltuples(t *testing.T, st *store.Store) float64 {
 	t.Helper()
-	var n float64
-	if err := st.DB.Get(&n, `SELECT reltuples FROM pg_class WHERE oid = 'campaignctl.outbox'::regclass`); err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return storetest.Reltuples(t, st.DB, "campaignctl.outbox")
 }
 
 // A campaign's first materialization inserts without ON CONFLICT; a duplicate

@@ -561,14 +561,7 @@ func TestRefreshEventStatsFollowsGrowth(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	reltuples := func(table string) float64 {
-		t.Helper()
-		var r float64
-		if err := st.DB.Get(&r, `SELECT reltuples FROM pg_class WHERE oid = $1::regclass`, "campaignctl."+table); err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
+	reltuples := func(table string) float64 { t.Helper(); return storetest.Reltuples(t, st.DB, "campaignctl."+table) }
 	refresh := func(added map[string]int64) []string {
 		t.Helper()
 		got, err := st.RefreshEventStats(ctx, added)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/campaignctl/campaignctl/runtime/store"
+	"github.com/campaignctl/campaignctl/runtime/store/storetest"
 )
 
 // A reply or a feedback report without an address token is matched to its
@@ -84,15 +85,7 @@ func TestRecordInboundRefreshesPartitionStatistics(t *testing.T) {
 	if _, err := st.EnsureEventPartitions(ctx, month, month); err != nil {
 		t.Fatal(err)
 	}
-	part := "campaignctl." + store.EventPartitionName(month)
-	st.DB.MustExec(`ALTER TABLE ` + part + ` SET (autovacuum_enabled = false)`)
-	reltuples := func() float64 {
-		var r float64
-		if err := st.DB.Get(&r, `SELECT reltuples FROM pg_class WHERE oid = $1::regclass`, part); err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
+	reltuples := storetest.QuietTable(t, st.DB, "campaignctl."+store.EventPartitionName(month))
 	if r := reltuples(); r != -1 {
 		t.Fatalf("a new partition has reltuples %v, want -1 (never analyzed)", r)
 	}
@@ -107,11 +100,5 @@ func TestRecordInboundRefreshesPartitionStatistics(t *testing.T) {
 			t.Fatalf("inbound event %d: recorded %v, %v", i, recorded, err)
 		}
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for reltuples() < store.AnalyzeEventsAfter {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d inbound events stored, and after 30 s the partition's reltuples is %v: its statistics were not refreshed", store.AnalyzeEventsAfter, reltuples())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	storetest.WaitReltuples(t, reltuples, store.AnalyzeEventsAfter, fmt.Sprintf("%d inbound events were stored", store.AnalyzeEventsAfter))
 }
