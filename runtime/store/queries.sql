@@ -86,10 +86,10 @@ WHERE name = $1 AND status = 'scheduled';
 -- steps over the entries of everything sent before, in due order: 18-20 ms
 -- for an empty claim once 100,000 messages were sent, about 7 ms a claim on
 -- average while they were. The claimer starts after its cursor while a
--- backlog drains and from the start every 250 ms and whenever a claim comes
--- back short (store.ClaimCursor, engine's claimer), which finds what fell
--- behind the cursor: a row given back, a lease run out, a row enqueued due
--- earlier.
+-- backlog drains, and from the start every 250 ms, after its ledger recorded
+-- a row due again, and whenever a claim comes back short (store.ClaimCursor,
+-- engine's claimer), which finds what fell behind the cursor: a row given
+-- back, a lease run out, a row enqueued due earlier.
 WITH picked AS (
     SELECT id FROM campaignctl.outbox
     WHERE status = 'pending' AND due_at <= $1
