@@ -52,7 +52,17 @@ FROM campaignctl.contact_properties p WHERE (p.model, p.contact_key) IN (SELECT 
 UNION ALL
 SELECT 'outbox', coalesce(jsonb_agg(to_jsonb(o) ORDER BY o.id), '[]')::text
 FROM campaignctl.outbox o
-WHERE o.email_normalized = $1 OR (o.kind, o.campaign, o.contact_key) IN (SELECT kind, object, contact_key FROM objkeys)
+WHERE o.id IN (
+    -- By address: the two arms of the class test are the predicates of the
+    -- two indexes that lead with it (outbox_address_object for every class
+    -- but internal, outbox_internal_address for internal mail), so Postgres
+    -- reads both instead of the outbox (migrations/016_outbox_address_first.sql).
+    SELECT a.id FROM campaignctl.outbox a
+    WHERE a.email_normalized = $1 AND (a.class <> 'internal' OR a.class = 'internal')
+    UNION
+    -- By key: outbox_contact_key.
+    SELECT k.id FROM campaignctl.outbox k JOIN objkeys t
+      ON k.contact_key = t.contact_key AND k.kind = t.kind AND k.campaign = t.object)
 UNION ALL
 SELECT 'enrollments', coalesce(jsonb_agg(to_jsonb(n) ORDER BY n.id), '[]')::text
 FROM campaignctl.enrollments n
@@ -77,7 +87,9 @@ FROM campaignctl.suppressions s WHERE s.email_normalized = $1;
 -- name: contact-object-keys
 -- The (kind, object, contact_key) of the runner's rows that carry the address,
 -- so a person no longer in the CRM is found by the keys the runner kept.
-SELECT DISTINCT kind, campaign AS object, contact_key FROM campaignctl.outbox WHERE email_normalized = $1
+-- The class test lets both address indexes answer (see contact-rows).
+SELECT DISTINCT kind, campaign AS object, contact_key FROM campaignctl.outbox
+WHERE email_normalized = $1 AND (class <> 'internal' OR class = 'internal')
 UNION
 SELECT DISTINCT kind, object, contact_key FROM campaignctl.enrollments WHERE $1 <> '' AND email_normalized = $1;
 
@@ -94,9 +106,16 @@ DELETE FROM campaignctl.contact_properties
 WHERE (model, contact_key) IN (SELECT * FROM unnest($1::text[], $2::text[]));
 
 -- name: forget-outbox
+-- The rows contact-rows exports, found the same way: by the indexes that lead
+-- with the address or the key, never a read of the whole outbox.
 DELETE FROM campaignctl.outbox
-WHERE email_normalized = $1
-   OR (kind, campaign, contact_key) IN (SELECT * FROM unnest($2::text[], $3::text[], $4::text[]));
+WHERE id IN (
+    SELECT a.id FROM campaignctl.outbox a
+    WHERE a.email_normalized = $1 AND (a.class <> 'internal' OR a.class = 'internal')
+    UNION
+    SELECT k.id FROM campaignctl.outbox k
+    JOIN unnest($2::text[], $3::text[], $4::text[]) AS t(kind, object, contact_key)
+      ON k.contact_key = t.contact_key AND k.kind = t.kind AND k.campaign = t.object);
 
 -- name: forget-enrollments
 -- enrollment_steps go with their enrollment (ON DELETE CASCADE).

@@ -572,7 +572,9 @@ GROUP BY kind, object, step_index;
 -- name: recent-marketing-sends
 -- Frequency caps: when each address of a claimed batch last received
 -- marketing mail, within the widest cap window ($2 = its start), from any
--- object. One query per batch, on outbox_address_sent.
+-- object. One query per batch, on outbox_address_object (class = 'marketing'
+-- implies its predicate); the status and time are read from the rows, a few
+-- per address.
 SELECT email_normalized, array_agg(sent_at ORDER BY sent_at) AS sent
 FROM campaignctl.outbox
 WHERE email_normalized = ANY($1::text[]) AND status = 'sent' AND class = 'marketing' AND sent_at > $2
@@ -589,15 +591,17 @@ WHERE email_normalized = lower(btrim($1));
 -- name: object-contact-messages
 -- explain: one object's messages to one contact, and to its address through
 -- another record of the same person (each step goes once per address too).
--- Both arms of the OR are the outbox's unique keys, (kind, campaign, step,
--- contact_key | email_normalized, occurrence), with the steps given as a list
--- ($3): a BitmapOr of index searches per step, whatever the outbox's size.
+-- The arms of the OR are a BitmapOr of outbox_contact_key and of
+-- outbox_address_object (address, kind, campaign, step, occurrence), whatever
+-- the outbox's or the object's size. The address arm says class <> 'internal'
+-- because that index's predicate does (internal mail to staff is not
+-- deduplicated by address); without it Postgres read every row of the object.
 -- $5 = '' (a contact without an address) must not match every row.
 SELECT id, kind, campaign, step, variant, contact_key, email_normalized, occurrence, enrollment_id,
        status, due_at, created_at, sent_at, attempts, message_id, last_smtp, last_error
 FROM campaignctl.outbox
 WHERE kind = $1 AND campaign = $2 AND step = ANY($3::text[])
-  AND (contact_key = $4 OR ($5 <> '' AND email_normalized = $5))
+  AND (contact_key = $4 OR ($5 <> '' AND email_normalized = $5 AND class <> 'internal'))
 ORDER BY created_at, id;
 
 -- name: object-contact-enrollments

@@ -1,0 +1,142 @@
+package store_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/campaignctl/campaignctl/runtime/store"
+)
+
+// Searches of the outbox by address read the indexes that lead with it
+// (migrations/016_outbox_address_first.sql): an erasure or an export of one
+// person, explain's messages of one object to one contact, the frequency caps.
+// Before, the first three read the whole outbox or the whole object. The
+// outbox here is 20,000 messages of two campaigns and 300 internal messages
+// to one staff address, analyzed, so reading everything is what Postgres
+// would plan without a usable index. Each query is planned as the daemon and
+// the CLI run it, with parameters, both as a custom and as a generic plan.
+func TestAddressSearchesUseTheAddressIndexes(t *testing.T) {
+	st, ctx := migrated(t), t.Context()
+	now := time.Date(2026, 12, 5, 9, 0, 0, 0, time.UTC)
+	for _, c := range []string{"spring", "autumn"} {
+		batch := make([]store.Recipient, 10000)
+		for i := range batch {
+			batch[i] = store.Recipient{Key: fmt.Sprint(i), Email: fmt.Sprintf("p%d@example.com", i)}
+		}
+		if n, err := st.EnqueueBatch(ctx, c, "", "marketing", now, now, batch); err != nil || n != 10000 {
+			t.Fatalf("enqueue %s: %d, %v", c, n, err)
+		}
+	}
+	// Internal mail: one notification to staff per contact, all to one
+	// address (so outside the address key), one of them about p7.
+	internal := make([]store.Recipient, 300)
+	for i := range internal {
+		internal[i] = store.Recipient{Key: fmt.Sprint(i), Email: "staff@example.com"}
+	}
+	if n, err := st.EnqueueBatch(ctx, "notify", "", "internal", now, now, internal); err != nil || n != 300 {
+		t.Fatalf("enqueue internal: %d, %v", n, err)
+	}
+	st.DB.MustExec(`UPDATE campaignctl.outbox SET status = 'sent', sent_at = $1 WHERE id % 2 = 0`, now)
+	st.DB.MustExec(`ANALYZE campaignctl.outbox`)
+
+	cases := []struct {
+		query string
+		args  []any
+		want  []string // indexes the plan must read
+	}{
+		{"contact-object-keys", []any{"p7@example.com"}, []string{"outbox_address_object", "outbox_internal_address"}},
+		{"contact-rows", []any{"p7@example.com", "{campaign}", "{spring}", "{7}", "{}", "{}"}, []string{"outbox_address_object", "outbox_internal_address", "outbox_contact_key"}},
+		{"forget-outbox", []any{"p7@example.com", "{campaign}", "{spring}", "{7}"}, []string{"outbox_address_object", "outbox_internal_address", "outbox_contact_key"}},
+		{"object-contact-messages", []any{"campaign", "spring", "{\"\"}", "7", "p7@example.com"}, []string{"outbox_address_object"}},
+		{"recent-marketing-sends", []any{"{p7@example.com,p8@example.com}", now.Add(-7 * 24 * time.Hour)}, []string{"outbox_address_object"}},
+	}
+	conn, err := st.DB.Connx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		conn.ExecContext(ctx, "RESET plan_cache_mode")
+		conn.Close()
+	}()
+	for _, c := range cases {
+		if _, err := conn.ExecContext(ctx, "PREPARE address_search AS "+strings.TrimSuffix(strings.TrimSpace(store.QueryForTest(c.query)), ";")); err != nil {
+			t.Fatalf("%s: %v", c.query, err)
+		}
+		// EXECUTE inside EXPLAIN takes no bind parameters: the values go in
+		// as literals, typed by the prepared statement's parameters.
+		params := make([]string, len(c.args))
+		for i, a := range c.args {
+			v := fmt.Sprint(a)
+			if tm, ok := a.(time.Time); ok {
+				v = tm.Format(time.RFC3339)
+			}
+			params[i] = "'" + strings.ReplaceAll(v, "'", "''") + "'"
+		}
+		for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
+			if _, err := conn.ExecContext(ctx, "SET plan_cache_mode = "+mode); err != nil {
+				t.Fatal(err)
+			}
+			var plan []string
+			if err := conn.SelectContext(ctx, &plan, "EXPLAIN (COSTS OFF) EXECUTE address_search("+strings.Join(params, ", ")+")"); err != nil {
+				t.Fatalf("%s (%s): %v", c.query, mode, err)
+			}
+			text := strings.Join(plan, "\n")
+			if strings.Contains(text, "Seq Scan on outbox") {
+				t.Errorf("%s (%s) reads the whole outbox:\n%s", c.query, mode, text)
+			}
+			for _, idx := range c.want {
+				if !strings.Contains(text, idx) {
+					t.Errorf("%s (%s) does not read %s:\n%s", c.query, mode, idx, text)
+				}
+			}
+		}
+		if _, err := conn.ExecContext(ctx, "DEALLOCATE address_search"); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// What the searches find is what they found before: the person's rows
+	// by address and by key, internal mail to the address included.
+	keys, err := st.ObjectKeysOf(ctx, " Staff@Example.com ")
+	if err != nil || len(keys) != 300 {
+		t.Fatalf("ObjectKeysOf(staff) = %d keys, %v; want the 300 internal messages' keys", len(keys), err)
+	}
+	ref := store.ContactRef{Address: "p7@example.com", Objects: []store.ObjectKey{{Kind: "campaign", Object: "spring", Key: "7"}, {Kind: "campaign", Object: "notify", Key: "7"}}}
+	exp, err := st.ExportContact(ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// spring and autumn by address, notify by key (its address is staff's).
+	var rows []struct {
+		Campaign string `json:"campaign"`
+		Email    string `json:"email_normalized"`
+	}
+	if err := json.Unmarshal(exp["outbox"], &rows); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, r := range rows {
+		got[r.Campaign] = r.Email
+	}
+	want := map[string]string{"spring": "p7@example.com", "autumn": "p7@example.com", "notify": "staff@example.com"}
+	if fmt.Sprint(got) != fmt.Sprint(want) || len(rows) != 3 {
+		t.Errorf("export of p7 holds outbox rows %v, want %v", rows, want)
+	}
+	if st.Erasure, err = store.NewErasure([]byte("erasure-key-0123456789abcdef")); err != nil {
+		t.Fatal(err)
+	}
+	f, err := st.ForgetContact(ctx, store.ContactRef{Address: "staff@example.com"}, "dpo", "test", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Counts["outbox"] != 300 {
+		t.Errorf("forgetting the staff address erased %d outbox rows, want its 300 internal messages", f.Counts["outbox"])
+	}
+	var left int
+	if err := st.DB.Get(&left, `SELECT count(*) FROM campaignctl.outbox WHERE email_normalized = 'staff@example.com'`); err != nil || left != 0 {
+		t.Errorf("%d rows to the forgotten address are left (%v)", left, err)
+	}
+}
