@@ -205,6 +205,14 @@ func TestMaterializingRefreshesOutboxStatisticsAsItGrows(t *testing.T) {
 			t.Fatalf("after %d rows: reltuples %v, want %v", next, got, step.reltuples)
 		}
 	}
+	// The refreshes sample at the store's own statistics target (10): a
+	// histogram of 11 bounds for a column of distinct values, not the
+	// server's 101.
+	var bounds int
+	if err := st.DB.Get(&bounds, `SELECT coalesce(array_length(histogram_bounds::text::text[], 1), 0) FROM pg_stats
+		WHERE schemaname = 'campaignctl' AND tablename = 'outbox' AND attname = 'id'`); err != nil || bounds != 11 {
+		t.Fatalf("the refresh left a histogram of %d bounds for outbox.id (%v), want 11 (statistics target 10)", bounds, err)
+	}
 	// 7,000 rows is under twice the 4,000 of the last refresh: none at the end.
 	if err := g.Done(ctx, int64(next)); err != nil {
 		t.Fatal(err)

@@ -554,10 +554,31 @@ func (g *OutboxGrowth) analyze(ctx context.Context) error {
 	return g.s.analyzeOutbox(ctx)
 }
 
+// refreshStatisticsTarget is the statistics target of the send path's own
+// refreshes of the outbox (analyzeOutbox): a sample of 3,000 rows instead of
+// default_statistics_target's 30,000 (100 by default). They exist to tell the
+// planner the table's size and how many of its rows are pending, of which
+// objects, and those need no finer histogram; autovacuum's own ANALYZE comes
+// later with the server's target. The sample is most of the cost: on the
+// outbox the send benchmark leaves (100,000 sent rows), 142 ms against 716 ms
+// at 100 (79-91 against 345-375 ms on a less bloated copy).
+const refreshStatisticsTarget = 10
+
 // analyzeOutbox refreshes the outbox's planner statistics (OutboxGrowth,
-// RefreshOutboxStats).
+// RefreshOutboxStats), at refreshStatisticsTarget.
 func (s *Store) analyzeOutbox(ctx context.Context) error {
-	if _, err := s.DB.ExecContext(ctx, q("analyze-outbox")); err != nil {
+	tx, err := s.DB.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("refreshing outbox statistics: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("SET LOCAL default_statistics_target = %d", refreshStatisticsTarget)); err != nil {
+		return fmt.Errorf("refreshing outbox statistics: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, q("analyze-outbox")); err != nil {
+		return fmt.Errorf("refreshing outbox statistics: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("refreshing outbox statistics: %w", err)
 	}
 	return nil
