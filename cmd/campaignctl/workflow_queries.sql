@@ -56,12 +56,12 @@ GROUP BY en.object, en.step_index, en.next_step, 4;
 -- object-contact-enrollments leaves out: the step the enrollment waits for by
 -- name (a workflow jumps, so its index says little) and the event that
 -- enrolled it. The same two index arms: the unique key and
--- enrollments_object_address.
+-- enrollments_address_object (whose predicate the address arm states).
 SELECT id, contact_key, occurrence, state, step_index, next_step, wake_at, hold, enrolled_at,
        exit_reason, exited_at, trigger_event
 FROM campaignctl.enrollments
 WHERE kind = 'workflow' AND object = $1
-  AND (contact_key = $2 OR ($3 <> '' AND email_normalized = $3))
+  AND (contact_key = $2 OR (email_normalized = $3 AND email_normalized <> ''))
 ORDER BY enrolled_at, id;
 
 -- name: workflow-enrollment-history

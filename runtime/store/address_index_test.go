@@ -10,13 +10,14 @@ import (
 	"github.com/campaignctl/campaignctl/runtime/store"
 )
 
-// Searches of the outbox by address read the indexes that lead with it
-// (migrations/016_outbox_address_first.sql): an erasure or an export of one
-// person, explain's messages of one object to one contact, the frequency caps.
-// Before, the first three read the whole outbox or the whole object. The
-// outbox here is 20,000 messages of two campaigns and 300 internal messages
-// to one staff address, analyzed, so reading everything is what Postgres
-// would plan without a usable index. Each query is planned as the daemon and
+// Searches of the outbox and the enrollments by address read the indexes that
+// lead with it (migrations 016 and 017): an erasure or an export of one
+// person, explain's messages and enrollments of one object for one contact,
+// the frequency caps. Before, all but the last read the whole table or every
+// row of the object. Here: 20,000 messages of two campaigns, 300 internal
+// messages to one staff address and 20,000 enrollments of two sequences,
+// analyzed, so reading everything is what Postgres would plan without a usable
+// index. Each query is planned as the daemon and
 // the CLI run it, with parameters, both as a custom and as a generic plan.
 func TestAddressSearchesUseTheAddressIndexes(t *testing.T) {
 	st, ctx := migrated(t), t.Context()
@@ -40,17 +41,35 @@ func TestAddressSearchesUseTheAddressIndexes(t *testing.T) {
 		t.Fatalf("enqueue internal: %d, %v", n, err)
 	}
 	st.DB.MustExec(`UPDATE campaignctl.outbox SET status = 'sent', sent_at = $1 WHERE id % 2 = 0`, now)
+	// Enrollments of two sequences, the same 10,000 people.
+	var rev int64
+	if err := st.DB.Get(&rev, `INSERT INTO campaignctl.revisions (plan_hash, plan, applied_at) VALUES ('h', '{}', $1) RETURNING id`, now); err != nil {
+		t.Fatal(err)
+	}
+	for _, seq := range []string{"welcome", "winback"} {
+		batch := make([]store.Recipient, 10000)
+		for i := range batch {
+			batch[i] = store.Recipient{Key: fmt.Sprint(i), Email: fmt.Sprintf("p%d@example.com", i)}
+		}
+		if n, err := st.EnrollBatch(ctx, "sequence", seq, batch, now, now, rev); err != nil || n != 10000 {
+			t.Fatalf("enroll %s: %d, %v", seq, n, err)
+		}
+	}
 	st.DB.MustExec(`ANALYZE campaignctl.outbox`)
+	st.DB.MustExec(`ANALYZE campaignctl.enrollments`)
 
 	cases := []struct {
 		query string
 		args  []any
 		want  []string // indexes the plan must read
 	}{
-		{"contact-object-keys", []any{"p7@example.com"}, []string{"outbox_address_object", "outbox_internal_address"}},
-		{"contact-rows", []any{"p7@example.com", "{campaign}", "{spring}", "{7}", "{}", "{}"}, []string{"outbox_address_object", "outbox_internal_address", "outbox_contact_key"}},
+		{"contact-object-keys", []any{"p7@example.com"}, []string{"outbox_address_object", "outbox_internal_address", "enrollments_address_object"}},
+		{"contact-rows", []any{"p7@example.com", "{campaign,sequence}", "{spring,welcome}", "{7,7}", "{}", "{}"},
+			[]string{"outbox_address_object", "outbox_internal_address", "outbox_contact_key", "enrollments_address_object", "enrollments_kind_object_contact_key_occurrence_key"}},
 		{"forget-outbox", []any{"p7@example.com", "{campaign}", "{spring}", "{7}"}, []string{"outbox_address_object", "outbox_internal_address", "outbox_contact_key"}},
+		{"forget-enrollments", []any{"p7@example.com", "{sequence}", "{welcome}", "{7}"}, []string{"enrollments_address_object", "enrollments_kind_object_contact_key_occurrence_key"}},
 		{"object-contact-messages", []any{"campaign", "spring", "{\"\"}", "7", "p7@example.com"}, []string{"outbox_address_object"}},
+		{"object-contact-enrollments", []any{"sequence", "welcome", "7", "p8@example.com"}, []string{"enrollments_address_object", "enrollments_kind_object_contact_key_occurrence_key"}},
 		{"recent-marketing-sends", []any{"{p7@example.com,p8@example.com}", now.Add(-7 * 24 * time.Hour)}, []string{"outbox_address_object"}},
 	}
 	conn, err := st.DB.Connx(ctx)
@@ -84,8 +103,10 @@ func TestAddressSearchesUseTheAddressIndexes(t *testing.T) {
 				t.Fatalf("%s (%s): %v", c.query, mode, err)
 			}
 			text := strings.Join(plan, "\n")
-			if strings.Contains(text, "Seq Scan on outbox") {
-				t.Errorf("%s (%s) reads the whole outbox:\n%s", c.query, mode, text)
+			for _, table := range []string{"outbox", "enrollments"} {
+				if strings.Contains(text, "Seq Scan on "+table) {
+					t.Errorf("%s (%s) reads the whole %s:\n%s", c.query, mode, table, text)
+				}
 			}
 			for _, idx := range c.want {
 				if !strings.Contains(text, idx) {

@@ -43,6 +43,14 @@ WITH objkeys AS (
     SELECT * FROM unnest($2::text[], $3::text[], $4::text[]) AS t(kind, object, contact_key)
 ), modelkeys AS (
     SELECT * FROM unnest($5::text[], $6::text[]) AS t(model, contact_key)
+), enrolled AS (
+    -- The person's enrollments by address (enrollments_address_object: the
+    -- "<> ''" is its predicate, and an empty $1 finds nothing) and by key
+    -- (the unique key (kind, object, contact_key, occurrence)).
+    SELECT a.id FROM campaignctl.enrollments a WHERE a.email_normalized = $1 AND a.email_normalized <> ''
+    UNION
+    SELECT k.id FROM campaignctl.enrollments k JOIN objkeys t
+      ON k.kind = t.kind AND k.object = t.object AND k.contact_key = t.contact_key
 )
 SELECT 'events' AS source, coalesce(jsonb_agg(to_jsonb(e) ORDER BY e.occurred_at, e.id), '[]')::text AS rows
 FROM campaignctl.events e WHERE (e.model, e.contact_key) IN (SELECT model, contact_key FROM modelkeys)
@@ -66,11 +74,11 @@ WHERE o.id IN (
 UNION ALL
 SELECT 'enrollments', coalesce(jsonb_agg(to_jsonb(n) ORDER BY n.id), '[]')::text
 FROM campaignctl.enrollments n
-WHERE ($1 <> '' AND n.email_normalized = $1) OR (n.kind, n.object, n.contact_key) IN (SELECT kind, object, contact_key FROM objkeys)
+WHERE n.id IN (SELECT id FROM enrolled)
 UNION ALL
 SELECT 'enrollment_steps', coalesce(jsonb_agg(to_jsonb(s) ORDER BY s.enrollment_id, s.at), '[]')::text
-FROM campaignctl.enrollment_steps s JOIN campaignctl.enrollments n ON n.id = s.enrollment_id
-WHERE ($1 <> '' AND n.email_normalized = $1) OR (n.kind, n.object, n.contact_key) IN (SELECT kind, object, contact_key FROM objkeys)
+FROM campaignctl.enrollment_steps s
+WHERE s.enrollment_id IN (SELECT id FROM enrolled)
 UNION ALL
 SELECT 'enrollment_exclusions', coalesce(jsonb_agg(to_jsonb(x) ORDER BY x.kind, x.object), '[]')::text
 FROM campaignctl.enrollment_exclusions x WHERE (x.kind, x.object, x.contact_key) IN (SELECT kind, object, contact_key FROM objkeys)
@@ -91,7 +99,7 @@ FROM campaignctl.suppressions s WHERE s.email_normalized = $1;
 SELECT DISTINCT kind, campaign AS object, contact_key FROM campaignctl.outbox
 WHERE email_normalized = $1 AND (class <> 'internal' OR class = 'internal')
 UNION
-SELECT DISTINCT kind, object, contact_key FROM campaignctl.enrollments WHERE $1 <> '' AND email_normalized = $1;
+SELECT DISTINCT kind, object, contact_key FROM campaignctl.enrollments WHERE email_normalized = $1 AND email_normalized <> '';
 
 -- Erasure: the statements `contact forget` runs in one transaction, with the
 -- parameters of contact-rows ($1 address; $2/$3/$4 object triples; $5/$6
@@ -119,9 +127,14 @@ WHERE id IN (
 
 -- name: forget-enrollments
 -- enrollment_steps go with their enrollment (ON DELETE CASCADE).
+-- Found as contact-rows finds them: by address or by key, through indexes.
 DELETE FROM campaignctl.enrollments
-WHERE ($1 <> '' AND email_normalized = $1)
-   OR (kind, object, contact_key) IN (SELECT * FROM unnest($2::text[], $3::text[], $4::text[]));
+WHERE id IN (
+    SELECT a.id FROM campaignctl.enrollments a WHERE a.email_normalized = $1 AND a.email_normalized <> ''
+    UNION
+    SELECT k.id FROM campaignctl.enrollments k
+    JOIN unnest($2::text[], $3::text[], $4::text[]) AS t(kind, object, contact_key)
+      ON k.kind = t.kind AND k.object = t.object AND k.contact_key = t.contact_key);
 
 -- name: forget-exclusions
 DELETE FROM campaignctl.enrollment_exclusions

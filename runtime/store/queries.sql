@@ -612,12 +612,14 @@ ORDER BY created_at, id;
 -- explain: one object's enrollments of one contact, or of its address
 -- through another record (one person is enrolled once per address). The
 -- unique key (kind, object, contact_key, occurrence) and the partial unique
--- index enrollments_object_address serve the two arms.
+-- index enrollments_address_object serve the two arms: the address arm says
+-- email_normalized <> '', that index's predicate, which a generic plan could
+-- not infer from $4 <> '' (an empty $4 still matches nothing).
 SELECT id, kind, object, contact_key, email_normalized, occurrence, state, step_index, wake_at, hold,
        enrolled_at, revision_id, exit_reason, exited_at
 FROM campaignctl.enrollments
 WHERE kind = $1 AND object = $2
-  AND (contact_key = $3 OR ($4 <> '' AND email_normalized = $4))
+  AND (contact_key = $3 OR (email_normalized = $4 AND email_normalized <> ''))
 ORDER BY enrolled_at, id;
 
 -- name: enrollment-history
