@@ -72,37 +72,13 @@ func TestAddressSearchesUseTheAddressIndexes(t *testing.T) {
 		{"object-contact-enrollments", []any{"sequence", "welcome", "7", "p8@example.com"}, []string{"enrollments_address_object", "enrollments_kind_object_contact_key_occurrence_key"}},
 		{"recent-marketing-sends", []any{"{p7@example.com,p8@example.com}", now.Add(-7 * 24 * time.Hour)}, []string{"outbox_address_object"}},
 	}
-	conn, err := st.DB.Connx(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		conn.ExecContext(ctx, "RESET plan_cache_mode")
-		conn.Close()
-	}()
+	conn := planConn(t, st)
 	for _, c := range cases {
-		if _, err := conn.ExecContext(ctx, "PREPARE address_search AS "+strings.TrimSuffix(strings.TrimSpace(store.QueryForTest(c.query)), ";")); err != nil {
-			t.Fatalf("%s: %v", c.query, err)
-		}
-		// EXECUTE inside EXPLAIN takes no bind parameters: the values go in
-		// as literals, typed by the prepared statement's parameters.
-		params := make([]string, len(c.args))
-		for i, a := range c.args {
-			v := fmt.Sprint(a)
-			if tm, ok := a.(time.Time); ok {
-				v = tm.Format(time.RFC3339)
-			}
-			params[i] = "'" + strings.ReplaceAll(v, "'", "''") + "'"
-		}
 		for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
-			if _, err := conn.ExecContext(ctx, "SET plan_cache_mode = "+mode); err != nil {
-				t.Fatal(err)
-			}
-			var plan []string
-			if err := conn.SelectContext(ctx, &plan, "EXPLAIN (COSTS OFF) EXECUTE address_search("+strings.Join(params, ", ")+")"); err != nil {
+			text, err := explainPrepared(ctx, conn, store.QueryForTest(c.query), c.args, mode)
+			if err != nil {
 				t.Fatalf("%s (%s): %v", c.query, mode, err)
 			}
-			text := strings.Join(plan, "\n")
 			for _, table := range []string{"outbox", "enrollments"} {
 				if strings.Contains(text, "Seq Scan on "+table) {
 					t.Errorf("%s (%s) reads the whole %s:\n%s", c.query, mode, table, text)
@@ -113,9 +89,6 @@ func TestAddressSearchesUseTheAddressIndexes(t *testing.T) {
 					t.Errorf("%s (%s) does not read %s:\n%s", c.query, mode, idx, text)
 				}
 			}
-		}
-		if _, err := conn.ExecContext(ctx, "DEALLOCATE address_search"); err != nil {
-			t.Fatal(err)
 		}
 	}
 

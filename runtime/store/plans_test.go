@@ -1,0 +1,215 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/campaignctl/campaignctl/runtime/store"
+)
+
+// planConn is one connection of st's pool, for PREPARE (a session's
+// statement) and plan_cache_mode; it is reset and returned at cleanup.
+func planConn(t *testing.T, st *store.Store) *sqlx.Conn {
+	t.Helper()
+	conn, err := st.DB.Connx(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn.ExecContext(context.Background(), "RESET plan_cache_mode")
+		conn.Close()
+	})
+	return conn
+}
+
+// explainPrepared prepares query on conn and returns the plan Postgres makes
+// for it with args under plan_cache_mode mode (force_custom_plan or
+// force_generic_plan), as the daemon's prepared statements and the CLI's
+// parameterized queries run it. A nil arg is NULL.
+func explainPrepared(ctx context.Context, conn *sqlx.Conn, query string, args []any, mode string) (string, error) {
+	if _, err := conn.ExecContext(ctx, "PREPARE plan_probe AS "+strings.TrimSuffix(strings.TrimSpace(query), ";")); err != nil {
+		return "", err
+	}
+	defer conn.ExecContext(ctx, "DEALLOCATE plan_probe")
+	if _, err := conn.ExecContext(ctx, "SET plan_cache_mode = "+mode); err != nil {
+		return "", err
+	}
+	// EXECUTE inside EXPLAIN takes no bind parameters: the values go in as
+	// literals, typed by the prepared statement's parameters.
+	params := make([]string, len(args))
+	for i, a := range args {
+		switch v := a.(type) {
+		case nil:
+			params[i] = "NULL"
+		case time.Time:
+			params[i] = "'" + v.Format(time.RFC3339Nano) + "'"
+		default:
+			params[i] = "'" + strings.ReplaceAll(fmt.Sprint(v), "'", "''") + "'"
+		}
+	}
+	stmt := "EXPLAIN (COSTS OFF) EXECUTE plan_probe"
+	if len(params) > 0 {
+		stmt += "(" + strings.Join(params, ", ") + ")"
+	}
+	var plan []string
+	if err := conn.SelectContext(ctx, &plan, stmt); err != nil {
+		return "", err
+	}
+	return strings.Join(plan, "\n"), nil
+}
+
+// wholeTableReads are the queries that read every row of the outbox or the
+// enrollments by design: counts and reports over everything, cached or run
+// by hand, each saying so in its comment. Any other query that plans a
+// sequential scan of those tables costs their size on every call.
+var wholeTableReads = map[string]bool{
+	"campaign-counts":         true, // status: every campaign's messages by status
+	"series-message-counts":   true, // status: every series' messages
+	"enrollment-counts":       true, // status: enrollments per object and state
+	"enrollment-step-counts":  true, // status: steps per object
+	"enrollments-by-state":    true, // metrics gauge, cached for the store-metrics interval
+	"fold-message-engagement": true, // event retention, once per dropped month
+	"report-messages":         true, // report: every message of the plan's objects
+	"report-goals":            true, // report
+	"report-enrolled":         true, // report
+	"report-ab-live":          true, // report: every test message
+}
+
+// notPlannable are queries that name a table made at run time (a session's
+// staging table, a partition by name). DDL, ANALYZE and SET are skipped by
+// isDML.
+var notPlannable = map[string]bool{
+	"insert-staged-events": true, "move-default-rows": true, "count-partition-events": true,
+}
+
+// Every named query of the store, the metrics and the commands, planned
+// generic (as a prepared statement is after its fifth run, whatever its
+// parameters) on 60,000 messages, 30,000 enrollments, 90,000 enrollment
+// steps and 30,000 consent entries: none reads the whole outbox or the whole
+// enrollments table unless it is a count or a report that does so by design
+// (wholeTableReads). Searches by address did, before migrations 016 and 017;
+// this catches the next query written without an index under it.
+func TestNoQueryReadsAWholeTableUnlessItSaysSo(t *testing.T) {
+	st, ctx := migrated(t), t.Context()
+	now := time.Date(2026, 12, 5, 9, 0, 0, 0, time.UTC)
+	st.DB.MustExec(`INSERT INTO campaignctl.revisions (plan_hash, plan, applied_at) VALUES ('h', '{}', $1)`, now)
+	st.DB.MustExec(`INSERT INTO campaignctl.outbox (kind, campaign, step, contact_key, email, email_normalized, due_at, created_at, class, status, sent_at, message_id)
+		SELECT 'campaign', 'c' || (i % 20), '', i::text, 'p' || i || '@example.com', 'p' || i || '@example.com', $1, $1,
+		       CASE WHEN i % 100 = 0 THEN 'internal' ELSE 'marketing' END,
+		       CASE WHEN i % 20 = 0 THEN 'pending' WHEN i % 33 = 0 THEN 'failed' ELSE 'sent' END,
+		       CASE WHEN i % 20 <> 0 THEN $1::timestamptz END, CASE WHEN i % 20 <> 0 THEN md5(i::text) || '@example.com' END
+		FROM generate_series(1, 40000) i`, now)
+	st.DB.MustExec(`INSERT INTO campaignctl.enrollments (kind, object, contact_key, email, email_normalized, occurrence, state, enrolled_at, revision_id, updated_at, wake_at)
+		SELECT 'sequence', 's' || (i % 5), i::text, 'p' || i || '@example.com', 'p' || i || '@example.com', 1,
+		       CASE WHEN i % 10 = 0 THEN 'active' ELSE 'exited' END, $1, (SELECT max(id) FROM campaignctl.revisions), $1, $1
+		FROM generate_series(1, 30000) i`, now)
+	st.DB.MustExec(`INSERT INTO campaignctl.outbox (kind, campaign, step, contact_key, email, email_normalized, due_at, created_at, class, status, sent_at, occurrence, enrollment_id)
+		SELECT 'sequence', e.object, 'step' || g, e.contact_key, e.email, e.email_normalized, $1, $1, 'marketing', 'sent', $1, 1, e.id
+		FROM campaignctl.enrollments e, generate_series(1, 2) g WHERE e.id % 3 = 0`, now)
+	st.DB.MustExec(`INSERT INTO campaignctl.enrollment_steps (enrollment_id, step, action, at)
+		SELECT e.id, 'step' || g, 'sent', $1 FROM campaignctl.enrollments e, generate_series(1, 3) g`, now)
+	st.DB.MustExec(`INSERT INTO campaignctl.consent_ledger (email_normalized, subscription, action, source, evidence, recorded_at)
+		SELECT 'p' || i || '@example.com', CASE WHEN i % 2 = 0 THEN 'news' ELSE '' END, 'grant',
+		       CASE WHEN i % 3 = 0 THEN 'link' ELSE 'form' END, jsonb_build_object('outbox_id', i), $1
+		FROM generate_series(1, 30000) i`, now)
+	st.DB.MustExec(`ANALYZE`)
+
+	all := map[string]string{}
+	for name, text := range store.AllQueriesForTest() {
+		all[name] = text
+	}
+	for _, f := range []string{"../metrics/store_queries.sql", "../../cmd/campaignctl/report_queries.sql", "../../cmd/campaignctl/workflow_queries.sql"} {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, text := range store.ParseNamedQueries(string(src)) {
+			if _, dup := all[name]; dup {
+				t.Fatalf("query %s of %s has the name of another", name, filepath.Base(f))
+			}
+			all[name] = text
+		}
+	}
+	names := make([]string, 0, len(all))
+	for name := range all {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	conn := planConn(t, st)
+	planned := 0
+	for _, name := range names {
+		code := withoutComments(all[name])
+		if notPlannable[name] || !isDML(code) {
+			continue
+		}
+		args := make([]any, placeholders(code))
+		text, err := explainPrepared(ctx, conn, all[name], args, "force_generic_plan")
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		planned++
+		for _, table := range []string{"outbox", "enrollments"} {
+			if strings.Contains(text, "Seq Scan on "+table) && !wholeTableReads[name] {
+				t.Errorf("%s reads the whole %s (a sequential scan in its generic plan); give it an index, or list it in wholeTableReads if that is its purpose:\n%s", name, table, text)
+			}
+		}
+	}
+	t.Logf("planned %d queries generic", planned)
+	if planned < 100 {
+		t.Fatalf("planned %d queries; the files hold more: the parsing lost some", planned)
+	}
+}
+
+// withoutComments is query without its -- comments (the parameters of other
+// statements are named in them).
+func withoutComments(query string) string {
+	var b strings.Builder
+	for line := range strings.Lines(query) {
+		if i := strings.Index(line, "--"); i >= 0 {
+			line = line[:i] + "\n"
+		}
+		b.WriteString(line)
+	}
+	return b.String()
+}
+
+// isDML says whether code is a statement Postgres can prepare: a query or a
+// data change, not DDL, ANALYZE or SET.
+func isDML(code string) bool {
+	f := strings.Fields(code)
+	if len(f) == 0 {
+		return false
+	}
+	switch strings.ToUpper(f[0]) {
+	case "SELECT", "INSERT", "UPDATE", "DELETE", "WITH":
+		return true
+	}
+	return false
+}
+
+// placeholders is the highest $n in query.
+func placeholders(query string) int {
+	n := 0
+	for i := 0; i < len(query); i++ {
+		if query[i] != '$' {
+			continue
+		}
+		j := i + 1
+		v := 0
+		for j < len(query) && query[j] >= '0' && query[j] <= '9' {
+			v = v*10 + int(query[j]-'0')
+			j++
+		}
+		n = max(n, v)
+	}
+	return n
+}
