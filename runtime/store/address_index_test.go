@@ -17,17 +17,13 @@ import (
 // row of the object. Here: 20,000 messages of two campaigns, 300 internal
 // messages to one staff address and 20,000 enrollments of two sequences,
 // analyzed, so reading everything is what Postgres would plan without a usable
-// index. Each query is planned as the daemon and
-// the CLI run it, with parameters, both as a custom and as a generic plan.
+// index. Each query is planned as the daemon and the CLI run it, with
+// parameters, both as a custom and as a generic plan.
 func TestAddressSearchesUseTheAddressIndexes(t *testing.T) {
 	st, ctx := migrated(t), t.Context()
 	now := time.Date(2026, 12, 5, 9, 0, 0, 0, time.UTC)
 	for _, c := range []string{"spring", "autumn"} {
-		batch := make([]store.Recipient, 10000)
-		for i := range batch {
-			batch[i] = store.Recipient{Key: fmt.Sprint(i), Email: fmt.Sprintf("p%d@example.com", i)}
-		}
-		if n, err := st.EnqueueBatch(ctx, c, "", "marketing", now, now, batch); err != nil || n != 10000 {
+		if n, err := st.EnqueueBatch(ctx, c, "", "marketing", now, now, people(10000)); err != nil || n != 10000 {
 			t.Fatalf("enqueue %s: %d, %v", c, n, err)
 		}
 	}
@@ -47,11 +43,7 @@ func TestAddressSearchesUseTheAddressIndexes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, seq := range []string{"welcome", "winback"} {
-		batch := make([]store.Recipient, 10000)
-		for i := range batch {
-			batch[i] = store.Recipient{Key: fmt.Sprint(i), Email: fmt.Sprintf("p%d@example.com", i)}
-		}
-		if n, err := st.EnrollBatch(ctx, "sequence", seq, batch, now, now, rev); err != nil || n != 10000 {
+		if n, err := st.EnrollBatch(ctx, "sequence", seq, people(10000), now, now, rev); err != nil || n != 10000 {
 			t.Fatalf("enroll %s: %d, %v", seq, n, err)
 		}
 	}
@@ -133,4 +125,13 @@ func TestAddressSearchesUseTheAddressIndexes(t *testing.T) {
 	if err := st.DB.Get(&left, `SELECT count(*) FROM campaignctl.outbox WHERE email_normalized = 'staff@example.com'`); err != nil || left != 0 {
 		t.Errorf("%d rows to the forgotten address are left (%v)", left, err)
 	}
+}
+
+// people is n recipients: contact key i, address p<i>@example.com.
+func people(n int) []store.Recipient {
+	rs := make([]store.Recipient, n)
+	for i := range rs {
+		rs[i] = store.Recipient{Key: fmt.Sprint(i), Email: fmt.Sprintf("p%d@example.com", i)}
+	}
+	return rs
 }

@@ -19,11 +19,7 @@ func TestSentMessageByMessageIDUsesTheIndex(t *testing.T) {
 	st, ctx := migrated(t), t.Context()
 	now := time.Date(2026, 12, 5, 9, 0, 0, 0, time.UTC)
 	const n = 3000
-	batch := make([]store.Recipient, n)
-	for i := range batch {
-		batch[i] = store.Recipient{Key: fmt.Sprint(i), Email: fmt.Sprintf("p%d@example.com", i)}
-	}
-	if got, err := st.EnqueueBatch(ctx, "c", "", "marketing", now, now, batch); err != nil || got != n {
+	if got, err := st.EnqueueBatch(ctx, "c", "", "marketing", now, now, people(n)); err != nil || got != n {
 		t.Fatalf("enqueue: %d, %v", got, err)
 	}
 	// Every row sent with its own Message-ID, except the last two, which carry
