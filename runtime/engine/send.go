@@ -1005,8 +1005,8 @@ func (e *Engine) compose(l *loaded, contacts batchContacts, tg target, r store.C
 		}
 	}
 	toName, _ := contact["name"].(string)
-	// A campaign's Message-ID is what it always was; other kinds add their kind
-	// and the occurrence, so a re-enrollment's message is a new message.
+	// A campaign's Message-ID hashes its name, step and contact; other kinds
+	// add their kind and the occurrence. The row's id follows the hash.
 	idObject, idKey := tg.name, r.ContactKey
 	if r.Kind != "" && r.Kind != kindCampaign {
 		idObject, idKey = r.Kind+"/"+tg.name, fmt.Sprintf("%s/%d", r.ContactKey, r.Occurrence)
@@ -1020,7 +1020,7 @@ func (e *Engine) compose(l *loaded, contacts batchContacts, tg target, r store.C
 		Subject:         out.Subject,
 		HTML:            out.HTML,
 		Text:            out.Text,
-		MessageID:       mailer.MessageID(idObject, r.Step, idKey, tg.sender.From),
+		MessageID:       mailer.MessageID(r.ID, idObject, r.Step, idKey, tg.sender.From),
 		Date:            e.Clock.Now(),
 		ListUnsubscribe: unsub,
 		// The mailto: goes with the https link only (internal and

@@ -21,7 +21,8 @@
 // forward them. Otherwise, when the sender's mail (or a copy) is routed to the
 // listener (--inbound-domain), a reply is matched by its In-Reply-To and
 // References against the Message-IDs the outbox recorded (mailer.MessageID:
-// a hash of object, step and contact, indexed by migration 008).
+// a hash of object, step and contact, then the outbox row's id, read back by
+// primary key; the hash alone before migration 018, found through its index).
 //
 // Complaints come to whatever address the feedback loop was registered with;
 // the listener finds the message through the token in the quoted original's

@@ -67,7 +67,7 @@ func benchMessage(r Rendered, i int) *Message {
 		Subject:         r.Subject,
 		HTML:            r.HTML,
 		Text:            r.Text,
-		MessageID:       MessageID("spring-sale", "1", fmt.Sprint(i), "news@acme.example"),
+		MessageID:       MessageID(int64(i+1), "spring-sale", "1", fmt.Sprint(i), "news@acme.example"),
 		Date:            time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC),
 		ListUnsubscribe: fmt.Sprintf("https://mail.acme.example/u/%d-4f3c2a1b9e8d7c6b5a49", i),
 		Headers:         map[string]string{"X-Campaignctl-Campaign": "spring-sale"},

@@ -6,6 +6,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/mail"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -58,7 +59,7 @@ func TestMessageBytesParseBack(t *testing.T) {
 	m := &Message{
 		From: "Acme <news@acme.example>", ReplyTo: "sales@acme.example", To: "Zoë Müller <zoe@example.com>",
 		Subject: "Back in stock — 20% off", HTML: "<p>Héllo</p>", Text: "Héllo",
-		MessageID: MessageID("c", "", "42", "news@acme.example"), Date: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC),
+		MessageID: MessageID(7, "c", "", "42", "news@acme.example"), Date: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC),
 		ListUnsubscribe: "https://mail.example.com/u/tok",
 	}
 	raw, err := m.Bytes()
@@ -108,14 +109,19 @@ func TestMessageBytesParseBack(t *testing.T) {
 }
 
 func TestMessageIDStablePerSend(t *testing.T) {
-	a := MessageID("c", "s", "1", "news@acme.example")
-	if a != MessageID("c", "s", "1", "Other <news@acme.example>") {
+	a := MessageID(41, "c", "s", "1", "news@acme.example")
+	if a != MessageID(41, "c", "s", "1", "Other <news@acme.example>") {
 		t.Error("same send, different Message-ID")
 	}
-	if a == MessageID("c", "s", "2", "news@acme.example") {
+	if a == MessageID(42, "c", "s", "2", "news@acme.example") {
 		t.Error("different contacts share a Message-ID")
 	}
-	if !strings.HasSuffix(a, "@acme.example") {
-		t.Errorf("Message-ID %q not in the sender's domain", a)
+	// The hash of object, step and contact, then the row's id, in the
+	// sender's domain: what store.SentMessageByMessageID reads back.
+	if !regexp.MustCompile(`^[0-9a-f]{32}\.41@acme\.example$`).MatchString(a) {
+		t.Errorf("Message-ID %q is not <32 hex>.<row id>@<sender's domain>", a)
+	}
+	if _, err := mail.ParseAddress("<" + a + ">"); err != nil {
+		t.Errorf("Message-ID %q does not parse as an addr-spec: %v", a, err)
 	}
 }

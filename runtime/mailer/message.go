@@ -8,6 +8,7 @@ import (
 	"net/textproto"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -53,8 +54,15 @@ type Message struct {
 	HandOff func() bool
 }
 
-// MessageID derives a stable Message-ID from what identifies one send.
-func MessageID(campaign, step, contactKey, from string) string {
+// MessageID derives a stable Message-ID from what identifies one send: a hash
+// of the object, step and contact, then the outbox row's id, in the sender's
+// domain ("<32 hex digits>.<id>@<domain>"). A retry of the row carries the
+// same one. The id lets the inbound listener find the message a reply or a
+// complaint refers to by the outbox's primary key (store.SentMessageByMessageID)
+// instead of an index of every Message-ID sent, which each sent message added
+// an entry to; the hash keeps another row's Message-ID unguessable from one's
+// own. Message-IDs sent before 2026-12-05 are the hash alone.
+func MessageID(id int64, campaign, step, contactKey, from string) string {
 	sum := sha256.Sum256([]byte(campaign + "\x00" + step + "\x00" + contactKey))
 	domain := "campaignctl.invalid"
 	if a, err := parseAddressCached(from); err == nil {
@@ -62,7 +70,7 @@ func MessageID(campaign, step, contactKey, from string) string {
 			domain = a.address[i+1:]
 		}
 	}
-	return hex.EncodeToString(sum[:16]) + "@" + domain
+	return hex.EncodeToString(sum[:16]) + "." + strconv.FormatInt(id, 10) + "@" + domain
 }
 
 // Envelope returns the bare addresses for SMTP MAIL FROM and RCPT TO.

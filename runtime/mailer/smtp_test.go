@@ -44,7 +44,7 @@ func testMessage(to string, i int) *Message {
 		Text:    "Hello\n.leading dot\n..two dots\nbye",
 		HTML:    "<p>Hello</p>",
 		// One message per (recipient, i), like the engine's Message-IDs.
-		MessageID: MessageID("c", "s", fmt.Sprint(to, i), "news@acme.example"),
+		MessageID: MessageID(int64(i+1), "c", "s", fmt.Sprint(to, i), "news@acme.example"),
 		Date:      time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
 	}
 }

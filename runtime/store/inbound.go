@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -36,15 +38,40 @@ func (s *Store) SentMessage(ctx context.Context, id int64) (SentMessage, bool, e
 	return s.sentMessage(ctx, "inbound-sent-message", id)
 }
 
-// SentMessageByMessageID reads the latest outbox row that carried msgID
-// (without angle brackets).
+// SentMessageByMessageID reads the outbox row that carried msgID (without
+// angle brackets). A Message-ID of today's form names its row
+// ("<hash>.<id>@<domain>", mailer.MessageID), read by primary key; one sent
+// before 2026-12-05 is the hash alone, found through the index migration 018
+// keeps for those (the latest row that carried it).
 func (s *Store) SentMessageByMessageID(ctx context.Context, msgID string) (SentMessage, bool, error) {
+	if id, ok := messageRowID(msgID); ok {
+		return s.sentMessage(ctx, "inbound-sent-message-by-row", id, msgID)
+	}
 	return s.sentMessage(ctx, "inbound-sent-message-by-id", msgID)
 }
 
-func (s *Store) sentMessage(ctx context.Context, query string, arg any) (SentMessage, bool, error) {
+// messageRowID is the outbox row id a Message-ID of today's form carries
+// after the dot of its local part; ok is false for any other form.
+func messageRowID(msgID string) (int64, bool) {
+	at := strings.LastIndexByte(msgID, '@')
+	if at < 0 {
+		return 0, false
+	}
+	local := msgID[:at]
+	dot := strings.LastIndexByte(local, '.')
+	if dot < 0 {
+		return 0, false
+	}
+	id, err := strconv.ParseInt(local[dot+1:], 10, 64)
+	if err != nil || id <= 0 || local[dot+1] == '+' {
+		return 0, false
+	}
+	return id, true
+}
+
+func (s *Store) sentMessage(ctx context.Context, query string, args ...any) (SentMessage, bool, error) {
 	var m SentMessage
-	err := s.DB.GetContext(ctx, &m, inboundQueries[query], arg)
+	err := s.DB.GetContext(ctx, &m, inboundQueries[query], args...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return m, false, nil
 	}

@@ -7,14 +7,24 @@ SELECT id, kind, campaign, step, variant, contact_key, email, email_normalized,
        occurrence, status, sent_at, coalesce(message_id, '') AS message_id
 FROM campaignctl.outbox WHERE id = $1;
 
+-- name: inbound-sent-message-by-row
+-- The row a Message-ID of today's form names ("<hash>.<id>@<domain>",
+-- mailer.MessageID): a primary-key read, and the row must have sent exactly
+-- that Message-ID.
+SELECT id, kind, campaign, step, variant, contact_key, email, email_normalized,
+       occurrence, status, sent_at, coalesce(message_id, '') AS message_id
+FROM campaignctl.outbox WHERE id = $1 AND message_id = $2;
+
 -- name: inbound-sent-message-by-id
--- The row that sent a Message-ID (outbox_message_id, a hash index since
--- migrations/015_outbox_message_id_hash.sql). A
+-- The row that sent a Message-ID of the form before 2026-12-05, the hash
+-- alone (outbox_message_id_legacy, migrations/018_outbox_message_id_legacy.sql:
+-- its predicate is repeated here so a generic plan can use it). Such a
 -- Message-ID is (object, step, contact) and the same for a re-send, so the
 -- latest row that carries it wins.
 SELECT id, kind, campaign, step, variant, contact_key, email, email_normalized,
        occurrence, status, sent_at, coalesce(message_id, '') AS message_id
-FROM campaignctl.outbox WHERE message_id = $1
+FROM campaignctl.outbox
+WHERE message_id = $1 AND message_id IS NOT NULL AND strpos(split_part(message_id, '@', 1), '.') = 0
 ORDER BY id DESC LIMIT 1;
 
 -- name: inbound-lock

@@ -11,63 +11,101 @@ import (
 )
 
 // A reply or a feedback report without an address token is matched to its
-// message by Message-ID: the latest row that carried it, found through
-// outbox_message_id (a hash index since migration 015) rather than a scan of
-// every message ever sent. The ledger writes that index for every sent row,
-// so its kind is chosen for the write; this keeps the lookup on it.
-func TestSentMessageByMessageIDUsesTheIndex(t *testing.T) {
+// message by Message-ID. Today's Message-IDs carry their row's id
+// (mailer.MessageID): a primary-key read, which must also match the whole
+// Message-ID. Those sent before (the hash alone) are found through
+// outbox_message_id_legacy (migration 018), the latest row that carried one;
+// a row recorded sent with today's form adds nothing to that index, so the
+// ledger writes one index entry fewer per message.
+func TestSentMessageByMessageIDReadsTheRowOrTheLegacyIndex(t *testing.T) {
 	st, ctx := migrated(t), t.Context()
 	now := time.Date(2026, 12, 5, 9, 0, 0, 0, time.UTC)
 	const n = 3000
 	if got, err := st.EnqueueBatch(ctx, "c", "", "marketing", now, now, people(n)); err != nil || got != n {
 		t.Fatalf("enqueue: %d, %v", got, err)
 	}
-	// Every row sent with its own Message-ID, except the last two, which carry
-	// the same one (a re-send of one message after its lease was lost).
-	st.DB.MustExec(`UPDATE campaignctl.outbox SET status = 'sent', sent_at = $1,
-		message_id = CASE WHEN id >= (SELECT max(id) - 1 FROM campaignctl.outbox) THEN 'again@example.com'
-		                  ELSE md5(id::text) || '@example.com' END`, now)
-	st.DB.MustExec(`ANALYZE campaignctl.outbox`)
-
-	var last int64
-	if err := st.DB.Get(&last, `SELECT max(id) FROM campaignctl.outbox`); err != nil {
-		t.Fatal(err)
-	}
-	m, ok, err := st.SentMessageByMessageID(ctx, "again@example.com")
-	if err != nil || !ok || m.ID != last {
-		t.Fatalf("SentMessageByMessageID(again@example.com) = row %d, %v, %v; want the latest row %d", m.ID, ok, err, last)
-	}
 	var first int64
 	if err := st.DB.Get(&first, `SELECT min(id) FROM campaignctl.outbox`); err != nil {
 		t.Fatal(err)
 	}
-	var mid string
-	if err := st.DB.Get(&mid, `SELECT md5($1::text) || '@example.com'`, first); err != nil {
+	// The first half was sent before migration 018, each with its own
+	// Message-ID but the last two of that half, which carry the same one (a
+	// re-send of one message after its lease was lost); the second half with
+	// today's form.
+	st.DB.MustExec(`UPDATE campaignctl.outbox SET status = 'sent', sent_at = $1,
+		message_id = CASE WHEN id >= $2 + 1500 THEN md5(id::text) || '.' || id || '@example.com'
+		                  WHEN id >= $2 + 1498 THEN 'again@example.com'
+		                  ELSE md5(id::text) || '@example.com' END`, now, first)
+	st.DB.MustExec(`VACUUM ANALYZE campaignctl.outbox`)
+
+	find := func(msgID string) (int64, bool) {
+		t.Helper()
+		m, ok, err := st.SentMessageByMessageID(ctx, msgID)
+		if err != nil {
+			t.Fatalf("SentMessageByMessageID(%s): %v", msgID, err)
+		}
+		return m.ID, ok
+	}
+	if id, ok := find("again@example.com"); !ok || id != first+1499 {
+		t.Errorf("again@example.com = row %d (%v); want the latest row that carried it, %d", id, ok, first+1499)
+	}
+	var legacy, today string
+	if err := st.DB.Get(&legacy, `SELECT message_id FROM campaignctl.outbox WHERE id = $1`, first); err != nil {
 		t.Fatal(err)
 	}
-	if m, ok, err := st.SentMessageByMessageID(ctx, mid); err != nil || !ok || m.ID != first {
-		t.Fatalf("SentMessageByMessageID(%s) = row %d, %v, %v; want %d", mid, m.ID, ok, err, first)
+	if err := st.DB.Get(&today, `SELECT message_id FROM campaignctl.outbox WHERE id = $1`, first+2000); err != nil {
+		t.Fatal(err)
 	}
-	if _, ok, err := st.SentMessageByMessageID(ctx, "unknown@example.com"); err != nil || ok {
-		t.Fatalf("an unknown Message-ID matched (%v, %v)", ok, err)
+	if id, ok := find(legacy); !ok || id != first {
+		t.Errorf("%s = row %d (%v), want %d", legacy, id, ok, first)
+	}
+	if id, ok := find(today); !ok || id != first+2000 {
+		t.Errorf("%s = row %d (%v), want %d", today, id, ok, first+2000)
+	}
+	// A row's id with another hash, or another row's id: nothing.
+	hash, _, _ := strings.Cut(today, ".")
+	for _, forged := range []string{
+		strings.Repeat("0", 32) + fmt.Sprintf(".%d@example.com", first+2000),
+		hash + fmt.Sprintf(".%d@example.com", first+2001),
+		"unknown@example.com", "x.@example.com", "x.-5@example.com", "no-at-sign",
+	} {
+		if id, ok := find(forged); ok {
+			t.Errorf("%s matched row %d", forged, id)
+		}
 	}
 
-	var plan []string
-	q := strings.Replace(store.InboundQueryForTest("inbound-sent-message-by-id"), "$1", "'again@example.com'", 1)
-	if err := st.DB.Select(&plan, "EXPLAIN (COSTS OFF) "+q); err != nil {
+	// The legacy index holds the 1,500 Message-IDs of the old form and none of
+	// the 1,500 of today's (VACUUM counted its entries).
+	var entries float64
+	if err := st.DB.Get(&entries, `SELECT reltuples FROM pg_class WHERE oid = 'campaignctl.outbox_message_id_legacy'::regclass`); err != nil {
 		t.Fatal(err)
 	}
-	text := strings.Join(plan, "\n")
-	if !strings.Contains(text, "outbox_message_id") || strings.Contains(text, "Seq Scan") {
-		t.Fatalf("the Message-ID lookup does not use outbox_message_id:\n%s", text)
+	if entries != 1500 {
+		t.Errorf("outbox_message_id_legacy holds %v entries, want the 1,500 Message-IDs of the old form", entries)
 	}
 	var method string
 	if err := st.DB.Get(&method, `SELECT am.amname FROM pg_class c JOIN pg_am am ON am.oid = c.relam
-		WHERE c.oid = 'campaignctl.outbox_message_id'::regclass`); err != nil {
-		t.Fatal(err)
+		WHERE c.oid = 'campaignctl.outbox_message_id_legacy'::regclass`); err != nil || method != "hash" {
+		t.Errorf("outbox_message_id_legacy is a %q index (%v), want hash", method, err)
 	}
-	if method != "hash" {
-		t.Fatalf("outbox_message_id is a %s index; migration 015 makes it a hash index", method)
+	conn := planConn(t, st)
+	for _, c := range []struct {
+		query string
+		args  []any
+		index string
+	}{
+		{"inbound-sent-message-by-id", []any{"again@example.com"}, "outbox_message_id_legacy"},
+		{"inbound-sent-message-by-row", []any{first + 2000, today}, "outbox_pkey"},
+	} {
+		for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
+			text, err := explainPrepared(ctx, conn, store.InboundQueryForTest(c.query), c.args, mode)
+			if err != nil {
+				t.Fatalf("%s (%s): %v", c.query, mode, err)
+			}
+			if !strings.Contains(text, c.index) || strings.Contains(text, "Seq Scan") {
+				t.Errorf("%s (%s) does not read %s:\n%s", c.query, mode, c.index, text)
+			}
+		}
 	}
 }
 
