@@ -3,6 +3,7 @@ package store_test
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -12,13 +13,14 @@ import (
 
 // Searches of the outbox and the enrollments by address read the indexes that
 // lead with it (migrations 016 and 017): an erasure or an export of one
-// person, explain's messages and enrollments of one object for one contact,
-// the frequency caps. Before, all but the last read the whole table or every
-// row of the object. Here: 20,000 messages of two campaigns, 300 internal
-// messages to one staff address and 20,000 enrollments of two sequences,
-// analyzed, so reading everything is what Postgres would plan without a usable
-// index. Each query is planned as the daemon and the CLI run it, with
-// parameters, both as a custom and as a generic plan.
+// person, explain's messages and enrollments of one object for one contact (a
+// workflow's too), the frequency caps. Before, all but the last read the
+// whole table or every row of the object. Here: 20,000 messages of two
+// campaigns, 300 internal messages to one staff address and 30,000
+// enrollments of two sequences and a workflow, analyzed, so reading
+// everything is what Postgres would plan without a usable index. Each query
+// is planned as the daemon and the CLI run it, with parameters, both as a
+// custom and as a generic plan.
 func TestAddressSearchesUseTheAddressIndexes(t *testing.T) {
 	st, ctx := migrated(t), t.Context()
 	now := time.Date(2026, 12, 5, 9, 0, 0, 0, time.UTC)
@@ -37,16 +39,24 @@ func TestAddressSearchesUseTheAddressIndexes(t *testing.T) {
 		t.Fatalf("enqueue internal: %d, %v", n, err)
 	}
 	st.DB.MustExec(`UPDATE campaignctl.outbox SET status = 'sent', sent_at = $1 WHERE id % 2 = 0`, now)
-	// Enrollments of two sequences, the same 10,000 people.
+	// Enrollments of two sequences and a workflow, the same 10,000 people.
 	var rev int64
 	if err := st.DB.Get(&rev, `INSERT INTO campaignctl.revisions (plan_hash, plan, applied_at) VALUES ('h', '{}', $1) RETURNING id`, now); err != nil {
 		t.Fatal(err)
 	}
-	for _, seq := range []string{"welcome", "winback"} {
-		if n, err := st.EnrollBatch(ctx, "sequence", seq, people(10000), now, now, rev); err != nil || n != 10000 {
-			t.Fatalf("enroll %s: %d, %v", seq, n, err)
+	for _, o := range []struct{ kind, name string }{{"sequence", "welcome"}, {"sequence", "winback"}, {"workflow", "onboard"}} {
+		if n, err := st.EnrollBatch(ctx, o.kind, o.name, people(10000), now, now, rev); err != nil || n != 10000 {
+			t.Fatalf("enroll %s: %d, %v", o.name, n, err)
 		}
 	}
+	// explain's workflow variant of object-contact-enrollments lives with the
+	// command.
+	queries := store.AllQueriesForTest()
+	src, err := os.ReadFile("../../cmd/campaignctl/workflow_queries.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	queries["workflow-contact-enrollments"] = store.ParseNamedQueries(string(src))["workflow-contact-enrollments"]
 	st.DB.MustExec(`ANALYZE campaignctl.outbox`)
 	st.DB.MustExec(`ANALYZE campaignctl.enrollments`)
 
@@ -62,12 +72,13 @@ func TestAddressSearchesUseTheAddressIndexes(t *testing.T) {
 		{"forget-enrollments", []any{"p7@example.com", "{sequence}", "{welcome}", "{7}"}, []string{"enrollments_address_object", "enrollments_kind_object_contact_key_occurrence_key"}},
 		{"object-contact-messages", []any{"campaign", "spring", "{\"\"}", "7", "p7@example.com"}, []string{"outbox_address_object"}},
 		{"object-contact-enrollments", []any{"sequence", "welcome", "7", "p8@example.com"}, []string{"enrollments_address_object", "enrollments_kind_object_contact_key_occurrence_key"}},
+		{"workflow-contact-enrollments", []any{"onboard", "7", "p8@example.com"}, []string{"enrollments_address_object", "enrollments_kind_object_contact_key_occurrence_key"}},
 		{"recent-marketing-sends", []any{"{p7@example.com,p8@example.com}", now.Add(-7 * 24 * time.Hour)}, []string{"outbox_address_object"}},
 	}
 	conn := planConn(t, st)
 	for _, c := range cases {
 		for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
-			text, err := explainPrepared(ctx, conn, store.QueryForTest(c.query), c.args, mode)
+			text, err := explainPrepared(ctx, conn, queries[c.query], c.args, mode)
 			if err != nil {
 				t.Fatalf("%s (%s): %v", c.query, mode, err)
 			}
