@@ -3,7 +3,6 @@ package store_test
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -50,13 +49,8 @@ func TestAddressSearchesUseTheAddressIndexes(t *testing.T) {
 		}
 	}
 	// explain's workflow variant of object-contact-enrollments lives with the
-	// command.
-	queries := store.AllQueriesForTest()
-	src, err := os.ReadFile("../../cmd/campaignctl/workflow_queries.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	queries["workflow-contact-enrollments"] = store.ParseNamedQueries(string(src))["workflow-contact-enrollments"]
+	// command (namedQueries reads its file).
+	queries := namedQueries(t)
 	st.DB.MustExec(`ANALYZE campaignctl.outbox`)
 	st.DB.MustExec(`ANALYZE campaignctl.enrollments`)
 

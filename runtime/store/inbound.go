@@ -51,22 +51,16 @@ func (s *Store) SentMessageByMessageID(ctx context.Context, msgID string) (SentM
 }
 
 // messageRowID is the outbox row id a Message-ID of today's form carries
-// after the dot of its local part; ok is false for any other form.
+// after the dot of its local part; ok is false when there is no number
+// there. Whether the row sent that Message-ID is the query's to check.
 func messageRowID(msgID string) (int64, bool) {
-	at := strings.LastIndexByte(msgID, '@')
-	if at < 0 {
-		return 0, false
-	}
-	local := msgID[:at]
+	local, _, ok := strings.Cut(msgID, "@")
 	dot := strings.LastIndexByte(local, '.')
-	if dot < 0 {
+	if !ok || dot < 0 {
 		return 0, false
 	}
 	id, err := strconv.ParseInt(local[dot+1:], 10, 64)
-	if err != nil || id <= 0 || local[dot+1] == '+' {
-		return 0, false
-	}
-	return id, true
+	return id, err == nil
 }
 
 func (s *Store) sentMessage(ctx context.Context, query string, args ...any) (SentMessage, bool, error) {

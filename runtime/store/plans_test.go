@@ -3,9 +3,12 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -122,27 +125,8 @@ func TestNoQueryReadsAWholeTableUnlessItSaysSo(t *testing.T) {
 		FROM generate_series(1, 30000) i`, now)
 	st.DB.MustExec(`ANALYZE`)
 
-	all := map[string]string{}
-	for name, text := range store.AllQueriesForTest() {
-		all[name] = text
-	}
-	for _, f := range []string{"../metrics/store_queries.sql", "../../cmd/campaignctl/report_queries.sql", "../../cmd/campaignctl/workflow_queries.sql"} {
-		src, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for name, text := range store.ParseNamedQueries(string(src)) {
-			if _, dup := all[name]; dup {
-				t.Fatalf("query %s of %s has the name of another", name, filepath.Base(f))
-			}
-			all[name] = text
-		}
-	}
-	names := make([]string, 0, len(all))
-	for name := range all {
-		names = append(names, name)
-	}
-	slices.Sort(names)
+	all := namedQueries(t)
+	names := slices.Sorted(maps.Keys(all))
 	conn := planConn(t, st)
 	planned := 0
 	for _, name := range names {
@@ -196,19 +180,34 @@ func isDML(code string) bool {
 	return false
 }
 
+// namedQueries is every named query of the store's files
+// (store.AllQueriesForTest), the metrics' and the commands' query files, by
+// name.
+func namedQueries(t *testing.T) map[string]string {
+	t.Helper()
+	all := store.AllQueriesForTest()
+	for _, f := range []string{"../metrics/store_queries.sql", "../../cmd/campaignctl/report_queries.sql", "../../cmd/campaignctl/workflow_queries.sql"} {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, text := range store.ParseNamedQueries(string(src)) {
+			if _, dup := all[name]; dup {
+				t.Fatalf("query %s of %s has the name of another", name, filepath.Base(f))
+			}
+			all[name] = text
+		}
+	}
+	return all
+}
+
+var placeholder = regexp.MustCompile(`\$([0-9]+)`)
+
 // placeholders is the highest $n in query.
 func placeholders(query string) int {
 	n := 0
-	for i := 0; i < len(query); i++ {
-		if query[i] != '$' {
-			continue
-		}
-		j := i + 1
-		v := 0
-		for j < len(query) && query[j] >= '0' && query[j] <= '9' {
-			v = v*10 + int(query[j]-'0')
-			j++
-		}
+	for _, m := range placeholder.FindAllStringSubmatch(query, -1) {
+		v, _ := strconv.Atoi(m[1])
 		n = max(n, v)
 	}
 	return n
