@@ -120,7 +120,7 @@ func BenchmarkServeVsSMTPSink(b *testing.B) {
 	fmt.Fprintf(&tbl, "  %-30s %12.0f %10s %10.3f\n", "campaignctl serve", r.serveRate, r.serveWall.Round(time.Millisecond), cpuPer1k)
 	fmt.Fprintf(&tbl, "  %-30s %12.0f %10s %10s\n", "smtp-source -d (after)", r.src2Rate, r.src2Wall.Round(time.Millisecond), "-")
 	fmt.Fprintf(&tbl, "  ratio serve / mean(smtp-source) = %.3f (acceptance >= %.1f)\n", ratio, sendMinRatio)
-	if r.steadyRate > 0 {
+	if r.steadyRounds > 0 {
 		fmt.Fprintf(&tbl, "  after the audience was materialized: serve %.0f msgs/s, %.3f× smtp-source (not the acceptance: where the gap is)\n",
 			r.steadyRate, r.steadyRate/srcRate)
 	}
@@ -155,8 +155,10 @@ func BenchmarkServeVsSMTPSink(b *testing.B) {
 type sendResult struct {
 	src1Rate, src2Rate, serveRate float64
 	// steadyRate is serve's rate from the end of the audience's
-	// materialization to the last message (0: not measured).
+	// materialization to the last message, summed over steadyRounds rounds
+	// until mean (a round whose log lacked the line measured none).
 	steadyRate                    float64
+	steadyRounds                  int
 	src1Wall, src2Wall, serveWall time.Duration
 	serveCPU                      time.Duration
 	serveRSSKiB                   int64
@@ -175,7 +177,10 @@ func (s *sendResult) add(r sendResult) {
 	s.src1Rate += r.src1Rate
 	s.src2Rate += r.src2Rate
 	s.serveRate += r.serveRate
-	s.steadyRate += r.steadyRate
+	if r.steadyRounds > 0 {
+		s.steadyRate += r.steadyRate
+		s.steadyRounds++
+	}
 	s.src1Wall += r.src1Wall
 	s.src2Wall += r.src2Wall
 	s.serveWall += r.serveWall
@@ -193,8 +198,12 @@ func (s *sendResult) add(r sendResult) {
 func (s sendResult) mean(rounds int) sendResult {
 	k := float64(rounds)
 	d := time.Duration(rounds)
+	if s.steadyRounds > 0 {
+		s.steadyRate /= float64(s.steadyRounds)
+	}
 	return sendResult{
-		src1Rate: s.src1Rate / k, src2Rate: s.src2Rate / k, serveRate: s.serveRate / k, steadyRate: s.steadyRate / k,
+		steadyRate: s.steadyRate, steadyRounds: s.steadyRounds,
+		src1Rate: s.src1Rate / k, src2Rate: s.src2Rate / k, serveRate: s.serveRate / k,
 		src1Wall: s.src1Wall / d, src2Wall: s.src2Wall / d, serveWall: s.serveWall / d,
 		serveCPU: s.serveCPU / d, serveRSSKiB: s.serveRSSKiB, profileTop: s.profileTop,
 		servePG: s.servePG / d, serveSink: s.serveSink / d, srcCPU: s.srcCPU / d, srcSink: s.srcSink / d,
@@ -313,7 +322,7 @@ func runSendRound(b *testing.B, bin, source string, sink *smtpSink, n int, profi
 	}
 	if at, ok := materializedAt(stderr.String()); ok {
 		if rate, done, ok := steadyRate(samples, at); ok {
-			r.steadyRate = rate
+			r.steadyRate, r.steadyRounds = rate, 1
 			b.Logf("after the audience was materialized (%s after start, %d messages sent by then): %.0f msgs/s",
 				at.Sub(start).Round(time.Millisecond), done, rate)
 		}
@@ -396,7 +405,7 @@ func materializedAt(log string) (time.Time, bool) {
 // tenth of a second or no message lie between.
 func steadyRate(samples []sinkSample, at time.Time) (rate float64, before int64, ok bool) {
 	i := slices.IndexFunc(samples, func(s sinkSample) bool { return !s.at.Before(at) })
-	if i < 0 || len(samples) == 0 {
+	if i < 0 {
 		return 0, 0, false
 	}
 	first, last := samples[i], samples[len(samples)-1]

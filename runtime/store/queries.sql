@@ -218,15 +218,15 @@ GROUP BY next_step;
 
 -- name: pending-work
 -- Anything a daemon could still do now or later: used by --exit-when-idle,
--- on every pass. Each arm stops at the first row; counting them cost 4 ms a
--- call with a few thousand enrollments waiting. The outbox's and the
--- enrollments' arms are scalar subqueries in the order of their partial
--- index, not EXISTS: it is asked right after a backlog drained, when the
--- statistics still say most rows are pending (autovacuum analyzes a minute
--- or so later), and EXISTS then planned a sequential scan expected to stop
--- at the first row, which read every row, all sent: 63-132 ms on the
--- 100,000 messages the send benchmark leaves, against under 1 ms through
--- outbox_claimable (TestNoQueryReadsAWholeTableOnADrainedBacklogsStatistics).
+-- on each pass once nothing was due. Each arm stops at the first row;
+-- counting them cost 4 ms a call with a few thousand enrollments waiting.
+-- The outbox's and the enrollments' arms are scalar subqueries in the order
+-- of their partial index, not EXISTS: it is asked right after a backlog
+-- drained, when the statistics still say most rows are pending (autovacuum
+-- analyzes a minute or so later), and EXISTS then planned a sequential scan
+-- expected to stop at the first row, which read every row, all sent:
+-- 34-132 ms on the 100,000 messages the send benchmark leaves, against
+-- under 1 ms through outbox_claimable (TestNoQueryReadsAWholeTableOnADrainedBacklogsStatistics).
 SELECT (SELECT id FROM campaignctl.outbox WHERE status = 'pending' ORDER BY due_at, id LIMIT 1) IS NOT NULL
     OR EXISTS (SELECT 1 FROM campaignctl.campaigns WHERE status IN ('scheduled', 'sending'))
     OR (SELECT id FROM campaignctl.enrollments WHERE state = 'active' ORDER BY wake_at LIMIT 1) IS NOT NULL;
