@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
@@ -38,7 +39,34 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(serveMemoryLimit(cgroupMemoryMax()))
 	}
-	return serveWithEnv(os.Getenv, args, stdout, stderr)
+	return serveWithEnv(os.Getenv, runtime.GOMAXPROCS, args, stdout, stderr)
+}
+
+// serveProcs is how many CPUs (GOMAXPROCS) the daemon uses. spec is --procs:
+// "auto" or a number. With "auto", $GOMAXPROCS decides when it is set
+// (envSet; current is then its value); otherwise a daemon whose database runs
+// on the same machine (dbLocal) takes half of the CPUs it may use (current,
+// Go's default, which follows a container's CPU limit), at least one, and
+// leaves the rest to Postgres. On two cores shared with Postgres and a local
+// relay, a second processor cost the daemon 10-25% more CPU a message (Go's
+// scheduler spinning for work at each of the send path's wake-ups), CPU
+// that Postgres and the relay lacked (docs/sending.md, "A ninth look").
+func serveProcs(spec string, envSet bool, current int, dbLocal bool) (n int, why string, err error) {
+	if spec != "auto" {
+		n, err := strconv.Atoi(spec)
+		if err != nil || n < 1 {
+			return 0, "", fmt.Errorf("--procs %q: want auto or a number of CPUs of at least 1", spec)
+		}
+		return n, "--procs", nil
+	}
+	switch {
+	case envSet:
+		return current, "$GOMAXPROCS", nil
+	case dbLocal && current > 1:
+		return current / 2, "half of the CPUs: the database runs on this machine", nil
+	default:
+		return current, "all of the CPUs", nil
+	}
 }
 
 // defaultServeGC is the garbage collector's target (GOGC) of the daemon when
@@ -96,7 +124,7 @@ func parseCgroupMemoryMax(s string) int64 {
 // serveWithEnv is runServe reading its environment ($CAMPAIGNCTL_SECRET and
 // the other variables below) through getenv: the tests give each in-process
 // daemon its own, so they can run in parallel, which t.Setenv forbids.
-func serveWithEnv(getenv func(string) string, args []string, stdout, stderr io.Writer) int {
+func serveWithEnv(getenv func(string) string, setProcs func(int) int, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("serve", "serve --db URL --smtp HOST:PORT [flags]", `
 Run the daemon: reconcile the latest applied plan against the store, materialize due
 audiences, send due messages over SMTP, and serve /metrics, /healthz, /readyz, the
@@ -143,6 +171,7 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 	dbWait := fs.Duration("db-wait", 30*time.Second, "how long to wait at start for a database that is not reachable yet (starting, restarting, its network not up); a bad URL, password or database name fails at once")
 	dbConns := fs.Int("db-max-conns", store.DefaultMaxConns, "most connections to Postgres this daemon holds (all kept open while idle, for up to 5 minutes)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) to this file until exit")
+	procs := fs.String("procs", "auto", "CPUs the daemon uses (GOMAXPROCS): a number, or auto: $GOMAXPROCS when set, else half of them when the database runs on this machine, else all")
 	noTracking := fs.Bool("no-tracking", false, "do not track opens and clicks of new marketing mail (links already sent through /c/ and /o/ keep working)")
 	dkimDomain := fs.String("dkim-domain", "", "sign every message with DKIM (RFC 6376) for this domain (d=); the key comes from $"+dkimKeyEnv+" (PEM) or --dkim-key-file")
 	dkimSelector := fs.String("dkim-selector", "", "DKIM selector (s=): the public key is published at <selector>._domainkey.<domain>")
@@ -194,6 +223,10 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 	}
 	if *metricsListen != "" && *listen == "" {
 		fmt.Fprintln(stderr, "campaignctl serve: --metrics-listen splits the routes of --listen: give --listen too (the public links need it)")
+		return 2
+	}
+	if _, _, err := serveProcs(*procs, false, 1, false); err != nil {
+		fmt.Fprintln(stderr, "campaignctl serve:", err)
 		return 2
 	}
 	if *ledgerBatch < 1 || *concurrency < 1 || *dbConns < 4 {
@@ -329,6 +362,12 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 		return 1
 	}
 	defer st.Close()
+	local, err := st.ServerOnThisMachine(ctx)
+	if err != nil {
+		log.Warn("cannot tell where the database runs; taking all of the CPUs", "err", err)
+	}
+	nprocs, procsWhy, _ := serveProcs(*procs, getenv("GOMAXPROCS") != "", setProcs(0), local)
+	setProcs(nprocs)
 	st.Log = log
 	st.SetMaxConns(*dbConns)
 	// Forgotten people are on the suppression list as keyed hashes: without
@@ -416,7 +455,7 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 			log.Info("serving the status page", "url", "http://"+l.Addr().String()+statuspage.Prefix+"/")
 		}
 	}
-	log.Info("daemon started", "worker", *worker, "smtp", *smtpAddr, "db", store.Redact(*db))
+	log.Info("daemon started", "worker", *worker, "smtp", *smtpAddr, "db", store.Redact(*db), "procs", nprocs, "procs_from", procsWhy)
 	runErr := eng.Run(ctx, engine.RunOptions{Interval: *interval, ExitWhenIdle: *exitIdle})
 	stop()
 	if *listen != "" {

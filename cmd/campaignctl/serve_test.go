@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -39,10 +40,15 @@ func (e env) getenv(k string) string {
 	return os.Getenv(k)
 }
 
+// procs stands in for runtime.GOMAXPROCS: an in-process daemon reports the
+// CPUs it would use (the "daemon started" line) but must not change the
+// test binary's.
+func (e env) procs(int) int { return runtime.GOMAXPROCS(0) }
+
 // run is main's run, with serve reading e.
 func (e env) run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "serve" {
-		return serveWithEnv(e.getenv, args[1:], stdout, stderr)
+		return serveWithEnv(e.getenv, e.procs, args[1:], stdout, stderr)
 	}
 	return run(args, stdout, stderr)
 }

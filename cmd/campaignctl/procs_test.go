@@ -1,0 +1,94 @@
+package main
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestServeProcs(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		spec            string
+		envSet, dbLocal bool
+		current, want   int
+		why             string
+	}{
+		{"auto", false, true, 2, 1, "half of the CPUs"},
+		{"auto", false, true, 8, 4, "half of the CPUs"},
+		{"auto", false, true, 7, 3, "half of the CPUs"},
+		{"auto", false, true, 1, 1, "all of the CPUs"}, // never 0
+		{"auto", false, false, 8, 8, "all of the CPUs"},
+		{"auto", true, true, 5, 5, "$GOMAXPROCS"}, // the variable wins over auto
+		{"3", true, true, 8, 3, "--procs"},        // the flag wins over the variable
+		{"12", false, false, 2, 12, "--procs"},
+	} {
+		n, why, err := serveProcs(tc.spec, tc.envSet, tc.current, tc.dbLocal)
+		if err != nil || n != tc.want || !strings.HasPrefix(why, tc.why) {
+			t.Errorf("serveProcs(%q, env %v, %d, local %v) = %d, %q, %v; want %d, %q…", tc.spec, tc.envSet, tc.current, tc.dbLocal, n, why, err, tc.want, tc.why)
+		}
+	}
+	for _, bad := range []string{"0", "-1", "half", "", "2.5"} {
+		if _, _, err := serveProcs(bad, false, 2, true); err == nil || !strings.Contains(err.Error(), "want auto or a number") {
+			t.Errorf("serveProcs(%q): err %v, want one naming what --procs takes", bad, err)
+		}
+	}
+}
+
+func TestServeProcsFlagIsCheckedBeforeTheDatabase(t *testing.T) {
+	t.Parallel()
+	code, stdout, stderr, ok := runBounded(t, 20*time.Second,
+		"serve", "--db", "postgres://postgres@127.0.0.1:1/postgres?sslmode=disable&connect_timeout=2",
+		"--smtp", "127.0.0.1:1", "--listen", "", "--procs", "0")
+	if !ok {
+		return
+	}
+	if code != 2 || !strings.Contains(stderr, `--procs "0": want auto or a number`) {
+		t.Fatalf("serve --procs 0: exit %d, want 2 and the flag named\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+}
+
+// A daemon beside its database (the test cluster is on 127.0.0.1) takes half
+// of the CPUs unless $GOMAXPROCS or --procs says otherwise, and says which in
+// its "daemon started" line.
+func TestServeTakesHalfOfTheCPUsBesideItsDatabase(t *testing.T) {
+	t.Parallel()
+	e := setupE2EOneCampaign(t)
+	mustRun(t, 0, "apply", "--db", e.url, e.plan)
+	current := runtime.GOMAXPROCS(0)
+	half := max(1, current/2)
+	halfWhy := "half of the CPUs: the database runs on this machine"
+	if current == 1 {
+		halfWhy = "all of the CPUs"
+	}
+	for _, tc := range []struct {
+		env  env
+		args []string
+		want string
+	}{
+		{env{"GOMAXPROCS": ""}, nil, fmt.Sprintf(`procs=%d procs_from="%s"`, half, halfWhy)},
+		{env{"GOMAXPROCS": "5"}, nil, fmt.Sprintf(`procs=%d procs_from=$GOMAXPROCS`, current)},
+		{env{"GOMAXPROCS": "5"}, []string{"--procs", "3"}, `procs=3 procs_from=--procs`},
+	} {
+		tc.env["CAMPAIGNCTL_SECRET"] = testSecret
+		args := append(append(serveArgs(e), "--public-url", "http://mail.test"), tc.args...)
+		code, stdout, stderr, ok := tc.env.runBounded(t, 2*time.Minute, args...)
+		if !ok {
+			return
+		}
+		if code != 0 {
+			t.Fatalf("serve %v: exit %d\nstdout:\n%s\nstderr:\n%s", tc.args, code, stdout, stderr)
+		}
+		var line string
+		for _, l := range strings.Split(stderr, "\n") {
+			if strings.Contains(l, `msg="daemon started"`) {
+				line = l
+			}
+		}
+		if !strings.Contains(line, tc.want) {
+			t.Errorf("serve %v with GOMAXPROCS=%q: %q has no %s", tc.args, tc.env["GOMAXPROCS"], line, tc.want)
+		}
+	}
+}
