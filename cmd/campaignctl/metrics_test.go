@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -30,11 +31,12 @@ func TestMetricsLiveScrapePassesPromtool(t *testing.T) {
 	bin := buildKillBinary(t)
 	port := freePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	// Without $GOGC and $GOMEMLIMIT, so the daemon's own garbage collector
-	// settings show.
+	// Without $GOGC, $GOMEMLIMIT and $GOMAXPROCS, so the daemon's own
+	// garbage collector settings and its share of the CPUs show (half of
+	// them: the test cluster runs on this machine).
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "GOGC=") && !strings.HasPrefix(kv, "GOMEMLIMIT=") {
+		if !strings.HasPrefix(kv, "GOGC=") && !strings.HasPrefix(kv, "GOMEMLIMIT=") && !strings.HasPrefix(kv, "GOMAXPROCS=") {
 			env = append(env, kv)
 		}
 	}
@@ -78,6 +80,7 @@ func TestMetricsLiveScrapePassesPromtool(t *testing.T) {
 		"campaignctl_leader 1",
 		fmt.Sprintf("go_gc_gogc_percent %d\n", defaultServeGC),
 		fmt.Sprintf("go_gc_gomemlimit_bytes %s\n", strconv.FormatFloat(float64(serveMemoryLimit(cgroupMemoryMax())), 'g', -1, 64)),
+		fmt.Sprintf("go_sched_gomaxprocs_threads %d\n", max(1, defaultProcs()/2)),
 		// campaignctl_outbox_pending_messages has samples only while mail
 		// waits, which a fast send may already have drained by this scrape:
 		// TestStoreCollectorReadsTheStore checks it against seeded rows.
@@ -124,4 +127,14 @@ func findPromtool(t *testing.T) string {
 		t.Skip(msg)
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// defaultProcs is the GOMAXPROCS Go gives a process here without
+// $GOMAXPROCS: the test binary's own, unless $GOMAXPROCS set that (then the
+// CPUs this process may run on, which ignores a container's CPU limit).
+func defaultProcs() int {
+	if os.Getenv("GOMAXPROCS") == "" {
+		return runtime.GOMAXPROCS(0)
+	}
+	return runtime.NumCPU()
 }
