@@ -1,0 +1,12 @@
+package engine
+
+import "context"
+
+// Load is the engine's plan load, for the tests.
+func Load(ctx context.Context, e *Engine) error {
+	_, err := e.load(ctx)
+	return err
+}
+
+// PlanLoads is how many times e decoded a revision.
+func PlanLoads(e *Engine) int64 { return e.planLoads.Load() }
