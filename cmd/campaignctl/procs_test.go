@@ -37,19 +37,6 @@ func TestServeProcs(t *testing.T) {
 	}
 }
 
-func TestServeProcsFlagIsCheckedBeforeTheDatabase(t *testing.T) {
-	t.Parallel()
-	code, stdout, stderr, ok := runBounded(t, 20*time.Second,
-		"serve", "--db", "postgres://postgres@127.0.0.1:1/postgres?sslmode=disable&connect_timeout=2",
-		"--smtp", "127.0.0.1:1", "--listen", "", "--procs", "0")
-	if !ok {
-		return
-	}
-	if code != 2 || !strings.Contains(stderr, `--procs "0": want auto or a number`) {
-		t.Fatalf("serve --procs 0: exit %d, want 2 and the flag named\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
-	}
-}
-
 // A daemon beside its database (the test cluster is on 127.0.0.1) takes half
 // of the CPUs unless $GOMAXPROCS or --procs says otherwise, and says which in
 // its "daemon started" line.

@@ -187,7 +187,10 @@ func TestServeClockSpeedNeedsClockStart(t *testing.T) {
 	}
 }
 
-func TestServeClockOriginNeedsClockStartAndAnInstant(t *testing.T) {
+// Flags checked before the database is opened (the URL names a closed
+// port): --clock-origin needs --clock-start and an instant, --procs a number
+// or auto.
+func TestServeFlagErrorsBeforeTheDatabase(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		args []string
@@ -195,6 +198,7 @@ func TestServeClockOriginNeedsClockStartAndAnInstant(t *testing.T) {
 	}{
 		{[]string{"--clock-origin", "2026-12-04T05:00:00Z"}, "--clock-origin needs --clock-start"},
 		{[]string{"--clock-start", "2026-12-01T08:00:00Z", "--clock-origin", "yesterday"}, `--clock-origin "yesterday": want an RFC 3339 instant`},
+		{[]string{"--procs", "0"}, `--procs "0": want auto or a number`},
 	} {
 		code, stdout, stderr, ok := runBounded(t, 20*time.Second, append([]string{"serve",
 			"--db", "postgres://postgres@127.0.0.1:1/postgres?sslmode=disable&connect_timeout=2",
