@@ -48,7 +48,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 // on the same machine (dbLocal) takes half of the CPUs it may use (current,
 // Go's default, which follows a container's CPU limit), at least one, and
 // leaves the rest to Postgres. On two cores shared with Postgres and a local
-// relay, a second processor cost the daemon 10-25% more CPU a message (Go's
+// relay, a second processor cost the daemon 12-31% more CPU a message (Go's
 // scheduler spinning for work at each of the send path's wake-ups), CPU
 // that Postgres and the relay lacked (docs/sending.md, "A ninth look").
 func serveProcs(spec string, envSet bool, current int, dbLocal bool) (n int, why string, err error) {
@@ -362,11 +362,14 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 		return 1
 	}
 	defer st.Close()
-	local, err := st.ServerOnThisMachine(ctx)
-	if err != nil {
-		log.Warn("cannot tell where the database runs; taking all of the CPUs", "err", err)
+	envProcs := getenv("GOMAXPROCS") != ""
+	local := false
+	if *procs == "auto" && !envProcs {
+		if local, err = st.ServerOnThisMachine(ctx); err != nil {
+			log.Warn("cannot tell where the database runs; taking all of the CPUs", "err", err)
+		}
 	}
-	nprocs, procsWhy, _ := serveProcs(*procs, getenv("GOMAXPROCS") != "", setProcs(0), local)
+	nprocs, procsWhy, _ := serveProcs(*procs, envProcs, setProcs(0), local)
 	setProcs(nprocs)
 	st.Log = log
 	st.SetMaxConns(*dbConns)

@@ -96,9 +96,7 @@ type Engine struct {
 	current *loaded
 	// loadMu lets one caller at a time decode a new revision: at start the
 	// reconcile pass and the send pass both ask for the plan, and each
-	// decoded it (48-90 ms for the send benchmark's plan, on the one
-	// processor the daemon may have beside its database). planLoads counts
-	// the decodes.
+	// decoded it. planLoads counts the decodes.
 	loadMu    sync.Mutex
 	planLoads atomic.Int64
 	// partitionsMonth is the month for which the events partitions around now
