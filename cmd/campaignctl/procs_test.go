@@ -25,14 +25,15 @@ func TestServeProcs(t *testing.T) {
 		{"3", true, true, 8, 3, "--procs"},        // the flag wins over the variable
 		{"12", false, false, 2, 12, "--procs"},
 	} {
-		n, why, err := serveProcs(tc.spec, tc.envSet, tc.current, tc.dbLocal)
+		flag, err := parseProcs(tc.spec)
+		n, why := serveProcs(flag, tc.envSet, tc.current, tc.dbLocal)
 		if err != nil || n != tc.want || !strings.HasPrefix(why, tc.why) {
-			t.Errorf("serveProcs(%q, env %v, %d, local %v) = %d, %q, %v; want %d, %q…", tc.spec, tc.envSet, tc.current, tc.dbLocal, n, why, err, tc.want, tc.why)
+			t.Errorf("--procs %q, env %v, %d CPUs, local %v: %d, %q, %v; want %d, %q…", tc.spec, tc.envSet, tc.current, tc.dbLocal, n, why, err, tc.want, tc.why)
 		}
 	}
 	for _, bad := range []string{"0", "-1", "half", "", "2.5"} {
-		if _, _, err := serveProcs(bad, false, 2, true); err == nil || !strings.Contains(err.Error(), "want auto or a number") {
-			t.Errorf("serveProcs(%q): err %v, want one naming what --procs takes", bad, err)
+		if _, err := parseProcs(bad); err == nil || !strings.Contains(err.Error(), "want auto or a number") {
+			t.Errorf("parseProcs(%q): err %v, want one naming what --procs takes", bad, err)
 		}
 	}
 }

@@ -42,8 +42,20 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	return serveWithEnv(os.Getenv, runtime.GOMAXPROCS, args, stdout, stderr)
 }
 
-// serveProcs is how many CPUs (GOMAXPROCS) the daemon uses. spec is --procs:
-// "auto" or a number. With "auto", $GOMAXPROCS decides when it is set
+// parseProcs reads --procs: a number of CPUs of at least 1, or "auto" (0).
+func parseProcs(spec string) (int, error) {
+	if spec == "auto" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(spec)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("--procs %q: want auto or a number of CPUs of at least 1", spec)
+	}
+	return n, nil
+}
+
+// serveProcs is how many CPUs (GOMAXPROCS) the daemon uses. flag is --procs
+// as parseProcs read it. With auto (0), $GOMAXPROCS decides when it is set
 // (envSet; current is then its value); otherwise a daemon whose database runs
 // on the same machine (dbLocal) takes half of the CPUs it may use (current,
 // Go's default, which follows a container's CPU limit), at least one, and
@@ -51,21 +63,16 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 // relay, a second processor cost the daemon 12-31% more CPU a message (Go's
 // scheduler spinning for work at each of the send path's wake-ups), CPU
 // that Postgres and the relay lacked (docs/sending.md, "A ninth look").
-func serveProcs(spec string, envSet bool, current int, dbLocal bool) (n int, why string, err error) {
-	if spec != "auto" {
-		n, err := strconv.Atoi(spec)
-		if err != nil || n < 1 {
-			return 0, "", fmt.Errorf("--procs %q: want auto or a number of CPUs of at least 1", spec)
-		}
-		return n, "--procs", nil
-	}
+func serveProcs(flag int, envSet bool, current int, dbLocal bool) (n int, why string) {
 	switch {
+	case flag > 0:
+		return flag, "--procs"
 	case envSet:
-		return current, "$GOMAXPROCS", nil
+		return current, "$GOMAXPROCS"
 	case dbLocal && current > 1:
-		return current / 2, "half of the CPUs: the database runs on this machine", nil
+		return current / 2, "half of the CPUs: the database runs on this machine"
 	default:
-		return current, "all of the CPUs", nil
+		return current, "all of the CPUs"
 	}
 }
 
@@ -171,7 +178,7 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 	dbWait := fs.Duration("db-wait", 30*time.Second, "how long to wait at start for a database that is not reachable yet (starting, restarting, its network not up); a bad URL, password or database name fails at once")
 	dbConns := fs.Int("db-max-conns", store.DefaultMaxConns, "most connections to Postgres this daemon holds (all kept open while idle, for up to 5 minutes)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) to this file until exit")
-	procs := fs.String("procs", "auto", "CPUs the daemon uses (GOMAXPROCS): a number, or auto: $GOMAXPROCS when set, else half of them when the database runs on this machine, else all")
+	procsSpec := fs.String("procs", "auto", "CPUs the daemon uses (GOMAXPROCS): a number, or auto: $GOMAXPROCS when set, else half of them when the database runs on this machine, else all")
 	noTracking := fs.Bool("no-tracking", false, "do not track opens and clicks of new marketing mail (links already sent through /c/ and /o/ keep working)")
 	dkimDomain := fs.String("dkim-domain", "", "sign every message with DKIM (RFC 6376) for this domain (d=); the key comes from $"+dkimKeyEnv+" (PEM) or --dkim-key-file")
 	dkimSelector := fs.String("dkim-selector", "", "DKIM selector (s=): the public key is published at <selector>._domainkey.<domain>")
@@ -225,7 +232,8 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 		fmt.Fprintln(stderr, "campaignctl serve: --metrics-listen splits the routes of --listen: give --listen too (the public links need it)")
 		return 2
 	}
-	if _, _, err := serveProcs(*procs, false, 1, false); err != nil {
+	procs, err := parseProcs(*procsSpec)
+	if err != nil {
 		fmt.Fprintln(stderr, "campaignctl serve:", err)
 		return 2
 	}
@@ -364,12 +372,12 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 	defer st.Close()
 	envProcs := getenv("GOMAXPROCS") != ""
 	local := false
-	if *procs == "auto" && !envProcs {
+	if procs == 0 && !envProcs {
 		if local, err = st.ServerOnThisMachine(ctx); err != nil {
 			log.Warn("cannot tell where the database runs; taking all of the CPUs", "err", err)
 		}
 	}
-	nprocs, procsWhy, _ := serveProcs(*procs, envProcs, setProcs(0), local)
+	nprocs, procsWhy := serveProcs(procs, envProcs, setProcs(0), local)
 	setProcs(nprocs)
 	st.Log = log
 	st.SetMaxConns(*dbConns)

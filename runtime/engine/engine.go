@@ -287,19 +287,13 @@ func (e *Engine) load(ctx context.Context) (*loaded, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.mu.Lock()
-	cur := e.current
-	e.mu.Unlock()
-	if cur != nil && cur.revision == id {
+	if cur := e.loadedNow(); cur != nil && cur.revision == id {
 		return cur, nil
 	}
 	e.loadMu.Lock()
 	defer e.loadMu.Unlock()
 	// Another caller may have loaded it, or a later one, while this one waited.
-	e.mu.Lock()
-	cur = e.current
-	e.mu.Unlock()
-	if cur != nil && cur.revision >= id {
+	if cur := e.loadedNow(); cur != nil && cur.revision >= id {
 		return cur, nil
 	}
 	e.planLoads.Add(1)

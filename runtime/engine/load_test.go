@@ -21,7 +21,9 @@ func TestConcurrentLoadsDecodeARevisionOnce(t *testing.T) {
 		warm.Add(1)
 		go func() {
 			defer warm.Done()
-			b.st.DB.MustExec(`SELECT pg_sleep(0.05)`)
+			if _, err := b.st.DB.Exec(`SELECT pg_sleep(0.05)`); err != nil {
+				t.Error(err)
+			}
 		}()
 	}
 	warm.Wait()
