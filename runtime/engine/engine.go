@@ -29,7 +29,10 @@ type Mailer interface {
 
 // BatchMailer is a Mailer that can also deliver several messages in one
 // exchange (mailer.SMTP pipelines them over one connection). errs[i] means for
-// msgs[i] what Send's error would: nil only when the relay accepted it.
+// msgs[i] what Send's error would: nil only when the relay accepted it. A
+// BatchMailer honours each message's Reserve, HandOff and Done, in Send as in
+// SendBatch: the engine takes window tokens through Reserve only for a
+// BatchMailer (for a plain Mailer it takes one before each Send).
 type BatchMailer interface {
 	Mailer
 	SendBatch(ctx context.Context, msgs []*mailer.Message) (errs []error)
@@ -65,8 +68,10 @@ type Engine struct {
 	// only runs out when the replica died or lost the database.
 	Lease time.Duration
 	// LedgerBatch bounds the in-flight window: messages handed to the relay
-	// whose outcome is not yet committed, which a kill -9 would send again.
-	// Outcomes are written LedgerBatch/2 at a time, or after LedgerDelay.
+	// whose outcome is not yet committed, which a kill -9 would send again. A
+	// message enters it just before its envelope is written and leaves it
+	// when its outcome is committed. Outcomes are written LedgerBatch/2 at a
+	// time, or after LedgerDelay.
 	// Default 256: with 64, workers waited for window tokens while a ledger
 	// write of 32 outcomes competed for the CPU (docs/sending.md).
 	LedgerBatch int

@@ -995,3 +995,46 @@ func relaySlowingMidBatch(t *testing.T, givenBack string) bool {
 		e.Concurrency = 1
 	}, 100*time.Millisecond, 120*time.Second)
 }
+
+// Each outcome reaches the ledger when the relay answers its message, not
+// when its batch ends, so the in-flight window (and what a kill -9 would send
+// again) is only what the relay has not answered or the ledger not written
+// yet. With one worker sending batches of up to 16, the relay holds one
+// message at a time after its final dot: every message it took before that
+// one, its batch-mates included, must be recorded sent while it is held.
+// (Before, they waited for the batch: up to 15 of them unrecorded for as long
+// as the relay took.) Three held messages, so the test cannot pass by the
+// held one being the first of its batch each time.
+func TestOutcomesReachTheLedgerAsTheRelayAnswersThem(t *testing.T) {
+	t.Parallel()
+	rb := setupRelay(t, 200) // 100 active: c2, c4, …, c200, sent in that order
+	m := &mailer.SMTP{Addr: rb.addr, DataTimeout: 30 * time.Second, CommandTimeout: 2 * time.Second, DialTimeout: time.Second}
+	t.Cleanup(func() { m.Close() })
+	rb.eng.Mailer, rb.eng.Concurrency = m, 1
+	hold := func(i int) {
+		rb.relay.SetStall(func(rcpt string) bool { return rcpt == fmt.Sprintf("c%d@example.com", i) })
+	}
+	hold(100)
+	rb.apply(t, testPlan("Hi", campaign("c", "")))
+	stop, _ := run(t, rb.eng, engine.RunOptions{Interval: 20 * time.Millisecond})
+	defer stop()
+	for k, at := range []int{100, 140, 180} {
+		before := at/2 - 1 // the active contacts before c<at>
+		waitFor(t, fmt.Sprintf("the relay to take the %d messages before c%d", before, at), 20*time.Second, func() bool {
+			return rb.relay.Count() >= before
+		})
+		waitFor(t, fmt.Sprintf("the %d messages before the held c%d recorded sent", before, at), 3*time.Second, func() bool {
+			return rb.outbox(t)["sent"] == int64(before)
+		})
+		if n := rb.relay.Count(); n != before {
+			t.Fatalf("the relay has %d messages while it holds c%d, want %d", n, at, before)
+		}
+		if k < 2 {
+			hold(at + 40)
+		} else {
+			rb.relay.SetStall(nil)
+		}
+	}
+	waitFor(t, "all 100 delivered and recorded", 20*time.Second, func() bool { return rb.outbox(t)["sent"] == 100 })
+	assertExactlyOnce(t, rb.relay, 100)
+}

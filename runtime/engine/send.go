@@ -28,8 +28,11 @@ import (
 // whose campaign left the plan. A row is recorded "sent" only after the relay
 // accepted it. The in-flight window (handed to the relay, outcome not yet
 // committed) holds at most LedgerBatch messages per replica (the window
-// tokens), and normally lasts LedgerDelay plus one ledger write; a kill -9 sends
-// what is inside it again once the lease runs out.
+// tokens). A message takes its token just before its envelope goes to the
+// relay, not when its batch is formed, and its outcome goes to the ledger as
+// soon as the relay answers it, not when its batch ends; it then waits at most
+// LedgerDelay plus one ledger write. A kill -9 sends what is inside the window
+// again once the lease runs out.
 
 // result is an outcome on its way to the ledger; windowed when it holds a
 // window token, given back once it is committed.
@@ -353,42 +356,56 @@ func (p *sendPass) work(ctx, sendCtx context.Context) {
 				continue
 			}
 			if len(group) > 0 && p.e.relay.paused() {
-				// Do not hold a group's window tokens through a relay pause.
-				p.sendGroup(sendCtx, group)
+				// Do not hold a group's claims through a relay pause.
+				p.sendGroup(ctx, sendCtx, group)
 				group = group[:0]
 			}
 			if err := p.e.relay.wait(ctx); err != nil {
 				p.outs <- result{Outcome: release(j.row)}
 				continue
 			}
-			// A worker waits for a window token only while it holds none for
-			// messages it has not sent yet, so workers cannot starve each other
-			// of tokens: when none is free, the group goes first.
-			select {
-			case p.window <- struct{}{}:
-			default:
-				if len(group) > 0 {
-					p.sendGroup(sendCtx, group)
-					group = group[:0]
-				}
-				select {
-				case p.window <- struct{}{}:
-				case <-ctx.Done():
-					p.outs <- result{Outcome: release(j.row)}
-					continue
-				}
-			}
 			group = append(group, j)
 		}
 		if len(group) > 0 {
-			p.sendGroup(sendCtx, group)
+			p.sendGroup(ctx, sendCtx, group)
 		}
 	}
 }
 
-// sendGroup composes and sends jobs that hold window tokens, and hands their
-// outcomes to the ledger.
-func (p *sendPass) sendGroup(sendCtx context.Context, group []job) {
+// reserve takes a window token for one message, at most once (reserved
+// records it): the message's mailer.Message.Reserve, and the token the
+// lock-step path takes before Send. With wait it blocks until a token is
+// free or ctx (the worker's: the daemon is stopping) is done. A worker waits
+// only while nothing of its own is in flight, and every token is given back
+// by a ledger write that does not depend on any worker, so workers cannot
+// starve each other.
+func (p *sendPass) reserve(ctx context.Context, reserved *bool, wait bool) bool {
+	if *reserved {
+		return true
+	}
+	if !wait {
+		select {
+		case p.window <- struct{}{}:
+			*reserved = true
+		default:
+		}
+		return *reserved
+	}
+	select {
+	case p.window <- struct{}{}:
+		*reserved = true
+	case <-ctx.Done():
+	}
+	return *reserved
+}
+
+// sendGroup composes and sends jobs, and hands each outcome to the ledger as
+// soon as it is known. A message takes its window token just before its
+// envelope goes to the relay (mailer.Message.Reserve), so the window counts
+// the messages on their way to the relay and not yet recorded, not those
+// still waiting in a batch. ctx is the worker's: once it is done, a message
+// still waiting for a token is given back untried.
+func (p *sendPass) sendGroup(ctx, sendCtx context.Context, group []job) {
 	e := p.e
 	// The lease must hold for the whole exchange, or another replica could be
 	// sending the same message: give it back instead (the write is fenced, so
@@ -404,7 +421,6 @@ func (p *sendPass) sendGroup(sendCtx context.Context, group []job) {
 	for _, j := range group {
 		if !p.held.valid(j.row.ID, e.Lease/3) {
 			e.Log.Warn("claim may have expired before sending (lease renewal late); giving the row back", "outbox_id", j.row.ID, "lease", e.Lease)
-			<-p.window
 			p.outs <- result{Outcome: release(j.row)}
 			continue
 		}
@@ -414,19 +430,27 @@ func (p *sendPass) sendGroup(sendCtx context.Context, group []job) {
 	if len(group) == 0 {
 		return
 	}
-	emit := func(out store.Outcome, delivered bool) {
+	emit := func(out store.Outcome, delivered, windowed bool) {
 		if delivered {
 			p.sent.Add(1)
 			if e.Metrics != nil {
 				e.Metrics.Unrecorded.Inc()
 			}
 		}
-		p.outs <- result{Outcome: out, windowed: true}
+		p.outs <- result{Outcome: out, windowed: windowed}
 	}
 	bm, batching := e.Mailer.(BatchMailer)
-	if !batching || len(group) == 1 {
+	if !batching {
+		// A Mailer that knows nothing of Reserve: the token is taken here,
+		// with nothing of this worker in flight, before Send.
 		for _, j := range group {
-			emit(p.process(sendCtx, j))
+			reserved := false
+			if !p.reserve(ctx, &reserved, true) {
+				p.outs <- result{Outcome: release(j.row)}
+				continue
+			}
+			out, delivered := p.process(sendCtx, j)
+			emit(out, delivered, true)
 		}
 		return
 	}
@@ -435,15 +459,30 @@ func (p *sendPass) sendGroup(sendCtx context.Context, group []job) {
 	for _, j := range group {
 		pr := e.prepare(j)
 		if pr.msg == nil {
-			emit(pr.out, false)
+			emit(pr.out, false, false)
 			continue
 		}
-		pr.msg.HandOff = p.handOff(j.row.ID)
 		preps = append(preps, pr)
 		msgs = append(msgs, pr.msg)
 	}
 	if len(msgs) == 0 {
 		return
+	}
+	// Each message's hooks: its lease, its window token, and its outcome
+	// handed to the ledger the moment the relay answers it.
+	reserved := make([]bool, len(preps))
+	emitted := make([]bool, len(preps))
+	for i := range preps {
+		pr := &preps[i]
+		pr.msg.HandOff = p.handOff(pr.row.ID)
+		pr.msg.Reserve = func(wait bool) bool { return p.reserve(ctx, &reserved[i], wait) }
+		pr.msg.Done = func(err error) {
+			if !emitted[i] {
+				emitted[i] = true
+				out, delivered := e.finish(*pr, err)
+				emit(out, delivered, reserved[i])
+			}
+		}
 	}
 	start := time.Now()
 	errs := bm.SendBatch(sendCtx, msgs)
@@ -453,12 +492,15 @@ func (p *sendPass) sendGroup(sendCtx context.Context, group []job) {
 			e.Metrics.SendSeconds.Observe(per.Seconds())
 		}
 	}
-	for i, pr := range preps {
-		var err error = errNoResult
-		if i < len(errs) {
-			err = errs[i]
+	for i := range preps {
+		if !emitted[i] {
+			// A BatchMailer that does not call Done.
+			var err error = errNoResult
+			if i < len(errs) {
+				err = errs[i]
+			}
+			preps[i].msg.Done(err)
 		}
-		emit(e.finish(pr, err))
 	}
 }
 
@@ -472,7 +514,7 @@ func (p *sendPass) sendGroup(sendCtx context.Context, group []job) {
 // twice the size the relay's pace allows, and was abandoned in turn.)
 func batchPace(elapsed time.Duration, n int, errs []error) (per time.Duration, handed int) {
 	for i := range n {
-		if i < len(errs) && errors.Is(errs[i], mailer.ErrHandOffLate) {
+		if i < len(errs) && mailer.NotStarted(errs[i]) {
 			continue
 		}
 		handed++
@@ -841,6 +883,11 @@ func (e *Engine) finish(pr prepared, err error) (out store.Outcome, delivered bo
 		if e.Metrics != nil {
 			e.Metrics.Messages.WithLabelValues(r.Kind, r.Campaign, r.Step, r.Variant, status).Inc()
 		}
+	}
+	if errors.Is(err, mailer.ErrNotReserved) {
+		// Never started: the worker stopped while it waited for a place in
+		// the window. The row goes back untried.
+		return release(r), false
 	}
 	if errors.Is(err, mailer.ErrHandOffLate) {
 		// Not handed to the relay: the row goes back untried, and nothing

@@ -21,12 +21,35 @@ var ErrNotSent = errors.New("not sent: the connection ended on an earlier messag
 // engine gives the message back untried.
 var ErrHandOffLate = errors.New("not sent: its claim could expire before the relay took it (hand-off refused)")
 
+// ErrNotReserved is inside the SendError of a message whose Reserve refused
+// it (the engine is stopping): it was never started, and the engine gives it
+// back untried. Classify calls it RelayUnavailable; it is never
+// MaybeDelivered.
+var ErrNotReserved = errors.New("not sent: no place in the in-flight window (the sender is stopping)")
+
+// NotStarted reports whether err is the error of a message that the engine's
+// own hooks (HandOff, Reserve) kept from the relay: nothing about the relay
+// follows from it.
+func NotStarted(err error) bool {
+	return errors.Is(err, ErrHandOffLate) || errors.Is(err, ErrNotReserved)
+}
+
+// reserve asks a message's Reserve; a nil Reserve always says yes.
+func reserve(r func(bool) bool, wait bool) bool {
+	return r == nil || r(wait)
+}
+
+func notReserved(st Stage) *SendError {
+	return &SendError{Stage: st, Err: ErrNotReserved}
+}
+
 // batchItem is one encoded message of a batch.
 type batchItem struct {
 	idx      int // index in the caller's slice
 	from, to string
 	body     []byte      // dot-stuffed, ending in ".\r\n"
 	handOff  func() bool // the message's HandOff
+	reserve  func(bool) bool
 }
 
 // late reports whether handOff refuses the message now; a nil handOff
@@ -52,11 +75,30 @@ func handOffLate(st Stage) *SendError {
 // A relay without PIPELINING gets the messages one Send at a time. A message
 // whose HandOff refuses it before its envelope is skipped; one refused while
 // its DATA is open ends the connection without its final dot, and it and the
-// messages after it are not sent: all get ErrHandOffLate.
+// messages after it are not sent: all get ErrHandOffLate. A message whose
+// Reserve refuses it gets ErrNotReserved. Each message's Done is called with
+// its errs entry as soon as it is final (once the relay has answered
+// anything on the connection; until then a stale pooled connection may still
+// make the whole batch go again on a fresh one), and before SendBatch returns
+// for the rest.
 func (s *SMTP) SendBatch(ctx context.Context, msgs []*Message) []error {
 	errs := make([]error, len(msgs))
+	reported := make([]bool, len(msgs))
+	report := func(i int) {
+		if !reported[i] {
+			reported[i] = true
+			if d := msgs[i].Done; d != nil {
+				d(errs[i])
+			}
+		}
+	}
+	defer func() {
+		for i := range msgs {
+			report(i)
+		}
+	}()
 	if len(msgs) == 1 {
-		errs[0] = s.Send(ctx, msgs[0])
+		errs[0] = s.send(ctx, msgs[0])
 		return errs
 	}
 	if len(msgs) == 0 {
@@ -85,9 +127,10 @@ func (s *SMTP) SendBatch(ctx context.Context, msgs []*Message) []error {
 		}
 		if err != nil {
 			errs[i] = &SendError{Stage: StageCompose, Err: err}
+			report(i)
 			continue
 		}
-		items = append(items, batchItem{idx: i, from: from, to: to, body: body, handOff: m.HandOff})
+		items = append(items, batchItem{idx: i, from: from, to: to, body: body, handOff: m.HandOff, reserve: m.Reserve})
 	}
 	if len(items) == 0 {
 		return errs
@@ -126,25 +169,23 @@ func (s *SMTP) SendBatch(ctx context.Context, msgs []*Message) []error {
 			s.put(c)
 			release()
 			for _, it := range items {
-				errs[it.idx] = s.Send(ctx, msgs[it.idx])
+				errs[it.idx] = s.send(ctx, msgs[it.idx])
+				report(it.idx)
 			}
 			return errs
 		}
 		reused := c.sent > 0
-		c.transactBatch(ctx, s, items, errs)
+		c.transactBatch(ctx, s, items, errs, report)
 		s.put(c)
 		// As in Send: a pooled connection the relay closed while idle fails on
 		// the first command, before the relay saw any of the batch; retry the
-		// whole batch once on a fresh connection.
-		if attempt == 0 && reused && ctx.Err() == nil {
-			var se *SendError
-			if errors.As(errs[items[0].idx], &se) && !errors.Is(se.Err, ErrHandOffLate) &&
-				((se.Code == 0 && c.beforeFirstReply) || (se.Code == 421 && se.Stage == StageMail)) {
-				for _, it := range items {
-					errs[it.idx] = nil
-				}
-				continue
+		// whole batch once on a fresh connection. (Nothing was reported yet:
+		// transactBatch reports only once the relay has answered.)
+		if attempt == 0 && reused && ctx.Err() == nil && freshRetry(errs[items[0].idx], c.beforeFirstReply) {
+			for _, it := range items {
+				errs[it.idx] = nil
 			}
+			continue
 		}
 		return errs
 	}
@@ -168,10 +209,23 @@ func appendEnvelope(b []byte, from, to string) []byte {
 	return append(b, ">\r\nDATA\r\n"...)
 }
 
+// freshRetry reports whether err, the first result on a pooled connection,
+// is what a connection the relay closed while it sat idle gives: no reply at
+// all, or 421 to MAIL. Send and SendBatch then try once more on a fresh
+// connection, since the relay saw nothing of the message.
+func freshRetry(err error, beforeFirstReply bool) bool {
+	var se *SendError
+	return errors.As(err, &se) && !NotStarted(se) &&
+		((se.Code == 0 && beforeFirstReply) || (se.Code == 421 && se.Stage == StageMail))
+}
+
 // transactBatch sends items on c (which offers PIPELINING) and sets errs for
-// each of them. After it, c.broken says whether c may be reused and
-// c.beforeFirstReply whether the relay answered nothing at all.
-func (c *smtpConn) transactBatch(ctx context.Context, s *SMTP, items []batchItem, errs []error) {
+// each of them, calling report with a message's index once its entry is
+// final (unless the first message failed as a stale connection does, when
+// SendBatch may run the batch again: then nothing is reported here). After
+// it, c.broken says whether c may be reused and c.beforeFirstReply whether
+// the relay answered nothing at all.
+func (c *smtpConn) transactBatch(ctx context.Context, s *SMTP, items []batchItem, errs []error, report func(int)) {
 	c.beforeFirstReply = true
 	if ctx.Done() != nil {
 		raw := c.raw
@@ -190,113 +244,133 @@ func (c *smtpConn) transactBatch(ctx context.Context, s *SMTP, items []batchItem
 	// abandoned: the connection was dropped because a message's HandOff
 	// refused it; the messages after it are given back the same way.
 	abandoned := false
+	hold := false
 	var wbuf []byte
 	for i, it := range items {
-		if c.broken {
-			if abandoned {
-				errs[it.idx] = handOffLate(StageMail)
-			} else {
-				errs[it.idx] = notSent(ctx)
-			}
-			continue
+		c.transactItem(ctx, s, items, i, errs, &queued, &abandoned, &wbuf, timeout, dt)
+		if i == 0 && freshRetry(errs[it.idx], c.beforeFirstReply) {
+			hold = true
 		}
-		if !queued && late(it.handOff) {
+		if !hold {
+			report(it.idx)
+		}
+	}
+}
+
+// transactItem runs items[i]'s part of transactBatch and sets its errs entry.
+func (c *smtpConn) transactItem(ctx context.Context, s *SMTP, items []batchItem, i int, errs []error, queued, abandoned *bool, wbuf *[]byte, timeout, dt time.Duration) {
+	it := items[i]
+	if c.broken {
+		if *abandoned {
 			errs[it.idx] = handOffLate(StageMail)
-			continue
+		} else {
+			errs[it.idx] = notSent(ctx)
 		}
-		if !queued {
-			wbuf = appendEnvelope(wbuf[:0], it.from, it.to)
-			_ = c.nc.SetWriteDeadline(time.Now().Add(timeout))
-			if _, err := c.nc.Write(wbuf); err != nil {
-				errs[it.idx] = c.ioError(ctx, StageMail, "writing MAIL FROM", timeout, err)
-				continue
-			}
-		}
-		queued = false
-		var first *SendError
-		var failed *SendError
-		for _, st := range [3]Stage{StageMail, StageRcpt, StageData} {
-			code, err := c.readReply(timeout)
-			if err != nil {
-				failed = c.ioError(ctx, st, "waiting for the reply to "+commandName(st), timeout, err)
-				break
-			}
-			c.beforeFirstReply = false
-			if code == 421 {
-				c.broken = true
-				failed = c.replyError(st, code)
-				break
-			}
-			ok := code == 250 || code == 251
-			if st == StageData {
-				ok = code == 354
-				if ok && first != nil {
-					c.broken = true
-				}
-			}
-			if !ok && first == nil {
-				first = c.replyError(st, code)
-			}
-		}
-		if failed != nil {
-			errs[it.idx] = failed
-			continue
-		}
-		if first != nil {
-			c.reset(timeout)
-			errs[it.idx] = first
-			continue
+		return
+	}
+	if !*queued {
+		// Nothing of this connection is in flight: Reserve may wait here.
+		if !reserve(it.reserve, true) {
+			errs[it.idx] = notReserved(StageMail)
+			return
 		}
 		if late(it.handOff) {
-			// The relay waits for this message's body: abandon the DATA by
-			// closing the connection (without the final dot the relay
-			// discards it); the messages after it are not sent either.
-			c.broken, abandoned = true, true
-			_ = c.raw.Close()
-			errs[it.idx] = handOffLate(StageData)
-			continue
+			errs[it.idx] = handOffLate(StageMail)
+			return
 		}
-		// The body and final dot, and the next message's envelope behind
-		// them, unless the next one is already too late to start.
-		out := it.body
-		if i+1 < len(items) && !late(items[i+1].handOff) {
-			next := items[i+1]
-			out = appendEnvelope(it.body, next.from, next.to)
-			queued = true
+		*wbuf = appendEnvelope((*wbuf)[:0], it.from, it.to)
+		_ = c.nc.SetWriteDeadline(time.Now().Add(timeout))
+		if _, err := c.nc.Write(*wbuf); err != nil {
+			errs[it.idx] = c.ioError(ctx, StageMail, "writing MAIL FROM", timeout, err)
+			return
 		}
-		_ = c.nc.SetWriteDeadline(time.Now().Add(dt))
-		n, err := c.nc.Write(out)
+	}
+	*queued = false
+	var first *SendError
+	var failed *SendError
+	for _, st := range [3]Stage{StageMail, StageRcpt, StageData} {
+		code, err := c.readReply(timeout)
 		if err != nil {
-			if n >= len(it.body) {
-				// The final dot went out; only the next envelope did not.
-				errs[it.idx] = c.ioError(ctx, StageMessage, "writing the next message's envelope", dt, err)
-			} else {
-				errs[it.idx] = c.ioError(ctx, StageData, "writing the message", dt, err)
-			}
-			continue
+			failed = c.ioError(ctx, st, "waiting for the reply to "+commandName(st), timeout, err)
+			break
 		}
-		code, err := c.readReply(dt)
-		if err != nil {
-			if errors.Is(err, syscall.ECONNRESET) && !queued {
-				// As in transact: nothing followed the dot, so a reset means
-				// the relay left the dot unread.
-				errs[it.idx] = c.ioError(ctx, StageData, "the relay reset the connection before reading the whole message", dt, err)
-			} else {
-				// With the next envelope behind the dot, a reset may only mean
-				// that the envelope was unread: the relay may have taken the
-				// message.
-				errs[it.idx] = c.ioError(ctx, StageMessage, "waiting for the reply after the message", dt, err)
-			}
-			continue
-		}
+		c.beforeFirstReply = false
 		if code == 421 {
 			c.broken = true
+			failed = c.replyError(st, code)
+			break
 		}
-		if code < 200 || code > 299 {
-			errs[it.idx] = c.replyError(StageMessage, code)
-			continue
+		ok := code == 250 || code == 251
+		if st == StageData {
+			ok = code == 354
+			if ok && first != nil {
+				c.broken = true
+			}
 		}
-		c.sent++
-		errs[it.idx] = nil
+		if !ok && first == nil {
+			first = c.replyError(st, code)
+		}
 	}
+	if failed != nil {
+		errs[it.idx] = failed
+		return
+	}
+	if first != nil {
+		c.reset(timeout)
+		errs[it.idx] = first
+		return
+	}
+	if late(it.handOff) {
+		// The relay waits for this message's body: abandon the DATA by
+		// closing the connection (without the final dot the relay
+		// discards it); the messages after it are not sent either.
+		c.broken, *abandoned = true, true
+		_ = c.raw.Close()
+		errs[it.idx] = handOffLate(StageData)
+		return
+	}
+	// The body and final dot, and the next message's envelope behind them,
+	// unless the next one is already too late to start or has no place in
+	// the window yet (it then goes once this one is answered).
+	out := it.body
+	if i+1 < len(items) {
+		if next := items[i+1]; !late(next.handOff) && reserve(next.reserve, false) {
+			out = appendEnvelope(it.body, next.from, next.to)
+			*queued = true
+		}
+	}
+	_ = c.nc.SetWriteDeadline(time.Now().Add(dt))
+	n, err := c.nc.Write(out)
+	if err != nil {
+		if n >= len(it.body) {
+			// The final dot went out; only the next envelope did not.
+			errs[it.idx] = c.ioError(ctx, StageMessage, "writing the next message's envelope", dt, err)
+		} else {
+			errs[it.idx] = c.ioError(ctx, StageData, "writing the message", dt, err)
+		}
+		return
+	}
+	code, err := c.readReply(dt)
+	if err != nil {
+		if errors.Is(err, syscall.ECONNRESET) && !*queued {
+			// As in transact: nothing followed the dot, so a reset means
+			// the relay left the dot unread.
+			errs[it.idx] = c.ioError(ctx, StageData, "the relay reset the connection before reading the whole message", dt, err)
+		} else {
+			// With the next envelope behind the dot, a reset may only mean
+			// that the envelope was unread: the relay may have taken the
+			// message.
+			errs[it.idx] = c.ioError(ctx, StageMessage, "waiting for the reply after the message", dt, err)
+		}
+		return
+	}
+	if code == 421 {
+		c.broken = true
+	}
+	if code < 200 || code > 299 {
+		errs[it.idx] = c.replyError(StageMessage, code)
+		return
+	}
+	c.sent++
+	errs[it.idx] = nil
 }

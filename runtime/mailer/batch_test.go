@@ -6,19 +6,42 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/campaignctl/campaignctl/runtime/mailer/smtptest"
 )
 
+// batchMsgs makes n messages whose Done calls checkBatch counts.
 func batchMsgs(prefix string, n int) []*Message {
 	msgs := make([]*Message, n)
 	for i := range msgs {
-		msgs[i] = testMessage(fmt.Sprintf("%s%d@example.com", prefix, i), i)
+		m := testMessage(fmt.Sprintf("%s%d@example.com", prefix, i), i)
+		rec := &doneRecord{}
+		m.Done = rec.done
+		doneRecords.Store(m, rec)
+		msgs[i] = m
 	}
 	return msgs
 }
+
+// doneRecord is what a message's Done was called with.
+type doneRecord struct {
+	mu    sync.Mutex
+	calls int
+	err   error
+}
+
+func (d *doneRecord) done(err error) {
+	d.mu.Lock()
+	d.calls++
+	d.err = err
+	d.mu.Unlock()
+}
+
+// doneRecords maps the messages batchMsgs made to their doneRecord.
+var doneRecords sync.Map
 
 // checkBatch verifies the one rule that must never break: a message is
 // reported delivered exactly when the relay took it, and a message reported
@@ -30,6 +53,16 @@ func checkBatch(t *testing.T, r *smtptest.Relay, msgs []*Message, errs []error) 
 	}
 	got := r.Deliveries()
 	for i, m := range msgs {
+		// Done was told exactly once, and what errs says.
+		if v, ok := doneRecords.Load(m); ok {
+			rec := v.(*doneRecord)
+			rec.mu.Lock()
+			calls, derr := rec.calls, rec.err
+			rec.mu.Unlock()
+			if calls != 1 || derr != errs[i] {
+				t.Errorf("message %d: Done called %d times, last with %v; want once, with %v", i, calls, derr, errs[i])
+			}
+		}
 		n := got[strings.ToLower(m.To)]
 		var se *SendError
 		switch {
@@ -328,6 +361,112 @@ func TestHandOffRefused(t *testing.T) {
 			time.Sleep(100 * time.Millisecond) // the relay would have stored a body by now
 			if n := b.relay.Count(); n != 0 {
 				t.Errorf("batch %v: the relay took %d messages refused before their body", batch, n)
+			}
+			checkBatch(t, b.relay, msgs, errs)
+		}
+	})
+}
+
+// Each message's Done is called as soon as the relay has answered its final
+// dot, not when the batch ends: the engine hands each outcome to its ledger
+// at once, so a message's place in the in-flight window is given back
+// sooner. Here the relay holds the batch's last message; the first two are
+// already reported while SendBatch still waits for it.
+func TestSendBatchReportsEachMessageWhenTheRelayAnswersIt(t *testing.T) {
+	b := setupRelay(t)
+	msgs := batchMsgs("w", 3)
+	b.relay.SetStall(rcptIs(msgs[2].To))
+	done := make(chan []error)
+	go func() { done <- b.client.SendBatch(context.Background(), msgs) }()
+	reported := func(i int) bool {
+		v, _ := doneRecords.Load(msgs[i])
+		rec := v.(*doneRecord)
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		return rec.calls == 1 && rec.err == nil
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !reported(0) || !reported(1) {
+		if time.Now().After(deadline) {
+			t.Fatal("the first two messages were not reported while the relay held the third")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	select {
+	case errs := <-done:
+		t.Fatalf("SendBatch returned while the relay held its last message: %v", errs)
+	default:
+	}
+	if reported(2) {
+		t.Fatal("the held message was reported before the relay answered it")
+	}
+	b.relay.SetStall(nil)
+	errs := <-done
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+	}
+	checkBatch(t, b.relay, msgs, errs)
+}
+
+// Reserve is asked before each envelope. Behind another message's body it
+// must not wait: when it says no, that body goes alone, and the message is
+// asked again, free to wait, once the relay has answered the body (nothing of
+// the connection in flight). A message it then refuses is never started.
+func TestReserve(t *testing.T) {
+	t.Run("not behind a body", func(t *testing.T) {
+		b := setupRelay(t)
+		msgs := batchMsgs("r", 4)
+		var events []string
+		for i, m := range msgs {
+			inner := m.Done
+			m.Done = func(err error) { events = append(events, fmt.Sprintf("done %d", i)); inner(err) }
+			m.Reserve = func(wait bool) bool {
+				events = append(events, fmt.Sprintf("reserve %d %v", i, wait))
+				return i != 2 || wait
+			}
+		}
+		errs := b.client.SendBatch(context.Background(), msgs)
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("message %d: %v", i, err)
+			}
+		}
+		checkBatch(t, b.relay, msgs, errs)
+		want := []string{
+			"reserve 0 true",
+			"reserve 1 false", "done 0",
+			"reserve 2 false", "done 1", // refused behind message 1's body
+			"reserve 2 true", // asked again once message 1 is answered
+			"reserve 3 false", "done 2",
+			"done 3",
+		}
+		if strings.Join(events, ", ") != strings.Join(want, ", ") {
+			t.Fatalf("events:\n  %s\nwant:\n  %s", strings.Join(events, ", "), strings.Join(want, ", "))
+		}
+	})
+	t.Run("refused", func(t *testing.T) {
+		for _, batch := range []bool{true, false} {
+			b := setupRelay(t)
+			msgs := batchMsgs(fmt.Sprintf("n%v", batch), 3)
+			msgs[1].Reserve = func(bool) bool { return false }
+			var errs []error
+			if batch {
+				errs = b.client.SendBatch(context.Background(), msgs)
+			} else {
+				for _, m := range msgs {
+					errs = append(errs, b.client.Send(context.Background(), m))
+				}
+			}
+			if errs[0] != nil || errs[2] != nil {
+				t.Fatalf("batch %v: the messages around the refused one: %v", batch, errs)
+			}
+			if !errors.Is(errs[1], ErrNotReserved) || !NotStarted(errs[1]) {
+				t.Fatalf("batch %v: refused message: %v, want ErrNotReserved", batch, errs[1])
+			}
+			if se := sendErr(t, errs[1]); se.MaybeDelivered() || Classify(errs[1]) == Delivered {
+				t.Fatalf("batch %v: a message never started reads as maybe delivered: %v", batch, se)
 			}
 			checkBatch(t, b.relay, msgs, errs)
 		}

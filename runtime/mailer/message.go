@@ -52,6 +52,23 @@ type Message struct {
 	// middle of a batch while renewals fail cannot make it hand over a row
 	// whose lease another replica may take.
 	HandOff func() bool
+	// Reserve, if set, is asked before the message's envelope is written
+	// (before HandOff): the engine takes the message's place in its in-flight
+	// window there, so the window counts only messages on their way to the
+	// relay, not those still waiting in a batch. With wait false the
+	// envelope would ride behind another message's body, so Reserve must not
+	// block; false then means "not now": the earlier body goes alone and
+	// Reserve is asked again, with wait true, once the relay has answered
+	// it and nothing of this connection is in flight. With wait true it may
+	// block; false means the message is not sent at all (ErrNotReserved).
+	// It must answer true at once for a message it already reserved (a batch
+	// retried on a fresh connection asks again).
+	Reserve func(wait bool) bool
+	// Done, if set, is called once with the message's result (what Send's
+	// error, or SendBatch's errs entry, will be) as soon as it is known,
+	// before Send or SendBatch returns: the engine hands each outcome to its
+	// ledger the moment the relay answers, not at the end of the batch.
+	Done func(err error)
 }
 
 // MessageID derives a stable Message-ID from what identifies one send: a hash

@@ -198,8 +198,18 @@ func (s *SMTP) dataTimeout() time.Duration { return orDefault(s.DataTimeout, Def
 var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
 
 // Send delivers one message. It returns nil only when the relay answered 2xx
-// after the message's final dot; otherwise a *SendError.
+// after the message's final dot; otherwise a *SendError. m.Done, if set, is
+// called with that result before Send returns.
 func (s *SMTP) Send(ctx context.Context, m *Message) error {
+	err := s.send(ctx, m)
+	if m.Done != nil {
+		m.Done(err)
+	}
+	return err
+}
+
+// send is Send without m.Done.
+func (s *SMTP) send(ctx context.Context, m *Message) error {
 	rawp := bodyPool.Get().(*[]byte)
 	bodyp := bodyPool.Get().(*[]byte)
 	defer func() {
@@ -234,7 +244,7 @@ func (s *SMTP) Send(ctx context.Context, m *Message) error {
 			return serr
 		}
 		reused := c.sent > 0
-		serr = c.transact(ctx, s, from, to, body, m.HandOff)
+		serr = c.transact(ctx, s, from, to, body, m.HandOff, m.Reserve)
 		s.put(c)
 		if serr == nil {
 			return nil
@@ -242,8 +252,7 @@ func (s *SMTP) Send(ctx context.Context, m *Message) error {
 		// A pooled connection the relay closed (or timed out with 421) while
 		// it sat idle fails on its first command, before the relay saw any of
 		// this message: retry once on a fresh connection.
-		if attempt == 0 && reused && ctx.Err() == nil && !errors.Is(serr.Err, ErrHandOffLate) &&
-			((serr.Code == 0 && c.beforeFirstReply) || (serr.Code == 421 && serr.Stage == StageMail)) {
+		if attempt == 0 && reused && ctx.Err() == nil && freshRetry(serr, c.beforeFirstReply) {
 			continue
 		}
 		return serr
@@ -521,7 +530,7 @@ func (c *smtpConn) auth(ctx context.Context, a *Auth, timeout time.Duration) *Se
 
 // transact runs MAIL, RCPT, DATA and the body on c. On return c.broken says
 // whether c may be reused.
-func (c *smtpConn) transact(ctx context.Context, s *SMTP, from, to string, body []byte, handOff func() bool) (serr *SendError) {
+func (c *smtpConn) transact(ctx context.Context, s *SMTP, from, to string, body []byte, handOff func() bool, reserveFn func(bool) bool) (serr *SendError) {
 	c.beforeFirstReply = true
 	if ctx.Done() != nil {
 		raw := c.raw
@@ -538,6 +547,9 @@ func (c *smtpConn) transact(ctx context.Context, s *SMTP, from, to string, body 
 				}
 			}
 		}()
+	}
+	if !reserve(reserveFn, true) {
+		return notReserved(StageMail)
 	}
 	if late(handOff) {
 		return handOffLate(StageMail)
