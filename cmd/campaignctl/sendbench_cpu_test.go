@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"testing"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -96,7 +97,9 @@ type cpuMeter struct {
 	postmaster, sink int
 }
 
-type cpuSample struct{ pg, sink time.Duration }
+// cpuSample: the cluster's and smtp-sink's CPU, and the whole machine's busy
+// and idle time (all cores).
+type cpuSample struct{ pg, sink, busy, idle time.Duration }
 
 func (m cpuMeter) sample() (cpuSample, error) {
 	pg, err := clusterCPU(m.postmaster)
@@ -107,9 +110,73 @@ func (m cpuMeter) sample() (cpuSample, error) {
 	if err != nil {
 		return cpuSample{}, err
 	}
-	return cpuSample{pg: pg, sink: sink}, nil
+	busy, idle, err := machineTimes()
+	if err != nil {
+		return cpuSample{}, err
+	}
+	return cpuSample{pg: pg, sink: sink, busy: busy, idle: idle}, nil
 }
 
 func (s cpuSample) sub(t cpuSample) cpuSample {
-	return cpuSample{pg: s.pg - t.pg, sink: s.sink - t.sink}
+	return cpuSample{pg: s.pg - t.pg, sink: s.sink - t.sink, busy: s.busy - t.busy, idle: s.idle - t.idle}
+}
+
+// idleShare is the share of the machine's cores (0-1) that sat idle.
+func (s cpuSample) idleShare() float64 {
+	if s.busy+s.idle <= 0 {
+		return 0
+	}
+	return float64(s.idle) / float64(s.busy+s.idle)
+}
+
+// machineTimes reads the machine's busy and idle time, all cores summed,
+// from /proc/stat's first line: idle is idle plus iowait; busy is the rest
+// up to steal (guest time is inside user).
+func machineTimes() (busy, idle time.Duration, err error) {
+	raw, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	line, _, _ := strings.Cut(string(raw), "\n")
+	return parseCPULine(line)
+}
+
+// parseCPULine reads /proc/stat's aggregate "cpu" line (USER_HZ ticks).
+func parseCPULine(line string) (busy, idle time.Duration, err error) {
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, 0, fmt.Errorf("/proc/stat: unexpected first line %q", line)
+	}
+	var ticks [8]int64
+	for i := range ticks {
+		if ticks[i], err = strconv.ParseInt(f[i+1], 10, 64); err != nil {
+			return 0, 0, fmt.Errorf("/proc/stat: %q: %w", line, err)
+		}
+	}
+	// user nice system idle iowait irq softirq steal
+	b := ticks[0] + ticks[1] + ticks[2] + ticks[5] + ticks[6] + ticks[7]
+	i := ticks[3] + ticks[4]
+	return time.Duration(b) * time.Second / clockTicks, time.Duration(i) * time.Second / clockTicks, nil
+}
+
+func TestParseCPULine(t *testing.T) {
+	// user nice system idle iowait irq softirq steal guest guest_nice
+	busy, idle, err := parseCPULine("cpu  1000 20 300 5000 40 5 6 7 100 0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 1338 * time.Second / clockTicks; busy != want {
+		t.Errorf("busy %v, want %v", busy, want)
+	}
+	if want := 5040 * time.Second / clockTicks; idle != want {
+		t.Errorf("idle %v, want %v", idle, want)
+	}
+	if s := (cpuSample{busy: busy, idle: idle}).idleShare(); s < 0.790 || s > 0.791 {
+		t.Errorf("idle share %.4f, want 5040/6378", s)
+	}
+	for _, bad := range []string{"", "cpu0 1 2 3 4 5 6 7 8", "cpu 1 2 x 4 5 6 7 8"} {
+		if _, _, err := parseCPULine(bad); err == nil {
+			t.Errorf("parseCPULine(%q) gave no error", bad)
+		}
+	}
 }

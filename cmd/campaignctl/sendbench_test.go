@@ -112,6 +112,8 @@ func BenchmarkServeVsSMTPSink(b *testing.B) {
 	srcPath := per(r.srcCPU, 2) + per(r.srcSink, 2)
 	b.ReportMetric(servePath, "serve_path_cpu_us/msg")
 	b.ReportMetric(srcPath, "source_path_cpu_us/msg")
+	b.ReportMetric(100*r.serveIdle, "serve_idle_%")
+	b.ReportMetric(100*r.srcIdle, "source_idle_%")
 
 	var tbl strings.Builder
 	fmt.Fprintf(&tbl, "%d messages, %d sessions, smtp-sink at %s (%d round(s), means)\n", n, sendSessions, sink.addr, b.N)
@@ -132,6 +134,8 @@ func BenchmarkServeVsSMTPSink(b *testing.B) {
 		per(r.srcCPU, 2), per(r.srcSink, 2), srcPath, srcPath/servePath)
 	fmt.Fprintf(&tbl, "\n  Postgres's CPU while smtp-source ran (background work on the reference's cores): %.2f s before, %.2f s after",
 		r.srcPG1.Seconds(), r.srcPG2.Seconds())
+	fmt.Fprintf(&tbl, "\n  the machine idle: %.1f%% of its cores during serve's run, %.1f%% during smtp-source's (what a path leaves idle, it waits on itself)",
+		100*r.serveIdle, 100*r.srcIdle)
 	b.Logf("\n%s", tbl.String())
 	if r.profileTop != "" {
 		b.Logf("serve CPU profile (last round), go tool pprof -top -nodecount=15:\n%s", r.profileTop)
@@ -171,6 +175,10 @@ type sendResult struct {
 	// reference's path, so any of it is background work (autovacuum, the
 	// checkpointer) taking the reference's cores.
 	srcPG1, srcPG2 time.Duration
+	// The machine's idle share (0-1) during serve's run and during the
+	// reference's two runs (their mean): a path that leaves cores idle waits
+	// on itself (latency), not on the CPU.
+	serveIdle, srcIdle float64
 }
 
 func (s *sendResult) add(r sendResult) {
@@ -191,6 +199,8 @@ func (s *sendResult) add(r sendResult) {
 	s.srcSink += r.srcSink
 	s.srcPG1 += r.srcPG1
 	s.srcPG2 += r.srcPG2
+	s.serveIdle += r.serveIdle
+	s.srcIdle += r.srcIdle
 	s.serveRSSKiB = max(s.serveRSSKiB, r.serveRSSKiB) // the peak, not a mean
 	s.profileTop = r.profileTop
 }
@@ -208,6 +218,7 @@ func (s sendResult) mean(rounds int) sendResult {
 		serveCPU: s.serveCPU / d, serveRSSKiB: s.serveRSSKiB, profileTop: s.profileTop,
 		servePG: s.servePG / d, serveSink: s.serveSink / d, srcCPU: s.srcCPU / d, srcSink: s.srcSink / d,
 		srcPG1: s.srcPG1 / d, srcPG2: s.srcPG2 / d,
+		serveIdle: s.serveIdle / k, srcIdle: s.srcIdle / k,
 	}
 }
 
@@ -241,6 +252,7 @@ func runSendRound(b *testing.B, bin, source string, sink *smtpSink, n int, profi
 	r.srcCPU += srcCPU
 	d0 := sample().sub(c0)
 	r.srcSink, r.srcPG1 = r.srcSink+d0.sink, d0.pg
+	r.srcIdle = d0.idleShare() / 2
 
 	profile := filepath.Join(dir, "serve.cpu.pprof")
 	args := []string{"serve", "--db", dbURL, "--smtp", sink.addr, "--listen", "",
@@ -300,6 +312,7 @@ func runSendRound(b *testing.B, bin, source string, sink *smtpSink, n int, profi
 	time.Sleep(200 * time.Millisecond)
 	d := sample().sub(c1)
 	r.servePG, r.serveSink = d.pg, d.sink
+	r.serveIdle = d.idleShare()
 	// Where the wall time went: daemon start, the audience materialized, exit.
 	b.Logf("serve started at %s; milestones:", start.Format("15:04:05.000"))
 	for _, line := range strings.Split(stderr.String(), "\n") {
@@ -354,6 +367,7 @@ func runSendRound(b *testing.B, bin, source string, sink *smtpSink, n int, profi
 	r.srcCPU += srcCPU
 	d2 := sample().sub(c2)
 	r.srcSink, r.srcPG2 = r.srcSink+d2.sink, d2.pg
+	r.srcIdle += d2.idleShare() / 2
 
 	if st, err := os.Stat(profile); err == nil && st.Size() > 0 {
 		out, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=15", bin, profile).CombinedOutput()
