@@ -286,31 +286,7 @@ func (c *smtpConn) transactItem(ctx context.Context, s *SMTP, items []batchItem,
 		}
 	}
 	*queued = false
-	var first *SendError
-	var failed *SendError
-	for _, st := range [3]Stage{StageMail, StageRcpt, StageData} {
-		code, err := c.readReply(timeout)
-		if err != nil {
-			failed = c.ioError(ctx, st, "waiting for the reply to "+commandName(st), timeout, err)
-			break
-		}
-		c.beforeFirstReply = false
-		if code == 421 {
-			c.broken = true
-			failed = c.replyError(st, code)
-			break
-		}
-		ok := code == 250 || code == 251
-		if st == StageData {
-			ok = code == 354
-			if ok && first != nil {
-				c.broken = true
-			}
-		}
-		if !ok && first == nil {
-			first = c.replyError(st, code)
-		}
-	}
+	failed, first := c.envelopeReplies(ctx, timeout)
 	if failed != nil {
 		errs[it.idx] = failed
 		return

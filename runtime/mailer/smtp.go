@@ -555,7 +555,6 @@ func (c *smtpConn) transact(ctx context.Context, s *SMTP, from, to string, body 
 		return handOffLate(StageMail)
 	}
 	timeout := s.commandTimeout()
-	var first *SendError // the first refusal in a pipelined group
 
 	if c.pipelining {
 		// RFC 2920 §3.1: MAIL, RCPT and DATA in one write; DATA ends the group.
@@ -568,28 +567,9 @@ func (c *smtpConn) transact(ctx context.Context, s *SMTP, from, to string, body 
 		if err := c.w.Flush(); err != nil {
 			return c.ioError(ctx, StageMail, "writing MAIL FROM", timeout, err)
 		}
-		for _, st := range [3]Stage{StageMail, StageRcpt, StageData} {
-			code, err := c.readReply(timeout)
-			if err != nil {
-				return c.ioError(ctx, st, "waiting for the reply to "+commandName(st), timeout, err)
-			}
-			c.beforeFirstReply = false
-			if code == 421 {
-				c.broken = true
-				return c.replyError(st, code)
-			}
-			ok := code == 250 || code == 251
-			if st == StageData {
-				ok = code == 354
-				if ok && first != nil {
-					// The relay wants a body for a transaction it refused a
-					// part of; its state is unclear, so drop the connection.
-					c.broken = true
-				}
-			}
-			if !ok && first == nil {
-				first = c.replyError(st, code)
-			}
+		failed, first := c.envelopeReplies(ctx, timeout)
+		if failed != nil {
+			return failed
 		}
 		if first != nil {
 			c.reset(timeout)
@@ -658,6 +638,37 @@ func (c *smtpConn) transact(ctx context.Context, s *SMTP, from, to string, body 
 	}
 	c.sent++
 	return nil
+}
+
+// envelopeReplies reads the replies to a pipelined MAIL FROM, RCPT TO and
+// DATA. failed is set when the exchange broke (no reply, or 421, which also
+// marks c broken); otherwise first is the first refusal in the group, if
+// any (the caller resets the transaction). A 354 after a refusal also marks c
+// broken: the relay wants a body for a transaction it refused a part of, and
+// its state is unclear.
+func (c *smtpConn) envelopeReplies(ctx context.Context, timeout time.Duration) (failed, first *SendError) {
+	for _, st := range [3]Stage{StageMail, StageRcpt, StageData} {
+		code, err := c.readReply(timeout)
+		if err != nil {
+			return c.ioError(ctx, st, "waiting for the reply to "+commandName(st), timeout, err), nil
+		}
+		c.beforeFirstReply = false
+		if code == 421 {
+			c.broken = true
+			return c.replyError(st, code), nil
+		}
+		ok := code == 250 || code == 251
+		if st == StageData {
+			ok = code == 354
+			if ok && first != nil {
+				c.broken = true
+			}
+		}
+		if !ok && first == nil {
+			first = c.replyError(st, code)
+		}
+	}
+	return nil, first
 }
 
 func commandName(st Stage) string {
