@@ -66,7 +66,8 @@ type Message struct {
 	Reserve func(wait bool) bool
 	// Done, if set, is called once with the message's result (what Send's
 	// error, or SendBatch's errs entry, will be) as soon as it is known,
-	// before Send or SendBatch returns: the engine hands each outcome to its
+	// before Send or SendBatch returns and on the goroutine that called it
+	// (as Reserve and HandOff are): the engine hands each outcome to its
 	// ledger the moment the relay answers, not at the end of the batch.
 	Done func(err error)
 }
