@@ -1038,3 +1038,32 @@ func TestOutcomesReachTheLedgerAsTheRelayAnswersThem(t *testing.T) {
 	waitFor(t, "all 100 delivered and recorded", 20*time.Second, func() bool { return rb.outbox(t)["sent"] == 100 })
 	assertExactlyOnce(t, rb.relay, 100)
 }
+
+// A stopping daemon starts nothing new: once its workers are told to stop,
+// the rest of a batch is given back untried instead of being sent during the
+// shutdown grace, which only lets the messages already at the relay finish:
+// per connection, the one whose body is there and the one whose envelope rode
+// behind it. Behind a relay that takes 50 ms a message, batches hold about
+// six messages each, and were sent to the end.
+func TestStoppingStartsNoMoreOfABatch(t *testing.T) {
+	t.Parallel()
+	rb := setupRelay(t, 400) // 200 active
+	rb.relay.SetDelay(50 * time.Millisecond)
+	rb.eng.ShutdownGrace = 5 * time.Second
+	rb.apply(t, testPlan("Hi", campaign("c", "")))
+	stop, _ := run(t, rb.eng, engine.RunOptions{Interval: 20 * time.Millisecond})
+	waitFor(t, "30 deliveries", 20*time.Second, func() bool { return rb.relay.Count() >= 30 })
+	at := rb.relay.Count()
+	stop()
+	after := rb.relay.Count()
+	if n := after - at; n > 2*rb.eng.Concurrency {
+		t.Fatalf("%d messages delivered after the daemon was told to stop, want at most %d (two per connection)", n, 2*rb.eng.Concurrency)
+	}
+	if n := rb.held(t); n != 0 {
+		t.Fatalf("%d rows left claimed after a clean exit", n)
+	}
+	got := rb.outbox(t)
+	if int(got["sent"]) != after {
+		t.Fatalf("outbox says %d sent, the relay has %d", got["sent"], after)
+	}
+}

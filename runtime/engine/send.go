@@ -375,13 +375,17 @@ func (p *sendPass) work(ctx, sendCtx context.Context) {
 // reserve takes a window token for one message, at most once (reserved
 // records it): the message's mailer.Message.Reserve, and the token the
 // lock-step path takes before Send. With wait it blocks until a token is
-// free or ctx (the worker's: the daemon is stopping) is done. A worker waits
-// only while nothing of its own is in flight, and every token is given back
-// by a ledger write that does not depend on any worker, so workers cannot
-// starve each other.
+// free or ctx (the worker's: the daemon is stopping) is done. Once ctx is
+// done it takes none: the rest of a batch is given back untried, not started
+// during the shutdown grace. A worker waits only while nothing of its own is
+// in flight, and every token is given back by a ledger write that does not
+// depend on any worker, so workers cannot starve each other.
 func (p *sendPass) reserve(ctx context.Context, reserved *bool, wait bool) bool {
 	if *reserved {
 		return true
+	}
+	if ctx.Err() != nil {
+		return false
 	}
 	if !wait {
 		select {
