@@ -176,12 +176,14 @@ func (s *SMTP) SendBatch(ctx context.Context, msgs []*Message) []error {
 		}
 		reused := c.sent > 0
 		c.transactBatch(ctx, s, items, errs, report)
+		// Read before put: once back in the pool, c is another sender's.
+		beforeFirstReply := c.beforeFirstReply
 		s.put(c)
 		// As in Send: a pooled connection the relay closed while idle fails on
 		// the first command, before the relay saw any of the batch; retry the
 		// whole batch once on a fresh connection. (Nothing was reported yet:
 		// transactBatch reports only once the relay has answered.)
-		if attempt == 0 && reused && ctx.Err() == nil && freshRetry(errs[items[0].idx], c.beforeFirstReply) {
+		if attempt == 0 && reused && ctx.Err() == nil && freshRetry(errs[items[0].idx], beforeFirstReply) {
 			for _, it := range items {
 				errs[it.idx] = nil
 			}

@@ -472,3 +472,48 @@ func TestReserve(t *testing.T) {
 		}
 	})
 }
+
+// Senders share the pool's connections: what a sender reads of a connection
+// after giving it back belongs to the next sender (go test -race caught
+// SendBatch and Send reading whether the relay had answered after put).
+// Batches and single messages at once over two connections; the single ones
+// are refused at RCPT, which leaves their connection pooled and healthy.
+func TestConcurrentSendersSharePooledConnections(t *testing.T) {
+	b := setupRelay(t)
+	b.client.MaxConns = 2
+	b.relay.SetReply(smtptest.StageRcpt, func(_, rcpt string) *smtptest.Reply {
+		if strings.HasPrefix(rcpt, "one") {
+			return &smtptest.Reply{Code: 550, Enhanced: "5.1.1", Text: "no such user"}
+		}
+		return nil
+	})
+	const senders, rounds = 6, 15
+	var wg sync.WaitGroup
+	errc := make(chan error, senders*rounds*3)
+	for g := range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range rounds {
+				msgs := batchMsgs(fmt.Sprintf("s%d-%d-", g, r), 2)
+				for _, err := range b.client.SendBatch(context.Background(), msgs) {
+					if err != nil {
+						errc <- err
+					}
+				}
+				err := b.client.Send(context.Background(), testMessage(fmt.Sprintf("one%d-%d@example.com", g, r), r))
+				if se, ok := err.(*SendError); !ok || se.Code != 550 {
+					errc <- fmt.Errorf("refused recipient: %v, want a 550", err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Error(err)
+	}
+	if n, want := b.relay.Count(), senders*rounds*2; n != want {
+		t.Fatalf("relay has %d messages, want %d", n, want)
+	}
+}

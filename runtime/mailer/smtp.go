@@ -245,6 +245,8 @@ func (s *SMTP) send(ctx context.Context, m *Message) error {
 		}
 		reused := c.sent > 0
 		serr = c.transact(ctx, s, from, to, body, m.HandOff, m.Reserve)
+		// Read before put: once back in the pool, c is another sender's.
+		beforeFirstReply := c.beforeFirstReply
 		s.put(c)
 		if serr == nil {
 			return nil
@@ -252,7 +254,7 @@ func (s *SMTP) send(ctx context.Context, m *Message) error {
 		// A pooled connection the relay closed (or timed out with 421) while
 		// it sat idle fails on its first command, before the relay saw any of
 		// this message: retry once on a fresh connection.
-		if attempt == 0 && reused && ctx.Err() == nil && freshRetry(serr, c.beforeFirstReply) {
+		if attempt == 0 && reused && ctx.Err() == nil && freshRetry(serr, beforeFirstReply) {
 			continue
 		}
 		return serr
