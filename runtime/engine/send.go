@@ -474,17 +474,16 @@ func (p *sendPass) sendGroup(ctx, sendCtx context.Context, group []job) {
 	}
 	// Each message's hooks: its lease, its window token, and its outcome
 	// handed to the ledger the moment the relay answers it.
-	reserved := make([]bool, len(preps))
-	emitted := make([]bool, len(preps))
+	state := make([]struct{ reserved, emitted bool }, len(preps))
 	for i := range preps {
-		pr := &preps[i]
+		pr, st := &preps[i], &state[i]
 		pr.msg.HandOff = p.handOff(pr.row.ID)
-		pr.msg.Reserve = func(wait bool) bool { return p.reserve(ctx, &reserved[i], wait) }
+		pr.msg.Reserve = func(wait bool) bool { return p.reserve(ctx, &st.reserved, wait) }
 		pr.msg.Done = func(err error) {
-			if !emitted[i] {
-				emitted[i] = true
+			if !st.emitted {
+				st.emitted = true
 				out, delivered := e.finish(*pr, err)
-				emit(out, delivered, reserved[i])
+				emit(out, delivered, st.reserved)
 			}
 		}
 	}
@@ -497,7 +496,7 @@ func (p *sendPass) sendGroup(ctx, sendCtx context.Context, group []job) {
 		}
 	}
 	for i := range preps {
-		if !emitted[i] {
+		if !state[i].emitted {
 			// A BatchMailer that does not call Done.
 			var err error = errNoResult
 			if i < len(errs) {

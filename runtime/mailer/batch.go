@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"syscall"
 	"time"
 )
 
@@ -238,18 +237,10 @@ func (c *smtpConn) transactBatch(ctx context.Context, s *SMTP, items []batchItem
 			}
 		}()
 	}
-	timeout := s.commandTimeout()
-	dt := s.dataTimeout()
-	// queued: the envelope commands of items[i] went out with the previous
-	// message's body, and their replies follow that message's final reply.
-	queued := false
-	// abandoned: the connection was dropped because a message's HandOff
-	// refused it; the messages after it are given back the same way.
-	abandoned := false
+	r := batchRun{c: c, ctx: ctx, items: items, timeout: s.commandTimeout(), dt: s.dataTimeout()}
 	hold := false
-	var wbuf []byte
 	for i, it := range items {
-		c.transactItem(ctx, s, items, i, errs, &queued, &abandoned, &wbuf, timeout, dt)
+		errs[it.idx] = r.item(i)
 		if i == 0 && freshRetry(errs[it.idx], c.beforeFirstReply) {
 			hold = true
 		}
@@ -259,62 +250,70 @@ func (c *smtpConn) transactBatch(ctx context.Context, s *SMTP, items []batchItem
 	}
 }
 
-// transactItem runs items[i]'s part of transactBatch and sets its errs entry.
-func (c *smtpConn) transactItem(ctx context.Context, s *SMTP, items []batchItem, i int, errs []error, queued, abandoned *bool, wbuf *[]byte, timeout, dt time.Duration) {
-	it := items[i]
+// batchRun is one pass of transactBatch over its connection.
+type batchRun struct {
+	c           *smtpConn
+	ctx         context.Context
+	items       []batchItem
+	timeout, dt time.Duration
+	// queued: the envelope commands of the next item went out with the
+	// previous message's body, and their replies follow that message's
+	// final reply.
+	queued bool
+	// abandoned: the connection was dropped because a message's HandOff
+	// refused it; the messages after it are given back the same way.
+	abandoned bool
+	wbuf      []byte
+}
+
+// item sends items[i] and returns its result: nil only after a 2xx reply to
+// its final dot.
+func (r *batchRun) item(i int) error {
+	c, ctx, timeout, dt := r.c, r.ctx, r.timeout, r.dt
+	it := r.items[i]
 	if c.broken {
-		if *abandoned {
-			errs[it.idx] = handOffLate(StageMail)
-		} else {
-			errs[it.idx] = notSent(ctx)
+		if r.abandoned {
+			return handOffLate(StageMail)
 		}
-		return
+		return notSent(ctx)
 	}
-	if !*queued {
+	if !r.queued {
 		// Nothing of this connection is in flight: Reserve may wait here.
 		if !reserve(it.reserve, true) {
-			errs[it.idx] = notReserved(StageMail)
-			return
+			return notReserved(StageMail)
 		}
 		if late(it.handOff) {
-			errs[it.idx] = handOffLate(StageMail)
-			return
+			return handOffLate(StageMail)
 		}
-		*wbuf = appendEnvelope((*wbuf)[:0], it.from, it.to)
+		r.wbuf = appendEnvelope(r.wbuf[:0], it.from, it.to)
 		_ = c.nc.SetWriteDeadline(time.Now().Add(timeout))
-		if _, err := c.nc.Write(*wbuf); err != nil {
-			errs[it.idx] = c.ioError(ctx, StageMail, "writing MAIL FROM", timeout, err)
-			return
+		if _, err := c.nc.Write(r.wbuf); err != nil {
+			return c.ioError(ctx, StageMail, "writing MAIL FROM", timeout, err)
 		}
 	}
-	*queued = false
-	failed, first := c.envelopeReplies(ctx, timeout)
-	if failed != nil {
-		errs[it.idx] = failed
-		return
-	}
-	if first != nil {
+	r.queued = false
+	if failed, first := c.envelopeReplies(ctx, timeout); failed != nil {
+		return failed
+	} else if first != nil {
 		c.reset(timeout)
-		errs[it.idx] = first
-		return
+		return first
 	}
 	if late(it.handOff) {
 		// The relay waits for this message's body: abandon the DATA by
 		// closing the connection (without the final dot the relay
 		// discards it); the messages after it are not sent either.
-		c.broken, *abandoned = true, true
+		c.broken, r.abandoned = true, true
 		_ = c.raw.Close()
-		errs[it.idx] = handOffLate(StageData)
-		return
+		return handOffLate(StageData)
 	}
 	// The body and final dot, and the next message's envelope behind them,
 	// unless the next one is already too late to start or has no place in
 	// the window yet (it then goes once this one is answered).
 	out := it.body
-	if i+1 < len(items) {
-		if next := items[i+1]; !late(next.handOff) && reserve(next.reserve, false) {
+	if i+1 < len(r.items) {
+		if next := r.items[i+1]; !late(next.handOff) && reserve(next.reserve, false) {
 			out = appendEnvelope(it.body, next.from, next.to)
-			*queued = true
+			r.queued = true
 		}
 	}
 	_ = c.nc.SetWriteDeadline(time.Now().Add(dt))
@@ -322,33 +321,12 @@ func (c *smtpConn) transactItem(ctx context.Context, s *SMTP, items []batchItem,
 	if err != nil {
 		if n >= len(it.body) {
 			// The final dot went out; only the next envelope did not.
-			errs[it.idx] = c.ioError(ctx, StageMessage, "writing the next message's envelope", dt, err)
-		} else {
-			errs[it.idx] = c.ioError(ctx, StageData, "writing the message", dt, err)
+			return c.ioError(ctx, StageMessage, "writing the next message's envelope", dt, err)
 		}
-		return
+		return c.ioError(ctx, StageData, "writing the message", dt, err)
 	}
-	code, err := c.readReply(dt)
-	if err != nil {
-		if errors.Is(err, syscall.ECONNRESET) && !*queued {
-			// As in transact: nothing followed the dot, so a reset means
-			// the relay left the dot unread.
-			errs[it.idx] = c.ioError(ctx, StageData, "the relay reset the connection before reading the whole message", dt, err)
-		} else {
-			// With the next envelope behind the dot, a reset may only mean
-			// that the envelope was unread: the relay may have taken the
-			// message.
-			errs[it.idx] = c.ioError(ctx, StageMessage, "waiting for the reply after the message", dt, err)
-		}
-		return
+	if serr := c.dotReply(ctx, dt, !r.queued); serr != nil {
+		return serr
 	}
-	if code == 421 {
-		c.broken = true
-	}
-	if code < 200 || code > 299 {
-		errs[it.idx] = c.replyError(StageMessage, code)
-		return
-	}
-	c.sent++
-	errs[it.idx] = nil
+	return nil
 }

@@ -621,13 +621,20 @@ func (c *smtpConn) transact(ctx context.Context, s *SMTP, from, to string, body 
 		// Not all of the body reached the relay: it cannot have accepted it.
 		return c.ioError(ctx, StageData, "writing the message", dt, err)
 	}
+	return c.dotReply(ctx, dt, true)
+}
+
+// dotReply reads the relay's answer to a message's final dot: nil for 2xx
+// (the message is delivered and counted on c). alone says that nothing was
+// written behind the dot. The relay's kernel resets a connection closed with
+// unread data in it, so a reset then means the final dot never reached the
+// relay: not delivered. With the next envelope behind the dot, a reset may
+// only mean that the envelope was unread, and the relay may have taken the
+// message; so may it when it dies after reading everything (FIN, no reply).
+func (c *smtpConn) dotReply(ctx context.Context, dt time.Duration, alone bool) *SendError {
 	code, err := c.readReply(dt)
 	if err != nil {
-		if errors.Is(err, syscall.ECONNRESET) {
-			// The relay's kernel resets a connection closed with unread data
-			// in it, so the final dot never reached the relay: not delivered.
-			// (After reading everything, a relay that dies sends FIN, and we
-			// cannot tell whether it accepted the message.)
+		if errors.Is(err, syscall.ECONNRESET) && alone {
 			return c.ioError(ctx, StageData, "the relay reset the connection before reading the whole message", dt, err)
 		}
 		return c.ioError(ctx, StageMessage, "waiting for the reply after the message", dt, err)
