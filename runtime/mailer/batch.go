@@ -42,6 +42,19 @@ func notReserved(st Stage) *SendError {
 	return &SendError{Stage: st, Err: ErrNotReserved}
 }
 
+// admit asks whether a message may start, with nothing of its connection in
+// flight: its Reserve, which may wait here, then its HandOff. nil means go;
+// otherwise the error of a message never started (NotStarted).
+func admit(reserveFn func(bool) bool, handOff func() bool) *SendError {
+	if !reserve(reserveFn, true) {
+		return notReserved(StageMail)
+	}
+	if late(handOff) {
+		return handOffLate(StageMail)
+	}
+	return nil
+}
+
 // batchItem is one encoded message of a batch.
 type batchItem struct {
 	idx      int // index in the caller's slice
@@ -278,12 +291,8 @@ func (r *batchRun) item(i int) error {
 		return notSent(ctx)
 	}
 	if !r.queued {
-		// Nothing of this connection is in flight: Reserve may wait here.
-		if !reserve(it.reserve, true) {
-			return notReserved(StageMail)
-		}
-		if late(it.handOff) {
-			return handOffLate(StageMail)
+		if serr := admit(it.reserve, it.handOff); serr != nil {
+			return serr
 		}
 		r.wbuf = appendEnvelope(r.wbuf[:0], it.from, it.to)
 		_ = c.nc.SetWriteDeadline(time.Now().Add(timeout))

@@ -550,11 +550,8 @@ func (c *smtpConn) transact(ctx context.Context, s *SMTP, from, to string, body 
 			}
 		}()
 	}
-	if !reserve(reserveFn, true) {
-		return notReserved(StageMail)
-	}
-	if late(handOff) {
-		return handOffLate(StageMail)
+	if serr := admit(reserveFn, handOff); serr != nil {
+		return serr
 	}
 	timeout := s.commandTimeout()
 

@@ -13,10 +13,10 @@
 -- materialized, claimed in 250s and recorded sent in 125s, interleaved as
 -- the daemon does; four alternating pairs) the claims took 972-1,059 ms
 -- against 1,090-1,394 ms (17% less on the means) and the run wrote 6% less
--- WAL, but the inserts took 8% longer (1,456-1,782 ms against 1,310-1,664:
+-- WAL, but the inserts took 8% longer (1,456-1,782 ms against 1,310-1,661:
 -- a pending row has more pages to itself), so the CPU of the whole is the
 -- same within the noise. What it buys is fewer index entries: the claims add
--- none. The table ends the same size (45 MB), since the outcomes' versions
--- fill the pages either way. Existing pages keep their layout; the setting
--- takes a lock that does not block reads or writes.
+-- none. The table ends about the same size (44-45 MB against 46-47 MB),
+-- since the outcomes' versions fill the pages either way. Existing pages keep
+-- their layout; the setting takes a lock that does not block reads or writes.
 ALTER TABLE campaignctl.outbox SET (fillfactor = 40);
