@@ -68,9 +68,13 @@ func (g *stepGraph) build(c *checker, owner string) {
 		if i+1 < len(g.steps) {
 			following = i + 1
 		}
+		// Where a missing jump goes: the following step, or for a branch its
+		// next, which is then and else's default at run time
+		// (flow.CompileWorkflow), so a loop through it is a loop here too.
+		fallback := stepEdge{to: following}
 		edge := func(attr string, ref *ir.String) {
 			if ref == nil {
-				g.edges[i] = append(g.edges[i], stepEdge{to: following})
+				g.edges[i] = append(g.edges[i], fallback)
 				return
 			}
 			if to, ok := g.resolve(c, so, attr, ref); ok {
@@ -88,6 +92,11 @@ func (g *stepGraph) build(c *checker, owner string) {
 				c.warnf(s.Next.Content(), "%s: next is ignored: an exit step ends the workflow", so)
 			}
 		case plan.StepBranch:
+			if usable(s.Next) {
+				if to, ok := g.resolve(c, so, "next", s.Next); ok {
+					fallback = stepEdge{to: to, jump: s.Next}
+				}
+			}
 			edge("then", s.Then)
 			edge("else", s.Else)
 		default:

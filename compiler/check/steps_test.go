@@ -61,6 +61,10 @@ func TestStepGraphCycles(t *testing.T) {
 		{"two loops", []string{"a wait", "b send next=a", "c wait", "d send next=c"}, []string{"a→b", "c→d"}},
 		// Falling through from the last step ends the workflow: no loop.
 		{"fall through the end", []string{"a branch then=b", "b send"}, nil},
+		// A branch's next is where then and else go when they are left out
+		// (as flow.CompileWorkflow runs it), not the following step.
+		{"branch next back", []string{"a send", "b branch then=c next=a", "c exit"}, []string{"a→b"}},
+		{"branch next both given", []string{"a send", "b branch then=c else=c next=a", "c exit"}, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -104,6 +108,14 @@ func TestStepGraphLint(t *testing.T) {
 	}
 	if fmt.Sprint(warned) != fmt.Sprint(want) {
 		t.Errorf("lint = %q, want %q", warned, want)
+	}
+
+	// A branch without else goes to its next, so the step after it is
+	// reached only by a jump.
+	g, c = graphOf(t, "check branch then=done next=done", "skipped send", "done exit")
+	g.lint(c, `workflow "w"`)
+	if got := summaries(c.diags); fmt.Sprint(got) != fmt.Sprint([]string{`step "skipped" of workflow "w" is never reached`}) {
+		t.Errorf("branch next: lint = %q", got)
 	}
 
 	// A loop is an error reported at the jump back.

@@ -199,8 +199,11 @@ func Workflow(w *plan.Workflow) *Graph {
 		case plan.StepExit:
 			g.edge(steps[i], end, "", false)
 		case plan.StepBranch:
-			g.edge(steps[i], target(s.Then, following), "yes", false)
-			g.edge(steps[i], target(s.Else, following), "no", false)
+			// then and else default to the branch's next, as the runner
+			// resolves them (flow.CompileWorkflow).
+			def := target(s.Next, following)
+			g.edge(steps[i], target(s.Then, def), "yes", false)
+			g.edge(steps[i], target(s.Else, def), "no", false)
 		default:
 			g.edge(steps[i], target(s.Next, following), "", false)
 		}

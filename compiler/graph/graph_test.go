@@ -61,6 +61,24 @@ func TestWorkflowEdges(t *testing.T) {
 	}
 }
 
+// A branch without else goes to its next when the test fails, as the runner
+// resolves it, not to the step after it.
+func TestWorkflowBranchDefaultsToNext(t *testing.T) {
+	g := Workflow(&plan.Workflow{
+		Name:    "w",
+		Trigger: plan.Trigger{Event: "signup"},
+		Steps: []plan.Step{
+			{Name: "check", Kind: plan.StepBranch, Condition: "true", Then: "welcome", Next: "bye"},
+			{Name: "welcome", Kind: plan.StepSend, Template: "welcome"},
+			{Name: "bye", Kind: plan.StepExit},
+		},
+	})
+	got := edgeSet(g)
+	if !got["s_check->s_bye:no"] || got["s_check->s_welcome:no"] {
+		t.Errorf("else of check: want s_check->s_bye:no; have %v", got)
+	}
+}
+
 func TestSequenceTimeline(t *testing.T) {
 	s := &plan.Sequence{
 		Name: "nurture", Segment: "lost",
