@@ -72,6 +72,8 @@ type checker struct {
 	// senderUses lists every object that sends from a sender, for the
 	// from/reply-to rule of its policy.
 	senderUses []senderUse
+	// policiesUsed records the policies an object names (unusedPolicies).
+	policiesUsed map[*ir.Policy]bool
 	// sendingPolicy is the policy of the object being checked (nil: the
 	// default), recorded with each template it sends for the consent lint.
 	sendingPolicy *ir.Policy
@@ -143,6 +145,7 @@ func (c *checker) run() {
 	}
 	c.retentionWindows()
 	c.doubleOptIns()
+	c.unusedPolicies()
 }
 
 // lint runs the checks that need the schemas' defaults: mail classes, policy

@@ -19,7 +19,58 @@ import (
 const defaultPolicy = "default"
 
 func (c *checker) policyRef(ref *ir.String) *ir.Policy {
-	return resolve(c, ref, "policy", c.policies)
+	p := resolve(c, ref, "policy", c.policies)
+	if p != nil {
+		if c.policiesUsed == nil {
+			c.policiesUsed = map[*ir.Policy]bool{}
+		}
+		c.policiesUsed[p] = true
+	}
+	return p
+}
+
+// unusedPolicies warns of a policy no object names that is not the default:
+// its rules apply to nothing (runtime/policy resolves only the names objects
+// give, and "default" for the others), which a misspelt "default" shows
+// least of all. Its event_retention alone counts (the longest of all
+// policies' applies), so a policy that sets nothing else is not reported. It
+// must run after every object that may name a policy was checked.
+func (c *checker) unusedPolicies() {
+	for _, p := range c.cfg.Policies {
+		name := p.Name.Value
+		if name == defaultPolicy || c.policies[name] != p || c.policiesUsed[p] {
+			continue
+		}
+		var rules []string
+		for _, r := range []struct {
+			attr string
+			set  bool
+		}{
+			{"daily_quota", p.DailyQuota != nil},
+			{"rate_per_minute", p.RatePerMinute != nil},
+			{"quiet_hours", p.QuietHours != nil},
+			{"frequency_cap", p.FrequencyCap != nil},
+			{"suppress", p.Suppress != nil},
+			{"bypass", p.Bypass != nil},
+			{"require_org_reply_to", p.RequireOrgReplyTo != nil},
+			{"org_domains", p.OrgDomains != nil},
+			{"consent", p.Consent != nil},
+		} {
+			if r.set {
+				rules = append(rules, r.attr)
+			}
+		}
+		if len(rules) == 0 {
+			continue
+		}
+		d := c.warnf(p.Name.Range, "policy %q applies to nothing: no campaign, sequence or workflow names it, and objects that name none get policy %q%s",
+			name, defaultPolicy, didYouMean(name, []string{defaultPolicy}))
+		d.Detail = fmt.Sprintf("Its rules (%s) take effect only for the objects that say policy = %q. Name it in them, rename it %q to apply it to every object that names no policy, or remove it.",
+			list(rules), name, defaultPolicy)
+		if p.EventRetention != nil {
+			d.Detail += " Its event_retention counts either way: the longest of all policies' applies."
+		}
+	}
 }
 
 func (c *checker) policy(p *ir.Policy) {
