@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/campaignctl/campaignctl/compiler/plan"
@@ -54,6 +55,7 @@ func NotRun(p *plan.Plan) []string {
 				s.Name, s.recurring.MaxIssues, s.recurring.MaxIssues, last.Format(time.RFC3339), until))
 		}
 	}
+	out = append(out, propertiesNotRun(p)...)
 	for _, c := range p.Campaigns {
 		if t := c.ABTest; t != nil && t.Metric == "conversions" {
 			out = append(out, fmt.Sprintf("campaign %s: the A/B metric conversions is not measured for one-off campaigns, which have no goal; the test is decided by its inconclusive policy (%s)", c.Name, t.Inconclusive))
@@ -80,4 +82,48 @@ func NotRun(p *plan.Plan) []string {
 		}
 	}
 	return out
+}
+
+// propertiesNotRun says, once per model, which fields workflows write
+// (set_property, clear_property, assign_owner): the values go to
+// campaignctl's contact_properties table, which only workflow conditions
+// (trigger filters, goals, branches) and notify_owner's owner lookup read.
+// Segment filters, templates, consent conditions and do_not_email read the
+// CRM's table, which campaignctl never writes, so a workflow that marks a
+// lead qualified does not take it out of a segment that tests the stage.
+func propertiesNotRun(p *plan.Plan) []string {
+	written := map[string][]string{} // model → "model.field", sorted, unique
+	for _, w := range p.Workflows {
+		for _, st := range w.Steps {
+			switch st.Kind {
+			case plan.StepSetProperty, plan.StepClearProperty, plan.StepAssignOwner:
+				if st.Field != "" && !slices.Contains(written[w.Model], st.Field) {
+					written[w.Model] = append(written[w.Model], st.Field)
+				}
+			}
+		}
+	}
+	models := make([]string, 0, len(written))
+	for m := range written {
+		models = append(models, m)
+	}
+	slices.Sort(models)
+	var out []string
+	for _, m := range models {
+		fields := written[m]
+		slices.Sort(fields)
+		out = append(out, fmt.Sprintf("model %s: workflows write %s; only workflow conditions and notify_owner see those values: segment filters, templates, consent conditions and do_not_email read the CRM's table %s, which campaignctl does not write",
+			m, strings.Join(fields, ", "), tableOf(p, m)))
+	}
+	return out
+}
+
+// tableOf names model m's table, or the model when the plan lacks it.
+func tableOf(p *plan.Plan, m string) string {
+	for _, x := range p.Models {
+		if x.Name == m {
+			return x.Table
+		}
+	}
+	return m
 }

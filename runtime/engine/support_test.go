@@ -53,3 +53,32 @@ func TestNotRunNamesWhatTheDaemonIgnores(t *testing.T) {
 		t.Errorf("NotRun for autoresponders:\n%s\nwant\n%s", strings.Join(ar, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// What a workflow writes (set_property, clear_property, assign_owner) is seen
+// by workflow conditions only: apply and serve say so once per model, with
+// the fields, as docs/engine.md promises ("Not yet").
+func TestNotRunNamesFieldsWorkflowsWrite(t *testing.T) {
+	t.Parallel()
+	p := &plan.Plan{
+		Models: []plan.Model{
+			{Name: "lead", Table: "crm_lead", Fields: []plan.Field{{Name: "stage", Type: plan.TypeString}, {Name: "owner", Type: plan.TypeString}}},
+			{Name: "customer", Table: "crm_customer", Fields: []plan.Field{{Name: "owner", Type: plan.TypeString, Nullable: true}}},
+		},
+		Workflows: []plan.Workflow{
+			{Name: "qualify", Trigger: plan.Trigger{Event: "page_view"}, Model: "lead", Steps: []plan.Step{
+				{Name: "mark", Kind: plan.StepSetProperty, Field: "lead.stage", Value: "Qualified"},
+				{Name: "route", Kind: plan.StepAssignOwner, Field: "lead.owner", Owners: []string{"a@example.com"}},
+			}},
+			{Name: "again", Trigger: plan.Trigger{Event: "page_view"}, Model: "lead", Steps: []plan.Step{{Name: "mark", Kind: plan.StepSetProperty, Field: "lead.stage", Value: "Won"}}},
+			{Name: "tidy", Trigger: plan.Trigger{Event: "page_view"}, Model: "customer", Steps: []plan.Step{{Name: "clear", Kind: plan.StepClearProperty, Field: "customer.owner"}}},
+			{Name: "plain", Trigger: plan.Trigger{Event: "page_view"}, Model: "customer", Steps: []plan.Step{{Name: "hi", Kind: plan.StepSend, Template: "t"}}},
+		},
+	}
+	want := []string{
+		"model customer: workflows write customer.owner; only workflow conditions and notify_owner see those values: segment filters, templates, consent conditions and do_not_email read the CRM's table crm_customer, which campaignctl does not write",
+		"model lead: workflows write lead.owner, lead.stage; only workflow conditions and notify_owner see those values: segment filters, templates, consent conditions and do_not_email read the CRM's table crm_lead, which campaignctl does not write",
+	}
+	if got := NotRun(p); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("NotRun:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
