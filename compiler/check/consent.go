@@ -62,14 +62,51 @@ func (c *checker) subscriptionRef(u templateUse) {
 		capitalize(u.via), m.Name.Value, m.DeclRange, t.Subscription.Value, m.Name.Value, list(names))
 }
 
-// consentRule reports marketing mail sent under an opt_in policy to a model
-// that has no consent rule for the template's subscription type.
-func (c *checker) consentRule(u templateUse) {
-	pol := u.policy
+// optInPolicy returns the policy a send names (nil: the default) when its
+// consent regime is opt_in, and nil under opt_out (the default regime).
+func (c *checker) optInPolicy(pol *ir.Policy) *ir.Policy {
 	if pol == nil {
 		pol = c.policies[defaultPolicy]
 	}
-	if pol == nil || u.env == nil || !usable(pol.Consent) || pol.Consent.Value != plan.ConsentOptIn {
+	if pol == nil || !usable(pol.Consent) || pol.Consent.Value != plan.ConsentOptIn {
+		return nil
+	}
+	return pol
+}
+
+// consentUnread warns of a model whose consent conditions (its own, its
+// subscriptions') no send reads: marketing mail goes to it under opt_out
+// policies only, where a contact gets marketing mail unless they withdrew
+// (the consent ledger), whatever the condition says. A model that gets no
+// marketing mail at all is not reported.
+func (c *checker) consentUnread(optIn, optOut map[*ir.Model]bool) {
+	for _, m := range c.cfg.Models {
+		if !optOut[m] || optIn[m] {
+			continue
+		}
+		at := m.Consent
+		if !usable(at) {
+			for _, s := range m.Subscriptions {
+				if usable(s.Consent) {
+					at = s.Consent
+					break
+				}
+			}
+		}
+		if !usable(at) {
+			continue
+		}
+		c.warnf(at.Content(), "model %q: its consent conditions are never read: all marketing mail to it is sent under opt_out policies", m.Name.Value).Detail =
+			"Under consent = \"opt_out\" (the default), a contact gets marketing mail unless they unsubscribed or withdrew, whatever the model's consent condition says. " +
+				"Set consent = \"opt_in\" on the policy of the objects that mail this model to send only to contacts whose consent holds, or remove the condition."
+	}
+}
+
+// consentRule reports marketing mail sent under an opt_in policy to a model
+// that has no consent rule for the template's subscription type.
+func (c *checker) consentRule(u templateUse) {
+	pol := c.optInPolicy(u.policy)
+	if pol == nil || u.env == nil {
 		return
 	}
 	m := u.env.model

@@ -122,11 +122,21 @@ func (c *checker) use(u templateUse) {
 // fields it reads exist on the recipients' model, and marketing mail carries an
 // unsubscribe link.
 func (c *checker) templateLints() {
+	// Per model, whether marketing mail goes to it under an opt_in policy
+	// (its consent conditions are read) or under opt_out (consentUnread).
+	optIn, optOut := map[*ir.Model]bool{}, map[*ir.Model]bool{}
 	for _, u := range c.uses {
 		c.templateFields(u)
 		c.subscriptionRef(u)
 		if c.resolveClass(u.class) != plan.ClassMarketing {
 			continue
+		}
+		if u.env != nil {
+			if c.optInPolicy(u.policy) != nil {
+				optIn[u.env.model] = true
+			} else {
+				optOut[u.env.model] = true
+			}
 		}
 		c.consentRule(u)
 		tc := c.templateClass(u.tmpl)
@@ -150,6 +160,7 @@ func (c *checker) templateLints() {
 				"Add a link to {{ .%s }}, e.g. <a href=\"{{ .%s }}\">Unsubscribe</a>, or declare class = \"transactional\" if this is a service message.",
 			capitalize(u.via), unsubscribeField, unsubscribeField)
 	}
+	c.consentUnread(optIn, optOut)
 }
 
 var templateLineRE = regexp.MustCompile(`^(?:html/)?template: [^:]*:(\d+):(?:\d+:)? ?(.*)$`)
