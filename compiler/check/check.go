@@ -377,6 +377,11 @@ func (c *checker) sqlIdent(s *ir.String, re *regexp.Regexp, what string) bool {
 
 func (c *checker) segment(s *ir.Segment) {
 	me := c.modelRef(s.Model)
+	// include_archived only lifts the model's default_filter.
+	if ia := s.IncludeArchived; me != nil && ia != nil && !ia.Invalid && ia.Value && !usable(me.model.DefaultFilter) {
+		c.warnf(ia.Range, "segment %q: include_archived has no effect: model %q has no default_filter", s.Name.Value, me.model.Name.Value).Detail =
+			"include_archived = true lifts the model's default_filter (e.g. lead.active) for this segment; without one, every row is already included. Remove it, or declare the default_filter it is meant to lift."
+	}
 	if !usable(s.Filter) {
 		return
 	}

@@ -100,6 +100,12 @@ func (c *checker) autoresponder(r *ir.Autoresponder) {
 	if startOK && stopOK && !stop.After(start) {
 		c.errorf(r.End.Content(), "%s: end %s is not after start %s", owner, r.End.Value, r.Start.Value)
 	}
+	// In multiple mode max_follow_ups bounds a recurrence without an end
+	// (flow.CompileRecurring); with one, the end decides.
+	if m := r.MaxFollowUps; m != nil && !m.Invalid && usable(r.Mode) && r.Mode.Value == "multiple" && usable(r.End) {
+		c.warnf(m.Range, "%s: max_follow_ups is ignored: a recurrence with an end runs until its end", owner).Detail =
+			"In mode multiple, max_follow_ups is the most issues one contact gets from a recurrence that has no end. With end set, every issue up to the end is sent. Remove max_follow_ups, or remove end to stop each contact after that many issues."
+	}
 	// Autoresponders follow the default policy: the plan gives them none of
 	// their own.
 	c.sendsFrom(snd, owner, nil)
