@@ -80,7 +80,9 @@ type checker struct {
 	// retention is the longest event_retention of the policies, and windows
 	// the engagement predicates and triggers checked against it.
 	retention retention
-	windows   []eventWindow
+	// retentions are every policy's event_retention (shorterRetentions).
+	retentions []retention
+	windows    []eventWindow
 	// waits are the wait steps to check against their workflow's minimum.
 	waits []pendingWait
 	// reported de-duplicates diagnostics that several objects would raise at the
@@ -131,6 +133,7 @@ func (c *checker) run() {
 	for _, p := range c.cfg.Policies {
 		c.policy(p)
 	}
+	c.shorterRetentions()
 	for _, k := range c.cfg.Campaigns {
 		c.campaign(k)
 	}

@@ -27,6 +27,7 @@ type retention struct {
 	d      time.Duration
 	policy string
 	at     ir.Range
+	text   string // as written: "400d"
 }
 
 // eventWindow is one place that reads contact events over a window measured
@@ -50,8 +51,26 @@ func (c *checker) eventRetention(owner string, p *ir.Policy) {
 		c.errorf(s.Content(), "%s: %v", owner, err).Detail = retentionHelp
 		return
 	}
+	r := retention{d: d, policy: p.Name.Value, at: s.Content(), text: s.Value}
+	c.retentions = append(c.retentions, r)
 	if d > c.retention.d {
-		c.retention = retention{d: d, policy: p.Name.Value, at: s.Content()}
+		c.retention = r
+	}
+}
+
+// shorterRetentions warns at each event_retention shorter than the longest:
+// events are kept for the longest of all policies (plan.EventRetention), so
+// a shorter one, often a compliance limit written for one policy's objects,
+// keeps nothing for less time. It runs after every policy was checked.
+func (c *checker) shorterRetentions() {
+	for _, r := range c.retentions {
+		if r.d >= c.retention.d {
+			continue
+		}
+		c.warnf(r.at, "policy %q: event_retention is not applied: events are kept for the longest retention of all policies, policy %q's %s",
+			r.policy, c.retention.policy, c.retention.text).Detail =
+			"Contact events are one table for the whole plan, kept as long as the longest event_retention any policy declares; a policy cannot keep its objects' events for less. " +
+				"Declare the retention you need on every policy that sets one (or on policy \"default\" alone), or remove this one."
 	}
 }
 

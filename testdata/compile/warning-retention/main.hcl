@@ -1,6 +1,7 @@
 # Event retention: two policies declare one, the longest (400 days, policy
-# "default") applies to the whole plan; every engagement predicate and trigger
-# window fits inside it.
+# "default") applies to the whole plan, and the shorter one (policy "short",
+# 57 weeks) is a warning: it keeps nothing for less. Every engagement
+# predicate and trigger window fits inside the 400 days.
 model "lead" {
   table = "crm_lead"
   key   = "id"
