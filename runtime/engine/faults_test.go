@@ -1067,3 +1067,52 @@ func TestStoppingStartsNoMoreOfABatch(t *testing.T) {
 		t.Fatalf("outbox says %d sent, the relay has %d", got["sent"], after)
 	}
 }
+
+// When the database refuses the ledger's writes for a whole lease, the ledger
+// gives up: the rows are claimed again once their lease runs out, and what
+// the relay had accepted among them goes out twice. The gauge of unrecorded
+// messages drops back to 0 when the rows are let go, so the loss is counted
+// (campaignctl_outcomes_given_up_total) and logged with how many the relay
+// had accepted; once the database takes writes again, every row is recorded.
+func TestLedgerGivingUpIsCountedAndLogged(t *testing.T) {
+	t.Parallel()
+	rb := setupRelay(t, 20) // 10 active
+	rb.st.DB.MustExec(`CREATE TABLE outcomes_fail (since timestamptz NOT NULL)`)
+	rb.st.DB.MustExec(`CREATE FUNCTION fail_outcomes() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF OLD.status = 'pending' AND NEW.status <> 'pending' AND EXISTS (SELECT 1 FROM outcomes_fail) THEN
+    RAISE EXCEPTION 'outcome writes fail in this test';
+  END IF;
+  RETURN NEW;
+END $$`)
+	rb.st.DB.MustExec(`CREATE TRIGGER fail_outcomes BEFORE UPDATE ON campaignctl.outbox FOR EACH ROW EXECUTE FUNCTION fail_outcomes()`)
+	rb.st.DB.MustExec(`INSERT INTO outcomes_fail VALUES (now())`)
+	rb.apply(t, testPlan("Hi", campaign("c", "")))
+	e := rb.eng
+	e.Lease = 1500 * time.Millisecond
+	stop, _ := run(t, e, engine.RunOptions{Interval: 20 * time.Millisecond})
+
+	waitFor(t, "the ledger to give up", 30*time.Second, func() bool { return testutil.ToFloat64(e.Metrics.GivenUp) >= 10 })
+	logs := rb.logs.String()
+	if !strings.Contains(logs, "cannot record outcomes") || !strings.Contains(logs, "accepted_by_relay=") {
+		t.Errorf("no log line says the ledger gave up, with how many the relay accepted:\n%s", logs)
+	}
+	if n := len(rb.relay.Deliveries()); n == 0 {
+		t.Fatal("the relay received nothing: the test did not reach the case it is about")
+	}
+	// The rows given up were let go: nothing counts as unrecorded any more,
+	// which is why the counter is what to alert on.
+	waitFor(t, "the unrecorded gauge to drop to 0", 10*time.Second, func() bool { return testutil.ToFloat64(e.Metrics.Unrecorded) == 0 })
+
+	rb.st.DB.MustExec(`DELETE FROM outcomes_fail`)
+	waitFor(t, "every row to be recorded", 30*time.Second, func() bool { return rb.outbox(t)["sent"] == 10 })
+	stop()
+	givenUp := testutil.ToFloat64(e.Metrics.GivenUp)
+	dups := 0
+	for _, n := range rb.relay.Deliveries() {
+		dups += n - 1
+	}
+	if dups == 0 || float64(dups) > givenUp {
+		t.Errorf("%d duplicate deliveries for %v outcomes given up: want at least one, and no more than were given up", dups, givenUp)
+	}
+}

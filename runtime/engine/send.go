@@ -599,8 +599,19 @@ func (p *sendPass) record(ledgerCtx context.Context, results []result) {
 			return
 		}
 		if time.Now().Add(wait).After(deadline) || ledgerCtx.Err() != nil {
+			accepted := 0
+			for _, o := range batch {
+				if o.Status == store.OutboxSent {
+					accepted++
+				}
+			}
+			// The gauge of unrecorded messages drops as forget frees them; the
+			// counter keeps what was given up, for the alert.
 			e.Log.Error("cannot record outcomes; their rows are retried when their lease runs out, and those the relay accepted may be sent twice",
-				"rows", len(batch), "err", err)
+				"rows", len(batch), "accepted_by_relay", accepted, "err", err)
+			if e.Metrics != nil {
+				e.Metrics.GivenUp.Add(float64(len(batch)))
+			}
 			return
 		}
 		e.Log.Warn("recording outcomes failed; retrying", "rows", len(batch), "err", err, "retry_in", wait)

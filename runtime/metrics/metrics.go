@@ -20,6 +20,7 @@ type Metrics struct {
 	Unrecorded       prometheus.Gauge
 	Claimed          prometheus.Gauge
 	LostClaims       prometheus.Counter
+	GivenUp          prometheus.Counter
 	RelayUp          prometheus.Gauge
 	RelayPauses      *prometheus.CounterVec
 	InvalidAddresses *prometheus.CounterVec
@@ -105,6 +106,10 @@ func New(reg prometheus.Registerer) *Metrics {
 		Name: "campaignctl_outcomes_lost_claim_total",
 		Help: "Outcomes not recorded because another replica had taken the row over after this replica's lease ran out.",
 	})
+	m.GivenUp = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "campaignctl_outcomes_given_up_total",
+		Help: "Outcomes the ledger could not commit for a whole lease (the database unreachable or failing): their rows are claimed again once the lease runs out, and the messages the relay had accepted among them are sent twice.",
+	})
 	m.RelayUp = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "campaignctl_relay_up",
 		Help: "1 while the SMTP relay accepts mail, 0 while sending is paused because it is down or refuses us.",
@@ -150,7 +155,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	})
 	reg.MustRegister(m.AudienceSeconds, NewBuildInfo(), m.EventPartitionsDropped, m.EventsDropped)
 	reg.MustRegister(m.Held, m.Messages, m.Enqueued, m.ReconcileRuns, m.ReconcileSeconds, m.SendSeconds, m.AppliedRevision, m.Leader,
-		m.SMTPFailures, m.Unrecorded, m.Claimed, m.LostClaims, m.RelayUp, m.RelayPauses, m.InvalidAddresses)
+		m.SMTPFailures, m.Unrecorded, m.Claimed, m.LostClaims, m.GivenUp, m.RelayUp, m.RelayPauses, m.InvalidAddresses)
 	return m
 }
 
