@@ -1116,3 +1116,41 @@ END $$`)
 		t.Errorf("%d duplicate deliveries for %v outcomes given up: want at least one, and no more than were given up", dups, givenUp)
 	}
 }
+
+// An address suppressed after its row was claimed, while the row waits for
+// its batch behind a slow relay, gets nothing: rows that waited longer than
+// suppressionRecheckAfter are looked up on the suppression list again before
+// their batch, and cancelled as the claim would have. (The claim checked the
+// list once; behind a relay that takes seconds a message, a claimed row can
+// wait minutes.)
+func TestSuppressionAfterTheClaimStopsAWaitingMessage(t *testing.T) {
+	t.Parallel()
+	rb := setupRelay(t, 40) // 20 active
+	rb.relay.SetDelay(200 * time.Millisecond)
+	rb.apply(t, testPlan("Hi", campaign("c", "")))
+	stop, _ := run(t, rb.eng, engine.RunOptions{Interval: 20 * time.Millisecond})
+
+	// Once sending has started, every row is claimed (one claim of 20); the
+	// last one by id goes out last, about two seconds from now.
+	waitFor(t, "the first deliveries", 10*time.Second, func() bool { return len(rb.relay.Deliveries()) >= 2 })
+	var last string
+	if err := rb.st.DB.Get(&last, `SELECT email_normalized FROM campaignctl.outbox
+		WHERE status = 'pending' AND claimed_by IS NOT NULL ORDER BY id DESC LIMIT 1`); err != nil {
+		t.Fatalf("no claimed row left to suppress: %v", err)
+	}
+	rb.st.DB.MustExec(`INSERT INTO campaignctl.suppressions (email_normalized, reason, campaign, created_at) VALUES ($1, 'unsubscribed', 'c', now())`, last)
+
+	waitFor(t, "the campaign to drain", 30*time.Second, func() bool { return rb.outbox(t)["pending"] == 0 })
+	stop()
+	d := rb.relay.Deliveries()
+	if d[last] != 0 {
+		t.Errorf("%s was unsubscribed while its claimed message waited, and got %d message(s)", last, d[last])
+	}
+	if len(d) != 19 {
+		t.Errorf("%d recipients got mail, want the 19 others", len(d))
+	}
+	var why string
+	if err := rb.st.DB.Get(&why, `SELECT coalesce(last_error, '') FROM campaignctl.outbox WHERE email_normalized = $1 AND status = 'cancelled'`, last); err != nil || why != "address suppressed (unsubscribed)" {
+		t.Errorf("the suppressed row: %q, %v; want it cancelled with \"address suppressed (unsubscribed)\"", why, err)
+	}
+}

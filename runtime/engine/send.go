@@ -45,7 +45,17 @@ type result struct {
 type job struct {
 	row      store.Claimed
 	contacts batchContacts
+	// claimedAt is when the claim that took the row ran (this machine's
+	// clock): its suppression check is as old as that (recheckSuppression).
+	claimedAt time.Time
 }
+
+// suppressionRecheckAfter is how long a claimed row may wait for its batch
+// before its address is looked up on the suppression list again: past it, an
+// unsubscribe, bounce or complaint recorded since the claim still stops the
+// message. A backlog behind a fast relay sends its rows well within it (no
+// extra query); behind a slow or throttled relay a row can wait minutes.
+const suppressionRecheckAfter = time.Second
 
 // sendPass is one run of the pipeline. untilIdle stops it once a claim finds
 // nothing due (SendDue); otherwise it polls every interval until ctx is done.
@@ -247,7 +257,7 @@ func (p *sendPass) claim(ctx context.Context) error {
 		}
 		for i, r := range rows {
 			select {
-			case p.jobs <- job{row: r, contacts: contacts}:
+			case p.jobs <- job{row: r, contacts: contacts, claimedAt: claimedAt}:
 			case <-ctx.Done():
 				for _, r := range rows[i:] {
 					p.outs <- result{Outcome: release(r)}
@@ -372,6 +382,45 @@ func (p *sendPass) work(ctx, sendCtx context.Context) {
 	}
 }
 
+// recheckSuppression looks the addresses of the jobs that waited longer than
+// suppressionRecheckAfter since their claim up on the suppression list again,
+// in one query, and sets what it finds as their SuppressedAs, so compose
+// cancels them as it would have at the claim. When the lookup fails, those
+// jobs are given back untried rather than sent unchecked (as a claim whose
+// check fails takes nothing).
+func (p *sendPass) recheckSuppression(ctx context.Context, group []job) []job {
+	cutoff := time.Now().Add(-suppressionRecheckAfter)
+	var stale []string
+	for _, j := range group {
+		if j.claimedAt.Before(cutoff) {
+			stale = append(stale, j.row.EmailNorm)
+		}
+	}
+	if len(stale) == 0 {
+		return group
+	}
+	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	reasons, err := p.e.Store.SuppressionReasons(qctx, stale)
+	cancel()
+	kept := group[:0]
+	for _, j := range group {
+		if j.claimedAt.Before(cutoff) {
+			if err != nil {
+				p.outs <- result{Outcome: release(j.row)}
+				continue
+			}
+			if why, ok := reasons[j.row.EmailNorm]; ok {
+				j.row.SuppressedAs = why
+			}
+		}
+		kept = append(kept, j)
+	}
+	if err != nil {
+		p.logOnce("checking waiting messages against the suppression list failed; giving them back", err)
+	}
+	return kept
+}
+
 // reserve takes a window token for one message, at most once (reserved
 // records it): the message's mailer.Message.Reserve, and the token the
 // lock-step path takes before Send. With wait it blocks until a token is
@@ -430,7 +479,7 @@ func (p *sendPass) sendGroup(ctx, sendCtx context.Context, group []job) {
 		}
 		valid = append(valid, j)
 	}
-	group = valid
+	group = p.recheckSuppression(ctx, valid)
 	if len(group) == 0 {
 		return
 	}

@@ -117,6 +117,13 @@ WHERE o.id = picked.id
 RETURNING o.id, o.kind, o.campaign, o.step, o.variant, o.occurrence, o.class, o.email_normalized, o.contact_key, o.email, o.attempts, o.first_attempt_at, o.due_at,
     coalesce((SELECT s.reason FROM campaignctl.suppressions s WHERE s.email_normalized = o.email_normalized), '') AS suppressed_as;
 
+-- name: suppression-reasons
+-- The reasons of those of these normalized addresses on the suppression list:
+-- a claimed row that waited before its batch is checked again
+-- (Store.SuppressionReasons), so an unsubscribe, bounce or complaint recorded
+-- after its claim still stops it. One probe of the primary key per address.
+SELECT email_normalized, reason FROM campaignctl.suppressions WHERE email_normalized = ANY($1::text[]);
+
 -- name: renew-leases
 -- The owner extends the lease of what it still holds while it works on it, so a
 -- slow relay never lets another replica take over a message in flight. SKIP

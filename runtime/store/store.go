@@ -712,6 +712,36 @@ func (s *Store) ClaimDueAfter(ctx context.Context, now time.Time, worker string,
 	return out, nil
 }
 
+// SuppressionReasons returns, for those of addrs (normalized addresses) that
+// are on the suppression list now, the reason, as the claim reports it in
+// Claimed.SuppressedAs (SuppressionErased for a forgotten one). The claim
+// checked its rows when it took them; a row that waits for its batch longer
+// than that check can be trusted is checked again with this.
+func (s *Store) SuppressionReasons(ctx context.Context, addrs []string) (map[string]string, error) {
+	if len(addrs) == 0 {
+		return nil, nil
+	}
+	var rows []struct {
+		Email  string `db:"email_normalized"`
+		Reason string `db:"reason"`
+	}
+	if err := s.DB.SelectContext(ctx, &rows, q("suppression-reasons"), pq.Array(addrs)); err != nil {
+		return nil, fmt.Errorf("checking the suppression list: %w", err)
+	}
+	out := make(map[string]string, len(rows))
+	for _, r := range rows {
+		out[r.Email] = r.Reason
+	}
+	erased, err := s.erasedAmong(ctx, addrs)
+	if err != nil {
+		return nil, err
+	}
+	for a := range erased {
+		out[a] = SuppressionErased
+	}
+	return out, nil
+}
+
 // RenewLeases extends by lease the claims worker still holds on ids, and returns
 // how many it still holds.
 func (s *Store) RenewLeases(ctx context.Context, worker string, ids []int64, lease time.Duration) (int64, error) {
