@@ -526,7 +526,7 @@ func (p *sendPass) sendGroup(ctx, sendCtx context.Context, group []job) {
 	state := make([]struct{ reserved, emitted bool }, len(preps))
 	for i := range preps {
 		pr, st := &preps[i], &state[i]
-		pr.msg.HandOff = p.handOff(pr.row.ID)
+		pr.msg.HandOff = p.handOff(pr)
 		pr.msg.Reserve = func(wait bool) bool { return p.reserve(ctx, &st.reserved, wait) }
 		pr.msg.Done = func(err error) {
 			if !st.emitted {
@@ -787,8 +787,8 @@ func (h *heldSet) valid(id int64, margin time.Duration) bool {
 // handOff is a message's mailer.Message.HandOff: whether its row's lease,
 // as renewals keep it, still holds for Lease/3, the margin of the check
 // before its group.
-func (p *sendPass) handOff(id int64) func() bool {
-	return func() bool { return p.held.valid(id, p.e.Lease/3) }
+func (p *sendPass) handOff(pr *prepared) func() bool {
+	return func() bool { return p.held.valid(pr.row.ID, p.e.Lease/3) && p.e.composedUnder(pr) }
 }
 
 func (h *heldSet) remove(id int64) {
@@ -847,6 +847,9 @@ type prepared struct {
 	tplHash string
 	sender  string // the plan sender's name, for the per-sender metrics
 	out     store.Outcome
+	// composedWith is the revision the message was composed from
+	// (composedUnder).
+	composedWith *loaded
 }
 
 // process composes and sends one row and decides its outcome. delivered is true
@@ -857,7 +860,7 @@ func (p *sendPass) process(ctx context.Context, j job) (out store.Outcome, deliv
 	if pr.msg == nil {
 		return pr.out, false
 	}
-	pr.msg.HandOff = p.handOff(j.row.ID)
+	pr.msg.HandOff = p.handOff(&pr)
 	start := time.Now()
 	err := e.Mailer.Send(ctx, pr.msg)
 	took := time.Since(start)
@@ -935,7 +938,23 @@ func (e *Engine) prepare(j job) prepared {
 		o.Error = err.Error()
 		return done(o)
 	}
-	return prepared{row: r, msg: msg, tplHash: tplHash, sender: tg.sender.Name}
+	return prepared{row: r, msg: msg, tplHash: tplHash, sender: tg.sender.Name, composedWith: l}
+}
+
+// composedUnder reports whether pr, composed from an earlier revision than
+// the one this daemon now runs, still is what that revision would send: its
+// object and step are still in the plan and its template's content hash is
+// the same. A message that is not may not be handed to the relay: it is
+// given back untried and composed again from the new revision. Called from
+// the message's HandOff (before its envelope and before its final dot), so
+// the usual case, the same revision, costs one atomic load.
+func (e *Engine) composedUnder(pr *prepared) bool {
+	cur := e.loadedNow()
+	if cur == nil || cur == pr.composedWith {
+		return true
+	}
+	tg, err := cur.target(pr.row)
+	return err == nil && tg.templateHash == pr.tplHash
 }
 
 // finish decides the outcome of a row whose message was handed to the Mailer,
@@ -955,7 +974,11 @@ func (e *Engine) finish(pr prepared, err error) (out store.Outcome, delivered bo
 	if errors.Is(err, mailer.ErrHandOffLate) {
 		// Not handed to the relay: the row goes back untried, and nothing
 		// is said about the relay (sendGroup).
-		e.Log.Warn("claim may expire before the relay takes the message (relay slowed in a batch, lease renewal late); giving the row back", "outbox_id", r.ID, "lease", e.Lease)
+		if !e.composedUnder(&pr) {
+			e.Log.Info("the plan changed after this message was composed; giving the row back to compose it from the new revision", "outbox_id", r.ID, "campaign", r.Campaign, "step", r.Step)
+		} else {
+			e.Log.Warn("claim may expire before the relay takes the message (relay slowed in a batch, lease renewal late); giving the row back", "outbox_id", r.ID, "lease", e.Lease)
+		}
 		return release(r), false
 	}
 	now := e.Clock.Now()
