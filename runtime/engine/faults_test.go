@@ -1161,3 +1161,36 @@ func TestSuppressionAfterTheClaimStopsAWaitingMessage(t *testing.T) {
 		t.Errorf("the suppressed row: %q, %v; want it cancelled with \"address suppressed (unsubscribed)\"", why, err)
 	}
 }
+
+// A claim that the database keeps waiting (here: a lock on the outbox, as a
+// hung or overloaded server would) does not hold up a shutdown past its
+// bound: the claim is not cancelled by the signal itself (Postgres could
+// commit it unseen), but it is cut off with the shutdown grace. It waited up
+// to its own 30 s timeout before.
+func TestShutdownDoesNotWaitForAHungClaim(t *testing.T) {
+	t.Parallel()
+	rb := setupRelay(t, 20) // 10 active
+	rb.apply(t, testPlan("Hi", campaign("c", "")))
+	stop, _ := run(t, rb.eng, engine.RunOptions{Interval: 20 * time.Millisecond})
+	waitFor(t, "the campaign to be sent", 20*time.Second, func() bool { return rb.outbox(t)["sent"] == 10 })
+
+	tx, err := rb.st.DB.Beginx()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.Exec(`LOCK TABLE campaignctl.outbox IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	// Let the claimer's next poll reach the lock and wait on it.
+	waitFor(t, "a claim waiting on the lock", 10*time.Second, func() bool {
+		var n int
+		_ = rb.st.DB.Get(&n, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%SKIP LOCKED%'`)
+		return n > 0
+	})
+	took := stop()
+	bound := rb.eng.ShutdownGrace + 5*time.Second // the documented exit bound (ledgerGrace)
+	if took > bound {
+		t.Errorf("Run took %s to return after the signal with a claim waiting on the database; the bound is the grace plus 5 s, %s", took.Round(time.Millisecond), bound)
+	}
+}

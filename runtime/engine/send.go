@@ -150,7 +150,7 @@ func (p *sendPass) run(ctx context.Context) error {
 		workers.Add(1)
 		go func() { defer workers.Done(); p.work(ctx, sendCtx) }()
 	}
-	claimErr := p.claim(ctx)
+	claimErr := p.claim(ctx, sendCtx)
 	close(p.jobs)
 	workers.Wait()
 	close(p.outs)
@@ -167,7 +167,7 @@ func (p *sendPass) run(ctx context.Context) error {
 }
 
 // claim feeds jobs until ctx is done or, for a pass until idle, nothing is due.
-func (p *sendPass) claim(ctx context.Context) error {
+func (p *sendPass) claim(ctx, sendCtx context.Context) error {
 	e := p.e
 	prefetch := cap(p.jobs)
 	// While a backlog drains, each claim starts after the last row claimed
@@ -212,12 +212,17 @@ func (p *sendPass) claim(ctx context.Context) error {
 		claimedAt := time.Now()
 		// The claim must not be cut off by a shutdown: Postgres may commit it
 		// while the client sees only "context canceled", which would leave the
-		// rows claimed by a replica that no longer works on them.
+		// rows claimed by a replica that no longer works on them. But a claim
+		// that a hung database keeps waiting is cut off with the shutdown
+		// grace (sendCtx), so the exit keeps its bound: what it may have
+		// claimed waits for its lease to run out.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		stopClaim := context.AfterFunc(sendCtx, cancel)
 		if p.fellBehind.Swap(false) || claimedAt.Sub(fromStartAt) >= claimFromStartEvery {
 			cursor, fromStartAt = store.ClaimCursor{}, claimedAt
 		}
 		rows, err := e.Store.ClaimDueAfter(cctx, e.Clock.Now(), e.Worker, e.Lease, room, cursor)
+		stopClaim()
 		cancel()
 		if len(rows) < room {
 			cursor = store.ClaimCursor{}
