@@ -1194,3 +1194,37 @@ func TestShutdownDoesNotWaitForAHungClaim(t *testing.T) {
 		t.Errorf("Run took %s to return after the signal with a claim waiting on the database; the bound is the grace plus 5 s, %s", took.Round(time.Millisecond), bound)
 	}
 }
+
+// Every SMTP phase has a timeout, not only the wait after the final dot
+// (TestStalledRelayTimesOutAndShutdownIsPrompt): a relay that hangs before
+// its banner, or without answering EHLO, MAIL, RCPT or DATA, costs the
+// command timeout, the connection is dropped, and the messages go out on a
+// fresh one, each exactly once (the relay took none of them before it hung).
+func TestRelayHangingBeforeTheDotTimesOut(t *testing.T) {
+	t.Parallel()
+	for _, stage := range []smtptest.Stage{smtptest.StageGreeting, smtptest.StageEHLO, smtptest.StageMail, smtptest.StageRcpt, smtptest.StageData} {
+		t.Run(string(stage), func(t *testing.T) {
+			t.Parallel()
+			rb := setupRelay(t, 8) // 4 active
+			var hung atomic.Int32
+			rb.relay.SetReply(stage, func(from, rcpt string) *smtptest.Reply {
+				if hung.Add(1) == 1 {
+					return &smtptest.Reply{Stall: true} // the first time only
+				}
+				return nil
+			})
+			rb.apply(t, testPlan("Hi", campaign("c", "")))
+			start := time.Now()
+			_, done := run(t, rb.eng, engine.RunOptions{Interval: 20 * time.Millisecond, ExitWhenIdle: true})
+			waitDone(t, done, 30*time.Second, "the campaign after a hung "+string(stage))
+			if hung.Load() < 2 {
+				t.Fatalf("the relay was asked at stage %s %d time(s): the hang was not reached or not retried", stage, hung.Load())
+			}
+			assertExactlyOnce(t, rb.relay, 4)
+			// One command timeout (2 s here) and a retry, not a hang.
+			if took := time.Since(start); took > 15*time.Second {
+				t.Errorf("the campaign took %s behind one hang at %s", took.Round(time.Millisecond), stage)
+			}
+		})
+	}
+}

@@ -33,6 +33,9 @@ type Reply struct {
 	Code     int
 	Enhanced string // RFC 3463 status such as "5.1.1"; "" for none
 	Text     string
+	// Stall: answer nothing at this stage and hold the connection open until
+	// the client closes it or the relay is closed (a relay that hangs).
+	Stall bool
 }
 
 // Delivered is one accepted message.
@@ -464,6 +467,10 @@ type session struct {
 func (r *Relay) handle(c net.Conn, gone <-chan struct{}) {
 	s := &session{r: r, raw: c, c: c, gone: gone, br: bufio.NewReaderSize(c, 8192), bw: bufio.NewWriterSize(c, 4096)}
 	if rep := r.reply(StageGreeting, "", ""); rep != nil {
+		if rep.Stall {
+			s.hang()
+			return
+		}
 		s.send(rep)
 		s.bw.Flush()
 		if rep.Code != 220 {
@@ -530,8 +537,32 @@ func (s *session) override(rep *Reply) (sent, keep bool) {
 	if rep == nil {
 		return false, true
 	}
+	if rep.Stall {
+		s.hang()
+		return true, false
+	}
 	s.send(rep)
 	return true, rep.Code != 421
+}
+
+// hang answers nothing: it flushes what is already answered, then waits
+// until the client goes (closes the connection) or the relay is closed.
+func (s *session) hang() {
+	s.bw.Flush()
+	_ = s.c.SetReadDeadline(time.Time{})
+	buf := make([]byte, 512)
+	for {
+		// Whatever the client sends is read and dropped; a read error is
+		// the client closing the connection.
+		if _, err := s.c.Read(buf); err != nil {
+			return
+		}
+		select {
+		case <-s.r.done:
+			return
+		default:
+		}
+	}
 }
 
 func (s *session) resetTx() {
