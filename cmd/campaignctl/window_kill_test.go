@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -117,8 +118,25 @@ func TestKillNineSendsAtMostTheDefaultWindowTwice(t *testing.T) {
 	}
 
 	per := map[string]int{}
+	// A message sent again after the kill carries the Message-ID of the
+	// first copy (README: the in-flight window), so receivers and
+	// campaignctl's own bounce and reply matching see one message.
+	ids := map[string]map[string]bool{}
 	for _, m := range relay.Messages() {
-		per[strings.ToLower(m.To[0])]++
+		to := strings.ToLower(m.To[0])
+		per[to]++
+		if ids[to] == nil {
+			ids[to] = map[string]bool{}
+		}
+		ids[to][messageID(m.Data)] = true
+	}
+	for to, set := range ids {
+		if len(set) != 1 {
+			t.Errorf("%s got copies with %d different Message-IDs: %v", to, len(set), set)
+		}
+		if set[""] {
+			t.Errorf("%s got a message without a Message-ID", to)
+		}
 	}
 	copies, twice := 0, 0
 	for i := 1; i <= contacts; i++ {
@@ -172,4 +190,15 @@ func waitNoSessionRunning(t *testing.T, db *sqlx.DB, table string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// messageID is the Message-ID header of a message, "" without one.
+func messageID(data []byte) string {
+	head, _, _ := bytes.Cut(data, []byte("\r\n\r\n"))
+	for _, line := range bytes.Split(head, []byte("\r\n")) {
+		if k, v, ok := bytes.Cut(line, []byte(":")); ok && strings.EqualFold(string(k), "Message-ID") {
+			return strings.TrimSpace(string(v))
+		}
+	}
+	return ""
 }
