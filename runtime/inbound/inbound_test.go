@@ -433,3 +433,42 @@ func TestInboundRepliesBouncesComplaints(t *testing.T) {
 		}
 	}
 }
+
+// When the database cannot record a message, the listener answers 451 after
+// the data, so the sender keeps the message and tries again (a 5xx would lose
+// a bounce; a 250 would drop it): the retry, once the database works, records
+// it. (README: the inbound listener.)
+func TestInboundDatabaseFailureAnswers451(t *testing.T) {
+	if testing.Short() {
+		t.Skip("database test")
+	}
+	b := setup(t)
+	msgs := b.send(t)
+	b.clock.Advance(time.Hour)
+	b.st.DB.MustExec(`CREATE FUNCTION fail_suppressions() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'suppressions cannot be written in this test';
+END $$`)
+	b.st.DB.MustExec(`CREATE TRIGGER fail_suppressions BEFORE INSERT OR UPDATE ON campaignctl.suppressions FOR EACH ROW EXECUTE FUNCTION fail_suppressions()`)
+	m2 := msgs["c2@example.com"]
+	hard := dsn("d2", "c2@example.com", "failed", "5.1.1", "550 5.1.1 <c2@example.com>: Recipient address rejected: User unknown", m2.envFrom, m2.messageID)
+	err := b.deliver(t, "", m2.envFrom, hard)
+	var se *smtp.SMTPError
+	if !errors.As(err, &se) || se.Code != 451 {
+		t.Fatalf("a bounce the database could not record: got %v, want 451 after the data", err)
+	}
+	if got := testutil.ToFloat64(b.m.Inbound.WithLabelValues("error")); got != 1 {
+		t.Errorf("campaignctl_inbound_messages_total{result=\"error\"} = %v, want 1", got)
+	}
+	if len(b.suppressions(t)) != 0 {
+		t.Fatalf("suppressions %v while the database refused them", b.suppressions(t))
+	}
+	// The sender tries again once the database works.
+	b.st.DB.MustExec(`DROP TRIGGER fail_suppressions ON campaignctl.suppressions`)
+	if err := b.deliver(t, "", m2.envFrom, hard); err != nil {
+		t.Fatalf("the retry: %v", err)
+	}
+	if s := b.suppressions(t); s["c2@example.com"] != "hard_bounce" {
+		t.Errorf("after the retry, suppressions %v; want c2 hard_bounce", s)
+	}
+}
