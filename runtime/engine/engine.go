@@ -97,8 +97,10 @@ type Engine struct {
 	// DefaultRetentionInterval; retention.go).
 	RetentionInterval time.Duration
 
-	mu      sync.Mutex
-	current *loaded
+	mu sync.Mutex
+	// current is the revision the daemon runs; read by every message's
+	// hand-off check (composedUnder), hence atomic.
+	current atomic.Pointer[loaded]
 	// loadMu lets one caller at a time decode a new revision: at start the
 	// reconcile pass and the send pass both ask for the plan, and each
 	// decoded it. planLoads counts the decodes.
@@ -335,9 +337,7 @@ func (e *Engine) load(ctx context.Context) (*loaded, error) {
 	l.doubleOptIns = dois
 	l.loadRules()
 	l.loadConsent()
-	e.mu.Lock()
-	e.current = l
-	e.mu.Unlock()
+	e.current.Store(l)
 	if e.Metrics != nil {
 		e.Metrics.AppliedRevision.Set(float64(rev.ID))
 	}

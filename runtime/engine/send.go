@@ -1098,9 +1098,7 @@ func codeOf(err error) string {
 }
 
 func (e *Engine) loadedNow() *loaded {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.current
+	return e.current.Load()
 }
 
 func (e *Engine) compose(l *loaded, contacts batchContacts, tg target, r store.Claimed) (*mailer.Message, string, error) {
