@@ -1228,3 +1228,58 @@ func TestRelayHangingBeforeTheDotTimesOut(t *testing.T) {
 		})
 	}
 }
+
+// A relay that keeps answering a recipient with a temporary failure (4xx at
+// RCPT) gets the message retried on the temporary-failure schedule (1 min
+// doubling to 1 h) for --give-up-after (72 h) from the first claim, like an
+// MTA's queue lifetime: still pending at 71 h, failed past 72 h, the address
+// not suppressed, and the campaign failed (TestLongOutageFailsOnlyAfterTheGiveUpAge
+// is the same for a relay that is down).
+func TestTemporaryFailuresGiveUpOnlyAfterTheGiveUpAge(t *testing.T) {
+	t.Parallel()
+	rb := setupRelay(t, 6) // active: 2, 4, 6
+	rb.relay.SetReply(smtptest.StageRcpt, func(from, rcpt string) *smtptest.Reply {
+		return &smtptest.Reply{Code: 451, Enhanced: "4.7.1", Text: "Greylisted, try again later"}
+	})
+	rb.apply(t, testPlan("Hi", campaign("c", "")))
+	rb.pass(t)
+	tries := func() int {
+		var n int
+		if err := rb.st.DB.Get(&n, `SELECT coalesce(sum(attempts), 0) FROM campaignctl.outbox`); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if got := tries(); got != 3 {
+		t.Fatalf("%d attempts after the first pass, want 3", got)
+	}
+	for h := time.Hour; h <= 71*time.Hour; h += time.Hour {
+		rb.clock.Set(t0.Add(h))
+		rb.pass(t)
+		if got := rb.outbox(t); got["pending"] != 3 {
+			t.Fatalf("after %s of 451s: %v; want all 3 still pending", h, got)
+		}
+	}
+	// Retried all along: once the schedule reaches its cap, every 48-72 min,
+	// which these hourly passes see as every hour or two (about 50 attempts
+	// a message in 71 h).
+	if got := tries(); got < 3*35 {
+		t.Errorf("%d attempts in 71 h, want at least 35 a message: the retries stopped or slowed", got)
+	}
+	rb.clock.Set(t0.Add(74 * time.Hour)) // past 72 h and any retry's jitter
+	rb.pass(t)
+	if got := rb.outbox(t); got["failed"] != 3 {
+		t.Fatalf("past the give-up age: %v; want all 3 failed", got)
+	}
+	var why string
+	if err := rb.st.DB.Get(&why, `SELECT coalesce(last_smtp, '') FROM campaignctl.outbox LIMIT 1`); err != nil || !strings.Contains(why, "451") {
+		t.Errorf("last_smtp %q, %v; want the relay's 451", why, err)
+	}
+	cs, _ := rb.st.Campaigns(rb.ctx)
+	if len(cs) != 1 || cs[0].Status != store.StatusFailed {
+		t.Fatalf("campaign with 100%% failures: %+v", cs)
+	}
+	if n := rb.suppressed(t); n != 0 {
+		t.Fatalf("temporary failures suppressed %d addresses", n)
+	}
+}
