@@ -1283,3 +1283,35 @@ func TestTemporaryFailuresGiveUpOnlyAfterTheGiveUpAge(t *testing.T) {
 		t.Fatalf("temporary failures suppressed %d addresses", n)
 	}
 }
+
+// README: with the default backoff (0.5 s doubling, jittered), a one-second
+// relay outage delays the campaign by about a second. The test above uses a
+// 20 ms backoff to be quick; this one keeps the default and times the first
+// delivery after the relay comes back.
+func TestOneSecondOutageWithTheDefaultBackoff(t *testing.T) {
+	t.Parallel()
+	rb := setupRelay(t, 20) // 10 active
+	rb.eng.RelayBackoff = 0 // the daemon's default, 0.5 s
+	rb.relay.Down()
+	rb.apply(t, testPlan("Hi", campaign("c", "")))
+	stop, _ := run(t, rb.eng, engine.RunOptions{Interval: 20 * time.Millisecond})
+	waitFor(t, "the daemon to find the relay down", 20*time.Second, func() bool {
+		return strings.Contains(rb.logs.String(), "the SMTP relay is unavailable")
+	})
+	time.Sleep(time.Second)
+	if err := rb.relay.Up(); err != nil {
+		t.Fatal(err)
+	}
+	up := time.Now()
+	waitFor(t, "the first delivery after the relay came back", 20*time.Second, func() bool { return rb.relay.Count() > 0 })
+	took := time.Since(up)
+	waitFor(t, "all 10", 20*time.Second, func() bool { return rb.relay.Count() >= 10 })
+	stop()
+	t.Logf("first delivery %s after a one-second outage ended", took.Round(time.Millisecond))
+	// After 1 s down the pause has reached 1-2 s (0.5 s doubling, ±20%):
+	// the next probe comes within that of the relay's return.
+	if took > 2500*time.Millisecond {
+		t.Errorf("the first delivery came %s after the relay came back; the default backoff promises about a second", took.Round(time.Millisecond))
+	}
+	assertExactlyOnce(t, rb.relay, 10)
+}
