@@ -275,9 +275,19 @@ func TestRemovedCampaignStopsMidSend(t *testing.T) {
 	waitFor(t, "the first 20 deliveries", 20*time.Second, func() bool { return rb.relay.Count() >= 20 })
 	rb.apply(t, testPlan("Hi"))
 	atRemoval := rb.relay.Count()
+	// Once the daemon has seen the revision (loaded here, as its next claim
+	// or reconcile pass would), a message composed before is not handed
+	// over: only those already at the relay, one per connection, arrive.
+	if err := engine.Load(rb.ctx, rb.eng); err != nil {
+		t.Fatal(err)
+	}
+	atSeen := rb.relay.Count()
 	time.Sleep(time.Second)
 	after := rb.relay.Count()
 	stop()
+	if extra := after - atSeen; extra > rb.eng.Concurrency {
+		t.Errorf("%d messages went out after the daemon had seen the removal, with %d connections", extra, rb.eng.Concurrency)
+	}
 	// At 2 connections × 10 ms, about 200 messages a second: one interval (50 ms)
 	// plus the messages already at the relay is ~12; the bound leaves room for a
 	// loaded CI machine and is still far below the 380 of a drained backlog.
