@@ -46,6 +46,7 @@ var alertWitnesses = map[string][]string{
 	"CampaignctlComplaintRateHigh":   {`campaignctl:sender_complaint_rate:1d`},
 	"CampaignctlBacklogNotShrinking": {`campaignctl:outbox_due_messages`, `delta(campaignctl:outbox_due_messages[30m])`},
 	"CampaignctlNoLeader":            {`max(campaignctl_leader)`},
+	"CampaignctlOutcomesGivenUp":     {`sum(campaignctl_outcomes_given_up_total)`},
 }
 
 // panelsWithoutData: panel queries allowed to return nothing in this run,

@@ -144,8 +144,9 @@ func overview() (any, error) {
 			instant("A", `max by (kind, object) (campaignctl_outbox_failed_messages)`, "{{kind}} {{object}}"))).
 		WithPanel(p.bars("Relay pauses", "Times sending paused for the relay in the time range, by reason: refused means a configuration problem waiting will not fix.", 8,
 			instant("A", total(`campaignctl_relay_pauses_total`, "reason"), "{{reason}}"))).
-		WithPanel(p.series("Lost claims", "Outcomes not recorded because another replica took the row over: messages that may have gone twice.", "short", 8,
-			query("A", `sum(increase(campaignctl_outcomes_lost_claim_total[$__rate_interval]))`, "lost claims"))).
+		WithPanel(p.series("Lost claims and outcomes given up", "Outcomes not recorded: lost claims, because another replica took the row over; given up, because the database could not be written for a whole lease (CampaignctlOutcomesGivenUp). Either way, messages that may have gone twice.", "short", 8,
+			query("A", `sum(increase(campaignctl_outcomes_lost_claim_total[$__rate_interval]))`, "lost claims"),
+			query("B", `sum(increase(campaignctl_outcomes_given_up_total[$__rate_interval]))`, "given up"))).
 		WithPanel(p.bars("Malformed addresses", "Contacts left out of campaign audiences in the time range because their address is malformed, by campaign: fix them in the CRM.", 8,
 			instant("A", total(`campaignctl_invalid_addresses_total`, "campaign"), "{{campaign}}"))).
 		WithRow(dashboard.NewRowBuilder("Engagement and reputation")).
