@@ -582,15 +582,23 @@ func TestLongOutageFailsOnlyAfterTheGiveUpAge(t *testing.T) {
 	rb.clock.Set(t0.Add(72*time.Hour + time.Minute))
 	pause()
 	rb.pass(t)
-	if got := rb.outbox(t); got["failed"] != 3 {
-		t.Fatalf("past the give-up age: %v; want all 3 failed", got)
+	rb.assertGaveUp(t, 3, "an outage")
+}
+
+// assertGaveUp checks the end of a campaign whose want messages were given
+// up on past the give-up age: all failed, the campaign failed (not sent),
+// and nobody suppressed by cause, a temporary condition.
+func (rb *relayBundle) assertGaveUp(t *testing.T, want int64, cause string) {
+	t.Helper()
+	if got := rb.outbox(t); got["failed"] != want || len(got) != 1 {
+		t.Fatalf("past the give-up age: %v; want all %d failed", got, want)
 	}
 	cs, _ := rb.st.Campaigns(rb.ctx)
 	if len(cs) != 1 || cs[0].Status != store.StatusFailed {
 		t.Fatalf("campaign with 100%% failures: %+v", cs)
 	}
 	if n := rb.suppressed(t); n != 0 {
-		t.Fatalf("an outage suppressed %d addresses", n)
+		t.Fatalf("%s suppressed %d addresses", cause, n)
 	}
 }
 
@@ -1278,19 +1286,10 @@ func TestTemporaryFailuresGiveUpOnlyAfterTheGiveUpAge(t *testing.T) {
 	}
 	rb.clock.Set(t0.Add(74 * time.Hour)) // past 72 h and any retry's jitter
 	rb.pass(t)
-	if got := rb.outbox(t); got["failed"] != 3 {
-		t.Fatalf("past the give-up age: %v; want all 3 failed", got)
-	}
+	rb.assertGaveUp(t, 3, "temporary failures")
 	var why string
 	if err := rb.st.DB.Get(&why, `SELECT coalesce(last_smtp, '') FROM campaignctl.outbox LIMIT 1`); err != nil || !strings.Contains(why, "451") {
 		t.Errorf("last_smtp %q, %v; want the relay's 451", why, err)
-	}
-	cs, _ := rb.st.Campaigns(rb.ctx)
-	if len(cs) != 1 || cs[0].Status != store.StatusFailed {
-		t.Fatalf("campaign with 100%% failures: %+v", cs)
-	}
-	if n := rb.suppressed(t); n != 0 {
-		t.Fatalf("temporary failures suppressed %d addresses", n)
 	}
 }
 
