@@ -22,6 +22,12 @@ import (
 type batchContacts struct {
 	rows map[string]map[string]map[string]any // model name → contact key → fields
 	errs map[string]error                     // model name → why its rows could not be read
+	// props holds, for the models whose fields workflows write
+	// (set_property, clear_property, assign_owner), what they wrote for the
+	// batch's contacts: model → contact key → field → value (nil: cleared).
+	// Templates see it over the CRM's row (forTemplate); consent,
+	// do_not_email and the time zone read the CRM's row as it is.
+	props map[string]map[string]map[string]*string
 	// recent holds, per normalized address, when it was sent marketing mail
 	// within the widest frequency cap window of the batch's objects (nil: no
 	// cap applies, or it could not be counted). Messages of this batch decided
@@ -110,6 +116,7 @@ func loadBatchContacts(ctx context.Context, st *store.Store, p *plan.Plan, rows 
 		keys[m.Name] = append(keys[m.Name], r.ContactKey)
 	}
 	out := batchContacts{rows: map[string]map[string]map[string]any{}, errs: map[string]error{}}
+	written := fieldsWorkflowsWrite(p)
 	for _, m := range models {
 		byKey, err := loadContacts(ctx, st, m, keys[m.Name])
 		if err != nil {
@@ -117,6 +124,76 @@ func loadBatchContacts(ctx context.Context, st *store.Store, p *plan.Plan, rows 
 			continue
 		}
 		out.rows[m.Name] = byKey
+		if len(written[m.Name]) == 0 {
+			continue // no extra query unless a workflow writes this model's fields
+		}
+		props, err := st.ContactProperties(ctx, m.Name, keys[m.Name])
+		if err != nil {
+			out.errs[m.Name] = err
+			continue
+		}
+		if out.props == nil {
+			out.props = map[string]map[string]map[string]*string{}
+		}
+		out.props[m.Name] = props
+	}
+	return out
+}
+
+// fieldsWorkflowsWrite returns, by model, the fields (without the model's
+// prefix) that p's workflows write with set_property, clear_property or
+// assign_owner.
+func fieldsWorkflowsWrite(p *plan.Plan) map[string]map[string]bool {
+	var out map[string]map[string]bool
+	for _, w := range p.Workflows {
+		for _, st := range w.Steps {
+			switch st.Kind {
+			case plan.StepSetProperty, plan.StepClearProperty, plan.StepAssignOwner:
+				if st.Field == "" {
+					continue
+				}
+				if out == nil {
+					out = map[string]map[string]bool{}
+				}
+				if out[w.Model] == nil {
+					out[w.Model] = map[string]bool{}
+				}
+				out[w.Model][strings.TrimPrefix(st.Field, w.Model+".")] = true
+			}
+		}
+	}
+	return out
+}
+
+// forTemplate returns fields, the CRM's row of contact key of model m, with
+// what workflows wrote for it laid over, as a template reads it: a value
+// converted to the field's type as the CRM's would be (a list stays in its
+// text form, as the CRM's does), a cleared one missing. fields itself is not
+// changed: consent and the time zone read the CRM's row.
+func (b batchContacts) forTemplate(m *plan.Model, key string, fields map[string]any) map[string]any {
+	props := b.props[m.Name][key]
+	if len(props) == 0 {
+		return fields
+	}
+	out := make(map[string]any, len(fields)+len(props))
+	for k, v := range fields {
+		out[k] = v
+	}
+	for _, f := range m.Fields {
+		v, ok := props[f.Name]
+		switch {
+		case !ok:
+		case v == nil:
+			delete(out, f.Name)
+		case f.Type == plan.TypeStringList:
+			out[f.Name] = *v
+		default:
+			if cv, err := celValue(f.Type, *v); err == nil {
+				out[f.Name] = cv.Value()
+			} else {
+				out[f.Name] = *v // not of the field's type: shown as written
+			}
+		}
 	}
 	return out
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/campaignctl/campaignctl/compiler/plan"
 	"github.com/campaignctl/campaignctl/runtime/clock"
 	"github.com/campaignctl/campaignctl/runtime/engine"
 	"github.com/campaignctl/campaignctl/runtime/links"
@@ -1323,4 +1324,41 @@ func TestOneSecondOutageWithTheDefaultBackoff(t *testing.T) {
 		t.Errorf("the first delivery came %s after the relay came back; the default backoff promises about a second", took.Round(time.Millisecond))
 	}
 	assertExactlyOnce(t, rb.relay, 10)
+}
+
+// Templates see what workflows wrote over the CRM's row: a name a workflow
+// set is the one a later campaign greets, a name it cleared falls back to
+// nothing, and the others keep the CRM's. (Segments and consent still read
+// the CRM's table; apply says so.)
+func TestTemplatesSeeWhatWorkflowsWrote(t *testing.T) {
+	t.Parallel()
+	rb := setupRelay(t, 8) // active: 2, 4, 6, 8
+	p := testPlan("Hi", campaign("c", ""))
+	p.Workflows = []plan.Workflow{{Name: "rename", Model: "c", Trigger: plan.Trigger{Event: "signup"},
+		Steps: []plan.Step{{Name: "set", Kind: plan.StepSetProperty, Field: "c.name", Value: "Overlaid"}}}}
+	p.Finalize()
+	rb.st.DB.MustExec(`INSERT INTO campaignctl.contact_properties (model, contact_key, field, value, set_at, kind, object, step)
+		VALUES ('c', '2', 'name', 'Overlaid Name', now(), 'workflow', 'rename', 'set'),
+		       ('c', '4', 'name', NULL, now(), 'workflow', 'tidy', 'clear')`)
+	rb.apply(t, p)
+	rb.pass(t)
+	got := map[string]string{}
+	for _, m := range rb.relay.Messages() {
+		body := string(m.Data)
+		i := strings.Index(body, "Hi ")
+		if i < 0 {
+			t.Fatalf("no greeting in %s", body)
+		}
+		line, _, _ := strings.Cut(body[i:], " http")
+		got[m.To[0]] = line
+	}
+	want := map[string]string{
+		"c2@example.com": "Hi Overlaid Name",
+		"c4@example.com": "Hi ",
+		"c6@example.com": "Hi Contact 6",
+		"c8@example.com": "Hi Contact 8",
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("greetings %v, want %v", got, want)
+	}
 }

@@ -86,23 +86,14 @@ func NotRun(p *plan.Plan) []string {
 
 // propertiesNotRun says, once per model, which fields workflows write
 // (set_property, clear_property, assign_owner): the values go to
-// campaignctl's contact_properties table, which only workflow conditions
-// (trigger filters, goals, branches) and notify_owner's owner lookup read.
-// Segment filters, templates, consent conditions and do_not_email read the
-// CRM's table, which campaignctl never writes, so a workflow that marks a
-// lead qualified does not take it out of a segment that tests the stage.
+// campaignctl's contact_properties table, which workflow conditions (trigger
+// filters, goals, branches), notify_owner's owner lookup and templates read
+// over the CRM's row. Segment filters, consent conditions, do_not_email and
+// the time zone read the CRM's table, which campaignctl never writes, so a
+// workflow that marks a lead qualified does not take it out of a segment
+// that tests the stage.
 func propertiesNotRun(p *plan.Plan) []string {
-	written := map[string][]string{} // model → "model.field", sorted, unique
-	for _, w := range p.Workflows {
-		for _, st := range w.Steps {
-			switch st.Kind {
-			case plan.StepSetProperty, plan.StepClearProperty, plan.StepAssignOwner:
-				if st.Field != "" && !slices.Contains(written[w.Model], st.Field) {
-					written[w.Model] = append(written[w.Model], st.Field)
-				}
-			}
-		}
-	}
+	written := fieldsWorkflowsWrite(p)
 	models := make([]string, 0, len(written))
 	for m := range written {
 		models = append(models, m)
@@ -110,9 +101,12 @@ func propertiesNotRun(p *plan.Plan) []string {
 	slices.Sort(models)
 	var out []string
 	for _, m := range models {
-		fields := written[m]
+		fields := make([]string, 0, len(written[m]))
+		for f := range written[m] {
+			fields = append(fields, m+"."+f)
+		}
 		slices.Sort(fields)
-		out = append(out, fmt.Sprintf("model %s: workflows write %s; only workflow conditions and notify_owner see those values: segment filters, templates, consent conditions and do_not_email read the CRM's table %s, which campaignctl does not write",
+		out = append(out, fmt.Sprintf("model %s: workflows write %s; workflow conditions, notify_owner and templates see those values, but segment filters, consent conditions, do_not_email and the time zone read the CRM's table %s, which campaignctl does not write",
 			m, strings.Join(fields, ", "), tableOf(p, m)))
 	}
 	return out

@@ -1,8 +1,10 @@
 package engine
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/campaignctl/campaignctl/compiler/plan"
 )
@@ -55,8 +57,9 @@ func TestNotRunNamesWhatTheDaemonIgnores(t *testing.T) {
 }
 
 // What a workflow writes (set_property, clear_property, assign_owner) is seen
-// by workflow conditions only: apply and serve say so once per model, with
-// the fields, as docs/engine.md promises ("Not yet").
+// by workflow conditions and templates, not by segments or consent: apply and
+// serve say so once per model, with the fields, as docs/engine.md promises
+// ("Not yet").
 func TestNotRunNamesFieldsWorkflowsWrite(t *testing.T) {
 	t.Parallel()
 	p := &plan.Plan{
@@ -75,10 +78,41 @@ func TestNotRunNamesFieldsWorkflowsWrite(t *testing.T) {
 		},
 	}
 	want := []string{
-		"model customer: workflows write customer.owner; only workflow conditions and notify_owner see those values: segment filters, templates, consent conditions and do_not_email read the CRM's table crm_customer, which campaignctl does not write",
-		"model lead: workflows write lead.owner, lead.stage; only workflow conditions and notify_owner see those values: segment filters, templates, consent conditions and do_not_email read the CRM's table crm_lead, which campaignctl does not write",
+		"model customer: workflows write customer.owner; workflow conditions, notify_owner and templates see those values, but segment filters, consent conditions, do_not_email and the time zone read the CRM's table crm_customer, which campaignctl does not write",
+		"model lead: workflows write lead.owner, lead.stage; workflow conditions, notify_owner and templates see those values, but segment filters, consent conditions, do_not_email and the time zone read the CRM's table crm_lead, which campaignctl does not write",
 	}
 	if got := NotRun(p); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("NotRun:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// forTemplate lays what workflows wrote over a contact's CRM row as the CRM
+// would give it: converted to the field's type, a cleared value missing, a
+// value not of the type shown as written; the CRM's row itself is not
+// changed (consent reads it).
+func TestForTemplateConvertsWhatWorkflowsWrote(t *testing.T) {
+	t.Parallel()
+	m := &plan.Model{Name: "lead", Fields: []plan.Field{
+		{Name: "stage", Type: plan.TypeString}, {Name: "score", Type: plan.TypeInt}, {Name: "vip", Type: plan.TypeBool},
+		{Name: "seen", Type: plan.TypeTimestamp}, {Name: "owner", Type: plan.TypeString}, {Name: "tags", Type: plan.TypeStringList},
+		{Name: "odd", Type: plan.TypeInt},
+	}}
+	str := func(s string) *string { return &s }
+	b := batchContacts{props: map[string]map[string]map[string]*string{"lead": {"7": {
+		"stage": str("Qualified"), "score": str("42"), "vip": str("true"), "seen": str("2026-12-01T10:00:00Z"),
+		"owner": nil, "tags": str("{a,b}"), "odd": str("many"), "unknown": str("x"),
+	}}}}
+	crm := map[string]any{"stage": "New", "score": int64(1), "vip": false, "owner": "ann@acme.example"}
+	got := b.forTemplate(m, "7", crm)
+	want := map[string]any{"stage": "Qualified", "score": int64(42), "vip": true,
+		"seen": time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC), "tags": "{a,b}", "odd": "many"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("forTemplate = %v, want %v", got, want)
+	}
+	if crm["stage"] != "New" || crm["owner"] != "ann@acme.example" || len(crm) != 4 {
+		t.Errorf("the CRM's row was changed: %v", crm)
+	}
+	if other := b.forTemplate(m, "8", crm); fmt.Sprint(other) != fmt.Sprint(crm) {
+		t.Errorf("a contact no workflow wrote for: %v, want its CRM row", other)
 	}
 }
