@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"html/template"
+	"mime"
 	"net/http"
 	"slices"
 	"strings"
@@ -154,8 +155,7 @@ func (s *Server) preferences(w http.ResponseWriter, r *http.Request, c links.Cla
 // one-click unsubscribe of a message of a subscription type, and the "save"
 // form. It returns false for the rest: unsubscribe from all.
 func (s *Server) preferencePost(w http.ResponseWriter, r *http.Request, c links.Claims) bool {
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	if err := r.ParseForm(); err != nil {
+	if err := parseUnsubscribeForm(w, r); err != nil {
 		http.Error(w, "malformed form", http.StatusBadRequest)
 		return true
 	}
@@ -308,4 +308,25 @@ func (s *Server) confirm(w http.ResponseWriter, r *http.Request) {
 		body = "This subscription was already confirmed."
 	}
 	confirmTpl.Execute(w, confirmView{Title: "Subscription confirmed", Body: body})
+}
+
+// maxUnsubscribeForm bounds the body of a POST to /u/: a one-click request
+// or the preference center's form.
+const maxUnsubscribeForm = 64 << 10
+
+// parseUnsubscribeForm reads a POST to /u/ into r.PostForm. RFC 8058 says a
+// one-click request SHOULD be multipart/form-data and MAY be
+// application/x-www-form-urlencoded; both are read (r.ParseForm alone skips
+// a multipart body, and a one-click request then read as "unsubscribe from
+// all"). A body without a Content-Type is read as urlencoded.
+func parseUnsubscribeForm(w http.ResponseWriter, r *http.Request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxUnsubscribeForm)
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if mt, _, _ := mime.ParseMediaType(ct); mt == "multipart/form-data" {
+		return r.ParseMultipartForm(maxUnsubscribeForm)
+	}
+	return r.ParseForm()
 }

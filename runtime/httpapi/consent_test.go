@@ -1,9 +1,11 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -118,5 +120,65 @@ func TestPreferenceCenterShowsTheConsentDefaults(t *testing.T) {
 	_, body = get(t, link, browserUA)
 	if !strings.Contains(string(body), `value="news" checked`) {
 		t.Errorf("news is not ticked after its grant:\n%s", body)
+	}
+}
+
+// RFC 8058's one-click POST SHOULD be multipart/form-data and MAY be
+// urlencoded; some clients send no Content-Type. Each withdraws the
+// message's subscription type only: read as anything else, the request was
+// "unsubscribe from all" and suppressed the address.
+func TestOneClickInEveryBodyFormWithdrawsTheTypeOnly(t *testing.T) {
+	db, _ := storetest.Open(t)
+	st := &store.Store{DB: db}
+	if _, err := st.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	signer, err := links.NewSigner([]byte("pref-secret-0123456789"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &Server{DB: db, Suppressor: st, Links: signer, Clock: clock.NewFake(sentAt), Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Limits: Limits{PerSecond: -1}, Consent: st,
+		Subscriptions: func(context.Context) ([]string, error) { return []string{"news", "offers"}, nil }}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+
+	var multipartBody bytes.Buffer
+	mw := multipart.NewWriter(&multipartBody)
+	if err := mw.WriteField("List-Unsubscribe", "One-Click"); err != nil {
+		t.Fatal(err)
+	}
+	mw.Close()
+	for _, tc := range []struct {
+		name, contentType, body string
+	}{
+		{"multipart/form-data", mw.FormDataContentType(), multipartBody.String()},
+		{"urlencoded", "application/x-www-form-urlencoded", "List-Unsubscribe=One-Click"},
+		{"no content type", "", "List-Unsubscribe=One-Click"},
+	} {
+		c := msgClaims()
+		c.Purpose, c.Subscription = links.PurposeUnsubscribe, "news"
+		c.Email = strings.ReplaceAll(tc.name, " ", "-") + "@example.com"
+		c.Email = strings.ReplaceAll(c.Email, "/", "-")
+		req, err := http.NewRequest(http.MethodPost, hs.URL+"/u/"+signer.Sign(c), strings.NewReader(tc.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.contentType != "" {
+			req.Header.Set("Content-Type", tc.contentType)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		h, err := st.ConsentHistory(t.Context(), c.Email)
+		if res.StatusCode != 200 || err != nil || len(h) != 1 || h[0].Subscription != "news" || h[0].Action != store.ConsentWithdraw {
+			t.Errorf("%s: %d, ledger %+v (%v); want 200 and one withdrawal of news", tc.name, res.StatusCode, h, err)
+		}
+		var suppressed int
+		if err := db.Get(&suppressed, `SELECT count(*) FROM campaignctl.suppressions WHERE email_normalized = $1`, c.Email); err != nil || suppressed != 0 {
+			t.Errorf("%s: the address was suppressed (%d, %v): one-click of a type must not unsubscribe from all", tc.name, suppressed, err)
+		}
 	}
 }
