@@ -60,6 +60,7 @@ type Tracker struct {
 	log           *slog.Logger
 	flushEvery    time.Duration
 	maxBatch      int
+	finalFlush    time.Duration
 	MachineWindow time.Duration
 	BurstWindow   time.Duration
 
@@ -81,7 +82,14 @@ type TrackerOptions struct {
 	FlushEvery time.Duration
 	MaxBatch   int
 	QueueSize  int
+	// FinalFlush bounds, from the moment Run's context ends, the writing of
+	// what is still queued, retries included (default DefaultTrackFinalFlush).
+	FinalFlush time.Duration
 }
+
+// DefaultTrackFinalFlush is how long a stopping tracker may spend writing
+// what its last requests queued while the database does not answer.
+const DefaultTrackFinalFlush = 5 * time.Second
 
 // NewTracker returns a tracker writing to st; its metrics are registered with
 // reg when it is not nil.
@@ -95,8 +103,11 @@ func NewTracker(st EventInserter, log *slog.Logger, reg prometheus.Registerer, o
 	if o.QueueSize <= 0 {
 		o.QueueSize = DefaultTrackQueue
 	}
+	if o.FinalFlush <= 0 {
+		o.FinalFlush = DefaultTrackFinalFlush
+	}
 	t := &Tracker{
-		store: st, log: log, flushEvery: o.FlushEvery, maxBatch: o.MaxBatch,
+		store: st, log: log, flushEvery: o.FlushEvery, maxBatch: o.MaxBatch, finalFlush: o.FinalFlush,
 		MachineWindow: DefaultMachineWindow, BurstWindow: DefaultBurstWindow,
 		queue: make(chan store.Event, o.QueueSize),
 		recorded: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -116,9 +127,16 @@ func NewTracker(st EventInserter, log *slog.Logger, reg prometheus.Registerer, o
 }
 
 // Run writes queued events until ctx is done, then writes what is still
-// queued (for at most 5 seconds) and returns. Stop the HTTP server first, so
-// no request queues an event after Run returned.
+// queued and returns. Writes outlive ctx by the final flush (FinalFlush, 5 s
+// by default): the batch in hand when ctx ends and what is still queued are
+// written within that, retries included, and what is not is counted as lost.
+// Stop the HTTP server first, so no request queues an event after Run
+// returned.
 func (t *Tracker) Run(ctx context.Context) {
+	wctx, cancelWrites := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWrites()
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(t.finalFlush, cancelWrites) })
+	defer stop()
 	tick := time.NewTicker(t.flushEvery)
 	defer tick.Stop()
 	batch := make([]store.Event, 0, t.maxBatch)
@@ -127,17 +145,15 @@ func (t *Tracker) Run(ctx context.Context) {
 		case e := <-t.queue:
 			batch = append(batch, e)
 			if len(batch) >= t.maxBatch {
-				t.write(ctx, batch)
+				t.write(wctx, batch)
 				batch = batch[:0]
 			}
 		case <-tick.C:
 			if len(batch) > 0 {
-				t.write(ctx, batch)
+				t.write(wctx, batch)
 				batch = batch[:0]
 			}
 		case <-ctx.Done():
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
 			for {
 				select {
 				case e := <-t.queue:
@@ -150,7 +166,7 @@ func (t *Tracker) Run(ctx context.Context) {
 				if len(batch) == 0 {
 					return
 				}
-				t.write(fctx, batch)
+				t.write(wctx, batch)
 				batch = batch[:0]
 			}
 		}
@@ -158,7 +174,9 @@ func (t *Tracker) Run(ctx context.Context) {
 }
 
 // write stores a batch, retrying a failed write twice (a database restart);
-// then the batch is dropped, logged and counted.
+// then the batch is dropped, logged and counted. ctx ends only when the
+// final flush is over (Run): every attempt and retry stops then, where each
+// took its own 10 s before while the database did not answer.
 func (t *Tracker) write(ctx context.Context, batch []store.Event) {
 	var err error
 	for attempt := range 3 {
@@ -167,9 +185,12 @@ func (t *Tracker) write(ctx context.Context, batch []store.Event) {
 			case <-time.After(time.Duration(attempt) * 250 * time.Millisecond):
 			case <-ctx.Done():
 			}
+			if ctx.Err() != nil {
+				break
+			}
 		}
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		_, err = t.store.InsertEvents(wctx, batch)
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err = t.store.InsertEvents(actx, batch)
 		cancel()
 		if err == nil {
 			return

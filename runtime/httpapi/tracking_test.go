@@ -483,3 +483,45 @@ func TestTrackerRefreshesPartitionStatistics(t *testing.T) {
 	r.tr.write(ctx, batch)
 	storetest.WaitReltuples(t, reltuples, float64(len(batch)), fmt.Sprintf("%d opens were stored", len(batch)))
 }
+
+// hangingInserter is a database that does not answer: every write waits
+// until its context ends.
+type hangingInserter struct{ calls atomic.Int32 }
+
+func (h *hangingInserter) InsertEvents(ctx context.Context, ev []store.Event) (int64, error) {
+	h.calls.Add(1)
+	<-ctx.Done()
+	return 0, ctx.Err()
+}
+
+// A stopping tracker writes what is queued within its final flush, retries
+// included, when the database hangs rather than refuses: each attempt took
+// its own 10 s before (three per batch, every batch), so a serve exit could
+// run far past the documented bound.
+func TestFinalFlushKeepsItsBoundWhenTheDatabaseHangs(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	ins := &hangingInserter{}
+	tr := NewTracker(ins, slog.New(slog.NewTextHandler(io.Discard, nil)), reg,
+		TrackerOptions{QueueSize: 10, MaxBatch: 2, FinalFlush: 300 * time.Millisecond})
+	signer, _ := links.NewSigner(newSecret)
+	srv := &Server{Links: signer, Clock: clock.NewFake(sentAt.Add(time.Hour)), Tracker: tr, Gatherer: reg}
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+	c := msgClaims()
+	c.Purpose, c.URL = links.PurposeClick, "https://shop.example/"
+	for range 6 { // three batches of two
+		if res, _ := get(t, hs.URL+"/c/"+signer.Sign(c), browserUA); res.StatusCode != http.StatusFound {
+			t.Fatalf("got %d", res.StatusCode)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	start := time.Now()
+	tr.Run(ctx)
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("the final flush took %s against a hung database; its bound is 300 ms", took.Round(time.Millisecond))
+	}
+	if got := testutil.ToFloat64(tr.dropped.WithLabelValues("write_failed")); got != 6 {
+		t.Errorf("write_failed %v, want the 6 queued events counted as lost", got)
+	}
+}
