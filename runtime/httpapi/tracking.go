@@ -364,14 +364,16 @@ func safeRedirect(u string) bool {
 	return true
 }
 
-// Machine opens and clicks. Mail privacy proxies fetch every image of a
-// message when it is delivered (Apple Mail Privacy Protection) or when it is
-// displayed, on the reader's behalf (Gmail's and Yahoo's image proxies: an
-// open did happen, but not necessarily the first, and nothing about the
-// reader is learnt); security gateways fetch every link of a message within
-// seconds of delivery. Such events are kept, with properties.machine = true
-// and the reason, so a report can count or exclude them; the engine's
-// branches count them (an open through Gmail's proxy is a reader's open).
+// Machine opens and clicks. Apple Mail Privacy Protection fetches every
+// image of a message when it is delivered, read or not; security gateways
+// fetch every link of a message within seconds of delivery. Such events are
+// kept, with properties.machine = true and the reason, so a report can count
+// or exclude them; workflow branches, sequence conditions and A/B tests
+// leave them out (enrollment-engagement, ab-counts). Gmail's and Yahoo's
+// image proxies fetch a message's images when the reader displays it, on
+// the reader's behalf: an open through one is a reader's open (anonymous,
+// and not necessarily the first: they cache), so it is not a machine open
+// (machineOpen), unless the other rules say so.
 
 // machineAgents are User-Agent substrings (lower case) of proxies, prefetchers
 // and link scanners, with the name reported.
@@ -398,6 +400,21 @@ var machineAgents = []struct{ sub, name string }{
 	{"crawler", "scanner: bot"},
 	{"slurp", "scanner: bot"},
 	{"facebookexternalhit", "scanner: link preview"},
+}
+
+// displayProxies are User-Agent substrings (lower case) of the image proxies
+// that fetch when the reader displays the message.
+var displayProxies = []string{"googleimageproxy", "ggpht.com", "yahoomailproxy"}
+
+// displayProxy reports whether ua is one of displayProxies.
+func displayProxy(ua string) bool {
+	l := strings.ToLower(ua)
+	for _, sub := range displayProxies {
+		if strings.Contains(l, sub) {
+			return true
+		}
+	}
+	return false
 }
 
 // machineAgent names the machine a User-Agent belongs to, or "".
@@ -431,7 +448,17 @@ func (t *Tracker) common(c links.Claims, method, ua string, now time.Time) (bool
 	return false, ""
 }
 
+// machineOpen: an open through a display-time image proxy (Gmail, Yahoo) is
+// a reader's, unless it is a HEAD request or comes within MachineWindow of
+// sending; a click with such a User-Agent stays a machine's (the proxies
+// fetch images, not links).
 func (t *Tracker) machineOpen(c links.Claims, method, ua string, now time.Time) (bool, string) {
+	if method != http.MethodHead && displayProxy(ua) {
+		if c.IssuedAt != 0 && now.Sub(time.Unix(c.IssuedAt, 0)) < t.MachineWindow {
+			return true, "within " + t.MachineWindow.String() + " of sending"
+		}
+		return false, ""
+	}
 	return t.common(c, method, ua, now)
 }
 

@@ -293,6 +293,9 @@ func TestRotationKeepsLinksAlreadySent(t *testing.T) {
 	}
 }
 
+// gmailProxyUA is the User-Agent of Gmail's image proxy.
+const gmailProxyUA = "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
+
 func TestMachineOpensAndClicks(t *testing.T) {
 	tr := NewTracker(nil, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, TrackerOptions{})
 	c := msgClaims()
@@ -304,8 +307,12 @@ func TestMachineOpensAndClicks(t *testing.T) {
 	}{
 		{"a reader", "GET", browserUA, late, false},
 		{"Apple MPP", "GET", "Mozilla/5.0", late, true},
-		{"Gmail proxy", "GET", "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)", late, true},
-		{"Yahoo proxy", "GET", "YahooMailProxy; https://help.yahoo.com/kb/yahoo-mail-proxy-SLN28749.html", late, true},
+		// Gmail's and Yahoo's proxies fetch when the reader displays the
+		// message: a reader's open, unless it comes seconds after sending.
+		{"Gmail proxy", "GET", gmailProxyUA, late, false},
+		{"Yahoo proxy", "GET", "YahooMailProxy; https://help.yahoo.com/kb/yahoo-mail-proxy-SLN28749.html", late, false},
+		{"Gmail proxy seconds after sending", "GET", gmailProxyUA, sentAt.Add(3 * time.Second), true},
+		{"Gmail proxy HEAD", "HEAD", gmailProxyUA, late, true},
 		{"no user agent", "GET", "", late, true},
 		{"HEAD", "HEAD", browserUA, late, true},
 		{"seconds after sending", "GET", browserUA, sentAt.Add(3 * time.Second), true},
@@ -313,6 +320,13 @@ func TestMachineOpensAndClicks(t *testing.T) {
 		if m, why := tr.machineOpen(c, tc.method, tc.ua, tc.at); m != tc.machine {
 			t.Errorf("%s: machine %v (%s), want %v", tc.name, m, why, tc.machine)
 		}
+	}
+	// The image proxies fetch images, not links: a click with their
+	// User-Agent is a machine's.
+	other := c
+	other.OutboxID += 1000 // another message: no burst with the clicks below
+	if m, why := tr.machineClick(other, "GET", gmailProxyUA, late); !m {
+		t.Errorf("a click through Gmail's image proxy: machine %v (%s), want true", m, why)
 	}
 	// A scanner follows every link of a message within a second; a reader
 	// clicks one, then another a minute later.
