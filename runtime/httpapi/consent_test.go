@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"github.com/jmoiron/sqlx"
 	"io"
 	"log/slog"
 	"mime/multipart"
@@ -76,15 +77,7 @@ func TestTypeOn(t *testing.T) {
 // when the CRM's consent condition does not hold, and ticking it records a
 // grant (compared with what the page showed, not with "on").
 func TestPreferenceCenterShowsTheConsentDefaults(t *testing.T) {
-	db, _ := storetest.Open(t)
-	st := &store.Store{DB: db}
-	if _, err := st.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	signer, err := links.NewSigner([]byte("pref-secret-0123456789"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, st, signer := preferenceStore(t)
 	var asked []string
 	srv := &Server{DB: db, Suppressor: st, Links: signer, Clock: clock.NewFake(sentAt), Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Limits: Limits{PerSecond: -1}, Consent: st,
@@ -108,7 +101,7 @@ func TestPreferenceCenterShowsTheConsentDefaults(t *testing.T) {
 		t.Errorf("the defaults were asked for %v; want the link's contact lead:42 once", asked)
 	}
 	// Tick news, keep offers: one grant of news, nothing for offers.
-	res, err = http.PostForm(link, url.Values{"action": {"save"}, "subscription": {"news", "offers"}})
+	res, err := http.PostForm(link, url.Values{"action": {"save"}, "subscription": {"news", "offers"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,15 +121,7 @@ func TestPreferenceCenterShowsTheConsentDefaults(t *testing.T) {
 // message's subscription type only: read as anything else, the request was
 // "unsubscribe from all" and suppressed the address.
 func TestOneClickInEveryBodyFormWithdrawsTheTypeOnly(t *testing.T) {
-	db, _ := storetest.Open(t)
-	st := &store.Store{DB: db}
-	if _, err := st.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	signer, err := links.NewSigner([]byte("pref-secret-0123456789"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, st, signer := preferenceStore(t)
 	srv := &Server{DB: db, Suppressor: st, Links: signer, Clock: clock.NewFake(sentAt), Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Limits: Limits{PerSecond: -1}, Consent: st,
 		Subscriptions: func(context.Context) ([]string, error) { return []string{"news", "offers"}, nil }}
@@ -181,4 +166,20 @@ func TestOneClickInEveryBodyFormWithdrawsTheTypeOnly(t *testing.T) {
 			t.Errorf("%s: the address was suppressed (%d, %v): one-click of a type must not unsubscribe from all", tc.name, suppressed, err)
 		}
 	}
+}
+
+// preferenceStore is a migrated store on a test database and the signer of
+// the preference center's links.
+func preferenceStore(t *testing.T) (*sqlx.DB, *store.Store, *links.Signer) {
+	t.Helper()
+	db, _ := storetest.Open(t)
+	st := &store.Store{DB: db}
+	if _, err := st.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	signer, err := links.NewSigner([]byte("pref-secret-0123456789"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, st, signer
 }

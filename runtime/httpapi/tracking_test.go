@@ -374,17 +374,7 @@ func TestFullQueueAnswersAndCounts(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	ins := &stuckInserter{}
 	tr := NewTracker(ins, slog.New(slog.NewTextHandler(io.Discard, nil)), reg, TrackerOptions{QueueSize: 2})
-	signer, _ := links.NewSigner(newSecret)
-	srv := &Server{Links: signer, Clock: clock.NewFake(sentAt.Add(time.Hour)), Tracker: tr, Gatherer: reg}
-	hs := httptest.NewServer(srv.Handler())
-	defer hs.Close()
-	c := msgClaims()
-	c.Purpose, c.URL = links.PurposeClick, "https://shop.example/"
-	for range 5 {
-		if res, _ := get(t, hs.URL+"/c/"+signer.Sign(c), browserUA); res.StatusCode != http.StatusFound {
-			t.Fatalf("got %d", res.StatusCode)
-		}
-	}
+	clickThrough(t, tr, reg, 5)
 	if got := testutil.ToFloat64(tr.dropped.WithLabelValues("queue_full")); got != 3 {
 		t.Fatalf("dropped %v, want 3", got)
 	}
@@ -498,6 +488,23 @@ func TestTrackerRefreshesPartitionStatistics(t *testing.T) {
 	storetest.WaitReltuples(t, reltuples, float64(len(batch)), fmt.Sprintf("%d opens were stored", len(batch)))
 }
 
+// clickThrough serves tr's click links and follows one n times, each
+// answered with its redirect.
+func clickThrough(t *testing.T, tr *Tracker, reg *prometheus.Registry, n int) {
+	t.Helper()
+	signer, _ := links.NewSigner(newSecret)
+	srv := &Server{Links: signer, Clock: clock.NewFake(sentAt.Add(time.Hour)), Tracker: tr, Gatherer: reg}
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+	c := msgClaims()
+	c.Purpose, c.URL = links.PurposeClick, "https://shop.example/"
+	for range n {
+		if res, _ := get(t, hs.URL+"/c/"+signer.Sign(c), browserUA); res.StatusCode != http.StatusFound {
+			t.Fatalf("got %d", res.StatusCode)
+		}
+	}
+}
+
 // hangingInserter is a database that does not answer: every write waits
 // until its context ends.
 type hangingInserter struct{ calls atomic.Int32 }
@@ -517,17 +524,7 @@ func TestFinalFlushKeepsItsBoundWhenTheDatabaseHangs(t *testing.T) {
 	ins := &hangingInserter{}
 	tr := NewTracker(ins, slog.New(slog.NewTextHandler(io.Discard, nil)), reg,
 		TrackerOptions{QueueSize: 10, MaxBatch: 2, FinalFlush: 300 * time.Millisecond})
-	signer, _ := links.NewSigner(newSecret)
-	srv := &Server{Links: signer, Clock: clock.NewFake(sentAt.Add(time.Hour)), Tracker: tr, Gatherer: reg}
-	hs := httptest.NewServer(srv.Handler())
-	defer hs.Close()
-	c := msgClaims()
-	c.Purpose, c.URL = links.PurposeClick, "https://shop.example/"
-	for range 6 { // three batches of two
-		if res, _ := get(t, hs.URL+"/c/"+signer.Sign(c), browserUA); res.StatusCode != http.StatusFound {
-			t.Fatalf("got %d", res.StatusCode)
-		}
-	}
+	clickThrough(t, tr, reg, 6) // three batches of two
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	start := time.Now()
