@@ -129,7 +129,7 @@ func (s *Server) preferenceDefaults(w http.ResponseWriter, r *http.Request, c li
 	d, err := s.PreferenceDefaults(r.Context(), c.Model, c.ContactKey)
 	if err != nil {
 		s.Log.Error("preference center: reading the consent defaults failed", "err", err)
-		http.Error(w, "could not read your preferences, please retry", http.StatusServiceUnavailable)
+		retryLater(w, "could not read your preferences, please retry")
 		return nil, false
 	}
 	return d, true
@@ -145,7 +145,7 @@ func (s *Server) preferences(w http.ResponseWriter, r *http.Request, c links.Cla
 	}
 	if err != nil {
 		s.Log.Error("preference center: reading preferences failed", "err", err)
-		http.Error(w, "could not read your preferences, please retry", http.StatusServiceUnavailable)
+		retryLater(w, "could not read your preferences, please retry")
 		return nil, false, nil, false
 	}
 	return types, suppressed, latest, true
@@ -168,7 +168,7 @@ func (s *Server) preferencePost(w http.ResponseWriter, r *http.Request, c links.
 		if err := s.Consent.RecordConsentChanges(r.Context(), c.Email, store.ConsentSourceUnsubscribe,
 			[]store.ConsentChange{{Subscription: c.Subscription, Action: store.ConsentWithdraw}}, ev, now); err != nil {
 			s.Log.Error("one-click unsubscribe failed", "campaign", c.Campaign, "err", err)
-			http.Error(w, "could not record the unsubscribe, please retry", http.StatusServiceUnavailable)
+			retryLater(w, "could not record the unsubscribe, please retry")
 			return true
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -217,7 +217,7 @@ func (s *Server) preferencePost(w http.ResponseWriter, r *http.Request, c links.
 	ev := map[string]any{"campaign": c.Campaign, "ip": s.clientIP(r), "user_agent": cleanUserAgent(r.UserAgent())}
 	if err := s.Consent.RecordConsentChanges(r.Context(), c.Email, store.ConsentSourcePreferenceCenter, changes, ev, now); err != nil {
 		s.Log.Error("preference center: saving failed", "campaign", c.Campaign, "err", err)
-		http.Error(w, "could not save your choices, please retry", http.StatusServiceUnavailable)
+		retryLater(w, "could not save your choices, please retry")
 		return true
 	}
 	s.preferencePage(w, r, c, "Your choices are saved.")
@@ -297,7 +297,7 @@ func (s *Server) confirm(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		s.Log.Error("confirming a subscription failed", "subscription", c.Subscription, "err", err)
-		http.Error(w, "could not record your confirmation, please retry", http.StatusServiceUnavailable)
+		retryLater(w, "could not record your confirmation, please retry")
 		return
 	}
 	if fresh && s.EventsStored != nil {

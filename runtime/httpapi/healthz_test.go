@@ -1,13 +1,21 @@
 package httpapi
 
 import (
+	"context"
+	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/campaignctl/campaignctl/runtime/clock"
+	"github.com/campaignctl/campaignctl/runtime/links"
 )
 
 // /healthz stays 200 whatever the relay does (restarting the daemon would not
@@ -43,5 +51,33 @@ func TestHealthzSaysDegradedWhileTheRelayRefuses(t *testing.T) {
 	mu.Unlock()
 	if code, body := get(); code != http.StatusOK || body != "degraded: SMTP relay refused: rcpt 550 5.7.1 Relaying denied\n" {
 		t.Fatalf("relay refusing: %d %q; want 200 and the degraded line", code, body)
+	}
+}
+
+type failingSuppressor struct{}
+
+func (failingSuppressor) Suppress(context.Context, string, string, string, time.Time) error {
+	return errors.New("database away")
+}
+
+// An unsubscribe the database cannot record is answered 503 with a
+// Retry-After, so a mail provider's one-click POST or the reader can try
+// again; nothing is taken as done.
+func TestUnsubscribeTheDatabaseCannotRecordSaysRetryAfter(t *testing.T) {
+	t.Parallel()
+	signer, _ := links.NewSigner(newSecret)
+	srv := &Server{Links: signer, Suppressor: failingSuppressor{}, Clock: clock.NewFake(sentAt),
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Limits: Limits{PerSecond: -1}}
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+	c := msgClaims()
+	c.Purpose = links.PurposeUnsubscribe
+	res, err := http.Post(hs.URL+"/u/"+signer.Sign(c), "application/x-www-form-urlencoded", strings.NewReader("List-Unsubscribe=One-Click"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" {
+		t.Errorf("%d, Retry-After %q; want 503 with a Retry-After", res.StatusCode, res.Header.Get("Retry-After"))
 	}
 }

@@ -217,7 +217,7 @@ func (s *Server) unsubscribe(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := s.Suppressor.Suppress(r.Context(), c.Email, "unsubscribed", c.Campaign, s.Clock.Now()); err != nil {
 		s.Log.Error("unsubscribe failed", "campaign", c.Campaign, "err", err)
-		http.Error(w, "could not record the unsubscribe, please retry", http.StatusServiceUnavailable)
+		retryLater(w, "could not record the unsubscribe, please retry")
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -252,4 +252,15 @@ func Serve(ctx context.Context, l net.Listener, h http.Handler) error {
 		defer cancel()
 		return srv.Shutdown(sctx)
 	}
+}
+
+// retryAfterSeconds is the Retry-After of a 503 that a person's request, an
+// unsubscribe above all, gets while the database cannot record it: a mail
+// provider's one-click POST or a reader's browser may try again.
+const retryAfterSeconds = "60"
+
+// retryLater answers 503 with msg and a Retry-After.
+func retryLater(w http.ResponseWriter, msg string) {
+	w.Header().Set("Retry-After", retryAfterSeconds)
+	http.Error(w, msg, http.StatusServiceUnavailable)
 }
