@@ -81,3 +81,69 @@ func TestUnsubscribeTheDatabaseCannotRecordSaysRetryAfter(t *testing.T) {
 		t.Errorf("%d, Retry-After %q; want 503 with a Retry-After", res.StatusCode, res.Header.Get("Retry-After"))
 	}
 }
+
+// The unsubscribe page is never cached and never leaks its token in a
+// Referer, whatever the link (docs/consent.md); a link signed with a key
+// the daemon no longer holds (retired, or never ours) answers 400 and
+// records nothing.
+func TestUnsubscribePageHeadersAndARetiredKey(t *testing.T) {
+	t.Parallel()
+	signer, _ := links.NewSigner(newSecret)
+	retired, _ := links.NewSigner([]byte("retired-secret-0123456789"))
+	sup, suppressed := recordingSuppressor()
+	srv := &Server{Links: signer, Suppressor: sup, Clock: clock.NewFake(sentAt),
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Limits: Limits{PerSecond: -1}}
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+	c := msgClaims()
+	c.Purpose = links.PurposeUnsubscribe
+	for _, tc := range []struct {
+		name, token string
+		want        int
+	}{
+		{"a valid link", signer.Sign(c), http.StatusOK},
+		{"a retired key's link", retired.Sign(c), http.StatusBadRequest},
+	} {
+		for _, method := range []string{http.MethodGet, http.MethodPost} {
+			req, _ := http.NewRequest(method, hs.URL+"/u/"+tc.token, strings.NewReader("List-Unsubscribe=One-Click"))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != tc.want || res.Header.Get("Cache-Control") != "no-store" || res.Header.Get("Referrer-Policy") != "no-referrer" {
+				t.Errorf("%s %s: %d, Cache-Control %q, Referrer-Policy %q; want %d, no-store, no-referrer",
+					method, tc.name, res.StatusCode, res.Header.Get("Cache-Control"), res.Header.Get("Referrer-Policy"), tc.want)
+			}
+		}
+	}
+	if got := suppressed(); len(got) != 1 {
+		t.Errorf("suppressed %v: want the valid link's POST only", got)
+	}
+}
+
+// recordingSuppressorFunc suppresses by calling itself.
+type recordingSuppressorFunc func(email string)
+
+func (f recordingSuppressorFunc) Suppress(_ context.Context, email, _, _ string, _ time.Time) error {
+	f(email)
+	return nil
+}
+
+// recordingSuppressor records the addresses it is asked to suppress;
+// recorded returns them.
+func recordingSuppressor() (s Suppressor, recorded func() []string) {
+	var mu sync.Mutex
+	var got []string
+	s = recordingSuppressorFunc(func(email string) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, email)
+	})
+	return s, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), got...)
+	}
+}
