@@ -101,8 +101,9 @@ func maxDuration(a, b time.Duration) time.Duration {
 
 // loadBatchContacts reads the contacts of rows, grouped by the model of each row's
 // campaign. Rows whose campaign, segment or model is not in the plan are left out:
-// sendOne and compose report those on their own.
-func loadBatchContacts(ctx context.Context, st *store.Store, p *plan.Plan, rows []store.Claimed) batchContacts {
+// sendOne and compose report those on their own. For the models whose fields
+// workflows write (written, the revision's), it also reads what they wrote.
+func loadBatchContacts(ctx context.Context, st *store.Store, p *plan.Plan, written map[string]map[string]bool, rows []store.Claimed) batchContacts {
 	keys := map[string][]string{}
 	var models []*plan.Model
 	for _, r := range rows {
@@ -116,7 +117,6 @@ func loadBatchContacts(ctx context.Context, st *store.Store, p *plan.Plan, rows 
 		keys[m.Name] = append(keys[m.Name], r.ContactKey)
 	}
 	out := batchContacts{rows: map[string]map[string]map[string]any{}, errs: map[string]error{}}
-	written := fieldsWorkflowsWrite(p)
 	for _, m := range models {
 		byKey, err := loadContacts(ctx, st, m, keys[m.Name])
 		if err != nil {

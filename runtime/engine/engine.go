@@ -225,6 +225,9 @@ type loaded struct {
 	pausedRefs []store.ObjectRef
 	// doubleOptIns are the double opt-in subscription types by name.
 	doubleOptIns map[string]doubleOptIn
+	// written are, by model, the fields the plan's workflows write
+	// (fieldsWorkflowsWrite): templates see those over the CRM's row.
+	written map[string]map[string]bool
 }
 
 // ErrNoPublicURL: marketing mail needs a working unsubscribe link, which needs
@@ -335,6 +338,7 @@ func (e *Engine) load(ctx context.Context) (*loaded, error) {
 	l.loadSequences(ser)
 	l.loadWorkflows(workflowsOf(p))
 	l.doubleOptIns = dois
+	l.written = fieldsWorkflowsWrite(p)
 	l.loadRules()
 	l.loadConsent()
 	e.current.Store(l)

@@ -1362,3 +1362,33 @@ func TestTemplatesSeeWhatWorkflowsWrote(t *testing.T) {
 		t.Errorf("greetings %v, want %v", got, want)
 	}
 }
+
+// When the suppression list cannot be read again for rows that waited, they
+// are given back untried, not sent unchecked; once the list is back, every
+// message goes out, once.
+func TestSuppressionRecheckFailureGivesTheRowsBack(t *testing.T) {
+	t.Parallel()
+	rb := setupRelay(t, 40) // 20 active
+	rb.relay.SetDelay(200 * time.Millisecond)
+	rb.apply(t, testPlan("Hi", campaign("c", "")))
+	stop, _ := run(t, rb.eng, engine.RunOptions{Interval: 20 * time.Millisecond})
+	// Every row is claimed at once; past a second, each batch looks its
+	// addresses up again.
+	waitFor(t, "the first deliveries", 10*time.Second, func() bool { return rb.relay.Count() >= 2 })
+	time.Sleep(time.Second)
+	rb.st.DB.MustExec(`ALTER TABLE campaignctl.suppressions RENAME TO suppressions_away`)
+	time.Sleep(400 * time.Millisecond) // what was at the relay is answered
+	before := rb.relay.Count()
+	time.Sleep(400 * time.Millisecond)
+	during := rb.relay.Count() - before
+	rb.st.DB.MustExec(`ALTER TABLE campaignctl.suppressions_away RENAME TO suppressions`)
+	if during != 0 {
+		t.Errorf("%d messages went out while their addresses could not be checked", during)
+	}
+	if !strings.Contains(rb.logs.String(), "checking waiting messages against the suppression list failed") {
+		t.Fatalf("no recheck failed: the test did not reach the case it is about")
+	}
+	waitFor(t, "all 20 after the list came back", 30*time.Second, func() bool { return rb.outbox(t)["sent"] == 20 })
+	stop()
+	assertExactlyOnce(t, rb.relay, 20)
+}

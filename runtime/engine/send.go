@@ -252,7 +252,7 @@ func (p *sendPass) claim(ctx, sendCtx context.Context) error {
 
 		p.held.add(rows, claimedAt.Add(e.Lease))
 		p.gauge()
-		contacts := loadBatchContacts(ctx, e.Store, l.plan, rows)
+		contacts := loadBatchContacts(ctx, e.Store, l.plan, l.written, rows)
 		contacts.recent = loadRecentSends(ctx, e.Store, l, rows, e.Clock.Now())
 		contacts.budget = e.reserveBudgets(ctx, l, rows, e.Clock.Now())
 		contacts.ledger, contacts.ledgerErr = loadConsentLedger(ctx, e.Store, l, rows)

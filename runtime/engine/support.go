@@ -114,10 +114,8 @@ func propertiesNotRun(p *plan.Plan) []string {
 
 // tableOf names model m's table, or the model when the plan lacks it.
 func tableOf(p *plan.Plan, m string) string {
-	for _, x := range p.Models {
-		if x.Name == m {
-			return x.Table
-		}
+	if x, ok := p.Model(m); ok {
+		return x.Table
 	}
 	return m
 }

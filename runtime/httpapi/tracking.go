@@ -376,70 +376,61 @@ func safeRedirect(u string) bool {
 // (machineOpen), unless the other rules say so.
 
 // machineAgents are User-Agent substrings (lower case) of proxies, prefetchers
-// and link scanners, with the name reported.
-var machineAgents = []struct{ sub, name string }{
-	{"googleimageproxy", "proxy: Gmail image proxy"},
-	{"ggpht.com", "proxy: Gmail image proxy"},
-	{"yahoomailproxy", "proxy: Yahoo Mail proxy"},
-	{"bingpreview", "scanner: Bing preview"},
-	{"barracuda", "scanner: Barracuda"},
-	{"mimecast", "scanner: Mimecast"},
-	{"proofpoint", "scanner: Proofpoint"},
-	{"ironport", "scanner: Cisco IronPort"},
-	{"messagelabs", "scanner: Symantec MessageLabs"},
-	{"trendmicro", "scanner: Trend Micro"},
-	{"forcepoint", "scanner: Forcepoint"},
-	{"safelinks", "scanner: Microsoft Safe Links"},
-	{"headlesschrome", "scanner: headless browser"},
-	{"python-requests", "scanner: script"},
-	{"curl/", "scanner: script"},
-	{"wget/", "scanner: script"},
-	{"go-http-client", "scanner: script"},
-	{"bot", "scanner: bot"},
-	{"spider", "scanner: bot"},
-	{"crawler", "scanner: bot"},
-	{"slurp", "scanner: bot"},
-	{"facebookexternalhit", "scanner: link preview"},
+// and link scanners, with the name reported. display marks the image proxies
+// that fetch when the reader displays the message: their opens are a
+// reader's (machineOpen), their clicks a machine's.
+var machineAgents = []struct {
+	sub, name string
+	display   bool
+}{
+	{"googleimageproxy", "proxy: Gmail image proxy", true},
+	{"ggpht.com", "proxy: Gmail image proxy", true},
+	{"yahoomailproxy", "proxy: Yahoo Mail proxy", true},
+	{"bingpreview", "scanner: Bing preview", false},
+	{"barracuda", "scanner: Barracuda", false},
+	{"mimecast", "scanner: Mimecast", false},
+	{"proofpoint", "scanner: Proofpoint", false},
+	{"ironport", "scanner: Cisco IronPort", false},
+	{"messagelabs", "scanner: Symantec MessageLabs", false},
+	{"trendmicro", "scanner: Trend Micro", false},
+	{"forcepoint", "scanner: Forcepoint", false},
+	{"safelinks", "scanner: Microsoft Safe Links", false},
+	{"headlesschrome", "scanner: headless browser", false},
+	{"python-requests", "scanner: script", false},
+	{"curl/", "scanner: script", false},
+	{"wget/", "scanner: script", false},
+	{"go-http-client", "scanner: script", false},
+	{"bot", "scanner: bot", false},
+	{"spider", "scanner: bot", false},
+	{"crawler", "scanner: bot", false},
+	{"slurp", "scanner: bot", false},
+	{"facebookexternalhit", "scanner: link preview", false},
 }
 
-// displayProxies are User-Agent substrings (lower case) of the image proxies
-// that fetch when the reader displays the message.
-var displayProxies = []string{"googleimageproxy", "ggpht.com", "yahoomailproxy"}
-
-// displayProxy reports whether ua is one of displayProxies.
-func displayProxy(ua string) bool {
-	l := strings.ToLower(ua)
-	for _, sub := range displayProxies {
-		if strings.Contains(l, sub) {
-			return true
-		}
-	}
-	return false
-}
-
-// machineAgent names the machine a User-Agent belongs to, or "".
-func machineAgent(ua string) string {
+// machineAgent names the machine a User-Agent belongs to, or "", and says
+// whether it is a display-time image proxy (machineAgents).
+func machineAgent(ua string) (name string, display bool) {
 	switch strings.TrimSpace(ua) {
 	case "":
-		return "no user agent"
+		return "no user agent", false
 	case "Mozilla/5.0":
 		// What Apple Mail Privacy Protection's prefetch sends, and no browser.
-		return "proxy: Apple Mail Privacy Protection"
+		return "proxy: Apple Mail Privacy Protection", false
 	}
 	l := strings.ToLower(ua)
 	for _, m := range machineAgents {
 		if strings.Contains(l, m.sub) {
-			return m.name
+			return m.name, m.display
 		}
 	}
-	return ""
+	return "", false
 }
 
 func (t *Tracker) common(c links.Claims, method, ua string, now time.Time) (bool, string) {
 	if method == http.MethodHead {
 		return true, "HEAD request"
 	}
-	if name := machineAgent(ua); name != "" {
+	if name, _ := machineAgent(ua); name != "" {
 		return true, name
 	}
 	if c.IssuedAt != 0 && now.Sub(time.Unix(c.IssuedAt, 0)) < t.MachineWindow {
@@ -453,7 +444,7 @@ func (t *Tracker) common(c links.Claims, method, ua string, now time.Time) (bool
 // sending; a click with such a User-Agent stays a machine's (the proxies
 // fetch images, not links).
 func (t *Tracker) machineOpen(c links.Claims, method, ua string, now time.Time) (bool, string) {
-	if method != http.MethodHead && displayProxy(ua) {
+	if _, display := machineAgent(ua); display && method != http.MethodHead {
 		if c.IssuedAt != 0 && now.Sub(time.Unix(c.IssuedAt, 0)) < t.MachineWindow {
 			return true, "within " + t.MachineWindow.String() + " of sending"
 		}
