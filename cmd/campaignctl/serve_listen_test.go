@@ -141,6 +141,15 @@ func TestServeProbesAnswerWhileTheDatabaseIsAway(t *testing.T) {
 	if code, _ := get("/u/anything"); code != http.StatusServiceUnavailable {
 		t.Errorf("a link while the database is away: %d, want 503 (come back later)", code)
 	}
+	// A provider's RFC 8058 one-click POST is told when it may try again.
+	if res, err := http.Post("http://"+listen+"/u/anything", "application/x-www-form-urlencoded", strings.NewReader("List-Unsubscribe=One-Click")); err != nil {
+		t.Errorf("one-click POST while the database is away: %v", err)
+	} else {
+		res.Body.Close()
+		if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" {
+			t.Errorf("one-click POST while the database is away: %d, Retry-After %q; want 503 with a Retry-After", res.StatusCode, res.Header.Get("Retry-After"))
+		}
+	}
 	if err := d.stop(); err != nil {
 		t.Fatalf("SIGTERM while waiting for the database: %v; want exit 0\n%s", err, tail(d.output(), 2000))
 	}

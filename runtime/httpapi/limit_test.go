@@ -172,14 +172,30 @@ func TestParseTrustedProxies(t *testing.T) {
 }
 
 // Before the store is open the daemon is alive and not ready; once the
-// Switch gets the real routes, they answer.
+// Switch gets the real routes, they answer. Every 503 while starting says
+// Retry-After (docs/sending.md, "Starting"): a provider's one-click POST or a
+// reader's click is asked to come back, not told the link is broken.
 func TestSwitchFromStarting(t *testing.T) {
 	sw := NewSwitch(Starting())
 	hs := httptest.NewServer(sw)
 	defer hs.Close()
 	for path, want := range map[string]int{"/healthz": 200, "/readyz": 503, "/u/x": 503, "/metrics": 503} {
-		if code, _ := status(t, hs.URL+path, ""); code != want {
+		code, retry := status(t, hs.URL+path, "")
+		if code != want {
 			t.Errorf("starting: %s %d, want %d", path, code, want)
+		}
+		if code == http.StatusServiceUnavailable && retry == "" {
+			t.Errorf("starting: %s 503 without Retry-After", path)
+		}
+	}
+	for _, path := range []string{"/u/x", "/confirm/x"} {
+		res, err := http.Post(hs.URL+path, "application/x-www-form-urlencoded", strings.NewReader("List-Unsubscribe=One-Click"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" {
+			t.Errorf("starting: POST %s %d, Retry-After %q; want 503 with a Retry-After", path, res.StatusCode, res.Header.Get("Retry-After"))
 		}
 	}
 	srv := &Server{Gatherer: prometheus.NewRegistry(), DB: okPinger{}}
