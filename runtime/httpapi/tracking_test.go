@@ -536,3 +536,72 @@ func TestFinalFlushKeepsItsBoundWhenTheDatabaseHangs(t *testing.T) {
 		t.Errorf("write_failed %v, want the 6 queued events counted as lost", got)
 	}
 }
+
+// A click whose User-Agent names a link scanner the docs list (Barracuda,
+// Mimecast, Proofpoint, Safe Links, headless browsers, scripts, bots) is
+// stored flagged as a machine's, with the scanner named, and the A/B counts
+// the engine decides on (ab-counts) leave it out: of eleven messages of the
+// test group, each clicked once, only the reader's click is a success.
+// (Workflow branches read the flag through enrollment-engagement: the
+// scanner in TestEveryExampleWorkflowRunsFromItsRealTrigger, runtime/engine.)
+func TestScannerClicksAreFlaggedAndLeftOutOfTheABCounts(t *testing.T) {
+	r := setupTracking(t, TrackerOptions{})
+	scanners := []struct{ ua, reason string }{
+		{"Mozilla/5.0 (compatible; Barracuda Sentinel (EE))", "Barracuda"},
+		{"Mimecast URL Protect/1.0", "Mimecast"},
+		{"Mozilla/5.0 (compatible; Proofpoint URL Defense)", "Proofpoint"},
+		{"Mozilla/5.0 (Windows NT 10.0; Win64; x64) Microsoft Office SafeLinks", "Safe Links"},
+		{"Cisco IronPort Web Security", "IronPort"},
+		{"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/126.0.0.0 Safari/537.36", "headless"},
+		{"python-requests/2.32.3", "script"},
+		{"curl/8.5.0", "script"},
+		{"Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)", "bot"},
+		{"", "no user agent"},
+	}
+	readerKey := fmt.Sprintf("%d", len(scanners))
+	send := func(key string) int64 {
+		var id int64
+		err := r.st.DB.QueryRow(`INSERT INTO campaignctl.outbox (kind, campaign, step, variant, contact_key, email, email_normalized, status, due_at, created_at, sent_at)
+			VALUES ('sequence', 'restock_nurture', 'week1', 'urgent', $1, $1 || '@x.test', $1 || '@x.test', 'sent', $2, $2, $2) RETURNING id`, key, sentAt).Scan(&id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	click := func(key, ua string) {
+		c := msgClaims()
+		c.Purpose, c.URL, c.ContactKey, c.OutboxID = links.PurposeClick, "https://shop.example/restock", key, send(key)
+		res, _ := get(t, r.url+"/c/"+r.signer.Sign(c), ua)
+		if res.StatusCode != http.StatusFound {
+			t.Fatalf("click with User-Agent %q: %d, want 302 (a scanner is redirected like anyone)", ua, res.StatusCode)
+		}
+	}
+	for i, s := range scanners {
+		click(fmt.Sprint(i), s.ua)
+	}
+	click(readerKey, browserUA) // an hour after sending: a reader
+	r.stop()
+
+	byKey := map[string]storedEvent{}
+	for _, e := range r.events(t) {
+		byKey[e.ContactKey] = e
+	}
+	for i, s := range scanners {
+		e, ok := byKey[fmt.Sprint(i)]
+		if !ok || !e.Props.Machine || !strings.Contains(strings.ToLower(e.Props.MachineReason), strings.ToLower(s.reason)) {
+			t.Errorf("click by %q: stored %v, machine %v (%q); want a machine click naming %s", s.ua, ok, e.Props.Machine, e.Props.MachineReason, s.reason)
+		}
+	}
+	if e := byKey[readerKey]; e.Props.Machine {
+		t.Errorf("the reader's click is flagged: %q", e.Props.MachineReason)
+	}
+	for _, types := range [][]string{{"click"}, {"open", "click"}} {
+		counts, err := r.st.ABCounts(context.Background(), "sequence", "restock_nurture", "week1", "lead", types)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(counts) != 1 || counts[0].Sent != int64(len(scanners)+1) || counts[0].Successes != 1 {
+			t.Errorf("A/B counts of %v: %+v; want %d sent and 1 success (the reader's click only)", types, counts, len(scanners)+1)
+		}
+	}
+}
