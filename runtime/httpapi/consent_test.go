@@ -3,7 +3,8 @@ package httpapi
 import (
 	"bytes"
 	"context"
-	"github.com/jmoiron/sqlx"
+	"database/sql"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime/multipart"
@@ -11,8 +12,12 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jmoiron/sqlx"
 
 	"github.com/campaignctl/campaignctl/runtime/clock"
 	"github.com/campaignctl/campaignctl/runtime/links"
@@ -182,4 +187,123 @@ func preferenceStore(t *testing.T) (*sqlx.DB, *store.Store, *links.Signer) {
 		t.Fatal(err)
 	}
 	return db, st, signer
+}
+
+// confirmLink queues a confirmation mail of subscription type sub for
+// contact lead/key at email and returns its signed /confirm/ path (valid
+// for 72 h from sentAt) and its outbox row.
+func confirmLink(t *testing.T, st *store.Store, signer *links.Signer, sub, key, email string) (path string, outboxID int64) {
+	t.Helper()
+	ctx := t.Context()
+	if _, err := st.QueueConfirmations(ctx, sub, []store.ConfirmRequest{{ContactKey: key, Email: email}}, nil, sentAt); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DB.GetContext(ctx, &outboxID, `SELECT max(id) FROM campaignctl.outbox WHERE kind = 'subscription' AND campaign = $1 AND contact_key = $2`, sub, key); err != nil {
+		t.Fatal(err)
+	}
+	return "/confirm/" + signer.Sign(links.Claims{Purpose: links.PurposeConfirm, Kind: "subscription", Campaign: sub, Step: "2026-11",
+		Model: "lead", ContactKey: key, Email: email, OutboxID: outboxID, Subscription: sub,
+		IssuedAt: sentAt.Unix(), ExpiresAt: sentAt.Add(72 * time.Hour).Unix()}), outboxID
+}
+
+// Twenty simultaneous POSTs of one confirmation link (a double click, a
+// reader's browser and a retrying proxy) confirm once (docs/consent.md:
+// "two clicks at once confirm once"): one grant in the ledger, one
+// blog_subscription event, one poke of the daemon; every request gets 200,
+// one thanking, the others saying it was already confirmed.
+func TestSimultaneousConfirmationsConfirmOnce(t *testing.T) {
+	db, st, signer := preferenceStore(t)
+	var pokes atomic.Int32
+	const n = 20
+	// The requests enter the store together, so their transactions overlap
+	// however the HTTP server schedules them.
+	together := &barrierConsent{ConsentStore: st, all: make(chan struct{}), n: n}
+	srv := &Server{DB: db, Suppressor: st, Links: signer, Clock: clock.NewFake(sentAt.Add(time.Hour)), Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Limits: Limits{PerSecond: -1}, Consent: together, EventsStored: func() { pokes.Add(1) }}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	path, outboxID := confirmLink(t, st, signer, "blog", "42", "ann@example.com")
+	// A connection each, open before the requests come, as in a daemon that
+	// has been serving: opening them on demand spaces the transactions out.
+	db.SetMaxIdleConns(n)
+	conns := make([]*sql.Conn, n)
+	for i := range conns {
+		var err error
+		if conns[i], err = db.Conn(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+
+	codes, bodies := make([]int, n), make([]string, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			res, err := http.Post(hs.URL+path, "application/x-www-form-urlencoded", nil)
+			if err != nil {
+				bodies[i] = err.Error()
+				return
+			}
+			defer res.Body.Close()
+			b, _ := io.ReadAll(res.Body)
+			codes[i], bodies[i] = res.StatusCode, string(b)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	thanked, already := 0, 0
+	for i := range n {
+		switch {
+		case codes[i] == http.StatusOK && strings.Contains(bodies[i], "Thank you"):
+			thanked++
+		case codes[i] == http.StatusOK && strings.Contains(bodies[i], "already confirmed"):
+			already++
+		default:
+			t.Errorf("request %d: %d\n%s", i, codes[i], bodies[i])
+		}
+	}
+	if thanked != 1 || already != n-1 {
+		t.Errorf("%d thanked and %d told it was already confirmed; want 1 and %d", thanked, already, n-1)
+	}
+	h, err := st.ConsentHistory(t.Context(), "ann@example.com")
+	if err != nil || len(h) != 1 || h[0].Subscription != "blog" || h[0].Action != store.ConsentGrant || h[0].Source != store.ConsentSourceLink {
+		t.Errorf("%d ledger entries (%v), the first %+v; want one grant of blog from the link", len(h), err, h[:min(1, len(h))])
+	}
+	var events int
+	if err := db.Get(&events, `SELECT count(*) FROM campaignctl.events WHERE type = 'blog_subscription' AND contact_key = '42' AND external_id = $1`,
+		fmt.Sprintf("confirm-%d", outboxID)); err != nil || events != 1 {
+		t.Errorf("%d blog_subscription events (%v), want 1", events, err)
+	}
+	if p := pokes.Load(); p != 1 {
+		t.Errorf("the daemon was poked %d times, want once", p)
+	}
+}
+
+// barrierConsent holds each ConfirmSubscription until n have arrived (or
+// 10 s passed, so a request that never comes fails the test, not hangs it).
+type barrierConsent struct {
+	ConsentStore
+	mu      sync.Mutex
+	arrived int
+	n       int
+	all     chan struct{}
+}
+
+func (b *barrierConsent) ConfirmSubscription(ctx context.Context, c store.Confirmation, eventType string) (int64, bool, error) {
+	b.mu.Lock()
+	if b.arrived++; b.arrived == b.n {
+		close(b.all)
+	}
+	b.mu.Unlock()
+	select {
+	case <-b.all:
+	case <-time.After(10 * time.Second):
+	}
+	return b.ConsentStore.ConfirmSubscription(ctx, c, eventType)
 }
