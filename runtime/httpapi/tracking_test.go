@@ -51,6 +51,13 @@ var sentAt = time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 
 func setupTracking(t testing.TB, opts TrackerOptions) *trackRig {
 	t.Helper()
+	return setupTrackingWith(t, opts, io.Discard, nil)
+}
+
+// setupTrackingWith is setupTracking with the daemon's log written to log
+// and configure, when not nil, given the Server before it serves.
+func setupTrackingWith(t testing.TB, opts TrackerOptions, logTo io.Writer, configure func(*Server)) *trackRig {
+	t.Helper()
 	db, _ := storetest.OpenFromTemplate(t, "migrated", migratedTemplate)
 	st := &store.Store{DB: db}
 	st.SetMaxConns(8)
@@ -62,7 +69,7 @@ func setupTracking(t testing.TB, opts TrackerOptions) *trackRig {
 		t.Fatal(err)
 	}
 	r := &trackRig{st: st, signer: signer, clock: clock.NewFake(sentAt.Add(time.Hour)), reg: prometheus.NewRegistry()}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := slog.New(slog.NewTextHandler(logTo, nil))
 	tr := NewTracker(st, log, r.reg, opts)
 	r.tr = tr
 	ctx, cancel := context.WithCancel(context.Background())
@@ -74,6 +81,9 @@ func setupTracking(t testing.TB, opts TrackerOptions) *trackRig {
 	// No rate limit: the benchmark measures the endpoints from one address
 	// (the limiter has its own tests, limit_test.go).
 	srv := &Server{DB: db, Suppressor: st, Links: signer, Clock: r.clock, Log: log, Tracker: tr, Gatherer: r.reg, Limits: Limits{PerSecond: -1}}
+	if configure != nil {
+		configure(srv)
+	}
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	r.url = hs.URL
