@@ -100,7 +100,10 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 			challenge += `, error="invalid_token"`
 			msg = "the bearer token is not this daemon's " + EventsTokenEnv
 		}
-		s.Log.Info("POST /v1/events refused: bad or missing token", "remote", r.RemoteAddr)
+		// The caller's address, as the rate limit counts it (behind a
+		// trusted proxy, the client's, not the proxy's): someone probing
+		// the operator's API, never a contact (docs/security.md).
+		s.Log.Info("POST /v1/events refused: bad or missing token", "client", s.clientIP(r))
 		w.Header().Set("WWW-Authenticate", challenge)
 		writeEventsError(w, http.StatusUnauthorized, "%s", msg)
 		return

@@ -207,6 +207,11 @@ func TestNoContactDataInTheLogOrMetricsAfterABurst(t *testing.T) {
 	if !strings.Contains(metrics, "campaignctl_tracking_events_total{") || !strings.Contains(metrics, "campaignctl_tracking_events_dropped_total{") {
 		t.Errorf("/metrics lacks the tracking counters:\n%s", metrics)
 	}
+	// The one address the log names (docs/security.md): the client a
+	// refused POST /v1/events came from, behind the proxy.
+	if !strings.Contains(logText, `msg="POST /v1/events refused: bad or missing token" client=`+strangerIP+"\n") {
+		t.Errorf("the refused events request is not logged with its client %s:\n%s", strangerIP, logText)
+	}
 	needles := []string{clientIP}
 	for _, c := range contacts {
 		needles = append(needles, c.key, c.email, c.normalized, c.local, url.QueryEscape(c.email))
