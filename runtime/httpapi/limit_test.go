@@ -2,16 +2,22 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/campaignctl/campaignctl/runtime/clock"
+	"github.com/campaignctl/campaignctl/runtime/links"
 )
 
 type okPinger struct{}
@@ -225,5 +231,63 @@ func TestLimiterBoundsItsClients(t *testing.T) {
 	r2.RemoteAddr = "[2001:db8:1:2:bbbb::9]:5000"
 	if a, b := lm.clientOf(r), lm.clientOf(r2); a != b {
 		t.Fatalf("two addresses of one /64 count as %s and %s", a, b)
+	}
+}
+
+// The per-client limit holds on the unsubscribe and confirmation routes
+// too (docs/security.md: "everything the internet reaches"): past its
+// burst a client's one-click POST gets 429 with a Retry-After, so a mail
+// provider knows to send it again, and is not recorded; another client (a
+// provider posting its readers' one-clicks from its own address) gets its
+// whole burst meanwhile. One token per 1,000 s: nothing refills during the
+// test, however slow the machine.
+func TestRateLimitHoldsOnOneClickUnsubscribes(t *testing.T) {
+	proxies, err := ParseTrustedProxies("127.0.0.1/32, ::1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := links.NewSigner(newSecret)
+	sup, suppressed := recordingSuppressor()
+	const burst = 5
+	srv := &Server{Gatherer: prometheus.NewRegistry(), DB: okPinger{}, Links: signer, Suppressor: sup, Clock: clock.NewFake(sentAt),
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Limits: Limits{PerSecond: 0.001, Burst: burst, TrustedProxies: proxies}}
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+	oneClick := func(client, email string) (int, string) {
+		t.Helper()
+		c := msgClaims()
+		c.Purpose, c.Email = links.PurposeUnsubscribe, email
+		req, _ := http.NewRequest(http.MethodPost, hs.URL+"/u/"+signer.Sign(c), strings.NewReader("List-Unsubscribe=One-Click"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Forwarded-For", client)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res.StatusCode, res.Header.Get("Retry-After")
+	}
+	const flood, provider = "203.0.113.7", "209.85.220.41"
+	for i := range burst {
+		if code, _ := oneClick(flood, fmt.Sprintf("a%d@example.com", i)); code != http.StatusOK {
+			t.Fatalf("one-click %d of a burst of %d: %d, want 200", i+1, burst, code)
+		}
+	}
+	code, retry := oneClick(flood, "over@example.com")
+	if code != http.StatusTooManyRequests || retry == "" {
+		t.Errorf("one-click past the burst: %d, Retry-After %q; want 429 with a Retry-After", code, retry)
+	}
+	if code, _ := status(t, hs.URL+"/confirm/x", flood); code != http.StatusTooManyRequests {
+		t.Errorf("a confirmation link from the client past its burst: %d, want 429", code)
+	}
+	for i := range burst {
+		if code, _ := oneClick(provider, fmt.Sprintf("p%d@example.com", i)); code != http.StatusOK {
+			t.Errorf("the provider's one-click %d of %d while another client is limited: %d, want 200", i+1, burst, code)
+		}
+	}
+	got := suppressed()
+	if len(got) != 2*burst || slices.Contains(got, "over@example.com") {
+		t.Errorf("unsubscribed %v; want the %d within the bursts, not the refused one", got, 2*burst)
 	}
 }
