@@ -307,3 +307,124 @@ func (b *barrierConsent) ConfirmSubscription(ctx context.Context, c store.Confir
 	}
 	return b.ConsentStore.ConfirmSubscription(ctx, c, eventType)
 }
+
+// docs/consent.md: while the database cannot record an unsubscribe, a
+// choice or a confirmation, the answer is 503 with Retry-After: 60, so the
+// provider or the reader can try again. TestUnsubscribeTheDatabaseCannot…
+// covers unsubscribing from all; these are the preference center's and the
+// confirmation page's own writes (and reads), on a store that cannot
+// connect.
+func TestChoicesAndConfirmationsTheDatabaseCannotRecordSayRetryAfter(t *testing.T) {
+	t.Parallel()
+	away := &store.Store{DB: sqlx.MustOpen("postgres", "postgres://nobody@127.0.0.1:1/away?sslmode=disable&connect_timeout=1")}
+	t.Cleanup(func() { away.DB.Close() })
+	signer, _ := links.NewSigner(newSecret)
+	srv := &Server{DB: away.DB, Suppressor: away, Links: signer, Clock: clock.NewFake(sentAt.Add(time.Hour)), Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Limits: Limits{PerSecond: -1}, Consent: away,
+		Subscriptions: func(context.Context) ([]string, error) { return []string{"news", "offers"}, nil }}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	// Saving reads the choices first: here the reads answer (nothing
+	// recorded yet) and the write cannot connect.
+	saving := *srv
+	saving.Consent = readsAnswer{away}
+	hsSaving := httptest.NewServer(saving.Handler())
+	t.Cleanup(hsSaving.Close)
+	unsub := msgClaims()
+	unsub.Purpose, unsub.Email, unsub.Subscription = links.PurposeUnsubscribe, "ann@example.com", "news"
+	confirm := links.Claims{Purpose: links.PurposeConfirm, Subscription: "blog", Step: "2026-11", Model: "lead", ContactKey: "42",
+		Email: "ann@example.com", OutboxID: 7, ExpiresAt: sentAt.Add(72 * time.Hour).Unix()}
+	u, c := "/u/"+signer.Sign(unsub), "/confirm/"+signer.Sign(confirm)
+	for _, tc := range []struct {
+		name, method, url, body string
+	}{
+		{"one-click of the message's type", "POST", hs.URL + u, "List-Unsubscribe=One-Click"},
+		{"saving choices, reading them", "POST", hs.URL + u, "action=save&subscription=offers"},
+		{"saving choices, writing them", "POST", hsSaving.URL + u, "action=save&subscription=offers"},
+		{"the preference center", "GET", hs.URL + u, ""},
+		{"a confirmation", "POST", hs.URL + c, ""},
+	} {
+		req, _ := http.NewRequest(tc.method, tc.url, strings.NewReader(tc.body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") != "60" {
+			t.Errorf("%s while the database is away: %d, Retry-After %q; want 503 with Retry-After: 60", tc.name, res.StatusCode, res.Header.Get("Retry-After"))
+		}
+	}
+}
+
+// readsAnswer is a ConsentStore whose reads find nothing recorded and whose
+// writes go to the store it wraps.
+type readsAnswer struct{ ConsentStore }
+
+func (readsAnswer) Preferences(context.Context, string) (bool, map[string]store.ConsentEntry, error) {
+	return false, map[string]store.ConsentEntry{}, nil
+}
+
+// docs/consent.md: an expired link answers 410, an altered, forged,
+// retired-key or other-purpose link 404, a link whose outbox row is gone
+// 410, GET shows the form; none of them records anything.
+func TestConfirmationLinksThatRecordNothing(t *testing.T) {
+	db, st, signer := preferenceStore(t)
+	srv := &Server{DB: db, Suppressor: st, Links: signer, Clock: clock.NewFake(sentAt.Add(time.Hour)), Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Limits: Limits{PerSecond: -1}, Consent: st}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	path, outboxID := confirmLink(t, st, signer, "blog", "42", "ann@example.com")
+	token := strings.TrimPrefix(path, "/confirm/")
+	claims, err := signer.Verify(token, links.PurposeConfirm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	retired, _ := links.NewSigner([]byte("retired-secret-0123456789"))
+	expired, gone := claims, claims
+	expired.ExpiresAt = sentAt.Add(time.Minute).Unix()
+	gone.OutboxID = outboxID + 1000
+	unsub := claims
+	unsub.Purpose = links.PurposeUnsubscribe
+	for _, tc := range []struct {
+		name, token string
+		want        int
+		says        string
+	}{
+		{"expired", signer.Sign(expired), http.StatusGone, "expired"},
+		{"altered", token[:len(token)-3] + "AAA", http.StatusNotFound, "Nothing was recorded"},
+		{"retired key", retired.Sign(claims), http.StatusNotFound, "Nothing was recorded"},
+		{"unsubscribe token", signer.Sign(unsub), http.StatusNotFound, "Nothing was recorded"},
+		{"outbox row gone", signer.Sign(gone), http.StatusGone, "no longer known"},
+	} {
+		code, body := postForm(t, hs.URL+"/confirm/"+tc.token)
+		if code != tc.want || !strings.Contains(body, tc.says) {
+			t.Errorf("POST of a link %s: %d; want %d saying %q\n%s", tc.name, code, tc.want, tc.says, body)
+		}
+	}
+	res, body := get(t, hs.URL+path, browserUA)
+	if res.StatusCode != http.StatusOK || !strings.Contains(string(body), `<form method="post">`) || strings.Contains(string(body), "ann@example.com") {
+		t.Errorf("GET of a valid link: %d; want 200 with the form and the address masked\n%s", res.StatusCode, body)
+	}
+	var entries, events int
+	db.Get(&entries, `SELECT count(*) FROM campaignctl.consent_ledger`)
+	db.Get(&events, `SELECT count(*) FROM campaignctl.events`)
+	if entries != 0 || events != 0 {
+		t.Errorf("%d ledger entries and %d events after links that record nothing, want none", entries, events)
+	}
+	if code, body := postForm(t, hs.URL+path); code != http.StatusOK || !strings.Contains(body, "Thank you") {
+		t.Errorf("POST of the valid link afterwards: %d\n%s", code, body)
+	}
+}
+
+// postForm POSTs an empty form to u and returns the status and body.
+func postForm(t *testing.T, u string) (int, string) {
+	t.Helper()
+	res, err := http.PostForm(u, url.Values{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
