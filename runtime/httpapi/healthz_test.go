@@ -147,3 +147,41 @@ func recordingSuppressor() (s Suppressor, recorded func() []string) {
 		return append([]string(nil), got...)
 	}
 }
+
+// pingerFunc checks the database by calling itself.
+type pingerFunc func(ctx context.Context) error
+
+func (f pingerFunc) PingContext(ctx context.Context) error { return f(ctx) }
+
+// README: /readyz says whether the database answers. A refused ping and a
+// ping the database never answers (cut off by /readyz's own timeout) are
+// both 503; /healthz stays 200 (the process is alive).
+func TestReadyzSaysWhetherTheDatabaseAnswers(t *testing.T) {
+	t.Parallel()
+	for name, ping := range map[string]pingerFunc{
+		"refused": func(context.Context) error { return errors.New("connection refused") },
+		// Answers only after 10 s: /readyz must have given up before.
+		"hung": func(ctx context.Context) error {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(10 * time.Second):
+				return nil
+			}
+		},
+	} {
+		srv := &Server{Gatherer: prometheus.NewRegistry(), DB: ping}
+		hs := httptest.NewServer(srv.InternalHandler())
+		for path, want := range map[string]int{"/readyz": http.StatusServiceUnavailable, "/healthz": http.StatusOK} {
+			res, err := http.Get(hs.URL + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != want {
+				t.Errorf("database %s: %s %d, want %d", name, path, res.StatusCode, want)
+			}
+		}
+		hs.Close()
+	}
+}
