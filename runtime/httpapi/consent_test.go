@@ -428,3 +428,57 @@ func postForm(t *testing.T, u string) (int, string) {
 	b, _ := io.ReadAll(res.Body)
 	return res.StatusCode, string(b)
 }
+
+// docs/consent.md: a consent's evidence keeps the client's IP: the peer, or
+// the X-Forwarded-For client when the peer is a --trusted-proxy; from any
+// other peer the header is the client's own word and is not taken.
+func TestConsentEvidenceNamesTheClient(t *testing.T) {
+	db, st, signer := preferenceStore(t)
+	proxies, err := ParseTrustedProxies("127.0.0.1/32, ::1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve := func(l Limits) string {
+		srv := &Server{DB: db, Suppressor: st, Links: signer, Clock: clock.NewFake(sentAt.Add(time.Hour)), Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Limits: l, Consent: st, Subscriptions: func(context.Context) ([]string, error) { return []string{"news", "blog"}, nil }}
+		hs := httptest.NewServer(srv.Handler())
+		t.Cleanup(hs.Close)
+		return hs.URL
+	}
+	behindProxy, direct := serve(Limits{PerSecond: -1, TrustedProxies: proxies}), serve(Limits{PerSecond: -1})
+	post := func(u, xff, body string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, u, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Forwarded-For", xff)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("POST %s: %d", u, res.StatusCode)
+		}
+	}
+	for _, tc := range []struct {
+		name, base, email, key, wantIP string
+	}{
+		{"behind the trusted proxy", behindProxy, "ann@example.com", "42", "198.51.100.23"},
+		{"from an untrusted peer", direct, "bob@example.com", "43", "127.0.0.1"},
+	} {
+		path, _ := confirmLink(t, st, signer, "blog", tc.key, tc.email)
+		post(tc.base+path, "192.0.2.1, 198.51.100.23", "")
+		unsub := msgClaims()
+		unsub.Purpose, unsub.Email, unsub.ContactKey = links.PurposeUnsubscribe, tc.email, tc.key
+		post(tc.base+"/u/"+signer.Sign(unsub), "192.0.2.1, 198.51.100.23", "action=save&subscription=blog") // news unticked
+		h, err := st.ConsentHistory(t.Context(), tc.email)
+		if err != nil || len(h) != 2 {
+			t.Fatalf("%s: ledger %+v (%v); want the confirmation and the saved choice", tc.name, h, err)
+		}
+		for _, e := range h {
+			if ip := e.EvidenceMap()["ip"]; ip != tc.wantIP {
+				t.Errorf("%s: the %s entry's evidence says ip %v, want %s", tc.name, e.Source, ip, tc.wantIP)
+			}
+		}
+	}
+}
