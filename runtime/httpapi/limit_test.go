@@ -291,3 +291,35 @@ func TestRateLimitHoldsOnOneClickUnsubscribes(t *testing.T) {
 		t.Errorf("unsubscribed %v; want the %d within the bursts, not the refused one", got, 2*burst)
 	}
 }
+
+// docs/security.md: by default a client gets bursts of 200 and 100 requests
+// a second, generous because image proxies fetch many readers' pixels from
+// few addresses: an image proxy's burst of 200 is served whole, the 201st
+// at that instant is told to wait, and a second later 100 more are served.
+// (The limiter's clock is set by the test: no refill between requests.)
+func TestDefaultLimitsServeAProxysBurst(t *testing.T) {
+	lm := newLimiter(Limits{})
+	now := time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)
+	lm.now = func() time.Time { return now }
+	proxy := netip.MustParseAddr("66.249.84.1")
+	const burst, perSecond = 200, 100 // the documented defaults
+	served := func(n int) int {
+		ok := 0
+		for range n {
+			if allowed, _ := lm.allow(proxy); allowed {
+				ok++
+			}
+		}
+		return ok
+	}
+	if got := served(burst); got != burst {
+		t.Fatalf("%d of a burst of %d served, want all", got, burst)
+	}
+	if allowed, wait := lm.allow(proxy); allowed || wait <= 0 || wait > time.Second {
+		t.Errorf("request %d at the same instant: allowed %v, wait %v; want refused with a wait under a second", burst+1, allowed, wait)
+	}
+	now = now.Add(time.Second)
+	if got := served(2 * perSecond); got != perSecond {
+		t.Errorf("a second later %d served, want %d", got, perSecond)
+	}
+}
