@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/lib/pq"
 
@@ -278,17 +280,17 @@ func (u *uiSource) Contact(ctx context.Context, query string) ([]statuspage.Cont
 	contacts, err := resolveContacts(ctx, u.st.DB, p, query)
 	if err != nil {
 		if storeFailure(err) {
-			return nil, err
+			return nil, withoutContact(err, query, nil)
 		}
 		return nil, &statuspage.UserError{Msg: err.Error()}
 	}
 	ex, err := explainContacts(ctx, u.st, rev, p, contacts, nil, u.now())
 	if err != nil {
-		return nil, err
+		return nil, withoutContact(err, query, contacts)
 	}
 	tl, err := readTimelines(ctx, u.st, p, contacts, uiTimelineLimit)
 	if err != nil {
-		return nil, err
+		return nil, withoutContact(err, query, contacts)
 	}
 	var out []statuspage.Contact
 	for i, ec := range ex.Contacts {
@@ -310,6 +312,68 @@ func (u *uiSource) Contact(ctx context.Context, query string) ([]statuspage.Cont
 	}
 	return out, nil
 }
+
+// contactFailure is a failure of the status page's contact lookup worded
+// without the contact: the page logs it (docs/security.md: no contact data
+// in logs), and the store's errors name the contact they were reading
+// ("reading the messages of contact 42"). errors.Is and As see the cause.
+type contactFailure struct {
+	msg string
+	err error
+}
+
+func (e *contactFailure) Error() string { return e.msg }
+func (e *contactFailure) Unwrap() error { return e.err }
+
+// withoutContact returns err with the query and the contacts' keys and
+// addresses, wherever they stand whole in its text, replaced by <contact>.
+// A UserError is the reader's (shown to who typed the query, not logged)
+// and is returned as it is.
+func withoutContact(err error, query string, contacts []contactRecord) error {
+	if statuspage.IsUserError(err) {
+		return err
+	}
+	words := []string{strings.TrimSpace(query)}
+	for _, c := range contacts {
+		words = append(words, c.key, c.email, strings.TrimSpace(c.email), c.normalizedEmail())
+	}
+	// Longest first: an address goes whole before a key it may contain.
+	slices.SortFunc(words, func(a, b string) int { return len(b) - len(a) })
+	msg := err.Error()
+	for _, w := range words {
+		if w != "" {
+			msg = replaceWhole(msg, w, "<contact>")
+		}
+	}
+	return &contactFailure{msg: msg, err: err}
+}
+
+// replaceWhole replaces the occurrences of old in s that no letter or digit
+// touches on either side: the key 42 in "contact 42:", not in "position 142".
+func replaceWhole(s, old, repl string) string {
+	var b strings.Builder
+	from := 0 // s[:from] is written
+	for at := 0; ; {
+		i := strings.Index(s[at:], old)
+		if i < 0 {
+			b.WriteString(s[from:])
+			return b.String()
+		}
+		i += at
+		end := i + len(old)
+		before, _ := utf8.DecodeLastRuneInString(s[:i])
+		after, _ := utf8.DecodeRuneInString(s[end:])
+		if (i == 0 || !wordRune(before)) && (end == len(s) || !wordRune(after)) {
+			b.WriteString(s[from:i])
+			b.WriteString(repl)
+			from, at = end, end
+		} else {
+			at = i + 1
+		}
+	}
+}
+
+func wordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
 
 // storeFailure tells the store's failures (Postgres' errors, a lost
 // connection, a timeout) from what resolveContacts says about the query.

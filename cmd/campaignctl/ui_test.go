@@ -54,13 +54,19 @@ func findChromium(t *testing.T) string {
 // with the status page over the database at url, its clock stopped at now.
 func uiServer(t *testing.T, url string, now time.Time) string {
 	t.Helper()
+	return uiServerLogging(t, url, now, io.Discard)
+}
+
+// uiServerLogging is uiServer with the status page's log written to logTo.
+func uiServerLogging(t *testing.T, url string, now time.Time, logTo io.Writer) string {
+	t.Helper()
 	st, err := store.Open(context.Background(), url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
 	page, err := statuspage.New(statuspage.Options{Source: &uiSource{st: st, now: func() time.Time { return now }}, Token: uiTestToken,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Log: slog.New(slog.NewTextHandler(logTo, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
