@@ -66,13 +66,30 @@ func ParseTrustedProxies(list string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// limiter keeps one token bucket per client address.
+// limiter keeps two token buckets per client address: one for what a
+// person asks for themselves (unsubscribe, choices, confirmations: the
+// consent routes), one for the rest (pixels, clicks, events, the status
+// page). A mail provider's image proxy and its one-click unsubscribes often
+// come from the same addresses: a burst of pixels must not get a reader's
+// unsubscribe refused.
 type limiter struct {
 	l       Limits
 	mu      sync.Mutex
-	clients map[netip.Addr]*client
+	clients map[bucketKey]*client
 	swept   time.Time
 	now     func() time.Time
+}
+
+// bucketKey is a client address and which of its two buckets.
+type bucketKey struct {
+	addr    netip.Addr
+	consent bool
+}
+
+// consentRoute reports whether a request goes to the unsubscribe or the
+// confirmation routes, which have a bucket of their own.
+func consentRoute(path string) bool {
+	return strings.HasPrefix(path, "/u/") || strings.HasPrefix(path, "/confirm/")
 }
 
 type client struct {
@@ -87,7 +104,7 @@ func newLimiter(l Limits) *limiter {
 	if l.Burst <= 0 {
 		l.Burst = DefaultBurst
 	}
-	return &limiter{l: l, clients: map[netip.Addr]*client{}, now: time.Now}
+	return &limiter{l: l, clients: map[bucketKey]*client{}, now: time.Now}
 }
 
 // wrap answers 429 to a client over its rate and passes the rest to h.
@@ -96,7 +113,7 @@ func (lm *limiter) wrap(h http.Handler) http.Handler {
 		return h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ok, wait := lm.allow(lm.clientOf(r))
+		ok, wait := lm.allowKey(bucketKey{addr: lm.clientOf(r), consent: consentRoute(r.URL.Path)})
 		if !ok {
 			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(wait.Seconds()+0.999))))
 			http.Error(w, "too many requests, slow down", http.StatusTooManyRequests)
@@ -106,7 +123,12 @@ func (lm *limiter) wrap(h http.Handler) http.Handler {
 	})
 }
 
+// allow takes a token from a's general bucket (pixels, clicks, events).
 func (lm *limiter) allow(a netip.Addr) (bool, time.Duration) {
+	return lm.allowKey(bucketKey{addr: a})
+}
+
+func (lm *limiter) allowKey(k bucketKey) (bool, time.Duration) {
 	now := lm.now()
 	lm.mu.Lock()
 	defer lm.mu.Unlock()
@@ -125,10 +147,10 @@ func (lm *limiter) allow(a netip.Addr) (bool, time.Duration) {
 		}
 		lm.swept = now
 	}
-	c := lm.clients[a]
+	c := lm.clients[k]
 	if c == nil {
 		c = &client{b: rate.NewLimiter(rate.Limit(lm.l.PerSecond), lm.l.Burst)}
-		lm.clients[a] = c
+		lm.clients[k] = c
 	}
 	c.seen = now
 	res := c.b.ReserveN(now, 1)

@@ -323,3 +323,57 @@ func TestDefaultLimitsServeAProxysBurst(t *testing.T) {
 		t.Errorf("a second later %d served, want %d", got, perSecond)
 	}
 }
+
+// A mail provider fetches its readers' pixels and posts their one-click
+// unsubscribes from the same addresses: a client that spent its burst on
+// pixels and clicks still gets its unsubscribes and confirmations through
+// (they have a bucket of their own), and spending the consent bucket does
+// not cost the pixels theirs. One token per 1,000 s: nothing refills during
+// the test.
+func TestPixelBurstDoesNotRefuseOneClickUnsubscribes(t *testing.T) {
+	proxies, err := ParseTrustedProxies("127.0.0.1/32, ::1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := links.NewSigner(newSecret)
+	sup, suppressed := recordingSuppressor()
+	const burst = 4
+	srv := &Server{Gatherer: prometheus.NewRegistry(), DB: okPinger{}, Links: signer, Suppressor: sup, Clock: clock.NewFake(sentAt),
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Limits: Limits{PerSecond: 0.001, Burst: burst, TrustedProxies: proxies}}
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+	const provider = "66.249.84.1"
+	for i := range burst {
+		if code, _ := status(t, hs.URL+"/o/x", provider); code == http.StatusTooManyRequests {
+			t.Fatalf("pixel %d of a burst of %d was refused", i+1, burst)
+		}
+	}
+	if code, _ := status(t, hs.URL+"/o/x", provider); code != http.StatusTooManyRequests {
+		t.Fatalf("pixel past the burst: %d, want 429", code)
+	}
+	for i := range burst {
+		c := msgClaims()
+		c.Purpose, c.Email = links.PurposeUnsubscribe, fmt.Sprintf("r%d@example.com", i)
+		req, _ := http.NewRequest(http.MethodPost, hs.URL+"/u/"+signer.Sign(c), strings.NewReader("List-Unsubscribe=One-Click"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Forwarded-For", provider)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("one-click %d from the client whose pixels are limited: %d, want 200", i+1, res.StatusCode)
+		}
+	}
+	if got := suppressed(); len(got) != burst {
+		t.Errorf("unsubscribed %v; want the %d one-clicks", got, burst)
+	}
+	if code, _ := status(t, hs.URL+"/confirm/x", provider); code != http.StatusTooManyRequests {
+		t.Errorf("a confirmation past the consent bucket's burst: %d, want 429 (unsubscribes and confirmations share it)", code)
+	}
+	if code, _ := status(t, hs.URL+"/c/x", "198.51.100.9"); code == http.StatusTooManyRequests {
+		t.Error("another client's click was refused")
+	}
+}
