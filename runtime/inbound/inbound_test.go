@@ -52,7 +52,8 @@ func (s *syncBuffer) String() string {
 }
 
 // bundle: a fresh database, an engine that sends through the real SMTP client
-// to a local relay, and the inbound listener on loopback.
+// to a local relay, and the inbound listener on loopback (at most 4
+// connections, a 5 s timeout; opts change the listener before it starts).
 type bundle struct {
 	st      *store.Store
 	eng     *engine.Engine
@@ -64,7 +65,7 @@ type bundle struct {
 	ctx     context.Context
 }
 
-func setup(t *testing.T) *bundle {
+func setup(t *testing.T, opts ...func(*inbound.Server)) *bundle {
 	t.Helper()
 	db, _ := storetest.Open(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -104,6 +105,9 @@ func setup(t *testing.T) *bundle {
 	}
 	srv := &inbound.Server{Store: st, Addresses: addrs, Domains: []string{"shop.example"}, Objects: eng.ObjectOf,
 		Clock: clk, Log: log, Metrics: m, MaxConns: 4, Timeout: 5 * time.Second}
+	for _, o := range opts {
+		o(srv)
+	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, l) }()
 	t.Cleanup(func() {

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -95,7 +96,9 @@ type Server struct {
 	Hostname string
 	// MaxMessageBytes (SIZE; default 10 MiB), MaxConns (connections at once,
 	// more wait in the kernel's backlog; default 64) and Timeout (each read
-	// and write; default 1 minute) bound what one client can hold.
+	// and write on the connection, a message's data included: a message
+	// may take longer in all while its bytes keep coming; default 1 minute)
+	// bound what one client can hold.
 	MaxMessageBytes int64
 	MaxConns        int
 	Timeout         time.Duration
@@ -114,17 +117,18 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		srv.MaxMessageBytes = DefaultMaxMessageBytes
 	}
 	srv.MaxRecipients = maxRecipients
-	srv.ReadTimeout, srv.WriteTimeout = s.Timeout, s.Timeout
-	if s.Timeout <= 0 {
-		srv.ReadTimeout, srv.WriteTimeout = DefaultTimeout, DefaultTimeout
+	timeout := s.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
 	}
+	srv.ReadTimeout, srv.WriteTimeout = timeout, timeout
 	srv.ErrorLog = slogLogger{s.log()}
 	n := s.MaxConns
 	if n <= 0 {
 		n = DefaultMaxConns
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(&limitListener{Listener: l, sem: make(chan struct{}, n)}) }()
+	go func() { errc <- srv.Serve(&limitListener{Listener: l, sem: make(chan struct{}, n), timeout: timeout}) }()
 	select {
 	case <-ctx.Done():
 		srv.Close()
@@ -220,6 +224,14 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 func (ss *session) Data(r io.Reader) error {
 	raw, err := io.ReadAll(r)
 	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			// The client stalled mid-DATA: a temporary failure, and the
+			// connection ends (limitConn), as it does for a stall between
+			// commands. Without this go-smtp answered 554, a permanent
+			// failure, and waited a second timeout for the next command.
+			return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "timeout waiting for data, closing the connection"}
+		}
 		return err // go-smtp answers 552 for a message over the size limit
 	}
 	ctx, cancel := context.WithTimeout(ss.ctx, 30*time.Second)
@@ -411,7 +423,8 @@ func truncate(s string, n int) string {
 // free slot, so further clients wait in the listen backlog.
 type limitListener struct {
 	net.Listener
-	sem chan struct{}
+	sem     chan struct{}
+	timeout time.Duration
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
@@ -421,13 +434,49 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		<-l.sem
 		return nil, err
 	}
-	return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
+	return &limitConn{Conn: c, timeout: l.timeout, release: func() { <-l.sem }}, nil
 }
 
+// limitConn gives its slot back when closed, and gives every read and write
+// its own deadline: go-smtp sets one per command line, so a message's whole
+// data had to arrive within one timeout of its DATA command, and a message
+// sent slowly but steadily was cut off. Once a read timed out, every later
+// read fails the same way, so the session ends instead of reading on.
 type limitConn struct {
 	net.Conn
+	timeout time.Duration
 	once    sync.Once
 	release func()
+
+	mu       sync.Mutex
+	timedOut error
+}
+
+func (c *limitConn) Read(b []byte) (int, error) {
+	c.mu.Lock()
+	err := c.timedOut
+	c.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	if err := c.Conn.SetReadDeadline(time.Now().Add(c.timeout)); err != nil {
+		return 0, err
+	}
+	n, err := c.Conn.Read(b)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		c.mu.Lock()
+		c.timedOut = err
+		c.mu.Unlock()
+	}
+	return n, err
+}
+
+func (c *limitConn) Write(b []byte) (int, error) {
+	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.timeout)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(b)
 }
 
 func (c *limitConn) Close() error {

@@ -1,0 +1,371 @@
+package inbound_test
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/textproto"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/campaignctl/campaignctl/runtime/inbound"
+)
+
+// The listener's documented limits (docs/sending.md, "Replies, bounces and
+// complaints"): 10 MiB per message, 20 recipients, 64 connections at once
+// (others wait in the backlog), 1 minute per read or write. Each is injected
+// here over loopback TCP, with the documented numbers, not the package's
+// constants, so that changing a default fails a test.
+const (
+	documentedMaxBytes = 10 << 20
+	documentedMaxConns = 64
+)
+
+// rawConn is a client that writes exactly what a test says, to inject what a
+// well-behaved SMTP client never does.
+type rawConn struct {
+	c  net.Conn
+	tp *textproto.Conn
+}
+
+func dialRaw(t *testing.T, addr string) *rawConn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &rawConn{c: c, tp: textproto.NewConn(c)}
+}
+
+// reply reads one (possibly multi-line) reply, waiting at most 30 s: a
+// listener that never answers fails the test instead of hanging it.
+func (r *rawConn) reply(t *testing.T) (int, string) {
+	t.Helper()
+	r.c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	code, msg, err := r.tp.ReadResponse(0)
+	if err != nil {
+		t.Fatalf("reading a reply: %v", err)
+	}
+	return code, msg
+}
+
+// cmd sends one command line and returns the reply.
+func (r *rawConn) cmd(t *testing.T, line string) (int, string) {
+	t.Helper()
+	if err := r.tp.PrintfLine("%s", line); err != nil {
+		t.Fatalf("%s: %v", line, err)
+	}
+	return r.reply(t)
+}
+
+func (r *rawConn) expect(t *testing.T, line string, code int, enhanced string) {
+	t.Helper()
+	got, msg := r.cmd(t, line)
+	if got != code || !strings.HasPrefix(msg, enhanced) {
+		t.Fatalf("%s: got %d %s, want %d %s", line, got, msg, code, enhanced)
+	}
+}
+
+// closedAfter reads until the listener closes the connection and returns the
+// replies it wrote first.
+func (r *rawConn) closedAfter(t *testing.T) []string {
+	t.Helper()
+	r.c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	var out []string
+	for {
+		line, err := r.tp.ReadLine()
+		if err == io.EOF || errors.Is(err, net.ErrClosed) {
+			return out
+		}
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Fatalf("the listener did not close the connection within 30 s; it wrote %q", out)
+			}
+			return out // a reset is a close too
+		}
+		out = append(out, line)
+	}
+}
+
+// padded is a well-formed hard-bounce DSN whose text part is padded with n
+// bytes of filler (less one line at most), counted as sent: with CRLF.
+func padded(m sent, n int) string {
+	line := strings.Repeat("x", 76) + "\n"
+	body := dsn("big", "c2@example.com", "failed", "5.1.1", "550 5.1.1 user unknown", m.envFrom, m.messageID)
+	fill := strings.Repeat(line, n/(len(line)+1))
+	return strings.Replace(body, "The mail system could not deliver your message.\n", "The mail system could not deliver your message.\n"+fill, 1)
+}
+
+func (b *bundle) nothingRecorded(t *testing.T) {
+	t.Helper()
+	if ev := b.events(t); len(ev) != 0 {
+		t.Errorf("events %v, want none", ev)
+	}
+	if s := b.suppressions(t); len(s) != 0 {
+		t.Errorf("suppressions %v, want none", s)
+	}
+}
+
+// A message over 10 MiB is refused with 552 5.3.4 after its data, and nothing
+// of it is recorded; one just under the limit is taken. A client that declares
+// the size (SIZE=) is refused at MAIL.
+func TestInboundOversizeMessageIsRefused(t *testing.T) {
+	if testing.Short() {
+		t.Skip("database test")
+	}
+	b := setup(t)
+	msgs := b.send(t)
+	b.clock.Advance(time.Hour)
+	m2 := msgs["c2@example.com"]
+
+	r := dialRaw(t, b.inbound)
+	r.reply(t)
+	if code, msg := r.cmd(t, "EHLO mx.example.com"); code != 250 || !strings.Contains(msg, fmt.Sprintf("SIZE %d", documentedMaxBytes)) {
+		t.Fatalf("EHLO: %d %q, want SIZE %d advertised", code, msg, documentedMaxBytes)
+	}
+	r.expect(t, fmt.Sprintf("MAIL FROM:<> SIZE=%d", documentedMaxBytes+1), 552, "5.3.4")
+
+	err := b.deliver(t, "", m2.envFrom, padded(m2, documentedMaxBytes+1<<10))
+	var se *smtp.SMTPError
+	if !errors.As(err, &se) || se.Code != 552 || se.EnhancedCode != (smtp.EnhancedCode{5, 3, 4}) {
+		t.Fatalf("a message over 10 MiB: got %v, want 552 5.3.4 after the data", err)
+	}
+	b.nothingRecorded(t)
+
+	// Just under the limit (the CRLFs count): taken and recorded.
+	if err := b.deliver(t, "", m2.envFrom, padded(m2, documentedMaxBytes-64<<10)); err != nil {
+		t.Fatalf("a message just under 10 MiB: %v", err)
+	}
+	if s := b.suppressions(t); s["c2@example.com"] != "hard_bounce" {
+		t.Errorf("suppressions %v after a hard bounce just under the limit", s)
+	}
+}
+
+// slowDeliver sends body in chunks of n bytes, waiting gap between them: a
+// link slower than the listener's timeout for the whole message, though
+// every single read gets its data well within it.
+func (b *bundle) slowDeliver(t *testing.T, rcpt, body string, n int, gap time.Duration) error {
+	t.Helper()
+	c, err := smtp.Dial(b.inbound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Mail("", nil); err != nil {
+		return err
+	}
+	if err := c.Rcpt(rcpt, nil); err != nil {
+		return err
+	}
+	w, err := c.Data()
+	if err != nil {
+		return err
+	}
+	data := strings.ReplaceAll(body, "\n", "\r\n")
+	for len(data) > 0 {
+		k := min(n, len(data))
+		if _, err := io.WriteString(w, data[:k]); err != nil {
+			return err
+		}
+		data = data[k:]
+		time.Sleep(gap)
+	}
+	return w.Close()
+}
+
+// "1 minute per read or write" is per read: a message whose data keeps
+// coming, however long it takes in all, is read to its end. Over the size
+// limit it is then refused 552; under it, taken.
+func TestInboundSlowMessageIsReadToItsEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("database test")
+	}
+	const timeout = time.Second
+	b := setup(t, func(s *inbound.Server) { s.Timeout = timeout; s.MaxMessageBytes = 64 << 10 })
+	msgs := b.send(t)
+	b.clock.Advance(time.Hour)
+	m2 := msgs["c2@example.com"]
+
+	// Oversize, streamed slowly: 552, nothing recorded. 32 chunks 50 ms apart
+	// take 1.6 s, longer than the timeout; each read waits 50 ms.
+	big := padded(m2, 96<<10)
+	err := b.slowDeliver(t, m2.envFrom, big, len(big)/32+1, timeout/20)
+	var se *smtp.SMTPError
+	if !errors.As(err, &se) || se.Code != 552 {
+		t.Fatalf("an oversize message sent slowly: got %v, want 552 after the data", err)
+	}
+	b.nothingRecorded(t)
+
+	// Under the limit, as slowly: taken and recorded.
+	small := padded(m2, 32<<10)
+	if err := b.slowDeliver(t, m2.envFrom, small, len(small)/32+1, timeout/20); err != nil {
+		t.Fatalf("a message sent slowly: %v", err)
+	}
+	if s := b.suppressions(t); s["c2@example.com"] != "hard_bounce" {
+		t.Errorf("suppressions %v after a slow hard bounce", s)
+	}
+}
+
+// 20 recipients are taken; the 21st is refused 452 4.5.3 (RFC 5321
+// §4.5.3.1.10), and the message still goes to the first 20.
+func TestInboundTwentyFirstRecipientIsRefused(t *testing.T) {
+	if testing.Short() {
+		t.Skip("database test")
+	}
+	b := setup(t)
+	msgs := b.send(t)
+	b.clock.Advance(time.Hour)
+	m1 := msgs["c1@example.com"]
+
+	r := dialRaw(t, b.inbound)
+	r.reply(t)
+	r.expect(t, "EHLO mx.example.com", 250, "")
+	r.expect(t, "MAIL FROM:<c1@example.com>", 250, "2.0.0")
+	r.expect(t, "RCPT TO:<"+m1.replyTo+">", 250, "2.0.0")
+	for i := 2; i <= 20; i++ {
+		r.expect(t, fmt.Sprintf("RCPT TO:<team%d@shop.example>", i), 250, "2.0.0")
+	}
+	r.expect(t, "RCPT TO:<team21@shop.example>", 452, "4.5.3")
+	r.expect(t, "DATA", 354, "")
+	r.expect(t, "From: c1@example.com\r\nSubject: Re: Spring\r\nMessage-ID: <r1@example.com>\r\n\r\nYes\r\n.", 250, "2.0.0")
+	r.expect(t, "QUIT", 221, "")
+	if ev := b.events(t); len(ev) != 1 || ev[0].Type != "reply" || ev[0].ContactKey != "1" {
+		t.Errorf("events %v, want c1's reply", ev)
+	}
+}
+
+// 64 connections are served at once; the 65th is not refused but waits in
+// the backlog, and is served once one of the 64 closes.
+func TestInboundSixtyFifthConnectionWaits(t *testing.T) {
+	if testing.Short() {
+		t.Skip("database test")
+	}
+	b := setup(t, func(s *inbound.Server) { s.MaxConns, s.Timeout = 0, 0 }) // the defaults
+	msgs := b.send(t)
+	b.clock.Advance(time.Hour)
+
+	held := make([]*rawConn, documentedMaxConns)
+	for i := range held {
+		held[i] = dialRaw(t, b.inbound)
+		if code, _ := held[i].reply(t); code != 220 {
+			t.Fatalf("connection %d: greeting %d", i+1, code)
+		}
+	}
+	c65, err := net.Dial("tcp", b.inbound)
+	if err != nil {
+		t.Fatalf("the 65th connection: %v", err)
+	}
+	defer c65.Close()
+	// Nothing, not even a refusal, while the 64 are open. (Half a second:
+	// a listener that greeted at once does so in well under that.)
+	c65.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	var buf [1]byte
+	if n, err := c65.Read(buf[:]); n != 0 || !isTimeout(err) {
+		t.Fatalf("the 65th connection, while 64 are open: read %q, %v; want to wait", buf[:n], err)
+	}
+	held[0].expect(t, "QUIT", 221, "")
+	held[0].closedAfter(t)
+
+	c65.SetReadDeadline(time.Time{})
+	c := smtp.NewClient(c65)
+	if err := c.Hello("mx.example.com"); err != nil {
+		t.Fatalf("the 65th connection, once one closed: %v", err)
+	}
+	m1 := msgs["c1@example.com"]
+	if err := c.SendMail("c1@example.com", []string{m1.replyTo}, strings.NewReader("From: c1@example.com\r\nSubject: Re\r\nMessage-ID: <r1@example.com>\r\n\r\nYes\r\n")); err != nil {
+		t.Fatalf("the 65th connection's message: %v", err)
+	}
+	if ev := b.events(t); len(ev) != 1 || ev[0].Type != "reply" {
+		t.Errorf("events %v, want the 65th connection's reply", ev)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// A client that stalls is cut off with 421 4.4.2 once the timeout passes
+// after its last byte, nothing of its message is recorded, and its slot goes
+// to the next client (the listener here holds one connection at a time).
+func TestInboundStalledClientIsCutOff(t *testing.T) {
+	if testing.Short() {
+		t.Skip("database test")
+	}
+	const timeout = 500 * time.Millisecond
+	b := setup(t, func(s *inbound.Server) { s.MaxConns, s.Timeout = 1, timeout })
+	msgs := b.send(t)
+	b.clock.Advance(time.Hour)
+	m2 := msgs["c2@example.com"]
+	hard := strings.ReplaceAll(dsn("d2", "c2@example.com", "failed", "5.1.1", "550 5.1.1 user unknown", m2.envFrom, m2.messageID), "\n", "\r\n")
+
+	for _, c := range []struct {
+		name  string
+		stall func(t *testing.T, r *rawConn) // leaves the client stalled
+	}{
+		{"mid-command", func(t *testing.T, r *rawConn) {
+			io.WriteString(r.c, "MAIL FROM:<c1@exa")
+		}},
+		{"idle between commands", func(t *testing.T, r *rawConn) {
+			r.expect(t, "MAIL FROM:<>", 250, "")
+			r.expect(t, "RCPT TO:<"+m2.envFrom+">", 250, "")
+		}},
+		{"mid-DATA", func(t *testing.T, r *rawConn) {
+			r.expect(t, "MAIL FROM:<>", 250, "")
+			r.expect(t, "RCPT TO:<"+m2.envFrom+">", 250, "")
+			r.expect(t, "DATA", 354, "")
+			io.WriteString(r.c, hard[:len(hard)/2])
+		}},
+		{"one byte of DATA, then nothing for longer than the timeout", func(t *testing.T, r *rawConn) {
+			r.expect(t, "MAIL FROM:<>", 250, "")
+			r.expect(t, "RCPT TO:<"+m2.envFrom+">", 250, "")
+			r.expect(t, "DATA", 354, "")
+			io.WriteString(r.c, hard[:1])
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := dialRaw(t, b.inbound)
+			r.reply(t)
+			r.expect(t, "EHLO mx.example.com", 250, "")
+			c.stall(t, r)
+			stalled := time.Now()
+			// The next client connects now and waits for the one slot.
+			next, err := net.Dial("tcp", b.inbound)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer next.Close()
+
+			got := r.closedAfter(t)
+			if waited := time.Since(stalled); waited < timeout {
+				t.Errorf("cut off after %v, before the %v timeout", waited, timeout)
+			}
+			// Mid-command, go-smtp answers the fragment it read (bufio hands
+			// over a partial line at a read error); then 421, a temporary
+			// failure, so the sender keeps its message. No 5xx for a stall.
+			if len(got) == 0 || !strings.HasPrefix(got[len(got)-1], "421 4.4.2 ") {
+				t.Errorf("a stalled client got %q, then the connection closed; want 421 4.4.2 last", got)
+			}
+			for _, l := range got {
+				if strings.HasPrefix(l, "2") || strings.HasPrefix(l, "5") && !strings.HasPrefix(l, "501 ") {
+					t.Errorf("a stalled client got %q", l)
+				}
+			}
+			next.SetReadDeadline(time.Now().Add(30 * time.Second))
+			c := smtp.NewClient(next)
+			if err := c.Hello("mx.example.com"); err != nil {
+				t.Fatalf("the next client, once the stalled one was cut off: %v", err)
+			}
+			if err := c.Quit(); err != nil {
+				t.Fatal(err)
+			}
+			b.nothingRecorded(t)
+		})
+	}
+}
