@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/campaignctl/campaignctl/runtime/inbound"
 )
@@ -367,5 +368,87 @@ func TestInboundStalledClientIsCutOff(t *testing.T) {
 			}
 			b.nothingRecorded(t)
 		})
+	}
+}
+
+// Mail to a return path that is no report (vacation responders answer the
+// envelope sender, and many quote In-Reply-To without Auto-Submitted) and
+// mail marked automatic, wherever it goes, is no reply, even when it names
+// the sent message; a person's reply with the same reference is one.
+func TestInboundAutomaticAnswersAreNotReplies(t *testing.T) {
+	if testing.Short() {
+		t.Skip("database test")
+	}
+	b := setup(t)
+	msgs := b.send(t)
+	b.clock.Advance(time.Hour)
+	m1 := msgs["c1@example.com"]
+	ref := "In-Reply-To: <" + m1.messageID + ">\nReferences: <" + m1.messageID + ">\n"
+	for _, c := range []struct{ name, from, rcpt, body string }{
+		{"no report, to the return path", "c1@example.com", m1.envFrom, "From: c1@example.com\nSubject: Re: Spring\nMessage-ID: <a1@example.com>\n" + ref + "\nI am away until Monday.\n"},
+		{"no report, to the return path, null sender", "", m1.envFrom, "From: c1@example.com\nSubject: Re: Spring\nMessage-ID: <a2@example.com>\n" + ref + "\nAway.\n"},
+		{"Precedence: bulk, to the From", "c1@example.com", "news@shop.example", "From: c1@example.com\nPrecedence: bulk\nSubject: Re: Spring\nMessage-ID: <a3@example.com>\n" + ref + "\nAway.\n"},
+		{"Precedence: auto_reply, to the Reply-To", "c1@example.com", m1.replyTo, "From: c1@example.com\nPrecedence: auto_reply\nSubject: Re: Spring\nMessage-ID: <a4@example.com>\n" + ref + "\nAway.\n"},
+		{"Auto-Submitted, to the Reply-To", "c1@example.com", m1.replyTo, "From: c1@example.com\nAuto-Submitted: auto-replied\nSubject: Re: Spring\nMessage-ID: <a5@example.com>\n" + ref + "\nAway.\n"},
+	} {
+		if err := b.deliver(t, c.from, c.rcpt, c.body); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if ev := b.events(t); len(ev) != 0 {
+			t.Fatalf("%s: recorded %v", c.name, ev)
+		}
+	}
+	if got := testutil.ToFloat64(b.m.Inbound.WithLabelValues("auto_reply")); got != 5 {
+		t.Errorf(`campaignctl_inbound_messages_total{result="auto_reply"} = %v, want 5`, got)
+	}
+	// The same reference from a person, to the From: a reply.
+	if err := b.deliver(t, "c1@example.com", "news@shop.example", "From: c1@example.com\nSubject: Re: Spring\nMessage-ID: <p1@example.com>\n"+ref+"\nYes!\n"); err != nil {
+		t.Fatal(err)
+	}
+	if ev := b.events(t); len(ev) != 1 || ev[0].Type != "reply" || ev[0].ContactKey != "1" {
+		t.Errorf("events %v, want c1's reply", ev)
+	}
+}
+
+// No contact address or name reaches the listener's log (docs/security.md:
+// log lines name messages by object, step and outbox id), whatever the mail
+// says and however it is broken.
+func TestInboundLogsCarryNoContactData(t *testing.T) {
+	if testing.Short() {
+		t.Skip("database test")
+	}
+	b := setup(t)
+	msgs := b.send(t)
+	b.clock.Advance(time.Hour)
+	m1, m2, m3, m4 := msgs["c1@example.com"], msgs["c2@example.com"], msgs["c3@example.com"], msgs["c4@example.com"]
+	for i, d := range []struct{ from, rcpt, body string }{
+		{"c1@example.com", m1.replyTo, "From: Contact 1 <c1@example.com>\nTo: " + m1.replyTo + "\nSubject: Re: Spring\nMessage-ID: <r1@example.com>\n\nYes, Contact 1\n"},
+		{"", m2.envFrom, dsn("d2", "c2@example.com", "failed", "5.1.1", "550 5.1.1 <c2@example.com>: Recipient address rejected: User unknown", m2.envFrom, m2.messageID)},
+		{"", m2.envFrom, dsn("d2", "c2@example.com", "failed", "5.1.1", "550 5.1.1 <c2@example.com>: Recipient address rejected: User unknown", m2.envFrom, m2.messageID)},
+		{"feedback@fbl.example.net", "fbl@bounces.shop.example", arf("a4", m4.envFrom, m4.messageID)},
+		{"c3@example.com", "news@shop.example", "From: c3@example.com\nAuto-Submitted: auto-replied\nSubject: Away\n\nContact 3 is away\n"},
+		{"c3@example.com", "news@shop.example", "From: Contact 3 <c3@example.com>\nSubject: hello\nMessage-ID: <u3@example.com>\n\nnot about any message\n"},
+		// Broken mail: a header line without a colon, a bad Content-Type, a
+		// report part with a broken header; and an mbox "From " line first,
+		// which net/mail reads.
+		{"c3@example.com", m3.envFrom, "From: c3@example.com\nContact 3 <c3@example.com>\n\nhi\n"},
+		{"c3@example.com", m3.envFrom, "From c3@example.com Tue Dec  1 09:00:00 2026\nFrom: c3@example.com\n\nhi\n"},
+		{"c3@example.com", m3.envFrom, "From: c3@example.com\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"B\"; c3@example.com\n\nhi\n"},
+		{"", m3.envFrom, "From: x@mx.example.com\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\n\n--B\nContent-Type: text/plain\nc3@example.com Contact 3\n\nx\n--B--\n"},
+	} {
+		if err := b.deliver(t, d.from, d.rcpt, d.body); err != nil {
+			t.Fatalf("message %d: %v", i+1, err)
+		}
+	}
+	if got := testutil.ToFloat64(b.m.Inbound.WithLabelValues("malformed")); got != 3 {
+		t.Errorf(`campaignctl_inbound_messages_total{result="malformed"} = %v, want 3`, got)
+	}
+	logs := b.log.String()
+	for i := 1; i <= 5; i++ {
+		for _, s := range []string{fmt.Sprintf("c%d@example.com", i), fmt.Sprintf("Contact %d", i)} {
+			if strings.Contains(logs, s) {
+				t.Errorf("the log has %q:\n%s", s, logs)
+			}
+		}
 	}
 }

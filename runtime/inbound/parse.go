@@ -117,6 +117,26 @@ func validStatus(s string) bool {
 // ErrMalformed wraps every reason Parse cannot read a message.
 var ErrMalformed = errors.New("malformed message")
 
+// reason says what is wrong with a message without quoting it: the errors of
+// net/mail, net/textproto, mime and mime/multipart quote the line or value
+// they could not read, which may hold a contact's address or name, and Parse's
+// errors are logged (docs/security.md: logs carry no contact data).
+func reason(err error) string {
+	var pe textproto.ProtocolError
+	var ce base64.CorruptInputError
+	switch {
+	case errors.As(err, &pe):
+		return "a malformed header line"
+	case errors.As(err, &ce):
+		return err.Error() // an offset
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return "cut short"
+	case errors.Is(err, mime.ErrInvalidMediaParameter):
+		return "an invalid media parameter"
+	}
+	return "unreadable"
+}
+
 // maxParts bounds the parts of a report read.
 const maxParts = 16
 
@@ -126,13 +146,13 @@ const maxParts = 16
 func Parse(raw []byte, nullSender bool) (*Parsed, error) {
 	msg, err := mail.ReadMessage(bytes.NewReader(raw))
 	if err != nil {
-		return nil, fmt.Errorf("%w: headers: %v", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: headers: %s", ErrMalformed, reason(err))
 	}
 	p := &Parsed{MessageID: firstMsgID(msg.Header.Get("Message-Id"))}
 	ct := msg.Header.Get("Content-Type")
 	mt, params, err := mime.ParseMediaType(ct)
 	if ct != "" && err != nil {
-		return nil, fmt.Errorf("%w: Content-Type %q: %v", ErrMalformed, ct, err)
+		return nil, fmt.Errorf("%w: Content-Type: %s", ErrMalformed, reason(err))
 	}
 	if mt == "multipart/report" {
 		return p, parseReport(p, msg.Body, params)
@@ -190,7 +210,7 @@ func parseReport(p *Parsed, body io.Reader, params map[string]string) error {
 			if sawReport {
 				break // a truncated original is common; the report was read
 			}
-			return fmt.Errorf("%w: report part %d: %v", ErrMalformed, i+1, err)
+			return fmt.Errorf("%w: report part %d: %s", ErrMalformed, i+1, reason(err))
 		}
 		pt, _, _ := mime.ParseMediaType(part.Header.Get("Content-Type"))
 		content, err := partContent(part)
@@ -198,7 +218,7 @@ func parseReport(p *Parsed, body io.Reader, params map[string]string) error {
 			if sawReport {
 				break
 			}
-			return fmt.Errorf("%w: report part %d: %v", ErrMalformed, i+1, err)
+			return fmt.Errorf("%w: report part %d: %s", ErrMalformed, i+1, reason(err))
 		}
 		switch pt {
 		case "message/delivery-status", "message/global-delivery-status":

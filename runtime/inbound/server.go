@@ -263,6 +263,12 @@ func (s *Server) handle(ctx context.Context, tokens []rcptToken, nullSender bool
 		s.count("malformed")
 		return nil
 	}
+	if p.Kind == KindReply && toReturnPath(tokens) {
+		// Only automatons answer the envelope sender (vacation responders,
+		// RFC 3834), many without Auto-Submitted and with In-Reply-To: the
+		// Message-ID must not make them a reply.
+		p.Kind = KindAutoReply
+	}
 	switch p.Kind {
 	case KindAutoReply, KindReport:
 		s.log().Info("inbound: nothing to record", "remote", remote, "kind", p.Kind, "message_id", p.MessageID)
@@ -279,6 +285,21 @@ func (s *Server) handle(ctx context.Context, tokens []rcptToken, nullSender bool
 		return nil
 	}
 	return s.record(ctx, p, msg, how, raw, remote)
+}
+
+// toReturnPath is whether a message came to a return path (bounce+) and to no
+// per-message Reply-To (reply+).
+func toReturnPath(tokens []rcptToken) bool {
+	bounce := false
+	for _, t := range tokens {
+		switch t.purpose {
+		case PurposeReply:
+			return false
+		case PurposeBounce:
+			bounce = true
+		}
+	}
+	return bounce
 }
 
 // identify finds the outbox row p is about: by a token of the address it came
