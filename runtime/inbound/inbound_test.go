@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/jmoiron/sqlx"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -370,17 +371,26 @@ func TestInboundRepliesBouncesComplaints(t *testing.T) {
 	forged := strings.Replace(m3.envFrom, "-", "-0", 1)
 	err := b.deliver(t, "", forged, dsn("d9", "c3@example.com", "failed", "5.1.1", "550 5.1.1 unknown", forged, ""))
 	var se *smtp.SMTPError
-	if !errors.As(err, &se) || se.Code != 550 {
-		t.Fatalf("forged token: got %v, want 550 at RCPT", err)
+	noMailbox := smtp.EnhancedCode{5, 1, 1}
+	if !errors.As(err, &se) || se.Code != 550 || se.EnhancedCode != noMailbox {
+		t.Fatalf("forged token: got %v, want 550 5.1.1 at RCPT", err)
 	}
 	// A token for another purpose: a bounce token used as a reply address.
 	replyForged := strings.Replace(strings.Split(m3.envFrom, "@")[0], "bounce+", "reply+", 1) + "@replies.shop.example"
-	if err := b.deliver(t, "c3@example.com", replyForged, "Subject: hi\n\nhi\n"); !errors.As(err, &se) || se.Code != 550 {
-		t.Fatalf("bounce token as a reply address: got %v, want 550", err)
+	if err := b.deliver(t, "c3@example.com", replyForged, "Subject: hi\n\nhi\n"); !errors.As(err, &se) || se.Code != 550 || se.EnhancedCode != noMailbox {
+		t.Fatalf("bounce token as a reply address: got %v, want 550 5.1.1", err)
+	}
+	// A retired token: signed under a secret no longer configured.
+	retired, err := inbound.NewTokens([]byte("retired-secret-0123456789"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.deliver(t, "", retired.LocalPart(inbound.PurposeBounce, 3)+"@bounces.shop.example", "Subject: hi\n\nhi\n"); !errors.As(err, &se) || se.Code != 550 || se.EnhancedCode != noMailbox {
+		t.Fatalf("retired token: got %v, want 550 5.1.1", err)
 	}
 	// Another domain: not an open relay.
-	if err := b.deliver(t, "x@example.com", "someone@elsewhere.example", "Subject: hi\n\nhi\n"); !errors.As(err, &se) || se.Code != 550 {
-		t.Fatalf("foreign domain: got %v, want 550", err)
+	if err := b.deliver(t, "x@example.com", "someone@elsewhere.example", "Subject: hi\n\nhi\n"); !errors.As(err, &se) || se.Code != 550 || se.EnhancedCode != (smtp.EnhancedCode{5, 7, 1}) {
+		t.Fatalf("foreign domain: got %v, want 550 5.7.1", err)
 	}
 	// Malformed reports and an automatic answer: taken, logged, nothing recorded.
 	malformed := []string{
@@ -420,7 +430,7 @@ func TestInboundRepliesBouncesComplaints(t *testing.T) {
 		{b.m.Bounces.WithLabelValues("news", "soft"), 1},
 		{b.m.Complaints.WithLabelValues("news"), 1},
 		{b.m.Inbound.WithLabelValues("duplicate"), 1},
-		{b.m.Inbound.WithLabelValues("forged"), 2},
+		{b.m.Inbound.WithLabelValues("forged"), 3},
 		{b.m.Inbound.WithLabelValues("malformed"), 4},
 		{b.m.Inbound.WithLabelValues("auto_reply"), 1},
 	} {
@@ -474,5 +484,87 @@ END $$`)
 	}
 	if s := b.suppressions(t); s["c2@example.com"] != "hard_bounce" {
 		t.Errorf("after the retry, suppressions %v; want c2 hard_bounce", s)
+	}
+	if ev := b.events(t); len(ev) != 1 || ev[0].Type != "bounce" {
+		t.Errorf("after the retry, events %v; want one bounce", ev)
+	}
+}
+
+// A Postgres restart while the listener runs, as the listener's database
+// sees one: the server ends every session (pg_terminate_backend sends the
+// 57P01 a fast shutdown sends) and refuses new ones until it is back. A
+// report arriving meanwhile is answered 451, so the sending MTA keeps it; its
+// retry once the database is back is recorded, once. (A real restart of the
+// test cluster would fail the other packages' tests running beside this one;
+// cmd/chaos restarts a private cluster with the whole daemon.)
+func TestInboundPostgresRestartAnswers451ThenRecordsTheRetry(t *testing.T) {
+	if testing.Short() {
+		t.Skip("database test")
+	}
+	b := setup(t)
+	msgs := b.send(t)
+	b.clock.Advance(time.Hour)
+	admin, err := sqlx.Open("postgres", storetest.AdminURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	var name string
+	if err := b.st.DB.Get(&name, `SELECT current_database()`); err != nil {
+		t.Fatal(err)
+	}
+	allow := func(on bool) {
+		t.Helper()
+		if _, err := admin.Exec(fmt.Sprintf(`ALTER DATABASE %q ALLOW_CONNECTIONS %t`, name, on)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	allow(false)
+	t.Cleanup(func() { admin.Exec(fmt.Sprintf(`ALTER DATABASE %q ALLOW_CONNECTIONS true`, name)) })
+	if _, err := admin.Exec(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1`, name); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		var n int
+		if err := admin.Get(&n, `SELECT count(*) FROM pg_stat_activity WHERE datname = $1`, name); err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sessions of the test database still open 30 s after they were terminated", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	m2 := msgs["c2@example.com"]
+	hard := dsn("d2", "c2@example.com", "failed", "5.1.1", "550 5.1.1 user unknown", m2.envFrom, m2.messageID)
+	for i := 0; i < 2; i++ {
+		err := b.deliver(t, "", m2.envFrom, hard)
+		var se *smtp.SMTPError
+		if !errors.As(err, &se) || se.Code != 451 || se.EnhancedCode != (smtp.EnhancedCode{4, 3, 0}) {
+			t.Fatalf("a bounce while Postgres is down (attempt %d): got %v, want 451 4.3.0", i+1, err)
+		}
+	}
+	if got := testutil.ToFloat64(b.m.Inbound.WithLabelValues("error")); got != 2 {
+		t.Errorf(`campaignctl_inbound_messages_total{result="error"} = %v, want 2`, got)
+	}
+	if !strings.Contains(b.log.String(), "could not record a message; the sender will retry") {
+		t.Errorf("the failure is not logged:\n%s", b.log.String())
+	}
+
+	allow(true)
+	if err := b.deliver(t, "", m2.envFrom, hard); err != nil {
+		t.Fatalf("the retry once Postgres is back: %v", err)
+	}
+	if err := b.deliver(t, "", m2.envFrom, hard); err != nil {
+		t.Fatalf("a second retry (the MTA did not see the 250): %v", err)
+	}
+	if ev := b.events(t); len(ev) != 1 || ev[0].Type != "bounce" || ev[0].ContactKey != "2" {
+		t.Errorf("events %v, want one bounce of contact 2", ev)
+	}
+	if s := b.suppressions(t); s["c2@example.com"] != "hard_bounce" || len(s) != 1 {
+		t.Errorf("suppressions %v, want c2 hard_bounce", s)
 	}
 }
