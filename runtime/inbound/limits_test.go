@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/textproto"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -139,6 +140,23 @@ func TestInboundOversizeMessageIsRefused(t *testing.T) {
 	}
 	b.nothingRecorded(t)
 
+	// The listener holds at most the limit in memory: the rest of an
+	// oversize message is discarded as it comes. 64 MiB from a reader that
+	// allocates nothing: had the listener kept them, the process would have
+	// allocated at least as much (it allocates about twice the limit).
+	const huge = 64 << 20
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	err = b.streamDeliver(t, m2.envFrom, io.LimitReader(filler{}, huge))
+	runtime.ReadMemStats(&after)
+	if !errors.As(err, &se) || se.Code != 552 {
+		t.Fatalf("a 64 MiB message: got %v, want 552", err)
+	}
+	if d := after.TotalAlloc - before.TotalAlloc; d >= huge {
+		t.Errorf("the process allocated %d MiB while the listener took a %d MiB message it refuses", d>>20, huge>>20)
+	}
+	b.nothingRecorded(t)
+
 	// Just under the limit (the CRLFs count): taken and recorded.
 	if err := b.deliver(t, "", m2.envFrom, padded(m2, documentedMaxBytes-64<<10)); err != nil {
 		t.Fatalf("a message just under 10 MiB: %v", err)
@@ -146,6 +164,46 @@ func TestInboundOversizeMessageIsRefused(t *testing.T) {
 	if s := b.suppressions(t); s["c2@example.com"] != "hard_bounce" {
 		t.Errorf("suppressions %v after a hard bounce just under the limit", s)
 	}
+}
+
+// filler reads as endless lines of x.
+type filler struct{}
+
+func (filler) Read(p []byte) (int, error) {
+	for i := range p {
+		if i%78 == 76 {
+			p[i] = '\r'
+		} else if i%78 == 77 {
+			p[i] = '\n'
+		} else {
+			p[i] = 'x'
+		}
+	}
+	return len(p), nil
+}
+
+// streamDeliver sends a message from the null sender whose data is r.
+func (b *bundle) streamDeliver(t *testing.T, rcpt string, r io.Reader) error {
+	t.Helper()
+	c, err := smtp.Dial(b.inbound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Mail("", nil); err != nil {
+		return err
+	}
+	if err := c.Rcpt(rcpt, nil); err != nil {
+		return err
+	}
+	w, err := c.Data()
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(w, r); err != nil {
+		return err
+	}
+	return w.Close()
 }
 
 // slowDeliver sends body in chunks of n bytes, waiting gap between them: a
