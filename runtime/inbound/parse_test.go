@@ -3,7 +3,21 @@ package inbound
 import (
 	"strings"
 	"testing"
+	"time"
 )
+
+// The timeout the listener uses by default is the documented one (1 minute
+// per read or write, docs/sending.md): the tests over TCP set a short one,
+// and cannot wait a minute. TestInboundStalledClientIsCutOff shows that the
+// timeout is applied.
+func TestDefaultTimeoutIsOneMinute(t *testing.T) {
+	if got := (&Server{}).timeout(); got != time.Minute {
+		t.Errorf("default timeout %v, want 1m", got)
+	}
+	if got := (&Server{Timeout: time.Second}).timeout(); got != time.Second {
+		t.Errorf("timeout %v with Timeout 1s", got)
+	}
+}
 
 func TestRecipientBounceUsesTheSendPathsClassification(t *testing.T) {
 	for _, c := range []struct {

@@ -117,10 +117,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		srv.MaxMessageBytes = DefaultMaxMessageBytes
 	}
 	srv.MaxRecipients = maxRecipients
-	timeout := s.Timeout
-	if timeout <= 0 {
-		timeout = DefaultTimeout
-	}
+	timeout := s.timeout()
 	srv.ReadTimeout, srv.WriteTimeout = timeout, timeout
 	srv.ErrorLog = slogLogger{s.log()}
 	n := s.MaxConns
@@ -137,6 +134,14 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	case err := <-errc:
 		return err
 	}
+}
+
+// timeout is Timeout, or the documented default for zero.
+func (s *Server) timeout() time.Duration {
+	if s.Timeout <= 0 {
+		return DefaultTimeout
+	}
+	return s.Timeout
 }
 
 func (s *Server) log() *slog.Logger {
