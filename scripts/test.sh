@@ -185,6 +185,7 @@ plain_also=(
   "runtime/mailer ^(TestAppendQuotedPrintableMatchesStdlib|TestAppendBytesMatchesPreviousEncoderRandom)$"
   "cmd/campaignctl ^(TestDaemonRunsUnderTheLeastPrivilegeRole|TestTwoDaemonsAtOnceSendEachMessageOnce|TestSeedCampaignSendsToExactlyTheMatchingLeads|TestDashboardQueriesOnRealPrometheus|TestMetricsLiveScrapePassesPromtool|TestServeMetricsOnTheirOwnListenerAndRateLimit|TestServeProbesAnswerWhileTheDatabaseIsAway|TestServeUILive|TestPreferenceCenterWithoutJavaScript|TestPreferenceCenterChromium|TestDoubleOptInThroughTheDaemon|TestScripts|TestKillNineSendsAtMostTheDefaultWindowTwice)$"
   "schemas ^(TestJSONSchema|TestManyMistakesStayCheap)$"
+  "runtime/inbound ^TestInboundOversizeMessageIsRefused$"
 )
 # Fails when a test that skips itself under -race is matched by none of the
 # patterns above: it would never run.

@@ -14,6 +14,7 @@ import (
 	"github.com/emersion/go-smtp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/campaignctl/campaignctl/internal/racetest"
 	"github.com/campaignctl/campaignctl/runtime/inbound"
 )
 
@@ -121,6 +122,10 @@ func TestInboundOversizeMessageIsRefused(t *testing.T) {
 	if testing.Short() {
 		t.Skip("database test")
 	}
+	// 85 MiB read a byte at a time by go-smtp took a minute under -race
+	// (1.5 s without), and the allocation count is the race detector's
+	// too; the listener's goroutines are raced by the other tests here.
+	racetest.Skip(t, "sequential, 85 MiB through go-smtp's reader: scripts/test.sh runs it without -race")
 	b := setup(t)
 	msgs := b.send(t)
 	b.clock.Advance(time.Hour)
