@@ -10,3 +10,9 @@ func Load(ctx context.Context, e *Engine) error {
 
 // PlanLoads is how many times e decoded a revision.
 func PlanLoads(e *Engine) int64 { return e.planLoads.Load() }
+
+// AdvanceLoaded advances what is due under the plan e loaded last, as the
+// daemon's advance loop does between two loads of its Run loop.
+func AdvanceLoaded(ctx context.Context, e *Engine) (int, error) {
+	return e.advanceAll(ctx, e.loadedNow())
+}

@@ -375,7 +375,8 @@ func (e *Engine) AdvanceDue(ctx context.Context) (int, error) {
 func (e *Engine) advanceAll(ctx context.Context, l *loaded) (int, error) {
 	total := 0
 	for {
-		n, err := e.advanceBatch(ctx, l)
+		n, cur, err := e.advanceBatch(ctx, l)
+		l = cur
 		total += n
 		if err != nil || n == 0 {
 			return total, err
@@ -383,22 +384,47 @@ func (e *Engine) advanceAll(ctx context.Context, l *loaded) (int, error) {
 	}
 }
 
-func (e *Engine) advanceBatch(ctx context.Context, l *loaded) (int, error) {
+// advanceBatch advances one batch under the latest revision and returns how
+// many enrollments it claimed and the plan it judged them by.
+func (e *Engine) advanceBatch(ctx context.Context, l *loaded) (int, *loaded, error) {
 	// Decisions are read per batch: the leader may decide a test and release
 	// its held enrollments while this replica works through a long backlog,
 	// and a released enrollment judged on stale decisions would be held again.
 	if err := e.refreshDecisions(ctx, l); err != nil {
-		return 0, err
+		return 0, l, err
 	}
 	now := e.Clock.Now()
 	adv, err := e.Store.BeginAdvance(ctx)
 	if err != nil {
-		return 0, err
+		return 0, l, err
 	}
 	defer adv.Rollback()
 	rows, err := adv.Claim(ctx, now, e.BatchSize, l.pausedRefs)
 	if err != nil || len(rows) == 0 {
-		return 0, err
+		return 0, l, err
+	}
+	claimed := len(rows)
+	// The daemon's advance loop holds the plan its Run loop loaded last, up
+	// to one --interval old. A batch is judged by the revision applied before
+	// its claim, as the send path's claims are: under an older one, a new
+	// object's enrollments were put off for an hour ("not in the plan") and
+	// an enrollment at a step a new revision appended exited completed.
+	if cur, err := e.latest(ctx, l); err != nil {
+		return 0, l, err
+	} else if cur != l {
+		if err := e.refreshDecisions(ctx, cur); err != nil {
+			return 0, l, err
+		}
+		l = cur
+		// An object the new revision pauses is left as it is: the next
+		// claim leaves it out.
+		kept := rows[:0]
+		for _, r := range rows {
+			if !l.isPaused(r.Kind, r.Object) {
+				kept = append(kept, r)
+			}
+		}
+		rows = kept
 	}
 	byObject := map[string][]store.Enrollment{}
 	var order []string
@@ -414,12 +440,12 @@ func (e *Engine) advanceBatch(ctx context.Context, l *loaded) (int, error) {
 		group := byObject[k]
 		n, err := e.advanceGroup(ctx, adv, l, group, now)
 		if err != nil {
-			return 0, err
+			return 0, l, err
 		}
 		sends += n
 	}
 	if err := adv.Commit(); err != nil {
-		return 0, fmt.Errorf("advancing enrollments: %w", err)
+		return 0, l, fmt.Errorf("advancing enrollments: %w", err)
 	}
 	if sends > 0 {
 		if err := e.Store.RefreshOutboxStats(ctx); err != nil {
@@ -428,7 +454,25 @@ func (e *Engine) advanceBatch(ctx context.Context, l *loaded) (int, error) {
 		}
 		poke(e.wakeSend)
 	}
-	return len(rows), nil
+	return claimed, l, nil
+}
+
+// latest returns the plan of the latest revision: l when it is, else the
+// newer revision, loaded. A newer revision that cannot load leaves l (the
+// Run loop reports it, once).
+func (e *Engine) latest(ctx context.Context, l *loaded) (*loaded, error) {
+	id, err := e.Store.LatestRevisionID(ctx)
+	if err != nil {
+		return l, err
+	}
+	if id <= l.revision {
+		return l, nil
+	}
+	cur, err := e.load(ctx)
+	if err != nil {
+		return l, nil
+	}
+	return cur, nil
 }
 
 // advanceGroup decides and applies one object's share of a batch; it returns
