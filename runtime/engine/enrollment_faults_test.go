@@ -8,6 +8,7 @@ import (
 
 	"github.com/campaignctl/campaignctl/compiler/plan"
 	"github.com/campaignctl/campaignctl/runtime/engine"
+	"github.com/campaignctl/campaignctl/runtime/store"
 )
 
 // The enrollment side (sequences, workflows) under the faults the send path is
@@ -90,5 +91,160 @@ func TestReplicaWithAnOlderPlanAdvancesUnderTheNewOne(t *testing.T) {
 	want := map[string]int{subjUrgent: first, subjIgnored: first, "Welcome": first, subjWeek3: first}
 	if got := perSubject(t, nb); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("day 8: messages per subject %v, want %v", got, want)
+	}
+}
+
+// rescuePlan is the nurture plan's model, sender and templates with one
+// event-triggered workflow: "first" at once, "second" a day later, "third"
+// a day after that, "fourth" a day later. Re-enrollment is allowed, at once.
+func rescuePlan(steps ...plan.Step) *plan.Plan {
+	p := nurturePlan()
+	p.Sequences = nil
+	if len(steps) == 0 {
+		steps = []plan.Step{
+			{Name: "first", Kind: plan.StepSend, Template: "restock_week1"},
+			{Name: "day1", Kind: plan.StepWait, Duration: "1d"},
+			{Name: "second", Kind: plan.StepSend, Template: "restock_week2_ignored"},
+			{Name: "day2", Kind: plan.StepWait, Duration: "1d"},
+			{Name: "third", Kind: plan.StepSend, Template: "restock_week3"},
+			{Name: "day3", Kind: plan.StepWait, Duration: "1d"},
+			{Name: "fourth", Kind: plan.StepSend, Template: "restock_week2_clicked"},
+		}
+	}
+	p.Workflows = []plan.Workflow{{Name: "rescue", Type: "abandoned_cart", Model: "lead", Class: plan.ClassMarketing, Sender: "warehouse",
+		Trigger: plan.Trigger{Event: "cart_abandoned"}, Reenroll: &plan.Reenroll{Allowed: true}, Steps: steps}}
+	p.Finalize()
+	return p
+}
+
+// abandon stores a cart_abandoned event of each lead, with an external id.
+func abandon(t *testing.T, nb *nurtureBundle, at time.Time, ids ...int) int64 {
+	t.Helper()
+	var evs []store.Event
+	for _, id := range ids {
+		evs = append(evs, store.Event{OccurredAt: at, Model: "lead", ContactKey: fmt.Sprint(id), Type: "cart_abandoned",
+			ExternalID: fmt.Sprintf("cart-%d", id), Properties: []byte(`{}`)})
+	}
+	n, err := nb.st.InsertEvents(nb.ctx, evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// A trigger event delivered twice (a client re-sending a batch: the same
+// external id at the same instant), and one read again on every pass while it
+// is newer than the trigger cursor's margin, enrolls its contact once, even
+// in a workflow that allows re-enrollment at once and whose enrollment ended
+// before the event was read again.
+func TestTriggerEventDeliveredTwiceEnrollsOnce(t *testing.T) {
+	t.Parallel()
+	nb := setupNurture(t, 10)
+	nb.apply(t, rescuePlan(plan.Step{Name: "only", Kind: plan.StepSend, Template: "restock_week1"}))
+	nb.step(t, nb.eng)
+	at := nb.clock.Now()
+	if n := abandon(t, nb, at, 1, 2, 3); n != 3 {
+		t.Fatalf("%d events stored, want 3", n)
+	}
+	for range 3 {
+		nb.step(t, nb.eng)
+	}
+	if n := abandon(t, nb, at, 1, 2, 3); n != 0 {
+		t.Fatalf("the re-sent batch stored %d events, want none", n)
+	}
+	for range 3 {
+		nb.clock.Advance(time.Minute)
+		nb.step(t, nb.eng)
+	}
+	var occ []string
+	if err := nb.st.DB.Select(&occ, `SELECT contact_key || ':' || occurrence || ':' || state FROM campaignctl.enrollments ORDER BY 1`); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(occ) != "[1:1:exited 2:1:exited 3:1:exited]" {
+		t.Fatalf("enrollments %v, want one occurrence each, ended", occ)
+	}
+	if got := perSubject(t, nb); got[subjUrgent] != 3 || len(got) != 1 {
+		t.Fatalf("messages per subject %v, want %q to each of the 3 once", got, subjUrgent)
+	}
+}
+
+// A workflow's plan changes while its enrollments run: an edited template
+// applies to the messages already enqueued and not yet sent; removing the
+// workflow exits its enrollments and cancels its queued messages on the
+// leader's first pass under the new revision, and nothing more of it is sent.
+func TestWorkflowEditedThenRemovedMidRun(t *testing.T) {
+	t.Parallel()
+	nb := setupNurture(t, 20)
+	r1 := nb.replica(t, "r1")
+	day := 24 * time.Hour
+	nb.apply(t, rescuePlan())
+	nb.step(t, nb.eng, r1)
+	abandon(t, nb, nb.clock.Now(), 1, 2, 3, 4, 6, 8)
+	nb.step(t, nb.eng, r1)
+	nb.step(t, nb.eng, r1)
+	if got := perSubject(t, nb); got[subjUrgent] != 6 {
+		t.Fatalf("day 0: %v, want %q to the 6 who abandoned a cart", got, subjUrgent)
+	}
+	pending := func(step string) (n int) {
+		t.Helper()
+		if err := nb.st.DB.Get(&n, `SELECT count(*) FROM campaignctl.outbox WHERE kind = 'workflow' AND step = $1 AND status = 'pending'`, step); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	// Day 1: "second" is enqueued, then its template is edited before it goes.
+	nb.clock.Advance(day)
+	if _, err := r1.AdvanceDue(nb.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := pending("second"); n != 6 {
+		t.Fatalf("%d messages of step second pending, want 6", n)
+	}
+	edited := rescuePlan()
+	for i := range edited.Templates {
+		if edited.Templates[i].Name == "restock_week2_ignored" {
+			edited.Templates[i].Subject = "Edited"
+		}
+	}
+	edited.Finalize()
+	nb.apply(t, edited)
+	nb.step(t, nb.eng, r1)
+	if got := perSubject(t, nb); got["Edited"] != 6 || got[subjIgnored] != 0 {
+		t.Fatalf("day 1 after the edit: %v, want the edited subject to the 6", got)
+	}
+	// Day 2: "third" is enqueued, then the workflow leaves the plan.
+	nb.clock.Advance(day)
+	if _, err := r1.AdvanceDue(nb.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := pending("third"); n != 6 {
+		t.Fatalf("%d messages of step third pending, want 6", n)
+	}
+	gone := rescuePlan()
+	gone.Workflows = nil
+	gone.Finalize()
+	nb.apply(t, gone)
+	if err := nb.eng.Reconcile(nb.ctx); err != nil {
+		t.Fatal(err)
+	}
+	var states []string
+	if err := nb.st.DB.Select(&states, `SELECT DISTINCT state || ' ' || coalesce(exit_reason, '') FROM campaignctl.enrollments`); err != nil {
+		t.Fatal(err)
+	}
+	var cancelled int
+	if err := nb.st.DB.Get(&cancelled, `SELECT count(*) FROM campaignctl.outbox WHERE kind = 'workflow' AND step = 'third' AND status = 'cancelled'`); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(states) != "[exited removed]" || cancelled != 6 {
+		t.Fatalf("after the leader's first pass under the removal: enrollments %v, %d of step third cancelled; want all exited removed, 6 cancelled", states, cancelled)
+	}
+	abandon(t, nb, nb.clock.Now(), 5)
+	for range 3 {
+		nb.clock.Advance(day)
+		nb.step(t, nb.eng, r1)
+	}
+	want := map[string]int{subjUrgent: 6, "Edited": 6}
+	if got := perSubject(t, nb); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("messages per subject %v, want %v (nothing after the removal)", got, want)
 	}
 }
