@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/campaignctl/campaignctl/compiler/plan"
 	"github.com/campaignctl/campaignctl/runtime/engine"
 	"github.com/campaignctl/campaignctl/runtime/store"
@@ -246,5 +248,131 @@ func TestWorkflowEditedThenRemovedMidRun(t *testing.T) {
 	want := map[string]int{subjUrgent: 6, "Edited": 6}
 	if got := perSubject(t, nb); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("messages per subject %v, want %v (nothing after the removal)", got, want)
+	}
+}
+
+// Three daemons (Run, --exit-when-idle) advance one sequence and one workflow
+// on one database, in small batches, with the plan paused and unpaused
+// mid-run (days 1 and 2 pass while paused): every contact gets each step's
+// message once, every enrollment takes each step once (one history line)
+// and completes, nothing moves while paused, and each daemon exits once, and
+// only once, everything is done.
+func TestThreeDaemonsAdvanceEachStepOncePausedMidRun(t *testing.T) {
+	t.Parallel()
+	nb := setupNurture(t, 60)
+	mk := func(paused bool) *plan.Plan {
+		p := threeSteps(false, [3]string{"one", "0d", "restock_week1"}, [3]string{"two", "1d", "restock_week2_ignored"}, [3]string{"three", "2d", "restock_week3"})
+		p.Sequences[0].Paused = paused
+		var steps []plan.Step
+		for i, name := range []string{"first", "second", "third"} {
+			if i > 0 {
+				steps = append(steps, plan.Step{Name: "wait_" + name, Kind: plan.StepWait, Duration: "1d"})
+			}
+			steps = append(steps, plan.Step{Name: name, Kind: plan.StepSend, Template: "wf_" + name})
+			p.Templates = append(p.Templates, plan.Template{Name: "wf_" + name, Subject: "Cart " + name, Text: "x {{ .unsubscribe_url }}", Class: plan.ClassMarketing})
+		}
+		p.Workflows = rescuePlan(steps...).Workflows
+		p.Workflows[0].Paused = paused
+		p.Finalize()
+		return p
+	}
+	nb.apply(t, mk(false))
+	// Nobody leads at first: the test holds the leadership lock, so nothing
+	// is enrolled yet and nothing is pending.
+	release := holdLeadership(t, nb.bundle)
+	opts := engine.RunOptions{Interval: 20 * time.Millisecond, ExitWhenIdle: true}
+	var dones []<-chan struct{}
+	var engines []*engine.Engine
+	for i := range 3 {
+		e := nb.eng
+		if i > 0 {
+			e = nb.replica(t, fmt.Sprintf("r%d", i))
+		}
+		e.BatchSize = 5
+		_, done := run(t, e, opts)
+		dones, engines = append(dones, done), append(engines, e)
+	}
+	running := func(when string) {
+		t.Helper()
+		for i, d := range dones {
+			select {
+			case <-d:
+				t.Fatalf("%s: daemon %d exited with work left", when, i)
+			default:
+			}
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // fifteen passes of each daemon: an absence cannot be waited for
+	running("before anyone enrolled")
+	release()
+	carts := []int{2, 3, 4, 6, 8, 9, 11, 12, 13, 14, 16, 17}
+	abandon(t, nb, nb.clock.Now(), carts...)
+	var enrolled int
+	waitFor(t, "the sequence's enrollment", 20*time.Second, func() bool {
+		return nb.st.DB.Get(&enrolled, `SELECT count(*) FROM campaignctl.enrollments WHERE kind = 'sequence'`) == nil && enrolled > 0
+	})
+	total := func(seq, wf int) int { return seq*enrolled + wf*len(carts) }
+	waitFor(t, "day 0's messages", 20*time.Second, func() bool { return nb.relay.Count() == total(1, 1) })
+	running("day 0")
+	history := func() (n int) {
+		t.Helper()
+		if err := nb.st.DB.Get(&n, `SELECT count(*) FROM campaignctl.enrollment_steps`); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	// The plan pauses both objects; once every daemon runs it, days 1 and 2
+	// pass: nothing is sent or written.
+	nb.apply(t, mk(true))
+	var paused int64
+	if err := nb.st.DB.Get(&paused, `SELECT max(id) FROM campaignctl.revisions`); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "every daemon to run the paused plan", 20*time.Second, func() bool {
+		for _, e := range engines {
+			if int64(testutil.ToFloat64(e.Metrics.AppliedRevision)) != paused {
+				return false
+			}
+		}
+		return true
+	})
+	sent, hist := nb.relay.Count(), history()
+	for range 2 {
+		nb.clock.Advance(24 * time.Hour)
+		time.Sleep(300 * time.Millisecond) // fifteen passes of each daemon: an absence cannot be waited for
+		running("paused")
+		if n, h := nb.relay.Count(), history(); n != sent || h != hist {
+			t.Fatalf("while paused: %d messages and %d history lines more", n-sent, h-hist)
+		}
+	}
+	// Unpaused on day 2: the sequence catches up (two and three at once);
+	// the workflow sends "second", and "third" a day after it (a wait after a
+	// send counts from the send).
+	nb.apply(t, mk(false))
+	waitFor(t, "the catch-up after the pause", 20*time.Second, func() bool { return nb.relay.Count() == total(3, 2) })
+	running("the workflow's last wait")
+	nb.clock.Advance(24 * time.Hour)
+	for i, d := range dones {
+		waitDone(t, d, 30*time.Second, fmt.Sprintf("daemon %d to exit once idle", i))
+	}
+	want := map[string]int{subjUrgent: enrolled, subjIgnored: enrolled, subjWeek3: enrolled,
+		"Cart first": len(carts), "Cart second": len(carts), "Cart third": len(carts)}
+	if got := perSubject(t, nb); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("messages per subject %v, want %v", got, want)
+	}
+	var twice []string
+	if err := nb.st.DB.Select(&twice, `SELECT enrollment_id || ' ' || step || ' ' || action || ' x' || count(*) FROM campaignctl.enrollment_steps
+		GROUP BY enrollment_id, step, action HAVING count(*) > 1 ORDER BY 1`); err != nil {
+		t.Fatal(err)
+	}
+	if len(twice) > 0 {
+		t.Errorf("steps taken more than once: %v", head(twice))
+	}
+	var states []string
+	if err := nb.st.DB.Select(&states, `SELECT DISTINCT kind || ' ' || state || ' ' || coalesce(exit_reason, '') FROM campaignctl.enrollments ORDER BY 1`); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(states) != "[sequence exited completed workflow exited completed]" {
+		t.Errorf("enrollments at the end: %v, want all completed", states)
 	}
 }

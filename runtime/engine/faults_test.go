@@ -610,24 +610,32 @@ func TestNonLeaderWithExitWhenIdleWaitsForTheWork(t *testing.T) {
 	rb := setupRelay(t, 20) // 10 active
 	rb.apply(t, testPlan("Hi", campaign("c", "")))
 	// Someone else leads: hold the leadership lock on another connection.
-	conn, err := rb.st.DB.Connx(rb.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	var ok bool
-	if err := conn.GetContext(rb.ctx, &ok, `SELECT pg_try_advisory_lock($1)`, 0x63616d706c); err != nil || !ok {
-		t.Fatalf("taking the leader lock: %v %v", ok, err)
-	}
+	release := holdLeadership(t, rb.bundle)
 	_, done := run(t, rb.eng, engine.RunOptions{Interval: 20 * time.Millisecond, ExitWhenIdle: true})
 	select {
 	case <-done:
 		t.Fatal("a non-leader with --exit-when-idle exited before the campaign was even materialized")
 	case <-time.After(500 * time.Millisecond):
 	}
-	conn.ExecContext(rb.ctx, `SELECT pg_advisory_unlock($1)`, 0x63616d706c)
+	release()
 	waitDone(t, done, 20*time.Second, "the daemon to finish once it could lead")
 	assertExactlyOnce(t, rb.relay, 10)
+}
+
+// holdLeadership takes the leadership lock on a connection of its own, as
+// another replica leading would, until release (or the test's end).
+func holdLeadership(t *testing.T, b *bundle) (release func()) {
+	t.Helper()
+	conn, err := b.st.DB.Connx(b.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	var ok bool
+	if err := conn.GetContext(b.ctx, &ok, `SELECT pg_try_advisory_lock($1)`, 0x63616d706c); err != nil || !ok {
+		t.Fatalf("taking the leader lock: %v %v", ok, err)
+	}
+	return func() { conn.ExecContext(b.ctx, `SELECT pg_advisory_unlock($1)`, 0x63616d706c) }
 }
 
 // Observation 10: malformed addresses never reach the relay.

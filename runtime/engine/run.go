@@ -86,13 +86,17 @@ func (e *Engine) Run(ctx context.Context, opts RunOptions) error {
 	}
 }
 
-// Idle reports whether the applied plan is fully carried out: every campaign in
-// it is in the store with the plan's hash and finished, every campaign not in
-// it is removed, and no outbox row is pending or in flight. A replica that
-// starts before the leader reconciled a new revision is therefore never idle.
+// Idle reports whether the applied plan is fully carried out: the leader
+// enrolled under it, every campaign in it is in the store with the plan's hash
+// and finished, every campaign not in it is removed, no enrollment is active
+// and no outbox row is pending or in flight. A replica that starts before the
+// leader reconciled a new revision is therefore never idle.
 func (e *Engine) Idle(ctx context.Context) (bool, error) {
 	l, err := e.load(ctx)
 	if err != nil {
+		return false, err
+	}
+	if enrolled, err := e.Store.RevisionEnrolled(ctx, l.revision); err != nil || !enrolled {
 		return false, err
 	}
 	left, err := e.Store.PendingWork(ctx)

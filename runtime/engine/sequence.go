@@ -182,6 +182,13 @@ func (e *Engine) reconcileSequences(ctx context.Context, l *loaded, now time.Tim
 		return err
 	}
 	if enrollNow {
+		if l.revision != e.lastEnrollRev {
+			// What a replica's --exit-when-idle waits for: the objects of
+			// this revision had their chance to enroll.
+			if err := e.Store.MarkRevisionEnrolled(ctx, l.revision, now); err != nil {
+				return err
+			}
+		}
 		e.lastEnroll, e.lastEnrollRev = enrollStart, l.revision
 	}
 	return nil

@@ -343,6 +343,25 @@ func (s *Store) LatestRevisionID(ctx context.Context) (int64, error) {
 	return id, nil
 }
 
+// MarkRevisionEnrolled records that the leader finished an enrollment pass
+// under revision id (the first time only).
+func (s *Store) MarkRevisionEnrolled(ctx context.Context, id int64, now time.Time) error {
+	if _, err := s.DB.ExecContext(ctx, `UPDATE campaignctl.revisions SET enrolled_at = $2 WHERE id = $1 AND enrolled_at IS NULL`, id, now); err != nil {
+		return fmt.Errorf("recording the enrollment pass of revision %d: %w", id, err)
+	}
+	return nil
+}
+
+// RevisionEnrolled reports whether the leader finished an enrollment pass
+// under revision id.
+func (s *Store) RevisionEnrolled(ctx context.Context, id int64) (bool, error) {
+	var ok bool
+	if err := s.DB.GetContext(ctx, &ok, `SELECT enrolled_at IS NOT NULL FROM campaignctl.revisions WHERE id = $1`, id); err != nil {
+		return false, fmt.Errorf("reading the enrollment pass of revision %d: %w", id, err)
+	}
+	return ok, nil
+}
+
 // Campaign is the actual state of one campaign.
 type Campaign struct {
 	Name           string        `db:"name" json:"name"`
