@@ -376,3 +376,83 @@ func TestThreeDaemonsAdvanceEachStepOncePausedMidRun(t *testing.T) {
 		t.Errorf("enrollments at the end: %v, want all completed", states)
 	}
 }
+
+// The database goes away in the middle of an advance: the second batch's
+// connection is terminated (what a Postgres restart does to every backend)
+// after its messages were enqueued and before its enrollments moved, and the
+// replica that advanced the first batch is never heard from again (a crash
+// between an advance and the send of its messages). The other replica takes
+// over: every contact gets each step once, each step is taken once, and
+// every enrollment completes.
+func TestConnectionLostMidAdvanceLosesAndDoublesNothing(t *testing.T) {
+	t.Parallel()
+	nb := setupNurture(t, 60)
+	nb.apply(t, threeSteps(false, [3]string{"one", "0d", "restock_week1"}, [3]string{"two", "1d", "restock_week2_ignored"}, [3]string{"three", "2d", "restock_week3"}))
+	crashed := nb.eng
+	crashed.BatchSize = 10
+	if err := crashed.Reconcile(nb.ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The second batch's history lines (written after its messages, before
+	// its moves, in the same transaction) wait until the test kills them.
+	nb.st.DB.MustExec(`CREATE SEQUENCE stall_history`)
+	nb.st.DB.MustExec(`CREATE FUNCTION stall_history() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF nextval('stall_history') = 2 THEN PERFORM pg_sleep(60); END IF;
+  RETURN NULL;
+END $$`)
+	nb.st.DB.MustExec(`CREATE TRIGGER stall_history BEFORE INSERT ON campaignctl.enrollment_steps FOR EACH STATEMENT EXECUTE FUNCTION stall_history()`)
+	advanced := make(chan error, 1)
+	go func() {
+		_, err := crashed.AdvanceDue(nb.ctx)
+		advanced <- err
+	}()
+	var pid int
+	waitFor(t, "the second batch to stall", 20*time.Second, func() bool {
+		return nb.st.DB.Get(&pid, `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'PgSleep'`) == nil
+	})
+	nb.st.DB.MustExec(`SELECT pg_terminate_backend($1)`, pid)
+	if err := <-advanced; err == nil {
+		t.Fatal("the advance whose connection was terminated reported no error")
+	}
+	var enqueued, moved int
+	if err := nb.st.DB.Get(&enqueued, `SELECT count(*) FROM campaignctl.outbox`); err != nil {
+		t.Fatal(err)
+	}
+	if err := nb.st.DB.Get(&moved, `SELECT count(*) FROM campaignctl.enrollments WHERE step_index > 0`); err != nil {
+		t.Fatal(err)
+	}
+	if enqueued != 10 || moved != 10 {
+		t.Fatalf("after the lost connection: %d messages enqueued, %d enrollments moved; want the first batch's 10 of each", enqueued, moved)
+	}
+	// The crashed replica is gone; another one carries on.
+	other := nb.replica(t, "r1")
+	for range 3 {
+		nb.step(t, other)
+		nb.step(t, other)
+		nb.clock.Advance(24 * time.Hour)
+	}
+	var enrolled int
+	if err := nb.st.DB.Get(&enrolled, `SELECT count(*) FROM campaignctl.enrollments`); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{subjUrgent: enrolled, subjIgnored: enrolled, subjWeek3: enrolled}
+	if got := perSubject(t, nb); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("messages per subject %v, want %v", got, want)
+	}
+	var twice []string
+	if err := nb.st.DB.Select(&twice, `SELECT enrollment_id || ' ' || step || ' ' || action || ' x' || count(*) FROM campaignctl.enrollment_steps
+		GROUP BY enrollment_id, step, action HAVING count(*) > 1 ORDER BY 1`); err != nil {
+		t.Fatal(err)
+	}
+	if len(twice) > 0 {
+		t.Errorf("steps taken more than once: %v", head(twice))
+	}
+	var states []string
+	if err := nb.st.DB.Select(&states, `SELECT DISTINCT state || ' ' || coalesce(exit_reason, '') FROM campaignctl.enrollments`); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(states) != "[exited completed]" {
+		t.Errorf("enrollments at the end: %v, want all completed", states)
+	}
+}
