@@ -456,3 +456,34 @@ END $$`)
 		t.Errorf("enrollments at the end: %v, want all completed", states)
 	}
 }
+
+// A step's offset edited mid-run reaches the enrollments already waiting for
+// it: shortened, the step goes out at the new time (at once if it passed),
+// not at the wake-up written under the old offset; lengthened, it waits.
+func TestEditedOffsetReachesEnrollmentsAlreadyWaiting(t *testing.T) {
+	t.Parallel()
+	nb := setupNurture(t, 30)
+	day := 24 * time.Hour
+	nb.apply(t, threeSteps(false, [3]string{"one", "0d", "restock_week1"}, [3]string{"two", "7d", "restock_week2_ignored"}, [3]string{"three", "14d", "restock_week3"}))
+	nb.step(t, nb.eng)
+	first := nb.relay.Count()
+	nb.clock.Advance(4 * day)
+	nb.apply(t, threeSteps(false, [3]string{"one", "0d", "restock_week1"}, [3]string{"two", "3d", "restock_week2_ignored"}, [3]string{"three", "16d", "restock_week3"}))
+	nb.step(t, nb.eng)
+	nb.step(t, nb.eng)
+	if got := perSubject(t, nb); got[subjIgnored] != first {
+		t.Fatalf("day 4, step two moved from 7d to 3d: %v; want %q to the %d at once", got, subjIgnored, first)
+	}
+	nb.clock.Advance(10 * day) // day 14: three's old time
+	nb.step(t, nb.eng)
+	if got := perSubject(t, nb); got[subjWeek3] != 0 {
+		t.Fatalf("day 14, step three moved from 14d to 16d: %v; want nothing of it yet", got)
+	}
+	nb.clock.Advance(2 * day)
+	nb.step(t, nb.eng)
+	nb.step(t, nb.eng)
+	want := map[string]int{subjUrgent: first, subjIgnored: first, subjWeek3: first}
+	if got := perSubject(t, nb); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("day 16: %v, want %v", got, want)
+	}
+}

@@ -143,6 +143,9 @@ func (e *Engine) reconcileSequences(ctx context.Context, l *loaded, now time.Tim
 				return err
 			}
 		}
+		if err := e.shortenWaits(ctx, l, now); err != nil {
+			return err
+		}
 		e.lastExitRev = l.revision
 	}
 	// Enrolling reads each segment whole (set-based, in the database): not on
@@ -194,7 +197,35 @@ func (e *Engine) reconcileSequences(ctx context.Context, l *loaded, now time.Tim
 	return nil
 }
 
-// enroll enrolls the contacts of s's segment not enrolled yet. On the pushdown
+// shortenWaits brings the wake-ups of the enrollments waiting for a step of
+// a series in line with the step's offset in l, where it is now earlier:
+// the wake-up is written when the enrollment starts waiting, so a shortened
+// offset used to reach only the contacts who came to the step afterwards
+// (the others waited out the old offset). Recurring autoresponders wait for
+// dates, not offsets, and are left out.
+func (e *Engine) shortenWaits(ctx context.Context, l *loaded, now time.Time) error {
+	for _, s := range l.sortedSeries() {
+		if s.compileErr != nil || s.recurring != nil || len(s.compiled.Steps) == 0 {
+			continue
+		}
+		names := make([]string, len(s.compiled.Steps))
+		offsets := make([]time.Duration, len(s.compiled.Steps))
+		for i, st := range s.compiled.Steps {
+			names[i], offsets[i] = st.Name, st.Offset
+		}
+		n, err := e.Store.ShortenWaits(ctx, s.Kind, s.Name, names, offsets, now)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			e.Log.Info("enrollments wake earlier: a step's offset was shortened", "kind", s.Kind, "object", s.Name, "enrollments", n)
+			poke(e.wakeAdvance)
+		}
+	}
+	return nil
+}
+
+// enroll enrolls the contacts of s's segment not enrolled yet.// enroll enrolls the contacts of s's segment not enrolled yet. On the pushdown
 // path this is one INSERT … SELECT with an anti join; otherwise the evaluator
 // streams the segment in batches.
 func (e *Engine) enroll(ctx context.Context, l *loaded, s *series, now time.Time) error {

@@ -300,7 +300,24 @@ func (s *Store) ExitRemoved(ctx context.Context, kind string, keep []string, now
 	return nil
 }
 
-// ABDecision is a decided A/B test.
+// ShortenWaits moves the wake-up of (kind, object)'s active enrollments
+// waiting for one of steps to their enrollment plus that step's offset, where
+// that is earlier than the wake-up written: a step whose offset a new revision
+// shortened reaches the contacts already waiting for it. It returns how many
+// moved.
+func (s *Store) ShortenWaits(ctx context.Context, kind, object string, steps []string, offsets []time.Duration, now time.Time) (int64, error) {
+	us := make([]int64, len(offsets))
+	for i, o := range offsets {
+		us[i] = o.Microseconds()
+	}
+	res, err := s.DB.ExecContext(ctx, q("shorten-waits"), kind, object, pq.Array(steps), pq.Array(us), now)
+	if err != nil {
+		return 0, fmt.Errorf("%s %s: moving the wake-ups of shortened steps: %w", kind, object, err)
+	}
+	return res.RowsAffected()
+}
+
+// ABDecision is a decided A/B test.// ABDecision is a decided A/B test.
 type ABDecision struct {
 	Kind        string    `db:"kind" json:"kind"`
 	Object      string    `db:"object" json:"object"`

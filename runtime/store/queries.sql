@@ -473,6 +473,20 @@ SET step_index = m.next, next_step = m.next_step, wake_at = m.wake, hold = nulli
 FROM unnest($2::bigint[], $3::int[], $4::timestamptz[], $5::text[], $6::text[], $7::text[]) AS m(id, next, wake, hold, exit, next_step)
 WHERE en.id = m.id;
 
+-- name: shorten-waits
+-- A new revision's step offsets for one sequence or autoresponder ($1 kind,
+-- $2 object; $3 step names, $4 their offsets in microseconds): an active
+-- enrollment waiting by time for one of these steps wakes at enrolled_at +
+-- its offset where that is earlier than the wake-up the old offset wrote, so
+-- a shortened offset reaches contacts already waiting (a lengthened one needs
+-- nothing: the advance at the old wake-up waits again). Once per revision,
+-- over the object's enrollments.
+UPDATE campaignctl.enrollments en
+SET wake_at = en.enrolled_at + o.us * interval '1 microsecond', updated_at = $5
+FROM unnest($3::text[], $4::bigint[]) AS o(step, us)
+WHERE en.kind = $1 AND en.object = $2 AND en.state = 'active' AND en.hold IS NULL
+  AND en.next_step = o.step AND en.wake_at > en.enrolled_at + o.us * interval '1 microsecond';
+
 -- name: exit-removed-objects
 -- An object no longer in the plan: its enrollments exit ('removed') and the
 -- messages not yet handed to the relay are cancelled. $2 is the list of the
