@@ -107,8 +107,9 @@ type FieldChange struct {
 // Warning is a risky consequence of a change that a reviewer should confirm.
 type Warning struct {
 	// Code is stable, for tools: mail_class_changed, sending_object_removed,
-	// sending_object_renamed, sent_step_edited, sent_template_edited, and
-	// whatever an ImpactFunc adds (e.g. audience_growth).
+	// sending_object_renamed, sent_step_edited, sent_template_edited,
+	// workflow_wait_edited, and whatever an ImpactFunc adds (e.g.
+	// audience_growth).
 	Code    string `json:"code"`
 	Kind    string `json:"kind"`
 	Name    string `json:"name"`

@@ -25,6 +25,7 @@ const (
 	WarnSendingObjectRenamed = "sending_object_renamed"
 	WarnSentStepEdited       = "sent_step_edited"
 	WarnSentTemplateEdited   = "sent_template_edited"
+	WarnWorkflowWaitEdited   = "workflow_wait_edited"
 )
 
 // warnings derives, from the changes alone, the risky consequences a reviewer
@@ -64,6 +65,12 @@ func warnings(d *Diff) []Warning {
 					out = append(out, Warning{
 						Code: WarnMailClassChanged, Kind: c.Kind, Name: c.Name,
 						Message: classMessage(c, f),
+					})
+				}
+				if c.Kind == "workflow" && f.Action == Change && strings.HasPrefix(f.Path, "steps[") && lastSegment(f.Path) == "duration" {
+					out = append(out, Warning{
+						Code: WarnWorkflowWaitEdited, Kind: c.Kind, Name: c.Name,
+						Message: waitMessage(c, f),
 					})
 				}
 				if sendingKinds[c.Kind] && f.Action == Change && lastSegment(f.Path) == "template" &&
@@ -119,6 +126,17 @@ func stepMessage(c ObjectChange, f FieldChange) string {
 	}
 	return fmt.Sprintf("%s now sends template %v instead of %v: already-sent messages will not be re-sent",
 		where, quoteValue(f.New), quoteValue(f.Old))
+}
+
+// waitMessage says what an edited wait does to the contacts already in it:
+// the runner keeps when a wait ends, not when it began.
+func waitMessage(c ObjectChange, f FieldChange) string {
+	where := fmt.Sprintf("%s %q", c.Kind, c.Name)
+	if at := locate(f.Path); at != "" {
+		where += " " + at
+	}
+	return fmt.Sprintf("%s now waits %v instead of %v: contacts already waiting there go on when the old wait ends; contacts who reach the step from now on wait the new one",
+		where, fmt.Sprint(f.New), fmt.Sprint(f.Old))
 }
 
 // templateUse is one place a plan sends a template from.

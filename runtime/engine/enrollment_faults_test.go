@@ -487,3 +487,44 @@ func TestEditedOffsetReachesEnrollmentsAlreadyWaiting(t *testing.T) {
 		t.Fatalf("day 16: %v, want %v", got, want)
 	}
 }
+
+// A workflow's wait edited mid-run does not reach the enrollments already in
+// it: they wake when the old duration said, shortened or lengthened (the
+// wait's start is not kept, only its end); those who reach the wait after
+// the change wait the new duration. docs/engine.md says so, and so does the
+// diff's warning.
+func TestEditedWorkflowWaitKeepsTheWrittenWakeUp(t *testing.T) {
+	t.Parallel()
+	nb := setupNurture(t, 10)
+	day := 24 * time.Hour
+	mk := func(wait string) *plan.Plan {
+		return rescuePlan(
+			plan.Step{Name: "first", Kind: plan.StepSend, Template: "restock_week1"},
+			plan.Step{Name: "pause", Kind: plan.StepWait, Duration: wait},
+			plan.Step{Name: "second", Kind: plan.StepSend, Template: "restock_week3"})
+	}
+	nb.apply(t, mk("4d"))
+	nb.step(t, nb.eng)
+	abandon(t, nb, nb.clock.Now(), 1, 2)
+	nb.step(t, nb.eng)
+	nb.step(t, nb.eng)
+	nb.clock.Advance(day)
+	nb.apply(t, mk("1d")) // day 1: shortened to one day
+	abandon(t, nb, nb.clock.Now(), 3)
+	for range 2 {
+		nb.clock.Advance(day)
+		nb.step(t, nb.eng)
+		nb.step(t, nb.eng)
+	}
+	// Day 3: the contact who came after the change waited one day; the two
+	// before it still wait until day 4.
+	if got := perSubject(t, nb); got[subjWeek3] != 1 {
+		t.Fatalf("day 3: %v; want %q to the one contact enrolled after the change only", got, subjWeek3)
+	}
+	nb.clock.Advance(day)
+	nb.step(t, nb.eng)
+	nb.step(t, nb.eng)
+	if got := perSubject(t, nb); got[subjWeek3] != 3 || got[subjUrgent] != 3 {
+		t.Fatalf("day 4: %v; want both steps to all 3", got)
+	}
+}
