@@ -528,3 +528,58 @@ func TestEditedWorkflowWaitKeepsTheWrittenWakeUp(t *testing.T) {
 		t.Fatalf("day 4: %v; want both steps to all 3", got)
 	}
 }
+
+// A workflow step removed mid-run: its messages not yet handed to the relay
+// are cancelled, and an enrollment waiting for it resumes at the step that
+// took its place (here the next wait, counted from the end of the previous
+// one); nobody gets the removed step, everybody the later ones, once.
+func TestWorkflowStepRemovedMidRun(t *testing.T) {
+	t.Parallel()
+	nb := setupNurture(t, 10)
+	day := 24 * time.Hour
+	nb.apply(t, rescuePlan())
+	nb.step(t, nb.eng)
+	abandon(t, nb, nb.clock.Now(), 1, 2)
+	nb.step(t, nb.eng)
+	nb.clock.Advance(day / 2)
+	abandon(t, nb, nb.clock.Now(), 3)
+	nb.step(t, nb.eng)
+	// Day 1: "second" is enqueued for 1 and 2, then removed from the plan;
+	// 3 still waits for it.
+	nb.clock.Advance(day / 2)
+	if _, err := nb.eng.AdvanceDue(nb.ctx); err != nil {
+		t.Fatal(err)
+	}
+	without := rescuePlan()
+	w := &without.Workflows[0]
+	for i, st := range w.Steps {
+		if st.Name == "second" {
+			w.Steps = append(w.Steps[:i:i], w.Steps[i+1:]...)
+			break
+		}
+	}
+	without.Finalize()
+	nb.apply(t, without)
+	for range 8 {
+		nb.step(t, nb.eng)
+		nb.clock.Advance(day / 2)
+	}
+	want := map[string]int{subjUrgent: 3, subjWeek3: 3, subjClicked: 3}
+	if got := perSubject(t, nb); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("messages per subject %v, want %v (never the removed step)", got, want)
+	}
+	var cancelled []string
+	if err := nb.st.DB.Select(&cancelled, `SELECT contact_key || ' ' || last_error FROM campaignctl.outbox WHERE status = 'cancelled' ORDER BY 1`); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(cancelled) != "[1 step second no longer sends in workflow rescue 2 step second no longer sends in workflow rescue]" {
+		t.Errorf("cancelled: %v, want the removed step's two queued messages", cancelled)
+	}
+	var third []string
+	if err := nb.st.DB.Select(&third, `SELECT contact_key || ' ' || to_char(created_at AT TIME ZONE 'UTC', 'DD HH24') FROM campaignctl.outbox WHERE step = 'third' ORDER BY 1`); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(third) != "[1 03 09 2 03 09 3 03 21]" {
+		t.Errorf("third enqueued %v; want 1 and 2 on day 2 (a day after their first wait ended), 3 on day 2.5", third)
+	}
+}
