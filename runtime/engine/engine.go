@@ -139,6 +139,10 @@ type Engine struct {
 	// lastExitRev is the revision whose removed objects' enrollments were
 	// last exited.
 	lastExitRev int64
+	// waitsSeen is, by series, the step offsets shortenWaits last brought
+	// the enrollments in line with: a revision that leaves them as they are
+	// costs no UPDATE.
+	waitsSeen map[string]string
 }
 
 func (e *Engine) wakeChans() {
@@ -371,6 +375,9 @@ func (e *Engine) Reconcile(ctx context.Context) (err error) {
 		e.Metrics.Leader.Set(boolGauge(leader))
 	}
 	if !leader {
+		// Another leader may change the waits meanwhile: when this one
+		// leads again, it brings every series in line once more.
+		e.waitsSeen = nil
 		return nil
 	}
 	defer release()

@@ -201,8 +201,9 @@ func (e *Engine) reconcileSequences(ctx context.Context, l *loaded, now time.Tim
 // a series in line with the step's offset in l, where it is now earlier:
 // the wake-up is written when the enrollment starts waiting, so a shortened
 // offset used to reach only the contacts who came to the step afterwards
-// (the others waited out the old offset). Recurring autoresponders wait for
-// dates, not offsets, and are left out.
+// (the others waited out the old offset). A series whose offsets this leader
+// already did so for is skipped. Recurring autoresponders wait for dates,
+// not offsets, and are left out.
 func (e *Engine) shortenWaits(ctx context.Context, l *loaded, now time.Time) error {
 	for _, s := range l.sortedSeries() {
 		if s.compileErr != nil || s.recurring != nil || len(s.compiled.Steps) == 0 {
@@ -213,10 +214,18 @@ func (e *Engine) shortenWaits(ctx context.Context, l *loaded, now time.Time) err
 		for i, st := range s.compiled.Steps {
 			names[i], offsets[i] = st.Name, st.Offset
 		}
+		key, seen := seriesKey(s.Kind, s.Name), fmt.Sprint(names, offsets)
+		if e.waitsSeen[key] == seen {
+			continue
+		}
 		n, err := e.Store.ShortenWaits(ctx, s.Kind, s.Name, names, offsets, now)
 		if err != nil {
 			return err
 		}
+		if e.waitsSeen == nil {
+			e.waitsSeen = map[string]string{}
+		}
+		e.waitsSeen[key] = seen
 		if n > 0 {
 			e.Log.Info("enrollments wake earlier: a step's offset was shortened", "kind", s.Kind, "object", s.Name, "enrollments", n)
 			poke(e.wakeAdvance)
