@@ -9,6 +9,7 @@ import (
 	"os/user"
 	"time"
 
+	"github.com/campaignctl/campaignctl/compiler/diff"
 	"github.com/campaignctl/campaignctl/compiler/plan"
 	"github.com/campaignctl/campaignctl/runtime/engine"
 	"github.com/campaignctl/campaignctl/runtime/store"
@@ -58,6 +59,19 @@ The plan's hash is checked: a plan edited after 'campaignctl plan' is refused.`,
 		fmt.Fprintf(stdout, "plan %s is already applied (revision %d): nothing to do\n", short(p.Hash), latest.ID)
 		return 0
 	}
+	// What the change does to what runs now, against the revision applied
+	// before: `diff`'s warnings (a removed object's enrollments leave, an
+	// edited workflow wait does not reach the contacts already in it, …).
+	var changeWarnings []string
+	if err == nil {
+		if prev, perr := plan.Decode([]byte(latest.Plan)); perr != nil {
+			changeWarnings = append(changeWarnings, fmt.Sprintf("cannot compare with revision %d: %v", latest.ID, perr))
+		} else {
+			for _, w := range diff.Plans(prev, p).Warnings {
+				changeWarnings = append(changeWarnings, w.Message)
+			}
+		}
+	}
 	by := ""
 	if u, err := user.Current(); err == nil {
 		by = u.Username
@@ -90,6 +104,9 @@ The plan's hash is checked: a plan edited after 'campaignctl plan' is refused.`,
 		case a.Recurrence != nil:
 			fmt.Fprintf(stdout, "  will run autoresponder %s (recurring: every %d %s, template %s, segment %s)\n", a.Name, max(a.Recurrence.Every, 1), a.Recurrence.Unit, a.Template, a.Segment)
 		}
+	}
+	for _, line := range changeWarnings {
+		fmt.Fprintf(stderr, "campaignctl apply: warning: %s\n", line)
 	}
 	// Say what validates but will not run, rather than accept it silently.
 	for _, line := range engine.NotRun(p) {
