@@ -234,7 +234,7 @@ func (e *Engine) shortenWaits(ctx context.Context, l *loaded, now time.Time) err
 	return nil
 }
 
-// enroll enrolls the contacts of s's segment not enrolled yet.// enroll enrolls the contacts of s's segment not enrolled yet. On the pushdown
+// enroll enrolls the contacts of s's segment not enrolled yet. On the pushdown
 // path this is one INSERT … SELECT with an anti join; otherwise the evaluator
 // streams the segment in batches.
 func (e *Engine) enroll(ctx context.Context, l *loaded, s *series, now time.Time) error {

@@ -317,7 +317,7 @@ func (s *Store) ShortenWaits(ctx context.Context, kind, object string, steps []s
 	return res.RowsAffected()
 }
 
-// ABDecision is a decided A/B test.// ABDecision is a decided A/B test.
+// ABDecision is a decided A/B test.
 type ABDecision struct {
 	Kind        string    `db:"kind" json:"kind"`
 	Object      string    `db:"object" json:"object"`
