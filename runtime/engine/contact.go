@@ -25,8 +25,9 @@ type batchContacts struct {
 	// props holds, for the models whose fields workflows write
 	// (set_property, clear_property, assign_owner), what they wrote for the
 	// batch's contacts: model → contact key → field → value (nil: cleared).
-	// Templates see it over the CRM's row (forTemplate); consent,
-	// do_not_email and the time zone read the CRM's row as it is.
+	// Templates see it over the CRM's row (forTemplate); consent and the
+	// time zone read the CRM's row as it is. (Segments, do_not_email
+	// included, read the same writes in SQL: runtime/segment.)
 	props map[string]map[string]map[string]*string
 	// recent holds, per normalized address, when it was sent marketing mail
 	// within the widest frequency cap window of the batch's objects (nil: no
@@ -144,25 +145,7 @@ func loadBatchContacts(ctx context.Context, st *store.Store, p *plan.Plan, writt
 // prefix) that p's workflows write with set_property, clear_property or
 // assign_owner.
 func fieldsWorkflowsWrite(p *plan.Plan) map[string]map[string]bool {
-	var out map[string]map[string]bool
-	for _, w := range p.Workflows {
-		for _, st := range w.Steps {
-			switch st.Kind {
-			case plan.StepSetProperty, plan.StepClearProperty, plan.StepAssignOwner:
-				if st.Field == "" {
-					continue
-				}
-				if out == nil {
-					out = map[string]map[string]bool{}
-				}
-				if out[w.Model] == nil {
-					out[w.Model] = map[string]bool{}
-				}
-				out[w.Model][strings.TrimPrefix(st.Field, w.Model+".")] = true
-			}
-		}
-	}
-	return out
+	return p.FieldsWorkflowsWrite()
 }
 
 // forTemplate returns fields, the CRM's row of contact key of model m, with

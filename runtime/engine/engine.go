@@ -230,7 +230,8 @@ type loaded struct {
 	// doubleOptIns are the double opt-in subscription types by name.
 	doubleOptIns map[string]doubleOptIn
 	// written are, by model, the fields the plan's workflows write
-	// (fieldsWorkflowsWrite): templates see those over the CRM's row.
+	// (fieldsWorkflowsWrite): templates see those over the CRM's row, and
+	// so do segments (segment.New reads the same set from the plan).
 	written map[string]map[string]bool
 }
 

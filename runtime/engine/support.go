@@ -87,11 +87,10 @@ func NotRun(p *plan.Plan) []string {
 // propertiesNotRun says, once per model, which fields workflows write
 // (set_property, clear_property, assign_owner): the values go to
 // campaignctl's contact_properties table, which workflow conditions (trigger
-// filters, goals, branches), notify_owner's owner lookup and templates read
-// over the CRM's row. Segment filters, consent conditions, do_not_email and
-// the time zone read the CRM's table, which campaignctl never writes, so a
-// workflow that marks a lead qualified does not take it out of a segment
-// that tests the stage.
+// filters, goals, branches), notify_owner's owner lookup, templates and
+// segment filters (do_not_email included) read over the CRM's row. Consent
+// conditions and the time zone read the CRM's table, which campaignctl never
+// writes, so set_property on a consent field does not grant consent.
 func propertiesNotRun(p *plan.Plan) []string {
 	written := fieldsWorkflowsWrite(p)
 	models := make([]string, 0, len(written))
@@ -106,7 +105,7 @@ func propertiesNotRun(p *plan.Plan) []string {
 			fields = append(fields, m+"."+f)
 		}
 		slices.Sort(fields)
-		out = append(out, fmt.Sprintf("model %s: workflows write %s; workflow conditions, notify_owner and templates see those values, but segment filters, consent conditions, do_not_email and the time zone read the CRM's table %s, which campaignctl does not write",
+		out = append(out, fmt.Sprintf("model %s: workflows write %s; workflow conditions, notify_owner, templates and segment filters (do_not_email included) see those values, but consent conditions and the time zone read the CRM's table %s, which campaignctl does not write",
 			m, strings.Join(fields, ", "), tableOf(p, m)))
 	}
 	return out

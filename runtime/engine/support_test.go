@@ -78,8 +78,8 @@ func TestNotRunNamesFieldsWorkflowsWrite(t *testing.T) {
 		},
 	}
 	want := []string{
-		"model customer: workflows write customer.owner; workflow conditions, notify_owner and templates see those values, but segment filters, consent conditions, do_not_email and the time zone read the CRM's table crm_customer, which campaignctl does not write",
-		"model lead: workflows write lead.owner, lead.stage; workflow conditions, notify_owner and templates see those values, but segment filters, consent conditions, do_not_email and the time zone read the CRM's table crm_lead, which campaignctl does not write",
+		"model customer: workflows write customer.owner; workflow conditions, notify_owner, templates and segment filters (do_not_email included) see those values, but consent conditions and the time zone read the CRM's table crm_customer, which campaignctl does not write",
+		"model lead: workflows write lead.owner, lead.stage; workflow conditions, notify_owner, templates and segment filters (do_not_email included) see those values, but consent conditions and the time zone read the CRM's table crm_lead, which campaignctl does not write",
 	}
 	if got := NotRun(p); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("NotRun:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -40,6 +40,19 @@
 // the event part with the same conditions; the tests hold both paths to answers
 // computed in Go from the fixture events.
 //
+// # Fields workflows write
+//
+// A field that a workflow of the plan writes (plan.FieldsWorkflowsWrite:
+// set_property, clear_property, assign_owner) is read as the workflows left it,
+// as templates and workflow conditions read it: the runner's
+// contact_properties row of the contact, when there is one, wins over the
+// CRM's column (its text converted to the field's type; NULL, i.e. the zero
+// value with has() false, when cleared). Every query reading such a field
+// LEFT JOINs the table on its primary key, one join per written field read
+// (sqlgen's Overlay and OverlayJoins); the pushdown compares the overlaid
+// expression and the in-process scan selects it, so both paths see one value.
+// A filter that reads no written field is the SQL it always was.
+//
 // # Effective filter
 //
 // A segment's effective filter is its filter, and the model's default filter unless

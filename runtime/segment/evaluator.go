@@ -99,13 +99,14 @@ func defaultFilter(m *plan.Model) string { return strings.TrimSpace(m.DefaultFil
 // New compiles every segment of p: its CEL program and, where possible, its SQL.
 func New(p *plan.Plan) (*Evaluator, error) {
 	models := map[string]*modelInfo{}
+	written := p.FieldsWorkflowsWrite()
 	names := map[string][]string{}
 	for _, s := range p.Segments {
 		names[s.Model] = append(names[s.Model], s.Name)
 	}
 	for i := range p.Models {
 		m := &p.Models[i]
-		mi, err := newModelInfo(m, names[m.Name])
+		mi, err := newModelInfo(m, names[m.Name], written[m.Name])
 		if err != nil {
 			return nil, err
 		}
@@ -134,7 +135,9 @@ func New(p *plan.Plan) (*Evaluator, error) {
 	return ev, nil
 }
 
-func newModelInfo(m *plan.Model, segments []string) (*modelInfo, error) {
+// newModelInfo prepares the segments of m; written names the fields of m that
+// workflows write, which filters read with those writes laid over the CRM.
+func newModelInfo(m *plan.Model, segments []string, written map[string]bool) (*modelInfo, error) {
 	env, err := celmodel.Env(m, segments)
 	if err != nil {
 		return nil, fmt.Errorf("model %q: %w", m.Name, err)
@@ -148,6 +151,9 @@ func newModelInfo(m *plan.Model, segments []string) (*modelInfo, error) {
 	}
 	tr, err := sqlgen.NewTranslator(env, m)
 	if err != nil {
+		return nil, err
+	}
+	if err := tr.Overlay(written); err != nil {
 		return nil, err
 	}
 	fields := map[string]int{}
@@ -465,7 +471,7 @@ func (e *Evaluator) Count(ctx context.Context, db *sqlx.DB, segment string, now 
 	r := e.route(c, now)
 	if r.path == Pushdown {
 		var n int64
-		q := "SELECT count(*) FROM " + c.mi.table + " WHERE " + r.where
+		q := "SELECT count(*) FROM " + c.from(nil) + " WHERE " + r.where
 		err := db.QueryRowContext(ctx, q, r.args...).Scan(&n)
 		if err == nil {
 			return n, r.path, nil
@@ -557,14 +563,27 @@ func (e *Evaluator) Sample(ctx context.Context, db *sqlx.DB, segment string, now
 	return out, InProcess, c.hint(err)
 }
 
-// hint adds what to do to an error a user can fix: engagement predicates on a
-// database where the runner's tables were never created.
+// hint adds what to do to an error a user can fix: engagement predicates, or
+// fields workflows write, on a database where the runner's tables were never
+// created.
 func (c *compiled) hint(err error) error {
 	var pqErr *pq.Error
-	if err == nil || len(c.events) == 0 || !errors.As(err, &pqErr) || pqErr.Code != "42P01" {
+	if err == nil || !errors.As(err, &pqErr) || pqErr.Code != "42P01" {
 		return err
 	}
-	return fmt.Errorf("%w\n(the engagement predicates of this segment read the runner's events table; create it with `campaignctl migrate --db URL`)", err)
+	var written []string
+	for _, i := range c.reads {
+		if f := c.mi.m.Fields[i].Name; c.mi.tr.Written(f) {
+			written = append(written, c.mi.m.Name+"."+f)
+		}
+	}
+	switch {
+	case len(c.events) > 0:
+		return fmt.Errorf("%w\n(the engagement predicates of this segment read the runner's events table; create it with `campaignctl migrate --db URL`)", err)
+	case len(written) > 0:
+		return fmt.Errorf("%w\n(this segment reads %s, which workflows write: their values are in the runner's contact_properties table; create it with `campaignctl migrate --db URL`)", err, strings.Join(written, ", "))
+	}
+	return err
 }
 
 func (c *compiled) sampleFields(fields []string) ([]int, error) {

@@ -11,8 +11,11 @@ import (
 )
 
 // Source is how Postgres finds a segment's contacts when it evaluates the
-// whole filter: the quoted table, key and email columns and the WHERE clause
-// with its arguments (placeholders from $1). Callers build set-based
+// whole filter: the FROM item (the quoted table, followed by a LEFT JOIN per
+// field workflows write that the filter reads, whose relations have only
+// campaignctl_-prefixed columns, so the model's columns stay unqualified),
+// the quoted key and email columns and the WHERE clause with its arguments
+// (placeholders from $1). Callers build set-based
 // statements on it (an INSERT … SELECT with an anti join), so an audience
 // never has to leave the database.
 type Source struct {
@@ -32,7 +35,7 @@ func (e *Evaluator) PushdownSource(segment string, now time.Time) (Source, bool,
 	if r.path != Pushdown {
 		return Source{}, false, nil
 	}
-	return Source{Table: c.mi.table, Key: c.mi.key, Email: c.mi.email, Where: r.where, Args: r.args}, true, nil
+	return Source{Table: c.from(nil), Key: c.mi.key, Email: c.mi.email, Where: r.where, Args: r.args}, true, nil
 }
 
 // MatchKeys returns which of keys (the model's key as text) are in segment at
@@ -57,7 +60,7 @@ func (e *Evaluator) MatchKeys(ctx context.Context, db *sqlx.DB, segment string, 
 	r := e.route(c, now)
 	keyIn := func(n int) string { return c.mi.key + "::text = ANY($" + strconv.Itoa(n) + "::text[])" }
 	if r.path == Pushdown {
-		q := "SELECT " + c.mi.key + "::text FROM " + c.mi.table + " WHERE (" + r.where + ") AND " + keyIn(len(r.args)+1)
+		q := "SELECT " + c.mi.key + "::text FROM " + c.from(nil) + " WHERE (" + r.where + ") AND " + keyIn(len(r.args)+1)
 		rows, err := db.QueryContext(ctx, q, append(append([]any(nil), r.args...), keyList)...)
 		if err == nil {
 			defer rows.Close()

@@ -55,12 +55,38 @@ func (s *scanRow) sample(c *compiled, want []int) map[string]any {
 	return m
 }
 
-// columnsSQL lists the quoted columns of fields, in order.
+// from is the FROM item of a query over c reading fields besides the filter's
+// own: the model's table, with a LEFT JOIN per field workflows write among
+// them (sqlgen's Translator.OverlayJoins). A filter reading no such field
+// reads the table alone, exactly as before workflows wrote anything.
+func (c *compiled) from(fields []int) string {
+	var names []string
+	for _, i := range c.scanFields(fields) {
+		if f := c.mi.m.Fields[i].Name; c.mi.tr.Written(f) {
+			names = append(names, f)
+		}
+	}
+	if len(names) == 0 {
+		return c.mi.table
+	}
+	return c.mi.table + c.mi.tr.OverlayJoins(names)
+}
+
+// columnsSQL lists the quoted columns of fields, in order; a field workflows
+// write is read through the translator's overlay expression (named after its
+// column; from joins what it reads), so the in-process path and samples see
+// what the pushdown sees.
 func (c *compiled) columnsSQL(fields []int) string {
 	var b strings.Builder
 	for _, i := range fields {
+		f := c.mi.m.Fields[i]
+		col := pq.QuoteIdentifier(sqlgen.ColumnName(f))
 		b.WriteString(", ")
-		b.WriteString(pq.QuoteIdentifier(sqlgen.ColumnName(c.mi.m.Fields[i])))
+		if expr, ok := c.mi.tr.ColumnSQL(f.Name); ok && c.mi.tr.Written(f.Name) {
+			b.WriteString(expr + " AS " + col)
+			continue
+		}
+		b.WriteString(col)
 	}
 	return b.String()
 }
@@ -73,7 +99,7 @@ func (c *compiled) selectSQL(where string, fields []int, afterKey, limit bool, a
 	if fields != nil {
 		cols = c.mi.key + c.columnsSQL(fields)
 	}
-	q := "SELECT " + cols + " FROM " + c.mi.table + " WHERE "
+	q := "SELECT " + cols + " FROM " + c.from(fields) + " WHERE "
 	if afterKey {
 		argc++
 		q += "(" + where + ") AND " + c.mi.key + " > $" + strconv.Itoa(argc)
@@ -102,7 +128,7 @@ func (c *compiled) scanQuery(fields []int, ordered bool, r route, now time.Time)
 		joins.WriteString(join)
 		args = append(args, a...)
 	}
-	b.WriteString(" FROM " + c.mi.table + joins.String())
+	b.WriteString(" FROM " + c.from(fields) + joins.String())
 	if r.where != "" {
 		b.WriteString(" WHERE " + r.where)
 	}

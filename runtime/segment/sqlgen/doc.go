@@ -13,7 +13,9 @@
 // quoted with pq.QuoteIdentifier. Every value that comes from a filter — string,
 // number, timestamp, list element, regex — travels as a bind parameter ($n). The only
 // literals in the SQL text are fixed ones written in this package (zero values, range
-// bounds, TRUE/FALSE).
+// bounds, TRUE/FALSE, the forms a written property's text is checked against) and
+// the model's and a field's names, from the plan, that select a field's writes in
+// the properties table (quoted with pq.QuoteLiteral; see Overlay).
 //
 // # How exactness is kept
 //

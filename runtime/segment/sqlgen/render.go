@@ -143,8 +143,11 @@ type writer struct {
 	notNull map[string]bool
 }
 
-// nullable reports whether col may hold NULL.
-func (w *writer) nullable(col *column) bool { return col.name == "" || !w.notNull[col.name] }
+// nullable reports whether col may hold NULL. A field workflows write may be
+// cleared whatever the CRM's catalog declares.
+func (w *writer) nullable(col *column) bool {
+	return col.name == "" || col.written || !w.notNull[col.name]
+}
 
 func newWriter(now time.Time, first int) *writer {
 	if first < 1 {

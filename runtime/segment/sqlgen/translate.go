@@ -41,6 +41,8 @@ type column struct {
 	kind    types.Kind
 	zero    ref.Val
 	zeroSQL string
+	// written: sql reads what workflows wrote over the CRM's column (Overlay).
+	written bool
 }
 
 // NewTranslator prepares the translation of filters over model m, type-checked in
