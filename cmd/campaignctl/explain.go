@@ -400,12 +400,13 @@ func (c contactRecord) normalizedEmail() string { return strings.ToLower(strings
 // the customer keyed by that address.
 func resolveContacts(ctx context.Context, db *sqlx.DB, p *plan.Plan, arg string) ([]contactRecord, error) {
 	arg = strings.TrimSpace(arg)
+	written := p.FieldsWorkflowsWrite()
 	prefix, key, hasColon := strings.Cut(arg, ":")
 	if m, ok := p.Model(prefix); ok && hasColon {
 		if key == "" {
 			return nil, fmt.Errorf("contact %q: the key is missing: write %s:KEY, e.g. %s:42", arg, m.Name, m.Name)
 		}
-		rows, err := readContacts(ctx, db, m, false, key)
+		rows, err := readContacts(ctx, db, m, written[m.Name], false, key)
 		if err != nil {
 			return nil, err
 		}
@@ -425,7 +426,7 @@ func resolveContacts(ctx context.Context, db *sqlx.DB, p *plan.Plan, arg string)
 	}
 	var out []contactRecord
 	for i := range p.Models {
-		rows, err := readContacts(ctx, db, &p.Models[i], true, arg)
+		rows, err := readContacts(ctx, db, &p.Models[i], written[p.Models[i].Name], true, arg)
 		if err != nil {
 			return nil, err
 		}
@@ -465,16 +466,25 @@ func exampleContact(p *plan.Plan) string {
 // address has no index to use unless the CRM made one on lower(btrim(email)),
 // which explain, run by hand, can live without. The segment package owns
 // reading the CRM for segments; this reads one contact's row to show the
-// values its filter saw, the way the engine reads contacts to compose.
-func readContacts(ctx context.Context, db *sqlx.DB, m *plan.Model, byEmail bool, arg string) ([]contactRecord, error) {
+// values its filter saw: the fields in written (those the plan's workflows
+// write) through the same expressions segments read them with, so what
+// workflows wrote shows, converted as segments convert it.
+func readContacts(ctx context.Context, db *sqlx.DB, m *plan.Model, written map[string]bool, byEmail bool, arg string) ([]contactRecord, error) {
 	table, err := sqlgen.QuoteTable(m.Table)
 	if err != nil {
 		return nil, fmt.Errorf("model %s: %w", m.Name, err)
+	}
+	overlaid, joins, err := sqlgen.OverlayColumns(m, written)
+	if err != nil {
+		return nil, err
 	}
 	key, email := pq.QuoteIdentifier(m.Key), pq.QuoteIdentifier(m.Email)
 	cols := []string{key + "::text", "coalesce(" + email + "::text, '')"}
 	for _, f := range m.Fields {
 		col := pq.QuoteIdentifier(sqlgen.ColumnName(f))
+		if x, ok := overlaid[f.Name]; ok {
+			col = x
+		}
 		if f.Type == plan.TypeStringList {
 			col += "::text[]"
 		}
@@ -484,11 +494,13 @@ func readContacts(ctx context.Context, db *sqlx.DB, m *plan.Model, byEmail bool,
 	if byEmail {
 		where = "lower(btrim(" + email + "::text)) = lower(btrim($1))"
 	}
-	rows, err := db.QueryContext(ctx, "SELECT "+strings.Join(cols, ", ")+" FROM "+table+" WHERE "+where+" ORDER BY "+key, arg)
+	rows, err := db.QueryContext(ctx, "SELECT "+strings.Join(cols, ", ")+" FROM "+table+joins+" WHERE "+where+" ORDER BY "+key, arg)
 	if err != nil {
 		var pqErr *pq.Error
 		if errors.As(err, &pqErr) {
 			switch {
+			case pqErr.Code == "42P01" && joins != "" && strings.Contains(pqErr.Message, "contact_properties"):
+				return nil, fmt.Errorf("model %s: workflows write some of its fields, kept in the runner's contact_properties table, which this database lacks: run campaignctl migrate --db URL (%s)", m.Name, pqErr.Message)
 			case pqErr.Code == "42P01":
 				return nil, fmt.Errorf("model %s reads table %s, which does not exist in this database: check --db", m.Name, m.Table)
 			case pqErr.Code == "42703":

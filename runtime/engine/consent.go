@@ -152,6 +152,9 @@ func (e *Engine) withoutConsent(l *loaded, tg target, contacts batchContacts, r 
 	if err != nil {
 		return store.Outcome{}, false
 	}
+	// What workflows wrote counts: set_property on the consent field
+	// grants (or withdraws) consent as the CRM's column would.
+	fields = contacts.withWrites(tg.model, r.ContactKey, fields)
 	holds, err := evalBool(cr.prog, tg.model, &wfContact{fields: fields}, nil, e.Clock.Now())
 	if err != nil {
 		// The error may quote the contact's value: it is not recorded.
@@ -234,7 +237,8 @@ func loadConsentLedger(ctx context.Context, st *store.Store, l *loaded, rows []s
 // for the type (nor for all marketing mail), which the preference center
 // shows as the box's state. For a type no object sends under an opt_in
 // policy, yes. For one that some object does, as the type's consent
-// condition (or the model's) holds for the contact's row now: a contact
+// condition (or the model's) holds for the contact's row now, with what
+// workflows wrote laid over as at send time: a contact
 // whose CRM field says no sees the box unticked, rather than ticked for mail
 // it does not get.
 // A condition that does not compile or cannot be evaluated reads as no, as at
@@ -265,6 +269,13 @@ func (e *Engine) PreferenceDefaults(ctx context.Context, model, key string) (map
 				return nil, err
 			}
 			fields, found = rows[key]
+			if found && len(l.written[m.Name]) > 0 {
+				props, err := e.Store.ContactProperties(ctx, m.Name, []string{key})
+				if err != nil {
+					return nil, err
+				}
+				fields = overlayWrites(fields, props[key], l.written[m.Name])
+			}
 			read = true
 		}
 		cr, ok := l.consent[consentKey(m.Name, s.Name)]

@@ -25,10 +25,13 @@ type batchContacts struct {
 	// props holds, for the models whose fields workflows write
 	// (set_property, clear_property, assign_owner), what they wrote for the
 	// batch's contacts: model → contact key → field → value (nil: cleared).
-	// Templates see it over the CRM's row (forTemplate); consent and the
-	// time zone read the CRM's row as it is. (Segments, do_not_email
-	// included, read the same writes in SQL: runtime/segment.)
+	// Templates see it over the CRM's row (forTemplate), consent
+	// conditions and the time zone with withWrites; segments (do_not_email
+	// included) read the same writes in SQL (runtime/segment).
 	props map[string]map[string]map[string]*string
+	// written is the revision's fieldsWorkflowsWrite: the fields whose
+	// writes consent and the time zone read, the ones segments read.
+	written map[string]map[string]bool
 	// recent holds, per normalized address, when it was sent marketing mail
 	// within the widest frequency cap window of the batch's objects (nil: no
 	// cap applies, or it could not be counted). Messages of this batch decided
@@ -117,7 +120,7 @@ func loadBatchContacts(ctx context.Context, st *store.Store, p *plan.Plan, writt
 		}
 		keys[m.Name] = append(keys[m.Name], r.ContactKey)
 	}
-	out := batchContacts{rows: map[string]map[string]map[string]any{}, errs: map[string]error{}}
+	out := batchContacts{rows: map[string]map[string]map[string]any{}, errs: map[string]error{}, written: written}
 	for _, m := range models {
 		byKey, err := loadContacts(ctx, st, m, keys[m.Name])
 		if err != nil {
@@ -176,6 +179,39 @@ func (b batchContacts) forTemplate(m *plan.Model, key string, fields map[string]
 			} else {
 				out[f.Name] = *v // not of the field's type: shown as written
 			}
+		}
+	}
+	return out
+}
+
+// withWrites returns fields, the CRM's row of contact key of model m, with
+// what workflows wrote for it laid over as consent conditions and the time
+// zone read it (overlayWrites). fields itself is not changed.
+func (b batchContacts) withWrites(m *plan.Model, key string, fields map[string]any) map[string]any {
+	return overlayWrites(fields, b.props[m.Name][key], b.written[m.Name])
+}
+
+// overlayWrites returns fields with props, what workflows wrote for the
+// contact, laid over as workflow conditions read them (a value as its text,
+// which mapRecord converts to the field's type, a cleared one missing), for
+// the fields in written only: the fields the plan's workflows write, the set
+// segments read the writes of, so a consent condition and a segment over one
+// field never disagree. fields itself is not changed.
+func overlayWrites(fields map[string]any, props map[string]*string, written map[string]bool) map[string]any {
+	if len(props) == 0 || len(written) == 0 {
+		return fields
+	}
+	out := make(map[string]any, len(fields)+len(props))
+	for k, v := range fields {
+		out[k] = v
+	}
+	for f, v := range props {
+		switch {
+		case !written[f]:
+		case v == nil:
+			delete(out, f)
+		default:
+			out[f] = *v
 		}
 	}
 	return out

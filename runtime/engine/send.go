@@ -1197,7 +1197,8 @@ func (e *Engine) holdByPolicy(tg target, contacts batchContacts, r store.Claimed
 	tz := ""
 	if tg.model.TimeZone != "" {
 		if c, err := contacts.get(tg.model, r.ContactKey); err == nil {
-			tz, _ = c[tg.model.TimeZone].(string)
+			// A zone a workflow wrote wins over the CRM's.
+			tz, _ = contacts.withWrites(tg.model, r.ContactKey, c)[tg.model.TimeZone].(string)
 		}
 	}
 	now := e.Clock.Now()

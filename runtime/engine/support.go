@@ -3,7 +3,6 @@ package engine
 import (
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/campaignctl/campaignctl/compiler/plan"
@@ -55,7 +54,6 @@ func NotRun(p *plan.Plan) []string {
 				s.Name, s.recurring.MaxIssues, s.recurring.MaxIssues, last.Format(time.RFC3339), until))
 		}
 	}
-	out = append(out, propertiesNotRun(p)...)
 	for _, c := range p.Campaigns {
 		if t := c.ABTest; t != nil && t.Metric == "conversions" {
 			out = append(out, fmt.Sprintf("campaign %s: the A/B metric conversions is not measured for one-off campaigns, which have no goal; the test is decided by its inconclusive policy (%s)", c.Name, t.Inconclusive))
@@ -82,39 +80,4 @@ func NotRun(p *plan.Plan) []string {
 		}
 	}
 	return out
-}
-
-// propertiesNotRun says, once per model, which fields workflows write
-// (set_property, clear_property, assign_owner): the values go to
-// campaignctl's contact_properties table, which workflow conditions (trigger
-// filters, goals, branches), notify_owner's owner lookup, templates and
-// segment filters (do_not_email included) read over the CRM's row. Consent
-// conditions and the time zone read the CRM's table, which campaignctl never
-// writes, so set_property on a consent field does not grant consent.
-func propertiesNotRun(p *plan.Plan) []string {
-	written := fieldsWorkflowsWrite(p)
-	models := make([]string, 0, len(written))
-	for m := range written {
-		models = append(models, m)
-	}
-	slices.Sort(models)
-	var out []string
-	for _, m := range models {
-		fields := make([]string, 0, len(written[m]))
-		for f := range written[m] {
-			fields = append(fields, m+"."+f)
-		}
-		slices.Sort(fields)
-		out = append(out, fmt.Sprintf("model %s: workflows write %s; workflow conditions, notify_owner, templates and segment filters (do_not_email included) see those values, but consent conditions and the time zone read the CRM's table %s, which campaignctl does not write",
-			m, strings.Join(fields, ", "), tableOf(p, m)))
-	}
-	return out
-}
-
-// tableOf names model m's table, or the model when the plan lacks it.
-func tableOf(p *plan.Plan, m string) string {
-	if x, ok := p.Model(m); ok {
-		return x.Table
-	}
-	return m
 }

@@ -153,12 +153,21 @@ func newModelInfo(m *plan.Model, segments []string, written map[string]bool) (*m
 	if err != nil {
 		return nil, err
 	}
-	if err := tr.Overlay(written); err != nil {
-		return nil, err
-	}
 	fields := map[string]int{}
 	for i, f := range m.Fields {
 		fields[f.Name] = i
+	}
+	// A workflow writing a field the model lacks (a hand-edited plan) is
+	// refused by the engine on its own, naming the field; the segments need
+	// not fail with it.
+	declared := map[string]bool{}
+	for f := range written {
+		if _, ok := fields[f]; ok {
+			declared[f] = true
+		}
+	}
+	if err := tr.Overlay(declared); err != nil {
+		return nil, err
 	}
 	return &modelInfo{
 		m: m, env: env, table: table, tr: tr, fields: fields,

@@ -262,3 +262,18 @@ func TestWrittenValuesConvertToTheFieldType(t *testing.T) {
 		}
 	}
 }
+
+// TestWrittenFieldTheModelLacks: a workflow writing a field the model does not
+// declare (a hand-edited plan; the engine refuses that workflow, naming the
+// field) does not stop the plan's segments from compiling.
+func TestWrittenFieldTheModelLacks(t *testing.T) {
+	p := writtenPlan(planSegment("s", `lead.stage == "New"`))
+	p.Workflows[0].Steps = append(p.Workflows[0].Steps, plan.Step{Name: "typo", Kind: plan.StepSetProperty, Field: "lead.stagee", Value: "x"})
+	ev, err := segment.New(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x, err := ev.Explain("s", testNow); err != nil || !strings.Contains(x.SQL, "field = 'stage'") || strings.Contains(x.SQL, "stagee") {
+		t.Errorf("%v: %s", err, x.SQL)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/campaignctl/campaignctl/compiler/plan"
+	"github.com/campaignctl/campaignctl/compiler/plan/celmodel"
 )
 
 // PropertiesTable is the runner's table of the properties workflows write
@@ -157,4 +158,39 @@ func sortedKeys(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// OverlayColumns returns, for the fields of m in written (the fields the
+// plan's workflows write), the SQL expression a segment reads for each, by
+// field name, and the joins the expressions need after m's table: for a
+// caller that reads one contact's fields to show what its segments saw. A
+// name m does not declare is left out, as segments leave it out.
+func OverlayColumns(m *plan.Model, written map[string]bool) (map[string]string, string, error) {
+	declared := map[string]bool{}
+	for _, f := range m.Fields {
+		if written[f.Name] {
+			declared[f.Name] = true
+		}
+	}
+	written = declared
+	if len(written) == 0 {
+		return nil, "", nil
+	}
+	env, err := celmodel.Env(m, nil)
+	if err != nil {
+		return nil, "", fmt.Errorf("model %s: %w", m.Name, err)
+	}
+	t, err := NewTranslator(env, m)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := t.Overlay(written); err != nil {
+		return nil, "", err
+	}
+	names := sortedKeys(written)
+	cols := make(map[string]string, len(names))
+	for _, n := range names {
+		cols[n], _ = t.ColumnSQL(n)
+	}
+	return cols, t.OverlayJoins(names), nil
 }
