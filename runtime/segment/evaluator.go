@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/cel-go/cel"
@@ -58,6 +59,9 @@ type Evaluator struct {
 	// notNull holds, per model, the columns its table's catalog declares NOT
 	// NULL, as read by WithCatalog; nil means every column may be NULL.
 	notNull map[string]map[string]bool
+	// crm, when the plan's workflows write fields, compiles the segments
+	// without their writes, for a database that has none (WithCatalog).
+	crm *crmOnly
 }
 
 // modelInfo is what every segment of a model shares.
@@ -98,8 +102,36 @@ func defaultFilter(m *plan.Model) string { return strings.TrimSpace(m.DefaultFil
 
 // New compiles every segment of p: its CEL program and, where possible, its SQL.
 func New(p *plan.Plan) (*Evaluator, error) {
-	models := map[string]*modelInfo{}
 	written := p.FieldsWorkflowsWrite()
+	ev, err := newEvaluator(p, written)
+	if err != nil {
+		return nil, err
+	}
+	if len(written) > 0 {
+		ev.crm = &crmOnly{p: p}
+	}
+	return ev, nil
+}
+
+// crmOnly is the plan's segments compiled as if no workflow wrote anything,
+// built on first need (WithCatalog on a database without the runner's
+// properties table) and shared by the evaluator's copies.
+type crmOnly struct {
+	p    *plan.Plan
+	once sync.Once
+	ev   *Evaluator
+	err  error
+}
+
+func (c *crmOnly) get() (*Evaluator, error) {
+	c.once.Do(func() { c.ev, c.err = newEvaluator(c.p, nil) })
+	return c.ev, c.err
+}
+
+// newEvaluator is New, with written (by model, the fields workflows write)
+// read over the CRM's columns.
+func newEvaluator(p *plan.Plan, written map[string]map[string]bool) (*Evaluator, error) {
+	models := map[string]*modelInfo{}
 	names := map[string][]string{}
 	for _, s := range p.Segments {
 		names[s.Model] = append(names[s.Model], s.Name)
@@ -359,8 +391,26 @@ func (e *Evaluator) ForcePath(p Path) *Evaluator {
 // Postgres guarantees between the reading and the query unless the table is
 // altered in between. A table that does not exist yet is left for the query to
 // report.
+//
+// It also reads whether the runner's properties table exists. Where it does
+// not (a CRM database campaignctl never migrated, as `diff --db` may be given),
+// no workflow wrote anything there, so the segments read the CRM's columns
+// alone, exactly, instead of failing on the missing table.
 func (e *Evaluator) WithCatalog(ctx context.Context, db *sqlx.DB) (*Evaluator, error) {
 	cp := *e
+	if e.crm != nil {
+		var exists bool
+		if err := db.GetContext(ctx, &exists, `SELECT to_regclass($1) IS NOT NULL`, sqlgen.PropertiesTable); err != nil {
+			return nil, fmt.Errorf("looking for the runner's properties table: %w", err)
+		}
+		if !exists {
+			plain, err := e.crm.get()
+			if err != nil {
+				return nil, err
+			}
+			cp.segs = plain.segs
+		}
+	}
 	cp.notNull = map[string]map[string]bool{}
 	seen := map[*modelInfo]bool{}
 	for _, c := range e.segs {

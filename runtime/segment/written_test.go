@@ -277,3 +277,49 @@ func TestWrittenFieldTheModelLacks(t *testing.T) {
 		t.Errorf("%v: %s", err, x.SQL)
 	}
 }
+
+// TestWrittenFieldsWithoutThePropertiesTable: on a database without the
+// runner's schema (a CRM that `diff --db` or `audience` is pointed at) no
+// workflow wrote anything, so once the catalog is read the segments read the
+// CRM alone and count what a plan without workflows counts; without the
+// catalog the query fails with a hint to migrate.
+func TestWrittenFieldsWithoutThePropertiesTable(t *testing.T) {
+	db := openLeads(t, 300, 11)
+	ctx := context.Background()
+	seg := planSegment("unqualified", `!(lead.stage in ["Qualified", "Won"])`)
+	written, err := segment.New(writtenPlan(seg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := segment.New(&plan.Plan{Models: []plan.Model{leadModel()}, Segments: []plan.Segment{seg}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := written.Count(ctx, db, "unqualified", testNow); err == nil || !strings.Contains(err.Error(), "campaignctl migrate") {
+		t.Fatalf("without the catalog: %v, want the missing table and a hint to migrate", err)
+	}
+	cat, err := written.WithCatalog(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []*segment.Evaluator{cat, cat.ForcePath(segment.InProcess)} {
+		got, path, err := e.Count(ctx, db, "unqualified", testNow)
+		want, _, err2 := plain.Count(ctx, db, "unqualified", testNow)
+		if err != nil || err2 != nil || got != want || got == 0 {
+			t.Errorf("%s: %d (%v), want %d (%v)", path, got, err, want, err2)
+		}
+	}
+	if x, _ := cat.Explain("unqualified", testNow); strings.Contains(x.SQL, "contact_properties") {
+		t.Errorf("reads the missing table: %s", x.SQL)
+	}
+	// Once migrated, the same call reads the writes again.
+	if _, err := (&store.Store{DB: db}).Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if cat, err = written.WithCatalog(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	if x, _ := cat.Explain("unqualified", testNow); !strings.Contains(x.SQL, "contact_properties") {
+		t.Errorf("after migrate, does not read the properties table: %s", x.SQL)
+	}
+}
