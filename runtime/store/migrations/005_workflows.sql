@@ -57,10 +57,9 @@ CREATE TABLE campaignctl.trigger_seen (
 
 -- Properties written by workflow steps (set_property, clear_property,
 -- assign_owner). The runner's own table, not the CRM's: campaignctl never
--- writes to tables it does not own. Workflow conditions, goals, templates
--- and segment filters read a contact's fields with these values laid over the
--- CRM's (segments join this table on its primary key, runtime/segment/sqlgen's
--- Overlay). value NULL: cleared.
+-- writes to tables it does not own. Workflow conditions, goals and templates
+-- read a contact's fields with these values laid over the CRM's; segment
+-- filters evaluated in SQL read the CRM only. value NULL: cleared.
 CREATE TABLE campaignctl.contact_properties (
     model         text        NOT NULL,
     contact_key   text        NOT NULL,
