@@ -26,6 +26,9 @@ import (
 const (
 	documentedMaxBytes = 10 << 20
 	documentedMaxConns = 64
+	// documentedMaxConnsPerClient is docs/sending.md's "at most 16 from one
+	// address".
+	documentedMaxConnsPerClient = 16
 )
 
 // rawConn is a client that writes exactly what a test says, to inject what a
@@ -37,7 +40,19 @@ type rawConn struct {
 
 func dialRaw(t *testing.T, addr string) *rawConn {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
+	return dialRawFrom(t, addr, "")
+}
+
+// dialRawFrom dials from a local loopback address (127.0.0.2, ...: Linux
+// routes all of 127.0.0.0/8 to the loopback), so a test can be several
+// clients; "" lets the system choose.
+func dialRawFrom(t *testing.T, addr, local string) *rawConn {
+	t.Helper()
+	var d net.Dialer
+	if local != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(local)}
+	}
+	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,14 +329,16 @@ func TestInboundSixtyFifthConnectionWaits(t *testing.T) {
 	msgs := b.send(t)
 	b.clock.Advance(time.Hour)
 
+	// From four addresses: one client gets a quarter of the slots
+	// (TestInboundOneClientGetsItsShareOfTheConnections).
 	held := make([]*rawConn, documentedMaxConns)
 	for i := range held {
-		held[i] = dialRaw(t, b.inbound)
+		held[i] = dialRawFrom(t, b.inbound, fmt.Sprintf("127.0.0.%d", 1+i/documentedMaxConnsPerClient))
 		if code, _ := held[i].reply(t); code != 220 {
 			t.Fatalf("connection %d: greeting %d", i+1, code)
 		}
 	}
-	c65, err := net.Dial("tcp", b.inbound)
+	c65, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.9")}}).Dial("tcp", b.inbound)
 	if err != nil {
 		t.Fatalf("the 65th connection: %v", err)
 	}
@@ -513,5 +530,54 @@ func TestInboundLogsCarryNoContactData(t *testing.T) {
 				t.Errorf("the log has %q:\n%s", s, logs)
 			}
 		}
+	}
+}
+
+// One client address holds at most a quarter of the slots (16 of 64 by
+// default): the 17th connection from it is told 421 4.7.0 before any
+// greeting and closed at once, rather than waiting, while another address is
+// served; once one of the 16 closes, the client gets a slot again. Without
+// the share, one host dripping a byte a minute on 64 connections held the
+// listener for good (TestInboundStalledClientIsCutOff cuts only the silent).
+func TestInboundOneClientGetsItsShareOfTheConnections(t *testing.T) {
+	if testing.Short() {
+		t.Skip("database test")
+	}
+	b := setup(t, func(s *inbound.Server) { s.MaxConns, s.MaxConnsPerClient, s.Timeout = 0, 0, 0 }) // the defaults
+	msgs := b.send(t)
+	b.clock.Advance(time.Hour)
+
+	held := make([]*rawConn, documentedMaxConnsPerClient)
+	for i := range held {
+		held[i] = dialRawFrom(t, b.inbound, "127.0.0.1")
+		if code, _ := held[i].reply(t); code != 220 {
+			t.Fatalf("connection %d of one client: greeting %d, want 220", i+1, code)
+		}
+	}
+	over := dialRawFrom(t, b.inbound, "127.0.0.1")
+	if code, msg := over.reply(t); code != 421 || !strings.HasPrefix(msg, "4.7.0") {
+		t.Fatalf("connection %d of one client: %d %q, want 421 4.7.0", documentedMaxConnsPerClient+1, code, msg)
+	}
+	over.closedAfter(t)
+
+	other := dialRawFrom(t, b.inbound, "127.0.0.2")
+	if code, _ := other.reply(t); code != 220 {
+		t.Fatalf("another address while the first holds its share: greeting %d, want 220", code)
+	}
+	m1 := msgs["c1@example.com"]
+	other.expect(t, "EHLO mx.example.com", 250, "")
+	other.expect(t, "MAIL FROM:<c1@example.com>", 250, "")
+	other.expect(t, "RCPT TO:<"+m1.replyTo+">", 250, "")
+	other.expect(t, "DATA", 354, "")
+	other.expect(t, "From: c1@example.com\r\nSubject: Re\r\nMessage-ID: <r1@example.com>\r\n\r\nYes\r\n.", 250, "")
+	if ev := b.events(t); len(ev) != 1 || ev[0].Type != "reply" {
+		t.Errorf("events %v, want the other address's reply", ev)
+	}
+
+	held[0].expect(t, "QUIT", 221, "")
+	held[0].closedAfter(t)
+	again := dialRawFrom(t, b.inbound, "127.0.0.1")
+	if code, _ := again.reply(t); code != 220 {
+		t.Fatalf("the client once one of its connections closed: greeting %d, want 220", code)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -76,8 +77,13 @@ func (a *Addresses) ReplyTo(id int64) string {
 const (
 	DefaultMaxMessageBytes = 10 << 20
 	DefaultMaxConns        = 64
-	DefaultTimeout         = time.Minute
-	maxRecipients          = 20
+	// DefaultMaxConnsPerClient is a quarter of DefaultMaxConns: one host
+	// cannot take every slot (a client that keeps its connections open with
+	// a byte now and then never times out), and a provider's MTA, which
+	// delivers from many addresses, never meets it.
+	DefaultMaxConnsPerClient = 16
+	DefaultTimeout           = time.Minute
+	maxRecipients            = 20
 )
 
 // Server is the inbound SMTP listener.
@@ -102,6 +108,11 @@ type Server struct {
 	MaxMessageBytes int64
 	MaxConns        int
 	Timeout         time.Duration
+	// MaxConnsPerClient bounds the connections one client address (an IPv6
+	// client: its /64) holds at once (default DefaultMaxConnsPerClient); a
+	// connection past it is answered 421 4.7.0 and closed at once, so the
+	// client's MTA tries again later and the slot goes back.
+	MaxConnsPerClient int
 }
 
 // Serve accepts connections on l until ctx is done, then closes the listener
@@ -124,8 +135,13 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	if n <= 0 {
 		n = DefaultMaxConns
 	}
+	per := s.MaxConnsPerClient
+	if per <= 0 {
+		per = DefaultMaxConnsPerClient
+	}
+	ll := &limitListener{Listener: l, sem: make(chan struct{}, n), timeout: timeout, perClient: per, clients: map[netip.Addr]int{}, log: s.log()}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(&limitListener{Listener: l, sem: make(chan struct{}, n), timeout: timeout}) }()
+	go func() { errc <- srv.Serve(ll) }()
 	select {
 	case <-ctx.Done():
 		srv.Close()
@@ -445,22 +461,79 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// limitListener holds at most cap(sem) connections open; Accept waits for a
-// free slot, so further clients wait in the listen backlog.
+// limitListener holds at most cap(sem) connections open, and at most
+// perClient of them from one client address; Accept waits for a free slot,
+// so further clients wait in the listen backlog, while a client past its own
+// share is told 421 and closed at once.
 type limitListener struct {
 	net.Listener
-	sem     chan struct{}
-	timeout time.Duration
+	sem       chan struct{}
+	timeout   time.Duration
+	perClient int
+	log       *slog.Logger
+
+	mu      sync.Mutex
+	clients map[netip.Addr]int
+	// Accept's alone: refusals since the last log line, and its time.
+	refused  int
+	loggedAt time.Time
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
-	l.sem <- struct{}{}
-	c, err := l.Listener.Accept()
-	if err != nil {
-		<-l.sem
-		return nil, err
+	for {
+		l.sem <- struct{}{}
+		c, err := l.Listener.Accept()
+		if err != nil {
+			<-l.sem
+			return nil, err
+		}
+		a := clientAddr(c.RemoteAddr())
+		l.mu.Lock()
+		over := l.clients[a] >= l.perClient
+		if !over {
+			l.clients[a]++
+		}
+		l.mu.Unlock()
+		if over {
+			// Before the greeting: RFC 5321 lets a server answer 421 there and
+			// close; the client's MTA queues the mail and comes back.
+			_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+			_, _ = c.Write([]byte("421 4.7.0 Too many connections from your address, try again later\r\n"))
+			_ = c.Close()
+			<-l.sem
+			l.refused++
+			if now := time.Now(); now.Sub(l.loggedAt) >= 10*time.Second {
+				// One line per 10 s at most: a flood does not flood the log.
+				l.log.Warn("inbound smtp: a client reached its share of the connections; refused with 421", "limit", l.perClient, "refused", l.refused)
+				l.loggedAt, l.refused = now, 0
+			}
+			continue
+		}
+		return &limitConn{Conn: c, timeout: l.timeout, release: func() {
+			l.mu.Lock()
+			if l.clients[a]--; l.clients[a] <= 0 {
+				delete(l.clients, a)
+			}
+			l.mu.Unlock()
+			<-l.sem
+		}}, nil
 	}
-	return &limitConn{Conn: c, timeout: l.timeout, release: func() { <-l.sem }}, nil
+}
+
+// clientAddr is the address a connection counts against: its peer's IP, an
+// IPv6 one as its /64 (the block one host or one site gets).
+func clientAddr(a net.Addr) netip.Addr {
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return netip.Addr{}
+	}
+	ip := ap.Addr().Unmap()
+	if ip.Is6() {
+		if p, err := ip.Prefix(64); err == nil {
+			return p.Addr()
+		}
+	}
+	return ip
 }
 
 // limitConn gives its slot back when closed, and gives every read and write
