@@ -19,6 +19,9 @@ import (
 // The engagement benchmarks add CAMPAIGNCTL_BENCH_EVENTS events (default
 // 3,000,000) to the benchmark leads: page views on three topics, clicks, opens and
 // form submissions spread over the 60 days before testNow, in monthly partitions.
+// A quarter of the opens and clicks are flagged properties.machine, as the
+// tracking endpoints flag a privacy proxy's prefetch or a link scanner's click
+// (docs/sending.md); engagement predicates leave them out.
 const defaultBenchEvents = 3_000_000
 
 var benchEv struct {
@@ -27,7 +30,7 @@ var benchEv struct {
 }
 
 const benchEventsSQL = `
-INSERT INTO campaignctl.events (model, contact_key, type, topic, campaign, step, occurred_at)
+INSERT INTO campaignctl.events (model, contact_key, type, topic, campaign, step, occurred_at, properties)
 SELECT 'lead',
 	-- Half the events go to the 2% most active leads, as on a real site.
 	(1 + CASE WHEN (h >> 40) % 2 = 0 THEN h % greatest($2::bigint / 50, 1) ELSE h % $2::bigint END)::text,
@@ -36,7 +39,10 @@ SELECT 'lead',
 	(ARRAY['makeup', 'skincare', 'pricing', ''])[1 + (h >> 12) % 4],
 	(ARRAY['restock_nurture', 'newsletter', ''])[1 + (h >> 16) % 3],
 	(ARRAY['week1', 'week2', ''])[1 + (h >> 20) % 3],
-	$3::timestamptz - ((h >> 24) % 5184000) * interval '1 second'
+	$3::timestamptz - ((h >> 24) % 5184000) * interval '1 second',
+	-- (h >> 8) % 14 picks the type above: 6 to 9 are opens, 12 the click.
+	CASE WHEN (h >> 8) % 14 IN (6, 7, 8, 9, 12) AND (h >> 32) % 4 = 0
+		THEN '{"machine": true, "machine_reason": "scanner"}'::jsonb ELSE '{}'::jsonb END
 FROM (SELECT (hashint8extended(i::bigint, 7) & 9223372036854775807) AS h FROM generate_series(1, $1::bigint) AS i) s`
 
 // benchEventsDB returns the benchmark leads with their events, creating the events
@@ -95,7 +101,8 @@ WHERE l.id::text IN (
 AND NOT EXISTS (
 	SELECT 1 FROM campaignctl.events e
 	WHERE e.model = 'lead' AND e.type = 'click' AND e.contact_key = l.id::text
-	  AND e.occurred_at > $1::timestamptz - interval '30 days' AND e.occurred_at <= $1::timestamptz)`
+	  AND e.occurred_at > $1::timestamptz - interval '30 days' AND e.occurred_at <= $1::timestamptz
+	  AND coalesce(e.properties->>'machine', '') <> 'true')`
 
 // BenchmarkPairEngagementVsHandSQL counts the makeup_browsers segment through the
 // pushdown and through the hand-written query, alternating, and reports the ratio
@@ -157,5 +164,44 @@ func BenchmarkCountInactiveFor(b *testing.B) {
 			}
 			b.ReportMetric(float64(n), "matches")
 		})
+	}
+}
+
+// BenchmarkCountOpenClick counts segments over opens and clicks alone, on both
+// paths: the predicates that leave machine opens and clicks out.
+func BenchmarkCountOpenClick(b *testing.B) {
+	db := benchEventsDB(b)
+	filters := map[string]string{
+		"opened":      `lead.opened(days(30))`,
+		"clicks":      `lead.event_count("click", days(14)) >= 2`,
+		"clickedStep": `lead.clicked("restock_nurture", "week1")`,
+	}
+	var segs []plan.Segment
+	for name, f := range filters {
+		segs = append(segs, planSegment(name, f))
+	}
+	ev, err := segment.New(&plan.Plan{Models: []plan.Model{leadModel()}, Segments: segs})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, name := range []string{"opened", "clicks", "clickedStep"} {
+		for _, path := range []segment.Path{segment.Pushdown, segment.InProcess} {
+			b.Run(name+"/"+string(path), func(b *testing.B) {
+				e := ev.ForcePath(path)
+				var n int64
+				for i := 0; i < b.N; i++ {
+					got, gotPath, err := e.Count(ctx, db, name, testNow)
+					if err != nil || gotPath != path {
+						b.Fatalf("Count on %s: %v", gotPath, err)
+					}
+					if i > 0 && got != n {
+						b.Fatalf("count changed from %d to %d", n, got)
+					}
+					n = got
+				}
+				b.ReportMetric(float64(n), "matches")
+			})
+		}
 	}
 }

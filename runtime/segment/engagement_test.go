@@ -21,6 +21,7 @@ import (
 type fixtureEvent struct {
 	model, key, typ, campaign, step, topic string
 	at                                     time.Time
+	machine                                bool // properties.machine: an open or click a machine made
 }
 
 const day = 24 * time.Hour
@@ -36,7 +37,7 @@ var eventOffsets = []time.Duration{
 // openLeadsWithEvents is openLeads plus the runner's schema and a seeded events
 // table: real contacts' events, and decoys that must never count (another model,
 // a key that differs only by a leading zero or a space, a type differing in case
-// is impossible by the table's CHECK).
+// is impossible by the table's CHECK, an open or click a machine made).
 func openLeadsWithEvents(t testing.TB, n int, seed int64) (*sqlx.DB, []fixtureEvent) {
 	t.Helper()
 	db := openLeads(t, n, seed)
@@ -50,6 +51,9 @@ func openLeadsWithEvents(t testing.TB, n int, seed int64) (*sqlx.DB, []fixtureEv
 	topics := []string{"makeup", "makeup", "skincare", "", "Makeup"}
 	campaigns := []string{"restock_nurture", "other", ""}
 	steps := []string{"week1", "week2", ""}
+	// Its own source, so the fixture is otherwise the one it was before machine
+	// events.
+	machines := rand.New(rand.NewSource(seed + 2))
 	var evs []fixtureEvent
 	for i := 1; i <= n; i++ {
 		if r.Intn(10) < 3 {
@@ -59,6 +63,9 @@ func openLeadsWithEvents(t testing.TB, n int, seed int64) (*sqlx.DB, []fixtureEv
 			e := fixtureEvent{
 				model: "lead", key: strconv.Itoa(i), typ: pick(r, types), topic: pick(r, topics),
 				campaign: pick(r, campaigns), step: pick(r, steps), at: testNow.Add(pick(r, eventOffsets)),
+			}
+			if e.typ == "click" || e.typ == "open" {
+				e.machine = machines.Intn(3) == 0
 			}
 			switch r.Intn(12) {
 			case 0:
@@ -76,8 +83,12 @@ func openLeadsWithEvents(t testing.TB, n int, seed int64) (*sqlx.DB, []fixtureEv
 		t.Fatal(err)
 	}
 	for _, e := range evs {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO campaignctl.events (model, contact_key, type, campaign, step, topic, occurred_at) VALUES ($1,$2,$3,$4,$5,$6,$7)`,
-			e.model, e.key, e.typ, e.campaign, e.step, e.topic, e.at); err != nil {
+		props := `{}`
+		if e.machine {
+			props = `{"machine": true}`
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO campaignctl.events (model, contact_key, type, campaign, step, topic, occurred_at, properties) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)`,
+			e.model, e.key, e.typ, e.campaign, e.step, e.topic, e.at, props); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -90,11 +101,12 @@ func openLeadsWithEvents(t testing.TB, n int, seed int64) (*sqlx.DB, []fixtureEv
 	return db, evs
 }
 
-// goCount counts the fixture events of lead key that match.
+// goCount counts the fixture events of lead key that match. A machine's opens
+// and clicks never count.
 func goCount(evs []fixtureEvent, key string, within time.Duration, match func(e fixtureEvent) bool) int {
 	n := 0
 	for _, e := range evs {
-		if e.model != "lead" || e.key != key || e.at.After(testNow) {
+		if e.model != "lead" || e.key != key || e.at.After(testNow) || e.machine {
 			continue
 		}
 		if within > 0 && !e.at.After(testNow.Add(-within)) {
