@@ -82,6 +82,10 @@ func (t *Translator) selectEvents(w *writer, cols string, call celmodel.Engageme
 	case len(others) == 0:
 		w.str(" AND " + peopleOnly(people))
 	default:
+		// inactive_for: one OR, which reads properties for every row (no
+		// index-only scan). On the benchmark data its plan, and the old one,
+		// scan the window's partitions anyway, and it costs the same; a UNION
+		// ALL of two index-only scans measured 15-30% slower.
 		w.str(" AND (" + col("type"))
 		bindTypes(w, others)
 		w.str(" OR (" + peopleOnly(people) + "))")
@@ -129,8 +133,10 @@ func splitFlagged(types []string) (flagged, others []string) {
 // peopleOnly is the condition for the events of types (all flagged) that a
 // person made, with the test runtime/store's queries use for machine events.
 // The types are written as literals, not bound: they are celmodel's constants,
-// and with literals Postgres can prove the predicate of a partial index over
-// these two conditions in a generic plan too, where "type = $2" proves nothing.
+// and with literals Postgres proves the predicate of the partial index
+// events_open_click_people (migration 021) in any plan, generic ones included,
+// where "type = $2" proves nothing; it then reads that index alone
+// (index-only) instead of visiting the heap for properties.
 func peopleOnly(types []string) string {
 	cond := evAlias + ".type = '" + types[0] + "'"
 	if len(types) > 1 {
