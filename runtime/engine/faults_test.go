@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/campaignctl/campaignctl/compiler/plan"
+	"github.com/campaignctl/campaignctl/internal/testlog"
 	"github.com/campaignctl/campaignctl/runtime/clock"
 	"github.com/campaignctl/campaignctl/runtime/engine"
 	"github.com/campaignctl/campaignctl/runtime/links"
@@ -34,24 +35,7 @@ type relayBundle struct {
 	*bundle
 	relay *smtptest.Relay
 	addr  string
-	logs  *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs  *testlog.Buffer
 }
 
 func setupRelay(t *testing.T, contacts int) *relayBundle {
@@ -63,7 +47,7 @@ func setupRelay(t *testing.T, contacts int) *relayBundle {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close() })
-	rb := &relayBundle{bundle: b, relay: r, addr: addr, logs: &syncBuffer{}}
+	rb := &relayBundle{bundle: b, relay: r, addr: addr, logs: &testlog.Buffer{}}
 	rb.eng = rb.replica(t, "r0", b.clock)
 	return rb
 }

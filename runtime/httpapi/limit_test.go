@@ -242,32 +242,8 @@ func TestLimiterBoundsItsClients(t *testing.T) {
 // whole burst meanwhile. One token per 1,000 s: nothing refills during the
 // test, however slow the machine.
 func TestRateLimitHoldsOnOneClickUnsubscribes(t *testing.T) {
-	proxies, err := ParseTrustedProxies("127.0.0.1/32, ::1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, _ := links.NewSigner(newSecret)
-	sup, suppressed := recordingSuppressor()
 	const burst = 5
-	srv := &Server{Gatherer: prometheus.NewRegistry(), DB: okPinger{}, Links: signer, Suppressor: sup, Clock: clock.NewFake(sentAt),
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Limits: Limits{PerSecond: 0.001, Burst: burst, TrustedProxies: proxies}}
-	hs := httptest.NewServer(srv.Handler())
-	defer hs.Close()
-	oneClick := func(client, email string) (int, string) {
-		t.Helper()
-		c := msgClaims()
-		c.Purpose, c.Email = links.PurposeUnsubscribe, email
-		req, _ := http.NewRequest(http.MethodPost, hs.URL+"/u/"+signer.Sign(c), strings.NewReader("List-Unsubscribe=One-Click"))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("X-Forwarded-For", client)
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, res.Body)
-		res.Body.Close()
-		return res.StatusCode, res.Header.Get("Retry-After")
-	}
+	hs, oneClick, suppressed := oneClickRig(t, burst)
 	const flood, provider = "203.0.113.7", "209.85.220.41"
 	for i := range burst {
 		if code, _ := oneClick(flood, fmt.Sprintf("a%d@example.com", i)); code != http.StatusOK {
@@ -331,17 +307,8 @@ func TestDefaultLimitsServeAProxysBurst(t *testing.T) {
 // not cost the pixels theirs. One token per 1,000 s: nothing refills during
 // the test.
 func TestPixelBurstDoesNotRefuseOneClickUnsubscribes(t *testing.T) {
-	proxies, err := ParseTrustedProxies("127.0.0.1/32, ::1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, _ := links.NewSigner(newSecret)
-	sup, suppressed := recordingSuppressor()
 	const burst = 4
-	srv := &Server{Gatherer: prometheus.NewRegistry(), DB: okPinger{}, Links: signer, Suppressor: sup, Clock: clock.NewFake(sentAt),
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Limits: Limits{PerSecond: 0.001, Burst: burst, TrustedProxies: proxies}}
-	hs := httptest.NewServer(srv.Handler())
-	defer hs.Close()
+	hs, oneClick, suppressed := oneClickRig(t, burst)
 	const provider = "66.249.84.1"
 	for i := range burst {
 		if code, _ := status(t, hs.URL+"/o/x", provider); code == http.StatusTooManyRequests {
@@ -352,19 +319,8 @@ func TestPixelBurstDoesNotRefuseOneClickUnsubscribes(t *testing.T) {
 		t.Fatalf("pixel past the burst: %d, want 429", code)
 	}
 	for i := range burst {
-		c := msgClaims()
-		c.Purpose, c.Email = links.PurposeUnsubscribe, fmt.Sprintf("r%d@example.com", i)
-		req, _ := http.NewRequest(http.MethodPost, hs.URL+"/u/"+signer.Sign(c), strings.NewReader("List-Unsubscribe=One-Click"))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("X-Forwarded-For", provider)
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, res.Body)
-		res.Body.Close()
-		if res.StatusCode != http.StatusOK {
-			t.Fatalf("one-click %d from the client whose pixels are limited: %d, want 200", i+1, res.StatusCode)
+		if code, _ := oneClick(provider, fmt.Sprintf("r%d@example.com", i)); code != http.StatusOK {
+			t.Fatalf("one-click %d from the client whose pixels are limited: %d, want 200", i+1, code)
 		}
 	}
 	if got := suppressed(); len(got) != burst {
@@ -376,4 +332,39 @@ func TestPixelBurstDoesNotRefuseOneClickUnsubscribes(t *testing.T) {
 	if code, _ := status(t, hs.URL+"/c/x", "198.51.100.9"); code == http.StatusTooManyRequests {
 		t.Error("another client's click was refused")
 	}
+}
+
+// oneClickRig is a server limited to burst requests per client (one token
+// per 1,000 s: nothing refills during a test), trusting X-Forwarded-For from
+// loopback, with oneClick posting an RFC 8058 one-click unsubscribe of email
+// as client and returning the status and Retry-After, and suppressed the
+// addresses unsubscribed so far.
+func oneClickRig(t *testing.T, burst int) (hs *httptest.Server, oneClick func(client, email string) (int, string), suppressed func() []string) {
+	t.Helper()
+	proxies, err := ParseTrustedProxies("127.0.0.1/32, ::1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := links.NewSigner(newSecret)
+	sup, suppressed := recordingSuppressor()
+	srv := &Server{Gatherer: prometheus.NewRegistry(), DB: okPinger{}, Links: signer, Suppressor: sup, Clock: clock.NewFake(sentAt),
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Limits: Limits{PerSecond: 0.001, Burst: burst, TrustedProxies: proxies}}
+	hs = httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	oneClick = func(client, email string) (int, string) {
+		t.Helper()
+		c := msgClaims()
+		c.Purpose, c.Email = links.PurposeUnsubscribe, email
+		req, _ := http.NewRequest(http.MethodPost, hs.URL+"/u/"+signer.Sign(c), strings.NewReader("List-Unsubscribe=One-Click"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Forwarded-For", client)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res.StatusCode, res.Header.Get("Retry-After")
+	}
+	return hs, oneClick, suppressed
 }

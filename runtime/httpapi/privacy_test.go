@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -9,34 +8,16 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/campaignctl/campaignctl/internal/testlog"
 	"github.com/campaignctl/campaignctl/runtime/links"
 	"github.com/campaignctl/campaignctl/runtime/store"
 )
-
-// syncBuffer is a log destination written from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // docs/security.md: logs and metrics carry no contact data. After a burst of
 // everything the public routes take — opens and clicks (a reader's, a
@@ -49,7 +30,7 @@ func (s *syncBuffer) String() string {
 // or normalized), its local part, a contact key, a token, or the client
 // address the requests came from.
 func TestNoContactDataInTheLogOrMetricsAfterABurst(t *testing.T) {
-	var logs syncBuffer
+	var logs testlog.Buffer
 	proxies, err := ParseTrustedProxies("127.0.0.1/32, ::1")
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package inbound_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/campaignctl/campaignctl/compiler/plan"
+	"github.com/campaignctl/campaignctl/internal/testlog"
 	"github.com/campaignctl/campaignctl/runtime/clock"
 	"github.com/campaignctl/campaignctl/runtime/engine"
 	"github.com/campaignctl/campaignctl/runtime/inbound"
@@ -34,24 +33,6 @@ var t0 = time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 
 const secret = "inbound-test-secret-0123456789"
 
-// syncBuffer is a log sink the listener's goroutines write to.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // bundle: a fresh database, an engine that sends through the real SMTP client
 // to a local relay, and the inbound listener on loopback (at most 4
 // connections, a 5 s timeout; opts change the listener before it starts).
@@ -62,7 +43,7 @@ type bundle struct {
 	clock   *clock.Fake
 	m       *metrics.Metrics
 	inbound string // listener host:port
-	log     *syncBuffer
+	log     *testlog.Buffer
 	ctx     context.Context
 }
 
@@ -94,7 +75,7 @@ func setup(t *testing.T, opts ...func(*inbound.Server)) *bundle {
 	clk := clock.NewFake(t0)
 	sm := &mailer.SMTP{Addr: raddr}
 	t.Cleanup(func() { sm.Close() })
-	logBuf := &syncBuffer{}
+	logBuf := &testlog.Buffer{}
 	log := slog.New(slog.NewTextHandler(logBuf, nil))
 	eng := &engine.Engine{
 		Store: st, Mailer: sm, Clock: clk, Links: signer, Metrics: m, Log: log,
