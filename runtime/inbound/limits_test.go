@@ -231,31 +231,28 @@ func (b *bundle) streamDeliver(t *testing.T, rcpt string, r io.Reader) error {
 // every single read gets its data well within it.
 func (b *bundle) slowDeliver(t *testing.T, rcpt, body string, n int, gap time.Duration) error {
 	t.Helper()
-	c, err := smtp.Dial(b.inbound)
-	if err != nil {
-		t.Fatal(err)
+	return b.streamDeliver(t, rcpt, &slowReader{data: strings.ReplaceAll(body, "\n", "\r\n"), n: n, gap: gap})
+}
+
+// slowReader reads data n bytes at a time, gap apart.
+type slowReader struct {
+	data    string
+	n       int
+	gap     time.Duration
+	started bool
+}
+
+func (r *slowReader) Read(p []byte) (int, error) {
+	if len(r.data) == 0 {
+		return 0, io.EOF
 	}
-	defer c.Close()
-	if err := c.Mail("", nil); err != nil {
-		return err
+	if r.started {
+		time.Sleep(r.gap)
 	}
-	if err := c.Rcpt(rcpt, nil); err != nil {
-		return err
-	}
-	w, err := c.Data()
-	if err != nil {
-		return err
-	}
-	data := strings.ReplaceAll(body, "\n", "\r\n")
-	for len(data) > 0 {
-		k := min(n, len(data))
-		if _, err := io.WriteString(w, data[:k]); err != nil {
-			return err
-		}
-		data = data[k:]
-		time.Sleep(gap)
-	}
-	return w.Close()
+	r.started = true
+	k := copy(p[:min(r.n, len(p))], r.data)
+	r.data = r.data[k:]
+	return k, nil
 }
 
 // "1 minute per read or write" is per read: a message whose data keeps
