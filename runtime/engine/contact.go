@@ -168,7 +168,9 @@ func (b batchContacts) forTemplate(m *plan.Model, key string, fields map[string]
 	for _, f := range m.Fields {
 		v, ok := props[f.Name]
 		switch {
-		case !ok:
+		case !ok, !b.written[m.Name][f.Name]:
+			// Not written, or by a workflow no longer in the plan: the
+			// CRM's, as segments and consent read it.
 		case v == nil:
 			delete(out, f.Name)
 		case f.Type == plan.TypeStringList:

@@ -79,7 +79,7 @@ func (e *Engine) queueConfirmations(ctx context.Context, l *loaded, d doubleOptI
 				keys = append(keys, ev.ContactKey)
 			}
 		}
-		contacts, err := e.readContacts(ctx, d.model, keys, nil)
+		contacts, err := e.readContacts(ctx, d.model, keys, nil, l.written[d.model.Name])
 		if err != nil {
 			return 0, fmt.Errorf("subscription %s: %w", name, err)
 		}

@@ -1355,6 +1355,36 @@ func TestTemplatesSeeWhatWorkflowsWrote(t *testing.T) {
 	}
 }
 
+// A property a workflow wrote under an earlier plan, for a field no workflow
+// of the applied plan writes any more, is not laid over the CRM's row:
+// templates read the CRM's column, as segments, consent and the time zone
+// do (the model still has a field workflows write, so the writes are read).
+func TestTemplatesIgnoreWritesOfFieldsNoWorkflowWritesAnyMore(t *testing.T) {
+	t.Parallel()
+	rb := setupRelay(t, 4) // active: 2, 4
+	p := testPlan("Hi", campaign("c", ""))
+	p.Workflows = []plan.Workflow{{Name: "activate", Model: "c", Trigger: plan.Trigger{Event: "signup"},
+		Steps: []plan.Step{{Name: "set", Kind: plan.StepSetProperty, Field: "c.active", Value: "true"}}}}
+	p.Finalize()
+	rb.st.DB.MustExec(`INSERT INTO campaignctl.contact_properties (model, contact_key, field, value, set_at, kind, object, step)
+		VALUES ('c', '2', 'name', 'Stale Name', now(), 'workflow', 'rename', 'set')`)
+	rb.apply(t, p)
+	rb.pass(t)
+	var greetings []string
+	for _, m := range rb.relay.Messages() {
+		body := string(m.Data)
+		if strings.Contains(body, "Stale Name") {
+			t.Errorf("%s was greeted with the name a workflow no longer in the plan wrote", m.To[0])
+		}
+		if strings.Contains(body, "Hi Contact 2") {
+			greetings = append(greetings, m.To[0])
+		}
+	}
+	if len(greetings) != 1 {
+		t.Errorf("greeted with the CRM's name: %v, want c2@example.com", greetings)
+	}
+}
+
 // When the suppression list cannot be read again for rows that waited, they
 // are given back untried, not sent unchecked; once the list is back, every
 // message goes out, once.

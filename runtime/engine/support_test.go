@@ -98,7 +98,7 @@ func TestForTemplateConvertsWhatWorkflowsWrote(t *testing.T) {
 	b := batchContacts{props: map[string]map[string]map[string]*string{"lead": {"7": {
 		"stage": str("Qualified"), "score": str("42"), "vip": str("true"), "seen": str("2026-12-01T10:00:00Z"),
 		"owner": nil, "tags": str("{a,b}"), "odd": str("many"), "unknown": str("x"),
-	}}}}
+	}}}, written: map[string]map[string]bool{"lead": {"stage": true, "score": true, "vip": true, "seen": true, "owner": true, "tags": true, "odd": true}}}
 	crm := map[string]any{"stage": "New", "score": int64(1), "vip": false, "owner": "ann@acme.example"}
 	got := b.forTemplate(m, "7", crm)
 	want := map[string]any{"stage": "Qualified", "score": int64(42), "vip": true,

@@ -525,7 +525,7 @@ func (e *Engine) enrollEvents(ctx context.Context, l *loaded, w *workflow, evs [
 			keys = append(keys, ev.ContactKey)
 		}
 	}
-	contacts, err := e.readContacts(ctx, w.model, keys, nil)
+	contacts, err := e.readContacts(ctx, w.model, keys, nil, l.written[w.model.Name])
 	if err != nil {
 		return 0, fmt.Errorf("workflow %s: %w", name, err)
 	}
@@ -606,8 +606,11 @@ type wfContact struct {
 }
 
 // readContacts reads the contacts of m with the properties workflows wrote
-// laid over their fields (props: read them in this transaction; nil: outside).
-func (e *Engine) readContacts(ctx context.Context, m *plan.Model, keys []string, adv *store.Advancer) (map[string]*wfContact, error) {
+// laid over their fields (adv: read them in this transaction; nil: outside),
+// for the fields in written (the plan's fieldsWorkflowsWrite for m) only: a
+// field no workflow of the plan writes any more reads the CRM's column, as
+// segments and consent read it.
+func (e *Engine) readContacts(ctx context.Context, m *plan.Model, keys []string, adv *store.Advancer, written map[string]bool) (map[string]*wfContact, error) {
 	rows, emails, err := loadContactRows(ctx, e.Store, m, keys, true)
 	if err != nil {
 		return nil, err
@@ -624,6 +627,9 @@ func (e *Engine) readContacts(ctx context.Context, m *plan.Model, keys []string,
 	out := make(map[string]*wfContact, len(rows))
 	for k, fields := range rows {
 		for f, v := range props[k] {
+			if !written[f] {
+				continue
+			}
 			if v == nil {
 				delete(fields, f)
 			} else {

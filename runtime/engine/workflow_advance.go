@@ -126,7 +126,7 @@ func (e *Engine) advanceWorkflowGroup(ctx context.Context, adv *store.Advancer, 
 		ids[i] = r.ID
 		keys = append(keys, r.ContactKey)
 	}
-	contacts, err := e.readContacts(ctx, w.model, keys, adv)
+	contacts, err := e.readContacts(ctx, w.model, keys, adv, l.written[w.model.Name])
 	if err != nil {
 		return 0, fmt.Errorf("workflow %s: %w", object, err)
 	}
