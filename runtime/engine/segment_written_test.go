@@ -63,15 +63,7 @@ func TestCampaignAudiencesSeeWhatWorkflowsWrote(t *testing.T) {
 	}
 	event := func(typ string) {
 		t.Helper()
-		if _, err := rb.st.InsertEvents(rb.ctx, []store.Event{{OccurredAt: rb.clock.Now(), Model: "c", ContactKey: "4", Type: typ, Properties: []byte(`{}`)}}); err != nil {
-			t.Fatal(err)
-		}
-		for i := 0; i < 3; i++ {
-			rb.pass(t)
-			if _, err := rb.eng.AdvanceDue(rb.ctx); err != nil {
-				t.Fatal(err)
-			}
-		}
+		rb.workflowEvent(t, "4", typ)
 	}
 	audiences := func() map[string]string {
 		t.Helper()
@@ -145,15 +137,7 @@ func TestConsentSeesWhatWorkflowsWrote(t *testing.T) {
 	}
 	event := func(typ string) {
 		t.Helper()
-		if _, err := rb.st.InsertEvents(rb.ctx, []store.Event{{OccurredAt: rb.clock.Now(), Model: "c", ContactKey: "4", Type: typ, Properties: []byte(`{}`)}}); err != nil {
-			t.Fatal(err)
-		}
-		for i := 0; i < 3; i++ {
-			rb.pass(t)
-			if _, err := rb.eng.AdvanceDue(rb.ctx); err != nil {
-				t.Fatal(err)
-			}
-		}
+		rb.workflowEvent(t, "4", typ)
 	}
 	sent := func() map[string]string {
 		t.Helper()
@@ -291,5 +275,20 @@ func TestDoNotEmailSeesWhatWorkflowsWrote(t *testing.T) {
 	}
 	if got, want := strings.Join(keys, " "), "1 3 4 6"; got != want {
 		t.Errorf("welcomed %s, want %s (2 marked do-not-email by a workflow, 5 in the CRM)", got, want)
+	}
+}
+
+// workflowEvent records an event of type typ for contact key of model c and
+// runs the daemon's passes and advances that the workflows it triggers need.
+func (rb *relayBundle) workflowEvent(t *testing.T, key, typ string) {
+	t.Helper()
+	if _, err := rb.st.InsertEvents(rb.ctx, []store.Event{{OccurredAt: rb.clock.Now(), Model: "c", ContactKey: key, Type: typ, Properties: []byte(`{}`)}}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		rb.pass(t)
+		if _, err := rb.eng.AdvanceDue(rb.ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
