@@ -360,21 +360,7 @@ func TestThreeDaemonsAdvanceEachStepOncePausedMidRun(t *testing.T) {
 	if got := perSubject(t, nb); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("messages per subject %v, want %v", got, want)
 	}
-	var twice []string
-	if err := nb.st.DB.Select(&twice, `SELECT enrollment_id || ' ' || step || ' ' || action || ' x' || count(*) FROM campaignctl.enrollment_steps
-		GROUP BY enrollment_id, step, action HAVING count(*) > 1 ORDER BY 1`); err != nil {
-		t.Fatal(err)
-	}
-	if len(twice) > 0 {
-		t.Errorf("steps taken more than once: %v", head(twice))
-	}
-	var states []string
-	if err := nb.st.DB.Select(&states, `SELECT DISTINCT kind || ' ' || state || ' ' || coalesce(exit_reason, '') FROM campaignctl.enrollments ORDER BY 1`); err != nil {
-		t.Fatal(err)
-	}
-	if fmt.Sprint(states) != "[sequence exited completed workflow exited completed]" {
-		t.Errorf("enrollments at the end: %v, want all completed", states)
-	}
+	nb.assertStepsOnceAllCompleted(t, "sequence", "workflow")
 }
 
 // The database goes away in the middle of an advance: the second batch's
@@ -440,21 +426,7 @@ END $$`)
 	if got := perSubject(t, nb); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("messages per subject %v, want %v", got, want)
 	}
-	var twice []string
-	if err := nb.st.DB.Select(&twice, `SELECT enrollment_id || ' ' || step || ' ' || action || ' x' || count(*) FROM campaignctl.enrollment_steps
-		GROUP BY enrollment_id, step, action HAVING count(*) > 1 ORDER BY 1`); err != nil {
-		t.Fatal(err)
-	}
-	if len(twice) > 0 {
-		t.Errorf("steps taken more than once: %v", head(twice))
-	}
-	var states []string
-	if err := nb.st.DB.Select(&states, `SELECT DISTINCT state || ' ' || coalesce(exit_reason, '') FROM campaignctl.enrollments`); err != nil {
-		t.Fatal(err)
-	}
-	if fmt.Sprint(states) != "[exited completed]" {
-		t.Errorf("enrollments at the end: %v, want all completed", states)
-	}
+	nb.assertStepsOnceAllCompleted(t, "sequence")
 }
 
 // A step's offset edited mid-run reaches the enrollments already waiting for
@@ -581,5 +553,30 @@ func TestWorkflowStepRemovedMidRun(t *testing.T) {
 	}
 	if fmt.Sprint(third) != "[1 03 09 2 03 09 3 03 21]" {
 		t.Errorf("third enqueued %v; want 1 and 2 on day 2 (a day after their first wait ended), 3 on day 2.5", third)
+	}
+}
+
+// assertStepsOnceAllCompleted checks that no enrollment took a step twice
+// and that every enrollment, of exactly the kinds given, exited completed.
+func (nb *nurtureBundle) assertStepsOnceAllCompleted(t *testing.T, kinds ...string) {
+	t.Helper()
+	var twice []string
+	if err := nb.st.DB.Select(&twice, `SELECT enrollment_id || ' ' || step || ' ' || action || ' x' || count(*) FROM campaignctl.enrollment_steps
+		GROUP BY enrollment_id, step, action HAVING count(*) > 1 ORDER BY 1`); err != nil {
+		t.Fatal(err)
+	}
+	if len(twice) > 0 {
+		t.Errorf("steps taken more than once: %v", head(twice))
+	}
+	var states []string
+	if err := nb.st.DB.Select(&states, `SELECT DISTINCT kind || ' ' || state || ' ' || coalesce(exit_reason, '') FROM campaignctl.enrollments ORDER BY 1`); err != nil {
+		t.Fatal(err)
+	}
+	want := make([]string, len(kinds))
+	for i, k := range kinds {
+		want[i] = k + " exited completed"
+	}
+	if fmt.Sprint(states) != fmt.Sprint(want) {
+		t.Errorf("enrollments at the end: %v, want all completed (%v)", states, want)
 	}
 }
