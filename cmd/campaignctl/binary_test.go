@@ -16,6 +16,7 @@ import (
 
 	"github.com/campaignctl/campaignctl/internal/racetest"
 	"github.com/campaignctl/campaignctl/internal/testbin"
+	"github.com/campaignctl/campaignctl/internal/testlog"
 )
 
 // builtBinary is this package built once per test run, shared by the tests
@@ -94,7 +95,7 @@ func freePort(t *testing.T) int {
 // gets SIGTERM, then SIGKILL past its grace.
 type process struct {
 	cmd   *exec.Cmd
-	logs  *lockedBuffer
+	logs  *testlog.Buffer
 	done  chan struct{}
 	err   error // cmd.Wait's, once done is closed
 	grace time.Duration
@@ -104,7 +105,7 @@ type process struct {
 // environment (nil: the test's).
 func startProcess(t *testing.T, grace time.Duration, env []string, bin string, args ...string) *process {
 	t.Helper()
-	p := &process{cmd: exec.Command(bin, args...), logs: &lockedBuffer{}, done: make(chan struct{}), grace: grace}
+	p := &process{cmd: exec.Command(bin, args...), logs: &testlog.Buffer{}, done: make(chan struct{}), grace: grace}
 	p.cmd.Env = env
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {

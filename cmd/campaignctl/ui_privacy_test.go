@@ -13,6 +13,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/campaignctl/campaignctl/compiler/plan"
+	"github.com/campaignctl/campaignctl/internal/testlog"
 	"github.com/campaignctl/campaignctl/runtime/statuspage"
 )
 
@@ -27,7 +28,7 @@ func TestUIContactLookupTheStoreCannotReadLogsNoContact(t *testing.T) {
 	t.Cleanup(func() { db.Close() })
 	const email, key = "zed.quarles@example.com", "7340001"
 	db.MustExec(`INSERT INTO crm_lead VALUES (` + key + `, '` + email + `', 'Lost', 50, 'FR', NULL)`)
-	var logs lockedBuffer
+	var logs testlog.Buffer
 	base := uiServerLogging(t, dbURL, time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC), &logs)
 	lookup := func(q string) (int, string) {
 		t.Helper()

@@ -29,7 +29,7 @@ type batchContacts struct {
 	// conditions and the time zone with withWrites; segments (do_not_email
 	// included) read the same writes in SQL (runtime/segment).
 	props map[string]map[string]map[string]*string
-	// written is the revision's fieldsWorkflowsWrite: the fields whose
+	// written is the revision's plan.FieldsWorkflowsWrite: the fields whose
 	// writes consent and the time zone read, the ones segments read.
 	written map[string]map[string]bool
 	// recent holds, per normalized address, when it was sent marketing mail
@@ -142,13 +142,6 @@ func loadBatchContacts(ctx context.Context, st *store.Store, p *plan.Plan, writt
 		out.props[m.Name] = props
 	}
 	return out
-}
-
-// fieldsWorkflowsWrite returns, by model, the fields (without the model's
-// prefix) that p's workflows write with set_property, clear_property or
-// assign_owner.
-func fieldsWorkflowsWrite(p *plan.Plan) map[string]map[string]bool {
-	return p.FieldsWorkflowsWrite()
 }
 
 // forTemplate returns fields, the CRM's row of contact key of model m, with

@@ -136,6 +136,9 @@ type Engine struct {
 	// enrolled newly matching contacts.
 	lastEnroll    time.Time
 	lastEnrollRev int64
+	// enrolledRev is the revision Idle knows the leader enrolled under
+	// (revisions.enrolled_at set).
+	enrolledRev atomic.Int64
 	// lastExitRev is the revision whose removed objects' enrollments were
 	// last exited.
 	lastExitRev int64
@@ -230,7 +233,7 @@ type loaded struct {
 	// doubleOptIns are the double opt-in subscription types by name.
 	doubleOptIns map[string]doubleOptIn
 	// written are, by model, the fields the plan's workflows write
-	// (fieldsWorkflowsWrite): templates see those over the CRM's row, and
+	// (plan.FieldsWorkflowsWrite): templates see those over the CRM's row, and
 	// so do segments (segment.New reads the same set from the plan).
 	written map[string]map[string]bool
 }
@@ -343,7 +346,7 @@ func (e *Engine) load(ctx context.Context) (*loaded, error) {
 	l.loadSequences(ser)
 	l.loadWorkflows(workflowsOf(p))
 	l.doubleOptIns = dois
-	l.written = fieldsWorkflowsWrite(p)
+	l.written = p.FieldsWorkflowsWrite()
 	l.loadRules()
 	l.loadConsent()
 	e.current.Store(l)

@@ -96,8 +96,13 @@ func (e *Engine) Idle(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if enrolled, err := e.Store.RevisionEnrolled(ctx, l.revision); err != nil || !enrolled {
-		return false, err
+	// enrolled_at is never cleared: once seen (or written, by this leader),
+	// the revision needs no more queries.
+	if e.enrolledRev.Load() != l.revision {
+		if enrolled, err := e.Store.RevisionEnrolled(ctx, l.revision); err != nil || !enrolled {
+			return false, err
+		}
+		e.enrolledRev.Store(l.revision)
 	}
 	left, err := e.Store.PendingWork(ctx)
 	if err != nil || left {

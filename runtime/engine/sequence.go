@@ -191,6 +191,7 @@ func (e *Engine) reconcileSequences(ctx context.Context, l *loaded, now time.Tim
 			if err := e.Store.MarkRevisionEnrolled(ctx, l.revision, now); err != nil {
 				return err
 			}
+			e.enrolledRev.Store(l.revision)
 		}
 		e.lastEnroll, e.lastEnrollRev = enrollStart, l.revision
 	}
@@ -434,6 +435,15 @@ func (e *Engine) advanceAll(ctx context.Context, l *loaded) (int, error) {
 // advanceBatch advances one batch under the latest revision and returns how
 // many enrollments it claimed and the plan it judged them by.
 func (e *Engine) advanceBatch(ctx context.Context, l *loaded) (int, *loaded, error) {
+	// The daemon's advance loop holds the plan its Run loop loaded last, up
+	// to one --interval old. A batch is judged by the revision applied before
+	// its claim, as the send path's claims are: under an older one, a new
+	// object's enrollments were put off for an hour ("not in the plan") and
+	// an enrollment at a step a new revision appended exited completed. A
+	// newer revision that cannot load leaves l (the Run loop reports it).
+	if cur, err := e.load(ctx); err == nil {
+		l = cur
+	}
 	// Decisions are read per batch: the leader may decide a test and release
 	// its held enrollments while this replica works through a long backlog,
 	// and a released enrollment judged on stale decisions would be held again.
@@ -449,29 +459,6 @@ func (e *Engine) advanceBatch(ctx context.Context, l *loaded) (int, *loaded, err
 	rows, err := adv.Claim(ctx, now, e.BatchSize, l.pausedRefs)
 	if err != nil || len(rows) == 0 {
 		return 0, l, err
-	}
-	claimed := len(rows)
-	// The daemon's advance loop holds the plan its Run loop loaded last, up
-	// to one --interval old. A batch is judged by the revision applied before
-	// its claim, as the send path's claims are: under an older one, a new
-	// object's enrollments were put off for an hour ("not in the plan") and
-	// an enrollment at a step a new revision appended exited completed.
-	if cur, err := e.latest(ctx, l); err != nil {
-		return 0, l, err
-	} else if cur != l {
-		if err := e.refreshDecisions(ctx, cur); err != nil {
-			return 0, l, err
-		}
-		l = cur
-		// An object the new revision pauses is left as it is: the next
-		// claim leaves it out.
-		kept := rows[:0]
-		for _, r := range rows {
-			if !l.isPaused(r.Kind, r.Object) {
-				kept = append(kept, r)
-			}
-		}
-		rows = kept
 	}
 	byObject := map[string][]store.Enrollment{}
 	var order []string
@@ -501,25 +488,7 @@ func (e *Engine) advanceBatch(ctx context.Context, l *loaded) (int, *loaded, err
 		}
 		poke(e.wakeSend)
 	}
-	return claimed, l, nil
-}
-
-// latest returns the plan of the latest revision: l when it is, else the
-// newer revision, loaded. A newer revision that cannot load leaves l (the
-// Run loop reports it, once).
-func (e *Engine) latest(ctx context.Context, l *loaded) (*loaded, error) {
-	id, err := e.Store.LatestRevisionID(ctx)
-	if err != nil {
-		return l, err
-	}
-	if id <= l.revision {
-		return l, nil
-	}
-	cur, err := e.load(ctx)
-	if err != nil {
-		return l, nil
-	}
-	return cur, nil
+	return len(rows), l, nil
 }
 
 // advanceGroup decides and applies one object's share of a batch; it returns

@@ -607,7 +607,7 @@ type wfContact struct {
 
 // readContacts reads the contacts of m with the properties workflows wrote
 // laid over their fields (adv: read them in this transaction; nil: outside),
-// for the fields in written (the plan's fieldsWorkflowsWrite for m) only: a
+// for the fields in written (plan.FieldsWorkflowsWrite's for m) only: a
 // field no workflow of the plan writes any more reads the CRM's column, as
 // segments and consent read it.
 func (e *Engine) readContacts(ctx context.Context, m *plan.Model, keys []string, adv *store.Advancer, written map[string]bool) (map[string]*wfContact, error) {
@@ -615,28 +615,22 @@ func (e *Engine) readContacts(ctx context.Context, m *plan.Model, keys []string,
 	if err != nil {
 		return nil, err
 	}
+	// A model no workflow of the plan writes has nothing to lay over: no
+	// query.
 	var props map[string]map[string]*string
-	if adv != nil {
-		props, err = adv.ContactProperties(ctx, m.Name, keys)
-	} else {
-		props, err = e.Store.ContactProperties(ctx, m.Name, keys)
-	}
-	if err != nil {
-		return nil, err
+	if len(written) > 0 {
+		if adv != nil {
+			props, err = adv.ContactProperties(ctx, m.Name, keys)
+		} else {
+			props, err = e.Store.ContactProperties(ctx, m.Name, keys)
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
 	out := make(map[string]*wfContact, len(rows))
 	for k, fields := range rows {
-		for f, v := range props[k] {
-			if !written[f] {
-				continue
-			}
-			if v == nil {
-				delete(fields, f)
-			} else {
-				fields[f] = *v
-			}
-		}
-		out[k] = &wfContact{fields: fields, email: emails[k]}
+		out[k] = &wfContact{fields: overlayWrites(fields, props[k], written), email: emails[k]}
 	}
 	return out, nil
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/campaignctl/campaignctl/internal/netblock"
 )
 
 // Limits are what the public endpoints allow one client. The zero value is
@@ -113,7 +115,7 @@ func (lm *limiter) wrap(h http.Handler) http.Handler {
 		return h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ok, wait := lm.allowKey(bucketKey{addr: lm.clientOf(r), consent: consentRoute(r.URL.Path)})
+		ok, wait := lm.allow(bucketKey{addr: lm.clientOf(r), consent: consentRoute(r.URL.Path)})
 		if !ok {
 			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(wait.Seconds()+0.999))))
 			http.Error(w, "too many requests, slow down", http.StatusTooManyRequests)
@@ -123,12 +125,8 @@ func (lm *limiter) wrap(h http.Handler) http.Handler {
 	})
 }
 
-// allow takes a token from a's general bucket (pixels, clicks, events).
-func (lm *limiter) allow(a netip.Addr) (bool, time.Duration) {
-	return lm.allowKey(bucketKey{addr: a})
-}
-
-func (lm *limiter) allowKey(k bucketKey) (bool, time.Duration) {
+// allow takes a token from bucket k, or says how long until one is there.
+func (lm *limiter) allow(k bucketKey) (bool, time.Duration) {
 	now := lm.now()
 	lm.mu.Lock()
 	defer lm.mu.Unlock()
@@ -166,13 +164,7 @@ func (lm *limiter) allowKey(k bucketKey) (bool, time.Duration) {
 // X-Forwarded-For. An IPv6 client counts as its /64, the block one host or
 // one home gets, so it cannot buy buckets by changing addresses.
 func (lm *limiter) clientOf(r *http.Request) netip.Addr {
-	a := lm.l.client(r)
-	if a.Is6() {
-		if p, err := a.Prefix(64); err == nil {
-			return p.Addr()
-		}
-	}
-	return a
+	return netblock.Client(lm.l.client(r))
 }
 
 // client returns the request's client address: the peer's, or, when the peer

@@ -220,7 +220,7 @@ func TestLimiterBoundsItsClients(t *testing.T) {
 	lm.now = func() time.Time { return now }
 	for i := range maxClients + 10 {
 		a := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
-		lm.allow(a)
+		lm.allow(bucketKey{addr: a})
 	}
 	if n := len(lm.clients); n > maxClients {
 		t.Fatalf("%d buckets kept, want at most %d", n, maxClients)
@@ -282,7 +282,7 @@ func TestDefaultLimitsServeAProxysBurst(t *testing.T) {
 	served := func(n int) int {
 		ok := 0
 		for range n {
-			if allowed, _ := lm.allow(proxy); allowed {
+			if allowed, _ := lm.allow(bucketKey{addr: proxy}); allowed {
 				ok++
 			}
 		}
@@ -291,7 +291,7 @@ func TestDefaultLimitsServeAProxysBurst(t *testing.T) {
 	if got := served(burst); got != burst {
 		t.Fatalf("%d of a burst of %d served, want all", got, burst)
 	}
-	if allowed, wait := lm.allow(proxy); allowed || wait <= 0 || wait > time.Second {
+	if allowed, wait := lm.allow(bucketKey{addr: proxy}); allowed || wait <= 0 || wait > time.Second {
 		t.Errorf("request %d at the same instant: allowed %v, wait %v; want refused with a wait under a second", burst+1, allowed, wait)
 	}
 	now = now.Add(time.Second)

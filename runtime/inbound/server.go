@@ -18,6 +18,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/campaignctl/campaignctl/internal/netblock"
 	"github.com/campaignctl/campaignctl/runtime/clock"
 	"github.com/campaignctl/campaignctl/runtime/metrics"
 	"github.com/campaignctl/campaignctl/runtime/store"
@@ -128,8 +129,9 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		srv.MaxMessageBytes = DefaultMaxMessageBytes
 	}
 	srv.MaxRecipients = maxRecipients
+	// No srv.ReadTimeout or WriteTimeout: limitConn gives every read and
+	// write its own deadline (go-smtp's, per command, would be overwritten).
 	timeout := s.timeout()
-	srv.ReadTimeout, srv.WriteTimeout = timeout, timeout
 	srv.ErrorLog = slogLogger{s.log()}
 	n := s.MaxConns
 	if n <= 0 {
@@ -521,19 +523,13 @@ func (l *limitListener) Accept() (net.Conn, error) {
 }
 
 // clientAddr is the address a connection counts against: its peer's IP, an
-// IPv6 one as its /64 (the block one host or one site gets).
+// IPv6 one as its /64 (netblock.Client, as the HTTP side's rate limit).
 func clientAddr(a net.Addr) netip.Addr {
 	ap, err := netip.ParseAddrPort(a.String())
 	if err != nil {
 		return netip.Addr{}
 	}
-	ip := ap.Addr().Unmap()
-	if ip.Is6() {
-		if p, err := ip.Prefix(64); err == nil {
-			return p.Addr()
-		}
-	}
-	return ip
+	return netblock.Client(ap.Addr())
 }
 
 // limitConn gives its slot back when closed, and gives every read and write
