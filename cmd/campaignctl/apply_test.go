@@ -11,8 +11,8 @@ import (
 )
 
 // apply says what a change does to what runs now, against the revision
-// applied before: here that contacts already in an edited workflow wait go
-// on when the old wait ends, and that a removed sequence's contacts leave it.
+// applied before: here that contacts already in an edited workflow wait
+// wait the new duration, and that a removed sequence's contacts leave it.
 func TestApplySaysWhatAChangeDoesToRunningEnrollments(t *testing.T) {
 	t.Parallel()
 	_, url := storetest.Open(t)
@@ -53,7 +53,7 @@ func TestApplySaysWhatAChangeDoesToRunningEnrollments(t *testing.T) {
 		t.Fatalf("second apply: exit %d\n%s", code, stderr)
 	}
 	for _, want := range []string{
-		`campaignctl apply: warning: workflow "rescue" step pause now waits 1d instead of 4d: contacts already waiting there go on when the old wait ends`,
+		`campaignctl apply: warning: workflow "rescue" step pause now waits 1d instead of 4d: contacts already waiting there wait the new duration, counted from when their wait began`,
 		`campaignctl apply: warning: sequence "nurture" is removed: contacts enrolled in it leave it`,
 	} {
 		if !strings.Contains(stderr, want) {

@@ -129,13 +129,13 @@ func stepMessage(c ObjectChange, f FieldChange) string {
 }
 
 // waitMessage says what an edited wait does to the contacts already in it:
-// the runner keeps when a wait ends, not when it began.
+// the runner keeps when their wait began and moves its end.
 func waitMessage(c ObjectChange, f FieldChange) string {
 	where := fmt.Sprintf("%s %q", c.Kind, c.Name)
 	if at := locate(f.Path); at != "" {
 		where += " " + at
 	}
-	return fmt.Sprintf("%s now waits %v instead of %v: contacts already waiting there go on when the old wait ends; contacts who reach the step from now on wait the new one",
+	return fmt.Sprintf("%s now waits %v instead of %v: contacts already waiting there wait the new duration, counted from when their wait began (those past it go on at once); contacts who reach the step from now on wait the new one",
 		where, fmt.Sprint(f.New), fmt.Sprint(f.Old))
 }
 

@@ -460,12 +460,11 @@ func TestEditedOffsetReachesEnrollmentsAlreadyWaiting(t *testing.T) {
 	}
 }
 
-// A workflow's wait edited mid-run does not reach the enrollments already in
-// it: they wake when the old duration said, shortened or lengthened (the
-// wait's start is not kept, only its end); those who reach the wait after
-// the change wait the new duration. docs/engine.md says so, and so does the
-// diff's warning.
-func TestEditedWorkflowWaitKeepsTheWrittenWakeUp(t *testing.T) {
+// A workflow's wait edited mid-run reaches the enrollments already in it,
+// counted from when their wait began: shortened, they go on at the new end
+// (at once when it has passed); lengthened, they wait longer. docs/engine.md
+// says so, and so does the diff's warning (workflow_wait_edited).
+func TestEditedWorkflowWaitReachesContactsAlreadyWaiting(t *testing.T) {
 	t.Parallel()
 	nb := setupNurture(t, 10)
 	day := 24 * time.Hour
@@ -475,29 +474,50 @@ func TestEditedWorkflowWaitKeepsTheWrittenWakeUp(t *testing.T) {
 			plan.Step{Name: "pause", Kind: plan.StepWait, Duration: wait},
 			plan.Step{Name: "second", Kind: plan.StepSend, Template: "restock_week3"})
 	}
+	steps := func() {
+		nb.step(t, nb.eng)
+		nb.step(t, nb.eng)
+	}
 	nb.apply(t, mk("4d"))
 	nb.step(t, nb.eng)
 	abandon(t, nb, nb.clock.Now(), 1, 2)
-	nb.step(t, nb.eng)
-	nb.step(t, nb.eng)
+	steps() // day 0: 1 and 2 get "first" and wait until day 4
 	nb.clock.Advance(day)
-	nb.apply(t, mk("1d")) // day 1: shortened to one day
+	nb.apply(t, mk("2d")) // day 1: shortened to two days
 	abandon(t, nb, nb.clock.Now(), 3)
-	for range 2 {
-		nb.clock.Advance(day)
-		nb.step(t, nb.eng)
-		nb.step(t, nb.eng)
-	}
-	// Day 3: the contact who came after the change waited one day; the two
-	// before it still wait until day 4.
-	if got := perSubject(t, nb); got[subjWeek3] != 1 {
-		t.Fatalf("day 3: %v; want %q to the one contact enrolled after the change only", got, subjWeek3)
+	steps() // 3 gets "first" and waits two days, until day 3
+	if got := perSubject(t, nb); got[subjUrgent] != 3 || got[subjWeek3] != 0 {
+		t.Fatalf("day 1: %v; want %q to all 3 and %q to nobody yet", got, subjUrgent, subjWeek3)
 	}
 	nb.clock.Advance(day)
-	nb.step(t, nb.eng)
-	nb.step(t, nb.eng)
+	steps()
+	// Day 2: 1 and 2 began their wait on day 0; two days have passed.
+	if got := perSubject(t, nb); got[subjWeek3] != 2 {
+		t.Fatalf("day 2, the wait shortened from 4d to 2d: %v; want %q to the 2 contacts waiting since day 0", got, subjWeek3)
+	}
+	nb.apply(t, mk("5d")) // day 2: lengthened to five days
+	nb.clock.Advance(day)
+	steps()
+	// Day 3: 3's wait under the old duration ends now; under the new one on day 6.
+	if got := perSubject(t, nb); got[subjWeek3] != 2 {
+		t.Fatalf("day 3, the wait lengthened from 2d to 5d: %v; want nothing more before day 6", got)
+	}
+	nb.clock.Advance(2 * day)
+	steps()
+	if got := perSubject(t, nb); got[subjWeek3] != 2 {
+		t.Fatalf("day 5: %v; want nothing more before day 6", got)
+	}
+	nb.clock.Advance(day)
+	steps()
 	if got := perSubject(t, nb); got[subjWeek3] != 3 || got[subjUrgent] != 3 {
-		t.Fatalf("day 4: %v; want both steps to all 3", got)
+		t.Fatalf("day 6: %v; want both steps to all 3", got)
+	}
+	var waiting int
+	if err := nb.st.DB.Get(&waiting, `SELECT count(*) FROM campaignctl.enrollments WHERE wait_step IS NOT NULL OR waited_from IS NOT NULL`); err != nil {
+		t.Fatal(err)
+	}
+	if waiting != 0 {
+		t.Errorf("%d enrollments still say they wait after leaving the wait", waiting)
 	}
 }
 

@@ -1176,8 +1176,8 @@ func TestSuppressionAfterTheClaimStopsAWaitingMessage(t *testing.T) {
 // A claim that the database keeps waiting (here: a lock on the outbox, as a
 // hung or overloaded server would) does not hold up a shutdown past its
 // bound: the claim is not cancelled by the signal itself (Postgres could
-// commit it unseen), but it is cut off with the shutdown grace. It waited up
-// to its own 30 s timeout before.
+// commit it unseen), but it is cut off half of the ledger's grace after the
+// shutdown grace. It waited up to its own 30 s timeout before.
 func TestShutdownDoesNotWaitForAHungClaim(t *testing.T) {
 	t.Parallel()
 	rb := setupRelay(t, 20) // 10 active

@@ -131,10 +131,16 @@ func (p *sendPass) run(ctx context.Context) error {
 	defer cancelSend()
 	ledgerCtx, cancelLedger := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelLedger()
+	// claimCtx bounds a claim under way at the signal: half of ledgerGrace
+	// after the grace, so the ledger still has the other half to give its
+	// rows back.
+	claimCtx, cancelClaim := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelClaim()
 	stopGrace := context.AfterFunc(ctx, func() {
 		t := time.AfterFunc(e.ShutdownGrace, cancelSend)
+		c := time.AfterFunc(e.ShutdownGrace+ledgerGrace/2, cancelClaim)
 		l := time.AfterFunc(e.ShutdownGrace+ledgerGrace, cancelLedger)
-		context.AfterFunc(ledgerCtx, func() { t.Stop(); l.Stop() })
+		context.AfterFunc(ledgerCtx, func() { t.Stop(); c.Stop(); l.Stop() })
 	})
 	defer stopGrace()
 
@@ -150,7 +156,7 @@ func (p *sendPass) run(ctx context.Context) error {
 		workers.Add(1)
 		go func() { defer workers.Done(); p.work(ctx, sendCtx) }()
 	}
-	claimErr := p.claim(ctx, sendCtx)
+	claimErr := p.claim(ctx, claimCtx)
 	close(p.jobs)
 	workers.Wait()
 	close(p.outs)
@@ -167,7 +173,7 @@ func (p *sendPass) run(ctx context.Context) error {
 }
 
 // claim feeds jobs until ctx is done or, for a pass until idle, nothing is due.
-func (p *sendPass) claim(ctx, sendCtx context.Context) error {
+func (p *sendPass) claim(ctx, claimCtx context.Context) error {
 	e := p.e
 	prefetch := cap(p.jobs)
 	// While a backlog drains, each claim starts after the last row claimed
@@ -212,12 +218,17 @@ func (p *sendPass) claim(ctx, sendCtx context.Context) error {
 		claimedAt := time.Now()
 		// The claim must not be cut off by a shutdown: Postgres may commit it
 		// while the client sees only "context canceled", which would leave the
-		// rows claimed by a replica that no longer works on them. But a claim
-		// that a hung database keeps waiting is cut off with the shutdown
-		// grace (sendCtx), so the exit keeps its bound: what it may have
+		// rows claimed by a replica that no longer works on them. It runs
+		// until claimCtx ends (the shutdown grace plus half of ledgerGrace),
+		// so its rows, once claimed, are given back through the ledger; cut
+		// off by the relay's grace alone, a claim that a starved
+		// machine slowed past a short grace left its rows claimed until their
+		// lease ran out (TestShutdownWritesTheLedgerAfterTheRelayGrace, once
+		// in a loaded run). A claim that a hung database keeps waiting is
+		// still cut off then, so the exit keeps its bound: what it may have
 		// claimed waits for its lease to run out.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		stopClaim := context.AfterFunc(sendCtx, cancel)
+		stopClaim := context.AfterFunc(claimCtx, cancel)
 		if p.fellBehind.Swap(false) || claimedAt.Sub(fromStartAt) >= claimFromStartEvery {
 			cursor, fromStartAt = store.ClaimCursor{}, claimedAt
 		}

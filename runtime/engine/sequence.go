@@ -146,6 +146,9 @@ func (e *Engine) reconcileSequences(ctx context.Context, l *loaded, now time.Tim
 		if err := e.shortenWaits(ctx, l, now); err != nil {
 			return err
 		}
+		if err := e.rewaitWorkflows(ctx, l, now); err != nil {
+			return err
+		}
 		e.lastExitRev = l.revision
 	}
 	// Enrolling reads each segment whole (set-based, in the database): not on
@@ -229,6 +232,46 @@ func (e *Engine) shortenWaits(ctx context.Context, l *loaded, now time.Time) err
 		e.waitsSeen[key] = seen
 		if n > 0 {
 			e.Log.Info("enrollments wake earlier: a step's offset was shortened", "kind", s.Kind, "object", s.Name, "enrollments", n)
+			poke(e.wakeAdvance)
+		}
+	}
+	return nil
+}
+
+// rewaitWorkflows applies each workflow's wait durations in l to the
+// enrollments already in those waits (Store.RewaitWorkflow): an edited wait
+// reaches the contacts waiting in it, counted from when their wait began,
+// as a sequence's edited offset does. A workflow whose durations this leader
+// already applied is skipped.
+func (e *Engine) rewaitWorkflows(ctx context.Context, l *loaded, now time.Time) error {
+	for _, w := range l.workflows {
+		if w.compileErr != nil || w.compiled == nil {
+			continue
+		}
+		var names []string
+		var waits []time.Duration
+		for _, st := range w.compiled.Steps {
+			if st.Kind == plan.StepWait {
+				names, waits = append(names, st.Name), append(waits, st.Wait)
+			}
+		}
+		if len(names) == 0 {
+			continue
+		}
+		key, seen := seriesKey(flow.KindWorkflow, w.p.Name), fmt.Sprint(names, waits)
+		if e.waitsSeen[key] == seen {
+			continue
+		}
+		n, err := e.Store.RewaitWorkflow(ctx, w.p.Name, names, waits, now)
+		if err != nil {
+			return err
+		}
+		if e.waitsSeen == nil {
+			e.waitsSeen = map[string]string{}
+		}
+		e.waitsSeen[key] = seen
+		if n > 0 {
+			e.Log.Info("enrollments wake at a new time: a wait's duration was edited", "kind", flow.KindWorkflow, "object", w.p.Name, "enrollments", n)
 			poke(e.wakeAdvance)
 		}
 	}

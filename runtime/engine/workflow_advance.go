@@ -235,7 +235,7 @@ func (e *Engine) advanceWorkflowGroup(ctx context.Context, adv *store.Advancer, 
 			}
 			hist = append(hist, store.StepRecord{EnrollmentID: r.ID, Step: a.Step, Action: string(a.Kind), Variant: a.Variant, Detail: detail, At: now})
 		}
-		moves = append(moves, store.Move{ID: r.ID, Next: d.Next, NextStep: wf.NextName(d.Next), Wake: d.WakeAt, Hold: d.Hold, Exit: d.Exit})
+		moves = append(moves, store.Move{ID: r.ID, Next: d.Next, NextStep: wf.NextName(d.Next), Wake: d.WakeAt, Hold: d.Hold, Exit: d.Exit, WaitStep: d.WaitStep, WaitFrom: d.WaitFrom})
 	}
 	// Round robin: each assigning step takes its turns in one statement.
 	for stepName, idx := range assigns {

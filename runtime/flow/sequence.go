@@ -230,6 +230,12 @@ type Decision struct {
 	Hold string
 	// Exit is ExitCompleted or ExitGoal when the enrollment ends.
 	Exit string
+	// WaitStep names the workflow wait step the enrollment stopped at (empty
+	// otherwise), and WaitFrom is when that wait began: WakeAt is WaitFrom
+	// plus the step's duration, so a new duration can be applied to the
+	// contacts already waiting (Store.RewaitWorkflow).
+	WaitStep string
+	WaitFrom time.Time
 }
 
 // Advance runs every step whose time has come, in order, and stops at the first

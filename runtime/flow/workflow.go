@@ -251,6 +251,7 @@ func (w *Workflow) Advance(st WorkflowState, f WorkflowFacts) Decision {
 			if due.After(f.Now) {
 				d.Actions = append(d.Actions, Action{Kind: ActWait, Step: step.Name, Reason: "until " + due.UTC().Format(time.RFC3339)})
 				d.Next, d.WakeAt = step.Next, due
+				d.WaitStep, d.WaitFrom = step.Name, due.Add(-step.Wait)
 				return d
 			}
 			if due.After(at) {

@@ -205,6 +205,11 @@ type Move struct {
 	Wake time.Time
 	Hold string
 	Exit string
+	// WaitStep and WaitFrom: the workflow wait step the enrollment stops at
+	// and when that wait began (flow.Decision), kept so that an edited
+	// duration reaches it (RewaitWorkflow). Empty and zero otherwise.
+	WaitStep string
+	WaitFrom time.Time
 }
 
 // Apply enqueues messages for (kind, object), records the steps taken and
@@ -241,13 +246,17 @@ func (a *Advancer) Apply(ctx context.Context, kind, object string, now time.Time
 	}
 	if len(moves) > 0 {
 		ids, nexts := make([]int64, len(moves)), make([]int64, len(moves))
-		wakes := make([]sql.NullTime, len(moves))
+		wakes, froms := make([]sql.NullTime, len(moves)), make([]sql.NullTime, len(moves))
 		holds, exits, names := make([]string, len(moves)), make([]string, len(moves)), make([]string, len(moves))
+		waits := make([]string, len(moves))
 		for i, m := range moves {
 			ids[i], nexts[i], holds[i], exits[i], names[i] = m.ID, int64(m.Next), m.Hold, m.Exit, m.NextStep
 			wakes[i] = sql.NullTime{Time: m.Wake, Valid: !m.Wake.IsZero()}
+			if m.WaitStep != "" && !m.WaitFrom.IsZero() {
+				waits[i], froms[i] = m.WaitStep, sql.NullTime{Time: m.WaitFrom, Valid: true}
+			}
 		}
-		if _, err := a.tx.ExecContext(ctx, q("move-enrollments"), now, pq.Array(ids), pq.Array(nexts), nullTimes(wakes), pq.Array(holds), pq.Array(exits), pq.Array(names)); err != nil {
+		if _, err := a.tx.ExecContext(ctx, q("move-enrollments"), now, pq.Array(ids), pq.Array(nexts), nullTimes(wakes), pq.Array(holds), pq.Array(exits), pq.Array(names), pq.Array(waits), nullTimes(froms)); err != nil {
 			return fmt.Errorf("%s %s: moving %d enrollments: %w", kind, object, len(moves), err)
 		}
 	}
@@ -313,6 +322,25 @@ func (s *Store) ShortenWaits(ctx context.Context, kind, object string, steps []s
 	res, err := s.DB.ExecContext(ctx, q("shorten-waits"), kind, object, pq.Array(steps), pq.Array(us), now)
 	if err != nil {
 		return 0, fmt.Errorf("%s %s: moving the wake-ups of shortened steps: %w", kind, object, err)
+	}
+	return res.RowsAffected()
+}
+
+// RewaitWorkflow applies a new revision's wait durations of a workflow to
+// the enrollments already in those waits: an active enrollment stopped at one
+// of steps wakes at the start of its wait plus that step's duration (waits[i],
+// for steps[i]), earlier or later than the wake-up written under the old
+// duration. Only enrollments whose wait's start was recorded (those that
+// reached the wait once migration 023 was in) move; it is idempotent. It
+// returns how many moved.
+func (s *Store) RewaitWorkflow(ctx context.Context, object string, steps []string, waits []time.Duration, now time.Time) (int64, error) {
+	us := make([]int64, len(waits))
+	for i, w := range waits {
+		us[i] = w.Microseconds()
+	}
+	res, err := s.DB.ExecContext(ctx, q("rewait-workflow"), object, pq.Array(steps), pq.Array(us), now)
+	if err != nil {
+		return 0, fmt.Errorf("workflow %s: moving the wake-ups of edited waits: %w", object, err)
 	}
 	return res.RowsAffected()
 }

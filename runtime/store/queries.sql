@@ -469,8 +469,10 @@ SET step_index = m.next, next_step = m.next_step, wake_at = m.wake, hold = nulli
     state = CASE WHEN m.exit <> '' THEN 'exited' ELSE 'active' END,
     exit_reason = nullif(m.exit, ''),
     exited_at = CASE WHEN m.exit <> '' THEN $1::timestamptz ELSE NULL END,
+    wait_step = nullif(m.wait_step, ''), waited_from = m.waited_from,
     updated_at = $1
-FROM unnest($2::bigint[], $3::int[], $4::timestamptz[], $5::text[], $6::text[], $7::text[]) AS m(id, next, wake, hold, exit, next_step)
+FROM unnest($2::bigint[], $3::int[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[])
+    AS m(id, next, wake, hold, exit, next_step, wait_step, waited_from)
 WHERE en.id = m.id;
 
 -- name: shorten-waits
@@ -486,6 +488,21 @@ SET wake_at = en.enrolled_at + o.us * interval '1 microsecond', updated_at = $5
 FROM unnest($3::text[], $4::bigint[]) AS o(step, us)
 WHERE en.kind = $1 AND en.object = $2 AND en.state = 'active' AND en.hold IS NULL
   AND en.next_step = o.step AND en.wake_at > en.enrolled_at + o.us * interval '1 microsecond';
+
+-- name: rewait-workflow
+-- A new revision's wait durations for one workflow ($1 object; $2 wait step
+-- names, $3 their durations in microseconds): an active enrollment stopped
+-- at one of these waits wakes at the wait's start plus its duration, where
+-- that differs from the wake-up written (shortened or lengthened). wait_step
+-- and waited_from are written when an enrollment stops at a wait
+-- (move-enrollments) and cleared by its next move. Once per revision, over
+-- the workflow's enrollments (enrollments_due's rows of that object).
+UPDATE campaignctl.enrollments en
+SET wake_at = en.waited_from + o.us * interval '1 microsecond', updated_at = $4
+FROM unnest($2::text[], $3::bigint[]) AS o(step, us)
+WHERE en.kind = 'workflow' AND en.object = $1 AND en.state = 'active' AND en.hold IS NULL
+  AND en.wait_step = o.step AND en.waited_from IS NOT NULL
+  AND en.wake_at IS DISTINCT FROM en.waited_from + o.us * interval '1 microsecond';
 
 -- name: exit-removed-objects
 -- An object no longer in the plan: its enrollments exit ('removed') and the
