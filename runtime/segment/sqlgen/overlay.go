@@ -116,39 +116,55 @@ func (t *Translator) Written(field string) bool {
 }
 
 // convertSQL converts v, a property's text, to the SQL type of field type ft.
-// The compiler accepts for set_property only values of the field's type, so
-// the forms below are what a step of the current plan writes; a value of any
-// other form (left by a revision that declared the field with another type)
-// reads as NULL, like a cleared property, rather than failing the query. Each
-// CASE tests the form before casting, and CASE evaluates in order, so no cast
-// sees text it would reject:
+// The compiler accepts for set_property only values of the field's type, and
+// the engine writes no other, so the forms below are what a step of the
+// current plan writes; text of any other form (left by a revision that
+// declared the field with another type, or typed in by hand) reads as NULL,
+// like a cleared property, rather than failing the query: one contact's bad
+// value must not fail a whole segment. The forms are property_value.go's,
+// which PropertyValue tests in Go. Each CASE tests the form before any cast,
+// and CASE evaluates its branches in order, so no cast sees text it would
+// reject (v is a column, never a constant the planner could fold early):
 //
 //   - int: an optional sign and decimal digits, within int64;
-//   - float: a decimal number, with an exponent of at most three digits, within
-//     float64's range; or inf or infinity with an optional sign, or nan (any case);
+//   - float: a decimal number, with an exponent of at most three digits, of
+//     magnitude 0 or within float64's normal range; or inf or infinity with an
+//     optional sign, or nan (any case);
 //   - bool: the words strconv.ParseBool reads (1, t, T, TRUE, true, True, and
 //     their false counterparts);
 //   - timestamp: RFC 3339 (2026-12-03T10:00:00Z, with an optional fraction and
-//     a Z or ±hh:mm offset), or a date or a date and time without an offset,
-//     read as UTC. A day past its month's end (2026-02-30) is a data error.
+//     a Z or an offset within ±15:59), or a date or a date and time without an
+//     offset, read as UTC; the date one that exists (no 2026-02-30, no
+//     2023-02-29, no year 0).
+//
+// Ints and floats are at most maxNumberText characters long.
 func convertSQL(ft plan.FieldType, v string) string {
+	long := "length(" + v + ") > " + strconv.Itoa(maxNumberText)
 	switch ft {
 	case plan.TypeInt:
-		return "CASE WHEN " + v + " !~ '^[+-]?[0-9]+$' THEN NULL WHEN " + v + "::numeric BETWEEN " + minInt64SQL + " AND " + maxInt64SQL + " THEN " + v + "::int8 END"
+		return "CASE WHEN " + long + " OR " + v + " !~ '" + intForm + "' THEN NULL" +
+			" WHEN " + v + "::numeric BETWEEN " + minInt64SQL + " AND " + maxInt64SQL + " THEN " + v + "::int8 END"
 	case plan.TypeFloat:
-		return "CASE WHEN " + v + " ~* '^([+-]?inf(inity)?|nan)$' THEN " + v + "::float8" +
-			" WHEN " + v + " !~ '^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]{1,3})?$' THEN NULL" +
-			" WHEN abs(" + v + "::numeric) <= 1.7976931348623157e308 THEN " + v + "::numeric::float8 END"
+		return "CASE WHEN " + v + " ~* '" + floatWordForm + "' THEN " + v + "::float8" +
+			" WHEN " + long + " OR " + v + " !~ '" + floatForm + "' THEN NULL" +
+			" WHEN abs(" + v + "::numeric) <= " + maxFloatSQL + " AND (" + v + "::numeric = 0 OR abs(" + v + "::numeric) >= " + minNormalFloatSQL + ")" +
+			" THEN " + v + "::numeric::float8 END"
 	case plan.TypeBool:
-		return "CASE WHEN " + v + " IN ('1', 't', 'T', 'TRUE', 'true', 'True') THEN TRUE" +
-			" WHEN " + v + " IN ('0', 'f', 'F', 'FALSE', 'false', 'False') THEN FALSE END"
+		return "CASE WHEN " + v + " IN (" + quoteAll(boolTrue) + ") THEN TRUE" +
+			" WHEN " + v + " IN (" + quoteAll(boolFalse) + ") THEN FALSE END"
 	case plan.TypeTimestamp:
-		const date = "[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
-		const clock = "([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]([.][0-9]+)?"
-		return "CASE WHEN " + v + " ~ '^" + date + "T" + clock + "(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$' THEN " + v + "::timestamptz" +
-			" WHEN " + v + " ~ '^" + date + "(T" + clock + ")?$' THEN " + v + "::timestamp AT TIME ZONE 'UTC' END"
+		return "CASE WHEN " + v + " ~ '" + timestampForm + "' THEN " + v + "::timestamptz" +
+			" WHEN " + v + " ~ '" + localTimestampForm + "' THEN " + v + "::timestamp AT TIME ZONE 'UTC' END"
 	}
 	return v
+}
+
+func quoteAll(words []string) string {
+	q := make([]string, len(words))
+	for i, w := range words {
+		q[i] = pq.QuoteLiteral(w)
+	}
+	return strings.Join(q, ", ")
 }
 
 func sortedKeys(m map[string]bool) []string {
