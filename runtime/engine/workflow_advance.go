@@ -15,6 +15,7 @@ import (
 	"github.com/campaignctl/campaignctl/compiler/plan"
 	"github.com/campaignctl/campaignctl/compiler/plan/celmodel"
 	"github.com/campaignctl/campaignctl/runtime/flow"
+	"github.com/campaignctl/campaignctl/runtime/segment/sqlgen"
 	"github.com/campaignctl/campaignctl/runtime/store"
 )
 
@@ -225,8 +226,16 @@ func (e *Engine) advanceWorkflowGroup(ctx context.Context, adv *store.Advancer, 
 					Occurrence: r.Occurrence, EnrollmentID: r.ID, Class: plan.ClassInternal})
 				detail += " to " + owner
 			case flow.ActSet:
-				v := wf.Steps[step].Value
-				props = append(props, store.PropertyWrite{Model: w.model.Name, ContactKey: r.ContactKey, Field: fieldName(wf.Steps[step].Field, w.p.Model), Value: &v, Step: a.Step, EnrollmentID: r.ID})
+				v, field := wf.Steps[step].Value, fieldName(wf.Steps[step].Field, w.p.Model)
+				if err := checkPropertyValue(w.model, field, v); err != nil {
+					// Written, it would read as NULL in segments and
+					// consent: the CRM's value stands instead.
+					a.Kind, detail = flow.ActSkip, fmt.Sprintf("%s = %s not written: %v; fix the step's value in workflow %s", wf.Steps[step].Field, v, err, object)
+					e.logOnce("workflow set_property "+object+" "+a.Step, "set_property value does not fit its field; not written",
+						fmt.Errorf("workflow %s: step %s: %s: %w", object, a.Step, wf.Steps[step].Field, err))
+					break
+				}
+				props = append(props, store.PropertyWrite{Model: w.model.Name, ContactKey: r.ContactKey, Field: field, Value: &v, Step: a.Step, EnrollmentID: r.ID})
 			case flow.ActClear:
 				props = append(props, store.PropertyWrite{Model: w.model.Name, ContactKey: r.ContactKey, Field: fieldName(wf.Steps[step].Field, w.p.Model), Step: a.Step, EnrollmentID: r.ID})
 			case flow.ActAssign:
@@ -277,6 +286,21 @@ func (e *Engine) advanceWorkflowGroup(ctx context.Context, adv *store.Advancer, 
 }
 
 func fieldName(ref, model string) string { return strings.TrimPrefix(ref, model+".") }
+
+// checkPropertyValue reports whether text, a value a step would write to
+// field of model m, is of the field's form: the one segments, consent
+// conditions and templates read as a value (sqlgen.PropertyValue). The
+// compiler refuses any other value; a plan it did not check (edited by hand)
+// may still hold one, and its error says which form the type wants, without
+// quoting the text.
+func checkPropertyValue(m *plan.Model, field, text string) error {
+	f, ok := modelField(m, field)
+	if !ok {
+		return fmt.Errorf("%s is not a field of model %s", field, m.Name)
+	}
+	_, err := sqlgen.PropertyValue(f.Type, text)
+	return err
+}
 
 // relativeTime reads a wait's relative_to: event.<name> or a contact field.
 func relativeTime(ref, model string, c *wfContact, event map[string]any) (time.Time, bool) {
