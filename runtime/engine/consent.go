@@ -274,7 +274,7 @@ func (e *Engine) PreferenceDefaults(ctx context.Context, model, key string) (map
 				if err != nil {
 					return nil, err
 				}
-				fields = overlayWrites(fields, props[key], l.written[m.Name])
+				fields = overlayWrites(m, fields, props[key], l.written[m.Name])
 			}
 			read = true
 		}

@@ -183,16 +183,19 @@ func (b batchContacts) forTemplate(m *plan.Model, key string, fields map[string]
 // what workflows wrote for it laid over as consent conditions and the time
 // zone read it (overlayWrites). fields itself is not changed.
 func (b batchContacts) withWrites(m *plan.Model, key string, fields map[string]any) map[string]any {
-	return overlayWrites(fields, b.props[m.Name][key], b.written[m.Name])
+	return overlayWrites(m, fields, b.props[m.Name][key], b.written[m.Name])
 }
 
-// overlayWrites returns fields with props, what workflows wrote for the
-// contact, laid over as workflow conditions read them (a value as its text,
-// which mapRecord converts to the field's type, a cleared one missing), for
-// the fields in written only: the fields the plan's workflows write, the set
-// segments read the writes of, so a consent condition and a segment over one
-// field never disagree. fields itself is not changed.
-func overlayWrites(fields map[string]any, props map[string]*string, written map[string]bool) map[string]any {
+// overlayWrites returns fields, the CRM's row of a contact of model m, with
+// props, what workflows wrote for the contact, laid over as workflow
+// conditions read them, for the fields in written only: the fields the
+// plan's workflows write, the set segments read the writes of. A value is
+// read as segments read it (sqlgen.PropertyValue): of its field's form, as
+// its value; of any other form, or cleared, missing, as a segment's NULL. So
+// a consent condition and a segment over one field never disagree, even on a
+// value stored before the engine checked what it writes. fields itself is
+// not changed.
+func overlayWrites(m *plan.Model, fields map[string]any, props map[string]*string, written map[string]bool) map[string]any {
 	if len(props) == 0 || len(written) == 0 {
 		return fields
 	}
@@ -201,12 +204,17 @@ func overlayWrites(fields map[string]any, props map[string]*string, written map[
 		out[k] = v
 	}
 	for f, v := range props {
-		switch {
-		case !written[f]:
-		case v == nil:
-			delete(out, f)
-		default:
-			out[f] = *v
+		if !written[f] {
+			continue
+		}
+		delete(out, f)
+		if v == nil {
+			continue
+		}
+		if fd, ok := modelField(m, f); ok {
+			if cv, err := sqlgen.PropertyValue(fd.Type, *v); err == nil {
+				out[f] = cv
+			}
 		}
 	}
 	return out

@@ -1,10 +1,12 @@
 package engine_test
 
 import (
+	"sort"
 	"strings"
 	"testing"
 
 	"github.com/campaignctl/campaignctl/compiler/plan"
+	"github.com/campaignctl/campaignctl/runtime/segment"
 )
 
 // TestSetPropertyRefusesAValueNotOfTheFieldsForm: a set_property step whose
@@ -80,5 +82,73 @@ func TestSetPropertyRefusesAValueNotOfTheFieldsForm(t *testing.T) {
 	}
 	if strings.Contains(logs, "c4@example.com") || strings.Contains(logs, "Contact 4") {
 		t.Errorf("the log names the contact:\n%s", logs)
+	}
+}
+
+// TestConsentReadsAStoredValueAsSegmentsDo: under an opt_in policy whose
+// consent condition reads c.opt_in (false for every contact in the CRM),
+// values stored in the properties table before the engine checked them, or
+// by hand, decide consent as a segment reads them: "true" and "t" grant it;
+// " true" and "yes", not of a bool's form, read as NULL in segments, so they
+// grant nothing here either (not a lenient true for one, an evaluation error
+// for the other); the consent and the segment c.opt_in select the same
+// contacts.
+func TestConsentReadsAStoredValueAsSegmentsDo(t *testing.T) {
+	t.Parallel()
+	rb := setupRelay(t, 8) // active: 2, 4, 6, 8
+	rb.st.DB.MustExec(`ALTER TABLE contacts ADD COLUMN opt_in bool NOT NULL DEFAULT false`)
+	p := testPlan("Hi", campaign("granted", ""))
+	m := &p.Models[0]
+	m.Fields = append(m.Fields, plan.Field{Name: "opt_in", Column: "opt_in", Type: plan.TypeBool, Nullable: true})
+	m.Consent = "c.opt_in"
+	m.Subscriptions = []plan.Subscription{{Name: "news"}}
+	p.Templates[0].Subscription = "news"
+	p.Policies = []plan.Policy{{Name: "default", Consent: plan.ConsentOptIn}}
+	p.Segments = append(p.Segments, plan.Segment{Name: "opted", Model: "c", Filter: "c.active && c.opt_in"})
+	p.Workflows = []plan.Workflow{{Name: "grant", Type: "lead_nurturing", Class: plan.ClassMarketing, Model: "c", Trigger: plan.Trigger{Event: "opted_in"},
+		Steps: []plan.Step{{Name: "grant", Kind: plan.StepSetProperty, Field: "c.opt_in", Value: "true"}}}}
+	p.Finalize()
+	rb.st.DB.MustExec(`INSERT INTO campaignctl.contact_properties (model, contact_key, field, value, set_at, kind, object, step) VALUES
+		('c', '2', 'opt_in', ' true', now(), 'workflow', 'grant', 'grant'),
+		('c', '4', 'opt_in', 'true', now(), 'workflow', 'grant', 'grant'),
+		('c', '6', 'opt_in', 'yes', now(), 'workflow', 'grant', 'grant'),
+		('c', '8', 'opt_in', 't', now(), 'workflow', 'grant', 'grant')`)
+	rb.apply(t, p)
+	rb.pass(t)
+	var rows []struct {
+		ContactKey string `db:"contact_key"`
+		Status     string `db:"status"`
+		Error      string `db:"error"`
+	}
+	if err := rb.st.DB.Select(&rows, `SELECT contact_key, status, coalesce(last_error, '') AS error FROM campaignctl.outbox WHERE campaign = 'granted' ORDER BY contact_key`); err != nil {
+		t.Fatal(err)
+	}
+	var sent []string
+	for _, r := range rows {
+		if r.Status == "sent" {
+			sent = append(sent, r.ContactKey)
+		} else if strings.Contains(r.Error, "could not be evaluated") {
+			t.Errorf("contact %s: %s, want the condition read with opt_in unset", r.ContactKey, r.Error)
+		}
+	}
+	ev, err := segment.New(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev, err = ev.WithCatalog(rb.ctx, rb.st.DB); err != nil {
+		t.Fatal(err)
+	}
+	var opted []string
+	if _, err := ev.Each(rb.ctx, rb.st.DB, "opted", rb.clock.Now(), 100, func(ms []segment.Match) error {
+		for _, m := range ms {
+			opted = append(opted, m.Key)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(opted)
+	if got, seg := strings.Join(sent, " "), strings.Join(opted, " "); got != "4 8" || seg != "4 8" {
+		t.Errorf("consent granted to %q, segment c.opt_in holds %q; want 4 8 for both", got, seg)
 	}
 }

@@ -630,7 +630,7 @@ func (e *Engine) readContacts(ctx context.Context, m *plan.Model, keys []string,
 	}
 	out := make(map[string]*wfContact, len(rows))
 	for k, fields := range rows {
-		out[k] = &wfContact{fields: overlayWrites(fields, props[k], written), email: emails[k]}
+		out[k] = &wfContact{fields: overlayWrites(m, fields, props[k], written), email: emails[k]}
 	}
 	return out, nil
 }
