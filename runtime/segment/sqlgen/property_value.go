@@ -107,6 +107,9 @@ func PropertyValue(ft plan.FieldType, text string) (any, error) {
 		if abs.Cmp(maxFloat) > 0 || (abs.Sign() != 0 && abs.Cmp(minNormalFloat) < 0) {
 			return nil, notOf(want)
 		}
+		if abs.Sign() == 0 {
+			return 0.0, nil // -0 too: Postgres reads it through numeric, which has no sign for 0
+		}
 		f, err := strconv.ParseFloat(text, 64)
 		if err != nil {
 			return nil, notOf(want)
