@@ -94,6 +94,9 @@ type compiled struct {
 	// prefilter, when filter is nil, holds the top-level conjuncts that do
 	// translate: the in-process scan reads only the rows they accept.
 	prefilter *sqlgen.Filter
+	// fromReads is from(nil), the FROM item of every query reading the
+	// filter's own fields (counts, memberships, pages), built once.
+	fromReads string
 }
 
 // defaultFilter returns a model's default filter, implied by every segment of the
@@ -189,16 +192,7 @@ func newModelInfo(m *plan.Model, segments []string, written map[string]bool) (*m
 	for i, f := range m.Fields {
 		fields[f.Name] = i
 	}
-	// A workflow writing a field the model lacks (a hand-edited plan) is
-	// refused by the engine on its own, naming the field; the segments need
-	// not fail with it.
-	declared := map[string]bool{}
-	for f := range written {
-		if _, ok := fields[f]; ok {
-			declared[f] = true
-		}
-	}
-	if err := tr.Overlay(declared); err != nil {
+	if err := tr.Overlay(sqlgen.DeclaredFields(m, written)); err != nil {
 		return nil, err
 	}
 	return &modelInfo{
@@ -338,6 +332,7 @@ func (ev *Evaluator) computeReads(own map[string]uses) {
 			c.reads = append(c.reads, i)
 		}
 		sort.Ints(c.reads)
+		c.fromReads = c.joinFrom(c.reads)
 	}
 }
 

@@ -60,8 +60,16 @@ func (s *scanRow) sample(c *compiled, want []int) map[string]any {
 // them (sqlgen's Translator.OverlayJoins). A filter reading no such field
 // reads the table alone, exactly as before workflows wrote anything.
 func (c *compiled) from(fields []int) string {
+	if len(fields) == 0 {
+		return c.fromReads
+	}
+	return c.joinFrom(c.scanFields(fields))
+}
+
+// joinFrom builds from's FROM item for fields, all the fields the query reads.
+func (c *compiled) joinFrom(fields []int) string {
 	var names []string
-	for _, i := range c.scanFields(fields) {
+	for _, i := range fields {
 		if f := c.mi.m.Fields[i].Name; c.mi.tr.Written(f) {
 			names = append(names, f)
 		}

@@ -176,19 +176,27 @@ func sortedKeys(m map[string]bool) []string {
 	return out
 }
 
-// OverlayColumns returns, for the fields of m in written (the fields the
-// plan's workflows write), the SQL expression a segment reads for each, by
-// field name, and the joins the expressions need after m's table: for a
-// caller that reads one contact's fields to show what its segments saw. A
-// name m does not declare is left out, as segments leave it out.
-func OverlayColumns(m *plan.Model, written map[string]bool) (map[string]string, string, error) {
+// DeclaredFields returns the fields of written (names) that m declares: the
+// ones Overlay accepts. A workflow writing a field its model lacks (a
+// hand-edited plan) is refused by the engine on its own, naming the field;
+// segments read the others and need not fail with it.
+func DeclaredFields(m *plan.Model, written map[string]bool) map[string]bool {
 	declared := map[string]bool{}
 	for _, f := range m.Fields {
 		if written[f.Name] {
 			declared[f.Name] = true
 		}
 	}
-	written = declared
+	return declared
+}
+
+// OverlayColumns returns, for the fields of m in written (the fields the
+// plan's workflows write), the SQL expression a segment reads for each, by
+// field name, and the joins the expressions need after m's table: for a
+// caller that reads one contact's fields to show what its segments saw. A
+// name m does not declare is left out, as segments leave it out.
+func OverlayColumns(m *plan.Model, written map[string]bool) (map[string]string, string, error) {
+	written = DeclaredFields(m, written)
 	if len(written) == 0 {
 		return nil, "", nil
 	}
