@@ -378,33 +378,35 @@ func safeRedirect(u string) bool {
 // machineAgents are User-Agent substrings (lower case) of proxies, prefetchers
 // and link scanners, with the name reported. display marks the image proxies
 // that fetch when the reader displays the message: their opens are a
-// reader's (machineOpen), their clicks a machine's.
+// reader's (machineOpen), their clicks a machine's. word marks the generic
+// words, which must be words of the User-Agent (uaWord), not just letters in
+// it: "bot" is in "Cubot" (a phone maker) and "Abbott".
 var machineAgents = []struct {
-	sub, name string
-	display   bool
+	sub, name     string
+	display, word bool
 }{
-	{"googleimageproxy", "proxy: Gmail image proxy", true},
-	{"ggpht.com", "proxy: Gmail image proxy", true},
-	{"yahoomailproxy", "proxy: Yahoo Mail proxy", true},
-	{"bingpreview", "scanner: Bing preview", false},
-	{"barracuda", "scanner: Barracuda", false},
-	{"mimecast", "scanner: Mimecast", false},
-	{"proofpoint", "scanner: Proofpoint", false},
-	{"ironport", "scanner: Cisco IronPort", false},
-	{"messagelabs", "scanner: Symantec MessageLabs", false},
-	{"trendmicro", "scanner: Trend Micro", false},
-	{"forcepoint", "scanner: Forcepoint", false},
-	{"safelinks", "scanner: Microsoft Safe Links", false},
-	{"headlesschrome", "scanner: headless browser", false},
-	{"python-requests", "scanner: script", false},
-	{"curl/", "scanner: script", false},
-	{"wget/", "scanner: script", false},
-	{"go-http-client", "scanner: script", false},
-	{"bot", "scanner: bot", false},
-	{"spider", "scanner: bot", false},
-	{"crawler", "scanner: bot", false},
-	{"slurp", "scanner: bot", false},
-	{"facebookexternalhit", "scanner: link preview", false},
+	{"googleimageproxy", "proxy: Gmail image proxy", true, false},
+	{"ggpht.com", "proxy: Gmail image proxy", true, false},
+	{"yahoomailproxy", "proxy: Yahoo Mail proxy", true, false},
+	{"bingpreview", "scanner: Bing preview", false, false},
+	{"barracuda", "scanner: Barracuda", false, false},
+	{"mimecast", "scanner: Mimecast", false, false},
+	{"proofpoint", "scanner: Proofpoint", false, false},
+	{"ironport", "scanner: Cisco IronPort", false, false},
+	{"messagelabs", "scanner: Symantec MessageLabs", false, false},
+	{"trendmicro", "scanner: Trend Micro", false, false},
+	{"forcepoint", "scanner: Forcepoint", false, false},
+	{"safelinks", "scanner: Microsoft Safe Links", false, false},
+	{"headlesschrome", "scanner: headless browser", false, false},
+	{"python-requests", "scanner: script", false, false},
+	{"curl/", "scanner: script", false, false},
+	{"wget/", "scanner: script", false, false},
+	{"go-http-client", "scanner: script", false, false},
+	{"bot", "scanner: bot", false, true},
+	{"spider", "scanner: bot", false, true},
+	{"crawler", "scanner: bot", false, true},
+	{"slurp", "scanner: bot", false, true},
+	{"facebookexternalhit", "scanner: link preview", false, false},
 }
 
 // machineAgent names the machine a User-Agent belongs to, or "", and says
@@ -419,18 +421,52 @@ func machineAgent(ua string) (name string, display bool) {
 	}
 	l := strings.ToLower(ua)
 	for _, m := range machineAgents {
-		if strings.Contains(l, m.sub) {
+		if m.word && uaWord(ua, m.sub) || !m.word && strings.Contains(l, m.sub) {
 			return m.name, m.display
 		}
 	}
 	return "", false
 }
 
-func (t *Tracker) common(c links.Claims, method, ua string, now time.Time) (bool, string) {
+// uaWord reports whether word (lower case ASCII) is a word of the User-Agent
+// ua, case-insensitively: a whole run of letters and digits ("bot" in
+// "+http://www.google.com/bot.html", "Yahoo! Slurp", "spider-feedback@"), or
+// the end of one that names a crawler: a product name followed by "/" or "-"
+// ("Googlebot/2.1", "AhrefsBot/7.0", "Googlebot-Image", "Slackbot-Link…"), or
+// the last part of a camel-case name ("TelegramBot"). The end of a run that
+// is a phone model or an app ("CUBOT NOTE 20", "CUBOT_P30", "Abbott") is not.
+func uaWord(ua, word string) bool {
+	for i := 0; i+len(word) <= len(ua); i++ {
+		end := i + len(word)
+		if !strings.EqualFold(ua[i:end], word) || end < len(ua) && isAlnum(ua[end]) {
+			continue
+		}
+		switch {
+		case i == 0 || !isAlnum(ua[i-1]):
+			return true
+		case end < len(ua) && (ua[end] == '/' || ua[end] == '-'):
+			return true
+		case isUpper(ua[i]) && isLower(ua[i-1]):
+			return true
+		}
+	}
+	return false
+}
+
+func isLower(b byte) bool { return 'a' <= b && b <= 'z' }
+func isUpper(b byte) bool { return 'A' <= b && b <= 'Z' }
+func isAlnum(b byte) bool { return isLower(b) || isUpper(b) || '0' <= b && b <= '9' }
+
+// machineRequest says whether a pixel load (open) or a click was a
+// machine's, and why: a HEAD request, a machine's User-Agent, or a request
+// within MachineWindow of sending. An open through a display-time image proxy
+// (Gmail, Yahoo) is a reader's unless another rule applies; a click with such
+// a User-Agent stays a machine's (the proxies fetch images, not links).
+func (t *Tracker) machineRequest(c links.Claims, method, ua string, now time.Time, open bool) (bool, string) {
 	if method == http.MethodHead {
 		return true, "HEAD request"
 	}
-	if name, _ := machineAgent(ua); name != "" {
+	if name, display := machineAgent(ua); name != "" && !(open && display) {
 		return true, name
 	}
 	if c.IssuedAt != 0 && now.Sub(time.Unix(c.IssuedAt, 0)) < t.MachineWindow {
@@ -439,25 +475,16 @@ func (t *Tracker) common(c links.Claims, method, ua string, now time.Time) (bool
 	return false, ""
 }
 
-// machineOpen: an open through a display-time image proxy (Gmail, Yahoo) is
-// a reader's, unless it is a HEAD request or comes within MachineWindow of
-// sending; a click with such a User-Agent stays a machine's (the proxies
-// fetch images, not links).
+// machineOpen says whether a pixel load was a machine's (machineRequest).
 func (t *Tracker) machineOpen(c links.Claims, method, ua string, now time.Time) (bool, string) {
-	if _, display := machineAgent(ua); display && method != http.MethodHead {
-		if c.IssuedAt != 0 && now.Sub(time.Unix(c.IssuedAt, 0)) < t.MachineWindow {
-			return true, "within " + t.MachineWindow.String() + " of sending"
-		}
-		return false, ""
-	}
-	return t.common(c, method, ua, now)
+	return t.machineRequest(c, method, ua, now, true)
 }
 
 // machineClick also flags a click on another link of the same message within
 // BurstWindow of the previous click: a scanner following every link. (The
 // first click of such a burst is not flagged by this rule.)
 func (t *Tracker) machineClick(c links.Claims, method, ua string, now time.Time) (bool, string) {
-	machine, reason := t.common(c, method, ua, now)
+	machine, reason := t.machineRequest(c, method, ua, now, false)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	prev, seen := t.bursts[c.OutboxID]

@@ -356,6 +356,49 @@ func TestMachineOpensAndClicks(t *testing.T) {
 	}
 }
 
+// The bot words of machineAgents are matched as words of the User-Agent,
+// not as substrings: a crawler's product name ending in one ("Googlebot/2.1",
+// "TelegramBot") or one on its own ("+http://www.google.com/bot.html") is a
+// machine; a phone or a browser that happens to contain the letters (Cubot
+// phones, an "Abbott" app) is a reader.
+func TestBotWordsMatchAsWords(t *testing.T) {
+	for _, tc := range []struct {
+		ua      string
+		machine bool
+	}{
+		{"Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", true},
+		{"Mozilla/5.0 (Linux; Android 6.0.1; Nexus 5X Build/MMB29P) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.6367.118 Mobile Safari/537.36 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", true},
+		{"Googlebot-Image/1.0", true},
+		{"Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)", true},
+		{"Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)", true},
+		{"Mozilla/5.0 (compatible; SemrushBot/7~bl; +http://www.semrush.com/bot.html)", true},
+		{"Mozilla/5.0 (compatible; MJ12bot/v1.4.8; http://mj12bot.com/)", true},
+		{"Mozilla/5.0 (compatible; YandexBot/3.0; +http://yandex.com/bots)", true},
+		{"AdsBot-Google (+http://www.google.com/adsbot.html)", true},
+		{"Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)", true},
+		{"TelegramBot (like TwitterBot)", true},
+		{"Twitterbot/1.0", true},
+		{"LinkedInBot/1.0 (compatible; Mozilla/5.0; Apache-HttpClient +http://www.linkedin.com)", true},
+		{"Mozilla/5.0 (compatible; Baiduspider/2.0; +http://www.baidu.com/search/spider.html)", true},
+		{"Mozilla/5.0 (Linux; Android 5.0) AppleWebKit/537.36 (KHTML, like Gecko) Mobile Safari/537.36 (compatible; Bytespider; spider-feedback@bytedance.com)", true},
+		{"Mozilla/5.0 (compatible; Yahoo! Slurp; http://help.yahoo.com/help/us/ysearch/slurp)", true},
+		{"Sogou web spider/4.0(+http://www.sogou.com/docs/help/webmasters.htm#07)", true},
+		{"some-crawler/1.2 (+https://crawler.example/about)", true},
+		{"bot/1.0", true},
+		{"Mozilla/5.0 (Linux; Android 11; CUBOT NOTE 20 PRO) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/98.0.4758.101 Mobile Safari/537.36", false},
+		{"Mozilla/5.0 (Linux; Android 9; CUBOT_P30) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.6099.144 Mobile Safari/537.36", false},
+		{"Dalvik/2.1.0 (Linux; U; Android 10; CUBOT X30 Build/QP1A.190711.020)", false},
+		{"Mozilla/5.0 (Linux; Android 12; Cubot KingKong 7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/110.0.5481.153 Mobile Safari/537.36", false},
+		{"Abbott/3.4 CFNetwork/1410.0.3 Darwin/22.6.0", false},
+		{"Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 [Abbott Lingo 1.8]", false},
+		{browserUA, false},
+	} {
+		if name, _ := machineAgent(tc.ua); (name != "") != tc.machine {
+			t.Errorf("machineAgent(%q) = %q, want machine %v", tc.ua, name, tc.machine)
+		}
+	}
+}
+
 // A flagged open is stored with the flag and the reason.
 func TestMachineOpenStoredWithFlag(t *testing.T) {
 	r := setupTracking(t, TrackerOptions{})
