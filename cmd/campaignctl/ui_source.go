@@ -313,20 +313,12 @@ func (u *uiSource) Contact(ctx context.Context, query string) ([]statuspage.Cont
 	return out, nil
 }
 
-// contactFailure is a failure of the status page's contact lookup worded
-// without the contact: the page logs it (docs/security.md: no contact data
-// in logs), and the store's errors name the contact they were reading
-// ("reading the messages of contact 42"). errors.Is and As see the cause.
-type contactFailure struct {
-	msg string
-	err error
-}
-
-func (e *contactFailure) Error() string { return e.msg }
-func (e *contactFailure) Unwrap() error { return e.err }
-
 // withoutContact returns err with the query and the contacts' keys and
-// addresses, wherever they stand whole in its text, replaced by <contact>.
+// addresses, wherever they stand whole in its text, replaced by <contact>:
+// the status page logs a failure of its contact lookup (docs/security.md: no
+// contact data in logs), and the store's errors name the contact they were
+// reading ("reading the messages of contact 42"). errors.Is and As see the
+// cause (store.RedactedError).
 // A UserError is the reader's (shown to who typed the query, not logged)
 // and is returned as it is.
 func withoutContact(err error, query string, contacts []contactRecord) error {
@@ -345,7 +337,7 @@ func withoutContact(err error, query string, contacts []contactRecord) error {
 			msg = replaceWhole(msg, w, "<contact>")
 		}
 	}
-	return &contactFailure{msg: msg, err: err}
+	return &store.RedactedError{Msg: msg, Err: err}
 }
 
 // replaceWhole replaces the occurrences of old in s that no letter or digit

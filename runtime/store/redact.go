@@ -127,17 +127,19 @@ func RedactError(err error, conn string) error {
 	if scrubbed == msg {
 		return err
 	}
-	return &redactedError{msg: scrubbed, err: err}
+	return &RedactedError{Msg: scrubbed, Err: err}
 }
 
-// redactedError is an error whose message has had secrets scrubbed.
-type redactedError struct {
-	msg string
-	err error
+// RedactedError is Err with its message replaced by Msg, a rewording that
+// leaves out what must not be shown or logged (a password, a contact):
+// errors.Is and errors.As still see Err.
+type RedactedError struct {
+	Msg string
+	Err error
 }
 
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.err }
+func (e *RedactedError) Error() string { return e.Msg }
+func (e *RedactedError) Unwrap() error { return e.Err }
 
 // scrubSecrets replaces conn and its password in msg.
 func scrubSecrets(msg, conn string) string {
