@@ -256,37 +256,29 @@ func (e *Engine) PreferenceDefaults(ctx context.Context, model, key string) (map
 		return nil, nil
 	}
 	out := make(map[string]bool, len(m.Subscriptions))
-	var fields map[string]any
-	read, found := false, false
+	var contact *wfContact
+	read := false
 	for _, s := range m.Subscriptions {
 		if !l.optInTypes[s.Name] {
 			out[s.Name] = true // no object sends this type under opt_in
 			continue
 		}
 		if !read {
-			rows, err := loadContacts(ctx, e.Store, m, []string{key})
+			contacts, err := e.readContacts(ctx, m, []string{key}, nil, l.written[m.Name])
 			if err != nil {
 				return nil, err
 			}
-			fields, found = rows[key]
-			if found && len(l.written[m.Name]) > 0 {
-				props, err := e.Store.ContactProperties(ctx, m.Name, []string{key})
-				if err != nil {
-					return nil, err
-				}
-				fields = overlayWrites(m, fields, props[key], l.written[m.Name])
-			}
-			read = true
+			contact, read = contacts[key], true
 		}
 		cr, ok := l.consent[consentKey(m.Name, s.Name)]
 		if !ok {
 			cr, ok = l.consent[consentKey(m.Name, "")]
 		}
-		if !ok || cr.err != nil || !found {
+		if !ok || cr.err != nil || contact == nil {
 			out[s.Name] = false
 			continue
 		}
-		holds, err := evalBool(cr.prog, m, &wfContact{fields: fields}, nil, e.Clock.Now())
+		holds, err := evalBool(cr.prog, m, contact, nil, e.Clock.Now())
 		out[s.Name] = err == nil && holds
 	}
 	return out, nil

@@ -25,9 +25,9 @@ type batchContacts struct {
 	// props holds, for the models whose fields workflows write
 	// (set_property, clear_property, assign_owner), what they wrote for the
 	// batch's contacts: model → contact key → field → value (nil: cleared).
-	// Templates see it over the CRM's row (forTemplate), consent
-	// conditions and the time zone with withWrites; segments (do_not_email
-	// included) read the same writes in SQL (runtime/segment).
+	// Templates, consent conditions and the time zone see it over the
+	// CRM's row (withWrites); segments (do_not_email included) read the
+	// same writes in SQL (runtime/segment), of the same forms.
 	props map[string]map[string]map[string]*string
 	// written is the revision's plan.FieldsWorkflowsWrite: the fields whose
 	// writes consent and the time zone read, the ones segments read.
@@ -144,44 +144,9 @@ func loadBatchContacts(ctx context.Context, st *store.Store, p *plan.Plan, writt
 	return out
 }
 
-// forTemplate returns fields, the CRM's row of contact key of model m, with
-// what workflows wrote for it laid over, as a template reads it: a value
-// converted to the field's type as the CRM's would be (a list stays in its
-// text form, as the CRM's does), a cleared one missing. fields itself is not
-// changed: consent and the time zone read the CRM's row.
-func (b batchContacts) forTemplate(m *plan.Model, key string, fields map[string]any) map[string]any {
-	props := b.props[m.Name][key]
-	if len(props) == 0 {
-		return fields
-	}
-	out := make(map[string]any, len(fields)+len(props))
-	for k, v := range fields {
-		out[k] = v
-	}
-	for _, f := range m.Fields {
-		v, ok := props[f.Name]
-		switch {
-		case !ok, !b.written[m.Name][f.Name]:
-			// Not written, or by a workflow no longer in the plan: the
-			// CRM's, as segments and consent read it.
-		case v == nil:
-			delete(out, f.Name)
-		case f.Type == plan.TypeStringList:
-			out[f.Name] = *v
-		default:
-			if cv, err := celValue(f.Type, *v); err == nil {
-				out[f.Name] = cv.Value()
-			} else {
-				out[f.Name] = *v // not of the field's type: shown as written
-			}
-		}
-	}
-	return out
-}
-
 // withWrites returns fields, the CRM's row of contact key of model m, with
-// what workflows wrote for it laid over as consent conditions and the time
-// zone read it (overlayWrites). fields itself is not changed.
+// what workflows wrote for it laid over as templates, consent conditions and
+// the time zone read it (overlayWrites). fields itself is not changed.
 func (b batchContacts) withWrites(m *plan.Model, key string, fields map[string]any) map[string]any {
 	return overlayWrites(m, fields, b.props[m.Name][key], b.written[m.Name])
 }

@@ -1124,7 +1124,7 @@ func (e *Engine) compose(l *loaded, contacts batchContacts, tg target, r store.C
 	if err != nil {
 		return nil, "", err
 	}
-	contact = contacts.forTemplate(tg.model, r.ContactKey, contact)
+	contact = contacts.withWrites(tg.model, r.ContactKey, contact)
 	if _, err := mailer.ValidateAddress(r.Email); err != nil {
 		return nil, "", fmt.Errorf("recipient address: %w", err)
 	}

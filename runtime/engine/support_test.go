@@ -83,11 +83,12 @@ func TestNotRunIsQuietAboutFieldsWorkflowsWrite(t *testing.T) {
 	}
 }
 
-// forTemplate lays what workflows wrote over a contact's CRM row as the CRM
-// would give it: converted to the field's type, a cleared value missing, a
-// value not of the type shown as written; the CRM's row itself is not
-// changed (consent reads it).
-func TestForTemplateConvertsWhatWorkflowsWrote(t *testing.T) {
+// withWrites lays what workflows wrote over a contact's CRM row as the CRM
+// would give it, for templates as for consent: converted to the field's
+// type, a cleared value missing, a value not of the field's form (and a
+// list, which a workflow can only clear) missing as a segment's NULL; the
+// CRM's row itself is not changed.
+func TestWithWritesConvertsWhatWorkflowsWrote(t *testing.T) {
 	t.Parallel()
 	m := &plan.Model{Name: "lead", Fields: []plan.Field{
 		{Name: "stage", Type: plan.TypeString}, {Name: "score", Type: plan.TypeInt}, {Name: "vip", Type: plan.TypeBool},
@@ -100,16 +101,16 @@ func TestForTemplateConvertsWhatWorkflowsWrote(t *testing.T) {
 		"owner": nil, "tags": str("{a,b}"), "odd": str("many"), "unknown": str("x"),
 	}}}, written: map[string]map[string]bool{"lead": {"stage": true, "score": true, "vip": true, "seen": true, "owner": true, "tags": true, "odd": true}}}
 	crm := map[string]any{"stage": "New", "score": int64(1), "vip": false, "owner": "ann@acme.example"}
-	got := b.forTemplate(m, "7", crm)
+	got := b.withWrites(m, "7", crm)
 	want := map[string]any{"stage": "Qualified", "score": int64(42), "vip": true,
-		"seen": time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC), "tags": "{a,b}", "odd": "many"}
+		"seen": time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("forTemplate = %v, want %v", got, want)
+		t.Errorf("withWrites = %v, want %v", got, want)
 	}
 	if crm["stage"] != "New" || crm["owner"] != "ann@acme.example" || len(crm) != 4 {
 		t.Errorf("the CRM's row was changed: %v", crm)
 	}
-	if other := b.forTemplate(m, "8", crm); fmt.Sprint(other) != fmt.Sprint(crm) {
+	if other := b.withWrites(m, "8", crm); fmt.Sprint(other) != fmt.Sprint(crm) {
 		t.Errorf("a contact no workflow wrote for: %v, want its CRM row", other)
 	}
 }
