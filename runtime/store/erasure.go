@@ -73,15 +73,7 @@ func (s *Store) erasedAmong(ctx context.Context, addrs []string) (map[string]boo
 	if s.Erasure == nil || len(addrs) == 0 {
 		return nil, nil
 	}
-	byHash := make(map[string]string, len(addrs))
-	hashes := make([]string, 0, len(addrs))
-	for _, a := range addrs {
-		h := s.Erasure.Hash(a)
-		if _, dup := byHash[h]; !dup {
-			byHash[h] = strings.ToLower(strings.TrimSpace(a))
-			hashes = append(hashes, h)
-		}
-	}
+	byHash, hashes := s.erasureKeys(addrs)
 	var found []string
 	if err := s.DB.SelectContext(ctx, &found, q("suppressed-among"), pq.Array(hashes)); err != nil {
 		return nil, fmt.Errorf("checking forgotten addresses: %w", err)
@@ -91,6 +83,25 @@ func (s *Store) erasedAmong(ctx context.Context, addrs []string) (map[string]boo
 		out[byHash[h]] = true
 	}
 	return out, nil
+}
+
+// erasureKeys returns the suppression keys a forgotten one of addrs would
+// have (Erasure.Hash), once each, and the address (normalized) of each; none
+// without a key.
+func (s *Store) erasureKeys(addrs []string) (byHash map[string]string, hashes []string) {
+	if s.Erasure == nil {
+		return nil, nil
+	}
+	byHash = make(map[string]string, len(addrs))
+	hashes = make([]string, 0, len(addrs))
+	for _, a := range addrs {
+		h := s.Erasure.Hash(a)
+		if _, dup := byHash[h]; !dup {
+			byHash[h] = strings.ToLower(strings.TrimSpace(a))
+			hashes = append(hashes, h)
+		}
+	}
+	return byHash, hashes
 }
 
 // ContactRef names the runner's rows of one person: the normalized address

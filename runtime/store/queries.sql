@@ -121,7 +121,9 @@ RETURNING o.id, o.kind, o.campaign, o.step, o.variant, o.occurrence, o.class, o.
 -- The reasons of those of these normalized addresses on the suppression list:
 -- a claimed row that waited before its batch is checked again
 -- (Store.SuppressionReasons), so an unsubscribe, bounce or complaint recorded
--- after its claim still stops it. One probe of the primary key per address.
+-- after its claim still stops it. $1 holds the addresses and the hashes a
+-- forgotten one of them would have (Store.Erasure): one query for both, one
+-- probe of the primary key per key.
 SELECT email_normalized, reason FROM campaignctl.suppressions WHERE email_normalized = ANY($1::text[]);
 
 -- name: renew-leases

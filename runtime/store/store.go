@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -740,23 +741,24 @@ func (s *Store) SuppressionReasons(ctx context.Context, addrs []string) (map[str
 	if len(addrs) == 0 {
 		return nil, nil
 	}
+	byHash, hashes := s.erasureKeys(addrs)
 	var rows []struct {
-		Email  string `db:"email_normalized"`
+		Key    string `db:"email_normalized"`
 		Reason string `db:"reason"`
 	}
-	if err := s.DB.SelectContext(ctx, &rows, q("suppression-reasons"), pq.Array(addrs)); err != nil {
+	keys := append(slices.Clip(addrs), hashes...)
+	if err := s.DB.SelectContext(ctx, &rows, q("suppression-reasons"), pq.Array(keys)); err != nil {
 		return nil, fmt.Errorf("checking the suppression list: %w", err)
 	}
 	out := make(map[string]string, len(rows))
 	for _, r := range rows {
-		out[r.Email] = r.Reason
-	}
-	erased, err := s.erasedAmong(ctx, addrs)
-	if err != nil {
-		return nil, err
-	}
-	for a := range erased {
-		out[a] = SuppressionErased
+		if a, hashed := byHash[r.Key]; hashed {
+			if r.Reason == SuppressionErased {
+				out[a] = SuppressionErased // over the address's own reason, if any
+			}
+		} else if out[r.Key] != SuppressionErased {
+			out[r.Key] = r.Reason
+		}
 	}
 	return out, nil
 }
