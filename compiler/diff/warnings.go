@@ -120,23 +120,15 @@ func classMessage(c ObjectChange, f FieldChange) string {
 }
 
 func stepMessage(c ObjectChange, f FieldChange) string {
-	where := fmt.Sprintf("%s %q", c.Kind, c.Name)
-	if at := locate(f.Path); at != "" {
-		where += " " + at
-	}
 	return fmt.Sprintf("%s now sends template %v instead of %v: already-sent messages will not be re-sent",
-		where, quoteValue(f.New), quoteValue(f.Old))
+		objectAt(c.Kind, c.Name, f.Path), quoteValue(f.New), quoteValue(f.Old))
 }
 
 // waitMessage says what an edited wait does to the contacts already in it:
 // the runner keeps when their wait began and moves its end.
 func waitMessage(c ObjectChange, f FieldChange) string {
-	where := fmt.Sprintf("%s %q", c.Kind, c.Name)
-	if at := locate(f.Path); at != "" {
-		where += " " + at
-	}
 	return fmt.Sprintf("%s now waits %v instead of %v: contacts already waiting there wait the new duration, counted from when their wait began (those past it go on at once); contacts who reach the step from now on wait the new one",
-		where, fmt.Sprint(f.New), fmt.Sprint(f.Old))
+		objectAt(c.Kind, c.Name, f.Path), fmt.Sprint(f.New), fmt.Sprint(f.Old))
 }
 
 // templateUse is one place a plan sends a template from.
@@ -204,10 +196,7 @@ func describeUses(uses []templateUse) string {
 	parts := make([]string, 0, len(uses))
 	seen := map[string]bool{}
 	for _, u := range uses {
-		s := fmt.Sprintf("%s %q", u.kind, u.name)
-		if at := locate(u.path); at != "" {
-			s += " " + at
-		}
+		s := objectAt(u.kind, u.name, u.path)
 		if !seen[s] {
 			seen[s] = true
 			parts = append(parts, s)
@@ -240,6 +229,16 @@ func lastSegment(path string) string {
 		return path[i+1:]
 	}
 	return path
+}
+
+// objectAt names an object and the place in it a path leads to, for
+// messages: `workflow "cart" step wait1`.
+func objectAt(kind, name, path string) string {
+	where := fmt.Sprintf("%s %q", kind, name)
+	if at := locate(path); at != "" {
+		where += " " + at
+	}
+	return where
 }
 
 // locate describes the named list elements a path goes through, for messages:
