@@ -171,3 +171,17 @@ func TestSplitPathAndLocate(t *testing.T) {
 		}
 	}
 }
+
+// A template's uses are named with the place in each object, once each.
+func TestDescribeUses(t *testing.T) {
+	got := describeUses([]templateUse{
+		{"sequence", "onboarding", "steps[w1].template"},
+		{"sequence", "onboarding", "steps[w1].ab_test.variants[b].template"},
+		{"sequence", "onboarding", "steps[w1].template"},
+		{"campaign", "spring", "template"},
+	})
+	want := `sequence "onboarding" step w1, sequence "onboarding" step w1 variant b, campaign "spring"`
+	if got != want {
+		t.Errorf("describeUses = %s\nwant %s", got, want)
+	}
+}
