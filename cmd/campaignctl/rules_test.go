@@ -3,8 +3,10 @@ package main
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,6 +57,47 @@ func TestPrometheusRules(t *testing.T) {
 	for _, name := range read {
 		if !slices.Contains(exported, name) {
 			t.Errorf("rules.yml reads %s, which the daemon does not export", name)
+		}
+	}
+}
+
+// The unit test of CampaignctlOutcomesGivenUp fails when the rule is broken
+// in ways a reader could mistake for equivalent: a shorter window, one
+// replica's series only, a threshold above a small loss. Each mutant is run
+// against rules_test.yml as it stands; replica b, which gives up alone later,
+// is what catches them.
+func TestOutcomesGivenUpRuleTestCatchesBrokenRules(t *testing.T) {
+	t.Parallel()
+	promtool := findPromtool(t)
+	rules, err := os.ReadFile("../../deploy/prometheus/rules.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests, err := os.ReadFile("../../deploy/prometheus/rules_test.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const expr = "sum(increase(campaignctl_outcomes_given_up_total[10m])) > 0"
+	if !strings.Contains(string(rules), expr) {
+		t.Fatalf("rules.yml has no %q: update the mutants", expr)
+	}
+	for _, broken := range []string{
+		"sum(increase(campaignctl_outcomes_given_up_total[5m])) > 0",
+		`sum(increase(campaignctl_outcomes_given_up_total{instance="a"}[10m])) > 0`,
+		"sum(increase(campaignctl_outcomes_given_up_total[10m])) > 5",
+	} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "rules.yml"), []byte(strings.Replace(string(rules), expr, broken, 1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "rules_test.yml"), tests, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(promtool, "test", "rules", "rules_test.yml")
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "alertname: CampaignctlOutcomesGivenUp") {
+			t.Errorf("with the rule broken as %s, promtool test rules: %v\n%s", broken, err, out)
 		}
 	}
 }
