@@ -484,6 +484,13 @@ func (e *Engine) advanceBatch(ctx context.Context, l *loaded) (int, *loaded, err
 	// object's enrollments were put off for an hour ("not in the plan") and
 	// an enrollment at a step a new revision appended exited completed. A
 	// newer revision that cannot load leaves l (the Run loop reports it).
+	// The time is read first: a revision applied before that time (a pause,
+	// an edit) governs the batch. Read after the load, a batch that loaded
+	// the old plan just before a pause and then read a clock that had moved
+	// on advanced enrollments of the paused object
+	// (TestThreeDaemonsAdvanceEachStepOncePausedMidRun, on a loaded machine:
+	// five history lines while paused).
+	now := e.Clock.Now()
 	if cur, err := e.load(ctx); err == nil {
 		l = cur
 	}
@@ -493,7 +500,6 @@ func (e *Engine) advanceBatch(ctx context.Context, l *loaded) (int, *loaded, err
 	if err := e.refreshDecisions(ctx, l); err != nil {
 		return 0, l, err
 	}
-	now := e.Clock.Now()
 	adv, err := e.Store.BeginAdvance(ctx)
 	if err != nil {
 		return 0, l, err
