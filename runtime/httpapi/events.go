@@ -38,8 +38,8 @@ type EventStore interface {
 	// to's (UTC) that are missing.
 	EnsureEventPartitions(ctx context.Context, from, to time.Time) (created []string, err error)
 	// InsertEvents stores events in one transaction, skipping those whose
-	// (model, external_id, occurred_at) is stored already, and returns how many
-	// were new.
+	// (model, external_id) is stored already, whatever their occurred_at, and
+	// returns how many were new.
 	InsertEvents(ctx context.Context, events []store.Event) (inserted int64, err error)
 }
 
@@ -53,9 +53,12 @@ func CheckEventsToken(tok string) error { return bearer.Check(EventsTokenEnv, to
 
 // eventsResponse is the body of a successful POST /v1/events.
 type eventsResponse struct {
-	Received   int   `json:"received"`   // events in the request
-	Stored     int64 `json:"stored"`     // events new to the table
-	Duplicates int64 `json:"duplicates"` // events stored before (same model, id and at)
+	Received int   `json:"received"` // events in the request
+	Stored   int64 `json:"stored"`   // events new to the table
+	// Duplicates are events not stored because an event of the same model and
+	// id was stored first (before, or earlier in this batch), whatever their
+	// "at": the first copy is kept unchanged.
+	Duplicates int64 `json:"duplicates"`
 }
 
 // eventsError is the body of every failed POST /v1/events.

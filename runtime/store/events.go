@@ -23,8 +23,8 @@ import (
 )
 
 // Event is one thing a contact did, as stored in campaignctl.events. Strings that
-// are empty are stored empty; an empty ExternalID is stored as NULL (so it never
-// conflicts), and empty Properties as {}.
+// are empty are stored empty; an empty ExternalID is stored as NULL (so it is
+// never a duplicate), and empty Properties as {}.
 type Event struct {
 	OccurredAt time.Time
 	Model      string
@@ -61,9 +61,11 @@ func monthStart(t time.Time) time.Time {
 }
 
 // InsertEvents stores events in one transaction and returns how many rows were
-// new. An event whose (model, external_id, occurred_at) is already stored is
-// skipped, so a client may re-send a batch safely. Either the whole batch is
-// stored or none of it.
+// new. An event whose (model, external_id) is already stored, at whatever
+// occurred_at, is skipped, and so is every copy of an id in the batch after its
+// first (migrations/022_event_external_ids.sql): an external id names one event,
+// so a client may re-send a batch safely, with the same times or not. Either the
+// whole batch is stored or none of it.
 func (s *Store) InsertEvents(ctx context.Context, events []Event) (inserted int64, err error) {
 	if len(events) == 0 {
 		return 0, nil

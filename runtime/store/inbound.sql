@@ -29,13 +29,21 @@ ORDER BY id DESC LIMIT 1;
 
 -- name: inbound-lock
 -- Serialises two deliveries of the same report (a relay retrying after a lost
--- 250, two MX hosts) until the first commits; the unique index on external_id
--- includes occurred_at, so it alone cannot say "already recorded".
+-- 250, two MX hosts) until the first commits, suppression included (a report
+-- without a contact model records no event, so claims no external id).
 SELECT pg_advisory_xact_lock(hashtextextended($1, 7));
 
 -- name: inbound-record-event
 -- One event, unless an event of that model with that external_id exists: the
--- lookup is the prefix of events_model_external_id_occurred_at.
+-- id is claimed in event_external_ids (migrations/022_event_external_ids.sql)
+-- as the events API claims its ids, in the same statement, so a report and a
+-- posted event with the same id are stored once too.
+WITH claimed AS (
+    INSERT INTO campaignctl.event_external_ids (model, external_id, occurred_at)
+    VALUES ($2, $7, $1)
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+)
 INSERT INTO campaignctl.events (occurred_at, model, contact_key, type, campaign, step, external_id, properties)
 SELECT $1, $2, $3, $4, $5, $6, $7, $8::jsonb
-WHERE NOT EXISTS (SELECT 1 FROM campaignctl.events WHERE model = $2 AND external_id = $7);
+WHERE EXISTS (SELECT 1 FROM claimed);

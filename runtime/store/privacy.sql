@@ -106,6 +106,17 @@ SELECT DISTINCT kind, object, contact_key FROM campaignctl.enrollments WHERE ema
 -- model pairs), each counting what it removed for the audit row.
 
 -- name: forget-events
+-- The external ids of the contact's events (event_external_ids, migration
+-- 022) go with them: a guard lives no longer than the event it guards. Both
+-- deletes read the same snapshot, so the CTE still sees the events; the
+-- count is the events'.
+WITH ids AS (
+    DELETE FROM campaignctl.event_external_ids x
+    USING campaignctl.events e
+    WHERE (e.model, e.contact_key) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+      AND e.external_id IS NOT NULL
+      AND x.model = e.model AND x.external_id = e.external_id
+)
 DELETE FROM campaignctl.events
 WHERE (model, contact_key) IN (SELECT * FROM unnest($1::text[], $2::text[]));
 

@@ -263,7 +263,10 @@ WHERE $2::text = 'unsubscribed';
 -- per event), and insert-staged-events then applies ON CONFLICT, which COPY
 -- cannot. ON COMMIT DROP ties its life to the caller's transaction, so several
 -- batches of one import reuse it and a pooled connection never carries it over.
+-- ord numbers the rows in the order COPY sent them (the batch's order), so
+-- "the first copy of an external id wins" means the first line.
 CREATE TEMP TABLE IF NOT EXISTS campaignctl_events_in (
+    ord         bigint      GENERATED ALWAYS AS IDENTITY,
     occurred_at timestamptz NOT NULL,
     model       text        NOT NULL,
     contact_key text        NOT NULL,
@@ -281,12 +284,38 @@ CREATE TEMP TABLE IF NOT EXISTS campaignctl_events_in (
 COPY pg_temp.campaignctl_events_in (occurred_at, model, contact_key, type, campaign, step, topic, url, external_id, properties) FROM STDIN;
 
 -- name: insert-staged-events
--- ON CONFLICT without a target: the only constraint an insert can break is the
--- unique (model, external_id, occurred_at) index (id is generated), and
--- DO NOTHING also absorbs duplicates within the same batch.
+-- An external id is one event whatever its occurred_at (migrations/
+-- 022_event_external_ids.sql): firsts keeps the batch's first line of each
+-- (model, external_id), claimed records the ids no earlier event holds, and
+-- only those events are stored, with every event without an id. In one
+-- statement, so an id is claimed if and only if its event is stored; a
+-- concurrent batch with the same id waits on the primary key until this one
+-- commits, then claims nothing. The claims go in (model, external_id) order,
+-- so two batches sharing several ids take their locks in the same order and
+-- never deadlock. ON CONFLICT DO NOTHING on the events stays for the one
+-- conflict left: an event stored before its id was recorded (none once
+-- migration 022 ran, which records the ids of every stored event).
+WITH firsts AS (
+    SELECT DISTINCT ON (model, external_id) *
+    FROM pg_temp.campaignctl_events_in
+    WHERE external_id IS NOT NULL
+    ORDER BY model, external_id, ord
+), claimed AS (
+    INSERT INTO campaignctl.event_external_ids (model, external_id, occurred_at)
+    SELECT model, external_id, occurred_at FROM firsts
+    ORDER BY model, external_id
+    ON CONFLICT DO NOTHING
+    RETURNING model, external_id
+)
 INSERT INTO campaignctl.events (occurred_at, model, contact_key, type, campaign, step, topic, url, external_id, properties)
 SELECT occurred_at, model, contact_key, type, campaign, step, topic, url, external_id, properties
-FROM pg_temp.campaignctl_events_in
+FROM (
+    SELECT * FROM pg_temp.campaignctl_events_in WHERE external_id IS NULL
+    UNION ALL
+    SELECT f.* FROM firsts f JOIN claimed c ON c.model = f.model AND c.external_id = f.external_id
+) stored
+-- Ids follow the batch's order, as they did before the ids were checked.
+ORDER BY ord
 ON CONFLICT DO NOTHING;
 
 -- name: truncate-event-staging

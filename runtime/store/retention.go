@@ -7,7 +7,8 @@ package store
 //
 // Safety:
 //   - One transaction per month: fold the engagement flags, count the rows,
-//     DETACH, DROP, record. A crash or a lock timeout leaves the month whole,
+//     prune the external ids of its events (a guard against re-sends lives
+//     no longer than the event it guards), DETACH, DROP, record. A crash or a lock timeout leaves the month whole,
 //     to be dropped by a later pass; nothing is counted twice.
 //   - The transaction first takes the lock EnsureEventPartitions takes (SHARE
 //     ROW EXCLUSIVE on campaignctl.events) and lists the partitions again
@@ -196,6 +197,9 @@ func (s *Store) dropEventMonth(ctx context.Context, m, cutoff, now time.Time, ob
 	var events int64
 	if err := tx.GetContext(ctx, &events, fmt.Sprintf(q("count-partition-events"), quoted), day); err != nil {
 		return fail("counting events", err)
+	}
+	if _, err := tx.ExecContext(ctx, q("prune-event-external-ids"), m, next); err != nil {
+		return fail("pruning the external ids of its events", err)
 	}
 	for _, stmt := range []string{q("detach-event-partition"), q("drop-event-partition")} {
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf(stmt, quoted)); err != nil {

@@ -124,6 +124,14 @@ WITH counted AS (
 )
 SELECT coalesce(sum(events), 0)::bigint FROM counted;
 
+-- name: prune-event-external-ids
+-- The external ids of the month's events (migrations/022_event_external_ids.sql)
+-- go with them, by the index on occurred_at: a row of that table records the
+-- occurred_at of the event it guards, so exactly the dropped month's ids go.
+-- A retry of such an old event is stored again, as a new event of that month
+-- would be, and is dropped by the next pass.
+DELETE FROM campaignctl.event_external_ids WHERE occurred_at >= $1 AND occurred_at < $2;
+
 -- name: detach-event-partition
 -- Template. Not CONCURRENTLY: that cannot run inside a transaction, and the
 -- fold, the counts, the detach and the drop must commit together.
