@@ -170,6 +170,44 @@ func TestTriggerEventDeliveredTwiceEnrollsOnce(t *testing.T) {
 	}
 }
 
+// A client retrying a trigger event with another timestamp (its own clock, a
+// corrected time, a month earlier) sends the same event: the same external
+// id. It is stored once, so it does not enroll its contact a second time in a
+// workflow that allows re-enrollment at once, after the first enrollment
+// ended.
+func TestTriggerEventRetriedWithAnotherTimeEnrollsOnce(t *testing.T) {
+	t.Parallel()
+	nb := setupNurture(t, 10)
+	nb.apply(t, rescuePlan(plan.Step{Name: "only", Kind: plan.StepSend, Template: "restock_week1"}))
+	nb.step(t, nb.eng)
+	at := nb.clock.Now()
+	if n := abandon(t, nb, at, 1, 2, 3); n != 3 {
+		t.Fatalf("%d events stored, want 3", n)
+	}
+	for range 3 {
+		nb.step(t, nb.eng)
+	}
+	for _, retry := range []time.Time{at.Add(90 * time.Second), at.AddDate(0, -1, 0)} {
+		if n := abandon(t, nb, retry, 1, 2, 3); n != 0 {
+			t.Errorf("the retry at %s stored %d events, want none", retry.Format(time.RFC3339), n)
+		}
+		for range 3 {
+			nb.clock.Advance(3 * time.Minute) // past the trigger cursor's margin
+			nb.step(t, nb.eng)
+		}
+	}
+	var occ []string
+	if err := nb.st.DB.Select(&occ, `SELECT contact_key || ':' || occurrence || ':' || state FROM campaignctl.enrollments ORDER BY 1`); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(occ) != "[1:1:exited 2:1:exited 3:1:exited]" {
+		t.Fatalf("enrollments %v, want one occurrence each, ended", occ)
+	}
+	if got := perSubject(t, nb); got[subjUrgent] != 3 || len(got) != 1 {
+		t.Fatalf("messages per subject %v, want %q to each of the 3 once", got, subjUrgent)
+	}
+}
+
 // A workflow's plan changes while its enrollments run: an edited template
 // applies to the messages already enqueued and not yet sent; removing the
 // workflow exits its enrollments and cancels its queued messages on the

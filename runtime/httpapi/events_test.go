@@ -189,6 +189,36 @@ func TestPostEventsStoresBatchOnce(t *testing.T) {
 	}
 }
 
+// A client retrying with another "at" (its clock moved, or it corrected the
+// time) re-sends the same event: the answer counts it as a duplicate, and the
+// first copy stays as it was.
+func TestPostEventsRetryWithAnotherTimeIsADuplicate(t *testing.T) {
+	b := setup(t, &Server{EventsToken: testToken})
+	first := `{"type":"purchase","model":"lead","key":"42","at":"2026-11-20T10:00:00Z","id":"order-7"}` + "\n"
+	if got := decode[eventsResponse](t, b.post(t, testToken, "application/x-ndjson", strings.NewReader(first))); got != (eventsResponse{Received: 1, Stored: 1}) {
+		t.Fatalf("first post: response %+v, want 1 received, 1 stored", got)
+	}
+	retry := `{"type":"purchase","model":"lead","key":"42","at":"2026-11-20T10:00:03Z","id":"order-7"}
+{"type":"purchase","model":"lead","key":"42","at":"2026-10-30T23:00:00Z","id":"order-7"}
+{"type":"purchase","model":"lead","key":"43","at":"2026-11-20T10:00:00Z","id":"order-8"}
+{"type":"purchase","model":"lead","key":"43","at":"2026-11-20T10:05:00Z","id":"order-8"}
+`
+	r := b.post(t, testToken, "application/x-ndjson", strings.NewReader(retry))
+	if r.code != http.StatusOK {
+		t.Fatalf("retry: status %d, body %s; want 200", r.code, r.body)
+	}
+	if got := decode[eventsResponse](t, r); got != (eventsResponse{Received: 4, Stored: 1, Duplicates: 3}) {
+		t.Errorf("retry: response %+v, want 4 received, 1 stored (order-8's first line), 3 duplicates", got)
+	}
+	var rows []string
+	if err := b.st.DB.Select(&rows, `SELECT external_id || '@' || to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS') FROM campaignctl.events ORDER BY 1`); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(rows) != "[order-7@2026-11-20T10:00:00 order-8@2026-11-20T10:00:00]" {
+		t.Errorf("stored %v, want each order once, at its first time", rows)
+	}
+}
+
 func TestPostEventsJSONArray(t *testing.T) {
 	b := setup(t, &Server{EventsToken: testToken})
 
