@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/campaignctl/campaignctl/compiler/plan"
+	"github.com/campaignctl/campaignctl/internal/testlog"
+	"github.com/campaignctl/campaignctl/runtime/engine"
 	"github.com/campaignctl/campaignctl/runtime/store"
 )
 
@@ -274,5 +277,133 @@ func TestStaleReplicasPausedHoldIsReleasedOnTheNextPass(t *testing.T) {
 	var status string
 	if err := b.st.DB.Get(&status, `SELECT status FROM campaignctl.outbox WHERE id = $1`, id); err != nil || status != store.OutboxSent {
 		t.Fatalf("the message a stale replica held: %q (%v), want sent", status, err)
+	}
+}
+
+// pausedNurture is the nurture sequence, paused or not, with three steps a
+// week apart.
+func pausedNurture(paused bool) *plan.Plan {
+	p := nurturePlan()
+	p.Sequences[0].Goal = ""
+	p.Sequences[0].Paused = paused
+	p.Sequences[0].Steps = []plan.SequenceStep{
+		{Name: "one", Offset: "0d", Template: "restock_week1"},
+		{Name: "two", Offset: "7d", Template: "restock_week2_ignored"},
+		{Name: "three", Offset: "14d", Template: "restock_week3"},
+	}
+	p.Finalize()
+	return p
+}
+
+// waitingOnPaused runs e with --exit-when-idle until its log says, for the
+// paused object, what it holds (want, e.g. "kind=sequence object=x
+// enrollments=0 messages=0"), and checks it is still running. It returns a
+// channel closed once Run returns.
+func waitingOnPaused(t *testing.T, e *engine.Engine, want string) <-chan struct{} {
+	t.Helper()
+	logs := &testlog.Buffer{}
+	e.Log = slog.New(slog.NewTextHandler(logs, nil))
+	_, done := run(t, e, engine.RunOptions{Interval: 20 * time.Millisecond, ExitWhenIdle: true})
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(logs.String(), want) {
+		select {
+		case <-done:
+			t.Fatalf("serve --exit-when-idle exited while a paused object waits, without a word on it:\n%s", logs)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 20 s the log does not say %q:\n%s", want, logs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // fifteen more passes: an absence cannot be waited for
+	select {
+	case <-done:
+		t.Fatalf("serve --exit-when-idle exited while a paused object waits:\n%s", logs)
+	default:
+	}
+	if n := strings.Count(logs.String(), "not exiting when idle"); n != 1 {
+		t.Errorf("the wait is logged %d times, want once per revision:\n%s", n, logs)
+	}
+	if !strings.Contains(logs.String(), "level=WARN") {
+		t.Errorf("the wait is not a warning:\n%s", logs)
+	}
+	return done
+}
+
+// A sequence paused before it enrolled anyone has work that cannot proceed
+// (its segment is not read while paused): --exit-when-idle used to exit
+// silently, as if the plan were carried out. The daemon waits, says which
+// object it waits for, and once a revision unpauses it, enrolls, sends and
+// exits.
+func TestExitWhenIdleWaitsForAPausedObjectWithoutEnrollments(t *testing.T) {
+	t.Parallel()
+	nb := setupNurture(t, 10)
+	nb.apply(t, pausedNurture(true))
+	done := waitingOnPaused(t, nb.eng, "kind=sequence object=restock_nurture enrollments=0 messages=0")
+	if n := nb.relay.Count(); n != 0 {
+		t.Errorf("a paused sequence sent %d messages", n)
+	}
+	nb.apply(t, pausedNurture(false))
+	waitFor(t, "day 0's messages after the unpause", 20*time.Second, func() bool { return nb.relay.Count() > 0 })
+	nb.clock.Advance(15 * 24 * time.Hour)
+	waitDone(t, done, 30*time.Second, "serve --exit-when-idle to exit once the unpaused sequence finished")
+	var active int
+	if err := nb.st.DB.Get(&active, `SELECT count(*) FROM campaignctl.enrollments WHERE state = 'active'`); err != nil || active != 0 {
+		t.Errorf("%d enrollments active after the exit (%v)", active, err)
+	}
+}
+
+// A sequence paused with enrollments waiting and a step's messages held:
+// the daemon waits (as it did), and now says for what, with counts and no
+// contact data; unpaused, it sends the held step and the next, then exits.
+func TestExitWhenIdleSaysWhatAPausedObjectHolds(t *testing.T) {
+	t.Parallel()
+	nb := setupNurture(t, 10)
+	nb.apply(t, pausedNurture(false))
+	nb.step(t, nb.eng) // day 0: "one" to everyone
+	first := nb.relay.Count()
+	if first == 0 {
+		t.Fatal("nothing sent on day 0")
+	}
+	nb.clock.Advance(7 * 24 * time.Hour)
+	if err := nb.eng.Reconcile(nb.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nb.eng.AdvanceDue(nb.ctx); err != nil {
+		t.Fatal(err)
+	}
+	nb.apply(t, pausedNurture(true))
+	done := waitingOnPaused(t, nb.eng, fmt.Sprintf("kind=sequence object=restock_nurture enrollments=%d messages=%d", first, first))
+	if n := nb.relay.Count(); n != first {
+		t.Errorf("%d messages of the paused sequence went out", n-first)
+	}
+	nb.apply(t, pausedNurture(false))
+	waitFor(t, "the held step after the unpause", 20*time.Second, func() bool { return nb.relay.Count() == 2*first })
+	nb.clock.Advance(7 * 24 * time.Hour)
+	waitDone(t, done, 30*time.Second, "serve --exit-when-idle to exit once the unpaused sequence finished")
+	if n := nb.relay.Count(); n != 3*first {
+		t.Errorf("%d messages in all, want the 3 steps to each of %d", n, first)
+	}
+}
+
+// A paused campaign past its send_at is never materialized while paused: the
+// daemon waits for it, saying so, and sends it once unpaused, then exits.
+func TestExitWhenIdleWaitsForAPausedCampaign(t *testing.T) {
+	t.Parallel()
+	b := setup(t, 20)
+	c := campaign("later", t0.Add(time.Hour).Format(time.RFC3339))
+	c.Paused = true
+	b.apply(t, testPlan("Hello", c))
+	b.clock.Advance(2 * time.Hour)
+	done := waitingOnPaused(t, b.eng, "kind=campaign object=later enrollments=0 messages=0")
+	if n := b.smtp.Count(); n != 0 {
+		t.Errorf("a paused campaign sent %d", n)
+	}
+	c.Paused = false
+	b.apply(t, testPlan("Hello", c))
+	waitDone(t, done, 30*time.Second, "serve --exit-when-idle to exit once the unpaused campaign went out")
+	if n := b.smtp.Count(); n != 10 {
+		t.Errorf("the relay received %d, want the 10 active contacts", n)
 	}
 }

@@ -875,11 +875,36 @@ func (s *Store) CampaignCounts(ctx context.Context) ([]StatusCount, error) {
 	return out, nil
 }
 
-// PendingWork reports whether anything is left to do now or later.
-func (s *Store) PendingWork(ctx context.Context) (bool, error) {
+// PendingWork reports whether anything is left to do now or later, leaving
+// out the work of the paused objects (see PausedWork).
+func (s *Store) PendingWork(ctx context.Context, paused []ObjectRef) (bool, error) {
+	kinds, names := objectArrays(paused)
 	var left bool
-	err := s.getPrepared(ctx, &left, "pending-work")
+	err := s.getPrepared(ctx, &left, "pending-work", pq.Array(kinds), pq.Array(names))
 	return left, err
+}
+
+// PausedWork is what one paused object holds: work that waits for a revision
+// that unpauses it.
+type PausedWork struct {
+	Kind        string `db:"kind"`
+	Name        string `db:"name"`
+	Enrollments int64  `db:"enrollments"` // active enrollments
+	Messages    int64  `db:"messages"`    // pending messages, held or not yet due
+}
+
+// PausedWork lists, for each of the paused objects, its active enrollments
+// and pending messages, by kind then name.
+func (s *Store) PausedWork(ctx context.Context, paused []ObjectRef) ([]PausedWork, error) {
+	if len(paused) == 0 {
+		return nil, nil
+	}
+	kinds, names := objectArrays(paused)
+	var out []PausedWork
+	if err := s.DB.SelectContext(ctx, &out, q("paused-work"), pq.Array(kinds), pq.Array(names)); err != nil {
+		return nil, fmt.Errorf("counting the work of the paused objects: %w", err)
+	}
+	return out, nil
 }
 
 // TryLeader takes the leadership advisory lock on a dedicated connection. The
