@@ -638,3 +638,87 @@ func (nb *nurtureBundle) assertStepsOnceAllCompleted(t *testing.T, kinds ...stri
 		t.Errorf("enrollments at the end: %v, want all completed (%v)", states, want)
 	}
 }
+
+// An operator excludes a contact from a workflow while the leader's
+// enrollment pass decides on that contact's trigger event. The pass read the
+// exclusions before the operator's transaction committed and wrote the
+// enrollment after: the contact must not end up enrolled (nor mailed) once
+// the exclusion is recorded. Each iteration holds the pass just before it
+// writes (the test locks trigger_seen, written first in that transaction),
+// excludes, and lets it go; the rest of the iterations race freely.
+func TestExcludeRacingAnEventEnrollmentPass(t *testing.T) {
+	t.Parallel()
+	nb := setupNurture(t, 30)
+	nb.apply(t, rescuePlan(plan.Step{Name: "only", Kind: plan.StepSend, Template: "restock_week1"}))
+	nb.step(t, nb.eng)
+	active := func(key int) (n int) {
+		t.Helper()
+		if err := nb.st.DB.Get(&n, `SELECT count(*) FROM campaignctl.enrollments WHERE kind = 'workflow' AND object = 'rescue' AND contact_key = $1 AND state = 'active'`, fmt.Sprint(key)); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	exclude := func(key int) {
+		t.Helper()
+		if _, err := nb.st.Exclude(nb.ctx, store.ManualAction{Kind: "workflow", Object: "rescue", ContactKey: fmt.Sprint(key),
+			Actor: "ops", Reason: "asked to stop", At: nb.clock.Now()}); err != nil {
+			t.Errorf("exclude %d: %v", key, err)
+		}
+	}
+	reconcile := func() <-chan struct{} {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if err := nb.eng.Reconcile(nb.ctx); err != nil {
+				t.Errorf("reconcile: %v", err)
+			}
+		}()
+		return done
+	}
+	var excluded []int
+	// Held just before the write, five times.
+	for key := 1; key <= 5; key++ {
+		abandon(t, nb, nb.clock.Now(), key)
+		hold := nb.st.DB.MustBegin()
+		hold.MustExec(`LOCK TABLE campaignctl.trigger_seen IN EXCLUSIVE MODE`)
+		done := reconcile()
+		waitFor(t, "the enrollment pass to wait on trigger_seen", 20*time.Second, func() bool {
+			var waiting int
+			return nb.st.DB.Get(&waiting, `SELECT count(*) FROM pg_locks WHERE relation = 'campaignctl.trigger_seen'::regclass AND NOT granted`) == nil && waiting > 0
+		})
+		exclude(key)
+		hold.Rollback()
+		waitDone(t, done, 20*time.Second, "the enrollment pass")
+		excluded = append(excluded, key)
+		if n := active(key); n != 0 {
+			t.Errorf("contact %d: %d active enrollments after it was excluded while the pass ran", key, n)
+		}
+	}
+	// Free-running: the exclusion at a different moment of each pass.
+	for key := 6; key <= 15; key++ {
+		abandon(t, nb, nb.clock.Now(), key)
+		done := reconcile()
+		time.Sleep(time.Duration(key-6) * 3 * time.Millisecond)
+		exclude(key)
+		waitDone(t, done, 20*time.Second, "the enrollment pass")
+		excluded = append(excluded, key)
+		if n := active(key); n != 0 {
+			t.Errorf("contact %d: %d active enrollments after it was excluded while the pass ran", key, n)
+		}
+	}
+	for range 3 {
+		nb.clock.Advance(3 * time.Minute)
+		nb.step(t, nb.eng)
+	}
+	got := received(t, nb.relay)
+	for _, key := range excluded {
+		for k := range got {
+			if strings.HasPrefix(k, fmt.Sprintf("lead%d@example.com|", key)) {
+				t.Errorf("contact %d, excluded, received %q", key, k)
+			}
+		}
+		if n := active(key); n != 0 {
+			t.Errorf("contact %d: %d active enrollments after more passes", key, n)
+		}
+	}
+}

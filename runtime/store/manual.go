@@ -110,9 +110,10 @@ func (s *Store) Reset(ctx context.Context, a ManualAction) (ManualResult, error)
 	})
 }
 
-// manual runs one action and its audit row in one transaction. The object's
-// enrollments are locked first, so an advance of the same contact on a
-// running daemon waits for the action, or the action for it.
+// manual runs one action and its audit row in one transaction. The contact
+// and its enrollments in the object are locked first, so an event-triggered
+// enrollment or an advance of the same contact on a running daemon waits for
+// the action, or the action for it.
 func (s *Store) manual(ctx context.Context, action string, a ManualAction, body func(*sqlx.Tx, *ManualResult) error) (ManualResult, error) {
 	var r ManualResult
 	tx, err := s.DB.BeginTxx(ctx, nil)
@@ -120,6 +121,12 @@ func (s *Store) manual(ctx context.Context, action string, a ManualAction, body 
 		return r, err
 	}
 	defer tx.Rollback()
+	// First the lock an event-triggered enrollment of the contact takes
+	// (enrollEvents): one in flight commits before this action reads and
+	// ends the contact's enrollments, so none is written after an exclude.
+	if _, err := tx.ExecContext(ctx, q("lock-enrollment-contacts"), a.Kind, a.Object, pq.Array([]string{a.ContactKey})); err != nil {
+		return r, fmt.Errorf("%s %s / %s: %w", a.Kind, a.Object, action, err)
+	}
 	if _, err := tx.ExecContext(ctx, `SELECT id FROM campaignctl.enrollments WHERE kind = $1 AND object = $2 AND contact_key = $3 FOR UPDATE`,
 		a.Kind, a.Object, a.ContactKey); err != nil {
 		return r, fmt.Errorf("%s %s / %s: %w", a.Kind, a.Object, action, err)

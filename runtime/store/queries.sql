@@ -456,6 +456,17 @@ ORDER BY wake_at
 LIMIT $2
 FOR UPDATE SKIP LOCKED;
 
+-- name: lock-enrollment-contacts
+-- Serialises, per (kind, object, contact), an enrollment written from a
+-- decision taken earlier (the event trigger read the exclusions, then wrote)
+-- with an operator's exclude, include or reset of that contact (manual.go):
+-- whichever comes second waits for the first to commit, and its next
+-- statement sees what the first wrote. A transaction-level advisory lock,
+-- so no row has to exist yet; taken in key order, so two passes over
+-- overlapping keys never deadlock. A hash collision only makes one wait.
+SELECT count(pg_advisory_xact_lock(hashtextextended(concat_ws(E'\x1f', $1::text, $2::text, k), 11)))
+FROM (SELECT DISTINCT k FROM unnest($3::text[]) AS t(k) ORDER BY k) AS keys;
+
 -- name: enroll-batch
 -- The in-process path of segment entry (a filter Postgres cannot evaluate):
 -- the evaluator streams matches and each batch lands here. ON CONFLICT without

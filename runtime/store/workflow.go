@@ -135,8 +135,10 @@ type EventEnrollment struct {
 // EnrollEvents inserts the enrollments events started and records that the
 // trigger decided on the events seen (enrolling or not), in one transaction.
 // An event enrolls at most once per object (a unique index), an occurrence at
-// most once per contact and per address: conflicts are skipped. It returns
-// how many were inserted.
+// most once per contact and per address: conflicts are skipped. A contact
+// excluded from the object is not enrolled, even when the exclusion came
+// after the caller read the exclusions (see enrollEvents). It returns how
+// many were inserted.
 func (s *Store) EnrollEvents(ctx context.Context, kind, object string, es []EventEnrollment, seen []int64, revision int64) (int64, error) {
 	tx, err := s.DB.BeginTxx(ctx, nil)
 	if err != nil {
@@ -167,12 +169,21 @@ func enrollEvents(ctx context.Context, tx *sqlx.Tx, kind, object string, es []Ev
 		keys[i], emails[i], events[i] = e.ContactKey, e.Email, string(e.Event)
 		occs[i], ids[i], ats[i], wakes[i] = int64(e.Occurrence), e.EventID, e.At, e.Wake
 	}
+	// The caller read the exclusions before deciding; an operator may have
+	// excluded one of these contacts since, or be doing so now. The lock
+	// waits for such an exclude to commit (and makes a later one wait for
+	// this commit, then end what it finds), and the insert reads the
+	// exclusions again, after the lock, in its own snapshot.
+	if _, err := tx.ExecContext(ctx, q("lock-enrollment-contacts"), kind, object, pq.Array(keys)); err != nil {
+		return 0, fmt.Errorf("%s %s: locking %d contacts against manual actions: %w", kind, object, len(keys), err)
+	}
 	res, err := tx.ExecContext(ctx, `
 INSERT INTO campaignctl.enrollments (kind, object, contact_key, email, email_normalized, occurrence,
     state, step_index, wake_at, enrolled_at, revision_id, trigger_event, trigger_event_id, updated_at)
 SELECT $1, $2, k, btrim(e), lower(btrim(e)), occ, 'active', 0, w, at, $3, ev::jsonb, nullif(id, 0), at
 FROM unnest($4::text[], $5::text[], $6::int[], $7::bigint[], $8::text[], $9::timestamptz[], $10::timestamptz[])
      AS t(k, e, occ, id, ev, at, w)
+WHERE NOT EXISTS (SELECT 1 FROM campaignctl.enrollment_exclusions x WHERE x.kind = $1 AND x.object = $2 AND x.contact_key = t.k)
 ON CONFLICT DO NOTHING`, kind, object, revision, pq.Array(keys), pq.Array(emails), pq.Array(occs), pq.Array(ids),
 		pq.Array(events), pq.Array(ats), pq.Array(wakes))
 	if err != nil {
