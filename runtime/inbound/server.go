@@ -536,20 +536,24 @@ func clientAddr(a net.Addr) netip.Addr {
 // its own deadline: go-smtp sets one per command line, so a message's whole
 // data had to arrive within one timeout of its DATA command, and a message
 // sent slowly but steadily was cut off. Once a read timed out, every later
-// read fails the same way, so the session ends instead of reading on.
+// read fails the same way, so the session ends instead of reading on (its
+// 421 is still written). Once a write failed, every later read and write
+// does: go-smtp ignores a failed write of a reply, and its buffered writer
+// then drops every later reply at once, so a client that never read its
+// replies but kept sending commands was served for good.
 type limitConn struct {
 	net.Conn
 	timeout time.Duration
 	once    sync.Once
 	release func()
 
-	mu       sync.Mutex
-	timedOut error
+	mu                      sync.Mutex
+	readFailed, writeFailed error
 }
 
 func (c *limitConn) Read(b []byte) (int, error) {
 	c.mu.Lock()
-	err := c.timedOut
+	err := c.readFailed
 	c.mu.Unlock()
 	if err != nil {
 		return 0, err
@@ -561,17 +565,29 @@ func (c *limitConn) Read(b []byte) (int, error) {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		c.mu.Lock()
-		c.timedOut = err
+		c.readFailed = err
 		c.mu.Unlock()
 	}
 	return n, err
 }
 
 func (c *limitConn) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	err := c.writeFailed
+	c.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
 	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.timeout)); err != nil {
 		return 0, err
 	}
-	return c.Conn.Write(b)
+	n, err := c.Conn.Write(b)
+	if err != nil {
+		c.mu.Lock()
+		c.readFailed, c.writeFailed = err, err
+		c.mu.Unlock()
+	}
+	return n, err
 }
 
 func (c *limitConn) Close() error {
