@@ -1,6 +1,8 @@
 package inbound_test
 
 import (
+	"fmt"
+	"io"
 	"net"
 	"runtime"
 	"strings"
@@ -86,4 +88,92 @@ func noSessionsLeft(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// RFC 5321 bounds a command line to 512 octets and a line of text to 1000
+// (§4.5.3.1); real mail breaks the second (HTML on one line, and the DSNs
+// that quote it), nobody needs to break the first by much. A command line
+// over 2,000 octets is answered 500 and the connection closed, however long
+// it goes on (the listener keeps none of it); a message's line of any
+// length is taken, as Postfix does: its data is bounded by the message's
+// size. Before, go-smtp's line bound applied to the data too, and a DSN with
+// a long line was refused 554, a permanent failure, and lost.
+func TestInboundLongLines(t *testing.T) {
+	if testing.Short() {
+		t.Skip("database test")
+	}
+	b := setup(t)
+	msgs := b.send(t)
+	b.clock.Advance(time.Hour)
+	m2 := msgs["c2@example.com"]
+	long := strings.Repeat("x", 2500)
+
+	t.Run("a command line", func(t *testing.T) {
+		for _, line := range []string{
+			"MAIL FROM:<" + long + "@example.com>\r\n",
+			// 4 MiB without an end: answered long before its end.
+			"NOOP " + strings.Repeat(long, 4<<20/len(long)),
+		} {
+			r := dialRaw(t, b.inbound)
+			r.reply(t)
+			r.expect(t, "EHLO mx.example.com", 250, "")
+			go io.WriteString(r.c, line)
+			got := r.closedAfter(t)
+			if len(got) == 0 || !strings.HasPrefix(got[len(got)-1], "500 ") {
+				t.Errorf("a command line of %d octets: got %q, then the connection closed; want 500 last", len(line), got)
+			}
+		}
+	})
+
+	t.Run("a line of a message", func(t *testing.T) {
+		body := padded(m2, 8<<10)
+		body = strings.Replace(body, "The mail system could not deliver your message.\n", "The mail system could not deliver your message: "+long+"\n", 1)
+		r := dialRaw(t, b.inbound)
+		r.reply(t)
+		r.expect(t, "EHLO mx.example.com", 250, "")
+		r.expect(t, "MAIL FROM:<>", 250, "")
+		r.expect(t, "RCPT TO:<"+m2.envFrom+">", 250, "")
+		r.expect(t, "DATA", 354, "")
+		if _, err := io.WriteString(r.c, strings.ReplaceAll(body, "\n", "\r\n")+".\r\n"); err != nil {
+			t.Fatalf("sending a message with a line of %d octets: %v", len(long), err)
+		}
+		if code, msg := r.reply(t); code != 250 {
+			t.Fatalf("a message with a line of %d octets: %d %s, want 250", len(long), code, msg)
+		}
+		if s := b.suppressions(t); s["c2@example.com"] != "hard_bounce" {
+			t.Errorf("suppressions %v after a hard bounce with a long line", s)
+		}
+		// The session goes on, and its command lines are bounded again.
+		r.expect(t, "NOOP", 250, "")
+		io.WriteString(r.c, "NOOP "+long+"\r\n")
+		if got := r.closedAfter(t); len(got) == 0 || !strings.HasPrefix(got[len(got)-1], "500 ") {
+			t.Errorf("a long command line after a message: got %q, want 500 last", got)
+		}
+	})
+
+	t.Run("a line of a message in BDAT chunks", func(t *testing.T) {
+		body := strings.ReplaceAll(padded(m2, 8<<10), "\n", "\r\n")
+		body = strings.Replace(body, "Message-ID: <big@", "Message-ID: <big-bdat@", 1)
+		body = strings.Replace(body, "could not deliver your message.", "could not deliver your message: "+long, 1)
+		r := dialRaw(t, b.inbound)
+		r.reply(t)
+		r.expect(t, "EHLO mx.example.com", 250, "")
+		r.expect(t, "MAIL FROM:<>", 250, "")
+		r.expect(t, "RCPT TO:<"+m2.envFrom+">", 250, "")
+		half := len(body) / 2
+		for _, chunk := range []string{fmt.Sprintf("BDAT %d\r\n%s", half, body[:half]), fmt.Sprintf("BDAT %d LAST\r\n%s", len(body)-half, body[half:])} {
+			io.WriteString(r.c, chunk)
+			if code, msg := r.reply(t); code != 250 {
+				t.Fatalf("%.20q...: %d %s, want 250", chunk, code, msg)
+			}
+		}
+		if ev := b.events(t); len(ev) != 2 {
+			t.Errorf("events %v, want the two bounces", ev)
+		}
+		r.expect(t, "NOOP", 250, "")
+		io.WriteString(r.c, "NOOP "+long+"\r\n")
+		if got := r.closedAfter(t); len(got) == 0 || !strings.HasPrefix(got[len(got)-1], "500 ") {
+			t.Errorf("a long command line after a message: got %q, want 500 last", got)
+		}
+	})
 }

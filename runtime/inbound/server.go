@@ -129,6 +129,9 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		srv.MaxMessageBytes = DefaultMaxMessageBytes
 	}
 	srv.MaxRecipients = maxRecipients
+	// No go-smtp line bound: it bounds a message's lines too. limitConn
+	// bounds command lines (commandLines).
+	srv.MaxLineLength = 0
 	// No srv.ReadTimeout or WriteTimeout: limitConn gives every read and
 	// write its own deadline (go-smtp's, per command, would be overwritten).
 	timeout := s.timeout()
@@ -141,7 +144,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	if per <= 0 {
 		per = DefaultMaxConnsPerClient
 	}
-	ll := &limitListener{Listener: l, sem: make(chan struct{}, n), timeout: timeout, perClient: per, clients: map[netip.Addr]int{}, log: s.log()}
+	ll := &limitListener{Listener: l, sem: make(chan struct{}, n), timeout: timeout, maxMessage: srv.MaxMessageBytes, perClient: per, clients: map[netip.Addr]int{}, log: s.log()}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ll) }()
 	select {
@@ -469,10 +472,11 @@ func truncate(s string, n int) string {
 // share is told 421 and closed at once.
 type limitListener struct {
 	net.Listener
-	sem       chan struct{}
-	timeout   time.Duration
-	perClient int
-	log       *slog.Logger
+	sem        chan struct{}
+	timeout    time.Duration
+	maxMessage int64
+	perClient  int
+	log        *slog.Logger
 
 	mu      sync.Mutex
 	clients map[netip.Addr]int
@@ -511,7 +515,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			}
 			continue
 		}
-		return &limitConn{Conn: c, timeout: l.timeout, release: func() {
+		return &limitConn{Conn: c, timeout: l.timeout, lines: commandLines{maxChunk: l.maxMessage}, release: func() {
 			l.mu.Lock()
 			if l.clients[a]--; l.clients[a] <= 0 {
 				delete(l.clients, a)
@@ -549,6 +553,7 @@ type limitConn struct {
 
 	mu                      sync.Mutex
 	readFailed, writeFailed error
+	lines                   commandLines
 }
 
 func (c *limitConn) Read(b []byte) (int, error) {
@@ -563,10 +568,14 @@ func (c *limitConn) Read(b []byte) (int, error) {
 	}
 	n, err := c.Conn.Read(b)
 	var ne net.Error
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if errors.As(err, &ne) && ne.Timeout() {
-		c.mu.Lock()
 		c.readFailed = err
-		c.mu.Unlock()
+	}
+	if lerr := c.lines.scan(b[:n]); lerr != nil {
+		c.readFailed = lerr
+		return 0, lerr
 	}
 	return n, err
 }
@@ -581,6 +590,9 @@ func (c *limitConn) Write(b []byte) (int, error) {
 	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.timeout)); err != nil {
 		return 0, err
 	}
+	c.mu.Lock()
+	c.lines.sawReply(b)
+	c.mu.Unlock()
 	n, err := c.Conn.Write(b)
 	if err != nil {
 		c.mu.Lock()
