@@ -18,20 +18,24 @@ import (
 	"github.com/campaignctl/campaignctl/runtime/store"
 )
 
-// inboundConfig is what serve's --inbound, --bounce-domain, --reply-domain and
-// --inbound-domain ask for.
+// inboundConfig is what serve's --inbound, --bounce-domain, --reply-domain,
+// --inbound-domain and --inbound-memory-mib ask for.
 type inboundConfig struct {
 	listen  string
 	addrs   *inbound.Addresses // nil: messages keep From as their return path
 	domains []string
+	memory  int64 // the listener's MemoryBudget
 }
 
 // inboundFromFlags checks the inbound flags. The addresses are signed with
 // $CAMPAIGNCTL_SECRET (older secrets in $CAMPAIGNCTL_SECRET_OLD still verify).
 // --bounce-domain works without --inbound: another replica (or an MTA that
 // hands the mail to it) may run the listener.
-func inboundFromFlags(getenv func(string) string, listen, bounceDomain, replyDomain, extraDomains string) (inboundConfig, error) {
-	cfg := inboundConfig{listen: listen}
+func inboundFromFlags(getenv func(string) string, listen, bounceDomain, replyDomain, extraDomains string, memoryMiB int) (inboundConfig, error) {
+	cfg := inboundConfig{listen: listen, memory: int64(memoryMiB) << 20}
+	if least := inbound.DefaultMaxMessageBytes >> 20; memoryMiB < least {
+		return cfg, fmt.Errorf("--inbound-memory-mib %d: want at least %d, the size of one message (the default is %d)", memoryMiB, least, inbound.DefaultMemoryBudget>>20)
+	}
 	for _, d := range strings.Split(extraDomains, ",") {
 		if d = strings.TrimSpace(d); d != "" {
 			cfg.domains = append(cfg.domains, d)
@@ -76,7 +80,7 @@ func startInbound(ctx context.Context, cfg inboundConfig, st *store.Store, eng *
 	}
 	host, _ := os.Hostname()
 	srv := &inbound.Server{Store: st, Addresses: cfg.addrs, Domains: cfg.domains, Objects: eng.ObjectOf,
-		Clock: clk, Log: log, Metrics: m, Hostname: host}
+		Clock: clk, Log: log, Metrics: m, Hostname: host, MemoryBudget: cfg.memory}
 	ictx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {

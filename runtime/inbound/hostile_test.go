@@ -177,3 +177,86 @@ func TestInboundLongLines(t *testing.T) {
 		}
 	})
 }
+
+// The message data all sessions hold at once is bounded (MemoryBudget):
+// twelve clients each send most of a message near the size limit and hold
+// it open, and the listener keeps at most the budget of them; the messages
+// that would take more are answered 452 4.3.1 once their data ends, so their
+// senders retry, and a retry once the others are done is taken. Before, each
+// session held its message, about twice its size with the buffer's growth:
+// 64 connections could hold 1.3 GB.
+func TestInboundMessagesShareAMemoryBudget(t *testing.T) {
+	if testing.Short() {
+		t.Skip("database test")
+	}
+	const (
+		maxBytes = 1 << 20
+		budget   = 3 << 20
+		clients  = 12
+	)
+	b := setup(t, func(s *inbound.Server) {
+		s.MaxMessageBytes, s.MemoryBudget, s.MaxConns, s.Timeout = maxBytes, budget, clients, 5*time.Second
+	})
+	msgs := b.send(t)
+	b.clock.Advance(time.Hour)
+	m2 := msgs["c2@example.com"]
+	body := strings.ReplaceAll(padded(m2, maxBytes*7/8), "\n", "\r\n")
+
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapAlloc
+
+	conns := make([]*rawConn, clients)
+	for i := range conns {
+		r := dialRaw(t, b.inbound)
+		r.reply(t)
+		r.expect(t, "EHLO mx.example.com", 250, "")
+		r.expect(t, "MAIL FROM:<>", 250, "")
+		r.expect(t, "RCPT TO:<"+m2.envFrom+">", 250, "")
+		r.expect(t, "DATA", 354, "")
+		if _, err := io.WriteString(r.c, body); err != nil {
+			t.Fatal(err)
+		}
+		conns[i] = r
+	}
+	// All the data is sent but the final dot: what the listener holds now
+	// is what it keeps (sampled after a collection, for 0.5 s).
+	time.Sleep(500 * time.Millisecond)
+	var held uint64
+	for range 10 {
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		held = max(held, ms.HeapAlloc-min(ms.HeapAlloc, base))
+		time.Sleep(50 * time.Millisecond)
+	}
+	if held > budget+1<<20 {
+		t.Errorf("the listener held %.1f MiB of %d messages of %.1f MiB; want at most the %d MiB budget (and 1 MiB of the rest)",
+			float64(held)/(1<<20), clients, float64(len(body))/(1<<20), budget>>20)
+	}
+
+	taken, refused := 0, 0
+	for _, r := range conns {
+		io.WriteString(r.c, ".\r\n")
+	}
+	for i, r := range conns {
+		code, msg := r.reply(t)
+		switch {
+		case code == 250:
+			taken++
+		case code == 452 && strings.HasPrefix(msg, "4.3.1 ") && strings.Contains(msg, "try again later"):
+			refused++
+		default:
+			t.Errorf("message %d: %d %s, want 250 or 452 4.3.1 ... try again later", i+1, code, msg)
+		}
+		r.expect(t, "QUIT", 221, "")
+	}
+	t.Logf("held %.1f MiB; %d messages taken, %d refused", float64(held)/(1<<20), taken, refused)
+	if taken == 0 || refused == 0 || taken > budget/maxBytes*2 {
+		t.Errorf("%d messages taken, %d refused; want some of each, and at most what the budget holds", taken, refused)
+	}
+	// Once they are done, a retry is taken.
+	if err := b.deliver(t, "", m2.envFrom, strings.ReplaceAll(body, "\r\n", "\n")); err != nil {
+		t.Errorf("a message once the others are done: %v", err)
+	}
+}

@@ -19,6 +19,15 @@ func TestDefaultTimeoutIsOneMinute(t *testing.T) {
 	}
 }
 
+// The memory budget by default is the documented one (128 MiB, "Replies,
+// bounces and complaints" in docs/sending.md): the test over TCP sets a
+// small one. TestInboundMessagesShareAMemoryBudget shows that it applies.
+func TestDefaultMemoryBudgetIs128MiB(t *testing.T) {
+	if got := (&Server{}).memoryBudget(); got != 128<<20 {
+		t.Errorf("default memory budget %d, want 128 MiB", got)
+	}
+}
+
 func TestRecipientBounceUsesTheSendPathsClassification(t *testing.T) {
 	for _, c := range []struct {
 		action, status, diag string

@@ -84,6 +84,7 @@ const (
 	// delivers from many addresses, never meets it.
 	DefaultMaxConnsPerClient = 16
 	DefaultTimeout           = time.Minute
+	DefaultMemoryBudget      = 128 << 20
 	maxRecipients            = 20
 )
 
@@ -114,6 +115,12 @@ type Server struct {
 	// connection past it is answered 421 4.7.0 and closed at once, so the
 	// client's MTA tries again later and the slot goes back.
 	MaxConnsPerClient int
+	// MemoryBudget bounds the message data all sessions hold at once
+	// (default DefaultMemoryBudget): a message whose data would take more
+	// is answered 452 4.3.1 after its data, and its sender retries.
+	MemoryBudget int64
+
+	memory *budget // Serve's
 }
 
 // Serve accepts connections on l until ctx is done, then closes the listener
@@ -124,10 +131,8 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	if srv.Domain == "" {
 		srv.Domain = "localhost"
 	}
-	srv.MaxMessageBytes = s.MaxMessageBytes
-	if srv.MaxMessageBytes <= 0 {
-		srv.MaxMessageBytes = DefaultMaxMessageBytes
-	}
+	srv.MaxMessageBytes = s.maxMessageBytes()
+	s.memory = &budget{max: s.memoryBudget()}
 	srv.MaxRecipients = maxRecipients
 	// No go-smtp line bound: it bounds a message's lines too. limitConn
 	// bounds command lines (commandLines).
@@ -155,6 +160,22 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	case err := <-errc:
 		return err
 	}
+}
+
+// maxMessageBytes is MaxMessageBytes, or the documented default for zero.
+func (s *Server) maxMessageBytes() int64 {
+	if s.MaxMessageBytes <= 0 {
+		return DefaultMaxMessageBytes
+	}
+	return s.MaxMessageBytes
+}
+
+// memoryBudget is MemoryBudget, or the documented default for zero.
+func (s *Server) memoryBudget() int64 {
+	if s.MemoryBudget <= 0 {
+		return DefaultMemoryBudget
+	}
+	return s.MemoryBudget
 }
 
 // timeout is Timeout, or the documented default for zero.
@@ -248,7 +269,13 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 }
 
 func (ss *session) Data(r io.Reader) error {
-	raw, err := io.ReadAll(r)
+	raw, err := ss.s.memory.read(r, ss.s.maxMessageBytes())
+	defer ss.s.memory.give(int64(cap(raw)))
+	if errors.Is(err, errNoMemory) {
+		ss.s.log().Warn("inbound: refused a message with 452: the messages being received hold the whole memory budget; the sender will retry", "remote", ss.remote, "budget", ss.s.memory.max)
+		ss.s.count("busy")
+		return &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 3, 1}, Message: "too much mail is being received at once, try again later"}
+	}
 	if err != nil {
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {

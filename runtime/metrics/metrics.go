@@ -133,7 +133,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	}, []string{"sender"})
 	m.Inbound = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "campaignctl_inbound_messages_total",
-		Help: "Messages the inbound listener received, by what became of them (reply, bounce, complaint, duplicate, auto_reply, report, unmatched, malformed, forged, error).",
+		Help: "Messages the inbound listener received, by what became of them (reply, bounce, complaint, duplicate, auto_reply, report, unmatched, malformed, forged, busy, error).",
 	}, []string{"result"})
 	m.SentBySender = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "campaignctl_sender_messages_sent_total",
