@@ -1,9 +1,11 @@
 package inbound_test
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"net"
+	"net/textproto"
 	"runtime"
 	"strings"
 	"testing"
@@ -259,4 +261,111 @@ func TestInboundMessagesShareAMemoryBudget(t *testing.T) {
 	if err := b.deliver(t, "", m2.envFrom, strings.ReplaceAll(body, "\r\n", "\n")); err != nil {
 		t.Errorf("a message once the others are done: %v", err)
 	}
+}
+
+// drip writes one byte to c every gap, never a line's end, until a write
+// fails.
+func drip(c net.Conn, gap time.Duration) {
+	for {
+		if _, err := c.Write([]byte("x")); err != nil {
+			return
+		}
+		time.Sleep(gap)
+	}
+}
+
+// When every slot is taken, the listener is under stress (as Postfix's
+// smtpd): each line must then arrive whole within the stress timeout of
+// the last one (or of the listener's last reply), not each read, and a
+// session already waiting gets the shorter deadline at once. Clients that
+// keep their connections alive with a byte now and then are cut off, and
+// the client waiting in the backlog is served. Before, a byte every 100 ms
+// kept a connection for good, whatever the load. Below the cap, the
+// per-read timeout holds: a dripping client is not cut off.
+func TestInboundDrippingClientsAreCutOffUnderStress(t *testing.T) {
+	if testing.Short() {
+		t.Skip("database test")
+	}
+	const (
+		timeout = 5 * time.Second
+		stress  = 500 * time.Millisecond
+	)
+	b := setup(t, func(s *inbound.Server) { s.MaxConns, s.Timeout, s.StressTimeout = 2, timeout, stress })
+
+	// One of two slots: no stress; a byte every 100 ms keeps the session.
+	a := dialRaw(t, b.inbound)
+	a.reply(t)
+	a.expect(t, "EHLO mx.example.com", 250, "")
+	go drip(a.c, 100*time.Millisecond)
+	a.c.SetReadDeadline(time.Now().Add(3 * stress))
+	if n, err := a.c.Read(make([]byte, 64)); !isTimeout(err) {
+		t.Fatalf("a dripping client below the connection cap: read %d bytes, %v; want its session kept", n, err)
+	}
+	a.c.SetReadDeadline(time.Time{})
+
+	// The second slot: stress. a drips; c is idle after EHLO, waiting
+	// for a command with the per-read timeout's deadline.
+	c := dialRaw(t, b.inbound)
+	c.reply(t)
+	c.expect(t, "EHLO mx.example.com", 250, "")
+	start := time.Now()
+	waiting, err := net.Dial("tcp", b.inbound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer waiting.Close()
+	for _, x := range []struct {
+		name string
+		r    *rawConn
+	}{{"the dripping client", a}, {"the idle client", c}} {
+		name, r := x.name, x.r
+		got := r.closedAfter(t)
+		if len(got) == 0 || !strings.HasPrefix(got[len(got)-1], "421 4.4.2 ") {
+			t.Errorf("%s under stress got %q, then the connection closed; want 421 4.4.2 last", name, got)
+		}
+		if d := time.Since(start); d > timeout/2 {
+			t.Errorf("%s was cut off %v after the listener came under stress, want about %v", name, d.Round(time.Millisecond), stress)
+		}
+	}
+	waiting.SetReadDeadline(time.Now().Add(timeout / 2))
+	if line, err := textproto.NewReader(bufio.NewReader(waiting)).ReadLine(); err != nil || !strings.HasPrefix(line, "220 ") {
+		t.Fatalf("the client waiting in the backlog: %q, %v; want a greeting once the others were cut off", line, err)
+	}
+}
+
+// A session lasts at most SessionTimeout, however busy its client keeps
+// it: a client that sends a NOOP every 100 ms and reads each reply is cut
+// off with 421 4.4.2 once it has passed.
+func TestInboundSessionTimeout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("database test")
+	}
+	const session = time.Second
+	b := setup(t, func(s *inbound.Server) { s.Timeout, s.SessionTimeout = 5*time.Second, session })
+	r := dialRaw(t, b.inbound)
+	start := time.Now()
+	r.reply(t)
+	noops := 0
+	for {
+		if err := r.tp.PrintfLine("NOOP"); err != nil {
+			break
+		}
+		r.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		line, err := r.tp.ReadLine()
+		if err != nil || !strings.HasPrefix(line, "250 ") {
+			if !strings.HasPrefix(line, "421 4.4.2 ") {
+				t.Errorf("NOOP %d: %q, %v; want 250 until the session ends, then 421 4.4.2", noops+1, line, err)
+			}
+			break
+		}
+		noops++
+		if time.Since(start) > 3*session {
+			t.Fatalf("the session lasts %v, %d NOOPs, past the %v session timeout", time.Since(start).Round(time.Millisecond), noops, session)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if d := time.Since(start); d < session || noops < 5 {
+		t.Errorf("cut off after %v and %d NOOPs; want the whole %v", d.Round(time.Millisecond), noops, session)
+	}
+	r.closedAfter(t)
 }

@@ -28,6 +28,19 @@ func TestDefaultMemoryBudgetIs128MiB(t *testing.T) {
 	}
 }
 
+// Under stress (every connection taken) each line must arrive within 10 s,
+// and a session lasts at most 10 minutes, as documented ("Replies, bounces
+// and complaints" in docs/sending.md); TestInboundDrippingClientsAreCutOffUnderStress
+// and TestInboundSessionTimeout show that they apply.
+func TestDefaultStressAndSessionTimeouts(t *testing.T) {
+	if got := (&Server{}).stressTimeout(); got != 10*time.Second {
+		t.Errorf("default stress timeout %v, want 10s", got)
+	}
+	if got := (&Server{}).sessionTimeout(); got != 10*time.Minute {
+		t.Errorf("default session timeout %v, want 10m", got)
+	}
+}
+
 func TestRecipientBounceUsesTheSendPathsClassification(t *testing.T) {
 	for _, c := range []struct {
 		action, status, diag string

@@ -1,6 +1,7 @@
 package inbound
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -85,6 +86,8 @@ const (
 	DefaultMaxConnsPerClient = 16
 	DefaultTimeout           = time.Minute
 	DefaultMemoryBudget      = 128 << 20
+	DefaultStressTimeout     = 10 * time.Second
+	DefaultSessionTimeout    = 10 * time.Minute
 	maxRecipients            = 20
 )
 
@@ -119,6 +122,11 @@ type Server struct {
 	// (default DefaultMemoryBudget): a message whose data would take more
 	// is answered 452 4.3.1 after its data, and its sender retries.
 	MemoryBudget int64
+	// StressTimeout replaces Timeout while every connection slot is taken
+	// (default DefaultStressTimeout), and applies to a whole line, not each
+	// read; SessionTimeout bounds a session (default
+	// DefaultSessionTimeout). See limitListener.
+	StressTimeout, SessionTimeout time.Duration
 
 	memory *budget // Serve's
 }
@@ -149,7 +157,8 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	if per <= 0 {
 		per = DefaultMaxConnsPerClient
 	}
-	ll := &limitListener{Listener: l, sem: make(chan struct{}, n), timeout: timeout, maxMessage: srv.MaxMessageBytes, perClient: per, clients: map[netip.Addr]int{}, log: s.log()}
+	ll := &limitListener{Listener: l, sem: make(chan struct{}, n), timeout: timeout, stress: s.stressTimeout(), session: s.sessionTimeout(),
+		maxMessage: srv.MaxMessageBytes, perClient: per, clients: map[netip.Addr]int{}, open: map[*limitConn]struct{}{}, log: s.log()}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ll) }()
 	select {
@@ -168,6 +177,22 @@ func (s *Server) maxMessageBytes() int64 {
 		return DefaultMaxMessageBytes
 	}
 	return s.MaxMessageBytes
+}
+
+// stressTimeout is StressTimeout, or the documented default for zero.
+func (s *Server) stressTimeout() time.Duration {
+	if s.StressTimeout <= 0 {
+		return DefaultStressTimeout
+	}
+	return s.StressTimeout
+}
+
+// sessionTimeout is SessionTimeout, or the documented default for zero.
+func (s *Server) sessionTimeout() time.Duration {
+	if s.SessionTimeout <= 0 {
+		return DefaultSessionTimeout
+	}
+	return s.SessionTimeout
 }
 
 // memoryBudget is MemoryBudget, or the documented default for zero.
@@ -497,19 +522,32 @@ func truncate(s string, n int) string {
 // perClient of them from one client address; Accept waits for a free slot,
 // so further clients wait in the listen backlog, while a client past its own
 // share is told 421 and closed at once.
+//
+// With every slot taken the listener is under stress, as Postfix's smtpd
+// (smtpd_timeout and smtpd_per_record_deadline in its STRESS_README): for
+// as long as it lasts, the timeout of each read and write is stress instead
+// of timeout, and a read's deadline counts from the end of the client's last
+// line (or of the listener's last reply), so a line must arrive whole within
+// it. Sessions already waiting for a read get the shorter deadline at once.
+// Without it, clients from a few addresses that sent a byte now and then
+// held every slot for good. A session lasts at most session in all, so a
+// client that keeps its slot busy with a NOOP now and then gives it back.
 type limitListener struct {
 	net.Listener
-	sem        chan struct{}
-	timeout    time.Duration
-	maxMessage int64
-	perClient  int
-	log        *slog.Logger
+	sem                      chan struct{}
+	timeout, stress, session time.Duration
+	maxMessage               int64
+	perClient                int
+	log                      *slog.Logger
 
 	mu      sync.Mutex
 	clients map[netip.Addr]int
-	// Accept's alone: refusals since the last log line, and its time.
-	refused  int
-	loggedAt time.Time
+	open    map[*limitConn]struct{}
+	// Accept's alone: refusals since the last log line, and its time; the
+	// last log line about stress.
+	refused        int
+	loggedAt       time.Time
+	stressLoggedAt time.Time
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
@@ -542,15 +580,44 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			}
 			continue
 		}
-		return &limitConn{Conn: c, timeout: l.timeout, lines: commandLines{maxChunk: l.maxMessage}, release: func() {
+		now := time.Now()
+		lc := &limitConn{Conn: c, l: l, start: now, mark: now, lines: commandLines{maxChunk: l.maxMessage}}
+		lc.release = func() {
 			l.mu.Lock()
 			if l.clients[a]--; l.clients[a] <= 0 {
 				delete(l.clients, a)
 			}
+			delete(l.open, lc)
 			l.mu.Unlock()
 			<-l.sem
-		}}, nil
+		}
+		l.mu.Lock()
+		l.open[lc] = struct{}{}
+		var waiting []*limitConn
+		if len(l.open) >= cap(l.sem) {
+			for o := range l.open {
+				waiting = append(waiting, o)
+			}
+		}
+		l.mu.Unlock()
+		if waiting != nil {
+			for _, o := range waiting {
+				o.tighten()
+			}
+			if now.Sub(l.stressLoggedAt) >= 10*time.Second {
+				l.log.Warn("inbound smtp: every connection slot is taken (stress): each line must now arrive within the stress timeout", "limit", cap(l.sem), "stress_timeout", l.stress)
+				l.stressLoggedAt = now
+			}
+		}
+		return lc, nil
 	}
+}
+
+// stressed is whether every slot is taken.
+func (l *limitListener) stressed() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.open) >= cap(l.sem)
 }
 
 // clientAddr is the address a connection counts against: its peer's IP, an
@@ -574,23 +641,51 @@ func clientAddr(a net.Addr) netip.Addr {
 // replies but kept sending commands was served for good.
 type limitConn struct {
 	net.Conn
-	timeout time.Duration
+	l       *limitListener
+	start   time.Time
 	once    sync.Once
 	release func()
 
 	mu                      sync.Mutex
 	readFailed, writeFailed error
 	lines                   commandLines
+	// mark is when the client's last line ended, or the listener's last
+	// reply; deadline the read deadline last set.
+	mark, deadline time.Time
+}
+
+// readDeadline is the deadline of a read that starts now (c.mu held).
+func (c *limitConn) readDeadline(now time.Time, stressed bool) time.Time {
+	d := now.Add(c.l.timeout)
+	if s := c.mark.Add(c.l.stress); stressed && s.Before(d) {
+		d = s
+	}
+	if s := c.start.Add(c.l.session); s.Before(d) {
+		d = s
+	}
+	return d
+}
+
+// tighten gives a read under way the deadline of one under stress.
+func (c *limitConn) tighten() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if d := c.readDeadline(time.Now(), true); d.Before(c.deadline) {
+		c.deadline = d
+		_ = c.Conn.SetReadDeadline(d)
+	}
 }
 
 func (c *limitConn) Read(b []byte) (int, error) {
+	stressed := c.l.stressed()
 	c.mu.Lock()
 	err := c.readFailed
+	if err == nil {
+		c.deadline = c.readDeadline(time.Now(), stressed)
+		err = c.Conn.SetReadDeadline(c.deadline)
+	}
 	c.mu.Unlock()
 	if err != nil {
-		return 0, err
-	}
-	if err := c.Conn.SetReadDeadline(time.Now().Add(c.timeout)); err != nil {
 		return 0, err
 	}
 	n, err := c.Conn.Read(b)
@@ -600,6 +695,9 @@ func (c *limitConn) Read(b []byte) (int, error) {
 	if errors.As(err, &ne) && ne.Timeout() {
 		c.readFailed = err
 	}
+	if bytes.IndexByte(b[:n], '\n') >= 0 {
+		c.mark = time.Now()
+	}
 	if lerr := c.lines.scan(b[:n]); lerr != nil {
 		c.readFailed = lerr
 		return 0, lerr
@@ -608,24 +706,27 @@ func (c *limitConn) Read(b []byte) (int, error) {
 }
 
 func (c *limitConn) Write(b []byte) (int, error) {
+	timeout := c.l.timeout
+	if c.l.stressed() {
+		timeout = min(timeout, c.l.stress)
+	}
 	c.mu.Lock()
 	err := c.writeFailed
+	if err == nil {
+		err = c.Conn.SetWriteDeadline(time.Now().Add(timeout))
+		c.lines.sawReply(b)
+	}
 	c.mu.Unlock()
 	if err != nil {
 		return 0, err
 	}
-	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.timeout)); err != nil {
-		return 0, err
-	}
-	c.mu.Lock()
-	c.lines.sawReply(b)
-	c.mu.Unlock()
 	n, err := c.Conn.Write(b)
+	c.mu.Lock()
+	c.mark = time.Now()
 	if err != nil {
-		c.mu.Lock()
 		c.readFailed, c.writeFailed = err, err
-		c.mu.Unlock()
 	}
+	c.mu.Unlock()
 	return n, err
 }
 
