@@ -8,6 +8,7 @@ import (
 	"net/textproto"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -19,10 +20,11 @@ import (
 
 // A client that pipelines commands and never reads the replies fills the
 // socket buffers, and the listener's write of a reply times out. The session
-// ends there, although the client goes on sending: its slot goes to the next
-// client (the listener here holds one connection at a time), and none of
-// its goroutines is left. Before, a failed write was ignored and the next
-// command read, so a client that kept sending held its slot for good.
+// ends there, although the client goes on sending: its slot goes to the
+// next client (the listener here holds one connection at a time), and no
+// goroutine of the session is left. Before, a failed write was ignored and
+// the next command read, so a client that kept sending held its slot for
+// good.
 func TestInboundClientThatNeverReadsIsCutOff(t *testing.T) {
 	if testing.Short() {
 		t.Skip("database test")
@@ -30,26 +32,34 @@ func TestInboundClientThatNeverReadsIsCutOff(t *testing.T) {
 	const timeout = time.Second // well above a loaded machine's pause between a client's writes
 	b := setup(t, func(s *inbound.Server) { s.MaxConns, s.Timeout = 1, timeout })
 
-	c, err := net.Dial("tcp", b.inbound)
+	// A small receive window, set before the connection is made so that
+	// the window it advertises is small: the listener's replies (about 200
+	// bytes an EHLO) fill it and the listener's send buffer after some
+	// hundreds, even under the race detector.
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		if err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4<<10)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}}
+	c, err := d.Dial("tcp", b.inbound)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	// A small receive window: the listener's replies (about 200 bytes an
-	// EHLO) fill it and the listener's send buffer after some thousands.
-	c.(*net.TCPConn).SetReadBuffer(4 << 10)
 	// It holds the one slot: it is greeted (and reads nothing more).
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := c.Read(make([]byte, 1)); err != nil {
 		t.Fatalf("the greeting: %v", err)
 	}
-	ended := make(chan error, 1)
 	go func() {
 		batch := []byte(strings.Repeat("EHLO mx.example.com\r\n", 512))
 		for {
 			if _, err := c.Write(batch); err != nil {
-				ended <- err
-				return
+				return // the test is over
 			}
 		}
 	}()
@@ -65,11 +75,6 @@ func TestInboundClientThatNeverReadsIsCutOff(t *testing.T) {
 		t.Fatalf("the next client: greeting %d", code)
 	}
 	next.expect(t, "QUIT", 221, "")
-	select {
-	case <-ended: // the listener closed the connection: the client's writes fail
-	case <-time.After(5 * time.Second):
-		t.Fatal("the client that never reads can still write 5 s after the listener took the next client")
-	}
 	// No session's goroutine is left.
 	noSessionsLeft(t)
 }
