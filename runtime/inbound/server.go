@@ -127,20 +127,17 @@ type Server struct {
 	// read; SessionTimeout bounds a session (default
 	// DefaultSessionTimeout). See limitListener.
 	StressTimeout, SessionTimeout time.Duration
-
-	memory *budget // Serve's
 }
 
 // Serve accepts connections on l until ctx is done, then closes the listener
 // and open sessions.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
-	srv := smtp.NewServer(&backend{s: s, ctx: ctx})
+	srv := smtp.NewServer(&backend{s: s, ctx: ctx, memory: &budget{max: s.memoryBudget()}})
 	srv.Domain = s.Hostname
 	if srv.Domain == "" {
 		srv.Domain = "localhost"
 	}
 	srv.MaxMessageBytes = s.maxMessageBytes()
-	s.memory = &budget{max: s.memoryBudget()}
 	srv.MaxRecipients = maxRecipients
 	// No go-smtp line bound: it bounds a message's lines too. limitConn
 	// bounds command lines (commandLines).
@@ -238,12 +235,16 @@ func (s *Server) count(result string) {
 }
 
 type backend struct {
-	s   *Server
-	ctx context.Context
+	s      *Server
+	ctx    context.Context
+	memory *budget
+	// busy: one log line per 10 s at most about messages refused for the
+	// memory budget.
+	busy sparseLog
 }
 
 func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
-	return &session{s: b.s, ctx: b.ctx, remote: c.Conn().RemoteAddr().String()}, nil
+	return &session{s: b.s, b: b, ctx: b.ctx, remote: c.Conn().RemoteAddr().String()}, nil
 }
 
 type rcptToken struct {
@@ -253,6 +254,7 @@ type rcptToken struct {
 
 type session struct {
 	s          *Server
+	b          *backend
 	ctx        context.Context
 	remote     string
 	nullSender bool
@@ -294,10 +296,12 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 }
 
 func (ss *session) Data(r io.Reader) error {
-	raw, err := ss.s.memory.read(r, ss.s.maxMessageBytes())
-	defer ss.s.memory.give(int64(cap(raw)))
+	raw, err := ss.b.memory.read(r, ss.s.maxMessageBytes())
+	defer ss.b.memory.give(int64(cap(raw)))
 	if errors.Is(err, errNoMemory) {
-		ss.s.log().Warn("inbound: refused a message with 452: the messages being received hold the whole memory budget; the sender will retry", "remote", ss.remote, "budget", ss.s.memory.max)
+		if ok, refused := ss.b.busy.due(time.Now()); ok {
+			ss.s.log().Warn("inbound: refused messages with 452: the messages being received hold the whole memory budget; their senders retry", "budget", ss.b.memory.max, "refused", refused)
+		}
 		ss.s.count("busy")
 		return &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 3, 1}, Message: "too much mail is being received at once, try again later"}
 	}
@@ -543,11 +547,8 @@ type limitListener struct {
 	mu      sync.Mutex
 	clients map[netip.Addr]int
 	open    map[*limitConn]struct{}
-	// Accept's alone: refusals since the last log line, and its time; the
-	// last log line about stress.
-	refused        int
-	loggedAt       time.Time
-	stressLoggedAt time.Time
+	// Log lines about refusals past a client's share, and about stress.
+	refusedLog, stressLog sparseLog
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
@@ -572,11 +573,8 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			_, _ = c.Write([]byte("421 4.7.0 Too many connections from your address, try again later\r\n"))
 			_ = c.Close()
 			<-l.sem
-			l.refused++
-			if now := time.Now(); now.Sub(l.loggedAt) >= 10*time.Second {
-				// One line per 10 s at most: a flood does not flood the log.
-				l.log.Warn("inbound smtp: a client reached its share of the connections; refused with 421", "limit", l.perClient, "refused", l.refused)
-				l.loggedAt, l.refused = now, 0
+			if ok, refused := l.refusedLog.due(time.Now()); ok {
+				l.log.Warn("inbound smtp: a client reached its share of the connections; refused with 421", "limit", l.perClient, "refused", refused)
 			}
 			continue
 		}
@@ -604,13 +602,34 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			for _, o := range waiting {
 				o.tighten()
 			}
-			if now.Sub(l.stressLoggedAt) >= 10*time.Second {
+			if ok, _ := l.stressLog.due(now); ok {
 				l.log.Warn("inbound smtp: every connection slot is taken (stress): each line must now arrive within the stress timeout", "limit", cap(l.sem), "stress_timeout", l.stress)
-				l.stressLoggedAt = now
 			}
 		}
 		return lc, nil
 	}
+}
+
+// sparseLog lets a log line through once per 10 s at most: a flood does not
+// flood the log.
+type sparseLog struct {
+	mu     sync.Mutex
+	at     time.Time
+	events int
+}
+
+// due counts one event at now, and says whether to log it, with the events
+// since the last line (this one included).
+func (s *sparseLog) due(now time.Time) (bool, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.events++
+	if now.Sub(s.at) < 10*time.Second {
+		return false, 0
+	}
+	n := s.events
+	s.at, s.events = now, 0
+	return true, n
 }
 
 // stressed is whether every slot is taken.
