@@ -55,11 +55,13 @@ func TestInboundClientThatNeverReadsIsCutOff(t *testing.T) {
 	if _, err := c.Read(make([]byte, 1)); err != nil {
 		t.Fatalf("the greeting: %v", err)
 	}
+	ended := make(chan error, 1)
 	go func() {
 		batch := []byte(strings.Repeat("EHLO mx.example.com\r\n", 512))
 		for {
 			if _, err := c.Write(batch); err != nil {
-				return // the test is over
+				ended <- err
+				return
 			}
 		}
 	}()
@@ -75,6 +77,13 @@ func TestInboundClientThatNeverReadsIsCutOff(t *testing.T) {
 		t.Fatalf("the next client: greeting %d", code)
 	}
 	next.expect(t, "QUIT", 221, "")
+	// The connection is reset, not closed with the replies still queued for
+	// a client that never takes them: the client's writes fail.
+	select {
+	case <-ended:
+	case <-time.After(2 * time.Second):
+		t.Error("the client that never reads can still write 2 s after the listener took the next client")
+	}
 	// No session's goroutine is left.
 	noSessionsLeft(t)
 }
