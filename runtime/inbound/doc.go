@@ -48,6 +48,18 @@
 // sending MTA retries; a message that cannot be parsed is taken, logged and
 // counted (malformed), never retried.
 //
+// # Limits against hostile clients
+//
+// What one client, or many, can make the listener hold is bounded (the
+// figures are in docs/sending.md): connections in all and per client
+// address; each read and write by a timeout, which under stress (every slot
+// taken) shortens and applies to a whole line, as Postfix's smtpd does; a
+// session by a cap on its length; a command line by its length (a message's
+// lines are not: commandLines follows the SMTP framing to tell them apart);
+// the message data of all sessions together by a memory budget, past which
+// a message is answered 452 so that its sender retries. A client that never
+// reads its replies ends its session at the first write that times out.
+//
 // The listener does not send anything (no forwarding, no auto-reply), does not
 // authenticate clients or check SPF/DKIM of what it receives (it takes mail
 // only for its own domains; a forged report can at worst record an event for
