@@ -213,8 +213,12 @@ func TestInboundMessagesShareAMemoryBudget(t *testing.T) {
 		budget   = 3 << 20
 		clients  = 12
 	)
+	// One slot more than the clients, and a long per-read timeout: the
+	// listener must not be under stress (every slot taken), whose 10 s per
+	// line cut these sessions off once on a loaded machine while the test
+	// sampled the heap; the budget is what this test is about.
 	b := setup(t, func(s *inbound.Server) {
-		s.MaxMessageBytes, s.MemoryBudget, s.MaxConns, s.Timeout = maxBytes, budget, clients, 5*time.Second
+		s.MaxMessageBytes, s.MemoryBudget, s.MaxConns, s.Timeout = maxBytes, budget, clients+1, 30*time.Second
 	})
 	msgs := b.send(t)
 	b.clock.Advance(time.Hour)
