@@ -155,7 +155,7 @@ func (b batchContacts) withWrites(m *plan.Model, key string, fields map[string]a
 // props, what workflows wrote for the contact, laid over as workflow
 // conditions read them, for the fields in written only: the fields the
 // plan's workflows write, the set segments read the writes of. A value is
-// read as segments read it (sqlgen.PropertyValue): of its field's form, as
+// read as segments read it (plan.PropertyValue): of its field's form, as
 // its value; of any other form, or cleared, missing, as a segment's NULL. So
 // a consent condition and a segment over one field never disagree, even on a
 // value stored before the engine checked what it writes. fields itself is
@@ -177,7 +177,7 @@ func overlayWrites(m *plan.Model, fields map[string]any, props map[string]*strin
 			continue
 		}
 		if fd, ok := modelField(m, f); ok {
-			if cv, err := sqlgen.PropertyValue(fd.Type, *v); err == nil {
+			if cv, err := plan.PropertyValue(fd.Type, *v); err == nil {
 				out[f] = cv
 			}
 		}

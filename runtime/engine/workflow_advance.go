@@ -15,7 +15,6 @@ import (
 	"github.com/campaignctl/campaignctl/compiler/plan"
 	"github.com/campaignctl/campaignctl/compiler/plan/celmodel"
 	"github.com/campaignctl/campaignctl/runtime/flow"
-	"github.com/campaignctl/campaignctl/runtime/segment/sqlgen"
 	"github.com/campaignctl/campaignctl/runtime/store"
 )
 
@@ -289,7 +288,7 @@ func fieldName(ref, model string) string { return strings.TrimPrefix(ref, model+
 
 // checkPropertyValue reports whether text, a value a step would write to
 // field of model m, is of the field's form: the one segments, consent
-// conditions and templates read as a value (sqlgen.PropertyValue). The
+// conditions and templates read as a value (plan.PropertyValue). The
 // compiler refuses any other value; a plan it did not check (edited by hand)
 // may still hold one, and its error says which form the type wants, without
 // quoting the text.
@@ -298,7 +297,7 @@ func checkPropertyValue(m *plan.Model, field, text string) error {
 	if !ok {
 		return fmt.Errorf("%s is not a field of model %s", field, m.Name)
 	}
-	_, err := sqlgen.PropertyValue(f.Type, text)
+	_, err := plan.PropertyValue(f.Type, text)
 	return err
 }
 

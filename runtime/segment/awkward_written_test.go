@@ -12,7 +12,6 @@ import (
 
 	"github.com/campaignctl/campaignctl/compiler/plan"
 	"github.com/campaignctl/campaignctl/runtime/segment"
-	"github.com/campaignctl/campaignctl/runtime/segment/sqlgen"
 	"github.com/campaignctl/campaignctl/runtime/store"
 )
 
@@ -144,10 +143,10 @@ func TestAwkwardWrittenValuesReadAsNull(t *testing.T) {
 			t.Errorf("%s written %.40q: pushdown reads %s, in process %s", c.field, c.value, a, b)
 		}
 		f, _ := model.Field(c.field)
-		v, err := sqlgen.PropertyValue(f.Type, c.value)
+		v, err := plan.PropertyValue(f.Type, c.value)
 		if err != nil {
 			v = nil
-			if !errors.Is(err, sqlgen.ErrNotOfForm) || len(c.value) > 10 && strings.Contains(err.Error(), c.value) {
+			if !errors.Is(err, plan.ErrNotOfForm) || len(c.value) > 10 && strings.Contains(err.Error(), c.value) {
 				t.Errorf("%s %.40q: %v, want ErrNotOfForm without the text", c.field, c.value, err)
 			}
 		}

@@ -17,7 +17,7 @@ import (
 // pieces the forms are made of (every day number of every month of years
 // around leap centuries, random numbers, offsets, words, spaces), the SQL a
 // segment reads a written field with never fails, and reads NULL exactly
-// where sqlgen.PropertyValue refuses the text, and the same value elsewhere.
+// where plan.PropertyValue refuses the text, and the same value elsewhere.
 func TestPropertyValueAgreesWithPostgres(t *testing.T) {
 	db := openLeads(t, 1, 1)
 	m := leadModel()
@@ -71,7 +71,7 @@ func TestPropertyValueAgreesWithPostgres(t *testing.T) {
 			if err := rows.Scan(&got); err != nil {
 				t.Fatalf("%s %q: %v", field, vals[i], err)
 			}
-			want, err := sqlgen.PropertyValue(f.Type, vals[i])
+			want, err := plan.PropertyValue(f.Type, vals[i])
 			if err != nil {
 				want = nil
 			}

@@ -121,8 +121,8 @@ func (t *Translator) Written(field string) bool {
 // current plan writes; text of any other form (left by a revision that
 // declared the field with another type, or typed in by hand) reads as NULL,
 // like a cleared property, rather than failing the query: one contact's bad
-// value must not fail a whole segment. The forms are property_value.go's,
-// which PropertyValue tests in Go. Each CASE tests the form before any cast,
+// value must not fail a whole segment. The forms are plan's (property_value.go),
+// which plan.PropertyValue tests in Go. Each CASE tests the form before any cast,
 // and CASE evaluates its branches in order, so no cast sees text it would
 // reject (v is a column, never a constant the planner could fold early):
 //
@@ -137,24 +137,24 @@ func (t *Translator) Written(field string) bool {
 //     offset, read as UTC; the date one that exists (no 2026-02-30, no
 //     2023-02-29, no year 0).
 //
-// Ints and floats are at most maxNumberText characters long.
+// Ints and floats are at most plan.PropertyMaxNumberText characters long.
 func convertSQL(ft plan.FieldType, v string) string {
-	long := "length(" + v + ") > " + strconv.Itoa(maxNumberText)
+	long := "length(" + v + ") > " + strconv.Itoa(plan.PropertyMaxNumberText)
 	switch ft {
 	case plan.TypeInt:
-		return "CASE WHEN " + long + " OR " + v + " !~ '" + intForm + "' THEN NULL" +
+		return "CASE WHEN " + long + " OR " + v + " !~ '" + plan.PropertyIntForm + "' THEN NULL" +
 			" WHEN " + v + "::numeric BETWEEN " + minInt64SQL + " AND " + maxInt64SQL + " THEN " + v + "::int8 END"
 	case plan.TypeFloat:
-		return "CASE WHEN " + v + " ~* '" + floatWordForm + "' THEN " + v + "::float8" +
-			" WHEN " + long + " OR " + v + " !~ '" + floatForm + "' THEN NULL" +
-			" WHEN abs(" + v + "::numeric) <= " + maxFloatSQL + " AND (" + v + "::numeric = 0 OR abs(" + v + "::numeric) >= " + minNormalFloatSQL + ")" +
+		return "CASE WHEN " + v + " ~* '" + plan.PropertyFloatWordForm + "' THEN " + v + "::float8" +
+			" WHEN " + long + " OR " + v + " !~ '" + plan.PropertyFloatForm + "' THEN NULL" +
+			" WHEN abs(" + v + "::numeric) <= " + plan.PropertyMaxFloat + " AND (" + v + "::numeric = 0 OR abs(" + v + "::numeric) >= " + plan.PropertyMinNormalFloat + ")" +
 			" THEN " + v + "::numeric::float8 END"
 	case plan.TypeBool:
-		return "CASE WHEN " + v + " IN (" + quoteAll(boolTrue) + ") THEN TRUE" +
-			" WHEN " + v + " IN (" + quoteAll(boolFalse) + ") THEN FALSE END"
+		return "CASE WHEN " + v + " IN (" + quoteAll(plan.PropertyTrueWords()) + ") THEN TRUE" +
+			" WHEN " + v + " IN (" + quoteAll(plan.PropertyFalseWords()) + ") THEN FALSE END"
 	case plan.TypeTimestamp:
-		return "CASE WHEN " + v + " ~ '" + timestampForm + "' THEN " + v + "::timestamptz" +
-			" WHEN " + v + " ~ '" + localTimestampForm + "' THEN " + v + "::timestamp AT TIME ZONE 'UTC' END"
+		return "CASE WHEN " + v + " ~ '" + plan.PropertyTimestampForm + "' THEN " + v + "::timestamptz" +
+			" WHEN " + v + " ~ '" + plan.PropertyLocalTimestampForm + "' THEN " + v + "::timestamp AT TIME ZONE 'UTC' END"
 	}
 	return v
 }
