@@ -1,6 +1,7 @@
 package check
 
 import (
+	"errors"
 	"fmt"
 	"net/mail"
 	"strconv"
@@ -224,31 +225,19 @@ func (c *checker) sameModel(owner, attr string, ref *ir.String, seg *ir.Segment,
 		fmt.Sprintf("An object enrolls contacts of one model; use a segment over %s.", me.model.Name.Value)
 }
 
-// propertyValue checks that a set_property step's value fits the field's type.
+// propertyValue checks that a set_property step's value is of the field's
+// form (plan.PropertyValue), the one the engine writes and segments read as
+// a value: a value of any other form would validate and then have its step
+// skipped at every run. The value is always a literal in the language.
 func (c *checker) propertyValue(owner string, s *ir.Step, f plan.Field) {
 	if !usable(s.Value) {
 		return
 	}
-	v := s.Value.Value
-	var err error
-	switch f.Type {
-	case plan.TypeInt:
-		_, err = strconv.ParseInt(v, 10, 64)
-	case plan.TypeFloat:
-		_, err = strconv.ParseFloat(v, 64)
-	case plan.TypeBool:
-		_, err = strconv.ParseBool(v)
-		if err == nil && v != "true" && v != "false" {
-			err = fmt.Errorf("write true or false")
-		}
-	case plan.TypeTimestamp:
-		_, err = time.Parse(time.RFC3339, v)
-	case plan.TypeStringList:
-		err = fmt.Errorf("a list property cannot be set to one value")
-	}
-	if err != nil {
-		c.errorf(s.Value.Content(), "%s: value %q does not fit %s, %s field", owner, v, s.Field.Value, article(string(f.Type))).Detail =
-			"The value must be one the field's type can hold: a whole number for int, a number for float, true or false for bool, an RFC 3339 time for timestamp."
+	// An unknown field type is reported where the field is declared.
+	if _, err := plan.PropertyValue(f.Type, s.Value.Value); errors.Is(err, plan.ErrNotOfForm) {
+		form := plan.PropertyForm(f.Type)
+		c.errorf(s.Value.Content(), "%s: value %q does not fit %s, %s field", owner, s.Value.Value, s.Field.Value, article(string(f.Type))).Detail =
+			strings.ToUpper(form[:1]) + form[1:] + "."
 	}
 }
 

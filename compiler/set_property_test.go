@@ -1,0 +1,148 @@
+package compiler_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/campaignctl/campaignctl/compiler"
+	"github.com/campaignctl/campaignctl/compiler/diag"
+)
+
+// TestSetPropertyValueForms: validate accepts a set_property value exactly
+// when the engine would write it, i.e. when it is of its field's form, the
+// one segments read as a value (plan.PropertyValue). A value that validated
+// and then had its step skipped at run time (0x1p-2 or 1e-400 for a float,
+// year 0000 or an offset of +16:00 for a timestamp) would be a step that does
+// nothing; one the engine writes (True for a bool, a date for a timestamp)
+// validates.
+func TestSetPropertyValueForms(t *testing.T) {
+	cases := []struct {
+		field string // the field of lead the step sets
+		value string // HCL source of the value
+		ok    bool
+	}{
+		{"score", `"42"`, true},
+		{"score", `42`, true},
+		{"score", `"-7"`, true},
+		{"score", `"+7"`, true},
+		{"score", `"1_000"`, false},
+		{"score", `"0x10"`, false},
+		{"score", `"0b101"`, false},
+		{"score", `" 7"`, false},
+		{"score", `"9223372036854775808"`, false},
+		{"score", `"1.5"`, false},
+
+		{"ratio", `"0.25"`, true},
+		{"ratio", `0.25`, true},
+		{"ratio", `"-1.5e3"`, true},
+		{"ratio", `".5"`, true},
+		{"ratio", `"inf"`, true},
+		{"ratio", `"0x1p-2"`, false},
+		{"ratio", `"1_000.5"`, false},
+		{"ratio", `"1e-400"`, false},
+		{"ratio", `"1e400"`, false},
+		{"ratio", `"1e0005"`, false},
+		{"ratio", `"+nan"`, false},
+		{"ratio", `1e-400`, false}, // its 400-odd digits are more than an int's or a float's text may have
+
+		{"active", `"true"`, true},
+		{"active", `false`, true},
+		{"active", `"True"`, true},
+		{"active", `"0"`, true},
+		{"active", `"yes"`, false},
+		{"active", `" true"`, false},
+
+		{"seen", `"2026-12-03T10:00:00Z"`, true},
+		{"seen", `"2026-12-03T10:00:00.5+15:59"`, true},
+		{"seen", `"2026-12-03"`, true},
+		{"seen", `"2026-12-03T10:00:00"`, true},
+		{"seen", `"0000-01-01T00:00:00Z"`, false},
+		{"seen", `"0000-01-01"`, false},
+		{"seen", `"2026-12-03T10:00:00+16:00"`, false},
+		{"seen", `"2026-12-03T10:00:00-23:59"`, false},
+		{"seen", `"2026-02-30T00:00:00Z"`, false},
+		{"seen", `"2026-12-03T24:00:00Z"`, false},
+		{"seen", `"2026-12-03 10:00:00Z"`, false},
+
+		{"tags", `"a"`, false},
+	}
+	for _, c := range cases {
+		t.Run(c.field+"="+c.value, func(t *testing.T) {
+			src := fmt.Sprintf(setPropertyPlan, c.field, c.value)
+			p, ds := compiler.Compile(fstest.MapFS{"main.hcl": {Data: []byte(src)}}, compiler.Options{})
+			errs, _ := ds.Count()
+			if c.ok {
+				if errs != 0 || p == nil {
+					t.Fatalf("want the plan to validate, got %v", summaries(ds))
+				}
+				return
+			}
+			if errs != 1 || p != nil {
+				t.Fatalf("want one error, got %d: %v", errs, summaries(ds))
+			}
+			d := ds[0]
+			if !strings.Contains(d.Summary, `step "set" of workflow "w": value`) || !strings.Contains(d.Summary, "lead."+c.field) {
+				t.Errorf("summary %q does not name the step's value and field", d.Summary)
+			}
+			if d.Subject == nil || d.Subject.Start.Line != setPropertyValueLine {
+				t.Errorf("error at %v, want line %d (the value)", d.Subject, setPropertyValueLine)
+			}
+			if d.Detail == "" {
+				t.Errorf("no detail saying which form the field's type wants")
+			}
+		})
+	}
+}
+
+// setPropertyValueLine is the line of the value in setPropertyPlan.
+const setPropertyValueLine = 36
+
+const setPropertyPlan = `model "lead" {
+  table = "crm_lead"
+  key   = "id"
+  email = "email"
+  field "name"   { type = "string" }
+  field "score"  { type = "int" }
+  field "ratio"  { type = "float" }
+  field "active" { type = "bool" }
+  field "seen"   { type = "timestamp" }
+  field "tags"   { type = "list(string)" }
+}
+
+segment "all" {
+  model  = "lead"
+  filter = "true"
+}
+
+sender "s" {
+  from = "News <news@acme.example>"
+}
+
+workflow "w" {
+  type   = "customer_success"
+  model  = "lead"
+  sender = "s"
+  trigger {
+    event     = "metric_threshold"
+    field     = "lead.score"
+    threshold = 10
+  }
+  step "wait" {
+    wait = "1d"
+  }
+  step "set" {
+    set_property = "lead.%s"
+    value        = %s
+  }
+}
+`
+
+func summaries(ds diag.Diagnostics) []string {
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		out[i] = d.Summary
+	}
+	return out
+}
