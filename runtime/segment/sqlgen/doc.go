@@ -60,5 +60,9 @@
 // Postgres plans as a hash semi- or anti-join instead of one count per row.
 // EngagementJoin gives the in-process path the same answers as LEFT JOINs; every
 // form selects its events through one function, so the two cannot disagree on
-// which events count.
+// which events count. Opens and clicks count only when a person made them, a
+// condition written with literals so that Postgres reads the partial index of
+// those (events_open_click_people); opened reads them as one UNION ALL branch
+// per type, so that the type stays in the index condition and the window
+// bounds the scan.
 package sqlgen
