@@ -158,16 +158,7 @@ func TestTriggerEventDeliveredTwiceEnrollsOnce(t *testing.T) {
 		nb.clock.Advance(time.Minute)
 		nb.step(t, nb.eng)
 	}
-	var occ []string
-	if err := nb.st.DB.Select(&occ, `SELECT contact_key || ':' || occurrence || ':' || state FROM campaignctl.enrollments ORDER BY 1`); err != nil {
-		t.Fatal(err)
-	}
-	if fmt.Sprint(occ) != "[1:1:exited 2:1:exited 3:1:exited]" {
-		t.Fatalf("enrollments %v, want one occurrence each, ended", occ)
-	}
-	if got := perSubject(t, nb); got[subjUrgent] != 3 || len(got) != 1 {
-		t.Fatalf("messages per subject %v, want %q to each of the 3 once", got, subjUrgent)
-	}
+	nb.assertEnrolledOnceEach(t)
 }
 
 // A client retrying a trigger event with another timestamp (its own clock, a
@@ -196,16 +187,7 @@ func TestTriggerEventRetriedWithAnotherTimeEnrollsOnce(t *testing.T) {
 			nb.step(t, nb.eng)
 		}
 	}
-	var occ []string
-	if err := nb.st.DB.Select(&occ, `SELECT contact_key || ':' || occurrence || ':' || state FROM campaignctl.enrollments ORDER BY 1`); err != nil {
-		t.Fatal(err)
-	}
-	if fmt.Sprint(occ) != "[1:1:exited 2:1:exited 3:1:exited]" {
-		t.Fatalf("enrollments %v, want one occurrence each, ended", occ)
-	}
-	if got := perSubject(t, nb); got[subjUrgent] != 3 || len(got) != 1 {
-		t.Fatalf("messages per subject %v, want %q to each of the 3 once", got, subjUrgent)
-	}
+	nb.assertEnrolledOnceEach(t)
 }
 
 // A workflow's plan changes while its enrollments run: an edited template
@@ -611,6 +593,22 @@ func TestWorkflowStepRemovedMidRun(t *testing.T) {
 	}
 	if fmt.Sprint(third) != "[1 03 09 2 03 09 3 03 21]" {
 		t.Errorf("third enqueued %v; want 1 and 2 on day 2 (a day after their first wait ended), 3 on day 2.5", third)
+	}
+}
+
+// assertEnrolledOnceEach checks that contacts 1, 2 and 3 were enrolled once
+// each, ended, and got the workflow's one message once.
+func (nb *nurtureBundle) assertEnrolledOnceEach(t *testing.T) {
+	t.Helper()
+	var occ []string
+	if err := nb.st.DB.Select(&occ, `SELECT contact_key || ':' || occurrence || ':' || state FROM campaignctl.enrollments ORDER BY 1`); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(occ) != "[1:1:exited 2:1:exited 3:1:exited]" {
+		t.Fatalf("enrollments %v, want one occurrence each, ended", occ)
+	}
+	if got := perSubject(t, nb); got[subjUrgent] != 3 || len(got) != 1 {
+		t.Fatalf("messages per subject %v, want %q to each of the 3 once", got, subjUrgent)
 	}
 }
 

@@ -25,18 +25,7 @@ func TestPausedSequenceHoldsAndResumes(t *testing.T) {
 	t.Parallel()
 	nb := setupNurture(t, 30)
 	const name = "restock_nurture"
-	mk := func(paused bool) *plan.Plan {
-		p := nurturePlan()
-		p.Sequences[0].Goal = ""
-		p.Sequences[0].Paused = paused
-		p.Sequences[0].Steps = []plan.SequenceStep{
-			{Name: "one", Offset: "0d", Template: "restock_week1"},
-			{Name: "two", Offset: "7d", Template: "restock_week2_ignored"},
-			{Name: "three", Offset: "14d", Template: "restock_week3"},
-		}
-		p.Finalize()
-		return p
-	}
+	mk := pausedNurture
 	day := 24 * time.Hour
 	nb.apply(t, mk(false))
 	nb.step(t, nb.eng) // day 0: "one" to everyone

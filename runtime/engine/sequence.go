@@ -205,9 +205,8 @@ func (e *Engine) reconcileSequences(ctx context.Context, l *loaded, now time.Tim
 // a series in line with the step's offset in l, where it is now earlier:
 // the wake-up is written when the enrollment starts waiting, so a shortened
 // offset used to reach only the contacts who came to the step afterwards
-// (the others waited out the old offset). A series whose offsets this leader
-// already did so for is skipped. Recurring autoresponders wait for dates,
-// not offsets, and are left out.
+// (the others waited out the old offset). Recurring autoresponders wait for
+// dates, not offsets, and are left out.
 func (e *Engine) shortenWaits(ctx context.Context, l *loaded, now time.Time) error {
 	for _, s := range l.sortedSeries() {
 		if s.compileErr != nil || s.recurring != nil || len(s.compiled.Steps) == 0 {
@@ -218,21 +217,11 @@ func (e *Engine) shortenWaits(ctx context.Context, l *loaded, now time.Time) err
 		for i, st := range s.compiled.Steps {
 			names[i], offsets[i] = st.Name, st.Offset
 		}
-		key, seen := seriesKey(s.Kind, s.Name), fmt.Sprint(names, offsets)
-		if e.waitsSeen[key] == seen {
-			continue
-		}
-		n, err := e.Store.ShortenWaits(ctx, s.Kind, s.Name, names, offsets, now)
+		err := e.moveWaits(s.Kind, s.Name, names, offsets, "enrollments wake earlier: a step's offset was shortened", func() (int64, error) {
+			return e.Store.ShortenWaits(ctx, s.Kind, s.Name, names, offsets, now)
+		})
 		if err != nil {
 			return err
-		}
-		if e.waitsSeen == nil {
-			e.waitsSeen = map[string]string{}
-		}
-		e.waitsSeen[key] = seen
-		if n > 0 {
-			e.Log.Info("enrollments wake earlier: a step's offset was shortened", "kind", s.Kind, "object", s.Name, "enrollments", n)
-			poke(e.wakeAdvance)
 		}
 	}
 	return nil
@@ -241,8 +230,7 @@ func (e *Engine) shortenWaits(ctx context.Context, l *loaded, now time.Time) err
 // rewaitWorkflows applies each workflow's wait durations in l to the
 // enrollments already in those waits (Store.RewaitWorkflow): an edited wait
 // reaches the contacts waiting in it, counted from when their wait began,
-// as a sequence's edited offset does. A workflow whose durations this leader
-// already applied is skipped.
+// as a sequence's edited offset does.
 func (e *Engine) rewaitWorkflows(ctx context.Context, l *loaded, now time.Time) error {
 	for _, w := range l.workflows {
 		if w.compileErr != nil || w.compiled == nil {
@@ -258,22 +246,35 @@ func (e *Engine) rewaitWorkflows(ctx context.Context, l *loaded, now time.Time) 
 		if len(names) == 0 {
 			continue
 		}
-		key, seen := seriesKey(flow.KindWorkflow, w.p.Name), fmt.Sprint(names, waits)
-		if e.waitsSeen[key] == seen {
-			continue
-		}
-		n, err := e.Store.RewaitWorkflow(ctx, w.p.Name, names, waits, now)
+		err := e.moveWaits(flow.KindWorkflow, w.p.Name, names, waits, "enrollments wake at a new time: a wait's duration was edited", func() (int64, error) {
+			return e.Store.RewaitWorkflow(ctx, w.p.Name, names, waits, now)
+		})
 		if err != nil {
 			return err
 		}
-		if e.waitsSeen == nil {
-			e.waitsSeen = map[string]string{}
-		}
-		e.waitsSeen[key] = seen
-		if n > 0 {
-			e.Log.Info("enrollments wake at a new time: a wait's duration was edited", "kind", flow.KindWorkflow, "object", w.p.Name, "enrollments", n)
-			poke(e.wakeAdvance)
-		}
+	}
+	return nil
+}
+
+// moveWaits runs move, which moves the wake-ups of (kind, object)'s
+// enrollments to the times of steps names, unless this leader
+// already did so for the same times; it logs msg when some moved.
+func (e *Engine) moveWaits(kind, object string, names []string, times []time.Duration, msg string, move func() (int64, error)) error {
+	key, seen := seriesKey(kind, object), fmt.Sprint(names, times)
+	if e.waitsSeen[key] == seen {
+		return nil
+	}
+	n, err := move()
+	if err != nil {
+		return err
+	}
+	if e.waitsSeen == nil {
+		e.waitsSeen = map[string]string{}
+	}
+	e.waitsSeen[key] = seen
+	if n > 0 {
+		e.Log.Info(msg, "kind", kind, "object", object, "enrollments", n)
+		poke(e.wakeAdvance)
 	}
 	return nil
 }

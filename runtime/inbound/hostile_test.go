@@ -147,12 +147,7 @@ func TestInboundLongLines(t *testing.T) {
 	t.Run("a line of a message", func(t *testing.T) {
 		body := padded(m2, 8<<10)
 		body = strings.Replace(body, "The mail system could not deliver your message.\n", "The mail system could not deliver your message: "+long+"\n", 1)
-		r := dialRaw(t, b.inbound)
-		r.reply(t)
-		r.expect(t, "EHLO mx.example.com", 250, "")
-		r.expect(t, "MAIL FROM:<>", 250, "")
-		r.expect(t, "RCPT TO:<"+m2.envFrom+">", 250, "")
-		r.expect(t, "DATA", 354, "")
+		r := dataSession(t, b.inbound, m2.envFrom)
 		if _, err := io.WriteString(r.c, strings.ReplaceAll(body, "\n", "\r\n")+".\r\n"); err != nil {
 			t.Fatalf("sending a message with a line of %d octets: %v", len(long), err)
 		}
@@ -232,12 +227,7 @@ func TestInboundMessagesShareAMemoryBudget(t *testing.T) {
 
 	conns := make([]*rawConn, clients)
 	for i := range conns {
-		r := dialRaw(t, b.inbound)
-		r.reply(t)
-		r.expect(t, "EHLO mx.example.com", 250, "")
-		r.expect(t, "MAIL FROM:<>", 250, "")
-		r.expect(t, "RCPT TO:<"+m2.envFrom+">", 250, "")
-		r.expect(t, "DATA", 354, "")
+		r := dataSession(t, b.inbound, m2.envFrom)
 		if _, err := io.WriteString(r.c, body); err != nil {
 			t.Fatal(err)
 		}
@@ -389,4 +379,17 @@ func TestInboundSessionTimeout(t *testing.T) {
 		t.Errorf("cut off after %v and %d NOOPs; want the whole %v", d.Round(time.Millisecond), noops, session)
 	}
 	r.closedAfter(t)
+}
+
+// dataSession opens a session to addr as a bounce would (MAIL FROM:<>) to
+// rcpt and leaves it after the 354 to DATA, ready for the message's data.
+func dataSession(t *testing.T, addr, rcpt string) *rawConn {
+	t.Helper()
+	r := dialRaw(t, addr)
+	r.reply(t)
+	r.expect(t, "EHLO mx.example.com", 250, "")
+	r.expect(t, "MAIL FROM:<>", 250, "")
+	r.expect(t, "RCPT TO:<"+rcpt+">", 250, "")
+	r.expect(t, "DATA", 354, "")
+	return r
 }

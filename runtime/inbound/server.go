@@ -168,45 +168,33 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	}
 }
 
-// maxMessageBytes is MaxMessageBytes, or the documented default for zero.
-func (s *Server) maxMessageBytes() int64 {
-	if s.MaxMessageBytes <= 0 {
-		return DefaultMaxMessageBytes
+// orDefault is v, or d when v is zero (or negative): the listener's
+// settings take their documented defaults when left unset.
+func orDefault[T int64 | time.Duration](v, d T) T {
+	if v <= 0 {
+		return d
 	}
-	return s.MaxMessageBytes
+	return v
 }
+
+// maxMessageBytes is MaxMessageBytes, or the documented default for zero.
+func (s *Server) maxMessageBytes() int64 { return orDefault(s.MaxMessageBytes, DefaultMaxMessageBytes) }
 
 // stressTimeout is StressTimeout, or the documented default for zero.
 func (s *Server) stressTimeout() time.Duration {
-	if s.StressTimeout <= 0 {
-		return DefaultStressTimeout
-	}
-	return s.StressTimeout
+	return orDefault(s.StressTimeout, DefaultStressTimeout)
 }
 
 // sessionTimeout is SessionTimeout, or the documented default for zero.
 func (s *Server) sessionTimeout() time.Duration {
-	if s.SessionTimeout <= 0 {
-		return DefaultSessionTimeout
-	}
-	return s.SessionTimeout
+	return orDefault(s.SessionTimeout, DefaultSessionTimeout)
 }
 
 // memoryBudget is MemoryBudget, or the documented default for zero.
-func (s *Server) memoryBudget() int64 {
-	if s.MemoryBudget <= 0 {
-		return DefaultMemoryBudget
-	}
-	return s.MemoryBudget
-}
+func (s *Server) memoryBudget() int64 { return orDefault(s.MemoryBudget, DefaultMemoryBudget) }
 
 // timeout is Timeout, or the documented default for zero.
-func (s *Server) timeout() time.Duration {
-	if s.Timeout <= 0 {
-		return DefaultTimeout
-	}
-	return s.Timeout
-}
+func (s *Server) timeout() time.Duration { return orDefault(s.Timeout, DefaultTimeout) }
 
 func (s *Server) log() *slog.Logger {
 	if s.Log != nil {
