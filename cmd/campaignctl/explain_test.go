@@ -642,19 +642,7 @@ func TestExplainDefaultFilterLine(t *testing.T) {
 	p := explainPlan()
 	p.Models[1].DefaultFilter = `lead.country != "DE"` // models are sorted: customer, lead
 	p.Finalize()
-	data, err := plan.Encode(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	st, err := store.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if _, err := st.InsertRevision(ctx, store.Revision{PlanHash: p.Hash, Plan: string(data), AppliedAt: time.Date(2026, 3, 3, 9, 0, 0, 0, time.UTC)}); err != nil {
-		t.Fatal(err)
-	}
+	applyExplainPlan(t, url, p)
 	code, stdout, stderr := runSub(runExplain, "--db", url, "lead:3", "winback")
 	if code != 0 {
 		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
@@ -696,4 +684,25 @@ func TestExplainPausedHoldHasNoDueTime(t *testing.T) {
 	if line := messageLine(capped, "c1"); !strings.Contains(line, "due again 2026-03-01T23:00:00Z") {
 		t.Errorf("policy hold reads %q", line)
 	}
+}
+
+// applyExplainPlan records p as the applied revision of the database at url
+// (applied 2026-03-03 09:00 UTC) and returns a store open on it, closed when
+// the test ends.
+func applyExplainPlan(t *testing.T, url string, p *plan.Plan) *store.Store {
+	t.Helper()
+	data, err := plan.Encode(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	st, err := store.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if _, err := st.InsertRevision(ctx, store.Revision{PlanHash: p.Hash, Plan: string(data), AppliedAt: time.Date(2026, 3, 3, 9, 0, 0, 0, time.UTC)}); err != nil {
+		t.Fatal(err)
+	}
+	return st
 }

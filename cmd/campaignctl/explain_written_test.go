@@ -1,12 +1,9 @@
 package main
 
 import (
-	"context"
 	"testing"
-	"time"
 
 	"github.com/campaignctl/campaignctl/compiler/plan"
-	"github.com/campaignctl/campaignctl/runtime/store"
 )
 
 // TestExplainShowsWhatWorkflowsWrote: a workflow of the applied plan writes
@@ -21,19 +18,7 @@ func TestExplainShowsWhatWorkflowsWrote(t *testing.T) {
 		Trigger: plan.Trigger{Event: "demo_request"},
 		Steps:   []plan.Step{{Name: "score", Kind: plan.StepSetProperty, Field: "lead.score", Value: "60"}}}}
 	p.Finalize()
-	data, err := plan.Encode(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	st, err := store.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if _, err := st.InsertRevision(ctx, store.Revision{PlanHash: p.Hash, Plan: string(data), AppliedAt: time.Date(2026, 3, 3, 9, 0, 0, 0, time.UTC)}); err != nil {
-		t.Fatal(err)
-	}
+	st := applyExplainPlan(t, url, p)
 	st.DB.MustExec(`INSERT INTO campaignctl.contact_properties (model, contact_key, field, value, set_at, kind, object, step)
 		VALUES ('lead', '2', 'score', '60', now(), 'workflow', 'rescore', 'score')`)
 	code, stdout, stderr := runSub(runExplain, "--db", url, "lead:2", "winback")

@@ -132,10 +132,7 @@ func TestPausedSequenceHoldsAndResumes(t *testing.T) {
 func TestPausedCampaignIsNotMaterialized(t *testing.T) {
 	t.Parallel()
 	b := setup(t, 20)
-	c := campaign("later", t0.Add(time.Hour).Format(time.RFC3339))
-	c.Paused = true
-	b.apply(t, testPlan("Hello", c))
-	b.clock.Advance(2 * time.Hour)
+	c := pausedPastSendAt(t, b)
 	for range 3 {
 		if n := b.pass(t); n != 0 {
 			t.Fatalf("a paused campaign sent %d", n)
@@ -381,10 +378,7 @@ func TestExitWhenIdleSaysWhatAPausedObjectHolds(t *testing.T) {
 func TestExitWhenIdleWaitsForAPausedCampaign(t *testing.T) {
 	t.Parallel()
 	b := setup(t, 20)
-	c := campaign("later", t0.Add(time.Hour).Format(time.RFC3339))
-	c.Paused = true
-	b.apply(t, testPlan("Hello", c))
-	b.clock.Advance(2 * time.Hour)
+	c := pausedPastSendAt(t, b)
 	done := waitingOnPaused(t, b.eng, "kind=campaign object=later enrollments=0 messages=0")
 	if n := b.smtp.Count(); n != 0 {
 		t.Errorf("a paused campaign sent %d", n)
@@ -395,4 +389,16 @@ func TestExitWhenIdleWaitsForAPausedCampaign(t *testing.T) {
 	if n := b.smtp.Count(); n != 10 {
 		t.Errorf("the relay received %d, want the 10 active contacts", n)
 	}
+}
+
+// pausedPastSendAt applies a plan whose campaign "later", due an hour after
+// t0, is paused, moves the clock an hour past its send_at, and returns the
+// campaign.
+func pausedPastSendAt(t *testing.T, b *bundle) plan.Campaign {
+	t.Helper()
+	c := campaign("later", t0.Add(time.Hour).Format(time.RFC3339))
+	c.Paused = true
+	b.apply(t, testPlan("Hello", c))
+	b.clock.Advance(2 * time.Hour)
+	return c
 }

@@ -97,13 +97,7 @@ func TestConsentReadsAStoredValueAsSegmentsDo(t *testing.T) {
 	t.Parallel()
 	rb := setupRelay(t, 8) // active: 2, 4, 6, 8
 	rb.st.DB.MustExec(`ALTER TABLE contacts ADD COLUMN opt_in bool NOT NULL DEFAULT false`)
-	p := testPlan("Hi", campaign("granted", ""))
-	m := &p.Models[0]
-	m.Fields = append(m.Fields, plan.Field{Name: "opt_in", Column: "opt_in", Type: plan.TypeBool, Nullable: true})
-	m.Consent = "c.opt_in"
-	m.Subscriptions = []plan.Subscription{{Name: "news"}}
-	p.Templates[0].Subscription = "news"
-	p.Policies = []plan.Policy{{Name: "default", Consent: plan.ConsentOptIn}}
+	p := optInPlan(campaign("granted", ""))
 	p.Segments = append(p.Segments, plan.Segment{Name: "opted", Model: "c", Filter: "c.active && c.opt_in"})
 	p.Workflows = []plan.Workflow{{Name: "grant", Type: "lead_nurturing", Class: plan.ClassMarketing, Model: "c", Trigger: plan.Trigger{Event: "opted_in"},
 		Steps: []plan.Step{{Name: "grant", Kind: plan.StepSetProperty, Field: "c.opt_in", Value: "true"}}}}

@@ -108,6 +108,21 @@ func TestCampaignAudiencesSeeWhatWorkflowsWrote(t *testing.T) {
 	}
 }
 
+// optInPlan is testPlan with campaigns under an opt_in policy whose
+// consent condition reads the bool field c.opt_in (the column opt_in the
+// test adds to contacts), the template sent under subscription type news;
+// not finalized.
+func optInPlan(campaigns ...plan.Campaign) *plan.Plan {
+	p := testPlan("Hi", campaigns...)
+	m := &p.Models[0]
+	m.Fields = append(m.Fields, plan.Field{Name: "opt_in", Column: "opt_in", Type: plan.TypeBool, Nullable: true})
+	m.Consent = "c.opt_in"
+	m.Subscriptions = []plan.Subscription{{Name: "news"}}
+	p.Templates[0].Subscription = "news"
+	p.Policies = []plan.Policy{{Name: "default", Consent: plan.ConsentOptIn}}
+	return p
+}
+
 // TestConsentSeesWhatWorkflowsWrote: under an opt_in policy whose consent
 // condition reads c.opt_in (false for every contact in the CRM), a workflow
 // run by the engine that sets c.opt_in to true for contact 4 grants it
@@ -119,13 +134,7 @@ func TestConsentSeesWhatWorkflowsWrote(t *testing.T) {
 	rb := setupRelay(t, 8) // active: 2, 4, 6, 8
 	rb.st.DB.MustExec(`ALTER TABLE contacts ADD COLUMN opt_in bool NOT NULL DEFAULT false`)
 	consentPlan := func(campaigns ...plan.Campaign) *plan.Plan {
-		p := testPlan("Hi", campaigns...)
-		m := &p.Models[0]
-		m.Fields = append(m.Fields, plan.Field{Name: "opt_in", Column: "opt_in", Type: plan.TypeBool, Nullable: true})
-		m.Consent = "c.opt_in"
-		m.Subscriptions = []plan.Subscription{{Name: "news"}}
-		p.Templates[0].Subscription = "news"
-		p.Policies = []plan.Policy{{Name: "default", Consent: plan.ConsentOptIn}}
+		p := optInPlan(campaigns...)
 		p.Workflows = []plan.Workflow{
 			{Name: "grant", Type: "lead_nurturing", Class: plan.ClassMarketing, Model: "c", Trigger: plan.Trigger{Event: "opted_in"},
 				Steps: []plan.Step{{Name: "grant", Kind: plan.StepSetProperty, Field: "c.opt_in", Value: "true"}}},

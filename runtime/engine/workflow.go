@@ -53,6 +53,11 @@ type workflow struct {
 	ownerField    string
 	reenroll      bool
 	reenrollAfter time.Duration
+	// badValues holds, by step name, why a set_property step's value does
+	// not fit its field (checkPropertyValue), judged once per revision: the
+	// compiler refuses such a value, so only a revision applied by an older
+	// campaignctl has one, and the step is then skipped for every contact.
+	badValues map[string]error
 }
 
 // stateTriggers are trigger events that describe the contact rather than
@@ -175,6 +180,17 @@ func compileWorkflow(p *plan.Plan, pw *plan.Workflow) *workflow {
 		return fail(fmt.Errorf("model %s is not in the plan", pw.Model))
 	}
 	w.model = m
+	for _, st := range pw.Steps {
+		if st.Kind != plan.StepSetProperty {
+			continue
+		}
+		if err := checkPropertyValue(m, fieldName(st.Field, pw.Model), st.Value); err != nil {
+			if w.badValues == nil {
+				w.badValues = map[string]error{}
+			}
+			w.badValues[st.Name] = err
+		}
+	}
 	if !stateTriggers[pw.Trigger.Event] {
 		w.eventTypes = []string{pw.Trigger.Event}
 	}

@@ -226,7 +226,7 @@ func (e *Engine) advanceWorkflowGroup(ctx context.Context, adv *store.Advancer, 
 				detail += " to " + owner
 			case flow.ActSet:
 				v, field := wf.Steps[step].Value, fieldName(wf.Steps[step].Field, w.p.Model)
-				if err := checkPropertyValue(w.model, field, v); err != nil {
+				if err := w.badValues[a.Step]; err != nil {
 					// Written, it would read as NULL in segments and
 					// consent: the CRM's value stands instead.
 					a.Kind, detail = flow.ActSkip, fmt.Sprintf("%s = %s not written: %v; fix the step's value in workflow %s", wf.Steps[step].Field, v, err, object)

@@ -121,9 +121,7 @@ func TestInboundLongLines(t *testing.T) {
 	if testing.Short() {
 		t.Skip("database test")
 	}
-	b := setup(t)
-	msgs := b.send(t)
-	b.clock.Advance(time.Hour)
+	b, msgs := sentBundle(t)
 	m2 := msgs["c2@example.com"]
 	long := strings.Repeat("x", 2500)
 
@@ -212,11 +210,9 @@ func TestInboundMessagesShareAMemoryBudget(t *testing.T) {
 	// listener must not be under stress (every slot taken), whose 10 s per
 	// line cut these sessions off once on a loaded machine while the test
 	// sampled the heap; the budget is what this test is about.
-	b := setup(t, func(s *inbound.Server) {
+	b, msgs := sentBundle(t, func(s *inbound.Server) {
 		s.MaxMessageBytes, s.MemoryBudget, s.MaxConns, s.Timeout = maxBytes, budget, clients+1, 30*time.Second
 	})
-	msgs := b.send(t)
-	b.clock.Advance(time.Hour)
 	m2 := msgs["c2@example.com"]
 	body := strings.ReplaceAll(padded(m2, maxBytes*7/8), "\n", "\r\n")
 

@@ -120,6 +120,16 @@ type sent struct {
 	envFrom, messageID, replyTo string
 }
 
+// sentBundle is setup with opts, then the test plan's messages sent (send),
+// and the clock an hour on: where most tests of what comes back start.
+func sentBundle(t *testing.T, opts ...func(*inbound.Server)) (*bundle, map[string]sent) {
+	t.Helper()
+	b := setup(t, opts...)
+	msgs := b.send(t)
+	b.clock.Advance(time.Hour)
+	return b, msgs
+}
+
 func (b *bundle) send(t *testing.T) map[string]sent {
 	t.Helper()
 	p := testPlan()
@@ -437,9 +447,7 @@ func TestInboundDatabaseFailureAnswers451(t *testing.T) {
 	if testing.Short() {
 		t.Skip("database test")
 	}
-	b := setup(t)
-	msgs := b.send(t)
-	b.clock.Advance(time.Hour)
+	b, msgs := sentBundle(t)
 	b.st.DB.MustExec(`CREATE FUNCTION fail_suppressions() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   RAISE EXCEPTION 'suppressions cannot be written in this test';
@@ -482,9 +490,7 @@ func TestInboundPostgresRestartAnswers451ThenRecordsTheRetry(t *testing.T) {
 	if testing.Short() {
 		t.Skip("database test")
 	}
-	b := setup(t)
-	msgs := b.send(t)
-	b.clock.Advance(time.Hour)
+	b, msgs := sentBundle(t)
 	admin, err := sqlx.Open("postgres", storetest.AdminURL(t))
 	if err != nil {
 		t.Fatal(err)

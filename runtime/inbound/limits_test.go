@@ -141,9 +141,7 @@ func TestInboundOversizeMessageIsRefused(t *testing.T) {
 	// (1.5 s without), and the allocation count is the race detector's
 	// too; the listener's goroutines are raced by the other tests here.
 	racetest.Skip(t, "sequential, 85 MiB through go-smtp's reader: scripts/test.sh runs it without -race")
-	b := setup(t)
-	msgs := b.send(t)
-	b.clock.Advance(time.Hour)
+	b, msgs := sentBundle(t)
 	m2 := msgs["c2@example.com"]
 
 	r := dialRaw(t, b.inbound)
@@ -263,9 +261,7 @@ func TestInboundSlowMessageIsReadToItsEnd(t *testing.T) {
 		t.Skip("database test")
 	}
 	const timeout = time.Second
-	b := setup(t, func(s *inbound.Server) { s.Timeout = timeout; s.MaxMessageBytes = 64 << 10 })
-	msgs := b.send(t)
-	b.clock.Advance(time.Hour)
+	b, msgs := sentBundle(t, func(s *inbound.Server) { s.Timeout = timeout; s.MaxMessageBytes = 64 << 10 })
 	m2 := msgs["c2@example.com"]
 
 	// Oversize, streamed slowly: 552, nothing recorded. 32 chunks 50 ms apart
@@ -294,9 +290,7 @@ func TestInboundTwentyFirstRecipientIsRefused(t *testing.T) {
 	if testing.Short() {
 		t.Skip("database test")
 	}
-	b := setup(t)
-	msgs := b.send(t)
-	b.clock.Advance(time.Hour)
+	b, msgs := sentBundle(t)
 	m1 := msgs["c1@example.com"]
 
 	r := dialRaw(t, b.inbound)
@@ -322,9 +316,7 @@ func TestInboundSixtyFifthConnectionWaits(t *testing.T) {
 	if testing.Short() {
 		t.Skip("database test")
 	}
-	b := setup(t, func(s *inbound.Server) { s.MaxConns, s.Timeout = 0, 0 }) // the defaults
-	msgs := b.send(t)
-	b.clock.Advance(time.Hour)
+	b, msgs := sentBundle(t, func(s *inbound.Server) { s.MaxConns, s.Timeout = 0, 0 }) // the defaults
 
 	// From four addresses: one client gets a quarter of the slots
 	// (TestInboundOneClientGetsItsShareOfTheConnections).
@@ -377,9 +369,7 @@ func TestInboundStalledClientIsCutOff(t *testing.T) {
 		t.Skip("database test")
 	}
 	const timeout = time.Second // well above a loaded machine's pause between a client's reads
-	b := setup(t, func(s *inbound.Server) { s.MaxConns, s.Timeout = 1, timeout })
-	msgs := b.send(t)
-	b.clock.Advance(time.Hour)
+	b, msgs := sentBundle(t, func(s *inbound.Server) { s.MaxConns, s.Timeout = 1, timeout })
 	m2 := msgs["c2@example.com"]
 	hard := strings.ReplaceAll(dsn("d2", "c2@example.com", "failed", "5.1.1", "550 5.1.1 user unknown", m2.envFrom, m2.messageID), "\n", "\r\n")
 
@@ -456,9 +446,7 @@ func TestInboundAutomaticAnswersAreNotReplies(t *testing.T) {
 	if testing.Short() {
 		t.Skip("database test")
 	}
-	b := setup(t)
-	msgs := b.send(t)
-	b.clock.Advance(time.Hour)
+	b, msgs := sentBundle(t)
 	m1 := msgs["c1@example.com"]
 	ref := "In-Reply-To: <" + m1.messageID + ">\nReferences: <" + m1.messageID + ">\n"
 	for _, c := range []struct{ name, from, rcpt, body string }{
@@ -494,9 +482,7 @@ func TestInboundLogsCarryNoContactData(t *testing.T) {
 	if testing.Short() {
 		t.Skip("database test")
 	}
-	b := setup(t)
-	msgs := b.send(t)
-	b.clock.Advance(time.Hour)
+	b, msgs := sentBundle(t)
 	m1, m2, m3, m4 := msgs["c1@example.com"], msgs["c2@example.com"], msgs["c3@example.com"], msgs["c4@example.com"]
 	for i, d := range []struct{ from, rcpt, body string }{
 		{"c1@example.com", m1.replyTo, "From: Contact 1 <c1@example.com>\nTo: " + m1.replyTo + "\nSubject: Re: Spring\nMessage-ID: <r1@example.com>\n\nYes, Contact 1\n"},
@@ -540,9 +526,7 @@ func TestInboundOneClientGetsItsShareOfTheConnections(t *testing.T) {
 	if testing.Short() {
 		t.Skip("database test")
 	}
-	b := setup(t, func(s *inbound.Server) { s.MaxConns, s.MaxConnsPerClient, s.Timeout = 0, 0, 0 }) // the defaults
-	msgs := b.send(t)
-	b.clock.Advance(time.Hour)
+	b, msgs := sentBundle(t, func(s *inbound.Server) { s.MaxConns, s.MaxConnsPerClient, s.Timeout = 0, 0, 0 }) // the defaults
 
 	held := make([]*rawConn, documentedMaxConnsPerClient)
 	for i := range held {
