@@ -73,6 +73,12 @@ func warnings(d *Diff) []Warning {
 						Message: waitMessage(c, f),
 					})
 				}
+				if c.Kind == "workflow" && strings.HasPrefix(f.Path, "steps[") && lastSegment(f.Path) == "relative_to" && !stepAdded(c, f.Path) {
+					out = append(out, Warning{
+						Code: WarnWorkflowWaitEdited, Kind: c.Kind, Name: c.Name,
+						Message: relativeToMessage(c, f),
+					})
+				}
 				if sendingKinds[c.Kind] && f.Action == Change && lastSegment(f.Path) == "template" &&
 					renamedTemplates[fmt.Sprint(f.Old)] != fmt.Sprint(f.New) {
 					out = append(out, Warning{
@@ -129,6 +135,36 @@ func stepMessage(c ObjectChange, f FieldChange) string {
 func waitMessage(c ObjectChange, f FieldChange) string {
 	return fmt.Sprintf("%s now waits %v instead of %v: contacts already waiting there wait the new duration, counted from when their wait began (those past it go on at once); contacts who reach the step from now on wait the new one",
 		objectAt(c.Kind, c.Name, f.Path), fmt.Sprint(f.New), fmt.Sprint(f.Old))
+}
+
+// relativeToMessage says what an edited relative_to of a wait does to the
+// contacts already in it: nothing, since the runner keeps the date their
+// wait was counted from (a new date field's value is not read for them).
+func relativeToMessage(c ObjectChange, f FieldChange) string {
+	from := func(v any) string {
+		if s := fmt.Sprint(v); v != nil && s != "" {
+			return s
+		}
+		return "when the contact reached the step"
+	}
+	return fmt.Sprintf("%s now counts its wait from %s instead of %s: contacts already waiting there keep the date their wait was counted from; contacts who reach the step from now on count from the new one",
+		objectAt(c.Kind, c.Name, f.Path), from(f.New), from(f.Old))
+}
+
+// stepAdded reports whether the step a field path of c leads into
+// ("steps[name].…") is new in c: its kind was added with it.
+func stepAdded(c ObjectChange, path string) bool {
+	i := strings.Index(path, "].")
+	if i < 0 {
+		return false
+	}
+	kind := path[:i+2] + "kind"
+	for _, f := range c.Fields {
+		if f.Path == kind && f.Action == Add {
+			return true
+		}
+	}
+	return false
 }
 
 // templateUse is one place a plan sends a template from.
