@@ -188,6 +188,7 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 	bounceDomain := fs.String("bounce-domain", "", "give every message a signed VERP return path bounce+<token>@DOMAIN, whose MX leads to an --inbound listener")
 	replyDomain := fs.String("reply-domain", "", "give messages of senders without a Reply-To a signed reply+<token>@DOMAIN Reply-To (replies are recorded, not forwarded)")
 	inboundDomains := fs.String("inbound-domain", "", "comma-separated further domains --inbound takes mail for (the senders' own, when routed here): replies matched by In-Reply-To")
+	inboundSession := fs.Duration("inbound-session-max", inbound.DefaultSessionTimeout, "longest an --inbound SMTP session may last, however busy its client keeps it; then 421 and the sender reconnects (at least 1m: raise it for senders of large messages over slow links)")
 	inboundMemory := fs.Int("inbound-memory-mib", inbound.DefaultMemoryBudget>>20, "most MiB of message data the --inbound listener holds at once, all its connections together; a message that would take more is answered 452 4.3.1 and its sender retries (at least 10, one message)")
 	storeEvery := fs.Duration("metrics-store-interval", metrics.DefaultStoreMinInterval, "re-read the gauges that come from the store (backlog, enrollments, failed messages) at most this often; a scrape in between gets the last figures (0: on every scrape)")
 	ui := fs.Bool("ui", false, "serve the read-only status page at /ui/ on --listen; it needs the token in $"+statuspage.TokenEnv+" (or $"+httpapi.EventsTokenEnv+" when that is unset)")
@@ -307,7 +308,7 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 		fmt.Fprintln(stderr, "campaignctl serve:", err)
 		return 2
 	}
-	inboundCfg, err := inboundFromFlags(getenv, *inboundAddr, *bounceDomain, *replyDomain, *inboundDomains, *inboundMemory)
+	inboundCfg, err := inboundFromFlags(getenv, *inboundAddr, *bounceDomain, *replyDomain, *inboundDomains, *inboundMemory, *inboundSession)
 	if err != nil {
 		fmt.Fprintln(stderr, "campaignctl serve:", err)
 		return 2

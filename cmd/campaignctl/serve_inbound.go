@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/campaignctl/campaignctl/runtime/clock"
 	"github.com/campaignctl/campaignctl/runtime/engine"
@@ -19,22 +20,28 @@ import (
 )
 
 // inboundConfig is what serve's --inbound, --bounce-domain, --reply-domain,
-// --inbound-domain and --inbound-memory-mib ask for.
+// --inbound-domain, --inbound-memory-mib and --inbound-session-max ask for.
 type inboundConfig struct {
 	listen  string
 	addrs   *inbound.Addresses // nil: messages keep From as their return path
 	domains []string
-	memory  int64 // the listener's MemoryBudget
+	memory  int64         // the listener's MemoryBudget
+	session time.Duration // the listener's SessionTimeout
 }
 
 // inboundFromFlags checks the inbound flags. The addresses are signed with
 // $CAMPAIGNCTL_SECRET (older secrets in $CAMPAIGNCTL_SECRET_OLD still verify).
 // --bounce-domain works without --inbound: another replica (or an MTA that
 // hands the mail to it) may run the listener.
-func inboundFromFlags(getenv func(string) string, listen, bounceDomain, replyDomain, extraDomains string, memoryMiB int) (inboundConfig, error) {
-	cfg := inboundConfig{listen: listen, memory: int64(memoryMiB) << 20}
+func inboundFromFlags(getenv func(string) string, listen, bounceDomain, replyDomain, extraDomains string, memoryMiB int, sessionMax time.Duration) (inboundConfig, error) {
+	cfg := inboundConfig{listen: listen, memory: int64(memoryMiB) << 20, session: sessionMax}
 	if least := inbound.DefaultMaxMessageBytes >> 20; memoryMiB < least {
 		return cfg, fmt.Errorf("--inbound-memory-mib %d: want at least %d, the size of one message (the default is %d)", memoryMiB, least, inbound.DefaultMemoryBudget>>20)
+	}
+	// Shorter than one read's timeout, a session could end while its client
+	// is still within the time it was given to send the next line.
+	if sessionMax < inbound.DefaultTimeout {
+		return cfg, fmt.Errorf("--inbound-session-max %s: want at least %s, the time a client has for each read (the default is %s)", sessionMax, inbound.DefaultTimeout, inbound.DefaultSessionTimeout)
 	}
 	for _, d := range strings.Split(extraDomains, ",") {
 		if d = strings.TrimSpace(d); d != "" {
@@ -79,8 +86,7 @@ func startInbound(ctx context.Context, cfg inboundConfig, st *store.Store, eng *
 		return nil, 1
 	}
 	host, _ := os.Hostname()
-	srv := &inbound.Server{Store: st, Addresses: cfg.addrs, Domains: cfg.domains, Objects: eng.ObjectOf,
-		Clock: clk, Log: log, Metrics: m, Hostname: host, MemoryBudget: cfg.memory}
+	srv := cfg.server(st, eng, clk, log, m, host)
 	ictx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -91,4 +97,10 @@ func startInbound(ctx context.Context, cfg inboundConfig, st *store.Store, eng *
 	}()
 	log.Info("serving inbound SMTP", "addr", l.Addr().String())
 	return func() { cancel(); <-done }, 0
+}
+
+// server is the listener the flags describe.
+func (cfg inboundConfig) server(st *store.Store, eng *engine.Engine, clk clock.Clock, log *slog.Logger, m *metrics.Metrics, host string) *inbound.Server {
+	return &inbound.Server{Store: st, Addresses: cfg.addrs, Domains: cfg.domains, Objects: eng.ObjectOf,
+		Clock: clk, Log: log, Metrics: m, Hostname: host, MemoryBudget: cfg.memory, SessionTimeout: cfg.session}
 }
