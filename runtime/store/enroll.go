@@ -53,12 +53,11 @@ WHERE NOT EXISTS (SELECT 1 FROM campaignctl.enrollments x
 ORDER BY c.ord
 ON CONFLICT DO NOTHING`
 	args := append(append([]any(nil), src.Args...), kind, object, wake, now, revision)
-	res, err := s.DB.ExecContext(ctx, query, args...)
+	added, err := s.enterSegment(ctx, kind, object, query, args...)
 	if err != nil {
 		return 0, fmt.Errorf("%s %s: enrolling newly matching contacts: %w", kind, object, err)
 	}
-	added, err := res.RowsAffected()
-	if err == nil && added >= analyzeAfterRows {
+	if added >= analyzeAfterRows {
 		// A bulk enrollment grows the table from nothing before autovacuum
 		// notices; with the old statistics the planner expects a handful of due
 		// rows and each claim of a batch scans and sorts all of them (measured:
@@ -79,11 +78,37 @@ func (s *Store) EnrollBatch(ctx context.Context, kind, object string, batch []Re
 	for i, r := range batch {
 		keys[i], emails[i] = r.Key, r.Email
 	}
-	res, err := s.DB.ExecContext(ctx, q("enroll-batch"), kind, object, wake, now, revision, pq.Array(keys), pq.Array(emails))
+	n, err := s.enterSegment(ctx, kind, object, q("enroll-batch"), kind, object, wake, now, revision, pq.Array(keys), pq.Array(emails))
 	if err != nil {
 		return 0, fmt.Errorf("%s %s: enrolling %d contacts: %w", kind, object, len(batch), err)
 	}
-	return res.RowsAffected()
+	return n, nil
+}
+
+// enterSegment runs one insert of a segment entry of (kind, object) in a
+// transaction of its own, after taking the object's entry lock shared
+// (lock-object-entry) in the statement before: an operator's exclude waits
+// for the insert to commit and then ends what it enrolled, or the insert
+// starts after the exclude committed and its snapshot holds the exclusion.
+// It returns how many rows the insert wrote.
+func (s *Store) enterSegment(ctx context.Context, kind, object, insert string, args ...any) (int64, error) {
+	tx, err := s.DB.BeginTxx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, q("lock-object-entry"), kind, object); err != nil {
+		return 0, fmt.Errorf("taking the entry lock an operator's exclude waits on: %w", err)
+	}
+	res, err := tx.ExecContext(ctx, insert, args...)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, err
+	}
+	return n, tx.Commit()
 }
 
 // Enrollment is one enrollment claimed for advancing.

@@ -110,10 +110,11 @@ func (s *Store) Reset(ctx context.Context, a ManualAction) (ManualResult, error)
 	})
 }
 
-// manual runs one action and its audit row in one transaction. The contact
-// and its enrollments in the object are locked first, so an event-triggered
-// enrollment or an advance of the same contact on a running daemon waits for
-// the action, or the action for it.
+// manual runs one action and its audit row in one transaction. The object's
+// segment entry, then the contact and its enrollments in the object, are
+// locked first, so a segment entry, an event-triggered enrollment or an
+// advance of the same contact on a running daemon waits for the action, or
+// the action for it.
 func (s *Store) manual(ctx context.Context, action string, a ManualAction, body func(*sqlx.Tx, *ManualResult) error) (ManualResult, error) {
 	var r ManualResult
 	tx, err := s.DB.BeginTxx(ctx, nil)
@@ -121,7 +122,15 @@ func (s *Store) manual(ctx context.Context, action string, a ManualAction, body 
 		return r, err
 	}
 	defer tx.Rollback()
-	// First the lock an event-triggered enrollment of the contact takes
+	// First the object's entry lock, exclusive: a segment entry's insert in
+	// flight (it holds the lock shared, enterSegment) commits before this
+	// action reads and ends the contact's enrollments, and one starting
+	// later waits for this commit, then reads the exclusion. Always before
+	// the contact's lock, as nothing takes them in the other order.
+	if _, err := tx.ExecContext(ctx, q("lock-object-manual"), a.Kind, a.Object); err != nil {
+		return r, fmt.Errorf("%s %s / %s: waiting for the segment entry in flight: %w", a.Kind, a.Object, action, err)
+	}
+	// Then the lock an event-triggered enrollment of the contact takes
 	// (enrollEvents): one in flight commits before this action reads and
 	// ends the contact's enrollments, so none is written after an exclude.
 	if _, err := tx.ExecContext(ctx, q("lock-enrollment-contacts"), a.Kind, a.Object, pq.Array([]string{a.ContactKey})); err != nil {

@@ -456,6 +456,29 @@ ORDER BY wake_at
 LIMIT $2
 FOR UPDATE SKIP LOCKED;
 
+-- name: lock-object-entry
+-- Taken SHARED by each transaction of a segment entry (the set-based INSERT …
+-- SELECT, each streamed enroll-batch), in a statement of its own before the
+-- insert: under READ COMMITTED the insert's snapshot is then taken after the
+-- lock is granted. An operator's exclude, include or reset of a contact of
+-- the object takes it EXCLUSIVE (lock-object-manual), so an entry in flight
+-- commits before the action reads the enrollments (and the action ends what
+-- the entry wrote), and an entry that starts after the action waits for it,
+-- then sees its exclusion. One lock per statement, not per row, so a
+-- million-contact entry costs one lock; entries of several replicas share
+-- it. Its own key space, the two-int4 form under class 1701737586 ("entr"),
+-- apart from the one-bigint keys of the other advisory locks and from
+-- storetest's class. Every transaction takes it before any per-contact lock
+-- (lock-enrollment-contacts) and takes no other object's: no lock cycle. A
+-- hash collision between two objects only makes one wait.
+SELECT pg_advisory_xact_lock_shared(1701737586, hashtext(concat_ws(E'\x1f', $1::text, $2::text)));
+
+-- name: lock-object-manual
+-- lock-object-entry, EXCLUSIVE: an operator's action on a contact of the
+-- object (manual.go) waits for the entry statements in flight to commit, and
+-- entries starting after it wait for it (they queue behind it).
+SELECT pg_advisory_xact_lock(1701737586, hashtext(concat_ws(E'\x1f', $1::text, $2::text)));
+
 -- name: lock-enrollment-contacts
 -- Serialises, per (kind, object, contact), an enrollment written from a
 -- decision taken earlier (the event trigger read the exclusions, then wrote)
