@@ -96,6 +96,12 @@ func (g *stepGraph) build(c *checker, owner string) {
 				if to, ok := g.resolve(c, so, "next", s.Next); ok {
 					fallback = stepEdge{to: to, jump: s.Next}
 				}
+				// next only stands in for a missing then or else; with
+				// both, the runtime never reads it.
+				if s.Then != nil && s.Else != nil {
+					c.warnf(s.Next.Content(), "%s: next is ignored: the branch goes to then or else, and it sets both", so).Detail =
+						"A branch's next is where it goes when the condition does not hold and it has no else. Remove next, or remove else to go to next instead."
+				}
 			}
 			edge("then", s.Then)
 			edge("else", s.Else)

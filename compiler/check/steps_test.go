@@ -69,7 +69,8 @@ func TestStepGraphCycles(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			g, c := graphOf(t, tc.specs...)
-			if len(c.diags) > 0 {
+			// A warning (a next nothing reads) does not change the graph.
+			if errs, _ := c.diags.Count(); errs > 0 {
 				t.Fatalf("building: %v", summaries(c.diags))
 			}
 			var got []string
