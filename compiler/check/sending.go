@@ -3,6 +3,7 @@ package check
 import (
 	"fmt"
 	"net/mail"
+	"slices"
 	"strings"
 	texttemplate "text/template"
 	"text/template/parse"
@@ -90,7 +91,29 @@ func (c *checker) policy(p *ir.Policy) {
 		c.errorf(g.Range, "%s: audience_growth_warn_percent is read from the policy named \"default\" only", owner).Detail =
 			"campaignctl diff warns when a segment grows by more than the default policy's percentage; a segment is not tied to one policy, so this value would never be used. Move it to policy \"default\"."
 	}
+	c.suppressList(owner, p.Suppress)
 	c.eventRetention(owner, p)
+}
+
+// suppressList warns of a suppress list that leaves a source out: the runner
+// honours every source whatever the list says (apply and serve say so too),
+// so the list cannot make a policy mail an address suppressed for the others.
+func (c *checker) suppressList(owner string, l *ir.StringList) {
+	if l == nil || l.Invalid {
+		return
+	}
+	var missing []string
+	for _, src := range plan.SuppressionSources {
+		if !slices.ContainsFunc(l.Values, func(v *ir.String) bool { return v != nil && v.Value == src }) {
+			missing = append(missing, src)
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	c.warnf(l.Range, "%s: suppress leaves out %s, but every suppression source is honoured", owner, list(missing)).Detail = fmt.Sprintf(
+		"Mail never goes to an address suppressed for any of %s, whatever suppress lists; only a transactional or internal class may skip unsubscribed or blacklisted, with bypass { transactional = [\"unsubscribed\"] }. List all four sources, or remove suppress.",
+		strings.Join(plan.SuppressionSources, ", "))
 }
 
 // senderUse is one object that sends from a sender.

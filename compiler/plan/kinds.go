@@ -63,6 +63,12 @@ type Policy struct {
 	Hash           string `json:"hash"`
 }
 
+// SuppressionSources are the reasons an address is suppressed that a policy's
+// Suppress may list. The runner honours every one of them whatever the list
+// says (a class may only bypass some, through Bypass), so the compiler warns
+// of a list that leaves one out.
+var SuppressionSources = []string{"unsubscribed", "blacklisted", "hard_bounce", "complaint"}
+
 // QuietHours is a daily window in the contact's local time.
 type QuietHours struct {
 	Start string `json:"start"`
