@@ -2,6 +2,7 @@ package check
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/google/cel-go/cel"
 
@@ -156,6 +157,23 @@ func (c *checker) eventTimestamp(owner string, s *ir.String, d *eventDecl, name 
 		c.errorf(s.Content(), "%s: relative_to %s is a %s, not a timestamp", owner, s.Value, typ).Detail =
 			fmt.Sprintf("A wait relative to the event needs one of its times: %s.", list(stamps))
 	}
+}
+
+// stateEventTimestamp refuses a wait relative_to = "event.<name>" under a
+// state trigger for any name but at: such a trigger stores no event, and the
+// runtime's event holds only at (when the contact enrolled), type and key,
+// so the wait would find no time for any contact and always be skipped.
+func (c *checker) stateEventTimestamp(owner string, s *ir.String, t *ir.Trigger, name string) {
+	if t == nil || !usable(t.Event) || !plan.StateTriggers[t.Event.Value] || name == "at" {
+		return
+	}
+	instead := "a timestamp field of the contact"
+	if slices.Contains(triggerFieldTypes[t.Event.Value], plan.TypeTimestamp) && usable(t.Field) {
+		instead = fmt.Sprintf("the contact's own field, relative_to = %q", t.Field.Value)
+	}
+	c.errorf(s.Content(), "%s: relative_to %s is never set: a %s trigger has no stored event", owner, s.Value, t.Event.Value).Detail =
+		fmt.Sprintf("A state trigger (%s) enrolls the contacts whose fields newly match, so its event has only at, when the contact enrolled, and the wait would be skipped for every contact. Wait relative to %s, or to event.at.",
+			list(keys(plan.StateTriggers)), instead)
 }
 
 // unknownEventField reports event.<name> that the typed event lacks.

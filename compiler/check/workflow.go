@@ -94,8 +94,12 @@ func (c *checker) workflow(w *ir.Workflow) {
 				c.waits = append(c.waits, pendingWait{owner: so, s: s.Duration, d: d, class: class, typ: typ})
 			}
 			c.fieldRef(so, "relative_to", s.RelativeTo, me, true, plan.TypeTimestamp)
-			if name, ok := strings.CutPrefix(val(s.RelativeTo), eventVar+"."); ok && ev != nil {
-				c.eventTimestamp(so, s.RelativeTo, ev, name)
+			if name, ok := strings.CutPrefix(val(s.RelativeTo), eventVar+"."); ok {
+				if ev != nil {
+					c.eventTimestamp(so, s.RelativeTo, ev, name)
+				} else {
+					c.stateEventTimestamp(so, s.RelativeTo, w.Trigger, name)
+				}
 			}
 		case plan.StepSend:
 			sends = true
