@@ -25,6 +25,10 @@ type celUse struct {
 	// event is the typed event of a workflow's conditions, nil when the
 	// trigger declares no property (event is then an untyped map).
 	event *eventDecl
+	// stateTrigger is the trigger event of a workflow's conditions when it is
+	// a state trigger (plan.StateTriggers), whose event has stateEventFields
+	// only; "" otherwise.
+	stateTrigger string
 	// detail explains, when the expression is not bool, what it is for.
 	detail string
 }
@@ -75,6 +79,9 @@ func (c *checker) checkCEL(u celUse) []segRef {
 	w := walkAST(parsed, x)
 	if env == parseOnlyEnv {
 		return nil // the model is unknown or broken, which was reported
+	}
+	if u.stateTrigger != "" {
+		c.stateEventFields(u, w)
 	}
 	var refs []segRef
 	if u.segment != nil {

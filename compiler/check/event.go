@@ -3,6 +3,7 @@ package check
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/google/cel-go/cel"
 
@@ -171,9 +172,29 @@ func (c *checker) stateEventTimestamp(owner string, s *ir.String, t *ir.Trigger,
 	if slices.Contains(triggerFieldTypes[t.Event.Value], plan.TypeTimestamp) && usable(t.Field) {
 		instead = fmt.Sprintf("the contact's own field, relative_to = %q", t.Field.Value)
 	}
-	c.errorf(s.Content(), "%s: relative_to %s is never set: a %s trigger has no stored event", owner, s.Value, t.Event.Value).Detail =
+	c.errorf(s.Content(), "%s: relative_to %s is never set: %s trigger has no stored event", owner, s.Value, article(t.Event.Value)).Detail =
 		fmt.Sprintf("A state trigger (%s) enrolls the contacts whose fields newly match, so its event has only at, when the contact enrolled, and the wait would be skipped for every contact. Wait relative to %s, or to event.at.",
 			list(keys(plan.StateTriggers)), instead)
+}
+
+// stateEventFieldNames are the fields of a state trigger's event as the
+// runtime builds it for an enrollment without a stored event (runtime/engine's
+// advance): the trigger, when the contact enrolled, and its key.
+var stateEventFieldNames = []string{"type", "at", "key"}
+
+// stateEventFields refuses event.<name> in a condition of a state-trigger
+// workflow for any other name: the untyped event map has no such key, so the
+// condition fails for every contact and reads false (a goal never reached, a
+// branch always going to else).
+func (c *checker) stateEventFields(u celUse, w *walked) {
+	for _, id := range w.order {
+		ch := w.chains[id]
+		if len(ch.parts) < 2 || ch.parts[0] != eventVar || slices.Contains(stateEventFieldNames, ch.parts[1]) {
+			continue
+		}
+		c.errorf(u.expr.Sub(ch.start, ch.end), "%s reads %s, but %s trigger has no stored event: it has only %s", u.owner, strings.Join(ch.parts[:2], "."), article(u.stateTrigger), list(stateEventFieldNames)).Detail =
+			"A state trigger (" + list(keys(plan.StateTriggers)) + ") enrolls the contacts whose fields newly match; event.type is the trigger, event.at when the contact enrolled, event.key its key. Any other event field would fail for every contact and the condition read false. Test the contact's fields instead."
+	}
 }
 
 // unknownEventField reports event.<name> that the typed event lacks.

@@ -47,6 +47,10 @@ func (c *checker) workflow(w *ir.Workflow) {
 	if me != nil {
 		ev = c.eventProperties(owner, me.model.Name.Value, w.Trigger)
 	}
+	stateTrigger := ""
+	if w.Trigger != nil && usable(w.Trigger.Event) && plan.StateTriggers[w.Trigger.Event.Value] {
+		stateTrigger = w.Trigger.Event.Value
+	}
 
 	if t := w.Trigger; t != nil {
 		if seg := resolve(c, t.Segment, "segment", c.segments); seg != nil {
@@ -71,7 +75,7 @@ func (c *checker) workflow(w *ir.Workflow) {
 		c.fieldRef(owner, "trigger field", t.Field, me, false, triggerFieldTypes[val(t.Event)]...)
 	}
 	if usable(w.Goal) {
-		c.checkCEL(celUse{owner: "goal of " + owner, expr: w.Goal, env: me, scope: scopeEvent, event: ev,
+		c.checkCEL(celUse{owner: "goal of " + owner, expr: w.Goal, env: me, scope: scopeEvent, event: ev, stateTrigger: stateTrigger,
 			detail: "A goal is true for a contact who has done what the workflow is for; that contact leaves the workflow. " + workflowCELDetail})
 	}
 	if r := w.Reenroll; r != nil {
@@ -111,7 +115,7 @@ func (c *checker) workflow(w *ir.Workflow) {
 				via: fmt.Sprintf("%s sends it to the owner of each %s contact", owner, val(w.Model)), env: me, class: sendClass{fixed: plan.ClassInternal}})
 		case plan.StepBranch:
 			if usable(s.Condition) {
-				c.checkCEL(celUse{owner: "condition of " + so, expr: s.Condition, env: me, scope: scopeEvent, event: ev, detail: workflowCELDetail})
+				c.checkCEL(celUse{owner: "condition of " + so, expr: s.Condition, env: me, scope: scopeEvent, event: ev, stateTrigger: stateTrigger, detail: workflowCELDetail})
 			}
 			if e := s.Engagement; e != nil {
 				c.engagement(so, e, g, i)
