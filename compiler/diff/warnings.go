@@ -138,8 +138,9 @@ func waitMessage(c ObjectChange, f FieldChange) string {
 }
 
 // relativeToMessage says what an edited relative_to of a wait does to the
-// contacts already in it: nothing, since the runner keeps the date their
-// wait was counted from (a new date field's value is not read for them).
+// contacts already in it: the runner times their wait again from the new
+// date (or, without one, from when they reached the step), as it times a
+// contact who reaches the step under the new plan.
 func relativeToMessage(c ObjectChange, f FieldChange) string {
 	from := func(v any) string {
 		if s := fmt.Sprint(v); v != nil && s != "" {
@@ -147,8 +148,12 @@ func relativeToMessage(c ObjectChange, f FieldChange) string {
 		}
 		return "when the contact reached the step"
 	}
-	return fmt.Sprintf("%s now counts its wait from %s instead of %s: contacts already waiting there keep the date their wait was counted from; contacts who reach the step from now on count from the new one",
-		objectAt(c.Kind, c.Name, f.Path), from(f.New), from(f.Old))
+	unset := ""
+	if s := fmt.Sprint(f.New); f.New != nil && s != "" {
+		unset = ", and so do those for whom " + s + " is not set: the wait is skipped"
+	}
+	return fmt.Sprintf("%s now counts its wait from %s instead of %s: contacts already waiting there are timed again from the new one, as contacts who reach the step from now on are (those whose new time has passed go on at once%s)",
+		objectAt(c.Kind, c.Name, f.Path), from(f.New), from(f.Old), unset)
 }
 
 // stepAdded reports whether the step a field path of c leads into

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/campaignctl/campaignctl/compiler/plan"
@@ -217,7 +218,7 @@ func (e *Engine) shortenWaits(ctx context.Context, l *loaded, now time.Time) err
 		for i, st := range s.compiled.Steps {
 			names[i], offsets[i] = st.Name, st.Offset
 		}
-		err := e.moveWaits(s.Kind, s.Name, names, offsets, "enrollments wake earlier: a step's offset was shortened", func() (int64, error) {
+		err := e.moveWaits(s.Kind, s.Name, fmt.Sprint(names, offsets), "enrollments wake earlier: a step's offset was shortened", func() (int64, error) {
 			return e.Store.ShortenWaits(ctx, s.Kind, s.Name, names, offsets, now)
 		})
 		if err != nil {
@@ -227,27 +228,35 @@ func (e *Engine) shortenWaits(ctx context.Context, l *loaded, now time.Time) err
 	return nil
 }
 
-// rewaitWorkflows applies each workflow's wait durations in l to the
-// enrollments already in those waits (Store.RewaitWorkflow): an edited wait
-// reaches the contacts waiting in it, counted from when their wait began,
-// as a sequence's edited offset does.
+// rewaitWorkflows applies each workflow's waits in l to the enrollments
+// already in those waits: an edited duration (Store.RewaitWorkflow) or an
+// edited relative_to (retimeWaits) reaches the contacts waiting in it, as a
+// sequence's edited offset does.
 func (e *Engine) rewaitWorkflows(ctx context.Context, l *loaded, now time.Time) error {
 	for _, w := range l.workflows {
 		if w.compileErr != nil || w.compiled == nil {
 			continue
 		}
-		var names []string
+		var names, rels []string
 		var waits []time.Duration
 		for _, st := range w.compiled.Steps {
 			if st.Kind == plan.StepWait {
-				names, waits = append(names, st.Name), append(waits, st.Wait)
+				names, waits, rels = append(names, st.Name), append(waits, st.Wait), append(rels, st.RelativeTo)
 			}
 		}
 		if len(names) == 0 {
 			continue
 		}
-		err := e.moveWaits(flow.KindWorkflow, w.p.Name, names, waits, "enrollments wake at a new time: a wait's duration was edited", func() (int64, error) {
-			return e.Store.RewaitWorkflow(ctx, w.p.Name, names, waits, now)
+		err := e.moveWaits(flow.KindWorkflow, w.p.Name, fmt.Sprint(names, waits, rels), "enrollments wake at a new time: a wait's duration or relative_to was edited", func() (int64, error) {
+			if _, err := e.Store.StampWorkflowWaits(ctx, w.p.Name, names, rels); err != nil {
+				return 0, err
+			}
+			retimed, err := e.retimeWaits(ctx, l, w, now)
+			if err != nil {
+				return retimed, err
+			}
+			rewaited, err := e.Store.RewaitWorkflow(ctx, w.p.Name, names, waits, now)
+			return retimed + rewaited, err
 		})
 		if err != nil {
 			return err
@@ -256,11 +265,81 @@ func (e *Engine) rewaitWorkflows(ctx context.Context, l *loaded, now time.Time) 
 	return nil
 }
 
+// retimeWaits times again the enrollments stopped at a wait of w that was
+// timed from something else than the wait's relative_to in l (one added,
+// removed, or naming another field or event property): each is timed as a
+// contact reaching the wait now would be (flow.WorkflowStep.Reach, with the
+// times the advance reads: the contact's fields with the properties
+// workflows wrote laid over them, and the trigger event the enrollment
+// keeps), counted from when it reached the wait. It stops again until the
+// new end, or goes on at once when that end has passed or the new
+// relative_to is not set for it (a new arrival skips the wait then). A page
+// of enrollments at a time; rows an advance moved meanwhile are left alone.
+func (e *Engine) retimeWaits(ctx context.Context, l *loaded, w *workflow, now time.Time) (int64, error) {
+	var total int64
+	for _, st := range w.compiled.Steps {
+		if st.Kind != plan.StepWait {
+			continue
+		}
+		timedFrom := "the time the wait was reached"
+		if st.RelativeTo != "" {
+			timedFrom = st.RelativeTo
+		}
+		readsContact := st.RelativeTo != "" && !strings.HasPrefix(st.RelativeTo, eventVar+".")
+		for after := int64(0); ; {
+			page, err := e.Store.WaitsTimedOtherwise(ctx, w.p.Name, st.Name, st.RelativeTo, after, e.BatchSize)
+			if err != nil || len(page) == 0 {
+				return total, err
+			}
+			after = page[len(page)-1].ID
+			var contacts map[string]*wfContact
+			if readsContact {
+				keys := make([]string, len(page))
+				for i, r := range page {
+					keys[i] = r.ContactKey
+				}
+				if contacts, err = e.readContacts(ctx, w.model, keys, nil, l.written[w.model.Name]); err != nil {
+					return total, fmt.Errorf("workflow %s: %w", w.p.Name, err)
+				}
+			}
+			rs := make([]store.Retime, 0, len(page))
+			hist := make([]store.StepRecord, 0, len(page))
+			for _, r := range page {
+				event, err := w.enrollmentEvent(r.Enrollment)
+				if err != nil {
+					// The advance stops at it too, and says so.
+					e.logOnce("workflow retime "+w.p.Name, "a waiting enrollment's trigger event cannot be read; its wait is left as it was", err)
+					continue
+				}
+				out := st.Reach(r.ReachedAt, flow.WorkflowFacts{Now: now, Times: w.relativeTimes(contacts[r.ContactKey], event)})
+				rt := store.Retime{ID: r.ID, Wake: out.Resume}
+				h := store.StepRecord{EnrollmentID: r.ID, Step: st.Name, Action: string(flow.ActWait), At: now}
+				switch {
+				case out.Waits:
+					rt.Wake, rt.Waits, rt.From, rt.Reached = out.Due, true, out.From, r.ReachedAt
+					h.Detail = out.Reason + ": the wait is now timed from " + timedFrom
+				case out.Skipped:
+					h.Action, h.Detail = string(flow.ActSkip), out.Reason
+				default:
+					h.Detail = "the wait, now timed from " + timedFrom + ", is over"
+				}
+				rs, hist = append(rs, rt), append(hist, h)
+			}
+			n, err := e.Store.RetimeWaits(ctx, w.p.Name, st.Name, st.RelativeTo, now, rs, hist)
+			total += n
+			if err != nil {
+				return total, err
+			}
+		}
+	}
+	return total, nil
+}
+
 // moveWaits runs move, which moves the wake-ups of (kind, object)'s
-// enrollments to the times of steps names, unless this leader
-// already did so for the same times; it logs msg when some moved.
-func (e *Engine) moveWaits(kind, object string, names []string, times []time.Duration, msg string, move func() (int64, error)) error {
-	key, seen := seriesKey(kind, object), fmt.Sprint(names, times)
+// enrollments, unless this leader already did so for the same step times
+// (seen); it logs msg when some moved.
+func (e *Engine) moveWaits(kind, object, seen, msg string, move func() (int64, error)) error {
+	key := seriesKey(kind, object)
 	if e.waitsSeen[key] == seen {
 		return nil
 	}

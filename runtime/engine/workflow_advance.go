@@ -164,19 +164,11 @@ func (e *Engine) advanceWorkflowGroup(ctx context.Context, adv *store.Advancer, 
 			moves = append(moves, store.Move{ID: r.ID, Next: r.StepIndex, NextStep: r.NextStep, Exit: flow.ExitCompleted})
 			continue
 		}
-		// A state trigger has no stored event: event.at is when it enrolled.
-		event := map[string]any{"type": w.p.Trigger.Event, "at": r.EnrolledAt.UTC(), "key": r.ContactKey}
-		if len(r.TriggerEvent) > 0 {
-			if err := json.Unmarshal(r.TriggerEvent, &event); err != nil {
-				return 0, fmt.Errorf("workflow %s: enrollment %d: its trigger event: %w", object, r.ID, err)
-			}
-			if s, ok := event["at"].(string); ok {
-				if at, err := parseTime(s); err == nil {
-					event["at"] = at
-				}
-			}
+		event, err := w.enrollmentEvent(r)
+		if err != nil {
+			return 0, err
 		}
-		f := flow.WorkflowFacts{Now: now, Conds: map[string]bool{}, CondErrs: map[string]string{}, Times: map[string]time.Time{},
+		f := flow.WorkflowFacts{Now: now, Conds: map[string]bool{}, CondErrs: map[string]string{}, Times: w.relativeTimes(c, event),
 			Steps: engagement[r.ID], AB: decided}
 		ev := w.event(event)
 		segVars := members.vars(r.ContactKey)
@@ -193,14 +185,6 @@ func (e *Engine) advanceWorkflowGroup(ctx context.Context, adv *store.Advancer, 
 				f.CondErrs[name] = err.Error()
 			}
 			f.Conds[name] = ok
-		}
-		for _, st := range wf.Steps {
-			if st.RelativeTo == "" {
-				continue
-			}
-			if t, ok := relativeTime(st.RelativeTo, w.p.Model, c, event); ok {
-				f.Times[st.RelativeTo] = t
-			}
 		}
 		at := r.EnrolledAt
 		if r.WakeAt.Valid && r.WakeAt.Time.After(at) {
@@ -243,7 +227,8 @@ func (e *Engine) advanceWorkflowGroup(ctx context.Context, adv *store.Advancer, 
 			}
 			hist = append(hist, store.StepRecord{EnrollmentID: r.ID, Step: a.Step, Action: string(a.Kind), Variant: a.Variant, Detail: detail, At: now})
 		}
-		moves = append(moves, store.Move{ID: r.ID, Next: d.Next, NextStep: wf.NextName(d.Next), Wake: d.WakeAt, Hold: d.Hold, Exit: d.Exit, WaitStep: d.WaitStep, WaitFrom: d.WaitFrom})
+		moves = append(moves, store.Move{ID: r.ID, Next: d.Next, NextStep: wf.NextName(d.Next), Wake: d.WakeAt, Hold: d.Hold, Exit: d.Exit,
+			WaitStep: d.WaitStep, WaitFrom: d.WaitFrom, WaitRelativeTo: d.WaitRelativeTo, WaitReached: d.WaitReached})
 	}
 	// Round robin: each assigning step takes its turns in one statement.
 	for stepName, idx := range assigns {
@@ -301,12 +286,47 @@ func checkPropertyValue(m *plan.Model, field, text string) error {
 	return err
 }
 
+// enrollmentEvent is the event variable of enrollment r's conditions and
+// waits: the trigger event the enrollment keeps (a copy, so an event removed
+// by retention still reads), or, for a state trigger, which has no stored
+// event, one whose at is when the contact enrolled.
+func (w *workflow) enrollmentEvent(r store.Enrollment) (map[string]any, error) {
+	event := map[string]any{"type": w.p.Trigger.Event, "at": r.EnrolledAt.UTC(), "key": r.ContactKey}
+	if len(r.TriggerEvent) > 0 {
+		if err := json.Unmarshal(r.TriggerEvent, &event); err != nil {
+			return nil, fmt.Errorf("workflow %s: enrollment %d: its trigger event: %w", w.p.Name, r.ID, err)
+		}
+		if s, ok := event["at"].(string); ok {
+			if at, err := parseTime(s); err == nil {
+				event["at"] = at
+			}
+		}
+	}
+	return event, nil
+}
+
+// relativeTimes reads the times the workflow's waits are relative to, for
+// contact c (nil: gone from the CRM, no field set) and event: the facts'
+// Times.
+func (w *workflow) relativeTimes(c *wfContact, event map[string]any) map[string]time.Time {
+	out := map[string]time.Time{}
+	for _, st := range w.compiled.Steps {
+		if st.RelativeTo == "" {
+			continue
+		}
+		if t, ok := relativeTime(st.RelativeTo, w.p.Model, c, event); ok {
+			out[st.RelativeTo] = t
+		}
+	}
+	return out
+}
+
 // relativeTime reads a wait's relative_to: event.<name> or a contact field.
 func relativeTime(ref, model string, c *wfContact, event map[string]any) (time.Time, bool) {
 	var v any
 	if name, ok := strings.CutPrefix(ref, eventVar+"."); ok {
 		v = event[name]
-	} else {
+	} else if c != nil {
 		v = c.fields[fieldName(ref, model)]
 	}
 	switch x := v.(type) {

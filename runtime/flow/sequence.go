@@ -236,6 +236,11 @@ type Decision struct {
 	// contacts already waiting (Store.RewaitWorkflow).
 	WaitStep string
 	WaitFrom time.Time
+	// WaitRelativeTo is the wait's relative_to ("" for a plain wait) and
+	// WaitReached when the enrollment reached it: what a new revision that
+	// edits the relative_to times the wait again from (engine.retimeWaits).
+	WaitRelativeTo string
+	WaitReached    time.Time
 }
 
 // Advance runs every step whose time has come, in order, and stops at the first

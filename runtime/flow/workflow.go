@@ -196,6 +196,43 @@ type WorkflowFacts struct {
 	AB    map[string]ABOutcome
 }
 
+// WaitOutcome is what a wait step does with an enrollment that reaches it.
+type WaitOutcome struct {
+	// Waits: the enrollment stops until Due. From is when the wait counts
+	// from (Due is From plus the step's Wait): the time the enrollment
+	// reached the wait, or the time of its RelativeTo.
+	Waits     bool
+	Due, From time.Time
+	// Resume is when the enrollment goes on when it does not stop: the end
+	// of a wait that has passed, or the time it reached a wait it skips.
+	Resume time.Time
+	// Skipped: the step's RelativeTo has no time for the contact (not in
+	// the facts' Times); the wait is skipped.
+	Skipped bool
+	// Reason is the history line's detail when it waits or skips.
+	Reason string
+}
+
+// Reach is what wait step s does with an enrollment that reaches it at at,
+// given the facts' Times and Now. Advance uses it, and so does the engine
+// when a new revision changes the step's relative_to for the enrollments
+// already stopped at it: they are timed again as if they reached it now
+// (at being when they did).
+func (s *WorkflowStep) Reach(at time.Time, f WorkflowFacts) WaitOutcome {
+	due := at.Add(s.Wait)
+	if s.RelativeTo != "" {
+		base, ok := f.Times[s.RelativeTo]
+		if !ok {
+			return WaitOutcome{Resume: at, Skipped: true, Reason: s.RelativeTo + " is not set: the wait is skipped"}
+		}
+		due = base.Add(s.Wait)
+	}
+	if due.After(f.Now) {
+		return WaitOutcome{Waits: true, Due: due, From: due.Add(-s.Wait), Reason: "until " + due.UTC().Format(time.RFC3339)}
+	}
+	return WaitOutcome{Resume: maxTime(at, due)}
+}
+
 // Workflow action kinds, besides those of sequences.
 const (
 	ActNotify   ActionKind = "notified"
@@ -238,25 +275,17 @@ func (w *Workflow) Advance(st WorkflowState, f WorkflowFacts) Decision {
 		}
 		switch step.Kind {
 		case plan.StepWait:
-			due := at.Add(step.Wait)
-			if step.RelativeTo != "" {
-				base, ok := f.Times[step.RelativeTo]
-				if !ok {
-					d.Actions = append(d.Actions, Action{Kind: ActSkip, Step: step.Name, Reason: step.RelativeTo + " is not set: the wait is skipped"})
-					i = step.Next
-					continue
-				}
-				due = base.Add(step.Wait)
-			}
-			if due.After(f.Now) {
-				d.Actions = append(d.Actions, Action{Kind: ActWait, Step: step.Name, Reason: "until " + due.UTC().Format(time.RFC3339)})
-				d.Next, d.WakeAt = step.Next, due
-				d.WaitStep, d.WaitFrom = step.Name, due.Add(-step.Wait)
+			w := step.Reach(at, f)
+			switch {
+			case w.Skipped:
+				d.Actions = append(d.Actions, Action{Kind: ActSkip, Step: step.Name, Reason: w.Reason})
+			case w.Waits:
+				d.Actions = append(d.Actions, Action{Kind: ActWait, Step: step.Name, Reason: w.Reason})
+				d.Next, d.WakeAt = step.Next, w.Due
+				d.WaitStep, d.WaitFrom, d.WaitRelativeTo, d.WaitReached = step.Name, w.From, step.RelativeTo, at
 				return d
 			}
-			if due.After(at) {
-				at = due
-			}
+			at = w.Resume
 			i = step.Next
 		case plan.StepSend:
 			variant, reason := "", ""

@@ -235,6 +235,11 @@ type Move struct {
 	// duration reaches it (RewaitWorkflow). Empty and zero otherwise.
 	WaitStep string
 	WaitFrom time.Time
+	// WaitRelativeTo and WaitReached: what that wait is timed from ("" for
+	// a plain wait) and when the enrollment reached it (flow.Decision), kept
+	// so that an edited relative_to reaches it (RetimeWaits).
+	WaitRelativeTo string
+	WaitReached    time.Time
 }
 
 // Apply enqueues messages for (kind, object), records the steps taken and
@@ -260,32 +265,41 @@ func (a *Advancer) Apply(ctx context.Context, kind, object string, now time.Time
 			a.enqueued += n
 		}
 	}
-	if len(hist) > 0 {
-		ids, steps, actions, ats, variants, details := make([]int64, len(hist)), make([]string, len(hist)), make([]string, len(hist)), make([]time.Time, len(hist)), make([]string, len(hist)), make([]string, len(hist))
-		for i, h := range hist {
-			ids[i], steps[i], actions[i], ats[i], variants[i], details[i] = h.EnrollmentID, h.Step, h.Action, h.At, h.Variant, h.Detail
-		}
-		if _, err := a.tx.ExecContext(ctx, q("record-enrollment-steps"), pq.Array(ids), pq.Array(steps), pq.Array(actions), pq.Array(ats), pq.Array(variants), pq.Array(details)); err != nil {
-			return fmt.Errorf("%s %s: recording steps: %w", kind, object, err)
-		}
+	if err := recordSteps(ctx, a.tx, hist); err != nil {
+		return fmt.Errorf("%s %s: recording steps: %w", kind, object, err)
 	}
 	if len(moves) > 0 {
 		ids, nexts := make([]int64, len(moves)), make([]int64, len(moves))
 		wakes, froms := make([]sql.NullTime, len(moves)), make([]sql.NullTime, len(moves))
 		holds, exits, names := make([]string, len(moves)), make([]string, len(moves)), make([]string, len(moves))
-		waits := make([]string, len(moves))
+		waits, rels, reached := make([]string, len(moves)), make([]string, len(moves)), make([]sql.NullTime, len(moves))
 		for i, m := range moves {
 			ids[i], nexts[i], holds[i], exits[i], names[i] = m.ID, int64(m.Next), m.Hold, m.Exit, m.NextStep
 			wakes[i] = sql.NullTime{Time: m.Wake, Valid: !m.Wake.IsZero()}
 			if m.WaitStep != "" && !m.WaitFrom.IsZero() {
-				waits[i], froms[i] = m.WaitStep, sql.NullTime{Time: m.WaitFrom, Valid: true}
+				waits[i], froms[i], rels[i] = m.WaitStep, sql.NullTime{Time: m.WaitFrom, Valid: true}, m.WaitRelativeTo
+				reached[i] = sql.NullTime{Time: m.WaitReached, Valid: !m.WaitReached.IsZero()}
 			}
 		}
-		if _, err := a.tx.ExecContext(ctx, q("move-enrollments"), now, pq.Array(ids), pq.Array(nexts), nullTimes(wakes), pq.Array(holds), pq.Array(exits), pq.Array(names), pq.Array(waits), nullTimes(froms)); err != nil {
+		if _, err := a.tx.ExecContext(ctx, q("move-enrollments"), now, pq.Array(ids), pq.Array(nexts), nullTimes(wakes), pq.Array(holds), pq.Array(exits), pq.Array(names),
+			pq.Array(waits), nullTimes(froms), pq.Array(rels), nullTimes(reached)); err != nil {
 			return fmt.Errorf("%s %s: moving %d enrollments: %w", kind, object, len(moves), err)
 		}
 	}
 	return nil
+}
+
+// recordSteps writes history lines in tx.
+func recordSteps(ctx context.Context, tx *sqlx.Tx, hist []StepRecord) error {
+	if len(hist) == 0 {
+		return nil
+	}
+	ids, steps, actions, ats, variants, details := make([]int64, len(hist)), make([]string, len(hist)), make([]string, len(hist)), make([]time.Time, len(hist)), make([]string, len(hist)), make([]string, len(hist))
+	for i, h := range hist {
+		ids[i], steps[i], actions[i], ats[i], variants[i], details[i] = h.EnrollmentID, h.Step, h.Action, h.At, h.Variant, h.Detail
+	}
+	_, err := tx.ExecContext(ctx, q("record-enrollment-steps"), pq.Array(ids), pq.Array(steps), pq.Array(actions), pq.Array(ats), pq.Array(variants), pq.Array(details))
+	return err
 }
 
 // nullTimes renders a timestamptz[] literal with NULLs, which pq.Array cannot
@@ -368,6 +382,92 @@ func (s *Store) RewaitWorkflow(ctx context.Context, object string, steps []strin
 		return 0, fmt.Errorf("workflow %s: moving the wake-ups of edited waits: %w", object, err)
 	}
 	return res.RowsAffected()
+}
+
+// StampWorkflowWaits records, for workflow object's enrollments that
+// stopped at one of steps before migration 024, that their wait is timed
+// from rels[i] (steps[i]'s relative_to, "" for a plain wait): what they were
+// timed from was not kept, and the running revision's definition is the best
+// there is. Idempotent; it returns how many it stamped.
+func (s *Store) StampWorkflowWaits(ctx context.Context, object string, steps, rels []string) (int64, error) {
+	res, err := s.DB.ExecContext(ctx, q("stamp-workflow-waits"), object, pq.Array(steps), pq.Array(rels))
+	if err != nil {
+		return 0, fmt.Errorf("workflow %s: recording what waits begun before migration 024 are timed from: %w", object, err)
+	}
+	return res.RowsAffected()
+}
+
+// WaitingEnrollment is an enrollment stopped at a workflow wait, with when
+// it reached the wait.
+type WaitingEnrollment struct {
+	Enrollment
+	ReachedAt time.Time `db:"reached_at"`
+}
+
+// WaitsTimedOtherwise reads up to limit of workflow object's active
+// enrollments stopped at wait step whose wait was timed from something else
+// than relativeTo (the step's relative_to now, "" for a plain wait), in id
+// order after the id after: a page at a time, so a caller never holds all
+// of a workflow's waiting enrollments.
+func (s *Store) WaitsTimedOtherwise(ctx context.Context, object, step, relativeTo string, after int64, limit int) ([]WaitingEnrollment, error) {
+	var out []WaitingEnrollment
+	if err := s.DB.SelectContext(ctx, &out, q("waits-timed-otherwise"), object, step, relativeTo, after, limit); err != nil {
+		return nil, fmt.Errorf("workflow %s: reading the enrollments at wait %s timed otherwise: %w", object, step, err)
+	}
+	return out, nil
+}
+
+// Retime is an enrollment's new timing at a wait: it wakes at Wake; Waits
+// says whether it still stops at the wait (From: the wait's start, Reached:
+// when it reached it) or goes on at Wake (the wait has passed, or is skipped).
+type Retime struct {
+	ID            int64
+	Wake          time.Time
+	Waits         bool
+	From, Reached time.Time
+}
+
+// RetimeWaits writes the new timing of enrollments stopped at wait step of
+// workflow object, now timed from relativeTo, and their history lines, in
+// one transaction. An enrollment that left the wait since it was read, or
+// that another pass retimed already, is left as it is (with no history
+// line). It returns how many moved.
+func (s *Store) RetimeWaits(ctx context.Context, object, step, relativeTo string, now time.Time, rs []Retime, hist []StepRecord) (int64, error) {
+	ids, waits := make([]int64, len(rs)), make([]bool, len(rs))
+	wakes, froms, reached := make([]sql.NullTime, len(rs)), make([]sql.NullTime, len(rs)), make([]sql.NullTime, len(rs))
+	for i, r := range rs {
+		ids[i], waits[i] = r.ID, r.Waits
+		wakes[i] = sql.NullTime{Time: r.Wake, Valid: true}
+		froms[i] = sql.NullTime{Time: r.From, Valid: r.Waits}
+		reached[i] = sql.NullTime{Time: r.Reached, Valid: r.Waits}
+	}
+	tx, err := s.DB.BeginTxx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("workflow %s: retiming wait %s: %w", object, step, err)
+	}
+	defer tx.Rollback()
+	var moved []int64
+	if err := tx.SelectContext(ctx, &moved, q("retime-waits"), object, step, relativeTo, now,
+		pq.Array(ids), nullTimes(wakes), pq.Array(waits), nullTimes(froms), nullTimes(reached)); err != nil {
+		return 0, fmt.Errorf("workflow %s: retiming %d enrollments at wait %s: %w", object, len(rs), step, err)
+	}
+	in := make(map[int64]bool, len(moved))
+	for _, id := range moved {
+		in[id] = true
+	}
+	var kept []StepRecord
+	for _, h := range hist {
+		if in[h.EnrollmentID] {
+			kept = append(kept, h)
+		}
+	}
+	if err := recordSteps(ctx, tx, kept); err != nil {
+		return 0, fmt.Errorf("workflow %s: recording the retimed waits at %s: %w", object, step, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("workflow %s: retiming wait %s: %w", object, step, err)
+	}
+	return int64(len(moved)), nil
 }
 
 // ABDecision is a decided A/B test.

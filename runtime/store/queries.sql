@@ -560,9 +560,10 @@ SET step_index = m.next, next_step = m.next_step, wake_at = m.wake, hold = nulli
     exit_reason = nullif(m.exit, ''),
     exited_at = CASE WHEN m.exit <> '' THEN $1::timestamptz ELSE NULL END,
     wait_step = nullif(m.wait_step, ''), waited_from = m.waited_from,
+    wait_relative_to = CASE WHEN m.wait_step <> '' THEN m.wait_rel END, wait_reached_at = m.wait_reached,
     updated_at = $1
-FROM unnest($2::bigint[], $3::int[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[])
-    AS m(id, next, wake, hold, exit, next_step, wait_step, waited_from)
+FROM unnest($2::bigint[], $3::int[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::text[], $11::timestamptz[])
+    AS m(id, next, wake, hold, exit, next_step, wait_step, waited_from, wait_rel, wait_reached)
 WHERE en.id = m.id;
 
 -- name: shorten-waits
@@ -593,6 +594,59 @@ FROM unnest($2::text[], $3::bigint[]) AS o(step, us)
 WHERE en.kind = 'workflow' AND en.object = $1 AND en.state = 'active' AND en.hold IS NULL
   AND en.wait_step = o.step AND en.waited_from IS NOT NULL
   AND en.wake_at IS DISTINCT FROM en.waited_from + o.us * interval '1 microsecond';
+
+-- name: stamp-workflow-waits
+-- Enrollments that stopped at a wait of workflow $1 before migration 024
+-- know where they wait but not what the wait was timed from: they are taken
+-- to be timed by the wait as the running revision defines it ($2 wait step
+-- names, $3 their relative_to, '' for a plain wait, whose start is when the
+-- enrollment reached it). Runs before retiming, so that those enrollments
+-- are not timed again as if their relative_to had changed.
+UPDATE campaignctl.enrollments en
+SET wait_relative_to = o.rel, wait_reached_at = CASE WHEN o.rel = '' THEN en.waited_from END
+FROM unnest($2::text[], $3::text[]) AS o(step, rel)
+WHERE en.kind = 'workflow' AND en.object = $1 AND en.state = 'active' AND en.hold IS NULL
+  AND en.wait_step = o.step AND en.waited_from IS NOT NULL AND en.wait_relative_to IS NULL;
+
+-- name: waits-timed-otherwise
+-- A page of workflow $1's active enrollments stopped at wait $2 that were
+-- timed from something else than the wait's relative_to now ($3, '' for a
+-- plain wait), in id order after $4 (keyset: a workflow with a million
+-- waiting is read a page at a time, and a page retimed leaves the set).
+-- reached_at is when the enrollment reached the wait; for one that stopped
+-- at a wait relative to a date before migration 024 it was not kept, and the
+-- history line of its stop ('waited') stands in for it.
+SELECT en.id, en.kind, en.object, en.contact_key, en.email, en.occurrence, en.step_index, en.next_step,
+    en.enrolled_at, en.wake_at, en.revision_id, en.trigger_event,
+    coalesce(en.wait_reached_at,
+        (SELECT max(h.at) FROM campaignctl.enrollment_steps h
+          WHERE h.enrollment_id = en.id AND h.step = en.wait_step AND h.action = 'waited'),
+        en.updated_at) AS reached_at
+FROM campaignctl.enrollments en
+WHERE en.kind = 'workflow' AND en.object = $1 AND en.state = 'active' AND en.hold IS NULL
+  AND en.wait_step = $2 AND en.wait_relative_to <> $3 AND en.id > $4
+ORDER BY en.id
+LIMIT $5;
+
+-- name: retime-waits
+-- The new timing of a page of enrollments stopped at wait $2 of workflow $1,
+-- which a new revision times from $3: wake-up, and, when they still wait,
+-- the wait's start and what it is timed from (wait_step NULL: the wait is
+-- over or skipped, and the wake-up is when they go on). Only rows still
+-- stopped at that wait and timed otherwise move: an advance that moved one
+-- on meanwhile, or another leader's pass that retimed it, wins.
+UPDATE campaignctl.enrollments en
+SET wake_at = m.wake,
+    wait_step = CASE WHEN m.waits THEN $2 END,
+    waited_from = CASE WHEN m.waits THEN m.waited_from END,
+    wait_relative_to = CASE WHEN m.waits THEN $3 END,
+    wait_reached_at = CASE WHEN m.waits THEN m.reached END,
+    updated_at = $4
+FROM unnest($5::bigint[], $6::timestamptz[], $7::bool[], $8::timestamptz[], $9::timestamptz[])
+    AS m(id, wake, waits, waited_from, reached)
+WHERE en.id = m.id AND en.kind = 'workflow' AND en.object = $1 AND en.state = 'active' AND en.hold IS NULL
+  AND en.wait_step = $2 AND en.wait_relative_to <> $3
+RETURNING en.id;
 
 -- name: exit-removed-objects
 -- An object no longer in the plan: its enrollments exit ('removed') and the

@@ -1,0 +1,14 @@
+-- What a workflow enrollment's wait is timed from, beside where it waits
+-- (023): wait_relative_to is the wait's relative_to when the enrollment
+-- stopped at it ('' for a plain wait), and wait_reached_at when the
+-- enrollment reached the wait. For a plain wait waited_from is that time
+-- too; for a wait relative to a date waited_from is the date, and the time
+-- it was reached is what a plain wait would count from. A new revision that
+-- changes a wait's relative_to (added, removed, or another field) finds the
+-- enrollments timed otherwise by comparing wait_relative_to, and times them
+-- again as the wait would time a contact reaching it now
+-- (engine.retimeWaits). NULL for every other state. Enrollments that stopped
+-- at a wait before this migration have NULL too: the leader's first pass
+-- takes them to be timed by the wait as that revision defines it
+-- (stamp-workflow-waits).
+ALTER TABLE campaignctl.enrollments ADD COLUMN wait_relative_to text, ADD COLUMN wait_reached_at timestamptz;
