@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/campaignctl/campaignctl/compiler/plan"
+	"github.com/campaignctl/campaignctl/runtime/engine"
 	"github.com/campaignctl/campaignctl/runtime/store"
 )
 
@@ -213,5 +214,60 @@ func TestWaitsBegunBeforeRelativeToWasKeptAreRetimedOnTheNextEdit(t *testing.T) 
 	}
 	if got := fmt.Sprint(wakes(t, nb)); got != "[1 6d 2 0d]" {
 		t.Fatalf("relative_to edited to trial_ends_at: wake-ups %s; want 1 at day 6, 2 (no trial_ends_at) from day 0, when it reached the wait", got)
+	}
+}
+
+// Two leaders (one taking over while the other still runs its pass) retime
+// the same wait at once, a page of two enrollments at a time, and a third
+// writes a page it read before they ran: every enrollment is timed from the
+// new field once, with one history line.
+func TestWaitRetimedByTwoLeadersAtOnceMovesEachOnce(t *testing.T) {
+	t.Parallel()
+	nb := setupNurture(t, 10)
+	day := 24 * time.Hour
+	addDates(nb)
+	nb.st.DB.MustExec(`UPDATE leads SET renews_at = $1::timestamptz + id * interval '1 day', trial_ends_at = $1::timestamptz + (10 + id) * interval '1 day'`, t0)
+	nb.apply(t, datedRescuePlan("1d", "lead.renews_at"))
+	nb.step(t, nb.eng)
+	abandon(t, nb, nb.clock.Now(), 1, 2, 3, 4, 5, 6) // 7 shares 6's address
+	nb.step(t, nb.eng)
+	nb.step(t, nb.eng)
+	nb.clock.Advance(day / 2)
+	nb.apply(t, datedRescuePlan("1d", "lead.trial_ends_at"))
+	// A third leader read the page before the two and writes after them.
+	late, err := nb.st.WaitsTimedOtherwise(nb.ctx, "rescue", "pause", "lead.trial_ends_at", 0, 10)
+	if err != nil || len(late) != 6 {
+		t.Fatalf("the late leader's page: %d rows, %v", len(late), err)
+	}
+	a, b := nb.replica(t, "r1"), nb.replica(t, "r2")
+	a.BatchSize, b.BatchSize = 2, 2
+	errs := make(chan error, 2)
+	for _, e := range []*engine.Engine{a, b} {
+		go func() { errs <- e.Reconcile(nb.ctx) }()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	var rs []store.Retime
+	var hist []store.StepRecord
+	for _, r := range late {
+		rs = append(rs, store.Retime{ID: r.ID, Wake: t0, Waits: true, From: t0, Reached: t0})
+		hist = append(hist, store.StepRecord{EnrollmentID: r.ID, Step: "pause", Action: "waited", Detail: "late: now timed from lead.trial_ends_at", At: nb.clock.Now()})
+	}
+	if n, err := nb.st.RetimeWaits(nb.ctx, "rescue", "pause", "lead.trial_ends_at", nb.clock.Now(), rs, hist); err != nil || n != 0 {
+		t.Fatalf("the late leader's write moved %d enrollments (%v); want none: they were retimed already", n, err)
+	}
+	if got := fmt.Sprint(wakes(t, nb)); got != "[1 12d 2 13d 3 14d 4 15d 5 16d 6 17d]" {
+		t.Fatalf("wake-ups %s; want each at trial_ends_at + 1d", got)
+	}
+	var lines []string
+	if err := nb.st.DB.Select(&lines, `SELECT e.contact_key || ' x' || count(*) FROM campaignctl.enrollment_steps s JOIN campaignctl.enrollments e ON e.id = s.enrollment_id
+		WHERE s.step = 'pause' AND s.detail LIKE '%now timed from lead.trial_ends_at' GROUP BY e.contact_key ORDER BY 1`); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(lines) != "[1 x1 2 x1 3 x1 4 x1 5 x1 6 x1]" {
+		t.Errorf("retime history lines per contact %v, want one each", lines)
 	}
 }
