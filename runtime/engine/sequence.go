@@ -288,8 +288,11 @@ func (e *Engine) retimeWaits(ctx context.Context, l *loaded, w *workflow, now ti
 		readsContact := st.RelativeTo != "" && !strings.HasPrefix(st.RelativeTo, eventVar+".")
 		for after := int64(0); ; {
 			page, err := e.Store.WaitsTimedOtherwise(ctx, w.p.Name, st.Name, st.RelativeTo, after, e.BatchSize)
-			if err != nil || len(page) == 0 {
+			if err != nil {
 				return total, err
+			}
+			if len(page) == 0 {
+				break
 			}
 			after = page[len(page)-1].ID
 			var contacts map[string]*wfContact

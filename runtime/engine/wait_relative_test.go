@@ -12,9 +12,11 @@ import (
 
 // datedRescuePlan is rescuePlan with two dates on the lead (renews_at,
 // trial_ends_at) and the workflow "first", a wait of wait timed from
-// relativeTo ("" for a plain wait), then "second".
+// relativeTo ("" for a plain wait), then "second". A wait of nothing comes
+// first: nobody stops there, and the waits after it are retimed all the same.
 func datedRescuePlan(wait, relativeTo string) *plan.Plan {
 	p := rescuePlan(
+		plan.Step{Name: "settle", Kind: plan.StepWait, Duration: "0d"},
 		plan.Step{Name: "first", Kind: plan.StepSend, Template: "restock_week1"},
 		plan.Step{Name: "pause", Kind: plan.StepWait, Duration: wait, RelativeTo: relativeTo},
 		plan.Step{Name: "second", Kind: plan.StepSend, Template: "restock_week3"})
