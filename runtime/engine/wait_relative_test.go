@@ -273,3 +273,37 @@ func TestWaitRetimedByTwoLeadersAtOnceMovesEachOnce(t *testing.T) {
 		t.Errorf("retime history lines per contact %v, want one each", lines)
 	}
 }
+
+// A wait retimed to a field a workflow writes reads the written value laid
+// over the CRM's, as the advance does.
+func TestWaitRetimedToAWrittenFieldReadsTheWrite(t *testing.T) {
+	t.Parallel()
+	nb := setupNurture(t, 10)
+	day := 24 * time.Hour
+	addDates(nb)
+	nb.st.DB.MustExec(`UPDATE leads SET renews_at = $1, trial_ends_at = $2 WHERE id = 1`, t0.Add(10*day), t0.Add(5*day))
+	mk := func(relativeTo string) *plan.Plan {
+		p := datedRescuePlan("1d", relativeTo)
+		w := &p.Workflows[0]
+		w.Steps = append([]plan.Step{{Name: "extend", Kind: plan.StepSetProperty, Field: "lead.trial_ends_at", Value: t0.Add(7 * day).Format(time.RFC3339)}}, w.Steps...)
+		p.Finalize()
+		return p
+	}
+	nb.apply(t, mk("lead.renews_at"))
+	nb.step(t, nb.eng)
+	abandon(t, nb, nb.clock.Now(), 1)
+	for range 3 {
+		nb.step(t, nb.eng)
+	}
+	if got := fmt.Sprint(wakes(t, nb)); got != "[1 11d]" {
+		t.Fatalf("timed from renews_at: wake-ups %s", got)
+	}
+	nb.clock.Advance(day)
+	nb.apply(t, mk("lead.trial_ends_at"))
+	if err := nb.eng.Reconcile(nb.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(wakes(t, nb)); got != "[1 8d]" {
+		t.Fatalf("retimed to trial_ends_at: wake-ups %s; want day 8, from the written day 7 (the CRM says day 5)", got)
+	}
+}
