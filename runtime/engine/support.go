@@ -72,7 +72,7 @@ func NotRun(p *plan.Plan) []string {
 		// blacklisting (policy.BypassesSuppression), and a policy cannot
 		// narrow the list.
 		if len(pol.Suppress) > 0 {
-			for _, src := range []string{"unsubscribed", "blacklisted", "hard_bounce", "complaint"} {
+			for _, src := range plan.SuppressionSources {
 				if !slices.Contains(pol.Suppress, src) {
 					out = append(out, fmt.Sprintf("policy %s: suppress leaves out %s, but every suppression source is honoured", pol.Name, src))
 				}
