@@ -146,3 +146,86 @@ func summaries(ds diag.Diagnostics) []string {
 	}
 	return out
 }
+
+// TestSetPropertyValueFormsInCUE: the CUE front end gives set_property's
+// value to the same check, so a value of the wrong form is refused at its own
+// line of the .cue file, and one of the right form (a CUE number, bool or
+// string) validates.
+func TestSetPropertyValueFormsInCUE(t *testing.T) {
+	cases := []struct {
+		field, value string // value: CUE source
+		ok           bool
+	}{
+		{"score", `42`, true},
+		{"score", `"42"`, true},
+		{"score", `"1.5"`, false},
+		{"score", `"0x10"`, false},
+		{"ratio", `0.25`, true},
+		{"ratio", `"1e-400"`, false},
+		{"active", `false`, true},
+		{"active", `"yes"`, false},
+		{"seen", `"2026-12-03T10:00:00Z"`, true},
+		{"seen", `"2026-02-30T00:00:00Z"`, false},
+	}
+	for _, c := range cases {
+		t.Run(c.field+"="+c.value, func(t *testing.T) {
+			src := fmt.Sprintf(setPropertyCUE, c.field, c.value)
+			p, ds := compiler.Compile(fstest.MapFS{"main.cue": {Data: []byte(src)}}, compiler.Options{})
+			errs, _ := ds.Count()
+			if c.ok {
+				if errs != 0 || p == nil {
+					t.Fatalf("want the plan to validate, got %v", summaries(ds))
+				}
+				return
+			}
+			if errs != 1 || p != nil {
+				t.Fatalf("want one error, got %d: %v", errs, summaries(ds))
+			}
+			d := ds[0]
+			if !strings.Contains(d.Summary, `step "set" of workflow "w": value`) || !strings.Contains(d.Summary, "lead."+c.field) {
+				t.Errorf("summary %q does not name the step's value and field", d.Summary)
+			}
+			line := strings.Count(setPropertyCUE[:strings.Index(setPropertyCUE, "value:        %s")], "\n") + 1
+			if d.Subject == nil || d.Subject.Filename != "main.cue" || d.Subject.Start.Line != line {
+				t.Errorf("error at %v, want main.cue line %d (the value)", d.Subject, line)
+			}
+		})
+	}
+}
+
+const setPropertyCUE = `package campaigns
+
+model: lead: {
+	table: "crm_lead"
+	key:   "id"
+	email: "email"
+	field: name: type:   "string"
+	field: score: type:  "int"
+	field: ratio: type:  "float"
+	field: active: type: "bool"
+	field: seen: type:   "timestamp"
+}
+
+segment: all: {
+	model:  "lead"
+	filter: "true"
+}
+
+sender: s: from: "News <news@acme.example>"
+
+workflow: w: {
+	type:   "customer_success"
+	model:  "lead"
+	sender: "s"
+	trigger: {
+		event:     "metric_threshold"
+		field:     "lead.score"
+		threshold: 10
+	}
+	step: wait: wait: "1d"
+	step: set: {
+		set_property: "lead.%s"
+		value:        %s
+	}
+}
+`
