@@ -1,0 +1,269 @@
+package engine_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"io"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/campaignctl/campaignctl/runtime/engine"
+	"github.com/campaignctl/campaignctl/runtime/store"
+	"github.com/campaignctl/campaignctl/runtime/store/storetest"
+)
+
+// Faults between a replica and its database at the moment a claim commits:
+// the claim's reply lost with its connection, or held back by the network
+// while the daemon is told to stop. A wire-protocol proxy sits between the
+// replica and Postgres and recognises the claim (claim-due, by its text when
+// it is prepared and by its statement name when it is executed).
+
+// pgProxy forwards Postgres connections and calls onClaim, on the server's
+// side, once a claim that took rows has committed (its ReadyForQuery came)
+// and before any of its reply is forwarded: the ids it claimed. onClaim
+// returning true drops the connection instead of forwarding the reply; while
+// onClaim runs, the reply is held.
+type pgProxy struct {
+	addr     string
+	upstream string
+	onClaim  func(ids []int64) (drop bool)
+	wg       sync.WaitGroup
+}
+
+// proxiedStore opens a store on rb's database through a new pgProxy.
+func proxiedStore(t *testing.T, rb *relayBundle, onClaim func(ids []int64) bool) *store.Store {
+	t.Helper()
+	var dbName string
+	if err := rb.st.DB.Get(&dbName, `SELECT current_database()`); err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(storetest.AdminURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &pgProxy{addr: ln.Addr().String(), upstream: u.Host, onClaim: onClaim}
+	p.wg.Add(1)
+	go p.serve(ln)
+	u.Host, u.Path = p.addr, "/"+dbName
+	st, err := store.Open(context.Background(), u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		st.DB.Close()
+		ln.Close()
+		p.wg.Wait()
+	})
+	return st
+}
+
+func (p *pgProxy) serve(ln net.Listener) {
+	defer p.wg.Done()
+	var conns sync.WaitGroup
+	defer conns.Wait()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		conns.Add(1)
+		go func() { defer conns.Done(); p.relay(c) }()
+	}
+}
+
+func (p *pgProxy) relay(client net.Conn) {
+	defer client.Close()
+	server, err := net.Dial("tcp", p.upstream)
+	if err != nil {
+		return
+	}
+	defer server.Close()
+	var claimBound atomic.Bool // the last Bind executes a claim
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer server.Close()
+		p.fromClient(client, server, &claimBound)
+	}()
+	p.fromServer(server, client, &claimBound)
+	client.Close()
+	<-done
+}
+
+// fromClient forwards the client's messages, noting which prepared
+// statements are claims and whether the statement now bound is one.
+func (p *pgProxy) fromClient(client, server net.Conn, claimBound *atomic.Bool) {
+	// The startup (or cancel) message has no type byte.
+	var n [4]byte
+	if _, err := io.ReadFull(client, n[:]); err != nil {
+		return
+	}
+	first := make([]byte, binary.BigEndian.Uint32(n[:]))
+	copy(first, n[:])
+	if _, err := io.ReadFull(client, first[4:]); err != nil {
+		return
+	}
+	if _, err := server.Write(first); err != nil {
+		return
+	}
+	claims := map[string]bool{}
+	for {
+		typ, msg, err := readMsg(client)
+		if err != nil {
+			return
+		}
+		payload := msg[5:]
+		switch typ {
+		case 'P': // Parse: statement name, query
+			name, rest, _ := bytes.Cut(payload, []byte{0})
+			query, _, _ := bytes.Cut(rest, []byte{0})
+			claims[string(name)] = bytes.Contains(query, []byte("SKIP LOCKED")) && bytes.Contains(query, []byte("suppressed_as"))
+		case 'B': // Bind: portal name, statement name
+			_, rest, _ := bytes.Cut(payload, []byte{0})
+			name, _, _ := bytes.Cut(rest, []byte{0})
+			claimBound.Store(claims[string(name)])
+		}
+		if _, err := server.Write(msg); err != nil {
+			return
+		}
+	}
+}
+
+// fromServer forwards the server's messages, holding a claim's reply until
+// its ReadyForQuery, when onClaim decides.
+func (p *pgProxy) fromServer(server, client net.Conn, claimBound *atomic.Bool) {
+	var held []byte
+	var ids []int64
+	for {
+		typ, msg, err := readMsg(server)
+		if err != nil {
+			return
+		}
+		if !claimBound.Load() {
+			if _, err := client.Write(msg); err != nil {
+				return
+			}
+			continue
+		}
+		held = append(held, msg...)
+		switch typ {
+		case 'D': // DataRow: column count, then the first column (the id)
+			// lib/pq asks for a prepared statement's bigint in binary.
+			if l := int32(binary.BigEndian.Uint32(msg[7:11])); l == 8 {
+				ids = append(ids, int64(binary.BigEndian.Uint64(msg[11:19])))
+			} else if id, err := strconv.ParseInt(string(msg[11:11+max(l, 0)]), 10, 64); err == nil {
+				ids = append(ids, id)
+			}
+		case 'Z': // ReadyForQuery: the claim has committed
+			claimBound.Store(false)
+			if len(ids) > 0 && p.onClaim != nil && p.onClaim(ids) {
+				return
+			}
+			if _, err := client.Write(held); err != nil {
+				return
+			}
+			held, ids = held[:0], nil
+		}
+	}
+}
+
+func readMsg(r io.Reader) (byte, []byte, error) {
+	var h [5]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		return 0, nil, err
+	}
+	n := binary.BigEndian.Uint32(h[1:])
+	msg := make([]byte, 1+n)
+	copy(msg, h[:])
+	if _, err := io.ReadFull(r, msg[5:]); err != nil {
+		return 0, nil, err
+	}
+	return h[0], msg, nil
+}
+
+// The connection dies right after a claim commits: Postgres took the rows
+// for this replica, and the replica never learns which. They are not lost and
+// not sent twice: nobody has them in hand, so they wait for their lease (on
+// the database's clock) to run out and are claimed again, by this replica or
+// another, within about one lease plus a claim from the start (250 ms).
+func TestClaimWhoseReplyIsLostIsSentOnceAfterItsLease(t *testing.T) {
+	t.Parallel()
+	// 500 messages at 2 connections × 10 ms: the backlog outlasts the lease,
+	// so the replica is still claiming and renewing what it holds when the
+	// lost claim's lease runs out.
+	rb := setupRelay(t, 1000) // 500 active
+	rb.relay.SetDelay(10 * time.Millisecond)
+	rb.apply(t, testPlan("Hi", campaign("c", "")))
+	var (
+		mu      sync.Mutex
+		dropped []int64
+		at      time.Time
+	)
+	e := rb.replica(t, "r0", rb.clock)
+	e.Store = proxiedStore(t, rb, func(ids []int64) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if dropped != nil {
+			return false
+		}
+		dropped, at = ids, time.Now()
+		return true
+	})
+	stop, _ := run(t, e, engine.RunOptions{Interval: 20 * time.Millisecond})
+	waitFor(t, "every message to be sent", 30*time.Second, func() bool { return rb.outbox(t)["sent"] == 500 })
+	stop()
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(dropped) == 0 {
+		t.Fatal("no claim's reply was dropped: the test did not reach the case it is about")
+	}
+	assertExactlyOnce(t, rb.relay, 500)
+	// The dropped claim's rows were claimed again (a second attempt) and
+	// sent once its lease ran out, and not much later.
+	var addrs []string
+	if err := rb.st.DB.Select(&addrs, `SELECT email_normalized FROM campaignctl.outbox WHERE id = ANY($1) AND attempts = 2 AND status = 'sent'`, int64s(dropped)); err != nil {
+		t.Fatal(err)
+	}
+	if len(addrs) != len(dropped) {
+		t.Errorf("%d of the %d rows of the lost claim were sent at their second attempt", len(addrs), len(dropped))
+	}
+	orphans := map[string]bool{}
+	for _, a := range addrs {
+		orphans[a] = true
+	}
+	var last time.Duration
+	for _, m := range rb.relay.Messages() {
+		if orphans[strings.ToLower(m.To[0])] {
+			after := m.At.Sub(at)
+			if after < e.Lease-100*time.Millisecond {
+				t.Errorf("a row of the lost claim went out %s after the claim, before its lease (%s) ran out", after.Round(time.Millisecond), e.Lease)
+			}
+			last = max(last, after)
+		}
+	}
+	// A lease, a claim from the start (250 ms), and the batch's time at the relay.
+	if bound := e.Lease + time.Second; last > bound {
+		t.Errorf("the last row of the lost claim went out %s after the claim; want within %s (the lease and a second)", last.Round(time.Millisecond), bound)
+	}
+	t.Logf("lost claim of %d rows; its last row went out %s after it (lease %s)", len(dropped), last.Round(time.Millisecond), e.Lease)
+}
+
+func int64s(ids []int64) string {
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = strconv.FormatInt(id, 10)
+	}
+	return "{" + strings.Join(s, ",") + "}"
+}
