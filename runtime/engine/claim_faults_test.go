@@ -267,3 +267,57 @@ func int64s(ids []int64) string {
 	}
 	return "{" + strings.Join(s, ",") + "}"
 }
+
+// SIGTERM while a claim is on its way back: Postgres has committed it, and
+// its reply is still in the network when the signal comes. The claim is not
+// cut off by the signal (a claim cut off there would leave its rows claimed
+// by a daemon that is gone, until their lease ran out): its reply is read,
+// its rows are given back untried, and a daemon started next sends them at
+// once, each message once.
+func TestShutdownGivesBackAClaimCommittedAtTheSignal(t *testing.T) {
+	t.Parallel()
+	rb := setupRelay(t, 400) // 200 active
+	rb.relay.SetDelay(10 * time.Millisecond)
+	rb.apply(t, testPlan("Hi", campaign("c", "")))
+	held := make(chan []int64, 1)
+	release := make(chan struct{})
+	var claims atomic.Int32
+	e := rb.replica(t, "r0", rb.clock)
+	e.Lease = 30 * time.Second // a row left claimed would wait this long
+	e.Store = proxiedStore(t, rb, func(ids []int64) bool {
+		if claims.Add(1) == 2 { // the first claim is sending
+			held <- ids
+			<-release
+		}
+		return false
+	})
+	stop, done := run(t, e, engine.RunOptions{Interval: 20 * time.Millisecond})
+	var ids []int64
+	select {
+	case ids = <-held:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no second claim came")
+	}
+	// The claim has committed; the daemon is told to stop while its reply
+	// is held back.
+	go stop()
+	time.Sleep(300 * time.Millisecond)
+	close(release)
+	waitDone(t, done, 20*time.Second, "the daemon to stop")
+
+	var claimed, heldClaim int
+	if err := rb.st.DB.Get(&claimed, `SELECT count(*) FROM campaignctl.outbox WHERE status = 'pending' AND lease_until > clock_timestamp()`); err != nil {
+		t.Fatal(err)
+	}
+	if err := rb.st.DB.Get(&heldClaim, `SELECT count(*) FROM campaignctl.outbox WHERE id = ANY($1) AND status = 'pending' AND lease_until IS NULL AND attempts = 0`, int64s(ids)); err != nil {
+		t.Fatal(err)
+	}
+	if claimed != 0 || heldClaim != len(ids) {
+		t.Errorf("after the shutdown, %d rows are left claimed; %d of the %d rows of the claim under way at the signal were given back untried", claimed, heldClaim, len(ids))
+	}
+	// A restart sends the rest at once (not after the 30 s lease), each once.
+	next := rb.replica(t, "r1", rb.clock)
+	_, done = run(t, next, engine.RunOptions{Interval: 20 * time.Millisecond, ExitWhenIdle: true})
+	waitDone(t, done, 15*time.Second, "the restarted daemon to send the rest")
+	assertExactlyOnce(t, rb.relay, 200)
+}
