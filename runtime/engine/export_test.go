@@ -16,3 +16,12 @@ func PlanLoads(e *Engine) int64 { return e.planLoads.Load() }
 func AdvanceLoaded(ctx context.Context, e *Engine) (int, error) {
 	return e.advanceAll(ctx, e.loadedNow())
 }
+
+// LoadedRevision is the revision e's workers compose with now; 0 before the
+// first load.
+func LoadedRevision(e *Engine) int64 {
+	if l := e.loadedNow(); l != nil {
+		return l.revision
+	}
+	return 0
+}
