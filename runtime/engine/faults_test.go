@@ -239,9 +239,23 @@ func TestOutcomeOfATakenOverClaimIsNotRecorded(t *testing.T) {
 	if err != nil || len(done) != 0 {
 		t.Fatalf("a's outcome after b took the row over: recorded %v, %v", done, err)
 	}
-	done, err = rb.st.RecordOutcomes(rb.ctx, "b", []store.Outcome{{ID: bRows[0].ID, Attempts: bRows[0].Attempts, Status: store.OutboxSent, At: t0}})
+	// Read back (as after a ledger write whose reply was lost), a's outcome
+	// is not one a's claim left: it lost the claim.
+	aOut := []store.Outcome{{ID: a[0].ID, Attempts: a[0].Attempts, Status: store.OutboxSent, At: t0}}
+	if before, err := rb.st.RecordedOutcomes(rb.ctx, "a", aOut); err != nil || len(before) != 0 {
+		t.Fatalf("a's outcome read back after b took the row over: %v, %v; want none", before, err)
+	}
+	bOut := []store.Outcome{{ID: bRows[0].ID, Attempts: bRows[0].Attempts, Status: store.OutboxSent, At: t0}}
+	done, err = rb.st.RecordOutcomes(rb.ctx, "b", bOut)
 	if err != nil || !done[bRows[0].ID] {
 		t.Fatalf("b's own outcome: %v %v", done, err)
+	}
+	// b's write, read back, is b's; not a's, whose attempt it is not.
+	if before, err := rb.st.RecordedOutcomes(rb.ctx, "b", bOut); err != nil || !before[bRows[0].ID] {
+		t.Fatalf("b's recorded outcome read back: %v, %v", before, err)
+	}
+	if before, err := rb.st.RecordedOutcomes(rb.ctx, "a", aOut); err != nil || len(before) != 0 {
+		t.Fatalf("a's outcome read back after b recorded the row: %v, %v; want none", before, err)
 	}
 	// b's lease is still valid: nobody else can claim its other row.
 	if c, _ := rb.st.ClaimDue(rb.ctx, t0, "c", time.Minute, 10); len(c) != 0 {

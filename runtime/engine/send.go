@@ -658,6 +658,15 @@ func (p *sendPass) record(ledgerCtx context.Context, results []result) {
 	for {
 		ctx, cancel := context.WithTimeout(ledgerCtx, 10*time.Second)
 		done, err := e.Store.RecordOutcomes(ctx, e.Worker, batch)
+		if err == nil && len(done) < len(batch) {
+			// An earlier attempt may have committed and lost its reply with
+			// its connection, and been run again: by this loop after an
+			// error, or by database/sql itself, which runs a statement again
+			// on a fresh connection when the driver reports the old one bad
+			// (lib/pq does on a connection closed mid-reply). Its rows are
+			// no longer this claim's to write, and were not taken over.
+			done = p.recordedBefore(ctx, batch, done)
+		}
 		cancel()
 		if err == nil {
 			p.recorded(batch, done)
@@ -686,6 +695,27 @@ func (p *sendPass) record(ledgerCtx context.Context, results []result) {
 		}
 		wait = min(2*wait, 2*time.Second)
 	}
+}
+
+// recordedBefore adds to done those outcomes of batch that their rows
+// already hold from an earlier attempt of this write. When it cannot tell,
+// done stays as it is: a row not recorded counts as a claim lost.
+func (p *sendPass) recordedBefore(ctx context.Context, batch []store.Outcome, done map[int64]bool) map[int64]bool {
+	var rest []store.Outcome
+	for _, o := range batch {
+		if !done[o.ID] {
+			rest = append(rest, o)
+		}
+	}
+	before, err := p.e.Store.RecordedOutcomes(ctx, p.e.Worker, rest)
+	if err != nil {
+		p.e.Log.Warn("cannot tell whether an earlier ledger write committed; its rows count as lost claims", "rows", len(rest), "err", err)
+		return done
+	}
+	for id := range before {
+		done[id] = true
+	}
+	return done
 }
 
 func (p *sendPass) recorded(batch []store.Outcome, done map[int64]bool) {

@@ -186,6 +186,22 @@ WITH v AS (
 )
 SELECT id FROM done;
 
+-- name: outcomes-recorded
+-- Which of these outcomes the rows already hold, as this replica's own
+-- record-outcomes leaves them: a ledger write whose reply was lost (the
+-- connection died after the commit) is retried, and the retry's fencing then
+-- matches nothing. Those rows were not taken over by another replica, and are
+-- not counted as lost claims. A sent, failed or cancelled row still names
+-- this replica and its attempt; a row given back, retried or held is
+-- pending, claimed by nobody, with the attempt the write left ($5: not
+-- counted, for a release or a hold).
+SELECT o.id FROM campaignctl.outbox o
+JOIN unnest($2::bigint[], $3::int[], $4::text[], $5::bool[]) AS v(id, attempts, status, uncounted) ON o.id = v.id
+WHERE o.status = v.status
+  AND CASE WHEN v.status = 'pending'
+           THEN o.claimed_by IS NULL AND o.attempts = v.attempts - CASE WHEN v.uncounted THEN 1 ELSE 0 END
+           ELSE o.claimed_by = $1 AND o.attempts = v.attempts END;
+
 -- name: finish-campaigns
 -- A campaign is finished once its audience is materialized and nothing is left
 -- to try: 'sent' when at least one message went out (or the audience was

@@ -853,6 +853,26 @@ func (s *Store) RecordOutcomes(ctx context.Context, worker string, outs []Outcom
 	return done, nil
 }
 
+// RecordedOutcomes returns those of outs that their rows already hold as
+// worker's RecordOutcomes left them (outcomes-recorded): after a ledger write
+// that failed, the earlier attempt may have committed with its reply lost.
+func (s *Store) RecordedOutcomes(ctx context.Context, worker string, outs []Outcome) (map[int64]bool, error) {
+	n := len(outs)
+	ids, attempts, statuses, uncounted := make([]int64, n), make([]int64, n), make([]string, n), make([]bool, n)
+	for i, o := range outs {
+		ids[i], attempts[i], statuses[i], uncounted[i] = o.ID, int64(o.Attempts), o.Status, o.Release || o.Hold
+	}
+	var found []int64
+	if err := s.DB.SelectContext(ctx, &found, q("outcomes-recorded"), worker, pq.Array(ids), pq.Array(attempts), pq.Array(statuses), pq.Array(uncounted)); err != nil {
+		return nil, fmt.Errorf("reading back %d outcomes: %w", n, err)
+	}
+	out := make(map[int64]bool, len(found))
+	for _, id := range found {
+		out[id] = true
+	}
+	return out, nil
+}
+
 // FinishCampaigns marks campaigns with nothing left to send as sent.
 func (s *Store) FinishCampaigns(ctx context.Context, now time.Time) error {
 	_, err := s.execPrepared(ctx, "finish-campaigns", now)

@@ -14,31 +14,45 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/campaignctl/campaignctl/runtime/engine"
 	"github.com/campaignctl/campaignctl/runtime/store"
 	"github.com/campaignctl/campaignctl/runtime/store/storetest"
 )
 
-// Faults between a replica and its database at the moment a claim commits:
-// the claim's reply lost with its connection, or held back by the network
-// while the daemon is told to stop. A wire-protocol proxy sits between the
-// replica and Postgres and recognises the claim (claim-due, by its text when
-// it is prepared and by its statement name when it is executed).
+// Faults between a replica and its database at the moment a statement of
+// the send path commits: the reply of a claim or a ledger write lost with its
+// connection, or held back by the network while the daemon is told to stop.
+// A wire-protocol proxy sits between the replica and Postgres and recognises
+// the statement (by its text when it is prepared and by its statement name
+// when it is executed).
 
-// pgProxy forwards Postgres connections and calls onClaim, on the server's
-// side, once a claim that took rows has committed (its ReadyForQuery came)
-// and before any of its reply is forwarded: the ids it claimed. onClaim
-// returning true drops the connection instead of forwarding the reply; while
-// onClaim runs, the reply is held.
+// pgProxy forwards Postgres connections. For a prepared statement whose text
+// match accepts, it calls onReply, on the server's side, once an execution
+// that returned rows has committed (its ReadyForQuery came) and before any
+// of its reply is forwarded: the ids in the rows' first column. onReply
+// returning true drops the connection instead of forwarding the reply;
+// while onReply runs, the reply is held.
 type pgProxy struct {
 	addr     string
 	upstream string
-	onClaim  func(ids []int64) (drop bool)
+	match    func(query []byte) bool
+	onReply  func(ids []int64) (drop bool)
 	wg       sync.WaitGroup
 }
 
+// isClaim matches claim-due; isOutcomes matches record-outcomes.
+func isClaim(q []byte) bool {
+	return bytes.Contains(q, []byte("SKIP LOCKED")) && bytes.Contains(q, []byte("suppressed_as"))
+}
+
+func isOutcomes(q []byte) bool {
+	return bytes.Contains(q, []byte("hard_bounce")) && bytes.Contains(q, []byte("SELECT id FROM done"))
+}
+
 // proxiedStore opens a store on rb's database through a new pgProxy.
-func proxiedStore(t *testing.T, rb *relayBundle, onClaim func(ids []int64) bool) *store.Store {
+func proxiedStore(t *testing.T, rb *relayBundle, match func([]byte) bool, onReply func(ids []int64) bool) *store.Store {
 	t.Helper()
 	var dbName string
 	if err := rb.st.DB.Get(&dbName, `SELECT current_database()`); err != nil {
@@ -52,7 +66,7 @@ func proxiedStore(t *testing.T, rb *relayBundle, onClaim func(ids []int64) bool)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &pgProxy{addr: ln.Addr().String(), upstream: u.Host, onClaim: onClaim}
+	p := &pgProxy{addr: ln.Addr().String(), upstream: u.Host, match: match, onReply: onReply}
 	p.wg.Add(1)
 	go p.serve(ln)
 	u.Host, u.Path = p.addr, "/"+dbName
@@ -89,21 +103,21 @@ func (p *pgProxy) relay(client net.Conn) {
 		return
 	}
 	defer server.Close()
-	var claimBound atomic.Bool // the last Bind executes a claim
+	var bound atomic.Bool // the last Bind executes a matching statement
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		defer server.Close()
-		p.fromClient(client, server, &claimBound)
+		p.fromClient(client, server, &bound)
 	}()
-	p.fromServer(server, client, &claimBound)
+	p.fromServer(server, client, &bound)
 	client.Close()
 	<-done
 }
 
 // fromClient forwards the client's messages, noting which prepared
-// statements are claims and whether the statement now bound is one.
-func (p *pgProxy) fromClient(client, server net.Conn, claimBound *atomic.Bool) {
+// statements match and whether the statement now bound is one.
+func (p *pgProxy) fromClient(client, server net.Conn, bound *atomic.Bool) {
 	// The startup (or cancel) message has no type byte.
 	var n [4]byte
 	if _, err := io.ReadFull(client, n[:]); err != nil {
@@ -117,7 +131,7 @@ func (p *pgProxy) fromClient(client, server net.Conn, claimBound *atomic.Bool) {
 	if _, err := server.Write(first); err != nil {
 		return
 	}
-	claims := map[string]bool{}
+	matching := map[string]bool{}
 	for {
 		typ, msg, err := readMsg(client)
 		if err != nil {
@@ -128,11 +142,11 @@ func (p *pgProxy) fromClient(client, server net.Conn, claimBound *atomic.Bool) {
 		case 'P': // Parse: statement name, query
 			name, rest, _ := bytes.Cut(payload, []byte{0})
 			query, _, _ := bytes.Cut(rest, []byte{0})
-			claims[string(name)] = bytes.Contains(query, []byte("SKIP LOCKED")) && bytes.Contains(query, []byte("suppressed_as"))
+			matching[string(name)] = p.match(query)
 		case 'B': // Bind: portal name, statement name
 			_, rest, _ := bytes.Cut(payload, []byte{0})
 			name, _, _ := bytes.Cut(rest, []byte{0})
-			claimBound.Store(claims[string(name)])
+			bound.Store(matching[string(name)])
 		}
 		if _, err := server.Write(msg); err != nil {
 			return
@@ -140,9 +154,9 @@ func (p *pgProxy) fromClient(client, server net.Conn, claimBound *atomic.Bool) {
 	}
 }
 
-// fromServer forwards the server's messages, holding a claim's reply until
-// its ReadyForQuery, when onClaim decides.
-func (p *pgProxy) fromServer(server, client net.Conn, claimBound *atomic.Bool) {
+// fromServer forwards the server's messages, holding a matching statement's
+// reply until its ReadyForQuery, when onReply decides.
+func (p *pgProxy) fromServer(server, client net.Conn, bound *atomic.Bool) {
 	var held []byte
 	var ids []int64
 	for {
@@ -150,7 +164,7 @@ func (p *pgProxy) fromServer(server, client net.Conn, claimBound *atomic.Bool) {
 		if err != nil {
 			return
 		}
-		if !claimBound.Load() {
+		if !bound.Load() {
 			if _, err := client.Write(msg); err != nil {
 				return
 			}
@@ -165,9 +179,9 @@ func (p *pgProxy) fromServer(server, client net.Conn, claimBound *atomic.Bool) {
 			} else if id, err := strconv.ParseInt(string(msg[11:11+max(l, 0)]), 10, 64); err == nil {
 				ids = append(ids, id)
 			}
-		case 'Z': // ReadyForQuery: the claim has committed
-			claimBound.Store(false)
-			if len(ids) > 0 && p.onClaim != nil && p.onClaim(ids) {
+		case 'Z': // ReadyForQuery: the statement has committed
+			bound.Store(false)
+			if len(ids) > 0 && p.onReply(ids) {
 				return
 			}
 			if _, err := client.Write(held); err != nil {
@@ -211,7 +225,7 @@ func TestClaimWhoseReplyIsLostIsSentOnceAfterItsLease(t *testing.T) {
 		at      time.Time
 	)
 	e := rb.replica(t, "r0", rb.clock)
-	e.Store = proxiedStore(t, rb, func(ids []int64) bool {
+	e.Store = proxiedStore(t, rb, isClaim, func(ids []int64) bool {
 		mu.Lock()
 		defer mu.Unlock()
 		if dropped != nil {
@@ -284,7 +298,7 @@ func TestShutdownGivesBackAClaimCommittedAtTheSignal(t *testing.T) {
 	var claims atomic.Int32
 	e := rb.replica(t, "r0", rb.clock)
 	e.Lease = 30 * time.Second // a row left claimed would wait this long
-	e.Store = proxiedStore(t, rb, func(ids []int64) bool {
+	e.Store = proxiedStore(t, rb, isClaim, func(ids []int64) bool {
 		if claims.Add(1) == 2 { // the first claim is sending
 			held <- ids
 			<-release
@@ -320,4 +334,38 @@ func TestShutdownGivesBackAClaimCommittedAtTheSignal(t *testing.T) {
 	_, done = run(t, next, engine.RunOptions{Interval: 20 * time.Millisecond, ExitWhenIdle: true})
 	waitDone(t, done, 15*time.Second, "the restarted daemon to send the rest")
 	assertExactlyOnce(t, rb.relay, 200)
+}
+
+// The connection dies right after a ledger write commits: the outcomes are
+// recorded, and the write runs again (database/sql reruns it on a fresh
+// connection when lib/pq reports the old one bad; the ledger retries it
+// after an error). That second write finds the rows no longer pending (its
+// fencing matches nothing), which is not a claim taken over by another
+// replica: nothing is counted in campaignctl_outcomes_lost_claim_total (whose
+// alert says messages may have gone twice) and nothing is logged as taken
+// over. Every row of the write was counted and logged so before.
+func TestLedgerWriteWhoseReplyIsLostIsNotALostClaim(t *testing.T) {
+	t.Parallel()
+	rb := setupRelay(t, 40) // 20 active
+	rb.apply(t, testPlan("Hi", campaign("c", "")))
+	var dropped atomic.Int32
+	e := rb.replica(t, "r0", rb.clock)
+	e.Store = proxiedStore(t, rb, isOutcomes, func(ids []int64) bool {
+		return dropped.CompareAndSwap(0, int32(len(ids)))
+	})
+	stop, _ := run(t, e, engine.RunOptions{Interval: 20 * time.Millisecond})
+	waitFor(t, "every message to be recorded sent", 20*time.Second, func() bool { return rb.outbox(t)["sent"] == 20 })
+	// The ledger has written every batch it had (the last one after the retry).
+	waitFor(t, "the ledger to let every row go", 10*time.Second, func() bool { return testutil.ToFloat64(e.Metrics.Unrecorded) == 0 })
+	stop()
+	if dropped.Load() == 0 {
+		t.Fatal("no ledger write's reply was dropped: the test did not reach the case it is about")
+	}
+	assertExactlyOnce(t, rb.relay, 20)
+	if lost := testutil.ToFloat64(e.Metrics.LostClaims); lost != 0 {
+		t.Errorf("%v outcomes counted as lost claims after a ledger write of %d rows whose reply was lost; no other replica ran", lost, dropped.Load())
+	}
+	if strings.Contains(rb.logs.String(), "taken over by another replica") {
+		t.Errorf("the log says a claim was taken over; no other replica ran:\n%s", rb.logs.String())
+	}
 }
