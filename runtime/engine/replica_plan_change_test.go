@@ -6,9 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/campaignctl/campaignctl/compiler/plan"
 	"github.com/campaignctl/campaignctl/runtime/clock"
 	"github.com/campaignctl/campaignctl/runtime/engine"
 	"github.com/campaignctl/campaignctl/runtime/mailer/smtptest"
+	"github.com/campaignctl/campaignctl/runtime/store"
 )
 
 // A plan change while three replicas send behind a slow relay, one of them
@@ -22,7 +24,16 @@ import (
 // looked is counted per replica.
 func TestPlanChangeReachesEveryReplicaMidSend(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct{ name, subject string }{{"edit", "New subject"}, {"removal", ""}} {
+	paused := campaign("c", "")
+	paused.Paused = true
+	for _, tc := range []struct {
+		name string
+		next *plan.Plan
+	}{
+		{"edit", testPlan("New subject", campaign("c", ""))},
+		{"removal", testPlan("Old subject")},
+		{"pause", testPlan("Old subject", paused)},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			rb := setupRelay(t, 600) // 300 active
@@ -57,11 +68,7 @@ func TestPlanChangeReachesEveryReplicaMidSend(t *testing.T) {
 				return n
 			}
 			waitFor(t, "the first 40 deliveries", 30*time.Second, func() bool { return count() >= 40 })
-			if tc.subject != "" {
-				rb.apply(t, testPlan(tc.subject, campaign("c", "")))
-			} else {
-				rb.apply(t, testPlan("Old subject"))
-			}
+			rb.apply(t, tc.next)
 			applied := time.Now()
 			atApply := count()
 			rev, err := rb.st.LatestRevisionID(rb.ctx)
@@ -85,9 +92,16 @@ func TestPlanChangeReachesEveryReplicaMidSend(t *testing.T) {
 				return all
 			})
 			took := time.Since(applied)
-			waitFor(t, "the campaign's rows to be sent or cancelled", 60*time.Second, func() bool {
+			// Sent, cancelled, or held while paused.
+			heldPaused := func() (n int64) {
+				if err := rb.st.DB.Get(&n, `SELECT count(*) FROM campaignctl.outbox WHERE status = 'pending' AND due_at = $1 AND claimed_by IS NULL`, store.HeldWhilePaused); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			waitFor(t, "the campaign's rows to be sent, cancelled or held", 60*time.Second, func() bool {
 				got := rb.outbox(t)
-				return got["sent"]+got["cancelled"] == 300
+				return got["sent"]+got["cancelled"]+heldPaused() == 300
 			})
 			total, old := 0, make([]int, len(relays))
 			for i, r := range relays {
@@ -108,10 +122,10 @@ func TestPlanChangeReachesEveryReplicaMidSend(t *testing.T) {
 				t.Errorf("the last replica saw the revision %s after it was applied; its interval is 1 s", took.Round(time.Millisecond))
 			}
 			got := rb.outbox(t)
-			if int(got["sent"]) != total || got["pending"] != 0 {
-				t.Errorf("outbox %v; the relays received %d; want every row sent or cancelled, and as many sent as received", got, total)
+			if int(got["sent"]) != total || got["pending"] != heldPaused() {
+				t.Errorf("outbox %v; the relays received %d; want every row sent, cancelled or held, and as many sent as received", got, total)
 			}
-			if tc.subject != "" && got["sent"] != 300 {
+			if tc.name == "edit" && got["sent"] != 300 {
 				t.Errorf("outbox %v, want 300 sent", got)
 			}
 			perRcpt := map[string]int{}

@@ -989,18 +989,19 @@ func (e *Engine) prepare(j job) prepared {
 
 // composedUnder reports whether pr, composed from an earlier revision than
 // the one this daemon now runs, still is what that revision would send: its
-// object and step are still in the plan and its template's content hash is
-// the same. A message that is not may not be handed to the relay: it is
-// given back untried and composed again from the new revision. Called from
-// the message's HandOff (before its envelope and before its final dot), so
-// the usual case, the same revision, costs one atomic load.
+// object and step are still in the plan, not paused, and its template's
+// content hash is the same. A message that is not may not be handed to the
+// relay: it is given back untried and composed again from the new revision
+// (or held, for a paused object). Called from the message's HandOff (before
+// its envelope and before its final dot), so the usual case, the same
+// revision, costs one atomic load.
 func (e *Engine) composedUnder(pr *prepared) bool {
 	cur := e.loadedNow()
 	if cur == nil || cur == pr.composedWith {
 		return true
 	}
 	tg, err := cur.target(pr.row)
-	return err == nil && tg.templateHash == pr.tplHash
+	return err == nil && tg.templateHash == pr.tplHash && !cur.isPaused(tg.kind, tg.name)
 }
 
 // finish decides the outcome of a row whose message was handed to the Mailer,
