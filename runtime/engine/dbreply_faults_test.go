@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/campaignctl/campaignctl/runtime/engine"
+	"github.com/campaignctl/campaignctl/runtime/mailer/smtptest"
 	"github.com/campaignctl/campaignctl/runtime/store"
 	"github.com/campaignctl/campaignctl/runtime/store/storetest"
 )
@@ -31,16 +32,26 @@ import (
 // pgProxy forwards Postgres connections. For a prepared statement whose text
 // match accepts, it calls onReply, on the server's side, once an execution
 // that returned rows has committed (its ReadyForQuery came) and before any
-// of its reply is forwarded: the ids in the rows' first column. onReply
-// returning true drops the connection instead of forwarding the reply;
-// while onReply runs, the reply is held.
+// of its reply is forwarded: the ids in the rows' first column. What onReply
+// returns says what becomes of the reply; while onReply runs, it is held.
 type pgProxy struct {
 	addr     string
 	upstream string
 	match    func(query []byte) bool
-	onReply  func(ids []int64) (drop bool)
+	onReply  func(ids []int64) proxyAction
 	wg       sync.WaitGroup
 }
+
+type proxyAction int
+
+const (
+	forward proxyAction = iota
+	// drop closes the client's connection (a FIN): lib/pq reports it bad
+	// and database/sql runs the statement again on a fresh one.
+	drop
+	// reset aborts it (an RST): lib/pq returns the error to the caller.
+	reset
+)
 
 // isClaim matches claim-due; isOutcomes matches record-outcomes.
 func isClaim(q []byte) bool {
@@ -52,7 +63,7 @@ func isOutcomes(q []byte) bool {
 }
 
 // proxiedStore opens a store on rb's database through a new pgProxy.
-func proxiedStore(t *testing.T, rb *relayBundle, match func([]byte) bool, onReply func(ids []int64) bool) *store.Store {
+func proxiedStore(t *testing.T, rb *relayBundle, match func([]byte) bool, onReply func(ids []int64) proxyAction) *store.Store {
 	t.Helper()
 	var dbName string
 	if err := rb.st.DB.Get(&dbName, `SELECT current_database()`); err != nil {
@@ -181,8 +192,16 @@ func (p *pgProxy) fromServer(server, client net.Conn, bound *atomic.Bool) {
 			}
 		case 'Z': // ReadyForQuery: the statement has committed
 			bound.Store(false)
-			if len(ids) > 0 && p.onReply(ids) {
-				return
+			if len(ids) > 0 {
+				switch p.onReply(ids) {
+				case drop:
+					return
+				case reset:
+					if tc, ok := client.(*net.TCPConn); ok {
+						tc.SetLinger(0)
+					}
+					return
+				}
 			}
 			if _, err := client.Write(held); err != nil {
 				return
@@ -225,14 +244,14 @@ func TestClaimWhoseReplyIsLostIsSentOnceAfterItsLease(t *testing.T) {
 		at      time.Time
 	)
 	e := rb.replica(t, "r0", rb.clock)
-	e.Store = proxiedStore(t, rb, isClaim, func(ids []int64) bool {
+	e.Store = proxiedStore(t, rb, isClaim, func(ids []int64) proxyAction {
 		mu.Lock()
 		defer mu.Unlock()
 		if dropped != nil {
-			return false
+			return forward
 		}
 		dropped, at = ids, time.Now()
-		return true
+		return drop
 	})
 	stop, _ := run(t, e, engine.RunOptions{Interval: 20 * time.Millisecond})
 	waitFor(t, "every message to be sent", 30*time.Second, func() bool { return rb.outbox(t)["sent"] == 500 })
@@ -298,12 +317,12 @@ func TestShutdownGivesBackAClaimCommittedAtTheSignal(t *testing.T) {
 	var claims atomic.Int32
 	e := rb.replica(t, "r0", rb.clock)
 	e.Lease = 30 * time.Second // a row left claimed would wait this long
-	e.Store = proxiedStore(t, rb, isClaim, func(ids []int64) bool {
+	e.Store = proxiedStore(t, rb, isClaim, func(ids []int64) proxyAction {
 		if claims.Add(1) == 2 { // the first claim is sending
 			held <- ids
 			<-release
 		}
-		return false
+		return forward
 	})
 	stop, done := run(t, e, engine.RunOptions{Interval: 20 * time.Millisecond})
 	var ids []int64
@@ -350,8 +369,11 @@ func TestLedgerWriteWhoseReplyIsLostIsNotALostClaim(t *testing.T) {
 	rb.apply(t, testPlan("Hi", campaign("c", "")))
 	var dropped atomic.Int32
 	e := rb.replica(t, "r0", rb.clock)
-	e.Store = proxiedStore(t, rb, isOutcomes, func(ids []int64) bool {
-		return dropped.CompareAndSwap(0, int32(len(ids)))
+	e.Store = proxiedStore(t, rb, isOutcomes, func(ids []int64) proxyAction {
+		if dropped.CompareAndSwap(0, int32(len(ids))) {
+			return drop
+		}
+		return forward
 	})
 	stop, _ := run(t, e, engine.RunOptions{Interval: 20 * time.Millisecond})
 	waitFor(t, "every message to be recorded sent", 20*time.Second, func() bool { return rb.outbox(t)["sent"] == 20 })
@@ -367,5 +389,45 @@ func TestLedgerWriteWhoseReplyIsLostIsNotALostClaim(t *testing.T) {
 	}
 	if strings.Contains(rb.logs.String(), "taken over by another replica") {
 		t.Errorf("the log says a claim was taken over; no other replica ran:\n%s", rb.logs.String())
+	}
+}
+
+// The same with the connection reset (an RST) after a ledger write of rows
+// given back untried (the relay answered 421) commits: lib/pq returns the
+// error, and the ledger writes the batch again after its backoff. By then
+// the replica may have claimed those rows again, with the same fencing
+// token (a release takes its attempt back and the new claim adds it): the
+// second write must not give back the new claim, which its worker is
+// sending, and no message may go out twice.
+func TestLedgerRetryAfterALostReplyKeepsTheNewClaim(t *testing.T) {
+	t.Parallel()
+	rb := setupRelay(t, 40) // 20 active
+	var refused atomic.Int32
+	rb.relay.SetReply(smtptest.StageMail, func(from, rcpt string) *smtptest.Reply {
+		if refused.Add(1) <= 2 {
+			return &smtptest.Reply{Code: 421, Enhanced: "4.3.2", Text: "try again"}
+		}
+		return nil
+	})
+	rb.apply(t, testPlan("Hi", campaign("c", "")))
+	var dropped atomic.Int32
+	e := rb.replica(t, "r0", rb.clock)
+	e.Store = proxiedStore(t, rb, isOutcomes, func(ids []int64) proxyAction {
+		if dropped.CompareAndSwap(0, int32(len(ids))) {
+			return reset
+		}
+		return forward
+	})
+	stop, _ := run(t, e, engine.RunOptions{Interval: 20 * time.Millisecond})
+	waitFor(t, "every message to be recorded sent", 20*time.Second, func() bool { return rb.outbox(t)["sent"] == 20 })
+	time.Sleep(300 * time.Millisecond) // anything still on its way
+	stop()
+	if dropped.Load() == 0 {
+		t.Fatal("no ledger write's reply was lost: the test did not reach the case it is about")
+	}
+	t.Logf("a ledger write of %d rows lost its reply; logs:\n%s", dropped.Load(), rb.logs.String())
+	assertExactlyOnce(t, rb.relay, 20)
+	if lost := testutil.ToFloat64(e.Metrics.LostClaims); lost != 0 {
+		t.Errorf("%v outcomes counted as lost claims; no other replica ran", lost)
 	}
 }

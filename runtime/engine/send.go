@@ -65,7 +65,15 @@ type sendPass struct {
 	interval  time.Duration
 
 	held heldSet
-	jobs chan job
+	// claiming is read-held by a claim from its statement until its rows
+	// are in held, and held by the ledger while it writes a batch again
+	// after an error: the write that failed may have committed, and a row
+	// it gave back may have been claimed again by this replica, under the
+	// same fencing token (a release takes its attempt back). The retry
+	// leaves such rows out (heldSet.reclaimed) rather than give back the
+	// new claim, which a worker is sending.
+	claiming sync.RWMutex
+	jobs     chan job
 	// taken is poked each time a worker takes a job: the claimer waits on it
 	// for room in jobs.
 	taken chan struct{}
@@ -104,7 +112,7 @@ func (e *Engine) newPass(untilIdle bool, interval time.Duration) *sendPass {
 	prefetch := min(max(e.Concurrency*64, 64), max(e.BatchSize, e.Concurrency))
 	return &sendPass{
 		e: e, untilIdle: untilIdle, interval: interval,
-		held:   heldSet{ids: map[int64]time.Time{}},
+		held:   heldSet{ids: map[int64]time.Time{}, again: map[int64]int{}},
 		jobs:   make(chan job, prefetch),
 		taken:  make(chan struct{}, 1),
 		outs:   make(chan result, 2*e.LedgerBatch),
@@ -232,9 +240,12 @@ func (p *sendPass) claim(ctx, claimCtx context.Context) error {
 		if p.fellBehind.Swap(false) || claimedAt.Sub(fromStartAt) >= claimFromStartEvery {
 			cursor, fromStartAt = store.ClaimCursor{}, claimedAt
 		}
+		p.claiming.RLock()
 		rows, err := e.Store.ClaimDueAfter(cctx, e.Clock.Now(), e.Worker, e.Lease, room, cursor)
 		stopClaim()
 		cancel()
+		p.held.add(rows, claimedAt.Add(e.Lease))
+		p.claiming.RUnlock()
 		if len(rows) < room {
 			cursor = store.ClaimCursor{}
 		} else {
@@ -261,7 +272,6 @@ func (p *sendPass) claim(ctx, claimCtx context.Context) error {
 		}
 		e.drained.Store(false)
 
-		p.held.add(rows, claimedAt.Add(e.Lease))
 		p.gauge()
 		contacts := loadBatchContacts(ctx, e.Store, l.plan, l.written, rows)
 		contacts.recent = loadRecentSends(ctx, e.Store, l, rows, e.Clock.Now())
@@ -655,16 +665,19 @@ func (p *sendPass) record(ledgerCtx context.Context, results []result) {
 	defer p.forget(results)
 	deadline := time.Now().Add(e.Lease)
 	wait := 50 * time.Millisecond
-	for {
+	for retry := false; ; retry = true {
 		ctx, cancel := context.WithTimeout(ledgerCtx, 10*time.Second)
-		done, err := e.Store.RecordOutcomes(ctx, e.Worker, batch)
-		if err == nil && len(done) < len(batch) {
-			// An earlier attempt may have committed and lost its reply with
-			// its connection, and been run again: by this loop after an
-			// error, or by database/sql itself, which runs a statement again
+		var done map[int64]bool
+		var err error
+		if retry {
+			done, err = p.recordAgain(ctx, batch)
+		} else if done, err = e.Store.RecordOutcomes(ctx, e.Worker, batch); err == nil && len(done) < len(batch) {
+			// The write may have committed, lost its reply with its
+			// connection and been run again by database/sql, which does so
 			// on a fresh connection when the driver reports the old one bad
 			// (lib/pq does on a connection closed mid-reply). Its rows are
 			// no longer this claim's to write, and were not taken over.
+			// (A retry after an error reads back in recordAgain.)
 			done = p.recordedBefore(ctx, batch, done)
 		}
 		cancel()
@@ -695,6 +708,42 @@ func (p *sendPass) record(ledgerCtx context.Context, results []result) {
 		}
 		wait = min(2*wait, 2*time.Second)
 	}
+}
+
+// recordAgain writes batch again after a failed write, leaving out the rows
+// this replica has claimed again since: the failed write gave them back (or
+// their lease ran out), so what it said of them is settled. A given-back,
+// retried or held row counts as recorded; a sent, failed or cancelled one
+// could not have been claimed again had its write committed, so it stays
+// unrecorded (a claim lost).
+func (p *sendPass) recordAgain(ctx context.Context, batch []store.Outcome) (map[int64]bool, error) {
+	p.claiming.Lock()
+	defer p.claiming.Unlock()
+	var rest []store.Outcome
+	settled := map[int64]bool{}
+	for _, o := range batch {
+		switch {
+		case !p.held.reclaimed(o.ID):
+			rest = append(rest, o)
+		case o.Status == store.OutboxPending:
+			settled[o.ID] = true
+		}
+	}
+	if len(rest) == 0 {
+		return settled, nil
+	}
+	done, err := p.e.Store.RecordOutcomes(ctx, p.e.Worker, rest)
+	if err != nil {
+		return nil, err
+	}
+	if len(done) < len(rest) {
+		// Read back while no claim can take the rows given back.
+		done = p.recordedBefore(ctx, rest, done)
+	}
+	for id := range settled {
+		done[id] = true
+	}
+	return done, nil
 }
 
 // recordedBefore adds to done those outcomes of batch that their rows
@@ -800,14 +849,30 @@ func (p *sendPass) gauge() {
 type heldSet struct {
 	mu  sync.Mutex
 	ids map[int64]time.Time
+	// again counts, per row, the claims of it added while an earlier claim's
+	// outcome was not yet let go: the ledger's write of that outcome
+	// committed (or its lease ran out) before the ledger knew. remove then
+	// leaves the newer claim in place.
+	again map[int64]int
 }
 
 func (h *heldSet) add(rows []store.Claimed, validUntil time.Time) {
 	h.mu.Lock()
 	for _, r := range rows {
+		if _, ok := h.ids[r.ID]; ok {
+			h.again[r.ID]++
+		}
 		h.ids[r.ID] = validUntil
 	}
 	h.mu.Unlock()
+}
+
+// reclaimed reports whether id was claimed again while an earlier claim's
+// outcome is still being written.
+func (h *heldSet) reclaimed(id int64) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.again[id] > 0
 }
 
 // renewed extends the validity of ids that are still held.
@@ -837,9 +902,19 @@ func (p *sendPass) handOff(pr *prepared) func() bool {
 	return func() bool { return p.held.valid(pr.row.ID, p.e.Lease/3) && p.e.composedUnder(pr) }
 }
 
+// remove lets go of the oldest claim of id: the row itself, unless it was
+// claimed again since.
 func (h *heldSet) remove(id int64) {
 	h.mu.Lock()
-	delete(h.ids, id)
+	if n := h.again[id]; n > 0 {
+		if n == 1 {
+			delete(h.again, id)
+		} else {
+			h.again[id] = n - 1
+		}
+	} else {
+		delete(h.ids, id)
+	}
 	h.mu.Unlock()
 }
 
