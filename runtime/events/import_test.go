@@ -434,3 +434,17 @@ func TestBulkImportAnalyzesThePartitionsItWroteTo(t *testing.T) {
 		t.Errorf("%s, not written to: reltuples %v, want -1 (not analyzed by the import)", other, got)
 	}
 }
+
+// A line whose properties Postgres's jsonb would refuse is named like any
+// other bad line, before anything is stored.
+func TestImportNamesPropertiesPostgresCannotStore(t *testing.T) {
+	st := setup(t)
+	input := ndjson(3) + `{"type":"page_view","model":"lead","key":"42","at":"2026-11-20T10:00:00Z","properties":{"q":"\udfff"}}` + "\n"
+	_, err := events.Import(context.Background(), st, strings.NewReader(input), "in.ndjson", events.ImportOptions{Now: now})
+	if err == nil || !strings.HasPrefix(err.Error(), `in.ndjson:4: field "properties": `) || !strings.HasSuffix(err.Error(), "nothing was imported") {
+		t.Fatalf("error = %v, want one naming in.ndjson:4 and properties", err)
+	}
+	if got := count(t, st, `SELECT count(*) FROM campaignctl.events`); got != 0 {
+		t.Errorf("%d rows stored, want 0", got)
+	}
+}

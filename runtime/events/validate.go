@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -105,8 +107,10 @@ func Validate(e store.Event) error {
 			add("properties", "%s is not valid JSON (want an object, e.g. {\"plan\":\"pro\"})", show(string(p)))
 		case p[0] != '{':
 			add("properties", "want a JSON object, e.g. {\"plan\":\"pro\"}, got %s %s", jsonKind(p), showJSON(p))
-		case hasEscapedNUL(p):
-			add("properties", `contains \u0000, which Postgres jsonb cannot hold`)
+		default:
+			if msg := jsonbProblem(p); msg != "" {
+				add("properties", "%s", msg)
+			}
 		}
 	}
 	return errors.Join(errs...)
@@ -148,19 +152,96 @@ func jsonKind(v []byte) string {
 	return "a number"
 }
 
-// hasEscapedNUL reports whether valid JSON v holds the escape \u0000 in a string.
-// In valid JSON a backslash only occurs inside strings and starts an escape, so
-// skipping the escaped character is enough to tell \\u0000 (a backslash, then
-// "u0000") from \u0000.
-func hasEscapedNUL(v []byte) bool {
-	for i := 0; i < len(v); i++ {
-		if v[i] != '\\' {
-			continue
-		}
-		if i+5 < len(v) && v[i+1] == 'u' && string(v[i+2:i+6]) == "0000" {
-			return true
-		}
-		i++
+// Bounds of Postgres's numeric, which jsonb stores every number as: a value
+// below 10^131072 and at most 16383 digits after the decimal point (a mantissa
+// with an exponent counts as written out).
+const (
+	maxNumericIntDigits  = 131072
+	maxNumericFracDigits = 16383
+)
+
+// jsonbProblem says what in valid JSON v Postgres's jsonb refuses, or "": text
+// that is not UTF-8, the escape \u0000, a UTF-16 surrogate escape that is not
+// half of a pair, a number beyond numeric's bounds. In valid JSON a backslash
+// only occurs inside strings and starts an escape, and a '-' or a digit outside
+// strings starts a number.
+func jsonbProblem(v []byte) string {
+	if !utf8.Valid(v) {
+		return "holds text that is not valid UTF-8, which Postgres cannot store"
 	}
-	return false
+	inString := false
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case inString && c == '"':
+			inString = false
+		case inString && c == '\\':
+			if v[i+1] != 'u' {
+				i++
+				continue
+			}
+			r := hex4(v[i+2 : i+6])
+			switch {
+			case r == 0:
+				return `contains \u0000, which Postgres jsonb cannot hold`
+			case r >= 0xD800 && r < 0xDC00 && i+11 < len(v) && v[i+6] == '\\' && v[i+7] == 'u' &&
+				hex4(v[i+8:i+12]) >= 0xDC00 && hex4(v[i+8:i+12]) < 0xE000:
+				i += 6 // a pair: skip the high half here, the low half below
+			case r >= 0xD800 && r < 0xE000:
+				return fmt.Sprintf(`contains %s, half of a UTF-16 surrogate pair without the other half, which Postgres jsonb refuses (write the character itself, or both halves)`, v[i:i+6])
+			}
+			i += 5
+		case inString:
+		case c == '"':
+			inString = true
+		case c == '-' || c >= '0' && c <= '9':
+			j := i
+			for j < len(v) && bytes.IndexByte([]byte("+-.eE0123456789"), v[j]) >= 0 {
+				j++
+			}
+			if !numericFits(v[i:j]) {
+				return fmt.Sprintf("the number %s is beyond what Postgres can store (below 10^%d, at most %d digits after the decimal point); send it as a string", showJSON(v[i:j]), maxNumericIntDigits, maxNumericFracDigits)
+			}
+			i = j - 1
+		}
+	}
+	return ""
+}
+
+// hex4 is the value of four hex digits, as in a valid JSON \u escape.
+func hex4(h []byte) rune {
+	var r rune
+	for _, c := range h {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		default:
+			c -= 'A' - 10
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
+}
+
+// numericFits says whether the valid JSON number n fits Postgres's numeric.
+func numericFits(n []byte) bool {
+	n = bytes.TrimPrefix(n, []byte("-"))
+	mant, exp, _ := bytes.Cut(bytes.ToLower(n), []byte("e"))
+	intPart, frac, _ := bytes.Cut(mant, []byte("."))
+	e, err := strconv.ParseInt(string(exp), 10, 32)
+	if len(exp) > 0 && (err != nil || e >= math.MaxInt32/2 || e <= -math.MaxInt32/2) {
+		return false // numeric refuses such exponents whatever the digits
+	}
+	if int64(len(frac))-e > maxNumericFracDigits {
+		return false
+	}
+	digits := append(intPart[:len(intPart):len(intPart)], frac...)
+	first := bytes.IndexFunc(digits, func(r rune) bool { return r != '0' })
+	if first < 0 {
+		return true // zero
+	}
+	// The power of ten of the first significant digit.
+	return int64(len(intPart)-1-first)+e < maxNumericIntDigits
 }

@@ -541,3 +541,39 @@ func TestPostEventsRefreshesPartitionStatistics(t *testing.T) {
 	post(int(store.AnalyzeEventsAfter), 10)
 	storetest.WaitReltuples(t, reltuples, float64(store.AnalyzeEventsAfter)+9, fmt.Sprintf("%d events were posted", store.AnalyzeEventsAfter+9))
 }
+
+// Properties that are valid JSON but that Postgres's jsonb refuses (a lone
+// UTF-16 surrogate escape, a number beyond numeric's range) are the client's
+// mistake: a 400 naming the line and the field, not a 503 asking for a retry
+// that would fail the same way forever.
+func TestPostEventsRefusesPropertiesPostgresCannotStore(t *testing.T) {
+	b := setup(t, &Server{EventsToken: testToken})
+	for _, tc := range []struct{ name, props, want string }{
+		{"lone high surrogate", `{"name":"caf\ud800"}`, `\ud800`},
+		{"lone low surrogate", `{"tags":["a","\uDC01"]}`, `\uDC01`},
+		{"huge number", `{"score":1e131072}`, "1e131072"},
+		{"tiny number", `{"score":1e-16384}`, "1e-16384"},
+		{"invalid UTF-8", "{\"name\":\"caf\xe9\"}", "UTF-8"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := `{"type":"page_view","model":"lead","key":"1","at":"2026-11-20T10:00:00Z","id":"ok-1"}` + "\n\n" +
+				`{"type":"page_view","model":"lead","key":"2","at":"2026-11-20T10:00:00Z","id":"bad-1","properties":` + tc.props + "}\n"
+			r := b.post(t, testToken, "application/x-ndjson", strings.NewReader(body))
+			if r.code != http.StatusBadRequest {
+				t.Fatalf("status %d, body %s; want 400", r.code, r.body)
+			}
+			e := decode[eventsError](t, r)
+			if len(e.Errors) != 1 || e.Errors[0].Line != 3 || e.Errors[0].Field != "properties" || !strings.Contains(e.Errors[0].Message, tc.want) {
+				t.Errorf("errors %+v, want one: line 3, field properties, showing %s", e.Errors, tc.want)
+			}
+			if n := b.rows(t); n != 0 {
+				t.Errorf("%d rows stored, want 0", n)
+			}
+		})
+	}
+	// The limits themselves are stored.
+	body := `{"type":"page_view","model":"lead","key":"2","at":"2026-11-20T10:00:00Z","id":"edge","properties":{"big":-9.9e131071,"small":1.5e-16382,"zero":0e999999,"pair":"\ud83d\ude00"}}` + "\n"
+	if r := b.post(t, testToken, "application/x-ndjson", strings.NewReader(body)); r.code != http.StatusOK {
+		t.Fatalf("properties at the limits: status %d, body %s; want 200", r.code, r.body)
+	}
+}
