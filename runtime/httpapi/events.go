@@ -117,6 +117,7 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 		var err error
 		if schema, err = s.EventSchema(r.Context()); err != nil {
 			s.Log.Error("POST /v1/events: reading the applied plan's event properties", "err", err)
+			w.Header().Set("Retry-After", retryAfterSeconds)
 			writeEventsError(w, http.StatusServiceUnavailable, "the daemon cannot read the applied plan's event declarations right now; nothing was stored, send the batch again")
 			return
 		}
@@ -174,6 +175,7 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 	stored, err := s.storeEvents(ctx, evs)
 	if err != nil {
 		s.Log.Error("POST /v1/events: storing failed", "events", len(evs), "err", err)
+		w.Header().Set("Retry-After", retryAfterSeconds)
 		writeEventsError(w, http.StatusServiceUnavailable, "could not store the events, nothing was stored; send the same batch again later (events with an \"id\" are stored once)")
 		return
 	}

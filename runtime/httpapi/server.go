@@ -255,8 +255,9 @@ func Serve(ctx context.Context, l net.Listener, h http.Handler) error {
 }
 
 // retryAfterSeconds is the Retry-After of a 503 that a person's request, an
-// unsubscribe above all, gets while the database cannot record it: a mail
-// provider's one-click POST or a reader's browser may try again.
+// unsubscribe above all, or a POST /v1/events gets while the database cannot
+// record it: a mail provider's one-click POST, a reader's browser or the CRM
+// may try again.
 const retryAfterSeconds = "60"
 
 // retryLater answers 503 with msg and a Retry-After.

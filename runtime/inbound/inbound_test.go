@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
-	"github.com/jmoiron/sqlx"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -479,51 +478,16 @@ END $$`)
 	}
 }
 
-// A Postgres restart while the listener runs, as the listener's database
-// sees one: the server ends every session (pg_terminate_backend sends the
-// 57P01 a fast shutdown sends) and refuses new ones until it is back. A
-// report arriving meanwhile is answered 451, so the sending MTA keeps it; its
-// retry once the database is back is recorded, once. (A real restart of the
-// test cluster would fail the other packages' tests running beside this one;
-// cmd/chaos restarts a private cluster with the whole daemon.)
+// A Postgres restart while the listener runs (storetest.Outage). A report
+// arriving meanwhile is answered 451, so the sending MTA keeps it; its retry
+// once the database is back is recorded, once. (cmd/chaos restarts a private
+// cluster with the whole daemon.)
 func TestInboundPostgresRestartAnswers451ThenRecordsTheRetry(t *testing.T) {
 	if testing.Short() {
 		t.Skip("database test")
 	}
 	b, msgs := sentBundle(t)
-	admin, err := sqlx.Open("postgres", storetest.AdminURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	var name string
-	if err := b.st.DB.Get(&name, `SELECT current_database()`); err != nil {
-		t.Fatal(err)
-	}
-	allow := func(on bool) {
-		t.Helper()
-		if _, err := admin.Exec(fmt.Sprintf(`ALTER DATABASE %q ALLOW_CONNECTIONS %t`, name, on)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	allow(false)
-	t.Cleanup(func() { admin.Exec(fmt.Sprintf(`ALTER DATABASE %q ALLOW_CONNECTIONS true`, name)) })
-	if _, err := admin.Exec(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1`, name); err != nil {
-		t.Fatal(err)
-	}
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		var n int
-		if err := admin.Get(&n, `SELECT count(*) FROM pg_stat_activity WHERE datname = $1`, name); err != nil {
-			t.Fatal(err)
-		}
-		if n == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d sessions of the test database still open 30 s after they were terminated", n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	back := storetest.Outage(t, b.st.DB)
 
 	m2 := msgs["c2@example.com"]
 	hard := dsn("d2", "c2@example.com", "failed", "5.1.1", "550 5.1.1 user unknown", m2.envFrom, m2.messageID)
@@ -541,7 +505,7 @@ func TestInboundPostgresRestartAnswers451ThenRecordsTheRetry(t *testing.T) {
 		t.Errorf("the failure is not logged:\n%s", b.log.String())
 	}
 
-	allow(true)
+	back()
 	if err := b.deliver(t, "", m2.envFrom, hard); err != nil {
 		t.Fatalf("the retry once Postgres is back: %v", err)
 	}

@@ -1,0 +1,156 @@
+package httpapi
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/campaignctl/campaignctl/runtime/links"
+	"github.com/campaignctl/campaignctl/runtime/store/storetest"
+)
+
+// outageClient is a client that, like a CRM's, sends a request until it is
+// answered 200, waiting a little after each 503; any other answer fails the
+// test. It counts the 503s, each of which must say when to retry
+// (Retry-After).
+type outageClient struct {
+	c        http.Client
+	refusals atomic.Int32
+}
+
+func (o *outageClient) untilOK(t *testing.T, newReq func() *http.Request, want503 string) string {
+	for attempt := 1; ; attempt++ {
+		res, err := o.c.Do(newReq())
+		if err != nil {
+			t.Errorf("attempt %d: %v (want an answer, never a hang or a reset)", attempt, err)
+			return ""
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		switch res.StatusCode {
+		case http.StatusOK:
+			return string(body)
+		case http.StatusServiceUnavailable:
+			o.refusals.Add(1)
+			if !strings.Contains(string(body), want503) {
+				t.Errorf("503 body %q does not say %q", body, want503)
+			}
+			if res.Header.Get("Retry-After") == "" {
+				t.Errorf("503 without a Retry-After, body %q", body)
+				return ""
+			}
+		default:
+			t.Errorf("attempt %d: status %d, body %s; want 200, or 503 while the database is down", attempt, res.StatusCode, body)
+			return ""
+		}
+		if attempt == 200 {
+			t.Errorf("still refused after %d attempts: the daemon did not recover", attempt)
+			return ""
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A Postgres restart (storetest.Outage) in the middle of several clients'
+// streams of POST /v1/events: while the database is down they are answered
+// 503 quickly, saying to send again, with a Retry-After; each batch retried until 200 is stored,
+// once (the ids), and the daemon recovers without a restart.
+func TestPostEventsAcrossAPostgresOutage(t *testing.T) {
+	b := setup(t, &Server{EventsToken: testToken})
+	const clients, batches, perBatch = 4, 12, 25
+	oc := &outageClient{c: http.Client{Timeout: 30 * time.Second}}
+	var okBatches atomic.Int32
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range batches {
+				var body strings.Builder
+				for i := range perBatch {
+					fmt.Fprintf(&body, `{"type":"page_view","model":"lead","key":"%d","at":"2026-11-20T10:%02d:00Z","id":"c%d-b%d-e%d"}`+"\n", i, k, c, k, i)
+				}
+				oc.untilOK(t, func() *http.Request {
+					req, _ := http.NewRequest("POST", b.url, strings.NewReader(body.String()))
+					req.Header.Set("Authorization", "Bearer "+testToken)
+					req.Header.Set("Content-Type", "application/x-ndjson")
+					return req
+				}, "send the same batch again")
+				okBatches.Add(1)
+			}
+		}()
+	}
+	for okBatches.Load() < clients && !t.Failed() {
+		time.Sleep(5 * time.Millisecond)
+	}
+	back := storetest.Outage(t, b.st.DB)
+	for deadline := time.Now().Add(10 * time.Second); oc.refusals.Load() < clients && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	during := okBatches.Load()
+	time.Sleep(100 * time.Millisecond)
+	if after := okBatches.Load(); after != during {
+		t.Errorf("%d batches answered 200 while the database was down", after-during)
+	}
+	back()
+	wg.Wait()
+	if oc.refusals.Load() == 0 {
+		t.Fatal("no request was refused: the outage was not seen")
+	}
+	var total, distinct int
+	if err := b.st.DB.QueryRow(`SELECT count(*), count(DISTINCT external_id) FROM campaignctl.events`).Scan(&total, &distinct); err != nil {
+		t.Fatal(err)
+	}
+	if want := clients * batches * perBatch; total != want || distinct != want {
+		t.Errorf("%d rows, %d distinct ids; want %d of each: every event once", total, distinct, want)
+	}
+	t.Logf("%d requests refused during the outage", oc.refusals.Load())
+}
+
+// A burst of one-click unsubscribes across a Postgres restart: each is
+// answered 503 with a Retry-After while the database is down, and once
+// retried every address is suppressed.
+func TestOneClickUnsubscribesAcrossAPostgresOutage(t *testing.T) {
+	r := setupTracking(t, TrackerOptions{})
+	const readers = 30
+	oc := &outageClient{c: http.Client{Timeout: 30 * time.Second}}
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range readers {
+		c := msgClaims()
+		c.Purpose, c.Email = links.PurposeUnsubscribe, fmt.Sprintf("reader%d@example.com", i)
+		u := r.url + "/u/" + r.signer.Sign(c)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			oc.untilOK(t, func() *http.Request {
+				req, _ := http.NewRequest("POST", u, strings.NewReader("List-Unsubscribe=One-Click"))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				return req
+			}, "please retry")
+		}()
+	}
+	back := storetest.Outage(t, r.st.DB)
+	close(start)
+	for deadline := time.Now().Add(10 * time.Second); oc.refusals.Load() < readers && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	back()
+	wg.Wait()
+	if oc.refusals.Load() < readers {
+		t.Errorf("%d refusals, want at least one per reader while the database was down", oc.refusals.Load())
+	}
+	var n int
+	if err := r.st.DB.Get(&n, `SELECT count(*) FROM campaignctl.suppressions WHERE reason = 'unsubscribed'`); err != nil {
+		t.Fatal(err)
+	}
+	if n != readers {
+		t.Errorf("%d addresses suppressed, want %d", n, readers)
+	}
+}
