@@ -448,3 +448,56 @@ func TestImportNamesPropertiesPostgresCannotStore(t *testing.T) {
 		t.Errorf("%d rows stored, want 0", got)
 	}
 }
+
+// A Postgres restart (storetest.Outage) in the middle of a large import: the
+// import fails saying nothing was imported, nothing is, and running it again
+// once the database is back stores every event once.
+func TestImportAcrossAPostgresOutage(t *testing.T) {
+	st := setup(t)
+	ctx := context.Background()
+	const n, batch = 3000, 500
+	all := ndjson(n)
+	cut := strings.Index(all, fmt.Sprintf(`"id":"ext-%d"`, n/2))
+	cut = strings.LastIndex(all[:cut], "\n") + 1
+	arrived, gate := make(chan struct{}), make(chan struct{})
+	type outcome struct {
+		res events.Result
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		r := &gatedReader{first: strings.NewReader(all[:cut]), second: strings.NewReader(all[cut:]), arrived: func() { close(arrived) }, gate: gate}
+		res, err := events.Import(ctx, st, r, "big.ndjson", events.ImportOptions{BatchSize: batch, Now: now})
+		done <- outcome{res, err}
+	}()
+	<-arrived
+	back := storetest.Outage(t, st.DB)
+	close(gate)
+	var o outcome
+	select {
+	case o = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the import still runs 30 s after its connection was terminated")
+	}
+	if o.err == nil || !strings.HasSuffix(o.err.Error(), "nothing was imported") || !strings.Contains(o.err.Error(), "big.ndjson") {
+		t.Fatalf("error %v, want one naming big.ndjson and saying nothing was imported", o.err)
+	}
+	if o.res.Inserted != 0 {
+		t.Errorf("result %+v after a failed import, want 0 inserted", o.res)
+	}
+	back()
+	if got := count(t, st, `SELECT count(*) FROM campaignctl.events`); got != 0 {
+		t.Errorf("%d rows stored by the failed import, want 0", got)
+	}
+	res, err := events.Import(ctx, st, strings.NewReader(all), "big.ndjson", events.ImportOptions{BatchSize: batch, Now: now})
+	if err != nil {
+		t.Fatalf("the import once the database is back: %v", err)
+	}
+	if res.Inserted != n {
+		t.Errorf("result %+v, want %d inserted", res, n)
+	}
+	if got := count(t, st, `SELECT count(DISTINCT external_id) FROM campaignctl.events`); got != n {
+		t.Errorf("%d distinct ids stored, want %d", got, n)
+	}
+	t.Logf("error during the outage: %v", o.err)
+}
