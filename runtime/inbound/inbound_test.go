@@ -519,3 +519,52 @@ func TestInboundPostgresRestartAnswers451ThenRecordsTheRetry(t *testing.T) {
 		t.Errorf("suppressions %v, want c2 hard_bounce", s)
 	}
 }
+
+// One report delivered on several connections at once (two MX hosts, a relay
+// retrying while its first try still runs): every delivery is answered 250,
+// and each report records one event and one suppression.
+func TestInboundSameReportOnConnectionsAtOnceRecordsOne(t *testing.T) {
+	if testing.Short() {
+		t.Skip("database test")
+	}
+	b, msgs := sentBundle(t)
+	const copies = 3
+	for rcpt, m := range msgs {
+		hard := dsn("d-"+rcpt, rcpt, "failed", "5.1.1", "550 5.1.1 user unknown", m.envFrom, m.messageID)
+		errs := make(chan error, copies)
+		start := make(chan struct{})
+		for range copies {
+			go func() {
+				<-start
+				errs <- b.deliver(t, "", m.envFrom, hard)
+			}()
+		}
+		close(start)
+		for range copies {
+			if err := <-errs; err != nil {
+				t.Errorf("a copy of the bounce of %s: %v, want 250", rcpt, err)
+			}
+		}
+	}
+	perContact := map[string]int{}
+	for _, e := range b.events(t) {
+		if e.Type != "bounce" {
+			t.Errorf("event %+v, want only bounces", e)
+		}
+		perContact[e.ContactKey]++
+	}
+	if len(perContact) != len(msgs) {
+		t.Errorf("bounces of %d contacts %v, want %d", len(perContact), perContact, len(msgs))
+	}
+	for k, n := range perContact {
+		if n != 1 {
+			t.Errorf("contact %s has %d bounce events, want 1", k, n)
+		}
+	}
+	if s := b.suppressions(t); len(s) != len(msgs) {
+		t.Errorf("%d suppressions %v, want %d", len(s), s, len(msgs))
+	}
+	if got, want := testutil.ToFloat64(b.m.Inbound.WithLabelValues("duplicate")), float64(len(msgs)*(copies-1)); got != want {
+		t.Errorf(`campaignctl_inbound_messages_total{result="duplicate"} = %v, want %v`, got, want)
+	}
+}
