@@ -577,3 +577,42 @@ func TestPostEventsRefusesPropertiesPostgresCannotStore(t *testing.T) {
 		t.Fatalf("properties at the limits: status %d, body %s; want 200", r.code, r.body)
 	}
 }
+
+// Broken or hostile bodies get a 400 naming the line, never a 500, and store
+// nothing: JSON cut short in the middle of a stream (the valid lines before it
+// are not stored either), nesting deeper than the decoder follows, a line that
+// is not an object.
+func TestPostEventsBrokenBodiesNameTheLine(t *testing.T) {
+	b := setup(t, &Server{EventsToken: testToken})
+	good := func(i int) string {
+		return fmt.Sprintf(`{"type":"page_view","model":"lead","key":"%d","at":"2026-11-20T10:00:00Z","id":"g-%d"}`, i, i)
+	}
+	deep := `{"type":"page_view","model":"lead","key":"9","at":"2026-11-20T10:00:00Z","properties":{"a":` + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + "}}"
+	for _, tc := range []struct {
+		name, body string
+		line       int64
+		want       string
+	}{
+		{"cut short", good(1) + "\n" + good(2) + "\n" + `{"type":"page_view","model":"lead","key":"3","at":"2026-` + "\n" + good(4) + "\n", 3, "not valid JSON"},
+		{"garbage", good(1) + "\n\n" + "<html>oops</html>\n" + good(2) + "\n", 3, "want one JSON object per line"},
+		{"too deep", good(1) + "\n" + deep + "\n", 2, "not valid JSON"},
+		{"two objects on a line", good(1) + good(2) + "\n", 1, "more after the JSON object"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := b.post(t, testToken, "application/x-ndjson", strings.NewReader(tc.body))
+			if r.code != http.StatusBadRequest {
+				t.Fatalf("status %d, body %.300s; want 400", r.code, r.body)
+			}
+			e := decode[eventsError](t, r)
+			if len(e.Errors) != 1 || e.Errors[0].Line != tc.line || !strings.Contains(e.Errors[0].Message, tc.want) {
+				t.Errorf("errors %.500v, want one on line %d saying %q", e.Errors, tc.line, tc.want)
+			}
+			if len(r.body) > 4000 {
+				t.Errorf("a %d-byte answer: the message should show the value cut short", len(r.body))
+			}
+			if n := b.rows(t); n != 0 {
+				t.Errorf("%d rows stored, want 0", n)
+			}
+		})
+	}
+}
