@@ -154,3 +154,50 @@ func TestOneClickUnsubscribesAcrossAPostgresOutage(t *testing.T) {
 		t.Errorf("%d addresses suppressed, want %d", n, readers)
 	}
 }
+
+// The same batch posted by several clients at once (a retry after a timeout,
+// two web servers), its events in months that have no partition yet: every
+// post is answered 200, the answers' "stored" add up to the batch, and each
+// event is stored once.
+func TestPostEventsSameBatchAtOnceStoresEachOnce(t *testing.T) {
+	b := setup(t, &Server{EventsToken: testToken})
+	const posts = 8
+	var body strings.Builder
+	for i := range 30 {
+		fmt.Fprintf(&body, `{"type":"page_view","model":"lead","key":"%d","at":"2018-%02d-15T10:00:00Z","id":"same-%d"}`+"\n", i, i%12+1, i)
+	}
+	answers := make(chan reply, posts)
+	start := make(chan struct{})
+	for range posts {
+		go func() {
+			<-start
+			req, _ := http.NewRequest("POST", b.url, strings.NewReader(body.String()))
+			req.Header.Set("Authorization", "Bearer "+testToken)
+			req.Header.Set("Content-Type", "application/x-ndjson")
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				answers <- reply{body: err.Error()}
+				return
+			}
+			data, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			answers <- reply{code: res.StatusCode, body: string(data)}
+		}()
+	}
+	close(start)
+	var stored int64
+	for range posts {
+		r := <-answers
+		if r.code != http.StatusOK {
+			t.Errorf("status %d, body %s; want 200", r.code, r.body)
+			continue
+		}
+		stored += decode[eventsResponse](t, r).Stored
+	}
+	if stored != 30 {
+		t.Errorf("the answers say %d stored in all, want 30", stored)
+	}
+	if n := b.rows(t); n != 30 {
+		t.Errorf("%d rows, want 30", n)
+	}
+}
