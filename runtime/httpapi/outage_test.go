@@ -1,14 +1,19 @@
 package httpapi
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/campaignctl/campaignctl/runtime/links"
 	"github.com/campaignctl/campaignctl/runtime/store/storetest"
@@ -199,5 +204,58 @@ func TestPostEventsSameBatchAtOnceStoresEachOnce(t *testing.T) {
 	}
 	if n := b.rows(t); n != 30 {
 		t.Errorf("%d rows, want 30", n)
+	}
+}
+
+// Opens and clicks answered during a Postgres restart (storetest.Outage) of a
+// few seconds are written once the database is back: the bounded queue holds
+// them meanwhile, and the writer waits the restart out instead of dropping
+// the batch in hand after three quick attempts.
+func TestTrackerKeepsClicksAcrossAPostgresOutage(t *testing.T) {
+	r := setupTracking(t, TrackerOptions{})
+	back := storetest.Outage(t, r.st.DB)
+	const clicks = 20
+	for i := range clicks {
+		c := msgClaims()
+		c.Purpose, c.URL, c.OutboxID = links.PurposeClick, "https://shop.example.com/p", int64(100+i)
+		c.ContactKey = fmt.Sprint(i)
+		if res, _ := get(t, r.url+"/c/"+r.signer.Sign(c), "Mozilla/5.0 (Windows NT 10.0; Win64; x64)"); res.StatusCode != http.StatusFound {
+			t.Fatalf("click %d during the outage: %d, want 302", i, res.StatusCode)
+		}
+	}
+	time.Sleep(3 * time.Second) // a restart's few seconds
+	back()
+	deadline := time.Now().Add(15 * time.Second)
+	for len(r.events(t)) < clicks && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := len(r.events(t)); n != clicks || r.dropped() != 0 {
+		t.Errorf("%d clicks stored, %v dropped; want %d stored, none dropped", n, r.dropped(), clicks)
+	}
+}
+
+// A running tracker gives a batch the database keeps refusing up after
+// RetryFor, counted as write_failed, and goes on with the next.
+func TestTrackerDropsABatchRefusedForRetryFor(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	ins := &stuckInserter{}
+	tr := NewTracker(ins, slog.New(slog.NewTextHandler(io.Discard, nil)), reg, TrackerOptions{RetryFor: 600 * time.Millisecond, FlushEvery: 10 * time.Millisecond})
+	clickThrough(t, tr, reg, 2)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); tr.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	start := time.Now()
+	for testutil.ToFloat64(tr.dropped.WithLabelValues("write_failed")) != 2 {
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("write_failed %v after 10 s, want the 2 clicks dropped after about 600 ms", testutil.ToFloat64(tr.dropped.WithLabelValues("write_failed")))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if took := time.Since(start); took < 600*time.Millisecond {
+		t.Errorf("dropped after %s, before RetryFor (600 ms)", took.Round(time.Millisecond))
+	}
+	if n := ins.calls.Load(); n < 3 {
+		t.Errorf("%d attempts, want at least 3", n)
 	}
 }

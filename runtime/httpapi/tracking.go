@@ -61,6 +61,7 @@ type Tracker struct {
 	flushEvery    time.Duration
 	maxBatch      int
 	finalFlush    time.Duration
+	retryFor      time.Duration
 	MachineWindow time.Duration
 	BurstWindow   time.Duration
 
@@ -85,7 +86,13 @@ type TrackerOptions struct {
 	// FinalFlush bounds, from the moment Run's context ends, the writing of
 	// what is still queued, retries included (default DefaultTrackFinalFlush).
 	FinalFlush time.Duration
+	// RetryFor is how long a running tracker retries a batch the database
+	// refuses before dropping it (default DefaultTrackRetryFor).
+	RetryFor time.Duration
 }
+
+// DefaultTrackRetryFor outlasts a database restart or failover.
+const DefaultTrackRetryFor = time.Minute
 
 // DefaultTrackFinalFlush is how long a stopping tracker may spend writing
 // what its last requests queued while the database does not answer.
@@ -106,8 +113,11 @@ func NewTracker(st EventInserter, log *slog.Logger, reg prometheus.Registerer, o
 	if o.FinalFlush <= 0 {
 		o.FinalFlush = DefaultTrackFinalFlush
 	}
+	if o.RetryFor <= 0 {
+		o.RetryFor = DefaultTrackRetryFor
+	}
 	t := &Tracker{
-		store: st, log: log, flushEvery: o.FlushEvery, maxBatch: o.MaxBatch, finalFlush: o.FinalFlush,
+		store: st, log: log, flushEvery: o.FlushEvery, maxBatch: o.MaxBatch, finalFlush: o.FinalFlush, retryFor: o.RetryFor,
 		MachineWindow: DefaultMachineWindow, BurstWindow: DefaultBurstWindow,
 		queue: make(chan store.Event, o.QueueSize),
 		recorded: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -145,12 +155,12 @@ func (t *Tracker) Run(ctx context.Context) {
 		case e := <-t.queue:
 			batch = append(batch, e)
 			if len(batch) >= t.maxBatch {
-				t.write(wctx, batch)
+				t.write(wctx, ctx, batch)
 				batch = batch[:0]
 			}
 		case <-tick.C:
 			if len(batch) > 0 {
-				t.write(wctx, batch)
+				t.write(wctx, ctx, batch)
 				batch = batch[:0]
 			}
 		case <-ctx.Done():
@@ -166,23 +176,30 @@ func (t *Tracker) Run(ctx context.Context) {
 				if len(batch) == 0 {
 					return
 				}
-				t.write(wctx, batch)
+				t.write(wctx, ctx, batch)
 				batch = batch[:0]
 			}
 		}
 	}
 }
 
-// write stores a batch, retrying a failed write twice (a database restart);
-// then the batch is dropped, logged and counted. ctx ends only when the
-// final flush is over (Run): every attempt and retry stops then, where each
-// took its own 10 s before while the database did not answer.
-func (t *Tracker) write(ctx context.Context, batch []store.Event) {
+// write stores a batch. While the tracker runs (stop not done), a failed
+// write is retried with growing pauses (up to 2 s) for RetryFor, so a
+// database restart is waited out while the bounded queue holds what comes
+// in meanwhile; once stopping, a failed write is retried twice. Then the
+// batch is dropped, logged and counted. ctx ends only when the final flush
+// is over (Run): every attempt and retry stops then, where each took its own
+// 10 s before while the database did not answer.
+func (t *Tracker) write(ctx, stop context.Context, batch []store.Event) {
 	var err error
-	for attempt := range 3 {
+	giveUp := time.Now().Add(t.retryFor)
+	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
+			if attempt >= 3 && (stop.Err() != nil || time.Now().After(giveUp)) {
+				break
+			}
 			select {
-			case <-time.After(time.Duration(attempt) * 250 * time.Millisecond):
+			case <-time.After(min(time.Duration(attempt)*250*time.Millisecond, 2*time.Second)):
 			case <-ctx.Done():
 			}
 			if ctx.Err() != nil {

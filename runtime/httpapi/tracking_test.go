@@ -537,7 +537,7 @@ func TestTrackerRefreshesPartitionStatistics(t *testing.T) {
 	if got := reltuples(); got != -1 {
 		t.Fatalf("reltuples %v before the opens, want -1", got)
 	}
-	r.tr.write(ctx, batch)
+	r.tr.write(ctx, ctx, batch)
 	storetest.WaitReltuples(t, reltuples, float64(len(batch)), fmt.Sprintf("%d opens were stored", len(batch)))
 }
 
