@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -614,5 +615,63 @@ func TestPostEventsBrokenBodiesNameTheLine(t *testing.T) {
 				t.Errorf("%d rows stored, want 0", n)
 			}
 		})
+	}
+}
+
+// A body dripped a byte at a time (slowloris) is cut off by Serve's read
+// timeout (30 s), never held open, and stores nothing; other clients are
+// served meanwhile.
+func TestPostEventsDrippedBodyIsCutOff(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes Serve's 30 s read timeout")
+	}
+	b := setup(t, &Server{EventsToken: testToken})
+	srv := &Server{EventsToken: testToken, Events: b.st, DB: b.st.DB, Clock: clock.Real{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- Serve(ctx, l, srv.Handler()) }()
+	defer func() { cancel(); <-served }()
+
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	line := `{"type":"page_view","model":"lead","key":"1","at":"2026-11-20T10:00:00Z","id":"drip-1"}` + "\n"
+	fmt.Fprintf(c, "POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/x-ndjson\r\nContent-Length: %d\r\n\r\n", testToken, 100*len(line))
+	start := time.Now()
+	cut := make(chan time.Duration, 1)
+	go func() {
+		io.Copy(io.Discard, c) // returns when the server closes the connection
+		cut <- time.Since(start)
+	}()
+	body := strings.Repeat(line, 100)
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for i := 0; ; i++ {
+		select {
+		case took := <-cut:
+			if took > 35*time.Second {
+				t.Errorf("the dripping client was held %s, want about 30 s", took.Round(time.Second))
+			}
+			// The same event from another client is new: nothing of the
+			// dripped prefix was stored.
+			r := b.post(t, testToken, "application/x-ndjson", strings.NewReader(line))
+			if r.code != http.StatusOK || decode[eventsResponse](t, r).Stored != 1 {
+				t.Errorf("another client after the drip: %d %s; want 200 and the event stored", r.code, r.body)
+			}
+			return
+		case <-tick.C:
+			if time.Since(start) > 45*time.Second {
+				t.Fatal("the dripping client is still connected after 45 s")
+			}
+			if i < len(body) {
+				c.Write([]byte{body[i]})
+			}
+		}
 	}
 }
