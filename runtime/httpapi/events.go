@@ -27,9 +27,6 @@ const (
 	DefaultEventsMaxEvents = 1000
 	// EventsTokenEnv names the environment variable holding the bearer token.
 	EventsTokenEnv = "CAMPAIGNCTL_EVENTS_TOKEN"
-	// eventsStoreTimeout bounds storing one batch, below http.Server's
-	// WriteTimeout (see Serve) so the client still gets the answer.
-	eventsStoreTimeout = 20 * time.Second
 )
 
 // EventStore stores contact events; *store.Store implements it.
@@ -115,7 +112,10 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 	var schema events.Schema
 	if s.EventSchema != nil {
 		var err error
-		if schema, err = s.EventSchema(r.Context()); err != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), s.storeTimeout())
+		schema, err = s.EventSchema(ctx)
+		cancel()
+		if err != nil {
 			s.Log.Error("POST /v1/events: reading the applied plan's event properties", "err", err)
 			w.Header().Set("Retry-After", retryAfterSeconds)
 			writeEventsError(w, http.StatusServiceUnavailable, "the daemon cannot read the applied plan's event declarations right now; nothing was stored, send the batch again")
@@ -170,7 +170,7 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	ctx, cancel := context.WithTimeout(r.Context(), eventsStoreTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), s.storeTimeout())
 	defer cancel()
 	stored, err := s.storeEvents(ctx, evs)
 	if err != nil {

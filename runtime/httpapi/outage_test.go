@@ -259,3 +259,47 @@ func TestTrackerDropsABatchRefusedForRetryFor(t *testing.T) {
 		t.Errorf("%d attempts, want at least 3", n)
 	}
 }
+
+// An unsubscribe the database does not answer (a lock held on the
+// suppressions, a stalled server) is answered 503 with a Retry-After within
+// a bound, never held open until the client gives up; once the database
+// answers, the retry is recorded.
+func TestOneClickUnsubscribeAgainstAStalledDatabaseAnswers503(t *testing.T) {
+	r := setupTrackingWith(t, TrackerOptions{}, io.Discard, func(s *Server) { s.StoreTimeout = time.Second })
+	c := msgClaims()
+	c.Purpose, c.Email = links.PurposeUnsubscribe, "stalled@example.com"
+	u := r.url + "/u/" + r.signer.Sign(c)
+	oneClick := func() (*http.Response, error) {
+		cl := http.Client{Timeout: 25 * time.Second}
+		return cl.Post(u, "application/x-www-form-urlencoded", strings.NewReader("List-Unsubscribe=One-Click"))
+	}
+	tx, err := r.st.DB.Beginx()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.Exec(`LOCK TABLE campaignctl.suppressions IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	res, err := oneClick()
+	if err != nil {
+		t.Fatalf("no answer after %s; want a 503 within the store timeout (1 s)", time.Since(start).Round(time.Second))
+	}
+	res.Body.Close()
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("answered after %s; want about the store timeout (1 s)", took.Round(time.Millisecond))
+	}
+	if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" {
+		t.Errorf("%d, Retry-After %q; want 503 with a Retry-After", res.StatusCode, res.Header.Get("Retry-After"))
+	}
+	tx.Rollback()
+	if res, err = oneClick(); err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("the retry once the lock is gone: %v %v, want 200", res, err)
+	}
+	res.Body.Close()
+	var n int
+	if err := r.st.DB.Get(&n, `SELECT count(*) FROM campaignctl.suppressions WHERE reason = 'unsubscribed'`); err != nil || n != 1 {
+		t.Errorf("%d suppressions (%v), want 1", n, err)
+	}
+}

@@ -92,6 +92,32 @@ type Server struct {
 	// has no entry for it (engine.PreferenceDefaults); without it, or for a
 	// type it does not name, the box is ticked (opt_out).
 	PreferenceDefaults func(ctx context.Context, model, contactKey string) (map[string]bool, error)
+
+	// StoreTimeout bounds the database work of one request to /u/, /confirm/
+	// and POST /v1/events (0: DefaultStoreTimeout): a database that does not
+	// answer (a lock held, a stalled server) gets the client a 503 with a
+	// Retry-After, not a connection held until it gives up.
+	StoreTimeout time.Duration
+}
+
+// DefaultStoreTimeout is the Server's StoreTimeout when it is 0, below
+// http.Server's WriteTimeout (see Serve) so the client still gets the answer.
+const DefaultStoreTimeout = 20 * time.Second
+
+func (s *Server) storeTimeout() time.Duration {
+	if s.StoreTimeout > 0 {
+		return s.StoreTimeout
+	}
+	return DefaultStoreTimeout
+}
+
+// bounded runs h with a request context that ends after StoreTimeout.
+func (s *Server) bounded(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), s.storeTimeout())
+		defer cancel()
+		h(w, r.WithContext(ctx))
+	}
 }
 
 // Handler returns every route, for one listener: the operator's (/metrics,
@@ -148,10 +174,10 @@ func (s *Server) internalRoutes(mux *http.ServeMux) {
 }
 
 func (s *Server) publicRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /u/{token}", s.unsubscribePage)
-	mux.HandleFunc("POST /u/{token}", s.unsubscribe)
-	mux.HandleFunc("GET /confirm/{token}", s.confirmPage)
-	mux.HandleFunc("POST /confirm/{token}", s.confirm)
+	mux.HandleFunc("GET /u/{token}", s.bounded(s.unsubscribePage))
+	mux.HandleFunc("POST /u/{token}", s.bounded(s.unsubscribe))
+	mux.HandleFunc("GET /confirm/{token}", s.bounded(s.confirmPage))
+	mux.HandleFunc("POST /confirm/{token}", s.bounded(s.confirm))
 	mux.HandleFunc("POST /v1/events", s.postEvents)
 	s.trackingRoutes(mux)
 	if s.UI != nil {
