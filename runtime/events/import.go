@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -82,8 +84,11 @@ const nothingImported = "; nothing was imported"
 // and stores them in one transaction: either every event is stored (or skipped as
 // a duplicate) or, on any error, none is. A *LineError (reachable with errors.As)
 // names the first bad line and its field. After an error, the Result still counts
-// the lines and events read, but Inserted is 0 and Partitions empty, as in the
-// database.
+// the lines and events read, but Inserted is 0 and Partitions empty. The
+// partitions of the events' months are created just before the events are
+// stored, each in a short transaction of its own (they stay, empty, if the
+// import fails after), so the import holds no lock on campaignctl.events
+// while it reads r.
 func Import(ctx context.Context, st *store.Store, r io.Reader, name string, opt ImportOptions) (res Result, err error) {
 	defer func() {
 		if err != nil {
@@ -96,7 +101,6 @@ func Import(ctx context.Context, st *store.Store, r io.Reader, name string, opt 
 	if opt.Now.IsZero() {
 		opt.Now = time.Now()
 	}
-	lo, hi := partitionWindow(opt.Now)
 
 	tx, err := st.DB.BeginTxx(ctx, nil)
 	if err != nil {
@@ -104,33 +108,28 @@ func Import(ctx context.Context, st *store.Store, r io.Reader, name string, opt 
 	}
 	defer tx.Rollback()
 
+	// The batches are staged in the transaction and stored together at the
+	// end, once the partitions of their months exist: creating a partition
+	// locks campaignctl.events until its transaction commits, so it is done in
+	// short transactions of its own, never in the import's, which would keep
+	// every writer and reader of the events waiting while it reads its input.
 	batch := make([]store.Event, 0, opt.BatchSize)
-	var batchFirst int64         // line of the batch's first event
-	ensured := map[string]bool{} // partition names already ensured in this transaction
-	touched := map[string]bool{} // the months written to, for AnalyzeEventMonths
+	var batchFirst int64           // line of the batch's first event
+	months := map[time.Time]bool{} // whose partitions the events need
+	touched := map[string]bool{}   // the months written to, for AnalyzeEventMonths
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
-		for _, e := range batch {
-			m := e.OccurredAt
-			p := store.EventPartitionName(m)
-			touched[p] = true
-			if ensured[p] || m.Before(lo) || m.After(hi) {
-				continue
-			}
-			created, err := store.EnsureEventPartitionsTx(ctx, tx, m, m)
-			if err != nil {
-				return err
-			}
-			ensured[p] = true
-			res.Partitions = append(res.Partitions, created...)
+		for _, m := range PartitionMonths(batch, opt.Now) {
+			months[m] = true
 		}
-		n, err := store.InsertEventsTx(ctx, tx, batch)
-		if err != nil {
+		for _, e := range batch {
+			touched[store.EventPartitionName(e.OccurredAt)] = true
+		}
+		if err := store.StageEventsTx(ctx, tx, batch); err != nil {
 			return err
 		}
-		res.Inserted += n
 		batch = batch[:0]
 		return nil
 	}
@@ -174,6 +173,16 @@ func Import(ctx context.Context, st *store.Store, r io.Reader, name string, opt 
 	}
 	if err := flush(); err != nil {
 		return res, batchError(err)
+	}
+	for _, m := range slices.SortedFunc(maps.Keys(months), time.Time.Compare) {
+		created, err := st.EnsureEventPartitions(ctx, m, m)
+		if err != nil {
+			return res, fmt.Errorf("importing %s: %w%s", name, err, nothingImported)
+		}
+		res.Partitions = append(res.Partitions, created...)
+	}
+	if res.Inserted, err = store.InsertStagedEventsTx(ctx, tx); err != nil {
+		return res, fmt.Errorf("importing %s: %w%s", name, err, nothingImported)
 	}
 	if err := tx.Commit(); err != nil {
 		// The outcome of a failed COMMIT is unknown only when the connection

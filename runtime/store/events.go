@@ -89,23 +89,36 @@ func (s *Store) InsertEvents(ctx context.Context, events []Event) (inserted int6
 }
 
 // InsertEventsTx is InsertEvents inside the caller's transaction, for callers that
-// store several batches atomically (an import). It returns how many rows were new.
+// store several batches atomically. It returns how many rows were new.
 // After an error the transaction is aborted and must be rolled back.
 func InsertEventsTx(ctx context.Context, tx *sqlx.Tx, events []Event) (inserted int64, err error) {
 	if len(events) == 0 {
 		return 0, nil
 	}
+	if err := StageEventsTx(ctx, tx, events); err != nil {
+		return 0, err
+	}
+	return InsertStagedEventsTx(ctx, tx)
+}
+
+// StageEventsTx copies events into the transaction's staging table without
+// touching campaignctl.events, so it takes no lock on it: a long import stages
+// its batches while the daemon goes on writing and reading events, and stores
+// them all with InsertStagedEventsTx at its end. The first staged copy of an
+// external id is the one stored. After an error the transaction is aborted and
+// must be rolled back.
+func StageEventsTx(ctx context.Context, tx *sqlx.Tx, events []Event) error {
 	for i, e := range events {
 		if err := checkEvent(e); err != nil {
-			return 0, fmt.Errorf("storing events: event %d of the batch: %w", i+1, err)
+			return fmt.Errorf("storing events: event %d of the batch: %w", i+1, err)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, q("create-event-staging")); err != nil {
-		return 0, fmt.Errorf("storing events: creating staging table: %w", err)
+		return fmt.Errorf("storing events: creating staging table: %w", err)
 	}
 	stmt, err := tx.PrepareContext(ctx, q("copy-events-in"))
 	if err != nil {
-		return 0, fmt.Errorf("storing events: starting COPY: %w", err)
+		return fmt.Errorf("storing events: starting COPY: %w", err)
 	}
 	for _, e := range events {
 		var ext any // nil is COPY's NULL
@@ -118,21 +131,30 @@ func InsertEventsTx(ctx context.Context, tx *sqlx.Tx, events []Event) (inserted 
 		}
 		if _, err := stmt.ExecContext(ctx, e.OccurredAt, e.Model, e.ContactKey, e.Type, e.Campaign, e.Step, e.Topic, e.URL, ext, props); err != nil {
 			stmt.Close()
-			return 0, fmt.Errorf("storing events: copying: %w", eventsError(err))
+			return fmt.Errorf("storing events: copying: %w", eventsError(err))
 		}
 	}
 	// An Exec without arguments ends the COPY and reports any error of the rows
 	// sent before it; Close alone would swallow it.
 	if _, err := stmt.ExecContext(ctx); err != nil {
 		stmt.Close()
-		return 0, fmt.Errorf("storing events: copying: %w", eventsError(err))
+		return fmt.Errorf("storing events: copying: %w", eventsError(err))
 	}
 	if err := stmt.Close(); err != nil {
-		return 0, fmt.Errorf("storing events: copying: %w", err)
+		return fmt.Errorf("storing events: copying: %w", err)
 	}
+	return nil
+}
+
+// InsertStagedEventsTx stores the events StageEventsTx staged in tx, skipping
+// stored external ids, empties the staging table and returns how many rows
+// were new. Their months' partitions should exist before (EnsureEventPartitions,
+// in a transaction of its own); events of other months go to the default
+// partition.
+func InsertStagedEventsTx(ctx context.Context, tx *sqlx.Tx) (inserted int64, err error) {
 	res, err := tx.ExecContext(ctx, q("insert-staged-events"))
 	if err != nil {
-		return 0, fmt.Errorf("storing %d events: %w", len(events), eventsError(err))
+		return 0, fmt.Errorf("storing events: %w", eventsError(err))
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
