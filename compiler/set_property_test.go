@@ -70,34 +70,41 @@ func TestSetPropertyValueForms(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.field+"="+c.value, func(t *testing.T) {
-			src := fmt.Sprintf(setPropertyPlan, c.field, c.value)
-			p, ds := compiler.Compile(fstest.MapFS{"main.hcl": {Data: []byte(src)}}, compiler.Options{})
-			errs, _ := ds.Count()
-			if c.ok {
-				if errs != 0 || p == nil {
-					t.Fatalf("want the plan to validate, got %v", summaries(ds))
-				}
-				return
-			}
-			if errs != 1 || p != nil {
-				t.Fatalf("want one error, got %d: %v", errs, summaries(ds))
-			}
-			d := ds[0]
-			if !strings.Contains(d.Summary, `step "set" of workflow "w": value`) || !strings.Contains(d.Summary, "lead."+c.field) {
-				t.Errorf("summary %q does not name the step's value and field", d.Summary)
-			}
-			if d.Subject == nil || d.Subject.Start.Line != setPropertyValueLine {
-				t.Errorf("error at %v, want line %d (the value)", d.Subject, setPropertyValueLine)
-			}
-			if d.Detail == "" {
-				t.Errorf("no detail saying which form the field's type wants")
-			}
+			checkSetPropertyValue(t, "main.hcl", setPropertyPlan, c.field, c.value, c.ok)
 		})
 	}
 }
 
-// setPropertyValueLine is the line of the value in setPropertyPlan.
-const setPropertyValueLine = 36
+// checkSetPropertyValue compiles src, a plan whose workflow "w" has a step
+// "set" writing lead.<field> (the two %s: field and value), from file, and
+// wants it to validate when ok, and otherwise one error naming the step's
+// value and field, at the value's line of file, saying which form it wants.
+func checkSetPropertyValue(t *testing.T, file, src, field, value string, ok bool) {
+	t.Helper()
+	valueAt := strings.Index(src, "%s\n")
+	line := strings.Count(src[:strings.LastIndex(src[:valueAt], "\n")+1], "\n") + 1
+	p, ds := compiler.Compile(fstest.MapFS{file: {Data: []byte(fmt.Sprintf(src, field, value))}}, compiler.Options{})
+	errs, _ := ds.Count()
+	if ok {
+		if errs != 0 || p == nil {
+			t.Fatalf("want the plan to validate, got %v", summaries(ds))
+		}
+		return
+	}
+	if errs != 1 || p != nil {
+		t.Fatalf("want one error, got %d: %v", errs, summaries(ds))
+	}
+	d := ds[0]
+	if !strings.Contains(d.Summary, `step "set" of workflow "w": value`) || !strings.Contains(d.Summary, "lead."+field) {
+		t.Errorf("summary %q does not name the step's value and field", d.Summary)
+	}
+	if d.Subject == nil || d.Subject.Filename != file || d.Subject.Start.Line != line {
+		t.Errorf("error at %v, want %s line %d (the value)", d.Subject, file, line)
+	}
+	if d.Detail == "" {
+		t.Errorf("no detail saying which form the field's type wants")
+	}
+}
 
 const setPropertyPlan = `model "lead" {
   table = "crm_lead"
@@ -169,26 +176,7 @@ func TestSetPropertyValueFormsInCUE(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.field+"="+c.value, func(t *testing.T) {
-			src := fmt.Sprintf(setPropertyCUE, c.field, c.value)
-			p, ds := compiler.Compile(fstest.MapFS{"main.cue": {Data: []byte(src)}}, compiler.Options{})
-			errs, _ := ds.Count()
-			if c.ok {
-				if errs != 0 || p == nil {
-					t.Fatalf("want the plan to validate, got %v", summaries(ds))
-				}
-				return
-			}
-			if errs != 1 || p != nil {
-				t.Fatalf("want one error, got %d: %v", errs, summaries(ds))
-			}
-			d := ds[0]
-			if !strings.Contains(d.Summary, `step "set" of workflow "w": value`) || !strings.Contains(d.Summary, "lead."+c.field) {
-				t.Errorf("summary %q does not name the step's value and field", d.Summary)
-			}
-			line := strings.Count(setPropertyCUE[:strings.Index(setPropertyCUE, "value:        %s")], "\n") + 1
-			if d.Subject == nil || d.Subject.Filename != "main.cue" || d.Subject.Start.Line != line {
-				t.Errorf("error at %v, want main.cue line %d (the value)", d.Subject, line)
-			}
+			checkSetPropertyValue(t, "main.cue", setPropertyCUE, c.field, c.value, c.ok)
 		})
 	}
 }
