@@ -34,12 +34,15 @@ import (
 // that returned rows has committed (its ReadyForQuery came) and before any
 // of its reply is forwarded: the ids in the rows' first column. What onReply
 // returns says what becomes of the reply; while onReply runs, it is held.
+// onExecute, when set, is called before an execution of such a statement
+// reaches the server: while it runs, the statement is held.
 type pgProxy struct {
-	addr     string
-	upstream string
-	match    func(query []byte) bool
-	onReply  func(ids []int64) proxyAction
-	wg       sync.WaitGroup
+	addr      string
+	upstream  string
+	match     func(query []byte) bool
+	onReply   func(ids []int64) proxyAction
+	onExecute func()
+	wg        sync.WaitGroup
 }
 
 type proxyAction int
@@ -65,6 +68,12 @@ func isOutcomes(q []byte) bool {
 // proxiedStore opens a store on rb's database through a new pgProxy.
 func proxiedStore(t *testing.T, rb *relayBundle, match func([]byte) bool, onReply func(ids []int64) proxyAction) *store.Store {
 	t.Helper()
+	return openProxied(t, rb, &pgProxy{match: match, onReply: onReply})
+}
+
+// openProxied opens a store on rb's database through p.
+func openProxied(t *testing.T, rb *relayBundle, p *pgProxy) *store.Store {
+	t.Helper()
 	var dbName string
 	if err := rb.st.DB.Get(&dbName, `SELECT current_database()`); err != nil {
 		t.Fatal(err)
@@ -77,7 +86,7 @@ func proxiedStore(t *testing.T, rb *relayBundle, match func([]byte) bool, onRepl
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &pgProxy{addr: ln.Addr().String(), upstream: u.Host, match: match, onReply: onReply}
+	p.addr, p.upstream = ln.Addr().String(), u.Host
 	p.wg.Add(1)
 	go p.serve(ln)
 	u.Host, u.Path = p.addr, "/"+dbName
@@ -158,6 +167,9 @@ func (p *pgProxy) fromClient(client, server net.Conn, bound *atomic.Bool) {
 			_, rest, _ := bytes.Cut(payload, []byte{0})
 			name, _, _ := bytes.Cut(rest, []byte{0})
 			bound.Store(matching[string(name)])
+			if matching[string(name)] && p.onExecute != nil {
+				p.onExecute()
+			}
 		}
 		if _, err := server.Write(msg); err != nil {
 			return
@@ -431,5 +443,99 @@ func TestLedgerRetryAfterALostReplyKeepsTheNewClaim(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("a ledger write of %d rows lost its reply; logs:\n%s", dropped.Load(), rb.logs.String())
+	}
+}
+
+// The same race with the ledger write run again by database/sql rather than
+// by the ledger: a write that gives rows back untried (the relay answered
+// 421) commits, its reply is lost with its connection (a FIN), and
+// database/sql runs it again on a fresh connection, silently. Before that
+// second run reaches Postgres, the replica claims a given-back row again and
+// a worker takes it. The second run must not give back the new claim (whose
+// worker sends it), or the row is claimed and sent once more: a duplicate
+// with a single replica. Nor is any of its rows a lost claim.
+func TestLedgerRerunAfterALostReplyKeepsTheNewClaim(t *testing.T) {
+	t.Parallel()
+	rb := setupRelay(t, 40) // 20 active
+	var refused atomic.Int32
+	rb.relay.SetReply(smtptest.StageMail, func(from, rcpt string) *smtptest.Reply {
+		if refused.Add(1) <= 2 {
+			return &smtptest.Reply{Code: 421, Enhanced: "4.3.2", Text: "try again"}
+		}
+		return nil
+	})
+	rb.apply(t, testPlan("Hi", campaign("c", "")))
+	var (
+		mu        sync.Mutex
+		givenBack []int64 // by the write whose reply was dropped
+		reclaimed int     // of those, claimed again before its second run
+	)
+	rerun := make(chan struct{}, 1)
+	e := rb.replica(t, "r0", rb.clock)
+	e.Store = openProxied(t, rb, &pgProxy{
+		match: isOutcomes,
+		onReply: func(ids []int64) proxyAction {
+			mu.Lock()
+			defer mu.Unlock()
+			if givenBack != nil {
+				return forward
+			}
+			// The write has committed: the rows it gave back are pending
+			// (and may have been claimed again already).
+			var back []int64
+			if err := rb.st.DB.Select(&back, `SELECT id FROM campaignctl.outbox WHERE id = ANY($1) AND status = 'pending'`, int64s(ids)); err != nil {
+				t.Error(err)
+				return forward
+			}
+			if len(back) == 0 {
+				return forward
+			}
+			givenBack = back
+			rerun <- struct{}{}
+			return drop
+		},
+		onExecute: func() {
+			select {
+			case <-rerun:
+			default:
+				return
+			}
+			// database/sql's second run of the dropped write: held until
+			// this replica has claimed a row it gave back again.
+			mu.Lock()
+			ids := int64s(givenBack)
+			mu.Unlock()
+			deadline := time.Now().Add(10 * time.Second)
+			for time.Now().Before(deadline) {
+				var n int
+				if err := rb.st.DB.Get(&n, `SELECT count(*) FROM campaignctl.outbox WHERE id = ANY($1) AND claimed_by IS NOT NULL`, ids); err != nil {
+					t.Error(err)
+					return
+				}
+				if n > 0 {
+					mu.Lock()
+					reclaimed = n
+					mu.Unlock()
+					return
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		},
+	})
+	stop, _ := run(t, e, engine.RunOptions{Interval: 20 * time.Millisecond})
+	waitFor(t, "every message to be recorded sent", 20*time.Second, func() bool { return rb.outbox(t)["sent"] == 20 })
+	time.Sleep(300 * time.Millisecond) // anything still on its way
+	stop()
+	mu.Lock()
+	defer mu.Unlock()
+	if reclaimed == 0 {
+		t.Fatalf("no row given back by the dropped ledger write (%d rows) was claimed again before the write ran again: the test did not reach the case it is about", len(givenBack))
+	}
+	assertExactlyOnce(t, rb.relay, 20)
+	if lost := testutil.ToFloat64(e.Metrics.LostClaims); lost != 0 {
+		t.Errorf("%v outcomes counted as lost claims; no other replica ran", lost)
+	}
+	if t.Failed() {
+		t.Logf("a ledger write gave back %d rows and lost its reply; %d were claimed again before its second run; logs:\n%s", len(givenBack), reclaimed, rb.logs.String())
 	}
 }

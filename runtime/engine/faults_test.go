@@ -235,17 +235,17 @@ func TestOutcomeOfATakenOverClaimIsNotRecorded(t *testing.T) {
 	if err != nil || len(bRows) != 2 {
 		t.Fatalf("claim b: %v %v", bRows, err)
 	}
-	done, err := rb.st.RecordOutcomes(rb.ctx, "a", []store.Outcome{{ID: a[0].ID, Attempts: a[0].Attempts, Status: store.OutboxSent, At: t0}})
+	done, err := rb.st.RecordOutcomes(rb.ctx, "a", []store.Outcome{{ID: a[0].ID, ClaimSeq: a[0].ClaimSeq, Status: store.OutboxSent, At: t0}})
 	if err != nil || len(done) != 0 {
 		t.Fatalf("a's outcome after b took the row over: recorded %v, %v", done, err)
 	}
 	// Read back (as after a ledger write whose reply was lost), a's outcome
 	// is not one a's claim left: it lost the claim.
-	aOut := []store.Outcome{{ID: a[0].ID, Attempts: a[0].Attempts, Status: store.OutboxSent, At: t0}}
+	aOut := []store.Outcome{{ID: a[0].ID, ClaimSeq: a[0].ClaimSeq, Status: store.OutboxSent, At: t0}}
 	if before, err := rb.st.RecordedOutcomes(rb.ctx, "a", aOut); err != nil || len(before) != 0 {
 		t.Fatalf("a's outcome read back after b took the row over: %v, %v; want none", before, err)
 	}
-	bOut := []store.Outcome{{ID: bRows[0].ID, Attempts: bRows[0].Attempts, Status: store.OutboxSent, At: t0}}
+	bOut := []store.Outcome{{ID: bRows[0].ID, ClaimSeq: bRows[0].ClaimSeq, Status: store.OutboxSent, At: t0}}
 	done, err = rb.st.RecordOutcomes(rb.ctx, "b", bOut)
 	if err != nil || !done[bRows[0].ID] {
 		t.Fatalf("b's own outcome: %v %v", done, err)

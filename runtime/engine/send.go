@@ -935,7 +935,7 @@ func (h *heldSet) list() []int64 {
 }
 
 func outcome(r store.Claimed, status string) store.Outcome {
-	return store.Outcome{ID: r.ID, Attempts: r.Attempts, Status: status, Email: r.Email, Campaign: r.Campaign}
+	return store.Outcome{ID: r.ID, ClaimSeq: r.ClaimSeq, Status: status, Email: r.Email, Campaign: r.Campaign}
 }
 
 // release gives a row back untried: pending, due as before, no attempt used.

@@ -22,11 +22,12 @@ func ids(cs []store.Claimed) []int64 {
 }
 
 // The claim is the only way a message gets to the relay, and the lease and
-// its fencing token (worker, attempts) the only thing between a slow replica
+// its fencing token (worker, claim_seq) the only thing between a slow replica
 // and a duplicate send: a claimed row is nobody else's until its lease runs
 // out (on the database's clock, whatever the engine's clock says), renewing
-// keeps it, a row taken over after the lease carries a new token, and the old
-// owner's outcome is then refused.
+// keeps it, a row taken over after the lease (or given back and claimed
+// again, by the same worker too) carries a new token, and the old owner's
+// outcome is then refused.
 func TestClaimLeaseAndFencing(t *testing.T) {
 	st, ctx := migrated(t), t.Context()
 	now := time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)
@@ -79,14 +80,14 @@ func TestClaimLeaseAndFencing(t *testing.T) {
 	}
 	for _, c := range b {
 		if c.Attempts != 2 {
-			t.Fatalf("row %d taken over: attempts %d, want 2 (a new fencing token)", c.ID, c.Attempts)
+			t.Fatalf("row %d taken over: attempts %d, want 2 (the take-over is an attempt)", c.ID, c.Attempts)
 		}
 	}
 	// A, late, records every row it claimed: only the renewed one is still
 	// its own.
 	var outs []store.Outcome
 	for _, c := range a {
-		outs = append(outs, store.Outcome{ID: c.ID, Attempts: c.Attempts, Status: store.OutboxSent, At: now, MessageID: "m"})
+		outs = append(outs, store.Outcome{ID: c.ID, ClaimSeq: c.ClaimSeq, Status: store.OutboxSent, At: now, MessageID: "m"})
 	}
 	recorded, err := st.RecordOutcomes(ctx, "A", outs)
 	if err != nil {
@@ -102,7 +103,7 @@ func TestClaimLeaseAndFencing(t *testing.T) {
 	// B's outcomes (one a release) are its own.
 	outs = outs[:0]
 	for i, c := range b {
-		outs = append(outs, store.Outcome{ID: c.ID, Attempts: c.Attempts, Status: store.OutboxPending, At: now, Release: i == 0})
+		outs = append(outs, store.Outcome{ID: c.ID, ClaimSeq: c.ClaimSeq, Status: store.OutboxPending, At: now, Release: i == 0})
 	}
 	recorded, err = st.RecordOutcomes(ctx, "B", outs)
 	if err != nil || len(recorded) != len(b) {
@@ -121,6 +122,35 @@ func TestClaimLeaseAndFencing(t *testing.T) {
 		if r.ID == b[0].ID && r.Attempts != 2 {
 			t.Fatalf("released row %d: attempts %d on its next claim, want 2 (the release is not an attempt)", r.ID, r.Attempts)
 		}
+	}
+
+	// C gives a row back and claims it again: the same worker and the same
+	// attempts, yet a new token. C's release, written again (as database/sql
+	// reruns a write whose connection broke after its commit), leaves the new
+	// claim alone, and reads back as recorded: not a claim lost.
+	back := []store.Outcome{{ID: c[0].ID, ClaimSeq: c[0].ClaimSeq, Status: store.OutboxPending, At: now, Release: true}}
+	if recorded, err := st.RecordOutcomes(ctx, "C", back); err != nil || !recorded[c[0].ID] {
+		t.Fatalf("C's release: recorded %v, %v", recorded, err)
+	}
+	again, err := st.ClaimDue(ctx, now.Add(time.Hour), "C", lease, 10)
+	if err != nil || !slices.Contains(ids(again), c[0].ID) {
+		t.Fatalf("C claims %v again (%v); want %d among them", ids(again), err, c[0].ID)
+	}
+	for _, r := range again {
+		if r.ID == c[0].ID && (r.Attempts != c[0].Attempts || r.ClaimSeq <= c[0].ClaimSeq) {
+			t.Fatalf("row %d claimed again after a release: attempts %d, claim_seq %d; want attempts %d and a claim_seq past %d",
+				r.ID, r.Attempts, r.ClaimSeq, c[0].Attempts, c[0].ClaimSeq)
+		}
+	}
+	if recorded, err := st.RecordOutcomes(ctx, "C", back); err != nil || len(recorded) != 0 {
+		t.Fatalf("C's release written again after C claimed the row again: recorded %v, %v; want none (the new claim is not the old one's)", recorded, err)
+	}
+	var claimedBy string
+	if err := st.DB.Get(&claimedBy, `SELECT coalesce(claimed_by, '') FROM campaignctl.outbox WHERE id = $1`, c[0].ID); err != nil || claimedBy != "C" {
+		t.Fatalf("row %d claimed by %q (%v) after the old release was written again; want C's new claim", c[0].ID, claimedBy, err)
+	}
+	if before, err := st.RecordedOutcomes(ctx, "C", back); err != nil || !before[c[0].ID] {
+		t.Fatalf("C's release read back after C claimed the row again: %v, %v; want it recorded", before, err)
 	}
 }
 

@@ -81,8 +81,10 @@ WHERE name = $1 AND status = 'scheduled';
 -- other. Due-ness ($1) is on the engine's clock; the lease is on the database's
 -- (clock_timestamp()), so a simulated clock can never expire a lease early. A
 -- row whose lease ran out (its replica crashed or lost the database) is
--- claimable again; attempts grows with every claim and, with claimed_by, is the
--- fencing token record-outcomes checks. The row stays 'pending' and no indexed
+-- claimable again. claim_seq grows with every claim and never goes back: with
+-- claimed_by it is the fencing token record-outcomes checks, unique per claim
+-- (attempts is not: a release or a hold takes its attempt back, 025). attempts
+-- grows with every claim too, for backoff and give-up. The row stays 'pending' and no indexed
 -- column changes, so the update is HOT. Suppression is looked up here, set
 -- based, for the whole batch at once instead of one query per message; the
 -- reason comes back, since a policy may let a class of mail other than
@@ -111,10 +113,11 @@ UPDATE campaignctl.outbox o
 SET claimed_at = $1, claimed_by = $2,
     lease_until = clock_timestamp() + $3::interval,
     attempts = o.attempts + 1,
+    claim_seq = o.claim_seq + 1,
     first_attempt_at = coalesce(o.first_attempt_at, $1)
 FROM picked
 WHERE o.id = picked.id
-RETURNING o.id, o.kind, o.campaign, o.step, o.variant, o.occurrence, o.class, o.email_normalized, o.contact_key, o.email, o.attempts, o.first_attempt_at, o.due_at,
+RETURNING o.id, o.kind, o.campaign, o.step, o.variant, o.occurrence, o.class, o.email_normalized, o.contact_key, o.email, o.attempts, o.claim_seq, o.first_attempt_at, o.due_at,
     coalesce((SELECT s.reason FROM campaignctl.suppressions s WHERE s.email_normalized = o.email_normalized), '') AS suppressed_as;
 
 -- name: suppression-reasons
@@ -145,8 +148,11 @@ WHERE o.id = held.id;
 -- name: record-outcomes
 -- One statement for a whole batch of outcomes (the ledger write), instead of one
 -- UPDATE and commit per message. Only rows this replica still owns under the same
--- claim (claimed_by and attempts) change; the ids returned are those, so the
--- caller can tell an outcome that lost its lease. status 'pending' is a retry
+-- claim (claimed_by and claim_seq) change; the ids returned are those, so the
+-- caller can tell an outcome that lost its lease. The same write run again
+-- (database/sql reruns it when its connection broke after the commit) matches
+-- nothing: a row it gave back is claimed by nobody, or by a newer claim, even
+-- this replica's own. status 'pending' is a retry
 -- (due again at retry_at) or a release (release = true: given back untried, the
 -- claim does not count as an attempt). Hard-bounced addresses are suppressed in
 -- the same statement, so the outcome and the suppression commit together. A
@@ -154,9 +160,9 @@ WHERE o.id = held.id;
 -- and, like a release, is not an attempt: the give-up age starts at the first
 -- real attempt.
 WITH v AS (
-    SELECT * FROM unnest($2::bigint[], $3::int[], $4::text[], $5::timestamptz[], $6::text[],
+    SELECT * FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::timestamptz[], $6::text[],
                          $7::text[], $8::text[], $9::text[], $10::bool[], $14::bool[])
-        AS v(id, attempts, status, at, message_id, template_hash, error, smtp, release, hold)
+        AS v(id, claim_seq, status, at, message_id, template_hash, error, smtp, release, hold)
 ), done AS (
     UPDATE campaignctl.outbox o
     SET status = v.status,
@@ -172,7 +178,7 @@ WITH v AS (
         claimed_at = CASE WHEN v.status = 'pending' THEN NULL ELSE o.claimed_at END,
         lease_until = NULL
     FROM v
-    WHERE o.id = v.id AND o.status = 'pending' AND o.claimed_by = $1 AND o.attempts = v.attempts
+    WHERE o.id = v.id AND o.status = 'pending' AND o.claimed_by = $1 AND o.claim_seq = v.claim_seq
     RETURNING o.id
 ), suppressed AS (
     INSERT INTO campaignctl.suppressions AS s (email_normalized, reason, campaign, created_at)
@@ -192,15 +198,19 @@ SELECT id FROM done;
 -- connection died after the commit) is retried, and the retry's fencing then
 -- matches nothing. Those rows were not taken over by another replica, and are
 -- not counted as lost claims. A sent, failed or cancelled row still names
--- this replica and its attempt; a row given back, retried or held is
--- pending, claimed by nobody, with the attempt the write left ($5: not
--- counted, for a release or a hold).
+-- this replica and its claim; a row given back, retried or held is pending,
+-- claimed by nobody, with the claim_seq of the claim, or this replica has
+-- claimed it again since (claim_seq moved on; claimed_by is NULL once that
+-- claim gave it back too): the write gave it back, or its lease ran out
+-- before and this replica's new claim is the row's only one. A row another
+-- replica holds or sent is a claim lost: a release after a reply that never
+-- came may have been delivered.
 SELECT o.id FROM campaignctl.outbox o
-JOIN unnest($2::bigint[], $3::int[], $4::text[], $5::bool[]) AS v(id, attempts, status, uncounted) ON o.id = v.id
-WHERE o.status = v.status
-  AND CASE WHEN v.status = 'pending'
-           THEN o.claimed_by IS NULL AND o.attempts = v.attempts - CASE WHEN v.uncounted THEN 1 ELSE 0 END
-           ELSE o.claimed_by = $1 AND o.attempts = v.attempts END;
+JOIN unnest($2::bigint[], $3::bigint[], $4::text[]) AS v(id, claim_seq, status) ON o.id = v.id
+WHERE CASE WHEN v.status = 'pending'
+           THEN o.claim_seq > v.claim_seq AND coalesce(o.claimed_by, $1) = $1
+             OR o.status = 'pending' AND o.claimed_by IS NULL AND o.claim_seq = v.claim_seq
+           ELSE o.status = v.status AND o.claimed_by = $1 AND o.claim_seq = v.claim_seq END;
 
 -- name: finish-campaigns
 -- A campaign is finished once its audience is materialized and nothing is left

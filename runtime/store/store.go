@@ -631,7 +631,7 @@ func (s *Store) RefreshOutboxStats(ctx context.Context) error {
 	return s.analyzeOutbox(ctx)
 }
 
-// Claimed is an outbox row a worker holds. (Worker, Attempts) is the claim's
+// Claimed is an outbox row a worker holds. (Worker, ClaimSeq) is the claim's
 // fencing token: an outcome is recorded only while both still match the row.
 type Claimed struct {
 	ID int64 `db:"id"`
@@ -644,11 +644,15 @@ type Claimed struct {
 	// Occurrence of the enrollment the message belongs to (0: a campaign).
 	Occurrence int `db:"occurrence"`
 	// Class is the mail class: marketing, transactional or internal.
-	Class          string    `db:"class"`
-	EmailNorm      string    `db:"email_normalized"`
-	ContactKey     string    `db:"contact_key"`
-	Email          string    `db:"email"`
-	Attempts       int       `db:"attempts"`
+	Class      string `db:"class"`
+	EmailNorm  string `db:"email_normalized"`
+	ContactKey string `db:"contact_key"`
+	Email      string `db:"email"`
+	Attempts   int    `db:"attempts"`
+	// ClaimSeq numbers the claims of the row: one more for each, never one
+	// less (a release takes its attempt back, not its claim), so it tells
+	// this claim from every other of the row, this replica's too.
+	ClaimSeq       int64     `db:"claim_seq"`
 	FirstAttemptAt time.Time `db:"first_attempt_at"`
 	// SuppressedAs is the reason the address is on the suppression list at
 	// claim time (unsubscribed, blacklisted, hard_bounce, complaint, manual,
@@ -786,7 +790,7 @@ const (
 // Outcome is the result of one claimed row, recorded by RecordOutcomes.
 type Outcome struct {
 	ID       int64
-	Attempts int    // the claim's attempts, part of the fencing token
+	ClaimSeq int64  // the claim's Claimed.ClaimSeq, part of the fencing token
 	Status   string // OutboxSent, OutboxFailed, OutboxCancelled or OutboxPending (retry or release)
 	// At is when it was sent (sent) or when it is due again (a retry).
 	At           time.Time
@@ -813,14 +817,14 @@ type Outcome struct {
 // result had lost its claim (its lease expired and another replica took it).
 func (s *Store) RecordOutcomes(ctx context.Context, worker string, outs []Outcome) (map[int64]bool, error) {
 	n := len(outs)
-	ids, attempts := make([]int64, n), make([]int64, n)
+	ids, seqs := make([]int64, n), make([]int64, n)
 	statuses, msgIDs, hashes, errs, smtps := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	ats := make([]time.Time, n)
 	release, hold := make([]bool, n), make([]bool, n)
 	var supEmails, supCampaigns []string
 	var supAt []time.Time
 	for i, o := range outs {
-		ids[i], attempts[i], statuses[i], ats[i] = o.ID, int64(o.Attempts), o.Status, o.At
+		ids[i], seqs[i], statuses[i], ats[i] = o.ID, o.ClaimSeq, o.Status, o.At
 		msgIDs[i], hashes[i], errs[i], smtps[i], release[i], hold[i] = o.MessageID, o.TemplateHash, o.Error, o.SMTP, o.Release, o.Hold
 		if o.Suppress {
 			supEmails = append(supEmails, o.Email)
@@ -832,7 +836,7 @@ func (s *Store) RecordOutcomes(ctx context.Context, worker string, outs []Outcom
 	if err != nil {
 		return nil, fmt.Errorf("recording %d outcomes: %w", n, err)
 	}
-	rows, err := st.QueryContext(ctx, worker, pq.Array(ids), pq.Array(attempts), pq.Array(statuses),
+	rows, err := st.QueryContext(ctx, worker, pq.Array(ids), pq.Array(seqs), pq.Array(statuses),
 		pq.Array(ats), pq.Array(msgIDs), pq.Array(hashes), pq.Array(errs), pq.Array(smtps), pq.Array(release),
 		pq.Array(supEmails), pq.Array(supCampaigns), pq.Array(supAt), pq.Array(hold))
 	if err != nil {
@@ -858,12 +862,12 @@ func (s *Store) RecordOutcomes(ctx context.Context, worker string, outs []Outcom
 // that failed, the earlier attempt may have committed with its reply lost.
 func (s *Store) RecordedOutcomes(ctx context.Context, worker string, outs []Outcome) (map[int64]bool, error) {
 	n := len(outs)
-	ids, attempts, statuses, uncounted := make([]int64, n), make([]int64, n), make([]string, n), make([]bool, n)
+	ids, seqs, statuses := make([]int64, n), make([]int64, n), make([]string, n)
 	for i, o := range outs {
-		ids[i], attempts[i], statuses[i], uncounted[i] = o.ID, int64(o.Attempts), o.Status, o.Release || o.Hold
+		ids[i], seqs[i], statuses[i] = o.ID, o.ClaimSeq, o.Status
 	}
 	var found []int64
-	if err := s.DB.SelectContext(ctx, &found, q("outcomes-recorded"), worker, pq.Array(ids), pq.Array(attempts), pq.Array(statuses), pq.Array(uncounted)); err != nil {
+	if err := s.DB.SelectContext(ctx, &found, q("outcomes-recorded"), worker, pq.Array(ids), pq.Array(seqs), pq.Array(statuses)); err != nil {
 		return nil, fmt.Errorf("reading back %d outcomes: %w", n, err)
 	}
 	out := make(map[int64]bool, len(found))

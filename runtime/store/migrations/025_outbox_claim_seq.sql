@@ -1,0 +1,17 @@
+-- claim_seq counts the claims of a row: every claim-due adds one and nothing
+-- takes one away. With claimed_by it is the fencing token of record-outcomes
+-- (it was (claimed_by, attempts) from 003). attempts is not unique per claim:
+-- a release or a hold gives the row back untried and takes its attempt back,
+-- so the same replica's next claim of that row carried the same token as the
+-- one before it, and a ledger write of the earlier claim run again after its
+-- commit (database/sql reruns a statement whose connection lib/pq reports bad)
+-- gave back the new claim while its worker was sending it
+-- (engine's TestLedgerRerunAfterALostReplyKeepsTheNewClaim). attempts keeps
+-- its meaning: the real attempts, for backoff and give-up.
+--
+-- A constant default: adding the column rewrites nothing (PG 11+). It is not
+-- indexed, so the claim that bumps it stays a HOT update. A daemon of an
+-- earlier version still fences on attempts and leaves claim_seq alone;
+-- replicas of both versions can run side by side during an upgrade, since a
+-- claim by one of them changes claimed_by under the other's token.
+ALTER TABLE campaignctl.outbox ADD COLUMN claim_seq bigint NOT NULL DEFAULT 0;
