@@ -407,10 +407,10 @@ func TestLedgerWriteWhoseReplyIsLostIsNotALostClaim(t *testing.T) {
 // The same with the connection reset (an RST) after a ledger write of rows
 // given back untried (the relay answered 421) commits: lib/pq returns the
 // error, and the ledger writes the batch again after its backoff. By then
-// the replica may have claimed those rows again, with the same fencing
-// token (a release takes its attempt back and the new claim adds it): the
-// second write must not give back the new claim, which its worker is
-// sending, and no message may go out twice.
+// the replica may have claimed those rows again (with the same attempts: a
+// release takes its attempt back and the new claim adds it; the claim_seq of
+// the fencing token is new): the second write must not give back the new
+// claim, which its worker is sending, and no message may go out twice.
 func TestLedgerRetryAfterALostReplyKeepsTheNewClaim(t *testing.T) {
 	t.Parallel()
 	rb := setupRelay(t, 40) // 20 active

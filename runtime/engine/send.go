@@ -65,15 +65,7 @@ type sendPass struct {
 	interval  time.Duration
 
 	held heldSet
-	// claiming is read-held by a claim from its statement until its rows
-	// are in held, and held by the ledger while it writes a batch again
-	// after an error: the write that failed may have committed, and a row
-	// it gave back may have been claimed again by this replica, under the
-	// same fencing token (a release takes its attempt back). The retry
-	// leaves such rows out (heldSet.reclaimed) rather than give back the
-	// new claim, which a worker is sending.
-	claiming sync.RWMutex
-	jobs     chan job
+	jobs chan job
 	// taken is poked each time a worker takes a job: the claimer waits on it
 	// for room in jobs.
 	taken chan struct{}
@@ -240,12 +232,10 @@ func (p *sendPass) claim(ctx, claimCtx context.Context) error {
 		if p.fellBehind.Swap(false) || claimedAt.Sub(fromStartAt) >= claimFromStartEvery {
 			cursor, fromStartAt = store.ClaimCursor{}, claimedAt
 		}
-		p.claiming.RLock()
 		rows, err := e.Store.ClaimDueAfter(cctx, e.Clock.Now(), e.Worker, e.Lease, room, cursor)
 		stopClaim()
 		cancel()
 		p.held.add(rows, claimedAt.Add(e.Lease))
-		p.claiming.RUnlock()
 		if len(rows) < room {
 			cursor = store.ClaimCursor{}
 		} else {
@@ -665,19 +655,18 @@ func (p *sendPass) record(ledgerCtx context.Context, results []result) {
 	defer p.forget(results)
 	deadline := time.Now().Add(e.Lease)
 	wait := 50 * time.Millisecond
-	for retry := false; ; retry = true {
+	for {
 		ctx, cancel := context.WithTimeout(ledgerCtx, 10*time.Second)
-		var done map[int64]bool
-		var err error
-		if retry {
-			done, err = p.recordAgain(ctx, batch)
-		} else if done, err = e.Store.RecordOutcomes(ctx, e.Worker, batch); err == nil && len(done) < len(batch) {
-			// The write may have committed, lost its reply with its
-			// connection and been run again by database/sql, which does so
-			// on a fresh connection when the driver reports the old one bad
-			// (lib/pq does on a connection closed mid-reply). Its rows are
-			// no longer this claim's to write, and were not taken over.
-			// (A retry after an error reads back in recordAgain.)
+		done, err := e.Store.RecordOutcomes(ctx, e.Worker, batch)
+		if err == nil && len(done) < len(batch) {
+			// An earlier run of this write may have committed and lost its
+			// reply with its connection: this is the ledger's retry after
+			// the error, or database/sql's rerun on a fresh connection when
+			// the driver reports the old one bad (lib/pq does on a
+			// connection closed mid-reply). Its rows are no longer this
+			// claim's to write (the fencing token is unique per claim, so a
+			// row given back and claimed again since is left alone), and
+			// were not taken over.
 			done = p.recordedBefore(ctx, batch, done)
 		}
 		cancel()
@@ -708,42 +697,6 @@ func (p *sendPass) record(ledgerCtx context.Context, results []result) {
 		}
 		wait = min(2*wait, 2*time.Second)
 	}
-}
-
-// recordAgain writes batch again after a failed write, leaving out the rows
-// this replica has claimed again since: the failed write gave them back (or
-// their lease ran out), so what it said of them is settled. A given-back,
-// retried or held row counts as recorded; a sent, failed or cancelled one
-// could not have been claimed again had its write committed, so it stays
-// unrecorded (a claim lost).
-func (p *sendPass) recordAgain(ctx context.Context, batch []store.Outcome) (map[int64]bool, error) {
-	p.claiming.Lock()
-	defer p.claiming.Unlock()
-	var rest []store.Outcome
-	settled := map[int64]bool{}
-	for _, o := range batch {
-		switch {
-		case !p.held.reclaimed(o.ID):
-			rest = append(rest, o)
-		case o.Status == store.OutboxPending:
-			settled[o.ID] = true
-		}
-	}
-	if len(rest) == 0 {
-		return settled, nil
-	}
-	done, err := p.e.Store.RecordOutcomes(ctx, p.e.Worker, rest)
-	if err != nil {
-		return nil, err
-	}
-	if len(done) < len(rest) {
-		// Read back while no claim can take the rows given back.
-		done = p.recordedBefore(ctx, rest, done)
-	}
-	for id := range settled {
-		done[id] = true
-	}
-	return done, nil
 }
 
 // recordedBefore adds to done those outcomes of batch that their rows
@@ -865,14 +818,6 @@ func (h *heldSet) add(rows []store.Claimed, validUntil time.Time) {
 		h.ids[r.ID] = validUntil
 	}
 	h.mu.Unlock()
-}
-
-// reclaimed reports whether id was claimed again while an earlier claim's
-// outcome is still being written.
-func (h *heldSet) reclaimed(id int64) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.again[id] > 0
 }
 
 // renewed extends the validity of ids that are still held.
