@@ -414,13 +414,7 @@ func TestLedgerWriteWhoseReplyIsLostIsNotALostClaim(t *testing.T) {
 func TestLedgerRetryAfterALostReplyKeepsTheNewClaim(t *testing.T) {
 	t.Parallel()
 	rb := setupRelay(t, 40) // 20 active
-	var refused atomic.Int32
-	rb.relay.SetReply(smtptest.StageMail, func(from, rcpt string) *smtptest.Reply {
-		if refused.Add(1) <= 2 {
-			return &smtptest.Reply{Code: 421, Enhanced: "4.3.2", Text: "try again"}
-		}
-		return nil
-	})
+	refuseFirstMails(rb, 2)
 	rb.apply(t, testPlan("Hi", campaign("c", "")))
 	var dropped atomic.Int32
 	e := rb.replica(t, "r0", rb.clock)
@@ -430,17 +424,12 @@ func TestLedgerRetryAfterALostReplyKeepsTheNewClaim(t *testing.T) {
 		}
 		return forward
 	})
-	stop, _ := run(t, e, engine.RunOptions{Interval: 20 * time.Millisecond})
-	waitFor(t, "every message to be recorded sent", 20*time.Second, func() bool { return rb.outbox(t)["sent"] == 20 })
-	time.Sleep(300 * time.Millisecond) // anything still on its way
-	stop()
+	sendAllThenStop(t, rb, e, 20)
 	if dropped.Load() == 0 {
 		t.Fatal("no ledger write's reply was lost: the test did not reach the case it is about")
 	}
 	assertExactlyOnce(t, rb.relay, 20)
-	if lost := testutil.ToFloat64(e.Metrics.LostClaims); lost != 0 {
-		t.Errorf("%v outcomes counted as lost claims; no other replica ran", lost)
-	}
+	assertNoLostClaims(t, e)
 	if t.Failed() {
 		t.Logf("a ledger write of %d rows lost its reply; logs:\n%s", dropped.Load(), rb.logs.String())
 	}
@@ -457,13 +446,7 @@ func TestLedgerRetryAfterALostReplyKeepsTheNewClaim(t *testing.T) {
 func TestLedgerRerunAfterALostReplyKeepsTheNewClaim(t *testing.T) {
 	t.Parallel()
 	rb := setupRelay(t, 40) // 20 active
-	var refused atomic.Int32
-	rb.relay.SetReply(smtptest.StageMail, func(from, rcpt string) *smtptest.Reply {
-		if refused.Add(1) <= 2 {
-			return &smtptest.Reply{Code: 421, Enhanced: "4.3.2", Text: "try again"}
-		}
-		return nil
-	})
+	refuseFirstMails(rb, 2)
 	rb.apply(t, testPlan("Hi", campaign("c", "")))
 	var (
 		mu        sync.Mutex
@@ -522,20 +505,46 @@ func TestLedgerRerunAfterALostReplyKeepsTheNewClaim(t *testing.T) {
 			}
 		},
 	})
-	stop, _ := run(t, e, engine.RunOptions{Interval: 20 * time.Millisecond})
-	waitFor(t, "every message to be recorded sent", 20*time.Second, func() bool { return rb.outbox(t)["sent"] == 20 })
-	time.Sleep(300 * time.Millisecond) // anything still on its way
-	stop()
+	sendAllThenStop(t, rb, e, 20)
 	mu.Lock()
 	defer mu.Unlock()
 	if reclaimed == 0 {
 		t.Fatalf("no row given back by the dropped ledger write (%d rows) was claimed again before the write ran again: the test did not reach the case it is about", len(givenBack))
 	}
 	assertExactlyOnce(t, rb.relay, 20)
-	if lost := testutil.ToFloat64(e.Metrics.LostClaims); lost != 0 {
-		t.Errorf("%v outcomes counted as lost claims; no other replica ran", lost)
-	}
+	assertNoLostClaims(t, e)
 	if t.Failed() {
 		t.Logf("a ledger write gave back %d rows and lost its reply; %d were claimed again before its second run; logs:\n%s", len(givenBack), reclaimed, rb.logs.String())
+	}
+}
+
+// refuseFirstMails makes the relay answer 421 to the first n MAIL commands,
+// so the ledger gives n rows back untried.
+func refuseFirstMails(rb *relayBundle, n int32) {
+	var refused atomic.Int32
+	rb.relay.SetReply(smtptest.StageMail, func(from, rcpt string) *smtptest.Reply {
+		if refused.Add(1) <= n {
+			return &smtptest.Reply{Code: 421, Enhanced: "4.3.2", Text: "try again"}
+		}
+		return nil
+	})
+}
+
+// sendAllThenStop runs e until all n messages are recorded sent, gives
+// anything still on its way 300 ms, and stops it.
+func sendAllThenStop(t *testing.T, rb *relayBundle, e *engine.Engine, n int64) {
+	t.Helper()
+	stop, _ := run(t, e, engine.RunOptions{Interval: 20 * time.Millisecond})
+	waitFor(t, "every message to be recorded sent", 20*time.Second, func() bool { return rb.outbox(t)["sent"] == n })
+	time.Sleep(300 * time.Millisecond)
+	stop()
+}
+
+// assertNoLostClaims fails when e counted an outcome as a claim lost to
+// another replica; the tests that call it run one replica.
+func assertNoLostClaims(t *testing.T, e *engine.Engine) {
+	t.Helper()
+	if lost := testutil.ToFloat64(e.Metrics.LostClaims); lost != 0 {
+		t.Errorf("%v outcomes counted as lost claims; no other replica ran", lost)
 	}
 }
