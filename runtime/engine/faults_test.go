@@ -306,45 +306,64 @@ func TestRemovedCampaignStopsMidSend(t *testing.T) {
 }
 
 // Observation 2: an edited subject applies to every message not yet handed to
-// the relay.
+// the relay, and so does an edited sender (its From).
 func TestEditedTemplateAppliesToTheRestOfASend(t *testing.T) {
 	t.Parallel()
-	rb := setupRelay(t, 600) // 300 active
-	rb.relay.SetDelay(10 * time.Millisecond)
-	rb.apply(t, testPlan("Old subject", campaign("c", "")))
-	stop, _ := run(t, rb.eng, engine.RunOptions{Interval: 50 * time.Millisecond})
-	waitFor(t, "the first 20 deliveries", 20*time.Second, func() bool { return rb.relay.Count() >= 20 })
-	rb.apply(t, testPlan("New subject", campaign("c", "")))
-	// The daemon sees a new revision at its next claim or reconcile pass;
-	// loading it here is that moment. From then on, a message composed from
-	// the old one is not handed to the relay (its HandOff refuses it and the
-	// row is composed again): only those already handed over, one per
-	// connection (2), can still arrive with the old subject.
-	if err := engine.Load(rb.ctx, rb.eng); err != nil {
-		t.Fatal(err)
+	withFrom := func(from string) *plan.Plan {
+		p := testPlan("Hi", campaign("c", ""))
+		p.Senders[0].From = from
+		p.Finalize()
+		return p
 	}
-	atSeen := rb.relay.Count()
-	waitFor(t, "all 300", 30*time.Second, func() bool { return rb.relay.Count() >= 300 })
-	stop()
-	var old, new int
-	for i, m := range rb.relay.Messages() {
-		switch {
-		case bytes.Contains(m.Data, []byte("Subject: Old subject")):
-			old++
-			if i >= atSeen+rb.eng.Concurrency {
-				t.Errorf("message %d has the old subject: the daemon had seen the edit at delivery %d, with %d connections", i, atSeen, rb.eng.Concurrency)
+	for _, tc := range []struct {
+		name          string
+		before, after *plan.Plan
+		old, new      string // what a delivery of each revision holds
+	}{
+		{"subject", testPlan("Old subject", campaign("c", "")), testPlan("New subject", campaign("c", "")), "Subject: Old subject", "Subject: New subject"},
+		{"sender", withFrom("Shop <news@shop.example>"), withFrom("Shop <offers@shop.example>"), `From: "Shop" <news@shop.example>`, `From: "Shop" <offers@shop.example>`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			rb := setupRelay(t, 600) // 300 active
+			rb.relay.SetDelay(10 * time.Millisecond)
+			rb.apply(t, tc.before)
+			stop, _ := run(t, rb.eng, engine.RunOptions{Interval: 50 * time.Millisecond})
+			waitFor(t, "the first 20 deliveries", 20*time.Second, func() bool { return rb.relay.Count() >= 20 })
+			rb.apply(t, tc.after)
+			// The daemon sees a new revision at its next claim or reconcile
+			// pass; loading it here is that moment. From then on, a message
+			// composed from the old one is not handed to the relay (its
+			// HandOff refuses it and the row is composed again): only those
+			// already handed over, one per connection (2), can still arrive
+			// as the old revision made them.
+			if err := engine.Load(rb.ctx, rb.eng); err != nil {
+				t.Fatal(err)
 			}
-		case bytes.Contains(m.Data, []byte("Subject: New subject")):
-			new++
-		}
+			atSeen := rb.relay.Count()
+			waitFor(t, "all 300", 30*time.Second, func() bool { return rb.relay.Count() >= 300 })
+			stop()
+			var old, new int
+			for i, m := range rb.relay.Messages() {
+				switch {
+				case bytes.Contains(m.Data, []byte(tc.old)):
+					old++
+					if i >= atSeen+rb.eng.Concurrency {
+						t.Errorf("message %d has %q: the daemon had seen the edit at delivery %d, with %d connections", i, tc.old, atSeen, rb.eng.Concurrency)
+					}
+				case bytes.Contains(m.Data, []byte(tc.new)):
+					new++
+				}
+			}
+			if old+new != 300 || new < 300-atSeen-rb.eng.Concurrency {
+				t.Errorf("%q %d, %q %d (edit seen at delivery %d); want 300 in all, at most %d old", tc.old, old, tc.new, new, atSeen, atSeen+rb.eng.Concurrency)
+			}
+			if !strings.Contains(rb.logs.String(), "the plan changed after this message was composed") {
+				t.Logf("no composed message was given back (none was waiting when the edit was seen)")
+			}
+			assertExactlyOnce(t, rb.relay, 300)
+		})
 	}
-	if old+new != 300 || new < 300-atSeen-rb.eng.Concurrency {
-		t.Errorf("old subject %d, new subject %d (edit seen at delivery %d); want 300 in all, at most %d old", old, new, atSeen, atSeen+rb.eng.Concurrency)
-	}
-	if !strings.Contains(rb.logs.String(), "the plan changed after this message was composed") {
-		t.Logf("no composed message was given back (none was waiting when the edit was seen)")
-	}
-	assertExactlyOnce(t, rb.relay, 300)
 }
 
 // Observation 3: a relay- or sender-level refusal is not a hard bounce: it

@@ -912,7 +912,10 @@ type prepared struct {
 	msg     *mailer.Message
 	tplHash string
 	sender  string // the plan sender's name, for the per-sender metrics
-	out     store.Outcome
+	// senderHash is the content hash of the sender the message was
+	// composed with (its From and Reply-To; composedUnder).
+	senderHash string
+	out        store.Outcome
 	// composedWith is the revision the message was composed from
 	// (composedUnder).
 	composedWith *loaded
@@ -1004,13 +1007,14 @@ func (e *Engine) prepare(j job) prepared {
 		o.Error = err.Error()
 		return done(o)
 	}
-	return prepared{row: r, msg: msg, tplHash: tplHash, sender: tg.sender.Name, composedWith: l}
+	return prepared{row: r, msg: msg, tplHash: tplHash, sender: tg.sender.Name, senderHash: tg.sender.Hash, composedWith: l}
 }
 
 // composedUnder reports whether pr, composed from an earlier revision than
 // the one this daemon now runs, still is what that revision would send: its
 // object and step are still in the plan, not paused, and its template's
-// content hash is the same. A message that is not may not be handed to the
+// and its sender's content hashes are the same (an edited From or Reply-To
+// counts as much as an edited subject). A message that is not may not be handed to the
 // relay: it is given back untried and composed again from the new revision
 // (or held, for a paused object). Called from the message's HandOff (before
 // its envelope and before its final dot), so the usual case, the same
@@ -1021,7 +1025,7 @@ func (e *Engine) composedUnder(pr *prepared) bool {
 		return true
 	}
 	tg, err := cur.target(pr.row)
-	return err == nil && tg.templateHash == pr.tplHash && !cur.isPaused(tg.kind, tg.name)
+	return err == nil && tg.templateHash == pr.tplHash && tg.sender.Hash == pr.senderHash && !cur.isPaused(tg.kind, tg.name)
 }
 
 // finish decides the outcome of a row whose message was handed to the Mailer,
