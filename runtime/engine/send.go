@@ -1014,11 +1014,11 @@ func (e *Engine) prepare(j job) prepared {
 // the one this daemon now runs, still is what that revision would send: its
 // object and step are still in the plan, not paused, and its template's
 // and its sender's content hashes are the same (an edited From or Reply-To
-// counts as much as an edited subject). A message that is not may not be handed to the
-// relay: it is given back untried and composed again from the new revision
-// (or held, for a paused object). Called from the message's HandOff (before
-// its envelope and before its final dot), so the usual case, the same
-// revision, costs one atomic load.
+// counts as much as an edited subject). A message that is not may not be
+// handed to the relay: it is given back untried and composed again from the
+// new revision (or held, for a paused object). Called from the message's
+// HandOff (before its envelope and before its final dot), so the usual case,
+// the same revision, costs one atomic load.
 func (e *Engine) composedUnder(pr *prepared) bool {
 	cur := e.loadedNow()
 	if cur == nil || cur == pr.composedWith {
