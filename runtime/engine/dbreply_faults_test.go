@@ -244,10 +244,11 @@ func readMsg(r io.Reader) (byte, []byte, error) {
 // another, within about one lease plus a claim from the start (250 ms).
 func TestClaimWhoseReplyIsLostIsSentOnceAfterItsLease(t *testing.T) {
 	t.Parallel()
-	// 500 messages at 2 connections × 10 ms: the backlog outlasts the lease,
-	// so the replica is still claiming and renewing what it holds when the
-	// lost claim's lease runs out.
-	rb := setupRelay(t, 1000) // 500 active
+	// 1,000 messages at 2 connections × 10 ms: the backlog outlasts the
+	// lease by seconds, so the replica is still claiming and renewing what it
+	// holds when the lost claim's lease runs out, and rows that waited for
+	// the backlog would go out well past the bounds below.
+	rb := setupRelay(t, 2000) // 1,000 active
 	rb.relay.SetDelay(10 * time.Millisecond)
 	rb.apply(t, testPlan("Hi", campaign("c", "")))
 	var (
@@ -266,7 +267,7 @@ func TestClaimWhoseReplyIsLostIsSentOnceAfterItsLease(t *testing.T) {
 		return drop
 	})
 	stop, _ := run(t, e, engine.RunOptions{Interval: 20 * time.Millisecond})
-	waitFor(t, "every message to be sent", 30*time.Second, func() bool { return rb.outbox(t)["sent"] == 500 })
+	waitFor(t, "every message to be sent", 30*time.Second, func() bool { return rb.outbox(t)["sent"] == 1000 })
 	stop()
 
 	mu.Lock()
@@ -274,7 +275,7 @@ func TestClaimWhoseReplyIsLostIsSentOnceAfterItsLease(t *testing.T) {
 	if len(dropped) == 0 {
 		t.Fatal("no claim's reply was dropped: the test did not reach the case it is about")
 	}
-	assertExactlyOnce(t, rb.relay, 500)
+	assertExactlyOnce(t, rb.relay, 1000)
 	// The dropped claim's rows were claimed again (a second attempt) and
 	// sent once its lease ran out, and not much later.
 	var addrs []string
@@ -288,21 +289,28 @@ func TestClaimWhoseReplyIsLostIsSentOnceAfterItsLease(t *testing.T) {
 	for _, a := range addrs {
 		orphans[a] = true
 	}
-	var last time.Duration
+	first, last := time.Duration(1<<62), time.Duration(0)
 	for _, m := range rb.relay.Messages() {
 		if orphans[strings.ToLower(m.To[0])] {
 			after := m.At.Sub(at)
 			if after < e.Lease-100*time.Millisecond {
 				t.Errorf("a row of the lost claim went out %s after the claim, before its lease (%s) ran out", after.Round(time.Millisecond), e.Lease)
 			}
-			last = max(last, after)
+			first, last = min(first, after), max(last, after)
 		}
 	}
-	// A lease, a claim from the start (250 ms), and the batch's time at the relay.
-	if bound := e.Lease + time.Second; last > bound {
-		t.Errorf("the last row of the lost claim went out %s after the claim; want within %s (the lease and a second)", last.Round(time.Millisecond), bound)
+	// The first: a lease and a claim from the start (250 ms). The last: the
+	// rows' time at the relay on top, which a loaded machine stretches
+	// (3.002 s once in a fresh-clone make test). Renewals that kept the lost
+	// rows' lease alive (a renewal of every row the replica owns) sent them
+	// only as the backlog drained.
+	if bound := e.Lease + time.Second; first > bound {
+		t.Errorf("the first row of the lost claim went out %s after the claim; want within %s (the lease and a second)", first.Round(time.Millisecond), bound)
 	}
-	t.Logf("lost claim of %d rows; its last row went out %s after it (lease %s)", len(dropped), last.Round(time.Millisecond), e.Lease)
+	if bound := e.Lease + 2*time.Second; last > bound {
+		t.Errorf("the last row of the lost claim went out %s after the claim; want within %s (the lease and two seconds)", last.Round(time.Millisecond), bound)
+	}
+	t.Logf("lost claim of %d rows; its rows went out %s to %s after it (lease %s)", len(dropped), first.Round(time.Millisecond), last.Round(time.Millisecond), e.Lease)
 }
 
 func int64s(ids []int64) string {
