@@ -387,14 +387,7 @@ func TestLedgerWriteWhoseReplyIsLostIsNotALostClaim(t *testing.T) {
 	t.Parallel()
 	rb := setupRelay(t, 40) // 20 active
 	rb.apply(t, testPlan("Hi", campaign("c", "")))
-	var dropped atomic.Int32
-	e := rb.replica(t, "r0", rb.clock)
-	e.Store = proxiedStore(t, rb, isOutcomes, func(ids []int64) proxyAction {
-		if dropped.CompareAndSwap(0, int32(len(ids))) {
-			return drop
-		}
-		return forward
-	})
+	e, dropped := replicaLosingFirstLedgerReply(t, rb, drop)
 	stop, _ := run(t, e, engine.RunOptions{Interval: 20 * time.Millisecond})
 	waitFor(t, "every message to be recorded sent", 20*time.Second, func() bool { return rb.outbox(t)["sent"] == 20 })
 	// The ledger has written every batch it had (the last one after the retry).
@@ -424,14 +417,7 @@ func TestLedgerRetryAfterALostReplyKeepsTheNewClaim(t *testing.T) {
 	rb := setupRelay(t, 40) // 20 active
 	refuseFirstMails(rb, 2)
 	rb.apply(t, testPlan("Hi", campaign("c", "")))
-	var dropped atomic.Int32
-	e := rb.replica(t, "r0", rb.clock)
-	e.Store = proxiedStore(t, rb, isOutcomes, func(ids []int64) proxyAction {
-		if dropped.CompareAndSwap(0, int32(len(ids))) {
-			return reset
-		}
-		return forward
-	})
+	e, dropped := replicaLosingFirstLedgerReply(t, rb, reset)
 	sendAllThenStop(t, rb, e, 20)
 	if dropped.Load() == 0 {
 		t.Fatal("no ledger write's reply was lost: the test did not reach the case it is about")
@@ -555,4 +541,21 @@ func assertNoLostClaims(t *testing.T, e *engine.Engine) {
 	if lost := testutil.ToFloat64(e.Metrics.LostClaims); lost != 0 {
 		t.Errorf("%v outcomes counted as lost claims; no other replica ran", lost)
 	}
+}
+
+// replicaLosingFirstLedgerReply is replica r0 of rb behind a proxy that
+// answers the reply of its first ledger write with action (drop or reset)
+// and forwards everything else; dropped holds that write's row count once
+// it happened.
+func replicaLosingFirstLedgerReply(t *testing.T, rb *relayBundle, action proxyAction) (e *engine.Engine, dropped *atomic.Int32) {
+	t.Helper()
+	dropped = new(atomic.Int32)
+	e = rb.replica(t, "r0", rb.clock)
+	e.Store = proxiedStore(t, rb, isOutcomes, func(ids []int64) proxyAction {
+		if dropped.CompareAndSwap(0, int32(len(ids))) {
+			return action
+		}
+		return forward
+	})
+	return e, dropped
 }

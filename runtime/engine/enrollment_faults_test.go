@@ -141,16 +141,7 @@ func abandon(t *testing.T, nb *nurtureBundle, at time.Time, ids ...int) int64 {
 // before the event was read again.
 func TestTriggerEventDeliveredTwiceEnrollsOnce(t *testing.T) {
 	t.Parallel()
-	nb := setupNurture(t, 10)
-	nb.apply(t, rescuePlan(plan.Step{Name: "only", Kind: plan.StepSend, Template: "restock_week1"}))
-	nb.step(t, nb.eng)
-	at := nb.clock.Now()
-	if n := abandon(t, nb, at, 1, 2, 3); n != 3 {
-		t.Fatalf("%d events stored, want 3", n)
-	}
-	for range 3 {
-		nb.step(t, nb.eng)
-	}
+	nb, at := enrolledByOneEventEach(t)
 	if n := abandon(t, nb, at, 1, 2, 3); n != 0 {
 		t.Fatalf("the re-sent batch stored %d events, want none", n)
 	}
@@ -168,16 +159,7 @@ func TestTriggerEventDeliveredTwiceEnrollsOnce(t *testing.T) {
 // ended.
 func TestTriggerEventRetriedWithAnotherTimeEnrollsOnce(t *testing.T) {
 	t.Parallel()
-	nb := setupNurture(t, 10)
-	nb.apply(t, rescuePlan(plan.Step{Name: "only", Kind: plan.StepSend, Template: "restock_week1"}))
-	nb.step(t, nb.eng)
-	at := nb.clock.Now()
-	if n := abandon(t, nb, at, 1, 2, 3); n != 3 {
-		t.Fatalf("%d events stored, want 3", n)
-	}
-	for range 3 {
-		nb.step(t, nb.eng)
-	}
+	nb, at := enrolledByOneEventEach(t)
 	for _, retry := range []time.Time{at.Add(90 * time.Second), at.AddDate(0, -1, 0)} {
 		if n := abandon(t, nb, retry, 1, 2, 3); n != 0 {
 			t.Errorf("the retry at %s stored %d events, want none", retry.Format(time.RFC3339), n)
@@ -719,4 +701,23 @@ func TestExcludeRacingAnEventEnrollmentPass(t *testing.T) {
 			t.Errorf("contact %d: %d active enrollments after more passes", key, n)
 		}
 	}
+}
+
+// enrolledByOneEventEach applies a one-step workflow triggered by an
+// abandoned cart that lets a contact enroll again at once, stores one such
+// event for contacts 1-3 at the clock's time (at) and steps until their
+// enrollments have run.
+func enrolledByOneEventEach(t *testing.T) (nb *nurtureBundle, at time.Time) {
+	t.Helper()
+	nb = setupNurture(t, 10)
+	nb.apply(t, rescuePlan(plan.Step{Name: "only", Kind: plan.StepSend, Template: "restock_week1"}))
+	nb.step(t, nb.eng)
+	at = nb.clock.Now()
+	if n := abandon(t, nb, at, 1, 2, 3); n != 3 {
+		t.Fatalf("%d events stored, want 3", n)
+	}
+	for range 3 {
+		nb.step(t, nb.eng)
+	}
+	return nb, at
 }
