@@ -737,7 +737,17 @@ func (c *limitConn) Write(b []byte) (int, error) {
 	return n, err
 }
 
+// Close resets a connection whose reply could not be written (a client that
+// does not read): closed gracefully, its queued replies would keep the
+// socket, orphaned, sending into the client's closed window, and the client
+// could go on writing to it.
 func (c *limitConn) Close() error {
+	c.mu.Lock()
+	failed := c.writeFailed != nil
+	c.mu.Unlock()
+	if tc, ok := c.Conn.(*net.TCPConn); ok && failed {
+		_ = tc.SetLinger(0)
+	}
 	err := c.Conn.Close()
 	c.once.Do(c.release)
 	return err
