@@ -246,7 +246,17 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 	}
 	var clk clock.Clock = clock.Real{}
 	speedSet := false
-	fs.Visit(func(f *flag.Flag) { speedSet = speedSet || f.Name == "clock-speed" })
+	var listenerOnly []string // flags of the --inbound listener
+	fs.Visit(func(f *flag.Flag) {
+		speedSet = speedSet || f.Name == "clock-speed"
+		if f.Name == "inbound-memory-mib" || f.Name == "inbound-session-max" {
+			listenerOnly = append(listenerOnly, "--"+f.Name)
+		}
+	})
+	if *inboundAddr == "" && len(listenerOnly) > 0 {
+		fmt.Fprintf(stderr, "campaignctl serve: %s set the --inbound listener, which this daemon does not start: add --inbound ADDR or drop them\n", strings.Join(listenerOnly, " and "))
+		return 2
+	}
 	if speedSet && *clockStart == "" {
 		fmt.Fprintln(stderr, "campaignctl serve: --clock-speed needs --clock-start (the simulated time to start from), e.g. --clock-start 2026-12-01T08:00:00Z --clock-speed 86400")
 		return 2

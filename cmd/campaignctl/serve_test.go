@@ -189,7 +189,7 @@ func TestServeClockSpeedNeedsClockStart(t *testing.T) {
 
 // Flags checked before the database is opened (the URL names a closed
 // port): --clock-origin needs --clock-start and an instant, --procs a number
-// or auto.
+// or auto, the --inbound listener's flags the listener.
 func TestServeFlagErrorsBeforeTheDatabase(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -199,6 +199,9 @@ func TestServeFlagErrorsBeforeTheDatabase(t *testing.T) {
 		{[]string{"--clock-origin", "2026-12-04T05:00:00Z"}, "--clock-origin needs --clock-start"},
 		{[]string{"--clock-start", "2026-12-01T08:00:00Z", "--clock-origin", "yesterday"}, `--clock-origin "yesterday": want an RFC 3339 instant`},
 		{[]string{"--procs", "0"}, `--procs "0": want auto or a number`},
+		// The listener's own flags without the listener would do nothing.
+		{[]string{"--inbound-memory-mib", "64"}, "--inbound-memory-mib set the --inbound listener, which this daemon does not start"},
+		{[]string{"--inbound-session-max", "30m", "--inbound-memory-mib", "64"}, "--inbound-memory-mib and --inbound-session-max set the --inbound listener"},
 	} {
 		code, stdout, stderr, ok := runBounded(t, 20*time.Second, append([]string{"serve",
 			"--db", "postgres://postgres@127.0.0.1:1/postgres?sslmode=disable&connect_timeout=2",
