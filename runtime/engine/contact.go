@@ -48,17 +48,28 @@ type batchContacts struct {
 }
 
 type recentSends struct {
-	mu  sync.Mutex
-	at  map[string][]time.Time
+	mu sync.Mutex
+	at map[string][]time.Time
+	// reserved counts, per address, the marketing messages other claims
+	// (this replica's or another's) hold with room under a cap and have
+	// not sent yet: each is counted as sent now.
+	reserved map[string]int
+	// decided holds, for each capped row of the claim, how many messages
+	// its address had in its window when its room was decided (and, when
+	// it fit, reserved in the database).
+	decided map[int64]int
+	// err says why the caps could not be counted: the claim's capped
+	// messages are then held briefly, never sent uncounted.
 	err error
 }
 
 // countAndReserve returns how many marketing messages addr received after
-// since, and, when reserve is true (the message goes out), counts this one at now.
+// since (and how many other claims hold reserved), and, when reserve is true
+// (the message goes out), counts this one at now.
 func (r *recentSends) countAndReserve(addr string, since, now time.Time, reserve func(n int) bool) (int, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	n := 0
+	n := r.reserved[addr]
 	for _, t := range r.at[addr] {
 		if t.After(since) {
 			n++
@@ -71,29 +82,68 @@ func (r *recentSends) countAndReserve(addr string, since, now time.Time, reserve
 	return n, ok
 }
 
-// loadRecentSends reads the recent marketing sends of the batch's addresses,
-// once, when a frequency cap applies to any row of it.
-func loadRecentSends(ctx context.Context, st *store.Store, l *loaded, rows []store.Claimed, now time.Time) *recentSends {
+// decision returns how many messages the row's address had when its room
+// under the cap was decided; false when it was not decided at the claim.
+func (r *recentSends) decision(id int64) (int, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n, ok := r.decided[id]
+	return n, ok
+}
+
+// reserveCaps decides, when the claim is made, which of its capped marketing
+// rows fit under their frequency caps, and reserves their room in the
+// database (Store.ReserveCaps) so that every other claim, of this replica or
+// another, counts them until they are sent or given back: the cap holds
+// across batches and replicas, not only within a claim. Rows are decided in
+// claim order; a row quiet hours hold now is counted but reserves nothing.
+// Suppressed rows and those of a paused object are left out (they are not
+// sent now). nil when no cap applies to the claim.
+func reserveCaps(ctx context.Context, st *store.Store, l *loaded, worker string, contacts batchContacts, rows []store.Claimed, now time.Time) *recentSends {
 	if !l.anyCap {
 		return nil // no per-row work on the hot path of a plan without caps
 	}
+	type capped struct {
+		r     store.Claimed
+		tg    target
+		per   time.Duration
+		max   int
+		quiet bool
+	}
 	var widest time.Duration
+	var cs []capped
 	addrs := make([]string, 0, len(rows))
 	for _, r := range rows {
 		tg, err := l.target(r)
-		if err != nil || tg.rules == nil {
+		if err != nil || tg.rules == nil || !(r.Class == "" || r.Class == plan.ClassMarketing) {
 			continue
 		}
-		if per, max := tg.rules.FrequencyWindow(); max > 0 && (r.Class == "" || r.Class == plan.ClassMarketing) {
-			widest = maxDuration(widest, per)
-			addrs = append(addrs, r.EmailNorm)
+		per, max := tg.rules.FrequencyWindow()
+		if max <= 0 || suppressedFor(tg, r) || l.isPaused(tg.kind, tg.name) {
+			continue
 		}
+		quiet, _, _, _ := tg.rules.Hold(now, contactTZ(tg, contacts, r), -1)
+		cs = append(cs, capped{r: r, tg: tg, per: per, max: max, quiet: quiet})
+		widest = maxDuration(widest, per)
+		addrs = append(addrs, r.EmailNorm)
 	}
-	if widest == 0 {
+	if len(cs) == 0 {
 		return nil
 	}
-	at, err := st.RecentMarketingSends(ctx, addrs, now.Add(-widest))
-	return &recentSends{at: at, err: err}
+	rs := &recentSends{decided: map[int64]int{}}
+	rs.err = st.ReserveCaps(ctx, worker, addrs, now.Add(-widest), func(counts store.CapCounts) []store.CapRow {
+		rs.at, rs.reserved = counts.Sent, counts.Reserved
+		var fit []store.CapRow
+		for _, c := range cs {
+			n, ok := rs.countAndReserve(c.r.EmailNorm, now.Add(-c.per), now, func(n int) bool { return !c.quiet && n < c.max })
+			rs.decided[c.r.ID] = n
+			if ok {
+				fit = append(fit, store.CapRow{ID: c.r.ID, ClaimSeq: c.r.ClaimSeq})
+			}
+		}
+		return fit
+	})
+	return rs
 }
 
 func maxDuration(a, b time.Duration) time.Duration {

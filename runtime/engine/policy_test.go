@@ -2,12 +2,14 @@ package engine_test
 
 import (
 	"bytes"
+	"fmt"
 	"net/mail"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/campaignctl/campaignctl/compiler/plan"
+	"github.com/campaignctl/campaignctl/runtime/engine"
 )
 
 // Quiet hours hold marketing mail in the contact's own time zone: a contact in
@@ -147,4 +149,92 @@ func TestFrequencyCapHoldsAcrossObjects(t *testing.T) {
 			t.Fatalf("%s got %d messages after the week, want 3", addr, n)
 		}
 	}
+}
+
+// A frequency cap holds across batches and replicas: three campaigns to the
+// same 150 contacts, a cap of one message a week, three replicas with two
+// connections each behind a relay slow enough that every replica has
+// batches of all three campaigns at the relay at once. Each contact gets
+// exactly one message; the other two wait for the week, held.
+func TestFrequencyCapHoldsAcrossReplicas(t *testing.T) {
+	t.Parallel()
+	rb := setupRelay(t, 300) // 150 active
+	rb.relay.SetDelay(5 * time.Millisecond)
+	p := testPlan("Hi", campaign("one", ""), campaign("two", ""), campaign("three", ""))
+	p.Policies = []plan.Policy{{Name: "default", FrequencyCap: &plan.FrequencyCap{Max: 1, Per: "7d"}}}
+	p.Finalize()
+	rb.apply(t, p)
+	for i := range 3 {
+		e := rb.eng
+		if i > 0 {
+			e = rb.replica(t, fmt.Sprintf("r%d", i), rb.clock)
+		}
+		e.BatchSize = 16
+		run(t, e, engine.RunOptions{Interval: 20 * time.Millisecond})
+	}
+	waitFor(t, "every row sent or held", 60*time.Second, func() bool {
+		o := rb.outbox(t)
+		return o["sent"]+o["pending"] == 450 && o["sent"] >= 150 && rb.held(t) == 0
+	})
+	time.Sleep(200 * time.Millisecond) // anything still composing would reach the relay now
+	d := rb.relay.Deliveries()
+	over := 0
+	for rcpt, n := range d {
+		if n > 1 {
+			over++
+			if over <= 5 {
+				t.Errorf("%s received %d messages under a cap of 1 a week", rcpt, n)
+			}
+		}
+	}
+	if over > 0 {
+		t.Errorf("%d of %d contacts got more than the cap allows", over, len(d))
+	}
+	if len(d) != 150 {
+		t.Errorf("%d contacts mailed, want 150", len(d))
+	}
+	var reasons []string
+	if err := rb.st.DB.Select(&reasons, `SELECT DISTINCT last_error FROM campaignctl.outbox WHERE status = 'pending'`); err != nil {
+		t.Fatal(err)
+	}
+	if len(reasons) != 1 || !strings.Contains(reasons[0], "frequency cap") {
+		t.Errorf("held rows' reasons %q, want the frequency cap", reasons)
+	}
+}
+
+// A claim that cannot count its frequency caps holds its capped messages a
+// minute instead of sending them uncounted, says so once in the log and in
+// each row, and sends them once the counts can be read again.
+func TestUncountedFrequencyCapHoldsAMinute(t *testing.T) {
+	t.Parallel()
+	rb := setupRelay(t, 20) // 10 active
+	p := testPlan("Hi", campaign("one", ""))
+	p.Policies = []plan.Policy{{Name: "default", FrequencyCap: &plan.FrequencyCap{Max: 1, Per: "7d"}}}
+	p.Finalize()
+	rb.apply(t, p)
+	// The counting statement fails (the column it reads is gone); the claim
+	// and the ledger do not read it.
+	rb.st.DB.MustExec(`ALTER TABLE campaignctl.outbox RENAME COLUMN cap_seq TO cap_seq_gone`)
+	rb.pass(t)
+	if n := rb.relay.Count(); n != 0 {
+		t.Fatalf("%d messages sent with the cap uncounted, want 0", n)
+	}
+	var reasons []string
+	if err := rb.st.DB.Select(&reasons, `SELECT DISTINCT last_error FROM campaignctl.outbox WHERE status = 'pending'`); err != nil {
+		t.Fatal(err)
+	}
+	if len(reasons) != 1 || !strings.Contains(reasons[0], "frequency cap not counted") {
+		t.Fatalf("held rows' reasons %q, want the uncounted cap", reasons)
+	}
+	if !strings.Contains(rb.logs.String(), "cannot count recent marketing mail") {
+		t.Errorf("no log line for the uncounted cap:\n%s", rb.logs.String())
+	}
+	rb.st.DB.MustExec(`ALTER TABLE campaignctl.outbox RENAME COLUMN cap_seq_gone TO cap_seq`)
+	rb.pass(t)
+	if n := rb.relay.Count(); n != 0 {
+		t.Fatalf("%d messages sent before the minute passed, want 0", n)
+	}
+	rb.clock.Advance(time.Minute + time.Second)
+	rb.pass(t)
+	assertExactlyOnce(t, rb.relay, 10)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/campaignctl/campaignctl/compiler/plan"
 	"github.com/campaignctl/campaignctl/runtime/mailer"
 	"github.com/campaignctl/campaignctl/runtime/metrics"
+	"github.com/campaignctl/campaignctl/runtime/policy"
 	"github.com/campaignctl/campaignctl/runtime/store"
 )
 
@@ -264,12 +265,11 @@ func (p *sendPass) claim(ctx, claimCtx context.Context) error {
 
 		p.gauge()
 		contacts := loadBatchContacts(ctx, e.Store, l.plan, l.written, rows)
-		contacts.recent = loadRecentSends(ctx, e.Store, l, rows, e.Clock.Now())
+		contacts.recent = reserveCaps(ctx, e.Store, l, e.Worker, contacts, rows, e.Clock.Now())
 		contacts.budget = e.reserveBudgets(ctx, l, rows, e.Clock.Now())
 		contacts.ledger, contacts.ledgerErr = loadConsentLedger(ctx, e.Store, l, rows)
 		if contacts.recent != nil && contacts.recent.err != nil {
-			p.logOnce("cannot count recent marketing mail; frequency caps are not applied to this batch", contacts.recent.err)
-			contacts.recent = nil
+			p.logOnce("cannot count recent marketing mail; this batch's messages under a frequency cap are held a minute", contacts.recent.err)
 		}
 		for i, r := range rows {
 			select {
@@ -1260,23 +1260,27 @@ func (e *Engine) holdByPolicy(tg target, contacts batchContacts, r store.Claimed
 	if tg.rules == nil {
 		return store.Outcome{}, false
 	}
-	tz := ""
-	if tg.model.TimeZone != "" {
-		if c, err := contacts.get(tg.model, r.ContactKey); err == nil {
-			// A zone a workflow wrote wins over the CRM's.
-			tz, _ = contacts.withWrites(tg.model, r.ContactKey, c)[tg.model.TimeZone].(string)
-		}
-	}
+	tz := contactTZ(tg, contacts, r)
 	now := e.Clock.Now()
 	held, until, reason, kind := tg.rules.Hold(now, tz, -1)
-	per, max := tg.rules.FrequencyWindow()
-	if !held && max > 0 && contacts.recent != nil && (r.Class == "" || r.Class == plan.ClassMarketing) {
-		// Counted and reserved under one lock, so two messages of this batch to
-		// one address (two objects) cannot both slip under the cap.
-		contacts.recent.countAndReserve(r.EmailNorm, now.Add(-per), now, func(n int) bool {
-			held, until, reason, kind = tg.rules.Hold(now, tz, n)
-			return !held
-		})
+	if _, max := tg.rules.FrequencyWindow(); !held && max > 0 && (r.Class == "" || r.Class == plan.ClassMarketing) {
+		// The claim decided (reserveCaps) whether the message fits under its
+		// cap, counting what every claim holds reserved; a message it could
+		// not decide for (the counts could not be read, or a plan with this
+		// cap was loaded after the claim) waits a minute and is claimed again.
+		n, decided := -1, false
+		if rs := contacts.recent; rs != nil && rs.err == nil {
+			n, decided = rs.decision(r.ID)
+		}
+		if !decided {
+			if e.Metrics != nil {
+				e.Metrics.Held.WithLabelValues(tg.kind, tg.name, string(policy.KindFrequencyCap)).Inc()
+			}
+			o := outcome(r, store.OutboxPending)
+			o.Hold, o.At, o.Error = true, now.Add(capUncountedRetry), "held: frequency cap not counted yet (the database could not be read, or the plan changed since the claim)"
+			return o, true
+		}
+		held, until, reason, kind = tg.rules.Hold(now, tz, n)
 	}
 	if !held {
 		return store.Outcome{}, false
@@ -1287,6 +1291,24 @@ func (e *Engine) holdByPolicy(tg target, contacts batchContacts, r store.Claimed
 	o := outcome(r, store.OutboxPending)
 	o.Hold, o.At, o.Error = true, until, "held: "+reason
 	return o, true
+}
+
+// capUncountedRetry is how long a message under a frequency cap waits when
+// its claim could not count the cap.
+const capUncountedRetry = time.Minute
+
+// contactTZ is the time zone quiet hours are judged in for the row's contact:
+// the one a workflow wrote, or the CRM's ("" when the model has none).
+func contactTZ(tg target, contacts batchContacts, r store.Claimed) string {
+	if tg.model.TimeZone == "" {
+		return ""
+	}
+	c, err := contacts.get(tg.model, r.ContactKey)
+	if err != nil {
+		return ""
+	}
+	tz, _ := contacts.withWrites(tg.model, r.ContactKey, c)[tg.model.TimeZone].(string)
+	return tz
 }
 
 // headers name the object (and the step of a sequence) a message belongs to,

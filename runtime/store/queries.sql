@@ -801,16 +801,43 @@ FROM campaignctl.enrollments
 WHERE state = 'active'
 GROUP BY kind, object, step_index;
 
--- name: recent-marketing-sends
--- Frequency caps: when each address of a claimed batch last received
--- marketing mail, within the widest cap window ($2 = its start), from any
--- object. One query per batch, on outbox_address_object (class = 'marketing'
--- implies its predicate); the status and time are read from the rows, a few
--- per address.
-SELECT email_normalized, array_agg(sent_at ORDER BY sent_at) AS sent
+-- name: lock-cap-addresses
+-- Frequency caps: serialises, per address, counting what a cap counts
+-- (cap-counts) with reserving room under it (reserve-caps), across the claims
+-- of every replica: whichever comes second waits for the first to commit, and
+-- its count (a statement of its own, so a snapshot taken after the wait) sees
+-- the first one's reservations. Keys in hash order, so two claims over
+-- overlapping addresses never deadlock; a hash collision only makes one wait.
+-- Seed 13: apart from the other one-bigint advisory keys (7, 11).
+SELECT count(pg_advisory_xact_lock(h))
+FROM (SELECT DISTINCT hashtextextended(a, 13) AS h FROM unnest($1::text[]) AS t(a) ORDER BY h) AS keys;
+
+-- name: cap-counts
+-- What a frequency cap counts for each address of a claim ($1): the marketing
+-- mail sent to it since the widest window's start ($2), from any object, and
+-- the marketing rows claims hold with room reserved under a cap and not sent
+-- yet: claimed now (lease not run out) by the claim that reserved (cap_seq =
+-- claim_seq; never a row of the claim counting, whose claim_seq is new). On
+-- outbox_address_object (class = 'marketing' implies its predicate), a few
+-- rows per address.
+SELECT email_normalized,
+       coalesce(array_agg(sent_at ORDER BY sent_at) FILTER (WHERE status = 'sent'), '{}') AS sent,
+       count(*) FILTER (WHERE status = 'pending') AS reserved
 FROM campaignctl.outbox
-WHERE email_normalized = ANY($1::text[]) AND status = 'sent' AND class = 'marketing' AND sent_at > $2
+WHERE email_normalized = ANY($1::text[]) AND class = 'marketing'
+  AND ((status = 'sent' AND sent_at > $2)
+    OR (status = 'pending' AND cap_seq = claim_seq AND lease_until > clock_timestamp()))
 GROUP BY email_normalized;
+
+-- name: reserve-caps
+-- Room under a frequency cap, taken: the rows ($2 ids, $3 their claim_seq)
+-- this replica ($1) still holds under the same claim count for every other
+-- claim from the commit on, until they are sent (then counted as sent) or
+-- given back. A row whose claim was taken over meanwhile is left alone.
+UPDATE campaignctl.outbox o
+SET cap_seq = v.seq
+FROM unnest($2::bigint[], $3::bigint[]) AS v(id, seq)
+WHERE o.id = v.id AND o.claimed_by = $1 AND o.claim_seq = v.seq AND o.status = 'pending';
 
 -- name: address-suppression
 -- explain: why an address must not be mailed, and since when. The primary

@@ -984,32 +984,79 @@ func (s *Store) HeldRows(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
-// RecentMarketingSends returns, for each of the normalized addresses, the
-// times it was sent marketing mail after since, oldest first.
-func (s *Store) RecentMarketingSends(ctx context.Context, addresses []string, since time.Time) (map[string][]time.Time, error) {
-	rows, err := s.DB.QueryContext(ctx, q("recent-marketing-sends"), pq.Array(addresses), since)
+// CapCounts is what a frequency cap counts for the addresses of a claim:
+// Sent holds, per normalized address, when it was sent marketing mail since
+// the window's start, oldest first; Reserved how many marketing messages to it
+// other claims hold with room reserved under a cap and not sent yet.
+type CapCounts struct {
+	Sent     map[string][]time.Time
+	Reserved map[string]int
+}
+
+// CapRow is a claimed row given room under a frequency cap: its id and the
+// claim_seq of its claim.
+type CapRow struct {
+	ID, ClaimSeq int64
+}
+
+// ReserveCaps counts, for a claim's addresses, what their frequency caps
+// count, lets decide pick the rows that fit, and reserves their room, in one
+// transaction that holds each address's lock (lock-cap-addresses) from the
+// count to the commit: the claims of every replica, counting the same address
+// at the same instant, take turns, and each counts what the one before it
+// reserved. since is the widest window's start; worker is this replica.
+func (s *Store) ReserveCaps(ctx context.Context, worker string, addresses []string, since time.Time, decide func(CapCounts) []CapRow) error {
+	if len(addresses) == 0 {
+		return nil
+	}
+	tx, err := s.DB.BeginTxx(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("counting recent marketing mail: %w", err)
+		return fmt.Errorf("frequency caps: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, q("lock-cap-addresses"), pq.Array(addresses)); err != nil {
+		return fmt.Errorf("frequency caps: locking %d addresses: %w", len(addresses), err)
+	}
+	counts := CapCounts{Sent: map[string][]time.Time{}, Reserved: map[string]int{}}
+	rows, err := tx.QueryContext(ctx, q("cap-counts"), pq.Array(addresses), since)
+	if err != nil {
+		return fmt.Errorf("frequency caps: counting recent marketing mail: %w", err)
 	}
 	defer rows.Close()
-	out := map[string][]time.Time{}
 	for rows.Next() {
 		var addr string
 		var sent pq.StringArray
-		if err := rows.Scan(&addr, &sent); err != nil {
-			return nil, fmt.Errorf("counting recent marketing mail: %w", err)
+		var reserved int
+		if err := rows.Scan(&addr, &sent, &reserved); err != nil {
+			return fmt.Errorf("frequency caps: counting recent marketing mail: %w", err)
 		}
 		ts := make([]time.Time, 0, len(sent))
 		for _, v := range sent {
 			t, err := parsePGTimestamp(v)
 			if err != nil {
-				return nil, fmt.Errorf("counting recent marketing mail: %w", err)
+				return fmt.Errorf("frequency caps: counting recent marketing mail: %w", err)
 			}
 			ts = append(ts, t)
 		}
-		out[addr] = ts
+		counts.Sent[addr], counts.Reserved[addr] = ts, reserved
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("frequency caps: counting recent marketing mail: %w", err)
+	}
+	fit := decide(counts)
+	if len(fit) > 0 {
+		ids, seqs := make([]int64, len(fit)), make([]int64, len(fit))
+		for i, r := range fit {
+			ids[i], seqs[i] = r.ID, r.ClaimSeq
+		}
+		if _, err := tx.ExecContext(ctx, q("reserve-caps"), worker, pq.Array(ids), pq.Array(seqs)); err != nil {
+			return fmt.Errorf("frequency caps: reserving room for %d messages: %w", len(fit), err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("frequency caps: %w", err)
+	}
+	return nil
 }
 
 // parsePGTimestamp reads a timestamptz as Postgres prints it inside an array.
