@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/campaignctl/campaignctl/compiler/plan"
 	"github.com/campaignctl/campaignctl/runtime/policy"
 	"github.com/campaignctl/campaignctl/runtime/store"
 )
@@ -16,9 +17,11 @@ import (
 // minute (store.ReserveBudget, one transaction per sender). Each message then
 // takes one from its sender's grant; a message without one goes back to the
 // outbox, due at the next minute or the next day, and is counted in
-// campaignctl_messages_held_total. A grant taken by a message that is then
-// held by quiet hours or fails is not given back: a day may end a little under
-// its quota, never over.
+// campaignctl_messages_held_total. The claim asks nothing for a message it
+// already knows will be held (its object paused, quiet hours for its contact
+// now, no room under its frequency cap: holdAtClaim); a grant taken by a
+// message that is then held otherwise, refused, or fails is not given back:
+// a day may end a little under its quota, never over.
 
 type budgetKey struct {
 	sender      string
@@ -34,11 +37,11 @@ type budgets struct {
 
 // reserveBudgets reserves the batch's share of every sender's quota and rate;
 // nil when no row of the batch is subject to one.
-func (e *Engine) reserveBudgets(ctx context.Context, l *loaded, rows []store.Claimed, now time.Time) *budgets {
+func (e *Engine) reserveBudgets(ctx context.Context, l *loaded, contacts batchContacts, rows []store.Claimed, now time.Time) *budgets {
 	demand := map[budgetKey]int{}
 	for _, r := range rows {
 		tg, err := l.target(r)
-		if err != nil || suppressedFor(tg, r) {
+		if err != nil || suppressedFor(tg, r) || holdAtClaim(l, tg, contacts, r, now) {
 			continue
 		}
 		if k, ok := budgetKeyOf(tg); ok {
@@ -58,6 +61,32 @@ func (e *Engine) reserveBudgets(ctx context.Context, l *loaded, rows []store.Cla
 		b.granted[k], b.dayFull[k] = g, full
 	}
 	return b
+}
+
+// holdAtClaim reports whether the claim already knows the row will be held
+// rather than sent: its object is paused, quiet hours hold it for its
+// contact now, or its frequency cap had no room for it (reserveCaps, which
+// runs first). Those messages ask for no share of a sender's quota.
+func holdAtClaim(l *loaded, tg target, contacts batchContacts, r store.Claimed, now time.Time) bool {
+	if l.isPaused(tg.kind, tg.name) {
+		return true
+	}
+	if tg.rules == nil {
+		return false
+	}
+	if held, _, _, _ := tg.rules.Hold(now, contactTZ(tg, contacts, r), -1); held {
+		return true
+	}
+	_, max := tg.rules.FrequencyWindow()
+	if max <= 0 || !(r.Class == "" || r.Class == plan.ClassMarketing) {
+		return false
+	}
+	rs := contacts.recent
+	if rs == nil || rs.err != nil {
+		return true // held a minute, uncounted (holdByPolicy)
+	}
+	n, decided := rs.decision(r.ID)
+	return !decided || n >= max
 }
 
 func budgetKeyOf(tg target) (budgetKey, bool) {

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"net/mail"
 	"strings"
 	"testing"
@@ -237,4 +238,58 @@ func TestUncountedFrequencyCapHoldsAMinute(t *testing.T) {
 	rb.clock.Advance(time.Minute + time.Second)
 	rb.pass(t)
 	assertExactlyOnce(t, rb.relay, 10)
+}
+
+// A sender's daily quota is not spent on messages that do not go out: those
+// a frequency cap or quiet hours hold when they are claimed ask for no share
+// of it. Claims of 10 to 20 rows, campaign a's first, then b's, then c's.
+//   - cap: 20 contacts get a and b (a cap of one a week holds b), 20 others
+//     get c; a quota of 40 a day is exactly what a and c need.
+//   - quiet hours: a goes to 20 contacts in Tokyo at 02:14 their time, c to
+//     20 in Paris at 18:14; a quota of 20 is what c needs.
+func TestQuotaIsNotSpentOnMessagesHeldAtTheClaim(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		quota int
+		pol   plan.Policy
+		want  map[string]int
+	}{
+		{"cap", 40, plan.Policy{FrequencyCap: &plan.FrequencyCap{Max: 1, Per: "7d"}}, map[string]int{"a": 20, "c": 20}},
+		{"quiet hours", 20, plan.Policy{QuietHours: &plan.QuietHours{Start: "21:00", End: "08:00"}}, map[string]int{"c": 20}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			rb := setupRelay(t, 40) // 20 active (Tokyo), 20 not (Paris)
+			rb.eng.BatchSize = 20
+			rb.st.DB.MustExec(`ALTER TABLE contacts ADD COLUMN tz text`)
+			rb.st.DB.MustExec(`UPDATE contacts SET tz = CASE WHEN active THEN 'Asia/Tokyo' ELSE 'Europe/Paris' END`)
+			rb.clock.Set(time.Date(2026, 12, 1, 17, 14, 0, 0, time.UTC))
+			third := campaign("c", "")
+			third.Segment = "inactive"
+			p := testPlan("Hi", campaign("a", ""), campaign("b", ""), third)
+			p.Models[0].TimeZone = "tz"
+			p.Models[0].Fields = append(p.Models[0].Fields, plan.Field{Name: "tz", Column: "tz", Type: plan.TypeString})
+			p.Segments = append(p.Segments, plan.Segment{Name: "inactive", Model: "c", Filter: "!c.active"})
+			pol := tc.pol
+			pol.Name, pol.DailyQuota = "default", tc.quota
+			p.Policies = []plan.Policy{pol}
+			p.Finalize()
+			rb.apply(t, p)
+			for range 5 {
+				rb.pass(t)
+			}
+			got := map[string]int{}
+			for _, m := range rb.relay.Messages() {
+				msg, err := mail.ReadMessage(bytes.NewReader(m.Data))
+				if err != nil {
+					t.Fatal(err)
+				}
+				got[msg.Header.Get("X-Campaignctl-Campaign")]++
+			}
+			if !maps.Equal(got, tc.want) {
+				t.Errorf("sent on day one per campaign %v, want %v (quota %d a day)", got, tc.want, tc.quota)
+			}
+		})
+	}
 }

@@ -266,7 +266,7 @@ func (p *sendPass) claim(ctx, claimCtx context.Context) error {
 		p.gauge()
 		contacts := loadBatchContacts(ctx, e.Store, l.plan, l.written, rows)
 		contacts.recent = reserveCaps(ctx, e.Store, l, e.Worker, contacts, rows, e.Clock.Now())
-		contacts.budget = e.reserveBudgets(ctx, l, rows, e.Clock.Now())
+		contacts.budget = e.reserveBudgets(ctx, l, contacts, rows, e.Clock.Now())
 		contacts.ledger, contacts.ledgerErr = loadConsentLedger(ctx, e.Store, l, rows)
 		if contacts.recent != nil && contacts.recent.err != nil {
 			p.logOnce("cannot count recent marketing mail; this batch's messages under a frequency cap are held a minute", contacts.recent.err)
