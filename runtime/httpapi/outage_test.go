@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/campaignctl/campaignctl/runtime/links"
+	"github.com/campaignctl/campaignctl/runtime/store"
 	"github.com/campaignctl/campaignctl/runtime/store/storetest"
 )
 
@@ -302,4 +304,74 @@ func TestOneClickUnsubscribeAgainstAStalledDatabaseAnswers503(t *testing.T) {
 	if err := r.st.DB.Get(&n, `SELECT count(*) FROM campaignctl.suppressions WHERE reason = 'unsubscribed'`); err != nil || n != 1 {
 		t.Errorf("%d suppressions (%v), want 1", n, err)
 	}
+}
+
+// lostAckInserter stores every batch, and reports the first ones failed as
+// a connection lost after the commit would: the write is in, the tracker
+// does not know it.
+type lostAckInserter struct {
+	EventInserter
+	lose atomic.Int32 // how many acknowledgements are still to lose
+}
+
+func (l *lostAckInserter) InsertEvents(ctx context.Context, ev []store.Event) (int64, error) {
+	n, err := l.EventInserter.InsertEvents(ctx, ev)
+	if err == nil && l.lose.Add(-1) >= 0 {
+		return 0, errors.New("read tcp 127.0.0.1:5432: connection reset by peer")
+	}
+	return n, err
+}
+
+// A click batch whose write committed but whose acknowledgement was lost is
+// retried, and each click is stored once: every tracked event carries an id
+// of its own, which the retry cannot store twice.
+func TestTrackerRetryAfterALostAcknowledgementStoresEachClickOnce(t *testing.T) {
+	ins := &lostAckInserter{}
+	ins.lose.Store(2)
+	r := setupTrackingThrough(t, TrackerOptions{FlushEvery: 20 * time.Millisecond}, io.Discard, nil, func(st EventInserter) EventInserter {
+		ins.EventInserter = st
+		return ins
+	})
+	// Contact 0 clicks twice: two clicks, two events (an id is per request,
+	// not per link); contacts 1-9 once.
+	const clicks = 11
+	for i := range clicks {
+		c := msgClaims()
+		c.Purpose, c.URL, c.OutboxID = links.PurposeClick, "https://shop.example.com/p", int64(100+i)
+		c.ContactKey = fmt.Sprint(max(i-1, 0))
+		if res, _ := get(t, r.url+"/c/"+r.signer.Sign(c), "Mozilla/5.0 (Windows NT 10.0; Win64; x64)"); res.StatusCode != http.StatusFound {
+			t.Fatalf("click %d: %d, want 302", i, res.StatusCode)
+		}
+		time.Sleep(30 * time.Millisecond) // several batches, so that two acknowledgements are lost
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for ins.lose.Load() > 0 || len(r.events(t)) < clicks {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d events stored after 10 s, %d acknowledgements still to lose", len(r.events(t)), ins.lose.Load())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	r.stop()
+	per := map[string]int{}
+	for _, e := range r.events(t) {
+		per[e.ContactKey]++
+	}
+	for k, n := range per {
+		if want := 1 + btoi(k == "0"); n != want {
+			t.Errorf("contact %s: %d clicks stored, want %d", k, n, want)
+		}
+	}
+	if len(per) != clicks-1 {
+		t.Errorf("clicks of %d contacts stored, want %d", len(per), clicks-1)
+	}
+	if r.dropped() != 0 {
+		t.Errorf("%v clicks dropped, want none", r.dropped())
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -21,6 +21,8 @@ package httpapi
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -273,7 +275,19 @@ func trackEvent(c links.Claims, typ string, now time.Time, ua string, machine bo
 	return store.Event{
 		OccurredAt: now, Model: c.Model, ContactKey: c.ContactKey, Type: typ,
 		Campaign: c.Campaign, Step: c.Step, URL: c.URL, Properties: props,
+		ExternalID: trackID(),
 	}, true
+}
+
+// trackID names one open or click: 16 random bytes, "track-" and 32 hex
+// digits. The writer's retry of a batch whose commit went through but whose
+// acknowledgement was lost then stores nothing twice (an id is one event,
+// store.InsertEvents); two requests are two ids, so a contact who clicks
+// twice has two clicks.
+func trackID() string {
+	var b [16]byte
+	rand.Read(b[:]) // never fails (crypto/rand)
+	return "track-" + hex.EncodeToString(b[:])
 }
 
 // cleanUserAgent keeps printable text (jsonb refuses \u0000) and bounds it.

@@ -58,6 +58,14 @@ func setupTracking(t testing.TB, opts TrackerOptions) *trackRig {
 // and configure, when not nil, given the Server before it serves.
 func setupTrackingWith(t testing.TB, opts TrackerOptions, logTo io.Writer, configure func(*Server)) *trackRig {
 	t.Helper()
+	return setupTrackingThrough(t, opts, logTo, configure, nil)
+}
+
+// setupTrackingThrough is setupTrackingWith with the tracker's writes going
+// through wrap(store), when wrap is not nil: a fault between the tracker
+// and the database.
+func setupTrackingThrough(t testing.TB, opts TrackerOptions, logTo io.Writer, configure func(*Server), wrap func(EventInserter) EventInserter) *trackRig {
+	t.Helper()
 	db, _ := storetest.OpenFromTemplate(t, "migrated", migratedTemplate)
 	st := &store.Store{DB: db}
 	st.SetMaxConns(8)
@@ -70,7 +78,11 @@ func setupTrackingWith(t testing.TB, opts TrackerOptions, logTo io.Writer, confi
 	}
 	r := &trackRig{st: st, signer: signer, clock: clock.NewFake(sentAt.Add(time.Hour)), reg: prometheus.NewRegistry()}
 	log := slog.New(slog.NewTextHandler(logTo, nil))
-	tr := NewTracker(st, log, r.reg, opts)
+	var ins EventInserter = st
+	if wrap != nil {
+		ins = wrap(st)
+	}
+	tr := NewTracker(ins, log, r.reg, opts)
 	r.tr = tr
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
