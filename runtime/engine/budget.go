@@ -41,10 +41,10 @@ func (e *Engine) reserveBudgets(ctx context.Context, l *loaded, contacts batchCo
 	demand := map[budgetKey]int{}
 	for _, r := range rows {
 		tg, err := l.target(r)
-		if err != nil || suppressedFor(tg, r) || holdAtClaim(l, tg, contacts, r, now) {
+		if err != nil || suppressedFor(tg, r) {
 			continue
 		}
-		if k, ok := budgetKeyOf(tg); ok {
+		if k, ok := budgetKeyOf(tg); ok && !holdAtClaim(l, tg, contacts, r, now) {
 			demand[k]++
 		}
 	}
