@@ -92,11 +92,12 @@ func (r *recentSends) decision(id int64) (int, bool) {
 }
 
 // reserveCaps decides, when the claim is made, which of its capped marketing
-// rows fit under their frequency caps, and reserves their room in the
-// database (Store.ReserveCaps) so that every other claim, of this replica or
-// another, counts them until they are sent or given back: the cap holds
-// across batches and replicas, not only within a claim. Rows are decided in
-// claim order; a row quiet hours hold now is counted but reserves nothing.
+// rows fit under their frequency caps. Every claimed row counts against
+// every other claim's caps, of this replica or another, from its claim on
+// until it is sent or given back; the rows without room (and those quiet
+// hours hold now) are released in the same transaction (Store.ReserveCaps):
+// the cap holds across batches and replicas, not only within a claim. Rows
+// are decided in claim order.
 // Suppressed rows and those of a paused object are left out (they are not
 // sent now). nil when no cap applies to the claim.
 func reserveCaps(ctx context.Context, st *store.Store, l *loaded, worker string, contacts batchContacts, rows []store.Claimed, now time.Time) *recentSends {
@@ -130,18 +131,22 @@ func reserveCaps(ctx context.Context, st *store.Store, l *loaded, worker string,
 	if len(cs) == 0 {
 		return nil
 	}
+	own := make([]int64, len(rows))
+	for i, r := range rows {
+		own[i] = r.ID
+	}
 	rs := &recentSends{decided: map[int64]int{}}
-	rs.err = st.ReserveCaps(ctx, worker, addrs, now.Add(-widest), func(counts store.CapCounts) []store.CapRow {
+	rs.err = st.ReserveCaps(ctx, worker, addrs, own, now.Add(-widest), func(counts store.CapCounts) []store.CapRow {
 		rs.at, rs.reserved = counts.Sent, counts.Reserved
-		var fit []store.CapRow
+		var unfit []store.CapRow
 		for _, c := range cs {
 			n, ok := rs.countAndReserve(c.r.EmailNorm, now.Add(-c.per), now, func(n int) bool { return !c.quiet && n < c.max })
 			rs.decided[c.r.ID] = n
-			if ok {
-				fit = append(fit, store.CapRow{ID: c.r.ID, ClaimSeq: c.r.ClaimSeq})
+			if !ok {
+				unfit = append(unfit, store.CapRow{ID: c.r.ID, ClaimSeq: c.r.ClaimSeq})
 			}
 		}
-		return fit
+		return unfit
 	})
 	return rs
 }

@@ -67,7 +67,7 @@ func TestAddressSearchesUseTheAddressIndexes(t *testing.T) {
 		{"object-contact-messages", []any{"campaign", "spring", "{\"\"}", "7", "p7@example.com"}, []string{"outbox_address_object"}},
 		{"object-contact-enrollments", []any{"sequence", "welcome", "7", "p8@example.com"}, []string{"enrollments_address_object", "enrollments_kind_object_contact_key_occurrence_key"}},
 		{"workflow-contact-enrollments", []any{"onboard", "7", "p8@example.com"}, []string{"enrollments_address_object", "enrollments_kind_object_contact_key_occurrence_key"}},
-		{"cap-counts", []any{"{p7@example.com,p8@example.com}", now.Add(-7 * 24 * time.Hour)}, []string{"outbox_address_object"}},
+		{"cap-counts", []any{"{p7@example.com,p8@example.com}", now.Add(-7 * 24 * time.Hour), "{1,2}"}, []string{"outbox_address_object"}},
 	}
 	conn := planConn(t, st)
 	for _, c := range cases {

@@ -84,7 +84,10 @@ WHERE name = $1 AND status = 'scheduled';
 -- claimable again. claim_seq grows with every claim and never goes back: with
 -- claimed_by it is the fencing token record-outcomes checks, unique per claim
 -- (attempts is not: a release or a hold takes its attempt back, 025). attempts
--- grows with every claim too, for backoff and give-up. The row stays 'pending' and no indexed
+-- grows with every claim too, for backoff and give-up. cap_seq = claim_seq
+-- counts the row against the frequency caps of every other claim while this
+-- claim holds it (cap-counts), until the claim finds it has no room
+-- (release-caps). The row stays 'pending' and no indexed
 -- column changes, so the update is HOT. Suppression is looked up here, set
 -- based, for the whole batch at once instead of one query per message; the
 -- reason comes back, since a policy may let a class of mail other than
@@ -114,6 +117,7 @@ SET claimed_at = $1, claimed_by = $2,
     lease_until = clock_timestamp() + $3::interval,
     attempts = o.attempts + 1,
     claim_seq = o.claim_seq + 1,
+    cap_seq = o.claim_seq + 1,
     first_attempt_at = coalesce(o.first_attempt_at, $1)
 FROM picked
 WHERE o.id = picked.id
@@ -815,27 +819,27 @@ FROM (SELECT DISTINCT hashtextextended(a, 13) AS h FROM unnest($1::text[]) AS t(
 -- name: cap-counts
 -- What a frequency cap counts for each address of a claim ($1): the marketing
 -- mail sent to it since the widest window's start ($2), from any object, and
--- the marketing rows claims hold with room reserved under a cap and not sent
--- yet: claimed now (lease not run out) by the claim that reserved (cap_seq =
--- claim_seq; never a row of the claim counting, whose claim_seq is new). On
--- outbox_address_object (class = 'marketing' implies its predicate), a few
--- rows per address.
+-- the marketing rows other claims hold and have not sent: claimed now (lease
+-- not run out), by a claim that has not found them without room (cap_seq =
+-- claim_seq, set by claim-due, cleared by release-caps). $3 is the counting
+-- claim's own ids, left out. On outbox_address_object (class = 'marketing'
+-- implies its predicate), a few rows per address.
 SELECT email_normalized,
        coalesce(array_agg(sent_at ORDER BY sent_at) FILTER (WHERE status = 'sent'), '{}') AS sent,
        count(*) FILTER (WHERE status = 'pending') AS reserved
 FROM campaignctl.outbox
 WHERE email_normalized = ANY($1::text[]) AND class = 'marketing'
   AND ((status = 'sent' AND sent_at > $2)
-    OR (status = 'pending' AND cap_seq = claim_seq AND lease_until > clock_timestamp()))
+    OR (status = 'pending' AND cap_seq = claim_seq AND lease_until > clock_timestamp() AND id <> ALL($3::bigint[])))
 GROUP BY email_normalized;
 
--- name: reserve-caps
--- Room under a frequency cap, taken: the rows ($2 ids, $3 their claim_seq)
--- this replica ($1) still holds under the same claim count for every other
--- claim from the commit on, until they are sent (then counted as sent) or
--- given back. A row whose claim was taken over meanwhile is left alone.
+-- name: release-caps
+-- The rows ($2 ids, $3 their claim_seq) this replica ($1) still holds under
+-- the same claim and will not send now (no room under their cap, quiet
+-- hours): other claims stop counting them from the commit on. A row whose
+-- claim was taken over meanwhile is left alone.
 UPDATE campaignctl.outbox o
-SET cap_seq = v.seq
+SET cap_seq = NULL
 FROM unnest($2::bigint[], $3::bigint[]) AS v(id, seq)
 WHERE o.id = v.id AND o.claimed_by = $1 AND o.claim_seq = v.seq AND o.status = 'pending';
 

@@ -993,19 +993,25 @@ type CapCounts struct {
 	Reserved map[string]int
 }
 
-// CapRow is a claimed row given room under a frequency cap: its id and the
-// claim_seq of its claim.
+// capLockTimeout bounds ReserveCaps's wait for its addresses' locks.
+const capLockTimeout = "5s"
+
+// CapRow is a claimed row: its id and the claim_seq of its claim.
 type CapRow struct {
 	ID, ClaimSeq int64
 }
 
 // ReserveCaps counts, for a claim's addresses, what their frequency caps
-// count, lets decide pick the rows that fit, and reserves their room, in one
-// transaction that holds each address's lock (lock-cap-addresses) from the
-// count to the commit: the claims of every replica, counting the same address
-// at the same instant, take turns, and each counts what the one before it
-// reserved. since is the widest window's start; worker is this replica.
-func (s *Store) ReserveCaps(ctx context.Context, worker string, addresses []string, since time.Time, decide func(CapCounts) []CapRow) error {
+// count, lets decide pick the rows that have no room (or are not sent now),
+// and releases those, in one transaction that holds each address's lock
+// (lock-cap-addresses) from the count to the commit. A claimed row counts
+// against every other claim's caps from its claim on (claim-due sets
+// cap_seq) until it is sent, given back, or released here: the claims of
+// every replica, counting the same address at the same instant, take turns,
+// and each counts what the ones before it kept. Only the rows without room
+// are written, usually none. since is the widest window's start; own is the
+// claim's ids; worker is this replica.
+func (s *Store) ReserveCaps(ctx context.Context, worker string, addresses []string, own []int64, since time.Time, decide func(CapCounts) []CapRow) error {
 	if len(addresses) == 0 {
 		return nil
 	}
@@ -1014,11 +1020,17 @@ func (s *Store) ReserveCaps(ctx context.Context, worker string, addresses []stri
 		return fmt.Errorf("frequency caps: %w", err)
 	}
 	defer tx.Rollback()
+	// The locks are held for a count and a commit: a wait longer than this
+	// means a holder that stopped (a replica cut off mid-transaction), and
+	// the claim holds its capped messages a minute rather than stall.
+	if _, err := tx.ExecContext(ctx, `SET LOCAL lock_timeout = '`+capLockTimeout+`'`); err != nil {
+		return fmt.Errorf("frequency caps: %w", err)
+	}
 	if _, err := tx.ExecContext(ctx, q("lock-cap-addresses"), pq.Array(addresses)); err != nil {
 		return fmt.Errorf("frequency caps: locking %d addresses: %w", len(addresses), err)
 	}
 	counts := CapCounts{Sent: map[string][]time.Time{}, Reserved: map[string]int{}}
-	rows, err := tx.QueryContext(ctx, q("cap-counts"), pq.Array(addresses), since)
+	rows, err := tx.QueryContext(ctx, q("cap-counts"), pq.Array(addresses), since, pq.Array(own))
 	if err != nil {
 		return fmt.Errorf("frequency caps: counting recent marketing mail: %w", err)
 	}
@@ -1043,14 +1055,14 @@ func (s *Store) ReserveCaps(ctx context.Context, worker string, addresses []stri
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("frequency caps: counting recent marketing mail: %w", err)
 	}
-	fit := decide(counts)
-	if len(fit) > 0 {
-		ids, seqs := make([]int64, len(fit)), make([]int64, len(fit))
-		for i, r := range fit {
+	unfit := decide(counts)
+	if len(unfit) > 0 {
+		ids, seqs := make([]int64, len(unfit)), make([]int64, len(unfit))
+		for i, r := range unfit {
 			ids[i], seqs[i] = r.ID, r.ClaimSeq
 		}
-		if _, err := tx.ExecContext(ctx, q("reserve-caps"), worker, pq.Array(ids), pq.Array(seqs)); err != nil {
-			return fmt.Errorf("frequency caps: reserving room for %d messages: %w", len(fit), err)
+		if _, err := tx.ExecContext(ctx, q("release-caps"), worker, pq.Array(ids), pq.Array(seqs)); err != nil {
+			return fmt.Errorf("frequency caps: releasing %d messages: %w", len(unfit), err)
 		}
 	}
 	if err := tx.Commit(); err != nil {

@@ -1,14 +1,16 @@
--- cap_seq is the claim_seq of the claim that counted the row against a
--- frequency cap and found room for it: while that claim holds the row (its
--- lease has not run out) and it is not sent yet, every other claim counts
--- it as one more message to its address, as if it were sent (reserve-caps,
--- cap-counts). Before, a cap counted only sent rows and the claim's own:
--- three campaigns to the same contacts, a cap of one a week and three
--- replicas sent 61 of 150 contacts two messages or more, each claim blind
--- to what the others had at the relay (engine's
--- TestFrequencyCapHoldsAcrossReplicas). A row given back keeps its cap_seq,
--- but its next claim has another claim_seq, so it counts again only once
--- that claim found room for it.
+-- cap_seq is the claim_seq of the claim that holds the row, for as long as
+-- that claim may send it: claim-due sets it, and the claim's frequency cap
+-- check (cap-counts, under a lock per address) clears it for the rows it
+-- finds without room (release-caps). While the claim holds the row (its
+-- lease has not run out) and it is not sent yet, every other claim counts it
+-- as one more message to its address, as if it were sent. Before, a cap
+-- counted only sent rows and the claim's own: three campaigns to the same
+-- contacts, a cap of one a week and three replicas sent 61 of 150 contacts
+-- two messages or more, each claim blind to what the others had at the
+-- relay (engine's TestFrequencyCapHoldsAcrossReplicas). A row given back
+-- keeps its cap_seq, but its next claim has another claim_seq. Setting it in
+-- the claim costs nothing (the claim updates the row anyway); only the rows
+-- without room are written again.
 --
 -- Nullable, no default: adding it rewrites nothing. Not indexed, so the
 -- claim and the ledger's updates stay as HOT as they were. A daemon of an
