@@ -55,15 +55,11 @@ func TestQuietHoursHoldInTheContactsTimeZone(t *testing.T) {
 	b.pass(t)
 
 	subjects := func() map[string]int {
-		out := map[string]int{}
+		var data [][]byte
 		for _, m := range b.smtp.Messages() {
-			msg, err := mail.ReadMessage(bytes.NewReader(m.Data))
-			if err != nil {
-				t.Fatal(err)
-			}
-			out[msg.Header.Get("Subject")]++
+			data = append(data, m.Data)
 		}
-		return out
+		return headerCounts(t, data, "Subject")
 	}
 	if got := subjects(); got["Promo"] != 10 || got["Notice"] != 20 {
 		t.Fatalf("at 02:14 Tokyo: sent %v, want Promo to the 10 Paris contacts only and Notice to all 20", got)
@@ -290,17 +286,28 @@ func TestQuotaIsNotSpentOnMessagesHeldAtTheClaim(t *testing.T) {
 			for range 5 {
 				rb.pass(t)
 			}
-			got := map[string]int{}
+			var data [][]byte
 			for _, m := range rb.relay.Messages() {
-				msg, err := mail.ReadMessage(bytes.NewReader(m.Data))
-				if err != nil {
-					t.Fatal(err)
-				}
-				got[msg.Header.Get("X-Campaignctl-Campaign")]++
+				data = append(data, m.Data)
 			}
+			got := headerCounts(t, data, "X-Campaignctl-Campaign")
 			if !maps.Equal(got, tc.want) {
 				t.Errorf("sent on day one per campaign %v, want %v (quota %d a day)", got, tc.want, tc.quota)
 			}
 		})
 	}
+}
+
+// headerCounts counts the messages by the value of one of their headers.
+func headerCounts(t *testing.T, messages [][]byte, header string) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	for _, data := range messages {
+		msg, err := mail.ReadMessage(bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[msg.Header.Get(header)]++
+	}
+	return out
 }
