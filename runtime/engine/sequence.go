@@ -666,6 +666,19 @@ func (e *Engine) advanceGroup(ctx context.Context, adv *store.Advancer, l *loade
 			return 0, fmt.Errorf("%s %s: reading %s: %w", kind, object, sr.DoNotEmail, err)
 		}
 	}
+	// Suppressed addresses exit at their next due step rather than take
+	// steps whose messages the claim would cancel (the sequence's mail is
+	// marketing: every reason stops it).
+	addrs := make([]string, 0, len(group))
+	for _, r := range group {
+		if a := strings.ToLower(strings.TrimSpace(r.Email)); a != "" {
+			addrs = append(addrs, a)
+		}
+	}
+	suppressed, err := e.Store.SuppressionReasons(ctx, addrs)
+	if err != nil {
+		return 0, fmt.Errorf("%s %s: %w", kind, object, err)
+	}
 	var whenSteps []string
 	for _, st := range seq.Steps {
 		switch {
@@ -702,7 +715,7 @@ func (e *Engine) advanceGroup(ctx context.Context, adv *store.Advancer, l *loade
 		next := seq.Position(r.StepIndex, r.NextStep, due)
 		d := seq.Advance(flow.State{ContactKey: r.ContactKey, EnrolledAt: r.EnrolledAt, Next: next},
 			flow.Facts{Now: now, GoalReached: goal[r.ContactKey], Steps: engagement[r.ID], AB: decided,
-				Replied: replied, DoNotEmail: dne[r.ContactKey]})
+				Replied: replied, DoNotEmail: dne[r.ContactKey], Suppressed: suppressed[strings.ToLower(strings.TrimSpace(r.Email))]})
 		for _, a := range d.Actions {
 			if a.Kind == flow.ActSend {
 				msgs = append(msgs, store.StepMessage{Step: a.Step, Variant: a.Variant, ContactKey: r.ContactKey, Email: r.Email, Occurrence: r.Occurrence, EnrollmentID: r.ID, Class: seriesClass})

@@ -336,7 +336,9 @@ func TestSeedNurtureRunsExactlyAsWritten(t *testing.T) {
 	assertReceived(t, "week 3", nb.relay, want)
 	t.Logf("audience %d, test group %d, messages %d, won %d", len(audience), len(inTest), len(want), len(won))
 
-	// Every enrollment ended: completed or goal.
+	// Every enrollment ended: completed, goal, or unsubscribed (those who
+	// had unsubscribed exit at their first due step, week 1, instead of
+	// taking steps whose messages would all be cancelled).
 	var states []struct {
 		State  string `db:"state"`
 		Reason string `db:"reason"`
@@ -345,13 +347,16 @@ func TestSeedNurtureRunsExactlyAsWritten(t *testing.T) {
 	if err := nb.st.DB.Select(&states, `SELECT state, coalesce(exit_reason, '') AS reason, count(*) AS n FROM campaignctl.enrollments GROUP BY 1, 2 ORDER BY 1, 2`); err != nil {
 		t.Fatal(err)
 	}
-	goals := 0
+	goals, unsubs := 0, 0
 	for _, l := range audience {
-		if won[l.id] {
+		switch {
+		case unsubscribed[norm(l.email)]:
+			unsubs++
+		case won[l.id]:
 			goals++
 		}
 	}
-	wantStates := fmt.Sprintf("[{exited completed %d} {exited goal %d}]", len(audience)-goals, goals)
+	wantStates := fmt.Sprintf("[{exited completed %d} {exited goal %d} {exited unsubscribed %d}]", len(audience)-goals-unsubs, goals, unsubs)
 	if got := fmt.Sprint(states); got != wantStates {
 		t.Errorf("enrollments: %s, want %s", got, wantStates)
 	}
@@ -566,5 +571,59 @@ func TestFailedEnrollPassIsRetriedOnTheNextPass(t *testing.T) {
 	}
 	if n == 0 {
 		t.Fatal("nobody enrolled on the pass after a failed one: enrolling waits for EnrollInterval (1h) after a pass that did not enroll")
+	}
+}
+
+// A contact who unsubscribes, or whose address hard-bounces, after week 1
+// leaves the sequence when week 2 comes due: no later step is enqueued for
+// them (before, every step was enqueued and cancelled at its claim, and the
+// enrollment ended "completed"), and the history says why.
+func TestSuppressedMidSequenceExitsUnsubscribed(t *testing.T) {
+	t.Parallel()
+	nb := setupNurture(t, 100)
+	nb.apply(t, nurturePlan())
+	nb.step(t, nb.eng)
+	nb.clock.Advance(5 * time.Hour) // the A/B test decided, the rest of week 1 sent
+	nb.step(t, nb.eng)
+	var gone []string
+	if err := nb.st.DB.Select(&gone, `SELECT email_normalized FROM campaignctl.enrollments WHERE state = 'active' ORDER BY id LIMIT 2`); err != nil || len(gone) != 2 {
+		t.Fatalf("active enrollments after week 1: %v (err %v)", gone, err)
+	}
+	if err := nb.st.Suppress(nb.ctx, gone[0], "unsubscribed", "restock_nurture", nb.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := nb.st.Suppress(nb.ctx, gone[1], "hard_bounce", "restock_nurture", nb.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	nb.clock.Advance(7 * 24 * time.Hour)
+	nb.step(t, nb.eng)
+	nb.clock.Advance(7 * 24 * time.Hour)
+	nb.step(t, nb.eng)
+	for _, a := range gone {
+		var e struct {
+			State  string `db:"state"`
+			Reason string `db:"reason"`
+			Later  int    `db:"later"`
+		}
+		if err := nb.st.DB.Get(&e, `SELECT state, coalesce(exit_reason, '') AS reason,
+    (SELECT count(*) FROM campaignctl.outbox o WHERE o.kind = 'sequence' AND o.email_normalized = n.email_normalized AND o.step <> 'week1') AS later
+FROM campaignctl.enrollments n WHERE email_normalized = $1`, a); err != nil {
+			t.Fatal(err)
+		}
+		if e.State != "exited" || e.Reason != "unsubscribed" || e.Later != 0 {
+			t.Errorf("%s: enrollment %s %s with %d later steps enqueued; want exited unsubscribed with none", a, e.State, e.Reason, e.Later)
+		}
+	}
+	var why string
+	if err := nb.st.DB.Get(&why, `SELECT detail FROM campaignctl.enrollment_steps h JOIN campaignctl.enrollments n ON n.id = h.enrollment_id
+WHERE n.email_normalized = $1 AND h.action = 'exited'`, gone[1]); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(why, "hard_bounce") {
+		t.Errorf("the exit's history says %q, want the reason (hard_bounce)", why)
+	}
+	var completed int
+	if err := nb.st.DB.Get(&completed, `SELECT count(*) FROM campaignctl.enrollments WHERE exit_reason IN ('completed', 'goal')`); err != nil || completed == 0 {
+		t.Errorf("%d other enrollments completed (err %v); want the rest to run to the end", completed, err)
 	}
 }

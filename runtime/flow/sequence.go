@@ -183,6 +183,11 @@ type Facts struct {
 	// DoNotEmail: the contact's record forbids mail (an autoresponder's
 	// do_not_email field); its sends are skipped, saying so.
 	DoNotEmail bool
+	// Suppressed is why the contact's address is on the suppression list
+	// (unsubscribed, hard_bounce, complaint, ...), "" when it is not: the
+	// enrollment exits at its next due step (ExitUnsubscribed) instead of
+	// enqueuing messages the claim would only cancel.
+	Suppressed string
 }
 
 // ABOutcome is a decided A/B test as the remainder sees it.
@@ -217,6 +222,9 @@ const (
 	ExitCompleted = "completed"
 	ExitGoal      = "goal"
 	ExitResponded = "responded"
+	// ExitUnsubscribed: the address was suppressed (an unsubscribe, a hard
+	// bounce, a complaint, ...) when a step came due.
+	ExitUnsubscribed = "unsubscribed"
 )
 
 // Decision is the result of one advance.
@@ -264,6 +272,11 @@ func (s *Sequence) Advance(st State, f Facts) Decision {
 		due := st.EnrolledAt.Add(step.Offset)
 		if due.After(f.Now) {
 			d.WakeAt = due
+			return d
+		}
+		if f.Suppressed != "" {
+			d.Actions = append(d.Actions, Action{Kind: ActExit, Step: step.Name, Reason: "the address is suppressed (" + f.Suppressed + "): no further steps"})
+			d.Exit = ExitUnsubscribed
 			return d
 		}
 		if f.DoNotEmail {

@@ -251,3 +251,24 @@ func TestPositionAfterAPlanChange(t *testing.T) {
 		}
 	}
 }
+
+// A contact whose address was suppressed (an unsubscribe, a hard bounce)
+// exits at its next due step, saying why, rather than taking steps whose
+// messages the claim would cancel; until a step is due it only waits, so a
+// suppression lifted before then lets it go on.
+func TestSuppressedContactExitsAtItsNextDueStep(t *testing.T) {
+	s := nurture(t)
+	_, rest := keys(t, s)
+	st := State{ContactKey: rest, EnrolledAt: t0, Next: 1}
+	d := s.Advance(st, Facts{Now: t0.Add(24 * time.Hour), Suppressed: "unsubscribed"})
+	if d.Exit != "" || !d.WakeAt.Equal(t0.Add(7*24*time.Hour)) {
+		t.Fatalf("before week 2 is due: exit %q, wake %v; want a wait for day 7", d.Exit, d.WakeAt)
+	}
+	d = s.Advance(st, Facts{Now: t0.Add(7 * 24 * time.Hour), Suppressed: "hard_bounce"})
+	if kinds(d) != "exited:week2_ignored" || d.Exit != ExitUnsubscribed || !strings.Contains(d.Actions[0].Reason, "hard_bounce") {
+		t.Fatalf("week 2 due, address suppressed: %s (exit %q, %q); want an exit at week2_ignored naming the reason", kinds(d), d.Exit, d.Actions)
+	}
+	if d = s.Advance(st, Facts{Now: t0.Add(7 * 24 * time.Hour)}); d.Exit != "" {
+		t.Fatalf("not suppressed: exit %q", d.Exit)
+	}
+}
