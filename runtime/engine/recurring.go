@@ -40,6 +40,12 @@ func (e *Engine) advanceRecurringGroup(ctx context.Context, adv *store.Advancer,
 	for i, r := range group {
 		ids[i], keys[i] = r.ID, r.ContactKey
 	}
+	// A suppressed address skips its issues while it is on the list (a
+	// recurrence runs for years; one lifted lets the next issue go).
+	suppressed, err := e.suppressionsOf(ctx, group)
+	if err != nil {
+		return 0, fmt.Errorf("%s %s: %w", kind, object, err)
+	}
 	dne := map[string]bool{}
 	if sr.DoNotEmail != "" {
 		var err error
@@ -63,7 +69,8 @@ func (e *Engine) advanceRecurringGroup(ctx context.Context, adv *store.Advancer,
 	class := seriesClass
 	for _, r := range group {
 		d := rec.Advance(flow.RecurringState{ContactKey: r.ContactKey, From: recurringFrom(rec, r), Sent: r.StepIndex},
-			flow.RecurringFacts{Now: now, Replied: replied[r.ID], DoNotEmail: dne[r.ContactKey], LeftSegment: !inSegment[r.ContactKey]})
+			flow.RecurringFacts{Now: now, Replied: replied[r.ID], DoNotEmail: dne[r.ContactKey], LeftSegment: !inSegment[r.ContactKey],
+				Suppressed: suppressed[normAddress(r.Email)]})
 		for _, a := range d.Actions {
 			if a.Kind == flow.ActSend {
 				msgs = append(msgs, store.StepMessage{Step: a.Step, ContactKey: r.ContactKey, Email: r.Email, Occurrence: r.Occurrence, EnrollmentID: r.ID, Class: class})

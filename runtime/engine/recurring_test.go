@@ -285,3 +285,52 @@ func TestRecurrenceAfterDowntimeAndMaxFollowUps(t *testing.T) {
 		t.Errorf("enrollments after the end: %s, want nobody new", got)
 	}
 }
+
+// A reader whose address is suppressed skips the issues while it is: none is
+// enqueued (before, each issue was enqueued and cancelled at its claim), the
+// history says why, and it stays enrolled, so the issue after the
+// suppression is lifted goes out.
+func TestSuppressedReaderSkipsIssuesWhileSuppressed(t *testing.T) {
+	t.Parallel()
+	nb := setupNewsletter(t, 2)
+	p := newsletterPlan(plan.Autoresponder{Start: "2026-01-01T09:00:00Z", MaxFollowUps: 100,
+		Recurrence: &plan.Recurrence{Unit: "month", Every: 1, DayOfMonth: 1}})
+	nb.clock.Set(time.Date(2025, 12, 31, 12, 0, 0, 0, time.UTC))
+	nb.apply(t, p)
+	nb.step(t, nb.eng)
+	month := func(m time.Month) {
+		nb.clock.Set(time.Date(2026, m, 1, 9, 0, 0, 0, time.UTC))
+		nb.step(t, nb.eng)
+		nb.step(t, nb.eng)
+	}
+	month(time.January)
+	if err := nb.st.Suppress(nb.ctx, "cust1@example.com", "unsubscribed", "newsletter", nb.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	month(time.February)
+	month(time.March)
+	nb.st.DB.MustExec(`DELETE FROM campaignctl.suppressions WHERE email_normalized = 'cust1@example.com'`)
+	month(time.April)
+	want := map[string][]string{
+		"1": {"issue-2026-01-01@2026-01-01", "issue-2026-04-01@2026-04-01"},
+		"2": {"issue-2026-01-01@2026-01-01", "issue-2026-02-01@2026-02-01", "issue-2026-03-01@2026-03-01", "issue-2026-04-01@2026-04-01"},
+	}
+	if got := sentIssues(t, nb); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("issues by reader:\n got %v\nwant %v", got, want)
+	}
+	var cancelled int
+	if err := nb.st.DB.Get(&cancelled, `SELECT count(*) FROM campaignctl.outbox WHERE status = 'cancelled'`); err != nil || cancelled != 0 {
+		t.Errorf("%d issues enqueued and cancelled (err %v), want none enqueued while suppressed", cancelled, err)
+	}
+	var skipped []string
+	if err := nb.st.DB.Select(&skipped, `SELECT s.step || ': ' || s.detail FROM campaignctl.enrollment_steps s
+		JOIN campaignctl.enrollments en ON en.id = s.enrollment_id WHERE s.action = 'skipped' AND en.contact_key = '1' ORDER BY s.at`); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(skipped) != "[issue-2026-02-01: the address is suppressed (unsubscribed) issue-2026-03-01: the address is suppressed (unsubscribed)]" {
+		t.Errorf("reader 1's skipped issues: %v", skipped)
+	}
+	if got := exits(t, nb); got != "1 active, 2 active" {
+		t.Errorf("enrollments: %s, want both active", got)
+	}
+}

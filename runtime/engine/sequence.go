@@ -669,13 +669,7 @@ func (e *Engine) advanceGroup(ctx context.Context, adv *store.Advancer, l *loade
 	// Suppressed addresses exit at their next due step rather than take
 	// steps whose messages the claim would cancel (the sequence's mail is
 	// marketing: every reason stops it).
-	addrs := make([]string, 0, len(group))
-	for _, r := range group {
-		if a := strings.ToLower(strings.TrimSpace(r.Email)); a != "" {
-			addrs = append(addrs, a)
-		}
-	}
-	suppressed, err := e.Store.SuppressionReasons(ctx, addrs)
+	suppressed, err := e.suppressionsOf(ctx, group)
 	if err != nil {
 		return 0, fmt.Errorf("%s %s: %w", kind, object, err)
 	}
@@ -715,7 +709,7 @@ func (e *Engine) advanceGroup(ctx context.Context, adv *store.Advancer, l *loade
 		next := seq.Position(r.StepIndex, r.NextStep, due)
 		d := seq.Advance(flow.State{ContactKey: r.ContactKey, EnrolledAt: r.EnrolledAt, Next: next},
 			flow.Facts{Now: now, GoalReached: goal[r.ContactKey], Steps: engagement[r.ID], AB: decided,
-				Replied: replied, DoNotEmail: dne[r.ContactKey], Suppressed: suppressed[strings.ToLower(strings.TrimSpace(r.Email))]})
+				Replied: replied, DoNotEmail: dne[r.ContactKey], Suppressed: suppressed[normAddress(r.Email)]})
 		for _, a := range d.Actions {
 			if a.Kind == flow.ActSend {
 				msgs = append(msgs, store.StepMessage{Step: a.Step, Variant: a.Variant, ContactKey: r.ContactKey, Email: r.Email, Occurrence: r.Occurrence, EnrollmentID: r.ID, Class: seriesClass})
@@ -774,6 +768,21 @@ func engagementByEnrollment(es []store.StepEngagement) map[int64]map[string]flow
 	}
 	return out
 }
+
+// suppressionsOf looks the group's addresses up on the suppression list, in
+// one query: the reason by normalized address (normAddress).
+func (e *Engine) suppressionsOf(ctx context.Context, group []store.Enrollment) (map[string]string, error) {
+	addrs := make([]string, 0, len(group))
+	for _, r := range group {
+		if a := normAddress(r.Email); a != "" {
+			addrs = append(addrs, a)
+		}
+	}
+	return e.Store.SuppressionReasons(ctx, addrs)
+}
+
+// normAddress is an address as the outbox and the suppression list key it.
+func normAddress(a string) string { return strings.ToLower(strings.TrimSpace(a)) }
 
 // seriesClass is the mail class of every sequence and autoresponder step:
 // marketing, as the compiler fixes it whatever the template declares (it

@@ -319,6 +319,9 @@ type RecurringFacts struct {
 	// a recurrence can run for years, and who it mails is the segment's
 	// current answer, as for a campaign at its send time.
 	LeftSegment bool
+	// Suppressed is why the contact's address is on the suppression list, ""
+	// when it is not: its issues are skipped, saying so, while it is.
+	Suppressed string
 }
 
 // Advance decides one enrollment: the issue due now is sent (only the most
@@ -371,6 +374,8 @@ func (r *Recurring) Advance(st RecurringState, f RecurringFacts) Decision {
 	}
 	name := r.IssueName(latest)
 	switch {
+	case f.Suppressed != "":
+		d.Actions = append(d.Actions, Action{Kind: ActSkip, Step: name, Reason: "the address is suppressed (" + f.Suppressed + ")"})
 	case f.DoNotEmail:
 		d.Actions = append(d.Actions, Action{Kind: ActSkip, Step: name, Reason: "the contact's record says do not email"})
 	case f.LeftSegment:
