@@ -76,6 +76,20 @@ func TestMarketingWorkflowSendsItsTemplatesAsMarketing(t *testing.T) {
 	if kept != 1 {
 		t.Errorf("the subscribed customer received %d messages, want the welcome (%v)", kept, got)
 	}
+	// The unsubscribed customer's welcome is skipped at the advance, saying
+	// why, not enqueued to be cancelled at its claim.
+	var rows int
+	if err := db.Get(&rows, `SELECT count(*) FROM campaignctl.outbox WHERE email_normalized = 'gone@example.org'`); err != nil || rows != 0 {
+		t.Errorf("%d outbox rows for the unsubscribed customer (err %v), want none", rows, err)
+	}
+	var why string
+	if err := db.Get(&why, `SELECT s.detail FROM campaignctl.enrollment_steps s JOIN campaignctl.enrollments n ON n.id = s.enrollment_id
+WHERE n.contact_key = '2' AND s.step = 'welcome'`); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(why, "suppressed (unsubscribed)") {
+		t.Errorf("the unsubscribed customer's welcome: %q, want skipped as suppressed", why)
+	}
 }
 
 // A sequence's mail is marketing whatever its templates declare, as the

@@ -150,6 +150,13 @@ func (e *Engine) advanceWorkflowGroup(ctx context.Context, adv *store.Advancer, 
 	if err != nil {
 		return 0, fmt.Errorf("workflow %s: %w", object, err)
 	}
+	// A marketing send to a suppressed address is skipped, saying so, not
+	// enqueued to be cancelled at its claim; the workflow goes on (its other
+	// actions still apply).
+	suppressed, err := e.suppressionsOf(ctx, group)
+	if err != nil {
+		return 0, fmt.Errorf("workflow %s: %w", object, err)
+	}
 
 	var msgs []store.StepMessage
 	var hist []store.StepRecord
@@ -197,8 +204,13 @@ func (e *Engine) advanceWorkflowGroup(ctx context.Context, adv *store.Advancer, 
 			step, _ := wf.Index(a.Step)
 			switch a.Kind {
 			case flow.ActSend:
+				class := w.sendClass(l.plan, a.Step)
+				if why := suppressed[normAddress(r.Email)]; why != "" && class == plan.ClassMarketing {
+					a.Kind, detail = flow.ActSkip, "the address is suppressed ("+why+"): not sent"
+					break
+				}
 				msgs = append(msgs, store.StepMessage{Step: a.Step, Variant: a.Variant, ContactKey: r.ContactKey, Email: r.Email,
-					Occurrence: r.Occurrence, EnrollmentID: r.ID, Class: w.sendClass(l.plan, a.Step)})
+					Occurrence: r.Occurrence, EnrollmentID: r.ID, Class: class})
 			case flow.ActNotify:
 				owner := ownerAddress(c, w.ownerField)
 				if owner == "" {
