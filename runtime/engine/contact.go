@@ -33,9 +33,11 @@ type batchContacts struct {
 	// writes consent and the time zone read, the ones segments read.
 	written map[string]map[string]bool
 	// recent holds, per normalized address, when it was sent marketing mail
-	// within the widest frequency cap window of the batch's objects (nil: no
-	// cap applies, or it could not be counted). Messages of this batch decided
-	// to go out are added, so two objects in one batch count each other.
+	// within the widest frequency cap window of the batch's objects and how
+	// many messages other claims hold, and what the claim decided for each
+	// capped row (reserveCaps; nil: no cap applies; err set: it could not be
+	// counted). Messages of this batch decided to go out are added, so two
+	// objects in one batch count each other.
 	recent *recentSends
 	// budget holds the batch's grants of its senders' daily quotas and rates
 	// (nil: none applies).
@@ -51,12 +53,12 @@ type recentSends struct {
 	mu sync.Mutex
 	at map[string][]time.Time
 	// reserved counts, per address, the marketing messages other claims
-	// (this replica's or another's) hold with room under a cap and have
-	// not sent yet: each is counted as sent now.
+	// (this replica's or another's) hold and have not sent yet, nor found
+	// without room: each is counted as sent now.
 	reserved map[string]int
 	// decided holds, for each capped row of the claim, how many messages
-	// its address had in its window when its room was decided (and, when
-	// it fit, reserved in the database).
+	// its address had in its window when it was decided (a row without
+	// room was released in the database).
 	decided map[int64]int
 	// err says why the caps could not be counted: the claim's capped
 	// messages are then held briefly, never sent uncounted.
@@ -64,7 +66,7 @@ type recentSends struct {
 }
 
 // countAndReserve returns how many marketing messages addr received after
-// since (and how many other claims hold reserved), and, when reserve is true
+// since (and how many other claims hold), and, when reserve is true
 // (the message goes out), counts this one at now.
 func (r *recentSends) countAndReserve(addr string, since, now time.Time, reserve func(n int) bool) (int, bool) {
 	r.mu.Lock()
@@ -106,7 +108,6 @@ func reserveCaps(ctx context.Context, st *store.Store, l *loaded, worker string,
 	}
 	type capped struct {
 		r     store.Claimed
-		tg    target
 		per   time.Duration
 		max   int
 		quiet bool
@@ -124,7 +125,7 @@ func reserveCaps(ctx context.Context, st *store.Store, l *loaded, worker string,
 			continue
 		}
 		quiet, _, _, _ := tg.rules.Hold(now, contactTZ(tg, contacts, r), -1)
-		cs = append(cs, capped{r: r, tg: tg, per: per, max: max, quiet: quiet})
+		cs = append(cs, capped{r: r, per: per, max: max, quiet: quiet})
 		widest = maxDuration(widest, per)
 		addrs = append(addrs, r.EmailNorm)
 	}

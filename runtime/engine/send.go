@@ -1265,7 +1265,7 @@ func (e *Engine) holdByPolicy(tg target, contacts batchContacts, r store.Claimed
 	held, until, reason, kind := tg.rules.Hold(now, tz, -1)
 	if _, max := tg.rules.FrequencyWindow(); !held && max > 0 && (r.Class == "" || r.Class == plan.ClassMarketing) {
 		// The claim decided (reserveCaps) whether the message fits under its
-		// cap, counting what every claim holds reserved; a message it could
+		// cap, counting what every other claim holds; a message it could
 		// not decide for (the counts could not be read, or a plan with this
 		// cap was loaded after the claim) waits a minute and is claimed again.
 		n, decided := -1, false

@@ -987,7 +987,7 @@ func (s *Store) HeldRows(ctx context.Context) (int64, error) {
 // CapCounts is what a frequency cap counts for the addresses of a claim:
 // Sent holds, per normalized address, when it was sent marketing mail since
 // the window's start, oldest first; Reserved how many marketing messages to it
-// other claims hold with room reserved under a cap and not sent yet.
+// other claims hold and have not sent yet, nor found without room.
 type CapCounts struct {
 	Sent     map[string][]time.Time
 	Reserved map[string]int
