@@ -73,11 +73,19 @@ func TestPostEventsAcrossAPostgresOutage(t *testing.T) {
 	oc := &outageClient{c: http.Client{Timeout: 30 * time.Second}}
 	var okBatches atomic.Int32
 	var wg sync.WaitGroup
+	// Each client's first batch goes before the outage, the rest from the
+	// moment it begins: a client that finished every batch before the
+	// outage started would never see it (a fresh-clone run under -race
+	// once had no request refused at all).
+	outage := make(chan struct{})
 	for c := range clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for k := range batches {
+				if k == 1 {
+					<-outage
+				}
 				var body strings.Builder
 				for i := range perBatch {
 					fmt.Fprintf(&body, `{"type":"page_view","model":"lead","key":"%d","at":"2026-11-20T10:%02d:00Z","id":"c%d-b%d-e%d"}`+"\n", i, k, c, k, i)
@@ -96,6 +104,7 @@ func TestPostEventsAcrossAPostgresOutage(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	back := storetest.Outage(t, b.st.DB)
+	close(outage)
 	for deadline := time.Now().Add(10 * time.Second); oc.refusals.Load() < clients && time.Now().Before(deadline); {
 		time.Sleep(5 * time.Millisecond)
 	}
