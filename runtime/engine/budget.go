@@ -65,7 +65,7 @@ func (e *Engine) reserveBudgets(ctx context.Context, l *loaded, contacts batchCo
 
 // holdAtClaim reports whether the claim already knows the row will be held
 // rather than sent: its object is paused, quiet hours hold it for its
-// contact now, or its frequency cap had no room for it (reserveCaps, which
+// contact now, or its frequency cap had no room for it (decideCaps, which
 // runs first). Those messages ask for no share of a sender's quota.
 func holdAtClaim(l *loaded, tg target, contacts batchContacts, r store.Claimed, now time.Time) bool {
 	if l.isPaused(tg.kind, tg.name) {
@@ -81,11 +81,11 @@ func holdAtClaim(l *loaded, tg target, contacts batchContacts, r store.Claimed, 
 	if max <= 0 || !(r.Class == "" || r.Class == plan.ClassMarketing) {
 		return false
 	}
-	rs := contacts.recent
-	if rs == nil || rs.err != nil {
+	cd := contacts.caps
+	if cd == nil || cd.err != nil {
 		return true // held a minute, uncounted (holdByPolicy)
 	}
-	n, decided := rs.decision(r.ID)
+	n, decided := cd.decision(r.ID)
 	return !decided || n >= max
 }
 

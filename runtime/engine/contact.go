@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/lib/pq"
@@ -32,13 +31,9 @@ type batchContacts struct {
 	// written is the revision's plan.FieldsWorkflowsWrite: the fields whose
 	// writes consent and the time zone read, the ones segments read.
 	written map[string]map[string]bool
-	// recent holds, per normalized address, when it was sent marketing mail
-	// within the widest frequency cap window of the batch's objects and how
-	// many messages other claims hold, and what the claim decided for each
-	// capped row (reserveCaps; nil: no cap applies; err set: it could not be
-	// counted). Messages of this batch decided to go out are added, so two
-	// objects in one batch count each other.
-	recent *recentSends
+	// caps is what the claim decided for its rows under a frequency cap
+	// (decideCaps; nil: no cap applies; err set: it could not be counted).
+	caps *capDecisions
 	// budget holds the batch's grants of its senders' daily quotas and rates
 	// (nil: none applies).
 	budget *budgets
@@ -49,72 +44,49 @@ type batchContacts struct {
 	ledgerErr error
 }
 
-type recentSends struct {
-	mu sync.Mutex
-	at map[string][]time.Time
-	// reserved counts, per address, the marketing messages other claims
-	// (this replica's or another's) hold and have not sent yet, nor found
-	// without room: each is counted as sent now.
-	reserved map[string]int
-	// decided holds, for each capped row of the claim, how many messages
-	// its address had in its window when it was decided (a row without
-	// room was released in the database).
+// capDecisions is what a claim decided for its rows under a frequency cap
+// (decideCaps). It is not changed once the claim hands out its rows, so the
+// workers read it without a lock.
+type capDecisions struct {
+	// decided holds, for each capped row of the claim, how many marketing
+	// messages its address had in its window when it was decided (sent,
+	// held by other claims, and this claim's rows decided before it); a row
+	// without room was released in the database.
 	decided map[int64]int
 	// err says why the caps could not be counted: the claim's capped
 	// messages are then held briefly, never sent uncounted.
 	err error
 }
 
-// countAndReserve returns how many marketing messages addr received after
-// since (and how many other claims hold), and, when reserve is true
-// (the message goes out), counts this one at now.
-func (r *recentSends) countAndReserve(addr string, since, now time.Time, reserve func(n int) bool) (int, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := r.reserved[addr]
-	for _, t := range r.at[addr] {
-		if t.After(since) {
-			n++
-		}
-	}
-	ok := reserve(n)
-	if ok {
-		r.at[addr] = append(r.at[addr], now)
-	}
-	return n, ok
-}
-
 // decision returns how many messages the row's address had when its room
 // under the cap was decided; false when it was not decided at the claim.
-func (r *recentSends) decision(id int64) (int, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n, ok := r.decided[id]
+func (c *capDecisions) decision(id int64) (int, bool) {
+	n, ok := c.decided[id]
 	return n, ok
 }
 
-// reserveCaps decides, when the claim is made, which of its capped marketing
+// decideCaps decides, when the claim is made, which of its capped marketing
 // rows fit under their frequency caps. Every claimed row counts against
 // every other claim's caps, of this replica or another, from its claim on
 // until it is sent or given back; the rows without room (and those quiet
-// hours hold now) are released in the same transaction (Store.ReserveCaps):
+// hours hold now) are released in the same transaction (Store.DecideCaps):
 // the cap holds across batches and replicas, not only within a claim. Rows
-// are decided in claim order.
-// Suppressed rows and those of a paused object are left out (they are not
-// sent now). nil when no cap applies to the claim.
-func reserveCaps(ctx context.Context, st *store.Store, l *loaded, worker string, contacts batchContacts, rows []store.Claimed, now time.Time) *recentSends {
+// are decided in claim order, each counting the ones before it that fit, so
+// two objects in one claim count each other. Suppressed rows and those of a
+// paused object are left out (they are not sent now). nil when no cap
+// applies to the claim.
+func decideCaps(ctx context.Context, st *store.Store, l *loaded, worker string, contacts batchContacts, rows []store.Claimed, now time.Time) *capDecisions {
 	if !l.anyCap {
 		return nil // no per-row work on the hot path of a plan without caps
 	}
 	type capped struct {
-		r     store.Claimed
 		per   time.Duration
 		max   int
 		quiet bool
 	}
 	var widest time.Duration
+	var crows []store.Claimed
 	var cs []capped
-	addrs := make([]string, 0, len(rows))
 	for _, r := range rows {
 		tg, err := l.target(r)
 		if err != nil || tg.rules == nil || !(r.Class == "" || r.Class == plan.ClassMarketing) {
@@ -125,31 +97,33 @@ func reserveCaps(ctx context.Context, st *store.Store, l *loaded, worker string,
 			continue
 		}
 		quiet, _, _, _ := tg.rules.Hold(now, contactTZ(tg, contacts, r), -1)
-		cs = append(cs, capped{r: r, per: per, max: max, quiet: quiet})
+		crows, cs = append(crows, r), append(cs, capped{per: per, max: max, quiet: quiet})
 		widest = maxDuration(widest, per)
-		addrs = append(addrs, r.EmailNorm)
 	}
 	if len(cs) == 0 {
 		return nil
 	}
-	own := make([]int64, len(rows))
-	for i, r := range rows {
-		own[i] = r.ID
-	}
-	rs := &recentSends{decided: map[int64]int{}}
-	rs.err = st.ReserveCaps(ctx, worker, addrs, own, now.Add(-widest), func(counts store.CapCounts) []store.CapRow {
-		rs.at, rs.reserved = counts.Sent, counts.Reserved
-		var unfit []store.CapRow
-		for _, c := range cs {
-			n, ok := rs.countAndReserve(c.r.EmailNorm, now.Add(-c.per), now, func(n int) bool { return !c.quiet && n < c.max })
-			rs.decided[c.r.ID] = n
-			if !ok {
-				unfit = append(unfit, store.CapRow{ID: c.r.ID, ClaimSeq: c.r.ClaimSeq})
+	cd := &capDecisions{decided: map[int64]int{}}
+	cd.err = st.DecideCaps(ctx, worker, rows, crows, now.Add(-widest), func(counts store.CapCounts) (release []store.Claimed) {
+		sent := counts.Sent
+		for i, r := range crows {
+			c := cs[i]
+			n := counts.InFlight[r.EmailNorm]
+			for _, t := range sent[r.EmailNorm] {
+				if t.After(now.Add(-c.per)) {
+					n++
+				}
 			}
+			cd.decided[r.ID] = n
+			if c.quiet || n >= c.max {
+				release = append(release, r)
+				continue
+			}
+			sent[r.EmailNorm] = append(sent[r.EmailNorm], now) // counted by the claim's later rows
 		}
-		return unfit
+		return release
 	})
-	return rs
+	return cd
 }
 
 func maxDuration(a, b time.Duration) time.Duration {

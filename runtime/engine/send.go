@@ -265,11 +265,11 @@ func (p *sendPass) claim(ctx, claimCtx context.Context) error {
 
 		p.gauge()
 		contacts := loadBatchContacts(ctx, e.Store, l.plan, l.written, rows)
-		contacts.recent = reserveCaps(ctx, e.Store, l, e.Worker, contacts, rows, e.Clock.Now())
+		contacts.caps = decideCaps(ctx, e.Store, l, e.Worker, contacts, rows, e.Clock.Now())
 		contacts.budget = e.reserveBudgets(ctx, l, contacts, rows, e.Clock.Now())
 		contacts.ledger, contacts.ledgerErr = loadConsentLedger(ctx, e.Store, l, rows)
-		if contacts.recent != nil && contacts.recent.err != nil {
-			p.logOnce("cannot count recent marketing mail; this batch's messages under a frequency cap are held a minute", contacts.recent.err)
+		if contacts.caps != nil && contacts.caps.err != nil {
+			p.logOnce("cannot count recent marketing mail; this batch's messages under a frequency cap are held a minute", contacts.caps.err)
 		}
 		for i, r := range rows {
 			select {
@@ -1264,13 +1264,13 @@ func (e *Engine) holdByPolicy(tg target, contacts batchContacts, r store.Claimed
 	now := e.Clock.Now()
 	held, until, reason, kind := tg.rules.Hold(now, tz, -1)
 	if _, max := tg.rules.FrequencyWindow(); !held && max > 0 && (r.Class == "" || r.Class == plan.ClassMarketing) {
-		// The claim decided (reserveCaps) whether the message fits under its
+		// The claim decided (decideCaps) whether the message fits under its
 		// cap, counting what every other claim holds; a message it could
 		// not decide for (the counts could not be read, or a plan with this
 		// cap was loaded after the claim) waits a minute and is claimed again.
 		n, decided := -1, false
-		if rs := contacts.recent; rs != nil && rs.err == nil {
-			n, decided = rs.decision(r.ID)
+		if cd := contacts.caps; cd != nil && cd.err == nil {
+			n, decided = cd.decision(r.ID)
 		}
 		if !decided {
 			if e.Metrics != nil {

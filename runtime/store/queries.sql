@@ -807,10 +807,10 @@ GROUP BY kind, object, step_index;
 
 -- name: lock-cap-addresses
 -- Frequency caps: serialises, per address, counting what a cap counts
--- (cap-counts) with reserving room under it (reserve-caps), across the claims
--- of every replica: whichever comes second waits for the first to commit, and
--- its count (a statement of its own, so a snapshot taken after the wait) sees
--- the first one's reservations. Keys in hash order, so two claims over
+-- (cap-counts) with releasing the rows without room (release-caps), across
+-- the claims of every replica: whichever comes second waits for the first to
+-- commit, and its count (a statement of its own, so a snapshot taken after
+-- the wait) sees which of the first one's rows it kept. Keys in hash order, so two claims over
 -- overlapping addresses never deadlock; a hash collision only makes one wait.
 -- Seed 13: apart from the other one-bigint advisory keys (7, 11).
 SELECT count(pg_advisory_xact_lock(h))
@@ -826,7 +826,7 @@ FROM (SELECT DISTINCT hashtextextended(a, 13) AS h FROM unnest($1::text[]) AS t(
 -- implies its predicate), a few rows per address.
 SELECT email_normalized,
        coalesce(array_agg(sent_at ORDER BY sent_at) FILTER (WHERE status = 'sent'), '{}') AS sent,
-       count(*) FILTER (WHERE status = 'pending') AS reserved
+       count(*) FILTER (WHERE status = 'pending') AS in_flight
 FROM campaignctl.outbox
 WHERE email_normalized = ANY($1::text[]) AND class = 'marketing'
   AND ((status = 'sent' AND sent_at > $2)

@@ -986,34 +986,38 @@ func (s *Store) HeldRows(ctx context.Context) (int64, error) {
 
 // CapCounts is what a frequency cap counts for the addresses of a claim:
 // Sent holds, per normalized address, when it was sent marketing mail since
-// the window's start, oldest first; Reserved how many marketing messages to it
+// the window's start, oldest first; InFlight how many marketing messages to it
 // other claims hold and have not sent yet, nor found without room.
 type CapCounts struct {
 	Sent     map[string][]time.Time
-	Reserved map[string]int
+	InFlight map[string]int
 }
 
-// capLockTimeout bounds ReserveCaps's wait for its addresses' locks.
+// capLockTimeout bounds DecideCaps's wait for its addresses' locks.
 const capLockTimeout = "5s"
 
-// CapRow is a claimed row: its id and the claim_seq of its claim.
-type CapRow struct {
-	ID, ClaimSeq int64
-}
-
-// ReserveCaps counts, for a claim's addresses, what their frequency caps
-// count, lets decide pick the rows that have no room (or are not sent now),
-// and releases those, in one transaction that holds each address's lock
+// DecideCaps counts what the frequency caps of a claim's capped rows count,
+// lets decide pick the rows that have no room (or are not sent now), and
+// releases those, in one transaction that holds each address's lock
 // (lock-cap-addresses) from the count to the commit. A claimed row counts
 // against every other claim's caps from its claim on (claim-due sets
 // cap_seq) until it is sent, given back, or released here: the claims of
 // every replica, counting the same address at the same instant, take turns,
 // and each counts what the ones before it kept. Only the rows without room
-// are written, usually none. since is the widest window's start; own is the
-// claim's ids; worker is this replica.
-func (s *Store) ReserveCaps(ctx context.Context, worker string, addresses []string, own []int64, since time.Time, decide func(CapCounts) []CapRow) error {
-	if len(addresses) == 0 {
+// are written, usually none. claim is every row of the claim (none of them
+// counts itself), capped those under a cap, since the widest window's
+// start, worker this replica.
+func (s *Store) DecideCaps(ctx context.Context, worker string, claim, capped []Claimed, since time.Time, decide func(CapCounts) (release []Claimed)) error {
+	if len(capped) == 0 {
 		return nil
+	}
+	addresses := make([]string, len(capped))
+	for i, r := range capped {
+		addresses[i] = r.EmailNorm
+	}
+	own := make([]int64, len(claim))
+	for i, r := range claim {
+		own[i] = r.ID
 	}
 	tx, err := s.DB.BeginTxx(ctx, nil)
 	if err != nil {
@@ -1029,7 +1033,7 @@ func (s *Store) ReserveCaps(ctx context.Context, worker string, addresses []stri
 	if _, err := tx.ExecContext(ctx, q("lock-cap-addresses"), pq.Array(addresses)); err != nil {
 		return fmt.Errorf("frequency caps: locking %d addresses: %w", len(addresses), err)
 	}
-	counts := CapCounts{Sent: map[string][]time.Time{}, Reserved: map[string]int{}}
+	counts := CapCounts{Sent: map[string][]time.Time{}, InFlight: map[string]int{}}
 	rows, err := tx.QueryContext(ctx, q("cap-counts"), pq.Array(addresses), since, pq.Array(own))
 	if err != nil {
 		return fmt.Errorf("frequency caps: counting recent marketing mail: %w", err)
@@ -1038,8 +1042,8 @@ func (s *Store) ReserveCaps(ctx context.Context, worker string, addresses []stri
 	for rows.Next() {
 		var addr string
 		var sent pq.StringArray
-		var reserved int
-		if err := rows.Scan(&addr, &sent, &reserved); err != nil {
+		var inFlight int
+		if err := rows.Scan(&addr, &sent, &inFlight); err != nil {
 			return fmt.Errorf("frequency caps: counting recent marketing mail: %w", err)
 		}
 		ts := make([]time.Time, 0, len(sent))
@@ -1050,19 +1054,18 @@ func (s *Store) ReserveCaps(ctx context.Context, worker string, addresses []stri
 			}
 			ts = append(ts, t)
 		}
-		counts.Sent[addr], counts.Reserved[addr] = ts, reserved
+		counts.Sent[addr], counts.InFlight[addr] = ts, inFlight
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("frequency caps: counting recent marketing mail: %w", err)
 	}
-	unfit := decide(counts)
-	if len(unfit) > 0 {
-		ids, seqs := make([]int64, len(unfit)), make([]int64, len(unfit))
-		for i, r := range unfit {
+	if release := decide(counts); len(release) > 0 {
+		ids, seqs := make([]int64, len(release)), make([]int64, len(release))
+		for i, r := range release {
 			ids[i], seqs[i] = r.ID, r.ClaimSeq
 		}
 		if _, err := tx.ExecContext(ctx, q("release-caps"), worker, pq.Array(ids), pq.Array(seqs)); err != nil {
-			return fmt.Errorf("frequency caps: releasing %d messages: %w", len(unfit), err)
+			return fmt.Errorf("frequency caps: releasing %d messages: %w", len(release), err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
