@@ -311,3 +311,61 @@ func headerCounts(t *testing.T, messages [][]byte, header string) map[string]int
 	}
 	return out
 }
+
+// A replica killed while it holds claims: its claimed rows go on counting
+// against every other claim's cap until their lease runs out, then they are
+// claimed again and sent. Campaigns a and b to the same 10 contacts, a cap of
+// one a week; a dead replica claims a's rows and never sends them; the live
+// one holds b's (a's count as in flight), and sends a's once their lease is
+// over: each contact gets one message, a's, and nothing is lost.
+func TestFrequencyCapCountsADeadReplicasClaims(t *testing.T) {
+	t.Parallel()
+	rb := setupRelay(t, 20) // 10 active
+	p := testPlan("Hi", campaign("a", ""), campaign("b", ""))
+	p.Policies = []plan.Policy{{Name: "default", FrequencyCap: &plan.FrequencyCap{Max: 1, Per: "7d"}}}
+	p.Finalize()
+	rb.apply(t, p)
+	if err := rb.eng.Reconcile(rb.ctx); err != nil {
+		t.Fatal(err)
+	}
+	const lease = 2 * time.Second
+	dead, err := rb.st.ClaimDue(rb.ctx, rb.clock.Now(), "dead", lease, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range dead {
+		if r.Campaign != "a" {
+			t.Fatalf("the dead replica claimed a row of %s, want a's 10 rows", r.Campaign)
+		}
+	}
+	claimed := time.Now()
+	rb.pass(t)
+	if n := rb.relay.Count(); n != 0 {
+		t.Fatalf("%d messages sent while the dead replica's claims held, want 0 (b's must wait for a's)", n)
+	}
+	time.Sleep(time.Until(claimed.Add(lease + 200*time.Millisecond)))
+	rb.pass(t)
+	per := map[string]int{}
+	for _, m := range rb.relay.Messages() {
+		msg, err := mail.ReadMessage(bytes.NewReader(m.Data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		per[m.To[0]+" "+msg.Header.Get("X-Campaignctl-Campaign")]++
+	}
+	if len(per) != 10 {
+		t.Errorf("messages %v, want campaign a once to each of the 10 contacts", per)
+	}
+	for k, n := range per {
+		if n != 1 || !strings.HasSuffix(k, " a") {
+			t.Errorf("%s: %d messages, want a's once", k, n)
+		}
+	}
+	var reasons []string
+	if err := rb.st.DB.Select(&reasons, `SELECT DISTINCT last_error FROM campaignctl.outbox WHERE campaign = 'b' AND status = 'pending'`); err != nil {
+		t.Fatal(err)
+	}
+	if len(reasons) != 1 || !strings.Contains(reasons[0], "frequency") {
+		t.Errorf("b's rows: %q, want all held by the frequency cap", reasons)
+	}
+}
