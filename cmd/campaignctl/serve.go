@@ -438,6 +438,8 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 		PublicURL: *publicURL, NoTracking: *noTracking, Worker: *worker, Concurrency: *concurrency,
 		Lease: *lease, LedgerBatch: *ledgerBatch, GiveUpAfter: *giveUp, ShutdownGrace: *grace, EnrollInterval: *enrollEvery,
 	}
+	smtpClient.OnConnLimit = eng.ConnLimitChanged
+	m.SMTPConnLimit.Set(float64(*concurrency))
 	stopInbound, code := startInbound(ctx, inboundCfg, st, eng, clk, log, m, stderr)
 	if code != 0 {
 		return code

@@ -59,12 +59,14 @@ func (rb *relayBundle) replica(t *testing.T, worker string, clk clock.Clock) *en
 	m := &mailer.SMTP{Addr: rb.addr, DataTimeout: 2 * time.Second, CommandTimeout: 2 * time.Second, DialTimeout: time.Second}
 	t.Cleanup(func() { m.Close() })
 	signer, _ := links.NewSigner([]byte("test-secret-0123456789"))
-	return &engine.Engine{
+	e := &engine.Engine{
 		Store: rb.st, Mailer: m, Clock: clk, Links: signer, Metrics: metrics.New(prometheus.NewRegistry()),
 		Log:       slog.New(slog.NewTextHandler(rb.logs, nil)),
 		PublicURL: "http://mail.test", Worker: worker, BatchSize: 50, Concurrency: 2,
 		Lease: 2 * time.Second, RelayBackoff: 20 * time.Millisecond, ShutdownGrace: time.Second,
 	}
+	m.OnConnLimit = e.ConnLimitChanged
+	return e
 }
 
 func (rb *relayBundle) outbox(t *testing.T) map[string]int64 {

@@ -131,3 +131,24 @@ func (g *relayGate) ok(e *Engine) {
 		e.Metrics.RelayUp.Set(1)
 	}
 }
+
+// ConnLimitChanged is the SMTP client's OnConnLimit: the relay refused a
+// connection beyond limit open ones (cause set), or took one more again. It
+// logs the change and sets campaignctl_smtp_connections_allowed. A relay that
+// is full is not down: sending goes on over the connections it accepts.
+func (e *Engine) ConnLimitChanged(limit, most int, cause error) {
+	if e.Metrics != nil {
+		e.Metrics.SMTPConnLimit.Set(float64(limit))
+	}
+	if cause != nil {
+		short, text := describe(cause, "")
+		e.Log.Warn("the SMTP relay refuses more connections; sending on those it accepts, one more is tried 30 s after each refusal",
+			"connections", limit, "concurrency", most, "smtp", short, "err", text)
+		return
+	}
+	if limit >= most {
+		e.Log.Info("the SMTP relay's connection limit is lifted; sending on every connection again", "concurrency", most)
+		return
+	}
+	e.Log.Info("the SMTP relay accepts one more connection", "connections", limit, "concurrency", most)
+}

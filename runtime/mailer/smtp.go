@@ -26,6 +26,7 @@ const (
 	DefaultIdleTimeout        = 30 * time.Second
 	DefaultMaxConns           = 8
 	DefaultMaxMessagesPerConn = 1000
+	DefaultConnProbeInterval  = 30 * time.Second
 )
 
 // quitTimeout bounds the polite QUIT when a connection is retired.
@@ -74,12 +75,36 @@ type SMTP struct {
 	MaxMessagesPerConn int
 	// DKIM, if set, signs every message once, before its first attempt.
 	DKIM *DKIM
+	// ConnProbeInterval: while the relay accepts fewer connections than
+	// MaxConns (see get), how long after its last refusal one more is tried
+	// (default 30s).
+	ConnProbeInterval time.Duration
+	// OnConnLimit, if set, is called when the connections the relay accepts
+	// at once turn out fewer than max (cause is the refusal of the next one),
+	// and when a probe finds room for one more or an outage makes the pool
+	// forget the limit (cause nil; limit == max once the pool may open them
+	// all). It must not block.
+	OnConnLimit func(limit, max int, cause error)
 
 	once   sync.Once
 	slots  chan struct{} // one token per connection in use
 	mu     sync.Mutex
 	idle   []*smtpConn // most recently used last
 	closed bool
+	// open counts the connections established and not yet closed, idle or
+	// busy; dialing, those being set up.
+	open, dialing int
+	// limit is how many connections the relay accepted at once when it
+	// refused one more (0: MaxConns, none refused), refusedAt when it last did.
+	limit     int
+	refusedAt time.Time
+	// limitSeq numbers the limit's changes; reported is the last one
+	// OnConnLimit was told of (under reportMu).
+	limitSeq, reported uint64
+	reportMu           sync.Mutex
+	// changed is closed (and replaced) whenever a connection goes idle or
+	// closes or a dial ends: what a sender waiting for a connection waits on.
+	changed chan struct{}
 }
 
 // Auth holds credentials for SMTP AUTH.
@@ -274,16 +299,199 @@ func checkEnvelope(from, to string) error {
 }
 
 // get returns an idle connection or dials a new one. The caller holds a slot.
+//
+// Relays limit the connections a client may hold at once (Postfix's
+// smtpd_client_connection_count_limit, hosted relays' per-account limits)
+// and refuse one more at the greeting, usually with 421. When a new
+// connection is refused that way while others of ours are open, the relay is
+// not down: it is full. get then lowers the pool's limit to the connections
+// open, waits for one of them instead of failing, and tells OnConnLimit; one
+// more connection is tried ConnProbeInterval after the last refusal, and each
+// that succeeds raises the limit again. Only when no connection of ours is
+// open does a refusal reach the caller, as an outage; the limit is then
+// forgotten, so a relay back from an outage gets every connection again.
 func (s *SMTP) get(ctx context.Context) (*smtpConn, *SendError) {
-	idleTimeout := orDefault(s.IdleTimeout, DefaultIdleTimeout)
-	now := time.Now()
-	s.mu.Lock()
-	if s.closed {
+	for {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return nil, &SendError{Stage: StageConnect, Err: ErrClosed}
+		}
+		c, stale := s.takeIdleLocked(time.Now())
+		if c != nil {
+			s.mu.Unlock()
+			closeAll(stale)
+			return c, nil
+		}
+		most, limit := s.maxConns(), s.limitLocked()
+		untilProbe := time.Duration(0)
+		if limit < most {
+			untilProbe = time.Until(s.refusedAt.Add(orDefault(s.ConnProbeInterval, DefaultConnProbeInterval)))
+		}
+		if s.open+s.dialing < limit || (limit < most && untilProbe <= 0 && s.dialing == 0) {
+			s.dialing++
+			s.mu.Unlock()
+			closeAll(stale)
+			c, serr, retry := s.dialCounted(ctx, most)
+			if retry {
+				continue
+			}
+			return c, serr
+		}
+		changed := s.changedLocked()
 		s.mu.Unlock()
-		return nil, &SendError{Stage: StageConnect, Err: ErrClosed}
+		closeAll(stale)
+		var probe <-chan time.Time
+		var timer *time.Timer
+		if limit < most {
+			timer = time.NewTimer(max(untilProbe, time.Millisecond))
+			probe = timer.C
+		}
+		select {
+		case <-changed:
+		case <-probe:
+		case <-ctx.Done():
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+		if ctx.Err() != nil {
+			return nil, &SendError{Stage: StageConnect, Err: fmt.Errorf("waiting for a connection to %s: %w", s.Addr, ctx.Err())}
+		}
 	}
-	var stale []*smtpConn
-	var c *smtpConn
+}
+
+// dialCounted dials one more connection for get, which counted it in
+// s.dialing. retry says the relay refused it while other connections of ours
+// are open: the limit is lowered and get waits for one of those.
+func (s *SMTP) dialCounted(ctx context.Context, most int) (c *smtpConn, serr *SendError, retry bool) {
+	c, serr = s.dial(ctx)
+	var notify func(limit, most int, cause error)
+	var limit int
+	var cause error
+	var seq uint64
+	defer func() {
+		if notify != nil {
+			s.report(seq, func() { notify(limit, most, cause) })
+		}
+	}()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dialing--
+	defer s.notifyLocked()
+	if serr == nil {
+		s.open++
+		c.pool = s
+		if s.open > s.limitLocked() {
+			s.limit, limit, notify = s.open, s.open, s.OnConnLimit
+			if s.limit >= most {
+				s.limit = 0
+			}
+			s.limitSeq++
+			seq = s.limitSeq
+		}
+		return c, nil, false
+	}
+	refused := ctx.Err() == nil && connRefusal(serr)
+	// Other dials under way decide whether this is a full relay or a down
+	// one: wait for them.
+	for refused && s.open == 0 && s.dialing > 0 && !s.closed {
+		changed := s.changedLocked()
+		s.mu.Unlock()
+		select {
+		case <-changed:
+		case <-ctx.Done():
+		}
+		s.mu.Lock()
+		refused = ctx.Err() == nil
+	}
+	if refused && s.open > 0 && !s.closed {
+		s.refusedAt = time.Now()
+		if s.open < s.limitLocked() {
+			s.limit, limit, notify, cause = s.open, s.open, s.OnConnLimit, serr
+			s.limitSeq++
+			seq = s.limitSeq
+		}
+		return nil, nil, true
+	}
+	// No connection of ours is open: the relay is down (or refuses us), and
+	// a limit learned on the way down says nothing about it once it is back.
+	if s.limit != 0 {
+		s.limit, limit, notify = 0, most, s.OnConnLimit
+		s.limitSeq++
+		seq = s.limitSeq
+	}
+	return nil, serr, false
+}
+
+// report runs the OnConnLimit call of limit change seq, unless a later
+// change was reported already: calls made outside s.mu may race, and the
+// last one reported must be the pool's state.
+func (s *SMTP) report(seq uint64, call func()) {
+	s.reportMu.Lock()
+	defer s.reportMu.Unlock()
+	if seq <= s.reported {
+		return
+	}
+	s.reported = seq
+	call()
+}
+
+// connRefusal reports whether serr, setting up a new connection, is how a
+// relay refuses a connection over its limit: no answer, or a 4xx before the
+// first transaction. A 5xx there stays a refusal of us.
+func connRefusal(serr *SendError) bool {
+	switch serr.Stage {
+	case StageConnect, StageGreeting, StageEHLO:
+	default:
+		return false
+	}
+	if errors.Is(serr.Err, ErrClosed) {
+		return false
+	}
+	return serr.Code == 0 || (serr.Code >= 400 && serr.Code < 500)
+}
+
+func (s *SMTP) maxConns() int {
+	if s.MaxConns <= 0 {
+		return DefaultMaxConns
+	}
+	return s.MaxConns
+}
+
+func (s *SMTP) limitLocked() int {
+	if s.limit > 0 {
+		return s.limit
+	}
+	return s.maxConns()
+}
+
+// ConnLimit returns how many connections the pool opens at most now, and
+// MaxConns: fewer while the relay refuses more.
+func (s *SMTP) ConnLimit() (limit, max int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.limitLocked(), s.maxConns()
+}
+
+func (s *SMTP) changedLocked() chan struct{} {
+	if s.changed == nil {
+		s.changed = make(chan struct{})
+	}
+	return s.changed
+}
+
+func (s *SMTP) notifyLocked() {
+	if s.changed != nil {
+		close(s.changed)
+		s.changed = nil
+	}
+}
+
+// takeIdleLocked pops the most recently used idle connection that is not
+// stale, and returns the stale ones it passed for the caller to close.
+func (s *SMTP) takeIdleLocked(now time.Time) (c *smtpConn, stale []*smtpConn) {
+	idleTimeout := orDefault(s.IdleTimeout, DefaultIdleTimeout)
 	for len(s.idle) > 0 {
 		n := len(s.idle) - 1
 		cand := s.idle[n]
@@ -293,17 +501,15 @@ func (s *SMTP) get(ctx context.Context) (*smtpConn, *SendError) {
 			stale = append(stale, cand)
 			continue
 		}
-		c = cand
-		break
+		return cand, stale
 	}
-	s.mu.Unlock()
-	for _, sc := range stale {
-		sc.close()
+	return nil, stale
+}
+
+func closeAll(cs []*smtpConn) {
+	for _, c := range cs {
+		c.close()
 	}
-	if c != nil {
-		return c, nil
-	}
-	return s.dial(ctx)
 }
 
 // put returns c to the pool, or retires it.
@@ -328,6 +534,7 @@ func (s *SMTP) put(c *smtpConn) {
 		return
 	}
 	s.idle = append(s.idle, c)
+	s.notifyLocked()
 	s.mu.Unlock()
 }
 
@@ -338,6 +545,7 @@ func (s *SMTP) Close() error {
 	idle := s.idle
 	s.idle = nil
 	s.closed = true
+	s.notifyLocked()
 	s.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, c := range idle {
@@ -366,6 +574,8 @@ type smtpConn struct {
 	sent     int // messages accepted on this connection
 	lastUsed time.Time
 	broken   bool // must not be reused
+	// pool counts c as open until close; nil before dial returns it.
+	pool *SMTP
 
 	// beforeFirstReply: the last transaction failed before any reply to it
 	// arrived (the relay saw none of the message).
@@ -851,6 +1061,13 @@ func (c *smtpConn) close() {
 	c.broken = true
 	_ = c.nc.Close()
 	_ = c.raw.Close()
+	if p := c.pool; p != nil {
+		c.pool = nil
+		p.mu.Lock()
+		p.open--
+		p.notifyLocked()
+		p.mu.Unlock()
+	}
 }
 
 func isLoopback(host string) bool {

@@ -23,6 +23,9 @@ type Metrics struct {
 	GivenUp          prometheus.Counter
 	RelayUp          prometheus.Gauge
 	RelayPauses      *prometheus.CounterVec
+	// SMTPConnLimit: the connections the daemon opens to the relay at most,
+	// fewer than --concurrency while the relay refuses more.
+	SMTPConnLimit prometheus.Gauge
 	InvalidAddresses *prometheus.CounterVec
 	// SentBySender counts delivered messages by sender: the denominator of
 	// the bounce and complaint rates per sender.
@@ -115,6 +118,10 @@ func New(reg prometheus.Registerer) *Metrics {
 		Help: "1 while the SMTP relay accepts mail, 0 while sending is paused because it is down or refuses us.",
 	})
 	m.RelayUp.Set(1)
+	m.SMTPConnLimit = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "campaignctl_smtp_connections_allowed",
+		Help: "SMTP connections this daemon opens to the relay at most: --concurrency, or fewer while the relay refuses connections beyond that many (one more is tried 30 s after each refusal).",
+	})
 	m.RelayPauses = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "campaignctl_relay_pauses_total",
 		Help: "Times sending paused for the relay, by reason (unavailable, refused).",
@@ -155,7 +162,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	})
 	reg.MustRegister(m.AudienceSeconds, NewBuildInfo(), m.EventPartitionsDropped, m.EventsDropped)
 	reg.MustRegister(m.Held, m.Messages, m.Enqueued, m.ReconcileRuns, m.ReconcileSeconds, m.SendSeconds, m.AppliedRevision, m.Leader,
-		m.SMTPFailures, m.Unrecorded, m.Claimed, m.LostClaims, m.GivenUp, m.RelayUp, m.RelayPauses, m.InvalidAddresses)
+		m.SMTPFailures, m.Unrecorded, m.Claimed, m.LostClaims, m.GivenUp, m.RelayUp, m.RelayPauses, m.SMTPConnLimit, m.InvalidAddresses)
 	return m
 }
 

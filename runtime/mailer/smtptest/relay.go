@@ -98,6 +98,9 @@ type Relay struct {
 	deliveries map[string]int
 	arrived    chan struct{} // closed and replaced on every delivery
 	wg         sync.WaitGroup
+	// A connection limit as relays enforce one (SetConnectionLimit):
+	// sessions open now, the most open at once, connections refused.
+	connLimit, sessions, maxSessions, refused int
 }
 
 // New returns a relay that accepts every message until told otherwise.
@@ -173,13 +176,28 @@ func (r *Relay) serve(ln net.Listener) {
 		t := &tracked{c: c, gone: make(chan struct{})}
 		r.conns[c] = t
 		r.wg.Add(1)
+		full := r.connLimit > 0 && r.sessions >= r.connLimit
+		if full {
+			r.refused++
+		} else {
+			r.sessions++
+			r.maxSessions = max(r.maxSessions, r.sessions)
+		}
 		r.mu.Unlock()
 		go func() {
 			defer r.wg.Done()
-			r.handle(c, t.gone)
+			if full {
+				// Postfix's answer past smtpd_client_connection_count_limit.
+				_, _ = c.Write([]byte("421 4.7.0 localhost Error: too many connections from 127.0.0.1\r\n"))
+			} else {
+				r.handle(c, t.gone)
+			}
 			t.close()
 			r.mu.Lock()
 			delete(r.conns, c)
+			if !full {
+				r.sessions--
+			}
 			r.mu.Unlock()
 		}()
 	}
@@ -411,6 +429,23 @@ func (r *Relay) Wait(ctx context.Context, n int) error {
 			return fmt.Errorf("smtptest: %d of %d messages arrived: %w", got, n, ctx.Err())
 		}
 	}
+}
+
+// SetConnectionLimit makes the relay refuse a connection while n sessions
+// are open, as Postfix does past smtpd_client_connection_count_limit: 421
+// 4.7.0 at the greeting, then it closes. 0 removes the limit.
+func (r *Relay) SetConnectionLimit(n int) {
+	r.mu.Lock()
+	r.connLimit = n
+	r.mu.Unlock()
+}
+
+// Sessions returns the most sessions that were open at once and how many
+// connections the limit refused.
+func (r *Relay) Sessions() (most, refused int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.maxSessions, r.refused
 }
 
 // Connections returns the number of connections open now.

@@ -1,0 +1,61 @@
+package engine_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/campaignctl/campaignctl/runtime/engine"
+	"github.com/campaignctl/campaignctl/runtime/mailer"
+)
+
+// A relay that takes two connections at once and answers a third with
+// Postfix's "421 4.7.0 Error: too many connections" is full, not down. With
+// --concurrency 8 the daemon sends over the two connections it has, says once
+// that the relay refuses more, and neither pauses sending nor reports the
+// relay down. Before, every refused connection paused sending for the
+// backoff and logged the relay unavailable: 400 messages took 10.9 s and 22
+// pauses at --concurrency 8, against 1.3 s at --concurrency 2.
+func TestRelayConnectionLimitIsNotAnOutage(t *testing.T) {
+	t.Parallel()
+	rb := setupRelay(t, 800) // 400 active
+	rb.eng.RelayBackoff = 0  // the daemon's default, 0.5 s
+	rb.eng.Concurrency = 8
+	rb.eng.Mailer.(*mailer.SMTP).MaxConns = 8
+	rb.relay.SetDelay(2 * time.Millisecond)
+	rb.relay.SetConnectionLimit(2)
+	rb.apply(t, testPlan("Hi", campaign("c", "")))
+	stop, _ := run(t, rb.eng, engine.RunOptions{Interval: 20 * time.Millisecond})
+	waitFor(t, "all 400 through two connections", 60*time.Second, func() bool { return rb.relay.Count() >= 400 })
+	stop()
+	assertExactlyOnce(t, rb.relay, 400)
+
+	logs := rb.logs.String()
+	if strings.Contains(logs, "the SMTP relay is unavailable") {
+		t.Errorf("a relay at its connection limit was reported down:\n%s", logs)
+	}
+	if n := strings.Count(logs, "the SMTP relay refuses more connections"); n < 1 || n > 2 {
+		t.Errorf("%d warnings that the relay refuses more connections, want one (two if the first came before the second connection):\n%s", n, logs)
+	}
+	if !strings.Contains(logs, "421 4.7.0") {
+		t.Errorf("the warning does not carry the relay's answer:\n%s", logs)
+	}
+	m := rb.eng.Metrics
+	if p := testutil.ToFloat64(m.RelayPauses.WithLabelValues("unavailable")); p != 0 {
+		t.Errorf("sending paused %v times for a relay that was only full", p)
+	}
+	if up := testutil.ToFloat64(m.RelayUp); up != 1 {
+		t.Errorf("campaignctl_relay_up = %v, want 1", up)
+	}
+	if got := testutil.ToFloat64(m.SMTPConnLimit); got != 2 {
+		t.Errorf("campaignctl_smtp_connections_allowed = %v, want 2", got)
+	}
+	if h := rb.eng.RelayHealth(); h.State != "ok" {
+		t.Errorf("relay health %+v, want ok", h)
+	}
+	if most, refused := rb.relay.Sessions(); most > 2 || refused > 6 {
+		t.Errorf("%d sessions at once and %d refused; want at most 2 and only the first burst's 6", most, refused)
+	}
+}
