@@ -53,6 +53,10 @@ type capDecisions struct {
 	// held by other claims, and this claim's rows decided before it); a row
 	// without room was released in the database.
 	decided map[int64]int
+	// byClaims marks the rows that had no room only because of messages
+	// other claims held unsent: those may yet be given back, so the row is
+	// counted again soon (capInFlightRetry), not after the cap's hour.
+	byClaims map[int64]bool
 	// err says why the caps could not be counted: the claim's capped
 	// messages are then held briefly, never sent uncounted.
 	err error
@@ -63,6 +67,12 @@ type capDecisions struct {
 func (c *capDecisions) decision(id int64) (int, bool) {
 	n, ok := c.decided[id]
 	return n, ok
+}
+
+// heldByClaims reports whether the row had no room only because of what
+// other claims held unsent when it was decided.
+func (c *capDecisions) heldByClaims(id int64) bool {
+	return c.byClaims[id]
 }
 
 // decideCaps decides, when the claim is made, which of its capped marketing
@@ -103,12 +113,13 @@ func decideCaps(ctx context.Context, st *store.Store, l *loaded, worker string, 
 	if len(cs) == 0 {
 		return nil
 	}
-	cd := &capDecisions{decided: map[int64]int{}}
+	cd := &capDecisions{decided: map[int64]int{}, byClaims: map[int64]bool{}}
 	cd.err = st.DecideCaps(ctx, worker, rows, crows, now.Add(-widest), func(counts store.CapCounts) (release []store.Claimed) {
 		sent := counts.Sent
 		for i, r := range crows {
 			c := cs[i]
-			n := counts.InFlight[r.EmailNorm]
+			inFlight := counts.InFlight[r.EmailNorm]
+			n := inFlight
 			for _, t := range sent[r.EmailNorm] {
 				if t.After(now.Add(-c.per)) {
 					n++
@@ -116,6 +127,9 @@ func decideCaps(ctx context.Context, st *store.Store, l *loaded, worker string, 
 			}
 			cd.decided[r.ID] = n
 			if c.quiet || n >= c.max {
+				if !c.quiet && n-inFlight < c.max {
+					cd.byClaims[r.ID] = true
+				}
 				release = append(release, r)
 				continue
 			}

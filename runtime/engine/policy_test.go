@@ -369,3 +369,51 @@ func TestFrequencyCapCountsADeadReplicasClaims(t *testing.T) {
 		t.Errorf("b's rows: %q, want all held by the frequency cap", reasons)
 	}
 }
+
+// A message the cap held only because another claim held a message to the
+// same address unsent is counted again within a minute, not after the cap's
+// hour: the other message may never go (here the other claim's rows are
+// cancelled, as a consent check or a removed object would), and then the
+// held one has room. Before, it waited the hour.
+func TestCapHeldByAnUnsentClaimIsCountedAgainSoon(t *testing.T) {
+	t.Parallel()
+	rb := setupRelay(t, 20) // 10 active
+	p := testPlan("Hi", campaign("a", ""), campaign("b", ""))
+	p.Policies = []plan.Policy{{Name: "default", FrequencyCap: &plan.FrequencyCap{Max: 1, Per: "7d"}}}
+	p.Finalize()
+	rb.apply(t, p)
+	if err := rb.eng.Reconcile(rb.ctx); err != nil {
+		t.Fatal(err)
+	}
+	other, err := rb.st.ClaimDue(rb.ctx, rb.clock.Now(), "other", 30*time.Second, 10)
+	if err != nil || len(other) != 10 || other[0].Campaign != "a" {
+		t.Fatalf("the other claim took %d rows (%v), want a's 10", len(other), err)
+	}
+	rb.pass(t)
+	if n := rb.relay.Count(); n != 0 {
+		t.Fatalf("%d messages sent while the other claim held a's, want 0", n)
+	}
+	var latest time.Time
+	if err := rb.st.DB.Get(&latest, `SELECT max(due_at) FROM campaignctl.outbox WHERE campaign = 'b'`); err != nil {
+		t.Fatal(err)
+	}
+	if wait := latest.Sub(rb.clock.Now()); wait > time.Minute+time.Second {
+		t.Errorf("b's rows are due again in %s, want within a minute: what filled the cap was not sent", wait.Round(time.Second))
+	}
+	// The other claim's messages never go.
+	rb.st.DB.MustExec(`UPDATE campaignctl.outbox SET status = 'cancelled', claimed_by = NULL, lease_until = NULL, cap_seq = NULL WHERE campaign = 'a'`)
+	rb.clock.Advance(time.Minute + time.Second)
+	rb.pass(t)
+	per := map[string]int{}
+	for _, m := range rb.relay.Messages() {
+		per[m.To[0]]++
+	}
+	if len(per) != 10 {
+		t.Errorf("%d of 10 contacts got b's message a minute after the cap's count was freed", len(per))
+	}
+	for to, n := range per {
+		if n != 1 {
+			t.Errorf("%s: %d messages, want 1", to, n)
+		}
+	}
+}

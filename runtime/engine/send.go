@@ -1281,6 +1281,13 @@ func (e *Engine) holdByPolicy(tg target, contacts batchContacts, r store.Claimed
 			return o, true
 		}
 		held, until, reason, kind = tg.rules.Hold(now, tz, n)
+		if held && kind == policy.KindFrequencyCap && contacts.caps.heldByClaims(r.ID) {
+			// What filled the window is not sent yet and may never be (a
+			// consent check, a quota, a relay failure): count again soon.
+			if soon := now.Add(capInFlightRetry); soon.Before(until) {
+				until = soon
+			}
+		}
 	}
 	if !held {
 		return store.Outcome{}, false
@@ -1294,8 +1301,12 @@ func (e *Engine) holdByPolicy(tg target, contacts batchContacts, r store.Claimed
 }
 
 // capUncountedRetry is how long a message under a frequency cap waits when
-// its claim could not count the cap.
-const capUncountedRetry = time.Minute
+// its claim could not count the cap; capInFlightRetry, when the cap had no
+// room only because of messages other claims held unsent.
+const (
+	capUncountedRetry = time.Minute
+	capInFlightRetry  = time.Minute
+)
 
 // contactTZ is the time zone quiet hours are judged in for the row's contact:
 // the one a workflow wrote, or the CRM's ("" when the model has none).
