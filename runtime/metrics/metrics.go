@@ -23,10 +23,10 @@ type Metrics struct {
 	GivenUp          prometheus.Counter
 	RelayUp          prometheus.Gauge
 	RelayPauses      *prometheus.CounterVec
+	InvalidAddresses *prometheus.CounterVec
 	// SMTPConnLimit: the connections the daemon opens to the relay at most,
 	// fewer than --concurrency while the relay refuses more.
 	SMTPConnLimit prometheus.Gauge
-	InvalidAddresses *prometheus.CounterVec
 	// SentBySender counts delivered messages by sender: the denominator of
 	// the bounce and complaint rates per sender.
 	SentBySender *prometheus.CounterVec
