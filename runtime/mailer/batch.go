@@ -187,18 +187,29 @@ func (s *SMTP) SendBatch(ctx context.Context, msgs []*Message) []error {
 			return errs
 		}
 		reused := c.sent > 0
-		c.transactBatch(ctx, s, items, errs, report)
+		rest := c.transactBatch(ctx, s, items, errs, report)
 		// Read before put: once back in the pool, c is another sender's.
 		beforeFirstReply := c.beforeFirstReply
 		s.put(c)
 		// As in Send: a pooled connection the relay closed while idle fails on
 		// the first command, before the relay saw any of the batch; retry the
-		// whole batch once on a fresh connection. (Nothing was reported yet:
+		// whole batch on another connection. (Nothing was reported yet:
 		// transactBatch reports only once the relay has answered.)
-		if attempt == 0 && reused && ctx.Err() == nil && freshRetry(errs[items[0].idx], beforeFirstReply) {
+		if attempt <= s.maxConns() && reused && ctx.Err() == nil && freshRetry(errs[items[0].idx], beforeFirstReply) {
 			for _, it := range items {
 				errs[it.idx] = nil
 			}
+			continue
+		}
+		// The relay ended the session after some of the batch (a cap on
+		// messages per connection): the rest, never started, goes on a fresh
+		// connection. Each such round delivered at least one message.
+		if rest > 0 && ctx.Err() == nil {
+			items = items[rest:]
+			for _, it := range items {
+				errs[it.idx] = nil
+			}
+			attempt = -1
 			continue
 		}
 		return errs
@@ -239,7 +250,7 @@ func freshRetry(err error, beforeFirstReply bool) bool {
 // SendBatch may run the batch again: then nothing is reported here). After
 // it, c.broken says whether c may be reused and c.beforeFirstReply whether
 // the relay answered nothing at all.
-func (c *smtpConn) transactBatch(ctx context.Context, s *SMTP, items []batchItem, errs []error, report func(int)) {
+func (c *smtpConn) transactBatch(ctx context.Context, s *SMTP, items []batchItem, errs []error, report func(int)) (rest int) {
 	c.beforeFirstReply = true
 	if ctx.Done() != nil {
 		raw := c.raw
@@ -252,15 +263,31 @@ func (c *smtpConn) transactBatch(ctx context.Context, s *SMTP, items []batchItem
 	}
 	r := batchRun{c: c, ctx: ctx, items: items, timeout: s.commandTimeout(), dt: s.dataTimeout()}
 	hold := false
+	rest = -1
 	for i, it := range items {
 		errs[it.idx] = r.item(i)
-		if i == 0 && freshRetry(errs[it.idx], c.beforeFirstReply) {
+		if !hold && i == 0 && freshRetry(errs[it.idx], c.beforeFirstReply) {
 			hold = true
+		}
+		if !hold && i > 0 && errs[items[i-1].idx] == nil && ctx.Err() == nil && sessionEnded(errs[it.idx]) {
+			hold, rest = true, i
 		}
 		if !hold {
 			report(it.idx)
 		}
 	}
+	return rest
+}
+
+// sessionEnded reports whether err, the result of a message whose envelope
+// followed a delivered one on the same connection, is the relay ending the
+// session there: 421 to its MAIL, or the connection closed before any reply
+// to it. Relays cap the messages of a session (Exchange's
+// MaxMessagesPerConnection); the message was never started, and goes again
+// on a fresh connection.
+func sessionEnded(err error) bool {
+	var se *SendError
+	return errors.As(err, &se) && !NotStarted(se) && se.Stage == StageMail && (se.Code == 421 || se.Code == 0)
 }
 
 // batchRun is one pass of transactBatch over its connection.

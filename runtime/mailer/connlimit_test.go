@@ -246,3 +246,33 @@ func TestSMTPOutageForgetsTheConnectionLimit(t *testing.T) {
 		t.Errorf("at most %d sessions at once after the outage, with 8 senders and no limit", most)
 	}
 }
+
+// A relay that ends each session after 5 messages (421 4.7.0 to the next
+// MAIL, as relays capping messages per connection do) loses no message and
+// fails none: the rest of a batch goes on a fresh connection. Before, the
+// messages after the fifth failed as an outage.
+func TestSMTPRelayEndingTheSessionAfterNMessages(t *testing.T) {
+	for _, tc := range []struct {
+		batch      int
+		pipelining bool
+	}{{16, true}, {1, true}, {16, false}} {
+		t.Run(fmt.Sprintf("batch=%d,pipelining=%v", tc.batch, tc.pipelining), func(t *testing.T) {
+			b := setupRelay(t)
+			b.relay.SetMessagesPerSession(5)
+			b.relay.SetPipelining(tc.pipelining)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if err := sendFrom(ctx, b.client, 2, 48, tc.batch); err != nil {
+				t.Fatalf("a message failed behind a relay that ends sessions after 5: %v", err)
+			}
+			if got := b.relay.Count(); got != 96 {
+				t.Fatalf("relay accepted %d messages, want 96", got)
+			}
+			for to, n := range b.relay.Deliveries() {
+				if n != 1 {
+					t.Errorf("%s got %d messages", to, n)
+				}
+			}
+		})
+	}
+}

@@ -20,7 +20,12 @@
 //     message, or after RSET following a refused MAIL/RCPT/DATA. Broken
 //     connections (I/O error, timeout, 421) are closed. A pooled connection
 //     that fails before the relay replied to anything of the message is
-//     retried once on a fresh one, which cannot send a message twice.
+//     retried on another one (each pooled connection at most once), which
+//     cannot send a message twice. A relay that ends a session after some
+//     messages of a batch (421 to the next MAIL: a cap on messages per
+//     connection) gets the rest of the batch on a fresh connection.
+//   - A relay full of our connections (a new one refused while others are
+//     open) is shared, not treated as down: see SMTP.get.
 //   - SendError.MaybeDelivered is true only when the whole message was written
 //     and the reply never came; only then can a retry duplicate a delivery.
 //

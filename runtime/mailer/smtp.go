@@ -276,10 +276,12 @@ func (s *SMTP) send(ctx context.Context, m *Message) error {
 		if serr == nil {
 			return nil
 		}
-		// A pooled connection the relay closed (or timed out with 421) while
-		// it sat idle fails on its first command, before the relay saw any of
-		// this message: retry once on a fresh connection.
-		if attempt == 0 && reused && ctx.Err() == nil && freshRetry(serr, beforeFirstReply) {
+		// A pooled connection the relay closed (or timed out with 421, or
+		// ended after its cap of messages per session) while it sat idle
+		// fails on its first command, before the relay saw any of this
+		// message: retry on another connection. Each failed one is closed,
+		// so the retries end once the pool has no such connection left.
+		if attempt <= s.maxConns() && reused && ctx.Err() == nil && freshRetry(serr, beforeFirstReply) {
 			continue
 		}
 		return serr

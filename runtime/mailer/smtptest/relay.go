@@ -101,6 +101,8 @@ type Relay struct {
 	// A connection limit as relays enforce one (SetConnectionLimit):
 	// sessions open now, the most open at once, connections refused.
 	connLimit, sessions, maxSessions, refused int
+	// perSession: messages a session may send before MAIL gets 421.
+	perSession int
 }
 
 // New returns a relay that accepts every message until told otherwise.
@@ -440,6 +442,16 @@ func (r *Relay) SetConnectionLimit(n int) {
 	r.mu.Unlock()
 }
 
+// SetMessagesPerSession makes the relay answer MAIL with 421 4.7.0 and
+// close the connection once n messages were accepted on it, as relays that
+// cap messages per connection do (Exchange's MaxMessagesPerConnection, 20 by
+// default). 0 removes the cap.
+func (r *Relay) SetMessagesPerSession(n int) {
+	r.mu.Lock()
+	r.perSession = n
+	r.mu.Unlock()
+}
+
 // Sessions returns the most sessions that were open at once and how many
 // connections the limit refused.
 func (r *Relay) Sessions() (most, refused int) {
@@ -497,6 +509,7 @@ type session struct {
 	inTx     bool
 	from     string
 	rcpts    []string
+	accepted int // messages accepted in this session
 }
 
 func (r *Relay) handle(c net.Conn, gone <-chan struct{}) {
@@ -669,6 +682,13 @@ func (s *session) command(line []byte) bool {
 		default:
 			if sent, keep := s.override(s.r.reply(StageMail, from, "")); sent {
 				return keep
+			}
+			s.r.mu.Lock()
+			perSession := s.r.perSession
+			s.r.mu.Unlock()
+			if perSession > 0 && s.accepted >= perSession {
+				s.line("421 4.7.0 localhost Error: too many messages in this session")
+				return false
 			}
 			s.inTx, s.from = true, from
 			s.line("250 2.1.0 Ok")
@@ -965,6 +985,7 @@ func (s *session) data() bool {
 	close(r.arrived)
 	r.arrived = make(chan struct{})
 	r.mu.Unlock()
+	s.accepted++
 	s.line("250 2.0.0 Ok: queued")
 	return true
 }
