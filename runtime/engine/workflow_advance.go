@@ -153,9 +153,11 @@ func (e *Engine) advanceWorkflowGroup(ctx context.Context, adv *store.Advancer, 
 	// A marketing send to a suppressed address is skipped, saying so, not
 	// enqueued to be cancelled at its claim; the workflow goes on (its other
 	// actions still apply).
-	suppressed, err := e.suppressionsOf(ctx, group)
-	if err != nil {
-		return 0, fmt.Errorf("workflow %s: %w", object, err)
+	var suppressed map[string]string
+	if w.sendsMarketing(l.plan) {
+		if suppressed, err = e.suppressionsOf(ctx, group); err != nil {
+			return 0, fmt.Errorf("workflow %s: %w", object, err)
+		}
 	}
 
 	var msgs []store.StepMessage
@@ -369,6 +371,17 @@ func ownerAddress(c *wfContact, field string) string {
 // transactional: a transactional template sent by a marketing workflow went
 // out as transactional mail, past the consent, caps and unsubscribes a
 // policy lets only transactional mail bypass.)
+// sendsMarketing reports whether any send step of the workflow sends
+// marketing mail: only then are its contacts' suppressions looked up.
+func (w *workflow) sendsMarketing(p *plan.Plan) bool {
+	for _, st := range w.p.Steps {
+		if st.Kind == plan.StepSend && w.sendClass(p, st.Name) == plan.ClassMarketing {
+			return true
+		}
+	}
+	return false
+}
+
 func (w *workflow) sendClass(p *plan.Plan, step string) string {
 	if w.p.Class != "" {
 		return w.p.Class

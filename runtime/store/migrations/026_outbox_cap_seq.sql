@@ -14,6 +14,6 @@
 --
 -- Nullable, no default: adding it rewrites nothing. Not indexed, so the
 -- claim and the ledger's updates stay as HOT as they were. A daemon of an
--- earlier version neither reserves nor counts reservations: until every
--- replica runs this one, its claims can still go over a cap.
+-- earlier version neither marks its claimed rows nor counts other claims':
+-- until every replica runs this one, its claims can still go over a cap.
 ALTER TABLE campaignctl.outbox ADD COLUMN cap_seq bigint;
