@@ -416,9 +416,10 @@ func (s *SMTP) dialCounted(ctx context.Context, most int) (c *smtpConn, serr *Se
 		}
 		return nil, nil, true
 	}
-	// No connection of ours is open: the relay is down (or refuses us), and
-	// a limit learned on the way down says nothing about it once it is back.
-	if s.limit != 0 {
+	// With no connection of ours open, the relay is down (or refuses us),
+	// and a limit learned on the way down says nothing about it once it is
+	// back.
+	if s.open == 0 && s.limit != 0 {
 		s.limit, limit, notify = 0, most, s.OnConnLimit
 		s.limitSeq++
 		seq = s.limitSeq
