@@ -244,6 +244,12 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 		fmt.Fprintln(stderr, "campaignctl serve: --ledger-batch and --concurrency must be at least 1, --db-max-conns at least 4 (the claimer, the ledger, the renewer and reconcile each need one)")
 		return 2
 	}
+	if *smtpUser != "" && getenv("CAMPAIGNCTL_SMTP_PASSWORD") == "" {
+		// Sent empty, the relay would refuse every connection (535) and
+		// sending would pause for a configuration problem found only then.
+		fmt.Fprintf(stderr, "campaignctl serve: --smtp-user %q needs the password in $CAMPAIGNCTL_SMTP_PASSWORD (never a flag, so it stays out of process lists)\n", *smtpUser)
+		return 2
+	}
 	var clk clock.Clock = clock.Real{}
 	speedSet := false
 	var listenerOnly []string // flags of the --inbound listener

@@ -189,7 +189,8 @@ func TestServeClockSpeedNeedsClockStart(t *testing.T) {
 
 // Flags checked before the database is opened (the URL names a closed
 // port): --clock-origin needs --clock-start and an instant, --procs a number
-// or auto, the --inbound listener's flags the listener.
+// or auto, the --inbound listener's flags the listener, --smtp-user a
+// password.
 func TestServeFlagErrorsBeforeTheDatabase(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -202,8 +203,10 @@ func TestServeFlagErrorsBeforeTheDatabase(t *testing.T) {
 		// The listener's own flags without the listener would do nothing.
 		{[]string{"--inbound-memory-mib", "64"}, "--inbound-memory-mib set the --inbound listener, which this daemon does not start"},
 		{[]string{"--inbound-session-max", "30m", "--inbound-memory-mib", "64"}, "--inbound-memory-mib and --inbound-session-max set the --inbound listener"},
+		// AUTH with an empty password would only fail at the relay.
+		{[]string{"--smtp-user", "mailer"}, `--smtp-user "mailer" needs the password in $CAMPAIGNCTL_SMTP_PASSWORD`},
 	} {
-		code, stdout, stderr, ok := runBounded(t, 20*time.Second, append([]string{"serve",
+		code, stdout, stderr, ok := env{"CAMPAIGNCTL_SMTP_PASSWORD": ""}.runBounded(t, 20*time.Second, append([]string{"serve",
 			"--db", "postgres://postgres@127.0.0.1:1/postgres?sslmode=disable&connect_timeout=2",
 			"--smtp", "127.0.0.1:1", "--listen", ""}, tc.args...)...)
 		if !ok {
