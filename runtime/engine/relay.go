@@ -23,7 +23,19 @@ type relayGate struct {
 	failures int
 	state    string // "" (healthy), "unavailable" or "refused"
 	reason   string
+	// A relay that throttles (451 4.7.1 every few hundred messages) pauses
+	// and resumes again and again: a pause is logged when the state changed
+	// or relayLogEvery passed since the last one logged, the others are
+	// counted (unlogged) and told with the next one; its resume is logged
+	// only when the pause was (resumeLogged false).
+	loggedAt     time.Time
+	loggedState  string
+	unlogged     int
+	resumeLogged bool
 }
+
+// relayLogEvery is how often a relay that keeps pausing sending is logged.
+const relayLogEvery = time.Minute
 
 // RelayHealth is the relay's state as the send path last saw it.
 type RelayHealth struct {
@@ -74,7 +86,9 @@ func (g *relayGate) wait(ctx context.Context) error {
 // probed again after RelayBackoff (0.5 s) doubling to 30 s; refusing relays
 // after ten times that doubling to 5 minutes: both with ±25% jitter. The first failure of a run is logged as
 // an error; repeats while paused are not, so an outage is one log line per
-// backoff step rather than one per message.
+// backoff step rather than one per message, and a relay that pauses us again
+// and again (throttling) one line a minute (relayLogEvery) with the count of
+// the pauses in between; campaignctl_relay_pauses_total counts them all.
 func (g *relayGate) trip(e *Engine, v mailer.Verdict, short, text string) {
 	g.mu.Lock()
 	now := time.Now()
@@ -93,17 +107,30 @@ func (g *relayGate) trip(e *Engine, v mailer.Verdict, short, text string) {
 	g.until = now.Add(d)
 	g.state, g.reason = state, short+": "+text
 	failures := g.failures
+	logNow := state != g.loggedState || now.Sub(g.loggedAt) >= relayLogEvery
+	unlogged := g.unlogged
+	if logNow {
+		g.loggedAt, g.loggedState, g.unlogged, g.resumeLogged = now, state, 0, true
+	} else {
+		g.unlogged++
+	}
 	g.mu.Unlock()
 
 	if e.Metrics != nil {
 		e.Metrics.RelayUp.Set(0)
 		e.Metrics.RelayPauses.WithLabelValues(state).Inc()
 	}
+	if !logNow {
+		return
+	}
+	attrs := []any{"smtp", short, "err", text, "consecutive_failures", failures, "retry_in", d.Round(time.Millisecond)}
+	if unlogged > 0 {
+		attrs = append(attrs, "pauses_not_logged", unlogged)
+	}
 	if state == "refused" {
-		e.Log.Error("the SMTP relay refuses our mail; sending paused, recipients untouched — check the relay's configuration (sender, authentication, relaying rights)",
-			"smtp", short, "err", text, "consecutive_failures", failures, "retry_in", d.Round(time.Millisecond))
+		e.Log.Error("the SMTP relay refuses our mail; sending paused, recipients untouched — check the relay's configuration (sender, authentication, relaying rights)", attrs...)
 	} else {
-		e.Log.Error("the SMTP relay is unavailable; sending paused", "smtp", short, "err", text, "consecutive_failures", failures, "retry_in", d.Round(time.Millisecond))
+		e.Log.Error("the SMTP relay is unavailable; sending paused", attrs...)
 	}
 }
 
@@ -121,10 +148,10 @@ func (g *relayGate) ok(e *Engine) {
 		g.mu.Unlock()
 		return
 	}
-	was := g.state
-	g.failures, g.state, g.reason = 0, "", ""
+	was, logged := g.state, g.resumeLogged
+	g.failures, g.state, g.reason, g.resumeLogged = 0, "", "", false
 	g.mu.Unlock()
-	if was != "" {
+	if was != "" && logged {
 		e.Log.Info("the SMTP relay accepts mail again; sending resumed", "was", was)
 	}
 	if e.Metrics != nil {

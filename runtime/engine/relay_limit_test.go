@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 
 	"github.com/campaignctl/campaignctl/runtime/engine"
 	"github.com/campaignctl/campaignctl/runtime/mailer"
+	"github.com/campaignctl/campaignctl/runtime/mailer/smtptest"
 )
 
 // A relay that takes two connections at once and answers a third with
@@ -84,5 +86,41 @@ func TestRelayEndingSessionsAfter20MessagesIsNotAnOutage(t *testing.T) {
 	}
 	if n := testutil.CollectAndCount(m.SMTPFailures); n != 0 {
 		t.Errorf("%d failure series counted, want none: every message went on the next connection", n)
+	}
+}
+
+// A relay that throttles (every 20th MAIL answered 451 4.7.1, as hosted
+// relays do past their sending rate) pauses sending each time, which is
+// right, but is logged once a minute, not at every pause: the pauses are
+// counted in campaignctl_relay_pauses_total. Before, 400 messages logged 13
+// errors and 13 resumes.
+func TestThrottlingRelayIsLoggedOnceAMinute(t *testing.T) {
+	t.Parallel()
+	rb := setupRelay(t, 800) // 400 active
+	var n atomic.Int64
+	rb.relay.SetReply(smtptest.StageMail, func(_, _ string) *smtptest.Reply {
+		if n.Add(1)%20 == 0 {
+			return &smtptest.Reply{Code: 451, Enhanced: "4.7.1", Text: "Throttling failure: Maximum sending rate exceeded"}
+		}
+		return nil
+	})
+	rb.apply(t, testPlan("Hi", campaign("c", "")))
+	stop, _ := run(t, rb.eng, engine.RunOptions{Interval: 20 * time.Millisecond})
+	waitFor(t, "all 400", 60*time.Second, func() bool { return rb.relay.Count() >= 400 })
+	stop()
+	assertExactlyOnce(t, rb.relay, 400)
+	pauses := testutil.ToFloat64(rb.eng.Metrics.RelayPauses.WithLabelValues("unavailable"))
+	if pauses < 3 {
+		t.Fatalf("%v pauses; the relay throttled every 20th message", pauses)
+	}
+	logs := rb.logs.String()
+	if n := strings.Count(logs, "the SMTP relay is unavailable"); n != 1 {
+		t.Errorf("%d errors logged for %v pauses within a minute, want 1:\n%s", n, pauses, logs)
+	}
+	if !strings.Contains(logs, "451 4.7.1") {
+		t.Errorf("the error does not carry the relay's answer:\n%s", logs)
+	}
+	if n := strings.Count(logs, "accepts mail again"); n > 1 {
+		t.Errorf("%d resumes logged, want only the logged pause's", n)
 	}
 }
