@@ -320,14 +320,7 @@ func headerCounts(t *testing.T, messages [][]byte, header string) map[string]int
 // over: each contact gets one message, a's, and nothing is lost.
 func TestFrequencyCapCountsADeadReplicasClaims(t *testing.T) {
 	t.Parallel()
-	rb := setupRelay(t, 20) // 10 active
-	p := testPlan("Hi", campaign("a", ""), campaign("b", ""))
-	p.Policies = []plan.Policy{{Name: "default", FrequencyCap: &plan.FrequencyCap{Max: 1, Per: "7d"}}}
-	p.Finalize()
-	rb.apply(t, p)
-	if err := rb.eng.Reconcile(rb.ctx); err != nil {
-		t.Fatal(err)
-	}
+	rb := twoCampaignsCappedAtOne(t)
 	const lease = 2 * time.Second
 	dead, err := rb.st.ClaimDue(rb.ctx, rb.clock.Now(), "dead", lease, 10)
 	if err != nil {
@@ -377,14 +370,7 @@ func TestFrequencyCapCountsADeadReplicasClaims(t *testing.T) {
 // held one has room. Before, it waited the hour.
 func TestCapHeldByAnUnsentClaimIsCountedAgainSoon(t *testing.T) {
 	t.Parallel()
-	rb := setupRelay(t, 20) // 10 active
-	p := testPlan("Hi", campaign("a", ""), campaign("b", ""))
-	p.Policies = []plan.Policy{{Name: "default", FrequencyCap: &plan.FrequencyCap{Max: 1, Per: "7d"}}}
-	p.Finalize()
-	rb.apply(t, p)
-	if err := rb.eng.Reconcile(rb.ctx); err != nil {
-		t.Fatal(err)
-	}
+	rb := twoCampaignsCappedAtOne(t)
 	other, err := rb.st.ClaimDue(rb.ctx, rb.clock.Now(), "other", 30*time.Second, 10)
 	if err != nil || len(other) != 10 || other[0].Campaign != "a" {
 		t.Fatalf("the other claim took %d rows (%v), want a's 10", len(other), err)
@@ -416,4 +402,19 @@ func TestCapHeldByAnUnsentClaimIsCountedAgainSoon(t *testing.T) {
 			t.Errorf("%s: %d messages, want 1", to, n)
 		}
 	}
+}
+
+// twoCampaignsCappedAtOne applies campaigns a and b to the same 10 contacts
+// under a cap of one a week and materializes both.
+func twoCampaignsCappedAtOne(t *testing.T) *relayBundle {
+	t.Helper()
+	rb := setupRelay(t, 20) // 10 active
+	p := testPlan("Hi", campaign("a", ""), campaign("b", ""))
+	p.Policies = []plan.Policy{{Name: "default", FrequencyCap: &plan.FrequencyCap{Max: 1, Per: "7d"}}}
+	p.Finalize()
+	rb.apply(t, p)
+	if err := rb.eng.Reconcile(rb.ctx); err != nil {
+		t.Fatal(err)
+	}
+	return rb
 }

@@ -34,10 +34,8 @@ func TestRelayConnectionLimitIsNotAnOutage(t *testing.T) {
 	stop()
 	assertExactlyOnce(t, rb.relay, 400)
 
+	assertNeverPaused(t, rb, "a relay at its connection limit")
 	logs := rb.logs.String()
-	if strings.Contains(logs, "the SMTP relay is unavailable") {
-		t.Errorf("a relay at its connection limit was reported down:\n%s", logs)
-	}
 	if n := strings.Count(logs, "the SMTP relay refuses more connections"); n < 1 || n > 2 {
 		t.Errorf("%d warnings that the relay refuses more connections, want one (two if the first came before the second connection):\n%s", n, logs)
 	}
@@ -45,17 +43,8 @@ func TestRelayConnectionLimitIsNotAnOutage(t *testing.T) {
 		t.Errorf("the warning does not carry the relay's answer:\n%s", logs)
 	}
 	m := rb.eng.Metrics
-	if p := testutil.ToFloat64(m.RelayPauses.WithLabelValues("unavailable")); p != 0 {
-		t.Errorf("sending paused %v times for a relay that was only full", p)
-	}
-	if up := testutil.ToFloat64(m.RelayUp); up != 1 {
-		t.Errorf("campaignctl_relay_up = %v, want 1", up)
-	}
 	if got := testutil.ToFloat64(m.SMTPConnLimit); got != 2 {
 		t.Errorf("campaignctl_smtp_connections_allowed = %v, want 2", got)
-	}
-	if h := rb.eng.RelayHealth(); h.State != "ok" {
-		t.Errorf("relay health %+v, want ok", h)
 	}
 	if most, refused := rb.relay.Sessions(); most > 2 || refused > 6 {
 		t.Errorf("%d sessions at once and %d refused; want at most 2 and only the first burst's 6", most, refused)
@@ -77,14 +66,8 @@ func TestRelayEndingSessionsAfter20MessagesIsNotAnOutage(t *testing.T) {
 	waitFor(t, "all 400", 60*time.Second, func() bool { return rb.relay.Count() >= 400 })
 	stop()
 	assertExactlyOnce(t, rb.relay, 400)
-	if logs := rb.logs.String(); strings.Contains(logs, "the SMTP relay is unavailable") {
-		t.Errorf("a relay ending sessions after 20 messages was reported down:\n%s", logs)
-	}
-	m := rb.eng.Metrics
-	if p := testutil.ToFloat64(m.RelayPauses.WithLabelValues("unavailable")); p != 0 {
-		t.Errorf("sending paused %v times", p)
-	}
-	if n := testutil.CollectAndCount(m.SMTPFailures); n != 0 {
+	assertNeverPaused(t, rb, "a relay ending sessions after 20 messages")
+	if n := testutil.CollectAndCount(rb.eng.Metrics.SMTPFailures); n != 0 {
 		t.Errorf("%d failure series counted, want none: every message went on the next connection", n)
 	}
 }
@@ -122,5 +105,24 @@ func TestThrottlingRelayIsLoggedOnceAMinute(t *testing.T) {
 	}
 	if n := strings.Count(logs, "accepts mail again"); n > 1 {
 		t.Errorf("%d resumes logged, want only the logged pause's", n)
+	}
+}
+
+// assertNeverPaused fails when sending paused for the relay, the log or
+// campaignctl_relay_up reported it down, or /healthz would.
+func assertNeverPaused(t *testing.T, rb *relayBundle, relay string) {
+	t.Helper()
+	if logs := rb.logs.String(); strings.Contains(logs, "the SMTP relay is unavailable") {
+		t.Errorf("%s was reported down:\n%s", relay, logs)
+	}
+	m := rb.eng.Metrics
+	if p := testutil.ToFloat64(m.RelayPauses.WithLabelValues("unavailable")); p != 0 {
+		t.Errorf("sending paused %v times behind %s", p, relay)
+	}
+	if up := testutil.ToFloat64(m.RelayUp); up != 1 {
+		t.Errorf("campaignctl_relay_up = %v behind %s, want 1", up, relay)
+	}
+	if h := rb.eng.RelayHealth(); h.State != "ok" {
+		t.Errorf("relay health %+v behind %s, want ok", h, relay)
 	}
 }

@@ -37,6 +37,20 @@ func (l *limitCalls) last() (limitCall, int) {
 	return l.calls[len(l.calls)-1], len(l.calls)
 }
 
+// limitedRelay is a relay that takes limit connections at once and a client
+// of maxConns connections that probes for more every probe, recording
+// OnConnLimit's calls; ctx bounds the test's sends.
+func limitedRelay(t *testing.T, limit, maxConns int, probe time.Duration) (*relayBundle, *limitCalls, context.Context) {
+	t.Helper()
+	b := setupRelay(t)
+	b.relay.SetConnectionLimit(limit)
+	calls := &limitCalls{}
+	b.client.MaxConns, b.client.ConnProbeInterval, b.client.OnConnLimit = maxConns, probe, calls.record
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return b, calls, ctx
+}
+
 // sendFrom runs workers senders of each messages (batches of batch, or
 // Send when batch is 1) and returns the first error.
 func sendFrom(ctx context.Context, c *SMTP, workers, each, batch int) error {
@@ -77,12 +91,7 @@ func sendFrom(ctx context.Context, c *SMTP, workers, each, batch int) error {
 func TestSMTPRelayConnectionLimitIsSharedNotAnOutage(t *testing.T) {
 	for _, batch := range []int{1, 5} {
 		t.Run(fmt.Sprint("batch=", batch), func(t *testing.T) {
-			b := setupRelay(t)
-			b.relay.SetConnectionLimit(2)
-			var calls limitCalls
-			b.client.MaxConns, b.client.ConnProbeInterval, b.client.OnConnLimit = 8, time.Hour, calls.record
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
+			b, calls, ctx := limitedRelay(t, 2, 8, time.Hour)
 			if err := sendFrom(ctx, b.client, 8, 25, batch); err != nil {
 				t.Fatalf("a send failed behind a relay with a connection limit: %v", err)
 			}
@@ -123,12 +132,7 @@ func TestSMTPRelayConnectionLimitIsSharedNotAnOutage(t *testing.T) {
 // Once the relay takes more connections again, probes raise the limit one
 // connection at a time back to MaxConns.
 func TestSMTPProbesForMoreConnectionsAfterARefusal(t *testing.T) {
-	b := setupRelay(t)
-	b.relay.SetConnectionLimit(2)
-	var calls limitCalls
-	b.client.MaxConns, b.client.ConnProbeInterval, b.client.OnConnLimit = 6, 50*time.Millisecond, calls.record
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	b, calls, ctx := limitedRelay(t, 2, 6, 50*time.Millisecond)
 	if err := sendFrom(ctx, b.client, 6, 20, 4); err != nil {
 		t.Fatal(err)
 	}
@@ -205,12 +209,7 @@ func TestSMTPEveryConnectionRefusedIsAnOutage(t *testing.T) {
 // (no connection of ours left open): back up, it gets every connection at
 // once, not one more per probe interval.
 func TestSMTPOutageForgetsTheConnectionLimit(t *testing.T) {
-	b := setupRelay(t)
-	b.relay.SetConnectionLimit(2)
-	var calls limitCalls
-	b.client.MaxConns, b.client.ConnProbeInterval, b.client.OnConnLimit = 8, time.Hour, calls.record
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	b, calls, ctx := limitedRelay(t, 2, 8, time.Hour)
 	if err := sendFrom(ctx, b.client, 8, 10, 5); err != nil {
 		t.Fatal(err)
 	}
