@@ -59,6 +59,7 @@ func admit(reserveFn func(bool) bool, handOff func() bool) *SendError {
 type batchItem struct {
 	idx      int // index in the caller's slice
 	from, to string
+	utf8     bool        // the envelope needs SMTPUTF8 (needsSMTPUTF8)
 	body     []byte      // dot-stuffed, ending in ".\r\n"
 	handOff  func() bool // the message's HandOff
 	reserve  func(bool) bool
@@ -142,7 +143,7 @@ func (s *SMTP) SendBatch(ctx context.Context, msgs []*Message) []error {
 			report(i)
 			continue
 		}
-		items = append(items, batchItem{idx: i, from: from, to: to, body: body, handOff: m.HandOff, reserve: m.Reserve})
+		items = append(items, batchItem{idx: i, from: from, to: to, utf8: needsSMTPUTF8(from, to), body: body, handOff: m.HandOff, reserve: m.Reserve})
 	}
 	if len(items) == 0 {
 		return errs
@@ -226,10 +227,14 @@ func notSent(ctx context.Context) *SendError {
 }
 
 // appendEnvelope appends the pipelined MAIL FROM, RCPT TO and DATA commands.
-func appendEnvelope(b []byte, from, to string) []byte {
+func appendEnvelope(b []byte, from, to string, utf8 bool) []byte {
 	b = append(b, "MAIL FROM:<"...)
 	b = append(b, from...)
-	b = append(b, ">\r\nRCPT TO:<"...)
+	if utf8 {
+		b = append(b, "> SMTPUTF8\r\nRCPT TO:<"...)
+	} else {
+		b = append(b, ">\r\nRCPT TO:<"...)
+	}
 	b = append(b, to...)
 	return append(b, ">\r\nDATA\r\n"...)
 }
@@ -318,10 +323,13 @@ func (r *batchRun) item(i int) error {
 		return notSent(ctx)
 	}
 	if !r.queued {
+		if serr := c.utf8Refused(it.utf8); serr != nil {
+			return serr
+		}
 		if serr := admit(it.reserve, it.handOff); serr != nil {
 			return serr
 		}
-		r.wbuf = appendEnvelope(r.wbuf[:0], it.from, it.to)
+		r.wbuf = appendEnvelope(r.wbuf[:0], it.from, it.to, it.utf8)
 		_ = c.nc.SetWriteDeadline(time.Now().Add(timeout))
 		if _, err := c.nc.Write(r.wbuf); err != nil {
 			return c.ioError(ctx, StageMail, "writing MAIL FROM", timeout, err)
@@ -347,8 +355,8 @@ func (r *batchRun) item(i int) error {
 	// the window yet (it then goes once this one is answered).
 	out := it.body
 	if i+1 < len(r.items) {
-		if next := r.items[i+1]; !late(next.handOff) && reserve(next.reserve, false) {
-			out = appendEnvelope(it.body, next.from, next.to)
+		if next := r.items[i+1]; (!next.utf8 || c.smtputf8()) && !late(next.handOff) && reserve(next.reserve, false) {
+			out = appendEnvelope(it.body, next.from, next.to, next.utf8)
 			r.queued = true
 		}
 	}

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+
+	"golang.org/x/net/idna"
 )
 
 // Message is one email ready to send.
@@ -190,6 +192,9 @@ func (m *Message) appendBytes(dst []byte) (out []byte, envFrom, envTo string, er
 	to, err := m.recipient()
 	if err != nil {
 		return dst, "", "", err
+	}
+	if to.Address, err = aLabelDomain(to.Address); err != nil {
+		return dst, "", "", fmt.Errorf("recipient %q: %w", m.To, err)
 	}
 	var replyTo parsedAddress
 	if m.ReplyTo != "" {
@@ -381,6 +386,9 @@ func parseAddressCached(s string) (parsedAddress, error) {
 	}
 	a, err := mail.ParseAddress(s)
 	if err != nil {
+		return parsedAddress{}, err
+	}
+	if a.Address, err = aLabelDomain(a.Address); err != nil {
 		return parsedAddress{}, err
 	}
 	p := parsedAddress{formatted: a.String(), address: a.Address}
@@ -632,6 +640,37 @@ func ValidateAddress(addr string) (string, error) {
 		}
 	}
 	return strings.ToLower(a), nil
+}
+
+// aLabelDomain returns addr with a domain written in Unicode (an IDN such
+// as bücher.example) as its A-label (xn--bcher-kva.example, RFC 5891), the
+// form every relay and DNS take; other addresses are returned as they are.
+func aLabelDomain(addr string) (string, error) {
+	at := strings.LastIndexByte(addr, '@')
+	if at < 0 || isASCII(addr[at+1:]) {
+		return addr, nil
+	}
+	d, err := idna.Lookup.ToASCII(addr[at+1:])
+	if err != nil {
+		return "", fmt.Errorf("domain %q is not a valid internationalized domain name: %w", addr[at+1:], err)
+	}
+	return addr[:at+1] + d, nil
+}
+
+// needsSMTPUTF8 reports whether an envelope (its domains already A-labels)
+// still has a non-ASCII local part, which only a relay offering SMTPUTF8
+// (RFC 6531) may be given.
+func needsSMTPUTF8(from, to string) bool {
+	return !isASCII(from) || !isASCII(to)
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 func sortedKeys(m map[string]string) []string {

@@ -763,16 +763,26 @@ func (c *smtpConn) transact(ctx context.Context, s *SMTP, from, to string, body 
 			}
 		}()
 	}
+	utf8 := needsSMTPUTF8(from, to)
+	if serr := c.utf8Refused(utf8); serr != nil {
+		return serr
+	}
 	if serr := admit(reserveFn, handOff); serr != nil {
 		return serr
 	}
 	timeout := s.commandTimeout()
+	mailParam := ""
+	if utf8 {
+		mailParam = " SMTPUTF8"
+	}
 
 	if c.pipelining {
 		// RFC 2920 §3.1: MAIL, RCPT and DATA in one write; DATA ends the group.
 		c.w.WriteString("MAIL FROM:<")
 		c.w.WriteString(from)
-		c.w.WriteString(">\r\nRCPT TO:<")
+		c.w.WriteString(">")
+		c.w.WriteString(mailParam)
+		c.w.WriteString("\r\nRCPT TO:<")
 		c.w.WriteString(to)
 		c.w.WriteString(">\r\nDATA\r\n")
 		_ = c.nc.SetWriteDeadline(time.Now().Add(timeout))
@@ -793,7 +803,7 @@ func (c *smtpConn) transact(ctx context.Context, s *SMTP, from, to string, body 
 			var err error
 			switch st {
 			case StageMail:
-				code, err = c.cmd(timeout, "MAIL FROM:<", from, ">")
+				code, err = c.cmd(timeout, "MAIL FROM:<", from, ">", mailParam)
 			case StageRcpt:
 				code, err = c.cmd(timeout, "RCPT TO:<", to, ">")
 			default:
@@ -983,6 +993,26 @@ func (c *smtpConn) readReply(timeout time.Duration) (int, error) {
 			return 0, fmt.Errorf("%w: %q", errProtocol, line)
 		}
 	}
+}
+
+// ErrNoSMTPUTF8 is inside the SendError of a message whose address has a
+// local part that is not ASCII (josé@example.com), for a relay that does not
+// offer SMTPUTF8 (RFC 6531): nothing was sent, and Classify fails the message
+// alone (MessageRejected), keeping the address and the relay.
+var ErrNoSMTPUTF8 = errors.New("the relay does not offer SMTPUTF8, which an address with a non-ASCII local part needs (RFC 6531)")
+
+func (c *smtpConn) smtputf8() bool {
+	_, ok := c.ext["SMTPUTF8"]
+	return ok
+}
+
+// utf8Refused returns the error of a message whose envelope needs SMTPUTF8
+// on a connection that does not offer it; nil otherwise.
+func (c *smtpConn) utf8Refused(need bool) *SendError {
+	if !need || c.smtputf8() {
+		return nil
+	}
+	return &SendError{Stage: StageCompose, Err: ErrNoSMTPUTF8}
 }
 
 // replyError builds the SendError for an unwanted reply in c.text.

@@ -78,6 +78,9 @@ func New(dir string) *Server {
 	// No TLS on a loopback capture server, and clients that insist on AUTH (as a
 	// production mailer config might) must not be turned away for lack of it.
 	srv.AllowInsecureAuth = true
+	// Internationalized addresses (josé@example.com) come with SMTPUTF8, as
+	// to a Postfix relay.
+	srv.EnableSMTPUTF8 = true
 	srv.ErrorLog = log.New(os.Stderr, "smtpcapture: ", log.LstdFlags)
 	s.smtp = srv
 	return s

@@ -49,6 +49,8 @@ type Delivered struct {
 	TLS bool
 	// User is the name the client authenticated as; "" without AUTH.
 	User string
+	// UTF8: the transaction's MAIL FROM declared SMTPUTF8.
+	UTF8 bool
 }
 
 // AuthAttempt is one AUTH command the relay received, whatever its outcome.
@@ -92,6 +94,7 @@ type Relay struct {
 	auths      []AuthAttempt
 	tlsConfig  *tls.Config
 	noPipe     bool
+	noUTF8     bool // do not advertise SMTPUTF8
 	discard    bool
 	onDeliver  func(Delivered)
 	msgs       []Delivered
@@ -312,6 +315,16 @@ func (r *Relay) SetDropMidData(f func(rcpt string) bool) {
 	r.mu.Unlock()
 }
 
+// SetSMTPUTF8 turns the SMTPUTF8 advertisement (RFC 6531) off (false) or
+// back on (true, the default, as Postfix has it). Either way a non-ASCII
+// address in a transaction whose MAIL FROM did not declare SMTPUTF8 gets
+// Postfix's 553 5.6.7.
+func (r *Relay) SetSMTPUTF8(on bool) {
+	r.mu.Lock()
+	r.noUTF8 = !on
+	r.mu.Unlock()
+}
+
 // SetPipelining turns the PIPELINING advertisement off (false) or back on
 // (true, the default), to test clients' lock-step mode.
 func (r *Relay) SetPipelining(on bool) {
@@ -510,6 +523,7 @@ type session struct {
 	from     string
 	rcpts    []string
 	accepted int // messages accepted in this session
+	utf8     bool // the transaction's MAIL FROM carried SMTPUTF8
 }
 
 func (r *Relay) handle(c net.Conn, gone <-chan struct{}) {
@@ -614,7 +628,7 @@ func (s *session) hang() {
 }
 
 func (s *session) resetTx() {
-	s.inTx, s.from, s.rcpts = false, "", s.rcpts[:0]
+	s.inTx, s.from, s.rcpts, s.utf8 = false, "", s.rcpts[:0], false
 }
 
 // command handles one command line and reports whether to keep the
@@ -648,11 +662,15 @@ func (s *session) command(line []byte) bool {
 			mechs = strings.Join(s.r.mechs, " ")
 		}
 		pipe := !s.r.noPipe
+		utf8 := !s.r.noUTF8
 		startTLS := s.r.tlsConfig != nil && !s.tls
 		s.r.mu.Unlock()
 		s.line("250-localhost")
 		if pipe {
 			s.line("250-PIPELINING")
+		}
+		if utf8 {
+			s.line("250-SMTPUTF8")
 		}
 		s.line("250-ENHANCEDSTATUSCODES")
 		s.line("250-8BITMIME")
@@ -672,6 +690,7 @@ func (s *session) command(line []byte) bool {
 		s.r.mu.Lock()
 		needAuth := s.r.user != "" && !s.authed
 		s.r.mu.Unlock()
+		utf8 := strings.Contains(strings.ToUpper(string(arg)), "> SMTPUTF8")
 		switch {
 		case !ok:
 			s.line("501 5.5.4 Syntax: MAIL FROM:<address>")
@@ -679,6 +698,8 @@ func (s *session) command(line []byte) bool {
 			s.line("503 5.5.1 Error: nested MAIL command")
 		case needAuth:
 			s.line("530 5.7.0 Authentication required")
+		case !utf8 && !isASCII(from):
+			s.line(mustDeclareUTF8)
 		default:
 			if sent, keep := s.override(s.r.reply(StageMail, from, "")); sent {
 				return keep
@@ -690,7 +711,7 @@ func (s *session) command(line []byte) bool {
 				s.line("421 4.7.0 localhost Error: too many messages in this session")
 				return false
 			}
-			s.inTx, s.from = true, from
+			s.inTx, s.from, s.utf8 = true, from, utf8
 			s.line("250 2.1.0 Ok")
 		}
 	case "RCPT":
@@ -700,6 +721,8 @@ func (s *session) command(line []byte) bool {
 			s.line("501 5.5.4 Syntax: RCPT TO:<address>")
 		case !s.inTx:
 			s.line("503 5.5.1 Error: need MAIL command")
+		case !s.utf8 && !isASCII(to):
+			s.line(mustDeclareUTF8)
 		default:
 			if sent, keep := s.override(s.r.reply(StageRcpt, s.from, to)); sent {
 				return keep
@@ -878,6 +901,19 @@ func (s *session) startTLS(arg []byte) bool {
 }
 
 // pathArg returns the address in `FROM:<addr> params`.
+// mustDeclareUTF8 is Postfix's answer to a non-ASCII address in a
+// transaction whose MAIL FROM did not carry SMTPUTF8 (RFC 6531 §3.4).
+const mustDeclareUTF8 = "553 5.6.7 Must declare SMTPUTF8 to send unicode address"
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
 func pathArg(arg []byte, prefix string) (string, bool) {
 	if len(arg) < len(prefix) || !strings.EqualFold(string(arg[:len(prefix)]), prefix) {
 		return "", false
@@ -934,7 +970,7 @@ func (s *session) data() bool {
 		}
 		body = append(body, line...)
 	}
-	from, rcpts, user, overTLS := s.from, append([]string(nil), s.rcpts...), s.user, s.tls
+	from, rcpts, user, overTLS, utf8 := s.from, append([]string(nil), s.rcpts...), s.user, s.tls, s.utf8
 	s.resetTx()
 	if tooBig {
 		s.line("552 5.3.4 Error: message file too big")
@@ -971,7 +1007,7 @@ func (s *session) data() bool {
 		return keep
 	}
 	r.mu.Lock()
-	d := Delivered{From: from, To: rcpts, Data: body, At: time.Now(), TLS: overTLS, User: user}
+	d := Delivered{From: from, To: rcpts, Data: body, At: time.Now(), TLS: overTLS, User: user, UTF8: utf8}
 	if r.onDeliver != nil {
 		r.onDeliver(d)
 	}
