@@ -522,7 +522,7 @@ type session struct {
 	inTx     bool
 	from     string
 	rcpts    []string
-	accepted int // messages accepted in this session
+	accepted int  // messages accepted in this session
 	utf8     bool // the transaction's MAIL FROM carried SMTPUTF8
 }
 
