@@ -639,6 +639,9 @@ func ValidateAddress(addr string) (string, error) {
 			return "", fmt.Errorf("address %q contains a control character", a)
 		}
 	}
+	if _, err := aLabelDomain(a); err != nil {
+		return "", fmt.Errorf("address %q: %w", a, err)
+	}
 	return strings.ToLower(a), nil
 }
 

@@ -170,6 +170,12 @@ func TestValidateAddress(t *testing.T) {
 		{"@example.com", "", false},
 		{strings.Repeat("a", 64) + "@" + strings.Repeat("b", 186) + ".com", "", false},
 		{strings.Repeat("a", 60) + "@" + strings.Repeat("b", 186) + ".com", strings.Repeat("a", 60) + "@" + strings.Repeat("b", 186) + ".com", true},
+		// Internationalized (RFC 6530): sent as A-labels and over SMTPUTF8.
+		{"José@Bücher.example", "josé@bücher.example", true},
+		{"user@xn--bcher-kva.example", "user@xn--bcher-kva.example", true},
+		// A Unicode domain that is not a valid IDN (a label ending in a
+		// hyphen) could never be sent: left out of the audience.
+		{"user@bücher-.example", "", false},
 	}
 	for _, tt := range tests {
 		got, err := ValidateAddress(tt.in)
