@@ -169,6 +169,7 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 	clockOrigin := fs.String("clock-origin", "", "with --clock-start: the real RFC 3339 instant at which the simulated clock read --clock-start (default: when serve starts); give replicas the same one so they agree on the time across restarts")
 	smtpUser := fs.String("smtp-user", getenv("CAMPAIGNCTL_SMTP_USER"), "SMTP AUTH user (default $CAMPAIGNCTL_SMTP_USER); the password comes only from $CAMPAIGNCTL_SMTP_PASSWORD")
 	requireTLS := fs.Bool("smtp-require-tls", false, "refuse to send unless the relay offers STARTTLS (STARTTLS is used whenever offered)")
+	implicitTLS := fs.Bool("smtp-implicit-tls", false, "speak TLS from the first byte (SMTPS, RFC 8314), as relays on port 465 do; on by default when --smtp's port is 465")
 	smtpTimeout := fs.Duration("smtp-timeout", 30*time.Second, "timeout for connecting and for each SMTP command")
 	dataTimeout := fs.Duration("smtp-data-timeout", 2*time.Minute, "timeout for sending a message body and getting the relay's answer")
 	lease := fs.Duration("lease", 30*time.Second, "how long a claimed message stays this replica's without renewal (real time, database clock); renewed every third of it")
@@ -434,7 +435,8 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 	storeGauges := metrics.NewStoreCollector(st.DB) // enrollments and the outbox backlog, read on scrape
 	storeGauges.MinInterval = *storeEvery
 	reg.MustRegister(storeGauges)
-	smtpClient := &mailer.SMTP{Addr: *smtpAddr, RequireTLS: *requireTLS, DialTimeout: *smtpTimeout, CommandTimeout: *smtpTimeout, DataTimeout: *dataTimeout, MaxConns: *concurrency, DKIM: dkimSigner}
+	smtps := smtpImplicitTLS(*smtpAddr, *implicitTLS, flagSet(fs, "smtp-implicit-tls"))
+	smtpClient := &mailer.SMTP{Addr: *smtpAddr, RequireTLS: *requireTLS, ImplicitTLS: smtps, DialTimeout: *smtpTimeout, CommandTimeout: *smtpTimeout, DataTimeout: *dataTimeout, MaxConns: *concurrency, DKIM: dkimSigner}
 	if *smtpUser != "" {
 		smtpClient.Auth = &mailer.Auth{Username: *smtpUser, Password: getenv("CAMPAIGNCTL_SMTP_PASSWORD")}
 	}
@@ -487,7 +489,7 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 			log.Info("serving the status page", "url", "http://"+l.Addr().String()+statuspage.Prefix+"/")
 		}
 	}
-	log.Info("daemon started", "worker", *worker, "smtp", *smtpAddr, "db", store.Redact(*db), "procs", nprocs, "procs_from", procsWhy)
+	log.Info("daemon started", "worker", *worker, "smtp", *smtpAddr, "smtp_tls", smtpTLSMode(smtps, *requireTLS), "db", store.Redact(*db), "procs", nprocs, "procs_from", procsWhy)
 	runErr := eng.Run(ctx, engine.RunOptions{Interval: *interval, ExitWhenIdle: *exitIdle})
 	stop()
 	if *listen != "" {
@@ -543,4 +545,33 @@ func relayHealth(eng *engine.Engine) func() (string, string) {
 		h := eng.RelayHealth()
 		return h.State, h.Reason
 	}
+}
+
+// smtpImplicitTLS decides --smtp-implicit-tls: as given, or, when it was not
+// given, on for a relay on port 465 (SMTPS), where a plain client would wait
+// for a greeting that never comes.
+func smtpImplicitTLS(addr string, flag, given bool) bool {
+	if given {
+		return flag
+	}
+	_, port, err := net.SplitHostPort(addr)
+	return err == nil && port == "465"
+}
+
+// smtpTLSMode says in the "daemon started" line how the relay is spoken to.
+func smtpTLSMode(implicit, required bool) string {
+	switch {
+	case implicit:
+		return "implicit (SMTPS)"
+	case required:
+		return "STARTTLS, required"
+	}
+	return "STARTTLS when offered"
+}
+
+// flagSet reports whether the command line set flag name.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }

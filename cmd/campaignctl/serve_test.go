@@ -339,3 +339,23 @@ func TestDatabasePasswordNeverPrinted(t *testing.T) {
 		}
 	}
 }
+
+// --smtp-implicit-tls: as given, or on for port 465 when not given.
+func TestSMTPImplicitTLSByPort(t *testing.T) {
+	for _, tc := range []struct {
+		addr        string
+		flag, given bool
+		want        bool
+	}{
+		{"smtp.example.com:465", false, false, true},
+		{"smtp.example.com:587", false, false, false},
+		{"127.0.0.1:2525", false, false, false},
+		{"smtp.example.com:465", false, true, false}, // --smtp-implicit-tls=false
+		{"127.0.0.1:2465", true, true, true},
+		{"no-port", false, false, false},
+	} {
+		if got := smtpImplicitTLS(tc.addr, tc.flag, tc.given); got != tc.want {
+			t.Errorf("smtpImplicitTLS(%q, %v, given %v) = %v, want %v", tc.addr, tc.flag, tc.given, got, tc.want)
+		}
+	}
+}

@@ -58,6 +58,10 @@ type SMTP struct {
 	// RequireTLS fails every connection to a relay that does not offer
 	// STARTTLS, instead of sending in the clear.
 	RequireTLS bool
+	// ImplicitTLS speaks TLS from the first byte (SMTPS, port 465, RFC 8314
+	// §3.3) instead of upgrading with STARTTLS; TLS configures it as for
+	// STARTTLS (nil: verify Addr's host).
+	ImplicitTLS bool
 
 	DialTimeout    time.Duration // TCP connect (default 10s)
 	CommandTimeout time.Duration // writing one command and reading its reply (default 30s)
@@ -609,6 +613,11 @@ func (c *smtpConn) handshake(ctx context.Context, s *SMTP) *SendError {
 	host, _, _ := net.SplitHostPort(s.Addr)
 	loopback := isLoopback(host)
 
+	if s.ImplicitTLS {
+		if serr := c.upgradeTLS(ctx, s, host, timeout, StageConnect); serr != nil {
+			return serr
+		}
+	}
 	if code, err := c.readReply(timeout); err != nil {
 		return c.ioError(ctx, StageGreeting, "waiting for the greeting", timeout, err)
 	} else if code != 220 {
@@ -622,7 +631,8 @@ func (c *smtpConn) handshake(ctx context.Context, s *SMTP) *SendError {
 		return serr
 	}
 	_, offersTLS := c.ext["STARTTLS"]
-	if s.RequireTLS && !offersTLS {
+	offersTLS = offersTLS && !c.tls
+	if s.RequireTLS && !offersTLS && !c.tls {
 		return &SendError{Stage: StageStartTLS, Err: fmt.Errorf("relay %s does not offer STARTTLS and RequireTLS is set: %w", s.Addr, ErrConfig)}
 	}
 	if offersTLS && (s.TLS != nil || s.RequireTLS || !loopback) {
@@ -681,6 +691,16 @@ func (c *smtpConn) startTLS(ctx context.Context, s *SMTP, host, hello string, ti
 	if code != 220 {
 		return c.replyError(StageStartTLS, code)
 	}
+	if serr := c.upgradeTLS(ctx, s, host, timeout, StageStartTLS); serr != nil {
+		return serr
+	}
+	// RFC 3207 §4.2: forget what was learnt before TLS and ask again.
+	return c.ehlo(ctx, hello, timeout)
+}
+
+// upgradeTLS runs the TLS handshake on c's connection (after STARTTLS, or
+// first thing for ImplicitTLS) and reads and writes through TLS from then on.
+func (c *smtpConn) upgradeTLS(ctx context.Context, s *SMTP, host string, timeout time.Duration, st Stage) *SendError {
 	var cfg *tls.Config
 	if s.TLS != nil {
 		cfg = s.TLS.Clone()
@@ -693,13 +713,12 @@ func (c *smtpConn) startTLS(ctx context.Context, s *SMTP, host, hello string, ti
 	tc := tls.Client(c.raw, cfg)
 	_ = c.raw.SetDeadline(time.Now().Add(timeout))
 	if err := tc.HandshakeContext(ctx); err != nil {
-		return c.ioError(ctx, StageStartTLS, "the TLS handshake", timeout, err)
+		return c.ioError(ctx, st, "the TLS handshake", timeout, err)
 	}
 	c.nc, c.tls = tc, true
 	c.r.Reset(tc)
 	c.w.Reset(tc)
-	// RFC 3207 §4.2: forget what was learnt before TLS and ask again.
-	return c.ehlo(ctx, hello, timeout)
+	return nil
 }
 
 func (c *smtpConn) auth(ctx context.Context, a *Auth, timeout time.Duration) *SendError {

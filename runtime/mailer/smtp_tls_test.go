@@ -353,3 +353,56 @@ func TestSMTPLoopbackRelayWithAuthOnlyOverTLSNeedsTLSConfig(t *testing.T) {
 	}
 	noAuthInClear(t, b.relay)
 }
+
+// SMTPS (port 465, RFC 8314 §3.3): with ImplicitTLS the client speaks TLS
+// from the first byte, authenticates over it and sends in batches; the
+// certificate is verified. Without it, a client reading the greeting of an
+// SMTPS relay times out (the relay waits for a TLS hello): that is what
+// --smtp-implicit-tls is for, and what port 465 turns on by default.
+func TestSMTPImplicitTLS(t *testing.T) {
+	ca := newTestCA(t)
+	r := smtptest.New()
+	r.SetImplicitTLS(ca.server)
+	r.SetAuth("mailer", "s3cret")
+	addr, err := r.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+
+	c := &SMTP{Addr: addr, ImplicitTLS: true, TLS: &tls.Config{RootCAs: ca.roots}, Auth: &Auth{Username: "mailer", Password: "s3cret"}}
+	t.Cleanup(func() { c.Close() })
+	msgs := []*Message{testMessage("a@example.com", 0), testMessage("b@example.com", 1), testMessage("c@example.com", 2)}
+	for i, err := range c.SendBatch(context.Background(), msgs) {
+		if err != nil {
+			t.Fatalf("message %d over SMTPS: %v", i, err)
+		}
+	}
+	for _, d := range r.Messages() {
+		if !d.TLS || d.User != "mailer" {
+			t.Errorf("delivered to %v over TLS %v as %q; want TLS and the user", d.To, d.TLS, d.User)
+		}
+	}
+	if r.Count() != 3 {
+		t.Fatalf("%d delivered, want 3", r.Count())
+	}
+	noAuthInClear(t, r)
+
+	untrusted := &SMTP{Addr: addr, ImplicitTLS: true, CommandTimeout: 2 * time.Second}
+	t.Cleanup(func() { untrusted.Close() })
+	err = untrusted.Send(context.Background(), testMessage("d@example.com", 3))
+	var cert *tls.CertificateVerificationError
+	if se := sendErr(t, err); se.Stage != StageConnect || !errors.As(err, &cert) {
+		t.Errorf("an unknown certificate: %v, want a connect-stage certificate error", err)
+	}
+
+	plain := &SMTP{Addr: addr, CommandTimeout: 300 * time.Millisecond}
+	t.Cleanup(func() { plain.Close() })
+	err = plain.Send(context.Background(), testMessage("e@example.com", 4))
+	if se := sendErr(t, err); se.Stage != StageGreeting || !se.Timeout() {
+		t.Errorf("plain SMTP to an SMTPS relay: %v, want a greeting timeout", err)
+	}
+	if r.Count() != 3 {
+		t.Errorf("%d delivered, want still 3", r.Count())
+	}
+}

@@ -95,12 +95,14 @@ type Relay struct {
 	tlsConfig  *tls.Config
 	noPipe     bool
 	noUTF8     bool // do not advertise SMTPUTF8
-	discard    bool
-	onDeliver  func(Delivered)
-	msgs       []Delivered
-	deliveries map[string]int
-	arrived    chan struct{} // closed and replaced on every delivery
-	wg         sync.WaitGroup
+	// implicitTLS: every connection is TLS from the first byte (SMTPS).
+	implicitTLS *tls.Config
+	discard     bool
+	onDeliver   func(Delivered)
+	msgs        []Delivered
+	deliveries  map[string]int
+	arrived     chan struct{} // closed and replaced on every delivery
+	wg          sync.WaitGroup
 	// A connection limit as relays enforce one (SetConnectionLimit):
 	// sessions open now, the most open at once, connections refused.
 	connLimit, sessions, maxSessions, refused int
@@ -153,6 +155,9 @@ func (r *Relay) listenLocked(addr string) error {
 	if tcp, ok := ln.Addr().(*net.TCPAddr); !ok || !tcp.IP.IsLoopback() {
 		_ = ln.Close()
 		return fmt.Errorf("smtptest: %s resolved to non-loopback %s", addr, ln.Addr())
+	}
+	if r.implicitTLS != nil {
+		ln = tls.NewListener(ln, r.implicitTLS)
 	}
 	r.ln = ln
 	r.addr = ln.Addr().String()
@@ -312,6 +317,15 @@ func (r *Relay) SetStall(f func(rcpt string) bool) {
 func (r *Relay) SetDropMidData(f func(rcpt string) bool) {
 	r.mu.Lock()
 	r.drop = f
+	r.mu.Unlock()
+}
+
+// SetImplicitTLS makes the relay an SMTPS server (port 465, RFC 8314
+// §3.3): every connection is TLS from the first byte, with cfg. It must be
+// called before Start.
+func (r *Relay) SetImplicitTLS(cfg *tls.Config) {
+	r.mu.Lock()
+	r.implicitTLS = cfg
 	r.mu.Unlock()
 }
 
@@ -528,6 +542,9 @@ type session struct {
 
 func (r *Relay) handle(c net.Conn, gone <-chan struct{}) {
 	s := &session{r: r, raw: c, c: c, gone: gone, br: bufio.NewReaderSize(c, 8192), bw: bufio.NewWriterSize(c, 4096)}
+	if _, ok := c.(*tls.Conn); ok {
+		s.tls = true // SMTPS: TLS from the first byte
+	}
 	if rep := r.reply(StageGreeting, "", ""); rep != nil {
 		if rep.Stall {
 			s.hang()
