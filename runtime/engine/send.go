@@ -211,10 +211,18 @@ func (p *sendPass) claim(ctx, claimCtx context.Context) error {
 			p.sleep(ctx)
 			continue
 		}
-		if p.untilIdle && e.relay.paused() {
+		if e.relay.paused() {
 			// A pass until idle does not wait out a relay outage; the next pass
-			// tries again.
-			return nil
+			// tries again. A daemon's pass claims nothing until the pause ends:
+			// the rows stay free for replicas that can reach the relay (one that
+			// limits connections per client may take theirs and refuse ours).
+			if p.untilIdle {
+				return nil
+			}
+			if e.relay.wait(ctx) != nil {
+				return nil
+			}
+			continue
 		}
 		claimedAt := time.Now()
 		// The claim must not be cut off by a shutdown: Postgres may commit it
@@ -375,22 +383,20 @@ func (p *sendPass) work(ctx, sendCtx context.Context) {
 				p.outs <- result{Outcome: release(j.row)}
 				continue
 			}
-			// A pass until idle does not wait out a relay outage: it gives the rows
-			// back and the next pass tries again. A daemon's pass waits.
-			if p.untilIdle && p.e.relay.paused() {
+			// Rows are not held through a relay pause: they go back untried,
+			// due as they were, for this replica's next claim once the pause
+			// ends or for another replica's now (its relay may work).
+			if p.e.relay.paused() {
 				p.outs <- result{Outcome: p.e.deferred(j.row)}
 				continue
 			}
-			if len(group) > 0 && p.e.relay.paused() {
-				// Do not hold a group's claims through a relay pause.
-				p.sendGroup(ctx, sendCtx, group)
-				group = group[:0]
-			}
-			if err := p.e.relay.wait(ctx); err != nil {
-				p.outs <- result{Outcome: release(j.row)}
-				continue
-			}
 			group = append(group, j)
+		}
+		if len(group) > 0 && p.e.relay.paused() {
+			for _, j := range group {
+				p.outs <- result{Outcome: p.e.deferred(j.row)}
+			}
+			group = group[:0]
 		}
 		if len(group) > 0 {
 			p.sendGroup(ctx, sendCtx, group)
