@@ -226,16 +226,15 @@ func notSent(ctx context.Context) *SendError {
 	return &SendError{Stage: StageMail, Err: err}
 }
 
-// appendEnvelope appends the pipelined MAIL FROM, RCPT TO and DATA commands.
-func appendEnvelope(b []byte, from, to string, utf8 bool) []byte {
+// appendEnvelope appends the pipelined MAIL FROM (with its parameters),
+// RCPT TO and DATA commands.
+func (c *smtpConn) appendEnvelope(b []byte, it batchItem) []byte {
 	b = append(b, "MAIL FROM:<"...)
-	b = append(b, from...)
-	if utf8 {
-		b = append(b, "> SMTPUTF8\r\nRCPT TO:<"...)
-	} else {
-		b = append(b, ">\r\nRCPT TO:<"...)
-	}
-	b = append(b, to...)
+	b = append(b, it.from...)
+	b = append(b, '>')
+	b = c.mailParams(b, it.utf8, len(it.body))
+	b = append(b, "\r\nRCPT TO:<"...)
+	b = append(b, it.to...)
 	return append(b, ">\r\nDATA\r\n"...)
 }
 
@@ -323,13 +322,13 @@ func (r *batchRun) item(i int) error {
 		return notSent(ctx)
 	}
 	if !r.queued {
-		if serr := c.utf8Refused(it.utf8); serr != nil {
+		if serr := c.refuses(it.utf8, len(it.body)); serr != nil {
 			return serr
 		}
 		if serr := admit(it.reserve, it.handOff); serr != nil {
 			return serr
 		}
-		r.wbuf = appendEnvelope(r.wbuf[:0], it.from, it.to, it.utf8)
+		r.wbuf = c.appendEnvelope(r.wbuf[:0], it)
 		_ = c.nc.SetWriteDeadline(time.Now().Add(timeout))
 		if _, err := c.nc.Write(r.wbuf); err != nil {
 			return c.ioError(ctx, StageMail, "writing MAIL FROM", timeout, err)
@@ -355,8 +354,8 @@ func (r *batchRun) item(i int) error {
 	// the window yet (it then goes once this one is answered).
 	out := it.body
 	if i+1 < len(r.items) {
-		if next := r.items[i+1]; (!next.utf8 || c.smtputf8()) && !late(next.handOff) && reserve(next.reserve, false) {
-			out = appendEnvelope(it.body, next.from, next.to, next.utf8)
+		if next := r.items[i+1]; c.refuses(next.utf8, len(next.body)) == nil && !late(next.handOff) && reserve(next.reserve, false) {
+			out = c.appendEnvelope(it.body, next)
 			r.queued = true
 		}
 	}

@@ -577,6 +577,10 @@ type smtpConn struct {
 	pipelining bool
 	ext        map[string]string // EHLO keywords (upper case) to their parameters
 	tls        bool
+	utf8       bool // the relay offers SMTPUTF8
+	// maxSize is the SIZE the relay announced (RFC 1870): -1 none, 0 no
+	// limit.
+	maxSize int
 
 	sent     int // messages accepted on this connection
 	lastUsed time.Time
@@ -667,7 +671,7 @@ func (c *smtpConn) ehlo(ctx context.Context, hello string, timeout time.Duration
 			return c.replyError(StageEHLO, code)
 		}
 		c.ext = map[string]string{}
-		c.pipelining = false
+		c.pipelining, c.utf8, c.maxSize = false, false, -1
 		return nil
 	}
 	if code != 250 {
@@ -680,6 +684,15 @@ func (c *smtpConn) ehlo(ctx context.Context, hello string, timeout time.Duration
 		c.ext[strings.ToUpper(k)] = v
 	}
 	_, c.pipelining = c.ext["PIPELINING"]
+	_, c.utf8 = c.ext["SMTPUTF8"]
+	v, sized := c.ext["SIZE"]
+	c.maxSize = -1
+	if sized {
+		c.maxSize = 0 // announced without a limit (RFC 1870 §4)
+		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n > 0 {
+			c.maxSize = n
+		}
+	}
 	return nil
 }
 
@@ -783,17 +796,14 @@ func (c *smtpConn) transact(ctx context.Context, s *SMTP, from, to string, body 
 		}()
 	}
 	utf8 := needsSMTPUTF8(from, to)
-	if serr := c.utf8Refused(utf8); serr != nil {
+	if serr := c.refuses(utf8, len(body)); serr != nil {
 		return serr
 	}
 	if serr := admit(reserveFn, handOff); serr != nil {
 		return serr
 	}
 	timeout := s.commandTimeout()
-	mailParam := ""
-	if utf8 {
-		mailParam = " SMTPUTF8"
-	}
+	mailParam := string(c.mailParams(nil, utf8, len(body)))
 
 	if c.pipelining {
 		// RFC 2920 §3.1: MAIL, RCPT and DATA in one write; DATA ends the group.
@@ -1020,18 +1030,38 @@ func (c *smtpConn) readReply(timeout time.Duration) (int, error) {
 // alone (MessageRejected), keeping the address and the relay.
 var ErrNoSMTPUTF8 = errors.New("the relay does not offer SMTPUTF8, which an address with a non-ASCII local part needs (RFC 6531)")
 
-func (c *smtpConn) smtputf8() bool {
-	_, ok := c.ext["SMTPUTF8"]
-	return ok
+func (c *smtpConn) smtputf8() bool { return c.utf8 }
+
+// ErrTooBig is inside the SendError of a message larger than the SIZE the
+// relay announced (RFC 1870): it is not sent, and Classify fails it alone
+// (MessageRejected), as the relay's 552 would after the whole transfer.
+var ErrTooBig = errors.New("the message is larger than the relay accepts (its EHLO SIZE)")
+
+// refuses returns the error of a message this connection must not be given:
+// an envelope that needs SMTPUTF8 it does not offer, or a body over its
+// SIZE; nil otherwise. Nothing of the message is sent.
+func (c *smtpConn) refuses(utf8 bool, size int) *SendError {
+	if utf8 && !c.smtputf8() {
+		return &SendError{Stage: StageCompose, Err: ErrNoSMTPUTF8}
+	}
+	if c.maxSize > 0 && size > c.maxSize {
+		return &SendError{Stage: StageCompose, Err: fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooBig, size, c.maxSize)}
+	}
+	return nil
 }
 
-// utf8Refused returns the error of a message whose envelope needs SMTPUTF8
-// on a connection that does not offer it; nil otherwise.
-func (c *smtpConn) utf8Refused(need bool) *SendError {
-	if !need || c.smtputf8() {
-		return nil
+// mailParams returns the MAIL FROM parameters of a message: SIZE when the
+// relay announced it (so it can refuse a message it cannot take before the
+// transfer, RFC 1870 §3), SMTPUTF8 when the envelope needs it.
+func (c *smtpConn) mailParams(dst []byte, utf8 bool, size int) []byte {
+	if c.maxSize >= 0 {
+		dst = append(dst, " SIZE="...)
+		dst = strconv.AppendInt(dst, int64(size), 10)
 	}
-	return &SendError{Stage: StageCompose, Err: ErrNoSMTPUTF8}
+	if utf8 {
+		dst = append(dst, " SMTPUTF8"...)
+	}
+	return dst
 }
 
 // replyError builds the SendError for an unwanted reply in c.text.

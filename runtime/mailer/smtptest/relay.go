@@ -51,6 +51,8 @@ type Delivered struct {
 	User string
 	// UTF8: the transaction's MAIL FROM declared SMTPUTF8.
 	UTF8 bool
+	// DeclaredSize is the SIZE its MAIL FROM declared (RFC 1870); -1: none.
+	DeclaredSize int
 }
 
 // AuthAttempt is one AUTH command the relay received, whatever its outcome.
@@ -66,7 +68,8 @@ type AuthAttempt struct {
 const (
 	// readTimeout ends connections of clients that go quiet.
 	readTimeout = 60 * time.Second
-	// maxSize is advertised with SIZE; bigger messages get 552.
+	// maxSize is advertised with SIZE unless SetMaxSize says otherwise;
+	// bigger messages get 552.
 	maxSize = 10 << 20
 )
 
@@ -95,6 +98,7 @@ type Relay struct {
 	tlsConfig  *tls.Config
 	noPipe     bool
 	noUTF8     bool // do not advertise SMTPUTF8
+	sizeLimit  int  // advertised with SIZE; bigger messages get 552
 	// implicitTLS: every connection is TLS from the first byte (SMTPS).
 	implicitTLS *tls.Config
 	discard     bool
@@ -119,7 +123,16 @@ func New() *Relay {
 		unstall:    make(chan struct{}),
 		deliveries: map[string]int{},
 		arrived:    make(chan struct{}),
+		sizeLimit:  maxSize,
 	}
+}
+
+// SetMaxSize sets the SIZE the relay advertises (RFC 1870) and enforces: a
+// MAIL FROM declaring more, or a body longer, gets 552 5.3.4.
+func (r *Relay) SetMaxSize(n int) {
+	r.mu.Lock()
+	r.sizeLimit = n
+	r.mu.Unlock()
 }
 
 // Start listens on addr, which must be a loopback address ("127.0.0.1:0"
@@ -538,6 +551,7 @@ type session struct {
 	rcpts    []string
 	accepted int  // messages accepted in this session
 	utf8     bool // the transaction's MAIL FROM carried SMTPUTF8
+	declared int  // its SIZE parameter; -1 without
 }
 
 func (r *Relay) handle(c net.Conn, gone <-chan struct{}) {
@@ -645,7 +659,7 @@ func (s *session) hang() {
 }
 
 func (s *session) resetTx() {
-	s.inTx, s.from, s.rcpts, s.utf8 = false, "", s.rcpts[:0], false
+	s.inTx, s.from, s.rcpts, s.utf8, s.declared = false, "", s.rcpts[:0], false, -1
 }
 
 // command handles one command line and reports whether to keep the
@@ -697,7 +711,10 @@ func (s *session) command(line []byte) bool {
 		if auth {
 			s.line("250-AUTH " + mechs)
 		}
-		s.line("250 SIZE " + strconv.Itoa(maxSize))
+		s.r.mu.Lock()
+		limit := s.r.sizeLimit
+		s.r.mu.Unlock()
+		s.line("250 SIZE " + strconv.Itoa(limit))
 	case "STARTTLS":
 		return s.startTLS(arg)
 	case "AUTH":
@@ -707,7 +724,21 @@ func (s *session) command(line []byte) bool {
 		s.r.mu.Lock()
 		needAuth := s.r.user != "" && !s.authed
 		s.r.mu.Unlock()
-		utf8 := strings.Contains(strings.ToUpper(string(arg)), "> SMTPUTF8")
+		utf8, declared := false, -1
+		if _, params, ok := strings.Cut(string(arg), ">"); ok {
+			for _, p := range strings.Fields(strings.ToUpper(params)) {
+				if p == "SMTPUTF8" {
+					utf8 = true
+				} else if v, ok := strings.CutPrefix(p, "SIZE="); ok {
+					if n, err := strconv.Atoi(v); err == nil {
+						declared = n
+					}
+				}
+			}
+		}
+		s.r.mu.Lock()
+		limit := s.r.sizeLimit
+		s.r.mu.Unlock()
 		switch {
 		case !ok:
 			s.line("501 5.5.4 Syntax: MAIL FROM:<address>")
@@ -717,6 +748,9 @@ func (s *session) command(line []byte) bool {
 			s.line("530 5.7.0 Authentication required")
 		case !utf8 && !isASCII(from):
 			s.line(mustDeclareUTF8)
+		case declared > limit:
+			// RFC 1870 §6.1, Postfix's words.
+			s.line("552 5.3.4 Message size exceeds fixed limit")
 		default:
 			if sent, keep := s.override(s.r.reply(StageMail, from, "")); sent {
 				return keep
@@ -728,7 +762,7 @@ func (s *session) command(line []byte) bool {
 				s.line("421 4.7.0 localhost Error: too many messages in this session")
 				return false
 			}
-			s.inTx, s.from, s.utf8 = true, from, utf8
+			s.inTx, s.from, s.utf8, s.declared = true, from, utf8, declared
 			s.line("250 2.1.0 Ok")
 		}
 	case "RCPT":
@@ -948,6 +982,7 @@ func (s *session) data() bool {
 	rcpt := s.rcpts[0]
 	s.r.mu.Lock()
 	drop := s.r.drop != nil && s.r.drop(rcpt)
+	limit := s.r.sizeLimit
 	s.r.mu.Unlock()
 	var body []byte
 	tooBig := false
@@ -980,14 +1015,14 @@ func (s *session) data() bool {
 		if line[0] == '.' {
 			line = line[1:]
 		}
-		if len(body)+len(line) > maxSize {
+		if len(body)+len(line) > limit {
 			tooBig = true
 			body = body[:0]
 			continue
 		}
 		body = append(body, line...)
 	}
-	from, rcpts, user, overTLS, utf8 := s.from, append([]string(nil), s.rcpts...), s.user, s.tls, s.utf8
+	from, rcpts, user, overTLS, utf8, declared := s.from, append([]string(nil), s.rcpts...), s.user, s.tls, s.utf8, s.declared
 	s.resetTx()
 	if tooBig {
 		s.line("552 5.3.4 Error: message file too big")
@@ -1024,7 +1059,7 @@ func (s *session) data() bool {
 		return keep
 	}
 	r.mu.Lock()
-	d := Delivered{From: from, To: rcpts, Data: body, At: time.Now(), TLS: overTLS, User: user, UTF8: utf8}
+	d := Delivered{From: from, To: rcpts, Data: body, At: time.Now(), TLS: overTLS, User: user, UTF8: utf8, DeclaredSize: declared}
 	if r.onDeliver != nil {
 		r.onDeliver(d)
 	}

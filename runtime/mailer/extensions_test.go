@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"strings"
 	"testing"
 
 	"github.com/campaignctl/campaignctl/runtime/mailer/smtptest"
@@ -113,5 +114,48 @@ func TestSMTPInvalidInternationalizedDomain(t *testing.T) {
 	}
 	if b.relay.Count() != 0 {
 		t.Fatal("delivered")
+	}
+}
+
+// RFC 1870: the client declares each message's SIZE in MAIL FROM when the
+// relay announces one, and a message over the announced limit is not sent
+// at all (ErrTooBig, rejected alone) instead of being transferred whole to
+// be refused with 552; the messages around it go.
+func TestSMTPMessageOverTheRelaysSIZEIsNotSent(t *testing.T) {
+	for _, tc := range []struct {
+		name              string
+		batch, pipelining bool
+	}{{"batch", true, true}, {"single", false, true}, {"lock-step", true, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := setupRelay(t)
+			b.relay.SetMaxSize(4000)
+			b.relay.SetPipelining(tc.pipelining)
+			big := testMessage("big@example.com", 1)
+			big.Text = strings.Repeat("a long line of text to make the message large\n", 100)
+			msgs := []*Message{testMessage("before@example.com", 0), big, testMessage("after@example.com", 2)}
+			var errs []error
+			if tc.batch {
+				errs = b.client.SendBatch(context.Background(), msgs)
+			} else {
+				for _, m := range msgs {
+					errs = append(errs, b.client.Send(context.Background(), m))
+				}
+			}
+			if errs[0] != nil || errs[2] != nil {
+				t.Fatalf("the messages around the big one: %v, %v", errs[0], errs[2])
+			}
+			if !errors.Is(errs[1], ErrTooBig) || Classify(errs[1]) != MessageRejected {
+				t.Fatalf("the big message: %v (verdict %v), want ErrTooBig, rejected", errs[1], Classify(errs[1]))
+			}
+			d := b.relay.Messages()
+			if len(d) != 2 {
+				t.Fatalf("%d delivered, want 2", len(d))
+			}
+			for _, m := range d {
+				if m.DeclaredSize < len(m.Data) || m.DeclaredSize > len(m.Data)+100 {
+					t.Errorf("%v: SIZE=%d declared for %d bytes", m.To, m.DeclaredSize, len(m.Data))
+				}
+			}
+		})
 	}
 }
