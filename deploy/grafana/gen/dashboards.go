@@ -105,18 +105,21 @@ func overview() (any, error) {
 		Link(dashboard.NewDashboardLinkBuilder("Per object").Type(dashboard.DashboardLinkTypeDashboards).
 			Tags([]string{"campaignctl"}).AsDropdown(false).IncludeVars(false).KeepTime(true)).
 		WithRow(dashboard.NewRowBuilder("Health")).
-		WithPanel(p.stat("Relay up", "1 while the SMTP relay accepts mail on every replica (the lowest replica shown); 0: sending is paused, /healthz says why.", "none", 4,
+		WithPanel(p.stat("Relay up", "1 while the SMTP relay accepts mail on every replica (the lowest replica shown); 0: sending is paused, /healthz says why.", "none", 3,
 			instant("A", `min(campaignctl_relay_up)`, ""))).
-		WithPanel(p.stat("Leaders", "Replicas holding the reconcile lock: 1 is right, 0 means nothing reconciles, enrolls or decides A/B tests (CampaignctlNoLeader).", "none", 4,
+		WithPanel(p.stat("SMTP connections", "Connections to the relay each replica may open: --concurrency, fewer while the relay refuses more (its per-client limit). The lowest replica and the sum over replicas.", "none", 4,
+			instant("A", `min(campaignctl_smtp_connections_allowed)`, "lowest"),
+			instant("B", `sum(campaignctl_smtp_connections_allowed)`, "all replicas"))).
+		WithPanel(p.stat("Leaders", "Replicas holding the reconcile lock: 1 is right, 0 means nothing reconciles, enrolls or decides A/B tests (CampaignctlNoLeader).", "none", 3,
 			instant("A", `sum(campaignctl_leader)`, ""))).
 		WithPanel(p.stat("Applied revision", "The plan revision the replicas last reconciled: lowest and highest. They differ while a new revision rolls out; stuck apart means a replica does not sync.", "none", 4,
 			instant("A", `min(campaignctl_applied_revision)`, "lowest"),
 			instant("B", `max(campaignctl_applied_revision)`, "highest"))).
-		WithPanel(p.stat("Store read", "1 when every replica's last read of the store gauges (backlog, enrollments, failed messages) succeeded; 0: those figures are stale.", "none", 4,
+		WithPanel(p.stat("Store read", "1 when every replica's last read of the store gauges (backlog, enrollments, failed messages) succeeded; 0: those figures are stale.", "none", 3,
 			instant("A", `min(campaignctl_store_scrape_success)`, ""))).
 		WithPanel(p.stat("In-flight, unrecorded", "Messages the relay accepted whose outcome is not committed yet, all replicas: stuck above 0 means the ledger cannot write.", "short", 4,
 			instant("A", `sum(campaignctl_send_unrecorded_messages)`, ""))).
-		WithPanel(p.stat("Replicas by version", "Running replicas per campaignctl build.", "short", 4,
+		WithPanel(p.stat("Replicas by version", "Running replicas per campaignctl build.", "short", 3,
 			instant("A", `count by (version) (campaignctl_build_info)`, "{{version}}"))).
 		WithRow(dashboard.NewRowBuilder("Throughput")).
 		WithPanel(p.series("Messages by outcome", "Messages per second handed to the relay or given up on, by outcome, all replicas.", "ops", 12,
