@@ -136,9 +136,14 @@ func (g *relayGate) trip(e *Engine, v mailer.Verdict, short, text string) {
 
 // paused reports whether sending is paused now.
 func (g *relayGate) paused() bool {
+	return g.pausedFor() > 0
+}
+
+// pausedFor is how much longer sending is paused; 0 when it is not.
+func (g *relayGate) pausedFor() time.Duration {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return time.Now().Before(g.until)
+	return max(time.Until(g.until), 0)
 }
 
 // ok records a delivery: the relay works again.

@@ -293,6 +293,13 @@ func (p *sendPass) claim(ctx, claimCtx context.Context) error {
 	return nil
 }
 
+// holdThroughPause is the longest relay pause a worker waits out holding
+// the rows it has: past it (an outage's backoff has grown) they go back for
+// other replicas. The first pauses of an outage and a throttling relay's
+// (0.5 s each) are waited out, as rows given back and claimed again at
+// every pause would double the queue's writes.
+const holdThroughPause = time.Second
+
 // claimFromStartEvery bounds how long a row that became claimable behind the
 // claimer's cursor (given back, its lease run out, enqueued due earlier than
 // the backlog) waits while a backlog drains.
@@ -383,16 +390,30 @@ func (p *sendPass) work(ctx, sendCtx context.Context) {
 				p.outs <- result{Outcome: release(j.row)}
 				continue
 			}
-			// Rows are not held through a relay pause: they go back untried,
-			// due as they were, for this replica's next claim once the pause
-			// ends or for another replica's now (its relay may work).
-			if p.e.relay.paused() {
+			// Rows are not held through a long relay pause: they go back
+			// untried, due as they were, for this replica's next claim once
+			// the pause ends or for another replica's now (its relay may
+			// work). A short one (a throttling relay's, or an outage's first)
+			// is waited out: giving back and claiming again at every pause
+			// would write the whole queue twice each time. A pass until idle
+			// gives back at once.
+			if d := p.e.relay.pausedFor(); d > 0 && (p.untilIdle || d > holdThroughPause) {
 				p.outs <- result{Outcome: p.e.deferred(j.row)}
 				continue
+			} else if d > 0 {
+				if len(group) > 0 {
+					// Do not hold a group's claims through a relay pause.
+					p.sendGroup(ctx, sendCtx, group)
+					group = group[:0]
+				}
+				if err := p.e.relay.wait(ctx); err != nil {
+					p.outs <- result{Outcome: release(j.row)}
+					continue
+				}
 			}
 			group = append(group, j)
 		}
-		if len(group) > 0 && p.e.relay.paused() {
+		if len(group) > 0 && p.e.relay.pausedFor() > holdThroughPause {
 			for _, j := range group {
 				p.outs <- result{Outcome: p.e.deferred(j.row)}
 			}
