@@ -39,14 +39,7 @@ func TestSMTPInternationalizedAddresses(t *testing.T) {
 			for i, a := range to {
 				msgs[i] = testMessage(a, i)
 			}
-			var errs []error
-			if tc.batch {
-				errs = b.client.SendBatch(context.Background(), msgs)
-			} else {
-				for _, m := range msgs {
-					errs = append(errs, b.client.Send(context.Background(), m))
-				}
-			}
+			errs := sendAll(b.client, msgs, tc.batch)
 			got := map[string]smtptest.Delivered{}
 			for _, d := range b.relay.Messages() {
 				got[d.To[0]] = d
@@ -133,14 +126,7 @@ func TestSMTPMessageOverTheRelaysSIZEIsNotSent(t *testing.T) {
 			big := testMessage("big@example.com", 1)
 			big.Text = strings.Repeat("a long line of text to make the message large\n", 100)
 			msgs := []*Message{testMessage("before@example.com", 0), big, testMessage("after@example.com", 2)}
-			var errs []error
-			if tc.batch {
-				errs = b.client.SendBatch(context.Background(), msgs)
-			} else {
-				for _, m := range msgs {
-					errs = append(errs, b.client.Send(context.Background(), m))
-				}
-			}
+			errs := sendAll(b.client, msgs, tc.batch)
 			if errs[0] != nil || errs[2] != nil {
 				t.Fatalf("the messages around the big one: %v, %v", errs[0], errs[2])
 			}
@@ -158,4 +144,17 @@ func TestSMTPMessageOverTheRelaysSIZEIsNotSent(t *testing.T) {
 			}
 		})
 	}
+}
+
+// sendAll sends msgs as one batch, or one Send each, and returns their
+// errors in order.
+func sendAll(c *SMTP, msgs []*Message, batch bool) []error {
+	if batch {
+		return c.SendBatch(context.Background(), msgs)
+	}
+	var errs []error
+	for _, m := range msgs {
+		errs = append(errs, c.Send(context.Background(), m))
+	}
+	return errs
 }
