@@ -102,10 +102,11 @@ type SMTP struct {
 	// refused one more (0: MaxConns, none refused), refusedAt when it last did.
 	limit     int
 	refusedAt time.Time
-	// limitSeq numbers the limit's changes; reported is the last one
-	// OnConnLimit was told of (under reportMu).
-	limitSeq, reported uint64
-	reportMu           sync.Mutex
+	// refusal is the last refusal that lowered or held the limit; reported
+	// the limit OnConnLimit was last told (0: MaxConns), under reportMu.
+	refusal  *SendError
+	reported int
+	reportMu sync.Mutex
 	// changed is closed (and replaced) whenever a connection goes idle or
 	// closes or a dial ends: what a sender waiting for a connection waits on.
 	changed chan struct{}
@@ -372,15 +373,7 @@ func (s *SMTP) get(ctx context.Context) (*smtpConn, *SendError) {
 // are open: the limit is lowered and get waits for one of those.
 func (s *SMTP) dialCounted(ctx context.Context, most int) (c *smtpConn, serr *SendError, retry bool) {
 	c, serr = s.dial(ctx)
-	var notify func(limit, most int, cause error)
-	var limit int
-	var cause error
-	var seq uint64
-	defer func() {
-		if notify != nil {
-			s.report(seq, func() { notify(limit, most, cause) })
-		}
-	}()
+	defer s.reportLimit()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.dialing--
@@ -389,12 +382,10 @@ func (s *SMTP) dialCounted(ctx context.Context, most int) (c *smtpConn, serr *Se
 		s.open++
 		c.pool = s
 		if s.open > s.limitLocked() {
-			s.limit, limit, notify = s.open, s.open, s.OnConnLimit
+			s.limit = s.open
 			if s.limit >= most {
 				s.limit = 0
 			}
-			s.limitSeq++
-			seq = s.limitSeq
 		}
 		return c, nil, false
 	}
@@ -412,36 +403,45 @@ func (s *SMTP) dialCounted(ctx context.Context, most int) (c *smtpConn, serr *Se
 		refused = ctx.Err() == nil
 	}
 	if refused && s.open > 0 && !s.closed {
-		s.refusedAt = time.Now()
-		if s.open < s.limitLocked() {
-			s.limit, limit, notify, cause = s.open, s.open, s.OnConnLimit, serr
-			s.limitSeq++
-			seq = s.limitSeq
-		}
+		s.refusedAt, s.refusal = time.Now(), serr
+		s.limit = min(s.open, s.limitLocked())
 		return nil, nil, true
 	}
 	// With no connection of ours open, the relay is down (or refuses us),
 	// and a limit learned on the way down says nothing about it once it is
 	// back.
-	if s.open == 0 && s.limit != 0 {
-		s.limit, limit, notify = 0, most, s.OnConnLimit
-		s.limitSeq++
-		seq = s.limitSeq
+	if s.open == 0 {
+		s.limit = 0
 	}
 	return nil, serr, false
 }
 
-// report runs the OnConnLimit call of limit change seq, unless a later
-// change was reported already: calls made outside s.mu may race, and the
-// last one reported must be the pool's state.
-func (s *SMTP) report(seq uint64, call func()) {
-	s.reportMu.Lock()
-	defer s.reportMu.Unlock()
-	if seq <= s.reported {
+// reportLimit tells OnConnLimit the pool's limit when it differs from the
+// one told last: lower, with the refusal that lowered it; higher, without.
+// Changes made while it waits for reportMu are told as the state they left,
+// so the last call always says what the pool does now.
+func (s *SMTP) reportLimit() {
+	if s.OnConnLimit == nil {
 		return
 	}
-	s.reported = seq
-	call()
+	s.reportMu.Lock()
+	defer s.reportMu.Unlock()
+	s.mu.Lock()
+	limit, most, refusal := s.limitLocked(), s.maxConns(), s.refusal
+	s.mu.Unlock()
+	told := s.reported
+	if told == 0 {
+		told = most
+	}
+	if limit == told {
+		return
+	}
+	s.reported = limit
+	var cause error // nil for a raise (never a typed nil *SendError)
+	if limit < told && refusal != nil {
+		cause = refusal
+	}
+	s.OnConnLimit(limit, most, cause)
 }
 
 // connRefusal reports whether serr, setting up a new connection, is how a
