@@ -115,7 +115,7 @@ func (e *Engine) confirmURL(d doubleOptIn, r store.Claimed) string {
 	now := e.Clock.Now()
 	tok := e.Links.Sign(links.Claims{
 		Purpose: links.PurposeConfirm, Kind: store.KindSubscription, Campaign: d.sub.Name, Step: d.sub.WordingVersion,
-		Model: d.model.Name, ContactKey: r.ContactKey, Email: strings.ToLower(strings.TrimSpace(r.Email)),
+		Model: d.model.Name, ContactKey: r.ContactKey, Email: normAddress(r.Email),
 		Occurrence: r.Occurrence, OutboxID: r.ID, IssuedAt: now.Unix(),
 		Subscription: d.sub.Name, ExpiresAt: now.Add(d.within).Unix(),
 	})

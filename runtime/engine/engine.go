@@ -570,7 +570,7 @@ func (e *Engine) unsubscribeURL(campaign, step, email, subscription string) stri
 	if e.Links == nil || e.PublicURL == "" {
 		return ""
 	}
-	tok := e.Links.Sign(links.Claims{Campaign: campaign, Step: step, Email: strings.ToLower(strings.TrimSpace(email)), Subscription: subscription})
+	tok := e.Links.Sign(links.Claims{Campaign: campaign, Step: step, Email: normAddress(email), Subscription: subscription})
 	return strings.TrimRight(e.PublicURL, "/") + "/u/" + url.PathEscape(tok)
 }
 

@@ -69,6 +69,26 @@ func (rb *relayBundle) replica(t *testing.T, worker string, clk clock.Clock) *en
 	return e
 }
 
+// acceleratedReplicas starts n replicas r0, r1, … on a clock running a day
+// a second, each with a lease of 5 s (on the database's clock), and returns
+// them and the channels closed when each Run returns. (At 1.5 s the renewal,
+// every half second, fell more than a second behind once, in a CI run with
+// the chaos harness beside it under -race; at 2.5 s a renewal timed out
+// after 1 s in a fresh-clone make test, and 26 rows were given back.)
+func (rb *relayBundle) acceleratedReplicas(t *testing.T, n int, opts engine.RunOptions) ([]*engine.Engine, []<-chan struct{}) {
+	t.Helper()
+	fast := &clock.Accelerated{Start: t0, Factor: 86400}
+	var engines []*engine.Engine
+	var dones []<-chan struct{}
+	for i := range n {
+		e := rb.replica(t, fmt.Sprintf("r%d", i), fast)
+		e.Lease = 5 * time.Second
+		_, done := run(t, e, opts)
+		engines, dones = append(engines, e), append(dones, done)
+	}
+	return engines, dones
+}
+
 func (rb *relayBundle) outbox(t *testing.T) map[string]int64 {
 	t.Helper()
 	var rows []store.StatusCount
@@ -180,22 +200,9 @@ func TestSlowRelayThreeReplicasSendEachMessageOnce(t *testing.T) {
 	rb := setupRelay(t, 120) // 60 active
 	rb.relay.SetDelay(300 * time.Millisecond)
 	rb.apply(t, testPlan("Hi", campaign("c", "")))
-	fast := &clock.Accelerated{Start: t0, Factor: 86400}
-	var dones []<-chan struct{}
+	// A batch of 50 at 2×300 ms takes 7.5 s, longer than the lease.
+	engines, dones := rb.acceleratedReplicas(t, 3, engine.RunOptions{Interval: 20 * time.Millisecond, ExitWhenIdle: true})
 	var lost float64
-	var engines []*engine.Engine
-	for i := range 3 {
-		e := rb.replica(t, fmt.Sprintf("r%d", i), fast)
-		// A batch of 50 at 2×300 ms takes 7.5 s, longer than the lease. (At
-		// 1.5 s the renewal, every half second, fell more than a second behind
-		// once, in a CI run with the chaos harness beside it under -race; at
-		// 2.5 s a renewal timed out after 1 s in a fresh-clone make test, and
-		// 26 rows were given back. Lease and relay delay are doubled since.)
-		e.Lease = 5 * time.Second
-		engines = append(engines, e)
-		_, done := run(t, e, engine.RunOptions{Interval: 20 * time.Millisecond, ExitWhenIdle: true})
-		dones = append(dones, done)
-	}
 	for _, d := range dones {
 		waitDone(t, d, 60*time.Second, "the replicas to finish")
 	}

@@ -151,12 +151,7 @@ func TestCampaignPausedAndResumedMidSendOnThreeReplicas(t *testing.T) {
 	rb := setupRelay(t, 600) // 300 active
 	rb.relay.SetDelay(10 * time.Millisecond)
 	rb.apply(t, testPlan("Hi", campaign("c", "")))
-	fast := &clock.Accelerated{Start: t0, Factor: 86400}
-	for i := range 3 {
-		e := rb.replica(t, fmt.Sprintf("r%d", i), fast)
-		e.Lease = 5 * time.Second
-		run(t, e, engine.RunOptions{Interval: 50 * time.Millisecond})
-	}
+	rb.acceleratedReplicas(t, 3, engine.RunOptions{Interval: 50 * time.Millisecond})
 	waitFor(t, "the first 60 deliveries", 30*time.Second, func() bool { return rb.relay.Count() >= 60 })
 	paused := campaign("c", "")
 	paused.Paused = true

@@ -397,10 +397,11 @@ func (p *sendPass) work(ctx, sendCtx context.Context) {
 			// is waited out: giving back and claiming again at every pause
 			// would write the whole queue twice each time. A pass until idle
 			// gives back at once.
-			if d := p.e.relay.pausedFor(); d > 0 && (p.untilIdle || d > holdThroughPause) {
+			switch d := p.e.relay.pausedFor(); {
+			case d > holdThroughPause || d > 0 && p.untilIdle:
 				p.outs <- result{Outcome: p.e.deferred(j.row)}
 				continue
-			} else if d > 0 {
+			case d > 0:
 				if len(group) > 0 {
 					// Do not hold a group's claims through a relay pause.
 					p.sendGroup(ctx, sendCtx, group)
