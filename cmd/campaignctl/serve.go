@@ -252,10 +252,11 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 		return 2
 	}
 	var clk clock.Clock = clock.Real{}
-	speedSet := false
+	speedSet, implicitTLSSet := false, false
 	var listenerOnly []string // flags of the --inbound listener
 	fs.Visit(func(f *flag.Flag) {
 		speedSet = speedSet || f.Name == "clock-speed"
+		implicitTLSSet = implicitTLSSet || f.Name == "smtp-implicit-tls"
 		if f.Name == "inbound-memory-mib" || f.Name == "inbound-session-max" {
 			listenerOnly = append(listenerOnly, "--"+f.Name)
 		}
@@ -435,7 +436,7 @@ and these flags.`, `  CAMPAIGNCTL_SECRET=… campaignctl serve --db "$CAMPAIGNCT
 	storeGauges := metrics.NewStoreCollector(st.DB) // enrollments and the outbox backlog, read on scrape
 	storeGauges.MinInterval = *storeEvery
 	reg.MustRegister(storeGauges)
-	smtps := smtpImplicitTLS(*smtpAddr, *implicitTLS, flagSet(fs, "smtp-implicit-tls"))
+	smtps := smtpImplicitTLS(*smtpAddr, *implicitTLS, implicitTLSSet)
 	smtpClient := &mailer.SMTP{Addr: *smtpAddr, RequireTLS: *requireTLS, ImplicitTLS: smtps, DialTimeout: *smtpTimeout, CommandTimeout: *smtpTimeout, DataTimeout: *dataTimeout, MaxConns: *concurrency, DKIM: dkimSigner}
 	if *smtpUser != "" {
 		smtpClient.Auth = &mailer.Auth{Username: *smtpUser, Password: getenv("CAMPAIGNCTL_SMTP_PASSWORD")}
@@ -567,11 +568,4 @@ func smtpTLSMode(implicit, required bool) string {
 		return "STARTTLS, required"
 	}
 	return "STARTTLS when offered"
-}
-
-// flagSet reports whether the command line set flag name.
-func flagSet(fs *flag.FlagSet, name string) bool {
-	set := false
-	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	return set
 }
