@@ -125,6 +125,10 @@ type Engine struct {
 	// wakeSend and wakeReconcile shorten the other loop's wait: new rows were
 	// enqueued, or the send pipeline just ran dry (time for the idle check).
 	wakeSend, wakeReconcile chan struct{}
+	// wakeOneToOne: rows of the one-to-one lane were enqueued (a
+	// confirmation, a sequence's or workflow's step); the claimer asks for
+	// them even while the campaigns' queue is full.
+	wakeOneToOne chan struct{}
 	// wakeAdvance: contacts were enrolled or an A/B test decided.
 	wakeAdvance chan struct{}
 	wakeOnce    sync.Once
@@ -151,6 +155,7 @@ type Engine struct {
 func (e *Engine) wakeChans() {
 	e.wakeOnce.Do(func() {
 		e.wakeSend = make(chan struct{}, 1)
+		e.wakeOneToOne = make(chan struct{}, 1)
 		e.wakeReconcile = make(chan struct{}, 1)
 		e.wakeAdvance = make(chan struct{}, 1)
 	})

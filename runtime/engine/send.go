@@ -19,13 +19,17 @@ import (
 
 // The send path: outbox → claim → compose → SMTP → ledger.
 //
-//	claimer ──jobs──► Concurrency workers ──outcomes──► ledger ──► one UPDATE per batch
-//	   ▲                                                   │
-//	   └──────────── held (claimed, not yet recorded) ◄────┘   renewer: extends their leases
+//	claimer ──oneToOne, jobs──► Concurrency workers ──outcomes──► ledger ──► one UPDATE per batch
+//	   ▲                                                             │
+//	   └──────────── held (claimed, not yet recorded) ◄──────────────┘   renewer: extends their leases
 //
-// The claimer keeps at most prefetch rows waiting, so a claim is sized to what is
-// actually in flight and a plan change reaches the rows not yet handed to the
-// relay: every worker composes with the latest loaded revision, and drops rows
+// The claimer keeps at most prefetch rows waiting in each lane (claim-due's
+// two lanes: oneToOne for every kind but a campaign, jobs for campaigns), so a
+// claim is sized to what is actually in flight and a plan change reaches the
+// rows not yet handed to the relay. Workers take a one-to-one job first:
+// mail a person waits for (a confirmation, an autoresponder, a workflow's
+// step) does not queue behind a campaign's backlog, and while the campaigns'
+// queue is full the claimer still asks for it every claimFromStartEvery: every worker composes with the latest loaded revision, and drops rows
 // whose campaign left the plan. A row is recorded "sent" only after the relay
 // accepted it. The in-flight window (handed to the relay, outcome not yet
 // committed) holds at most LedgerBatch messages per replica (the window
@@ -66,7 +70,10 @@ type sendPass struct {
 	interval  time.Duration
 
 	held heldSet
-	jobs chan job
+	// oneToOne and jobs are the claimed rows waiting for a worker: the
+	// one-to-one lane's (every kind but a campaign), which workers take
+	// first, and campaigns'.
+	oneToOne, jobs chan job
 	// taken is poked each time a worker takes a job: the claimer waits on it
 	// for room in jobs.
 	taken chan struct{}
@@ -105,11 +112,12 @@ func (e *Engine) newPass(untilIdle bool, interval time.Duration) *sendPass {
 	prefetch := min(max(e.Concurrency*64, 64), max(e.BatchSize, e.Concurrency))
 	return &sendPass{
 		e: e, untilIdle: untilIdle, interval: interval,
-		held:   heldSet{ids: map[int64]time.Time{}, again: map[int64]int{}},
-		jobs:   make(chan job, prefetch),
-		taken:  make(chan struct{}, 1),
-		outs:   make(chan result, 2*e.LedgerBatch),
-		window: make(chan struct{}, e.LedgerBatch),
+		held:     heldSet{ids: map[int64]time.Time{}, again: map[int64]int{}},
+		jobs:     make(chan job, prefetch),
+		oneToOne: make(chan job, prefetch),
+		taken:    make(chan struct{}, 1),
+		outs:     make(chan result, 2*e.LedgerBatch),
+		window:   make(chan struct{}, e.LedgerBatch),
 	}
 }
 
@@ -158,6 +166,7 @@ func (p *sendPass) run(ctx context.Context) error {
 		go func() { defer workers.Done(); p.work(ctx, sendCtx) }()
 	}
 	claimErr := p.claim(ctx, claimCtx)
+	close(p.oneToOne)
 	close(p.jobs)
 	workers.Wait()
 	close(p.outs)
@@ -176,26 +185,30 @@ func (p *sendPass) run(ctx context.Context) error {
 // claim feeds jobs until ctx is done or, for a pass until idle, nothing is due.
 func (p *sendPass) claim(ctx, claimCtx context.Context) error {
 	e := p.e
-	prefetch := cap(p.jobs)
-	// While a backlog drains, each claim starts after the last row claimed
-	// instead of stepping again over the index entries of everything sent
-	// (claim-due). One from the start finds what fell behind: every
-	// claimFromStartEvery (another replica's rows), after this pass recorded
-	// a row due again, and after any claim that came back short.
+	// While a backlog drains, each claim starts after the last row claimed in
+	// each lane instead of stepping again over the index entries of
+	// everything sent (claim-due). One from the start finds what fell behind:
+	// every claimFromStartEvery (another replica's rows), after this pass
+	// recorded a row due again, and after a lane's claim came back short.
 	var cursor store.ClaimCursor
-	var fromStartAt time.Time
+	var fromStartAt, claimedAt time.Time
+	// tick wakes a claimer waiting for room in a full campaigns' queue, to
+	// ask for the one-to-one lane anyway.
+	tick := time.NewTicker(claimFromStartEvery)
+	defer tick.Stop()
+	woken := false
 	for ctx.Err() == nil {
-		// Claim only when there is room for at least half a batch, so rows do not
-		// sit claimed in memory while the relay is slow.
-		room := prefetch - len(p.jobs)
-		if room < prefetch/2 {
-			// Wait for a worker to take a job rather than polling.
-			select {
-			case <-ctx.Done():
-			case <-p.taken:
-			}
+		// Claim only when a lane has room for at least half of its queue, so
+		// rows do not sit claimed in memory while the relay is slow. With
+		// the campaigns' queue full, the one-to-one lane alone is asked, at
+		// most every claimFromStartEvery, and at once when such rows were
+		// queued.
+		lim := p.limits()
+		if lim.Bulk == 0 && (lim.OneToOne == 0 || !woken && time.Since(claimedAt) < claimFromStartEvery) {
+			woken = p.waitForRoom(ctx, tick)
 			continue
 		}
+		woken = false
 		l, err := e.load(ctx)
 		if err != nil {
 			if p.untilIdle {
@@ -224,7 +237,7 @@ func (p *sendPass) claim(ctx, claimCtx context.Context) error {
 			}
 			continue
 		}
-		claimedAt := time.Now()
+		claimedAt = time.Now()
 		// The claim must not be cut off by a shutdown: Postgres may commit it
 		// while the client sees only "context canceled", which would leave the
 		// rows claimed by a replica that no longer works on them. It runs
@@ -241,15 +254,11 @@ func (p *sendPass) claim(ctx, claimCtx context.Context) error {
 		if p.fellBehind.Swap(false) || claimedAt.Sub(fromStartAt) >= claimFromStartEvery {
 			cursor, fromStartAt = store.ClaimCursor{}, claimedAt
 		}
-		rows, err := e.Store.ClaimDueAfter(cctx, e.Clock.Now(), e.Worker, e.Lease, room, cursor)
+		rows, err := e.Store.ClaimDueAfter(cctx, e.Clock.Now(), e.Worker, e.Lease, lim, cursor)
 		stopClaim()
 		cancel()
 		p.held.add(rows, claimedAt.Add(e.Lease))
-		if len(rows) < room {
-			cursor = store.ClaimCursor{}
-		} else {
-			cursor = cursor.After(rows)
-		}
+		cursor = nextCursor(cursor, lim, rows)
 		if err != nil {
 			if p.untilIdle || ctx.Err() != nil {
 				return err
@@ -260,6 +269,12 @@ func (p *sendPass) claim(ctx, claimCtx context.Context) error {
 		}
 		p.e.logOnce("send", "", nil)
 		if len(rows) == 0 {
+			if lim.OneToOne == 0 || lim.Bulk == 0 {
+				// One lane was not asked (its queue is full): nothing due
+				// is not known yet.
+				woken = p.waitForRoom(ctx, tick)
+				continue
+			}
 			if p.untilIdle {
 				return nil
 			}
@@ -279,9 +294,14 @@ func (p *sendPass) claim(ctx, claimCtx context.Context) error {
 		if contacts.caps != nil && contacts.caps.err != nil {
 			p.logOnce("cannot count recent marketing mail; this batch's messages under a frequency cap are held a minute", contacts.caps.err)
 		}
+		// The one-to-one lane's rows come first (ClaimDueAfter's order).
 		for i, r := range rows {
+			queue := p.jobs
+			if r.OneToOne() {
+				queue = p.oneToOne
+			}
 			select {
-			case p.jobs <- job{row: r, contacts: contacts, claimedAt: claimedAt}:
+			case queue <- job{row: r, contacts: contacts, claimedAt: claimedAt}:
 			case <-ctx.Done():
 				for _, r := range rows[i:] {
 					p.outs <- result{Outcome: release(r)}
@@ -291,6 +311,57 @@ func (p *sendPass) claim(ctx, claimCtx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// waitForRoom waits for a worker to take a job, for tick, or for word that
+// rows of the one-to-one lane were queued; it reports the last.
+func (p *sendPass) waitForRoom(ctx context.Context, tick *time.Ticker) (woken bool) {
+	select {
+	case <-ctx.Done():
+	case <-p.taken:
+	case <-tick.C:
+	case <-p.e.wakeOneToOne:
+		return true
+	}
+	return false
+}
+
+// limits is what the claimer may claim now: in each lane, the room left in
+// its queue if it holds at least half of the queue, otherwise nothing; and
+// no more than one queue's worth in all, as one lane's claim was before
+// there were two.
+func (p *sendPass) limits() store.ClaimLimits {
+	prefetch := cap(p.jobs)
+	room := func(q chan job) int {
+		if r := cap(q) - len(q); r >= max(prefetch/2, 1) {
+			return r
+		}
+		return 0
+	}
+	one, bulk := room(p.oneToOne), room(p.jobs)
+	return store.ClaimLimits{OneToOne: one, Bulk: bulk, Total: max(one, bulk)}
+}
+
+// nextCursor is where the claim after this one starts in each lane: after
+// the rows claimed there, or from the lane's start when its claim came back
+// short (or failed: rows is then empty), since that lane was drained after
+// the cursor and what fell behind it can be claimed now. A lane not asked
+// keeps its place.
+func nextCursor(c store.ClaimCursor, lim store.ClaimLimits, rows []store.Claimed) store.ClaimCursor {
+	one := 0
+	for _, r := range rows {
+		if r.OneToOne() {
+			one++
+		}
+	}
+	next := c.After(rows)
+	if lim.OneToOne > 0 && one < lim.OneToOne {
+		next.OneToOne = store.LanePosition{}
+	}
+	if bulkAsked := min(lim.Bulk, lim.Total-one); lim.Bulk > 0 && len(rows)-one < bulkAsked {
+		next.Bulk = store.LanePosition{}
+	}
+	return next
 }
 
 // holdThroughPause is the longest relay pause a worker waits out holding
@@ -368,21 +439,21 @@ func (p *sendPass) timed(per time.Duration) {
 func (p *sendPass) work(ctx, sendCtx context.Context) {
 	jobs := make([]job, 0, maxBatch)
 	group := make([]job, 0, maxBatch)
-	for j := range p.jobs {
+	queues := jobQueues{oneToOne: p.oneToOne, bulk: p.jobs}
+	for {
+		j, ok := queues.take(true)
+		if !ok {
+			return
+		}
 		poke(p.taken)
 		jobs = append(jobs[:0], j)
-	fill:
 		for limit := p.groupLimit(); len(jobs) < limit; {
-			select {
-			case j, ok := <-p.jobs:
-				if !ok {
-					break fill
-				}
-				poke(p.taken)
-				jobs = append(jobs, j)
-			default:
-				break fill
+			j, ok := queues.take(false)
+			if !ok {
+				break
 			}
+			poke(p.taken)
+			jobs = append(jobs, j)
 		}
 		group = group[:0]
 		for _, j := range jobs {
@@ -424,6 +495,60 @@ func (p *sendPass) work(ctx, sendCtx context.Context) {
 			p.sendGroup(ctx, sendCtx, group)
 		}
 	}
+}
+
+// jobQueues is a worker's view of the pass's two queues; a queue is nil once
+// it is closed and drained.
+type jobQueues struct {
+	oneToOne, bulk chan job
+}
+
+// take returns the next job, a one-to-one job before any campaign's; with
+// block false, only one already waiting. ok is false when there is none:
+// both queues are closed and drained, or nothing waits and block is false.
+func (q *jobQueues) take(block bool) (j job, ok bool) {
+	for q.oneToOne != nil || q.bulk != nil {
+		if q.oneToOne != nil {
+			select {
+			case j, ok = <-q.oneToOne:
+				if ok {
+					return j, true
+				}
+				q.oneToOne = nil
+				continue
+			default:
+			}
+		}
+		if !block {
+			if q.bulk == nil {
+				return job{}, false
+			}
+			select {
+			case j, ok = <-q.bulk:
+				if ok {
+					return j, true
+				}
+				q.bulk = nil
+				continue
+			default:
+				return job{}, false
+			}
+		}
+		// A receive from a nil queue blocks: only the open ones are waited on.
+		select {
+		case j, ok = <-q.oneToOne:
+			if ok {
+				return j, true
+			}
+			q.oneToOne = nil
+		case j, ok = <-q.bulk:
+			if ok {
+				return j, true
+			}
+			q.bulk = nil
+		}
+	}
+	return job{}, false
 }
 
 // recheckSuppression looks the addresses of the jobs that waited longer than

@@ -619,6 +619,7 @@ func (e *Engine) advanceBatch(ctx context.Context, l *loaded) (int, *loaded, err
 			e.Log.Warn("outbox statistics not refreshed", "err", err)
 		}
 		poke(e.wakeSend)
+		poke(e.wakeOneToOne)
 	}
 	return len(rows), l, nil
 }

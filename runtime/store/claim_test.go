@@ -388,15 +388,15 @@ func TestClaimAfterCursor(t *testing.T) {
 	}
 
 	const short = 300 * time.Millisecond
-	a, err := st.ClaimDueAfter(ctx, now, "A", short, 4, store.ClaimCursor{})
+	a, err := st.ClaimDueAfter(ctx, now, "A", short, store.Limit(4), store.ClaimCursor{})
 	if err != nil || !slices.Equal(ids(a), all[:4]) {
 		t.Fatalf("first claim: %v (%v); want %v", ids(a), err, all[:4])
 	}
 	cursor := store.ClaimCursor{}.After(a)
-	if cursor.ID != all[3] || !cursor.DueAt.Equal(now) {
+	if cursor.Bulk.ID != all[3] || !cursor.Bulk.DueAt.Equal(now) || cursor.OneToOne.ID != 0 {
 		t.Fatalf("cursor after the first claim: %+v; want row %d due %s", cursor, all[3], now)
 	}
-	b, err := st.ClaimDueAfter(ctx, now, "B", time.Minute, 4, cursor)
+	b, err := st.ClaimDueAfter(ctx, now, "B", time.Minute, store.Limit(4), cursor)
 	if err != nil || !slices.Equal(ids(b), all[4:8]) {
 		t.Fatalf("claim after the cursor: %v (%v); want %v", ids(b), err, all[4:8])
 	}
@@ -408,7 +408,7 @@ func TestClaimAfterCursor(t *testing.T) {
 	if n, err := st.EnqueueBatch(ctx, "early", "", "marketing", now.Add(-time.Hour), now, []store.Recipient{{Key: "e", Email: "early@example.com"}}); err != nil || n != 1 {
 		t.Fatalf("enqueue early: %d, %v", n, err)
 	}
-	c, err := st.ClaimDueAfter(ctx, now, "B", time.Minute, 8, cursor)
+	c, err := st.ClaimDueAfter(ctx, now, "B", time.Minute, store.Limit(8), cursor)
 	if err != nil || !slices.Equal(ids(c), all[8:]) {
 		t.Fatalf("claim after the cursor: %v (%v); want only %v, the rows after it", ids(c), err, all[8:])
 	}
@@ -419,10 +419,12 @@ func TestClaimAfterCursor(t *testing.T) {
 	if got := ids(d)[:4]; !slices.Equal(got, all[:4]) {
 		t.Fatalf("claim from the start: %v; want A's rows %v and the early one", ids(d), all[:4])
 	}
-	for _, r := range d {
-		if r.Campaign == "early" && !r.DueAt.Equal(now.Add(-time.Hour)) {
-			t.Fatalf("the early row's DueAt is %s", r.DueAt)
-		}
+	// In due order: the early row first.
+	if d[0].Campaign != "early" {
+		t.Fatalf("claim from the start came back as %v; want the early row first, in due order", d)
+	}
+	if !d[0].DueAt.Equal(now.Add(-time.Hour)) {
+		t.Fatalf("the early row's DueAt is %s", d[0].DueAt)
 	}
 }
 
@@ -456,14 +458,15 @@ func TestClaimAfterCursorSkipsTheSentRowsEntries(t *testing.T) {
 		tx := st.DB.MustBegin()
 		defer tx.Rollback()
 		// The worker, lease and limit as literals; now and the cursor as $1-$3.
-		q := strings.NewReplacer("$2", "'probe'", "$3", "'1 minute'", "$4", "256", "$5", "$2", "$6", "$3").Replace(store.QueryForTest("claim-due"))
+		q := strings.NewReplacer("$10", "256", "$9", "256", "$7", "NULL", "$8", "NULL",
+			"$2", "'probe'", "$3", "'1 minute'", "$4", "256", "$5", "$2", "$6", "$3").Replace(store.QueryForTest("claim-due"))
 		var plan []string
 		if err := tx.Select(&plan, "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF) "+q, now, afterDue, afterID); err != nil {
 			t.Fatal(err)
 		}
 		// The index scan's line is followed by its conditions and buffers.
 		for i, line := range plan {
-			if !strings.Contains(line, "Index Scan using outbox_claimable") {
+			if !strings.Contains(line, "Index Scan using outbox_claimable on ") { // the campaigns' lane
 				continue
 			}
 			for _, l := range plan[i+1:] {
@@ -539,7 +542,7 @@ func TestClaimsOfAMaterializedAudienceStayOnTheirPages(t *testing.T) {
 			var cursor store.ClaimCursor
 			claimed := 0
 			for {
-				rows, err := st.ClaimDueAfter(ctx, now, "w", time.Minute, 250, cursor)
+				rows, err := st.ClaimDueAfter(ctx, now, "w", time.Minute, store.Limit(250), cursor)
 				if err != nil {
 					t.Fatal(err)
 				}

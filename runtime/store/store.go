@@ -2,6 +2,7 @@ package store
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"database/sql"
 	"embed"
@@ -665,22 +666,62 @@ type Claimed struct {
 	DueAt time.Time `db:"due_at"`
 }
 
-// ClaimCursor is where a claim starts in the outbox's due order: after the
-// row (DueAt, ID). The zero cursor starts from the beginning.
+// ClaimCursor is where a claim starts in each lane's due order (claim-due):
+// after the row Bulk for campaigns, after the row OneToOne for every other
+// kind. The zero cursor starts both from the beginning.
 type ClaimCursor struct {
+	Bulk, OneToOne LanePosition
+}
+
+// LanePosition is a row's place in a lane's due order; the zero position
+// is the lane's beginning.
+type LanePosition struct {
 	DueAt time.Time
 	ID    int64
 }
 
-// After returns the cursor past every row of rows and of c.
+func (p LanePosition) after(r Claimed) LanePosition {
+	if p.ID == 0 || r.DueAt.After(p.DueAt) || r.DueAt.Equal(p.DueAt) && r.ID > p.ID {
+		return LanePosition{DueAt: r.DueAt, ID: r.ID}
+	}
+	return p
+}
+
+// args are the position as claim-due's (due_at, id) parameters: NULLs for
+// the beginning.
+func (p LanePosition) args() (due, id any) {
+	if p.ID == 0 {
+		return nil, nil
+	}
+	return p.DueAt, p.ID
+}
+
+// After returns the cursor past every row of rows and of c, in each row's
+// lane.
 func (c ClaimCursor) After(rows []Claimed) ClaimCursor {
 	for _, r := range rows {
-		if r.DueAt.After(c.DueAt) || r.DueAt.Equal(c.DueAt) && r.ID > c.ID || c.ID == 0 {
-			c = ClaimCursor{DueAt: r.DueAt, ID: r.ID}
+		if r.OneToOne() {
+			c.OneToOne = c.OneToOne.after(r)
+		} else {
+			c.Bulk = c.Bulk.after(r)
 		}
 	}
 	return c
 }
+
+// OneToOne reports whether the row is in the one-to-one lane: mail to one
+// person because of what that person did or where they are in a series
+// (every kind but a campaign's), which claims take before campaigns.
+func (c Claimed) OneToOne() bool { return c.Kind != "campaign" }
+
+// ClaimLimits bounds a claim: at most OneToOne rows of the one-to-one lane,
+// taken first, at most Bulk campaign rows, and at most Total in all.
+type ClaimLimits struct {
+	OneToOne, Bulk, Total int
+}
+
+// Limit is at most n rows in all, from either lane.
+func Limit(n int) ClaimLimits { return ClaimLimits{OneToOne: n, Bulk: n, Total: n} }
 
 // Suppressed reports whether the address was on the suppression list at
 // claim time, for whatever reason.
@@ -697,22 +738,36 @@ const (
 
 // ClaimDue claims up to limit rows due at now (the engine's clock) for worker,
 // leased for lease on the database's clock, reclaiming rows whose lease expired.
+// The one-to-one lane's rows come first (ClaimCursor), then campaigns'.
 func (s *Store) ClaimDue(ctx context.Context, now time.Time, worker string, lease time.Duration, limit int) ([]Claimed, error) {
-	return s.ClaimDueAfter(ctx, now, worker, lease, limit, ClaimCursor{})
+	return s.ClaimDueAfter(ctx, now, worker, lease, Limit(limit), ClaimCursor{})
 }
 
-// ClaimDueAfter is ClaimDue for the rows after the cursor in due order only
-// (all of them for the zero cursor). A row that becomes claimable behind the
-// cursor is claimed by the next claim from the start.
-func (s *Store) ClaimDueAfter(ctx context.Context, now time.Time, worker string, lease time.Duration, limit int, after ClaimCursor) ([]Claimed, error) {
-	var afterDue, afterID any
-	if after.ID != 0 {
-		afterDue, afterID = after.DueAt, after.ID
-	}
+// ClaimDueAfter is ClaimDue within lim, for the rows after the cursor in
+// each lane's due order only (all of them for the zero cursor). A row that
+// becomes claimable behind the cursor is claimed by the next claim from the
+// start. The rows come back in claim order: the one-to-one lane's first,
+// each lane in due order.
+func (s *Store) ClaimDueAfter(ctx context.Context, now time.Time, worker string, lease time.Duration, lim ClaimLimits, after ClaimCursor) ([]Claimed, error) {
+	bulkDue, bulkID := after.Bulk.args()
+	oneDue, oneID := after.OneToOne.args()
 	var out []Claimed
-	if err := s.selectPrepared(ctx, &out, "claim-due", now, worker, interval(lease), limit, afterDue, afterID); err != nil {
+	if err := s.selectPrepared(ctx, &out, "claim-due", now, worker, interval(lease), lim.Total,
+		bulkDue, bulkID, oneDue, oneID, lim.OneToOne, lim.Bulk); err != nil {
 		return nil, fmt.Errorf("claiming due messages: %w", err)
 	}
+	slices.SortFunc(out, func(a, b Claimed) int {
+		if a.OneToOne() != b.OneToOne() {
+			if a.OneToOne() {
+				return -1
+			}
+			return 1
+		}
+		if c := a.DueAt.Compare(b.DueAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
 	// The claim's suppression check matches addresses; a forgotten one is on
 	// the list as its keyed hash, matched here. Every kind's messages pass
 	// through this claim, so none reaches a forgotten person. When the check

@@ -1,0 +1,101 @@
+package engine_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/campaignctl/campaignctl/compiler/plan"
+	"github.com/campaignctl/campaignctl/runtime/engine"
+	"github.com/campaignctl/campaignctl/runtime/store"
+)
+
+// A confirmation mail (double opt-in: someone just subscribed on the
+// website and waits for it) is not queued behind a campaign's backlog. The
+// campaign's 1,000 messages were due first, and claims went in due order, so
+// the confirmation went after every one of them: behind a relay taking 200
+// messages a second, 4 s; behind a hosted relay's 10 a second, more than a
+// minute and a half, and hours for a list of 100,000. Mail sent to one
+// person because of what that person did (a confirmation, an autoresponder,
+// a workflow's step) now goes before bulk mail that is due: only what the
+// daemon had already claimed goes first.
+func TestConfirmationIsNotQueuedBehindACampaignsBacklog(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name  string
+		delay time.Duration
+		// most is how many campaign messages may go between the request and
+		// its confirmation: what the two workers had in hand when it was
+		// claimed (a group of up to 16 each, fewer for a slow relay) and
+		// what went while the reconcile pass queued it; not the 128
+		// campaign rows claimed before it and waiting for a worker.
+		most int
+	}{
+		{"fast relay", 10 * time.Millisecond, 64}, // about 200 messages a second
+		// About 40 a second: the campaigns' queue stays full, and the
+		// one-to-one lane is asked for anyway when the confirmation is
+		// queued (before, once 64 rows of room had freed: 1.6 s later).
+		{"slow relay", 50 * time.Millisecond, 32},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			ahead := confirmationBehindCampaign(t, c.delay)
+			if ahead > c.most {
+				t.Errorf("%d campaign messages went between the request and its confirmation; want at most %d", ahead, c.most)
+			}
+		})
+	}
+}
+
+// confirmationBehindCampaign sends a campaign to 1,000 contacts through a
+// relay taking delay a message on each of two sessions, has contact 1 (not
+// in the campaign) ask for a double opt-in subscription once 100 went, and
+// returns how many campaign messages went between the request and its
+// confirmation.
+func confirmationBehindCampaign(t *testing.T, delay time.Duration) int {
+	t.Helper()
+	rb := setupRelay(t, 2000) // 1,000 active: the campaign's audience
+	rb.relay.SetDelay(delay)
+	rb.eng.BatchSize = 500 // the daemon's: 128 claimed rows wait for a worker
+	p := testPlan("Hi", campaign("c", ""))
+	p.Models[0].Subscriptions = []plan.Subscription{{Name: "blog", DoubleOptIn: true,
+		ConfirmTemplate: "confirm", ConfirmSender: "s", WordingVersion: "v1"}}
+	p.Templates = append(p.Templates, plan.Template{Name: "confirm", Subject: "Please confirm",
+		Text: "Confirm: {{ .confirm_url }}", Class: plan.ClassTransactional})
+	p.Finalize()
+	rb.apply(t, p)
+	stop, _ := run(t, rb.eng, engine.RunOptions{Interval: 20 * time.Millisecond})
+	defer stop()
+	waitFor(t, "the campaign under way", 30*time.Second, func() bool { return rb.relay.Count() >= 100 })
+
+	// Contact 1 is inactive, so not in the campaign: it asks to subscribe.
+	before := rb.relay.Count()
+	if _, err := rb.st.InsertEvents(rb.ctx, []store.Event{{OccurredAt: rb.clock.Now(), Model: "c",
+		ContactKey: "1", Type: plan.EventSubscribeRequested, Topic: "blog", Properties: []byte(`{}`)}}); err != nil {
+		t.Fatal(err)
+	}
+	confirmed := func() int {
+		for i, m := range rb.relay.Messages() {
+			if strings.Contains(string(m.Data), "Subject: Please confirm") {
+				return i
+			}
+		}
+		return -1
+	}
+	asked := time.Now()
+	var queued time.Duration
+	queuedAt := -1
+	waitFor(t, "the confirmation", 60*time.Second, func() bool {
+		if queuedAt < 0 {
+			var n int
+			if err := rb.st.DB.Get(&n, `SELECT count(*) FROM campaignctl.outbox WHERE kind = 'subscription'`); err == nil && n > 0 {
+				queued, queuedAt = time.Since(asked), rb.relay.Count()
+			}
+		}
+		return confirmed() >= 0
+	})
+	at := confirmed()
+	t.Logf("the confirmation was queued %s and %d campaign messages after the request, and sent %s after it, %d campaign messages later",
+		queued.Round(time.Millisecond), queuedAt-before, time.Since(asked).Round(time.Millisecond), at-queuedAt)
+	return at - before
+}
