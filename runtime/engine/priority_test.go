@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -57,13 +58,7 @@ func confirmationBehindCampaign(t *testing.T, delay time.Duration) int {
 	rb := setupRelay(t, 2000) // 1,000 active: the campaign's audience
 	rb.relay.SetDelay(delay)
 	rb.eng.BatchSize = 500 // the daemon's: 128 claimed rows wait for a worker
-	p := testPlan("Hi", campaign("c", ""))
-	p.Models[0].Subscriptions = []plan.Subscription{{Name: "blog", DoubleOptIn: true,
-		ConfirmTemplate: "confirm", ConfirmSender: "s", WordingVersion: "v1"}}
-	p.Templates = append(p.Templates, plan.Template{Name: "confirm", Subject: "Please confirm",
-		Text: "Confirm: {{ .confirm_url }}", Class: plan.ClassTransactional})
-	p.Finalize()
-	rb.apply(t, p)
+	rb.apply(t, confirmationPlan())
 	stop, _ := run(t, rb.eng, engine.RunOptions{Interval: 20 * time.Millisecond})
 	defer stop()
 	waitFor(t, "the campaign under way", 30*time.Second, func() bool { return rb.relay.Count() >= 100 })
@@ -98,4 +93,75 @@ func confirmationBehindCampaign(t *testing.T, delay time.Duration) int {
 	t.Logf("the confirmation was queued %s and %d campaign messages after the request, and sent %s after it, %d campaign messages later",
 		queued.Round(time.Millisecond), queuedAt-before, time.Since(asked).Round(time.Millisecond), at-queuedAt)
 	return at - before
+}
+
+// A backlog in the one-to-one lane larger than the relay takes (here 1,000
+// confirmations queued at once) does not stop a campaign: workers start one
+// group in four with the campaigns' jobs. With the one-to-one lane strictly
+// first, the campaign waited for the whole backlog: of the 400 deliveries
+// after the first campaign message, 398 were the campaign's, all after the
+// last confirmation. A campaign row a killed replica held would then wait for
+// that backlog too, not for its lease.
+func TestCampaignKeepsItsShareBehindABacklogOfConfirmations(t *testing.T) {
+	t.Parallel()
+	rb := setupRelay(t, 2000) // even keys active: the campaign's 1,000
+	rb.relay.SetDelay(2 * time.Millisecond)
+	rb.eng.BatchSize = 500
+	rb.apply(t, confirmationPlan())
+	// The 1,000 inactive contacts ask to subscribe: 1,000 confirmations.
+	var evs []store.Event
+	for k := 1; k < 2000; k += 2 {
+		evs = append(evs, store.Event{OccurredAt: rb.clock.Now(), Model: "c", ContactKey: strconv.Itoa(k),
+			Type: plan.EventSubscribeRequested, Topic: "blog", Properties: []byte(`{}`)})
+	}
+	if _, err := rb.st.InsertEvents(rb.ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	// One pass queues them and the campaign's messages, all due now.
+	if err := rb.eng.Reconcile(rb.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := rb.outbox(t)["pending"]; got != 2000 {
+		t.Fatalf("%d messages pending after a reconcile pass, want the 1,000 confirmations and the campaign's 1,000", got)
+	}
+	stop, _ := run(t, rb.eng, engine.RunOptions{Interval: 20 * time.Millisecond})
+	defer stop()
+	waitFor(t, "both", 60*time.Second, func() bool { return rb.relay.Count() >= 2000 })
+
+	// From the first delivery of the lane that started second, the next
+	// 400: both lanes were due all along.
+	msgs := rb.relay.Messages()
+	isConfirm := func(i int) bool { return strings.Contains(string(msgs[i].Data), "Subject: Please confirm") }
+	start := 1
+	for start < len(msgs) && isConfirm(start) == isConfirm(0) {
+		start++
+	}
+	if start+400 > len(msgs) {
+		t.Fatalf("the lane that started second got its first message at %d of %d: one lane waited for the other", start, len(msgs))
+	}
+	confirms := 0
+	for i := start; i < start+400; i++ {
+		if isConfirm(i) {
+			confirms++
+		}
+	}
+	// Three groups in four take the confirmations first; a group is up to
+	// 16 messages, so the split is rough.
+	if confirms < 200 || confirms > 360 {
+		t.Errorf("%d confirmations and %d campaign messages in 400 deliveries while both lanes were due; want confirmations first but the campaign at least a tenth", confirms, 400-confirms)
+	}
+	t.Logf("from delivery %d: %d confirmations and %d campaign messages in the next 400", start, confirms, 400-confirms)
+}
+
+// confirmationPlan is testPlan's campaign "c" to the active contacts, and a
+// double opt-in subscription "blog" whose confirmation's subject is "Please
+// confirm".
+func confirmationPlan() *plan.Plan {
+	p := testPlan("Hi", campaign("c", ""))
+	p.Models[0].Subscriptions = []plan.Subscription{{Name: "blog", DoubleOptIn: true,
+		ConfirmTemplate: "confirm", ConfirmSender: "s", WordingVersion: "v1"}}
+	p.Templates = append(p.Templates, plan.Template{Name: "confirm", Subject: "Please confirm",
+		Text: "Confirm: {{ .confirm_url }}", Class: plan.ClassTransactional})
+	p.Finalize()
+	return p
 }

@@ -26,10 +26,11 @@ import (
 // The claimer keeps at most prefetch rows waiting in each lane (claim-due's
 // two lanes: oneToOne for every kind but a campaign, jobs for campaigns), so a
 // claim is sized to what is actually in flight and a plan change reaches the
-// rows not yet handed to the relay. Workers take a one-to-one job first:
-// mail a person waits for (a confirmation, an autoresponder, a workflow's
-// step) does not queue behind a campaign's backlog, and while the campaigns'
-// queue is full the claimer still asks for it every claimFromStartEvery: every worker composes with the latest loaded revision, and drops rows
+// rows not yet handed to the relay. Workers take a one-to-one job first
+// (three groups in four: bulkShareEvery): mail a person waits for (a
+// confirmation, an autoresponder, a workflow's step) does not queue behind a
+// campaign's backlog, and while the campaigns' queue is full the claimer
+// still asks for it every claimFromStartEvery: every worker composes with the latest loaded revision, and drops rows
 // whose campaign left the plan. A row is recorded "sent" only after the relay
 // accepted it. The in-flight window (handed to the relay, outcome not yet
 // committed) holds at most LedgerBatch messages per replica (the window
@@ -196,15 +197,17 @@ func (p *sendPass) claim(ctx, claimCtx context.Context) error {
 	// ask for the one-to-one lane anyway.
 	tick := time.NewTicker(claimFromStartEvery)
 	defer tick.Stop()
-	woken := false
+	// oneToOneDry: the last claim that asked the one-to-one lane found
+	// fewer rows than it asked for; woken: such rows were queued since.
+	oneToOneDry, woken := true, false
 	for ctx.Err() == nil {
 		// Claim only when a lane has room for at least half of its queue, so
 		// rows do not sit claimed in memory while the relay is slow. With
-		// the campaigns' queue full, the one-to-one lane alone is asked, at
-		// most every claimFromStartEvery, and at once when such rows were
-		// queued.
+		// the campaigns' queue full, the one-to-one lane alone is asked: as
+		// its queue empties while it has a backlog, otherwise at most every
+		// claimFromStartEvery, and at once when such rows were queued.
 		lim := p.limits()
-		if lim.Bulk == 0 && (lim.OneToOne == 0 || !woken && time.Since(claimedAt) < claimFromStartEvery) {
+		if lim.Bulk == 0 && (lim.OneToOne == 0 || oneToOneDry && !woken && time.Since(claimedAt) < claimFromStartEvery) {
 			woken = p.waitForRoom(ctx, tick)
 			continue
 		}
@@ -259,6 +262,9 @@ func (p *sendPass) claim(ctx, claimCtx context.Context) error {
 		cancel()
 		p.held.add(rows, claimedAt.Add(e.Lease))
 		cursor = nextCursor(cursor, lim, rows)
+		if lim.OneToOne > 0 {
+			oneToOneDry = countOneToOne(rows) < lim.OneToOne
+		}
 		if err != nil {
 			if p.untilIdle || ctx.Err() != nil {
 				return err
@@ -327,9 +333,9 @@ func (p *sendPass) waitForRoom(ctx context.Context, tick *time.Ticker) (woken bo
 }
 
 // limits is what the claimer may claim now: in each lane, the room left in
-// its queue if it holds at least half of the queue, otherwise nothing; and
-// no more than one queue's worth in all, as one lane's claim was before
-// there were two.
+// its queue if it holds at least half of the queue, otherwise nothing. Each
+// lane is claimed by its own room, so neither waits for the other's backlog
+// to drain (the workers share the sends: bulkShareEvery).
 func (p *sendPass) limits() store.ClaimLimits {
 	prefetch := cap(p.jobs)
 	room := func(q chan job) int {
@@ -339,7 +345,7 @@ func (p *sendPass) limits() store.ClaimLimits {
 		return 0
 	}
 	one, bulk := room(p.oneToOne), room(p.jobs)
-	return store.ClaimLimits{OneToOne: one, Bulk: bulk, Total: max(one, bulk)}
+	return store.ClaimLimits{OneToOne: one, Bulk: bulk, Total: one + bulk}
 }
 
 // nextCursor is where the claim after this one starts in each lane: after
@@ -348,12 +354,7 @@ func (p *sendPass) limits() store.ClaimLimits {
 // the cursor and what fell behind it can be claimed now. A lane not asked
 // keeps its place.
 func nextCursor(c store.ClaimCursor, lim store.ClaimLimits, rows []store.Claimed) store.ClaimCursor {
-	one := 0
-	for _, r := range rows {
-		if r.OneToOne() {
-			one++
-		}
-	}
+	one := countOneToOne(rows)
 	next := c.After(rows)
 	if lim.OneToOne > 0 && one < lim.OneToOne {
 		next.OneToOne = store.LanePosition{}
@@ -362,6 +363,17 @@ func nextCursor(c store.ClaimCursor, lim store.ClaimLimits, rows []store.Claimed
 		next.Bulk = store.LanePosition{}
 	}
 	return next
+}
+
+// countOneToOne counts the rows of the one-to-one lane.
+func countOneToOne(rows []store.Claimed) int {
+	n := 0
+	for _, r := range rows {
+		if r.OneToOne() {
+			n++
+		}
+	}
+	return n
 }
 
 // holdThroughPause is the longest relay pause a worker waits out holding
@@ -441,6 +453,7 @@ func (p *sendPass) work(ctx, sendCtx context.Context) {
 	group := make([]job, 0, maxBatch)
 	queues := jobQueues{oneToOne: p.oneToOne, bulk: p.jobs}
 	for {
+		queues.startGroup()
 		j, ok := queues.take(true)
 		if !ok {
 			return
@@ -498,41 +511,55 @@ func (p *sendPass) work(ctx, sendCtx context.Context) {
 }
 
 // jobQueues is a worker's view of the pass's two queues; a queue is nil once
-// it is closed and drained.
+// it is closed and drained. groups counts the groups the worker started.
 type jobQueues struct {
 	oneToOne, bulk chan job
+	groups         int
 }
 
-// take returns the next job, a one-to-one job before any campaign's; with
-// block false, only one already waiting. ok is false when there is none:
-// both queues are closed and drained, or nothing waits and block is false.
+// bulkShareEvery: a worker's every bulkShareEvery-th group starts with the
+// campaigns' jobs, when any wait, and fills with them first. The other
+// groups take the one-to-one lane's first. So a one-to-one backlog larger
+// than the relay can take (a sequence's step due for everyone at once) still
+// leaves campaigns a quarter of the sends instead of none, and a campaign
+// row a killed replica held is taken over and sent within its lease.
+const bulkShareEvery = 4
+
+// startGroup tells take that the next job starts a group.
+func (q *jobQueues) startGroup() { q.groups++ }
+
+// take returns the next job: a one-to-one job before a campaign's, except in
+// every bulkShareEvery-th group. With block false, only one already waiting.
+// ok is false when there is none: both queues are closed and drained, or
+// nothing waits and block is false.
 func (q *jobQueues) take(block bool) (j job, ok bool) {
+	order := [2]*chan job{&q.oneToOne, &q.bulk}
+	if q.groups%bulkShareEvery == 0 {
+		order[0], order[1] = order[1], order[0]
+	}
 	for q.oneToOne != nil || q.bulk != nil {
-		if q.oneToOne != nil {
+		closed := false
+		for _, c := range order {
+			if *c == nil {
+				continue
+			}
 			select {
-			case j, ok = <-q.oneToOne:
+			case j, ok = <-*c:
 				if ok {
 					return j, true
 				}
-				q.oneToOne = nil
-				continue
+				*c, closed = nil, true
 			default:
+			}
+			if closed {
+				break
 			}
 		}
+		if closed {
+			continue // look again at what is left, in order
+		}
 		if !block {
-			if q.bulk == nil {
-				return job{}, false
-			}
-			select {
-			case j, ok = <-q.bulk:
-				if ok {
-					return j, true
-				}
-				q.bulk = nil
-				continue
-			default:
-				return job{}, false
-			}
+			return job{}, false
 		}
 		// A receive from a nil queue blocks: only the open ones are waited on.
 		select {
