@@ -30,9 +30,18 @@ GROUP BY 1, 2;
 
 -- name: outbox-oldest-due
 -- The earliest due time of a pending message that is not held for a
--- decision: one probe of outbox_claimable (due_at, id) WHERE status =
--- 'pending'. A backlog whose oldest due time stops moving is stuck.
-SELECT min(due_at) FROM campaignctl.outbox WHERE status = 'pending' AND due_at < '9999-01-01';
+-- decision, in each of the claim's lanes (claim-due): the one-to-one lane
+-- (every kind but a campaign; one probe of outbox_claimable_one_to_one) and
+-- campaigns (outbox_claimable (due_at, id) WHERE status = 'pending', read
+-- in due order to the first campaign row: past the one-to-one lane's due
+-- rows only). A lane whose oldest due time stops moving is stuck; a
+-- confirmation someone waits for shows in its own lane, not behind a
+-- campaign's backlog. NULL for a lane with none.
+SELECT 'one_to_one' AS lane, (SELECT min(due_at) FROM campaignctl.outbox
+                              WHERE status = 'pending' AND kind <> 'campaign' AND due_at < '9999-01-01') AS due
+UNION ALL
+SELECT 'campaign', (SELECT min(due_at) FROM campaignctl.outbox
+                    WHERE status = 'pending' AND kind = 'campaign' AND due_at < '9999-01-01');
 
 -- name: outbox-failed
 -- Failed messages per object, ever: the signal behind `campaignctl status`
