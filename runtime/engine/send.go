@@ -75,10 +75,14 @@ type sendPass struct {
 	// one-to-one lane's (every kind but a campaign), which workers take
 	// first, and campaigns'.
 	oneToOne, jobs chan job
-	// taken is poked each time a worker takes a job: the claimer waits on it
-	// for room in jobs.
+	// taken is poked when a worker took a job and a queue has room for a
+	// claim (tookJob): the claimer waits on it.
 	taken chan struct{}
-	outs  chan result
+	// oneToOneDry: the last claim that asked the one-to-one lane found fewer
+	// rows than it asked for, so room in its queue alone is no reason to
+	// claim (the claimer asks it every claimFromStartEvery, and when woken).
+	oneToOneDry atomic.Bool
+	outs        chan result
 	// window holds one token per message handed to the relay whose outcome is
 	// not yet committed: at most LedgerBatch, so a kill -9 can send at most
 	// LedgerBatch messages of this replica twice, even while the database is
@@ -197,9 +201,9 @@ func (p *sendPass) claim(ctx, claimCtx context.Context) error {
 	// ask for the one-to-one lane anyway.
 	tick := time.NewTicker(claimFromStartEvery)
 	defer tick.Stop()
-	// oneToOneDry: the last claim that asked the one-to-one lane found
-	// fewer rows than it asked for; woken: such rows were queued since.
-	oneToOneDry, woken := true, false
+	// woken: rows of the one-to-one lane were queued since the last claim.
+	woken := false
+	p.oneToOneDry.Store(true)
 	for ctx.Err() == nil {
 		// Claim only when a lane has room for at least half of its queue, so
 		// rows do not sit claimed in memory while the relay is slow. With
@@ -207,7 +211,7 @@ func (p *sendPass) claim(ctx, claimCtx context.Context) error {
 		// its queue empties while it has a backlog, otherwise at most every
 		// claimFromStartEvery, and at once when such rows were queued.
 		lim := p.limits()
-		if lim.Bulk == 0 && (lim.OneToOne == 0 || oneToOneDry && !woken && time.Since(claimedAt) < claimFromStartEvery) {
+		if lim.Bulk == 0 && (lim.OneToOne == 0 || p.oneToOneDry.Load() && !woken && time.Since(claimedAt) < claimFromStartEvery) {
 			woken = p.waitForRoom(ctx, tick)
 			continue
 		}
@@ -263,7 +267,7 @@ func (p *sendPass) claim(ctx, claimCtx context.Context) error {
 		p.held.add(rows, claimedAt.Add(e.Lease))
 		cursor = nextCursor(cursor, lim, rows)
 		if lim.OneToOne > 0 {
-			oneToOneDry = countOneToOne(rows) < lim.OneToOne
+			p.oneToOneDry.Store(countOneToOne(rows) < lim.OneToOne)
 		}
 		if err != nil {
 			if p.untilIdle || ctx.Err() != nil {
@@ -319,6 +323,16 @@ func (p *sendPass) claim(ctx, claimCtx context.Context) error {
 	return nil
 }
 
+// tookJob wakes the claimer if a queue now has room for a claim: the
+// campaigns' queue at half empty, the one-to-one lane's too while it has a
+// backlog. Waking it for every job taken switched goroutines on the
+// daemon's processor once a message for nothing.
+func (p *sendPass) tookJob() {
+	if p.room(p.jobs) > 0 || !p.oneToOneDry.Load() && p.room(p.oneToOne) > 0 {
+		poke(p.taken)
+	}
+}
+
 // waitForRoom waits for a worker to take a job, for tick, or for word that
 // rows of the one-to-one lane were queued; it reports the last.
 func (p *sendPass) waitForRoom(ctx context.Context, tick *time.Ticker) (woken bool) {
@@ -337,15 +351,16 @@ func (p *sendPass) waitForRoom(ctx context.Context, tick *time.Ticker) (woken bo
 // lane is claimed by its own room, so neither waits for the other's backlog
 // to drain (the workers share the sends: bulkShareEvery).
 func (p *sendPass) limits() store.ClaimLimits {
-	prefetch := cap(p.jobs)
-	room := func(q chan job) int {
-		if r := cap(q) - len(q); r >= max(prefetch/2, 1) {
-			return r
-		}
-		return 0
-	}
-	one, bulk := room(p.oneToOne), room(p.jobs)
+	one, bulk := p.room(p.oneToOne), p.room(p.jobs)
 	return store.ClaimLimits{OneToOne: one, Bulk: bulk, Total: one + bulk}
+}
+
+// room is the room left in q if it is at least half of a queue, else 0.
+func (p *sendPass) room(q chan job) int {
+	if r := cap(q) - len(q); r >= max(cap(q)/2, 1) {
+		return r
+	}
+	return 0
 }
 
 // nextCursor is where the claim after this one starts in each lane: after
@@ -458,14 +473,14 @@ func (p *sendPass) work(ctx, sendCtx context.Context) {
 		if !ok {
 			return
 		}
-		poke(p.taken)
+		p.tookJob()
 		jobs = append(jobs[:0], j)
 		for limit := p.groupLimit(); len(jobs) < limit; {
 			j, ok := queues.take(false)
 			if !ok {
 				break
 			}
-			poke(p.taken)
+			p.tookJob()
 			jobs = append(jobs, j)
 		}
 		group = group[:0]
