@@ -26,15 +26,15 @@ import (
 // The claimer keeps at most prefetch rows waiting in each lane (claim-due's
 // two lanes: oneToOne for every kind but a campaign, jobs for campaigns), so a
 // claim is sized to what is actually in flight and a plan change reaches the
-// rows not yet handed to the relay. Workers take a one-to-one job first
-// (three groups in four: bulkShareEvery): mail a person waits for (a
-// confirmation, an autoresponder, a workflow's step) does not queue behind a
-// campaign's backlog, and while the campaigns' queue is full the claimer
-// still asks for it every claimFromStartEvery: every worker composes with the latest loaded revision, and drops rows
-// whose campaign left the plan. A row is recorded "sent" only after the relay
-// accepted it. The in-flight window (handed to the relay, outcome not yet
-// committed) holds at most LedgerBatch messages per replica (the window
-// tokens). A message takes its token just before its envelope goes to the
+// rows not yet handed to the relay: every worker composes with the latest
+// loaded revision, and drops rows whose campaign left the plan. Workers take
+// a one-to-one job first (three groups in four: bulkShareEvery), so mail a
+// person waits for (a confirmation, an autoresponder, a workflow's step) does
+// not queue behind a campaign's backlog; while the campaigns' queue is full
+// the claimer still asks for the one-to-one lane (claim). A row is recorded
+// "sent" only after the relay accepted it. The in-flight window (handed to
+// the relay, outcome not yet committed) holds at most LedgerBatch messages
+// per replica (the window tokens). A message takes its token just before its envelope goes to the
 // relay, not when its batch is formed, and its outcome goes to the ledger as
 // soon as the relay answers it, not when its batch ends; it then waits at most
 // LedgerDelay plus one ledger write. A kill -9 sends what is inside the window
