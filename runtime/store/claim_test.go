@@ -567,3 +567,43 @@ func TestClaimsOfAMaterializedAudienceStayOnTheirPages(t *testing.T) {
 		})
 	}
 }
+
+// A claim takes the one-to-one lane (every kind but a campaign) before
+// campaigns' rows due earlier, within its limit, and returns them first;
+// the cursor keeps a place in each lane.
+func TestClaimTakesTheOneToOneLaneFirst(t *testing.T) {
+	st, ctx := migrated(t), t.Context()
+	now := time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)
+	var batch []store.Recipient
+	for i := range 5 {
+		batch = append(batch, store.Recipient{Key: strconv.Itoa(i), Email: fmt.Sprintf("c%d@example.com", i)})
+	}
+	// The campaign's rows are due an hour before the sequence's.
+	if n, err := st.EnqueueBatch(ctx, "c", "", "marketing", now.Add(-time.Hour), now, batch); err != nil || n != 5 {
+		t.Fatalf("enqueue: %d, %v", n, err)
+	}
+	for i := range 3 {
+		st.DB.MustExec(`INSERT INTO campaignctl.outbox (kind, campaign, step, contact_key, email, email_normalized, due_at, created_at)
+			VALUES ('sequence', 'welcome', 'one', $1, $1 || '@example.com', $1 || '@example.com', $2, $2)`, fmt.Sprintf("s%d", i), now)
+	}
+	got, err := st.ClaimDue(ctx, now, "A", time.Minute, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, r := range got {
+		kinds = append(kinds, r.Kind)
+	}
+	if want := []string{"sequence", "sequence", "sequence", "campaign"}; !slices.Equal(kinds, want) {
+		t.Fatalf("a claim of 4 took %v; want the sequence's 3 first, then the campaign's earliest", kinds)
+	}
+	cursor := store.ClaimCursor{}.After(got)
+	if cursor.OneToOne.ID != got[2].ID || cursor.Bulk.ID != got[3].ID || !cursor.Bulk.DueAt.Equal(now.Add(-time.Hour)) {
+		t.Fatalf("cursor after the claim: %+v; want the sequence's last row and the campaign's first", cursor)
+	}
+	// Limits per lane: no one-to-one row asked for, two campaign rows.
+	more, err := st.ClaimDueAfter(ctx, now, "A", time.Minute, store.ClaimLimits{Bulk: 2, Total: 2}, cursor)
+	if err != nil || len(more) != 2 || more[0].Kind != "campaign" || more[0].ID <= got[3].ID {
+		t.Fatalf("a claim of campaign rows after the cursor: %v (%v); want the next two campaign rows", ids(more), err)
+	}
+}
