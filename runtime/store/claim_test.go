@@ -375,11 +375,7 @@ func TestCampaignEnqueuerSkipsDuplicatesAfterTheFastStart(t *testing.T) {
 func TestClaimAfterCursor(t *testing.T) {
 	st, ctx := migrated(t), t.Context()
 	now := time.Date(2026, 12, 5, 9, 0, 0, 0, time.UTC)
-	var batch []store.Recipient
-	for i := range 10 {
-		batch = append(batch, store.Recipient{Key: strconv.Itoa(i), Email: fmt.Sprintf("p%d@example.com", i)})
-	}
-	if n, err := st.EnqueueBatch(ctx, "c", "", "marketing", now, now, batch); err != nil || n != 10 {
+	if n, err := st.EnqueueBatch(ctx, "c", "", "marketing", now, now, recipients(10)); err != nil || n != 10 {
 		t.Fatalf("enqueue: %d, %v", n, err)
 	}
 	var all []int64
@@ -436,10 +432,7 @@ func TestClaimAfterCursorSkipsTheSentRowsEntries(t *testing.T) {
 	st, ctx := migrated(t), t.Context()
 	now := time.Date(2026, 12, 5, 9, 0, 0, 0, time.UTC)
 	const sent, pending = 20000, 5000
-	batch := make([]store.Recipient, sent+pending)
-	for i := range batch {
-		batch[i] = store.Recipient{Key: strconv.Itoa(i), Email: fmt.Sprintf("p%d@example.com", i)}
-	}
+	batch := recipients(sent + pending)
 	for i := 0; i < len(batch); i += 5000 {
 		if _, err := st.EnqueueBatch(ctx, "c", "", "marketing", now, now, batch[i:min(i+5000, len(batch))]); err != nil {
 			t.Fatal(err)
@@ -574,12 +567,8 @@ func TestClaimsOfAMaterializedAudienceStayOnTheirPages(t *testing.T) {
 func TestClaimTakesTheOneToOneLaneFirst(t *testing.T) {
 	st, ctx := migrated(t), t.Context()
 	now := time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)
-	var batch []store.Recipient
-	for i := range 5 {
-		batch = append(batch, store.Recipient{Key: strconv.Itoa(i), Email: fmt.Sprintf("c%d@example.com", i)})
-	}
 	// The campaign's rows are due an hour before the sequence's.
-	if n, err := st.EnqueueBatch(ctx, "c", "", "marketing", now.Add(-time.Hour), now, batch); err != nil || n != 5 {
+	if n, err := st.EnqueueBatch(ctx, "c", "", "marketing", now.Add(-time.Hour), now, recipients(5)); err != nil || n != 5 {
 		t.Fatalf("enqueue: %d, %v", n, err)
 	}
 	for i := range 3 {
@@ -606,4 +595,13 @@ func TestClaimTakesTheOneToOneLaneFirst(t *testing.T) {
 	if err != nil || len(more) != 2 || more[0].Kind != "campaign" || more[0].ID <= got[3].ID {
 		t.Fatalf("a claim of campaign rows after the cursor: %v (%v); want the next two campaign rows", ids(more), err)
 	}
+}
+
+// recipients is n contacts keyed 0 … n-1, at p0@example.com … .
+func recipients(n int) []store.Recipient {
+	out := make([]store.Recipient, n)
+	for i := range out {
+		out[i] = store.Recipient{Key: strconv.Itoa(i), Email: fmt.Sprintf("p%d@example.com", i)}
+	}
+	return out
 }
