@@ -102,8 +102,7 @@ func (e *Engine) queueConfirmations(ctx context.Context, l *loaded, d doubleOptI
 	}
 	if total > 0 {
 		e.Log.Info("confirmation mails queued", "subscription", name, "queued", total)
-		poke(e.wakeSend)
-		poke(e.wakeOneToOne)
+		e.queuedOneToOne()
 	}
 	return nil
 }

@@ -152,6 +152,14 @@ type Engine struct {
 	waitsSeen map[string]string
 }
 
+// queuedOneToOne wakes the send path for rows of the one-to-one lane just
+// enqueued: its claimer asks for them even while the campaigns' queue is
+// full.
+func (e *Engine) queuedOneToOne() {
+	poke(e.wakeSend)
+	poke(e.wakeOneToOne)
+}
+
 func (e *Engine) wakeChans() {
 	e.wakeOnce.Do(func() {
 		e.wakeSend = make(chan struct{}, 1)

@@ -265,9 +265,10 @@ func (p *sendPass) claim(ctx, claimCtx context.Context) error {
 		stopClaim()
 		cancel()
 		p.held.add(rows, claimedAt.Add(e.Lease))
-		cursor = nextCursor(cursor, lim, rows)
+		one := countOneToOne(rows)
+		cursor = nextCursor(cursor, lim, rows, one)
 		if lim.OneToOne > 0 {
-			p.oneToOneDry.Store(countOneToOne(rows) < lim.OneToOne)
+			p.oneToOneDry.Store(one < lim.OneToOne)
 		}
 		if err != nil {
 			if p.untilIdle || ctx.Err() != nil {
@@ -367,9 +368,8 @@ func (p *sendPass) room(q chan job) int {
 // the rows claimed there, or from the lane's start when its claim came back
 // short (or failed: rows is then empty), since that lane was drained after
 // the cursor and what fell behind it can be claimed now. A lane not asked
-// keeps its place.
-func nextCursor(c store.ClaimCursor, lim store.ClaimLimits, rows []store.Claimed) store.ClaimCursor {
-	one := countOneToOne(rows)
+// keeps its place. one is how many of rows are the one-to-one lane's.
+func nextCursor(c store.ClaimCursor, lim store.ClaimLimits, rows []store.Claimed, one int) store.ClaimCursor {
 	next := c.After(rows)
 	if lim.OneToOne > 0 && one < lim.OneToOne {
 		next.OneToOne = store.LanePosition{}
@@ -536,8 +536,10 @@ type jobQueues struct {
 // campaigns' jobs, when any wait, and fills with them first. The other
 // groups take the one-to-one lane's first. So a one-to-one backlog larger
 // than the relay can take (a sequence's step due for everyone at once) still
-// leaves campaigns a quarter of the sends instead of none, and a campaign
-// row a killed replica held is taken over and sent within its lease.
+// leaves campaigns a quarter of the sends instead of none, and the campaigns'
+// queue keeps emptying, so their lane is claimed again and a campaign row a
+// killed replica held is taken over once its lease runs out, not once that
+// backlog has gone.
 const bulkShareEvery = 4
 
 // startGroup tells take that the next job starts a group.
@@ -552,8 +554,8 @@ func (q *jobQueues) take(block bool) (j job, ok bool) {
 	if q.groups%bulkShareEvery == 0 {
 		order[0], order[1] = order[1], order[0]
 	}
+look:
 	for q.oneToOne != nil || q.bulk != nil {
-		closed := false
 		for _, c := range order {
 			if *c == nil {
 				continue
@@ -563,15 +565,10 @@ func (q *jobQueues) take(block bool) (j job, ok bool) {
 				if ok {
 					return j, true
 				}
-				*c, closed = nil, true
+				*c = nil
+				continue look // look again at what is left, in order
 			default:
 			}
-			if closed {
-				break
-			}
-		}
-		if closed {
-			continue // look again at what is left, in order
 		}
 		if !block {
 			return job{}, false

@@ -618,8 +618,7 @@ func (e *Engine) advanceBatch(ctx context.Context, l *loaded) (int, *loaded, err
 			// Stale statistics cost speed, not correctness: say so, go on.
 			e.Log.Warn("outbox statistics not refreshed", "err", err)
 		}
-		poke(e.wakeSend)
-		poke(e.wakeOneToOne)
+		e.queuedOneToOne()
 	}
 	return len(rows), l, nil
 }

@@ -634,6 +634,7 @@ func (c *smtpConn) handshake(ctx context.Context, s *SMTP) *SendError {
 	if serr := c.ehlo(ctx, hello, timeout); serr != nil {
 		return serr
 	}
+	// Over implicit TLS (c.tls already) STARTTLS is neither needed nor asked.
 	_, offersTLS := c.ext["STARTTLS"]
 	offersTLS = offersTLS && !c.tls
 	if s.RequireTLS && !offersTLS && !c.tls {
@@ -803,17 +804,10 @@ func (c *smtpConn) transact(ctx context.Context, s *SMTP, from, to string, body 
 		return serr
 	}
 	timeout := s.commandTimeout()
-	mailParam := string(c.mailParams(nil, utf8, len(body)))
 
 	if c.pipelining {
 		// RFC 2920 §3.1: MAIL, RCPT and DATA in one write; DATA ends the group.
-		c.w.WriteString("MAIL FROM:<")
-		c.w.WriteString(from)
-		c.w.WriteString(">")
-		c.w.WriteString(mailParam)
-		c.w.WriteString("\r\nRCPT TO:<")
-		c.w.WriteString(to)
-		c.w.WriteString(">\r\nDATA\r\n")
+		c.w.Write(c.appendEnvelope(nil, batchItem{from: from, to: to, utf8: utf8, body: body}))
 		_ = c.nc.SetWriteDeadline(time.Now().Add(timeout))
 		if err := c.w.Flush(); err != nil {
 			return c.ioError(ctx, StageMail, "writing MAIL FROM", timeout, err)
@@ -832,7 +826,7 @@ func (c *smtpConn) transact(ctx context.Context, s *SMTP, from, to string, body 
 			var err error
 			switch st {
 			case StageMail:
-				code, err = c.cmd(timeout, "MAIL FROM:<", from, ">", mailParam)
+				code, err = c.cmd(timeout, "MAIL FROM:<", from, ">", string(c.mailParams(nil, utf8, len(body))))
 			case StageRcpt:
 				code, err = c.cmd(timeout, "RCPT TO:<", to, ">")
 			default:
