@@ -7,7 +7,8 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
-	"mime/quotedprintable"
+	"mime"
+	"mime/multipart"
 	"net/http"
 	"net/mail"
 	"net/smtp"
@@ -634,12 +635,31 @@ func sentOf(t *testing.T, m smtpcapture.Message) sentMessage {
 	return sentMessage{returnPath: m.From, rcpt: m.To[0], messageID: strings.Trim(msg.Header.Get("Message-Id"), "<> ")}
 }
 
-// decodeQP undoes the quoted-printable of a message's parts well enough to
-// find a URL in it (headers pass through unchanged).
+// decodeQP returns a message's header, then each part of its multipart body
+// decoded as its Content-Transfer-Encoding says (a part is 7bit or
+// quoted-printable), so a URL in it can be found whole. A message that does
+// not parse comes back as it is.
 func decodeQP(data []byte) []byte {
-	out, err := io.ReadAll(quotedprintable.NewReader(bytes.NewReader(data)))
+	msg, err := mail.ReadMessage(bytes.NewReader(data))
 	if err != nil {
 		return data
+	}
+	_, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+	if err != nil || params["boundary"] == "" {
+		return data
+	}
+	out := []byte(headerOf(data) + "\r\n\r\n")
+	mr := multipart.NewReader(msg.Body, params["boundary"])
+	for {
+		p, err := mr.NextPart() // decodes quoted-printable itself
+		if err != nil {
+			break
+		}
+		b, err := io.ReadAll(p)
+		if err != nil {
+			return data
+		}
+		out = append(append(out, b...), "\r\n"...)
 	}
 	return out
 }

@@ -128,16 +128,7 @@ func (s *SMTP) SendBatch(ctx context.Context, msgs []*Message) []error {
 		rawp := bodyPool.Get().(*[]byte)
 		bodyp := bodyPool.Get().(*[]byte)
 		bufs = append(bufs, rawp, bodyp)
-		raw, from, to, err := m.appendBytes((*rawp)[:0])
-		*rawp = raw[:0]
-		if err == nil {
-			err = checkEnvelope(from, to)
-		}
-		var body []byte
-		if err == nil {
-			body, err = s.appendData((*bodyp)[:0], raw)
-			*bodyp = body[:0]
-		}
+		body, from, to, err := s.data(m, rawp, bodyp)
 		if err != nil {
 			errs[i] = &SendError{Stage: StageCompose, Err: err}
 			report(i)

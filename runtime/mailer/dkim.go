@@ -143,19 +143,46 @@ func (d *DKIM) DNSRecord() (string, error) {
 	return "", fmt.Errorf("dkim: unsupported public key %T", d.pub)
 }
 
-// appendData appends raw to dst as SMTP DATA content (appendDotStuffed),
-// preceded by its DKIM-Signature when s signs.
-func (s *SMTP) appendData(dst, raw []byte) ([]byte, error) {
-	if s.DKIM == nil {
-		return appendDotStuffed(dst, raw), nil
+// data encodes m as SMTP DATA content (see appendData) in the pooled buffers
+// *rawp and *bodyp, and returns it with the envelope's addresses. A message
+// appendBytes found ready for DATA, unsigned, gets its terminator in place:
+// no second pass, no copy.
+func (s *SMTP) data(m *Message, rawp, bodyp *[]byte) (body []byte, from, to string, err error) {
+	raw, from, to, ready, err := m.appendBytes((*rawp)[:0])
+	*rawp = raw[:0]
+	if err == nil {
+		err = checkEnvelope(from, to)
 	}
-	sig, err := s.DKIM.Sign(raw)
 	if err != nil {
-		return dst, err
+		return nil, "", "", err
 	}
-	// The signature ends in CRLF and no line of it starts with '.', so the
-	// content is the stuffed signature without its terminator, then the message.
-	dst = appendDotStuffed(dst, []byte(sig))
-	dst = dst[:len(dst)-len(".\r\n")]
+	if ready && s.DKIM == nil {
+		body = append(raw, '.', '\r', '\n')
+		*rawp = body[:0]
+		return body, from, to, nil
+	}
+	body, err = s.appendData((*bodyp)[:0], raw, ready)
+	*bodyp = body[:0]
+	return body, from, to, err
+}
+
+// appendData appends raw to dst as SMTP DATA content (appendDotStuffed, or a
+// copy and the terminator when raw is ready for DATA), preceded by its
+// DKIM-Signature when s signs.
+func (s *SMTP) appendData(dst, raw []byte, ready bool) ([]byte, error) {
+	if s.DKIM != nil {
+		sig, err := s.DKIM.Sign(raw)
+		if err != nil {
+			return dst, err
+		}
+		// The signature ends in CRLF and no line of it starts with '.', so the
+		// content is the stuffed signature without its terminator, then the message.
+		dst = appendDotStuffed(dst, []byte(sig))
+		dst = dst[:len(dst)-len(".\r\n")]
+	}
+	if ready {
+		dst = append(dst, raw...)
+		return append(dst, '.', '\r', '\n'), nil
+	}
 	return appendDotStuffed(dst, raw), nil
 }

@@ -258,7 +258,7 @@ func BenchmarkDKIMData5KB(b *testing.B) {
 			var buf []byte
 			b.ReportAllocs()
 			for b.Loop() {
-				if buf, err = s.appendData(buf[:0], raw); err != nil {
+				if buf, err = s.appendData(buf[:0], raw, false); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -169,8 +169,9 @@ var atext, domainText = func() (a, d [256]bool) {
 }()
 
 // Bytes encodes the message as RFC 5322 with a multipart/alternative body (text
-// first, then HTML, so clients prefer HTML), quoted-printable parts and CRLF line
-// endings. The same Message always encodes to the same bytes.
+// first, then HTML, so clients prefer HTML), 7bit parts where the text allows
+// (see append7bit) and quoted-printable ones elsewhere, and CRLF line endings.
+// The same Message always encodes to the same bytes.
 func (m *Message) Bytes() ([]byte, error) {
 	return m.AppendBytes(nil)
 }
@@ -178,28 +179,31 @@ func (m *Message) Bytes() ([]byte, error) {
 // AppendBytes appends the encoding Bytes returns to dst, so a sender can reuse
 // one buffer across messages.
 func (m *Message) AppendBytes(dst []byte) ([]byte, error) {
-	out, _, _, err := m.appendBytes(dst)
+	out, _, _, _, err := m.appendBytes(dst)
 	return out, err
 }
 
 // appendBytes is AppendBytes that also returns the envelope addresses, so
-// Send parses each address once.
-func (m *Message) appendBytes(dst []byte) (out []byte, envFrom, envTo string, err error) {
+// Send parses each address once, and whether what it appended is already SMTP
+// DATA content but for the terminator (dataReady: every line ends in CRLF,
+// there is no other CR or LF, and no line starts with a dot), so Send can skip
+// appendDotStuffed's pass and copy.
+func (m *Message) appendBytes(dst []byte) (out []byte, envFrom, envTo string, dataReady bool, err error) {
 	from, err := parseAddressCached(m.From)
 	if err != nil {
-		return dst, "", "", fmt.Errorf("from %q: %w", m.From, err)
+		return dst, "", "", false, fmt.Errorf("from %q: %w", m.From, err)
 	}
 	to, err := m.recipient()
 	if err != nil {
-		return dst, "", "", err
+		return dst, "", "", false, err
 	}
 	if to.Address, err = aLabelDomain(to.Address); err != nil {
-		return dst, "", "", fmt.Errorf("recipient %q: %w", m.To, err)
+		return dst, "", "", false, fmt.Errorf("recipient %q: %w", m.To, err)
 	}
 	var replyTo parsedAddress
 	if m.ReplyTo != "" {
 		if replyTo, err = parseAddressCached(m.ReplyTo); err != nil {
-			return dst, "", "", fmt.Errorf("reply-to %q: %w", m.ReplyTo, err)
+			return dst, "", "", false, fmt.Errorf("reply-to %q: %w", m.ReplyTo, err)
 		}
 	}
 	// A contact's name with a line break ("Eve\r\nBcc: …") is written as an
@@ -259,6 +263,9 @@ func (m *Message) appendBytes(dst []byte) (out []byte, envFrom, envTo string, er
 	out = append(out, "Content-Type: multipart/alternative; boundary=\""...)
 	out = append(out, boundary...)
 	out = append(out, "\"\r\n\r\n"...)
+	// The headers are short; the parts' encoders say whether a line of
+	// theirs starts with a dot.
+	dataReady = dataSafe(out[len(dst):])
 	first := true
 	for _, p := range [2]struct{ ctype, body string }{{"text/plain; charset=utf-8", m.Text}, {"text/html; charset=utf-8", m.HTML}} {
 		if p.body == "" {
@@ -270,18 +277,29 @@ func (m *Message) appendBytes(dst []byte) (out []byte, envFrom, envTo string, er
 		first = false
 		out = append(out, "--"...)
 		out = append(out, boundary...)
-		out = append(out, "\r\nContent-Transfer-Encoding: quoted-printable\r\nContent-Type: "...)
+		// 7bit when the part allows it (see append7bit): the text as it is,
+		// shorter and cheaper than quoted-printable. Otherwise the part is
+		// written again from here, quoted-printable.
+		start := len(out)
+		out = append(out, "\r\nContent-Transfer-Encoding: 7bit\r\nContent-Type: "...)
 		out = append(out, p.ctype...)
 		out = append(out, "\r\n\r\n"...)
-		out = appendQuotedPrintable(out, p.body)
+		var dot, ok bool
+		if out, dot, ok = append7bit(out, p.body); !ok {
+			out = append(out[:start], "\r\nContent-Transfer-Encoding: quoted-printable\r\nContent-Type: "...)
+			out = append(out, p.ctype...)
+			out = append(out, "\r\n\r\n"...)
+			out, dot = appendQuotedPrintable(out, p.body)
+		}
+		dataReady = dataReady && !dot
 	}
 	out = append(out, "\r\n--"...)
 	out = append(out, boundary...)
 	out = append(out, "--\r\n"...)
 	if m.ReturnPath != "" {
-		return out, m.ReturnPath, to.Address, nil
+		return out, m.ReturnPath, to.Address, dataReady, nil
 	}
-	return out, from.address, to.Address, nil
+	return out, from.address, to.Address, dataReady, nil
 }
 
 // encodedSizeHint estimates the encoded size of m, so appendBytes grows its
@@ -430,7 +448,10 @@ var qpLiteral = func() (t [256]bool) {
 //
 // The variable i is the Writer's column (the length of the unfinished line),
 // cr its "last line break was \r" flag.
-func appendQuotedPrintable(dst []byte, body string) []byte {
+//
+// dot reports whether a line of the output starts with '.' (which SMTP's DATA
+// must then stuff).
+func appendQuotedPrintable(dst []byte, body string) (_ []byte, dot bool) {
 	i, cr := 0, false
 	for p := 0; p < len(body); {
 		b := body[p]
@@ -450,6 +471,7 @@ func appendQuotedPrintable(dst []byte, body string) []byte {
 					i = 0
 				}
 				k := min(qpLineMaxLen-1-i, len(run))
+				dot = dot || i == 0 && run[0] == '.'
 				dst = append(dst, run[:k]...)
 				i += k
 				run = run[k:]
@@ -482,7 +504,7 @@ func appendQuotedPrintable(dst []byte, body string) []byte {
 		i = 0
 	}
 	dst, _ = qpEncodeTrailingSpace(dst, i)
-	return dst
+	return dst, dot
 }
 
 // qpEncode appends b as "=XX" to a line i characters long.

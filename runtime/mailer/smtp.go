@@ -246,16 +246,7 @@ func (s *SMTP) send(ctx context.Context, m *Message) error {
 		bodyPool.Put(rawp)
 		bodyPool.Put(bodyp)
 	}()
-	raw, from, to, err := m.appendBytes((*rawp)[:0])
-	*rawp = raw[:0]
-	if err == nil {
-		err = checkEnvelope(from, to)
-	}
-	var body []byte
-	if err == nil {
-		body, err = s.appendData((*bodyp)[:0], raw)
-		*bodyp = body[:0]
-	}
+	body, from, to, err := s.data(m, rawp, bodyp)
 	if err != nil {
 		return &SendError{Stage: StageCompose, Err: err}
 	}
