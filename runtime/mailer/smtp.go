@@ -953,12 +953,17 @@ func (c *smtpConn) cmd(timeout time.Duration, parts ...string) (int, error) {
 var errProtocol = errors.New("malformed SMTP reply")
 
 // readReply reads one possibly multi-line reply (RFC 5321 §4.2) into c.text
-// and returns its code. It allocates nothing on the common path.
+// and returns its code. It allocates nothing on the common path. Each line
+// that must be read from the connection gets timeout from now; a line already
+// in the buffer (the replies to a pipelined group arrive together) needs no
+// deadline, and setting one costs a clock read and a timer update.
 func (c *smtpConn) readReply(timeout time.Duration) (int, error) {
-	_ = c.nc.SetReadDeadline(time.Now().Add(timeout))
 	c.text = c.text[:0]
 	code := 0
 	for n := 0; ; n++ {
+		if b, _ := c.r.Peek(c.r.Buffered()); bytes.IndexByte(b, '\n') < 0 {
+			_ = c.nc.SetReadDeadline(time.Now().Add(timeout))
+		}
 		line, err := c.r.ReadSlice('\n')
 		if err == bufio.ErrBufferFull {
 			// A line longer than the buffer: keep its start, skip the rest.

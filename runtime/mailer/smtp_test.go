@@ -150,6 +150,37 @@ func TestSMTPStallAfterDataTimesOut(t *testing.T) {
 	}
 }
 
+// readReply sets no deadline for a reply already in its buffer; a reply it
+// must wait for gets the command timeout from then, not a deadline left from
+// an earlier read. Here the body's reply is read under the 10s DataTimeout,
+// the next envelope's MAIL and RCPT replies arrive with it, and the relay
+// never answers its DATA: the wait must end after CommandTimeout.
+func TestSMTPStalledReplyAfterBufferedRepliesTimesOutOnCommandTimeout(t *testing.T) {
+	b := setupRelay(t)
+	b.client.CommandTimeout = 200 * time.Millisecond
+	b.client.DataTimeout = 10 * time.Second
+	b.relay.SetReply(smtptest.StageData, func(_, rcpt string) *smtptest.Reply {
+		if rcpt == "stall@example.com" {
+			return &smtptest.Reply{Stall: true}
+		}
+		return nil
+	})
+	start := time.Now()
+	errs := b.client.SendBatch(context.Background(), []*Message{testMessage("ok@example.com", 0), testMessage("stall@example.com", 1)})
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("SendBatch took %v: the stalled DATA reply waited on the body's 10s deadline, not the 200ms command timeout", took)
+	}
+	if errs[0] != nil {
+		t.Fatalf("first message: %v", errs[0])
+	}
+	if se := sendErr(t, errs[1]); !se.Timeout() || se.MaybeDelivered() {
+		t.Fatalf("second message: %+v (%v); want a timeout that did not deliver", se, se)
+	}
+	if got := b.relay.Count(); got != 1 {
+		t.Fatalf("relay accepted %d messages, want 1", got)
+	}
+}
+
 func TestSMTPContextCancelAbortsStalledSend(t *testing.T) {
 	b := setupRelay(t)
 	b.relay.SetStall(func(string) bool { return true })
