@@ -605,3 +605,38 @@ func recipients(n int) []store.Recipient {
 	}
 	return out
 }
+
+// A claimed row carries each of its columns in its own field (the claim's
+// rows are scanned column by column, in claim-due's RETURNING order).
+func TestClaimReadsEveryColumn(t *testing.T) {
+	st, ctx := migrated(t), t.Context()
+	now := time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)
+	first, due := now.Add(-48*time.Hour), now.Add(-time.Minute)
+	var id int64
+	if err := st.DB.GetContext(ctx, &id, `INSERT INTO campaignctl.outbox
+		(kind, campaign, step, variant, occurrence, class, contact_key, email, email_normalized, attempts, claim_seq, first_attempt_at, due_at, created_at)
+		VALUES ('sequence', 'welcome', 'two', 'B', 3, 'transactional', 'k-7', 'Ann@Example.com', 'ann@example.com', 2, 5, $1, $2, $2)
+		RETURNING id`, first, due); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Suppress(ctx, "ann@example.com", "complaint", "", now); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.ClaimDue(ctx, now, "A", time.Minute, 10)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("claimed %d rows (%v); want 1", len(got), err)
+	}
+	c := got[0]
+	want := store.Claimed{
+		ID: id, Kind: "sequence", Campaign: "welcome", Step: "two", Variant: "B", Occurrence: 3,
+		Class: "transactional", EmailNorm: "ann@example.com", ContactKey: "k-7", Email: "Ann@Example.com",
+		Attempts: 3, ClaimSeq: 6, SuppressedAs: "complaint",
+	}
+	if !c.FirstAttemptAt.Equal(first) || !c.DueAt.Equal(due) {
+		t.Fatalf("first attempt %v, due %v; want %v, %v", c.FirstAttemptAt, c.DueAt, first, due)
+	}
+	c.FirstAttemptAt, c.DueAt = time.Time{}, time.Time{}
+	if c != want {
+		t.Fatalf("claimed\n %+v\nwant\n %+v", c, want)
+	}
+}
