@@ -8,6 +8,7 @@ import (
 
 	"github.com/campaignctl/campaignctl/compiler/plan"
 	"github.com/campaignctl/campaignctl/runtime/engine"
+	"github.com/campaignctl/campaignctl/runtime/mailer/smtptest"
 	"github.com/campaignctl/campaignctl/runtime/store"
 )
 
@@ -40,7 +41,7 @@ func TestConfirmationIsNotQueuedBehindACampaignsBacklog(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			ahead := confirmationBehindCampaign(t, c.delay)
+			ahead := confirmationBehind(t, c.delay, confirmationPlan())
 			if ahead > c.most {
 				t.Errorf("%d campaign messages went between the request and its confirmation; want at most %d", ahead, c.most)
 			}
@@ -48,20 +49,44 @@ func TestConfirmationIsNotQueuedBehindACampaignsBacklog(t *testing.T) {
 	}
 }
 
-// confirmationBehindCampaign sends a campaign to 1,000 contacts through a
-// relay taking delay a message on each of two sessions, has contact 1 (not
-// in the campaign) ask for a double opt-in subscription once 100 went, and
-// returns how many campaign messages went between the request and its
-// confirmation.
-func confirmationBehindCampaign(t *testing.T, delay time.Duration) int {
+// Nor behind a sequence's backlog: a sequence started on a list of 1,000
+// enqueues its first step for all of them at once, in the same lane as the
+// confirmation (both are mail to one person), and claims in that lane went
+// in due order: the confirmation waited for every step due before it.
+// Confirmations and autoresponders (someone is waiting for them) now go
+// first in their lane.
+func TestConfirmationIsNotQueuedBehindASequencesBacklog(t *testing.T) {
+	t.Parallel()
+	p := testPlan("Hi")
+	p.Sequences = []plan.Sequence{{Name: "welcome", Model: "c", Segment: "active", Sender: "s",
+		Steps: []plan.SequenceStep{{Name: "one", Offset: "0d", Template: "t"}}}}
+	withConfirmation(p)
+	ahead := confirmationBehind(t, 10*time.Millisecond, p)
+	// What each of the two workers had in hand (a group of up to 16) and,
+	// one group in four, a group that starts with the sequence's jobs
+	// (TestSequenceKeepsItsShareBehindABacklogOfConfirmations), and what
+	// went while the confirmation was queued; not the sequence's rows
+	// claimed before it and waiting for a worker.
+	if ahead > 80 {
+		t.Errorf("%d sequence messages went between the request and its confirmation; want at most 80", ahead)
+	}
+}
+
+// confirmationBehind applies p (bulk or sequence mail to the 1,000 active
+// contacts of 2,000, and confirmationPlan's double opt-in subscription),
+// sends through a relay taking delay a message on each of two sessions, has
+// contact 1 (not active) ask for a double opt-in subscription once 100
+// messages went, and returns how many other messages went between the
+// request and its confirmation.
+func confirmationBehind(t *testing.T, delay time.Duration, p *plan.Plan) int {
 	t.Helper()
 	rb := setupRelay(t, 2000) // 1,000 active: the campaign's audience
 	rb.relay.SetDelay(delay)
 	rb.eng.BatchSize = 500 // the daemon's: 128 claimed rows wait for a worker
-	rb.apply(t, confirmationPlan())
+	rb.apply(t, p)
 	stop, _ := run(t, rb.eng, engine.RunOptions{Interval: 20 * time.Millisecond})
 	defer stop()
-	waitFor(t, "the campaign under way", 30*time.Second, func() bool { return rb.relay.Count() >= 100 })
+	waitFor(t, "the mail under way", 30*time.Second, func() bool { return rb.relay.Count() >= 100 })
 
 	// Contact 1 is inactive, so not in the campaign: it asks to subscribe.
 	before := rb.relay.Count()
@@ -90,7 +115,7 @@ func confirmationBehindCampaign(t *testing.T, delay time.Duration) int {
 		return confirmed() >= 0
 	})
 	at := confirmed()
-	t.Logf("the confirmation was queued %s and %d campaign messages after the request, and sent %s after it, %d campaign messages later",
+	t.Logf("the confirmation was queued %s and %d other messages after the request, and sent %s after it, %d other messages later",
 		queued.Round(time.Millisecond), queuedAt-before, time.Since(asked).Round(time.Millisecond), at-queuedAt)
 	return at - before
 }
@@ -130,21 +155,7 @@ func TestCampaignKeepsItsShareBehindABacklogOfConfirmations(t *testing.T) {
 
 	// From the first delivery of the lane that started second, the next
 	// 400: both lanes were due all along.
-	msgs := rb.relay.Messages()
-	isConfirm := func(i int) bool { return strings.Contains(string(msgs[i].Data), "Subject: Please confirm") }
-	start := 1
-	for start < len(msgs) && isConfirm(start) == isConfirm(0) {
-		start++
-	}
-	if start+400 > len(msgs) {
-		t.Fatalf("the lane that started second got its first message at %d of %d: one lane waited for the other", start, len(msgs))
-	}
-	confirms := 0
-	for i := start; i < start+400; i++ {
-		if isConfirm(i) {
-			confirms++
-		}
-	}
+	confirms, start := sharesOf(t, rb.relay.Messages(), 400)
 	// Three groups in four take the confirmations first; a group is up to
 	// 16 messages, so the split is rough.
 	if confirms < 200 || confirms > 360 {
@@ -153,11 +164,80 @@ func TestCampaignKeepsItsShareBehindABacklogOfConfirmations(t *testing.T) {
 	t.Logf("from delivery %d: %d confirmations and %d campaign messages in the next 400", start, confirms, 400-confirms)
 }
 
+// Nor does a backlog of confirmations (a list imported at once, each asked
+// to confirm) stop a sequence: one group in four starts with the one-to-one
+// lane's jobs. With the waited lane always first, the sequence's 1,000 steps
+// waited for all 1,000 confirmations.
+func TestSequenceKeepsItsShareBehindABacklogOfConfirmations(t *testing.T) {
+	t.Parallel()
+	rb := setupRelay(t, 2000) // even keys active: the sequence's 1,000
+	rb.relay.SetDelay(2 * time.Millisecond)
+	rb.eng.BatchSize = 500
+	p := testPlan("Hi")
+	p.Sequences = []plan.Sequence{{Name: "welcome", Model: "c", Segment: "active", Sender: "s",
+		Steps: []plan.SequenceStep{{Name: "one", Offset: "0d", Template: "t"}}}}
+	rb.apply(t, withConfirmation(p))
+	var evs []store.Event
+	for k := 1; k < 2000; k += 2 {
+		evs = append(evs, store.Event{OccurredAt: rb.clock.Now(), Model: "c", ContactKey: strconv.Itoa(k),
+			Type: plan.EventSubscribeRequested, Topic: "blog", Properties: []byte(`{}`)})
+	}
+	if _, err := rb.st.InsertEvents(rb.ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	// Reconcile passes queue the confirmations and the sequence's steps,
+	// all due now.
+	if err := rb.eng.Reconcile(rb.ctx); err != nil { // enrolls, queues the confirmations
+		t.Fatal(err)
+	}
+	if _, err := rb.eng.AdvanceDue(rb.ctx); err != nil { // queues the first step
+		t.Fatal(err)
+	}
+	if got := rb.outbox(t)["pending"]; got != 2000 {
+		t.Fatalf("%d messages pending after a reconcile pass and an advance, want the 1,000 confirmations and the sequence's 1,000", got)
+	}
+	stop, _ := run(t, rb.eng, engine.RunOptions{Interval: 20 * time.Millisecond})
+	defer stop()
+	waitFor(t, "both", 60*time.Second, func() bool { return rb.relay.Count() >= 2000 })
+	confirms, start := sharesOf(t, rb.relay.Messages(), 400)
+	// One group in four starts with the sequence's, one with the
+	// campaigns' (none here, so it takes confirmations): about a quarter.
+	if seq := 400 - confirms; seq < 40 || seq > 200 {
+		t.Errorf("%d confirmations and %d sequence messages in 400 deliveries while both lanes were due; want confirmations first but the sequence at least a tenth", confirms, seq)
+	}
+	t.Logf("from delivery %d: %d confirmations and %d sequence messages in the next 400", start, confirms, 400-confirms)
+}
+
+// sharesOf counts the confirmations among the n deliveries that follow the
+// first delivery of the kind (confirmation or other) that started second,
+// and returns where that was: both were due all along.
+func sharesOf(t *testing.T, msgs []smtptest.Delivered, n int) (confirms, start int) {
+	t.Helper()
+	isConfirm := func(i int) bool { return strings.Contains(string(msgs[i].Data), "Subject: Please confirm") }
+	start = 1
+	for start < len(msgs) && isConfirm(start) == isConfirm(0) {
+		start++
+	}
+	if start+n > len(msgs) {
+		t.Fatalf("the lane that started second got its first message at %d of %d: one lane waited for the other", start, len(msgs))
+	}
+	for i := start; i < start+n; i++ {
+		if isConfirm(i) {
+			confirms++
+		}
+	}
+	return confirms, start
+}
+
 // confirmationPlan is testPlan's campaign "c" to the active contacts, and a
 // double opt-in subscription "blog" whose confirmation's subject is "Please
 // confirm".
 func confirmationPlan() *plan.Plan {
-	p := testPlan("Hi", campaign("c", ""))
+	return withConfirmation(testPlan("Hi", campaign("c", "")))
+}
+
+// withConfirmation adds confirmationPlan's subscription to p.
+func withConfirmation(p *plan.Plan) *plan.Plan {
 	p.Models[0].Subscriptions = []plan.Subscription{{Name: "blog", DoubleOptIn: true,
 		ConfirmTemplate: "confirm", ConfirmSender: "s", WordingVersion: "v1"}}
 	p.Templates = append(p.Templates, plan.Template{Name: "confirm", Subject: "Please confirm",

@@ -19,19 +19,21 @@ import (
 
 // The send path: outbox → claim → compose → SMTP → ledger.
 //
-//	claimer ──oneToOne, jobs──► Concurrency workers ──outcomes──► ledger ──► one UPDATE per batch
+//	claimer ──waited, oneToOne, jobs──► Concurrency workers ──outcomes──► ledger ──► one UPDATE per batch
 //	   ▲                                                             │
 //	   └──────────── held (claimed, not yet recorded) ◄──────────────┘   renewer: extends their leases
 //
 // The claimer keeps at most prefetch rows waiting in each lane (claim-due's
-// two lanes: oneToOne for every kind but a campaign, jobs for campaigns), so a
+// three lanes: waited for confirmations and autoresponders, oneToOne for the
+// other kinds but a campaign, jobs for campaigns), so a
 // claim is sized to what is actually in flight and a plan change reaches the
 // rows not yet handed to the relay: every worker composes with the latest
 // loaded revision, and drops rows whose campaign left the plan. Workers take
-// a one-to-one job first (three groups in four: bulkShareEvery), so mail a
-// person waits for (a confirmation, an autoresponder, a workflow's step) does
-// not queue behind a campaign's backlog; while the campaigns' queue is full
-// the claimer still asks for the one-to-one lane (claim). A row is recorded
+// a waited job first, then a one-to-one job (three groups in four:
+// bulkShareEvery), so mail a person waits for (a confirmation, an
+// autoresponder) does not queue behind a sequence's or a campaign's backlog,
+// nor a workflow's step behind a campaign's; while the other queues are full
+// the claimer still asks for the waited and one-to-one lanes (claim). A row is recorded
 // "sent" only after the relay accepted it. The in-flight window (handed to
 // the relay, outcome not yet committed) holds at most LedgerBatch messages
 // per replica (the window tokens). A message takes its token just before its envelope goes to the
@@ -71,10 +73,11 @@ type sendPass struct {
 	interval  time.Duration
 
 	held heldSet
-	// oneToOne and jobs are the claimed rows waiting for a worker: the
-	// one-to-one lane's (every kind but a campaign), which workers take
-	// first, and campaigns'.
-	oneToOne, jobs chan job
+	// waited, oneToOne and jobs are the claimed rows waiting for a worker:
+	// mail someone waits for (a confirmation, an autoresponder's message),
+	// which workers take first, the one-to-one lane's other kinds (every
+	// kind but a campaign), then campaigns'.
+	waited, oneToOne, jobs chan job
 	// taken is poked when a worker took a job and a queue has room for a
 	// claim (tookJob): the claimer waits on it.
 	taken chan struct{}
@@ -82,7 +85,11 @@ type sendPass struct {
 	// rows than it asked for, so room in its queue alone is no reason to
 	// claim (the claimer asks it every claimFromStartEvery, and when woken).
 	oneToOneDry atomic.Bool
-	outs        chan result
+	// waitedMore: the last claim that asked the waited lane got all it asked
+	// for, so more may wait there (its rows are few: otherwise the claimer
+	// asks it when woken and every claimFromStartEvery).
+	waitedMore atomic.Bool
+	outs       chan result
 	// window holds one token per message handed to the relay whose outcome is
 	// not yet committed: at most LedgerBatch, so a kill -9 can send at most
 	// LedgerBatch messages of this replica twice, even while the database is
@@ -120,6 +127,7 @@ func (e *Engine) newPass(untilIdle bool, interval time.Duration) *sendPass {
 		held:     heldSet{ids: map[int64]time.Time{}, again: map[int64]int{}},
 		jobs:     make(chan job, prefetch),
 		oneToOne: make(chan job, prefetch),
+		waited:   make(chan job, prefetch),
 		taken:    make(chan struct{}, 1),
 		outs:     make(chan result, 2*e.LedgerBatch),
 		window:   make(chan struct{}, e.LedgerBatch),
@@ -171,6 +179,7 @@ func (p *sendPass) run(ctx context.Context) error {
 		go func() { defer workers.Done(); p.work(ctx, sendCtx) }()
 	}
 	claimErr := p.claim(ctx, claimCtx)
+	close(p.waited)
 	close(p.oneToOne)
 	close(p.jobs)
 	workers.Wait()
@@ -207,11 +216,15 @@ func (p *sendPass) claim(ctx, claimCtx context.Context) error {
 	for ctx.Err() == nil {
 		// Claim only when a lane has room for at least half of its queue, so
 		// rows do not sit claimed in memory while the relay is slow. With
-		// the campaigns' queue full, the one-to-one lane alone is asked: as
-		// its queue empties while it has a backlog, otherwise at most every
-		// claimFromStartEvery, and at once when such rows were queued.
+		// the campaigns' queue full, the waited and one-to-one lanes alone
+		// are asked: as their queue empties while they have a backlog,
+		// otherwise at most every claimFromStartEvery, and at once when such
+		// rows were queued.
 		lim := p.limits()
-		if lim.Bulk == 0 && (lim.OneToOne == 0 || p.oneToOneDry.Load() && !woken && time.Since(claimedAt) < claimFromStartEvery) {
+		recent := !woken && time.Since(claimedAt) < claimFromStartEvery
+		oneReady := lim.OneToOne > 0 && !(p.oneToOneDry.Load() && recent)
+		waitedReady := lim.Waited > 0 && !(!p.waitedMore.Load() && recent)
+		if lim.Bulk == 0 && !oneReady && !waitedReady {
 			woken = p.waitForRoom(ctx, tick)
 			continue
 		}
@@ -265,10 +278,13 @@ func (p *sendPass) claim(ctx, claimCtx context.Context) error {
 		stopClaim()
 		cancel()
 		p.held.add(rows, claimedAt.Add(e.Lease))
-		one := countOneToOne(rows)
-		cursor = nextCursor(cursor, lim, rows, one)
+		waited, one := countLanes(rows)
+		cursor = nextCursor(cursor, lim, rows, waited, one)
 		if lim.OneToOne > 0 {
 			p.oneToOneDry.Store(one < lim.OneToOne)
+		}
+		if lim.Waited > 0 {
+			p.waitedMore.Store(waited >= lim.Waited)
 		}
 		if err != nil {
 			if p.untilIdle || ctx.Err() != nil {
@@ -280,8 +296,8 @@ func (p *sendPass) claim(ctx, claimCtx context.Context) error {
 		}
 		p.e.logOnce("send", "", nil)
 		if len(rows) == 0 {
-			if lim.OneToOne == 0 || lim.Bulk == 0 {
-				// One lane was not asked (its queue is full): nothing due
+			if lim.Waited == 0 || lim.OneToOne == 0 || lim.Bulk == 0 {
+				// A lane was not asked (its queue is full): nothing due
 				// is not known yet.
 				woken = p.waitForRoom(ctx, tick)
 				continue
@@ -305,10 +321,14 @@ func (p *sendPass) claim(ctx, claimCtx context.Context) error {
 		if contacts.caps != nil && contacts.caps.err != nil {
 			p.logOnce("cannot count recent marketing mail; this batch's messages under a frequency cap are held a minute", contacts.caps.err)
 		}
-		// The one-to-one lane's rows come first (ClaimDueAfter's order).
+		// The waited lane's rows come first, then the one-to-one lane's
+		// (ClaimDueAfter's order).
 		for i, r := range rows {
 			queue := p.jobs
-			if r.OneToOne() {
+			switch {
+			case r.Waited():
+				queue = p.waited
+			case r.OneToOne():
 				queue = p.oneToOne
 			}
 			select {
@@ -329,7 +349,7 @@ func (p *sendPass) claim(ctx, claimCtx context.Context) error {
 // backlog. Waking it for every job taken switched goroutines on the
 // daemon's processor once a message for nothing.
 func (p *sendPass) tookJob() {
-	if p.room(p.jobs) > 0 || !p.oneToOneDry.Load() && p.room(p.oneToOne) > 0 {
+	if p.room(p.jobs) > 0 || !p.oneToOneDry.Load() && p.room(p.oneToOne) > 0 || p.waitedMore.Load() && p.room(p.waited) > 0 {
 		poke(p.taken)
 	}
 }
@@ -352,8 +372,8 @@ func (p *sendPass) waitForRoom(ctx context.Context, tick *time.Ticker) (woken bo
 // lane is claimed by its own room, so neither waits for the other's backlog
 // to drain (the workers share the sends: bulkShareEvery).
 func (p *sendPass) limits() store.ClaimLimits {
-	one, bulk := p.room(p.oneToOne), p.room(p.jobs)
-	return store.ClaimLimits{OneToOne: one, Bulk: bulk, Total: one + bulk}
+	waited, one, bulk := p.room(p.waited), p.room(p.oneToOne), p.room(p.jobs)
+	return store.ClaimLimits{Waited: waited, OneToOne: one, Bulk: bulk, Total: waited + one + bulk}
 }
 
 // room is the room left in q if it is at least half of a queue, else 0.
@@ -368,27 +388,30 @@ func (p *sendPass) room(q chan job) int {
 // the rows claimed there, or from the lane's start when its claim came back
 // short (or failed: rows is then empty), since that lane was drained after
 // the cursor and what fell behind it can be claimed now. A lane not asked
-// keeps its place. one is how many of rows are the one-to-one lane's.
-func nextCursor(c store.ClaimCursor, lim store.ClaimLimits, rows []store.Claimed, one int) store.ClaimCursor {
+// keeps its place. waited and one are how many of rows are the waited and
+// the one-to-one lane's (the waited lane has no cursor).
+func nextCursor(c store.ClaimCursor, lim store.ClaimLimits, rows []store.Claimed, waited, one int) store.ClaimCursor {
 	next := c.After(rows)
-	if lim.OneToOne > 0 && one < lim.OneToOne {
+	if oneAsked := min(lim.OneToOne, lim.Total-waited); lim.OneToOne > 0 && one < oneAsked {
 		next.OneToOne = store.LanePosition{}
 	}
-	if bulkAsked := min(lim.Bulk, lim.Total-one); lim.Bulk > 0 && len(rows)-one < bulkAsked {
+	if bulkAsked := min(lim.Bulk, lim.Total-waited-one); lim.Bulk > 0 && len(rows)-waited-one < bulkAsked {
 		next.Bulk = store.LanePosition{}
 	}
 	return next
 }
 
-// countOneToOne counts the rows of the one-to-one lane.
-func countOneToOne(rows []store.Claimed) int {
-	n := 0
+// countLanes counts the rows of the waited lane and of the one-to-one lane.
+func countLanes(rows []store.Claimed) (waited, one int) {
 	for _, r := range rows {
-		if r.OneToOne() {
-			n++
+		switch {
+		case r.Waited():
+			waited++
+		case r.OneToOne():
+			one++
 		}
 	}
-	return n
+	return waited, one
 }
 
 // holdThroughPause is the longest relay pause a worker waits out holding
@@ -466,7 +489,7 @@ func (p *sendPass) timed(per time.Duration) {
 func (p *sendPass) work(ctx, sendCtx context.Context) {
 	jobs := make([]job, 0, maxBatch)
 	group := make([]job, 0, maxBatch)
-	queues := jobQueues{oneToOne: p.oneToOne, bulk: p.jobs}
+	queues := jobQueues{waited: p.waited, oneToOne: p.oneToOne, bulk: p.jobs}
 	for {
 		queues.startGroup()
 		j, ok := queues.take(true)
@@ -525,11 +548,11 @@ func (p *sendPass) work(ctx, sendCtx context.Context) {
 	}
 }
 
-// jobQueues is a worker's view of the pass's two queues; a queue is nil once
-// it is closed and drained. groups counts the groups the worker started.
+// jobQueues is a worker's view of the pass's three queues; a queue is nil
+// once it is closed and drained. groups counts the groups the worker started.
 type jobQueues struct {
-	oneToOne, bulk chan job
-	groups         int
+	waited, oneToOne, bulk chan job
+	groups                 int
 }
 
 // bulkShareEvery: a worker's every bulkShareEvery-th group starts with the
@@ -545,17 +568,24 @@ const bulkShareEvery = 4
 // startGroup tells take that the next job starts a group.
 func (q *jobQueues) startGroup() { q.groups++ }
 
-// take returns the next job: a one-to-one job before a campaign's, except in
-// every bulkShareEvery-th group. With block false, only one already waiting.
-// ok is false when there is none: both queues are closed and drained, or
-// nothing waits and block is false.
+// take returns the next job: a waited job, then a one-to-one job, before a
+// campaign's, except in every bulkShareEvery-th group, which starts with the
+// campaigns', and in the group halfway between two of those, which starts
+// with the one-to-one lane's. So a backlog of waited mail (a confirmation for
+// each of a list imported at once) leaves sequences and workflows their
+// share, as a one-to-one backlog leaves campaigns theirs. With block false,
+// only one already waiting. ok is false when there is none: all queues are
+// closed and drained, or nothing waits and block is false.
 func (q *jobQueues) take(block bool) (j job, ok bool) {
-	order := [2]*chan job{&q.oneToOne, &q.bulk}
-	if q.groups%bulkShareEvery == 0 {
-		order[0], order[1] = order[1], order[0]
+	order := [3]*chan job{&q.waited, &q.oneToOne, &q.bulk}
+	switch q.groups % bulkShareEvery {
+	case 0:
+		order = [3]*chan job{&q.bulk, &q.waited, &q.oneToOne}
+	case bulkShareEvery / 2:
+		order = [3]*chan job{&q.oneToOne, &q.waited, &q.bulk}
 	}
 look:
-	for q.oneToOne != nil || q.bulk != nil {
+	for q.waited != nil || q.oneToOne != nil || q.bulk != nil {
 		for _, c := range order {
 			if *c == nil {
 				continue
@@ -575,6 +605,11 @@ look:
 		}
 		// A receive from a nil queue blocks: only the open ones are waited on.
 		select {
+		case j, ok = <-q.waited:
+			if ok {
+				return j, true
+			}
+			q.waited = nil
 		case j, ok = <-q.oneToOne:
 			if ok {
 				return j, true

@@ -451,7 +451,7 @@ func TestClaimAfterCursorSkipsTheSentRowsEntries(t *testing.T) {
 		tx := st.DB.MustBegin()
 		defer tx.Rollback()
 		// The worker, lease and limit as literals; now and the cursor as $1-$3.
-		q := strings.NewReplacer("$10", "256", "$9", "256", "$7", "NULL", "$8", "NULL",
+		q := strings.NewReplacer("$11", "256", "$10", "256", "$9", "256", "$7", "NULL", "$8", "NULL",
 			"$2", "'probe'", "$3", "'1 minute'", "$4", "256", "$5", "$2", "$6", "$3").Replace(store.QueryForTest("claim-due"))
 		var plan []string
 		if err := tx.Select(&plan, "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF) "+q, now, afterDue, afterID); err != nil {
@@ -638,5 +638,43 @@ func TestClaimReadsEveryColumn(t *testing.T) {
 	c.FirstAttemptAt, c.DueAt = time.Time{}, time.Time{}
 	if c != want {
 		t.Fatalf("claimed\n %+v\nwant\n %+v", c, want)
+	}
+}
+
+// Mail someone waits for (a double opt-in confirmation, an autoresponder's
+// message) is claimed before the one-to-one lane's other kinds, even due
+// later, and moves no lane's cursor: that lane is scanned from its start.
+func TestClaimTakesTheWaitedLaneFirst(t *testing.T) {
+	st, ctx := migrated(t), t.Context()
+	now := time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)
+	insert := func(kind, key string, due time.Time) {
+		st.DB.MustExec(`INSERT INTO campaignctl.outbox (kind, campaign, step, contact_key, email, email_normalized, due_at, created_at)
+			VALUES ($1, 'obj', 'one', $2, $2 || '@example.com', $2 || '@example.com', $3, $3)`, kind, key, due)
+	}
+	for i := range 3 {
+		insert("sequence", fmt.Sprintf("s%d", i), now.Add(-time.Hour))
+	}
+	insert("autoresponder", "a0", now.Add(-time.Minute))
+	insert("subscription", "c0", now)
+	got, err := st.ClaimDue(ctx, now, "A", time.Minute, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, r := range got {
+		kinds = append(kinds, r.Kind)
+	}
+	if want := []string{"autoresponder", "subscription", "sequence"}; !slices.Equal(kinds, want) {
+		t.Fatalf("a claim of 3 took %v; want the autoresponder's and the confirmation first, then the sequence's earliest", kinds)
+	}
+	cursor := store.ClaimCursor{}.After(got)
+	if cursor.OneToOne.ID != got[2].ID || cursor.Bulk.ID != 0 {
+		t.Fatalf("cursor after the claim: %+v; want the one-to-one lane after the sequence's row, nothing else moved", cursor)
+	}
+	// The waited lane alone, its queue the only one with room.
+	insert("subscription", "c1", now)
+	more, err := st.ClaimDueAfter(ctx, now, "A", time.Minute, store.ClaimLimits{Waited: 5, Total: 5}, cursor)
+	if err != nil || len(more) != 1 || more[0].Kind != "subscription" || more[0].ContactKey != "c1" {
+		t.Fatalf("a claim of the waited lane alone: %v (%v); want the new confirmation only", more, err)
 	}
 }

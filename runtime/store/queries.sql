@@ -93,16 +93,19 @@ WHERE name = $1 AND status = 'scheduled';
 -- reason comes back, since a policy may let a class of mail other than
 -- marketing go to an unsubscribed (or blacklisted) address.
 --
--- Two lanes, in this order: the one-to-one lane (every kind but 'campaign':
--- confirmations, autoresponders, sequences' and workflows' steps; up to $9
--- rows, outbox_claimable_one_to_one, 027), then campaigns (up to $10 rows,
--- and $4 in all). Mail sent to one person because of what that person did
--- goes before bulk mail that is due, instead of behind a campaign's whole
--- backlog due before it.
+-- Three lanes, in this order: mail someone is waiting for (a double opt-in
+-- confirmation, an autoresponder's messages; up to $11 rows,
+-- outbox_claimable_waited, 028), the one-to-one lane (the other kinds but
+-- 'campaign': sequences' and workflows' steps; up to $9 rows,
+-- outbox_claimable_one_to_one, 027), then campaigns (up to $10 rows), and $4
+-- in all. Mail sent to one person because of what that person did goes
+-- before bulk mail that is due, instead of behind a campaign's whole backlog
+-- due before it; and a confirmation goes before a sequence's backlog.
 --
--- Each lane has the claimer's cursor: ($5, $6) for campaigns, ($7, $8) for
--- the one-to-one lane, the (due_at, id) of the last row it claimed there,
--- NULL for a scan from the start. A sent row leaves outbox_claimable
+-- The one-to-one lane and campaigns have the claimer's cursor: ($5, $6) for
+-- campaigns, ($7, $8) for the one-to-one lane, the (due_at, id) of the last
+-- row it claimed there, NULL for a scan from the start. The waited lane is
+-- scanned from its start each time (see 028). A sent row leaves outbox_claimable
 -- only when VACUUM removes its entry; until then every claim from the start
 -- steps over the entries of everything sent before, in due order: 18-20 ms
 -- for an empty claim once 100,000 messages were sent, about 7 ms a claim on
@@ -111,13 +114,20 @@ WHERE name = $1 AND status = 'scheduled';
 -- a row due again, and whenever a lane's claim comes back short
 -- (store.ClaimCursor, engine's claimer), which finds what fell behind the
 -- cursor: a row given back, a lease run out, a row enqueued due earlier.
-WITH one_to_one AS (
+WITH waited AS (
     SELECT id FROM campaignctl.outbox
-    WHERE status = 'pending' AND kind <> 'campaign' AND due_at <= $1
+    WHERE status = 'pending' AND kind IN ('subscription', 'autoresponder') AND due_at <= $1
+      AND (lease_until IS NULL OR lease_until < clock_timestamp())
+    ORDER BY due_at, id
+    LIMIT least($11::int, $4::int)
+    FOR UPDATE SKIP LOCKED
+), one_to_one AS (
+    SELECT id FROM campaignctl.outbox
+    WHERE status = 'pending' AND kind <> 'campaign' AND kind NOT IN ('subscription', 'autoresponder') AND due_at <= $1
       AND (due_at, id) > (coalesce($7::timestamptz, '-infinity'), coalesce($8::bigint, 0))
       AND (lease_until IS NULL OR lease_until < clock_timestamp())
     ORDER BY due_at, id
-    LIMIT least($9::int, $4::int)
+    LIMIT least($9::int, $4::int - (SELECT count(*) FROM waited))
     FOR UPDATE SKIP LOCKED
 ), bulk AS (
     SELECT id FROM campaignctl.outbox
@@ -125,7 +135,7 @@ WITH one_to_one AS (
       AND (due_at, id) > (coalesce($5::timestamptz, '-infinity'), coalesce($6::bigint, 0))
       AND (lease_until IS NULL OR lease_until < clock_timestamp())
     ORDER BY due_at, id
-    LIMIT least($10::int, $4::int - (SELECT count(*) FROM one_to_one))
+    LIMIT least($10::int, $4::int - (SELECT count(*) FROM waited) - (SELECT count(*) FROM one_to_one))
     FOR UPDATE SKIP LOCKED
 )
 -- The ids as an array: joined with the two lanes' union instead, the planner
@@ -138,7 +148,7 @@ SET claimed_at = $1, claimed_by = $2,
     claim_seq = o.claim_seq + 1,
     cap_seq = o.claim_seq + 1,
     first_attempt_at = coalesce(o.first_attempt_at, $1)
-WHERE o.id = ANY (ARRAY(SELECT id FROM one_to_one UNION ALL SELECT id FROM bulk))
+WHERE o.id = ANY (ARRAY(SELECT id FROM waited UNION ALL SELECT id FROM one_to_one UNION ALL SELECT id FROM bulk))
 RETURNING o.id, o.kind, o.campaign, o.step, o.variant, o.occurrence, o.class, o.email_normalized, o.contact_key, o.email, o.attempts, o.claim_seq, o.first_attempt_at, o.due_at,
     coalesce((SELECT s.reason FROM campaignctl.suppressions s WHERE s.email_normalized = o.email_normalized), '') AS suppressed_as;
 

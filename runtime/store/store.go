@@ -723,31 +723,51 @@ func (p LanePosition) args() (due, id any) {
 }
 
 // After returns the cursor past every row of rows and of c, in each row's
-// lane.
+// lane. The waited lane has no cursor: its rows move neither.
 func (c ClaimCursor) After(rows []Claimed) ClaimCursor {
 	for _, r := range rows {
-		if r.OneToOne() {
+		switch {
+		case r.Waited():
+		case r.OneToOne():
 			c.OneToOne = c.OneToOne.after(r)
-		} else {
+		default:
 			c.Bulk = c.Bulk.after(r)
 		}
 	}
 	return c
 }
 
-// OneToOne reports whether the row is in the one-to-one lane: mail to one
-// person because of what that person did or where they are in a series
-// (every kind but a campaign's), which claims take before campaigns.
+// OneToOne reports whether the row is mail to one person because of what
+// that person did or where they are in a series (every kind but a
+// campaign's), which claims take before campaigns: the waited lane's rows and
+// the one-to-one lane's.
 func (c Claimed) OneToOne() bool { return c.Kind != "campaign" }
 
-// ClaimLimits bounds a claim: at most OneToOne rows of the one-to-one lane,
-// taken first, at most Bulk campaign rows, and at most Total in all.
-type ClaimLimits struct {
-	OneToOne, Bulk, Total int
+// Waited reports whether the row is mail someone is waiting for (a double
+// opt-in confirmation, an autoresponder's message), which claims take
+// before every other.
+func (c Claimed) Waited() bool { return c.Kind == KindSubscription || c.Kind == "autoresponder" }
+
+// lane orders the claim's rows: waited, then one-to-one, then campaigns.
+func (c Claimed) lane() int {
+	switch {
+	case c.Waited():
+		return 0
+	case c.OneToOne():
+		return 1
+	}
+	return 2
 }
 
-// Limit is at most n rows in all, from either lane.
-func Limit(n int) ClaimLimits { return ClaimLimits{OneToOne: n, Bulk: n, Total: n} }
+// ClaimLimits bounds a claim: at most Waited rows of mail someone waits for,
+// taken first, then at most OneToOne rows of the one-to-one lane's other
+// kinds, then at most Bulk campaign rows, and at most Total in all.
+type ClaimLimits struct {
+	Waited, OneToOne, Bulk, Total int
+}
+
+// Limit is at most n rows in all, from any lane.
+func Limit(n int) ClaimLimits { return ClaimLimits{Waited: n, OneToOne: n, Bulk: n, Total: n} }
 
 // Suppressed reports whether the address was on the suppression list at
 // claim time, for whatever reason.
@@ -778,16 +798,13 @@ func (s *Store) ClaimDueAfter(ctx context.Context, now time.Time, worker string,
 	bulkDue, bulkID := after.Bulk.args()
 	oneDue, oneID := after.OneToOne.args()
 	out, err := s.claimRows(ctx, now, worker, interval(lease), lim.Total,
-		bulkDue, bulkID, oneDue, oneID, lim.OneToOne, lim.Bulk)
+		bulkDue, bulkID, oneDue, oneID, lim.OneToOne, lim.Bulk, lim.Waited)
 	if err != nil {
 		return nil, fmt.Errorf("claiming due messages: %w", err)
 	}
 	slices.SortFunc(out, func(a, b Claimed) int {
-		if a.OneToOne() != b.OneToOne() {
-			if a.OneToOne() {
-				return -1
-			}
-			return 1
+		if c := cmp.Compare(a.lane(), b.lane()); c != 0 {
+			return c
 		}
 		if c := a.DueAt.Compare(b.DueAt); c != 0 {
 			return c
