@@ -8,7 +8,6 @@ import (
 
 	"github.com/campaignctl/campaignctl/compiler/plan"
 	"github.com/campaignctl/campaignctl/runtime/engine"
-	"github.com/campaignctl/campaignctl/runtime/mailer/smtptest"
 	"github.com/campaignctl/campaignctl/runtime/store"
 )
 
@@ -57,11 +56,7 @@ func TestConfirmationIsNotQueuedBehindACampaignsBacklog(t *testing.T) {
 // first in their lane.
 func TestConfirmationIsNotQueuedBehindASequencesBacklog(t *testing.T) {
 	t.Parallel()
-	p := testPlan("Hi")
-	p.Sequences = []plan.Sequence{{Name: "welcome", Model: "c", Segment: "active", Sender: "s",
-		Steps: []plan.SequenceStep{{Name: "one", Offset: "0d", Template: "t"}}}}
-	withConfirmation(p)
-	ahead := confirmationBehind(t, 10*time.Millisecond, p)
+	ahead := confirmationBehind(t, 10*time.Millisecond, withConfirmation(sequencePlan()))
 	// What each of the two workers had in hand (a group of up to 16) and,
 	// one group in four, a group that starts with the sequence's jobs
 	// (TestSequenceKeepsItsShareBehindABacklogOfConfirmations), and what
@@ -133,15 +128,7 @@ func TestCampaignKeepsItsShareBehindABacklogOfConfirmations(t *testing.T) {
 	rb.relay.SetDelay(2 * time.Millisecond)
 	rb.eng.BatchSize = 500
 	rb.apply(t, confirmationPlan())
-	// The 1,000 inactive contacts ask to subscribe: 1,000 confirmations.
-	var evs []store.Event
-	for k := 1; k < 2000; k += 2 {
-		evs = append(evs, store.Event{OccurredAt: rb.clock.Now(), Model: "c", ContactKey: strconv.Itoa(k),
-			Type: plan.EventSubscribeRequested, Topic: "blog", Properties: []byte(`{}`)})
-	}
-	if _, err := rb.st.InsertEvents(rb.ctx, evs); err != nil {
-		t.Fatal(err)
-	}
+	askAll(t, rb) // 1,000 confirmations
 	// One pass queues them and the campaign's messages, all due now.
 	if err := rb.eng.Reconcile(rb.ctx); err != nil {
 		t.Fatal(err)
@@ -149,13 +136,7 @@ func TestCampaignKeepsItsShareBehindABacklogOfConfirmations(t *testing.T) {
 	if got := rb.outbox(t)["pending"]; got != 2000 {
 		t.Fatalf("%d messages pending after a reconcile pass, want the 1,000 confirmations and the campaign's 1,000", got)
 	}
-	stop, _ := run(t, rb.eng, engine.RunOptions{Interval: 20 * time.Millisecond})
-	defer stop()
-	waitFor(t, "both", 60*time.Second, func() bool { return rb.relay.Count() >= 2000 })
-
-	// From the first delivery of the lane that started second, the next
-	// 400: both lanes were due all along.
-	confirms, start := sharesOf(t, rb.relay.Messages(), 400)
+	confirms, start := sendAllAndShare(t, rb, 400)
 	// Three groups in four take the confirmations first; a group is up to
 	// 16 messages, so the split is rough.
 	if confirms < 200 || confirms > 360 {
@@ -173,18 +154,8 @@ func TestSequenceKeepsItsShareBehindABacklogOfConfirmations(t *testing.T) {
 	rb := setupRelay(t, 2000) // even keys active: the sequence's 1,000
 	rb.relay.SetDelay(2 * time.Millisecond)
 	rb.eng.BatchSize = 500
-	p := testPlan("Hi")
-	p.Sequences = []plan.Sequence{{Name: "welcome", Model: "c", Segment: "active", Sender: "s",
-		Steps: []plan.SequenceStep{{Name: "one", Offset: "0d", Template: "t"}}}}
-	rb.apply(t, withConfirmation(p))
-	var evs []store.Event
-	for k := 1; k < 2000; k += 2 {
-		evs = append(evs, store.Event{OccurredAt: rb.clock.Now(), Model: "c", ContactKey: strconv.Itoa(k),
-			Type: plan.EventSubscribeRequested, Topic: "blog", Properties: []byte(`{}`)})
-	}
-	if _, err := rb.st.InsertEvents(rb.ctx, evs); err != nil {
-		t.Fatal(err)
-	}
+	rb.apply(t, withConfirmation(sequencePlan()))
+	askAll(t, rb)
 	// Reconcile passes queue the confirmations and the sequence's steps,
 	// all due now.
 	if err := rb.eng.Reconcile(rb.ctx); err != nil { // enrolls, queues the confirmations
@@ -196,10 +167,7 @@ func TestSequenceKeepsItsShareBehindABacklogOfConfirmations(t *testing.T) {
 	if got := rb.outbox(t)["pending"]; got != 2000 {
 		t.Fatalf("%d messages pending after a reconcile pass and an advance, want the 1,000 confirmations and the sequence's 1,000", got)
 	}
-	stop, _ := run(t, rb.eng, engine.RunOptions{Interval: 20 * time.Millisecond})
-	defer stop()
-	waitFor(t, "both", 60*time.Second, func() bool { return rb.relay.Count() >= 2000 })
-	confirms, start := sharesOf(t, rb.relay.Messages(), 400)
+	confirms, start := sendAllAndShare(t, rb, 400)
 	// One group in four starts with the sequence's, one with the
 	// campaigns' (none here, so it takes confirmations): about a quarter.
 	if seq := 400 - confirms; seq < 40 || seq > 200 {
@@ -208,11 +176,30 @@ func TestSequenceKeepsItsShareBehindABacklogOfConfirmations(t *testing.T) {
 	t.Logf("from delivery %d: %d confirmations and %d sequence messages in the next 400", start, confirms, 400-confirms)
 }
 
-// sharesOf counts the confirmations among the n deliveries that follow the
-// first delivery of the kind (confirmation or other) that started second,
-// and returns where that was: both were due all along.
-func sharesOf(t *testing.T, msgs []smtptest.Delivered, n int) (confirms, start int) {
+// askAll has the 1,000 inactive contacts of setupRelay's 2,000 (odd keys)
+// ask for confirmationPlan's double opt-in subscription.
+func askAll(t *testing.T, rb *relayBundle) {
 	t.Helper()
+	var evs []store.Event
+	for k := 1; k < 2000; k += 2 {
+		evs = append(evs, store.Event{OccurredAt: rb.clock.Now(), Model: "c", ContactKey: strconv.Itoa(k),
+			Type: plan.EventSubscribeRequested, Topic: "blog", Properties: []byte(`{}`)})
+	}
+	if _, err := rb.st.InsertEvents(rb.ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// sendAllAndShare runs the engine until the relay took the 2,000 messages
+// queued, then counts the confirmations among the n deliveries that follow
+// the first delivery of the kind (confirmation or other) that started
+// second, and returns where that was: both were due all along.
+func sendAllAndShare(t *testing.T, rb *relayBundle, n int) (confirms, start int) {
+	t.Helper()
+	stop, _ := run(t, rb.eng, engine.RunOptions{Interval: 20 * time.Millisecond})
+	defer stop()
+	waitFor(t, "all", 60*time.Second, func() bool { return rb.relay.Count() >= 2000 })
+	msgs := rb.relay.Messages()
 	isConfirm := func(i int) bool { return strings.Contains(string(msgs[i].Data), "Subject: Please confirm") }
 	start = 1
 	for start < len(msgs) && isConfirm(start) == isConfirm(0) {
@@ -227,6 +214,15 @@ func sharesOf(t *testing.T, msgs []smtptest.Delivered, n int) (confirms, start i
 		}
 	}
 	return confirms, start
+}
+
+// sequencePlan is testPlan with a sequence "welcome" to the active contacts,
+// its one step due at enrollment.
+func sequencePlan() *plan.Plan {
+	p := testPlan("Hi")
+	p.Sequences = []plan.Sequence{{Name: "welcome", Model: "c", Segment: "active", Sender: "s",
+		Steps: []plan.SequenceStep{{Name: "one", Offset: "0d", Template: "t"}}}}
+	return p
 }
 
 // confirmationPlan is testPlan's campaign "c" to the active contacts, and a
