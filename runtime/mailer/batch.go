@@ -223,7 +223,7 @@ func (c *smtpConn) appendEnvelope(b []byte, it batchItem) []byte {
 	b = append(b, "MAIL FROM:<"...)
 	b = append(b, it.from...)
 	b = append(b, '>')
-	b = c.mailParams(b, it.utf8, len(it.body))
+	b = c.mailParams(b, it.utf8, messageSize(it.body))
 	b = append(b, "\r\nRCPT TO:<"...)
 	b = append(b, it.to...)
 	return append(b, ">\r\nDATA\r\n"...)
@@ -313,7 +313,7 @@ func (r *batchRun) item(i int) error {
 		return notSent(ctx)
 	}
 	if !r.queued {
-		if serr := c.refuses(it.utf8, len(it.body)); serr != nil {
+		if serr := c.refuses(it.utf8, messageSize(it.body)); serr != nil {
 			return serr
 		}
 		if serr := admit(it.reserve, it.handOff); serr != nil {
@@ -345,7 +345,7 @@ func (r *batchRun) item(i int) error {
 	// the window yet (it then goes once this one is answered).
 	out := it.body
 	if i+1 < len(r.items) {
-		if next := r.items[i+1]; c.refuses(next.utf8, len(next.body)) == nil && !late(next.handOff) && reserve(next.reserve, false) {
+		if next := r.items[i+1]; c.refuses(next.utf8, messageSize(next.body)) == nil && !late(next.handOff) && reserve(next.reserve, false) {
 			out = c.appendEnvelope(it.body, next)
 			r.queued = true
 		}

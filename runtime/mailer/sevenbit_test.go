@@ -136,3 +136,18 @@ func FuzzAppend7bit(f *testing.F) {
 		}
 	})
 }
+
+// messageSize is the size SIZE declares: the message before stuffing, with
+// CRLF line endings, without the terminator.
+func TestMessageSizeUndoesStuffing(t *testing.T) {
+	for _, msg := range []string{"", "a\r\n", ".\r\n", "..\r\n", "a\r\n.b\r\n..c\r\n", ".x\r\n.\r\n", "a\nb\r.c"} {
+		data := appendDotStuffed(nil, []byte(msg))
+		want := len(strings.ReplaceAll(strings.ReplaceAll(strings.ReplaceAll(msg, "\r\n", "\n"), "\r", "\n"), "\n", "\r\n"))
+		if msg != "" && !strings.HasSuffix(msg, "\n") && !strings.HasSuffix(msg, "\r") {
+			want += 2 // appendDotStuffed ends the last line
+		}
+		if got := messageSize(data); got != want {
+			t.Errorf("%q stuffed as %q: size %d, want %d", msg, data, got, want)
+		}
+	}
+}

@@ -788,7 +788,7 @@ func (c *smtpConn) transact(ctx context.Context, s *SMTP, from, to string, body 
 		}()
 	}
 	utf8 := needsSMTPUTF8(from, to)
-	if serr := c.refuses(utf8, len(body)); serr != nil {
+	if serr := c.refuses(utf8, messageSize(body)); serr != nil {
 		return serr
 	}
 	if serr := admit(reserveFn, handOff); serr != nil {
@@ -817,7 +817,7 @@ func (c *smtpConn) transact(ctx context.Context, s *SMTP, from, to string, body 
 			var err error
 			switch st {
 			case StageMail:
-				code, err = c.cmd(timeout, "MAIL FROM:<", from, ">", string(c.mailParams(nil, utf8, len(body))))
+				code, err = c.cmd(timeout, "MAIL FROM:<", from, ">", string(c.mailParams(nil, utf8, messageSize(body))))
 			case StageRcpt:
 				code, err = c.cmd(timeout, "RCPT TO:<", to, ">")
 			default:
@@ -1148,6 +1148,18 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// messageSize is the size of the message whose DATA content is data (as
+// appendDotStuffed writes it), as SIZE declares it (RFC 1870 §3): its octets
+// with CRLF line endings, without the terminating ".\r\n" and without the
+// dots stuffing added (each line of data that starts with ".." had one).
+func messageSize(data []byte) int {
+	n := len(data) - len(".\r\n")
+	if bytes.HasPrefix(data, []byte("..")) {
+		n--
+	}
+	return n - bytes.Count(data[:n], []byte("\r\n.."))
 }
 
 // appendDotStuffed appends msg to dst as SMTP DATA content (RFC 5321
