@@ -17,9 +17,9 @@ import (
 
 // TestChaosShort is the short run of the fault harness (`make chaos` runs
 // the full one): three replicas of the real binary, a campaign, a three-step
-// sequence and a workflow on 3,000 contacts, while replicas are killed, Postgres
-// crashes and stops, and the relay goes away, hangs up and answers 421, 451
-// and 550, resets mid-DATA and stalls. Nothing may be lost, no duplicate may
+// sequence, a workflow and an autoresponder on 3,000 contacts, while
+// replicas are killed, Postgres crashes and stops, and the relay goes away,
+// hangs up and answers 421, 451 and 550, resets mid-DATA and stalls. Nothing may be lost, no duplicate may
 // fall outside the in-flight window, and the daemons must recover alone.
 func TestChaosShort(t *testing.T) {
 	if testing.Short() {

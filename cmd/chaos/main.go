@@ -1,6 +1,6 @@
 // Command chaos is campaignctl's fault harness (`make chaos`): it runs a
-// realistic load — a campaign to every contact, a three-step sequence and an
-// event-triggered workflow, on an accelerated clock, with three replicas of
+// realistic load — a campaign to every contact, a three-step sequence, an
+// event-triggered workflow and an autoresponder, on an accelerated clock, with three replicas of
 // the real binary sharing one Postgres cluster and one SMTP relay — while it
 // kills replicas with SIGKILL at random moments and restarts them, crashes and
 // stops Postgres, stops the relay, makes it hang up, answer 421, 451 and 550

@@ -11,8 +11,9 @@ import (
 
 // campaigns is what the replicas run: a campaign to everyone, a three-step
 // sequence to every third contact (its steps an hour apart on the
-// accelerated clock) and an event-triggered workflow with a wait and a branch
-// for every fifth. Each message's subject names it, which is how the harness
+// accelerated clock), an event-triggered workflow with a wait and a branch
+// for every fifth, and an autoresponder to every seventh (mail someone waits
+// for: claim-due's first lane). Each message's subject names it, which is how the harness
 // counts what the relay received.
 const campaigns = `
 model "c" {
@@ -83,6 +84,28 @@ sequence "chaos_nurture" {
   }
 }
 
+segment "every_seventh" {
+  model  = "c"
+  filter = "c.id % 7 == 0"
+}
+
+template "auto_hi" {
+  subject = "Auto hi"
+  text    = "Thanks for signing up. Unsubscribe: {{ .unsubscribe_url }}"
+}
+
+autoresponder "chaos_auto" {
+  model   = "c"
+  segment = "every_seventh"
+  sender  = "news"
+  mode    = "single"
+  start   = "2026-01-01"
+  follow_up "hi" {
+    offset   = "0d"
+    template = "auto_hi"
+  }
+}
+
 template "flow_one" {
   subject = "Flow one"
   text    = "First. Unsubscribe: {{ .unsubscribe_url }}"
@@ -135,6 +158,7 @@ var messages = []message{
 	{"Nurture three", "sequence", "chaos_nurture", "three", func(id int) bool { return id%3 == 0 }},
 	{"Flow one", "workflow", "chaos_flow", "first", func(id int) bool { return id%5 == 0 }},
 	{"Flow two", "workflow", "chaos_flow", "second", func(id int) bool { return id%10 == 0 }},
+	{"Auto hi", "autoresponder", "chaos_auto", "hi", func(id int) bool { return id%7 == 0 }},
 }
 
 // messageOf returns the scenario message a subject line belongs to.
