@@ -61,6 +61,7 @@ type batchItem struct {
 	from, to string
 	utf8     bool        // the envelope needs SMTPUTF8 (needsSMTPUTF8)
 	body     []byte      // dot-stuffed, ending in ".\r\n"
+	size     int         // the message's size as SIZE declares it (messageSize)
 	handOff  func() bool // the message's HandOff
 	reserve  func(bool) bool
 }
@@ -128,13 +129,13 @@ func (s *SMTP) SendBatch(ctx context.Context, msgs []*Message) []error {
 		rawp := bodyPool.Get().(*[]byte)
 		bodyp := bodyPool.Get().(*[]byte)
 		bufs = append(bufs, rawp, bodyp)
-		body, from, to, err := s.data(m, rawp, bodyp)
+		body, size, from, to, err := s.data(m, rawp, bodyp)
 		if err != nil {
 			errs[i] = &SendError{Stage: StageCompose, Err: err}
 			report(i)
 			continue
 		}
-		items = append(items, batchItem{idx: i, from: from, to: to, utf8: needsSMTPUTF8(from, to), body: body, handOff: m.HandOff, reserve: m.Reserve})
+		items = append(items, batchItem{idx: i, from: from, to: to, utf8: needsSMTPUTF8(from, to), body: body, size: size, handOff: m.HandOff, reserve: m.Reserve})
 	}
 	if len(items) == 0 {
 		return errs
@@ -223,7 +224,7 @@ func (c *smtpConn) appendEnvelope(b []byte, it batchItem) []byte {
 	b = append(b, "MAIL FROM:<"...)
 	b = append(b, it.from...)
 	b = append(b, '>')
-	b = c.mailParams(b, it.utf8, messageSize(it.body))
+	b = c.mailParams(b, it.utf8, it.size)
 	b = append(b, "\r\nRCPT TO:<"...)
 	b = append(b, it.to...)
 	return append(b, ">\r\nDATA\r\n"...)
@@ -313,7 +314,7 @@ func (r *batchRun) item(i int) error {
 		return notSent(ctx)
 	}
 	if !r.queued {
-		if serr := c.refuses(it.utf8, messageSize(it.body)); serr != nil {
+		if serr := c.refuses(it.utf8, it.size); serr != nil {
 			return serr
 		}
 		if serr := admit(it.reserve, it.handOff); serr != nil {
@@ -345,7 +346,7 @@ func (r *batchRun) item(i int) error {
 	// the window yet (it then goes once this one is answered).
 	out := it.body
 	if i+1 < len(r.items) {
-		if next := r.items[i+1]; c.refuses(next.utf8, messageSize(next.body)) == nil && !late(next.handOff) && reserve(next.reserve, false) {
+		if next := r.items[i+1]; c.refuses(next.utf8, next.size) == nil && !late(next.handOff) && reserve(next.reserve, false) {
 			out = c.appendEnvelope(it.body, next)
 			r.queued = true
 		}

@@ -144,26 +144,31 @@ func (d *DKIM) DNSRecord() (string, error) {
 }
 
 // data encodes m as SMTP DATA content (see appendData) in the pooled buffers
-// *rawp and *bodyp, and returns it with the envelope's addresses. A message
-// appendBytes found ready for DATA, unsigned, gets its terminator in place:
-// no second pass, no copy.
-func (s *SMTP) data(m *Message, rawp, bodyp *[]byte) (body []byte, from, to string, err error) {
+// *rawp and *bodyp, and returns it with the message's size as SIZE declares
+// it (messageSize) and the envelope's addresses. A message appendBytes found
+// ready for DATA, unsigned, gets its terminator in place: no second pass, no
+// copy; and its size is known without counting stuffed dots (it has none).
+func (s *SMTP) data(m *Message, rawp, bodyp *[]byte) (body []byte, size int, from, to string, err error) {
 	raw, from, to, ready, err := m.appendBytes((*rawp)[:0])
 	*rawp = raw[:0]
 	if err == nil {
 		err = checkEnvelope(from, to)
 	}
 	if err != nil {
-		return nil, "", "", err
+		return nil, 0, "", "", err
 	}
 	if ready && s.DKIM == nil {
 		body = append(raw, '.', '\r', '\n')
 		*rawp = body[:0]
-		return body, from, to, nil
+		return body, len(raw), from, to, nil
 	}
 	body, err = s.appendData((*bodyp)[:0], raw, ready)
 	*bodyp = body[:0]
-	return body, from, to, err
+	if ready {
+		// The signature's lines start with no dot either.
+		return body, len(body) - len(".\r\n"), from, to, err
+	}
+	return body, messageSize(body), from, to, err
 }
 
 // appendData appends raw to dst as SMTP DATA content (appendDotStuffed, or a

@@ -151,3 +151,28 @@ func TestMessageSizeUndoesStuffing(t *testing.T) {
 		}
 	}
 }
+
+// The size data returns is messageSize of its DATA content, whichever way
+// the content was built: in place (ready for DATA, unsigned), copied behind
+// a DKIM signature, or stuffed.
+func TestDataSizeIsTheMessagesOwn(t *testing.T) {
+	dkim, err := NewDKIM("acme.example", "s1", ed25519KeyPEM(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := testMessage("ann@example.com", 1)
+	plain.Text = "Hello\nno dot here\n"
+	dotted := testMessage("ann@example.com", 2) // lines starting with dots
+	for _, s := range []*SMTP{{}, {DKIM: dkim}} {
+		for _, m := range []*Message{plain, dotted} {
+			var rawp, bodyp []byte
+			body, size, _, _, err := s.data(m, &rawp, &bodyp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := messageSize(body); size != want {
+				t.Errorf("signed %v, text %q: size %d, want %d", s.DKIM != nil, m.Text, size, want)
+			}
+		}
+	}
+}

@@ -246,7 +246,7 @@ func (s *SMTP) send(ctx context.Context, m *Message) error {
 		bodyPool.Put(rawp)
 		bodyPool.Put(bodyp)
 	}()
-	body, from, to, err := s.data(m, rawp, bodyp)
+	body, size, from, to, err := s.data(m, rawp, bodyp)
 	if err != nil {
 		return &SendError{Stage: StageCompose, Err: err}
 	}
@@ -265,7 +265,7 @@ func (s *SMTP) send(ctx context.Context, m *Message) error {
 			return serr
 		}
 		reused := c.sent > 0
-		serr = c.transact(ctx, s, from, to, body, m.HandOff, m.Reserve)
+		serr = c.transact(ctx, s, from, to, body, size, m.HandOff, m.Reserve)
 		// Read before put: once back in the pool, c is another sender's.
 		beforeFirstReply := c.beforeFirstReply
 		s.put(c)
@@ -769,7 +769,7 @@ func (c *smtpConn) auth(ctx context.Context, a *Auth, timeout time.Duration) *Se
 
 // transact runs MAIL, RCPT, DATA and the body on c. On return c.broken says
 // whether c may be reused.
-func (c *smtpConn) transact(ctx context.Context, s *SMTP, from, to string, body []byte, handOff func() bool, reserveFn func(bool) bool) (serr *SendError) {
+func (c *smtpConn) transact(ctx context.Context, s *SMTP, from, to string, body []byte, size int, handOff func() bool, reserveFn func(bool) bool) (serr *SendError) {
 	c.beforeFirstReply = true
 	if ctx.Done() != nil {
 		raw := c.raw
@@ -788,7 +788,7 @@ func (c *smtpConn) transact(ctx context.Context, s *SMTP, from, to string, body 
 		}()
 	}
 	utf8 := needsSMTPUTF8(from, to)
-	if serr := c.refuses(utf8, messageSize(body)); serr != nil {
+	if serr := c.refuses(utf8, size); serr != nil {
 		return serr
 	}
 	if serr := admit(reserveFn, handOff); serr != nil {
@@ -798,7 +798,7 @@ func (c *smtpConn) transact(ctx context.Context, s *SMTP, from, to string, body 
 
 	if c.pipelining {
 		// RFC 2920 §3.1: MAIL, RCPT and DATA in one write; DATA ends the group.
-		c.w.Write(c.appendEnvelope(nil, batchItem{from: from, to: to, utf8: utf8, body: body}))
+		c.w.Write(c.appendEnvelope(nil, batchItem{from: from, to: to, utf8: utf8, body: body, size: size}))
 		_ = c.nc.SetWriteDeadline(time.Now().Add(timeout))
 		if err := c.w.Flush(); err != nil {
 			return c.ioError(ctx, StageMail, "writing MAIL FROM", timeout, err)
@@ -817,7 +817,7 @@ func (c *smtpConn) transact(ctx context.Context, s *SMTP, from, to string, body 
 			var err error
 			switch st {
 			case StageMail:
-				code, err = c.cmd(timeout, "MAIL FROM:<", from, ">", string(c.mailParams(nil, utf8, messageSize(body))))
+				code, err = c.cmd(timeout, "MAIL FROM:<", from, ">", string(c.mailParams(nil, utf8, size)))
 			case StageRcpt:
 				code, err = c.cmd(timeout, "RCPT TO:<", to, ">")
 			default:
