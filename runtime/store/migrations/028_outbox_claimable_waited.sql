@@ -9,8 +9,11 @@
 --
 -- claim-due scans this index from its start on every claim (no cursor): it
 -- holds only the pending rows of these two kinds, and an entry left by one
--- sent since the last VACUUM is stepped over (and marked dead for the next
--- scan). No other kind's row gets an entry, and the claim stays a HOT update
--- (neither status nor kind changes).
+-- sent since the last VACUUM is stepped over (marked dead by the first scan
+-- that meets it, so the next ones skip it without reading the row). Measured
+-- with 90,000 autoresponder rows sent and 10,000 pending, autovacuum off: a
+-- claim of 256 read 5,461 buffers the first time, then 617 (1.8 ms), against
+-- 272 for a scan started after the sent rows. No other kind's row gets an
+-- entry, and the claim stays a HOT update (neither status nor kind changes).
 CREATE INDEX outbox_claimable_waited ON campaignctl.outbox (due_at, id)
     WHERE status = 'pending' AND kind IN ('subscription', 'autoresponder');
