@@ -86,8 +86,8 @@ type sendPass struct {
 	// claim (the claimer asks it every claimFromStartEvery, and when woken).
 	oneToOneDry atomic.Bool
 	// waitedMore: the last claim that asked the waited lane got all it asked
-	// for, so more may wait there (its rows are few: otherwise the claimer
-	// asks it when woken and every claimFromStartEvery).
+	// for, so more may wait there; otherwise, while the other queues are
+	// full, the claimer asks it when woken and every claimFromStartEvery.
 	waitedMore atomic.Bool
 	outs       chan result
 	// window holds one token per message handed to the relay whose outcome is
@@ -556,8 +556,9 @@ type jobQueues struct {
 }
 
 // bulkShareEvery: a worker's every bulkShareEvery-th group starts with the
-// campaigns' jobs, when any wait, and fills with them first. The other
-// groups take the one-to-one lane's first. So a one-to-one backlog larger
+// campaigns' jobs, when any wait, and fills with them first; the group
+// halfway between starts with the one-to-one lane's (take). The other groups
+// take the waited lane's first, then the one-to-one lane's. So a backlog larger
 // than the relay can take (a sequence's step due for everyone at once) still
 // leaves campaigns a quarter of the sends instead of none, and the campaigns'
 // queue keeps emptying, so their lane is claimed again and a campaign row a

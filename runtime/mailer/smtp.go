@@ -1155,11 +1155,12 @@ func isLoopback(host string) bool {
 // with CRLF line endings, without the terminating ".\r\n" and without the
 // dots stuffing added (each line of data that starts with ".." had one).
 func messageSize(data []byte) int {
-	n := len(data) - len(".\r\n")
-	if bytes.HasPrefix(data, []byte("..")) {
+	content := data[:len(data)-len(".\r\n")]
+	n := len(content) - bytes.Count(content, []byte("\r\n.."))
+	if bytes.HasPrefix(content, []byte("..")) {
 		n--
 	}
-	return n - bytes.Count(data[:n], []byte("\r\n.."))
+	return n
 }
 
 // appendDotStuffed appends msg to dst as SMTP DATA content (RFC 5321
