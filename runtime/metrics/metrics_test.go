@@ -49,9 +49,12 @@ func seededRegistry(t *testing.T) (*prometheus.Registry, *metrics.Metrics) {
 		db.MustExec(`INSERT INTO campaignctl.outbox (kind, campaign, step, contact_key, email, email_normalized, due_at, created_at)
 			VALUES ('sequence', 'nurture', 'welcome', $1, $1 || '@x.test', $1 || '@x.test', $2, $2)`, "m"+string(rune('0'+i)), due)
 	}
-	// A campaign's message due half an hour after the sequence's first.
+	// A campaign's message due half an hour after the sequence's first, and
+	// an autoresponder's (the waited lane) a quarter of an hour after it.
 	db.MustExec(`INSERT INTO campaignctl.outbox (kind, campaign, step, contact_key, email, email_normalized, due_at, created_at)
 		VALUES ('campaign', 'launch', '', 'l0', 'l0@x.test', 'l0@x.test', $1, $1)`, now.Add(30*time.Minute))
+	db.MustExec(`INSERT INTO campaignctl.outbox (kind, campaign, step, contact_key, email, email_normalized, due_at, created_at)
+		VALUES ('autoresponder', 'hello', 'hi', 'a0', 'a0@x.test', 'a0@x.test', $1, $1)`, now.Add(15*time.Minute))
 	// Failed messages: two of one object's, one of another's, and a sent row
 	// that must not count.
 	for i, r := range []struct{ kind, object, status string }{
@@ -164,14 +167,17 @@ campaignctl_enrollments{kind="sequence",object="nurture",state="exited"} 1
 campaignctl_enrollments{kind="sequence",object="nurture",state="held"} 1
 # HELP campaignctl_outbox_pending_messages Messages not yet handed to the relay, by object kind, object and whether they are due (due: waiting, held by policy or retrying) or held for an A/B decision (held), read from the store on scrape.
 # TYPE campaignctl_outbox_pending_messages gauge
+campaignctl_outbox_pending_messages{kind="autoresponder",object="hello",state="due"} 1
+campaignctl_outbox_pending_messages{kind="autoresponder",object="hello",state="held"} 0
 campaignctl_outbox_pending_messages{kind="campaign",object="launch",state="due"} 1
 campaignctl_outbox_pending_messages{kind="campaign",object="launch",state="held"} 0
 campaignctl_outbox_pending_messages{kind="sequence",object="nurture",state="due"} 2
 campaignctl_outbox_pending_messages{kind="sequence",object="nurture",state="held"} 1
-# HELP campaignctl_outbox_oldest_due_timestamp_seconds Due time (Unix seconds, engine clock) of the earliest pending message not held for an A/B decision, by lane (one_to_one: confirmations, autoresponders, sequences' and workflows' steps; campaign); absent for a lane with none. A value that stops moving while messages wait means that lane's sending is stuck.
+# HELP campaignctl_outbox_oldest_due_timestamp_seconds Due time (Unix seconds, engine clock) of the earliest pending message not held for an A/B decision, by lane (waited: confirmations and autoresponders; one_to_one: sequences' and workflows' steps; campaign); absent for a lane with none. A value that stops moving while messages wait means that lane's sending is stuck.
 # TYPE campaignctl_outbox_oldest_due_timestamp_seconds gauge
 campaignctl_outbox_oldest_due_timestamp_seconds{lane="campaign"} 1.7723574e+09
 campaignctl_outbox_oldest_due_timestamp_seconds{lane="one_to_one"} 1.7723556e+09
+campaignctl_outbox_oldest_due_timestamp_seconds{lane="waited"} 1.7723565e+09
 # HELP campaignctl_outbox_failed_messages Messages given up on (outbox status failed: hard bounce, rejected, retries or relay outage past the give-up age, unusable template or policy), by object kind and object, since the object was first sent, read from the store on scrape; absent for an object with none. An object with failed messages is what campaignctl status calls Degraded; the ObjectDegraded alert fires when this grows.
 # TYPE campaignctl_outbox_failed_messages gauge
 campaignctl_outbox_failed_messages{kind="campaign",object="nurture"} 1

@@ -62,7 +62,7 @@ func NewStoreCollector(db Querier) *StoreCollector {
 			"Messages not yet handed to the relay, by object kind, object and whether they are due (due: waiting, held by policy or retrying) or held for an A/B decision (held), read from the store on scrape.",
 			[]string{"kind", "object", "state"}, nil),
 		oldestDue: prometheus.NewDesc("campaignctl_outbox_oldest_due_timestamp_seconds",
-			"Due time (Unix seconds, engine clock) of the earliest pending message not held for an A/B decision, by lane (one_to_one: confirmations, autoresponders, sequences' and workflows' steps; campaign); absent for a lane with none. A value that stops moving while messages wait means that lane's sending is stuck.",
+			"Due time (Unix seconds, engine clock) of the earliest pending message not held for an A/B decision, by lane (waited: confirmations and autoresponders; one_to_one: sequences' and workflows' steps; campaign); absent for a lane with none. A value that stops moving while messages wait means that lane's sending is stuck.",
 			[]string{"lane"}, nil),
 		failed: prometheus.NewDesc("campaignctl_outbox_failed_messages",
 			"Messages given up on (outbox status failed: hard bounce, rejected, retries or relay outage past the give-up age, unusable template or policy), by object kind and object, since the object was first sent, read from the store on scrape; absent for an object with none. An object with failed messages is what campaignctl status calls Degraded; the ObjectDegraded alert fires when this grows.",

@@ -30,15 +30,19 @@ GROUP BY 1, 2;
 
 -- name: outbox-oldest-due
 -- The earliest due time of a pending message that is not held for a
--- decision, in each of the claim's lanes (claim-due): the one-to-one lane
--- (every kind but a campaign; one probe of outbox_claimable_one_to_one) and
--- campaigns (outbox_claimable (due_at, id) WHERE status = 'pending', read
--- in due order to the first campaign row: past the one-to-one lane's due
--- rows only). A lane whose oldest due time stops moving is stuck; a
--- confirmation someone waits for shows in its own lane, not behind a
--- campaign's backlog. NULL for a lane with none.
-SELECT 'one_to_one' AS lane, (SELECT min(due_at) FROM campaignctl.outbox
-                              WHERE status = 'pending' AND kind <> 'campaign' AND due_at < '9999-01-01') AS due
+-- decision, in each of the claim's lanes (claim-due): mail someone waits for
+-- (confirmations and autoresponders; one probe of outbox_claimable_waited),
+-- the one-to-one lane (sequences' and workflows' steps; one probe of
+-- outbox_claimable_one_to_one) and campaigns (outbox_claimable (due_at, id)
+-- WHERE status = 'pending', read in due order to the first campaign row:
+-- past the other lanes' due rows only). A lane whose oldest due time stops
+-- moving is stuck; a confirmation someone waits for shows in its own lane,
+-- not behind a sequence's or a campaign's backlog. NULL for a lane with none.
+SELECT 'waited' AS lane, (SELECT min(due_at) FROM campaignctl.outbox
+                          WHERE status = 'pending' AND kind IN ('subscription', 'autoresponder') AND due_at < '9999-01-01') AS due
+UNION ALL
+SELECT 'one_to_one', (SELECT min(due_at) FROM campaignctl.outbox
+                      WHERE status = 'pending' AND kind NOT IN ('campaign', 'subscription', 'autoresponder') AND due_at < '9999-01-01')
 UNION ALL
 SELECT 'campaign', (SELECT min(due_at) FROM campaignctl.outbox
                     WHERE status = 'pending' AND kind = 'campaign' AND due_at < '9999-01-01');

@@ -678,3 +678,41 @@ func TestClaimTakesTheWaitedLaneFirst(t *testing.T) {
 		t.Fatalf("a claim of the waited lane alone: %v (%v); want the new confirmation only", more, err)
 	}
 }
+
+// The one-to-one lane's claim does not step over the waited lane's pending
+// rows: with 5,000 autoresponder messages pending ahead of a sequence's step,
+// its index scan reads a few buffers, not one row each (before 028 narrowed
+// outbox_claimable_one_to_one, every such claim read all 5,000 rows).
+func TestOneToOneClaimDoesNotReadTheWaitedRows(t *testing.T) {
+	st := migrated(t)
+	now := time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)
+	st.DB.MustExec(`INSERT INTO campaignctl.outbox (kind, campaign, step, contact_key, email, email_normalized, due_at, created_at)
+		SELECT 'autoresponder', 'auto', 'hi', 'a' || i, 'a' || i || '@example.com', 'a' || i || '@example.com', $1::timestamptz - interval '1 hour', $1
+		FROM generate_series(1, 5000) AS i`, now)
+	st.DB.MustExec(`INSERT INTO campaignctl.outbox (kind, campaign, step, contact_key, email, email_normalized, due_at, created_at)
+		VALUES ('sequence', 'welcome', 'one', 's0', 's0@example.com', 's0@example.com', $1, $1)`, now)
+	st.DB.MustExec(`ANALYZE campaignctl.outbox`)
+	tx := st.DB.MustBegin()
+	defer tx.Rollback()
+	// No waited rows asked for ($11 = 0), the one-to-one lane's 256, now as $1.
+	q := strings.NewReplacer("$11", "0", "$10", "256", "$9", "256", "$8", "NULL", "$7", "NULL", "$6", "NULL", "$5", "NULL",
+		"$4", "256", "$3", "'1 minute'", "$2", "'probe'").Replace(store.QueryForTest("claim-due"))
+	var plan []string
+	if err := tx.Select(&plan, "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF) "+q, now); err != nil {
+		t.Fatal(err)
+	}
+	for i, line := range plan {
+		if !strings.Contains(line, "Index Scan using outbox_claimable_one_to_one on ") {
+			continue
+		}
+		for _, l := range plan[i+1:] {
+			if _, rest, ok := strings.Cut(l, "Buffers: shared hit="); ok {
+				if n, _ := strconv.Atoi(strings.Fields(rest)[0]); n > 20 {
+					t.Fatalf("the one-to-one lane's scan read %d buffers to find one sequence step behind 5,000 autoresponder rows:\n%s", n, strings.Join(plan, "\n"))
+				}
+				return
+			}
+		}
+	}
+	t.Fatalf("no index scan of outbox_claimable_one_to_one in the claim's plan:\n%s", strings.Join(plan, "\n"))
+}

@@ -123,7 +123,7 @@ WITH waited AS (
     FOR UPDATE SKIP LOCKED
 ), one_to_one AS (
     SELECT id FROM campaignctl.outbox
-    WHERE status = 'pending' AND kind <> 'campaign' AND kind NOT IN ('subscription', 'autoresponder') AND due_at <= $1
+    WHERE status = 'pending' AND kind NOT IN ('campaign', 'subscription', 'autoresponder') AND due_at <= $1
       AND (due_at, id) > (coalesce($7::timestamptz, '-infinity'), coalesce($8::bigint, 0))
       AND (lease_until IS NULL OR lease_until < clock_timestamp())
     ORDER BY due_at, id

@@ -134,7 +134,7 @@ func overview() (any, error) {
 		WithRow(dashboard.NewRowBuilder("Backlog")).
 		WithPanel(p.series("Backlog", "Messages not yet handed to the relay, read from the store: due (waiting, held by policy, retrying) and held for an A/B decision. Due not shrinking while the relay is up: CampaignctlBacklogNotShrinking.", "short", 12,
 			query("A", `sum by (state) (max by (kind, object, state) (campaignctl_outbox_pending_messages))`, "{{state}}"))).
-		WithPanel(p.series("Oldest due message", "How late the earliest due message is, on the engine clock, in each lane: one_to_one (confirmations, autoresponders, sequences' and workflows' steps, claimed first) and campaign (negative: due in the future, e.g. a retry waiting for its backoff). Growing: that lane's oldest due message is not going out.", "s", 12,
+		WithPanel(p.series("Oldest due message", "How late the earliest due message is, on the engine clock, in each lane: waited (confirmations and autoresponders, claimed first), one_to_one (sequences' and workflows' steps, claimed next) and campaign (negative: due in the future, e.g. a retry waiting for its backoff). Growing: that lane's oldest due message is not going out.", "s", 12,
 			query("A", `time() - min by (lane) (campaignctl_outbox_oldest_due_timestamp_seconds)`, "{{lane}}"))).
 		WithPanel(p.series("Enqueued by object kind", "Outbox rows created per second: audiences materialized and messages enrollments advanced to.", "ops", 12,
 			query("A", `sum by (kind) (rate(campaignctl_messages_enqueued_total[$__rate_interval]))`, "{{kind}}"))).
