@@ -457,20 +457,7 @@ func TestClaimAfterCursorSkipsTheSentRowsEntries(t *testing.T) {
 		if err := tx.Select(&plan, "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF) "+q, now, afterDue, afterID); err != nil {
 			t.Fatal(err)
 		}
-		// The index scan's line is followed by its conditions and buffers.
-		for i, line := range plan {
-			if !strings.Contains(line, "Index Scan using outbox_claimable on ") { // the campaigns' lane
-				continue
-			}
-			for _, l := range plan[i+1:] {
-				if _, rest, ok := strings.Cut(l, "Buffers: shared hit="); ok {
-					n, _ := strconv.Atoi(strings.Fields(rest)[0])
-					return n
-				}
-			}
-		}
-		t.Fatalf("no index scan of outbox_claimable in the claim's plan:\n%s", strings.Join(plan, "\n"))
-		return 0
+		return indexScanBuffers(t, plan, "outbox_claimable") // the campaigns' lane
 	}
 	full, after := buffers(nil, nil), buffers(now, last)
 	if after*5 > full {
@@ -701,18 +688,27 @@ func TestOneToOneClaimDoesNotReadTheWaitedRows(t *testing.T) {
 	if err := tx.Select(&plan, "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF) "+q, now); err != nil {
 		t.Fatal(err)
 	}
+	if n := indexScanBuffers(t, plan, "outbox_claimable_one_to_one"); n > 20 {
+		t.Fatalf("the one-to-one lane's scan read %d buffers to find one sequence step behind 5,000 autoresponder rows:\n%s", n, strings.Join(plan, "\n"))
+	}
+}
+
+// indexScanBuffers is the shared buffers the plan's index scan of index hit
+// (EXPLAIN (ANALYZE, BUFFERS) lines: the scan's line is followed by its
+// conditions, then its buffers).
+func indexScanBuffers(t *testing.T, plan []string, index string) int {
+	t.Helper()
 	for i, line := range plan {
-		if !strings.Contains(line, "Index Scan using outbox_claimable_one_to_one on ") {
+		if !strings.Contains(line, "Index Scan using "+index+" on ") {
 			continue
 		}
 		for _, l := range plan[i+1:] {
 			if _, rest, ok := strings.Cut(l, "Buffers: shared hit="); ok {
-				if n, _ := strconv.Atoi(strings.Fields(rest)[0]); n > 20 {
-					t.Fatalf("the one-to-one lane's scan read %d buffers to find one sequence step behind 5,000 autoresponder rows:\n%s", n, strings.Join(plan, "\n"))
-				}
-				return
+				n, _ := strconv.Atoi(strings.Fields(rest)[0])
+				return n
 			}
 		}
 	}
-	t.Fatalf("no index scan of outbox_claimable_one_to_one in the claim's plan:\n%s", strings.Join(plan, "\n"))
+	t.Fatalf("no index scan of %s in the claim's plan:\n%s", index, strings.Join(plan, "\n"))
+	return 0
 }
