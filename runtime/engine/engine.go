@@ -125,9 +125,10 @@ type Engine struct {
 	// wakeSend and wakeReconcile shorten the other loop's wait: new rows were
 	// enqueued, or the send pipeline just ran dry (time for the idle check).
 	wakeSend, wakeReconcile chan struct{}
-	// wakeOneToOne: rows of the one-to-one lane were enqueued (a
-	// confirmation, a sequence's or workflow's step); the claimer asks for
-	// them even while the campaigns' queue is full.
+	// wakeOneToOne: mail to one person was enqueued (a confirmation, an
+	// autoresponder's message: the waited lane; a sequence's or workflow's
+	// step: the one-to-one lane); the claimer asks for it even while the
+	// campaigns' queue is full.
 	wakeOneToOne chan struct{}
 	// wakeAdvance: contacts were enrolled or an A/B test decided.
 	wakeAdvance chan struct{}
@@ -152,9 +153,9 @@ type Engine struct {
 	waitsSeen map[string]string
 }
 
-// queuedOneToOne wakes the send path for rows of the one-to-one lane just
-// enqueued: its claimer asks for them even while the campaigns' queue is
-// full.
+// queuedOneToOne wakes the send path for mail to one person just enqueued
+// (the waited or the one-to-one lane): its claimer asks for it even while
+// the campaigns' queue is full.
 func (e *Engine) queuedOneToOne() {
 	poke(e.wakeSend)
 	poke(e.wakeOneToOne)

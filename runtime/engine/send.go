@@ -207,10 +207,11 @@ func (p *sendPass) claim(ctx, claimCtx context.Context) error {
 	var cursor store.ClaimCursor
 	var fromStartAt, claimedAt time.Time
 	// tick wakes a claimer waiting for room in a full campaigns' queue, to
-	// ask for the one-to-one lane anyway.
+	// ask for the waited and one-to-one lanes anyway.
 	tick := time.NewTicker(claimFromStartEvery)
 	defer tick.Stop()
-	// woken: rows of the one-to-one lane were queued since the last claim.
+	// woken: rows of the waited or one-to-one lane were queued since the
+	// last claim.
 	woken := false
 	p.oneToOneDry.Store(true)
 	for ctx.Err() == nil {
@@ -278,13 +279,13 @@ func (p *sendPass) claim(ctx, claimCtx context.Context) error {
 		stopClaim()
 		cancel()
 		p.held.add(rows, claimedAt.Add(e.Lease))
-		waited, one := countLanes(rows)
-		cursor = nextCursor(cursor, lim, rows, waited, one)
+		n := countLanes(rows)
+		cursor = nextCursor(cursor, lim, rows, n)
 		if lim.OneToOne > 0 {
-			p.oneToOneDry.Store(one < lim.OneToOne)
+			p.oneToOneDry.Store(n[store.LaneOneToOne] < lim.OneToOne)
 		}
 		if lim.Waited > 0 {
-			p.waitedMore.Store(waited >= lim.Waited)
+			p.waitedMore.Store(n[store.LaneWaited] >= lim.Waited)
 		}
 		if err != nil {
 			if p.untilIdle || ctx.Err() != nil {
@@ -324,15 +325,8 @@ func (p *sendPass) claim(ctx, claimCtx context.Context) error {
 		// The waited lane's rows come first, then the one-to-one lane's
 		// (ClaimDueAfter's order).
 		for i, r := range rows {
-			queue := p.jobs
-			switch {
-			case r.Waited():
-				queue = p.waited
-			case r.OneToOne():
-				queue = p.oneToOne
-			}
 			select {
-			case queue <- job{row: r, contacts: contacts, claimedAt: claimedAt}:
+			case p.queue(r.Lane()) <- job{row: r, contacts: contacts, claimedAt: claimedAt}:
 			case <-ctx.Done():
 				for _, r := range rows[i:] {
 					p.outs <- result{Outcome: release(r)}
@@ -345,8 +339,8 @@ func (p *sendPass) claim(ctx, claimCtx context.Context) error {
 }
 
 // tookJob wakes the claimer if a queue now has room for a claim: the
-// campaigns' queue at half empty, the one-to-one lane's too while it has a
-// backlog. Waking it for every job taken switched goroutines on the
+// campaigns' queue at half empty, the waited and one-to-one lanes' too while
+// they have a backlog. Waking it for every job taken switched goroutines on the
 // daemon's processor once a message for nothing.
 func (p *sendPass) tookJob() {
 	if p.room(p.jobs) > 0 || !p.oneToOneDry.Load() && p.room(p.oneToOne) > 0 || p.waitedMore.Load() && p.room(p.waited) > 0 {
@@ -355,7 +349,7 @@ func (p *sendPass) tookJob() {
 }
 
 // waitForRoom waits for a worker to take a job, for tick, or for word that
-// rows of the one-to-one lane were queued; it reports the last.
+// rows of the waited or one-to-one lane were queued; it reports the last.
 func (p *sendPass) waitForRoom(ctx context.Context, tick *time.Ticker) (woken bool) {
 	select {
 	case <-ctx.Done():
@@ -388,30 +382,37 @@ func (p *sendPass) room(q chan job) int {
 // the rows claimed there, or from the lane's start when its claim came back
 // short (or failed: rows is then empty), since that lane was drained after
 // the cursor and what fell behind it can be claimed now. A lane not asked
-// keeps its place. waited and one are how many of rows are the waited and
-// the one-to-one lane's (the waited lane has no cursor).
-func nextCursor(c store.ClaimCursor, lim store.ClaimLimits, rows []store.Claimed, waited, one int) store.ClaimCursor {
+// keeps its place. n is how many of rows each lane gave (countLanes; the
+// waited lane has no cursor).
+func nextCursor(c store.ClaimCursor, lim store.ClaimLimits, rows []store.Claimed, n [store.Lanes]int) store.ClaimCursor {
 	next := c.After(rows)
+	waited, one, bulk := n[store.LaneWaited], n[store.LaneOneToOne], n[store.LaneBulk]
 	if oneAsked := min(lim.OneToOne, lim.Total-waited); lim.OneToOne > 0 && one < oneAsked {
 		next.OneToOne = store.LanePosition{}
 	}
-	if bulkAsked := min(lim.Bulk, lim.Total-waited-one); lim.Bulk > 0 && len(rows)-waited-one < bulkAsked {
+	if bulkAsked := min(lim.Bulk, lim.Total-waited-one); lim.Bulk > 0 && bulk < bulkAsked {
 		next.Bulk = store.LanePosition{}
 	}
 	return next
 }
 
-// countLanes counts the rows of the waited lane and of the one-to-one lane.
-func countLanes(rows []store.Claimed) (waited, one int) {
+// countLanes counts the rows each lane gave.
+func countLanes(rows []store.Claimed) (n [store.Lanes]int) {
 	for _, r := range rows {
-		switch {
-		case r.Waited():
-			waited++
-		case r.OneToOne():
-			one++
-		}
+		n[r.Lane()]++
 	}
-	return waited, one
+	return n
+}
+
+// queue is the queue of the lane's claimed rows.
+func (p *sendPass) queue(l store.Lane) chan job {
+	switch l {
+	case store.LaneWaited:
+		return p.waited
+	case store.LaneOneToOne:
+		return p.oneToOne
+	}
+	return p.jobs
 }
 
 // holdThroughPause is the longest relay pause a worker waits out holding

@@ -12,6 +12,15 @@ import (
 	"github.com/campaignctl/campaignctl/runtime/store/storetest"
 )
 
+// kindsOf is the kinds of cs, in their order.
+func kindsOf(cs []store.Claimed) []string {
+	var out []string
+	for _, c := range cs {
+		out = append(out, c.Kind)
+	}
+	return out
+}
+
 func ids(cs []store.Claimed) []int64 {
 	var out []int64
 	for _, c := range cs {
@@ -566,11 +575,7 @@ func TestClaimTakesTheOneToOneLaneFirst(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var kinds []string
-	for _, r := range got {
-		kinds = append(kinds, r.Kind)
-	}
-	if want := []string{"sequence", "sequence", "sequence", "campaign"}; !slices.Equal(kinds, want) {
+	if kinds, want := kindsOf(got), []string{"sequence", "sequence", "sequence", "campaign"}; !slices.Equal(kinds, want) {
 		t.Fatalf("a claim of 4 took %v; want the sequence's 3 first, then the campaign's earliest", kinds)
 	}
 	cursor := store.ClaimCursor{}.After(got)
@@ -647,11 +652,7 @@ func TestClaimTakesTheWaitedLaneFirst(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var kinds []string
-	for _, r := range got {
-		kinds = append(kinds, r.Kind)
-	}
-	if want := []string{"autoresponder", "subscription", "sequence"}; !slices.Equal(kinds, want) {
+	if kinds, want := kindsOf(got), []string{"autoresponder", "subscription", "sequence"}; !slices.Equal(kinds, want) {
 		t.Fatalf("a claim of 3 took %v; want the autoresponder's and the confirmation first, then the sequence's earliest", kinds)
 	}
 	cursor := store.ClaimCursor{}.After(got)
